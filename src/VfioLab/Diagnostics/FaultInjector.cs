@@ -1,0 +1,48 @@
+namespace VfioLab.Diagnostics;
+
+/// <summary>
+/// Injectable failure of the model's fallible internal steps (iommufd's fail_nth, STYLE.md 14).
+/// Every fallible step calls <see cref="ShouldFail"/> with its site name (<c>pin</c>, <c>charge</c>,
+/// <c>iommu_map</c>, <c>alloc</c>, ...); when armed, the n-th call counted from arming fails, once.
+/// Tests sweep n = 1, 2, ... until an operation succeeds and check that each failure left the state
+/// exactly as before.
+/// </summary>
+/// <remarks>Thread-safe through Interlocked; deterministic for a deterministic call sequence.</remarks>
+internal sealed class FaultInjector
+{
+    private long _countdown;
+    private string? _site;
+    private long _calls;
+
+    /// <summary>Fallible calls seen since the last <see cref="Arm"/>.</summary>
+    public long Calls => Interlocked.Read(ref _calls);
+
+    /// <summary>Whether the armed failure has fired.</summary>
+    public bool Fired { get; private set; }
+
+    /// <summary>Fails the <paramref name="nth"/> (1-based) fallible call, or the n-th at
+    /// <paramref name="site"/> only when a site is given. 0 disarms.</summary>
+    public void Arm(long nth, string? site = null)
+    {
+        _site = site;
+        Fired = false;
+        Interlocked.Exchange(ref _calls, 0);
+        Interlocked.Exchange(ref _countdown, nth);
+    }
+
+    /// <summary>Called by a fallible step; true means the step must fail as if the resource were short.</summary>
+    public bool ShouldFail(string site)
+    {
+        if (Interlocked.Read(ref _countdown) <= 0 || (_site is not null && _site != site))
+        {
+            return false;
+        }
+        Interlocked.Increment(ref _calls);
+        if (Interlocked.Decrement(ref _countdown) == 0)
+        {
+            Fired = true;
+            return true;
+        }
+        return false;
+    }
+}
