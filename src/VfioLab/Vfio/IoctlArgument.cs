@@ -1,0 +1,99 @@
+using System.Buffers.Binary;
+
+namespace VfioLab.Vfio;
+
+/// <summary>
+/// The <c>unsigned long arg</c> of an ioctl as a kernel handler sees it: either an integer passed by
+/// value, or a user pointer whose bytes are copied in and out. Callers of the syscall surface pass a
+/// buffer (the bytes the pointer refers to; reads or writes past its end fault) or a plain integer,
+/// which struct-taking handlers treat as a pointer into the process's memory, as Linux does.
+/// </summary>
+internal ref struct IoctlArgument
+{
+    /// <summary>The nominal user address of a caller-supplied buffer, used where a handler reads
+    /// the argument as an integer although the caller passed a buffer.</summary>
+    public const ulong BufferAddress = 0x7ffd_0000_0000;
+
+    private readonly Span<byte> _buffer;
+    private readonly bool _hasBuffer;
+    private readonly IUserMemory? _memory;
+
+    private IoctlArgument(ulong value, Span<byte> buffer, bool hasBuffer, IUserMemory? memory)
+    {
+        Value = value;
+        _buffer = buffer;
+        _hasBuffer = hasBuffer;
+        _memory = memory;
+    }
+
+    /// <summary>The raw argument: the integer, or the pointer value.</summary>
+    public ulong Value { get; }
+
+    /// <summary>An argument that points at <paramref name="buffer"/>.</summary>
+    public static IoctlArgument FromBuffer(Span<byte> buffer, IUserMemory? memory) => new(BufferAddress, buffer, true, memory);
+
+    /// <summary>An integer argument; as a pointer it refers to <paramref name="memory"/>.</summary>
+    public static IoctlArgument FromValue(ulong value, IUserMemory? memory) => new(value, default, false, memory);
+
+    /// <summary>copy_from_user of <paramref name="destination"/>.Length bytes at <paramref name="offset"/>.</summary>
+    public readonly bool TryCopyFrom(int offset, Span<byte> destination)
+    {
+        if (_hasBuffer)
+        {
+            if (offset < 0 || (long)offset + destination.Length > _buffer.Length)
+            {
+                return false;
+            }
+            _buffer.Slice(offset, destination.Length).CopyTo(destination);
+            return true;
+        }
+        return _memory is not null && Value + (ulong)offset >= Value && _memory.TryRead(Value + (ulong)offset, destination);
+    }
+
+    /// <summary>copy_to_user of <paramref name="source"/> at <paramref name="offset"/>.</summary>
+    public readonly bool TryCopyTo(int offset, ReadOnlySpan<byte> source)
+    {
+        if (_hasBuffer)
+        {
+            if (offset < 0 || (long)offset + source.Length > _buffer.Length)
+            {
+                return false;
+            }
+            source.CopyTo(_buffer.Slice(offset));
+            return true;
+        }
+        return _memory is not null && _memory.TryWrite(Value + (ulong)offset, source);
+    }
+
+    /// <summary>get_user of a 32-bit int at the pointer.</summary>
+    public readonly bool TryGetInt32(out int value)
+    {
+        Span<byte> b = stackalloc byte[4];
+        bool ok = TryCopyFrom(0, b);
+        value = ok ? BinaryPrimitives.ReadInt32LittleEndian(b) : 0;
+        return ok;
+    }
+
+    /// <summary>strndup_user: the NUL-terminated string at the pointer, at most <paramref name="max"/>
+    /// bytes including the NUL. EFAULT when no NUL is reachable, EINVAL when it is too long.</summary>
+    public readonly Abi.Errno TryGetString(int max, out string value)
+    {
+        value = string.Empty;
+        Span<byte> one = stackalloc byte[1];
+        var bytes = new List<byte>();
+        for (int i = 0; i < max; i++)
+        {
+            if (!TryCopyFrom(i, one))
+            {
+                return Abi.Errno.EFAULT;
+            }
+            if (one[0] == 0)
+            {
+                value = System.Text.Encoding.UTF8.GetString(bytes.ToArray());
+                return Abi.Errno.None;
+            }
+            bytes.Add(one[0]);
+        }
+        return Abi.Errno.EINVAL;
+    }
+}

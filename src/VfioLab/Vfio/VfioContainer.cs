@@ -1,0 +1,205 @@
+using VfioLab.Abi;
+
+namespace VfioLab.Vfio;
+
+/// <summary>
+/// A container, <c>/dev/vfio/vfio</c> (struct vfio_container, drivers/vfio/container.c): a set of
+/// groups sharing one IOMMU backend state once SET_IOMMU has chosen a backend.
+/// </summary>
+/// <remarks>
+/// Lock: <c>_groupLock</c> (container->group_lock) protects <see cref="Groups"/>, <see cref="Driver"/>,
+/// <see cref="Iommu"/> and <c>_noIommu</c>. Lock order: a group's lock, then this lock, then the
+/// backend's own lock. The backend registry never changes after the subsystem is built.
+/// </remarks>
+internal sealed class VfioContainer
+{
+    private readonly object _groupLock = new();
+    private readonly List<VfioGroup> _groups = [];
+    private readonly VfioSubsystem _subsystem;
+    private bool _noIommu;
+
+    public VfioContainer(VfioSubsystem subsystem, int id)
+    {
+        _subsystem = subsystem;
+        Id = id;
+    }
+
+    /// <summary>A number identifying the container in traces and reports.</summary>
+    public int Id { get; }
+
+    /// <summary>The attached groups, in attach order.</summary>
+    public IReadOnlyList<VfioGroup> Groups
+    {
+        get
+        {
+            lock (_groupLock)
+            {
+                return [.. _groups];
+            }
+        }
+    }
+
+    /// <summary>The backend chosen by SET_IOMMU, or null.</summary>
+    public IVfioIommuDriver? Driver { get; private set; }
+
+    /// <summary>The backend's state for this container, or null.</summary>
+    public IVfioIommu? Iommu { get; private set; }
+
+    /// <summary>VFIO_GET_API_VERSION.</summary>
+    public static long GetApiVersion() => VfioApi.ApiVersion;
+
+    /// <summary>VFIO_CHECK_EXTENSION: with no backend chosen, every allowed backend is polled and
+    /// the first positive answer wins; with one chosen, only it answers, with its state.</summary>
+    public long CheckExtension(ulong extension)
+    {
+        lock (_groupLock)
+        {
+            if (Iommu is not null)
+            {
+                return Iommu.CheckExtension(extension);
+            }
+            long ret = 0;
+            foreach (IVfioIommuDriver driver in _subsystem.IommuDrivers)
+            {
+                if (_groups.Count > 0 && !Allowed(driver))
+                {
+                    continue;
+                }
+                ret = driver.CheckExtension(extension);
+                if (ret > 0)
+                {
+                    break;
+                }
+            }
+            return ret;
+        }
+    }
+
+    /// <summary>VFIO_SET_IOMMU. EINVAL with no group or a backend already set; the last backend
+    /// error; ENODEV when no backend claims <paramref name="type"/>.</summary>
+    public Errno SetIommu(ulong type)
+    {
+        lock (_groupLock)
+        {
+            if (_groups.Count == 0 || Driver is not null)
+            {
+                return Errno.EINVAL;
+            }
+            Errno ret = Errno.ENODEV;
+            foreach (IVfioIommuDriver driver in _subsystem.IommuDrivers)
+            {
+                if (!Allowed(driver) || driver.CheckExtension(type) <= 0)
+                {
+                    continue;
+                }
+                Errno opened = driver.Open(type, this, out IVfioIommu? state);
+                if (opened != Errno.None || state is null)
+                {
+                    ret = opened == Errno.None ? Errno.ENOMEM : opened;
+                    continue;
+                }
+                Errno attached = AttachAllLocked(state);
+                if (attached != Errno.None)
+                {
+                    state.Release();
+                    ret = attached;
+                    continue;
+                }
+                Driver = driver;
+                Iommu = state;
+                _subsystem.Trace.Emit("vfio.set_iommu", 0, Diagnostics.TraceLog.F("container", Id), Diagnostics.TraceLog.F("driver", driver.Name), Diagnostics.TraceLog.F("type", type));
+                return Errno.None;
+            }
+            return ret;
+        }
+    }
+
+    /// <summary>Any other container ioctl: EINVAL before SET_IOMMU, else the backend's answer.</summary>
+    public long BackendIoctl(VfioCallContext context, uint request, ref IoctlArgument argument)
+    {
+        IVfioIommu? iommu;
+        lock (_groupLock)
+        {
+            iommu = Iommu;
+        }
+        return iommu is null ? Errno.EINVAL.AsReturn() : iommu.Ioctl(context, request, ref argument);
+    }
+
+    /// <summary>vfio_container_attach_group, called with the group's lock held. EPERM when the
+    /// group is not viable (a member bound to a kernel driver); the backend's attach error.</summary>
+    internal Errno AttachGroupLocked(VfioGroup group)
+    {
+        lock (_groupLock)
+        {
+            bool groupNoIommu = false;
+            if (_groups.Count > 0 && _noIommu != groupNoIommu)
+            {
+                return Errno.EPERM;
+            }
+            if (group.Type == VfioGroupType.Iommu)
+            {
+                Errno claimed = group.ClaimDmaOwner();
+                if (claimed != Errno.None)
+                {
+                    return claimed;
+                }
+            }
+            if (Iommu is not null)
+            {
+                Errno attached = Iommu.AttachGroup(group);
+                if (attached != Errno.None)
+                {
+                    if (group.Type == VfioGroupType.Iommu)
+                    {
+                        group.ReleaseDmaOwner();
+                    }
+                    return attached;
+                }
+            }
+            _noIommu = groupNoIommu;
+            _groups.Add(group);
+            return Errno.None;
+        }
+    }
+
+    /// <summary>vfio_group_detach_container's container half: the backend detaches the group; the
+    /// last group leaving releases the backend state and the container forgets its backend.</summary>
+    internal void DetachGroupLocked(VfioGroup group)
+    {
+        lock (_groupLock)
+        {
+            Iommu?.DetachGroup(group);
+            if (group.Type == VfioGroupType.Iommu)
+            {
+                group.ReleaseDmaOwner();
+            }
+            _groups.Remove(group);
+            if (_groups.Count == 0 && Iommu is not null)
+            {
+                Iommu.Release();
+                Iommu = null;
+                Driver = null;
+                _subsystem.Trace.Emit("vfio.release_iommu", 0, Diagnostics.TraceLog.F("container", Id));
+            }
+        }
+    }
+
+    private Errno AttachAllLocked(IVfioIommu state)
+    {
+        for (int i = 0; i < _groups.Count; i++)
+        {
+            Errno e = state.AttachGroup(_groups[i]);
+            if (e != Errno.None)
+            {
+                for (int j = i - 1; j >= 0; j--)
+                {
+                    state.DetachGroup(_groups[j]);
+                }
+                return e;
+            }
+        }
+        return Errno.None;
+    }
+
+    private bool Allowed(IVfioIommuDriver driver) => _noIommu == driver.ServesNoIommu;
+}

@@ -1,0 +1,118 @@
+using VfioLab.Abi;
+
+namespace VfioLab.Vfio;
+
+/// <summary>
+/// A device bound to a VFIO driver (struct vfio_device, drivers/vfio/vfio_main.c): its group, its
+/// driver, and its open count. The first fd uses the group's container (the backend must be set)
+/// and opens the driver; the last close undoes both.
+/// </summary>
+/// <remarks>
+/// Lock: <see cref="OpenCount"/> is protected by the group's lock (the kernel's dev_set lock nests
+/// inside it; one device per dev_set here). <see cref="Name"/>, <see cref="Group"/> and
+/// <see cref="Driver"/> never change.
+/// </remarks>
+internal sealed class VfioDevice
+{
+    public VfioDevice(string name, VfioGroup group, IVfioDeviceDriver driver, object? hardware)
+    {
+        Name = name;
+        Group = group;
+        Driver = driver;
+        Hardware = hardware;
+    }
+
+    /// <summary>dev_name: a PCI address (<c>0000:01:00.0</c>) or an mdev UUID.</summary>
+    public string Name { get; }
+
+    /// <summary>The device's group.</summary>
+    public VfioGroup Group { get; }
+
+    /// <summary>The bound VFIO driver.</summary>
+    public IVfioDeviceDriver Driver { get; }
+
+    /// <summary>The simulated hardware behind the device (a PCI function, an mdev's parent), for its driver.</summary>
+    public object? Hardware { get; }
+
+    /// <summary>Number of open device fds (device->open_count).</summary>
+    public int OpenCount { get; private set; }
+
+    /// <summary>Whether the device has been unplugged from the host.</summary>
+    public bool Removed { get; internal set; }
+
+    /// <summary>vfio_df_group_open: EINVAL when the group has no container or the container has no
+    /// backend; the driver's open error. All-or-nothing.</summary>
+    public Errno OpenFile()
+    {
+        lock (Group.GroupLock)
+        {
+            if (Group.Container is null)
+            {
+                return Errno.EINVAL;
+            }
+            OpenCount++;
+            if (OpenCount == 1)
+            {
+                Errno e = FirstOpenLocked();
+                if (e != Errno.None)
+                {
+                    OpenCount--;
+                    return e;
+                }
+            }
+            return Errno.None;
+        }
+    }
+
+    /// <summary>vfio_df_group_close, from the device file's release. The group file reference taken
+    /// at first open is dropped after the lock, as the kernel's deferred fput does.</summary>
+    public void CloseFile()
+    {
+        IVfioFileHandle? groupFile = null;
+        lock (Group.GroupLock)
+        {
+            System.Diagnostics.Debug.Assert(OpenCount > 0);
+            OpenCount--;
+            if (OpenCount == 0)
+            {
+                Driver.CloseDevice(this);
+                if (Driver.PinsPages)
+                {
+                    Group.Container?.Iommu?.UnregisterDevice(this);
+                }
+                Group.UnuseContainerLocked();
+                groupFile = Group.OpenedFile;
+            }
+        }
+        groupFile?.DropReference();
+    }
+
+    private Errno FirstOpenLocked()
+    {
+        Errno e = Group.UseContainerLocked();
+        if (e != Errno.None)
+        {
+            return e;
+        }
+        IVfioIommu iommu = Group.Container!.Iommu!;
+        if (Driver.PinsPages)
+        {
+            iommu.RegisterDevice(this);
+        }
+        e = Driver.OpenDevice(this);
+        if (e != Errno.None)
+        {
+            if (Driver.PinsPages)
+            {
+                iommu.UnregisterDevice(this);
+            }
+            Group.UnuseContainerLocked();
+            IVfioFileHandle? groupFile = Group.OpenedFile;
+            groupFile?.DropReference();
+        }
+        return e;
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => Name;
+}
