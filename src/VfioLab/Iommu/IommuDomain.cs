@@ -1,0 +1,406 @@
+using System.Numerics;
+using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Collections;
+using VfioLab.Diagnostics;
+
+namespace VfioLab.Iommu;
+
+/// <summary>
+/// A paging IOMMU domain and its page table: the kernel's <c>struct iommu_domain</c> (pgsize_bitmap,
+/// geometry, ops, <c>enforce_cache_coherency</c>) together with the driver's IOPTEs, driven through
+/// <c>iommu_map</c>, <c>iommu_unmap</c>, <c>iommu_unmap_fast</c> + <c>iommu_iotlb_sync</c> and
+/// <c>iommu_iova_to_phys</c> (drivers/iommu/iommu.c).
+/// </summary>
+/// <remarks>
+/// Lock: <c>_lock</c>, a leaf lock. Callers (the type1 container lock, a device's DMA) take it
+/// only through this type's methods; nothing is called out while it is held. It protects
+/// <c>_table</c>, <c>_countsByShift</c>, <c>_totalEntries</c>, <c>_pending</c>, <c>_groups</c>,
+/// <see cref="EnforceCacheCoherency"/>, <see cref="IsFreed"/> and the flush counter.
+/// Never change: <see cref="Unit"/>, <see cref="Id"/>, <see cref="PgsizeBitmap"/>, <see cref="Aperture"/>.
+/// Cost follows runs: a 1 TiB mapping on 1 GiB pages is one run and one counter update.
+/// </remarks>
+internal sealed partial class IommuDomain
+{
+    private readonly object _lock = new();
+    private readonly RunMap<IopteRun> _table = new();
+    private readonly ulong[] _countsByShift = new ulong[64];
+    private readonly RunMap<RangeMark> _pending = new();
+    private readonly List<IommuGroup> _groups = [];
+    private ulong _totalEntries;
+    private long _iotlbSyncs;
+
+    internal IommuDomain(IommuUnit unit, int id)
+    {
+        Unit = unit;
+        Id = id;
+        PgsizeBitmap = unit.Profile.PgsizeBitmap;
+        Aperture = unit.Profile.Aperture;
+    }
+
+    /// <summary>The IOMMU instance the domain was allocated for.</summary>
+    public IommuUnit Unit { get; }
+
+    /// <summary>Unit-unique domain number.</summary>
+    public int Id { get; }
+
+    /// <summary>Name for messages and traces: <c>vt-d#0/d1</c>.</summary>
+    public string Name => $"{Unit.Name}/d{Id}";
+
+    /// <summary>Identity of the driver ops (<c>domain-&gt;ops</c>); type1 reuses a domain only with equal ops.</summary>
+    public string OpsName => Unit.Profile.OpsName;
+
+    /// <summary>Supported IOPTE sizes (<c>domain-&gt;pgsize_bitmap</c>).</summary>
+    public ulong PgsizeBitmap { get; }
+
+    /// <summary>The smallest IOPTE size: the alignment <see cref="Map"/> and <see cref="Unmap"/> require.</summary>
+    public ulong MinPageSize => PageSizeBitmap.MinPageSize(PgsizeBitmap);
+
+    /// <summary>The translatable IOVA range (<c>domain-&gt;geometry</c>).</summary>
+    public ByteRange Aperture { get; }
+
+    /// <summary>Whether the <c>enforce_cache_coherency</c> op can succeed on this domain's hardware.</summary>
+    public bool CanEnforceCacheCoherency => Unit.Profile.CanEnforceCacheCoherency;
+
+    /// <summary>Whether no-snoop DMA is blocked (set by <see cref="TryEnforceCacheCoherency"/>).</summary>
+    public bool EnforceCacheCoherency
+    {
+        get { lock (_lock) { return _enforceCacheCoherency; } }
+    }
+
+    private bool _enforceCacheCoherency;
+
+    /// <summary>Whether <see cref="Free"/> ran.</summary>
+    public bool IsFreed { get; private set; }
+
+    /// <summary>Number of leaf IOPTEs of every size (maintained incrementally).</summary>
+    public ulong TotalEntries
+    {
+        get { lock (_lock) { return _totalEntries; } }
+    }
+
+    /// <summary>Number of page-table runs (the model's cost measure).</summary>
+    public int RunCount
+    {
+        get { lock (_lock) { return _table.Count; } }
+    }
+
+    /// <summary>Whether the page table holds no IOPTE.</summary>
+    public bool IsEmpty
+    {
+        get { lock (_lock) { return _table.IsEmpty; } }
+    }
+
+    /// <summary>Number of <see cref="IotlbSync"/> calls so far.</summary>
+    public long IotlbSyncCount => Interlocked.Read(ref _iotlbSyncs);
+
+    /// <summary>Groups attached to this domain.</summary>
+    public IReadOnlyList<IommuGroup> AttachedGroups
+    {
+        get { lock (_lock) { return [.. _groups]; } }
+    }
+
+    private FaultInjector Faults => Unit.Faults;
+
+    private TraceLog Trace => Unit.Trace;
+
+    /// <summary>
+    /// The <c>enforce_cache_coherency</c> domain op: from now on the IOMMU ignores no-snoop.
+    /// </summary>
+    /// <returns>Whether coherency is enforced (false when the hardware cannot, as the op returns).</returns>
+    public bool TryEnforceCacheCoherency()
+    {
+        lock (_lock)
+        {
+            if (CanEnforceCacheCoherency)
+            {
+                _enforceCacheCoherency = true;
+            }
+            return _enforceCacheCoherency;
+        }
+    }
+
+    /// <summary>
+    /// <c>iommu_map(domain, iova, phys, size, prot)</c>: maps <paramref name="size"/> bytes with the
+    /// largest IOPTE size p in <see cref="PgsizeBitmap"/> such that p fits the remaining length and
+    /// both iova and phys are p-aligned, repeatedly (spec §3.4). All or nothing: on failure every IOPTE
+    /// this call created is removed again (as <c>iommu_map</c> unmaps on error).
+    /// </summary>
+    /// <returns>
+    /// <see cref="Errno.None"/> (also for size 0, as the kernel's loop does nothing);
+    /// <see cref="Errno.EINVAL"/> when iova, phys or size is not a multiple of the minimum page size
+    /// (the core's IS_ALIGNED check in <c>__iommu_map</c>), or the range wraps past 2^64-1;
+    /// the profile's <see cref="IommuHardwareProfile.OutOfApertureError"/> (EFAULT on VT-d, ERANGE on
+    /// SMMUv3) when the range leaves the aperture;
+    /// <see cref="Errno.EEXIST"/> when an IOPTE already covers part of the range (io-pgtable-arm's
+    /// arm_lpae_init_pte answers -EEXIST; VT-d's __domain_mapping only WARNs and keeps the old PTE and
+    /// AMD v1 overwrites; the model refuses uniformly because type1 never maps over a live range);
+    /// <see cref="Errno.ENOMEM"/> when the fault site <c>iommu_map</c> fires (one call per batch of
+    /// same-size IOPTEs, as <c>ops-&gt;map_pages</c> is called per pgsize/count batch);
+    /// <see cref="Errno.ENODEV"/> when the domain was freed or has an empty bitmap.
+    /// </returns>
+    public Errno Map(Iova iova, PhysAddr phys, ulong size, IommuProt prot)
+    {
+        lock (_lock)
+        {
+            if (IsFreed || PgsizeBitmap == 0)
+            {
+                return Errno.ENODEV;
+            }
+            if (size == 0)
+            {
+                return Errno.None;
+            }
+            ulong min = MinPageSize;
+            if (((iova.Value | phys.Value | size) & (min - 1)) != 0 ||
+                !ByteRange.TryFromStartSize(iova.Value, size, out ByteRange range) ||
+                !ByteRange.TryFromStartSize(phys.Value, size, out _))
+            {
+                return Errno.EINVAL;
+            }
+            if (!Aperture.Contains(range))
+            {
+                return Unit.Profile.OutOfApertureError;
+            }
+            if (_table.Overlaps(range.Start, range.Last))
+            {
+                return Errno.EEXIST;
+            }
+
+            ulong cursor = range.Start;
+            ulong pa = phys.Value;
+            ulong remaining = size;
+            while (remaining != 0)
+            {
+                ulong p = PageSizeBitmap.LargestFitting(PgsizeBitmap, cursor, pa, remaining);
+                System.Diagnostics.Debug.Assert(p != 0, "alignment was checked against the minimum size");
+                ulong count = BatchCount(cursor, pa, remaining, p);
+                if (Faults.ShouldFail("iommu_map"))
+                {
+                    if (cursor != range.Start)
+                    {
+                        RemoveLocked(range.Start, cursor - 1);
+                    }
+                    Trace.Emit("iommu_map_failed", 0, TraceLog.F("domain", Name), TraceLog.F("iova", iova.Value),
+                        TraceLog.F("size", size), TraceLog.F("errno", "ENOMEM"));
+                    return Errno.ENOMEM;
+                }
+                ulong bytes = count * p;
+                _table.Set(cursor, cursor + (bytes - 1), new IopteRun(new PhysAddr(pa), p, prot));
+                AddCount(p, count);
+                remaining -= bytes;
+                if (remaining != 0)
+                {
+                    cursor += bytes;
+                    pa += bytes;
+                }
+            }
+            Trace.Emit("iommu_map", 0, TraceLog.F("domain", Name), TraceLog.F("iova", iova.Value),
+                TraceLog.F("phys", phys.Value), TraceLog.F("size", size), TraceLog.F("prot", (int)prot));
+            return Errno.None;
+        }
+    }
+
+    /// <summary>
+    /// <c>iommu_iova_to_phys</c>: the physical address <paramref name="iova"/> translates to, or 0
+    /// for a hole. A mapping of physical address 0 is indistinguishable from a hole: the kernel's
+    /// wart, reproduced on purpose (spec §3.4, §5).
+    /// </summary>
+    public PhysAddr IovaToPhys(Iova iova)
+    {
+        lock (_lock)
+        {
+            return _table.TryGetValue(iova.Value, out IopteRun v) ? v.Phys : new PhysAddr(0);
+        }
+    }
+
+    /// <summary>
+    /// The IOMMU's walk for one device access at <paramref name="iova"/>: the physical address and
+    /// how many bytes the same run continues, or a fault reason (not mapped, read or write denied).
+    /// </summary>
+    public IommuTranslation Translate(Iova iova, bool write)
+    {
+        lock (_lock)
+        {
+            if (!_table.TryGet(iova.Value, out Run<IopteRun> run))
+            {
+                return IommuTranslation.Faulted(IommuFaultReason.NotMapped);
+            }
+            IommuProt prot = run.Value.Prot;
+            if (write ? (prot & IommuProt.Write) == 0 : (prot & IommuProt.Read) == 0)
+            {
+                return IommuTranslation.Faulted(write ? IommuFaultReason.WriteDenied : IommuFaultReason.ReadDenied);
+            }
+            ulong span = run.Last - iova.Value;
+            ulong contiguous = span == ulong.MaxValue ? ulong.MaxValue : span + 1;
+            return new IommuTranslation(IommuFaultReason.None, run.ValueAt(iova.Value).Phys, contiguous, prot, run.Value.PageSize);
+        }
+    }
+
+    /// <summary>The number of leaf IOPTEs of exactly <paramref name="pageSize"/> bytes.</summary>
+    public ulong EntryCount(ulong pageSize)
+    {
+        if (!BitOperations.IsPow2(pageSize))
+        {
+            return 0;
+        }
+        lock (_lock)
+        {
+            return _countsByShift[BitOperations.TrailingZeroCount(pageSize)];
+        }
+    }
+
+    /// <summary>Leaf IOPTE counts by page size, smallest size first, sizes with no entry omitted.</summary>
+    public IReadOnlyList<KeyValuePair<ulong, ulong>> EntryCounts()
+    {
+        lock (_lock)
+        {
+            List<KeyValuePair<ulong, ulong>> result = [];
+            for (int s = 0; s < 64; s++)
+            {
+                if (_countsByShift[s] != 0)
+                {
+                    result.Add(new(1UL << s, _countsByShift[s]));
+                }
+            }
+            return result;
+        }
+    }
+
+    /// <summary>A snapshot of the page table's runs overlapping <paramref name="iovaRange"/> (all runs
+    /// when null), clipped to it, in IOVA order.</summary>
+    public IReadOnlyList<MappedRun> MappedRuns(ByteRange? iovaRange = null)
+    {
+        ByteRange r = iovaRange ?? new ByteRange(0, ulong.MaxValue);
+        lock (_lock)
+        {
+            List<MappedRun> result = [];
+            foreach (Run<IopteRun> run in _table.Overlapping(r.Start, r.Last))
+            {
+                result.Add(new MappedRun(new ByteRange(run.Start, run.Last), run.Value.Phys, run.Value.PageSize, run.Value.Prot));
+            }
+            return result;
+        }
+    }
+
+    /// <summary>
+    /// <c>iommu_domain_free</c>: the domain is gone; its page table is discarded with whatever it still
+    /// holds (the kernel frees the tables without unmapping). Never fails. Groups must be detached first.
+    /// </summary>
+    public void Free()
+    {
+        lock (_lock)
+        {
+            System.Diagnostics.Debug.Assert(_groups.Count == 0, "domain freed while groups are attached");
+            IsFreed = true;
+            _table.Clear();
+            Array.Clear(_countsByShift);
+            _totalEntries = 0;
+        }
+        Trace.Emit("iommu_domain_free", 0, TraceLog.F("domain", Name));
+    }
+
+    /// <summary>
+    /// Checks the page table's own invariants: every run is aligned to its IOPTE size in IOVA and phys,
+    /// lies in the aperture, uses a supported size, and the incremental counts equal a recount.
+    /// </summary>
+    /// <returns>Messages naming each broken rule; empty when clean.</returns>
+    public IReadOnlyList<string> CheckInvariants()
+    {
+        List<string> problems = [];
+        lock (_lock)
+        {
+            var recount = new ulong[64];
+            ulong total = 0;
+            foreach (Run<IopteRun> run in _table.All())
+            {
+                ulong p = run.Value.PageSize;
+                if (!PageSizeBitmap.Supports(PgsizeBitmap, p))
+                {
+                    problems.Add($"{Name}: run [0x{run.Start:x}, 0x{run.Last:x}] uses unsupported size 0x{p:x}");
+                    continue;
+                }
+                if ((run.Start & (p - 1)) != 0 || ((run.Last + 1) & (p - 1)) != 0 || (run.Value.Phys.Value & (p - 1)) != 0)
+                {
+                    problems.Add($"{Name}: run [0x{run.Start:x}, 0x{run.Last:x}] phys {run.Value.Phys} not aligned to 0x{p:x}");
+                }
+                if (!Aperture.Contains(new ByteRange(run.Start, run.Last)))
+                {
+                    problems.Add($"{Name}: run [0x{run.Start:x}, 0x{run.Last:x}] outside aperture {Aperture}");
+                }
+                ulong n = (run.Last - run.Start) / p + 1;
+                recount[BitOperations.TrailingZeroCount(p)] += n;
+                total += n;
+            }
+            if (total != _totalEntries || !recount.AsSpan().SequenceEqual(_countsByShift))
+            {
+                problems.Add($"{Name}: entry counts drifted: counted {total}, recorded {_totalEntries}");
+            }
+        }
+        return problems;
+    }
+
+    internal void AddGroup(IommuGroup group)
+    {
+        lock (_lock)
+        {
+            _groups.Add(group);
+        }
+    }
+
+    internal void RemoveGroup(IommuGroup group)
+    {
+        lock (_lock)
+        {
+            _groups.Remove(group);
+        }
+    }
+
+    // How many IOPTEs of size p to map in one batch before a larger size could fit (iommu_pgsize's count).
+    private ulong BatchCount(ulong iova, ulong pa, ulong remaining, ulong p)
+    {
+        ulong maxCount = remaining / p;
+        ulong larger = PgsizeBitmap & ~((p << 1) - 1);
+        if (p == 1UL << 63 || larger == 0)
+        {
+            return maxCount;
+        }
+        ulong q = PageSizeBitmap.MinPageSize(larger);
+        if (((iova ^ pa) & (q - 1)) != 0 || (iova & (q - 1)) == 0)
+        {
+            return maxCount;
+        }
+        ulong toBoundary = (q - (iova & (q - 1))) / p;
+        return Math.Min(maxCount, toBoundary);
+    }
+
+    private void AddCount(ulong pageSize, ulong count)
+    {
+        _countsByShift[BitOperations.TrailingZeroCount(pageSize)] += count;
+        _totalEntries += count;
+    }
+
+    private void SubtractCount(ulong pageSize, ulong count)
+    {
+        int shift = BitOperations.TrailingZeroCount(pageSize);
+        System.Diagnostics.Debug.Assert(_countsByShift[shift] >= count && _totalEntries >= count);
+        _countsByShift[shift] -= count;
+        _totalEntries -= count;
+    }
+
+    // Removes every IOPTE in [start, last], which must consist of whole IOPTEs; updates counts.
+    private void RemoveLocked(ulong start, ulong last)
+    {
+        System.Diagnostics.Debug.Assert(Monitor.IsEntered(_lock));
+        List<Run<IopteRun>> runs = [];
+        foreach (Run<IopteRun> r in _table.Overlapping(start, last))
+        {
+            runs.Add(r);
+        }
+        foreach (Run<IopteRun> r in runs)
+        {
+            SubtractCount(r.Value.PageSize, (r.Last - r.Start) / r.Value.PageSize + 1);
+        }
+        _table.Remove(start, last);
+    }
+}
