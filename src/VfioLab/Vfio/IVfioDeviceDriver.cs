@@ -25,6 +25,9 @@ internal interface IVfioDeviceDriver
     /// <summary>Device-fd ioctls; unknown requests answer ENOTTY.</summary>
     long Ioctl(VfioCallContext context, VfioDevice device, uint request, ref IoctlArgument argument);
 
+    /// <summary>f_op->mmap of a device region: creates a VM_PFNMAP VMA in the device's address space, or -errno.</summary>
+    long Mmap(VfioCallContext context, VfioDevice device, Host.MmapRequest request);
+
     /// <summary>pread on the device fd at a region offset (<c>index &lt;&lt; 40</c> for vfio-pci).</summary>
     long Read(VfioDevice device, Span<byte> destination, ulong offset);
 

@@ -46,7 +46,7 @@ internal sealed class VfioContainer
     public IVfioIommu? Iommu { get; private set; }
 
     /// <summary>VFIO_GET_API_VERSION.</summary>
-    public static long GetApiVersion() => VfioApi.ApiVersion;
+    public static long GetApiVersion() => VfioIoctl.ApiVersion;
 
     /// <summary>VFIO_CHECK_EXTENSION: with no backend chosen, every allowed backend is polled and
     /// the first positive answer wins; with one chosen, only it answers, with its state.</summary>

@@ -14,6 +14,8 @@ namespace VfioLab.Vfio;
 /// </remarks>
 internal sealed class VfioDevice
 {
+    private IVfioFileHandle? _groupFile;
+
     public VfioDevice(string name, VfioGroup group, IVfioDeviceDriver driver, object? hardware)
     {
         Name = name;
@@ -42,7 +44,7 @@ internal sealed class VfioDevice
 
     /// <summary>vfio_df_group_open: EINVAL when the group has no container or the container has no
     /// backend; the driver's open error. All-or-nothing.</summary>
-    public Errno OpenFile()
+    public Errno OpenFile(IVfioFileHandle groupFile)
     {
         lock (Group.GroupLock)
         {
@@ -53,7 +55,7 @@ internal sealed class VfioDevice
             OpenCount++;
             if (OpenCount == 1)
             {
-                Errno e = FirstOpenLocked();
+                Errno e = FirstOpenLocked(groupFile);
                 if (e != Errno.None)
                 {
                     OpenCount--;
@@ -81,19 +83,21 @@ internal sealed class VfioDevice
                     Group.Container?.Iommu?.UnregisterDevice(this);
                 }
                 Group.UnuseContainerLocked();
-                groupFile = Group.OpenedFile;
+                groupFile = _groupFile;
+                _groupFile = null;
             }
         }
         groupFile?.DropReference();
     }
 
-    private Errno FirstOpenLocked()
+    private Errno FirstOpenLocked(IVfioFileHandle groupFile)
     {
-        Errno e = Group.UseContainerLocked();
+        Errno e = Group.UseContainerLocked(groupFile);
         if (e != Errno.None)
         {
             return e;
         }
+        _groupFile = groupFile;
         IVfioIommu iommu = Group.Container!.Iommu!;
         if (Driver.PinsPages)
         {
@@ -107,8 +111,8 @@ internal sealed class VfioDevice
                 iommu.UnregisterDevice(this);
             }
             Group.UnuseContainerLocked();
-            IVfioFileHandle? groupFile = Group.OpenedFile;
-            groupFile?.DropReference();
+            _groupFile = null;
+            groupFile.DropReference();
         }
         return e;
     }

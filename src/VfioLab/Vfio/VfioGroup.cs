@@ -42,8 +42,8 @@ internal sealed class VfioGroup
     /// <summary>1 for the group itself while in a container, plus one per device with open fds.</summary>
     public int ContainerUsers { get; private set; }
 
-    /// <summary>The one open file of the group (group->opened_file), or null.</summary>
-    public IVfioFileHandle? OpenedFile { get; private set; }
+    /// <summary>The one open file of the group (group->opened_file: the file's operations), or null.</summary>
+    public object? OpenedFile { get; private set; }
 
     /// <summary>Whether the IOMMU group still exists (false once every device was unplugged).</summary>
     public bool Present => _backing.Present;
@@ -61,7 +61,7 @@ internal sealed class VfioGroup
     public int DriverCount => _devices.Count;
 
     /// <summary>vfio_group_fops_open: ENODEV when no VFIO driver is bound any more, EBUSY when already open.</summary>
-    public Errno Open(IVfioFileHandle file)
+    public Errno Open(object file)
     {
         lock (GroupLock)
         {
@@ -175,15 +175,16 @@ internal sealed class VfioGroup
     /// <summary>Releases DMA ownership claimed at SET_CONTAINER.</summary>
     internal void ReleaseDmaOwner() => _backing.ReleaseDmaOwner(this);
 
-    /// <summary>vfio_group_use_container, with the group lock held: EINVAL before SET_IOMMU.</summary>
-    internal Errno UseContainerLocked()
+    /// <summary>vfio_group_use_container, with the group lock held: EINVAL before SET_IOMMU. The
+    /// device takes a reference on the group file, so the group is released only after its devices.</summary>
+    internal Errno UseContainerLocked(IVfioFileHandle groupFile)
     {
         System.Diagnostics.Debug.Assert(Monitor.IsEntered(GroupLock));
         if (Container?.Iommu is null)
         {
             return Errno.EINVAL;
         }
-        OpenedFile?.AddReference();
+        groupFile.AddReference();
         ContainerUsers++;
         return Errno.None;
     }

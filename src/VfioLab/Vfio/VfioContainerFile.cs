@@ -1,0 +1,55 @@
+using VfioLab.Abi;
+using VfioLab.Host;
+
+namespace VfioLab.Vfio;
+
+/// <summary>
+/// An open <c>/dev/vfio/vfio</c> (vfio_fops in container.c): ioctls of the core, then of the
+/// backend. Closing it forgets the container once no group holds it.
+/// </summary>
+internal sealed class VfioContainerFile(VfioSubsystem subsystem, VfioContainer container) : IFileOperations
+{
+    /// <summary>The container behind the file.</summary>
+    public VfioContainer Container { get; } = container;
+
+    /// <inheritdoc />
+    public long Ioctl(SyscallContext ctx, uint request, Span<byte> arg)
+    {
+        var ioctlArg = IoctlArgument.FromBuffer(arg, new ProcessUserMemory(ctx.Process));
+        return Dispatch(ctx, request, ref ioctlArg);
+    }
+
+    /// <inheritdoc />
+    public long Ioctl(SyscallContext ctx, uint request, ulong value)
+    {
+        var ioctlArg = IoctlArgument.FromValue(value, new ProcessUserMemory(ctx.Process));
+        return Dispatch(ctx, request, ref ioctlArg);
+    }
+
+    /// <inheritdoc />
+    public long Mmap(SyscallContext ctx, MmapRequest request) => Errno.ENODEV.AsReturn();
+
+    /// <inheritdoc />
+    public void Release()
+    {
+        if (Container.Groups.Count == 0)
+        {
+            subsystem.ForgetContainer(Container);
+        }
+    }
+
+    private long Dispatch(SyscallContext ctx, uint request, ref IoctlArgument arg)
+    {
+        switch (request)
+        {
+            case VfioIoctl.GetApiVersion:
+                return VfioContainer.GetApiVersion();
+            case VfioIoctl.CheckExtension:
+                return Container.CheckExtension(arg.Value);
+            case VfioIoctl.SetIommu:
+                return Container.SetIommu(arg.Value).AsReturn();
+            default:
+                return Container.BackendIoctl(new VfioCallContext(ctx), request, ref arg);
+        }
+    }
+}

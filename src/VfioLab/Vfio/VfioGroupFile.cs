@@ -1,0 +1,109 @@
+using VfioLab.Abi;
+using VfioLab.Host;
+
+namespace VfioLab.Vfio;
+
+/// <summary>
+/// An open <c>/dev/vfio/N</c> (vfio_group_fops in group.c): status, container membership and device
+/// fds. Unknown requests answer ENOTTY, as Linux does on a group fd.
+/// </summary>
+internal sealed class VfioGroupFile(VfioGroup group) : IFileOperations
+{
+    /// <summary>Linux reads a device name with strndup_user(arg, PAGE_SIZE); the model uses 4 KiB.</summary>
+    private const int MaxDeviceName = 4096;
+
+    /// <summary>The group behind the file.</summary>
+    public VfioGroup Group { get; } = group;
+
+    /// <inheritdoc />
+    public long Ioctl(SyscallContext ctx, uint request, Span<byte> arg)
+    {
+        var ioctlArg = IoctlArgument.FromBuffer(arg, new ProcessUserMemory(ctx.Process));
+        return Dispatch(ctx, request, ref ioctlArg);
+    }
+
+    /// <inheritdoc />
+    public long Ioctl(SyscallContext ctx, uint request, ulong value)
+    {
+        var ioctlArg = IoctlArgument.FromValue(value, new ProcessUserMemory(ctx.Process));
+        return Dispatch(ctx, request, ref ioctlArg);
+    }
+
+    /// <inheritdoc />
+    public long Mmap(SyscallContext ctx, MmapRequest request) => Errno.ENODEV.AsReturn();
+
+    /// <inheritdoc />
+    public void Release() => Group.Release();
+
+    private long Dispatch(SyscallContext ctx, uint request, ref IoctlArgument arg) => request switch
+    {
+        VfioIoctl.GroupGetStatus => GetStatus(ref arg),
+        VfioIoctl.GroupSetContainer => SetContainer(ctx, ref arg),
+        VfioIoctl.GroupUnsetContainer => Group.UnsetContainer().AsReturn(),
+        VfioIoctl.GroupGetDeviceFd => GetDeviceFd(ctx, ref arg),
+        _ => Errno.ENOTTY.AsReturn(),
+    };
+
+    private long GetStatus(ref IoctlArgument arg)
+    {
+        Span<byte> buf = stackalloc byte[VfioGroupStatus.MinSize];
+        if (!arg.TryCopyFrom(0, buf))
+        {
+            return Errno.EFAULT.AsReturn();
+        }
+        VfioGroupStatus.TryRead(buf, out VfioGroupStatus status);
+        if (status.Argsz < VfioGroupStatus.MinSize)
+        {
+            return Errno.EINVAL.AsReturn();
+        }
+        Errno e = Group.GetStatus(out GroupStatusFlags flags);
+        if (e != Errno.None)
+        {
+            return e.AsReturn();
+        }
+        status.Flags = flags;
+        status.Write(buf);
+        return arg.TryCopyTo(0, buf) ? 0 : Errno.EFAULT.AsReturn();
+    }
+
+    private long SetContainer(SyscallContext ctx, ref IoctlArgument arg)
+    {
+        if (!arg.TryGetInt32(out int fd))
+        {
+            return Errno.EFAULT.AsReturn();
+        }
+        if (!ctx.Process.Fds.TryGet(fd, out OpenFile file))
+        {
+            return Errno.EBADF.AsReturn();
+        }
+        VfioContainer? container = (file.Operations as VfioContainerFile)?.Container;
+        return Group.SetContainer(container).AsReturn();
+    }
+
+    private long GetDeviceFd(SyscallContext ctx, ref IoctlArgument arg)
+    {
+        Errno e = arg.TryGetString(MaxDeviceName, out string name);
+        if (e != Errno.None)
+        {
+            return e.AsReturn();
+        }
+        e = Group.FindDevice(name, out VfioDevice? device);
+        if (e != Errno.None)
+        {
+            return e.AsReturn();
+        }
+        if (!ctx.Process.Fds.HasFreeFd)
+        {
+            return Errno.EMFILE.AsReturn();
+        }
+        e = device!.OpenFile(new OpenFileHandle(ctx.File));
+        if (e != Errno.None)
+        {
+            return e.AsReturn();
+        }
+        var deviceFile = new OpenFile($"[vfio-device:{device.Name}]", new VfioDeviceFile(device));
+        int newFd = ctx.Process.Fds.Install(deviceFile);
+        ctx.Process.Machine.Trace.Emit("vfio.device_open", ctx.Process.Pid, Diagnostics.TraceLog.F("device", device.Name), Diagnostics.TraceLog.F("fd", newFd));
+        return newFd;
+    }
+}
