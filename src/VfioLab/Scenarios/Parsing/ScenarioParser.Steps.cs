@@ -101,64 +101,64 @@ internal static partial class ScenarioParser
             case FieldKind.Flags:
                 return ReadFlags(node, what);
             case FieldKind.HexData:
-            {
-                string text = NodeRead.Scalar(node, what);
-                return ScalarSyntax.TryParseHexBytes(text, out byte[] bytes)
-                    ? new StepArgs.HexBytes(text, bytes)
-                    : ScenarioThrowHelper.ThrowParse<object>(node.Location, $"{what}: expected hex bytes such as \"de ad be ef\", got '{text}'");
-            }
+                {
+                    string text = NodeRead.Scalar(node, what);
+                    return ScalarSyntax.TryParseHexBytes(text, out byte[] bytes)
+                        ? new StepArgs.HexBytes(text, bytes)
+                        : ScenarioThrowHelper.ThrowParse<object>(node.Location, $"{what}: expected hex bytes such as \"de ad be ef\", got '{text}'");
+                }
             case FieldKind.Map:
                 return ReadArgs(spec.Nested!, node, what, context);
             case FieldKind.ValueList:
-            {
-                IReadOnlyList<ScenarioNode> items = NodeRead.List(node, what);
-                var values = new List<ScenarioValue>(items.Count);
-                for (int i = 0; i < items.Count; i++)
                 {
-                    values.Add(ReadReferenceValue(items[i], $"{what}[{i}]", context));
+                    IReadOnlyList<ScenarioNode> items = NodeRead.List(node, what);
+                    var values = new List<ScenarioValue>(items.Count);
+                    for (int i = 0; i < items.Count; i++)
+                    {
+                        values.Add(ReadReferenceValue(items[i], $"{what}[{i}]", context));
+                    }
+                    return values;
                 }
-                return values;
-            }
             case FieldKind.Symbol:
-            {
-                string text = NodeRead.NonEmpty(node, what);
-                if (ScalarSyntax.IsVfioName(text))
                 {
-                    return new ScenarioSymbol(text, 0, node.Location);
+                    string text = NodeRead.NonEmpty(node, what);
+                    if (ScalarSyntax.IsVfioName(text))
+                    {
+                        return new ScenarioSymbol(text, 0, node.Location);
+                    }
+                    return ScalarSyntax.TryParseSize(text, out ulong number, out string? error)
+                        ? new ScenarioSymbol(null, number, node.Location)
+                        : ScenarioThrowHelper.ThrowParse<object>(node.Location,
+                            error!.StartsWith("value out of range", StringComparison.Ordinal)
+                                ? $"{what}: {error}"
+                                : $"{what}: expected a linux/vfio.h name (VFIO_...) or a number, got '{text}'");
                 }
-                return ScalarSyntax.TryParseSize(text, out ulong number, out string? error)
-                    ? new ScenarioSymbol(null, number, node.Location)
-                    : ScenarioThrowHelper.ThrowParse<object>(node.Location,
-                        error!.StartsWith("value out of range", StringComparison.Ordinal)
-                            ? $"{what}: {error}"
-                            : $"{what}: expected a linux/vfio.h name (VFIO_...) or a number, got '{text}'");
-            }
             case FieldKind.Expect:
                 return ReadExpectation(node, what, spec.Outcomes | schema.Outcomes);
             case FieldKind.Memlock:
                 return ScenarioValue.FromLiteral(Memlock(node, what), node.Location);
             case FieldKind.Process:
-            {
-                string name = NodeRead.NonEmpty(node, what);
-                context.CheckProcess(name, node.Location, what);
-                return name;
-            }
-            case FieldKind.Device:
-            {
-                string name = NodeRead.NonEmpty(node, what);
-                context.CheckDevice(name, node.Location, what);
-                return name;
-            }
-            case FieldKind.Binding:
-            {
-                string name = NodeRead.NonEmpty(node, what);
-                if (!ScalarSyntax.IsIdentifier(name))
                 {
-                    ScenarioThrowHelper.ThrowParse(node.Location, $"{what}: '{name}' is not a usable name (letters, digits and _, not starting with a digit)");
+                    string name = NodeRead.NonEmpty(node, what);
+                    context.CheckProcess(name, node.Location, what);
+                    return name;
                 }
-                context.CheckUnbound(name, node.Location, what);
-                return name;
-            }
+            case FieldKind.Device:
+                {
+                    string name = NodeRead.NonEmpty(node, what);
+                    context.CheckDevice(name, node.Location, what);
+                    return name;
+                }
+            case FieldKind.Binding:
+                {
+                    string name = NodeRead.NonEmpty(node, what);
+                    if (!ScalarSyntax.IsIdentifier(name))
+                    {
+                        ScenarioThrowHelper.ThrowParse(node.Location, $"{what}: '{name}' is not a usable name (letters, digits and _, not starting with a digit)");
+                    }
+                    context.CheckUnbound(name, node.Location, what);
+                    return name;
+                }
             default:
                 return ScenarioThrowHelper.ThrowInvalidOperation<object>($"field kind {spec.Kind} has no reader");
         }

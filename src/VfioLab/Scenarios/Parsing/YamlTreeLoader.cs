@@ -125,27 +125,27 @@ internal static class YamlTreeLoader
                 return ScenarioNode.Scalar(location, scalar.Value ?? "",
                     scalar.Style is ScalarStyle.SingleQuoted or ScalarStyle.DoubleQuoted or ScalarStyle.Literal or ScalarStyle.Folded);
             case YamlSequenceNode sequence:
-            {
-                var items = new List<ScenarioNode>(sequence.Children.Count);
-                foreach (YamlNode child in sequence.Children)
                 {
-                    items.Add(Convert(child, file, depth + 1, ref budget));
-                }
-                return ScenarioNode.Sequence(location, items);
-            }
-            case YamlMappingNode mapping:
-            {
-                var entries = new List<ScenarioNodeEntry>(mapping.Children.Count);
-                foreach (KeyValuePair<YamlNode, YamlNode> pair in mapping.Children)
-                {
-                    if (pair.Key is not YamlScalarNode key)
+                    var items = new List<ScenarioNode>(sequence.Children.Count);
+                    foreach (YamlNode child in sequence.Children)
                     {
-                        return ScenarioThrowHelper.ThrowParse<ScenarioNode>(At(file, pair.Key.Start), "map keys must be scalars");
+                        items.Add(Convert(child, file, depth + 1, ref budget));
                     }
-                    entries.Add(new ScenarioNodeEntry(key.Value ?? "", At(file, key.Start), Convert(pair.Value, file, depth + 1, ref budget)));
+                    return ScenarioNode.Sequence(location, items);
                 }
-                return ScenarioNode.Map(location, entries);
-            }
+            case YamlMappingNode mapping:
+                {
+                    var entries = new List<ScenarioNodeEntry>(mapping.Children.Count);
+                    foreach (KeyValuePair<YamlNode, YamlNode> pair in mapping.Children)
+                    {
+                        if (pair.Key is not YamlScalarNode key)
+                        {
+                            return ScenarioThrowHelper.ThrowParse<ScenarioNode>(At(file, pair.Key.Start), "map keys must be scalars");
+                        }
+                        entries.Add(new ScenarioNodeEntry(key.Value ?? "", At(file, key.Start), Convert(pair.Value, file, depth + 1, ref budget)));
+                    }
+                    return ScenarioNode.Map(location, entries);
+                }
             default:
                 return ScenarioThrowHelper.ThrowParse<ScenarioNode>(location, "unsupported YAML node");
         }
