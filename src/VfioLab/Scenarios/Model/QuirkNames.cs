@@ -1,0 +1,35 @@
+namespace VfioLab.Scenarios.Model;
+
+/// <summary>The fixed quirk names of SCENARIOS.md: each switches one historical kernel behaviour back on. Add, never rename.</summary>
+internal static class QuirkNames
+{
+    /// <summary>Seed 004: locked_vm accounting deferred to a workqueue when mmap_lock is contended (before 0cfef2b7410b).</summary>
+    public const string AsyncLockAccounting = "async-lock-accounting";
+
+    /// <summary>Seed 000: IOMMU page sizes below PAGE_SIZE exposed to users (2015 RFC).</summary>
+    public const string SubpageIommuPages = "subpage-iommu-pages";
+
+    /// <summary>Seed 001: PFNMAP pfn computed from vm_pgoff (before 5cbf3264bc71).</summary>
+    public const string PfnmapVmPgoffTranslation = "pfnmap-vm-pgoff-translation";
+
+    /// <summary>Seed 003: BAR mmaps keep the physical pfn in vm_pgoff while the zap range is in region-offset space.</summary>
+    public const string ZapRangePgoffMismatch = "zap-range-pgoff-mismatch";
+
+    /// <summary>v4.10-v5.19: unmap stops silently at another mm's mapping.</summary>
+    public const string UnmapOwnerCheck = "unmap-owner-check";
+
+    /// <summary>Before v6.3: accounting follows the task's current mm.</summary>
+    public const string ExecLockedVmUnderflow = "exec-locked-vm-underflow";
+
+    public static readonly IReadOnlyList<string> All =
+    [
+        AsyncLockAccounting,
+        SubpageIommuPages,
+        PfnmapVmPgoffTranslation,
+        ZapRangePgoffMismatch,
+        UnmapOwnerCheck,
+        ExecLockedVmUnderflow,
+    ];
+
+    public static bool IsKnown(string name) => All.Contains(name, StringComparer.Ordinal);
+}

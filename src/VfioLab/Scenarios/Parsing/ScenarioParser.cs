@@ -1,0 +1,65 @@
+using VfioLab.Scenarios.Model;
+
+namespace VfioLab.Scenarios.Parsing;
+
+/// <summary>
+/// Parses and validates a v1 scenario file (SCENARIOS.md) into a <see cref="ScenarioDocument"/>.
+/// Nothing runs here. Any problem with the text, however malformed, is a
+/// <see cref="ScenarioParseException"/> naming file, line and column.
+/// </summary>
+internal static partial class ScenarioParser
+{
+    private static readonly string[] TopLevelKeys = ["vfiolab", "name", "description", "host", "devices", "processes", "steps"];
+
+    /// <exception cref="ScenarioParseException">The file cannot be read or is malformed.</exception>
+    public static ScenarioDocument ParseFile(string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            return ScenarioThrowHelper.ThrowParse<ScenarioDocument>(new SourceLocation(path, 1, 1), $"cannot read the file: {e.Message}");
+        }
+        return Parse(text, path);
+    }
+
+    /// <param name="text">The file's contents.</param>
+    /// <param name="file">The name used in messages and kept in <see cref="ScenarioDocument.File"/>.</param>
+    /// <exception cref="ScenarioParseException">The text is malformed.</exception>
+    public static ScenarioDocument Parse(string text, string file)
+    {
+        ScenarioNode root = YamlTreeLoader.Load(text, file);
+        if (root.IsNull)
+        {
+            ScenarioThrowHelper.ThrowParse(root.Location, "empty scenario file");
+        }
+        if (!root.IsMap)
+        {
+            ScenarioThrowHelper.ThrowParse(root.Location, $"a scenario is a map with keys {string.Join(", ", TopLevelKeys)}; got {root.Describe()}");
+        }
+        var top = new MapReader(root, "scenario", TopLevelKeys);
+
+        ScenarioNode version = top.Required("vfiolab");
+        if (!version.IsScalar || version.Text.Trim() != "1")
+        {
+            ScenarioThrowHelper.ThrowParse(version.Location, $"vfiolab: unsupported schema version {version.Describe()}; this reader knows vfiolab: 1");
+        }
+
+        ScenarioNode? nameNode = top.Optional("name");
+        string name = nameNode is null ? Path.GetFileNameWithoutExtension(file) : NodeRead.NonEmpty(nameNode, "name");
+        ScenarioNode? descriptionNode = top.Optional("description");
+        string? description = descriptionNode is null ? null : NodeRead.Scalar(descriptionNode, "description");
+
+        ScenarioNode? hostNode = top.Optional("host");
+        HostSpec host = hostNode is null ? HostSpec.Default : ParseHost(hostNode);
+        IReadOnlyList<DeviceSpec> devices = ParseDevices(top.Optional("devices"));
+        IReadOnlyList<ProcessSpec> processes = ParseProcesses(top.Optional("processes"));
+        ScenarioNode stepsNode = top.Get("steps") ?? ScenarioThrowHelper.ThrowParse<ScenarioNode>(root.Location, "scenario: missing required key 'steps'");
+        IReadOnlyList<ScenarioStep> steps = ParseSteps(stepsNode, devices, processes);
+
+        return new ScenarioDocument(name, description, file, host, devices, processes, steps);
+    }
+}
