@@ -1,0 +1,56 @@
+using VfioLab.Host;
+using VfioLab.Pci;
+
+namespace VfioLab.Vfio.Pci;
+
+/// <summary>
+/// vfio-pci's per-device state (struct vfio_pci_core_device): the PCI function, the device's own
+/// address space through which every mmap of it is found and zapped (the per-device inode of
+/// b7c5e64fecfa), and <c>memory_lock</c>.
+/// </summary>
+/// <remarks>
+/// Lock: <see cref="MemoryLock"/> (memory_lock rwsem): CPU faults on BAR mmaps take it for read;
+/// memory disable and resets take it for write and zap every BAR mmap while holding it. It is taken
+/// after an mmap lock (the fault path) and never while holding a container or group lock.
+/// </remarks>
+internal sealed class VfioPciDevice(PciFunction function, int pageShift)
+{
+    /// <summary>Region offsets encode the index above bit 40 (VFIO_PCI_OFFSET_SHIFT).</summary>
+    public const int OffsetShift = 40;
+
+    /// <summary>The function behind the device.</summary>
+    public PciFunction Function { get; } = function;
+
+    /// <summary>The device's address space: every VMA that mmaps the device.</summary>
+    public MappingSpace Mapping { get; } = new();
+
+    /// <summary>memory_lock.</summary>
+    public ReaderWriterLockSlim MemoryLock { get; } = new(LockRecursionPolicy.SupportsRecursion);
+
+    /// <summary>Host PAGE_SHIFT.</summary>
+    public int PageShift { get; } = pageShift;
+
+    /// <summary>Whether the function supports a function-level reset (vdev->reset_works).</summary>
+    public bool ResetWorks { get; init; } = true;
+
+    /// <summary>The region index of a device-fd offset.</summary>
+    public static ulong IndexOf(ulong offset) => offset >> OffsetShift;
+
+    /// <summary>The offset within its region of a device-fd offset.</summary>
+    public static ulong OffsetWithin(ulong offset) => offset & ((1UL << OffsetShift) - 1);
+
+    /// <summary>Whether BAR <paramref name="index"/> can be mmapped (vdev->bar_mmap_supported): a
+    /// memory BAR of non-zero size starting on a host page boundary.</summary>
+    public bool BarMmapSupported(int index) =>
+        Function.Bar(index) is { Size: > 0 } bar && (bar.Base.Value & ((1UL << PageShift) - 1)) == 0;
+
+    /// <summary>Zaps every CPU mapping of the device's BARs (vfio_pci_zap_bars), with
+    /// <see cref="MemoryLock"/> held for write.</summary>
+    public void ZapBarsLocked()
+    {
+        System.Diagnostics.Debug.Assert(MemoryLock.IsWriteLockHeld);
+        ulong first = 0;
+        ulong pages = (ulong)Abi.VfioPciRegionIndex.Rom << (OffsetShift - PageShift); // BAR0..BAR5, as vfio_pci_zap_bars
+        Mapping.UnmapMappingRange(first, pages);
+    }
+}

@@ -1,0 +1,158 @@
+using VfioLab.Abi;
+using VfioLab.Host;
+using VfioLab.Pci;
+
+namespace VfioLab.Vfio.Pci;
+
+/// <summary>
+/// The vfio-pci bus driver (drivers/vfio/pci/vfio_pci_core.c): device and region info, function
+/// reset, config-space and BAR access through pread/pwrite, and BAR mmaps faulted in under
+/// <c>memory_lock</c>. Hot reset, IRQs and device features are not modelled yet.
+/// </summary>
+internal sealed partial class VfioPciDriver : IVfioDeviceDriver
+{
+    /// <summary>PCI Express functions have 4 KiB of config space (pdev->cfg_size).</summary>
+    public const ulong ConfigRegionSize = 4096;
+
+    /// <inheritdoc />
+    public string Name => "vfio-pci";
+
+    /// <inheritdoc />
+    public bool PinsPages => false;
+
+    /// <inheritdoc />
+    public Errno OpenDevice(VfioDevice device) => Errno.None;
+
+    /// <inheritdoc />
+    public void CloseDevice(VfioDevice device)
+    {
+        // vfio_pci_core_close_device resets the function when it can (try_bus_reset / FLR), so a
+        // later user finds the device clean; mmaps are gone with the fds that held them.
+        VfioPciDevice pci = State(device);
+        ResetLocked(pci);
+    }
+
+    /// <inheritdoc />
+    public long Ioctl(VfioCallContext context, VfioDevice device, uint request, ref IoctlArgument argument)
+    {
+        VfioPciDevice pci = State(device);
+        return request switch
+        {
+            VfioIoctl.DeviceGetInfo => GetInfo(pci, ref argument),
+            VfioIoctl.DeviceGetRegionInfo => GetRegionInfo(pci, ref argument),
+            VfioIoctl.DeviceReset => Reset(pci),
+            _ => Errno.ENOTTY.AsReturn(),
+        };
+    }
+
+    /// <summary>The vfio-pci state of a device created by the host builder.</summary>
+    public static VfioPciDevice State(VfioDevice device) => (VfioPciDevice)device.Hardware!;
+
+    private static long GetInfo(VfioPciDevice pci, ref IoctlArgument arg)
+    {
+        Span<byte> buf = stackalloc byte[VfioDeviceInfo.SizeOf];
+        if (!arg.TryCopyFrom(0, buf[..VfioDeviceInfo.MinSize]))
+        {
+            return Errno.EFAULT.AsReturn();
+        }
+        VfioDeviceInfo.TryRead(buf, VfioDeviceInfo.MinSize, out VfioDeviceInfo info);
+        if (info.Argsz < VfioDeviceInfo.MinSize)
+        {
+            return Errno.EINVAL.AsReturn();
+        }
+        int outLength = (int)Math.Min(info.Argsz, (uint)VfioDeviceInfo.SizeOf);
+        info.Flags = DeviceInfoFlags.Pci | (pci.ResetWorks ? DeviceInfoFlags.Reset : 0);
+        info.NumRegions = VfioPci.NumRegions;
+        info.NumIrqs = VfioPci.NumIrqs;
+        info.CapOffset = 0;
+        info.Write(buf);
+        return arg.TryCopyTo(0, buf[..outLength]) ? 0 : Errno.EFAULT.AsReturn();
+    }
+
+    private static long GetRegionInfo(VfioPciDevice pci, ref IoctlArgument arg)
+    {
+        Span<byte> buf = stackalloc byte[VfioRegionInfo.SizeOf];
+        if (!arg.TryCopyFrom(0, buf))
+        {
+            return Errno.EFAULT.AsReturn();
+        }
+        VfioRegionInfo.TryRead(buf, out VfioRegionInfo info);
+        if (info.Argsz < VfioRegionInfo.MinSize)
+        {
+            return Errno.EINVAL.AsReturn();
+        }
+        if (!TryDescribeRegion(pci, info.Index, out ulong size, out RegionInfoFlags flags))
+        {
+            return Errno.EINVAL.AsReturn();
+        }
+        info.Offset = VfioPci.IndexToOffset(info.Index);
+        info.Size = size;
+        info.Flags = flags;
+        info.CapOffset = 0;
+        info.Write(buf);
+        return arg.TryCopyTo(0, buf) ? 0 : Errno.EFAULT.AsReturn();
+    }
+
+    /// <summary>Size and flags of region <paramref name="index"/>; false for VGA on a non-VGA device
+    /// and for indexes past the last region (EINVAL).</summary>
+    internal static bool TryDescribeRegion(VfioPciDevice pci, uint index, out ulong size, out RegionInfoFlags flags)
+    {
+        size = 0;
+        flags = RegionInfoFlags.None;
+        switch ((VfioPciRegionIndex)index)
+        {
+            case VfioPciRegionIndex.Config:
+                size = ConfigRegionSize;
+                flags = RegionInfoFlags.Read | RegionInfoFlags.Write;
+                return true;
+            case >= VfioPciRegionIndex.Bar0 and <= VfioPciRegionIndex.Bar5:
+                PciBar? bar = pci.Function.Bar((int)index);
+                if (bar is null || bar.Size == 0)
+                {
+                    return true;
+                }
+                size = bar.Size;
+                flags = RegionInfoFlags.Read | RegionInfoFlags.Write;
+                if (pci.BarMmapSupported((int)index))
+                {
+                    flags |= RegionInfoFlags.Mmap;
+                }
+                return true;
+            case VfioPciRegionIndex.Rom:
+                // No option ROM is modelled: size 0, no flags, as for a function without one.
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    private static long Reset(VfioPciDevice pci)
+    {
+        if (!pci.ResetWorks)
+        {
+            return Errno.EINVAL.AsReturn();
+        }
+        ResetLocked(pci);
+        return 0;
+    }
+
+    // vfio_pci_zap_and_down_write_memory_lock, then pci_try_reset_function, which saves the config
+    // state, disables decode, resets and restores the saved state.
+    private static void ResetLocked(VfioPciDevice pci)
+    {
+        pci.MemoryLock.EnterWriteLock();
+        try
+        {
+            pci.ZapBarsLocked();
+            PciSavedState saved = pci.Function.SaveState();
+            pci.Function.BeginReset();
+            pci.Function.FunctionReset();
+            pci.Function.EndReset();
+            pci.Function.RestoreState(saved);
+        }
+        finally
+        {
+            pci.MemoryLock.ExitWriteLock();
+        }
+    }
+}
