@@ -9,12 +9,12 @@ public interface IAbiStruct<TSelf>
     where TSelf : struct, IAbiStruct<TSelf>
 {
     /// <summary><c>sizeof</c> of the C struct (its fixed part, without any flexible array).</summary>
-    static abstract int SizeOf { get; }
+    public static abstract int SizeOf { get; }
 
     /// <summary>Decodes the struct from <paramref name="source"/>, which holds at least <see cref="SizeOf"/> bytes.</summary>
-    static abstract TSelf ReadUnchecked(ReadOnlySpan<byte> source);
+    public static abstract TSelf ReadUnchecked(ReadOnlySpan<byte> source);
 
     /// <summary>Writes all <see cref="SizeOf"/> bytes of the struct to the start of <paramref name="destination"/>.</summary>
     /// <exception cref="ArgumentException"><paramref name="destination"/> is shorter than <see cref="SizeOf"/>.</exception>
-    void Write(Span<byte> destination);
+    public void Write(Span<byte> destination);
 }

@@ -15,7 +15,11 @@ public sealed class StructLayoutTests
     {
         byte[] b = AbiStruct.ToArray(new VfioIommuType1DmaMap
         {
-            Argsz = 32, Flags = DmaMapFlags.Read | DmaMapFlags.Write, Vaddr = 0x7F00_0000_0000, Iova = 0x1000_0000, Size = 0x20_0000,
+            Argsz = 32,
+            Flags = DmaMapFlags.Read | DmaMapFlags.Write,
+            Vaddr = 0x7F00_0000_0000,
+            Iova = 0x1000_0000,
+            Size = 0x20_0000,
         });
 
         Assert.Equal(32, b.Length);
@@ -48,7 +52,9 @@ public sealed class StructLayoutTests
     {
         byte[] b = AbiStruct.ToArray(new VfioIommuType1DirtyBitmapGet
         {
-            Iova = 0x10000, Size = 0x40000, Bitmap = new VfioBitmap { Pgsize = 0x1000, Size = 8, Data = 0xABC000 },
+            Iova = 0x10000,
+            Size = 0x40000,
+            Bitmap = new VfioBitmap { Pgsize = 0x1000, Size = 8, Data = 0xABC000 },
         });
 
         Assert.Equal(40, b.Length);
@@ -80,7 +86,9 @@ public sealed class StructLayoutTests
     {
         byte[] b = AbiStruct.ToArray(new VfioEehPeOp
         {
-            Argsz = 40, Op = EehPeOperation.InjectErr, Err = new VfioEehPeErr { Type = 1, Func = 2, Addr = 3, Mask = 4 },
+            Argsz = 40,
+            Op = EehPeOperation.InjectErr,
+            Err = new VfioEehPeErr { Type = 1, Func = 2, Addr = 3, Mask = 4 },
         });
 
         Assert.Equal(9u, U32(b, 8));
