@@ -75,15 +75,19 @@ public static class ErrnoExtensions
     /// <summary>The error a negative system-call return value stands for, or <see cref="Errno.None"/> for success.</summary>
     public static Errno FromReturn(long ret) => ret >= 0 ? Errno.None : (Errno)(int)(-ret);
 
-    /// <summary>Parses a Linux errno name (<c>EINVAL</c>); case-sensitive as in C.</summary>
+    /// <summary>Parses a Linux errno name (<c>EINVAL</c>); case-sensitive as in C. Only a single defined name
+    /// matches: no numbers, no surrounding spaces, no comma lists.</summary>
     public static bool TryParse(string name, out Errno errno)
     {
-        errno = Errno.None;
-        if (!name.StartsWith('E') || !Enum.TryParse(name, ignoreCase: false, out Errno parsed) || parsed == Errno.None)
+        foreach (Errno candidate in Enum.GetValues<Errno>())
         {
-            return false;
+            if (candidate != Errno.None && string.Equals(candidate.ToString(), name, StringComparison.Ordinal))
+            {
+                errno = candidate;
+                return true;
+            }
         }
-        errno = parsed;
-        return true;
+        errno = Errno.None;
+        return false;
     }
 }

@@ -14,37 +14,37 @@ namespace VfioLab.Abi;
 public interface ISyscallSurface
 {
     /// <summary>The process id.</summary>
-    int Pid { get; }
+    public int Pid { get; }
 
     /// <summary>open(2). Returns the new fd, or -ENOENT, -ENODEV, -EBUSY, -EPERM, ...</summary>
-    int Open(string path);
+    public int Open(string path);
 
     /// <summary>close(2). Returns 0 or -EBADF.</summary>
-    int Close(int fd);
+    public int Close(int fd);
 
     /// <summary>ioctl(2) whose argument is a pointer to <paramref name="arg"/>.</summary>
-    long Ioctl(int fd, uint request, Span<byte> arg);
+    public long Ioctl(int fd, uint request, Span<byte> arg);
 
     /// <summary>ioctl(2) whose argument is an integer passed by value.</summary>
-    long Ioctl(int fd, uint request, ulong value);
+    public long Ioctl(int fd, uint request, ulong value);
 
     /// <summary>mmap(2). Returns the mapped address, or -errno.</summary>
-    long Mmap(ulong address, ulong length, MemoryProtection protection, MmapFlags flags, int fd, ulong offset);
+    public long Mmap(ulong address, ulong length, MemoryProtection protection, MmapFlags flags, int fd, ulong offset);
 
     /// <summary>munmap(2). Returns 0 or -EINVAL.</summary>
-    int Munmap(ulong address, ulong length);
+    public int Munmap(ulong address, ulong length);
 
     /// <summary>Reads this process's memory as the CPU would. Returns 0, -EFAULT for an unmapped or
     /// unreadable address, or -EIO where the access would raise SIGBUS.</summary>
-    int ReadMemory(ulong address, Span<byte> destination);
+    public int ReadMemory(ulong address, Span<byte> destination);
 
     /// <summary>Writes this process's memory as the CPU would. Returns 0, -EFAULT, or -EIO for SIGBUS.</summary>
-    int WriteMemory(ulong address, ReadOnlySpan<byte> source);
+    public int WriteMemory(ulong address, ReadOnlySpan<byte> source);
 
     /// <summary>fork(2): a child process with a copy of this address space (see the Host layer for
     /// private pages) and a copy of the fd table sharing the open files. Returns the child's surface.</summary>
-    ISyscallSurface Fork();
+    public ISyscallSurface Fork();
 
     /// <summary>exit(2): closes every fd and tears down the address space.</summary>
-    void Exit();
+    public void Exit();
 }

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what the header conformance test (tests/VfioLab.Tests/Abi/HeaderConformanceTests.cs) needs:
+# a C compiler (`cc`), the C library headers, and the kernel uAPI headers that provide <linux/vfio.h>.
+# Idempotent: installs nothing, and does not touch apt, when everything is already present.
+set -euo pipefail
+
+missing=()
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+if ! command -v cc >/dev/null 2>&1; then
+    installed gcc || missing+=(gcc)
+fi
+installed libc6-dev || missing+=(libc6-dev)
+installed linux-libc-dev || missing+=(linux-libc-dev)
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "install-prereqs: cc, libc6-dev and linux-libc-dev are present."
+    exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-prereqs: missing ${missing[*]} and apt-get is not available; install them with the system's package manager." >&2
+    exit 1
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    sudo=(sudo)
+fi
+
+echo "install-prereqs: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+command -v cc >/dev/null 2>&1 || { echo "install-prereqs: cc still not found after installing gcc" >&2; exit 1; }
+printf '#include <stdio.h>\n#include <linux/vfio.h>\n' | cc -E -x c - >/dev/null
+echo "install-prereqs: done."
