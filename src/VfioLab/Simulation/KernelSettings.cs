@@ -1,0 +1,27 @@
+namespace VfioLab.Simulation;
+
+/// <summary>
+/// The behaviour profile of the simulated kernel: the named profile (<c>seeds</c> or
+/// <c>linux-6.18</c>), historical quirks switched back on, and the VFIO module parameters.
+/// Backends read it; it never changes after the host is built.
+/// </summary>
+internal sealed record KernelSettings(
+    string Profile,
+    IReadOnlyList<string> Quirks,
+    uint DmaEntryLimit = 65535,
+    bool DisableHugepages = false,
+    bool AllowUnsafeInterrupts = false,
+    bool StrictMmioMaps = true)
+{
+    /// <summary>Today's type1 semantics plus the seeds' strict device-memory design (the default).</summary>
+    public const string Seeds = "seeds";
+
+    /// <summary>Upstream Linux 6.18 exactly.</summary>
+    public const string Linux618 = "linux-6.18";
+
+    /// <summary>The default profile with default parameters.</summary>
+    public static KernelSettings Default { get; } = new(Seeds, []);
+
+    /// <summary>Whether a historical quirk is switched on.</summary>
+    public bool Has(string quirk) => Quirks.Contains(quirk, StringComparer.Ordinal);
+}

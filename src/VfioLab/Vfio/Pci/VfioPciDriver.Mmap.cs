@@ -1,0 +1,80 @@
+using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Host;
+using VfioLab.Pci;
+
+namespace VfioLab.Vfio.Pci;
+
+internal sealed partial class VfioPciDriver
+{
+    /// <inheritdoc />
+    public long Mmap(VfioCallContext context, VfioDevice device, MmapRequest request)
+    {
+        VfioPciDevice pci = State(device);
+        int pageShift = pci.PageShift;
+        ulong index = request.Pgoff >> (VfioPciDevice.OffsetShift - pageShift);
+        if (index >= VfioPci.NumRegions || !request.IsShared || index >= (ulong)VfioPciRegionIndex.Rom)
+        {
+            return Errno.EINVAL.AsReturn();
+        }
+        if (!pci.BarMmapSupported((int)index))
+        {
+            return Errno.EINVAL.AsReturn();
+        }
+        PciBar bar = pci.Function.Bar((int)index)!;
+        ulong pageMask = (1UL << pageShift) - 1;
+        ulong physLength = (bar.Size + pageMask) & ~pageMask;
+        ulong pgoffInRegion = request.Pgoff & ((1UL << (VfioPciDevice.OffsetShift - pageShift)) - 1);
+        ulong reqStart = pgoffInRegion << pageShift;
+        if (reqStart > physLength || request.Length > physLength - reqStart)
+        {
+            return Errno.EINVAL.AsReturn();
+        }
+        // Since v6.10 vm_pgoff keeps the region-offset encoding and the VMA belongs to the
+        // device's own address space, so unmap_mapping_range over the BAR offsets finds it.
+        request.CreateVma(VmFlags.Io | VmFlags.DontExpand | VmFlags.DontDump, new BarVmaOperations(pci), pci.Mapping, device);
+        return 0;
+    }
+
+    /// <summary>The BAR pfn of a VMA created by <see cref="Mmap"/> (vma_to_pfn): the BAR's first pfn
+    /// plus the page offset within the region.</summary>
+    internal static Pfn VmaToPfn(VfioPciDevice pci, Vma vma)
+    {
+        int pageShift = pci.PageShift;
+        ulong index = vma.VmPgoff >> (VfioPciDevice.OffsetShift - pageShift);
+        ulong pgoff = vma.VmPgoff & ((1UL << (VfioPciDevice.OffsetShift - pageShift)) - 1);
+        PciBar bar = pci.Function.Bar((int)index)!;
+        return new Pfn((bar.Base.Value >> pageShift) + pgoff);
+    }
+
+    /// <summary>vfio_pci_mmap_ops: a fault inserts the whole VMA's pfns (d71a989cf5d9, v6.10) while
+    /// memory decode is on, under memory_lock for read; otherwise SIGBUS.</summary>
+    private sealed class BarVmaOperations(VfioPciDevice pci) : IVmaOperations
+    {
+        public VmFaultResult Fault(Vma vma, HostVirtAddr address, bool write)
+        {
+            pci.MemoryLock.EnterReadLock();
+            try
+            {
+                if (!pci.Function.DecodesMemory)
+                {
+                    return VmFaultResult.SigBus;
+                }
+                Errno e = vma.Mm.InsertPfnsLocked(vma, new HostVirtAddr(vma.StartPage << pci.PageShift), VmaToPfn(pci, vma), vma.PageCount, vma.IsWritable);
+                return e == Errno.None ? VmFaultResult.Ok : VmFaultResult.SigBus;
+            }
+            finally
+            {
+                pci.MemoryLock.ExitReadLock();
+            }
+        }
+
+        public void Open(Vma vma)
+        {
+        }
+
+        public void Close(Vma vma)
+        {
+        }
+    }
+}
