@@ -256,8 +256,9 @@ internal sealed partial class AddressSpace
     }
 
     // Pins the present frames of [page, page + count) and appends them to runs, merging physically
-    // adjacent ones. Stops at a missing page or when runs is full; returns the pages pinned.
-    internal ulong PinPresentLocked(ulong page, ulong count, Span<PfnRun> runs, ref int runCount)
+    // adjacent ones. Stops at a missing page (or a read-only one when requireWritable) or when runs is
+    // full; returns the pages pinned.
+    internal ulong PinPresentLocked(ulong page, ulong count, bool requireWritable, Span<PfnRun> runs, ref int runCount)
     {
         AssertMmapLocked();
         ulong pinned = 0;
@@ -265,7 +266,7 @@ internal sealed partial class AddressSpace
         {
             while (pinned < count)
             {
-                if (!_pageTable.TryGet(page + pinned, out Run<Pte> r))
+                if (!_pageTable.TryGet(page + pinned, out Run<Pte> r) || (requireWritable && !r.Value.Writable))
                 {
                     break;
                 }

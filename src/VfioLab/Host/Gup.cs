@@ -55,14 +55,17 @@ internal static class Gup
             }
             ulong n = Math.Min(maxPages - pinned, vma.LastPage - page + 1);
             // Private pages must be exclusive to this mm before they are pinned: a write fault breaks COW.
-            VmFaultResult fault = mm.FaultRangeLocked(vma, page, n, write || vma.PtesHoldRefs && vma.IsWritable);
+            bool needWritable = write || (vma.PtesHoldRefs && vma.IsWritable);
+            VmFaultResult fault = mm.FaultRangeLocked(vma, page, n, needWritable);
+            // The fault works in address order, so after a failure the pages before it are ready:
+            // pin them, as the kernel's page-by-page loop would have, then stop.
+            ulong got = mm.PinPresentLocked(page, n, needWritable, runs, ref runCount);
+            pinned += got;
             if (fault != VmFaultResult.Ok)
             {
                 error = fault == VmFaultResult.Oom ? Errno.ENOMEM : Errno.EFAULT;
                 break;
             }
-            ulong got = mm.PinPresentLocked(page, n, runs, ref runCount);
-            pinned += got;
             if (got < n)
             {
                 break;
