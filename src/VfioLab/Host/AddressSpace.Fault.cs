@@ -1,0 +1,301 @@
+using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Collections;
+using VfioLab.Diagnostics;
+
+namespace VfioLab.Host;
+
+// Page faults (handle_mm_fault) over ranges of pages, so cost follows runs: private pages are
+// allocated on first touch (a real frame even for a read: the model has no shared zero page) and
+// copied on the first write after fork; shared and hugetlb pages come from their backing object;
+// driver PFNMAP pages come from the driver's fault handler.
+internal sealed partial class AddressSpace
+{
+    /// <summary>Faults in <paramref name="count"/> pages of <paramref name="vma"/> from
+    /// <paramref name="firstPage"/> (widened to whole huge pages), breaking COW when
+    /// <paramref name="write"/>. Needs the mmap lock.</summary>
+    public VmFaultResult FaultRangeLocked(Vma vma, ulong firstPage, ulong count, bool write)
+    {
+        AssertMmapLocked();
+        if (write ? !vma.IsWritable : !vma.IsReadable)
+        {
+            return VmFaultResult.SegV;
+        }
+        ulong g = vma.HugePages;
+        ulong first = firstPage & ~(g - 1);
+        ulong last = ((firstPage + count - 1) | (g - 1));
+        VmFaultResult result = vma.Kind switch
+        {
+            VmaKind.Anonymous => FaultPrivateLocked(vma, first, last, write),
+            VmaKind.HugeTlb when vma.PtesHoldRefs => FaultPrivateLocked(vma, first, last, write),
+            VmaKind.HugeTlb or VmaKind.SharedAnonymous => FaultSharedLocked(vma, first, last),
+            VmaKind.DevicePfnMap => FaultDriverLocked(vma, first, last, write),
+            _ => AllPresentLocked(first, last) ? VmFaultResult.Ok : VmFaultResult.SigBus,
+        };
+        if (Machine.Trace.Enabled)
+        {
+            Machine.Trace.Emit("fault", OwnerPid, TraceLog.F("vaddr", first << PageShift), TraceLog.F("pages", last - first + 1),
+                TraceLog.F("write", write), TraceLog.F("result", result.ToString()));
+        }
+        return result;
+    }
+
+    /// <summary>fixup_user_fault: faults in the page at <paramref name="address"/> as GUP's fallback does.
+    /// Returns EFAULT for no VMA, a protection violation or SIGBUS, ENOMEM when frames ran out.</summary>
+    public Errno FixupUserFaultLocked(HostVirtAddr address, bool write)
+    {
+        Vma? vma = FindVmaLocked(address);
+        if (vma is null)
+        {
+            return Errno.EFAULT;
+        }
+        return FaultRangeLocked(vma, address.Value >> PageShift, 1, write) switch
+        {
+            VmFaultResult.Ok => Errno.None,
+            VmFaultResult.Oom => Errno.ENOMEM,
+            _ => Errno.EFAULT,
+        };
+    }
+
+    /// <summary>follow_pfnmap_start: walks the page table of a VM_PFNMAP/VM_IO <paramref name="vma"/> at
+    /// <paramref name="address"/>. False when the page is not present (fault it with
+    /// <see cref="FixupUserFaultLocked"/> and walk again) or the VMA is not PFNMAP.</summary>
+    public bool TryFollowPfnmapLocked(Vma vma, HostVirtAddr address, out PfnmapEntry entry)
+    {
+        AssertMmapLocked();
+        entry = default;
+        ulong page = address.Value >> PageShift;
+        if (!vma.IsPfnMapOrIo || page < vma.StartPage || page > vma.LastPage)
+        {
+            return false;
+        }
+        Run<Pte> run;
+        lock (_ptGate)
+        {
+            if (!_pageTable.TryGet(page, out run))
+            {
+                return false;
+            }
+        }
+        Pte pte = run.ValueAt(page);
+        ulong block = 1;
+        if (vma.HugePfnMap)
+        {
+            int levelBits = PageShift - 3;
+            for (int level = 2; level >= 1 && block == 1; level--)
+            {
+                ulong frames = 1UL << (levelBits * level);
+                ulong vstart = page & ~(frames - 1);
+                if (vstart >= vma.StartPage && vstart + frames - 1 <= vma.LastPage && vstart >= run.Start &&
+                    vstart + frames - 1 <= run.Last && (run.ValueAt(vstart).Pfn.Value & (frames - 1)) == 0)
+                {
+                    block = frames - (page - vstart);
+                }
+            }
+        }
+        entry = new PfnmapEntry(pte.Pfn, pte.Writable, block, _memory.IsReservedOrInvalid(pte.Pfn));
+        return true;
+    }
+
+    private VmFaultResult FaultPrivateLocked(Vma vma, ulong first, ulong last, bool write)
+    {
+        ulong g = vma.HugePages;
+        lock (_ptGate)
+        {
+            ulong p = first;
+            while (p <= last)
+            {
+                if (_pageTable.TryGet(p, out Run<Pte> present))
+                {
+                    ulong end = Math.Min(present.Last, last);
+                    Pte pte = present.ValueAt(p);
+                    if (write && !pte.Writable)
+                    {
+                        VmFaultResult r = BreakCowLocked(vma, p, end - p + 1, pte.Pfn);
+                        if (r != VmFaultResult.Ok)
+                        {
+                            return r;
+                        }
+                    }
+                    p = end + 1;
+                    continue;
+                }
+                ulong gapEnd = _pageTable.TryGetAtOrAfter(p, out Run<Pte> next) && next.Start <= last ? next.Start - 1 : last;
+                while (p <= gapEnd)
+                {
+                    PfnRun run;
+                    if (g > 1)
+                    {
+                        if (!_memory.TryAllocateHuge(g, out Pfn block))
+                        {
+                            return VmFaultResult.SigBus;
+                        }
+                        run = new PfnRun(block, g);
+                    }
+                    else if (!_memory.TryAllocateRun(gapEnd - p + 1, out run))
+                    {
+                        return VmFaultResult.Oom;
+                    }
+                    _pageTable.Set(p, p + run.Count - 1, new Pte(run.First, vma.IsWritable));
+                    p += run.Count;
+                }
+            }
+        }
+        return VmFaultResult.Ok;
+    }
+
+    // do_wp_page over a run: frames only this PTE references become writable in place; shared ones are
+    // copied (whole huge pages for hugetlb) and the old reference dropped.
+    private VmFaultResult BreakCowLocked(Vma vma, ulong page, ulong count, Pfn pfn)
+    {
+        ulong g = vma.HugePages;
+        ulong off = 0;
+        while (off < count)
+        {
+            Pfn src = pfn.Plus(off);
+            ulong unit = g > 1 ? g : count - off;
+            ulong len = _memory.ExclusivePrefix(src, unit, out bool exclusive);
+            if (exclusive && len >= unit && g > 1)
+            {
+                len = g;
+            }
+            else if (g > 1)
+            {
+                exclusive = false;
+                len = g;
+            }
+            if (exclusive)
+            {
+                _pageTable.Set(page + off, page + off + len - 1, new Pte(src, true));
+                off += len;
+                continue;
+            }
+            PfnRun copy;
+            if (g > 1)
+            {
+                if (!_memory.TryAllocateHuge(g, out Pfn block))
+                {
+                    return VmFaultResult.SigBus;
+                }
+                copy = new PfnRun(block, g);
+            }
+            else if (!_memory.TryAllocateRun(len, out copy))
+            {
+                return VmFaultResult.Oom;
+            }
+            _memory.CopyFrames(src, copy.First, copy.Count);
+            _pageTable.Set(page + off, page + off + copy.Count - 1, new Pte(copy.First, true));
+            _memory.DropRefs(new PfnRun(src, copy.Count));
+            off += copy.Count;
+        }
+        return VmFaultResult.Ok;
+    }
+
+    private VmFaultResult FaultSharedLocked(Vma vma, ulong first, ulong last)
+    {
+        SharedBacking backing = vma.Backing!;
+        lock (_ptGate)
+        {
+            ulong p = first;
+            while (p <= last)
+            {
+                if (_pageTable.TryGet(p, out Run<Pte> present))
+                {
+                    p = Math.Min(present.Last, last) + 1;
+                    continue;
+                }
+                ulong gapEnd = _pageTable.TryGetAtOrAfter(p, out Run<Pte> next) && next.Start <= last ? next.Start - 1 : last;
+                while (p <= gapEnd)
+                {
+                    if (!backing.TryGetOrAllocate(vma.PgoffOf(p), gapEnd - p + 1, out PfnRun run))
+                    {
+                        return vma.Kind == VmaKind.HugeTlb ? VmFaultResult.SigBus : VmFaultResult.Oom;
+                    }
+                    _pageTable.Set(p, p + run.Count - 1, new Pte(run.First, vma.IsWritable));
+                    p += run.Count;
+                }
+            }
+        }
+        return VmFaultResult.Ok;
+    }
+
+    private VmFaultResult FaultDriverLocked(Vma vma, ulong first, ulong last, bool write)
+    {
+        ulong p = first;
+        while (p <= last)
+        {
+            Run<Pte> present;
+            bool isPresent;
+            lock (_ptGate)
+            {
+                isPresent = _pageTable.TryGet(p, out present);
+            }
+            if (isPresent && (!write || present.Value.Writable))
+            {
+                p = Math.Min(present.Last, last) + 1;
+                continue;
+            }
+            if (vma.Operations is null)
+            {
+                return VmFaultResult.SigBus;
+            }
+            VmFaultResult r = vma.Operations.Fault(vma, new HostVirtAddr(p << PageShift), write);
+            if (r != VmFaultResult.Ok)
+            {
+                return r;
+            }
+            lock (_ptGate)
+            {
+                if (!_pageTable.TryGet(p, out present) || (write && !present.Value.Writable))
+                {
+                    return VmFaultResult.SigBus;
+                }
+            }
+        }
+        return VmFaultResult.Ok;
+    }
+
+    // Pins the present frames of [page, page + count) and appends them to runs, merging physically
+    // adjacent ones. Stops at a missing page (or a read-only one when requireWritable) or when runs is
+    // full; returns the pages pinned.
+    internal ulong PinPresentLocked(ulong page, ulong count, bool requireWritable, Span<PfnRun> runs, ref int runCount)
+    {
+        AssertMmapLocked();
+        ulong pinned = 0;
+        lock (_ptGate)
+        {
+            while (pinned < count)
+            {
+                if (!_pageTable.TryGet(page + pinned, out Run<Pte> r) || (requireWritable && !r.Value.Writable))
+                {
+                    break;
+                }
+                Pfn pfn = r.ValueAt(page + pinned).Pfn;
+                ulong n = Math.Min(r.Last - (page + pinned) + 1, count - pinned);
+                if (runCount > 0 && runs[runCount - 1].First.Value + runs[runCount - 1].Count == pfn.Value)
+                {
+                    runs[runCount - 1] = runs[runCount - 1] with { Count = runs[runCount - 1].Count + n };
+                }
+                else if (runCount < runs.Length)
+                {
+                    runs[runCount++] = new PfnRun(pfn, n);
+                }
+                else
+                {
+                    break;
+                }
+                _memory.Pin(pfn, n);
+                pinned += n;
+            }
+        }
+        return pinned;
+    }
+
+    private bool AllPresentLocked(ulong first, ulong last)
+    {
+        lock (_ptGate)
+        {
+            return _pageTable.Covers(first, last);
+        }
+    }
+}

@@ -1,0 +1,265 @@
+using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Collections;
+using VfioLab.Diagnostics;
+
+namespace VfioLab.Host;
+
+// mmap and munmap (mm/mmap.c: do_mmap, get_unmapped_area, do_munmap). Placement is deterministic:
+// top-down first fit below MmapBase (the default mmap layout without ASLR), aligned to the huge page
+// size for hugetlb; a non-MAP_FIXED hint is honoured when the aligned range is free.
+internal sealed partial class AddressSpace
+{
+    private const int MapHugeShift = 26;
+    private const int MapHugeMask = 0x3f;
+
+    /// <summary>mmap of anonymous memory: private, shared (shmem) or hugetlb (MAP_HUGETLB with
+    /// MAP_HUGE_2MB or MAP_HUGE_1GB; no size bits means 2 MiB). Returns the address or -EINVAL (length 0,
+    /// not exactly one of MAP_SHARED/MAP_PRIVATE, unaligned MAP_FIXED address, unknown huge size),
+    /// -EPERM (MAP_FIXED below mmap_min_addr) or -ENOMEM (no room, length overflow). A hugetlb length
+    /// is rounded up to the huge page size, as ksys_mmap_pgoff does. MAP_POPULATE faults everything in
+    /// and, as mm_populate, ignores failures.</summary>
+    public long Mmap(ulong address, ulong length, MemoryProtection protection, MmapFlags flags)
+    {
+        if (!IsAlive)
+        {
+            return Errno.ENOMEM.AsReturn();
+        }
+        ulong hugePages = 1;
+        bool hugetlb = (flags & MmapFlags.HugeTlb) != 0;
+        if (hugetlb)
+        {
+            int log = ((int)flags >> MapHugeShift) & MapHugeMask;
+            if (log == 0)
+            {
+                log = 21;
+            }
+            if ((log != 21 && log != 30) || log < PageShift)
+            {
+                return Errno.EINVAL.AsReturn();
+            }
+            hugePages = 1UL << (log - PageShift);
+            ulong huge = hugePages << PageShift;
+            if (length == 0)
+            {
+                return Errno.EINVAL.AsReturn();
+            }
+            if (length > ulong.MaxValue - (huge - 1))
+            {
+                return Errno.ENOMEM.AsReturn();
+            }
+            length = (length + huge - 1) & ~(huge - 1);
+        }
+        bool shared = (flags & MmapFlags.Shared) != 0;
+        VmaKind kind = hugetlb ? VmaKind.HugeTlb : shared ? VmaKind.SharedAnonymous : VmaKind.Anonymous;
+        MmapWriteLock();
+        try
+        {
+            long start = PrepareMmapLocked(address, length, flags, hugePages, out ulong pages);
+            if (start < 0)
+            {
+                return start;
+            }
+            ulong first = (ulong)start >> PageShift;
+            SharedBacking? backing = shared ? new SharedBacking(_memory, hugePages) : null;
+            var vma = new Vma(this, first, first + pages - 1, ToVmFlags(protection, shared) | (hugetlb ? VmFlags.HugeTlb : 0),
+                kind, 0, hugePages, null, null, null, null, backing, false);
+            InsertVmaLocked(vma);
+            TraceMmap(vma);
+            if ((flags & MmapFlags.Populate) != 0)
+            {
+                FaultRangeLocked(vma, vma.StartPage, vma.PageCount, vma.IsWritable);
+            }
+            return start;
+        }
+        finally
+        {
+            MmapWriteUnlock();
+        }
+    }
+
+    /// <summary>Maps another driver's MMIO (remap_pfn_range at mmap: VM_PFNMAP|VM_IO|VM_SHARED, vm_pgoff = the
+    /// first pfn), populated at once. With <paramref name="refcounted"/> the pfns are ordinary RAM pages
+    /// (allocated contiguously, owned by the mapping) instead of <paramref name="mmioFirst"/>.
+    /// Returns the address or -errno as <see cref="Mmap"/>, or -ENOMEM when the RAM is short.</summary>
+    public long MmapOtherMmio(ulong address, ulong length, MemoryProtection protection, bool fixedAddress, bool refcounted, Pfn mmioFirst)
+    {
+        if (!IsAlive)
+        {
+            return Errno.ENOMEM.AsReturn();
+        }
+        MmapFlags flags = MmapFlags.Shared | (fixedAddress ? MmapFlags.Fixed : 0);
+        MmapWriteLock();
+        try
+        {
+            long start = PrepareMmapLocked(address, length, flags, 1, out ulong pages);
+            if (start < 0)
+            {
+                return start;
+            }
+            SharedBacking? backing = null;
+            Pfn first = mmioFirst;
+            if (refcounted)
+            {
+                if (!_memory.TryAllocateBlock(pages, 1, out first))
+                {
+                    return Errno.ENOMEM.AsReturn();
+                }
+                backing = new SharedBacking(_memory, 1);
+                backing.Adopt(first.Value, new PfnRun(first, pages));
+            }
+            ulong vpage = (ulong)start >> PageShift;
+            var vma = new Vma(this, vpage, vpage + pages - 1,
+                ToVmFlags(protection, true) | VmFlags.PfnMap | VmFlags.Io | VmFlags.DontExpand | VmFlags.DontDump,
+                VmaKind.OtherMmio, first.Value, 1, null, null, null, null, backing, false);
+            InsertVmaLocked(vma);
+            lock (_ptGate)
+            {
+                _pageTable.Set(vpage, vpage + pages - 1, new Pte(first, vma.IsWritable));
+            }
+            TraceMmap(vma);
+            return start;
+        }
+        finally
+        {
+            MmapWriteUnlock();
+        }
+    }
+
+    /// <summary>munmap: unmaps every page of <c>[address, address + length)</c>, splitting VMAs that
+    /// straddle the ends; holes are fine. Returns 0, or -EINVAL for an unaligned address, length 0, a
+    /// range past TASK_SIZE, or a split of a hugetlb VMA off a huge page boundary.</summary>
+    public int Munmap(ulong address, ulong length)
+    {
+        ulong pageMask = (1UL << PageShift) - 1;
+        if ((address & pageMask) != 0 || length == 0 || length > TaskSize || address > TaskSize - length)
+        {
+            return (int)Errno.EINVAL.AsReturn();
+        }
+        if (!IsAlive)
+        {
+            return 0;
+        }
+        ulong pages = (length + pageMask) >> PageShift;
+        ulong first = address >> PageShift;
+        MmapWriteLock();
+        try
+        {
+            Errno e = RemoveRangeLocked(first, first + pages - 1);
+            if (e != Errno.None)
+            {
+                return (int)e.AsReturn();
+            }
+        }
+        finally
+        {
+            MmapWriteUnlock();
+        }
+        if (Machine.Trace.Enabled)
+        {
+            Machine.Trace.Emit("munmap", OwnerPid, TraceLog.F("vaddr", address), TraceLog.F("size", length));
+        }
+        return 0;
+    }
+
+    // The checks and placement of do_mmap; unmaps the old range for MAP_FIXED. Returns the start
+    // address or -errno, and the length in pages.
+    internal long PrepareMmapLocked(ulong address, ulong length, MmapFlags flags, ulong hugePages, out ulong pages)
+    {
+        AssertMmapWriteLocked();
+        pages = 0;
+        ulong pageMask = (1UL << PageShift) - 1;
+        if (length == 0)
+        {
+            return Errno.EINVAL.AsReturn();
+        }
+        bool shared = (flags & MmapFlags.Shared) != 0;
+        bool priv = (flags & MmapFlags.Private) != 0;
+        if (shared == priv)
+        {
+            return Errno.EINVAL.AsReturn();
+        }
+        if (length > TaskSize)
+        {
+            return Errno.ENOMEM.AsReturn();
+        }
+        pages = (length + pageMask) >> PageShift;
+        ulong size = pages << PageShift;
+        ulong align = hugePages << PageShift;
+        if ((flags & MmapFlags.Fixed) != 0)
+        {
+            if ((address & (align - 1)) != 0)
+            {
+                return Errno.EINVAL.AsReturn();
+            }
+            if (address > TaskSize - size)
+            {
+                return Errno.ENOMEM.AsReturn();
+            }
+            if (address < MmapMinAddr)
+            {
+                return Errno.EPERM.AsReturn();
+            }
+            Errno e = RemoveRangeLocked(address >> PageShift, (address >> PageShift) + pages - 1);
+            return e == Errno.None ? (long)address : e.AsReturn();
+        }
+        ulong hint = address & ~(align - 1);
+        if (hint != 0 && hint >= MmapMinAddr && hint <= TaskSize - size &&
+            !_vmas.Overlaps(hint >> PageShift, (hint >> PageShift) + pages - 1))
+        {
+            return (long)hint;
+        }
+        return FindGapTopDownLocked(size, align, out ulong start) ? (long)start : Errno.ENOMEM.AsReturn();
+    }
+
+    private bool FindGapTopDownLocked(ulong size, ulong align, out ulong start)
+    {
+        start = 0;
+        ulong limit = MmapBase;
+        while (limit >= size && limit - size >= MmapMinAddr)
+        {
+            ulong candidate = (limit - size) & ~(align - 1);
+            if (candidate < MmapMinAddr)
+            {
+                return false;
+            }
+            ulong firstPage = candidate >> PageShift;
+            ulong lastPage = ((candidate + size) >> PageShift) - 1;
+            if (!_vmas.TryGetAtOrBefore(lastPage, out Run<VmaSlot> below) || below.Last < firstPage)
+            {
+                start = candidate;
+                return true;
+            }
+            limit = below.Value.Vma.StartPage << PageShift;
+        }
+        return false;
+    }
+
+    private static VmFlags ToVmFlags(MemoryProtection protection, bool shared)
+    {
+        VmFlags f = VmFlags.None;
+        if ((protection & MemoryProtection.Read) != 0)
+        {
+            f |= VmFlags.Read;
+        }
+        if ((protection & MemoryProtection.Write) != 0)
+        {
+            // x86 and arm64 make every writable mapping readable.
+            f |= VmFlags.Write | VmFlags.Read;
+        }
+        if ((protection & MemoryProtection.Exec) != 0)
+        {
+            f |= VmFlags.Exec;
+        }
+        return shared ? f | VmFlags.Shared : f;
+    }
+
+    internal void TraceMmap(Vma vma)
+    {
+        if (Machine.Trace.Enabled)
+        {
+            Machine.Trace.Emit("mmap", OwnerPid, TraceLog.F("vaddr", vma.Start.Value), TraceLog.F("pages", vma.PageCount),
+                TraceLog.F("kind", vma.Kind.ToString()), TraceLog.F("flags", (ulong)vma.Flags), TraceLog.F("pgoff", vma.VmPgoff));
+        }
+    }
+}

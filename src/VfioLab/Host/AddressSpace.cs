@@ -1,0 +1,326 @@
+using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Collections;
+using VfioLab.Diagnostics;
+
+namespace VfioLab.Host;
+
+/// <summary>
+/// A process's address space (struct mm_struct): its VMAs and page table as run maps keyed by
+/// virtual page, its users count, <c>locked_vm</c> and its mmap lock.
+/// </summary>
+/// <remarks>
+/// Locks, in order: the mmap lock (<c>_mmapLock</c>, reader/writer, no recursion; mmap_lock) protects
+/// <c>_vmas</c> and <see cref="LockedVm"/> (written only with it held for write, as vfio_lock_acct does);
+/// then any driver lock a fault handler takes; then <see cref="MappingSpace"/>'s lock; then the
+/// page-table lock (<c>_ptGate</c>, the PTE spinlock) protecting <c>_pageTable</c> and
+/// <c>_ptScratch</c>; then <see cref="SharedBacking"/>'s and <see cref="PhysicalMemory"/>'s locks.
+/// Zapping takes only the page-table lock, so it may run from a driver holding its own locks.
+/// <c>_users</c> is atomic. Never changing: <see cref="Machine"/>, <see cref="OwnerPid"/>,
+/// <see cref="PageShift"/>. Methods ending in <c>Locked</c> need the mmap lock (read at least) and
+/// throw when it is not held.
+/// </remarks>
+internal sealed partial class AddressSpace
+{
+    /// <summary>mmap_min_addr: the lowest address mmap hands out or accepts (EPERM below it for MAP_FIXED).</summary>
+    public const ulong MmapMinAddr = 0x10000;
+
+    /// <summary>TASK_SIZE of a 47-bit user address space.</summary>
+    public const ulong TaskSize = 0x8000_0000_0000;
+
+    /// <summary>mmap_base: top-down placement starts below this address (a fixed stack gap, no ASLR).</summary>
+    public const ulong MmapBase = 0x7f00_0000_0000;
+
+    private readonly ReaderWriterLockSlim _mmapLock = new(LockRecursionPolicy.NoRecursion);
+    private readonly Lock _ptGate = new();
+    private readonly RunMap<VmaSlot> _vmas = new();
+    private readonly RunMap<Pte> _pageTable = new();
+    private readonly List<Run<Pte>> _ptScratch = [];
+    private readonly PhysicalMemory _memory;
+    private int _users = 1;
+    private ulong _lockedVm;
+
+    /// <summary>Creates an empty address space with one user.</summary>
+    public AddressSpace(Machine machine, int ownerPid)
+    {
+        Machine = machine;
+        OwnerPid = ownerPid;
+        _memory = machine.Memory;
+        PageShift = machine.PageShift;
+    }
+
+    /// <summary>The host the address space lives on.</summary>
+    public Machine Machine { get; }
+
+    /// <summary>The pid of the process that created it (mm->owner), for trace events.</summary>
+    public int OwnerPid { get; }
+
+    /// <summary>log2 of the host PAGE_SIZE.</summary>
+    public int PageShift { get; }
+
+    /// <summary>mm_users: the address space is alive while this is positive.</summary>
+    public int Users => Volatile.Read(ref _users);
+
+    /// <summary>Whether the address space still has users (not yet torn down by exit).</summary>
+    public bool IsAlive => Users > 0;
+
+    /// <summary>locked_vm in pages. Stays readable after the address space died. Wraps on underflow,
+    /// so historical accounting bugs reproduce.</summary>
+    public ulong LockedVm => Volatile.Read(ref _lockedVm);
+
+    /// <summary>Adds <paramref name="deltaPages"/> (negative to subtract, wrapping as an unsigned
+    /// counter) to <see cref="LockedVm"/>. The mmap lock must be held for write.</summary>
+    public void AddLockedVmLocked(long deltaPages)
+    {
+        AssertMmapWriteLocked();
+        Volatile.Write(ref _lockedVm, unchecked(_lockedVm + (ulong)deltaPages));
+    }
+
+    /// <summary>mmget_not_zero: takes a user reference unless the address space is already dead.</summary>
+    public bool TryGetUser()
+    {
+        int u = Volatile.Read(ref _users);
+        while (u > 0)
+        {
+            int seen = Interlocked.CompareExchange(ref _users, u + 1, u);
+            if (seen == u)
+            {
+                return true;
+            }
+            u = seen;
+        }
+        return false;
+    }
+
+    /// <summary>mmput: drops a user reference; the last one tears down every mapping (exit_mmap).</summary>
+    public void PutUser()
+    {
+        int u = Interlocked.Decrement(ref _users);
+        if (u < 0)
+        {
+            HostThrowHelper.ThrowInvalidOperation("mmput on a dead mm");
+        }
+        if (u == 0)
+        {
+            MmapWriteLock();
+            try
+            {
+                RemoveRangeLocked(0, ulong.MaxValue >> PageShift, allowHugeSplit: true);
+            }
+            finally
+            {
+                MmapWriteUnlock();
+            }
+        }
+    }
+
+    /// <summary>mmap_read_lock.</summary>
+    public void MmapReadLock() => _mmapLock.EnterReadLock();
+
+    /// <summary>mmap_read_unlock.</summary>
+    public void MmapReadUnlock() => _mmapLock.ExitReadLock();
+
+    /// <summary>mmap_write_lock.</summary>
+    public void MmapWriteLock() => _mmapLock.EnterWriteLock();
+
+    /// <summary>mmap_write_unlock.</summary>
+    public void MmapWriteUnlock() => _mmapLock.ExitWriteLock();
+
+    /// <summary>Whether the calling thread holds the mmap lock (read or write).</summary>
+    public bool IsMmapLockHeld => _mmapLock.IsReadLockHeld || _mmapLock.IsWriteLockHeld;
+
+    /// <summary>Whether the calling thread holds the mmap lock for write.</summary>
+    public bool IsMmapWriteLockHeld => _mmapLock.IsWriteLockHeld;
+
+    /// <summary>Throws unless the calling thread holds the mmap lock (mmap_assert_locked).</summary>
+    public void AssertMmapLocked()
+    {
+        if (!IsMmapLockHeld)
+        {
+            HostThrowHelper.ThrowInvalidOperation("mmap lock not held");
+        }
+    }
+
+    /// <summary>Throws unless the calling thread holds the mmap lock for write (mmap_assert_write_locked).</summary>
+    public void AssertMmapWriteLocked()
+    {
+        if (!IsMmapWriteLockHeld)
+        {
+            HostThrowHelper.ThrowInvalidOperation("mmap lock not held for write");
+        }
+    }
+
+    /// <summary>The VMA containing <paramref name="address"/> (vma_lookup), or null.</summary>
+    public Vma? FindVmaLocked(HostVirtAddr address)
+    {
+        AssertMmapLocked();
+        return _vmas.TryGetValue(address.Value >> PageShift, out VmaSlot s) ? s.Vma : null;
+    }
+
+    /// <summary>A snapshot of the VMAs in address order.</summary>
+    public List<Vma> SnapshotVmasLocked()
+    {
+        AssertMmapLocked();
+        var list = new List<Vma>();
+        foreach (Run<VmaSlot> r in _vmas.All())
+        {
+            if (list.Count == 0 || !ReferenceEquals(list[^1], r.Value.Vma))
+            {
+                list.Add(r.Value.Vma);
+            }
+        }
+        return list;
+    }
+
+    /// <summary>The present PTE for <paramref name="address"/>, if any (a page walk; no fault).</summary>
+    public bool TryTranslateLocked(HostVirtAddr address, out Pte pte)
+    {
+        AssertMmapLocked();
+        lock (_ptGate)
+        {
+            return _pageTable.TryGetValue(address.Value >> PageShift, out pte);
+        }
+    }
+
+    /// <summary>Number of present pages in <c>[first, first + count)</c> (pages, not runs).</summary>
+    public ulong PresentPagesLocked(HostVirtAddr first, ulong count)
+    {
+        AssertMmapLocked();
+        ulong p = first.Value >> PageShift;
+        ulong n = 0;
+        lock (_ptGate)
+        {
+            foreach (Run<Pte> r in _pageTable.Overlapping(p, p + count - 1))
+            {
+                n += r.Span + 1;
+            }
+        }
+        return n;
+    }
+
+    /// <summary>Inserts present PTEs for <paramref name="count"/> pages from <paramref name="address"/> mapping
+    /// <paramref name="pfn"/> onwards (vmf_insert_pfn, remap_pfn_range, io_remap_pfn_range), replacing any present
+    /// ones. For drivers' fault handlers and mmap. Needs the mmap lock. Returns EINVAL when the range is
+    /// unaligned or leaves the VMA. The entry is writable only if the VMA is.</summary>
+    public Errno InsertPfnsLocked(Vma vma, HostVirtAddr address, Pfn pfn, ulong count, bool writable)
+    {
+        AssertMmapLocked();
+        ulong page = address.Value >> PageShift;
+        if (count == 0 || !address.IsAligned(1UL << PageShift) || page < vma.StartPage || page > vma.LastPage ||
+            count - 1 > vma.LastPage - page || !ReferenceEquals(vma.Mm, this))
+        {
+            return Errno.EINVAL;
+        }
+        lock (_ptGate)
+        {
+            _pageTable.Set(page, page + count - 1, new Pte(pfn, writable && vma.IsWritable));
+        }
+        return Errno.None;
+    }
+
+    /// <summary>Removes the present PTEs of <paramref name="count"/> pages of <paramref name="vma"/> from
+    /// <paramref name="firstPage"/> (zap_vma_ptes), dropping the frame references private pages hold.
+    /// Needs only the page-table lock, which it takes. Returns the pages that were present.</summary>
+    public ulong ZapPtes(Vma vma, ulong firstPage, ulong count)
+    {
+        if (count == 0)
+        {
+            return 0;
+        }
+        ulong last = Math.Min(firstPage + count - 1, vma.LastPage);
+        ulong zapped = 0;
+        lock (_ptGate)
+        {
+            _ptScratch.Clear();
+            foreach (Run<Pte> r in _pageTable.Overlapping(Math.Max(firstPage, vma.StartPage), last))
+            {
+                _ptScratch.Add(r);
+            }
+            foreach (Run<Pte> r in _ptScratch)
+            {
+                _pageTable.Remove(r.Start, r.Last);
+                zapped += r.Span + 1;
+                if (vma.PtesHoldRefs)
+                {
+                    _memory.DropRefs(new PfnRun(r.Value.Pfn, r.Span + 1));
+                }
+            }
+        }
+        if (zapped != 0 && Machine.Trace.Enabled)
+        {
+            Machine.Trace.Emit("zap", OwnerPid, TraceLog.F("vaddr", firstPage << PageShift), TraceLog.F("pages", zapped));
+        }
+        return zapped;
+    }
+
+    // Adds a VMA over free virtual pages, taking the references it holds (file, backing, i_mmap).
+    internal Vma InsertVmaLocked(Vma vma)
+    {
+        AssertMmapWriteLocked();
+        if (_vmas.Overlaps(vma.StartPage, vma.LastPage))
+        {
+            HostThrowHelper.ThrowInvalidOperation($"insert {vma}: overlaps an existing VMA");
+        }
+        vma.File?.Get();
+        vma.Backing?.Attach();
+        vma.Mapping?.Add(vma);
+        _vmas.Set(vma.StartPage, vma.LastPage, new VmaSlot(vma));
+        return vma;
+    }
+
+    // Unmaps [firstPage, lastPage]: zaps PTEs, splits VMAs that straddle the ends. Returns EINVAL (and
+    // changes nothing) when a hugetlb VMA would be split off a huge-page boundary.
+    internal Errno RemoveRangeLocked(ulong firstPage, ulong lastPage, bool allowHugeSplit = false)
+    {
+        AssertMmapWriteLocked();
+        var victims = new List<Vma>();
+        foreach (Run<VmaSlot> r in _vmas.Overlapping(firstPage, lastPage))
+        {
+            if (victims.Count == 0 || !ReferenceEquals(victims[^1], r.Value.Vma))
+            {
+                victims.Add(r.Value.Vma);
+            }
+        }
+        if (!allowHugeSplit)
+        {
+            foreach (Vma v in victims)
+            {
+                ulong g = v.HugePages;
+                if (g > 1 && ((firstPage > v.StartPage && (firstPage & (g - 1)) != 0) ||
+                    (lastPage < v.LastPage && ((lastPage + 1) & (g - 1)) != 0)))
+                {
+                    return Errno.EINVAL;
+                }
+            }
+        }
+        foreach (Vma v in victims)
+        {
+            ulong from = Math.Max(firstPage, v.StartPage);
+            ulong to = Math.Min(lastPage, v.LastPage);
+            ZapPtes(v, from, to - from + 1);
+            _vmas.Remove(from, to);
+            if (from > v.StartPage)
+            {
+                Vma head = v.Slice(v.StartPage, from - 1);
+                ReplaceSliceLocked(head);
+            }
+            if (to < v.LastPage)
+            {
+                Vma tail = v.Slice(to + 1, v.LastPage);
+                ReplaceSliceLocked(tail);
+            }
+            v.Operations?.Close(v);
+            v.Mapping?.Remove(v);
+            v.Backing?.Detach();
+            v.File?.Put();
+        }
+        return Errno.None;
+    }
+
+    private void ReplaceSliceLocked(Vma slice)
+    {
+        _vmas.Remove(slice.StartPage, slice.LastPage);
+        InsertVmaLocked(slice);
+        slice.Operations?.Open(slice);
+    }
+}

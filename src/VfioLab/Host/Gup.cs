@@ -1,0 +1,148 @@
+using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Collections;
+using VfioLab.Diagnostics;
+
+namespace VfioLab.Host;
+
+/// <summary>
+/// get_user_pages for long-term DMA pins (pin_user_pages_remote with FOLL_PIN | FOLL_LONGTERM):
+/// faults pages in, breaks COW so every pinned private page belongs to this address space alone,
+/// pins the frames and reports them as physically contiguous runs.
+/// </summary>
+/// <remarks>Stateless. The <c>...Locked</c> forms need the mmap lock of <c>mm</c> (read at least); the
+/// others take it for read. Refuses, like GUP: holes (EFAULT), a write pin of read-only memory or a
+/// pin of unreadable memory (EFAULT), VM_PFNMAP / VM_IO VMAs (EFAULT). Read-only pins of private
+/// memory unshare COW pages, as FOLL_PIN does since v5.19 (gup_must_unshare).</remarks>
+internal static class Gup
+{
+    /// <summary>The kernel's batch: one page of pointers, PAGE_SIZE / 8 = 512 on a 4 KiB host.</summary>
+    public const int DefaultBatchPages = 512;
+
+    /// <summary>Pins up to <paramref name="maxPages"/> pages from <paramref name="start"/> (page-aligned),
+    /// writing the frames as contiguous runs into <paramref name="runs"/> (consecutive runs are never
+    /// physically adjacent: each break is a discontinuity). Stops at the first problem once at least one
+    /// page is pinned, or when <paramref name="runs"/> is full. Returns the pages pinned (at least 1), or
+    /// -EFAULT (hole, protection, PFNMAP), -ENOMEM (no frames, or the <c>pin</c> fault site).</summary>
+    public static long PinUserPagesLocked(AddressSpace mm, HostVirtAddr start, ulong maxPages, bool write, Span<PfnRun> runs, out int runCount)
+    {
+        mm.AssertMmapLocked();
+        runCount = 0;
+        if (maxPages == 0 || runs.Length == 0)
+        {
+            return 0;
+        }
+        if (!mm.IsAlive)
+        {
+            return Errno.EFAULT.AsReturn();
+        }
+        if (mm.Machine.Faults.ShouldFail("pin"))
+        {
+            return Errno.ENOMEM.AsReturn();
+        }
+        int shift = mm.PageShift;
+        ulong pinned = 0;
+        Errno error = Errno.None;
+        ulong firstPage = start.Value >> shift;
+        while (pinned < maxPages)
+        {
+            ulong page = firstPage + pinned;
+            Vma? vma = mm.FindVmaLocked(new HostVirtAddr(page << shift));
+            if (vma is null || vma.IsPfnMapOrIo || (write ? !vma.IsWritable : !vma.IsReadable))
+            {
+                error = Errno.EFAULT;
+                break;
+            }
+            ulong n = Math.Min(maxPages - pinned, vma.LastPage - page + 1);
+            // Private pages must be exclusive to this mm before they are pinned: a write fault breaks COW.
+            bool needWritable = write || (vma.PtesHoldRefs && vma.IsWritable);
+            VmFaultResult fault = mm.FaultRangeLocked(vma, page, n, needWritable);
+            // The fault works in address order, so after a failure the pages before it are ready:
+            // pin them, as the kernel's page-by-page loop would have, then stop.
+            ulong got = mm.PinPresentLocked(page, n, needWritable, runs, ref runCount);
+            pinned += got;
+            if (fault != VmFaultResult.Ok)
+            {
+                error = fault == VmFaultResult.Oom ? Errno.ENOMEM : Errno.EFAULT;
+                break;
+            }
+            if (got < n)
+            {
+                break;
+            }
+        }
+        if (pinned == 0)
+        {
+            return (error == Errno.None ? Errno.EFAULT : error).AsReturn();
+        }
+        if (mm.Machine.Trace.Enabled)
+        {
+            mm.Machine.Trace.Emit("pin", mm.OwnerPid, TraceLog.F("vaddr", start.Value), TraceLog.F("pages", pinned),
+                TraceLog.F("runs", runCount), TraceLog.F("pfn", runs[0].First.Value), TraceLog.F("write", write));
+        }
+        return (long)pinned;
+    }
+
+    /// <summary><see cref="PinUserPagesLocked(AddressSpace, HostVirtAddr, ulong, bool, Span{PfnRun}, out int)"/>
+    /// with the frames written page by page into <paramref name="pages"/> (the kernel's struct page batch);
+    /// at most <c>pages.Length</c> pages are pinned.</summary>
+    public static long PinUserPagesLocked(AddressSpace mm, HostVirtAddr start, bool write, Span<Pfn> pages)
+    {
+        Span<PfnRun> runs = stackalloc PfnRun[16];
+        long total = 0;
+        while (total < pages.Length)
+        {
+            long got = PinUserPagesLocked(mm, start.Plus((ulong)total << mm.PageShift), (ulong)(pages.Length - total), write, runs, out int count);
+            if (got <= 0)
+            {
+                return total > 0 ? total : got;
+            }
+            for (int i = 0; i < count; i++)
+            {
+                for (ulong k = 0; k < runs[i].Count; k++)
+                {
+                    pages[(int)total++] = runs[i].First.Plus(k);
+                }
+            }
+        }
+        return total;
+    }
+
+    /// <summary>Takes the mmap lock for read around
+    /// <see cref="PinUserPagesLocked(AddressSpace, HostVirtAddr, ulong, bool, Span{PfnRun}, out int)"/>.</summary>
+    public static long PinUserPages(AddressSpace mm, HostVirtAddr start, ulong maxPages, bool write, Span<PfnRun> runs, out int runCount)
+    {
+        mm.MmapReadLock();
+        try
+        {
+            return PinUserPagesLocked(mm, start, maxPages, write, runs, out runCount);
+        }
+        finally
+        {
+            mm.MmapReadUnlock();
+        }
+    }
+
+    /// <summary>unpin_user_pages (or unpin_user_pages_dirty_lock when <paramref name="markDirty"/>) for a
+    /// run of frames pinned through this class. Never fails.</summary>
+    public static void UnpinUserPages(Machine machine, PfnRun run, bool markDirty, int pid = 0)
+    {
+        machine.Memory.Unpin(run.First, run.Count, markDirty);
+        if (machine.Trace.Enabled)
+        {
+            machine.Trace.Emit("unpin", pid, TraceLog.F("pfn", run.First.Value), TraceLog.F("pages", run.Count), TraceLog.F("dirty", markDirty));
+        }
+    }
+
+    /// <summary>How many entries from the start of <paramref name="pfns"/> are physically contiguous
+    /// (the length of the next chunk type1 may hand to one iommu_map call).</summary>
+    public static int ContiguousPrefix(ReadOnlySpan<Pfn> pfns)
+    {
+        int n = pfns.IsEmpty ? 0 : 1;
+        while (n < pfns.Length && pfns[n].Value == pfns[0].Value + (ulong)n)
+        {
+            n++;
+        }
+        return n;
+    }
+}

@@ -1,0 +1,137 @@
+using VfioLab.Addressing;
+using VfioLab.Diagnostics;
+
+namespace VfioLab.Host;
+
+/// <summary>
+/// The simulated host (the machine plus the core kernel around mm): PAGE_SIZE, physical memory,
+/// the process table and pid allocation, device nodes, the MMIO bus, the trace log and fault injector.
+/// </summary>
+/// <remarks>Lock: <c>_gate</c> protects <c>_processes</c>, <c>_nextPid</c> and <c>_nextMmioPfn</c>
+/// (tasklist_lock); it is a leaf. Never changing: <see cref="PageShift"/>, <see cref="Memory"/>,
+/// <see cref="Trace"/>, <see cref="Faults"/>, <see cref="Devices"/>.</remarks>
+internal sealed class Machine
+{
+    private readonly Lock _gate = new();
+    private readonly List<Process> _processes = [];
+    private int _nextPid = 1;
+    private ulong _nextMmioPfn;
+
+    /// <summary>Creates a host with <paramref name="ramBytes"/> of RAM and the given PAGE_SIZE
+    /// (<paramref name="pageShift"/> 12, 14 or 16).</summary>
+    public Machine(ulong ramBytes, int pageShift = 12, FrameLayout? layout = null, TraceLog? trace = null, FaultInjector? faults = null)
+    {
+        Trace = trace ?? new TraceLog();
+        Faults = faults ?? new FaultInjector();
+        Memory = new PhysicalMemory(pageShift, ramBytes, layout ?? FrameLayout.Contiguous, Faults);
+        PageShift = pageShift;
+        // Other drivers' MMIO lives above RAM, from the first 1 GiB boundary at or above max(RAM, 4 GiB).
+        ulong top = Math.Max(Memory.FrameCount << pageShift, 1UL << 32);
+        _nextMmioPfn = ((top + (1UL << 30) - 1) & ~((1UL << 30) - 1)) >> pageShift;
+    }
+
+    /// <summary>log2 of the host PAGE_SIZE.</summary>
+    public int PageShift { get; }
+
+    /// <summary>The host PAGE_SIZE in bytes.</summary>
+    public ulong PageSize => 1UL << PageShift;
+
+    /// <summary>RAM, frames and pins.</summary>
+    public PhysicalMemory Memory { get; }
+
+    /// <summary>The event stream.</summary>
+    public TraceLog Trace { get; }
+
+    /// <summary>Failure injection for fallible steps (<c>alloc</c>, <c>pin</c>, ...).</summary>
+    public FaultInjector Faults { get; }
+
+    /// <summary>Device nodes.</summary>
+    public DeviceRegistry Devices { get; } = new();
+
+    /// <summary>Where CPU accesses outside RAM go; null until the Pci layer installs one.</summary>
+    public IMmioBus? MmioBus { get; set; }
+
+    /// <summary>Live processes, in pid order.</summary>
+    public IReadOnlyList<Process> Processes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _processes];
+            }
+        }
+    }
+
+    /// <summary>Creates a process with an empty address space and fd table. <paramref name="memlockBytes"/>
+    /// is RLIMIT_MEMLOCK (<see cref="ulong.MaxValue"/> = unlimited).</summary>
+    public Process Spawn(string name, ulong memlockBytes = ulong.MaxValue, bool capIpcLock = false)
+    {
+        var p = new Process(this, AllocatePid(), name, memlockBytes, capIpcLock, new FdTable(), null);
+        AddProcess(p);
+        return p;
+    }
+
+    /// <summary>The live process with this pid, or null.</summary>
+    public Process? FindProcess(int pid)
+    {
+        lock (_gate)
+        {
+            return _processes.Find(p => p.Pid == pid);
+        }
+    }
+
+    /// <summary>Hands out <paramref name="count"/> contiguous pfns above RAM that have no struct page (for
+    /// other drivers' MMIO), aligned to <paramref name="alignFrames"/> (a power of two).</summary>
+    public Pfn AllocateMmioPfns(ulong count, ulong alignFrames = 1)
+    {
+        lock (_gate)
+        {
+            ulong first = (_nextMmioPfn + alignFrames - 1) & ~(alignFrames - 1);
+            _nextMmioPfn = first + count;
+            return new Pfn(first);
+        }
+    }
+
+    /// <summary>A CPU load from a physical address: RAM, else the MMIO bus, else all-ones (master abort).</summary>
+    public void ReadPhysical(PhysAddr address, Span<byte> destination)
+    {
+        if (!Memory.Read(address, destination) && !(MmioBus?.TryRead(address, destination) ?? false))
+        {
+            destination.Fill(0xff);
+        }
+    }
+
+    /// <summary>A CPU store to a physical address: RAM, else the MMIO bus, else dropped.</summary>
+    public void WritePhysical(PhysAddr address, ReadOnlySpan<byte> source)
+    {
+        if (!Memory.Write(address, source))
+        {
+            MmioBus?.TryWrite(address, source);
+        }
+    }
+
+    internal int AllocatePid()
+    {
+        lock (_gate)
+        {
+            return _nextPid++;
+        }
+    }
+
+    internal void AddProcess(Process p)
+    {
+        lock (_gate)
+        {
+            _processes.Add(p);
+        }
+    }
+
+    internal void RemoveProcess(Process p)
+    {
+        lock (_gate)
+        {
+            _processes.Remove(p);
+        }
+    }
+}

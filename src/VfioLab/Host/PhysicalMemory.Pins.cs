@@ -1,0 +1,129 @@
+using VfioLab.Addressing;
+using VfioLab.Collections;
+
+namespace VfioLab.Host;
+
+// Pin counts (FOLL_PIN's GUP_PIN_COUNTING_BIAS, as a plain count per frame) and dirty bits.
+internal sealed partial class PhysicalMemory
+{
+    private ulong _pinnedFrames;
+    private ulong _totalPins;
+
+    /// <summary>Distinct frames with at least one pin (the scenario check <c>pinned_pages</c>).</summary>
+    public ulong PinnedFrameCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _pinnedFrames;
+            }
+        }
+    }
+
+    /// <summary>Outstanding pins summed over all frames; zero when everything is unpinned.</summary>
+    public ulong TotalPins
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _totalPins;
+            }
+        }
+    }
+
+    /// <summary>Adds one pin to each of <paramref name="count"/> frames from <paramref name="first"/>
+    /// (what pin_user_pages does to each page it returns). The frames must be allocated RAM that is
+    /// not reserved; pinning anything else is a bug in the caller.</summary>
+    public void Pin(Pfn first, ulong count)
+    {
+        if (count == 0)
+        {
+            return;
+        }
+        lock (_gate)
+        {
+            var run = new PfnRun(first, count);
+            AssertAllocatedLocked(run, "pin");
+            if (_reserved.Overlaps(first.Value, run.Last.Value))
+            {
+                HostThrowHelper.ThrowInvalidOperation($"pin {run}: reserved frames are never pinned");
+            }
+            AdjustLocked(_pins, first.Value, count, +1, out ulong risen, out _);
+            _pinnedFrames += risen;
+            _totalPins += count;
+        }
+    }
+
+    /// <summary>Drops one pin from each frame (unpin_user_pages, or unpin_user_pages_dirty_lock when
+    /// <paramref name="markDirty"/>); a frame with no pin and no reference left is freed. Never fails:
+    /// unpinning a frame that holds no pin is a bug in the caller and throws.</summary>
+    public void Unpin(Pfn first, ulong count, bool markDirty = false)
+    {
+        if (count == 0)
+        {
+            return;
+        }
+        lock (_gate)
+        {
+            ulong last = first.Value + count - 1;
+            if (!_pins.Covers(first.Value, last))
+            {
+                HostThrowHelper.ThrowInvalidOperation($"unpin {new PfnRun(first, count)}: frame not pinned");
+            }
+            if (markDirty)
+            {
+                _dirty.Set(first.Value, last, default);
+            }
+            AdjustLocked(_pins, first.Value, count, -1, out _, out ulong fallen);
+            _pinnedFrames -= fallen;
+            _totalPins -= count;
+            ReleaseUnusedLocked(_released, _refs);
+        }
+    }
+
+    /// <summary>The pin count of a frame (0 for frames outside RAM).</summary>
+    public ulong PinCount(Pfn pfn)
+    {
+        lock (_gate)
+        {
+            return _pins.TryGetValue(pfn.Value, out FrameCount c) ? c.Count : 0;
+        }
+    }
+
+    /// <summary>Length of the prefix of <c>[first, first + count)</c> whose frames are all pinned
+    /// (<paramref name="pinned"/> true) or all unpinned: fork's page_needs_cow_for_dma test, run by run.</summary>
+    public ulong PinnedPrefix(Pfn first, ulong count, out bool pinned)
+    {
+        lock (_gate)
+        {
+            pinned = _pins.TryGet(first.Value, out Run<FrameCount> r);
+            if (pinned)
+            {
+                ulong len = 0;
+                foreach (Run<FrameCount> p in _pins.Overlapping(first.Value, first.Value + count - 1))
+                {
+                    if (p.Start != first.Value + len)
+                    {
+                        break;
+                    }
+                    len += p.Span + 1;
+                }
+                return len;
+            }
+            return _pins.TryGetAtOrAfter(first.Value, out r) && r.Start - first.Value < count
+                ? r.Start - first.Value
+                : count;
+        }
+    }
+
+    /// <summary>Whether the frame was marked dirty by an unpin (PG_dirty); cleared when it is freed.</summary>
+    public bool IsDirty(Pfn pfn)
+    {
+        lock (_gate)
+        {
+            return _dirty.TryGet(pfn.Value, out _);
+        }
+    }
+}

@@ -1,0 +1,352 @@
+using VfioLab.Addressing;
+using VfioLab.Collections;
+using VfioLab.Diagnostics;
+
+namespace VfioLab.Host;
+
+/// <summary>
+/// The host's RAM as page frames: allocation for faults and huge pages, reserved frames, per-frame
+/// reference and pin counts, dirty bits and sparse contents (the kernel's buddy allocator,
+/// <c>struct page</c> refcount/pincount and <c>PageReserved</c>, all as run maps).
+/// </summary>
+/// <remarks>
+/// Lock: <c>_gate</c>, a leaf lock (nothing else is taken while it is held). It protects every
+/// run map (<c>_free</c>, <c>_reserved</c>, <c>_refs</c>, <c>_pins</c>, <c>_dirty</c>), the content
+/// chunks, the scattered-layout cursor and the pin totals. Never changing after construction:
+/// <see cref="PageShift"/>, <see cref="FrameCount"/>, the layout and its permutation.
+/// A frame is allocated while its reference count (mappings and owning objects) or its pin count
+/// is non-zero; it returns to the free set, zeroed, when both reach zero.
+/// </remarks>
+internal sealed partial class PhysicalMemory
+{
+    private readonly Lock _gate = new();
+    private readonly RunMap<Presence> _free = new();
+    private readonly RunMap<Presence> _reserved = new();
+    private readonly RunMap<FrameCount> _refs = new();
+    private readonly RunMap<FrameCount> _pins = new();
+    private readonly RunMap<Presence> _dirty = new();
+    private readonly List<Run<FrameCount>> _scratch = [];
+    private readonly List<PfnRun> _released = [];
+    private readonly FrameLayout _layout;
+    private readonly SlotPermutation? _slots;
+    private readonly FaultInjector? _faults;
+    private ulong _slotCursor;
+    private ulong _freeFrames;
+
+    /// <summary>Creates <paramref name="ramBytes"/> of RAM (rounded down to whole frames) starting at
+    /// physical address 0, all free.</summary>
+    public PhysicalMemory(int pageShift, ulong ramBytes, FrameLayout layout, FaultInjector? faults = null)
+    {
+        if (pageShift is not (12 or 14 or 16))
+        {
+            HostThrowHelper.ThrowArgument($"host PAGE_SIZE must be 4, 16 or 64 KiB, not 2^{pageShift}", nameof(pageShift));
+        }
+        PageShift = pageShift;
+        FrameCount = ramBytes >> pageShift;
+        if (FrameCount == 0)
+        {
+            HostThrowHelper.ThrowArgument("RAM must hold at least one frame", nameof(ramBytes));
+        }
+        _layout = layout;
+        _faults = faults;
+        _free.Set(0, FrameCount - 1, default);
+        _freeFrames = FrameCount;
+        if (layout.Scattered)
+        {
+            _slots = new SlotPermutation((FrameCount + layout.RunPages - 1) / layout.RunPages, layout.Seed);
+        }
+    }
+
+    /// <summary>log2 of the host PAGE_SIZE.</summary>
+    public int PageShift { get; }
+
+    /// <summary>The host PAGE_SIZE in bytes.</summary>
+    public ulong PageSize => 1UL << PageShift;
+
+    /// <summary>Frames of RAM; pfns <c>[0, FrameCount)</c> have a struct page.</summary>
+    public ulong FrameCount { get; }
+
+    /// <summary>Frames currently free.</summary>
+    public ulong FreeFrameCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _freeFrames;
+            }
+        }
+    }
+
+    /// <summary>Whether the pfn is RAM that has a struct page (pfn_valid).</summary>
+    public bool IsRam(Pfn pfn) => pfn.Value < FrameCount;
+
+    /// <summary>True for pfns that type1 never pins or accounts: no struct page (outside RAM, e.g.
+    /// MMIO) or PageReserved.</summary>
+    public bool IsReservedOrInvalid(Pfn pfn)
+    {
+        if (!IsRam(pfn))
+        {
+            return true;
+        }
+        lock (_gate)
+        {
+            return _reserved.TryGet(pfn.Value, out _);
+        }
+    }
+
+    /// <summary>Marks free RAM frames PageReserved (firmware tables, the kernel image): they are never
+    /// allocated. Frames already allocated cannot be reserved.</summary>
+    public void Reserve(Pfn first, ulong count)
+    {
+        lock (_gate)
+        {
+            ulong last = first.Value + count - 1;
+            if (count == 0 || last >= FrameCount || !_free.Covers(first.Value, last))
+            {
+                HostThrowHelper.ThrowInvalidOperation($"reserve {first} +0x{count:x}: not free RAM");
+            }
+            _free.Remove(first.Value, last);
+            _freeFrames -= count;
+            _reserved.Set(first.Value, last, default);
+        }
+    }
+
+    /// <summary>Allocates up to <paramref name="maxCount"/> physically contiguous frames following the
+    /// layout, each with one reference owned by the caller. Returns false (ENOMEM) when RAM is
+    /// exhausted or the <c>alloc</c> fault site fires. Freshly allocated frames read as zeros.</summary>
+    public bool TryAllocateRun(ulong maxCount, out PfnRun run)
+    {
+        run = default;
+        if (maxCount == 0 || (_faults?.ShouldFail("alloc") ?? false))
+        {
+            return false;
+        }
+        lock (_gate)
+        {
+            if (_freeFrames == 0)
+            {
+                return false;
+            }
+            ulong start;
+            ulong last;
+            if (_slots is not null && TryNextScatteredLocked(out Run<Presence> slotRun))
+            {
+                start = slotRun.Start;
+                last = slotRun.Last;
+            }
+            else
+            {
+                _free.TryGetAtOrAfter(0, out Run<Presence> lowest);
+                start = lowest.Start;
+                last = lowest.Last;
+            }
+            ulong count = Math.Min(maxCount, last - start + 1);
+            TakeLocked(start, count);
+            run = new PfnRun(new Pfn(start), count);
+            return true;
+        }
+    }
+
+    /// <summary>Allocates one naturally aligned, physically contiguous block of
+    /// <paramref name="frames"/> frames (a hugetlb page: 2 MiB or 1 GiB), lowest address first, with
+    /// one reference owned by the caller. False (ENOMEM) when no aligned free block exists.</summary>
+    public bool TryAllocateHuge(ulong frames, out Pfn first) => TryAllocateBlock(frames, frames, out first);
+
+    /// <summary>Allocates <paramref name="frames"/> physically contiguous frames whose first pfn is a
+    /// multiple of <paramref name="alignFrames"/> (a power of two), lowest address first, with one
+    /// reference owned by the caller; false (ENOMEM) when no such free block exists.</summary>
+    public bool TryAllocateBlock(ulong frames, ulong alignFrames, out Pfn first)
+    {
+        first = default;
+        System.Diagnostics.Debug.Assert(frames != 0 && alignFrames != 0 && (alignFrames & (alignFrames - 1)) == 0);
+        if (_faults?.ShouldFail("alloc") ?? false)
+        {
+            return false;
+        }
+        lock (_gate)
+        {
+            foreach (Run<Presence> r in _free.All())
+            {
+                ulong aligned = (r.Start + alignFrames - 1) & ~(alignFrames - 1);
+                if (aligned >= r.Start && aligned <= r.Last && r.Last - aligned + 1 >= frames)
+                {
+                    TakeLocked(aligned, frames);
+                    first = new Pfn(aligned);
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    /// <summary>Adds one reference to each frame of the run (a new mapping of an allocated frame).</summary>
+    public void AddRefs(PfnRun run)
+    {
+        lock (_gate)
+        {
+            AssertAllocatedLocked(run, "get_page");
+            AdjustLocked(_refs, run.First.Value, run.Count, +1, out _, out _);
+        }
+    }
+
+    /// <summary>Drops one reference from each frame of the run; frames left with no reference and
+    /// no pin are freed (put_page).</summary>
+    public void DropRefs(PfnRun run)
+    {
+        lock (_gate)
+        {
+            AdjustLocked(_refs, run.First.Value, run.Count, -1, out _, out _);
+            ReleaseUnusedLocked(_released, _pins);
+        }
+    }
+
+    /// <summary>The reference count of a frame (mappings plus owning objects, pins excluded).</summary>
+    public ulong RefCount(Pfn pfn)
+    {
+        lock (_gate)
+        {
+            return _refs.TryGetValue(pfn.Value, out FrameCount c) ? c.Count : 0;
+        }
+    }
+
+    /// <summary>Length of the prefix of <c>[first, first + count)</c> whose frames all have exactly one
+    /// reference (<paramref name="exclusive"/> true) or all have more (false): the COW reuse test of
+    /// do_wp_page, run by run.</summary>
+    public ulong ExclusivePrefix(Pfn first, ulong count, out bool exclusive)
+    {
+        lock (_gate)
+        {
+            _refs.TryGetValue(first.Value, out FrameCount c);
+            exclusive = c.Count <= 1;
+            ulong len = 0;
+            foreach (Run<FrameCount> r in _refs.Overlapping(first.Value, first.Value + count - 1))
+            {
+                if (r.Start != first.Value + len || (r.Value.Count <= 1) != exclusive)
+                {
+                    break;
+                }
+                len += r.Span + 1;
+            }
+            return Math.Max(len, 1);
+        }
+    }
+
+    private bool TryNextScatteredLocked(out Run<Presence> run)
+    {
+        while (_slotCursor < _slots!.Count)
+        {
+            ulong slot = _slots[_slotCursor];
+            ulong start = slot * _layout.RunPages;
+            ulong last = Math.Min(start + _layout.RunPages - 1, FrameCount - 1);
+            if (_free.TryGetAtOrAfter(start, out Run<Presence> r) && r.Start <= last)
+            {
+                run = new Run<Presence>(Math.Max(r.Start, start), Math.Min(r.Last, last), default);
+                return true;
+            }
+            _slotCursor++;
+        }
+        run = default;
+        return false;
+    }
+
+    private void TakeLocked(ulong start, ulong count)
+    {
+        _free.Remove(start, start + count - 1);
+        _freeFrames -= count;
+        _refs.Set(start, start + count - 1, new FrameCount(1));
+    }
+
+    private void AssertAllocatedLocked(PfnRun run, string op)
+    {
+        if (run.Count == 0 || run.Last.Value >= FrameCount || _free.Overlaps(run.First.Value, run.Last.Value))
+        {
+            HostThrowHelper.ThrowInvalidOperation($"{op} {run}: not allocated RAM");
+        }
+    }
+
+    // Adds delta (+1 or -1) to every frame's count in [first, first + count), walking runs and gaps.
+    // risen: frames that went 0 -> 1; fallen: frames that went 1 -> 0 (their segments are appended to _released).
+    private void AdjustLocked(RunMap<FrameCount> map, ulong first, ulong count, int delta, out ulong risen, out ulong fallen)
+    {
+        risen = 0;
+        fallen = 0;
+        ulong last = first + count - 1;
+        _scratch.Clear();
+        ulong next = first;
+        foreach (Run<FrameCount> r in map.Overlapping(first, last))
+        {
+            if (r.Start > next)
+            {
+                _scratch.Add(new Run<FrameCount>(next, r.Start - 1, default));
+            }
+            _scratch.Add(r);
+            next = r.Last + 1;
+        }
+        if (next <= last)
+        {
+            _scratch.Add(new Run<FrameCount>(next, last, default));
+        }
+        foreach (Run<FrameCount> seg in _scratch)
+        {
+            ulong c = seg.Value.Count;
+            if (delta > 0)
+            {
+                map.Set(seg.Start, seg.Last, new FrameCount(c + 1));
+                if (c == 0)
+                {
+                    risen += seg.Span + 1;
+                }
+            }
+            else
+            {
+                if (c == 0)
+                {
+                    HostThrowHelper.ThrowInvalidOperation($"count underflow at pfn 0x{seg.Start:x}");
+                }
+                if (c == 1)
+                {
+                    map.Remove(seg.Start, seg.Last);
+                    fallen += seg.Span + 1;
+                    _released.Add(new PfnRun(new Pfn(seg.Start), seg.Span + 1));
+                }
+                else
+                {
+                    map.Set(seg.Start, seg.Last, new FrameCount(c - 1));
+                }
+            }
+        }
+    }
+
+    // Frees the parts of the _released segments that have no count left in `other`.
+    private void ReleaseUnusedLocked(List<PfnRun> released, RunMap<FrameCount> other)
+    {
+        foreach (PfnRun seg in released)
+        {
+            ulong next = seg.First.Value;
+            ulong last = seg.Last.Value;
+            foreach (Run<FrameCount> r in other.Overlapping(next, last))
+            {
+                if (r.Start > next)
+                {
+                    FreeLocked(next, r.Start - next);
+                }
+                next = r.Last + 1;
+            }
+            if (next <= last)
+            {
+                FreeLocked(next, last - next + 1);
+            }
+        }
+        released.Clear();
+    }
+
+    private void FreeLocked(ulong start, ulong count)
+    {
+        ulong last = start + count - 1;
+        ClearContentsLocked(start, count);
+        _dirty.Remove(start, last);
+        _free.Set(start, last, default);
+        _freeFrames += count;
+    }
+}

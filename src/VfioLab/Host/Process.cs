@@ -1,0 +1,154 @@
+using VfioLab.Abi;
+using VfioLab.Diagnostics;
+
+namespace VfioLab.Host;
+
+/// <summary>
+/// A simulated process (struct task_struct as a thread-group leader, with its signal->rlim and
+/// credentials): pid, RLIMIT_MEMLOCK, CAP_IPC_LOCK, its address space and fd table.
+/// </summary>
+/// <remarks>Lock: <c>_gate</c> protects <c>_mm</c> and <c>_alive</c> (task_lock). Limits are plain
+/// volatile-free settings changed only between steps. Never changing: <see cref="Machine"/>,
+/// <see cref="Pid"/>, <see cref="Tgid"/>, <see cref="Name"/>, <see cref="Fds"/>.</remarks>
+internal sealed class Process
+{
+    private readonly Lock _gate = new();
+    private AddressSpace? _mm;
+    private bool _alive = true;
+    private SimulatedProcess? _syscalls;
+
+    internal Process(Machine machine, int pid, string name, ulong memlockLimitBytes, bool capIpcLock, FdTable fds, AddressSpace? mm)
+    {
+        Machine = machine;
+        Pid = pid;
+        Tgid = pid;
+        Name = name;
+        MemlockLimitBytes = memlockLimitBytes;
+        CapIpcLock = capIpcLock;
+        Fds = fds;
+        _mm = mm ?? new AddressSpace(machine, pid);
+    }
+
+    /// <summary>The host.</summary>
+    public Machine Machine { get; }
+
+    /// <summary>The process id.</summary>
+    public int Pid { get; }
+
+    /// <summary>The thread-group id (equal to <see cref="Pid"/>: the model's processes are single-threaded leaders).</summary>
+    public int Tgid { get; }
+
+    /// <summary>The command name (comm).</summary>
+    public string Name { get; }
+
+    /// <summary>RLIMIT_MEMLOCK in bytes; <see cref="ulong.MaxValue"/> is RLIM_INFINITY.</summary>
+    public ulong MemlockLimitBytes { get; set; }
+
+    /// <summary>Whether the process has CAP_IPC_LOCK (exempt from RLIMIT_MEMLOCK).</summary>
+    public bool CapIpcLock { get; set; }
+
+    /// <summary>RLIMIT_MEMLOCK in pages (rlimit(RLIMIT_MEMLOCK) &gt;&gt; PAGE_SHIFT), as type1 compares it.</summary>
+    public ulong MemlockLimitPages => MemlockLimitBytes >> Machine.PageShift;
+
+    /// <summary>The open files.</summary>
+    public FdTable Fds { get; }
+
+    /// <summary>The address space; null once the process exited.</summary>
+    public AddressSpace? Mm
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _mm;
+            }
+        }
+    }
+
+    /// <summary>Whether the process has not exited.</summary>
+    public bool IsAlive
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _alive;
+            }
+        }
+    }
+
+    /// <summary>The process's system-call surface.</summary>
+    public SimulatedProcess Syscalls => _syscalls ??= new SimulatedProcess(this);
+
+    /// <summary>fork: a child with a copy of the address space (see <see cref="AddressSpace"/>'s fork policy)
+    /// and of the fd table, the same limits and capability. Returns ENOMEM (and no child) when pinned pages
+    /// could not be copied, ESRCH for an exited process.</summary>
+    public Errno TryFork(out Process? child)
+    {
+        child = null;
+        AddressSpace? mm = Mm;
+        if (mm is null || !mm.TryGetUser())
+        {
+            return Errno.ESRCH;
+        }
+        try
+        {
+            int pid = Machine.AllocatePid();
+            var childMm = new AddressSpace(Machine, pid);
+            mm.MmapWriteLock();
+            Errno e;
+            try
+            {
+                e = mm.DuplicateIntoLocked(childMm);
+            }
+            finally
+            {
+                mm.MmapWriteUnlock();
+            }
+            if (e != Errno.None)
+            {
+                childMm.PutUser();
+                return e;
+            }
+            child = new Process(Machine, pid, Name, MemlockLimitBytes, CapIpcLock, Fds.Clone(), childMm);
+            Machine.AddProcess(child);
+            if (Machine.Trace.Enabled)
+            {
+                Machine.Trace.Emit("fork", Pid, TraceLog.F("child", pid));
+            }
+            return Errno.None;
+        }
+        finally
+        {
+            mm.PutUser();
+        }
+    }
+
+    /// <summary>exit: drops the address space's user (the last user tears it down; the
+    /// <see cref="AddressSpace"/> object stays readable for whoever kept it), then closes every fd. Idempotent.</summary>
+    public void Exit()
+    {
+        AddressSpace? mm;
+        lock (_gate)
+        {
+            if (!_alive)
+            {
+                return;
+            }
+            _alive = false;
+            mm = _mm;
+            _mm = null;
+        }
+        // do_exit order: exit_mm, then exit_files.
+        mm?.PutUser();
+        Fds.CloseAll();
+        Machine.RemoveProcess(this);
+        if (Machine.Trace.Enabled)
+        {
+            Machine.Trace.Emit("exit", Pid);
+        }
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Name}[{Pid}]";
+}
