@@ -28,6 +28,12 @@ public interface ISyscallSurface
     /// <summary>ioctl(2) whose argument is an integer passed by value.</summary>
     public long Ioctl(int fd, uint request, ulong value);
 
+    /// <summary>pread(2): reads a file at an offset (a VFIO device fd's region space). Returns bytes read or -errno.</summary>
+    long Pread(int fd, Span<byte> destination, ulong offset);
+
+    /// <summary>pwrite(2): writes a file at an offset (e.g. a PCI command-register write). Returns bytes written or -errno.</summary>
+    long Pwrite(int fd, ReadOnlySpan<byte> source, ulong offset);
+
     /// <summary>mmap(2). Returns the mapped address, or -errno.</summary>
     public long Mmap(ulong address, ulong length, MemoryProtection protection, MmapFlags flags, int fd, ulong offset);
 

@@ -1,3 +1,5 @@
+using VfioLab.Abi;
+
 namespace VfioLab.Host;
 
 /// <summary>A driver's file callbacks (struct file_operations): what an open file of a device does.</summary>
@@ -16,4 +18,11 @@ internal interface IFileOperations
 
     /// <summary>f_op->release: the last reference to the open file is gone (no fd, no VMA). Never fails.</summary>
     public void Release();
+
+    /// <summary>f_op->read at <paramref name="offset"/> (pread). Returns bytes read or -errno; files
+    /// without a read method answer EINVAL, as Linux does for a file opened without FMODE_PREAD.</summary>
+    long Read(SyscallContext ctx, Span<byte> destination, ulong offset) => Errno.EINVAL.AsReturn();
+
+    /// <summary>f_op->write at <paramref name="offset"/> (pwrite). Returns bytes written or -errno.</summary>
+    long Write(SyscallContext ctx, ReadOnlySpan<byte> source, ulong offset) => Errno.EINVAL.AsReturn();
 }

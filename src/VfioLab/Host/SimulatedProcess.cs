@@ -85,6 +85,48 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
     }
 
     /// <inheritdoc />
+    public long Pread(int fd, Span<byte> destination, ulong offset)
+    {
+        if (!Process.IsAlive)
+        {
+            return Errno.ESRCH.AsReturn();
+        }
+        if (!Process.Fds.TryGet(fd, out OpenFile file))
+        {
+            return Errno.EBADF.AsReturn();
+        }
+        try
+        {
+            return file.Operations.Read(new SyscallContext(Process.Machine, Process, file), destination, offset);
+        }
+        finally
+        {
+            file.Put();
+        }
+    }
+
+    /// <inheritdoc />
+    public long Pwrite(int fd, ReadOnlySpan<byte> source, ulong offset)
+    {
+        if (!Process.IsAlive)
+        {
+            return Errno.ESRCH.AsReturn();
+        }
+        if (!Process.Fds.TryGet(fd, out OpenFile file))
+        {
+            return Errno.EBADF.AsReturn();
+        }
+        try
+        {
+            return file.Operations.Write(new SyscallContext(Process.Machine, Process, file), source, offset);
+        }
+        finally
+        {
+            file.Put();
+        }
+    }
+
+    /// <inheritdoc />
     /// <remarks>An offset that is not page-aligned is -EINVAL; a non-anonymous mapping of a bad fd is
     /// -EBADF; a file mapping is placed by the core, then handed to the file's mmap with the mmap lock held
     /// for write (MAP_HUGETLB and MAP_POPULATE do not apply to device files).</remarks>

@@ -30,5 +30,11 @@ internal sealed class VfioDeviceFile(VfioDevice device) : IFileOperations
     public long Mmap(SyscallContext ctx, MmapRequest request) => Device.Driver.Mmap(new VfioCallContext(ctx), Device, request);
 
     /// <inheritdoc />
+    public long Read(SyscallContext ctx, Span<byte> destination, ulong offset) => Device.Driver.Read(Device, destination, offset);
+
+    /// <inheritdoc />
+    public long Write(SyscallContext ctx, ReadOnlySpan<byte> source, ulong offset) => Device.Driver.Write(Device, source, offset);
+
+    /// <inheritdoc />
     public void Release() => Device.CloseFile();
 }

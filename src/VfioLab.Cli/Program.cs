@@ -1,0 +1,7 @@
+namespace VfioLab.Cli;
+
+/// <summary>Entry point of the <c>vfiolab</c> command.</summary>
+internal static class Program
+{
+    private static int Main(string[] args) => CliApplication.Run(args, Console.Out, Console.Error);
+}
