@@ -29,6 +29,7 @@ internal sealed class SimulatedHost
         Faults = new FaultInjector();
         Machine = new Machine(ramBytes, pageShift, layout, Trace, Faults);
         Pci = PciTopology.AboveRam(ramBytes);
+        Machine.MmioBus = new PciMmioBus(Pci);
         DefaultIommu = iommu;
         Kernel = kernel;
         Vfio = new VfioSubsystem(_iommuDrivers, Trace);

@@ -202,4 +202,22 @@ internal sealed class VfioContainer
     }
 
     private bool Allowed(IVfioIommuDriver driver) => _noIommu == driver.ServesNoIommu;
+
+    /// <summary>Test hook: drops a group from the list without detaching it (breaks group-attached-once).</summary>
+    internal void ForgetGroupForTest(VfioGroup group)
+    {
+        lock (_groupLock)
+        {
+            _groups.Remove(group);
+        }
+    }
+
+    /// <summary>Test hook: installs backend state without any group (breaks empty-container-clean).</summary>
+    internal void SetBackendForTest(IVfioIommu state)
+    {
+        lock (_groupLock)
+        {
+            Iommu = state;
+        }
+    }
 }

@@ -1,0 +1,158 @@
+using VfioLab.Scenarios.Model;
+using VfioLab.Scenarios.Parsing;
+using VfioLab.Scenarios.Running;
+
+namespace VfioLab.Tests.Scenarios.Running;
+
+public sealed class ScenarioRunnerTests
+{
+    private const string Header = """
+        vfiolab: 1
+        name: t
+        devices:
+          - { name: gpu, address: "0000:01:00.0", group: 1, bars: [ { index: 0, size: 1MiB } ] }
+        processes:
+          - { name: p }
+        steps:
+
+        """;
+
+    private static (ScenarioOutcome Outcome, CollectingReporter Reporter) Run(string steps, bool check = true)
+    {
+        ScenarioDocument doc = ScenarioParser.Parse(Header + steps, "t.yaml");
+        var reporter = new CollectingReporter();
+        ScenarioOutcome outcome = ScenarioRunner.Run(doc, new RunOptions { CheckInvariants = check }, reporter, null);
+        return (outcome, reporter);
+    }
+
+    [Theory]
+    [MemberData(nameof(BuiltIns))]
+    public void Run_BuiltInScenario_Passes(string name)
+    {
+        ScenarioDocument doc = ScenarioParser.Parse(BuiltInScenarios.GetText(name), BuiltInScenarios.PathOf(name));
+        var reporter = new CollectingReporter();
+
+        ScenarioOutcome outcome = ScenarioRunner.Run(doc, new RunOptions(), reporter, null);
+
+        Assert.True(outcome.Passed, string.Join("\n", reporter.Steps.Where(s => !s.Passed).SelectMany(s => s.Problems)));
+        Assert.Equal(doc.Steps.Count, outcome.StepsRun);
+    }
+
+    public static TheoryData<string> BuiltIns() => [.. BuiltInScenarios.Names];
+
+    [Fact]
+    public void Run_DefaultScenario_IsListedFirst()
+    {
+        Assert.Equal(BuiltInScenarios.DefaultName, BuiltInScenarios.Names[0]);
+    }
+
+    [Fact]
+    public void Run_WrongErrnoExpected_FailsThatStepOnly()
+    {
+        (ScenarioOutcome outcome, CollectingReporter r) = Run("""
+              - open: { path: /dev/vfio/vfio, as: c }
+              - set_iommu: { fd: c, type: VFIO_TYPE1v2_IOMMU, expect: ENODEV }
+              - get_api_version: { fd: c }
+            """);
+
+        Assert.False(outcome.Passed);
+        Assert.True(r.Steps[0].Passed);
+        Assert.False(r.Steps[1].Passed);
+        Assert.Contains("expected ENODEV, got EINVAL", r.Steps[1].Problems[0]);
+        Assert.True(r.Steps[2].Passed);
+    }
+
+    [Fact]
+    public void Run_FieldExpectationMismatch_ReportsTheField()
+    {
+        (ScenarioOutcome outcome, CollectingReporter r) = Run("""
+              - open: { path: /dev/vfio/1, as: g }
+              - group_get_status: { fd: g, expect: { viable: false } }
+            """);
+
+        Assert.False(outcome.Passed);
+        Assert.Contains(r.Steps[1].Problems, p => p.Contains("viable", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Run_ExpectSuccessButErrno_ReportsErrnoName()
+    {
+        (_, CollectingReporter r) = Run("""
+              - open: { path: /dev/vfio/99 }
+            """);
+
+        Assert.Contains("ENOENT", r.Steps[0].Problems[0]);
+    }
+
+    [Fact]
+    public void Run_StepNotModelledYet_FailsWithClearMessageAndRunsOn()
+    {
+        (ScenarioOutcome outcome, CollectingReporter r) = Run("""
+              - pin_pages: { device: gpu, iova: 0, count: 1 }
+              - open: { path: /dev/vfio/vfio }
+            """);
+
+        Assert.False(outcome.Passed);
+        Assert.Contains("does not model yet", r.Steps[0].Problems[0]);
+        Assert.True(r.Steps[1].Passed);
+    }
+
+    [Fact]
+    public void Run_ReadThroughBarWhileDecodeOff_IsSigbusAndInvariantsHold()
+    {
+        (ScenarioOutcome outcome, CollectingReporter r) = Run("""
+              - mmap: { size: 4KiB, as: buf }
+              - write: { vaddr: buf, data: "01 02 03 04" }
+              - read: { vaddr: buf, size: 4, expect: { data: "01020304" } }
+              - read: { vaddr: 0x1000, size: 4, expect: EFAULT }
+            """);
+
+        Assert.True(outcome.Passed, string.Join("\n", r.Steps.SelectMany(s => s.Problems)));
+    }
+
+    [Fact]
+    public void Run_ExpectViolationWithoutViolation_FailsThatStep()
+    {
+        (ScenarioOutcome outcome, CollectingReporter r) = Run("""
+              - open: { path: /dev/vfio/vfio }
+              - expect_violation: { invariant: pins-balanced }
+            """);
+
+        Assert.False(outcome.Passed);
+        Assert.Contains("pins-balanced", r.Steps[1].Problems[0]);
+    }
+
+    [Fact]
+    public void Run_TraceWriter_GetsOneJsonObjectPerLine()
+    {
+        ScenarioDocument doc = ScenarioParser.Parse(Header + """
+              - mmap: { size: 8KiB, populate: true }
+              - open: { path: /dev/vfio/vfio }
+            """, "t.yaml");
+        var trace = new StringWriter();
+
+        ScenarioRunner.Run(doc, new RunOptions(), new CollectingReporter(), trace);
+
+        string[] lines = trace.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.NotEmpty(lines);
+        Assert.All(lines, l => System.Text.Json.JsonDocument.Parse(l).Dispose());
+        Assert.Contains(lines, l => l.Contains("\"kind\":\"mmap\"", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Run_HostThatCannotBeBuilt_IsALocatedError()
+    {
+        ScenarioDocument doc = ScenarioParser.Parse("""
+            vfiolab: 1
+            devices:
+              - { name: a, address: "0000:01:00.0", group: 5, bars: [ { index: 0, size: 1MiB } ] }
+              - { name: b, address: "0000:02:00.0", group: 5, iommu: smmu-v3, bars: [ { index: 0, size: 1MiB } ] }
+            steps: []
+            """, "dup.yaml");
+
+        ScenarioParseException e = Assert.Throws<ScenarioParseException>(() => ScenarioRunner.Run(doc, new RunOptions(), new CollectingReporter(), null));
+
+        Assert.Equal(4, e.Line);
+        Assert.Contains("different IOMMUs", e.Message);
+    }
+}
