@@ -9,12 +9,12 @@ public interface IAbiStruct<TSelf>
     where TSelf : struct, IAbiStruct<TSelf>
 {
     /// <summary><c>sizeof</c> of the C struct (its fixed part, without any flexible array).</summary>
-    public static abstract int SizeOf { get; }
+    abstract static int SizeOf { get; }
 
     /// <summary>Decodes the struct from <paramref name="source"/>, which holds at least <see cref="SizeOf"/> bytes.</summary>
-    public static abstract TSelf ReadUnchecked(ReadOnlySpan<byte> source);
+    abstract static TSelf ReadUnchecked(ReadOnlySpan<byte> source);
 
     /// <summary>Writes all <see cref="SizeOf"/> bytes of the struct to the start of <paramref name="destination"/>.</summary>
     /// <exception cref="ArgumentException"><paramref name="destination"/> is shorter than <see cref="SizeOf"/>.</exception>
-    public void Write(Span<byte> destination);
+    void Write(Span<byte> destination);
 }

@@ -14,19 +14,19 @@ namespace VfioLab.Abi;
 public interface ISyscallSurface
 {
     /// <summary>The process id.</summary>
-    public int Pid { get; }
+    int Pid { get; }
 
     /// <summary>open(2). Returns the new fd, or -ENOENT, -ENODEV, -EBUSY, -EPERM, ...</summary>
-    public int Open(string path);
+    int Open(string path);
 
     /// <summary>close(2). Returns 0 or -EBADF.</summary>
-    public int Close(int fd);
+    int Close(int fd);
 
     /// <summary>ioctl(2) whose argument is a pointer to <paramref name="arg"/>.</summary>
-    public long Ioctl(int fd, uint request, Span<byte> arg);
+    long Ioctl(int fd, uint request, Span<byte> arg);
 
     /// <summary>ioctl(2) whose argument is an integer passed by value.</summary>
-    public long Ioctl(int fd, uint request, ulong value);
+    long Ioctl(int fd, uint request, ulong value);
 
     /// <summary>pread(2): reads a file at an offset (a VFIO device fd's region space). Returns bytes read or -errno.</summary>
     long Pread(int fd, Span<byte> destination, ulong offset);
@@ -35,22 +35,22 @@ public interface ISyscallSurface
     long Pwrite(int fd, ReadOnlySpan<byte> source, ulong offset);
 
     /// <summary>mmap(2). Returns the mapped address, or -errno.</summary>
-    public long Mmap(ulong address, ulong length, MemoryProtection protection, MmapFlags flags, int fd, ulong offset);
+    long Mmap(ulong address, ulong length, MemoryProtection protection, MmapFlags flags, int fd, ulong offset);
 
     /// <summary>munmap(2). Returns 0 or -EINVAL.</summary>
-    public int Munmap(ulong address, ulong length);
+    int Munmap(ulong address, ulong length);
 
     /// <summary>Reads this process's memory as the CPU would. Returns 0, -EFAULT for an unmapped or
     /// unreadable address, or -EIO where the access would raise SIGBUS.</summary>
-    public int ReadMemory(ulong address, Span<byte> destination);
+    int ReadMemory(ulong address, Span<byte> destination);
 
     /// <summary>Writes this process's memory as the CPU would. Returns 0, -EFAULT, or -EIO for SIGBUS.</summary>
-    public int WriteMemory(ulong address, ReadOnlySpan<byte> source);
+    int WriteMemory(ulong address, ReadOnlySpan<byte> source);
 
     /// <summary>fork(2): a child process with a copy of this address space (see the Host layer for
     /// private pages) and a copy of the fd table sharing the open files. Returns the child's surface.</summary>
-    public ISyscallSurface Fork();
+    ISyscallSurface Fork();
 
     /// <summary>exit(2): closes every fd and tears down the address space.</summary>
-    public void Exit();
+    void Exit();
 }

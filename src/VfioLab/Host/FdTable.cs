@@ -38,6 +38,23 @@ internal sealed class FdTable
         }
     }
 
+    /// <summary>The fds currently open, ascending.</summary>
+    public int[] Snapshot()
+    {
+        lock (_gate)
+        {
+            var fds = new List<int>();
+            for (int i = 0; i < _files.Count; i++)
+            {
+                if (_files[i] is not null)
+                {
+                    fds.Add(i);
+                }
+            }
+            return [.. fds];
+        }
+    }
+
     /// <summary>fd_install at the lowest free fd, taking over the caller's reference. Returns the fd or
     /// -EMFILE (the reference then stays with the caller).</summary>
     public int Install(OpenFile file)

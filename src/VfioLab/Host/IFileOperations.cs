@@ -7,17 +7,17 @@ internal interface IFileOperations
 {
     /// <summary>unlocked_ioctl with a pointer argument: <paramref name="arg"/> is the user buffer.
     /// Returns &gt;= 0 or -errno.</summary>
-    public long Ioctl(SyscallContext ctx, uint request, Span<byte> arg);
+    long Ioctl(SyscallContext ctx, uint request, Span<byte> arg);
 
     /// <summary>unlocked_ioctl with an integer argument. Returns &gt;= 0 or -errno.</summary>
-    public long Ioctl(SyscallContext ctx, uint request, ulong value);
+    long Ioctl(SyscallContext ctx, uint request, ulong value);
 
     /// <summary>f_op->mmap: called with the mmap lock held for write once the address is chosen; on
     /// success it must create the VMA with <see cref="MmapRequest.CreateVma"/> and return 0; else -errno.</summary>
-    public long Mmap(SyscallContext ctx, MmapRequest request);
+    long Mmap(SyscallContext ctx, MmapRequest request);
 
     /// <summary>f_op->release: the last reference to the open file is gone (no fd, no VMA). Never fails.</summary>
-    public void Release();
+    void Release();
 
     /// <summary>f_op->read at <paramref name="offset"/> (pread). Returns bytes read or -errno; files
     /// without a read method answer EINVAL, as Linux does for a file opened without FMODE_PREAD.</summary>

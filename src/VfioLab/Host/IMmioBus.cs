@@ -7,8 +7,8 @@ namespace VfioLab.Host;
 internal interface IMmioBus
 {
     /// <summary>A CPU load; false when no device decodes the address (the host then reads all-ones).</summary>
-    public bool TryRead(PhysAddr address, Span<byte> destination);
+    bool TryRead(PhysAddr address, Span<byte> destination);
 
     /// <summary>A CPU store; false when no device decodes the address (the store is dropped).</summary>
-    public bool TryWrite(PhysAddr address, ReadOnlySpan<byte> source);
+    bool TryWrite(PhysAddr address, ReadOnlySpan<byte> source);
 }

@@ -8,11 +8,11 @@ internal interface IVmaOperations
 {
     /// <summary>The fault handler: make the page at <paramref name="address"/> present by calling
     /// <see cref="AddressSpace.InsertPfnsLocked"/>, or refuse with <see cref="VmFaultResult.SigBus"/>.</summary>
-    public VmFaultResult Fault(Vma vma, HostVirtAddr address, bool write);
+    VmFaultResult Fault(Vma vma, HostVirtAddr address, bool write);
 
     /// <summary>vm_ops->open: a copy of the VMA was made (fork, or a split by munmap).</summary>
-    public void Open(Vma vma);
+    void Open(Vma vma);
 
     /// <summary>vm_ops->close: the VMA is going away (munmap, exit, or the old half of a split).</summary>
-    public void Close(Vma vma);
+    void Close(Vma vma);
 }

@@ -27,6 +27,7 @@ internal sealed class Process
         CapIpcLock = capIpcLock;
         Fds = fds;
         _mm = mm ?? new AddressSpace(machine, pid);
+        LastMm = _mm;
     }
 
     /// <summary>The host.</summary>
@@ -54,6 +55,10 @@ internal sealed class Process
     public FdTable Fds { get; }
 
     /// <summary>The address space; null once the process exited.</summary>
+    /// <summary>The address space this process had last, kept after exit so its <c>locked_vm</c> stays
+    /// readable (a dead mm's counter is what leaks show up in).</summary>
+    public AddressSpace LastMm { get; }
+
     public AddressSpace? Mm
     {
         get

@@ -53,4 +53,22 @@ internal sealed class VfioPciDevice(PciFunction function, int pageShift)
         ulong pages = (ulong)Abi.VfioPciRegionIndex.Rom << (OffsetShift - PageShift); // BAR0..BAR5, as vfio_pci_zap_bars
         Mapping.UnmapMappingRange(first, pages);
     }
+
+    /// <summary>Whether the host revoked the device's CPU mappings (a forced release): faults answer SIGBUS.</summary>
+    public bool Revoked { get; private set; }
+
+    /// <summary>Zaps every BAR mmap and makes later faults SIGBUS, under memory_lock for write.</summary>
+    public void Revoke()
+    {
+        MemoryLock.EnterWriteLock();
+        try
+        {
+            Revoked = true;
+            ZapBarsLocked();
+        }
+        finally
+        {
+            MemoryLock.ExitWriteLock();
+        }
+    }
 }

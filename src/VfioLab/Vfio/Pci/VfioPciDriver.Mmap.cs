@@ -56,7 +56,7 @@ internal sealed partial class VfioPciDriver
             pci.MemoryLock.EnterReadLock();
             try
             {
-                if (!pci.Function.DecodesMemory)
+                if (pci.Revoked || !pci.Function.DecodesMemory)
                 {
                     return VmFaultResult.SigBus;
                 }

@@ -21,7 +21,7 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver
     public bool PinsPages => false;
 
     /// <inheritdoc />
-    public Errno OpenDevice(VfioDevice device) => Errno.None;
+    public Errno OpenDevice(VfioDevice device) => device.Removed ? Errno.ENODEV : Errno.None;
 
     /// <inheritdoc />
     public void CloseDevice(VfioDevice device)

@@ -1,0 +1,9 @@
+using BenchmarkDotNet.Running;
+
+namespace VfioLab.Bench;
+
+/// <summary>Runs the benchmarks named on the command line (BenchmarkDotNet's switcher).</summary>
+internal static class Program
+{
+    private static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+}

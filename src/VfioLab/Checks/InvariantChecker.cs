@@ -1,0 +1,104 @@
+using VfioLab.Host;
+using VfioLab.Simulation;
+using VfioLab.Vfio;
+using VfioLab.Vfio.Pci;
+
+namespace VfioLab.Checks;
+
+/// <summary>
+/// The invariant checker over a whole simulated host (the kernel's WARN_ONs, made total), run after
+/// every scenario step under <c>--check</c> and in tests. This version checks the invariants of the
+/// VFIO core, vfio-pci and the host; the backend invariants of SCENARIOS.md arrive with the backends.
+/// </summary>
+internal sealed class InvariantChecker(SimulatedHost host)
+{
+    /// <summary>Every invariant this checker evaluates.</summary>
+    public static IReadOnlyList<string> Checked { get; } =
+        ["group-attached-once", "empty-container-clean", "pins-balanced", "no-cpu-mapping-of-disabled-bar"];
+
+    /// <summary>Evaluates every invariant; an empty list means the state is consistent.</summary>
+    public IReadOnlyList<InvariantViolation> Check()
+    {
+        var found = new List<InvariantViolation>();
+        CheckGroups(found);
+        CheckPins(found);
+        CheckBarMappings(found);
+        return found;
+    }
+
+    // Each group is in at most one container, and exactly in the one it points at; a container
+    // without groups holds no backend state (spec §4.12, §4.15).
+    private void CheckGroups(List<InvariantViolation> found)
+    {
+        var owner = new Dictionary<VfioGroup, VfioContainer>();
+        foreach (VfioContainer c in host.Vfio.Containers)
+        {
+            IReadOnlyList<VfioGroup> groups = c.Groups;
+            foreach (VfioGroup g in groups)
+            {
+                if (owner.TryGetValue(g, out VfioContainer? other) && !ReferenceEquals(other, c))
+                {
+                    found.Add(new("group-attached-once", $"group {g.Number} is in containers {other.Id} and {c.Id}"));
+                }
+                owner[g] = c;
+                if (!ReferenceEquals(g.Container, c))
+                {
+                    found.Add(new("group-attached-once", $"group {g.Number} is listed in container {c.Id} but points at {g.Container?.Id.ToString() ?? "none"}"));
+                }
+            }
+            if (groups.Count == 0 && c.Iommu is not null)
+            {
+                found.Add(new("empty-container-clean", $"container {c.Id} has no group but keeps backend {c.Driver?.Name} state"));
+            }
+        }
+        foreach (VfioGroup g in host.Vfio.Groups)
+        {
+            if (g.Container is not null && !owner.ContainsKey(g))
+            {
+                found.Add(new("group-attached-once", $"group {g.Number} points at container {g.Container.Id} which does not list it"));
+            }
+        }
+    }
+
+    // Only an IOMMU backend pins pages for DMA: with no backend state anywhere, no frame may be pinned.
+    private void CheckPins(List<InvariantViolation> found)
+    {
+        bool anyBackend = host.Vfio.Containers.Any(c => c.Iommu is not null);
+        ulong pins = host.Machine.Memory.TotalPins;
+        if (!anyBackend && pins != 0)
+        {
+            found.Add(new("pins-balanced", $"0x{pins:x} page pins outstanding with no IOMMU backend holding any"));
+        }
+    }
+
+    // No CPU PTE may reach a BAR while its memory decode is off, during reset, or after revocation
+    // (abafbc551fdd; DESIGN.md invariants).
+    private void CheckBarMappings(List<InvariantViolation> found)
+    {
+        foreach (SimulatedDevice d in host.Devices.Values)
+        {
+            if (d.Vfio?.Hardware is not VfioPciDevice pci || (pci.Function.DecodesMemory && !pci.Revoked))
+            {
+                continue;
+            }
+            foreach (Vma vma in pci.Mapping.SnapshotVmas())
+            {
+                vma.Mm.MmapReadLock();
+                ulong present;
+                try
+                {
+                    present = vma.Mm.PresentPagesLocked(vma.Start, vma.PageCount);
+                }
+                finally
+                {
+                    vma.Mm.MmapReadUnlock();
+                }
+                if (present > 0)
+                {
+                    found.Add(new("no-cpu-mapping-of-disabled-bar",
+                        $"{d.Name}: 0x{present:x} page(s) of {vma} are present while the BAR does not decode"));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+using VfioLab.Abi;
+using VfioLab.Checks;
+using VfioLab.Host;
+using VfioLab.Scenarios.Model;
+using VfioLab.Simulation;
+
+namespace VfioLab.Scenarios.Running;
+
+/// <summary>
+/// The state of one scenario run: the simulated host, the processes by name, the names bound by
+/// <c>as:</c>, and which invariant violations have been acknowledged by <c>expect_violation</c>.
+/// Each step kind is one method (partial files by concern); a step returns a <see cref="StepResult"/>
+/// whose fields the step's <c>expect</c> is compared with.
+/// </summary>
+/// <remarks>Single-threaded: one step at a time.</remarks>
+internal sealed partial class ScenarioSession
+{
+    private readonly ScenarioDocument _doc;
+    private readonly RunOptions _options;
+    private readonly Dictionary<string, Process> _processes;
+    private readonly Dictionary<string, ulong> _values = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _acknowledged = new(StringComparer.Ordinal);
+    private readonly InvariantChecker _checker;
+
+    public ScenarioSession(ScenarioDocument doc, RunOptions options)
+    {
+        _doc = doc;
+        _options = options;
+        Host = ScenarioHostFactory.Build(doc, out IReadOnlyDictionary<string, Process> processes);
+        _processes = new Dictionary<string, Process>(processes, StringComparer.Ordinal);
+        foreach ((string name, Process p) in _processes)
+        {
+            _values[name] = (ulong)p.Pid;
+        }
+        _checker = new InvariantChecker(Host);
+    }
+
+    /// <summary>The simulated host.</summary>
+    public SimulatedHost Host { get; }
+
+    /// <summary>Invariant violations that no <c>expect_violation</c> announced.</summary>
+    public int UnexpectedViolations { get; private set; }
+
+    /// <summary>Executes step <paramref name="index"/> and judges it.</summary>
+    public StepReport Execute(int index)
+    {
+        ScenarioStep step = _doc.Steps[index];
+        var problems = new List<string>();
+        StepResult? result = null;
+        try
+        {
+            result = Dispatch(step);
+        }
+        catch (StepFailure e)
+        {
+            problems.Add(e.Message);
+        }
+        catch (ScenarioParseException e)
+        {
+            problems.Add(e.Message);
+        }
+        string outcome = result is null ? string.Empty : Describe(result);
+        if (result is not null)
+        {
+            Judge(step, result, problems);
+            if (step.As is not null && problems.Count == 0 && result.TryGet(BindField, out ResultValue? bound) && bound is not null)
+            {
+                _values[step.As] = bound.Kind == ResultValueKind.Signed ? (ulong)bound.Signed : bound.Unsigned;
+            }
+        }
+        if (step.Kind != "expect_violation")
+        {
+            CheckInvariants(index, problems);
+        }
+        return new StepReport(index, step.Location.ToString(), step.Kind, DescribeStep(step), outcome, problems);
+    }
+
+    /// <summary>The result field a step's <c>as:</c> binds (an fd, an address, a pid).</summary>
+    private const string BindField = "bind";
+
+    private void Judge(ScenarioStep step, StepResult result, List<string> problems)
+    {
+        result.TryGet("errno", out ResultValue? errnoValue);
+        string? errno = errnoValue?.Text;
+        StepExpectation expect = step.Expect;
+        switch (expect.Kind)
+        {
+            case StepExpectationKind.Ok:
+                if (errno is not null)
+                {
+                    problems.Add($"{step.Location}: expected success, got {errno}{Detail(result)}");
+                }
+                break;
+            case StepExpectationKind.Errno:
+                if (errno != expect.Errno.ToString())
+                {
+                    problems.Add($"{step.Location}: expected {expect.Errno}, got {errno ?? "success"}{Detail(result)}");
+                }
+                break;
+            case StepExpectationKind.Fault:
+                if (!result.TryGet("fault", out ResultValue? f) || f is null || !f.Bool)
+                {
+                    problems.Add($"{step.Location}: expected a fault, got {errno ?? "success"}");
+                }
+                break;
+            case StepExpectationKind.Sigbus:
+                if (!result.TryGet("sigbus", out ResultValue? s) || s is null || !s.Bool)
+                {
+                    problems.Add($"{step.Location}: expected SIGBUS, got {errno ?? "success"}");
+                }
+                break;
+            case StepExpectationKind.Fields:
+                if (errno is not null && expect.Fields!.Get("errno") is null)
+                {
+                    problems.Add($"{step.Location}: expected success, got {errno}{Detail(result)}");
+                    break;
+                }
+                problems.AddRange(ExpectMatcher.Match(expect.Fields!, result, Lookup));
+                break;
+        }
+    }
+
+    private void CheckInvariants(int index, List<string> problems)
+    {
+        if (!_options.CheckInvariants)
+        {
+            return;
+        }
+        IReadOnlyList<InvariantViolation> found = _checker.Check();
+        string? announced = index + 1 < _doc.Steps.Count && _doc.Steps[index + 1].Kind == "expect_violation"
+            ? _doc.Steps[index + 1].Args.GetString("invariant")
+            : null;
+        var names = new HashSet<string>(found.Select(v => v.Invariant), StringComparer.Ordinal);
+        _acknowledged.RemoveWhere(n => !names.Contains(n) && n != announced);
+        foreach (InvariantViolation v in found)
+        {
+            if (_acknowledged.Contains(v.Invariant))
+            {
+                continue;
+            }
+            if (v.Invariant == announced)
+            {
+                _acknowledged.Add(v.Invariant);
+                continue;
+            }
+            UnexpectedViolations++;
+            problems.Add($"invariant {v.Invariant} broken: {v.Message}");
+        }
+    }
+
+    private ulong? Lookup(string name) => _values.TryGetValue(name, out ulong v) ? v : null;
+
+    private ulong Resolve(ScenarioValue value)
+    {
+        if (!value.TryResolve(Lookup, out ulong v, out string? error))
+        {
+            throw new StepFailure(value.Location, error ?? "cannot resolve value");
+        }
+        return v;
+    }
+
+    private ulong Value(ScenarioStep step, string field) => Resolve(step.GetValue(field));
+
+    private ulong Value(StepArgs args, string field) => Resolve(args.GetValue(field));
+
+    private ulong ValueOr(ScenarioStep step, string field, ulong dflt) => step.Has(field) ? Value(step, field) : dflt;
+
+    private int Fd(ScenarioStep step, string field = "fd")
+    {
+        ulong v = Value(step, field);
+        if (v > int.MaxValue)
+        {
+            throw new StepFailure(step.Args.GetLocation(field), $"{field} 0x{v:x} is not a file descriptor");
+        }
+        return (int)v;
+    }
+
+    private Process ProcessOf(ScenarioStep step)
+    {
+        string? name = step.Process;
+        if (name is null)
+        {
+            return _processes.Values.First();
+        }
+        return _processes.TryGetValue(name, out Process? p)
+            ? p
+            : throw new StepFailure(step.Location, $"no process named '{name}'");
+    }
+
+    private SimulatedDevice DeviceOf(StepArgs args, string field = "device")
+    {
+        string name = args.GetString(field);
+        return Host.Devices.TryGetValue(name, out SimulatedDevice? d)
+            ? d
+            : throw new StepFailure(args.GetLocation(field), $"no device named '{name}'");
+    }
+
+    /// <summary>The result of a system call: <c>result</c>, and <c>errno</c> when it failed.</summary>
+    private static StepResult Syscall(long ret)
+    {
+        var r = new StepResult();
+        r.Set("result", ret);
+        if (ret < 0)
+        {
+            r.Set("errno", ErrnoExtensions.FromReturn(ret).ToString());
+        }
+        return r;
+    }
+
+    private static string Detail(StepResult result) =>
+        result.TryGet("message", out ResultValue? m) && m is not null ? $" ({m.Text})" : string.Empty;
+
+    private static string Describe(StepResult result)
+    {
+        if (result.TryGet("errno", out ResultValue? e) && e is not null)
+        {
+            return e.Text;
+        }
+        if (result.TryGet("summary", out ResultValue? s) && s is not null)
+        {
+            return s.Text;
+        }
+        return result.TryGet("result", out ResultValue? r) && r is not null ? r.ToString() : "ok";
+    }
+
+    private static string DescribeStep(ScenarioStep step)
+    {
+        var parts = new List<string>();
+        foreach (string name in step.Args.Names)
+        {
+            if (name is "expect" or "process" or "as")
+            {
+                continue;
+            }
+            ScenarioNode node = step.Args.GetNode(name);
+            parts.Add(node.Kind == ScenarioNodeKind.Scalar ? $"{name}={node.Text}" : name);
+        }
+        string proc = step.Process is null ? string.Empty : $"[{step.Process}] ";
+        return $"{proc}{step.Kind} {string.Join(' ', parts)}".TrimEnd();
+    }
+}
