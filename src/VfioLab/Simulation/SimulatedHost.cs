@@ -142,7 +142,7 @@ internal sealed class SimulatedHost
         Machine.Devices.Register("/dev/vfio/vfio", _ =>
         {
             VfioContainer c = Vfio.CreateContainer();
-            return DeviceOpenResult.Ok(new VfioContainerFile(Vfio, c));
+            return DeviceOpenResult.Ok(new VfioContainerFile(c));
         });
         foreach (VfioGroup g in Vfio.Groups)
         {

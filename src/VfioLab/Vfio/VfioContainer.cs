@@ -39,6 +39,9 @@ internal sealed class VfioContainer
         }
     }
 
+    /// <summary>Whether an fd of <c>/dev/vfio/vfio</c> still refers to the container.</summary>
+    public bool FileOpen { get; private set; } = true;
+
     /// <summary>The backend chosen by SET_IOMMU, or null.</summary>
     public IVfioIommuDriver? Driver { get; private set; }
 
@@ -114,6 +117,19 @@ internal sealed class VfioContainer
         }
     }
 
+    /// <summary>The container's fd was closed (vfio_fops_release); it lives on while groups hold it.</summary>
+    public void FileReleased()
+    {
+        lock (_groupLock)
+        {
+            FileOpen = false;
+            if (_groups.Count == 0)
+            {
+                _subsystem.ForgetContainer(this);
+            }
+        }
+    }
+
     /// <summary>Any other container ioctl: EINVAL before SET_IOMMU, else the backend's answer.</summary>
     public long BackendIoctl(VfioCallContext context, uint request, ref IoctlArgument argument)
     {
@@ -180,6 +196,11 @@ internal sealed class VfioContainer
                 Iommu = null;
                 Driver = null;
                 _subsystem.Trace.Emit("vfio.release_iommu", 0, Diagnostics.TraceLog.F("container", Id));
+            }
+            if (_groups.Count == 0 && !FileOpen)
+            {
+                // vfio_container_put: the groups held the last references.
+                _subsystem.ForgetContainer(this);
             }
         }
     }

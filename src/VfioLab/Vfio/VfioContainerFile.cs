@@ -7,7 +7,7 @@ namespace VfioLab.Vfio;
 /// An open <c>/dev/vfio/vfio</c> (vfio_fops in container.c): ioctls of the core, then of the
 /// backend. Closing it forgets the container once no group holds it.
 /// </summary>
-internal sealed class VfioContainerFile(VfioSubsystem subsystem, VfioContainer container) : IFileOperations
+internal sealed class VfioContainerFile(VfioContainer container) : IFileOperations
 {
     /// <summary>The container behind the file.</summary>
     public VfioContainer Container { get; } = container;
@@ -30,13 +30,7 @@ internal sealed class VfioContainerFile(VfioSubsystem subsystem, VfioContainer c
     public long Mmap(SyscallContext ctx, MmapRequest request) => Errno.ENODEV.AsReturn();
 
     /// <inheritdoc />
-    public void Release()
-    {
-        if (Container.Groups.Count == 0)
-        {
-            subsystem.ForgetContainer(Container);
-        }
-    }
+    public void Release() => Container.FileReleased();
 
     private long Dispatch(SyscallContext ctx, uint request, ref IoctlArgument arg)
     {

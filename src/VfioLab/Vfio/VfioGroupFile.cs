@@ -76,8 +76,16 @@ internal sealed class VfioGroupFile(VfioGroup group) : IFileOperations
         {
             return Errno.EBADF.AsReturn();
         }
-        VfioContainer? container = (file.Operations as VfioContainerFile)?.Container;
-        return Group.SetContainer(container).AsReturn();
+        try
+        {
+            // The group keeps the container object, not the container's file (vfio_container_get).
+            VfioContainer? container = (file.Operations as VfioContainerFile)?.Container;
+            return Group.SetContainer(container).AsReturn();
+        }
+        finally
+        {
+            file.Put();
+        }
     }
 
     private long GetDeviceFd(SyscallContext ctx, ref IoctlArgument arg)

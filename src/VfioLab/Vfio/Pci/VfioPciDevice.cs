@@ -71,4 +71,18 @@ internal sealed class VfioPciDevice(PciFunction function, int pageShift)
             MemoryLock.ExitWriteLock();
         }
     }
+
+    /// <summary>A new open after a forced release: faults may insert pfns again.</summary>
+    public void ClearRevocation()
+    {
+        MemoryLock.EnterWriteLock();
+        try
+        {
+            Revoked = false;
+        }
+        finally
+        {
+            MemoryLock.ExitWriteLock();
+        }
+    }
 }

@@ -11,6 +11,11 @@ namespace VfioLab.Vfio.Pci;
 /// </summary>
 internal sealed partial class VfioPciDriver : IVfioDeviceDriver
 {
+    /// <summary>sizeof(struct vfio_device_info) since v6.6, which added <c>__u32 pad</c> after
+    /// cap_offset ("vfio: align capability structures", 2023); the 6.1 header mirrored by the Abi
+    /// layer has 20 bytes.</summary>
+    public const int DeviceInfoSizeV66 = 24;
+
     /// <summary>PCI Express functions have 4 KiB of config space (pdev->cfg_size).</summary>
     public const ulong ConfigRegionSize = 4096;
 
@@ -21,7 +26,19 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver
     public bool PinsPages => false;
 
     /// <inheritdoc />
-    public Errno OpenDevice(VfioDevice device) => device.Removed ? Errno.ENODEV : Errno.None;
+    public Errno OpenDevice(VfioDevice device)
+    {
+        if (device.Removed)
+        {
+            return Errno.ENODEV;
+        }
+        // vfio_pci_core_enable -> pci_enable_device: pci_enable_resources turns on memory decode
+        // for a function with memory BARs; the revocation of a forced release ends with a new open.
+        VfioPciDevice pci = State(device);
+        pci.Function.SetMemoryEnable(true);
+        pci.ClearRevocation();
+        return Errno.None;
+    }
 
     /// <inheritdoc />
     public void CloseDevice(VfioDevice device)
@@ -50,7 +67,8 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver
 
     private static long GetInfo(VfioPciDevice pci, ref IoctlArgument arg)
     {
-        Span<byte> buf = stackalloc byte[VfioDeviceInfo.SizeOf];
+        Span<byte> buf = stackalloc byte[DeviceInfoSizeV66];
+        buf.Clear();
         if (!arg.TryCopyFrom(0, buf[..VfioDeviceInfo.MinSize]))
         {
             return Errno.EFAULT.AsReturn();
@@ -60,7 +78,9 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver
         {
             return Errno.EINVAL.AsReturn();
         }
-        int outLength = (int)Math.Min(info.Argsz, (uint)VfioDeviceInfo.SizeOf);
+        // min(argsz, sizeof(info)) with the v6.6+ 24-byte struct: cap_offset and pad go back
+        // (as zero) only as far as argsz reaches.
+        int outLength = (int)Math.Min(info.Argsz, (uint)DeviceInfoSizeV66);
         info.Flags = DeviceInfoFlags.Pci | (pci.ResetWorks ? DeviceInfoFlags.Reset : 0);
         info.NumRegions = VfioPci.NumRegions;
         info.NumIrqs = VfioPci.NumIrqs;
@@ -145,9 +165,7 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver
         {
             pci.ZapBarsLocked();
             PciSavedState saved = pci.Function.SaveState();
-            pci.Function.BeginReset();
             pci.Function.FunctionReset();
-            pci.Function.EndReset();
             pci.Function.RestoreState(saved);
         }
         finally

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using VfioLab.Abi;
 
+using VfioLab.Vfio.Pci;
+
 namespace VfioLab.Tests.Vfio.Pci;
 
 /// <summary>VFIO_DEVICE_GET_INFO on a vfio-pci fd (vfio_pci_core.c vfio_pci_ioctl_get_info): minsz 16,
@@ -36,12 +38,13 @@ public sealed class DeviceGetInfoTests
     [Theory]
     [InlineData(16)]
     [InlineData(17)]
-    [InlineData(18)]
     [InlineData(19)]
-    public void GetInfo_ArgszBelowCapOffsetEnd_CopiesBackOnlyMinsz(int argsz)
+    [InlineData(23)]
+    public void GetInfo_ArgszBelowStructSize_CopiesBackExactlyArgsz(int argsz)
     {
-        // vfio_pci_ioctl_get_info widens minsz to the end of cap_offset (20) only when argsz
-        // covers it; otherwise exactly 16 bytes go back and the rest of the buffer is untouched.
+        // Since v6.6 ("vfio: align capability structures", which also added the pad field, so the
+        // struct is 24 bytes) vfio_pci_ioctl_get_info copies back min(argsz, sizeof): nothing past
+        // argsz is ever written. (Before v6.6 it copied 16 bytes, or 20 once argsz covered cap_offset.)
         var t = VfioTestHost.WithFake(out _);
         (_, _, int d) = t.OpenGpu();
         byte[] arg = new byte[32];
@@ -53,7 +56,8 @@ public sealed class DeviceGetInfoTests
         Assert.Equal((uint)(DeviceInfoFlags.Pci | DeviceInfoFlags.Reset), BinaryPrimitives.ReadUInt32LittleEndian(arg.AsSpan(4)));
         Assert.Equal(VfioPci.NumRegions, BinaryPrimitives.ReadUInt32LittleEndian(arg.AsSpan(8)));
         Assert.Equal(VfioPci.NumIrqs, BinaryPrimitives.ReadUInt32LittleEndian(arg.AsSpan(12)));
-        Assert.All(arg[16..], b => Assert.Equal(0xaa, b));
+        Assert.All(arg[16..argsz], b => Assert.Equal(0, b));
+        Assert.All(arg[argsz..], b => Assert.Equal(0xaa, b));
     }
 
     [Fact]
@@ -61,8 +65,8 @@ public sealed class DeviceGetInfoTests
     {
         var t = VfioTestHost.WithFake(out _);
         (_, _, int d) = t.OpenGpu();
-        byte[] arg = new byte[VfioDeviceInfo.SizeOf + 8];
-        arg.AsSpan(VfioDeviceInfo.SizeOf).Fill(0xaa);
+        byte[] arg = new byte[VfioPciDriver.DeviceInfoSizeV66 + 8];
+        arg.AsSpan(VfioPciDriver.DeviceInfoSizeV66).Fill(0xaa);
         new VfioDeviceInfo { Argsz = (uint)arg.Length, CapOffset = 0x55 }.Write(arg);
 
         Assert.Equal(0, t.Sys.Ioctl(d, VfioIoctl.DeviceGetInfo, arg));
@@ -73,7 +77,8 @@ public sealed class DeviceGetInfoTests
         Assert.Equal(9u, info.NumRegions);
         Assert.Equal(5u, info.NumIrqs);
         Assert.Equal(0u, info.CapOffset);
-        Assert.All(arg[VfioDeviceInfo.SizeOf..], b => Assert.Equal(0xaa, b));
+        Assert.All(arg[VfioDeviceInfo.SizeOf..VfioPciDriver.DeviceInfoSizeV66], b => Assert.Equal(0, b));
+        Assert.All(arg[VfioPciDriver.DeviceInfoSizeV66..], b => Assert.Equal(0xaa, b));
     }
 
     [Fact]
