@@ -45,13 +45,9 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
     /// <inheritdoc />
     public long Ioctl(int fd, uint request, Span<byte> arg)
     {
-        if (!Process.IsAlive)
+        if (!TryGetFile(fd, out OpenFile? file, out long error))
         {
-            return Errno.ESRCH.AsReturn();
-        }
-        if (!Process.Fds.TryGet(fd, out OpenFile file))
-        {
-            return Errno.EBADF.AsReturn();
+            return error;
         }
         try
         {
@@ -66,13 +62,9 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
     /// <inheritdoc />
     public long Ioctl(int fd, uint request, ulong value)
     {
-        if (!Process.IsAlive)
+        if (!TryGetFile(fd, out OpenFile? file, out long error))
         {
-            return Errno.ESRCH.AsReturn();
-        }
-        if (!Process.Fds.TryGet(fd, out OpenFile file))
-        {
-            return Errno.EBADF.AsReturn();
+            return error;
         }
         try
         {
@@ -87,13 +79,9 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
     /// <inheritdoc />
     public long Pread(int fd, Span<byte> destination, ulong offset)
     {
-        if (!Process.IsAlive)
+        if (!TryGetFile(fd, out OpenFile? file, out long error))
         {
-            return Errno.ESRCH.AsReturn();
-        }
-        if (!Process.Fds.TryGet(fd, out OpenFile file))
-        {
-            return Errno.EBADF.AsReturn();
+            return error;
         }
         try
         {
@@ -108,13 +96,9 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
     /// <inheritdoc />
     public long Pwrite(int fd, ReadOnlySpan<byte> source, ulong offset)
     {
-        if (!Process.IsAlive)
+        if (!TryGetFile(fd, out OpenFile? file, out long error))
         {
-            return Errno.ESRCH.AsReturn();
-        }
-        if (!Process.Fds.TryGet(fd, out OpenFile file))
-        {
-            return Errno.EBADF.AsReturn();
+            return error;
         }
         try
         {
@@ -227,4 +211,24 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
         AccessResult.NoMemory => (int)Errno.ENOMEM.AsReturn(),
         _ => (int)Errno.EFAULT.AsReturn(),
     };
+
+    // The common entry of fd-based calls: the process must be alive (ESRCH) and the fd open (EBADF);
+    // on success the caller holds a file reference it must put.
+    private bool TryGetFile(int fd, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out OpenFile? file, out long error)
+    {
+        file = null;
+        if (!Process.IsAlive)
+        {
+            error = Errno.ESRCH.AsReturn();
+            return false;
+        }
+        if (!Process.Fds.TryGet(fd, out OpenFile found))
+        {
+            error = Errno.EBADF.AsReturn();
+            return false;
+        }
+        file = found;
+        error = 0;
+        return true;
+    }
 }
