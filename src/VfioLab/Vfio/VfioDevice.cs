@@ -14,6 +14,7 @@ namespace VfioLab.Vfio;
 /// </remarks>
 internal sealed class VfioDevice
 {
+    private readonly List<IVfioDeviceNotifier> _notifiers = [];
     private IVfioFileHandle? _groupFile;
 
     public VfioDevice(string name, VfioGroup group, IVfioDeviceDriver driver, object? hardware)
@@ -66,17 +67,64 @@ internal sealed class VfioDevice
         }
     }
 
+    /// <summary>Listeners currently registered on the device's notifier chain.</summary>
+    public int NotifierCount
+    {
+        get
+        {
+            lock (_notifiers)
+            {
+                return _notifiers.Count;
+            }
+        }
+    }
+
+    /// <summary>Adds a listener to the device's notifier chain.</summary>
+    public void RegisterNotifier(IVfioDeviceNotifier notifier)
+    {
+        lock (_notifiers)
+        {
+            _notifiers.Add(notifier);
+        }
+    }
+
+    /// <summary>Removes a listener; a no-op when it is not registered.</summary>
+    public void UnregisterNotifier(IVfioDeviceNotifier notifier)
+    {
+        lock (_notifiers)
+        {
+            _notifiers.Remove(notifier);
+        }
+    }
+
+    /// <summary>Calls every listener in registration order, on a snapshot, so a listener may
+    /// unregister itself from its callback.</summary>
+    public void Notify(VfioDeviceEvent deviceEvent)
+    {
+        IVfioDeviceNotifier[] snapshot;
+        lock (_notifiers)
+        {
+            snapshot = [.. _notifiers];
+        }
+        foreach (IVfioDeviceNotifier n in snapshot)
+        {
+            n.Notify(this, deviceEvent);
+        }
+    }
+
     /// <summary>vfio_df_group_close, from the device file's release. The group file reference taken
     /// at first open is dropped after the lock, as the kernel's deferred fput does.</summary>
     public void CloseFile()
     {
         IVfioFileHandle? groupFile = null;
+        bool released = false;
         lock (Group.GroupLock)
         {
             System.Diagnostics.Debug.Assert(OpenCount > 0);
             OpenCount--;
             if (OpenCount == 0)
             {
+                released = true;
                 Driver.CloseDevice(this);
                 if (Driver.PinsPages)
                 {
@@ -86,6 +134,11 @@ internal sealed class VfioDevice
                 groupFile = _groupFile;
                 _groupFile = null;
             }
+        }
+        if (released)
+        {
+            // Listeners run without the group lock: a backend takes its own lock in the callback.
+            Notify(VfioDeviceEvent.Release);
         }
         groupFile?.DropReference();
     }
