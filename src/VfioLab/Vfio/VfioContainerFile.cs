@@ -7,32 +7,15 @@ namespace VfioLab.Vfio;
 /// An open <c>/dev/vfio/vfio</c> (vfio_fops in container.c): ioctls of the core, then of the
 /// backend. Closing it forgets the container once no group holds it.
 /// </summary>
-internal sealed class VfioContainerFile(VfioContainer container) : IFileOperations
+internal sealed class VfioContainerFile(VfioContainer container) : VfioFileOperations
 {
     /// <summary>The container behind the file.</summary>
     public VfioContainer Container { get; } = container;
 
     /// <inheritdoc />
-    public long Ioctl(SyscallContext ctx, uint request, Span<byte> arg)
-    {
-        var ioctlArg = IoctlArgument.FromBuffer(arg, new ProcessUserMemory(ctx.Process));
-        return Dispatch(ctx, request, ref ioctlArg);
-    }
+    public override void Release() => Container.FileReleased();
 
-    /// <inheritdoc />
-    public long Ioctl(SyscallContext ctx, uint request, ulong value)
-    {
-        var ioctlArg = IoctlArgument.FromValue(value, new ProcessUserMemory(ctx.Process));
-        return Dispatch(ctx, request, ref ioctlArg);
-    }
-
-    /// <inheritdoc />
-    public long Mmap(SyscallContext ctx, MmapRequest request) => Errno.ENODEV.AsReturn();
-
-    /// <inheritdoc />
-    public void Release() => Container.FileReleased();
-
-    private long Dispatch(SyscallContext ctx, uint request, ref IoctlArgument arg)
+    protected override long Dispatch(SyscallContext ctx, uint request, ref IoctlArgument arg)
     {
         switch (request)
         {

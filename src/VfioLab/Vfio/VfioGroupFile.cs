@@ -7,7 +7,7 @@ namespace VfioLab.Vfio;
 /// An open <c>/dev/vfio/N</c> (vfio_group_fops in group.c): status, container membership and device
 /// fds. Unknown requests answer ENOTTY, as Linux does on a group fd.
 /// </summary>
-internal sealed class VfioGroupFile(VfioGroup group) : IFileOperations
+internal sealed class VfioGroupFile(VfioGroup group) : VfioFileOperations
 {
     /// <summary>Linux reads a device name with strndup_user(arg, PAGE_SIZE); the model uses 4 KiB.</summary>
     private const int MaxDeviceName = 4096;
@@ -16,26 +16,9 @@ internal sealed class VfioGroupFile(VfioGroup group) : IFileOperations
     public VfioGroup Group { get; } = group;
 
     /// <inheritdoc />
-    public long Ioctl(SyscallContext ctx, uint request, Span<byte> arg)
-    {
-        var ioctlArg = IoctlArgument.FromBuffer(arg, new ProcessUserMemory(ctx.Process));
-        return Dispatch(ctx, request, ref ioctlArg);
-    }
+    public override void Release() => Group.Release();
 
-    /// <inheritdoc />
-    public long Ioctl(SyscallContext ctx, uint request, ulong value)
-    {
-        var ioctlArg = IoctlArgument.FromValue(value, new ProcessUserMemory(ctx.Process));
-        return Dispatch(ctx, request, ref ioctlArg);
-    }
-
-    /// <inheritdoc />
-    public long Mmap(SyscallContext ctx, MmapRequest request) => Errno.ENODEV.AsReturn();
-
-    /// <inheritdoc />
-    public void Release() => Group.Release();
-
-    private long Dispatch(SyscallContext ctx, uint request, ref IoctlArgument arg) => request switch
+    protected override long Dispatch(SyscallContext ctx, uint request, ref IoctlArgument arg) => request switch
     {
         VfioIoctl.GroupGetStatus => GetStatus(ref arg),
         VfioIoctl.GroupSetContainer => SetContainer(ctx, ref arg),

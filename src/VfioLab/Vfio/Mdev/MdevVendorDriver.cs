@@ -35,22 +35,7 @@ internal sealed class MdevVendorDriver(bool misbehaving) : IVfioDeviceDriver
         {
             return Errno.ENOTTY.AsReturn();
         }
-        Span<byte> buf = stackalloc byte[VfioDeviceInfo.SizeOf];
-        if (!argument.TryCopyFrom(0, buf[..VfioDeviceInfo.MinSize]))
-        {
-            return Errno.EFAULT.AsReturn();
-        }
-        VfioDeviceInfo.TryRead(buf, VfioDeviceInfo.MinSize, out VfioDeviceInfo info);
-        if (info.Argsz < VfioDeviceInfo.MinSize)
-        {
-            return Errno.EINVAL.AsReturn();
-        }
-        info.Flags = DeviceInfoFlags.None;
-        info.NumRegions = 0;
-        info.NumIrqs = 0;
-        info.Write(buf);
-        int length = (int)Math.Min(info.Argsz, (uint)VfioDeviceInfo.SizeOf);
-        return argument.TryCopyTo(0, buf[..length]) ? 0 : Errno.EFAULT.AsReturn();
+        return DeviceInfoReply.Answer(ref argument, DeviceInfoFlags.None, 0, 0);
     }
 
     /// <inheritdoc />

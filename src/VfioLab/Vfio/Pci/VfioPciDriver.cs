@@ -11,10 +11,8 @@ namespace VfioLab.Vfio.Pci;
 /// </summary>
 internal sealed partial class VfioPciDriver : IVfioDeviceDriver
 {
-    /// <summary>sizeof(struct vfio_device_info) since v6.6, which added <c>__u32 pad</c> after
-    /// cap_offset ("vfio: align capability structures", 2023); the 6.1 header mirrored by the Abi
-    /// layer has 20 bytes.</summary>
-    public const int DeviceInfoSizeV66 = 24;
+    /// <summary>sizeof(struct vfio_device_info) since v6.6 (see <see cref="DeviceInfoReply"/>).</summary>
+    public const int DeviceInfoSizeV66 = DeviceInfoReply.SizeV66;
 
     /// <summary>PCI Express functions have 4 KiB of config space (pdev->cfg_size).</summary>
     public const ulong ConfigRegionSize = 4096;
@@ -65,29 +63,8 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver
     /// <summary>The vfio-pci state of a device created by the host builder.</summary>
     public static VfioPciDevice State(VfioDevice device) => (VfioPciDevice)device.Hardware!;
 
-    private static long GetInfo(VfioPciDevice pci, ref IoctlArgument arg)
-    {
-        Span<byte> buf = stackalloc byte[DeviceInfoSizeV66];
-        buf.Clear();
-        if (!arg.TryCopyFrom(0, buf[..VfioDeviceInfo.MinSize]))
-        {
-            return Errno.EFAULT.AsReturn();
-        }
-        VfioDeviceInfo.TryRead(buf, VfioDeviceInfo.MinSize, out VfioDeviceInfo info);
-        if (info.Argsz < VfioDeviceInfo.MinSize)
-        {
-            return Errno.EINVAL.AsReturn();
-        }
-        // min(argsz, sizeof(info)) with the v6.6+ 24-byte struct: cap_offset and pad go back
-        // (as zero) only as far as argsz reaches.
-        int outLength = (int)Math.Min(info.Argsz, (uint)DeviceInfoSizeV66);
-        info.Flags = DeviceInfoFlags.Pci | (pci.ResetWorks ? DeviceInfoFlags.Reset : 0);
-        info.NumRegions = VfioPci.NumRegions;
-        info.NumIrqs = VfioPci.NumIrqs;
-        info.CapOffset = 0;
-        info.Write(buf);
-        return arg.TryCopyTo(0, buf[..outLength]) ? 0 : Errno.EFAULT.AsReturn();
-    }
+    private static long GetInfo(VfioPciDevice pci, ref IoctlArgument arg) =>
+        DeviceInfoReply.Answer(ref arg, DeviceInfoFlags.Pci | (pci.ResetWorks ? DeviceInfoFlags.Reset : 0), VfioPci.NumRegions, VfioPci.NumIrqs);
 
     private static long GetRegionInfo(VfioPciDevice pci, ref IoctlArgument arg)
     {

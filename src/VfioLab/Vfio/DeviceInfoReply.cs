@@ -1,0 +1,38 @@
+using VfioLab.Abi;
+
+namespace VfioLab.Vfio;
+
+/// <summary>
+/// VFIO_DEVICE_GET_INFO as every driver answers it without capabilities: copy <c>minsz</c> (16)
+/// bytes in (EFAULT), <c>argsz</c> below it is EINVAL, then copy back <c>min(argsz, sizeof)</c> with the
+/// v6.6+ 24-byte struct ("vfio: align capability structures" added <c>pad</c>), so nothing past
+/// argsz is written and <c>cap_offset</c>/<c>pad</c> go back as zero.
+/// </summary>
+internal static class DeviceInfoReply
+{
+    /// <summary>sizeof(struct vfio_device_info) since v6.6; the 6.1 header mirrored by Abi has 20.</summary>
+    public const int SizeV66 = 24;
+
+    /// <summary>Answers the ioctl with the driver's flags and counts; 0 or -errno.</summary>
+    public static long Answer(ref IoctlArgument arg, DeviceInfoFlags flags, uint regions, uint irqs)
+    {
+        Span<byte> buf = stackalloc byte[SizeV66];
+        buf.Clear();
+        if (!arg.TryCopyFrom(0, buf[..VfioDeviceInfo.MinSize]))
+        {
+            return Errno.EFAULT.AsReturn();
+        }
+        VfioDeviceInfo.TryRead(buf, VfioDeviceInfo.MinSize, out VfioDeviceInfo info);
+        if (info.Argsz < VfioDeviceInfo.MinSize)
+        {
+            return Errno.EINVAL.AsReturn();
+        }
+        int outLength = (int)Math.Min(info.Argsz, (uint)SizeV66);
+        info.Flags = flags;
+        info.NumRegions = regions;
+        info.NumIrqs = irqs;
+        info.CapOffset = 0;
+        info.Write(buf);
+        return arg.TryCopyTo(0, buf[..outLength]) ? 0 : Errno.EFAULT.AsReturn();
+    }
+}

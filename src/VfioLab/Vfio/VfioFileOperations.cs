@@ -1,0 +1,41 @@
+using VfioLab.Abi;
+using VfioLab.Host;
+
+namespace VfioLab.Vfio;
+
+/// <summary>
+/// What the VFIO files (container, group, device) share: an ioctl reaches the handler as one
+/// <see cref="IoctlArgument"/> whether the caller passed a buffer or an integer, the way the kernel's
+/// <c>unlocked_ioctl</c> receives one <c>unsigned long arg</c>.
+/// </summary>
+internal abstract class VfioFileOperations : IFileOperations
+{
+    /// <inheritdoc />
+    public long Ioctl(SyscallContext ctx, uint request, Span<byte> arg)
+    {
+        var ioctlArg = IoctlArgument.FromBuffer(arg, new ProcessUserMemory(ctx.Process));
+        return Dispatch(ctx, request, ref ioctlArg);
+    }
+
+    /// <inheritdoc />
+    public long Ioctl(SyscallContext ctx, uint request, ulong value)
+    {
+        var ioctlArg = IoctlArgument.FromValue(value, new ProcessUserMemory(ctx.Process));
+        return Dispatch(ctx, request, ref ioctlArg);
+    }
+
+    /// <inheritdoc />
+    public virtual long Mmap(SyscallContext ctx, MmapRequest request) => Errno.ENODEV.AsReturn();
+
+    /// <inheritdoc />
+    public virtual long Read(SyscallContext ctx, Span<byte> destination, ulong offset) => Errno.EINVAL.AsReturn();
+
+    /// <inheritdoc />
+    public virtual long Write(SyscallContext ctx, ReadOnlySpan<byte> source, ulong offset) => Errno.EINVAL.AsReturn();
+
+    /// <inheritdoc />
+    public abstract void Release();
+
+    /// <summary>The file's ioctl handler.</summary>
+    protected abstract long Dispatch(SyscallContext ctx, uint request, ref IoctlArgument arg);
+}
