@@ -11,6 +11,9 @@ internal sealed class IommuGroupBacking(IommuGroup group) : IVfioGroupBacking
     public IommuGroup Group { get; } = group;
 
     /// <inheritdoc />
+    IommuGroup? IVfioGroupBacking.IommuGroup => Group;
+
+    /// <inheritdoc />
     public bool Present => Group.Members.Count > 0;
 
     /// <inheritdoc />

@@ -24,4 +24,9 @@ internal sealed record KernelSettings(
 
     /// <summary>Whether a historical quirk is switched on.</summary>
     public bool Has(string quirk) => Quirks.Contains(quirk, StringComparer.Ordinal);
+
+    /// <summary>The type1 backend's switches under this profile. <c>seeds</c> and <c>linux-6.18</c> agree on
+    /// type1 itself (they differ for device memory); both include the v6.18 EOVERFLOW and
+    /// end-of-address-space fixes.</summary>
+    public Type1.Type1Behavior Type1Behavior() => new(DmaEntryLimit, DisableHugepages, AllowUnsafeInterrupts, OverflowIsEoverflow: true);
 }

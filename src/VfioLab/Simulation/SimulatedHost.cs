@@ -69,6 +69,15 @@ internal sealed class SimulatedHost
         _iommuDrivers.Add(driver);
     }
 
+    /// <summary>Registers the type1 backend configured from <see cref="Kernel"/> (profile switches and
+    /// module parameters), before <see cref="Seal"/>.</summary>
+    public Type1.VfioIommuType1Driver RegisterType1()
+    {
+        var driver = new Type1.VfioIommuType1Driver(Machine, Kernel.Type1Behavior());
+        RegisterIommuDriver(driver);
+        return driver;
+    }
+
     /// <summary>Adds a PCI function behind <paramref name="iommu"/> (the host's unit when null) in IOMMU
     /// group <paramref name="groupNumber"/>, bound to <paramref name="binding"/> (Vfio or Host).
     /// Returns an error message for impossible set-ups, or null.</summary>

@@ -18,6 +18,9 @@ internal interface IVfioGroupBacking
     /// <summary>iommu_group_claim_dma_owner: EPERM when not viable.</summary>
     Errno ClaimDmaOwner(object owner);
 
+    /// <summary>The IOMMU layer's group (null for a backing that has none, as test fakes).</summary>
+    Iommu.IommuGroup? IommuGroup { get; }
+
     /// <summary>iommu_group_release_dma_owner.</summary>
     void ReleaseDmaOwner(object owner);
 }

@@ -14,8 +14,10 @@ internal interface IVfioIommu
     /// <summary>Container ioctls after SET_IOMMU; unknown requests answer ENOTTY.</summary>
     long Ioctl(VfioCallContext context, uint request, ref IoctlArgument argument);
 
-    /// <summary>attach_group; any failure leaves the state exactly as before.</summary>
-    Errno AttachGroup(VfioGroup group);
+    /// <summary>attach_group; any failure leaves the state exactly as before. <paramref name="current"/>
+    /// is the process whose ioctl attaches the group (type1 replays mappings by pinning from its mm),
+    /// or null when no process is calling (host set-up, tests).</summary>
+    Errno AttachGroup(VfioGroup group, Host.Process? current);
 
     /// <summary>detach_group; never fails.</summary>
     void DetachGroup(VfioGroup group);

@@ -80,7 +80,7 @@ internal sealed class VfioContainer
 
     /// <summary>VFIO_SET_IOMMU. EINVAL with no group or a backend already set; the last backend
     /// error; ENODEV when no backend claims <paramref name="type"/>.</summary>
-    public Errno SetIommu(ulong type)
+    public Errno SetIommu(ulong type, Host.Process? current = null)
     {
         lock (_groupLock)
         {
@@ -101,7 +101,7 @@ internal sealed class VfioContainer
                     ret = opened == Errno.None ? Errno.ENOMEM : opened;
                     continue;
                 }
-                Errno attached = AttachAllLocked(state);
+                Errno attached = AttachAllLocked(state, current);
                 if (attached != Errno.None)
                 {
                     state.Release();
@@ -143,7 +143,7 @@ internal sealed class VfioContainer
 
     /// <summary>vfio_container_attach_group, called with the group's lock held. EPERM when the
     /// group is not viable (a member bound to a kernel driver); the backend's attach error.</summary>
-    internal Errno AttachGroupLocked(VfioGroup group)
+    internal Errno AttachGroupLocked(VfioGroup group, Host.Process? current)
     {
         lock (_groupLock)
         {
@@ -162,7 +162,7 @@ internal sealed class VfioContainer
             }
             if (Iommu is not null)
             {
-                Errno attached = Iommu.AttachGroup(group);
+                Errno attached = Iommu.AttachGroup(group, current);
                 if (attached != Errno.None)
                 {
                     if (group.Type == VfioGroupType.Iommu)
@@ -205,11 +205,11 @@ internal sealed class VfioContainer
         }
     }
 
-    private Errno AttachAllLocked(IVfioIommu state)
+    private Errno AttachAllLocked(IVfioIommu state, Host.Process? current)
     {
         for (int i = 0; i < _groups.Count; i++)
         {
-            Errno e = state.AttachGroup(_groups[i]);
+            Errno e = state.AttachGroup(_groups[i], current);
             if (e != Errno.None)
             {
                 for (int j = i - 1; j >= 0; j--)

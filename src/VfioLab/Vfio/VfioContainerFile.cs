@@ -24,7 +24,7 @@ internal sealed class VfioContainerFile(VfioContainer container) : VfioFileOpera
             case VfioIoctl.CheckExtension:
                 return Container.CheckExtension(arg.Value);
             case VfioIoctl.SetIommu:
-                return Container.SetIommu(arg.Value).AsReturn();
+                return Container.SetIommu(arg.Value, ctx.Process).AsReturn();
             default:
                 return Container.BackendIoctl(new VfioCallContext(ctx), request, ref arg);
         }

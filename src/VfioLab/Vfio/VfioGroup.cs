@@ -117,7 +117,7 @@ internal sealed class VfioGroup
 
     /// <summary>VFIO_GROUP_SET_CONTAINER after the fd was read and resolved: EINVAL when already in
     /// a container, ENODEV when the IOMMU group is gone, EBADFD when the fd is not a container.</summary>
-    public Errno SetContainer(VfioContainer? container)
+    public Errno SetContainer(VfioContainer? container, Host.Process? current = null)
     {
         lock (GroupLock)
         {
@@ -133,7 +133,7 @@ internal sealed class VfioGroup
             {
                 return Errno.EBADFD;
             }
-            Errno e = container.AttachGroupLocked(this);
+            Errno e = container.AttachGroupLocked(this, current);
             if (e != Errno.None)
             {
                 return e;

@@ -63,7 +63,7 @@ internal sealed class VfioGroupFile(VfioGroup group) : VfioFileOperations
         {
             // The group keeps the container object, not the container's file (vfio_container_get).
             VfioContainer? container = (file.Operations as VfioContainerFile)?.Container;
-            return Group.SetContainer(container).AsReturn();
+            return Group.SetContainer(container, ctx.Process).AsReturn();
         }
         finally
         {

@@ -116,7 +116,7 @@ public sealed class InvariantCheckerTests
 
         public long Ioctl(VfioCallContext context, uint request, ref IoctlArgument argument) => Errno.ENOTTY.AsReturn();
 
-        public Errno AttachGroup(VfioGroup group) => Errno.None;
+        public Errno AttachGroup(VfioGroup group, VfioLab.Host.Process? current) => Errno.None;
 
         public void DetachGroup(VfioGroup group)
         {

@@ -30,6 +30,10 @@ internal static class ScenarioHostFactory
             throw new ScenarioParseException(new SourceLocation(doc.File, 1, 1), $"host memory 0x{h.Memory:x} is not a multiple of the page size 0x{h.PageSize:x}");
         }
         var host = new SimulatedHost(h.Memory, pageShift, layout, profile, kernel);
+        if (h.Iommu != IommuHardware.SpaprTce)
+        {
+            host.RegisterType1();
+        }
 
         HashSet<int> explicitGroups = [.. doc.Devices.Where(d => d.Group is not null).Select(d => d.Group!.Value)];
         int nextGroup = 0;

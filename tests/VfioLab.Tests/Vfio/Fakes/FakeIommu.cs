@@ -72,7 +72,7 @@ internal sealed class FakeIommu(FakeIommuDriver driver, uint type, VfioContainer
     }
 
     /// <inheritdoc />
-    public Errno AttachGroup(VfioGroup group)
+    public Errno AttachGroup(VfioGroup group, VfioLab.Host.Process? current)
     {
         if (_attached.Contains(group))
         {

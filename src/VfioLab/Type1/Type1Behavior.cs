@@ -1,0 +1,28 @@
+namespace VfioLab.Type1;
+
+/// <summary>
+/// The switches of the type1 backend that differ between kernel versions, plus its module
+/// parameters (drivers/vfio/vfio_iommu_type1.c <c>dma_entry_limit</c>, <c>disable_hugepages</c>,
+/// <c>allow_unsafe_interrupts</c>). Built by the simulation from the kernel profile; never changes.
+/// </summary>
+/// <param name="DmaEntryLimit">Module parameter <c>dma_entry_limit</c> (default U16_MAX, added in v5.1 by
+/// 492855939bdb "vfio/type1: Limit DMA mappings per container", CVE-2019-3882), read when a container opens.</param>
+/// <param name="DisableHugepages">Module parameter <c>disable_hugepages</c>: every pinning step is one page.</param>
+/// <param name="AllowUnsafeInterrupts">Module parameter <c>allow_unsafe_interrupts</c>: attach groups
+/// without isolated MSI.</param>
+/// <param name="OverflowIsEoverflow">v6.18: size 0 refused first and range overflow answered EOVERFLOW,
+/// with inclusive ends so a mapping may end at 2^64-1 (6012379ede6a, ef270ec44637, Alex Mastro, merged
+/// 31 Oct 2025). Both shipped profiles have it; false replays v6.17 (EINVAL).</param>
+internal sealed record Type1Behavior(
+    uint DmaEntryLimit = 65535,
+    bool DisableHugepages = false,
+    bool AllowUnsafeInterrupts = false,
+    bool OverflowIsEoverflow = true)
+{
+    /// <summary>Upstream v6.18 with default module parameters.</summary>
+    public static Type1Behavior Default { get; } = new();
+
+    /// <summary>The <c>VFIO_UPDATE_VADDR</c> answer, the nesting removal and the EBUSY-on-invalid-vaddr
+    /// rules are those of v6.3+ in every profile this version ships (ef3a3f6a294b, 35890f85573c).</summary>
+    public const bool NestingRemoved = true;
+}

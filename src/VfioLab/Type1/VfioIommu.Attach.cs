@@ -1,0 +1,449 @@
+using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Diagnostics;
+using VfioLab.Host;
+using VfioLab.Iommu;
+using VfioLab.Vfio;
+
+namespace VfioLab.Type1;
+
+// Group attach with domain reuse and replay, detach with re-accounting, release (spec §2.6, §2.8,
+// §3.9, §3.10, §3.14).
+internal sealed partial class VfioIommu
+{
+    /// <summary>
+    /// vfio_iommu_type1_attach_group: EBUSY (vaddrs invalidated), EINVAL (already attached, aperture or
+    /// reserved-region conflict with existing mappings, no valid IOVA left), EPERM (no isolated MSI and
+    /// <c>allow_unsafe_interrupts</c> off), the IOMMU core's allocation or attach error, or a replay error
+    /// (pinning from <paramref name="current"/>'s mm, as Linux does). Any failure leaves everything as before.
+    /// </summary>
+    public Errno AttachGroup(VfioGroup group, Process? current)
+    {
+        lock (_lock)
+        {
+            if (_vaddrInvalidCount > 0)
+            {
+                return Errno.EBUSY;
+            }
+            if (FindGroupLocked(group) is not null)
+            {
+                return Errno.EINVAL;
+            }
+            IommuGroup? iommuGroup = group.Backing.IommuGroup;
+            if (group.Type == VfioGroupType.EmulatedIommu || iommuGroup is null || iommuGroup.IsEmulated)
+            {
+                _emulatedGroups.Add(new Type1Group(group, null, pinnedPageDirtyScope: true));
+                Emit("attach_group", current, TraceLog.F("group", group.Number), TraceLog.F("emulated", true));
+                return Errno.None;
+            }
+            Errno e = iommuGroup.TryAllocateDomain(out IommuDomain? allocated);
+            if (e != Errno.None)
+            {
+                return e;
+            }
+            IommuDomain domain = allocated!;
+            e = iommuGroup.Attach(domain);
+            if (e != Errno.None)
+            {
+                domain.Free();
+                return e;
+            }
+            e = CheckAttachLocked(iommuGroup, domain, out IovaList candidate);
+            if (e != Errno.None)
+            {
+                iommuGroup.Detach();
+                domain.Free();
+                return e;
+            }
+            bool enforce = domain.TryEnforceCacheCoherency();
+            var entry = new Type1Group(group, iommuGroup, pinnedPageDirtyScope: false);
+
+            // A compatible domain (same driver, same coherency) already holds every mapping: reuse it.
+            foreach (VfioDomain existing in _domains)
+            {
+                if (existing.Domain.OpsName != domain.OpsName || existing.EnforceCacheCoherency != enforce)
+                {
+                    continue;
+                }
+                iommuGroup.Detach();
+                if (iommuGroup.Attach(existing.Domain) == Errno.None)
+                {
+                    domain.Free();
+                    existing.Groups.Add(entry);
+                    FinishAttachLocked(candidate, current, group, existing.Domain, reused: true);
+                    return Errno.None;
+                }
+                e = iommuGroup.Attach(domain);
+                if (e != Errno.None)
+                {
+                    domain.Free();
+                    return e;
+                }
+            }
+
+            var vdomain = new VfioDomain(domain, enforce);
+            e = ReplayLocked(vdomain, current);
+            if (e != Errno.None)
+            {
+                iommuGroup.Detach();
+                domain.Free();
+                return e;
+            }
+            vdomain.Groups.Add(entry);
+            _domains.Insert(0, vdomain);
+            UpdatePgsizeBitmapLocked();
+            FinishAttachLocked(candidate, current, group, domain, reused: false);
+            return Errno.None;
+        }
+    }
+
+    private void FinishAttachLocked(IovaList candidate, Process? current, VfioGroup group, IommuDomain domain, bool reused)
+    {
+        _iovaList = candidate;
+        _numNonPinnedGroups++;
+        Emit("attach_group", current, TraceLog.F("group", group.Number), TraceLog.F("domain", domain.Name), TraceLog.F("reused", reused),
+            TraceLog.F("pgsizes", PageSizeBitmap.Format(_pgsizeBitmap)));
+    }
+
+    // Steps 5-8 of the attach: aperture and reserved-region conflicts with existing mappings, the
+    // candidate IOVA list, isolated MSI.
+    private Errno CheckAttachLocked(IommuGroup iommuGroup, IommuDomain domain, out IovaList candidate)
+    {
+        candidate = _iovaList;
+        ByteRange aperture = domain.Aperture;
+        if (!_iovaList.IsEmpty)
+        {
+            ByteRange span = _iovaList.Span;
+            if (!aperture.Overlaps(span))
+            {
+                return Errno.EINVAL;
+            }
+            if (aperture.Start > span.Start && _dmas.Overlaps(span.Start, aperture.Start - 1))
+            {
+                return Errno.EINVAL;
+            }
+            if (aperture.Last < span.Last && _dmas.Overlaps(aperture.Last + 1, span.Last))
+            {
+                return Errno.EINVAL;
+            }
+        }
+        foreach (ReservedRegion region in iommuGroup.ReservedRegions)
+        {
+            if (region.IsHoleForVfio && _dmas.Overlaps(region.Range.Start, region.Range.Last))
+            {
+                return Errno.EINVAL;
+            }
+        }
+        candidate = (_iovaList.IsEmpty ? IovaList.Of(aperture) : _iovaList.Clip(aperture)).CutHoles(iommuGroup.ReservedRegions);
+        if (candidate.IsEmpty)
+        {
+            return Errno.EINVAL;
+        }
+        if (!iommuGroup.IsolatedMsi && !Behavior.AllowUnsafeInterrupts)
+        {
+            return Errno.EPERM;
+        }
+        return Errno.None;
+    }
+
+    /// <summary>
+    /// vfio_iommu_replay: copies every mapping into a new domain. Mappings already in the other domains are
+    /// copied run by run; mappings made while there was no domain are pinned now, chunk by chunk, from the
+    /// attaching process's mm and charged. On failure everything this replay mapped, pinned and charged is
+    /// undone (aae7a75a821a) and the error returned.
+    /// </summary>
+    private Errno ReplayLocked(VfioDomain target, Process? current)
+    {
+        IommuDomain? first = _domains.Count > 0 ? _domains[0].Domain : null;
+        List<VfioDma> dmas = AllDmasLocked();
+        Errno error = Errno.None;
+        int failedAt = -1;
+        for (int i = 0; i < dmas.Count && error == Errno.None; i++)
+        {
+            VfioDma dma = dmas[i];
+            error = dma.IommuMapped && first is not null ? CopyMappedLocked(dma, first, target.Domain) : PinIntoLocked(dma, target.Domain, current);
+            if (error != Errno.None)
+            {
+                failedAt = i;
+            }
+        }
+        if (current is not null)
+        {
+            _batch.Release(Machine, dirty: false, current.Pid);
+        }
+        if (error == Errno.None)
+        {
+            foreach (VfioDma dma in dmas)
+            {
+                dma.IommuMapped = true;
+            }
+            return Errno.None;
+        }
+        for (int i = failedAt; i >= 0; i--)
+        {
+            VfioDma dma = dmas[i];
+            if (dma.IommuMapped)
+            {
+                target.Domain.Unmap(new Iova(dma.Iova), dma.Size);
+                continue;
+            }
+            foreach (MappedRun run in MergeContiguous(target.Domain.MappedRuns(new ByteRange(dma.Iova, dma.Last))))
+            {
+                ulong len = run.Iova.Last - run.Iova.Start + 1;
+                target.Domain.Unmap(new Iova(run.Iova.Start), len);
+                UnpinPagesRemoteLocked(dma, run.Iova.Start, new Pfn(run.Phys.Value >> PageShift), len >> PageShift, doAccounting: true);
+            }
+        }
+        Emit("replay_unwind", current, TraceLog.F("domain", target.Domain.Name), TraceLog.F("errno", error.ToString()));
+        return error;
+    }
+
+    private static Errno CopyMappedLocked(VfioDma dma, IommuDomain from, IommuDomain to)
+    {
+        foreach (MappedRun run in MergeContiguous(from.MappedRuns(new ByteRange(dma.Iova, dma.Iova + (dma.Size - 1)))))
+        {
+            Errno e = to.Map(new Iova(run.Iova.Start), run.Phys, run.Iova.Last - run.Iova.Start + 1, dma.Prot | IommuProt.Cache);
+            if (e != Errno.None)
+            {
+                return e;
+            }
+        }
+        return Errno.None;
+    }
+
+    private Errno PinIntoLocked(VfioDma dma, IommuDomain to, Process? current)
+    {
+        AddressSpace? mm = current?.Mm;
+        if (mm is null)
+        {
+            return Errno.ENODEV;
+        }
+        ulong limit = current!.MemlockLimitPages;
+        ulong done = 0;
+        while (done < dma.Size)
+        {
+            ulong iova = dma.Iova + done;
+            long npage = PinPagesRemoteLocked(dma, mm, dma.Vaddr + done, iova, (dma.Size - done) >> PageShift, limit, out Pfn pfn);
+            if (npage <= 0)
+            {
+                return npage == 0 ? Errno.EFAULT : ErrnoExtensions.FromReturn(npage);
+            }
+            ulong bytes = (ulong)npage << PageShift;
+            Errno e = to.Map(new Iova(iova), new PhysAddr(pfn.Value << PageShift), bytes, dma.Prot | IommuProt.Cache);
+            if (e != Errno.None)
+            {
+                UnpinPagesRemoteLocked(dma, iova, pfn, (ulong)npage, doAccounting: true);
+                _batch.Release(Machine, (dma.Prot & IommuProt.Write) != 0, current.Pid);
+                return e;
+            }
+            done += bytes;
+        }
+        return Errno.None;
+    }
+
+    /// <summary>IOMMU runs joined where both IOVA and physical address continue (the regions the kernel
+    /// builds page by page with iova_to_phys).</summary>
+    private static List<MappedRun> MergeContiguous(IReadOnlyList<MappedRun> runs)
+    {
+        var merged = new List<MappedRun>(runs.Count);
+        foreach (MappedRun r in runs)
+        {
+            if (merged.Count > 0)
+            {
+                MappedRun prev = merged[^1];
+                if (prev.Iova.Last + 1 == r.Iova.Start && prev.Phys.Value + (prev.Iova.Last - prev.Iova.Start + 1) == r.Phys.Value)
+                {
+                    merged[^1] = prev with { Iova = new ByteRange(prev.Iova.Start, r.Iova.Last) };
+                    continue;
+                }
+            }
+            merged.Add(r);
+        }
+        return merged;
+    }
+
+    /// <summary>vfio_update_pgsize_bitmap: the AND of every domain's sizes, with sizes below PAGE_SIZE folded
+    /// into PAGE_SIZE (seed 000: pinning and accounting are per PAGE_SIZE page); PAGE_MASK with no domain.</summary>
+    private void UpdatePgsizeBitmapLocked()
+    {
+        ulong bitmap = ulong.MaxValue;
+        foreach (VfioDomain d in _domains)
+        {
+            bitmap &= d.Domain.PgsizeBitmap;
+        }
+        _pgsizeBitmap = PageSizeBitmap.FoldSubPageSizes(bitmap, PageSize);
+    }
+
+    /// <summary>
+    /// vfio_iommu_type1_detach_group: an emulated group leaves (the last group of an empty container takes
+    /// every mapping with it); an IOMMU group leaves its domain, and an empty domain is freed: the last one
+    /// takes every mapping with it, or, with emulated groups left, re-accounts the mappings to their external
+    /// pins. The IOVA windows widen and the page sizes are recomputed. A group outside pinned-page scope
+    /// leaving while tracking marks every page dirty. Never fails.
+    /// </summary>
+    public void DetachGroup(VfioGroup group)
+    {
+        lock (_lock)
+        {
+            bool updateDirtyScope = false;
+            Type1Group? emulated = _emulatedGroups.Find(g => ReferenceEquals(g.Group, group));
+            if (emulated is not null)
+            {
+                updateDirtyScope = !emulated.PinnedPageDirtyScope;
+                _emulatedGroups.Remove(emulated);
+                if (_emulatedGroups.Count == 0 && _domains.Count == 0)
+                {
+                    RemoveAllDmasLocked();
+                }
+            }
+            else
+            {
+                updateDirtyScope = DetachIommuGroupLocked(group);
+            }
+            if (updateDirtyScope)
+            {
+                _numNonPinnedGroups--;
+                if (_dirtyTracking)
+                {
+                    MarkAllDirtyLocked();
+                }
+            }
+            Emit("detach_group", null, TraceLog.F("group", group.Number));
+        }
+    }
+
+    private bool DetachIommuGroupLocked(VfioGroup group)
+    {
+        IovaList copy = _iovaList;
+        bool updateDirtyScope = false;
+        foreach (VfioDomain d in _domains)
+        {
+            Type1Group? entry = d.Groups.Find(g => ReferenceEquals(g.Group, group));
+            if (entry is null)
+            {
+                continue;
+            }
+            entry.IommuGroup!.Detach();
+            updateDirtyScope = !entry.PinnedPageDirtyScope;
+            d.Groups.Remove(entry);
+            if (d.Groups.Count == 0)
+            {
+                if (_domains.Count == 1)
+                {
+                    if (_emulatedGroups.Count == 0)
+                    {
+                        RemoveAllDmasLocked();
+                    }
+                    else
+                    {
+                        UnmapUnpinReaccountLocked();
+                    }
+                }
+                d.Domain.Free();
+                _domains.Remove(d);
+                UpdatePgsizeBitmapLocked();
+            }
+            break;
+        }
+        if (!copy.IsEmpty)
+        {
+            _iovaList = RebuildIovaListLocked();
+        }
+        return updateDirtyScope;
+    }
+
+    // vfio_iommu_aper_expand + vfio_iommu_resv_refresh: the span of the remaining apertures (the whole
+    // 64-bit space with none left) minus the reserved regions of every remaining group. A rebuild that
+    // leaves nothing keeps the old list.
+    private IovaList RebuildIovaListLocked()
+    {
+        ulong start = 0;
+        ulong last = ulong.MaxValue;
+        var regions = new List<ReservedRegion>();
+        foreach (VfioDomain d in _domains)
+        {
+            start = Math.Max(start, d.Domain.Aperture.Start);
+            last = Math.Min(last, d.Domain.Aperture.Last);
+            foreach (Type1Group g in d.Groups)
+            {
+                regions.AddRange(g.IommuGroup!.ReservedRegions);
+            }
+        }
+        if (start > last)
+        {
+            return _iovaList;
+        }
+        IovaList rebuilt = IovaList.Of(new ByteRange(start, last)).CutHoles(regions);
+        return rebuilt.IsEmpty ? _iovaList : rebuilt;
+    }
+
+    // The last IOMMU domain goes while emulated groups remain: unpin everything the IOMMU path pinned
+    // and leave each mapping charged only for its external pins.
+    private void UnmapUnpinReaccountLocked()
+    {
+        foreach (VfioDma dma in AllDmasLocked())
+        {
+            long unlocked = UnmapUnpinLocked(dma, doAccounting: false);
+            long locked = 0;
+            foreach (VfioPfn vpfn in dma.PfnList.Values)
+            {
+                if (!Machine.Memory.IsReservedOrInvalid(vpfn.Pfn))
+                {
+                    locked++;
+                }
+            }
+            LockAcctLocked(dma, locked - unlocked, async: true);
+        }
+    }
+
+    private void RemoveAllDmasLocked()
+    {
+        foreach (VfioDma dma in AllDmasLocked())
+        {
+            RemoveDmaLocked(dma);
+        }
+    }
+
+    /// <summary>vfio_iommu_type1_release: every mapping goes, then every domain; the container returns to
+    /// having no backend.</summary>
+    public void Release()
+    {
+        lock (_lock)
+        {
+            _emulatedGroups.Clear();
+            RemoveAllDmasLocked();
+            foreach (VfioDomain d in _domains)
+            {
+                foreach (Type1Group g in d.Groups)
+                {
+                    g.IommuGroup!.Detach();
+                }
+                d.Groups.Clear();
+                d.Domain.Free();
+            }
+            _domains.Clear();
+            _iovaList = IovaList.Empty;
+            _numNonPinnedGroups = 0;
+            _dirtyTracking = false;
+            Emit("release", null);
+        }
+    }
+
+    private Type1Group? FindGroupLocked(VfioGroup group)
+    {
+        Type1Group? g = _emulatedGroups.Find(x => ReferenceEquals(x.Group, group));
+        if (g is not null)
+        {
+            return g;
+        }
+        foreach (VfioDomain d in _domains)
+        {
+            g = d.Groups.Find(x => ReferenceEquals(x.Group, group));
+            if (g is not null)
+            {
+                return g;
+            }
+        }
+        return null;
+    }
+}

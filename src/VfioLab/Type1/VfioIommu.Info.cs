@@ -1,0 +1,121 @@
+using System.Buffers.Binary;
+using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Vfio;
+
+namespace VfioLab.Type1;
+
+// VFIO_IOMMU_GET_INFO with its capability chain (spec §1.4).
+internal sealed partial class VfioIommu
+{
+    /// <summary>The page sizes offered to the user (<c>pgsize_bitmap</c>, spec §2.6).</summary>
+    public ulong PgsizeBitmap
+    {
+        get { lock (_lock) { return _pgsizeBitmap; } }
+    }
+
+    /// <summary>The valid IOVA windows (empty: no restriction).</summary>
+    public IReadOnlyList<ByteRange> IovaRanges
+    {
+        get { lock (_lock) { return _iovaList.Ranges; } }
+    }
+
+    /// <summary>
+    /// VFIO_IOMMU_GET_INFO: EFAULT (copy in or out), EINVAL (argsz below 16). Writes flags, page sizes and,
+    /// when argsz leaves room, the capability chain (MIGRATION, DMA_AVAIL, then IOVA_RANGE when any window
+    /// exists) at offset 24, each capability padded to 8 bytes (v6.6+); when it does not, argsz is set to
+    /// the size needed and cap_offset stays 0. Never writes past argsz.
+    /// </summary>
+    private Errno GetInfo(ref IoctlArgument argument)
+    {
+        Span<byte> raw = stackalloc byte[VfioIommuType1Info.SizeOf];
+        if (!argument.TryCopyFrom(0, raw[..VfioIommuType1Info.MinSize]))
+        {
+            return Errno.EFAULT;
+        }
+        VfioIommuType1Info.TryRead(raw, VfioIommuType1Info.MinSize, out VfioIommuType1Info info);
+        if (info.Argsz < VfioIommuType1Info.MinSize)
+        {
+            return Errno.EINVAL;
+        }
+        // minsz for the copy back is fixed before argsz may be rewritten below.
+        int length = (int)Math.Min(info.Argsz, (uint)VfioIommuType1Info.SizeOf);
+        byte[] caps;
+        lock (_lock)
+        {
+            info.Flags = IommuInfoFlags.Pgsizes;
+            info.IovaPgsizes = _pgsizeBitmap;
+            caps = BuildCapsLocked();
+        }
+        info.Flags |= IommuInfoFlags.Caps;
+        info.CapOffset = 0;
+        if (info.Argsz < (ulong)(VfioIommuType1Info.SizeOf + caps.Length))
+        {
+            info.Argsz = (uint)(VfioIommuType1Info.SizeOf + caps.Length);
+        }
+        else
+        {
+            if (!argument.TryCopyTo(VfioIommuType1Info.SizeOf, caps))
+            {
+                return Errno.EFAULT;
+            }
+            info.CapOffset = VfioIommuType1Info.SizeOf;
+        }
+        Span<byte> back = stackalloc byte[VfioIommuType1Info.SizeOf];
+        info.Write(back);
+        return argument.TryCopyTo(0, back[..length]) ? Errno.None : Errno.EFAULT;
+    }
+
+    // The chain as the kernel lays it out, with next offsets already rebased past the 24-byte struct.
+    private byte[] BuildCapsLocked()
+    {
+        ulong pgsize = MinPageSizeLocked;
+        IReadOnlyList<ByteRange> ranges = _iovaList.Ranges;
+        int migration = VfioIommuType1InfoCapMigration.SizeOf;
+        int dmaAvail = Align8(VfioIommuType1InfoDmaAvail.SizeOf);
+        int iova = ranges.Count == 0 ? 0 : Align8(VfioIommuType1InfoCapIovaRange.SizeOf + (ranges.Count * VfioIovaRange.SizeOf));
+        var buf = new byte[migration + dmaAvail + iova];
+        int baseOffset = VfioIommuType1Info.SizeOf;
+
+        var mig = new VfioIommuType1InfoCapMigration
+        {
+            Header = new VfioInfoCapHeader { Id = (ushort)IommuType1InfoCapId.Migration, Version = 1, Next = (uint)(baseOffset + migration) },
+            Flags = 0,
+            PgsizeBitmap = pgsize,
+            MaxDirtyBitmapSize = DirtyBitmapSizeMax,
+        };
+        mig.Write(buf);
+
+        var avail = new VfioIommuType1InfoDmaAvail
+        {
+            Header = new VfioInfoCapHeader
+            {
+                Id = (ushort)IommuType1InfoCapId.DmaAvail,
+                Version = 1,
+                Next = iova == 0 ? 0 : (uint)(baseOffset + migration + dmaAvail),
+            },
+            Avail = _dmaAvail,
+        };
+        avail.Write(buf.AsSpan(migration));
+
+        if (iova != 0)
+        {
+            Span<byte> cap = buf.AsSpan(migration + dmaAvail);
+            var head = new VfioIommuType1InfoCapIovaRange
+            {
+                Header = new VfioInfoCapHeader { Id = (ushort)IommuType1InfoCapId.IovaRange, Version = 1, Next = 0 },
+                NrIovas = (uint)ranges.Count,
+            };
+            head.Write(cap);
+            for (int i = 0; i < ranges.Count; i++)
+            {
+                Span<byte> entry = cap[(VfioIommuType1InfoCapIovaRange.SizeOf + (i * VfioIovaRange.SizeOf))..];
+                BinaryPrimitives.WriteUInt64LittleEndian(entry, ranges[i].Start);
+                BinaryPrimitives.WriteUInt64LittleEndian(entry[8..], ranges[i].Last);
+            }
+        }
+        return buf;
+    }
+
+    private static int Align8(int n) => (n + 7) & ~7;
+}

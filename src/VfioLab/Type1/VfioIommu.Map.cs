@@ -1,0 +1,205 @@
+using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Collections;
+using VfioLab.Diagnostics;
+using VfioLab.Host;
+using VfioLab.Iommu;
+using VfioLab.Vfio;
+
+namespace VfioLab.Type1;
+
+// VFIO_IOMMU_MAP_DMA (spec §1.5), the VADDR update (§3.12, §3.13) and the DMA tree.
+internal sealed partial class VfioIommu
+{
+    /// <summary>
+    /// VFIO_IOMMU_MAP_DMA: EFAULT (struct copy), EINVAL (argsz, flags, prot/VADDR mix, size 0,
+    /// alignment, outside the valid IOVA windows), EOVERFLOW (v6.18: range wraps), ENOENT/EINVAL (VADDR
+    /// with no or a mismatching invalidated mapping), EEXIST (overlap), ENOSPC (no slot left), ENOMEM
+    /// (RLIMIT_MEMLOCK, allocation), EFAULT (unpinnable memory), ENODEV (no mm), EINTR, or the IOMMU
+    /// driver's map error. All or nothing.
+    /// </summary>
+    private Errno MapDma(VfioCallContext context, ref IoctlArgument argument)
+    {
+        Span<byte> raw = stackalloc byte[VfioIommuType1DmaMap.SizeOf];
+        if (!argument.TryCopyFrom(0, raw[..VfioIommuType1DmaMap.MinSize]))
+        {
+            return Errno.EFAULT;
+        }
+        VfioIommuType1DmaMap.TryRead(raw, VfioIommuType1DmaMap.MinSize, out VfioIommuType1DmaMap map);
+        if (map.Argsz < VfioIommuType1DmaMap.MinSize || (map.Flags & ~(DmaMapFlags.Read | DmaMapFlags.Write | DmaMapFlags.Vaddr)) != 0)
+        {
+            return Errno.EINVAL;
+        }
+        return MapDma(context.Process, map.Iova, map.Vaddr, map.Size, map.Flags);
+    }
+
+    /// <summary>vfio_dma_do_map with a decoded request (also the typed entry point for tests and benchmarks).</summary>
+    public Errno MapDma(Process caller, ulong iova, ulong vaddr, ulong size, DmaMapFlags flags)
+    {
+        if (Behavior.OverflowIsEoverflow)
+        {
+            if (size == 0)
+            {
+                return Errno.EINVAL;
+            }
+            if (iova + (size - 1) < iova || vaddr + (size - 1) < vaddr)
+            {
+                return Errno.EOVERFLOW;
+            }
+        }
+        IommuProt prot = ((flags & DmaMapFlags.Write) != 0 ? IommuProt.Write : 0) | ((flags & DmaMapFlags.Read) != 0 ? IommuProt.Read : 0);
+        bool vaddrUpdate = (flags & DmaMapFlags.Vaddr) != 0;
+        if ((prot != 0 && vaddrUpdate) || (prot == 0 && !vaddrUpdate))
+        {
+            return Errno.EINVAL;
+        }
+        lock (_lock)
+        {
+            ulong pgsize = MinPageSizeLocked;
+            if (size == 0 || ((size | iova | vaddr) & (pgsize - 1)) != 0)
+            {
+                return Errno.EINVAL;
+            }
+            if (iova + (size - 1) < iova || vaddr + (size - 1) < vaddr)
+            {
+                return Errno.EINVAL;
+            }
+            var range = new ByteRange(iova, iova + (size - 1));
+            bool overlaps = _dmas.TryGetAtOrAfter(range.Start, out Run<DmaRef> hit) && hit.Start <= range.Last;
+            if (vaddrUpdate)
+            {
+                return UpdateVaddrLocked(caller, overlaps ? hit.Value.Dma : null, iova, size, vaddr);
+            }
+            if (overlaps)
+            {
+                return Errno.EEXIST;
+            }
+            if (_dmaAvail == 0)
+            {
+                return Errno.ENOSPC;
+            }
+            if (!_iovaList.ContainsWhole(range))
+            {
+                return Errno.EINVAL;
+            }
+            if (Faults.ShouldFail("dma_alloc"))
+            {
+                return Errno.ENOMEM;
+            }
+            AddressSpace mm = caller.Mm ?? caller.LastMm;
+            var dma = new VfioDma(iova, size, vaddr, prot, caller, mm, caller.CapIpcLock);
+            _dmaAvail--;
+            _dmas.Set(range.Start, range.Last, new DmaRef(dma));
+            _dmaCount++;
+            Errno error = Errno.None;
+            if (_domains.Count == 0)
+            {
+                dma.Size = size;
+            }
+            else
+            {
+                error = PinMapDmaLocked(dma, caller);
+                if (error != Errno.None)
+                {
+                    return error;
+                }
+            }
+            if (_dirtyTracking)
+            {
+                error = AllocateBitmapLocked(dma, pgsize);
+                if (error != Errno.None)
+                {
+                    RemoveDmaLocked(dma);
+                    return error;
+                }
+            }
+            Emit("map_dma", caller, TraceLog.F("iova", iova), TraceLog.F("vaddr", vaddr), TraceLog.F("size", size),
+                TraceLog.F("prot", (int)prot), TraceLog.F("locked_vm", dma.LockedVm));
+            return Errno.None;
+        }
+    }
+
+    // MAP_DMA with VADDR: only an invalidated mapping with exactly this iova and size may get a new vaddr;
+    // its charge moves to the caller's mm first (vfio_change_dma_owner, v6.3+).
+    private Errno UpdateVaddrLocked(Process caller, VfioDma? dma, ulong iova, ulong size, ulong vaddr)
+    {
+        if (dma is null)
+        {
+            return Errno.ENOENT;
+        }
+        if (!dma.VaddrInvalid || dma.Iova != iova || dma.RequestedSize != size)
+        {
+            return Errno.EINVAL;
+        }
+        Errno e = ChangeDmaOwnerLocked(dma, caller);
+        if (e != Errno.None)
+        {
+            return e;
+        }
+        dma.Vaddr = vaddr;
+        dma.VaddrInvalid = false;
+        _vaddrInvalidCount--;
+        Emit("map_dma_vaddr", caller, TraceLog.F("iova", iova), TraceLog.F("vaddr", vaddr), TraceLog.F("size", size));
+        return Errno.None;
+    }
+
+    private Errno ChangeDmaOwnerLocked(VfioDma dma, Process caller)
+    {
+        AddressSpace? mm = caller.Mm;
+        if (mm is null || ReferenceEquals(mm, dma.Mm))
+        {
+            return Errno.None;
+        }
+        bool lockCap = caller.CapIpcLock;
+        long pages = dma.LockedVm;
+        if (pages != 0)
+        {
+            var probe = new VfioDma(dma.Iova, dma.RequestedSize, dma.Vaddr, dma.Prot, caller, mm, lockCap);
+            Errno e = LockAcctLocked(probe, pages, async: false);
+            if (e != Errno.None)
+            {
+                return e;
+            }
+            // The old owner's charge goes only if its mm still lives.
+            LockAcctLocked(dma, -pages, async: true);
+        }
+        dma.Task = caller;
+        dma.Mm = mm;
+        dma.LockCap = lockCap;
+        dma.LockedVm = pages;
+        return Errno.None;
+    }
+
+    /// <summary>vfio_remove_dma: unmaps, unpins and un-charges the mapping, unlinks it and returns its slot.</summary>
+    private void RemoveDmaLocked(VfioDma dma)
+    {
+        AssertLocked();
+        UnmapUnpinLocked(dma, doAccounting: true);
+        _dmas.Remove(dma.Iova, dma.Last);
+        _dmaCount--;
+        if (dma.VaddrInvalid)
+        {
+            _vaddrInvalidCount--;
+        }
+        dma.Bitmap = null;
+        _dmaAvail++;
+        Emit("remove_dma", dma.Task, TraceLog.F("iova", dma.Iova), TraceLog.F("size", dma.RequestedSize));
+    }
+
+    /// <summary>The mappings overlapping <c>[first, last]</c>, ascending (a snapshot: callers remove while walking).</summary>
+    private List<VfioDma> DmasOverlappingLocked(ulong first, ulong last)
+    {
+        var list = new List<VfioDma>();
+        foreach (Run<DmaRef> r in _dmas.Overlapping(first, last))
+        {
+            list.Add(r.Value.Dma);
+        }
+        return list;
+    }
+
+    /// <summary>The mapping containing <paramref name="iova"/>, or null.</summary>
+    private VfioDma? FindDmaLocked(ulong iova) => _dmas.TryGetValue(iova, out DmaRef d) ? d.Dma : null;
+
+    /// <summary>Every mapping, ascending.</summary>
+    private List<VfioDma> AllDmasLocked() => DmasOverlappingLocked(0, ulong.MaxValue);
+}

@@ -1,0 +1,384 @@
+using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Diagnostics;
+using VfioLab.Host;
+using VfioLab.Iommu;
+
+namespace VfioLab.Type1;
+
+// Pinning, IOMMU mapping and locked-memory accounting of one mapping (spec §2.9, §3.2, §3.3, §3.5).
+internal sealed partial class VfioIommu
+{
+    /// <summary>
+    /// vfio_lock_acct: charges (or, negative, un-charges) <paramref name="pages"/> to the mapping's owner
+    /// mm, synchronously (0cfef2b7410b, seed 004). An increment fails ENOMEM past the owner's
+    /// RLIMIT_MEMLOCK unless the mapping has CAP_IPC_LOCK, or EINTR (killable mmap lock; the
+    /// <c>lock_acct</c> fault site). Async callers (unpin paths) get ESRCH when the mm is gone.
+    /// </summary>
+    private Errno LockAcctLocked(VfioDma dma, long pages, bool async)
+    {
+        if (pages == 0)
+        {
+            return Errno.None;
+        }
+        AddressSpace mm = dma.Mm;
+        if (async && !mm.TryGetUser())
+        {
+            return Errno.ESRCH;
+        }
+        try
+        {
+            if (pages > 0 && Faults.ShouldFail("lock_acct"))
+            {
+                return Errno.EINTR;
+            }
+            mm.MmapWriteLock();
+            try
+            {
+                if (pages > 0 && !dma.LockCap)
+                {
+                    ulong limit = dma.Task.MemlockLimitPages;
+                    if ((ulong)pages > limit || mm.LockedVm > limit - (ulong)pages)
+                    {
+                        Emit("rlimit_memlock_exceeded", dma.Task, TraceLog.F("locked_vm", mm.LockedVm), TraceLog.F("pages", pages),
+                            TraceLog.F("limit", limit));
+                        return Errno.ENOMEM;
+                    }
+                }
+                mm.AddLockedVmLocked(pages);
+            }
+            finally
+            {
+                mm.MmapWriteUnlock();
+            }
+            dma.LockedVm += pages;
+            Emit(pages > 0 ? "charge" : "uncharge", dma.Task, TraceLog.F("pages", Math.Abs(pages)), TraceLog.F("locked_vm", mm.LockedVm));
+            return Errno.None;
+        }
+        finally
+        {
+            if (async)
+            {
+                mm.PutUser();
+            }
+        }
+    }
+
+    /// <summary>
+    /// vfio_pin_pages_remote: pins one chunk from <paramref name="vaddr"/> of the caller's
+    /// <paramref name="mm"/>: physically contiguous and of one reserved-ness, at most
+    /// <paramref name="npage"/> pages, and charges its non-reserved pages that have no external pin.
+    /// Returns the chunk's pages with its first frame, or -errno with nothing of the chunk left pinned.
+    /// </summary>
+    private long PinPagesRemoteLocked(VfioDma dma, AddressSpace mm, ulong vaddr, ulong iova, ulong npage, ulong limit, out Pfn pfnBase)
+    {
+        pfnBase = default;
+        if (Behavior.DisableHugepages)
+        {
+            npage = 1;
+        }
+        bool write = (dma.Prot & IommuProt.Write) != 0;
+        bool haveBase = false;
+        bool rsvd = false;
+        ulong pinned = 0;
+        long lockAcct = 0;
+        Errno error = Errno.None;
+        int shift = PageShift;
+        while (npage > 0 && error == Errno.None)
+        {
+            if (_batch.IsEmpty)
+            {
+                long got = _batch.Refill(mm, new HostVirtAddr(vaddr), npage, write);
+                if (got == Errno.EFAULT.AsReturn())
+                {
+                    // GUP refuses VM_PFNMAP: translate it through the page table instead (§3.2).
+                    Errno e = VaddrGetPfnmapLocked(mm, vaddr, npage, write, out Pfn pfn, out ulong count);
+                    if (e != Errno.None)
+                    {
+                        error = e;
+                        break;
+                    }
+                    if (!haveBase)
+                    {
+                        pfnBase = pfn;
+                        rsvd = true;
+                        haveBase = true;
+                    }
+                    if (pfn.Value != pfnBase.Value + pinned || !rsvd)
+                    {
+                        break;
+                    }
+                    pinned += count;
+                    npage -= count;
+                    vaddr += count << shift;
+                    iova += count << shift;
+                    continue;
+                }
+                if (got <= 0)
+                {
+                    error = got == 0 ? Errno.EFAULT : ErrnoExtensions.FromReturn(got);
+                    break;
+                }
+                if (!haveBase)
+                {
+                    pfnBase = _batch.Current;
+                    rsvd = Machine.Memory.IsReservedOrInvalid(pfnBase);
+                    haveBase = true;
+                }
+            }
+            bool chunkEnds = false;
+            while (!_batch.IsEmpty && npage > 0)
+            {
+                Pfn pfn = _batch.Current;
+                if (pfn.Value != pfnBase.Value + pinned || rsvd != Machine.Memory.IsReservedOrInvalid(pfn))
+                {
+                    chunkEnds = true;
+                    break;
+                }
+                ulong n = Math.Min(_batch.CurrentRunLeft, npage);
+                if (!rsvd)
+                {
+                    long chargeable = (long)(n - dma.CountVpfns(iova, iova + ((n - 1) << shift)));
+                    if (!dma.LockCap && (mm.LockedVm + (ulong)(lockAcct + chargeable) > limit || mm.LockedVm + (ulong)(lockAcct + chargeable) < mm.LockedVm))
+                    {
+                        Emit("rlimit_memlock_exceeded", dma.Task, TraceLog.F("locked_vm", mm.LockedVm), TraceLog.F("pages", lockAcct + chargeable),
+                            TraceLog.F("limit", limit));
+                        error = Errno.ENOMEM;
+                        break;
+                    }
+                    lockAcct += chargeable;
+                }
+                pinned += n;
+                npage -= n;
+                vaddr += n << shift;
+                iova += n << shift;
+                _batch.Consume(n);
+            }
+            if (chunkEnds)
+            {
+                break;
+            }
+        }
+        if (error == Errno.None)
+        {
+            error = LockAcctLocked(dma, lockAcct, async: false);
+        }
+        if (error != Errno.None)
+        {
+            if (pinned > 0 && !rsvd)
+            {
+                Gup.UnpinUserPages(Machine, new PfnRun(pfnBase, pinned), write, dma.Task.Pid);
+            }
+            _batch.Release(Machine, write, dma.Task.Pid);
+            return error.AsReturn();
+        }
+        return (long)pinned;
+    }
+
+    /// <summary>
+    /// vaddr_get_pfns' PFNMAP branch (v6.12+ follow_pfnmap_start, v6.15 block batching): the pfn mapped at
+    /// <paramref name="vaddr"/> of a VM_PFNMAP VMA, faulting it in first if needed, and how many pfns of
+    /// the same page-table block follow. EFAULT: no PFNMAP VMA, a write through a read-only entry, or an
+    /// ordinary refcounted page (type1 has no MMU notifier, so it refuses those).
+    /// </summary>
+    private Errno VaddrGetPfnmapLocked(AddressSpace mm, ulong vaddr, ulong npage, bool write, out Pfn pfn, out ulong count)
+    {
+        pfn = default;
+        count = 0;
+        var address = new HostVirtAddr(vaddr);
+        mm.MmapReadLock();
+        try
+        {
+            for (int attempt = 0; attempt < 2; attempt++)
+            {
+                Vma? vma = mm.FindVmaLocked(address);
+                if (vma is null || !vma.IsPfnMapOrIo)
+                {
+                    return Errno.EFAULT;
+                }
+                if (mm.TryFollowPfnmapLocked(vma, address, out PfnmapEntry entry))
+                {
+                    if (write && !entry.Writable)
+                    {
+                        return Errno.EFAULT;
+                    }
+                    if (!entry.ReservedOrInvalid)
+                    {
+                        return Errno.EFAULT;
+                    }
+                    pfn = entry.Pfn;
+                    count = Math.Min(npage, Math.Max(entry.BlockPages, 1));
+                    return Errno.None;
+                }
+                Errno fault = mm.FixupUserFaultLocked(address, write);
+                if (fault != Errno.None)
+                {
+                    return fault;
+                }
+            }
+            return Errno.EFAULT;
+        }
+        finally
+        {
+            mm.MmapReadUnlock();
+        }
+    }
+
+    /// <summary>vfio_iommu_map: maps one chunk into every domain in list order; on a failure the chunk is
+    /// unmapped again from the domains already done, in reverse.</summary>
+    private Errno IommuMapLocked(ulong iova, Pfn pfn, ulong npage, IommuProt prot)
+    {
+        ulong size = npage << PageShift;
+        var phys = new PhysAddr(pfn.Value << PageShift);
+        for (int i = 0; i < _domains.Count; i++)
+        {
+            Errno e = _domains[i].Domain.Map(new Iova(iova), phys, size, prot | IommuProt.Cache);
+            if (e != Errno.None)
+            {
+                for (int j = i - 1; j >= 0; j--)
+                {
+                    _domains[j].Domain.Unmap(new Iova(iova), size);
+                }
+                return e;
+            }
+        }
+        return Errno.None;
+    }
+
+    /// <summary>vfio_unpin_pages_remote: unpins a chunk's non-reserved pages, dirtying them for a writable
+    /// mapping; with accounting, un-charges all but the externally pinned ones. Returns pages unpinned.</summary>
+    private long UnpinPagesRemoteLocked(VfioDma dma, ulong iova, Pfn pfn, ulong npage, bool doAccounting)
+    {
+        long unlocked = (long)UnpinFrames(dma, pfn, npage);
+        if (doAccounting && unlocked > 0)
+        {
+            long locked = (long)dma.CountVpfns(iova, iova + ((npage - 1) << PageShift));
+            LockAcctLocked(dma, locked - unlocked, async: true);
+        }
+        return unlocked;
+    }
+
+    /// <summary>put_pfn over a run: reserved and invalid pfns were never pinned and are skipped.</summary>
+    private ulong UnpinFrames(VfioDma dma, Pfn first, ulong count)
+    {
+        ulong frames = Machine.Memory.FrameCount;
+        if (first.Value >= frames || Machine.Memory.IsReservedOrInvalid(first))
+        {
+            return 0;
+        }
+        ulong n = Math.Min(count, frames - first.Value);
+        Gup.UnpinUserPages(Machine, new PfnRun(first, n), (dma.Prot & IommuProt.Write) != 0, dma.Task.Pid);
+        return n;
+    }
+
+    /// <summary>
+    /// vfio_unmap_unpin: removes the mapping's translations from every domain but the first, then walks
+    /// the first domain's runs, unmapping with deferred invalidation and unpinning only after each IOTLB
+    /// flush (at most 512 regions per flush), so no page is unpinned while a domain may still reach it.
+    /// With accounting the unpinned pages are un-charged and 0 is returned; otherwise their count.
+    /// </summary>
+    private long UnmapUnpinLocked(VfioDma dma, bool doAccounting)
+    {
+        if (dma.Size == 0 || _domains.Count == 0)
+        {
+            return 0;
+        }
+        var range = new ByteRange(dma.Iova, dma.Iova + (dma.Size - 1));
+        IommuDomain first = _domains[0].Domain;
+        for (int i = 1; i < _domains.Count; i++)
+        {
+            _domains[i].Domain.Unmap(new Iova(range.Start), dma.Size);
+        }
+        IReadOnlyList<MappedRun> runs = first.MappedRuns(range);
+        var pending = new List<(ulong Iova, PhysAddr Phys, ulong Size)>();
+        long unlocked = 0;
+        int k = 0;
+        while (k < runs.Count)
+        {
+            // One region: maximal physically contiguous stretch (the kernel extends page by page).
+            ulong start = runs[k].Iova.Start;
+            PhysAddr phys = runs[k].Phys;
+            ulong last = runs[k].Iova.Last;
+            k++;
+            while (k < runs.Count && runs[k].Iova.Start == last + 1 && runs[k].Phys.Value == phys.Value + (last + 1 - start))
+            {
+                last = runs[k].Iova.Last;
+                k++;
+            }
+            ulong len = last - start + 1;
+            ulong unmapped = first.UnmapDeferred(new Iova(start), len);
+            pending.Add((start, phys, unmapped));
+            if (pending.Count >= VfioIommuTlbSyncMax)
+            {
+                unlocked += SyncUnpin(dma, first, pending);
+            }
+        }
+        unlocked += SyncUnpin(dma, first, pending);
+        dma.IommuMapped = false;
+        if (doAccounting)
+        {
+            LockAcctLocked(dma, -unlocked, async: true);
+            return 0;
+        }
+        return unlocked;
+    }
+
+    /// <summary>VFIO_IOMMU_TLB_SYNC_MAX: regions unmapped before one IOTLB flush.</summary>
+    private const int VfioIommuTlbSyncMax = 512;
+
+    private long SyncUnpin(VfioDma dma, IommuDomain domain, List<(ulong Iova, PhysAddr Phys, ulong Size)> pending)
+    {
+        domain.IotlbSync();
+        long unlocked = 0;
+        foreach ((ulong iova, PhysAddr phys, ulong size) in pending)
+        {
+            unlocked += UnpinPagesRemoteLocked(dma, iova, new Pfn(phys.Value >> PageShift), size >> PageShift, doAccounting: false);
+        }
+        pending.Clear();
+        return unlocked;
+    }
+
+    /// <summary>vfio_pin_map_dma: pins and maps the mapping chunk by chunk from the caller's mm. On any
+    /// failure the whole mapping is removed (everything unpinned, un-charged, unmapped, its slot returned).</summary>
+    private Errno PinMapDmaLocked(VfioDma dma, Process caller)
+    {
+        AddressSpace? mm = caller.Mm;
+        Errno error = Errno.None;
+        if (mm is null)
+        {
+            error = Errno.ENODEV;
+        }
+        else
+        {
+            ulong limit = caller.MemlockLimitPages;
+            ulong remaining = dma.RequestedSize;
+            while (remaining > 0)
+            {
+                ulong iova = dma.Iova + dma.Size;
+                long npage = PinPagesRemoteLocked(dma, mm, dma.Vaddr + dma.Size, iova, remaining >> PageShift, limit, out Pfn pfn);
+                if (npage <= 0)
+                {
+                    error = npage == 0 ? Errno.EFAULT : ErrnoExtensions.FromReturn(npage);
+                    break;
+                }
+                error = IommuMapLocked(iova, pfn, (ulong)npage, dma.Prot);
+                if (error != Errno.None)
+                {
+                    UnpinPagesRemoteLocked(dma, iova, pfn, (ulong)npage, doAccounting: true);
+                    break;
+                }
+                ulong bytes = (ulong)npage << PageShift;
+                remaining -= bytes;
+                dma.Size += bytes;
+            }
+            _batch.Release(Machine, (dma.Prot & IommuProt.Write) != 0, caller.Pid);
+        }
+        dma.IommuMapped = true;
+        if (error != Errno.None)
+        {
+            Emit("map_dma_unwind", caller, TraceLog.F("iova", dma.Iova), TraceLog.F("mapped", dma.Size), TraceLog.F("errno", error.ToString()));
+            RemoveDmaLocked(dma);
+        }
+        return error;
+    }
+}

@@ -1,0 +1,185 @@
+using VfioLab.Abi;
+using VfioLab.Diagnostics;
+using VfioLab.Host;
+using VfioLab.Vfio;
+
+namespace VfioLab.Type1;
+
+// VFIO_IOMMU_UNMAP_DMA (spec §1.6): v1 and v2 rules, ALL, VADDR invalidation, GET_DIRTY_BITMAP.
+internal sealed partial class VfioIommu
+{
+    /// <summary>The largest user bitmap (DIRTY_BITMAP_SIZE_MAX): bytes for INT_MAX pages rounded to u64.</summary>
+    public const ulong DirtyBitmapSizeMax = 256UL << 20;
+
+    private Errno UnmapDma(VfioCallContext context, ref IoctlArgument argument)
+    {
+        Span<byte> raw = stackalloc byte[VfioIommuType1DmaUnmap.SizeOf];
+        if (!argument.TryCopyFrom(0, raw))
+        {
+            return Errno.EFAULT;
+        }
+        VfioIommuType1DmaUnmap.TryRead(raw, out VfioIommuType1DmaUnmap unmap);
+        const DmaUnmapFlags known = DmaUnmapFlags.GetDirtyBitmap | DmaUnmapFlags.All | DmaUnmapFlags.Vaddr;
+        if (unmap.Argsz < VfioIommuType1DmaUnmap.MinSize || (unmap.Flags & ~known) != 0)
+        {
+            return Errno.EINVAL;
+        }
+        VfioBitmap bitmap = default;
+        if ((unmap.Flags & DmaUnmapFlags.GetDirtyBitmap) != 0)
+        {
+            if ((unmap.Flags & (DmaUnmapFlags.All | DmaUnmapFlags.Vaddr)) != 0 || unmap.Argsz < VfioIommuType1DmaUnmap.MinSizeWithBitmap)
+            {
+                return Errno.EINVAL;
+            }
+            Span<byte> b = stackalloc byte[VfioBitmap.SizeOf];
+            if (!argument.TryCopyFrom(VfioIommuType1DmaUnmap.Offsets.Data, b))
+            {
+                return Errno.EFAULT;
+            }
+            VfioBitmap.TryRead(b, out bitmap);
+            Errno check = CheckUserBitmap(bitmap, unmap.Size);
+            if (check != Errno.None)
+            {
+                return check;
+            }
+        }
+        Errno e = UnmapDma(context.Process, context.Memory, unmap.Iova, unmap.Size, unmap.Flags, bitmap, out ulong unmapped);
+        if (e != Errno.None)
+        {
+            return e;
+        }
+        unmap.Size = unmapped;
+        raw.Clear();
+        unmap.Write(raw);
+        return argument.TryCopyTo(0, raw[..VfioIommuType1DmaUnmap.MinSize]) ? Errno.None : Errno.EFAULT;
+    }
+
+    /// <summary>access_ok on the bitmap's user range, then verify_bitmap_size for <paramref name="size"/> bytes of IOVA.</summary>
+    private static Errno CheckUserBitmap(VfioBitmap bitmap, ulong size)
+    {
+        if (bitmap.Data + bitmap.Size < bitmap.Data || bitmap.Data + bitmap.Size > AddressSpace.TaskSize)
+        {
+            return Errno.EINVAL;
+        }
+        // pgsize 0 is undefined behaviour in the kernel (__ffs(0)); the model refuses it.
+        if (bitmap.Pgsize == 0)
+        {
+            return Errno.EINVAL;
+        }
+        ulong npages = size >> System.Numerics.BitOperations.TrailingZeroCount(bitmap.Pgsize);
+        return VerifyBitmapSize(npages, bitmap.Size);
+    }
+
+    private static Errno VerifyBitmapSize(ulong npages, ulong bitmapSize) =>
+        npages == 0 || bitmapSize == 0 || bitmapSize > DirtyBitmapSizeMax || bitmapSize < BitmapBytes(npages) ? Errno.EINVAL : Errno.None;
+
+    /// <summary>DIRTY_BITMAP_BYTES: bytes of whole u64 words for <paramref name="bits"/> bits.</summary>
+    private static ulong BitmapBytes(ulong bits) => bits / 64 * 8 + (bits % 64 == 0 ? 0UL : 8UL);
+
+    /// <summary>vfio_dma_do_unmap with a decoded request; <paramref name="unmapped"/> is what the kernel
+    /// writes into <c>size</c>. EBUSY (VADDR with emulated groups), EINVAL (alignment, ALL with a range,
+    /// dirty bitmap without tracking or with another page size, v2 bisection, VADDR twice), EOVERFLOW
+    /// (v6.18 wrap), EFAULT (bitmap copy; mappings already removed stay removed).</summary>
+    public Errno UnmapDma(Process caller, IUserMemory memory, ulong iova, ulong size, DmaUnmapFlags flags, VfioBitmap bitmap, out ulong unmapped)
+    {
+        unmapped = 0;
+        bool all = (flags & DmaUnmapFlags.All) != 0;
+        bool invalidateVaddr = (flags & DmaUnmapFlags.Vaddr) != 0;
+        bool getBitmap = (flags & DmaUnmapFlags.GetDirtyBitmap) != 0;
+        lock (_lock)
+        {
+            ulong pgsize = MinPageSizeLocked;
+            if (invalidateVaddr && _emulatedGroups.Count > 0)
+            {
+                return Errno.EBUSY;
+            }
+            if ((iova & (pgsize - 1)) != 0)
+            {
+                return Errno.EINVAL;
+            }
+            ulong last;
+            if (all)
+            {
+                if (iova != 0 || size != 0)
+                {
+                    return Errno.EINVAL;
+                }
+                last = ulong.MaxValue;
+            }
+            else
+            {
+                if (size == 0 || (size & (pgsize - 1)) != 0)
+                {
+                    return Errno.EINVAL;
+                }
+                if (iova + (size - 1) < iova)
+                {
+                    return Behavior.OverflowIsEoverflow ? Errno.EOVERFLOW : Errno.EINVAL;
+                }
+                last = iova + (size - 1);
+            }
+            if (getBitmap && (!_dirtyTracking || bitmap.Pgsize != pgsize))
+            {
+                return Errno.EINVAL;
+            }
+            if (V2 && !all && !NoBisectionLocked(iova, last))
+            {
+                return Errno.EINVAL;
+            }
+            List<VfioDma> candidates = DmasOverlappingLocked(iova, last);
+            Errno ret = Errno.None;
+            for (int i = 0; i < candidates.Count; i++)
+            {
+                VfioDma dma = candidates[i];
+                if (!V2 && iova > dma.Iova)
+                {
+                    break;
+                }
+                if (invalidateVaddr)
+                {
+                    if (dma.VaddrInvalid)
+                    {
+                        for (int j = 0; j < i; j++)
+                        {
+                            candidates[j].VaddrInvalid = false;
+                            _vaddrInvalidCount--;
+                        }
+                        unmapped = 0;
+                        ret = Errno.EINVAL;
+                        break;
+                    }
+                    dma.VaddrInvalid = true;
+                    _vaddrInvalidCount++;
+                    unmapped += dma.Size;
+                    continue;
+                }
+                if (getBitmap)
+                {
+                    ret = UpdateUserBitmapLocked(memory, bitmap.Data, dma, iova, pgsize);
+                    if (ret != Errno.None)
+                    {
+                        break;
+                    }
+                }
+                unmapped += dma.Size;
+                RemoveDmaLocked(dma);
+            }
+            Emit(invalidateVaddr ? "unmap_dma_vaddr" : "unmap_dma", caller, TraceLog.F("iova", iova), TraceLog.F("size", size),
+                TraceLog.F("flags", (int)flags), TraceLog.F("unmapped", unmapped), TraceLog.F("errno", ret.ToString()));
+            return ret;
+        }
+    }
+
+    /// <summary>The v2 "no bisection" rule: a mapping containing the first byte must start there and one
+    /// containing the last byte must end there.</summary>
+    private bool NoBisectionLocked(ulong first, ulong last)
+    {
+        VfioDma? a = FindDmaLocked(first);
+        if (a is not null && a.Iova != first)
+        {
+            return false;
+        }
+        VfioDma? b = FindDmaLocked(last);
+        return b is null || b.Last == last;
+    }
+}

@@ -1,0 +1,147 @@
+using System.Numerics;
+using VfioLab.Abi;
+using VfioLab.Collections;
+using VfioLab.Diagnostics;
+using VfioLab.Host;
+using VfioLab.Vfio;
+
+namespace VfioLab.Type1;
+
+/// <summary>
+/// One container's type1 state (struct vfio_iommu, drivers/vfio/vfio_iommu_type1.c): the DMA mappings,
+/// the IOMMU domains that hold their translations, the attached groups, the valid IOVA windows, the
+/// page sizes offered to the user, the mapping-slot budget and dirty tracking.
+/// </summary>
+/// <remarks>
+/// Lock: <c>_lock</c> (<c>iommu-&gt;lock</c>) protects every field below. Lock order: the container's
+/// group lock, then this lock, then an address space's mmap lock (accounting, pinning), then the IOMMU
+/// domain's and the host memory's own locks. Never change: <see cref="V2"/>, <c>_dmaEntryLimit</c>, the
+/// behaviour switches. Registered pinning devices are protected by the same lock.
+/// </remarks>
+internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
+{
+    private readonly object _lock = new();
+    private readonly RunMap<DmaRef> _dmas = new();
+    private readonly List<VfioDomain> _domains = [];
+    private readonly List<Type1Group> _emulatedGroups = [];
+    private readonly List<VfioDevice> _devices = [];
+    private readonly uint _dmaEntryLimit;
+    private readonly PinBatch _batch;
+    private IovaList _iovaList = IovaList.Empty;
+    private uint _dmaAvail;
+    private int _dmaCount;
+    private int _vaddrInvalidCount;
+    private ulong _pgsizeBitmap;
+    private int _numNonPinnedGroups;
+    private bool _dirtyTracking;
+
+    public VfioIommu(Machine machine, Type1Behavior behavior, bool v2, int containerId)
+    {
+        Machine = machine;
+        Behavior = behavior;
+        V2 = v2;
+        ContainerId = containerId;
+        _dmaEntryLimit = behavior.DmaEntryLimit;
+        _dmaAvail = _dmaEntryLimit;
+        _pgsizeBitmap = PageMask;
+        _batch = new PinBatch(behavior.DisableHugepages ? 1 : PinBatch.DefaultRuns);
+    }
+
+    /// <summary>The host (memory, processes, trace, fault sites).</summary>
+    public Machine Machine { get; }
+
+    /// <summary>Version switches and module parameters.</summary>
+    public Type1Behavior Behavior { get; }
+
+    /// <summary>TYPE1v2 semantics: strict unmap, dirty tracking, external pinning.</summary>
+    public bool V2 { get; }
+
+    /// <summary>The container's number, for traces.</summary>
+    public int ContainerId { get; }
+
+    /// <inheritdoc />
+    public ulong MappingCount
+    {
+        get { lock (_lock) { return (ulong)_dmaCount; } }
+    }
+
+    /// <inheritdoc />
+    public ulong DmaAvail
+    {
+        get { lock (_lock) { return _dmaAvail; } }
+    }
+
+    private int PageShift => Machine.PageShift;
+
+    private ulong PageSize => Machine.PageSize;
+
+    /// <summary>PAGE_MASK as a bitmap: every power of two from PAGE_SIZE up.</summary>
+    private ulong PageMask => ~(PageSize - 1);
+
+    /// <summary>The minimum IOMMU page size (<c>pgsize</c>): alignment and dirty-bitmap granularity.</summary>
+    private ulong MinPageSizeLocked => 1UL << BitOperations.TrailingZeroCount(_pgsizeBitmap);
+
+    private TraceLog Trace => Machine.Trace;
+
+    private FaultInjector Faults => Machine.Faults;
+
+    /// <inheritdoc />
+    public long CheckExtension(ulong extension)
+    {
+        lock (_lock)
+        {
+            return extension switch
+            {
+                VfioExtension.Type1Iommu or VfioExtension.Type1v2Iommu or VfioExtension.UnmapAll => 1,
+                // ef3a3f6a294b (v6.3): live update is refused while mediated devices could pin.
+                VfioExtension.UpdateVaddr => _emulatedGroups.Count == 0 ? 1 : 0,
+                VfioExtension.DmaCcIommu => _domains.TrueForAll(d => d.EnforceCacheCoherency) ? 1 : 0,
+                _ => 0,
+            };
+        }
+    }
+
+    /// <inheritdoc />
+    public long Ioctl(VfioCallContext context, uint request, ref IoctlArgument argument) => request switch
+    {
+        VfioIoctl.IommuGetInfo => GetInfo(ref argument).AsReturn(),
+        VfioIoctl.IommuMapDma => MapDma(context, ref argument).AsReturn(),
+        VfioIoctl.IommuUnmapDma => UnmapDma(context, ref argument).AsReturn(),
+        VfioIoctl.IommuDirtyPages => DirtyPages(context, ref argument).AsReturn(),
+        _ => Errno.ENOTTY.AsReturn(),
+    };
+
+    /// <inheritdoc />
+    public void RegisterDevice(VfioDevice device)
+    {
+        lock (_lock)
+        {
+            if (!_devices.Contains(device))
+            {
+                _devices.Add(device);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void UnregisterDevice(VfioDevice device)
+    {
+        lock (_lock)
+        {
+            _devices.Remove(device);
+        }
+    }
+
+    private void AssertLocked() => System.Diagnostics.Debug.Assert(Monitor.IsEntered(_lock), "the container's type1 lock must be held");
+
+    private void Emit(string kind, Process? process, params KeyValuePair<string, object>[] fields)
+    {
+        if (Trace.Enabled)
+        {
+            var all = new KeyValuePair<string, object>[fields.Length + 1];
+            all[0] = TraceLog.F("container", ContainerId);
+            fields.CopyTo(all, 1);
+            Trace.Emit(kind, process?.Pid ?? 0, all);
+        }
+    }
+}
