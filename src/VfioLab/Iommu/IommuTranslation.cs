@@ -23,6 +23,12 @@ internal enum IommuFaultReason
 
     /// <summary>An emulated (mdev) device has no IOMMU; its DMA goes through the vendor driver, not here.</summary>
     NoIommu,
+
+    /// <summary>The IOMMU translated the access but nothing completed it: the address lands in a peer's BAR
+    /// while that function does not decode memory (memory disabled or in reset), or in neither RAM nor a BAR.
+    /// Not an IOMMU fault proper but a PCIe Unsupported Request (reported through AER); the model records it
+    /// in the same fault log so a device's rejected DMA has one place to look.</summary>
+    UnsupportedRequest,
 }
 
 /// <summary>

@@ -56,6 +56,10 @@ internal sealed class SimulatedHost
     /// <summary>Injectable failures of every layer.</summary>
     public FaultInjector Faults { get; }
 
+    /// <summary>Devices' rejected DMA: IOMMU faults and unsupported requests (the DMAR fault records or
+    /// SMMU event queue, and AER, as the kernel would log them).</summary>
+    public IommuFaultLog DmaFaults { get; } = new();
+
     /// <summary>Devices by scenario name.</summary>
     public IReadOnlyDictionary<string, SimulatedDevice> Devices => _devices;
 

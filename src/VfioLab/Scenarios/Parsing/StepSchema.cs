@@ -105,8 +105,9 @@ internal sealed class StepSchema
                 [new FieldGroup(["arg", "value"], Required: false)], []),
 
             // Devices and drivers.
-            Step("dma", StepOutcomes.Fault, Req("device", FieldKind.Device), Choice("op", ["read", "write"], required: true),
-                Req("iova", FieldKind.Value), Opt("size", FieldKind.Value), Opt("data", FieldKind.HexData)),
+            Step("dma", StepOutcomes.Fault, [new FieldGroup(["data", "fill", "seed"], Required: false)], [("fill", "size"), ("seed", "size")],
+                Req("device", FieldKind.Device), Choice("op", ["read", "write"], required: true), Req("iova", FieldKind.Value),
+                Opt("size", FieldKind.Value), Opt("data", FieldKind.HexData), Opt("fill", FieldKind.Number), Opt("seed", FieldKind.Number)),
             Step("pin_pages", Req("device", FieldKind.Device), Req("iova", FieldKind.Value), Req("count", FieldKind.Number),
                 Choice("prot", ["rw", "r", "w"])),
             Step("unpin_pages", Req("device", FieldKind.Device), Req("iova", FieldKind.Value), Req("count", FieldKind.Number)),
@@ -138,7 +139,10 @@ internal sealed class StepSchema
         new(kind, isIoctl: false, outcomes, WithCommon(fields, isIoctl: false), [], []);
 
     private static StepSchema Step(string kind, FieldGroup[] groups, (string, string)[] needs, params FieldSpec[] fields) =>
-        new(kind, isIoctl: false, StepOutcomes.None, WithCommon(fields, isIoctl: false), groups, needs);
+        Step(kind, StepOutcomes.None, groups, needs, fields);
+
+    private static StepSchema Step(string kind, StepOutcomes outcomes, FieldGroup[] groups, (string, string)[] needs, params FieldSpec[] fields) =>
+        new(kind, isIoctl: false, outcomes, WithCommon(fields, isIoctl: false), groups, needs);
 
     private static StepSchema Ioctl(string kind, params FieldSpec[] fields) =>
         new(kind, isIoctl: true, StepOutcomes.None, WithCommon(fields, isIoctl: true), [], []);

@@ -137,7 +137,7 @@ internal sealed partial class ScenarioSession
         ulong size = Value(step, "size");
         if (size > MaxTransfer)
         {
-            throw new StepFailure(step.Args.GetLocation("size"), $"write of 0x{size:x} bytes exceeds the 64 MiB a step may move");
+            throw new StepFailure(step.Args.GetLocation("size"), $"{step.Kind} of 0x{size:x} bytes exceeds the 64 MiB a step may move");
         }
         byte[] data = new byte[size];
         if (step.Has("fill"))
@@ -157,7 +157,7 @@ internal sealed partial class ScenarioSession
         }
         else
         {
-            throw new StepFailure(step.Location, "write needs data, fill or seed");
+            throw new StepFailure(step.Location, $"{step.Kind} needs data, fill or seed");
         }
         return data;
     }
