@@ -18,7 +18,7 @@ public sealed class CliApplicationTests
         (int code, string output, _) = Run("run");
 
         Assert.Equal(0, code);
-        Assert.Contains("scenario vfio-core-tour", output);
+        Assert.Contains("scenario gpu-passthrough", output);
         Assert.Contains("PASSED", output);
     }
 
@@ -83,6 +83,6 @@ public sealed class CliApplicationTests
         (int code, string output, _) = Run("list");
 
         Assert.Equal(0, code);
-        Assert.StartsWith("vfio-core-tour (default)", output);
+        Assert.StartsWith("gpu-passthrough (default)", output);
     }
 }

@@ -12,7 +12,7 @@ internal static class BuiltInScenarios
     private const string Suffix = ".yaml";
 
     /// <summary>The scenario <c>vfiolab run</c> runs without an argument.</summary>
-    public const string DefaultName = "vfio-core-tour";
+    public const string DefaultName = "gpu-passthrough";
 
     /// <summary>Every built-in scenario, the default first, then by name.</summary>
     public static IReadOnlyList<string> Names { get; } =

@@ -8,8 +8,20 @@ namespace VfioLab.Scenarios.Running;
 /// them out and decodes what the kernel wrote back, capability chains included.</summary>
 internal sealed partial class ScenarioSession
 {
-    private StepResult IommuGetInfo(ScenarioStep step) =>
-        StructIoctl(step, VfioIoctl.IommuGetInfo, VfioIommuType1Info.SizeOf, _ => { }, DecodeIommuInfo);
+    /// <summary><c>iommu_get_info</c>. With an explicit <c>argsz</c> or <c>buffer</c>, one call exactly as
+    /// given. Without either, the probe protocol VMMs use: a call with the bare struct, then, when the
+    /// kernel asked for more room, a second call with the argsz it wrote back (as QEMU does).</summary>
+    private StepResult IommuGetInfo(ScenarioStep step)
+    {
+        StepResult first = StructIoctl(step, VfioIoctl.IommuGetInfo, VfioIommuType1Info.SizeOf, _ => { }, DecodeIommuInfo);
+        if (step.Has("argsz") || step.Has("buffer") || !first.TryGet("argsz", out ResultValue? needed) ||
+            needed is null || needed.Unsigned <= VfioIommuType1Info.SizeOf)
+        {
+            return first;
+        }
+        int extra = (int)Math.Min(needed.Unsigned - VfioIommuType1Info.SizeOf, MaxIoctlBuffer);
+        return StructIoctl(step, VfioIoctl.IommuGetInfo, VfioIommuType1Info.SizeOf, _ => { }, DecodeIommuInfo, extra);
+    }
 
     private StepResult MapDma(ScenarioStep step)
     {
