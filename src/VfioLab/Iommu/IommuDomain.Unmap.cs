@@ -49,7 +49,10 @@ internal sealed partial class IommuDomain
             _pending.Clear();
             Interlocked.Increment(ref _iotlbSyncs);
         }
-        Trace.Emit("iommu_iotlb_sync", 0, TraceLog.F("domain", Name));
+        if (Trace.Enabled)
+        {
+            Trace.Emit("iommu_iotlb_sync", 0, TraceLog.F("domain", Name));
+        }
     }
 
     /// <summary>Whether any byte of the physical range is still pending IOTLB invalidation.</summary>
@@ -116,7 +119,7 @@ internal sealed partial class IommuDomain
             }
             cursor = last + 1;
         }
-        if (unmapped != 0)
+        if (unmapped != 0 && Trace.Enabled)
         {
             Trace.Emit(deferred ? "iommu_unmap_fast" : "iommu_unmap", 0, TraceLog.F("domain", Name),
                 TraceLog.F("iova", iova.Value), TraceLog.F("size", size), TraceLog.F("unmapped", unmapped));

@@ -195,8 +195,11 @@ internal sealed partial class IommuDomain
                     pa += bytes;
                 }
             }
-            Trace.Emit("iommu_map", 0, TraceLog.F("domain", Name), TraceLog.F("iova", iova.Value),
-                TraceLog.F("phys", phys.Value), TraceLog.F("size", size), TraceLog.F("prot", (int)prot));
+            if (Trace.Enabled)
+            {
+                Trace.Emit("iommu_map", 0, TraceLog.F("domain", Name), TraceLog.F("iova", iova.Value),
+                    TraceLog.F("phys", phys.Value), TraceLog.F("size", size), TraceLog.F("prot", (int)prot));
+            }
             return Errno.None;
         }
     }

@@ -33,7 +33,10 @@ internal sealed partial class VfioIommu
             if (group.Type == VfioGroupType.EmulatedIommu || iommuGroup is null || iommuGroup.IsEmulated)
             {
                 _emulatedGroups.Add(new Type1Group(group, null, pinnedPageDirtyScope: true));
-                Emit("attach_group", current, TraceLog.F("group", group.Number), TraceLog.F("emulated", true));
+                if (Trace.Enabled)
+                {
+                    Emit("attach_group", current, TraceLog.F("group", group.Number), TraceLog.F("emulated", true));
+                }
                 return Errno.None;
             }
             Errno e = iommuGroup.TryAllocateDomain(out IommuDomain? allocated);
@@ -101,8 +104,11 @@ internal sealed partial class VfioIommu
     {
         _iovaList = candidate;
         _numNonPinnedGroups++;
-        Emit("attach_group", current, TraceLog.F("group", group.Number), TraceLog.F("domain", domain.Name), TraceLog.F("reused", reused),
-            TraceLog.F("pgsizes", PageSizeBitmap.Format(_pgsizeBitmap)));
+        if (Trace.Enabled)
+        {
+            Emit("attach_group", current, TraceLog.F("group", group.Number), TraceLog.F("domain", domain.Name), TraceLog.F("reused", reused),
+                TraceLog.F("pgsizes", PageSizeBitmap.Format(_pgsizeBitmap)));
+        }
     }
 
     // Steps 5-8 of the attach: aperture and reserved-region conflicts with existing mappings, the
@@ -194,7 +200,10 @@ internal sealed partial class VfioIommu
                 UnpinPagesRemoteLocked(dma, run.Iova.Start, new Pfn(run.Phys.Value >> PageShift), len >> PageShift, doAccounting: true);
             }
         }
-        Emit("replay_unwind", current, TraceLog.F("domain", target.Domain.Name), TraceLog.F("errno", error.ToString()));
+        if (Trace.Enabled)
+        {
+            Emit("replay_unwind", current, TraceLog.F("domain", target.Domain.Name), TraceLog.F("errno", error.ToString()));
+        }
         return error;
     }
 
@@ -308,7 +317,10 @@ internal sealed partial class VfioIommu
                     MarkAllDirtyLocked();
                 }
             }
-            Emit("detach_group", null, TraceLog.F("group", group.Number));
+            if (Trace.Enabled)
+            {
+                Emit("detach_group", null, TraceLog.F("group", group.Number));
+            }
         }
     }
 
@@ -425,7 +437,10 @@ internal sealed partial class VfioIommu
             _iovaList = IovaList.Empty;
             _numNonPinnedGroups = 0;
             _dirtyTracking = false;
-            Emit("release", null);
+            if (Trace.Enabled)
+            {
+                Emit("release", null);
+            }
         }
     }
 

@@ -79,7 +79,10 @@ internal sealed partial class VfioIommu
                 }
             }
             _dirtyTracking = true;
-            Emit("dirty_start", caller, TraceLog.F("pgsize", pgsize), TraceLog.F("mappings", dmas.Count));
+            if (Trace.Enabled)
+            {
+                Emit("dirty_start", caller, TraceLog.F("pgsize", pgsize), TraceLog.F("mappings", dmas.Count));
+            }
             return Errno.None;
         }
     }
@@ -99,7 +102,10 @@ internal sealed partial class VfioIommu
                 dma.Bitmap = null;
                 dma.BitmapPageSize = 0;
             }
-            Emit("dirty_stop", caller);
+            if (Trace.Enabled)
+            {
+                Emit("dirty_stop", caller);
+            }
         }
     }
 

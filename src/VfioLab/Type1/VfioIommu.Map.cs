@@ -113,8 +113,11 @@ internal sealed partial class VfioIommu
                     return error;
                 }
             }
-            Emit("map_dma", caller, TraceLog.F("iova", iova), TraceLog.F("vaddr", vaddr), TraceLog.F("size", size),
-                TraceLog.F("prot", (int)prot), TraceLog.F("locked_vm", dma.LockedVm));
+            if (Trace.Enabled)
+            {
+                Emit("map_dma", caller, TraceLog.F("iova", iova), TraceLog.F("vaddr", vaddr), TraceLog.F("size", size),
+                    TraceLog.F("prot", (int)prot), TraceLog.F("locked_vm", dma.LockedVm));
+            }
             return Errno.None;
         }
     }
@@ -139,7 +142,10 @@ internal sealed partial class VfioIommu
         dma.Vaddr = vaddr;
         dma.VaddrInvalid = false;
         _vaddrInvalidCount--;
-        Emit("map_dma_vaddr", caller, TraceLog.F("iova", iova), TraceLog.F("vaddr", vaddr), TraceLog.F("size", size));
+        if (Trace.Enabled)
+        {
+            Emit("map_dma_vaddr", caller, TraceLog.F("iova", iova), TraceLog.F("vaddr", vaddr), TraceLog.F("size", size));
+        }
         return Errno.None;
     }
 
@@ -183,7 +189,10 @@ internal sealed partial class VfioIommu
         }
         dma.Bitmap = null;
         _dmaAvail++;
-        Emit("remove_dma", dma.Task, TraceLog.F("iova", dma.Iova), TraceLog.F("size", dma.RequestedSize));
+        if (Trace.Enabled)
+        {
+            Emit("remove_dma", dma.Task, TraceLog.F("iova", dma.Iova), TraceLog.F("size", dma.RequestedSize));
+        }
     }
 
     /// <summary>The mappings overlapping <c>[first, last]</c>, ascending (a snapshot: callers remove while walking).</summary>

@@ -40,8 +40,11 @@ internal sealed partial class VfioIommu
                     ulong limit = dma.Task.MemlockLimitPages;
                     if ((ulong)pages > limit || mm.LockedVm > limit - (ulong)pages)
                     {
-                        Emit("rlimit_memlock_exceeded", dma.Task, TraceLog.F("locked_vm", mm.LockedVm), TraceLog.F("pages", pages),
-                            TraceLog.F("limit", limit));
+                        if (Trace.Enabled)
+                        {
+                            Emit("rlimit_memlock_exceeded", dma.Task, TraceLog.F("locked_vm", mm.LockedVm), TraceLog.F("pages", pages),
+                                TraceLog.F("limit", limit));
+                        }
                         return Errno.ENOMEM;
                     }
                 }
@@ -52,7 +55,10 @@ internal sealed partial class VfioIommu
                 mm.MmapWriteUnlock();
             }
             dma.LockedVm += pages;
-            Emit(pages > 0 ? "charge" : "uncharge", dma.Task, TraceLog.F("pages", Math.Abs(pages)), TraceLog.F("locked_vm", mm.LockedVm));
+            if (Trace.Enabled)
+            {
+                Emit(pages > 0 ? "charge" : "uncharge", dma.Task, TraceLog.F("pages", Math.Abs(pages)), TraceLog.F("locked_vm", mm.LockedVm));
+            }
             return Errno.None;
         }
         finally
@@ -119,12 +125,13 @@ internal sealed partial class VfioIommu
                     error = got == 0 ? Errno.EFAULT : ErrnoExtensions.FromReturn(got);
                     break;
                 }
-                if (!haveBase)
-                {
-                    pfnBase = _batch.Current;
-                    rsvd = Machine.Memory.IsReservedOrInvalid(pfnBase);
-                    haveBase = true;
-                }
+            }
+            if (!haveBase)
+            {
+                // The chunk starts at the batch's first unconsumed page, fresh or left by the last chunk.
+                pfnBase = _batch.Current;
+                rsvd = Machine.Memory.IsReservedOrInvalid(pfnBase);
+                haveBase = true;
             }
             bool chunkEnds = false;
             while (!_batch.IsEmpty && npage > 0)
@@ -141,8 +148,11 @@ internal sealed partial class VfioIommu
                     long chargeable = (long)(n - dma.CountVpfns(iova, iova + ((n - 1) << shift)));
                     if (!dma.LockCap && (mm.LockedVm + (ulong)(lockAcct + chargeable) > limit || mm.LockedVm + (ulong)(lockAcct + chargeable) < mm.LockedVm))
                     {
-                        Emit("rlimit_memlock_exceeded", dma.Task, TraceLog.F("locked_vm", mm.LockedVm), TraceLog.F("pages", lockAcct + chargeable),
-                            TraceLog.F("limit", limit));
+                        if (Trace.Enabled)
+                        {
+                            Emit("rlimit_memlock_exceeded", dma.Task, TraceLog.F("locked_vm", mm.LockedVm), TraceLog.F("pages", lockAcct + chargeable),
+                                TraceLog.F("limit", limit));
+                        }
                         error = Errno.ENOMEM;
                         break;
                     }
@@ -376,7 +386,10 @@ internal sealed partial class VfioIommu
         dma.IommuMapped = true;
         if (error != Errno.None)
         {
-            Emit("map_dma_unwind", caller, TraceLog.F("iova", dma.Iova), TraceLog.F("mapped", dma.Size), TraceLog.F("errno", error.ToString()));
+            if (Trace.Enabled)
+            {
+                Emit("map_dma_unwind", caller, TraceLog.F("iova", dma.Iova), TraceLog.F("mapped", dma.Size), TraceLog.F("errno", error.ToString()));
+            }
             RemoveDmaLocked(dma);
         }
         return error;

@@ -164,8 +164,11 @@ internal sealed partial class VfioIommu
                 unmapped += dma.Size;
                 RemoveDmaLocked(dma);
             }
-            Emit(invalidateVaddr ? "unmap_dma_vaddr" : "unmap_dma", caller, TraceLog.F("iova", iova), TraceLog.F("size", size),
-                TraceLog.F("flags", (int)flags), TraceLog.F("unmapped", unmapped), TraceLog.F("errno", ret.ToString()));
+            if (Trace.Enabled)
+            {
+                Emit(invalidateVaddr ? "unmap_dma_vaddr" : "unmap_dma", caller, TraceLog.F("iova", iova), TraceLog.F("size", size),
+                    TraceLog.F("flags", (int)flags), TraceLog.F("unmapped", unmapped), TraceLog.F("errno", ret.ToString()));
+            }
             return ret;
         }
     }
