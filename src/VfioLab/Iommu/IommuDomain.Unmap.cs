@@ -64,7 +64,14 @@ internal sealed partial class IommuDomain
         }
         lock (_lock)
         {
-            return _pending.Overlaps(r.Start, r.Last);
+            foreach (ByteRange p in _pending)
+            {
+                if (p.Overlaps(r))
+                {
+                    return true;
+                }
+            }
+            return false;
         }
     }
 
@@ -73,10 +80,19 @@ internal sealed partial class IommuDomain
     {
         lock (_lock)
         {
+            List<ByteRange> sorted = [.. _pending];
+            sorted.Sort((a, b) => a.Start.CompareTo(b.Start));
             List<ByteRange> result = [];
-            foreach (Run<RangeMark> r in _pending.All())
+            foreach (ByteRange r in sorted)
             {
-                result.Add(new ByteRange(r.Start, r.Last));
+                if (result.Count > 0 && result[^1].Last != ulong.MaxValue && result[^1].Last + 1 >= r.Start)
+                {
+                    result[^1] = new ByteRange(result[^1].Start, Math.Max(result[^1].Last, r.Last));
+                }
+                else
+                {
+                    result.Add(r);
+                }
             }
             return result;
         }
@@ -86,40 +102,43 @@ internal sealed partial class IommuDomain
     {
         System.Diagnostics.Debug.Assert(Monitor.IsEntered(_lock));
         ulong min = MinPageSize;
-        if (size == 0 || min == 0 || ((iova.Value | size) & (min - 1)) != 0)
+        if (size == 0 || min == 0 || ((iova.Value | size) & (min - 1)) != 0 || !_table.TryGet(iova.Value, out Run<IopteRun> first))
         {
             return 0;
         }
+        // Walk the whole IOPTEs from the one containing iova until size is covered or a hole, then
+        // cut them out of the table at once (one tree operation for a range of any number of runs).
+        ulong removeStart = iova.Value & ~(first.Value.PageSize - 1);
+        ulong removeLast = removeStart;
         ulong unmapped = 0;
-        ulong cursor = iova.Value;
-        while (unmapped < size)
+        ulong expected = removeStart;
+        foreach (Run<IopteRun> run in _table.Overlapping(removeStart, ulong.MaxValue))
         {
-            if (!_table.TryGet(cursor, out Run<IopteRun> run))
+            if (run.Start != expected)
             {
                 break;
             }
             ulong p = run.Value.PageSize;
-            ulong ioptStart = cursor & ~(p - 1);
             ulong wanted = size - unmapped;
             ulong k = wanted / p + ((wanted % p) != 0 ? 1UL : 0UL);
-            ulong available = (run.Last - ioptStart) / p + 1;
+            ulong available = (run.Last - run.Start) / p + 1;
             k = Math.Min(k, available);
-            ulong last = ioptStart + ((k - 1) * p) + (p - 1);
-            PhysAddr pa = run.ValueAt(ioptStart).Phys;
-            _table.Remove(ioptStart, last);
+            ulong last = run.Start + ((k - 1) * p) + (p - 1);
             SubtractCount(p, k);
             if (deferred)
             {
-                _pending.Set(pa.Value, pa.Value + (last - ioptStart), default);
+                _pending.Add(new ByteRange(run.Value.Phys.Value, run.Value.Phys.Value + (last - run.Start)));
             }
             unmapped += (k - 1) * p + p;
-            if (last == ulong.MaxValue)
+            removeLast = last;
+            if (unmapped >= size || last == ulong.MaxValue)
             {
                 break;
             }
-            cursor = last + 1;
+            expected = last + 1;
         }
-        if (unmapped != 0 && Trace.Enabled)
+        _table.Remove(removeStart, removeLast);
+        if (Trace.Enabled)
         {
             Trace.Emit(deferred ? "iommu_unmap_fast" : "iommu_unmap", 0, TraceLog.F("domain", Name),
                 TraceLog.F("iova", iova.Value), TraceLog.F("size", size), TraceLog.F("unmapped", unmapped));

@@ -25,7 +25,8 @@ internal sealed partial class IommuDomain
     private readonly object _lock = new();
     private readonly RunMap<IopteRun> _table = new();
     private readonly ulong[] _countsByShift = new ulong[64];
-    private readonly RunMap<RangeMark> _pending = new();
+    // Physical ranges unmapped with deferred invalidation and not flushed yet (appended; cleared by a sync).
+    private readonly List<ByteRange> _pending = [];
     private readonly List<IommuGroup> _groups = [];
     private ulong _totalEntries;
     private long _iotlbSyncs;

@@ -14,10 +14,3 @@ internal readonly record struct IopteRun(PhysAddr Phys, ulong PageSize, IommuPro
     /// <inheritdoc />
     public IopteRun Advance(ulong offset) => this with { Phys = new PhysAddr(Phys.Value + offset) };
 }
-
-/// <summary>A marker value for a set of ranges stored in a <see cref="RunMap{T}"/>: every key maps to the same mark.</summary>
-internal readonly record struct RangeMark : IRunValue<RangeMark>
-{
-    /// <inheritdoc />
-    public RangeMark Advance(ulong offset) => this;
-}

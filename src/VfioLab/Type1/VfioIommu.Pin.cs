@@ -282,10 +282,12 @@ internal sealed partial class VfioIommu
     }
 
     /// <summary>
-    /// vfio_unmap_unpin: removes the mapping's translations from every domain but the first, then walks
-    /// the first domain's runs, unmapping with deferred invalidation and unpinning only after each IOTLB
-    /// flush (at most 512 regions per flush), so no page is unpinned while a domain may still reach it.
-    /// With accounting the unpinned pages are un-charged and 0 is returned; otherwise their count.
+    /// vfio_unmap_unpin: removes the mapping's translations from every domain but the first, then from the
+    /// first with deferred IOTLB invalidation, flushes, and only then unpins the frames the first domain
+    /// translated, so no page is unpinned while a domain may still reach it (spec §3.5). The kernel walks
+    /// the first domain page by page and flushes every 512 regions; the model removes whole runs at once
+    /// and flushes once, with the same pins, charges and ordering guarantee. With accounting the unpinned
+    /// pages are un-charged and 0 is returned; otherwise their count.
     /// </summary>
     private long UnmapUnpinLocked(VfioDma dma, bool doAccounting)
     {
@@ -300,51 +302,42 @@ internal sealed partial class VfioIommu
             _domains[i].Domain.Unmap(new Iova(range.Start), dma.Size);
         }
         IReadOnlyList<MappedRun> runs = first.MappedRuns(range);
-        var pending = new List<(ulong Iova, PhysAddr Phys, ulong Size)>();
-        long unlocked = 0;
+        // Holes (the kernel skips them page by page) split the range into stretches unmapped one call each.
         int k = 0;
         while (k < runs.Count)
         {
-            // One region: maximal physically contiguous stretch (the kernel extends page by page).
             ulong start = runs[k].Iova.Start;
-            PhysAddr phys = runs[k].Phys;
             ulong last = runs[k].Iova.Last;
             k++;
-            while (k < runs.Count && runs[k].Iova.Start == last + 1 && runs[k].Phys.Value == phys.Value + (last + 1 - start))
+            while (k < runs.Count && last != ulong.MaxValue && runs[k].Iova.Start == last + 1)
             {
                 last = runs[k].Iova.Last;
                 k++;
             }
-            ulong len = last - start + 1;
-            ulong unmapped = first.UnmapDeferred(new Iova(start), len);
-            pending.Add((start, phys, unmapped));
-            if (pending.Count >= VfioIommuTlbSyncMax)
-            {
-                unlocked += SyncUnpin(dma, first, pending);
-            }
+            first.UnmapDeferred(new Iova(start), last - start + 1);
         }
-        unlocked += SyncUnpin(dma, first, pending);
+        first.IotlbSync();
+        long unlocked = 0;
+        k = 0;
+        while (k < runs.Count)
+        {
+            // Frames physically adjacent across runs are unpinned in one call.
+            ulong phys = runs[k].Phys.Value;
+            ulong bytes = runs[k].Iova.Last - runs[k].Iova.Start + 1;
+            k++;
+            while (k < runs.Count && runs[k].Phys.Value == phys + bytes)
+            {
+                bytes += runs[k].Iova.Last - runs[k].Iova.Start + 1;
+                k++;
+            }
+            unlocked += (long)UnpinFrames(dma, new Pfn(phys >> PageShift), bytes >> PageShift);
+        }
         dma.IommuMapped = false;
         if (doAccounting)
         {
             LockAcctLocked(dma, -unlocked, async: true);
             return 0;
         }
-        return unlocked;
-    }
-
-    /// <summary>VFIO_IOMMU_TLB_SYNC_MAX: regions unmapped before one IOTLB flush.</summary>
-    private const int VfioIommuTlbSyncMax = 512;
-
-    private long SyncUnpin(VfioDma dma, IommuDomain domain, List<(ulong Iova, PhysAddr Phys, ulong Size)> pending)
-    {
-        domain.IotlbSync();
-        long unlocked = 0;
-        foreach ((ulong iova, PhysAddr phys, ulong size) in pending)
-        {
-            unlocked += UnpinPagesRemoteLocked(dma, iova, new Pfn(phys.Value >> PageShift), size >> PageShift, doAccounting: false);
-        }
-        pending.Clear();
         return unlocked;
     }
 
