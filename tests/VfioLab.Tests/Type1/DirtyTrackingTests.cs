@@ -339,6 +339,32 @@ public sealed class DirtyTrackingTests
     }
 
     [Fact]
+    public void DetachGroup_OneOfTwoGroupsInADomainWhileTracking_KeepsMappingsAndStillReportsAllDirty()
+    {
+        var t = new Type1TestHost();
+        (int c, _) = t.Container();
+        int nic = t.AddGroup(c, Type1TestHost.NicGroup);
+        Assert.Same(t.DomainOf(Gpu), t.DomainOf(Type1TestHost.NicGroup));
+        ulong buf = t.MmapAnonymous(0x10000);
+        Assert.Equal(0, t.Map(c, Base, buf, 0x10000));
+        Assert.Equal(0, t.Dirty(c, DirtyPagesFlags.Start));
+
+        Assert.Equal(0, t.UnsetContainer(nic));
+
+        Assert.Equal(1UL, t.Backend(c).MappingCount);
+        Assert.Equal(16UL, t.TotalPins);
+        Assert.True(t.DomainOf(Gpu)!.Translate(new Addressing.Iova(Base), write: true).Ok);
+        // The GPU is still outside pinned scope: every report is all dirty, not just the first.
+        ulong bm = ZeroedBitmap(t);
+        for (int i = 0; i < 2; i++)
+        {
+            FillBitmap(t, bm, 1, 0);
+            Assert.Equal(0, GetBitmap(t, c, Base, 0x10000, Bitmap(bm, 8)));
+            Assert.Equal(0xFFFFUL, t.ReadWords(bm, 1)[0]);
+        }
+    }
+
+    [Fact]
     public void DetachGroup_IommuGroupBeforeTracking_LeavesNothingDirty()
     {
         (Type1TestHost t, int c, int gpu) = GpuAndMdevWithMapping();
