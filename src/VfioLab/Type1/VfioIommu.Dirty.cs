@@ -194,8 +194,10 @@ internal sealed partial class VfioIommu
     /// update_user_bitmap: writes a mapping's bits into the user bitmap whose bit 0 is
     /// <paramref name="baseIova"/>. Every page counts as dirty while an IOMMU-backed group outside
     /// pinned-page scope could have written anywhere. The bits are shifted to their word position, the
-    /// user's bits below that position in the first word are kept, and whole u64 words are written, so
-    /// bits past the mapping in the last word become zero. EFAULT when the user memory faults.
+    /// user's whole first word is ORed in when the mapping starts mid-word (bitmap_or over
+    /// BITS_TO_LONGS(shift) = one whole word, not just the bits below the mapping), and whole u64 words
+    /// are written, so bits past the mapping in a later last word become zero. EFAULT when the user
+    /// memory faults.
     /// </summary>
     private Errno UpdateUserBitmapLocked(IUserMemory memory, ulong userBitmap, VfioDma dma, ulong baseIova, ulong pgsize)
     {
@@ -219,7 +221,7 @@ internal sealed partial class VfioIommu
             {
                 return Errno.EFAULT;
             }
-            leftover = BinaryPrimitives.ReadUInt64LittleEndian(word) & ((1UL << shift) - 1);
+            leftover = BinaryPrimitives.ReadUInt64LittleEndian(word);
         }
         for (ulong w = 0; w < wordsOut; w++)
         {
