@@ -130,6 +130,28 @@ public sealed class AccountingTests
         Assert.Equal(1024UL, t.TotalPins);
     }
 
+    [Fact]
+    public void MapDma_FromForkedChild_ChargesChildMmAgainstChildLimit()
+    {
+        var t = new Type1TestHost(memlock: 2 * MiB);
+        (int c, _) = t.Container();
+        ulong buf = t.MmapAnonymous(4 * MiB, populate: true);
+        Assert.Equal(0, t.Map(c, 0, buf, 1 * MiB));
+        Assert.Equal(Errno.None, t.Process.TryFork(out Process? child));
+        AddressSpace childMm = child!.Mm!;
+        child.MemlockLimitBytes = 1 * MiB;
+
+        Assert.Equal(Errno.ENOMEM.AsReturn(), child.Syscalls.Ioctl(c, VfioIoctl.IommuMapDma, MapArg(4 * MiB, buf + (2 * MiB), 2 * MiB)));
+        Assert.Equal(0, child.Syscalls.Ioctl(c, VfioIoctl.IommuMapDma, MapArg(4 * MiB, buf + (2 * MiB), 1 * MiB)));
+
+        Assert.Equal(256UL, childMm.LockedVm);
+        Assert.Equal(256UL, t.LockedVmPages);
+        // Unmapping by the parent un-charges the owner, the child.
+        Assert.Equal(0, t.Unmap(c, 4 * MiB, 1 * MiB).Ret);
+        Assert.Equal(0UL, childMm.LockedVm);
+        Assert.Equal(256UL, t.LockedVmPages);
+    }
+
     // ---- chunks ----
 
     [Theory]
@@ -333,6 +355,13 @@ public sealed class AccountingTests
         Assert.Equal(256UL, t.LockedVmPages);
         Assert.Equal(256UL, t.TotalPins);
         Assert.Equal([(0UL, first.Value << 12, 1 * MiB), .. ram.Select(r => (r.Iova + (1 * MiB), r.Phys, r.Size))], calls);
+    }
+
+    private static byte[] MapArg(ulong iova, ulong vaddr, ulong size)
+    {
+        var buf = new byte[VfioIommuType1DmaMap.SizeOf];
+        new VfioIommuType1DmaMap { Argsz = VfioIommuType1DmaMap.SizeOf, Flags = DmaMapFlags.Read | DmaMapFlags.Write, Vaddr = vaddr, Iova = iova, Size = size }.Write(buf);
+        return buf;
     }
 
     private static ulong MmapPfnmap(Type1TestHost t, ulong size, MemoryProtection prot, bool refcounted, Pfn first, ulong at = 0)

@@ -101,6 +101,21 @@ public sealed class GetInfoTests
     }
 
     [Fact]
+    public void GetInfo_Argsz20_WritesCapOffsetButNotPad()
+    {
+        var t = new Type1TestHost();
+        (int c, _) = t.Container();
+        byte[] buf = Filled(256);
+        BinaryPrimitives.WriteUInt32LittleEndian(buf, 20);
+
+        Assert.Equal(0, t.Sys.Ioctl(c, VfioIoctl.IommuGetInfo, buf));
+
+        Assert.Equal(NeededSize(2), BinaryPrimitives.ReadUInt32LittleEndian(buf));
+        Assert.Equal(0u, BinaryPrimitives.ReadUInt32LittleEndian(buf.AsSpan(16)));
+        AssertFilledFrom(buf, 20);
+    }
+
+    [Fact]
     public void GetInfo_ArgszOneByteShortOfChain_ReportsNeededSizeWithoutChain()
     {
         var t = new Type1TestHost();

@@ -502,6 +502,24 @@ public sealed class MapDmaTests
         Assert.Equal(0UL, t.TotalPins);
     }
 
+    // ---- 12. dirty tracking: the new mapping's bitmap ----
+
+    [Fact]
+    public void MapDma_DirtyTrackingBitmapOverIntMaxPages_ReturnsEINVALAndLeavesNothing()
+    {
+        // Without a domain nothing is pinned, so only the bitmap limit (INT_MAX pages) stops this MAP.
+        var t = new Type1TestHost();
+        (int c, _) = t.Container(Type1TestHost.MdevGroup);
+        Assert.Equal(0, t.Dirty(c, DirtyPagesFlags.Start));
+        ulong size = (ulong)int.MaxValue * t.PageSize;
+
+        Assert.Equal(Errno.EINVAL.AsReturn(), t.Map(c, 0, 0x1000_0000_0000, size + t.PageSize));
+
+        Assert.Equal(0UL, t.Backend(c).MappingCount);
+        Assert.Equal(65535UL, t.Backend(c).DmaAvail);
+        Assert.Equal(0, t.Map(c, 0, 0x1000_0000_0000, 1 * MiB));
+    }
+
     // ---- 7. VADDR update ----
 
     [Fact]
