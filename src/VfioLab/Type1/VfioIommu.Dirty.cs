@@ -201,9 +201,18 @@ internal sealed partial class VfioIommu
     /// </summary>
     private Errno UpdateUserBitmapLocked(IUserMemory memory, ulong userBitmap, VfioDma dma, ulong baseIova, ulong pgsize)
     {
-        ulong[] bits = dma.Bitmap ?? throw new InvalidOperationException("dirty tracking without a bitmap");
         int pgshift = System.Numerics.BitOperations.TrailingZeroCount(pgsize);
         ulong nbits = dma.Size >> pgshift;
+        if (dma.Bitmap is null || dma.BitmapPageSize != pgsize)
+        {
+            // Bitmaps are sized with the page size in force at START (spec §3.11); when a domain with
+            // larger pages left since, the kernel writes past the old bitmap. The model cannot corrupt
+            // memory, so it re-sizes the bitmap and reports every page dirty: nothing written is lost.
+            dma.Bitmap = new ulong[(nbits + 63) / 64 + 1];
+            dma.BitmapPageSize = pgsize;
+            SetBits(dma.Bitmap, nbits);
+        }
+        ulong[] bits = dma.Bitmap;
         ulong bitOffset = (dma.Iova - baseIova) >> pgshift;
         ulong copyOffset = bitOffset / 64;
         int shift = (int)(bitOffset % 64);
