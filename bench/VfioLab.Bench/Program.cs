@@ -7,7 +7,6 @@ internal static class Program
 {
     private static void Main(string[] args)
     {
-        if (args is ["--scratch"]) { ScratchProbe.Run(); return; }
         if (args is ["--memory-per-mapping"])
         {
             Type1MemoryProbe.Run(Console.Out);
