@@ -95,9 +95,10 @@ internal sealed partial class VfioIommu
             if (_batch.IsEmpty)
             {
                 long got = _batch.Refill(mm, new HostVirtAddr(vaddr), npage, write);
-                if (got == Errno.EFAULT.AsReturn())
+                if (got <= 0 && IsPfnmapLocked(mm, vaddr))
                 {
-                    // GUP refuses VM_PFNMAP: translate it through the page table instead (§3.2).
+                    // GUP failed (it refuses VM_PFNMAP): on a PFNMAP VMA, translate through the page
+                    // table instead, whatever GUP's error was (vaddr_get_pfns, §3.2).
                     Errno e = VaddrGetPfnmapLocked(mm, vaddr, npage, write, out Pfn pfn, out ulong count);
                     if (e != Errno.None)
                     {
@@ -183,6 +184,19 @@ internal sealed partial class VfioIommu
             return error.AsReturn();
         }
         return (long)pinned;
+    }
+
+    private static bool IsPfnmapLocked(AddressSpace mm, ulong vaddr)
+    {
+        mm.MmapReadLock();
+        try
+        {
+            return mm.FindVmaLocked(new HostVirtAddr(vaddr)) is { IsPfnMapOrIo: true };
+        }
+        finally
+        {
+            mm.MmapReadUnlock();
+        }
     }
 
     /// <summary>
