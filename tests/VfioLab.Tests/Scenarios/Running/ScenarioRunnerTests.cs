@@ -155,4 +155,20 @@ public sealed class ScenarioRunnerTests
         Assert.Equal(4, e.Line);
         Assert.Contains("different IOMMUs", e.Message);
     }
+
+    [Fact]
+    public void Run_QuirkNotModelledYet_IsRefusedBeforeAnyStep()
+    {
+        ScenarioDocument doc = ScenarioParser.Parse("""
+            vfiolab: 1
+            host:
+              quirks: [unmap-owner-check]
+            steps: []
+            """, "quirk.yaml");
+
+        ScenarioParseException e = Assert.Throws<ScenarioParseException>(() => ScenarioRunner.Run(doc, new RunOptions(), new CollectingReporter(), null));
+
+        Assert.Contains("'unmap-owner-check'", e.Message);
+        Assert.Contains("does not model it yet", e.Message);
+    }
 }
