@@ -281,6 +281,10 @@ internal sealed partial class VfioIommu
             bitmap &= d.Domain.PgsizeBitmap;
         }
         _pgsizeBitmap = PageSizeBitmap.FoldSubPageSizes(bitmap, PageSize);
+        if (_dirtyTracking)
+        {
+            ResizeBitmapsLocked(MinPageSizeLocked);
+        }
     }
 
     /// <summary>

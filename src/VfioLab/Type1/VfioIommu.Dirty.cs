@@ -280,6 +280,25 @@ internal sealed partial class VfioIommu
         }
     }
 
+    /// <summary>
+    /// The minimum page size changed while tracking (a domain came or went). Linux keeps bitmaps sized at
+    /// START and would later write past them (spec §3.11: "not reconciled"); the model re-sizes each
+    /// bitmap to the new granularity with every page dirty, so nothing is lost and no invariant breaks.
+    /// </summary>
+    private void ResizeBitmapsLocked(ulong pgsize)
+    {
+        foreach (VfioDma dma in AllDmasLocked())
+        {
+            if (dma.Bitmap is not null && dma.BitmapPageSize != pgsize)
+            {
+                ulong nbits = dma.RequestedSize / pgsize;
+                dma.Bitmap = new ulong[(nbits + 63) / 64 + 1];
+                dma.BitmapPageSize = pgsize;
+                SetBits(dma.Bitmap, nbits);
+            }
+        }
+    }
+
     /// <summary>Detaching a group outside pinned-page scope while tracking: every page of every mapping
     /// becomes dirty, so nothing it may have written is lost when the scope narrows.</summary>
     private void MarkAllDirtyLocked()
