@@ -1,6 +1,6 @@
 using VfioLab.Abi;
-using VfioLab.Iommu;
 using VfioLab.Host;
+using VfioLab.Iommu;
 using VfioLab.Type1;
 using VfioLab.Vfio;
 
