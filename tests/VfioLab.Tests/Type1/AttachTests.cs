@@ -189,6 +189,65 @@ public sealed class AttachTests
     }
 
     [Fact]
+    public void SetIommu_SecondGroupRefused_DetachesFirstAndLeavesNoState()
+    {
+        // vfio_ioctl_set_iommu attaches every group; on a failure the attached ones are detached in reverse
+        // and the state released. The groups stay in the container, DMA ownership still claimed.
+        var t = new Type1TestHost(otherIommu: Other(isolatedMsi: false));
+        int c = t.OpenContainer();
+        int gpu = t.OpenGroup(Type1TestHost.GpuGroup);
+        int other = t.OpenGroup(Type1TestHost.OtherIommuGroup);
+        Assert.Equal(0, t.SetContainer(gpu, c));
+        Assert.Equal(0, t.SetContainer(other, c));
+        var events = EventCounter.Attach(t);
+
+        Assert.Equal(Errno.EPERM.AsReturn(), t.SetIommu(c));
+
+        Assert.Null(t.DomainOf(Type1TestHost.GpuGroup));
+        Assert.Null(t.DomainOf(Type1TestHost.OtherIommuGroup));
+        Assert.Equal(0, events.LiveDomains);
+        Assert.Equal(2, events["iommu_domain_alloc"]);
+        Assert.NotNull(t.IommuGroup(Type1TestHost.GpuGroup).DmaOwner);
+        Assert.NotNull(t.Host.Vfio.FindGroup(Type1TestHost.OtherIommuGroup)!.Container);
+        Assert.Equal(0, t.Sys.Ioctl(c, VfioIoctl.CheckExtension, VfioExtension.UpdateVaddr));
+        Assert.Equal(0, t.UnsetContainer(other));
+        Assert.Equal(0, t.SetIommu(c));
+    }
+
+    [Fact]
+    public void AttachGroup_NewDomainMinPageAboveMappingAlignment_ReturnsEINVALFromReplay()
+    {
+        // type1 only warns about an IOMMU whose smallest page exceeds PAGE_SIZE; replaying a 4 KiB-aligned
+        // mapping into it fails in iommu_map's alignment check, and the replay unwinds.
+        var t = new Type1TestHost(otherIommu: Other(PageSizeBitmap.Size64K | PageSizeBitmap.Size2M));
+        (int c, _) = t.Container();
+        Assert.Equal(0, t.Map(c, 0x1000, t.MmapAnonymous(MiB), MiB));
+        var events = EventCounter.Attach(t);
+        int g = t.OpenGroup(Type1TestHost.OtherIommuGroup);
+
+        Assert.Equal(Errno.EINVAL.AsReturn(), t.SetContainer(g, c));
+
+        Assert.Null(t.DomainOf(Type1TestHost.OtherIommuGroup));
+        Assert.Equal(0, events.LiveDomains);
+        Assert.Equal(256UL, t.TotalPins);
+        Assert.Equal(VtDSizes, t.Backend(c).PgsizeBitmap);
+    }
+
+    [Fact]
+    public void AttachGroup_NewDomainMinPageAboveMappingsAligned_AndsToItsSizes()
+    {
+        var t = new Type1TestHost(otherIommu: Other(PageSizeBitmap.Size64K | PageSizeBitmap.Size2M), layout: FrameLayout.ScatteredRuns(16, 3));
+        (int c, _) = t.Container();
+        Assert.Equal(0, t.Map(c, 0x200000, t.MmapAnonymous(2 * MiB, populate: true), 2 * MiB));
+
+        t.AddGroup(c, Type1TestHost.OtherIommuGroup);
+
+        AssertSameTranslations(t.DomainOf(Type1TestHost.GpuGroup)!, t.DomainOf(Type1TestHost.OtherIommuGroup)!, 0x200000, 2 * MiB);
+        Assert.Equal(PageSizeBitmap.Size2M, t.Backend(c).PgsizeBitmap);
+        Assert.Equal(Errno.EINVAL.AsReturn(), t.Map(c, 0x1000000, t.MmapAnonymous(MiB), MiB));
+    }
+
+    [Fact]
     public void AttachGroup_MappingOutsideNewAperture_ReturnsEINVALAndChangesNothing()
     {
         var t = new Type1TestHost(otherIommu: Other(aperture: new ByteRange(0, 0xffffffff)));
