@@ -600,6 +600,11 @@ public sealed class AttachTests
         ulong childFrame = FrameOf(child.LastMm, buf);
         Assert.Equal(childFrame << 12, PhysOf(gpu, 0));
         Assert.NotEqual(FrameOf(t.Process.LastMm, buf), childFrame);
+
+        // The owner's unmap releases the child's frames and un-charges the owner.
+        Assert.Equal((0L, 2 * MiB), t.Unmap(c, 0, 2 * MiB));
+        Assert.Equal(0UL, t.TotalPins);
+        Assert.Equal(0UL, t.Process.LastMm.LockedVm);
     }
 
     [Fact]

@@ -132,6 +132,24 @@ public sealed class DetachTests
     }
 
     [Fact]
+    public void UnsetContainer_IommuGroupLeavesWhileTracking_MarksEveryPageDirty()
+    {
+        // The group was outside pinned-page scope: leaving while tracking marks every page dirty so nothing
+        // it may have written is lost (vfio_iommu_populate_bitmap_full). Afterwards only the mdev is left,
+        // so a report shows the bitmaps as they are, and the next one shows them reset.
+        var t = new Type1TestHost();
+        (int c, int gpu) = t.Container();
+        t.AddGroup(c, Type1TestHost.MdevGroup);
+        Assert.Equal(0, t.Map(c, 0, t.MmapAnonymous(MiB), MiB));
+        Assert.Equal(0, t.Dirty(c, DirtyPagesFlags.Start));
+
+        Assert.Equal(0, t.UnsetContainer(gpu));
+
+        Assert.Equal([ulong.MaxValue, ulong.MaxValue, ulong.MaxValue, ulong.MaxValue], GetBitmap(t, c, 0, MiB));
+        Assert.Equal([0UL, 0UL, 0UL, 0UL], GetBitmap(t, c, 0, MiB));
+    }
+
+    [Fact]
     public void UnsetContainer_IommuGroupLeavesWithAnotherDomainAndMdevLeft_NoReaccounting()
     {
         var t = new Type1TestHost(otherIommu: Other4K2M);
@@ -293,6 +311,23 @@ public sealed class DetachTests
         Assert.Equal(0UL, t.TotalPins);
         Assert.Equal(0UL, t.LockedVmPages);
         Assert.Empty(t.Host.Vfio.Containers);
+    }
+
+    // VFIO_IOMMU_DIRTY_PAGES GET_BITMAP of [iova, iova + size) at 4 KiB into fresh zeroed user memory.
+    private static ulong[] GetBitmap(Type1TestHost t, int containerFd, ulong iova, ulong size)
+    {
+        int words = (int)((size >> 12) + 63) / 64;
+        ulong data = t.MmapAnonymous(0x1000);
+        Span<byte> buf = stackalloc byte[VfioIommuType1DirtyBitmap.MinSizeWithGetBitmap];
+        new VfioIommuType1DirtyBitmap { Argsz = (uint)buf.Length, Flags = DirtyPagesFlags.GetBitmap }.Write(buf);
+        new VfioIommuType1DirtyBitmapGet
+        {
+            Iova = iova,
+            Size = size,
+            Bitmap = new VfioBitmap { Pgsize = 0x1000, Size = (ulong)words * 8, Data = data },
+        }.Write(buf[VfioIommuType1DirtyBitmap.Offsets.Data..]);
+        Assert.Equal(0, t.Sys.Ioctl(containerFd, VfioIoctl.IommuDirtyPages, buf));
+        return t.ReadWords(data, words);
     }
 
     private static VfioContainer ContainerOf(Type1TestHost t, int containerFd)
