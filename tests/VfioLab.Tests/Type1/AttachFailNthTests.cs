@@ -24,22 +24,27 @@ public sealed class AttachFailNthTests
     // the first one needs more than one GUP batch.
     private static readonly (ulong Iova, ulong Size)[] Mappings = [(0, 8 * MiB), (0x1000000, MiB), (0x10000000, MiB / 2)];
 
-    private const ulong MappedPages = (8 * MiB + MiB + (MiB / 2)) >> 12;
+    private const ulong MappedBytes = 8 * MiB + MiB + (MiB / 2);
 
     [Theory]
-    [InlineData("iommu_domain_alloc", (int)Errno.ENOMEM, 1, 1)]
-    [InlineData("iommu_attach_group", (int)Errno.ENOMEM, 2, 2)]
-    [InlineData("iommu_map", (int)Errno.ENOMEM, 16, MaxSweep)]
-    [InlineData("pin", (int)Errno.ENOMEM, 0, 0)]
-    [InlineData("lock_acct", (int)Errno.EINTR, 0, 0)]
-    public void AttachGroup_FailNthReplayIntoNewDomain_EachFailureLeavesStateAsBefore(string site, int errno, int minFailures, int maxFailures)
+    [InlineData(12, "iommu_domain_alloc", (int)Errno.ENOMEM, 1, 1)]
+    [InlineData(12, "iommu_attach_group", (int)Errno.ENOMEM, 2, 2)]
+    [InlineData(12, "iommu_map", (int)Errno.ENOMEM, 16, MaxSweep)]
+    [InlineData(12, "pin", (int)Errno.ENOMEM, 0, 0)]
+    [InlineData(12, "lock_acct", (int)Errno.EINTR, 0, 0)]
+    [InlineData(16, "iommu_domain_alloc", (int)Errno.ENOMEM, 1, 1)]
+    [InlineData(16, "iommu_attach_group", (int)Errno.ENOMEM, 2, 2)]
+    [InlineData(16, "iommu_map", (int)Errno.ENOMEM, 16, MaxSweep)]
+    [InlineData(16, "pin", (int)Errno.ENOMEM, 0, 0)]
+    [InlineData(16, "lock_acct", (int)Errno.EINTR, 0, 0)]
+    public void AttachGroup_FailNthReplayIntoNewDomain_EachFailureLeavesStateAsBefore(int pageShift, string site, int errno, int minFailures, int maxFailures)
     {
         // The group's IOMMU has other page sizes: the reuse attempt is refused (one iommu_attach_group to the
         // new domain, a refused one to the GPU's, a second to the new domain) and replay copies every run.
-        var t = new Type1TestHost(otherIommu: Other4K2M, layout: FrameLayout.ScatteredRuns(16, 7));
+        var t = new Type1TestHost(pageShift: pageShift, otherIommu: Other4K2M, layout: Layout(pageShift));
         (int c, _) = t.Container();
         MapAll(t, c);
-        Assert.Equal(MappedPages, t.TotalPins);
+        Assert.Equal(MappedBytes >> pageShift, t.TotalPins);
 
         int failures = Sweep(t, c, Type1TestHost.OtherIommuGroup, site, (Errno)errno, Type1TestHost.GpuGroup);
 
@@ -51,22 +56,27 @@ public sealed class AttachFailNthTests
         {
             AttachTests.AssertSameTranslations(gpu, other, iova, size);
         }
-        Assert.Equal(MappedPages, t.TotalPins);
-        Assert.Equal(MappedPages, t.LockedVmPages);
-        Assert.Equal(PageSizeBitmap.Size4K | PageSizeBitmap.Size2M, t.Backend(c).PgsizeBitmap);
+        Assert.Equal(MappedBytes >> pageShift, t.TotalPins);
+        Assert.Equal(MappedBytes >> pageShift, t.LockedVmPages);
+        Assert.Equal((pageShift == 12 ? PageSizeBitmap.Size4K : PageSizeBitmap.Size64K) | PageSizeBitmap.Size2M, t.Backend(c).PgsizeBitmap);
     }
 
     [Theory]
-    [InlineData("iommu_domain_alloc", (int)Errno.ENOMEM, 1, 1)]
-    [InlineData("iommu_attach_group", (int)Errno.ENOMEM, 1, 1)]
-    [InlineData("iommu_map", (int)Errno.ENOMEM, 16, MaxSweep)]
-    [InlineData("pin", (int)Errno.ENOMEM, 4, MaxSweep)]
-    [InlineData("lock_acct", (int)Errno.EINTR, 16, MaxSweep)]
-    public void AttachGroup_FailNthReplayFromMdevOnlyContainer_ReleasesEveryPinTaken(string site, int errno, int minFailures, int maxFailures)
+    [InlineData(12, "iommu_domain_alloc", (int)Errno.ENOMEM, 1, 1)]
+    [InlineData(12, "iommu_attach_group", (int)Errno.ENOMEM, 1, 1)]
+    [InlineData(12, "iommu_map", (int)Errno.ENOMEM, 16, MaxSweep)]
+    [InlineData(12, "pin", (int)Errno.ENOMEM, 4, MaxSweep)]
+    [InlineData(12, "lock_acct", (int)Errno.EINTR, 16, MaxSweep)]
+    [InlineData(16, "iommu_domain_alloc", (int)Errno.ENOMEM, 1, 1)]
+    [InlineData(16, "iommu_attach_group", (int)Errno.ENOMEM, 1, 1)]
+    [InlineData(16, "iommu_map", (int)Errno.ENOMEM, 16, MaxSweep)]
+    [InlineData(16, "pin", (int)Errno.ENOMEM, 3, MaxSweep)]
+    [InlineData(16, "lock_acct", (int)Errno.EINTR, 16, MaxSweep)]
+    public void AttachGroup_FailNthReplayFromMdevOnlyContainer_ReleasesEveryPinTaken(int pageShift, string site, int errno, int minFailures, int maxFailures)
     {
         // Nothing is pinned before the attach: replay pins chunk by chunk from the attacher's mm and charges
         // it; a failure anywhere must give back every pin and charge the replay took so far.
-        var t = new Type1TestHost(layout: FrameLayout.ScatteredRuns(16, 7));
+        var t = new Type1TestHost(pageShift: pageShift, layout: Layout(pageShift));
         (int c, _) = t.Container(Type1TestHost.MdevGroup);
         MapAll(t, c);
         Assert.Equal(0UL, t.TotalPins);
@@ -82,10 +92,13 @@ public sealed class AttachFailNthTests
                 Assert.True(gpu.Translate(new Iova(iova + off), write: true).Ok);
             }
         }
-        Assert.Equal(MappedPages, t.TotalPins);
-        Assert.Equal(MappedPages, t.PinnedFrames);
-        Assert.Equal(MappedPages, t.LockedVmPages);
+        Assert.Equal(MappedBytes >> pageShift, t.TotalPins);
+        Assert.Equal(MappedBytes >> pageShift, t.PinnedFrames);
+        Assert.Equal(MappedBytes >> pageShift, t.LockedVmPages);
     }
+
+    // 64 KiB frame runs either way: 16 pages of 4 KiB or 4 of 64 KiB, so every mapping has many chunks.
+    private static FrameLayout Layout(int pageShift) => FrameLayout.ScatteredRuns(pageShift == 12 ? 16UL : 4UL, 7);
 
     // Arms the site at n = 1, 2, ... and attaches the group until it succeeds; returns the failures seen.
     private static int Sweep(Type1TestHost t, int containerFd, int group, string site, Errno expected, int? existingGroup)

@@ -81,6 +81,41 @@ public sealed class AttachTests
     }
 
     [Fact]
+    public void AttachGroup_64KiBHostOtherPageSizes_FoldsSubPageSizesAndPinsOncePerPage()
+    {
+        // PAGE_SIZE 64 KiB: the 4 KiB IOMMU sizes fold into PAGE_SIZE (§2.6); pins count 64 KiB pages.
+        var t = new Type1TestHost(pageShift: 16, otherIommu: Other4K2M);
+        (int c, _) = t.Container();
+        Assert.Equal(PageSizeBitmap.Size64K | PageSizeBitmap.Size2M | PageSizeBitmap.Size1G, t.Backend(c).PgsizeBitmap);
+        Assert.Equal(0, t.Map(c, 0, t.MmapAnonymous(4 * MiB), 4 * MiB));
+        Assert.Equal(64UL, t.TotalPins);
+
+        t.AddGroup(c, Type1TestHost.OtherIommuGroup);
+
+        AssertSameTranslations(t.DomainOf(Type1TestHost.GpuGroup)!, t.DomainOf(Type1TestHost.OtherIommuGroup)!, 0, 4 * MiB);
+        Assert.Equal(64UL, t.TotalPins);
+        Assert.Equal(64UL, t.LockedVmPages);
+        Assert.Equal(PageSizeBitmap.Size64K | PageSizeBitmap.Size2M, t.Backend(c).PgsizeBitmap);
+        Assert.Equal(PageSizeBitmap.Size64K | PageSizeBitmap.Size2M, GetInfoPgsizes(t, c));
+    }
+
+    [Fact]
+    public void AttachGroup_64KiBHostMdevOnlyContainer_ReplayPinsPages()
+    {
+        var t = new Type1TestHost(pageShift: 16);
+        (int c, _) = t.Container(Type1TestHost.MdevGroup);
+        Assert.Equal(~0xffffUL, t.Backend(c).PgsizeBitmap);
+        Assert.Equal(0, t.Map(c, 0x10000, t.MmapAnonymous(MiB), MiB));
+
+        t.AddGroup(c, Type1TestHost.GpuGroup);
+
+        Assert.Equal(16UL, t.TotalPins);
+        Assert.Equal(16UL, t.LockedVmPages);
+        Assert.True(t.DomainOf(Type1TestHost.GpuGroup)!.Translate(new Iova(0x10000 + MiB - 0x1000), write: true).Ok);
+        Assert.False(t.DomainOf(Type1TestHost.GpuGroup)!.Translate(new Iova(0x10000 + MiB), write: false).Ok);
+    }
+
+    [Fact]
     public void AttachGroup_OtherCannotEnforceCoherency_GetsOwnDomain()
     {
         var t = new Type1TestHost(otherIommu: Other(coherent: false));
