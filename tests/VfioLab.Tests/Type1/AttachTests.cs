@@ -56,6 +56,31 @@ public sealed class AttachTests
     }
 
     [Fact]
+    public void AttachGroup_ReuseAttachFails_KeepsNewDomainAndReplays()
+    {
+        // §3.9 step 10: when attaching to the compatible domain fails, the group goes back to its new domain
+        // and the search goes on; with no other candidate the new domain is replayed. Two domains with the
+        // same ops and coherency then coexist.
+        var t = new Type1TestHost();
+        (int c, _) = t.Container();
+        Assert.Equal(0, t.Map(c, 0, t.MmapAnonymous(4 * MiB), 4 * MiB));
+        int nic = t.OpenGroup(Type1TestHost.NicGroup);
+        t.Host.Faults.Arm(2, "iommu_attach_group");
+
+        long ret = t.SetContainer(nic, c);
+
+        Assert.True(t.Host.Faults.Fired);
+        t.Host.Faults.Arm(0);
+        Assert.Equal(0, ret);
+        IommuDomain gpu = t.DomainOf(Type1TestHost.GpuGroup)!;
+        IommuDomain own = t.DomainOf(Type1TestHost.NicGroup)!;
+        Assert.NotSame(gpu, own);
+        AssertSameTranslations(gpu, own, 0, 4 * MiB);
+        Assert.Equal(1024UL, t.TotalPins);
+        Assert.Equal(1024UL, t.LockedVmPages);
+    }
+
+    [Fact]
     public void AttachGroup_OtherPageSizes_NewDomainReplaysSameTranslationsWithoutNewPins()
     {
         var t = new Type1TestHost(otherIommu: Other4K2M, layout: FrameLayout.ScatteredRuns(16, 7));
