@@ -97,6 +97,50 @@ public sealed class AttachFailNthTests
         Assert.Equal(MappedBytes >> pageShift, t.LockedVmPages);
     }
 
+    [Theory]
+    [InlineData("iommu_domain_alloc", 2, false)]
+    [InlineData("iommu_attach_group", 2, true)]
+    public void SetIommu_FailNthAttachingEveryGroup_LeavesNoState(string site, int expectedFailures, bool endsWithOwnDomain)
+    {
+        // SET_IOMMU attaches the GPU (new domain), the NIC (a second alloc and attach, then the reuse attach)
+        // and the mdev; a failure detaches what was attached, releases the state and leaves the groups in the
+        // container. The third iommu_attach_group is the reuse attempt: its failure is not an error, the NIC
+        // keeps the domain it was given (§3.9 step 10).
+        var t = new Type1TestHost();
+        int c = t.OpenContainer();
+        foreach (int g in new[] { Type1TestHost.GpuGroup, Type1TestHost.NicGroup, Type1TestHost.MdevGroup })
+        {
+            Assert.Equal(0, t.SetContainer(t.OpenGroup(g), c));
+        }
+        var events = AttachTests.EventCounter.Attach(t);
+        int failures = 0;
+        for (int n = 1; n <= MaxSweep; n++)
+        {
+            t.Host.Faults.Arm(n, site);
+            long ret = t.SetIommu(c);
+            bool fired = t.Host.Faults.Fired;
+            t.Host.Faults.Arm(0);
+            if (ret == 0)
+            {
+                Assert.Equal(endsWithOwnDomain, fired);
+                break;
+            }
+            failures++;
+            Assert.True(fired);
+            Assert.Equal(Errno.ENOMEM.AsReturn(), ret);
+            Assert.Equal(0, events.LiveDomains);
+            Assert.Null(t.DomainOf(Type1TestHost.GpuGroup));
+            Assert.Null(t.DomainOf(Type1TestHost.NicGroup));
+            Assert.NotNull(t.IommuGroup(Type1TestHost.GpuGroup).DmaOwner);
+            Assert.Equal(0, t.Sys.Ioctl(c, VfioIoctl.CheckExtension, VfioExtension.UpdateVaddr));
+            Assert.Empty(new InvariantChecker(t.Host).Check());
+        }
+
+        Assert.Equal(expectedFailures, failures);
+        Assert.Equal(!endsWithOwnDomain, ReferenceEquals(t.DomainOf(Type1TestHost.GpuGroup), t.DomainOf(Type1TestHost.NicGroup)));
+        Assert.Equal(endsWithOwnDomain ? 2 : 1, events.LiveDomains);
+    }
+
     // 64 KiB frame runs either way: 16 pages of 4 KiB or 4 of 64 KiB, so every mapping has many chunks.
     private static FrameLayout Layout(int pageShift) => FrameLayout.ScatteredRuns(pageShift == 12 ? 16UL : 4UL, 7);
 
