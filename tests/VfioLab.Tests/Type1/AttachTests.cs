@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using VfioLab.Abi;
 using VfioLab.Addressing;
-using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Iommu;
 using VfioLab.Simulation;
