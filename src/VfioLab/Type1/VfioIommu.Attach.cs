@@ -332,6 +332,7 @@ internal sealed partial class VfioIommu
     {
         IovaList copy = _iovaList;
         bool updateDirtyScope = false;
+        bool domainFreed = false;
         foreach (VfioDomain d in _domains)
         {
             Type1Group? entry = d.Groups.Find(g => ReferenceEquals(g.Group, group));
@@ -358,20 +359,23 @@ internal sealed partial class VfioIommu
                 d.Domain.Free();
                 _domains.Remove(d);
                 UpdatePgsizeBitmapLocked();
+                domainFreed = true;
             }
             break;
         }
         if (!copy.IsEmpty)
         {
-            _iovaList = RebuildIovaListLocked();
+            _iovaList = RebuildIovaListLocked(domainFreed);
         }
         return updateDirtyScope;
     }
 
     // vfio_iommu_aper_expand + vfio_iommu_resv_refresh: the span of the remaining apertures (the whole
     // 64-bit space with none left) minus the reserved regions of every remaining group. A rebuild that
-    // leaves nothing keeps the old list.
-    private IovaList RebuildIovaListLocked()
+    // leaves nothing keeps the old list. The span is re-expanded only when a domain was freed; otherwise
+    // the kernel rebuilds between the current first window's start and last window's end, so a departed
+    // group's hole at either edge stays cut.
+    private IovaList RebuildIovaListLocked(bool domainFreed)
     {
         ulong start = 0;
         ulong last = ulong.MaxValue;
@@ -384,6 +388,10 @@ internal sealed partial class VfioIommu
             {
                 regions.AddRange(g.IommuGroup!.ReservedRegions);
             }
+        }
+        if (!domainFreed)
+        {
+            (start, last) = (_iovaList.Span.Start, _iovaList.Span.Last);
         }
         if (start > last)
         {
