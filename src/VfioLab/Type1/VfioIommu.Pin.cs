@@ -90,13 +90,6 @@ internal sealed partial class VfioIommu
         long lockAcct = 0;
         Errno error = Errno.None;
         int shift = PageShift;
-        if (!_batch.IsEmpty)
-        {
-            // Leftover pages from the previous chunk start this one.
-            pfnBase = _batch.Current;
-            rsvd = Machine.Memory.IsReservedOrInvalid(pfnBase);
-            haveBase = true;
-        }
         while (npage > 0 && error == Errno.None)
         {
             if (_batch.IsEmpty)
