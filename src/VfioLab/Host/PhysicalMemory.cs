@@ -95,6 +95,31 @@ internal sealed partial class PhysicalMemory
         }
     }
 
+    /// <summary>How many pfns of <c>[first, first + count)</c> are reserved or invalid (see
+    /// <see cref="IsReservedOrInvalid"/>), counted run by run: what type1 never pins or charges in a range.</summary>
+    public ulong CountReservedOrInvalid(Pfn first, ulong count)
+    {
+        if (count == 0)
+        {
+            return 0;
+        }
+        ulong last = first.Value + Math.Min(count - 1, ulong.MaxValue - first.Value);
+        if (first.Value >= FrameCount)
+        {
+            return last - first.Value + 1;
+        }
+        ulong ramLast = Math.Min(last, FrameCount - 1);
+        ulong n = last - ramLast;
+        lock (_gate)
+        {
+            foreach (Run<Presence> r in _reserved.Overlapping(first.Value, ramLast))
+            {
+                n += r.Span + 1;
+            }
+        }
+        return n;
+    }
+
     /// <summary>Marks free RAM frames PageReserved (firmware tables, the kernel image): they are never
     /// allocated. Frames already allocated cannot be reserved.</summary>
     public void Reserve(Pfn first, ulong count)
