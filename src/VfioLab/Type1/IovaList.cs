@@ -94,6 +94,9 @@ internal sealed class IovaList
         return new IovaList([.. current]);
     }
 
+    /// <summary>Test hook: a list of exactly these windows, in this order, unchecked.</summary>
+    internal static IovaList UncheckedForTest(IEnumerable<ByteRange> windows) => new([.. windows]);
+
     /// <inheritdoc />
     public override string ToString() => IsEmpty ? "(no restriction)" : string.Join(", ", _ranges);
 }
