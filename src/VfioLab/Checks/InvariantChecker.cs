@@ -1,5 +1,6 @@
 using VfioLab.Host;
 using VfioLab.Simulation;
+using VfioLab.Type1;
 using VfioLab.Vfio;
 using VfioLab.Vfio.Pci;
 
@@ -7,21 +8,29 @@ namespace VfioLab.Checks;
 
 /// <summary>
 /// The invariant checker over a whole simulated host (the kernel's WARN_ONs, made total), run after
-/// every scenario step under <c>--check</c> and in tests. This version checks the invariants of the
-/// VFIO core, vfio-pci and the host; the backend invariants of SCENARIOS.md arrive with the backends.
+/// every scenario step under <c>--check</c> and in tests. It checks the invariants of the VFIO core,
+/// vfio-pci and the host, and those of every type1 container (spec type1.md §4), from one snapshot
+/// per container. Cost follows mappings, page-table runs, pin runs and external pins, never pages.
 /// </summary>
-internal sealed class InvariantChecker(SimulatedHost host)
+internal sealed partial class InvariantChecker(SimulatedHost host)
 {
     /// <summary>Every invariant this checker evaluates.</summary>
     public static IReadOnlyList<string> Checked { get; } =
-        ["group-attached-once", "empty-container-clean", "pins-balanced", "no-cpu-mapping-of-disabled-bar"];
+    [
+        "mappings-disjoint", "dma-avail-conserved", "domains-agree", "translation-backed", "locked-vm-matches-charges",
+        "locked-vm-within-limit", "host-page-charged-once-per-mapping", "vpfn-consistent", "vaddr-invalid-count",
+        "dirty-bitmaps-present", "non-pinned-groups-count", "mapping-in-iova-range", "pgsize-bitmap", "group-attached-once",
+        "unpin-after-flush", "empty-container-clean", "pins-balanced", "no-cpu-mapping-of-disabled-bar",
+    ];
 
     /// <summary>Evaluates every invariant; an empty list means the state is consistent.</summary>
     public IReadOnlyList<InvariantViolation> Check()
     {
         var found = new List<InvariantViolation>();
         CheckGroups(found);
-        CheckPins(found);
+        List<Type1State> type1 = CheckType1Containers(found);
+        CheckAccounting(type1, found);
+        CheckPins(type1, found);
         CheckBarMappings(found);
         return found;
     }
@@ -60,14 +69,32 @@ internal sealed class InvariantChecker(SimulatedHost host)
         }
     }
 
-    // Only an IOMMU backend pins pages for DMA: with no backend state anywhere, no frame may be pinned.
-    private void CheckPins(List<InvariantViolation> found)
+    // Every page pin in the host is held by a type1 container: one per translated RAM page of each
+    // mapping while the container has domains, plus one per external pin (spec §2.5, §4.4); no leak,
+    // no over-release. Pins held by another backend cannot be counted, so with one the totals are not
+    // compared; with no backend at all no frame may be pinned.
+    private void CheckPins(List<Type1State> type1, List<InvariantViolation> found)
     {
-        bool anyBackend = host.Vfio.Containers.Any(c => c.Iommu is not null);
-        ulong pins = host.Machine.Memory.TotalPins;
-        if (!anyBackend && pins != 0)
+        ulong expected = 0;
+        int backends = 0;
+        foreach (VfioContainer c in host.Vfio.Containers)
         {
-            found.Add(new("pins-balanced", $"0x{pins:x} page pins outstanding with no IOMMU backend holding any"));
+            backends += c.Iommu is null ? 0 : 1;
+        }
+        if (backends != type1.Count)
+        {
+            return;
+        }
+        foreach (Type1State t in type1)
+        {
+            expected += t.PinsHeld;
+        }
+        ulong pins = host.Machine.Memory.TotalPins;
+        if (pins != expected)
+        {
+            found.Add(new("pins-balanced", backends == 0
+                ? $"0x{pins:x} page pins outstanding with no IOMMU backend holding any"
+                : $"0x{pins:x} page pins outstanding, but the type1 containers hold 0x{expected:x} ({(pins > expected ? "leaked" : "over-released")})"));
         }
     }
 

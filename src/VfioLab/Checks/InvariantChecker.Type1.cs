@@ -1,0 +1,391 @@
+using System.Numerics;
+using VfioLab.Addressing;
+using VfioLab.Iommu;
+using VfioLab.Type1;
+using VfioLab.Vfio;
+
+namespace VfioLab.Checks;
+
+// The structural invariants of each type1 container (spec type1.md §4.1-§4.3, §4.7-§4.13): the DMA
+// tree, the slot budget, the domains' agreement, counters, bitmaps, IOVA windows, page sizes, groups
+// and IOTLB flushes. Page-level invariants are in InvariantChecker.Accounting.cs.
+internal sealed partial class InvariantChecker
+{
+    private List<Type1State> CheckType1Containers(List<InvariantViolation> found)
+    {
+        var states = new List<Type1State>();
+        foreach (VfioContainer c in host.Vfio.Containers)
+        {
+            if (c.Iommu is not VfioIommu iommu)
+            {
+                continue;
+            }
+            var t = new Type1State(c, iommu.Snapshot());
+            states.Add(t);
+            CheckMappingsDisjoint(t, found);
+            CheckDmaAvail(t, found);
+            CheckDomainsAgree(t, found);
+            CheckTranslationsBacked(t, found);
+            CheckMappingPages(t, found);
+            CheckCounters(t, found);
+            CheckDirtyBitmaps(t, found);
+            CheckIovaWindows(t, found);
+            CheckPgsizeBitmap(t, found);
+            CheckType1Groups(t, found);
+            CheckFlushed(t, found);
+        }
+        return states;
+    }
+
+    // §4.1: one tree range per mapping, exactly its extent; size > 0 and fully mapped; extents disjoint;
+    // IOVA and size aligned to every domain's minimum IOPTE (what the IOMMU accepted), vaddr to PAGE_SIZE.
+    // Not to the AND of the domains' sizes: it can exceed every domain's minimum ({4K,2M} & {64K,2M} =
+    // {2M}) after mappings were made, and type1 does not refuse such an attach.
+    private static void CheckMappingsDisjoint(Type1State t, List<InvariantViolation> found)
+    {
+        VfioIommuSnapshot s = t.Snapshot;
+        ulong align = s.PageSize;
+        foreach (VfioDomainSnapshot d in s.Domains)
+        {
+            align = Math.Max(align, d.Domain.MinPageSize);
+        }
+        VfioDmaSnapshot? prev = null;
+        foreach (VfioDmaSnapshot m in s.Mappings)
+        {
+            if (m.RequestedSize == 0 || m.Size != m.RequestedSize)
+            {
+                t.Report(found, "mappings-disjoint", $"{m}: size 0x{m.RequestedSize:x}, 0x{m.Size:x} mapped");
+            }
+            else if (((m.Iova | m.RequestedSize) & (align - 1)) != 0 || (m.Vaddr & (s.PageSize - 1)) != 0)
+            {
+                t.Report(found, "mappings-disjoint", $"{m}: iova, size or vaddr 0x{m.Vaddr:x} not aligned to 0x{align:x}");
+            }
+            if (m.TreeRuns.Count != 1 || m.TreeRuns[0] != m.Range)
+            {
+                t.Report(found, "mappings-disjoint", $"{m}: the DMA tree holds it at {string.Join(", ", m.TreeRuns)}");
+            }
+            if (prev is not null && prev.Last >= m.Iova)
+            {
+                t.Report(found, "mappings-disjoint", $"{m} overlaps {prev}");
+            }
+            prev = m;
+        }
+    }
+
+    // §4.2: dma_avail + mappings == dma_entry_limit, and the backend's count is the tree's.
+    private static void CheckDmaAvail(Type1State t, List<InvariantViolation> found)
+    {
+        VfioIommuSnapshot s = t.Snapshot;
+        ulong live = (ulong)s.Mappings.Count;
+        if (s.DmaAvail + live != s.DmaEntryLimit || s.DmaCount != s.Mappings.Count)
+        {
+            t.Report(found, "dma-avail-conserved",
+                $"dma_avail 0x{s.DmaAvail:x} + 0x{live:x} mappings (counted 0x{s.DmaCount:x}) != dma_entry_limit 0x{s.DmaEntryLimit:x}");
+        }
+    }
+
+    // §4.3: with domains, every mapping is iommu_mapped and wholly translated with its prot | IOMMU_CACHE,
+    // every domain translates exactly as the first (runs merged where IOVA and phys continue, so
+    // different page sizes compare equal), and nothing is translated outside the mappings. Without
+    // domains no mapping is iommu_mapped. (The model maps no MSI cookie page, so none is exempt.)
+    private static void CheckDomainsAgree(Type1State t, List<InvariantViolation> found)
+    {
+        VfioIommuSnapshot s = t.Snapshot;
+        if (s.Domains.Count == 0)
+        {
+            foreach (VfioDmaSnapshot m in s.Mappings)
+            {
+                if (m.IommuMapped)
+                {
+                    t.Report(found, "domains-agree", $"{m} is iommu_mapped with no domain");
+                }
+            }
+            return;
+        }
+        List<Translation> first = t.Translations;
+        for (int i = 1; i < s.Domains.Count; i++)
+        {
+            List<Translation> other = t.TranslationsOf(s.Domains[i]);
+            int k = 0;
+            while (k < first.Count && k < other.Count && first[k] == other[k])
+            {
+                k++;
+            }
+            if (k < first.Count || k < other.Count)
+            {
+                ulong at = Math.Min(k < first.Count ? first[k].Start : ulong.MaxValue, k < other.Count ? other[k].Start : ulong.MaxValue);
+                string a = k < first.Count ? first[k].ToString() : "nothing";
+                string b = k < other.Count ? other[k].ToString() : "nothing";
+                t.Report(found, "domains-agree", $"from iova 0x{at:x} on, {s.Domains[0]} translates {a} but {s.Domains[i]} translates {b}");
+            }
+        }
+        foreach (VfioDmaSnapshot m in s.Mappings)
+        {
+            if (!m.IommuMapped)
+            {
+                t.Report(found, "domains-agree", $"{m} is not iommu_mapped with 0x{s.Domains.Count:x} domain(s)");
+            }
+            IommuProt prot = m.Prot | IommuProt.Cache;
+            ulong cursor = m.Iova;
+            bool done = false;
+            for (int k = FirstEndingAtOrAfter(first, m.Iova); k < first.Count && first[k].Start <= m.Last && !done; k++)
+            {
+                Translation x = first[k];
+                if (x.Start > cursor)
+                {
+                    break;
+                }
+                if (x.Prot != prot)
+                {
+                    t.Report(found, "domains-agree", $"{m}: {s.Domains[0]} translates {x}, not with {prot}");
+                }
+                done = x.Last >= m.Last;
+                cursor = done ? m.Last : x.Last + 1;
+            }
+            if (!done)
+            {
+                t.Report(found, "domains-agree", $"{m}: iova 0x{cursor:x} is not translated by {s.Domains[0]}");
+            }
+        }
+        int j = 0;
+        foreach (Translation x in first)
+        {
+            ulong cursor = x.Start;
+            while (true)
+            {
+                while (j < s.Mappings.Count && s.Mappings[j].Last < cursor)
+                {
+                    j++;
+                }
+                if (j == s.Mappings.Count || s.Mappings[j].Iova > cursor)
+                {
+                    t.Report(found, "domains-agree", $"{s.Domains[0]} translates iova 0x{cursor:x} ({x}) outside every mapping");
+                    break;
+                }
+                if (s.Mappings[j].Last >= x.Last)
+                {
+                    break;
+                }
+                cursor = s.Mappings[j].Last + 1;
+            }
+        }
+    }
+
+    // §4.7, §4.9: vaddr_invalid_count and num_non_pinned_groups equal what they count; no emulated group
+    // while a vaddr is invalid.
+    private static void CheckCounters(Type1State t, List<InvariantViolation> found)
+    {
+        VfioIommuSnapshot s = t.Snapshot;
+        int invalid = 0;
+        foreach (VfioDmaSnapshot m in s.Mappings)
+        {
+            invalid += m.VaddrInvalid ? 1 : 0;
+        }
+        if (invalid != s.VaddrInvalidCount)
+        {
+            t.Report(found, "vaddr-invalid-count", $"vaddr_invalid_count {s.VaddrInvalidCount}, but {invalid} mapping(s) have vaddr_invalid");
+        }
+        if (invalid > 0 && s.EmulatedGroups.Count > 0)
+        {
+            t.Report(found, "vaddr-invalid-count", $"{invalid} invalidated vaddr(s) while {s.EmulatedGroups.Count} emulated group(s) are attached");
+        }
+        int nonPinned = 0;
+        foreach (VfioDomainSnapshot d in s.Domains)
+        {
+            foreach (Type1GroupSnapshot g in d.Groups)
+            {
+                nonPinned += g.PinnedPageDirtyScope ? 0 : 1;
+            }
+        }
+        if (nonPinned != s.NumNonPinnedGroups)
+        {
+            t.Report(found, "non-pinned-groups-count", $"num_non_pinned_groups {s.NumNonPinnedGroups}, but {nonPinned} IOMMU-backed group(s) lack pinned scope");
+        }
+    }
+
+    // §4.8: tracking <=> every mapping has a bitmap of at least size/pgsize bits plus a spare u64, sized for
+    // the page size in force; only v2 containers track.
+    private static void CheckDirtyBitmaps(Type1State t, List<InvariantViolation> found)
+    {
+        VfioIommuSnapshot s = t.Snapshot;
+        if (s.DirtyTracking && !s.V2)
+        {
+            t.Report(found, "dirty-bitmaps-present", "dirty tracking on a v1 container");
+        }
+        ulong pgsize = PageSizeBitmap.MinPageSize(s.PgsizeBitmap);
+        foreach (VfioDmaSnapshot m in s.Mappings)
+        {
+            if (!s.DirtyTracking)
+            {
+                if (m.BitmapWords >= 0)
+                {
+                    t.Report(found, "dirty-bitmaps-present", $"{m} keeps a bitmap while tracking is off");
+                }
+                continue;
+            }
+            ulong bits = pgsize == 0 ? 0 : m.RequestedSize / pgsize;
+            ulong words = ((bits + 63) / 64) + 1;
+            if (m.BitmapWords < 0 || (ulong)m.BitmapWords < words)
+            {
+                t.Report(found, "dirty-bitmaps-present",
+                    $"{m}: {(m.BitmapWords < 0 ? "no bitmap" : $"a bitmap of {m.BitmapWords} word(s)")} while tracking, 0x{words:x} needed at pgsize 0x{pgsize:x}");
+            }
+        }
+    }
+
+    // §4.10: windows sorted and disjoint, none covering a non-relaxable reserved region of an attached
+    // IOMMU group; every mapping inside one window (or the list is empty).
+    private static void CheckIovaWindows(Type1State t, List<InvariantViolation> found)
+    {
+        VfioIommuSnapshot s = t.Snapshot;
+        IReadOnlyList<ByteRange> w = s.IovaRanges;
+        for (int i = 0; i < w.Count; i++)
+        {
+            if (w[i].Start > w[i].Last || (i > 0 && w[i - 1].Last >= w[i].Start))
+            {
+                t.Report(found, "mapping-in-iova-range", $"IOVA windows not sorted and disjoint: {string.Join(", ", w)}");
+                break;
+            }
+        }
+        foreach (VfioDomainSnapshot d in s.Domains)
+        {
+            foreach (Type1GroupSnapshot g in d.Groups)
+            {
+                foreach (ReservedRegion r in g.IommuGroup?.ReservedRegions ?? [])
+                {
+                    if (r.IsHoleForVfio && w.Any(x => x.Overlaps(r.Range)))
+                    {
+                        t.Report(found, "mapping-in-iova-range", $"an IOVA window covers reserved region {r} of {g}");
+                    }
+                }
+            }
+        }
+        if (w.Count == 0)
+        {
+            return;
+        }
+        foreach (VfioDmaSnapshot m in s.Mappings)
+        {
+            // The last window starting at or before the mapping (windows are sorted, checked above).
+            int lo = 0;
+            int hi = w.Count - 1;
+            int at = -1;
+            while (lo <= hi)
+            {
+                int mid = (lo + hi) / 2;
+                if (w[mid].Start <= m.Iova)
+                {
+                    at = mid;
+                    lo = mid + 1;
+                }
+                else
+                {
+                    hi = mid - 1;
+                }
+            }
+            if (at < 0 || !w[at].Contains(m.Range))
+            {
+                t.Report(found, "mapping-in-iova-range", $"{m} is not inside one IOVA window of {string.Join(", ", w)}");
+            }
+        }
+    }
+
+    // §4.11, §2.6: the AND of the domains' sizes with sub-PAGE_SIZE bits folded into PAGE_SIZE, or PAGE_MASK
+    // with no domain; never a minimum below PAGE_SIZE.
+    private static void CheckPgsizeBitmap(Type1State t, List<InvariantViolation> found)
+    {
+        VfioIommuSnapshot s = t.Snapshot;
+        ulong expected = ~(s.PageSize - 1);
+        if (s.Domains.Count > 0)
+        {
+            ulong and = ulong.MaxValue;
+            foreach (VfioDomainSnapshot d in s.Domains)
+            {
+                and &= d.Domain.PgsizeBitmap;
+            }
+            expected = PageSizeBitmap.FoldSubPageSizes(and, s.PageSize);
+        }
+        if (s.PgsizeBitmap != expected || s.PgsizeBitmap == 0 || BitOperations.TrailingZeroCount(s.PgsizeBitmap) < BitOperations.TrailingZeroCount(s.PageSize))
+        {
+            t.Report(found, "pgsize-bitmap", $"pgsize_bitmap {PageSizeBitmap.Format(s.PgsizeBitmap)}, expected {PageSizeBitmap.Format(expected)}");
+        }
+    }
+
+    // §4.12: the backend holds exactly the container's groups, each once (in one domain, whose IOMMU group
+    // translates through it, or in the emulated list); every domain has a group; two domains of one IOMMU
+    // unit never share ops and coherency, since the attach would have reused the older one. (Across units
+    // a second domain is legitimate whenever the older domain did not suit the attaching group's unit.)
+    private static void CheckType1Groups(Type1State t, List<InvariantViolation> found)
+    {
+        VfioIommuSnapshot s = t.Snapshot;
+        var where = new Dictionary<VfioGroup, string>();
+        void Place(Type1GroupSnapshot g, string place)
+        {
+            if (where.TryGetValue(g.Group, out string? other))
+            {
+                t.Report(found, "group-attached-once", $"{g} is attached in {other} and in {place}");
+            }
+            where[g.Group] = place;
+        }
+        for (int i = 0; i < s.Domains.Count; i++)
+        {
+            VfioDomainSnapshot d = s.Domains[i];
+            if (d.Groups.Count == 0)
+            {
+                t.Report(found, "group-attached-once", $"domain {d} has no group");
+            }
+            foreach (Type1GroupSnapshot g in d.Groups)
+            {
+                Place(g, $"domain {d}");
+                if (g.IommuGroup is null || !ReferenceEquals(g.IommuGroup.Domain, d.Domain))
+                {
+                    t.Report(found, "group-attached-once", $"{g} is listed in domain {d} but its IOMMU group translates through {g.IommuGroup?.Domain?.Name ?? "none"}");
+                }
+            }
+            for (int j = i + 1; j < s.Domains.Count; j++)
+            {
+                VfioDomainSnapshot older = s.Domains[j];
+                if (ReferenceEquals(older.Domain.Unit, d.Domain.Unit) && older.Domain.OpsName == d.Domain.OpsName &&
+                    older.EnforceCacheCoherency == d.EnforceCacheCoherency)
+                {
+                    t.Report(found, "group-attached-once", $"domains {d} and {older} of one IOMMU share ops and coherency: the older was not reused");
+                }
+            }
+        }
+        foreach (Type1GroupSnapshot g in s.EmulatedGroups)
+        {
+            Place(g, "the emulated list");
+        }
+        IReadOnlyList<VfioGroup> listed = t.Container.Groups;
+        foreach (VfioGroup g in listed)
+        {
+            if (!where.ContainsKey(g))
+            {
+                t.Report(found, "group-attached-once", $"group {g.Number} is in the container but not attached to its type1 backend");
+            }
+        }
+        foreach (VfioGroup g in where.Keys)
+        {
+            if (!listed.Contains(g))
+            {
+                t.Report(found, "group-attached-once", $"group {g.Number} is attached to the type1 backend but not listed by the container");
+            }
+        }
+    }
+
+    // §4.13 at quiescence: every IOTLB invalidation was flushed. A range still pending may be reached by
+    // a device's cached translation; the message says how much of it is already unpinned.
+    private void CheckFlushed(Type1State t, List<InvariantViolation> found)
+    {
+        foreach (VfioDomainSnapshot d in t.Snapshot.Domains)
+        {
+            foreach (ByteRange r in d.PendingInvalidations)
+            {
+                ulong first = r.Start >> host.Machine.PageShift;
+                ulong count = (r.Last >> host.Machine.PageShift) - first + 1;
+                ulong unpinned = UnpinnedRamFrames(new Pfn(first), count, out _);
+                t.Report(found, "unpin-after-flush", $"domain {d}: phys {r} is still pending IOTLB invalidation; 0x{unpinned:x} frame(s) of it already unpinned");
+            }
+        }
+    }
+}
