@@ -320,7 +320,7 @@ public sealed class Type1InvariantTests
     }
 
     [Fact]
-    public void Checked_ListsEveryType1Invariant()
+    public void Checked_ListsEveryType1InvariantByItsScenarioName()
     {
         foreach (string name in new[]
         {
@@ -332,6 +332,7 @@ public sealed class Type1InvariantTests
         {
             Assert.Contains(name, InvariantChecker.Checked);
         }
+        Assert.All(InvariantChecker.Checked, name => Assert.True(VfioLab.Scenarios.Model.InvariantNames.IsKnown(name), name));
     }
 
     private static void AssertOnly(Fixture f, string invariant)
