@@ -17,7 +17,10 @@ public sealed class Type1InvariantSweepTests
 {
     private const ulong MiB = Type1TestHost.MiB;
     private static readonly ulong[] Sizes = [64 * 1024, 1 * MiB, 4 * MiB, 8 * MiB];
-    private static readonly string[] Sites = ["iommu_map", "lock_acct", "bitmap_alloc", "dma_alloc", "alloc", "iommu_domain_alloc"];
+    // Not iommu_attach_group: a failed attach to the compatible domain leaves a second domain of the same
+    // ops and coherency on one IOMMU, legitimate in Linux but reported by group-attached-once (spec §4.12
+    // states that a compatible domain is always reused; see Checks/README.md).
+    private static readonly string[] Sites = ["pin", "iommu_map", "lock_acct", "bitmap_alloc", "dma_alloc", "alloc", "iommu_domain_alloc"];
 
     public static TheoryData<int, int, bool> Configurations()
     {
