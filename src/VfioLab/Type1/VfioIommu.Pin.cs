@@ -282,6 +282,40 @@ internal sealed partial class VfioIommu
         return unlocked;
     }
 
+    /// <summary>
+    /// Unpins the frames a mapping's runs translated to, after the flush. Runs are sorted by frame and
+    /// physically adjacent ones joined, so frames scattered in small runs are unpinned in a few calls
+    /// (the pin counts and dirty bits end the same as unpinning run by run in IOVA order).
+    /// </summary>
+    private ulong UnpinTranslatedLocked(VfioDma dma, IReadOnlyList<MappedRun> runs)
+    {
+        if (runs.Count == 0)
+        {
+            return 0;
+        }
+        var byFrame = new (ulong Phys, ulong Bytes)[runs.Count];
+        for (int i = 0; i < runs.Count; i++)
+        {
+            byFrame[i] = (runs[i].Phys.Value, runs[i].Iova.Last - runs[i].Iova.Start + 1);
+        }
+        Array.Sort(byFrame, static (a, b) => a.Phys.CompareTo(b.Phys));
+        ulong unlocked = 0;
+        int k = 0;
+        while (k < byFrame.Length)
+        {
+            ulong phys = byFrame[k].Phys;
+            ulong bytes = byFrame[k].Bytes;
+            k++;
+            while (k < byFrame.Length && byFrame[k].Phys == phys + bytes)
+            {
+                bytes += byFrame[k].Bytes;
+                k++;
+            }
+            unlocked += UnpinFrames(dma, new Pfn(phys >> PageShift), bytes >> PageShift);
+        }
+        return unlocked;
+    }
+
     /// <summary>put_pfn over a run: reserved and invalid pfns were never pinned and are skipped.</summary>
     private ulong UnpinFrames(VfioDma dma, Pfn first, ulong count)
     {
@@ -331,21 +365,7 @@ internal sealed partial class VfioIommu
             first.UnmapDeferred(new Iova(start), last - start + 1);
         }
         first.IotlbSync();
-        long unlocked = 0;
-        k = 0;
-        while (k < runs.Count)
-        {
-            // Frames physically adjacent across runs are unpinned in one call.
-            ulong phys = runs[k].Phys.Value;
-            ulong bytes = runs[k].Iova.Last - runs[k].Iova.Start + 1;
-            k++;
-            while (k < runs.Count && runs[k].Phys.Value == phys + bytes)
-            {
-                bytes += runs[k].Iova.Last - runs[k].Iova.Start + 1;
-                k++;
-            }
-            unlocked += (long)UnpinFrames(dma, new Pfn(phys >> PageShift), bytes >> PageShift);
-        }
+        long unlocked = (long)UnpinTranslatedLocked(dma, runs);
         dma.IommuMapped = false;
         if (doAccounting)
         {
