@@ -110,11 +110,70 @@ internal sealed class RunMap<T>
     {
         System.Diagnostics.Debug.Assert(start <= last);
         Remove(start, last);
-        var node = new Node(start, last, value);
+        // Split once at start; the neighbours are the rightmost run of the left part and the leftmost of
+        // the right part, so merging with them needs no further searches (the hot path of every pin,
+        // IOMMU map and DMA-tree insert).
         (Node? left, Node? right) = Split(_root, start);
-        _root = Merge(Merge(left, node), right);
-        Count++;
-        Coalesce(node);
+        Node? prev = Rightmost(left);
+        Node node;
+        if (prev is not null && start != 0 && prev.Last == start - 1 && prev.Value.Advance(prev.Last - prev.Start + 1).Equals(value))
+        {
+            prev.Last = last;
+            node = prev;
+        }
+        else
+        {
+            node = new Node(start, last, value);
+            left = Merge(left, node);
+            Count++;
+        }
+        Node? next = Leftmost(right);
+        if (next is not null && node.Last != ulong.MaxValue && next.Start == node.Last + 1 &&
+            node.Value.Advance(node.Last - node.Start + 1).Equals(next.Value))
+        {
+            node.Last = next.Last;
+            right = RemoveLeftmost(right!);
+            Count--;
+        }
+        _root = Merge(left, right);
+    }
+
+    private static Node? Rightmost(Node? n)
+    {
+        while (n?.Right is not null)
+        {
+            n = n.Right;
+        }
+        return n;
+    }
+
+    private static Node? Leftmost(Node? n)
+    {
+        while (n?.Left is not null)
+        {
+            n = n.Left;
+        }
+        return n;
+    }
+
+    // Removes the leftmost node of a subtree (it has no left child: its right subtree takes its place).
+    private static Node? RemoveLeftmost(Node n)
+    {
+        if (n.Left is null)
+        {
+            Node? r = n.Right;
+            n.Right = null;
+            return r;
+        }
+        Node parent = n;
+        while (parent.Left!.Left is not null)
+        {
+            parent = parent.Left;
+        }
+        Node leftmost = parent.Left;
+        parent.Left = leftmost.Right;
+        leftmost.Right = null;
+        return n;
     }
 
     /// <summary>Unmaps every key in <c>[start, last]</c>, cutting runs that straddle the ends.</summary>
@@ -194,32 +253,6 @@ internal sealed class RunMap<T>
         (Node? left, Node? right) = Split(_root, key);
         _root = Merge(Merge(left, tail), right);
         Count++;
-    }
-
-    private void Coalesce(Node node)
-    {
-        if (node.Start != 0 && FindContaining(node.Start - 1) is { } prev &&
-            prev.Value.Advance(prev.Last - prev.Start + 1).Equals(node.Value))
-        {
-            RemoveNode(node);
-            prev.Last = node.Last;
-            node = prev;
-        }
-        if (node.Last != ulong.MaxValue && FindContaining(node.Last + 1) is { } next &&
-            node.Value.Advance(node.Last - node.Start + 1).Equals(next.Value))
-        {
-            RemoveNode(next);
-            node.Last = next.Last;
-        }
-    }
-
-    private void RemoveNode(Node node)
-    {
-        (Node? left, Node? rest) = Split(_root, node.Start);
-        (Node? middle, Node? right) = node.Last == ulong.MaxValue ? (rest, null) : Split(rest, node.Start + 1);
-        System.Diagnostics.Debug.Assert(ReferenceEquals(middle, node) && node.Left is null && node.Right is null);
-        Count--;
-        _root = Merge(left, right);
     }
 
     // Splits into runs starting before key and runs starting at or after it.
