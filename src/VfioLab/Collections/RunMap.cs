@@ -7,9 +7,10 @@ namespace VfioLab.Collections;
 /// this is how the model keeps cost proportional to extents rather than pages (DESIGN.md).
 /// </summary>
 /// <remarks>
-/// A treap ordered by run start. Priorities come from a fixed hash of the start key, so the shape is
-/// a function of the contents: deterministic across runs and machines. Not thread-safe; the owning
-/// aggregate's lock protects it.
+/// A treap ordered by run start. A node's priority is a fixed hash of the start it was created with
+/// (a run that grows downwards keeps it), so the shape is a function of the contents and their
+/// history: deterministic across runs and machines. Not thread-safe; the owning aggregate's lock
+/// protects it.
 /// </remarks>
 internal sealed class RunMap<T>
     where T : struct, IRunValue<T>
@@ -110,76 +111,96 @@ internal sealed class RunMap<T>
     {
         System.Diagnostics.Debug.Assert(start <= last);
         Remove(start, last);
-        // Split once at start; the neighbours are the rightmost run of the left part and the leftmost of
-        // the right part, so merging with them needs no further searches (the hot path of every pin,
-        // IOMMU map and DMA-tree insert).
-        (Node? left, Node? right) = Split(_root, start);
-        Node? prev = Rightmost(left);
-        Node node;
-        if (prev is not null && start != 0 && prev.Last == start - 1 && prev.Value.Advance(prev.Last - prev.Start + 1).Equals(value))
+        InsertUnchecked(start, last, value);
+    }
+
+    /// <summary><see cref="Set"/> for a range the caller has just found free (no key of it is mapped):
+    /// skips the removal pass.</summary>
+    public void Insert(ulong start, ulong last, T value)
+    {
+        System.Diagnostics.Debug.Assert(start <= last && !Overlaps(start, last), "Insert over mapped keys");
+        InsertUnchecked(start, last, value);
+    }
+
+    private void InsertUnchecked(ulong start, ulong last, T value)
+    {
+        // One descent finds the neighbours: the run starting last before start, and the first after it.
+        Node? prev = null;
+        Node? next = null;
+        for (Node? n = _root; n is not null;)
         {
-            prev.Last = last;
-            node = prev;
+            if (start < n.Start)
+            {
+                next = n;
+                n = n.Left;
+            }
+            else
+            {
+                prev = n;
+                n = n.Right;
+            }
+        }
+        bool joinPrev = prev is not null && start != 0 && prev.Last == start - 1 && prev.Value.Advance(prev.Last - prev.Start + 1).Equals(value);
+        bool joinNext = next is not null && last != ulong.MaxValue && next.Start == last + 1 && value.Advance(last - start + 1).Equals(next.Value);
+        if (joinPrev && joinNext)
+        {
+            prev!.Last = next!.Last;
+            DeleteExact(next.Start);
+            Count--;
+        }
+        else if (joinPrev)
+        {
+            prev!.Last = last;
+        }
+        else if (joinNext)
+        {
+            // The successor grows down to start: no key lies between, so the tree order holds.
+            next!.Start = start;
+            next.Value = value;
         }
         else
         {
-            node = new Node(start, last, value);
-            left = Merge(left, node);
+            InsertNode(new Node(start, last, value));
             Count++;
         }
-        Node? next = Leftmost(right);
-        if (next is not null && node.Last != ulong.MaxValue && next.Start == node.Last + 1 &&
-            node.Value.Advance(node.Last - node.Start + 1).Equals(next.Value))
-        {
-            node.Last = next.Last;
-            right = RemoveLeftmost(right!);
-            Count--;
-        }
-        _root = Merge(left, right);
     }
 
-    private static Node? Rightmost(Node? n)
+    // Treap insertion: descend while the nodes outrank the new one, then split the subtree there.
+    private void InsertNode(Node node)
     {
-        while (n?.Right is not null)
+        ref Node? link = ref _root;
+        while (link is not null && link.Priority >= node.Priority)
         {
-            n = n.Right;
+            link = ref (node.Start < link.Start ? ref link.Left : ref link.Right);
         }
-        return n;
+        (node.Left, node.Right) = Split(link, node.Start);
+        link = node;
     }
 
-    private static Node? Leftmost(Node? n)
+    // Removes the node whose run starts at start (which must exist), merging its subtrees in its place.
+    private void DeleteExact(ulong start)
     {
-        while (n?.Left is not null)
+        ref Node? link = ref _root;
+        while (link is not null && link.Start != start)
         {
-            n = n.Left;
+            link = ref (start < link.Start ? ref link.Left : ref link.Right);
         }
-        return n;
-    }
-
-    // Removes the leftmost node of a subtree (it has no left child: its right subtree takes its place).
-    private static Node? RemoveLeftmost(Node n)
-    {
-        if (n.Left is null)
-        {
-            Node? r = n.Right;
-            n.Right = null;
-            return r;
-        }
-        Node parent = n;
-        while (parent.Left!.Left is not null)
-        {
-            parent = parent.Left;
-        }
-        Node leftmost = parent.Left;
-        parent.Left = leftmost.Right;
-        leftmost.Right = null;
-        return n;
+        System.Diagnostics.Debug.Assert(link is not null, "no run starts at the key");
+        link = Merge(link!.Left, link.Right);
     }
 
     /// <summary>Unmaps every key in <c>[start, last]</c>, cutting runs that straddle the ends.</summary>
     public void Remove(ulong start, ulong last)
     {
         System.Diagnostics.Debug.Assert(start <= last);
+        Node? exact = FindContaining(start);
+        if (exact is not null && exact.Start == start && exact.Last == last)
+        {
+            // One whole run: unlink it directly (a mapping, an IOMMU run, a pin run).
+            DeleteExact(start);
+            Count--;
+            return;
+        }
         if (!Overlaps(start, last))
         {
             return;
@@ -250,8 +271,7 @@ internal sealed class RunMap<T>
         }
         var tail = new Node(key, n.Last, n.Value.Advance(key - n.Start));
         n.Last = key - 1;
-        (Node? left, Node? right) = Split(_root, key);
-        _root = Merge(Merge(left, tail), right);
+        InsertNode(tail);
         Count++;
     }
 
@@ -300,7 +320,7 @@ internal sealed class RunMap<T>
     /// <summary>A treap node: one run. The only per-extent heap object of the map.</summary>
     private sealed class Node(ulong start, ulong last, T value)
     {
-        public readonly ulong Start = start;
+        public ulong Start = start;
         public readonly uint Priority = Mix(start);
         public ulong Last = last;
         public T Value = value;

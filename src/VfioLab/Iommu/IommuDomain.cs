@@ -187,7 +187,7 @@ internal sealed partial class IommuDomain
                     return Errno.ENOMEM;
                 }
                 ulong bytes = count * p;
-                _table.Set(cursor, cursor + (bytes - 1), new IopteRun(new PhysAddr(pa), p, prot));
+                _table.Insert(cursor, cursor + (bytes - 1), new IopteRun(new PhysAddr(pa), p, prot));
                 AddCount(p, count);
                 remaining -= bytes;
                 if (remaining != 0)

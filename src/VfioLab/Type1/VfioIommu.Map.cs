@@ -89,7 +89,7 @@ internal sealed partial class VfioIommu
             AddressSpace mm = caller.Mm ?? caller.LastMm;
             var dma = new VfioDma(iova, size, vaddr, prot, caller, mm, caller.CapIpcLock);
             _dmaAvail--;
-            _dmas.Set(range.Start, range.Last, new DmaRef(dma));
+            _dmas.Insert(range.Start, range.Last, new DmaRef(dma));
             _dmaCount++;
             Errno error = Errno.None;
             if (_domains.Count == 0)

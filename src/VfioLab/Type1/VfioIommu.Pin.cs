@@ -293,6 +293,10 @@ internal sealed partial class VfioIommu
         {
             return 0;
         }
+        if (runs.Count == 1)
+        {
+            return UnpinFrames(dma, new Pfn(runs[0].Phys.Value >> PageShift), (runs[0].Iova.Last - runs[0].Iova.Start + 1) >> PageShift);
+        }
         var byFrame = new (ulong Phys, ulong Bytes)[runs.Count];
         for (int i = 0; i < runs.Count; i++)
         {

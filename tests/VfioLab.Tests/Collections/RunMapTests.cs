@@ -96,7 +96,14 @@ public class RunMapTests
             else
             {
                 ulong v = rng.Next() % 4 == 0 ? start + 1000 : rng.Next() % 100_000;
-                map.Set(start, last, new Linear(v));
+                if (!map.Overlaps(start, last) && rng.Next() % 2 == 0)
+                {
+                    map.Insert(start, last, new Linear(v));
+                }
+                else
+                {
+                    map.Set(start, last, new Linear(v));
+                }
                 for (ulong k = start; k <= last; k++)
                 {
                     naive[k] = v + (k - start);
@@ -110,13 +117,20 @@ public class RunMapTests
                     $"seed 0x{seed:x} step {step} key {k}: map {(has ? got.V.ToString() : "-")} naive {(expected ? want.ToString() : "-")}");
             }
             ulong prevLast = 0;
+            ulong prevEndValue = 0;
             bool first = true;
+            int count = 0;
             foreach (Run<Linear> r in map.All())
             {
                 Assert.True(first || r.Start > prevLast, $"seed 0x{seed:x} step {step}: runs overlap or unordered");
+                Assert.False(!first && r.Start == prevLast + 1 && r.Value.V == prevEndValue,
+                    $"seed 0x{seed:x} step {step}: neighbours at 0x{r.Start:x} agree but were not merged");
                 first = false;
                 prevLast = r.Last;
+                prevEndValue = r.Value.V + (r.Last - r.Start + 1);
+                count++;
             }
+            Assert.Equal(count, map.Count);
         }
     }
 }
