@@ -170,10 +170,17 @@ internal sealed partial class VfioIommu
         {
             return Errno.ENOMEM;
         }
-        dma.Bitmap = new ulong[(npages + 63) / 64 + 1];
-        dma.BitmapPageSize = pgsize;
+        NewBitmap(dma, pgsize);
         PopulateBitmapLocked(dma);
         return Errno.None;
+    }
+
+    // A zeroed bitmap of the mapping's pages at pgsize, plus a spare word (the kernel shifts in place).
+    private static void NewBitmap(VfioDma dma, ulong pgsize)
+    {
+        ulong npages = dma.RequestedSize / pgsize;
+        dma.Bitmap = new ulong[(npages + 63) / 64 + 1];
+        dma.BitmapPageSize = pgsize;
     }
 
     // Resets a mapping's bitmap to exactly its externally pinned pages.
@@ -203,16 +210,9 @@ internal sealed partial class VfioIommu
     {
         int pgshift = System.Numerics.BitOperations.TrailingZeroCount(pgsize);
         ulong nbits = dma.Size >> pgshift;
-        if (dma.Bitmap is null || dma.BitmapPageSize != pgsize)
-        {
-            // Bitmaps are sized with the page size in force at START (spec §3.11); when a domain with
-            // larger pages left since, the kernel writes past the old bitmap. The model cannot corrupt
-            // memory, so it re-sizes the bitmap and reports every page dirty: nothing written is lost.
-            dma.Bitmap = new ulong[(nbits + 63) / 64 + 1];
-            dma.BitmapPageSize = pgsize;
-            SetBits(dma.Bitmap, nbits);
-        }
-        ulong[] bits = dma.Bitmap;
+        // A page-size change while tracking re-sized every bitmap already (ResizeBitmapsLocked).
+        System.Diagnostics.Debug.Assert(dma.Bitmap is not null && dma.BitmapPageSize == pgsize, "bitmap at another page size");
+        ulong[] bits = dma.Bitmap!;
         ulong bitOffset = (dma.Iova - baseIova) >> pgshift;
         ulong copyOffset = bitOffset / 64;
         int shift = (int)(bitOffset % 64);
@@ -291,10 +291,8 @@ internal sealed partial class VfioIommu
         {
             if (dma.Bitmap is not null && dma.BitmapPageSize != pgsize)
             {
-                ulong nbits = dma.RequestedSize / pgsize;
-                dma.Bitmap = new ulong[(nbits + 63) / 64 + 1];
-                dma.BitmapPageSize = pgsize;
-                SetBits(dma.Bitmap, nbits);
+                NewBitmap(dma, pgsize);
+                SetBits(dma.Bitmap!, dma.RequestedSize / pgsize);
             }
         }
     }
