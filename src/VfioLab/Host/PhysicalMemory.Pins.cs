@@ -85,6 +85,20 @@ internal sealed partial class PhysicalMemory
         lock (_gate)
         {
             ulong last = first.Value + count - 1;
+            if (_pins.TryGet(first.Value, out Run<FrameCount> only) && only.Last >= last && only.Value.Count == 1)
+            {
+                // The common case, frames holding this one pin: drop them from the map in one removal.
+                if (markDirty)
+                {
+                    _dirty.Set(first.Value, last, default);
+                }
+                _pins.Remove(first.Value, last);
+                _pinnedFrames -= count;
+                _totalPins -= count;
+                _released.Add(new PfnRun(first, count));
+                ReleaseUnusedLocked(_released, _refs);
+                return;
+            }
             if (!_pins.Covers(first.Value, last))
             {
                 HostThrowHelper.ThrowInvalidOperation($"unpin {new PfnRun(first, count)}: frame not pinned");

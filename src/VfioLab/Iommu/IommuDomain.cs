@@ -163,6 +163,27 @@ internal sealed partial class IommuDomain
             {
                 return Unit.Profile.OutOfApertureError;
             }
+            ulong firstSize = PageSizeBitmap.LargestFitting(PgsizeBitmap, range.Start, phys.Value, size);
+            ulong firstCount = BatchCount(range.Start, phys.Value, size, firstSize);
+            if (firstCount * firstSize == size)
+            {
+                // One run of one page size (every chunk of a scattered guest): the overlap check and the
+                // insertion are one descent of the table.
+                if (!_table.TryInsert(range.Start, range.Last, new IopteRun(phys, firstSize, prot)))
+                {
+                    return Errno.EEXIST;
+                }
+                if (Faults.ShouldFail("iommu_map"))
+                {
+                    _table.Remove(range.Start, range.Last);
+                    Trace.Emit("iommu_map_failed", 0, TraceLog.F("domain", Name), TraceLog.F("iova", iova.Value),
+                        TraceLog.F("size", size), TraceLog.F("errno", "ENOMEM"));
+                    return Errno.ENOMEM;
+                }
+                AddCount(firstSize, firstCount);
+                TraceMap(iova, phys, size, prot);
+                return Errno.None;
+            }
             if (_table.Overlaps(range.Start, range.Last))
             {
                 return Errno.EEXIST;
@@ -196,12 +217,17 @@ internal sealed partial class IommuDomain
                     pa += bytes;
                 }
             }
-            if (Trace.Enabled)
-            {
-                Trace.Emit("iommu_map", 0, TraceLog.F("domain", Name), TraceLog.F("iova", iova.Value),
-                    TraceLog.F("phys", phys.Value), TraceLog.F("size", size), TraceLog.F("prot", (int)prot));
-            }
+            TraceMap(iova, phys, size, prot);
             return Errno.None;
+        }
+    }
+
+    private void TraceMap(Iova iova, PhysAddr phys, ulong size, IommuProt prot)
+    {
+        if (Trace.Enabled)
+        {
+            Trace.Emit("iommu_map", 0, TraceLog.F("domain", Name), TraceLog.F("iova", iova.Value),
+                TraceLog.F("phys", phys.Value), TraceLog.F("size", size), TraceLog.F("prot", (int)prot));
         }
     }
 

@@ -297,27 +297,39 @@ internal sealed partial class VfioIommu
         {
             return UnpinFrames(dma, new Pfn(runs[0].Phys.Value >> PageShift), (runs[0].Iova.Last - runs[0].Iova.Start + 1) >> PageShift);
         }
-        var byFrame = new (ulong Phys, ulong Bytes)[runs.Count];
-        for (int i = 0; i < runs.Count; i++)
+        // Primitive keys sort without a comparison delegate; the arrays are rented, not left to the GC.
+        int count = runs.Count;
+        ulong[] phys = System.Buffers.ArrayPool<ulong>.Shared.Rent(count);
+        ulong[] sizes = System.Buffers.ArrayPool<ulong>.Shared.Rent(count);
+        try
         {
-            byFrame[i] = (runs[i].Phys.Value, runs[i].Iova.Last - runs[i].Iova.Start + 1);
-        }
-        Array.Sort(byFrame, static (a, b) => a.Phys.CompareTo(b.Phys));
-        ulong unlocked = 0;
-        int k = 0;
-        while (k < byFrame.Length)
-        {
-            ulong phys = byFrame[k].Phys;
-            ulong bytes = byFrame[k].Bytes;
-            k++;
-            while (k < byFrame.Length && byFrame[k].Phys == phys + bytes)
+            for (int i = 0; i < count; i++)
             {
-                bytes += byFrame[k].Bytes;
-                k++;
+                phys[i] = runs[i].Phys.Value;
+                sizes[i] = runs[i].Iova.Last - runs[i].Iova.Start + 1;
             }
-            unlocked += UnpinFrames(dma, new Pfn(phys >> PageShift), bytes >> PageShift);
+            Array.Sort(phys, sizes, 0, count);
+            ulong unlocked = 0;
+            int k = 0;
+            while (k < count)
+            {
+                ulong start = phys[k];
+                ulong bytes = sizes[k];
+                k++;
+                while (k < count && phys[k] == start + bytes)
+                {
+                    bytes += sizes[k];
+                    k++;
+                }
+                unlocked += UnpinFrames(dma, new Pfn(start >> PageShift), bytes >> PageShift);
+            }
+            return unlocked;
         }
-        return unlocked;
+        finally
+        {
+            System.Buffers.ArrayPool<ulong>.Shared.Return(phys);
+            System.Buffers.ArrayPool<ulong>.Shared.Return(sizes);
+        }
     }
 
     /// <summary>put_pfn over a run: reserved and invalid pfns were never pinned and are skipped.</summary>
