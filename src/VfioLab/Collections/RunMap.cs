@@ -29,6 +29,7 @@ internal sealed class RunMap<T>
     private readonly int _capacity;
     private readonly int _minFill;
     private Node? _root;
+    private Leaf? _spare;
     private int _height;
     private int _version;
     private Inner[]? _pathNodes;
@@ -134,6 +135,17 @@ internal sealed class RunMap<T>
     public void Set(ulong start, ulong last, T value)
     {
         System.Diagnostics.Debug.Assert(start <= last);
+        if (InsertChecked(start, last, value, check: true))
+        {
+            // A free range (the common case) took one descent.
+            return;
+        }
+        if (FindAtOrBefore(start, out Leaf? leaf, out int i) && leaf.Lasts[i] >= last &&
+            leaf.Values[i].Advance(start - leaf.Keys[i]).Equals(value))
+        {
+            // Already so (a frame dirtied again, a count set to what it is): nothing changes.
+            return;
+        }
         Remove(start, last);
         InsertChecked(start, last, value, check: false);
     }
@@ -158,15 +170,72 @@ internal sealed class RunMap<T>
     public void Remove(ulong start, ulong last)
     {
         System.Diagnostics.Debug.Assert(start <= last);
-        if (!FindAtOrAfter(start, out Leaf? first, out int fi) || first.Keys[fi] > last)
+        if (_root is null)
         {
             return;
         }
-        if (first.Keys[fi] == start && first.Lasts[fi] == last)
+        Leaf at = Descend(start, record: true);
+        int pos = Rank(at, start);
+        Leaf? first;
+        int fi;
+        if (pos > 0 && at.Lasts[pos - 1] >= start)
         {
-            // One whole run (a mapping, an IOMMU run, a pin run): delete it where it lies.
-            Leaf at = Descend(start, record: true);
-            DeleteRange(at, Rank(at, start) - 1, 1);
+            first = at;
+            fi = pos - 1;
+        }
+        else if (pos == 0 && at.Prev is { } p && p.Lasts[p.Count - 1] >= start)
+        {
+            first = p;
+            fi = p.Count - 1;
+        }
+        else if (!Successor(at, pos, out first, out fi))
+        {
+            return;
+        }
+        if (first.Keys[fi] > last)
+        {
+            return;
+        }
+        ulong runStart = first.Keys[fi];
+        ulong runLast = first.Lasts[fi];
+        if (runStart <= start && runLast >= last)
+        {
+            // The range lies inside one run (a mapping, an IOMMU run, part of a pin run): delete, trim
+            // or split it where it lies instead of cutting and sweeping.
+            if (runStart == start && runLast == last)
+            {
+                // A run starting at start lies in the leaf start descends to: the path is the right one.
+                DeleteRange(at, fi, 1);
+                return;
+            }
+            bool boundedInLeaf = fi < first.Count - 1 || first.Next is null;
+            if (runStart == start && !boundedInLeaf)
+            {
+                // Raising the last start of a leaf could pass the next leaf's separator: cut instead.
+                Cut(last + 1);
+                Leaf again = Descend(start, record: true);
+                DeleteRange(again, Rank(again, start) - 1, 1);
+                return;
+            }
+            _version++;
+            if (runStart == start)
+            {
+                // A run's start may rise in place while a later start of the same leaf (or none) bounds it.
+                first.Values[fi] = first.Values[fi].Advance(last + 1 - runStart);
+                first.Keys[fi] = last + 1;
+            }
+            else if (runLast == last)
+            {
+                first.Lasts[fi] = start - 1;
+            }
+            else
+            {
+                T tail = first.Values[fi].Advance(last + 1 - runStart);
+                first.Lasts[fi] = start - 1;
+                Leaf tailLeaf = Descend(last + 1, record: true);
+                InsertAt(tailLeaf, Rank(tailLeaf, last + 1), last + 1, runLast, tail);
+                Count++;
+            }
             return;
         }
         Cut(start);
@@ -331,11 +400,11 @@ internal sealed class RunMap<T>
     }
 
     // Number of runs in the leaf starting at or before key.
-    private static int Rank(Leaf leaf, ulong key)
+    private static int Rank(Leaf leaf, ulong key) => UpperBound(leaf.Keys, 0, leaf.Count, key);
+
+    // The first index in [lo, hi) whose key exceeds key (hi if none).
+    private static int UpperBound(ulong[] keys, int lo, int hi, ulong key)
     {
-        ulong[] keys = leaf.Keys;
-        int lo = 0;
-        int hi = leaf.Count;
         while (lo < hi)
         {
             int mid = (lo + hi) >>> 1;
@@ -366,23 +435,9 @@ internal sealed class RunMap<T>
         }
         for (int depth = 0; depth < _height; depth++)
         {
-            var inner = (Inner)n;
-            ulong[] keys = inner.Keys;
-            int lo = 1;
-            int hi = inner.Count;
-            while (lo < hi)
-            {
-                int mid = (lo + hi) >>> 1;
-                if (keys[mid] <= key)
-                {
-                    lo = mid + 1;
-                }
-                else
-                {
-                    hi = mid;
-                }
-            }
-            int slot = lo - 1;
+            // Every node above the leaf level is inner: skip the cast's type check on this hot walk.
+            Inner inner = System.Runtime.CompilerServices.Unsafe.As<Inner>(n);
+            int slot = UpperBound(inner.Keys, 1, inner.Count, key) - 1;
             if (record)
             {
                 _pathNodes![depth] = inner;
@@ -390,14 +445,16 @@ internal sealed class RunMap<T>
             }
             n = inner.Children[slot];
         }
-        return (Leaf)n;
+        return System.Runtime.CompilerServices.Unsafe.As<Leaf>(n);
     }
 
     private bool InsertChecked(ulong start, ulong last, T value, bool check)
     {
         if (_root is null)
         {
-            var leaf = new Leaf(InitialLeafCapacity);
+            // A map that keeps emptying and refilling (one dirty run, one pending range) reuses its leaf.
+            Leaf leaf = _spare ?? new Leaf(InitialLeafCapacity);
+            _spare = null;
             leaf.Set(0, start, last, value);
             leaf.Count = 1;
             _root = leaf;
@@ -645,6 +702,8 @@ internal sealed class RunMap<T>
     {
         if (depth < 0)
         {
+            _spare = _root as Leaf;
+            _spare?.Reset();
             _root = null;
             _height = 0;
             return;
@@ -724,6 +783,13 @@ internal sealed class RunMap<T>
 
         public Run<T> RunAt(int i) => new(Keys[i], Lasts[i], Values[i]);
 
+        public void Reset()
+        {
+            Count = 0;
+            Prev = null;
+            Next = null;
+        }
+
         public void Set(int i, ulong start, ulong last, T value)
         {
             Keys[i] = start;
@@ -743,25 +809,35 @@ internal sealed class RunMap<T>
             Array.Resize(ref Values, size);
         }
 
+        // Span copies (memmove semantics, overlap-safe) skip Array.Copy's per-call type checks, which
+        // cost more than the few hundred bytes a leaf shift moves.
         public void ShiftRight(int from, int count)
         {
-            Array.Copy(Keys, from, Keys, from + 1, count);
-            Array.Copy(Lasts, from, Lasts, from + 1, count);
-            Array.Copy(Values, from, Values, from + 1, count);
+            if (count == 0)
+            {
+                return;
+            }
+            Keys.AsSpan(from, count).CopyTo(Keys.AsSpan(from + 1));
+            Lasts.AsSpan(from, count).CopyTo(Lasts.AsSpan(from + 1));
+            Values.AsSpan(from, count).CopyTo(Values.AsSpan(from + 1));
         }
 
         public void ShiftLeft(int from, int count, int by)
         {
-            Array.Copy(Keys, from, Keys, from - by, count);
-            Array.Copy(Lasts, from, Lasts, from - by, count);
-            Array.Copy(Values, from, Values, from - by, count);
+            if (count == 0)
+            {
+                return;
+            }
+            Keys.AsSpan(from, count).CopyTo(Keys.AsSpan(from - by));
+            Lasts.AsSpan(from, count).CopyTo(Lasts.AsSpan(from - by));
+            Values.AsSpan(from, count).CopyTo(Values.AsSpan(from - by));
         }
 
         public void CopyTo(int from, Leaf target, int at, int count)
         {
-            Array.Copy(Keys, from, target.Keys, at, count);
-            Array.Copy(Lasts, from, target.Lasts, at, count);
-            Array.Copy(Values, from, target.Values, at, count);
+            Keys.AsSpan(from, count).CopyTo(target.Keys.AsSpan(at));
+            Lasts.AsSpan(from, count).CopyTo(target.Lasts.AsSpan(at));
+            Values.AsSpan(from, count).CopyTo(target.Values.AsSpan(at));
         }
 
         // Values may hold references (a mapping): clear the vacated slots so they can be collected.
@@ -787,8 +863,8 @@ internal sealed class RunMap<T>
 
         public void Insert(int pos, ulong key, Node child)
         {
-            Array.Copy(Keys, pos, Keys, pos + 1, Count - pos);
-            Array.Copy(Children, pos, Children, pos + 1, Count - pos);
+            Keys.AsSpan(pos, Count - pos).CopyTo(Keys.AsSpan(pos + 1));
+            Children.AsSpan(pos, Count - pos).CopyTo(Children.AsSpan(pos + 1));
             Keys[pos] = key;
             Children[pos] = child;
             Count++;
@@ -796,8 +872,8 @@ internal sealed class RunMap<T>
 
         public void RemoveAt(int pos)
         {
-            Array.Copy(Keys, pos + 1, Keys, pos, Count - pos - 1);
-            Array.Copy(Children, pos + 1, Children, pos, Count - pos - 1);
+            Keys.AsSpan(pos + 1, Count - pos - 1).CopyTo(Keys.AsSpan(pos));
+            Children.AsSpan(pos + 1, Count - pos - 1).CopyTo(Children.AsSpan(pos));
             Count--;
             Children[Count] = null!;
         }

@@ -365,7 +365,8 @@ internal sealed partial class VfioIommu
         {
             _domains[i].Domain.Unmap(new Iova(range.Start), dma.Size);
         }
-        IReadOnlyList<MappedRun> runs = first.MappedRuns(range);
+        List<MappedRun> runs = _unmapScratch;
+        first.CollectMappedRuns(range, runs);
         // Holes (the kernel skips them page by page) split the range into stretches unmapped one call each.
         int k = 0;
         while (k < runs.Count)
@@ -382,6 +383,12 @@ internal sealed partial class VfioIommu
         }
         first.IotlbSync();
         long unlocked = (long)UnpinTranslatedLocked(dma, runs);
+        runs.Clear();
+        if (runs.Capacity > UnmapScratchKeep)
+        {
+            // A huge scattered unmap grew it: do not keep megabytes alive for the next 4 KiB unmap.
+            _unmapScratch = [];
+        }
         dma.IommuMapped = false;
         if (doAccounting)
         {
