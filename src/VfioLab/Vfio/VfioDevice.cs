@@ -12,7 +12,7 @@ namespace VfioLab.Vfio;
 /// inside it; one device per dev_set here). <see cref="Name"/>, <see cref="Group"/> and
 /// <see cref="Driver"/> never change.
 /// </remarks>
-internal sealed class VfioDevice
+internal sealed partial class VfioDevice
 {
     private readonly List<IVfioDeviceNotifier> _notifiers = [];
     private IVfioFileHandle? _groupFile;
