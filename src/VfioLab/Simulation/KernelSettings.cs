@@ -27,6 +27,8 @@ internal sealed record KernelSettings(
 
     /// <summary>The type1 backend's switches under this profile. <c>seeds</c> and <c>linux-6.18</c> agree on
     /// type1 itself (they differ for device memory); both include the v6.18 EOVERFLOW and
-    /// end-of-address-space fixes.</summary>
-    public Type1.Type1Behavior Type1Behavior() => new(DmaEntryLimit, DisableHugepages, AllowUnsafeInterrupts, OverflowIsEoverflow: true);
+    /// end-of-address-space fixes. The <c>iommu-notifier-chain</c> quirk brings back the v4.10-v5.19 registration of
+    /// mediated devices for unmap notifications.</summary>
+    public Type1.Type1Behavior Type1Behavior() => new(DmaEntryLimit, DisableHugepages, AllowUnsafeInterrupts, OverflowIsEoverflow: true,
+        UnmapNotifierChain: Has("iommu-notifier-chain"));
 }

@@ -12,12 +12,21 @@ namespace VfioLab.Type1;
 /// without isolated MSI.</param>
 /// <param name="OverflowIsEoverflow">v6.18: size 0 refused first and range overflow answered EOVERFLOW,
 /// with inclusive ends so a mapping may end at 2^64-1 (6012379ede6a, ef270ec44637, Alex Mastro, merged
-/// 31 Oct 2025). Both shipped profiles have it; false replays v6.17 (EINVAL).</param>
+/// 31 Oct 2025). Both shipped profiles have it; false replays v6.17 (EINVAL). For external pinning it also
+/// refuses npage &lt;= 0 (EINVAL) and an IOVA range that wraps (EOVERFLOW) before the lock; v6.17 pinned nothing
+/// and returned 0 for a negative count.</param>
+/// <param name="UnmapNotifierChain">v4.10-v5.19: mediated-device drivers register a blocking notifier for
+/// VFIO_IOMMU_NOTIFY_DMA_UNMAP themselves when opened (a54eb55045ae, Nov 2016), instead of the core
+/// registering every opened device that has <c>ops-&gt;dma_unmap</c> (ce4b4657ff18 "vfio: Replace the DMA
+/// unmapping notifier with a callback" and 8cfc5b60751b "vfio: Replace the iommu notifier with a device list",
+/// Jason Gunthorpe, v6.0). The unmap protocol (whole mapping, lock dropped, restart, BUG after 10 retries) is the
+/// same; only who registers, and when, differs.</param>
 internal sealed record Type1Behavior(
     uint DmaEntryLimit = 65535,
     bool DisableHugepages = false,
     bool AllowUnsafeInterrupts = false,
-    bool OverflowIsEoverflow = true)
+    bool OverflowIsEoverflow = true,
+    bool UnmapNotifierChain = false)
 {
     /// <summary>Upstream v6.18 with default module parameters.</summary>
     public static Type1Behavior Default { get; } = new();

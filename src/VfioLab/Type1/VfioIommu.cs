@@ -16,7 +16,8 @@ namespace VfioLab.Type1;
 /// Lock: <c>_lock</c> (<c>iommu-&gt;lock</c>) protects every field below. Lock order: the container's
 /// group lock, then this lock, then an address space's mmap lock (accounting, pinning), then the IOMMU
 /// domain's and the host memory's own locks. Never change: <see cref="V2"/>, <c>_dmaEntryLimit</c>, the
-/// behaviour switches. Registered pinning devices are protected by the same lock.
+/// behaviour switches. Registered pinning devices (<c>device_list</c>, or before v6.0 the notifier chain) are
+/// protected by the same lock; the unmap notification copies them and calls them with the lock released.
 /// </remarks>
 internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
 {
@@ -39,6 +40,7 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
     private ulong _pgsizeBitmap;
     private int _numNonPinnedGroups;
     private bool _dirtyTracking;
+    private NotifierRetryBug? _notifierBug;
 
     public VfioIommu(Machine machine, Type1Behavior behavior, bool v2, int containerId)
     {
@@ -117,8 +119,14 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
     };
 
     /// <inheritdoc />
+    /// <remarks>v6.0+ (register_device). Before v6.0 the core registered nothing: a driver registers its own
+    /// notifier (<see cref="RegisterNotifier"/>).</remarks>
     public void RegisterDevice(VfioDevice device)
     {
+        if (Behavior.UnmapNotifierChain)
+        {
+            return;
+        }
         lock (_lock)
         {
             if (!_devices.Contains(device))
@@ -131,6 +139,10 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
     /// <inheritdoc />
     public void UnregisterDevice(VfioDevice device)
     {
+        if (Behavior.UnmapNotifierChain)
+        {
+            return;
+        }
         lock (_lock)
         {
             _devices.Remove(device);

@@ -40,6 +40,9 @@ internal sealed record VfioIommuSnapshot(
     ulong PgsizeBitmap,
     int RegisteredDevices)
 {
+    /// <summary>The kernel's BUG() in the unmap notification, when an unmap hit it (the model's record).</summary>
+    public NotifierRetryBug? NotifierBug { get; init; }
+
     /// <summary>Every group the backend holds: the domains' groups, then the emulated ones.</summary>
     public IEnumerable<Type1GroupSnapshot> AllGroups => Domains.SelectMany(d => d.Groups).Concat(EmulatedGroups);
 }

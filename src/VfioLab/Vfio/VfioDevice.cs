@@ -12,7 +12,7 @@ namespace VfioLab.Vfio;
 /// inside it; one device per dev_set here). <see cref="Name"/>, <see cref="Group"/> and
 /// <see cref="Driver"/> never change.
 /// </remarks>
-internal sealed class VfioDevice
+internal sealed partial class VfioDevice
 {
     private readonly List<IVfioDeviceNotifier> _notifiers = [];
     private IVfioFileHandle? _groupFile;
@@ -121,8 +121,9 @@ internal sealed class VfioDevice
         lock (Group.GroupLock)
         {
             System.Diagnostics.Debug.Assert(OpenCount > 0);
-            OpenCount--;
-            if (OpenCount == 0)
+            // vfio_df_close: the last close runs close_device while the device still counts as open, so
+            // the driver may still unpin and unregister through the core; the count drops after.
+            if (OpenCount == 1)
             {
                 released = true;
                 Driver.CloseDevice(this);
@@ -134,6 +135,7 @@ internal sealed class VfioDevice
                 groupFile = _groupFile;
                 _groupFile = null;
             }
+            OpenCount--;
         }
         if (released)
         {
