@@ -399,7 +399,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
             Emit(Behavior.UnmapNotifierChain ? "notifier_call_chain" : "dma_unmap_notify", dma.Task, TraceLog.F("iova", iova),
                 TraceLog.F("size", size), TraceLog.F("devices", devices.Length), TraceLog.F("pins", dma.PfnList.Count));
         }
-        Monitor.Exit(_lock);
+        _lock.Exit();
         try
         {
             foreach (VfioDevice d in devices)
@@ -409,7 +409,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
         }
         finally
         {
-            Monitor.Enter(_lock);
+            _lock.Enter();
         }
     }
 }
