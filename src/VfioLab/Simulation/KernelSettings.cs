@@ -29,4 +29,13 @@ internal sealed record KernelSettings(
     /// type1 itself (they differ for device memory); both include the v6.18 EOVERFLOW and
     /// end-of-address-space fixes.</summary>
     public Type1.Type1Behavior Type1Behavior() => new(DmaEntryLimit, DisableHugepages, AllowUnsafeInterrupts, OverflowIsEoverflow: true);
+
+    /// <summary>vfio-pci's switches: quirk <c>zap-range-pgoff-mismatch</c> (seed 003, RFC 04/10 of 22 Feb 2021).</summary>
+    public Vfio.Pci.VfioPciBehavior VfioPciBehavior() => new(ZapRangePgoffMismatch: Has(QuirkZapRangePgoffMismatch));
+
+    /// <summary>Quirk name: BAR mmaps keep the physical pfn in vm_pgoff while the zap range is in region-offset space.</summary>
+    public const string QuirkZapRangePgoffMismatch = "zap-range-pgoff-mismatch";
+
+    /// <summary>Quirk name: type1 computes a PFNMAP pfn from vm_pgoff (before 5cbf3264bc71, seed 001).</summary>
+    public const string QuirkPfnmapVmPgoffTranslation = "pfnmap-vm-pgoff-translation";
 }

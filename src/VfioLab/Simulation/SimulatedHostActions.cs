@@ -51,6 +51,7 @@ internal static class SimulatedHostActions
         {
             vfio.Removed = true;
             vfio.Group.RemoveDevice(vfio);
+            host.VfioPci.RemoveDevice(vfio);
             if (vfio.Group.DriverCount == 0)
             {
                 host.Machine.Devices.Unregister($"/dev/vfio/{vfio.Group.Number}");

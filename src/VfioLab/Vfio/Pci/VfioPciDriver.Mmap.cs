@@ -31,8 +31,10 @@ internal sealed partial class VfioPciDriver
             return Errno.EINVAL.AsReturn();
         }
         // Since v6.10 vm_pgoff keeps the region-offset encoding and the VMA belongs to the
-        // device's own address space, so unmap_mapping_range over the BAR offsets finds it.
-        request.CreateVma(VmFlags.Io | VmFlags.DontExpand | VmFlags.DontDump, new BarVmaOperations(pci), pci.Mapping, device);
+        // device's own address space, so unmap_mapping_range over the BAR offsets finds it. The RFC's
+        // first version (quirk zap-range-pgoff-mismatch) rewrote it to the BAR's physical pfn instead.
+        ulong? vmPgoff = pci.Behavior.ZapRangePgoffMismatch ? (bar.Base.Value >> pageShift) + pgoffInRegion : null;
+        request.CreateVma(VmFlags.Io | VmFlags.DontExpand | VmFlags.DontDump, new BarVmaOperations(pci), pci.Mapping, device, vmPgoff);
         return 0;
     }
 
@@ -40,6 +42,11 @@ internal sealed partial class VfioPciDriver
     /// plus the page offset within the region.</summary>
     internal static Pfn VmaToPfn(VfioPciDevice pci, Vma vma)
     {
+        if (pci.Behavior.ZapRangePgoffMismatch)
+        {
+            // The RFC's first version: vm_pgoff already holds the physical pfn (its fault handler remapped it).
+            return new Pfn(vma.VmPgoff);
+        }
         int pageShift = pci.PageShift;
         ulong index = vma.VmPgoff >> (VfioPciDevice.OffsetShift - pageShift);
         ulong pgoff = vma.VmPgoff & ((1UL << (VfioPciDevice.OffsetShift - pageShift)) - 1);
