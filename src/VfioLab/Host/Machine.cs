@@ -25,10 +25,14 @@ internal sealed class Machine
         Faults = faults ?? new FaultInjector();
         Memory = new PhysicalMemory(pageShift, ramBytes, layout ?? FrameLayout.Contiguous, Faults);
         PageShift = pageShift;
-        // Other drivers' MMIO lives above RAM, from the first 1 GiB boundary at or above max(RAM, 4 GiB).
-        ulong top = Math.Max(Memory.FrameCount << pageShift, 1UL << 32);
-        _nextMmioPfn = ((top + (1UL << 30) - 1) & ~((1UL << 30) - 1)) >> pageShift;
+        // Other drivers' MMIO lives in the upper half of the 52-bit physical space, apart from RAM and from
+        // the PCI BAR window (PciTopology.AboveRam), so an MMIO pfn never aliases a BAR or a RAM frame.
+        _nextMmioPfn = OtherMmioBase >> pageShift;
     }
+
+    /// <summary>First physical address of other drivers' MMIO (2^51): above every BAR, which the PCI
+    /// topology places below it.</summary>
+    public const ulong OtherMmioBase = 1UL << 51;
 
     /// <summary>log2 of the host PAGE_SIZE.</summary>
     public int PageShift { get; }
