@@ -48,7 +48,10 @@ internal sealed partial class VfioIommu
             }
             return new VfioIommuSnapshot(ContainerId, V2, PageSize, mappings, domains, _emulatedGroups.ConvertAll(GroupSnapshot),
                 _iovaList.Ranges, _dmaAvail, _dmaEntryLimit, _dmaCount, _vaddrInvalidCount, _numNonPinnedGroups, _dirtyTracking,
-                _pgsizeBitmap, _devices.Count);
+                _pgsizeBitmap, _devices.Count)
+            {
+                DevicePfnmaps = DevicePfnmapsLocked(),
+            };
         }
     }
 

@@ -181,6 +181,7 @@ internal sealed partial class VfioIommu
     {
         AssertLocked();
         UnmapUnpinLocked(dma, doAccounting: true);
+        ReleaseDevicesOfDmaLocked(dma);
         _dmas.Remove(dma.Iova, dma.Last);
         _dmaCount--;
         if (dma.VaddrInvalid)

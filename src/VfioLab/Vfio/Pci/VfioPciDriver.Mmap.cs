@@ -34,8 +34,25 @@ internal sealed partial class VfioPciDriver
         // device's own address space, so unmap_mapping_range over the BAR offsets finds it. The RFC's
         // first version (quirk zap-range-pgoff-mismatch) rewrote it to the BAR's physical pfn instead.
         ulong? vmPgoff = pci.Behavior.ZapRangePgoffMismatch ? (bar.Base.Value >> pageShift) + pgoffInRegion : null;
-        request.CreateVma(VmFlags.Io | VmFlags.DontExpand | VmFlags.DontDump, new BarVmaOperations(pci), pci.Mapping, device, vmPgoff);
+        // The fault handler maps PMD/PUD blocks where BAR and VMA alignment allow (vfio_pci_mmap_huge_fault,
+        // Peter Xu's huge-PFNMAP series, v6.12), which a page-table walk sees as huge blocks.
+        request.CreateVma(VmFlags.Io | VmFlags.DontExpand | VmFlags.DontDump, new BarVmaOperations(pci), pci.Mapping, device, vmPgoff,
+            hugePfnMap: true);
         return 0;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Only the BAR mmaps this driver made map device memory; their pfns follow from the region
+    /// index and offset kept in vm_pgoff (vma_to_pfn), whatever the CPU page table holds now.</remarks>
+    public bool TryVmaToPfn(VfioDevice device, Vma vma, out Pfn first)
+    {
+        first = default;
+        if (device.Hardware is not VfioPciDevice pci || vma.Operations is not BarVmaOperations ops || !ReferenceEquals(ops.Device, pci))
+        {
+            return false;
+        }
+        first = VmaToPfn(pci, vma);
+        return true;
     }
 
     /// <summary>The BAR pfn of a VMA created by <see cref="Mmap"/> (vma_to_pfn): the BAR's first pfn
@@ -58,6 +75,8 @@ internal sealed partial class VfioPciDriver
     /// memory decode is on, under memory_lock for read; otherwise SIGBUS.</summary>
     private sealed class BarVmaOperations(VfioPciDevice pci) : IVmaOperations
     {
+        public VfioPciDevice Device => pci;
+
         public VmFaultResult Fault(Vma vma, HostVirtAddr address, bool write)
         {
             pci.MemoryLock.EnterReadLock();

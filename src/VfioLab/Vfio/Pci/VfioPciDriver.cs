@@ -16,7 +16,7 @@ namespace VfioLab.Vfio.Pci;
 /// is taken by hot reset before any device's memory_lock. Never change: the topology, the group lookup and
 /// <see cref="Behavior"/>.
 /// </remarks>
-internal sealed partial class VfioPciDriver : IVfioDeviceDriver
+internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemory
 {
     private readonly Lock _gate = new();
     private readonly List<VfioDevice> _devices = [];
