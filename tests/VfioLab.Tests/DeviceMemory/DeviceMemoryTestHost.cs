@@ -45,10 +45,18 @@ internal sealed class DeviceMemoryTestHost
     /// <summary>BAR2 of the first GPU (64-bit, prefetchable).</summary>
     public const ulong GpuBar2Size = 64 * MiB;
 
-    public DeviceMemoryTestHost(KernelSettings? kernel = null, ulong gpuBar2Size = GpuBar2Size)
+    /// <param name="kernel">Profile, quirks and parameters.</param>
+    /// <param name="gpuBar2Size">Size of the first GPU's BAR2.</param>
+    /// <param name="leadingBarSize">When non-zero, a host-bound function (04:00.0, group 4) with a BAR of this size
+    /// is placed first, so every later BAR lies above it (a big BAR pushes the others high).</param>
+    public DeviceMemoryTestHost(KernelSettings? kernel = null, ulong gpuBar2Size = GpuBar2Size, ulong leadingBarSize = 0)
     {
         Host = new SimulatedHost(256 * MiB, 12, FrameLayout.Contiguous, IommuHardwareProfile.VtD, kernel ?? KernelSettings.Default);
         Host.RegisterType1();
+        if (leadingBarSize != 0)
+        {
+            Add("lead", "0000:04:00.0", [new PciBarRequest(0, leadingBarSize)], DriverBinding.Host, 4);
+        }
         Add("gpu", Gpu, [new PciBarRequest(0, GpuBar0Size), new PciBarRequest(2, gpuBar2Size, Prefetchable: true)], DriverBinding.Vfio, GpuGroup);
         Add("audio", GpuAudio, [new PciBarRequest(0, 1 * MiB)], DriverBinding.Vfio, GpuAudioGroup);
         Add("gpu2", Gpu2, [new PciBarRequest(0, GpuBar0Size)], DriverBinding.Vfio, Gpu2Group);

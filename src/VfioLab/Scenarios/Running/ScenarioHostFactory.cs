@@ -14,6 +14,10 @@ namespace VfioLab.Scenarios.Running;
 /// </summary>
 internal static class ScenarioHostFactory
 {
+    /// <summary>The quirks this version models (each documented where its switch is).</summary>
+    public static IReadOnlyList<string> ModelledQuirks { get; } =
+        [KernelSettings.QuirkPfnmapVmPgoffTranslation, KernelSettings.QuirkZapRangePgoffMismatch];
+
     public static SimulatedHost Build(ScenarioDocument doc, out IReadOnlyDictionary<string, Process> processes)
     {
         HostSpec h = doc.Host;
@@ -22,12 +26,15 @@ internal static class ScenarioHostFactory
             ? FrameLayout.ScatteredRuns(h.Frames.RunPages, h.Frames.Seed)
             : FrameLayout.Contiguous;
         IommuHardwareProfile profile = Profile(h.Iommu, h.IommuPageSizes, h.Aperture, h.ReservedRegions, null);
-        if (h.Quirks.Count > 0)
+        foreach (string quirk in h.Quirks)
         {
             // Every quirk name of SCENARIOS.md parses; running one this version does not model yet
             // would silently show today's behaviour, so it is refused.
-            throw new ScenarioParseException(new SourceLocation(doc.File, 1, 1),
-                $"host.quirks: '{h.Quirks[0]}' is a known historical behaviour, but this version of VfioLab does not model it yet");
+            if (!ModelledQuirks.Contains(quirk, StringComparer.Ordinal))
+            {
+                throw new ScenarioParseException(new SourceLocation(doc.File, 1, 1),
+                    $"host.quirks: '{quirk}' is a known historical behaviour, but this version of VfioLab does not model it yet");
+            }
         }
         var kernel = new KernelSettings(
             h.Kernel == KernelProfile.Linux618 ? KernelSettings.Linux618 : KernelSettings.Seeds,
