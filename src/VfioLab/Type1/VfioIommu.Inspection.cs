@@ -54,6 +54,7 @@ internal sealed partial class VfioIommu
                 _pgsizeBitmap, _devices.Count)
             {
                 NotifierBug = _notifierBug,
+                DevicePfnmaps = DevicePfnmapsLocked(),
             };
         }
     }

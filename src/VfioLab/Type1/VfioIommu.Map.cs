@@ -188,6 +188,7 @@ internal sealed partial class VfioIommu
                 TraceLog.F("pins", dma.PfnList.Count));
         }
         UnmapUnpinLocked(dma, doAccounting: true);
+        ReleaseDevicesOfDmaLocked(dma);
         _dmas.Remove(dma.Iova, dma.Last);
         _dmaCount--;
         if (dma.VaddrInvalid)

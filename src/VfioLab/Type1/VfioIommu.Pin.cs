@@ -99,7 +99,7 @@ internal sealed partial class VfioIommu
                 {
                     // GUP failed (it refuses VM_PFNMAP): on a PFNMAP VMA, translate through the page
                     // table instead, whatever GUP's error was (vaddr_get_pfns, §3.2).
-                    Errno e = VaddrGetPfnmapLocked(mm, vaddr, npage, write, out Pfn pfn, out ulong count);
+                    Errno e = VaddrGetPfnsOfPfnmapLocked(dma, mm, vaddr, npage, write, out Pfn pfn, out ulong count);
                     if (e != Errno.None)
                     {
                         error = e;
@@ -220,6 +220,10 @@ internal sealed partial class VfioIommu
                 {
                     return Errno.EFAULT;
                 }
+                if (Behavior.PfnmapVmPgoffTranslation)
+                {
+                    return VaddrPgoffPfnLocked(vma, address, npage, out pfn, out count);
+                }
                 if (mm.TryFollowPfnmapLocked(vma, address, out PfnmapEntry entry))
                 {
                     if (write && !entry.Writable)
@@ -246,6 +250,25 @@ internal sealed partial class VfioIommu
         {
             mm.MmapReadUnlock();
         }
+    }
+
+    /// <summary>
+    /// The PFNMAP translation before 5cbf3264bc71 (v5.7, seed 001): <c>vm_pgoff</c> plus the page offset,
+    /// with no page-table walk, no fault-in and no protection check, accepted only when the pfn is reserved
+    /// or has no struct page (EFAULT, GUP's error, otherwise). Right for remap_pfn_range VMAs only. Pfns past
+    /// RAM have no struct page, so such a run is taken to the VMA's end at once.
+    /// </summary>
+    private Errno VaddrPgoffPfnLocked(Vma vma, HostVirtAddr address, ulong npage, out Pfn pfn, out ulong count)
+    {
+        pfn = new Pfn(vma.PgoffOf(address));
+        count = 0;
+        if (!Machine.Memory.IsReservedOrInvalid(pfn))
+        {
+            return Errno.EFAULT;
+        }
+        ulong left = vma.LastPage - (address.Value >> PageShift) + 1;
+        count = pfn.Value >= Machine.Memory.FrameCount ? Math.Min(npage, left) : 1;
+        return Errno.None;
     }
 
     /// <summary>vfio_iommu_map: maps one chunk into every domain in list order; on a failure the chunk is

@@ -16,6 +16,7 @@ internal sealed partial class VfioDevice
 {
     private readonly List<IVfioDeviceNotifier> _notifiers = [];
     private IVfioFileHandle? _groupFile;
+    private int _references;
 
     public VfioDevice(string name, VfioGroup group, IVfioDeviceDriver driver, object? hardware)
     {
@@ -64,6 +65,31 @@ internal sealed partial class VfioDevice
                 }
             }
             return Errno.None;
+        }
+    }
+
+    /// <summary>References other kernel users hold (vfio_device_get / vfio_device_put), beyond the
+    /// registration's own: the seeds profile's type1 holds one while it maps the device's memory.</summary>
+    public int References => Volatile.Read(ref _references);
+
+    /// <summary>vfio_device_get.</summary>
+    public void Get() => Interlocked.Increment(ref _references);
+
+    /// <summary>vfio_device_put.</summary>
+    public void Put()
+    {
+        if (Interlocked.Decrement(ref _references) < 0)
+        {
+            throw new InvalidOperationException($"vfio_device_put on {Name} without a reference");
+        }
+    }
+
+    /// <summary>Whether <paramref name="notifier"/> is registered on the device's chain.</summary>
+    public bool HasNotifier(IVfioDeviceNotifier notifier)
+    {
+        lock (_notifiers)
+        {
+            return _notifiers.Contains(notifier);
         }
     }
 

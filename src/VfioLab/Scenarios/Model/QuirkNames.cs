@@ -37,7 +37,7 @@ internal static class QuirkNames
     ];
 
     /// <summary>The quirks this version models; a scenario naming another is refused rather than run as today.</summary>
-    public static readonly IReadOnlyList<string> Modelled = [IommuNotifierChain];
+    public static readonly IReadOnlyList<string> Modelled = [IommuNotifierChain, PfnmapVmPgoffTranslation, ZapRangePgoffMismatch];
 
     public static bool IsKnown(string name) => All.Contains(name, StringComparer.Ordinal);
 }

@@ -27,6 +27,7 @@ internal sealed partial class ScenarioSession
         "device_get_region_info" => DeviceGetRegionInfo(step),
         "device_reset" => ValueIoctl(step, Abi.VfioIoctl.DeviceReset, 0),
         "pci_command" => PciCommand(step),
+        "pci_hot_reset" => PciHotReset(step),
         "iommu_get_info" => IommuGetInfo(step),
         "map_dma" => MapDma(step),
         "unmap_dma" => UnmapDma(step),
