@@ -1,3 +1,4 @@
+using VfioLab.Cli.Commands.Fuzz;
 using VfioLab.Cli.Commands.List;
 using VfioLab.Cli.Commands.Run;
 
@@ -11,6 +12,7 @@ internal static class CliApplication
     {
         ["run"] = RunCommandDefinition.Options,
         ["list"] = ListCommandDefinition.Options,
+        ["fuzz"] = FuzzCommandDefinition.Options,
         ["help"] = new Dictionary<string, bool>(),
     };
 
@@ -35,6 +37,7 @@ internal static class CliApplication
             {
                 "run" => new RunCommand(stdout, stderr).Execute(line),
                 "list" => new ListCommand(stdout).Execute(line),
+                "fuzz" => new FuzzCommand(stdout, stderr).Execute(line),
                 _ => PrintUsageOk(stdout),
             };
         }
@@ -61,6 +64,11 @@ internal static class CliApplication
         w.WriteLine("      --no-check    do not run the invariant checker after every step (on by default)");
         w.WriteLine("      --quiet       print only failures and the summary");
         w.WriteLine("  list              list the built-in scenarios");
+        w.WriteLine("  fuzz              run the robustness campaigns (differential, ioctl, scenario files); exit 1 on a violation");
+        w.WriteLine("      --seconds N   time budget (default 30)      --rounds N   a fixed number of rounds instead");
+        w.WriteLine("      --seed S      first round's seed (default 1; round r uses S + r)");
+        w.WriteLine("      --campaign C  differential, ioctl or scenario (default: all)   --profile P  seeds or linux-6.18 (default: both)");
+        w.WriteLine("      --out DIR     where failing cases are written as scenario files (default fuzz-failures)");
         w.WriteLine("  help              this text");
     }
 }

@@ -14,16 +14,39 @@ internal static partial class ScenarioParser
     /// <exception cref="ScenarioParseException">The file cannot be read or is malformed.</exception>
     public static ScenarioDocument ParseFile(string path)
     {
-        string text;
+        byte[] bytes;
         try
         {
-            text = File.ReadAllText(path);
+            bytes = File.ReadAllBytes(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             return ScenarioThrowHelper.ThrowParse<ScenarioDocument>(new SourceLocation(path, 1, 1), $"cannot read the file: {e.Message}");
         }
-        return Parse(text, path);
+        return Parse(DecodeUtf8(bytes, path), path);
+    }
+
+    // Strict UTF-8 (a BOM is allowed): a bad byte is refused at its line and column instead of being
+    // replaced with U+FFFD, which File.ReadAllText would do silently.
+    private static string DecodeUtf8(byte[] bytes, string path)
+    {
+        ReadOnlySpan<byte> span = bytes;
+        if (span.StartsWith((ReadOnlySpan<byte>)[0xef, 0xbb, 0xbf]))
+        {
+            span = span[3..];
+        }
+        int line = 1;
+        int column = 1;
+        for (int i = 0; i < span.Length;)
+        {
+            if (System.Text.Rune.DecodeFromUtf8(span[i..], out System.Text.Rune rune, out int used) != System.Buffers.OperationStatus.Done)
+            {
+                ScenarioThrowHelper.ThrowParse(new SourceLocation(path, line, column), $"the file is not valid UTF-8 (byte 0x{span[i]:x2})");
+            }
+            (line, column) = rune.Value == '\n' ? (line + 1, 1) : (line, column + 1);
+            i += used;
+        }
+        return System.Text.Encoding.UTF8.GetString(span);
     }
 
     /// <param name="text">The file's contents.</param>

@@ -1,0 +1,173 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
+using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Host;
+using VfioLab.Iommu;
+using VfioLab.Scenarios.Model;
+using VfioLab.Scenarios.Parsing;
+using VfioLab.Scenarios.Running;
+using VfioLab.Simulation;
+using VfioLab.Vfio;
+
+namespace VfioLab.Fuzzing;
+
+/// <summary>
+/// The differential campaign: runs a sequence of <see cref="RefOp"/>s — map, unmap (v1 and v2, ALL,
+/// partial, with a dirty bitmap), dirty start/get/stop, attach and detach of groups with other IOMMU page
+/// sizes, fork, child exit, device DMA — against the model (through system calls on the
+/// <see cref="DifferentialRig"/>) and against <see cref="Type1Reference"/>, and after every operation
+/// compares the result or errno, the size written back, the user dirty bitmap, <c>locked_vm</c> of every
+/// live process, the mapping count, every frame's pin count and every page's translation in every
+/// domain. A discrepancy is shrunk by dropping operations while it persists and reported with a scenario
+/// file replaying the shrunk sequence.
+/// </summary>
+internal sealed partial class DifferentialCampaign(string profile)
+{
+    /// <summary>Operations per random sequence.</summary>
+    public const int SequenceLength = 24;
+
+    private const ulong KiB = 1UL << 10;
+    private const ulong MiB = 1UL << 20;
+
+    /// <summary>IOVAs: aligned and not, around the MSI holes, the SMMU's aperture end and 2^64.</summary>
+    public static readonly ulong[] Iovas =
+    [
+        0, 0x1000, 0x10000, 0x20000, 0x30000, 0x100000, 0x110000, 0x200000, 0x7ff0000, 0x8000000, 0xfee00000, 0xfedf0000,
+        (1UL << 48) - 0x10000, 1UL << 48, ulong.MaxValue - 0xffff, ulong.MaxValue - 0xfff,
+    ];
+
+    /// <summary>User addresses: read-write memory (aligned to 4 KiB or 64 KiB, and running off its end), read-only, PFNMAP, a hole.</summary>
+    public static readonly ulong[] Vaddrs =
+    [
+        DifferentialRig.Ram, DifferentialRig.Ram + 0x1000, DifferentialRig.Ram + 0x10000, DifferentialRig.Ram + 0x100000,
+        DifferentialRig.Ram + 0x200000, DifferentialRig.Ram + DifferentialRig.RamSize - 0x10000, DifferentialRig.ReadOnly,
+        DifferentialRig.Mmio, DifferentialRig.Mmio + 0x10000, 0x6000_0000, ulong.MaxValue - 0xfff,
+    ];
+
+    /// <summary>Sizes.</summary>
+    public static readonly ulong[] Sizes = [0x1000, 0x2000, 0x10000, 0x20000, 0x40000, 1 * MiB, 2 * MiB, 0, 64 * KiB * 3];
+
+    /// <summary>What a campaign tried and reached.</summary>
+    public FuzzFigures Figures { get; } = new();
+
+    /// <summary>Failing cases found (shrunk).</summary>
+    public List<FuzzViolation> Violations { get; } = [];
+
+    /// <summary>A random sequence of <paramref name="length"/> operations from <paramref name="rng"/>.</summary>
+    public static List<RefOp> RandomSequence(ref SplitMix64 rng, int length)
+    {
+        var ops = new List<RefOp>(length);
+        for (int i = 0; i < length; i++)
+        {
+            ulong k = rng.Next() % 100;
+            RefOpKind kind = k switch
+            {
+                < 30 => RefOpKind.Map,
+                < 44 => RefOpKind.Unmap,
+                < 50 => RefOpKind.UnmapDirty,
+                < 54 => RefOpKind.DirtyStart,
+                < 56 => RefOpKind.DirtyStop,
+                < 63 => RefOpKind.DirtyGet,
+                < 72 => RefOpKind.Attach,
+                < 78 => RefOpKind.Detach,
+                < 82 => RefOpKind.Fork,
+                < 85 => RefOpKind.ChildExit,
+                _ => RefOpKind.Dma,
+            };
+            ops.Add(new RefOp(kind, (int)(rng.Next() % 64), (int)(rng.Next() % 64), (int)(rng.Next() % 64), (int)(rng.Next() % 64)));
+        }
+        return ops;
+    }
+
+    /// <summary>Runs one random sequence from <paramref name="seed"/> (TYPE1v2 for even seeds' first bit, else TYPE1);
+    /// a discrepancy is shrunk and recorded.</summary>
+    public void RunSeed(ulong seed)
+    {
+        var rng = new SplitMix64(seed);
+        bool v2 = rng.Next() % 4 != 0;
+        List<RefOp> ops = RandomSequence(ref rng, SequenceLength);
+        string? problem = Run(v2, ops, out int failedAt);
+        if (problem is null)
+        {
+            return;
+        }
+        List<RefOp> shrunk = Shrink(v2, ops[..(failedAt + 1)], ref problem);
+        Figures.Violations++;
+        Violations.Add(new FuzzViolation("differential", profile, seed,
+            $"{(v2 ? "TYPE1v2" : "TYPE1")} [{string.Join(", ", shrunk)}]: {problem}", Replay(v2, shrunk, seed, problem)));
+    }
+
+    /// <summary>Runs <paramref name="ops"/> on a fresh rig and the reference; null when they agree throughout,
+    /// else the first discrepancy and the index of its operation.</summary>
+    public string? Run(bool v2, IReadOnlyList<RefOp> ops, out int failedAt)
+    {
+        Figures.Sequences++;
+        var run = new Execution(profile, v2, Figures);
+        for (failedAt = 0; failedAt < ops.Count; failedAt++)
+        {
+            Figures.Operations++;
+            string? problem;
+            try
+            {
+                problem = run.Apply(ops[failedAt]);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                problem = $"unhandled {e.GetType().Name}: {e.Message}\n{e.StackTrace}";
+            }
+            if (problem is not null)
+            {
+                return $"op {failedAt} {ops[failedAt]}: {problem}";
+            }
+        }
+        failedAt = -1;
+        return null;
+    }
+
+    // Greedy: drop one operation at a time while the sequence still fails; then try simplifying indices to 0.
+    private List<RefOp> Shrink(bool v2, List<RefOp> ops, ref string problem)
+    {
+        var scratch = new DifferentialCampaign(profile);
+        bool progress = true;
+        for (int round = 0; progress && round < 8; round++)
+        {
+            progress = false;
+            for (int i = ops.Count - 2; i >= 0; i--)
+            {
+                List<RefOp> candidate = [.. ops[..i], .. ops[(i + 1)..]];
+                string? p = scratch.Run(v2, candidate, out int at);
+                if (p is not null)
+                {
+                    ops = candidate[..(at + 1)];
+                    problem = p;
+                    progress = true;
+                }
+            }
+        }
+        return ops;
+    }
+
+    private string Replay(bool v2, List<RefOp> ops, ulong seed, string problem)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"# vfiolab fuzz: differential campaign, profile {profile}, seed {seed}, shrunk to {ops.Count} operations.");
+        sb.AppendLine("# The model and the naive reference disagreed at the last operation:");
+        foreach (string line in problem.Split('\n').Take(3))
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"#   {line}");
+        }
+        sb.Append(DifferentialRig.ScenarioText(profile, v2, string.Create(CultureInfo.InvariantCulture, $"fuzz-differential-{seed}")));
+        var steps = new Execution(profile, v2, new FuzzFigures());
+        foreach (RefOp op in ops)
+        {
+            foreach (string step in steps.AsSteps(op))
+            {
+                sb.AppendLine(step);
+            }
+        }
+        sb.AppendLine("  - check: { invariants: clean }");
+        return sb.ToString();
+    }
+}

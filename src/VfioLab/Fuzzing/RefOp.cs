@@ -1,0 +1,49 @@
+using System.Globalization;
+
+namespace VfioLab.Fuzzing;
+
+/// <summary>What one operation of a differential sequence does.</summary>
+internal enum RefOpKind
+{
+    /// <summary>MAP_DMA: iova <c>A</c>, vaddr <c>B</c>, size <c>C</c>, prot <c>D</c> (indices into the tables).</summary>
+    Map,
+
+    /// <summary>UNMAP_DMA of iova <c>A</c>, size <c>C</c>; <c>D</c> odd: with ALL (iova and size then 0).</summary>
+    Unmap,
+
+    /// <summary>UNMAP_DMA with GET_DIRTY_BITMAP over iova <c>A</c>, size <c>C</c>.</summary>
+    UnmapDirty,
+
+    /// <summary>DIRTY_PAGES START.</summary>
+    DirtyStart,
+
+    /// <summary>DIRTY_PAGES STOP.</summary>
+    DirtyStop,
+
+    /// <summary>DIRTY_PAGES GET_BITMAP over iova <c>A</c>, size <c>C</c>.</summary>
+    DirtyGet,
+
+    /// <summary>Open group <c>A</c> (2: same IOMMU as the GPU, 3: the 64 KiB SMMU) and SET_CONTAINER.</summary>
+    Attach,
+
+    /// <summary>Close group <c>A</c>'s fd (detach).</summary>
+    Detach,
+
+    /// <summary>The VMM forks; later maps may come from the child (<c>D</c> odd on a map).</summary>
+    Fork,
+
+    /// <summary>The child exits.</summary>
+    ChildExit,
+
+    /// <summary>The GPU DMA-reads (<c>D</c> even) or writes 8 bytes at iova <c>A</c> + <c>B</c> pages.</summary>
+    Dma,
+}
+
+/// <summary>One operation of a differential sequence: a kind and four small indices into the value tables of
+/// <see cref="DifferentialCampaign"/>, so every generator (the CLI's, FsCheck's) makes only meaningful values
+/// and shrinking keeps them meaningful.</summary>
+internal readonly record struct RefOp(RefOpKind Kind, int A, int B, int C, int D)
+{
+    /// <inheritdoc />
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Kind}({A},{B},{C},{D})");
+}

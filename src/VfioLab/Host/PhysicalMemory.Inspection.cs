@@ -1,0 +1,21 @@
+using VfioLab.Collections;
+
+namespace VfioLab.Host;
+
+// Read-only views of the frame run maps for whole-state digests (Checks/StateDigest), one visit per
+// run under the leaf lock: cost follows runs, never frames.
+internal sealed partial class PhysicalMemory
+{
+    /// <summary>Calls <paramref name="visit"/> with (first pfn, last pfn, pin count) for every run of pinned
+    /// frames, in pfn order, under the memory's lock (the callback must not call back into memory).</summary>
+    public void VisitPinRuns(Action<ulong, ulong, ulong> visit)
+    {
+        lock (_gate)
+        {
+            foreach (Run<FrameCount> r in _pins.All())
+            {
+                visit(r.Start, r.Last, r.Value.Count);
+            }
+        }
+    }
+}
