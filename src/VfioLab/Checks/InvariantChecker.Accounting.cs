@@ -74,6 +74,10 @@ internal sealed partial class InvariantChecker
                 vpfnPins += mem.IsReservedOrInvalid(v.Pfn) ? 0UL : 1UL;
                 CheckVpfn(t, m, key, v, found);
             }
+            if (m.VpfnsNotDirty > 0)
+            {
+                t.Report(found, "vpfn-consistent", $"{m}: 0x{m.VpfnsNotDirty:x} externally pinned page(s) are clean in the dirty bitmap while tracking");
+            }
             t.PinsHeld += chargeable + vpfnPins;
             ulong expected = domains ? chargeable : vpfnPins;
             if (m.Mm.IsAlive && m.LockedVm != (long)expected)
@@ -90,7 +94,8 @@ internal sealed partial class InvariantChecker
     }
 
     // §4.6: inside its mapping, page aligned, filed under its own IOVA, ref_count >= 1, the frame the
-    // domains translate that page to, and one page pin of its own on a non-reserved frame.
+    // domains translate that page to, and one page pin of its own on a non-reserved frame; while tracking its
+    // page is dirty (§3.11: pinned pages are reported dirty until unpinned).
     private void CheckVpfn(Type1State t, VfioDmaSnapshot m, ulong key, VfioPfn v, List<InvariantViolation> found)
     {
         PhysicalMemory mem = host.Machine.Memory;

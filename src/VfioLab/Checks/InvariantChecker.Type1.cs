@@ -33,6 +33,7 @@ internal sealed partial class InvariantChecker
             CheckPgsizeBitmap(t, found);
             CheckType1Groups(t, found);
             CheckFlushed(t, found);
+            CheckNotifierRetries(t, found);
         }
         return states;
     }
@@ -230,6 +231,16 @@ internal sealed partial class InvariantChecker
                 t.Report(found, "dirty-bitmaps-present",
                     $"{m}: {(m.BitmapWords < 0 ? "no bitmap" : $"a bitmap of {m.BitmapWords} word(s)")} while tracking, 0x{words:x} needed at pgsize 0x{pgsize:x}");
             }
+        }
+    }
+
+    // Spec §3.8: an unmap that notified the devices 11 times for one mapping still pinned is the kernel's BUG();
+    // the backend records it instead of crashing, and it stays reported until the backend is released.
+    private static void CheckNotifierRetries(Type1State t, List<InvariantViolation> found)
+    {
+        if (t.Snapshot.NotifierBug is { } bug)
+        {
+            t.Report(found, "notifier-retry-limit", bug.ToString());
         }
     }
 

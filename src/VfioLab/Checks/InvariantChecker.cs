@@ -20,7 +20,8 @@ internal sealed partial class InvariantChecker(SimulatedHost host)
         "mappings-disjoint", "dma-avail-conserved", "domains-agree", "translation-backed", "locked-vm-matches-charges",
         "locked-vm-within-limit", "host-page-charged-once-per-mapping", "vpfn-consistent", "vaddr-invalid-count",
         "dirty-bitmaps-present", "non-pinned-groups-count", "mapping-in-iova-range", "pgsize-bitmap", "group-attached-once",
-        "unpin-after-flush", "empty-container-clean", "pins-balanced", "no-cpu-mapping-of-disabled-bar",
+        "unpin-after-flush", "empty-container-clean", "pins-balanced", "no-cpu-mapping-of-disabled-bar", "notifier-retry-limit",
+        "no-translation-to-released-device", "pfnmap-device-referenced",
     ];
 
     /// <summary>Evaluates every invariant; an empty list means the state is consistent.</summary>
@@ -31,6 +32,7 @@ internal sealed partial class InvariantChecker(SimulatedHost host)
         List<Type1State> type1 = CheckType1Containers(found);
         CheckAccounting(type1, found);
         CheckPins(type1, found);
+        CheckDeviceMemory(type1, found);
         CheckBarMappings(found);
         return found;
     }

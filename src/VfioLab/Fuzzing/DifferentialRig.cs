@@ -83,6 +83,9 @@ internal static class DifferentialRig
         sb.AppendLine("  memory: 128MiB");
         sb.AppendLine("  iommu: amd-vi");
         sb.AppendLine(CultureInfo.InvariantCulture, $"  kernel: {profile}");
+        // The rig's pfnmap region is another driver's MMIO: under seeds' strict_mmio_maps type1 refuses it
+        // (ENODEV), which would leave no PFNMAP path to exercise; relaxed, it is walked as upstream does.
+        sb.AppendLine("  params: { strict_mmio_maps: false }");
         sb.AppendLine("devices:");
         sb.AppendLine("  - { name: gpu, address: \"0000:01:00.0\", driver: vfio-pci, group: 1, bars: [ { index: 0, size: 1MiB } ] }");
         sb.AppendLine("  - { name: nic, address: \"0000:02:00.0\", driver: vfio-pci, group: 2, bars: [ { index: 0, size: 1MiB } ] }");

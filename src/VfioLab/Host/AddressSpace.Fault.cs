@@ -255,23 +255,30 @@ internal sealed partial class AddressSpace
         return VmFaultResult.Ok;
     }
 
-    // Pins the present frames of [page, page + count) and appends them to runs, merging physically
-    // adjacent ones. Stops at a missing page (or a read-only one when requireWritable) or when runs is
-    // full; returns the pages pinned.
-    internal ulong PinPresentLocked(ulong page, ulong count, bool requireWritable, Span<PfnRun> runs, ref int runCount)
+    /// <summary>Pins the frames of the present pages from <paramref name="page"/> on, up to
+    /// <paramref name="count"/> pages, stopping at the first page that is not present (or not writable
+    /// when <paramref name="requireWritable"/>), and appends them to <paramref name="runs"/>, extending the
+    /// last run when physically contiguous. <paramref name="runsFull"/> tells that it stopped because
+    /// <paramref name="runs"/> had no room for a discontinuity. Walks the page table's runs in order.</summary>
+    internal ulong PinPresentLocked(ulong page, ulong count, bool requireWritable, Span<PfnRun> runs, ref int runCount, out bool runsFull)
     {
         AssertMmapLocked();
         ulong pinned = 0;
+        runsFull = false;
+        if (count == 0)
+        {
+            return 0;
+        }
         lock (_ptGate)
         {
-            while (pinned < count)
+            foreach (Run<Pte> r in _pageTable.Overlapping(page, page + count - 1))
             {
-                if (!_pageTable.TryGet(page + pinned, out Run<Pte> r) || (requireWritable && !r.Value.Writable))
+                if (r.Start != page + pinned || (requireWritable && !r.Value.Writable))
                 {
                     break;
                 }
-                Pfn pfn = r.ValueAt(page + pinned).Pfn;
-                ulong n = Math.Min(r.Last - (page + pinned) + 1, count - pinned);
+                Pfn pfn = r.Value.Pfn;
+                ulong n = r.Last - r.Start + 1;
                 if (runCount > 0 && runs[runCount - 1].First.Value + runs[runCount - 1].Count == pfn.Value)
                 {
                     runs[runCount - 1] = runs[runCount - 1] with { Count = runs[runCount - 1].Count + n };
@@ -282,6 +289,7 @@ internal sealed partial class AddressSpace
                 }
                 else
                 {
+                    runsFull = true;
                     break;
                 }
                 _memory.Pin(pfn, n);

@@ -56,17 +56,31 @@ internal static class Gup
             ulong n = Math.Min(maxPages - pinned, vma.LastPage - page + 1);
             // Private pages must be exclusive to this mm before they are pinned: a write fault breaks COW.
             bool needWritable = write || (vma.PtesHoldRefs && vma.IsWritable);
-            VmFaultResult fault = mm.FaultRangeLocked(vma, page, n, needWritable);
+            // Pages already present (writable where that is needed: a writable private PTE is never
+            // shared) pin without a fault, as the kernel's follow_page finds them; the fault starts at
+            // the first page that is not ready.
+            ulong got = mm.PinPresentLocked(page, n, needWritable, runs, ref runCount, out bool runsFull);
+            pinned += got;
+            if (got == n)
+            {
+                continue;
+            }
+            if (runsFull)
+            {
+                break;
+            }
+            ulong at = page + got;
+            VmFaultResult fault = mm.FaultRangeLocked(vma, at, n - got, needWritable);
             // The fault works in address order, so after a failure the pages before it are ready:
             // pin them, as the kernel's page-by-page loop would have, then stop.
-            ulong got = mm.PinPresentLocked(page, n, needWritable, runs, ref runCount);
-            pinned += got;
+            ulong more = mm.PinPresentLocked(at, n - got, needWritable, runs, ref runCount, out _);
+            pinned += more;
             if (fault != VmFaultResult.Ok)
             {
                 error = fault == VmFaultResult.Oom ? Errno.ENOMEM : Errno.EFAULT;
                 break;
             }
-            if (got < n)
+            if (more < n - got)
             {
                 break;
             }

@@ -25,10 +25,15 @@ internal sealed class Machine
         Faults = faults ?? new FaultInjector();
         Memory = new PhysicalMemory(pageShift, ramBytes, layout ?? FrameLayout.Contiguous, Faults);
         PageShift = pageShift;
-        // Other drivers' MMIO lives above RAM, from the first 1 GiB boundary at or above max(RAM, 4 GiB).
-        ulong top = Math.Max(Memory.FrameCount << pageShift, 1UL << 32);
-        _nextMmioPfn = ((top + (1UL << 30) - 1) & ~((1UL << 30) - 1)) >> pageShift;
+        Work = new DeferredWorkQueue(Trace);
+        // Other drivers' MMIO lives in the upper half of the 52-bit physical space, apart from RAM and from
+        // the PCI BAR window (PciTopology.AboveRam), so an MMIO pfn never aliases a BAR or a RAM frame.
+        _nextMmioPfn = OtherMmioBase >> pageShift;
     }
+
+    /// <summary>First physical address of other drivers' MMIO (2^51): above every BAR, which the PCI
+    /// topology places below it.</summary>
+    public const ulong OtherMmioBase = 1UL << 51;
 
     /// <summary>log2 of the host PAGE_SIZE.</summary>
     public int PageShift { get; }
@@ -44,6 +49,9 @@ internal sealed class Machine
 
     /// <summary>Failure injection for fallible steps (<c>alloc</c>, <c>pin</c>, ...).</summary>
     public FaultInjector Faults { get; }
+
+    /// <summary>Deferred work (schedule_work), run only when the host says so.</summary>
+    public DeferredWorkQueue Work { get; }
 
     /// <summary>Device nodes.</summary>
     public DeviceRegistry Devices { get; } = new();
@@ -90,6 +98,17 @@ internal sealed class Machine
             ulong first = (_nextMmioPfn + alignFrames - 1) & ~(alignFrames - 1);
             _nextMmioPfn = first + count;
             return new Pfn(first);
+        }
+    }
+
+    /// <summary>Whether <c>[first, first + count)</c> lies in MMIO handed out by <see cref="AllocateMmioPfns"/>
+    /// (the allocator bumps, so the pfns from <see cref="OtherMmioBase"/> to its cursor).</summary>
+    public bool IsOtherMmio(Pfn first, ulong count)
+    {
+        lock (_gate)
+        {
+            ulong baseFrame = OtherMmioBase >> PageShift;
+            return first.Value >= baseFrame && count <= _nextMmioPfn - baseFrame && first.Value - baseFrame <= _nextMmioPfn - baseFrame - count;
         }
     }
 

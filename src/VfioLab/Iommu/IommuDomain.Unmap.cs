@@ -100,7 +100,7 @@ internal sealed partial class IommuDomain
 
     private ulong UnmapLocked(Iova iova, ulong size, bool deferred)
     {
-        System.Diagnostics.Debug.Assert(Monitor.IsEntered(_lock));
+        System.Diagnostics.Debug.Assert(_lock.IsHeldByCurrentThread);
         ulong min = MinPageSize;
         if (size == 0 || min == 0 || ((iova.Value | size) & (min - 1)) != 0 || !_table.TryGet(iova.Value, out Run<IopteRun> first))
         {

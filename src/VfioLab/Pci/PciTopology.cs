@@ -46,12 +46,13 @@ internal sealed class PciTopology
     public ByteRange MmioWindow { get; }
 
     /// <summary>A window starting at the first 1 GiB boundary at or above <paramref name="ramEnd"/>
-    /// (exclusive end of RAM) and running to 2^52-1, the largest physical address the profiles use.</summary>
+    /// (exclusive end of RAM) and running to 2^51-1; the upper half of the 52-bit physical space the
+    /// profiles use is other drivers' MMIO (<c>Host.Machine.OtherMmioBase</c>), so the two never overlap.</summary>
     public static PciTopology AboveRam(ulong ramEnd)
     {
         const ulong align = 1UL << 30;
         ulong start = (ramEnd + (align - 1)) & ~(align - 1);
-        return new PciTopology(new ByteRange(start, (1UL << 52) - 1));
+        return new PciTopology(new ByteRange(start, (1UL << 51) - 1));
     }
 
     /// <summary>Every function, in address order.</summary>

@@ -26,7 +26,24 @@ internal sealed record KernelSettings(
     public bool Has(string quirk) => Quirks.Contains(quirk, StringComparer.Ordinal);
 
     /// <summary>The type1 backend's switches under this profile. <c>seeds</c> and <c>linux-6.18</c> agree on
-    /// type1 itself (they differ for device memory); both include the v6.18 EOVERFLOW and
-    /// end-of-address-space fixes.</summary>
-    public Type1.Type1Behavior Type1Behavior() => new(DmaEntryLimit, DisableHugepages, AllowUnsafeInterrupts, OverflowIsEoverflow: true);
+    /// type1 itself except for device memory (PFNMAP): <c>seeds</c> has the 2021 RFC's device-memory design
+    /// with <c>strict_mmio_maps</c> (seed 003); both include the v6.18 EOVERFLOW and end-of-address-space
+    /// fixes. Quirk <c>pfnmap-vm-pgoff-translation</c> (seed 001) turns the PFNMAP page walk back into
+    /// vm_pgoff arithmetic; quirk <c>iommu-notifier-chain</c> brings back the v4.10-v5.19 registration of
+    /// mediated devices for unmap notifications.</summary>
+    public Type1.Type1Behavior Type1Behavior() => new(DmaEntryLimit, DisableHugepages, AllowUnsafeInterrupts, OverflowIsEoverflow: true,
+        UnmapNotifierChain: Has(QuirkIommuNotifierChain), DeviceMemoryNotifier: Profile == Seeds, StrictMmioMaps: StrictMmioMaps,
+        PfnmapVmPgoffTranslation: Has(QuirkPfnmapVmPgoffTranslation));
+
+    /// <summary>vfio-pci's switches: quirk <c>zap-range-pgoff-mismatch</c> (seed 003, RFC 04/10 of 22 Feb 2021).</summary>
+    public Vfio.Pci.VfioPciBehavior VfioPciBehavior() => new(ZapRangePgoffMismatch: Has(QuirkZapRangePgoffMismatch));
+
+    /// <summary>Quirk name: BAR mmaps keep the physical pfn in vm_pgoff while the zap range is in region-offset space.</summary>
+    public const string QuirkZapRangePgoffMismatch = "zap-range-pgoff-mismatch";
+
+    /// <summary>Quirk name: type1 computes a PFNMAP pfn from vm_pgoff (before 5cbf3264bc71, seed 001).</summary>
+    public const string QuirkPfnmapVmPgoffTranslation = "pfnmap-vm-pgoff-translation";
+
+    /// <summary>Quirk name: mediated-device drivers register their own DMA_UNMAP notifier (v4.10-v5.19).</summary>
+    public const string QuirkIommuNotifierChain = "iommu-notifier-chain";
 }

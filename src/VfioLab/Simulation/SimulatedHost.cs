@@ -33,7 +33,11 @@ internal sealed class SimulatedHost
         DefaultIommu = iommu;
         Kernel = kernel;
         Vfio = new VfioSubsystem(_iommuDrivers, Trace);
+        VfioPci = new VfioPciDriver(Pci, IommuGroupOf, kernel.VfioPciBehavior());
     }
+
+    /// <summary>The vfio-pci driver every PCI device bound to VFIO uses (the module, with its dev_sets).</summary>
+    public VfioPciDriver VfioPci { get; }
 
     /// <summary>Memory, processes, files.</summary>
     public Machine Machine { get; }
@@ -117,8 +121,9 @@ internal sealed class SimulatedHost
         if (binding == DriverBinding.Vfio)
         {
             VfioGroup vgroup = VfioGroupFor(group, VfioGroupType.Iommu);
-            vfio = new VfioDevice(address.ToString(), vgroup, new VfioPciDriver(), new VfioPciDevice(function, Machine.PageShift));
+            vfio = new VfioDevice(address.ToString(), vgroup, VfioPci, new VfioPciDevice(function, Machine.PageShift, VfioPci.Behavior));
             vgroup.AddDevice(vfio);
+            VfioPci.AddDevice(vfio);
         }
         _devices.Add(name, new SimulatedDevice(name, member, group, function, vfio));
         return null;
@@ -171,6 +176,19 @@ internal sealed class SimulatedHost
 
     /// <summary>A new process (a thread-group leader with its own mm).</summary>
     public Process Spawn(string name, ulong memlockBytes, bool capIpcLock) => Machine.Spawn(name, memlockBytes, capIpcLock);
+
+    // iommu_group_get for a PCI function: the group of the device it belongs to, while it is a member.
+    private int? IommuGroupOf(PciFunction function)
+    {
+        foreach (SimulatedDevice d in _devices.Values)
+        {
+            if (ReferenceEquals(d.Function, function) && d.Group.FindMember(d.DeviceName) is not null)
+            {
+                return d.Group.Id;
+            }
+        }
+        return null;
+    }
 
     private string? GroupFor(int number, IommuHardwareProfile profile, bool? isolatedMsi, out IommuGroup? group)
     {

@@ -8,8 +8,8 @@ namespace VfioLab.Simulation;
 /// (every fd closed), and a surprise removal.</summary>
 internal static class SimulatedHostActions
 {
-    /// <summary>Closes every fd of the device in every process and revokes its CPU mappings; returns
-    /// how many fds were closed.</summary>
+    /// <summary>Closes every fd of the device in every process, and every file its mappings still hold, so
+    /// the driver's release runs; revokes its CPU mappings. Returns how many fds were closed.</summary>
     public static int ReleaseDevice(SimulatedHost host, SimulatedDevice device)
     {
         if (device.Vfio is not { } vfio)
@@ -35,6 +35,15 @@ internal static class SimulatedHostActions
         }
         if (vfio.Hardware is VfioPciDevice pci)
         {
+            // Mappings of the device hold its files (vm_file): those files are closed too, so the driver's
+            // release (and the release notifier) runs now; the mappings stay, revoked.
+            foreach (Vma vma in pci.Mapping.SnapshotVmas())
+            {
+                if (vma.File?.Operations is VfioDeviceFile df && ReferenceEquals(df.Device, vfio))
+                {
+                    df.Detach();
+                }
+            }
             pci.Revoke();
         }
         host.Trace.Emit("vfio.device_release", 0, Diagnostics.TraceLog.F("device", vfio.Name), Diagnostics.TraceLog.F("fds", closed));
@@ -51,6 +60,7 @@ internal static class SimulatedHostActions
         {
             vfio.Removed = true;
             vfio.Group.RemoveDevice(vfio);
+            host.VfioPci.RemoveDevice(vfio);
             if (vfio.Group.DriverCount == 0)
             {
                 host.Machine.Devices.Unregister($"/dev/vfio/{vfio.Group.Number}");

@@ -12,12 +12,37 @@ namespace VfioLab.Type1;
 /// without isolated MSI.</param>
 /// <param name="OverflowIsEoverflow">v6.18: size 0 refused first and range overflow answered EOVERFLOW,
 /// with inclusive ends so a mapping may end at 2^64-1 (6012379ede6a, ef270ec44637, Alex Mastro, merged
-/// 31 Oct 2025). Both shipped profiles have it; false replays v6.17 (EINVAL).</param>
+/// 31 Oct 2025). Both shipped profiles have it; false replays v6.17 (EINVAL). For external pinning it also
+/// refuses npage &lt;= 0 (EINVAL) and an IOVA range that wraps (EOVERFLOW) before the lock; v6.17 pinned nothing
+/// and returned 0 for a negative count.</param>
+/// <param name="UnmapNotifierChain">v4.10-v5.19: mediated-device drivers register a blocking notifier for
+/// VFIO_IOMMU_NOTIFY_DMA_UNMAP themselves when opened (a54eb55045ae, Nov 2016), instead of the core
+/// registering every opened device that has <c>ops-&gt;dma_unmap</c> (ce4b4657ff18 "vfio: Replace the DMA
+/// unmapping notifier with a callback" and 8cfc5b60751b "vfio: Replace the iommu notifier with a device list",
+/// Jason Gunthorpe, v6.0). The unmap protocol (whole mapping, lock dropped, restart, BUG after 10 retries) is the
+/// same; only who registers, and when, differs.</param>
+/// <param name="DeviceMemoryNotifier">The 2021 device-memory design (seed 003: RFC "vfio: Device memory DMA
+/// mapping improvements", Alex Williamson, 22 Feb 2021, never merged), profile <c>seeds</c>: a VM_PFNMAP
+/// address that is a vfio device's mmap is translated by the device's driver (no page-table walk), and the
+/// mapping takes a device reference and a release notifier that removes it when the device is released.
+/// False is upstream (<c>linux-6.18</c>): the page-table walk of spec §3.2 with no reference or notifier.</param>
+/// <param name="StrictMmioMaps">Module parameter <c>strict_mmio_maps</c> of the same RFC (default on), only
+/// with <paramref name="DeviceMemoryNotifier"/>: a PFNMAP that is not a vfio device's mmap is refused
+/// (ENODEV, the error of vfio_device_get_from_vma); off, it is walked as upstream does, untracked.</param>
+/// <param name="PfnmapVmPgoffTranslation">Quirk <c>pfnmap-vm-pgoff-translation</c>: a PFNMAP pfn is computed as
+/// <c>vm_pgoff</c> plus the page offset, accepted only when it is reserved or has no struct page (type1
+/// before 5cbf3264bc71, "vfio/type1: Fix VA->PA translation for PFNMAP VMAs in vaddr_get_pfn()", Sean
+/// Christopherson, v5.7, April 2020; seed 001). Right only for VMAs that follow the remap_pfn_range
+/// convention.</param>
 internal sealed record Type1Behavior(
     uint DmaEntryLimit = 65535,
     bool DisableHugepages = false,
     bool AllowUnsafeInterrupts = false,
-    bool OverflowIsEoverflow = true)
+    bool OverflowIsEoverflow = true,
+    bool UnmapNotifierChain = false,
+    bool DeviceMemoryNotifier = false,
+    bool StrictMmioMaps = true,
+    bool PfnmapVmPgoffTranslation = false)
 {
     /// <summary>Upstream v6.18 with default module parameters.</summary>
     public static Type1Behavior Default { get; } = new();

@@ -39,6 +39,9 @@ internal sealed record VfioDmaSnapshot(
     IReadOnlyList<KeyValuePair<ulong, VfioPfn>> Vpfns,
     IReadOnlyList<ByteRange> TreeRuns)
 {
+    /// <summary>External pins whose page is clear in the dirty bitmap (0 without a bitmap).</summary>
+    public int VpfnsNotDirty { get; init; }
+
     /// <summary>The mapping's IOVA extent.</summary>
     public ByteRange Range => new(Iova, Last);
 

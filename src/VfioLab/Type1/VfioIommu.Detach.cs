@@ -172,6 +172,7 @@ internal sealed partial class VfioIommu
             _iovaList = IovaList.Empty;
             _numNonPinnedGroups = 0;
             _dirtyTracking = false;
+            _notifierBug = null;
             if (Trace.Enabled)
             {
                 Emit("release", null);

@@ -38,7 +38,10 @@ internal sealed partial class VfioIommu
             foreach (VfioDma d in order)
             {
                 mappings.Add(new VfioDmaSnapshot(d.Iova, d.Last, d.RequestedSize, d.Size, d.Vaddr, d.Prot, d.IommuMapped, d.LockCap,
-                    d.VaddrInvalid, d.Task, d.Mm, d.LockedVm, d.Bitmap?.LongLength ?? -1, d.BitmapPageSize, [.. d.PfnList], treeRuns[d]));
+                    d.VaddrInvalid, d.Task, d.Mm, d.LockedVm, d.Bitmap?.LongLength ?? -1, d.BitmapPageSize, [.. d.PfnList], treeRuns[d])
+                {
+                    VpfnsNotDirty = CountVpfnsNotDirty(d),
+                });
             }
             var domains = new List<VfioDomainSnapshot>(_domains.Count);
             foreach (VfioDomain d in _domains)
@@ -48,8 +51,33 @@ internal sealed partial class VfioIommu
             }
             return new VfioIommuSnapshot(ContainerId, V2, PageSize, mappings, domains, _emulatedGroups.ConvertAll(GroupSnapshot),
                 _iovaList.Ranges, _dmaAvail, _dmaEntryLimit, _dmaCount, _vaddrInvalidCount, _numNonPinnedGroups, _dirtyTracking,
-                _pgsizeBitmap, _devices.Count);
+                _pgsizeBitmap, _devices.Count)
+            {
+                NotifierBug = _notifierBug,
+                DevicePfnmaps = DevicePfnmapsLocked(),
+            };
         }
+    }
+
+    // External pins whose page is clear in the mapping's dirty bitmap (each must be set while tracking: a page
+    // a device pins is dirty until it is reported). Cost follows the external pins.
+    private static int CountVpfnsNotDirty(VfioDma d)
+    {
+        if (d.Bitmap is null || d.BitmapPageSize == 0)
+        {
+            return 0;
+        }
+        int shift = System.Numerics.BitOperations.TrailingZeroCount(d.BitmapPageSize);
+        int n = 0;
+        foreach (ulong pageIova in d.PfnList.Keys)
+        {
+            ulong bit = (pageIova - d.Iova) >> shift;
+            if (bit / 64 >= (ulong)d.Bitmap.LongLength || (d.Bitmap[bit / 64] & (1UL << (int)(bit % 64))) == 0)
+            {
+                n++;
+            }
+        }
+        return n;
     }
 
     private static Type1GroupSnapshot GroupSnapshot(Type1Group g) => new(g.Group, g.IommuGroup, g.PinnedPageDirtyScope);
@@ -155,6 +183,19 @@ internal sealed partial class VfioIommu
                 Machine.Memory.Pin(pfn, 1);
             }
             dma.SetVpfn(new VfioPfn(iova, pfn, refCount));
+        }
+    }
+
+    /// <summary>Test hook: clears the dirty bit of the externally pinned page at <paramref name="iova"/> while
+    /// tracking runs (breaks vpfn-consistent).</summary>
+    internal void ClearDirtyBitForTest(ulong iova)
+    {
+        lock (_lock)
+        {
+            VfioDma dma = FindDmaOrThrowLocked(iova);
+            int shift = System.Numerics.BitOperations.TrailingZeroCount(dma.BitmapPageSize);
+            ulong bit = (iova - dma.Iova) >> shift;
+            dma.Bitmap![bit / 64] &= ~(1UL << (int)(bit % 64));
         }
     }
 

@@ -180,7 +180,15 @@ internal sealed partial class VfioIommu
     private void RemoveDmaLocked(VfioDma dma)
     {
         AssertLocked();
+        if (dma.HasExternalPins && Trace.Enabled)
+        {
+            // WARN_ON(!RB_EMPTY_ROOT(&dma->pfn_list)): the external pins are forgotten, never released (a leak
+            // the checker reports as pins-balanced); drivers must unpin before their device closes.
+            Emit("warn", dma.Task, TraceLog.F("what", "removing a mapping with external pins"), TraceLog.F("iova", dma.Iova),
+                TraceLog.F("pins", dma.PfnList.Count));
+        }
         UnmapUnpinLocked(dma, doAccounting: true);
+        ReleaseDevicesOfDmaLocked(dma);
         _dmas.Remove(dma.Iova, dma.Last);
         _dmaCount--;
         if (dma.VaddrInvalid)

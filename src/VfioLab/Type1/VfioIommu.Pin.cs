@@ -99,7 +99,7 @@ internal sealed partial class VfioIommu
                 {
                     // GUP failed (it refuses VM_PFNMAP): on a PFNMAP VMA, translate through the page
                     // table instead, whatever GUP's error was (vaddr_get_pfns, §3.2).
-                    Errno e = VaddrGetPfnmapLocked(mm, vaddr, npage, write, out Pfn pfn, out ulong count);
+                    Errno e = VaddrGetPfnsOfPfnmapLocked(dma, mm, vaddr, npage, write, out Pfn pfn, out ulong count);
                     if (e != Errno.None)
                     {
                         error = e;
@@ -220,6 +220,10 @@ internal sealed partial class VfioIommu
                 {
                     return Errno.EFAULT;
                 }
+                if (Behavior.PfnmapVmPgoffTranslation)
+                {
+                    return VaddrPgoffPfnLocked(vma, address, npage, out pfn, out count);
+                }
                 if (mm.TryFollowPfnmapLocked(vma, address, out PfnmapEntry entry))
                 {
                     if (write && !entry.Writable)
@@ -246,6 +250,25 @@ internal sealed partial class VfioIommu
         {
             mm.MmapReadUnlock();
         }
+    }
+
+    /// <summary>
+    /// The PFNMAP translation before 5cbf3264bc71 (v5.7, seed 001): <c>vm_pgoff</c> plus the page offset,
+    /// with no page-table walk, no fault-in and no protection check, accepted only when the pfn is reserved
+    /// or has no struct page (EFAULT, GUP's error, otherwise). Right for remap_pfn_range VMAs only. Pfns past
+    /// RAM have no struct page, so such a run is taken to the VMA's end at once.
+    /// </summary>
+    private Errno VaddrPgoffPfnLocked(Vma vma, HostVirtAddr address, ulong npage, out Pfn pfn, out ulong count)
+    {
+        pfn = new Pfn(vma.PgoffOf(address));
+        count = 0;
+        if (!Machine.Memory.IsReservedOrInvalid(pfn))
+        {
+            return Errno.EFAULT;
+        }
+        ulong left = vma.LastPage - (address.Value >> PageShift) + 1;
+        count = pfn.Value >= Machine.Memory.FrameCount ? Math.Min(npage, left) : 1;
+        return Errno.None;
     }
 
     /// <summary>vfio_iommu_map: maps one chunk into every domain in list order; on a failure the chunk is
@@ -297,27 +320,39 @@ internal sealed partial class VfioIommu
         {
             return UnpinFrames(dma, new Pfn(runs[0].Phys.Value >> PageShift), (runs[0].Iova.Last - runs[0].Iova.Start + 1) >> PageShift);
         }
-        var byFrame = new (ulong Phys, ulong Bytes)[runs.Count];
-        for (int i = 0; i < runs.Count; i++)
+        // Primitive keys sort without a comparison delegate; the arrays are rented, not left to the GC.
+        int count = runs.Count;
+        ulong[] phys = System.Buffers.ArrayPool<ulong>.Shared.Rent(count);
+        ulong[] sizes = System.Buffers.ArrayPool<ulong>.Shared.Rent(count);
+        try
         {
-            byFrame[i] = (runs[i].Phys.Value, runs[i].Iova.Last - runs[i].Iova.Start + 1);
-        }
-        Array.Sort(byFrame, static (a, b) => a.Phys.CompareTo(b.Phys));
-        ulong unlocked = 0;
-        int k = 0;
-        while (k < byFrame.Length)
-        {
-            ulong phys = byFrame[k].Phys;
-            ulong bytes = byFrame[k].Bytes;
-            k++;
-            while (k < byFrame.Length && byFrame[k].Phys == phys + bytes)
+            for (int i = 0; i < count; i++)
             {
-                bytes += byFrame[k].Bytes;
-                k++;
+                phys[i] = runs[i].Phys.Value;
+                sizes[i] = runs[i].Iova.Last - runs[i].Iova.Start + 1;
             }
-            unlocked += UnpinFrames(dma, new Pfn(phys >> PageShift), bytes >> PageShift);
+            Array.Sort(phys, sizes, 0, count);
+            ulong unlocked = 0;
+            int k = 0;
+            while (k < count)
+            {
+                ulong start = phys[k];
+                ulong bytes = sizes[k];
+                k++;
+                while (k < count && phys[k] == start + bytes)
+                {
+                    bytes += sizes[k];
+                    k++;
+                }
+                unlocked += UnpinFrames(dma, new Pfn(start >> PageShift), bytes >> PageShift);
+            }
+            return unlocked;
         }
-        return unlocked;
+        finally
+        {
+            System.Buffers.ArrayPool<ulong>.Shared.Return(phys);
+            System.Buffers.ArrayPool<ulong>.Shared.Return(sizes);
+        }
     }
 
     /// <summary>put_pfn over a run: reserved and invalid pfns were never pinned and are skipped.</summary>
@@ -353,7 +388,8 @@ internal sealed partial class VfioIommu
         {
             _domains[i].Domain.Unmap(new Iova(range.Start), dma.Size);
         }
-        IReadOnlyList<MappedRun> runs = first.MappedRuns(range);
+        List<MappedRun> runs = _unmapScratch;
+        first.CollectMappedRuns(range, runs);
         // Holes (the kernel skips them page by page) split the range into stretches unmapped one call each.
         int k = 0;
         while (k < runs.Count)
@@ -370,6 +406,12 @@ internal sealed partial class VfioIommu
         }
         first.IotlbSync();
         long unlocked = (long)UnpinTranslatedLocked(dma, runs);
+        runs.Clear();
+        if (runs.Capacity > UnmapScratchKeep)
+        {
+            // A huge scattered unmap grew it: do not keep megabytes alive for the next 4 KiB unmap.
+            _unmapScratch = [];
+        }
         dma.IommuMapped = false;
         if (doAccounting)
         {

@@ -79,7 +79,10 @@ internal sealed partial class VfioIommu
     /// <summary>vfio_dma_do_unmap with a decoded request; <paramref name="unmapped"/> is what the kernel
     /// writes into <c>size</c>. EBUSY (VADDR with emulated groups), EINVAL (alignment, ALL with a range,
     /// dirty bitmap without tracking or with another page size, v2 bisection, VADDR twice), EOVERFLOW
-    /// (v6.18 wrap), EFAULT (bitmap copy; mappings already removed stay removed).</summary>
+    /// (v6.18 wrap), EFAULT (bitmap copy; mappings already removed stay removed). A mapping that devices pin
+    /// is announced to every registered device with the lock released, and the walk starts over (spec §3.8);
+    /// EBUSY is the model's answer where the kernel BUG()s: the same mapping still pinned after 11
+    /// notifications (the mapping stays, see <see cref="NotifierRetryBug"/>).</summary>
     public Errno UnmapDma(Process caller, IUserMemory memory, ulong iova, ulong size, DmaUnmapFlags flags, VfioBitmap bitmap, out ulong unmapped)
     {
         unmapped = 0;
@@ -122,47 +125,78 @@ internal sealed partial class VfioIommu
             {
                 return Errno.EINVAL;
             }
-            if (V2 && !all && !NoBisectionLocked(iova, last))
-            {
-                return Errno.EINVAL;
-            }
-            List<VfioDma> candidates = DmasOverlappingLocked(iova, last);
             Errno ret = Errno.None;
-            for (int i = 0; i < candidates.Count; i++)
+            VfioDma? dmaLast = null;
+            int retries = 0;
+            bool again = true;
+            while (again)
             {
-                VfioDma dma = candidates[i];
-                if (!V2 && iova > dma.Iova)
+                again = false;
+                // The v2 rules are checked again after every notification: mappings may have changed while the
+                // lock was released.
+                if (V2 && !all && !NoBisectionLocked(iova, last))
                 {
+                    ret = Errno.EINVAL;
                     break;
                 }
-                if (invalidateVaddr)
+                List<VfioDma> candidates = DmasOverlappingLocked(iova, last);
+                for (int i = 0; i < candidates.Count; i++)
                 {
-                    if (dma.VaddrInvalid)
+                    VfioDma dma = candidates[i];
+                    if (!V2 && iova > dma.Iova)
                     {
-                        for (int j = 0; j < i; j++)
+                        break;
+                    }
+                    if (invalidateVaddr)
+                    {
+                        if (dma.VaddrInvalid)
                         {
-                            candidates[j].VaddrInvalid = false;
-                            _vaddrInvalidCount--;
+                            for (int j = 0; j < i; j++)
+                            {
+                                candidates[j].VaddrInvalid = false;
+                                _vaddrInvalidCount--;
+                            }
+                            unmapped = 0;
+                            ret = Errno.EINVAL;
+                            break;
                         }
-                        unmapped = 0;
-                        ret = Errno.EINVAL;
-                        break;
+                        dma.VaddrInvalid = true;
+                        _vaddrInvalidCount++;
+                        unmapped += dma.Size;
+                        continue;
                     }
-                    dma.VaddrInvalid = true;
-                    _vaddrInvalidCount++;
-                    unmapped += dma.Size;
-                    continue;
-                }
-                if (getBitmap)
-                {
-                    ret = UpdateUserBitmapLocked(memory, bitmap.Data, dma, iova, pgsize);
-                    if (ret != Errno.None)
+                    if (dma.HasExternalPins)
                     {
+                        // Spec §3.8: the devices must unpin the whole mapping first; the same mapping still pinned
+                        // after the first notification and ten retries is the kernel's BUG().
+                        if (ReferenceEquals(dmaLast, dma))
+                        {
+                            if (++retries > NotifierRetryLimit)
+                            {
+                                ret = NotifierRetryBugLocked(dma, retries);
+                                break;
+                            }
+                        }
+                        else
+                        {
+                            dmaLast = dma;
+                            retries = 0;
+                        }
+                        NotifyDmaUnmapLocked(dma);
+                        again = true;
                         break;
                     }
+                    if (getBitmap)
+                    {
+                        ret = UpdateUserBitmapLocked(memory, bitmap.Data, dma, iova, pgsize);
+                        if (ret != Errno.None)
+                        {
+                            break;
+                        }
+                    }
+                    unmapped += dma.Size;
+                    RemoveDmaLocked(dma);
                 }
-                unmapped += dma.Size;
-                RemoveDmaLocked(dma);
             }
             if (Trace.Enabled)
             {
@@ -171,6 +205,18 @@ internal sealed partial class VfioIommu
             }
             return ret;
         }
+    }
+
+    // BUG_ON(++retries > 10): recorded for the checker, the walk stops, the state is left as it is.
+    private Errno NotifierRetryBugLocked(VfioDma dma, int retries)
+    {
+        _notifierBug ??= new NotifierRetryBug(dma.Iova, dma.Size, retries, dma.PfnList.Count);
+        if (Trace.Enabled)
+        {
+            Emit("bug", dma.Task, TraceLog.F("what", "unmap notifier retry limit"), TraceLog.F("iova", dma.Iova), TraceLog.F("size", dma.Size),
+                TraceLog.F("notifications", retries), TraceLog.F("pins", dma.PfnList.Count));
+        }
+        return Errno.EBUSY;
     }
 
     /// <summary>The v2 "no bisection" rule: a mapping containing the first byte must start there and one

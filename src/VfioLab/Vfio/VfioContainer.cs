@@ -13,7 +13,7 @@ namespace VfioLab.Vfio;
 /// </remarks>
 internal sealed class VfioContainer
 {
-    private readonly object _groupLock = new();
+    private readonly Lock _groupLock = new();
     private readonly List<VfioGroup> _groups = [];
     private readonly VfioSubsystem _subsystem;
     private bool _noIommu;

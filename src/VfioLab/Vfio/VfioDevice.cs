@@ -12,10 +12,11 @@ namespace VfioLab.Vfio;
 /// inside it; one device per dev_set here). <see cref="Name"/>, <see cref="Group"/> and
 /// <see cref="Driver"/> never change.
 /// </remarks>
-internal sealed class VfioDevice
+internal sealed partial class VfioDevice
 {
     private readonly List<IVfioDeviceNotifier> _notifiers = [];
     private IVfioFileHandle? _groupFile;
+    private int _references;
 
     public VfioDevice(string name, VfioGroup group, IVfioDeviceDriver driver, object? hardware)
     {
@@ -64,6 +65,31 @@ internal sealed class VfioDevice
                 }
             }
             return Errno.None;
+        }
+    }
+
+    /// <summary>References other kernel users hold (vfio_device_get / vfio_device_put), beyond the
+    /// registration's own: the seeds profile's type1 holds one while it maps the device's memory.</summary>
+    public int References => Volatile.Read(ref _references);
+
+    /// <summary>vfio_device_get.</summary>
+    public void Get() => Interlocked.Increment(ref _references);
+
+    /// <summary>vfio_device_put.</summary>
+    public void Put()
+    {
+        if (Interlocked.Decrement(ref _references) < 0)
+        {
+            throw new InvalidOperationException($"vfio_device_put on {Name} without a reference");
+        }
+    }
+
+    /// <summary>Whether <paramref name="notifier"/> is registered on the device's chain.</summary>
+    public bool HasNotifier(IVfioDeviceNotifier notifier)
+    {
+        lock (_notifiers)
+        {
+            return _notifiers.Contains(notifier);
         }
     }
 
@@ -121,8 +147,9 @@ internal sealed class VfioDevice
         lock (Group.GroupLock)
         {
             System.Diagnostics.Debug.Assert(OpenCount > 0);
-            OpenCount--;
-            if (OpenCount == 0)
+            // vfio_df_close: the last close runs close_device while the device still counts as open, so
+            // the driver may still unpin and unregister through the core; the count drops after.
+            if (OpenCount == 1)
             {
                 released = true;
                 Driver.CloseDevice(this);
@@ -134,6 +161,7 @@ internal sealed class VfioDevice
                 groupFile = _groupFile;
                 _groupFile = null;
             }
+            OpenCount--;
         }
         if (released)
         {

@@ -25,6 +25,20 @@ internal sealed class VfioDeviceFile(VfioDevice device) : VfioFileOperations
     /// <inheritdoc />
     public override long Write(SyscallContext ctx, ReadOnlySpan<byte> source, ulong offset) => Device.Driver.Write(Device, source, offset);
 
+    private int _closed;
+
     /// <inheritdoc />
-    public override void Release() => Device.CloseFile();
+    public override void Release() => Detach();
+
+    /// <summary>Closes the device for this file now, although mappings still hold the file (a release the
+    /// host forces); the file's own release later does nothing. Returns false when it was already closed.</summary>
+    public bool Detach()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return false;
+        }
+        Device.CloseFile();
+        return true;
+    }
 }

@@ -133,4 +133,160 @@ public class RunMapTests
             Assert.Equal(count, map.Count);
         }
     }
+
+    [Theory]
+    [InlineData(4, 0x5eed_0002UL, 400UL)]
+    [InlineData(5, 0x5eed_0003UL, 2000UL)]
+    [InlineData(8, 0x5eed_0004UL, 20_000UL)]
+    [InlineData(64, 0x5eed_0005UL, 50_000UL)]
+    public void RandomOperations_SmallNodes_KeepTreeValidAndMatchNaiveModel(int capacity, ulong seed, ulong keySpace)
+    {
+        // Small nodes make every split, merge, root collapse and cross-leaf join happen within a few
+        // hundred operations; the naive model is a sorted array of (start, last, value) runs.
+        var rng = new SplitMix64(seed);
+        var map = new RunMap<Linear>(capacity);
+        var naive = new SortedDictionary<ulong, ulong>();
+        for (int step = 0; step < 6000; step++)
+        {
+            ulong op = rng.Next() % 10;
+            ulong start = rng.Next() % keySpace;
+            ulong len = 1 + (rng.Next() % 8 == 0 ? rng.Next() % (keySpace / 4) : rng.Next() % 6);
+            ulong last = Math.Min(start + len - 1, keySpace + 10);
+            if (op < 3)
+            {
+                map.Remove(start, last);
+                NaiveRemove(naive, start, last);
+            }
+            else if (op < 5)
+            {
+                ulong v = rng.Next() % 3 == 0 ? start + 1000 : rng.Next() % 1_000_000;
+                bool free = !NaiveOverlaps(naive, start, last);
+                Assert.Equal(free, map.TryInsert(start, last, new Linear(v)));
+                if (free)
+                {
+                    NaiveSet(naive, start, last, v);
+                }
+            }
+            else
+            {
+                // Values continuing a neighbour's (start + 1000) make merges common.
+                ulong v = rng.Next() % 2 == 0 ? start + 1000 : rng.Next() % 1_000_000;
+                map.Set(start, last, new Linear(v));
+                NaiveSet(naive, start, last, v);
+            }
+            map.AssertValid();
+            if (step % 25 == 0 || keySpace <= 2000)
+            {
+                AssertSameRuns(naive, map, $"capacity {capacity} seed 0x{seed:x} step {step}");
+                ulong probe = rng.Next() % (keySpace + 20);
+                AssertNeighbourQueries(naive, map, probe, $"capacity {capacity} seed 0x{seed:x} step {step} key {probe}");
+            }
+        }
+    }
+
+    [Fact]
+    public void Overlapping_MapChangedDuringWalk_ResumesAtTheNextKey()
+    {
+        var map = new RunMap<Linear>(4);
+        for (ulong i = 0; i < 40; i++)
+        {
+            map.Set(i * 10, (i * 10) + 4, new Linear(i));
+        }
+        var seen = new List<ulong>();
+        foreach (Run<Linear> r in map.Overlapping(0, 400))
+        {
+            seen.Add(r.Start);
+            // Removing what the walk has passed and what lies ahead both reshape the leaves.
+            map.Remove(r.Start, r.Last);
+            map.Remove(r.Start + 10, r.Last + 10);
+        }
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => (ulong)i * 20), seen);
+        Assert.True(map.IsEmpty);
+        map.AssertValid();
+    }
+
+    [Fact]
+    public void Remove_MillionAppendedRuns_InOneCall_EmptiesTheMap()
+    {
+        var map = new RunMap<Linear>();
+        for (ulong i = 0; i < 1_000_000; i++)
+        {
+            map.Insert(i * 32, (i * 32) + 15, new Linear(i));
+        }
+        map.AssertValid();
+        Assert.Equal(1_000_000, map.Count);
+        map.Remove(8, (999_999 * 32) + 7);
+        map.AssertValid();
+        Assert.Equal([new Run<Linear>(0, 7, new Linear(0)), new Run<Linear>(999_999 * 32 + 8, (999_999 * 32) + 15, new Linear(999_999 + 8))],
+            AllRuns(map));
+    }
+
+    private static void NaiveRemove(SortedDictionary<ulong, ulong> naive, ulong start, ulong last)
+    {
+        foreach (ulong k in naive.Keys.Where(k => k >= start && k <= last).ToList())
+        {
+            naive.Remove(k);
+        }
+    }
+
+    private static void NaiveSet(SortedDictionary<ulong, ulong> naive, ulong start, ulong last, ulong v)
+    {
+        for (ulong k = start; k <= last; k++)
+        {
+            naive[k] = v + (k - start);
+        }
+    }
+
+    private static bool NaiveOverlaps(SortedDictionary<ulong, ulong> naive, ulong start, ulong last) =>
+        naive.Keys.Any(k => k >= start && k <= last);
+
+    // The naive keys grouped into maximal runs of consecutive keys with continuing values.
+    private static List<Run<Linear>> NaiveRuns(SortedDictionary<ulong, ulong> naive)
+    {
+        var runs = new List<Run<Linear>>();
+        foreach ((ulong k, ulong v) in naive)
+        {
+            if (runs.Count > 0 && runs[^1].Last + 1 == k && runs[^1].Value.V + (k - runs[^1].Start) == v)
+            {
+                runs[^1] = runs[^1] with { Last = k };
+            }
+            else
+            {
+                runs.Add(new Run<Linear>(k, k, new Linear(v)));
+            }
+        }
+        return runs;
+    }
+
+    private static void AssertSameRuns(SortedDictionary<ulong, ulong> naive, RunMap<Linear> map, string where)
+    {
+        List<Run<Linear>> expected = NaiveRuns(naive);
+        List<Run<Linear>> actual = AllRuns(map);
+        Assert.True(expected.SequenceEqual(actual), $"{where}: runs differ ({expected.Count} expected, {actual.Count} in the map)");
+        Assert.Equal(expected.Count, map.Count);
+    }
+
+    private static void AssertNeighbourQueries(SortedDictionary<ulong, ulong> naive, RunMap<Linear> map, ulong key, string where)
+    {
+        List<Run<Linear>> runs = NaiveRuns(naive);
+        Run<Linear>? before = runs.LastOrDefault(r => r.Start <= key) is { } b && runs.Any(r => r.Start <= key) ? b : null;
+        Run<Linear>? after = runs.FirstOrDefault(r => r.Last >= key) is { } a && runs.Any(r => r.Last >= key) ? a : null;
+        Assert.True(map.TryGetAtOrBefore(key, out Run<Linear> gotBefore) == before.HasValue && (!before.HasValue || gotBefore == before.Value), $"{where}: at-or-before");
+        Assert.True(map.TryGetAtOrAfter(key, out Run<Linear> gotAfter) == after.HasValue && (!after.HasValue || gotAfter == after.Value), $"{where}: at-or-after");
+        bool contains = before.HasValue && before.Value.Last >= key;
+        Assert.Equal(contains, map.TryGet(key, out _));
+        ulong hi = key + 5;
+        Assert.Equal(runs.Any(r => r.Start <= hi && r.Last >= key), map.Overlaps(key, hi));
+        Assert.Equal(Enumerable.Range(0, 6).All(i => naive.ContainsKey(key + (ulong)i)), map.Covers(key, hi));
+    }
+
+    private static List<Run<Linear>> AllRuns(RunMap<Linear> map)
+    {
+        var runs = new List<Run<Linear>>();
+        foreach (Run<Linear> r in map.All())
+        {
+            runs.Add(r);
+        }
+        return runs;
+    }
 }

@@ -31,7 +31,7 @@ public sealed class DeviceDmaTests
         _host = new SimulatedHost(64 * MiB, 12, FrameLayout.Contiguous, IommuHardwareProfile.VtD, KernelSettings.Default);
         Assert.Null(_host.AddPciDevice("gpu", PciAddress.Parse(GpuName), [new PciBarRequest(0, MiB)], DriverBinding.Vfio, 1));
         Assert.Null(_host.AddPciDevice("nic", PciAddress.Parse("0000:02:00.0"), [new PciBarRequest(0, MiB)], DriverBinding.Vfio, 2));
-        Assert.Null(_host.AddMdevDevice("vgpu", new Guid("5a0e2f6c-1d7b-4c43-9a53-0c3bd0b6f001"), new MdevVendorDriver(misbehaving: false), 10));
+        Assert.Null(_host.AddMdevDevice("vgpu", new Guid("5a0e2f6c-1d7b-4c43-9a53-0c3bd0b6f001"), new MdevVendorDriver(misbehaving: false, _host.Machine.PageShift), 10));
         _host.Seal();
         _gpu = _host.Devices["gpu"];
         _nic = _host.Devices["nic"];

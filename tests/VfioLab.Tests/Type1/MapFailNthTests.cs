@@ -162,6 +162,8 @@ public sealed class MapFailNthTests
             "scattered" or "scattered-two-domains" => new Type1TestHost(layout: FrameLayout.ScatteredRuns(16, 3), otherIommu: twoDomains ? other : null),
             "64k-host" => new Type1TestHost(pageShift: 16, iommu: IommuHardwareProfile.SmmuV3),
             "tight-memlock" => new Type1TestHost(memlock: 3 * MiB),
+            // Another driver's PFNMAP is walked as upstream does; the seeds profile would refuse it (strict_mmio_maps).
+            "pfnmap-mix" => new Type1TestHost(kernel: VfioLab.Simulation.KernelSettings.Default with { Profile = VfioLab.Simulation.KernelSettings.Linux618 }),
             _ => new Type1TestHost(otherIommu: twoDomains ? other : null),
         };
         bool noDomain = config.StartsWith("no-domain", StringComparison.Ordinal);

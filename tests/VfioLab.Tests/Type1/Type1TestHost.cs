@@ -12,7 +12,7 @@ namespace VfioLab.Tests.Type1;
 
 /// <summary>
 /// A host with the real type1 backend: a GPU (group 1) and a NIC (group 2) behind the host IOMMU, an
-/// optional third device behind a second IOMMU with other page sizes (group 3), and an mdev (group 10);
+/// optional third device behind a second IOMMU with other page sizes (group 3), an mdev (group 10) and optionally a second (group 11);
 /// one process with a configurable memlock limit. Helpers return raw syscall results (&gt;= 0 or -errno)
 /// so tests assert the exact errno, then the state.
 /// </summary>
@@ -26,11 +26,13 @@ internal sealed class Type1TestHost
     public const int NicGroup = 2;
     public const int OtherIommuGroup = 3;
     public const int MdevGroup = 10;
+    public const int Mdev2Group = 11;
     public const string GpuName = "0000:01:00.0";
     public const string NicName = "0000:02:00.0";
     public const string OtherName = "0000:03:00.0";
 
     public static readonly Guid MdevUuid = new("5a0e2f6c-1d7b-4c43-9a53-0c3bd0b6f001");
+    public static readonly Guid Mdev2Uuid = new("5a0e2f6c-1d7b-4c43-9a53-0c3bd0b6f002");
 
     /// <param name="memory">Host RAM.</param>
     /// <param name="pageShift">Host PAGE_SHIFT (12, 14 or 16).</param>
@@ -39,18 +41,34 @@ internal sealed class Type1TestHost
     /// <param name="memlock">RLIMIT_MEMLOCK of the process in bytes.</param>
     /// <param name="kernel">Profile and module parameters.</param>
     /// <param name="layout">Frame layout (contiguous by default).</param>
+    /// <param name="mdevMisbehaving">The mdev's vendor driver ignores unmap notifications.</param>
+    /// <param name="secondMdev">A second mdev (group 11) with a well-behaved driver.</param>
+    /// <param name="type1">Type1 switches instead of the profile's (historical behaviour).</param>
     public Type1TestHost(ulong memory = 256 * MiB, int pageShift = 12, IommuHardwareProfile? iommu = null, IommuHardwareProfile? otherIommu = null,
-        ulong memlock = ulong.MaxValue, KernelSettings? kernel = null, FrameLayout? layout = null, bool capIpcLock = false)
+        ulong memlock = ulong.MaxValue, KernelSettings? kernel = null, FrameLayout? layout = null, bool capIpcLock = false,
+        bool mdevMisbehaving = false, bool secondMdev = false, Type1Behavior? type1 = null)
     {
         Host = new SimulatedHost(memory, pageShift, layout ?? FrameLayout.Contiguous, iommu ?? IommuHardwareProfile.VtD, kernel ?? KernelSettings.Default);
-        Driver = Host.RegisterType1();
+        if (type1 is null)
+        {
+            Driver = Host.RegisterType1();
+        }
+        else
+        {
+            Driver = new VfioIommuType1Driver(Host.Machine, type1);
+            Host.RegisterIommuDriver(Driver);
+        }
         Check(Host.AddPciDevice("gpu", PciAddress.Parse(GpuName), [new PciBarRequest(0, 16 * MiB)], DriverBinding.Vfio, GpuGroup));
         Check(Host.AddPciDevice("nic", PciAddress.Parse(NicName), [new PciBarRequest(0, 1 * MiB)], DriverBinding.Vfio, NicGroup));
         if (otherIommu is not null)
         {
             Check(Host.AddPciDevice("other", PciAddress.Parse(OtherName), [new PciBarRequest(0, 1 * MiB)], DriverBinding.Vfio, OtherIommuGroup, otherIommu));
         }
-        Check(Host.AddMdevDevice("mdev", MdevUuid, new MdevVendorDriver(misbehaving: false), MdevGroup));
+        Check(Host.AddMdevDevice("mdev", MdevUuid, new MdevVendorDriver(mdevMisbehaving, Host.Machine.PageShift), MdevGroup));
+        if (secondMdev)
+        {
+            Check(Host.AddMdevDevice("mdev2", Mdev2Uuid, new MdevVendorDriver(misbehaving: false, Host.Machine.PageShift), Mdev2Group));
+        }
         Host.Seal();
         Process = Host.Spawn("vmm", memlock, capIpcLock);
     }

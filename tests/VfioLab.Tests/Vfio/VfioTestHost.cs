@@ -54,7 +54,7 @@ internal sealed class VfioTestHost
         Check(Host.AddPciDevice("nic", PciAddress.Parse(NicName), [new PciBarRequest(0, 1 * MiB)], DriverBinding.Vfio, NicGroup));
         Check(Host.AddPciDevice("hostdev", PciAddress.Parse(HostOwnedName), [new PciBarRequest(0, 1 * MiB)], DriverBinding.Host, NonViableGroup));
         Check(Host.AddPciDevice("vfiodev3", PciAddress.Parse(NonViableVfioName), [new PciBarRequest(0, 1 * MiB)], DriverBinding.Vfio, NonViableGroup));
-        Check(Host.AddMdevDevice("mdev", MdevUuid, new MdevVendorDriver(misbehaving: false), MdevGroup));
+        Check(Host.AddMdevDevice("mdev", MdevUuid, new MdevVendorDriver(misbehaving: false, Host.Machine.PageShift), MdevGroup));
         Host.Seal();
         Process = Host.Spawn("vmm", ulong.MaxValue, capIpcLock: false);
     }

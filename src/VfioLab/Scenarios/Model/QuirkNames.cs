@@ -21,6 +21,10 @@ internal static class QuirkNames
     /// <summary>Before v6.3: accounting follows the task's current mm.</summary>
     public const string ExecLockedVmUnderflow = "exec-locked-vm-underflow";
 
+    /// <summary>v4.10-v5.19: mediated-device drivers register a DMA_UNMAP notifier themselves (a54eb55045ae) instead
+    /// of the core registering opened devices with ops-&gt;dma_unmap (ce4b4657ff18, 8cfc5b60751b, v6.0); same protocol.</summary>
+    public const string IommuNotifierChain = "iommu-notifier-chain";
+
     public static readonly IReadOnlyList<string> All =
     [
         AsyncLockAccounting,
@@ -29,7 +33,11 @@ internal static class QuirkNames
         ZapRangePgoffMismatch,
         UnmapOwnerCheck,
         ExecLockedVmUnderflow,
+        IommuNotifierChain,
     ];
+
+    /// <summary>The quirks this version models; a scenario naming another is refused rather than run as today.</summary>
+    public static readonly IReadOnlyList<string> Modelled = [IommuNotifierChain, PfnmapVmPgoffTranslation, ZapRangePgoffMismatch];
 
     public static bool IsKnown(string name) => All.Contains(name, StringComparer.Ordinal);
 }

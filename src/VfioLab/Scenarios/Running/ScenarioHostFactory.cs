@@ -22,12 +22,13 @@ internal static class ScenarioHostFactory
             ? FrameLayout.ScatteredRuns(h.Frames.RunPages, h.Frames.Seed)
             : FrameLayout.Contiguous;
         IommuHardwareProfile profile = Profile(h.Iommu, h.IommuPageSizes, h.Aperture, h.ReservedRegions, null);
-        if (h.Quirks.Count > 0)
+        string? unmodelled = h.Quirks.FirstOrDefault(q => !QuirkNames.Modelled.Contains(q, StringComparer.Ordinal));
+        if (unmodelled is not null)
         {
             // Every quirk name of SCENARIOS.md parses; running one this version does not model yet
             // would silently show today's behaviour, so it is refused.
             throw new ScenarioParseException(new SourceLocation(doc.File, 1, 1),
-                $"host.quirks: '{h.Quirks[0]}' is a known historical behaviour, but this version of VfioLab does not model it yet");
+                $"host.quirks: '{unmodelled}' is a known historical behaviour, but this version of VfioLab does not model it yet");
         }
         var kernel = new KernelSettings(
             h.Kernel == KernelProfile.Linux618 ? KernelSettings.Linux618 : KernelSettings.Seeds,
@@ -64,7 +65,7 @@ internal static class ScenarioHostFactory
                 {
                     throw new ScenarioParseException(d.Location, $"mdev '{d.Name}': address '{d.Address}' is not a UUID");
                 }
-                error = host.AddMdevDevice(d.Name, uuid, new Vfio.Mdev.MdevVendorDriver(d.Misbehaving), group);
+                error = host.AddMdevDevice(d.Name, uuid, new Vfio.Mdev.MdevVendorDriver(d.Misbehaving, pageShift), group);
             }
             else
             {

@@ -27,6 +27,7 @@ internal sealed partial class ScenarioSession
         "device_get_region_info" => DeviceGetRegionInfo(step),
         "device_reset" => ValueIoctl(step, Abi.VfioIoctl.DeviceReset, 0),
         "pci_command" => PciCommand(step),
+        "pci_hot_reset" => PciHotReset(step),
         "iommu_get_info" => IommuGetInfo(step),
         "map_dma" => MapDma(step),
         "unmap_dma" => UnmapDma(step),
@@ -35,6 +36,9 @@ internal sealed partial class ScenarioSession
         "iommu_disable" => ValueIoctl(step, Abi.VfioIoctl.IommuDisable, 0),
         "ioctl" => RawIoctl(step),
         "dma" => Dma(step),
+        "pin_pages" => PinPages(step),
+        "unpin_pages" => UnpinPages(step),
+        "dma_rw" => DmaRw(step),
         "device_release" => DeviceRelease(step),
         "unplug" => Unplug(step),
         "run_deferred_work" => RunDeferredWork(),
@@ -46,8 +50,6 @@ internal sealed partial class ScenarioSession
     /// <summary>Why a step kind of the v1 format cannot run yet in this version of the model.</summary>
     private static string NotModelled(string kind) => kind switch
     {
-        "pin_pages" or "unpin_pages" or "dma_rw" =>
-            $"step '{kind}' needs the type1 backend's interface for mediated-device drivers (vfio_pin_pages, vfio_dma_rw), which this version of VfioLab does not model yet (the type1 backend and mediated devices are next)",
         _ when kind.StartsWith("spapr", StringComparison.Ordinal) =>
             $"step '{kind}' needs the sPAPR TCE backend, which this version of VfioLab does not model yet",
         _ => $"step '{kind}' is not supported by this version of VfioLab",

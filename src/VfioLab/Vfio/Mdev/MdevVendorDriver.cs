@@ -1,18 +1,35 @@
 using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Collections;
 using VfioLab.Host;
+using VfioLab.Iommu;
 
 namespace VfioLab.Vfio.Mdev;
 
 /// <summary>
-/// A mediated device's vendor driver (a vGPU, vfio-ccw, vfio-ap): no regions of its own in this
-/// model, and — because it pins guest pages through the backend — registered with the container's
-/// backend while open so it receives unmap callbacks. Pinning, the callback and <c>vfio_dma_rw</c>
-/// arrive with the type1 backend; <see cref="Misbehaving"/> makes the driver ignore callbacks.
+/// A mediated device's vendor driver (a vGPU, vfio-ccw, vfio-ap): no regions of its own in this model; it
+/// pins guest pages through the VFIO core (<c>vfio_pin_pages</c>), reads and writes guest memory
+/// (<c>vfio_dma_rw</c>), keeps its own count of what it pinned per IOVA page, and implements
+/// <c>dma_unmap</c> by unpinning everything it pinned in the range. Closing the device releases every pin
+/// it still holds, as drivers must. Before v6.0 it registers the unmap notifier itself when opened.
+/// A <see cref="Misbehaving"/> driver ignores unmap notifications (it still unpins when closed), which drives
+/// type1 into its retry limit.
 /// </summary>
-internal sealed class MdevVendorDriver(bool misbehaving) : IVfioDeviceDriver
+/// <remarks>Lock: <c>_lock</c> protects <c>_pins</c>; order: this lock, then the backend's. The backend calls
+/// <see cref="DmaUnmap"/> with its own lock released, so the driver may unpin from it. One instance per device.</remarks>
+internal sealed class MdevVendorDriver(bool misbehaving, int pageShift) : IVfioPinningDriver
 {
+    /// <summary>VFIO_IOMMU_NOTIFY_DMA_UNMAP: the only event of the pre-v6.0 notifier.</summary>
+    public const ulong NotifyDmaUnmap = 1;
+
+    private readonly object _lock = new();
+    private readonly RunMap<MdevPinCount> _pins = new();
+
     /// <summary>Whether the driver ignores unmap notifications (to exercise the retry limit).</summary>
     public bool Misbehaving { get; } = misbehaving;
+
+    /// <summary>Unmap notifications received.</summary>
+    public int Notifications { get; private set; }
 
     /// <inheritdoc />
     public string Name => "mdev";
@@ -20,12 +37,151 @@ internal sealed class MdevVendorDriver(bool misbehaving) : IVfioDeviceDriver
     /// <inheritdoc />
     public bool PinsPages => true;
 
+    private ulong PageSize => 1UL << pageShift;
+
+    /// <summary>Pins the driver holds, counted with multiplicity.</summary>
+    public ulong PinsHeld
+    {
+        get
+        {
+            lock (_lock)
+            {
+                ulong n = 0;
+                foreach (Run<MdevPinCount> r in _pins.All())
+                {
+                    n += ((r.Last - r.Start + 1) >> pageShift) * r.Value.Count;
+                }
+                return n;
+            }
+        }
+    }
+
     /// <inheritdoc />
-    public Errno OpenDevice(VfioDevice device) => Errno.None;
+    /// <remarks>Before v6.0 the driver registers for unmap events itself; an error fails the open.</remarks>
+    public Errno OpenDevice(VfioDevice device) =>
+        device.Group.Container?.Iommu is IVfioIommuPinning { UsesNotifierChain: true } backend
+            ? backend.RegisterNotifier(device, NotifyDmaUnmap)
+            : Errno.None;
 
     /// <inheritdoc />
     public void CloseDevice(VfioDevice device)
     {
+        lock (_lock)
+        {
+            UnpinRangeLocked(device, 0, ulong.MaxValue);
+        }
+        if (device.Group.Container?.Iommu is IVfioIommuPinning { UsesNotifierChain: true } backend)
+        {
+            backend.UnregisterNotifier(device);
+        }
+    }
+
+    /// <summary>vfio_pin_pages on behalf of the device, recording the pins on success. Returns
+    /// <paramref name="npage"/> or -errno; <paramref name="pfns"/> gets the pages' frames.</summary>
+    public long PinPages(VfioDevice device, ulong iova, int npage, IommuProt prot, Pfn[] pfns)
+    {
+        lock (_lock)
+        {
+            long ret = device.PinPages(iova, npage, prot, pfns, pageShift);
+            if (ret > 0)
+            {
+                AdjustLocked(iova, iova + (((ulong)ret << pageShift) - 1), +1);
+            }
+            return ret;
+        }
+    }
+
+    /// <summary>vfio_unpin_pages on behalf of the device; the driver's own count drops where it had pins.
+    /// False where the kernel would warn.</summary>
+    public bool UnpinPages(VfioDevice device, ulong iova, int npage)
+    {
+        lock (_lock)
+        {
+            bool ok = device.UnpinPages(iova, npage, pageShift);
+            if (npage > 0 && (iova & (PageSize - 1)) == 0)
+            {
+                AdjustLocked(iova, iova + Math.Min(((ulong)npage << pageShift) - 1, ulong.MaxValue - iova), -1);
+            }
+            return ok;
+        }
+    }
+
+    /// <summary>vfio_dma_rw on behalf of the device.</summary>
+    public static Errno DmaRw(VfioDevice device, ulong iova, Span<byte> data, bool write, Process? current) =>
+        device.DmaRw(iova, data, write, current);
+
+    /// <inheritdoc />
+    public void DmaUnmap(VfioDevice device, ulong iova, ulong size)
+    {
+        lock (_lock)
+        {
+            Notifications++;
+            if (Misbehaving || size == 0)
+            {
+                return;
+            }
+            UnpinRangeLocked(device, iova, iova + Math.Min(size - 1, ulong.MaxValue - iova));
+        }
+    }
+
+    // Unpins every page the driver holds in [first, last], as often as it pinned it, in calls of at most
+    // VFIO_PIN_PAGES_MAX_ENTRIES pages, and forgets them.
+    private void UnpinRangeLocked(VfioDevice device, ulong first, ulong last)
+    {
+        var held = new List<Run<MdevPinCount>>();
+        foreach (Run<MdevPinCount> r in _pins.Overlapping(first, last))
+        {
+            held.Add(new Run<MdevPinCount>(Math.Max(r.Start, first), Math.Min(r.Last, last), r.Value));
+        }
+        ulong max = device.PinPagesMaxEntries(pageShift);
+        foreach (Run<MdevPinCount> r in held)
+        {
+            for (uint k = 0; k < r.Value.Count; k++)
+            {
+                ulong pages = ((r.Last - r.Start) >> pageShift) + 1;
+                for (ulong done = 0; done < pages; done += max)
+                {
+                    device.UnpinPages(r.Start + (done << pageShift), (int)Math.Min(max, pages - done), pageShift);
+                }
+            }
+            _pins.Remove(r.Start, r.Last);
+        }
+    }
+
+    // Adds delta to the driver's count of every page in [first, last]; counts never go below zero.
+    private void AdjustLocked(ulong first, ulong last, int delta)
+    {
+        var pieces = new List<Run<MdevPinCount>>();
+        ulong cursor = first;
+        bool done = false;
+        foreach (Run<MdevPinCount> r in _pins.Overlapping(first, last))
+        {
+            ulong s = Math.Max(r.Start, first);
+            if (s > cursor)
+            {
+                pieces.Add(new Run<MdevPinCount>(cursor, s - 1, default));
+            }
+            ulong e = Math.Min(r.Last, last);
+            pieces.Add(new Run<MdevPinCount>(s, e, r.Value));
+            done = e == last;
+            cursor = done ? e : e + 1;
+        }
+        if (!done)
+        {
+            pieces.Add(new Run<MdevPinCount>(cursor, last, default));
+        }
+        foreach (Run<MdevPinCount> p in pieces)
+        {
+            long count = Math.Max(0, (long)p.Value.Count + delta);
+            if (count == 0)
+            {
+                _pins.Remove(p.Start, p.Last);
+            }
+            else
+            {
+                _pins.Set(p.Start, p.Last, new MdevPinCount((uint)count));
+            }
+        }
     }
 
     /// <inheritdoc />

@@ -13,7 +13,7 @@ namespace VfioLab.Vfio.Pci;
 /// memory disable and resets take it for write and zap every BAR mmap while holding it. It is taken
 /// after an mmap lock (the fault path) and never while holding a container or group lock.
 /// </remarks>
-internal sealed class VfioPciDevice(PciFunction function, int pageShift)
+internal sealed class VfioPciDevice(PciFunction function, int pageShift, VfioPciBehavior? behavior = null)
 {
     /// <summary>Region offsets encode the index above bit 40 (VFIO_PCI_OFFSET_SHIFT).</summary>
     public const int OffsetShift = 40;
@@ -26,6 +26,9 @@ internal sealed class VfioPciDevice(PciFunction function, int pageShift)
 
     /// <summary>memory_lock.</summary>
     public ReaderWriterLockSlim MemoryLock { get; } = new(LockRecursionPolicy.SupportsRecursion);
+
+    /// <summary>The driver's version switches.</summary>
+    public VfioPciBehavior Behavior { get; } = behavior ?? VfioPciBehavior.Default;
 
     /// <summary>Host PAGE_SHIFT.</summary>
     public int PageShift { get; } = pageShift;

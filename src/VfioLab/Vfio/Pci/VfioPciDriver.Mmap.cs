@@ -31,15 +31,39 @@ internal sealed partial class VfioPciDriver
             return Errno.EINVAL.AsReturn();
         }
         // Since v6.10 vm_pgoff keeps the region-offset encoding and the VMA belongs to the
-        // device's own address space, so unmap_mapping_range over the BAR offsets finds it.
-        request.CreateVma(VmFlags.Io | VmFlags.DontExpand | VmFlags.DontDump, new BarVmaOperations(pci), pci.Mapping, device);
+        // device's own address space, so unmap_mapping_range over the BAR offsets finds it. The RFC's
+        // first version (quirk zap-range-pgoff-mismatch) rewrote it to the BAR's physical pfn instead.
+        ulong? vmPgoff = pci.Behavior.ZapRangePgoffMismatch ? (bar.Base.Value >> pageShift) + pgoffInRegion : null;
+        // The fault handler maps PMD/PUD blocks where BAR and VMA alignment allow (vfio_pci_mmap_huge_fault,
+        // Peter Xu's huge-PFNMAP series, v6.12), which a page-table walk sees as huge blocks.
+        request.CreateVma(VmFlags.Io | VmFlags.DontExpand | VmFlags.DontDump, new BarVmaOperations(pci), pci.Mapping, device, vmPgoff,
+            hugePfnMap: true);
         return 0;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Only the BAR mmaps this driver made map device memory; their pfns follow from the region
+    /// index and offset kept in vm_pgoff (vma_to_pfn), whatever the CPU page table holds now.</remarks>
+    public bool TryVmaToPfn(VfioDevice device, Vma vma, out Pfn first)
+    {
+        first = default;
+        if (device.Hardware is not VfioPciDevice pci || vma.Operations is not BarVmaOperations ops || !ReferenceEquals(ops.Device, pci))
+        {
+            return false;
+        }
+        first = VmaToPfn(pci, vma);
+        return true;
     }
 
     /// <summary>The BAR pfn of a VMA created by <see cref="Mmap"/> (vma_to_pfn): the BAR's first pfn
     /// plus the page offset within the region.</summary>
     internal static Pfn VmaToPfn(VfioPciDevice pci, Vma vma)
     {
+        if (pci.Behavior.ZapRangePgoffMismatch)
+        {
+            // The RFC's first version: vm_pgoff already holds the physical pfn (its fault handler remapped it).
+            return new Pfn(vma.VmPgoff);
+        }
         int pageShift = pci.PageShift;
         ulong index = vma.VmPgoff >> (VfioPciDevice.OffsetShift - pageShift);
         ulong pgoff = vma.VmPgoff & ((1UL << (VfioPciDevice.OffsetShift - pageShift)) - 1);
@@ -51,6 +75,8 @@ internal sealed partial class VfioPciDriver
     /// memory decode is on, under memory_lock for read; otherwise SIGBUS.</summary>
     private sealed class BarVmaOperations(VfioPciDevice pci) : IVmaOperations
     {
+        public VfioPciDevice Device => pci;
+
         public VmFaultResult Fault(Vma vma, HostVirtAddr address, bool write)
         {
             pci.MemoryLock.EnterReadLock();

@@ -6,11 +6,54 @@ namespace VfioLab.Vfio.Pci;
 
 /// <summary>
 /// The vfio-pci bus driver (drivers/vfio/pci/vfio_pci_core.c): device and region info, function
-/// reset, config-space and BAR access through pread/pwrite, and BAR mmaps faulted in under
-/// <c>memory_lock</c>. Hot reset, IRQs and device features are not modelled yet.
+/// reset, slot hot reset, config-space and BAR access through pread/pwrite, BAR mmaps faulted in under
+/// <c>memory_lock</c>, and the operation that turns a BAR mmap into a pfn range. One instance serves
+/// every vfio-pci device of a host (the module), so it knows the devices sharing a slot (their
+/// <c>vfio_device_set</c>). IRQs and device features are not modelled.
 /// </summary>
-internal sealed partial class VfioPciDriver : IVfioDeviceDriver
+/// <remarks>
+/// Lock: <c>_gate</c> protects <c>_devices</c> and <c>_devSetLocks</c> (a leaf). A dev_set lock (one per slot)
+/// is taken by hot reset before any device's memory_lock. Never change: the topology, the group lookup and
+/// <see cref="Behavior"/>.
+/// </remarks>
+internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemory
 {
+    private readonly Lock _gate = new();
+    private readonly List<VfioDevice> _devices = [];
+    private readonly Dictionary<(int Domain, int Bus, int Device), object> _devSetLocks = [];
+    private readonly PciTopology _topology;
+    private readonly Func<PciFunction, int?> _iommuGroupOf;
+
+    /// <summary>A driver for the functions of <paramref name="topology"/>; <paramref name="iommuGroupOf"/>
+    /// answers iommu_group_get for any function (null: no IOMMU group).</summary>
+    public VfioPciDriver(PciTopology topology, Func<PciFunction, int?> iommuGroupOf, VfioPciBehavior? behavior = null)
+    {
+        _topology = topology;
+        _iommuGroupOf = iommuGroupOf;
+        Behavior = behavior ?? VfioPciBehavior.Default;
+    }
+
+    /// <summary>Version switches of the driver.</summary>
+    public VfioPciBehavior Behavior { get; }
+
+    /// <summary>Binds a device to the driver (vfio_pci_core_register_device: joins its slot's dev_set).</summary>
+    public void AddDevice(VfioDevice device)
+    {
+        lock (_gate)
+        {
+            _devices.Add(device);
+        }
+    }
+
+    /// <summary>Unbinds a device (vfio_pci_core_unregister_device).</summary>
+    public void RemoveDevice(VfioDevice device)
+    {
+        lock (_gate)
+        {
+            _devices.Remove(device);
+        }
+    }
+
     /// <summary>sizeof(struct vfio_device_info) since v6.6 (see <see cref="DeviceInfoReply"/>).</summary>
     public const int DeviceInfoSizeV66 = DeviceInfoReply.SizeV66;
 
@@ -56,6 +99,8 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver
             VfioIoctl.DeviceGetInfo => GetInfo(pci, ref argument),
             VfioIoctl.DeviceGetRegionInfo => GetRegionInfo(pci, ref argument),
             VfioIoctl.DeviceReset => Reset(pci),
+            VfioIoctl.DeviceGetPciHotResetInfo => GetHotResetInfo(pci, ref argument),
+            VfioIoctl.DevicePciHotReset => HotReset(context, pci, ref argument),
             _ => Errno.ENOTTY.AsReturn(),
         };
     }

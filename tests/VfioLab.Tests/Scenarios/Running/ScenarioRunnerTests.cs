@@ -88,7 +88,7 @@ public sealed class ScenarioRunnerTests
     public void Run_StepNotModelledYet_FailsWithClearMessageAndRunsOn()
     {
         (ScenarioOutcome outcome, CollectingReporter r) = Run("""
-              - pin_pages: { device: gpu, iova: 0, count: 1 }
+              - spapr_tce_remove: { fd: 0, start: 0 }
               - open: { path: /dev/vfio/vfio }
             """);
 

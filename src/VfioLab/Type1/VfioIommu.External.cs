@@ -1,0 +1,415 @@
+using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Diagnostics;
+using VfioLab.Host;
+using VfioLab.Iommu;
+using VfioLab.Vfio;
+
+namespace VfioLab.Type1;
+
+// External pinning by mediated devices (spec §1.8, §3.7, §3.8, §3.15): vfio_iommu_type1_pin_pages,
+// unpin_pages, dma_rw, the unmap notification and, before v6.0, the notifier chain.
+internal sealed partial class VfioIommu : IVfioIommuPinning
+{
+    /// <summary>Notifications for one mapping after which the kernel gives up (<c>BUG_ON(++retries &gt; 10)</c>):
+    /// the first notification plus ten retries.</summary>
+    public const int NotifierRetryLimit = 10;
+
+    private readonly PfnRun[] _single = new PfnRun[1];
+
+    /// <inheritdoc />
+    public bool UsesNotifierChain => Behavior.UnmapNotifierChain;
+
+    /// <summary>
+    /// vfio_iommu_type1_pin_pages. In the kernel's order: EINVAL (v6.18: <paramref name="npage"/> &lt;= 0),
+    /// EACCES (v1 container), EOVERFLOW (v6.18: the range wraps), EBUSY (vaddrs invalidated), EINVAL (no device
+    /// registered for unmap notifications); then page by page: EINVAL (not inside a mapping), EPERM
+    /// (<paramref name="prot"/> not within the mapping's), ENODEV (the owner mm is gone), the GUP error
+    /// (EFAULT, ENOMEM), ENOMEM or EINTR from accounting (only without an IOMMU domain), EINVAL (a pfn without a
+    /// struct page), ENOMEM (the <c>vpfn_alloc</c> fault site). A page pinned before is only counted again. Any
+    /// failure releases what this call pinned and charged. On success the caller's group enters pinned-page
+    /// dirty scope and <paramref name="npage"/> is returned.
+    /// </summary>
+    public long PinPages(VfioDevice device, ulong iova, int npage, IommuProt prot, Pfn[] pages)
+    {
+        if (Behavior.OverflowIsEoverflow && npage <= 0)
+        {
+            return Errno.EINVAL.AsReturn();
+        }
+        if (!V2)
+        {
+            return Errno.EACCES.AsReturn();
+        }
+        if (Behavior.OverflowIsEoverflow && iova + (((ulong)npage << PageShift) - 1) < iova)
+        {
+            return Errno.EOVERFLOW.AsReturn();
+        }
+        lock (_lock)
+        {
+            if (_vaddrInvalidCount > 0)
+            {
+                Emit("warn", null, TraceLog.F("what", "vfio_pin_pages not allowed with VFIO_UPDATE_VADDR"));
+                return Errno.EBUSY.AsReturn();
+            }
+            if (_devices.Count == 0)
+            {
+                return Errno.EINVAL.AsReturn();
+            }
+            // With an IOMMU domain every page is already pinned and charged by MAP or replay.
+            bool doAccounting = _domains.Count == 0;
+            Errno error = Errno.None;
+            int i;
+            for (i = 0; i < npage; i++)
+            {
+                ulong pageIova = unchecked(iova + ((ulong)i << PageShift));
+                error = PinOneExternalLocked(pageIova, prot, doAccounting, out Pfn pfn);
+                if (error != Errno.None)
+                {
+                    break;
+                }
+                pages[i] = pfn;
+            }
+            if (error != Errno.None)
+            {
+                for (int j = 0; j < i; j++)
+                {
+                    ulong pageIova = unchecked(iova + ((ulong)j << PageShift));
+                    VfioDma? dma = FindDmaLocked(pageIova);
+                    if (dma is not null)
+                    {
+                        UnpinPageExternalLocked(dma, pageIova, doAccounting);
+                    }
+                }
+                Array.Clear(pages, 0, Math.Min(pages.Length, i + 1));
+                if (Trace.Enabled)
+                {
+                    Emit("pin_pages", null, TraceLog.F("device", device.Name), TraceLog.F("iova", iova), TraceLog.F("npage", npage),
+                        TraceLog.F("failed_at", i), TraceLog.F("errno", error.ToString()));
+                }
+                return error.AsReturn();
+            }
+            Type1Group? group = FindGroupLocked(device.Group);
+            System.Diagnostics.Debug.Assert(group is not null, "a device pins only while its group is attached");
+            if (group is { PinnedPageDirtyScope: false })
+            {
+                group.PinnedPageDirtyScope = true;
+                _numNonPinnedGroups--;
+            }
+            if (Trace.Enabled)
+            {
+                Emit("pin_pages", null, TraceLog.F("device", device.Name), TraceLog.F("iova", iova), TraceLog.F("npage", npage),
+                    TraceLog.F("charged", doAccounting));
+            }
+            // v6.17 and before: a negative count pins nothing and returns 0.
+            return Math.Max(npage, 0);
+        }
+    }
+
+    // One page of pin_pages: the mapping holding it, the prot check, an existing external pin counted again,
+    // or a new pin from the owner's mm (charged without a domain) recorded as a vfio_pfn.
+    private Errno PinOneExternalLocked(ulong pageIova, IommuProt prot, bool doAccounting, out Pfn pfn)
+    {
+        pfn = default;
+        VfioDma? dma = FindDmaLocked(pageIova);
+        if (dma is null)
+        {
+            return Errno.EINVAL;
+        }
+        if ((dma.Prot & prot) != prot)
+        {
+            return Errno.EPERM;
+        }
+        if (dma.TryFindVpfn(pageIova, out VfioPfn vpfn))
+        {
+            dma.SetVpfn(vpfn with { RefCount = vpfn.RefCount + 1 });
+            pfn = vpfn.Pfn;
+            return Errno.None;
+        }
+        Errno e = PinPageExternalLocked(dma, dma.Vaddr + (pageIova - dma.Iova), doAccounting, out pfn);
+        if (e != Errno.None)
+        {
+            return e;
+        }
+        if (!Machine.Memory.IsRam(pfn))
+        {
+            // !pfn_valid: the pfn was never pinned, so nothing is released.
+            return Errno.EINVAL;
+        }
+        if (Faults.ShouldFail("vpfn_alloc"))
+        {
+            if (UnpinFrames(dma, pfn, 1) > 0 && doAccounting)
+            {
+                LockAcctLocked(dma, -1, async: true);
+            }
+            return Errno.ENOMEM;
+        }
+        dma.SetVpfn(new VfioPfn(pageIova, pfn, 1));
+        if (_dirtyTracking)
+        {
+            dma.MarkDirty(pageIova, pageIova);
+        }
+        return Errno.None;
+    }
+
+    /// <summary>vfio_pin_page_external: pins the one page at <paramref name="vaddr"/> of the mapping's owner mm
+    /// (ENODEV when it has no users left), walking a PFNMAP VMA when GUP refuses it, and charges it when there
+    /// is no IOMMU domain and the page is not reserved (on a charge failure the page is released).</summary>
+    private Errno PinPageExternalLocked(VfioDma dma, ulong vaddr, bool doAccounting, out Pfn pfn)
+    {
+        pfn = default;
+        AddressSpace mm = dma.Mm;
+        if (!mm.TryGetUser())
+        {
+            return Errno.ENODEV;
+        }
+        try
+        {
+            bool write = (dma.Prot & IommuProt.Write) != 0;
+            long got = Gup.PinUserPages(mm, new HostVirtAddr(vaddr), 1, write, _single, out _);
+            if (got > 0)
+            {
+                pfn = _single[0].First;
+            }
+            else if (IsPfnmapLocked(mm, vaddr))
+            {
+                Errno e = VaddrGetPfnmapLocked(mm, vaddr, 1, write, out pfn, out _);
+                if (e != Errno.None)
+                {
+                    return e;
+                }
+            }
+            else
+            {
+                return got == 0 ? Errno.EFAULT : ErrnoExtensions.FromReturn(got);
+            }
+            if (doAccounting && !Machine.Memory.IsReservedOrInvalid(pfn))
+            {
+                Errno e = LockAcctLocked(dma, 1, async: false);
+                if (e != Errno.None)
+                {
+                    UnpinFrames(dma, pfn, 1);
+                    return e;
+                }
+            }
+            return Errno.None;
+        }
+        finally
+        {
+            mm.PutUser();
+        }
+    }
+
+    /// <summary>vfio_unpin_page_external: drops one count of the page's external pin; at zero the page is
+    /// unpinned (dirtied for a writable mapping), forgotten and, without a domain, un-charged. Returns the pages
+    /// unpinned (0 or 1).</summary>
+    private long UnpinPageExternalLocked(VfioDma dma, ulong pageIova, bool doAccounting)
+    {
+        if (!dma.TryFindVpfn(pageIova, out VfioPfn vpfn))
+        {
+            return 0;
+        }
+        if (vpfn.RefCount > 1)
+        {
+            dma.SetVpfn(vpfn with { RefCount = vpfn.RefCount - 1 });
+            return 0;
+        }
+        long unlocked = (long)UnpinFrames(dma, vpfn.Pfn, 1);
+        dma.RemoveVpfn(pageIova);
+        if (doAccounting)
+        {
+            LockAcctLocked(dma, -unlocked, async: true);
+        }
+        return unlocked;
+    }
+
+    /// <summary>
+    /// vfio_iommu_type1_unpin_pages: for each page, the mapping holding it (stopping at the first page outside
+    /// every mapping) and one count of its external pin; a page without one is skipped silently. False where the
+    /// kernel WARNs: a v1 container, (v6.18) <paramref name="npage"/> &lt;= 0 or a wrapping range, or a stop
+    /// before the last page.
+    /// </summary>
+    public bool UnpinPages(ulong iova, int npage)
+    {
+        if (!V2)
+        {
+            return false;
+        }
+        if (Behavior.OverflowIsEoverflow && (npage <= 0 || iova + (((ulong)npage << PageShift) - 1) < iova))
+        {
+            return false;
+        }
+        lock (_lock)
+        {
+            bool doAccounting = _domains.Count == 0;
+            int i;
+            for (i = 0; i < npage; i++)
+            {
+                ulong pageIova = unchecked(iova + ((ulong)i << PageShift));
+                VfioDma? dma = FindDmaLocked(pageIova);
+                if (dma is null)
+                {
+                    break;
+                }
+                UnpinPageExternalLocked(dma, pageIova, doAccounting);
+            }
+            if (Trace.Enabled)
+            {
+                Emit("unpin_pages", null, TraceLog.F("iova", iova), TraceLog.F("npage", npage), TraceLog.F("done", i));
+            }
+            return i == npage;
+        }
+    }
+
+    /// <summary>
+    /// vfio_iommu_type1_dma_rw: EBUSY (vaddrs invalidated); then chunk by chunk, each up to the end of the
+    /// mapping holding its first byte: EINVAL (no mapping there), EPERM (a write to a mapping without
+    /// IOMMU_WRITE, or any access to one without IOMMU_READ; the owner mm is gone), EFAULT (a user thread of
+    /// another mm calls, or the copy faults). Kernel threads adopt the owner's mm. A written chunk marks its pages
+    /// dirty while tracking. Chunks already copied stay copied when a later one fails. Nothing is pinned.
+    /// </summary>
+    public Errno DmaRw(ulong iova, Span<byte> data, bool write, Process? current)
+    {
+        lock (_lock)
+        {
+            if (_vaddrInvalidCount > 0)
+            {
+                Emit("warn", current, TraceLog.F("what", "vfio_dma_rw not allowed with VFIO_UPDATE_VADDR"));
+                return Errno.EBUSY;
+            }
+            ulong done = 0;
+            Errno error = Errno.None;
+            while (done < (ulong)data.Length)
+            {
+                ulong at = unchecked(iova + done);
+                error = DmaRwChunkLocked(at, data[(int)done..], write, current, out ulong copied);
+                if (error != Errno.None)
+                {
+                    break;
+                }
+                done += copied;
+            }
+            if (Trace.Enabled)
+            {
+                Emit("dma_rw", current, TraceLog.F("iova", iova), TraceLog.F("size", data.Length), TraceLog.F("write", write),
+                    TraceLog.F("copied", done), TraceLog.F("errno", error.ToString()));
+            }
+            return error;
+        }
+    }
+
+    private Errno DmaRwChunkLocked(ulong iova, Span<byte> data, bool write, Process? current, out ulong copied)
+    {
+        copied = 0;
+        VfioDma? dma = FindDmaLocked(iova);
+        if (dma is null)
+        {
+            return Errno.EINVAL;
+        }
+        if ((write && (dma.Prot & IommuProt.Write) == 0) || (dma.Prot & IommuProt.Read) == 0)
+        {
+            return Errno.EPERM;
+        }
+        AddressSpace mm = dma.Mm;
+        if (!mm.TryGetUser())
+        {
+            return Errno.EPERM;
+        }
+        try
+        {
+            // A kernel thread (no mm) adopts the owner's mm; a user thread must already be in it.
+            AddressSpace? callerMm = current?.Mm;
+            if (current is not null && !ReferenceEquals(callerMm, mm))
+            {
+                return Errno.EFAULT;
+            }
+            ulong offset = iova - dma.Iova;
+            ulong count = Math.Min((ulong)data.Length, dma.Size - offset);
+            var vaddr = new HostVirtAddr(dma.Vaddr + offset);
+            AccessResult r = write ? mm.WriteMemory(vaddr, data[..(int)count]) : mm.ReadMemory(vaddr, data[..(int)count]);
+            if (r != AccessResult.Ok)
+            {
+                return Errno.EFAULT;
+            }
+            copied = count;
+            if (write && _dirtyTracking)
+            {
+                dma.MarkDirty(iova, iova + (count - 1));
+            }
+            return Errno.None;
+        }
+        finally
+        {
+            mm.PutUser();
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>vfio_iommu_type1_register_notifier (v4.10-v5.19): EINVAL for events other than
+    /// VFIO_IOMMU_NOTIFY_DMA_UNMAP; ENOTTY when this profile has no notifier chain (v6.0+ removed the op).</remarks>
+    public Errno RegisterNotifier(VfioDevice device, ulong events)
+    {
+        if (!Behavior.UnmapNotifierChain)
+        {
+            return Errno.ENOTTY;
+        }
+        if ((events & ~Vfio.Mdev.MdevVendorDriver.NotifyDmaUnmap) != 0)
+        {
+            return Errno.EINVAL;
+        }
+        lock (_lock)
+        {
+            if (!_devices.Contains(device))
+            {
+                _devices.Add(device);
+            }
+            return Errno.None;
+        }
+    }
+
+    /// <inheritdoc />
+    public void UnregisterNotifier(VfioDevice device)
+    {
+        if (!Behavior.UnmapNotifierChain)
+        {
+            return;
+        }
+        lock (_lock)
+        {
+            _devices.Remove(device);
+        }
+    }
+
+    /// <summary>
+    /// vfio_notify_dma_unmap (v6.0+) or the DMA_UNMAP notifier chain (v4.10-v5.19): every registered device is
+    /// told the whole mapping is going, with the container lock released so it can unpin; the caller then starts
+    /// its walk over. The lock is held again on return.
+    /// </summary>
+    private void NotifyDmaUnmapLocked(VfioDma dma)
+    {
+        AssertLocked();
+        if (_devices.Count == 0)
+        {
+            return;
+        }
+        VfioDevice[] devices = [.. _devices];
+        ulong iova = dma.Iova;
+        ulong size = dma.Size;
+        if (Trace.Enabled)
+        {
+            Emit(Behavior.UnmapNotifierChain ? "notifier_call_chain" : "dma_unmap_notify", dma.Task, TraceLog.F("iova", iova),
+                TraceLog.F("size", size), TraceLog.F("devices", devices.Length), TraceLog.F("pins", dma.PfnList.Count));
+        }
+        _lock.Exit();
+        try
+        {
+            foreach (VfioDevice d in devices)
+            {
+                (d.Driver as IVfioPinningDriver)?.DmaUnmap(d, iova, size);
+            }
+        }
+        finally
+        {
+            _lock.Enter();
+        }
+    }
+}

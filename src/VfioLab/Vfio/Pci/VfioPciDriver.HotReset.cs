@@ -1,0 +1,212 @@
+using VfioLab.Abi;
+using VfioLab.Host;
+using VfioLab.Pci;
+
+namespace VfioLab.Vfio.Pci;
+
+// VFIO_DEVICE_GET_PCI_HOT_RESET_INFO and VFIO_DEVICE_PCI_HOT_RESET with group fds
+// (vfio_pci_ioctl_get_pci_hot_reset_info, vfio_pci_ioctl_pci_hot_reset_groups and
+// vfio_pci_dev_set_hot_reset in v6.18's vfio_pci_core.c). The model's slots all support a slot reset
+// (pci_probe_reset_slot succeeds), so the scope is always the slot and the ENODEV of "neither a slot
+// nor a bus reset" cannot arise; device fds opened through iommufd (cdev) are not modelled, so the
+// zero-length group array is always EINVAL.
+internal sealed partial class VfioPciDriver
+{
+    /// <summary>
+    /// GET_PCI_HOT_RESET_INFO: the functions a reset of this device's slot reaches, each with its IOMMU
+    /// group. EFAULT (copies), EINVAL (argsz below 12), ENOSPC with the needed <c>count</c> written back
+    /// when the caller's array is too small, EPERM when a function has no IOMMU group.
+    /// </summary>
+    private long GetHotResetInfo(VfioPciDevice pci, ref IoctlArgument arg)
+    {
+        Span<byte> header = stackalloc byte[VfioPciHotResetInfo.MinSize];
+        if (!arg.TryCopyFrom(0, header))
+        {
+            return Errno.EFAULT.AsReturn();
+        }
+        VfioPciHotResetInfo.TryRead(header, out VfioPciHotResetInfo hdr);
+        if (hdr.Argsz < VfioPciHotResetInfo.MinSize)
+        {
+            return Errno.EINVAL.AsReturn();
+        }
+        hdr.Flags = 0;
+        IReadOnlyList<PciFunction> scope = _topology.FunctionsOnSlot(pci.Function.Address);
+        ulong room = (hdr.Argsz - (ulong)VfioPciHotResetInfo.SizeOf) / VfioPciDependentDevice.SizeOf;
+        if ((ulong)scope.Count > room)
+        {
+            hdr.Count = (uint)scope.Count;
+            hdr.Write(header);
+            return arg.TryCopyTo(0, header) ? Errno.ENOSPC.AsReturn() : Errno.EFAULT.AsReturn();
+        }
+        byte[] devices = new byte[scope.Count * VfioPciDependentDevice.SizeOf];
+        for (int i = 0; i < scope.Count; i++)
+        {
+            PciAddress a = scope[i].Address;
+            int? group = _iommuGroupOf(scope[i]);
+            if (group is null)
+            {
+                // "Cannot reset non-isolated devices": nothing is copied back.
+                return Errno.EPERM.AsReturn();
+            }
+            new VfioPciDependentDevice
+            {
+                GroupId = (uint)group.Value,
+                Segment = (ushort)a.Domain,
+                Bus = (byte)a.Bus,
+                Devfn = (byte)((a.Device << 3) | a.Function),
+            }.Write(devices.AsSpan(i * VfioPciDependentDevice.SizeOf));
+        }
+        if (!arg.TryCopyTo(VfioPciHotResetInfo.Offsets.Devices, devices))
+        {
+            return Errno.EFAULT.AsReturn();
+        }
+        hdr.Count = (uint)scope.Count;
+        hdr.Write(header);
+        return arg.TryCopyTo(0, header) ? 0 : Errno.EFAULT.AsReturn();
+    }
+
+    /// <summary>
+    /// PCI_HOT_RESET with the group fds that prove ownership: EFAULT (copies), EINVAL (argsz, flags, no
+    /// group fds, more fds than functions in the slot, an fd that is not a VFIO group, a function of the
+    /// slot not bound to vfio-pci, a device of the dev_set whose group was not passed), EBADF (an fd that
+    /// is not open), EBUSY (a device's memory_lock is contended: nothing was reset and every lock taken is
+    /// dropped again). On success every BAR mmap of every device in the slot was zapped under its
+    /// memory_lock, and the slot was reset with each function's config state saved and restored around it.
+    /// </summary>
+    private long HotReset(VfioCallContext context, VfioPciDevice pci, ref IoctlArgument arg)
+    {
+        Span<byte> header = stackalloc byte[VfioPciHotReset.MinSize];
+        if (!arg.TryCopyFrom(0, header))
+        {
+            return Errno.EFAULT.AsReturn();
+        }
+        VfioPciHotReset.TryRead(header, out VfioPciHotReset hdr);
+        if (hdr.Argsz < VfioPciHotReset.MinSize || hdr.Flags != 0 || hdr.Count == 0)
+        {
+            return Errno.EINVAL.AsReturn();
+        }
+        IReadOnlyList<PciFunction> scope = _topology.FunctionsOnSlot(pci.Function.Address);
+        if (hdr.Count > (uint)scope.Count)
+        {
+            return Errno.EINVAL.AsReturn();
+        }
+        byte[] raw = new byte[hdr.Count * 4];
+        if (!arg.TryCopyFrom(VfioPciHotReset.Offsets.GroupFds, raw))
+        {
+            return Errno.EFAULT.AsReturn();
+        }
+        // fget every fd so the groups stay alive across the reset; all references go at the end.
+        var files = new List<OpenFile>((int)hdr.Count);
+        try
+        {
+            var groups = new List<VfioGroup>((int)hdr.Count);
+            for (int i = 0; i < hdr.Count; i++)
+            {
+                int fd = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(raw.AsSpan(i * 4));
+                if (!context.Process.Fds.TryGet(fd, out OpenFile file))
+                {
+                    return Errno.EBADF.AsReturn();
+                }
+                files.Add(file);
+                if (file.Operations is not VfioGroupFile groupFile)
+                {
+                    return Errno.EINVAL.AsReturn();
+                }
+                groups.Add(groupFile.Group);
+            }
+            return DevSetHotReset(pci, scope, groups).AsReturn();
+        }
+        finally
+        {
+            foreach (OpenFile f in files)
+            {
+                f.Put();
+            }
+        }
+    }
+
+    // vfio_pci_dev_set_hot_reset: under the dev_set lock, every function of the slot must be one of our
+    // devices; each device, in dev_set order, must be owned through the groups and its memory_lock taken
+    // with a try-lock (contention unwinds); then BAR mmaps are zapped and the slot reset.
+    private Errno DevSetHotReset(VfioPciDevice pci, IReadOnlyList<PciFunction> scope, List<VfioGroup> groups)
+    {
+        lock (DevSetLock(pci.Function.Address))
+        {
+            List<VfioDevice> devSet = DevSet(pci.Function.Address);
+            foreach (PciFunction f in scope)
+            {
+                if (!devSet.Exists(d => ReferenceEquals(State(d).Function, f)))
+                {
+                    return Errno.EINVAL;
+                }
+            }
+            int locked = 0;
+            Errno error = Errno.None;
+            foreach (VfioDevice d in devSet)
+            {
+                if (!groups.Exists(g => ReferenceEquals(g, d.Group)))
+                {
+                    error = Errno.EINVAL;
+                    break;
+                }
+                VfioPciDevice member = State(d);
+                if (!member.MemoryLock.TryEnterWriteLock(0))
+                {
+                    error = Errno.EBUSY;
+                    break;
+                }
+                locked++;
+                member.ZapBarsLocked();
+            }
+            try
+            {
+                if (error == Errno.None)
+                {
+                    // pci_reset_bus on a slot: save and disable each function, reset them together, restore.
+                    var saved = new PciSavedState[scope.Count];
+                    for (int i = 0; i < scope.Count; i++)
+                    {
+                        saved[i] = scope[i].SaveState();
+                    }
+                    _topology.HotReset(pci.Function.Address, PciResetScope.Slot);
+                    for (int i = 0; i < scope.Count; i++)
+                    {
+                        scope[i].RestoreState(saved[i]);
+                    }
+                }
+            }
+            finally
+            {
+                for (int i = locked - 1; i >= 0; i--)
+                {
+                    State(devSet[i]).MemoryLock.ExitWriteLock();
+                }
+            }
+            return error;
+        }
+    }
+
+    /// <summary>The vfio-pci devices on the slot of <paramref name="address"/>, in address order (the dev_set).</summary>
+    internal List<VfioDevice> DevSet(PciAddress address)
+    {
+        lock (_gate)
+        {
+            List<VfioDevice> set = _devices.FindAll(d => State(d).Function.Address.SameSlot(address));
+            set.Sort((a, b) => State(a).Function.Address.CompareTo(State(b).Function.Address));
+            return set;
+        }
+    }
+
+    private object DevSetLock(PciAddress address)
+    {
+        lock (_gate)
+        {
+            if (!_devSetLocks.TryGetValue(address.Slot, out object? gate))
+            {
+                gate = new object();
+                _devSetLocks.Add(address.Slot, gate);
+            }
+            return gate;
+        }
+    }
+}

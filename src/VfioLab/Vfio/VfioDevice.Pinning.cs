@@ -1,0 +1,81 @@
+using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Iommu;
+
+namespace VfioLab.Vfio;
+
+// The VFIO core's entry points for drivers that pin guest pages (vfio_pin_pages, vfio_unpin_pages and
+// vfio_dma_rw in drivers/vfio/vfio_main.c, with the container path of drivers/vfio/container.c): the
+// core's checks, then the container's backend.
+internal sealed partial class VfioDevice
+{
+    /// <summary>VFIO_PIN_PAGES_MAX_ENTRIES: one page of pointers, PAGE_SIZE / 8 (512 on a 4 KiB host).</summary>
+    public ulong PinPagesMaxEntries(int pageShift) => (1UL << pageShift) / 8;
+
+    /// <summary>
+    /// vfio_pin_pages: EINVAL (no <paramref name="pages"/> array, <paramref name="npage"/> 0, the device not
+    /// open, the driver without <c>dma_unmap</c>), E2BIG (more than <see cref="PinPagesMaxEntries"/>), ENOTTY
+    /// (a backend without pin_pages), then the backend's errno (type1: EINVAL, EACCES, EBUSY, EPERM, ENODEV,
+    /// EFAULT, ENOMEM, EOVERFLOW). Returns <paramref name="npage"/> on success; all or nothing.
+    /// </summary>
+    /// <remarks>Model guard: an IOVA that is not PAGE_SIZE aligned is EINVAL. Linux does not check it (every
+    /// in-tree caller passes <c>gfn &lt;&lt; PAGE_SHIFT</c>); type1 would key the external pin at the
+    /// unaligned IOVA and, for one straddling a mapping's first page, pin a page outside the mapping and
+    /// index its dirty bitmap out of bounds.</remarks>
+    public long PinPages(ulong iova, int npage, IommuProt prot, Pfn[]? pages, int pageShift)
+    {
+        if (pages is null || npage == 0 || OpenCount == 0)
+        {
+            return Errno.EINVAL.AsReturn();
+        }
+        if (Driver is not IVfioPinningDriver)
+        {
+            return Errno.EINVAL.AsReturn();
+        }
+        if (npage > 0 && (ulong)npage > PinPagesMaxEntries(pageShift))
+        {
+            return Errno.E2BIG.AsReturn();
+        }
+        if (Group.Container?.Iommu is not IVfioIommuPinning backend)
+        {
+            return Errno.ENOTTY.AsReturn();
+        }
+        if ((iova & ((1UL << pageShift) - 1)) != 0 || (npage > 0 && pages.Length < npage))
+        {
+            return Errno.EINVAL.AsReturn();
+        }
+        return backend.PinPages(this, iova, npage, prot, pages);
+    }
+
+    /// <summary>vfio_unpin_pages: void in the kernel. False where the kernel WARNs and does nothing (the
+    /// device not open, no <c>dma_unmap</c>, <paramref name="npage"/> not in 1..<see cref="PinPagesMaxEntries"/>,
+    /// an unaligned IOVA — the model's guard, as for <see cref="PinPages"/>) or where the backend warns.</summary>
+    public bool UnpinPages(ulong iova, int npage, int pageShift)
+    {
+        if (OpenCount == 0 || Driver is not IVfioPinningDriver)
+        {
+            return false;
+        }
+        if (npage <= 0 || (ulong)npage > PinPagesMaxEntries(pageShift) || (iova & ((1UL << pageShift) - 1)) != 0)
+        {
+            return false;
+        }
+        return Group.Container?.Iommu is IVfioIommuPinning backend && backend.UnpinPages(iova, npage);
+    }
+
+    /// <summary>vfio_dma_rw: EINVAL (no data, the device not open), ENOTTY (a backend without dma_rw), then the
+    /// backend's errno (type1: EBUSY, EINVAL, EPERM, EFAULT). <paramref name="current"/> is the calling user
+    /// thread's process, or null when a kernel thread (a vendor driver's worker) calls.</summary>
+    public Errno DmaRw(ulong iova, Span<byte> data, bool write, Host.Process? current)
+    {
+        if (data.IsEmpty || OpenCount == 0)
+        {
+            return Errno.EINVAL;
+        }
+        if (Group.Container?.Iommu is not IVfioIommuPinning backend)
+        {
+            return Errno.ENOTTY;
+        }
+        return backend.DmaRw(iova, data, write, current);
+    }
+}
