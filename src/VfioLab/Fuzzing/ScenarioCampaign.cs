@@ -57,7 +57,7 @@ internal sealed class ScenarioCampaign
             if (problem is not null)
             {
                 Figures.Violations++;
-                Violations.Add(new FuzzViolation("scenario", "-", seed, $"{name} after {how}: {problem}", fromText));
+                Violations.Add(new FuzzViolation("scenario", "any", seed, $"{name} after {how}: {problem}", fromText));
             }
         }
         finally
@@ -121,7 +121,8 @@ internal sealed class ScenarioCampaign
     // A located error names the file, a line within it (or just past its end) and a column >= 1.
     private static string? Located(ScenarioParseException e, string file, string text)
     {
-        int lines = text.Split('\n').Length;
+        // YAML breaks lines at CR LF, a lone CR and LF alike.
+        int lines = text.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n', '\r').Length;
         return e.File == file && e.Line >= 1 && e.Line <= lines + 1 && e.Column >= 1 && e.Message.StartsWith(e.Location.ToString(), StringComparison.Ordinal)
             ? null
             : $"badly located error {e.Location} (file has {lines} lines): {e.Message}";

@@ -27,6 +27,17 @@ public sealed class ScenarioCampaignTests : IDisposable
     }
 
     [Fact]
+    public void RunSeed_LoneCarriageReturnsCountAsLineBreaks_Seed8577IsNoViolation()
+    {
+        // Regression (a 240 s campaign, seed 8577): a stray CR is a line break to YAML, so the parser's line 14
+        // was right for a file with 12 LF-terminated lines; the campaign's own line count was wrong.
+        var campaign = new ScenarioCampaign(_dir);
+        campaign.RunSeed(8577);
+        Assert.Empty(campaign.Violations);
+        Assert.Contains("scenario parse EINVAL", campaign.Figures.ErrnoPathNames);
+    }
+
+    [Fact]
     public void CliRun_Mutants_ExitWithALocatedErrorOrARunNeverAStackTrace()
     {
         int refused = 0;
