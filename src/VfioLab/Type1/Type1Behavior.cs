@@ -34,6 +34,11 @@ namespace VfioLab.Type1;
 /// before 5cbf3264bc71, "vfio/type1: Fix VA->PA translation for PFNMAP VMAs in vaddr_get_pfn()", Sean
 /// Christopherson, v5.7, April 2020; seed 001). Right only for VMAs that follow the remap_pfn_range
 /// convention.</param>
+/// <param name="UnmapOwnerCheck">Quirk <c>unmap-owner-check</c>, v4.10-v5.19: the UNMAP walk stops, silently and with
+/// success, at the first mapping whose owner task's current mm is not the caller's mm, reporting only what was
+/// removed (or invalidated) before it. Added by 8f0d5bb95f76 "vfio iommu type1: Add task structure to vfio_dma"
+/// (Kirti Wankhede, Nov 2016, v4.10); removed by ffed0518d871 "vfio: remove useless judgement" (Li Zhe, June 2022,
+/// merged for v6.0) because it blocked QEMU's live upgrade by fork and exec.</param>
 internal sealed record Type1Behavior(
     uint DmaEntryLimit = 65535,
     bool DisableHugepages = false,
@@ -42,7 +47,8 @@ internal sealed record Type1Behavior(
     bool UnmapNotifierChain = false,
     bool DeviceMemoryNotifier = false,
     bool StrictMmioMaps = true,
-    bool PfnmapVmPgoffTranslation = false)
+    bool PfnmapVmPgoffTranslation = false,
+    bool UnmapOwnerCheck = false)
 {
     /// <summary>Upstream v6.18 with default module parameters.</summary>
     public static Type1Behavior Default { get; } = new();
