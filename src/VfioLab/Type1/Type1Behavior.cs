@@ -39,6 +39,11 @@ namespace VfioLab.Type1;
 /// removed (or invalidated) before it. Added by 8f0d5bb95f76 "vfio iommu type1: Add task structure to vfio_dma"
 /// (Kirti Wankhede, Nov 2016, v4.10); removed by ffed0518d871 "vfio: remove useless judgement" (Li Zhe, June 2022,
 /// merged for v6.0) because it blocked QEMU's live upgrade by fork and exec.</param>
+/// <param name="ExecLockedVmUnderflow">Quirk <c>exec-locked-vm-underflow</c>, before v6.3: <c>vfio_lock_acct</c>
+/// charges and un-charges the owner task's current mm (<c>dma-&gt;task-&gt;mm</c>; ESRCH when the task has none)
+/// instead of the mm saved at MAP. After the owner execs, its new mm (locked_vm 0) takes the un-charges of the
+/// old mappings and wraps below zero, and later MAPs fail ENOMEM. Fixed by 046eca5018f8 "vfio/type1: prevent
+/// underflow of locked_vm via exec()" (Steve Sistare, v6.3-rc1, Feb 2023; stable 6.1.16).</param>
 internal sealed record Type1Behavior(
     uint DmaEntryLimit = 65535,
     bool DisableHugepages = false,
@@ -48,7 +53,8 @@ internal sealed record Type1Behavior(
     bool DeviceMemoryNotifier = false,
     bool StrictMmioMaps = true,
     bool PfnmapVmPgoffTranslation = false,
-    bool UnmapOwnerCheck = false)
+    bool UnmapOwnerCheck = false,
+    bool ExecLockedVmUnderflow = false)
 {
     /// <summary>Upstream v6.18 with default module parameters.</summary>
     public static Type1Behavior Default { get; } = new();

@@ -13,7 +13,9 @@ internal sealed partial class VfioIommu
     /// vfio_lock_acct: charges (or, negative, un-charges) <paramref name="pages"/> to the mapping's owner
     /// mm, synchronously (0cfef2b7410b, seed 004). An increment fails ENOMEM past the owner's
     /// RLIMIT_MEMLOCK unless the mapping has CAP_IPC_LOCK, or EINTR (killable mmap lock; the
-    /// <c>lock_acct</c> fault site). Async callers (unpin paths) get ESRCH when the mm is gone.
+    /// <c>lock_acct</c> fault site). Async callers (unpin paths) get ESRCH when the mm is gone. Under
+    /// <see cref="Type1Behavior.ExecLockedVmUnderflow"/> the target is the owner task's current mm (before
+    /// 046eca5018f8, v6.3), ESRCH when the task has none.
     /// </summary>
     private Errno LockAcctLocked(VfioDma dma, long pages, bool async)
     {
@@ -21,7 +23,12 @@ internal sealed partial class VfioIommu
         {
             return Errno.None;
         }
-        AddressSpace mm = dma.Mm;
+        AddressSpace? target = Behavior.ExecLockedVmUnderflow ? dma.Task.Mm : dma.Mm;
+        if (target is null)
+        {
+            return Errno.ESRCH;
+        }
+        AddressSpace mm = target;
         if (async && !mm.TryGetUser())
         {
             return Errno.ESRCH;

@@ -13,6 +13,7 @@ internal sealed partial class ScenarioSession
         "read" => ReadMemory(step),
         "fork" => Fork(step),
         "exit" => Exit(step),
+        "exec" => Exec(step),
         "set_rlimit" => SetRlimit(step),
         "open" => Open(step),
         "close" => Close(step),

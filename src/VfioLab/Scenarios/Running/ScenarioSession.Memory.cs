@@ -120,6 +120,10 @@ internal sealed partial class ScenarioSession
         return Syscall(0);
     }
 
+    /// <summary><c>exec</c>: the process execs a new program (same pid and fds, a fresh address space with
+    /// <c>locked_vm</c> 0); ESRCH once it exited. Names bound to its old memory are stale afterwards.</summary>
+    private StepResult Exec(ScenarioStep step) => Syscall(ProcessOf(step).Exec().AsReturn());
+
     private StepResult SetRlimit(ScenarioStep step)
     {
         Process p = ProcessOf(step);

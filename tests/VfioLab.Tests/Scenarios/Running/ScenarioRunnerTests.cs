@@ -162,13 +162,13 @@ public sealed class ScenarioRunnerTests
         ScenarioDocument doc = ScenarioParser.Parse("""
             vfiolab: 1
             host:
-              quirks: [exec-locked-vm-underflow]
+              quirks: [async-lock-accounting]
             steps: []
             """, "quirk.yaml");
 
         ScenarioParseException e = Assert.Throws<ScenarioParseException>(() => ScenarioRunner.Run(doc, new RunOptions(), new CollectingReporter(), null));
 
-        Assert.Contains("'exec-locked-vm-underflow'", e.Message);
+        Assert.Contains("'async-lock-accounting'", e.Message);
         Assert.Contains("does not model it yet", e.Message);
     }
 }
