@@ -44,6 +44,12 @@ namespace VfioLab.Type1;
 /// instead of the mm saved at MAP. After the owner execs, its new mm (locked_vm 0) takes the un-charges of the
 /// old mappings and wraps below zero, and later MAPs fail ENOMEM. Fixed by 046eca5018f8 "vfio/type1: prevent
 /// underflow of locked_vm via exec()" (Steve Sistare, v6.3-rc1, Feb 2023; stable 6.1.16).</param>
+/// <param name="AsyncLockAccounting">Quirk <c>async-lock-accounting</c> (seed 004), before 0cfef2b7410b
+/// "vfio/type1: Remove locked page accounting workqueue" (Alex Williamson, April 2017, v4.12, Cc stable):
+/// <c>vfio_lock_acct</c> could not fail and did not check the limit; it tried the mmap lock and, when another thread
+/// held it, queued the <c>locked_vm</c> update on the system workqueue (<c>vfio_lock_acct_bg</c>, run at
+/// <c>run_deferred_work</c>). MAP's only limit check reads the stale counter, so users can race the worker past
+/// RLIMIT_MEMLOCK, or be refused for un-charges not yet applied.</param>
 internal sealed record Type1Behavior(
     uint DmaEntryLimit = 65535,
     bool DisableHugepages = false,
@@ -54,7 +60,8 @@ internal sealed record Type1Behavior(
     bool StrictMmioMaps = true,
     bool PfnmapVmPgoffTranslation = false,
     bool UnmapOwnerCheck = false,
-    bool ExecLockedVmUnderflow = false)
+    bool ExecLockedVmUnderflow = false,
+    bool AsyncLockAccounting = false)
 {
     /// <summary>Upstream v6.18 with default module parameters.</summary>
     public static Type1Behavior Default { get; } = new();

@@ -38,7 +38,7 @@ internal static class QuirkNames
 
     /// <summary>The quirks this version models; a scenario naming another is refused rather than run as today.</summary>
     public static readonly IReadOnlyList<string> Modelled = [IommuNotifierChain, PfnmapVmPgoffTranslation, ZapRangePgoffMismatch, UnmapOwnerCheck,
-        ExecLockedVmUnderflow];
+        ExecLockedVmUnderflow, AsyncLockAccounting];
 
     public static bool IsKnown(string name) => All.Contains(name, StringComparer.Ordinal);
 }

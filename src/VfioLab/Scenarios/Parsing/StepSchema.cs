@@ -67,6 +67,8 @@ internal sealed class StepSchema
             Step("fork"),
             Step("exit"),
             Step("exec"),
+            Step("hold_mmap_lock"),
+            Step("release_mmap_lock"),
             Step("set_rlimit", Req("memlock", FieldKind.Memlock)),
 
             // Files and ioctls.

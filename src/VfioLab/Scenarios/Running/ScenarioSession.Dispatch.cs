@@ -14,6 +14,8 @@ internal sealed partial class ScenarioSession
         "fork" => Fork(step),
         "exit" => Exit(step),
         "exec" => Exec(step),
+        "hold_mmap_lock" => HoldMmapLock(step, hold: true),
+        "release_mmap_lock" => HoldMmapLock(step, hold: false),
         "set_rlimit" => SetRlimit(step),
         "open" => Open(step),
         "close" => Close(step),

@@ -162,13 +162,13 @@ public sealed class ScenarioRunnerTests
         ScenarioDocument doc = ScenarioParser.Parse("""
             vfiolab: 1
             host:
-              quirks: [async-lock-accounting]
+              quirks: [subpage-iommu-pages]
             steps: []
             """, "quirk.yaml");
 
         ScenarioParseException e = Assert.Throws<ScenarioParseException>(() => ScenarioRunner.Run(doc, new RunOptions(), new CollectingReporter(), null));
 
-        Assert.Contains("'async-lock-accounting'", e.Message);
+        Assert.Contains("'subpage-iommu-pages'", e.Message);
         Assert.Contains("does not model it yet", e.Message);
     }
 }
