@@ -147,6 +147,12 @@ internal sealed partial class VfioIommu
                     {
                         break;
                     }
+                    if (Behavior.UnmapOwnerCheck && !ReferenceEquals(dma.Task.Mm, caller.Mm))
+                    {
+                        // v4.10-v5.19 (8f0d5bb95f76 until ffed0518d871): only a task sharing the owner's current mm
+                        // may unmap; the walk ends here with success and the size removed so far.
+                        break;
+                    }
                     if (invalidateVaddr)
                     {
                         if (dma.VaddrInvalid)
