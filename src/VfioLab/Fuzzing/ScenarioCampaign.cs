@@ -45,6 +45,13 @@ internal sealed class ScenarioCampaign
     public void RunSeed(ulong seed)
     {
         byte[] bytes = MutantOf(seed, out string name, out string how);
+        RunFile(bytes, seed, name, how);
+    }
+
+    /// <summary>Parses (and runs, when it parses) one scenario file given as bytes: what
+    /// <see cref="RunSeed"/> does with a mutant, for a file a regression test wrote by hand.</summary>
+    public void RunFile(byte[] bytes, ulong seed, string name, string how)
+    {
         Figures.ScenarioFiles++;
         string fromText = Encoding.UTF8.GetString(bytes);
         string file = Path.Combine(_workDirectory, string.Create(CultureInfo.InvariantCulture, $"mutant-{seed}.yaml"));
