@@ -205,7 +205,8 @@ internal sealed partial class InvariantChecker
     }
 
     // §4.8: tracking <=> every mapping has a bitmap of at least size/pgsize bits plus a spare u64, sized for
-    // the page size in force; only v2 containers track.
+    // the page size in force; only v2 containers track. The page size in force is never below PAGE_SIZE: a bitmap
+    // advertising less (quirk subpage-iommu-pages) is pgsize-bitmap's finding, not a second one here.
     private static void CheckDirtyBitmaps(Type1State t, List<InvariantViolation> found)
     {
         VfioIommuSnapshot s = t.Snapshot;
@@ -214,6 +215,7 @@ internal sealed partial class InvariantChecker
             t.Report(found, "dirty-bitmaps-present", "dirty tracking on a v1 container");
         }
         ulong pgsize = PageSizeBitmap.MinPageSize(s.PgsizeBitmap);
+        pgsize = pgsize == 0 ? 0 : Math.Max(pgsize, s.PageSize);
         foreach (VfioDmaSnapshot m in s.Mappings)
         {
             if (!s.DirtyTracking)

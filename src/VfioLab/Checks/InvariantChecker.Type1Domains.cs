@@ -84,7 +84,9 @@ internal sealed partial class InvariantChecker
         }
         if (s.PgsizeBitmap != expected || s.PgsizeBitmap == 0 || BitOperations.TrailingZeroCount(s.PgsizeBitmap) < BitOperations.TrailingZeroCount(s.PageSize))
         {
-            t.Report(found, "pgsize-bitmap", $"pgsize_bitmap {PageSizeBitmap.Format(s.PgsizeBitmap)}, expected {PageSizeBitmap.Format(expected)}");
+            ulong min = PageSizeBitmap.MinPageSize(s.PgsizeBitmap);
+            string below = min != 0 && min < s.PageSize ? $" (offers 0x{min:x}, below PAGE_SIZE 0x{s.PageSize:x})" : string.Empty;
+            t.Report(found, "pgsize-bitmap", $"pgsize_bitmap {PageSizeBitmap.Format(s.PgsizeBitmap)}{below}, expected {PageSizeBitmap.Format(expected)}");
         }
     }
 

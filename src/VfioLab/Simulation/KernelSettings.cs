@@ -33,11 +33,13 @@ internal sealed record KernelSettings(
     /// mediated devices for unmap notifications; quirk <c>unmap-owner-check</c> the v4.10-v5.19 UNMAP that stops
     /// at another mm's mapping (8f0d5bb95f76 to ffed0518d871); quirk <c>exec-locked-vm-underflow</c> the
     /// accounting of the task's current mm before v6.3 (046eca5018f8); quirk <c>async-lock-accounting</c> the
-    /// workqueue accounting of before 0cfef2b7410b (seed 004).</summary>
+    /// workqueue accounting of before 0cfef2b7410b (seed 004); quirk <c>subpage-iommu-pages</c> the unfolded page-size
+    /// bitmap of the sub-PAGE_SIZE RFC (seed 000: Eric Auger, 28 Oct 2015, reviewed by Alex Williamson).</summary>
     public Type1.Type1Behavior Type1Behavior() => new(DmaEntryLimit, DisableHugepages, AllowUnsafeInterrupts, OverflowIsEoverflow: true,
         UnmapNotifierChain: Has(QuirkIommuNotifierChain), DeviceMemoryNotifier: Profile == Seeds, StrictMmioMaps: StrictMmioMaps,
         PfnmapVmPgoffTranslation: Has(QuirkPfnmapVmPgoffTranslation), UnmapOwnerCheck: Has(QuirkUnmapOwnerCheck),
-        ExecLockedVmUnderflow: Has(QuirkExecLockedVmUnderflow), AsyncLockAccounting: Has(QuirkAsyncLockAccounting));
+        ExecLockedVmUnderflow: Has(QuirkExecLockedVmUnderflow), AsyncLockAccounting: Has(QuirkAsyncLockAccounting),
+        SubpageIommuPages: Has(QuirkSubpageIommuPages));
 
     /// <summary>vfio-pci's switches: quirk <c>zap-range-pgoff-mismatch</c> (seed 003, RFC 04/10 of 22 Feb 2021).</summary>
     public Vfio.Pci.VfioPciBehavior VfioPciBehavior() => new(ZapRangePgoffMismatch: Has(QuirkZapRangePgoffMismatch));
@@ -59,4 +61,7 @@ internal sealed record KernelSettings(
 
     /// <summary>Quirk name: locked_vm updates deferred to a workqueue when the mmap lock is contended (before 0cfef2b7410b, seed 004).</summary>
     public const string QuirkAsyncLockAccounting = "async-lock-accounting";
+
+    /// <summary>Quirk name: IOMMU page sizes below PAGE_SIZE advertised by GET_INFO, MAP/UNMAP still PAGE_SIZE aligned (2015 RFC, seed 000).</summary>
+    public const string QuirkSubpageIommuPages = "subpage-iommu-pages";
 }

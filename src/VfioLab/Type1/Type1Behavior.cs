@@ -50,6 +50,13 @@ namespace VfioLab.Type1;
 /// held it, queued the <c>locked_vm</c> update on the system workqueue (<c>vfio_lock_acct_bg</c>, run at
 /// <c>run_deferred_work</c>). MAP's only limit check reads the stale counter, so users can race the worker past
 /// RLIMIT_MEMLOCK, or be refused for un-charges not yet applied.</param>
+/// <param name="SubpageIommuPages">Quirk <c>subpage-iommu-pages</c> (seed 000): the RFC "vfio/type1: handle case where
+/// IOMMU does not support PAGE_SIZE size" (Eric Auger, 28 Oct 2015; Alex Williamson's review the same day), never merged
+/// as posted. <c>pgsize_bitmap</c> starts from all ones instead of PAGE_MASK and is not folded, so GET_INFO advertises
+/// the IOMMU's sizes below PAGE_SIZE (4 KiB on a 64 KiB-page host behind a 4 KiB SMMU; every size, down to 1 byte,
+/// with no domain), while MAP and UNMAP keep PAGE_SIZE alignment whenever the smallest advertised size is below it.
+/// Dirty tracking (v5.8, 2020) did not exist then; the model keeps its granularity at that enforced size, since its
+/// bitmaps track pinned PAGE_SIZE pages, and only the migration capability echoes the advertised minimum.</param>
 internal sealed record Type1Behavior(
     uint DmaEntryLimit = 65535,
     bool DisableHugepages = false,
@@ -61,7 +68,8 @@ internal sealed record Type1Behavior(
     bool PfnmapVmPgoffTranslation = false,
     bool UnmapOwnerCheck = false,
     bool ExecLockedVmUnderflow = false,
-    bool AsyncLockAccounting = false)
+    bool AsyncLockAccounting = false,
+    bool SubpageIommuPages = false)
 {
     /// <summary>Upstream v6.18 with default module parameters.</summary>
     public static Type1Behavior Default { get; } = new();

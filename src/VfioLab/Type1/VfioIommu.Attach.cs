@@ -271,7 +271,8 @@ internal sealed partial class VfioIommu
     }
 
     /// <summary>vfio_update_pgsize_bitmap: the AND of every domain's sizes, with sizes below PAGE_SIZE folded
-    /// into PAGE_SIZE (seed 000: pinning and accounting are per PAGE_SIZE page); PAGE_MASK with no domain.</summary>
+    /// into PAGE_SIZE (seed 000: pinning and accounting are per PAGE_SIZE page); PAGE_MASK with no domain.
+    /// Quirk <c>subpage-iommu-pages</c> skips the fold, as the 2015 RFC did: all ones with no domain.</summary>
     private void UpdatePgsizeBitmapLocked()
     {
         ulong bitmap = ulong.MaxValue;
@@ -279,7 +280,7 @@ internal sealed partial class VfioIommu
         {
             bitmap &= d.Domain.PgsizeBitmap;
         }
-        _pgsizeBitmap = PageSizeBitmap.FoldSubPageSizes(bitmap, PageSize);
+        _pgsizeBitmap = Behavior.SubpageIommuPages ? bitmap : PageSizeBitmap.FoldSubPageSizes(bitmap, PageSize);
         if (_dirtyTracking)
         {
             ResizeBitmapsLocked(MinPageSizeLocked);

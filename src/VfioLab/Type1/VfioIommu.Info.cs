@@ -69,7 +69,8 @@ internal sealed partial class VfioIommu
     // The chain as the kernel lays it out, with next offsets already rebased past the 24-byte struct.
     private byte[] BuildCapsLocked()
     {
-        ulong pgsize = MinPageSizeLocked;
+        // The smallest advertised size: under quirk subpage-iommu-pages it may be below the dirty granularity.
+        ulong pgsize = AdvertisedMinPageSizeLocked;
         IReadOnlyList<ByteRange> ranges = _iovaList.Ranges;
         int migration = VfioIommuType1InfoCapMigration.SizeOf;
         int dmaAvail = Align8(VfioIommuType1InfoDmaAvail.SizeOf);

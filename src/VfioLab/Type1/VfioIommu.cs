@@ -50,7 +50,8 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
         ContainerId = containerId;
         _dmaEntryLimit = behavior.DmaEntryLimit;
         _dmaAvail = _dmaEntryLimit;
-        _pgsizeBitmap = PageMask;
+        // The sub-PAGE_SIZE RFC (seed 000) started from all ones rather than PAGE_MASK.
+        _pgsizeBitmap = behavior.SubpageIommuPages ? ulong.MaxValue : PageMask;
         _batch = new PinBatch(behavior.DisableHugepages ? 1 : PinBatch.DefaultRuns);
     }
 
@@ -85,8 +86,13 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
     /// <summary>PAGE_MASK as a bitmap: every power of two from PAGE_SIZE up.</summary>
     private ulong PageMask => ~(PageSize - 1);
 
-    /// <summary>The minimum IOMMU page size (<c>pgsize</c>): alignment and dirty-bitmap granularity.</summary>
-    private ulong MinPageSizeLocked => 1UL << BitOperations.TrailingZeroCount(_pgsizeBitmap);
+    /// <summary>The granularity type1 enforces (<c>pgsize</c>): MAP/UNMAP alignment and dirty-bitmap granularity. Today
+    /// the smallest advertised size, never below PAGE_SIZE after folding; under quirk <c>subpage-iommu-pages</c> the RFC's
+    /// <c>requested_alignment</c>: PAGE_SIZE when the smallest advertised size is below it (seed 000).</summary>
+    private ulong MinPageSizeLocked => Behavior.SubpageIommuPages ? Math.Max(AdvertisedMinPageSizeLocked, PageSize) : AdvertisedMinPageSizeLocked;
+
+    /// <summary>The smallest size of <c>pgsize_bitmap</c> as GET_INFO reports it (the migration capability's page size).</summary>
+    private ulong AdvertisedMinPageSizeLocked => 1UL << BitOperations.TrailingZeroCount(_pgsizeBitmap);
 
     private TraceLog Trace => Machine.Trace;
 

@@ -6,7 +6,7 @@ internal static class QuirkNames
     /// <summary>Seed 004: locked_vm accounting deferred to a workqueue when mmap_lock is contended (before 0cfef2b7410b).</summary>
     public const string AsyncLockAccounting = "async-lock-accounting";
 
-    /// <summary>Seed 000: IOMMU page sizes below PAGE_SIZE exposed to users (2015 RFC).</summary>
+    /// <summary>Seed 000: IOMMU page sizes below PAGE_SIZE exposed to users by GET_INFO, MAP/UNMAP still PAGE_SIZE aligned (2015 RFC).</summary>
     public const string SubpageIommuPages = "subpage-iommu-pages";
 
     /// <summary>Seed 001: PFNMAP pfn computed from vm_pgoff (before 5cbf3264bc71).</summary>
@@ -38,7 +38,7 @@ internal static class QuirkNames
 
     /// <summary>The quirks this version models; a scenario naming another is refused rather than run as today.</summary>
     public static readonly IReadOnlyList<string> Modelled = [IommuNotifierChain, PfnmapVmPgoffTranslation, ZapRangePgoffMismatch, UnmapOwnerCheck,
-        ExecLockedVmUnderflow, AsyncLockAccounting];
+        ExecLockedVmUnderflow, AsyncLockAccounting, SubpageIommuPages];
 
     public static bool IsKnown(string name) => All.Contains(name, StringComparer.Ordinal);
 }
