@@ -39,6 +39,8 @@ internal sealed partial class AddressSpace
     private readonly PhysicalMemory _memory;
     private int _users = 1;
     private ulong _lockedVm;
+    // Files whose last VMA went under the mmap write lock: put when that lock is dropped (fput's task work).
+    private List<OpenFile>? _deferredFputs;
 
     /// <summary>Creates an empty address space with one user.</summary>
     public AddressSpace(Machine machine, int ownerPid)
@@ -123,8 +125,22 @@ internal sealed partial class AddressSpace
     /// <summary>mmap_write_lock.</summary>
     public void MmapWriteLock() => _mmapLock.EnterWriteLock();
 
-    /// <summary>mmap_write_unlock.</summary>
-    public void MmapWriteUnlock() => _mmapLock.ExitWriteLock();
+    /// <summary>mmap_write_unlock. Then drops the file references of VMAs removed under the lock: Linux's
+    /// fput defers the last put to task work (run before the syscall returns), so a driver's release never
+    /// runs under the mmap lock, where it could take VFIO locks that rank before it.</summary>
+    public void MmapWriteUnlock()
+    {
+        List<OpenFile>? fputs = _deferredFputs;
+        _deferredFputs = null;
+        _mmapLock.ExitWriteLock();
+        if (fputs is not null)
+        {
+            foreach (OpenFile f in fputs)
+            {
+                f.Put();
+            }
+        }
+    }
 
     /// <summary>Whether the calling thread holds the mmap lock (read or write).</summary>
     public bool IsMmapLockHeld => _mmapLock.IsReadLockHeld || _mmapLock.IsWriteLockHeld;
@@ -269,7 +285,8 @@ internal sealed partial class AddressSpace
     }
 
     // Unmaps [firstPage, lastPage]: zaps PTEs, splits VMAs that straddle the ends. Returns EINVAL (and
-    // changes nothing) when a hugetlb VMA would be split off a huge-page boundary.
+    // changes nothing) when a hugetlb VMA would be split off a huge-page boundary. A removed VMA's file
+    // reference is put by MmapWriteUnlock.
     internal Errno RemoveRangeLocked(ulong firstPage, ulong lastPage, bool allowHugeSplit = false)
     {
         AssertMmapWriteLocked();
@@ -312,7 +329,10 @@ internal sealed partial class AddressSpace
             v.Operations?.Close(v);
             v.Mapping?.Remove(v);
             v.Backing?.Detach();
-            v.File?.Put();
+            if (v.File is not null)
+            {
+                (_deferredFputs ??= []).Add(v.File);
+            }
         }
         return Errno.None;
     }
