@@ -31,8 +31,8 @@ internal sealed partial class AddressSpace
     /// <summary>mmap_base: top-down placement starts below this address (a fixed stack gap, no ASLR).</summary>
     public const ulong MmapBase = 0x7f00_0000_0000;
 
-    private readonly ReaderWriterLockSlim _mmapLock = new(LockRecursionPolicy.NoRecursion);
-    private readonly Lock _ptGate = new();
+    private readonly OrderedReaderWriterLock _mmapLock = new(LockRank.Mmap, LockRecursionPolicy.NoRecursion);
+    private readonly OrderedLock _ptGate = new(LockRank.PageTable);
     private readonly RunMap<VmaSlot> _vmas = new();
     private readonly RunMap<Pte> _pageTable = new();
     private readonly List<Run<Pte>> _ptScratch = [];
@@ -192,7 +192,7 @@ internal sealed partial class AddressSpace
     public bool TryTranslateLocked(HostVirtAddr address, out Pte pte)
     {
         AssertMmapLocked();
-        lock (_ptGate)
+        using (_ptGate.EnterScope())
         {
             return _pageTable.TryGetValue(address.Value >> PageShift, out pte);
         }
@@ -204,7 +204,7 @@ internal sealed partial class AddressSpace
         AssertMmapLocked();
         ulong p = first.Value >> PageShift;
         ulong n = 0;
-        lock (_ptGate)
+        using (_ptGate.EnterScope())
         {
             foreach (Run<Pte> r in _pageTable.Overlapping(p, p + count - 1))
             {
@@ -227,7 +227,7 @@ internal sealed partial class AddressSpace
         {
             return Errno.EINVAL;
         }
-        lock (_ptGate)
+        using (_ptGate.EnterScope())
         {
             _pageTable.Set(page, page + count - 1, new Pte(pfn, writable && vma.IsWritable));
         }
@@ -245,7 +245,7 @@ internal sealed partial class AddressSpace
         }
         ulong last = Math.Min(firstPage + count - 1, vma.LastPage);
         ulong zapped = 0;
-        lock (_ptGate)
+        using (_ptGate.EnterScope())
         {
             _ptScratch.Clear();
             foreach (Run<Pte> r in _pageTable.Overlapping(Math.Max(firstPage, vma.StartPage), last))
