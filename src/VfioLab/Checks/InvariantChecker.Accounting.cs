@@ -49,7 +49,7 @@ internal sealed partial class InvariantChecker
         bool domains = s.Domains.Count > 0;
         List<Translation> first = t.Translations;
         var frames = new List<(ulong First, ulong Last)>();
-        int vpfns = 0;
+        ulong vpfns = 0;
         foreach (VfioDmaSnapshot m in s.Mappings)
         {
             ulong chargeable = 0;
@@ -68,11 +68,11 @@ internal sealed partial class InvariantChecker
                 }
             }
             ulong vpfnPins = 0;
-            foreach ((ulong key, VfioPfn v) in m.Vpfns)
+            foreach (VpfnRun v in m.Vpfns)
             {
-                vpfns++;
-                vpfnPins += mem.IsReservedOrInvalid(v.Pfn) ? 0UL : 1UL;
-                CheckVpfn(t, m, key, v, found);
+                vpfns += v.Pages;
+                vpfnPins += v.Pages - mem.CountReservedOrInvalid(v.Pfn, v.Pages);
+                CheckVpfn(t, m, v, found);
             }
             if (m.VpfnsNotDirty > 0)
             {
@@ -96,13 +96,15 @@ internal sealed partial class InvariantChecker
     // §4.6: inside its mapping, page aligned, filed under its own IOVA, ref_count >= 1, the frame the
     // domains translate that page to, and one page pin of its own on a non-reserved frame; while tracking its
     // page is dirty (§3.11: pinned pages are reported dirty until unpinned).
-    private void CheckVpfn(Type1State t, VfioDmaSnapshot m, ulong key, VfioPfn v, List<InvariantViolation> found)
+    private void CheckVpfn(Type1State t, VfioDmaSnapshot m, VpfnRun v, List<InvariantViolation> found)
     {
         PhysicalMemory mem = host.Machine.Memory;
         List<Translation> first = t.Translations;
-        if (key != v.Iova || !m.Range.Contains(v.Iova) || (v.Iova & (t.Snapshot.PageSize - 1)) != 0)
+        int shift = host.Machine.PageShift;
+        ulong last = v.Iova + ((v.Pages - 1) << shift);
+        if (v.Pages == 0 || !m.Range.Contains(v.Iova) || !m.Range.Contains(last) || (v.Iova & (t.Snapshot.PageSize - 1)) != 0)
         {
-            t.Report(found, "vpfn-consistent", $"{m}: external pin filed at 0x{key:x} has iova 0x{v.Iova:x}");
+            t.Report(found, "vpfn-consistent", $"{m}: external pins at 0x{v.Iova:x} (x{v.Pages}) lie outside the mapping or off a page boundary");
         }
         if (v.RefCount == 0)
         {
@@ -111,16 +113,31 @@ internal sealed partial class InvariantChecker
         bool domains = t.Snapshot.Domains.Count > 0;
         if (domains)
         {
-            int k = FirstEndingAtOrAfter(first, v.Iova);
-            ulong? pfn = k < first.Count && first[k].Start <= v.Iova ? (first[k].Phys + (v.Iova - first[k].Start)) >> host.Machine.PageShift : null;
-            if (pfn != v.Pfn.Value)
+            // The first domain must translate the whole run to exactly its pfns, segment by segment.
+            ulong at = v.Iova;
+            int k = FirstEndingAtOrAfter(first, at);
+            while (at <= last)
             {
-                t.Report(found, "vpfn-consistent", $"{m}: external pin at 0x{v.Iova:x} holds pfn 0x{v.Pfn.Value:x}, the domains translate to {(pfn is null ? "nothing" : $"pfn 0x{pfn:x}")}");
+                ulong expected = v.Pfn.Value + ((at - v.Iova) >> shift);
+                ulong? pfn = k < first.Count && first[k].Start <= at ? (first[k].Phys + (at - first[k].Start)) >> shift : null;
+                if (pfn != expected)
+                {
+                    t.Report(found, "vpfn-consistent", $"{m}: external pin at 0x{at:x} holds pfn 0x{expected:x}, the domains translate to {(pfn is null ? "nothing" : $"pfn 0x{pfn:x}")}");
+                    break;
+                }
+                ulong segLast = Math.Min(first[k].Last, last);
+                if (segLast == ulong.MaxValue)
+                {
+                    break;
+                }
+                at = segLast + 1;
+                k++;
             }
         }
-        if (!mem.IsReservedOrInvalid(v.Pfn) && mem.PinCount(v.Pfn) < (domains ? 2UL : 1UL))
+        ulong need = domains ? 2UL : 1UL;
+        if (mem.CountReservedOrInvalid(v.Pfn, v.Pages) == 0 && mem.MinPinCount(v.Pfn, v.Pages) < need)
         {
-            t.Report(found, "vpfn-consistent", $"{m}: external pin at 0x{v.Iova:x} of pfn 0x{v.Pfn.Value:x} holds no pin of its own (pin count {mem.PinCount(v.Pfn)})");
+            t.Report(found, "vpfn-consistent", $"{m}: external pins at 0x{v.Iova:x} of pfns 0x{v.Pfn.Value:x} (x{v.Pages}) do not all hold a pin of their own (lowest pin count {mem.MinPinCount(v.Pfn, v.Pages)})");
         }
     }
 

@@ -176,9 +176,9 @@ internal sealed class StateDigest : IEquatable<StateDigest>
             w.Add($"  dma [0x{m.Iova:x}, 0x{m.Last:x}] size 0x{m.Size:x} vaddr 0x{m.Vaddr:x} {m.Prot} mapped {m.IommuMapped} lock_cap {m.LockCap}" +
                 $" invalid {m.VaddrInvalid} task {m.Task.Pid} mm {m.Mm.OwnerPid}/{m.Mm.IsAlive} locked_vm {m.LockedVm} bitmap {m.BitmapWords}@0x{m.BitmapPageSize:x}" +
                 $" tree {string.Join(" ", m.TreeRuns.Select(r => $"[0x{r.Start:x}, 0x{r.Last:x}]"))}");
-            foreach ((ulong key, VfioPfn v) in m.Vpfns)
+            foreach (VpfnRun v in m.Vpfns)
             {
-                w.Add($"    vpfn 0x{key:x} -> pfn 0x{v.Pfn.Value:x} refs {v.RefCount}");
+                w.Add($"    vpfn 0x{v.Iova:x} x{v.Pages} -> pfn 0x{v.Pfn.Value:x} refs {v.RefCount}");
             }
         }
         t.VisitDirtyBitmaps((iova, words) => w.Add($"  bitmap 0x{iova:x} {BitmapSummary(words)}"));

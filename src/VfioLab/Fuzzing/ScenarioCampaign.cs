@@ -45,6 +45,13 @@ internal sealed class ScenarioCampaign
     public void RunSeed(ulong seed)
     {
         byte[] bytes = MutantOf(seed, out string name, out string how);
+        RunFile(bytes, seed, name, how);
+    }
+
+    /// <summary>Parses (and runs, when it parses) one scenario file given as bytes: what
+    /// <see cref="RunSeed"/> does with a mutant, for a file a regression test wrote by hand.</summary>
+    public void RunFile(byte[] bytes, ulong seed, string name, string how)
+    {
         Figures.ScenarioFiles++;
         string fromText = Encoding.UTF8.GetString(bytes);
         string file = Path.Combine(_workDirectory, string.Create(CultureInfo.InvariantCulture, $"mutant-{seed}.yaml"));
@@ -57,7 +64,7 @@ internal sealed class ScenarioCampaign
             if (problem is not null)
             {
                 Figures.Violations++;
-                Violations.Add(new FuzzViolation("scenario", "-", seed, $"{name} after {how}: {problem}", fromText));
+                Violations.Add(new FuzzViolation("scenario", "any", seed, $"{name} after {how}: {problem}", fromText));
             }
         }
         finally
@@ -121,7 +128,8 @@ internal sealed class ScenarioCampaign
     // A located error names the file, a line within it (or just past its end) and a column >= 1.
     private static string? Located(ScenarioParseException e, string file, string text)
     {
-        int lines = text.Split('\n').Length;
+        // YAML breaks lines at CR LF, a lone CR and LF alike.
+        int lines = text.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n', '\r').Length;
         return e.File == file && e.Line >= 1 && e.Line <= lines + 1 && e.Column >= 1 && e.Message.StartsWith(e.Location.ToString(), StringComparison.Ordinal)
             ? null
             : $"badly located error {e.Location} (file has {lines} lines): {e.Message}";

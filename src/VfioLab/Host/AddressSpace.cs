@@ -16,7 +16,7 @@ namespace VfioLab.Host;
 /// page-table lock (<c>_ptGate</c>, the PTE spinlock) protecting <c>_pageTable</c> and
 /// <c>_ptScratch</c>; then <see cref="SharedBacking"/>'s and <see cref="PhysicalMemory"/>'s locks.
 /// Zapping takes only the page-table lock, so it may run from a driver holding its own locks.
-/// <c>_users</c> is atomic. Never changing: <see cref="Machine"/>, <see cref="OwnerPid"/>,
+/// <c>_users</c> and <c>_otherThreadHolds</c> are atomic. Never changing: <see cref="Machine"/>, <see cref="OwnerPid"/>,
 /// <see cref="PageShift"/>. Methods ending in <c>Locked</c> need the mmap lock (read at least) and
 /// throw when it is not held.
 /// </remarks>
@@ -41,6 +41,7 @@ internal sealed partial class AddressSpace
     private ulong _lockedVm;
     // Files whose last VMA went under the mmap write lock: put when that lock is dropped (fput's task work).
     private List<OpenFile>? _deferredFputs;
+    private int _otherThreadHolds;
 
     /// <summary>Creates an empty address space with one user.</summary>
     public AddressSpace(Machine machine, int ownerPid)
@@ -141,6 +142,43 @@ internal sealed partial class AddressSpace
             }
         }
     }
+
+    /// <summary>down_write_trylock: takes the mmap lock for write unless another simulated thread of the process
+    /// holds it (<see cref="HoldMmapLockForOtherThread"/>); false, with nothing taken, when contended.</summary>
+    public bool TryMmapWriteLock()
+    {
+        if (Volatile.Read(ref _otherThreadHolds) > 0)
+        {
+            return false;
+        }
+        _mmapLock.EnterWriteLock();
+        return true;
+    }
+
+    /// <summary>Another thread of the process (a vCPU handling a page fault, say) takes the mmap lock for read and
+    /// keeps it until <see cref="ReleaseMmapLockOfOtherThread"/>: the deterministic stand-in for contention. Only
+    /// try-lockers see it (<see cref="TryMmapWriteLock"/>, <see cref="IsMmapLockContended"/>); a sleeping locker
+    /// is modelled as getting the lock after the holder finished, and readers share it.</summary>
+    public void HoldMmapLockForOtherThread() => Interlocked.Increment(ref _otherThreadHolds);
+
+    /// <summary>The other thread drops its hold; false (and nothing changes) when no other thread holds the lock.</summary>
+    public bool ReleaseMmapLockOfOtherThread()
+    {
+        int h = Volatile.Read(ref _otherThreadHolds);
+        while (h > 0)
+        {
+            int seen = Interlocked.CompareExchange(ref _otherThreadHolds, h - 1, h);
+            if (seen == h)
+            {
+                return true;
+            }
+            h = seen;
+        }
+        return false;
+    }
+
+    /// <summary>Whether another simulated thread holds the mmap lock now.</summary>
+    public bool IsMmapLockContended => Volatile.Read(ref _otherThreadHolds) > 0;
 
     /// <summary>Whether the calling thread holds the mmap lock (read or write).</summary>
     public bool IsMmapLockHeld => _mmapLock.IsReadLockHeld || _mmapLock.IsWriteLockHeld;

@@ -123,6 +123,31 @@ internal sealed partial class PhysicalMemory
         }
     }
 
+    /// <summary>The lowest pin count over <c>[first, first + count)</c>, run by run (0 if any frame has none).</summary>
+    public ulong MinPinCount(Pfn first, ulong count)
+    {
+        if (count == 0)
+        {
+            return 0;
+        }
+        using (_gate.EnterScope())
+        {
+            ulong last = first.Value + count - 1;
+            ulong next = first.Value;
+            ulong min = ulong.MaxValue;
+            foreach (Run<FrameCount> r in _pins.Overlapping(first.Value, last))
+            {
+                if (r.Start != next)
+                {
+                    return 0;
+                }
+                min = Math.Min(min, r.Value.Count);
+                next = r.Last + 1;
+            }
+            return next <= last ? 0 : min;
+        }
+    }
+
     /// <summary>Length of the prefix of <c>[first, first + count)</c> whose frames are all pinned
     /// (<paramref name="pinned"/> true) or all unpinned: fork's page_needs_cow_for_dma test, run by run.</summary>
     public ulong PinnedPrefix(Pfn first, ulong count, out bool pinned)

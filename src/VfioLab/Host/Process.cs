@@ -54,11 +54,11 @@ internal sealed class Process
     /// <summary>The open files.</summary>
     public FdTable Fds { get; }
 
-    /// <summary>The address space; null once the process exited.</summary>
-    /// <summary>The address space this process had last, kept after exit so its <c>locked_vm</c> stays
-    /// readable (a dead mm's counter is what leaks show up in).</summary>
-    public AddressSpace LastMm { get; }
+    /// <summary>The address space this process had last (the one exec gave it), kept after exit so its
+    /// <c>locked_vm</c> stays readable (a dead mm's counter is what leaks show up in).</summary>
+    public AddressSpace LastMm { get; private set; }
 
+    /// <summary>The address space; null once the process exited.</summary>
     public AddressSpace? Mm
     {
         get
@@ -127,6 +127,32 @@ internal sealed class Process
         {
             mm.PutUser();
         }
+    }
+
+    /// <summary>execve of a new program: the process keeps its pid, limits, credentials and fds (close-on-exec
+    /// is not modelled) but gets a fresh, empty address space with <c>locked_vm</c> 0 (exec_mmap), and drops
+    /// its user of the old one, which is torn down unless someone else holds it (pages pinned by a driver stay
+    /// pinned). ESRCH for an exited process.</summary>
+    public Errno Exec()
+    {
+        var fresh = new AddressSpace(Machine, Pid);
+        AddressSpace? old;
+        lock (_gate)
+        {
+            if (!_alive)
+            {
+                return Errno.ESRCH;
+            }
+            old = _mm;
+            _mm = fresh;
+            LastMm = fresh;
+        }
+        old?.PutUser();
+        if (Machine.Trace.Enabled)
+        {
+            Machine.Trace.Emit("exec", Pid);
+        }
+        return Errno.None;
     }
 
     /// <summary>exit: drops the address space's user (the last user tears it down; the

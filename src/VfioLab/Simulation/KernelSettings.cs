@@ -30,10 +30,14 @@ internal sealed record KernelSettings(
     /// with <c>strict_mmio_maps</c> (seed 003); both include the v6.18 EOVERFLOW and end-of-address-space
     /// fixes. Quirk <c>pfnmap-vm-pgoff-translation</c> (seed 001) turns the PFNMAP page walk back into
     /// vm_pgoff arithmetic; quirk <c>iommu-notifier-chain</c> brings back the v4.10-v5.19 registration of
-    /// mediated devices for unmap notifications.</summary>
+    /// mediated devices for unmap notifications; quirk <c>unmap-owner-check</c> the v4.10-v5.19 UNMAP that stops
+    /// at another mm's mapping (8f0d5bb95f76 to ffed0518d871); quirk <c>exec-locked-vm-underflow</c> the
+    /// accounting of the task's current mm before v6.3 (046eca5018f8); quirk <c>async-lock-accounting</c> the
+    /// workqueue accounting of before 0cfef2b7410b (seed 004).</summary>
     public Type1.Type1Behavior Type1Behavior() => new(DmaEntryLimit, DisableHugepages, AllowUnsafeInterrupts, OverflowIsEoverflow: true,
         UnmapNotifierChain: Has(QuirkIommuNotifierChain), DeviceMemoryNotifier: Profile == Seeds, StrictMmioMaps: StrictMmioMaps,
-        PfnmapVmPgoffTranslation: Has(QuirkPfnmapVmPgoffTranslation));
+        PfnmapVmPgoffTranslation: Has(QuirkPfnmapVmPgoffTranslation), UnmapOwnerCheck: Has(QuirkUnmapOwnerCheck),
+        ExecLockedVmUnderflow: Has(QuirkExecLockedVmUnderflow), AsyncLockAccounting: Has(QuirkAsyncLockAccounting));
 
     /// <summary>vfio-pci's switches: quirk <c>zap-range-pgoff-mismatch</c> (seed 003, RFC 04/10 of 22 Feb 2021).</summary>
     public Vfio.Pci.VfioPciBehavior VfioPciBehavior() => new(ZapRangePgoffMismatch: Has(QuirkZapRangePgoffMismatch));
@@ -46,4 +50,13 @@ internal sealed record KernelSettings(
 
     /// <summary>Quirk name: mediated-device drivers register their own DMA_UNMAP notifier (v4.10-v5.19).</summary>
     public const string QuirkIommuNotifierChain = "iommu-notifier-chain";
+
+    /// <summary>Quirk name: UNMAP stops silently at a mapping whose owner task has another mm (v4.10-v5.19).</summary>
+    public const string QuirkUnmapOwnerCheck = "unmap-owner-check";
+
+    /// <summary>Quirk name: locked_vm accounting follows the owner task's current mm, so exec underflows it (before v6.3).</summary>
+    public const string QuirkExecLockedVmUnderflow = "exec-locked-vm-underflow";
+
+    /// <summary>Quirk name: locked_vm updates deferred to a workqueue when the mmap lock is contended (before 0cfef2b7410b, seed 004).</summary>
+    public const string QuirkAsyncLockAccounting = "async-lock-accounting";
 }

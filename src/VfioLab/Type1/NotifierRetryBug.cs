@@ -11,7 +11,7 @@ namespace VfioLab.Type1;
 /// <param name="Size">Its size.</param>
 /// <param name="Notifications">Notifications sent for it without progress.</param>
 /// <param name="Pins">External pins it still had.</param>
-internal sealed record NotifierRetryBug(ulong Iova, ulong Size, int Notifications, int Pins)
+internal sealed record NotifierRetryBug(ulong Iova, ulong Size, int Notifications, ulong Pins)
 {
     /// <inheritdoc />
     public override string ToString() =>

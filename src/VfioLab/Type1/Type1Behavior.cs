@@ -34,6 +34,22 @@ namespace VfioLab.Type1;
 /// before 5cbf3264bc71, "vfio/type1: Fix VA->PA translation for PFNMAP VMAs in vaddr_get_pfn()", Sean
 /// Christopherson, v5.7, April 2020; seed 001). Right only for VMAs that follow the remap_pfn_range
 /// convention.</param>
+/// <param name="UnmapOwnerCheck">Quirk <c>unmap-owner-check</c>, v4.10-v5.19: the UNMAP walk stops, silently and with
+/// success, at the first mapping whose owner task's current mm is not the caller's mm, reporting only what was
+/// removed (or invalidated) before it. Added by 8f0d5bb95f76 "vfio iommu type1: Add task structure to vfio_dma"
+/// (Kirti Wankhede, Nov 2016, v4.10); removed by ffed0518d871 "vfio: remove useless judgement" (Li Zhe, June 2022,
+/// merged for v6.0) because it blocked QEMU's live upgrade by fork and exec.</param>
+/// <param name="ExecLockedVmUnderflow">Quirk <c>exec-locked-vm-underflow</c>, before v6.3: <c>vfio_lock_acct</c>
+/// charges and un-charges the owner task's current mm (<c>dma-&gt;task-&gt;mm</c>; ESRCH when the task has none)
+/// instead of the mm saved at MAP. After the owner execs, its new mm (locked_vm 0) takes the un-charges of the
+/// old mappings and wraps below zero, and later MAPs fail ENOMEM. Fixed by 046eca5018f8 "vfio/type1: prevent
+/// underflow of locked_vm via exec()" (Steve Sistare, v6.3-rc1, Feb 2023; stable 6.1.16).</param>
+/// <param name="AsyncLockAccounting">Quirk <c>async-lock-accounting</c> (seed 004), before 0cfef2b7410b
+/// "vfio/type1: Remove locked page accounting workqueue" (Alex Williamson, April 2017, v4.12, Cc stable):
+/// <c>vfio_lock_acct</c> could not fail and did not check the limit; it tried the mmap lock and, when another thread
+/// held it, queued the <c>locked_vm</c> update on the system workqueue (<c>vfio_lock_acct_bg</c>, run at
+/// <c>run_deferred_work</c>). MAP's only limit check reads the stale counter, so users can race the worker past
+/// RLIMIT_MEMLOCK, or be refused for un-charges not yet applied.</param>
 internal sealed record Type1Behavior(
     uint DmaEntryLimit = 65535,
     bool DisableHugepages = false,
@@ -42,7 +58,10 @@ internal sealed record Type1Behavior(
     bool UnmapNotifierChain = false,
     bool DeviceMemoryNotifier = false,
     bool StrictMmioMaps = true,
-    bool PfnmapVmPgoffTranslation = false)
+    bool PfnmapVmPgoffTranslation = false,
+    bool UnmapOwnerCheck = false,
+    bool ExecLockedVmUnderflow = false,
+    bool AsyncLockAccounting = false)
 {
     /// <summary>Upstream v6.18 with default module parameters.</summary>
     public static Type1Behavior Default { get; } = new();

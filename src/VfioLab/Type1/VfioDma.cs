@@ -1,3 +1,4 @@
+using VfioLab.Collections;
 using VfioLab.Host;
 using VfioLab.Iommu;
 
@@ -15,10 +16,12 @@ namespace VfioLab.Type1;
 /// </remarks>
 internal sealed class VfioDma
 {
-    private SortedDictionary<ulong, VfioPfn>? _pfnList;
+    // External pins keyed by IOVA page number (iova >> PageShift), created on the first one.
+    private RunMap<VpfnValue>? _vpfns;
 
-    public VfioDma(ulong iova, ulong requestedSize, ulong vaddr, IommuProt prot, Process task, AddressSpace mm, bool lockCap)
+    public VfioDma(ulong iova, ulong requestedSize, ulong vaddr, IommuProt prot, Process task, AddressSpace mm, bool lockCap, int pageShift)
     {
+        PageShift = pageShift;
         Iova = iova;
         RequestedSize = requestedSize;
         Vaddr = vaddr;
@@ -71,44 +74,85 @@ internal sealed class VfioDma
     /// <summary>The page size <see cref="Bitmap"/> was sized with.</summary>
     public ulong BitmapPageSize { get; set; }
 
-    /// <summary>External pins (<c>pfn_list</c>), by page IOVA.</summary>
-    public IReadOnlyDictionary<ulong, VfioPfn> PfnList => (IReadOnlyDictionary<ulong, VfioPfn>?)_pfnList ?? EmptyPfns;
+    /// <summary>log2 of the host PAGE_SIZE: external pins are per page.</summary>
+    public int PageShift { get; }
+
+    /// <summary>Pages with an external pin (the size of <c>pfn_list</c>).</summary>
+    public ulong VpfnCount { get; private set; }
 
     /// <summary>Whether any external pin exists.</summary>
-    public bool HasExternalPins => _pfnList is { Count: > 0 };
-
-    private static readonly SortedDictionary<ulong, VfioPfn> EmptyPfns = [];
+    public bool HasExternalPins => VpfnCount > 0;
 
     /// <summary>The external pin of the page at <paramref name="iova"/> (<c>vfio_find_vpfn</c>).</summary>
     public bool TryFindVpfn(ulong iova, out VfioPfn vpfn)
     {
+        if (_vpfns is not null && _vpfns.TryGetValue(iova >> PageShift, out VpfnValue v))
+        {
+            vpfn = new VfioPfn((iova >> PageShift) << PageShift, v.Pfn, v.RefCount);
+            return true;
+        }
         vpfn = default;
-        return _pfnList is not null && _pfnList.TryGetValue(iova, out vpfn);
+        return false;
     }
 
-    /// <summary>External pins with a page IOVA in <c>[first, last]</c> (<c>vpfn_pages</c>).</summary>
+    /// <summary>External pins with a page IOVA in <c>[first, last]</c> (<c>vpfn_pages</c>), counted run by run.</summary>
     public ulong CountVpfns(ulong first, ulong last)
     {
-        if (_pfnList is null || _pfnList.Count == 0)
+        if (VpfnCount == 0 || first > last)
+        {
+            return 0;
+        }
+        // Pages whose own IOVA lies in [first, last].
+        ulong firstPage = (first >> PageShift) + ((first & ((1UL << PageShift) - 1)) != 0 ? 1UL : 0UL);
+        ulong lastPage = last >> PageShift;
+        if (firstPage > lastPage)
         {
             return 0;
         }
         ulong n = 0;
-        foreach (ulong key in _pfnList.Keys)
+        foreach (Run<VpfnValue> r in _vpfns!.Overlapping(firstPage, lastPage))
         {
-            if (key >= first && key <= last)
-            {
-                n++;
-            }
+            n += r.Last - r.Start + 1;
         }
         return n;
     }
 
     /// <summary>Adds or replaces the external pin of one page.</summary>
-    public void SetVpfn(VfioPfn vpfn) => (_pfnList ??= [])[vpfn.Iova] = vpfn;
+    public void SetVpfn(VfioPfn vpfn)
+    {
+        ulong page = vpfn.Iova >> PageShift;
+        _vpfns ??= new RunMap<VpfnValue>();
+        if (!_vpfns.TryGetValue(page, out _))
+        {
+            VpfnCount++;
+        }
+        _vpfns.Set(page, page, new VpfnValue(vpfn.Pfn, vpfn.RefCount));
+    }
 
     /// <summary>Removes the external pin of one page.</summary>
-    public void RemoveVpfn(ulong iova) => _pfnList?.Remove(iova);
+    public void RemoveVpfn(ulong iova)
+    {
+        ulong page = iova >> PageShift;
+        if (_vpfns is not null && _vpfns.TryGetValue(page, out _))
+        {
+            _vpfns.Remove(page, page);
+            VpfnCount--;
+        }
+    }
+
+    /// <summary>Every external pin as runs, in IOVA order (for re-accounting, dirty bitmaps, snapshots).</summary>
+    public List<VpfnRun> VpfnRuns()
+    {
+        var runs = new List<VpfnRun>();
+        if (_vpfns is not null)
+        {
+            foreach (Run<VpfnValue> r in _vpfns.All())
+            {
+                runs.Add(new VpfnRun(r.Start << PageShift, r.Last - r.Start + 1, r.Value.Pfn, r.Value.RefCount));
+            }
+        }
+        return runs;
+    }
 
     /// <summary>Sets the dirty bits of the pages overlapping <c>[first, last]</c> (IOVAs inside the mapping).</summary>
     public void MarkDirty(ulong first, ulong last)

@@ -19,7 +19,7 @@ namespace VfioLab.Type1;
 /// <param name="LockedVm"><c>dma-&gt;locked_vm</c> in pages.</param>
 /// <param name="BitmapWords">u64 words of the dirty bitmap, or -1 when there is none.</param>
 /// <param name="BitmapPageSize">The page size the bitmap was sized with.</param>
-/// <param name="Vpfns">The external pins, by IOVA; each key paired with its entry.</param>
+/// <param name="Vpfns">The external pins as runs, in IOVA order.</param>
 /// <param name="TreeRuns">The DMA tree's ranges that name this mapping (exactly its extent when sound).</param>
 internal sealed record VfioDmaSnapshot(
     ulong Iova,
@@ -36,7 +36,7 @@ internal sealed record VfioDmaSnapshot(
     long LockedVm,
     long BitmapWords,
     ulong BitmapPageSize,
-    IReadOnlyList<KeyValuePair<ulong, VfioPfn>> Vpfns,
+    IReadOnlyList<VpfnRun> Vpfns,
     IReadOnlyList<ByteRange> TreeRuns)
 {
     /// <summary>External pins whose page is clear in the dirty bitmap (0 without a bitmap).</summary>

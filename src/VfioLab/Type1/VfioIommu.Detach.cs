@@ -132,12 +132,9 @@ internal sealed partial class VfioIommu
         {
             long unlocked = UnmapUnpinLocked(dma, doAccounting: false);
             long locked = 0;
-            foreach (VfioPfn vpfn in dma.PfnList.Values)
+            foreach (VpfnRun run in dma.VpfnRuns())
             {
-                if (!Machine.Memory.IsReservedOrInvalid(vpfn.Pfn))
-                {
-                    locked++;
-                }
+                locked += (long)(run.Pages - Machine.Memory.CountReservedOrInvalid(run.Pfn, run.Pages));
             }
             LockAcctLocked(dma, locked - unlocked, async: true);
         }

@@ -191,9 +191,9 @@ internal sealed partial class VfioIommu
             return;
         }
         Array.Clear(dma.Bitmap);
-        foreach (ulong pageIova in dma.PfnList.Keys)
+        foreach (VpfnRun run in dma.VpfnRuns())
         {
-            dma.MarkDirty(pageIova, pageIova);
+            dma.MarkDirty(run.Iova, run.Iova + ((run.Pages - 1) << dma.PageShift));
         }
     }
 

@@ -397,7 +397,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
         if (Trace.Enabled)
         {
             Emit(Behavior.UnmapNotifierChain ? "notifier_call_chain" : "dma_unmap_notify", dma.Task, TraceLog.F("iova", iova),
-                TraceLog.F("size", size), TraceLog.F("devices", devices.Length), TraceLog.F("pins", dma.PfnList.Count));
+                TraceLog.F("size", size), TraceLog.F("devices", devices.Length), TraceLog.F("pins", dma.VpfnCount));
         }
         _lock.Exit();
         try

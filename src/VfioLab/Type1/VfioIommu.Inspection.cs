@@ -38,7 +38,7 @@ internal sealed partial class VfioIommu
             foreach (VfioDma d in order)
             {
                 mappings.Add(new VfioDmaSnapshot(d.Iova, d.Last, d.RequestedSize, d.Size, d.Vaddr, d.Prot, d.IommuMapped, d.LockCap,
-                    d.VaddrInvalid, d.Task, d.Mm, d.LockedVm, d.Bitmap?.LongLength ?? -1, d.BitmapPageSize, [.. d.PfnList], treeRuns[d])
+                    d.VaddrInvalid, d.Task, d.Mm, d.LockedVm, d.Bitmap?.LongLength ?? -1, d.BitmapPageSize, d.VpfnRuns(), treeRuns[d])
                 {
                     VpfnsNotDirty = CountVpfnsNotDirty(d),
                 });
@@ -69,12 +69,19 @@ internal sealed partial class VfioIommu
         }
         int shift = System.Numerics.BitOperations.TrailingZeroCount(d.BitmapPageSize);
         int n = 0;
-        foreach (ulong pageIova in d.PfnList.Keys)
+        foreach (VpfnRun run in d.VpfnRuns())
         {
-            ulong bit = (pageIova - d.Iova) >> shift;
-            if (bit / 64 >= (ulong)d.Bitmap.LongLength || (d.Bitmap[bit / 64] & (1UL << (int)(bit % 64))) == 0)
+            // Each bitmap bit covers one or more pages: count the run's pages under clear bits, bit by bit.
+            ulong runLast = run.Iova + ((run.Pages - 1) << d.PageShift);
+            for (ulong bit = (run.Iova - d.Iova) >> shift; bit <= (runLast - d.Iova) >> shift; bit++)
             {
-                n++;
+                if (bit / 64 < (ulong)d.Bitmap.LongLength && (d.Bitmap[bit / 64] & (1UL << (int)(bit % 64))) != 0)
+                {
+                    continue;
+                }
+                ulong from = Math.Max(run.Iova, d.Iova + (bit << shift));
+                ulong to = Math.Min(runLast, d.Iova + (bit << shift) + (d.BitmapPageSize - 1));
+                n += (int)(((to - from) >> d.PageShift) + 1);
             }
         }
         return n;

@@ -87,7 +87,7 @@ internal sealed partial class VfioIommu
                 return Errno.ENOMEM;
             }
             AddressSpace mm = caller.Mm ?? caller.LastMm;
-            var dma = new VfioDma(iova, size, vaddr, prot, caller, mm, caller.CapIpcLock);
+            var dma = new VfioDma(iova, size, vaddr, prot, caller, mm, caller.CapIpcLock, PageShift);
             _dmaAvail--;
             _dmas.Insert(range.Start, range.Last, new DmaRef(dma));
             _dmaCount++;
@@ -160,7 +160,7 @@ internal sealed partial class VfioIommu
         long pages = dma.LockedVm;
         if (pages != 0)
         {
-            var probe = new VfioDma(dma.Iova, dma.RequestedSize, dma.Vaddr, dma.Prot, caller, mm, lockCap);
+            var probe = new VfioDma(dma.Iova, dma.RequestedSize, dma.Vaddr, dma.Prot, caller, mm, lockCap, PageShift);
             Errno e = LockAcctLocked(probe, pages, async: false);
             if (e != Errno.None)
             {
@@ -185,7 +185,7 @@ internal sealed partial class VfioIommu
             // WARN_ON(!RB_EMPTY_ROOT(&dma->pfn_list)): the external pins are forgotten, never released (a leak
             // the checker reports as pins-balanced); drivers must unpin before their device closes.
             Emit("warn", dma.Task, TraceLog.F("what", "removing a mapping with external pins"), TraceLog.F("iova", dma.Iova),
-                TraceLog.F("pins", dma.PfnList.Count));
+                TraceLog.F("pins", dma.VpfnCount));
         }
         UnmapUnpinLocked(dma, doAccounting: true);
         ReleaseDevicesOfDmaLocked(dma);

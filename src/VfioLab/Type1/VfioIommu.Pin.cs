@@ -13,7 +13,9 @@ internal sealed partial class VfioIommu
     /// vfio_lock_acct: charges (or, negative, un-charges) <paramref name="pages"/> to the mapping's owner
     /// mm, synchronously (0cfef2b7410b, seed 004). An increment fails ENOMEM past the owner's
     /// RLIMIT_MEMLOCK unless the mapping has CAP_IPC_LOCK, or EINTR (killable mmap lock; the
-    /// <c>lock_acct</c> fault site). Async callers (unpin paths) get ESRCH when the mm is gone.
+    /// <c>lock_acct</c> fault site). Async callers (unpin paths) get ESRCH when the mm is gone. Under
+    /// <see cref="Type1Behavior.ExecLockedVmUnderflow"/> the target is the owner task's current mm (before
+    /// 046eca5018f8, v6.3), ESRCH when the task has none.
     /// </summary>
     private Errno LockAcctLocked(VfioDma dma, long pages, bool async)
     {
@@ -21,10 +23,19 @@ internal sealed partial class VfioIommu
         {
             return Errno.None;
         }
-        AddressSpace mm = dma.Mm;
+        AddressSpace? target = Behavior.ExecLockedVmUnderflow ? dma.Task.Mm : dma.Mm;
+        if (target is null)
+        {
+            return Errno.ESRCH;
+        }
+        AddressSpace mm = target;
         if (async && !mm.TryGetUser())
         {
             return Errno.ESRCH;
+        }
+        if (Behavior.AsyncLockAccounting)
+        {
+            return LockAcctOrDeferLocked(dma, mm, pages, async);
         }
         try
         {
@@ -68,6 +79,61 @@ internal sealed partial class VfioIommu
                 mm.PutUser();
             }
         }
+    }
+
+    /// <summary>
+    /// vfio_lock_acct before 0cfef2b7410b (seed 004): never fails and checks no limit (MAP's pre-check against the
+    /// caller's counter is the only one). It tries the mmap lock; when another thread holds it, the update is queued
+    /// on <c>Machine.Work</c> with a user reference on the mm (vfio_lock_acct_bg) and <c>locked_vm</c> lags until it
+    /// runs. The mapping's own count moves at once: it is what the mm will be charged. Takes over the async
+    /// caller's user reference.
+    /// </summary>
+    private Errno LockAcctOrDeferLocked(VfioDma dma, AddressSpace mm, long pages, bool async)
+    {
+        dma.LockedVm += pages;
+        if (mm.TryMmapWriteLock())
+        {
+            try
+            {
+                mm.AddLockedVmLocked(pages);
+            }
+            finally
+            {
+                mm.MmapWriteUnlock();
+                if (async)
+                {
+                    mm.PutUser();
+                }
+            }
+            if (Trace.Enabled)
+            {
+                Emit(pages > 0 ? "charge" : "uncharge", dma.Task, TraceLog.F("pages", Math.Abs(pages)), TraceLog.F("locked_vm", mm.LockedVm));
+            }
+            return Errno.None;
+        }
+        // The worker holds the mm (get_task_mm ... mmput): a user reference, the async caller's if it took one.
+        if (!async && !mm.TryGetUser())
+        {
+            return Errno.None;
+        }
+        if (Trace.Enabled)
+        {
+            Emit("lock_acct_deferred", dma.Task, TraceLog.F("pages", pages), TraceLog.F("locked_vm", mm.LockedVm));
+        }
+        Machine.Work.Queue("vfio_lock_acct_bg", () =>
+        {
+            mm.MmapWriteLock();
+            try
+            {
+                mm.AddLockedVmLocked(pages);
+            }
+            finally
+            {
+                mm.MmapWriteUnlock();
+                mm.PutUser();
+            }
+        });
+        return Errno.None;
     }
 
     /// <summary>

@@ -147,6 +147,12 @@ internal sealed partial class VfioIommu
                     {
                         break;
                     }
+                    if (Behavior.UnmapOwnerCheck && !ReferenceEquals(dma.Task.Mm, caller.Mm))
+                    {
+                        // v4.10-v5.19 (8f0d5bb95f76 until ffed0518d871): only a task sharing the owner's current mm
+                        // may unmap; the walk ends here with success and the size removed so far.
+                        break;
+                    }
                     if (invalidateVaddr)
                     {
                         if (dma.VaddrInvalid)
@@ -210,11 +216,11 @@ internal sealed partial class VfioIommu
     // BUG_ON(++retries > 10): recorded for the checker, the walk stops, the state is left as it is.
     private Errno NotifierRetryBugLocked(VfioDma dma, int retries)
     {
-        _notifierBug ??= new NotifierRetryBug(dma.Iova, dma.Size, retries, dma.PfnList.Count);
+        _notifierBug ??= new NotifierRetryBug(dma.Iova, dma.Size, retries, dma.VpfnCount);
         if (Trace.Enabled)
         {
             Emit("bug", dma.Task, TraceLog.F("what", "unmap notifier retry limit"), TraceLog.F("iova", dma.Iova), TraceLog.F("size", dma.Size),
-                TraceLog.F("notifications", retries), TraceLog.F("pins", dma.PfnList.Count));
+                TraceLog.F("notifications", retries), TraceLog.F("pins", dma.VpfnCount));
         }
         return Errno.EBUSY;
     }

@@ -90,7 +90,18 @@ internal sealed class MdevTestHost
 
     /// <summary>The external pins of the mapping at <paramref name="iova"/>, by page IOVA.</summary>
     public IReadOnlyList<KeyValuePair<ulong, VfioPfn>> Vpfns(ulong iova) =>
-        Backend.Snapshot().Mappings.Single(m => m.Range.Contains(iova)).Vpfns;
+        [.. Backend.Snapshot().Mappings.Single(m => m.Range.Contains(iova)).Vpfns.SelectMany(PerPage)];
+
+    // The model keeps external pins as runs; tests read them page by page, as the kernel's pfn_list.
+    private IEnumerable<KeyValuePair<ulong, VfioPfn>> PerPage(VpfnRun run)
+    {
+        ulong page = T.Host.Machine.PageSize;
+        for (ulong i = 0; i < run.Pages; i++)
+        {
+            ulong iova = run.Iova + (i * page);
+            yield return new(iova, new VfioPfn(iova, run.Pfn.Plus(i), run.RefCount));
+        }
+    }
 
     public VfioDmaSnapshot Mapping(ulong iova) => Backend.Snapshot().Mappings.Single(m => m.Range.Contains(iova));
 

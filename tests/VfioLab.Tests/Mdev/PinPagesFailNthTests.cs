@@ -125,9 +125,9 @@ public sealed class PinPagesFailNthTests
         VfioIommuSnapshot s = m.Backend.Snapshot();
         foreach (VfioDmaSnapshot d in s.Mappings)
         {
-            foreach ((ulong key, VfioPfn v) in d.Vpfns)
+            foreach (VpfnRun v in d.Vpfns)
             {
-                vpfns.Append($"0x{key:x}:{v.Pfn.Value:x}x{v.RefCount} ");
+                vpfns.Append($"0x{v.Iova:x}+{v.Pages}:{v.Pfn.Value:x}x{v.RefCount} ");
             }
             vpfns.Append($"locked {d.LockedVm}; ");
         }

@@ -27,6 +27,20 @@ public sealed class ScenarioCampaignTests : IDisposable
     }
 
     [Fact]
+    public void RunSeed_LoneCarriageReturnsCountAsLineBreaks_Seed8577IsNoViolation()
+    {
+        // Regression (a 240 s campaign, seed 8577): a stray CR is a line break to YAML, so the parser's line 14
+        // was right for a file with 12 LF-terminated lines; the campaign's own line count was wrong. The mutant
+        // of that seed depends on the list of built-ins, so the case is written out: the unknown step is on
+        // line 5 to YAML, while the file has only 3 LF lines.
+        var campaign = new ScenarioCampaign(_dir);
+        byte[] file = System.Text.Encoding.UTF8.GetBytes("vfiolab: 1\nname: cr\nhost: { memory: 1GiB }\rsteps:\r  - no_such_step: {}\r");
+        campaign.RunFile(file, 8577, "hand-written", "lone CRs as line breaks");
+        Assert.Empty(campaign.Violations);
+        Assert.Contains("scenario parse EINVAL", campaign.Figures.ErrnoPathNames);
+    }
+
+    [Fact]
     public void CliRun_Mutants_ExitWithALocatedErrorOrARunNeverAStackTrace()
     {
         int refused = 0;

@@ -15,10 +15,10 @@ internal static class QuirkNames
     /// <summary>Seed 003: BAR mmaps keep the physical pfn in vm_pgoff while the zap range is in region-offset space.</summary>
     public const string ZapRangePgoffMismatch = "zap-range-pgoff-mismatch";
 
-    /// <summary>v4.10-v5.19: unmap stops silently at another mm's mapping.</summary>
+    /// <summary>v4.10-v5.19: unmap stops silently at another mm's mapping (8f0d5bb95f76 until ffed0518d871).</summary>
     public const string UnmapOwnerCheck = "unmap-owner-check";
 
-    /// <summary>Before v6.3: accounting follows the task's current mm.</summary>
+    /// <summary>Before v6.3: accounting follows the task's current mm, so exec underflows it (fixed by 046eca5018f8).</summary>
     public const string ExecLockedVmUnderflow = "exec-locked-vm-underflow";
 
     /// <summary>v4.10-v5.19: mediated-device drivers register a DMA_UNMAP notifier themselves (a54eb55045ae) instead
@@ -37,7 +37,8 @@ internal static class QuirkNames
     ];
 
     /// <summary>The quirks this version models; a scenario naming another is refused rather than run as today.</summary>
-    public static readonly IReadOnlyList<string> Modelled = [IommuNotifierChain, PfnmapVmPgoffTranslation, ZapRangePgoffMismatch];
+    public static readonly IReadOnlyList<string> Modelled = [IommuNotifierChain, PfnmapVmPgoffTranslation, ZapRangePgoffMismatch, UnmapOwnerCheck,
+        ExecLockedVmUnderflow, AsyncLockAccounting];
 
     public static bool IsKnown(string name) => All.Contains(name, StringComparer.Ordinal);
 }

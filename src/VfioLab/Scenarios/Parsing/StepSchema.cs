@@ -66,6 +66,9 @@ internal sealed class StepSchema
             Step("read", StepOutcomes.Sigbus, Req("vaddr", FieldKind.Value), Req("size", FieldKind.Value)),
             Step("fork"),
             Step("exit"),
+            Step("exec"),
+            Step("hold_mmap_lock"),
+            Step("release_mmap_lock"),
             Step("set_rlimit", Req("memlock", FieldKind.Memlock)),
 
             // Files and ioctls.

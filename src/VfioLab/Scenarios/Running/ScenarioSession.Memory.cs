@@ -120,6 +120,33 @@ internal sealed partial class ScenarioSession
         return Syscall(0);
     }
 
+    /// <summary><c>exec</c>: the process execs a new program (same pid and fds, a fresh address space with
+    /// <c>locked_vm</c> 0); ESRCH once it exited. Names bound to its old memory are stale afterwards.</summary>
+    private StepResult Exec(ScenarioStep step) => Syscall(ProcessOf(step).Exec().AsReturn());
+
+    /// <summary><c>hold_mmap_lock</c> / <c>release_mmap_lock</c>: another thread of the process takes its mmap lock
+    /// for read and keeps it until released (<see cref="AddressSpace.HoldMmapLockForOtherThread"/>), the
+    /// deterministic contention seed 004 needs. ESRCH once the process exited; releasing with no hold is a step
+    /// failure.</summary>
+    private StepResult HoldMmapLock(ScenarioStep step, bool hold)
+    {
+        Process p = ProcessOf(step);
+        AddressSpace? mm = p.Mm;
+        if (mm is null)
+        {
+            return Syscall(Errno.ESRCH.AsReturn());
+        }
+        if (hold)
+        {
+            mm.HoldMmapLockForOtherThread();
+        }
+        else if (!mm.ReleaseMmapLockOfOtherThread())
+        {
+            throw new StepFailure(step.Location, $"no other thread of {p.Name} holds its mmap lock");
+        }
+        return Syscall(0);
+    }
+
     private StepResult SetRlimit(ScenarioStep step)
     {
         Process p = ProcessOf(step);

@@ -127,18 +127,21 @@ internal sealed partial class ScenarioSession
             return;
         }
         IReadOnlyList<InvariantViolation> found = _checker.Check();
-        string? announced = index + 1 < _doc.Steps.Count && _doc.Steps[index + 1].Kind == "expect_violation"
-            ? _doc.Steps[index + 1].Args.GetString("invariant")
-            : null;
+        // Every expect_violation step directly after this one announces one invariant this step may break.
+        var announced = new HashSet<string>(StringComparer.Ordinal);
+        for (int k = index + 1; k < _doc.Steps.Count && _doc.Steps[k].Kind == "expect_violation"; k++)
+        {
+            announced.Add(_doc.Steps[k].Args.GetString("invariant"));
+        }
         var names = new HashSet<string>(found.Select(v => v.Invariant), StringComparer.Ordinal);
-        _acknowledged.RemoveWhere(n => !names.Contains(n) && n != announced);
+        _acknowledged.RemoveWhere(n => !names.Contains(n) && !announced.Contains(n));
         foreach (InvariantViolation v in found)
         {
             if (_acknowledged.Contains(v.Invariant))
             {
                 continue;
             }
-            if (v.Invariant == announced)
+            if (announced.Contains(v.Invariant))
             {
                 _acknowledged.Add(v.Invariant);
                 continue;

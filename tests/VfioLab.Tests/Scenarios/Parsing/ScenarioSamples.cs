@@ -78,6 +78,9 @@ internal static class ScenarioSamples
           - munmap: { vaddr: bar0, size: 16MiB }
           - fork: { as: child }
           - set_rlimit: { memlock: unlimited, process: child }
+          - hold_mmap_lock: { process: child }
+          - release_mmap_lock: { process: child }
+          - exec: { process: child }
           - exit: { process: child }
           - check: { locked_vm: { process: qemu, bytes: 2GiB } }
           - check: { pinned_pages: 524288 }

@@ -162,13 +162,13 @@ public sealed class ScenarioRunnerTests
         ScenarioDocument doc = ScenarioParser.Parse("""
             vfiolab: 1
             host:
-              quirks: [unmap-owner-check]
+              quirks: [subpage-iommu-pages]
             steps: []
             """, "quirk.yaml");
 
         ScenarioParseException e = Assert.Throws<ScenarioParseException>(() => ScenarioRunner.Run(doc, new RunOptions(), new CollectingReporter(), null));
 
-        Assert.Contains("'unmap-owner-check'", e.Message);
+        Assert.Contains("'subpage-iommu-pages'", e.Message);
         Assert.Contains("does not model it yet", e.Message);
     }
 }
