@@ -86,7 +86,7 @@ internal sealed partial class AddressSpace
                 return true;
             }
             Run<Pte> run;
-            lock (_ptGate)
+            using (_ptGate.EnterScope())
             {
                 if (!_pageTable.TryGet(page, out run) || (write && !run.Value.Writable))
                 {

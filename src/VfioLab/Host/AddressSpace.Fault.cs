@@ -70,7 +70,7 @@ internal sealed partial class AddressSpace
             return false;
         }
         Run<Pte> run;
-        lock (_ptGate)
+        using (_ptGate.EnterScope())
         {
             if (!_pageTable.TryGet(page, out run))
             {
@@ -100,7 +100,7 @@ internal sealed partial class AddressSpace
     private VmFaultResult FaultPrivateLocked(Vma vma, ulong first, ulong last, bool write)
     {
         ulong g = vma.HugePages;
-        lock (_ptGate)
+        using (_ptGate.EnterScope())
         {
             ulong p = first;
             while (p <= last)
@@ -194,7 +194,7 @@ internal sealed partial class AddressSpace
     private VmFaultResult FaultSharedLocked(Vma vma, ulong first, ulong last)
     {
         SharedBacking backing = vma.Backing!;
-        lock (_ptGate)
+        using (_ptGate.EnterScope())
         {
             ulong p = first;
             while (p <= last)
@@ -226,7 +226,7 @@ internal sealed partial class AddressSpace
         {
             Run<Pte> present;
             bool isPresent;
-            lock (_ptGate)
+            using (_ptGate.EnterScope())
             {
                 isPresent = _pageTable.TryGet(p, out present);
             }
@@ -244,7 +244,7 @@ internal sealed partial class AddressSpace
             {
                 return r;
             }
-            lock (_ptGate)
+            using (_ptGate.EnterScope())
             {
                 if (!_pageTable.TryGet(p, out present) || (write && !present.Value.Writable))
                 {
@@ -269,7 +269,7 @@ internal sealed partial class AddressSpace
         {
             return 0;
         }
-        lock (_ptGate)
+        using (_ptGate.EnterScope())
         {
             foreach (Run<Pte> r in _pageTable.Overlapping(page, page + count - 1))
             {
@@ -301,7 +301,7 @@ internal sealed partial class AddressSpace
 
     private bool AllPresentLocked(ulong first, ulong last)
     {
-        lock (_ptGate)
+        using (_ptGate.EnterScope())
         {
             return _pageTable.Covers(first, last);
         }

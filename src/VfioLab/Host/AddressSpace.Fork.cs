@@ -18,7 +18,8 @@ internal sealed partial class AddressSpace
     internal Errno DuplicateIntoLocked(AddressSpace child)
     {
         AssertMmapWriteLocked();
-        child.MmapWriteLock();
+        // mmap_write_lock_nested(mm, SINGLE_DEPTH_NESTING): the child is not published yet.
+        child._mmapLock.EnterWriteLockNested();
         try
         {
             foreach (Vma vma in SnapshotVmasLocked())
@@ -45,7 +46,7 @@ internal sealed partial class AddressSpace
 
     private Errno CopyPtesLocked(Vma vma, AddressSpace child)
     {
-        lock (_ptGate)
+        using (_ptGate.EnterScope())
         {
             _ptScratch.Clear();
             foreach (Run<Pte> r in _pageTable.Overlapping(vma.StartPage, vma.LastPage))
@@ -57,7 +58,7 @@ internal sealed partial class AddressSpace
             {
                 if (!vma.PtesHoldRefs)
                 {
-                    lock (child._ptGate)
+                    using (child._ptGate.EnterScopeNested())
                     {
                         child._pageTable.Set(r.Start, r.Last, r.Value);
                     }
@@ -93,7 +94,7 @@ internal sealed partial class AddressSpace
             {
                 _memory.AddRefs(new PfnRun(src, len));
                 _pageTable.Set(page, page + len - 1, new Pte(src, false));
-                lock (child._ptGate)
+                using (child._ptGate.EnterScopeNested())
                 {
                     child._pageTable.Set(page, page + len - 1, new Pte(src, false));
                 }
@@ -117,7 +118,7 @@ internal sealed partial class AddressSpace
                     return Errno.ENOMEM;
                 }
                 _memory.CopyFrames(src.Plus(copied), dst.First, dst.Count);
-                lock (child._ptGate)
+                using (child._ptGate.EnterScopeNested())
                 {
                     child._pageTable.Set(page + copied, page + copied + dst.Count - 1, new Pte(dst.First, vma.IsWritable));
                 }

@@ -113,7 +113,7 @@ internal sealed partial class AddressSpace
                 ToVmFlags(protection, true) | VmFlags.PfnMap | VmFlags.Io | VmFlags.DontExpand | VmFlags.DontDump,
                 VmaKind.OtherMmio, first.Value, 1, null, null, null, null, backing, false);
             InsertVmaLocked(vma);
-            lock (_ptGate)
+            using (_ptGate.EnterScope())
             {
                 _pageTable.Set(vpage, vpage + pages - 1, new Pte(first, vma.IsWritable));
             }

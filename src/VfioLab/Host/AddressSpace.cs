@@ -31,14 +31,16 @@ internal sealed partial class AddressSpace
     /// <summary>mmap_base: top-down placement starts below this address (a fixed stack gap, no ASLR).</summary>
     public const ulong MmapBase = 0x7f00_0000_0000;
 
-    private readonly ReaderWriterLockSlim _mmapLock = new(LockRecursionPolicy.NoRecursion);
-    private readonly Lock _ptGate = new();
+    private readonly OrderedReaderWriterLock _mmapLock = new(LockRank.Mmap, LockRecursionPolicy.NoRecursion);
+    private readonly OrderedLock _ptGate = new(LockRank.PageTable);
     private readonly RunMap<VmaSlot> _vmas = new();
     private readonly RunMap<Pte> _pageTable = new();
     private readonly List<Run<Pte>> _ptScratch = [];
     private readonly PhysicalMemory _memory;
     private int _users = 1;
     private ulong _lockedVm;
+    // Files whose last VMA went under the mmap write lock: put when that lock is dropped (fput's task work).
+    private List<OpenFile>? _deferredFputs;
     private int _otherThreadHolds;
 
     /// <summary>Creates an empty address space with one user.</summary>
@@ -124,8 +126,22 @@ internal sealed partial class AddressSpace
     /// <summary>mmap_write_lock.</summary>
     public void MmapWriteLock() => _mmapLock.EnterWriteLock();
 
-    /// <summary>mmap_write_unlock.</summary>
-    public void MmapWriteUnlock() => _mmapLock.ExitWriteLock();
+    /// <summary>mmap_write_unlock. Then drops the file references of VMAs removed under the lock: Linux's
+    /// fput defers the last put to task work (run before the syscall returns), so a driver's release never
+    /// runs under the mmap lock, where it could take VFIO locks that rank before it.</summary>
+    public void MmapWriteUnlock()
+    {
+        List<OpenFile>? fputs = _deferredFputs;
+        _deferredFputs = null;
+        _mmapLock.ExitWriteLock();
+        if (fputs is not null)
+        {
+            foreach (OpenFile f in fputs)
+            {
+                f.Put();
+            }
+        }
+    }
 
     /// <summary>down_write_trylock: takes the mmap lock for write unless another simulated thread of the process
     /// holds it (<see cref="HoldMmapLockForOtherThread"/>); false, with nothing taken, when contended.</summary>
@@ -214,7 +230,7 @@ internal sealed partial class AddressSpace
     public bool TryTranslateLocked(HostVirtAddr address, out Pte pte)
     {
         AssertMmapLocked();
-        lock (_ptGate)
+        using (_ptGate.EnterScope())
         {
             return _pageTable.TryGetValue(address.Value >> PageShift, out pte);
         }
@@ -226,7 +242,7 @@ internal sealed partial class AddressSpace
         AssertMmapLocked();
         ulong p = first.Value >> PageShift;
         ulong n = 0;
-        lock (_ptGate)
+        using (_ptGate.EnterScope())
         {
             foreach (Run<Pte> r in _pageTable.Overlapping(p, p + count - 1))
             {
@@ -249,7 +265,7 @@ internal sealed partial class AddressSpace
         {
             return Errno.EINVAL;
         }
-        lock (_ptGate)
+        using (_ptGate.EnterScope())
         {
             _pageTable.Set(page, page + count - 1, new Pte(pfn, writable && vma.IsWritable));
         }
@@ -267,7 +283,7 @@ internal sealed partial class AddressSpace
         }
         ulong last = Math.Min(firstPage + count - 1, vma.LastPage);
         ulong zapped = 0;
-        lock (_ptGate)
+        using (_ptGate.EnterScope())
         {
             _ptScratch.Clear();
             foreach (Run<Pte> r in _pageTable.Overlapping(Math.Max(firstPage, vma.StartPage), last))
@@ -307,7 +323,8 @@ internal sealed partial class AddressSpace
     }
 
     // Unmaps [firstPage, lastPage]: zaps PTEs, splits VMAs that straddle the ends. Returns EINVAL (and
-    // changes nothing) when a hugetlb VMA would be split off a huge-page boundary.
+    // changes nothing) when a hugetlb VMA would be split off a huge-page boundary. A removed VMA's file
+    // reference is put by MmapWriteUnlock.
     internal Errno RemoveRangeLocked(ulong firstPage, ulong lastPage, bool allowHugeSplit = false)
     {
         AssertMmapWriteLocked();
@@ -350,7 +367,10 @@ internal sealed partial class AddressSpace
             v.Operations?.Close(v);
             v.Mapping?.Remove(v);
             v.Backing?.Detach();
-            v.File?.Put();
+            if (v.File is not null)
+            {
+                (_deferredFputs ??= []).Add(v.File);
+            }
         }
         return Errno.None;
     }

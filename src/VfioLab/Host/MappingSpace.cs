@@ -1,3 +1,5 @@
+using VfioLab.Diagnostics;
+
 namespace VfioLab.Host;
 
 /// <summary>
@@ -9,7 +11,7 @@ namespace VfioLab.Host;
 /// after an mmap lock and before any page-table lock. Zapping needs no mmap lock, as in Linux.</remarks>
 internal sealed class MappingSpace
 {
-    private readonly Lock _gate = new();
+    private readonly OrderedLock _gate = new(LockRank.MappingSpace);
     private readonly List<Vma> _vmas = [];
 
     /// <summary>Calls of <see cref="UnmapMappingRange"/> so far.</summary>
@@ -23,7 +25,7 @@ internal sealed class MappingSpace
     {
         get
         {
-            lock (_gate)
+            using (_gate.EnterScope())
             {
                 return _vmas.Count;
             }
@@ -33,7 +35,7 @@ internal sealed class MappingSpace
     /// <summary>A snapshot of the VMAs currently mapping the object.</summary>
     public Vma[] SnapshotVmas()
     {
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             return [.. _vmas];
         }
@@ -45,7 +47,7 @@ internal sealed class MappingSpace
     public void UnmapMappingRange(ulong firstPgoff, ulong pageCount)
     {
         ulong last = pageCount == 0 || firstPgoff + pageCount - 1 < firstPgoff ? ulong.MaxValue : firstPgoff + pageCount - 1;
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             ZapCount++;
             foreach (Vma vma in _vmas)
@@ -64,7 +66,7 @@ internal sealed class MappingSpace
 
     internal void Add(Vma vma)
     {
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             _vmas.Add(vma);
         }
@@ -72,7 +74,7 @@ internal sealed class MappingSpace
 
     internal void Remove(Vma vma)
     {
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             _vmas.Remove(vma);
         }

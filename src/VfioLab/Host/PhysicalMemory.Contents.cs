@@ -20,7 +20,7 @@ internal sealed partial class PhysicalMemory
     {
         get
         {
-            lock (_gate)
+            using (_gate.EnterScope())
             {
                 return (ulong)_chunks.Count * ChunkSize;
             }
@@ -34,7 +34,7 @@ internal sealed partial class PhysicalMemory
         {
             return false;
         }
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             ulong a = address.Value;
             int done = 0;
@@ -65,7 +65,7 @@ internal sealed partial class PhysicalMemory
         {
             return false;
         }
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             ulong a = address.Value;
             int done = 0;
@@ -86,7 +86,7 @@ internal sealed partial class PhysicalMemory
     /// in cost proportional to the chunks the source actually holds.</summary>
     public void CopyFrames(Pfn source, Pfn destination, ulong count)
     {
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             int framesShift = PageShift - ChunkShift;
             ulong srcChunk = source.Value << framesShift;

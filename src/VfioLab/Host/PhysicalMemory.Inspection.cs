@@ -10,7 +10,7 @@ internal sealed partial class PhysicalMemory
     /// frames, in pfn order, under the memory's lock (the callback must not call back into memory).</summary>
     public void VisitPinRuns(Action<ulong, ulong, ulong> visit)
     {
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             foreach (Run<FrameCount> r in _pins.All())
             {

@@ -14,7 +14,7 @@ internal sealed partial class PhysicalMemory
     {
         get
         {
-            lock (_gate)
+            using (_gate.EnterScope())
             {
                 return _pinnedFrames;
             }
@@ -26,7 +26,7 @@ internal sealed partial class PhysicalMemory
     {
         get
         {
-            lock (_gate)
+            using (_gate.EnterScope())
             {
                 return _totalPins;
             }
@@ -42,7 +42,7 @@ internal sealed partial class PhysicalMemory
         {
             return;
         }
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             var run = new PfnRun(first, count);
             DebugAssertPinnableLocked(run);
@@ -82,7 +82,7 @@ internal sealed partial class PhysicalMemory
         {
             return;
         }
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             ulong last = first.Value + count - 1;
             if (_pins.TryGet(first.Value, out Run<FrameCount> only) && only.Last >= last && only.Value.Count == 1)
@@ -117,7 +117,7 @@ internal sealed partial class PhysicalMemory
     /// <summary>The pin count of a frame (0 for frames outside RAM).</summary>
     public ulong PinCount(Pfn pfn)
     {
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             return _pins.TryGetValue(pfn.Value, out FrameCount c) ? c.Count : 0;
         }
@@ -130,7 +130,7 @@ internal sealed partial class PhysicalMemory
         {
             return 0;
         }
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             ulong last = first.Value + count - 1;
             ulong next = first.Value;
@@ -152,7 +152,7 @@ internal sealed partial class PhysicalMemory
     /// (<paramref name="pinned"/> true) or all unpinned: fork's page_needs_cow_for_dma test, run by run.</summary>
     public ulong PinnedPrefix(Pfn first, ulong count, out bool pinned)
     {
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             pinned = _pins.TryGet(first.Value, out Run<FrameCount> r);
             if (pinned)
@@ -177,7 +177,7 @@ internal sealed partial class PhysicalMemory
     /// <summary>Whether the frame was marked dirty by an unpin (PG_dirty); cleared when it is freed.</summary>
     public bool IsDirty(Pfn pfn)
     {
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             return _dirty.TryGet(pfn.Value, out _);
         }

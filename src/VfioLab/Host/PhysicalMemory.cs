@@ -19,7 +19,7 @@ namespace VfioLab.Host;
 /// </remarks>
 internal sealed partial class PhysicalMemory
 {
-    private readonly Lock _gate = new();
+    private readonly OrderedLock _gate = new(LockRank.PhysicalMemory);
     private readonly RunMap<Presence> _free = new();
     private readonly RunMap<Presence> _reserved = new();
     private readonly RunMap<FrameCount> _refs = new();
@@ -71,7 +71,7 @@ internal sealed partial class PhysicalMemory
     {
         get
         {
-            lock (_gate)
+            using (_gate.EnterScope())
             {
                 return _freeFrames;
             }
@@ -89,7 +89,7 @@ internal sealed partial class PhysicalMemory
         {
             return true;
         }
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             return _reserved.TryGet(pfn.Value, out _);
         }
@@ -110,7 +110,7 @@ internal sealed partial class PhysicalMemory
         }
         ulong ramLast = Math.Min(last, FrameCount - 1);
         ulong n = last - ramLast;
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             foreach (Run<Presence> r in _reserved.Overlapping(first.Value, ramLast))
             {
@@ -124,7 +124,7 @@ internal sealed partial class PhysicalMemory
     /// allocated. Frames already allocated cannot be reserved.</summary>
     public void Reserve(Pfn first, ulong count)
     {
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             ulong last = first.Value + count - 1;
             if (count == 0 || last >= FrameCount || !_free.Covers(first.Value, last))
@@ -147,7 +147,7 @@ internal sealed partial class PhysicalMemory
         {
             return false;
         }
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             if (_freeFrames == 0)
             {
@@ -189,7 +189,7 @@ internal sealed partial class PhysicalMemory
         {
             return false;
         }
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             foreach (Run<Presence> r in _free.All())
             {
@@ -208,7 +208,7 @@ internal sealed partial class PhysicalMemory
     /// <summary>Adds one reference to each frame of the run (a new mapping of an allocated frame).</summary>
     public void AddRefs(PfnRun run)
     {
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             AssertAllocatedLocked(run, "get_page");
             AdjustLocked(_refs, run.First.Value, run.Count, +1, out _, out _);
@@ -219,7 +219,7 @@ internal sealed partial class PhysicalMemory
     /// no pin are freed (put_page).</summary>
     public void DropRefs(PfnRun run)
     {
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             AdjustLocked(_refs, run.First.Value, run.Count, -1, out _, out _);
             ReleaseUnusedLocked(_released, _pins);
@@ -229,7 +229,7 @@ internal sealed partial class PhysicalMemory
     /// <summary>The reference count of a frame (mappings plus owning objects, pins excluded).</summary>
     public ulong RefCount(Pfn pfn)
     {
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             return _refs.TryGetValue(pfn.Value, out FrameCount c) ? c.Count : 0;
         }
@@ -240,7 +240,7 @@ internal sealed partial class PhysicalMemory
     /// do_wp_page, run by run.</summary>
     public ulong ExclusivePrefix(Pfn first, ulong count, out bool exclusive)
     {
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             _refs.TryGetValue(first.Value, out FrameCount c);
             exclusive = c.Count <= 1;

@@ -1,6 +1,8 @@
 using VfioLab.Addressing;
 using VfioLab.Collections;
 
+using VfioLab.Diagnostics;
+
 namespace VfioLab.Host;
 
 /// <summary>
@@ -13,7 +15,7 @@ namespace VfioLab.Host;
 /// Never changing: the memory and the fault unit <see cref="HugePages"/>.</remarks>
 internal sealed class SharedBacking(PhysicalMemory memory, ulong hugePages)
 {
-    private readonly Lock _gate = new();
+    private readonly OrderedLock _gate = new(LockRank.SharedBacking);
     private readonly RunMap<PfnValue> _pages = new();
     private int _attached;
 
@@ -25,7 +27,7 @@ internal sealed class SharedBacking(PhysicalMemory memory, ulong hugePages)
     {
         get
         {
-            lock (_gate)
+            using (_gate.EnterScope())
             {
                 return _attached;
             }
@@ -35,7 +37,7 @@ internal sealed class SharedBacking(PhysicalMemory memory, ulong hugePages)
     /// <summary>A VMA starts mapping the object.</summary>
     public void Attach()
     {
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             _attached++;
         }
@@ -44,7 +46,7 @@ internal sealed class SharedBacking(PhysicalMemory memory, ulong hugePages)
     /// <summary>A VMA stops mapping the object; the last one frees every frame it owns.</summary>
     public void Detach()
     {
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             if (--_attached > 0)
             {
@@ -62,7 +64,7 @@ internal sealed class SharedBacking(PhysicalMemory memory, ulong hugePages)
     /// <paramref name="pgoff"/>.</summary>
     public void Adopt(ulong pgoff, PfnRun run)
     {
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             _pages.Set(pgoff, pgoff + run.Count - 1, new PfnValue(run.First));
         }
@@ -73,7 +75,7 @@ internal sealed class SharedBacking(PhysicalMemory memory, ulong hugePages)
     /// False when allocation fails.</summary>
     public bool TryGetOrAllocate(ulong pgoff, ulong maxPages, out PfnRun run)
     {
-        lock (_gate)
+        using (_gate.EnterScope())
         {
             if (_pages.TryGet(pgoff, out Run<PfnValue> r))
             {

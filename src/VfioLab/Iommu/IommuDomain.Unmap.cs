@@ -20,7 +20,7 @@ internal sealed partial class IommuDomain
     /// <paramref name="iova"/> is a hole.</returns>
     public ulong Unmap(Iova iova, ulong size)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             return UnmapLocked(iova, size, deferred: false);
         }
@@ -35,7 +35,7 @@ internal sealed partial class IommuDomain
     /// <returns>Bytes unmapped, as <see cref="Unmap"/>.</returns>
     public ulong UnmapDeferred(Iova iova, ulong size)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             return UnmapLocked(iova, size, deferred: true);
         }
@@ -44,7 +44,7 @@ internal sealed partial class IommuDomain
     /// <summary><c>iommu_iotlb_sync</c>: flushes the IOTLB; nothing is pending invalidation afterwards. Never fails.</summary>
     public void IotlbSync()
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             _pending.Clear();
             Interlocked.Increment(ref _iotlbSyncs);
@@ -62,7 +62,7 @@ internal sealed partial class IommuDomain
         {
             return false;
         }
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             foreach (ByteRange p in _pending)
             {
@@ -78,7 +78,7 @@ internal sealed partial class IommuDomain
     /// <summary>Physical ranges unmapped with <see cref="UnmapDeferred"/> and not yet flushed.</summary>
     public IReadOnlyList<ByteRange> PendingInvalidations()
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             List<ByteRange> sorted = [.. _pending];
             sorted.Sort((a, b) => a.Start.CompareTo(b.Start));

@@ -22,7 +22,7 @@ namespace VfioLab.Iommu;
 /// </remarks>
 internal sealed partial class IommuDomain
 {
-    private readonly Lock _lock = new();
+    private readonly OrderedLock _lock = new(LockRank.IommuDomain);
     // Nodes of 32: a 4 KiB map/unmap in the middle of a full table shifts half as much as with 64
     // (Type1Benchmarks.MapUnmap4KiBAmong65535), while appends in IOVA order still fill leaves.
     private readonly RunMap<IopteRun> _table = new(32);
@@ -68,7 +68,7 @@ internal sealed partial class IommuDomain
     /// <summary>Whether no-snoop DMA is blocked (set by <see cref="TryEnforceCacheCoherency"/>).</summary>
     public bool EnforceCacheCoherency
     {
-        get { lock (_lock) { return _enforceCacheCoherency; } }
+        get { using (_lock.EnterScope()) { return _enforceCacheCoherency; } }
     }
 
     private bool _enforceCacheCoherency;
@@ -79,19 +79,19 @@ internal sealed partial class IommuDomain
     /// <summary>Number of leaf IOPTEs of every size (maintained incrementally).</summary>
     public ulong TotalEntries
     {
-        get { lock (_lock) { return _totalEntries; } }
+        get { using (_lock.EnterScope()) { return _totalEntries; } }
     }
 
     /// <summary>Number of page-table runs (the model's cost measure).</summary>
     public int RunCount
     {
-        get { lock (_lock) { return _table.Count; } }
+        get { using (_lock.EnterScope()) { return _table.Count; } }
     }
 
     /// <summary>Whether the page table holds no IOPTE.</summary>
     public bool IsEmpty
     {
-        get { lock (_lock) { return _table.IsEmpty; } }
+        get { using (_lock.EnterScope()) { return _table.IsEmpty; } }
     }
 
     /// <summary>Number of <see cref="IotlbSync"/> calls so far.</summary>
@@ -100,7 +100,7 @@ internal sealed partial class IommuDomain
     /// <summary>Groups attached to this domain.</summary>
     public IReadOnlyList<IommuGroup> AttachedGroups
     {
-        get { lock (_lock) { return [.. _groups]; } }
+        get { using (_lock.EnterScope()) { return [.. _groups]; } }
     }
 
     private FaultInjector Faults => Unit.Faults;
@@ -113,7 +113,7 @@ internal sealed partial class IommuDomain
     /// <returns>Whether coherency is enforced (false when the hardware cannot, as the op returns).</returns>
     public bool TryEnforceCacheCoherency()
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (CanEnforceCacheCoherency)
             {
@@ -144,7 +144,7 @@ internal sealed partial class IommuDomain
     /// </returns>
     public Errno Map(Iova iova, PhysAddr phys, ulong size, IommuProt prot)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (IsFreed || PgsizeBitmap == 0)
             {
@@ -240,7 +240,7 @@ internal sealed partial class IommuDomain
     /// </summary>
     public PhysAddr IovaToPhys(Iova iova)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             return _table.TryGetValue(iova.Value, out IopteRun v) ? v.Phys : new PhysAddr(0);
         }
@@ -252,7 +252,7 @@ internal sealed partial class IommuDomain
     /// </summary>
     public IommuTranslation Translate(Iova iova, bool write)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (!_table.TryGet(iova.Value, out Run<IopteRun> run))
             {
@@ -276,7 +276,7 @@ internal sealed partial class IommuDomain
         {
             return 0;
         }
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             return _countsByShift[BitOperations.TrailingZeroCount(pageSize)];
         }
@@ -285,7 +285,7 @@ internal sealed partial class IommuDomain
     /// <summary>Leaf IOPTE counts by page size, smallest size first, sizes with no entry omitted.</summary>
     public IReadOnlyList<KeyValuePair<ulong, ulong>> EntryCounts()
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             List<KeyValuePair<ulong, ulong>> result = [];
             for (int s = 0; s < 64; s++)
@@ -312,7 +312,7 @@ internal sealed partial class IommuDomain
     /// would otherwise allocate a list per call).</summary>
     public void CollectMappedRuns(ByteRange iovaRange, List<MappedRun> into)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             foreach (Run<IopteRun> run in _table.Overlapping(iovaRange.Start, iovaRange.Last))
             {
@@ -327,7 +327,7 @@ internal sealed partial class IommuDomain
     /// </summary>
     public void Free()
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             System.Diagnostics.Debug.Assert(_groups.Count == 0, "domain freed while groups are attached");
             IsFreed = true;
@@ -346,7 +346,7 @@ internal sealed partial class IommuDomain
     public IReadOnlyList<string> CheckInvariants()
     {
         List<string> problems = [];
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             var recount = new ulong[64];
             ulong total = 0;
@@ -380,7 +380,7 @@ internal sealed partial class IommuDomain
 
     internal void AddGroup(IommuGroup group)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             _groups.Add(group);
         }
@@ -388,7 +388,7 @@ internal sealed partial class IommuDomain
 
     internal void RemoveGroup(IommuGroup group)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             _groups.Remove(group);
         }

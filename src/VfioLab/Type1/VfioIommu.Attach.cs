@@ -18,7 +18,7 @@ internal sealed partial class VfioIommu
     /// </summary>
     public Errno AttachGroup(VfioGroup group, Process? current)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_vaddrInvalidCount > 0)
             {

@@ -19,7 +19,7 @@ internal sealed partial class VfioIommu
     /// </summary>
     public void DetachGroup(VfioGroup group)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             bool updateDirtyScope = false;
             Type1Group? emulated = _emulatedGroups.Find(g => ReferenceEquals(g.Group, group));
@@ -152,7 +152,7 @@ internal sealed partial class VfioIommu
     /// having no backend.</summary>
     public void Release()
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             _emulatedGroups.Clear();
             RemoveAllDmasLocked();

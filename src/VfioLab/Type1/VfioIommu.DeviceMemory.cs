@@ -23,7 +23,7 @@ internal sealed partial class VfioIommu
     /// sums): each yields a whole VMA remainder or page-table block, so a BAR costs one or a few.</summary>
     public ulong PfnmapLookups
     {
-        get { lock (_lock) { return _pfnmapLookups; } }
+        get { using (_lock.EnterScope()) { return _pfnmapLookups; } }
     }
 
     /// <summary>
@@ -155,7 +155,7 @@ internal sealed partial class VfioIommu
     // drop are queued as work (unregister_device_bg).
     private void OnDeviceRelease(DevicePfnmap pfnmap)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (!_devicePfnmaps.TryGetValue(pfnmap.Device, out DevicePfnmap? current) || !ReferenceEquals(current, pfnmap))
             {
@@ -177,7 +177,7 @@ internal sealed partial class VfioIommu
         {
             pfnmap.Device.UnregisterNotifier(pfnmap);
             pfnmap.Device.Put();
-            lock (_lock)
+            using (_lock.EnterScope())
             {
                 _releasing.Remove(pfnmap);
             }
@@ -199,7 +199,7 @@ internal sealed partial class VfioIommu
     /// dropped) while its mappings of the device's memory stay (breaks pfnmap-device-referenced).</summary>
     internal void DropDeviceHoldForTest(VfioDevice device)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             DevicePfnmap p = _devicePfnmaps[device];
             device.UnregisterNotifier(p);
@@ -213,7 +213,7 @@ internal sealed partial class VfioIommu
     /// no-translation-to-released-device).</summary>
     internal void IgnoreDeviceReleaseForTest(VfioDevice device)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             _devicePfnmaps[device].IgnoreRelease = true;
         }

@@ -8,7 +8,7 @@ internal sealed partial class VfioIommu
     /// bitmap, in IOVA order, under the container's lock; the callback must not keep the array.</summary>
     public void VisitDirtyBitmaps(Action<ulong, ulong[]> visit)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             var seen = new HashSet<VfioDma>();
             foreach (Collections.Run<DmaRef> r in _dmas.All())

@@ -58,7 +58,7 @@ internal sealed partial class VfioIommu
     /// on failure none stay allocated), seeded with its external pins. Idempotent.</summary>
     public Errno StartDirtyTracking(Process? caller)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_dirtyTracking)
             {
@@ -90,7 +90,7 @@ internal sealed partial class VfioIommu
     /// <summary>DIRTY_PAGES STOP: discards every bitmap.</summary>
     public void StopDirtyTracking(Process? caller)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (!_dirtyTracking)
             {
@@ -131,7 +131,7 @@ internal sealed partial class VfioIommu
         {
             return check;
         }
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             ulong pgsize = MinPageSizeLocked;
             if (bitmap.Pgsize != pgsize || (iova & (pgsize - 1)) != 0 || size == 0 || (size & (pgsize - 1)) != 0 || !_dirtyTracking)

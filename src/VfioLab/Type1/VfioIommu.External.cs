@@ -44,7 +44,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
         {
             return Errno.EOVERFLOW.AsReturn();
         }
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_vaddrInvalidCount > 0)
             {
@@ -238,7 +238,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
         {
             return false;
         }
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             bool doAccounting = _domains.Count == 0;
             int i;
@@ -269,7 +269,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
     /// </summary>
     public Errno DmaRw(ulong iova, Span<byte> data, bool write, Process? current)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (_vaddrInvalidCount > 0)
             {
@@ -356,7 +356,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
         {
             return Errno.EINVAL;
         }
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             if (!_devices.Contains(device))
             {
@@ -373,7 +373,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
         {
             return;
         }
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             _devices.Remove(device);
         }

@@ -11,13 +11,13 @@ internal sealed partial class VfioIommu
     /// <summary>The page sizes offered to the user (<c>pgsize_bitmap</c>, spec §2.6).</summary>
     public ulong PgsizeBitmap
     {
-        get { lock (_lock) { return _pgsizeBitmap; } }
+        get { using (_lock.EnterScope()) { return _pgsizeBitmap; } }
     }
 
     /// <summary>The valid IOVA windows (empty: no restriction).</summary>
     public IReadOnlyList<ByteRange> IovaRanges
     {
-        get { lock (_lock) { return _iovaList.Ranges; } }
+        get { using (_lock.EnterScope()) { return _iovaList.Ranges; } }
     }
 
     /// <summary>
@@ -41,7 +41,7 @@ internal sealed partial class VfioIommu
         // minsz for the copy back is fixed before argsz may be rewritten below.
         int length = (int)Math.Min(info.Argsz, (uint)VfioIommuType1Info.SizeOf);
         byte[] caps;
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             info.Flags = IommuInfoFlags.Pgsizes;
             info.IovaPgsizes = _pgsizeBitmap;

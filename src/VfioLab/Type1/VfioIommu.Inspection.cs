@@ -18,7 +18,7 @@ internal sealed partial class VfioIommu
     /// </summary>
     public VfioIommuSnapshot Snapshot()
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             var order = new List<VfioDma>();
             var treeRuns = new Dictionary<VfioDma, List<ByteRange>>();
@@ -93,7 +93,7 @@ internal sealed partial class VfioIommu
     /// (breaks dma-avail-conserved).</summary>
     internal void AdjustDmaAvailForTest(int delta)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             _dmaAvail = (uint)((long)_dmaAvail + delta);
         }
@@ -103,7 +103,7 @@ internal sealed partial class VfioIommu
     /// whatever held it before (breaks mappings-disjoint).</summary>
     internal void ClaimTreeRangeForTest(ulong first, ulong last, ulong ownerIova)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             VfioDma owner = FindDmaLocked(ownerIova) ?? throw new ArgumentException("no mapping there", nameof(ownerIova));
             _dmas.Set(first, last, new DmaRef(owner));
@@ -113,7 +113,7 @@ internal sealed partial class VfioIommu
     /// <summary>Test hook: an IOPTE appears in domain <paramref name="domainIndex"/> only (breaks domains-agree).</summary>
     internal Errno MapStrayEntryForTest(int domainIndex, ulong iova, PhysAddr phys, ulong size)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             return _domains[domainIndex].Domain.Map(new Iova(iova), phys, size, IommuProt.Read | IommuProt.Write | IommuProt.Cache);
         }
@@ -122,7 +122,7 @@ internal sealed partial class VfioIommu
     /// <summary>Test hook: sets the mapping's <c>iommu_mapped</c> (false with domains breaks domains-agree).</summary>
     internal void SetIommuMappedForTest(ulong iova, bool value)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             FindDmaOrThrowLocked(iova).IommuMapped = value;
         }
@@ -133,7 +133,7 @@ internal sealed partial class VfioIommu
     /// pins-balanced unless the caller pins another frame). Returns the frame.</summary>
     internal Pfn UnpinBehindBackendForTest(ulong iova)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             var pfn = new Pfn(_domains[0].Domain.IovaToPhys(new Iova(iova)).Value >> PageShift);
             Machine.Memory.Unpin(pfn, 1);
@@ -145,7 +145,7 @@ internal sealed partial class VfioIommu
     /// does not (breaks locked-vm-matches-charges).</summary>
     internal void AdjustDmaLockedVmForTest(ulong iova, long delta)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             FindDmaOrThrowLocked(iova).LockedVm += delta;
         }
@@ -156,7 +156,7 @@ internal sealed partial class VfioIommu
     /// and charge totals are unchanged (breaks host-page-charged-once-per-mapping only).</summary>
     internal void AliasPageForTest(ulong iova, ulong sourceIova)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             VfioDma dma = FindDmaOrThrowLocked(iova);
             foreach (VfioDomain d in _domains)
@@ -170,7 +170,7 @@ internal sealed partial class VfioIommu
     /// deferred invalidation and mapped back, and the IOTLB is never flushed (breaks unpin-after-flush).</summary>
     internal void LeavePendingInvalidationForTest(ulong iova)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             IommuDomain first = _domains[0].Domain;
             RewritePageLocked(first, FindDmaOrThrowLocked(iova), iova, first.IovaToPhys(new Iova(iova)), deferred: true);
@@ -182,7 +182,7 @@ internal sealed partial class VfioIommu
     /// <paramref name="refCount"/> or no registered device it breaks vpfn-consistent.</summary>
     internal void SetVpfnForTest(ulong iova, Pfn pfn, uint refCount)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             VfioDma dma = FindDmaOrThrowLocked(iova);
             if (!Machine.Memory.IsReservedOrInvalid(pfn))
@@ -197,7 +197,7 @@ internal sealed partial class VfioIommu
     /// tracking runs (breaks vpfn-consistent).</summary>
     internal void ClearDirtyBitForTest(ulong iova)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             VfioDma dma = FindDmaOrThrowLocked(iova);
             int shift = System.Numerics.BitOperations.TrailingZeroCount(dma.BitmapPageSize);
@@ -209,7 +209,7 @@ internal sealed partial class VfioIommu
     /// <summary>Test hook: overwrites <c>vaddr_invalid_count</c> (breaks vaddr-invalid-count).</summary>
     internal void SetVaddrInvalidCountForTest(int value)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             _vaddrInvalidCount = value;
         }
@@ -218,7 +218,7 @@ internal sealed partial class VfioIommu
     /// <summary>Test hook: the mapping loses its dirty bitmap while tracking runs (breaks dirty-bitmaps-present).</summary>
     internal void DropBitmapForTest(ulong iova)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             FindDmaOrThrowLocked(iova).Bitmap = null;
         }
@@ -227,7 +227,7 @@ internal sealed partial class VfioIommu
     /// <summary>Test hook: overwrites <c>num_non_pinned_groups</c> (breaks non-pinned-groups-count).</summary>
     internal void SetNumNonPinnedGroupsForTest(int value)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             _numNonPinnedGroups = value;
         }
@@ -237,7 +237,7 @@ internal sealed partial class VfioIommu
     /// a mapping falls outside, the windows are unsorted or overlapping, or one covers a reserved hole).</summary>
     internal void SetIovaListForTest(IEnumerable<ByteRange> windows)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             _iovaList = IovaList.UncheckedForTest(windows);
         }
@@ -246,7 +246,7 @@ internal sealed partial class VfioIommu
     /// <summary>Test hook: overwrites <c>pgsize_bitmap</c> (breaks pgsize-bitmap).</summary>
     internal void SetPgsizeBitmapForTest(ulong bitmap)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             _pgsizeBitmap = bitmap;
         }
@@ -256,7 +256,7 @@ internal sealed partial class VfioIommu
     /// (breaks group-attached-once when it already sits in a domain).</summary>
     internal void ListAsEmulatedForTest(VfioGroup group)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             _emulatedGroups.Add(new Type1Group(group, null, pinnedPageDirtyScope: true));
         }

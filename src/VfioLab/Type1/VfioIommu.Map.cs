@@ -53,7 +53,7 @@ internal sealed partial class VfioIommu
         {
             return Errno.EINVAL;
         }
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             ulong pgsize = MinPageSizeLocked;
             if (size == 0 || ((size | iova | vaddr) & (pgsize - 1)) != 0)

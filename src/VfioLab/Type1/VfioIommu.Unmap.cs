@@ -89,7 +89,7 @@ internal sealed partial class VfioIommu
         bool all = (flags & DmaUnmapFlags.All) != 0;
         bool invalidateVaddr = (flags & DmaUnmapFlags.Vaddr) != 0;
         bool getBitmap = (flags & DmaUnmapFlags.GetDirtyBitmap) != 0;
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             ulong pgsize = MinPageSizeLocked;
             if (invalidateVaddr && _emulatedGroups.Count > 0)

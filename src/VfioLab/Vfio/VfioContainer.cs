@@ -1,5 +1,7 @@
 using VfioLab.Abi;
 
+using VfioLab.Diagnostics;
+
 namespace VfioLab.Vfio;
 
 /// <summary>
@@ -13,7 +15,7 @@ namespace VfioLab.Vfio;
 /// </remarks>
 internal sealed class VfioContainer
 {
-    private readonly Lock _groupLock = new();
+    private readonly OrderedLock _groupLock = new(LockRank.ContainerGroups);
     private readonly List<VfioGroup> _groups = [];
     private readonly VfioSubsystem _subsystem;
     private bool _noIommu;
@@ -32,7 +34,7 @@ internal sealed class VfioContainer
     {
         get
         {
-            lock (_groupLock)
+            using (_groupLock.EnterScope())
             {
                 return [.. _groups];
             }
@@ -55,7 +57,7 @@ internal sealed class VfioContainer
     /// the first positive answer wins; with one chosen, only it answers, with its state.</summary>
     public long CheckExtension(ulong extension)
     {
-        lock (_groupLock)
+        using (_groupLock.EnterScope())
         {
             if (Iommu is not null)
             {
@@ -82,7 +84,7 @@ internal sealed class VfioContainer
     /// error; ENODEV when no backend claims <paramref name="type"/>.</summary>
     public Errno SetIommu(ulong type, Host.Process? current = null)
     {
-        lock (_groupLock)
+        using (_groupLock.EnterScope())
         {
             if (_groups.Count == 0 || Driver is not null)
             {
@@ -120,7 +122,7 @@ internal sealed class VfioContainer
     /// <summary>The container's fd was closed (vfio_fops_release); it lives on while groups hold it.</summary>
     public void FileReleased()
     {
-        lock (_groupLock)
+        using (_groupLock.EnterScope())
         {
             FileOpen = false;
             if (_groups.Count == 0)
@@ -134,7 +136,7 @@ internal sealed class VfioContainer
     public long BackendIoctl(VfioCallContext context, uint request, ref IoctlArgument argument)
     {
         IVfioIommu? iommu;
-        lock (_groupLock)
+        using (_groupLock.EnterScope())
         {
             iommu = Iommu;
         }
@@ -145,7 +147,7 @@ internal sealed class VfioContainer
     /// group is not viable (a member bound to a kernel driver); the backend's attach error.</summary>
     internal Errno AttachGroupLocked(VfioGroup group, Host.Process? current)
     {
-        lock (_groupLock)
+        using (_groupLock.EnterScope())
         {
             bool groupNoIommu = false;
             if (_groups.Count > 0 && _noIommu != groupNoIommu)
@@ -182,7 +184,7 @@ internal sealed class VfioContainer
     /// last group leaving releases the backend state and the container forgets its backend.</summary>
     internal void DetachGroupLocked(VfioGroup group)
     {
-        lock (_groupLock)
+        using (_groupLock.EnterScope())
         {
             Iommu?.DetachGroup(group);
             if (group.Type == VfioGroupType.Iommu)
@@ -227,7 +229,7 @@ internal sealed class VfioContainer
     /// <summary>Test hook: drops a group from the list without detaching it (breaks group-attached-once).</summary>
     internal void ForgetGroupForTest(VfioGroup group)
     {
-        lock (_groupLock)
+        using (_groupLock.EnterScope())
         {
             _groups.Remove(group);
         }
@@ -236,7 +238,7 @@ internal sealed class VfioContainer
     /// <summary>Test hook: installs backend state without any group (breaks empty-container-clean).</summary>
     internal void SetBackendForTest(IVfioIommu state)
     {
-        lock (_groupLock)
+        using (_groupLock.EnterScope())
         {
             Iommu = state;
         }

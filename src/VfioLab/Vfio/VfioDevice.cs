@@ -48,7 +48,7 @@ internal sealed partial class VfioDevice
     /// backend; the driver's open error. All-or-nothing.</summary>
     public Errno OpenFile(IVfioFileHandle groupFile)
     {
-        lock (Group.GroupLock)
+        using (Group.GroupLock.EnterScope())
         {
             if (Group.Container is null)
             {
@@ -144,7 +144,7 @@ internal sealed partial class VfioDevice
     {
         IVfioFileHandle? groupFile = null;
         bool released = false;
-        lock (Group.GroupLock)
+        using (Group.GroupLock.EnterScope())
         {
             System.Diagnostics.Debug.Assert(OpenCount > 0);
             // vfio_df_close: the last close runs close_device while the device still counts as open, so

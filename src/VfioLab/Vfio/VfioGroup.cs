@@ -1,5 +1,7 @@
 using VfioLab.Abi;
 
+using VfioLab.Diagnostics;
+
 namespace VfioLab.Vfio;
 
 /// <summary>
@@ -25,7 +27,7 @@ internal sealed class VfioGroup
     }
 
     /// <summary>The group lock (group->group_lock).</summary>
-    public object GroupLock { get; } = new();
+    public OrderedLock GroupLock { get; } = new(LockRank.VfioGroup);
 
     /// <summary>The number in <c>/dev/vfio/N</c> (the IOMMU group id).</summary>
     public int Number { get; }
@@ -63,7 +65,7 @@ internal sealed class VfioGroup
     /// <summary>vfio_group_fops_open: ENODEV when no VFIO driver is bound any more, EBUSY when already open.</summary>
     public Errno Open(object file)
     {
-        lock (GroupLock)
+        using (GroupLock.EnterScope())
         {
             if (DriverCount == 0)
             {
@@ -82,7 +84,7 @@ internal sealed class VfioGroup
     /// is after every device fd has closed (they hold references to it).</summary>
     public void Release()
     {
-        lock (GroupLock)
+        using (GroupLock.EnterScope())
         {
             if (Container is not null)
             {
@@ -96,7 +98,7 @@ internal sealed class VfioGroup
     /// unless a kernel driver holds DMA ownership. ENODEV when the IOMMU group is gone.</summary>
     public Errno GetStatus(out GroupStatusFlags flags)
     {
-        lock (GroupLock)
+        using (GroupLock.EnterScope())
         {
             flags = 0;
             if (!Present)
@@ -119,7 +121,7 @@ internal sealed class VfioGroup
     /// a container, ENODEV when the IOMMU group is gone, EBADFD when the fd is not a container.</summary>
     public Errno SetContainer(VfioContainer? container, Host.Process? current = null)
     {
-        lock (GroupLock)
+        using (GroupLock.EnterScope())
         {
             if (Container is not null)
             {
@@ -147,7 +149,7 @@ internal sealed class VfioGroup
     /// <summary>VFIO_GROUP_UNSET_CONTAINER: EINVAL without a container, EBUSY while devices are open.</summary>
     public Errno UnsetContainer()
     {
-        lock (GroupLock)
+        using (GroupLock.EnterScope())
         {
             if (Container is null)
             {
@@ -179,7 +181,7 @@ internal sealed class VfioGroup
     /// device takes a reference on the group file, so the group is released only after its devices.</summary>
     internal Errno UseContainerLocked(IVfioFileHandle groupFile)
     {
-        System.Diagnostics.Debug.Assert(Monitor.IsEntered(GroupLock));
+        System.Diagnostics.Debug.Assert(GroupLock.IsHeldByCurrentThread);
         if (Container?.Iommu is null)
         {
             return Errno.EINVAL;
@@ -192,7 +194,7 @@ internal sealed class VfioGroup
     /// <summary>vfio_group_unuse_container, with the group lock held.</summary>
     internal void UnuseContainerLocked()
     {
-        System.Diagnostics.Debug.Assert(Monitor.IsEntered(GroupLock) && ContainerUsers > 1);
+        System.Diagnostics.Debug.Assert(GroupLock.IsHeldByCurrentThread && ContainerUsers > 1);
         ContainerUsers--;
     }
 

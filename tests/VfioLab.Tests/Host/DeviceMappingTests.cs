@@ -68,6 +68,37 @@ public class DeviceMappingTests
         Assert.Equal(0, dev.Mapping.MappedVmaCount);
     }
 
+    // Regression: the last put of a VMA's file ran the driver's release under the mmap write lock; a vfio
+    // device's release takes its group lock, which ranks before the mmap lock (docs/architecture.md "Locks"), so munmap could
+    // deadlock against an attach that pins from the same mm. Linux defers that fput to task work.
+    [Fact]
+    public void Munmap_LastReferenceIsTheVma_ReleaseRunsAfterTheMmapLockIsDropped()
+    {
+        (_, Process p, FakeBarFile dev, int fd) = Setup();
+        dev.Watched = p.Mm;
+        long a = p.Syscalls.Mmap(0, 0x4000, Rw, MmapFlags.Shared, fd, 0);
+        Assert.Equal(0, p.Syscalls.Close(fd));
+
+        Assert.Equal(0, p.Syscalls.Munmap((ulong)a, 0x4000));
+
+        Assert.Equal(1, dev.Releases);
+        Assert.Equal(0, dev.ReleasesUnderMmapLock);
+    }
+
+    [Fact]
+    public void Exit_LastReferenceIsTheVma_ReleaseRunsAfterTheMmapLockIsDropped()
+    {
+        (_, Process p, FakeBarFile dev, int fd) = Setup();
+        dev.Watched = p.Mm;
+        Assert.True(p.Syscalls.Mmap(0, 0x4000, Rw, MmapFlags.Shared, fd, 0) > 0);
+        Assert.Equal(0, p.Syscalls.Close(fd));
+
+        p.Exit();
+
+        Assert.Equal(1, dev.Releases);
+        Assert.Equal(0, dev.ReleasesUnderMmapLock);
+    }
+
     [Fact]
     public void Mmap_DriverRejects_ReturnsDriverErrno()
     {

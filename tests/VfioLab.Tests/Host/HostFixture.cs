@@ -59,6 +59,11 @@ internal sealed class FakeBarFile(Pfn barPfn, ulong barPages) : IFileOperations,
     public int Releases { get; private set; }
     public int Faults { get; private set; }
 
+    /// <summary>When set, <see cref="Release"/> records whether it ran under this address space's mmap lock.</summary>
+    public AddressSpace? Watched { get; set; }
+
+    public int ReleasesUnderMmapLock { get; private set; }
+
     public long Ioctl(SyscallContext ctx, uint request, Span<byte> arg) => request == 1 ? arg.Length : Errno.ENOTTY.AsReturn();
 
     public long Ioctl(SyscallContext ctx, uint request, ulong value) => request == 2 ? (long)value : Errno.ENOTTY.AsReturn();
@@ -73,7 +78,14 @@ internal sealed class FakeBarFile(Pfn barPfn, ulong barPages) : IFileOperations,
         return 0;
     }
 
-    public void Release() => Releases++;
+    public void Release()
+    {
+        Releases++;
+        if (Watched is { IsMmapLockHeld: true })
+        {
+            ReleasesUnderMmapLock++;
+        }
+    }
 
     public VmFaultResult Fault(Vma vma, HostVirtAddr address, bool write)
     {

@@ -1,6 +1,7 @@
 using VfioLab.Abi;
 using VfioLab.Addressing;
 using VfioLab.Collections;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Iommu;
 
@@ -22,7 +23,7 @@ internal sealed class MdevVendorDriver(bool misbehaving, int pageShift) : IVfioP
     /// <summary>VFIO_IOMMU_NOTIFY_DMA_UNMAP: the only event of the pre-v6.0 notifier.</summary>
     public const ulong NotifyDmaUnmap = 1;
 
-    private readonly object _lock = new();
+    private readonly OrderedLock _lock = new(LockRank.MdevDriver);
     private readonly RunMap<MdevPinCount> _pins = new();
 
     /// <summary>Whether the driver ignores unmap notifications (to exercise the retry limit).</summary>
@@ -44,7 +45,7 @@ internal sealed class MdevVendorDriver(bool misbehaving, int pageShift) : IVfioP
     {
         get
         {
-            lock (_lock)
+            using (_lock.EnterScope())
             {
                 ulong n = 0;
                 foreach (Run<MdevPinCount> r in _pins.All())
@@ -66,7 +67,7 @@ internal sealed class MdevVendorDriver(bool misbehaving, int pageShift) : IVfioP
     /// <inheritdoc />
     public void CloseDevice(VfioDevice device)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             UnpinRangeLocked(device, 0, ulong.MaxValue);
         }
@@ -80,7 +81,7 @@ internal sealed class MdevVendorDriver(bool misbehaving, int pageShift) : IVfioP
     /// <paramref name="npage"/> or -errno; <paramref name="pfns"/> gets the pages' frames.</summary>
     public long PinPages(VfioDevice device, ulong iova, int npage, IommuProt prot, Pfn[] pfns)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             long ret = device.PinPages(iova, npage, prot, pfns, pageShift);
             if (ret > 0)
@@ -95,7 +96,7 @@ internal sealed class MdevVendorDriver(bool misbehaving, int pageShift) : IVfioP
     /// False where the kernel would warn.</summary>
     public bool UnpinPages(VfioDevice device, ulong iova, int npage)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             bool ok = device.UnpinPages(iova, npage, pageShift);
             if (npage > 0 && (iova & (PageSize - 1)) == 0)
@@ -113,7 +114,7 @@ internal sealed class MdevVendorDriver(bool misbehaving, int pageShift) : IVfioP
     /// <inheritdoc />
     public void DmaUnmap(VfioDevice device, ulong iova, ulong size)
     {
-        lock (_lock)
+        using (_lock.EnterScope())
         {
             Notifications++;
             if (Misbehaving || size == 0)

@@ -1,3 +1,4 @@
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Pci;
 
@@ -25,7 +26,7 @@ internal sealed class VfioPciDevice(PciFunction function, int pageShift, VfioPci
     public MappingSpace Mapping { get; } = new();
 
     /// <summary>memory_lock.</summary>
-    public ReaderWriterLockSlim MemoryLock { get; } = new(LockRecursionPolicy.SupportsRecursion);
+    public OrderedReaderWriterLock MemoryLock { get; } = new(LockRank.MemoryLock, LockRecursionPolicy.SupportsRecursion);
 
     /// <summary>The driver's version switches.</summary>
     public VfioPciBehavior Behavior { get; } = behavior ?? VfioPciBehavior.Default;

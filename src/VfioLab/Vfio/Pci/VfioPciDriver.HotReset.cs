@@ -1,4 +1,5 @@
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Pci;
 
@@ -130,7 +131,7 @@ internal sealed partial class VfioPciDriver
     // with a try-lock (contention unwinds); then BAR mmaps are zapped and the slot reset.
     private Errno DevSetHotReset(VfioPciDevice pci, IReadOnlyList<PciFunction> scope, List<VfioGroup> groups)
     {
-        lock (DevSetLock(pci.Function.Address))
+        using (DevSetLock(pci.Function.Address).EnterScope())
         {
             List<VfioDevice> devSet = DevSet(pci.Function.Address);
             foreach (PciFunction f in scope)
@@ -197,13 +198,13 @@ internal sealed partial class VfioPciDriver
         }
     }
 
-    private object DevSetLock(PciAddress address)
+    private OrderedLock DevSetLock(PciAddress address)
     {
         lock (_gate)
         {
-            if (!_devSetLocks.TryGetValue(address.Slot, out object? gate))
+            if (!_devSetLocks.TryGetValue(address.Slot, out OrderedLock gate))
             {
-                gate = new object();
+                gate = new OrderedLock(LockRank.DevSet);
                 _devSetLocks.Add(address.Slot, gate);
             }
             return gate;

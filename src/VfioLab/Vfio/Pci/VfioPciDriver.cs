@@ -1,4 +1,5 @@
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Pci;
 
@@ -20,7 +21,7 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
 {
     private readonly Lock _gate = new();
     private readonly List<VfioDevice> _devices = [];
-    private readonly Dictionary<(int Domain, int Bus, int Device), object> _devSetLocks = [];
+    private readonly Dictionary<(int Domain, int Bus, int Device), OrderedLock> _devSetLocks = [];
     private readonly PciTopology _topology;
     private readonly Func<PciFunction, int?> _iommuGroupOf;
 
