@@ -86,7 +86,8 @@ internal sealed partial class DifferentialCampaign
                 RefOpKind.GpuAttach => Attach(1),
                 RefOpKind.GpuDetach => Detach(1),
                 RefOpKind.Pin => Pin(op),
-                _ => Unpin(op),
+                RefOpKind.Unpin => Unpin(op),
+                _ => DmaRw(op),
             };
             return problem ?? CompareState();
         }
@@ -340,6 +341,58 @@ internal sealed partial class DifferentialCampaign
             Step($"unpin_pages: {{ device: mdev, iova: 0x{iova:x}, count: {count}, expect: {{ warned: {(!ok ? "true" : "false")} }} }}");
             _figures.Reached((ok ? "unpin-pages" : "unpin-pages-warned") + (_reference.HasDomain ? string.Empty : "-uncharged"), 0);
             return !ok == expectedWarn ? null : $"unpin_pages at 0x{iova:x} x{count}: the model {(ok ? "did not warn" : "warned")}, the reference {(expectedWarn ? "warns" : "does not")}";
+        }
+
+        // vfio_dma_rw by the mdev's vendor driver from a kernel thread, the VMM's thread or the child's. A read's bytes
+        // must be the owner's memory at the reference's addresses; after a write, so must the owner's memory be.
+        private string? DmaRw(RefOp op)
+        {
+            ulong iova = PageIova(op) + (op.C % 2 == 1 ? 0xffcUL : 0);
+            bool write = op.D % 2 == 1;
+            // Writes at most three pages, so a replay file stays readable.
+            int len = write ? Math.Min(RwLengths[op.C / 2 % RwLengths.Length], 0x3000) : RwLengths[op.C / 2 % RwLengths.Length];
+            Process? caller = ((op.D / 2) % 3) switch
+            {
+                1 => _parent,
+                2 when ChildAlive => _child,
+                _ => null,
+            };
+            byte[] data = new byte[len];
+            for (int i = 0; i < len; i++)
+            {
+                data[i] = write ? (byte)((i * 7) + op.A + 1) : (byte)0;
+            }
+            byte[] sent = [.. data];
+            Errno e = MdevVendorDriver.DmaRw(_mdev, iova, data, write, caller);
+            (Errno expected, List<(int Pid, ulong Vaddr, int Offset, int Count)> chunks) = _reference.DmaRw(iova, len, write, caller?.Pid, MdevOpen);
+            string who = caller is null ? string.Empty : $", process: {(ReferenceEquals(caller, _parent) ? "vmm" : "child")}";
+            Step(write
+                ? $"dma_rw: {{ device: mdev, iova: 0x{iova:x}, op: write, data: \"{Convert.ToHexString(sent)}\"{who}, expect: {Expect(e.AsReturn())} }}"
+                : $"dma_rw: {{ device: mdev, iova: 0x{iova:x}, op: read, size: 0x{len:x}{who}, expect: {Expect(e.AsReturn())} }}");
+            string? problem = Results(write ? "dma-rw-write" : "dma-rw-read", e.AsReturn(), expected.AsReturn());
+            if (problem is not null)
+            {
+                return problem;
+            }
+            foreach ((int pid, ulong vaddr, int offset, int count) in chunks)
+            {
+                Process owner = pid == _parent.Pid ? _parent : _child!;
+                byte[] memory = new byte[count];
+                owner.Syscalls.ReadMemory(vaddr, memory);
+                byte[] want = write ? sent : data;
+                // Another driver's MMIO behind a PFNMAP VMA drops writes and reads all-ones: compare RAM only.
+                if ((e == Errno.None || write) && DifferentialRig.KindOf(vaddr) != DifferentialRig.MemoryKind.Pfnmap)
+                {
+                    for (int i = 0; i < count; i++)
+                    {
+                        if (memory[i] != want[offset + i])
+                        {
+                            return $"dma_rw {(write ? "write" : "read")} at 0x{iova:x}: byte {offset + i} is 0x{want[offset + i]:x2} through the mdev, 0x{memory[i]:x2} in pid {pid}'s memory at 0x{vaddr + (ulong)i:x}";
+                        }
+                    }
+                }
+            }
+            return null;
         }
 
         // Three times in four a page of an existing mapping (the A/4-th, B pages in), else a table IOVA + B pages.

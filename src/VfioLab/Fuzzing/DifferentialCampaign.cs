@@ -17,7 +17,7 @@ namespace VfioLab.Fuzzing;
 /// The differential campaign: runs a sequence of <see cref="RefOp"/>s — map, unmap (v1 and v2, ALL,
 /// partial, with a dirty bitmap), dirty start/get/stop, attach and detach of groups with other IOMMU page
 /// sizes (the GPU's too, so the mdev may be left alone without a domain), fork, child exit, device DMA, the
-/// mdev's attach, detach, pin_pages and unpin_pages — against the model (through system calls on the
+/// mdev's attach, detach, pin_pages, unpin_pages and dma_rw — against the model (through system calls on the
 /// <see cref="DifferentialRig"/>) and against <see cref="Type1Reference"/>, and after every operation
 /// compares the result or errno, the size written back, the user dirty bitmap, <c>locked_vm</c> of every
 /// live process, the mapping count, every frame's pin count, every mapping's external pins (page, frame,
@@ -52,6 +52,9 @@ internal sealed partial class DifferentialCampaign(string profile)
 
     /// <summary>Page counts of pin_pages and unpin_pages: small, 0 (EINVAL), the 512 limit and past it (E2BIG).</summary>
     public static readonly int[] PinCounts = [1, 1, 2, 3, 16, 0, 512, 513];
+
+    /// <summary>Lengths of vfio_dma_rw: within a page, a page, across pages and mappings, none (EINVAL).</summary>
+    public static readonly int[] RwLengths = [8, 0x1000, 0x1800, 0x3000, 0, 0x21000];
 
     /// <summary>What a campaign tried and reached.</summary>
     public FuzzFigures Figures { get; } = new();
@@ -90,8 +93,9 @@ internal sealed partial class DifferentialCampaign(string profile)
                 < 75 => RefOpKind.MdevDetach,
                 < 77 => RefOpKind.GpuAttach,
                 < 81 => RefOpKind.GpuDetach,
-                < 94 => RefOpKind.Pin,
-                _ => RefOpKind.Unpin,
+                < 91 => RefOpKind.Pin,
+                < 95 => RefOpKind.Unpin,
+                _ => RefOpKind.DmaRw,
             };
             ops.Add(new RefOp(kind, (int)(rng.Next() % 64), (int)(rng.Next() % 64), (int)(rng.Next() % 64), (int)(rng.Next() % 64)));
         }

@@ -55,6 +55,10 @@ internal enum RefOpKind
 
     /// <summary>vfio_unpin_pages from the mdev: iova <c>A</c> + <c>B</c> pages, count <c>C</c>.</summary>
     Unpin,
+
+    /// <summary>vfio_dma_rw from the mdev: iova <c>A</c> + <c>B</c> pages (+ 0xffc when <c>C</c> is odd), length
+    /// <c>C</c>/2, <c>D</c> even a read, odd a write; <c>D</c>/2 picks the caller (a kernel thread, the VMM, the child).</summary>
+    DmaRw,
 }
 
 /// <summary>One operation of a differential sequence: a kind and four small indices into the value tables of

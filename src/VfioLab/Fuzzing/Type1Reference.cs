@@ -473,6 +473,60 @@ internal sealed class Type1Reference(bool v2, Func<int, ulong, ulong> pfnOf, Fun
         return false;
     }
 
+    /// <summary>
+    /// vfio_dma_rw from the mdev of <paramref name="len"/> bytes at <paramref name="iova"/>, by a kernel thread
+    /// (<paramref name="caller"/> null) or a process: EINVAL for no data or the device not open; then chunk by
+    /// chunk, each up to the end of the mapping holding its first byte: EINVAL (no mapping), EPERM (a write to a
+    /// mapping without WRITE, any access to one without READ, the owner gone), EFAULT (a process other than the
+    /// owner, or the owner's memory faults: a hole, a write to read-only memory). A written chunk marks its pages
+    /// dirty while tracking. Returns the errno and the chunks copied (owner, user address, offset in the buffer,
+    /// length); chunks before a failing one stay copied.
+    /// </summary>
+    public (Errno Error, List<(int Pid, ulong Vaddr, int Offset, int Count)> Chunks) DmaRw(ulong iova, int len, bool write, int? caller, bool deviceOpen)
+    {
+        var chunks = new List<(int Pid, ulong Vaddr, int Offset, int Count)>();
+        if (len == 0 || !deviceOpen)
+        {
+            return (Errno.EINVAL, chunks);
+        }
+        int done = 0;
+        while (done < len)
+        {
+            // The kernel advances a u64 IOVA: past 2^64 it wraps to 0 and carries on there.
+            ulong at = unchecked(iova + (ulong)done);
+            Mapping? m = Find(at);
+            if (m is null)
+            {
+                return (Errno.EINVAL, chunks);
+            }
+            if ((write && !m.Write) || !m.Read || !alive(m.Owner))
+            {
+                return (Errno.EPERM, chunks);
+            }
+            if (caller is int pid && pid != m.Owner)
+            {
+                return (Errno.EFAULT, chunks);
+            }
+            int count = (int)Math.Min((ulong)(len - done), m.Last - at + 1);
+            ulong vaddr = m.Vaddr + (at - m.Iova);
+            for (ulong p = vaddr & ~(Page - 1); p <= vaddr + (ulong)(count - 1); p += Page)
+            {
+                DifferentialRig.MemoryKind kind = DifferentialRig.KindOf(p);
+                if (kind == DifferentialRig.MemoryKind.Hole || (write && kind == DifferentialRig.MemoryKind.ReadOnly))
+                {
+                    return (Errno.EFAULT, chunks);
+                }
+            }
+            chunks.Add((m.Owner, vaddr, done, count));
+            if (write && Tracking)
+            {
+                m.MarkDirty(at, at + (ulong)(count - 1));
+            }
+            done += count;
+        }
+        return (Errno.None, chunks);
+    }
+
     /// <summary>Whether a device DMA of 8 bytes at <paramref name="iova"/> completes: the GPU's group is attached,
     /// a mapping covers it with the permission, and the page is RAM (another driver's MMIO that is no BAR answers
     /// unsupported request).</summary>

@@ -25,6 +25,10 @@ public sealed class DifferentialRegressionTests
         // of 513 pages, so type1 kept pins the driver no longer knew of (and would never release on unmap).
         ["mdev-unpin-refused-by-core"] = ("seeds", true,
             [new(RefOpKind.MdevAttach, 19, 45, 1, 27), new(RefOpKind.Map, 57, 48, 29, 42), new(RefOpKind.Pin, 27, 15, 57, 13), new(RefOpKind.Unpin, 24, 3, 62, 18)]),
+        // Reference bug (dma_rw): a read starting in the last page of the IOVA space carries on at IOVA 0 (the kernel
+        // advances a u64), where a WRITE-only mapping answers EPERM; the reference stopped at the wrap with EINVAL.
+        ["dma-rw-wraps-past-2^64"] = ("seeds", false,
+            [new(RefOpKind.MdevAttach, 0, 0, 0, 0), new(RefOpKind.Map, 0, 13, 42, 23), new(RefOpKind.Map, 63, 49, 45, 25), new(RefOpKind.DmaRw, 47, 56, 18, 54)]),
     };
 
     // Fixed sequences that must reach a given path on both sides (so they cannot pass by both sides doing
@@ -44,6 +48,11 @@ public sealed class DifferentialRegressionTests
         // The owner exited: pinning its mapping fails ENODEV.
         ["pin-owner-gone"] = ([new(RefOpKind.Fork, 0, 0, 0, 0), Mdev, new(RefOpKind.Map, 0, 0, 6, 1), new(RefOpKind.ChildExit, 0, 0, 0, 0),
             new(RefOpKind.Pin, 1, 0, 0, 0)], "pin-pages ENODEV"),
+        // vfio_dma_rw writes across a page boundary with only the mdev: those pages, and only they, are reported dirty.
+        ["dma-rw-dirty"] = ([Mdev, GpuOut, Map2M(0), new(RefOpKind.DirtyStart, 0, 0, 0, 0), new(RefOpKind.DmaRw, 1, 0, 3, 1),
+            new(RefOpKind.DirtyGet, 0, 0, 6, 0)], "dma-rw-write"),
+        // A process other than the owner calling vfio_dma_rw gets EFAULT.
+        ["dma-rw-other-mm"] = ([new(RefOpKind.Fork, 0, 0, 0, 0), Mdev, Map2M(0), new(RefOpKind.DmaRw, 1, 0, 0, 4)], "dma-rw-read EFAULT"),
     };
 
     private static RefOp Mdev => new(RefOpKind.MdevAttach, 0, 0, 0, 0);
