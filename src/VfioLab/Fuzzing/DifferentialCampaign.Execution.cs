@@ -10,6 +10,7 @@ using VfioLab.Scenarios.Running;
 using VfioLab.Simulation;
 using VfioLab.Type1;
 using VfioLab.Vfio;
+using VfioLab.Vfio.Mdev;
 
 namespace VfioLab.Fuzzing;
 
@@ -26,6 +27,10 @@ internal sealed partial class DifferentialCampaign
         private readonly FuzzFigures _figures;
         private readonly Dictionary<int, int> _parentGroupFds = [];
         private readonly HashSet<int> _childHolds = [];
+        private readonly VfioDevice _mdev;
+        private readonly MdevVendorDriver _mdevDriver;
+        private int _mdevFd = -1;
+        private bool _childMdevFd;
         private Process? _child;
 
         public Execution(string profile, bool v2, FuzzFigures figures)
@@ -42,8 +47,11 @@ internal sealed partial class DifferentialCampaign
             }
             _host = session.Host;
             _parent = _host.Machine.Processes[0];
-            _reference = new Type1Reference(v2);
+            _reference = new Type1Reference(v2, PfnOf, Alive, DifferentialRig.MemlockPages);
             _figures = figures;
+            _parentGroupFds[1] = 1;
+            _mdev = _host.Devices["mdev"].Vfio!;
+            _mdevDriver = (MdevVendorDriver)_mdev.Driver;
         }
 
         /// <summary>The scenario steps of every operation applied so far.</summary>
@@ -72,7 +80,14 @@ internal sealed partial class DifferentialCampaign
                 RefOpKind.Detach => Detach(2 + (op.A % 2)),
                 RefOpKind.Fork => Fork(),
                 RefOpKind.ChildExit => ChildExit(),
-                _ => Dma(op),
+                RefOpKind.Dma => Dma(op),
+                RefOpKind.MdevAttach => MdevAttach(),
+                RefOpKind.MdevDetach => Detach(Type1Reference.MdevGroup),
+                RefOpKind.GpuAttach => Attach(1),
+                RefOpKind.GpuDetach => Detach(1),
+                RefOpKind.Pin => Pin(op),
+                RefOpKind.Unpin => Unpin(op),
+                _ => DmaRw(op),
             };
             return problem ?? CompareState();
         }
@@ -92,7 +107,7 @@ internal sealed partial class DifferentialCampaign
             Span<byte> buf = stackalloc byte[VfioIommuType1DmaMap.SizeOf];
             new VfioIommuType1DmaMap { Argsz = VfioIommuType1DmaMap.SizeOf, Flags = flags, Vaddr = vaddr, Iova = iova, Size = size }.Write(buf);
             long ret = p.Syscalls.Ioctl(ContainerFd, VfioIoctl.IommuMapDma, buf);
-            long expected = _reference.Map(p.Pid, iova, vaddr, size, read, write, DifferentialRig.MemlockPages, v => PfnOf(p, v));
+            long expected = _reference.Map(p.Pid, iova, vaddr, size, read, write);
             Step($"map_dma: {{ fd: {ContainerFd}, iova: 0x{iova:x}, vaddr: 0x{vaddr:x}, size: 0x{size:x}, flags: [{names}]{ProcessField(p)}, expect: {Expect(ret)} }}");
             return Results("map", ret, expected);
         }
@@ -106,7 +121,7 @@ internal sealed partial class DifferentialCampaign
             new VfioIommuType1DmaUnmap { Argsz = VfioIommuType1DmaUnmap.SizeOf, Flags = all ? DmaUnmapFlags.All : DmaUnmapFlags.None, Iova = iova, Size = size }.Write(buf);
             long ret = _parent.Syscalls.Ioctl(ContainerFd, VfioIoctl.IommuUnmapDma, buf);
             VfioIommuType1DmaUnmap.TryRead(buf, out VfioIommuType1DmaUnmap back);
-            (long expected, ulong expectedSize) = _reference.Unmap(iova, size, all, null, 0, Alive);
+            (long expected, ulong expectedSize) = _reference.Unmap(iova, size, all, null, 0);
             Step($"unmap_dma: {{ fd: {ContainerFd}, iova: 0x{iova:x}, size: 0x{size:x}{(all ? ", flags: [ALL]" : string.Empty)}, expect: {(ret == 0 ? $"{{ size: 0x{back.Size:x} }}" : Expect(ret))} }}");
             return Results("unmap" + (all ? "-all" : string.Empty), ret, expected)
                 ?? (ret == 0 && back.Size != expectedSize ? $"unmap wrote back size 0x{back.Size:x}, the reference 0x{expectedSize:x}" : null);
@@ -126,7 +141,7 @@ internal sealed partial class DifferentialCampaign
             long ret = _parent.Syscalls.Ioctl(ContainerFd, VfioIoctl.IommuUnmapDma, buf);
             ulong backSize = BinaryPrimitives.ReadUInt64LittleEndian(buf.AsSpan(16));
             ulong[] expectedBits = new ulong[words];
-            (long expected, ulong expectedSize) = _reference.Unmap(iova, size, false, expectedBits, pgsize, Alive);
+            (long expected, ulong expectedSize) = _reference.Unmap(iova, size, false, expectedBits, pgsize);
             Step($"unmap_dma: {{ fd: {ContainerFd}, iova: 0x{iova:x}, size: 0x{size:x}, flags: [GET_DIRTY_BITMAP], bitmap: {{ pgsize: 0x{pgsize:x}, vaddr: 0x{DifferentialRig.Bitmap:x}, size: 0x{words * 8:x} }}, expect: {(ret == 0 ? $"{{ size: 0x{backSize:x} }}" : Expect(ret))} }}");
             return Results("unmap-dirty", ret, expected)
                 ?? (ret == 0 && backSize != expectedSize ? $"unmap wrote back size 0x{backSize:x}, the reference 0x{expectedSize:x}" : null)
@@ -164,7 +179,7 @@ internal sealed partial class DifferentialCampaign
 
         private string? Attach(int group)
         {
-            bool held = _parentGroupFds.ContainsKey(group) || (ChildAlive && _childHolds.Contains(group));
+            bool held = Attached(group);
             int fd = _parent.Syscalls.Open($"/dev/vfio/{group}");
             Step($"open: {{ path: /dev/vfio/{group}, as: g{group}, expect: {Expect(fd)} }}");
             if (held || fd < 0)
@@ -174,7 +189,7 @@ internal sealed partial class DifferentialCampaign
             Span<byte> arg = stackalloc byte[4];
             BinaryPrimitives.WriteInt32LittleEndian(arg, ContainerFd);
             long ret = _parent.Syscalls.Ioctl(fd, VfioIoctl.GroupSetContainer, arg);
-            long expected = _reference.Attach(group);
+            long expected = _reference.Attach(group, _parent.Pid);
             Step($"group_set_container: {{ fd: g{group}, container: {ContainerFd}, expect: {Expect(ret)} }}");
             if (ret == 0)
             {
@@ -192,19 +207,59 @@ internal sealed partial class DifferentialCampaign
             return Results($"attach-group-{group}", ret, expected);
         }
 
+        // The mdev's group joins the container and its device is opened (the vendor driver registers for unmap
+        // notifications); the device fd holds the group, so both are closed together.
+        private string? MdevAttach()
+        {
+            const int group = Type1Reference.MdevGroup;
+            bool before = _parentGroupFds.ContainsKey(group);
+            string? problem = Attach(group);
+            if (problem is not null || before || !_parentGroupFds.TryGetValue(group, out int gfd))
+            {
+                return problem;
+            }
+            byte[] name = [.. System.Text.Encoding.UTF8.GetBytes(DifferentialRig.MdevUuid), 0];
+            long fd = _parent.Syscalls.Ioctl(gfd, VfioIoctl.GroupGetDeviceFd, name);
+            Step($"get_device_fd: {{ fd: g{group}, name: \"{DifferentialRig.MdevUuid}\", as: d{group}, expect: {Expect(fd)} }}");
+            if (fd >= 0)
+            {
+                _mdevFd = (int)fd;
+            }
+            return Results("mdev-open", fd >= 0 ? 0 : fd, 0);
+        }
+
+        // Closing the parent's fd of a group; skipped when it would leave the container without any group (the
+        // container would lose its backend, which the reference does not model).
         private string? Detach(int group)
         {
-            if (!_parentGroupFds.Remove(group, out int fd))
+            if (!_parentGroupFds.TryGetValue(group, out int fd))
             {
                 return null;
             }
+            bool childKeeps = ChildAlive && _childHolds.Contains(group);
+            if (!childKeeps && !new[] { 1, 2, 3, Type1Reference.MdevGroup }.Any(g => g != group && Attached(g)))
+            {
+                return null;
+            }
+            _parentGroupFds.Remove(group);
+            if (group == Type1Reference.MdevGroup && _mdevFd >= 0)
+            {
+                _parent.Syscalls.Close(_mdevFd);
+                Step($"close: {{ fd: d{group} }}");
+                _mdevFd = -1;
+                if (!childKeeps)
+                {
+                    _reference.MdevRelease();
+                }
+            }
             long ret = _parent.Syscalls.Close(fd);
             Step($"close: {{ fd: g{group} }}");
-            if (!(ChildAlive && _childHolds.Contains(group)))
+            bool hadDomain = _reference.HasDomain;
+            if (!childKeeps)
             {
                 _reference.Detach(group);
             }
-            return Results("close-group", ret, 0);
+            return Results(hadDomain && !_reference.HasDomain ? "close-group-reaccount" : "close-group", ret, 0);
         }
 
         private string? Fork()
@@ -222,26 +277,135 @@ internal sealed partial class DifferentialCampaign
             _child = child;
             _childHolds.Clear();
             _childHolds.UnionWith(_parentGroupFds.Keys);
+            _childMdevFd = _mdevFd >= 0;
             return null;
         }
 
+        // The child's exit closes its fds; skipped when that would leave the container without any group.
         private string? ChildExit()
         {
             if (!ChildAlive)
             {
                 return null;
             }
+            List<int> leaving = [.. _childHolds.Where(g => !_parentGroupFds.ContainsKey(g)).Order()];
+            if (!_parentGroupFds.Keys.Any() && leaving.Count > 0)
+            {
+                return null;
+            }
             _child!.Exit();
             Step("exit: { process: child }");
-            foreach (int g in _childHolds)
+            if (_childMdevFd && _mdevFd < 0)
             {
-                if (!_parentGroupFds.ContainsKey(g))
-                {
-                    _reference.Detach(g);
-                }
+                _reference.MdevRelease();
+            }
+            foreach (int g in leaving)
+            {
+                _reference.Detach(g);
             }
             _childHolds.Clear();
+            _childMdevFd = false;
             return null;
+        }
+
+        private bool Attached(int group) => _parentGroupFds.ContainsKey(group) || (ChildAlive && _childHolds.Contains(group));
+
+        private bool MdevOpen => _mdevFd >= 0 || (ChildAlive && _childMdevFd);
+
+        // vfio_pin_pages by the mdev's vendor driver: iova A + B pages, count C, prot D (rw, r, w).
+        private string? Pin(RefOp op)
+        {
+            ulong iova = PageIova(op);
+            int count = PinCounts[op.C % PinCounts.Length];
+            (IommuProt prot, bool read, bool write, string name) = (op.D % 3) switch
+            {
+                0 => (IommuProt.Read | IommuProt.Write, true, true, "rw"),
+                1 => (IommuProt.Read, true, false, "r"),
+                _ => (IommuProt.Write, false, true, "w"),
+            };
+            var pfns = new Pfn[Math.Clamp(count, 1, 8192)];
+            long ret = _mdevDriver.PinPages(_mdev, iova, count, prot, pfns);
+            string what = _reference.HasDomain ? "pin-pages" : "pin-pages-charged";
+            long expected = _reference.PinPages(iova, count, read, write, MdevOpen);
+            Step($"pin_pages: {{ device: mdev, iova: 0x{iova:x}, count: {count}, prot: {name}, expect: {(ret >= 0 ? $"{{ result: {ret} }}" : Expect(ret))} }}");
+            return Results(what, ret, expected);
+        }
+
+        // vfio_unpin_pages by the mdev's vendor driver: iova A + B pages, count C. Void: compare where it warns.
+        private string? Unpin(RefOp op)
+        {
+            ulong iova = PageIova(op);
+            int count = PinCounts[op.C % PinCounts.Length];
+            bool ok = _mdevDriver.UnpinPages(_mdev, iova, count);
+            bool expectedWarn = _reference.UnpinPages(iova, count, MdevOpen);
+            Step($"unpin_pages: {{ device: mdev, iova: 0x{iova:x}, count: {count}, expect: {{ warned: {(!ok ? "true" : "false")} }} }}");
+            _figures.Reached((ok ? "unpin-pages" : "unpin-pages-warned") + (_reference.HasDomain ? string.Empty : "-uncharged"), 0);
+            return !ok == expectedWarn ? null : $"unpin_pages at 0x{iova:x} x{count}: the model {(ok ? "did not warn" : "warned")}, the reference {(expectedWarn ? "warns" : "does not")}";
+        }
+
+        // vfio_dma_rw by the mdev's vendor driver from a kernel thread, the VMM's thread or the child's. A read's bytes
+        // must be the owner's memory at the reference's addresses; after a write, so must the owner's memory be.
+        private string? DmaRw(RefOp op)
+        {
+            ulong iova = PageIova(op) + (op.C % 2 == 1 ? 0xffcUL : 0);
+            bool write = op.D % 2 == 1;
+            // Writes at most three pages, so a replay file stays readable.
+            int len = write ? Math.Min(RwLengths[op.C / 2 % RwLengths.Length], 0x3000) : RwLengths[op.C / 2 % RwLengths.Length];
+            Process? caller = ((op.D / 2) % 3) switch
+            {
+                1 => _parent,
+                2 when ChildAlive => _child,
+                _ => null,
+            };
+            byte[] data = new byte[len];
+            for (int i = 0; i < len; i++)
+            {
+                data[i] = write ? (byte)((i * 7) + op.A + 1) : (byte)0;
+            }
+            byte[] sent = [.. data];
+            Errno e = MdevVendorDriver.DmaRw(_mdev, iova, data, write, caller);
+            (Errno expected, List<(int Pid, ulong Vaddr, int Offset, int Count)> chunks) = _reference.DmaRw(iova, len, write, caller?.Pid, MdevOpen);
+            string who = caller is null ? string.Empty : $", process: {(ReferenceEquals(caller, _parent) ? "vmm" : "child")}";
+            Step(write
+                ? $"dma_rw: {{ device: mdev, iova: 0x{iova:x}, op: write, data: \"{Convert.ToHexString(sent)}\"{who}, expect: {Expect(e.AsReturn())} }}"
+                : $"dma_rw: {{ device: mdev, iova: 0x{iova:x}, op: read, size: 0x{len:x}{who}, expect: {Expect(e.AsReturn())} }}");
+            string? problem = Results(write ? "dma-rw-write" : "dma-rw-read", e.AsReturn(), expected.AsReturn());
+            if (problem is not null)
+            {
+                return problem;
+            }
+            foreach ((int pid, ulong vaddr, int offset, int count) in chunks)
+            {
+                Process owner = pid == _parent.Pid ? _parent : _child!;
+                byte[] memory = new byte[count];
+                owner.Syscalls.ReadMemory(vaddr, memory);
+                byte[] want = write ? sent : data;
+                // Another driver's MMIO behind a PFNMAP VMA drops writes and reads all-ones: compare RAM only.
+                if ((e == Errno.None || write) && DifferentialRig.KindOf(vaddr) != DifferentialRig.MemoryKind.Pfnmap)
+                {
+                    for (int i = 0; i < count; i++)
+                    {
+                        if (memory[i] != want[offset + i])
+                        {
+                            return $"dma_rw {(write ? "write" : "read")} at 0x{iova:x}: byte {offset + i} is 0x{want[offset + i]:x2} through the mdev, 0x{memory[i]:x2} in pid {pid}'s memory at 0x{vaddr + (ulong)i:x}";
+                        }
+                    }
+                }
+            }
+            return null;
+        }
+
+        // Three times in four a page of an existing mapping (the A/4-th, B pages in), else a table IOVA + B pages.
+        private ulong PageIova(RefOp op)
+        {
+            if (op.A % 4 != 0 && _reference.Mappings.Count > 0)
+            {
+                Type1Reference.Mapping m = _reference.Mappings.Values.ElementAt(op.A / 4 % _reference.Mappings.Count);
+                return m.Iova + ((ulong)(op.B % 16) * 0x1000 % m.Size);
+            }
+            ulong baseIova = Iovas[op.A % Iovas.Length];
+            ulong offset = (ulong)(op.B % 16) * 0x1000;
+            return baseIova + offset < baseIova ? baseIova : baseIova + offset;
         }
 
         private string? Dma(RefOp op)
@@ -290,6 +454,11 @@ internal sealed partial class DifferentialCampaign
             {
                 return $"total pins: the model {mem.TotalPins}, the reference {total}";
             }
+            string? pins2 = CompareExternalPins(backend);
+            if (pins2 is not null)
+            {
+                return pins2;
+            }
             foreach (int g in _reference.Groups)
             {
                 IommuDomain? d = _host.IommuGroups[g].Domain;
@@ -323,6 +492,40 @@ internal sealed partial class DifferentialCampaign
             }
             return null;
         }
+
+        // Every mapping's external pins (page, frame, reference count) and the vendor driver's own count.
+        private string? CompareExternalPins(VfioIommu backend)
+        {
+            ulong held = 0;
+            foreach (VfioDmaSnapshot dma in backend.Snapshot().Mappings)
+            {
+                Type1Reference.Mapping? m = _reference.Find(dma.Iova);
+                if (m is null || m.Iova != dma.Iova)
+                {
+                    return $"the model has a mapping at 0x{dma.Iova:x}, the reference none";
+                }
+                var actual = new SortedDictionary<ulong, (ulong Pfn, uint Refs)>();
+                foreach (VpfnRun run in dma.Vpfns)
+                {
+                    for (ulong i = 0; i < run.Pages; i++)
+                    {
+                        actual[m.PageOf(run.Iova) + i] = (run.Pfn.Value + i, run.RefCount);
+                    }
+                }
+                if (!actual.SequenceEqual(m.Vpfns))
+                {
+                    return $"external pins of the mapping at 0x{m.Iova:x} (page: pfn x refs): the model {{{Pins(actual)}}}, the reference {{{Pins(m.Vpfns)}}}";
+                }
+                foreach ((_, uint refs) in actual.Values)
+                {
+                    held += refs;
+                }
+            }
+            return _mdevDriver.PinsHeld == held ? null : $"the mdev driver holds {_mdevDriver.PinsHeld} pins, type1 counts {held}";
+        }
+
+        private static string Pins(SortedDictionary<ulong, (ulong Pfn, uint Refs)> pins) =>
+            string.Join(", ", pins.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Key}: 0x{p.Value.Pfn:x} x{p.Value.Refs}")));
 
         private string? Results(string what, long ret, long expected)
         {
@@ -360,8 +563,14 @@ internal sealed partial class DifferentialCampaign
 
         private string ProcessField(Process p) => ReferenceEquals(p, _parent) ? string.Empty : ", process: child";
 
-        private static ulong PfnOf(Process p, ulong vaddr)
+        // The frame at vaddr in pid's page table (MaxValue when none or the process is gone).
+        private ulong PfnOf(int pid, ulong vaddr)
         {
+            Process? p = pid == _parent.Pid ? _parent : ChildAlive && pid == _child!.Pid ? _child : null;
+            if (p is null)
+            {
+                return ulong.MaxValue;
+            }
             AddressSpace mm = p.LastMm;
             mm.MmapReadLock();
             try

@@ -16,11 +16,12 @@ namespace VfioLab.Fuzzing;
 /// <summary>
 /// The differential campaign: runs a sequence of <see cref="RefOp"/>s — map, unmap (v1 and v2, ALL,
 /// partial, with a dirty bitmap), dirty start/get/stop, attach and detach of groups with other IOMMU page
-/// sizes, fork, child exit, device DMA — against the model (through system calls on the
+/// sizes (the GPU's too, so the mdev may be left alone without a domain), fork, child exit, device DMA, the
+/// mdev's attach, detach, pin_pages, unpin_pages and dma_rw — against the model (through system calls on the
 /// <see cref="DifferentialRig"/>) and against <see cref="Type1Reference"/>, and after every operation
 /// compares the result or errno, the size written back, the user dirty bitmap, <c>locked_vm</c> of every
-/// live process, the mapping count, every frame's pin count and every page's translation in every
-/// domain. A discrepancy is shrunk by dropping operations while it persists and reported with a scenario
+/// live process, the mapping count, every frame's pin count, every mapping's external pins (page, frame,
+/// count) and the vendor driver's own count, and every page's translation in every domain. A discrepancy is shrunk by dropping operations while it persists and reported with a scenario
 /// file replaying the shrunk sequence.
 /// </summary>
 internal sealed partial class DifferentialCampaign(string profile)
@@ -49,6 +50,12 @@ internal sealed partial class DifferentialCampaign(string profile)
     /// <summary>Sizes.</summary>
     public static readonly ulong[] Sizes = [0x1000, 0x2000, 0x10000, 0x20000, 0x40000, 1 * MiB, 2 * MiB, 0, 64 * KiB * 3];
 
+    /// <summary>Page counts of pin_pages and unpin_pages: small, 0 (EINVAL), the 512 limit and past it (E2BIG).</summary>
+    public static readonly int[] PinCounts = [1, 1, 2, 3, 16, 0, 512, 513];
+
+    /// <summary>Lengths of vfio_dma_rw: within a page, a page, across pages and mappings, none (EINVAL).</summary>
+    public static readonly int[] RwLengths = [8, 0x1000, 0x1800, 0x3000, 0, 0x21000];
+
     /// <summary>What a campaign tried and reached.</summary>
     public FuzzFigures Figures { get; } = new();
 
@@ -59,22 +66,36 @@ internal sealed partial class DifferentialCampaign(string profile)
     public static List<RefOp> RandomSequence(ref SplitMix64 rng, int length)
     {
         var ops = new List<RefOp>(length);
-        for (int i = 0; i < length; i++)
+        // One sequence in four starts with the mdev as the container's only group, so mappings are made without
+        // an IOMMU domain and external pins are charged.
+        if (rng.Next() % 4 == 0)
+        {
+            ops.Add(new RefOp(RefOpKind.MdevAttach, 0, 0, 0, 0));
+            ops.Add(new RefOp(RefOpKind.GpuDetach, 0, 0, 0, 0));
+        }
+        while (ops.Count < length)
         {
             ulong k = rng.Next() % 100;
             RefOpKind kind = k switch
             {
-                < 30 => RefOpKind.Map,
-                < 44 => RefOpKind.Unmap,
-                < 50 => RefOpKind.UnmapDirty,
-                < 54 => RefOpKind.DirtyStart,
-                < 56 => RefOpKind.DirtyStop,
-                < 63 => RefOpKind.DirtyGet,
-                < 72 => RefOpKind.Attach,
-                < 78 => RefOpKind.Detach,
-                < 82 => RefOpKind.Fork,
-                < 85 => RefOpKind.ChildExit,
-                _ => RefOpKind.Dma,
+                < 22 => RefOpKind.Map,
+                < 32 => RefOpKind.Unmap,
+                < 37 => RefOpKind.UnmapDirty,
+                < 40 => RefOpKind.DirtyStart,
+                < 41 => RefOpKind.DirtyStop,
+                < 46 => RefOpKind.DirtyGet,
+                < 52 => RefOpKind.Attach,
+                < 56 => RefOpKind.Detach,
+                < 59 => RefOpKind.Fork,
+                < 61 => RefOpKind.ChildExit,
+                < 68 => RefOpKind.Dma,
+                < 74 => RefOpKind.MdevAttach,
+                < 75 => RefOpKind.MdevDetach,
+                < 77 => RefOpKind.GpuAttach,
+                < 81 => RefOpKind.GpuDetach,
+                < 91 => RefOpKind.Pin,
+                < 95 => RefOpKind.Unpin,
+                _ => RefOpKind.DmaRw,
             };
             ops.Add(new RefOp(kind, (int)(rng.Next() % 64), (int)(rng.Next() % 64), (int)(rng.Next() % 64), (int)(rng.Next() % 64)));
         }

@@ -7,7 +7,8 @@ namespace VfioLab.Fuzzing;
 /// The differential campaign's starting host, as a scenario (so a failing sequence replays as a file):
 /// an AMD-Vi host with the GPU (group 1, always attached) and the NIC (group 2, same IOMMU), a device
 /// behind an SMMUv3 restricted to 64 KiB and 512 MiB pages (group 3: attaching it raises the container's
-/// minimum page to 64 KiB, narrows the aperture to 48 bits and adds a software-MSI hole); a VMM with a
+/// minimum page to 64 KiB, narrows the aperture to 48 bits and adds a software-MSI hole), an mdev (group 10,
+/// emulated: its vendor driver pins through the VFIO core); a VMM with a
 /// 3 MiB RLIMIT_MEMLOCK; 4 MiB of read-write memory, read-only memory, another driver's PFNMAP MMIO and
 /// a bitmap buffer at fixed addresses; one container (fd 0) with the GPU's group (fd 1), TYPE1 or TYPE1v2.
 /// </summary>
@@ -30,6 +31,9 @@ internal static class DifferentialRig
 
     /// <summary>Read-write memory for user dirty bitmaps, 64 KiB.</summary>
     public const ulong Bitmap = 0x5000_0000;
+
+    /// <summary>The mdev's UUID (group 10, vendor driver <c>mdev</c>).</summary>
+    public const string MdevUuid = "5a0e2f6c-1d7b-4c43-9a53-0c3bd0b6f010";
 
     /// <summary>RLIMIT_MEMLOCK in pages (3 MiB).</summary>
     public const long MemlockPages = 768;
@@ -90,6 +94,7 @@ internal static class DifferentialRig
         sb.AppendLine("  - { name: gpu, address: \"0000:01:00.0\", driver: vfio-pci, group: 1, bars: [ { index: 0, size: 1MiB } ] }");
         sb.AppendLine("  - { name: nic, address: \"0000:02:00.0\", driver: vfio-pci, group: 2, bars: [ { index: 0, size: 1MiB } ] }");
         sb.AppendLine("  - { name: arm, address: \"0000:03:00.0\", driver: vfio-pci, group: 3, iommu: smmu-v3, iommu_page_sizes: [64KiB, 512MiB], bars: [ { index: 0, size: 1MiB } ] }");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"  - {{ name: mdev, address: \"{MdevUuid}\", driver: mdev, group: 10 }}");
         sb.AppendLine("processes:");
         sb.AppendLine("  - { name: vmm, memlock: 3MiB }");
         sb.AppendLine("steps:");

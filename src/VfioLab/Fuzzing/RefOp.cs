@@ -37,6 +37,28 @@ internal enum RefOpKind
 
     /// <summary>The GPU DMA-reads (<c>D</c> even) or writes 8 bytes at iova <c>A</c> + <c>B</c> pages.</summary>
     Dma,
+
+    /// <summary>Open the mdev's group (10, emulated), SET_CONTAINER, and open its device (the vendor driver).</summary>
+    MdevAttach,
+
+    /// <summary>Close the mdev's device fd (its driver unpins everything) and its group fd.</summary>
+    MdevDetach,
+
+    /// <summary>Open the GPU's group (1) again and SET_CONTAINER.</summary>
+    GpuAttach,
+
+    /// <summary>Close the GPU's group fd: with the mdev in the container, the last IOMMU domain may go (re-accounting).</summary>
+    GpuDetach,
+
+    /// <summary>vfio_pin_pages from the mdev: iova <c>A</c> + <c>B</c> pages, count <c>C</c>, prot <c>D</c> (rw, r, w).</summary>
+    Pin,
+
+    /// <summary>vfio_unpin_pages from the mdev: iova <c>A</c> + <c>B</c> pages, count <c>C</c>.</summary>
+    Unpin,
+
+    /// <summary>vfio_dma_rw from the mdev: iova <c>A</c> + <c>B</c> pages (+ 0xffc when <c>C</c> is odd), length
+    /// <c>C</c>/2, <c>D</c> even a read, odd a write; <c>D</c>/2 picks the caller (a kernel thread, the VMM, the child).</summary>
+    DmaRw,
 }
 
 /// <summary>One operation of a differential sequence: a kind and four small indices into the value tables of

@@ -226,10 +226,11 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
     /// vfio_iommu_type1_unpin_pages: for each page, the mapping holding it (stopping at the first page outside
     /// every mapping) and one count of its external pin; a page without one is skipped silently. False where the
     /// kernel WARNs: a v1 container, (v6.18) <paramref name="npage"/> &lt;= 0 or a wrapping range, or a stop
-    /// before the last page.
+    /// before the last page; <paramref name="walked"/> gets the pages walked before the stop (0 on misuse).
     /// </summary>
-    public bool UnpinPages(ulong iova, int npage)
+    public bool UnpinPages(ulong iova, int npage, out int walked)
     {
+        walked = 0;
         if (!V2)
         {
             return false;
@@ -256,6 +257,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
             {
                 Emit("unpin_pages", null, TraceLog.F("iova", iova), TraceLog.F("npage", npage), TraceLog.F("done", i));
             }
+            walked = i;
             return i == npage;
         }
     }

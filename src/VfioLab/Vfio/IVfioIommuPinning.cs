@@ -8,7 +8,7 @@ namespace VfioLab.Vfio;
 /// The kernel-internal half of an IOMMU backend that mediated devices use (the <c>pin_pages</c>,
 /// <c>unpin_pages</c>, <c>dma_rw</c> and, before v6.0, <c>register_notifier</c> members of struct
 /// vfio_iommu_driver_ops). Only the VFIO core calls it, through <see cref="VfioDevice.PinPages"/>,
-/// <see cref="VfioDevice.UnpinPages"/> and <see cref="VfioDevice.DmaRw"/>, which make the core's own checks
+/// <see cref="VfioDevice.UnpinPages(ulong, int, int)"/> and <see cref="VfioDevice.DmaRw"/>, which make the core's own checks
 /// first. A backend without it (sPAPR) makes those calls answer ENOTTY.
 /// </summary>
 internal interface IVfioIommuPinning
@@ -23,8 +23,10 @@ internal interface IVfioIommuPinning
     long PinPages(VfioDevice device, ulong iova, int npage, IommuProt prot, Pfn[] pages);
 
     /// <summary>unpin_pages: drops one external pin of each page. Void in the kernel; false when the
-    /// kernel would WARN (misuse: not v2, a gap before the last page).</summary>
-    bool UnpinPages(ulong iova, int npage);
+    /// kernel would WARN (misuse: not v2, a gap before the last page). <paramref name="walked"/> gets the pages
+    /// from <paramref name="iova"/> that were walked (each inside a mapping, its pin dropped if it had one):
+    /// <paramref name="npage"/>, fewer when the walk stopped at a gap, 0 on misuse.</summary>
+    bool UnpinPages(ulong iova, int npage, out int walked);
 
     /// <summary>dma_rw: copies between <paramref name="data"/> and the user memory behind
     /// <c>[iova, iova + data.Length)</c>, crossing mappings; <paramref name="current"/> is the calling user

@@ -5,7 +5,7 @@ namespace VfioLab.Vfio;
 /// it implements <c>ops-&gt;dma_unmap</c> (drivers/vfio/vfio_main.c, v6.0+; before v6.0 the
 /// <c>VFIO_IOMMU_NOTIFY_DMA_UNMAP</c> notifier), which the backend calls before it removes a mapping the
 /// device still pins. The driver MUST unpin every page it pinned in the range (re-entering
-/// <see cref="VfioDevice.UnpinPages"/>); the backend calls it with its own lock released and re-checks.
+/// <see cref="VfioDevice.UnpinPages(ulong, int, int)"/>); the backend calls it with its own lock released and re-checks.
 /// </summary>
 internal interface IVfioPinningDriver : IVfioDeviceDriver
 {

@@ -50,8 +50,14 @@ internal sealed partial class VfioDevice
     /// <summary>vfio_unpin_pages: void in the kernel. False where the kernel WARNs and does nothing (the
     /// device not open, no <c>dma_unmap</c>, <paramref name="npage"/> not in 1..<see cref="PinPagesMaxEntries"/>,
     /// an unaligned IOVA — the model's guard, as for <see cref="PinPages"/>) or where the backend warns.</summary>
-    public bool UnpinPages(ulong iova, int npage, int pageShift)
+    public bool UnpinPages(ulong iova, int npage, int pageShift) => UnpinPages(iova, npage, pageShift, out _);
+
+    /// <summary>vfio_unpin_pages, telling the caller how many pages from <paramref name="iova"/> the backend walked
+    /// (each inside a mapping, its external pin dropped if it had one): all of them, fewer when it stopped at a
+    /// gap, 0 when the call was refused. A driver keeping its own record of pins adjusts exactly those.</summary>
+    public bool UnpinPages(ulong iova, int npage, int pageShift, out int walked)
     {
+        walked = 0;
         if (OpenCount == 0 || Driver is not IVfioPinningDriver)
         {
             return false;
@@ -60,7 +66,7 @@ internal sealed partial class VfioDevice
         {
             return false;
         }
-        return Group.Container?.Iommu is IVfioIommuPinning backend && backend.UnpinPages(iova, npage);
+        return Group.Container?.Iommu is IVfioIommuPinning backend && backend.UnpinPages(iova, npage, out walked);
     }
 
     /// <summary>vfio_dma_rw: EINVAL (no data, the device not open), ENOTTY (a backend without dma_rw), then the

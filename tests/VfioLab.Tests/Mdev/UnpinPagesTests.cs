@@ -29,6 +29,46 @@ public sealed class UnpinPagesTests
         m.AssertClean();
     }
 
+    [Theory]
+    [InlineData(513)]
+    [InlineData(0)]
+    public void UnpinPages_RefusedByTheCore_DriverKeepsItsPinsAndReleasesThemOnUnmap(int npage)
+    {
+        // Regression (differential campaign): the vendor driver dropped its own record of the pages even when the
+        // core refused the call, so it no longer unpinned them when told of the unmap and type1 kept retrying.
+        var m = new MdevTestHost(new Type1TestHost());
+        m.Map(0x100000, 1 * MiB);
+        Assert.Equal(2, m.Pin(0x100000, 2));
+
+        Assert.False(m.Unpin(0x100000, npage));
+
+        Assert.Equal(2UL, m.Driver.PinsHeld);
+        Assert.Equal((0L, 1 * MiB), m.T.Unmap(m.Container, 0x100000, 1 * MiB));
+        Assert.Equal(0UL, m.Driver.PinsHeld);
+        Assert.Equal(0UL, m.T.TotalPins);
+        m.AssertClean();
+    }
+
+    [Fact]
+    public void UnpinPages_GapBeforeAPinnedMapping_DriverKeepsThePinsPastTheGap()
+    {
+        // The walk stops at the gap: the driver forgets only the pages type1 walked, and still unpins the rest
+        // when the second mapping goes.
+        var m = new MdevTestHost(new Type1TestHost());
+        m.Map(0x100000, 0x2000);
+        m.Map(0x103000, 0x1000);
+        Assert.Equal(2, m.Pin(0x100000, 2));
+        Assert.Equal(1, m.Pin(0x103000, 1));
+
+        Assert.False(m.Unpin(0x100000, 4));
+
+        Assert.Equal(1UL, m.Driver.PinsHeld);
+        Assert.Equal((0L, 0x1000UL), m.T.Unmap(m.Container, 0x103000, 0x1000));
+        Assert.Equal(0UL, m.Driver.PinsHeld);
+        Assert.Equal(0UL, m.T.TotalPins);
+        m.AssertClean();
+    }
+
     [Fact]
     public void UnpinPages_GapBeforeTheLastPage_WarnsAfterUnpinningUpToTheGap()
     {

@@ -21,9 +21,64 @@ public sealed class DifferentialRegressionTests
         // chunk being built before it is mapped (vfio_pin_pages_remote: a refill error unpins the whole chunk).
         ["seed-21-hole-after-run"] = ("linux-6.18", true,
             [new(RefOpKind.Attach, 17, 62, 12, 27), new(RefOpKind.UnmapDirty, 26, 1, 22, 63), new(RefOpKind.Map, 34, 27, 57, 1)]),
+        // Model bug (mdev, fixed): the vendor driver lowered its own count of pins when the core refused an unpin
+        // of 513 pages, so type1 kept pins the driver no longer knew of (and would never release on unmap).
+        ["mdev-unpin-refused-by-core"] = ("seeds", true,
+            [new(RefOpKind.MdevAttach, 19, 45, 1, 27), new(RefOpKind.Map, 57, 48, 29, 42), new(RefOpKind.Pin, 27, 15, 57, 13), new(RefOpKind.Unpin, 24, 3, 62, 18)]),
+        // Reference bug (dma_rw): a read starting in the last page of the IOVA space carries on at IOVA 0 (the kernel
+        // advances a u64), where a WRITE-only mapping answers EPERM; the reference stopped at the wrap with EINVAL.
+        ["dma-rw-wraps-past-2^64"] = ("seeds", false,
+            [new(RefOpKind.MdevAttach, 0, 0, 0, 0), new(RefOpKind.Map, 0, 13, 42, 23), new(RefOpKind.Map, 63, 49, 45, 25), new(RefOpKind.DmaRw, 47, 56, 18, 54)]),
     };
 
+    // Fixed sequences that must reach a given path on both sides (so they cannot pass by both sides doing
+    // something else): the mdev alone in the container, 2 MiB mappings of the same memory, 512-page pins.
+    private static readonly Dictionary<string, (RefOp[] Ops, string Path)> Paths = new()
+    {
+        // Without a domain each external pin is charged: 512 + 257 pages pass the 768-page limit.
+        ["pin-charged-enomem"] = ([Mdev, GpuOut, Map2M(0), Map2M(7), new(RefOpKind.Pin, 1, 0, 6, 0), new(RefOpKind.Pin, 5, 0, 6, 0)],
+            "pin-pages-charged ENOMEM"),
+        // The GPU's group comes back: replay pins 1024 pages from the attaching process; the limit refuses it all.
+        ["replay-enomem"] = ([Mdev, GpuOut, Map2M(0), Map2M(7), new(RefOpKind.GpuAttach, 0, 0, 0, 0)], "attach-group-1 ENOMEM"),
+        // The last IOMMU domain goes while two pages are pinned: the mapping stays charged for those two only.
+        ["reaccount"] = ([Mdev, Map2M(0), new(RefOpKind.Pin, 1, 0, 2, 0), GpuOut, new(RefOpKind.Unpin, 1, 0, 2, 0)], "close-group-reaccount"),
+        // Pinned-page dirty scope: only the pinned pages are reported.
+        ["pinned-scope-dirty"] = ([Mdev, GpuOut, Map2M(0), new(RefOpKind.DirtyStart, 0, 0, 0, 0), new(RefOpKind.Pin, 1, 3, 2, 0),
+            new(RefOpKind.DirtyGet, 0, 0, 6, 0), new(RefOpKind.UnmapDirty, 0, 0, 6, 0)], "unmap-dirty"),
+        // The owner exited: pinning its mapping fails ENODEV.
+        ["pin-owner-gone"] = ([new(RefOpKind.Fork, 0, 0, 0, 0), Mdev, new(RefOpKind.Map, 0, 0, 6, 1), new(RefOpKind.ChildExit, 0, 0, 0, 0),
+            new(RefOpKind.Pin, 1, 0, 0, 0)], "pin-pages ENODEV"),
+        // vfio_dma_rw writes across a page boundary with only the mdev: those pages, and only they, are reported dirty.
+        ["dma-rw-dirty"] = ([Mdev, GpuOut, Map2M(0), new(RefOpKind.DirtyStart, 0, 0, 0, 0), new(RefOpKind.DmaRw, 1, 0, 3, 1),
+            new(RefOpKind.DirtyGet, 0, 0, 6, 0)], "dma-rw-write"),
+        // A process other than the owner calling vfio_dma_rw gets EFAULT.
+        ["dma-rw-other-mm"] = ([new(RefOpKind.Fork, 0, 0, 0, 0), Mdev, Map2M(0), new(RefOpKind.DmaRw, 1, 0, 0, 4)], "dma-rw-read EFAULT"),
+    };
+
+    private static RefOp Mdev => new(RefOpKind.MdevAttach, 0, 0, 0, 0);
+
+    private static RefOp GpuOut => new(RefOpKind.GpuDetach, 0, 0, 0, 0);
+
     public static TheoryData<string> Cases() => [.. Shrunk.Keys];
+
+    public static TheoryData<string> PathCases() => [.. Paths.Keys];
+
+    [Theory]
+    [MemberData(nameof(PathCases))]
+    public void Run_FixedSequence_BothSidesAgreeOnThePath(string name)
+    {
+        (RefOp[] ops, string path) = Paths[name];
+        foreach (string profile in new[] { KernelSettings.Seeds, KernelSettings.Linux618 })
+        {
+            var campaign = new DifferentialCampaign(profile);
+            string? problem = campaign.Run(true, ops, out int at);
+            Assert.True(problem is null, $"{profile} op {at}: {problem}");
+            Assert.Contains(path, campaign.Figures.ErrnoPathNames.Concat(campaign.Figures.SuccessPathNames));
+        }
+    }
+
+    // MAP of 2 MiB of the rig's read-write memory (its first byte) at IOVA table entry iovaIndex.
+    private static RefOp Map2M(int iovaIndex) => new(RefOpKind.Map, iovaIndex, 0, 6, 0);
 
     [Theory]
     [MemberData(nameof(Cases))]

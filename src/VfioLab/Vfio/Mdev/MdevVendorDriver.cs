@@ -92,16 +92,17 @@ internal sealed class MdevVendorDriver(bool misbehaving, int pageShift) : IVfioP
         }
     }
 
-    /// <summary>vfio_unpin_pages on behalf of the device; the driver's own count drops where it had pins.
-    /// False where the kernel would warn.</summary>
+    /// <summary>vfio_unpin_pages on behalf of the device; the driver's own count drops where it had pins, over
+    /// exactly the pages type1 walked: none when the core refused the call (count out of range, a v1 container),
+    /// only those before the gap where type1 stopped. False where the kernel would warn.</summary>
     public bool UnpinPages(VfioDevice device, ulong iova, int npage)
     {
         using (_lock.EnterScope())
         {
-            bool ok = device.UnpinPages(iova, npage, pageShift);
-            if (npage > 0 && (iova & (PageSize - 1)) == 0)
+            bool ok = device.UnpinPages(iova, npage, pageShift, out int walked);
+            if (walked > 0)
             {
-                AdjustLocked(iova, iova + Math.Min(((ulong)npage << pageShift) - 1, ulong.MaxValue - iova), -1);
+                AdjustLocked(iova, iova + (((ulong)walked << pageShift) - 1), -1);
             }
             return ok;
         }
