@@ -1,0 +1,416 @@
+namespace VfioLab.Collections;
+
+// Descent, lookup and the structural updates of the B+tree: insertion with splits, deletion with merges.
+internal sealed partial class RunMap<T>
+    where T : struct, IRunValue<T>
+{
+    // The last run starting at or before key (in the leaf routed to, or the last run of the leaf before).
+    private bool FindAtOrBefore(ulong key, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Leaf? leaf, out int index)
+    {
+        if (_root is null)
+        {
+            leaf = null;
+            index = -1;
+            return false;
+        }
+        Leaf l = Descend(key, record: false);
+        int r = Rank(l, key);
+        if (r > 0)
+        {
+            leaf = l;
+            index = r - 1;
+            return true;
+        }
+        leaf = l.Prev;
+        index = leaf is null ? -1 : leaf.Count - 1;
+        return leaf is not null;
+    }
+
+    // The first run that contains key or starts after it.
+    private bool FindAtOrAfter(ulong key, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Leaf? leaf, out int index)
+    {
+        if (_root is null)
+        {
+            leaf = null;
+            index = -1;
+            return false;
+        }
+        Leaf l = Descend(key, record: false);
+        int r = Rank(l, key);
+        if (r > 0 && l.Lasts[r - 1] >= key)
+        {
+            leaf = l;
+            index = r - 1;
+            return true;
+        }
+        if (r == 0 && l.Prev is { } p && p.Lasts[p.Count - 1] >= key)
+        {
+            leaf = p;
+            index = p.Count - 1;
+            return true;
+        }
+        return Successor(l, r, out leaf, out index);
+    }
+
+    // The entry at position i of leaf, or the first of the following leaf when i is past the end.
+    private static bool Successor(Leaf l, int i, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Leaf? leaf, out int index)
+    {
+        if (i < l.Count)
+        {
+            leaf = l;
+            index = i;
+            return true;
+        }
+        leaf = l.Next;
+        index = 0;
+        return leaf is not null;
+    }
+
+    // Number of runs in the leaf starting at or before key.
+    private static int Rank(Leaf leaf, ulong key) => UpperBound(leaf.Keys, 0, leaf.Count, key);
+
+    // The first index in [lo, hi) whose key exceeds key (hi if none).
+    private static int UpperBound(ulong[] keys, int lo, int hi, ulong key)
+    {
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (keys[mid] <= key)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+        return lo;
+    }
+
+    // Number of runs in the leaf starting strictly before key.
+    private static int RankBelow(Leaf leaf, ulong key) => key == 0 ? 0 : Rank(leaf, key - 1);
+
+    // Walks from the root to the leaf whose separators bracket key; with record, remembers each inner
+    // node and the child taken, for an update that follows.
+    private Leaf Descend(ulong key, bool record)
+    {
+        Node n = _root!;
+        if (record && _height > 0 && (_pathNodes is null || _pathNodes.Length < _height))
+        {
+            _pathNodes = new Inner[MaxDepth];
+            _pathSlots = new int[MaxDepth];
+        }
+        for (int depth = 0; depth < _height; depth++)
+        {
+            // Every node above the leaf level is inner: skip the cast's type check on this hot walk.
+            Inner inner = System.Runtime.CompilerServices.Unsafe.As<Inner>(n);
+            int slot = UpperBound(inner.Keys, 1, inner.Count, key) - 1;
+            if (record)
+            {
+                _pathNodes![depth] = inner;
+                _pathSlots![depth] = slot;
+            }
+            n = inner.Children[slot];
+        }
+        return System.Runtime.CompilerServices.Unsafe.As<Leaf>(n);
+    }
+
+    private bool InsertChecked(ulong start, ulong last, T value, bool check)
+    {
+        if (_root is null)
+        {
+            // A map that keeps emptying and refilling (one dirty run, one pending range) reuses its leaf.
+            Leaf leaf = _spare ?? new Leaf(InitialLeafCapacity);
+            _spare = null;
+            leaf.Set(0, start, last, value);
+            leaf.Count = 1;
+            _root = leaf;
+            _height = 0;
+            Count = 1;
+            _version++;
+            return true;
+        }
+        Leaf at = Descend(start, record: true);
+        int pos = Rank(at, start);
+        bool hasPrev = FindPrevious(at, pos, out Leaf? prevLeaf, out int prev);
+        bool hasNext = Successor(at, pos, out Leaf? nextLeaf, out int next);
+        if (check && ((hasPrev && prevLeaf!.Lasts[prev] >= start) || (hasNext && nextLeaf!.Keys[next] <= last)))
+        {
+            return false;
+        }
+        bool joinPrev = hasPrev && start != 0 && prevLeaf!.Lasts[prev] == start - 1 &&
+            prevLeaf.Values[prev].Advance(prevLeaf.Lasts[prev] - prevLeaf.Keys[prev] + 1).Equals(value);
+        bool joinNext = hasNext && last != ulong.MaxValue && nextLeaf!.Keys[next] == last + 1 &&
+            value.Advance(last - start + 1).Equals(nextLeaf.Values[next]);
+        _version++;
+        if (joinPrev && joinNext)
+        {
+            prevLeaf!.Lasts[prev] = nextLeaf!.Lasts[next];
+            if (nextLeaf != at)
+            {
+                at = Descend(nextLeaf.Keys[0], record: true);
+            }
+            DeleteRange(at, next, 1);
+        }
+        else if (joinPrev)
+        {
+            prevLeaf!.Lasts[prev] = last;
+        }
+        else if (joinNext)
+        {
+            // The successor grows down to start; no run lies between, so the order holds. When it
+            // opens the next leaf, that leaf's separator must come down with it.
+            if (nextLeaf != at)
+            {
+                Descend(nextLeaf!.Keys[0], record: true);
+                LowerSeparator(start);
+            }
+            nextLeaf!.Keys[next] = start;
+            nextLeaf.Values[next] = value;
+        }
+        else
+        {
+            InsertAt(at, pos, start, last, value);
+            Count++;
+        }
+        return true;
+    }
+
+    // The entry before position pos of leaf: in the leaf, or the last of the leaf before.
+    private static bool FindPrevious(Leaf at, int pos, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Leaf? leaf, out int index)
+    {
+        if (pos > 0)
+        {
+            leaf = at;
+            index = pos - 1;
+            return true;
+        }
+        leaf = at.Prev;
+        index = leaf is null ? -1 : leaf.Count - 1;
+        return leaf is not null;
+    }
+
+    // The recorded path ends at a leaf whose first start drops to key: the separator that bounds the
+    // leaf from below (at the lowest level where the path does not take a first child) follows it.
+    private void LowerSeparator(ulong key)
+    {
+        for (int depth = _height - 1; depth >= 0; depth--)
+        {
+            int slot = _pathSlots![depth];
+            if (slot > 0)
+            {
+                _pathNodes![depth].Keys[slot] = key;
+                return;
+            }
+        }
+    }
+
+    // Makes key the start of a run if a run straddles it.
+    private void Cut(ulong key)
+    {
+        Leaf at = Descend(key, record: true);
+        int pos = Rank(at, key);
+        if (!FindPrevious(at, pos, out Leaf? leaf, out int i) || leaf.Keys[i] == key || leaf.Lasts[i] < key)
+        {
+            return;
+        }
+        ulong oldLast = leaf.Lasts[i];
+        T tail = leaf.Values[i].Advance(key - leaf.Keys[i]);
+        leaf.Lasts[i] = key - 1;
+        InsertAt(at, pos, key, oldLast, tail);
+        Count++;
+        _version++;
+    }
+
+    // Inserts an entry at position pos of the leaf the recorded path ends at, splitting full nodes.
+    private void InsertAt(Leaf leaf, int pos, ulong start, ulong last, T value)
+    {
+        if (leaf.Count < _capacity)
+        {
+            leaf.EnsureCapacity(leaf.Count + 1, _capacity);
+            leaf.ShiftRight(pos, leaf.Count - pos);
+            leaf.Set(pos, start, last, value);
+            leaf.Count++;
+            return;
+        }
+        var right = new Leaf(_capacity);
+        // Appending at the end of the map (a DMA tree, an IOMMU table filled in IOVA order) leaves the
+        // full leaf full and starts a new one, so sequential fills pack leaves instead of halving them.
+        int move = pos == leaf.Count && leaf.Next is null ? 0 : leaf.Count / 2;
+        int keep = leaf.Count - move;
+        leaf.CopyTo(keep, right, 0, move);
+        right.Count = move;
+        leaf.Count = keep;
+        right.Next = leaf.Next;
+        right.Prev = leaf;
+        if (leaf.Next is not null)
+        {
+            leaf.Next.Prev = right;
+        }
+        leaf.Next = right;
+        Leaf target = pos <= keep && move != 0 ? leaf : right;
+        int at = target == leaf ? pos : pos - keep;
+        target.ShiftRight(at, target.Count - at);
+        target.Set(at, start, last, value);
+        target.Count++;
+        InsertChild(_height - 1, right.Keys[0], right);
+    }
+
+    // Inserts child (whose smallest start is key) right after the path's node at depth, splitting upwards.
+    private void InsertChild(int depth, ulong key, Node child)
+    {
+        if (depth < 0)
+        {
+            var root = new Inner(_capacity);
+            root.Children[0] = _root!;
+            root.Keys[1] = key;
+            root.Children[1] = child;
+            root.Count = 2;
+            _root = root;
+            _height++;
+            return;
+        }
+        Inner inner = _pathNodes![depth];
+        int pos = _pathSlots![depth] + 1;
+        if (inner.Count < _capacity)
+        {
+            inner.Insert(pos, key, child);
+            return;
+        }
+        bool rightmost = true;
+        for (int d = 0; d <= depth && rightmost; d++)
+        {
+            rightmost = _pathSlots[d] == _pathNodes[d].Count - 1;
+        }
+        var right = new Inner(_capacity);
+        int move = pos == inner.Count && rightmost ? 0 : inner.Count / 2;
+        int keep = inner.Count - move;
+        Array.Copy(inner.Keys, keep, right.Keys, 0, move);
+        Array.Copy(inner.Children, keep, right.Children, 0, move);
+        Array.Clear(inner.Children, keep, move);
+        right.Count = move;
+        inner.Count = keep;
+        if (pos <= keep && move != 0)
+        {
+            inner.Insert(pos, key, child);
+        }
+        else
+        {
+            right.Insert(pos - keep, key, child);
+        }
+        InsertChild(depth - 1, right.Keys[0], right);
+    }
+
+    // Deletes count entries from position from of the leaf the recorded path ends at, then repairs fill.
+    private void DeleteRange(Leaf leaf, int from, int count)
+    {
+        leaf.ShiftLeft(from + count, leaf.Count - from - count, count);
+        leaf.Count -= count;
+        leaf.ClearTail(count);
+        Count -= count;
+        _version++;
+        if (leaf.Count == 0)
+        {
+            if (leaf.Prev is not null)
+            {
+                leaf.Prev.Next = leaf.Next;
+            }
+            if (leaf.Next is not null)
+            {
+                leaf.Next.Prev = leaf.Prev;
+            }
+            RemoveChild(_height - 1);
+        }
+        else if (leaf.Count < _minFill && _height > 0)
+        {
+            MergeLeaf();
+        }
+    }
+
+    // Merges the under-filled leaf the path ends at with a sibling under the same parent when both fit in one.
+    private void MergeLeaf()
+    {
+        if (!TryPairForMerge(_height - 1, out Leaf left, out Leaf right))
+        {
+            return;
+        }
+        left.EnsureCapacity(left.Count + right.Count, _capacity);
+        right.CopyTo(0, left, left.Count, right.Count);
+        left.Count += right.Count;
+        left.Next = right.Next;
+        if (right.Next is not null)
+        {
+            right.Next.Prev = left;
+        }
+        RemoveChild(_height - 1);
+    }
+
+    // The node the path takes below parentDepth and a sibling under the same parent (the right one if there
+    // is one), as a left/right pair that fits in one node; the path then points at the right one, which
+    // the caller merges into the left and removes with RemoveChild.
+    private bool TryPairForMerge<TNode>(int parentDepth, out TNode left, out TNode right)
+        where TNode : Node
+    {
+        Inner parent = _pathNodes![parentDepth];
+        int slot = _pathSlots![parentDepth];
+        int leftSlot = slot + 1 < parent.Count ? slot : slot - 1;
+        left = null!;
+        right = null!;
+        if (leftSlot < 0)
+        {
+            return false;
+        }
+        left = (TNode)parent.Children[leftSlot];
+        right = (TNode)parent.Children[leftSlot + 1];
+        if (left.Count + right.Count > _capacity)
+        {
+            return false;
+        }
+        _pathSlots[parentDepth] = leftSlot + 1;
+        return true;
+    }
+
+    // Removes the child the path takes at depth (it is empty or was merged into its left sibling).
+    private void RemoveChild(int depth)
+    {
+        if (depth < 0)
+        {
+            _spare = _root as Leaf;
+            _spare?.Reset();
+            _root = null;
+            _height = 0;
+            return;
+        }
+        Inner inner = _pathNodes![depth];
+        int slot = _pathSlots![depth];
+        inner.RemoveAt(slot);
+        if (inner.Count == 0)
+        {
+            RemoveChild(depth - 1);
+            return;
+        }
+        if (depth == 0)
+        {
+            if (inner.Count == 1)
+            {
+                _root = inner.Children[0];
+                _height--;
+            }
+            return;
+        }
+        if (inner.Count >= _minFill)
+        {
+            return;
+        }
+        if (!TryPairForMerge(depth - 1, out Inner left, out Inner right))
+        {
+            return;
+        }
+        // The right node's first separator is implicit; the parent's separator for it takes its place.
+        right.Keys[0] = _pathNodes[depth - 1].Keys[_pathSlots[depth - 1]];
+        Array.Copy(right.Keys, 0, left.Keys, left.Count, right.Count);
+        Array.Copy(right.Children, 0, left.Children, left.Count, right.Count);
+        left.Count += right.Count;
+        RemoveChild(depth - 1);
+    }
+}
