@@ -80,24 +80,7 @@ internal static class DifferentialRig
     public static string ScenarioText(string profile, bool v2, string name)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("vfiolab: 1");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"name: {name}");
-        sb.AppendLine("description: \"the differential campaign's host: two IOMMUs with different page sizes, a tight memlock\"");
-        sb.AppendLine("host:");
-        sb.AppendLine("  memory: 128MiB");
-        sb.AppendLine("  iommu: amd-vi");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"  kernel: {profile}");
-        // The rig's pfnmap region is another driver's MMIO: under seeds' strict_mmio_maps type1 refuses it
-        // (ENODEV), which would leave no PFNMAP path to exercise; relaxed, it is walked as upstream does.
-        sb.AppendLine("  params: { strict_mmio_maps: false }");
-        sb.AppendLine("devices:");
-        sb.AppendLine("  - { name: gpu, address: \"0000:01:00.0\", driver: vfio-pci, group: 1, bars: [ { index: 0, size: 1MiB } ] }");
-        sb.AppendLine("  - { name: nic, address: \"0000:02:00.0\", driver: vfio-pci, group: 2, bars: [ { index: 0, size: 1MiB } ] }");
-        sb.AppendLine("  - { name: arm, address: \"0000:03:00.0\", driver: vfio-pci, group: 3, iommu: smmu-v3, iommu_page_sizes: [64KiB, 512MiB], bars: [ { index: 0, size: 1MiB } ] }");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"  - {{ name: mdev, address: \"{MdevUuid}\", driver: mdev, group: 10 }}");
-        sb.AppendLine("processes:");
-        sb.AppendLine("  - { name: vmm, memlock: 3MiB }");
-        sb.AppendLine("steps:");
+        RigScenario.AppendHost(sb, name, "the differential campaign's host: two IOMMUs with different page sizes, a tight memlock", "128MiB", profile, "3MiB", MdevUuid);
         sb.AppendLine(CultureInfo.InvariantCulture, $"  - mmap: {{ size: 0x{RamSize:x}, at: 0x{Ram:x} }}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"  - mmap: {{ size: 0x{SmallSize:x}, at: 0x{ReadOnly:x}, prot: r }}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"  - mmap: {{ size: 0x{SmallSize:x}, at: 0x{Mmio:x}, backing: pfnmap }}");

@@ -67,24 +67,7 @@ internal sealed class FuzzRig
     public static string ScenarioText(string profile)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("vfiolab: 1");
-        sb.AppendLine("name: fuzz-rig");
-        sb.AppendLine("description: \"the ioctl campaign's starting host: every fd kind, two domains with different page sizes, dirty tracking on\"");
-        sb.AppendLine("host:");
-        sb.AppendLine("  memory: 256MiB");
-        sb.AppendLine("  iommu: amd-vi");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"  kernel: {profile}");
-        // The rig's pfnmap region is another driver's MMIO: under seeds' strict_mmio_maps type1 refuses it
-        // (ENODEV), which would leave no PFNMAP path to exercise; relaxed, it is walked as upstream does.
-        sb.AppendLine("  params: { strict_mmio_maps: false }");
-        sb.AppendLine("devices:");
-        sb.AppendLine("  - { name: gpu, address: \"0000:01:00.0\", driver: vfio-pci, group: 1, bars: [ { index: 0, size: 1MiB } ] }");
-        sb.AppendLine("  - { name: nic, address: \"0000:02:00.0\", driver: vfio-pci, group: 2, bars: [ { index: 0, size: 1MiB } ] }");
-        sb.AppendLine("  - { name: arm, address: \"0000:03:00.0\", driver: vfio-pci, group: 3, iommu: smmu-v3, iommu_page_sizes: [64KiB, 512MiB], bars: [ { index: 0, size: 1MiB } ] }");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"  - {{ name: mdev, address: \"{MdevUuid}\", driver: mdev, group: 10 }}");
-        sb.AppendLine("processes:");
-        sb.AppendLine("  - { name: vmm, memlock: 16MiB }");
-        sb.AppendLine("steps:");
+        RigScenario.AppendHost(sb, "fuzz-rig", "the ioctl campaign's starting host: every fd kind, two domains with different page sizes, dirty tracking on", "256MiB", profile, "16MiB", MdevUuid);
         sb.AppendLine(CultureInfo.InvariantCulture, $"  - mmap: {{ size: 8MiB, at: 0x{Ram:x}, as: ram }}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"  - mmap: {{ size: 4MiB, at: 0x{Huge:x}, backing: hugetlb-2m, as: huge }}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"  - mmap: {{ size: 1MiB, at: 0x{ReadOnly:x}, prot: r, as: ro }}");

@@ -1,0 +1,33 @@
+using System.Globalization;
+using System.Text;
+
+namespace VfioLab.Fuzzing;
+
+/// <summary>The host both campaign rigs start from, as scenario text: an AMD-Vi host with the GPU (group 1)
+/// and the NIC (group 2), a device behind an SMMUv3 restricted to 64 KiB and 512 MiB pages (group 3) and an
+/// mdev (group 10), one VMM process; the rigs append their own steps.</summary>
+internal static class RigScenario
+{
+    /// <summary>Writes the document up to and including <c>steps:</c>.</summary>
+    public static void AppendHost(StringBuilder sb, string name, string description, string memory, string profile, string memlock, string mdevUuid)
+    {
+        sb.AppendLine("vfiolab: 1");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"name: {name}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"description: \"{description}\"");
+        sb.AppendLine("host:");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"  memory: {memory}");
+        sb.AppendLine("  iommu: amd-vi");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"  kernel: {profile}");
+        // The rigs' pfnmap region is another driver's MMIO: under seeds' strict_mmio_maps type1 refuses it
+        // (ENODEV), which would leave no PFNMAP path to exercise; relaxed, it is walked as upstream does.
+        sb.AppendLine("  params: { strict_mmio_maps: false }");
+        sb.AppendLine("devices:");
+        sb.AppendLine("  - { name: gpu, address: \"0000:01:00.0\", driver: vfio-pci, group: 1, bars: [ { index: 0, size: 1MiB } ] }");
+        sb.AppendLine("  - { name: nic, address: \"0000:02:00.0\", driver: vfio-pci, group: 2, bars: [ { index: 0, size: 1MiB } ] }");
+        sb.AppendLine("  - { name: arm, address: \"0000:03:00.0\", driver: vfio-pci, group: 3, iommu: smmu-v3, iommu_page_sizes: [64KiB, 512MiB], bars: [ { index: 0, size: 1MiB } ] }");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"  - {{ name: mdev, address: \"{mdevUuid}\", driver: mdev, group: 10 }}");
+        sb.AppendLine("processes:");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"  - {{ name: vmm, memlock: {memlock} }}");
+        sb.AppendLine("steps:");
+    }
+}
