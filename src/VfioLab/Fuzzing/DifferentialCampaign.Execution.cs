@@ -18,7 +18,7 @@ namespace VfioLab.Fuzzing;
 // (host-level file semantics both sides share), and the scenario steps that replay what ran.
 internal sealed partial class DifferentialCampaign
 {
-    private sealed class Execution
+    private sealed partial class Execution
     {
         private const int ContainerFd = 0;
         private readonly SimulatedHost _host;
@@ -422,130 +422,6 @@ internal sealed partial class DifferentialCampaign
             Step($"dma: {{ device: gpu, op: {(write ? "write" : "read")}, iova: 0x{iova:x}, {(write ? "data: \"0102030405060708\"" : "size: 8")}, expect: {(r.Ok ? "ok" : "fault")} }}");
             _figures.Reached(write ? "dma-write" : "dma-read", r.Ok ? 0 : -14);
             return r.Ok == expected ? null : $"device DMA {(write ? "write" : "read")} at 0x{iova:x}: the model {(r.Ok ? "completed" : "faulted")}, the reference {(expected ? "completes" : "faults")}";
-        }
-
-        // locked_vm of every live process, the mapping count, every frame's pins, every page's translation in every domain.
-        private string? CompareState()
-        {
-            foreach (Process? p in new[] { _parent, ChildAlive ? _child : null })
-            {
-                if (p is not null && (long)p.LastMm.LockedVm != _reference.LockedVm.GetValueOrDefault(p.Pid))
-                {
-                    return $"locked_vm of pid {p.Pid}: the model 0x{p.LastMm.LockedVm:x} pages, the reference 0x{_reference.LockedVm.GetValueOrDefault(p.Pid):x}";
-                }
-            }
-            VfioIommu backend = Backend();
-            if (backend.MappingCount != (ulong)_reference.Mappings.Count)
-            {
-                return $"mappings: the model {backend.MappingCount}, the reference {_reference.Mappings.Count}";
-            }
-            Dictionary<ulong, ulong> pins = _reference.Pins();
-            PhysicalMemory mem = _host.Machine.Memory;
-            ulong total = 0;
-            foreach ((ulong pfn, ulong count) in pins)
-            {
-                total += count;
-                if (mem.PinCount(new Pfn(pfn)) != count)
-                {
-                    return $"pins of pfn 0x{pfn:x}: the model {mem.PinCount(new Pfn(pfn))}, the reference {count}";
-                }
-            }
-            if (mem.TotalPins != total)
-            {
-                return $"total pins: the model {mem.TotalPins}, the reference {total}";
-            }
-            string? pins2 = CompareExternalPins(backend);
-            if (pins2 is not null)
-            {
-                return pins2;
-            }
-            foreach (int g in _reference.Groups)
-            {
-                IommuDomain? d = _host.IommuGroups[g].Domain;
-                if (d is null)
-                {
-                    return $"group {g} is attached in the reference but has no domain in the model";
-                }
-                ulong mapped = 0;
-                foreach (MappedRun run in d.MappedRuns())
-                {
-                    mapped += run.Iova.Last - run.Iova.Start + 1;
-                }
-                ulong expectedBytes = 0;
-                foreach (Type1Reference.Mapping m in _reference.Mappings.Values)
-                {
-                    expectedBytes += m.Size;
-                    for (int i = 0; i < m.Pfns.Length; i++)
-                    {
-                        ulong iova = m.Iova + ((ulong)i * 0x1000);
-                        ulong phys = d.IovaToPhys(new Iova(iova)).Value;
-                        if (phys != m.Pfns[i] * 0x1000)
-                        {
-                            return $"group {g}'s domain translates 0x{iova:x} to 0x{phys:x}, the reference to 0x{m.Pfns[i] * 0x1000:x}";
-                        }
-                    }
-                }
-                if (mapped != expectedBytes)
-                {
-                    return $"group {g}'s domain maps 0x{mapped:x} bytes, the reference 0x{expectedBytes:x}";
-                }
-            }
-            return null;
-        }
-
-        // Every mapping's external pins (page, frame, reference count) and the vendor driver's own count.
-        private string? CompareExternalPins(VfioIommu backend)
-        {
-            ulong held = 0;
-            foreach (VfioDmaSnapshot dma in backend.Snapshot().Mappings)
-            {
-                Type1Reference.Mapping? m = _reference.Find(dma.Iova);
-                if (m is null || m.Iova != dma.Iova)
-                {
-                    return $"the model has a mapping at 0x{dma.Iova:x}, the reference none";
-                }
-                var actual = new SortedDictionary<ulong, (ulong Pfn, uint Refs)>();
-                foreach (VpfnRun run in dma.Vpfns)
-                {
-                    for (ulong i = 0; i < run.Pages; i++)
-                    {
-                        actual[m.PageOf(run.Iova) + i] = (run.Pfn.Value + i, run.RefCount);
-                    }
-                }
-                if (!actual.SequenceEqual(m.Vpfns))
-                {
-                    return $"external pins of the mapping at 0x{m.Iova:x} (page: pfn x refs): the model {{{Pins(actual)}}}, the reference {{{Pins(m.Vpfns)}}}";
-                }
-                foreach ((_, uint refs) in actual.Values)
-                {
-                    held += refs;
-                }
-            }
-            return _mdevDriver.PinsHeld == held ? null : $"the mdev driver holds {_mdevDriver.PinsHeld} pins, type1 counts {held}";
-        }
-
-        private static string Pins(SortedDictionary<ulong, (ulong Pfn, uint Refs)> pins) =>
-            string.Join(", ", pins.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Key}: 0x{p.Value.Pfn:x} x{p.Value.Refs}")));
-
-        private string? Results(string what, long ret, long expected)
-        {
-            _figures.Reached(what, ret);
-            return ret == expected ? null : $"{what}: the model returned {Describe(ret)}, the reference {Describe(expected)}";
-        }
-
-        private string? CompareBitmap(int words, ulong[] expected)
-        {
-            byte[] bytes = new byte[words * 8];
-            _parent.Syscalls.ReadMemory(DifferentialRig.Bitmap, bytes);
-            for (int w = 0; w < words; w++)
-            {
-                ulong actual = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(w * 8));
-                if (actual != expected[w])
-                {
-                    return $"dirty bitmap word {w}: the model 0x{actual:x16}, the reference 0x{expected[w]:x16}";
-                }
-            }
-            return null;
         }
 
         private void ZeroBitmap(int words) => _parent.Syscalls.WriteMemory(DifferentialRig.Bitmap, new byte[words * 8]);
