@@ -178,9 +178,7 @@ internal sealed partial class IommuDomain
                 if (Faults.ShouldFail("iommu_map"))
                 {
                     _table.Remove(range.Start, range.Last);
-                    Trace.Emit("iommu_map_failed", 0, TraceLog.F("domain", Name), TraceLog.F("iova", iova.Value),
-                        TraceLog.F("size", size), TraceLog.F("errno", "ENOMEM"));
-                    return Errno.ENOMEM;
+                    return MapFailed(iova, size);
                 }
                 AddCount(firstSize, firstCount);
                 TraceMap(iova, phys, size, prot);
@@ -205,9 +203,7 @@ internal sealed partial class IommuDomain
                     {
                         RemoveLocked(range.Start, cursor - 1);
                     }
-                    Trace.Emit("iommu_map_failed", 0, TraceLog.F("domain", Name), TraceLog.F("iova", iova.Value),
-                        TraceLog.F("size", size), TraceLog.F("errno", "ENOMEM"));
-                    return Errno.ENOMEM;
+                    return MapFailed(iova, size);
                 }
                 ulong bytes = count * p;
                 _table.Insert(cursor, cursor + (bytes - 1), new IopteRun(new PhysAddr(pa), p, prot));
@@ -222,6 +218,14 @@ internal sealed partial class IommuDomain
             TraceMap(iova, phys, size, prot);
             return Errno.None;
         }
+    }
+
+    // The iommu_map fault site fired: the caller has taken out what it inserted.
+    private Errno MapFailed(Iova iova, ulong size)
+    {
+        Trace.Emit("iommu_map_failed", 0, TraceLog.F("domain", Name), TraceLog.F("iova", iova.Value),
+            TraceLog.F("size", size), TraceLog.F("errno", "ENOMEM"));
+        return Errno.ENOMEM;
     }
 
     private void TraceMap(Iova iova, PhysAddr phys, ulong size, IommuProt prot)
