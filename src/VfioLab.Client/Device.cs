@@ -1,0 +1,168 @@
+using System.Buffers.Binary;
+using VfioLab.Abi;
+
+namespace VfioLab.Client;
+
+/// <summary>
+/// A VFIO device fd seen from user space: device and region info, region access through pread/pwrite and mmap,
+/// reset, and vfio-pci's command-register write and slot hot reset.
+/// </summary>
+public sealed class Device : IDisposable
+{
+    /// <summary>Offset of the PCI command register in config space.</summary>
+    private const int PciCommand = 0x04;
+
+    /// <summary>The command register's memory-space-enable bit.</summary>
+    private const ushort PciCommandMemory = 0x2;
+
+    private bool _closed;
+
+    internal Device(ISyscallSurface sys, string name, int fd)
+    {
+        Sys = sys;
+        Name = name;
+        Fd = fd;
+    }
+
+    /// <summary>The process the device fd belongs to.</summary>
+    public ISyscallSurface Sys { get; }
+
+    /// <summary>The device's name (PCI address or mdev UUID).</summary>
+    public string Name { get; }
+
+    /// <summary>The device's file descriptor.</summary>
+    public int Fd { get; }
+
+    /// <summary><c>VFIO_DEVICE_GET_INFO</c>.</summary>
+    public DeviceInfo GetInfo()
+    {
+        byte[] reply = InfoQuery.Run(Sys, Fd, VfioIoctl.DeviceGetInfo, VfioDeviceInfo.SizeOf, null, () => $"device_get_info {Name} fd {Fd}");
+        VfioDeviceInfo.TryRead(reply, out VfioDeviceInfo info);
+        return new DeviceInfo(info.Flags, info.NumRegions, info.NumIrqs);
+    }
+
+    /// <summary><c>VFIO_DEVICE_GET_REGION_INFO</c> of region <paramref name="index"/>, with the SPARSE_MMAP capability decoded.</summary>
+    public RegionInfo GetRegionInfo(uint index)
+    {
+        string Op() => $"device_get_region_info {Name} fd {Fd} index {index}";
+        byte[] reply = InfoQuery.Run(Sys, Fd, VfioIoctl.DeviceGetRegionInfo, VfioRegionInfo.SizeOf,
+            b => BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(VfioRegionInfo.Offsets.Index), index), Op);
+        VfioRegionInfo.TryRead(reply, out VfioRegionInfo info);
+        List<SparseMmapArea>? areas = null;
+        if ((info.Flags & RegionInfoFlags.Caps) != 0)
+        {
+            foreach ((int offset, VfioInfoCapHeader header) in CapabilityChain.Walk(reply, info.CapOffset, Op()))
+            {
+                if ((RegionInfoCapId)header.Id != RegionInfoCapId.SparseMmap)
+                {
+                    continue;
+                }
+                var cap = CapabilityChain.Read<VfioRegionInfoCapSparseMmap>(reply, offset, Op());
+                areas = [];
+                for (uint i = 0; i < cap.NrAreas; i++)
+                {
+                    var area = CapabilityChain.Read<VfioRegionSparseMmapArea>(reply,
+                        checked(offset + VfioRegionInfoCapSparseMmap.Offsets.Areas + (int)i * VfioRegionSparseMmapArea.SizeOf), Op());
+                    areas.Add(new SparseMmapArea(area.Offset, area.Size));
+                }
+            }
+        }
+        return new RegionInfo(info.Index, info.Flags, info.Size, info.Offset, areas);
+    }
+
+    /// <summary><c>VFIO_DEVICE_RESET</c>.</summary>
+    public void Reset() => Syscall.Ioctl(Sys, Fd, VfioIoctl.DeviceReset, 0, () => $"device_reset {Name} fd {Fd}");
+
+    /// <summary>mmap of <paramref name="size"/> bytes of region <paramref name="index"/> from <paramref name="offset"/>
+    /// (shared, as a BAR mapping must be). Returns the address.</summary>
+    public ulong MapRegion(uint index, ulong offset, ulong size, MemoryProtection protection = MemoryProtection.Read | MemoryProtection.Write)
+    {
+        RegionInfo region = GetRegionInfo(index);
+        ulong fileOffset = region.Offset + offset;
+        return (ulong)Syscall.Check(Sys.Mmap(0, size, protection, MmapFlags.Shared, Fd, fileOffset),
+            () => $"mmap {Name} fd {Fd} region {index} offset 0x{offset:x} size 0x{size:x}");
+    }
+
+    /// <summary>pread of region <paramref name="index"/> at <paramref name="offset"/>. Returns the bytes read.</summary>
+    public int ReadRegion(uint index, ulong offset, Span<byte> destination)
+    {
+        RegionInfo region = GetRegionInfo(index);
+        int length = destination.Length;
+        return (int)Syscall.Check(Sys.Pread(Fd, destination, region.Offset + offset),
+            () => $"pread {Name} fd {Fd} region {index} offset 0x{offset:x} length 0x{length:x}");
+    }
+
+    /// <summary>pwrite of region <paramref name="index"/> at <paramref name="offset"/>. Returns the bytes written.</summary>
+    public int WriteRegion(uint index, ulong offset, ReadOnlySpan<byte> source)
+    {
+        RegionInfo region = GetRegionInfo(index);
+        int length = source.Length;
+        return (int)Syscall.Check(Sys.Pwrite(Fd, source, region.Offset + offset),
+            () => $"pwrite {Name} fd {Fd} region {index} offset 0x{offset:x} length 0x{length:x}");
+    }
+
+    /// <summary>Sets or clears the PCI command register's memory-enable bit (read-modify-write of config space).</summary>
+    public void SetMemoryEnable(bool enable)
+    {
+        Span<byte> command = stackalloc byte[2];
+        ReadRegion((uint)VfioPciRegionIndex.Config, PciCommand, command);
+        ushort value = BinaryPrimitives.ReadUInt16LittleEndian(command);
+        value = enable ? (ushort)(value | PciCommandMemory) : (ushort)(value & ~PciCommandMemory);
+        BinaryPrimitives.WriteUInt16LittleEndian(command, value);
+        WriteRegion((uint)VfioPciRegionIndex.Config, PciCommand, command);
+    }
+
+    /// <summary><c>VFIO_DEVICE_GET_PCI_HOT_RESET_INFO</c>: the devices a slot or bus reset would also reset (first
+    /// call learns the count through ENOSPC, second fetches them).</summary>
+    public IReadOnlyList<HotResetDevice> GetHotResetInfo()
+    {
+        string Op() => $"get_pci_hot_reset_info {Name} fd {Fd}";
+        byte[] probe = AbiStruct.ToArray(new VfioPciHotResetInfo { Argsz = VfioPciHotResetInfo.SizeOf });
+        long rc = Sys.Ioctl(Fd, VfioIoctl.DeviceGetPciHotResetInfo, probe);
+        if (rc < 0 && ErrnoExtensions.FromReturn(rc) != Errno.ENOSPC)
+        {
+            Syscall.Check(rc, Op);
+        }
+        VfioPciHotResetInfo.TryRead(probe, out VfioPciHotResetInfo head);
+        if (head.Count > (InfoQuery.MaxReply - VfioPciHotResetInfo.SizeOf) / VfioPciDependentDevice.SizeOf)
+        {
+            throw new VfioException(Op(), Errno.None, $"implausible device count {head.Count}");
+        }
+        int size = VfioPciHotResetInfo.SizeOf + (int)head.Count * VfioPciDependentDevice.SizeOf;
+        byte[] arg = new byte[size];
+        new VfioPciHotResetInfo { Argsz = (uint)size }.Write(arg);
+        Syscall.Ioctl(Sys, Fd, VfioIoctl.DeviceGetPciHotResetInfo, arg, Op);
+        VfioPciHotResetInfo.TryRead(arg, out head);
+        var devices = new List<HotResetDevice>((int)head.Count);
+        for (int i = 0; i < head.Count; i++)
+        {
+            var d = CapabilityChain.Read<VfioPciDependentDevice>(arg, VfioPciHotResetInfo.Offsets.Devices + i * VfioPciDependentDevice.SizeOf, Op());
+            devices.Add(new HotResetDevice(d.GroupId, d.Segment, d.Bus, d.Devfn));
+        }
+        return devices;
+    }
+
+    /// <summary><c>VFIO_DEVICE_PCI_HOT_RESET</c>, proving ownership of the affected groups with <paramref name="groups"/>.</summary>
+    public void PciHotReset(IReadOnlyList<Group> groups)
+    {
+        ArgumentNullException.ThrowIfNull(groups);
+        byte[] arg = new byte[VfioPciHotReset.SizeOf + groups.Count * 4];
+        new VfioPciHotReset { Argsz = (uint)arg.Length, Count = (uint)groups.Count }.Write(arg);
+        for (int i = 0; i < groups.Count; i++)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(arg.AsSpan(VfioPciHotReset.Offsets.GroupFds + i * 4), groups[i].Fd);
+        }
+        Syscall.Ioctl(Sys, Fd, VfioIoctl.DevicePciHotReset, arg,
+            () => $"pci_hot_reset {Name} fd {Fd} groups [{string.Join(", ", groups.Select(g => g.Number))}]");
+    }
+
+    /// <summary>Closes the device fd (the driver's release runs when the last fd goes).</summary>
+    public void Dispose()
+    {
+        if (!_closed)
+        {
+            _closed = true;
+            Sys.Close(Fd);
+        }
+    }
+}

@@ -1,0 +1,60 @@
+using System.Runtime.InteropServices;
+
+namespace VfioLab.Linux;
+
+/// <summary>The libc calls the real-kernel surface needs, declared once (glibc or musl on x86-64 and arm64).</summary>
+internal static unsafe partial class LibC
+{
+    /// <summary><c>O_RDWR</c>.</summary>
+    public const int ORdwr = 0x2;
+
+    /// <summary><c>O_CLOEXEC</c> (asm-generic value, also x86-64).</summary>
+    public const int OCloexec = 0x80000;
+
+    /// <summary>An iovec for process_vm_readv/writev.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVec
+    {
+        /// <summary>Base address.</summary>
+        public void* Base;
+
+        /// <summary>Length in bytes.</summary>
+        public nuint Length;
+    }
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    public static partial int Close(int fd);
+
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    public static partial int IoctlPointer(int fd, nuint request, void* arg);
+
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    public static partial int IoctlValue(int fd, nuint request, nuint value);
+
+    [LibraryImport("libc", EntryPoint = "pread", SetLastError = true)]
+    public static partial nint Pread(int fd, void* buffer, nuint count, long offset);
+
+    [LibraryImport("libc", EntryPoint = "pwrite", SetLastError = true)]
+    public static partial nint Pwrite(int fd, void* buffer, nuint count, long offset);
+
+    [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
+    public static partial nint Mmap(nint address, nuint length, int protection, int flags, int fd, long offset);
+
+    [LibraryImport("libc", EntryPoint = "munmap", SetLastError = true)]
+    public static partial int Munmap(nint address, nuint length);
+
+    [LibraryImport("libc", EntryPoint = "process_vm_readv", SetLastError = true)]
+    public static partial nint ProcessVmReadv(int pid, IoVec* local, nuint localCount, IoVec* remote, nuint remoteCount, nuint flags);
+
+    [LibraryImport("libc", EntryPoint = "process_vm_writev", SetLastError = true)]
+    public static partial nint ProcessVmWritev(int pid, IoVec* local, nuint localCount, IoVec* remote, nuint remoteCount, nuint flags);
+
+    [LibraryImport("libc", EntryPoint = "getpid")]
+    public static partial int GetPid();
+
+    /// <summary>-errno of the last failed call.</summary>
+    public static long Failed() => -(long)Marshal.GetLastPInvokeError();
+}
