@@ -1,5 +1,6 @@
 using VfioLab.Cli.Commands.Fuzz;
 using VfioLab.Cli.Commands.List;
+using VfioLab.Cli.Commands.Probe;
 using VfioLab.Cli.Commands.Run;
 
 namespace VfioLab.Cli;
@@ -13,6 +14,7 @@ internal static class CliApplication
         ["run"] = RunCommandDefinition.Options,
         ["list"] = ListCommandDefinition.Options,
         ["fuzz"] = FuzzCommandDefinition.Options,
+        ["probe"] = ProbeCommandDefinition.Options,
         ["help"] = new Dictionary<string, bool>(),
     };
 
@@ -38,6 +40,7 @@ internal static class CliApplication
                 "run" => new RunCommand(stdout, stderr).Execute(line),
                 "list" => new ListCommand(stdout).Execute(line),
                 "fuzz" => new FuzzCommand(stdout, stderr).Execute(line),
+                "probe" => new ProbeCommand(stdout, stderr).Execute(line),
                 _ => PrintUsageOk(stdout),
             };
         }
@@ -69,6 +72,10 @@ internal static class CliApplication
         w.WriteLine("      --seed S      first round's seed (default 1; round r uses S + r)");
         w.WriteLine("      --campaign C  differential, ioctl or scenario (default: all)   --profile P  seeds or linux-6.18 (default: both)");
         w.WriteLine("      --out DIR     where failing cases are written as scenario files (default fuzz-failures)");
+        w.WriteLine("  probe             what a VFIO user finds on this machine's kernel (/dev/vfio), through the typed client;");
+        w.WriteLine("                    exit 1 when there is no VFIO here");
+        w.WriteLine("      --scenario S  probe the simulated host of scenario file or built-in S instead (no steps run)");
+        w.WriteLine("      --process P   with --scenario: the process to probe as (default: the first)");
         w.WriteLine("  help              this text");
     }
 }

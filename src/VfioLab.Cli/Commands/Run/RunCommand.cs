@@ -52,7 +52,8 @@ internal sealed class RunCommand(TextWriter stdout, TextWriter stderr)
         }
     }
 
-    private static ScenarioDocument Load(string? fileOrName)
+    /// <summary>The built-in default, a built-in by name, or a file (a file of that name wins).</summary>
+    internal static ScenarioDocument Load(string? fileOrName)
     {
         if (fileOrName is null)
         {
