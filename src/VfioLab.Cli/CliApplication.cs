@@ -66,6 +66,7 @@ internal static class CliApplication
         w.WriteLine("      --trace FILE  write every system call and internal event as JSON lines");
         w.WriteLine("      --no-check    do not run the invariant checker after every step (on by default)");
         w.WriteLine("      --quiet       print only failures and the summary");
+        w.WriteLine("      --report      end with a sizing report: peaks of locked_vm, DMA mappings, IOPTEs and IOMMU page-table memory");
         w.WriteLine("  list              list the built-in scenarios");
         w.WriteLine("  fuzz              run the robustness campaigns (differential, ioctl, scenario files); exit 1 on a violation");
         w.WriteLine("      --seconds N   time budget (default 30)      --rounds N   a fixed number of rounds instead");

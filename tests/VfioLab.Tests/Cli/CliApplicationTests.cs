@@ -23,6 +23,27 @@ public sealed class CliApplicationTests
     }
 
     [Fact]
+    public void Run_Report_EndsWithTheSizingPeaks()
+    {
+        (int code, string output, _) = Run("run", "--quiet", "--report");
+
+        Assert.Equal(0, code);
+        Assert.Contains("sizing: peaks over 35 step(s), sampled after each step", output, StringComparison.Ordinal);
+        Assert.Contains("process qemu[1]: locked_vm peak 16777088 KiB (~16.00 GiB), at the end 0 B; RLIMIT_MEMLOCK 17 GiB", output, StringComparison.Ordinal);
+        Assert.Contains("container 1: DMA mappings peak 4 of 65535 (dma_entry_limit)", output, StringComparison.Ordinal);
+        Assert.Contains("domain vt-d#0/d1: IOPTEs peak 8671 (4K x 480, 2M x 8191); page tables peak", output, StringComparison.Ordinal);
+        Assert.True(output.IndexOf("sizing:", StringComparison.Ordinal) < output.IndexOf("PASSED", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Run_WithoutReport_PrintsNoSizing()
+    {
+        (int code, string output, _) = Run("run", "--quiet");
+        Assert.Equal(0, code);
+        Assert.DoesNotContain("sizing:", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Run_MalformedFile_ExitsTwoWithFileLineColumn()
     {
         string path = Path.Combine(Path.GetTempPath(), $"vfiolab-bad-{Guid.NewGuid():N}.yaml");

@@ -31,6 +31,7 @@ internal sealed class ConsoleReporter(TextWriter writer, bool quiet) : IScenario
 
     public void Finished(ScenarioOutcome outcome)
     {
+        outcome.Sizing?.Write(writer);
         writer.WriteLine($"{outcome.Passed switch { true => "PASSED", false => "FAILED" }}: {outcome.StepsPassed} of {outcome.StepsRun} steps met their expectation, {outcome.UnexpectedViolations} unexpected invariant violation(s)");
     }
 }

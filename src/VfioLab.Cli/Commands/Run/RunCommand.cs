@@ -25,7 +25,7 @@ internal sealed class RunCommand(TextWriter stdout, TextWriter stderr)
             stderr.WriteLine(e.Message);
             return ExitCodes.UsageOrInputError;
         }
-        var options = new RunOptions { CheckInvariants = !line.Has(RunCommandDefinition.NoCheck) };
+        var options = new RunOptions { CheckInvariants = !line.Has(RunCommandDefinition.NoCheck), Sizing = line.Has(RunCommandDefinition.Report) };
         StreamWriter? trace = null;
         try
         {

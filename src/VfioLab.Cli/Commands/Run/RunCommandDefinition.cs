@@ -7,6 +7,7 @@ internal static class RunCommandDefinition
     public const string Check = "--check";
     public const string NoCheck = "--no-check";
     public const string Quiet = "--quiet";
+    public const string Report = "--report";
 
     public static IReadOnlyDictionary<string, bool> Options { get; } = new Dictionary<string, bool>(StringComparer.Ordinal)
     {
@@ -14,5 +15,6 @@ internal static class RunCommandDefinition
         [Check] = false,
         [NoCheck] = false,
         [Quiet] = false,
+        [Report] = false,
     };
 }

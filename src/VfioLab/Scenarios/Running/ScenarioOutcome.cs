@@ -1,7 +1,7 @@
 namespace VfioLab.Scenarios.Running;
 
 /// <summary>The result of a whole run.</summary>
-internal sealed record ScenarioOutcome(IReadOnlyList<StepReport> Steps, int UnexpectedViolations)
+internal sealed record ScenarioOutcome(IReadOnlyList<StepReport> Steps, int UnexpectedViolations, Reports.SizingReport? Sizing = null)
 {
     /// <summary>Steps executed.</summary>
     public int StepsRun => Steps.Count;

@@ -19,14 +19,16 @@ internal static class ScenarioRunner
             session.Host.Trace.Subscribe(ev => trace.WriteLine(TraceJson.Format(ev)));
         }
         reporter.Started(doc.Name, doc.Description ?? string.Empty, doc.Steps.Count);
+        Reports.SizingSampler? sizing = options.Sizing ? new Reports.SizingSampler(session.Host) : null;
         var reports = new List<StepReport>(doc.Steps.Count);
         for (int i = 0; i < doc.Steps.Count; i++)
         {
             StepReport report = session.Execute(i);
             reports.Add(report);
+            sizing?.Sample();
             reporter.StepFinished(report);
         }
-        var outcome = new ScenarioOutcome(reports, session.UnexpectedViolations);
+        var outcome = new ScenarioOutcome(reports, session.UnexpectedViolations, sizing?.Report());
         reporter.Finished(outcome);
         return outcome;
     }

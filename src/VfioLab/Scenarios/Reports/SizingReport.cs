@@ -1,0 +1,55 @@
+namespace VfioLab.Scenarios.Reports;
+
+/// <summary>
+/// What a scenario needed, for operators sizing a VM: per process the peak of <c>locked_vm</c> against
+/// RLIMIT_MEMLOCK, per container the peak of DMA mappings against <c>dma_entry_limit</c>, per IOMMU domain the peak of
+/// leaf entries and the page-table memory they need. Peaks are sampled after every step.
+/// </summary>
+/// <param name="Steps">Steps sampled.</param>
+/// <param name="Processes">One row per process that ever existed, in pid order.</param>
+/// <param name="Containers">One row per container that ever held a backend, in id order.</param>
+/// <param name="Domains">One row per IOMMU domain that ever translated for a group, in order of appearance.</param>
+internal sealed record SizingReport(int Steps, IReadOnlyList<ProcessSizing> Processes, IReadOnlyList<ContainerSizing> Containers, IReadOnlyList<DomainSizing> Domains)
+{
+    /// <summary>Writes the report as indented text.</summary>
+    public void Write(TextWriter w)
+    {
+        w.WriteLine($"sizing: peaks over {Steps} step(s), sampled after each step");
+        foreach (ProcessSizing p in Processes)
+        {
+            string limit = p.MemlockLimitBytes == ulong.MaxValue ? "unlimited" : Bytes(p.MemlockLimitBytes);
+            w.WriteLine($"  process {p.Name}: locked_vm peak {Bytes(p.PeakLockedBytes)}, at the end {Bytes(p.FinalLockedBytes)}; RLIMIT_MEMLOCK {limit}{(p.CapIpcLock ? " (CAP_IPC_LOCK)" : string.Empty)}");
+        }
+        foreach (ContainerSizing c in Containers)
+        {
+            w.WriteLine($"  container {c.Id}: DMA mappings peak {c.PeakMappings} of {c.EntryLimit} (dma_entry_limit)");
+        }
+        foreach (DomainSizing d in Domains)
+        {
+            string sizes = string.Join(", ", d.EntriesAtPeak.Select(e => $"{Iommu.PageSizeBitmap.FormatSize(e.Key)} x {e.Value}"));
+            w.WriteLine($"  domain {d.Name}: IOPTEs peak {d.PeakEntries}{(sizes.Length > 0 ? $" ({sizes})" : string.Empty)}; page tables peak {d.PeakTablePages} x {Bytes(d.Granule)} = {Bytes(d.PeakTableBytes)}");
+        }
+    }
+
+    /// <summary>Bytes in the largest binary unit that divides them exactly (<c>16 GiB</c>, <c>4 KiB</c>, <c>1536 B</c>),
+    /// followed by a rounded reading when that unit is small for the number (<c>16777088 KiB (~16.00 GiB)</c>).</summary>
+    internal static string Bytes(ulong bytes)
+    {
+        string[] units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+        int u = 0;
+        ulong exact = bytes;
+        while (exact >= 1024 && exact % 1024 == 0 && u < units.Length - 1)
+        {
+            exact /= 1024;
+            u++;
+        }
+        string text = $"{exact} {units[u]}";
+        if (exact < 1024)
+        {
+            return text;
+        }
+        int big = Math.Min(units.Length - 1, System.Numerics.BitOperations.Log2(bytes) / 10);
+        double approx = bytes / Math.Pow(1024, big);
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{text} (~{approx:0.00} {units[big]})");
+    }
+}
