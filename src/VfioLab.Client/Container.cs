@@ -9,24 +9,15 @@ namespace VfioLab.Client;
 /// Every failing call throws <see cref="VfioException"/> with the kernel's errno; nothing is cached, so the object
 /// is as thread-safe as the kernel makes the fd.
 /// </summary>
-public sealed partial class Container : IDisposable
+public sealed partial class Container : VfioFile
 {
     /// <summary>The VFIO API version this client speaks (<c>VFIO_API_VERSION</c>).</summary>
     public const int ApiVersion = 0;
 
-    private bool _closed;
-
     private Container(ISyscallSurface sys, int fd)
+        : base(sys, fd)
     {
-        Sys = sys;
-        Fd = fd;
     }
-
-    /// <summary>The process the container belongs to.</summary>
-    public ISyscallSurface Sys { get; }
-
-    /// <summary>The container's file descriptor.</summary>
-    public int Fd { get; }
 
     /// <summary>The IOMMU type this client last set with <see cref="SetIommu"/> or <see cref="SelectIommu"/> (0 before).
     /// The kernel forgets it when the container's last group leaves; this property does not see that.</summary>
@@ -116,16 +107,6 @@ public sealed partial class Container : IDisposable
             }
         }
         return new IommuInfo(info.Flags, info.IovaPgsizes, ranges, dmaAvail, migration);
-    }
-
-    /// <summary>Closes the container fd (the kernel releases the IOMMU state when its last user goes).</summary>
-    public void Dispose()
-    {
-        if (!_closed)
-        {
-            _closed = true;
-            Sys.Close(Fd);
-        }
     }
 
     private static string Name(uint type) => VfioExtension.TryGetName(type, out string name) ? name : type.ToString(System.Globalization.CultureInfo.InvariantCulture);

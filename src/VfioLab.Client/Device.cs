@@ -7,7 +7,7 @@ namespace VfioLab.Client;
 /// A VFIO device fd seen from user space: device and region info, region access through pread/pwrite and mmap,
 /// reset, and vfio-pci's command-register write and slot hot reset.
 /// </summary>
-public sealed class Device : IDisposable
+public sealed class Device : VfioFile
 {
     /// <summary>Offset of the PCI command register in config space.</summary>
     private const int PciCommand = 0x04;
@@ -15,23 +15,14 @@ public sealed class Device : IDisposable
     /// <summary>The command register's memory-space-enable bit.</summary>
     private const ushort PciCommandMemory = 0x2;
 
-    private bool _closed;
-
     internal Device(ISyscallSurface sys, string name, int fd)
+        : base(sys, fd)
     {
-        Sys = sys;
         Name = name;
-        Fd = fd;
     }
-
-    /// <summary>The process the device fd belongs to.</summary>
-    public ISyscallSurface Sys { get; }
 
     /// <summary>The device's name (PCI address or mdev UUID).</summary>
     public string Name { get; }
-
-    /// <summary>The device's file descriptor.</summary>
-    public int Fd { get; }
 
     /// <summary><c>VFIO_DEVICE_GET_INFO</c>.</summary>
     public DeviceInfo GetInfo()
@@ -154,15 +145,5 @@ public sealed class Device : IDisposable
         }
         Syscall.Ioctl(Sys, Fd, VfioIoctl.DevicePciHotReset, arg,
             () => $"pci_hot_reset {Name} fd {Fd} groups [{string.Join(", ", groups.Select(g => g.Number))}]");
-    }
-
-    /// <summary>Closes the device fd (the driver's release runs when the last fd goes).</summary>
-    public void Dispose()
-    {
-        if (!_closed)
-        {
-            _closed = true;
-            Sys.Close(Fd);
-        }
     }
 }

@@ -8,25 +8,16 @@ namespace VfioLab.Client;
 /// A VFIO group (<c>/dev/vfio/N</c>) seen from user space: the unit of ownership that joins a container and hands
 /// out device fds.
 /// </summary>
-public sealed class Group : IDisposable
+public sealed class Group : VfioFile
 {
-    private bool _closed;
-
     private Group(ISyscallSurface sys, int number, int fd)
+        : base(sys, fd)
     {
-        Sys = sys;
         Number = number;
-        Fd = fd;
     }
-
-    /// <summary>The process the group fd belongs to.</summary>
-    public ISyscallSurface Sys { get; }
 
     /// <summary>The IOMMU group number.</summary>
     public int Number { get; }
-
-    /// <summary>The group's file descriptor.</summary>
-    public int Fd { get; }
 
     /// <summary>Opens <c>/dev/vfio/<paramref name="number"/></c>.</summary>
     /// <exception cref="VfioException">ENOENT (no such group), EBUSY (already open in another process).</exception>
@@ -77,15 +68,5 @@ public sealed class Group : IDisposable
         Encoding.UTF8.GetBytes(name, arg);
         int fd = (int)Syscall.Ioctl(Sys, Fd, VfioIoctl.GroupGetDeviceFd, arg, () => $"get_device_fd group {Number} name {name}");
         return new Device(Sys, name, fd);
-    }
-
-    /// <summary>Closes the group fd.</summary>
-    public void Dispose()
-    {
-        if (!_closed)
-        {
-            _closed = true;
-            Sys.Close(Fd);
-        }
     }
 }

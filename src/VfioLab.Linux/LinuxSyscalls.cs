@@ -140,33 +140,33 @@ public sealed unsafe class LinuxSyscalls : ISyscallSurface
     /// <inheritdoc/>
     public int ReadMemory(ulong address, Span<byte> destination)
     {
-        if (destination.IsEmpty)
-        {
-            return 0;
-        }
         fixed (byte* p = destination)
         {
-            var local = new LibC.IoVec { Base = p, Length = (nuint)destination.Length };
-            var remote = new LibC.IoVec { Base = (void*)address, Length = (nuint)destination.Length };
-            nint n = LibC.ProcessVmReadv(Pid, &local, 1, &remote, 1, 0);
-            return n == destination.Length ? 0 : n < 0 ? (int)LibC.Failed() : (int)Errno.EFAULT.AsReturn();
+            return Transfer(address, p, destination.Length, write: false);
         }
     }
 
     /// <inheritdoc/>
     public int WriteMemory(ulong address, ReadOnlySpan<byte> source)
     {
-        if (source.IsEmpty)
+        fixed (byte* p = source)
+        {
+            return Transfer(address, p, source.Length, write: true);
+        }
+    }
+
+    /// <summary>Copies <paramref name="length"/> bytes between <paramref name="buffer"/> and this process's memory at
+    /// <paramref name="address"/> with process_vm_readv/writev: 0, or -EFAULT when any byte is unreachable.</summary>
+    private int Transfer(ulong address, byte* buffer, int length, bool write)
+    {
+        if (length == 0)
         {
             return 0;
         }
-        fixed (byte* p = source)
-        {
-            var local = new LibC.IoVec { Base = p, Length = (nuint)source.Length };
-            var remote = new LibC.IoVec { Base = (void*)address, Length = (nuint)source.Length };
-            nint n = LibC.ProcessVmWritev(Pid, &local, 1, &remote, 1, 0);
-            return n == source.Length ? 0 : n < 0 ? (int)LibC.Failed() : (int)Errno.EFAULT.AsReturn();
-        }
+        var local = new LibC.IoVec { Base = buffer, Length = (nuint)length };
+        var remote = new LibC.IoVec { Base = (void*)address, Length = (nuint)length };
+        nint n = write ? LibC.ProcessVmWritev(Pid, &local, 1, &remote, 1, 0) : LibC.ProcessVmReadv(Pid, &local, 1, &remote, 1, 0);
+        return n == length ? 0 : n < 0 ? (int)LibC.Failed() : (int)Errno.EFAULT.AsReturn();
     }
 
     /// <summary>Not offered on the real kernel: a .NET process cannot fork safely.</summary>
