@@ -108,6 +108,7 @@ internal sealed partial class InvariantChecker
         ulong tceSize = 1UL << v.PageShift;
         ulong count = run.Last - run.Start + 1;
         ulong k = 0;
+        bool reported = false;
         while (k < count)
         {
             ulong ua = v.Ua + (k << v.PageShift);
@@ -126,15 +127,15 @@ internal sealed partial class InvariantChecker
                 return;
             }
             ulong expected = (hpas.ValueAt(pageIndex).Pfn << shift) | (ua & ((1UL << shift) - 1));
-            if (expected != hpa)
-            {
-                found.Add(new("tce-userspace-consistent",
-                    $"container {c.Id}: TCE 0x{run.Start + k:x} of window #{table.Number} points at 0x{hpa:x}, its ua 0x{ua:x} is registered at 0x{expected:x}"));
-                return;
-            }
             ulong runEndUa = region.Ua + ((hpas.Last + 1) << shift);
             ulong n = Math.Min(count - k, (runEndUa - ua + tceSize - 1) >> v.PageShift);
             n = Math.Max(1, Math.Min(n, (region.Ua + region.Size(shift) - ua) >> v.PageShift));
+            if (expected != hpa && !reported)
+            {
+                found.Add(new("tce-userspace-consistent",
+                    $"container {c.Id}: TCE 0x{run.Start + k:x} of window #{table.Number} points at 0x{hpa:x}, its ua 0x{ua:x} is registered at 0x{expected:x}"));
+                reported = true;
+            }
             pointing[region] = pointing.GetValueOrDefault(region) + n;
             k += n;
         }

@@ -111,13 +111,4 @@ internal sealed class MmIommuContext(AddressSpace mm, int id)
             return Abi.Errno.None;
         }
     }
-
-    /// <summary>Test hook: unlists a region without releasing its pins or charge.</summary>
-    internal void ForgetForTest(MmIommuRegion region)
-    {
-        lock (_lock)
-        {
-            _regions.Remove(region);
-        }
-    }
 }

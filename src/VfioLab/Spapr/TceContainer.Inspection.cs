@@ -32,14 +32,13 @@ internal sealed partial class TceContainer
     /// <summary>Test hook: the first user's mm as recorded for the checks (under the quirk nothing else records it).</summary>
     internal AddressSpace? FirstUserForTest => _firstUser;
 
-    /// <summary>Test hook: drops the registrations list entry of <paramref name="region"/> without a put (breaks
-    /// <c>prereg-not-released-while-mapped</c> accounting when combined with a forced release).</summary>
-    internal void ForceReleaseRegionForTest(MmIommuRegion region)
+    /// <summary>Test hook: marks <paramref name="region"/> released (<c>mapped</c> 0) while TCEs may still point into it,
+    /// the state <c>mm_iommu_put</c>'s cmpxchg exists to prevent (breaks <c>prereg-not-released-while-mapped</c>).</summary>
+    internal void MarkRegionReleasedForTest(MmIommuRegion region)
     {
         using (_lock.EnterScope())
         {
             region.Mapped = 0;
-            _driver.Mms.Of(region.Mm).ForgetForTest(region);
         }
     }
 }
