@@ -59,6 +59,26 @@ public sealed class SpaprMmTests
     }
 
     [Fact]
+    public void Exit_OwnerOfV1AndV2Containers_ReleasesEverything()
+    {
+        var h = new SpaprTestHost();
+        (int v1, _) = h.Container(v2: false);
+        (int v2, _) = h.Container(v2: true, group: SpaprTestHost.NicGroup);
+        ulong ram = h.MmapAnonymous(2UL << 20);
+        Assert.Equal(0, h.Enable(v1));
+        Assert.Equal(0, h.Map(v1, 0, ram, 1UL << 20));
+        Assert.Equal(0, h.Register(v2, ram + (1UL << 20), 1UL << 20));
+        Assert.Equal(0, h.Map(v2, 0, ram + (1UL << 20), 1UL << 20));
+        Assert.NotEqual(0UL, h.TotalPins);
+        h.Sys.Exit();
+        Assert.Equal(0UL, h.TotalPins);
+        Assert.Equal(0UL, h.LockedVmPages);
+        Assert.Empty(h.Driver.Containers);
+        Assert.False(h.Pe(SpaprTestHost.GpuGroup).Owned);
+        h.AssertClean();
+    }
+
+    [Fact]
     public void MapDma_FromForkedChildUnderQuirk_MapsTheChildsPagesAndBreaksSingleMm()
     {
         var h = new SpaprTestHost(kernel: new KernelSettings(KernelSettings.Seeds, [KernelSettings.QuirkSpaprTceCurrentMm]));
