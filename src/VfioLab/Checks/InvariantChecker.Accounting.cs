@@ -173,7 +173,7 @@ internal sealed partial class InvariantChecker
     // the owner's RLIMIT_MEMLOCK unless a mapping charged to it has CAP_IPC_LOCK. Linux checks the limit
     // only when charging, so lowering RLIMIT_MEMLOCK below a live charge is reported here: a scenario
     // doing it on purpose announces it with expect_violation.
-    private void CheckAccounting(List<Type1State> type1, List<InvariantViolation> found)
+    private void CheckAccounting(List<Type1State> type1, SpaprTotals spapr, List<InvariantViolation> found)
     {
         var perMm = new Dictionary<AddressSpace, MmCharge>();
         foreach (Type1State t in type1)
@@ -201,6 +201,14 @@ internal sealed partial class InvariantChecker
             if (mm is not null && mm.IsAlive && !perMm.ContainsKey(mm))
             {
                 perMm.Add(mm, new MmCharge { LockCap = p.CapIpcLock, LimitPages = p.MemlockLimitPages });
+            }
+        }
+        foreach ((AddressSpace mm, ulong pages) in spapr.Charges)
+        {
+            if (perMm.TryGetValue(mm, out MmCharge? c))
+            {
+                c.Charged += (long)pages;
+                c.Mappings++;
             }
         }
         foreach ((AddressSpace mm, MmCharge c) in perMm)

@@ -21,7 +21,8 @@ internal sealed partial class InvariantChecker(SimulatedHost host)
         "locked-vm-within-limit", "host-page-charged-once-per-mapping", "vpfn-consistent", "vaddr-invalid-count",
         "dirty-bitmaps-present", "non-pinned-groups-count", "mapping-in-iova-range", "pgsize-bitmap", "group-attached-once",
         "unpin-after-flush", "empty-container-clean", "pins-balanced", "no-cpu-mapping-of-disabled-bar", "notifier-retry-limit",
-        "no-translation-to-released-device", "pfnmap-device-referenced",
+        "no-translation-to-released-device", "pfnmap-device-referenced", "tce-userspace-consistent",
+        "prereg-not-released-while-mapped", "container-single-mm",
     ];
 
     /// <summary>Evaluates every invariant; an empty list means the state is consistent.</summary>
@@ -30,8 +31,9 @@ internal sealed partial class InvariantChecker(SimulatedHost host)
         var found = new List<InvariantViolation>();
         CheckGroups(found);
         List<Type1State> type1 = CheckType1Containers(found);
-        CheckAccounting(type1, found);
-        CheckPins(type1, found);
+        SpaprTotals spapr = CheckSpapr(found);
+        CheckAccounting(type1, spapr, found);
+        CheckPins(type1, spapr, found);
         CheckDeviceMemory(type1, found);
         CheckBarMappings(found);
         return found;
@@ -72,18 +74,19 @@ internal sealed partial class InvariantChecker(SimulatedHost host)
     }
 
     // Every page pin in the host is held by a type1 container: one per translated RAM page of each
-    // mapping while the container has domains, plus one per external pin (spec §2.5, §4.4); no leak,
+    // mapping while the container has domains, plus one per external pin (spec §2.5, §4.4); or by sPAPR:
+    // one per v1 TCE, one per page of each live pre-registered region (docs/spapr.md); no leak,
     // no over-release. Pins held by another backend cannot be counted, so with one the totals are not
     // compared; with no backend at all no frame may be pinned.
-    private void CheckPins(List<Type1State> type1, List<InvariantViolation> found)
+    private void CheckPins(List<Type1State> type1, SpaprTotals spapr, List<InvariantViolation> found)
     {
-        ulong expected = 0;
+        ulong expected = spapr.PinsHeld;
         int backends = 0;
         foreach (VfioContainer c in host.Vfio.Containers)
         {
             backends += c.Iommu is null ? 0 : 1;
         }
-        if (backends != type1.Count)
+        if (backends != type1.Count + spapr.Containers)
         {
             return;
         }
@@ -96,7 +99,7 @@ internal sealed partial class InvariantChecker(SimulatedHost host)
         {
             found.Add(new("pins-balanced", backends == 0
                 ? $"0x{pins:x} page pins outstanding with no IOMMU backend holding any"
-                : $"0x{pins:x} page pins outstanding, but the type1 containers hold 0x{expected:x} ({(pins > expected ? "leaked" : "over-released")})"));
+                : $"0x{pins:x} page pins outstanding, but the backends hold 0x{expected:x} ({(pins > expected ? "leaked" : "over-released")})"));
         }
     }
 

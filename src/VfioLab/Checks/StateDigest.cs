@@ -141,6 +141,35 @@ internal sealed class StateDigest : IEquatable<StateDigest>
         {
             IommuDomain? d = g.Domain;
             w.Add($"iommu-group {g.Id} domain {(d is null ? "-" : d.Unit.Name)} owned {g.DmaOwner is not null} viable {g.IsViable}");
+            if (g.TableGroup is { } tg)
+            {
+                w.Add($"  pe owned {tg.Owned} windows [{string.Join(",", tg.Windows.Select(t => t is null ? "-" : t.Window.ToString()))}]");
+            }
+        }
+        if (host.SpaprDriver is { } spapr)
+        {
+            DigestSpaprMms(spapr.Mms, w);
+        }
+    }
+
+    // The sPAPR per-mm state: each mm's pre-registered regions (address, pages, page shift, users, mapping
+    // count, hpa runs) and the charges the backend can never return.
+    private static void DigestSpaprMms(Spapr.SpaprMmRegistry mms, List<string> w)
+    {
+        foreach (Spapr.MmIommuContext ctx in mms.Contexts.OrderBy(c => c.Id))
+        {
+            foreach (Spapr.MmIommuRegion r in ctx.Regions.OrderBy(r => r.Ua))
+            {
+                w.Add($"spapr-mm #{ctx.Id} pid {ctx.Mm.OwnerPid} {r}");
+                foreach (Collections.Run<Spapr.HpaRun> h in r.Hpas.All())
+                {
+                    w.Add($"    hpas [0x{h.Start:x}, 0x{h.Last:x}] -> pfn 0x{h.Value.Pfn:x}");
+                }
+            }
+        }
+        foreach ((AddressSpace mm, ulong pages) in mms.Leaks.OrderBy(l => l.Key.OwnerPid))
+        {
+            w.Add($"spapr-leaked mm {mm.OwnerPid} pages 0x{pages:x}");
         }
     }
 
@@ -155,12 +184,36 @@ internal sealed class StateDigest : IEquatable<StateDigest>
             case VfioIommu t:
                 DigestType1(t, w);
                 return;
+            case Spapr.TceContainer tce:
+                DigestSpapr(tce, w);
+                return;
             case IVfioIommuInspection other:
                 w.Add($"  backend {other.GetType().Name} mappings {other.MappingCount} dma_avail {other.DmaAvail}");
                 return;
             default:
                 w.Add($"  backend {c.Iommu.GetType().Name}");
                 return;
+        }
+    }
+
+    // One sPAPR container: version, enabled, the mm it serves, ENABLE's charge, pending default window, its
+    // registrations and each window with its valid TCE runs (hpa, ua, direction, mm).
+    private static void DigestSpapr(Spapr.TceContainer tce, List<string> w)
+    {
+        Spapr.TceContainerSnapshot s = tce.Snapshot();
+        w.Add($"  spapr v2 {s.V2} enabled {s.Enabled} pending_default {s.DefaultWindowPending} mm {s.Mm?.OwnerPid.ToString(CultureInfo.InvariantCulture) ?? "-"}" +
+            $" locked_pages 0x{s.LockedPages:x} groups [{string.Join(",", s.Groups)}]");
+        foreach (Spapr.MmIommuRegion r in s.Prereg)
+        {
+            w.Add($"  prereg 0x{r.Ua:x} +0x{r.Entries:x}");
+        }
+        foreach (Spapr.TceWindowSnapshot win in s.Windows)
+        {
+            w.Add($"  {win.Table} charged 0x{win.Table.ChargedPages:x} to {win.ChargedMm?.OwnerPid.ToString(CultureInfo.InvariantCulture) ?? "-"}");
+            foreach (Collections.Run<Iommu.TceEntryRun> r in win.Runs)
+            {
+                w.Add($"    tce [0x{r.Start:x}, 0x{r.Last:x}] hpa 0x{r.Value.Hpa:x} ua 0x{r.Value.Ua:x} {r.Value.Prot} mm #{r.Value.MmId}");
+            }
         }
     }
 

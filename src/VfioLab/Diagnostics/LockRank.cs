@@ -24,6 +24,9 @@ internal enum LockRank
     /// <summary>type1's <c>iommu-&gt;lock</c>.</summary>
     Type1 = 50,
 
+    /// <summary>The sPAPR TCE backend's <c>container-&gt;lock</c> (never held with type1's: a container has one backend).</summary>
+    SpaprContainer = 55,
+
     /// <summary>An address space's mmap lock (<c>mmap_lock</c>, reader/writer).</summary>
     Mmap = 60,
 
@@ -43,6 +46,9 @@ internal enum LockRank
 
     /// <summary>An IOMMU domain's page-table lock.</summary>
     IommuDomain = 110,
+
+    /// <summary>A TCE table's lock (the sPAPR IOMMU table, its entries and userspace view).</summary>
+    TceTable = 115,
 
     /// <summary><see cref="Host.PhysicalMemory"/>'s gate (frames, pins, contents): innermost.</summary>
     PhysicalMemory = 120,

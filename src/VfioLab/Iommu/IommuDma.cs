@@ -15,7 +15,7 @@ namespace VfioLab.Iommu;
 internal static class IommuDma
 {
     /// <summary>
-    /// Translates a device access of <paramref name="size"/> bytes at <paramref name="iova"/> by
+    /// Translates a device access (through the PE's TCE windows for a sPAPR group) of <paramref name="size"/> bytes at <paramref name="iova"/> by
     /// page-table runs (not pages) and splits the physical result at BAR boundaries, so pieces that
     /// land in a BAR come back as <see cref="DmaTargetKind.PeerToPeer"/>. A fault is recorded in
     /// <paramref name="faultLog"/> and the walk stops there.
@@ -29,7 +29,8 @@ internal static class IommuDma
             return new DmaAccessResult(segments, null);
         }
         IommuDomain? domain = group.Domain;
-        if (domain is null)
+        TceTableGroup? tces = group.TableGroup;
+        if (domain is null && tces is null)
         {
             return Fail(group, faultLog, segments,
                 new IommuFault(device, iova, write, group.IsEmulated ? IommuFaultReason.NoIommu : IommuFaultReason.NoDomain));
@@ -38,7 +39,7 @@ internal static class IommuDma
         ulong remaining = size;
         while (remaining != 0)
         {
-            IommuTranslation t = domain.Translate(new Iova(cursor), write);
+            IommuTranslation t = tces is not null ? tces.Translate(new Iova(cursor), write) : domain!.Translate(new Iova(cursor), write);
             if (!t.Ok)
             {
                 return Fail(group, faultLog, segments, new IommuFault(device, new Iova(cursor), write, t.Fault));
@@ -67,6 +68,10 @@ internal static class IommuDma
     /// or the no-domain / no-IOMMU fault. Records nothing (a query, as scenario <c>check: translate</c>).</summary>
     public static IommuTranslation Translate(IommuGroup group, Iova iova, bool write)
     {
+        if (group.TableGroup is { } tces)
+        {
+            return tces.Translate(iova, write);
+        }
         IommuDomain? domain = group.Domain;
         if (domain is null)
         {

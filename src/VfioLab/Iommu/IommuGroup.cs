@@ -13,7 +13,7 @@ namespace VfioLab.Iommu;
 /// <remarks>
 /// Lock: <c>_lock</c> (<c>group-&gt;mutex</c>). Order: group lock, then the domain's lock (attach
 /// and detach register the group with the domain while holding it). It protects <c>_members</c>
-/// (and each member's binding), <c>_owner</c> and <c>_domain</c>. Never change: <see cref="Id"/>,
+/// (and each member's binding), <c>_owner</c> and <c>_domain</c>. Never change: <see cref="Id"/>, <see cref="TableGroup"/>,
 /// <see cref="Unit"/>, <see cref="ReservedRegions"/>, <see cref="IsolatedMsi"/>.
 /// </remarks>
 internal sealed class IommuGroup
@@ -43,7 +43,12 @@ internal sealed class IommuGroup
         regions.Sort((a, b) => a.Range.Start.CompareTo(b.Range.Start));
         ReservedRegions = regions;
         IsolatedMsi = isolatedMsi ?? unit?.Profile.IsolatedMsi ?? true;
+        TableGroup = unit is not null && unit.Profile.IsTce ? new TceTableGroup(unit.Profile.Aperture, unit.Profile.PgsizeBitmap, Faults) : null;
     }
+
+    /// <summary>The PE's DMA windows (<c>iommu_group_get_iommudata</c>: the iommu_table_group) for a group behind
+    /// a sPAPR TCE IOMMU; null for every other IOMMU, whose groups translate through a paging domain.</summary>
+    public TceTableGroup? TableGroup { get; }
 
     /// <summary>The group number (<c>/dev/vfio/&lt;Id&gt;</c>).</summary>
     public int Id { get; }

@@ -67,8 +67,8 @@ internal sealed record IommuHardwareProfile
     };
 
     /// <summary>POWER sPAPR TCE tables: 4K|64K|16M TCE page sizes, default 32-bit DMA window
-    /// [0, 2 GiB) (arch/powerpc/kernel/iommu.c). Data for the sPAPR backend; iommu_tce_put_param_check
-    /// answers EINVAL outside the window.</summary>
+    /// [0, 2 GiB) (arch/powerpc/kernel/iommu.c): the aperture is the PE's <c>tce32_start</c>/<c>tce32_size</c>,
+    /// the bitmap its TCE page sizes (<see cref="TceTableGroup"/>).</summary>
     public static readonly IommuHardwareProfile SpaprTce = new(
         "spapr-tce", "spapr-tce-iommu",
         PageSizeBitmap.Size4K | PageSizeBitmap.Size64K | PageSizeBitmap.Size16M,
@@ -113,6 +113,10 @@ internal sealed record IommuHardwareProfile
 
     /// <summary>What the driver's map returns for an IOVA outside the aperture (EFAULT for VT-d, ERANGE for io-pgtable-arm).</summary>
     public Errno OutOfApertureError { get; init; }
+
+    /// <summary>Whether the profile is a POWER TCE IOMMU: its groups are PEs with DMA windows
+    /// (<see cref="TceTableGroup"/>), served by the sPAPR backend rather than paging domains.</summary>
+    public bool IsTce => OpsName == SpaprTce.OpsName;
 
     /// <summary>The built-in profile called <paramref name="name"/>.</summary>
     public static bool TryGet(string name, out IommuHardwareProfile profile)

@@ -44,6 +44,13 @@ internal sealed record KernelSettings(
     /// <summary>vfio-pci's switches: quirk <c>zap-range-pgoff-mismatch</c> (seed 003, RFC 04/10 of 22 Feb 2021).</summary>
     public Vfio.Pci.VfioPciBehavior VfioPciBehavior() => new(ZapRangePgoffMismatch: Has(QuirkZapRangePgoffMismatch));
 
+    /// <summary>The sPAPR TCE backend's switches: quirk <c>spapr-tce-current-mm</c> (before bc82d122ae4a, v4.10,
+    /// the container did not record its mm: seed 002's fork question).</summary>
+    public Spapr.SpaprBehavior SpaprBehavior() => new(ContainerRecordsMm: !Has(QuirkSpaprTceCurrentMm));
+
+    /// <summary>Quirk name: the sPAPR container works on the caller's mm, not the first user's (before bc82d122ae4a).</summary>
+    public const string QuirkSpaprTceCurrentMm = "spapr-tce-current-mm";
+
     /// <summary>Quirk name: BAR mmaps keep the physical pfn in vm_pgoff while the zap range is in region-offset space.</summary>
     public const string QuirkZapRangePgoffMismatch = "zap-range-pgoff-mismatch";
 

@@ -86,6 +86,19 @@ internal sealed class SimulatedHost
         return driver;
     }
 
+    /// <summary>The sPAPR TCE backend, when registered (its per-mm state outlives containers).</summary>
+    public Spapr.VfioIommuSpaprTceDriver? SpaprDriver { get; private set; }
+
+    /// <summary>Registers the sPAPR TCE backend (POWER) configured from <see cref="Kernel"/> (quirk
+    /// <c>spapr-tce-current-mm</c>), before <see cref="Seal"/>.</summary>
+    public Spapr.VfioIommuSpaprTceDriver RegisterSpapr()
+    {
+        var driver = new Spapr.VfioIommuSpaprTceDriver(Machine, Kernel.SpaprBehavior());
+        RegisterIommuDriver(driver);
+        SpaprDriver = driver;
+        return driver;
+    }
+
     /// <summary>Adds a PCI function behind <paramref name="iommu"/> (the host's unit when null) in IOMMU
     /// group <paramref name="groupNumber"/>, bound to <paramref name="binding"/> (Vfio or Host).
     /// Returns an error message for impossible set-ups, or null.</summary>

@@ -25,6 +25,11 @@ internal static class QuirkNames
     /// of the core registering opened devices with ops-&gt;dma_unmap (ce4b4657ff18, 8cfc5b60751b, v6.0); same protocol.</summary>
     public const string IommuNotifierChain = "iommu-notifier-chain";
 
+    /// <summary>Seed 002: before bc82d122ae4a ("vfio/spapr: Reference mm in tce_container", v4.10) the sPAPR container
+    /// did not record its mm; every call pinned and charged in the caller's own mm, so a forked child could map its
+    /// pages through the parent's container.</summary>
+    public const string SpaprTceCurrentMm = "spapr-tce-current-mm";
+
     public static readonly IReadOnlyList<string> All =
     [
         AsyncLockAccounting,
@@ -34,11 +39,12 @@ internal static class QuirkNames
         UnmapOwnerCheck,
         ExecLockedVmUnderflow,
         IommuNotifierChain,
+        SpaprTceCurrentMm,
     ];
 
     /// <summary>The quirks this version models; a scenario naming another is refused rather than run as today.</summary>
     public static readonly IReadOnlyList<string> Modelled = [IommuNotifierChain, PfnmapVmPgoffTranslation, ZapRangePgoffMismatch, UnmapOwnerCheck,
-        ExecLockedVmUnderflow, AsyncLockAccounting, SubpageIommuPages];
+        ExecLockedVmUnderflow, AsyncLockAccounting, SubpageIommuPages, SpaprTceCurrentMm];
 
     public static bool IsKnown(string name) => All.Contains(name, StringComparer.Ordinal);
 }

@@ -43,6 +43,10 @@ internal static class ScenarioHostFactory
         {
             host.RegisterType1();
         }
+        else
+        {
+            host.RegisterSpapr();
+        }
 
         HashSet<int> explicitGroups = [.. doc.Devices.Where(d => d.Group is not null).Select(d => d.Group!.Value)];
         int nextGroup = 0;

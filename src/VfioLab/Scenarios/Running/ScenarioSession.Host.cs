@@ -128,7 +128,8 @@ internal sealed partial class ScenarioSession
     private StepResult CheckIommuEntries(StepArgs args)
     {
         SimulatedDevice device = DeviceOfArgs(args);
-        ulong entries = device.Group.Domain?.TotalEntries ?? 0;
+        // A sPAPR PE counts its valid TCEs over every window; other groups the leaf IOPTEs of their domain.
+        ulong entries = device.Group.TableGroup?.ValidEntries ?? device.Group.Domain?.TotalEntries ?? 0;
         return Compare($"IOMMU entries of {device.Name}", entries, Value(args, "count"), args.Location);
     }
 

@@ -1,0 +1,267 @@
+using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Collections;
+using VfioLab.Host;
+using VfioLab.Vfio;
+
+namespace VfioLab.Spapr;
+
+// Memory pre-registration (v2): tce_iommu_register_pages / unregister_pages over mm_iommu_new/get/put.
+internal sealed partial class TceContainer
+{
+    /// <summary>
+    /// VFIO_IOMMU_SPAPR_REGISTER_MEMORY: EPERM (the container belongs to another mm), EFAULT (copy of 24 bytes),
+    /// EINVAL (argsz, flags, vaddr or size off PAGE_SIZE, a range that wraps); EBUSY when this container already
+    /// holds the region registered at exactly (vaddr, size); a region the mm registered through another
+    /// container is shared (one more user, nothing pinned). Otherwise <c>mm_iommu_new</c>: ENOMEM when charging
+    /// the pages passes RLIMIT_MEMLOCK, EFAULT/ENOMEM when a page cannot be pinned for write, EINVAL when the
+    /// range overlaps another region of the mm (checked after pinning; everything unwound). Enables the container.
+    /// </summary>
+    private long RegisterMemoryLocked(Process caller, ref IoctlArgument argument)
+    {
+        Errno e = MmSetLocked(caller);
+        if (e != Errno.None)
+        {
+            return e.AsReturn();
+        }
+        if (!ReadRegisterMemory(ref argument, out ulong vaddr, out ulong size, out e))
+        {
+            return e.AsReturn();
+        }
+        return RegisterPagesLocked(caller, vaddr, size);
+    }
+
+    /// <summary>
+    /// VFIO_IOMMU_SPAPR_UNREGISTER_MEMORY: EPERM (no mm recorded yet, or another mm), EFAULT, EINVAL (argsz, flags,
+    /// alignment), ENOENT when the mm has no region at exactly (vaddr, size) or this container does not hold it.
+    /// The container lets go of the region; the last user releases it (unpin, un-charge). A region TCEs still
+    /// point into is not released, but the kernel ignores the EBUSY of that last put: the call returns 0, the
+    /// container forgets the region, and it stays pinned and charged in the mm.
+    /// </summary>
+    private Errno UnregisterMemoryLocked(Process caller, ref IoctlArgument argument)
+    {
+        if (WorkingMmLocked(caller) is null || (!Behavior.ContainerRecordsMm && caller.Mm is null))
+        {
+            return Errno.EPERM;
+        }
+        if (!ReadRegisterMemory(ref argument, out ulong vaddr, out ulong size, out Errno e))
+        {
+            return e;
+        }
+        if (((vaddr | size) & (Machine.PageSize - 1)) != 0)
+        {
+            return Errno.EINVAL;
+        }
+        MmIommuContext ctx = _driver.Mms.Of(WorkingMmLocked(caller)!);
+        MmIommuRegion? mem = ctx.Get(vaddr, size >> PageShift);
+        if (mem is null)
+        {
+            return Errno.ENOENT;
+        }
+        Errno ret = _prereg.Contains(mem) ? PreregFreeLocked(mem) : Errno.ENOENT;
+        PutRegionLocked(mem);
+        Emit("spapr.unregister", caller, Diagnostics.TraceLog.F("vaddr", vaddr), Diagnostics.TraceLog.F("size", size),
+            Diagnostics.TraceLog.F("errno", ret.ToString()));
+        return ret;
+    }
+
+    private static bool ReadRegisterMemory(ref IoctlArgument argument, out ulong vaddr, out ulong size, out Errno error)
+    {
+        vaddr = size = 0;
+        Span<byte> raw = stackalloc byte[VfioIommuSpaprRegisterMemory.SizeOf];
+        if (!argument.TryCopyFrom(0, raw))
+        {
+            error = Errno.EFAULT;
+            return false;
+        }
+        VfioIommuSpaprRegisterMemory.TryRead(raw, out VfioIommuSpaprRegisterMemory p);
+        if (p.Argsz < VfioIommuSpaprRegisterMemory.MinSize || p.Flags != 0)
+        {
+            error = Errno.EINVAL;
+            return false;
+        }
+        vaddr = p.Vaddr;
+        size = p.Size;
+        error = Errno.None;
+        return true;
+    }
+
+    /// <summary><c>tce_iommu_register_pages</c>: 0, -errno, or (see <see cref="NewRegionLocked"/>) the positive
+    /// count of pages GUP pinned before it stopped.</summary>
+    private long RegisterPagesLocked(Process caller, ulong vaddr, ulong size)
+    {
+        AssertLocked();
+        if (((vaddr | size) & (Machine.PageSize - 1)) != 0 || vaddr + size < vaddr)
+        {
+            return Errno.EINVAL.AsReturn();
+        }
+        AddressSpace mm = WorkingMmLocked(caller)!;
+        MmIommuContext ctx = _driver.Mms.Of(mm);
+        ulong entries = size >> PageShift;
+        MmIommuRegion? mem = ctx.Get(vaddr, entries);
+        if (mem is not null)
+        {
+            if (_prereg.Contains(mem))
+            {
+                PutRegionLocked(mem);
+                return Errno.EBUSY.AsReturn();
+            }
+        }
+        else
+        {
+            long ret = NewRegionLocked(caller, ctx, vaddr, entries, out mem);
+            if (ret != 0)
+            {
+                return ret;
+            }
+        }
+        _prereg.Add(mem!);
+        _enabled = true;
+        Emit("spapr.register", caller, Diagnostics.TraceLog.F("vaddr", vaddr), Diagnostics.TraceLog.F("size", size),
+            Diagnostics.TraceLog.F("pageshift", mem!.PageShift));
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>mm_iommu_new</c>: charge the pages, pin them all for write (long-term), then list the region unless it
+    /// overlaps one already listed. The region's page shift starts from the natural alignment of ua and size and
+    /// is capped by the page size backing each page (hugetlb pages count as their huge size once the cap is above
+    /// PAGE_SIZE; the kernel's cap keeps the last huge size it saw when a later page is small). Pinned and
+    /// recorded by runs of contiguous frames. When GUP stops part-way (a hole, a read-only page, no memory) the
+    /// kernel returns what <c>pin_user_pages</c> returned: the positive count of pages it did pin, not an errno
+    /// (EFAULT only when nothing was pinned at all); everything is unwound either way. (The kernel pins in chunks of
+    /// 2^(PAGE_SHIFT + MAX_PAGE_ORDER) / 8 pages, millions of pages; the model treats the range as one chunk.)
+    /// </summary>
+    private long NewRegionLocked(Process caller, MmIommuContext ctx, ulong ua, ulong entries, out MmIommuRegion? region)
+    {
+        region = null;
+        AddressSpace mm = ctx.Mm;
+        Errno e = AccountLockedVm(mm, caller, (long)entries);
+        if (e != Errno.None)
+        {
+            return e.AsReturn();
+        }
+        long partial = 0;
+        var hpas = new RunMap<HpaRun>();
+        int pageShift = PageShift;
+        int shift = System.Numerics.BitOperations.TrailingZeroCount(ua | (entries << pageShift));
+        ulong pinned = 0;
+        Span<PfnRun> runs = stackalloc PfnRun[16];
+        mm.MmapReadLock();
+        try
+        {
+            while (pinned < entries)
+            {
+                ulong at = ua + (pinned << pageShift);
+                long got = Gup.PinUserPagesLocked(mm, new HostVirtAddr(at), entries - pinned, write: true, runs, out int runCount);
+                if (got <= 0)
+                {
+                    e = got == 0 || pinned > 0 ? Errno.EFAULT : ErrnoExtensions.FromReturn(got);
+                    partial = (long)pinned;
+                    break;
+                }
+                for (int i = 0; i < runCount; i++)
+                {
+                    hpas.Set(pinned, pinned + runs[i].Count - 1, new HpaRun(runs[i].First.Value));
+                    pinned += runs[i].Count;
+                }
+                if ((ulong)got < entries - (pinned - (ulong)got) && runCount < runs.Length)
+                {
+                    e = Errno.EFAULT;
+                    partial = (long)pinned;
+                    break;
+                }
+            }
+            if (e == Errno.None)
+            {
+                shift = PageShiftCapLocked(mm, ua, entries, shift);
+            }
+        }
+        finally
+        {
+            mm.MmapReadUnlock();
+        }
+        if (entries == 0)
+        {
+            shift = Math.Min(shift, 63);
+        }
+        if (e == Errno.None)
+        {
+            region = new MmIommuRegion(mm, ua, entries, shift, hpas);
+            e = ctx.TryAdd(region, pageShift);
+        }
+        if (e != Errno.None)
+        {
+            region = null;
+            UnpinHpas(hpas, pinned);
+            AccountLockedVm(mm, null, -(long)entries);
+            return partial > 0 ? partial : e.AsReturn();
+        }
+        return 0;
+    }
+
+    /// <summary>The page-shift cap of <c>mm_iommu_do_alloc</c>, VMA by VMA over the pinned range: while the cap is
+    /// above PAGE_SHIFT a hugetlb page sets the running size to its huge size, and the cap is the minimum of
+    /// itself and the running size (which starts at PAGE_SHIFT and is not reset by a later small page).</summary>
+    private int PageShiftCapLocked(AddressSpace mm, ulong ua, ulong entries, int shift)
+    {
+        int pageShift = PageShift;
+        int running = pageShift;
+        ulong page = ua >> pageShift;
+        ulong last = page + entries - 1;
+        while (entries > 0 && page <= last)
+        {
+            Vma? vma = mm.FindVmaLocked(new HostVirtAddr(page << pageShift));
+            if (vma is null)
+            {
+                break;
+            }
+            if (shift > pageShift && vma.Kind == VmaKind.HugeTlb)
+            {
+                running = pageShift + System.Numerics.BitOperations.Log2(vma.HugePages);
+            }
+            shift = Math.Min(shift, running);
+            page = vma.LastPage + 1;
+        }
+        return shift;
+    }
+
+    /// <summary><c>tce_iommu_prereg_free</c>: puts the region; on success the container drops it from its list.</summary>
+    private Errno PreregFreeLocked(MmIommuRegion mem)
+    {
+        Errno e = PutRegionLocked(mem);
+        if (e == Errno.None)
+        {
+            _prereg.Remove(mem);
+        }
+        return e;
+    }
+
+    /// <summary><c>mm_iommu_put</c>: the last put of an unmapped region unpins its pages and returns its charge.</summary>
+    private Errno PutRegionLocked(MmIommuRegion mem)
+    {
+        MmIommuContext ctx = _driver.Mms.Of(mem.Mm);
+        Errno e = ctx.Put(mem, out bool released);
+        if (released)
+        {
+            UnpinHpas(mem.Hpas, mem.Entries);
+            AccountLockedVm(mem.Mm, null, -(long)mem.Entries);
+            Emit("spapr.region_released", null, Diagnostics.TraceLog.F("ua", mem.Ua), Diagnostics.TraceLog.F("entries", mem.Entries));
+        }
+        return e;
+    }
+
+    private void UnpinHpas(RunMap<HpaRun> hpas, ulong pages)
+    {
+        if (pages == 0)
+        {
+            return;
+        }
+        foreach (Run<HpaRun> r in hpas.All())
+        {
+            // Registration pins for write; the kernel marks pages dirty only where KVM's real-mode path set
+            // the region's dirty bit, which the model does not have.
+            Gup.UnpinUserPages(Machine, new PfnRun(new Pfn(r.Value.Pfn), r.Last - r.Start + 1), markDirty: false);
+        }
+    }
+}
