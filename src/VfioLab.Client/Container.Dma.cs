@@ -8,16 +8,18 @@ public sealed partial class Container
     /// <summary><c>VFIO_IOMMU_MAP_DMA</c>: maps <paramref name="size"/> bytes of this process's memory at
     /// <paramref name="vaddr"/> to <paramref name="iova"/>.</summary>
     /// <exception cref="VfioException">EEXIST (overlap), EINVAL (alignment, flags), ENOMEM (RLIMIT_MEMLOCK), ENOSPC
-    /// (dma_entry_limit), EFAULT (unmapped memory), EPERM (read-only memory mapped writable), ...</exception>
+    /// (dma_entry_limit), EFAULT (unmapped memory), EPERM (read-only memory mapped writable), ...; also a positive
+    /// answer (<see cref="VfioException.Errno"/> None), which sPAPR gives for an IOVA off a TCE page.</exception>
     public void MapDma(ulong iova, ulong vaddr, ulong size, DmaMapFlags flags = DmaMapFlags.Read | DmaMapFlags.Write)
     {
         var map = new VfioIommuType1DmaMap { Argsz = VfioIommuType1DmaMap.SizeOf, Flags = flags, Vaddr = vaddr, Iova = iova, Size = size };
-        Syscall.Ioctl(Sys, Fd, VfioIoctl.IommuMapDma, Struct(map),
+        Syscall.IoctlZero(Sys, Fd, VfioIoctl.IommuMapDma, Struct(map),
             () => $"map_dma fd {Fd} iova 0x{iova:x} vaddr 0x{vaddr:x} size 0x{size:x} flags {AbiNames.Format(flags)}");
     }
 
     /// <summary><c>VFIO_IOMMU_UNMAP_DMA</c> of [<paramref name="iova"/>, +<paramref name="size"/>). Returns the bytes
-    /// the kernel unmapped (written back in <c>size</c>).</summary>
+    /// the kernel unmapped (written back in <c>size</c>; the sPAPR backend writes nothing back, so there it is the
+    /// size asked for).</summary>
     public ulong UnmapDma(ulong iova, ulong size) => Unmap(iova, size, DmaUnmapFlags.None, "unmap_dma");
 
     /// <summary><c>VFIO_IOMMU_UNMAP_DMA</c> with ALL (v5.12+): removes every mapping. Returns the bytes unmapped.</summary>

@@ -53,6 +53,6 @@ public sealed partial class Container
     private void Prereg(uint request, ulong vaddr, ulong size, string what)
     {
         byte[] arg = Struct(new VfioIommuSpaprRegisterMemory { Argsz = VfioIommuSpaprRegisterMemory.SizeOf, Vaddr = vaddr, Size = size });
-        Syscall.Ioctl(Sys, Fd, request, arg, () => $"{what} fd {Fd} vaddr 0x{vaddr:x} size 0x{size:x}");
+        Syscall.IoctlZero(Sys, Fd, request, arg, () => $"{what} fd {Fd} vaddr 0x{vaddr:x} size 0x{size:x}");
     }
 }

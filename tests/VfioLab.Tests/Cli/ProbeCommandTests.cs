@@ -36,6 +36,18 @@ public sealed class ProbeCommandTests
     }
 
     [Fact]
+    public void Probe_PowerHost_ReportsTheSpaprWindows()
+    {
+        (int code, string output, _) = Run("probe", "--scenario", "spapr-v2-ddw-prereg");
+
+        Assert.Equal(0, code);
+        Assert.Contains("extensions: VFIO_SPAPR_TCE_IOMMU VFIO_SPAPR_TCE_v2_IOMMU", output, StringComparison.Ordinal);
+        Assert.Contains("iommu: VFIO_SPAPR_TCE_v2_IOMMU", output, StringComparison.Ordinal);
+        Assert.Contains("32-bit window: 0x0 size 0x80000000", output, StringComparison.Ordinal);
+        Assert.Contains("dynamic windows: 2, page sizes 4KiB 64KiB 16MiB, levels 5", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Probe_GroupWithAHostDriver_ReportedNotViable()
     {
         string path = WriteScenario("""
