@@ -36,6 +36,17 @@ public sealed class CliApplicationTests
     }
 
     [Fact]
+    public void Run_ReportOnPowerHost_ShowsEachTceWindow()
+    {
+        (int code, string output, _) = Run("run", "--quiet", "--report", "spapr-v2-ddw-prereg");
+
+        Assert.Equal(0, code);
+        Assert.DoesNotContain("dma_entry_limit", output, StringComparison.Ordinal);
+        Assert.Contains("group 1 tce table #1 [0x800000000000000, 0x800000fffffffff]", output, StringComparison.Ordinal);
+        Assert.Contains("valid TCEs peak 4096 of 1048576; table memory charged 16512 KiB (~16.13 MiB)", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Run_WithoutReport_PrintsNoSizing()
     {
         (int code, string output, _) = Run("run", "--quiet");

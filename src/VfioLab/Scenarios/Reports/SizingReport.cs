@@ -9,7 +9,9 @@ namespace VfioLab.Scenarios.Reports;
 /// <param name="Processes">One row per process that ever existed, in pid order.</param>
 /// <param name="Containers">One row per container that ever held a backend, in id order.</param>
 /// <param name="Domains">One row per IOMMU domain that ever translated for a group, in order of appearance.</param>
-internal sealed record SizingReport(int Steps, IReadOnlyList<ProcessSizing> Processes, IReadOnlyList<ContainerSizing> Containers, IReadOnlyList<DomainSizing> Domains)
+/// <param name="TceWindows">One row per sPAPR DMA window that ever existed, in order of appearance.</param>
+internal sealed record SizingReport(int Steps, IReadOnlyList<ProcessSizing> Processes, IReadOnlyList<ContainerSizing> Containers,
+    IReadOnlyList<DomainSizing> Domains, IReadOnlyList<TceWindowSizing> TceWindows)
 {
     /// <summary>Writes the report as indented text.</summary>
     public void Write(TextWriter w)
@@ -28,6 +30,10 @@ internal sealed record SizingReport(int Steps, IReadOnlyList<ProcessSizing> Proc
         {
             string sizes = string.Join(", ", d.EntriesAtPeak.Select(e => $"{Iommu.PageSizeBitmap.FormatSize(e.Key)} x {e.Value}"));
             w.WriteLine($"  domain {d.Name}: IOPTEs peak {d.PeakEntries}{(sizes.Length > 0 ? $" ({sizes})" : string.Empty)}; page tables peak {d.PeakTablePages} x {Bytes(d.Granule)} = {Bytes(d.PeakTableBytes)}");
+        }
+        foreach (TceWindowSizing t in TceWindows)
+        {
+            w.WriteLine($"  {t.Name}: valid TCEs peak {t.PeakValid} of {t.Entries}; table memory charged {Bytes(t.ChargedBytes)}");
         }
     }
 

@@ -15,6 +15,8 @@ internal sealed class SizingSampler(SimulatedHost host)
     private readonly SortedDictionary<int, ContainerSizing> _containers = [];
     private readonly List<IommuDomain> _domainOrder = [];
     private readonly Dictionary<IommuDomain, DomainSizing> _domains = new(ReferenceEqualityComparer.Instance);
+    private readonly List<TceTable> _windowOrder = [];
+    private readonly Dictionary<TceTable, TceWindowSizing> _windows = new(ReferenceEqualityComparer.Instance);
     private int _samples;
 
     /// <summary>Records the host's state now.</summary>
@@ -30,9 +32,9 @@ internal sealed class SizingSampler(SimulatedHost host)
         }
         foreach (VfioContainer c in host.Vfio.Containers)
         {
-            if (c.Iommu is not IVfioIommuInspection type1)
+            if (c.Iommu is not IVfioIommuInspection type1 || c.Iommu is Spapr.TceContainer)
             {
-                continue;
+                continue; // sPAPR has no mapping budget: its windows are reported below
             }
             ulong mappings = type1.MappingCount;
             ulong limit = mappings + type1.DmaAvail;
@@ -46,6 +48,13 @@ internal sealed class SizingSampler(SimulatedHost host)
             {
                 SampleDomain(d);
             }
+            foreach (TceTable? window in g.TableGroup?.Windows ?? [])
+            {
+                if (window is not null)
+                {
+                    SampleWindow(g, window);
+                }
+            }
         }
     }
 
@@ -56,7 +65,18 @@ internal sealed class SizingSampler(SimulatedHost host)
         var processes = _processes.OrderBy(kv => kv.Key).Select(kv => new ProcessSizing(
             kv.Value.Process.ToString(), kv.Value.PeakPages * pageSize, kv.Value.Process.LastMm.LockedVm * pageSize,
             kv.Value.Process.MemlockLimitBytes, kv.Value.Process.CapIpcLock)).ToList();
-        return new SizingReport(_samples, processes, [.. _containers.Values], [.. _domainOrder.Select(d => _domains[d])]);
+        return new SizingReport(_samples, processes, [.. _containers.Values], [.. _domainOrder.Select(d => _domains[d])],
+            [.. _windowOrder.Select(w => _windows[w])]);
+    }
+
+    private void SampleWindow(IommuGroup group, TceTable window)
+    {
+        if (!_windows.TryGetValue(window, out TceWindowSizing? seen))
+        {
+            _windowOrder.Add(window);
+            seen = new TceWindowSizing($"group {group.Id} {window}", window.Size, 0, window.ChargedPages * host.Machine.PageSize);
+        }
+        _windows[window] = seen with { PeakValid = Math.Max(seen.PeakValid, window.ValidEntries) };
     }
 
     private void SampleDomain(IommuDomain d)
