@@ -44,7 +44,9 @@ internal sealed class StressRun(StressWorker[] workers, int seed, int rounds, in
         for (int i = 0; i < workers.Length; i++)
         {
             StressWorker w = workers[i];
-            var rng = new Random(HashCode.Combine(seed, i));
+            // Not HashCode.Combine: it is salted per process, so the seed in a failure message would not
+            // replay the same operations.
+            var rng = new Random(unchecked((seed * 7919) + i));
             threads[i] = new Thread(() => Work(w, rng, barrier)) { IsBackground = true, Name = $"stress-{w.Name}" };
         }
         foreach (Thread t in threads)
