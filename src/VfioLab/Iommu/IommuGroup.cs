@@ -227,7 +227,7 @@ internal sealed class IommuGroup
     /// <summary>
     /// <c>iommu_attach_group</c>: the group's devices translate through <paramref name="domain"/>.
     /// A domain of another unit is accepted when the drivers match and the domain is compatible with
-    /// this unit (as intel's paging_domain_compatible checks: coherency enforcement, page sizes, width).
+    /// this unit (as intel's paging_domain_compatible checks: coherency enforcement, the same page sizes, width).
     /// </summary>
     /// <returns><see cref="Errno.None"/>; <see cref="Errno.ENODEV"/> for an emulated group;
     /// <see cref="Errno.EBUSY"/> when already attached to a domain; <see cref="Errno.EINVAL"/> for a
@@ -253,7 +253,9 @@ internal sealed class IommuGroup
             {
                 bool compatible =
                     (!domain.EnforceCacheCoherency || Unit.Profile.CanEnforceCacheCoherency) &&
-                    (domain.PgsizeBitmap & ~Unit.Profile.PgsizeBitmap) == 0 &&
+                    // paging_domain_compatible compares the superpage capability for equality, not inclusion:
+                    // a 2M-only domain is refused by a 1G-capable unit as much as the other way round.
+                    domain.PgsizeBitmap == Unit.Profile.PgsizeBitmap &&
                     Unit.Profile.Aperture.Contains(domain.Aperture);
                 if (!compatible)
                 {

@@ -17,6 +17,10 @@ namespace VfioLab.Tests.Concurrency;
 /// vfio-pci, so hot reset needs both group fds), an mdev (group 10) with a well-behaved vendor driver, all
 /// three groups in one TYPE1v2 container of one process "vmm" with every device fd open and the GPU's BAR0
 /// mmapped. Workers (<see cref="ConcurrencyStressTests"/>) act on it from several threads of that process.
+/// Two NICs sit behind a second VT-d unit without 1 GiB super pages (<see cref="SecondUnit"/>), each in a
+/// group of its own that starts outside every container: the first (group 7) for a worker of "vmm" that
+/// attaches and detaches it (a new domain, every mapping replayed), the second (group 8) for a second
+/// process with a container of its own.
 /// </summary>
 internal sealed class StressRig
 {
@@ -29,6 +33,15 @@ internal sealed class StressRig
     public const string Gpu = "0000:05:00.0";
     public const string Audio = "0000:05:00.1";
     public const ulong BarMapSize = 64 * KiB;
+    public const int NicGroup = 7;
+    public const int Nic2Group = 8;
+    public const string Nic = "0000:06:00.0";
+    public const string Nic2 = "0000:07:00.0";
+
+    /// <summary>A second VT-d unit whose cap_super_page lacks 1 GiB: the GPU's domain (4K|2M|1G) cannot take
+    /// its groups (intel-iommu refuses a domain using a page size the unit lacks), so type1 allocates a new
+    /// domain for them and replays every mapping into it; the container's page sizes shrink to 4K|2M.</summary>
+    public static readonly IommuHardwareProfile SecondUnit = IommuHardwareProfile.VtD.WithOverrides(pgsizeBitmap: PageSizeBitmap.Size4K | PageSizeBitmap.Size2M);
 
     public static readonly Guid MdevUuid = new("3c1f3a90-2f4e-4b8e-9d6b-5d2b1e7a0c01");
 
@@ -40,6 +53,8 @@ internal sealed class StressRig
         Check(Host.AddPciDevice("audio", PciAddress.Parse(Audio), [new PciBarRequest(0, 1 * MiB)], DriverBinding.Vfio, AudioGroup));
         Driver = new MdevVendorDriver(misbehaving: false, Host.Machine.PageShift);
         Check(Host.AddMdevDevice("mdev", MdevUuid, Driver, MdevGroup));
+        Check(Host.AddPciDevice("nic", PciAddress.Parse(Nic), [new PciBarRequest(0, 1 * MiB)], DriverBinding.Vfio, NicGroup, SecondUnit));
+        Check(Host.AddPciDevice("nic2", PciAddress.Parse(Nic2), [new PciBarRequest(0, 1 * MiB)], DriverBinding.Vfio, Nic2Group, SecondUnit));
         Host.Seal();
         Process = Host.Spawn("vmm", ulong.MaxValue, capIpcLock: false);
         Container = Ok(Sys.Open("/dev/vfio/vfio"));
@@ -128,10 +143,36 @@ internal sealed class StressRig
     private int AddGroup(int number)
     {
         int g = Ok(Sys.Open($"/dev/vfio/{number}"));
-        Span<byte> arg = stackalloc byte[4];
-        BinaryPrimitives.WriteInt32LittleEndian(arg, Container);
-        Assert.Equal(0, Sys.Ioctl(g, VfioIoctl.GroupSetContainer, arg));
+        Assert.Equal(0, SetContainer(Sys, g, Container));
         return g;
+    }
+
+    /// <summary>VFIO_GROUP_GET_DEVICE_FD through <paramref name="sys"/>; raw result.</summary>
+    public static long GetDeviceFd(ISyscallSurface sys, int groupFd, string name) => sys.Ioctl(groupFd, VfioIoctl.GroupGetDeviceFd, [.. Encoding.UTF8.GetBytes(name), 0]);
+
+    /// <summary>VFIO_GROUP_SET_CONTAINER of <paramref name="groupFd"/> into <paramref name="container"/>; raw result.</summary>
+    public static long SetContainer(ISyscallSurface sys, int groupFd, int container)
+    {
+        Span<byte> arg = stackalloc byte[4];
+        BinaryPrimitives.WriteInt32LittleEndian(arg, container);
+        return sys.Ioctl(groupFd, VfioIoctl.GroupSetContainer, arg);
+    }
+
+    /// <summary>The type1 state behind a container fd of <paramref name="process"/>, or null.</summary>
+    public static VfioIommu? BackendOf(Process process, int containerFd)
+    {
+        if (!process.Fds.TryGet(containerFd, out OpenFile file))
+        {
+            return null;
+        }
+        try
+        {
+            return (file.Operations as VfioContainerFile)?.Container.Iommu as VfioIommu;
+        }
+        finally
+        {
+            file.Put();
+        }
     }
 
     private int DeviceFd(int groupFd, string name) => Ok((int)Sys.Ioctl(groupFd, VfioIoctl.GroupGetDeviceFd, [.. Encoding.UTF8.GetBytes(name), 0]));

@@ -44,7 +44,9 @@ internal sealed class StressRun(StressWorker[] workers, int seed, int rounds, in
         for (int i = 0; i < workers.Length; i++)
         {
             StressWorker w = workers[i];
-            var rng = new Random(HashCode.Combine(seed, i));
+            // Not HashCode.Combine: it is salted per process, so the seed in a failure message would not
+            // replay the same operations.
+            var rng = new Random(unchecked((seed * 7919) + i));
             threads[i] = new Thread(() => Work(w, rng, barrier)) { IsBackground = true, Name = $"stress-{w.Name}" };
         }
         foreach (Thread t in threads)
@@ -79,6 +81,8 @@ internal sealed class StressRun(StressWorker[] workers, int seed, int rounds, in
 
     private void Work(StressWorker w, Random rng, Barrier barrier)
     {
+        // Its own generator, so the operations a seed chooses do not depend on the yields.
+        var yields = new Random(rng.Next());
         for (int round = 0; round < rounds; round++)
         {
             for (int op = 0; op < opsPerRound && !_stop; op++)
@@ -92,6 +96,13 @@ internal sealed class StressRun(StressWorker[] workers, int seed, int rounds, in
                     Fail($"{w.Name} round {round} op {op} ({w.Position}): {(e is StressFailure ? e.Message : e.ToString())}");
                 }
                 Interlocked.Increment(ref _progress);
+                // Now and then hand the core over between operations: with more threads than cores, a thread
+                // would otherwise run long stretches of a round within its time slice. Not always: preemption in
+                // the middle of an operation (a fork's child alive while others act) needs long slices too.
+                if (yields.Next(8) == 0)
+                {
+                    Thread.Yield();
+                }
             }
             w.Position = $"at the barrier after round {round}";
             barrier.SignalAndWait();

@@ -97,6 +97,27 @@ public sealed class IommuGroupAttachTests
     }
 
     [Fact]
+    public void Attach_DomainOfUnitWithoutTheUnitsSuperpages_ReturnsEINVAL()
+    {
+        // Two VT-d units, one without 1 GiB super pages: neither takes the other's domain (intel's
+        // paging_domain_compatible requires the same superpage capability), so type1 allocates one per unit.
+        var full = new IommuUnit(0, IommuHardwareProfile.VtD);
+        var noGiB = new IommuUnit(1, IommuHardwareProfile.VtD.WithOverrides(pgsizeBitmap: PageSizeBitmap.Size4K | PageSizeBitmap.Size2M));
+        Assert.Equal(Errno.None, full.TryAllocateDomain(out IommuDomain? wide));
+        Assert.Equal(Errno.None, noGiB.TryAllocateDomain(out IommuDomain? narrow));
+        var onFull = new IommuGroup(2, full);
+        var onNoGiB = new IommuGroup(3, noGiB);
+
+        Assert.Equal(Errno.EINVAL, onFull.Attach(narrow!));
+        Assert.Equal(Errno.EINVAL, onNoGiB.Attach(wide!));
+        Assert.Null(onFull.Domain);
+        Assert.Null(onNoGiB.Domain);
+        Assert.Empty(narrow!.AttachedGroups);
+        Assert.Empty(wide!.AttachedGroups);
+        Assert.Equal(Errno.None, new IommuGroup(4, new IommuUnit(2, IommuHardwareProfile.VtD)).Attach(wide));
+    }
+
+    [Fact]
     public void Attach_InjectedFailure_ReturnsENOMEMAndStaysDetached()
     {
         var faults = new VfioLab.Diagnostics.FaultInjector();
