@@ -74,10 +74,22 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
         {
             return Errno.ENODEV;
         }
-        // vfio_pci_core_enable -> pci_enable_device: pci_enable_resources turns on memory decode
-        // for a function with memory BARs; the revocation of a forced release ends with a new open.
+        // vfio_pci_core_enable -> pci_enable_device: pci_enable_resources refuses a BAR it cannot enable
+        // (EINVAL) before it writes the command register, else turns on memory decode for a function with
+        // memory BARs.
+        if (device.Faults.ShouldFail("pci_enable_device"))
+        {
+            return Errno.EINVAL;
+        }
         VfioPciDevice pci = State(device);
         pci.Function.SetMemoryEnable(true);
+        // vfio_config_init allocates the virtual config space (ENOMEM); the unwind's pci_disable_device
+        // clears bus mastering only, so memory decode stays on, as in Linux.
+        if (device.Faults.ShouldFail("vfio_config_init"))
+        {
+            return Errno.ENOMEM;
+        }
+        // The revocation of a forced release ends with a new open that succeeded.
         pci.ClearRevocation();
         return Errno.None;
     }
