@@ -137,7 +137,6 @@ public sealed class FailNthOperationTests
 
     [Theory]
     [InlineData("reset")]
-    [InlineData("hot-reset")]
     [InlineData("memory-disable")]
     public void DeviceReset_WithBarMmapFaultedIn_HasNoFailurePoint(string kind)
     {
@@ -152,6 +151,45 @@ public sealed class FailNthOperationTests
         }, []);
 
         Assert.Equal(0, points);
+    }
+
+    [Fact]
+    public void HotReset_ArrayAllocFails_ReturnsENOMEMAndResetsNothing()
+    {
+        // vfio_pci_ioctl_pci_hot_reset_groups allocates the fd and file arrays (kcalloc) before it reads the fds:
+        // the one failure point; nothing was zapped, locked or reset.
+        var rig = new StressRig();
+        Assert.Equal(0, rig.Sys.WriteMemory(rig.BarVaddr, [1, 2, 3, 4]));
+        int resets = rig.Host.Devices["gpu"].Function!.ResetCount;
+
+        int points = FailNthSweep.Run(rig.Host, rig.HotReset, [Errno.ENOMEM]);
+
+        Assert.Equal(1, points);
+        Assert.Equal(resets + 1, rig.Host.Devices["gpu"].Function!.ResetCount);
+    }
+
+    [Fact]
+    public void GetHotResetInfo_DevicesAllocFails_ReturnsENOMEMAndCopiesNothingBack()
+    {
+        // vfio_pci_ioctl_get_pci_hot_reset_info: kcalloc of the devices array after the ENOSPC check.
+        var rig = new StressRig();
+        uint argsz = (uint)(VfioPciHotResetInfo.SizeOf + (2 * VfioPciDependentDevice.SizeOf));
+        byte[] buffer = new byte[argsz];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(buffer, argsz);
+
+        int points = FailNthSweep.Run(rig.Host, () =>
+        {
+            long ret = rig.Sys.Ioctl(rig.GpuFd, VfioIoctl.DeviceGetPciHotResetInfo, buffer);
+            if (ret < 0)
+            {
+                Assert.All(buffer.AsSpan(4).ToArray(), b => Assert.Equal(0, b));
+            }
+            return ret;
+        }, [Errno.ENOMEM]);
+
+        Assert.Equal(1, points);
+        VfioPciHotResetInfo.TryRead(buffer, out VfioPciHotResetInfo info);
+        Assert.Equal(2u, info.Count);
     }
 
     [Fact]

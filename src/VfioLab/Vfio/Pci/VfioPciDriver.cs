@@ -112,8 +112,8 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
             VfioIoctl.DeviceGetInfo => GetInfo(pci, ref argument),
             VfioIoctl.DeviceGetRegionInfo => GetRegionInfo(pci, ref argument),
             VfioIoctl.DeviceReset => Reset(pci),
-            VfioIoctl.DeviceGetPciHotResetInfo => GetHotResetInfo(pci, ref argument),
-            VfioIoctl.DevicePciHotReset => HotReset(context, pci, ref argument),
+            VfioIoctl.DeviceGetPciHotResetInfo => GetHotResetInfo(pci, device.Faults, ref argument),
+            VfioIoctl.DevicePciHotReset => HotReset(context, pci, device.Faults, ref argument),
             _ => Errno.ENOTTY.AsReturn(),
         };
     }
