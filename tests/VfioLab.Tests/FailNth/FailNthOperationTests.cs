@@ -82,6 +82,46 @@ public sealed class FailNthOperationTests
     }
 
     [Fact]
+    public void SetContainer_MdevGroupEntryAllocFails_ReturnsENOMEMAndAttachesNothing()
+    {
+        // An emulated group's attach allocates its vfio_iommu_group and nothing else (no domain, no replay).
+        var rig = new StressRig();
+        Assert.Equal(0, rig.Sys.Close(rig.MdevFd));
+        Assert.Equal(0, rig.Sys.Ioctl(rig.MdevGroupFd, VfioIoctl.GroupUnsetContainer, 0));
+        byte[] fd = BitConverter.GetBytes(rig.Container);
+
+        int points = FailNthSweep.Run(rig.Host, () => rig.Sys.Ioctl(rig.MdevGroupFd, VfioIoctl.GroupSetContainer, fd), [Errno.ENOMEM]);
+
+        Assert.Equal(1, points);
+        Assert.Single(rig.Backend.Snapshot().EmulatedGroups);
+    }
+
+    [Fact]
+    public void DirtyStop_HasNoFailurePoint()
+    {
+        (StressRig rig, _) = Mapped();
+        Assert.Equal(0, UserIoctls.Dirty(rig.Sys, rig.Container, DirtyPagesFlags.Start));
+
+        int points = FailNthSweep.Run(rig.Host, () => UserIoctls.Dirty(rig.Sys, rig.Container, DirtyPagesFlags.Stop), []);
+
+        Assert.Equal(0, points);
+        Assert.False(rig.Backend.Snapshot().DirtyTracking);
+    }
+
+    [Fact]
+    public void UnpinPages_HasNoFailurePoint()
+    {
+        (StressRig rig, _) = Mapped();
+        var pfns = new VfioLab.Addressing.Pfn[4];
+        Assert.Equal(4, rig.Driver.PinPages(rig.Mdev, Iova, 4, IommuProt.Read | IommuProt.Write, pfns));
+
+        int points = FailNthSweep.Run(rig.Host, () => rig.Driver.UnpinPages(rig.Mdev, Iova, 4) ? 0 : Errno.EINVAL.AsReturn(), []);
+
+        Assert.Equal(0, points);
+        Assert.Equal(0UL, rig.Driver.PinsHeld);
+    }
+
+    [Fact]
     public void DmaRw_OnPinnedMapping_HasNoFailurePoint()
     {
         // The mapping's pages are pinned by MAP, so vfio_dma_rw's copy never faults: no failure point.
