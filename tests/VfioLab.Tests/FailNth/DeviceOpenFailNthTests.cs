@@ -192,6 +192,39 @@ public sealed partial class DeviceOpenFailNthTests
     }
 
     [Fact]
+    public void GetDeviceFd_PciEnableFailsAfterUserSetBusMaster_ReturnsEINVALWithBusMasterCleared()
+    {
+        // Bus mastering on when the device is opened (left by firmware or a previous owner): vfio_pci_core_enable
+        // clears it before pci_enable_device, so even the failed open leaves it cleared, as in Linux.
+        StressRig rig = GpuClosed();
+        VfioLab.Pci.PciFunction function = rig.Host.Devices["gpu"].Function!;
+        function.WriteCommand(function.Command | VfioLab.Pci.PciCommand.Master);
+        rig.Host.Faults.Arm(1, "pci_enable_device");
+
+        long ret = GetDeviceFd(rig, rig.GpuGroupFd, StressRig.Gpu);
+
+        rig.Host.Faults.Arm(0);
+        Assert.Equal(Errno.EINVAL.AsReturn(), ret);
+        Assert.Equal((false, true), (function.BusMasterEnabled, function.MemoryEnabled));
+    }
+
+    [Fact]
+    public void CloseDevice_UserSetBusMaster_ClearsIt()
+    {
+        var rig = new StressRig();
+        VfioLab.Pci.PciFunction function = rig.Host.Devices["gpu"].Function!;
+        ulong offset = VfioPci.IndexToOffset(VfioPciRegionIndex.Config) + VfioLab.Pci.PciFunction.CommandOffset;
+        byte[] command = BitConverter.GetBytes((ushort)(function.Command | VfioLab.Pci.PciCommand.Master));
+        Assert.Equal(2, rig.Sys.Pwrite(rig.GpuFd, command, offset));
+        Assert.True(function.BusMasterEnabled);
+
+        Assert.Equal(0, rig.Sys.Close(rig.GpuFd));
+        Assert.Equal(0, rig.Sys.Munmap(rig.BarVaddr, StressRig.BarMapSize));
+
+        Assert.Equal((false, true), (function.BusMasterEnabled, function.MemoryEnabled));
+    }
+
+    [Fact]
     public void OpenContainer_AllocFails_ReturnsENOMEMAndCreatesNoContainer()
     {
         // vfio_fops_open's kzalloc of the container is the open's one fallible step.

@@ -74,14 +74,16 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
         {
             return Errno.ENODEV;
         }
-        // vfio_pci_core_enable -> pci_enable_device: pci_enable_resources refuses a BAR it cannot enable
-        // (EINVAL) before it writes the command register, else turns on memory decode for a function with
-        // memory BARs.
+        // vfio_pci_core_enable clears bus mastering first, so the state it saves never includes it (and a
+        // failure of the steps after leaves it cleared). pci_enable_device: pci_enable_resources refuses a BAR
+        // it cannot enable (EINVAL) before it writes the command register, else turns on memory decode for a
+        // function with memory BARs.
+        VfioPciDevice pci = State(device);
+        ClearBusMaster(pci);
         if (device.Faults.ShouldFail("pci_enable_device"))
         {
             return Errno.EINVAL;
         }
-        VfioPciDevice pci = State(device);
         pci.Function.SetMemoryEnable(true);
         // vfio_config_init allocates the virtual config space (ENOMEM); the unwind's pci_disable_device
         // clears bus mastering only, so memory decode stays on, as in Linux.
@@ -99,8 +101,20 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
     {
         // vfio_pci_core_close_device resets the function when it can (try_bus_reset / FLR), so a
         // later user finds the device clean; mmaps are gone with the fds that held them.
+        // vfio_pci_core_disable stops the device's DMA (pci_clear_master) before the reset and the restore of
+        // the state saved at open, which had bus mastering cleared too.
         VfioPciDevice pci = State(device);
+        ClearBusMaster(pci);
         ResetLocked(pci);
+    }
+
+    private static void ClearBusMaster(VfioPciDevice pci)
+    {
+        PciCommand command = pci.Function.Command;
+        if ((command & PciCommand.Master) != 0)
+        {
+            pci.Function.WriteCommand(command & ~PciCommand.Master);
+        }
     }
 
     /// <inheritdoc />
