@@ -105,6 +105,7 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
         // the state saved at open, which had bus mastering cleared too.
         VfioPciDevice pci = State(device);
         ClearBusMaster(pci);
+        pci.ReleaseBarMaps();
         ResetLocked(pci);
     }
 
