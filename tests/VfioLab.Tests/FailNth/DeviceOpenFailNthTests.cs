@@ -6,6 +6,7 @@ using VfioLab.Simulation;
 using VfioLab.Tests.Concurrency;
 using VfioLab.Tests.DeviceMemory;
 using VfioLab.Vfio;
+using VfioLab.Vfio.Pci;
 
 namespace VfioLab.Tests.FailNth;
 
@@ -64,6 +65,31 @@ public sealed partial class DeviceOpenFailNthTests
         Assert.True(fd >= 0);
         Assert.Equal((1, 2), (gpu.OpenCount, gpu.Group.ContainerUsers));
         AssertGroupReleasesAfterClosing(rig, (int)fd, rig.GpuGroupFd, gpu.Group);
+    }
+
+    [Fact]
+    public void GetDeviceFd_ForceReleasedPciFirstOpenNthStepFails_KeepsTheOldMappingRevoked()
+    {
+        // After a forced release the BAR mmap stays, revoked (SIGBUS). An open that fails after open_device cleared
+        // the revocation closes the device again: the mapping that outlived it is revoked again, so a CPU write to
+        // it still faults instead of reaching a device nobody has open.
+        var rig = new StressRig();
+        SimulatedHostActions.ReleaseDevice(rig.Host, rig.Host.Devices["gpu"]);
+        VfioPciDevice pci = VfioPciDriver.State(rig.Host.Devices["gpu"].Vfio!);
+        Assert.True(pci.Revoked);
+
+        int points = FailNthSweep.Run(rig.Host, () =>
+        {
+            long ret = GetDeviceFd(rig, rig.GpuGroupFd, StressRig.Gpu);
+            if (ret < 0)
+            {
+                Assert.True(rig.Sys.WriteMemory(rig.BarVaddr, [1]) < 0);
+            }
+            return ret;
+        }, [Errno.ENOMEM, Errno.EINVAL], linuxKeeps: line => ResetCount().Replace(line, string.Empty));
+
+        Assert.Equal(4, points);
+        Assert.False(pci.Revoked);
     }
 
     [Fact]

@@ -106,6 +106,12 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
         VfioPciDevice pci = State(device);
         ClearBusMaster(pci);
         pci.ReleaseBarMaps();
+        // A mapping holds its file, so one that outlives the last close belongs to a file a forced release
+        // detached: it stays revoked, also after an open that failed past open_device (which cleared it).
+        if (pci.Mapping.SnapshotVmas().Length > 0)
+        {
+            pci.Revoke();
+        }
         ResetLocked(pci);
     }
 
