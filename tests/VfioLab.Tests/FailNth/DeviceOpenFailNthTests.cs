@@ -31,9 +31,9 @@ public sealed partial class DeviceOpenFailNthTests
 
     // The GPU closed again (its fd closed and its BAR munmapped, so its last reference goes): the next
     // GET_DEVICE_FD is a first open of a device vfio-pci enabled before.
-    private static StressRig GpuClosed()
+    private static StressRig GpuClosed(KernelSettings? kernel = null)
     {
-        var rig = new StressRig();
+        var rig = new StressRig(kernel);
         Assert.Equal(0, rig.Sys.Close(rig.GpuFd));
         Assert.Equal(0, rig.Sys.Munmap(rig.BarVaddr, StressRig.BarMapSize));
         Assert.Equal(0, rig.Host.Devices["gpu"].Vfio!.OpenCount);
@@ -49,12 +49,14 @@ public sealed partial class DeviceOpenFailNthTests
         Assert.Equal((false, 0), (group.OpenedFile is not null, group.ContainerUsers));
     }
 
-    [Fact]
-    public void GetDeviceFd_PciFirstOpenNthStepFails_ReturnsInjectedErrnoAndRollsBack()
+    [Theory]
+    [InlineData(KernelSettings.Seeds)]
+    [InlineData(KernelSettings.Linux618)]
+    public void GetDeviceFd_PciFirstOpenNthStepFails_ReturnsInjectedErrnoAndRollsBack(string profile)
     {
         // vfio-pci's close_device resets the function it had just enabled (vfio_pci_core_disable), in the model
         // as in Linux: the reset count is the one field the anon_inode_getfile unwind may change.
-        StressRig rig = GpuClosed();
+        StressRig rig = GpuClosed(new KernelSettings(profile, []));
         VfioDevice gpu = rig.Host.Devices["gpu"].Vfio!;
         long fd = -1;
 

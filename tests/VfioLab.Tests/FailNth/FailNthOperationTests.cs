@@ -122,6 +122,21 @@ public sealed class FailNthOperationTests
     }
 
     [Fact]
+    public void CloseMdev_WithPinsHeld_HasNoFailurePointAndReleasesThePins()
+    {
+        // The vendor driver's close_device unpins everything it holds, then the core unregisters the device.
+        (StressRig rig, _) = Mapped();
+        var pfns = new VfioLab.Addressing.Pfn[4];
+        Assert.Equal(4, rig.Driver.PinPages(rig.Mdev, Iova, 4, IommuProt.Read | IommuProt.Write, pfns));
+        int registered = rig.Backend.Snapshot().RegisteredDevices;
+
+        int points = FailNthSweep.Run(rig.Host, () => rig.Sys.Close(rig.MdevFd), []);
+
+        Assert.Equal(0, points);
+        Assert.Equal((0UL, 0, registered - 1), (rig.Driver.PinsHeld, rig.Mdev.OpenCount, rig.Backend.Snapshot().RegisteredDevices));
+    }
+
+    [Fact]
     public void DmaRw_OnPinnedMapping_HasNoFailurePoint()
     {
         // The mapping's pages are pinned by MAP, so vfio_dma_rw's copy never faults: no failure point.
