@@ -3,7 +3,8 @@ namespace VfioLab.Diagnostics;
 /// <summary>
 /// Injectable failure of the model's fallible internal steps (iommufd's fail_nth, STYLE.md 14).
 /// Every fallible step calls <see cref="ShouldFail"/> with its site name (<c>pin</c>, <c>lock_acct</c>,
-/// <c>iommu_map</c>, <c>dma_alloc</c>, <c>bitmap_alloc</c>, ...); when armed, the n-th call counted from arming fails, once.
+/// <c>iommu_map</c>, <c>dma_alloc</c>, <c>bitmap_alloc</c>, ...; the sites are listed in the READMEs of Host, Iommu,
+/// Type1, Vfio and Simulation, and swept in tests/VfioLab.Tests/FailNth); when armed, the n-th call counted from arming fails, once.
 /// Tests sweep n = 1, 2, ... until an operation succeeds and check that each failure left the state
 /// exactly as before.
 /// </summary>

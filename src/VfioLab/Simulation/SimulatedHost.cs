@@ -134,7 +134,7 @@ internal sealed class SimulatedHost
         if (binding == DriverBinding.Vfio)
         {
             VfioGroup vgroup = VfioGroupFor(group, VfioGroupType.Iommu);
-            vfio = new VfioDevice(address.ToString(), vgroup, VfioPci, new VfioPciDevice(function, Machine.PageShift, VfioPci.Behavior));
+            vfio = new VfioDevice(address.ToString(), vgroup, VfioPci, new VfioPciDevice(function, Machine.PageShift, VfioPci.Behavior), Faults);
             vgroup.AddDevice(vfio);
             VfioPci.AddDevice(vfio);
         }
@@ -159,7 +159,7 @@ internal sealed class SimulatedHost
         var member = new IommuGroupMember(uuid);
         group.AddMember(member);
         VfioGroup vgroup = VfioGroupFor(group, VfioGroupType.EmulatedIommu);
-        var vfio = new VfioDevice(uuid.ToString(), vgroup, vendorDriver, null);
+        var vfio = new VfioDevice(uuid.ToString(), vgroup, vendorDriver, null, Faults);
         vgroup.AddDevice(vfio);
         _devices.Add(name, new SimulatedDevice(name, member, group, null, vfio));
         return null;
@@ -172,6 +172,11 @@ internal sealed class SimulatedHost
         _sealed = true;
         Machine.Devices.Register("/dev/vfio/vfio", _ =>
         {
+            // vfio_fops_open: kzalloc of the container (ENOMEM), the open's only fallible step.
+            if (Faults.ShouldFail("container_alloc"))
+            {
+                return DeviceOpenResult.Fail(Errno.ENOMEM);
+            }
             VfioContainer c = Vfio.CreateContainer();
             return DeviceOpenResult.Ok(new VfioContainerFile(c));
         });

@@ -12,7 +12,8 @@ internal sealed partial class VfioIommu
 {
     /// <summary>
     /// vfio_iommu_type1_attach_group: EBUSY (vaddrs invalidated), EINVAL (already attached, aperture or
-    /// reserved-region conflict with existing mappings, no valid IOVA left), EPERM (no isolated MSI and
+    /// reserved-region conflict with existing mappings, no valid IOVA left), ENOMEM (the group's entry, fault site
+    /// <c>type1_group_alloc</c>), EPERM (no isolated MSI and
     /// <c>allow_unsafe_interrupts</c> off), the IOMMU core's allocation or attach error, or a replay error
     /// (pinning from <paramref name="current"/>'s mm, as Linux does). Any failure leaves everything as before.
     /// </summary>
@@ -27,6 +28,11 @@ internal sealed partial class VfioIommu
             if (FindGroupLocked(group) is not null)
             {
                 return Errno.EINVAL;
+            }
+            // kzalloc of the struct vfio_iommu_group, for an emulated (mdev) group as for a physical one.
+            if (Faults.ShouldFail("type1_group_alloc"))
+            {
+                return Errno.ENOMEM;
             }
             IommuGroup? iommuGroup = group.Backing.IommuGroup;
             if (group.Type == VfioGroupType.EmulatedIommu || iommuGroup is null || iommuGroup.IsEmulated)

@@ -1,4 +1,5 @@
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 
 namespace VfioLab.Vfio;
 
@@ -18,13 +19,18 @@ internal sealed partial class VfioDevice
     private IVfioFileHandle? _groupFile;
     private int _references;
 
-    public VfioDevice(string name, VfioGroup group, IVfioDeviceDriver driver, object? hardware)
+    public VfioDevice(string name, VfioGroup group, IVfioDeviceDriver driver, object? hardware, FaultInjector? faults = null)
     {
         Name = name;
         Group = group;
         Driver = driver;
         Hardware = hardware;
+        Faults = faults ?? new FaultInjector();
     }
+
+    /// <summary>The host's fault injector, for the fallible steps of opening the device (the device file's
+    /// allocation, the driver's open) and of the driver's own operations.</summary>
+    public FaultInjector Faults { get; }
 
     /// <summary>dev_name: a PCI address (<c>0000:01:00.0</c>) or an mdev UUID.</summary>
     public string Name { get; }

@@ -87,10 +87,21 @@ internal sealed class VfioGroupFile(VfioGroup group) : VfioFileOperations
         {
             return Errno.EMFILE.AsReturn();
         }
-        e = device!.OpenFile(new OpenFileHandle(ctx.File));
+        // vfio_device_open_file: the device file's state (vfio_allocate_device_file, kzalloc), then the open,
+        // then the file itself (anon_inode_getfile); a failed file closes the device again, as a last close would.
+        if (device!.Faults.ShouldFail("device_file_alloc"))
+        {
+            return Errno.ENOMEM.AsReturn();
+        }
+        e = device.OpenFile(new OpenFileHandle(ctx.File));
         if (e != Errno.None)
         {
             return e.AsReturn();
+        }
+        if (device.Faults.ShouldFail("anon_inode_getfile"))
+        {
+            device.CloseFile();
+            return Errno.ENOMEM.AsReturn();
         }
         var deviceFile = new OpenFile($"[vfio-device:{device.Name}]", new VfioDeviceFile(device));
         int newFd = ctx.Process.Fds.Install(deviceFile);

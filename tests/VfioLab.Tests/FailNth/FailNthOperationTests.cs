@@ -82,6 +82,61 @@ public sealed class FailNthOperationTests
     }
 
     [Fact]
+    public void SetContainer_MdevGroupEntryAllocFails_ReturnsENOMEMAndAttachesNothing()
+    {
+        // An emulated group's attach allocates its vfio_iommu_group and nothing else (no domain, no replay).
+        var rig = new StressRig();
+        Assert.Equal(0, rig.Sys.Close(rig.MdevFd));
+        Assert.Equal(0, rig.Sys.Ioctl(rig.MdevGroupFd, VfioIoctl.GroupUnsetContainer, 0));
+        byte[] fd = BitConverter.GetBytes(rig.Container);
+
+        int points = FailNthSweep.Run(rig.Host, () => rig.Sys.Ioctl(rig.MdevGroupFd, VfioIoctl.GroupSetContainer, fd), [Errno.ENOMEM]);
+
+        Assert.Equal(1, points);
+        Assert.Single(rig.Backend.Snapshot().EmulatedGroups);
+    }
+
+    [Fact]
+    public void DirtyStop_HasNoFailurePoint()
+    {
+        (StressRig rig, _) = Mapped();
+        Assert.Equal(0, UserIoctls.Dirty(rig.Sys, rig.Container, DirtyPagesFlags.Start));
+
+        int points = FailNthSweep.Run(rig.Host, () => UserIoctls.Dirty(rig.Sys, rig.Container, DirtyPagesFlags.Stop), []);
+
+        Assert.Equal(0, points);
+        Assert.False(rig.Backend.Snapshot().DirtyTracking);
+    }
+
+    [Fact]
+    public void UnpinPages_HasNoFailurePoint()
+    {
+        (StressRig rig, _) = Mapped();
+        var pfns = new VfioLab.Addressing.Pfn[4];
+        Assert.Equal(4, rig.Driver.PinPages(rig.Mdev, Iova, 4, IommuProt.Read | IommuProt.Write, pfns));
+
+        int points = FailNthSweep.Run(rig.Host, () => rig.Driver.UnpinPages(rig.Mdev, Iova, 4) ? 0 : Errno.EINVAL.AsReturn(), []);
+
+        Assert.Equal(0, points);
+        Assert.Equal(0UL, rig.Driver.PinsHeld);
+    }
+
+    [Fact]
+    public void CloseMdev_WithPinsHeld_HasNoFailurePointAndReleasesThePins()
+    {
+        // The vendor driver's close_device unpins everything it holds, then the core unregisters the device.
+        (StressRig rig, _) = Mapped();
+        var pfns = new VfioLab.Addressing.Pfn[4];
+        Assert.Equal(4, rig.Driver.PinPages(rig.Mdev, Iova, 4, IommuProt.Read | IommuProt.Write, pfns));
+        int registered = rig.Backend.Snapshot().RegisteredDevices;
+
+        int points = FailNthSweep.Run(rig.Host, () => rig.Sys.Close(rig.MdevFd), []);
+
+        Assert.Equal(0, points);
+        Assert.Equal((0UL, 0, registered - 1), (rig.Driver.PinsHeld, rig.Mdev.OpenCount, rig.Backend.Snapshot().RegisteredDevices));
+    }
+
+    [Fact]
     public void DmaRw_OnPinnedMapping_HasNoFailurePoint()
     {
         // The mapping's pages are pinned by MAP, so vfio_dma_rw's copy never faults: no failure point.
@@ -137,7 +192,6 @@ public sealed class FailNthOperationTests
 
     [Theory]
     [InlineData("reset")]
-    [InlineData("hot-reset")]
     [InlineData("memory-disable")]
     public void DeviceReset_WithBarMmapFaultedIn_HasNoFailurePoint(string kind)
     {
@@ -152,6 +206,45 @@ public sealed class FailNthOperationTests
         }, []);
 
         Assert.Equal(0, points);
+    }
+
+    [Fact]
+    public void HotReset_ArrayAllocFails_ReturnsENOMEMAndResetsNothing()
+    {
+        // vfio_pci_ioctl_pci_hot_reset_groups allocates the fd and file arrays (kcalloc) before it reads the fds:
+        // the one failure point; nothing was zapped, locked or reset.
+        var rig = new StressRig();
+        Assert.Equal(0, rig.Sys.WriteMemory(rig.BarVaddr, [1, 2, 3, 4]));
+        int resets = rig.Host.Devices["gpu"].Function!.ResetCount;
+
+        int points = FailNthSweep.Run(rig.Host, rig.HotReset, [Errno.ENOMEM]);
+
+        Assert.Equal(1, points);
+        Assert.Equal(resets + 1, rig.Host.Devices["gpu"].Function!.ResetCount);
+    }
+
+    [Fact]
+    public void GetHotResetInfo_DevicesAllocFails_ReturnsENOMEMAndCopiesNothingBack()
+    {
+        // vfio_pci_ioctl_get_pci_hot_reset_info: kcalloc of the devices array after the ENOSPC check.
+        var rig = new StressRig();
+        uint argsz = (uint)(VfioPciHotResetInfo.SizeOf + (2 * VfioPciDependentDevice.SizeOf));
+        byte[] buffer = new byte[argsz];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(buffer, argsz);
+
+        int points = FailNthSweep.Run(rig.Host, () =>
+        {
+            long ret = rig.Sys.Ioctl(rig.GpuFd, VfioIoctl.DeviceGetPciHotResetInfo, buffer);
+            if (ret < 0)
+            {
+                Assert.All(buffer.AsSpan(4).ToArray(), b => Assert.Equal(0, b));
+            }
+            return ret;
+        }, [Errno.ENOMEM]);
+
+        Assert.Equal(1, points);
+        VfioPciHotResetInfo.TryRead(buffer, out VfioPciHotResetInfo info);
+        Assert.Equal(2u, info.Count);
     }
 
     [Fact]

@@ -58,11 +58,27 @@ internal sealed class MdevVendorDriver(bool misbehaving, int pageShift) : IVfioP
     }
 
     /// <inheritdoc />
-    /// <remarks>Before v6.0 the driver registers for unmap events itself; an error fails the open.</remarks>
-    public Errno OpenDevice(VfioDevice device) =>
-        device.Group.Container?.Iommu is IVfioIommuPinning { UsesNotifierChain: true } backend
-            ? backend.RegisterNotifier(device, NotifyDmaUnmap)
-            : Errno.None;
+    /// <remarks>Before v6.0 the driver registers for unmap events itself; an error fails the open. Then the
+    /// vendor's own per-open state is allocated (fault site <c>mdev_open_device</c>, ENOMEM, as vfio-ccw's
+    /// async region); its failure unregisters the notifier again.</remarks>
+    public Errno OpenDevice(VfioDevice device)
+    {
+        IVfioIommuPinning? chain = device.Group.Container?.Iommu is IVfioIommuPinning { UsesNotifierChain: true } b ? b : null;
+        if (chain is not null)
+        {
+            Errno e = chain.RegisterNotifier(device, NotifyDmaUnmap);
+            if (e != Errno.None)
+            {
+                return e;
+            }
+        }
+        if (device.Faults.ShouldFail("mdev_open_device"))
+        {
+            chain?.UnregisterNotifier(device);
+            return Errno.ENOMEM;
+        }
+        return Errno.None;
+    }
 
     /// <inheritdoc />
     public void CloseDevice(VfioDevice device)

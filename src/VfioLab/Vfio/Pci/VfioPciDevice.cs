@@ -58,6 +58,31 @@ internal sealed class VfioPciDevice(PciFunction function, int pageShift, VfioPci
         Mapping.UnmapMappingRange(first, pages);
     }
 
+    private int _barMap;
+
+    /// <summary>vdev->barmap as a bit per BAR: the BARs requested and ioremapped by their first mmap or
+    /// pread/pwrite (vfio_pci_core_setup_barmap), kept until close_device.</summary>
+    public int BarMap => Volatile.Read(ref _barMap);
+
+    /// <summary>vfio_pci_core_setup_barmap: nothing to do for a BAR already mapped; else pci_iomap, which
+    /// fails with ENOMEM (fault site <c>pci_iomap</c>) and leaves the BAR unmapped.</summary>
+    public Abi.Errno SetupBarMap(int index, FaultInjector faults)
+    {
+        if ((BarMap & (1 << index)) != 0)
+        {
+            return Abi.Errno.None;
+        }
+        if (faults.ShouldFail("pci_iomap"))
+        {
+            return Abi.Errno.ENOMEM;
+        }
+        Interlocked.Or(ref _barMap, 1 << index);
+        return Abi.Errno.None;
+    }
+
+    /// <summary>close_device's pci_iounmap and release of every mapped BAR.</summary>
+    public void ReleaseBarMaps() => Interlocked.Exchange(ref _barMap, 0);
+
     /// <summary>Whether the host revoked the device's CPU mappings (a forced release): faults answer SIGBUS.</summary>
     public bool Revoked { get; private set; }
 

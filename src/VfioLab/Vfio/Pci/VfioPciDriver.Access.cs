@@ -7,18 +7,19 @@ namespace VfioLab.Vfio.Pci;
 internal sealed partial class VfioPciDriver
 {
     /// <inheritdoc />
-    public long Read(VfioDevice device, Span<byte> destination, ulong offset) => Access(State(device), destination, offset, write: false);
+    public long Read(VfioDevice device, Span<byte> destination, ulong offset) => Access(State(device), device.Faults, destination, offset, write: false);
 
     /// <inheritdoc />
     public long Write(VfioDevice device, ReadOnlySpan<byte> source, ulong offset)
     {
         byte[] copy = source.ToArray();
-        return Access(State(device), copy, offset, write: true);
+        return Access(State(device), device.Faults, copy, offset, write: true);
     }
 
-    // vfio_pci_core_read/write: the region index selects config space or a BAR; BAR access needs
-    // memory decode (-EIO otherwise, as vfio_pci_core_do_io_rw's memory test).
-    private static long Access(VfioPciDevice pci, Span<byte> buffer, ulong offset, bool write)
+    // vfio_pci_core_read/write: the region index selects config space or a BAR; a BAR's first access maps
+    // it (vfio_pci_bar_rw's setup_barmap, ENOMEM); BAR access needs memory decode (-EIO otherwise, as
+    // vfio_pci_core_do_io_rw's memory test).
+    private static long Access(VfioPciDevice pci, Diagnostics.FaultInjector faults, Span<byte> buffer, ulong offset, bool write)
     {
         ulong index = VfioPciDevice.IndexOf(offset);
         ulong within = VfioPciDevice.OffsetWithin(offset);
@@ -40,6 +41,11 @@ internal sealed partial class VfioPciDriver
             return Errno.EINVAL.AsReturn();
         }
         int count = (int)Math.Min((ulong)buffer.Length, bar.Size - within);
+        Errno e = pci.SetupBarMap((int)index, faults);
+        if (e != Errno.None)
+        {
+            return e.AsReturn();
+        }
         pci.MemoryLock.EnterReadLock();
         try
         {

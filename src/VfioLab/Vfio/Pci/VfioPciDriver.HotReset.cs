@@ -16,9 +16,10 @@ internal sealed partial class VfioPciDriver
     /// <summary>
     /// GET_PCI_HOT_RESET_INFO: the functions a reset of this device's slot reaches, each with its IOMMU
     /// group. EFAULT (copies), EINVAL (argsz below 12), ENOSPC with the needed <c>count</c> written back
-    /// when the caller's array is too small, EPERM when a function has no IOMMU group.
+    /// when the caller's array is too small, ENOMEM when the devices array cannot be allocated (fault site
+    /// <c>hot_reset_info_alloc</c>), EPERM when a function has no IOMMU group.
     /// </summary>
-    private long GetHotResetInfo(VfioPciDevice pci, ref IoctlArgument arg)
+    private long GetHotResetInfo(VfioPciDevice pci, FaultInjector faults, ref IoctlArgument arg)
     {
         Span<byte> header = stackalloc byte[VfioPciHotResetInfo.MinSize];
         if (!arg.TryCopyFrom(0, header))
@@ -38,6 +39,11 @@ internal sealed partial class VfioPciDriver
             hdr.Count = (uint)scope.Count;
             hdr.Write(header);
             return arg.TryCopyTo(0, header) ? Errno.ENOSPC.AsReturn() : Errno.EFAULT.AsReturn();
+        }
+        // kcalloc of the devices array: ENOMEM, nothing copied back.
+        if (faults.ShouldFail("hot_reset_info_alloc"))
+        {
+            return Errno.ENOMEM.AsReturn();
         }
         byte[] devices = new byte[scope.Count * VfioPciDependentDevice.SizeOf];
         for (int i = 0; i < scope.Count; i++)
@@ -70,11 +76,12 @@ internal sealed partial class VfioPciDriver
     /// PCI_HOT_RESET with the group fds that prove ownership: EFAULT (copies), EINVAL (argsz, flags, no
     /// group fds, more fds than functions in the slot, an fd that is not a VFIO group, a function of the
     /// slot not bound to vfio-pci, a device of the dev_set whose group was not passed), EBADF (an fd that
-    /// is not open), EBUSY (a device's memory_lock is contended: nothing was reset and every lock taken is
+    /// is not open), ENOMEM (the fd and file arrays cannot be allocated, fault site <c>hot_reset_alloc</c>:
+    /// before anything is read or taken), EBUSY (a device's memory_lock is contended: nothing was reset and every lock taken is
     /// dropped again). On success every BAR mmap of every device in the slot was zapped under its
     /// memory_lock, and the slot was reset with each function's config state saved and restored around it.
     /// </summary>
-    private long HotReset(VfioCallContext context, VfioPciDevice pci, ref IoctlArgument arg)
+    private long HotReset(VfioCallContext context, VfioPciDevice pci, FaultInjector faults, ref IoctlArgument arg)
     {
         Span<byte> header = stackalloc byte[VfioPciHotReset.MinSize];
         if (!arg.TryCopyFrom(0, header))
@@ -90,6 +97,11 @@ internal sealed partial class VfioPciDriver
         if (hdr.Count > (uint)scope.Count)
         {
             return Errno.EINVAL.AsReturn();
+        }
+        // kcalloc of the group fd and file arrays, before the fds are copied in.
+        if (faults.ShouldFail("hot_reset_alloc"))
+        {
+            return Errno.ENOMEM.AsReturn();
         }
         byte[] raw = new byte[hdr.Count * 4];
         if (!arg.TryCopyFrom(VfioPciHotReset.Offsets.GroupFds, raw))

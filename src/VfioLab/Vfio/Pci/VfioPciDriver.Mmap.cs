@@ -30,6 +30,12 @@ internal sealed partial class VfioPciDriver
         {
             return Errno.EINVAL.AsReturn();
         }
+        // The mmap does not use the barmap, but requests the region through it (vfio_pci_core_setup_barmap).
+        Errno e = pci.SetupBarMap((int)index, device.Faults);
+        if (e != Errno.None)
+        {
+            return e.AsReturn();
+        }
         // Since v6.10 vm_pgoff keeps the region-offset encoding and the VMA belongs to the
         // device's own address space, so unmap_mapping_range over the BAR offsets finds it. The RFC's
         // first version (quirk zap-range-pgoff-mismatch) rewrote it to the BAR's physical pfn instead.

@@ -74,10 +74,24 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
         {
             return Errno.ENODEV;
         }
-        // vfio_pci_core_enable -> pci_enable_device: pci_enable_resources turns on memory decode
-        // for a function with memory BARs; the revocation of a forced release ends with a new open.
+        // vfio_pci_core_enable clears bus mastering first, so the state it saves never includes it (and a
+        // failure of the steps after leaves it cleared). pci_enable_device: pci_enable_resources refuses a BAR
+        // it cannot enable (EINVAL) before it writes the command register, else turns on memory decode for a
+        // function with memory BARs.
         VfioPciDevice pci = State(device);
+        ClearBusMaster(pci);
+        if (device.Faults.ShouldFail("pci_enable_device"))
+        {
+            return Errno.EINVAL;
+        }
         pci.Function.SetMemoryEnable(true);
+        // vfio_config_init allocates the virtual config space (ENOMEM); the unwind's pci_disable_device
+        // clears bus mastering only, so memory decode stays on, as in Linux.
+        if (device.Faults.ShouldFail("vfio_config_init"))
+        {
+            return Errno.ENOMEM;
+        }
+        // The revocation of a forced release ends with a new open that succeeded.
         pci.ClearRevocation();
         return Errno.None;
     }
@@ -87,8 +101,27 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
     {
         // vfio_pci_core_close_device resets the function when it can (try_bus_reset / FLR), so a
         // later user finds the device clean; mmaps are gone with the fds that held them.
+        // vfio_pci_core_disable stops the device's DMA (pci_clear_master) before the reset and the restore of
+        // the state saved at open, which had bus mastering cleared too.
         VfioPciDevice pci = State(device);
+        ClearBusMaster(pci);
+        pci.ReleaseBarMaps();
+        // A mapping holds its file, so one that outlives the last close belongs to a file a forced release
+        // detached: it stays revoked, also after an open that failed past open_device (which cleared it).
+        if (pci.Mapping.SnapshotVmas().Length > 0)
+        {
+            pci.Revoke();
+        }
         ResetLocked(pci);
+    }
+
+    private static void ClearBusMaster(VfioPciDevice pci)
+    {
+        PciCommand command = pci.Function.Command;
+        if ((command & PciCommand.Master) != 0)
+        {
+            pci.Function.WriteCommand(command & ~PciCommand.Master);
+        }
     }
 
     /// <inheritdoc />
@@ -100,8 +133,8 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
             VfioIoctl.DeviceGetInfo => GetInfo(pci, ref argument),
             VfioIoctl.DeviceGetRegionInfo => GetRegionInfo(pci, ref argument),
             VfioIoctl.DeviceReset => Reset(pci),
-            VfioIoctl.DeviceGetPciHotResetInfo => GetHotResetInfo(pci, ref argument),
-            VfioIoctl.DevicePciHotReset => HotReset(context, pci, ref argument),
+            VfioIoctl.DeviceGetPciHotResetInfo => GetHotResetInfo(pci, device.Faults, ref argument),
+            VfioIoctl.DevicePciHotReset => HotReset(context, pci, device.Faults, ref argument),
             _ => Errno.ENOTTY.AsReturn(),
         };
     }
