@@ -87,6 +87,9 @@ internal sealed partial class DifferentialCampaign
                 RefOpKind.GpuDetach => Detach(1),
                 RefOpKind.Pin => Pin(op),
                 RefOpKind.Unpin => Unpin(op),
+                RefOpKind.UnmapVaddr => UnmapVaddr(op),
+                RefOpKind.MapVaddr => MapVaddr(op),
+                RefOpKind.UpdateVaddrExtension => UpdateVaddrExtension(),
                 _ => DmaRw(op),
             };
             return problem ?? CompareState();

@@ -75,9 +75,15 @@ internal sealed partial class DifferentialCampaign(string profile)
         }
         while (ops.Count < length)
         {
-            ulong k = rng.Next() % 100;
+            ulong k = rng.Next() % 112;
             RefOpKind kind = k switch
             {
+                >= 100 => (k % 12) switch
+                {
+                    < 5 => RefOpKind.UnmapVaddr,
+                    < 11 => RefOpKind.MapVaddr,
+                    _ => RefOpKind.UpdateVaddrExtension,
+                },
                 < 22 => RefOpKind.Map,
                 < 32 => RefOpKind.Unmap,
                 < 37 => RefOpKind.UnmapDirty,

@@ -59,6 +59,17 @@ internal enum RefOpKind
     /// <summary>vfio_dma_rw from the mdev: iova <c>A</c> + <c>B</c> pages (+ 0xffc when <c>C</c> is odd), length
     /// <c>C</c>/2, <c>D</c> even a read, odd a write; <c>D</c>/2 picks the caller (a kernel thread, the VMM, the child).</summary>
     DmaRw,
+
+    /// <summary>UNMAP_DMA with VADDR: three times in four the (<c>A</c>/4)-th mapping's range (<c>C</c> % 3 == 0: up to
+    /// the last mapping's end), else iova <c>A</c>, size <c>C</c>; <c>D</c> odd: with ALL (iova and size then 0).</summary>
+    UnmapVaddr,
+
+    /// <summary>MAP_DMA with VADDR: three times in four the (<c>A</c>/4)-th mapping's iova and size, else iova <c>A</c>,
+    /// size <c>C</c>; vaddr the mapping's own (<c>B</c> % 3 == 0) or vaddr <c>B</c>/3; from the child when <c>D</c> is odd.</summary>
+    MapVaddr,
+
+    /// <summary>CHECK_EXTENSION(VFIO_UPDATE_VADDR) on the container.</summary>
+    UpdateVaddrExtension,
 }
 
 /// <summary>One operation of a differential sequence: a kind and four small indices into the value tables of

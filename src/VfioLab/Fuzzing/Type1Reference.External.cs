@@ -17,7 +17,7 @@ internal sealed partial class Type1Reference
 
     /// <summary>
     /// vfio_pin_pages from the mdev: the core's checks (EINVAL: count 0 or the device not open; E2BIG past 512
-    /// pages), then type1's (EACCES on TYPE1, EOVERFLOW for a wrapping range), then page by page: EINVAL outside
+    /// pages), then type1's (EACCES on TYPE1, EOVERFLOW for a wrapping range, EBUSY while a user address is invalidated), then page by page: EINVAL outside
     /// every mapping, EPERM for a prot beyond the mapping's, a page already pinned counted again, else pinned from
     /// the owner's mm: ENODEV when it exited, EFAULT for a hole or a read-only page of a writable mapping, EINVAL
     /// for a PFNMAP frame (no struct page), ENOMEM when charging it (only without a domain) passes RLIMIT_MEMLOCK.
@@ -41,6 +41,10 @@ internal sealed partial class Type1Reference
         {
             return Errno.EOVERFLOW.AsReturn();
         }
+        if (VaddrInvalidCount > 0)
+        {
+            return Errno.EBUSY.AsReturn();
+        }
         var done = new List<(Mapping M, ulong Page, bool New, bool Charged)>();
         for (int i = 0; i < npage; i++)
         {
@@ -56,7 +60,7 @@ internal sealed partial class Type1Reference
                         m.Vpfns.Remove(page);
                         if (charged)
                         {
-                            LockedVm[m.Owner]--;
+                            Account(m, -1);
                         }
                     }
                     else
@@ -96,7 +100,7 @@ internal sealed partial class Type1Reference
 
     /// <summary>
     /// vfio_dma_rw from the mdev of <paramref name="len"/> bytes at <paramref name="iova"/>, by a kernel thread
-    /// (<paramref name="caller"/> null) or a process: EINVAL for no data or the device not open; then chunk by
+    /// (<paramref name="caller"/> null) or a process: EINVAL for no data or the device not open; EBUSY while a user address is invalidated; then chunk by
     /// chunk, each up to the end of the mapping holding its first byte: EINVAL (no mapping), EPERM (a write to a
     /// mapping without WRITE, any access to one without READ, the owner gone), EFAULT (a process other than the
     /// owner, or the owner's memory faults: a hole, a write to read-only memory). A written chunk marks its pages
@@ -109,6 +113,10 @@ internal sealed partial class Type1Reference
         if (len == 0 || !deviceOpen)
         {
             return (Errno.EINVAL, chunks);
+        }
+        if (VaddrInvalidCount > 0)
+        {
+            return (Errno.EBUSY, chunks);
         }
         int done = 0;
         while (done < len)
@@ -187,7 +195,7 @@ internal sealed partial class Type1Reference
             {
                 return Errno.ENOMEM;
             }
-            LockedVm[m.Owner] = LockedVm.GetValueOrDefault(m.Owner) + 1;
+            Account(m, 1);
         }
         m.Vpfns[page] = (pfnOf(m.Owner, vaddr), 1);
         if (Tracking)
@@ -212,7 +220,7 @@ internal sealed partial class Type1Reference
         m.Vpfns.Remove(page);
         if (!HasDomain && alive(m.Owner))
         {
-            LockedVm[m.Owner] = LockedVm.GetValueOrDefault(m.Owner) - 1;
+            Account(m, -1);
         }
     }
 

@@ -6,7 +6,8 @@ namespace VfioLab.Fuzzing;
 // re-accounting, and the valid IOVA windows they leave.
 internal sealed partial class Type1Reference
 {
-    /// <summary>SET_CONTAINER of group <paramref name="group"/> by <paramref name="caller"/>. The mdev's group is
+    /// <summary>SET_CONTAINER of group <paramref name="group"/> by <paramref name="caller"/>: EBUSY while a user address
+    /// is invalidated. The mdev's group is
     /// emulated: no domain, nothing checked. An IOMMU group: EINVAL when a mapping lies outside its aperture (the
     /// SMMU's 48 bits) or over one of its reserved regions; a group sharing an existing domain's IOMMU reuses it;
     /// a new domain is replayed — copied run by run from the existing domain (EINVAL when a physically contiguous
@@ -14,6 +15,11 @@ internal sealed partial class Type1Reference
     /// charged to its owner (EFAULT, ENOMEM, EINVAL as MAP), all or nothing.</summary>
     public long Attach(int group, int caller)
     {
+        // Attaching could need pinning through an invalidated address (spec §3.13).
+        if (VaddrInvalidCount > 0)
+        {
+            return Errno.EBUSY.AsReturn();
+        }
         if (group == MdevGroup)
         {
             MdevAttached = true;
@@ -63,8 +69,9 @@ internal sealed partial class Type1Reference
                 LockedVm[m.Owner] = LockedVm.GetValueOrDefault(m.Owner) + charged;
                 frames.Add((m, pfns, charged));
             }
-            foreach ((Mapping m, ulong[] pfns, _) in frames)
+            foreach ((Mapping m, ulong[] pfns, long charged) in frames)
             {
+                m.LockedVm += charged;
                 m.Pfns = pfns;
                 m.IommuMapped = true;
             }
@@ -92,7 +99,7 @@ internal sealed partial class Type1Reference
             {
                 if (alive(m.Owner))
                 {
-                    LockedVm[m.Owner] = LockedVm.GetValueOrDefault(m.Owner) + m.Vpfns.Count - m.NonReserved;
+                    Account(m, m.Vpfns.Count - m.NonReserved);
                 }
                 m.IommuMapped = false;
                 m.Pfns = [];

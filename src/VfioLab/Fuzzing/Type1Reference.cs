@@ -29,13 +29,18 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
 
         public ulong Last => Iova + (Size - 1);
 
-        public ulong Vaddr { get; } = vaddr;
+        /// <summary>The user address of the first byte; a VADDR update replaces it.</summary>
+        public ulong Vaddr { get; set; } = vaddr;
 
         public bool Read { get; } = read;
 
         public bool Write { get; } = write;
 
-        public int Owner { get; } = owner;
+        /// <summary>The pid charged for the mapping (its <c>dma-&gt;mm</c>); a VADDR update may move it.</summary>
+        public int Owner { get; set; } = owner;
+
+        /// <summary><c>vaddr_invalid</c>: UNMAP with VADDR invalidated the user address.</summary>
+        public bool VaddrInvalid { get; set; }
 
         /// <summary>Pinned and present in every IOMMU domain (<c>iommu_mapped</c>); false while the container has none.</summary>
         public bool IommuMapped { get; set; }
@@ -43,8 +48,9 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
         /// <summary>The frame of each 4 KiB page, while <see cref="IommuMapped"/>.</summary>
         public ulong[] Pfns { get; set; } = [];
 
-        /// <summary>Whether each page's frame is reserved (PFNMAP): never pinned nor charged.</summary>
-        public bool[] Reserved { get; } = reserved;
+        /// <summary>Whether each page's frame is reserved (PFNMAP or a BAR): never pinned nor charged. Read while
+        /// <see cref="IommuMapped"/> (the frames mapped); recomputed from <see cref="Vaddr"/> when pinned anew.</summary>
+        public bool[] Reserved { get; set; } = reserved;
 
         /// <summary>External pins by page index: the frame and the reference count (one page pin each).</summary>
         public SortedDictionary<ulong, (ulong Pfn, uint Refs)> Vpfns { get; } = [];
@@ -56,6 +62,10 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
         public ulong BitmapPgsize { get; set; }
 
         public int NonReserved => Reserved.Count(r => !r);
+
+        /// <summary><c>dma-&gt;locked_vm</c>: the pages charged for this mapping. It moves with every charge to its owner
+        /// and stays as it is when an un-charge finds the owner gone (vfio_lock_acct changes neither then).</summary>
+        public long LockedVm { get; set; }
 
         /// <summary>The page index holding <paramref name="iova"/>.</summary>
         public ulong PageOf(ulong iova) => (iova - Iova) / Page;
@@ -158,7 +168,7 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
             }
             mapping.Pfns = pfns;
             mapping.IommuMapped = true;
-            LockedVm[pid] = LockedVm.GetValueOrDefault(pid) + charged;
+            Account(mapping, charged);
         }
         if (Tracking)
         {
@@ -467,6 +477,13 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
         {
             LockedVm[m.Owner] = LockedVm.GetValueOrDefault(m.Owner) - m.NonReserved;
         }
+    }
+
+    // vfio_lock_acct: the owner's locked_vm and the mapping's own count move together.
+    private void Account(Mapping m, long pages)
+    {
+        LockedVm[m.Owner] = LockedVm.GetValueOrDefault(m.Owner) + pages;
+        m.LockedVm += pages;
     }
 
     private static int Log2(ulong v) => v == 0 ? 64 : System.Numerics.BitOperations.Log2(v);

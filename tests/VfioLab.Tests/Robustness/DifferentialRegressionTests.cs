@@ -53,6 +53,23 @@ public sealed class DifferentialRegressionTests
             new(RefOpKind.DirtyGet, 0, 0, 6, 0)], "dma-rw-write"),
         // A process other than the owner calling vfio_dma_rw gets EFAULT.
         ["dma-rw-other-mm"] = ([new(RefOpKind.Fork, 0, 0, 0, 0), Mdev, Map2M(0), new(RefOpKind.DmaRw, 1, 0, 0, 4)], "dma-rw-read EFAULT"),
+        // VADDR update (spec §3.13): an invalidated user address refuses a group attach (pinning could need it).
+        ["vaddr-attach-ebusy"] = ([Map2M(0), Invalidate(0), new(RefOpKind.Attach, 0, 0, 0, 0)], "attach-group-2 EBUSY"),
+        // Invalidating twice: the ALL walk marks the first mapping, meets the second already invalid, undoes its mark.
+        ["vaddr-twice-rollback"] = ([Map1M(0, 0), Map1M(5, 3), Invalidate(1), new(RefOpKind.UnmapVaddr, 0, 0, 0, 1)], "unmap-vaddr-all EINVAL"),
+        // The child gives the address back: the mapping's 512 pages move from the VMM's locked_vm to the child's.
+        ["vaddr-update-moves-owner"] = ([new(RefOpKind.Fork, 0, 0, 0, 0), Map2M(0), Invalidate(0), new(RefOpKind.MapVaddr, 1, 0, 0, 1)],
+            "map-vaddr-child"),
+        // The VMM takes over the child's 512 pages on top of its own 512: past the 768-page limit, the mapping stays invalid.
+        ["vaddr-update-enomem"] = ([new(RefOpKind.Fork, 0, 0, 0, 0), Map2M(0), new(RefOpKind.Map, 7, 0, 6, 1), Invalidate(1),
+            new(RefOpKind.MapVaddr, 5, 0, 0, 0)], "map-vaddr ENOMEM"),
+        // With the mdev's emulated group attached the feature is off: UNMAP with VADDR is refused, the extension says 0.
+        ["vaddr-emulated-ebusy"] = ([Mdev, Map2M(0), Invalidate(0), new(RefOpKind.UpdateVaddrExtension, 0, 0, 0, 0)], "unmap-vaddr EBUSY"),
+        // Nothing there to update.
+        ["vaddr-update-enoent"] = ([new(RefOpKind.MapVaddr, 0, 0, 1, 0)], "map-vaddr ENOENT"),
+        // An invalidated mapping is unmapped as any other (the count goes down with it); a mapping still valid cannot be updated.
+        ["vaddr-unmap-invalid"] = ([Map1M(0, 0), Map1M(5, 3), Invalidate(0), new(RefOpKind.Unmap, 0, 0, 5, 0), new(RefOpKind.MapVaddr, 1, 0, 0, 0)],
+            "map-vaddr EINVAL"),
     };
 
     private static RefOp Mdev => new(RefOpKind.MdevAttach, 0, 0, 0, 0);
@@ -76,6 +93,12 @@ public sealed class DifferentialRegressionTests
             Assert.Contains(path, campaign.Figures.ErrnoPathNames.Concat(campaign.Figures.SuccessPathNames));
         }
     }
+
+    // UNMAP with VADDR of exactly the index-th mapping.
+    private static RefOp Invalidate(int index) => new(RefOpKind.UnmapVaddr, 1 + (4 * index), 0, 1, 0);
+
+    // MAP of 1 MiB of the rig's read-write memory at IOVA table entry iovaIndex from vaddr table entry vaddrIndex.
+    private static RefOp Map1M(int iovaIndex, int vaddrIndex) => new(RefOpKind.Map, iovaIndex, vaddrIndex, 5, 0);
 
     // MAP of 2 MiB of the rig's read-write memory (its first byte) at IOVA table entry iovaIndex.
     private static RefOp Map2M(int iovaIndex) => new(RefOpKind.Map, iovaIndex, 0, 6, 0);
