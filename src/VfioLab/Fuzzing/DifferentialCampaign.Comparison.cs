@@ -98,6 +98,11 @@ internal sealed partial class DifferentialCampaign
             {
                 return $"vaddr_invalid_count: the model {snapshot.VaddrInvalidCount}, the reference {_reference.VaddrInvalidCount}";
             }
+            string? holds = CompareDeviceHolds(snapshot);
+            if (holds is not null)
+            {
+                return holds;
+            }
             foreach (VfioDmaSnapshot dma in snapshot.Mappings)
             {
                 Type1Reference.Mapping? m = _reference.Find(dma.Iova);

@@ -45,10 +45,6 @@ internal sealed partial class DifferentialCampaign
             return Results("check-extension-update-vaddr-" + ret, ret, _reference.UpdateVaddrExtension);
         }
 
-        private static ulong VaddrChoice(int index) => Vaddrs[index % Vaddrs.Length];
-
-        private static bool IsBar(ulong vaddr) => false;
-
         // Three times in four an existing mapping's exact range (or from it to the last mapping's end), else
         // an IOVA and a size from the tables.
         private (ulong Iova, ulong Size) RangeOf(RefOp op, bool spanToEnd)

@@ -73,16 +73,26 @@ internal sealed partial class DifferentialCampaign(string profile)
             ops.Add(new RefOp(RefOpKind.MdevAttach, 0, 0, 0, 0));
             ops.Add(new RefOp(RefOpKind.GpuDetach, 0, 0, 0, 0));
         }
+        else if (rng.Next() % 2 == 0)
+        {
+            // Half the others open the GPU's device and mmap its BAR first, so maps may reach device memory.
+            ops.Add(new RefOp(RefOpKind.BarOpen, 0, 0, 0, 0));
+        }
         while (ops.Count < length)
         {
-            ulong k = rng.Next() % 112;
+            ulong k = rng.Next() % 128;
             RefOpKind kind = k switch
             {
-                >= 100 => (k % 12) switch
+                >= 100 => (k - 100) switch
                 {
                     < 5 => RefOpKind.UnmapVaddr,
                     < 11 => RefOpKind.MapVaddr,
-                    _ => RefOpKind.UpdateVaddrExtension,
+                    < 12 => RefOpKind.UpdateVaddrExtension,
+                    < 15 => RefOpKind.BarOpen,
+                    < 18 => RefOpKind.DeviceRelease,
+                    < 20 => RefOpKind.DeferredWork,
+                    < 24 => RefOpKind.Decode,
+                    _ => RefOpKind.Reset,
                 },
                 < 22 => RefOpKind.Map,
                 < 32 => RefOpKind.Unmap,

@@ -64,6 +64,9 @@ internal static class DifferentialRig
 
         /// <summary>VM_PFNMAP MMIO with reserved pfns.</summary>
         Pfnmap,
+
+        /// <summary>The VMM's mmap of the GPU's BAR0 (a vfio device's VM_PFNMAP region).</summary>
+        Bar,
     }
 
     /// <summary>The kind of memory at <paramref name="vaddr"/>.</summary>

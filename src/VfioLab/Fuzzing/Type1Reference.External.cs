@@ -140,8 +140,7 @@ internal sealed partial class Type1Reference
             ulong vaddr = m.Vaddr + (at - m.Iova);
             for (ulong p = vaddr & ~(Page - 1); p <= vaddr + (ulong)(count - 1); p += Page)
             {
-                DifferentialRig.MemoryKind kind = DifferentialRig.KindOf(p);
-                if (kind == DifferentialRig.MemoryKind.Hole || (write && kind == DifferentialRig.MemoryKind.ReadOnly))
+                if (CpuAccessFaults(m.Owner, p, write))
                 {
                     return (Errno.EFAULT, chunks);
                 }
@@ -180,12 +179,17 @@ internal sealed partial class Type1Reference
             return Errno.ENODEV;
         }
         ulong vaddr = m.Vaddr + (page * Page);
-        if (!Pinnable(vaddr, m.Write))
+        if (!Pinnable(m.Owner, vaddr, m.Write))
         {
             return Errno.EFAULT;
         }
-        if (m.Reserved[page])
+        if (IsReservedKind(m.Owner, vaddr))
         {
+            // Seeds: the device lookup of a BAR page took the device for the mapping before pfn_valid refused it.
+            if (DeviceNotifier && Kind(m.Owner, vaddr) == DifferentialRig.MemoryKind.Bar)
+            {
+                m.HoldsDevice = true;
+            }
             return Errno.EINVAL;
         }
         bool charge = !HasDomain;
@@ -197,7 +201,7 @@ internal sealed partial class Type1Reference
             }
             Account(m, 1);
         }
-        m.Vpfns[page] = (pfnOf(m.Owner, vaddr), 1);
+        m.Vpfns[page] = (FrameAt(m.Owner, vaddr), 1);
         if (Tracking)
         {
             m.MarkDirty(iova, iova);

@@ -55,6 +55,10 @@ internal sealed partial class Type1Reference
             var saved = new Dictionary<int, long>(LockedVm);
             foreach (Mapping m in Mappings.Values)
             {
+                for (ulong i = 0; i < m.Size / Page; i++)
+                {
+                    m.Reserved[i] = IsReservedKind(caller, m.Vaddr + (i * Page));
+                }
                 ulong[] pfns = FramesFrom(caller, m);
                 Errno e = PinAndMap(caller, m, pfns, group == 3, out long charged);
                 if (e != Errno.None)
@@ -74,6 +78,7 @@ internal sealed partial class Type1Reference
                 m.LockedVm += charged;
                 m.Pfns = pfns;
                 m.IommuMapped = true;
+                NoteDeviceHold(m, caller);
             }
         }
         Groups.Add(group);

@@ -39,6 +39,9 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
         /// <summary>The pid charged for the mapping (its <c>dma-&gt;mm</c>); a VADDR update may move it.</summary>
         public int Owner { get; set; } = owner;
 
+        /// <summary>Seeds: the mapping reached the device's memory through the device and holds it.</summary>
+        public bool HoldsDevice { get; set; }
+
         /// <summary><c>vaddr_invalid</c>: UNMAP with VADDR invalidated the user address.</summary>
         public bool VaddrInvalid { get; set; }
 
@@ -155,7 +158,7 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
         var reserved = new bool[pages];
         for (ulong i = 0; i < pages; i++)
         {
-            reserved[i] = DifferentialRig.KindOf(vaddr + (i * Page)) == DifferentialRig.MemoryKind.Pfnmap;
+            reserved[i] = IsReservedKind(pid, vaddr + (i * Page));
         }
         var mapping = new Mapping(iova, size, vaddr, read, write, pid, reserved);
         if (HasDomain)
@@ -168,6 +171,7 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
             }
             mapping.Pfns = pfns;
             mapping.IommuMapped = true;
+            NoteDeviceHold(mapping, pid);
             Account(mapping, charged);
         }
         if (Tracking)
@@ -293,25 +297,6 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
         return 0;
     }
 
-    /// <summary>Whether a device DMA of 8 bytes at <paramref name="iova"/> completes: the GPU's group is attached,
-    /// a mapping covers it with the permission, and the page is RAM (another driver's MMIO that is no BAR answers
-    /// unsupported request).</summary>
-    public bool DmaCompletes(ulong iova, bool write)
-    {
-        if (!Groups.Contains(1))
-        {
-            return false;
-        }
-        foreach (Mapping m in Mappings.Values)
-        {
-            if (iova >= m.Iova && iova + 7 <= m.Last)
-            {
-                return (write ? m.Write : m.Read) && !m.Reserved[(iova - m.Iova) / Page];
-            }
-        }
-        return false;
-    }
-
     /// <summary>Expected pins per frame: one per non-reserved page of a mapping in the IOMMU that translates to
     /// it, and one per external pin.</summary>
     public Dictionary<ulong, ulong> Pins()
@@ -352,7 +337,7 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
         var pfns = new ulong[m.Size / Page];
         for (ulong i = 0; i < (ulong)pfns.Length; i++)
         {
-            pfns[i] = pfnOf(pid, m.Vaddr + (i * Page));
+            pfns[i] = FrameAt(pid, m.Vaddr + (i * Page));
         }
         return pfns;
     }
@@ -372,7 +357,7 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
         ulong at = 0;
         while (at < pages)
         {
-            if (!Pinnable(m.Vaddr + (at * Page), m.Write))
+            if (!Pinnable(caller, m.Vaddr + (at * Page), m.Write))
             {
                 return Errno.EFAULT;
             }
@@ -385,7 +370,7 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
                     return Errno.ENOMEM;
                 }
                 at++;
-                if (at < pages && !Pinnable(m.Vaddr + (at * Page), m.Write))
+                if (at < pages && !Pinnable(caller, m.Vaddr + (at * Page), m.Write))
                 {
                     return Errno.EFAULT;
                 }
@@ -422,13 +407,6 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
     }
 
     private static bool Overlaps(Mapping m, ulong start, ulong last) => m.Iova <= last && start <= m.Last;
-
-    private static bool Pinnable(ulong vaddr, bool write) => DifferentialRig.KindOf(vaddr) switch
-    {
-        DifferentialRig.MemoryKind.Hole => false,
-        DifferentialRig.MemoryKind.ReadOnly => !write,
-        _ => true,
-    };
 
     // v2's no-bisection rule: a mapping holding the first byte must start there, one holding the last must end there.
     private bool Bisects(ulong iova, ulong last)

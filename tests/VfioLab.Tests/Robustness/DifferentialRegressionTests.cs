@@ -72,6 +72,56 @@ public sealed class DifferentialRegressionTests
             "map-vaddr EINVAL"),
     };
 
+    // Fixed sequences whose path differs by profile: device memory, whose release the seeds design tracks and
+    // upstream does not.
+    private static readonly Dictionary<string, (RefOp[] Ops, string[] Seeds, string[] Linux)> ProfilePaths = new()
+    {
+        // The NIC writes into the GPU's BAR through the IOMMU, then the GPU is released: seeds removes the mapping
+        // at once (the NIC's next write faults) and unregisters at run_deferred_work; upstream keeps the stale
+        // translation and the NIC still writes the BAR.
+        ["bar-release"] = ([Bar, Nic, MapBar(5), NicWrite(5), new(RefOpKind.DeviceRelease, 0, 0, 0, 0), NicWrite(5),
+            new(RefOpKind.DeferredWork, 0, 0, 0, 0)],
+            ["device-release-held", "dma-write-nic EFAULT", "run-deferred-work-1"], ["device-release", "dma-write-p2p-nic", "run-deferred-work-0"]),
+        // With memory decode off the BAR answers no transaction; seeds still maps it (the device translates, page
+        // tables unused), upstream's walk faults the zapped mmap and vfio-pci refuses it (EFAULT).
+        ["bar-decode-off"] = ([Bar, Nic, new(RefOpKind.Decode, 0, 0, 0, 0), MapBar(5), NicWrite(5)], ["dma-write-p2p-nic EFAULT"], ["map EFAULT"]),
+        // A hot reset of the slot and a function reset zap the BAR mmap and leave type1 alone: a later MAP of the BAR
+        // faults it back in (decode restored), the first mapping's translation is unchanged.
+        ["bar-reset"] = ([Bar, Nic, MapBar(5), new(RefOpKind.Reset, 0, 0, 0, 0), new(RefOpKind.Reset, 0, 1, 0, 0), MapBar(7),
+            NicWrite(5)], ["pci-hot-reset", "device-reset", "dma-write-p2p-nic"], ["pci-hot-reset", "device-reset", "dma-write-p2p-nic"]),
+        // Model bug (fixed): vfio_pin_pages of a BAR page with decode off. Seeds asks the device, as MAP does, and
+        // pfn_valid refuses the frame (EINVAL); upstream walks the zapped mmap and faults (EFAULT). The model walked
+        // under seeds too.
+        ["bar-pin-decode-off"] = ([Bar, Mdev, MapBar(5), new(RefOpKind.Decode, 0, 0, 0, 0), new(RefOpKind.Pin, 1, 0, 0, 0)],
+            ["pin-pages EINVAL"], ["pin-pages EFAULT"]),
+    };
+
+    private static RefOp Bar => new(RefOpKind.BarOpen, 0, 0, 0, 0);
+
+    private static RefOp Nic => new(RefOpKind.Attach, 0, 0, 0, 0);
+
+    // MAP of the whole BAR (D from 48: the BAR's mmap), read-write, at IOVA table entry iovaIndex.
+    private static RefOp MapBar(int iovaIndex) => new(RefOpKind.Map, iovaIndex, 0, 5, 48);
+
+    // The NIC writes 8 bytes at IOVA table entry iovaIndex.
+    private static RefOp NicWrite(int iovaIndex) => new(RefOpKind.Dma, iovaIndex, 0, 3, 1);
+
+    public static TheoryData<string> ProfilePathCases() => [.. ProfilePaths.Keys];
+
+    [Theory]
+    [MemberData(nameof(ProfilePathCases))]
+    public void Run_DeviceMemorySequence_BothSidesAgreeOnTheProfilesPath(string name)
+    {
+        (RefOp[] ops, string[] seeds, string[] linux) = ProfilePaths[name];
+        foreach ((string profile, string[] paths) in new[] { (KernelSettings.Seeds, seeds), (KernelSettings.Linux618, linux) })
+        {
+            var campaign = new DifferentialCampaign(profile);
+            string? problem = campaign.Run(true, ops, out int at);
+            Assert.True(problem is null, $"{profile} op {at}: {problem}");
+            Assert.All(paths, path => Assert.Contains(path, campaign.Figures.ErrnoPathNames.Concat(campaign.Figures.SuccessPathNames)));
+        }
+    }
+
     private static RefOp Mdev => new(RefOpKind.MdevAttach, 0, 0, 0, 0);
 
     private static RefOp GpuOut => new(RefOpKind.GpuDetach, 0, 0, 0, 0);
