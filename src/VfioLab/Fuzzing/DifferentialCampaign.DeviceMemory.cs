@@ -175,8 +175,8 @@ internal sealed partial class DifferentialCampaign
             {
                 return $"mappings holding the GPU: the model [{model}], the reference [{expected}]";
             }
-            return releasing == (_reference.ReleasePending ? 1 : 0) ? null
-                : $"releases waiting for deferred work: the model {releasing}, the reference {(_reference.ReleasePending ? 1 : 0)}";
+            return releasing == _reference.ReleasesPending ? null
+                : $"releases waiting for deferred work: the model {releasing}, the reference {_reference.ReleasesPending}";
         }
     }
 }

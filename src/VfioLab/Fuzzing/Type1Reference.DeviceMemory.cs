@@ -27,8 +27,9 @@ internal sealed partial class Type1Reference
     /// <summary>The BAR decodes memory (PCI_COMMAND_MEMORY): set at open, kept across resets and release.</summary>
     public bool Decode { get; private set; }
 
-    /// <summary>Seeds: the release notifier ran and its unregistration waits for deferred work.</summary>
-    public bool ReleasePending { get; private set; }
+    /// <summary>Seeds: releases whose notifier ran and whose unregistration waits for deferred work (one per
+    /// release that found the container holding the device).</summary>
+    public int ReleasesPending { get; private set; }
 
     /// <summary>Seeds: the IOVAs of the mappings that reached the BAR through the device (the device is held for them).</summary>
     public IEnumerable<ulong> DeviceHolders => Mappings.Values.Where(m => m.HoldsDevice).Select(m => m.Iova);
@@ -54,18 +55,22 @@ internal sealed partial class Type1Reference
         {
             return;
         }
-        foreach (Mapping m in Mappings.Values.Where(m => m.HoldsDevice).ToList())
+        List<Mapping> holders = [.. Mappings.Values.Where(m => m.HoldsDevice)];
+        if (holders.Count > 0)
         {
-            ReleasePending = true;
+            ReleasesPending++;
+        }
+        foreach (Mapping m in holders)
+        {
             Remove(m);
         }
     }
 
-    /// <summary>run_deferred_work: how many work items run (the pending unregistration, seeds only).</summary>
+    /// <summary>run_deferred_work: how many work items run (the pending unregistrations, seeds only).</summary>
     public int RunDeferredWork()
     {
-        int ran = ReleasePending ? 1 : 0;
-        ReleasePending = false;
+        int ran = ReleasesPending;
+        ReleasesPending = 0;
         return ran;
     }
 

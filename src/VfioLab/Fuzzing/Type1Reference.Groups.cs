@@ -12,7 +12,8 @@ internal sealed partial class Type1Reference
     /// SMMU's 48 bits) or over one of its reserved regions; a group sharing an existing domain's IOMMU reuses it;
     /// a new domain is replayed — copied run by run from the existing domain (EINVAL when a physically contiguous
     /// run is not aligned to its page), or, without one, every mapping pinned now from the caller's mm and
-    /// charged to its owner (EFAULT, ENOMEM, EINVAL as MAP), all or nothing.</summary>
+    /// charged to its owner (EFAULT, ENOMEM, EINVAL as MAP), all or nothing (but a gone owner's mapping keeps in its
+    /// own locked_vm what replay charged before the failure).</summary>
     public long Attach(int group, int caller)
     {
         // Attaching could need pinning through an invalidated address (spec §3.13).
@@ -63,6 +64,15 @@ internal sealed partial class Type1Reference
                 Errno e = PinAndMap(caller, m, pfns, group == 3, out long charged);
                 if (e != Errno.None)
                 {
+                    // The unwind un-charges what replay charged, but an un-charge that finds the owner gone changes
+                    // nothing (vfio_lock_acct): such a mapping keeps the charge in its own locked_vm.
+                    foreach ((Mapping done, _, long c) in frames.Append((m, pfns, charged)))
+                    {
+                        if (!alive(done.Owner))
+                        {
+                            done.LockedVm += c;
+                        }
+                    }
                     LockedVm.Clear();
                     foreach ((int pid, long v) in saved)
                     {

@@ -347,7 +347,8 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
     // grows, with the caller's locked_vm (ENOMEM); then the chunk is charged to the owner (ENOMEM past its limit)
     // and mapped into the domain, which refuses a run not aligned to its smallest page (EINVAL: the 64 KiB SMMU
     // on a 4 KiB host). GUP stops short at a page it cannot pin; the refill there fails the whole chunk being
-    // built (EFAULT) before it is mapped. Returns the pages charged to the owner; the caller commits them.
+    // built (EFAULT) before it is mapped. Returns the pages charged to the owner (on failure, those charged before
+    // it, the chunk iommu_map refused included); the caller commits them.
     private Errno PinAndMap(int caller, Mapping m, ulong[] pfns, bool align64k, out long charged)
     {
         charged = 0;

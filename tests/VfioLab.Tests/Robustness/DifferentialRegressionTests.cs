@@ -29,6 +29,24 @@ public sealed class DifferentialRegressionTests
         // advances a u64), where a WRITE-only mapping answers EPERM; the reference stopped at the wrap with EINVAL.
         ["dma-rw-wraps-past-2^64"] = ("seeds", false,
             [new(RefOpKind.MdevAttach, 0, 0, 0, 0), new(RefOpKind.Map, 0, 13, 42, 23), new(RefOpKind.Map, 63, 49, 45, 25), new(RefOpKind.DmaRw, 47, 56, 18, 54)]),
+        // Reference bug (seed 11277 of the 120 s run): the child's mapping, made with only the mdev, is replayed after the
+        // child exited when the 64 KiB group joins; iommu_map refuses the 4 KiB run and the unwind's un-charge finds the
+        // owner gone (vfio_lock_acct changes nothing then), so the mapping's own locked_vm keeps the replay's charge.
+        ["seed-11277-replay-fails-owner-gone"] = ("linux-6.18", true,
+            [new(RefOpKind.MdevAttach, 0, 0, 0, 0), new(RefOpKind.GpuDetach, 0, 0, 0, 0), new(RefOpKind.Fork, 19, 30, 55, 38),
+                new(RefOpKind.Map, 8, 27, 10, 19), new(RefOpKind.ChildExit, 54, 44, 48, 34), new(RefOpKind.Attach, 47, 36, 15, 63)]),
+        // Reference bug (seed 33945): the same after re-accounting skipped the gone owner (its 256 pages stay counted),
+        // so the failed replay leaves 512.
+        ["seed-33945-reaccount-then-replay-owner-gone"] = ("seeds", true,
+            [new(RefOpKind.DirtyGet, 11, 34, 28, 13), new(RefOpKind.MdevAttach, 32, 11, 21, 45), new(RefOpKind.Fork, 30, 10, 43, 11),
+                new(RefOpKind.Map, 55, 48, 50, 5), new(RefOpKind.ChildExit, 21, 4, 52, 63), new(RefOpKind.GpuDetach, 6, 1, 32, 58),
+                new(RefOpKind.Attach, 39, 61, 8, 38)]),
+        // Reference bug (seeds, seed 56815): the GPU released twice, each time with a mapping of its BAR, before any
+        // deferred work ran: two unregistrations wait, the reference counted one.
+        ["seed-56815-two-releases-pending"] = ("seeds", false,
+            [new(RefOpKind.BarOpen, 47, 53, 8, 0), new(RefOpKind.Map, 52, 8, 56, 58), new(RefOpKind.DeviceRelease, 2, 13, 63, 43),
+                new(RefOpKind.BarOpen, 23, 62, 44, 21), new(RefOpKind.Map, 62, 12, 1, 54), new(RefOpKind.GpuDetach, 5, 22, 14, 31),
+                new(RefOpKind.DeferredWork, 0, 0, 0, 0)]),
     };
 
     // Fixed sequences that must reach a given path on both sides (so they cannot pass by both sides doing
