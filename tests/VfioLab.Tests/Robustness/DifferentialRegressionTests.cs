@@ -83,6 +83,12 @@ public sealed class DifferentialRegressionTests
             new(RefOpKind.MapVaddr, 5, 0, 0, 0)], "map-vaddr ENOMEM"),
         // With the mdev's emulated group attached the feature is off: UNMAP with VADDR is refused, the extension says 0.
         ["vaddr-emulated-ebusy"] = ([Mdev, Map2M(0), Invalidate(0), new(RefOpKind.UpdateVaddrExtension, 0, 0, 0, 0)], "unmap-vaddr EBUSY"),
+        // Kernel behaviour both sides reproduce (v6.18 source): the child's 256-page mapping is re-accounted after the
+        // child exited (the un-charge is skipped, dma->locked_vm stays 256), replay charges it again (512), and the VMM's
+        // VADDR update takes over all 512 for 256 pinned pages; the unmap gives back 256, the VMM keeps 256 charged.
+        ["vaddr-takes-stale-charge"] = ([Mdev, new(RefOpKind.Fork, 0, 0, 0, 0), new(RefOpKind.Map, 0, 0, 5, 1), new(RefOpKind.ChildExit, 0, 0, 0, 0),
+            GpuOut, new(RefOpKind.Attach, 0, 0, 0, 0), new(RefOpKind.MdevDetach, 0, 0, 0, 0), Invalidate(0), new(RefOpKind.MapVaddr, 1, 0, 0, 0),
+            new(RefOpKind.Unmap, 0, 0, 5, 0)], "map-vaddr"),
         // Nothing there to update.
         ["vaddr-update-enoent"] = ([new(RefOpKind.MapVaddr, 0, 0, 1, 0)], "map-vaddr ENOENT"),
         // An invalidated mapping is unmapped as any other (the count goes down with it); a mapping still valid cannot be updated.
