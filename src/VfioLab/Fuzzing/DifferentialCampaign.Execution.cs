@@ -33,9 +33,9 @@ internal sealed partial class DifferentialCampaign
         private bool _childMdevFd;
         private Process? _child;
 
-        public Execution(string profile, bool v2, FuzzFigures figures)
+        public Execution(string profile, bool v2, FuzzFigures figures, bool strict)
         {
-            ScenarioDocument doc = ScenarioParser.Parse(DifferentialRig.ScenarioText(profile, v2, "differential-rig"), "differential-rig.yaml");
+            ScenarioDocument doc = ScenarioParser.Parse(DifferentialRig.ScenarioText(profile, v2, "differential-rig", strict), "differential-rig.yaml");
             var session = new ScenarioSession(doc, new RunOptions { CheckInvariants = false });
             for (int i = 0; i < doc.Steps.Count; i++)
             {
@@ -50,6 +50,7 @@ internal sealed partial class DifferentialCampaign
             _reference = new Type1Reference(v2, PfnOf, Alive, DifferentialRig.MemlockPages)
             {
                 DeviceNotifier = profile == KernelSettings.Seeds,
+                StrictMmioMaps = strict,
                 BarProcess = _parent.Pid,
                 BarPfn = _host.Devices["gpu"].Function!.Bar(0)!.Base.Value >> 12,
             };

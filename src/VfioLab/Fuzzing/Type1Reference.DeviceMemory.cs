@@ -1,3 +1,5 @@
+using VfioLab.Abi;
+
 namespace VfioLab.Fuzzing;
 
 // Device memory in the reference: the GPU's BAR0 mmapped by the VMM, MAP_DMA of it (never pinned nor charged,
@@ -80,15 +82,20 @@ internal sealed partial class Type1Reference
             ? DifferentialRig.MemoryKind.Bar
             : DifferentialRig.KindOf(vaddr);
 
-    // Whether GUP (or, for PFNMAP, the walk or the device) yields a frame for vaddr in pid's mm. The BAR: seeds
-    // asks the device, which answers while it is open whatever the page table holds; upstream walks the page
-    // table and faults it in, which vfio-pci refuses (SIGBUS) while decode is off or after the release.
-    private bool Pinnable(int pid, ulong vaddr, bool write) => Kind(pid, vaddr) switch
+    /// <summary>Seeds' <c>strict_mmio_maps</c>: a PFNMAP that is no vfio device's mmap is refused (ENODEV).</summary>
+    public bool StrictMmioMaps { get; init; }
+
+    // Why GUP (or, for PFNMAP, the walk or the device) yields no frame for vaddr in pid's mm, or None. The BAR:
+    // seeds asks the device, which answers while it is open whatever the page table holds; upstream walks the
+    // page table and faults it in, which vfio-pci refuses (SIGBUS) while decode is off or after the release.
+    // Another driver's MMIO: seeds' device lookup finds no vfio device, which strict_mmio_maps refuses.
+    private Errno PinError(int pid, ulong vaddr, bool write) => Kind(pid, vaddr) switch
     {
-        DifferentialRig.MemoryKind.Hole => false,
-        DifferentialRig.MemoryKind.ReadOnly => !write,
-        DifferentialRig.MemoryKind.Bar => DeviceOpen && (DeviceNotifier || Decode),
-        _ => true,
+        DifferentialRig.MemoryKind.Hole => Errno.EFAULT,
+        DifferentialRig.MemoryKind.ReadOnly => write ? Errno.EFAULT : Errno.None,
+        DifferentialRig.MemoryKind.Bar => DeviceOpen && (DeviceNotifier || Decode) ? Errno.None : Errno.EFAULT,
+        DifferentialRig.MemoryKind.Pfnmap => DeviceNotifier && StrictMmioMaps ? Errno.ENODEV : Errno.None,
+        _ => Errno.None,
     };
 
     // A CPU access of the owner's memory (vfio_dma_rw's copy): a hole faults, so does a write to read-only

@@ -19,7 +19,8 @@ internal sealed partial class Type1Reference
     /// vfio_pin_pages from the mdev: the core's checks (EINVAL: count 0 or the device not open; E2BIG past 512
     /// pages), then type1's (EACCES on TYPE1, EOVERFLOW for a wrapping range, EBUSY while a user address is invalidated), then page by page: EINVAL outside
     /// every mapping, EPERM for a prot beyond the mapping's, a page already pinned counted again, else pinned from
-    /// the owner's mm: ENODEV when it exited, EFAULT for a hole or a read-only page of a writable mapping, EINVAL
+    /// the owner's mm: ENODEV when it exited, EFAULT for a hole or a read-only page of a writable mapping (ENODEV for
+    /// another driver's MMIO under seeds' strict_mmio_maps), EINVAL
     /// for a PFNMAP frame (no struct page), ENOMEM when charging it (only without a domain) passes RLIMIT_MEMLOCK.
     /// All or nothing; a new pin marks its page dirty while tracking. Returns the count or -errno.
     /// </summary>
@@ -179,9 +180,10 @@ internal sealed partial class Type1Reference
             return Errno.ENODEV;
         }
         ulong vaddr = m.Vaddr + (page * Page);
-        if (!Pinnable(m.Owner, vaddr, m.Write))
+        Errno refused = PinError(m.Owner, vaddr, m.Write);
+        if (refused != Errno.None)
         {
-            return Errno.EFAULT;
+            return refused;
         }
         if (IsReservedKind(m.Owner, vaddr))
         {

@@ -347,7 +347,7 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
     // grows, with the caller's locked_vm (ENOMEM); then the chunk is charged to the owner (ENOMEM past its limit)
     // and mapped into the domain, which refuses a run not aligned to its smallest page (EINVAL: the 64 KiB SMMU
     // on a 4 KiB host). GUP stops short at a page it cannot pin; the refill there fails the whole chunk being
-    // built (EFAULT) before it is mapped. Returns the pages charged to the owner (on failure, those charged before
+    // built (EFAULT; ENODEV for another driver's MMIO under seeds' strict_mmio_maps) before it is mapped. Returns the pages charged to the owner (on failure, those charged before
     // it, the chunk iommu_map refused included); the caller commits them.
     private Errno PinAndMap(int caller, Mapping m, ulong[] pfns, bool align64k, out long charged)
     {
@@ -358,9 +358,10 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
         ulong at = 0;
         while (at < pages)
         {
-            if (!Pinnable(caller, m.Vaddr + (at * Page), m.Write))
+            Errno refused = PinError(caller, m.Vaddr + (at * Page), m.Write);
+            if (refused != Errno.None)
             {
-                return Errno.EFAULT;
+                return refused;
             }
             ulong first = at;
             long chunk = 0;
@@ -371,9 +372,10 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
                     return Errno.ENOMEM;
                 }
                 at++;
-                if (at < pages && !Pinnable(caller, m.Vaddr + (at * Page), m.Write))
+                refused = at < pages ? PinError(caller, m.Vaddr + (at * Page), m.Write) : Errno.None;
+                if (refused != Errno.None)
                 {
-                    return Errno.EFAULT;
+                    return refused;
                 }
             }
             while (at < pages && m.Reserved[at] == m.Reserved[first] && pfns[at] == pfns[at - 1] + 1);

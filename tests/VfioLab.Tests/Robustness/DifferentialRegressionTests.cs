@@ -146,6 +146,26 @@ public sealed class DifferentialRegressionTests
         }
     }
 
+    [Fact]
+    public void Run_StrictMmioMaps_SeedsRefusesOtherDriversMmioToMapAndPin()
+    {
+        // Another driver's MMIO (vaddr table entry 7): seeds' strict_mmio_maps refuses it to MAP and to vfio_pin_pages
+        // (ENODEV, no vfio device behind the VMA); upstream maps it, and pin_pages finds no struct page (EINVAL).
+        RefOp mapMmio = new(RefOpKind.Map, 5, 7, 3, 0);
+        RefOp[] ops = [mapMmio, Mdev, GpuOut, mapMmio, new(RefOpKind.Pin, 1, 0, 0, 0)];
+        foreach ((string profile, string[] paths) in new[]
+        {
+            (KernelSettings.Seeds, new[] { "map ENODEV", "pin-pages-charged ENODEV" }),
+            (KernelSettings.Linux618, new[] { "map", "pin-pages-charged EINVAL" }),
+        })
+        {
+            var campaign = new DifferentialCampaign(profile);
+            string? problem = campaign.Run(true, ops, out int at, strict: true);
+            Assert.True(problem is null, $"{profile} op {at}: {problem}");
+            Assert.All(paths, path => Assert.Contains(path, campaign.Figures.ErrnoPathNames.Concat(campaign.Figures.SuccessPathNames)));
+        }
+    }
+
     private static RefOp Mdev => new(RefOpKind.MdevAttach, 0, 0, 0, 0);
 
     private static RefOp GpuOut => new(RefOpKind.GpuDetach, 0, 0, 0, 0);
