@@ -89,6 +89,10 @@ public sealed class DifferentialRegressionTests
         ["vaddr-takes-stale-charge"] = ([Mdev, new(RefOpKind.Fork, 0, 0, 0, 0), new(RefOpKind.Map, 0, 0, 5, 1), new(RefOpKind.ChildExit, 0, 0, 0, 0),
             GpuOut, new(RefOpKind.Attach, 0, 0, 0, 0), new(RefOpKind.MdevDetach, 0, 0, 0, 0), Invalidate(0), new(RefOpKind.MapVaddr, 1, 0, 0, 0),
             new(RefOpKind.Unmap, 0, 0, 5, 0)], "map-vaddr"),
+        // The extension answers 0 while the emulated group is attached, 1 once it left (the GPU's group remains).
+        ["vaddr-extension-off"] = ([Mdev, new(RefOpKind.UpdateVaddrExtension, 0, 0, 0, 0)], "check-extension-update-vaddr-0"),
+        ["vaddr-extension-on"] = ([Mdev, new(RefOpKind.MdevDetach, 0, 0, 0, 0), new(RefOpKind.UpdateVaddrExtension, 0, 0, 0, 0)],
+            "check-extension-update-vaddr-1"),
         // Nothing there to update.
         ["vaddr-update-enoent"] = ([new(RefOpKind.MapVaddr, 0, 0, 1, 0)], "map-vaddr ENOENT"),
         // An invalidated mapping is unmapped as any other (the count goes down with it); a mapping still valid cannot be updated.
