@@ -93,12 +93,27 @@ internal sealed partial class DifferentialCampaign
         private string? CompareExternalPins(VfioIommu backend)
         {
             ulong held = 0;
-            foreach (VfioDmaSnapshot dma in backend.Snapshot().Mappings)
+            VfioIommuSnapshot snapshot = backend.Snapshot();
+            if (snapshot.VaddrInvalidCount != _reference.VaddrInvalidCount)
+            {
+                return $"vaddr_invalid_count: the model {snapshot.VaddrInvalidCount}, the reference {_reference.VaddrInvalidCount}";
+            }
+            string? holds = CompareDeviceHolds(snapshot);
+            if (holds is not null)
+            {
+                return holds;
+            }
+            foreach (VfioDmaSnapshot dma in snapshot.Mappings)
             {
                 Type1Reference.Mapping? m = _reference.Find(dma.Iova);
                 if (m is null || m.Iova != dma.Iova)
                 {
                     return $"the model has a mapping at 0x{dma.Iova:x}, the reference none";
+                }
+                string? owner = CompareOwnership(dma, m);
+                if (owner is not null)
+                {
+                    return owner;
                 }
                 var actual = new SortedDictionary<ulong, (ulong Pfn, uint Refs)>();
                 foreach (VpfnRun run in dma.Vpfns)
@@ -118,6 +133,20 @@ internal sealed partial class DifferentialCampaign
                 }
             }
             return _mdevDriver.PinsHeld == held ? null : $"the mdev driver holds {_mdevDriver.PinsHeld} pins, type1 counts {held}";
+        }
+
+        // What the VADDR update changes: the invalid flag, the user address, the owner and the mapping's own charge.
+        private static string? CompareOwnership(VfioDmaSnapshot dma, Type1Reference.Mapping m)
+        {
+            if (dma.VaddrInvalid != m.VaddrInvalid)
+            {
+                return $"vaddr_invalid of the mapping at 0x{m.Iova:x}: the model {dma.VaddrInvalid}, the reference {m.VaddrInvalid}";
+            }
+            if (dma.Vaddr != m.Vaddr || dma.Task.Pid != m.Owner)
+            {
+                return $"the mapping at 0x{m.Iova:x}: the model's vaddr 0x{dma.Vaddr:x} owned by pid {dma.Task.Pid}, the reference's 0x{m.Vaddr:x} by pid {m.Owner}";
+            }
+            return dma.LockedVm == m.LockedVm ? null : $"locked_vm of the mapping at 0x{m.Iova:x}: the model 0x{dma.LockedVm:x} pages, the reference 0x{m.LockedVm:x}";
         }
 
         private static string Pins(SortedDictionary<ulong, (ulong Pfn, uint Refs)> pins) =>

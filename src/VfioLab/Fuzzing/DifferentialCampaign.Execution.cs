@@ -33,9 +33,9 @@ internal sealed partial class DifferentialCampaign
         private bool _childMdevFd;
         private Process? _child;
 
-        public Execution(string profile, bool v2, FuzzFigures figures)
+        public Execution(string profile, bool v2, FuzzFigures figures, bool strict)
         {
-            ScenarioDocument doc = ScenarioParser.Parse(DifferentialRig.ScenarioText(profile, v2, "differential-rig"), "differential-rig.yaml");
+            ScenarioDocument doc = ScenarioParser.Parse(DifferentialRig.ScenarioText(profile, v2, "differential-rig", strict), "differential-rig.yaml");
             var session = new ScenarioSession(doc, new RunOptions { CheckInvariants = false });
             for (int i = 0; i < doc.Steps.Count; i++)
             {
@@ -47,7 +47,13 @@ internal sealed partial class DifferentialCampaign
             }
             _host = session.Host;
             _parent = _host.Machine.Processes[0];
-            _reference = new Type1Reference(v2, PfnOf, Alive, DifferentialRig.MemlockPages);
+            _reference = new Type1Reference(v2, PfnOf, Alive, DifferentialRig.MemlockPages)
+            {
+                DeviceNotifier = profile == KernelSettings.Seeds,
+                StrictMmioMaps = strict,
+                BarProcess = _parent.Pid,
+                BarPfn = _host.Devices["gpu"].Function!.Bar(0)!.Base.Value >> 12,
+            };
             _figures = figures;
             _parentGroupFds[1] = 1;
             _mdev = _host.Devices["mdev"].Vfio!;
@@ -84,9 +90,17 @@ internal sealed partial class DifferentialCampaign
                 RefOpKind.MdevAttach => MdevAttach(),
                 RefOpKind.MdevDetach => Detach(Type1Reference.MdevGroup),
                 RefOpKind.GpuAttach => Attach(1),
-                RefOpKind.GpuDetach => Detach(1),
+                RefOpKind.GpuDetach => (_gpuFd >= 0 && _parentGroupFds.ContainsKey(1) ? DeviceRelease() : null) ?? Detach(1),
                 RefOpKind.Pin => Pin(op),
                 RefOpKind.Unpin => Unpin(op),
+                RefOpKind.UnmapVaddr => UnmapVaddr(op),
+                RefOpKind.MapVaddr => MapVaddr(op),
+                RefOpKind.UpdateVaddrExtension => UpdateVaddrExtension(),
+                RefOpKind.BarOpen => BarOpen(),
+                RefOpKind.DeviceRelease => DeviceRelease(),
+                RefOpKind.DeferredWork => RunDeferredWork(),
+                RefOpKind.Decode => Decode(op),
+                RefOpKind.Reset => Reset(op),
                 _ => DmaRw(op),
             };
             return problem ?? CompareState();
@@ -94,9 +108,10 @@ internal sealed partial class DifferentialCampaign
 
         private string? Map(RefOp op)
         {
-            Process p = op.D % 2 == 1 && ChildAlive ? _child! : _parent;
             ulong iova = Iovas[op.A % Iovas.Length];
-            ulong vaddr = Vaddrs[op.B % Vaddrs.Length];
+            // D from 48: the BAR's mmap (its first byte, or its middle for D / 6 == 9), else the fixed table.
+            ulong vaddr = op.D >= 48 ? VaddrChoice(Vaddrs.Length + ((op.D / 6) == 9 ? 1 : 0)) : Vaddrs[op.B % Vaddrs.Length];
+            Process p = op.D % 2 == 1 && ChildAlive && !IsBar(vaddr) ? _child! : _parent;
             ulong size = Sizes[op.C % Sizes.Length];
             (DmaMapFlags flags, bool read, bool write, string names) = ((op.D / 2) % 3) switch
             {
@@ -381,7 +396,7 @@ internal sealed partial class DifferentialCampaign
                 owner.Syscalls.ReadMemory(vaddr, memory);
                 byte[] want = write ? sent : data;
                 // Another driver's MMIO behind a PFNMAP VMA drops writes and reads all-ones: compare RAM only.
-                if ((e == Errno.None || write) && DifferentialRig.KindOf(vaddr) != DifferentialRig.MemoryKind.Pfnmap)
+                if ((e == Errno.None || write) && DifferentialRig.KindOf(vaddr) != DifferentialRig.MemoryKind.Pfnmap && !IsBar(vaddr))
                 {
                     for (int i = 0; i < count; i++)
                     {
@@ -406,22 +421,6 @@ internal sealed partial class DifferentialCampaign
             ulong baseIova = Iovas[op.A % Iovas.Length];
             ulong offset = (ulong)(op.B % 16) * 0x1000;
             return baseIova + offset < baseIova ? baseIova : baseIova + offset;
-        }
-
-        private string? Dma(RefOp op)
-        {
-            ulong baseIova = Iovas[op.A % Iovas.Length];
-            ulong offset = (ulong)(op.B % 16) * 0x1000;
-            ulong iova = baseIova + offset < baseIova ? baseIova : baseIova + offset;
-            bool write = op.D % 2 == 1;
-            SimulatedDevice gpu = _host.Devices["gpu"];
-            DeviceDmaResult r = write
-                ? DeviceDma.Write(_host, gpu, new Iova(iova), [1, 2, 3, 4, 5, 6, 7, 8])
-                : DeviceDma.Read(_host, gpu, new Iova(iova), 8);
-            bool expected = iova <= ulong.MaxValue - 7 && _reference.DmaCompletes(iova, write);
-            Step($"dma: {{ device: gpu, op: {(write ? "write" : "read")}, iova: 0x{iova:x}, {(write ? "data: \"0102030405060708\"" : "size: 8")}, expect: {(r.Ok ? "ok" : "fault")} }}");
-            _figures.Reached(write ? "dma-write" : "dma-read", r.Ok ? 0 : -14);
-            return r.Ok == expected ? null : $"device DMA {(write ? "write" : "read")} at 0x{iova:x}: the model {(r.Ok ? "completed" : "faulted")}, the reference {(expected ? "completes" : "faults")}";
         }
 
         private void ZeroBitmap(int words) => _parent.Syscalls.WriteMemory(DifferentialRig.Bitmap, new byte[words * 8]);

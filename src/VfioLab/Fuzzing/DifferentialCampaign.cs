@@ -73,11 +73,27 @@ internal sealed partial class DifferentialCampaign(string profile)
             ops.Add(new RefOp(RefOpKind.MdevAttach, 0, 0, 0, 0));
             ops.Add(new RefOp(RefOpKind.GpuDetach, 0, 0, 0, 0));
         }
+        else if (rng.Next() % 2 == 0)
+        {
+            // Half the others open the GPU's device and mmap its BAR first, so maps may reach device memory.
+            ops.Add(new RefOp(RefOpKind.BarOpen, 0, 0, 0, 0));
+        }
         while (ops.Count < length)
         {
-            ulong k = rng.Next() % 100;
+            ulong k = rng.Next() % 128;
             RefOpKind kind = k switch
             {
+                >= 100 => (k - 100) switch
+                {
+                    < 5 => RefOpKind.UnmapVaddr,
+                    < 11 => RefOpKind.MapVaddr,
+                    < 12 => RefOpKind.UpdateVaddrExtension,
+                    < 15 => RefOpKind.BarOpen,
+                    < 18 => RefOpKind.DeviceRelease,
+                    < 20 => RefOpKind.DeferredWork,
+                    < 24 => RefOpKind.Decode,
+                    _ => RefOpKind.Reset,
+                },
                 < 22 => RefOpKind.Map,
                 < 32 => RefOpKind.Unmap,
                 < 37 => RefOpKind.UnmapDirty,
@@ -102,30 +118,33 @@ internal sealed partial class DifferentialCampaign(string profile)
         return ops;
     }
 
-    /// <summary>Runs one random sequence from <paramref name="seed"/> (TYPE1v2 for even seeds' first bit, else TYPE1);
-    /// a discrepancy is shrunk and recorded.</summary>
+    /// <summary>Runs one random sequence from <paramref name="seed"/> (TYPE1v2 three times in four, else TYPE1;
+    /// <c>strict_mmio_maps</c> on for one seed in four); a discrepancy is shrunk and recorded.</summary>
     public void RunSeed(ulong seed)
     {
         var rng = new SplitMix64(seed);
         bool v2 = rng.Next() % 4 != 0;
+        bool strict = seed % 4 == 3;
         List<RefOp> ops = RandomSequence(ref rng, SequenceLength);
-        string? problem = Run(v2, ops, out int failedAt);
+        string? problem = Run(v2, ops, out int failedAt, strict);
         if (problem is null)
         {
             return;
         }
-        List<RefOp> shrunk = Shrink(v2, ops[..(failedAt + 1)], ref problem);
+        List<RefOp> shrunk = Shrink(v2, strict, ops[..(failedAt + 1)], ref problem);
         Figures.Violations++;
         Violations.Add(new FuzzViolation("differential", profile, seed,
-            $"{(v2 ? "TYPE1v2" : "TYPE1")} [{string.Join(", ", shrunk)}]: {problem}", Replay(v2, shrunk, seed, problem)));
+            $"{(v2 ? "TYPE1v2" : "TYPE1")}{(strict ? " strict_mmio_maps" : string.Empty)} [{string.Join(", ", shrunk)}]: {problem}",
+            Replay(v2, strict, shrunk, seed, problem)));
     }
 
     /// <summary>Runs <paramref name="ops"/> on a fresh rig and the reference; null when they agree throughout,
-    /// else the first discrepancy and the index of its operation.</summary>
-    public string? Run(bool v2, IReadOnlyList<RefOp> ops, out int failedAt)
+    /// else the first discrepancy and the index of its operation. <paramref name="strict"/>: the rig's
+    /// <c>strict_mmio_maps</c> (it matters under seeds only).</summary>
+    public string? Run(bool v2, IReadOnlyList<RefOp> ops, out int failedAt, bool strict = false)
     {
         Figures.Sequences++;
-        var run = new Execution(profile, v2, Figures);
+        var run = new Execution(profile, v2, Figures, strict);
         for (failedAt = 0; failedAt < ops.Count; failedAt++)
         {
             Figures.Operations++;
@@ -148,7 +167,7 @@ internal sealed partial class DifferentialCampaign(string profile)
     }
 
     // Greedy: drop one operation at a time while the sequence still fails; then try simplifying indices to 0.
-    private List<RefOp> Shrink(bool v2, List<RefOp> ops, ref string problem)
+    private List<RefOp> Shrink(bool v2, bool strict, List<RefOp> ops, ref string problem)
     {
         var scratch = new DifferentialCampaign(profile);
         bool progress = true;
@@ -158,7 +177,7 @@ internal sealed partial class DifferentialCampaign(string profile)
             for (int i = ops.Count - 2; i >= 0; i--)
             {
                 List<RefOp> candidate = [.. ops[..i], .. ops[(i + 1)..]];
-                string? p = scratch.Run(v2, candidate, out int at);
+                string? p = scratch.Run(v2, candidate, out int at, strict);
                 if (p is not null)
                 {
                     ops = candidate[..(at + 1)];
@@ -170,7 +189,7 @@ internal sealed partial class DifferentialCampaign(string profile)
         return ops;
     }
 
-    private string Replay(bool v2, List<RefOp> ops, ulong seed, string problem)
+    private string Replay(bool v2, bool strict, List<RefOp> ops, ulong seed, string problem)
     {
         var sb = new StringBuilder();
         sb.AppendLine(CultureInfo.InvariantCulture, $"# vfiolab fuzz: differential campaign, profile {profile}, seed {seed}, shrunk to {ops.Count} operations.");
@@ -179,8 +198,8 @@ internal sealed partial class DifferentialCampaign(string profile)
         {
             sb.AppendLine(CultureInfo.InvariantCulture, $"#   {line}");
         }
-        sb.Append(DifferentialRig.ScenarioText(profile, v2, string.Create(CultureInfo.InvariantCulture, $"fuzz-differential-{seed}")));
-        var steps = new Execution(profile, v2, new FuzzFigures());
+        sb.Append(DifferentialRig.ScenarioText(profile, v2, string.Create(CultureInfo.InvariantCulture, $"fuzz-differential-{seed}"), strict));
+        var steps = new Execution(profile, v2, new FuzzFigures(), strict);
         foreach (RefOp op in ops)
         {
             foreach (string step in steps.AsSteps(op))

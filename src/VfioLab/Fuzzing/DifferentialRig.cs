@@ -64,6 +64,9 @@ internal static class DifferentialRig
 
         /// <summary>VM_PFNMAP MMIO with reserved pfns.</summary>
         Pfnmap,
+
+        /// <summary>The VMM's mmap of the GPU's BAR0 (a vfio device's VM_PFNMAP region).</summary>
+        Bar,
     }
 
     /// <summary>The kind of memory at <paramref name="vaddr"/>.</summary>
@@ -76,11 +79,12 @@ internal static class DifferentialRig
         _ => MemoryKind.Hole,
     };
 
-    /// <summary>The rig for <paramref name="profile"/>, with a TYPE1v2 or TYPE1 container.</summary>
-    public static string ScenarioText(string profile, bool v2, string name)
+    /// <summary>The rig for <paramref name="profile"/>, with a TYPE1v2 or TYPE1 container, and <c>strict_mmio_maps</c>
+    /// on when <paramref name="strict"/> (seeds then refuses the other driver's MMIO).</summary>
+    public static string ScenarioText(string profile, bool v2, string name, bool strict = false)
     {
         var sb = new StringBuilder();
-        RigScenario.AppendHost(sb, name, "the differential campaign's host: two IOMMUs with different page sizes, a tight memlock", "128MiB", profile, "3MiB", MdevUuid);
+        RigScenario.AppendHost(sb, name, "the differential campaign's host: two IOMMUs with different page sizes, a tight memlock", "128MiB", profile, "3MiB", MdevUuid, strict);
         sb.AppendLine(CultureInfo.InvariantCulture, $"  - mmap: {{ size: 0x{RamSize:x}, at: 0x{Ram:x} }}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"  - mmap: {{ size: 0x{SmallSize:x}, at: 0x{ReadOnly:x}, prot: r }}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"  - mmap: {{ size: 0x{SmallSize:x}, at: 0x{Mmio:x}, backing: pfnmap }}");

@@ -9,7 +9,8 @@ namespace VfioLab.Fuzzing;
 internal static class RigScenario
 {
     /// <summary>Writes the document up to and including <c>steps:</c>.</summary>
-    public static void AppendHost(StringBuilder sb, string name, string description, string memory, string profile, string memlock, string mdevUuid)
+    public static void AppendHost(StringBuilder sb, string name, string description, string memory, string profile, string memlock, string mdevUuid,
+        bool strictMmioMaps = false)
     {
         sb.AppendLine("vfiolab: 1");
         sb.AppendLine(CultureInfo.InvariantCulture, $"name: {name}");
@@ -19,8 +20,8 @@ internal static class RigScenario
         sb.AppendLine("  iommu: amd-vi");
         sb.AppendLine(CultureInfo.InvariantCulture, $"  kernel: {profile}");
         // The rigs' pfnmap region is another driver's MMIO: under seeds' strict_mmio_maps type1 refuses it
-        // (ENODEV), which would leave no PFNMAP path to exercise; relaxed, it is walked as upstream does.
-        sb.AppendLine("  params: { strict_mmio_maps: false }");
+        // (ENODEV), which would leave no PFNMAP path to exercise; relaxed (by default), it is walked as upstream does.
+        sb.AppendLine(strictMmioMaps ? "  params: { strict_mmio_maps: true }" : "  params: { strict_mmio_maps: false }");
         sb.AppendLine("devices:");
         sb.AppendLine("  - { name: gpu, address: \"0000:01:00.0\", driver: vfio-pci, group: 1, bars: [ { index: 0, size: 1MiB } ] }");
         sb.AppendLine("  - { name: nic, address: \"0000:02:00.0\", driver: vfio-pci, group: 2, bars: [ { index: 0, size: 1MiB } ] }");

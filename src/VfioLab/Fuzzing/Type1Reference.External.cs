@@ -17,9 +17,10 @@ internal sealed partial class Type1Reference
 
     /// <summary>
     /// vfio_pin_pages from the mdev: the core's checks (EINVAL: count 0 or the device not open; E2BIG past 512
-    /// pages), then type1's (EACCES on TYPE1, EOVERFLOW for a wrapping range), then page by page: EINVAL outside
+    /// pages), then type1's (EACCES on TYPE1, EOVERFLOW for a wrapping range, EBUSY while a user address is invalidated), then page by page: EINVAL outside
     /// every mapping, EPERM for a prot beyond the mapping's, a page already pinned counted again, else pinned from
-    /// the owner's mm: ENODEV when it exited, EFAULT for a hole or a read-only page of a writable mapping, EINVAL
+    /// the owner's mm: ENODEV when it exited, EFAULT for a hole or a read-only page of a writable mapping (ENODEV for
+    /// another driver's MMIO under seeds' strict_mmio_maps), EINVAL
     /// for a PFNMAP frame (no struct page), ENOMEM when charging it (only without a domain) passes RLIMIT_MEMLOCK.
     /// All or nothing; a new pin marks its page dirty while tracking. Returns the count or -errno.
     /// </summary>
@@ -41,6 +42,10 @@ internal sealed partial class Type1Reference
         {
             return Errno.EOVERFLOW.AsReturn();
         }
+        if (VaddrInvalidCount > 0)
+        {
+            return Errno.EBUSY.AsReturn();
+        }
         var done = new List<(Mapping M, ulong Page, bool New, bool Charged)>();
         for (int i = 0; i < npage; i++)
         {
@@ -56,7 +61,7 @@ internal sealed partial class Type1Reference
                         m.Vpfns.Remove(page);
                         if (charged)
                         {
-                            LockedVm[m.Owner]--;
+                            Account(m, -1);
                         }
                     }
                     else
@@ -96,7 +101,7 @@ internal sealed partial class Type1Reference
 
     /// <summary>
     /// vfio_dma_rw from the mdev of <paramref name="len"/> bytes at <paramref name="iova"/>, by a kernel thread
-    /// (<paramref name="caller"/> null) or a process: EINVAL for no data or the device not open; then chunk by
+    /// (<paramref name="caller"/> null) or a process: EINVAL for no data or the device not open; EBUSY while a user address is invalidated; then chunk by
     /// chunk, each up to the end of the mapping holding its first byte: EINVAL (no mapping), EPERM (a write to a
     /// mapping without WRITE, any access to one without READ, the owner gone), EFAULT (a process other than the
     /// owner, or the owner's memory faults: a hole, a write to read-only memory). A written chunk marks its pages
@@ -109,6 +114,10 @@ internal sealed partial class Type1Reference
         if (len == 0 || !deviceOpen)
         {
             return (Errno.EINVAL, chunks);
+        }
+        if (VaddrInvalidCount > 0)
+        {
+            return (Errno.EBUSY, chunks);
         }
         int done = 0;
         while (done < len)
@@ -132,8 +141,7 @@ internal sealed partial class Type1Reference
             ulong vaddr = m.Vaddr + (at - m.Iova);
             for (ulong p = vaddr & ~(Page - 1); p <= vaddr + (ulong)(count - 1); p += Page)
             {
-                DifferentialRig.MemoryKind kind = DifferentialRig.KindOf(p);
-                if (kind == DifferentialRig.MemoryKind.Hole || (write && kind == DifferentialRig.MemoryKind.ReadOnly))
+                if (CpuAccessFaults(m.Owner, p, write))
                 {
                     return (Errno.EFAULT, chunks);
                 }
@@ -172,12 +180,18 @@ internal sealed partial class Type1Reference
             return Errno.ENODEV;
         }
         ulong vaddr = m.Vaddr + (page * Page);
-        if (!Pinnable(vaddr, m.Write))
+        Errno refused = PinError(m.Owner, vaddr, m.Write);
+        if (refused != Errno.None)
         {
-            return Errno.EFAULT;
+            return refused;
         }
-        if (m.Reserved[page])
+        if (IsReservedKind(m.Owner, vaddr))
         {
+            // Seeds: the device lookup of a BAR page took the device for the mapping before pfn_valid refused it.
+            if (DeviceNotifier && Kind(m.Owner, vaddr) == DifferentialRig.MemoryKind.Bar)
+            {
+                m.HoldsDevice = true;
+            }
             return Errno.EINVAL;
         }
         bool charge = !HasDomain;
@@ -187,9 +201,9 @@ internal sealed partial class Type1Reference
             {
                 return Errno.ENOMEM;
             }
-            LockedVm[m.Owner] = LockedVm.GetValueOrDefault(m.Owner) + 1;
+            Account(m, 1);
         }
-        m.Vpfns[page] = (pfnOf(m.Owner, vaddr), 1);
+        m.Vpfns[page] = (FrameAt(m.Owner, vaddr), 1);
         if (Tracking)
         {
             m.MarkDirty(iova, iova);
@@ -212,7 +226,7 @@ internal sealed partial class Type1Reference
         m.Vpfns.Remove(page);
         if (!HasDomain && alive(m.Owner))
         {
-            LockedVm[m.Owner] = LockedVm.GetValueOrDefault(m.Owner) - 1;
+            Account(m, -1);
         }
     }
 

@@ -6,14 +6,21 @@ namespace VfioLab.Fuzzing;
 // re-accounting, and the valid IOVA windows they leave.
 internal sealed partial class Type1Reference
 {
-    /// <summary>SET_CONTAINER of group <paramref name="group"/> by <paramref name="caller"/>. The mdev's group is
+    /// <summary>SET_CONTAINER of group <paramref name="group"/> by <paramref name="caller"/>: EBUSY while a user address
+    /// is invalidated. The mdev's group is
     /// emulated: no domain, nothing checked. An IOMMU group: EINVAL when a mapping lies outside its aperture (the
     /// SMMU's 48 bits) or over one of its reserved regions; a group sharing an existing domain's IOMMU reuses it;
     /// a new domain is replayed — copied run by run from the existing domain (EINVAL when a physically contiguous
     /// run is not aligned to its page), or, without one, every mapping pinned now from the caller's mm and
-    /// charged to its owner (EFAULT, ENOMEM, EINVAL as MAP), all or nothing.</summary>
+    /// charged to its owner (EFAULT, ENOMEM, EINVAL as MAP), all or nothing (but a gone owner's mapping keeps in its
+    /// own locked_vm what replay charged before the failure).</summary>
     public long Attach(int group, int caller)
     {
+        // Attaching could need pinning through an invalidated address (spec §3.13).
+        if (VaddrInvalidCount > 0)
+        {
+            return Errno.EBUSY.AsReturn();
+        }
         if (group == MdevGroup)
         {
             MdevAttached = true;
@@ -49,10 +56,23 @@ internal sealed partial class Type1Reference
             var saved = new Dictionary<int, long>(LockedVm);
             foreach (Mapping m in Mappings.Values)
             {
+                for (ulong i = 0; i < m.Size / Page; i++)
+                {
+                    m.Reserved[i] = IsReservedKind(caller, m.Vaddr + (i * Page));
+                }
                 ulong[] pfns = FramesFrom(caller, m);
                 Errno e = PinAndMap(caller, m, pfns, group == 3, out long charged);
                 if (e != Errno.None)
                 {
+                    // The unwind un-charges what replay charged, but an un-charge that finds the owner gone changes
+                    // nothing (vfio_lock_acct): such a mapping keeps the charge in its own locked_vm.
+                    foreach ((Mapping done, _, long c) in frames.Append((m, pfns, charged)))
+                    {
+                        if (!alive(done.Owner))
+                        {
+                            done.LockedVm += c;
+                        }
+                    }
                     LockedVm.Clear();
                     foreach ((int pid, long v) in saved)
                     {
@@ -63,10 +83,12 @@ internal sealed partial class Type1Reference
                 LockedVm[m.Owner] = LockedVm.GetValueOrDefault(m.Owner) + charged;
                 frames.Add((m, pfns, charged));
             }
-            foreach ((Mapping m, ulong[] pfns, _) in frames)
+            foreach ((Mapping m, ulong[] pfns, long charged) in frames)
             {
+                m.LockedVm += charged;
                 m.Pfns = pfns;
                 m.IommuMapped = true;
+                NoteDeviceHold(m, caller);
             }
         }
         Groups.Add(group);
@@ -92,7 +114,7 @@ internal sealed partial class Type1Reference
             {
                 if (alive(m.Owner))
                 {
-                    LockedVm[m.Owner] = LockedVm.GetValueOrDefault(m.Owner) + m.Vpfns.Count - m.NonReserved;
+                    Account(m, m.Vpfns.Count - m.NonReserved);
                 }
                 m.IommuMapped = false;
                 m.Pfns = [];

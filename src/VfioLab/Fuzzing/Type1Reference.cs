@@ -29,13 +29,21 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
 
         public ulong Last => Iova + (Size - 1);
 
-        public ulong Vaddr { get; } = vaddr;
+        /// <summary>The user address of the first byte; a VADDR update replaces it.</summary>
+        public ulong Vaddr { get; set; } = vaddr;
 
         public bool Read { get; } = read;
 
         public bool Write { get; } = write;
 
-        public int Owner { get; } = owner;
+        /// <summary>The pid charged for the mapping (its <c>dma-&gt;mm</c>); a VADDR update may move it.</summary>
+        public int Owner { get; set; } = owner;
+
+        /// <summary>Seeds: the mapping reached the device's memory through the device and holds it.</summary>
+        public bool HoldsDevice { get; set; }
+
+        /// <summary><c>vaddr_invalid</c>: UNMAP with VADDR invalidated the user address.</summary>
+        public bool VaddrInvalid { get; set; }
 
         /// <summary>Pinned and present in every IOMMU domain (<c>iommu_mapped</c>); false while the container has none.</summary>
         public bool IommuMapped { get; set; }
@@ -43,8 +51,9 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
         /// <summary>The frame of each 4 KiB page, while <see cref="IommuMapped"/>.</summary>
         public ulong[] Pfns { get; set; } = [];
 
-        /// <summary>Whether each page's frame is reserved (PFNMAP): never pinned nor charged.</summary>
-        public bool[] Reserved { get; } = reserved;
+        /// <summary>Whether each page's frame is reserved (PFNMAP or a BAR): never pinned nor charged. Read while
+        /// <see cref="IommuMapped"/> (the frames mapped); recomputed from <see cref="Vaddr"/> when pinned anew.</summary>
+        public bool[] Reserved { get; set; } = reserved;
 
         /// <summary>External pins by page index: the frame and the reference count (one page pin each).</summary>
         public SortedDictionary<ulong, (ulong Pfn, uint Refs)> Vpfns { get; } = [];
@@ -56,6 +65,10 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
         public ulong BitmapPgsize { get; set; }
 
         public int NonReserved => Reserved.Count(r => !r);
+
+        /// <summary><c>dma-&gt;locked_vm</c>: the pages charged for this mapping. It moves with every charge to its owner
+        /// and stays as it is when an un-charge finds the owner gone (vfio_lock_acct changes neither then).</summary>
+        public long LockedVm { get; set; }
 
         /// <summary>The page index holding <paramref name="iova"/>.</summary>
         public ulong PageOf(ulong iova) => (iova - Iova) / Page;
@@ -145,7 +158,7 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
         var reserved = new bool[pages];
         for (ulong i = 0; i < pages; i++)
         {
-            reserved[i] = DifferentialRig.KindOf(vaddr + (i * Page)) == DifferentialRig.MemoryKind.Pfnmap;
+            reserved[i] = IsReservedKind(pid, vaddr + (i * Page));
         }
         var mapping = new Mapping(iova, size, vaddr, read, write, pid, reserved);
         if (HasDomain)
@@ -158,7 +171,8 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
             }
             mapping.Pfns = pfns;
             mapping.IommuMapped = true;
-            LockedVm[pid] = LockedVm.GetValueOrDefault(pid) + charged;
+            NoteDeviceHold(mapping, pid);
+            Account(mapping, charged);
         }
         if (Tracking)
         {
@@ -283,25 +297,6 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
         return 0;
     }
 
-    /// <summary>Whether a device DMA of 8 bytes at <paramref name="iova"/> completes: the GPU's group is attached,
-    /// a mapping covers it with the permission, and the page is RAM (another driver's MMIO that is no BAR answers
-    /// unsupported request).</summary>
-    public bool DmaCompletes(ulong iova, bool write)
-    {
-        if (!Groups.Contains(1))
-        {
-            return false;
-        }
-        foreach (Mapping m in Mappings.Values)
-        {
-            if (iova >= m.Iova && iova + 7 <= m.Last)
-            {
-                return (write ? m.Write : m.Read) && !m.Reserved[(iova - m.Iova) / Page];
-            }
-        }
-        return false;
-    }
-
     /// <summary>Expected pins per frame: one per non-reserved page of a mapping in the IOMMU that translates to
     /// it, and one per external pin.</summary>
     public Dictionary<ulong, ulong> Pins()
@@ -342,7 +337,7 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
         var pfns = new ulong[m.Size / Page];
         for (ulong i = 0; i < (ulong)pfns.Length; i++)
         {
-            pfns[i] = pfnOf(pid, m.Vaddr + (i * Page));
+            pfns[i] = FrameAt(pid, m.Vaddr + (i * Page));
         }
         return pfns;
     }
@@ -352,7 +347,8 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
     // grows, with the caller's locked_vm (ENOMEM); then the chunk is charged to the owner (ENOMEM past its limit)
     // and mapped into the domain, which refuses a run not aligned to its smallest page (EINVAL: the 64 KiB SMMU
     // on a 4 KiB host). GUP stops short at a page it cannot pin; the refill there fails the whole chunk being
-    // built (EFAULT) before it is mapped. Returns the pages charged to the owner; the caller commits them.
+    // built (EFAULT; ENODEV for another driver's MMIO under seeds' strict_mmio_maps) before it is mapped. Returns the pages charged to the owner (on failure, those charged before
+    // it, the chunk iommu_map refused included); the caller commits them.
     private Errno PinAndMap(int caller, Mapping m, ulong[] pfns, bool align64k, out long charged)
     {
         charged = 0;
@@ -362,9 +358,10 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
         ulong at = 0;
         while (at < pages)
         {
-            if (!Pinnable(m.Vaddr + (at * Page), m.Write))
+            Errno refused = PinError(caller, m.Vaddr + (at * Page), m.Write);
+            if (refused != Errno.None)
             {
-                return Errno.EFAULT;
+                return refused;
             }
             ulong first = at;
             long chunk = 0;
@@ -375,9 +372,10 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
                     return Errno.ENOMEM;
                 }
                 at++;
-                if (at < pages && !Pinnable(m.Vaddr + (at * Page), m.Write))
+                refused = at < pages ? PinError(caller, m.Vaddr + (at * Page), m.Write) : Errno.None;
+                if (refused != Errno.None)
                 {
-                    return Errno.EFAULT;
+                    return refused;
                 }
             }
             while (at < pages && m.Reserved[at] == m.Reserved[first] && pfns[at] == pfns[at - 1] + 1);
@@ -412,13 +410,6 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
     }
 
     private static bool Overlaps(Mapping m, ulong start, ulong last) => m.Iova <= last && start <= m.Last;
-
-    private static bool Pinnable(ulong vaddr, bool write) => DifferentialRig.KindOf(vaddr) switch
-    {
-        DifferentialRig.MemoryKind.Hole => false,
-        DifferentialRig.MemoryKind.ReadOnly => !write,
-        _ => true,
-    };
 
     // v2's no-bisection rule: a mapping holding the first byte must start there, one holding the last must end there.
     private bool Bisects(ulong iova, ulong last)
@@ -467,6 +458,13 @@ internal sealed partial class Type1Reference(bool v2, Func<int, ulong, ulong> pf
         {
             LockedVm[m.Owner] = LockedVm.GetValueOrDefault(m.Owner) - m.NonReserved;
         }
+    }
+
+    // vfio_lock_acct: the owner's locked_vm and the mapping's own count move together.
+    private void Account(Mapping m, long pages)
+    {
+        LockedVm[m.Owner] = LockedVm.GetValueOrDefault(m.Owner) + pages;
+        m.LockedVm += pages;
     }
 
     private static int Log2(ulong v) => v == 0 ? 64 : System.Numerics.BitOperations.Log2(v);

@@ -172,7 +172,10 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
             }
             else if (IsPfnmapLocked(mm, vaddr))
             {
-                Errno e = VaddrGetPfnmapLocked(mm, vaddr, 1, write, out pfn, out _);
+                // The PFNMAP branch of vaddr_get_pfns, shared with MAP: under seeds the device lookup (seed 003,
+                // RFC 9/10 and 10/10 pass the dma to vaddr_get_pfn for both callers), so an external pin of a BAR
+                // page holds the device as a MAP of it does.
+                Errno e = VaddrGetPfnsOfPfnmapLocked(dma, mm, vaddr, 1, write, out pfn, out _);
                 if (e != Errno.None)
                 {
                     return e;

@@ -342,7 +342,7 @@ public sealed class PinPagesTests
     [Fact]
     public void PinPages_PfnWithoutStructPage_ReturnsEINVAL()
     {
-        var m = new MdevTestHost(new Type1TestHost());
+        var m = new MdevTestHost(new Type1TestHost(kernel: new KernelSettings(KernelSettings.Linux618, [])));
         ulong vaddr = m.T.MmapAnonymous(0x2000, populate: true);
         Pfn mmio = m.T.Machine.AllocateMmioPfns(1);
         Assert.Equal((long)(vaddr + 0x1000), m.T.Process.Mm!.MmapOtherMmio(vaddr + 0x1000, 0x1000,
@@ -350,6 +350,26 @@ public sealed class PinPagesTests
         Assert.Equal(0, m.T.Map(m.Container, 0x100000, vaddr, 0x2000));
 
         Assert.Equal(Errno.EINVAL.AsReturn(), m.Pin(0x100000, 2));
+
+        Assert.Empty(m.Vpfns(0x100000));
+        Assert.Equal(0UL, m.T.LockedVmPages);
+        Assert.Equal(0UL, m.T.TotalPins);
+        m.AssertClean();
+    }
+
+    [Fact]
+    public void PinPages_OtherDriversMmioUnderSeedsStrict_ReturnsENODEV()
+    {
+        // Seeds (seed 003): vaddr_get_pfn's PFNMAP branch is shared by MAP and external pinning, so strict_mmio_maps
+        // refuses another driver's MMIO to vfio_pin_pages too (vfio_device_get_from_vma finds no vfio device).
+        var m = new MdevTestHost(new Type1TestHost());
+        ulong vaddr = m.T.MmapAnonymous(0x2000, populate: true);
+        Pfn mmio = m.T.Machine.AllocateMmioPfns(1);
+        Assert.Equal((long)(vaddr + 0x1000), m.T.Process.Mm!.MmapOtherMmio(vaddr + 0x1000, 0x1000,
+            MemoryProtection.Read | MemoryProtection.Write, true, false, mmio));
+        Assert.Equal(0, m.T.Map(m.Container, 0x100000, vaddr, 0x2000));
+
+        Assert.Equal(Errno.ENODEV.AsReturn(), m.Pin(0x100000, 2));
 
         Assert.Empty(m.Vpfns(0x100000));
         Assert.Equal(0UL, m.T.LockedVmPages);

@@ -9,7 +9,9 @@ namespace VfioLab.Tests.Robustness;
 /// <summary>
 /// FsCheck property: for any sequence of type1 operations (map, unmap v1/v2/ALL/partial, dirty start/get/stop
 /// and unmap with a bitmap, attach and detach of groups with other IOMMU page sizes, fork, child exit, device
-/// DMA, the mdev's attach, detach, pin_pages, unpin_pages and dma_rw), the model and the naive per-page
+/// DMA (peer to peer into the GPU's BAR too), the mdev's attach, detach, pin_pages, unpin_pages and dma_rw, the VADDR
+/// update, the GPU's device open with its BAR mmap, MAP of the BAR, decode off/on, release, deferred work, hot reset
+/// and function reset), the model and the naive per-page
 /// reference agree after every operation, under each kernel profile.
 /// Seeded (FsCheck prints the seed and the shrunk sequence on failure); shrinking drops operations.
 /// </summary>
