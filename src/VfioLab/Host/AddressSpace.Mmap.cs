@@ -16,7 +16,8 @@ internal sealed partial class AddressSpace
     /// <summary>mmap of anonymous memory: private, shared (shmem) or hugetlb (MAP_HUGETLB with
     /// MAP_HUGE_2MB or MAP_HUGE_1GB; no size bits means 2 MiB). Returns the address or -EINVAL (length 0,
     /// not exactly one of MAP_SHARED/MAP_PRIVATE, unaligned MAP_FIXED address, unknown huge size),
-    /// -EPERM (MAP_FIXED below mmap_min_addr) or -ENOMEM (no room, length overflow). A hugetlb length
+    /// -EPERM (MAP_FIXED below mmap_min_addr) or -ENOMEM (no room, length overflow, fault sites
+    /// <c>split_vma</c> and <c>vm_area_alloc</c>: nothing changed, old mappings kept). A hugetlb length
     /// is rounded up to the huge page size, as ksys_mmap_pgoff does. MAP_POPULATE faults everything in
     /// and, as mm_populate, ignores failures.</summary>
     public long Mmap(ulong address, ulong length, MemoryProtection protection, MmapFlags flags)
@@ -128,7 +129,8 @@ internal sealed partial class AddressSpace
 
     /// <summary>munmap: unmaps every page of <c>[address, address + length)</c>, splitting VMAs that
     /// straddle the ends; holes are fine. Returns 0, or -EINVAL for an unaligned address, length 0, a
-    /// range past TASK_SIZE, or a split of a hugetlb VMA off a huge page boundary.</summary>
+    /// range past TASK_SIZE, or a split of a hugetlb VMA off a huge page boundary, or -ENOMEM when a split
+    /// cannot allocate its new VMA (fault site <c>split_vma</c>); a failure changes nothing.</summary>
     public int Munmap(ulong address, ulong length)
     {
         ulong pageMask = (1UL << PageShift) - 1;
@@ -200,16 +202,26 @@ internal sealed partial class AddressSpace
             {
                 return Errno.EPERM.AsReturn();
             }
-            Errno e = RemoveRangeLocked(address >> PageShift, (address >> PageShift) + pages - 1);
+            // mmap_region: the old mappings are gathered (split) first, then the new VMA allocated; a
+            // failure of either restores the old ones, so the range is only unmapped once both succeeded.
+            ulong firstPage = address >> PageShift;
+            Errno e = CheckSplitsLocked(firstPage, firstPage + pages - 1);
+            if (e == Errno.None && Machine.Faults.ShouldFail("vm_area_alloc"))
+            {
+                e = Errno.ENOMEM;
+            }
+            if (e == Errno.None)
+            {
+                e = RemoveRangeLocked(firstPage, firstPage + pages - 1, splitsChecked: true);
+            }
             return e == Errno.None ? (long)address : e.AsReturn();
         }
         ulong hint = address & ~(align - 1);
-        if (hint != 0 && hint >= MmapMinAddr && hint <= TaskSize - size &&
-            !_vmas.Overlaps(hint >> PageShift, (hint >> PageShift) + pages - 1))
-        {
-            return (long)hint;
-        }
-        return FindGapTopDownLocked(size, align, out ulong start) ? (long)start : Errno.ENOMEM.AsReturn();
+        long placed = hint != 0 && hint >= MmapMinAddr && hint <= TaskSize - size &&
+            !_vmas.Overlaps(hint >> PageShift, (hint >> PageShift) + pages - 1)
+            ? (long)hint
+            : FindGapTopDownLocked(size, align, out ulong start) ? (long)start : Errno.ENOMEM.AsReturn();
+        return placed >= 0 && Machine.Faults.ShouldFail("vm_area_alloc") ? Errno.ENOMEM.AsReturn() : placed;
     }
 
     private bool FindGapTopDownLocked(ulong size, ulong align, out ulong start)

@@ -322,30 +322,20 @@ internal sealed partial class AddressSpace
         return vma;
     }
 
-    // Unmaps [firstPage, lastPage]: zaps PTEs, splits VMAs that straddle the ends. Returns EINVAL (and
-    // changes nothing) when a hugetlb VMA would be split off a huge-page boundary. A removed VMA's file
-    // reference is put by MmapWriteUnlock.
-    internal Errno RemoveRangeLocked(ulong firstPage, ulong lastPage, bool allowHugeSplit = false)
+    // Unmaps [firstPage, lastPage]: zaps PTEs, splits VMAs that straddle the ends. Unless the caller
+    // checked already (CheckSplitsLocked) or this is teardown (allowHugeSplit), the splits are checked
+    // first: EINVAL or ENOMEM, with nothing changed. A removed VMA's file reference is put by
+    // MmapWriteUnlock.
+    internal Errno RemoveRangeLocked(ulong firstPage, ulong lastPage, bool allowHugeSplit = false, bool splitsChecked = false)
     {
         AssertMmapWriteLocked();
-        var victims = new List<Vma>();
-        foreach (Run<VmaSlot> r in _vmas.Overlapping(firstPage, lastPage))
+        List<Vma> victims = VictimsLocked(firstPage, lastPage);
+        if (!allowHugeSplit && !splitsChecked)
         {
-            if (victims.Count == 0 || !ReferenceEquals(victims[^1], r.Value.Vma))
+            Errno e = CheckSplitsLocked(firstPage, lastPage, victims);
+            if (e != Errno.None)
             {
-                victims.Add(r.Value.Vma);
-            }
-        }
-        if (!allowHugeSplit)
-        {
-            foreach (Vma v in victims)
-            {
-                ulong g = v.HugePages;
-                if (g > 1 && ((firstPage > v.StartPage && (firstPage & (g - 1)) != 0) ||
-                    (lastPage < v.LastPage && ((lastPage + 1) & (g - 1)) != 0)))
-                {
-                    return Errno.EINVAL;
-                }
+                return e;
             }
         }
         foreach (Vma v in victims)
@@ -373,6 +363,53 @@ internal sealed partial class AddressSpace
             }
         }
         return Errno.None;
+    }
+
+    /// <summary>The VMAs overlapping [<paramref name="firstPage"/>, <paramref name="lastPage"/>], in address order.</summary>
+    private List<Vma> VictimsLocked(ulong firstPage, ulong lastPage)
+    {
+        var victims = new List<Vma>();
+        foreach (Run<VmaSlot> r in _vmas.Overlapping(firstPage, lastPage))
+        {
+            if (victims.Count == 0 || !ReferenceEquals(victims[^1], r.Value.Vma))
+            {
+                victims.Add(r.Value.Vma);
+            }
+        }
+        return victims;
+    }
+
+    /// <summary>
+    /// The fallible half of unmapping [<paramref name="firstPage"/>, <paramref name="lastPage"/>]: each VMA that
+    /// straddles an end must be split (__split_vma), the start first, then the end (twice for one VMA
+    /// straddling both). A hugetlb VMA refuses a split off a huge-page boundary (EINVAL, its may_split); the
+    /// new VMA's allocation is fault site <c>split_vma</c> (ENOMEM). Nothing changes here, so a failure leaves the
+    /// address space as it was; Linux may keep a split it already made, which no user can tell apart.
+    /// </summary>
+    internal Errno CheckSplitsLocked(ulong firstPage, ulong lastPage, List<Vma>? victims = null)
+    {
+        AssertMmapWriteLocked();
+        victims ??= VictimsLocked(firstPage, lastPage);
+        if (victims.Count == 0)
+        {
+            return Errno.None;
+        }
+        Errno e = victims[0].StartPage < firstPage ? CheckSplit(victims[0], firstPage) : Errno.None;
+        if (e == Errno.None && lastPage < victims[^1].LastPage)
+        {
+            e = CheckSplit(victims[^1], lastPage + 1);
+        }
+        return e;
+    }
+
+    private Errno CheckSplit(Vma vma, ulong atPage)
+    {
+        ulong g = vma.HugePages;
+        if (g > 1 && (atPage & (g - 1)) != 0)
+        {
+            return Errno.EINVAL;
+        }
+        return Machine.Faults.ShouldFail("split_vma") ? Errno.ENOMEM : Errno.None;
     }
 
     private void ReplaceSliceLocked(Vma slice)
