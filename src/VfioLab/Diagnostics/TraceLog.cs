@@ -44,4 +44,18 @@ internal sealed class TraceLog
 
     /// <summary>Shorthand for a field.</summary>
     public static KeyValuePair<string, object> F(string name, object value) => new(name, value);
+
+    /// <summary>An event of one container: <c>container</c> first, then <paramref name="fields"/> (both backends
+    /// trace this way). Free when tracing is off.</summary>
+    public void EmitForContainer(string kind, int pid, int container, KeyValuePair<string, object>[] fields)
+    {
+        if (!Enabled)
+        {
+            return;
+        }
+        var all = new KeyValuePair<string, object>[fields.Length + 1];
+        all[0] = F("container", container);
+        fields.CopyTo(all, 1);
+        Emit(kind, pid, all);
+    }
 }

@@ -87,18 +87,10 @@ internal sealed partial class Type1Reference
     /// un-charged only while alive). The new address is taken on trust: nothing is pinned or translated.</summary>
     public long UpdateVaddr(int pid, ulong iova, ulong vaddr, ulong size)
     {
-        if (size == 0)
+        Errno bad = CheckRange(iova, vaddr, size);
+        if (bad != Errno.None)
         {
-            return Errno.EINVAL.AsReturn();
-        }
-        if (iova + (size - 1) < iova || vaddr + (size - 1) < vaddr)
-        {
-            return Errno.EOVERFLOW.AsReturn();
-        }
-        ulong pg = PageSize;
-        if (size % pg != 0 || iova % pg != 0 || vaddr % pg != 0)
-        {
-            return Errno.EINVAL.AsReturn();
+            return bad.AsReturn();
         }
         ulong last = iova + (size - 1);
         Mapping? found = null;

@@ -172,16 +172,8 @@ internal sealed partial class TceContainer : IVfioIommu, IVfioIommuInspection
 
     private void AssertLocked() => System.Diagnostics.Debug.Assert(_lock.IsHeldByCurrentThread, "the container's sPAPR lock must be held");
 
-    private void Emit(string kind, Process? process, params KeyValuePair<string, object>[] fields)
-    {
-        if (Trace.Enabled)
-        {
-            var all = new KeyValuePair<string, object>[fields.Length + 1];
-            all[0] = TraceLog.F("container", ContainerId);
-            fields.CopyTo(all, 1);
-            Trace.Emit(kind, process?.Pid ?? 0, all);
-        }
-    }
+    private void Emit(string kind, Process? process, params KeyValuePair<string, object>[] fields) =>
+        Trace.EmitForContainer(kind, process?.Pid ?? 0, ContainerId, fields);
 
     /// <summary>One attached group (struct tce_iommu_group) with its PE.</summary>
     private sealed record TceGroup(VfioGroup Group, TceTableGroup TableGroup);

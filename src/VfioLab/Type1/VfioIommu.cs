@@ -157,14 +157,6 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
 
     private void AssertLocked() => System.Diagnostics.Debug.Assert(_lock.IsHeldByCurrentThread, "the container's type1 lock must be held");
 
-    private void Emit(string kind, Process? process, params KeyValuePair<string, object>[] fields)
-    {
-        if (Trace.Enabled)
-        {
-            var all = new KeyValuePair<string, object>[fields.Length + 1];
-            all[0] = TraceLog.F("container", ContainerId);
-            fields.CopyTo(all, 1);
-            Trace.Emit(kind, process?.Pid ?? 0, all);
-        }
-    }
+    private void Emit(string kind, Process? process, params KeyValuePair<string, object>[] fields) =>
+        Trace.EmitForContainer(kind, process?.Pid ?? 0, ContainerId, fields);
 }
