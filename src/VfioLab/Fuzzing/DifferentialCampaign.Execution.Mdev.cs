@@ -1,15 +1,7 @@
-using System.Buffers.Binary;
-using System.Globalization;
 using VfioLab.Abi;
 using VfioLab.Addressing;
 using VfioLab.Host;
 using VfioLab.Iommu;
-using VfioLab.Scenarios.Model;
-using VfioLab.Scenarios.Parsing;
-using VfioLab.Scenarios.Running;
-using VfioLab.Simulation;
-using VfioLab.Type1;
-using VfioLab.Vfio;
 using VfioLab.Vfio.Mdev;
 
 namespace VfioLab.Fuzzing;

@@ -3,7 +3,6 @@ using System.Globalization;
 using VfioLab.Abi;
 using VfioLab.Addressing;
 using VfioLab.Host;
-using VfioLab.Iommu;
 using VfioLab.Scenarios.Model;
 using VfioLab.Scenarios.Parsing;
 using VfioLab.Scenarios.Running;

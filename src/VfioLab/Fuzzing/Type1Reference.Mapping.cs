@@ -1,5 +1,3 @@
-using VfioLab.Abi;
-
 namespace VfioLab.Fuzzing;
 
 internal sealed partial class Type1Reference
