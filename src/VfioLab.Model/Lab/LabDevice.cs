@@ -1,0 +1,149 @@
+using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Iommu;
+using VfioLab.Simulation;
+using VfioLab.Vfio;
+using VfioLab.Vfio.Mdev;
+
+namespace VfioLab.Lab;
+
+/// <summary>
+/// One device of a <see cref="LabHost"/>, as the hardware and the host see it: a PCI function (or a mediated device)
+/// that issues DMA through its IOMMU group, that the host can release from VFIO or unplug, and, for a device that pins
+/// pages through the VFIO core (an mdev vendor driver), the kernel-internal calls <c>vfio_pin_pages</c>,
+/// <c>vfio_unpin_pages</c> and <c>vfio_dma_rw</c>. Their failures are errno, as the kernel returns them.
+/// </summary>
+public sealed class LabDevice
+{
+    private readonly LabHost _host;
+
+    internal LabDevice(LabHost host, SimulatedDevice device)
+    {
+        _host = host;
+        Simulated = device;
+    }
+
+    /// <summary>The device's name in the host description.</summary>
+    public string Name => Simulated.Name;
+
+    /// <summary>The device's own name: its PCI address (<c>0000:01:00.0</c>) or its mdev UUID.</summary>
+    public string Address => Simulated.DeviceName;
+
+    /// <summary>The IOMMU group number (<c>/dev/vfio/N</c>).</summary>
+    public int IommuGroup => Simulated.Group.Id;
+
+    /// <summary>Whether the device is a mediated device (its group is emulated; it pins pages through the VFIO core).</summary>
+    public bool IsMediated => Simulated.Function is null;
+
+    /// <summary>Whether the device is bound to VFIO (vfio-pci or an mdev vendor driver), not to a host driver.</summary>
+    public bool IsVfioBound => Simulated.Vfio is not null;
+
+    /// <summary>Whether the device is still present (not unplugged).</summary>
+    public bool IsPresent => Simulated.Group.FindMember(Simulated.DeviceName) is not null;
+
+    /// <summary>Leaf IOMMU entries that translate for this device now: IOPTEs of its group's domain, or a sPAPR PE's valid TCEs.</summary>
+    public ulong IommuEntries => Simulated.Group.TableGroup?.ValidEntries ?? Simulated.Group.Domain?.TotalEntries ?? 0;
+
+    /// <summary>The device reads <paramref name="size"/> bytes at <paramref name="iova"/> through its IOMMU.</summary>
+    /// <exception cref="LabConfigurationException">The device was unplugged, or <paramref name="size"/> exceeds what one array holds.</exception>
+    public LabDmaResult DmaRead(ulong iova, ulong size)
+    {
+        EnsurePresent();
+        if (size > (ulong)Array.MaxLength)
+        {
+            throw new LabConfigurationException($"a DMA read of 0x{size:x} bytes is larger than one transfer buffer") { Subject = Name };
+        }
+        return Result(DeviceDma.Read(_host.Simulated, Simulated, new Iova(iova), size));
+    }
+
+    /// <summary>The device writes <paramref name="data"/> at <paramref name="iova"/> through its IOMMU.</summary>
+    /// <exception cref="LabConfigurationException">The device was unplugged.</exception>
+    public LabDmaResult DmaWrite(ulong iova, ReadOnlySpan<byte> data)
+    {
+        EnsurePresent();
+        return Result(DeviceDma.Write(_host.Simulated, Simulated, new Iova(iova), data));
+    }
+
+    /// <summary>What the device's IOMMU makes of <paramref name="iova"/> for a read, without moving data.</summary>
+    public LabTranslation Translate(ulong iova)
+    {
+        IommuTranslation t = IommuDma.Translate(Simulated.Group, new Iova(iova), write: false);
+        return t.Ok ? new LabTranslation(t.Phys.Value, t.PageSize, null) : new LabTranslation(0, 0, Reason(t.Fault));
+    }
+
+    /// <summary>The host takes the device away from its user (a driver unbind request honoured): the device's fds are
+    /// closed in every process, its BAR mappings revoked, and its release notifier runs.</summary>
+    /// <returns>How many fds were closed.</returns>
+    public int Release() => SimulatedHostActions.ReleaseDevice(_host.Simulated, Simulated);
+
+    /// <summary>Hot-unplugs the device: <see cref="Release"/>, then it leaves its group and the PCI bus.</summary>
+    /// <returns>How many fds were closed.</returns>
+    public int Unplug() => SimulatedHostActions.Unplug(_host.Simulated, Simulated);
+
+    /// <summary><c>vfio_pin_pages</c>: the device's driver pins <paramref name="count"/> pages from <paramref name="iova"/>
+    /// and receives their page frame numbers in <paramref name="pfns"/>.</summary>
+    /// <returns>The number of pages pinned, or -errno (EINVAL, E2BIG, EFAULT, ENOMEM, ...) exactly as the kernel returns it.</returns>
+    /// <exception cref="LabConfigurationException">The device is bound to a host driver, not to VFIO.</exception>
+    public long PinPages(ulong iova, int count, bool write, Span<ulong> pfns)
+    {
+        VfioDevice vfio = Vfio();
+        // The kernel's array of page pointers, as large as the core accepts (PAGE_SIZE / 8 entries; E2BIG past it).
+        var raw = new Pfn[Math.Clamp(count, 1, 8192)];
+        IommuProt prot = write ? IommuProt.Read | IommuProt.Write : IommuProt.Read;
+        long ret = vfio.Driver is MdevVendorDriver driver
+            ? driver.PinPages(vfio, iova, count, prot, raw)
+            : vfio.PinPages(iova, count, prot, raw, _host.Simulated.Machine.PageShift);
+        for (int i = 0; i < raw.Length && i < pfns.Length && i < ret; i++)
+        {
+            pfns[i] = raw[i].Value;
+        }
+        return ret;
+    }
+
+    /// <summary><c>vfio_unpin_pages</c>: the driver unpins <paramref name="count"/> pages from <paramref name="iova"/>.</summary>
+    /// <returns>False where the kernel would WARN: nothing, or only part, was pinned there.</returns>
+    /// <exception cref="LabConfigurationException">The device is bound to a host driver, not to VFIO.</exception>
+    public bool UnpinPages(ulong iova, int count)
+    {
+        VfioDevice vfio = Vfio();
+        return vfio.Driver is MdevVendorDriver driver
+            ? driver.UnpinPages(vfio, iova, count)
+            : vfio.UnpinPages(iova, count, _host.Simulated.Machine.PageShift);
+    }
+
+    /// <summary><c>vfio_dma_rw</c>: the driver reads or writes guest memory at <paramref name="iova"/> through the container's
+    /// mappings, from the context of <paramref name="current"/> (a kernel thread when null).</summary>
+    /// <returns><see cref="Errno.None"/>, or the errno the kernel returns.</returns>
+    /// <exception cref="LabConfigurationException">The device is bound to a host driver, not to VFIO.</exception>
+    public Errno DmaRw(ulong iova, Span<byte> data, bool write, LabProcess? current = null) =>
+        MdevVendorDriver.DmaRw(Vfio(), iova, data, write, current?.Process);
+
+    /// <inheritdoc/>
+    public override string ToString() => Simulated.ToString();
+
+    internal SimulatedDevice Simulated { get; }
+
+    internal static DmaFaultReason Reason(IommuFaultReason reason) => reason switch
+    {
+        IommuFaultReason.ReadDenied => DmaFaultReason.ReadDenied,
+        IommuFaultReason.WriteDenied => DmaFaultReason.WriteDenied,
+        IommuFaultReason.NoDomain => DmaFaultReason.NoDomain,
+        IommuFaultReason.NoIommu => DmaFaultReason.NoIommu,
+        IommuFaultReason.UnsupportedRequest => DmaFaultReason.UnsupportedRequest,
+        _ => DmaFaultReason.NotMapped,
+    };
+
+    private static LabDmaResult Result(DeviceDmaResult r) =>
+        new(r.Bytes, r.Data, r.Fault?.Iova.Value, r.Fault is { } f ? Reason(f.Reason) : null);
+
+    private VfioDevice Vfio() => Simulated.Vfio
+        ?? throw new LabConfigurationException($"device {Name} is bound to a host driver, not to VFIO; it cannot call the VFIO core") { Subject = Name };
+
+    private void EnsurePresent()
+    {
+        if (!IsPresent)
+        {
+            throw new LabConfigurationException($"device {Name} was unplugged; it issues no DMA") { Subject = Name };
+        }
+    }
+}

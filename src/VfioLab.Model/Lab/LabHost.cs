@@ -1,0 +1,206 @@
+using VfioLab.Checks;
+using VfioLab.Diagnostics;
+using VfioLab.Host;
+using VfioLab.Simulation;
+
+namespace VfioLab.Lab;
+
+/// <summary>
+/// A simulated host built by <see cref="LabHostBuilder"/>: its processes (each with a system-call surface the typed
+/// client runs on), its devices (which issue DMA and can be released, unplugged or reset), the host's own actions
+/// (deferred work), inspection (containers, pinned pages, state digest), the invariant checker and the trace.
+/// </summary>
+/// <remarks>Thread-safe as the kernel is: processes may call from several threads; the builder side
+/// (<see cref="Spawn"/>, subscriptions) is meant for the test's own thread.</remarks>
+public sealed class LabHost
+{
+    private readonly Dictionary<Process, LabProcess> _processes = new(ReferenceEqualityComparer.Instance);
+    private readonly List<LabProcess> _order = [];
+    private readonly Dictionary<string, LabDevice> _devices = new(StringComparer.Ordinal);
+    private readonly List<Action<LabTraceEvent>> _listeners = [];
+    private readonly InvariantChecker _checker;
+    private readonly object _gate = new();
+    private bool _traceHooked;
+
+    internal LabHost(SimulatedHost host)
+    {
+        Simulated = host;
+        _checker = new InvariantChecker(host);
+        foreach (SimulatedDevice d in host.Devices.Values)
+        {
+            _devices.Add(d.Name, new LabDevice(this, d));
+        }
+    }
+
+    /// <summary>The CPU page size (PAGE_SIZE) in bytes.</summary>
+    public ulong PageSize => Simulated.Machine.PageSize;
+
+    /// <summary>The kernel profile the host runs (<see cref="KernelProfiles"/>).</summary>
+    public string KernelProfile => Simulated.Kernel.Profile;
+
+    /// <summary>The quirks switched on (<see cref="KernelQuirks"/>).</summary>
+    public IReadOnlyList<string> Quirks => Simulated.Kernel.Quirks;
+
+    /// <summary>When the host checks its invariants by itself (default <see cref="InvariantChecking.OnDemand"/>).</summary>
+    public InvariantChecking Checking { get; set; }
+
+    /// <summary>Every process spawned or forked so far, exited ones included, in creation order.</summary>
+    public IReadOnlyList<LabProcess> Processes
+    {
+        get
+        {
+            // Processes forked below the public API (a surface's Fork) join the list the first time it is read.
+            foreach (Process p in Simulated.Machine.Processes)
+            {
+                Adopt(p, p.Name);
+            }
+            lock (_gate)
+            {
+                return [.. _order];
+            }
+        }
+    }
+
+    /// <summary>The devices, in the order they were added.</summary>
+    public IReadOnlyList<LabDevice> Devices => [.. _devices.Values];
+
+    /// <summary>The VFIO containers opened so far and not yet released.</summary>
+    public IReadOnlyList<LabContainer> Containers => [.. Simulated.Vfio.Containers.Select(c => new LabContainer(c))];
+
+    /// <summary>Host frames with a non-zero pin count.</summary>
+    public ulong PinnedPages => Simulated.Machine.Memory.PinnedFrameCount;
+
+    /// <summary>Work items queued for the host's workqueue and not yet run (<see cref="RunDeferredWork"/>).</summary>
+    public int PendingDeferredWork => Simulated.Machine.Work.Pending;
+
+    /// <summary>The process named <paramref name="name"/>.</summary>
+    /// <exception cref="LabConfigurationException">No process has that name.</exception>
+    public LabProcess Process(string name) => TryGetProcess(name, out LabProcess? p)
+        ? p!
+        : throw new LabConfigurationException($"no process named '{name}'") { Subject = name };
+
+    /// <summary>Looks a process up by name (the newest, if a name was reused).</summary>
+    public bool TryGetProcess(string name, out LabProcess? process)
+    {
+        lock (_gate)
+        {
+            process = _order.LastOrDefault(p => p.Name == name);
+        }
+        return process is not null;
+    }
+
+    /// <summary>The device named <paramref name="name"/>.</summary>
+    /// <exception cref="LabConfigurationException">No device has that name.</exception>
+    public LabDevice Device(string name) => _devices.TryGetValue(name, out LabDevice? d)
+        ? d
+        : throw new LabConfigurationException($"no device named '{name}'") { Subject = name };
+
+    /// <summary>Looks a device up by name.</summary>
+    public bool TryGetDevice(string name, out LabDevice? device) => _devices.TryGetValue(name, out device);
+
+    /// <summary>Starts a new process with RLIMIT_MEMLOCK <paramref name="memlockBytes"/> and, if asked, CAP_IPC_LOCK.
+    /// Like a real process it starts with fds 0, 1 and 2 open.</summary>
+    public LabProcess Spawn(string name, ulong memlockBytes = LabHostBuilder.DefaultMemlockBytes, bool capIpcLock = false) =>
+        Adopt(Simulated.Spawn(name, memlockBytes, capIpcLock), name);
+
+    /// <summary>Runs the host's deferred work (the workqueue: old-style accounting, notifier unregistration) now.</summary>
+    /// <returns>How many work items ran.</returns>
+    public int RunDeferredWork() => Simulated.Machine.Work.RunAll();
+
+    /// <summary>Evaluates every invariant (<see cref="InvariantNames"/>) over the whole host now.</summary>
+    /// <returns>The violations found; empty when the state is consistent.</returns>
+    public IReadOnlyList<LabViolation> CheckInvariants() =>
+        [.. _checker.Check().Select(v => new LabViolation(v.Invariant, v.Message))];
+
+    /// <summary>The observable VFIO state as text, one line per object (containers, mappings, domains, groups, devices,
+    /// pins, charges): equal before and after a call that failed, as the model promises.</summary>
+    public string Digest() => string.Join('\n', StateDigest.Of(Simulated).Lines);
+
+    /// <summary>Calls <paramref name="listener"/> with every trace event from now on, until the returned handle is disposed.
+    /// Listeners run on the thread that caused the event, under whatever lock it holds: they must not call back into the host.</summary>
+    public IDisposable SubscribeTrace(Action<LabTraceEvent> listener)
+    {
+        lock (_gate)
+        {
+            _listeners.Add(listener);
+            if (!_traceHooked)
+            {
+                _traceHooked = true;
+                Simulated.Trace.Subscribe(Dispatch);
+            }
+        }
+        return new Subscription(this, listener);
+    }
+
+    internal SimulatedHost Simulated { get; }
+
+    internal LabProcess Adopt(Process process, string name)
+    {
+        lock (_gate)
+        {
+            if (!_processes.TryGetValue(process, out LabProcess? lab))
+            {
+                lab = new LabProcess(this, process, name);
+                _processes.Add(process, lab);
+                _order.Add(lab);
+            }
+            return lab;
+        }
+    }
+
+    internal LabProcess? Find(Process process)
+    {
+        lock (_gate)
+        {
+            return _processes.GetValueOrDefault(process);
+        }
+    }
+
+    internal void AfterCall(string call, LabProcess caller)
+    {
+        if (Checking != InvariantChecking.AfterEveryCall)
+        {
+            return;
+        }
+        IReadOnlyList<LabViolation> found = CheckInvariants();
+        if (found.Count > 0)
+        {
+            throw new InvariantViolationException($"{call} of {caller}", found);
+        }
+    }
+
+    private void Dispatch(TraceEvent e)
+    {
+        Action<LabTraceEvent>[] listeners;
+        lock (_gate)
+        {
+            listeners = [.. _listeners];
+        }
+        if (listeners.Length == 0)
+        {
+            return;
+        }
+        var ev = new LabTraceEvent(e.Sequence, e.Kind, e.Pid, e.Fields);
+        foreach (Action<LabTraceEvent> l in listeners)
+        {
+            l(ev);
+        }
+    }
+
+    private sealed class Subscription(LabHost host, Action<LabTraceEvent> listener) : IDisposable
+    {
+        private bool _disposed;
+
+        public void Dispose()
+        {
+            lock (host._gate)
+            {
+                if (!_disposed)
+                {
+                    _disposed = true;
+                    host._listeners.Remove(listener);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,146 @@
+using VfioLab.Abi;
+using VfioLab.Host;
+using VfioLab.Vfio;
+
+namespace VfioLab.Lab;
+
+/// <summary>
+/// One simulated process of a <see cref="LabHost"/>: its system-call surface (<see cref="Syscalls"/>, what
+/// <c>VfioLab.Client</c> runs on), its RLIMIT_MEMLOCK and CAP_IPC_LOCK, its <c>locked_vm</c>, and what the host can
+/// do to it (fork, exec, exit, another thread holding its mmap lock).
+/// </summary>
+public sealed class LabProcess
+{
+    private readonly LabHost _host;
+
+    internal LabProcess(LabHost host, Process process, string name)
+    {
+        _host = host;
+        Process = process;
+        Name = name;
+        Syscalls = new LabSyscalls(host, this);
+    }
+
+    /// <summary>The name the process was spawned or forked with.</summary>
+    public string Name { get; }
+
+    /// <summary>The process id.</summary>
+    public int Pid => Process.Pid;
+
+    /// <summary>Whether the process has not exited.</summary>
+    public bool IsAlive => Process.IsAlive;
+
+    /// <summary>The process's system calls: open, ioctl, mmap, pread/pwrite, its own memory, close, fork, exit. Failures
+    /// come back as -errno, exactly as Linux answers them. With <see cref="InvariantChecking.AfterEveryCall"/> a call that
+    /// breaks an invariant throws <see cref="InvariantViolationException"/> after it completed.</summary>
+    public ISyscallSurface Syscalls { get; }
+
+    /// <summary>RLIMIT_MEMLOCK in bytes (<see cref="LabHostBuilder.Unlimited"/> for none); setting it is setrlimit:
+    /// charges already taken stay, the next charge is judged against the new limit.</summary>
+    public ulong MemlockLimitBytes
+    {
+        get => Process.MemlockLimitBytes;
+        set => Process.MemlockLimitBytes = value;
+    }
+
+    /// <summary>Whether the process has CAP_IPC_LOCK (pins are then charged but never refused).</summary>
+    public bool CapIpcLock => Process.CapIpcLock;
+
+    /// <summary>The pages charged to the process's <c>mm->locked_vm</c> (of its last mm, after it exited).</summary>
+    public ulong LockedVmPages => Process.LastMm.LockedVm;
+
+    /// <summary><see cref="LockedVmPages"/> in bytes.</summary>
+    public ulong LockedVmBytes => Process.LastMm.LockedVm << _host.Simulated.Machine.PageShift;
+
+    /// <summary>Forks the process (children share its open files; private memory is copied on write, pinned pages at
+    /// once). The child is named <paramref name="childName"/>, or <c>NAME-child-PID</c>.</summary>
+    /// <returns><see cref="Errno.None"/>, ESRCH for an exited process, or ENOMEM when its pinned pages cannot be copied.</returns>
+    public Errno TryFork(out LabProcess? child, string? childName = null)
+    {
+        Errno e = Process.TryFork(out Process? forked);
+        child = e == Errno.None ? _host.Adopt(forked!, childName ?? $"{Name}-child-{forked!.Pid}") : null;
+        return e;
+    }
+
+    /// <summary>execve: the process gets a fresh mm; its open VFIO files stay (no close-on-exec).</summary>
+    /// <returns><see cref="Errno.None"/>, or ESRCH for an exited process.</returns>
+    public Errno Exec() => Process.Exec();
+
+    /// <summary>Exits the process: its files are closed and its mm torn down. Nothing happens if it already exited.</summary>
+    public void Exit()
+    {
+        if (Process.IsAlive)
+        {
+            Process.Exit();
+        }
+    }
+
+    /// <summary>Another thread of the process takes its mmap lock (as a writer) and keeps it until
+    /// <see cref="ReleaseMmapLock"/>: what type1 before 0cfef2b7410b raced with (quirk <c>async-lock-accounting</c>).</summary>
+    /// <returns>False when the process has exited.</returns>
+    public bool HoldMmapLock()
+    {
+        if (Process.Mm is not { } mm)
+        {
+            return false;
+        }
+        mm.HoldMmapLockForOtherThread();
+        return true;
+    }
+
+    /// <summary>The other thread of <see cref="HoldMmapLock"/> lets the mmap lock go.</summary>
+    /// <returns>False when no other thread held it, or the process has exited.</returns>
+    public bool ReleaseMmapLock() => Process.Mm is { } mm && mm.ReleaseMmapLockOfOtherThread();
+
+    /// <summary>Maps another driver's MMIO into the process (a VM_PFNMAP VMA as remap_pfn_range makes it, not a VFIO BAR):
+    /// fresh frames beyond RAM, or, with <paramref name="refcounted"/>, ordinary RAM pages mapped as PFNMAP.</summary>
+    /// <returns>The address, or -errno as mmap returns it.</returns>
+    public long MmapForeignMmio(ulong address, ulong size, MemoryProtection protection, bool refcounted = false)
+    {
+        if (Process.Mm is not { } mm)
+        {
+            return Errno.ESRCH.AsReturn();
+        }
+        Machine machine = _host.Simulated.Machine;
+        ulong pages = (size >> machine.PageShift) + ((size & (machine.PageSize - 1)) != 0 ? 1UL : 0);
+        Addressing.Pfn first = refcounted ? default : machine.AllocateMmioPfns(Math.Max(pages, 1));
+        return mm.MmapOtherMmio(address, size, protection, address != 0, refcounted, first);
+    }
+
+    /// <summary>The container open as <paramref name="fd"/> in this process, or null when fd is not a container.</summary>
+    public LabContainer? ContainerOf(int fd) => FileOf(fd) is VfioContainerFile c ? new LabContainer(c.Container) : null;
+
+    /// <summary>The process's open VFIO group files: fd to IOMMU group number, in fd order.</summary>
+    public IReadOnlyList<KeyValuePair<int, int>> GroupFds()
+    {
+        var found = new List<KeyValuePair<int, int>>();
+        if (!Process.IsAlive)
+        {
+            return found;
+        }
+        foreach (int fd in Process.Fds.Snapshot())
+        {
+            if (FileOf(fd) is VfioGroupFile g)
+            {
+                found.Add(new(fd, g.Group.Number));
+            }
+        }
+        return found;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Name}[{Pid}]";
+
+    internal Process Process { get; }
+
+    private IFileOperations? FileOf(int fd)
+    {
+        if (!Process.IsAlive || !Process.Fds.TryGet(fd, out OpenFile file))
+        {
+            return null;
+        }
+        IFileOperations ops = file.Operations;
+        file.Put();
+        return ops;
+    }
+}

@@ -1,0 +1,10 @@
+namespace VfioLab.Lab;
+
+/// <summary>One broken invariant of the model's state: its name (<see cref="InvariantNames"/>) and what was found.</summary>
+/// <param name="Invariant">The invariant's name, as scenario files spell it.</param>
+/// <param name="Message">What breaks it, with the objects and addresses involved.</param>
+public sealed record LabViolation(string Invariant, string Message)
+{
+    /// <inheritdoc/>
+    public override string ToString() => $"{Invariant}: {Message}";
+}
