@@ -357,7 +357,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
         {
             return Errno.ENOTTY;
         }
-        if ((events & ~Vfio.Mdev.MdevVendorDriver.NotifyDmaUnmap) != 0)
+        if ((events & ~VfioIommuNotify.DmaUnmap) != 0)
         {
             return Errno.EINVAL;
         }

@@ -161,11 +161,11 @@ public sealed class UnmapNotificationTests
     public void RegisterNotifier_UnknownEvent_ReturnsEINVAL_WithoutTheChain_ENOTTY()
     {
         var chain = new MdevTestHost(Host(notifierChain: true), openDevice: false);
-        Assert.Equal(Errno.EINVAL, chain.Backend.RegisterNotifier(chain.Device, MdevVendorDriver.NotifyDmaUnmap | 2));
+        Assert.Equal(Errno.EINVAL, chain.Backend.RegisterNotifier(chain.Device, VfioIommuNotify.DmaUnmap | 2));
         Assert.Equal(0, chain.Backend.Snapshot().RegisteredDevices);
 
         var today = new MdevTestHost(new Type1TestHost(), openDevice: false);
-        Assert.Equal(Errno.ENOTTY, today.Backend.RegisterNotifier(today.Device, MdevVendorDriver.NotifyDmaUnmap));
+        Assert.Equal(Errno.ENOTTY, today.Backend.RegisterNotifier(today.Device, VfioIommuNotify.DmaUnmap));
         Assert.Equal(0, today.Backend.Snapshot().RegisteredDevices);
     }
 

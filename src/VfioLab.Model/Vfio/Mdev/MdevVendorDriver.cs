@@ -20,9 +20,6 @@ namespace VfioLab.Vfio.Mdev;
 /// <see cref="DmaUnmap"/> with its own lock released, so the driver may unpin from it. One instance per device.</remarks>
 internal sealed class MdevVendorDriver(bool misbehaving, int pageShift) : IVfioPinningDriver
 {
-    /// <summary>VFIO_IOMMU_NOTIFY_DMA_UNMAP: the only event of the pre-v6.0 notifier.</summary>
-    public const ulong NotifyDmaUnmap = 1;
-
     private readonly OrderedLock _lock = new(LockRank.MdevDriver);
     private readonly RunMap<MdevPinCount> _pins = new();
 
@@ -66,7 +63,7 @@ internal sealed class MdevVendorDriver(bool misbehaving, int pageShift) : IVfioP
         IVfioIommuPinning? chain = device.Group.Container?.Iommu is IVfioIommuPinning { UsesNotifierChain: true } b ? b : null;
         if (chain is not null)
         {
-            Errno e = chain.RegisterNotifier(device, NotifyDmaUnmap);
+            Errno e = chain.RegisterNotifier(device, VfioIommuNotify.DmaUnmap);
             if (e != Errno.None)
             {
                 return e;
