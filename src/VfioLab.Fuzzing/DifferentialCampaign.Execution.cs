@@ -19,7 +19,9 @@ internal sealed partial class DifferentialCampaign
 {
     private sealed partial class Execution
     {
-        private const int ContainerFd = 0;
+        // The rig's first two opens, after stdin, stdout and stderr: the container, then group 1.
+        private const int ContainerFd = FdTable.StandardStreams;
+        private const int FirstGroupFd = ContainerFd + 1;
         private readonly SimulatedHost _host;
         private readonly Process _parent;
         private readonly Type1Reference _reference;
@@ -54,7 +56,7 @@ internal sealed partial class DifferentialCampaign
                 BarPfn = _host.Devices["gpu"].Function!.Bar(0)!.Base.Value >> 12,
             };
             _figures = figures;
-            _parentGroupFds[1] = 1;
+            _parentGroupFds[1] = FirstGroupFd;
             _mdev = _host.Devices["mdev"].Vfio!;
             _mdevDriver = (MdevVendorDriver)_mdev.Driver;
         }

@@ -40,11 +40,12 @@ internal sealed class FuzzRig
     /// <summary>The mdev's UUID.</summary>
     public const string MdevUuid = "5a0e2f6c-1d7b-4c43-9a53-0c3bd0b6f001";
 
-    /// <summary>The fds of the rig's process, in the order the rig opens them, with their kinds.</summary>
+    /// <summary>The fds of the rig's process, in the order the rig opens them, with their kinds: from 3 on,
+    /// as 0, 1 and 2 are the process's stdin, stdout and stderr.</summary>
     public static readonly IReadOnlyList<(int Fd, string Kind)> Fds =
     [
-        (0, "container-unset"), (1, "container-v2"), (2, "container-v1"), (3, "group-v2"), (4, "group-v2-64k"),
-        (5, "group-v1"), (6, "group-mdev"), (7, "device-pci"), (8, "device-mdev"),
+        (3, "container-unset"), (4, "container-v2"), (5, "container-v1"), (6, "group-v2"), (7, "group-v2-64k"),
+        (8, "group-v1"), (9, "group-mdev"), (10, "device-pci"), (11, "device-mdev"),
     ];
 
     private FuzzRig(SimulatedHost host, Process process, string scenario)

@@ -56,7 +56,7 @@ internal static class IoctlArguments
         (int fd, string kind) = pick switch
         {
             < 92 => FuzzRig.Fds[(int)(rng.Next() % (ulong)FuzzRig.Fds.Count)],
-            < 96 => (9 + (int)(rng.Next() % 4), "fd-closed"),
+            < 96 => (FuzzRig.Fds[^1].Fd + 1 + (int)(rng.Next() % 4), "fd-closed"),
             _ => ((int)(rng.Next() % 3) switch { 0 => 1024, 1 => 1023, _ => int.MaxValue }, "fd-invalid"),
         };
         uint request = Request(ref rng, kind);
@@ -106,7 +106,8 @@ internal static class IoctlArguments
         bool group = kind.StartsWith("group", StringComparison.Ordinal);
         if (group && request == VfioIoctl.GroupSetContainer)
         {
-            return Words(4, (ulong)(rng.Next() % 10));
+            // Any fd from stdin to the first closed one past the rig's.
+            return Words(4, (ulong)(rng.Next() % (ulong)(FuzzRig.Fds[^1].Fd + 2)));
         }
         if (group && request == VfioIoctl.GroupGetDeviceFd)
         {

@@ -1,15 +1,20 @@
+using System.Diagnostics;
 using VfioLab.Abi;
 
 namespace VfioLab.Host;
 
 /// <summary>A process's file descriptor table (struct files_struct): lowest free fd first, at most
-/// <see cref="MaxFds"/> (RLIMIT_NOFILE's usual 1024), each fd holding one reference on its file.</summary>
+/// <see cref="MaxFds"/> (RLIMIT_NOFILE's usual 1024), each fd holding one reference on its file. A new
+/// process's table has fds 0, 1 and 2 (stdin, stdout, stderr) open (<see cref="WithStandardStreams"/>).</summary>
 /// <remarks>Lock: <c>_gate</c> (file_lock) protects <c>_files</c>. Files are put outside the lock, so
 /// a driver's Release may close other fds.</remarks>
 internal sealed class FdTable
 {
     /// <summary>The fd limit: fd numbers are &lt; 1024, else EMFILE.</summary>
     public const int MaxFds = 1024;
+
+    /// <summary>The fds a new process starts with open: 0, 1 and 2.</summary>
+    public const int StandardStreams = 3;
 
     private readonly Lock _gate = new();
     private readonly List<OpenFile?> _files = [];
@@ -66,15 +71,42 @@ internal sealed class FdTable
             {
                 return (int)Errno.EMFILE.AsReturn();
             }
-            if (fd == _files.Count)
-            {
-                _files.Add(file);
-            }
-            else
-            {
-                _files[fd] = file;
-            }
+            PlaceLocked(fd, file);
             return fd;
+        }
+    }
+
+    /// <summary>A table for a new process: <paramref name="console"/> (whose reference it takes over) on fd 0,
+    /// dup'ed to 1 and 2, so the three share one open file, as console_on_rootfs leaves init's table and
+    /// every process inherits it.</summary>
+    public static FdTable WithStandardStreams(OpenFile console)
+    {
+        var table = new FdTable();
+        int stdin = table.Install(console);
+        int stdout = table.Dup(stdin);
+        int stderr = table.Dup(stdin);
+        Debug.Assert((stdin, stdout, stderr) == (0, 1, 2), "an empty table hands out 0, 1, 2");
+        return table;
+    }
+
+    /// <summary>dup: a new fd, the lowest free one, sharing the open file behind <paramref name="fd"/>.
+    /// Returns the new fd, -EBADF or -EMFILE.</summary>
+    public int Dup(int fd)
+    {
+        lock (_gate)
+        {
+            if (fd < 0 || fd >= _files.Count || _files[fd] is not { } f)
+            {
+                return (int)Errno.EBADF.AsReturn();
+            }
+            int newFd = LowestFreeLocked();
+            if (newFd < 0)
+            {
+                return (int)Errno.EMFILE.AsReturn();
+            }
+            f.Get();
+            PlaceLocked(newFd, f);
+            return newFd;
         }
     }
 
@@ -141,8 +173,22 @@ internal sealed class FdTable
         return copy;
     }
 
+    private void PlaceLocked(int fd, OpenFile file)
+    {
+        Debug.Assert(_gate.IsHeldByCurrentThread);
+        if (fd == _files.Count)
+        {
+            _files.Add(file);
+        }
+        else
+        {
+            _files[fd] = file;
+        }
+    }
+
     private int LowestFreeLocked()
     {
+        Debug.Assert(_gate.IsHeldByCurrentThread);
         int i = _files.IndexOf(null);
         if (i >= 0)
         {

@@ -29,6 +29,7 @@ internal sealed class Machine
         // Other drivers' MMIO lives in the upper half of the 52-bit physical space, apart from RAM and from
         // the PCI BAR window (PciTopology.AboveRam), so an MMIO pfn never aliases a BAR or a RAM frame.
         _nextMmioPfn = OtherMmioBase >> pageShift;
+        Devices.Register(NullFile.Path, _ => DeviceOpenResult.Ok(NullFile.Instance));
     }
 
     /// <summary>First physical address of other drivers' MMIO (2^51): above every BAR, which the PCI
@@ -53,7 +54,7 @@ internal sealed class Machine
     /// <summary>Deferred work (schedule_work), run only when the host says so.</summary>
     public DeferredWorkQueue Work { get; }
 
-    /// <summary>Device nodes.</summary>
+    /// <summary>Device nodes: <c>/dev/null</c> from the start, drivers add theirs.</summary>
     public DeviceRegistry Devices { get; } = new();
 
     /// <summary>Where CPU accesses outside RAM go; null until the Pci layer installs one.</summary>
@@ -71,11 +72,13 @@ internal sealed class Machine
         }
     }
 
-    /// <summary>Creates a process with an empty address space and fd table. <paramref name="memlockBytes"/>
-    /// is RLIMIT_MEMLOCK (<see cref="ulong.MaxValue"/> = unlimited).</summary>
+    /// <summary>Creates a process with an empty address space and fds 0, 1 and 2 open on one <c>/dev/null</c>
+    /// file (stdin, stdout, stderr, as a service manager starts a daemon), so its first open returns 3.
+    /// <paramref name="memlockBytes"/> is RLIMIT_MEMLOCK (<see cref="ulong.MaxValue"/> = unlimited).</summary>
     public Process Spawn(string name, ulong memlockBytes = ulong.MaxValue, bool capIpcLock = false)
     {
-        var p = new Process(this, AllocatePid(), name, memlockBytes, capIpcLock, new FdTable(), null);
+        FdTable fds = FdTable.WithStandardStreams(new OpenFile(NullFile.Path, NullFile.Instance));
+        var p = new Process(this, AllocatePid(), name, memlockBytes, capIpcLock, fds, null);
         AddProcess(p);
         return p;
     }

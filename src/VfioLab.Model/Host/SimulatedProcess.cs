@@ -3,7 +3,7 @@ using VfioLab.Addressing;
 
 namespace VfioLab.Host;
 
-/// <summary>The system-call surface of one simulated process (the syscall entry points: open, close,
+/// <summary>The system-call surface of one simulated process (the syscall entry points: open, close, dup,
 /// ioctl, mmap, munmap, fork, exit, and user memory access), over the Host layer's model.</summary>
 /// <remarks>Stateless beyond its process; every call on an exited process returns -ESRCH (Fork throws).</remarks>
 internal sealed class SimulatedProcess(Process process) : ISyscallSurface
@@ -41,6 +41,10 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
 
     /// <inheritdoc />
     public int Close(int fd) => Process.IsAlive ? Process.Fds.Close(fd) : (int)Errno.ESRCH.AsReturn();
+
+    /// <summary>dup(2), beside the <see cref="ISyscallSurface"/> calls: the lowest free fd, sharing the open file
+    /// of <paramref name="fd"/>. Returns the new fd, -EBADF, -EMFILE or -ESRCH.</summary>
+    public int Dup(int fd) => Process.IsAlive ? Process.Fds.Dup(fd) : (int)Errno.ESRCH.AsReturn();
 
     /// <inheritdoc />
     public long Ioctl(int fd, uint request, Span<byte> arg)

@@ -29,6 +29,20 @@ public sealed class InvariantCheckerTests
     }
 
     [Fact]
+    public void Check_ProcessWithStandardStreams_IsCleanWhileAliveAndAfterExit()
+    {
+        SimulatedHost host = NewHost();
+        Process p = host.Spawn("p", ulong.MaxValue, false);
+        Assert.Equal([0, 1, 2], p.Fds.Snapshot());
+        Assert.Empty(new InvariantChecker(host).Check());
+
+        p.Exit();
+
+        Assert.Equal(0, p.Fds.Count);
+        Assert.Empty(new InvariantChecker(host).Check());
+    }
+
+    [Fact]
     public void Check_PinWithoutBackend_ReportsPinsBalanced()
     {
         SimulatedHost host = NewHost();

@@ -19,11 +19,11 @@ public class FdTableTests
     public void Open_AfterClose_ReusesLowestFd()
     {
         (_, Process p, _) = Setup();
-        Assert.Equal(0, p.Syscalls.Open("/dev/bar"));
-        Assert.Equal(1, p.Syscalls.Open("/dev/bar"));
-        Assert.Equal(2, p.Syscalls.Open("/dev/bar"));
-        Assert.Equal(0, p.Syscalls.Close(1));
-        Assert.Equal(1, p.Syscalls.Open("/dev/bar"));
+        Assert.Equal(3, p.Syscalls.Open("/dev/bar"));
+        Assert.Equal(4, p.Syscalls.Open("/dev/bar"));
+        Assert.Equal(5, p.Syscalls.Open("/dev/bar"));
+        Assert.Equal(0, p.Syscalls.Close(4));
+        Assert.Equal(4, p.Syscalls.Open("/dev/bar"));
     }
 
     [Fact]
@@ -38,7 +38,7 @@ public class FdTableTests
     public void Open_1025thFile_ReturnsEMFILE()
     {
         (_, Process p, _) = Setup();
-        for (int i = 0; i < FdTable.MaxFds; i++)
+        for (int i = FdTable.StandardStreams; i < FdTable.MaxFds; i++)
         {
             Assert.Equal(i, p.Syscalls.Open("/dev/bar"));
         }

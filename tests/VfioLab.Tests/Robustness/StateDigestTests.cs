@@ -88,6 +88,23 @@ public sealed class StateDigestTests
         Assert.Contains(d.Lines, l => l.Contains("0x40000000 ReadWrite", StringComparison.Ordinal) || l.Contains("0x40000000 Read", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void Of_StandardStreamClosedThenDuplicatedBack_SeesTheCloseAndReturnsToTheDigestBefore()
+    {
+        Type1TestHost t = Built();
+        StateDigest before = StateDigest.Of(t.Host);
+        Assert.Contains(before.Lines, l => l == "  fd 0 /dev/null NullFile");
+        Assert.Contains(before.Lines, l => l == "  fd 2 /dev/null NullFile");
+
+        Assert.Equal(0, t.Sys.Close(1));
+        StateDigest closed = StateDigest.Of(t.Host);
+        Assert.Equal("line 2: before '  fd 1 /dev/null NullFile', after '  fd 2 /dev/null NullFile'", closed.FirstDifference(before));
+        Assert.Equal(1, t.Process.Syscalls.Dup(0));
+        StateDigest after = StateDigest.Of(t.Host);
+
+        Assert.True(after.Equals(before), after.FirstDifference(before));
+    }
+
     // A container with the GPU's group, SET_IOMMU done, the other-IOMMU group available.
     private static Type1TestHost Built() => Built(out _);
 

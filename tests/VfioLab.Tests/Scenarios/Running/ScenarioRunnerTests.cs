@@ -89,7 +89,7 @@ public sealed class ScenarioRunnerTests
     {
         // sPAPR steps run now (they used to be refused as not modelled); on an fd that is not open: EBADF.
         (ScenarioOutcome outcome, CollectingReporter r) = Run("""
-              - spapr_tce_remove: { fd: 0, start: 0 }
+              - spapr_tce_remove: { fd: 9, start: 0 }
               - open: { path: /dev/vfio/vfio }
             """);
 
