@@ -113,6 +113,26 @@ public sealed class GuestMemoryLayoutTests
         Assert.Equal(65535U, container.GetIommuInfo().DmaAvail);
     }
 
+    [Theory]
+    [InlineData(0x20_0000UL, 2 * Size.MiB, 1UL)]
+    [InlineData(0x10_0000UL, Size.Page, 512UL)]
+    public void RegionAdd_HugePageAtIova_UsesLargeIoptesOnlyWhenAligned(ulong iova, ulong ioptePage, ulong entries)
+    {
+        LabHost host = Host();
+        LabProcess qemu = host.Process("qemu");
+        (Container container, _, _) = OpenGpu(qemu);
+        ulong ram = Mmap(qemu, 2 * Size.MiB, MemoryProtection.Read | MemoryProtection.Write,
+            MmapFlags.Private | MmapFlags.Anonymous | MmapFlags.HugeTlb | MmapFlags.Huge2MiB);
+
+        new VfioMemoryListener(container).RegionAdd(new GuestRamSection(iova, 2 * Size.MiB, ram));
+
+        // A 2 MiB IOPTE needs IOVA and physical address aligned alike; a section at 1 MiB costs 512 entries.
+        LabDevice gpu = host.Device("gpu");
+        Assert.Equal(ioptePage, gpu.Translate(iova + 0x1000).PageSize);
+        Assert.Equal(entries, gpu.IommuEntries);
+        Assert.Equal(2 * Size.MiB, qemu.LockedVmBytes);
+    }
+
     [Fact]
     public void Teardown_AfterGpuDmaIntoGuestRam_ReturnsLockedVmToZeroAndLeavesNoViolation()
     {
