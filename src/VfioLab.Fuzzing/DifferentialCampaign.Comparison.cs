@@ -1,16 +1,6 @@
 using System.Buffers.Binary;
 using System.Globalization;
-using VfioLab.Abi;
-using VfioLab.Addressing;
-using VfioLab.Host;
-using VfioLab.Iommu;
-using VfioLab.Scenarios.Model;
-using VfioLab.Scenarios.Parsing;
-using VfioLab.Scenarios.Running;
-using VfioLab.Simulation;
-using VfioLab.Type1;
-using VfioLab.Vfio;
-using VfioLab.Vfio.Mdev;
+using VfioLab.Lab;
 
 namespace VfioLab.Fuzzing;
 
@@ -23,49 +13,48 @@ internal sealed partial class DifferentialCampaign
         // locked_vm of every live process, the mapping count, every frame's pins, every page's translation in every domain.
         private string? CompareState()
         {
-            foreach (Process? p in new[] { _parent, ChildAlive ? _child : null })
+            foreach (LabProcess? p in new[] { _parent, ChildAlive ? _child : null })
             {
-                if (p is not null && (long)p.LastMm.LockedVm != _reference.LockedVm.GetValueOrDefault(p.Pid))
+                if (p is not null && (long)p.LockedVmPages != _reference.LockedVm.GetValueOrDefault(p.Pid))
                 {
-                    return $"locked_vm of pid {p.Pid}: the model 0x{p.LastMm.LockedVm:x} pages, the reference 0x{_reference.LockedVm.GetValueOrDefault(p.Pid):x}";
+                    return $"locked_vm of pid {p.Pid}: the model 0x{p.LockedVmPages:x} pages, the reference 0x{_reference.LockedVm.GetValueOrDefault(p.Pid):x}";
                 }
             }
-            VfioIommu backend = Backend();
-            if (backend.MappingCount != (ulong)_reference.Mappings.Count)
+            LabContainer container = Container();
+            if (container.MappingCount != (ulong)_reference.Mappings.Count)
             {
-                return $"mappings: the model {backend.MappingCount}, the reference {_reference.Mappings.Count}";
+                return $"mappings: the model {container.MappingCount}, the reference {_reference.Mappings.Count}";
             }
             Dictionary<ulong, ulong> pins = _reference.Pins();
-            PhysicalMemory mem = _host.Machine.Memory;
             ulong total = 0;
             foreach ((ulong pfn, ulong count) in pins)
             {
                 total += count;
-                if (mem.PinCount(new Pfn(pfn)) != count)
+                if (_host.PinCount(pfn) != count)
                 {
-                    return $"pins of pfn 0x{pfn:x}: the model {mem.PinCount(new Pfn(pfn))}, the reference {count}";
+                    return $"pins of pfn 0x{pfn:x}: the model {_host.PinCount(pfn)}, the reference {count}";
                 }
             }
-            if (mem.TotalPins != total)
+            if (_host.TotalPins != total)
             {
-                return $"total pins: the model {mem.TotalPins}, the reference {total}";
+                return $"total pins: the model {_host.TotalPins}, the reference {total}";
             }
-            string? pins2 = CompareExternalPins(backend);
+            string? pins2 = CompareExternalPins(container);
             if (pins2 is not null)
             {
                 return pins2;
             }
             foreach (int g in _reference.Groups)
             {
-                IommuDomain? d = _host.IommuGroups[g].Domain;
+                LabIommuDomain? d = _groupDevices[g].Domain;
                 if (d is null)
                 {
                     return $"group {g} is attached in the reference but has no domain in the model";
                 }
                 ulong mapped = 0;
-                foreach (MappedRun run in d.MappedRuns())
+                foreach (LabIommuRun run in d.Runs)
                 {
-                    mapped += run.Iova.Last - run.Iova.Start + 1;
+                    mapped += run.Last - run.Iova + 1;
                 }
                 ulong expectedBytes = 0;
                 foreach (Type1Reference.Mapping m in _reference.Mappings.Values)
@@ -74,7 +63,8 @@ internal sealed partial class DifferentialCampaign
                     for (int i = 0; i < m.Pfns.Length; i++)
                     {
                         ulong iova = m.Iova + ((ulong)i * 0x1000);
-                        ulong phys = d.IovaToPhys(new Iova(iova)).Value;
+                        // iommu_iova_to_phys: 0 for a hole.
+                        ulong phys = d.IovaToPhys(iova) ?? 0;
                         if (phys != m.Pfns[i] * 0x1000)
                         {
                             return $"group {g}'s domain translates 0x{iova:x} to 0x{phys:x}, the reference to 0x{m.Pfns[i] * 0x1000:x}";
@@ -90,20 +80,21 @@ internal sealed partial class DifferentialCampaign
         }
 
         // Every mapping's external pins (page, frame, reference count) and the vendor driver's own count.
-        private string? CompareExternalPins(VfioIommu backend)
+        private string? CompareExternalPins(LabContainer container)
         {
             ulong held = 0;
-            VfioIommuSnapshot snapshot = backend.Snapshot();
-            if (snapshot.VaddrInvalidCount != _reference.VaddrInvalidCount)
+            if (container.VaddrInvalidCount != _reference.VaddrInvalidCount)
             {
-                return $"vaddr_invalid_count: the model {snapshot.VaddrInvalidCount}, the reference {_reference.VaddrInvalidCount}";
+                return $"vaddr_invalid_count: the model {container.VaddrInvalidCount}, the reference {_reference.VaddrInvalidCount}";
             }
-            string? holds = CompareDeviceHolds(snapshot);
+            string? holds = CompareDeviceHolds(container);
             if (holds is not null)
             {
                 return holds;
             }
-            foreach (VfioDmaSnapshot dma in snapshot.Mappings)
+            IReadOnlyList<LabExternalPinRun> external = container.ExternalPins;
+            int assigned = 0;
+            foreach (LabMapping dma in container.Mappings)
             {
                 Type1Reference.Mapping? m = _reference.Find(dma.Iova);
                 if (m is null || m.Iova != dma.Iova)
@@ -116,11 +107,16 @@ internal sealed partial class DifferentialCampaign
                     return owner;
                 }
                 var actual = new SortedDictionary<ulong, (ulong Pfn, uint Refs)>();
-                foreach (VpfnRun run in dma.Vpfns)
+                foreach (LabExternalPinRun run in external)
                 {
+                    if (run.Iova < dma.Iova || run.Iova - dma.Iova >= dma.Size)
+                    {
+                        continue;
+                    }
+                    assigned++;
                     for (ulong i = 0; i < run.Pages; i++)
                     {
-                        actual[m.PageOf(run.Iova) + i] = (run.Pfn.Value + i, run.RefCount);
+                        actual[m.PageOf(run.Iova) + i] = (run.Pfn + i, run.RefCount);
                     }
                 }
                 if (!actual.SequenceEqual(m.Vpfns))
@@ -132,21 +128,25 @@ internal sealed partial class DifferentialCampaign
                     held += refs;
                 }
             }
-            return _mdevDriver.PinsHeld == held ? null : $"the mdev driver holds {_mdevDriver.PinsHeld} pins, type1 counts {held}";
+            if (assigned != external.Count)
+            {
+                return $"{external.Count - assigned} runs of external pins lie outside every mapping";
+            }
+            return _mdev.PinsHeld == held ? null : $"the mdev driver holds {_mdev.PinsHeld} pins, type1 counts {held}";
         }
 
         // What the VADDR update changes: the invalid flag, the user address, the owner and the mapping's own charge.
-        private static string? CompareOwnership(VfioDmaSnapshot dma, Type1Reference.Mapping m)
+        private static string? CompareOwnership(LabMapping dma, Type1Reference.Mapping m)
         {
             if (dma.VaddrInvalid != m.VaddrInvalid)
             {
                 return $"vaddr_invalid of the mapping at 0x{m.Iova:x}: the model {dma.VaddrInvalid}, the reference {m.VaddrInvalid}";
             }
-            if (dma.Vaddr != m.Vaddr || dma.Task.Pid != m.Owner)
+            if (dma.Vaddr != m.Vaddr || dma.OwnerPid != m.Owner)
             {
-                return $"the mapping at 0x{m.Iova:x}: the model's vaddr 0x{dma.Vaddr:x} owned by pid {dma.Task.Pid}, the reference's 0x{m.Vaddr:x} by pid {m.Owner}";
+                return $"the mapping at 0x{m.Iova:x}: the model's vaddr 0x{dma.Vaddr:x} owned by pid {dma.OwnerPid}, the reference's 0x{m.Vaddr:x} by pid {m.Owner}";
             }
-            return dma.LockedVm == m.LockedVm ? null : $"locked_vm of the mapping at 0x{m.Iova:x}: the model 0x{dma.LockedVm:x} pages, the reference 0x{m.LockedVm:x}";
+            return dma.LockedPages == m.LockedVm ? null : $"locked_vm of the mapping at 0x{m.Iova:x}: the model 0x{dma.LockedPages:x} pages, the reference 0x{m.LockedVm:x}";
         }
 
         private static string Pins(SortedDictionary<ulong, (ulong Pfn, uint Refs)> pins) =>

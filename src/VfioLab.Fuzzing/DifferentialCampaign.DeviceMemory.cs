@@ -1,9 +1,6 @@
 using System.Buffers.Binary;
 using VfioLab.Abi;
-using VfioLab.Addressing;
-using VfioLab.Simulation;
-using VfioLab.Type1;
-using VfioLab.Vfio;
+using VfioLab.Lab;
 
 namespace VfioLab.Fuzzing;
 
@@ -75,7 +72,7 @@ internal sealed partial class DifferentialCampaign
             {
                 return null;
             }
-            int closed = SimulatedHostActions.ReleaseDevice(_host, _host.Devices["gpu"]);
+            int closed = _host.Device("gpu").Release();
             Step("device_release: { device: gpu }");
             _gpuFd = -1;
             int held = _reference.DeviceHolders.Count();
@@ -85,7 +82,7 @@ internal sealed partial class DifferentialCampaign
 
         private string? RunDeferredWork()
         {
-            int ran = _host.Machine.Work.RunAll();
+            int ran = _host.RunDeferredWork();
             int expected = _reference.RunDeferredWork();
             Step($"run_deferred_work: {{ expect: {{ ran: {ran} }} }}");
             return Results("run-deferred-work-" + ran, ran, expected);
@@ -122,7 +119,7 @@ internal sealed partial class DifferentialCampaign
             {
                 return null;
             }
-            VfioIommuSnapshot before = Backend().Snapshot();
+            IReadOnlyList<LabMapping> before = Container().Mappings;
             long ret;
             if (op.B % 2 == 0)
             {
@@ -138,9 +135,9 @@ internal sealed partial class DifferentialCampaign
                 ret = _parent.Syscalls.Ioctl(_gpuFd, VfioIoctl.DeviceReset, 0UL);
                 Step($"device_reset: {{ fd: d1, expect: {Expect(ret)} }}");
             }
-            VfioIommuSnapshot after = Backend().Snapshot();
-            bool same = before.Mappings.Count == after.Mappings.Count && before.Mappings.Zip(after.Mappings)
-                .All(p => p.First.Iova == p.Second.Iova && p.First.Size == p.Second.Size && p.First.IommuMapped == p.Second.IommuMapped && p.First.LockedVm == p.Second.LockedVm);
+            IReadOnlyList<LabMapping> after = Container().Mappings;
+            bool same = before.Count == after.Count && before.Zip(after)
+                .All(p => p.First.Iova == p.Second.Iova && p.First.Size == p.Second.Size && p.First.IommuMapped == p.Second.IommuMapped && p.First.LockedPages == p.Second.LockedPages);
             return Results(op.B % 2 == 0 ? "pci-hot-reset" : "device-reset", ret, 0)
                 ?? (same ? null : "a reset changed type1's mappings");
         }
@@ -153,10 +150,8 @@ internal sealed partial class DifferentialCampaign
             bool write = op.D % 2 == 1;
             // Three times in four the GPU, else the NIC (group 2): peer to peer when the IOVA reaches the GPU's BAR.
             (string name, int group) = op.C % 4 == 3 ? ("nic", 2) : ("gpu", 1);
-            SimulatedDevice device = _host.Devices[name];
-            DeviceDmaResult r = write
-                ? DeviceDma.Write(_host, device, new Iova(iova), [1, 2, 3, 4, 5, 6, 7, 8])
-                : DeviceDma.Read(_host, device, new Iova(iova), 8);
+            LabDevice device = _host.Device(name);
+            LabDmaResult r = write ? device.DmaWrite(iova, [1, 2, 3, 4, 5, 6, 7, 8]) : device.DmaRead(iova, 8);
             bool expected = iova <= ulong.MaxValue - 7 && _reference.DmaCompletes(group, iova, write);
             Step($"dma: {{ device: {name}, op: {(write ? "write" : "read")}, iova: 0x{iova:x}, {(write ? "data: \"0102030405060708\"" : "size: 8")}, expect: {(r.Ok ? "ok" : "fault")} }}");
             Type1Reference.Mapping? m = _reference.Find(iova);
@@ -166,10 +161,11 @@ internal sealed partial class DifferentialCampaign
         }
 
         // Seeds: the devices the container holds, with the mappings that reach each, against the reference.
-        private string? CompareDeviceHolds(VfioIommuSnapshot snapshot)
+        private string? CompareDeviceHolds(LabContainer container)
         {
-            int releasing = snapshot.DevicePfnmaps.Count(p => p.Releasing);
-            string model = string.Join(", ", snapshot.DevicePfnmaps.Where(p => !p.Releasing).SelectMany(p => p.MappingIovas).Order().Select(i => $"0x{i:x}"));
+            IReadOnlyList<LabDeviceHold> holds = container.DeviceHolds;
+            int releasing = holds.Count(p => p.Releasing);
+            string model = string.Join(", ", holds.Where(p => !p.Releasing).SelectMany(p => p.MappingIovas).Order().Select(i => $"0x{i:x}"));
             string expected = string.Join(", ", _reference.DeviceHolders.Order().Select(i => $"0x{i:x}"));
             if (model != expected)
             {

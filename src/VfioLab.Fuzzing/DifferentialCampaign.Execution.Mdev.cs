@@ -1,8 +1,5 @@
 using VfioLab.Abi;
-using VfioLab.Addressing;
-using VfioLab.Host;
-using VfioLab.Iommu;
-using VfioLab.Vfio.Mdev;
+using VfioLab.Lab;
 
 namespace VfioLab.Fuzzing;
 
@@ -16,14 +13,13 @@ internal sealed partial class DifferentialCampaign
         {
             ulong iova = PageIova(op);
             int count = PinCounts[op.C % PinCounts.Length];
-            (IommuProt prot, bool read, bool write, string name) = (op.D % 3) switch
+            (bool read, bool write, string name) = (op.D % 3) switch
             {
-                0 => (IommuProt.Read | IommuProt.Write, true, true, "rw"),
-                1 => (IommuProt.Read, true, false, "r"),
-                _ => (IommuProt.Write, false, true, "w"),
+                0 => (true, true, "rw"),
+                1 => (true, false, "r"),
+                _ => (false, true, "w"),
             };
-            var pfns = new Pfn[Math.Clamp(count, 1, 8192)];
-            long ret = _mdevDriver.PinPages(_mdev, iova, count, prot, pfns);
+            long ret = _mdev.PinPages(iova, count, read, write, []);
             string what = _reference.HasDomain ? "pin-pages" : "pin-pages-charged";
             long expected = _reference.PinPages(iova, count, read, write, MdevOpen);
             Step($"pin_pages: {{ device: mdev, iova: 0x{iova:x}, count: {count}, prot: {name}, expect: {(ret >= 0 ? $"{{ result: {ret} }}" : Expect(ret))} }}");
@@ -35,7 +31,7 @@ internal sealed partial class DifferentialCampaign
         {
             ulong iova = PageIova(op);
             int count = PinCounts[op.C % PinCounts.Length];
-            bool ok = _mdevDriver.UnpinPages(_mdev, iova, count);
+            bool ok = _mdev.UnpinPages(iova, count);
             bool expectedWarn = _reference.UnpinPages(iova, count, MdevOpen);
             Step($"unpin_pages: {{ device: mdev, iova: 0x{iova:x}, count: {count}, expect: {{ warned: {(!ok ? "true" : "false")} }} }}");
             _figures.Reached((ok ? "unpin-pages" : "unpin-pages-warned") + (_reference.HasDomain ? string.Empty : "-uncharged"), 0);
@@ -50,7 +46,7 @@ internal sealed partial class DifferentialCampaign
             bool write = op.D % 2 == 1;
             // Writes at most three pages, so a replay file stays readable.
             int len = write ? Math.Min(RwLengths[op.C / 2 % RwLengths.Length], 0x3000) : RwLengths[op.C / 2 % RwLengths.Length];
-            Process? caller = ((op.D / 2) % 3) switch
+            LabProcess? caller = ((op.D / 2) % 3) switch
             {
                 1 => _parent,
                 2 when ChildAlive => _child,
@@ -62,7 +58,7 @@ internal sealed partial class DifferentialCampaign
                 data[i] = write ? (byte)((i * 7) + op.A + 1) : (byte)0;
             }
             byte[] sent = [.. data];
-            Errno e = MdevVendorDriver.DmaRw(_mdev, iova, data, write, caller);
+            Errno e = _mdev.DmaRw(iova, data, write, caller);
             (Errno expected, List<(int Pid, ulong Vaddr, int Offset, int Count)> chunks) = _reference.DmaRw(iova, len, write, caller?.Pid, MdevOpen);
             string who = caller is null ? string.Empty : $", process: {(ReferenceEquals(caller, _parent) ? "vmm" : "child")}";
             Step(write
@@ -75,7 +71,7 @@ internal sealed partial class DifferentialCampaign
             }
             foreach ((int pid, ulong vaddr, int offset, int count) in chunks)
             {
-                Process owner = pid == _parent.Pid ? _parent : _child!;
+                LabProcess owner = pid == _parent.Pid ? _parent : _child!;
                 byte[] memory = new byte[count];
                 owner.Syscalls.ReadMemory(vaddr, memory);
                 byte[] want = write ? sent : data;

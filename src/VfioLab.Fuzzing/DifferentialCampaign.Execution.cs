@@ -1,15 +1,7 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using VfioLab.Abi;
-using VfioLab.Addressing;
-using VfioLab.Host;
-using VfioLab.Scenarios.Model;
-using VfioLab.Scenarios.Parsing;
-using VfioLab.Scenarios.Running;
-using VfioLab.Simulation;
-using VfioLab.Type1;
-using VfioLab.Vfio;
-using VfioLab.Vfio.Mdev;
+using VfioLab.Lab;
 
 namespace VfioLab.Fuzzing;
 
@@ -19,46 +11,44 @@ internal sealed partial class DifferentialCampaign
 {
     private sealed partial class Execution
     {
-        // The rig's first two opens, after stdin, stdout and stderr: the container, then group 1.
-        private const int ContainerFd = FdTable.StandardStreams;
+        // The rig's first two opens, after stdin, stdout and stderr (fds 0-2): the container, then group 1.
+        private const int ContainerFd = 3;
         private const int FirstGroupFd = ContainerFd + 1;
-        private readonly SimulatedHost _host;
-        private readonly Process _parent;
+        private readonly LabHost _host;
+        private readonly LabProcess _parent;
         private readonly Type1Reference _reference;
         private readonly FuzzFigures _figures;
         private readonly Dictionary<int, int> _parentGroupFds = [];
         private readonly HashSet<int> _childHolds = [];
-        private readonly VfioDevice _mdev;
-        private readonly MdevVendorDriver _mdevDriver;
+        private readonly LabDevice _mdev;
+        // The PCI device of each IOMMU-backed group, whose domain the comparison reads.
+        private readonly Dictionary<int, LabDevice> _groupDevices = [];
         private int _mdevFd = -1;
         private bool _childMdevFd;
-        private Process? _child;
+        private LabProcess? _child;
 
         public Execution(string profile, bool v2, FuzzFigures figures, bool strict)
         {
-            ScenarioDocument doc = ScenarioParser.Parse(DifferentialRig.ScenarioText(profile, v2, "differential-rig", strict), "differential-rig.yaml");
-            var session = new ScenarioSession(doc, new RunOptions { CheckInvariants = false });
-            for (int i = 0; i < doc.Steps.Count; i++)
-            {
-                StepReport r = session.Execute(i);
-                if (!r.Passed)
-                {
-                    throw new InvalidOperationException($"differential rig step {i + 1} failed: {string.Join("; ", r.Problems)}");
-                }
-            }
-            _host = session.Host;
-            _parent = _host.Machine.Processes[0];
+            _host = RigScenario.Run(DifferentialRig.ScenarioText(profile, v2, "differential-rig", strict), "differential-rig.yaml",
+                checkInvariants: false, "differential rig");
+            _parent = _host.Process("vmm");
             _reference = new Type1Reference(v2, PfnOf, Alive, DifferentialRig.MemlockPages)
             {
-                DeviceNotifier = profile == KernelSettings.Seeds,
+                DeviceNotifier = profile == KernelProfiles.Seeds,
                 StrictMmioMaps = strict,
                 BarProcess = _parent.Pid,
-                BarPfn = _host.Devices["gpu"].Function!.Bar(0)!.Base.Value >> 12,
+                BarPfn = _host.Device("gpu").BarAddress(0)!.Value >> 12,
             };
             _figures = figures;
             _parentGroupFds[1] = FirstGroupFd;
-            _mdev = _host.Devices["mdev"].Vfio!;
-            _mdevDriver = (MdevVendorDriver)_mdev.Driver;
+            _mdev = _host.Device("mdev");
+            foreach (LabDevice d in _host.Devices)
+            {
+                if (!d.IsMediated)
+                {
+                    _groupDevices.TryAdd(d.IommuGroup, d);
+                }
+            }
         }
 
         /// <summary>The scenario steps of every operation applied so far.</summary>
@@ -112,7 +102,7 @@ internal sealed partial class DifferentialCampaign
             ulong iova = Iovas[op.A % Iovas.Length];
             // D from 48: the BAR's mmap (its first byte, or its middle for D / 6 == 9), else the fixed table.
             ulong vaddr = op.D >= 48 ? VaddrChoice(Vaddrs.Length + ((op.D / 6) == 9 ? 1 : 0)) : Vaddrs[op.B % Vaddrs.Length];
-            Process p = op.D % 2 == 1 && ChildAlive && !IsBar(vaddr) ? _child! : _parent;
+            LabProcess p = op.D % 2 == 1 && ChildAlive && !IsBar(vaddr) ? _child! : _parent;
             ulong size = Sizes[op.C % Sizes.Length];
             (DmaMapFlags flags, bool read, bool write, string names) = ((op.D / 2) % 3) switch
             {
@@ -284,7 +274,7 @@ internal sealed partial class DifferentialCampaign
             {
                 return null;
             }
-            Errno e = _parent.TryFork(out Process? child);
+            Errno e = _parent.TryFork(out LabProcess? child);
             Step("fork: { as: child }");
             if (e != Errno.None)
             {
@@ -331,37 +321,19 @@ internal sealed partial class DifferentialCampaign
         // vfio_pin_pages by the mdev's vendor driver: iova A + B pages, count C, prot D (rw, r, w).
         private void ZeroBitmap(int words) => _parent.Syscalls.WriteMemory(DifferentialRig.Bitmap, new byte[words * 8]);
 
-        private VfioIommu Backend()
-        {
-            _parent.Fds.TryGet(ContainerFd, out OpenFile file);
-            file.Put();
-            return (VfioIommu)((VfioContainerFile)file.Operations).Container.Iommu!;
-        }
+        private LabContainer Container() => _parent.ContainerOf(ContainerFd)!;
 
         private bool Alive(int pid) => pid == _parent.Pid || (ChildAlive && pid == _child!.Pid);
 
         private void Step(string text) => Steps.Add("  - " + text);
 
-        private string ProcessField(Process p) => ReferenceEquals(p, _parent) ? string.Empty : ", process: child";
+        private string ProcessField(LabProcess p) => ReferenceEquals(p, _parent) ? string.Empty : ", process: child";
 
         // The frame at vaddr in pid's page table (MaxValue when none or the process is gone).
         private ulong PfnOf(int pid, ulong vaddr)
         {
-            Process? p = pid == _parent.Pid ? _parent : ChildAlive && pid == _child!.Pid ? _child : null;
-            if (p is null)
-            {
-                return ulong.MaxValue;
-            }
-            AddressSpace mm = p.LastMm;
-            mm.MmapReadLock();
-            try
-            {
-                return mm.TryTranslateLocked(new HostVirtAddr(vaddr), out Pte pte) ? pte.Pfn.Value : ulong.MaxValue;
-            }
-            finally
-            {
-                mm.MmapReadUnlock();
-            }
+            LabProcess? p = pid == _parent.Pid ? _parent : ChildAlive && pid == _child!.Pid ? _child : null;
+            return p?.FrameAt(vaddr) ?? ulong.MaxValue;
         }
 
         // One bit per bitmap page of the range, in u64 words; at least one word so a bad size still has a buffer.

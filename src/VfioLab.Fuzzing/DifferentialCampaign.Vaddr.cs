@@ -1,5 +1,5 @@
 using VfioLab.Abi;
-using VfioLab.Host;
+using VfioLab.Lab;
 
 namespace VfioLab.Fuzzing;
 
@@ -29,7 +29,7 @@ internal sealed partial class DifferentialCampaign
             (ulong iova, ulong size) = RangeOf(op, spanToEnd: false);
             Type1Reference.Mapping? m = _reference.Find(iova);
             ulong vaddr = op.B % 3 == 0 && m is not null && m.Iova == iova ? m.Vaddr : VaddrChoice(op.B / 3);
-            Process p = op.D % 2 == 1 && ChildAlive && !IsBar(vaddr) ? _child! : _parent;
+            LabProcess p = op.D % 2 == 1 && ChildAlive && !IsBar(vaddr) ? _child! : _parent;
             Span<byte> buf = stackalloc byte[VfioIommuType1DmaMap.SizeOf];
             new VfioIommuType1DmaMap { Argsz = VfioIommuType1DmaMap.SizeOf, Flags = DmaMapFlags.Vaddr, Vaddr = vaddr, Iova = iova, Size = size }.Write(buf);
             long ret = p.Syscalls.Ioctl(ContainerFd, VfioIoctl.IommuMapDma, buf);

@@ -2,14 +2,6 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 using VfioLab.Abi;
-using VfioLab.Addressing;
-using VfioLab.Host;
-using VfioLab.Iommu;
-using VfioLab.Scenarios.Model;
-using VfioLab.Scenarios.Parsing;
-using VfioLab.Scenarios.Running;
-using VfioLab.Simulation;
-using VfioLab.Vfio;
 
 namespace VfioLab.Fuzzing;
 

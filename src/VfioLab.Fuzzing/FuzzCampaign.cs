@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using VfioLab.Simulation;
+using VfioLab.Lab;
 
 namespace VfioLab.Fuzzing;
 
@@ -25,7 +25,7 @@ internal sealed class FuzzCampaign(FuzzOptions options)
     /// <summary>Runs until the budget is spent; <paramref name="progress"/> gets the fraction done (0..1) now and then.</summary>
     public void Run(Action<double, FuzzFigures>? progress = null)
     {
-        string[] profiles = options.Profile is null ? [KernelSettings.Seeds, KernelSettings.Linux618] : [options.Profile];
+        string[] profiles = options.Profile is null ? [KernelProfiles.Seeds, KernelProfiles.Linux618] : [options.Profile];
         string[] campaigns = options.Campaign is null ? [.. CampaignNames] : [options.Campaign];
         var differential = profiles.ToDictionary(p => p, p => new DifferentialCampaign(p));
         var ioctl = profiles.ToDictionary(p => p, p => new IoctlCampaign(p));

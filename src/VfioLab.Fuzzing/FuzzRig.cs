@@ -1,10 +1,6 @@
 using System.Globalization;
 using System.Text;
-using VfioLab.Host;
-using VfioLab.Scenarios.Model;
-using VfioLab.Scenarios.Parsing;
-using VfioLab.Scenarios.Running;
-using VfioLab.Simulation;
+using VfioLab.Lab;
 
 namespace VfioLab.Fuzzing;
 
@@ -48,7 +44,7 @@ internal sealed class FuzzRig
         (8, "group-v1"), (9, "group-mdev"), (10, "device-pci"), (11, "device-mdev"),
     ];
 
-    private FuzzRig(SimulatedHost host, Process process, string scenario)
+    private FuzzRig(LabHost host, LabProcess process, string scenario)
     {
         Host = host;
         Process = process;
@@ -56,10 +52,10 @@ internal sealed class FuzzRig
     }
 
     /// <summary>The simulated host after the rig's steps.</summary>
-    public SimulatedHost Host { get; }
+    public LabHost Host { get; }
 
     /// <summary>The VMM process holding every fd.</summary>
-    public Process Process { get; }
+    public LabProcess Process { get; }
 
     /// <summary>The scenario text that built the rig (without a trailing step list end).</summary>
     public string Scenario { get; }
@@ -101,17 +97,7 @@ internal sealed class FuzzRig
     public static FuzzRig Build(string profile)
     {
         string text = ScenarioText(profile);
-        ScenarioDocument doc = ScenarioParser.Parse(text, "fuzz-rig.yaml");
-        var session = new ScenarioSession(doc, new RunOptions { CheckInvariants = true });
-        for (int i = 0; i < doc.Steps.Count; i++)
-        {
-            StepReport r = session.Execute(i);
-            if (!r.Passed)
-            {
-                throw new InvalidOperationException($"fuzz rig step {i + 1} ({r.Description}) failed: {string.Join("; ", r.Problems)}");
-            }
-        }
-        Process vmm = session.Host.Machine.Processes[0];
-        return new FuzzRig(session.Host, vmm, text);
+        LabHost host = RigScenario.Run(text, "fuzz-rig.yaml", checkInvariants: true, "fuzz rig");
+        return new FuzzRig(host, host.Process("vmm"), text);
     }
 }

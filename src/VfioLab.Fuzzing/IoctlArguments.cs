@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using VfioLab.Abi;
-using VfioLab.Host;
+using VfioLab.Lab;
 
 namespace VfioLab.Fuzzing;
 
@@ -23,7 +23,7 @@ internal static class IoctlArguments
     [
         0, 1, 0x7ff, 0x800, 0xfff, 0x1000, 0x1001, 0x10000, 0x100000, 0x200000, 0x400000, 0x1000000, 2 * MiB, 4 * MiB, 64 * KiB,
         FuzzRig.Ram, FuzzRig.Ram + 0x1000, FuzzRig.Ram + 2 * MiB, FuzzRig.Huge, FuzzRig.ReadOnly, FuzzRig.Mmio, FuzzRig.Hole, FuzzRig.Scratch,
-        0x8000000, 0xfee00000, 0x1_0000_0000, AddressSpace.TaskSize - 8, AddressSpace.TaskSize, 1UL << 48, 1UL << 63,
+        0x8000000, 0xfee00000, 0x1_0000_0000, LabProcess.TaskSize - 8, LabProcess.TaskSize, 1UL << 48, 1UL << 63,
         ulong.MaxValue, ulong.MaxValue - 0xfff, ulong.MaxValue - 0xffff, ulong.MaxValue - (2 * MiB) + 1, uint.MaxValue, int.MaxValue,
     ];
 
@@ -47,7 +47,7 @@ internal static class IoctlArguments
 
     /// <summary>Pointers an integer argument may carry that do not hold a struct.</summary>
     private static readonly ulong[] BadPointers =
-        [0, 8, FuzzRig.ReadOnly, FuzzRig.Mmio, FuzzRig.Hole, AddressSpace.TaskSize - 8, ulong.MaxValue - 7, FuzzRig.Ram + 2 * MiB - 4, FuzzRig.Scratch + 1];
+        [0, 8, FuzzRig.ReadOnly, FuzzRig.Mmio, FuzzRig.Hole, LabProcess.TaskSize - 8, ulong.MaxValue - 7, FuzzRig.Ram + 2 * MiB - 4, FuzzRig.Scratch + 1];
 
     /// <summary>One call: the fd, its kind, the request, and either a buffer or an integer.</summary>
     public static FuzzCall Next(ref SplitMix64 rng)
@@ -166,14 +166,14 @@ internal static class IoctlArguments
     }
 
     private static readonly ulong[] Vaddrs =
-        [FuzzRig.Ram, FuzzRig.Ram + 6 * MiB, FuzzRig.Huge, FuzzRig.ReadOnly, FuzzRig.Mmio, FuzzRig.Hole, FuzzRig.Ram + 0x1000, 0, AddressSpace.TaskSize - 64 * KiB];
+        [FuzzRig.Ram, FuzzRig.Ram + 6 * MiB, FuzzRig.Huge, FuzzRig.ReadOnly, FuzzRig.Mmio, FuzzRig.Hole, FuzzRig.Ram + 0x1000, 0, LabProcess.TaskSize - 64 * KiB];
 
     private static readonly ulong[] Iovas =
         [0, 0x100000, 0x400000, 0x800000, 0x1000000, 0x2000000, 0x8000000, 0xfee00000, 0x10000, 0x110000, 1UL << 48, ulong.MaxValue - 64 * KiB + 1, 0x1000];
 
     private static readonly ulong[] Sizes = [64 * KiB, 0x1000, 2 * MiB, 4 * MiB, 1 * MiB, 0, 128 * KiB, ulong.MaxValue, 1UL << 63];
 
-    private static readonly ulong[] BitmapPointers = [FuzzRig.Ram + 0x7f0000, FuzzRig.ReadOnly, FuzzRig.Hole, FuzzRig.Mmio, AddressSpace.TaskSize, 0];
+    private static readonly ulong[] BitmapPointers = [FuzzRig.Ram + 0x7f0000, FuzzRig.ReadOnly, FuzzRig.Hole, FuzzRig.Mmio, LabProcess.TaskSize, 0];
 
     private static ulong Pick(ref SplitMix64 rng, ulong[] from) =>
         rng.Next() % 8 == 0 ? Interesting[rng.Next() % (ulong)Interesting.Length] : from[rng.Next() % (ulong)from.Length];

@@ -1,15 +1,14 @@
 using System.Globalization;
 using System.Text;
 using VfioLab.Abi;
-using VfioLab.Checks;
-using VfioLab.Host;
+using VfioLab.Lab;
 
 namespace VfioLab.Fuzzing;
 
 /// <summary>
 /// The ioctl campaign: from a seed, builds the <see cref="FuzzRig"/> and issues a run of random and mutated
 /// ioctls (<see cref="IoctlArguments"/>) on every fd kind. Each call must answer with a result or a defined
-/// errno and never an exception; a call that fails must leave the <see cref="StateDigest"/> exactly as before
+/// errno and never an exception; a call that fails must leave the host's digest (<see cref="LabHost.Digest"/>) exactly as before
 /// (except the two failures Linux does not roll back: UNMAP_DMA and DIRTY_PAGES ending in EFAULT after
 /// some mappings were already unmapped or reported, spec type1.md §1.1, §1.6, §4.16); and the invariant
 /// checker must stay clean after every call. The first violation ends the seed's run and is recorded with
@@ -36,11 +35,10 @@ internal sealed class IoctlCampaign(string profile)
     public void RunSeed(ulong seed, int calls = CallsPerSeed)
     {
         FuzzRig rig = FuzzRig.Build(profile);
-        var checker = new InvariantChecker(rig.Host);
         var rng = new SplitMix64(seed);
         var history = new List<(FuzzCall Call, long Ret)>();
         _last = (rig.Scenario, history, seed);
-        StateDigest before = StateDigest.Of(rig.Host);
+        string before = rig.Host.Digest();
         for (int i = 0; i < calls; i++)
         {
             FuzzCall call = IoctlArguments.Next(ref rng);
@@ -55,10 +53,10 @@ internal sealed class IoctlCampaign(string profile)
                 problem = $"unhandled {e.GetType().Name}: {e.Message}\n{e.StackTrace}";
             }
             Figures.Ioctls++;
-            StateDigest after = StateDigest.Of(rig.Host);
+            string after = rig.Host.Digest();
             if (problem is null)
             {
-                problem = Judge(call, ret, before, after, checker);
+                problem = Judge(call, ret, before, after, rig.Host);
                 // Request codes outside VFIO's range count as one "unknown" path, not one path per random code.
                 Figures.Reached(call.Request is >= 0x3B64 and <= 0x3B79 ? $"{call.Kind} 0x{call.Request:x}" : $"{call.Kind} unknown", ret);
             }
@@ -74,7 +72,7 @@ internal sealed class IoctlCampaign(string profile)
         }
     }
 
-    private static long Issue(Process process, FuzzCall call, ref StateDigest before, FuzzRig rig)
+    private static long Issue(LabProcess process, FuzzCall call, ref string before, FuzzRig rig)
     {
         if (call.Buffer is null)
         {
@@ -87,24 +85,40 @@ internal sealed class IoctlCampaign(string profile)
             {
                 throw new InvalidOperationException($"the rig's scratch memory at 0x{at:x} cannot be written");
             }
-            before = StateDigest.Of(rig.Host);
+            before = rig.Host.Digest();
             return process.Syscalls.Ioctl(call.Fd, call.Request, at);
         }
         return process.Syscalls.Ioctl(call.Fd, call.Request, call.Buffer.AsSpan());
     }
 
-    private static string? Judge(FuzzCall call, long ret, StateDigest before, StateDigest after, InvariantChecker checker)
+    private static string? Judge(FuzzCall call, long ret, string before, string after, LabHost host)
     {
         if (ret < 0 && !Enum.IsDefined((Errno)(int)-ret))
         {
             return $"returned {ret}, not -errno";
         }
-        if (ret < 0 && !LinuxKeepsPartialEffects(call, ret) && !after.Equals(before))
+        if (ret < 0 && !LinuxKeepsPartialEffects(call, ret) && !string.Equals(after, before, StringComparison.Ordinal))
         {
-            return $"failed with {Describe(ret)} but changed the state: {after.FirstDifference(before)}";
+            return $"failed with {Describe(ret)} but changed the state: {FirstDifference(before, after)}";
         }
-        IReadOnlyList<InvariantViolation> found = checker.Check();
+        IReadOnlyList<LabViolation> found = host.CheckInvariants();
         return found.Count == 0 ? null : "invariants broken: " + string.Join("; ", found.Select(v => $"{v.Invariant}: {v.Message}"));
+    }
+
+    // The first line of the digest that differs, as "before / after".
+    private static string FirstDifference(string before, string after)
+    {
+        string[] was = before.Split('\n');
+        string[] now = after.Split('\n');
+        int n = Math.Min(was.Length, now.Length);
+        for (int i = 0; i < n; i++)
+        {
+            if (!string.Equals(was[i], now[i], StringComparison.Ordinal))
+            {
+                return $"line {i}: before '{was[i]}', after '{now[i]}'";
+            }
+        }
+        return now.Length > n ? $"line {n}: after adds '{now[n]}'" : $"line {n}: after drops '{was[n]}'";
     }
 
     // UNMAP_DMA and DIRTY_PAGES(GET_BITMAP) on a container may fault copying a bitmap or the header out after

@@ -1,5 +1,9 @@
 using System.Globalization;
 using System.Text;
+using VfioLab.Lab;
+using VfioLab.Scenarios.Model;
+using VfioLab.Scenarios.Parsing;
+using VfioLab.Scenarios.Running;
 
 namespace VfioLab.Fuzzing;
 
@@ -8,6 +12,24 @@ namespace VfioLab.Fuzzing;
 /// mdev (group 10), one VMM process; the rigs append their own steps.</summary>
 internal static class RigScenario
 {
+    /// <summary>Builds the host <paramref name="text"/> describes and runs its steps (checking invariants after each
+    /// when <paramref name="checkInvariants"/>). A step that fails is a bug in the model or the rig, reported as an
+    /// exception naming <paramref name="rig"/>.</summary>
+    public static LabHost Run(string text, string file, bool checkInvariants, string rig)
+    {
+        ScenarioDocument doc = ScenarioParser.Parse(text, file);
+        var session = new ScenarioSession(doc, new RunOptions { CheckInvariants = checkInvariants });
+        for (int i = 0; i < doc.Steps.Count; i++)
+        {
+            StepReport r = session.Execute(i);
+            if (!r.Passed)
+            {
+                throw new InvalidOperationException($"{rig} step {i + 1} ({r.Description}) failed: {string.Join("; ", r.Problems)}");
+            }
+        }
+        return session.Lab;
+    }
+
     /// <summary>Writes the document up to and including <c>steps:</c>.</summary>
     public static void AppendHost(StringBuilder sb, string name, string description, string memory, string profile, string memlock, string mdevUuid,
         bool strictMmioMaps = false)

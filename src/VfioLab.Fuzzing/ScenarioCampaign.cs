@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using VfioLab.Host;
 using VfioLab.Scenarios.Model;
 using VfioLab.Scenarios.Parsing;
 using VfioLab.Scenarios.Running;

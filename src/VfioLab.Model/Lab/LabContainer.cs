@@ -46,9 +46,27 @@ public sealed class LabContainer
                 return [];
             }
             return [.. type1.Snapshot().Mappings.Select(m => new LabMapping(m.Iova, m.Size, m.Vaddr, (m.Prot & IommuProt.Read) != 0,
-                (m.Prot & IommuProt.Write) != 0, m.VaddrInvalid, m.Task.Pid, m.LockedVm))];
+                (m.Prot & IommuProt.Write) != 0, m.VaddrInvalid, m.Task.Pid, m.LockedVm) { IommuMapped = m.IommuMapped })];
         }
     }
 
+    /// <summary>Mappings whose vaddr was invalidated and awaits a VADDR update (<c>vaddr_invalid_count</c>); 0 for
+    /// other backends.</summary>
+    public int VaddrInvalidCount => Type1Snapshot()?.VaddrInvalidCount ?? 0;
+
+    /// <summary>The pages device drivers pinned through <c>vfio_pin_pages</c> in the type1 container's mappings, in
+    /// IOVA order; empty for other backends.</summary>
+    public IReadOnlyList<LabExternalPinRun> ExternalPins => Type1Snapshot() is { } s
+        ? [.. s.Mappings.SelectMany(m => m.Vpfns).Select(r => new LabExternalPinRun(r.Iova, r.Pages, r.Pfn.Value, r.RefCount))]
+        : [];
+
+    /// <summary>The devices whose memory the type1 container maps and holds (seeds profile), with the mappings that
+    /// reach each, including released devices whose deferred unregistration has not run; empty otherwise.</summary>
+    public IReadOnlyList<LabDeviceHold> DeviceHolds => Type1Snapshot() is { } s
+        ? [.. s.DevicePfnmaps.Select(p => new LabDeviceHold(p.Device.Name, [.. p.MappingIovas], p.Releasing))]
+        : [];
+
     internal VfioContainer Container => _container;
+
+    private VfioIommuSnapshot? Type1Snapshot() => (_container.Iommu as VfioIommu)?.Snapshot();
 }

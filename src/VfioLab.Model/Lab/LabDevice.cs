@@ -44,6 +44,18 @@ public sealed class LabDevice
     /// <summary>Leaf IOMMU entries that translate for this device now: IOPTEs of its group's domain, or a sPAPR PE's valid TCEs.</summary>
     public ulong IommuEntries => Simulated.Group.TableGroup?.ValidEntries ?? Simulated.Group.Domain?.TotalEntries ?? 0;
 
+    /// <summary>The IOMMU domain the device's group is attached to, with its page table as it is now; null while the
+    /// group has none (not attached, an mdev's emulated group, a sPAPR PE).</summary>
+    public LabIommuDomain? Domain => Simulated.Group.Domain is { } d ? LabIommuDomain.Of(d) : null;
+
+    /// <summary>The physical address of memory BAR <paramref name="index"/>, where a peer's DMA reaches it; null for a
+    /// mediated device or a BAR the function does not have.</summary>
+    public ulong? BarAddress(int index) => Simulated.Function?.Bar(index)?.Base.Value;
+
+    /// <summary>The pins an mdev vendor driver holds through <c>vfio_pin_pages</c>, by its own count (a page pinned
+    /// twice counts twice); null for a device whose driver is not an mdev vendor driver.</summary>
+    public ulong? PinsHeld => (Simulated.Vfio?.Driver as MdevVendorDriver)?.PinsHeld;
+
     /// <summary>The device reads <paramref name="size"/> bytes at <paramref name="iova"/> through its IOMMU.</summary>
     /// <exception cref="LabConfigurationException">The device was unplugged, or <paramref name="size"/> exceeds what one array holds.</exception>
     public LabDmaResult DmaRead(ulong iova, ulong size)
@@ -84,12 +96,18 @@ public sealed class LabDevice
     /// and receives their page frame numbers in <paramref name="pfns"/>.</summary>
     /// <returns>The number of pages pinned, or -errno (EINVAL, E2BIG, EFAULT, ENOMEM, ...) exactly as the kernel returns it.</returns>
     /// <exception cref="LabConfigurationException">The device is bound to a host driver, not to VFIO.</exception>
-    public long PinPages(ulong iova, int count, bool write, Span<ulong> pfns)
+    public long PinPages(ulong iova, int count, bool write, Span<ulong> pfns) => PinPages(iova, count, read: true, write, pfns);
+
+    /// <summary><c>vfio_pin_pages</c> with the protection spelled out: <paramref name="read"/> asks IOMMU_READ and
+    /// <paramref name="write"/> IOMMU_WRITE, which the mapping must allow (EPERM otherwise).</summary>
+    /// <returns>The number of pages pinned, or -errno exactly as the kernel returns it.</returns>
+    /// <exception cref="LabConfigurationException">The device is bound to a host driver, not to VFIO.</exception>
+    public long PinPages(ulong iova, int count, bool read, bool write, Span<ulong> pfns)
     {
         VfioDevice vfio = Vfio();
         // The kernel's array of page pointers, as large as the core accepts (PAGE_SIZE / 8 entries; E2BIG past it).
         var raw = new Pfn[Math.Clamp(count, 1, 8192)];
-        IommuProt prot = write ? IommuProt.Read | IommuProt.Write : IommuProt.Read;
+        IommuProt prot = (read ? IommuProt.Read : IommuProt.None) | (write ? IommuProt.Write : IommuProt.None);
         long ret = vfio.Driver is MdevVendorDriver driver
             ? driver.PinPages(vfio, iova, count, prot, raw)
             : vfio.PinPages(iova, count, prot, raw, _host.Simulated.Machine.PageShift);

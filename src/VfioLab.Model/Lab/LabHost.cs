@@ -30,6 +30,11 @@ public sealed class LabHost
         {
             _devices.Add(d.Name, new LabDevice(this, d));
         }
+        // A host built elsewhere (a scenario's) may have processes already.
+        foreach (Process p in host.Machine.Processes)
+        {
+            Adopt(p, p.Name);
+        }
     }
 
     /// <summary>The CPU page size (PAGE_SIZE) in bytes.</summary>
@@ -69,6 +74,12 @@ public sealed class LabHost
 
     /// <summary>Host frames with a non-zero pin count.</summary>
     public ulong PinnedPages => Simulated.Machine.Memory.PinnedFrameCount;
+
+    /// <summary>Pins held on host frames, counted with multiplicity (a frame pinned twice counts twice).</summary>
+    public ulong TotalPins => Simulated.Machine.Memory.TotalPins;
+
+    /// <summary>How many times frame <paramref name="pfn"/> is pinned (by type1, drivers, sPAPR pre-registration).</summary>
+    public ulong PinCount(ulong pfn) => Simulated.Machine.Memory.PinCount(new Addressing.Pfn(pfn));
 
     /// <summary>Work items queued for the host's workqueue and not yet run (<see cref="RunDeferredWork"/>).</summary>
     public int PendingDeferredWork => Simulated.Machine.Work.Pending;

@@ -9,4 +9,9 @@ namespace VfioLab.Lab;
 /// <param name="VaddrInvalid">Its vaddr was invalidated (UNMAP with VFIO_DMA_UNMAP_FLAG_VADDR) and awaits a new one.</param>
 /// <param name="OwnerPid">The process that owns its pins and charges.</param>
 /// <param name="LockedPages">The pages it charged to its owner's <c>locked_vm</c>.</param>
-public sealed record LabMapping(ulong Iova, ulong Size, ulong Vaddr, bool Readable, bool Writable, bool VaddrInvalid, int OwnerPid, long LockedPages);
+public sealed record LabMapping(ulong Iova, ulong Size, ulong Vaddr, bool Readable, bool Writable, bool VaddrInvalid, int OwnerPid, long LockedPages)
+{
+    /// <summary>Whether the mapping is pinned and in the IOMMU domains (<c>dma-&gt;iommu_mapped</c>); false while the
+    /// container has no IOMMU domain (only an mdev's emulated group attached), where pages are pinned on demand.</summary>
+    public bool IommuMapped { get; init; }
+}

@@ -21,6 +21,9 @@ public sealed class LabProcess
         Syscalls = new LabSyscalls(host, this);
     }
 
+    /// <summary>TASK_SIZE: the end of a process's user address space (47 bits); mmap and GUP refuse addresses past it.</summary>
+    public const ulong TaskSize = AddressSpace.TaskSize;
+
     /// <summary>The name the process was spawned or forked with.</summary>
     public string Name { get; }
 
@@ -105,6 +108,26 @@ public sealed class LabProcess
         ulong pages = (size >> machine.PageShift) + ((size & (machine.PageSize - 1)) != 0 ? 1UL : 0);
         Addressing.Pfn first = refcounted ? default : machine.AllocateMmioPfns(Math.Max(pages, 1));
         return mm.MmapOtherMmio(address, size, protection, address != 0, refcounted, first);
+    }
+
+    /// <summary>The page frame number the process's page table maps at <paramref name="vaddr"/> now, without faulting
+    /// anything in: the frame a pin taken there holds.</summary>
+    /// <returns>The frame, or null when no page is present there or the process has exited.</returns>
+    public ulong? FrameAt(ulong vaddr)
+    {
+        if (Process.Mm is not { } mm)
+        {
+            return null;
+        }
+        mm.MmapReadLock();
+        try
+        {
+            return mm.TryTranslateLocked(new Addressing.HostVirtAddr(vaddr), out Pte pte) ? pte.Pfn.Value : null;
+        }
+        finally
+        {
+            mm.MmapReadUnlock();
+        }
     }
 
     /// <summary>The container open as <paramref name="fd"/> in this process, or null when fd is not a container.</summary>

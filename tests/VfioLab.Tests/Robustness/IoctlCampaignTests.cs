@@ -74,7 +74,7 @@ public sealed class IoctlCampaignTests
         FuzzRig rig = FuzzRig.Build(KernelSettings.Seeds);
         foreach ((int fd, string kind) in FuzzRig.Fds)
         {
-            Assert.True(rig.Process.Fds.TryGet(fd, out OpenFile file), $"fd {fd} ({kind}) is not open");
+            Assert.True(rig.Process.Process.Fds.TryGet(fd, out OpenFile file), $"fd {fd} ({kind}) is not open");
             file.Put();
             string actual = file.Operations switch
             {
