@@ -1,82 +1,93 @@
+using System.CommandLine;
+using System.CommandLine.Invocation;
 using VfioLab.Cli.Commands.Fuzz;
 using VfioLab.Cli.Commands.List;
 using VfioLab.Cli.Commands.Probe;
 using VfioLab.Cli.Commands.Run;
+using VfioLab.Cli.Commands.Show;
 
 namespace VfioLab.Cli;
 
-/// <summary>The <c>vfiolab</c> command: picks the verb, parses its options, runs it, maps the outcome
-/// to an exit code. Holds no model logic.</summary>
+/// <summary>The <c>vfiolab</c> command on System.CommandLine: the root with <c>-h/--help</c> on every command and
+/// <c>--version</c>, one subcommand per folder of <c>Commands/</c>. A malformed command line is exit 2 (the error, and
+/// where to find the usage, on standard error); an exception out of a command is a bug, exit 70 with its stack.
+/// Holds no model logic.</summary>
 internal static class CliApplication
 {
-    private static readonly Dictionary<string, IReadOnlyDictionary<string, bool>> Verbs = new(StringComparer.Ordinal)
-    {
-        ["run"] = RunCommandDefinition.Options,
-        ["list"] = ListCommandDefinition.Options,
-        ["fuzz"] = FuzzCommandDefinition.Options,
-        ["probe"] = ProbeCommandDefinition.Options,
-        ["help"] = new Dictionary<string, bool>(),
-    };
+    /// <summary>Runs the command line with plain (redirected) streams; returns the process exit code.</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => Run(args, new CliConsole(stdout, stderr));
 
     /// <summary>Runs the command line; returns the process exit code.</summary>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static int Run(string[] args, CliConsole console)
     {
-        if (args.Length == 0 || args[0] is "-h" or "--help")
+        Command root = BuildRoot(console);
+        ParseResult parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        var invocation = new InvocationConfiguration
         {
-            PrintUsage(stdout);
-            return args.Length == 0 ? ExitCodes.UsageOrInputError : ExitCodes.Success;
-        }
-        string? error = CommandLine.TryParse(args, v => Verbs.GetValueOrDefault(v), out CommandLine? line);
-        if (error is not null)
+            Output = console.Out,
+            Error = console.Error,
+            EnableDefaultExceptionHandler = false,
+            ProcessTerminationTimeout = null,
+        };
+        if (parse.Action is ParseErrorAction)
         {
-            stderr.WriteLine($"vfiolab: {error}");
-            PrintUsage(stderr);
-            return ExitCodes.UsageOrInputError;
+            return ReportErrors(parse, root, console);
         }
         try
         {
-            return line!.Verb switch
-            {
-                "run" => new RunCommand(stdout, stderr).Execute(line),
-                "list" => new ListCommand(stdout).Execute(line),
-                "fuzz" => new FuzzCommand(stdout, stderr).Execute(line),
-                "probe" => new ProbeCommand(stdout, stderr).Execute(line),
-                _ => PrintUsageOk(stdout),
-            };
+            return parse.Invoke(invocation);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            stderr.WriteLine($"vfiolab: internal error (a bug in the model): {e}");
+            console.Error.WriteLine($"vfiolab: internal error (a bug in the model): {e}");
             return ExitCodes.InternalError;
         }
     }
 
-    private static int PrintUsageOk(TextWriter w)
+    /// <summary>The command tree; commands write to <paramref name="console"/>.</summary>
+    internal static Command BuildRoot(CliConsole console)
     {
-        PrintUsage(w);
-        return ExitCodes.Success;
+        // A plain command rather than RootCommand, whose name is the executable's file name (VfioLab.Cli).
+        var root = new Command("vfiolab", "An executable model of the Linux VFIO user API and its IOMMU backends.\n"
+            + "Exit codes: 0 ok; 1 a step missed its expectation or an invariant broke; 2 the command line or a scenario is malformed "
+            + "(nothing ran); 70 an internal error.")
+        {
+            new System.CommandLine.Help.HelpOption(),
+            new VersionOption { Action = new VersionAction() },
+        };
+        root.Subcommands.Add(RunCommandDefinition.Create(console));
+        root.Subcommands.Add(ListCommandDefinition.Create(console));
+        root.Subcommands.Add(ShowCommandDefinition.Create(console));
+        root.Subcommands.Add(FuzzCommandDefinition.Create(console));
+        root.Subcommands.Add(ProbeCommandDefinition.Create(console));
+        return root;
     }
 
-    private static void PrintUsage(TextWriter w)
+    private static int ReportErrors(ParseResult parse, Command root, CliConsole console)
     {
-        w.WriteLine("usage: vfiolab <command> [options]");
-        w.WriteLine();
-        w.WriteLine("commands:");
-        w.WriteLine("  run [FILE|NAME]   run a scenario file, or a built-in scenario by name (default: the built-in default)");
-        w.WriteLine("      --trace FILE  write every system call and internal event as JSON lines");
-        w.WriteLine("      --no-check    do not run the invariant checker after every step (on by default)");
-        w.WriteLine("      --quiet       print only failures and the summary");
-        w.WriteLine("      --report      end with a sizing report: peaks of locked_vm, DMA mappings, IOPTEs and IOMMU page-table memory");
-        w.WriteLine("  list              list the built-in scenarios");
-        w.WriteLine("  fuzz              run the robustness campaigns (differential, ioctl, scenario files); exit 1 on a violation");
-        w.WriteLine("      --seconds N   time budget (default 30)      --rounds N   a fixed number of rounds instead");
-        w.WriteLine("      --seed S      first round's seed (default 1; round r uses S + r)");
-        w.WriteLine("      --campaign C  differential, ioctl or scenario (default: all)   --profile P  seeds or linux-6.18 (default: both)");
-        w.WriteLine("      --out DIR     where failing cases are written as scenario files (default fuzz-failures)");
-        w.WriteLine("  probe             what a VFIO user finds on this machine's kernel (/dev/vfio), through the typed client;");
-        w.WriteLine("                    exit 1 when there is no VFIO here");
-        w.WriteLine("      --scenario S  probe the simulated host of scenario file or built-in S instead (no steps run)");
-        w.WriteLine("      --process P   with --scenario: the process to probe as (default: the first)");
-        w.WriteLine("  help              this text");
+        Command command = parse.CommandResult.Command;
+        if (ReferenceEquals(command, root) && parse.Tokens.Count == 0)
+        {
+            // Nothing at all: the usage, on standard error since nothing was done.
+            root.Parse(["--help"]).Invoke(new InvocationConfiguration { Output = console.Error, Error = console.Error });
+            return ExitCodes.UsageOrInputError;
+        }
+        string path = ReferenceEquals(command, root) ? "vfiolab" : $"vfiolab {command.Name}";
+        foreach (System.CommandLine.Parsing.ParseError error in parse.Errors)
+        {
+            console.Error.WriteLine(console.ErrorStyle.Fail($"{path}: {error.Message}"));
+        }
+        console.Error.WriteLine($"See '{path} --help'.");
+        return ExitCodes.UsageOrInputError;
+    }
+
+    /// <summary><c>--version</c>: the informational version, on standard output.</summary>
+    private sealed class VersionAction : SynchronousCommandLineAction
+    {
+        public override int Invoke(ParseResult parseResult)
+        {
+            parseResult.InvocationConfiguration.Output.WriteLine($"vfiolab {CliVersion.Informational}");
+            return ExitCodes.Success;
+        }
     }
 }

@@ -3,5 +3,5 @@ namespace VfioLab.Cli;
 /// <summary>Entry point of the <c>vfiolab</c> command.</summary>
 internal static class Program
 {
-    private static int Main(string[] args) => CliApplication.Run(args, Console.Out, Console.Error);
+    private static int Main(string[] args) => CliApplication.Run(args, CliConsole.FromProcess());
 }

@@ -271,7 +271,7 @@ internal sealed partial class AddressSpace
         if (Machine.Trace.Enabled)
         {
             Machine.Trace.Emit("mmap", OwnerPid, TraceLog.F("vaddr", vma.Start.Value), TraceLog.F("pages", vma.PageCount),
-                TraceLog.F("kind", vma.Kind.ToString()), TraceLog.F("flags", (ulong)vma.Flags), TraceLog.F("pgoff", vma.VmPgoff));
+                TraceLog.F("vma", vma.Kind.ToString()), TraceLog.F("flags", (ulong)vma.Flags), TraceLog.F("pgoff", vma.VmPgoff));
         }
     }
 }

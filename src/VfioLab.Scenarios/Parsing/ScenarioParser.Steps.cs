@@ -99,7 +99,7 @@ internal static partial class ScenarioParser
             case FieldKind.Bool:
                 return NodeRead.Bool(node, what);
             case FieldKind.Flags:
-                return ReadFlags(node, what);
+                return ReadFlags(node, what, spec);
             case FieldKind.HexData:
                 {
                     string text = NodeRead.Scalar(node, what);
@@ -124,6 +124,10 @@ internal static partial class ScenarioParser
                     string text = NodeRead.NonEmpty(node, what);
                     if (ScalarSyntax.IsVfioName(text))
                     {
+                        if (spec.Choices is { } known && !known.Contains(text, StringComparer.Ordinal))
+                        {
+                            ScenarioThrowHelper.ThrowParse(node.Location, $"{what}: unknown {spec.Noun} '{text}'{Suggest(text, known)}; known: {string.Join(", ", known)}");
+                        }
                         return new ScenarioSymbol(text, 0, node.Location);
                     }
                     return ScalarSyntax.TryParseSize(text, out ulong number, out string? error)
@@ -174,7 +178,7 @@ internal static partial class ScenarioParser
         return value;
     }
 
-    private static List<string> ReadFlags(ScenarioNode node, string what)
+    private static List<string> ReadFlags(ScenarioNode node, string what, FieldSpec spec)
     {
         IReadOnlyList<ScenarioNode> items = NodeRead.List(node, what);
         var names = new List<string>(items.Count);
@@ -184,6 +188,10 @@ internal static partial class ScenarioParser
             if (!ScalarSyntax.IsFlagName(name))
             {
                 ScenarioThrowHelper.ThrowParse(items[i].Location, $"{what}[{i}]: '{name}' is not a flag name (its short upper-case name within the struct: READ, WRITE, ALL, ...)");
+            }
+            if (spec.Choices is { } known && !known.Contains(name, StringComparer.Ordinal))
+            {
+                ScenarioThrowHelper.ThrowParse(items[i].Location, $"{what}[{i}]: unknown flag '{name}'{Suggest(name, known)}; allowed: {string.Join(", ", known)}");
             }
             if (names.Contains(name))
             {
@@ -202,6 +210,7 @@ internal static partial class ScenarioParser
             {
                 NodeRead.Errno(errnoNode, $"{what}.errno");
             }
+            CheckErrnoNames(node, what);
             return StepExpectation.ForFields(node, node.Location);
         }
         string forms = "ok, an errno name"
@@ -229,8 +238,74 @@ internal static partial class ScenarioParser
         {
             return StepExpectation.ForErrno(errno, node.Location);
         }
-        bool looksLikeErrno = text.Length > 1 && text[0] == 'E' && text.All(c => char.IsAsciiLetterUpper(c) || char.IsAsciiDigit(c));
         return ScenarioThrowHelper.ThrowParse<StepExpectation>(node.Location,
-            looksLikeErrno ? $"{what}: unknown errno name '{text}'" : $"{what}: expected {forms}, got '{text}'");
+            LooksLikeErrno(text) ? $"{what}: unknown errno name '{text}'" : $"{what}: expected {forms}, got '{text}'");
+    }
+
+    private static bool LooksLikeErrno(string text) =>
+        text.Length > 1 && text[0] == 'E' && text.All(c => char.IsAsciiLetterUpper(c) || char.IsAsciiDigit(c));
+
+    /// <summary>Refuses, anywhere inside an <c>expect:</c> map, a value written as an errno name that is not one
+    /// (<c>{ result: EFOO }</c>), which would otherwise surface only when the step runs.</summary>
+    private static void CheckErrnoNames(ScenarioNode node, string what)
+    {
+        if (node.IsScalar)
+        {
+            string text = node.Text.Trim();
+            if (!node.IsNull && LooksLikeErrno(text) && !ScalarSyntax.TryParseErrno(text, out _))
+            {
+                ScenarioThrowHelper.ThrowParse(node.Location, $"{what}: unknown errno name '{text}'");
+            }
+            return;
+        }
+        if (node.IsSequence)
+        {
+            for (int i = 0; i < node.Items.Count; i++)
+            {
+                CheckErrnoNames(node.Items[i], $"{what}[{i}]");
+            }
+            return;
+        }
+        foreach (ScenarioNodeEntry entry in node.Entries)
+        {
+            CheckErrnoNames(entry.Value, $"{what}.{entry.Key}");
+        }
+    }
+
+    /// <summary>"; did you mean 'X'" for the closest known name within two edits, or nothing.</summary>
+    private static string Suggest(string text, IReadOnlyList<string> known)
+    {
+        string? best = null;
+        int bestDistance = 3;
+        foreach (string k in known)
+        {
+            int d = EditDistance(text, k);
+            if (d < bestDistance)
+            {
+                (best, bestDistance) = (k, d);
+            }
+        }
+        return best is null ? "" : $" (did you mean '{best}'?)";
+    }
+
+    private static int EditDistance(string a, string b)
+    {
+        int[] row = new int[b.Length + 1];
+        for (int j = 0; j <= b.Length; j++)
+        {
+            row[j] = j;
+        }
+        for (int i = 1; i <= a.Length; i++)
+        {
+            int diagonal = row[0];
+            row[0] = i;
+            for (int j = 1; j <= b.Length; j++)
+            {
+                int above = row[j];
+                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
+                diagonal = above;
+            }
+        }
+        return row[b.Length];
     }
 }

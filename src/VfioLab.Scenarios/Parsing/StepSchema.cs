@@ -1,3 +1,4 @@
+using VfioLab.Abi;
 using VfioLab.Scenarios.Model;
 
 namespace VfioLab.Scenarios.Parsing;
@@ -75,19 +76,19 @@ internal sealed class StepSchema
             Step("open", Req("path", FieldKind.String)),
             Step("close", Req("fd", FieldKind.Value)),
             Ioctl("get_api_version", Req("fd", FieldKind.Value)),
-            Ioctl("check_extension", Req("fd", FieldKind.Value), Req("extension", FieldKind.Symbol)),
-            Ioctl("set_iommu", Req("fd", FieldKind.Value), Req("type", FieldKind.Symbol)),
+            Ioctl("check_extension", Req("fd", FieldKind.Value), Extension("extension")),
+            Ioctl("set_iommu", Req("fd", FieldKind.Value), Extension("type")),
             Ioctl("group_get_status", Req("fd", FieldKind.Value)),
             Ioctl("group_set_container", Req("fd", FieldKind.Value), Req("container", FieldKind.Value)),
             Ioctl("group_unset_container", Req("fd", FieldKind.Value)),
             Ioctl("get_device_fd", Req("fd", FieldKind.Value), Req("name", FieldKind.String)),
             Ioctl("iommu_get_info", Req("fd", FieldKind.Value)),
             Ioctl("map_dma", Req("fd", FieldKind.Value), Req("iova", FieldKind.Value), Req("vaddr", FieldKind.Value),
-                Req("size", FieldKind.Value), Opt("flags", FieldKind.Flags)),
+                Req("size", FieldKind.Value), Flags<DmaMapFlags>()),
             Ioctl("unmap_dma", Req("fd", FieldKind.Value), Opt("iova", FieldKind.Value), Opt("size", FieldKind.Value),
-                Opt("flags", FieldKind.Flags), Map("bitmap", Bitmap("unmap_dma.bitmap"))),
+                Flags<DmaUnmapFlags>(), Map("bitmap", Bitmap("unmap_dma.bitmap"))),
             Ioctl("dirty_pages", Req("fd", FieldKind.Value), Choice("op", ["start", "stop", "get_bitmap"], required: true),
-                Opt("iova", FieldKind.Value), Opt("size", FieldKind.Value), Opt("flags", FieldKind.Flags),
+                Opt("iova", FieldKind.Value), Opt("size", FieldKind.Value), Flags<DirtyPagesFlags>(),
                 Map("bitmap", Bitmap("dirty_pages.bitmap"))),
             Ioctl("device_get_info", Req("fd", FieldKind.Value)),
             Ioctl("device_get_region_info", Req("fd", FieldKind.Value), Req("index", FieldKind.Number)),
@@ -103,7 +104,7 @@ internal sealed class StepSchema
             Ioctl("iommu_enable", Req("fd", FieldKind.Value)),
             Ioctl("iommu_disable", Req("fd", FieldKind.Value)),
             new StepSchema("ioctl", isIoctl: true, StepOutcomes.None,
-                WithCommon([Req("fd", FieldKind.Value), Req("request", FieldKind.Symbol), Opt("arg", FieldKind.HexData),
+                WithCommon([Req("fd", FieldKind.Value), Request("request"), Opt("arg", FieldKind.HexData),
                     Opt("value", FieldKind.Value)], isIoctl: true),
                 [new FieldGroup(["arg", "value"], Required: false)], []),
 
@@ -180,4 +181,17 @@ internal sealed class StepSchema
         new(name, FieldKind.Choice, required, choices);
 
     private static FieldSpec Map(string name, StepSchema nested) => new(name, FieldKind.Map, Nested: nested);
+
+    /// <summary>An optional <c>flags</c> list of the short names of <typeparamref name="T"/>'s flags.</summary>
+    private static FieldSpec Flags<T>()
+        where T : struct, Enum =>
+        new("flags", FieldKind.Flags, Choices: [.. AbiNames.GetEntries<T>().Select(e => e.Key)], Noun: "flag");
+
+    /// <summary>A required <c>VFIO_CHECK_EXTENSION</c> / <c>VFIO_SET_IOMMU</c> argument: an extension's C name or a number.</summary>
+    private static FieldSpec Extension(string name) =>
+        new(name, FieldKind.Symbol, Required: true, Choices: [.. VfioExtension.All.Select(c => c.CName)], Noun: "extension");
+
+    /// <summary>A required ioctl request: a <c>linux/vfio.h</c> request name or a number.</summary>
+    private static FieldSpec Request(string name) =>
+        new(name, FieldKind.Symbol, Required: true, Choices: [.. VfioIoctl.All.Select(i => i.Name).Distinct()], Noun: "ioctl request");
 }

@@ -5,31 +5,17 @@ namespace VfioLab.Scenarios.Running;
 /// <summary>
 /// Runs a parsed scenario: builds the host, executes every step through the simulated processes'
 /// system calls, compares each result with the step's <c>expect</c>, runs the invariant checker
-/// after every step, and reports as it goes.
+/// after every step, and reports as it goes. <see cref="Prepare"/> builds the host without running
+/// anything, so a caller with several files can refuse them all before the first step of any runs.
 /// </summary>
 internal static class ScenarioRunner
 {
     /// <summary>Runs <paramref name="doc"/>. A host that cannot be built is a
     /// <see cref="ScenarioParseException"/> (located at the device or process), and nothing runs.</summary>
-    public static ScenarioOutcome Run(ScenarioDocument doc, RunOptions options, IScenarioReporter reporter, TextWriter? trace)
-    {
-        var session = new ScenarioSession(doc, options);
-        if (trace is not null)
-        {
-            session.Host.Trace.Subscribe(ev => trace.WriteLine(TraceJson.Format(ev)));
-        }
-        reporter.Started(doc.Name, doc.Description ?? string.Empty, doc.Steps.Count);
-        Reports.SizingSampler? sizing = options.Sizing ? new Reports.SizingSampler(session.Host) : null;
-        var reports = new List<StepReport>(doc.Steps.Count);
-        for (int i = 0; i < doc.Steps.Count; i++)
-        {
-            StepReport report = session.Execute(i);
-            reports.Add(report);
-            sizing?.Sample();
-            reporter.StepFinished(report);
-        }
-        var outcome = new ScenarioOutcome(reports, session.UnexpectedViolations, sizing?.Report());
-        reporter.Finished(outcome);
-        return outcome;
-    }
+    public static ScenarioOutcome Run(ScenarioDocument doc, RunOptions options, IScenarioReporter reporter, TextWriter? trace) =>
+        Prepare(doc, options).Execute(reporter, trace);
+
+    /// <summary>Builds the host of <paramref name="doc"/>; no step runs.</summary>
+    /// <exception cref="ScenarioParseException">The host cannot be built (located at the device or process).</exception>
+    public static PreparedScenario Prepare(ScenarioDocument doc, RunOptions options) => new(doc, new ScenarioSession(doc, options), options);
 }

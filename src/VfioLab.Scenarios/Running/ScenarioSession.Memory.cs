@@ -96,7 +96,7 @@ internal sealed partial class ScenarioSession
     private StepResult Fork(ScenarioStep step)
     {
         Process parent = ProcessOf(step);
-        Errno e = parent.TryFork(out Process? child);
+        Errno e = parent.Syscalls.TryFork(out Process? child);
         if (e != Errno.None)
         {
             return Syscall(e.AsReturn());
@@ -112,17 +112,14 @@ internal sealed partial class ScenarioSession
     private StepResult Exit(ScenarioStep step)
     {
         Process p = ProcessOf(step);
-        if (!p.IsAlive)
-        {
-            return Syscall(Errno.ESRCH.AsReturn());
-        }
-        p.Exit();
-        return Syscall(0);
+        bool alive = p.IsAlive;
+        p.Syscalls.Exit();
+        return Syscall(alive ? 0 : Errno.ESRCH.AsReturn());
     }
 
     /// <summary><c>exec</c>: the process execs a new program (same pid and fds, a fresh address space with
     /// <c>locked_vm</c> 0); ESRCH once it exited. Names bound to its old memory are stale afterwards.</summary>
-    private StepResult Exec(ScenarioStep step) => Syscall(ProcessOf(step).Exec().AsReturn());
+    private StepResult Exec(ScenarioStep step) => Syscall(ProcessOf(step).Syscalls.Exec().AsReturn());
 
     /// <summary><c>hold_mmap_lock</c> / <c>release_mmap_lock</c>: another thread of the process takes its mmap lock
     /// for read and keeps it until released (<see cref="AddressSpace.HoldMmapLockForOtherThread"/>), the

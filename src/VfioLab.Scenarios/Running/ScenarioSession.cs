@@ -68,11 +68,12 @@ internal sealed partial class ScenarioSession
                 _values[step.As] = bound.Kind == ResultValueKind.Signed ? (ulong)bound.Signed : bound.Unsigned;
             }
         }
+        var violations = new List<StepViolation>();
         if (step.Kind != "expect_violation")
         {
-            CheckInvariants(index, problems);
+            CheckInvariants(index, problems, violations);
         }
-        return new StepReport(index, step.Location.ToString(), step.Kind, DescribeStep(step), outcome, problems);
+        return new StepReport(index, step.Location.ToString(), step.Kind, DescribeStep(step), outcome, problems) { Result = result, Violations = violations };
     }
 
     /// <summary>The result field a step's <c>as:</c> binds (an fd, an address, a pid).</summary>
@@ -120,7 +121,7 @@ internal sealed partial class ScenarioSession
         }
     }
 
-    private void CheckInvariants(int index, List<string> problems)
+    private void CheckInvariants(int index, List<string> problems, List<StepViolation> violations)
     {
         if (!_options.CheckInvariants)
         {
@@ -148,6 +149,7 @@ internal sealed partial class ScenarioSession
             }
             UnexpectedViolations++;
             problems.Add($"invariant {v.Invariant} broken: {v.Message}");
+            violations.Add(new StepViolation(v.Invariant, v.Message));
         }
     }
 

@@ -2,16 +2,23 @@ using VfioLab.Scenarios.Running;
 
 namespace VfioLab.Cli.Commands.List;
 
-/// <summary><c>vfiolab list</c>: the built-in scenarios, the default first.</summary>
-internal sealed class ListCommand(TextWriter stdout)
+/// <summary><c>vfiolab list [TEXT]</c>: the built-in scenarios (those whose name contains TEXT), the default first,
+/// as <c>name: description</c>.</summary>
+internal sealed class ListCommand(CliConsole console)
 {
-    public int Execute(CommandLine line)
+    public int Execute(string? filter)
     {
-        _ = line;
-        foreach (string name in BuiltInScenarios.Names)
+        string[] names = [.. BuiltInScenarios.Names.Where(n => filter is null || n.Contains(filter, StringComparison.Ordinal))];
+        if (names.Length == 0)
+        {
+            console.Error.WriteLine($"vfiolab list: no built-in scenario's name contains '{filter}'; 'vfiolab list' shows them all");
+            return ExitCodes.UsageOrInputError;
+        }
+        ConsoleStyle style = console.OutStyle;
+        foreach (string name in names)
         {
             string mark = name == BuiltInScenarios.DefaultName ? " (default)" : string.Empty;
-            stdout.WriteLine($"{name}{mark}: {BuiltInScenarios.DescriptionOf(name)}");
+            console.Out.WriteLine($"{style.Strong(name)}{mark}: {BuiltInScenarios.DescriptionOf(name)}");
         }
         return ExitCodes.Success;
     }

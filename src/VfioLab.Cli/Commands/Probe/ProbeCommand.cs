@@ -3,7 +3,6 @@ using VfioLab.Cli.Commands.Run;
 using VfioLab.Host;
 using VfioLab.Linux;
 using VfioLab.Scenarios.Model;
-using VfioLab.Scenarios.Parsing;
 using VfioLab.Scenarios.Running;
 using VfioLab.Simulation;
 
@@ -12,29 +11,25 @@ namespace VfioLab.Cli.Commands.Probe;
 /// <summary><c>vfiolab probe [--scenario FILE|NAME [--process P]]</c>: what a VFIO user finds on this machine's real
 /// kernel (through <c>VfioLab.Linux</c>), or on the simulated host a scenario describes — through the same typed
 /// client either way. Exit 0 when VFIO answered, 1 when there is none to probe, 2 on bad input.</summary>
-internal sealed class ProbeCommand(TextWriter stdout, TextWriter stderr)
+internal sealed class ProbeCommand(CliConsole console)
 {
-    public int Execute(CommandLine line)
+    private readonly TextWriter _stderr = console.Error;
+
+    public int Execute(string? scenario, string? process)
     {
-        if (line.Positional.Count != 0)
-        {
-            stderr.WriteLine("vfiolab probe: takes no positional argument (use --scenario FILE|NAME)");
-            return ExitCodes.UsageOrInputError;
-        }
-        string? scenario = line.Value(ProbeCommandDefinition.Scenario);
-        ProbeTarget? target = scenario is null ? RealHost() : Simulated(scenario, line.Value(ProbeCommandDefinition.Process));
+        ProbeTarget? target = scenario is null ? RealHost() : Simulated(scenario, process);
         if (target is null)
         {
             return ExitCodes.UsageOrInputError;
         }
-        return new HostProbe(stdout).Probe(target) ? ExitCodes.Success : ExitCodes.ScenarioFailed;
+        return ExitCodes.ForProbe(new HostProbe(console.Out).Probe(target));
     }
 
     private ProbeTarget? RealHost()
     {
         if (!OperatingSystem.IsLinux())
         {
-            stderr.WriteLine("vfiolab probe: the real-kernel probe needs Linux; use --scenario to probe a simulated host");
+            _stderr.WriteLine("vfiolab probe: the real-kernel probe needs Linux; use --scenario to probe a simulated host");
             return null;
         }
         var sys = new LinuxSyscalls();
@@ -67,18 +62,18 @@ internal sealed class ProbeCommand(TextWriter stdout, TextWriter stderr)
         IReadOnlyDictionary<string, Process> processes;
         try
         {
-            doc = RunCommand.Load(fileOrName);
+            doc = ScenarioInput.LoadOne(fileOrName);
             host = ScenarioHostFactory.Build(doc, out processes);
         }
         catch (ScenarioParseException e)
         {
-            stderr.WriteLine(e.Message);
+            _stderr.WriteLine(e.Message);
             return null;
         }
         string? name = processName ?? doc.DefaultProcess?.Name;
         if (name is null || !processes.TryGetValue(name, out Process? process))
         {
-            stderr.WriteLine($"vfiolab probe: scenario '{doc.Name}' has no process '{name}' (it has: {string.Join(", ", processes.Keys)})");
+            _stderr.WriteLine($"vfiolab probe: scenario '{doc.Name}' has no process '{name}' (it has: {string.Join(", ", processes.Keys)})");
             return null;
         }
         IReadOnlyList<int> groups = [.. host.Devices.Values.Where(d => d.Vfio is not null).Select(d => d.Group.Id).Distinct().Order()];

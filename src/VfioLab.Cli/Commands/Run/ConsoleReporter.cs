@@ -2,25 +2,27 @@ using VfioLab.Scenarios.Running;
 
 namespace VfioLab.Cli.Commands.Run;
 
-/// <summary>Prints each step's outcome as it finishes, a progress line on long runs, and the summary.</summary>
-internal sealed class ConsoleReporter(TextWriter writer, bool quiet) : IScenarioReporter
+/// <summary>Prints each step's outcome as it finishes (only failures when quiet), a progress line on long quiet runs,
+/// the sizing report when one was taken, and the scenario's summary; coloured when the stream is a terminal.</summary>
+internal sealed class ConsoleReporter(TextWriter writer, ConsoleStyle style, bool quiet) : IScenarioReporter
 {
     private const int ProgressEvery = 1000;
 
     public void Started(string name, string description, int steps)
     {
-        writer.WriteLine($"scenario {name}: {description} ({steps} steps)");
+        writer.WriteLine($"{style.Strong($"scenario {name}")}: {description} ({steps} steps)");
     }
 
     public void StepFinished(StepReport report)
     {
         if (!report.Passed || !quiet)
         {
-            string mark = report.Passed ? "ok  " : "FAIL";
-            writer.WriteLine($"  {mark} {report.Index + 1,4} {report.Location} {report.Description}{(report.Outcome.Length > 0 ? " -> " + report.Outcome : string.Empty)}");
+            string mark = report.Passed ? style.Ok("ok  ") : style.Fail("FAIL");
+            string returned = report.Outcome.Length > 0 ? " -> " + report.Outcome : string.Empty;
+            writer.WriteLine($"  {mark} {report.Index + 1,4} {style.Dim(report.Location)} {report.Description}{returned}");
             foreach (string problem in report.Problems)
             {
-                writer.WriteLine($"         {problem}");
+                writer.WriteLine($"         {style.Fail(problem)}");
             }
         }
         else if ((report.Index + 1) % ProgressEvery == 0)
@@ -32,6 +34,7 @@ internal sealed class ConsoleReporter(TextWriter writer, bool quiet) : IScenario
     public void Finished(ScenarioOutcome outcome)
     {
         outcome.Sizing?.Write(writer);
-        writer.WriteLine($"{outcome.Passed switch { true => "PASSED", false => "FAILED" }}: {outcome.StepsPassed} of {outcome.StepsRun} steps met their expectation, {outcome.UnexpectedViolations} unexpected invariant violation(s)");
+        string verdict = outcome.Passed ? style.Ok(style.Strong("PASSED")) : style.Fail(style.Strong("FAILED"));
+        writer.WriteLine($"{verdict}: {outcome.StepsPassed} of {outcome.StepsRun} steps met their expectation, {outcome.UnexpectedViolations} unexpected invariant violation(s)");
     }
 }

@@ -1,68 +1,101 @@
 using VfioLab.Scenarios.Model;
-using VfioLab.Scenarios.Parsing;
 using VfioLab.Scenarios.Running;
 
 namespace VfioLab.Cli.Commands.Run;
 
-/// <summary><c>vfiolab run [FILE|NAME]</c>: parse (nothing runs if the file is malformed), run every
-/// step, print each step's outcome and a summary; exit 0 only when everything met its expectation.</summary>
-internal sealed class RunCommand(TextWriter stdout, TextWriter stderr)
+/// <summary>
+/// <c>vfiolab run [FILE|DIR|NAME]...</c>: parses every scenario and builds every host first (if any is malformed,
+/// nothing runs: the errors, exit 2), then runs them in order, printing each step's outcome and a summary — or, with
+/// <c>--json</c>, one JSON document — and writing the trace and the JUnit report when asked; exit 0 only when
+/// every scenario met every expectation.
+/// </summary>
+internal sealed class RunCommand(CliConsole console)
 {
-    public int Execute(CommandLine line)
+    public int Execute(RunSettings settings)
     {
-        if (line.Positional.Count > 1)
+        var errors = new List<InputError>();
+        IReadOnlyList<ScenarioDocument> docs = ScenarioInput.Load(settings.Scenarios, errors);
+        var options = new RunOptions { CheckInvariants = settings.Check, Sizing = settings.Report };
+        var prepared = new List<PreparedScenario>(docs.Count);
+        foreach (ScenarioDocument doc in docs)
         {
-            stderr.WriteLine("vfiolab run: at most one scenario file or name");
-            return ExitCodes.UsageOrInputError;
-        }
-        ScenarioDocument doc;
-        try
-        {
-            doc = Load(line.Positional.Count == 0 ? null : line.Positional[0]);
-        }
-        catch (ScenarioParseException e)
-        {
-            stderr.WriteLine(e.Message);
-            return ExitCodes.UsageOrInputError;
-        }
-        var options = new RunOptions { CheckInvariants = !line.Has(RunCommandDefinition.NoCheck), Sizing = line.Has(RunCommandDefinition.Report) };
-        StreamWriter? trace = null;
-        try
-        {
-            string? tracePath = line.Value(RunCommandDefinition.Trace);
-            if (tracePath is not null)
+            try
             {
-                try
-                {
-                    trace = new StreamWriter(tracePath, append: false);
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-                {
-                    stderr.WriteLine($"vfiolab run: cannot write trace file '{tracePath}': {e.Message}");
-                    return ExitCodes.UsageOrInputError;
-                }
+                prepared.Add(ScenarioRunner.Prepare(doc, options));
             }
-            var reporter = new ConsoleReporter(stdout, line.Has(RunCommandDefinition.Quiet));
-            ScenarioOutcome outcome = ScenarioRunner.Run(doc, options, reporter, trace);
-            return outcome.Passed ? ExitCodes.Success : ExitCodes.ScenarioFailed;
+            catch (ScenarioParseException e)
+            {
+                errors.Add(InputError.From(e));
+            }
         }
-        finally
+        if (errors.Count > 0)
         {
-            trace?.Dispose();
+            return Refuse(settings, errors);
         }
+
+        using OutputFiles? files = OutputFiles.Open(settings, console, out string? openError);
+        if (files is null)
+        {
+            return Refuse(settings with { JUnitPath = null }, [new InputError(null, openError!)]);
+        }
+        TextWriter text = settings.Json ? TextWriter.Null : settings.TraceToStdout ? console.Error : console.Out;
+        ConsoleStyle style = settings.TraceToStdout ? console.ErrorStyle : console.OutStyle;
+        var runs = new List<ScenarioRun>(prepared.Count);
+        foreach (PreparedScenario p in prepared)
+        {
+            ScenarioOutcome outcome = p.Execute(new ConsoleReporter(text, style, settings.Quiet), files.Trace);
+            files.Trace?.Flush();
+            runs.Add(new ScenarioRun(p.Document, outcome, SizingLines(outcome)));
+        }
+        int failed = runs.Count(r => !r.Outcome.Passed);
+        int exit = ExitCodes.ForRun(malformed: false, anyFailed: failed > 0);
+        if (runs.Count > 1)
+        {
+            string verdict = failed == 0 ? style.Ok(style.Strong("ALL PASSED")) : style.Fail(style.Strong("FAILED"));
+            text.WriteLine($"{verdict}: {runs.Count - failed} of {runs.Count} scenarios passed");
+        }
+        if (settings.Json)
+        {
+            RunJsonWriter.Write(console.Out, runs, [], exit);
+        }
+        files.WriteJUnit(runs, []);
+        return exit;
     }
 
-    /// <summary>The built-in default, a built-in by name, or a file (a file of that name wins).</summary>
-    internal static ScenarioDocument Load(string? fileOrName)
+    /// <summary>Nothing runs: every error on standard error, and the JSON document and JUnit report say so too.</summary>
+    private int Refuse(RunSettings settings, IReadOnlyList<InputError> errors)
     {
-        if (fileOrName is null)
+        foreach (InputError e in errors)
         {
-            return ScenarioParser.Parse(BuiltInScenarios.GetText(BuiltInScenarios.DefaultName), BuiltInScenarios.PathOf(BuiltInScenarios.DefaultName));
+            console.Error.WriteLine(console.ErrorStyle.Fail(e.ToString()));
         }
-        if (!File.Exists(fileOrName) && BuiltInScenarios.Exists(fileOrName))
+        int exit = ExitCodes.ForRun(malformed: true, anyFailed: false);
+        if (settings.Json)
         {
-            return ScenarioParser.Parse(BuiltInScenarios.GetText(fileOrName), BuiltInScenarios.PathOf(fileOrName));
+            RunJsonWriter.Write(console.Out, [], errors, exit);
         }
-        return ScenarioParser.ParseFile(fileOrName);
+        if (settings.JUnitPath is { } junit)
+        {
+            try
+            {
+                JUnitWriter.Write(junit, [], errors);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+            {
+                console.Error.WriteLine($"vfiolab run: cannot write '{junit}': {e.Message}");
+            }
+        }
+        return exit;
+    }
+
+    private static IReadOnlyList<string> SizingLines(ScenarioOutcome outcome)
+    {
+        if (outcome.Sizing is null)
+        {
+            return [];
+        }
+        var text = new StringWriter();
+        outcome.Sizing.Write(text);
+        return text.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToList();
     }
 }

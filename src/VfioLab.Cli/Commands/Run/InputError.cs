@@ -1,0 +1,16 @@
+using VfioLab.Scenarios.Model;
+
+namespace VfioLab.Cli.Commands.Run;
+
+/// <summary>Why a scenario named on the command line cannot run: a malformed file (located), or an argument that
+/// names nothing (no location).</summary>
+/// <param name="Location">Where in which file, or null when there is no file.</param>
+/// <param name="Reason">The reason, without the location.</param>
+internal sealed record InputError(SourceLocation? Location, string Reason)
+{
+    /// <summary>A malformed file, or a host its scenario describes that cannot be built.</summary>
+    public static InputError From(ScenarioParseException e) => new(e.Location, e.Reason);
+
+    /// <summary><c>FILE:LINE:COLUMN: reason</c>, or the reason alone.</summary>
+    public override string ToString() => Location is { } at ? $"{at}: {Reason}" : Reason;
+}
