@@ -134,6 +134,8 @@ public sealed class LabHost
 
     internal SimulatedHost Simulated { get; }
 
+    internal LabObjectIds Ids { get; } = new();
+
     internal LabProcess Adopt(Process process, string name)
     {
         lock (_gate)
