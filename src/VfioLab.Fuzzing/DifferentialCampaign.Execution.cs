@@ -44,7 +44,7 @@ internal sealed partial class DifferentialCampaign
                     throw new InvalidOperationException($"differential rig step {i + 1} failed: {string.Join("; ", r.Problems)}");
                 }
             }
-            _host = session.Host;
+            _host = session.Host.Simulated;
             _parent = _host.Machine.Processes[0];
             _reference = new Type1Reference(v2, PfnOf, Alive, DifferentialRig.MemlockPages)
             {

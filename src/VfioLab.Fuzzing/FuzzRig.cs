@@ -110,7 +110,7 @@ internal sealed class FuzzRig
                 throw new InvalidOperationException($"fuzz rig step {i + 1} ({r.Description}) failed: {string.Join("; ", r.Problems)}");
             }
         }
-        Process vmm = session.Host.Machine.Processes[0];
-        return new FuzzRig(session.Host, vmm, text);
+        Process vmm = session.Host.Simulated.Machine.Processes[0];
+        return new FuzzRig(session.Host.Simulated, vmm, text);
     }
 }

@@ -75,7 +75,7 @@ public sealed class LabProcess
         }
     }
 
-    /// <summary>Another thread of the process takes its mmap lock (as a writer) and keeps it until
+    /// <summary>Another thread of the process takes its mmap lock (for read) and keeps it until
     /// <see cref="ReleaseMmapLock"/>: what type1 before 0cfef2b7410b raced with (quirk <c>async-lock-accounting</c>).</summary>
     /// <returns>False when the process has exited.</returns>
     public bool HoldMmapLock()

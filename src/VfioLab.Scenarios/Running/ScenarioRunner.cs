@@ -16,7 +16,7 @@ internal static class ScenarioRunner
         var session = new ScenarioSession(doc, options);
         if (trace is not null)
         {
-            session.Host.Trace.Subscribe(ev => trace.WriteLine(TraceJson.Format(ev)));
+            session.Host.SubscribeTrace(ev => trace.WriteLine(TraceJson.Format(ev)));
         }
         reporter.Started(doc.Name, doc.Description ?? string.Empty, doc.Steps.Count);
         Reports.SizingSampler? sizing = options.Sizing ? new Reports.SizingSampler(session.Host) : null;

@@ -1,8 +1,7 @@
 using System.Buffers.Binary;
 using VfioLab.Abi;
-using VfioLab.Host;
+using VfioLab.Lab;
 using VfioLab.Scenarios.Model;
-using VfioLab.Vfio;
 
 namespace VfioLab.Scenarios.Running;
 
@@ -18,7 +17,7 @@ internal sealed partial class ScenarioSession
     /// </summary>
     private StepResult PciHotReset(ScenarioStep step)
     {
-        Process p = ProcessOf(step);
+        LabProcess p = ProcessOf(step);
         List<int> groupFds = [];
         ulong? devices = null;
         if (step.Has("groups"))
@@ -58,7 +57,7 @@ internal sealed partial class ScenarioSession
     }
 
     // GET_PCI_HOT_RESET_INFO (sized by a first call answering ENOSPC), then the caller's fds of the listed groups.
-    private static long HotResetGroupsOf(Process p, int deviceFd, List<int> groupFds, out ulong count)
+    private static long HotResetGroupsOf(LabProcess p, int deviceFd, List<int> groupFds, out ulong count)
     {
         count = 0;
         byte[] probe = new byte[VfioPciHotResetInfo.SizeOf];
@@ -84,15 +83,11 @@ internal sealed partial class ScenarioSession
             VfioPciDependentDevice.TryRead(full.AsSpan(VfioPciHotResetInfo.Offsets.Devices + (i * VfioPciDependentDevice.SizeOf)), out VfioPciDependentDevice d);
             wanted.Add(d.GroupId);
         }
-        foreach (int fd in p.Fds.Snapshot())
+        foreach ((int fd, int group) in p.GroupFds())
         {
-            if (p.Fds.TryGet(fd, out OpenFile file))
+            if (wanted.Remove((uint)group))
             {
-                if (file.Operations is VfioGroupFile g && wanted.Remove((uint)g.Group.Number))
-                {
-                    groupFds.Add(fd);
-                }
-                file.Put();
+                groupFds.Add(fd);
             }
         }
         return 0;

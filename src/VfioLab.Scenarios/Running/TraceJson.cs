@@ -1,13 +1,13 @@
 using System.Text;
 using System.Text.Json;
-using VfioLab.Diagnostics;
+using VfioLab.Lab;
 
 namespace VfioLab.Scenarios.Running;
 
 /// <summary>One trace event as one JSON line: <c>{"seq":1,"kind":"pin","pid":100,...fields}</c>.</summary>
 internal static class TraceJson
 {
-    public static string Format(TraceEvent ev)
+    public static string Format(LabTraceEvent ev)
     {
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream))

@@ -68,7 +68,9 @@ internal sealed class ProbeCommand(TextWriter stdout, TextWriter stderr)
         try
         {
             doc = RunCommand.Load(fileOrName);
-            host = ScenarioHostFactory.Build(doc, out processes);
+            Lab.LabHost lab = ScenarioHostFactory.Build(doc);
+            host = lab.Simulated;
+            processes = lab.Processes.ToDictionary(p => p.Name, p => p.Process, StringComparer.Ordinal);
         }
         catch (ScenarioParseException e)
         {

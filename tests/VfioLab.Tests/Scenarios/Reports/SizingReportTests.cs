@@ -16,4 +16,12 @@ public sealed class SizingReportTests
         Assert.Equal("16777088 KiB (~16.00 GiB)", SizingReport.Bytes((16 * GiB) - (128 * KiB)));
         Assert.Equal("0 B", SizingReport.Bytes(0));
     }
+
+    [Theory]
+    [InlineData(4096UL, "4K")]
+    [InlineData(2UL << 20, "2M")]
+    [InlineData(1UL << 30, "1G")]
+    [InlineData(512UL, "512")]
+    public void PageSize_PowerOfTwo_BinaryUnitWithoutSpace(ulong size, string expected) =>
+        Assert.Equal(expected, SizingReport.PageSize(size));
 }
