@@ -122,7 +122,7 @@ internal sealed partial class ScenarioSession
             throw new StepFailure(step.Args.GetLocation("index"), $"index 0x{index:x} does not fit the u32 field");
         }
         return StructIoctl(step, VfioIoctl.DeviceGetRegionInfo, VfioRegionInfo.SizeOf,
-            b => BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(VfioRegionInfo.Offsets.Index), (uint)index),
+            b => new VfioRegionInfo { Index = (uint)index }.Write(b),
             (b, r) =>
             {
                 VfioRegionInfo.TryRead(b, out VfioRegionInfo i);
