@@ -72,41 +72,22 @@ public sealed partial class Container : VfioFile
         throw new VfioException($"select_iommu fd {Fd}", Errno.ENODEV, "no supported IOMMU type");
     }
 
-    /// <summary><c>VFIO_IOMMU_GET_INFO</c> (type1) with argsz negotiation and the capability chain decoded.</summary>
+    /// <summary><c>VFIO_IOMMU_GET_INFO</c> (type1) with argsz negotiation and the capability chain decoded
+    /// (<see cref="VfioIommuType1InfoReply"/>).</summary>
+    /// <exception cref="VfioException">The call failed, or the reply cannot be trusted (a malformed chain, a capability
+    /// that does not fit: <see cref="VfioException.Errno"/> None).</exception>
     public IommuInfo GetIommuInfo()
     {
         string Op() => $"iommu_get_info fd {Fd}";
-        byte[] reply = InfoQuery.Run(Sys, Fd, VfioIoctl.IommuGetInfo, VfioIommuType1Info.SizeOf, null, Op);
-        VfioIommuType1Info.TryRead(reply, out VfioIommuType1Info info);
-        var ranges = new List<IovaWindow>();
-        uint? dmaAvail = null;
-        MigrationInfo? migration = null;
-        if ((info.Flags & IommuInfoFlags.Caps) != 0)
+        byte[] buffer = InfoQuery.Run(Sys, Fd, VfioIoctl.IommuGetInfo, VfioIommuType1Info.SizeOf, null, Op);
+        var reply = VfioIommuType1InfoReply.Decode(buffer);
+        if (reply.Error is { } error)
         {
-            foreach ((int offset, VfioInfoCapHeader header) in CapabilityChain.Walk(reply, info.CapOffset, Op()))
-            {
-                switch ((IommuType1InfoCapId)header.Id)
-                {
-                    case IommuType1InfoCapId.IovaRange:
-                        var cap = CapabilityChain.Read<VfioIommuType1InfoCapIovaRange>(reply, offset, Op());
-                        for (uint i = 0; i < cap.NrIovas; i++)
-                        {
-                            var range = CapabilityChain.Read<VfioIovaRange>(reply,
-                                checked(offset + VfioIommuType1InfoCapIovaRange.Offsets.IovaRanges + (int)i * VfioIovaRange.SizeOf), Op());
-                            ranges.Add(new IovaWindow(range.Start, range.End));
-                        }
-                        break;
-                    case IommuType1InfoCapId.Migration:
-                        var m = CapabilityChain.Read<VfioIommuType1InfoCapMigration>(reply, offset, Op());
-                        migration = new MigrationInfo(m.Flags, m.PgsizeBitmap, m.MaxDirtyBitmapSize);
-                        break;
-                    case IommuType1InfoCapId.DmaAvail:
-                        dmaAvail = CapabilityChain.Read<VfioIommuType1InfoDmaAvail>(reply, offset, Op()).Avail;
-                        break;
-                }
-            }
+            throw new VfioException(Op(), Errno.None, error);
         }
-        return new IommuInfo(info.Flags, info.IovaPgsizes, ranges, dmaAvail, migration);
+        List<IovaWindow> ranges = [.. (reply.IovaRanges ?? []).Select(r => new IovaWindow(r.Start, r.End))];
+        MigrationInfo? migration = reply.Migration is { } m ? new MigrationInfo(m.Flags, m.PgsizeBitmap, m.MaxDirtyBitmapSize) : null;
+        return new IommuInfo(reply.Info.Flags, reply.Info.IovaPgsizes, ranges, reply.DmaAvail, migration);
     }
 
     private static string Name(uint type) => VfioExtension.TryGetName(type, out string name) ? name : type.ToString(System.Globalization.CultureInfo.InvariantCulture);

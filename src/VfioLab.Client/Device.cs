@@ -32,32 +32,21 @@ public sealed class Device : VfioFile
         return new DeviceInfo(info.Flags, info.NumRegions, info.NumIrqs);
     }
 
-    /// <summary><c>VFIO_DEVICE_GET_REGION_INFO</c> of region <paramref name="index"/>, with the SPARSE_MMAP capability decoded.</summary>
+    /// <summary><c>VFIO_DEVICE_GET_REGION_INFO</c> of region <paramref name="index"/>, with the SPARSE_MMAP capability
+    /// decoded (<see cref="VfioRegionInfoReply"/>).</summary>
+    /// <exception cref="VfioException">The call failed, or the reply cannot be trusted (<see cref="VfioException.Errno"/> None).</exception>
     public RegionInfo GetRegionInfo(uint index)
     {
         string Op() => $"device_get_region_info {Name} fd {Fd} index {index}";
-        byte[] reply = InfoQuery.Run(Sys, Fd, VfioIoctl.DeviceGetRegionInfo, VfioRegionInfo.SizeOf,
+        byte[] buffer = InfoQuery.Run(Sys, Fd, VfioIoctl.DeviceGetRegionInfo, VfioRegionInfo.SizeOf,
             b => BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(VfioRegionInfo.Offsets.Index), index), Op);
-        VfioRegionInfo.TryRead(reply, out VfioRegionInfo info);
-        List<SparseMmapArea>? areas = null;
-        if ((info.Flags & RegionInfoFlags.Caps) != 0)
+        var reply = VfioRegionInfoReply.Decode(buffer);
+        if (reply.Error is { } error)
         {
-            foreach ((int offset, VfioInfoCapHeader header) in CapabilityChain.Walk(reply, info.CapOffset, Op()))
-            {
-                if ((RegionInfoCapId)header.Id != RegionInfoCapId.SparseMmap)
-                {
-                    continue;
-                }
-                var cap = CapabilityChain.Read<VfioRegionInfoCapSparseMmap>(reply, offset, Op());
-                areas = [];
-                for (uint i = 0; i < cap.NrAreas; i++)
-                {
-                    var area = CapabilityChain.Read<VfioRegionSparseMmapArea>(reply,
-                        checked(offset + VfioRegionInfoCapSparseMmap.Offsets.Areas + (int)i * VfioRegionSparseMmapArea.SizeOf), Op());
-                    areas.Add(new SparseMmapArea(area.Offset, area.Size));
-                }
-            }
+            throw new VfioException(Op(), Errno.None, error);
         }
+        List<SparseMmapArea>? areas = reply.SparseMmapAreas is { } sparse ? [.. sparse.Select(a => new SparseMmapArea(a.Offset, a.Size))] : null;
+        VfioRegionInfo info = reply.Info;
         return new RegionInfo(info.Index, info.Flags, info.Size, info.Offset, areas);
     }
 
@@ -115,34 +104,28 @@ public sealed class Device : VfioFile
             Syscall.Check(rc, Op);
         }
         VfioPciHotResetInfo.TryRead(probe, out VfioPciHotResetInfo head);
-        if (head.Count > (InfoQuery.MaxReply - VfioPciHotResetInfo.SizeOf) / VfioPciDependentDevice.SizeOf)
+        if (!VfioPciHotResetInfoReply.TryGetReplySize(head.Count, out int size))
         {
             throw new VfioException(Op(), Errno.None, $"implausible device count {head.Count}");
         }
-        int size = VfioPciHotResetInfo.SizeOf + (int)head.Count * VfioPciDependentDevice.SizeOf;
         byte[] arg = new byte[size];
         new VfioPciHotResetInfo { Argsz = (uint)size }.Write(arg);
         Syscall.Ioctl(Sys, Fd, VfioIoctl.DeviceGetPciHotResetInfo, arg, Op);
-        VfioPciHotResetInfo.TryRead(arg, out head);
-        var devices = new List<HotResetDevice>((int)head.Count);
-        for (int i = 0; i < head.Count; i++)
+        var reply = VfioPciHotResetInfoReply.Decode(arg);
+        if (reply.Error is { } error)
         {
-            var d = CapabilityChain.Read<VfioPciDependentDevice>(arg, VfioPciHotResetInfo.Offsets.Devices + i * VfioPciDependentDevice.SizeOf, Op());
-            devices.Add(new HotResetDevice(d.GroupId, d.Segment, d.Bus, d.Devfn));
+            throw new VfioException(Op(), Errno.None, error);
         }
-        return devices;
+        return [.. reply.Devices.Select(d => new HotResetDevice(d.GroupId, d.Segment, d.Bus, d.Devfn))];
     }
 
     /// <summary><c>VFIO_DEVICE_PCI_HOT_RESET</c>, proving ownership of the affected groups with <paramref name="groups"/>.</summary>
     public void PciHotReset(IReadOnlyList<Group> groups)
     {
         ArgumentNullException.ThrowIfNull(groups);
-        byte[] arg = new byte[VfioPciHotReset.SizeOf + groups.Count * 4];
-        new VfioPciHotReset { Argsz = (uint)arg.Length, Count = (uint)groups.Count }.Write(arg);
-        for (int i = 0; i < groups.Count; i++)
-        {
-            BinaryPrimitives.WriteInt32LittleEndian(arg.AsSpan(VfioPciHotReset.Offsets.GroupFds + i * 4), groups[i].Fd);
-        }
+        byte[] arg = new byte[VfioPciHotReset.SizeFor(groups.Count)];
+        new VfioPciHotReset { Argsz = (uint)arg.Length }.Write(arg);
+        VfioPciHotReset.WriteGroupFds(arg, [.. groups.Select(g => g.Fd)]);
         Syscall.Ioctl(Sys, Fd, VfioIoctl.DevicePciHotReset, arg,
             () => $"pci_hot_reset {Name} fd {Fd} groups [{string.Join(", ", groups.Select(g => g.Number))}]");
     }

@@ -46,7 +46,7 @@ internal sealed partial class DifferentialCampaign
             }
             foreach (int g in _reference.Groups)
             {
-                LabIommuDomain? d = _groupDevices[g].Domain;
+                LabDomain? d = _groupDevices[g].Domain;
                 if (d is null)
                 {
                     return $"group {g} is attached in the reference but has no domain in the model";

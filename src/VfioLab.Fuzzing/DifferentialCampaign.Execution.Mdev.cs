@@ -19,7 +19,7 @@ internal sealed partial class DifferentialCampaign
                 1 => (true, false, "r"),
                 _ => (false, true, "w"),
             };
-            long ret = _mdev.PinPages(iova, count, read, write, []);
+            long ret = _mdev.PinPages(iova, count, (read ? MemoryProtection.Read : MemoryProtection.None) | (write ? MemoryProtection.Write : MemoryProtection.None), []);
             string what = _reference.HasDomain ? "pin-pages" : "pin-pages-charged";
             long expected = _reference.PinPages(iova, count, read, write, MdevOpen);
             Step($"pin_pages: {{ device: mdev, iova: 0x{iova:x}, count: {count}, prot: {name}, expect: {(ret >= 0 ? $"{{ result: {ret} }}" : Expect(ret))} }}");

@@ -27,7 +27,7 @@ internal static class RigScenario
                 throw new InvalidOperationException($"{rig} step {i + 1} ({r.Description}) failed: {string.Join("; ", r.Problems)}");
             }
         }
-        return session.Lab;
+        return session.Host;
     }
 
     /// <summary>Writes the document up to and including <c>steps:</c>.</summary>

@@ -60,6 +60,22 @@ public struct VfioPciHotReset : IAbiStruct<VfioPciHotReset>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is negative, exceeds <see cref="SizeOf"/>, or exceeds <paramref name="destination"/>.</exception>
     public readonly void Write(Span<byte> destination, int length) => AbiStruct.WritePrefix(this, destination, length);
 
+    /// <summary>The argument size for <paramref name="groups"/> group fds: the struct and its <c>group_fds[]</c>.</summary>
+    public static int SizeFor(int groups) => SizeOf + (groups * sizeof(int));
+
+    /// <summary>Writes <c>count</c> and the flexible array <c>group_fds[]</c> of <paramref name="groupFds"/> (the caller
+    /// writes <c>argsz</c> and <c>flags</c>).</summary>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> is shorter than <see cref="SizeFor"/>.</exception>
+    public static void WriteGroupFds(Span<byte> destination, ReadOnlySpan<int> groupFds)
+    {
+        AbiStruct.CheckDestination(destination, SizeFor(groupFds.Length));
+        BinaryPrimitives.WriteUInt32LittleEndian(destination[Offsets.Count..], (uint)groupFds.Length);
+        for (int i = 0; i < groupFds.Length; i++)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(destination[(Offsets.GroupFds + (i * sizeof(int)))..], groupFds[i]);
+        }
+    }
+
     static VfioPciHotReset IAbiStruct<VfioPciHotReset>.ReadUnchecked(ReadOnlySpan<byte> source) => new()
     {
         Argsz = BinaryPrimitives.ReadUInt32LittleEndian(source[Offsets.Argsz..]),

@@ -44,9 +44,24 @@ public sealed class LabDevice
     /// <summary>Leaf IOMMU entries that translate for this device now: IOPTEs of its group's domain, or a sPAPR PE's valid TCEs.</summary>
     public ulong IommuEntries => Simulated.Group.TableGroup?.ValidEntries ?? Simulated.Group.Domain?.TotalEntries ?? 0;
 
-    /// <summary>The IOMMU domain the device's group is attached to, with its page table as it is now; null while the
-    /// group has none (not attached, an mdev's emulated group, a sPAPR PE).</summary>
-    public LabIommuDomain? Domain => Simulated.Group.Domain is { } d ? LabIommuDomain.Of(d) : null;
+    /// <summary>The paging domain the device's group is attached to now, as a snapshot: its IOPTEs by page size and the
+    /// page-table memory they need. Null while the group has no domain (no container with a type1 backend), for a
+    /// mediated device (an emulated group) and on a sPAPR host (see <see cref="TceWindows"/>).</summary>
+    public LabDomain? Domain => Simulated.Group.Domain is { IsFreed: false } d ? LabDomain.Of(d) : null;
+
+    /// <summary>The sPAPR DMA windows programmed into the device's PE now, by slot, as snapshots; empty on other hosts.</summary>
+    public IReadOnlyList<LabTceWindow> TceWindows
+    {
+        get
+        {
+            if (Simulated.Group.TableGroup is not { } pe)
+            {
+                return [];
+            }
+            int pageShift = _host.Simulated.Machine.PageShift;
+            return [.. pe.Windows.OfType<Iommu.TceTable>().Select(t => LabTceWindow.Of(t, _host.Ids.Of(t), pageShift))];
+        }
+    }
 
     /// <summary>The physical address of memory BAR <paramref name="index"/>, where a peer's DMA reaches it; null for a
     /// mediated device or a BAR the function does not have.</summary>
@@ -96,18 +111,22 @@ public sealed class LabDevice
     /// and receives their page frame numbers in <paramref name="pfns"/>.</summary>
     /// <returns>The number of pages pinned, or -errno (EINVAL, E2BIG, EFAULT, ENOMEM, ...) exactly as the kernel returns it.</returns>
     /// <exception cref="LabConfigurationException">The device is bound to a host driver, not to VFIO.</exception>
-    public long PinPages(ulong iova, int count, bool write, Span<ulong> pfns) => PinPages(iova, count, read: true, write, pfns);
+    public long PinPages(ulong iova, int count, bool write, Span<ulong> pfns) =>
+        PinPages(iova, count, write ? MemoryProtection.Read | MemoryProtection.Write : MemoryProtection.Read, pfns);
 
-    /// <summary><c>vfio_pin_pages</c> with the protection spelled out: <paramref name="read"/> asks IOMMU_READ and
-    /// <paramref name="write"/> IOMMU_WRITE, which the mapping must allow (EPERM otherwise).</summary>
+    /// <summary><c>vfio_pin_pages</c> with the access asked for spelled out: <see cref="MemoryProtection.Read"/>,
+    /// <see cref="MemoryProtection.Write"/> or both (IOMMU_READ, IOMMU_WRITE; other bits are ignored). The core refuses
+    /// (EPERM) an access the mapping does not allow, so a write-only pin of a write-only mapping succeeds where a
+    /// read-write pin does not.</summary>
     /// <returns>The number of pages pinned, or -errno exactly as the kernel returns it.</returns>
     /// <exception cref="LabConfigurationException">The device is bound to a host driver, not to VFIO.</exception>
-    public long PinPages(ulong iova, int count, bool read, bool write, Span<ulong> pfns)
+    public long PinPages(ulong iova, int count, MemoryProtection protection, Span<ulong> pfns)
     {
         VfioDevice vfio = Vfio();
         // The kernel's array of page pointers, as large as the core accepts (PAGE_SIZE / 8 entries; E2BIG past it).
         var raw = new Pfn[Math.Clamp(count, 1, 8192)];
-        IommuProt prot = (read ? IommuProt.Read : IommuProt.None) | (write ? IommuProt.Write : IommuProt.None);
+        IommuProt prot = ((protection & MemoryProtection.Read) != 0 ? IommuProt.Read : IommuProt.None)
+            | ((protection & MemoryProtection.Write) != 0 ? IommuProt.Write : IommuProt.None);
         long ret = vfio.Driver is MdevVendorDriver driver
             ? driver.PinPages(vfio, iova, count, prot, raw)
             : vfio.PinPages(iova, count, prot, raw, _host.Simulated.Machine.PageShift);

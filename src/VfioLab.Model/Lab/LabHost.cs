@@ -40,6 +40,10 @@ public sealed class LabHost
     /// <summary>The CPU page size (PAGE_SIZE) in bytes.</summary>
     public ulong PageSize => Simulated.Machine.PageSize;
 
+    /// <summary>The name of the host's IOMMU hardware profile (<c>vt-d</c>, <c>amd-vi</c>, <c>smmu-v3</c>, <c>spapr-tce</c>),
+    /// as the kernel's driver would name itself.</summary>
+    public string IommuName => Simulated.DefaultIommu.Name;
+
     /// <summary>The kernel profile the host runs (<see cref="KernelProfiles"/>).</summary>
     public string KernelProfile => Simulated.Kernel.Profile;
 
@@ -144,6 +148,8 @@ public sealed class LabHost
     }
 
     internal SimulatedHost Simulated { get; }
+
+    internal LabObjectIds Ids { get; } = new();
 
     internal LabProcess Adopt(Process process, string name)
     {

@@ -60,25 +60,20 @@ public sealed class LabProcess
     /// <returns><see cref="Errno.None"/>, ESRCH for an exited process, or ENOMEM when its pinned pages cannot be copied.</returns>
     public Errno TryFork(out LabProcess? child, string? childName = null)
     {
-        Errno e = Process.TryFork(out Process? forked);
+        Errno e = Process.Syscalls.TryFork(out Process? forked);
         child = e == Errno.None ? _host.Adopt(forked!, childName ?? $"{Name}-child-{forked!.Pid}") : null;
         return e;
     }
 
     /// <summary>execve: the process gets a fresh mm; its open VFIO files stay (no close-on-exec).</summary>
     /// <returns><see cref="Errno.None"/>, or ESRCH for an exited process.</returns>
-    public Errno Exec() => Process.Exec();
+    public Errno Exec() => Process.Syscalls.Exec();
 
-    /// <summary>Exits the process: its files are closed and its mm torn down. Nothing happens if it already exited.</summary>
-    public void Exit()
-    {
-        if (Process.IsAlive)
-        {
-            Process.Exit();
-        }
-    }
+    /// <summary>Exits the process: its files are closed and its mm torn down. Nothing changes if it already exited
+    /// (the trace shows that exit answering ESRCH).</summary>
+    public void Exit() => Process.Syscalls.Exit();
 
-    /// <summary>Another thread of the process takes its mmap lock (as a writer) and keeps it until
+    /// <summary>Another thread of the process takes its mmap lock (for read) and keeps it until
     /// <see cref="ReleaseMmapLock"/>: what type1 before 0cfef2b7410b raced with (quirk <c>async-lock-accounting</c>).</summary>
     /// <returns>False when the process has exited.</returns>
     public bool HoldMmapLock()

@@ -1,6 +1,8 @@
 namespace VfioLab.Scenarios.Model;
 
-/// <summary>The scenario spellings of the host and device enumerations, stated once for the parser and for reports.</summary>
+/// <summary>The scenario spellings of the host and device enumerations, stated once for the parser and for reports.
+/// Kernel profiles, quirks and invariants are named by the model itself (<see cref="Lab.KernelProfiles"/>,
+/// <see cref="Lab.KernelQuirks"/>, <see cref="Lab.InvariantNames"/>).</summary>
 internal static class SpecNames
 {
     public static readonly IReadOnlyDictionary<string, IommuHardware> Iommu = new Dictionary<string, IommuHardware>(StringComparer.Ordinal)
@@ -9,12 +11,6 @@ internal static class SpecNames
         ["amd-vi"] = IommuHardware.AmdVi,
         ["smmu-v3"] = IommuHardware.SmmuV3,
         ["spapr-tce"] = IommuHardware.SpaprTce,
-    };
-
-    public static readonly IReadOnlyDictionary<string, KernelProfile> Kernel = new Dictionary<string, KernelProfile>(StringComparer.Ordinal)
-    {
-        ["seeds"] = KernelProfile.Seeds,
-        ["linux-6.18"] = KernelProfile.Linux618,
     };
 
     public static readonly IReadOnlyDictionary<string, ReservedRegionKind> ReservedRegion = new Dictionary<string, ReservedRegionKind>(StringComparer.Ordinal)

@@ -58,13 +58,13 @@ internal static partial class ScenarioParser
             reserved.Add(new ReservedRegionSpec(range.Start, range.Last, type, range.Location));
         }
 
-        KernelProfile kernel = map.Optional("kernel") is { } kernelNode ? NodeRead.Choice(kernelNode, "host.kernel", SpecNames.Kernel) : d.Kernel;
+        string kernel = map.Optional("kernel") is { } kernelNode ? NodeRead.Word(kernelNode, "host.kernel", Lab.KernelProfiles.All) : d.Kernel;
 
         var quirks = new List<string>();
         IReadOnlyList<ScenarioNode> quirkNodes = NodeRead.List(map.Optional("quirks"), "host.quirks");
         for (int i = 0; i < quirkNodes.Count; i++)
         {
-            string quirk = NodeRead.Word(quirkNodes[i], $"host.quirks[{i}]", QuirkNames.All);
+            string quirk = NodeRead.Word(quirkNodes[i], $"host.quirks[{i}]", Lab.KernelQuirks.All);
             if (quirks.Contains(quirk))
             {
                 ScenarioThrowHelper.ThrowParse(quirkNodes[i].Location, $"host.quirks[{i}]: '{quirk}' is listed twice");

@@ -132,7 +132,7 @@ internal sealed class StepSchema
                 Map("translate", Nested("check.translate", Req("device", FieldKind.Device), Req("iova", FieldKind.Value),
                     new FieldSpec("expect", FieldKind.Expect, Required: true, Outcomes: StepOutcomes.Fault))),
                 Choice("invariants", ["clean"])),
-            Step("expect_violation", new FieldSpec("invariant", FieldKind.Choice, Required: true, Choices: InvariantNames.All)),
+            Step("expect_violation", new FieldSpec("invariant", FieldKind.Choice, Required: true, Choices: Lab.InvariantNames.All)),
         };
         return table.ToDictionary(s => s.Kind, StringComparer.Ordinal);
     }

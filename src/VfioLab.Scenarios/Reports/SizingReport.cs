@@ -28,13 +28,26 @@ internal sealed record SizingReport(int Steps, IReadOnlyList<ProcessSizing> Proc
         }
         foreach (DomainSizing d in Domains)
         {
-            string sizes = string.Join(", ", d.EntriesAtPeak.Select(e => $"{Iommu.PageSizeBitmap.FormatSize(e.Key)} x {e.Value}"));
+            string sizes = string.Join(", ", d.EntriesAtPeak.Select(e => $"{PageSize(e.Key)} x {e.Value}"));
             w.WriteLine($"  domain {d.Name}: IOPTEs peak {d.PeakEntries}{(sizes.Length > 0 ? $" ({sizes})" : string.Empty)}; page tables peak {d.PeakTablePages} x {Bytes(d.Granule)} = {Bytes(d.PeakTableBytes)}");
         }
         foreach (TceWindowSizing t in TceWindows)
         {
             w.WriteLine($"  {t.Name}: valid TCEs peak {t.PeakValid} of {t.Entries}; table memory charged {Bytes(t.ChargedBytes)}");
         }
+    }
+
+    /// <summary>One page size with a binary unit and no space, as page sizes are spoken of: <c>4K</c>, <c>2M</c>, <c>1G</c>.</summary>
+    internal static string PageSize(ulong size)
+    {
+        string[] units = ["", "K", "M", "G", "T", "P", "E"];
+        int u = 0;
+        while (size >= 1024 && size % 1024 == 0 && u < units.Length - 1)
+        {
+            size /= 1024;
+            u++;
+        }
+        return $"{size}{units[u]}";
     }
 
     /// <summary>Bytes in the largest binary unit that divides them exactly (<c>16 GiB</c>, <c>4 KiB</c>, <c>1536 B</c>),

@@ -1,59 +1,58 @@
-using VfioLab.Host;
-using VfioLab.Iommu;
-using VfioLab.Simulation;
-using VfioLab.Vfio;
+using VfioLab.Lab;
 
 namespace VfioLab.Scenarios.Reports;
 
 /// <summary>
-/// Samples a simulated host after each scenario step and keeps the peaks a <see cref="SizingReport"/> shows. Cost per
-/// sample follows processes, containers and page-table runs, never pages.
+/// Samples a simulated host after each scenario step, through the model's public inspection (<see cref="LabProcess"/>,
+/// <see cref="LabContainer"/>, <see cref="LabDomain"/>, <see cref="LabTceWindow"/>), and keeps the peaks a
+/// <see cref="SizingReport"/> shows. Cost per sample follows processes, containers and page-table runs, never pages.
 /// </summary>
-internal sealed class SizingSampler(SimulatedHost host)
+internal sealed class SizingSampler(LabHost host)
 {
-    private readonly Dictionary<int, (Process Process, ulong PeakPages)> _processes = [];
+    private readonly Dictionary<int, (LabProcess Process, ulong PeakPages)> _processes = [];
     private readonly SortedDictionary<int, ContainerSizing> _containers = [];
-    private readonly List<IommuDomain> _domainOrder = [];
-    private readonly Dictionary<IommuDomain, DomainSizing> _domains = new(ReferenceEqualityComparer.Instance);
-    private readonly List<TceTable> _windowOrder = [];
-    private readonly Dictionary<TceTable, TceWindowSizing> _windows = new(ReferenceEqualityComparer.Instance);
+    private readonly List<string> _domainOrder = [];
+    private readonly Dictionary<string, DomainSizing> _domains = new(StringComparer.Ordinal);
+    private readonly List<int> _windowOrder = [];
+    private readonly Dictionary<int, TceWindowSizing> _windows = [];
     private int _samples;
 
     /// <summary>Records the host's state now.</summary>
     public void Sample()
     {
         _samples++;
-        foreach (Process p in host.Machine.Processes)
+        foreach (LabProcess p in host.Processes)
         {
-            ulong pages = p.LastMm.LockedVm;
+            if (!p.IsAlive)
+            {
+                continue; // an exited process keeps the row its earlier samples made
+            }
+            ulong pages = p.LockedVmPages;
             _processes[p.Pid] = _processes.TryGetValue(p.Pid, out var seen)
                 ? (p, Math.Max(seen.PeakPages, pages))
                 : (p, pages);
         }
-        foreach (VfioContainer c in host.Vfio.Containers)
+        foreach (LabContainer c in host.Containers)
         {
-            if (c.Iommu is not IVfioIommuInspection type1 || c.Iommu is Spapr.TceContainer)
+            if (c.Backend != "type1" || c.DmaAvail is not { } dmaAvail)
             {
                 continue; // sPAPR has no mapping budget: its windows are reported below
             }
-            ulong mappings = type1.MappingCount;
-            ulong limit = mappings + type1.DmaAvail;
+            ulong mappings = c.MappingCount;
+            ulong limit = mappings + dmaAvail;
             _containers[c.Id] = _containers.TryGetValue(c.Id, out ContainerSizing? seen)
                 ? seen with { PeakMappings = Math.Max(seen.PeakMappings, mappings), EntryLimit = limit }
                 : new ContainerSizing(c.Id, mappings, limit);
         }
-        foreach (IommuGroup g in host.IommuGroups.Values)
+        foreach (LabDevice device in host.Devices)
         {
-            if (g.Domain is IommuDomain d && !d.IsFreed)
+            if (device.Domain is { } domain)
             {
-                SampleDomain(d);
+                SampleDomain(domain);
             }
-            foreach (TceTable? window in g.TableGroup?.Windows ?? [])
+            foreach (LabTceWindow window in device.TceWindows)
             {
-                if (window is not null)
-                {
-                    SampleWindow(g, window);
-                }
+                SampleWindow(device.IommuGroup, window);
             }
         }
     }
@@ -61,42 +60,37 @@ internal sealed class SizingSampler(SimulatedHost host)
     /// <summary>The report of every sample so far.</summary>
     public SizingReport Report()
     {
-        ulong pageSize = host.Machine.PageSize;
         var processes = _processes.OrderBy(kv => kv.Key).Select(kv => new ProcessSizing(
-            kv.Value.Process.ToString(), kv.Value.PeakPages * pageSize, kv.Value.Process.LastMm.LockedVm * pageSize,
+            kv.Value.Process.ToString(), kv.Value.PeakPages * host.PageSize, kv.Value.Process.LockedVmPages * host.PageSize,
             kv.Value.Process.MemlockLimitBytes, kv.Value.Process.CapIpcLock)).ToList();
         return new SizingReport(_samples, processes, [.. _containers.Values], [.. _domainOrder.Select(d => _domains[d])],
             [.. _windowOrder.Select(w => _windows[w])]);
     }
 
-    private void SampleWindow(IommuGroup group, TceTable window)
+    private void SampleWindow(int group, LabTceWindow window)
     {
-        if (!_windows.TryGetValue(window, out TceWindowSizing? seen))
+        if (!_windows.TryGetValue(window.Id, out TceWindowSizing? seen))
         {
-            _windowOrder.Add(window);
-            seen = new TceWindowSizing($"group {group.Id} {window}", window.Size, 0, window.ChargedPages * host.Machine.PageSize);
+            _windowOrder.Add(window.Id);
+            string name = $"group {group} tce table #{window.Slot} [0x{window.Start:x}, 0x{window.Last:x}] " +
+                $"({window.PageSize:x} pages, 0x{window.Entries:x} entries, {window.Levels} level(s))";
+            seen = new TceWindowSizing(name, window.Entries, 0, window.ChargedBytes);
         }
-        _windows[window] = seen with { PeakValid = Math.Max(seen.PeakValid, window.ValidEntries) };
+        _windows[window.Id] = seen with { PeakValid = Math.Max(seen.PeakValid, window.ValidEntries) };
     }
 
-    private void SampleDomain(IommuDomain d)
+    private void SampleDomain(LabDomain d)
     {
-        if (!_domains.TryGetValue(d, out DomainSizing? seen))
+        if (!_domains.TryGetValue(d.Name, out DomainSizing? seen))
         {
-            _domainOrder.Add(d);
+            _domainOrder.Add(d.Name);
             seen = new DomainSizing(d.Name, d.MinPageSize, 0, [], 0);
         }
-        ulong entries = d.TotalEntries;
-        ulong tables = 0;
-        foreach (ulong t in PageTableFootprint.TablesPerLevel(d.MappedRuns(), d.MinPageSize))
+        _domains[d.Name] = seen with
         {
-            tables += t;
-        }
-        _domains[d] = seen with
-        {
-            PeakEntries = Math.Max(seen.PeakEntries, entries),
-            EntriesAtPeak = entries > seen.PeakEntries || seen.EntriesAtPeak.Count == 0 ? d.EntryCounts() : seen.EntriesAtPeak,
-            PeakTablePages = Math.Max(seen.PeakTablePages, tables),
+            PeakEntries = Math.Max(seen.PeakEntries, d.Entries),
+            EntriesAtPeak = d.Entries > seen.PeakEntries || seen.EntriesAtPeak.Count == 0 ? d.EntriesByPageSize : seen.EntriesAtPeak,
+            PeakTablePages = Math.Max(seen.PeakTablePages, d.PageTablePages),
         };
     }
 }

@@ -30,7 +30,7 @@ internal sealed class PreparedScenario
         TraceStep? current = null;
         if (trace is not null)
         {
-            session.Host.Trace.Subscribe(ev => trace.WriteLine(TraceJson.Format(ev, current)));
+            session.Host.SubscribeTrace(ev => trace.WriteLine(TraceJson.Format(ev, current)));
         }
         reporter.Started(doc.Name, doc.Description ?? string.Empty, doc.Steps.Count);
         Reports.SizingSampler? sizing = _options.Sizing ? new Reports.SizingSampler(session.Host) : null;

@@ -1,140 +1,149 @@
-using VfioLab.Addressing;
-using VfioLab.Host;
-using VfioLab.Iommu;
-using VfioLab.Pci;
+using VfioLab.Lab;
 using VfioLab.Scenarios.Model;
-using VfioLab.Simulation;
 
 namespace VfioLab.Scenarios.Running;
 
 /// <summary>
-/// Builds a <see cref="SimulatedHost"/> from a scenario's <c>host</c>, <c>devices</c> and
-/// <c>processes</c>. A set-up the model cannot build (two devices at one address, a group mixing
-/// IOMMUs, a BAR that is not a power of two) is a located error, and nothing runs.
+/// Builds a <see cref="LabHost"/> from a scenario's <c>host</c>, <c>devices</c> and <c>processes</c> through the
+/// model's public <see cref="LabHostBuilder"/>. A set-up the model cannot build (two devices at one address, a group
+/// mixing IOMMUs, a BAR that is not a power of two) is a located error at the device, process or host it concerns,
+/// and nothing runs.
 /// </summary>
 internal static class ScenarioHostFactory
 {
-    public static SimulatedHost Build(ScenarioDocument doc, out IReadOnlyDictionary<string, Process> processes)
+    public static LabHost Build(ScenarioDocument doc)
     {
         HostSpec h = doc.Host;
-        int pageShift = System.Numerics.BitOperations.Log2(h.PageSize);
-        FrameLayout layout = h.Frames.Layout == FrameLayoutKind.Scattered
-            ? FrameLayout.ScatteredRuns(h.Frames.RunPages, h.Frames.Seed)
-            : FrameLayout.Contiguous;
-        IommuHardwareProfile profile = Profile(h.Iommu, h.IommuPageSizes, h.Aperture, h.ReservedRegions, null);
-        string? unmodelled = h.Quirks.FirstOrDefault(q => !QuirkNames.Modelled.Contains(q, StringComparer.Ordinal));
+        var hostLocation = new SourceLocation(doc.File, 1, 1);
+        string? unmodelled = h.Quirks.FirstOrDefault(q => !KernelQuirks.IsKnown(q));
         if (unmodelled is not null)
         {
-            // Every quirk of SCENARIOS.md is modelled and the parser refuses other names, so only an
-            // in-process caller (or a name added to QuirkNames.All before its model) reaches this;
-            // running it would silently show today's behaviour, so it is refused.
-            throw new ScenarioParseException(new SourceLocation(doc.File, 1, 1),
-                $"host.quirks: '{unmodelled}': this version of VfioLab does not model it");
-        }
-        var kernel = new KernelSettings(
-            h.Kernel == KernelProfile.Linux618 ? KernelSettings.Linux618 : KernelSettings.Seeds,
-            h.Quirks, h.Params.DmaEntryLimit, h.Params.DisableHugepages, h.Params.AllowUnsafeInterrupts, h.Params.StrictMmioMaps);
-        if (h.Memory < h.PageSize || h.Memory % h.PageSize != 0)
-        {
-            throw new ScenarioParseException(new SourceLocation(doc.File, 1, 1), $"host memory 0x{h.Memory:x} is not a multiple of the page size 0x{h.PageSize:x}");
-        }
-        var host = new SimulatedHost(h.Memory, pageShift, layout, profile, kernel);
-        if (h.Iommu != IommuHardware.SpaprTce)
-        {
-            host.RegisterType1();
-        }
-        else
-        {
-            host.RegisterSpapr();
+            // Every quirk of SCENARIOS.md is modelled and the parser refuses other names, so only an in-process
+            // caller reaches this; running it would silently show today's behaviour, so it is refused.
+            throw new ScenarioParseException(hostLocation, $"host.quirks: '{unmodelled}': this version of VfioLab does not model it");
         }
 
-        HashSet<int> explicitGroups = [.. doc.Devices.Where(d => d.Group is not null).Select(d => d.Group!.Value)];
-        int nextGroup = 0;
-        int NextFreeGroup()
-        {
-            while (explicitGroups.Contains(nextGroup) || host.IommuGroups.ContainsKey(nextGroup))
-            {
-                nextGroup++;
-            }
-            return nextGroup;
-        }
-
-        var perDeviceProfiles = new Dictionary<string, IommuHardwareProfile>(StringComparer.Ordinal);
+        var builder = new LabHostBuilder();
+        At(hostLocation, () => Host(builder, h));
         foreach (DeviceSpec d in doc.Devices)
         {
-            string? error;
-            int group = d.Group ?? NextFreeGroup();
-            if (d.Driver == DeviceDriverKind.Mdev)
-            {
-                if (!Guid.TryParse(d.Address, out Guid uuid))
-                {
-                    throw new ScenarioParseException(d.Location, $"mdev '{d.Name}': address '{d.Address}' is not a UUID");
-                }
-                error = host.AddMdevDevice(d.Name, uuid, new Vfio.Mdev.MdevVendorDriver(d.Misbehaving, pageShift), group);
-            }
-            else
-            {
-                if (!PciAddress.TryParse(d.Address, out PciAddress address))
-                {
-                    throw new ScenarioParseException(d.Location, $"device '{d.Name}': '{d.Address}' is not a PCI address (0000:01:00.0)");
-                }
-                IommuHardwareProfile deviceProfile = profile;
-                if (d.Iommu is not null || d.IommuPageSizes is not null || !d.Coherent)
-                {
-                    // Devices with the same per-device IOMMU settings share one IOMMU instance.
-                    string key = $"{d.Iommu}/{string.Join(",", d.IommuPageSizes ?? [])}/{d.Coherent}";
-                    if (!perDeviceProfiles.TryGetValue(key, out IommuHardwareProfile? p))
-                    {
-                        p = Profile(d.Iommu ?? h.Iommu, d.IommuPageSizes ?? (d.Iommu is null ? h.IommuPageSizes : null),
-                            d.Iommu is null ? h.Aperture : null, h.ReservedRegions, d.Coherent ? null : false);
-                        perDeviceProfiles.Add(key, p);
-                    }
-                    deviceProfile = p;
-                }
-                var bars = d.Bars.Select(b => new PciBarRequest(b.Index, b.Size, b.Prefetchable, b.Is64Bit)).ToList();
-                DriverBinding binding = d.Driver == DeviceDriverKind.Host ? DriverBinding.Host : DriverBinding.Vfio;
-                error = host.AddPciDevice(d.Name, address, bars, binding, group, deviceProfile, d.IsolatedMsi ? null : false);
-            }
-            if (error is not null)
-            {
-                throw new ScenarioParseException(d.Location, error);
-            }
+            At(d.Location, () => AddDevice(builder, d));
         }
-        host.Seal();
-
-        var procs = new Dictionary<string, Process>(StringComparer.Ordinal);
         foreach (ProcessSpec p in doc.Processes)
         {
-            procs.Add(p.Name, host.Spawn(p.Name, p.Memlock, p.CapIpcLock));
+            At(p.Location, () => builder.AddProcess(p.Name, p.Memlock, p.CapIpcLock));
         }
-        if (procs.Count == 0)
+        try
         {
-            procs.Add("main", host.Spawn("main", ProcessSpec.DefaultMemlock, false));
+            return builder.Build();
         }
-        processes = procs;
-        return host;
+        catch (LabConfigurationException e)
+        {
+            SourceLocation at = doc.Devices.FirstOrDefault(d => d.Name == e.Subject)?.Location
+                ?? doc.Processes.FirstOrDefault(p => p.Name == e.Subject)?.Location
+                ?? hostLocation;
+            throw new ScenarioParseException(at, e.Message);
+        }
     }
 
-    private static IommuHardwareProfile Profile(IommuHardware hw, IReadOnlyList<ulong>? pageSizes, AddressRangeSpec? aperture,
-        IReadOnlyList<ReservedRegionSpec> extra, bool? coherent)
+    private static void Host(LabHostBuilder builder, HostSpec h)
     {
-        IommuHardwareProfile baseProfile = hw switch
+        builder.WithMemory(h.Memory).WithPageSize(h.PageSize).WithIommu(Kind(h.Iommu)).WithKernel(h.Kernel);
+        if (h.Frames.Layout == FrameLayoutKind.Scattered)
         {
-            IommuHardware.AmdVi => IommuHardwareProfile.AmdVi,
-            IommuHardware.SmmuV3 => IommuHardwareProfile.SmmuV3,
-            IommuHardware.SpaprTce => IommuHardwareProfile.SpaprTce,
-            _ => IommuHardwareProfile.VtD,
-        };
-        ulong? bitmap = pageSizes is null ? null : pageSizes.Aggregate(0UL, (acc, s) => acc | s);
-        ByteRange? ap = aperture is null ? null : new ByteRange(aperture.Start, aperture.Last);
-        var regions = extra.Select(r => new ReservedRegion(new ByteRange(r.Start, r.Last), r.Type switch
+            builder.WithScatteredFrames(h.Frames.RunPages, h.Frames.Seed);
+        }
+        if (h.IommuPageSizes is { } sizes)
         {
-            ReservedRegionKind.Msi => ReservedRegionType.Msi,
-            ReservedRegionKind.Direct => ReservedRegionType.Direct,
-            ReservedRegionKind.DirectRelaxable => ReservedRegionType.DirectRelaxable,
-            ReservedRegionKind.SwMsi => ReservedRegionType.SwMsi,
-            _ => ReservedRegionType.Reserved,
-        })).ToList();
-        return baseProfile.WithOverrides(bitmap, ap, regions, null, coherent);
+            builder.WithIommuPageSizes([.. sizes]);
+        }
+        if (h.Aperture is { } aperture)
+        {
+            builder.WithAperture(aperture.Start, aperture.Last);
+        }
+        foreach (ReservedRegionSpec r in h.ReservedRegions)
+        {
+            builder.AddReservedRegion(r.Start, r.Last, r.Type switch
+            {
+                Model.ReservedRegionKind.Msi => Lab.ReservedRegionKind.Msi,
+                Model.ReservedRegionKind.Direct => Lab.ReservedRegionKind.Direct,
+                Model.ReservedRegionKind.DirectRelaxable => Lab.ReservedRegionKind.DirectRelaxable,
+                Model.ReservedRegionKind.SwMsi => Lab.ReservedRegionKind.SwMsi,
+                _ => Lab.ReservedRegionKind.Reserved,
+            });
+        }
+        foreach (string quirk in h.Quirks)
+        {
+            builder.WithQuirk(quirk);
+        }
+        builder.WithParameter("dma_entry_limit", h.Params.DmaEntryLimit)
+            .WithParameter("disable_hugepages", h.Params.DisableHugepages ? 1UL : 0)
+            .WithParameter("allow_unsafe_interrupts", h.Params.AllowUnsafeInterrupts ? 1UL : 0)
+            .WithParameter("strict_mmio_maps", h.Params.StrictMmioMaps ? 1UL : 0);
+    }
+
+    private static void AddDevice(LabHostBuilder builder, DeviceSpec d)
+    {
+        if (d.Driver == DeviceDriverKind.Mdev)
+        {
+            if (!Guid.TryParse(d.Address, out Guid uuid))
+            {
+                throw new LabConfigurationException($"mdev '{d.Name}': address '{d.Address}' is not a UUID");
+            }
+            builder.AddMdevDevice(d.Name, uuid, d.Group, d.Misbehaving);
+            return;
+        }
+        builder.AddPciDevice(d.Name, d.Address, o =>
+        {
+            foreach (BarSpec bar in d.Bars)
+            {
+                o.Bar(bar.Index, bar.Size, bar.Prefetchable, bar.Is64Bit);
+            }
+            if (d.Group is { } group)
+            {
+                o.Group(group);
+            }
+            if (d.Driver == DeviceDriverKind.Host)
+            {
+                o.BoundToHostDriver();
+            }
+            if (d.Iommu is { } iommu)
+            {
+                o.Iommu(Kind(iommu));
+            }
+            if (d.IommuPageSizes is { } sizes)
+            {
+                o.WithIommuPageSizes([.. sizes]);
+            }
+            if (!d.Coherent)
+            {
+                o.NotCoherent();
+            }
+            if (!d.IsolatedMsi)
+            {
+                o.WithoutIsolatedMsi();
+            }
+        });
+    }
+
+    private static IommuKind Kind(IommuHardware hw) => hw switch
+    {
+        IommuHardware.AmdVi => IommuKind.AmdVi,
+        IommuHardware.SmmuV3 => IommuKind.SmmuV3,
+        IommuHardware.SpaprTce => IommuKind.SpaprTce,
+        _ => IommuKind.VtD,
+    };
+
+    /// <summary>Runs one description call; what the builder refuses is a parse error at <paramref name="location"/>.</summary>
+    private static void At(SourceLocation location, Action describe)
+    {
+        try
+        {
+            describe();
+        }
+        catch (LabConfigurationException e)
+        {
+            throw new ScenarioParseException(location, e.Message);
+        }
     }
 }

@@ -1,7 +1,5 @@
-using VfioLab.Addressing;
-using VfioLab.Iommu;
+using VfioLab.Lab;
 using VfioLab.Scenarios.Model;
-using VfioLab.Simulation;
 
 namespace VfioLab.Scenarios.Running;
 
@@ -13,22 +11,22 @@ internal sealed partial class ScenarioSession
     private static readonly string[] DmaFaultFields = ["fault", "fault_iova", "reason", "bytes"];
 
     /// <summary>
-    /// <c>dma</c>: the device reads or writes through its IOMMU group (<see cref="DeviceDma"/>).
-    /// Returns <c>bytes</c> (moved before any fault), <c>fault</c>, for a read <c>data</c> (the bytes
-    /// that arrived), and on a fault <c>fault_iova</c> and <c>reason</c>. A fault is not an errno: it
-    /// satisfies <c>expect: fault</c>, fails <c>expect: ok</c>, and fails a field map that names none
-    /// of <c>fault</c>, <c>fault_iova</c>, <c>reason</c>, <c>bytes</c>.
+    /// <c>dma</c>: the device reads or writes through its IOMMU group (<see cref="LabDevice.DmaRead"/>,
+    /// <see cref="LabDevice.DmaWrite"/>). Returns <c>bytes</c> (moved before any fault), <c>fault</c>, for a read
+    /// <c>data</c> (the bytes that arrived), and on a fault <c>fault_iova</c> and <c>reason</c>. A fault is not an
+    /// errno: it satisfies <c>expect: fault</c>, fails <c>expect: ok</c>, and fails a field map that names none of
+    /// <c>fault</c>, <c>fault_iova</c>, <c>reason</c>, <c>bytes</c>.
     /// </summary>
     private StepResult Dma(ScenarioStep step)
     {
-        SimulatedDevice device = DeviceOf(step.Args);
-        if (device.Group.FindMember(device.DeviceName) is null)
+        LabDevice device = DeviceOf(step.Args);
+        if (!device.IsPresent)
         {
             throw new StepFailure(step.Args.GetLocation("device"), $"device {device.Name} was unplugged; it issues no DMA");
         }
         bool write = step.Args.GetString("op") == "write";
-        var iova = new Iova(Value(step, "iova"));
-        DeviceDmaResult dma = write ? DmaWrite(step, device, iova) : DmaRead(step, device, iova);
+        ulong iova = Value(step, "iova");
+        LabDmaResult dma = write ? DmaWrite(step, device, iova) : DmaRead(step, device, iova);
 
         StepResult r = Syscall(0);
         r.Set("bytes", dma.Bytes);
@@ -38,17 +36,17 @@ internal sealed partial class ScenarioSession
             r.Set("data", ResultValue.FromBytes(dma.Data));
         }
         string op = write ? "write" : "read";
-        if (dma.Fault is { } fault)
+        if (dma is { FaultIova: { } faultIova, FaultReason: { } faultReason })
         {
-            string reason = ReasonName(fault.Reason);
-            r.Set("fault_iova", fault.Iova.Value);
+            string reason = ReasonName(faultReason);
+            r.Set("fault_iova", faultIova);
             r.Set("reason", reason);
-            r.Set("summary", $"fault at iova 0x{fault.Iova.Value:x} ({reason}) after 0x{dma.Bytes:x} bytes");
+            r.Set("summary", $"fault at iova 0x{faultIova:x} ({reason}) after 0x{dma.Bytes:x} bytes");
             string? problem = FaultProblem(step.Expect);
             if (problem is not null)
             {
                 throw new StepFailure(step.Location,
-                    $"{problem}, but {device.Name} ({device.DeviceName}) DMA {op} at iova {iova} faulted at iova 0x{fault.Iova.Value:x} ({reason}) after 0x{dma.Bytes:x} bytes");
+                    $"{problem}, but {device.Name} ({device.Address}) DMA {op} at iova 0x{iova:x} faulted at iova 0x{faultIova:x} ({reason}) after 0x{dma.Bytes:x} bytes");
             }
         }
         else
@@ -58,7 +56,7 @@ internal sealed partial class ScenarioSession
         return r;
     }
 
-    private DeviceDmaResult DmaWrite(ScenarioStep step, SimulatedDevice device, Iova iova)
+    private LabDmaResult DmaWrite(ScenarioStep step, LabDevice device, ulong iova)
     {
         if (!step.Has("data") && !step.Has("fill") && !step.Has("seed"))
         {
@@ -69,10 +67,10 @@ internal sealed partial class ScenarioSession
         {
             throw new StepFailure(step.Args.GetLocation("size"), $"size 0x{Value(step, "size"):x} does not match the 0x{data.Length:x} bytes of data");
         }
-        return DeviceDma.Write(Host, device, iova, data);
+        return device.DmaWrite(iova, data);
     }
 
-    private DeviceDmaResult DmaRead(ScenarioStep step, SimulatedDevice device, Iova iova)
+    private LabDmaResult DmaRead(ScenarioStep step, LabDevice device, ulong iova)
     {
         foreach (string field in (ReadOnlySpan<string>)["data", "fill", "seed"])
         {
@@ -90,7 +88,7 @@ internal sealed partial class ScenarioSession
         {
             throw new StepFailure(step.Args.GetLocation("size"), $"dma of 0x{size:x} bytes exceeds the 64 MiB a step may move");
         }
-        return DeviceDma.Read(Host, device, iova, size);
+        return device.DmaRead(iova, size);
     }
 
     /// <summary>Why a faulted DMA misses <paramref name="expect"/> before any field is compared, or null
@@ -115,15 +113,15 @@ internal sealed partial class ScenarioSession
         }
     }
 
-    /// <summary>The scenario spelling of a fault reason (kebab-case, like the invariant names).</summary>
-    private static string ReasonName(IommuFaultReason reason) => reason switch
+    /// <summary>The scenario spelling of a fault reason (SCENARIOS.md's <c>reason:</c>, kebab-case like the invariant names).</summary>
+    private static string ReasonName(DmaFaultReason reason) => reason switch
     {
-        IommuFaultReason.NotMapped => "not-mapped",
-        IommuFaultReason.ReadDenied => "read-denied",
-        IommuFaultReason.WriteDenied => "write-denied",
-        IommuFaultReason.NoDomain => "no-domain",
-        IommuFaultReason.NoIommu => "no-iommu",
-        IommuFaultReason.UnsupportedRequest => "unsupported-request",
+        DmaFaultReason.NotMapped => "not-mapped",
+        DmaFaultReason.ReadDenied => "read-denied",
+        DmaFaultReason.WriteDenied => "write-denied",
+        DmaFaultReason.NoDomain => "no-domain",
+        DmaFaultReason.NoIommu => "no-iommu",
+        DmaFaultReason.UnsupportedRequest => "unsupported-request",
         _ => reason.ToString(),
     };
 }

@@ -1,9 +1,5 @@
-using VfioLab.Addressing;
-using VfioLab.Host;
-using VfioLab.Iommu;
+using VfioLab.Lab;
 using VfioLab.Scenarios.Model;
-using VfioLab.Simulation;
-using VfioLab.Vfio;
 
 namespace VfioLab.Scenarios.Running;
 
@@ -14,8 +10,7 @@ internal sealed partial class ScenarioSession
     /// driver's release runs, and its CPU mappings are revoked (later access is SIGBUS).</summary>
     private StepResult DeviceRelease(ScenarioStep step)
     {
-        SimulatedDevice device = DeviceOf(step.Args);
-        int closed = SimulatedHostActions.ReleaseDevice(Host, device);
+        int closed = DeviceOf(step.Args).Release();
         StepResult r = Syscall(0);
         r.Set("closed", (ulong)closed);
         r.Set("summary", $"closed {closed} fd(s)");
@@ -25,8 +20,7 @@ internal sealed partial class ScenarioSession
     /// <summary><c>unplug</c>: the device is released, then removed from its group and the bus.</summary>
     private StepResult Unplug(ScenarioStep step)
     {
-        SimulatedDevice device = DeviceOf(step.Args);
-        int closed = SimulatedHostActions.Unplug(Host, device);
+        int closed = DeviceOf(step.Args).Unplug();
         StepResult r = Syscall(0);
         r.Set("closed", (ulong)closed);
         return r;
@@ -36,7 +30,7 @@ internal sealed partial class ScenarioSession
     /// notifier unregistration and device reference drop); returns <c>ran</c>, how many ran.</summary>
     private StepResult RunDeferredWork()
     {
-        int ran = Host.Machine.Work.RunAll();
+        int ran = Host.RunDeferredWork();
         StepResult r = Syscall(0);
         r.Set("ran", (ulong)ran);
         r.Set("summary", $"ran {ran} work item(s)");
@@ -67,7 +61,7 @@ internal sealed partial class ScenarioSession
         return item switch
         {
             "locked_vm" => CheckLockedVm(args),
-            "pinned_pages" => Compare("pinned_pages", Host.Machine.Memory.PinnedFrameCount, Value(step, "pinned_pages"), step.Location),
+            "pinned_pages" => Compare("pinned_pages", Host.PinnedPages, Value(step, "pinned_pages"), step.Location),
             "mappings" => CheckBackendCount(args, "mappings"),
             "dma_avail" => CheckBackendCount(args, "dma_avail"),
             "iommu_entries" => CheckIommuEntries(args),
@@ -80,21 +74,20 @@ internal sealed partial class ScenarioSession
     private StepResult CheckLockedVm(StepArgs args)
     {
         string name = args.GetString("process");
-        if (!_processes.TryGetValue(name, out Process? p))
+        if (!_processes.TryGetValue(name, out LabProcess? p))
         {
             throw new StepFailure(args.GetLocation("process"), $"no process named '{name}'");
         }
-        ulong pages = p.LastMm.LockedVm;
-        return Compare($"locked_vm of {name}", pages << Host.Machine.PageShift, Value(args, "bytes"), args.Location);
+        return Compare($"locked_vm of {name}", p.LockedVmBytes, Value(args, "bytes"), args.Location);
     }
 
     private StepResult CheckBackendCount(StepArgs args, string what)
     {
         int fd = (int)Math.Min(Value(args, "fd"), int.MaxValue);
-        Process p = _processes.Values.First();
-        VfioContainer container = ContainerOf(p, fd, args);
+        LabProcess p = _processes.Values.First();
+        LabContainer container = ContainerOf(p, fd, args);
         ulong expected = Value(args, "count");
-        if (container.Iommu is null)
+        if (container.Backend is null)
         {
             if (what == "mappings")
             {
@@ -102,24 +95,20 @@ internal sealed partial class ScenarioSession
             }
             throw new StepFailure(args.Location, "dma_avail needs a container with an IOMMU backend set");
         }
-        if (container.Iommu is not IVfioIommuInspection inspect)
+        if (container.DmaAvail is not { } dmaAvail)
         {
             throw new StepFailure(args.Location, $"the container's backend does not report {what}");
         }
-        return Compare(what, what == "mappings" ? inspect.MappingCount : inspect.DmaAvail, expected, args.Location);
+        return Compare(what, what == "mappings" ? container.MappingCount : dmaAvail, expected, args.Location);
     }
 
-    private VfioContainer ContainerOf(Process p, int fd, StepArgs args)
+    private LabContainer ContainerOf(LabProcess p, int fd, StepArgs args)
     {
-        foreach (Process candidate in _processes.Values.Prepend(p))
+        foreach (LabProcess candidate in _processes.Values.Prepend(p))
         {
-            if (candidate.IsAlive && candidate.Fds.TryGet(fd, out OpenFile file))
+            if (candidate.ContainerOf(fd) is { } container)
             {
-                file.Put();
-                if (file.Operations is VfioContainerFile c)
-                {
-                    return c.Container;
-                }
+                return container;
             }
         }
         throw new StepFailure(args.GetLocation("fd"), $"fd {fd} is not a container in any process");
@@ -127,33 +116,32 @@ internal sealed partial class ScenarioSession
 
     private StepResult CheckIommuEntries(StepArgs args)
     {
-        SimulatedDevice device = DeviceOfArgs(args);
+        LabDevice device = DeviceOf(args);
         // A sPAPR PE counts its valid TCEs over every window; other groups the leaf IOPTEs of their domain.
-        ulong entries = device.Group.TableGroup?.ValidEntries ?? device.Group.Domain?.TotalEntries ?? 0;
-        return Compare($"IOMMU entries of {device.Name}", entries, Value(args, "count"), args.Location);
+        return Compare($"IOMMU entries of {device.Name}", device.IommuEntries, Value(args, "count"), args.Location);
     }
 
     private StepResult CheckTranslate(StepArgs args)
     {
-        SimulatedDevice device = DeviceOfArgs(args);
+        LabDevice device = DeviceOf(args);
         ulong iova = Value(args, "iova");
-        IommuTranslation t = IommuDma.Translate(device.Group, new Iova(iova), write: false);
+        LabTranslation t = device.Translate(iova);
         StepResult r = Syscall(0);
         r.Set("fault", !t.Ok);
         if (t.Ok)
         {
-            r.Set("phys", t.Phys.Value);
+            r.Set("phys", t.Physical);
         }
         StepExpectation expect = args.GetExpectation("expect");
         if (expect.Kind == StepExpectationKind.Fault && t.Ok)
         {
-            throw new StepFailure(args.Location, $"expected iova 0x{iova:x} of {device.Name} to fault, it translates to 0x{t.Phys.Value:x}");
+            throw new StepFailure(args.Location, $"expected iova 0x{iova:x} of {device.Name} to fault, it translates to 0x{t.Physical:x}");
         }
         if (expect.Kind == StepExpectationKind.Fields)
         {
             if (!t.Ok)
             {
-                throw new StepFailure(args.Location, $"iova 0x{iova:x} of {device.Name} does not translate ({t.Fault})");
+                throw new StepFailure(args.Location, $"iova 0x{iova:x} of {device.Name} does not translate ({t.FaultReason})");
             }
             IReadOnlyList<string> problems = ExpectMatcher.Match(expect.Fields!, r, Lookup);
             if (problems.Count > 0)
@@ -166,7 +154,7 @@ internal sealed partial class ScenarioSession
 
     private StepResult CheckInvariantsClean(ScenarioStep step)
     {
-        IReadOnlyList<Checks.InvariantViolation> found = _checker.Check();
+        IReadOnlyList<LabViolation> found = Host.CheckInvariants();
         if (found.Count > 0)
         {
             throw new StepFailure(step.Location, "invariants broken: " + string.Join("; ", found.Select(v => $"{v.Invariant}: {v.Message}")));
@@ -175,8 +163,6 @@ internal sealed partial class ScenarioSession
         r.Set("summary", "invariants clean");
         return r;
     }
-
-    private SimulatedDevice DeviceOfArgs(StepArgs args) => DeviceOf(args);
 
     private static StepResult Compare(string what, ulong actual, ulong expected, SourceLocation location)
     {

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using VfioLab.Abi;
-using VfioLab.Host;
+using VfioLab.Lab;
 using VfioLab.Scenarios.Model;
 
 namespace VfioLab.Scenarios.Running;
@@ -46,7 +46,7 @@ internal sealed partial class ScenarioSession
     private StepResult StructIoctl(ScenarioStep step, uint request, int structSize, Action<byte[]> fill, Action<byte[], StepResult>? decode,
         int extraBytes = 0)
     {
-        Process p = ProcessOf(step);
+        LabProcess p = ProcessOf(step);
         int fd = Fd(step);
         ulong argsz = step.Has("argsz") ? Value(step, "argsz") : (ulong)(structSize + extraBytes);
         if (argsz > uint.MaxValue)
@@ -122,7 +122,7 @@ internal sealed partial class ScenarioSession
             throw new StepFailure(step.Args.GetLocation("index"), $"index 0x{index:x} does not fit the u32 field");
         }
         return StructIoctl(step, VfioIoctl.DeviceGetRegionInfo, VfioRegionInfo.SizeOf,
-            b => BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(VfioRegionInfo.Offsets.Index), (uint)index),
+            b => new VfioRegionInfo { Index = (uint)index }.Write(b),
             (b, r) =>
             {
                 VfioRegionInfo.TryRead(b, out VfioRegionInfo i);
@@ -140,7 +140,7 @@ internal sealed partial class ScenarioSession
     /// QEMU does when the guest toggles decode.</summary>
     private StepResult PciCommand(ScenarioStep step)
     {
-        Process p = ProcessOf(step);
+        LabProcess p = ProcessOf(step);
         int fd = Fd(step);
         ulong offset = VfioPci.IndexToOffset(VfioPciRegionIndex.Config) + 4;
         byte[] cmd = new byte[2];
@@ -158,7 +158,7 @@ internal sealed partial class ScenarioSession
 
     private StepResult RawIoctl(ScenarioStep step)
     {
-        Process p = ProcessOf(step);
+        LabProcess p = ProcessOf(step);
         int fd = Fd(step);
         ScenarioSymbol req = step.Args.GetSymbol("request");
         uint request;

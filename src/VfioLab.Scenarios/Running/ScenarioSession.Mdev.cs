@@ -1,10 +1,6 @@
 using VfioLab.Abi;
-using VfioLab.Addressing;
-using VfioLab.Iommu;
+using VfioLab.Lab;
 using VfioLab.Scenarios.Model;
-using VfioLab.Simulation;
-using VfioLab.Vfio;
-using VfioLab.Vfio.Mdev;
 
 namespace VfioLab.Scenarios.Running;
 
@@ -18,25 +14,22 @@ internal sealed partial class ScenarioSession
     /// or -errno) and, on success, <c>pfns</c>: the first pinned frame, for a contiguous look at the pages.</summary>
     private StepResult PinPages(ScenarioStep step)
     {
-        (VfioDevice device, MdevVendorDriver? driver) = CallerOf(step);
+        LabDevice device = CallerOf(step);
         ulong iova = Value(step, "iova");
         int count = (int)Math.Min(step.Args.GetNumber("count", 0), int.MaxValue);
-        IommuProt prot = (step.Args.GetStringOrNull("prot") ?? "rw") switch
+        MemoryProtection prot = (step.Args.GetStringOrNull("prot") ?? "rw") switch
         {
-            "r" => IommuProt.Read,
-            "w" => IommuProt.Write,
-            _ => IommuProt.Read | IommuProt.Write,
+            "r" => MemoryProtection.Read,
+            "w" => MemoryProtection.Write,
+            _ => MemoryProtection.Read | MemoryProtection.Write,
         };
-        // The kernel's array of page pointers: bounded by what the core accepts (E2BIG past it).
-        var pfns = new Pfn[Math.Clamp(count, 1, 8192)];
-        long ret = driver is not null
-            ? driver.PinPages(device, iova, count, prot, pfns)
-            : device.PinPages(iova, count, prot, pfns, Host.Machine.PageShift);
+        Span<ulong> pfns = stackalloc ulong[1];
+        long ret = device.PinPages(iova, count, prot, pfns);
         StepResult r = Syscall(ret);
         if (ret > 0)
         {
-            r.Set("pfn", pfns[0].Value);
-            r.Set("summary", $"pinned 0x{ret:x} page(s) from iova 0x{iova:x}, first pfn 0x{pfns[0].Value:x}");
+            r.Set("pfn", pfns[0]);
+            r.Set("summary", $"pinned 0x{ret:x} page(s) from iova 0x{iova:x}, first pfn 0x{pfns[0]:x}");
         }
         return r;
     }
@@ -45,10 +38,10 @@ internal sealed partial class ScenarioSession
     /// <c>result: 0</c>, with <c>warned: true</c> where the kernel would WARN (misuse, a gap).</summary>
     private StepResult UnpinPages(ScenarioStep step)
     {
-        (VfioDevice device, MdevVendorDriver? driver) = CallerOf(step);
+        LabDevice device = CallerOf(step);
         int count = (int)Math.Min(step.Args.GetNumber("count", 0), int.MaxValue);
         ulong iova = Value(step, "iova");
-        bool ok = driver is not null ? driver.UnpinPages(device, iova, count) : device.UnpinPages(iova, count, Host.Machine.PageShift);
+        bool ok = device.UnpinPages(iova, count);
         StepResult r = Syscall(0);
         r.Set("warned", !ok);
         if (!ok)
@@ -63,7 +56,7 @@ internal sealed partial class ScenarioSession
     /// -errno) and, for a read, <c>data</c>.</summary>
     private StepResult DmaRw(ScenarioStep step)
     {
-        (VfioDevice device, _) = CallerOf(step);
+        LabDevice device = CallerOf(step);
         bool write = step.Args.GetString("op") == "write";
         byte[] data;
         if (write)
@@ -87,8 +80,8 @@ internal sealed partial class ScenarioSession
             }
             data = new byte[size];
         }
-        Host.Process? current = step.Process is null ? null : ProcessOf(step);
-        Errno e = MdevVendorDriver.DmaRw(device, Value(step, "iova"), data, write, current);
+        LabProcess? current = step.Process is null ? null : ProcessOf(step);
+        Errno e = device.DmaRw(Value(step, "iova"), data, write, current);
         StepResult r = Syscall(e.AsReturn());
         if (!write && e == Errno.None)
         {
@@ -97,13 +90,14 @@ internal sealed partial class ScenarioSession
         return r;
     }
 
-    private (VfioDevice Device, MdevVendorDriver? Driver) CallerOf(ScenarioStep step)
+    /// <summary>The device the step names, which must be bound to VFIO to call the VFIO core.</summary>
+    private LabDevice CallerOf(ScenarioStep step)
     {
-        SimulatedDevice d = DeviceOf(step.Args);
-        if (d.Vfio is not { } vfio)
+        LabDevice d = DeviceOf(step.Args);
+        if (!d.IsVfioBound)
         {
             throw new StepFailure(step.Args.GetLocation("device"), $"device {d.Name} is bound to a host driver, not to VFIO; it cannot call the VFIO core");
         }
-        return (vfio, vfio.Driver as MdevVendorDriver);
+        return d;
     }
 }

@@ -1,6 +1,5 @@
 using VfioLab.Abi;
-using VfioLab.Addressing;
-using VfioLab.Host;
+using VfioLab.Lab;
 using VfioLab.Scenarios.Model;
 
 namespace VfioLab.Scenarios.Running;
@@ -12,7 +11,7 @@ internal sealed partial class ScenarioSession
 
     private StepResult Mmap(ScenarioStep step)
     {
-        Process p = ProcessOf(step);
+        LabProcess p = ProcessOf(step);
         ulong size = Value(step, "size");
         ulong at = ValueOr(step, "at", 0);
         string backing = step.Args.GetStringOrNull("backing") ?? "anonymous";
@@ -22,10 +21,11 @@ internal sealed partial class ScenarioSession
         {
             // Some other driver's MMIO (remap_pfn_range convention): pfns beyond RAM, or refcounted RAM pages.
             bool refcounted = step.Args.GetBool("refcounted", false);
-            AddressSpace mm = p.Mm ?? throw new StepFailure(step.Location, $"process {p.Name} has exited");
-            ulong pages = (size + Host.Machine.PageSize - 1) >> Host.Machine.PageShift;
-            Pfn first = refcounted ? default : Host.Machine.AllocateMmioPfns(Math.Max(pages, 1));
-            ret = mm.MmapOtherMmio(at, size, prot, at != 0, refcounted, first);
+            if (!p.IsAlive)
+            {
+                throw new StepFailure(step.Location, $"process {p.Name} has exited");
+            }
+            ret = p.MmapForeignMmio(at, size, prot, refcounted);
         }
         else
         {
@@ -52,7 +52,7 @@ internal sealed partial class ScenarioSession
 
     private StepResult MmapRegion(ScenarioStep step)
     {
-        Process p = ProcessOf(step);
+        LabProcess p = ProcessOf(step);
         int fd = Fd(step, "device_fd");
         ulong index = Value(step, "index");
         ulong offset = ValueOr(step, "offset", 0);
@@ -72,7 +72,7 @@ internal sealed partial class ScenarioSession
 
     private StepResult WriteMemory(ScenarioStep step)
     {
-        Process p = ProcessOf(step);
+        LabProcess p = ProcessOf(step);
         ulong vaddr = Value(step, "vaddr");
         byte[] data = DataOf(step);
         int ret = p.Syscalls.WriteMemory(vaddr, data);
@@ -81,7 +81,7 @@ internal sealed partial class ScenarioSession
 
     private StepResult ReadMemory(ScenarioStep step)
     {
-        Process p = ProcessOf(step);
+        LabProcess p = ProcessOf(step);
         ulong vaddr = Value(step, "vaddr");
         ulong size = Value(step, "size");
         if (size > MaxTransfer)
@@ -95,8 +95,9 @@ internal sealed partial class ScenarioSession
 
     private StepResult Fork(ScenarioStep step)
     {
-        Process parent = ProcessOf(step);
-        Errno e = parent.Syscalls.TryFork(out Process? child);
+        LabProcess parent = ProcessOf(step);
+        // The child keeps its parent's name, as fork keeps comm; the session knows it by its as: binding.
+        Errno e = parent.TryFork(out LabProcess? child, parent.Name);
         if (e != Errno.None)
         {
             return Syscall(e.AsReturn());
@@ -111,33 +112,31 @@ internal sealed partial class ScenarioSession
 
     private StepResult Exit(ScenarioStep step)
     {
-        Process p = ProcessOf(step);
+        LabProcess p = ProcessOf(step);
         bool alive = p.IsAlive;
-        p.Syscalls.Exit();
+        p.Exit();
         return Syscall(alive ? 0 : Errno.ESRCH.AsReturn());
     }
 
     /// <summary><c>exec</c>: the process execs a new program (same pid and fds, a fresh address space with
     /// <c>locked_vm</c> 0); ESRCH once it exited. Names bound to its old memory are stale afterwards.</summary>
-    private StepResult Exec(ScenarioStep step) => Syscall(ProcessOf(step).Syscalls.Exec().AsReturn());
+    private StepResult Exec(ScenarioStep step) => Syscall(ProcessOf(step).Exec().AsReturn());
 
     /// <summary><c>hold_mmap_lock</c> / <c>release_mmap_lock</c>: another thread of the process takes its mmap lock
-    /// for read and keeps it until released (<see cref="AddressSpace.HoldMmapLockForOtherThread"/>), the
-    /// deterministic contention seed 004 needs. ESRCH once the process exited; releasing with no hold is a step
-    /// failure.</summary>
+    /// for read and keeps it until released (<see cref="LabProcess.HoldMmapLock"/>), the deterministic contention seed 004
+    /// needs. ESRCH once the process exited; releasing with no hold is a step failure.</summary>
     private StepResult HoldMmapLock(ScenarioStep step, bool hold)
     {
-        Process p = ProcessOf(step);
-        AddressSpace? mm = p.Mm;
-        if (mm is null)
+        LabProcess p = ProcessOf(step);
+        if (!p.IsAlive)
         {
             return Syscall(Errno.ESRCH.AsReturn());
         }
         if (hold)
         {
-            mm.HoldMmapLockForOtherThread();
+            p.HoldMmapLock();
         }
-        else if (!mm.ReleaseMmapLockOfOtherThread())
+        else if (!p.ReleaseMmapLock())
         {
             throw new StepFailure(step.Location, $"no other thread of {p.Name} holds its mmap lock");
         }
@@ -146,7 +145,7 @@ internal sealed partial class ScenarioSession
 
     private StepResult SetRlimit(ScenarioStep step)
     {
-        Process p = ProcessOf(step);
+        LabProcess p = ProcessOf(step);
         ScenarioNode node = step.Args.GetNode("memlock");
         p.MemlockLimitBytes = node.Kind == ScenarioNodeKind.Scalar && node.Text == "unlimited" ? ulong.MaxValue : Value(step, "memlock");
         return Syscall(0);

@@ -1,8 +1,6 @@
-using System.Buffers.Binary;
 using VfioLab.Abi;
-using VfioLab.Host;
+using VfioLab.Lab;
 using VfioLab.Scenarios.Model;
-using VfioLab.Vfio;
 
 namespace VfioLab.Scenarios.Running;
 
@@ -18,7 +16,7 @@ internal sealed partial class ScenarioSession
     /// </summary>
     private StepResult PciHotReset(ScenarioStep step)
     {
-        Process p = ProcessOf(step);
+        LabProcess p = ProcessOf(step);
         List<int> groupFds = [];
         ulong? devices = null;
         if (step.Has("groups"))
@@ -35,21 +33,15 @@ internal sealed partial class ScenarioSession
         }
         else
         {
-            long info = HotResetGroupsOf(p, Fd(step), groupFds, out ulong count);
+            long info = HotResetGroupsOf(step, p, Fd(step), groupFds, out ulong count);
             if (info < 0)
             {
                 return Syscall(info);
             }
             devices = count;
         }
-        StepResult r = StructIoctl(step, VfioIoctl.DevicePciHotReset, VfioPciHotReset.SizeOf, b =>
-        {
-            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(VfioPciHotReset.Offsets.Count), (uint)groupFds.Count);
-            for (int i = 0; i < groupFds.Count; i++)
-            {
-                BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(VfioPciHotReset.Offsets.GroupFds + (4 * i)), groupFds[i]);
-            }
-        }, null, 4 * groupFds.Count);
+        StepResult r = StructIoctl(step, VfioIoctl.DevicePciHotReset, VfioPciHotReset.SizeOf, b => VfioPciHotReset.WriteGroupFds(b, [.. groupFds]),
+            null, VfioPciHotReset.SizeFor(groupFds.Count) - VfioPciHotReset.SizeOf);
         if (devices is { } n)
         {
             r.Set("devices", n);
@@ -57,42 +49,37 @@ internal sealed partial class ScenarioSession
         return r;
     }
 
-    // GET_PCI_HOT_RESET_INFO (sized by a first call answering ENOSPC), then the caller's fds of the listed groups.
-    private static long HotResetGroupsOf(Process p, int deviceFd, List<int> groupFds, out ulong count)
+    // GET_PCI_HOT_RESET_INFO (sized by a first call answering ENOSPC, read by the Abi's codec as the typed client
+    // reads it), then the caller's fds of the listed groups, in fd order.
+    private static long HotResetGroupsOf(ScenarioStep step, LabProcess p, int deviceFd, List<int> groupFds, out ulong count)
     {
         count = 0;
-        byte[] probe = new byte[VfioPciHotResetInfo.SizeOf];
-        BinaryPrimitives.WriteUInt32LittleEndian(probe, VfioPciHotResetInfo.SizeOf);
+        byte[] probe = AbiStruct.ToArray(new VfioPciHotResetInfo { Argsz = VfioPciHotResetInfo.SizeOf });
         long ret = p.Syscalls.Ioctl(deviceFd, VfioIoctl.DeviceGetPciHotResetInfo, probe);
-        VfioPciHotResetInfo.TryRead(probe, out VfioPciHotResetInfo hdr);
         if (ret < 0 && ErrnoExtensions.FromReturn(ret) != Errno.ENOSPC)
         {
             return ret;
         }
-        byte[] full = new byte[VfioPciHotResetInfo.SizeOf + (hdr.Count * VfioPciDependentDevice.SizeOf)];
-        BinaryPrimitives.WriteUInt32LittleEndian(full, (uint)full.Length);
+        VfioPciHotResetInfo.TryRead(probe, out VfioPciHotResetInfo head);
+        if (!VfioPciHotResetInfoReply.TryGetReplySize(head.Count, out int size))
+        {
+            throw new StepFailure(step.Location, $"GET_PCI_HOT_RESET_INFO answered an implausible device count {head.Count}");
+        }
+        byte[] full = new byte[size];
+        new VfioPciHotResetInfo { Argsz = (uint)size }.Write(full);
         ret = p.Syscalls.Ioctl(deviceFd, VfioIoctl.DeviceGetPciHotResetInfo, full);
         if (ret < 0)
         {
             return ret;
         }
-        VfioPciHotResetInfo.TryRead(full, out hdr);
-        count = hdr.Count;
-        var wanted = new HashSet<uint>();
-        for (int i = 0; i < hdr.Count; i++)
+        var reply = VfioPciHotResetInfoReply.Decode(full);
+        count = reply.Info.Count;
+        var wanted = new HashSet<uint>(reply.Devices.Select(d => d.GroupId));
+        foreach ((int fd, int group) in p.GroupFds())
         {
-            VfioPciDependentDevice.TryRead(full.AsSpan(VfioPciHotResetInfo.Offsets.Devices + (i * VfioPciDependentDevice.SizeOf)), out VfioPciDependentDevice d);
-            wanted.Add(d.GroupId);
-        }
-        foreach (int fd in p.Fds.Snapshot())
-        {
-            if (p.Fds.TryGet(fd, out OpenFile file))
+            if (wanted.Remove((uint)group))
             {
-                if (file.Operations is VfioGroupFile g && wanted.Remove((uint)g.Group.Number))
-                {
-                    groupFds.Add(fd);
-                }
-                file.Put();
+                groupFds.Add(fd);
             }
         }
         return 0;

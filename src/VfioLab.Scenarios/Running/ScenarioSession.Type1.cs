@@ -1,11 +1,10 @@
-using System.Buffers.Binary;
 using VfioLab.Abi;
 using VfioLab.Scenarios.Model;
 
 namespace VfioLab.Scenarios.Running;
 
-/// <summary>The type1 ioctl steps: the runner builds the structs exactly as <c>linux/vfio.h</c> lays
-/// them out and decodes what the kernel wrote back, capability chains included.</summary>
+/// <summary>The type1 ioctl steps: the structs are built and read with the Abi's codec (<c>VfioLab.Abi</c>, the
+/// same the typed client uses) exactly as <c>linux/vfio.h</c> lays them out, capability chains included.</summary>
 internal sealed partial class ScenarioSession
 {
     /// <summary><c>iommu_get_info</c>. With an explicit <c>argsz</c> or <c>buffer</c>, one call exactly as
@@ -82,7 +81,7 @@ internal sealed partial class ScenarioSession
         int extra = get ? VfioIommuType1DirtyBitmapGet.SizeOf : 0;
         return StructIoctl(step, VfioIoctl.IommuDirtyPages, VfioIommuType1DirtyBitmap.SizeOf, b =>
         {
-            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(VfioIommuType1DirtyBitmap.Offsets.Flags), (uint)flags);
+            new VfioIommuType1DirtyBitmap { Flags = flags }.Write(b);
             if (get)
             {
                 range.Write(b.AsSpan(VfioIommuType1DirtyBitmap.Offsets.Data));
@@ -117,55 +116,37 @@ internal sealed partial class ScenarioSession
         return (T)Enum.ToObject(typeof(T), bits);
     }
 
-    // Walks the capability chain inside the returned buffer: each header's next is an offset from
-    // the start of the buffer, 0 ends the chain. A malformed chain stops the walk (reported as is).
+    // The reply read by the codec the typed client uses (Abi's VfioIommuType1InfoReply, whose chain walk is the one
+    // VfioCapabilityChain): every field of the struct, then each capability the chain holds, in the kernel's chain
+    // order. A chain or capability that cannot be read ends what is reported, as it ends what a VMM could use.
     private static void DecodeIommuInfo(byte[] b, StepResult r)
     {
-        VfioIommuType1Info.TryRead(b, out VfioIommuType1Info info);
+        var reply = VfioIommuType1InfoReply.Decode(b);
+        VfioIommuType1Info info = reply.Info;
         r.Set("argsz", (ulong)info.Argsz);
         r.Set("flags", (ulong)info.Flags);
         r.Set("iova_pgsizes", info.IovaPgsizes);
         r.Set("cap_offset", (ulong)info.CapOffset);
-        uint offset = info.CapOffset;
-        for (int hops = 0; offset != 0 && hops < 16 && offset + VfioInfoCapHeader.SizeOf <= b.Length; hops++)
+        if (reply.Migration is { } m)
         {
-            VfioInfoCapHeader.TryRead(b.AsSpan((int)offset), out VfioInfoCapHeader h);
-            switch ((IommuType1InfoCapId)h.Id)
+            r.Set("migration", ResultValue.FromMap(new Dictionary<string, ResultValue>
             {
-                case IommuType1InfoCapId.IovaRange when offset + VfioIommuType1InfoCapIovaRange.SizeOf <= b.Length:
-                    VfioIommuType1InfoCapIovaRange.TryRead(b.AsSpan((int)offset), out VfioIommuType1InfoCapIovaRange ranges);
-                    var list = new List<ResultValue>();
-                    for (uint i = 0; i < ranges.NrIovas; i++)
-                    {
-                        long at = offset + VfioIommuType1InfoCapIovaRange.SizeOf + (long)i * VfioIovaRange.SizeOf;
-                        if (at + VfioIovaRange.SizeOf > b.Length)
-                        {
-                            break;
-                        }
-                        VfioIovaRange.TryRead(b.AsSpan((int)at), out VfioIovaRange range);
-                        list.Add(ResultValue.FromMap(new Dictionary<string, ResultValue>
-                        {
-                            ["start"] = ResultValue.FromUInt64(range.Start),
-                            ["end"] = ResultValue.FromUInt64(range.End),
-                        }));
-                    }
-                    r.Set("iova_ranges", ResultValue.FromList(list));
-                    break;
-                case IommuType1InfoCapId.Migration when offset + VfioIommuType1InfoCapMigration.SizeOf <= b.Length:
-                    VfioIommuType1InfoCapMigration.TryRead(b.AsSpan((int)offset), out VfioIommuType1InfoCapMigration m);
-                    r.Set("migration", ResultValue.FromMap(new Dictionary<string, ResultValue>
-                    {
-                        ["flags"] = ResultValue.FromUInt64(m.Flags),
-                        ["pgsize_bitmap"] = ResultValue.FromUInt64(m.PgsizeBitmap),
-                        ["max_dirty_bitmap_size"] = ResultValue.FromUInt64(m.MaxDirtyBitmapSize),
-                    }));
-                    break;
-                case IommuType1InfoCapId.DmaAvail when offset + VfioIommuType1InfoDmaAvail.SizeOf <= b.Length:
-                    VfioIommuType1InfoDmaAvail.TryRead(b.AsSpan((int)offset), out VfioIommuType1InfoDmaAvail a);
-                    r.Set("dma_avail", (ulong)a.Avail);
-                    break;
-            }
-            offset = h.Next;
+                ["flags"] = ResultValue.FromUInt64(m.Flags),
+                ["pgsize_bitmap"] = ResultValue.FromUInt64(m.PgsizeBitmap),
+                ["max_dirty_bitmap_size"] = ResultValue.FromUInt64(m.MaxDirtyBitmapSize),
+            }));
+        }
+        if (reply.DmaAvail is { } avail)
+        {
+            r.Set("dma_avail", (ulong)avail);
+        }
+        if (reply.IovaRanges is { } ranges)
+        {
+            r.Set("iova_ranges", ResultValue.FromList(ranges.Select(range => ResultValue.FromMap(new Dictionary<string, ResultValue>
+            {
+                ["start"] = ResultValue.FromUInt64(range.Start),
+                ["end"] = ResultValue.FromUInt64(range.End),
+            }))));
         }
     }
 }

@@ -1,14 +1,13 @@
 using VfioLab.Abi;
-using VfioLab.Checks;
-using VfioLab.Host;
+using VfioLab.Lab;
 using VfioLab.Scenarios.Model;
-using VfioLab.Simulation;
 
 namespace VfioLab.Scenarios.Running;
 
 /// <summary>
-/// The state of one scenario run: the simulated host, the processes by name, the names bound by
-/// <c>as:</c>, and which invariant violations have been acknowledged by <c>expect_violation</c>.
+/// The state of one scenario run: the simulated host (built and driven through the model's public API,
+/// <see cref="LabHost"/>), the processes by name, the names bound by <c>as:</c>, and which invariant violations
+/// have been acknowledged by <c>expect_violation</c>.
 /// Each step kind is one method (partial files by concern); a step returns a <see cref="StepResult"/>
 /// whose fields the step's <c>expect</c> is compared with.
 /// </summary>
@@ -17,26 +16,24 @@ internal sealed partial class ScenarioSession
 {
     private readonly ScenarioDocument _doc;
     private readonly RunOptions _options;
-    private readonly Dictionary<string, Process> _processes;
+    private readonly Dictionary<string, LabProcess> _processes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ulong> _values = new(StringComparer.Ordinal);
     private readonly HashSet<string> _acknowledged = new(StringComparer.Ordinal);
-    private readonly InvariantChecker _checker;
 
     public ScenarioSession(ScenarioDocument doc, RunOptions options)
     {
         _doc = doc;
         _options = options;
-        Host = ScenarioHostFactory.Build(doc, out IReadOnlyDictionary<string, Process> processes);
-        _processes = new Dictionary<string, Process>(processes, StringComparer.Ordinal);
-        foreach ((string name, Process p) in _processes)
+        Host = ScenarioHostFactory.Build(doc);
+        foreach (LabProcess p in Host.Processes)
         {
-            _values[name] = (ulong)p.Pid;
+            _processes[p.Name] = p;
+            _values[p.Name] = (ulong)p.Pid;
         }
-        _checker = new InvariantChecker(Host);
     }
 
     /// <summary>The simulated host.</summary>
-    public SimulatedHost Host { get; }
+    public LabHost Host { get; }
 
     /// <summary>Invariant violations that no <c>expect_violation</c> announced.</summary>
     public int UnexpectedViolations { get; private set; }
@@ -127,7 +124,7 @@ internal sealed partial class ScenarioSession
         {
             return;
         }
-        IReadOnlyList<InvariantViolation> found = _checker.Check();
+        IReadOnlyList<LabViolation> found = Host.CheckInvariants();
         // Every expect_violation step directly after this one announces one invariant this step may break.
         var announced = new HashSet<string>(StringComparer.Ordinal);
         for (int k = index + 1; k < _doc.Steps.Count && _doc.Steps[k].Kind == "expect_violation"; k++)
@@ -136,7 +133,7 @@ internal sealed partial class ScenarioSession
         }
         var names = new HashSet<string>(found.Select(v => v.Invariant), StringComparer.Ordinal);
         _acknowledged.RemoveWhere(n => !names.Contains(n) && !announced.Contains(n));
-        foreach (InvariantViolation v in found)
+        foreach (LabViolation v in found)
         {
             if (_acknowledged.Contains(v.Invariant))
             {
@@ -180,23 +177,23 @@ internal sealed partial class ScenarioSession
         return (int)v;
     }
 
-    private Process ProcessOf(ScenarioStep step)
+    private LabProcess ProcessOf(ScenarioStep step)
     {
         string? name = step.Process;
         if (name is null)
         {
             return _processes.Values.First();
         }
-        return _processes.TryGetValue(name, out Process? p)
+        return _processes.TryGetValue(name, out LabProcess? p)
             ? p
             : throw new StepFailure(step.Location, $"no process named '{name}'");
     }
 
-    private SimulatedDevice DeviceOf(StepArgs args, string field = "device")
+    private LabDevice DeviceOf(StepArgs args, string field = "device")
     {
         string name = args.GetString(field);
-        return Host.Devices.TryGetValue(name, out SimulatedDevice? d)
-            ? d
+        return Host.TryGetDevice(name, out LabDevice? d)
+            ? d!
             : throw new StepFailure(args.GetLocation(field), $"no device named '{name}'");
     }
 

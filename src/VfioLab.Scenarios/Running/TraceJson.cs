@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.Json;
-using VfioLab.Diagnostics;
+using VfioLab.Lab;
 
 namespace VfioLab.Scenarios.Running;
 
@@ -18,7 +18,7 @@ internal static class TraceJson
     // read by people and JSON tools, never embedded in HTML.
     private static readonly JsonWriterOptions Options = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    public static string Format(TraceEvent ev, TraceStep? step = null) => Format(ev.Sequence, ev.Kind, ev.Pid, ev.Fields, step);
+    public static string Format(LabTraceEvent ev, TraceStep? step = null) => Format(ev.Sequence, ev.Kind, ev.Pid, ev.Fields, step);
 
     /// <exception cref="InvalidOperationException">A field repeats a name (a bug in the event's emitter).</exception>
     public static string Format(long sequence, string kind, int pid, IReadOnlyList<KeyValuePair<string, object>> fields, TraceStep? step)

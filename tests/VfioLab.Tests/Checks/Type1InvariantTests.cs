@@ -332,7 +332,7 @@ public sealed class Type1InvariantTests
         {
             Assert.Contains(name, InvariantChecker.Checked);
         }
-        Assert.All(InvariantChecker.Checked, name => Assert.True(VfioLab.Scenarios.Model.InvariantNames.IsKnown(name), name));
+        Assert.All(InvariantChecker.Checked, name => Assert.True(VfioLab.Lab.InvariantNames.IsKnown(name), name));
     }
 
     private static void AssertOnly(Fixture f, string invariant)

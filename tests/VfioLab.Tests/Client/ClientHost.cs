@@ -31,8 +31,9 @@ internal sealed class ClientHost
             steps: []
             """;
         ScenarioDocument doc = ScenarioParser.Parse(text, "client.yaml");
-        Host = ScenarioHostFactory.Build(doc, out IReadOnlyDictionary<string, Process> processes);
-        Process = processes["vmm"];
+        VfioLab.Lab.LabHost lab = ScenarioHostFactory.Build(doc);
+        Host = lab.Simulated;
+        Process = lab.Process("vmm").Process;
     }
 
     public SimulatedHost Host { get; }

@@ -28,8 +28,8 @@ public sealed class SpaprClientTests
               - { name: qemu, memlock: {{memlock}} }
             steps: []
             """;
-        SimulatedHost host = ScenarioHostFactory.Build(ScenarioParser.Parse(text, "spapr.yaml"), out IReadOnlyDictionary<string, Process> processes);
-        return (host, processes["qemu"]);
+        VfioLab.Lab.LabHost lab = ScenarioHostFactory.Build(ScenarioParser.Parse(text, "spapr.yaml"));
+        return (lab.Simulated, lab.Process("qemu").Process);
     }
 
     private static ulong Mmap(ISyscallSurface sys, ulong size)

@@ -41,7 +41,7 @@ public sealed class LabInspectionTests
 
         container.MapDma(0x100000, buf, 2 * MiB, DmaMapFlags.Read);
 
-        LabIommuDomain domain = Assert.IsType<LabIommuDomain>(host.Device("gpu").Domain);
+        LabDomain domain = Assert.IsType<LabDomain>(host.Device("gpu").Domain);
         Assert.Equal(2 * MiB, domain.Runs.Aggregate(0UL, (sum, r) => sum + (r.Last - r.Iova + 1)));
         Assert.All(domain.Runs, r => Assert.True(r.Readable && !r.Writable));
         for (ulong off = 0; off < 2 * MiB; off += 0x1000)
@@ -102,8 +102,8 @@ public sealed class LabInspectionTests
         container.MapDma(0x10000, buf, 4 * 0x1000, DmaMapFlags.Read);
         LabDevice driver = host.Device("vgpu");
 
-        long writeOnly = driver.PinPages(0x11000, 1, read: false, write: true, []);
-        long readOnly = driver.PinPages(0x11000, 2, read: true, write: false, []);
+        long writeOnly = driver.PinPages(0x11000, 1, MemoryProtection.Write, []);
+        long readOnly = driver.PinPages(0x11000, 2, MemoryProtection.Read, []);
 
         Assert.Equal(Errno.EPERM.AsReturn(), writeOnly);
         Assert.Equal(2, readOnly);

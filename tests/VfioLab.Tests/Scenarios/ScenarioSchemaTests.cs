@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Json.Schema;
 using VfioLab.Abi;
+using VfioLab.Lab;
 using VfioLab.Scenarios.Model;
 using VfioLab.Scenarios.Parsing;
 using VfioLab.Scenarios.Running;
@@ -101,12 +102,12 @@ public sealed class ScenarioSchemaTests
     {
         (IEnumerable<string> schema, IEnumerable<string> model) = list switch
         {
-            "kernel" => (EnumOf(Def("host")["properties"]!["kernel"]!), SpecNames.Kernel.Keys),
+            "kernel" => (EnumOf(Def("host")["properties"]!["kernel"]!), KernelProfiles.All),
             "iommu" => (EnumOf(Def("iommu")), SpecNames.Iommu.Keys),
             "reserved_regions.type" => (EnumOf(Def("reservedRegion")["properties"]!["type"]!), SpecNames.ReservedRegion.Keys),
             "driver" => (EnumOf(Def("device")["properties"]!["driver"]!), SpecNames.Driver.Keys),
             "frames.layout" => (EnumOf(Def("host")["properties"]!["frames"]!["properties"]!["layout"]!), SpecNames.FrameLayout.Keys),
-            "quirks" => (Def("host")["properties"]!["quirks"]!["items"]!["oneOf"]!.AsArray().Select(q => (string)q!["const"]!), QuirkNames.All),
+            "quirks" => (Def("host")["properties"]!["quirks"]!["items"]!["oneOf"]!.AsArray().Select(q => (string)q!["const"]!), KernelQuirks.All),
             "page_size" => (Def("host")["properties"]!["page_size"]!["anyOf"]![0]!["enum"]!.AsArray()
                     .Where(v => v!.GetValueKind() == JsonValueKind.Number).Select(v => v!.ToJsonString()),
                 HostSpec.AllowedPageSizes.Select(s => s.ToString(System.Globalization.CultureInfo.InvariantCulture))),

@@ -1,10 +1,9 @@
 using System.Globalization;
 using VfioLab.Cli.Commands.Run;
-using VfioLab.Host;
+using VfioLab.Lab;
 using VfioLab.Linux;
 using VfioLab.Scenarios.Model;
 using VfioLab.Scenarios.Running;
-using VfioLab.Simulation;
 
 namespace VfioLab.Cli.Commands.Probe;
 
@@ -58,12 +57,11 @@ internal sealed class ProbeCommand(CliConsole console)
     private ProbeTarget? Simulated(string fileOrName, string? processName)
     {
         ScenarioDocument doc;
-        SimulatedHost host;
-        IReadOnlyDictionary<string, Process> processes;
+        LabHost host;
         try
         {
             doc = ScenarioInput.LoadOne(fileOrName);
-            host = ScenarioHostFactory.Build(doc, out processes);
+            host = ScenarioHostFactory.Build(doc);
         }
         catch (ScenarioParseException e)
         {
@@ -71,15 +69,15 @@ internal sealed class ProbeCommand(CliConsole console)
             return null;
         }
         string? name = processName ?? doc.DefaultProcess?.Name;
-        if (name is null || !processes.TryGetValue(name, out Process? process))
+        if (name is null || !host.TryGetProcess(name, out LabProcess? process))
         {
-            _stderr.WriteLine($"vfiolab probe: scenario '{doc.Name}' has no process '{name}' (it has: {string.Join(", ", processes.Keys)})");
+            _stderr.WriteLine($"vfiolab probe: scenario '{doc.Name}' has no process '{name}' (it has: {string.Join(", ", host.Processes.Select(p => p.Name))})");
             return null;
         }
-        IReadOnlyList<int> groups = [.. host.Devices.Values.Where(d => d.Vfio is not null).Select(d => d.Group.Id).Distinct().Order()];
+        IReadOnlyList<int> groups = [.. host.Devices.Where(d => d.IsVfioBound).Select(d => d.IommuGroup).Distinct().Order()];
         IReadOnlyList<string> DevicesOf(int group) =>
-            [.. host.Devices.Values.Where(d => d.Vfio is not null && d.Group.Id == group).Select(d => d.DeviceName).Order(StringComparer.Ordinal)];
-        return new ProbeTarget($"simulated host of scenario '{doc.Name}' ({host.DefaultIommu.Name}, process {name}, pid {process.Pid})",
+            [.. host.Devices.Where(d => d.IsVfioBound && d.IommuGroup == group).Select(d => d.Address).Order(StringComparer.Ordinal)];
+        return new ProbeTarget($"simulated host of scenario '{doc.Name}' ({host.IommuName}, process {name}, pid {process!.Pid})",
             process.Syscalls, groups, DevicesOf);
     }
 }

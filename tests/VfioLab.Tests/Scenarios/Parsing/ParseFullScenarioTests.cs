@@ -29,8 +29,8 @@ public sealed class ParseFullScenarioTests
         Assert.Equal(0x7fffffffffUL, host.Aperture!.Last);
         ReservedRegionSpec region = Assert.Single(host.ReservedRegions);
         Assert.Equal((0xfee00000UL, 0xfeefffffUL, ReservedRegionKind.Msi), (region.Start, region.Last, region.Type));
-        Assert.Equal(KernelProfile.Seeds, host.Kernel);
-        Assert.True(host.HasQuirk(QuirkNames.UnmapOwnerCheck));
+        Assert.Equal(VfioLab.Lab.KernelProfiles.Seeds, host.Kernel);
+        Assert.True(host.HasQuirk(VfioLab.Lab.KernelQuirks.UnmapOwnerCheck));
         Assert.Equal(new HostParams(65535, false, false, true), host.Params);
         Assert.Equal(new FrameLayoutSpec(FrameLayoutKind.Scattered, 16, 7), host.Frames);
     }

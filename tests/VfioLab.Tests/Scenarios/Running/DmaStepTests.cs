@@ -45,10 +45,10 @@ public sealed class DmaStepTests
     /// <summary>Attaches a domain to the GPU's group and maps IOVA 0 to one RAM frame, read-write.</summary>
     private static void MapOneFrame(ScenarioSession session)
     {
-        IommuGroup group = session.Host.Devices["gpu"].Group;
+        IommuGroup group = session.Host.Simulated.Devices["gpu"].Group;
         Assert.Equal(Errno.None, group.TryAllocateDomain(out IommuDomain? domain));
         Assert.Equal(Errno.None, group.Attach(domain!));
-        Assert.True(session.Host.Machine.Memory.TryAllocateRun(1, out PfnRun run));
+        Assert.True(session.Host.Simulated.Machine.Memory.TryAllocateRun(1, out PfnRun run));
         Assert.Equal(Errno.None, domain!.Map(new Iova(0), new PhysAddr(run.First.Value << 12), 1UL << 12, IommuProt.ReadWrite));
     }
 
@@ -63,7 +63,7 @@ public sealed class DmaStepTests
 
         Assert.True(r.TrueForAll(s => s.Passed), Problems(r));
         Assert.Contains("no-domain", r[0].Outcome);
-        Assert.Equal(2, session!.Host.DmaFaults.Count);
+        Assert.Equal(2, session!.Host.Simulated.DmaFaults.Count);
     }
 
     [Fact]

@@ -175,25 +175,24 @@ public sealed class ScenarioRunnerTests
     [Fact]
     public void Run_EveryQuirkOfScenariosMd_IsModelledAndBuilds()
     {
-        Assert.Equal(QuirkNames.All.Order(StringComparer.Ordinal), QuirkNames.Modelled.Order(StringComparer.Ordinal));
         ScenarioDocument doc = ScenarioParser.Parse($"""
             vfiolab: 1
             host:
-              quirks: [{string.Join(", ", QuirkNames.All)}]
+              quirks: [{string.Join(", ", VfioLab.Lab.KernelQuirks.All)}]
             steps: []
             """, "quirks.yaml");
 
         ScenarioOutcome outcome = ScenarioRunner.Run(doc, new RunOptions(), new CollectingReporter(), null);
 
         Assert.True(outcome.Passed);
-        Assert.Equal(QuirkNames.All, doc.Host.Quirks);
+        Assert.Equal(VfioLab.Lab.KernelQuirks.All, doc.Host.Quirks);
     }
 
     [Fact]
     public void Run_QuirkNotModelled_IsRefusedBeforeAnyStep()
     {
         // Only an in-process caller can name a quirk the parser does not know; the host factory still refuses
-        // anything outside QuirkNames.Modelled rather than run today's behaviour under its name.
+        // anything outside KernelQuirks.All rather than run today's behaviour under its name.
         ScenarioDocument parsed = ScenarioParser.Parse("""
             vfiolab: 1
             steps:
@@ -207,5 +206,19 @@ public sealed class ScenarioRunnerTests
         Assert.Contains("'future-quirk'", e.Message);
         Assert.Contains("does not model", e.Message);
         Assert.Empty(reporter.Steps);
+    }
+
+    [Fact]
+    public void Run_HostTheBuilderRefuses_IsAnErrorAtTheHost()
+    {
+        // The parser refuses memory that is not a multiple of the page size; an in-process caller reaches the
+        // model's builder, whose refusal comes back located at the host.
+        ScenarioDocument parsed = ScenarioParser.Parse("vfiolab: 1\nsteps: []\n", "memory.yaml");
+        ScenarioDocument doc = parsed with { Host = parsed.Host with { Memory = 0x12345 } };
+
+        ScenarioParseException e = Assert.Throws<ScenarioParseException>(() => ScenarioRunner.Run(doc, new RunOptions(), new CollectingReporter(), null));
+
+        Assert.Equal((1, 1), (e.Line, e.Column));
+        Assert.Contains("host memory 0x12345 is not a multiple of the page size 0x1000", e.Message);
     }
 }

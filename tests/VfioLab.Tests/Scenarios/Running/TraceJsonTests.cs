@@ -1,5 +1,6 @@
 using System.Text.Json;
 using VfioLab.Abi;
+using VfioLab.Lab;
 using VfioLab.Diagnostics;
 using VfioLab.Scenarios.Model;
 using VfioLab.Scenarios.Parsing;
@@ -17,7 +18,7 @@ public sealed class TraceJsonTests
     [Fact]
     public void Format_Integers_AreHexByFieldNameAndNumbersOtherwise()
     {
-        var ev = new TraceEvent(7, "x", 100,
+        var ev = new LabTraceEvent(7, "x", 100,
         [
             TraceLog.F("iova", 0x1000UL), TraceLog.F("size", 512), TraceLog.F("pages", 0x200UL), TraceLog.F("flags", DmaMapFlags.Read | DmaMapFlags.Write),
             TraceLog.F("fd", 3), TraceLog.F("cap_offset", 0x10u), TraceLog.F("offset", -16L), TraceLog.F("request", VfioIoctl.IommuMapDma),
@@ -37,8 +38,8 @@ public sealed class TraceJsonTests
     [Fact]
     public void Format_ErrnoNone_IsLeftOutAndAnErrnoIsItsName()
     {
-        JsonElement none = Parse(TraceJson.Format(new TraceEvent(1, "x", 0, [TraceLog.F("errno", "None"), TraceLog.F("e2", Errno.None)])));
-        JsonElement some = Parse(TraceJson.Format(new TraceEvent(1, "x", 0, [TraceLog.F("errno", Errno.EINVAL)])));
+        JsonElement none = Parse(TraceJson.Format(new LabTraceEvent(1, "x", 0, [TraceLog.F("errno", "None"), TraceLog.F("e2", Errno.None)])));
+        JsonElement some = Parse(TraceJson.Format(new LabTraceEvent(1, "x", 0, [TraceLog.F("errno", Errno.EINVAL)])));
 
         Assert.False(none.TryGetProperty("errno", out _));
         Assert.False(none.TryGetProperty("e2", out _));
@@ -48,7 +49,7 @@ public sealed class TraceJsonTests
     [Fact]
     public void Format_DuringAStep_CarriesItsIndexAndLocation()
     {
-        JsonElement e = Parse(TraceJson.Format(new TraceEvent(1, "x", 0, []), new TraceStep(4, new SourceLocation("f.yaml", 12, 5))));
+        JsonElement e = Parse(TraceJson.Format(new LabTraceEvent(1, "x", 0, []), new TraceStep(4, new SourceLocation("f.yaml", 12, 5))));
 
         Assert.Equal((4, "f.yaml:12:5"), (e.GetProperty("step").GetInt32(), e.GetProperty("at").GetString()));
     }
@@ -58,7 +59,7 @@ public sealed class TraceJsonTests
     [InlineData("seq")]
     [InlineData("iova")]
     public void Format_AFieldNamedTwice_IsABug(string name) =>
-        Assert.Throws<InvalidOperationException>(() => TraceJson.Format(new TraceEvent(1, "x", 0, [TraceLog.F("iova", 1UL), TraceLog.F(name, 2UL)])));
+        Assert.Throws<InvalidOperationException>(() => TraceJson.Format(new LabTraceEvent(1, "x", 0, [TraceLog.F("iova", 1UL), TraceLog.F(name, 2UL)])));
 
     [Fact]
     public void Run_Trace_EverySystemCallIsAnEventOfTheStepThatMadeIt()

@@ -1,13 +1,13 @@
-using VfioLab.Iommu;
 
-namespace VfioLab.Scenarios.Reports;
+namespace VfioLab.Iommu;
 
 /// <summary>
 /// An estimate of the memory an IOMMU domain's page table occupies for a set of leaf entries: a radix table whose
 /// table pages are one granule each (4 KiB for VT-d, AMD-Vi and SMMUv3's 4 KiB granule; 64 KiB for the 64 KiB
 /// granule) holding 8-byte entries, with as many levels as a 48-bit IOVA needs. A leaf whose page size is one
-/// level's entry span sits in that level's table (a size between two spans, replicated, in the lower); every level above it needs the tables covering its IOVA. The model
-/// keeps entries as runs, so this is computed from runs, never per entry.
+/// level's entry span sits in that level's table (a size between two spans, replicated, in the lower); every level
+/// above it needs the tables covering its IOVA. The model keeps entries as runs, so this is computed from runs,
+/// never per entry. What <c>LabDomain.PageTablePages</c> reports.
 /// </summary>
 internal static class PageTableFootprint
 {

@@ -1,8 +1,7 @@
 using VfioLab.Addressing;
 using VfioLab.Iommu;
-using VfioLab.Scenarios.Reports;
 
-namespace VfioLab.Tests.Scenarios.Reports;
+namespace VfioLab.Tests.Iommu;
 
 /// <summary>The page-table estimate: table pages per level for leaf runs, 4 KiB granule (4 levels) and 64 KiB (3).</summary>
 public sealed class PageTableFootprintTests
@@ -71,14 +70,5 @@ public sealed class PageTableFootprintTests
     {
         MappedRun[] runs = [Run(0, 4 * KiB, 4 * KiB), Run(1UL << 48, 4 * KiB, 4 * KiB)];
         Assert.Equal([2UL, 2, 2, 2], PageTableFootprint.TablesPerLevel(runs, 4 * KiB));
-    }
-
-    [Fact]
-    public void Bytes_ExactUnit_AndRoundedReading()
-    {
-        Assert.Equal("16 GiB", SizingReport.Bytes(16 * GiB));
-        Assert.Equal("1536 B (~1.50 KiB)", SizingReport.Bytes(1536));
-        Assert.Equal("16777088 KiB (~16.00 GiB)", SizingReport.Bytes((16 * GiB) - (128 * KiB)));
-        Assert.Equal("0 B", SizingReport.Bytes(0));
     }
 }
