@@ -1,7 +1,7 @@
 using System.Text.Json;
 using VfioLab.Abi;
-using VfioLab.Lab;
 using VfioLab.Diagnostics;
+using VfioLab.Lab;
 using VfioLab.Scenarios.Model;
 using VfioLab.Scenarios.Parsing;
 using VfioLab.Scenarios.Running;
