@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # Installs what the header conformance test (tests/VfioLab.Tests/Abi/HeaderConformanceTests.cs) needs:
-# a C compiler (`cc`), the C library headers, and the kernel uAPI headers that provide <linux/vfio.h>.
+# a C compiler (`cc`), the C library headers, and the kernel uAPI headers that provide <linux/vfio.h>;
+# and what the Native AOT build of the vfiolab tool (`dotnet pack`) links with: clang or gcc, and objcopy
+# to strip the binary's symbols (binutils).
 # Idempotent: installs nothing, and does not touch apt, when everything is already present.
 set -euo pipefail
 
 missing=()
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
-if ! command -v cc >/dev/null 2>&1; then
+if ! command -v cc >/dev/null 2>&1 || ! { command -v clang >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1; }; then
     installed gcc || missing+=(gcc)
+fi
+if ! command -v objcopy >/dev/null 2>&1; then
+    installed binutils || missing+=(binutils)
 fi
 installed libc6-dev || missing+=(libc6-dev)
 installed linux-libc-dev || missing+=(linux-libc-dev)
 
 if [ "${#missing[@]}" -eq 0 ]; then
-    echo "install-prereqs: cc, libc6-dev and linux-libc-dev are present."
+    echo "install-prereqs: cc, a native linker (clang or gcc), objcopy, libc6-dev and linux-libc-dev are present."
     exit 0
 fi
 
@@ -34,5 +39,6 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 
 command -v cc >/dev/null 2>&1 || { echo "install-prereqs: cc still not found after installing gcc" >&2; exit 1; }
+command -v objcopy >/dev/null 2>&1 || { echo "install-prereqs: objcopy still not found after installing binutils" >&2; exit 1; }
 printf '#include <stdio.h>\n#include <linux/vfio.h>\n' | cc -E -x c - >/dev/null
 echo "install-prereqs: done."
