@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Installs what the real-kernel rig needs and unpacks Debian's 6.1 and 6.12 kernels into the cache, without
+# installing them on the host. Idempotent: a second run checks and does nothing. Any missing package or file is a
+# non-zero exit with the reason; nothing is skipped silently.
+#
+#   conformance/setup.sh            host packages + both kernels
+#   conformance/setup.sh 6.12       host packages + one kernel
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+HOST_PACKAGES="qemu-system-x86 busybox-static kmod cpio xz-utils"
+
+# The modules every guest loads; setup refuses a kernel that lacks one (as a module or built in).
+REQUIRED_MODULES="vfio vfio_iommu_type1 vfio_pci vfio_pci_core irqbypass 9p 9pnet_virtio"
+
+apt_updated=no
+apt_update_once() {
+    if [ "$apt_updated" = no ]; then
+        note "apt-get update"
+        apt-get update -qq || die "apt-get update failed"
+        apt_updated=yes
+    fi
+}
+
+install_host_packages() {
+    local missing=() p
+    for p in $HOST_PACKAGES; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    [ "$(id -u)" -eq 0 ] || die "host packages missing (${missing[*]}); run setup.sh as root or: sudo apt-get install --no-install-recommends ${missing[*]}"
+    apt_update_once
+    note "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+        || die "apt-get install ${missing[*]} failed"
+    for p in "${missing[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || die "package $p did not install"
+    done
+}
+
+# Prints the versioned image package KERNEL resolves to (the pin, or the meta-package's dependency).
+resolve_image_package() {
+    local kernel=$1 pin meta dep
+    pin=$(kernel_pin_variable "$kernel")
+    if [ -n "${!pin:-}" ]; then
+        echo "${!pin}"
+        return
+    fi
+    meta=$(kernel_meta_package "$kernel")
+    dep=$(apt-cache depends "$meta" 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')
+    if [ -z "$dep" ]; then
+        apt_update_once
+        dep=$(apt-cache depends "$meta" 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')
+    fi
+    [ -n "$dep" ] || die "kernel $kernel: apt knows no package $meta (6.12 needs the bookworm-security suite in the apt sources)"
+    echo "$dep"
+}
+
+candidate_version() {
+    apt-cache policy "$1" 2>/dev/null | awk '$1 == "Candidate:" { print $2; exit }'
+}
+
+unpack_kernel() {
+    local kernel=$1 package version dir stage release image m
+    package=$(resolve_image_package "$kernel")
+    version=$(candidate_version "$package")
+    if [ -z "$version" ] || [ "$version" = "(none)" ]; then
+        apt_update_once
+        version=$(candidate_version "$package")
+    fi
+    [ -n "$version" ] && [ "$version" != "(none)" ] || die "kernel $kernel: no installable version of $package"
+    dir=$(kernel_dir "$kernel")
+    if [ "$(cat "$dir/package" 2>/dev/null)" = "$package=$version" ] && [ -s "$dir/release" ] \
+        && [ -f "$dir/root/boot/vmlinuz-$(cat "$dir/release")" ]; then
+        note "kernel $kernel: $package $version already unpacked"
+        return 0
+    fi
+    note "kernel $kernel: downloading $package $version"
+    stage="$CACHE_DIR/kernels/.stage-$kernel"
+    rm -rf "$stage"
+    mkdir -p "$stage/deb" "$stage/root"
+    # apt's sandbox user cannot write into a root-owned cache; the download is verified by apt either way.
+    (cd "$stage/deb" && apt-get download -q "$package=$version" >/dev/null 2>"$stage/download.log") \
+        || { cat "$stage/download.log" >&2; die "kernel $kernel: apt-get download $package=$version failed"; }
+    dpkg-deb -x "$stage"/deb/*.deb "$stage/root" || die "kernel $kernel: dpkg-deb -x failed"
+    release=$(ls "$stage/root/lib/modules" 2>/dev/null | head -n1)
+    [ -n "$release" ] || die "kernel $kernel: $package has no lib/modules/RELEASE"
+    image="$stage/root/boot/vmlinuz-$release"
+    [ -f "$image" ] || die "kernel $kernel: $package has no boot/vmlinuz-$release"
+    # Debian's image packages ship no modules.dep (the postinst makes it): make it here, against the unpacked tree.
+    depmod -b "$stage/root" "$release" || die "kernel $kernel: depmod failed"
+    for m in $REQUIRED_MODULES; do
+        module_present "$stage/root/lib/modules/$release" "$m" || die "kernel $kernel ($release): module $m is neither built in nor shipped"
+    done
+    rm -rf "$stage/deb" "$stage/download.log"
+    echo "$release" >"$stage/release"
+    echo "$package=$version" >"$stage/package"
+    rm -rf "$dir"
+    mv "$stage" "$dir"
+    note "kernel $kernel: $release unpacked in $dir"
+}
+
+# True when module NAME (dashes and underscores alike) is in modules.dep or modules.builtin of MODDIR.
+module_present() {
+    local moddir=$1 name=${2//-/_} re
+    re="/${name//_/[-_]}\.ko(\.(xz|zst|gz))?"
+    grep -Eq "${re}:" "$moddir/modules.dep" || grep -Eq "${re}\$" "$moddir/modules.builtin"
+}
+
+main() {
+    local kernels=${*:-$RIG_KERNELS} k
+    for k in $kernels; do check_kernel_name "$k"; done
+    install_host_packages
+    command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is not on PATH after installing qemu-system-x86"
+    [ -x /bin/busybox ] || die "/bin/busybox (busybox-static) is missing"
+    mkdir -p "$CACHE_DIR/kernels"
+    for k in $kernels; do unpack_kernel "$k"; done
+    note "setup done (cache: $CACHE_DIR)"
+}
+
+main "$@"
