@@ -26,7 +26,7 @@ usage: conformance/boot.sh --kernel 6.1|6.12 [options] -- COMMAND [ARG...]
   --timeout SECONDS     give up after this long (default 600: a loaded 2-core host is slow under TCG)
   --run-dir DIR         keep the run's files here (console.log, results.log, qemu.log, command); otherwise a
                         directory under the cache, removed after a successful run and kept after a failure
-  --times               print boot and command times (guest uptime) and the wall time on stderr
+  --times               print the run's wall time on stderr
   COMMAND               run by /bin/sh in the host's / (read-only) from the current directory; /tmp is a tmpfs
 EOF
     exit 125
@@ -161,7 +161,9 @@ else
     COMMAND_CMDLINE="rig.script=$RUN_DIR/command"
 fi
 
-CMDLINE="console=ttyS0 panic=-1 $IOMMU_CMDLINE ${PARAMS[*]} $COMMAND_CMDLINE$APPEND"
+# no_timer_check: on a loaded host the boot-time IO-APIC timer test can miss its ticks under TCG, and with
+# interrupt remapping on the kernel then panics ("timer doesn't work through Interrupt-remapped IO-APIC").
+CMDLINE="console=ttyS0 panic=-1 no_timer_check $IOMMU_CMDLINE ${PARAMS[*]} $COMMAND_CMDLINE$APPEND"
 QEMU=(qemu-system-x86_64
     -machine q35,kernel-irqchip=split -accel tcg -cpu max -m "$MEMORY" -smp 1
     -nodefaults -no-user-config -display none -no-reboot -monitor none
@@ -222,11 +224,7 @@ section() {
 section STDOUT
 section STDERR >&2
 
-if [ "$TIMES" = yes ]; then
-    awk -v kernel="$KERNEL" -v iommu="$IOMMU" -v wall="$wall" '
-        $1 == "RIG-UPTIME" { t[n++] = $2 }
-        END { printf "conformance: %s %s: boot %.1f s, command %.1f s, wall %.1f s\n", kernel, iommu, t[0], t[1] - t[0], wall }' \
-        "$RESULTS" >&2
-fi
+# Wall time on the host: under TCG on a loaded host the guest's own clock drifts (its TSC calibration goes wrong).
+[ "$TIMES" = no ] || echo "conformance: $KERNEL $IOMMU: ${wall} s wall (boot, command, power-off)" >&2
 [ "$KEEP" = yes ] || rm -rf "$RUN_DIR"
 exit "$status"
