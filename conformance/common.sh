@@ -11,6 +11,10 @@ CACHE_DIR=${RIG_CACHE:-$RIG_DIR/.cache}
 # RIG_KERNEL_PACKAGE_6_1 / RIG_KERNEL_PACKAGE_6_12 pin an exact image package instead.
 RIG_KERNELS="6.1 6.12"
 
+# An unexpected failure under `set -e` says where it happened instead of ending the script without a word.
+set -o errtrace
+trap 'echo "conformance: error: ${BASH_SOURCE[0]:-$0} line $LINENO: \"$BASH_COMMAND\" failed (status $?)" >&2' ERR
+
 die() {
     echo "conformance: error: $*" >&2
     exit 1
@@ -38,7 +42,8 @@ kernel_pin_variable() {
     echo "RIG_KERNEL_PACKAGE_${1//./_}"
 }
 
-# The unpacked kernel of KERNEL: root/ (the package's files), release (uname -r), package (name=version).
+# The unpacked kernel of KERNEL: root/ (the package's files), release (uname -r), package (name=version),
+# vmlinux (the image's uncompressed kernel, booted through PVH).
 kernel_dir() {
     echo "$CACHE_DIR/kernels/$1"
 }
@@ -50,7 +55,9 @@ load_kernel() {
     [ -s "$dir/release" ] && [ -d "$dir/root" ] || die "kernel $1 is not unpacked in $dir: run conformance/setup.sh"
     KERNEL_ROOT="$dir/root"
     KERNEL_RELEASE=$(cat "$dir/release")
-    KERNEL_IMAGE="$KERNEL_ROOT/boot/vmlinuz-$KERNEL_RELEASE"
+    KERNEL_BZIMAGE="$KERNEL_ROOT/boot/vmlinuz-$KERNEL_RELEASE"
+    KERNEL_VMLINUX="$dir/vmlinux"
     KERNEL_PACKAGE=$(cat "$dir/package")
-    [ -f "$KERNEL_IMAGE" ] || die "kernel $1: $KERNEL_IMAGE is missing: run conformance/setup.sh"
+    [ -f "$KERNEL_BZIMAGE" ] || die "kernel $1: $KERNEL_BZIMAGE is missing: run conformance/setup.sh"
+    [ -s "$KERNEL_VMLINUX" ] || die "kernel $1: $KERNEL_VMLINUX is missing: run conformance/setup.sh"
 }
