@@ -19,7 +19,8 @@ usage: conformance/boot.sh --kernel 6.1|6.12 [options] -- COMMAND [ARG...]
                           edu        an edu device (1234:11e8) in a group of its own
                           e1000e     an e1000e NIC, own group     nvme   an NVMe controller, own group
                           shared:K+K+...  devices behind one pcie-pci-bridge, all in one group with the bridge
-                                     (e.g. shared:edu+edu)
+                                     (e.g. shared:edu+edu; intel and intel48 only)
+                          slot:K+K+...    functions of one multifunction slot (no ACS): one group, any IOMMU
   --param MOD.P=V       a module parameter for the guest (repeatable), e.g. vfio_iommu_type1.dma_entry_limit=100
   --append ARGS         more kernel command line
   --memory SIZE         guest memory (default 2G)
@@ -92,7 +93,7 @@ esac
 check_device_kind() {
     case "$1" in
         edu | e1000e | nvme) ;;
-        *) rig_fail "unknown device '$1' in --devices (edu, e1000e, nvme, shared:K+K)" ;;
+        *) rig_fail "unknown device '$1' in --devices (edu, e1000e, nvme, shared:K+K, slot:K+K)" ;;
     esac
 }
 qemu_device_model() {
@@ -109,6 +110,9 @@ IFS=, read -r -a items <<<"$DEVICES"
 for item in "${items[@]}"; do
     case "$item" in
         shared:*)
+            # Seen on the rig: QEMU 7.2's virtio-iommu leaves a device behind the bridge without an IOMMU group on
+            # 6.12, so vfio-pci's probe fails (EINVAL). A slot's functions share a group under either IOMMU.
+            [ "$IOMMU" != virtio ] || rig_fail "--devices $item: behind a pcie-pci-bridge a device gets no IOMMU group under virtio-iommu (vfio-pci's probe fails EINVAL); use slot:${item#shared:} for a shared group"
             members=${item#shared:}
             [ -n "$members" ] || rig_fail "--devices: 'shared:' needs devices (shared:edu+edu)"
             DEVICE_ARGS+=(-device "pcie-pci-bridge,id=rigbr$bridge,bus=pcie.0,addr=$(printf '0x%x' $slot)")
@@ -120,6 +124,18 @@ for item in "${items[@]}"; do
                 sub=$((sub + 1))
             done
             bridge=$((bridge + 1))
+            ;;
+        slot:*)
+            members=${item#slot:}
+            [ -n "$members" ] || rig_fail "--devices: 'slot:' needs devices (slot:edu+edu)"
+            fn=0
+            IFS=+ read -r -a kinds <<<"$members"
+            [ ${#kinds[@]} -le 8 ] || rig_fail "--devices: a slot has at most 8 functions"
+            for kind in "${kinds[@]}"; do
+                check_device_kind "$kind"
+                DEVICE_ARGS+=(-device "$(qemu_device_model "$kind" "$slot$fn"),bus=pcie.0,addr=$(printf '0x%x.%d' $slot $fn),multifunction=on")
+                fn=$((fn + 1))
+            done
             ;;
         *)
             check_device_kind "$item"
