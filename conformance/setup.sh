@@ -13,12 +13,14 @@ HOST_PACKAGES="qemu-system-x86 busybox-static kmod cpio xz-utils zstd"
 # The modules every guest loads; setup refuses a kernel that lacks one (as a module or built in).
 REQUIRED_MODULES="vfio vfio_iommu_type1 vfio_pci vfio_pci_core irqbypass 9p 9pnet_virtio"
 
-apt_updated=no
+# A file, not a variable: the package name is resolved in command substitutions (subshells).
+APT_UPDATED="${TMPDIR:-/tmp}/conformance-apt-updated.$$"
+trap 'rm -f "$APT_UPDATED"' EXIT
 apt_update_once() {
-    if [ "$apt_updated" = no ]; then
+    if [ ! -e "$APT_UPDATED" ]; then
         note "apt-get update"
         apt-get update -qq || die "apt-get update failed"
-        apt_updated=yes
+        touch "$APT_UPDATED"
     fi
 }
 
@@ -81,8 +83,14 @@ unpack_kernel() {
     rm -rf "$stage"
     mkdir -p "$stage/deb" "$stage/root"
     # apt's sandbox user cannot write into a root-owned cache; the download is verified by apt either way.
-    (cd "$stage/deb" && apt-get download -q "$package=$version" >/dev/null 2>"$stage/download.log") \
-        || { cat "$stage/download.log" >&2; die "kernel $kernel: apt-get download $package=$version failed"; }
+    if ! (cd "$stage/deb" && apt-get download -q "$package=$version" >/dev/null 2>"$stage/download.log"); then
+        # A stale package index names a version the mirror no longer has: refresh once and resolve again.
+        [ ! -e "$APT_UPDATED" ] || { cat "$stage/download.log" >&2; die "kernel $kernel: apt-get download $package=$version failed"; }
+        apt_update_once
+        rm -rf "$stage"
+        unpack_kernel "$kernel"
+        return
+    fi
     dpkg-deb -x "$stage"/deb/*.deb "$stage/root" || die "kernel $kernel: dpkg-deb -x failed"
     release=$(ls "$stage/root/lib/modules" 2>/dev/null | head -n1)
     [ -n "$release" ] || die "kernel $kernel: $package has no lib/modules/RELEASE"
