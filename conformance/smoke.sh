@@ -6,12 +6,13 @@
 #     device write to or read from an unmapped IOVA is blocked.
 # Any mismatch, failed boot or timeout is a non-zero exit.
 #
-#   conformance/smoke.sh [--vfiolab PATH] [--payload PATH] [--jobs N] [--only KERNEL:IOMMU]... [--timeout SECONDS]
+#   conformance/smoke.sh [--vfiolab PATH] [--payload PATH] [--configuration C] [--jobs N] [--only KERNEL:IOMMU]... [--timeout SECONDS]
 #
 #   --vfiolab PATH   the vfiolab the guest runs: an executable (publish-vfiolab.sh makes a self-contained one) or a
 #                    framework-dependent VfioLab.Cli.dll, run with the host's dotnet through the share (CI's own
 #                    build: src/VfioLab.Cli/bin/Debug/net10.0/VfioLab.Cli.dll). Default: a Release build of src/VfioLab.Cli.
 #   --payload PATH   rig-payload likewise (default: a Release build of conformance/payload)
+#   --configuration C   what the default builds use (Release; Debug reuses a `dotnet build VfioLab.slnx`)
 #   --jobs N         boots at a time (default 2; each takes one core under TCG)
 #   --only K:I       run only this combination (repeatable), e.g. --only 6.12:virtio
 set -euo pipefail
@@ -37,6 +38,7 @@ EDU_ADDRESS=0000:00:10.0   # boot.sh's first device slot
 
 VFIOLAB=
 PAYLOAD=
+CONFIGURATION=Release
 JOBS=2
 TIMEOUT=600
 ONLY=()
@@ -44,10 +46,11 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --vfiolab) VFIOLAB=${2:?}; shift 2 ;;
         --payload) PAYLOAD=${2:?}; shift 2 ;;
+        --configuration) CONFIGURATION=${2:?}; shift 2 ;;
         --jobs) JOBS=${2:?}; shift 2 ;;
         --only) ONLY+=("${2:?}"); shift 2 ;;
         --timeout) TIMEOUT=${2:?}; shift 2 ;;
-        *) die "smoke.sh: unknown option '$1' (--vfiolab PATH, --payload PATH, --jobs N, --only KERNEL:IOMMU, --timeout SECONDS)" ;;
+        *) die "smoke.sh: unknown option '$1' (--vfiolab PATH, --payload PATH, --configuration C, --jobs N, --only KERNEL:IOMMU, --timeout SECONDS)" ;;
     esac
 done
 COMBINATIONS=${ONLY[*]:-$ALL}
@@ -57,14 +60,14 @@ done
 case "$JOBS" in '' | *[!0-9]* | 0) die "smoke.sh: --jobs takes a positive number" ;; esac
 
 mkdir -p "$CACHE_DIR"
-# Builds PROJECT (Release, framework-dependent) and prints the .dll the guest runs with the host's dotnet.
+# Builds PROJECT (framework-dependent) and prints the .dll the guest runs with the host's dotnet.
 build() {
     local project=$1 dll=$2
     command -v dotnet >/dev/null || die "smoke.sh: dotnet is not on PATH (needed to build $project)"
-    note "smoke: dotnet build $project -c Release"
-    dotnet build "$REPO_DIR/$project" -c Release -nologo -v quiet >"$CACHE_DIR/build.log" 2>&1 \
+    note "smoke: dotnet build $project -c $CONFIGURATION"
+    dotnet build "$REPO_DIR/$project" -c "$CONFIGURATION" -nologo -v quiet >"$CACHE_DIR/build.log" 2>&1 \
         || { tail -n 30 "$CACHE_DIR/build.log" >&2; die "smoke.sh: dotnet build $project failed"; }
-    echo "$REPO_DIR/$project/bin/Release/net10.0/$dll"
+    echo "$REPO_DIR/$project/bin/$CONFIGURATION/net10.0/$dll"
 }
 # An absolute path the guest can run: a .dll that exists, or an executable.
 payload_path() {
