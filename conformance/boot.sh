@@ -30,7 +30,8 @@ usage: conformance/boot.sh --kernel 6.1|6.12 [options] -- COMMAND [ARG...]
   --times               print the run's wall time on stderr
   --bzimage             boot the package's compressed image instead of the uncompressed vmlinux (through PVH);
                         the guest then decompresses itself under TCG, which is slower (6.1's is XZ)
-  COMMAND               run by /bin/sh in the host's / (read-only) from the current directory; /tmp is a tmpfs
+  COMMAND               run by /bin/sh in the host's / (read-only) from the current directory; TMPDIR and HOME
+                        are /run/tmp, a tmpfs over the host's /run
 EOF
     exit 125
 }
