@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2054 # the commas in QEMU's -device and -fsdev arguments are QEMU's, not array separators
 # Boots one of Debian's kernels under QEMU (TCG, q35) with an emulated IOMMU and VFIO-bound test devices, runs
 # COMMAND inside the guest (chrooted into the host's / shared read-only over 9p) and prints what it printed.
 #

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # sourced by the rig's scripts, which use what it sets
 # Shared by the rig's scripts (sourced, not run): where things live and how a kernel name maps to Debian's packages.
 
 RIG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -57,7 +58,6 @@ load_kernel() {
     KERNEL_RELEASE=$(cat "$dir/release")
     KERNEL_BZIMAGE="$KERNEL_ROOT/boot/vmlinuz-$KERNEL_RELEASE"
     KERNEL_VMLINUX="$dir/vmlinux"
-    KERNEL_PACKAGE=$(cat "$dir/package")
     [ -f "$KERNEL_BZIMAGE" ] || die "kernel $1: $KERNEL_BZIMAGE is missing: run conformance/setup.sh"
     [ -s "$KERNEL_VMLINUX" ] || die "kernel $1: $KERNEL_VMLINUX is missing: run conformance/setup.sh"
 }
