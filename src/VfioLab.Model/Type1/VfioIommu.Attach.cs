@@ -21,7 +21,7 @@ internal sealed partial class VfioIommu
     {
         using (_lock.EnterScope())
         {
-            if (_vaddrInvalidCount > 0)
+            if (_tree.VaddrInvalidCountLocked > 0)
             {
                 return Errno.EBUSY;
             }
@@ -129,18 +129,18 @@ internal sealed partial class VfioIommu
             {
                 return Errno.EINVAL;
             }
-            if (aperture.Start > span.Start && _dmas.Overlaps(span.Start, aperture.Start - 1))
+            if (aperture.Start > span.Start && _tree.OverlapsLocked(new ByteRange(span.Start, aperture.Start - 1)))
             {
                 return Errno.EINVAL;
             }
-            if (aperture.Last < span.Last && _dmas.Overlaps(aperture.Last + 1, span.Last))
+            if (aperture.Last < span.Last && _tree.OverlapsLocked(new ByteRange(aperture.Last + 1, span.Last)))
             {
                 return Errno.EINVAL;
             }
         }
         foreach (ReservedRegion region in iommuGroup.ReservedRegions)
         {
-            if (region.IsHoleForVfio && _dmas.Overlaps(region.Range.Start, region.Range.Last))
+            if (region.IsHoleForVfio && _tree.OverlapsLocked(region.Range))
             {
                 return Errno.EINVAL;
             }
@@ -166,7 +166,7 @@ internal sealed partial class VfioIommu
     private Errno ReplayLocked(VfioDomain target, Process? current)
     {
         IommuDomain? first = _domains.Count > 0 ? _domains[0].Domain : null;
-        List<VfioDma> dmas = AllDmasLocked();
+        List<VfioDma> dmas = _tree.AllLocked();
         Errno error = Errno.None;
         int failedAt = -1;
         for (int i = 0; i < dmas.Count && error == Errno.None; i++)
@@ -195,14 +195,14 @@ internal sealed partial class VfioIommu
             VfioDma dma = dmas[i];
             if (dma.IommuMapped)
             {
-                target.Domain.Unmap(new Iova(dma.Iova), dma.Size);
+                target.Domain.Unmap(dma.Iova, dma.Size);
                 continue;
             }
-            foreach (MappedRun run in MergeContiguous(target.Domain.MappedRuns(new ByteRange(dma.Iova, dma.Last))))
+            foreach (MappedRun run in MergeContiguous(target.Domain.MappedRuns(dma.Range)))
             {
-                ulong len = run.Iova.Last - run.Iova.Start + 1;
-                target.Domain.Unmap(new Iova(run.Iova.Start), len);
-                UnpinPagesRemoteLocked(dma, run.Iova.Start, new Pfn(run.Phys.Value >> PageShift), len >> PageShift, doAccounting: true);
+                var runIova = new Iova(run.Iova.Start);
+                target.Domain.Unmap(runIova, run.Iova.Size);
+                UnpinPagesRemoteLocked(dma, runIova, Pfn.FromPhys(run.Phys, PageShift), run.Iova.Size >> PageShift, doAccounting: true);
             }
         }
         if (Trace.Enabled)
@@ -214,9 +214,9 @@ internal sealed partial class VfioIommu
 
     private static Errno CopyMappedLocked(VfioDma dma, IommuDomain from, IommuDomain to)
     {
-        foreach (MappedRun run in MergeContiguous(from.MappedRuns(new ByteRange(dma.Iova, dma.Iova + (dma.Size - 1)))))
+        foreach (MappedRun run in MergeContiguous(from.MappedRuns(dma.MappedRange)))
         {
-            Errno e = to.Map(new Iova(run.Iova.Start), run.Phys, run.Iova.Last - run.Iova.Start + 1, dma.Prot | IommuProt.Cache);
+            Errno e = to.Map(new Iova(run.Iova.Start), run.Phys, run.Iova.Size, dma.Prot | IommuProt.Cache);
             if (e != Errno.None)
             {
                 return e;
@@ -236,14 +236,14 @@ internal sealed partial class VfioIommu
         ulong done = 0;
         while (done < dma.Size)
         {
-            ulong iova = dma.Iova + done;
-            long npage = PinPagesRemoteLocked(dma, mm, dma.Vaddr + done, iova, (dma.Size - done) >> PageShift, limit, out Pfn pfn);
+            Iova iova = dma.IovaAt(done);
+            long npage = PinPagesRemoteLocked(dma, mm, done, (dma.Size - done) >> PageShift, limit, out Pfn pfn);
             if (npage <= 0)
             {
                 return npage == 0 ? Errno.EFAULT : ErrnoExtensions.FromReturn(npage);
             }
             ulong bytes = (ulong)npage << PageShift;
-            Errno e = to.Map(new Iova(iova), new PhysAddr(pfn.Value << PageShift), bytes, dma.Prot | IommuProt.Cache);
+            Errno e = to.Map(iova, pfn.ToPhys(PageShift), bytes, dma.Prot | IommuProt.Cache);
             if (e != Errno.None)
             {
                 UnpinPagesRemoteLocked(dma, iova, pfn, (ulong)npage, doAccounting: true);
@@ -265,7 +265,7 @@ internal sealed partial class VfioIommu
             if (merged.Count > 0)
             {
                 MappedRun prev = merged[^1];
-                if (prev.Iova.Last + 1 == r.Iova.Start && prev.Phys.Value + (prev.Iova.Last - prev.Iova.Start + 1) == r.Phys.Value)
+                if (prev.Iova.IsFollowedBy(r.Iova) && prev.Phys.Value + prev.Iova.Size == r.Phys.Value)
                 {
                     merged[^1] = prev with { Iova = new ByteRange(prev.Iova.Start, r.Iova.Last) };
                     continue;

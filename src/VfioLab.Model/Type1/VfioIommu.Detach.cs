@@ -128,7 +128,7 @@ internal sealed partial class VfioIommu
     // and leave each mapping charged only for its external pins.
     private void UnmapUnpinReaccountLocked()
     {
-        foreach (VfioDma dma in AllDmasLocked())
+        foreach (VfioDma dma in _tree.AllLocked())
         {
             long unlocked = UnmapUnpinLocked(dma, doAccounting: false);
             long locked = 0;
@@ -142,7 +142,7 @@ internal sealed partial class VfioIommu
 
     private void RemoveAllDmasLocked()
     {
-        foreach (VfioDma dma in AllDmasLocked())
+        foreach (VfioDma dma in _tree.AllLocked())
         {
             RemoveDmaLocked(dma);
         }

@@ -34,7 +34,7 @@ internal sealed partial class VfioIommu
     /// EFAULT: a write through a read-only VMA, a released device's VMA, and the walk's own refusals;
     /// EINVAL: a device VMA that maps no device memory.
     /// </summary>
-    private Errno VaddrGetPfnsOfPfnmapLocked(VfioDma dma, AddressSpace mm, ulong vaddr, ulong npage, bool write, out Pfn pfn, out ulong count)
+    private Errno VaddrGetPfnsOfPfnmapLocked(VfioDma dma, AddressSpace mm, HostVirtAddr vaddr, ulong npage, bool write, out Pfn pfn, out ulong count)
     {
         AssertLocked();
         _pfnmapLookups++;
@@ -49,8 +49,7 @@ internal sealed partial class VfioIommu
         mm.MmapReadLock();
         try
         {
-            var address = new HostVirtAddr(vaddr);
-            Vma? vma = mm.FindVmaLocked(address);
+            Vma? vma = mm.FindVmaLocked(vaddr);
             if (vma is null || !vma.IsPfnMapOrIo)
             {
                 return Errno.EFAULT;
@@ -81,7 +80,7 @@ internal sealed partial class VfioIommu
             }
             else
             {
-                ulong page = vaddr >> PageShift;
+                ulong page = vaddr.Value >> PageShift;
                 pfn = first.Plus(page - vma.StartPage);
                 count = Math.Min(npage, vma.LastPage - page + 1);
             }
@@ -190,7 +189,7 @@ internal sealed partial class VfioIommu
         var list = new List<DevicePfnmapSnapshot>(_devicePfnmaps.Count + _releasing.Count);
         foreach (DevicePfnmap p in _devicePfnmaps.Values.Concat(_releasing))
         {
-            list.Add(new DevicePfnmapSnapshot(p.Device, [.. p.Dmas.Select(d => d.Iova)], p.Releasing, p.Device.HasNotifier(p), p.Device.References));
+            list.Add(new DevicePfnmapSnapshot(p.Device, [.. p.Dmas.Select(d => d.Iova.Value)], p.Releasing, p.Device.HasNotifier(p), p.Device.References));
         }
         return list;
     }

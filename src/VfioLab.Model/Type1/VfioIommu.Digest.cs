@@ -11,12 +11,12 @@ internal sealed partial class VfioIommu
         using (_lock.EnterScope())
         {
             var seen = new HashSet<VfioDma>();
-            foreach (Collections.Run<DmaRef> r in _dmas.All())
+            foreach (Collections.Run<DmaRef> r in _tree.RunsLocked())
             {
                 VfioDma dma = r.Value.Dma;
                 if (dma.Bitmap is not null && seen.Add(dma))
                 {
-                    visit(dma.Iova, dma.Bitmap);
+                    visit(dma.Iova.Value, dma.Bitmap);
                 }
             }
         }

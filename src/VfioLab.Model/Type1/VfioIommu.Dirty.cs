@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using VfioLab.Abi;
+using VfioLab.Addressing;
 using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Vfio;
@@ -65,7 +66,7 @@ internal sealed partial class VfioIommu
                 return Errno.None;
             }
             ulong pgsize = MinPageSizeLocked;
-            List<VfioDma> dmas = AllDmasLocked();
+            List<VfioDma> dmas = _tree.AllLocked();
             for (int i = 0; i < dmas.Count; i++)
             {
                 Errno e = AllocateBitmapLocked(dmas[i], pgsize);
@@ -97,7 +98,7 @@ internal sealed partial class VfioIommu
                 return;
             }
             _dirtyTracking = false;
-            foreach (VfioDma dma in AllDmasLocked())
+            foreach (VfioDma dma in _tree.AllLocked())
             {
                 dma.Bitmap = null;
                 dma.BitmapPageSize = 0;
@@ -117,13 +118,14 @@ internal sealed partial class VfioIommu
             {
                 return Errno.EINVAL;
             }
-            if (iova + (size - 1) < iova)
+            if (!ByteRange.TryFromStartSize(iova, size, out _))
             {
                 return Errno.EOVERFLOW;
             }
         }
-        else if (size != 0 && iova + size < iova)
+        else if (size != 0 && !new Iova(iova).TryAdd(size, out _))
         {
+            // v6.17 and before: an exclusive end that wraps, so a range ending at 2^64-1 is refused too.
             return Errno.EINVAL;
         }
         Errno check = CheckUserBitmap(bitmap, size);
@@ -138,14 +140,14 @@ internal sealed partial class VfioIommu
             {
                 return Errno.EINVAL;
             }
-            ulong last = iova + (size - 1);
-            if (!NoBisectionLocked(iova, last))
+            var range = ByteRange.FromStartSize(iova, size);
+            if (!_tree.NoBisectionLocked(range))
             {
                 return Errno.EINVAL;
             }
-            foreach (VfioDma dma in DmasOverlappingLocked(iova, last))
+            foreach (VfioDma dma in _tree.OverlappingLocked(range))
             {
-                Errno e = UpdateUserBitmapLocked(memory, bitmap.Data, dma, iova, pgsize);
+                Errno e = UpdateUserBitmapLocked(memory, bitmap.Data, dma, new Iova(iova), pgsize);
                 if (e != Errno.None)
                 {
                     return e;
@@ -193,7 +195,7 @@ internal sealed partial class VfioIommu
         Array.Clear(dma.Bitmap);
         foreach (VpfnRun run in dma.VpfnRuns())
         {
-            dma.MarkDirty(run.Iova, run.Iova + ((run.Pages - 1) << dma.PageShift));
+            dma.MarkDirty(ByteRange.FromStartSize(run.Iova, run.Pages << dma.PageShift));
         }
     }
 
@@ -206,14 +208,14 @@ internal sealed partial class VfioIommu
     /// are written, so bits past the mapping in a later last word become zero. EFAULT when the user
     /// memory faults.
     /// </summary>
-    private Errno UpdateUserBitmapLocked(IUserMemory memory, ulong userBitmap, VfioDma dma, ulong baseIova, ulong pgsize)
+    private Errno UpdateUserBitmapLocked(IUserMemory memory, ulong userBitmap, VfioDma dma, Iova baseIova, ulong pgsize)
     {
         int pgshift = System.Numerics.BitOperations.TrailingZeroCount(pgsize);
         ulong nbits = dma.Size >> pgshift;
         // A page-size change while tracking re-sized every bitmap already (ResizeBitmapsLocked).
         System.Diagnostics.Debug.Assert(dma.Bitmap is not null && dma.BitmapPageSize == pgsize, "bitmap at another page size");
         ulong[] bits = dma.Bitmap!;
-        ulong bitOffset = (dma.Iova - baseIova) >> pgshift;
+        ulong bitOffset = dma.Iova.Minus(baseIova) >> pgshift;
         ulong copyOffset = bitOffset / 64;
         int shift = (int)(bitOffset % 64);
         if (_numNonPinnedGroups > 0 && dma.IommuMapped)
@@ -287,7 +289,7 @@ internal sealed partial class VfioIommu
     /// </summary>
     private void ResizeBitmapsLocked(ulong pgsize)
     {
-        foreach (VfioDma dma in AllDmasLocked())
+        foreach (VfioDma dma in _tree.AllLocked())
         {
             if (dma.Bitmap is not null && dma.BitmapPageSize != pgsize)
             {
@@ -301,7 +303,7 @@ internal sealed partial class VfioIommu
     /// becomes dirty, so nothing it may have written is lost when the scope narrows.</summary>
     private void MarkAllDirtyLocked()
     {
-        foreach (VfioDma dma in AllDmasLocked())
+        foreach (VfioDma dma in _tree.AllLocked())
         {
             if (dma.Bitmap is not null)
             {

@@ -40,13 +40,13 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
         {
             return Errno.EACCES.AsReturn();
         }
-        if (Behavior.OverflowIsEoverflow && iova + (((ulong)npage << PageShift) - 1) < iova)
+        if (Behavior.OverflowIsEoverflow && !ByteRange.TryFromStartSize(iova, (ulong)npage << PageShift, out _))
         {
             return Errno.EOVERFLOW.AsReturn();
         }
         using (_lock.EnterScope())
         {
-            if (_vaddrInvalidCount > 0)
+            if (_tree.VaddrInvalidCountLocked > 0)
             {
                 Emit("warn", null, TraceLog.F("what", "vfio_pin_pages not allowed with VFIO_UPDATE_VADDR"));
                 return Errno.EBUSY.AsReturn();
@@ -61,7 +61,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
             int i;
             for (i = 0; i < npage; i++)
             {
-                ulong pageIova = unchecked(iova + ((ulong)i << PageShift));
+                Iova pageIova = new Iova(iova).PlusWrapping((ulong)i << PageShift);
                 error = PinOneExternalLocked(pageIova, prot, doAccounting, out Pfn pfn);
                 if (error != Errno.None)
                 {
@@ -73,8 +73,8 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
             {
                 for (int j = 0; j < i; j++)
                 {
-                    ulong pageIova = unchecked(iova + ((ulong)j << PageShift));
-                    VfioDma? dma = FindDmaLocked(pageIova);
+                    Iova pageIova = new Iova(iova).PlusWrapping((ulong)j << PageShift);
+                    VfioDma? dma = _tree.FindLocked(pageIova);
                     if (dma is not null)
                     {
                         UnpinPageExternalLocked(dma, pageIova, doAccounting);
@@ -107,10 +107,10 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
 
     // One page of pin_pages: the mapping holding it, the prot check, an existing external pin counted again,
     // or a new pin from the owner's mm (charged without a domain) recorded as a vfio_pfn.
-    private Errno PinOneExternalLocked(ulong pageIova, IommuProt prot, bool doAccounting, out Pfn pfn)
+    private Errno PinOneExternalLocked(Iova pageIova, IommuProt prot, bool doAccounting, out Pfn pfn)
     {
         pfn = default;
-        VfioDma? dma = FindDmaLocked(pageIova);
+        VfioDma? dma = _tree.FindLocked(pageIova);
         if (dma is null)
         {
             return Errno.EINVAL;
@@ -125,7 +125,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
             pfn = vpfn.Pfn;
             return Errno.None;
         }
-        Errno e = PinPageExternalLocked(dma, dma.Vaddr + (pageIova - dma.Iova), doAccounting, out pfn);
+        Errno e = PinPageExternalLocked(dma, dma.VaddrAt(pageIova.Minus(dma.Iova)), doAccounting, out pfn);
         if (e != Errno.None)
         {
             return e;
@@ -146,7 +146,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
         dma.SetVpfn(new VfioPfn(pageIova, pfn, 1));
         if (_dirtyTracking)
         {
-            dma.MarkDirty(pageIova, pageIova);
+            dma.MarkDirty(new ByteRange(pageIova.Value, pageIova.Value));
         }
         return Errno.None;
     }
@@ -154,7 +154,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
     /// <summary>vfio_pin_page_external: pins the one page at <paramref name="vaddr"/> of the mapping's owner mm
     /// (ENODEV when it has no users left), walking a PFNMAP VMA when GUP refuses it, and charges it when there
     /// is no IOMMU domain and the page is not reserved (on a charge failure the page is released).</summary>
-    private Errno PinPageExternalLocked(VfioDma dma, ulong vaddr, bool doAccounting, out Pfn pfn)
+    private Errno PinPageExternalLocked(VfioDma dma, HostVirtAddr vaddr, bool doAccounting, out Pfn pfn)
     {
         pfn = default;
         AddressSpace mm = dma.Mm;
@@ -165,7 +165,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
         try
         {
             bool write = (dma.Prot & IommuProt.Write) != 0;
-            long got = Gup.PinUserPages(mm, new HostVirtAddr(vaddr), 1, write, _single, out _);
+            long got = Gup.PinUserPages(mm, vaddr, 1, write, _single, out _);
             if (got > 0)
             {
                 pfn = _single[0].First;
@@ -205,7 +205,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
     /// <summary>vfio_unpin_page_external: drops one count of the page's external pin; at zero the page is
     /// unpinned (dirtied for a writable mapping), forgotten and, without a domain, un-charged. Returns the pages
     /// unpinned (0 or 1).</summary>
-    private long UnpinPageExternalLocked(VfioDma dma, ulong pageIova, bool doAccounting)
+    private long UnpinPageExternalLocked(VfioDma dma, Iova pageIova, bool doAccounting)
     {
         if (!dma.TryFindVpfn(pageIova, out VfioPfn vpfn))
         {
@@ -238,7 +238,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
         {
             return false;
         }
-        if (Behavior.OverflowIsEoverflow && (npage <= 0 || iova + (((ulong)npage << PageShift) - 1) < iova))
+        if (Behavior.OverflowIsEoverflow && (npage <= 0 || !ByteRange.TryFromStartSize(iova, (ulong)npage << PageShift, out _)))
         {
             return false;
         }
@@ -248,8 +248,8 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
             int i;
             for (i = 0; i < npage; i++)
             {
-                ulong pageIova = unchecked(iova + ((ulong)i << PageShift));
-                VfioDma? dma = FindDmaLocked(pageIova);
+                Iova pageIova = new Iova(iova).PlusWrapping((ulong)i << PageShift);
+                VfioDma? dma = _tree.FindLocked(pageIova);
                 if (dma is null)
                 {
                     break;
@@ -276,7 +276,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
     {
         using (_lock.EnterScope())
         {
-            if (_vaddrInvalidCount > 0)
+            if (_tree.VaddrInvalidCountLocked > 0)
             {
                 Emit("warn", current, TraceLog.F("what", "vfio_dma_rw not allowed with VFIO_UPDATE_VADDR"));
                 return Errno.EBUSY;
@@ -285,7 +285,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
             Errno error = Errno.None;
             while (done < (ulong)data.Length)
             {
-                ulong at = unchecked(iova + done);
+                Iova at = new Iova(iova).PlusWrapping(done);
                 error = DmaRwChunkLocked(at, data[(int)done..], write, current, out ulong copied);
                 if (error != Errno.None)
                 {
@@ -302,10 +302,10 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
         }
     }
 
-    private Errno DmaRwChunkLocked(ulong iova, Span<byte> data, bool write, Process? current, out ulong copied)
+    private Errno DmaRwChunkLocked(Iova iova, Span<byte> data, bool write, Process? current, out ulong copied)
     {
         copied = 0;
-        VfioDma? dma = FindDmaLocked(iova);
+        VfioDma? dma = _tree.FindLocked(iova);
         if (dma is null)
         {
             return Errno.EINVAL;
@@ -327,9 +327,9 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
             {
                 return Errno.EFAULT;
             }
-            ulong offset = iova - dma.Iova;
+            ulong offset = iova.Minus(dma.Iova);
             ulong count = Math.Min((ulong)data.Length, dma.Size - offset);
-            var vaddr = new HostVirtAddr(dma.Vaddr + offset);
+            HostVirtAddr vaddr = dma.VaddrAt(offset);
             AccessResult r = write ? mm.WriteMemory(vaddr, data[..(int)count]) : mm.ReadMemory(vaddr, data[..(int)count]);
             if (r != AccessResult.Ok)
             {
@@ -338,7 +338,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
             copied = count;
             if (write && _dirtyTracking)
             {
-                dma.MarkDirty(iova, iova + (count - 1));
+                dma.MarkDirty(dma.RangeAt(offset, count));
             }
             return Errno.None;
         }
@@ -397,7 +397,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
             return;
         }
         VfioDevice[] devices = [.. _devices];
-        ulong iova = dma.Iova;
+        ulong iova = dma.Iova.Value;
         ulong size = dma.Size;
         if (Trace.Enabled)
         {

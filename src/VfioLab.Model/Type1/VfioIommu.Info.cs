@@ -95,7 +95,7 @@ internal sealed partial class VfioIommu
                 Version = 1,
                 Next = iova == 0 ? 0 : (uint)(baseOffset + migration + dmaAvail),
             },
-            Avail = _dmaAvail,
+            Avail = _tree.DmaAvailLocked,
         };
         avail.Write(buf.AsSpan(migration));
 

@@ -22,7 +22,7 @@ internal sealed partial class VfioIommu
         {
             var order = new List<VfioDma>();
             var treeRuns = new Dictionary<VfioDma, List<ByteRange>>();
-            foreach (Run<DmaRef> r in _dmas.All())
+            foreach (Run<DmaRef> r in _tree.RunsLocked())
             {
                 VfioDma dma = r.Value.Dma;
                 if (!treeRuns.TryGetValue(dma, out List<ByteRange>? runs))
@@ -33,11 +33,11 @@ internal sealed partial class VfioIommu
                 }
                 runs.Add(new ByteRange(r.Start, r.Last));
             }
-            order.Sort((a, b) => a.Iova.CompareTo(b.Iova));
+            order.Sort((a, b) => a.Range.Start.CompareTo(b.Range.Start));
             var mappings = new List<VfioDmaSnapshot>(order.Count);
             foreach (VfioDma d in order)
             {
-                mappings.Add(new VfioDmaSnapshot(d.Iova, d.Last, d.RequestedSize, d.Size, d.Vaddr, d.Prot, d.IommuMapped, d.LockCap,
+                mappings.Add(new VfioDmaSnapshot(d.Range.Start, d.Last, d.RequestedSize, d.Size, d.Vaddr.Value, d.Prot, d.IommuMapped, d.LockCap,
                     d.VaddrInvalid, d.Task, d.Mm, d.LockedVm, d.Bitmap?.LongLength ?? -1, d.BitmapPageSize, d.VpfnRuns(), treeRuns[d])
                 {
                     VpfnsNotDirty = CountVpfnsNotDirty(d),
@@ -50,7 +50,7 @@ internal sealed partial class VfioIommu
                     d.Domain.MappedRuns(), d.Domain.PendingInvalidations()));
             }
             return new VfioIommuSnapshot(ContainerId, V2, PageSize, mappings, domains, _emulatedGroups.ConvertAll(GroupSnapshot),
-                _iovaList.Ranges, _dmaAvail, _dmaEntryLimit, _dmaCount, _vaddrInvalidCount, _numNonPinnedGroups, _dirtyTracking,
+                _iovaList.Ranges, _tree.DmaAvailLocked, _tree.DmaEntryLimit, _tree.CountLocked, _tree.VaddrInvalidCountLocked, _numNonPinnedGroups, _dirtyTracking,
                 _pgsizeBitmap, _devices.Count)
             {
                 NotifierBug = _notifierBug,
@@ -72,15 +72,16 @@ internal sealed partial class VfioIommu
         foreach (VpfnRun run in d.VpfnRuns())
         {
             // Each bitmap bit covers one or more pages: count the run's pages under clear bits, bit by bit.
+            ulong first = d.Range.Start;
             ulong runLast = run.Iova + ((run.Pages - 1) << d.PageShift);
-            for (ulong bit = (run.Iova - d.Iova) >> shift; bit <= (runLast - d.Iova) >> shift; bit++)
+            for (ulong bit = (run.Iova - first) >> shift; bit <= (runLast - first) >> shift; bit++)
             {
                 if (bit / 64 < (ulong)d.Bitmap.LongLength && (d.Bitmap[bit / 64] & (1UL << (int)(bit % 64))) != 0)
                 {
                     continue;
                 }
-                ulong from = Math.Max(run.Iova, d.Iova + (bit << shift));
-                ulong to = Math.Min(runLast, d.Iova + (bit << shift) + (d.BitmapPageSize - 1));
+                ulong from = Math.Max(run.Iova, first + (bit << shift));
+                ulong to = Math.Min(runLast, first + (bit << shift) + (d.BitmapPageSize - 1));
                 n += (int)(((to - from) >> d.PageShift) + 1);
             }
         }
@@ -95,7 +96,7 @@ internal sealed partial class VfioIommu
     {
         using (_lock.EnterScope())
         {
-            _dmaAvail = (uint)((long)_dmaAvail + delta);
+            _tree.AdjustDmaAvailForTestLocked(delta);
         }
     }
 
@@ -105,8 +106,8 @@ internal sealed partial class VfioIommu
     {
         using (_lock.EnterScope())
         {
-            VfioDma owner = FindDmaLocked(ownerIova) ?? throw new ArgumentException("no mapping there", nameof(ownerIova));
-            _dmas.Set(first, last, new DmaRef(owner));
+            VfioDma owner = _tree.FindLocked(new Iova(ownerIova)) ?? throw new ArgumentException("no mapping there", nameof(ownerIova));
+            _tree.ClaimRangeForTestLocked(new ByteRange(first, last), owner);
         }
     }
 
@@ -189,7 +190,7 @@ internal sealed partial class VfioIommu
             {
                 Machine.Memory.Pin(pfn, 1);
             }
-            dma.SetVpfn(new VfioPfn(iova, pfn, refCount));
+            dma.SetVpfn(new VfioPfn(new Iova(iova), pfn, refCount));
         }
     }
 
@@ -201,7 +202,7 @@ internal sealed partial class VfioIommu
         {
             VfioDma dma = FindDmaOrThrowLocked(iova);
             int shift = System.Numerics.BitOperations.TrailingZeroCount(dma.BitmapPageSize);
-            ulong bit = (iova - dma.Iova) >> shift;
+            ulong bit = new Iova(iova).Minus(dma.Iova) >> shift;
             dma.Bitmap![bit / 64] &= ~(1UL << (int)(bit % 64));
         }
     }
@@ -211,7 +212,7 @@ internal sealed partial class VfioIommu
     {
         using (_lock.EnterScope())
         {
-            _vaddrInvalidCount = value;
+            _tree.SetVaddrInvalidCountForTestLocked(value);
         }
     }
 
@@ -263,14 +264,14 @@ internal sealed partial class VfioIommu
     }
 
     private VfioDma FindDmaOrThrowLocked(ulong iova) =>
-        FindDmaLocked(iova) ?? throw new ArgumentException($"no mapping at 0x{iova:x}", nameof(iova));
+        _tree.FindLocked(new Iova(iova)) ?? throw new ArgumentException($"no mapping at 0x{iova:x}", nameof(iova));
 
     // Unmaps the mapping's IOPTEs from one domain and maps them back with the host page at `page`
     // translating to `phys`; the IOMMU picks page sizes afresh.
     private void RewritePageLocked(IommuDomain domain, VfioDma dma, ulong page, PhysAddr phys, bool deferred)
     {
-        IReadOnlyList<MappedRun> runs = domain.MappedRuns(new ByteRange(dma.Iova, dma.Last));
-        ulong unmapped = deferred ? domain.UnmapDeferred(new Iova(dma.Iova), dma.Size) : domain.Unmap(new Iova(dma.Iova), dma.Size);
+        IReadOnlyList<MappedRun> runs = domain.MappedRuns(dma.Range);
+        ulong unmapped = deferred ? domain.UnmapDeferred(dma.Iova, dma.Size) : domain.Unmap(dma.Iova, dma.Size);
         System.Diagnostics.Debug.Assert(unmapped == dma.Size, "the mapping was wholly translated");
         ulong pageLast = page + (PageSize - 1);
         foreach (MappedRun r in runs)

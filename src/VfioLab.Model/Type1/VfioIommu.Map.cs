@@ -42,7 +42,7 @@ internal sealed partial class VfioIommu
             {
                 return Errno.EINVAL;
             }
-            if (iova + (size - 1) < iova || vaddr + (size - 1) < vaddr)
+            if (!ByteRange.TryFromStartSize(iova, size, out _) || !ByteRange.TryFromStartSize(vaddr, size, out _))
             {
                 return Errno.EOVERFLOW;
             }
@@ -60,21 +60,20 @@ internal sealed partial class VfioIommu
             {
                 return Errno.EINVAL;
             }
-            if (iova + (size - 1) < iova || vaddr + (size - 1) < vaddr)
+            if (!ByteRange.TryFromStartSize(iova, size, out ByteRange range) || !ByteRange.TryFromStartSize(vaddr, size, out _))
             {
                 return Errno.EINVAL;
             }
-            var range = new ByteRange(iova, iova + (size - 1));
-            bool overlaps = _dmas.TryGetAtOrAfter(range.Start, out Run<DmaRef> hit) && hit.Start <= range.Last;
+            bool overlaps = _tree.TryFindFirstLocked(range, out VfioDma? hit);
             if (vaddrUpdate)
             {
-                return UpdateVaddrLocked(caller, overlaps ? hit.Value.Dma : null, iova, size, vaddr);
+                return UpdateVaddrLocked(caller, hit, range, new HostVirtAddr(vaddr));
             }
             if (overlaps)
             {
                 return Errno.EEXIST;
             }
-            if (_dmaAvail == 0)
+            if (_tree.DmaAvailLocked == 0)
             {
                 return Errno.ENOSPC;
             }
@@ -87,10 +86,8 @@ internal sealed partial class VfioIommu
                 return Errno.ENOMEM;
             }
             AddressSpace mm = caller.Mm ?? caller.LastMm;
-            var dma = new VfioDma(iova, size, vaddr, prot, caller, mm, caller.CapIpcLock, PageShift);
-            _dmaAvail--;
-            _dmas.Insert(range.Start, range.Last, new DmaRef(dma));
-            _dmaCount++;
+            var dma = new VfioDma(range, new HostVirtAddr(vaddr), prot, caller, mm, caller.CapIpcLock, PageShift);
+            _tree.InsertLocked(dma);
             Errno error = Errno.None;
             if (_domains.Count == 0)
             {
@@ -122,15 +119,15 @@ internal sealed partial class VfioIommu
         }
     }
 
-    // MAP_DMA with VADDR: only an invalidated mapping with exactly this iova and size may get a new vaddr;
-    // its charge moves to the caller's mm first (vfio_change_dma_owner, v6.3+).
-    private Errno UpdateVaddrLocked(Process caller, VfioDma? dma, ulong iova, ulong size, ulong vaddr)
+    // MAP_DMA with VADDR: only an invalidated mapping with exactly this range may get a new vaddr; its charge
+    // moves to the caller's mm first (vfio_change_dma_owner, v6.3+).
+    private Errno UpdateVaddrLocked(Process caller, VfioDma? dma, ByteRange range, HostVirtAddr vaddr)
     {
         if (dma is null)
         {
             return Errno.ENOENT;
         }
-        if (!dma.VaddrInvalid || dma.Iova != iova || dma.RequestedSize != size)
+        if (!dma.VaddrInvalid || dma.Range != range)
         {
             return Errno.EINVAL;
         }
@@ -140,11 +137,10 @@ internal sealed partial class VfioIommu
             return e;
         }
         dma.Vaddr = vaddr;
-        dma.VaddrInvalid = false;
-        _vaddrInvalidCount--;
+        _tree.RevalidateVaddrLocked(dma);
         if (Trace.Enabled)
         {
-            Emit("map_dma_vaddr", caller, TraceLog.F("iova", iova), TraceLog.F("vaddr", vaddr), TraceLog.F("size", size));
+            Emit("map_dma_vaddr", caller, TraceLog.F("iova", range.Start), TraceLog.F("vaddr", vaddr.Value), TraceLog.F("size", range.Size));
         }
         return Errno.None;
     }
@@ -160,7 +156,7 @@ internal sealed partial class VfioIommu
         long pages = dma.LockedVm;
         if (pages != 0)
         {
-            var probe = new VfioDma(dma.Iova, dma.RequestedSize, dma.Vaddr, dma.Prot, caller, mm, lockCap, PageShift);
+            var probe = new VfioDma(dma.Range, dma.Vaddr, dma.Prot, caller, mm, lockCap, PageShift);
             Errno e = LockAcctLocked(probe, pages, async: false);
             if (e != Errno.None)
             {
@@ -184,39 +180,16 @@ internal sealed partial class VfioIommu
         {
             // WARN_ON(!RB_EMPTY_ROOT(&dma->pfn_list)): the external pins are forgotten, never released (a leak
             // the checker reports as pins-balanced); drivers must unpin before their device closes.
-            Emit("warn", dma.Task, TraceLog.F("what", "removing a mapping with external pins"), TraceLog.F("iova", dma.Iova),
+            Emit("warn", dma.Task, TraceLog.F("what", "removing a mapping with external pins"), TraceLog.F("iova", dma.Iova.Value),
                 TraceLog.F("pins", dma.VpfnCount));
         }
         UnmapUnpinLocked(dma, doAccounting: true);
         ReleaseDevicesOfDmaLocked(dma);
-        _dmas.Remove(dma.Iova, dma.Last);
-        _dmaCount--;
-        if (dma.VaddrInvalid)
-        {
-            _vaddrInvalidCount--;
-        }
+        _tree.RemoveLocked(dma);
         dma.Bitmap = null;
-        _dmaAvail++;
         if (Trace.Enabled)
         {
-            Emit("remove_dma", dma.Task, TraceLog.F("iova", dma.Iova), TraceLog.F("size", dma.RequestedSize));
+            Emit("remove_dma", dma.Task, TraceLog.F("iova", dma.Iova.Value), TraceLog.F("size", dma.RequestedSize));
         }
     }
-
-    /// <summary>The mappings overlapping <c>[first, last]</c>, ascending (a snapshot: callers remove while walking).</summary>
-    private List<VfioDma> DmasOverlappingLocked(ulong first, ulong last)
-    {
-        var list = new List<VfioDma>();
-        foreach (Run<DmaRef> r in _dmas.Overlapping(first, last))
-        {
-            list.Add(r.Value.Dma);
-        }
-        return list;
-    }
-
-    /// <summary>The mapping containing <paramref name="iova"/>, or null.</summary>
-    private VfioDma? FindDmaLocked(ulong iova) => _dmas.TryGetValue(iova, out DmaRef d) ? d.Dma : null;
-
-    /// <summary>Every mapping, ascending.</summary>
-    private List<VfioDma> AllDmasLocked() => DmasOverlappingLocked(0, ulong.MaxValue);
 }

@@ -137,12 +137,12 @@ internal sealed partial class VfioIommu
     }
 
     /// <summary>
-    /// vfio_pin_pages_remote: pins one chunk from <paramref name="vaddr"/> of the caller's
-    /// <paramref name="mm"/>: physically contiguous and of one reserved-ness, at most
+    /// vfio_pin_pages_remote: pins one chunk from byte <paramref name="offset"/> of the mapping, at its vaddr in the
+    /// caller's <paramref name="mm"/>: physically contiguous and of one reserved-ness, at most
     /// <paramref name="npage"/> pages, and charges its non-reserved pages that have no external pin.
     /// Returns the chunk's pages with its first frame, or -errno with nothing of the chunk left pinned.
     /// </summary>
-    private long PinPagesRemoteLocked(VfioDma dma, AddressSpace mm, ulong vaddr, ulong iova, ulong npage, ulong limit, out Pfn pfnBase)
+    private long PinPagesRemoteLocked(VfioDma dma, AddressSpace mm, ulong offset, ulong npage, ulong limit, out Pfn pfnBase)
     {
         pfnBase = default;
         if (Behavior.DisableHugepages)
@@ -160,7 +160,8 @@ internal sealed partial class VfioIommu
         {
             if (_batch.IsEmpty)
             {
-                long got = _batch.Refill(mm, new HostVirtAddr(vaddr), npage, write);
+                HostVirtAddr vaddr = dma.VaddrAt(offset);
+                long got = _batch.Refill(mm, vaddr, npage, write);
                 if (got <= 0 && IsPfnmapLocked(mm, vaddr))
                 {
                     // GUP failed (it refuses VM_PFNMAP): on a PFNMAP VMA, translate through the page
@@ -183,8 +184,7 @@ internal sealed partial class VfioIommu
                     }
                     pinned += count;
                     npage -= count;
-                    vaddr += count << shift;
-                    iova += count << shift;
+                    offset += count << shift;
                     continue;
                 }
                 if (got <= 0)
@@ -212,7 +212,7 @@ internal sealed partial class VfioIommu
                 ulong n = Math.Min(_batch.CurrentRunLeft, npage);
                 if (!rsvd)
                 {
-                    long chargeable = (long)(n - dma.CountVpfns(iova, iova + ((n - 1) << shift)));
+                    long chargeable = (long)(n - dma.CountVpfns(dma.RangeAt(offset, n << shift)));
                     if (!dma.LockCap && (mm.LockedVm + (ulong)(lockAcct + chargeable) > limit || mm.LockedVm + (ulong)(lockAcct + chargeable) < mm.LockedVm))
                     {
                         if (Trace.Enabled)
@@ -227,8 +227,7 @@ internal sealed partial class VfioIommu
                 }
                 pinned += n;
                 npage -= n;
-                vaddr += n << shift;
-                iova += n << shift;
+                offset += n << shift;
                 _batch.Consume(n);
             }
             if (chunkEnds)
@@ -252,12 +251,12 @@ internal sealed partial class VfioIommu
         return (long)pinned;
     }
 
-    private static bool IsPfnmapLocked(AddressSpace mm, ulong vaddr)
+    private static bool IsPfnmapLocked(AddressSpace mm, HostVirtAddr vaddr)
     {
         mm.MmapReadLock();
         try
         {
-            return mm.FindVmaLocked(new HostVirtAddr(vaddr)) is { IsPfnMapOrIo: true };
+            return mm.FindVmaLocked(vaddr) is { IsPfnMapOrIo: true };
         }
         finally
         {
@@ -267,15 +266,14 @@ internal sealed partial class VfioIommu
 
     /// <summary>
     /// vaddr_get_pfns' PFNMAP branch (v6.12+ follow_pfnmap_start, v6.15 block batching): the pfn mapped at
-    /// <paramref name="vaddr"/> of a VM_PFNMAP VMA, faulting it in first if needed, and how many pfns of
+    /// <paramref name="address"/> of a VM_PFNMAP VMA, faulting it in first if needed, and how many pfns of
     /// the same page-table block follow. EFAULT: no PFNMAP VMA, a write through a read-only entry, or an
     /// ordinary refcounted page (type1 has no MMU notifier, so it refuses those).
     /// </summary>
-    private Errno VaddrGetPfnmapLocked(AddressSpace mm, ulong vaddr, ulong npage, bool write, out Pfn pfn, out ulong count)
+    private Errno VaddrGetPfnmapLocked(AddressSpace mm, HostVirtAddr address, ulong npage, bool write, out Pfn pfn, out ulong count)
     {
         pfn = default;
         count = 0;
-        var address = new HostVirtAddr(vaddr);
         mm.MmapReadLock();
         try
         {
@@ -339,18 +337,18 @@ internal sealed partial class VfioIommu
 
     /// <summary>vfio_iommu_map: maps one chunk into every domain in list order; on a failure the chunk is
     /// unmapped again from the domains already done, in reverse.</summary>
-    private Errno IommuMapLocked(ulong iova, Pfn pfn, ulong npage, IommuProt prot)
+    private Errno IommuMapLocked(Iova iova, Pfn pfn, ulong npage, IommuProt prot)
     {
         ulong size = npage << PageShift;
         var phys = new PhysAddr(pfn.Value << PageShift);
         for (int i = 0; i < _domains.Count; i++)
         {
-            Errno e = _domains[i].Domain.Map(new Iova(iova), phys, size, prot | IommuProt.Cache);
+            Errno e = _domains[i].Domain.Map(iova, phys, size, prot | IommuProt.Cache);
             if (e != Errno.None)
             {
                 for (int j = i - 1; j >= 0; j--)
                 {
-                    _domains[j].Domain.Unmap(new Iova(iova), size);
+                    _domains[j].Domain.Unmap(iova, size);
                 }
                 return e;
             }
@@ -374,8 +372,8 @@ internal sealed partial class VfioIommu
             ulong remaining = dma.RequestedSize;
             while (remaining > 0)
             {
-                ulong iova = dma.Iova + dma.Size;
-                long npage = PinPagesRemoteLocked(dma, mm, dma.Vaddr + dma.Size, iova, remaining >> PageShift, limit, out Pfn pfn);
+                Iova iova = dma.IovaAt(dma.Size);
+                long npage = PinPagesRemoteLocked(dma, mm, dma.Size, remaining >> PageShift, limit, out Pfn pfn);
                 if (npage <= 0)
                 {
                     error = npage == 0 ? Errno.EFAULT : ErrnoExtensions.FromReturn(npage);
@@ -398,7 +396,7 @@ internal sealed partial class VfioIommu
         {
             if (Trace.Enabled)
             {
-                Emit("map_dma_unwind", caller, TraceLog.F("iova", dma.Iova), TraceLog.F("mapped", dma.Size), TraceLog.F("errno", error.ToString()));
+                Emit("map_dma_unwind", caller, TraceLog.F("iova", dma.Iova.Value), TraceLog.F("mapped", dma.Size), TraceLog.F("errno", error.ToString()));
             }
             RemoveDmaLocked(dma);
         }

@@ -1,4 +1,5 @@
 using VfioLab.Abi;
+using VfioLab.Addressing;
 using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Vfio;
@@ -100,14 +101,14 @@ internal sealed partial class VfioIommu
             {
                 return Errno.EINVAL;
             }
-            ulong last;
+            ByteRange range;
             if (all)
             {
                 if (iova != 0 || size != 0)
                 {
                     return Errno.EINVAL;
                 }
-                last = ulong.MaxValue;
+                range = new ByteRange(0, ulong.MaxValue);
             }
             else
             {
@@ -115,11 +116,10 @@ internal sealed partial class VfioIommu
                 {
                     return Errno.EINVAL;
                 }
-                if (iova + (size - 1) < iova)
+                if (!ByteRange.TryFromStartSize(iova, size, out range))
                 {
                     return Behavior.OverflowIsEoverflow ? Errno.EOVERFLOW : Errno.EINVAL;
                 }
-                last = iova + (size - 1);
             }
             if (getBitmap && (!_dirtyTracking || bitmap.Pgsize != pgsize))
             {
@@ -134,16 +134,16 @@ internal sealed partial class VfioIommu
                 again = false;
                 // The v2 rules are checked again after every notification: mappings may have changed while the
                 // lock was released.
-                if (V2 && !all && !NoBisectionLocked(iova, last))
+                if (V2 && !all && !_tree.NoBisectionLocked(range))
                 {
                     ret = Errno.EINVAL;
                     break;
                 }
-                List<VfioDma> candidates = DmasOverlappingLocked(iova, last);
+                List<VfioDma> candidates = _tree.OverlappingLocked(range);
                 for (int i = 0; i < candidates.Count; i++)
                 {
                     VfioDma dma = candidates[i];
-                    if (!V2 && iova > dma.Iova)
+                    if (!V2 && range.Start > dma.Range.Start)
                     {
                         break;
                     }
@@ -159,15 +159,13 @@ internal sealed partial class VfioIommu
                         {
                             for (int j = 0; j < i; j++)
                             {
-                                candidates[j].VaddrInvalid = false;
-                                _vaddrInvalidCount--;
+                                _tree.RevalidateVaddrLocked(candidates[j]);
                             }
                             unmapped = 0;
                             ret = Errno.EINVAL;
                             break;
                         }
-                        dma.VaddrInvalid = true;
-                        _vaddrInvalidCount++;
+                        _tree.InvalidateVaddrLocked(dma);
                         unmapped += dma.Size;
                         continue;
                     }
@@ -194,7 +192,7 @@ internal sealed partial class VfioIommu
                     }
                     if (getBitmap)
                     {
-                        ret = UpdateUserBitmapLocked(memory, bitmap.Data, dma, iova, pgsize);
+                        ret = UpdateUserBitmapLocked(memory, bitmap.Data, dma, new Iova(range.Start), pgsize);
                         if (ret != Errno.None)
                         {
                             break;
@@ -216,25 +214,12 @@ internal sealed partial class VfioIommu
     // BUG_ON(++retries > 10): recorded for the checker, the walk stops, the state is left as it is.
     private Errno NotifierRetryBugLocked(VfioDma dma, int retries)
     {
-        _notifierBug ??= new NotifierRetryBug(dma.Iova, dma.Size, retries, dma.VpfnCount);
+        _notifierBug ??= new NotifierRetryBug(dma.Iova.Value, dma.Size, retries, dma.VpfnCount);
         if (Trace.Enabled)
         {
-            Emit("bug", dma.Task, TraceLog.F("what", "unmap notifier retry limit"), TraceLog.F("iova", dma.Iova), TraceLog.F("size", dma.Size),
+            Emit("bug", dma.Task, TraceLog.F("what", "unmap notifier retry limit"), TraceLog.F("iova", dma.Iova.Value), TraceLog.F("size", dma.Size),
                 TraceLog.F("notifications", retries), TraceLog.F("pins", dma.VpfnCount));
         }
         return Errno.EBUSY;
-    }
-
-    /// <summary>The v2 "no bisection" rule: a mapping containing the first byte must start there and one
-    /// containing the last byte must end there.</summary>
-    private bool NoBisectionLocked(ulong first, ulong last)
-    {
-        VfioDma? a = FindDmaLocked(first);
-        if (a is not null && a.Iova != first)
-        {
-            return false;
-        }
-        VfioDma? b = FindDmaLocked(last);
-        return b is null || b.Last == last;
     }
 }

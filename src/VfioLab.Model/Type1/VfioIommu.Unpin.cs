@@ -12,12 +12,12 @@ internal sealed partial class VfioIommu
 {
     /// <summary>vfio_unpin_pages_remote: unpins a chunk's non-reserved pages, dirtying them for a writable
     /// mapping; with accounting, un-charges all but the externally pinned ones. Returns pages unpinned.</summary>
-    private long UnpinPagesRemoteLocked(VfioDma dma, ulong iova, Pfn pfn, ulong npage, bool doAccounting)
+    private long UnpinPagesRemoteLocked(VfioDma dma, Iova iova, Pfn pfn, ulong npage, bool doAccounting)
     {
         long unlocked = (long)UnpinFrames(dma, pfn, npage);
         if (doAccounting && unlocked > 0)
         {
-            long locked = (long)dma.CountVpfns(iova, iova + ((npage - 1) << PageShift));
+            long locked = (long)dma.CountVpfns(ByteRange.FromStartSize(iova.Value, npage << PageShift));
             LockAcctLocked(dma, locked - unlocked, async: true);
         }
         return unlocked;
@@ -36,7 +36,7 @@ internal sealed partial class VfioIommu
         }
         if (runs.Count == 1)
         {
-            return UnpinFrames(dma, new Pfn(runs[0].Phys.Value >> PageShift), (runs[0].Iova.Last - runs[0].Iova.Start + 1) >> PageShift);
+            return UnpinFrames(dma, Pfn.FromPhys(runs[0].Phys, PageShift), runs[0].Iova.Size >> PageShift);
         }
         // Primitive keys sort without a comparison delegate; the arrays are rented, not left to the GC.
         int count = runs.Count;
@@ -47,7 +47,7 @@ internal sealed partial class VfioIommu
             for (int i = 0; i < count; i++)
             {
                 phys[i] = runs[i].Phys.Value;
-                sizes[i] = runs[i].Iova.Last - runs[i].Iova.Start + 1;
+                sizes[i] = runs[i].Iova.Size;
             }
             Array.Sort(phys, sizes, 0, count);
             ulong unlocked = 0;
@@ -100,11 +100,11 @@ internal sealed partial class VfioIommu
         {
             return 0;
         }
-        var range = new ByteRange(dma.Iova, dma.Iova + (dma.Size - 1));
+        ByteRange range = dma.MappedRange;
         IommuDomain first = _domains[0].Domain;
         for (int i = 1; i < _domains.Count; i++)
         {
-            _domains[i].Domain.Unmap(new Iova(range.Start), dma.Size);
+            _domains[i].Domain.Unmap(dma.Iova, dma.Size);
         }
         List<MappedRun> runs = _unmapScratch;
         first.CollectMappedRuns(range, runs);
@@ -112,15 +112,14 @@ internal sealed partial class VfioIommu
         int k = 0;
         while (k < runs.Count)
         {
-            ulong start = runs[k].Iova.Start;
-            ulong last = runs[k].Iova.Last;
+            ByteRange stretch = runs[k].Iova;
             k++;
-            while (k < runs.Count && last != ulong.MaxValue && runs[k].Iova.Start == last + 1)
+            while (k < runs.Count && stretch.IsFollowedBy(runs[k].Iova))
             {
-                last = runs[k].Iova.Last;
+                stretch = stretch with { Last = runs[k].Iova.Last };
                 k++;
             }
-            first.UnmapDeferred(new Iova(start), last - start + 1);
+            first.UnmapDeferred(new Iova(stretch.Start), stretch.Size);
         }
         first.IotlbSync();
         long unlocked = (long)UnpinTranslatedLocked(dma, runs);

@@ -24,19 +24,14 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
     // Runs kept in _unmapScratch between unmaps; a longer list is dropped after use.
     private const int UnmapScratchKeep = 1024;
 
-    private readonly OrderedLock _lock = new(LockRank.Type1);
-    // Nodes of 32: a mapping inserted or removed among 65,535 shifts half as much as with 64 (RunMapBenchmarks).
-    private readonly RunMap<DmaRef> _dmas = new(32);
+    private readonly Type1Context _ctx;
+    private readonly DmaTree _tree;
     private readonly List<VfioDomain> _domains = [];
     private readonly List<Type1Group> _emulatedGroups = [];
     private readonly List<VfioDevice> _devices = [];
-    private readonly uint _dmaEntryLimit;
     private readonly PinBatch _batch;
     private List<Iommu.MappedRun> _unmapScratch = [];
     private IovaList _iovaList = IovaList.Empty;
-    private uint _dmaAvail;
-    private int _dmaCount;
-    private int _vaddrInvalidCount;
     private ulong _pgsizeBitmap;
     private int _numNonPinnedGroups;
     private bool _dirtyTracking;
@@ -44,39 +39,35 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
 
     public VfioIommu(Machine machine, Type1Behavior behavior, bool v2, int containerId)
     {
-        Machine = machine;
-        Behavior = behavior;
-        V2 = v2;
-        ContainerId = containerId;
-        _dmaEntryLimit = behavior.DmaEntryLimit;
-        _dmaAvail = _dmaEntryLimit;
+        _ctx = new Type1Context(machine, behavior, v2, containerId);
+        _tree = new DmaTree(_ctx);
         // The sub-PAGE_SIZE RFC (seed 000) started from all ones rather than PAGE_MASK.
         _pgsizeBitmap = behavior.SubpageIommuPages ? ulong.MaxValue : PageMask;
         _batch = new PinBatch(behavior.DisableHugepages ? 1 : PinBatch.DefaultRuns);
     }
 
     /// <summary>The host (memory, processes, trace, fault sites).</summary>
-    public Machine Machine { get; }
+    public Machine Machine => _ctx.Machine;
 
     /// <summary>Version switches and module parameters.</summary>
-    public Type1Behavior Behavior { get; }
+    public Type1Behavior Behavior => _ctx.Behavior;
 
     /// <summary>TYPE1v2 semantics: strict unmap, dirty tracking, external pinning.</summary>
-    public bool V2 { get; }
+    public bool V2 => _ctx.V2;
 
     /// <summary>The container's number, for traces.</summary>
-    public int ContainerId { get; }
+    public int ContainerId => _ctx.ContainerId;
 
     /// <inheritdoc />
     public ulong MappingCount
     {
-        get { using (_lock.EnterScope()) { return (ulong)_dmaCount; } }
+        get { using (_lock.EnterScope()) { return (ulong)_tree.CountLocked; } }
     }
 
     /// <inheritdoc />
     public ulong DmaAvail
     {
-        get { using (_lock.EnterScope()) { return _dmaAvail; } }
+        get { using (_lock.EnterScope()) { return _tree.DmaAvailLocked; } }
     }
 
     private int PageShift => Machine.PageShift;
@@ -155,8 +146,9 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
         }
     }
 
-    private void AssertLocked() => System.Diagnostics.Debug.Assert(_lock.IsHeldByCurrentThread, "the container's type1 lock must be held");
+    private OrderedLock _lock => _ctx.Lock;
 
-    private void Emit(string kind, Process? process, params KeyValuePair<string, object>[] fields) =>
-        Trace.EmitForContainer(kind, process?.Pid ?? 0, ContainerId, fields);
+    private void AssertLocked() => _ctx.AssertLocked();
+
+    private void Emit(string kind, Process? process, params KeyValuePair<string, object>[] fields) => _ctx.Emit(kind, process, fields);
 }
