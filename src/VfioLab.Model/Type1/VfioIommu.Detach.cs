@@ -136,7 +136,7 @@ internal sealed partial class VfioIommu
             {
                 locked += (long)(run.Pages - Machine.Memory.CountReservedOrInvalid(run.Pfn, run.Pages));
             }
-            LockAcctLocked(dma, locked - unlocked, async: true);
+            _accounting.LockAcctLocked(dma, locked - unlocked, async: true);
         }
     }
 

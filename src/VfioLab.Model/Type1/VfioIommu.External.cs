@@ -139,7 +139,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
         {
             if (UnpinFrames(dma, pfn, 1) > 0 && doAccounting)
             {
-                LockAcctLocked(dma, -1, async: true);
+                _accounting.LockAcctLocked(dma, -1, async: true);
             }
             return Errno.ENOMEM;
         }
@@ -187,7 +187,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
             }
             if (doAccounting && !Machine.Memory.IsReservedOrInvalid(pfn))
             {
-                Errno e = LockAcctLocked(dma, 1, async: false);
+                Errno e = _accounting.LockAcctLocked(dma, 1, async: false);
                 if (e != Errno.None)
                 {
                     UnpinFrames(dma, pfn, 1);
@@ -220,7 +220,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
         dma.RemoveVpfn(pageIova);
         if (doAccounting)
         {
-            LockAcctLocked(dma, -unlocked, async: true);
+            _accounting.LockAcctLocked(dma, -unlocked, async: true);
         }
         return unlocked;
     }

@@ -131,7 +131,7 @@ internal sealed partial class VfioIommu
         {
             return Errno.EINVAL;
         }
-        Errno e = ChangeDmaOwnerLocked(dma, caller);
+        Errno e = _accounting.ChangeOwnerLocked(dma, caller);
         if (e != Errno.None)
         {
             return e;
@@ -142,33 +142,6 @@ internal sealed partial class VfioIommu
         {
             Emit("map_dma_vaddr", caller, TraceLog.F("iova", range.Start), TraceLog.F("vaddr", vaddr.Value), TraceLog.F("size", range.Size));
         }
-        return Errno.None;
-    }
-
-    private Errno ChangeDmaOwnerLocked(VfioDma dma, Process caller)
-    {
-        AddressSpace? mm = caller.Mm;
-        if (mm is null || ReferenceEquals(mm, dma.Mm))
-        {
-            return Errno.None;
-        }
-        bool lockCap = caller.CapIpcLock;
-        long pages = dma.LockedVm;
-        if (pages != 0)
-        {
-            var probe = new VfioDma(dma.Range, dma.Vaddr, dma.Prot, caller, mm, lockCap, PageShift);
-            Errno e = LockAcctLocked(probe, pages, async: false);
-            if (e != Errno.None)
-            {
-                return e;
-            }
-            // The old owner's charge goes only if its mm still lives.
-            LockAcctLocked(dma, -pages, async: true);
-        }
-        dma.Task = caller;
-        dma.Mm = mm;
-        dma.LockCap = lockCap;
-        dma.LockedVm = pages;
         return Errno.None;
     }
 

@@ -10,133 +10,6 @@ namespace VfioLab.Type1;
 internal sealed partial class VfioIommu
 {
     /// <summary>
-    /// vfio_lock_acct: charges (or, negative, un-charges) <paramref name="pages"/> to the mapping's owner
-    /// mm, synchronously (0cfef2b7410b, seed 004). An increment fails ENOMEM past the owner's
-    /// RLIMIT_MEMLOCK unless the mapping has CAP_IPC_LOCK, or EINTR (killable mmap lock; the
-    /// <c>lock_acct</c> fault site). Async callers (unpin paths) get ESRCH when the mm is gone. Under
-    /// <see cref="Type1Behavior.ExecLockedVmUnderflow"/> the target is the owner task's current mm (before
-    /// 046eca5018f8, v6.3), ESRCH when the task has none.
-    /// </summary>
-    private Errno LockAcctLocked(VfioDma dma, long pages, bool async)
-    {
-        if (pages == 0)
-        {
-            return Errno.None;
-        }
-        AddressSpace? target = Behavior.ExecLockedVmUnderflow ? dma.Task.Mm : dma.Mm;
-        if (target is null)
-        {
-            return Errno.ESRCH;
-        }
-        AddressSpace mm = target;
-        if (async && !mm.TryGetUser())
-        {
-            return Errno.ESRCH;
-        }
-        if (Behavior.AsyncLockAccounting)
-        {
-            return LockAcctOrDeferLocked(dma, mm, pages, async);
-        }
-        try
-        {
-            if (pages > 0 && Faults.ShouldFail("lock_acct"))
-            {
-                return Errno.EINTR;
-            }
-            mm.MmapWriteLock();
-            try
-            {
-                if (pages > 0 && !dma.LockCap)
-                {
-                    ulong limit = dma.Task.MemlockLimitPages;
-                    if ((ulong)pages > limit || mm.LockedVm > limit - (ulong)pages)
-                    {
-                        if (Trace.Enabled)
-                        {
-                            Emit("rlimit_memlock_exceeded", dma.Task, TraceLog.F("locked_vm", mm.LockedVm), TraceLog.F("pages", pages),
-                                TraceLog.F("limit", limit));
-                        }
-                        return Errno.ENOMEM;
-                    }
-                }
-                mm.AddLockedVmLocked(pages);
-            }
-            finally
-            {
-                mm.MmapWriteUnlock();
-            }
-            dma.LockedVm += pages;
-            if (Trace.Enabled)
-            {
-                Emit(pages > 0 ? "charge" : "uncharge", dma.Task, TraceLog.F("pages", Math.Abs(pages)), TraceLog.F("locked_vm", mm.LockedVm));
-            }
-            return Errno.None;
-        }
-        finally
-        {
-            if (async)
-            {
-                mm.PutUser();
-            }
-        }
-    }
-
-    /// <summary>
-    /// vfio_lock_acct before 0cfef2b7410b (seed 004): never fails and checks no limit (MAP's pre-check against the
-    /// caller's counter is the only one). It tries the mmap lock; when another thread holds it, the update is queued
-    /// on <c>Machine.Work</c> with a user reference on the mm (vfio_lock_acct_bg) and <c>locked_vm</c> lags until it
-    /// runs. The mapping's own count moves at once: it is what the mm will be charged. Takes over the async
-    /// caller's user reference.
-    /// </summary>
-    private Errno LockAcctOrDeferLocked(VfioDma dma, AddressSpace mm, long pages, bool async)
-    {
-        dma.LockedVm += pages;
-        if (mm.TryMmapWriteLock())
-        {
-            try
-            {
-                mm.AddLockedVmLocked(pages);
-            }
-            finally
-            {
-                mm.MmapWriteUnlock();
-                if (async)
-                {
-                    mm.PutUser();
-                }
-            }
-            if (Trace.Enabled)
-            {
-                Emit(pages > 0 ? "charge" : "uncharge", dma.Task, TraceLog.F("pages", Math.Abs(pages)), TraceLog.F("locked_vm", mm.LockedVm));
-            }
-            return Errno.None;
-        }
-        // The worker holds the mm (get_task_mm ... mmput): a user reference, the async caller's if it took one.
-        if (!async && !mm.TryGetUser())
-        {
-            return Errno.None;
-        }
-        if (Trace.Enabled)
-        {
-            Emit("lock_acct_deferred", dma.Task, TraceLog.F("pages", pages), TraceLog.F("locked_vm", mm.LockedVm));
-        }
-        Machine.Work.Queue("vfio_lock_acct_bg", () =>
-        {
-            mm.MmapWriteLock();
-            try
-            {
-                mm.AddLockedVmLocked(pages);
-            }
-            finally
-            {
-                mm.MmapWriteUnlock();
-                mm.PutUser();
-            }
-        });
-        return Errno.None;
-    }
-
-    /// <summary>
     /// vfio_pin_pages_remote: pins one chunk from byte <paramref name="offset"/> of the mapping, at its vaddr in the
     /// caller's <paramref name="mm"/>: physically contiguous and of one reserved-ness, at most
     /// <paramref name="npage"/> pages, and charges its non-reserved pages that have no external pin.
@@ -213,13 +86,8 @@ internal sealed partial class VfioIommu
                 if (!rsvd)
                 {
                     long chargeable = (long)(n - dma.CountVpfns(dma.RangeAt(offset, n << shift)));
-                    if (!dma.LockCap && (mm.LockedVm + (ulong)(lockAcct + chargeable) > limit || mm.LockedVm + (ulong)(lockAcct + chargeable) < mm.LockedVm))
+                    if (_accounting.ExceedsLimitLocked(dma, mm, lockAcct + chargeable, limit))
                     {
-                        if (Trace.Enabled)
-                        {
-                            Emit("rlimit_memlock_exceeded", dma.Task, TraceLog.F("locked_vm", mm.LockedVm), TraceLog.F("pages", lockAcct + chargeable),
-                                TraceLog.F("limit", limit));
-                        }
                         error = Errno.ENOMEM;
                         break;
                     }
@@ -237,7 +105,7 @@ internal sealed partial class VfioIommu
         }
         if (error == Errno.None)
         {
-            error = LockAcctLocked(dma, lockAcct, async: false);
+            error = _accounting.LockAcctLocked(dma, lockAcct, async: false);
         }
         if (error != Errno.None)
         {

@@ -18,7 +18,7 @@ internal sealed partial class VfioIommu
         if (doAccounting && unlocked > 0)
         {
             long locked = (long)dma.CountVpfns(ByteRange.FromStartSize(iova.Value, npage << PageShift));
-            LockAcctLocked(dma, locked - unlocked, async: true);
+            _accounting.LockAcctLocked(dma, locked - unlocked, async: true);
         }
         return unlocked;
     }
@@ -132,7 +132,7 @@ internal sealed partial class VfioIommu
         dma.IommuMapped = false;
         if (doAccounting)
         {
-            LockAcctLocked(dma, -unlocked, async: true);
+            _accounting.LockAcctLocked(dma, -unlocked, async: true);
             return 0;
         }
         return unlocked;

@@ -26,6 +26,7 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
 
     private readonly Type1Context _ctx;
     private readonly DmaTree _tree;
+    private readonly LockedMemoryAccounting _accounting;
     private readonly List<VfioDomain> _domains = [];
     private readonly List<Type1Group> _emulatedGroups = [];
     private readonly List<VfioDevice> _devices = [];
@@ -41,6 +42,7 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
     {
         _ctx = new Type1Context(machine, behavior, v2, containerId);
         _tree = new DmaTree(_ctx);
+        _accounting = new LockedMemoryAccounting(_ctx);
         // The sub-PAGE_SIZE RFC (seed 000) started from all ones rather than PAGE_MASK.
         _pgsizeBitmap = behavior.SubpageIommuPages ? ulong.MaxValue : PageMask;
         _batch = new PinBatch(behavior.DisableHugepages ? 1 : PinBatch.DefaultRuns);
