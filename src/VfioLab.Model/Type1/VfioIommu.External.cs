@@ -170,12 +170,12 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
             {
                 pfn = _single[0].First;
             }
-            else if (IsPfnmapLocked(mm, vaddr))
+            else if (PfnmapTranslation.IsPfnmap(mm, vaddr))
             {
                 // The PFNMAP branch of vaddr_get_pfns, shared with MAP: under seeds the device lookup (seed 003,
                 // RFC 9/10 and 10/10 pass the dma to vaddr_get_pfn for both callers), so an external pin of a BAR
                 // page holds the device as a MAP of it does.
-                Errno e = VaddrGetPfnsOfPfnmapLocked(dma, mm, vaddr, 1, write, out pfn, out _);
+                Errno e = _pfnmap.TranslateLocked(dma, mm, vaddr, 1, write, out pfn, out _);
                 if (e != Errno.None)
                 {
                     return e;

@@ -54,7 +54,7 @@ internal sealed partial class VfioIommu
                 _pgsizeBitmap, _devices.Count)
             {
                 NotifierBug = _notifierBug,
-                DevicePfnmaps = DevicePfnmapsLocked(),
+                DevicePfnmaps = _holds.SnapshotLocked(),
             };
         }
     }
@@ -86,6 +86,27 @@ internal sealed partial class VfioIommu
             }
         }
         return n;
+    }
+
+    /// <summary>Test hook: the container lets go of <paramref name="device"/> (notifier unregistered, reference
+    /// dropped) while its mappings of the device's memory stay (breaks pfnmap-device-referenced).</summary>
+    internal void DropDeviceHoldForTest(VfioDevice device)
+    {
+        using (_lock.EnterScope())
+        {
+            _holds.DropHoldForTestLocked(device);
+        }
+    }
+
+    /// <summary>Test hook: the container's release notifier for <paramref name="device"/> does nothing, so its
+    /// mappings survive the device's release while reference and notifier stay (breaks
+    /// no-translation-to-released-device).</summary>
+    internal void IgnoreDeviceReleaseForTest(VfioDevice device)
+    {
+        using (_lock.EnterScope())
+        {
+            _holds.IgnoreReleaseForTestLocked(device);
+        }
     }
 
     private static Type1GroupSnapshot GroupSnapshot(Type1Group g) => new(g.Group, g.IommuGroup, g.PinnedPageDirtyScope);

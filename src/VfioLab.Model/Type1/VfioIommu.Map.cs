@@ -157,7 +157,7 @@ internal sealed partial class VfioIommu
                 TraceLog.F("pins", dma.VpfnCount));
         }
         UnmapUnpinLocked(dma, doAccounting: true);
-        ReleaseDevicesOfDmaLocked(dma);
+        _holds.ReleaseLocked(dma);
         _tree.RemoveLocked(dma);
         dma.Bitmap = null;
         if (Trace.Enabled)

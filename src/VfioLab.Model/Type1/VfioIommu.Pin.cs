@@ -35,11 +35,11 @@ internal sealed partial class VfioIommu
             {
                 HostVirtAddr vaddr = dma.VaddrAt(offset);
                 long got = _batch.Refill(mm, vaddr, npage, write);
-                if (got <= 0 && IsPfnmapLocked(mm, vaddr))
+                if (got <= 0 && PfnmapTranslation.IsPfnmap(mm, vaddr))
                 {
                     // GUP failed (it refuses VM_PFNMAP): on a PFNMAP VMA, translate through the page
                     // table instead, whatever GUP's error was (vaddr_get_pfns, §3.2).
-                    Errno e = VaddrGetPfnsOfPfnmapLocked(dma, mm, vaddr, npage, write, out Pfn pfn, out ulong count);
+                    Errno e = _pfnmap.TranslateLocked(dma, mm, vaddr, npage, write, out Pfn pfn, out ulong count);
                     if (e != Errno.None)
                     {
                         error = e;
@@ -117,90 +117,6 @@ internal sealed partial class VfioIommu
             return error.AsReturn();
         }
         return (long)pinned;
-    }
-
-    private static bool IsPfnmapLocked(AddressSpace mm, HostVirtAddr vaddr)
-    {
-        mm.MmapReadLock();
-        try
-        {
-            return mm.FindVmaLocked(vaddr) is { IsPfnMapOrIo: true };
-        }
-        finally
-        {
-            mm.MmapReadUnlock();
-        }
-    }
-
-    /// <summary>
-    /// vaddr_get_pfns' PFNMAP branch (v6.12+ follow_pfnmap_start, v6.15 block batching): the pfn mapped at
-    /// <paramref name="address"/> of a VM_PFNMAP VMA, faulting it in first if needed, and how many pfns of
-    /// the same page-table block follow. EFAULT: no PFNMAP VMA, a write through a read-only entry, or an
-    /// ordinary refcounted page (type1 has no MMU notifier, so it refuses those).
-    /// </summary>
-    private Errno VaddrGetPfnmapLocked(AddressSpace mm, HostVirtAddr address, ulong npage, bool write, out Pfn pfn, out ulong count)
-    {
-        pfn = default;
-        count = 0;
-        mm.MmapReadLock();
-        try
-        {
-            for (int attempt = 0; attempt < 2; attempt++)
-            {
-                Vma? vma = mm.FindVmaLocked(address);
-                if (vma is null || !vma.IsPfnMapOrIo)
-                {
-                    return Errno.EFAULT;
-                }
-                if (Behavior.PfnmapVmPgoffTranslation)
-                {
-                    return VaddrPgoffPfnLocked(vma, address, npage, out pfn, out count);
-                }
-                if (mm.TryFollowPfnmapLocked(vma, address, out PfnmapEntry entry))
-                {
-                    if (write && !entry.Writable)
-                    {
-                        return Errno.EFAULT;
-                    }
-                    if (!entry.ReservedOrInvalid)
-                    {
-                        return Errno.EFAULT;
-                    }
-                    pfn = entry.Pfn;
-                    count = Math.Min(npage, Math.Max(entry.BlockPages, 1));
-                    return Errno.None;
-                }
-                Errno fault = mm.FixupUserFaultLocked(address, write);
-                if (fault != Errno.None)
-                {
-                    return fault;
-                }
-            }
-            return Errno.EFAULT;
-        }
-        finally
-        {
-            mm.MmapReadUnlock();
-        }
-    }
-
-    /// <summary>
-    /// The PFNMAP translation before 5cbf3264bc71 (v5.7, seed 001): <c>vm_pgoff</c> plus the page offset,
-    /// with no page-table walk, no fault-in and no protection check, accepted only when the pfn is reserved
-    /// or has no struct page (EFAULT, GUP's error, otherwise). Right for remap_pfn_range VMAs only. Pfns past
-    /// RAM have no struct page, so such a run is taken to the VMA's end at once.
-    /// </summary>
-    private Errno VaddrPgoffPfnLocked(Vma vma, HostVirtAddr address, ulong npage, out Pfn pfn, out ulong count)
-    {
-        pfn = new Pfn(vma.PgoffOf(address));
-        count = 0;
-        if (!Machine.Memory.IsReservedOrInvalid(pfn))
-        {
-            return Errno.EFAULT;
-        }
-        ulong left = vma.LastPage - (address.Value >> PageShift) + 1;
-        count = pfn.Value >= Machine.Memory.FrameCount ? Math.Min(npage, left) : 1;
-        return Errno.None;
     }
 
     /// <summary>vfio_iommu_map: maps one chunk into every domain in list order; on a failure the chunk is

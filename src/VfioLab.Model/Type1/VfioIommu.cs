@@ -27,6 +27,8 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
     private readonly Type1Context _ctx;
     private readonly DmaTree _tree;
     private readonly LockedMemoryAccounting _accounting;
+    private readonly DeviceMemoryHolds _holds;
+    private readonly PfnmapTranslation _pfnmap;
     private readonly List<VfioDomain> _domains = [];
     private readonly List<Type1Group> _emulatedGroups = [];
     private readonly List<VfioDevice> _devices = [];
@@ -43,6 +45,8 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
         _ctx = new Type1Context(machine, behavior, v2, containerId);
         _tree = new DmaTree(_ctx);
         _accounting = new LockedMemoryAccounting(_ctx);
+        _holds = new DeviceMemoryHolds(_ctx, RemoveDmaLocked);
+        _pfnmap = new PfnmapTranslation(_ctx, _holds);
         // The sub-PAGE_SIZE RFC (seed 000) started from all ones rather than PAGE_MASK.
         _pgsizeBitmap = behavior.SubpageIommuPages ? ulong.MaxValue : PageMask;
         _batch = new PinBatch(behavior.DisableHugepages ? 1 : PinBatch.DefaultRuns);
@@ -70,6 +74,13 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
     public ulong DmaAvail
     {
         get { using (_lock.EnterScope()) { return _tree.DmaAvailLocked; } }
+    }
+
+    /// <summary>Translations of PFNMAP addresses made so far (device operations, page-table walks or vm_pgoff
+    /// sums): each yields a whole VMA remainder or page-table block, so a BAR costs one or a few.</summary>
+    public ulong PfnmapLookups
+    {
+        get { using (_lock.EnterScope()) { return _pfnmap.LookupsLocked; } }
     }
 
     private int PageShift => Machine.PageShift;
