@@ -25,7 +25,7 @@ internal sealed partial class VfioIommu
             {
                 return Errno.EBUSY;
             }
-            if (FindGroupLocked(group) is not null)
+            if (_domains.FindGroupLocked(group) is not null)
             {
                 return Errno.EINVAL;
             }
@@ -37,124 +37,37 @@ internal sealed partial class VfioIommu
             IommuGroup? iommuGroup = group.Backing.IommuGroup;
             if (group.Type == VfioGroupType.EmulatedIommu || iommuGroup is null || iommuGroup.IsEmulated)
             {
-                _emulatedGroups.Add(new Type1Group(group, null, pinnedPageDirtyScope: true));
+                _domains.AddEmulatedLocked(group);
                 if (Trace.Enabled)
                 {
                     Emit("attach_group", current, TraceLog.F("group", group.Number), TraceLog.F("emulated", true));
                 }
                 return Errno.None;
             }
-            Errno e = iommuGroup.TryAllocateDomain(out IommuDomain? allocated);
-            if (e != Errno.None)
+            Errno e = _domains.AttachIommuGroupLocked(group, iommuGroup, current, out DomainSet.PendingAttach? pending);
+            if (e != Errno.None || pending is null)
             {
                 return e;
             }
-            IommuDomain domain = allocated!;
-            e = iommuGroup.Attach(domain);
+            e = ReplayLocked(pending.Domain, current);
             if (e != Errno.None)
             {
-                domain.Free();
+                _domains.AbandonAttachLocked(pending);
                 return e;
             }
-            e = CheckAttachLocked(iommuGroup, domain, out IovaList candidate);
-            if (e != Errno.None)
-            {
-                iommuGroup.Detach();
-                domain.Free();
-                return e;
-            }
-            bool enforce = domain.TryEnforceCacheCoherency();
-            var entry = new Type1Group(group, iommuGroup, pinnedPageDirtyScope: false);
-
-            // A compatible domain (same driver, same coherency) already holds every mapping: reuse it.
-            foreach (VfioDomain existing in _domains)
-            {
-                if (existing.Domain.OpsName != domain.OpsName || existing.EnforceCacheCoherency != enforce)
-                {
-                    continue;
-                }
-                iommuGroup.Detach();
-                if (iommuGroup.Attach(existing.Domain) == Errno.None)
-                {
-                    domain.Free();
-                    existing.Groups.Add(entry);
-                    FinishAttachLocked(candidate, current, group, existing.Domain, reused: true);
-                    return Errno.None;
-                }
-                e = iommuGroup.Attach(domain);
-                if (e != Errno.None)
-                {
-                    domain.Free();
-                    return e;
-                }
-            }
-
-            var vdomain = new VfioDomain(domain, enforce);
-            e = ReplayLocked(vdomain, current);
-            if (e != Errno.None)
-            {
-                iommuGroup.Detach();
-                domain.Free();
-                return e;
-            }
-            vdomain.Groups.Add(entry);
-            _domains.Insert(0, vdomain);
-            UpdatePgsizeBitmapLocked();
-            FinishAttachLocked(candidate, current, group, domain, reused: false);
+            _domains.CompleteAttachLocked(pending, current);
+            OnPageSizesChangedLocked();
             return Errno.None;
         }
     }
 
-    private void FinishAttachLocked(IovaList candidate, Process? current, VfioGroup group, IommuDomain domain, bool reused)
+    // A domain came or went while tracking: the dirty bitmaps follow the new minimum page size.
+    private void OnPageSizesChangedLocked()
     {
-        _iovaList = candidate;
-        _numNonPinnedGroups++;
-        if (Trace.Enabled)
+        if (_dirtyTracking)
         {
-            Emit("attach_group", current, TraceLog.F("group", group.Number), TraceLog.F("domain", domain.Name), TraceLog.F("reused", reused),
-                TraceLog.F("pgsizes", PageSizeBitmap.Format(_pgsizeBitmap)));
+            ResizeBitmapsLocked(_domains.MinPageSizeLocked);
         }
-    }
-
-    // Steps 5-8 of the attach: aperture and reserved-region conflicts with existing mappings, the
-    // candidate IOVA list, isolated MSI.
-    private Errno CheckAttachLocked(IommuGroup iommuGroup, IommuDomain domain, out IovaList candidate)
-    {
-        candidate = _iovaList;
-        ByteRange aperture = domain.Aperture;
-        if (!_iovaList.IsEmpty)
-        {
-            ByteRange span = _iovaList.Span;
-            if (!aperture.Overlaps(span))
-            {
-                return Errno.EINVAL;
-            }
-            if (aperture.Start > span.Start && _tree.OverlapsLocked(new ByteRange(span.Start, aperture.Start - 1)))
-            {
-                return Errno.EINVAL;
-            }
-            if (aperture.Last < span.Last && _tree.OverlapsLocked(new ByteRange(aperture.Last + 1, span.Last)))
-            {
-                return Errno.EINVAL;
-            }
-        }
-        foreach (ReservedRegion region in iommuGroup.ReservedRegions)
-        {
-            if (region.IsHoleForVfio && _tree.OverlapsLocked(region.Range))
-            {
-                return Errno.EINVAL;
-            }
-        }
-        candidate = (_iovaList.IsEmpty ? IovaList.Of(aperture) : _iovaList.Clip(aperture)).CutHoles(iommuGroup.ReservedRegions);
-        if (candidate.IsEmpty)
-        {
-            return Errno.EINVAL;
-        }
-        if (!iommuGroup.IsolatedMsi && !Behavior.AllowUnsafeInterrupts)
-        {
-            return Errno.EPERM;
-        }
-        return Errno.None;
     }
 
     /// <summary>
@@ -165,7 +78,7 @@ internal sealed partial class VfioIommu
     /// </summary>
     private Errno ReplayLocked(VfioDomain target, Process? current)
     {
-        IommuDomain? first = _domains.Count > 0 ? _domains[0].Domain : null;
+        IommuDomain? first = _domains.HasDomainLocked ? _domains.DomainsLocked[0].Domain : null;
         List<VfioDma> dmas = _tree.AllLocked();
         Errno error = Errno.None;
         int failedAt = -1;
@@ -274,40 +187,5 @@ internal sealed partial class VfioIommu
             merged.Add(r);
         }
         return merged;
-    }
-
-    /// <summary>vfio_update_pgsize_bitmap: the AND of every domain's sizes, with sizes below PAGE_SIZE folded
-    /// into PAGE_SIZE (seed 000: pinning and accounting are per PAGE_SIZE page); PAGE_MASK with no domain.
-    /// Quirk <c>subpage-iommu-pages</c> skips the fold, as the 2015 RFC did: all ones with no domain.</summary>
-    private void UpdatePgsizeBitmapLocked()
-    {
-        ulong bitmap = ulong.MaxValue;
-        foreach (VfioDomain d in _domains)
-        {
-            bitmap &= d.Domain.PgsizeBitmap;
-        }
-        _pgsizeBitmap = Behavior.SubpageIommuPages ? bitmap : PageSizeBitmap.FoldSubPageSizes(bitmap, PageSize);
-        if (_dirtyTracking)
-        {
-            ResizeBitmapsLocked(MinPageSizeLocked);
-        }
-    }
-
-    private Type1Group? FindGroupLocked(VfioGroup group)
-    {
-        Type1Group? g = _emulatedGroups.Find(x => ReferenceEquals(x.Group, group));
-        if (g is not null)
-        {
-            return g;
-        }
-        foreach (VfioDomain d in _domains)
-        {
-            g = d.Groups.Find(x => ReferenceEquals(x.Group, group));
-            if (g is not null)
-            {
-                return g;
-            }
-        }
-        return null;
     }
 }

@@ -21,24 +21,41 @@ internal sealed partial class VfioIommu
     {
         using (_lock.EnterScope())
         {
-            bool updateDirtyScope = false;
-            Type1Group? emulated = _emulatedGroups.Find(g => ReferenceEquals(g.Group, group));
-            if (emulated is not null)
+            if (_domains.RemoveEmulatedLocked(group, out bool leftDirtyScope))
             {
-                updateDirtyScope = !emulated.PinnedPageDirtyScope;
-                _emulatedGroups.Remove(emulated);
-                if (_emulatedGroups.Count == 0 && _domains.Count == 0)
+                if (_domains.EmulatedGroupsLocked.Count == 0 && !_domains.HasDomainLocked)
                 {
                     RemoveAllDmasLocked();
                 }
             }
             else
             {
-                updateDirtyScope = DetachIommuGroupLocked(group);
+                bool hadWindows = !_domains.IovaListLocked.IsEmpty;
+                VfioDomain? emptied = _domains.DetachIommuGroupLocked(group, out leftDirtyScope);
+                if (emptied is not null)
+                {
+                    if (_domains.DomainsLocked.Count == 1)
+                    {
+                        if (_domains.EmulatedGroupsLocked.Count == 0)
+                        {
+                            RemoveAllDmasLocked();
+                        }
+                        else
+                        {
+                            UnmapUnpinReaccountLocked();
+                        }
+                    }
+                    _domains.FreeDomainLocked(emptied);
+                    OnPageSizesChangedLocked();
+                }
+                if (hadWindows)
+                {
+                    _domains.RebuildIovaListLocked(domainFreed: emptied is not null);
+                }
             }
-            if (updateDirtyScope)
+            if (leftDirtyScope)
             {
-                _numNonPinnedGroups--;
+                _domains.LeaveNonPinnedLocked();
                 if (_dirtyTracking)
                 {
                     MarkAllDirtyLocked();
@@ -49,79 +66,6 @@ internal sealed partial class VfioIommu
                 Emit("detach_group", null, TraceLog.F("group", group.Number));
             }
         }
-    }
-
-    private bool DetachIommuGroupLocked(VfioGroup group)
-    {
-        IovaList copy = _iovaList;
-        bool updateDirtyScope = false;
-        bool domainFreed = false;
-        foreach (VfioDomain d in _domains)
-        {
-            Type1Group? entry = d.Groups.Find(g => ReferenceEquals(g.Group, group));
-            if (entry is null)
-            {
-                continue;
-            }
-            entry.IommuGroup!.Detach();
-            updateDirtyScope = !entry.PinnedPageDirtyScope;
-            d.Groups.Remove(entry);
-            if (d.Groups.Count == 0)
-            {
-                if (_domains.Count == 1)
-                {
-                    if (_emulatedGroups.Count == 0)
-                    {
-                        RemoveAllDmasLocked();
-                    }
-                    else
-                    {
-                        UnmapUnpinReaccountLocked();
-                    }
-                }
-                d.Domain.Free();
-                _domains.Remove(d);
-                UpdatePgsizeBitmapLocked();
-                domainFreed = true;
-            }
-            break;
-        }
-        if (!copy.IsEmpty)
-        {
-            _iovaList = RebuildIovaListLocked(domainFreed);
-        }
-        return updateDirtyScope;
-    }
-
-    // vfio_iommu_aper_expand + vfio_iommu_resv_refresh: the span of the remaining apertures (the whole
-    // 64-bit space with none left) minus the reserved regions of every remaining group. A rebuild that
-    // leaves nothing keeps the old list. The span is re-expanded only when a domain was freed; otherwise
-    // the kernel rebuilds between the current first window's start and last window's end, so a departed
-    // group's hole at either edge stays cut.
-    private IovaList RebuildIovaListLocked(bool domainFreed)
-    {
-        ulong start = 0;
-        ulong last = ulong.MaxValue;
-        var regions = new List<ReservedRegion>();
-        foreach (VfioDomain d in _domains)
-        {
-            start = Math.Max(start, d.Domain.Aperture.Start);
-            last = Math.Min(last, d.Domain.Aperture.Last);
-            foreach (Type1Group g in d.Groups)
-            {
-                regions.AddRange(g.IommuGroup!.ReservedRegions);
-            }
-        }
-        if (!domainFreed)
-        {
-            (start, last) = (_iovaList.Span.Start, _iovaList.Span.Last);
-        }
-        if (start > last)
-        {
-            return _iovaList;
-        }
-        IovaList rebuilt = IovaList.Of(new ByteRange(start, last)).CutHoles(regions);
-        return rebuilt.IsEmpty ? _iovaList : rebuilt;
     }
 
     // The last IOMMU domain goes while emulated groups remain: unpin everything the IOMMU path pinned
@@ -154,20 +98,9 @@ internal sealed partial class VfioIommu
     {
         using (_lock.EnterScope())
         {
-            _emulatedGroups.Clear();
+            _domains.ClearEmulatedLocked();
             RemoveAllDmasLocked();
-            foreach (VfioDomain d in _domains)
-            {
-                foreach (Type1Group g in d.Groups)
-                {
-                    g.IommuGroup!.Detach();
-                }
-                d.Groups.Clear();
-                d.Domain.Free();
-            }
-            _domains.Clear();
-            _iovaList = IovaList.Empty;
-            _numNonPinnedGroups = 0;
+            _domains.ReleaseLocked();
             _dirtyTracking = false;
             _notifierBug = null;
             if (Trace.Enabled)

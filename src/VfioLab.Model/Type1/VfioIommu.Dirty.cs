@@ -65,7 +65,7 @@ internal sealed partial class VfioIommu
             {
                 return Errno.None;
             }
-            ulong pgsize = MinPageSizeLocked;
+            ulong pgsize = _domains.MinPageSizeLocked;
             List<VfioDma> dmas = _tree.AllLocked();
             for (int i = 0; i < dmas.Count; i++)
             {
@@ -135,7 +135,7 @@ internal sealed partial class VfioIommu
         }
         using (_lock.EnterScope())
         {
-            ulong pgsize = MinPageSizeLocked;
+            ulong pgsize = _domains.MinPageSizeLocked;
             if (bitmap.Pgsize != pgsize || (iova & (pgsize - 1)) != 0 || size == 0 || (size & (pgsize - 1)) != 0 || !_dirtyTracking)
             {
                 return Errno.EINVAL;
@@ -218,7 +218,7 @@ internal sealed partial class VfioIommu
         ulong bitOffset = dma.Iova.Minus(baseIova) >> pgshift;
         ulong copyOffset = bitOffset / 64;
         int shift = (int)(bitOffset % 64);
-        if (_numNonPinnedGroups > 0 && dma.IommuMapped)
+        if (_domains.NumNonPinnedGroupsLocked > 0 && dma.IommuMapped)
         {
             SetBits(bits, nbits);
         }

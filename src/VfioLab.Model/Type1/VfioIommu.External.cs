@@ -56,7 +56,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
                 return Errno.EINVAL.AsReturn();
             }
             // With an IOMMU domain every page is already pinned and charged by MAP or replay.
-            bool doAccounting = _domains.Count == 0;
+            bool doAccounting = !_domains.HasDomainLocked;
             Errno error = Errno.None;
             int i;
             for (i = 0; i < npage; i++)
@@ -88,12 +88,11 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
                 }
                 return error.AsReturn();
             }
-            Type1Group? group = FindGroupLocked(device.Group);
+            Type1Group? group = _domains.FindGroupLocked(device.Group);
             System.Diagnostics.Debug.Assert(group is not null, "a device pins only while its group is attached");
-            if (group is { PinnedPageDirtyScope: false })
+            if (group is not null)
             {
-                group.PinnedPageDirtyScope = true;
-                _numNonPinnedGroups--;
+                _domains.EnterPinnedScopeLocked(group);
             }
             if (Trace.Enabled)
             {
@@ -244,7 +243,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
         }
         using (_lock.EnterScope())
         {
-            bool doAccounting = _domains.Count == 0;
+            bool doAccounting = !_domains.HasDomainLocked;
             int i;
             for (i = 0; i < npage; i++)
             {

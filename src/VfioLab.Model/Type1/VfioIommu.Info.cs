@@ -11,13 +11,13 @@ internal sealed partial class VfioIommu
     /// <summary>The page sizes offered to the user (<c>pgsize_bitmap</c>, spec §2.6).</summary>
     public ulong PgsizeBitmap
     {
-        get { using (_lock.EnterScope()) { return _pgsizeBitmap; } }
+        get { using (_lock.EnterScope()) { return _domains.PgsizeBitmapLocked; } }
     }
 
     /// <summary>The valid IOVA windows (empty: no restriction).</summary>
     public IReadOnlyList<ByteRange> IovaRanges
     {
-        get { using (_lock.EnterScope()) { return _iovaList.Ranges; } }
+        get { using (_lock.EnterScope()) { return _domains.IovaListLocked.Ranges; } }
     }
 
     /// <summary>
@@ -44,7 +44,7 @@ internal sealed partial class VfioIommu
         using (_lock.EnterScope())
         {
             info.Flags = IommuInfoFlags.Pgsizes;
-            info.IovaPgsizes = _pgsizeBitmap;
+            info.IovaPgsizes = _domains.PgsizeBitmapLocked;
             caps = BuildCapsLocked();
         }
         info.Flags |= IommuInfoFlags.Caps;
@@ -70,8 +70,8 @@ internal sealed partial class VfioIommu
     private byte[] BuildCapsLocked()
     {
         // The smallest advertised size: under quirk subpage-iommu-pages it may be below the dirty granularity.
-        ulong pgsize = AdvertisedMinPageSizeLocked;
-        IReadOnlyList<ByteRange> ranges = _iovaList.Ranges;
+        ulong pgsize = _domains.AdvertisedMinPageSizeLocked;
+        IReadOnlyList<ByteRange> ranges = _domains.IovaListLocked.Ranges;
         int migration = VfioIommuType1InfoCapMigration.SizeOf;
         int dmaAvail = Align8(VfioIommuType1InfoDmaAvail.SizeOf);
         int iova = ranges.Count == 0 ? 0 : Align8(VfioIommuType1InfoCapIovaRange.SizeOf + (ranges.Count * VfioIovaRange.SizeOf));

@@ -43,15 +43,9 @@ internal sealed partial class VfioIommu
                     VpfnsNotDirty = CountVpfnsNotDirty(d),
                 });
             }
-            var domains = new List<VfioDomainSnapshot>(_domains.Count);
-            foreach (VfioDomain d in _domains)
-            {
-                domains.Add(new VfioDomainSnapshot(d.Domain, d.EnforceCacheCoherency, d.Groups.ConvertAll(GroupSnapshot),
-                    d.Domain.MappedRuns(), d.Domain.PendingInvalidations()));
-            }
-            return new VfioIommuSnapshot(ContainerId, V2, PageSize, mappings, domains, _emulatedGroups.ConvertAll(GroupSnapshot),
-                _iovaList.Ranges, _tree.DmaAvailLocked, _tree.DmaEntryLimit, _tree.CountLocked, _tree.VaddrInvalidCountLocked, _numNonPinnedGroups, _dirtyTracking,
-                _pgsizeBitmap, _devices.Count)
+            return new VfioIommuSnapshot(ContainerId, V2, PageSize, mappings, _domains.SnapshotDomainsLocked(), _domains.SnapshotEmulatedLocked(),
+                _domains.IovaListLocked.Ranges, _tree.DmaAvailLocked, _tree.DmaEntryLimit, _tree.CountLocked, _tree.VaddrInvalidCountLocked,
+                _domains.NumNonPinnedGroupsLocked, _dirtyTracking, _domains.PgsizeBitmapLocked, _devices.Count)
             {
                 NotifierBug = _notifierBug,
                 DevicePfnmaps = _holds.SnapshotLocked(),
@@ -109,8 +103,6 @@ internal sealed partial class VfioIommu
         }
     }
 
-    private static Type1GroupSnapshot GroupSnapshot(Type1Group g) => new(g.Group, g.IommuGroup, g.PinnedPageDirtyScope);
-
     /// <summary>Test hook: <c>dma_avail</c> moves by <paramref name="delta"/> with no mapping made or removed
     /// (breaks dma-avail-conserved).</summary>
     internal void AdjustDmaAvailForTest(int delta)
@@ -137,7 +129,7 @@ internal sealed partial class VfioIommu
     {
         using (_lock.EnterScope())
         {
-            return _domains[domainIndex].Domain.Map(new Iova(iova), phys, size, IommuProt.Read | IommuProt.Write | IommuProt.Cache);
+            return _domains.DomainsLocked[domainIndex].Domain.Map(new Iova(iova), phys, size, IommuProt.Read | IommuProt.Write | IommuProt.Cache);
         }
     }
 
@@ -157,7 +149,7 @@ internal sealed partial class VfioIommu
     {
         using (_lock.EnterScope())
         {
-            var pfn = new Pfn(_domains[0].Domain.IovaToPhys(new Iova(iova)).Value >> PageShift);
+            Pfn pfn = Pfn.FromPhys(_domains.DomainsLocked[0].Domain.IovaToPhys(new Iova(iova)), PageShift);
             Machine.Memory.Unpin(pfn, 1);
             return pfn;
         }
@@ -181,7 +173,7 @@ internal sealed partial class VfioIommu
         using (_lock.EnterScope())
         {
             VfioDma dma = FindDmaOrThrowLocked(iova);
-            foreach (VfioDomain d in _domains)
+            foreach (VfioDomain d in _domains.DomainsLocked)
             {
                 RewritePageLocked(d.Domain, dma, iova, d.Domain.IovaToPhys(new Iova(sourceIova)), deferred: false);
             }
@@ -194,7 +186,7 @@ internal sealed partial class VfioIommu
     {
         using (_lock.EnterScope())
         {
-            IommuDomain first = _domains[0].Domain;
+            IommuDomain first = _domains.DomainsLocked[0].Domain;
             RewritePageLocked(first, FindDmaOrThrowLocked(iova), iova, first.IovaToPhys(new Iova(iova)), deferred: true);
         }
     }
@@ -251,7 +243,7 @@ internal sealed partial class VfioIommu
     {
         using (_lock.EnterScope())
         {
-            _numNonPinnedGroups = value;
+            _domains.SetNumNonPinnedGroupsForTestLocked(value);
         }
     }
 
@@ -261,7 +253,7 @@ internal sealed partial class VfioIommu
     {
         using (_lock.EnterScope())
         {
-            _iovaList = IovaList.UncheckedForTest(windows);
+            _domains.SetIovaListForTestLocked(windows);
         }
     }
 
@@ -270,7 +262,7 @@ internal sealed partial class VfioIommu
     {
         using (_lock.EnterScope())
         {
-            _pgsizeBitmap = bitmap;
+            _domains.SetPgsizeBitmapForTestLocked(bitmap);
         }
     }
 
@@ -280,7 +272,7 @@ internal sealed partial class VfioIommu
     {
         using (_lock.EnterScope())
         {
-            _emulatedGroups.Add(new Type1Group(group, null, pinnedPageDirtyScope: true));
+            _domains.AddEmulatedLocked(group);
         }
     }
 

@@ -55,7 +55,7 @@ internal sealed partial class VfioIommu
         }
         using (_lock.EnterScope())
         {
-            ulong pgsize = MinPageSizeLocked;
+            ulong pgsize = _domains.MinPageSizeLocked;
             if (size == 0 || ((size | iova | vaddr) & (pgsize - 1)) != 0)
             {
                 return Errno.EINVAL;
@@ -77,7 +77,7 @@ internal sealed partial class VfioIommu
             {
                 return Errno.ENOSPC;
             }
-            if (!_iovaList.ContainsWhole(range))
+            if (!_domains.IovaListLocked.ContainsWhole(range))
             {
                 return Errno.EINVAL;
             }
@@ -89,7 +89,7 @@ internal sealed partial class VfioIommu
             var dma = new VfioDma(range, new HostVirtAddr(vaddr), prot, caller, mm, caller.CapIpcLock, PageShift);
             _tree.InsertLocked(dma);
             Errno error = Errno.None;
-            if (_domains.Count == 0)
+            if (!_domains.HasDomainLocked)
             {
                 dma.Size = size;
             }

@@ -119,27 +119,6 @@ internal sealed partial class VfioIommu
         return (long)pinned;
     }
 
-    /// <summary>vfio_iommu_map: maps one chunk into every domain in list order; on a failure the chunk is
-    /// unmapped again from the domains already done, in reverse.</summary>
-    private Errno IommuMapLocked(Iova iova, Pfn pfn, ulong npage, IommuProt prot)
-    {
-        ulong size = npage << PageShift;
-        var phys = new PhysAddr(pfn.Value << PageShift);
-        for (int i = 0; i < _domains.Count; i++)
-        {
-            Errno e = _domains[i].Domain.Map(iova, phys, size, prot | IommuProt.Cache);
-            if (e != Errno.None)
-            {
-                for (int j = i - 1; j >= 0; j--)
-                {
-                    _domains[j].Domain.Unmap(iova, size);
-                }
-                return e;
-            }
-        }
-        return Errno.None;
-    }
-
     /// <summary>vfio_pin_map_dma: pins and maps the mapping chunk by chunk from the caller's mm. On any
     /// failure the whole mapping is removed (everything unpinned, un-charged, unmapped, its slot returned).</summary>
     private Errno PinMapDmaLocked(VfioDma dma, Process caller)
@@ -163,7 +142,7 @@ internal sealed partial class VfioIommu
                     error = npage == 0 ? Errno.EFAULT : ErrnoExtensions.FromReturn(npage);
                     break;
                 }
-                error = IommuMapLocked(iova, pfn, (ulong)npage, dma.Prot);
+                error = _domains.MapLocked(iova, pfn, (ulong)npage, dma.Prot);
                 if (error != Errno.None)
                 {
                     UnpinPagesRemoteLocked(dma, iova, pfn, (ulong)npage, doAccounting: true);

@@ -92,8 +92,8 @@ internal sealed partial class VfioIommu
         bool getBitmap = (flags & DmaUnmapFlags.GetDirtyBitmap) != 0;
         using (_lock.EnterScope())
         {
-            ulong pgsize = MinPageSizeLocked;
-            if (invalidateVaddr && _emulatedGroups.Count > 0)
+            ulong pgsize = _domains.MinPageSizeLocked;
+            if (invalidateVaddr && _domains.EmulatedGroupsLocked.Count > 0)
             {
                 return Errno.EBUSY;
             }

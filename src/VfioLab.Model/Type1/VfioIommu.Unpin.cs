@@ -96,32 +96,12 @@ internal sealed partial class VfioIommu
     /// </summary>
     private long UnmapUnpinLocked(VfioDma dma, bool doAccounting)
     {
-        if (dma.Size == 0 || _domains.Count == 0)
+        if (dma.Size == 0 || !_domains.HasDomainLocked)
         {
             return 0;
         }
-        ByteRange range = dma.MappedRange;
-        IommuDomain first = _domains[0].Domain;
-        for (int i = 1; i < _domains.Count; i++)
-        {
-            _domains[i].Domain.Unmap(dma.Iova, dma.Size);
-        }
         List<MappedRun> runs = _unmapScratch;
-        first.CollectMappedRuns(range, runs);
-        // Holes (the kernel skips them page by page) split the range into stretches unmapped one call each.
-        int k = 0;
-        while (k < runs.Count)
-        {
-            ByteRange stretch = runs[k].Iova;
-            k++;
-            while (k < runs.Count && stretch.IsFollowedBy(runs[k].Iova))
-            {
-                stretch = stretch with { Last = runs[k].Iova.Last };
-                k++;
-            }
-            first.UnmapDeferred(new Iova(stretch.Start), stretch.Size);
-        }
-        first.IotlbSync();
+        _domains.UnmapLocked(dma, runs);
         long unlocked = (long)UnpinTranslatedLocked(dma, runs);
         runs.Clear();
         if (runs.Capacity > UnmapScratchKeep)

@@ -26,17 +26,13 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
 
     private readonly Type1Context _ctx;
     private readonly DmaTree _tree;
+    private readonly DomainSet _domains;
     private readonly LockedMemoryAccounting _accounting;
     private readonly DeviceMemoryHolds _holds;
     private readonly PfnmapTranslation _pfnmap;
-    private readonly List<VfioDomain> _domains = [];
-    private readonly List<Type1Group> _emulatedGroups = [];
     private readonly List<VfioDevice> _devices = [];
     private readonly PinBatch _batch;
     private List<Iommu.MappedRun> _unmapScratch = [];
-    private IovaList _iovaList = IovaList.Empty;
-    private ulong _pgsizeBitmap;
-    private int _numNonPinnedGroups;
     private bool _dirtyTracking;
     private NotifierRetryBug? _notifierBug;
 
@@ -44,11 +40,10 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
     {
         _ctx = new Type1Context(machine, behavior, v2, containerId);
         _tree = new DmaTree(_ctx);
+        _domains = new DomainSet(_ctx, _tree);
         _accounting = new LockedMemoryAccounting(_ctx);
         _holds = new DeviceMemoryHolds(_ctx, RemoveDmaLocked);
         _pfnmap = new PfnmapTranslation(_ctx, _holds);
-        // The sub-PAGE_SIZE RFC (seed 000) started from all ones rather than PAGE_MASK.
-        _pgsizeBitmap = behavior.SubpageIommuPages ? ulong.MaxValue : PageMask;
         _batch = new PinBatch(behavior.DisableHugepages ? 1 : PinBatch.DefaultRuns);
     }
 
@@ -87,17 +82,6 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
 
     private ulong PageSize => Machine.PageSize;
 
-    /// <summary>PAGE_MASK as a bitmap: every power of two from PAGE_SIZE up.</summary>
-    private ulong PageMask => ~(PageSize - 1);
-
-    /// <summary>The granularity type1 enforces (<c>pgsize</c>): MAP/UNMAP alignment and dirty-bitmap granularity. Today
-    /// the smallest advertised size, never below PAGE_SIZE after folding; under quirk <c>subpage-iommu-pages</c> the RFC's
-    /// <c>requested_alignment</c>: PAGE_SIZE when the smallest advertised size is below it (seed 000).</summary>
-    private ulong MinPageSizeLocked => Behavior.SubpageIommuPages ? Math.Max(AdvertisedMinPageSizeLocked, PageSize) : AdvertisedMinPageSizeLocked;
-
-    /// <summary>The smallest size of <c>pgsize_bitmap</c> as GET_INFO reports it (the migration capability's page size).</summary>
-    private ulong AdvertisedMinPageSizeLocked => 1UL << BitOperations.TrailingZeroCount(_pgsizeBitmap);
-
     private TraceLog Trace => Machine.Trace;
 
     private FaultInjector Faults => Machine.Faults;
@@ -111,8 +95,8 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
             {
                 VfioExtension.Type1Iommu or VfioExtension.Type1v2Iommu or VfioExtension.UnmapAll => 1,
                 // ef3a3f6a294b (v6.3): live update is refused while mediated devices could pin.
-                VfioExtension.UpdateVaddr => _emulatedGroups.Count == 0 ? 1 : 0,
-                VfioExtension.DmaCcIommu => _domains.TrueForAll(d => d.EnforceCacheCoherency) ? 1 : 0,
+                VfioExtension.UpdateVaddr => _domains.EmulatedGroupsLocked.Count == 0 ? 1 : 0,
+                VfioExtension.DmaCcIommu => _domains.AllEnforceCacheCoherencyLocked() ? 1 : 0,
                 _ => 0,
             };
         }
