@@ -18,7 +18,7 @@ namespace VfioLab.Type1;
 /// <remarks>
 /// Lock: the container's type1 lock (<see cref="Type1Context.Lock"/>) protects every field and each domain's group
 /// list; every <c>*Locked</c> member asserts it. Lock order below it: the IOMMU group's and domain's own locks.
-/// Replaying the mappings into a new domain is <c>vfio_iommu_replay</c>'s; removing them when the last domain goes,
+/// Replaying the mappings into a new domain is <see cref="DomainReplay"/>'s; removing them when the last domain goes,
 /// and the dirty bitmaps' answer to a page-size change, are the caller's (<see cref="VfioIommu"/>), which orders the
 /// steps as the kernel does.
 /// </remarks>

@@ -49,7 +49,7 @@ internal sealed partial class VfioIommu
             {
                 return e;
             }
-            e = ReplayLocked(pending.Domain, current);
+            e = _replay.ReplayLocked(pending.Domain, current);
             if (e != Errno.None)
             {
                 _domains.AbandonAttachLocked(pending);
@@ -68,124 +68,5 @@ internal sealed partial class VfioIommu
         {
             ResizeBitmapsLocked(_domains.MinPageSizeLocked);
         }
-    }
-
-    /// <summary>
-    /// vfio_iommu_replay: copies every mapping into a new domain. Mappings already in the other domains are
-    /// copied run by run; mappings made while there was no domain are pinned now, chunk by chunk, from the
-    /// attaching process's mm and charged. On failure everything this replay mapped, pinned and charged is
-    /// undone (aae7a75a821a) and the error returned.
-    /// </summary>
-    private Errno ReplayLocked(VfioDomain target, Process? current)
-    {
-        IommuDomain? first = _domains.HasDomainLocked ? _domains.DomainsLocked[0].Domain : null;
-        List<VfioDma> dmas = _tree.AllLocked();
-        Errno error = Errno.None;
-        int failedAt = -1;
-        for (int i = 0; i < dmas.Count && error == Errno.None; i++)
-        {
-            VfioDma dma = dmas[i];
-            error = dma.IommuMapped && first is not null ? CopyMappedLocked(dma, first, target.Domain) : PinIntoLocked(dma, target.Domain, current);
-            if (error != Errno.None)
-            {
-                failedAt = i;
-            }
-        }
-        if (current is not null)
-        {
-            _batch.Release(Machine, dirty: false, current.Pid);
-        }
-        if (error == Errno.None)
-        {
-            foreach (VfioDma dma in dmas)
-            {
-                dma.IommuMapped = true;
-            }
-            return Errno.None;
-        }
-        for (int i = failedAt; i >= 0; i--)
-        {
-            VfioDma dma = dmas[i];
-            if (dma.IommuMapped)
-            {
-                target.Domain.Unmap(dma.Iova, dma.Size);
-                continue;
-            }
-            foreach (MappedRun run in MergeContiguous(target.Domain.MappedRuns(dma.Range)))
-            {
-                var runIova = new Iova(run.Iova.Start);
-                target.Domain.Unmap(runIova, run.Iova.Size);
-                UnpinPagesRemoteLocked(dma, runIova, Pfn.FromPhys(run.Phys, PageShift), run.Iova.Size >> PageShift, doAccounting: true);
-            }
-        }
-        if (Trace.Enabled)
-        {
-            Emit("replay_unwind", current, TraceLog.F("domain", target.Domain.Name), TraceLog.F("errno", error.ToString()));
-        }
-        return error;
-    }
-
-    private static Errno CopyMappedLocked(VfioDma dma, IommuDomain from, IommuDomain to)
-    {
-        foreach (MappedRun run in MergeContiguous(from.MappedRuns(dma.MappedRange)))
-        {
-            Errno e = to.Map(new Iova(run.Iova.Start), run.Phys, run.Iova.Size, dma.Prot | IommuProt.Cache);
-            if (e != Errno.None)
-            {
-                return e;
-            }
-        }
-        return Errno.None;
-    }
-
-    private Errno PinIntoLocked(VfioDma dma, IommuDomain to, Process? current)
-    {
-        AddressSpace? mm = current?.Mm;
-        if (mm is null)
-        {
-            return Errno.ENODEV;
-        }
-        ulong limit = current!.MemlockLimitPages;
-        ulong done = 0;
-        while (done < dma.Size)
-        {
-            Iova iova = dma.IovaAt(done);
-            long npage = PinPagesRemoteLocked(dma, mm, done, (dma.Size - done) >> PageShift, limit, out Pfn pfn);
-            if (npage <= 0)
-            {
-                return npage == 0 ? Errno.EFAULT : ErrnoExtensions.FromReturn(npage);
-            }
-            ulong bytes = (ulong)npage << PageShift;
-            Errno e = to.Map(iova, pfn.ToPhys(PageShift), bytes, dma.Prot | IommuProt.Cache);
-            if (e != Errno.None)
-            {
-                UnpinPagesRemoteLocked(dma, iova, pfn, (ulong)npage, doAccounting: true);
-                _batch.Release(Machine, (dma.Prot & IommuProt.Write) != 0, current.Pid);
-                return e;
-            }
-            done += bytes;
-        }
-        return Errno.None;
-    }
-
-    /// <summary>IOMMU runs joined where both IOVA and physical address continue (the regions the kernel
-    /// builds page by page with iova_to_phys).</summary>
-    private static List<MappedRun> MergeContiguous(IReadOnlyList<MappedRun> runs)
-    {
-        var merged = new List<MappedRun>(runs.Count);
-        foreach (MappedRun r in runs)
-        {
-            if (merged.Count > 0)
-            {
-                MappedRun prev = merged[^1];
-                if (prev.Iova.IsFollowedBy(r.Iova) && prev.Phys.Value + prev.Iova.Size == r.Phys.Value)
-                {
-                    merged[^1] = prev with { Iova = new ByteRange(prev.Iova.Start, r.Iova.Last) };
-                    continue;
-                }
-            }
-            merged.Add(r);
-        }
-        return merged;
     }
 }

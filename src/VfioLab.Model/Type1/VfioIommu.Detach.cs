@@ -74,7 +74,7 @@ internal sealed partial class VfioIommu
     {
         foreach (VfioDma dma in _tree.AllLocked())
         {
-            long unlocked = UnmapUnpinLocked(dma, doAccounting: false);
+            long unlocked = _pinning.UnmapUnpinLocked(dma, doAccounting: false);
             long locked = 0;
             foreach (VpfnRun run in dma.VpfnRuns())
             {

@@ -136,7 +136,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
         }
         if (Faults.ShouldFail("vpfn_alloc"))
         {
-            if (UnpinFrames(dma, pfn, 1) > 0 && doAccounting)
+            if (_pinning.PutPfns(dma, pfn, 1) > 0 && doAccounting)
             {
                 _accounting.LockAcctLocked(dma, -1, async: true);
             }
@@ -189,7 +189,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
                 Errno e = _accounting.LockAcctLocked(dma, 1, async: false);
                 if (e != Errno.None)
                 {
-                    UnpinFrames(dma, pfn, 1);
+                    _pinning.PutPfns(dma, pfn, 1);
                     return e;
                 }
             }
@@ -215,7 +215,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
             dma.SetVpfn(vpfn with { RefCount = vpfn.RefCount - 1 });
             return 0;
         }
-        long unlocked = (long)UnpinFrames(dma, vpfn.Pfn, 1);
+        long unlocked = (long)_pinning.PutPfns(dma, vpfn.Pfn, 1);
         dma.RemoveVpfn(pageIova);
         if (doAccounting)
         {

@@ -95,9 +95,10 @@ internal sealed partial class VfioIommu
             }
             else
             {
-                error = PinMapDmaLocked(dma, caller);
+                error = _pinning.PinMapDmaLocked(dma, caller);
                 if (error != Errno.None)
                 {
+                    RemoveDmaLocked(dma);
                     return error;
                 }
             }
@@ -156,7 +157,7 @@ internal sealed partial class VfioIommu
             Emit("warn", dma.Task, TraceLog.F("what", "removing a mapping with external pins"), TraceLog.F("iova", dma.Iova.Value),
                 TraceLog.F("pins", dma.VpfnCount));
         }
-        UnmapUnpinLocked(dma, doAccounting: true);
+        _pinning.UnmapUnpinLocked(dma, doAccounting: true);
         _holds.ReleaseLocked(dma);
         _tree.RemoveLocked(dma);
         dma.Bitmap = null;

@@ -21,18 +21,15 @@ namespace VfioLab.Type1;
 /// </remarks>
 internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
 {
-    // Runs kept in _unmapScratch between unmaps; a longer list is dropped after use.
-    private const int UnmapScratchKeep = 1024;
-
     private readonly Type1Context _ctx;
     private readonly DmaTree _tree;
     private readonly DomainSet _domains;
+    private readonly DmaPinning _pinning;
+    private readonly DomainReplay _replay;
     private readonly LockedMemoryAccounting _accounting;
     private readonly DeviceMemoryHolds _holds;
     private readonly PfnmapTranslation _pfnmap;
     private readonly List<VfioDevice> _devices = [];
-    private readonly PinBatch _batch;
-    private List<Iommu.MappedRun> _unmapScratch = [];
     private bool _dirtyTracking;
     private NotifierRetryBug? _notifierBug;
 
@@ -44,7 +41,8 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
         _accounting = new LockedMemoryAccounting(_ctx);
         _holds = new DeviceMemoryHolds(_ctx, RemoveDmaLocked);
         _pfnmap = new PfnmapTranslation(_ctx, _holds);
-        _batch = new PinBatch(behavior.DisableHugepages ? 1 : PinBatch.DefaultRuns);
+        _pinning = new DmaPinning(_ctx, _accounting, _pfnmap, _domains);
+        _replay = new DomainReplay(_ctx, _tree, _domains, _pinning);
     }
 
     /// <summary>The host (memory, processes, trace, fault sites).</summary>
