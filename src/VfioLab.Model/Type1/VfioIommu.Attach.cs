@@ -56,17 +56,8 @@ internal sealed partial class VfioIommu
                 return e;
             }
             _domains.CompleteAttachLocked(pending, current);
-            OnPageSizesChangedLocked();
+            _dirty.OnPageSizesChangedLocked();
             return Errno.None;
-        }
-    }
-
-    // A domain came or went while tracking: the dirty bitmaps follow the new minimum page size.
-    private void OnPageSizesChangedLocked()
-    {
-        if (_dirtyTracking)
-        {
-            ResizeBitmapsLocked(_domains.MinPageSizeLocked);
         }
     }
 }

@@ -46,7 +46,7 @@ internal sealed partial class VfioIommu
                         }
                     }
                     _domains.FreeDomainLocked(emptied);
-                    OnPageSizesChangedLocked();
+                    _dirty.OnPageSizesChangedLocked();
                 }
                 if (hadWindows)
                 {
@@ -56,10 +56,7 @@ internal sealed partial class VfioIommu
             if (leftDirtyScope)
             {
                 _domains.LeaveNonPinnedLocked();
-                if (_dirtyTracking)
-                {
-                    MarkAllDirtyLocked();
-                }
+                _dirty.MarkAllDirtyLocked();
             }
             if (Trace.Enabled)
             {
@@ -101,7 +98,7 @@ internal sealed partial class VfioIommu
             _domains.ClearEmulatedLocked();
             RemoveAllDmasLocked();
             _domains.ReleaseLocked();
-            _dirtyTracking = false;
+            _dirty.ResetLocked();
             _notifierBug = null;
             if (Trace.Enabled)
             {

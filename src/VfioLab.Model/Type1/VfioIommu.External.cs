@@ -143,10 +143,7 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
             return Errno.ENOMEM;
         }
         dma.SetVpfn(new VfioPfn(pageIova, pfn, 1));
-        if (_dirtyTracking)
-        {
-            dma.MarkDirty(new ByteRange(pageIova.Value, pageIova.Value));
-        }
+        _dirty.MarkDirtyLocked(dma, new ByteRange(pageIova.Value, pageIova.Value));
         return Errno.None;
     }
 
@@ -335,9 +332,9 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
                 return Errno.EFAULT;
             }
             copied = count;
-            if (write && _dirtyTracking)
+            if (write)
             {
-                dma.MarkDirty(dma.RangeAt(offset, count));
+                _dirty.MarkDirtyLocked(dma, dma.RangeAt(offset, count));
             }
             return Errno.None;
         }

@@ -83,7 +83,7 @@ internal sealed partial class VfioIommu
             Header = new VfioInfoCapHeader { Id = (ushort)IommuType1InfoCapId.Migration, Version = 1, Next = (uint)(baseOffset + migration) },
             Flags = 0,
             PgsizeBitmap = pgsize,
-            MaxDirtyBitmapSize = DirtyBitmapSizeMax,
+            MaxDirtyBitmapSize = DirtyTracker.DirtyBitmapSizeMax,
         };
         mig.Write(buf);
 

@@ -40,46 +40,17 @@ internal sealed partial class VfioIommu
                 mappings.Add(new VfioDmaSnapshot(d.Range.Start, d.Last, d.RequestedSize, d.Size, d.Vaddr.Value, d.Prot, d.IommuMapped, d.LockCap,
                     d.VaddrInvalid, d.Task, d.Mm, d.LockedVm, d.Bitmap?.LongLength ?? -1, d.BitmapPageSize, d.VpfnRuns(), treeRuns[d])
                 {
-                    VpfnsNotDirty = CountVpfnsNotDirty(d),
+                    VpfnsNotDirty = DirtyTracker.CountVpfnsNotDirty(d),
                 });
             }
             return new VfioIommuSnapshot(ContainerId, V2, PageSize, mappings, _domains.SnapshotDomainsLocked(), _domains.SnapshotEmulatedLocked(),
                 _domains.IovaListLocked.Ranges, _tree.DmaAvailLocked, _tree.DmaEntryLimit, _tree.CountLocked, _tree.VaddrInvalidCountLocked,
-                _domains.NumNonPinnedGroupsLocked, _dirtyTracking, _domains.PgsizeBitmapLocked, _devices.Count)
+                _domains.NumNonPinnedGroupsLocked, _dirty.TrackingLocked, _domains.PgsizeBitmapLocked, _devices.Count)
             {
                 NotifierBug = _notifierBug,
                 DevicePfnmaps = _holds.SnapshotLocked(),
             };
         }
-    }
-
-    // External pins whose page is clear in the mapping's dirty bitmap (each must be set while tracking: a page
-    // a device pins is dirty until it is reported). Cost follows the external pins.
-    private static int CountVpfnsNotDirty(VfioDma d)
-    {
-        if (d.Bitmap is null || d.BitmapPageSize == 0)
-        {
-            return 0;
-        }
-        int shift = System.Numerics.BitOperations.TrailingZeroCount(d.BitmapPageSize);
-        int n = 0;
-        foreach (VpfnRun run in d.VpfnRuns())
-        {
-            // Each bitmap bit covers one or more pages: count the run's pages under clear bits, bit by bit.
-            ulong first = d.Range.Start;
-            ulong runLast = run.Iova + ((run.Pages - 1) << d.PageShift);
-            for (ulong bit = (run.Iova - first) >> shift; bit <= (runLast - first) >> shift; bit++)
-            {
-                if (bit / 64 < (ulong)d.Bitmap.LongLength && (d.Bitmap[bit / 64] & (1UL << (int)(bit % 64))) != 0)
-                {
-                    continue;
-                }
-                ulong from = Math.Max(run.Iova, first + (bit << shift));
-                ulong to = Math.Min(runLast, first + (bit << shift) + (d.BitmapPageSize - 1));
-                n += (int)(((to - from) >> d.PageShift) + 1);
-            }
-        }
-        return n;
     }
 
     /// <summary>Test hook: the container lets go of <paramref name="device"/> (notifier unregistered, reference
@@ -213,10 +184,7 @@ internal sealed partial class VfioIommu
     {
         using (_lock.EnterScope())
         {
-            VfioDma dma = FindDmaOrThrowLocked(iova);
-            int shift = System.Numerics.BitOperations.TrailingZeroCount(dma.BitmapPageSize);
-            ulong bit = new Iova(iova).Minus(dma.Iova) >> shift;
-            dma.Bitmap![bit / 64] &= ~(1UL << (int)(bit % 64));
+            _dirty.ClearDirtyBitForTestLocked(FindDmaOrThrowLocked(iova), new Iova(iova));
         }
     }
 
@@ -305,4 +273,8 @@ internal sealed partial class VfioIommu
             }
         }
     }
+
+    /// <summary>Calls <paramref name="visit"/> with (mapping IOVA, bitmap words) for every mapping that has a dirty
+    /// bitmap, in IOVA order, under the container's lock; the callback must not keep the array.</summary>
+    public void VisitDirtyBitmaps(Action<ulong, ulong[]> visit) => _dirty.VisitBitmaps(visit);
 }

@@ -102,9 +102,9 @@ internal sealed partial class VfioIommu
                     return error;
                 }
             }
-            if (_dirtyTracking)
+            if (_dirty.TrackingLocked)
             {
-                error = AllocateBitmapLocked(dma, pgsize);
+                error = _dirty.AllocateBitmapLocked(dma, pgsize);
                 if (error != Errno.None)
                 {
                     RemoveDmaLocked(dma);

@@ -9,9 +9,6 @@ namespace VfioLab.Type1;
 // VFIO_IOMMU_UNMAP_DMA (spec §1.6): v1 and v2 rules, ALL, VADDR invalidation, GET_DIRTY_BITMAP.
 internal sealed partial class VfioIommu
 {
-    /// <summary>The largest user bitmap (DIRTY_BITMAP_SIZE_MAX): bytes for INT_MAX pages rounded to u64.</summary>
-    public const ulong DirtyBitmapSizeMax = 256UL << 20;
-
     private Errno UnmapDma(VfioCallContext context, ref IoctlArgument argument)
     {
         Span<byte> raw = stackalloc byte[VfioIommuType1DmaUnmap.SizeOf];
@@ -38,7 +35,7 @@ internal sealed partial class VfioIommu
                 return Errno.EFAULT;
             }
             VfioBitmap.TryRead(b, out bitmap);
-            Errno check = CheckUserBitmap(bitmap, unmap.Size);
+            Errno check = DirtyTracker.CheckUserBitmap(bitmap, unmap.Size);
             if (check != Errno.None)
             {
                 return check;
@@ -54,28 +51,6 @@ internal sealed partial class VfioIommu
         unmap.Write(raw);
         return argument.TryCopyTo(0, raw[..VfioIommuType1DmaUnmap.MinSize]) ? Errno.None : Errno.EFAULT;
     }
-
-    /// <summary>access_ok on the bitmap's user range, then verify_bitmap_size for <paramref name="size"/> bytes of IOVA.</summary>
-    private static Errno CheckUserBitmap(VfioBitmap bitmap, ulong size)
-    {
-        if (bitmap.Data + bitmap.Size < bitmap.Data || bitmap.Data + bitmap.Size > AddressSpace.TaskSize)
-        {
-            return Errno.EINVAL;
-        }
-        // pgsize 0 is undefined behaviour in the kernel (__ffs(0)); the model refuses it.
-        if (bitmap.Pgsize == 0)
-        {
-            return Errno.EINVAL;
-        }
-        ulong npages = size >> System.Numerics.BitOperations.TrailingZeroCount(bitmap.Pgsize);
-        return VerifyBitmapSize(npages, bitmap.Size);
-    }
-
-    private static Errno VerifyBitmapSize(ulong npages, ulong bitmapSize) =>
-        npages == 0 || bitmapSize == 0 || bitmapSize > DirtyBitmapSizeMax || bitmapSize < BitmapBytes(npages) ? Errno.EINVAL : Errno.None;
-
-    /// <summary>DIRTY_BITMAP_BYTES: bytes of whole u64 words for <paramref name="bits"/> bits.</summary>
-    private static ulong BitmapBytes(ulong bits) => bits / 64 * 8 + (bits % 64 == 0 ? 0UL : 8UL);
 
     /// <summary>vfio_dma_do_unmap with a decoded request; <paramref name="unmapped"/> is what the kernel
     /// writes into <c>size</c>. EBUSY (VADDR with emulated groups), EINVAL (alignment, ALL with a range,
@@ -121,7 +96,7 @@ internal sealed partial class VfioIommu
                     return Behavior.OverflowIsEoverflow ? Errno.EOVERFLOW : Errno.EINVAL;
                 }
             }
-            if (getBitmap && (!_dirtyTracking || bitmap.Pgsize != pgsize))
+            if (getBitmap && (!_dirty.TrackingLocked || bitmap.Pgsize != pgsize))
             {
                 return Errno.EINVAL;
             }
@@ -192,7 +167,7 @@ internal sealed partial class VfioIommu
                     }
                     if (getBitmap)
                     {
-                        ret = UpdateUserBitmapLocked(memory, bitmap.Data, dma, new Iova(range.Start), pgsize);
+                        ret = _dirty.UpdateUserBitmapLocked(memory, bitmap.Data, dma, new Iova(range.Start), pgsize);
                         if (ret != Errno.None)
                         {
                             break;

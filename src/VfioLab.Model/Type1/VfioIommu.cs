@@ -26,11 +26,11 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
     private readonly DomainSet _domains;
     private readonly DmaPinning _pinning;
     private readonly DomainReplay _replay;
+    private readonly DirtyTracker _dirty;
     private readonly LockedMemoryAccounting _accounting;
     private readonly DeviceMemoryHolds _holds;
     private readonly PfnmapTranslation _pfnmap;
     private readonly List<VfioDevice> _devices = [];
-    private bool _dirtyTracking;
     private NotifierRetryBug? _notifierBug;
 
     public VfioIommu(Machine machine, Type1Behavior behavior, bool v2, int containerId)
@@ -43,6 +43,7 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
         _pfnmap = new PfnmapTranslation(_ctx, _holds);
         _pinning = new DmaPinning(_ctx, _accounting, _pfnmap, _domains);
         _replay = new DomainReplay(_ctx, _tree, _domains, _pinning);
+        _dirty = new DirtyTracker(_ctx, _tree, _domains);
     }
 
     /// <summary>The host (memory, processes, trace, fault sites).</summary>
@@ -106,7 +107,7 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
         VfioIoctl.IommuGetInfo => GetInfo(ref argument).AsReturn(),
         VfioIoctl.IommuMapDma => MapDma(context, ref argument).AsReturn(),
         VfioIoctl.IommuUnmapDma => UnmapDma(context, ref argument).AsReturn(),
-        VfioIoctl.IommuDirtyPages => DirtyPages(context, ref argument).AsReturn(),
+        VfioIoctl.IommuDirtyPages => _dirty.DirtyPagesIoctl(context, ref argument).AsReturn(),
         _ => Errno.ENOTTY.AsReturn(),
     };
 
