@@ -42,7 +42,7 @@ internal sealed partial class VfioIommu
                         }
                         else
                         {
-                            UnmapUnpinReaccountLocked();
+                            _external.ReaccountToExternalPinsLocked();
                         }
                     }
                     _domains.FreeDomainLocked(emptied);
@@ -65,22 +65,6 @@ internal sealed partial class VfioIommu
         }
     }
 
-    // The last IOMMU domain goes while emulated groups remain: unpin everything the IOMMU path pinned
-    // and leave each mapping charged only for its external pins.
-    private void UnmapUnpinReaccountLocked()
-    {
-        foreach (VfioDma dma in _tree.AllLocked())
-        {
-            long unlocked = _pinning.UnmapUnpinLocked(dma, doAccounting: false);
-            long locked = 0;
-            foreach (VpfnRun run in dma.VpfnRuns())
-            {
-                locked += (long)(run.Pages - Machine.Memory.CountReservedOrInvalid(run.Pfn, run.Pages));
-            }
-            _accounting.LockAcctLocked(dma, locked - unlocked, async: true);
-        }
-    }
-
     private void RemoveAllDmasLocked()
     {
         foreach (VfioDma dma in _tree.AllLocked())
@@ -99,7 +83,7 @@ internal sealed partial class VfioIommu
             RemoveAllDmasLocked();
             _domains.ReleaseLocked();
             _dirty.ResetLocked();
-            _notifierBug = null;
+            _notifier.ResetLocked();
             if (Trace.Enabled)
             {
                 Emit("release", null);

@@ -45,9 +45,9 @@ internal sealed partial class VfioIommu
             }
             return new VfioIommuSnapshot(ContainerId, V2, PageSize, mappings, _domains.SnapshotDomainsLocked(), _domains.SnapshotEmulatedLocked(),
                 _domains.IovaListLocked.Ranges, _tree.DmaAvailLocked, _tree.DmaEntryLimit, _tree.CountLocked, _tree.VaddrInvalidCountLocked,
-                _domains.NumNonPinnedGroupsLocked, _dirty.TrackingLocked, _domains.PgsizeBitmapLocked, _devices.Count)
+                _domains.NumNonPinnedGroupsLocked, _dirty.TrackingLocked, _domains.PgsizeBitmapLocked, _notifier.DeviceCountLocked)
             {
-                NotifierBug = _notifierBug,
+                NotifierBug = _notifier.BugLocked,
                 DevicePfnmaps = _holds.SnapshotLocked(),
             };
         }

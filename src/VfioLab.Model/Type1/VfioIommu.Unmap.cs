@@ -150,9 +150,9 @@ internal sealed partial class VfioIommu
                         // after the first notification and ten retries is the kernel's BUG().
                         if (ReferenceEquals(dmaLast, dma))
                         {
-                            if (++retries > NotifierRetryLimit)
+                            if (++retries > UnmapNotifier.RetryLimit)
                             {
-                                ret = NotifierRetryBugLocked(dma, retries);
+                                ret = _notifier.RecordRetryBugLocked(dma, retries);
                                 break;
                             }
                         }
@@ -161,7 +161,7 @@ internal sealed partial class VfioIommu
                             dmaLast = dma;
                             retries = 0;
                         }
-                        NotifyDmaUnmapLocked(dma);
+                        _notifier.NotifyLocked(dma);
                         again = true;
                         break;
                     }
@@ -184,17 +184,5 @@ internal sealed partial class VfioIommu
             }
             return ret;
         }
-    }
-
-    // BUG_ON(++retries > 10): recorded for the checker, the walk stops, the state is left as it is.
-    private Errno NotifierRetryBugLocked(VfioDma dma, int retries)
-    {
-        _notifierBug ??= new NotifierRetryBug(dma.Iova.Value, dma.Size, retries, dma.VpfnCount);
-        if (Trace.Enabled)
-        {
-            Emit("bug", dma.Task, TraceLog.F("what", "unmap notifier retry limit"), TraceLog.F("iova", dma.Iova.Value), TraceLog.F("size", dma.Size),
-                TraceLog.F("notifications", retries), TraceLog.F("pins", dma.VpfnCount));
-        }
-        return Errno.EBUSY;
     }
 }

@@ -1,5 +1,7 @@
 using System.Numerics;
 using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Iommu;
 using VfioLab.Collections;
 using VfioLab.Diagnostics;
 using VfioLab.Host;
@@ -19,7 +21,7 @@ namespace VfioLab.Type1;
 /// behaviour switches. Registered pinning devices (<c>device_list</c>, or before v6.0 the notifier chain) are
 /// protected by the same lock; the unmap notification copies them and calls them with the lock released.
 /// </remarks>
-internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
+internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPinning
 {
     private readonly Type1Context _ctx;
     private readonly DmaTree _tree;
@@ -27,11 +29,11 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
     private readonly DmaPinning _pinning;
     private readonly DomainReplay _replay;
     private readonly DirtyTracker _dirty;
+    private readonly UnmapNotifier _notifier;
+    private readonly ExternalPins _external;
     private readonly LockedMemoryAccounting _accounting;
     private readonly DeviceMemoryHolds _holds;
     private readonly PfnmapTranslation _pfnmap;
-    private readonly List<VfioDevice> _devices = [];
-    private NotifierRetryBug? _notifierBug;
 
     public VfioIommu(Machine machine, Type1Behavior behavior, bool v2, int containerId)
     {
@@ -44,6 +46,8 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
         _pinning = new DmaPinning(_ctx, _accounting, _pfnmap, _domains);
         _replay = new DomainReplay(_ctx, _tree, _domains, _pinning);
         _dirty = new DirtyTracker(_ctx, _tree, _domains);
+        _notifier = new UnmapNotifier(_ctx);
+        _external = new ExternalPins(_ctx, _tree, _domains, _pinning, _pfnmap, _accounting, _dirty, _notifier);
     }
 
     /// <summary>The host (memory, processes, trace, fault sites).</summary>
@@ -112,35 +116,29 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
     };
 
     /// <inheritdoc />
-    /// <remarks>v6.0+ (register_device). Before v6.0 the core registered nothing: a driver registers its own
-    /// notifier (<see cref="RegisterNotifier"/>).</remarks>
-    public void RegisterDevice(VfioDevice device)
-    {
-        if (Behavior.UnmapNotifierChain)
-        {
-            return;
-        }
-        using (_lock.EnterScope())
-        {
-            if (!_devices.Contains(device))
-            {
-                _devices.Add(device);
-            }
-        }
-    }
+    public void RegisterDevice(VfioDevice device) => _notifier.RegisterDevice(device);
 
     /// <inheritdoc />
-    public void UnregisterDevice(VfioDevice device)
-    {
-        if (Behavior.UnmapNotifierChain)
-        {
-            return;
-        }
-        using (_lock.EnterScope())
-        {
-            _devices.Remove(device);
-        }
-    }
+    public void UnregisterDevice(VfioDevice device) => _notifier.UnregisterDevice(device);
+
+    /// <inheritdoc />
+    public bool UsesNotifierChain => _notifier.UsesNotifierChain;
+
+    /// <inheritdoc />
+    /// <remarks>See <see cref="ExternalPins.PinPages"/> for every errno.</remarks>
+    public long PinPages(VfioDevice device, ulong iova, int npage, IommuProt prot, Pfn[] pages) => _external.PinPages(device, iova, npage, prot, pages);
+
+    /// <inheritdoc />
+    public bool UnpinPages(ulong iova, int npage, out int walked) => _external.UnpinPages(iova, npage, out walked);
+
+    /// <inheritdoc />
+    public Errno DmaRw(ulong iova, Span<byte> data, bool write, Process? current) => _external.DmaRw(iova, data, write, current);
+
+    /// <inheritdoc />
+    public Errno RegisterNotifier(VfioDevice device, ulong events) => _notifier.RegisterNotifier(device, events);
+
+    /// <inheritdoc />
+    public void UnregisterNotifier(VfioDevice device) => _notifier.UnregisterNotifier(device);
 
     private OrderedLock _lock => _ctx.Lock;
 
