@@ -31,6 +31,7 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfi
     private readonly DirtyTracker _dirty;
     private readonly UnmapNotifier _notifier;
     private readonly ExternalPins _external;
+    private readonly Type1Info _info;
     private readonly LockedMemoryAccounting _accounting;
     private readonly DeviceMemoryHolds _holds;
     private readonly PfnmapTranslation _pfnmap;
@@ -48,6 +49,7 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfi
         _dirty = new DirtyTracker(_ctx, _tree, _domains);
         _notifier = new UnmapNotifier(_ctx);
         _external = new ExternalPins(_ctx, _tree, _domains, _pinning, _pfnmap, _accounting, _dirty, _notifier);
+        _info = new Type1Info(_ctx, _tree, _domains);
     }
 
     /// <summary>The host (memory, processes, trace, fault sites).</summary>
@@ -81,6 +83,18 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfi
         get { using (_lock.EnterScope()) { return _pfnmap.LookupsLocked; } }
     }
 
+    /// <summary>The page sizes offered to the user (<c>pgsize_bitmap</c>, spec §2.6).</summary>
+    public ulong PgsizeBitmap
+    {
+        get { using (_lock.EnterScope()) { return _domains.PgsizeBitmapLocked; } }
+    }
+
+    /// <summary>The valid IOVA windows (empty: no restriction).</summary>
+    public IReadOnlyList<ByteRange> IovaRanges
+    {
+        get { using (_lock.EnterScope()) { return _domains.IovaListLocked.Ranges; } }
+    }
+
     private int PageShift => Machine.PageShift;
 
     private ulong PageSize => Machine.PageSize;
@@ -108,7 +122,7 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfi
     /// <inheritdoc />
     public long Ioctl(VfioCallContext context, uint request, ref IoctlArgument argument) => request switch
     {
-        VfioIoctl.IommuGetInfo => GetInfo(ref argument).AsReturn(),
+        VfioIoctl.IommuGetInfo => _info.GetInfo(ref argument).AsReturn(),
         VfioIoctl.IommuMapDma => MapDma(context, ref argument).AsReturn(),
         VfioIoctl.IommuUnmapDma => UnmapDma(context, ref argument).AsReturn(),
         VfioIoctl.IommuDirtyPages => _dirty.DirtyPagesIoctl(context, ref argument).AsReturn(),
