@@ -414,45 +414,6 @@ internal sealed class DirtyTracker(Type1Context ctx, DmaTree tree, DomainSet dom
         }
     }
 
-    /// <summary>External pins whose page is clear in the mapping's dirty bitmap (each must be set while tracking: a
-    /// page a device pins is dirty until it is reported), for the snapshot. Cost follows the external pins.</summary>
-    public static int CountVpfnsNotDirty(VfioDma d)
-    {
-        if (d.Bitmap is null || d.BitmapPageSize == 0)
-        {
-            return 0;
-        }
-        int shift = BitOperations.TrailingZeroCount(d.BitmapPageSize);
-        int n = 0;
-        ulong first = d.Range.Start;
-        foreach (VpfnRun run in d.VpfnRuns())
-        {
-            // Each bitmap bit covers one or more pages: count the run's pages under clear bits, bit by bit.
-            ulong runLast = run.Iova + ((run.Pages - 1) << d.PageShift);
-            for (ulong bit = (run.Iova - first) >> shift; bit <= (runLast - first) >> shift; bit++)
-            {
-                if (bit / 64 < (ulong)d.Bitmap.LongLength && (d.Bitmap[bit / 64] & (1UL << (int)(bit % 64))) != 0)
-                {
-                    continue;
-                }
-                ulong from = Math.Max(run.Iova, first + (bit << shift));
-                ulong to = Math.Min(runLast, first + (bit << shift) + (d.BitmapPageSize - 1));
-                n += (int)(((to - from) >> d.PageShift) + 1);
-            }
-        }
-        return n;
-    }
-
-    /// <summary>Test hook (lock held): clears the dirty bit of the page at <paramref name="iova"/> of the mapping
-    /// (breaks vpfn-consistent when the page is externally pinned).</summary>
-    public void ClearDirtyBitForTestLocked(VfioDma dma, Iova iova)
-    {
-        ctx.AssertLocked();
-        int shift = BitOperations.TrailingZeroCount(dma.BitmapPageSize);
-        ulong bit = iova.Minus(dma.Iova) >> shift;
-        dma.Bitmap![bit / 64] &= ~(1UL << (int)(bit % 64));
-    }
-
     /// <summary>DIRTY_BITMAP_BYTES: bytes of whole u64 words for <paramref name="bits"/> bits.</summary>
     private static ulong BitmapBytes(ulong bits) => bits / 64 * 8 + (bits % 64 == 0 ? 0UL : 8UL);
 }

@@ -113,6 +113,37 @@ internal sealed class DmaTree
         return _dmas.All();
     }
 
+    /// <summary>Every mapping found in the tree, by first IOVA, as the snapshot copies it, each with the tree's runs that
+    /// name it (exactly its extent when the tree is sound). Cost follows mappings and external pins.</summary>
+    public List<VfioDmaSnapshot> SnapshotMappingsLocked()
+    {
+        _ctx.AssertLocked();
+        var order = new List<VfioDma>();
+        var treeRuns = new Dictionary<VfioDma, List<ByteRange>>();
+        foreach (Run<DmaRef> r in _dmas.All())
+        {
+            VfioDma dma = r.Value.Dma;
+            if (!treeRuns.TryGetValue(dma, out List<ByteRange>? runs))
+            {
+                runs = [];
+                treeRuns.Add(dma, runs);
+                order.Add(dma);
+            }
+            runs.Add(new ByteRange(r.Start, r.Last));
+        }
+        order.Sort((a, b) => a.Range.Start.CompareTo(b.Range.Start));
+        var mappings = new List<VfioDmaSnapshot>(order.Count);
+        foreach (VfioDma d in order)
+        {
+            mappings.Add(new VfioDmaSnapshot(d.Range.Start, d.Last, d.RequestedSize, d.Size, d.Vaddr.Value, d.Prot, d.IommuMapped, d.LockCap,
+                d.VaddrInvalid, d.Task, d.Mm, d.LockedVm, d.Bitmap?.LongLength ?? -1, d.BitmapPageSize, d.VpfnRuns(), treeRuns[d])
+            {
+                VpfnsNotDirty = d.CountVpfnsNotDirty(),
+            });
+        }
+        return mappings;
+    }
+
     /// <summary>The v2 "no bisection" rule of UNMAP and GET_DIRTY_BITMAP: a mapping containing the first byte of
     /// <paramref name="range"/> must start there and one containing its last byte must end there.</summary>
     public bool NoBisectionLocked(ByteRange range)

@@ -197,6 +197,45 @@ internal sealed class VfioDma
         }
     }
 
+    /// <summary>External pins whose page is clear in the dirty bitmap (each must be set while tracking: a page a
+    /// device pins is dirty until it is reported), for the snapshot; 0 without a bitmap. Cost follows the external
+    /// pins.</summary>
+    public int CountVpfnsNotDirty()
+    {
+        if (Bitmap is null || BitmapPageSize == 0)
+        {
+            return 0;
+        }
+        int shift = System.Numerics.BitOperations.TrailingZeroCount(BitmapPageSize);
+        int n = 0;
+        ulong first = Range.Start;
+        foreach (VpfnRun run in VpfnRuns())
+        {
+            // Each bitmap bit covers one or more pages: count the run's pages under clear bits, bit by bit.
+            ulong runLast = run.Iova + ((run.Pages - 1) << PageShift);
+            for (ulong bit = (run.Iova - first) >> shift; bit <= (runLast - first) >> shift; bit++)
+            {
+                if (bit / 64 < (ulong)Bitmap.LongLength && (Bitmap[bit / 64] & (1UL << (int)(bit % 64))) != 0)
+                {
+                    continue;
+                }
+                ulong from = Math.Max(run.Iova, first + (bit << shift));
+                ulong to = Math.Min(runLast, first + (bit << shift) + (BitmapPageSize - 1));
+                n += (int)(((to - from) >> PageShift) + 1);
+            }
+        }
+        return n;
+    }
+
+    /// <summary>Test hook: clears the dirty bit of the page at <paramref name="iova"/> (breaks vpfn-consistent when
+    /// the page is externally pinned while tracking).</summary>
+    public void ClearDirtyBitForTest(Iova iova)
+    {
+        int shift = System.Numerics.BitOperations.TrailingZeroCount(BitmapPageSize);
+        ulong bit = iova.Minus(Iova) >> shift;
+        Bitmap![bit / 64] &= ~(1UL << (int)(bit % 64));
+    }
+
     /// <inheritdoc />
     public override string ToString() => $"{Range} vaddr {Vaddr} {Prot}";
 }

@@ -1,40 +1,42 @@
-using System.Numerics;
 using VfioLab.Abi;
 using VfioLab.Addressing;
-using VfioLab.Iommu;
-using VfioLab.Collections;
 using VfioLab.Diagnostics;
 using VfioLab.Host;
+using VfioLab.Iommu;
 using VfioLab.Vfio;
 
 namespace VfioLab.Type1;
 
 /// <summary>
-/// One container's type1 state (struct vfio_iommu, drivers/vfio/vfio_iommu_type1.c): the DMA mappings,
-/// the IOMMU domains that hold their translations, the attached groups, the valid IOVA windows, the
-/// page sizes offered to the user, the mapping-slot budget and dirty tracking.
+/// One container's type1 backend (struct vfio_iommu and the ops of <c>vfio_iommu_driver_ops_type1</c>,
+/// drivers/vfio/vfio_iommu_type1.c): the container ioctls, attach_group, detach_group, release and the mediated-device
+/// interface, each handed to the part that owns the state: <see cref="DmaMapUnmap"/> (MAP, UNMAP),
+/// <see cref="DirtyTracker"/> (DIRTY_PAGES), <see cref="Type1Info"/> (GET_INFO), <see cref="DomainSet"/> and
+/// <see cref="DomainReplay"/> (attach, detach), <see cref="ExternalPins"/> and <see cref="UnmapNotifier"/> (mdev).
 /// </summary>
 /// <remarks>
-/// Lock: <c>_lock</c> (<c>iommu-&gt;lock</c>) protects every field below. Lock order: the container's
-/// group lock, then this lock, then an address space's mmap lock (accounting, pinning), then the IOMMU
-/// domain's and the host memory's own locks. Never change: <see cref="V2"/>, <c>_dmaEntryLimit</c>, the
-/// behaviour switches. Registered pinning devices (<c>device_list</c>, or before v6.0 the notifier chain) are
-/// protected by the same lock; the unmap notification copies them and calls them with the lock released.
+/// Lock: <see cref="Type1Context.Lock"/> (<c>iommu-&gt;lock</c>, rank <see cref="LockRank.Type1"/>), one lock for every
+/// part; each part states the fields it protects. Lock order: the container's group lock, (a vendor driver's lock,)
+/// this lock, an address space's mmap lock (pinning, accounting), then the IOMMU domains' and host memory's own locks.
+/// The unmap notification releases this lock around the drivers' callbacks. Never change: the parts, the context. The
+/// public surface is the three core interfaces plus inspection (<see cref="Snapshot"/>, <see cref="VisitDirtyBitmaps"/>,
+/// the counters) and <see cref="TestHooks"/>.
 /// </remarks>
-internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPinning
+internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPinning
 {
     private readonly Type1Context _ctx;
     private readonly DmaTree _tree;
     private readonly DomainSet _domains;
+    private readonly LockedMemoryAccounting _accounting;
+    private readonly DeviceMemoryHolds _holds;
+    private readonly PfnmapTranslation _pfnmap;
     private readonly DmaPinning _pinning;
     private readonly DomainReplay _replay;
     private readonly DirtyTracker _dirty;
     private readonly UnmapNotifier _notifier;
     private readonly ExternalPins _external;
+    private readonly DmaMapUnmap _dma;
     private readonly Type1Info _info;
-    private readonly LockedMemoryAccounting _accounting;
-    private readonly DeviceMemoryHolds _holds;
-    private readonly PfnmapTranslation _pfnmap;
 
     public VfioIommu(Machine machine, Type1Behavior behavior, bool v2, int containerId)
     {
@@ -42,14 +44,18 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfi
         _tree = new DmaTree(_ctx);
         _domains = new DomainSet(_ctx, _tree);
         _accounting = new LockedMemoryAccounting(_ctx);
-        _holds = new DeviceMemoryHolds(_ctx, RemoveDmaLocked);
+        // A device's release removes the mappings of its memory (vfio_remove_dma: _dma's, set below before any
+        // mapping can hold a device).
+        _holds = new DeviceMemoryHolds(_ctx, dma => _dma!.RemoveLocked(dma));
         _pfnmap = new PfnmapTranslation(_ctx, _holds);
         _pinning = new DmaPinning(_ctx, _accounting, _pfnmap, _domains);
         _replay = new DomainReplay(_ctx, _tree, _domains, _pinning);
         _dirty = new DirtyTracker(_ctx, _tree, _domains);
         _notifier = new UnmapNotifier(_ctx);
         _external = new ExternalPins(_ctx, _tree, _domains, _pinning, _pfnmap, _accounting, _dirty, _notifier);
+        _dma = new DmaMapUnmap(_ctx, _tree, _domains, _pinning, _accounting, _dirty, _notifier, _holds);
         _info = new Type1Info(_ctx, _tree, _domains);
+        TestHooks = new Type1TestHooks(_ctx, _tree, _domains, _holds);
     }
 
     /// <summary>The host (memory, processes, trace, fault sites).</summary>
@@ -61,52 +67,44 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfi
     /// <summary>TYPE1v2 semantics: strict unmap, dirty tracking, external pinning.</summary>
     public bool V2 => _ctx.V2;
 
-    /// <summary>The container's number, for traces.</summary>
-    public int ContainerId => _ctx.ContainerId;
-
     /// <inheritdoc />
     public ulong MappingCount
     {
-        get { using (_lock.EnterScope()) { return (ulong)_tree.CountLocked; } }
+        get { using (_ctx.Lock.EnterScope()) { return (ulong)_tree.CountLocked; } }
     }
 
     /// <inheritdoc />
     public ulong DmaAvail
     {
-        get { using (_lock.EnterScope()) { return _tree.DmaAvailLocked; } }
+        get { using (_ctx.Lock.EnterScope()) { return _tree.DmaAvailLocked; } }
+    }
+
+    /// <summary>The page sizes offered to the user (<c>pgsize_bitmap</c>, spec §2.6).</summary>
+    public ulong PgsizeBitmap
+    {
+        get { using (_ctx.Lock.EnterScope()) { return _domains.PgsizeBitmapLocked; } }
+    }
+
+    /// <summary>The valid IOVA windows (empty: no restriction).</summary>
+    public IReadOnlyList<ByteRange> IovaRanges
+    {
+        get { using (_ctx.Lock.EnterScope()) { return _domains.IovaListLocked.Ranges; } }
     }
 
     /// <summary>Translations of PFNMAP addresses made so far (device operations, page-table walks or vm_pgoff
     /// sums): each yields a whole VMA remainder or page-table block, so a BAR costs one or a few.</summary>
     public ulong PfnmapLookups
     {
-        get { using (_lock.EnterScope()) { return _pfnmap.LookupsLocked; } }
+        get { using (_ctx.Lock.EnterScope()) { return _pfnmap.LookupsLocked; } }
     }
 
-    /// <summary>The page sizes offered to the user (<c>pgsize_bitmap</c>, spec §2.6).</summary>
-    public ulong PgsizeBitmap
-    {
-        get { using (_lock.EnterScope()) { return _domains.PgsizeBitmapLocked; } }
-    }
-
-    /// <summary>The valid IOVA windows (empty: no restriction).</summary>
-    public IReadOnlyList<ByteRange> IovaRanges
-    {
-        get { using (_lock.EnterScope()) { return _domains.IovaListLocked.Ranges; } }
-    }
-
-    private int PageShift => Machine.PageShift;
-
-    private ulong PageSize => Machine.PageSize;
-
-    private TraceLog Trace => Machine.Trace;
-
-    private FaultInjector Faults => Machine.Faults;
+    /// <summary>The hooks that break one invariant each, for the checker's tests.</summary>
+    internal Type1TestHooks TestHooks { get; }
 
     /// <inheritdoc />
     public long CheckExtension(ulong extension)
     {
-        using (_lock.EnterScope())
+        using (_ctx.Lock.EnterScope())
         {
             return extension switch
             {
@@ -123,11 +121,135 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfi
     public long Ioctl(VfioCallContext context, uint request, ref IoctlArgument argument) => request switch
     {
         VfioIoctl.IommuGetInfo => _info.GetInfo(ref argument).AsReturn(),
-        VfioIoctl.IommuMapDma => MapDma(context, ref argument).AsReturn(),
-        VfioIoctl.IommuUnmapDma => UnmapDma(context, ref argument).AsReturn(),
+        VfioIoctl.IommuMapDma => _dma.MapDmaIoctl(context, ref argument).AsReturn(),
+        VfioIoctl.IommuUnmapDma => _dma.UnmapDmaIoctl(context, ref argument).AsReturn(),
         VfioIoctl.IommuDirtyPages => _dirty.DirtyPagesIoctl(context, ref argument).AsReturn(),
         _ => Errno.ENOTTY.AsReturn(),
     };
+
+    /// <summary>
+    /// vfio_iommu_type1_attach_group: EBUSY (vaddrs invalidated), EINVAL (already attached, aperture or
+    /// reserved-region conflict with existing mappings, no valid IOVA left), ENOMEM (the group's entry, fault site
+    /// <c>type1_group_alloc</c>), EPERM (no isolated MSI and <c>allow_unsafe_interrupts</c> off), the IOMMU core's
+    /// allocation or attach error, or a replay error (pinning from <paramref name="current"/>'s mm, as Linux does).
+    /// Any failure leaves everything as before.
+    /// </summary>
+    public Errno AttachGroup(VfioGroup group, Process? current)
+    {
+        using (_ctx.Lock.EnterScope())
+        {
+            if (_tree.VaddrInvalidCountLocked > 0)
+            {
+                return Errno.EBUSY;
+            }
+            if (_domains.FindGroupLocked(group) is not null)
+            {
+                return Errno.EINVAL;
+            }
+            // kzalloc of the struct vfio_iommu_group, for an emulated (mdev) group as for a physical one.
+            if (_ctx.Faults.ShouldFail("type1_group_alloc"))
+            {
+                return Errno.ENOMEM;
+            }
+            IommuGroup? iommuGroup = group.Backing.IommuGroup;
+            if (group.Type == VfioGroupType.EmulatedIommu || iommuGroup is null || iommuGroup.IsEmulated)
+            {
+                _domains.AddEmulatedLocked(group);
+                if (_ctx.Trace.Enabled)
+                {
+                    _ctx.Emit("attach_group", current, TraceLog.F("group", group.Number), TraceLog.F("emulated", true));
+                }
+                return Errno.None;
+            }
+            Errno e = _domains.AttachIommuGroupLocked(group, iommuGroup, current, out DomainSet.PendingAttach? pending);
+            if (e != Errno.None || pending is null)
+            {
+                return e;
+            }
+            e = _replay.ReplayLocked(pending.Domain, current);
+            if (e != Errno.None)
+            {
+                _domains.AbandonAttachLocked(pending);
+                return e;
+            }
+            _domains.CompleteAttachLocked(pending, current);
+            _dirty.OnPageSizesChangedLocked();
+            return Errno.None;
+        }
+    }
+
+    /// <summary>
+    /// vfio_iommu_type1_detach_group: an emulated group leaves (the last group of an empty container takes
+    /// every mapping with it); an IOMMU group leaves its domain, and an empty domain is freed: the last one
+    /// takes every mapping with it, or, with emulated groups left, re-accounts the mappings to their external
+    /// pins. The IOVA windows widen and the page sizes are recomputed. A group outside pinned-page scope
+    /// leaving while tracking marks every page dirty. Never fails.
+    /// </summary>
+    public void DetachGroup(VfioGroup group)
+    {
+        using (_ctx.Lock.EnterScope())
+        {
+            if (_domains.RemoveEmulatedLocked(group, out bool leftDirtyScope))
+            {
+                if (_domains.EmulatedGroupsLocked.Count == 0 && !_domains.HasDomainLocked)
+                {
+                    _dma.RemoveAllLocked();
+                }
+            }
+            else
+            {
+                bool hadWindows = !_domains.IovaListLocked.IsEmpty;
+                VfioDomain? emptied = _domains.DetachIommuGroupLocked(group, out leftDirtyScope);
+                if (emptied is not null)
+                {
+                    if (_domains.DomainsLocked.Count == 1)
+                    {
+                        if (_domains.EmulatedGroupsLocked.Count == 0)
+                        {
+                            _dma.RemoveAllLocked();
+                        }
+                        else
+                        {
+                            _external.ReaccountToExternalPinsLocked();
+                        }
+                    }
+                    _domains.FreeDomainLocked(emptied);
+                    _dirty.OnPageSizesChangedLocked();
+                }
+                if (hadWindows)
+                {
+                    _domains.RebuildIovaListLocked(domainFreed: emptied is not null);
+                }
+            }
+            if (leftDirtyScope)
+            {
+                _domains.LeaveNonPinnedLocked();
+                _dirty.MarkAllDirtyLocked();
+            }
+            if (_ctx.Trace.Enabled)
+            {
+                _ctx.Emit("detach_group", null, TraceLog.F("group", group.Number));
+            }
+        }
+    }
+
+    /// <summary>vfio_iommu_type1_release: every mapping goes, then every domain; the container returns to
+    /// having no backend.</summary>
+    public void Release()
+    {
+        using (_ctx.Lock.EnterScope())
+        {
+            _domains.ClearEmulatedLocked();
+            _dma.RemoveAllLocked();
+            _domains.ReleaseLocked();
+            _dirty.ResetLocked();
+            _notifier.ResetLocked();
+            if (_ctx.Trace.Enabled)
+            {
+                _ctx.Emit("release", null);
+            }
+        }
+    }
 
     /// <inheritdoc />
     public void RegisterDevice(VfioDevice device) => _notifier.RegisterDevice(device);
@@ -146,6 +268,7 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfi
     public bool UnpinPages(ulong iova, int npage, out int walked) => _external.UnpinPages(iova, npage, out walked);
 
     /// <inheritdoc />
+    /// <remarks>See <see cref="ExternalPins.DmaRw"/> for every errno.</remarks>
     public Errno DmaRw(ulong iova, Span<byte> data, bool write, Process? current) => _external.DmaRw(iova, data, write, current);
 
     /// <inheritdoc />
@@ -154,9 +277,29 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfi
     /// <inheritdoc />
     public void UnregisterNotifier(VfioDevice device) => _notifier.UnregisterNotifier(device);
 
-    private OrderedLock _lock => _ctx.Lock;
+    /// <summary>
+    /// Copies the whole state under the lock, for the invariant checker (spec §4): mappings (as the DMA tree holds
+    /// them), domains with their groups, page-table runs and pending invalidations, emulated groups, IOVA windows and
+    /// counters, the BUG() record and the device holds. Cost follows mappings, page-table runs and external pins,
+    /// never pages.
+    /// </summary>
+    public VfioIommuSnapshot Snapshot()
+    {
+        using (_ctx.Lock.EnterScope())
+        {
+            return new VfioIommuSnapshot(_ctx.ContainerId, V2, _ctx.PageSize, _tree.SnapshotMappingsLocked(), _domains.SnapshotDomainsLocked(),
+                _domains.SnapshotEmulatedLocked(), _domains.IovaListLocked.Ranges, _tree.DmaAvailLocked, _tree.DmaEntryLimit, _tree.CountLocked,
+                _tree.VaddrInvalidCountLocked, _domains.NumNonPinnedGroupsLocked, _dirty.TrackingLocked, _domains.PgsizeBitmapLocked,
+                _notifier.DeviceCountLocked)
+            {
+                NotifierBug = _notifier.BugLocked,
+                DevicePfnmaps = _holds.SnapshotLocked(),
+            };
+        }
+    }
 
-    private void AssertLocked() => _ctx.AssertLocked();
-
-    private void Emit(string kind, Process? process, params KeyValuePair<string, object>[] fields) => _ctx.Emit(kind, process, fields);
+    /// <summary>Calls <paramref name="visit"/> with (mapping IOVA, bitmap words) for every mapping that has a dirty
+    /// bitmap, in IOVA order, under the container's lock; the callback must not keep the array. The one per-page
+    /// state the snapshot leaves out, for whole-state digests (Checks/StateDigest).</summary>
+    public void VisitDirtyBitmaps(Action<ulong, ulong[]> visit) => _dirty.VisitBitmaps(visit);
 }
