@@ -235,7 +235,7 @@ internal sealed class DirtyTracker(Type1Context ctx, DmaTree tree, DomainSet dom
             }
             foreach (VfioDma dma in tree.OverlappingLocked(range))
             {
-                Errno e = UpdateUserBitmapLocked(memory, bitmap.Data, dma, new Iova(iova), pgsize);
+                Errno e = UpdateUserBitmapLocked(memory, new HostVirtAddr(bitmap.Data), dma, new Iova(iova), pgsize);
                 if (e != Errno.None)
                 {
                     return e;
@@ -298,7 +298,7 @@ internal sealed class DirtyTracker(Type1Context ctx, DmaTree tree, DomainSet dom
     /// are written, so bits past the mapping in a later last word become zero. EFAULT when the user
     /// memory faults.
     /// </summary>
-    public Errno UpdateUserBitmapLocked(IUserMemory memory, ulong userBitmap, VfioDma dma, Iova baseIova, ulong pgsize)
+    public Errno UpdateUserBitmapLocked(IUserMemory memory, HostVirtAddr userBitmap, VfioDma dma, Iova baseIova, ulong pgsize)
     {
         ctx.AssertLocked();
         int pgshift = BitOperations.TrailingZeroCount(pgsize);
@@ -319,7 +319,7 @@ internal sealed class DirtyTracker(Type1Context ctx, DmaTree tree, DomainSet dom
         ulong leftover = 0;
         if (shift != 0)
         {
-            if (!memory.TryRead(userBitmap + copyOffset * 8, word))
+            if (!memory.TryRead(userBitmap.Plus(copyOffset * 8).Value, word))
             {
                 return Errno.EFAULT;
             }
@@ -338,7 +338,7 @@ internal sealed class DirtyTracker(Type1Context ctx, DmaTree tree, DomainSet dom
         for (ulong w = 0; w < wordsOut; w++)
         {
             BinaryPrimitives.WriteUInt64LittleEndian(word, output[w]);
-            if (!memory.TryWrite(userBitmap + (copyOffset + w) * 8, word))
+            if (!memory.TryWrite(userBitmap.Plus((copyOffset + w) * 8).Value, word))
             {
                 return Errno.EFAULT;
             }

@@ -20,7 +20,7 @@ namespace VfioLab.Type1;
 /// <c>*Locked</c> member asserts it; the unmap notification releases it around the drivers' callbacks and the walk
 /// starts over. No state of its own.
 /// </remarks>
-internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, DomainSet domains, DmaPinning pinning, LockedMemoryAccounting accounting,
+internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows windows, DomainSet domains, DmaPinning pinning, LockedMemoryAccounting accounting,
     DirtyTracker dirty, UnmapNotifier notifier, DeviceMemoryHolds holds)
 {
     /// <summary>
@@ -89,7 +89,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, DomainSet doma
             {
                 return Errno.ENOSPC;
             }
-            if (!domains.IovaListLocked.ContainsWhole(range))
+            if (!windows.ContainsWholeLocked(range))
             {
                 return Errno.EINVAL;
             }
@@ -322,7 +322,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, DomainSet doma
                     }
                     if (getBitmap)
                     {
-                        ret = dirty.UpdateUserBitmapLocked(memory, bitmap.Data, dma, new Iova(range.Start), pgsize);
+                        ret = dirty.UpdateUserBitmapLocked(memory, new HostVirtAddr(bitmap.Data), dma, new Iova(range.Start), pgsize);
                         if (ret != Errno.None)
                         {
                             break;

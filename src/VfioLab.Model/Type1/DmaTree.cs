@@ -148,6 +148,7 @@ internal sealed class DmaTree
     /// <paramref name="range"/> must start there and one containing its last byte must end there.</summary>
     public bool NoBisectionLocked(ByteRange range)
     {
+        _ctx.AssertLocked();
         VfioDma? a = FindLocked(new Iova(range.Start));
         if (a is not null && a.Range.Start != range.Start)
         {

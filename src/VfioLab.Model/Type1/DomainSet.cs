@@ -22,11 +22,10 @@ namespace VfioLab.Type1;
 /// and the dirty bitmaps' answer to a page-size change, are the caller's (<see cref="VfioIommu"/>), which orders the
 /// steps as the kernel does.
 /// </remarks>
-internal sealed class DomainSet(Type1Context ctx, DmaTree tree)
+internal sealed class DomainSet(Type1Context ctx, IovaWindows windows)
 {
     private readonly List<VfioDomain> _domains = [];
     private readonly List<Type1Group> _emulatedGroups = [];
-    private IovaList _iovaList = IovaList.Empty;
     // The sub-PAGE_SIZE RFC (seed 000) started from all ones rather than PAGE_MASK.
     private ulong _pgsizeBitmap = ctx.Behavior.SubpageIommuPages ? ulong.MaxValue : ~(ctx.PageSize - 1);
     private int _numNonPinnedGroups;
@@ -71,16 +70,6 @@ internal sealed class DomainSet(Type1Context ctx, DmaTree tree)
 
     /// <summary>The smallest size of <c>pgsize_bitmap</c> as GET_INFO reports it (the migration capability's page size).</summary>
     public ulong AdvertisedMinPageSizeLocked => 1UL << BitOperations.TrailingZeroCount(PgsizeBitmapLocked);
-
-    /// <summary>The valid IOVA windows (empty: no restriction).</summary>
-    public IovaList IovaListLocked
-    {
-        get
-        {
-            ctx.AssertLocked();
-            return _iovaList;
-        }
-    }
 
     /// <summary><c>num_non_pinned_groups</c>: IOMMU-backed groups outside pinned-page dirty scope, which could have
     /// written anywhere, so every page of an IOMMU-mapped mapping counts as dirty.</summary>
@@ -152,7 +141,11 @@ internal sealed class DomainSet(Type1Context ctx, DmaTree tree)
             domain.Free();
             return e;
         }
-        e = CheckAttachLocked(iommuGroup, domain, out IovaList candidate);
+        e = windows.CheckAttachLocked(iommuGroup, domain, out IovaList candidate);
+        if (e == Errno.None && !iommuGroup.IsolatedMsi && !ctx.Behavior.AllowUnsafeInterrupts)
+        {
+            e = Errno.EPERM;
+        }
         if (e != Errno.None)
         {
             iommuGroup.Detach();
@@ -256,43 +249,6 @@ internal sealed class DomainSet(Type1Context ctx, DmaTree tree)
         UpdatePgsizeBitmapLocked();
     }
 
-    /// <summary>
-    /// vfio_iommu_aper_expand + vfio_iommu_resv_refresh after a detach, when there were windows: the span of the
-    /// remaining apertures (the whole 64-bit space with none left) minus the reserved regions of every remaining
-    /// group. A rebuild that leaves nothing keeps the old list. The span is re-expanded only when a domain was freed;
-    /// otherwise the kernel rebuilds between the current first window's start and last window's end, so a departed
-    /// group's hole at either edge stays cut.
-    /// </summary>
-    public void RebuildIovaListLocked(bool domainFreed)
-    {
-        ctx.AssertLocked();
-        ulong start = 0;
-        ulong last = ulong.MaxValue;
-        var regions = new List<ReservedRegion>();
-        foreach (VfioDomain d in _domains)
-        {
-            start = Math.Max(start, d.Domain.Aperture.Start);
-            last = Math.Min(last, d.Domain.Aperture.Last);
-            foreach (Type1Group g in d.Groups)
-            {
-                regions.AddRange(g.IommuGroup!.ReservedRegions);
-            }
-        }
-        if (!domainFreed)
-        {
-            (start, last) = (_iovaList.Span.Start, _iovaList.Span.Last);
-        }
-        if (start > last)
-        {
-            return;
-        }
-        IovaList rebuilt = IovaList.Of(new ByteRange(start, last)).CutHoles(regions);
-        if (!rebuilt.IsEmpty)
-        {
-            _iovaList = rebuilt;
-        }
-    }
-
     /// <summary>A group outside pinned-page scope left: <c>num_non_pinned_groups</c> drops.</summary>
     public void LeaveNonPinnedLocked()
     {
@@ -327,7 +283,7 @@ internal sealed class DomainSet(Type1Context ctx, DmaTree tree)
             d.Domain.Free();
         }
         _domains.Clear();
-        _iovaList = IovaList.Empty;
+        windows.ResetLocked();
         _numNonPinnedGroups = 0;
     }
 
@@ -414,13 +370,6 @@ internal sealed class DomainSet(Type1Context ctx, DmaTree tree)
         return _emulatedGroups.ConvertAll(GroupSnapshot);
     }
 
-    /// <summary>Test hook (lock held): replaces the windows as given, unchecked (breaks mapping-in-iova-range).</summary>
-    public void SetIovaListForTestLocked(IEnumerable<ByteRange> windows)
-    {
-        ctx.AssertLocked();
-        _iovaList = IovaList.UncheckedForTest(windows);
-    }
-
     /// <summary>Test hook (lock held): overwrites <c>pgsize_bitmap</c> (breaks pgsize-bitmap).</summary>
     public void SetPgsizeBitmapForTestLocked(ulong bitmap)
     {
@@ -440,55 +389,13 @@ internal sealed class DomainSet(Type1Context ctx, DmaTree tree)
     private void FinishAttachLocked(IovaList candidate, Process? current, VfioGroup group, IommuDomain domain, bool reused)
     {
         ctx.AssertLocked();
-        _iovaList = candidate;
+        windows.InstallLocked(candidate);
         _numNonPinnedGroups++;
         if (ctx.Trace.Enabled)
         {
             ctx.Emit("attach_group", current, TraceLog.F("group", group.Number), TraceLog.F("domain", domain.Name), TraceLog.F("reused", reused),
                 TraceLog.F("pgsizes", PageSizeBitmap.Format(_pgsizeBitmap)));
         }
-    }
-
-    // Steps 5-8 of the attach: aperture and reserved-region conflicts with existing mappings, the candidate IOVA
-    // list, isolated MSI.
-    private Errno CheckAttachLocked(IommuGroup iommuGroup, IommuDomain domain, out IovaList candidate)
-    {
-        ctx.AssertLocked();
-        candidate = _iovaList;
-        ByteRange aperture = domain.Aperture;
-        if (!_iovaList.IsEmpty)
-        {
-            ByteRange span = _iovaList.Span;
-            if (!aperture.Overlaps(span))
-            {
-                return Errno.EINVAL;
-            }
-            if (aperture.Start > span.Start && tree.OverlapsLocked(new ByteRange(span.Start, aperture.Start - 1)))
-            {
-                return Errno.EINVAL;
-            }
-            if (aperture.Last < span.Last && tree.OverlapsLocked(new ByteRange(aperture.Last + 1, span.Last)))
-            {
-                return Errno.EINVAL;
-            }
-        }
-        foreach (ReservedRegion region in iommuGroup.ReservedRegions)
-        {
-            if (region.IsHoleForVfio && tree.OverlapsLocked(region.Range))
-            {
-                return Errno.EINVAL;
-            }
-        }
-        candidate = (_iovaList.IsEmpty ? IovaList.Of(aperture) : _iovaList.Clip(aperture)).CutHoles(iommuGroup.ReservedRegions);
-        if (candidate.IsEmpty)
-        {
-            return Errno.EINVAL;
-        }
-        if (!iommuGroup.IsolatedMsi && !ctx.Behavior.AllowUnsafeInterrupts)
-        {
-            return Errno.EPERM;
-        }
-        return Errno.None;
     }
 
     /// <summary>vfio_update_pgsize_bitmap: the AND of every domain's sizes, with sizes below PAGE_SIZE folded

@@ -160,6 +160,7 @@ internal sealed class LockedMemoryAccounting(Type1Context ctx)
     /// </summary>
     private Errno LockAcctOrDeferLocked(VfioDma dma, AddressSpace mm, long pages, bool async)
     {
+        ctx.AssertLocked();
         dma.LockedVm += pages;
         if (mm.TryMmapWriteLock())
         {

@@ -11,7 +11,7 @@ namespace VfioLab.Type1;
 /// </summary>
 /// <remarks>Lock: takes the container's type1 lock (<see cref="Type1Context.Lock"/>) to read the page sizes, the
 /// windows and <c>dma_avail</c> in one go; no state of its own.</remarks>
-internal sealed class Type1Info(Type1Context ctx, DmaTree tree, DomainSet domains)
+internal sealed class Type1Info(Type1Context ctx, DmaTree tree, IovaWindows windows, DomainSet domains)
 {
     /// <summary>
     /// VFIO_IOMMU_GET_INFO: EFAULT (copy in or out), EINVAL (argsz below 16). Writes flags, page sizes and,
@@ -65,7 +65,7 @@ internal sealed class Type1Info(Type1Context ctx, DmaTree tree, DomainSet domain
         ctx.AssertLocked();
         // The smallest advertised size: under quirk subpage-iommu-pages it may be below the dirty granularity.
         ulong pgsize = domains.AdvertisedMinPageSizeLocked;
-        IReadOnlyList<ByteRange> ranges = domains.IovaListLocked.Ranges;
+        IReadOnlyList<ByteRange> ranges = windows.ListLocked.Ranges;
         int migration = VfioIommuType1InfoCapMigration.SizeOf;
         int dmaAvail = Align8(VfioIommuType1InfoDmaAvail.SizeOf);
         int iova = ranges.Count == 0 ? 0 : Align8(VfioIommuType1InfoCapIovaRange.SizeOf + (ranges.Count * VfioIovaRange.SizeOf));

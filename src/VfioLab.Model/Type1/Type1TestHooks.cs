@@ -12,7 +12,7 @@ namespace VfioLab.Type1;
 /// </summary>
 /// <remarks>Lock: each hook takes the container's type1 lock (<see cref="Type1Context.Lock"/>) for its whole change, as
 /// a buggy path of the backend would hold it; no state of its own.</remarks>
-internal sealed class Type1TestHooks(Type1Context ctx, DmaTree tree, DomainSet domains, DeviceMemoryHolds holds)
+internal sealed class Type1TestHooks(Type1Context ctx, DmaTree tree, IovaWindows iovaWindows, DomainSet domains, DeviceMemoryHolds holds)
 {
     /// <summary>Test hook: the container lets go of <paramref name="device"/> (notifier unregistered, reference
     /// dropped) while its mappings of the device's memory stay (breaks pfnmap-device-referenced).</summary>
@@ -182,7 +182,7 @@ internal sealed class Type1TestHooks(Type1Context ctx, DmaTree tree, DomainSet d
     {
         using (ctx.Lock.EnterScope())
         {
-            domains.SetIovaListForTestLocked(windows);
+            iovaWindows.SetForTestLocked(windows);
         }
     }
 

@@ -26,6 +26,7 @@ internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPi
 {
     private readonly Type1Context _ctx;
     private readonly DmaTree _tree;
+    private readonly IovaWindows _windows;
     private readonly DomainSet _domains;
     private readonly LockedMemoryAccounting _accounting;
     private readonly DeviceMemoryHolds _holds;
@@ -42,7 +43,8 @@ internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPi
     {
         _ctx = new Type1Context(machine, behavior, v2, containerId);
         _tree = new DmaTree(_ctx);
-        _domains = new DomainSet(_ctx, _tree);
+        _windows = new IovaWindows(_ctx, _tree);
+        _domains = new DomainSet(_ctx, _windows);
         _accounting = new LockedMemoryAccounting(_ctx);
         // A device's release removes the mappings of its memory (vfio_remove_dma: _dma's, set below before any
         // mapping can hold a device).
@@ -53,9 +55,9 @@ internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPi
         _dirty = new DirtyTracker(_ctx, _tree, _domains);
         _notifier = new UnmapNotifier(_ctx);
         _external = new ExternalPins(_ctx, _tree, _domains, _pinning, _pfnmap, _accounting, _dirty, _notifier);
-        _dma = new DmaMapUnmap(_ctx, _tree, _domains, _pinning, _accounting, _dirty, _notifier, _holds);
-        _info = new Type1Info(_ctx, _tree, _domains);
-        TestHooks = new Type1TestHooks(_ctx, _tree, _domains, _holds);
+        _dma = new DmaMapUnmap(_ctx, _tree, _windows, _domains, _pinning, _accounting, _dirty, _notifier, _holds);
+        _info = new Type1Info(_ctx, _tree, _windows, _domains);
+        TestHooks = new Type1TestHooks(_ctx, _tree, _windows, _domains, _holds);
     }
 
     /// <summary>The host (memory, processes, trace, fault sites).</summary>
@@ -88,7 +90,7 @@ internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPi
     /// <summary>The valid IOVA windows (empty: no restriction).</summary>
     public IReadOnlyList<ByteRange> IovaRanges
     {
-        get { using (_ctx.Lock.EnterScope()) { return _domains.IovaListLocked.Ranges; } }
+        get { using (_ctx.Lock.EnterScope()) { return _windows.ListLocked.Ranges; } }
     }
 
     /// <summary>Translations of PFNMAP addresses made so far (device operations, page-table walks or vm_pgoff
@@ -198,7 +200,7 @@ internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPi
             }
             else
             {
-                bool hadWindows = !_domains.IovaListLocked.IsEmpty;
+                bool hadWindows = !_windows.ListLocked.IsEmpty;
                 VfioDomain? emptied = _domains.DetachIommuGroupLocked(group, out leftDirtyScope);
                 if (emptied is not null)
                 {
@@ -218,7 +220,7 @@ internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPi
                 }
                 if (hadWindows)
                 {
-                    _domains.RebuildIovaListLocked(domainFreed: emptied is not null);
+                    _windows.RebuildLocked(_domains.DomainsLocked, domainFreed: emptied is not null);
                 }
             }
             if (leftDirtyScope)
@@ -288,7 +290,7 @@ internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPi
         using (_ctx.Lock.EnterScope())
         {
             return new VfioIommuSnapshot(_ctx.ContainerId, V2, _ctx.PageSize, _tree.SnapshotMappingsLocked(), _domains.SnapshotDomainsLocked(),
-                _domains.SnapshotEmulatedLocked(), _domains.IovaListLocked.Ranges, _tree.DmaAvailLocked, _tree.DmaEntryLimit, _tree.CountLocked,
+                _domains.SnapshotEmulatedLocked(), _windows.ListLocked.Ranges, _tree.DmaAvailLocked, _tree.DmaEntryLimit, _tree.CountLocked,
                 _tree.VaddrInvalidCountLocked, _domains.NumNonPinnedGroupsLocked, _dirty.TrackingLocked, _domains.PgsizeBitmapLocked,
                 _notifier.DeviceCountLocked)
             {
