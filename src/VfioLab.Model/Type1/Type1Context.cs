@@ -1,7 +1,7 @@
 using System.Diagnostics;
-using Process = VfioLab.Host.Process;
 using VfioLab.Diagnostics;
 using VfioLab.Host;
+using Process = VfioLab.Host.Process;
 
 namespace VfioLab.Type1;
 
