@@ -143,6 +143,7 @@ internal sealed class FdTable
 
     private int LowestFreeLocked()
     {
+        System.Diagnostics.Debug.Assert(_gate.IsHeldByCurrentThread, "the fd table lock must be held");
         int i = _files.IndexOf(null);
         if (i >= 0)
         {
