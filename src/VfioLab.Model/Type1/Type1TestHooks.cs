@@ -221,7 +221,7 @@ internal sealed class Type1TestHooks(Type1Context ctx, DmaTree tree, IovaWindows
         {
             if (!r.Iova.Contains(page))
             {
-                domain.Map(new Iova(r.Iova.Start), r.Phys, r.Iova.Last - r.Iova.Start + 1, r.Prot);
+                domain.Map(new Iova(r.Iova.Start), r.Phys, r.Iova.Size, r.Prot);
                 continue;
             }
             if (page > r.Iova.Start)

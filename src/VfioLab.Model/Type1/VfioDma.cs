@@ -26,7 +26,6 @@ internal sealed class VfioDma
     {
         PageShift = pageShift;
         Range = range;
-        RequestedSize = range.Size;
         Vaddr = vaddr;
         Prot = prot;
         Task = task;
@@ -41,7 +40,7 @@ internal sealed class VfioDma
     public Iova Iova => new(Range.Start);
 
     /// <summary>The size MAP asked for: the range the mapping occupies in the tree.</summary>
-    public ulong RequestedSize { get; }
+    public ulong RequestedSize => Range.Size;
 
     /// <summary>Bytes pinned and mapped so far (<c>dma-&gt;size</c>; grows chunk by chunk during MAP,
     /// equals <see cref="RequestedSize"/> once MAP returned).</summary>
