@@ -6,8 +6,8 @@ namespace VfioLab.Type1;
 /// <summary>
 /// The DMA tree of one type1 container (<c>iommu-&gt;dma_list</c>, the rb-tree of struct vfio_dma keyed by IOVA)
 /// and the counters that follow it: the mapping-slot budget (<c>dma_avail</c> out of <c>dma_entry_limit</c>),
-/// the number of mappings and <c>vaddr_invalid_count</c>. An index only: the MAP and UNMAP paths make, pin and
-/// remove the mappings.
+/// the number of mappings and <c>vaddr_invalid_count</c>. An index only: <see cref="DmaMapUnmap"/> makes, pins and
+/// removes the mappings.
 /// </summary>
 /// <remarks>
 /// Lock: the container's type1 lock (<see cref="Type1Context.Lock"/>) protects every field; every

@@ -12,7 +12,7 @@ namespace VfioLab.Type1;
 /// </summary>
 /// <remarks>
 /// Lock: <see cref="Lock"/> (rank <see cref="LockRank.Type1"/>) is the one lock of the whole backend state: every
-/// part (<see cref="DmaTree"/>, the domains, the dirty bitmaps, ...) is protected by it, and
+/// part (<see cref="DmaTree"/>, <see cref="DomainSet"/>, <see cref="DirtyTracker"/>, ...) is protected by it, and
 /// each of their <c>*Locked</c> members calls <see cref="AssertLocked"/> on entry. Lock order: the VFIO container's
 /// group lock, (a vendor driver's lock,) this lock, an address space's mmap lock, then the IOMMU domains' and the
 /// host memory's own locks. Nothing here changes after construction.

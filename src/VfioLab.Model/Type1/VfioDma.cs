@@ -11,7 +11,7 @@ namespace VfioLab.Type1;
 /// while dirty tracking runs, its dirty bitmap.
 /// </summary>
 /// <remarks>
-/// Protected by the container's lock (<see cref="VfioIommu"/>). Never change after MAP: <see cref="Range"/>,
+/// Protected by the container's lock (<see cref="Type1Context.Lock"/>). Never change after MAP: <see cref="Range"/>,
 /// <see cref="Prot"/>. One object per mapping, never per page: pins and translations live in the
 /// host's and the IOMMU's run maps.
 /// </remarks>
