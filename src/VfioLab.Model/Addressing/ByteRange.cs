@@ -20,6 +20,29 @@ internal readonly record struct ByteRange(ulong Start, ulong Last)
         return true;
     }
 
+    /// <summary>The range of <paramref name="size"/> bytes at <paramref name="start"/>; the caller has proved that
+    /// size is not 0 and that the last byte does not pass 2^64-1 (<see cref="TryFromStartSize"/> checks).</summary>
+    public static ByteRange FromStartSize(ulong start, ulong size)
+    {
+        System.Diagnostics.Debug.Assert(size != 0 && start + (size - 1) >= start, "an empty or wrapping range");
+        return new ByteRange(start, start + (size - 1));
+    }
+
+    /// <summary>The size in bytes; the caller has proved the range is not the whole 64-bit space (no range built from
+    /// a u64 size is). <see cref="TrySize"/> checks.</summary>
+    public ulong Size
+    {
+        get
+        {
+            System.Diagnostics.Debug.Assert(!(Start == 0 && Last == ulong.MaxValue), "the whole 64-bit space has no u64 size");
+            return Last - Start + 1;
+        }
+    }
+
+    /// <summary>Whether <paramref name="next"/> starts at the byte after this range's last (never when this range
+    /// ends at 2^64-1).</summary>
+    public bool IsFollowedBy(ByteRange next) => Last != ulong.MaxValue && Last + 1 == next.Start;
+
     /// <summary>The size in bytes, unless the range is the whole 64-bit space.</summary>
     public bool TrySize(out ulong size)
     {

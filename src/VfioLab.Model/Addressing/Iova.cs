@@ -18,6 +18,10 @@ internal readonly record struct Iova(ulong Value) : IComparable<Iova>
         return new Iova(Value + bytes);
     }
 
+    /// <summary>This address plus <paramref name="bytes"/> modulo 2^64, as the kernel's unsigned arithmetic wraps where it
+    /// checks nothing (type1's external pins and dma_rw before v6.18): the wrap is the behaviour modelled.</summary>
+    public Iova PlusWrapping(ulong bytes) => new(unchecked(Value + bytes));
+
     /// <summary>Bytes from <paramref name="origin"/> up to this address.</summary>
     public ulong Minus(Iova origin) => Value - origin.Value;
 

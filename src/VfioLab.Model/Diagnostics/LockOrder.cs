@@ -89,6 +89,11 @@ internal static class LockOrder
         throw new LockOrderException("lock order: releasing a lock this thread does not hold");
     }
 
+    /// <summary>Throws for a <c>*Locked</c> method entered without its lock (the locks' <c>AssertHeld</c>).</summary>
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    public static void ThrowNotHeld(LockRank rank) =>
+        throw new LockOrderException($"lock not held: a {rank} lock must be held by the calling thread (held, outermost first: {string.Join(" → ", HeldByCurrentThread())})");
+
     /// <summary>The ranks the calling thread holds, outermost first (empty in a release build).</summary>
     public static LockRank[] HeldByCurrentThread() => _threadHeld is { } h ? [.. h.Select(x => x.Rank)] : [];
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 
 // The tracker keys on the inner Lock as an object for identity only; nothing locks on it through Monitor.
@@ -27,6 +28,18 @@ internal readonly struct OrderedLock
 
     /// <summary>Whether the calling thread holds the lock.</summary>
     public bool IsHeldByCurrentThread => _lock.IsHeldByCurrentThread;
+
+    /// <summary>lockdep_assert_held: what a <c>*Locked</c> method calls on entry (STYLE.md 12). In a debug build
+    /// a thread that does not hold the lock gets a <see cref="LockOrderException"/>; in a release build the call
+    /// is compiled away.</summary>
+    [Conditional("DEBUG")]
+    public void AssertHeld()
+    {
+        if (!_lock.IsHeldByCurrentThread)
+        {
+            LockOrder.ThrowNotHeld(Rank);
+        }
+    }
 
     /// <summary>Takes the lock until the returned scope is disposed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -18,6 +18,27 @@ internal sealed class OrderedReaderWriterLock(LockRank rank, LockRecursionPolicy
     /// <summary>Whether the calling thread holds it for write.</summary>
     public bool IsWriteLockHeld => _lock.IsWriteLockHeld;
 
+    /// <summary>lockdep_assert_held: the calling thread holds the lock for read or write (debug builds; see
+    /// <see cref="OrderedLock.AssertHeld"/>).</summary>
+    [System.Diagnostics.Conditional("DEBUG")]
+    public void AssertHeld()
+    {
+        if (!_lock.IsReadLockHeld && !_lock.IsWriteLockHeld && !_lock.IsUpgradeableReadLockHeld)
+        {
+            LockOrder.ThrowNotHeld(Rank);
+        }
+    }
+
+    /// <summary>lockdep_assert_held_write: the calling thread holds the lock for write (debug builds).</summary>
+    [System.Diagnostics.Conditional("DEBUG")]
+    public void AssertWriteHeld()
+    {
+        if (!_lock.IsWriteLockHeld)
+        {
+            LockOrder.ThrowNotHeld(Rank);
+        }
+    }
+
     /// <summary>down_read.</summary>
     public void EnterReadLock()
     {

@@ -76,6 +76,7 @@ internal sealed partial class AddressSpace
     private bool CopyPresentLocked(ref ulong done, ulong segLast, Span<byte> destination, ReadOnlySpan<byte> source,
         HostVirtAddr address, ulong length, bool write)
     {
+        _mmapLock.AssertHeld();
         ulong pageSize = 1UL << PageShift;
         while (done < length)
         {

@@ -44,6 +44,7 @@ internal sealed partial class AddressSpace
     /// Returns EFAULT for no VMA, a protection violation or SIGBUS, ENOMEM when frames ran out.</summary>
     public Errno FixupUserFaultLocked(HostVirtAddr address, bool write)
     {
+        _mmapLock.AssertHeld();
         Vma? vma = FindVmaLocked(address);
         if (vma is null)
         {
@@ -99,6 +100,7 @@ internal sealed partial class AddressSpace
 
     private VmFaultResult FaultPrivateLocked(Vma vma, ulong first, ulong last, bool write)
     {
+        _mmapLock.AssertHeld();
         ulong g = vma.HugePages;
         using (_ptGate.EnterScope())
         {
@@ -148,6 +150,7 @@ internal sealed partial class AddressSpace
     // copied (whole huge pages for hugetlb) and the old reference dropped.
     private VmFaultResult BreakCowLocked(Vma vma, ulong page, ulong count, Pfn pfn)
     {
+        _ptGate.AssertHeld();
         ulong g = vma.HugePages;
         ulong off = 0;
         while (off < count)
@@ -193,6 +196,7 @@ internal sealed partial class AddressSpace
 
     private VmFaultResult FaultSharedLocked(Vma vma, ulong first, ulong last)
     {
+        _mmapLock.AssertHeld();
         SharedBacking backing = vma.Backing!;
         using (_ptGate.EnterScope())
         {
@@ -221,6 +225,7 @@ internal sealed partial class AddressSpace
 
     private VmFaultResult FaultDriverLocked(Vma vma, ulong first, ulong last, bool write)
     {
+        _mmapLock.AssertHeld();
         ulong p = first;
         while (p <= last)
         {
@@ -301,6 +306,7 @@ internal sealed partial class AddressSpace
 
     private bool AllPresentLocked(ulong first, ulong last)
     {
+        _mmapLock.AssertHeld();
         using (_ptGate.EnterScope())
         {
             return _pageTable.Covers(first, last);

@@ -46,6 +46,7 @@ internal sealed partial class AddressSpace
 
     private Errno CopyPtesLocked(Vma vma, AddressSpace child)
     {
+        _mmapLock.AssertWriteHeld();
         using (_ptGate.EnterScope())
         {
             _ptScratch.Clear();
@@ -76,6 +77,7 @@ internal sealed partial class AddressSpace
 
     private Errno CopyPrivateRunLocked(Vma vma, AddressSpace child, Run<Pte> r)
     {
+        _ptGate.AssertHeld();
         ulong g = vma.HugePages;
         ulong count = r.Span + 1;
         ulong off = 0;

@@ -226,6 +226,7 @@ internal sealed partial class AddressSpace
 
     private bool FindGapTopDownLocked(ulong size, ulong align, out ulong start)
     {
+        _mmapLock.AssertHeld();
         start = 0;
         ulong limit = MmapBase;
         while (limit >= size && limit - size >= MmapMinAddr)

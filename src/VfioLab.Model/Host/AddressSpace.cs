@@ -368,6 +368,7 @@ internal sealed partial class AddressSpace
     /// <summary>The VMAs overlapping [<paramref name="firstPage"/>, <paramref name="lastPage"/>], in address order.</summary>
     private List<Vma> VictimsLocked(ulong firstPage, ulong lastPage)
     {
+        _mmapLock.AssertWriteHeld();
         var victims = new List<Vma>();
         foreach (Run<VmaSlot> r in _vmas.Overlapping(firstPage, lastPage))
         {
@@ -414,6 +415,7 @@ internal sealed partial class AddressSpace
 
     private void ReplaceSliceLocked(Vma slice)
     {
+        _mmapLock.AssertWriteHeld();
         _vmas.Remove(slice.StartPage, slice.LastPage);
         InsertVmaLocked(slice);
         slice.Operations?.Open(slice);

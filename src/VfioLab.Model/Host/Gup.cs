@@ -102,6 +102,7 @@ internal static class Gup
     /// at most <c>pages.Length</c> pages are pinned.</summary>
     public static long PinUserPagesLocked(AddressSpace mm, HostVirtAddr start, bool write, Span<Pfn> pages)
     {
+        mm.AssertMmapLocked();
         Span<PfnRun> runs = stackalloc PfnRun[16];
         long total = 0;
         while (total < pages.Length)

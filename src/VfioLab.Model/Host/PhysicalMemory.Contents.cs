@@ -110,6 +110,7 @@ internal sealed partial class PhysicalMemory
 
     private byte[] ChunkForWriteLocked(ulong chunk)
     {
+        _gate.AssertHeld();
         if (!_chunks.TryGetValue(chunk, out byte[]? data))
         {
             data = new byte[ChunkSize];
@@ -121,6 +122,7 @@ internal sealed partial class PhysicalMemory
 
     private void ClearContentsLocked(ulong firstFrame, ulong count)
     {
+        _gate.AssertHeld();
         int framesShift = PageShift - ChunkShift;
         ulong first = firstFrame << framesShift;
         ulong last = first + (count << framesShift) - 1;

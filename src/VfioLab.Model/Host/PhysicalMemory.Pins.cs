@@ -66,6 +66,7 @@ internal sealed partial class PhysicalMemory
     [System.Diagnostics.Conditional("DEBUG")]
     private void DebugAssertPinnableLocked(PfnRun run)
     {
+        _gate.AssertHeld();
         AssertAllocatedLocked(run, "pin");
         if (_reserved.Overlaps(run.First.Value, run.Last.Value))
         {

@@ -259,6 +259,7 @@ internal sealed partial class PhysicalMemory
 
     private bool TryNextScatteredLocked(out Run<Presence> run)
     {
+        _gate.AssertHeld();
         while (_slotCursor < _slots!.Count)
         {
             ulong slot = _slots[_slotCursor];
@@ -277,6 +278,7 @@ internal sealed partial class PhysicalMemory
 
     private void TakeLocked(ulong start, ulong count)
     {
+        _gate.AssertHeld();
         _free.Remove(start, start + count - 1);
         _freeFrames -= count;
         _refs.Set(start, start + count - 1, new FrameCount(1));
@@ -284,6 +286,7 @@ internal sealed partial class PhysicalMemory
 
     private void AssertAllocatedLocked(PfnRun run, string op)
     {
+        _gate.AssertHeld();
         if (run.Count == 0 || run.Last.Value >= FrameCount || _free.Overlaps(run.First.Value, run.Last.Value))
         {
             HostThrowHelper.ThrowInvalidOperation($"{op} {run}: not allocated RAM");
@@ -294,6 +297,7 @@ internal sealed partial class PhysicalMemory
     // risen: frames that went 0 -> 1; fallen: frames that went 1 -> 0 (their segments are appended to _released).
     private void AdjustLocked(RunMap<FrameCount> map, ulong first, ulong count, int delta, out ulong risen, out ulong fallen)
     {
+        _gate.AssertHeld();
         risen = 0;
         fallen = 0;
         ulong last = first + count - 1;
@@ -346,6 +350,7 @@ internal sealed partial class PhysicalMemory
     // Frees the parts of the _released segments that have no count left in `other`.
     private void ReleaseUnusedLocked(List<PfnRun> released, RunMap<FrameCount> other)
     {
+        _gate.AssertHeld();
         foreach (PfnRun seg in released)
         {
             ulong next = seg.First.Value;
@@ -368,6 +373,7 @@ internal sealed partial class PhysicalMemory
 
     private void FreeLocked(ulong start, ulong count)
     {
+        _gate.AssertHeld();
         ulong last = start + count - 1;
         ClearContentsLocked(start, count);
         _dirty.Remove(start, last);

@@ -153,6 +153,7 @@ internal sealed class TceTable
 
     private void CollectLocked(ulong first, ulong last, List<Run<TceEntryRun>> into)
     {
+        _lock.AssertHeld();
         foreach (Run<TceEntryRun> r in _entries.Overlapping(first, last))
         {
             ulong s = Math.Max(r.Start, first);

@@ -248,8 +248,11 @@ internal sealed class PciFunction
     /// <inheritdoc />
     public override string ToString() => $"{Address} [{VendorId:x4}:{DeviceId:x4}]";
 
-    private bool DecodesMemoryLocked() =>
-        !_inReset && (_config[CommandOffset] & (byte)PciCommand.Memory) != 0;
+    private bool DecodesMemoryLocked()
+    {
+        System.Diagnostics.Debug.Assert(Monitor.IsEntered(_lock), "the function's lock must be held");
+        return !_inReset && (_config[CommandOffset] & (byte)PciCommand.Memory) != 0;
+    }
 
     private PciBar CheckedBar(int index, ulong offset, ulong length)
     {

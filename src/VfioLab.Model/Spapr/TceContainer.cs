@@ -7,95 +7,81 @@ using VfioLab.Vfio;
 namespace VfioLab.Spapr;
 
 /// <summary>
-/// One container's sPAPR TCE state (struct tce_container, drivers/vfio/vfio_iommu_spapr_tce.c): the attached
-/// groups (PEs, each with its <see cref="TceTableGroup"/>), the DMA windows the container created and programs
-/// into every PE (<c>tables[]</c>), whether it is enabled, the mm it serves, the <c>locked_vm</c> pages v1's
-/// ENABLE charged, and the pre-registered regions it holds (<c>prereg_list</c>, v2).
+/// One container's sPAPR TCE backend (struct tce_container and <c>tce_iommu_driver_ops</c>,
+/// drivers/vfio/vfio_iommu_spapr_tce.c): the ioctl dispatch with its mm check, GET_INFO, v1's ENABLE/DISABLE, and
+/// attach_group, detach_group and release, each handed to the part that owns the state: <see cref="TceGroupSet"/> (the
+/// PEs), <see cref="TceWindows"/> (<c>tables[]</c>, the default window), <see cref="TceMapping"/> (MAP, UNMAP),
+/// <see cref="PreregisteredMemory"/> (v2 registration), <see cref="TceContainerMm"/> (the container's mm and
+/// <c>locked_vm</c> charges).
 /// </summary>
 /// <remarks>
-/// Lock: <c>_lock</c> (<c>container-&gt;lock</c>, rank <see cref="LockRank.SpaprContainer"/>) protects every
-/// mutable field; the model takes it for every ioctl (Linux leaves MAP/UNMAP unlocked). Lock order: the VFIO
-/// container's group lock, this lock, an mm's mmap lock (pinning, accounting), a TCE table's lock, the
-/// per-mm region list, host memory. Never change: <see cref="V2"/>, <see cref="ContainerId"/>, the driver.
+/// Lock: <see cref="TceContext.Lock"/> (<c>container-&gt;lock</c>, rank <see cref="LockRank.SpaprContainer"/>), one lock
+/// for every part, taken for every ioctl (Linux leaves MAP/UNMAP unlocked); here it protects <c>_enabled</c>,
+/// <c>_lockedPages</c>, <c>_lockedMm</c> and <c>_released</c>, and each part states its own fields. Lock order: the VFIO
+/// container's group lock, this lock, an mm's mmap lock (pinning, accounting), a TCE table's lock, the per-mm region
+/// list, host memory. Never change: <see cref="V2"/>, <see cref="ContainerId"/>, the parts.
 /// </remarks>
-internal sealed partial class TceContainer : IVfioIommu, IVfioIommuInspection
+internal sealed class TceContainer : IVfioIommu, IVfioIommuInspection
 {
-    private readonly OrderedLock _lock = new(LockRank.SpaprContainer);
-    private readonly List<TceGroup> _groups = [];
-    private readonly TceTable?[] _tables = new TceTable?[TceTableGroup.MaxWindows];
-    private readonly AddressSpace?[] _tableMm = new AddressSpace?[TceTableGroup.MaxWindows];
-    private readonly List<MmIommuRegion> _prereg = [];
-    private readonly VfioIommuSpaprTceDriver _driver;
+    private readonly TceContext _ctx;
+    private readonly TceContainerMm _mm;
+    private readonly TceGroupSet _groups;
+    private readonly TceWindows _windows;
+    private readonly TceMapping _mapping;
+    private readonly PreregisteredMemory _prereg;
     private bool _enabled;
-    private bool _defWindowPending;
     private ulong _lockedPages;
     private AddressSpace? _lockedMm;
-    private AddressSpace? _mm;
-    private AddressSpace? _firstUser;
     private bool _released;
 
     public TceContainer(Machine machine, VfioIommuSpaprTceDriver driver, bool v2, int containerId)
     {
-        Machine = machine;
-        _driver = driver;
-        V2 = v2;
-        ContainerId = containerId;
+        _ctx = new TceContext(machine, driver, v2, containerId);
+        _mm = new TceContainerMm(_ctx);
+        _groups = new TceGroupSet(_ctx);
+        _windows = new TceWindows(_ctx, _mm, _groups);
+        _mapping = new TceMapping(_ctx, _mm, _windows);
+        _prereg = new PreregisteredMemory(_ctx, _mm);
     }
 
     /// <summary>The host.</summary>
-    public Machine Machine { get; }
+    public Machine Machine => _ctx.Machine;
 
     /// <summary>VFIO_SPAPR_TCE_v2_IOMMU: pre-registration, dynamic windows, the userspace view.</summary>
-    public bool V2 { get; }
+    public bool V2 => _ctx.V2;
 
     /// <summary>The VFIO container's number, for traces.</summary>
-    public int ContainerId { get; }
+    public int ContainerId => _ctx.ContainerId;
 
     /// <inheritdoc />
     /// <remarks>For sPAPR: valid TCEs over the container's windows.</remarks>
     public ulong MappingCount
     {
-        get
-        {
-            using (_lock.EnterScope())
-            {
-                ulong n = 0;
-                foreach (TceTable? t in _tables)
-                {
-                    n += t?.ValidEntries ?? 0;
-                }
-                return n;
-            }
-        }
+        get { using (_ctx.Lock.EnterScope()) { return _windows.ValidEntriesLocked(); } }
     }
 
     /// <inheritdoc />
     /// <remarks>sPAPR has no mapping budget: free TCEs over the container's windows.</remarks>
     public ulong DmaAvail
     {
-        get
-        {
-            using (_lock.EnterScope())
-            {
-                ulong n = 0;
-                foreach (TceTable? t in _tables)
-                {
-                    n += t is null ? 0 : t.Size - t.ValidEntries;
-                }
-                return n;
-            }
-        }
+        get { using (_ctx.Lock.EnterScope()) { return _windows.FreeEntriesLocked(); } }
     }
 
-    private SpaprBehavior Behavior => _driver.Behavior;
+    /// <summary>Whether <see cref="Release"/> has run.</summary>
+    public bool IsReleased
+    {
+        get { using (_ctx.Lock.EnterScope()) { return _released; } }
+    }
 
-    private int PageShift => Machine.PageShift;
-
-    private TraceLog Trace => Machine.Trace;
+    /// <summary>Test hook: the first user's mm as recorded for the checks (under the quirk nothing else records it).</summary>
+    internal AddressSpace? FirstUserForTest
+    {
+        get { using (_ctx.Lock.EnterScope()) { return _mm.FirstUserLocked; } }
+    }
 
     /// <inheritdoc />
     /// <remarks>With a container: both sPAPR types 1, the rest 0 (EEH is not modelled).</remarks>
-    public long CheckExtension(ulong extension) => _driver.CheckExtension(extension);
+    public long CheckExtension(ulong extension) => _ctx.Driver.CheckExtension(extension);
 
     /// <inheritdoc />
     public void RegisterDevice(VfioDevice device)
@@ -107,74 +93,257 @@ internal sealed partial class TceContainer : IVfioIommu, IVfioIommuInspection
     {
     }
 
-    /// <summary>
-    /// <c>tce_iommu_mm_set</c>: the first user's mm is recorded; another mm is EPERM. Under quirk
-    /// <c>spapr-tce-current-mm</c> nothing is enforced (the first user is kept for the checks only).
-    /// </summary>
-    private Errno MmSetLocked(Process caller)
+    /// <inheritdoc />
+    /// <remarks>Every request is EPERM from an mm other than the container's (before anything else; not under
+    /// quirk <c>spapr-tce-current-mm</c>). The v2-only requests (REGISTER/UNREGISTER_MEMORY, TCE_CREATE/REMOVE)
+    /// and the v1-only ENABLE/DISABLE fall through to ENOTTY on the other version; VFIO_EEH_PE_OP is not
+    /// modelled (ENOTTY). MAP and UNMAP are EPERM until the container is enabled (v1 ENABLE, v2 a registration).</remarks>
+    public long Ioctl(VfioCallContext context, uint request, ref IoctlArgument argument)
     {
-        AssertLocked();
-        AddressSpace? mm = caller.Mm;
-        if (mm is null)
+        Process caller = context.Process;
+        using (_ctx.Lock.EnterScope())
         {
-            return Errno.ESRCH;
-        }
-        _firstUser ??= mm;
-        if (!Behavior.ContainerRecordsMm)
-        {
-            return Errno.None;
-        }
-        if (_mm is not null)
-        {
-            return ReferenceEquals(_mm, mm) ? Errno.None : Errno.EPERM;
-        }
-        _mm = mm;
-        Emit("spapr.mm_set", caller);
-        return Errno.None;
-    }
-
-    /// <summary>The mm the container works on for <paramref name="caller"/>: the recorded one, or under the quirk
-    /// the caller's own.</summary>
-    private AddressSpace? WorkingMmLocked(Process? caller) => Behavior.ContainerRecordsMm ? _mm : caller?.Mm ?? _firstUser;
-
-    /// <summary>
-    /// <c>account_locked_vm</c>: charges (<paramref name="pages"/> &gt; 0) or un-charges <paramref name="mm"/>'s
-    /// <c>locked_vm</c> under its mmap lock. A charge past the caller's RLIMIT_MEMLOCK without CAP_IPC_LOCK is
-    /// ENOMEM and changes nothing. Un-charging never fails.
-    /// </summary>
-    private Errno AccountLockedVm(AddressSpace mm, Process? caller, long pages)
-    {
-        if (pages == 0)
-        {
-            return Errno.None;
-        }
-        mm.MmapWriteLock();
-        try
-        {
-            if (pages > 0 && caller is not null && !caller.CapIpcLock)
+            if (_mm.IsForeignLocked(caller))
             {
-                ulong limit = caller.MemlockLimitPages;
-                if ((ulong)pages > limit || mm.LockedVm > limit - (ulong)pages)
-                {
-                    Emit("rlimit_memlock_exceeded", caller, TraceLog.F("locked_vm", mm.LockedVm), TraceLog.F("pages", pages), TraceLog.F("limit", limit));
-                    return Errno.ENOMEM;
-                }
+                _ctx.Emit("spapr.foreign_mm", caller, TraceLog.F("request", request));
+                return Errno.EPERM.AsReturn();
             }
-            mm.AddLockedVmLocked(pages);
+            return request switch
+            {
+                VfioIoctl.IommuSpaprTceGetInfo => GetInfoLocked(ref argument).AsReturn(),
+                VfioIoctl.IommuMapDma => _enabled ? _mapping.MapDmaIoctlLocked(caller, ref argument) : Errno.EPERM.AsReturn(),
+                VfioIoctl.IommuUnmapDma => _enabled ? _mapping.UnmapDmaIoctlLocked(caller, ref argument) : Errno.EPERM.AsReturn(),
+                VfioIoctl.IommuSpaprRegisterMemory when V2 => RegisterMemoryLocked(caller, ref argument),
+                VfioIoctl.IommuSpaprUnregisterMemory when V2 => _prereg.UnregisterMemoryIoctlLocked(caller, ref argument).AsReturn(),
+                VfioIoctl.IommuEnable when !V2 => EnableLocked(caller).AsReturn(),
+                VfioIoctl.IommuDisable when !V2 => DisableIoctlLocked(),
+                VfioIoctl.IommuSpaprTceCreate when V2 => _windows.CreateIoctlLocked(caller, ref argument).AsReturn(),
+                VfioIoctl.IommuSpaprTceRemove when V2 => _windows.RemoveIoctlLocked(caller, ref argument).AsReturn(),
+                _ => Errno.ENOTTY.AsReturn(),
+            };
         }
-        finally
+    }
+
+    /// <summary>The decoded half of MAP_DMA (the typed entry point for tests and benchmarks): EPERM until enabled,
+    /// then as the ioctl.</summary>
+    public long MapDma(Process caller, ulong iova, ulong vaddr, ulong size, DmaMapFlags flags)
+    {
+        using (_ctx.Lock.EnterScope())
         {
-            mm.MmapWriteUnlock();
+            return _enabled ? _mapping.MapDmaLocked(caller, iova, vaddr, size, flags) : Errno.EPERM.AsReturn();
         }
-        Emit(pages > 0 ? "charge" : "uncharge", caller, TraceLog.F("pages", Math.Abs(pages)), TraceLog.F("locked_vm", mm.LockedVm));
+    }
+
+    /// <inheritdoc />
+    /// <returns>EINVAL for an emulated (mdev) group; ENODEV for a group that is not a PE (no table group);
+    /// EBUSY for a second group of a v1 container or a group already attached; the error of programming the
+    /// container's windows into the PE (everything unwound).</returns>
+    public Errno AttachGroup(VfioGroup group, Process? current)
+    {
+        if (group.Type == VfioGroupType.EmulatedIommu)
+        {
+            return Errno.EINVAL;
+        }
+        using (_ctx.Lock.EnterScope())
+        {
+            TceTableGroup? tg = group.Backing.IommuGroup?.TableGroup;
+            if (tg is null)
+            {
+                return Errno.ENODEV;
+            }
+            // v2 needs dynamic windows; every modelled PE (IODA2) has them, so that EINVAL cannot arise.
+            if ((!V2 && _groups.CountLocked > 0) || _groups.ContainsLocked(group))
+            {
+                return Errno.EBUSY;
+            }
+            bool first = _groups.CountLocked == 0;
+            Errno ret = _groups.AttachLocked(group, tg, _windows.TablesLocked);
+            if (first)
+            {
+                // tce_iommu_attach_group marks the default window pending whatever the take-over's outcome.
+                _windows.MarkDefaultWindowPendingLocked();
+            }
+            if (ret != Errno.None)
+            {
+                return ret;
+            }
+            _ctx.Emit("spapr.attach_group", current, TraceLog.F("group", group.Number));
+            return Errno.None;
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>The PE's windows are unset and the platform takes it back; the container keeps its tables and
+    /// their TCEs (and pins) until it is released.</remarks>
+    public void DetachGroup(VfioGroup group)
+    {
+        using (_ctx.Lock.EnterScope())
+        {
+            if (_groups.DetachLocked(group, _windows.TablesLocked))
+            {
+                _ctx.Emit("spapr.detach_group", null, TraceLog.F("group", group.Number));
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Every group is detached; every table is cleared (v1 unpins each TCE's page, v2 drops the
+    /// regions' mapping counts) and freed (its charge returned); every region of the container's list is put
+    /// (the last put unpins and un-charges it); v1's ENABLE charge is returned. Never fails.</remarks>
+    public void Release()
+    {
+        List<VfioGroup> groups;
+        using (_ctx.Lock.EnterScope())
+        {
+            groups = _groups.GroupsLocked();
+        }
+        foreach (VfioGroup g in groups)
+        {
+            DetachGroup(g);
+        }
+        using (_ctx.Lock.EnterScope())
+        {
+            _windows.ReleaseLocked();
+            _prereg.ReleaseLocked();
+            DisableLocked();
+            _released = true;
+        }
+        _ctx.Driver.Forget(this);
+    }
+
+    /// <summary>The container's state, read under its lock.</summary>
+    public TceContainerSnapshot Snapshot()
+    {
+        using (_ctx.Lock.EnterScope())
+        {
+            return new TceContainerSnapshot(ContainerId, V2, _enabled, _windows.DefaultWindowPendingLocked, _mm.RecordedLocked, _mm.FirstUserLocked,
+                _lockedPages, _lockedMm, _groups.NumbersLocked(), _windows.SnapshotLocked(), _prereg.RegionsLocked());
+        }
+    }
+
+    /// <summary>Test hook: marks <paramref name="region"/> released (<c>mapped</c> 0) while TCEs may still point into it,
+    /// the state <c>mm_iommu_put</c>'s cmpxchg exists to prevent (breaks <c>prereg-not-released-while-mapped</c>).</summary>
+    internal void MarkRegionReleasedForTest(MmIommuRegion region)
+    {
+        using (_ctx.Lock.EnterScope())
+        {
+            region.Mapped = 0;
+        }
+    }
+
+    /// <summary>
+    /// VFIO_IOMMU_SPAPR_TCE_GET_INFO: ENXIO without a group, EFAULT (copy of 16 bytes), EINVAL (argsz &lt; 16).
+    /// Reports the first PE's default window; a v2 container also gets the DDW flag and limits (page sizes,
+    /// two windows, five levels), copied back only when argsz covers them (32 bytes), else 16 bytes.
+    /// </summary>
+    private Errno GetInfoLocked(ref IoctlArgument argument)
+    {
+        _ctx.AssertLocked();
+        if (_groups.CountLocked == 0)
+        {
+            return Errno.ENXIO;
+        }
+        TceTableGroup tg = _groups.FirstLocked;
+        Span<byte> raw = stackalloc byte[VfioIommuSpaprTceInfo.SizeOf];
+        if (!argument.TryCopyFrom(0, raw[..VfioIommuSpaprTceInfo.MinSize]))
+        {
+            return Errno.EFAULT;
+        }
+        VfioIommuSpaprTceInfo.TryRead(raw, VfioIommuSpaprTceInfo.MinSize, out VfioIommuSpaprTceInfo info);
+        if (info.Argsz < VfioIommuSpaprTceInfo.MinSize)
+        {
+            return Errno.EINVAL;
+        }
+        info.Dma32WindowStart = (uint)tg.Tce32Start;
+        info.Dma32WindowSize = (uint)tg.Tce32Size;
+        info.Flags = SpaprInfoFlags.None;
+        info.Ddw = default;
+        if (V2 && tg.MaxDynamicWindows > 0)
+        {
+            info.Flags |= SpaprInfoFlags.Ddw;
+            info.Ddw.Pgsizes = tg.PgSizes;
+            info.Ddw.MaxDynamicWindowsSupported = (uint)tg.MaxDynamicWindows;
+            info.Ddw.Levels = TceTableGroup.MaxLevels;
+        }
+        int length = info.Argsz >= VfioIommuSpaprTceInfo.DdwMinSize ? VfioIommuSpaprTceInfo.DdwMinSize : VfioIommuSpaprTceInfo.MinSize;
+        info.Write(raw);
+        return argument.TryCopyTo(0, raw[..length]) ? Errno.None : Errno.EFAULT;
+    }
+
+    // REGISTER_MEMORY enables a v2 container once a region is held.
+    private long RegisterMemoryLocked(Process caller, ref IoctlArgument argument)
+    {
+        _ctx.AssertLocked();
+        long ret = _prereg.RegisterMemoryIoctlLocked(caller, ref argument);
+        if (ret == 0)
+        {
+            _enabled = true;
+        }
+        return ret;
+    }
+
+    /// <summary>
+    /// <c>tce_iommu_enable</c> (v1 VFIO_IOMMU_ENABLE): EBUSY when enabled, ENODEV without a group, EPERM from
+    /// another mm (<c>tce_iommu_mm_set</c>), ENOMEM past RLIMIT_MEMLOCK without CAP_IPC_LOCK. Charges the whole
+    /// default window (<c>tce32_size &gt;&gt; PAGE_SHIFT</c>) once: the worst case the guest could map.
+    /// </summary>
+    private Errno EnableLocked(Process caller)
+    {
+        _ctx.AssertLocked();
+        if (_enabled)
+        {
+            return Errno.EBUSY;
+        }
+        if (_groups.CountLocked == 0)
+        {
+            return Errno.ENODEV;
+        }
+        TceTableGroup tg = _groups.FirstLocked;
+        if (tg.Tce32Size == 0)
+        {
+            return Errno.EPERM;
+        }
+        Errno e = _mm.SetLocked(caller);
+        if (e != Errno.None)
+        {
+            return e;
+        }
+        AddressSpace mm = _mm.WorkingLocked(caller)!;
+        ulong locked = tg.Tce32Size >> _ctx.PageShift;
+        e = _mm.Account(mm, caller, (long)locked);
+        if (e != Errno.None)
+        {
+            return e;
+        }
+        _lockedPages = locked;
+        _lockedMm = mm;
+        _enabled = true;
+        _ctx.Emit("spapr.enable", caller, TraceLog.F("locked_pages", locked));
         return Errno.None;
     }
 
-    private void AssertLocked() => System.Diagnostics.Debug.Assert(_lock.IsHeldByCurrentThread, "the container's sPAPR lock must be held");
+    private long DisableIoctlLocked()
+    {
+        _ctx.AssertLocked();
+        DisableLocked();
+        return 0;
+    }
 
-    private void Emit(string kind, Process? process, params KeyValuePair<string, object>[] fields) =>
-        Trace.EmitForContainer(kind, process?.Pid ?? 0, ContainerId, fields);
-
-    /// <summary>One attached group (struct tce_iommu_group) with its PE.</summary>
-    private sealed record TceGroup(VfioGroup Group, TceTableGroup TableGroup);
+    /// <summary><c>tce_iommu_disable</c>: returns ENABLE's charge. Mappings stay (MAP and UNMAP are EPERM
+    /// until the next ENABLE). Never fails.</summary>
+    private void DisableLocked()
+    {
+        _ctx.AssertLocked();
+        if (!_enabled)
+        {
+            return;
+        }
+        _enabled = false;
+        if (_lockedMm is not null)
+        {
+            _mm.Account(_lockedMm, null, -(long)_lockedPages);
+        }
+        _lockedPages = 0;
+        _lockedMm = null;
+    }
 }

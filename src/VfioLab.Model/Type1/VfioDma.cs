@@ -1,3 +1,4 @@
+using VfioLab.Addressing;
 using VfioLab.Collections;
 using VfioLab.Host;
 using VfioLab.Iommu;
@@ -10,7 +11,7 @@ namespace VfioLab.Type1;
 /// while dirty tracking runs, its dirty bitmap.
 /// </summary>
 /// <remarks>
-/// Protected by the container's lock (<see cref="VfioIommu"/>). Never change after MAP: <see cref="Iova"/>,
+/// Protected by the container's lock (<see cref="Type1Context.Lock"/>). Never change after MAP: <see cref="Range"/>,
 /// <see cref="Prot"/>. One object per mapping, never per page: pins and translations live in the
 /// host's and the IOMMU's run maps.
 /// </remarks>
@@ -19,11 +20,12 @@ internal sealed class VfioDma
     // External pins keyed by IOVA page number (iova >> PageShift), created on the first one.
     private RunMap<VpfnValue>? _vpfns;
 
-    public VfioDma(ulong iova, ulong requestedSize, ulong vaddr, IommuProt prot, Process task, AddressSpace mm, bool lockCap, int pageShift)
+    /// <summary>A mapping of <paramref name="range"/> (which MAP checked: aligned, inside the windows, not wrapping)
+    /// from <paramref name="vaddr"/>, with nothing pinned yet.</summary>
+    public VfioDma(ByteRange range, HostVirtAddr vaddr, IommuProt prot, Process task, AddressSpace mm, bool lockCap, int pageShift)
     {
         PageShift = pageShift;
-        Iova = iova;
-        RequestedSize = requestedSize;
+        Range = range;
         Vaddr = vaddr;
         Prot = prot;
         Task = task;
@@ -31,21 +33,42 @@ internal sealed class VfioDma
         LockCap = lockCap;
     }
 
+    /// <summary>The IOVA range the mapping occupies in the tree (from the size MAP asked for; may end at 2^64-1).</summary>
+    public ByteRange Range { get; }
+
     /// <summary>First IOVA.</summary>
-    public ulong Iova { get; }
+    public Iova Iova => new(Range.Start);
 
     /// <summary>The size MAP asked for: the range the mapping occupies in the tree.</summary>
-    public ulong RequestedSize { get; }
+    public ulong RequestedSize => Range.Size;
 
     /// <summary>Bytes pinned and mapped so far (<c>dma-&gt;size</c>; grows chunk by chunk during MAP,
     /// equals <see cref="RequestedSize"/> once MAP returned).</summary>
     public ulong Size { get; set; }
 
     /// <summary>Last IOVA of the mapping (inclusive; may be 2^64-1).</summary>
-    public ulong Last => Iova + (RequestedSize - 1);
+    public ulong Last => Range.Last;
+
+    /// <summary>The IOVA range pinned and mapped so far (<c>[iova, iova + size - 1]</c>); only while
+    /// <see cref="Size"/> is not 0.</summary>
+    public ByteRange MappedRange => ByteRange.FromStartSize(Range.Start, Size);
+
+    /// <summary><paramref name="size"/> bytes of the mapping from byte <paramref name="offset"/> (inside it).</summary>
+    public ByteRange RangeAt(ulong offset, ulong size)
+    {
+        System.Diagnostics.Debug.Assert(size != 0 && offset < RequestedSize && size <= RequestedSize - offset, "outside the mapping");
+        return new ByteRange(Range.Start + offset, Range.Start + offset + (size - 1));
+    }
+
+    /// <summary>IOVA of byte <paramref name="offset"/> of the mapping (inside it).</summary>
+    public Iova IovaAt(ulong offset) => Iova.Plus(offset);
+
+    /// <summary>Owner virtual address of byte <paramref name="offset"/> of the mapping (the caller checked at MAP
+    /// that <c>vaddr + size - 1</c> does not wrap).</summary>
+    public HostVirtAddr VaddrAt(ulong offset) => Vaddr.Plus(offset);
 
     /// <summary>Owner virtual address of the first byte (<c>vaddr</c>).</summary>
-    public ulong Vaddr { get; set; }
+    public HostVirtAddr Vaddr { get; set; }
 
     /// <summary>IOMMU_READ / IOMMU_WRITE from the device's point of view.</summary>
     public IommuProt Prot { get; }
@@ -84,24 +107,27 @@ internal sealed class VfioDma
     public bool HasExternalPins => VpfnCount > 0;
 
     /// <summary>The external pin of the page at <paramref name="iova"/> (<c>vfio_find_vpfn</c>).</summary>
-    public bool TryFindVpfn(ulong iova, out VfioPfn vpfn)
+    public bool TryFindVpfn(Iova iova, out VfioPfn vpfn)
     {
-        if (_vpfns is not null && _vpfns.TryGetValue(iova >> PageShift, out VpfnValue v))
+        ulong page = iova.Value >> PageShift;
+        if (_vpfns is not null && _vpfns.TryGetValue(page, out VpfnValue v))
         {
-            vpfn = new VfioPfn((iova >> PageShift) << PageShift, v.Pfn, v.RefCount);
+            vpfn = new VfioPfn(new Iova(page << PageShift), v.Pfn, v.RefCount);
             return true;
         }
         vpfn = default;
         return false;
     }
 
-    /// <summary>External pins with a page IOVA in <c>[first, last]</c> (<c>vpfn_pages</c>), counted run by run.</summary>
-    public ulong CountVpfns(ulong first, ulong last)
+    /// <summary>External pins with a page IOVA in <paramref name="range"/> (<c>vpfn_pages</c>), counted run by run.</summary>
+    public ulong CountVpfns(ByteRange range)
     {
-        if (VpfnCount == 0 || first > last)
+        if (VpfnCount == 0)
         {
             return 0;
         }
+        ulong first = range.Start;
+        ulong last = range.Last;
         // Pages whose own IOVA lies in [first, last].
         ulong firstPage = (first >> PageShift) + ((first & ((1UL << PageShift) - 1)) != 0 ? 1UL : 0UL);
         ulong lastPage = last >> PageShift;
@@ -120,7 +146,7 @@ internal sealed class VfioDma
     /// <summary>Adds or replaces the external pin of one page.</summary>
     public void SetVpfn(VfioPfn vpfn)
     {
-        ulong page = vpfn.Iova >> PageShift;
+        ulong page = vpfn.Iova.Value >> PageShift;
         _vpfns ??= new RunMap<VpfnValue>();
         if (!_vpfns.TryGetValue(page, out _))
         {
@@ -130,9 +156,9 @@ internal sealed class VfioDma
     }
 
     /// <summary>Removes the external pin of one page.</summary>
-    public void RemoveVpfn(ulong iova)
+    public void RemoveVpfn(Iova iova)
     {
-        ulong page = iova >> PageShift;
+        ulong page = iova.Value >> PageShift;
         if (_vpfns is not null && _vpfns.TryGetValue(page, out _))
         {
             _vpfns.Remove(page, page);
@@ -154,22 +180,61 @@ internal sealed class VfioDma
         return runs;
     }
 
-    /// <summary>Sets the dirty bits of the pages overlapping <c>[first, last]</c> (IOVAs inside the mapping).</summary>
-    public void MarkDirty(ulong first, ulong last)
+    /// <summary>Sets the dirty bits of the pages overlapping <paramref name="range"/> (IOVAs inside the mapping).</summary>
+    public void MarkDirty(ByteRange range)
     {
         if (Bitmap is null || BitmapPageSize == 0)
         {
             return;
         }
         int shift = System.Numerics.BitOperations.TrailingZeroCount(BitmapPageSize);
-        ulong a = (first - Iova) >> shift;
-        ulong b = (last - Iova) >> shift;
+        ulong a = (range.Start - Range.Start) >> shift;
+        ulong b = (range.Last - Range.Start) >> shift;
         for (ulong bit = a; bit <= b; bit++)
         {
             Bitmap[bit >> 6] |= 1UL << (int)(bit & 63);
         }
     }
 
+    /// <summary>External pins whose page is clear in the dirty bitmap (each must be set while tracking: a page a
+    /// device pins is dirty until it is reported), for the snapshot; 0 without a bitmap. Cost follows the external
+    /// pins.</summary>
+    public int CountVpfnsNotDirty()
+    {
+        if (Bitmap is null || BitmapPageSize == 0)
+        {
+            return 0;
+        }
+        int shift = System.Numerics.BitOperations.TrailingZeroCount(BitmapPageSize);
+        int n = 0;
+        ulong first = Range.Start;
+        foreach (VpfnRun run in VpfnRuns())
+        {
+            // Each bitmap bit covers one or more pages: count the run's pages under clear bits, bit by bit.
+            ulong runLast = run.Iova + ((run.Pages - 1) << PageShift);
+            for (ulong bit = (run.Iova - first) >> shift; bit <= (runLast - first) >> shift; bit++)
+            {
+                if (bit / 64 < (ulong)Bitmap.LongLength && (Bitmap[bit / 64] & (1UL << (int)(bit % 64))) != 0)
+                {
+                    continue;
+                }
+                ulong from = Math.Max(run.Iova, first + (bit << shift));
+                ulong to = Math.Min(runLast, first + (bit << shift) + (BitmapPageSize - 1));
+                n += (int)(((to - from) >> PageShift) + 1);
+            }
+        }
+        return n;
+    }
+
+    /// <summary>Test hook: clears the dirty bit of the page at <paramref name="iova"/> (breaks vpfn-consistent when
+    /// the page is externally pinned while tracking).</summary>
+    public void ClearDirtyBitForTest(Iova iova)
+    {
+        int shift = System.Numerics.BitOperations.TrailingZeroCount(BitmapPageSize);
+        ulong bit = iova.Minus(Iova) >> shift;
+        Bitmap![bit / 64] &= ~(1UL << (int)(bit % 64));
+    }
+
     /// <inheritdoc />
-    public override string ToString() => $"[0x{Iova:x}, 0x{Last:x}] vaddr 0x{Vaddr:x} {Prot}";
+    public override string ToString() => $"{Range} vaddr {Vaddr} {Prot}";
 }

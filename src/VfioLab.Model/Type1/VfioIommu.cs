@@ -1,114 +1,119 @@
-using System.Numerics;
 using VfioLab.Abi;
-using VfioLab.Collections;
+using VfioLab.Addressing;
 using VfioLab.Diagnostics;
 using VfioLab.Host;
+using VfioLab.Iommu;
 using VfioLab.Vfio;
 
 namespace VfioLab.Type1;
 
 /// <summary>
-/// One container's type1 state (struct vfio_iommu, drivers/vfio/vfio_iommu_type1.c): the DMA mappings,
-/// the IOMMU domains that hold their translations, the attached groups, the valid IOVA windows, the
-/// page sizes offered to the user, the mapping-slot budget and dirty tracking.
+/// One container's type1 backend (struct vfio_iommu and the ops of <c>vfio_iommu_driver_ops_type1</c>,
+/// drivers/vfio/vfio_iommu_type1.c): the container ioctls, attach_group, detach_group, release and the mediated-device
+/// interface, each handed to the part that owns the state: <see cref="DmaMapUnmap"/> (MAP, UNMAP),
+/// <see cref="DirtyTracker"/> (DIRTY_PAGES), <see cref="Type1Info"/> (GET_INFO), <see cref="DomainSet"/> and
+/// <see cref="DomainReplay"/> (attach, detach), <see cref="ExternalPins"/> and <see cref="UnmapNotifier"/> (mdev).
 /// </summary>
 /// <remarks>
-/// Lock: <c>_lock</c> (<c>iommu-&gt;lock</c>) protects every field below. Lock order: the container's
-/// group lock, then this lock, then an address space's mmap lock (accounting, pinning), then the IOMMU
-/// domain's and the host memory's own locks. Never change: <see cref="V2"/>, <c>_dmaEntryLimit</c>, the
-/// behaviour switches. Registered pinning devices (<c>device_list</c>, or before v6.0 the notifier chain) are
-/// protected by the same lock; the unmap notification copies them and calls them with the lock released.
+/// Lock: <see cref="Type1Context.Lock"/> (<c>iommu-&gt;lock</c>, rank <see cref="LockRank.Type1"/>), one lock for every
+/// part; each part states the fields it protects. Lock order: the container's group lock, (a vendor driver's lock,)
+/// this lock, an address space's mmap lock (pinning, accounting), then the IOMMU domains' and host memory's own locks.
+/// The unmap notification releases this lock around the drivers' callbacks. Never change: the parts, the context. The
+/// public surface is the three core interfaces plus inspection (<see cref="Snapshot"/>, <see cref="VisitDirtyBitmaps"/>,
+/// the counters) and <see cref="TestHooks"/>.
 /// </remarks>
-internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
+internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPinning
 {
-    // Runs kept in _unmapScratch between unmaps; a longer list is dropped after use.
-    private const int UnmapScratchKeep = 1024;
-
-    private readonly OrderedLock _lock = new(LockRank.Type1);
-    // Nodes of 32: a mapping inserted or removed among 65,535 shifts half as much as with 64 (RunMapBenchmarks).
-    private readonly RunMap<DmaRef> _dmas = new(32);
-    private readonly List<VfioDomain> _domains = [];
-    private readonly List<Type1Group> _emulatedGroups = [];
-    private readonly List<VfioDevice> _devices = [];
-    private readonly uint _dmaEntryLimit;
-    private readonly PinBatch _batch;
-    private List<Iommu.MappedRun> _unmapScratch = [];
-    private IovaList _iovaList = IovaList.Empty;
-    private uint _dmaAvail;
-    private int _dmaCount;
-    private int _vaddrInvalidCount;
-    private ulong _pgsizeBitmap;
-    private int _numNonPinnedGroups;
-    private bool _dirtyTracking;
-    private NotifierRetryBug? _notifierBug;
+    private readonly Type1Context _ctx;
+    private readonly DmaTree _tree;
+    private readonly IovaWindows _windows;
+    private readonly DomainSet _domains;
+    private readonly LockedMemoryAccounting _accounting;
+    private readonly DeviceMemoryHolds _holds;
+    private readonly PfnmapTranslation _pfnmap;
+    private readonly DmaPinning _pinning;
+    private readonly DomainReplay _replay;
+    private readonly DirtyTracker _dirty;
+    private readonly UnmapNotifier _notifier;
+    private readonly ExternalPins _external;
+    private readonly DmaMapUnmap _dma;
+    private readonly Type1Info _info;
 
     public VfioIommu(Machine machine, Type1Behavior behavior, bool v2, int containerId)
     {
-        Machine = machine;
-        Behavior = behavior;
-        V2 = v2;
-        ContainerId = containerId;
-        _dmaEntryLimit = behavior.DmaEntryLimit;
-        _dmaAvail = _dmaEntryLimit;
-        // The sub-PAGE_SIZE RFC (seed 000) started from all ones rather than PAGE_MASK.
-        _pgsizeBitmap = behavior.SubpageIommuPages ? ulong.MaxValue : PageMask;
-        _batch = new PinBatch(behavior.DisableHugepages ? 1 : PinBatch.DefaultRuns);
+        _ctx = new Type1Context(machine, behavior, v2, containerId);
+        _tree = new DmaTree(_ctx);
+        _windows = new IovaWindows(_ctx, _tree);
+        _domains = new DomainSet(_ctx, _windows);
+        _accounting = new LockedMemoryAccounting(_ctx);
+        // A device's release removes the mappings of its memory (vfio_remove_dma: _dma's, set below before any
+        // mapping can hold a device).
+        _holds = new DeviceMemoryHolds(_ctx, dma => _dma!.RemoveLocked(dma));
+        _pfnmap = new PfnmapTranslation(_ctx, _holds);
+        _pinning = new DmaPinning(_ctx, _accounting, _pfnmap, _domains);
+        _replay = new DomainReplay(_ctx, _tree, _domains, _pinning);
+        _dirty = new DirtyTracker(_ctx, _tree, _domains);
+        _notifier = new UnmapNotifier(_ctx);
+        _external = new ExternalPins(_ctx, _tree, _domains, _pinning, _pfnmap, _accounting, _dirty, _notifier);
+        _dma = new DmaMapUnmap(_ctx, _tree, _windows, _domains, _pinning, _accounting, _dirty, _notifier, _holds);
+        _info = new Type1Info(_ctx, _tree, _windows, _domains);
+        TestHooks = new Type1TestHooks(_ctx, _tree, _windows, _domains, _holds);
     }
 
     /// <summary>The host (memory, processes, trace, fault sites).</summary>
-    public Machine Machine { get; }
+    public Machine Machine => _ctx.Machine;
 
     /// <summary>Version switches and module parameters.</summary>
-    public Type1Behavior Behavior { get; }
+    public Type1Behavior Behavior => _ctx.Behavior;
 
     /// <summary>TYPE1v2 semantics: strict unmap, dirty tracking, external pinning.</summary>
-    public bool V2 { get; }
-
-    /// <summary>The container's number, for traces.</summary>
-    public int ContainerId { get; }
+    public bool V2 => _ctx.V2;
 
     /// <inheritdoc />
     public ulong MappingCount
     {
-        get { using (_lock.EnterScope()) { return (ulong)_dmaCount; } }
+        get { using (_ctx.Lock.EnterScope()) { return (ulong)_tree.CountLocked; } }
     }
 
     /// <inheritdoc />
     public ulong DmaAvail
     {
-        get { using (_lock.EnterScope()) { return _dmaAvail; } }
+        get { using (_ctx.Lock.EnterScope()) { return _tree.DmaAvailLocked; } }
     }
 
-    private int PageShift => Machine.PageShift;
+    /// <summary>The page sizes offered to the user (<c>pgsize_bitmap</c>, spec §2.6).</summary>
+    public ulong PgsizeBitmap
+    {
+        get { using (_ctx.Lock.EnterScope()) { return _domains.PgsizeBitmapLocked; } }
+    }
 
-    private ulong PageSize => Machine.PageSize;
+    /// <summary>The valid IOVA windows (empty: no restriction).</summary>
+    public IReadOnlyList<ByteRange> IovaRanges
+    {
+        get { using (_ctx.Lock.EnterScope()) { return _windows.ListLocked.Ranges; } }
+    }
 
-    /// <summary>PAGE_MASK as a bitmap: every power of two from PAGE_SIZE up.</summary>
-    private ulong PageMask => ~(PageSize - 1);
+    /// <summary>Translations of PFNMAP addresses made so far (device operations, page-table walks or vm_pgoff
+    /// sums): each yields a whole VMA remainder or page-table block, so a BAR costs one or a few.</summary>
+    public ulong PfnmapLookups
+    {
+        get { using (_ctx.Lock.EnterScope()) { return _pfnmap.LookupsLocked; } }
+    }
 
-    /// <summary>The granularity type1 enforces (<c>pgsize</c>): MAP/UNMAP alignment and dirty-bitmap granularity. Today
-    /// the smallest advertised size, never below PAGE_SIZE after folding; under quirk <c>subpage-iommu-pages</c> the RFC's
-    /// <c>requested_alignment</c>: PAGE_SIZE when the smallest advertised size is below it (seed 000).</summary>
-    private ulong MinPageSizeLocked => Behavior.SubpageIommuPages ? Math.Max(AdvertisedMinPageSizeLocked, PageSize) : AdvertisedMinPageSizeLocked;
-
-    /// <summary>The smallest size of <c>pgsize_bitmap</c> as GET_INFO reports it (the migration capability's page size).</summary>
-    private ulong AdvertisedMinPageSizeLocked => 1UL << BitOperations.TrailingZeroCount(_pgsizeBitmap);
-
-    private TraceLog Trace => Machine.Trace;
-
-    private FaultInjector Faults => Machine.Faults;
+    /// <summary>The hooks that break one invariant each, for the checker's tests.</summary>
+    internal Type1TestHooks TestHooks { get; }
 
     /// <inheritdoc />
     public long CheckExtension(ulong extension)
     {
-        using (_lock.EnterScope())
+        using (_ctx.Lock.EnterScope())
         {
             return extension switch
             {
                 VfioExtension.Type1Iommu or VfioExtension.Type1v2Iommu or VfioExtension.UnmapAll => 1,
                 // ef3a3f6a294b (v6.3): live update is refused while mediated devices could pin.
-                VfioExtension.UpdateVaddr => _emulatedGroups.Count == 0 ? 1 : 0,
-                VfioExtension.DmaCcIommu => _domains.TrueForAll(d => d.EnforceCacheCoherency) ? 1 : 0,
+                VfioExtension.UpdateVaddr => _domains.EmulatedGroupsLocked.Count == 0 ? 1 : 0,
+                VfioExtension.DmaCcIommu => _domains.AllEnforceCacheCoherencyLocked() ? 1 : 0,
                 _ => 0,
             };
         }
@@ -117,46 +122,186 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection
     /// <inheritdoc />
     public long Ioctl(VfioCallContext context, uint request, ref IoctlArgument argument) => request switch
     {
-        VfioIoctl.IommuGetInfo => GetInfo(ref argument).AsReturn(),
-        VfioIoctl.IommuMapDma => MapDma(context, ref argument).AsReturn(),
-        VfioIoctl.IommuUnmapDma => UnmapDma(context, ref argument).AsReturn(),
-        VfioIoctl.IommuDirtyPages => DirtyPages(context, ref argument).AsReturn(),
+        VfioIoctl.IommuGetInfo => _info.GetInfo(ref argument).AsReturn(),
+        VfioIoctl.IommuMapDma => _dma.MapDmaIoctl(context, ref argument).AsReturn(),
+        VfioIoctl.IommuUnmapDma => _dma.UnmapDmaIoctl(context, ref argument).AsReturn(),
+        VfioIoctl.IommuDirtyPages => _dirty.DirtyPagesIoctl(context, ref argument).AsReturn(),
         _ => Errno.ENOTTY.AsReturn(),
     };
 
-    /// <inheritdoc />
-    /// <remarks>v6.0+ (register_device). Before v6.0 the core registered nothing: a driver registers its own
-    /// notifier (<see cref="RegisterNotifier"/>).</remarks>
-    public void RegisterDevice(VfioDevice device)
+    /// <summary>
+    /// vfio_iommu_type1_attach_group: EBUSY (vaddrs invalidated), EINVAL (already attached, aperture or
+    /// reserved-region conflict with existing mappings, no valid IOVA left), ENOMEM (the group's entry, fault site
+    /// <c>type1_group_alloc</c>), EPERM (no isolated MSI and <c>allow_unsafe_interrupts</c> off), the IOMMU core's
+    /// allocation or attach error, or a replay error (pinning from <paramref name="current"/>'s mm, as Linux does).
+    /// Any failure leaves everything as before.
+    /// </summary>
+    public Errno AttachGroup(VfioGroup group, Process? current)
     {
-        if (Behavior.UnmapNotifierChain)
+        using (_ctx.Lock.EnterScope())
         {
-            return;
-        }
-        using (_lock.EnterScope())
-        {
-            if (!_devices.Contains(device))
+            if (_tree.VaddrInvalidCountLocked > 0)
             {
-                _devices.Add(device);
+                return Errno.EBUSY;
+            }
+            if (_domains.FindGroupLocked(group) is not null)
+            {
+                return Errno.EINVAL;
+            }
+            // kzalloc of the struct vfio_iommu_group, for an emulated (mdev) group as for a physical one.
+            if (_ctx.Faults.ShouldFail("type1_group_alloc"))
+            {
+                return Errno.ENOMEM;
+            }
+            IommuGroup? iommuGroup = group.Backing.IommuGroup;
+            if (group.Type == VfioGroupType.EmulatedIommu || iommuGroup is null || iommuGroup.IsEmulated)
+            {
+                _domains.AddEmulatedLocked(group);
+                if (_ctx.Trace.Enabled)
+                {
+                    _ctx.Emit("attach_group", current, TraceLog.F("group", group.Number), TraceLog.F("emulated", true));
+                }
+                return Errno.None;
+            }
+            Errno e = _domains.AttachIommuGroupLocked(group, iommuGroup, current, out DomainSet.PendingAttach? pending);
+            if (e != Errno.None || pending is null)
+            {
+                return e;
+            }
+            e = _replay.ReplayLocked(pending.Domain, current);
+            if (e != Errno.None)
+            {
+                _domains.AbandonAttachLocked(pending);
+                return e;
+            }
+            _domains.CompleteAttachLocked(pending, current);
+            _dirty.OnPageSizesChangedLocked();
+            return Errno.None;
+        }
+    }
+
+    /// <summary>
+    /// vfio_iommu_type1_detach_group: an emulated group leaves (the last group of an empty container takes
+    /// every mapping with it); an IOMMU group leaves its domain, and an empty domain is freed: the last one
+    /// takes every mapping with it, or, with emulated groups left, re-accounts the mappings to their external
+    /// pins. The IOVA windows widen and the page sizes are recomputed. A group outside pinned-page scope
+    /// leaving while tracking marks every page dirty. Never fails.
+    /// </summary>
+    public void DetachGroup(VfioGroup group)
+    {
+        using (_ctx.Lock.EnterScope())
+        {
+            if (_domains.RemoveEmulatedLocked(group, out bool leftDirtyScope))
+            {
+                if (_domains.EmulatedGroupsLocked.Count == 0 && !_domains.HasDomainLocked)
+                {
+                    _dma.RemoveAllLocked();
+                }
+            }
+            else
+            {
+                bool hadWindows = !_windows.ListLocked.IsEmpty;
+                VfioDomain? emptied = _domains.DetachIommuGroupLocked(group, out leftDirtyScope);
+                if (emptied is not null)
+                {
+                    if (_domains.DomainsLocked.Count == 1)
+                    {
+                        if (_domains.EmulatedGroupsLocked.Count == 0)
+                        {
+                            _dma.RemoveAllLocked();
+                        }
+                        else
+                        {
+                            _external.ReaccountToExternalPinsLocked();
+                        }
+                    }
+                    _domains.FreeDomainLocked(emptied);
+                    _dirty.OnPageSizesChangedLocked();
+                }
+                if (hadWindows)
+                {
+                    _windows.RebuildLocked(_domains.DomainsLocked, domainFreed: emptied is not null);
+                }
+            }
+            if (leftDirtyScope)
+            {
+                _domains.LeaveNonPinnedLocked();
+                _dirty.MarkAllDirtyLocked();
+            }
+            if (_ctx.Trace.Enabled)
+            {
+                _ctx.Emit("detach_group", null, TraceLog.F("group", group.Number));
+            }
+        }
+    }
+
+    /// <summary>vfio_iommu_type1_release: every mapping goes, then every domain; the container returns to
+    /// having no backend.</summary>
+    public void Release()
+    {
+        using (_ctx.Lock.EnterScope())
+        {
+            _domains.ClearEmulatedLocked();
+            _dma.RemoveAllLocked();
+            _domains.ReleaseLocked();
+            _dirty.ResetLocked();
+            _notifier.ResetLocked();
+            if (_ctx.Trace.Enabled)
+            {
+                _ctx.Emit("release", null);
             }
         }
     }
 
     /// <inheritdoc />
-    public void UnregisterDevice(VfioDevice device)
+    public void RegisterDevice(VfioDevice device) => _notifier.RegisterDevice(device);
+
+    /// <inheritdoc />
+    public void UnregisterDevice(VfioDevice device) => _notifier.UnregisterDevice(device);
+
+    /// <inheritdoc />
+    public bool UsesNotifierChain => _notifier.UsesNotifierChain;
+
+    /// <inheritdoc />
+    /// <remarks>See <see cref="ExternalPins.PinPages"/> for every errno.</remarks>
+    public long PinPages(VfioDevice device, ulong iova, int npage, IommuProt prot, Pfn[] pages) => _external.PinPages(device, iova, npage, prot, pages);
+
+    /// <inheritdoc />
+    public bool UnpinPages(ulong iova, int npage, out int walked) => _external.UnpinPages(iova, npage, out walked);
+
+    /// <inheritdoc />
+    /// <remarks>See <see cref="ExternalPins.DmaRw"/> for every errno.</remarks>
+    public Errno DmaRw(ulong iova, Span<byte> data, bool write, Process? current) => _external.DmaRw(iova, data, write, current);
+
+    /// <inheritdoc />
+    public Errno RegisterNotifier(VfioDevice device, ulong events) => _notifier.RegisterNotifier(device, events);
+
+    /// <inheritdoc />
+    public void UnregisterNotifier(VfioDevice device) => _notifier.UnregisterNotifier(device);
+
+    /// <summary>
+    /// Copies the whole state under the lock, for the invariant checker (spec §4): mappings (as the DMA tree holds
+    /// them), domains with their groups, page-table runs and pending invalidations, emulated groups, IOVA windows and
+    /// counters, the BUG() record and the device holds. Cost follows mappings, page-table runs and external pins,
+    /// never pages.
+    /// </summary>
+    public VfioIommuSnapshot Snapshot()
     {
-        if (Behavior.UnmapNotifierChain)
+        using (_ctx.Lock.EnterScope())
         {
-            return;
-        }
-        using (_lock.EnterScope())
-        {
-            _devices.Remove(device);
+            return new VfioIommuSnapshot(_ctx.ContainerId, V2, _ctx.PageSize, _tree.SnapshotMappingsLocked(), _domains.SnapshotDomainsLocked(),
+                _domains.SnapshotEmulatedLocked(), _windows.ListLocked.Ranges, _tree.DmaAvailLocked, _tree.DmaEntryLimit, _tree.CountLocked,
+                _tree.VaddrInvalidCountLocked, _domains.NumNonPinnedGroupsLocked, _dirty.TrackingLocked, _domains.PgsizeBitmapLocked,
+                _notifier.DeviceCountLocked)
+            {
+                NotifierBug = _notifier.BugLocked,
+                DevicePfnmaps = _holds.SnapshotLocked(),
+            };
         }
     }
 
-    private void AssertLocked() => System.Diagnostics.Debug.Assert(_lock.IsHeldByCurrentThread, "the container's type1 lock must be held");
-
-    private void Emit(string kind, Process? process, params KeyValuePair<string, object>[] fields) =>
-        Trace.EmitForContainer(kind, process?.Pid ?? 0, ContainerId, fields);
+    /// <summary>Calls <paramref name="visit"/> with (mapping IOVA, bitmap words) for every mapping that has a dirty
+    /// bitmap, in IOVA order, under the container's lock; the callback must not keep the array. The one per-page
+    /// state the snapshot leaves out, for whole-state digests (Checks/StateDigest).</summary>
+    public void VisitDirtyBitmaps(Action<ulong, ulong[]> visit) => _dirty.VisitBitmaps(visit);
 }

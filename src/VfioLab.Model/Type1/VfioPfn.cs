@@ -6,7 +6,7 @@ namespace VfioLab.Type1;
 /// <summary>An external pin of one PAGE_SIZE page by a mediated device's vendor driver (struct vfio_pfn):
 /// the page's IOVA, its pfn, and how many times it was pinned. It holds exactly one page pin however
 /// large <see cref="RefCount"/> is.</summary>
-internal readonly record struct VfioPfn(ulong Iova, Pfn Pfn, uint RefCount);
+internal readonly record struct VfioPfn(Iova Iova, Pfn Pfn, uint RefCount);
 
 /// <summary>External pins of consecutive pages with consecutive pfns and one reference count: how a
 /// mapping stores its <c>pfn_list</c> (the kernel's one rb-tree node per page, folded into runs).</summary>

@@ -147,6 +147,7 @@ internal sealed class VfioContainer
     /// group is not viable (a member bound to a kernel driver); the backend's attach error.</summary>
     internal Errno AttachGroupLocked(VfioGroup group, Host.Process? current)
     {
+        group.GroupLock.AssertHeld();
         using (_groupLock.EnterScope())
         {
             bool groupNoIommu = false;
@@ -184,6 +185,7 @@ internal sealed class VfioContainer
     /// last group leaving releases the backend state and the container forgets its backend.</summary>
     internal void DetachGroupLocked(VfioGroup group)
     {
+        group.GroupLock.AssertHeld();
         using (_groupLock.EnterScope())
         {
             Iommu?.DetachGroup(group);
@@ -209,6 +211,7 @@ internal sealed class VfioContainer
 
     private Errno AttachAllLocked(IVfioIommu state, Host.Process? current)
     {
+        _groupLock.AssertHeld();
         for (int i = 0; i < _groups.Count; i++)
         {
             Errno e = state.AttachGroup(_groups[i], current);

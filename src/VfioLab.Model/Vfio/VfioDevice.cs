@@ -179,6 +179,7 @@ internal sealed partial class VfioDevice
 
     private Errno FirstOpenLocked(IVfioFileHandle groupFile)
     {
+        Group.GroupLock.AssertHeld();
         Errno e = Group.UseContainerLocked(groupFile);
         if (e != Errno.None)
         {

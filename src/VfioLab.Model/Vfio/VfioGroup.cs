@@ -200,6 +200,7 @@ internal sealed class VfioGroup
 
     private void DetachContainerLocked()
     {
+        GroupLock.AssertHeld();
         VfioContainer c = Container!;
         c.DetachGroupLocked(this);
         Container = null;

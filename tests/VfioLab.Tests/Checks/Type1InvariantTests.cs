@@ -106,7 +106,7 @@ public sealed class Type1InvariantTests
     {
         Fixture f = Clean();
 
-        f.Backend.ClaimTreeRangeForTest(Anon + (4 * MiB) - 0x1000, Anon + (4 * MiB) - 1, Alias);
+        f.Backend.TestHooks.ClaimTreeRangeForTest(Anon + (4 * MiB) - 0x1000, Anon + (4 * MiB) - 1, Alias);
 
         AssertOnly(f, "mappings-disjoint");
     }
@@ -116,7 +116,7 @@ public sealed class Type1InvariantTests
     {
         Fixture f = Clean();
 
-        f.Backend.AdjustDmaAvailForTest(+1);
+        f.Backend.TestHooks.AdjustDmaAvailForTest(+1);
 
         AssertOnly(f, "dma-avail-conserved");
     }
@@ -127,7 +127,7 @@ public sealed class Type1InvariantTests
         Fixture f = Clean();
         PhysAddr pinned = f.FirstDomain.IovaToPhys(new Iova(Anon));
 
-        Assert.Equal(Errno.None, f.Backend.MapStrayEntryForTest(1, 0x3000_0000, pinned, 0x1000));
+        Assert.Equal(Errno.None, f.Backend.TestHooks.MapStrayEntryForTest(1, 0x3000_0000, pinned, 0x1000));
 
         AssertOnly(f, "domains-agree");
     }
@@ -137,7 +137,7 @@ public sealed class Type1InvariantTests
     {
         Fixture f = Clean();
 
-        f.Backend.SetIommuMappedForTest(Small, false);
+        f.Backend.TestHooks.SetIommuMappedForTest(Small, false);
 
         AssertOnly(f, "domains-agree");
     }
@@ -147,7 +147,7 @@ public sealed class Type1InvariantTests
     {
         Fixture f = Clean();
 
-        f.Backend.UnpinBehindBackendForTest(Small);
+        f.Backend.TestHooks.UnpinBehindBackendForTest(Small);
         f.PinSpareFrame();   // keeps the pin total, so only the missing pin shows
 
         AssertOnly(f, "translation-backed");
@@ -158,7 +158,7 @@ public sealed class Type1InvariantTests
     {
         Fixture f = Clean();
 
-        f.Backend.AdjustDmaLockedVmForTest(Small, -1);
+        f.Backend.TestHooks.AdjustDmaLockedVmForTest(Small, -1);
 
         AssertOnly(f, "locked-vm-matches-charges");
     }
@@ -201,7 +201,7 @@ public sealed class Type1InvariantTests
     {
         Fixture f = Clean();
 
-        f.Backend.AliasPageForTest(Small + 0x1000, Small);
+        f.Backend.TestHooks.AliasPageForTest(Small + 0x1000, Small);
 
         AssertOnly(f, "host-page-charged-once-per-mapping");
     }
@@ -212,7 +212,7 @@ public sealed class Type1InvariantTests
         Fixture f = Clean();
         var pfn = new Pfn(f.FirstDomain.IovaToPhys(new Iova(Small)).Value >> 12);
 
-        f.Backend.SetVpfnForTest(Small, pfn, refCount: 0);
+        f.Backend.TestHooks.SetVpfnForTest(Small, pfn, refCount: 0);
 
         AssertOnly(f, "vpfn-consistent");
     }
@@ -222,7 +222,7 @@ public sealed class Type1InvariantTests
     {
         Fixture f = Clean();
 
-        f.Backend.SetVaddrInvalidCountForTest(1);
+        f.Backend.TestHooks.SetVaddrInvalidCountForTest(1);
 
         AssertOnly(f, "vaddr-invalid-count");
     }
@@ -232,7 +232,7 @@ public sealed class Type1InvariantTests
     {
         Fixture f = Clean();
 
-        f.Backend.DropBitmapForTest(Huge);
+        f.Backend.TestHooks.DropBitmapForTest(Huge);
 
         AssertOnly(f, "dirty-bitmaps-present");
     }
@@ -242,7 +242,7 @@ public sealed class Type1InvariantTests
     {
         Fixture f = Clean();
 
-        f.Backend.SetNumNonPinnedGroupsForTest(2);
+        f.Backend.TestHooks.SetNumNonPinnedGroupsForTest(2);
 
         AssertOnly(f, "non-pinned-groups-count");
     }
@@ -252,7 +252,7 @@ public sealed class Type1InvariantTests
     {
         Fixture f = Clean();
 
-        f.Backend.SetIovaListForTest([new ByteRange(0, 0x3fff_ffff), new ByteRange(0x8000_0000, 0xfedf_ffff)]);
+        f.Backend.TestHooks.SetIovaListForTest([new ByteRange(0, 0x3fff_ffff), new ByteRange(0x8000_0000, 0xfedf_ffff)]);
 
         AssertOnly(f, "mapping-in-iova-range");
     }
@@ -262,7 +262,7 @@ public sealed class Type1InvariantTests
     {
         Fixture f = Clean();
 
-        f.Backend.SetIovaListForTest([new ByteRange(0, (1UL << 39) - 1)]);
+        f.Backend.TestHooks.SetIovaListForTest([new ByteRange(0, (1UL << 39) - 1)]);
 
         AssertOnly(f, "mapping-in-iova-range");
     }
@@ -272,7 +272,7 @@ public sealed class Type1InvariantTests
     {
         Fixture f = Clean();
 
-        f.Backend.SetPgsizeBitmapForTest(PageSizeBitmap.Size4K);
+        f.Backend.TestHooks.SetPgsizeBitmapForTest(PageSizeBitmap.Size4K);
 
         AssertOnly(f, "pgsize-bitmap");
     }
@@ -282,7 +282,7 @@ public sealed class Type1InvariantTests
     {
         Fixture f = Clean();
 
-        f.Backend.ListAsEmulatedForTest(f.T.Host.Vfio.FindGroup(Type1TestHost.GpuGroup)!);
+        f.Backend.TestHooks.ListAsEmulatedForTest(f.T.Host.Vfio.FindGroup(Type1TestHost.GpuGroup)!);
 
         AssertOnly(f, "group-attached-once");
     }
@@ -292,7 +292,7 @@ public sealed class Type1InvariantTests
     {
         Fixture f = Clean();
 
-        f.Backend.LeavePendingInvalidationForTest(Small);
+        f.Backend.TestHooks.LeavePendingInvalidationForTest(Small);
 
         AssertOnly(f, "unpin-after-flush");
     }
@@ -313,7 +313,7 @@ public sealed class Type1InvariantTests
         Fixture f = Clean();
 
         // Anon and Alias pin each frame twice: one pin less leaves it backed but the total short.
-        Pfn pfn = f.Backend.UnpinBehindBackendForTest(Anon);
+        Pfn pfn = f.Backend.TestHooks.UnpinBehindBackendForTest(Anon);
 
         Assert.Equal(1UL, f.T.Machine.Memory.PinCount(pfn));
         AssertOnly(f, "pins-balanced");

@@ -135,7 +135,7 @@ public sealed class DeviceReleaseTests
     {
         (DeviceMemoryTestHost t, int c, _, ulong bar) = DeviceMemoryMapTests.GpuAndNic();
         Assert.Equal(0, t.Map(c, BarIova, bar, GpuBar0Size));
-        t.Backend(c).IgnoreDeviceReleaseForTest(t.Device("gpu").Vfio!);
+        t.Backend(c).TestHooks.IgnoreDeviceReleaseForTest(t.Device("gpu").Vfio!);
 
         SimulatedHostActions.ReleaseDevice(t.Host, t.Device("gpu"));
 
@@ -148,7 +148,7 @@ public sealed class DeviceReleaseTests
         (DeviceMemoryTestHost t, int c, _, ulong bar) = DeviceMemoryMapTests.GpuAndNic();
         Assert.Equal(0, t.Map(c, BarIova, bar, GpuBar0Size));
 
-        t.Backend(c).DropDeviceHoldForTest(t.Device("gpu").Vfio!);
+        t.Backend(c).TestHooks.DropDeviceHoldForTest(t.Device("gpu").Vfio!);
 
         Assert.Equal(["pfnmap-device-referenced"], t.Violations().Distinct());
     }

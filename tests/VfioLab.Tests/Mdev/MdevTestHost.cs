@@ -99,7 +99,7 @@ internal sealed class MdevTestHost
         for (ulong i = 0; i < run.Pages; i++)
         {
             ulong iova = run.Iova + (i * page);
-            yield return new(iova, new VfioPfn(iova, run.Pfn.Plus(i), run.RefCount));
+            yield return new(iova, new VfioPfn(new Iova(iova), run.Pfn.Plus(i), run.RefCount));
         }
     }
 

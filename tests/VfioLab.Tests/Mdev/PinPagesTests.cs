@@ -198,12 +198,12 @@ public sealed class PinPagesTests
         m.Map(0x100000, 1 * MiB);
         // UNMAP(VADDR) is refused while an emulated group is attached (ef3a3f6a294b), so the count is set
         // behind the backend's back to reach the check.
-        m.Backend.SetVaddrInvalidCountForTest(1);
+        m.Backend.TestHooks.SetVaddrInvalidCountForTest(1);
 
         Assert.Equal(Errno.EBUSY.AsReturn(), m.Pin(0x100000, 1));
         Assert.Equal(Errno.EBUSY, m.Rw(0x100000, new byte[8], write: false));
 
-        m.Backend.SetVaddrInvalidCountForTest(0);
+        m.Backend.TestHooks.SetVaddrInvalidCountForTest(0);
         Assert.Empty(m.Vpfns(0x100000));
         Assert.Equal(0UL, m.T.LockedVmPages);
         m.AssertClean();

@@ -117,7 +117,7 @@ public sealed class PinnedDirtyScopeTests
         Assert.Equal(0, m.T.Dirty(m.Container, DirtyPagesFlags.Start));
         Assert.Equal(1, m.Pin(Iova + 0x7000, 1));
 
-        m.Backend.ClearDirtyBitForTest(Iova + 0x7000);
+        m.Backend.TestHooks.ClearDirtyBitForTest(Iova + 0x7000);
 
         Assert.Equal(["vpfn-consistent"], m.Violations());
     }

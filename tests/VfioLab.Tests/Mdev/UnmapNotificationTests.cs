@@ -100,7 +100,7 @@ public sealed class UnmapNotificationTests
 
         Assert.Equal(Errno.EBUSY.AsReturn(), ret);
         Assert.Equal(2 * MiB, size); // not written back: the call failed
-        Assert.Equal(VfioIommu.NotifierRetryLimit + 1, m.Driver.Notifications);
+        Assert.Equal(UnmapNotifier.RetryLimit + 1, m.Driver.Notifications);
         // The unpinned mapping before it went; the pinned one and its pins stay, charged.
         VfioDmaSnapshot left = Assert.Single(m.Backend.Snapshot().Mappings);
         Assert.Equal(0x200000UL, left.Iova);

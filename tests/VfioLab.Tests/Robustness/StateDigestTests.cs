@@ -71,7 +71,7 @@ public sealed class StateDigestTests
         Changed("the pin dropped again");
         Assert.True(t.OpenContainer() >= 0);
         Changed("a new fd and container");
-        t.Backend(c).AdjustDmaAvailForTest(-1);
+        t.Backend(c).TestHooks.AdjustDmaAvailForTest(-1);
         Changed("dma_avail");
         Assert.Equal(9, seen.Distinct().Count());
     }

@@ -143,6 +143,7 @@ internal sealed class MdevVendorDriver(bool misbehaving, int pageShift) : IVfioP
     // VFIO_PIN_PAGES_MAX_ENTRIES pages, and forgets them.
     private void UnpinRangeLocked(VfioDevice device, ulong first, ulong last)
     {
+        _lock.AssertHeld();
         var held = new List<Run<MdevPinCount>>();
         foreach (Run<MdevPinCount> r in _pins.Overlapping(first, last))
         {
@@ -166,6 +167,7 @@ internal sealed class MdevVendorDriver(bool misbehaving, int pageShift) : IVfioP
     // Adds delta to the driver's count of every page in [first, last]; counts never go below zero.
     private void AdjustLocked(ulong first, ulong last, int delta)
     {
+        _lock.AssertHeld();
         var pieces = new List<Run<MdevPinCount>>();
         ulong cursor = first;
         bool done = false;

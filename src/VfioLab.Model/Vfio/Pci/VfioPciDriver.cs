@@ -112,7 +112,7 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
         {
             pci.Revoke();
         }
-        ResetLocked(pci);
+        ZapAndReset(pci);
     }
 
     private static void ClearBusMaster(VfioPciDevice pci)
@@ -208,13 +208,13 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
         {
             return Errno.EINVAL.AsReturn();
         }
-        ResetLocked(pci);
+        ZapAndReset(pci);
         return 0;
     }
 
     // vfio_pci_zap_and_down_write_memory_lock, then pci_try_reset_function, which saves the config
     // state, disables decode, resets and restores the saved state.
-    private static void ResetLocked(VfioPciDevice pci)
+    private static void ZapAndReset(VfioPciDevice pci)
     {
         pci.MemoryLock.EnterWriteLock();
         try

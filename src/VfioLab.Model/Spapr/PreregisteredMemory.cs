@@ -1,14 +1,43 @@
 using VfioLab.Abi;
 using VfioLab.Addressing;
 using VfioLab.Collections;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Vfio;
 
 namespace VfioLab.Spapr;
 
-// Memory pre-registration (v2): tce_iommu_register_pages / unregister_pages over mm_iommu_new/get/put.
-internal sealed partial class TceContainer
+/// <summary>
+/// The memory one sPAPR TCE v2 container pre-registered (<c>container-&gt;prereg_list</c>): VFIO_IOMMU_SPAPR_REGISTER_MEMORY
+/// and UNREGISTER_MEMORY (<c>tce_iommu_register_pages</c>, <c>tce_iommu_unregister_pages</c>) over the mm's region list
+/// (<c>mm_iommu_new</c>, <c>get</c>, <c>put</c>: <see cref="MmIommuContext"/>), each region pinned and charged once at
+/// registration and released by its last put.
+/// </summary>
+/// <remarks>Lock: the container's lock (<see cref="TceContext.Lock"/>) protects <c>_prereg</c> and a region's
+/// <c>mapped</c> count; every <c>*Locked</c> member asserts it. The mm's region list has its own lock, taken after the
+/// mmap lock; registration pins under the mm's mmap lock for read.</remarks>
+internal sealed class PreregisteredMemory(TceContext ctx, TceContainerMm mm)
 {
+    private readonly List<MmIommuRegion> _prereg = [];
+
+    /// <summary>The regions this container holds (a copy, for the snapshot).</summary>
+    public List<MmIommuRegion> RegionsLocked()
+    {
+        ctx.AssertLocked();
+        return [.. _prereg];
+    }
+
+    /// <summary>Release: every region of the list is put (the last put unpins and un-charges it). The kernel WARNs when
+    /// a put fails (another container still maps the region); that entry stays.</summary>
+    public void ReleaseLocked()
+    {
+        ctx.AssertLocked();
+        foreach (MmIommuRegion r in _prereg.ToArray())
+        {
+            PreregFreeLocked(r);
+        }
+    }
+
     /// <summary>
     /// VFIO_IOMMU_SPAPR_REGISTER_MEMORY: EPERM (the container belongs to another mm), EFAULT (copy of 24 bytes),
     /// EINVAL (argsz, flags, vaddr or size off PAGE_SIZE, a range that wraps); EBUSY when this container already
@@ -17,9 +46,10 @@ internal sealed partial class TceContainer
     /// the pages passes RLIMIT_MEMLOCK, EFAULT/ENOMEM when a page cannot be pinned for write, EINVAL when the
     /// range overlaps another region of the mm (checked after pinning; everything unwound). Enables the container.
     /// </summary>
-    private long RegisterMemoryLocked(Process caller, ref IoctlArgument argument)
+    public long RegisterMemoryIoctlLocked(Process caller, ref IoctlArgument argument)
     {
-        Errno e = MmSetLocked(caller);
+        ctx.AssertLocked();
+        Errno e = mm.SetLocked(caller);
         if (e != Errno.None)
         {
             return e.AsReturn();
@@ -38,9 +68,10 @@ internal sealed partial class TceContainer
     /// point into is not released, but the kernel ignores the EBUSY of that last put: the call returns 0, the
     /// container forgets the region, and it stays pinned and charged in the mm.
     /// </summary>
-    private Errno UnregisterMemoryLocked(Process caller, ref IoctlArgument argument)
+    public Errno UnregisterMemoryIoctlLocked(Process caller, ref IoctlArgument argument)
     {
-        if (WorkingMmLocked(caller) is null || (!Behavior.ContainerRecordsMm && caller.Mm is null))
+        ctx.AssertLocked();
+        if (mm.WorkingLocked(caller) is null || (!ctx.Behavior.ContainerRecordsMm && caller.Mm is null))
         {
             return Errno.EPERM;
         }
@@ -48,20 +79,20 @@ internal sealed partial class TceContainer
         {
             return e;
         }
-        if (((vaddr | size) & (Machine.PageSize - 1)) != 0)
+        if (((vaddr | size) & (ctx.Machine.PageSize - 1)) != 0)
         {
             return Errno.EINVAL;
         }
-        MmIommuContext ctx = _driver.Mms.Of(WorkingMmLocked(caller)!);
-        MmIommuRegion? mem = ctx.Get(vaddr, size >> PageShift);
+        MmIommuContext regions = ctx.Mms.Of(mm.WorkingLocked(caller)!);
+        MmIommuRegion? mem = regions.Get(vaddr, size >> ctx.PageShift);
         if (mem is null)
         {
             return Errno.ENOENT;
         }
         Errno ret = _prereg.Contains(mem) ? PreregFreeLocked(mem) : Errno.ENOENT;
         PutRegionLocked(mem);
-        Emit("spapr.unregister", caller, Diagnostics.TraceLog.F("vaddr", vaddr), Diagnostics.TraceLog.F("size", size),
-            Diagnostics.TraceLog.F("errno", ret.ToString()));
+        ctx.Emit("spapr.unregister", caller, TraceLog.F("vaddr", vaddr), TraceLog.F("size", size),
+            TraceLog.F("errno", ret.ToString()));
         return ret;
     }
 
@@ -90,15 +121,14 @@ internal sealed partial class TceContainer
     /// count of pages GUP pinned before it stopped.</summary>
     private long RegisterPagesLocked(Process caller, ulong vaddr, ulong size)
     {
-        AssertLocked();
-        if (((vaddr | size) & (Machine.PageSize - 1)) != 0 || vaddr + size < vaddr)
+        ctx.AssertLocked();
+        if (((vaddr | size) & (ctx.Machine.PageSize - 1)) != 0 || vaddr + size < vaddr)
         {
             return Errno.EINVAL.AsReturn();
         }
-        AddressSpace mm = WorkingMmLocked(caller)!;
-        MmIommuContext ctx = _driver.Mms.Of(mm);
-        ulong entries = size >> PageShift;
-        MmIommuRegion? mem = ctx.Get(vaddr, entries);
+        MmIommuContext regions = ctx.Mms.Of(mm.WorkingLocked(caller)!);
+        ulong entries = size >> ctx.PageShift;
+        MmIommuRegion? mem = regions.Get(vaddr, entries);
         if (mem is not null)
         {
             if (_prereg.Contains(mem))
@@ -109,16 +139,15 @@ internal sealed partial class TceContainer
         }
         else
         {
-            long ret = NewRegionLocked(caller, ctx, vaddr, entries, out mem);
+            long ret = NewRegionLocked(caller, regions, vaddr, entries, out mem);
             if (ret != 0)
             {
                 return ret;
             }
         }
         _prereg.Add(mem!);
-        _enabled = true;
-        Emit("spapr.register", caller, Diagnostics.TraceLog.F("vaddr", vaddr), Diagnostics.TraceLog.F("size", size),
-            Diagnostics.TraceLog.F("pageshift", mem!.PageShift));
+        ctx.Emit("spapr.register", caller, TraceLog.F("vaddr", vaddr), TraceLog.F("size", size),
+            TraceLog.F("pageshift", mem!.PageShift));
         return 0;
     }
 
@@ -132,28 +161,29 @@ internal sealed partial class TceContainer
     /// (EFAULT only when nothing was pinned at all); everything is unwound either way. (The kernel pins in chunks of
     /// 2^(PAGE_SHIFT + MAX_PAGE_ORDER) / 8 pages, millions of pages; the model treats the range as one chunk.)
     /// </summary>
-    private long NewRegionLocked(Process caller, MmIommuContext ctx, ulong ua, ulong entries, out MmIommuRegion? region)
+    private long NewRegionLocked(Process caller, MmIommuContext regions, ulong ua, ulong entries, out MmIommuRegion? region)
     {
+        ctx.AssertLocked();
         region = null;
-        AddressSpace mm = ctx.Mm;
-        Errno e = AccountLockedVm(mm, caller, (long)entries);
+        AddressSpace owner = regions.Mm;
+        Errno e = mm.Account(owner, caller, (long)entries);
         if (e != Errno.None)
         {
             return e.AsReturn();
         }
         long partial = 0;
         var hpas = new RunMap<HpaRun>();
-        int pageShift = PageShift;
+        int pageShift = ctx.PageShift;
         int shift = System.Numerics.BitOperations.TrailingZeroCount(ua | (entries << pageShift));
         ulong pinned = 0;
         Span<PfnRun> runs = stackalloc PfnRun[16];
-        mm.MmapReadLock();
+        owner.MmapReadLock();
         try
         {
             while (pinned < entries)
             {
                 ulong at = ua + (pinned << pageShift);
-                long got = Gup.PinUserPagesLocked(mm, new HostVirtAddr(at), entries - pinned, write: true, runs, out int runCount);
+                long got = Gup.PinUserPagesLocked(owner, new HostVirtAddr(at), entries - pinned, write: true, runs, out int runCount);
                 if (got <= 0)
                 {
                     e = got == 0 || pinned > 0 ? Errno.EFAULT : ErrnoExtensions.FromReturn(got);
@@ -174,12 +204,12 @@ internal sealed partial class TceContainer
             }
             if (e == Errno.None)
             {
-                shift = PageShiftCapLocked(mm, ua, entries, shift);
+                shift = PageShiftCapLocked(owner, ua, entries, shift);
             }
         }
         finally
         {
-            mm.MmapReadUnlock();
+            owner.MmapReadUnlock();
         }
         if (entries == 0)
         {
@@ -187,14 +217,14 @@ internal sealed partial class TceContainer
         }
         if (e == Errno.None)
         {
-            region = new MmIommuRegion(mm, ua, entries, shift, hpas);
-            e = ctx.TryAdd(region, pageShift);
+            region = new MmIommuRegion(owner, ua, entries, shift, hpas);
+            e = regions.TryAdd(region, pageShift);
         }
         if (e != Errno.None)
         {
             region = null;
             UnpinHpas(hpas, pinned);
-            AccountLockedVm(mm, null, -(long)entries);
+            mm.Account(owner, null, -(long)entries);
             return partial > 0 ? partial : e.AsReturn();
         }
         return 0;
@@ -203,15 +233,16 @@ internal sealed partial class TceContainer
     /// <summary>The page-shift cap of <c>mm_iommu_do_alloc</c>, VMA by VMA over the pinned range: while the cap is
     /// above PAGE_SHIFT a hugetlb page sets the running size to its huge size, and the cap is the minimum of
     /// itself and the running size (which starts at PAGE_SHIFT and is not reset by a later small page).</summary>
-    private int PageShiftCapLocked(AddressSpace mm, ulong ua, ulong entries, int shift)
+    private int PageShiftCapLocked(AddressSpace owner, ulong ua, ulong entries, int shift)
     {
-        int pageShift = PageShift;
+        owner.AssertMmapLocked();
+        int pageShift = ctx.PageShift;
         int running = pageShift;
         ulong page = ua >> pageShift;
         ulong last = page + entries - 1;
         while (entries > 0 && page <= last)
         {
-            Vma? vma = mm.FindVmaLocked(new HostVirtAddr(page << pageShift));
+            Vma? vma = owner.FindVmaLocked(new HostVirtAddr(page << pageShift));
             if (vma is null)
             {
                 break;
@@ -229,6 +260,7 @@ internal sealed partial class TceContainer
     /// <summary><c>tce_iommu_prereg_free</c>: puts the region; on success the container drops it from its list.</summary>
     private Errno PreregFreeLocked(MmIommuRegion mem)
     {
+        ctx.AssertLocked();
         Errno e = PutRegionLocked(mem);
         if (e == Errno.None)
         {
@@ -240,13 +272,13 @@ internal sealed partial class TceContainer
     /// <summary><c>mm_iommu_put</c>: the last put of an unmapped region unpins its pages and returns its charge.</summary>
     private Errno PutRegionLocked(MmIommuRegion mem)
     {
-        MmIommuContext ctx = _driver.Mms.Of(mem.Mm);
-        Errno e = ctx.Put(mem, out bool released);
+        ctx.AssertLocked();
+        Errno e = ctx.Mms.Of(mem.Mm).Put(mem, out bool released);
         if (released)
         {
             UnpinHpas(mem.Hpas, mem.Entries);
-            AccountLockedVm(mem.Mm, null, -(long)mem.Entries);
-            Emit("spapr.region_released", null, Diagnostics.TraceLog.F("ua", mem.Ua), Diagnostics.TraceLog.F("entries", mem.Entries));
+            mm.Account(mem.Mm, null, -(long)mem.Entries);
+            ctx.Emit("spapr.region_released", null, TraceLog.F("ua", mem.Ua), TraceLog.F("entries", mem.Entries));
         }
         return e;
     }
@@ -261,7 +293,7 @@ internal sealed partial class TceContainer
         {
             // Registration pins for write; the kernel marks pages dirty only where KVM's real-mode path set
             // the region's dirty bit, which the model does not have.
-            Gup.UnpinUserPages(Machine, new PfnRun(new Pfn(r.Value.Pfn), r.Last - r.Start + 1), markDirty: false);
+            Gup.UnpinUserPages(ctx.Machine, new PfnRun(new Pfn(r.Value.Pfn), r.Last - r.Start + 1), markDirty: false);
         }
     }
 }

@@ -7,18 +7,22 @@ using VfioLab.Vfio;
 
 namespace VfioLab.Type1;
 
-// External pinning by mediated devices (spec §1.8, §3.7, §3.8, §3.15): vfio_iommu_type1_pin_pages,
-// unpin_pages, dma_rw, the unmap notification and, before v6.0, the notifier chain.
-internal sealed partial class VfioIommu : IVfioIommuPinning
+/// <summary>
+/// External pins of one type1 container (spec §1.8, §3.7, §3.15): the kernel-internal interface mediated devices use,
+/// <c>vfio_iommu_type1_pin_pages</c>, <c>unpin_pages</c> and <c>dma_rw</c>. An external pin is a <c>vfio_pfn</c> in
+/// its mapping's <c>pfn_list</c> (<see cref="VfioDma.TryFindVpfn"/>): one page pin however many counts, charged only
+/// when the container has no IOMMU domain; when the last domain goes, each mapping is re-accounted to its external
+/// pins. Who is told before a pinned mapping goes is <see cref="UnmapNotifier"/>'s.
+/// </summary>
+/// <remarks>
+/// Lock: the container's type1 lock (<see cref="Type1Context.Lock"/>) protects every mapping's external pins; the entry
+/// points take it (the drivers call in holding their own lock, which comes before it), every <c>*Locked</c> member
+/// asserts it. <c>_single</c> is scratch for one GUP call under the lock.
+/// </remarks>
+internal sealed class ExternalPins(Type1Context ctx, DmaTree tree, DomainSet domains, DmaPinning pinning, PfnmapTranslation pfnmap,
+    LockedMemoryAccounting accounting, DirtyTracker dirty, UnmapNotifier notifier)
 {
-    /// <summary>Notifications for one mapping after which the kernel gives up (<c>BUG_ON(++retries &gt; 10)</c>):
-    /// the first notification plus ten retries.</summary>
-    public const int NotifierRetryLimit = 10;
-
     private readonly PfnRun[] _single = new PfnRun[1];
-
-    /// <inheritdoc />
-    public bool UsesNotifierChain => Behavior.UnmapNotifierChain;
 
     /// <summary>
     /// vfio_iommu_type1_pin_pages. In the kernel's order: EINVAL (v6.18: <paramref name="npage"/> &lt;= 0),
@@ -32,36 +36,36 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
     /// </summary>
     public long PinPages(VfioDevice device, ulong iova, int npage, IommuProt prot, Pfn[] pages)
     {
-        if (Behavior.OverflowIsEoverflow && npage <= 0)
+        if (ctx.Behavior.OverflowIsEoverflow && npage <= 0)
         {
             return Errno.EINVAL.AsReturn();
         }
-        if (!V2)
+        if (!ctx.V2)
         {
             return Errno.EACCES.AsReturn();
         }
-        if (Behavior.OverflowIsEoverflow && iova + (((ulong)npage << PageShift) - 1) < iova)
+        if (ctx.Behavior.OverflowIsEoverflow && !ByteRange.TryFromStartSize(iova, (ulong)npage << ctx.PageShift, out _))
         {
             return Errno.EOVERFLOW.AsReturn();
         }
-        using (_lock.EnterScope())
+        using (ctx.Lock.EnterScope())
         {
-            if (_vaddrInvalidCount > 0)
+            if (tree.VaddrInvalidCountLocked > 0)
             {
-                Emit("warn", null, TraceLog.F("what", "vfio_pin_pages not allowed with VFIO_UPDATE_VADDR"));
+                ctx.Emit("warn", null, TraceLog.F("what", "vfio_pin_pages not allowed with VFIO_UPDATE_VADDR"));
                 return Errno.EBUSY.AsReturn();
             }
-            if (_devices.Count == 0)
+            if (notifier.DeviceCountLocked == 0)
             {
                 return Errno.EINVAL.AsReturn();
             }
             // With an IOMMU domain every page is already pinned and charged by MAP or replay.
-            bool doAccounting = _domains.Count == 0;
+            bool doAccounting = !domains.HasDomainLocked;
             Errno error = Errno.None;
             int i;
             for (i = 0; i < npage; i++)
             {
-                ulong pageIova = unchecked(iova + ((ulong)i << PageShift));
+                Iova pageIova = new Iova(iova).PlusWrapping((ulong)i << ctx.PageShift);
                 error = PinOneExternalLocked(pageIova, prot, doAccounting, out Pfn pfn);
                 if (error != Errno.None)
                 {
@@ -73,31 +77,30 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
             {
                 for (int j = 0; j < i; j++)
                 {
-                    ulong pageIova = unchecked(iova + ((ulong)j << PageShift));
-                    VfioDma? dma = FindDmaLocked(pageIova);
+                    Iova pageIova = new Iova(iova).PlusWrapping((ulong)j << ctx.PageShift);
+                    VfioDma? dma = tree.FindLocked(pageIova);
                     if (dma is not null)
                     {
                         UnpinPageExternalLocked(dma, pageIova, doAccounting);
                     }
                 }
                 Array.Clear(pages, 0, Math.Min(pages.Length, i + 1));
-                if (Trace.Enabled)
+                if (ctx.Trace.Enabled)
                 {
-                    Emit("pin_pages", null, TraceLog.F("device", device.Name), TraceLog.F("iova", iova), TraceLog.F("npage", npage),
+                    ctx.Emit("pin_pages", null, TraceLog.F("device", device.Name), TraceLog.F("iova", iova), TraceLog.F("npage", npage),
                         TraceLog.F("failed_at", i), TraceLog.F("errno", error.ToString()));
                 }
                 return error.AsReturn();
             }
-            Type1Group? group = FindGroupLocked(device.Group);
+            Type1Group? group = domains.FindGroupLocked(device.Group);
             System.Diagnostics.Debug.Assert(group is not null, "a device pins only while its group is attached");
-            if (group is { PinnedPageDirtyScope: false })
+            if (group is not null)
             {
-                group.PinnedPageDirtyScope = true;
-                _numNonPinnedGroups--;
+                domains.EnterPinnedScopeLocked(group);
             }
-            if (Trace.Enabled)
+            if (ctx.Trace.Enabled)
             {
-                Emit("pin_pages", null, TraceLog.F("device", device.Name), TraceLog.F("iova", iova), TraceLog.F("npage", npage),
+                ctx.Emit("pin_pages", null, TraceLog.F("device", device.Name), TraceLog.F("iova", iova), TraceLog.F("npage", npage),
                     TraceLog.F("charged", doAccounting));
             }
             // v6.17 and before: a negative count pins nothing and returns 0.
@@ -107,10 +110,11 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
 
     // One page of pin_pages: the mapping holding it, the prot check, an existing external pin counted again,
     // or a new pin from the owner's mm (charged without a domain) recorded as a vfio_pfn.
-    private Errno PinOneExternalLocked(ulong pageIova, IommuProt prot, bool doAccounting, out Pfn pfn)
+    private Errno PinOneExternalLocked(Iova pageIova, IommuProt prot, bool doAccounting, out Pfn pfn)
     {
+        ctx.AssertLocked();
         pfn = default;
-        VfioDma? dma = FindDmaLocked(pageIova);
+        VfioDma? dma = tree.FindLocked(pageIova);
         if (dma is null)
         {
             return Errno.EINVAL;
@@ -125,37 +129,35 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
             pfn = vpfn.Pfn;
             return Errno.None;
         }
-        Errno e = PinPageExternalLocked(dma, dma.Vaddr + (pageIova - dma.Iova), doAccounting, out pfn);
+        Errno e = PinPageExternalLocked(dma, dma.VaddrAt(pageIova.Minus(dma.Iova)), doAccounting, out pfn);
         if (e != Errno.None)
         {
             return e;
         }
-        if (!Machine.Memory.IsRam(pfn))
+        if (!ctx.Machine.Memory.IsRam(pfn))
         {
             // !pfn_valid: the pfn was never pinned, so nothing is released.
             return Errno.EINVAL;
         }
-        if (Faults.ShouldFail("vpfn_alloc"))
+        if (ctx.Faults.ShouldFail("vpfn_alloc"))
         {
-            if (UnpinFrames(dma, pfn, 1) > 0 && doAccounting)
+            if (pinning.PutPfns(dma, pfn, 1) > 0 && doAccounting)
             {
-                LockAcctLocked(dma, -1, async: true);
+                accounting.LockAcctLocked(dma, -1, async: true);
             }
             return Errno.ENOMEM;
         }
         dma.SetVpfn(new VfioPfn(pageIova, pfn, 1));
-        if (_dirtyTracking)
-        {
-            dma.MarkDirty(pageIova, pageIova);
-        }
+        dirty.MarkDirtyLocked(dma, new ByteRange(pageIova.Value, pageIova.Value));
         return Errno.None;
     }
 
     /// <summary>vfio_pin_page_external: pins the one page at <paramref name="vaddr"/> of the mapping's owner mm
     /// (ENODEV when it has no users left), walking a PFNMAP VMA when GUP refuses it, and charges it when there
     /// is no IOMMU domain and the page is not reserved (on a charge failure the page is released).</summary>
-    private Errno PinPageExternalLocked(VfioDma dma, ulong vaddr, bool doAccounting, out Pfn pfn)
+    private Errno PinPageExternalLocked(VfioDma dma, HostVirtAddr vaddr, bool doAccounting, out Pfn pfn)
     {
+        ctx.AssertLocked();
         pfn = default;
         AddressSpace mm = dma.Mm;
         if (!mm.TryGetUser())
@@ -165,17 +167,17 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
         try
         {
             bool write = (dma.Prot & IommuProt.Write) != 0;
-            long got = Gup.PinUserPages(mm, new HostVirtAddr(vaddr), 1, write, _single, out _);
+            long got = Gup.PinUserPages(mm, vaddr, 1, write, _single, out _);
             if (got > 0)
             {
                 pfn = _single[0].First;
             }
-            else if (IsPfnmapLocked(mm, vaddr))
+            else if (PfnmapTranslation.IsPfnmap(mm, vaddr))
             {
                 // The PFNMAP branch of vaddr_get_pfns, shared with MAP: under seeds the device lookup (seed 003,
                 // RFC 9/10 and 10/10 pass the dma to vaddr_get_pfn for both callers), so an external pin of a BAR
                 // page holds the device as a MAP of it does.
-                Errno e = VaddrGetPfnsOfPfnmapLocked(dma, mm, vaddr, 1, write, out pfn, out _);
+                Errno e = pfnmap.TranslateLocked(dma, mm, vaddr, 1, write, out pfn, out _);
                 if (e != Errno.None)
                 {
                     return e;
@@ -185,12 +187,12 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
             {
                 return got == 0 ? Errno.EFAULT : ErrnoExtensions.FromReturn(got);
             }
-            if (doAccounting && !Machine.Memory.IsReservedOrInvalid(pfn))
+            if (doAccounting && !ctx.Machine.Memory.IsReservedOrInvalid(pfn))
             {
-                Errno e = LockAcctLocked(dma, 1, async: false);
+                Errno e = accounting.LockAcctLocked(dma, 1, async: false);
                 if (e != Errno.None)
                 {
-                    UnpinFrames(dma, pfn, 1);
+                    pinning.PutPfns(dma, pfn, 1);
                     return e;
                 }
             }
@@ -205,8 +207,9 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
     /// <summary>vfio_unpin_page_external: drops one count of the page's external pin; at zero the page is
     /// unpinned (dirtied for a writable mapping), forgotten and, without a domain, un-charged. Returns the pages
     /// unpinned (0 or 1).</summary>
-    private long UnpinPageExternalLocked(VfioDma dma, ulong pageIova, bool doAccounting)
+    private long UnpinPageExternalLocked(VfioDma dma, Iova pageIova, bool doAccounting)
     {
+        ctx.AssertLocked();
         if (!dma.TryFindVpfn(pageIova, out VfioPfn vpfn))
         {
             return 0;
@@ -216,11 +219,11 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
             dma.SetVpfn(vpfn with { RefCount = vpfn.RefCount - 1 });
             return 0;
         }
-        long unlocked = (long)UnpinFrames(dma, vpfn.Pfn, 1);
+        long unlocked = (long)pinning.PutPfns(dma, vpfn.Pfn, 1);
         dma.RemoveVpfn(pageIova);
         if (doAccounting)
         {
-            LockAcctLocked(dma, -unlocked, async: true);
+            accounting.LockAcctLocked(dma, -unlocked, async: true);
         }
         return unlocked;
     }
@@ -234,31 +237,31 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
     public bool UnpinPages(ulong iova, int npage, out int walked)
     {
         walked = 0;
-        if (!V2)
+        if (!ctx.V2)
         {
             return false;
         }
-        if (Behavior.OverflowIsEoverflow && (npage <= 0 || iova + (((ulong)npage << PageShift) - 1) < iova))
+        if (ctx.Behavior.OverflowIsEoverflow && (npage <= 0 || !ByteRange.TryFromStartSize(iova, (ulong)npage << ctx.PageShift, out _)))
         {
             return false;
         }
-        using (_lock.EnterScope())
+        using (ctx.Lock.EnterScope())
         {
-            bool doAccounting = _domains.Count == 0;
+            bool doAccounting = !domains.HasDomainLocked;
             int i;
             for (i = 0; i < npage; i++)
             {
-                ulong pageIova = unchecked(iova + ((ulong)i << PageShift));
-                VfioDma? dma = FindDmaLocked(pageIova);
+                Iova pageIova = new Iova(iova).PlusWrapping((ulong)i << ctx.PageShift);
+                VfioDma? dma = tree.FindLocked(pageIova);
                 if (dma is null)
                 {
                     break;
                 }
                 UnpinPageExternalLocked(dma, pageIova, doAccounting);
             }
-            if (Trace.Enabled)
+            if (ctx.Trace.Enabled)
             {
-                Emit("unpin_pages", null, TraceLog.F("iova", iova), TraceLog.F("npage", npage), TraceLog.F("done", i));
+                ctx.Emit("unpin_pages", null, TraceLog.F("iova", iova), TraceLog.F("npage", npage), TraceLog.F("done", i));
             }
             walked = i;
             return i == npage;
@@ -274,18 +277,18 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
     /// </summary>
     public Errno DmaRw(ulong iova, Span<byte> data, bool write, Process? current)
     {
-        using (_lock.EnterScope())
+        using (ctx.Lock.EnterScope())
         {
-            if (_vaddrInvalidCount > 0)
+            if (tree.VaddrInvalidCountLocked > 0)
             {
-                Emit("warn", current, TraceLog.F("what", "vfio_dma_rw not allowed with VFIO_UPDATE_VADDR"));
+                ctx.Emit("warn", current, TraceLog.F("what", "vfio_dma_rw not allowed with VFIO_UPDATE_VADDR"));
                 return Errno.EBUSY;
             }
             ulong done = 0;
             Errno error = Errno.None;
             while (done < (ulong)data.Length)
             {
-                ulong at = unchecked(iova + done);
+                Iova at = new Iova(iova).PlusWrapping(done);
                 error = DmaRwChunkLocked(at, data[(int)done..], write, current, out ulong copied);
                 if (error != Errno.None)
                 {
@@ -293,19 +296,20 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
                 }
                 done += copied;
             }
-            if (Trace.Enabled)
+            if (ctx.Trace.Enabled)
             {
-                Emit("dma_rw", current, TraceLog.F("iova", iova), TraceLog.F("size", data.Length), TraceLog.F("write", write),
+                ctx.Emit("dma_rw", current, TraceLog.F("iova", iova), TraceLog.F("size", data.Length), TraceLog.F("write", write),
                     TraceLog.F("copied", done), TraceLog.F("errno", error.ToString()));
             }
             return error;
         }
     }
 
-    private Errno DmaRwChunkLocked(ulong iova, Span<byte> data, bool write, Process? current, out ulong copied)
+    private Errno DmaRwChunkLocked(Iova iova, Span<byte> data, bool write, Process? current, out ulong copied)
     {
+        ctx.AssertLocked();
         copied = 0;
-        VfioDma? dma = FindDmaLocked(iova);
+        VfioDma? dma = tree.FindLocked(iova);
         if (dma is null)
         {
             return Errno.EINVAL;
@@ -327,18 +331,18 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
             {
                 return Errno.EFAULT;
             }
-            ulong offset = iova - dma.Iova;
+            ulong offset = iova.Minus(dma.Iova);
             ulong count = Math.Min((ulong)data.Length, dma.Size - offset);
-            var vaddr = new HostVirtAddr(dma.Vaddr + offset);
+            HostVirtAddr vaddr = dma.VaddrAt(offset);
             AccessResult r = write ? mm.WriteMemory(vaddr, data[..(int)count]) : mm.ReadMemory(vaddr, data[..(int)count]);
             if (r != AccessResult.Ok)
             {
                 return Errno.EFAULT;
             }
             copied = count;
-            if (write && _dirtyTracking)
+            if (write)
             {
-                dma.MarkDirty(iova, iova + (count - 1));
+                dirty.MarkDirtyLocked(dma, dma.RangeAt(offset, count));
             }
             return Errno.None;
         }
@@ -348,73 +352,21 @@ internal sealed partial class VfioIommu : IVfioIommuPinning
         }
     }
 
-    /// <inheritdoc />
-    /// <remarks>vfio_iommu_type1_register_notifier (v4.10-v5.19): EINVAL for events other than
-    /// VFIO_IOMMU_NOTIFY_DMA_UNMAP; ENOTTY when this profile has no notifier chain (v6.0+ removed the op).</remarks>
-    public Errno RegisterNotifier(VfioDevice device, ulong events)
+    /// <summary>The last IOMMU domain goes while emulated groups remain (vfio_iommu_unmap_unpin_reaccount): everything
+    /// the IOMMU path pinned is unmapped and unpinned, and each mapping stays charged only for its external pins that
+    /// are not reserved.</summary>
+    public void ReaccountToExternalPinsLocked()
     {
-        if (!Behavior.UnmapNotifierChain)
+        ctx.AssertLocked();
+        foreach (VfioDma dma in tree.AllLocked())
         {
-            return Errno.ENOTTY;
-        }
-        if ((events & ~VfioIommuNotify.DmaUnmap) != 0)
-        {
-            return Errno.EINVAL;
-        }
-        using (_lock.EnterScope())
-        {
-            if (!_devices.Contains(device))
+            long unlocked = pinning.UnmapUnpinLocked(dma, doAccounting: false);
+            long locked = 0;
+            foreach (VpfnRun run in dma.VpfnRuns())
             {
-                _devices.Add(device);
+                locked += (long)(run.Pages - ctx.Machine.Memory.CountReservedOrInvalid(run.Pfn, run.Pages));
             }
-            return Errno.None;
-        }
-    }
-
-    /// <inheritdoc />
-    public void UnregisterNotifier(VfioDevice device)
-    {
-        if (!Behavior.UnmapNotifierChain)
-        {
-            return;
-        }
-        using (_lock.EnterScope())
-        {
-            _devices.Remove(device);
-        }
-    }
-
-    /// <summary>
-    /// vfio_notify_dma_unmap (v6.0+) or the DMA_UNMAP notifier chain (v4.10-v5.19): every registered device is
-    /// told the whole mapping is going, with the container lock released so it can unpin; the caller then starts
-    /// its walk over. The lock is held again on return.
-    /// </summary>
-    private void NotifyDmaUnmapLocked(VfioDma dma)
-    {
-        AssertLocked();
-        if (_devices.Count == 0)
-        {
-            return;
-        }
-        VfioDevice[] devices = [.. _devices];
-        ulong iova = dma.Iova;
-        ulong size = dma.Size;
-        if (Trace.Enabled)
-        {
-            Emit(Behavior.UnmapNotifierChain ? "notifier_call_chain" : "dma_unmap_notify", dma.Task, TraceLog.F("iova", iova),
-                TraceLog.F("size", size), TraceLog.F("devices", devices.Length), TraceLog.F("pins", dma.VpfnCount));
-        }
-        _lock.Exit();
-        try
-        {
-            foreach (VfioDevice d in devices)
-            {
-                (d.Driver as IVfioPinningDriver)?.DmaUnmap(d, iova, size);
-            }
-        }
-        finally
-        {
-            _lock.Enter();
+            accounting.LockAcctLocked(dma, locked - unlocked, async: true);
         }
     }
 }

@@ -5,28 +5,21 @@ using VfioLab.Vfio;
 
 namespace VfioLab.Type1;
 
-// VFIO_IOMMU_GET_INFO with its capability chain (spec §1.4).
-internal sealed partial class VfioIommu
+/// <summary>
+/// VFIO_IOMMU_GET_INFO of one type1 container (spec §1.4, <c>vfio_iommu_type1_get_info</c>): flags, the page sizes
+/// offered, and the capability chain (MIGRATION, DMA_AVAIL, IOVA_RANGE) as the kernel lays it out.
+/// </summary>
+/// <remarks>Lock: takes the container's type1 lock (<see cref="Type1Context.Lock"/>) to read the page sizes, the
+/// windows and <c>dma_avail</c> in one go; no state of its own.</remarks>
+internal sealed class Type1Info(Type1Context ctx, DmaTree tree, IovaWindows windows, DomainSet domains)
 {
-    /// <summary>The page sizes offered to the user (<c>pgsize_bitmap</c>, spec §2.6).</summary>
-    public ulong PgsizeBitmap
-    {
-        get { using (_lock.EnterScope()) { return _pgsizeBitmap; } }
-    }
-
-    /// <summary>The valid IOVA windows (empty: no restriction).</summary>
-    public IReadOnlyList<ByteRange> IovaRanges
-    {
-        get { using (_lock.EnterScope()) { return _iovaList.Ranges; } }
-    }
-
     /// <summary>
     /// VFIO_IOMMU_GET_INFO: EFAULT (copy in or out), EINVAL (argsz below 16). Writes flags, page sizes and,
     /// when argsz leaves room, the capability chain (MIGRATION, DMA_AVAIL, then IOVA_RANGE when any window
     /// exists) at offset 24, each capability padded to 8 bytes (v6.6+); when it does not, argsz is set to
     /// the size needed and cap_offset stays 0. Never writes past argsz.
     /// </summary>
-    private Errno GetInfo(ref IoctlArgument argument)
+    public Errno GetInfo(ref IoctlArgument argument)
     {
         Span<byte> raw = stackalloc byte[VfioIommuType1Info.SizeOf];
         if (!argument.TryCopyFrom(0, raw[..VfioIommuType1Info.MinSize]))
@@ -41,10 +34,10 @@ internal sealed partial class VfioIommu
         // minsz for the copy back is fixed before argsz may be rewritten below.
         int length = (int)Math.Min(info.Argsz, (uint)VfioIommuType1Info.SizeOf);
         byte[] caps;
-        using (_lock.EnterScope())
+        using (ctx.Lock.EnterScope())
         {
             info.Flags = IommuInfoFlags.Pgsizes;
-            info.IovaPgsizes = _pgsizeBitmap;
+            info.IovaPgsizes = domains.PgsizeBitmapLocked;
             caps = BuildCapsLocked();
         }
         info.Flags |= IommuInfoFlags.Caps;
@@ -69,9 +62,10 @@ internal sealed partial class VfioIommu
     // The chain as the kernel lays it out, with next offsets already rebased past the 24-byte struct.
     private byte[] BuildCapsLocked()
     {
+        ctx.AssertLocked();
         // The smallest advertised size: under quirk subpage-iommu-pages it may be below the dirty granularity.
-        ulong pgsize = AdvertisedMinPageSizeLocked;
-        IReadOnlyList<ByteRange> ranges = _iovaList.Ranges;
+        ulong pgsize = domains.AdvertisedMinPageSizeLocked;
+        IReadOnlyList<ByteRange> ranges = windows.ListLocked.Ranges;
         int migration = VfioIommuType1InfoCapMigration.SizeOf;
         int dmaAvail = Align8(VfioIommuType1InfoDmaAvail.SizeOf);
         int iova = ranges.Count == 0 ? 0 : Align8(VfioIommuType1InfoCapIovaRange.SizeOf + (ranges.Count * VfioIovaRange.SizeOf));
@@ -83,7 +77,7 @@ internal sealed partial class VfioIommu
             Header = new VfioInfoCapHeader { Id = (ushort)IommuType1InfoCapId.Migration, Version = 1, Next = (uint)(baseOffset + migration) },
             Flags = 0,
             PgsizeBitmap = pgsize,
-            MaxDirtyBitmapSize = DirtyBitmapSizeMax,
+            MaxDirtyBitmapSize = DirtyTracker.DirtyBitmapSizeMax,
         };
         mig.Write(buf);
 
@@ -95,7 +89,7 @@ internal sealed partial class VfioIommu
                 Version = 1,
                 Next = iova == 0 ? 0 : (uint)(baseOffset + migration + dmaAvail),
             },
-            Avail = _dmaAvail,
+            Avail = tree.DmaAvailLocked,
         };
         avail.Write(buf.AsSpan(migration));
 

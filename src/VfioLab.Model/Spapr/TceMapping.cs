@@ -1,15 +1,22 @@
 using VfioLab.Abi;
 using VfioLab.Addressing;
 using VfioLab.Collections;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Iommu;
 using VfioLab.Vfio;
 
 namespace VfioLab.Spapr;
 
-// VFIO_IOMMU_MAP_DMA / UNMAP_DMA on sPAPR: tce_iommu_build (v1: pin per TCE), tce_iommu_build_v2 (v2: through
-// pre-registered memory), tce_iommu_clear. Both work by runs of TCEs, never TCE by TCE.
-internal sealed partial class TceContainer
+/// <summary>
+/// VFIO_IOMMU_MAP_DMA and UNMAP_DMA on one sPAPR TCE container: <c>tce_iommu_build</c> (v1: each TCE pins its system
+/// page, <see cref="TcePins"/>), <c>tce_iommu_build_v2</c> (v2: through memory pre-registered in the mm, nothing pinned
+/// here) and the clear of UNMAP. Both work by runs of TCEs, never TCE by TCE.
+/// </summary>
+/// <remarks>Lock: the container's lock (<see cref="TceContext.Lock"/>), held by the caller (the container's ioctl) and
+/// asserted by every <c>*Locked</c> member; no state of its own (the TCEs are the windows' tables', the pins the
+/// host's). ENABLE (v1) or a registration (v2) is the caller's check.</remarks>
+internal sealed class TceMapping(TceContext ctx, TceContainerMm containerMm, TceWindows windows)
 {
     /// <summary>
     /// VFIO_IOMMU_MAP_DMA, in the kernel's order: EPERM (not enabled: v1 ENABLE or a v2 registration), EFAULT
@@ -21,12 +28,9 @@ internal sealed partial class TceContainer
     /// only the first TCE and then writes past its table) is EINVAL with nothing done. On a failure part-way
     /// the TCEs this call wrote are cleared (the ones it replaced stay released, as in Linux).
     /// </summary>
-    private long MapDmaLocked(Process caller, ref IoctlArgument argument)
+    public long MapDmaIoctlLocked(Process caller, ref IoctlArgument argument)
     {
-        if (!_enabled)
-        {
-            return Errno.EPERM.AsReturn();
-        }
+        ctx.AssertLocked();
         Span<byte> raw = stackalloc byte[VfioIommuType1DmaMap.SizeOf];
         if (!argument.TryCopyFrom(0, raw[..VfioIommuType1DmaMap.MinSize]))
         {
@@ -40,23 +44,17 @@ internal sealed partial class TceContainer
         return MapDmaLocked(caller, map.Iova, map.Vaddr, map.Size, map.Flags);
     }
 
-    /// <summary>The decoded half of MAP_DMA (also the typed entry point for tests and benchmarks).</summary>
-    public long MapDma(Process caller, ulong iova, ulong vaddr, ulong size, DmaMapFlags flags)
+    /// <summary>The decoded half of MAP_DMA, on an enabled container: the pending default window, ENXIO, EINVAL, 1 for an
+    /// IOVA off a TCE page, the model's guard, then the build (v1 or v2).</summary>
+    public long MapDmaLocked(Process caller, ulong iova, ulong vaddr, ulong size, DmaMapFlags flags)
     {
-        using (_lock.EnterScope())
-        {
-            return _enabled ? MapDmaLocked(caller, iova, vaddr, size, flags) : Errno.EPERM.AsReturn();
-        }
-    }
-
-    private long MapDmaLocked(Process caller, ulong iova, ulong vaddr, ulong size, DmaMapFlags flags)
-    {
-        Errno e = CreateDefaultWindowLocked(caller);
+        ctx.AssertLocked();
+        Errno e = windows.CreateDefaultWindowLocked(caller);
         if (e != Errno.None)
         {
             return e.AsReturn();
         }
-        if (FindTableLocked(iova, out TceTable? tbl) < 0)
+        if (windows.FindTableLocked(iova, out TceTable? tbl) < 0)
         {
             return Errno.ENXIO.AsReturn();
         }
@@ -85,9 +83,9 @@ internal sealed partial class TceContainer
         {
             return 0;
         }
-        e = V2 ? BuildV2Locked(caller, tbl, entry, vaddr, pages, prot) : BuildV1Locked(caller, tbl, entry, vaddr, pages, prot);
-        Emit("spapr.map", caller, Diagnostics.TraceLog.F("iova", iova), Diagnostics.TraceLog.F("vaddr", vaddr), Diagnostics.TraceLog.F("size", size),
-            Diagnostics.TraceLog.F("errno", e.ToString()));
+        e = ctx.V2 ? BuildV2Locked(caller, tbl, entry, vaddr, pages, prot) : BuildV1Locked(caller, tbl, entry, vaddr, pages, prot);
+        ctx.Emit("spapr.map", caller, TraceLog.F("iova", iova), TraceLog.F("vaddr", vaddr), TraceLog.F("size", size),
+            TraceLog.F("errno", e.ToString()));
         return e.AsReturn();
     }
 
@@ -97,12 +95,9 @@ internal sealed partial class TceContainer
     /// a TCE page (<c>iommu_tce_clear_param_check</c>); then every TCE of the range is cleared (holes are
     /// fine) and 0 returned: sPAPR writes no size back. Model guard as for MAP: past the window's end is EINVAL.
     /// </summary>
-    private long UnmapDmaLocked(Process caller, ref IoctlArgument argument)
+    public long UnmapDmaIoctlLocked(Process caller, ref IoctlArgument argument)
     {
-        if (!_enabled)
-        {
-            return Errno.EPERM.AsReturn();
-        }
+        ctx.AssertLocked();
         Span<byte> raw = stackalloc byte[VfioIommuType1DmaUnmap.SizeOf];
         if (!argument.TryCopyFrom(0, raw[..VfioIommuType1DmaUnmap.MinSize]))
         {
@@ -113,12 +108,12 @@ internal sealed partial class TceContainer
         {
             return Errno.EINVAL.AsReturn();
         }
-        Errno e = CreateDefaultWindowLocked(caller);
+        Errno e = windows.CreateDefaultWindowLocked(caller);
         if (e != Errno.None)
         {
             return e.AsReturn();
         }
-        if (FindTableLocked(unmap.Iova, out TceTable? tbl) < 0)
+        if (windows.FindTableLocked(unmap.Iova, out TceTable? tbl) < 0)
         {
             return Errno.ENXIO.AsReturn();
         }
@@ -137,23 +132,9 @@ internal sealed partial class TceContainer
         {
             return Errno.EINVAL.AsReturn();
         }
-        ClearLocked(tbl, entry, pages, caller);
-        Emit("spapr.unmap", caller, Diagnostics.TraceLog.F("iova", unmap.Iova), Diagnostics.TraceLog.F("size", unmap.Size));
+        windows.ClearLocked(tbl, entry, pages, caller);
+        ctx.Emit("spapr.unmap", caller, TraceLog.F("iova", unmap.Iova), TraceLog.F("size", unmap.Size));
         return 0;
-    }
-
-    /// <summary><c>tce_iommu_clear</c>: every valid TCE of the range becomes invalid and its page (v1) or region
-    /// mapping count (v2) is released. Never fails.</summary>
-    private void ClearLocked(TceTable table, ulong entry, ulong pages, Process? caller)
-    {
-        AssertLocked();
-        var cleared = new List<Run<TceEntryRun>>();
-        table.Clear(entry, pages, cleared);
-        ReleaseEntriesLocked(cleared);
-        if (cleared.Count > 0)
-        {
-            Emit("spapr.clear", caller, Diagnostics.TraceLog.F("entry", entry), Diagnostics.TraceLog.F("runs", cleared.Count));
-        }
     }
 
     /// <summary>
@@ -164,14 +145,15 @@ internal sealed partial class TceContainer
     /// </summary>
     private Errno BuildV1Locked(Process caller, TceTable tbl, ulong entry, ulong vaddr, ulong pages, IommuProt prot)
     {
+        ctx.AssertLocked();
         AddressSpace? mm = caller.Mm;
         if (mm is null)
         {
             return Errno.EFAULT;
         }
-        int mmId = _driver.Mms.Of(mm).Id;
+        int mmId = ctx.Mms.Of(mm).Id;
         int tceShift = tbl.PageShift;
-        int pageShift = PageShift;
+        int pageShift = ctx.PageShift;
         bool write = (prot & IommuProt.Write) != 0;
         Span<PfnRun> runs = stackalloc PfnRun[16];
         var replaced = new List<Run<TceEntryRun>>();
@@ -198,10 +180,10 @@ internal sealed partial class TceContainer
                 ulong cur = vaddr + (done << tceShift);
                 ulong n = Math.Min(pages - done, (runEndUa - cur + (1UL << tceShift) - 1) >> tceShift);
                 ulong hpa = (run.First.Value << pageShift) + (cur - (page << pageShift));
-                TcePins.PinExtra(Machine, hpa, n, tceShift);
+                TcePins.PinExtra(ctx.Machine, hpa, n, tceShift);
                 replaced.Clear();
                 tbl.Exchange(entry + done, n, new TceEntryRun(hpa, cur, tceShift, prot, mmId), replaced);
-                ReleaseEntriesLocked(replaced);
+                windows.ReleaseEntriesLocked(replaced);
                 done += n;
                 page += run.Count;
             }
@@ -214,7 +196,7 @@ internal sealed partial class TceContainer
         }
         if (error != Errno.None)
         {
-            ClearLocked(tbl, entry, done, caller);
+            windows.ClearLocked(tbl, entry, done, caller);
         }
         return error;
     }
@@ -228,22 +210,23 @@ internal sealed partial class TceContainer
     /// </summary>
     private Errno BuildV2Locked(Process caller, TceTable tbl, ulong entry, ulong vaddr, ulong pages, IommuProt prot)
     {
-        AddressSpace? mm = WorkingMmLocked(caller);
+        ctx.AssertLocked();
+        AddressSpace? mm = containerMm.WorkingLocked(caller);
         if (mm is null)
         {
             return Errno.EINVAL;
         }
-        MmIommuContext ctx = _driver.Mms.Of(mm);
+        MmIommuContext regions = ctx.Mms.Of(mm);
         int tceShift = tbl.PageShift;
         ulong tceSize = tbl.PageSize;
-        int pageShift = PageShift;
+        int pageShift = ctx.PageShift;
         var replaced = new List<Run<TceEntryRun>>();
         ulong done = 0;
         Errno error = Errno.None;
         while (done < pages)
         {
             ulong ua = vaddr + (done << tceShift);
-            MmIommuRegion? region = ctx.Lookup(ua, tceSize, pageShift);
+            MmIommuRegion? region = regions.Lookup(ua, tceSize, pageShift);
             if (region is null || tceShift > region.PageShift || !region.TryGetHpas((ua - region.Ua) >> pageShift, out Run<HpaRun> hpas))
             {
                 error = Errno.EINVAL;
@@ -257,40 +240,14 @@ internal sealed partial class TceContainer
             ulong hpa = (hpas.ValueAt(pageIndex).Pfn << pageShift) | (ua & ((1UL << pageShift) - 1));
             region.Mapped += n;
             replaced.Clear();
-            tbl.Exchange(entry + done, n, new TceEntryRun(hpa, ua, tceShift, prot, ctx.Id), replaced);
-            ReleaseEntriesLocked(replaced);
+            tbl.Exchange(entry + done, n, new TceEntryRun(hpa, ua, tceShift, prot, regions.Id), replaced);
+            windows.ReleaseEntriesLocked(replaced);
             done += n;
         }
         if (error != Errno.None)
         {
-            ClearLocked(tbl, entry, done, caller);
+            windows.ClearLocked(tbl, entry, done, caller);
         }
         return error;
-    }
-
-    /// <summary><c>mm_iommu_mapped_dec</c> for <paramref name="count"/> TCEs from <paramref name="run"/>: each
-    /// lowers the mapping count of the region holding its user address (in the mm recorded in the entry), never
-    /// below 1; an address in no region is skipped (the kernel's "was not cached").</summary>
-    private void MappedDecLocked(TceEntryRun run, ulong count)
-    {
-        MmIommuContext? ctx = _driver.Mms.ById(run.MmId);
-        ulong tceSize = 1UL << run.PageShift;
-        ulong i = 0;
-        while (i < count)
-        {
-            ulong ua = run.Ua + (i << run.PageShift);
-            MmIommuRegion? r = ctx?.Lookup(ua, tceSize, PageShift);
-            if (r is null)
-            {
-                i++;
-                continue;
-            }
-            ulong inRegion = Math.Min(count - i, (r.Ua + r.Size(PageShift) - ua) >> run.PageShift);
-            if (r.Mapped > 1)
-            {
-                r.Mapped = Math.Max(1, r.Mapped - inRegion);
-            }
-            i += inRegion;
-        }
     }
 }

@@ -1,20 +1,51 @@
 using System.Buffers.Binary;
+using System.Numerics;
 using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Collections;
 using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Vfio;
 
 namespace VfioLab.Type1;
 
-// VFIO_IOMMU_DIRTY_PAGES (spec §1.7) and the dirty bitmaps of mappings (§3.11).
-internal sealed partial class VfioIommu
+/// <summary>
+/// Dirty page tracking of one type1 container (spec §1.7, §3.11): <c>dirty_page_tracking</c>, VFIO_IOMMU_DIRTY_PAGES
+/// (START, STOP, GET_BITMAP), each mapping's bitmap (<c>vfio_dma_bitmap_alloc</c>, populated with its external pins),
+/// <c>update_user_bitmap</c> for GET_BITMAP and UNMAP's GET_DIRTY_BITMAP, and the bitmaps' answers to a page-size change
+/// or a group leaving pinned-page scope.
+/// </summary>
+/// <remarks>
+/// Lock: the container's type1 lock (<see cref="Type1Context.Lock"/>) protects <c>_tracking</c> and every mapping's
+/// <see cref="VfioDma.Bitmap"/> and <see cref="VfioDma.BitmapPageSize"/>; every <c>*Locked</c> member asserts it, and
+/// the ioctl's entry points take it. The bitmaps are the model's only per-page structures: the uAPI defines them as
+/// bitmaps.
+/// </remarks>
+internal sealed class DirtyTracker(Type1Context ctx, DmaTree tree, DomainSet domains)
 {
+    /// <summary>The largest user bitmap (DIRTY_BITMAP_SIZE_MAX): bytes for INT_MAX pages rounded to u64.</summary>
+    public const ulong DirtyBitmapSizeMax = 256UL << 20;
+
     /// <summary>DIRTY_BITMAP_PAGES_MAX: INT_MAX bits per mapping.</summary>
     private const ulong DirtyBitmapPagesMax = int.MaxValue;
 
-    private Errno DirtyPages(VfioCallContext context, ref IoctlArgument argument)
+    private bool _tracking;
+
+    /// <summary><c>dirty_page_tracking</c>.</summary>
+    public bool TrackingLocked
     {
-        if (!V2)
+        get
+        {
+            ctx.AssertLocked();
+            return _tracking;
+        }
+    }
+
+    /// <summary>VFIO_IOMMU_DIRTY_PAGES: EACCES (v1), EFAULT (copy in), EINVAL (argsz, flags, not exactly one of START,
+    /// STOP, GET_BITMAP, a GET_BITMAP argsz without its range), then the operation's own errors.</summary>
+    public Errno DirtyPagesIoctl(VfioCallContext context, ref IoctlArgument argument)
+    {
+        if (!ctx.V2)
         {
             return Errno.EACCES;
         }
@@ -32,9 +63,9 @@ internal sealed partial class VfioIommu
         switch (dirty.Flags)
         {
             case DirtyPagesFlags.Start:
-                return StartDirtyTracking(context.Process);
+                return Start(context.Process);
             case DirtyPagesFlags.Stop:
-                StopDirtyTracking(context.Process);
+                Stop(context.Process);
                 return Errno.None;
             case DirtyPagesFlags.GetBitmap:
                 break;
@@ -51,21 +82,75 @@ internal sealed partial class VfioIommu
             return Errno.EFAULT;
         }
         VfioIommuType1DirtyBitmapGet.TryRead(getRaw, out VfioIommuType1DirtyBitmapGet range);
-        return GetDirtyBitmap(context.Memory, range.Iova, range.Size, range.Bitmap);
+        return GetBitmap(context.Memory, range.Iova, range.Size, range.Bitmap);
+    }
+
+    /// <summary>access_ok on the user bitmap's range, then verify_bitmap_size for <paramref name="size"/> bytes of IOVA
+    /// at its page size: EINVAL for a range that wraps or passes TASK_SIZE, a page size of 0, or a bitmap of no bytes,
+    /// too few, or more than <see cref="DirtyBitmapSizeMax"/>.</summary>
+    public static Errno CheckUserBitmap(VfioBitmap bitmap, ulong size)
+    {
+        if (!new HostVirtAddr(bitmap.Data).TryAdd(bitmap.Size, out HostVirtAddr end) || end.Value > AddressSpace.TaskSize)
+        {
+            return Errno.EINVAL;
+        }
+        // pgsize 0 is undefined behaviour in the kernel (__ffs(0)); the model refuses it.
+        if (bitmap.Pgsize == 0)
+        {
+            return Errno.EINVAL;
+        }
+        ulong npages = size >> BitOperations.TrailingZeroCount(bitmap.Pgsize);
+        return npages == 0 || bitmap.Size == 0 || bitmap.Size > DirtyBitmapSizeMax || bitmap.Size < BitmapBytes(npages) ? Errno.EINVAL : Errno.None;
+    }
+
+    /// <summary>A page of a mapping was written or pinned by a device: its bit is set while tracking.</summary>
+    public void MarkDirtyLocked(VfioDma dma, ByteRange range)
+    {
+        ctx.AssertLocked();
+        if (_tracking)
+        {
+            dma.MarkDirty(range);
+        }
+    }
+
+    /// <summary>Release: tracking stops (the mappings and their bitmaps are gone already).</summary>
+    public void ResetLocked()
+    {
+        ctx.AssertLocked();
+        _tracking = false;
+    }
+
+    /// <summary>Calls <paramref name="visit"/> with (mapping IOVA, bitmap words) for every mapping that has a dirty
+    /// bitmap, in IOVA order, under the container's lock; the callback must not keep the array. The one per-page state
+    /// the snapshot leaves out, read for whole-state digests (Checks/StateDigest).</summary>
+    public void VisitBitmaps(Action<ulong, ulong[]> visit)
+    {
+        using (ctx.Lock.EnterScope())
+        {
+            var seen = new HashSet<VfioDma>();
+            foreach (Run<DmaRef> r in tree.RunsLocked())
+            {
+                VfioDma dma = r.Value.Dma;
+                if (dma.Bitmap is not null && seen.Add(dma))
+                {
+                    visit(dma.Iova.Value, dma.Bitmap);
+                }
+            }
+        }
     }
 
     /// <summary>DIRTY_PAGES START: allocates every mapping's bitmap (EINVAL past INT_MAX pages, ENOMEM;
     /// on failure none stay allocated), seeded with its external pins. Idempotent.</summary>
-    public Errno StartDirtyTracking(Process? caller)
+    public Errno Start(Process? caller)
     {
-        using (_lock.EnterScope())
+        using (ctx.Lock.EnterScope())
         {
-            if (_dirtyTracking)
+            if (_tracking)
             {
                 return Errno.None;
             }
-            ulong pgsize = MinPageSizeLocked;
-            List<VfioDma> dmas = AllDmasLocked();
+            ulong pgsize = domains.MinPageSizeLocked;
+            List<VfioDma> dmas = tree.AllLocked();
             for (int i = 0; i < dmas.Count; i++)
             {
                 Errno e = AllocateBitmapLocked(dmas[i], pgsize);
@@ -78,52 +163,57 @@ internal sealed partial class VfioIommu
                     return e;
                 }
             }
-            _dirtyTracking = true;
-            if (Trace.Enabled)
+            _tracking = true;
+            if (ctx.Trace.Enabled)
             {
-                Emit("dirty_start", caller, TraceLog.F("pgsize", pgsize), TraceLog.F("mappings", dmas.Count));
+                ctx.Emit("dirty_start", caller, TraceLog.F("pgsize", pgsize), TraceLog.F("mappings", dmas.Count));
             }
             return Errno.None;
         }
     }
 
     /// <summary>DIRTY_PAGES STOP: discards every bitmap.</summary>
-    public void StopDirtyTracking(Process? caller)
+    public void Stop(Process? caller)
     {
-        using (_lock.EnterScope())
+        using (ctx.Lock.EnterScope())
         {
-            if (!_dirtyTracking)
+            if (!_tracking)
             {
                 return;
             }
-            _dirtyTracking = false;
-            foreach (VfioDma dma in AllDmasLocked())
+            _tracking = false;
+            foreach (VfioDma dma in tree.AllLocked())
             {
                 dma.Bitmap = null;
                 dma.BitmapPageSize = 0;
             }
-            if (Trace.Enabled)
+            if (ctx.Trace.Enabled)
             {
-                Emit("dirty_stop", caller);
+                ctx.Emit("dirty_stop", caller);
             }
         }
     }
 
-    private Errno GetDirtyBitmap(IUserMemory memory, ulong iova, ulong size, VfioBitmap bitmap)
+    /// <summary>DIRTY_PAGES GET_BITMAP: v6.18's size-0 and overflow checks (EINVAL, EOVERFLOW; v6.17: EINVAL for a range
+    /// whose exclusive end wraps), the user bitmap (EINVAL), then under the lock EINVAL for another page size, a range
+    /// off it, tracking off, or (v2) a mapping bisected; EFAULT when the user bitmap faults. Each mapping's bitmap is
+    /// written out and re-seeded with its external pins.</summary>
+    public Errno GetBitmap(IUserMemory memory, ulong iova, ulong size, VfioBitmap bitmap)
     {
-        if (Behavior.OverflowIsEoverflow)
+        if (ctx.Behavior.OverflowIsEoverflow)
         {
             if (size == 0)
             {
                 return Errno.EINVAL;
             }
-            if (iova + (size - 1) < iova)
+            if (!ByteRange.TryFromStartSize(iova, size, out _))
             {
                 return Errno.EOVERFLOW;
             }
         }
-        else if (size != 0 && iova + size < iova)
+        else if (size != 0 && !new Iova(iova).TryAdd(size, out _))
         {
+            // v6.17 and before: an exclusive end that wraps, so a range ending at 2^64-1 is refused too.
             return Errno.EINVAL;
         }
         Errno check = CheckUserBitmap(bitmap, size);
@@ -131,21 +221,21 @@ internal sealed partial class VfioIommu
         {
             return check;
         }
-        using (_lock.EnterScope())
+        using (ctx.Lock.EnterScope())
         {
-            ulong pgsize = MinPageSizeLocked;
-            if (bitmap.Pgsize != pgsize || (iova & (pgsize - 1)) != 0 || size == 0 || (size & (pgsize - 1)) != 0 || !_dirtyTracking)
+            ulong pgsize = domains.MinPageSizeLocked;
+            if (bitmap.Pgsize != pgsize || (iova & (pgsize - 1)) != 0 || size == 0 || (size & (pgsize - 1)) != 0 || !_tracking)
             {
                 return Errno.EINVAL;
             }
-            ulong last = iova + (size - 1);
-            if (!NoBisectionLocked(iova, last))
+            var range = ByteRange.FromStartSize(iova, size);
+            if (!tree.NoBisectionLocked(range))
             {
                 return Errno.EINVAL;
             }
-            foreach (VfioDma dma in DmasOverlappingLocked(iova, last))
+            foreach (VfioDma dma in tree.OverlappingLocked(range))
             {
-                Errno e = UpdateUserBitmapLocked(memory, bitmap.Data, dma, iova, pgsize);
+                Errno e = UpdateUserBitmapLocked(memory, new HostVirtAddr(bitmap.Data), dma, new Iova(iova), pgsize);
                 if (e != Errno.None)
                 {
                     return e;
@@ -159,14 +249,15 @@ internal sealed partial class VfioIommu
     /// <summary>vfio_dma_bitmap_alloc and vfio_dma_populate_bitmap: a zeroed bitmap of the mapping's pages
     /// plus a spare word, with the externally pinned pages set. EINVAL past INT_MAX pages; ENOMEM when
     /// the <c>bitmap_alloc</c> fault site fires.</summary>
-    private Errno AllocateBitmapLocked(VfioDma dma, ulong pgsize)
+    public Errno AllocateBitmapLocked(VfioDma dma, ulong pgsize)
     {
+        ctx.AssertLocked();
         ulong npages = dma.RequestedSize / pgsize;
         if (npages > DirtyBitmapPagesMax)
         {
             return Errno.EINVAL;
         }
-        if (Faults.ShouldFail("bitmap_alloc"))
+        if (ctx.Faults.ShouldFail("bitmap_alloc"))
         {
             return Errno.ENOMEM;
         }
@@ -184,8 +275,9 @@ internal sealed partial class VfioIommu
     }
 
     // Resets a mapping's bitmap to exactly its externally pinned pages.
-    private static void PopulateBitmapLocked(VfioDma dma)
+    private void PopulateBitmapLocked(VfioDma dma)
     {
+        ctx.AssertLocked();
         if (dma.Bitmap is null)
         {
             return;
@@ -193,7 +285,7 @@ internal sealed partial class VfioIommu
         Array.Clear(dma.Bitmap);
         foreach (VpfnRun run in dma.VpfnRuns())
         {
-            dma.MarkDirty(run.Iova, run.Iova + ((run.Pages - 1) << dma.PageShift));
+            dma.MarkDirty(ByteRange.FromStartSize(run.Iova, run.Pages << dma.PageShift));
         }
     }
 
@@ -206,17 +298,18 @@ internal sealed partial class VfioIommu
     /// are written, so bits past the mapping in a later last word become zero. EFAULT when the user
     /// memory faults.
     /// </summary>
-    private Errno UpdateUserBitmapLocked(IUserMemory memory, ulong userBitmap, VfioDma dma, ulong baseIova, ulong pgsize)
+    public Errno UpdateUserBitmapLocked(IUserMemory memory, HostVirtAddr userBitmap, VfioDma dma, Iova baseIova, ulong pgsize)
     {
-        int pgshift = System.Numerics.BitOperations.TrailingZeroCount(pgsize);
+        ctx.AssertLocked();
+        int pgshift = BitOperations.TrailingZeroCount(pgsize);
         ulong nbits = dma.Size >> pgshift;
-        // A page-size change while tracking re-sized every bitmap already (ResizeBitmapsLocked).
+        // A page-size change while tracking re-sized every bitmap already (OnPageSizesChangedLocked).
         System.Diagnostics.Debug.Assert(dma.Bitmap is not null && dma.BitmapPageSize == pgsize, "bitmap at another page size");
         ulong[] bits = dma.Bitmap!;
-        ulong bitOffset = (dma.Iova - baseIova) >> pgshift;
+        ulong bitOffset = dma.Iova.Minus(baseIova) >> pgshift;
         ulong copyOffset = bitOffset / 64;
         int shift = (int)(bitOffset % 64);
-        if (_numNonPinnedGroups > 0 && dma.IommuMapped)
+        if (domains.NumNonPinnedGroupsLocked > 0 && dma.IommuMapped)
         {
             SetBits(bits, nbits);
         }
@@ -226,7 +319,7 @@ internal sealed partial class VfioIommu
         ulong leftover = 0;
         if (shift != 0)
         {
-            if (!memory.TryRead(userBitmap + copyOffset * 8, word))
+            if (!memory.TryRead(userBitmap.Plus(copyOffset * 8).Value, word))
             {
                 return Errno.EFAULT;
             }
@@ -245,7 +338,7 @@ internal sealed partial class VfioIommu
         for (ulong w = 0; w < wordsOut; w++)
         {
             BinaryPrimitives.WriteUInt64LittleEndian(word, output[w]);
-            if (!memory.TryWrite(userBitmap + (copyOffset + w) * 8, word))
+            if (!memory.TryWrite(userBitmap.Plus((copyOffset + w) * 8).Value, word))
             {
                 return Errno.EFAULT;
             }
@@ -285,9 +378,15 @@ internal sealed partial class VfioIommu
     /// START and would later write past them (spec §3.11: "not reconciled"); the model re-sizes each
     /// bitmap to the new granularity with every page dirty, so nothing is lost and no invariant breaks.
     /// </summary>
-    private void ResizeBitmapsLocked(ulong pgsize)
+    public void OnPageSizesChangedLocked()
     {
-        foreach (VfioDma dma in AllDmasLocked())
+        ctx.AssertLocked();
+        if (!_tracking)
+        {
+            return;
+        }
+        ulong pgsize = domains.MinPageSizeLocked;
+        foreach (VfioDma dma in tree.AllLocked())
         {
             if (dma.Bitmap is not null && dma.BitmapPageSize != pgsize)
             {
@@ -299,9 +398,14 @@ internal sealed partial class VfioIommu
 
     /// <summary>Detaching a group outside pinned-page scope while tracking: every page of every mapping
     /// becomes dirty, so nothing it may have written is lost when the scope narrows.</summary>
-    private void MarkAllDirtyLocked()
+    public void MarkAllDirtyLocked()
     {
-        foreach (VfioDma dma in AllDmasLocked())
+        ctx.AssertLocked();
+        if (!_tracking)
+        {
+            return;
+        }
+        foreach (VfioDma dma in tree.AllLocked())
         {
             if (dma.Bitmap is not null)
             {
@@ -309,4 +413,7 @@ internal sealed partial class VfioIommu
             }
         }
     }
+
+    /// <summary>DIRTY_BITMAP_BYTES: bytes of whole u64 words for <paramref name="bits"/> bits.</summary>
+    private static ulong BitmapBytes(ulong bits) => bits / 64 * 8 + (bits % 64 == 0 ? 0UL : 8UL);
 }

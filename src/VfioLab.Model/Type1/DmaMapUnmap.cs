@@ -1,0 +1,372 @@
+using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Diagnostics;
+using VfioLab.Host;
+using VfioLab.Iommu;
+using VfioLab.Vfio;
+
+namespace VfioLab.Type1;
+
+/// <summary>
+/// The MAP and UNMAP paths of one type1 container (spec §1.5, §1.6, §3.8, §3.12, §3.13): VFIO_IOMMU_MAP_DMA
+/// (<c>vfio_dma_do_map</c>, with the VADDR update), VFIO_IOMMU_UNMAP_DMA (<c>vfio_dma_do_unmap</c>: the v1 and v2 rules,
+/// ALL, VADDR invalidation, GET_DIRTY_BITMAP, the unmap notification's restarts) and <c>vfio_remove_dma</c>. One
+/// mapping's whole life reads here; each step is its part's: the tree (<see cref="DmaTree"/>), the pins
+/// (<see cref="DmaPinning"/>), the charges (<see cref="LockedMemoryAccounting"/>), the bitmaps
+/// (<see cref="DirtyTracker"/>), the devices told (<see cref="UnmapNotifier"/>) and held (<see cref="DeviceMemoryHolds"/>).
+/// </summary>
+/// <remarks>
+/// Lock: the container's type1 lock (<see cref="Type1Context.Lock"/>): the typed entry points take it, every
+/// <c>*Locked</c> member asserts it; the unmap notification releases it around the drivers' callbacks and the walk
+/// starts over. No state of its own.
+/// </remarks>
+internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows windows, DomainSet domains, DmaPinning pinning, LockedMemoryAccounting accounting,
+    DirtyTracker dirty, UnmapNotifier notifier, DeviceMemoryHolds holds)
+{
+    /// <summary>
+    /// VFIO_IOMMU_MAP_DMA: EFAULT (struct copy), EINVAL (argsz, flags, prot/VADDR mix, size 0,
+    /// alignment, outside the valid IOVA windows), EOVERFLOW (v6.18: range wraps), ENOENT/EINVAL (VADDR
+    /// with no or a mismatching invalidated mapping), EEXIST (overlap), ENOSPC (no slot left), ENOMEM
+    /// (RLIMIT_MEMLOCK, allocation), EFAULT (unpinnable memory), ENODEV (no mm), EINTR, or the IOMMU
+    /// driver's map error. All or nothing.
+    /// </summary>
+    public Errno MapDmaIoctl(VfioCallContext context, ref IoctlArgument argument)
+    {
+        Span<byte> raw = stackalloc byte[VfioIommuType1DmaMap.SizeOf];
+        if (!argument.TryCopyFrom(0, raw[..VfioIommuType1DmaMap.MinSize]))
+        {
+            return Errno.EFAULT;
+        }
+        VfioIommuType1DmaMap.TryRead(raw, VfioIommuType1DmaMap.MinSize, out VfioIommuType1DmaMap map);
+        if (map.Argsz < VfioIommuType1DmaMap.MinSize || (map.Flags & ~(DmaMapFlags.Read | DmaMapFlags.Write | DmaMapFlags.Vaddr)) != 0)
+        {
+            return Errno.EINVAL;
+        }
+        return MapDma(context.Process, map.Iova, map.Vaddr, map.Size, map.Flags);
+    }
+
+    /// <summary>vfio_dma_do_map with a decoded request (also the typed entry point for tests and benchmarks).</summary>
+    public Errno MapDma(Process caller, ulong iova, ulong vaddr, ulong size, DmaMapFlags flags)
+    {
+        if (ctx.Behavior.OverflowIsEoverflow)
+        {
+            if (size == 0)
+            {
+                return Errno.EINVAL;
+            }
+            if (!ByteRange.TryFromStartSize(iova, size, out _) || !ByteRange.TryFromStartSize(vaddr, size, out _))
+            {
+                return Errno.EOVERFLOW;
+            }
+        }
+        IommuProt prot = ((flags & DmaMapFlags.Write) != 0 ? IommuProt.Write : 0) | ((flags & DmaMapFlags.Read) != 0 ? IommuProt.Read : 0);
+        bool vaddrUpdate = (flags & DmaMapFlags.Vaddr) != 0;
+        if ((prot != 0 && vaddrUpdate) || (prot == 0 && !vaddrUpdate))
+        {
+            return Errno.EINVAL;
+        }
+        using (ctx.Lock.EnterScope())
+        {
+            ulong pgsize = domains.MinPageSizeLocked;
+            if (size == 0 || ((size | iova | vaddr) & (pgsize - 1)) != 0)
+            {
+                return Errno.EINVAL;
+            }
+            if (!ByteRange.TryFromStartSize(iova, size, out ByteRange range) || !ByteRange.TryFromStartSize(vaddr, size, out _))
+            {
+                return Errno.EINVAL;
+            }
+            bool overlaps = tree.TryFindFirstLocked(range, out VfioDma? hit);
+            if (vaddrUpdate)
+            {
+                return UpdateVaddrLocked(caller, hit, range, new HostVirtAddr(vaddr));
+            }
+            if (overlaps)
+            {
+                return Errno.EEXIST;
+            }
+            if (tree.DmaAvailLocked == 0)
+            {
+                return Errno.ENOSPC;
+            }
+            if (!windows.ContainsWholeLocked(range))
+            {
+                return Errno.EINVAL;
+            }
+            if (ctx.Faults.ShouldFail("dma_alloc"))
+            {
+                return Errno.ENOMEM;
+            }
+            AddressSpace mm = caller.Mm ?? caller.LastMm;
+            var dma = new VfioDma(range, new HostVirtAddr(vaddr), prot, caller, mm, caller.CapIpcLock, ctx.PageShift);
+            tree.InsertLocked(dma);
+            Errno error = Errno.None;
+            if (!domains.HasDomainLocked)
+            {
+                dma.Size = size;
+            }
+            else
+            {
+                error = pinning.PinMapDmaLocked(dma, caller);
+                if (error != Errno.None)
+                {
+                    RemoveLocked(dma);
+                    return error;
+                }
+            }
+            if (dirty.TrackingLocked)
+            {
+                error = dirty.AllocateBitmapLocked(dma, pgsize);
+                if (error != Errno.None)
+                {
+                    RemoveLocked(dma);
+                    return error;
+                }
+            }
+            if (ctx.Trace.Enabled)
+            {
+                ctx.Emit("map_dma", caller, TraceLog.F("iova", iova), TraceLog.F("vaddr", vaddr), TraceLog.F("size", size),
+                    TraceLog.F("prot", (int)prot), TraceLog.F("locked_vm", dma.LockedVm));
+            }
+            return Errno.None;
+        }
+    }
+
+    // MAP_DMA with VADDR: only an invalidated mapping with exactly this range may get a new vaddr; its charge
+    // moves to the caller's mm first (vfio_change_dma_owner, v6.3+).
+    private Errno UpdateVaddrLocked(Process caller, VfioDma? dma, ByteRange range, HostVirtAddr vaddr)
+    {
+        ctx.AssertLocked();
+        if (dma is null)
+        {
+            return Errno.ENOENT;
+        }
+        if (!dma.VaddrInvalid || dma.Range != range)
+        {
+            return Errno.EINVAL;
+        }
+        Errno e = accounting.ChangeOwnerLocked(dma, caller);
+        if (e != Errno.None)
+        {
+            return e;
+        }
+        dma.Vaddr = vaddr;
+        tree.RevalidateVaddrLocked(dma);
+        if (ctx.Trace.Enabled)
+        {
+            ctx.Emit("map_dma_vaddr", caller, TraceLog.F("iova", range.Start), TraceLog.F("vaddr", vaddr.Value), TraceLog.F("size", range.Size));
+        }
+        return Errno.None;
+    }
+
+    /// <summary>
+    /// VFIO_IOMMU_UNMAP_DMA: EFAULT (struct or bitmap copy, size copy-back), EINVAL (argsz, flags, a dirty bitmap with
+    /// ALL or VADDR or a short argsz, the user bitmap), then <see cref="UnmapDma(Process, IUserMemory, ulong, ulong,
+    /// DmaUnmapFlags, VfioBitmap, out ulong)"/>; on success the size removed is written back into <c>size</c>.
+    /// </summary>
+    public Errno UnmapDmaIoctl(VfioCallContext context, ref IoctlArgument argument)
+    {
+        Span<byte> raw = stackalloc byte[VfioIommuType1DmaUnmap.SizeOf];
+        if (!argument.TryCopyFrom(0, raw))
+        {
+            return Errno.EFAULT;
+        }
+        VfioIommuType1DmaUnmap.TryRead(raw, out VfioIommuType1DmaUnmap unmap);
+        const DmaUnmapFlags known = DmaUnmapFlags.GetDirtyBitmap | DmaUnmapFlags.All | DmaUnmapFlags.Vaddr;
+        if (unmap.Argsz < VfioIommuType1DmaUnmap.MinSize || (unmap.Flags & ~known) != 0)
+        {
+            return Errno.EINVAL;
+        }
+        VfioBitmap bitmap = default;
+        if ((unmap.Flags & DmaUnmapFlags.GetDirtyBitmap) != 0)
+        {
+            if ((unmap.Flags & (DmaUnmapFlags.All | DmaUnmapFlags.Vaddr)) != 0 || unmap.Argsz < VfioIommuType1DmaUnmap.MinSizeWithBitmap)
+            {
+                return Errno.EINVAL;
+            }
+            Span<byte> b = stackalloc byte[VfioBitmap.SizeOf];
+            if (!argument.TryCopyFrom(VfioIommuType1DmaUnmap.Offsets.Data, b))
+            {
+                return Errno.EFAULT;
+            }
+            VfioBitmap.TryRead(b, out bitmap);
+            Errno check = DirtyTracker.CheckUserBitmap(bitmap, unmap.Size);
+            if (check != Errno.None)
+            {
+                return check;
+            }
+        }
+        Errno e = UnmapDma(context.Process, context.Memory, unmap.Iova, unmap.Size, unmap.Flags, bitmap, out ulong unmapped);
+        if (e != Errno.None)
+        {
+            return e;
+        }
+        unmap.Size = unmapped;
+        raw.Clear();
+        unmap.Write(raw);
+        return argument.TryCopyTo(0, raw[..VfioIommuType1DmaUnmap.MinSize]) ? Errno.None : Errno.EFAULT;
+    }
+
+    /// <summary>vfio_dma_do_unmap with a decoded request; <paramref name="unmapped"/> is what the kernel
+    /// writes into <c>size</c>. EBUSY (VADDR with emulated groups), EINVAL (alignment, ALL with a range,
+    /// dirty bitmap without tracking or with another page size, v2 bisection, VADDR twice), EOVERFLOW
+    /// (v6.18 wrap), EFAULT (bitmap copy; mappings already removed stay removed). A mapping that devices pin
+    /// is announced to every registered device with the lock released, and the walk starts over (spec §3.8);
+    /// EBUSY is the model's answer where the kernel BUG()s: the same mapping still pinned after 11
+    /// notifications (the mapping stays, see <see cref="NotifierRetryBug"/>).</summary>
+    public Errno UnmapDma(Process caller, IUserMemory memory, ulong iova, ulong size, DmaUnmapFlags flags, VfioBitmap bitmap, out ulong unmapped)
+    {
+        unmapped = 0;
+        bool all = (flags & DmaUnmapFlags.All) != 0;
+        bool invalidateVaddr = (flags & DmaUnmapFlags.Vaddr) != 0;
+        bool getBitmap = (flags & DmaUnmapFlags.GetDirtyBitmap) != 0;
+        using (ctx.Lock.EnterScope())
+        {
+            ulong pgsize = domains.MinPageSizeLocked;
+            if (invalidateVaddr && domains.EmulatedGroupsLocked.Count > 0)
+            {
+                return Errno.EBUSY;
+            }
+            if ((iova & (pgsize - 1)) != 0)
+            {
+                return Errno.EINVAL;
+            }
+            ByteRange range;
+            if (all)
+            {
+                if (iova != 0 || size != 0)
+                {
+                    return Errno.EINVAL;
+                }
+                range = new ByteRange(0, ulong.MaxValue);
+            }
+            else
+            {
+                if (size == 0 || (size & (pgsize - 1)) != 0)
+                {
+                    return Errno.EINVAL;
+                }
+                if (!ByteRange.TryFromStartSize(iova, size, out range))
+                {
+                    return ctx.Behavior.OverflowIsEoverflow ? Errno.EOVERFLOW : Errno.EINVAL;
+                }
+            }
+            if (getBitmap && (!dirty.TrackingLocked || bitmap.Pgsize != pgsize))
+            {
+                return Errno.EINVAL;
+            }
+            Errno ret = Errno.None;
+            VfioDma? dmaLast = null;
+            int retries = 0;
+            bool again = true;
+            while (again)
+            {
+                again = false;
+                // The v2 rules are checked again after every notification: mappings may have changed while the
+                // lock was released.
+                if (ctx.V2 && !all && !tree.NoBisectionLocked(range))
+                {
+                    ret = Errno.EINVAL;
+                    break;
+                }
+                List<VfioDma> candidates = tree.OverlappingLocked(range);
+                for (int i = 0; i < candidates.Count; i++)
+                {
+                    VfioDma dma = candidates[i];
+                    if (!ctx.V2 && range.Start > dma.Range.Start)
+                    {
+                        break;
+                    }
+                    if (ctx.Behavior.UnmapOwnerCheck && !ReferenceEquals(dma.Task.Mm, caller.Mm))
+                    {
+                        // v4.10-v5.19 (8f0d5bb95f76 until ffed0518d871): only a task sharing the owner's current mm
+                        // may unmap; the walk ends here with success and the size removed so far.
+                        break;
+                    }
+                    if (invalidateVaddr)
+                    {
+                        if (dma.VaddrInvalid)
+                        {
+                            for (int j = 0; j < i; j++)
+                            {
+                                tree.RevalidateVaddrLocked(candidates[j]);
+                            }
+                            unmapped = 0;
+                            ret = Errno.EINVAL;
+                            break;
+                        }
+                        tree.InvalidateVaddrLocked(dma);
+                        unmapped += dma.Size;
+                        continue;
+                    }
+                    if (dma.HasExternalPins)
+                    {
+                        // Spec §3.8: the devices must unpin the whole mapping first; the same mapping still pinned
+                        // after the first notification and ten retries is the kernel's BUG().
+                        if (ReferenceEquals(dmaLast, dma))
+                        {
+                            if (++retries > UnmapNotifier.RetryLimit)
+                            {
+                                ret = notifier.RecordRetryBugLocked(dma, retries);
+                                break;
+                            }
+                        }
+                        else
+                        {
+                            dmaLast = dma;
+                            retries = 0;
+                        }
+                        notifier.NotifyLocked(dma);
+                        again = true;
+                        break;
+                    }
+                    if (getBitmap)
+                    {
+                        ret = dirty.UpdateUserBitmapLocked(memory, new HostVirtAddr(bitmap.Data), dma, new Iova(range.Start), pgsize);
+                        if (ret != Errno.None)
+                        {
+                            break;
+                        }
+                    }
+                    unmapped += dma.Size;
+                    RemoveLocked(dma);
+                }
+            }
+            if (ctx.Trace.Enabled)
+            {
+                ctx.Emit(invalidateVaddr ? "unmap_dma_vaddr" : "unmap_dma", caller, TraceLog.F("iova", iova), TraceLog.F("size", size),
+                    TraceLog.F("flags", (int)flags), TraceLog.F("unmapped", unmapped), TraceLog.F("errno", ret.ToString()));
+            }
+            return ret;
+        }
+    }
+    /// <summary>vfio_remove_dma: unmaps, unpins and un-charges the mapping, unlinks it and returns its slot.</summary>
+    public void RemoveLocked(VfioDma dma)
+    {
+        ctx.AssertLocked();
+        if (dma.HasExternalPins && ctx.Trace.Enabled)
+        {
+            // WARN_ON(!RB_EMPTY_ROOT(&dma->pfn_list)): the external pins are forgotten, never released (a leak
+            // the checker reports as pins-balanced); drivers must unpin before their device closes.
+            ctx.Emit("warn", dma.Task, TraceLog.F("what", "removing a mapping with external pins"), TraceLog.F("iova", dma.Iova.Value),
+                TraceLog.F("pins", dma.VpfnCount));
+        }
+        pinning.UnmapUnpinLocked(dma, doAccounting: true);
+        holds.ReleaseLocked(dma);
+        tree.RemoveLocked(dma);
+        dma.Bitmap = null;
+        if (ctx.Trace.Enabled)
+        {
+            ctx.Emit("remove_dma", dma.Task, TraceLog.F("iova", dma.Iova.Value), TraceLog.F("size", dma.RequestedSize));
+        }
+    }
+    /// <summary>vfio_iommu_unmap_unpin_all: every mapping goes (the last group left, or release).</summary>
+    public void RemoveAllLocked()
+    {
+        ctx.AssertLocked();
+        foreach (VfioDma dma in tree.AllLocked())
+        {
+            RemoveLocked(dma);
+        }
+    }
+}

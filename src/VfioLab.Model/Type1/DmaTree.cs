@@ -1,0 +1,222 @@
+using VfioLab.Addressing;
+using VfioLab.Collections;
+
+namespace VfioLab.Type1;
+
+/// <summary>
+/// The DMA tree of one type1 container (<c>iommu-&gt;dma_list</c>, the rb-tree of struct vfio_dma keyed by IOVA)
+/// and the counters that follow it: the mapping-slot budget (<c>dma_avail</c> out of <c>dma_entry_limit</c>),
+/// the number of mappings and <c>vaddr_invalid_count</c>. An index only: <see cref="DmaMapUnmap"/> makes, pins and
+/// removes the mappings.
+/// </summary>
+/// <remarks>
+/// Lock: the container's type1 lock (<see cref="Type1Context.Lock"/>) protects every field; every
+/// <c>*Locked</c> member asserts it. Never changes: <see cref="DmaEntryLimit"/>. The tree is a
+/// <c>RunMap&lt;DmaRef&gt;</c>: one run per mapping, never merged with a neighbour, so cost follows mappings.
+/// </remarks>
+internal sealed class DmaTree
+{
+    private readonly Type1Context _ctx;
+    // Nodes of 32: a mapping inserted or removed among 65,535 shifts half as much as with 64 (RunMapBenchmarks).
+    private readonly RunMap<DmaRef> _dmas = new(32);
+    private uint _dmaAvail;
+    private int _count;
+    private int _vaddrInvalidCount;
+
+    public DmaTree(Type1Context ctx)
+    {
+        _ctx = ctx;
+        DmaEntryLimit = ctx.Behavior.DmaEntryLimit;
+        _dmaAvail = DmaEntryLimit;
+    }
+
+    /// <summary><c>dma_entry_limit</c> as read when the container opened.</summary>
+    public uint DmaEntryLimit { get; }
+
+    /// <summary><c>dma_avail</c>: mapping slots left.</summary>
+    public uint DmaAvailLocked
+    {
+        get
+        {
+            _ctx.AssertLocked();
+            return _dmaAvail;
+        }
+    }
+
+    /// <summary>The mappings in the tree (the backend's own count, checked against the tree by the checker).</summary>
+    public int CountLocked
+    {
+        get
+        {
+            _ctx.AssertLocked();
+            return _count;
+        }
+    }
+
+    /// <summary><c>vaddr_invalid_count</c>: mappings whose vaddr UNMAP(VADDR) invalidated.</summary>
+    public int VaddrInvalidCountLocked
+    {
+        get
+        {
+            _ctx.AssertLocked();
+            return _vaddrInvalidCount;
+        }
+    }
+
+    /// <summary>The mapping containing <paramref name="iova"/>, or null (<c>vfio_find_dma</c> of one byte).</summary>
+    public VfioDma? FindLocked(Iova iova)
+    {
+        _ctx.AssertLocked();
+        return _dmas.TryGetValue(iova.Value, out DmaRef d) ? d.Dma : null;
+    }
+
+    /// <summary>The lowest mapping overlapping <paramref name="range"/> (<c>vfio_find_dma</c>).</summary>
+    public bool TryFindFirstLocked(ByteRange range, out VfioDma? dma)
+    {
+        _ctx.AssertLocked();
+        if (_dmas.TryGetAtOrAfter(range.Start, out Run<DmaRef> hit) && hit.Start <= range.Last)
+        {
+            dma = hit.Value.Dma;
+            return true;
+        }
+        dma = null;
+        return false;
+    }
+
+    /// <summary>Whether any mapping overlaps <paramref name="range"/>.</summary>
+    public bool OverlapsLocked(ByteRange range)
+    {
+        _ctx.AssertLocked();
+        return _dmas.Overlaps(range.Start, range.Last);
+    }
+
+    /// <summary>The mappings overlapping <paramref name="range"/>, ascending (a copy: callers remove while walking).</summary>
+    public List<VfioDma> OverlappingLocked(ByteRange range)
+    {
+        _ctx.AssertLocked();
+        var list = new List<VfioDma>();
+        foreach (Run<DmaRef> r in _dmas.Overlapping(range.Start, range.Last))
+        {
+            list.Add(r.Value.Dma);
+        }
+        return list;
+    }
+
+    /// <summary>Every mapping, ascending (a copy).</summary>
+    public List<VfioDma> AllLocked() => OverlappingLocked(new ByteRange(0, ulong.MaxValue));
+
+    /// <summary>Every run of the tree as it is (for the snapshot, which reports a mapping's runs so the checker sees
+    /// a tree that names a mapping outside its extent).</summary>
+    public RunMap<DmaRef>.RangeEnumerable RunsLocked()
+    {
+        _ctx.AssertLocked();
+        return _dmas.All();
+    }
+
+    /// <summary>Every mapping found in the tree, by first IOVA, as the snapshot copies it, each with the tree's runs that
+    /// name it (exactly its extent when the tree is sound). Cost follows mappings and external pins.</summary>
+    public List<VfioDmaSnapshot> SnapshotMappingsLocked()
+    {
+        _ctx.AssertLocked();
+        var order = new List<VfioDma>();
+        var treeRuns = new Dictionary<VfioDma, List<ByteRange>>();
+        foreach (Run<DmaRef> r in _dmas.All())
+        {
+            VfioDma dma = r.Value.Dma;
+            if (!treeRuns.TryGetValue(dma, out List<ByteRange>? runs))
+            {
+                runs = [];
+                treeRuns.Add(dma, runs);
+                order.Add(dma);
+            }
+            runs.Add(new ByteRange(r.Start, r.Last));
+        }
+        order.Sort((a, b) => a.Range.Start.CompareTo(b.Range.Start));
+        var mappings = new List<VfioDmaSnapshot>(order.Count);
+        foreach (VfioDma d in order)
+        {
+            mappings.Add(new VfioDmaSnapshot(d.Range.Start, d.Last, d.RequestedSize, d.Size, d.Vaddr.Value, d.Prot, d.IommuMapped, d.LockCap,
+                d.VaddrInvalid, d.Task, d.Mm, d.LockedVm, d.Bitmap?.LongLength ?? -1, d.BitmapPageSize, d.VpfnRuns(), treeRuns[d])
+            {
+                VpfnsNotDirty = d.CountVpfnsNotDirty(),
+            });
+        }
+        return mappings;
+    }
+
+    /// <summary>The v2 "no bisection" rule of UNMAP and GET_DIRTY_BITMAP: a mapping containing the first byte of
+    /// <paramref name="range"/> must start there and one containing its last byte must end there.</summary>
+    public bool NoBisectionLocked(ByteRange range)
+    {
+        _ctx.AssertLocked();
+        VfioDma? a = FindLocked(new Iova(range.Start));
+        if (a is not null && a.Range.Start != range.Start)
+        {
+            return false;
+        }
+        VfioDma? b = FindLocked(new Iova(range.Last));
+        return b is null || b.Last == range.Last;
+    }
+
+    /// <summary>Links a new mapping (its range is free) and takes one slot (<c>vfio_link_dma</c>, <c>dma_avail--</c>).</summary>
+    public void InsertLocked(VfioDma dma)
+    {
+        _ctx.AssertLocked();
+        System.Diagnostics.Debug.Assert(_dmaAvail > 0, "MAP checks for a slot first");
+        _dmaAvail--;
+        _dmas.Insert(dma.Range.Start, dma.Range.Last, new DmaRef(dma));
+        _count++;
+    }
+
+    /// <summary>Unlinks a mapping and returns its slot (<c>vfio_unlink_dma</c>, <c>dma_avail++</c>); an invalidated
+    /// vaddr stops counting.</summary>
+    public void RemoveLocked(VfioDma dma)
+    {
+        _ctx.AssertLocked();
+        _dmas.Remove(dma.Range.Start, dma.Range.Last);
+        _count--;
+        if (dma.VaddrInvalid)
+        {
+            _vaddrInvalidCount--;
+        }
+        _dmaAvail++;
+    }
+
+    /// <summary>UNMAP(VADDR): the mapping's vaddr becomes invalid until a MAP(VADDR) gives it a new one.</summary>
+    public void InvalidateVaddrLocked(VfioDma dma)
+    {
+        _ctx.AssertLocked();
+        dma.VaddrInvalid = true;
+        _vaddrInvalidCount++;
+    }
+
+    /// <summary>MAP(VADDR), or the unwind of an UNMAP(VADDR) that met an invalid vaddr: the vaddr is valid again.</summary>
+    public void RevalidateVaddrLocked(VfioDma dma)
+    {
+        _ctx.AssertLocked();
+        dma.VaddrInvalid = false;
+        _vaddrInvalidCount--;
+    }
+
+    /// <summary>Test hook (lock held): <c>dma_avail</c> moves by <paramref name="delta"/> (breaks dma-avail-conserved).</summary>
+    public void AdjustDmaAvailForTestLocked(int delta)
+    {
+        _ctx.AssertLocked();
+        _dmaAvail = (uint)((long)_dmaAvail + delta);
+    }
+
+    /// <summary>Test hook (lock held): the tree hands <paramref name="range"/> to <paramref name="owner"/>, whatever
+    /// held it before (breaks mappings-disjoint).</summary>
+    public void ClaimRangeForTestLocked(ByteRange range, VfioDma owner)
+    {
+        _ctx.AssertLocked();
+        _dmas.Set(range.Start, range.Last, new DmaRef(owner));
+    }
+
+    /// <summary>Test hook (lock held): overwrites <c>vaddr_invalid_count</c> (breaks vaddr-invalid-count).</summary>
+    public void SetVaddrInvalidCountForTestLocked(int value)
+    {
+        _ctx.AssertLocked();
+        _vaddrInvalidCount = value;
+    }
+}

@@ -1,0 +1,56 @@
+using System.Diagnostics;
+using VfioLab.Diagnostics;
+using VfioLab.Host;
+using Process = VfioLab.Host.Process;
+
+namespace VfioLab.Type1;
+
+/// <summary>
+/// What every part of one type1 container shares, as every function of <c>vfio_iommu_type1.c</c> shares its
+/// <c>struct vfio_iommu *iommu</c>: the container lock (<c>iommu-&gt;lock</c>), the host, the behaviour switches,
+/// v1 or v2, and the container's trace.
+/// </summary>
+/// <remarks>
+/// Lock: <see cref="Lock"/> (rank <see cref="LockRank.Type1"/>) is the one lock of the whole backend state: every
+/// part (<see cref="DmaTree"/>, <see cref="DomainSet"/>, <see cref="DirtyTracker"/>, ...) is protected by it, and
+/// each of their <c>*Locked</c> members calls <see cref="AssertLocked"/> on entry. Lock order: the VFIO container's
+/// group lock, (a vendor driver's lock,) this lock, an address space's mmap lock, then the IOMMU domains' and the
+/// host memory's own locks. Nothing here changes after construction.
+/// </remarks>
+internal sealed class Type1Context(Machine machine, Type1Behavior behavior, bool v2, int containerId)
+{
+    /// <summary><c>iommu-&gt;lock</c>.</summary>
+    public OrderedLock Lock { get; } = new(LockRank.Type1);
+
+    /// <summary>The host (memory, processes, trace, fault sites).</summary>
+    public Machine Machine { get; } = machine;
+
+    /// <summary>Version switches and module parameters.</summary>
+    public Type1Behavior Behavior { get; } = behavior;
+
+    /// <summary>TYPE1v2 semantics: strict unmap, dirty tracking, external pinning.</summary>
+    public bool V2 { get; } = v2;
+
+    /// <summary>The container's number, for traces.</summary>
+    public int ContainerId { get; } = containerId;
+
+    /// <summary>log2 of the host PAGE_SIZE.</summary>
+    public int PageShift => Machine.PageShift;
+
+    /// <summary>The host PAGE_SIZE.</summary>
+    public ulong PageSize => Machine.PageSize;
+
+    /// <summary>The host's event stream.</summary>
+    public TraceLog Trace => Machine.Trace;
+
+    /// <summary>The host's fault sites.</summary>
+    public FaultInjector Faults => Machine.Faults;
+
+    /// <summary>lockdep_assert_held(&amp;iommu-&gt;lock): the first line of every <c>*Locked</c> member of type1.</summary>
+    [Conditional("DEBUG")]
+    public void AssertLocked() => Lock.AssertHeld();
+
+    /// <summary>Emits one event of this container (free when tracing is off).</summary>
+    public void Emit(string kind, Process? process, params KeyValuePair<string, object>[] fields) =>
+        Trace.EmitForContainer(kind, process?.Pid ?? 0, ContainerId, fields);
+}
