@@ -54,8 +54,10 @@ internal sealed record KernelSettings(
         ExecLockedVmUnderflow: Has(QuirkExecLockedVmUnderflow), AsyncLockAccounting: Has(QuirkAsyncLockAccounting),
         SubpageIommuPages: Has(QuirkSubpageIommuPages), NestingIommuExtension: IsLts, UnalignedInfoCaps: Profile == Linux61);
 
-    /// <summary>vfio-pci's switches: quirk <c>zap-range-pgoff-mismatch</c> (seed 003, RFC 04/10 of 22 Feb 2021).</summary>
-    public Vfio.Pci.VfioPciBehavior VfioPciBehavior() => new(ZapRangePgoffMismatch: Has(QuirkZapRangePgoffMismatch));
+    /// <summary>vfio-pci's switches: quirk <c>zap-range-pgoff-mismatch</c> (seed 003, RFC 04/10 of 22 Feb 2021); under
+    /// <c>linux-6.1</c> the DEVICE_GET_INFO copy size of before a881b496941f (v6.6).</summary>
+    public Vfio.Pci.VfioPciBehavior VfioPciBehavior() => new(ZapRangePgoffMismatch: Has(QuirkZapRangePgoffMismatch),
+        UnalignedInfoCaps: Profile == Linux61);
 
     /// <summary>The sPAPR TCE backend's switches: quirk <c>spapr-tce-current-mm</c> (before bc82d122ae4a, v4.10,
     /// the container did not record its mm: seed 002's fork question).</summary>

@@ -98,6 +98,28 @@ public sealed class LtsProfileTests
         Assert.Equal(expected.AsReturn(), t.Map(c, ulong.MaxValue - (4 * KiB) + 1, buf, 8 * KiB));
     }
 
+    // The same commit added vfio_device_info's pad: vfio-pci copied back 16 bytes, or 20 once argsz covered cap_offset.
+    [Theory]
+    [InlineData(KernelSettings.Linux61, 18u, 16)]
+    [InlineData(KernelSettings.Linux61, 24u, 20)]
+    [InlineData(KernelSettings.Linux612, 18u, 18)]
+    [InlineData(KernelSettings.Linux612, 24u, 24)]
+    public void DeviceGetInfo_ArgszByProfile_CopiesBackPreV66SizeOnLinux61(string profile, uint argsz, int written)
+    {
+        var t = new Type1TestHost(kernel: new KernelSettings(profile, []));
+        (_, int g) = t.Container();
+        int d = (int)t.Sys.Ioctl(g, VfioIoctl.GroupGetDeviceFd, System.Text.Encoding.ASCII.GetBytes(Type1TestHost.GpuName + "\0"));
+        Assert.True(d >= 0);
+        byte[] buf = Filled(32);
+        BinaryPrimitives.WriteUInt32LittleEndian(buf, argsz);
+
+        Assert.Equal(0, t.Sys.Ioctl(d, VfioIoctl.DeviceGetInfo, buf));
+
+        Assert.Equal((uint)DeviceInfoFlags.Pci, BinaryPrimitives.ReadUInt32LittleEndian(buf.AsSpan(4)) & (uint)DeviceInfoFlags.Pci);
+        Assert.All(buf[16..written], b => Assert.Equal(0, b));
+        Assert.All(buf[written..], b => Assert.Equal(Fill, b));
+    }
+
     private static byte[] Filled(int length)
     {
         var buf = new byte[length];
