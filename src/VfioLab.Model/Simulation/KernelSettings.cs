@@ -1,8 +1,8 @@
 namespace VfioLab.Simulation;
 
 /// <summary>
-/// The behaviour profile of the simulated kernel: the named profile (<c>seeds</c> or
-/// <c>linux-6.18</c>), historical quirks switched back on, and the VFIO module parameters.
+/// The behaviour profile of the simulated kernel: the named profile (<c>seeds</c>, <c>linux-6.18</c> or
+/// an LTS kernel, <c>linux-6.12</c> or <c>linux-6.1</c>), historical quirks switched back on, and the VFIO module parameters.
 /// Backends read it; it never changes after the host is built.
 /// </summary>
 internal sealed record KernelSettings(
@@ -18,6 +18,15 @@ internal sealed record KernelSettings(
 
     /// <summary>Upstream Linux 6.18 exactly.</summary>
     public const string Linux618 = "linux-6.18";
+
+    /// <summary>The 6.12 LTS kernel: <c>linux-6.18</c> with the switches of <see cref="IsLts"/>.</summary>
+    public const string Linux612 = "linux-6.12";
+
+    /// <summary>The 6.1 LTS kernel: <c>linux-6.12</c>'s switches plus the pre-v6.6 GET_INFO layout.</summary>
+    public const string Linux61 = "linux-6.1";
+
+    /// <summary>Whether the profile is an LTS kernel older than v6.13 (<c>linux-6.1</c> or <c>linux-6.12</c>).</summary>
+    private bool IsLts => Profile is Linux61 or Linux612;
 
     /// <summary>The default profile with default parameters.</summary>
     public static KernelSettings Default { get; } = new(Seeds, []);
@@ -35,14 +44,20 @@ internal sealed record KernelSettings(
     /// accounting of the task's current mm before v6.3 (046eca5018f8); quirk <c>async-lock-accounting</c> the
     /// workqueue accounting of before 0cfef2b7410b (seed 004); quirk <c>subpage-iommu-pages</c> the unfolded page-size
     /// bitmap of the sub-PAGE_SIZE RFC (seed 000: Eric Auger, 28 Oct 2015, reviewed by Alex Williamson).</summary>
-    public Type1.Type1Behavior Type1Behavior() => new(DmaEntryLimit, DisableHugepages, AllowUnsafeInterrupts, OverflowIsEoverflow: true,
+    /// <remarks>The LTS profiles (docs/architecture.md "Kernel profiles"): both lack v6.18's EOVERFLOW and
+    /// end-of-address-space fixes (6012379ede6a, ef270ec44637, merged for v6.18-rc4) and still advertise
+    /// VFIO_TYPE1_NESTING_IOMMU (removed by 35890f85573c, v6.13); <c>linux-6.1</c> also has the unpadded GET_INFO
+    /// capabilities and copy size of before a881b496941f (v6.6).</remarks>
+    public Type1.Type1Behavior Type1Behavior() => new(DmaEntryLimit, DisableHugepages, AllowUnsafeInterrupts, OverflowIsEoverflow: !IsLts,
         UnmapNotifierChain: Has(QuirkIommuNotifierChain), DeviceMemoryNotifier: Profile == Seeds, StrictMmioMaps: StrictMmioMaps,
         PfnmapVmPgoffTranslation: Has(QuirkPfnmapVmPgoffTranslation), UnmapOwnerCheck: Has(QuirkUnmapOwnerCheck),
         ExecLockedVmUnderflow: Has(QuirkExecLockedVmUnderflow), AsyncLockAccounting: Has(QuirkAsyncLockAccounting),
-        SubpageIommuPages: Has(QuirkSubpageIommuPages));
+        SubpageIommuPages: Has(QuirkSubpageIommuPages), NestingIommuExtension: IsLts, UnalignedInfoCaps: Profile == Linux61);
 
-    /// <summary>vfio-pci's switches: quirk <c>zap-range-pgoff-mismatch</c> (seed 003, RFC 04/10 of 22 Feb 2021).</summary>
-    public Vfio.Pci.VfioPciBehavior VfioPciBehavior() => new(ZapRangePgoffMismatch: Has(QuirkZapRangePgoffMismatch));
+    /// <summary>vfio-pci's switches: quirk <c>zap-range-pgoff-mismatch</c> (seed 003, RFC 04/10 of 22 Feb 2021); under
+    /// <c>linux-6.1</c> the DEVICE_GET_INFO copy size of before a881b496941f (v6.6).</summary>
+    public Vfio.Pci.VfioPciBehavior VfioPciBehavior() => new(ZapRangePgoffMismatch: Has(QuirkZapRangePgoffMismatch),
+        UnalignedInfoCaps: Profile == Linux61);
 
     /// <summary>The sPAPR TCE backend's switches: quirk <c>spapr-tce-current-mm</c> (before bc82d122ae4a, v4.10,
     /// the container did not record its mm: seed 002's fork question).</summary>

@@ -57,6 +57,17 @@ namespace VfioLab.Type1;
 /// with no domain), while MAP and UNMAP keep PAGE_SIZE alignment whenever the smallest advertised size is below it.
 /// Dirty tracking (v5.8, 2020) did not exist then; the model keeps its granularity at that enforced size, since its
 /// bitmaps track pinned PAGE_SIZE pages, and only the migration capability echoes the advertised minimum.</param>
+/// <param name="NestingIommuExtension">Profiles <c>linux-6.1</c> and <c>linux-6.12</c>: CHECK_EXTENSION answers 1 for
+/// <c>VFIO_TYPE1_NESTING_IOMMU</c>, as every kernel did from f5c9ecebaf2a (v4.5) until 35890f85573c "vfio: Remove
+/// VFIO_TYPE1_NESTING_IOMMU" (Jason Gunthorpe, v6.13), which stopped advertising it (0). SET_IOMMU with that type still
+/// fails on the IOMMUs modelled here: the old attach called <c>iommu_enable_nesting</c>, EINVAL without an ARM SMMU's
+/// <c>enable_nesting</c> op, and the model's open refuses the type with the same EINVAL.</param>
+/// <param name="UnalignedInfoCaps">Profile <c>linux-6.1</c>: GET_INFO before a881b496941f "vfio: align capability
+/// structures" (Stefan Hajnoczi, v6.6). Capabilities are not padded to 8 bytes (DMA_AVAIL takes 12 bytes, so the
+/// whole answer with an IOVA_RANGE of two windows is 116 bytes instead of 120), and the struct copied back is
+/// 16 bytes when argsz is below 20, else 20 (<c>offsetofend(cap_offset)</c>), instead of min(argsz, 24).</param>
+/// <remarks>The <c>VFIO_UPDATE_VADDR</c> answer and the EBUSY-on-invalid-vaddr rules are those of v6.3+ in every
+/// profile (ef3a3f6a294b, 046eca5018f8 and the rest of that series reached the 6.1 LTS in 6.1.16, March 2023).</remarks>
 internal sealed record Type1Behavior(
     uint DmaEntryLimit = 65535,
     bool DisableHugepages = false,
@@ -69,12 +80,10 @@ internal sealed record Type1Behavior(
     bool UnmapOwnerCheck = false,
     bool ExecLockedVmUnderflow = false,
     bool AsyncLockAccounting = false,
-    bool SubpageIommuPages = false)
+    bool SubpageIommuPages = false,
+    bool NestingIommuExtension = false,
+    bool UnalignedInfoCaps = false)
 {
     /// <summary>Upstream v6.18 with default module parameters.</summary>
     public static Type1Behavior Default { get; } = new();
-
-    /// <summary>The <c>VFIO_UPDATE_VADDR</c> answer, the nesting removal and the EBUSY-on-invalid-vaddr
-    /// rules are those of v6.3+ in every profile this version ships (ef3a3f6a294b, 35890f85573c).</summary>
-    public const bool NestingRemoved = true;
 }

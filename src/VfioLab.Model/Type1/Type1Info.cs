@@ -16,8 +16,9 @@ internal sealed class Type1Info(Type1Context ctx, DmaTree tree, IovaWindows wind
     /// <summary>
     /// VFIO_IOMMU_GET_INFO: EFAULT (copy in or out), EINVAL (argsz below 16). Writes flags, page sizes and,
     /// when argsz leaves room, the capability chain (MIGRATION, DMA_AVAIL, then IOVA_RANGE when any window
-    /// exists) at offset 24, each capability padded to 8 bytes (v6.6+); when it does not, argsz is set to
-    /// the size needed and cap_offset stays 0. Never writes past argsz.
+    /// exists) at offset 24, each capability padded to 8 bytes (v6.6+; not under
+    /// <see cref="Type1Behavior.UnalignedInfoCaps"/>); when it does not, argsz is set to the size needed and
+    /// cap_offset stays 0. Never writes past argsz.
     /// </summary>
     public Errno GetInfo(ref IoctlArgument argument)
     {
@@ -31,8 +32,10 @@ internal sealed class Type1Info(Type1Context ctx, DmaTree tree, IovaWindows wind
         {
             return Errno.EINVAL;
         }
-        // minsz for the copy back is fixed before argsz may be rewritten below.
-        int length = (int)Math.Min(info.Argsz, (uint)VfioIommuType1Info.SizeOf);
+        // minsz for the copy back is fixed before argsz may be rewritten below. Before a881b496941f (v6.6) it was
+        // offsetofend(iova_pgsizes), or offsetofend(cap_offset) once argsz reached it.
+        int length = !ctx.Behavior.UnalignedInfoCaps ? (int)Math.Min(info.Argsz, (uint)VfioIommuType1Info.SizeOf)
+            : info.Argsz >= CapOffsetEnd ? CapOffsetEnd : VfioIommuType1Info.MinSize;
         byte[] caps;
         using (ctx.Lock.EnterScope())
         {
@@ -67,8 +70,8 @@ internal sealed class Type1Info(Type1Context ctx, DmaTree tree, IovaWindows wind
         ulong pgsize = domains.AdvertisedMinPageSizeLocked;
         IReadOnlyList<ByteRange> ranges = windows.ListLocked.Ranges;
         int migration = VfioIommuType1InfoCapMigration.SizeOf;
-        int dmaAvail = Align8(VfioIommuType1InfoDmaAvail.SizeOf);
-        int iova = ranges.Count == 0 ? 0 : Align8(VfioIommuType1InfoCapIovaRange.SizeOf + (ranges.Count * VfioIovaRange.SizeOf));
+        int dmaAvail = CapSize(VfioIommuType1InfoDmaAvail.SizeOf);
+        int iova = ranges.Count == 0 ? 0 : CapSize(VfioIommuType1InfoCapIovaRange.SizeOf + (ranges.Count * VfioIovaRange.SizeOf));
         var buf = new byte[migration + dmaAvail + iova];
         int baseOffset = VfioIommuType1Info.SizeOf;
 
@@ -112,5 +115,10 @@ internal sealed class Type1Info(Type1Context ctx, DmaTree tree, IovaWindows wind
         return buf;
     }
 
-    private static int Align8(int n) => (n + 7) & ~7;
+    // offsetofend(struct vfio_iommu_type1_info, cap_offset): the copy size of v6.5 and before.
+    private const int CapOffsetEnd = 20;
+
+    // vfio_info_cap_add pads each capability to 8 bytes since a881b496941f (v6.6); before, a 12-byte DMA_AVAIL
+    // left the next capability misaligned.
+    private int CapSize(int n) => ctx.Behavior.UnalignedInfoCaps ? n : (n + 7) & ~7;
 }

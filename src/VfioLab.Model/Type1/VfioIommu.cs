@@ -111,6 +111,8 @@ internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPi
             return extension switch
             {
                 VfioExtension.Type1Iommu or VfioExtension.Type1v2Iommu or VfioExtension.UnmapAll => 1,
+                // Advertised until 35890f85573c (v6.13).
+                VfioExtension.Type1NestingIommu => _ctx.Behavior.NestingIommuExtension ? 1 : 0,
                 // ef3a3f6a294b (v6.3): live update is refused while mediated devices could pin.
                 VfioExtension.UpdateVaddr => _domains.EmulatedGroupsLocked.Count == 0 ? 1 : 0,
                 VfioExtension.DmaCcIommu => _domains.AllEnforceCacheCoherencyLocked() ? 1 : 0,

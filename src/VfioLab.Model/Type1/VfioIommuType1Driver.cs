@@ -23,10 +23,12 @@ internal sealed class VfioIommuType1Driver(Machine machine, Type1Behavior behavi
 
     /// <inheritdoc />
     /// <remarks>Without container state: the type extensions and UNMAP_ALL are 1; UPDATE_VADDR and
-    /// DMA_CC_IOMMU are 0; the nesting type is 0 since v6.13 (35890f85573c).</remarks>
+    /// DMA_CC_IOMMU are 0; the nesting type is 0 since v6.13 (35890f85573c), 1 before
+    /// (<see cref="Type1Behavior.NestingIommuExtension"/>).</remarks>
     public long CheckExtension(ulong extension) => extension switch
     {
         VfioExtension.Type1Iommu or VfioExtension.Type1v2Iommu or VfioExtension.UnmapAll => 1,
+        VfioExtension.Type1NestingIommu => Behavior.NestingIommuExtension ? 1 : 0,
         _ => 0,
     };
 

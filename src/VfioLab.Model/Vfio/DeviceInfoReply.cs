@@ -13,8 +13,9 @@ internal static class DeviceInfoReply
     /// <summary>sizeof(struct vfio_device_info) since v6.6; the 6.1 header mirrored by Abi has 20.</summary>
     public const int SizeV66 = 24;
 
-    /// <summary>Answers the ioctl with the driver's flags and counts; 0 or -errno.</summary>
-    public static long Answer(ref IoctlArgument arg, DeviceInfoFlags flags, uint regions, uint irqs)
+    /// <summary>Answers the ioctl with the driver's flags and counts; 0 or -errno. <paramref name="preV66Size"/>
+    /// (vfio-pci under <c>linux-6.1</c>) copies back what vfio_pci_ioctl_get_info did before a881b496941f.</summary>
+    public static long Answer(ref IoctlArgument arg, DeviceInfoFlags flags, uint regions, uint irqs, bool preV66Size = false)
     {
         Span<byte> buf = stackalloc byte[SizeV66];
         buf.Clear();
@@ -27,7 +28,9 @@ internal static class DeviceInfoReply
         {
             return Errno.EINVAL.AsReturn();
         }
-        int outLength = (int)Math.Min(info.Argsz, (uint)SizeV66);
+        // Before v6.6: minsz = offsetofend(num_irqs), raised to capsz (20, offsetofend(cap_offset)) when argsz allows.
+        int outLength = !preV66Size ? (int)Math.Min(info.Argsz, (uint)SizeV66)
+            : info.Argsz >= VfioDeviceInfo.SizeOf ? VfioDeviceInfo.SizeOf : VfioDeviceInfo.MinSize;
         info.Flags = flags;
         info.NumRegions = regions;
         info.NumIrqs = irqs;

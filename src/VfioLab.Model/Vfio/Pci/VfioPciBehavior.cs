@@ -11,7 +11,10 @@ namespace VfioLab.Vfio.Pci;
 /// the VMAs whose physical pfns happen to fall in the region-offset range (Jason Gunthorpe's review,
 /// 25 Feb 2021; fixed upstream by aac6db75a9fc, v6.10, which keeps the region-offset encoding). Quirk
 /// <c>zap-range-pgoff-mismatch</c>.</param>
-internal sealed record VfioPciBehavior(bool ZapRangePgoffMismatch = false)
+/// <param name="UnalignedInfoCaps">Profile <c>linux-6.1</c>: VFIO_DEVICE_GET_INFO before a881b496941f "vfio: align
+/// capability structures" (Stefan Hajnoczi, v6.6), when <c>struct vfio_device_info</c> had no <c>pad</c>: the struct
+/// copied back is 16 bytes when argsz is below 20, else 20, instead of min(argsz, 24).</param>
+internal sealed record VfioPciBehavior(bool ZapRangePgoffMismatch = false, bool UnalignedInfoCaps = false)
 {
     /// <summary>Upstream v6.10+ (and the seeds design): <c>vm_pgoff</c> in region-offset space.</summary>
     public static VfioPciBehavior Default { get; } = new();

@@ -130,7 +130,7 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
         VfioPciDevice pci = State(device);
         return request switch
         {
-            VfioIoctl.DeviceGetInfo => GetInfo(pci, ref argument),
+            VfioIoctl.DeviceGetInfo => GetInfo(pci, Behavior.UnalignedInfoCaps, ref argument),
             VfioIoctl.DeviceGetRegionInfo => GetRegionInfo(pci, ref argument),
             VfioIoctl.DeviceReset => Reset(pci),
             VfioIoctl.DeviceGetPciHotResetInfo => GetHotResetInfo(pci, device.Faults, ref argument),
@@ -142,8 +142,8 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
     /// <summary>The vfio-pci state of a device created by the host builder.</summary>
     public static VfioPciDevice State(VfioDevice device) => (VfioPciDevice)device.Hardware!;
 
-    private static long GetInfo(VfioPciDevice pci, ref IoctlArgument arg) =>
-        DeviceInfoReply.Answer(ref arg, DeviceInfoFlags.Pci | (pci.ResetWorks ? DeviceInfoFlags.Reset : 0), VfioPci.NumRegions, VfioPci.NumIrqs);
+    private static long GetInfo(VfioPciDevice pci, bool preV66Size, ref IoctlArgument arg) =>
+        DeviceInfoReply.Answer(ref arg, DeviceInfoFlags.Pci | (pci.ResetWorks ? DeviceInfoFlags.Reset : 0), VfioPci.NumRegions, VfioPci.NumIrqs, preV66Size);
 
     private static long GetRegionInfo(VfioPciDevice pci, ref IoctlArgument arg)
     {
