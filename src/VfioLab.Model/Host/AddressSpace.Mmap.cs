@@ -159,7 +159,7 @@ internal sealed partial class AddressSpace
         }
         if (Machine.Trace.Enabled)
         {
-            Machine.Trace.Emit("munmap", OwnerPid, TraceLog.F("vaddr", address), TraceLog.F("size", length));
+            Machine.Trace.Emit(TraceKind.Munmap, OwnerPid, TraceLog.F("vaddr", address), TraceLog.F("size", length));
         }
         return 0;
     }
@@ -271,7 +271,7 @@ internal sealed partial class AddressSpace
     {
         if (Machine.Trace.Enabled)
         {
-            Machine.Trace.Emit("mmap", OwnerPid, TraceLog.F("vaddr", vma.Start.Value), TraceLog.F("pages", vma.PageCount),
+            Machine.Trace.Emit(TraceKind.Mmap, OwnerPid, TraceLog.F("vaddr", vma.Start.Value), TraceLog.F("pages", vma.PageCount),
                 TraceLog.F("vma", vma.Kind.ToString()), TraceLog.F("flags", (ulong)vma.Flags), TraceLog.F("pgoff", vma.VmPgoff));
         }
     }

@@ -302,7 +302,7 @@ internal sealed partial class AddressSpace
         }
         if (zapped != 0 && Machine.Trace.Enabled)
         {
-            Machine.Trace.Emit("zap", OwnerPid, TraceLog.F("vaddr", firstPage << PageShift), TraceLog.F("pages", zapped));
+            Machine.Trace.Emit(TraceKind.Zap, OwnerPid, TraceLog.F("vaddr", firstPage << PageShift), TraceLog.F("pages", zapped));
         }
         return zapped;
     }

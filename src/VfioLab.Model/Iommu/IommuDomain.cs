@@ -223,7 +223,7 @@ internal sealed partial class IommuDomain
     // The iommu_map fault site fired: the caller has taken out what it inserted.
     private Errno MapFailed(Iova iova, ulong size)
     {
-        Trace.Emit("iommu_map_failed", 0, TraceLog.F("domain", Name), TraceLog.F("iova", iova.Value),
+        Trace.Emit(TraceKind.IommuMapFailed, 0, TraceLog.F("domain", Name), TraceLog.F("iova", iova.Value),
             TraceLog.F("size", size), TraceLog.F("errno", "ENOMEM"));
         return Errno.ENOMEM;
     }
@@ -232,7 +232,7 @@ internal sealed partial class IommuDomain
     {
         if (Trace.Enabled)
         {
-            Trace.Emit("iommu_map", 0, TraceLog.F("domain", Name), TraceLog.F("iova", iova.Value),
+            Trace.Emit(TraceKind.IommuMap, 0, TraceLog.F("domain", Name), TraceLog.F("iova", iova.Value),
                 TraceLog.F("phys", phys.Value), TraceLog.F("size", size), TraceLog.F("prot", (int)prot));
         }
     }
@@ -339,7 +339,7 @@ internal sealed partial class IommuDomain
             Array.Clear(_countsByShift);
             _totalEntries = 0;
         }
-        Trace.Emit("iommu_domain_free", 0, TraceLog.F("domain", Name));
+        Trace.Emit(TraceKind.IommuDomainFree, 0, TraceLog.F("domain", Name));
     }
 
     /// <summary>

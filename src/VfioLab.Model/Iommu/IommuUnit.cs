@@ -50,7 +50,7 @@ internal sealed class IommuUnit
             return Errno.ENOMEM;
         }
         domain = new IommuDomain(this, Interlocked.Increment(ref _nextDomainId));
-        Trace.Emit("iommu_domain_alloc", 0, TraceLog.F("unit", Name), TraceLog.F("domain", domain.Name));
+        Trace.Emit(TraceKind.IommuDomainAlloc, 0, TraceLog.F("unit", Name), TraceLog.F("domain", domain.Name));
         return Errno.None;
     }
 

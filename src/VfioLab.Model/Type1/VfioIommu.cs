@@ -159,7 +159,7 @@ internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPi
                 _domains.AddEmulatedLocked(group);
                 if (_ctx.Trace.Enabled)
                 {
-                    _ctx.Emit("attach_group", current, TraceLog.F("group", group.Number), TraceLog.F("emulated", true));
+                    _ctx.Emit(TraceKind.AttachGroup, current, TraceLog.F("group", group.Number), TraceLog.F("emulated", true));
                 }
                 return Errno.None;
             }
@@ -230,7 +230,7 @@ internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPi
             }
             if (_ctx.Trace.Enabled)
             {
-                _ctx.Emit("detach_group", null, TraceLog.F("group", group.Number));
+                _ctx.Emit(TraceKind.DetachGroup, null, TraceLog.F("group", group.Number));
             }
         }
     }
@@ -248,7 +248,7 @@ internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPi
             _notifier.ResetLocked();
             if (_ctx.Trace.Enabled)
             {
-                _ctx.Emit("release", null);
+                _ctx.Emit(TraceKind.Release, null);
             }
         }
     }

@@ -105,7 +105,7 @@ internal sealed class VfioGroupFile(VfioGroup group) : VfioFileOperations
         }
         var deviceFile = new OpenFile($"[vfio-device:{device.Name}]", new VfioDeviceFile(device));
         int newFd = ctx.Process.Fds.Install(deviceFile);
-        ctx.Process.Machine.Trace.Emit("vfio.device_open", ctx.Process.Pid, Diagnostics.TraceLog.F("device", device.Name), Diagnostics.TraceLog.F("fd", newFd));
+        ctx.Process.Machine.Trace.Emit(Diagnostics.TraceKind.VfioDeviceOpen, ctx.Process.Pid, Diagnostics.TraceLog.F("device", device.Name), Diagnostics.TraceLog.F("fd", newFd));
         return newFd;
     }
 }
