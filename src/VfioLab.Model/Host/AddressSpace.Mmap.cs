@@ -206,7 +206,7 @@ internal sealed partial class AddressSpace
             // failure of either restores the old ones, so the range is only unmapped once both succeeded.
             ulong firstPage = address >> PageShift;
             Errno e = CheckSplitsLocked(firstPage, firstPage + pages - 1);
-            if (e == Errno.None && Machine.Faults.ShouldFail("vm_area_alloc"))
+            if (e == Errno.None && Machine.Faults.ShouldFail(FaultSite.VmAreaAlloc))
             {
                 e = Errno.ENOMEM;
             }
@@ -221,7 +221,7 @@ internal sealed partial class AddressSpace
             !_vmas.Overlaps(hint >> PageShift, (hint >> PageShift) + pages - 1)
             ? (long)hint
             : FindGapTopDownLocked(size, align, out ulong start) ? (long)start : Errno.ENOMEM.AsReturn();
-        return placed >= 0 && Machine.Faults.ShouldFail("vm_area_alloc") ? Errno.ENOMEM.AsReturn() : placed;
+        return placed >= 0 && Machine.Faults.ShouldFail(FaultSite.VmAreaAlloc) ? Errno.ENOMEM.AsReturn() : placed;
     }
 
     private bool FindGapTopDownLocked(ulong size, ulong align, out ulong start)

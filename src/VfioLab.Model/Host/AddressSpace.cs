@@ -410,7 +410,7 @@ internal sealed partial class AddressSpace
         {
             return Errno.EINVAL;
         }
-        return Machine.Faults.ShouldFail("split_vma") ? Errno.ENOMEM : Errno.None;
+        return Machine.Faults.ShouldFail(FaultSite.SplitVma) ? Errno.ENOMEM : Errno.None;
     }
 
     private void ReplaceSliceLocked(Vma slice)

@@ -36,7 +36,7 @@ internal static class Gup
         {
             return Errno.EFAULT.AsReturn();
         }
-        if (mm.Machine.Faults.ShouldFail("pin"))
+        if (mm.Machine.Faults.ShouldFail(FaultSite.Pin))
         {
             return Errno.ENOMEM.AsReturn();
         }

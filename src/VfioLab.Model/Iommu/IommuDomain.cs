@@ -175,7 +175,7 @@ internal sealed partial class IommuDomain
                 {
                     return Errno.EEXIST;
                 }
-                if (Faults.ShouldFail("iommu_map"))
+                if (Faults.ShouldFail(FaultSite.IommuMap))
                 {
                     _table.Remove(range.Start, range.Last);
                     return MapFailed(iova, size);
@@ -197,7 +197,7 @@ internal sealed partial class IommuDomain
                 ulong p = PageSizeBitmap.LargestFitting(PgsizeBitmap, cursor, pa, remaining);
                 System.Diagnostics.Debug.Assert(p != 0, "alignment was checked against the minimum size");
                 ulong count = BatchCount(cursor, pa, remaining, p);
-                if (Faults.ShouldFail("iommu_map"))
+                if (Faults.ShouldFail(FaultSite.IommuMap))
                 {
                     if (cursor != range.Start)
                     {

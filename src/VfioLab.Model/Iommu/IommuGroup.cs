@@ -262,7 +262,7 @@ internal sealed class IommuGroup
                     return Errno.EINVAL;
                 }
             }
-            if (Faults.ShouldFail("iommu_attach_group"))
+            if (Faults.ShouldFail(FaultSite.IommuAttachGroup))
             {
                 return Errno.ENOMEM;
             }

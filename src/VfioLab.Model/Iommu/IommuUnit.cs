@@ -45,7 +45,7 @@ internal sealed class IommuUnit
     public Errno TryAllocateDomain(out IommuDomain? domain)
     {
         domain = null;
-        if (Faults.ShouldFail("iommu_domain_alloc"))
+        if (Faults.ShouldFail(FaultSite.IommuDomainAlloc))
         {
             return Errno.ENOMEM;
         }

@@ -257,7 +257,7 @@ internal sealed class DirtyTracker(Type1Context ctx, DmaTree tree, DomainSet dom
         {
             return Errno.EINVAL;
         }
-        if (ctx.Faults.ShouldFail("bitmap_alloc"))
+        if (ctx.Faults.ShouldFail(FaultSite.BitmapAlloc))
         {
             return Errno.ENOMEM;
         }

@@ -93,7 +93,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
             {
                 return Errno.EINVAL;
             }
-            if (ctx.Faults.ShouldFail("dma_alloc"))
+            if (ctx.Faults.ShouldFail(FaultSite.DmaAlloc))
             {
                 return Errno.ENOMEM;
             }

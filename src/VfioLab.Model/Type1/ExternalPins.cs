@@ -139,7 +139,7 @@ internal sealed class ExternalPins(Type1Context ctx, DmaTree tree, DomainSet dom
             // !pfn_valid: the pfn was never pinned, so nothing is released.
             return Errno.EINVAL;
         }
-        if (ctx.Faults.ShouldFail("vpfn_alloc"))
+        if (ctx.Faults.ShouldFail(FaultSite.VpfnAlloc))
         {
             if (pinning.PutPfns(dma, pfn, 1) > 0 && doAccounting)
             {

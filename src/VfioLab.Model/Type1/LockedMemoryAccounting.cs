@@ -49,7 +49,7 @@ internal sealed class LockedMemoryAccounting(Type1Context ctx)
         }
         try
         {
-            if (pages > 0 && ctx.Faults.ShouldFail("lock_acct"))
+            if (pages > 0 && ctx.Faults.ShouldFail(FaultSite.LockAcct))
             {
                 return Errno.EINTR;
             }

@@ -149,7 +149,7 @@ internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPi
                 return Errno.EINVAL;
             }
             // kzalloc of the struct vfio_iommu_group, for an emulated (mdev) group as for a physical one.
-            if (_ctx.Faults.ShouldFail("type1_group_alloc"))
+            if (_ctx.Faults.ShouldFail(FaultSite.Type1GroupAlloc))
             {
                 return Errno.ENOMEM;
             }
