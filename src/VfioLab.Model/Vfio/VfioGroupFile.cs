@@ -1,6 +1,6 @@
 using VfioLab.Abi;
-using VfioLab.Host;
 using VfioLab.Diagnostics;
+using VfioLab.Host;
 
 namespace VfioLab.Vfio;
 

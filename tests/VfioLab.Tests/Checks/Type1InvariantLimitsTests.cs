@@ -1,6 +1,6 @@
 using VfioLab.Checks;
-using VfioLab.Tests.Type1;
 using VfioLab.Diagnostics;
+using VfioLab.Tests.Type1;
 
 namespace VfioLab.Tests.Checks;
 

@@ -1,10 +1,10 @@
 using VfioLab.Abi;
 using VfioLab.Checks;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Iommu;
 using VfioLab.Tests.Type1;
 using VfioLab.Type1;
-using VfioLab.Diagnostics;
 
 namespace VfioLab.Tests.Checks;
 

@@ -1,8 +1,8 @@
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Tests.Concurrency;
 using VfioLab.Vfio.Pci;
-using VfioLab.Diagnostics;
 
 namespace VfioLab.Tests.FailNth;
 

@@ -2,12 +2,12 @@ using System.Text;
 using System.Text.RegularExpressions;
 using VfioLab.Abi;
 using VfioLab.Checks;
+using VfioLab.Diagnostics;
 using VfioLab.Simulation;
 using VfioLab.Tests.Concurrency;
 using VfioLab.Tests.DeviceMemory;
 using VfioLab.Vfio;
 using VfioLab.Vfio.Pci;
-using VfioLab.Diagnostics;
 
 namespace VfioLab.Tests.FailNth;
 

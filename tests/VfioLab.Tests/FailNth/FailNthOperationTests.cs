@@ -1,9 +1,9 @@
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Iommu;
 using VfioLab.Tests.Concurrency;
 using VfioLab.Vfio.Mdev;
-using VfioLab.Diagnostics;
 
 namespace VfioLab.Tests.FailNth;
 

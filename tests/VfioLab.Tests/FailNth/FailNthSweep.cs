@@ -1,7 +1,7 @@
 using VfioLab.Abi;
 using VfioLab.Checks;
-using VfioLab.Simulation;
 using VfioLab.Diagnostics;
+using VfioLab.Simulation;
 
 namespace VfioLab.Tests.FailNth;
 

@@ -1,8 +1,8 @@
 using VfioLab.Abi;
 using VfioLab.Addressing;
+using VfioLab.Diagnostics;
 using VfioLab.Iommu;
 using VfioLab.Pci;
-using VfioLab.Diagnostics;
 
 namespace VfioLab.Tests.Iommu;
 

@@ -1,9 +1,9 @@
 using System.Text;
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 using VfioLab.Iommu;
 using VfioLab.Tests.Type1;
 using VfioLab.Type1;
-using VfioLab.Diagnostics;
 
 namespace VfioLab.Tests.Mdev;
 

@@ -1,7 +1,7 @@
 using VfioLab.Abi;
 using VfioLab.Checks;
-using VfioLab.Iommu;
 using VfioLab.Diagnostics;
+using VfioLab.Iommu;
 
 namespace VfioLab.Tests.Spapr;
 

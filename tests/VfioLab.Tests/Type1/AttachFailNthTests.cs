@@ -2,9 +2,9 @@ using System.Text;
 using VfioLab.Abi;
 using VfioLab.Addressing;
 using VfioLab.Checks;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Iommu;
-using VfioLab.Diagnostics;
 
 namespace VfioLab.Tests.Type1;
 

@@ -1,11 +1,11 @@
 using System.Buffers.Binary;
 using VfioLab.Abi;
 using VfioLab.Addressing;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Iommu;
 using VfioLab.Simulation;
 using VfioLab.Type1;
-using VfioLab.Diagnostics;
 
 namespace VfioLab.Tests.Type1;
 

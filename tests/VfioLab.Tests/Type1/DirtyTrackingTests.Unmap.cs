@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using VfioLab.Abi;
-using VfioLab.Simulation;
 using VfioLab.Diagnostics;
+using VfioLab.Simulation;
 
 namespace VfioLab.Tests.Type1;
 
