@@ -30,7 +30,7 @@ internal sealed partial class InvariantChecker
                 ulong unpinned = UnpinnedRamFrames(new Pfn(first), count, out Pfn at);
                 if (unpinned > 0)
                 {
-                    t.Report(found, "translation-backed", $"domain {d}: {x} reaches 0x{unpinned:x} RAM frame(s) holding no pin, from pfn 0x{at.Value:x}");
+                    t.Report(found, InvariantName.TranslationBacked, $"domain {d}: {x} reaches 0x{unpinned:x} RAM frame(s) holding no pin, from pfn 0x{at.Value:x}");
                 }
             }
         }
@@ -76,20 +76,20 @@ internal sealed partial class InvariantChecker
             }
             if (m.VpfnsNotDirty > 0)
             {
-                t.Report(found, "vpfn-consistent", $"{m}: 0x{m.VpfnsNotDirty:x} externally pinned page(s) are clean in the dirty bitmap while tracking");
+                t.Report(found, InvariantName.VpfnConsistent, $"{m}: 0x{m.VpfnsNotDirty:x} externally pinned page(s) are clean in the dirty bitmap while tracking");
             }
             t.PinsHeld += chargeable + vpfnPins;
             ulong expected = domains ? chargeable : vpfnPins;
             if (m.Mm.IsAlive && m.LockedVm != (long)expected)
             {
-                t.Report(found, "locked-vm-matches-charges",
+                t.Report(found, InvariantName.LockedVmMatchesCharges,
                     $"{m}: locked_vm 0x{m.LockedVm:x} page(s), but it {(domains ? "translates" : "externally pins")} 0x{expected:x} non-reserved page(s)");
             }
             CheckChargedOnce(t, m, frames, found);
         }
         if (vpfns > 0 && s.RegisteredDevices == 0)
         {
-            t.Report(found, "vpfn-consistent", $"0x{vpfns:x} external pin(s) with no pinning-capable device registered");
+            t.Report(found, InvariantName.VpfnConsistent, $"0x{vpfns:x} external pin(s) with no pinning-capable device registered");
         }
     }
 
@@ -104,11 +104,11 @@ internal sealed partial class InvariantChecker
         ulong last = v.Iova + ((v.Pages - 1) << shift);
         if (v.Pages == 0 || !m.Range.Contains(v.Iova) || !m.Range.Contains(last) || (v.Iova & (t.Snapshot.PageSize - 1)) != 0)
         {
-            t.Report(found, "vpfn-consistent", $"{m}: external pins at 0x{v.Iova:x} (x{v.Pages}) lie outside the mapping or off a page boundary");
+            t.Report(found, InvariantName.VpfnConsistent, $"{m}: external pins at 0x{v.Iova:x} (x{v.Pages}) lie outside the mapping or off a page boundary");
         }
         if (v.RefCount == 0)
         {
-            t.Report(found, "vpfn-consistent", $"{m}: external pin at 0x{v.Iova:x} has ref_count 0");
+            t.Report(found, InvariantName.VpfnConsistent, $"{m}: external pin at 0x{v.Iova:x} has ref_count 0");
         }
         bool domains = t.Snapshot.Domains.Count > 0;
         if (domains)
@@ -122,7 +122,7 @@ internal sealed partial class InvariantChecker
                 ulong? pfn = k < first.Count && first[k].Start <= at ? (first[k].Phys + (at - first[k].Start)) >> shift : null;
                 if (pfn != expected)
                 {
-                    t.Report(found, "vpfn-consistent", $"{m}: external pin at 0x{at:x} holds pfn 0x{expected:x}, the domains translate to {(pfn is null ? "nothing" : $"pfn 0x{pfn:x}")}");
+                    t.Report(found, InvariantName.VpfnConsistent, $"{m}: external pin at 0x{at:x} holds pfn 0x{expected:x}, the domains translate to {(pfn is null ? "nothing" : $"pfn 0x{pfn:x}")}");
                     break;
                 }
                 ulong segLast = Math.Min(first[k].Last, last);
@@ -137,7 +137,7 @@ internal sealed partial class InvariantChecker
         ulong need = domains ? 2UL : 1UL;
         if (mem.CountReservedOrInvalid(v.Pfn, v.Pages) == 0 && mem.MinPinCount(v.Pfn, v.Pages) < need)
         {
-            t.Report(found, "vpfn-consistent", $"{m}: external pins at 0x{v.Iova:x} of pfns 0x{v.Pfn.Value:x} (x{v.Pages}) do not all hold a pin of their own (lowest pin count {mem.MinPinCount(v.Pfn, v.Pages)})");
+            t.Report(found, InvariantName.VpfnConsistent, $"{m}: external pins at 0x{v.Iova:x} of pfns 0x{v.Pfn.Value:x} (x{v.Pages}) do not all hold a pin of their own (lowest pin count {mem.MinPinCount(v.Pfn, v.Pages)})");
         }
     }
 
@@ -160,7 +160,7 @@ internal sealed partial class InvariantChecker
                 ulong twice = last - f + 1 - host.Machine.Memory.CountReservedOrInvalid(new Pfn(f), last - f + 1);
                 if (twice > 0)
                 {
-                    t.Report(found, "host-page-charged-once-per-mapping", $"{m} translates 0x{twice:x} frame(s) from pfn 0x{f:x} at more than one IOVA");
+                    t.Report(found, InvariantName.HostPageChargedOncePerMapping, $"{m} translates 0x{twice:x} frame(s) from pfn 0x{f:x} at more than one IOVA");
                     return;
                 }
             }
@@ -216,12 +216,12 @@ internal sealed partial class InvariantChecker
             ulong locked = mm.LockedVm;
             if (locked != unchecked((ulong)c.Charged))
             {
-                found.Add(new("locked-vm-matches-charges",
+                found.Add(new(InvariantName.LockedVmMatchesCharges,
                     $"mm of pid {mm.OwnerPid}: locked_vm 0x{locked:x} page(s), but its 0x{c.Mappings:x} mapping(s) charged 0x{c.Charged:x}"));
             }
             if (!c.LockCap && locked > c.LimitPages)
             {
-                found.Add(new("locked-vm-within-limit", $"mm of pid {mm.OwnerPid}: locked_vm 0x{locked:x} page(s) exceeds RLIMIT_MEMLOCK of 0x{c.LimitPages:x} page(s)"));
+                found.Add(new(InvariantName.LockedVmWithinLimit, $"mm of pid {mm.OwnerPid}: locked_vm 0x{locked:x} page(s) exceeds RLIMIT_MEMLOCK of 0x{c.LimitPages:x} page(s)"));
             }
         }
     }

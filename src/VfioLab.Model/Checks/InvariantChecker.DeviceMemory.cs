@@ -54,7 +54,7 @@ internal sealed partial class InvariantChecker
                 int shift = host.Machine.PageShift;
                 if (backed < outside && !host.Machine.IsOtherMmio(new Pfn(Math.Max(x.Phys, ramEnd) >> shift), outside >> shift))
                 {
-                    t.Report(found, "translation-backed", $"{x} reaches physical memory that no BAR and no other driver's MMIO backs");
+                    t.Report(found, InvariantName.TranslationBacked, $"{x} reaches physical memory that no BAR and no other driver's MMIO backs");
                 }
             }
         }
@@ -73,7 +73,7 @@ internal sealed partial class InvariantChecker
         if (device.OpenCount == 0 || device.Removed)
         {
             string state = device.Removed ? "unplugged" : "released";
-            t.Report(found, "no-translation-to-released-device", seeds
+            t.Report(found, InvariantName.NoTranslationToReleasedDevice, seeds
                 ? $"iova 0x{iova:x} still reaches BAR{bar.Index} of {bar.Device.Name} ({device.Name}), {state}"
                 : $"iova 0x{iova:x} still reaches BAR{bar.Index} of {bar.Device.Name} ({device.Name}), {state}: the known upstream limitation " +
                   "(type1 maps PFNMAPs with no device reference or notifier, spec type1.md §5)");
@@ -86,7 +86,7 @@ internal sealed partial class InvariantChecker
         VfioDmaSnapshot? m = t.Snapshot.Mappings.FirstOrDefault(m => m.Iova <= iova && iova <= m.Last);
         if (m is null || !held.Contains((device, m.Iova)))
         {
-            t.Report(found, "pfnmap-device-referenced",
+            t.Report(found, InvariantName.PfnmapDeviceReferenced,
                 $"iova 0x{iova:x} reaches BAR{bar.Index} of {bar.Device.Name} ({device.Name}) with no device reference and notifier held for {m?.ToString() ?? "any mapping"}");
         }
     }
@@ -97,12 +97,12 @@ internal sealed partial class InvariantChecker
     {
         if (p.DeviceReferences <= 0 || (!p.Releasing && !p.NotifierRegistered))
         {
-            t.Report(found, "pfnmap-device-referenced",
+            t.Report(found, InvariantName.PfnmapDeviceReferenced,
                 $"{p.Device.Name}: held for {p.MappingIovas.Count} mapping(s) with {p.DeviceReferences} reference(s), notifier {(p.NotifierRegistered ? "registered" : "missing")}");
         }
         if (p.Releasing && p.MappingIovas.Count > 0)
         {
-            t.Report(found, "no-translation-to-released-device", $"{p.Device.Name}: released, but 0x{p.MappingIovas.Count:x} mapping(s) of its memory remain");
+            t.Report(found, InvariantName.NoTranslationToReleasedDevice, $"{p.Device.Name}: released, but 0x{p.MappingIovas.Count:x} mapping(s) of its memory remain");
         }
     }
 

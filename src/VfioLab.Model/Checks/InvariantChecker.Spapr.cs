@@ -55,7 +55,7 @@ internal sealed partial class InvariantChecker
                     }
                     if (ownerId is not null && r.Value.MmId != ownerId)
                     {
-                        found.Add(new("container-single-mm",
+                        found.Add(new(InvariantName.ContainerSingleMm,
                             $"container {c.Id}: TCEs [0x{r.Start:x}, 0x{r.Last:x}] of window #{w.Table.Number} hold pages of mm #{r.Value.MmId} (ua 0x{r.Value.Ua:x}), but the container serves mm of pid {owner!.OwnerPid} (#{ownerId})"));
                     }
                     if (s.V2)
@@ -78,7 +78,7 @@ internal sealed partial class InvariantChecker
                 ulong tces = pointing.GetValueOrDefault(region);
                 if (region.Mapped != tces + 1)
                 {
-                    found.Add(new("prereg-not-released-while-mapped",
+                    found.Add(new(InvariantName.PreregNotReleasedWhileMapped,
                         $"{region}: mapped count says 0x{(region.Mapped == 0 ? 0 : region.Mapped - 1):x} TCE(s), 0x{tces:x} point into it"));
                 }
             }
@@ -94,7 +94,7 @@ internal sealed partial class InvariantChecker
     {
         if (owner is not null && !ReferenceEquals(owner, other))
         {
-            found.Add(new("container-single-mm", $"container {c.Id}: {what} belongs to the mm of pid {other.OwnerPid}, the container serves the mm of pid {owner.OwnerPid}"));
+            found.Add(new(InvariantName.ContainerSingleMm, $"container {c.Id}: {what} belongs to the mm of pid {other.OwnerPid}, the container serves the mm of pid {owner.OwnerPid}"));
         }
     }
 
@@ -116,14 +116,14 @@ internal sealed partial class InvariantChecker
             MmIommuRegion? region = ctx?.Lookup(ua, tceSize, shift);
             if (region is null || region.Released)
             {
-                found.Add(new(region is null ? "tce-userspace-consistent" : "prereg-not-released-while-mapped",
+                found.Add(new(region is null ? InvariantName.TceUserspaceConsistent : InvariantName.PreregNotReleasedWhileMapped,
                     $"container {c.Id}: TCE 0x{run.Start + k:x} of window #{table.Number} records ua 0x{ua:x}, which no {(region is null ? string.Empty : "live ")}pre-registered region of mm #{v.MmId} holds"));
                 return;
             }
             ulong pageIndex = (ua - region.Ua) >> shift;
             if (!region.TryGetHpas(pageIndex, out Run<HpaRun> hpas))
             {
-                found.Add(new("tce-userspace-consistent", $"container {c.Id}: {region} has no frame for ua 0x{ua:x}"));
+                found.Add(new(InvariantName.TceUserspaceConsistent, $"container {c.Id}: {region} has no frame for ua 0x{ua:x}"));
                 return;
             }
             ulong expected = (hpas.ValueAt(pageIndex).Pfn << shift) | (ua & ((1UL << shift) - 1));
@@ -132,7 +132,7 @@ internal sealed partial class InvariantChecker
             n = Math.Max(1, Math.Min(n, (region.Ua + region.Size(shift) - ua) >> v.PageShift));
             if (expected != hpa && !reported)
             {
-                found.Add(new("tce-userspace-consistent",
+                found.Add(new(InvariantName.TceUserspaceConsistent,
                     $"container {c.Id}: TCE 0x{run.Start + k:x} of window #{table.Number} points at 0x{hpa:x}, its ua 0x{ua:x} is registered at 0x{expected:x}"));
                 reported = true;
             }

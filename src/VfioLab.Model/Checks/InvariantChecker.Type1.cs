@@ -55,19 +55,19 @@ internal sealed partial class InvariantChecker
         {
             if (m.RequestedSize == 0 || m.Size != m.RequestedSize)
             {
-                t.Report(found, "mappings-disjoint", $"{m}: size 0x{m.RequestedSize:x}, 0x{m.Size:x} mapped");
+                t.Report(found, InvariantName.MappingsDisjoint, $"{m}: size 0x{m.RequestedSize:x}, 0x{m.Size:x} mapped");
             }
             else if (((m.Iova | m.RequestedSize) & (align - 1)) != 0 || (m.Vaddr & (s.PageSize - 1)) != 0)
             {
-                t.Report(found, "mappings-disjoint", $"{m}: iova, size or vaddr 0x{m.Vaddr:x} not aligned to 0x{align:x}");
+                t.Report(found, InvariantName.MappingsDisjoint, $"{m}: iova, size or vaddr 0x{m.Vaddr:x} not aligned to 0x{align:x}");
             }
             if (m.TreeRuns.Count != 1 || m.TreeRuns[0] != m.Range)
             {
-                t.Report(found, "mappings-disjoint", $"{m}: the DMA tree holds it at {string.Join(", ", m.TreeRuns)}");
+                t.Report(found, InvariantName.MappingsDisjoint, $"{m}: the DMA tree holds it at {string.Join(", ", m.TreeRuns)}");
             }
             if (prev is not null && prev.Last >= m.Iova)
             {
-                t.Report(found, "mappings-disjoint", $"{m} overlaps {prev}");
+                t.Report(found, InvariantName.MappingsDisjoint, $"{m} overlaps {prev}");
             }
             prev = m;
         }
@@ -80,7 +80,7 @@ internal sealed partial class InvariantChecker
         ulong live = (ulong)s.Mappings.Count;
         if (s.DmaAvail + live != s.DmaEntryLimit || s.DmaCount != s.Mappings.Count)
         {
-            t.Report(found, "dma-avail-conserved",
+            t.Report(found, InvariantName.DmaAvailConserved,
                 $"dma_avail 0x{s.DmaAvail:x} + 0x{live:x} mappings (counted 0x{s.DmaCount:x}) != dma_entry_limit 0x{s.DmaEntryLimit:x}");
         }
     }
@@ -98,7 +98,7 @@ internal sealed partial class InvariantChecker
             {
                 if (m.IommuMapped)
                 {
-                    t.Report(found, "domains-agree", $"{m} is iommu_mapped with no domain");
+                    t.Report(found, InvariantName.DomainsAgree, $"{m} is iommu_mapped with no domain");
                 }
             }
             return;
@@ -117,14 +117,14 @@ internal sealed partial class InvariantChecker
                 ulong at = Math.Min(k < first.Count ? first[k].Start : ulong.MaxValue, k < other.Count ? other[k].Start : ulong.MaxValue);
                 string a = k < first.Count ? first[k].ToString() : "nothing";
                 string b = k < other.Count ? other[k].ToString() : "nothing";
-                t.Report(found, "domains-agree", $"from iova 0x{at:x} on, {s.Domains[0]} translates {a} but {s.Domains[i]} translates {b}");
+                t.Report(found, InvariantName.DomainsAgree, $"from iova 0x{at:x} on, {s.Domains[0]} translates {a} but {s.Domains[i]} translates {b}");
             }
         }
         foreach (VfioDmaSnapshot m in s.Mappings)
         {
             if (!m.IommuMapped)
             {
-                t.Report(found, "domains-agree", $"{m} is not iommu_mapped with 0x{s.Domains.Count:x} domain(s)");
+                t.Report(found, InvariantName.DomainsAgree, $"{m} is not iommu_mapped with 0x{s.Domains.Count:x} domain(s)");
             }
             IommuProt prot = m.Prot | IommuProt.Cache;
             ulong cursor = m.Iova;
@@ -138,14 +138,14 @@ internal sealed partial class InvariantChecker
                 }
                 if (x.Prot != prot)
                 {
-                    t.Report(found, "domains-agree", $"{m}: {s.Domains[0]} translates {x}, not with {prot}");
+                    t.Report(found, InvariantName.DomainsAgree, $"{m}: {s.Domains[0]} translates {x}, not with {prot}");
                 }
                 done = x.Last >= m.Last;
                 cursor = done ? m.Last : x.Last + 1;
             }
             if (!done)
             {
-                t.Report(found, "domains-agree", $"{m}: iova 0x{cursor:x} is not translated by {s.Domains[0]}");
+                t.Report(found, InvariantName.DomainsAgree, $"{m}: iova 0x{cursor:x} is not translated by {s.Domains[0]}");
             }
         }
         int j = 0;
@@ -160,7 +160,7 @@ internal sealed partial class InvariantChecker
                 }
                 if (j == s.Mappings.Count || s.Mappings[j].Iova > cursor)
                 {
-                    t.Report(found, "domains-agree", $"{s.Domains[0]} translates iova 0x{cursor:x} ({x}) outside every mapping");
+                    t.Report(found, InvariantName.DomainsAgree, $"{s.Domains[0]} translates iova 0x{cursor:x} ({x}) outside every mapping");
                     break;
                 }
                 if (s.Mappings[j].Last >= x.Last)
@@ -184,11 +184,11 @@ internal sealed partial class InvariantChecker
         }
         if (invalid != s.VaddrInvalidCount)
         {
-            t.Report(found, "vaddr-invalid-count", $"vaddr_invalid_count {s.VaddrInvalidCount}, but {invalid} mapping(s) have vaddr_invalid");
+            t.Report(found, InvariantName.VaddrInvalidCount, $"vaddr_invalid_count {s.VaddrInvalidCount}, but {invalid} mapping(s) have vaddr_invalid");
         }
         if (invalid > 0 && s.EmulatedGroups.Count > 0)
         {
-            t.Report(found, "vaddr-invalid-count", $"{invalid} invalidated vaddr(s) while {s.EmulatedGroups.Count} emulated group(s) are attached");
+            t.Report(found, InvariantName.VaddrInvalidCount, $"{invalid} invalidated vaddr(s) while {s.EmulatedGroups.Count} emulated group(s) are attached");
         }
         int nonPinned = 0;
         foreach (VfioDomainSnapshot d in s.Domains)
@@ -200,7 +200,7 @@ internal sealed partial class InvariantChecker
         }
         if (nonPinned != s.NumNonPinnedGroups)
         {
-            t.Report(found, "non-pinned-groups-count", $"num_non_pinned_groups {s.NumNonPinnedGroups}, but {nonPinned} IOMMU-backed group(s) lack pinned scope");
+            t.Report(found, InvariantName.NonPinnedGroupsCount, $"num_non_pinned_groups {s.NumNonPinnedGroups}, but {nonPinned} IOMMU-backed group(s) lack pinned scope");
         }
     }
 
@@ -212,7 +212,7 @@ internal sealed partial class InvariantChecker
         VfioIommuSnapshot s = t.Snapshot;
         if (s.DirtyTracking && !s.V2)
         {
-            t.Report(found, "dirty-bitmaps-present", "dirty tracking on a v1 container");
+            t.Report(found, InvariantName.DirtyBitmapsPresent, "dirty tracking on a v1 container");
         }
         ulong pgsize = PageSizeBitmap.MinPageSize(s.PgsizeBitmap);
         pgsize = pgsize == 0 ? 0 : Math.Max(pgsize, s.PageSize);
@@ -222,7 +222,7 @@ internal sealed partial class InvariantChecker
             {
                 if (m.BitmapWords >= 0)
                 {
-                    t.Report(found, "dirty-bitmaps-present", $"{m} keeps a bitmap while tracking is off");
+                    t.Report(found, InvariantName.DirtyBitmapsPresent, $"{m} keeps a bitmap while tracking is off");
                 }
                 continue;
             }
@@ -230,7 +230,7 @@ internal sealed partial class InvariantChecker
             ulong words = ((bits + 63) / 64) + 1;
             if (m.BitmapWords < 0 || (ulong)m.BitmapWords < words)
             {
-                t.Report(found, "dirty-bitmaps-present",
+                t.Report(found, InvariantName.DirtyBitmapsPresent,
                     $"{m}: {(m.BitmapWords < 0 ? "no bitmap" : $"a bitmap of {m.BitmapWords} word(s)")} while tracking, 0x{words:x} needed at pgsize 0x{pgsize:x}");
             }
         }
@@ -242,7 +242,7 @@ internal sealed partial class InvariantChecker
     {
         if (t.Snapshot.NotifierBug is { } bug)
         {
-            t.Report(found, "notifier-retry-limit", bug.ToString());
+            t.Report(found, InvariantName.NotifierRetryLimit, bug.ToString());
         }
     }
 
@@ -257,7 +257,7 @@ internal sealed partial class InvariantChecker
                 ulong first = r.Start >> host.Machine.PageShift;
                 ulong count = (r.Last >> host.Machine.PageShift) - first + 1;
                 ulong unpinned = UnpinnedRamFrames(new Pfn(first), count, out _);
-                t.Report(found, "unpin-after-flush", $"domain {d}: phys {r} is still pending IOTLB invalidation; 0x{unpinned:x} frame(s) of it already unpinned");
+                t.Report(found, InvariantName.UnpinAfterFlush, $"domain {d}: phys {r} is still pending IOTLB invalidation; 0x{unpinned:x} frame(s) of it already unpinned");
             }
         }
     }

@@ -20,7 +20,7 @@ internal sealed partial class InvariantChecker
         {
             if (w[i].Start > w[i].Last || (i > 0 && w[i - 1].Last >= w[i].Start))
             {
-                t.Report(found, "mapping-in-iova-range", $"IOVA windows not sorted and disjoint: {string.Join(", ", w)}");
+                t.Report(found, InvariantName.MappingInIovaRange, $"IOVA windows not sorted and disjoint: {string.Join(", ", w)}");
                 break;
             }
         }
@@ -32,7 +32,7 @@ internal sealed partial class InvariantChecker
                 {
                     if (r.IsHoleForVfio && w.Any(x => x.Overlaps(r.Range)))
                     {
-                        t.Report(found, "mapping-in-iova-range", $"an IOVA window covers reserved region {r} of {g}");
+                        t.Report(found, InvariantName.MappingInIovaRange, $"an IOVA window covers reserved region {r} of {g}");
                     }
                 }
             }
@@ -62,7 +62,7 @@ internal sealed partial class InvariantChecker
             }
             if (at < 0 || !w[at].Contains(m.Range))
             {
-                t.Report(found, "mapping-in-iova-range", $"{m} is not inside one IOVA window of {string.Join(", ", w)}");
+                t.Report(found, InvariantName.MappingInIovaRange, $"{m} is not inside one IOVA window of {string.Join(", ", w)}");
             }
         }
     }
@@ -86,7 +86,7 @@ internal sealed partial class InvariantChecker
         {
             ulong min = PageSizeBitmap.MinPageSize(s.PgsizeBitmap);
             string below = min != 0 && min < s.PageSize ? $" (offers 0x{min:x}, below PAGE_SIZE 0x{s.PageSize:x})" : string.Empty;
-            t.Report(found, "pgsize-bitmap", $"pgsize_bitmap {PageSizeBitmap.Format(s.PgsizeBitmap)}{below}, expected {PageSizeBitmap.Format(expected)}");
+            t.Report(found, InvariantName.PgsizeBitmap, $"pgsize_bitmap {PageSizeBitmap.Format(s.PgsizeBitmap)}{below}, expected {PageSizeBitmap.Format(expected)}");
         }
     }
 
@@ -102,7 +102,7 @@ internal sealed partial class InvariantChecker
         {
             if (where.TryGetValue(g.Group, out string? other))
             {
-                t.Report(found, "group-attached-once", $"{g} is attached in {other} and in {place}");
+                t.Report(found, InvariantName.GroupAttachedOnce, $"{g} is attached in {other} and in {place}");
             }
             where[g.Group] = place;
         }
@@ -111,14 +111,14 @@ internal sealed partial class InvariantChecker
             VfioDomainSnapshot d = s.Domains[i];
             if (d.Groups.Count == 0)
             {
-                t.Report(found, "group-attached-once", $"domain {d} has no group");
+                t.Report(found, InvariantName.GroupAttachedOnce, $"domain {d} has no group");
             }
             foreach (Type1GroupSnapshot g in d.Groups)
             {
                 Place(g, $"domain {d}");
                 if (g.IommuGroup is null || !ReferenceEquals(g.IommuGroup.Domain, d.Domain))
                 {
-                    t.Report(found, "group-attached-once", $"{g} is listed in domain {d} but its IOMMU group translates through {g.IommuGroup?.Domain?.Name ?? "none"}");
+                    t.Report(found, InvariantName.GroupAttachedOnce, $"{g} is listed in domain {d} but its IOMMU group translates through {g.IommuGroup?.Domain?.Name ?? "none"}");
                 }
             }
             for (int j = i + 1; j < s.Domains.Count; j++)
@@ -127,7 +127,7 @@ internal sealed partial class InvariantChecker
                 if (ReferenceEquals(older.Domain.Unit, d.Domain.Unit) && older.Domain.OpsName == d.Domain.OpsName &&
                     older.EnforceCacheCoherency == d.EnforceCacheCoherency)
                 {
-                    t.Report(found, "group-attached-once", $"domains {d} and {older} of one IOMMU share ops and coherency: the older was not reused");
+                    t.Report(found, InvariantName.GroupAttachedOnce, $"domains {d} and {older} of one IOMMU share ops and coherency: the older was not reused");
                 }
             }
         }
@@ -140,14 +140,14 @@ internal sealed partial class InvariantChecker
         {
             if (!where.ContainsKey(g))
             {
-                t.Report(found, "group-attached-once", $"group {g.Number} is in the container but not attached to its type1 backend");
+                t.Report(found, InvariantName.GroupAttachedOnce, $"group {g.Number} is in the container but not attached to its type1 backend");
             }
         }
         foreach (VfioGroup g in where.Keys)
         {
             if (!listed.Contains(g))
             {
-                t.Report(found, "group-attached-once", $"group {g.Number} is attached to the type1 backend but not listed by the container");
+                t.Report(found, InvariantName.GroupAttachedOnce, $"group {g.Number} is attached to the type1 backend but not listed by the container");
             }
         }
     }

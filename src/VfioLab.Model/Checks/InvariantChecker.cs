@@ -15,15 +15,7 @@ namespace VfioLab.Checks;
 internal sealed partial class InvariantChecker(SimulatedHost host)
 {
     /// <summary>Every invariant this checker evaluates.</summary>
-    public static IReadOnlyList<string> Checked { get; } =
-    [
-        "mappings-disjoint", "dma-avail-conserved", "domains-agree", "translation-backed", "locked-vm-matches-charges",
-        "locked-vm-within-limit", "host-page-charged-once-per-mapping", "vpfn-consistent", "vaddr-invalid-count",
-        "dirty-bitmaps-present", "non-pinned-groups-count", "mapping-in-iova-range", "pgsize-bitmap", "group-attached-once",
-        "unpin-after-flush", "empty-container-clean", "pins-balanced", "no-cpu-mapping-of-disabled-bar", "notifier-retry-limit",
-        "no-translation-to-released-device", "pfnmap-device-referenced", "tce-userspace-consistent",
-        "prereg-not-released-while-mapped", "container-single-mm",
-    ];
+    public static IReadOnlyList<string> Checked => InvariantName.All;
 
     /// <summary>Evaluates every invariant; an empty list means the state is consistent.</summary>
     public IReadOnlyList<InvariantViolation> Check()
@@ -51,24 +43,24 @@ internal sealed partial class InvariantChecker(SimulatedHost host)
             {
                 if (owner.TryGetValue(g, out VfioContainer? other) && !ReferenceEquals(other, c))
                 {
-                    found.Add(new("group-attached-once", $"group {g.Number} is in containers {other.Id} and {c.Id}"));
+                    found.Add(new(InvariantName.GroupAttachedOnce, $"group {g.Number} is in containers {other.Id} and {c.Id}"));
                 }
                 owner[g] = c;
                 if (!ReferenceEquals(g.Container, c))
                 {
-                    found.Add(new("group-attached-once", $"group {g.Number} is listed in container {c.Id} but points at {g.Container?.Id.ToString() ?? "none"}"));
+                    found.Add(new(InvariantName.GroupAttachedOnce, $"group {g.Number} is listed in container {c.Id} but points at {g.Container?.Id.ToString() ?? "none"}"));
                 }
             }
             if (groups.Count == 0 && c.Iommu is not null)
             {
-                found.Add(new("empty-container-clean", $"container {c.Id} has no group but keeps backend {c.Driver?.Name} state"));
+                found.Add(new(InvariantName.EmptyContainerClean, $"container {c.Id} has no group but keeps backend {c.Driver?.Name} state"));
             }
         }
         foreach (VfioGroup g in host.Vfio.Groups)
         {
             if (g.Container is not null && !owner.ContainsKey(g))
             {
-                found.Add(new("group-attached-once", $"group {g.Number} points at container {g.Container.Id} which does not list it"));
+                found.Add(new(InvariantName.GroupAttachedOnce, $"group {g.Number} points at container {g.Container.Id} which does not list it"));
             }
         }
     }
@@ -97,7 +89,7 @@ internal sealed partial class InvariantChecker(SimulatedHost host)
         ulong pins = host.Machine.Memory.TotalPins;
         if (pins != expected)
         {
-            found.Add(new("pins-balanced", backends == 0
+            found.Add(new(InvariantName.PinsBalanced, backends == 0
                 ? $"0x{pins:x} page pins outstanding with no IOMMU backend holding any"
                 : $"0x{pins:x} page pins outstanding, but the backends hold 0x{expected:x} ({(pins > expected ? "leaked" : "over-released")})"));
         }
@@ -127,7 +119,7 @@ internal sealed partial class InvariantChecker(SimulatedHost host)
                 }
                 if (present > 0)
                 {
-                    found.Add(new("no-cpu-mapping-of-disabled-bar",
+                    found.Add(new(InvariantName.NoCpuMappingOfDisabledBar,
                         $"{d.Name}: 0x{present:x} page(s) of {vma} are present while the BAR does not decode"));
                 }
             }

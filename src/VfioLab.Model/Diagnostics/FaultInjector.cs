@@ -2,9 +2,9 @@ namespace VfioLab.Diagnostics;
 
 /// <summary>
 /// Injectable failure of the model's fallible internal steps (iommufd's fail_nth, STYLE.md 14).
-/// Every fallible step calls <see cref="ShouldFail"/> with its site name (<c>pin</c>, <c>lock_acct</c>,
-/// <c>iommu_map</c>, <c>dma_alloc</c>, <c>bitmap_alloc</c>, ...; the sites are listed in the READMEs of Host, Iommu,
-/// Type1, Vfio and Simulation, and swept in tests/VfioLab.Tests/FailNth); when armed, the n-th call counted from arming fails, once.
+/// Every fallible step calls <see cref="ShouldFail"/> with its <see cref="FaultSite"/> (<c>pin</c>, <c>lock_acct</c>,
+/// <c>iommu_map</c>, <c>dma_alloc</c>, <c>bitmap_alloc</c>, ...; defined once there, described in the READMEs of Host,
+/// Iommu, Type1, Vfio and Simulation, and swept in tests/VfioLab.Tests/FailNth); when armed, the n-th call counted from arming fails, once.
 /// Tests sweep n = 1, 2, ... until an operation succeeds and check that each failure left the state
 /// exactly as before.
 /// </summary>
@@ -12,7 +12,7 @@ namespace VfioLab.Diagnostics;
 internal sealed class FaultInjector
 {
     private long _countdown;
-    private string? _site;
+    private FaultSite? _site;
     private long _calls;
 
     /// <summary>Fallible calls seen since the last <see cref="Arm"/>.</summary>
@@ -23,7 +23,7 @@ internal sealed class FaultInjector
 
     /// <summary>Fails the <paramref name="nth"/> (1-based) fallible call, or the n-th at
     /// <paramref name="site"/> only when a site is given. 0 disarms.</summary>
-    public void Arm(long nth, string? site = null)
+    public void Arm(long nth, FaultSite? site = null)
     {
         _site = site;
         Fired = false;
@@ -32,7 +32,7 @@ internal sealed class FaultInjector
     }
 
     /// <summary>Called by a fallible step; true means the step must fail as if the resource were short.</summary>
-    public bool ShouldFail(string site)
+    public bool ShouldFail(FaultSite site)
     {
         if (Interlocked.Read(ref _countdown) <= 0 || (_site is not null && _site != site))
         {

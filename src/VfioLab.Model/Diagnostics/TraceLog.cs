@@ -26,7 +26,7 @@ internal sealed class TraceLog
     }
 
     /// <summary>Emits one event. <paramref name="pid"/> is 0 for events not caused by a process.</summary>
-    public void Emit(string kind, int pid, params KeyValuePair<string, object>[] fields)
+    public void Emit(TraceKind kind, int pid, params KeyValuePair<string, object>[] fields)
     {
         if (!Enabled)
         {
@@ -34,7 +34,7 @@ internal sealed class TraceLog
         }
         lock (_gate)
         {
-            var ev = new TraceEvent(++_sequence, kind, pid, fields);
+            var ev = new TraceEvent(++_sequence, kind.Name, pid, fields);
             foreach (Action<TraceEvent> l in _listeners)
             {
                 l(ev);
@@ -47,7 +47,7 @@ internal sealed class TraceLog
 
     /// <summary>An event of one container: <c>container</c> first, then <paramref name="fields"/> (both backends
     /// trace this way). Free when tracing is off.</summary>
-    public void EmitForContainer(string kind, int pid, int container, KeyValuePair<string, object>[] fields)
+    public void EmitForContainer(TraceKind kind, int pid, int container, KeyValuePair<string, object>[] fields)
     {
         if (!Enabled)
         {

@@ -34,7 +34,7 @@ internal sealed partial class AddressSpace
         };
         if (Machine.Trace.Enabled)
         {
-            Machine.Trace.Emit("fault", OwnerPid, TraceLog.F("vaddr", first << PageShift), TraceLog.F("pages", last - first + 1),
+            Machine.Trace.Emit(TraceKind.Fault, OwnerPid, TraceLog.F("vaddr", first << PageShift), TraceLog.F("pages", last - first + 1),
                 TraceLog.F("write", write), TraceLog.F("result", result.ToString()));
         }
         return result;

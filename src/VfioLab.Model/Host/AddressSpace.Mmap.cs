@@ -159,7 +159,7 @@ internal sealed partial class AddressSpace
         }
         if (Machine.Trace.Enabled)
         {
-            Machine.Trace.Emit("munmap", OwnerPid, TraceLog.F("vaddr", address), TraceLog.F("size", length));
+            Machine.Trace.Emit(TraceKind.Munmap, OwnerPid, TraceLog.F("vaddr", address), TraceLog.F("size", length));
         }
         return 0;
     }
@@ -206,7 +206,7 @@ internal sealed partial class AddressSpace
             // failure of either restores the old ones, so the range is only unmapped once both succeeded.
             ulong firstPage = address >> PageShift;
             Errno e = CheckSplitsLocked(firstPage, firstPage + pages - 1);
-            if (e == Errno.None && Machine.Faults.ShouldFail("vm_area_alloc"))
+            if (e == Errno.None && Machine.Faults.ShouldFail(FaultSite.VmAreaAlloc))
             {
                 e = Errno.ENOMEM;
             }
@@ -221,7 +221,7 @@ internal sealed partial class AddressSpace
             !_vmas.Overlaps(hint >> PageShift, (hint >> PageShift) + pages - 1)
             ? (long)hint
             : FindGapTopDownLocked(size, align, out ulong start) ? (long)start : Errno.ENOMEM.AsReturn();
-        return placed >= 0 && Machine.Faults.ShouldFail("vm_area_alloc") ? Errno.ENOMEM.AsReturn() : placed;
+        return placed >= 0 && Machine.Faults.ShouldFail(FaultSite.VmAreaAlloc) ? Errno.ENOMEM.AsReturn() : placed;
     }
 
     private bool FindGapTopDownLocked(ulong size, ulong align, out ulong start)
@@ -271,7 +271,7 @@ internal sealed partial class AddressSpace
     {
         if (Machine.Trace.Enabled)
         {
-            Machine.Trace.Emit("mmap", OwnerPid, TraceLog.F("vaddr", vma.Start.Value), TraceLog.F("pages", vma.PageCount),
+            Machine.Trace.Emit(TraceKind.Mmap, OwnerPid, TraceLog.F("vaddr", vma.Start.Value), TraceLog.F("pages", vma.PageCount),
                 TraceLog.F("vma", vma.Kind.ToString()), TraceLog.F("flags", (ulong)vma.Flags), TraceLog.F("pgoff", vma.VmPgoff));
         }
     }

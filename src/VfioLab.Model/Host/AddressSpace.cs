@@ -302,7 +302,7 @@ internal sealed partial class AddressSpace
         }
         if (zapped != 0 && Machine.Trace.Enabled)
         {
-            Machine.Trace.Emit("zap", OwnerPid, TraceLog.F("vaddr", firstPage << PageShift), TraceLog.F("pages", zapped));
+            Machine.Trace.Emit(TraceKind.Zap, OwnerPid, TraceLog.F("vaddr", firstPage << PageShift), TraceLog.F("pages", zapped));
         }
         return zapped;
     }
@@ -410,7 +410,7 @@ internal sealed partial class AddressSpace
         {
             return Errno.EINVAL;
         }
-        return Machine.Faults.ShouldFail("split_vma") ? Errno.ENOMEM : Errno.None;
+        return Machine.Faults.ShouldFail(FaultSite.SplitVma) ? Errno.ENOMEM : Errno.None;
     }
 
     private void ReplaceSliceLocked(Vma slice)

@@ -35,7 +35,7 @@ internal sealed class DeferredWorkQueue(TraceLog trace)
         }
         if (trace.Enabled)
         {
-            trace.Emit("work_queued", 0, TraceLog.F("work", name));
+            trace.Emit(TraceKind.WorkQueued, 0, TraceLog.F("work", name));
         }
     }
 
@@ -55,7 +55,7 @@ internal sealed class DeferredWorkQueue(TraceLog trace)
             }
             if (trace.Enabled)
             {
-                trace.Emit("work_run", 0, TraceLog.F("work", item.Name));
+                trace.Emit(TraceKind.WorkRun, 0, TraceLog.F("work", item.Name));
             }
             item.Work();
             ran++;

@@ -36,7 +36,7 @@ internal static class Gup
         {
             return Errno.EFAULT.AsReturn();
         }
-        if (mm.Machine.Faults.ShouldFail("pin"))
+        if (mm.Machine.Faults.ShouldFail(FaultSite.Pin))
         {
             return Errno.ENOMEM.AsReturn();
         }
@@ -91,7 +91,7 @@ internal static class Gup
         }
         if (mm.Machine.Trace.Enabled)
         {
-            mm.Machine.Trace.Emit("pin", mm.OwnerPid, TraceLog.F("vaddr", start.Value), TraceLog.F("pages", pinned),
+            mm.Machine.Trace.Emit(TraceKind.Pin, mm.OwnerPid, TraceLog.F("vaddr", start.Value), TraceLog.F("pages", pinned),
                 TraceLog.F("runs", runCount), TraceLog.F("pfn", runs[0].First.Value), TraceLog.F("write", write));
         }
         return (long)pinned;
@@ -145,7 +145,7 @@ internal static class Gup
         machine.Memory.Unpin(run.First, run.Count, markDirty);
         if (machine.Trace.Enabled)
         {
-            machine.Trace.Emit("unpin", pid, TraceLog.F("pfn", run.First.Value), TraceLog.F("pages", run.Count), TraceLog.F("dirty", markDirty));
+            machine.Trace.Emit(TraceKind.Unpin, pid, TraceLog.F("pfn", run.First.Value), TraceLog.F("pages", run.Count), TraceLog.F("dirty", markDirty));
         }
     }
 

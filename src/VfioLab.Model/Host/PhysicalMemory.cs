@@ -143,7 +143,7 @@ internal sealed partial class PhysicalMemory
     public bool TryAllocateRun(ulong maxCount, out PfnRun run)
     {
         run = default;
-        if (maxCount == 0 || (_faults?.ShouldFail("alloc") ?? false))
+        if (maxCount == 0 || (_faults?.ShouldFail(FaultSite.Alloc) ?? false))
         {
             return false;
         }
@@ -185,7 +185,7 @@ internal sealed partial class PhysicalMemory
     {
         first = default;
         System.Diagnostics.Debug.Assert(frames != 0 && alignFrames != 0 && (alignFrames & (alignFrames - 1)) == 0);
-        if (_faults?.ShouldFail("alloc") ?? false)
+        if (_faults?.ShouldFail(FaultSite.Alloc) ?? false)
         {
             return false;
         }

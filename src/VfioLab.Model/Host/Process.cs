@@ -119,7 +119,7 @@ internal sealed class Process
             Machine.AddProcess(child);
             if (Machine.Trace.Enabled)
             {
-                Machine.Trace.Emit("fork", Pid, TraceLog.F("child", pid));
+                Machine.Trace.Emit(TraceKind.Fork, Pid, TraceLog.F("child", pid));
             }
             return Errno.None;
         }
@@ -150,7 +150,7 @@ internal sealed class Process
         old?.PutUser();
         if (Machine.Trace.Enabled)
         {
-            Machine.Trace.Emit("exec", Pid);
+            Machine.Trace.Emit(TraceKind.Exec, Pid);
         }
         return Errno.None;
     }
@@ -176,7 +176,7 @@ internal sealed class Process
         Machine.RemoveProcess(this);
         if (Machine.Trace.Enabled)
         {
-            Machine.Trace.Emit("exit", Pid);
+            Machine.Trace.Emit(TraceKind.Exit, Pid);
         }
     }
 

@@ -367,7 +367,7 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
         {
             fields[args.Length + 2] = TraceLog.F("errno", ErrnoExtensions.FromReturn(result));
         }
-        Trace.Emit("syscall", Pid, fields);
+        Trace.Emit(TraceKind.Syscall, Pid, fields);
     }
 
     /// <summary><see cref="Emit"/> for a call on an fd: <c>fd</c> and, when it was open, its <c>path</c> come first.</summary>

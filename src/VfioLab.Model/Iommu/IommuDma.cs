@@ -58,7 +58,7 @@ internal static class IommuDma
         }
         if (group.Trace.Enabled)
         {
-            group.Trace.Emit("dma", 0, TraceLog.F("device", device), TraceLog.F("iova", iova.Value), TraceLog.F("size", size),
+            group.Trace.Emit(TraceKind.Dma, 0, TraceLog.F("device", device), TraceLog.F("iova", iova.Value), TraceLog.F("size", size),
                 TraceLog.F("write", write), TraceLog.F("segments", segments.Count));
         }
         return new DmaAccessResult(segments, null);
@@ -83,7 +83,7 @@ internal static class IommuDma
     private static DmaAccessResult Fail(IommuGroup group, IommuFaultLog? log, List<DmaSegment> segments, IommuFault fault)
     {
         log?.Record(fault);
-        group.Trace.Emit("iommu_fault", 0, TraceLog.F("device", fault.Device), TraceLog.F("iova", fault.Iova.Value),
+        group.Trace.Emit(TraceKind.IommuFault, 0, TraceLog.F("device", fault.Device), TraceLog.F("iova", fault.Iova.Value),
             TraceLog.F("write", fault.Write), TraceLog.F("reason", fault.Reason.ToString()));
         return new DmaAccessResult(segments, fault);
     }

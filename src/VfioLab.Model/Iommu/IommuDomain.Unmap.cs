@@ -51,7 +51,7 @@ internal sealed partial class IommuDomain
         }
         if (Trace.Enabled)
         {
-            Trace.Emit("iommu_iotlb_sync", 0, TraceLog.F("domain", Name));
+            Trace.Emit(TraceKind.IommuIotlbSync, 0, TraceLog.F("domain", Name));
         }
     }
 
@@ -140,7 +140,7 @@ internal sealed partial class IommuDomain
         _table.Remove(removeStart, removeLast);
         if (Trace.Enabled)
         {
-            Trace.Emit(deferred ? "iommu_unmap_fast" : "iommu_unmap", 0, TraceLog.F("domain", Name),
+            Trace.Emit(deferred ? TraceKind.IommuUnmapFast : TraceKind.IommuUnmap, 0, TraceLog.F("domain", Name),
                 TraceLog.F("iova", iova.Value), TraceLog.F("size", size), TraceLog.F("unmapped", unmapped));
         }
         return unmapped;

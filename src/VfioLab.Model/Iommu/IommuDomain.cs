@@ -175,7 +175,7 @@ internal sealed partial class IommuDomain
                 {
                     return Errno.EEXIST;
                 }
-                if (Faults.ShouldFail("iommu_map"))
+                if (Faults.ShouldFail(FaultSite.IommuMap))
                 {
                     _table.Remove(range.Start, range.Last);
                     return MapFailed(iova, size);
@@ -197,7 +197,7 @@ internal sealed partial class IommuDomain
                 ulong p = PageSizeBitmap.LargestFitting(PgsizeBitmap, cursor, pa, remaining);
                 System.Diagnostics.Debug.Assert(p != 0, "alignment was checked against the minimum size");
                 ulong count = BatchCount(cursor, pa, remaining, p);
-                if (Faults.ShouldFail("iommu_map"))
+                if (Faults.ShouldFail(FaultSite.IommuMap))
                 {
                     if (cursor != range.Start)
                     {
@@ -223,7 +223,7 @@ internal sealed partial class IommuDomain
     // The iommu_map fault site fired: the caller has taken out what it inserted.
     private Errno MapFailed(Iova iova, ulong size)
     {
-        Trace.Emit("iommu_map_failed", 0, TraceLog.F("domain", Name), TraceLog.F("iova", iova.Value),
+        Trace.Emit(TraceKind.IommuMapFailed, 0, TraceLog.F("domain", Name), TraceLog.F("iova", iova.Value),
             TraceLog.F("size", size), TraceLog.F("errno", "ENOMEM"));
         return Errno.ENOMEM;
     }
@@ -232,7 +232,7 @@ internal sealed partial class IommuDomain
     {
         if (Trace.Enabled)
         {
-            Trace.Emit("iommu_map", 0, TraceLog.F("domain", Name), TraceLog.F("iova", iova.Value),
+            Trace.Emit(TraceKind.IommuMap, 0, TraceLog.F("domain", Name), TraceLog.F("iova", iova.Value),
                 TraceLog.F("phys", phys.Value), TraceLog.F("size", size), TraceLog.F("prot", (int)prot));
         }
     }
@@ -339,7 +339,7 @@ internal sealed partial class IommuDomain
             Array.Clear(_countsByShift);
             _totalEntries = 0;
         }
-        Trace.Emit("iommu_domain_free", 0, TraceLog.F("domain", Name));
+        Trace.Emit(TraceKind.IommuDomainFree, 0, TraceLog.F("domain", Name));
     }
 
     /// <summary>

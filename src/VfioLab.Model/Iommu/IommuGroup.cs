@@ -199,7 +199,7 @@ internal sealed class IommuGroup
             }
             _owner = owner;
         }
-        Trace.Emit("iommu_group_claim", 0, TraceLog.F("group", Id));
+        Trace.Emit(TraceKind.IommuGroupClaim, 0, TraceLog.F("group", Id));
         return Errno.None;
     }
 
@@ -212,7 +212,7 @@ internal sealed class IommuGroup
             System.Diagnostics.Debug.Assert(_domain is null, "DMA owner released while attached");
             _owner = null;
         }
-        Trace.Emit("iommu_group_release", 0, TraceLog.F("group", Id));
+        Trace.Emit(TraceKind.IommuGroupRelease, 0, TraceLog.F("group", Id));
     }
 
     /// <summary>A new paging domain on the group's IOMMU (<c>iommu_paging_domain_alloc</c> for its first device).</summary>
@@ -262,14 +262,14 @@ internal sealed class IommuGroup
                     return Errno.EINVAL;
                 }
             }
-            if (Faults.ShouldFail("iommu_attach_group"))
+            if (Faults.ShouldFail(FaultSite.IommuAttachGroup))
             {
                 return Errno.ENOMEM;
             }
             _domain = domain;
             domain.AddGroup(this);
         }
-        Trace.Emit("iommu_attach_group", 0, TraceLog.F("group", Id), TraceLog.F("domain", domain.Name));
+        Trace.Emit(TraceKind.IommuAttachGroup, 0, TraceLog.F("group", Id), TraceLog.F("domain", domain.Name));
         return Errno.None;
     }
 
@@ -288,7 +288,7 @@ internal sealed class IommuGroup
             old.RemoveGroup(this);
             _domain = null;
         }
-        Trace.Emit("iommu_detach_group", 0, TraceLog.F("group", Id), TraceLog.F("domain", old.Name));
+        Trace.Emit(TraceKind.IommuDetachGroup, 0, TraceLog.F("group", Id), TraceLog.F("domain", old.Name));
     }
 
     /// <summary>Whether any non-relaxable reserved region overlaps <paramref name="iova"/>.</summary>

@@ -45,12 +45,12 @@ internal sealed class IommuUnit
     public Errno TryAllocateDomain(out IommuDomain? domain)
     {
         domain = null;
-        if (Faults.ShouldFail("iommu_domain_alloc"))
+        if (Faults.ShouldFail(FaultSite.IommuDomainAlloc))
         {
             return Errno.ENOMEM;
         }
         domain = new IommuDomain(this, Interlocked.Increment(ref _nextDomainId));
-        Trace.Emit("iommu_domain_alloc", 0, TraceLog.F("unit", Name), TraceLog.F("domain", domain.Name));
+        Trace.Emit(TraceKind.IommuDomainAlloc, 0, TraceLog.F("unit", Name), TraceLog.F("domain", domain.Name));
         return Errno.None;
     }
 

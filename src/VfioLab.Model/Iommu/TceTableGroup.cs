@@ -143,7 +143,7 @@ internal sealed class TceTableGroup
         {
             return Errno.EINVAL;
         }
-        if (Faults.ShouldFail("tce_table_alloc"))
+        if (Faults.ShouldFail(FaultSite.TceTableAlloc))
         {
             return Errno.ENOMEM;
         }
@@ -156,7 +156,7 @@ internal sealed class TceTableGroup
     /// ENOMEM from the fault site <c>tce_set_window</c> (an OPAL failure).</summary>
     public Errno SetWindow(int num, TceTable table)
     {
-        if (Faults.ShouldFail("tce_set_window"))
+        if (Faults.ShouldFail(FaultSite.TceSetWindow))
         {
             return Errno.ENOMEM;
         }

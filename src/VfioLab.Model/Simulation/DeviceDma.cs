@@ -65,7 +65,7 @@ internal static class DeviceDma
             {
                 var ur = new IommuFault(device.DeviceName, s.Iova.Plus(moved), write, IommuFaultReason.UnsupportedRequest);
                 host.DmaFaults.Record(ur);
-                host.Trace.Emit("dma_unsupported_request", 0, TraceLog.F("device", ur.Device), TraceLog.F("iova", ur.Iova.Value),
+                host.Trace.Emit(TraceKind.DmaUnsupportedRequest, 0, TraceLog.F("device", ur.Device), TraceLog.F("iova", ur.Iova.Value),
                     TraceLog.F("write", write), TraceLog.F("target", s.Kind == DmaTargetKind.Ram ? "none" : s.Peer!.Address.ToString()));
                 return (done, ur);
             }

@@ -173,7 +173,7 @@ internal sealed class SimulatedHost
         Machine.Devices.Register("/dev/vfio/vfio", _ =>
         {
             // vfio_fops_open: kzalloc of the container (ENOMEM), the open's only fallible step.
-            if (Faults.ShouldFail("container_alloc"))
+            if (Faults.ShouldFail(FaultSite.ContainerAlloc))
             {
                 return DeviceOpenResult.Fail(Errno.ENOMEM);
             }

@@ -46,7 +46,7 @@ internal static class SimulatedHostActions
             }
             pci.Revoke();
         }
-        host.Trace.Emit("vfio.device_release", 0, Diagnostics.TraceLog.F("device", vfio.Name), Diagnostics.TraceLog.F("fds", closed));
+        host.Trace.Emit(Diagnostics.TraceKind.VfioDeviceRelease, 0, Diagnostics.TraceLog.F("device", vfio.Name), Diagnostics.TraceLog.F("fds", closed));
         return closed;
     }
 
@@ -70,7 +70,7 @@ internal static class SimulatedHostActions
         {
             host.Pci.RemoveFunction(device.Function.Address);
         }
-        host.Trace.Emit("host.unplug", 0, Diagnostics.TraceLog.F("device", device.Name));
+        host.Trace.Emit(Diagnostics.TraceKind.HostUnplug, 0, Diagnostics.TraceLog.F("device", device.Name));
         return closed;
     }
 }

@@ -91,7 +91,7 @@ internal sealed class PreregisteredMemory(TceContext ctx, TceContainerMm mm)
         }
         Errno ret = _prereg.Contains(mem) ? PreregFreeLocked(mem) : Errno.ENOENT;
         PutRegionLocked(mem);
-        ctx.Emit("spapr.unregister", caller, TraceLog.F("vaddr", vaddr), TraceLog.F("size", size),
+        ctx.Emit(TraceKind.SpaprUnregister, caller, TraceLog.F("vaddr", vaddr), TraceLog.F("size", size),
             TraceLog.F("errno", ret.ToString()));
         return ret;
     }
@@ -146,7 +146,7 @@ internal sealed class PreregisteredMemory(TceContext ctx, TceContainerMm mm)
             }
         }
         _prereg.Add(mem!);
-        ctx.Emit("spapr.register", caller, TraceLog.F("vaddr", vaddr), TraceLog.F("size", size),
+        ctx.Emit(TraceKind.SpaprRegister, caller, TraceLog.F("vaddr", vaddr), TraceLog.F("size", size),
             TraceLog.F("pageshift", mem!.PageShift));
         return 0;
     }
@@ -278,7 +278,7 @@ internal sealed class PreregisteredMemory(TceContext ctx, TceContainerMm mm)
         {
             UnpinHpas(mem.Hpas, mem.Entries);
             mm.Account(mem.Mm, null, -(long)mem.Entries);
-            ctx.Emit("spapr.region_released", null, TraceLog.F("ua", mem.Ua), TraceLog.F("entries", mem.Entries));
+            ctx.Emit(TraceKind.SpaprRegionReleased, null, TraceLog.F("ua", mem.Ua), TraceLog.F("entries", mem.Entries));
         }
         return e;
     }

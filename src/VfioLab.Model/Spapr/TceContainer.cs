@@ -105,7 +105,7 @@ internal sealed class TceContainer : IVfioIommu, IVfioIommuInspection
         {
             if (_mm.IsForeignLocked(caller))
             {
-                _ctx.Emit("spapr.foreign_mm", caller, TraceLog.F("request", request));
+                _ctx.Emit(TraceKind.SpaprForeignMm, caller, TraceLog.F("request", request));
                 return Errno.EPERM.AsReturn();
             }
             return request switch
@@ -167,7 +167,7 @@ internal sealed class TceContainer : IVfioIommu, IVfioIommuInspection
             {
                 return ret;
             }
-            _ctx.Emit("spapr.attach_group", current, TraceLog.F("group", group.Number));
+            _ctx.Emit(TraceKind.SpaprAttachGroup, current, TraceLog.F("group", group.Number));
             return Errno.None;
         }
     }
@@ -181,7 +181,7 @@ internal sealed class TceContainer : IVfioIommu, IVfioIommuInspection
         {
             if (_groups.DetachLocked(group, _windows.TablesLocked))
             {
-                _ctx.Emit("spapr.detach_group", null, TraceLog.F("group", group.Number));
+                _ctx.Emit(TraceKind.SpaprDetachGroup, null, TraceLog.F("group", group.Number));
             }
         }
     }
@@ -318,7 +318,7 @@ internal sealed class TceContainer : IVfioIommu, IVfioIommuInspection
         _lockedPages = locked;
         _lockedMm = mm;
         _enabled = true;
-        _ctx.Emit("spapr.enable", caller, TraceLog.F("locked_pages", locked));
+        _ctx.Emit(TraceKind.SpaprEnable, caller, TraceLog.F("locked_pages", locked));
         return Errno.None;
     }
 

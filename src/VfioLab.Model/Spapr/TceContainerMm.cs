@@ -66,7 +66,7 @@ internal sealed class TceContainerMm(TceContext ctx)
             return ReferenceEquals(_mm, mm) ? Errno.None : Errno.EPERM;
         }
         _mm = mm;
-        ctx.Emit("spapr.mm_set", caller);
+        ctx.Emit(TraceKind.SpaprMmSet, caller);
         return Errno.None;
     }
 
@@ -97,7 +97,7 @@ internal sealed class TceContainerMm(TceContext ctx)
                 ulong limit = caller.MemlockLimitPages;
                 if ((ulong)pages > limit || mm.LockedVm > limit - (ulong)pages)
                 {
-                    ctx.Emit("rlimit_memlock_exceeded", caller, TraceLog.F("locked_vm", mm.LockedVm), TraceLog.F("pages", pages), TraceLog.F("limit", limit));
+                    ctx.Emit(TraceKind.RlimitMemlockExceeded, caller, TraceLog.F("locked_vm", mm.LockedVm), TraceLog.F("pages", pages), TraceLog.F("limit", limit));
                     return Errno.ENOMEM;
                 }
             }
@@ -107,7 +107,7 @@ internal sealed class TceContainerMm(TceContext ctx)
         {
             mm.MmapWriteUnlock();
         }
-        ctx.Emit(pages > 0 ? "charge" : "uncharge", caller, TraceLog.F("pages", Math.Abs(pages)), TraceLog.F("locked_vm", mm.LockedVm));
+        ctx.Emit(pages > 0 ? TraceKind.Charge : TraceKind.Uncharge, caller, TraceLog.F("pages", Math.Abs(pages)), TraceLog.F("locked_vm", mm.LockedVm));
         return Errno.None;
     }
 }

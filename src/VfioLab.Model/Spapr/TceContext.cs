@@ -50,6 +50,6 @@ internal sealed class TceContext(Machine machine, VfioIommuSpaprTceDriver driver
     public void AssertLocked() => Lock.AssertHeld();
 
     /// <summary>Emits one event of this container (free when tracing is off).</summary>
-    public void Emit(string kind, Process? process, params KeyValuePair<string, object>[] fields) =>
+    public void Emit(TraceKind kind, Process? process, params KeyValuePair<string, object>[] fields) =>
         Machine.Trace.EmitForContainer(kind, process?.Pid ?? 0, ContainerId, fields);
 }

@@ -84,7 +84,7 @@ internal sealed class TceMapping(TceContext ctx, TceContainerMm containerMm, Tce
             return 0;
         }
         e = ctx.V2 ? BuildV2Locked(caller, tbl, entry, vaddr, pages, prot) : BuildV1Locked(caller, tbl, entry, vaddr, pages, prot);
-        ctx.Emit("spapr.map", caller, TraceLog.F("iova", iova), TraceLog.F("vaddr", vaddr), TraceLog.F("size", size),
+        ctx.Emit(TraceKind.SpaprMap, caller, TraceLog.F("iova", iova), TraceLog.F("vaddr", vaddr), TraceLog.F("size", size),
             TraceLog.F("errno", e.ToString()));
         return e.AsReturn();
     }
@@ -133,7 +133,7 @@ internal sealed class TceMapping(TceContext ctx, TceContainerMm containerMm, Tce
             return Errno.EINVAL.AsReturn();
         }
         windows.ClearLocked(tbl, entry, pages, caller);
-        ctx.Emit("spapr.unmap", caller, TraceLog.F("iova", unmap.Iova), TraceLog.F("size", unmap.Size));
+        ctx.Emit(TraceKind.SpaprUnmap, caller, TraceLog.F("iova", unmap.Iova), TraceLog.F("size", unmap.Size));
         return 0;
     }
 

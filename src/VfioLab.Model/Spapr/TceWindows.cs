@@ -152,7 +152,7 @@ internal sealed class TceWindows(TceContext ctx, TceContainerMm mm, TceGroupSet 
         if (_defWindowPending && start == 0)
         {
             _defWindowPending = false;
-            ctx.Emit("spapr.default_window_cancelled", caller);
+            ctx.Emit(TraceKind.SpaprDefaultWindowCancelled, caller);
             return Errno.None;
         }
         return RemoveWindowLocked(caller, start);
@@ -199,7 +199,7 @@ internal sealed class TceWindows(TceContext ctx, TceContainerMm mm, TceGroupSet 
         if (e != Errno.None)
         {
             ctx.Mms.AddLeak(owner, charge);
-            ctx.Emit("spapr.table_charge_leaked", caller, TraceLog.F("pages", charge));
+            ctx.Emit(TraceKind.SpaprTableChargeLeaked, caller, TraceLog.F("pages", charge));
             return e;
         }
         _tables[num] = table;
@@ -211,7 +211,7 @@ internal sealed class TceWindows(TceContext ctx, TceContainerMm mm, TceGroupSet 
             return e;
         }
         startAddr = table!.Offset << table.PageShift;
-        ctx.Emit("spapr.create_window", caller, TraceLog.F("num", num), TraceLog.F("start", startAddr),
+        ctx.Emit(TraceKind.SpaprCreateWindow, caller, TraceLog.F("num", num), TraceLog.F("start", startAddr),
             TraceLog.F("page_shift", shift), TraceLog.F("entries", table.Size));
         return Errno.None;
     }
@@ -249,7 +249,7 @@ internal sealed class TceWindows(TceContext ctx, TceContainerMm mm, TceGroupSet 
         groups.UnsetWindowLocked(num);
         ClearLocked(table!, table!.Offset, table.Size, caller);
         FreeTableLocked(num);
-        ctx.Emit("spapr.remove_window", caller, TraceLog.F("num", num));
+        ctx.Emit(TraceKind.SpaprRemoveWindow, caller, TraceLog.F("num", num));
         return Errno.None;
     }
 
@@ -292,7 +292,7 @@ internal sealed class TceWindows(TceContext ctx, TceContainerMm mm, TceGroupSet 
         ReleaseEntriesLocked(cleared);
         if (cleared.Count > 0)
         {
-            ctx.Emit("spapr.clear", caller, TraceLog.F("entry", entry), TraceLog.F("runs", cleared.Count));
+            ctx.Emit(TraceKind.SpaprClear, caller, TraceLog.F("entry", entry), TraceLog.F("runs", cleared.Count));
         }
     }
 

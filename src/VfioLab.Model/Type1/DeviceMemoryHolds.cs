@@ -45,7 +45,7 @@ internal sealed class DeviceMemoryHolds
             _holds.Add(device, pfnmap);
             if (_ctx.Trace.Enabled)
             {
-                _ctx.Emit("device_notifier_register", dma.Task, TraceLog.F("device", device.Name));
+                _ctx.Emit(TraceKind.DeviceNotifierRegister, dma.Task, TraceLog.F("device", device.Name));
             }
         }
         if (!pfnmap.Dmas.Contains(dma))
@@ -80,7 +80,7 @@ internal sealed class DeviceMemoryHolds
                 pfnmap.Device.Put();
                 if (_ctx.Trace.Enabled)
                 {
-                    _ctx.Emit("device_notifier_unregister", dma.Task, TraceLog.F("device", pfnmap.Device.Name));
+                    _ctx.Emit(TraceKind.DeviceNotifierUnregister, dma.Task, TraceLog.F("device", pfnmap.Device.Name));
                 }
             }
         }
@@ -138,7 +138,7 @@ internal sealed class DeviceMemoryHolds
             }
             if (_ctx.Trace.Enabled)
             {
-                _ctx.Emit("device_release_unmapped", null, TraceLog.F("device", pfnmap.Device.Name));
+                _ctx.Emit(TraceKind.DeviceReleaseUnmapped, null, TraceLog.F("device", pfnmap.Device.Name));
             }
         }
         _ctx.Machine.Work.Queue($"type1.unregister_device_notifier({pfnmap.Device.Name})", () =>

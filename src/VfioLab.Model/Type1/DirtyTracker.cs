@@ -166,7 +166,7 @@ internal sealed class DirtyTracker(Type1Context ctx, DmaTree tree, DomainSet dom
             _tracking = true;
             if (ctx.Trace.Enabled)
             {
-                ctx.Emit("dirty_start", caller, TraceLog.F("pgsize", pgsize), TraceLog.F("mappings", dmas.Count));
+                ctx.Emit(TraceKind.DirtyStart, caller, TraceLog.F("pgsize", pgsize), TraceLog.F("mappings", dmas.Count));
             }
             return Errno.None;
         }
@@ -189,7 +189,7 @@ internal sealed class DirtyTracker(Type1Context ctx, DmaTree tree, DomainSet dom
             }
             if (ctx.Trace.Enabled)
             {
-                ctx.Emit("dirty_stop", caller);
+                ctx.Emit(TraceKind.DirtyStop, caller);
             }
         }
     }
@@ -257,7 +257,7 @@ internal sealed class DirtyTracker(Type1Context ctx, DmaTree tree, DomainSet dom
         {
             return Errno.EINVAL;
         }
-        if (ctx.Faults.ShouldFail("bitmap_alloc"))
+        if (ctx.Faults.ShouldFail(FaultSite.BitmapAlloc))
         {
             return Errno.ENOMEM;
         }

@@ -93,7 +93,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
             {
                 return Errno.EINVAL;
             }
-            if (ctx.Faults.ShouldFail("dma_alloc"))
+            if (ctx.Faults.ShouldFail(FaultSite.DmaAlloc))
             {
                 return Errno.ENOMEM;
             }
@@ -125,7 +125,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
             }
             if (ctx.Trace.Enabled)
             {
-                ctx.Emit("map_dma", caller, TraceLog.F("iova", iova), TraceLog.F("vaddr", vaddr), TraceLog.F("size", size),
+                ctx.Emit(TraceKind.MapDma, caller, TraceLog.F("iova", iova), TraceLog.F("vaddr", vaddr), TraceLog.F("size", size),
                     TraceLog.F("prot", (int)prot), TraceLog.F("locked_vm", dma.LockedVm));
             }
             return Errno.None;
@@ -154,7 +154,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
         tree.RevalidateVaddrLocked(dma);
         if (ctx.Trace.Enabled)
         {
-            ctx.Emit("map_dma_vaddr", caller, TraceLog.F("iova", range.Start), TraceLog.F("vaddr", vaddr.Value), TraceLog.F("size", range.Size));
+            ctx.Emit(TraceKind.MapDmaVaddr, caller, TraceLog.F("iova", range.Start), TraceLog.F("vaddr", vaddr.Value), TraceLog.F("size", range.Size));
         }
         return Errno.None;
     }
@@ -334,7 +334,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
             }
             if (ctx.Trace.Enabled)
             {
-                ctx.Emit(invalidateVaddr ? "unmap_dma_vaddr" : "unmap_dma", caller, TraceLog.F("iova", iova), TraceLog.F("size", size),
+                ctx.Emit(invalidateVaddr ? TraceKind.UnmapDmaVaddr : TraceKind.UnmapDma, caller, TraceLog.F("iova", iova), TraceLog.F("size", size),
                     TraceLog.F("flags", (int)flags), TraceLog.F("unmapped", unmapped), TraceLog.F("errno", ret.ToString()));
             }
             return ret;
@@ -348,7 +348,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
         {
             // WARN_ON(!RB_EMPTY_ROOT(&dma->pfn_list)): the external pins are forgotten, never released (a leak
             // the checker reports as pins-balanced); drivers must unpin before their device closes.
-            ctx.Emit("warn", dma.Task, TraceLog.F("what", "removing a mapping with external pins"), TraceLog.F("iova", dma.Iova.Value),
+            ctx.Emit(TraceKind.Warn, dma.Task, TraceLog.F("what", "removing a mapping with external pins"), TraceLog.F("iova", dma.Iova.Value),
                 TraceLog.F("pins", dma.VpfnCount));
         }
         pinning.UnmapUnpinLocked(dma, doAccounting: true);
@@ -357,7 +357,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
         dma.Bitmap = null;
         if (ctx.Trace.Enabled)
         {
-            ctx.Emit("remove_dma", dma.Task, TraceLog.F("iova", dma.Iova.Value), TraceLog.F("size", dma.RequestedSize));
+            ctx.Emit(TraceKind.RemoveDma, dma.Task, TraceLog.F("iova", dma.Iova.Value), TraceLog.F("size", dma.RequestedSize));
         }
     }
     /// <summary>vfio_iommu_unmap_unpin_all: every mapping goes (the last group left, or release).</summary>

@@ -204,7 +204,7 @@ internal sealed class DmaPinning
         dma.IommuMapped = true;
         if (error != Errno.None && _ctx.Trace.Enabled)
         {
-            _ctx.Emit("map_dma_unwind", caller, TraceLog.F("iova", dma.Iova.Value), TraceLog.F("mapped", dma.Size), TraceLog.F("errno", error.ToString()));
+            _ctx.Emit(TraceKind.MapDmaUnwind, caller, TraceLog.F("iova", dma.Iova.Value), TraceLog.F("mapped", dma.Size), TraceLog.F("errno", error.ToString()));
         }
         return error;
     }

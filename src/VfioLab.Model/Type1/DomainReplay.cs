@@ -66,7 +66,7 @@ internal sealed class DomainReplay(Type1Context ctx, DmaTree tree, DomainSet dom
         }
         if (ctx.Trace.Enabled)
         {
-            ctx.Emit("replay_unwind", current, TraceLog.F("domain", target.Domain.Name), TraceLog.F("errno", error.ToString()));
+            ctx.Emit(TraceKind.ReplayUnwind, current, TraceLog.F("domain", target.Domain.Name), TraceLog.F("errno", error.ToString()));
         }
         return error;
     }

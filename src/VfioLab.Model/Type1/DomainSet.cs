@@ -393,7 +393,7 @@ internal sealed class DomainSet(Type1Context ctx, IovaWindows windows)
         _numNonPinnedGroups++;
         if (ctx.Trace.Enabled)
         {
-            ctx.Emit("attach_group", current, TraceLog.F("group", group.Number), TraceLog.F("domain", domain.Name), TraceLog.F("reused", reused),
+            ctx.Emit(TraceKind.AttachGroup, current, TraceLog.F("group", group.Number), TraceLog.F("domain", domain.Name), TraceLog.F("reused", reused),
                 TraceLog.F("pgsizes", PageSizeBitmap.Format(_pgsizeBitmap)));
         }
     }

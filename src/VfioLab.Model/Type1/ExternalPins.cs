@@ -52,7 +52,7 @@ internal sealed class ExternalPins(Type1Context ctx, DmaTree tree, DomainSet dom
         {
             if (tree.VaddrInvalidCountLocked > 0)
             {
-                ctx.Emit("warn", null, TraceLog.F("what", "vfio_pin_pages not allowed with VFIO_UPDATE_VADDR"));
+                ctx.Emit(TraceKind.Warn, null, TraceLog.F("what", "vfio_pin_pages not allowed with VFIO_UPDATE_VADDR"));
                 return Errno.EBUSY.AsReturn();
             }
             if (notifier.DeviceCountLocked == 0)
@@ -87,7 +87,7 @@ internal sealed class ExternalPins(Type1Context ctx, DmaTree tree, DomainSet dom
                 Array.Clear(pages, 0, Math.Min(pages.Length, i + 1));
                 if (ctx.Trace.Enabled)
                 {
-                    ctx.Emit("pin_pages", null, TraceLog.F("device", device.Name), TraceLog.F("iova", iova), TraceLog.F("npage", npage),
+                    ctx.Emit(TraceKind.PinPages, null, TraceLog.F("device", device.Name), TraceLog.F("iova", iova), TraceLog.F("npage", npage),
                         TraceLog.F("failed_at", i), TraceLog.F("errno", error.ToString()));
                 }
                 return error.AsReturn();
@@ -100,7 +100,7 @@ internal sealed class ExternalPins(Type1Context ctx, DmaTree tree, DomainSet dom
             }
             if (ctx.Trace.Enabled)
             {
-                ctx.Emit("pin_pages", null, TraceLog.F("device", device.Name), TraceLog.F("iova", iova), TraceLog.F("npage", npage),
+                ctx.Emit(TraceKind.PinPages, null, TraceLog.F("device", device.Name), TraceLog.F("iova", iova), TraceLog.F("npage", npage),
                     TraceLog.F("charged", doAccounting));
             }
             // v6.17 and before: a negative count pins nothing and returns 0.
@@ -139,7 +139,7 @@ internal sealed class ExternalPins(Type1Context ctx, DmaTree tree, DomainSet dom
             // !pfn_valid: the pfn was never pinned, so nothing is released.
             return Errno.EINVAL;
         }
-        if (ctx.Faults.ShouldFail("vpfn_alloc"))
+        if (ctx.Faults.ShouldFail(FaultSite.VpfnAlloc))
         {
             if (pinning.PutPfns(dma, pfn, 1) > 0 && doAccounting)
             {
@@ -261,7 +261,7 @@ internal sealed class ExternalPins(Type1Context ctx, DmaTree tree, DomainSet dom
             }
             if (ctx.Trace.Enabled)
             {
-                ctx.Emit("unpin_pages", null, TraceLog.F("iova", iova), TraceLog.F("npage", npage), TraceLog.F("done", i));
+                ctx.Emit(TraceKind.UnpinPages, null, TraceLog.F("iova", iova), TraceLog.F("npage", npage), TraceLog.F("done", i));
             }
             walked = i;
             return i == npage;
@@ -281,7 +281,7 @@ internal sealed class ExternalPins(Type1Context ctx, DmaTree tree, DomainSet dom
         {
             if (tree.VaddrInvalidCountLocked > 0)
             {
-                ctx.Emit("warn", current, TraceLog.F("what", "vfio_dma_rw not allowed with VFIO_UPDATE_VADDR"));
+                ctx.Emit(TraceKind.Warn, current, TraceLog.F("what", "vfio_dma_rw not allowed with VFIO_UPDATE_VADDR"));
                 return Errno.EBUSY;
             }
             ulong done = 0;
@@ -298,7 +298,7 @@ internal sealed class ExternalPins(Type1Context ctx, DmaTree tree, DomainSet dom
             }
             if (ctx.Trace.Enabled)
             {
-                ctx.Emit("dma_rw", current, TraceLog.F("iova", iova), TraceLog.F("size", data.Length), TraceLog.F("write", write),
+                ctx.Emit(TraceKind.DmaRw, current, TraceLog.F("iova", iova), TraceLog.F("size", data.Length), TraceLog.F("write", write),
                     TraceLog.F("copied", done), TraceLog.F("errno", error.ToString()));
             }
             return error;

@@ -49,7 +49,7 @@ internal sealed class LockedMemoryAccounting(Type1Context ctx)
         }
         try
         {
-            if (pages > 0 && ctx.Faults.ShouldFail("lock_acct"))
+            if (pages > 0 && ctx.Faults.ShouldFail(FaultSite.LockAcct))
             {
                 return Errno.EINTR;
             }
@@ -63,7 +63,7 @@ internal sealed class LockedMemoryAccounting(Type1Context ctx)
                     {
                         if (ctx.Trace.Enabled)
                         {
-                            ctx.Emit("rlimit_memlock_exceeded", dma.Task, TraceLog.F("locked_vm", mm.LockedVm), TraceLog.F("pages", pages),
+                            ctx.Emit(TraceKind.RlimitMemlockExceeded, dma.Task, TraceLog.F("locked_vm", mm.LockedVm), TraceLog.F("pages", pages),
                                 TraceLog.F("limit", limit));
                         }
                         return Errno.ENOMEM;
@@ -78,7 +78,7 @@ internal sealed class LockedMemoryAccounting(Type1Context ctx)
             dma.LockedVm += pages;
             if (ctx.Trace.Enabled)
             {
-                ctx.Emit(pages > 0 ? "charge" : "uncharge", dma.Task, TraceLog.F("pages", Math.Abs(pages)), TraceLog.F("locked_vm", mm.LockedVm));
+                ctx.Emit(pages > 0 ? TraceKind.Charge : TraceKind.Uncharge, dma.Task, TraceLog.F("pages", Math.Abs(pages)), TraceLog.F("locked_vm", mm.LockedVm));
             }
             return Errno.None;
         }
@@ -112,7 +112,7 @@ internal sealed class LockedMemoryAccounting(Type1Context ctx)
         }
         if (ctx.Trace.Enabled)
         {
-            ctx.Emit("rlimit_memlock_exceeded", dma.Task, TraceLog.F("locked_vm", lockedVm), TraceLog.F("pages", pages), TraceLog.F("limit", limit));
+            ctx.Emit(TraceKind.RlimitMemlockExceeded, dma.Task, TraceLog.F("locked_vm", lockedVm), TraceLog.F("pages", pages), TraceLog.F("limit", limit));
         }
         return true;
     }
@@ -178,7 +178,7 @@ internal sealed class LockedMemoryAccounting(Type1Context ctx)
             }
             if (ctx.Trace.Enabled)
             {
-                ctx.Emit(pages > 0 ? "charge" : "uncharge", dma.Task, TraceLog.F("pages", Math.Abs(pages)), TraceLog.F("locked_vm", mm.LockedVm));
+                ctx.Emit(pages > 0 ? TraceKind.Charge : TraceKind.Uncharge, dma.Task, TraceLog.F("pages", Math.Abs(pages)), TraceLog.F("locked_vm", mm.LockedVm));
             }
             return Errno.None;
         }
@@ -189,7 +189,7 @@ internal sealed class LockedMemoryAccounting(Type1Context ctx)
         }
         if (ctx.Trace.Enabled)
         {
-            ctx.Emit("lock_acct_deferred", dma.Task, TraceLog.F("pages", pages), TraceLog.F("locked_vm", mm.LockedVm));
+            ctx.Emit(TraceKind.LockAcctDeferred, dma.Task, TraceLog.F("pages", pages), TraceLog.F("locked_vm", mm.LockedVm));
         }
         ctx.Machine.Work.Queue("vfio_lock_acct_bg", () =>
         {

@@ -51,6 +51,6 @@ internal sealed class Type1Context(Machine machine, Type1Behavior behavior, bool
     public void AssertLocked() => Lock.AssertHeld();
 
     /// <summary>Emits one event of this container (free when tracing is off).</summary>
-    public void Emit(string kind, Process? process, params KeyValuePair<string, object>[] fields) =>
+    public void Emit(TraceKind kind, Process? process, params KeyValuePair<string, object>[] fields) =>
         Trace.EmitForContainer(kind, process?.Pid ?? 0, ContainerId, fields);
 }

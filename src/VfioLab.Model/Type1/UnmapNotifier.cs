@@ -124,7 +124,7 @@ internal sealed class UnmapNotifier(Type1Context ctx)
         ulong size = dma.Size;
         if (ctx.Trace.Enabled)
         {
-            ctx.Emit(UsesNotifierChain ? "notifier_call_chain" : "dma_unmap_notify", dma.Task, TraceLog.F("iova", iova),
+            ctx.Emit(UsesNotifierChain ? TraceKind.NotifierCallChain : TraceKind.DmaUnmapNotify, dma.Task, TraceLog.F("iova", iova),
                 TraceLog.F("size", size), TraceLog.F("devices", devices.Length), TraceLog.F("pins", dma.VpfnCount));
         }
         ctx.Lock.Exit();
@@ -150,7 +150,7 @@ internal sealed class UnmapNotifier(Type1Context ctx)
         _bug ??= new NotifierRetryBug(dma.Iova.Value, dma.Size, notifications, dma.VpfnCount);
         if (ctx.Trace.Enabled)
         {
-            ctx.Emit("bug", dma.Task, TraceLog.F("what", "unmap notifier retry limit"), TraceLog.F("iova", dma.Iova.Value), TraceLog.F("size", dma.Size),
+            ctx.Emit(TraceKind.Bug, dma.Task, TraceLog.F("what", "unmap notifier retry limit"), TraceLog.F("iova", dma.Iova.Value), TraceLog.F("size", dma.Size),
                 TraceLog.F("notifications", notifications), TraceLog.F("pins", dma.VpfnCount));
         }
         return Errno.EBUSY;

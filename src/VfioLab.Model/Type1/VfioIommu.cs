@@ -151,7 +151,7 @@ internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPi
                 return Errno.EINVAL;
             }
             // kzalloc of the struct vfio_iommu_group, for an emulated (mdev) group as for a physical one.
-            if (_ctx.Faults.ShouldFail("type1_group_alloc"))
+            if (_ctx.Faults.ShouldFail(FaultSite.Type1GroupAlloc))
             {
                 return Errno.ENOMEM;
             }
@@ -161,7 +161,7 @@ internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPi
                 _domains.AddEmulatedLocked(group);
                 if (_ctx.Trace.Enabled)
                 {
-                    _ctx.Emit("attach_group", current, TraceLog.F("group", group.Number), TraceLog.F("emulated", true));
+                    _ctx.Emit(TraceKind.AttachGroup, current, TraceLog.F("group", group.Number), TraceLog.F("emulated", true));
                 }
                 return Errno.None;
             }
@@ -232,7 +232,7 @@ internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPi
             }
             if (_ctx.Trace.Enabled)
             {
-                _ctx.Emit("detach_group", null, TraceLog.F("group", group.Number));
+                _ctx.Emit(TraceKind.DetachGroup, null, TraceLog.F("group", group.Number));
             }
         }
     }
@@ -250,7 +250,7 @@ internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPi
             _notifier.ResetLocked();
             if (_ctx.Trace.Enabled)
             {
-                _ctx.Emit("release", null);
+                _ctx.Emit(TraceKind.Release, null);
             }
         }
     }

@@ -112,7 +112,7 @@ internal sealed class VfioContainer
                 }
                 Driver = driver;
                 Iommu = state;
-                _subsystem.Trace.Emit("vfio.set_iommu", 0, Diagnostics.TraceLog.F("container", Id), Diagnostics.TraceLog.F("driver", driver.Name), Diagnostics.TraceLog.F("type", type));
+                _subsystem.Trace.Emit(TraceKind.VfioSetIommu, 0, Diagnostics.TraceLog.F("container", Id), Diagnostics.TraceLog.F("driver", driver.Name), Diagnostics.TraceLog.F("type", type));
                 return Errno.None;
             }
             return ret;
@@ -199,7 +199,7 @@ internal sealed class VfioContainer
                 Iommu.Release();
                 Iommu = null;
                 Driver = null;
-                _subsystem.Trace.Emit("vfio.release_iommu", 0, Diagnostics.TraceLog.F("container", Id));
+                _subsystem.Trace.Emit(TraceKind.VfioReleaseIommu, 0, Diagnostics.TraceLog.F("container", Id));
             }
             if (_groups.Count == 0 && !FileOpen)
             {

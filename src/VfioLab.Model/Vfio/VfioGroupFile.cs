@@ -1,4 +1,5 @@
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 
 namespace VfioLab.Vfio;
@@ -89,7 +90,7 @@ internal sealed class VfioGroupFile(VfioGroup group) : VfioFileOperations
         }
         // vfio_device_open_file: the device file's state (vfio_allocate_device_file, kzalloc), then the open,
         // then the file itself (anon_inode_getfile); a failed file closes the device again, as a last close would.
-        if (device!.Faults.ShouldFail("device_file_alloc"))
+        if (device!.Faults.ShouldFail(FaultSite.DeviceFileAlloc))
         {
             return Errno.ENOMEM.AsReturn();
         }
@@ -98,14 +99,14 @@ internal sealed class VfioGroupFile(VfioGroup group) : VfioFileOperations
         {
             return e.AsReturn();
         }
-        if (device.Faults.ShouldFail("anon_inode_getfile"))
+        if (device.Faults.ShouldFail(FaultSite.AnonInodeGetfile))
         {
             device.CloseFile();
             return Errno.ENOMEM.AsReturn();
         }
         var deviceFile = new OpenFile($"[vfio-device:{device.Name}]", new VfioDeviceFile(device));
         int newFd = ctx.Process.Fds.Install(deviceFile);
-        ctx.Process.Machine.Trace.Emit("vfio.device_open", ctx.Process.Pid, Diagnostics.TraceLog.F("device", device.Name), Diagnostics.TraceLog.F("fd", newFd));
+        ctx.Process.Machine.Trace.Emit(Diagnostics.TraceKind.VfioDeviceOpen, ctx.Process.Pid, Diagnostics.TraceLog.F("device", device.Name), Diagnostics.TraceLog.F("fd", newFd));
         return newFd;
     }
 }

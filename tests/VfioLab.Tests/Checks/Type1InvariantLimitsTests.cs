@@ -1,4 +1,5 @@
 using VfioLab.Checks;
+using VfioLab.Diagnostics;
 using VfioLab.Tests.Type1;
 
 namespace VfioLab.Tests.Checks;
@@ -14,7 +15,7 @@ public sealed class Type1InvariantLimitsTests
         (int c, _) = t.Container();
         // The NIC's group attaches to its new domain (1st call), then fails to move to the GPU's compatible
         // domain (2nd) and stays in the new one, as vfio_iommu_type1_attach_group falls back.
-        t.Machine.Faults.Arm(2, "iommu_attach_group");
+        t.Machine.Faults.Arm(2, FaultSite.IommuAttachGroup);
 
         t.AddGroup(c, Type1TestHost.NicGroup);
 

@@ -1,5 +1,6 @@
 using VfioLab.Abi;
 using VfioLab.Checks;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Iommu;
 using VfioLab.Tests.Type1;
@@ -62,7 +63,7 @@ public sealed class Type1InvariantSweepTests
             if (op >= 12)
             {
                 string site = Sites[rng.Next(Sites.Length)];
-                t.Machine.Faults.Arm(rng.Next(1, 3), site);
+                t.Machine.Faults.Arm(rng.Next(1, 3), FaultSite.Named(site));
                 log.Add($"arm {site}");
                 op = rng.Next(3) switch { 0 => rng.Next(4), 1 => rng.Next(7, 10), _ => 10 };
             }

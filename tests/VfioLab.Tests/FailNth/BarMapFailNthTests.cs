@@ -1,4 +1,5 @@
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Tests.Concurrency;
 using VfioLab.Vfio.Pci;
@@ -80,7 +81,7 @@ public sealed class BarMapFailNthTests
         Assert.Equal(0, audio.BarMap);
         long fd = rig.Sys.Ioctl(rig.AudioGroupFd, VfioIoctl.GroupGetDeviceFd, [.. System.Text.Encoding.UTF8.GetBytes(StressRig.Audio), 0]);
         Assert.True(fd >= 0);
-        rig.Host.Faults.Arm(1, "pci_iomap");
+        rig.Host.Faults.Arm(1, FaultSite.PciIomap);
         Assert.Equal(Errno.ENOMEM.AsReturn(), rig.Sys.Pread((int)fd, new byte[4], VfioPci.IndexToOffset(0u)));
         rig.Host.Faults.Arm(0);
         Assert.Equal(0, audio.BarMap);

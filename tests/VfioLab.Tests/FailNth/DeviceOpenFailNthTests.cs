@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using VfioLab.Abi;
 using VfioLab.Checks;
+using VfioLab.Diagnostics;
 using VfioLab.Simulation;
 using VfioLab.Tests.Concurrency;
 using VfioLab.Tests.DeviceMemory;
@@ -153,7 +154,7 @@ public sealed partial class DeviceOpenFailNthTests
         VfioDevice gpu = rig.Host.Devices["gpu"].Vfio!;
         int fds = rig.Process.Fds.Snapshot().Count();
         int resets = rig.Host.Devices["gpu"].Function!.ResetCount;
-        rig.Host.Faults.Arm(1, site);
+        rig.Host.Faults.Arm(1, FaultSite.Named(site));
 
         long ret = GetDeviceFd(rig, rig.GpuGroupFd, StressRig.Gpu);
 
@@ -171,7 +172,7 @@ public sealed partial class DeviceOpenFailNthTests
         var rig = new StressRig();
         Assert.Equal(0, rig.Sys.Close(rig.MdevFd));
         StateDigest before = StateDigest.Of(rig.Host);
-        rig.Host.Faults.Arm(1, "mdev_open_device");
+        rig.Host.Faults.Arm(1, FaultSite.MdevOpenDevice);
 
         long ret = GetDeviceFd(rig, rig.MdevGroupFd, StressRig.MdevUuid.ToString());
 
@@ -190,7 +191,7 @@ public sealed partial class DeviceOpenFailNthTests
         VfioLab.Pci.PciFunction function = t.Function(DeviceMemoryTestHost.Gpu2);
         Assert.False(function.MemoryEnabled);
         StateDigest before = StateDigest.Of(t.Host);
-        t.Host.Faults.Arm(1, "vfio_config_init");
+        t.Host.Faults.Arm(1, FaultSite.VfioConfigInit);
 
         long ret = t.Sys.Ioctl(g[0], VfioIoctl.GroupGetDeviceFd, [.. Encoding.UTF8.GetBytes(DeviceMemoryTestHost.Gpu2), 0]);
 
@@ -209,7 +210,7 @@ public sealed partial class DeviceOpenFailNthTests
         var t = new DeviceMemoryTestHost();
         (_, int[] g) = t.Container(DeviceMemoryTestHost.Gpu2Group);
         StateDigest before = StateDigest.Of(t.Host);
-        t.Host.Faults.Arm(1, "pci_enable_device");
+        t.Host.Faults.Arm(1, FaultSite.PciEnableDevice);
 
         long ret = t.Sys.Ioctl(g[0], VfioIoctl.GroupGetDeviceFd, [.. Encoding.UTF8.GetBytes(DeviceMemoryTestHost.Gpu2), 0]);
 
@@ -227,7 +228,7 @@ public sealed partial class DeviceOpenFailNthTests
         StressRig rig = GpuClosed();
         VfioLab.Pci.PciFunction function = rig.Host.Devices["gpu"].Function!;
         function.WriteCommand(function.Command | VfioLab.Pci.PciCommand.Master);
-        rig.Host.Faults.Arm(1, "pci_enable_device");
+        rig.Host.Faults.Arm(1, FaultSite.PciEnableDevice);
 
         long ret = GetDeviceFd(rig, rig.GpuGroupFd, StressRig.Gpu);
 
@@ -265,7 +266,7 @@ public sealed partial class DeviceOpenFailNthTests
         Assert.Equal(1, points);
         Assert.Equal(containers + 1, rig.Host.Vfio.Containers.Count);
         Assert.Equal(0, rig.Sys.Close((int)fd));
-        rig.Host.Faults.Arm(1, "container_alloc");
+        rig.Host.Faults.Arm(1, FaultSite.ContainerAlloc);
         Assert.Equal(Errno.ENOMEM.AsReturn(), rig.Sys.Open("/dev/vfio/vfio"));
         rig.Host.Faults.Arm(0);
         Assert.Equal(containers, rig.Host.Vfio.Containers.Count);

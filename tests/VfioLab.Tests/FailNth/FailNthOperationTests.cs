@@ -1,4 +1,5 @@
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Iommu;
 using VfioLab.Tests.Concurrency;
@@ -35,7 +36,7 @@ public sealed class FailNthOperationTests
         int processes = rig.Host.Machine.Processes.Count;
         Process? child = null;
 
-        int points = FailNthSweep.Run(rig.Host, () => rig.Process.TryFork(out child).AsReturn(), [Errno.ENOMEM], "alloc");
+        int points = FailNthSweep.Run(rig.Host, () => rig.Process.TryFork(out child).AsReturn(), [Errno.ENOMEM], FaultSite.Alloc);
 
         Assert.True(points > 0);
         Assert.Equal(processes + 1, rig.Host.Machine.Processes.Count);

@@ -1,5 +1,6 @@
 using VfioLab.Abi;
 using VfioLab.Checks;
+using VfioLab.Diagnostics;
 using VfioLab.Simulation;
 
 namespace VfioLab.Tests.FailNth;
@@ -25,7 +26,7 @@ internal static class FailNthSweep
     /// <param name="linuxKeeps">Where Linux's unwind itself leaves a trace (vfio-pci's close_device resets the
     /// function it just enabled), rewrites each digest line to drop that one field before the comparison; the
     /// test asserts the trace exactly elsewhere. Null compares every line as it is.</param>
-    public static int Run(SimulatedHost host, Func<long> operation, Errno[] allowed, string? site = null, bool framesExact = true, Action? undo = null,
+    public static int Run(SimulatedHost host, Func<long> operation, Errno[] allowed, FaultSite? site = null, bool framesExact = true, Action? undo = null,
         Func<string, string>? linuxKeeps = null)
     {
         for (int n = 1; ; n++)
@@ -45,24 +46,24 @@ internal static class FailNthSweep
             if (ret >= 0 && undo is not null)
             {
                 undo();
-                Assert.True(StateDigest.Of(host).Equals(before), $"{site ?? "any"} n={n}: absorbed failure, undo left {StateDigest.Of(host).FirstDifference(before)}");
+                Assert.True(StateDigest.Of(host).Equals(before), $"{site?.Name ?? "any"} n={n}: absorbed failure, undo left {StateDigest.Of(host).FirstDifference(before)}");
                 continue;
             }
             Assert.True(ret < 0 && Array.Exists(allowed, e => e.AsReturn() == ret),
-                $"{site ?? "any"} n={n}: expected one of {string.Join("/", allowed)}, got {(ret < 0 ? ErrnoExtensions.FromReturn(ret).ToString() : ret.ToString(System.Globalization.CultureInfo.InvariantCulture))}");
+                $"{site?.Name ?? "any"} n={n}: expected one of {string.Join("/", allowed)}, got {(ret < 0 ? ErrnoExtensions.FromReturn(ret).ToString() : ret.ToString(System.Globalization.CultureInfo.InvariantCulture))}");
             StateDigest after = StateDigest.Of(host);
             if (linuxKeeps is null)
             {
-                Assert.True(after.Equals(before), $"{site ?? "any"} n={n}: state changed: {after.FirstDifference(before)}");
+                Assert.True(after.Equals(before), $"{site?.Name ?? "any"} n={n}: state changed: {after.FirstDifference(before)}");
             }
             else
             {
                 string[] b = [.. before.Lines.Select(linuxKeeps)];
                 string[] a = [.. after.Lines.Select(linuxKeeps)];
-                Assert.True(a.AsSpan().SequenceEqual(b), $"{site ?? "any"} n={n}: state changed: {after.FirstDifference(before)}");
+                Assert.True(a.AsSpan().SequenceEqual(b), $"{site?.Name ?? "any"} n={n}: state changed: {after.FirstDifference(before)}");
             }
             Assert.True(!framesExact || freeBefore == host.Machine.Memory.FreeFrameCount,
-                $"{site ?? "any"} n={n}: free frames {freeBefore} -> {host.Machine.Memory.FreeFrameCount} (leak)");
+                $"{site?.Name ?? "any"} n={n}: free frames {freeBefore} -> {host.Machine.Memory.FreeFrameCount} (leak)");
         }
     }
 }

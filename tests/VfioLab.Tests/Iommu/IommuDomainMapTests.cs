@@ -78,7 +78,7 @@ public sealed class IommuDomainMapTests
         Assert.Equal(Errno.None, d.Map(new Iova(8 * G1), new PhysAddr(8 * G1), K4, IommuProt.Read));
         for (int nth = 1; ; nth++)
         {
-            faults.Arm(nth, "iommu_map");
+            faults.Arm(nth, FaultSite.IommuMap);
             // 4K batch up to 2M, 2M batch up to 1G, 1G batch, 2M batch, 4K tail: five batches.
             Errno e = d.Map(new Iova(G1 - M2 - K4), new PhysAddr(G1 - M2 - K4), K4 + M2 + G1 + M2 + K4, IommuProt.ReadWrite);
             if (!faults.Fired)

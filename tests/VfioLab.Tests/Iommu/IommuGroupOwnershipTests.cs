@@ -1,5 +1,6 @@
 using VfioLab.Abi;
 using VfioLab.Addressing;
+using VfioLab.Diagnostics;
 using VfioLab.Iommu;
 using VfioLab.Pci;
 
@@ -123,7 +124,7 @@ public sealed class IommuGroupAttachTests
         var faults = new VfioLab.Diagnostics.FaultInjector();
         var group = new IommuGroup(1, new IommuUnit(0, IommuHardwareProfile.VtD, faults));
         Assert.Equal(Errno.None, group.TryAllocateDomain(out IommuDomain? d));
-        faults.Arm(1, "iommu_attach_group");
+        faults.Arm(1, FaultSite.IommuAttachGroup);
         Assert.Equal(Errno.ENOMEM, group.Attach(d!));
         Assert.Null(group.Domain);
         Assert.Empty(d!.AttachedGroups);

@@ -1,5 +1,6 @@
 using System.Text;
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 using VfioLab.Iommu;
 using VfioLab.Tests.Type1;
 using VfioLab.Type1;
@@ -59,7 +60,7 @@ public sealed class PinPagesFailNthTests
         {
             Assert.True(n < 1000, "pin_pages never succeeded");
             State before = Snapshot(m);
-            m.T.Host.Faults.Arm(n, site);
+            m.T.Host.Faults.Arm(n, site is null ? null : FaultSite.Named(site));
             long ret = m.Pin(Iova, Pages);
             bool fired = m.T.Host.Faults.Fired;
             m.T.Host.Faults.Arm(0);

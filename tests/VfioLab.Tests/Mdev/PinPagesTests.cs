@@ -329,7 +329,7 @@ public sealed class PinPagesTests
     {
         var m = new MdevTestHost(new Type1TestHost());
         m.Map(0x100000, 1 * MiB);
-        m.T.Host.Faults.Arm(2, "lock_acct");
+        m.T.Host.Faults.Arm(2, FaultSite.LockAcct);
 
         Assert.Equal(Errno.EINTR.AsReturn(), m.Pin(0x100000, 3));
 
@@ -420,7 +420,7 @@ public sealed class PinPagesTests
     {
         var m = new MdevTestHost(new Type1TestHost());
         m.Map(0x100000, 1 * MiB);
-        m.T.Host.Faults.Arm(1, "vpfn_alloc");
+        m.T.Host.Faults.Arm(1, FaultSite.VpfnAlloc);
 
         Assert.Equal(Errno.ENOMEM.AsReturn(), m.Pin(0x100000, 1));
 

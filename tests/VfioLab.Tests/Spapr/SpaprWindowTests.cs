@@ -1,5 +1,6 @@
 using VfioLab.Abi;
 using VfioLab.Checks;
+using VfioLab.Diagnostics;
 using VfioLab.Iommu;
 
 namespace VfioLab.Tests.Spapr;
@@ -134,7 +135,7 @@ public sealed class SpaprWindowTests
         var h = new SpaprTestHost();
         (int c, _) = h.Container(v2: true);
         Assert.Equal(0, h.Remove(c, 0));
-        h.Host.Faults.Arm(1, "tce_table_alloc");
+        h.Host.Faults.Arm(1, FaultSite.TceTableAlloc);
         Assert.Equal(Errno.ENOMEM.AsReturn(), h.Create(c, 16, 1 * GiB).Ret);
         Assert.Equal(Assert.Single(h.Driver.Mms.Leaks).Value, h.LockedVmPages);
         h.AssertClean();
@@ -147,7 +148,7 @@ public sealed class SpaprWindowTests
         (int c, _) = h.Container(v2: true);
         Assert.Equal(0, h.Remove(c, 0));
         StateDigest before = h.Digest();
-        h.Host.Faults.Arm(1, "tce_set_window");
+        h.Host.Faults.Arm(1, FaultSite.TceSetWindow);
         Assert.Equal(Errno.ENOMEM.AsReturn(), h.Create(c, 16, 1 * GiB).Ret);
         Assert.Null(h.Digest().FirstDifference(before));
         Assert.Equal(0UL, h.LockedVmPages);

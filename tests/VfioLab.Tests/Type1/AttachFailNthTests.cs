@@ -2,6 +2,7 @@ using System.Text;
 using VfioLab.Abi;
 using VfioLab.Addressing;
 using VfioLab.Checks;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Iommu;
 
@@ -116,7 +117,7 @@ public sealed class AttachFailNthTests
         int failures = 0;
         for (int n = 1; n <= MaxSweep; n++)
         {
-            t.Host.Faults.Arm(n, site);
+            t.Host.Faults.Arm(n, FaultSite.Named(site));
             long ret = t.SetIommu(c);
             bool fired = t.Host.Faults.Fired;
             t.Host.Faults.Arm(0);
@@ -152,7 +153,7 @@ public sealed class AttachFailNthTests
         string before = Snapshot(t, containerFd, group, existingGroup, events);
         for (int n = 1; n <= MaxSweep; n++)
         {
-            t.Host.Faults.Arm(n, site);
+            t.Host.Faults.Arm(n, FaultSite.Named(site));
             long ret = t.SetContainer(groupFd, containerFd);
             bool fired = t.Host.Faults.Fired;
             t.Host.Faults.Arm(0);

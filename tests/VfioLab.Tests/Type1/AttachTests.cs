@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using VfioLab.Abi;
 using VfioLab.Addressing;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Iommu;
 using VfioLab.Simulation;
@@ -64,7 +65,7 @@ public sealed partial class AttachTests
         (int c, _) = t.Container();
         Assert.Equal(0, t.Map(c, 0, t.MmapAnonymous(4 * MiB), 4 * MiB));
         int nic = t.OpenGroup(Type1TestHost.NicGroup);
-        t.Host.Faults.Arm(2, "iommu_attach_group");
+        t.Host.Faults.Arm(2, FaultSite.IommuAttachGroup);
 
         long ret = t.SetContainer(nic, c);
 

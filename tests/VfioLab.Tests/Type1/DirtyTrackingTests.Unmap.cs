@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 using VfioLab.Simulation;
 
 namespace VfioLab.Tests.Type1;
@@ -93,7 +94,7 @@ public sealed partial class DirtyTrackingTests
 
         for (int n = 1; n <= 3; n++)
         {
-            t.Host.Faults.Arm(n, "bitmap_alloc");
+            t.Host.Faults.Arm(n, FaultSite.BitmapAlloc);
 
             Assert.Equal(Errno.ENOMEM.AsReturn(), t.Dirty(c, DirtyPagesFlags.Start));
 
@@ -105,7 +106,7 @@ public sealed partial class DirtyTrackingTests
             Assert.Equal(48UL, t.LockedVmPages);
         }
 
-        t.Host.Faults.Arm(4, "bitmap_alloc");
+        t.Host.Faults.Arm(4, FaultSite.BitmapAlloc);
         Assert.Equal(0, t.Dirty(c, DirtyPagesFlags.Start));
         Assert.False(t.Host.Faults.Fired);
         Assert.Equal(3, t.Host.Faults.Calls);
@@ -121,7 +122,7 @@ public sealed partial class DirtyTrackingTests
         (int c, _) = t.Container();
         Assert.Equal(0, t.Dirty(c, DirtyPagesFlags.Start));
         ulong buf = t.MmapAnonymous(0x10000);
-        t.Host.Faults.Arm(1, "bitmap_alloc");
+        t.Host.Faults.Arm(1, FaultSite.BitmapAlloc);
 
         Assert.Equal(Errno.ENOMEM.AsReturn(), t.Map(c, Base, buf, 0x10000));
 

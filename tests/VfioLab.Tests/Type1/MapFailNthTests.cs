@@ -1,6 +1,7 @@
 using System.Text;
 using VfioLab.Abi;
 using VfioLab.Addressing;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Iommu;
 
@@ -87,7 +88,7 @@ public sealed class MapFailNthTests
         // chunk is already in the other one.
         int calls = Sweep(s, "iommu_map");
         Assert.Equal(0, s.T.Unmap(s.Container, SweepIova, s.Size).Ret);
-        s.T.Host.Faults.Arm(calls, "iommu_map");
+        s.T.Host.Faults.Arm(calls, FaultSite.IommuMap);
 
         Assert.Equal(Errno.ENOMEM.AsReturn(), s.T.Map(s.Container, SweepIova, s.Vaddr, s.Size));
 
@@ -106,7 +107,7 @@ public sealed class MapFailNthTests
         {
             Assert.True(n < 10_000, "MAP never succeeded");
             State before = Snapshot(s);
-            s.T.Host.Faults.Arm(n, site);
+            s.T.Host.Faults.Arm(n, site is null ? null : FaultSite.Named(site));
             long ret = s.T.Map(s.Container, SweepIova, s.Vaddr, s.Size);
             bool fired = s.T.Host.Faults.Fired;
             s.T.Host.Faults.Arm(0);

@@ -69,7 +69,7 @@ internal sealed class MdevVendorDriver(bool misbehaving, int pageShift) : IVfioP
                 return e;
             }
         }
-        if (device.Faults.ShouldFail("mdev_open_device"))
+        if (device.Faults.ShouldFail(FaultSite.MdevOpenDevice))
         {
             chain?.UnregisterNotifier(device);
             return Errno.ENOMEM;

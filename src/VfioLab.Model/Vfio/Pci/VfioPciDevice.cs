@@ -72,7 +72,7 @@ internal sealed class VfioPciDevice(PciFunction function, int pageShift, VfioPci
         {
             return Abi.Errno.None;
         }
-        if (faults.ShouldFail("pci_iomap"))
+        if (faults.ShouldFail(FaultSite.PciIomap))
         {
             return Abi.Errno.ENOMEM;
         }

@@ -41,7 +41,7 @@ internal sealed partial class VfioPciDriver
             return arg.TryCopyTo(0, header) ? Errno.ENOSPC.AsReturn() : Errno.EFAULT.AsReturn();
         }
         // kcalloc of the devices array: ENOMEM, nothing copied back.
-        if (faults.ShouldFail("hot_reset_info_alloc"))
+        if (faults.ShouldFail(FaultSite.HotResetInfoAlloc))
         {
             return Errno.ENOMEM.AsReturn();
         }
@@ -99,7 +99,7 @@ internal sealed partial class VfioPciDriver
             return Errno.EINVAL.AsReturn();
         }
         // kcalloc of the group fd and file arrays, before the fds are copied in.
-        if (faults.ShouldFail("hot_reset_alloc"))
+        if (faults.ShouldFail(FaultSite.HotResetAlloc))
         {
             return Errno.ENOMEM.AsReturn();
         }

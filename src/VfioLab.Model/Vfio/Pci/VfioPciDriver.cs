@@ -80,14 +80,14 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
         // function with memory BARs.
         VfioPciDevice pci = State(device);
         ClearBusMaster(pci);
-        if (device.Faults.ShouldFail("pci_enable_device"))
+        if (device.Faults.ShouldFail(FaultSite.PciEnableDevice))
         {
             return Errno.EINVAL;
         }
         pci.Function.SetMemoryEnable(true);
         // vfio_config_init allocates the virtual config space (ENOMEM); the unwind's pci_disable_device
         // clears bus mastering only, so memory decode stays on, as in Linux.
-        if (device.Faults.ShouldFail("vfio_config_init"))
+        if (device.Faults.ShouldFail(FaultSite.VfioConfigInit))
         {
             return Errno.ENOMEM;
         }
