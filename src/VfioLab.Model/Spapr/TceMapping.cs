@@ -21,7 +21,8 @@ internal sealed class TceMapping(TceContext ctx, TceContainerMm containerMm, Tce
     /// <summary>
     /// VFIO_IOMMU_MAP_DMA, in the kernel's order: EPERM (not enabled: v1 ENABLE or a v2 registration), EFAULT
     /// (copy of 32 bytes), EINVAL (argsz, flags beyond READ|WRITE), the pending default window's errors, ENXIO
-    /// (no window holds the IOVA), EINVAL (size or vaddr not TCE-page aligned, neither READ nor WRITE), then
+    /// (no window holds the IOVA), EINVAL (size or vaddr not TCE-page aligned, neither READ nor WRITE; WRITE alone
+    /// maps READ|WRITE, as powernv's <c>pnv_tce_xchg</c> adds TCE_PCI_READ to a writable TCE), then
     /// <c>iommu_tce_put_param_check</c>, which answers 1, not an errno, for an IOVA off a TCE page or outside
     /// the window (its macro ORs two checks): the ioctl returns 1 and maps nothing. A TCE already in use is
     /// replaced and its old page released. Model guard: a range running past the window's end (Linux checks
@@ -67,6 +68,11 @@ internal sealed class TceMapping(TceContext ctx, TceContainerMm containerMm, Tce
         if (prot == IommuProt.None)
         {
             return Errno.EINVAL.AsReturn();
+        }
+        if ((prot & IommuProt.Write) != 0)
+        {
+            // pnv_tce_xchg (powernv): a TCE with write permission is written with read permission too.
+            prot |= IommuProt.Read;
         }
         if ((iova & mask) != 0)
         {

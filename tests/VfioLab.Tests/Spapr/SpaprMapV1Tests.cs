@@ -150,12 +150,26 @@ public sealed class SpaprMapV1Tests
     }
 
     [Fact]
-    public void MapDma_WriteOnly_DeviceCannotRead()
+    public void MapDma_WriteOnly_DeviceCanReadToo()
     {
+        // pnv_tce_xchg: a TCE with TCE_PCI_WRITE is written with TCE_PCI_READ as well.
         (SpaprTestHost h, int c, ulong buf) = Enabled();
         Assert.Equal(0, h.Map(c, 0, buf, 64 * KiB, DmaMapFlags.Write));
-        Assert.Equal(IommuFaultReason.ReadDenied, IommuDma.Translate(h.Host.IommuGroups[1], new Iova(0), write: false).Fault);
+        IommuTranslation read = IommuDma.Translate(h.Host.IommuGroups[1], new Iova(0), write: false);
+        Assert.True(read.Ok, read.Fault.ToString());
+        Assert.Equal(IommuProt.Read | IommuProt.Write, read.Prot);
         Assert.True(IommuDma.Translate(h.Host.IommuGroups[1], new Iova(0), write: true).Ok);
+        Assert.Equal(16UL, h.ValidTces());
+        h.AssertClean();
+    }
+
+    [Fact]
+    public void MapDma_ReadOnly_DeviceCannotWrite()
+    {
+        (SpaprTestHost h, int c, ulong buf) = Enabled();
+        Assert.Equal(0, h.Map(c, 0, buf, 64 * KiB, DmaMapFlags.Read));
+        Assert.Equal(IommuFaultReason.WriteDenied, IommuDma.Translate(h.Host.IommuGroups[1], new Iova(0), write: true).Fault);
+        Assert.True(IommuDma.Translate(h.Host.IommuGroups[1], new Iova(0), write: false).Ok);
     }
 
     [Fact]
