@@ -1,5 +1,5 @@
-using VfioLab.Abi;
 using System.Globalization;
+using VfioLab.Abi;
 
 namespace VfioLab.Scenarios.Model;
 
