@@ -170,9 +170,9 @@ internal sealed partial class InvariantChecker
 
     // §4.5 per mm: every live mm's locked_vm equals what the mappings charged to it, over all containers
     // (nothing else in the model mlocks or pins-and-charges, so "includes" is "equals"); it stays within
-    // the owner's RLIMIT_MEMLOCK unless a mapping charged to it has CAP_IPC_LOCK. Linux checks the limit
-    // only when charging, so lowering RLIMIT_MEMLOCK below a live charge is reported here: a scenario
-    // doing it on purpose announces it with expect_violation.
+    // the RLIMIT_MEMLOCK in force when it was last raised (AddressSpace.ChargeLimitPages; none with
+    // CAP_IPC_LOCK). Linux checks the limit only when charging (vfio_lock_acct, account_locked_vm), so
+    // lowering RLIMIT_MEMLOCK below a live charge is legal and not reported: the next charge fails ENOMEM.
     private void CheckAccounting(List<Type1State> type1, SpaprTotals spapr, List<InvariantViolation> found)
     {
         var perMm = new Dictionary<AddressSpace, MmCharge>();
@@ -191,8 +191,6 @@ internal sealed partial class InvariantChecker
                 }
                 c.Charged += m.LockedVm;
                 c.Mappings++;
-                c.LockCap |= m.LockCap;
-                c.LimitPages = Math.Max(c.LimitPages, m.Task.MemlockLimitPages);
             }
         }
         foreach (Process p in host.Machine.Processes)
@@ -200,7 +198,7 @@ internal sealed partial class InvariantChecker
             AddressSpace? mm = p.Mm;
             if (mm is not null && mm.IsAlive && !perMm.ContainsKey(mm))
             {
-                perMm.Add(mm, new MmCharge { LockCap = p.CapIpcLock, LimitPages = p.MemlockLimitPages });
+                perMm.Add(mm, new MmCharge());
             }
         }
         foreach ((AddressSpace mm, ulong pages) in spapr.Charges)
@@ -219,9 +217,10 @@ internal sealed partial class InvariantChecker
                 found.Add(new(InvariantName.LockedVmMatchesCharges,
                     $"mm of pid {mm.OwnerPid}: locked_vm 0x{locked:x} page(s), but its 0x{c.Mappings:x} mapping(s) charged 0x{c.Charged:x}"));
             }
-            if (!c.LockCap && locked > c.LimitPages)
+            if (locked > mm.ChargeLimitPages)
             {
-                found.Add(new(InvariantName.LockedVmWithinLimit, $"mm of pid {mm.OwnerPid}: locked_vm 0x{locked:x} page(s) exceeds RLIMIT_MEMLOCK of 0x{c.LimitPages:x} page(s)"));
+                found.Add(new(InvariantName.LockedVmWithinLimit,
+                    $"mm of pid {mm.OwnerPid}: locked_vm 0x{locked:x} page(s) exceeds the RLIMIT_MEMLOCK of 0x{mm.ChargeLimitPages:x} page(s) in force when it was charged"));
             }
         }
     }
@@ -310,10 +309,6 @@ internal sealed partial class InvariantChecker
         public long Charged { get; set; }
 
         public int Mappings { get; set; }
-
-        public bool LockCap { get; set; }
-
-        public ulong LimitPages { get; set; }
     }
 
     /// <summary>One type1 container as checked: its snapshot, the first domain's merged translations, and the

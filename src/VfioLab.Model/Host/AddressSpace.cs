@@ -11,7 +11,8 @@ namespace VfioLab.Host;
 /// </summary>
 /// <remarks>
 /// Locks, in order: the mmap lock (<c>_mmapLock</c>, reader/writer, no recursion; mmap_lock) protects
-/// <c>_vmas</c> and <see cref="LockedVm"/> (written only with it held for write, as vfio_lock_acct does);
+/// <c>_vmas</c>, <see cref="LockedVm"/> and <see cref="ChargeLimitPages"/> (written only with it held for write, as
+/// vfio_lock_acct does);
 /// then any driver lock a fault handler takes; then <see cref="MappingSpace"/>'s lock; then the
 /// page-table lock (<c>_ptGate</c>, the PTE spinlock) protecting <c>_pageTable</c> and
 /// <c>_ptScratch</c>; then <see cref="SharedBacking"/>'s and <see cref="PhysicalMemory"/>'s locks.
@@ -39,6 +40,7 @@ internal sealed partial class AddressSpace
     private readonly PhysicalMemory _memory;
     private int _users = 1;
     private ulong _lockedVm;
+    private ulong _chargeLimit = ulong.MaxValue;
     // Files whose last VMA went under the mmap write lock: put when that lock is dropped (fput's task work).
     private List<OpenFile>? _deferredFputs;
     private int _otherThreadHolds;
@@ -71,12 +73,29 @@ internal sealed partial class AddressSpace
     /// so historical accounting bugs reproduce.</summary>
     public ulong LockedVm => Volatile.Read(ref _lockedVm);
 
-    /// <summary>Adds <paramref name="deltaPages"/> (negative to subtract, wrapping as an unsigned
-    /// counter) to <see cref="LockedVm"/>. The mmap lock must be held for write.</summary>
-    public void AddLockedVmLocked(long deltaPages)
+    /// <summary>
+    /// The RLIMIT_MEMLOCK (pages) in force for the task that last raised <see cref="LockedVm"/>, or
+    /// <see cref="ulong.MaxValue"/> when it had CAP_IPC_LOCK or nothing was charged. Linux judges the limit only when
+    /// charging, so this, not the owner's current limit, is what <c>locked-vm-within-limit</c> holds the counter to: a
+    /// later setrlimit below a live charge is legal (the next charge fails ENOMEM).
+    /// </summary>
+    public ulong ChargeLimitPages => Volatile.Read(ref _chargeLimit);
+
+    /// <summary>Adds <paramref name="deltaPages"/> (negative to subtract, wrapping as an unsigned counter) to
+    /// <see cref="LockedVm"/>, charged by a task whose RLIMIT_MEMLOCK is <paramref name="limitPages"/>
+    /// (<see cref="ulong.MaxValue"/> with CAP_IPC_LOCK). A change that raises the counter (a charge, or an un-charge
+    /// that wraps) records that limit in <see cref="ChargeLimitPages"/>; one that lowers it keeps the recorded limit.
+    /// The mmap lock must be held for write.</summary>
+    public void AddLockedVmLocked(long deltaPages, ulong limitPages)
     {
         AssertMmapWriteLocked();
-        Volatile.Write(ref _lockedVm, unchecked(_lockedVm + (ulong)deltaPages));
+        ulong before = _lockedVm;
+        ulong after = unchecked(before + (ulong)deltaPages);
+        Volatile.Write(ref _lockedVm, after);
+        if (after > before)
+        {
+            Volatile.Write(ref _chargeLimit, limitPages);
+        }
     }
 
     /// <summary>mmget_not_zero: takes a user reference unless the address space is already dead.</summary>

@@ -8,7 +8,10 @@ namespace VfioLab.Iommu;
 /// One TCE table, a DMA window of a POWER PHB (struct iommu_table, arch/powerpc/kernel/iommu.c): the
 /// entries <c>[Offset, Offset + Size)</c> of TCE page size <c>1 &lt;&lt; PageShift</c>, so the window covers bus
 /// addresses <c>[Offset &lt;&lt; PageShift, (Offset + Size) &lt;&lt; PageShift)</c>. Valid entries are a run map keyed
-/// by entry index (no per-entry object); an absent key is an invalid TCE (<c>DMA_NONE</c>).
+/// by entry index (no per-entry object); an absent key is an invalid TCE (<c>DMA_NONE</c>). Entries past the window
+/// can be written (VFIO checks only a range's first TCE; <c>pnv_tce</c> writes past a one-level table's end or into a
+/// level it allocates on demand): they are kept but never translated (the PHB's window ends at
+/// <c>Offset + Size</c>).
 /// </summary>
 /// <remarks>
 /// Lock: <c>_lock</c> (rank <see cref="LockRank.TceTable"/>) protects <c>_entries</c>. Never change:
@@ -94,7 +97,8 @@ internal sealed class TceTable
     /// <summary>
     /// <c>iommu_tce_xchg</c> over a run: entries <c>[first, first + count)</c> become <paramref name="value"/>
     /// (advancing per entry); the valid entries they replace are appended to <paramref name="replaced"/> for
-    /// the caller to release. Never fails; the range must lie in the window (a caller bug otherwise).
+    /// the caller to release. Never fails; the range starts at or after the window's first entry (a caller bug
+    /// otherwise) and may run past its end, as VFIO's MAP lets it (<c>iommu_tce_check_ioba</c> checks the first TCE).
     /// </summary>
     public void Exchange(ulong first, ulong count, TceEntryRun value, List<Run<TceEntryRun>> replaced)
     {
@@ -143,7 +147,8 @@ internal sealed class TceTable
                 return IommuTranslation.Faulted(write ? IommuFaultReason.WriteDenied : IommuFaultReason.ReadDenied);
             }
             ulong inPage = iova.Value & (PageSize - 1);
-            ulong contiguous = ((run.Last - entry + 1) << PageShift) - inPage;
+            // The run may go on past the window (see the summary); the PHB's window does not.
+            ulong contiguous = ((Math.Min(run.Last, Offset + Size - 1) - entry + 1) << PageShift) - inPage;
             return new IommuTranslation(IommuFaultReason.None, new PhysAddr(v.Hpa + inPage), contiguous, v.Prot, PageSize);
         }
     }
@@ -163,5 +168,5 @@ internal sealed class TceTable
     }
 
     private void AssertInside(ulong first, ulong count) =>
-        System.Diagnostics.Debug.Assert(count > 0 && ContainsEntry(first) && ContainsEntry(first + count - 1), "TCE range outside the table");
+        System.Diagnostics.Debug.Assert(count > 0 && first >= Offset && first + count - 1 >= first, "TCE range below the table or wrapping");
 }

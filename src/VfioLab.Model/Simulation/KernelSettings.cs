@@ -60,8 +60,10 @@ internal sealed record KernelSettings(
         UnalignedInfoCaps: Profile == Linux61);
 
     /// <summary>The sPAPR TCE backend's switches: quirk <c>spapr-tce-current-mm</c> (before bc82d122ae4a, v4.10,
-    /// the container did not record its mm: seed 002's fork question).</summary>
-    public Spapr.SpaprBehavior SpaprBehavior() => new(ContainerRecordsMm: !Has(QuirkSpaprTceCurrentMm));
+    /// the container did not record its mm: seed 002's fork question); for <c>linux-6.1</c> no clearing of the tables'
+    /// TCEs when a group detaches (4ba2fdff2eb1 came in v6.11, backported to 6.6.y and 6.10.y but not to 6.1.y).</summary>
+    public Spapr.SpaprBehavior SpaprBehavior() => new(ContainerRecordsMm: !Has(QuirkSpaprTceCurrentMm),
+        ClearTcesOnDetach: Profile != Linux61);
 
     /// <summary>Quirk name: the sPAPR container works on the caller's mm, not the first user's (before bc82d122ae4a).</summary>
     public const string QuirkSpaprTceCurrentMm = "spapr-tce-current-mm";

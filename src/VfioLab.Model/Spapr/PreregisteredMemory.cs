@@ -42,8 +42,8 @@ internal sealed class PreregisteredMemory(TceContext ctx, TceContainerMm mm)
     /// VFIO_IOMMU_SPAPR_REGISTER_MEMORY: EPERM (the container belongs to another mm), EFAULT (copy of 24 bytes),
     /// EINVAL (argsz, flags, vaddr or size off PAGE_SIZE, a range that wraps); EBUSY when this container already
     /// holds the region registered at exactly (vaddr, size); a region the mm registered through another
-    /// container is shared (one more user, nothing pinned). Otherwise <c>mm_iommu_new</c>: ENOMEM when charging
-    /// the pages passes RLIMIT_MEMLOCK, EFAULT/ENOMEM when a page cannot be pinned for write, EINVAL when the
+    /// container is shared (one more user, nothing pinned). Otherwise <c>mm_iommu_new</c>: ENOMEM for size 0 (its
+    /// <c>vzalloc(0)</c> returns NULL) or when charging the pages passes RLIMIT_MEMLOCK, EFAULT/ENOMEM when a page cannot be pinned for write, EINVAL when the
     /// range overlaps another region of the mm (checked after pinning; everything unwound). Enables the container.
     /// </summary>
     public long RegisterMemoryIoctlLocked(Process caller, ref IoctlArgument argument)
@@ -165,6 +165,12 @@ internal sealed class PreregisteredMemory(TceContext ctx, TceContainerMm mm)
     {
         ctx.AssertLocked();
         region = null;
+        if (entries == 0)
+        {
+            // mm_iommu_do_alloc: charging 0 pages is a no-op, then vzalloc(array_size(0, 8)) returns NULL: ENOMEM,
+            // with nothing charged, pinned or listed.
+            return Errno.ENOMEM.AsReturn();
+        }
         AddressSpace owner = regions.Mm;
         Errno e = mm.Account(owner, caller, (long)entries);
         if (e != Errno.None)

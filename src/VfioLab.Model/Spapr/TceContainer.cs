@@ -173,12 +173,24 @@ internal sealed class TceContainer : IVfioIommu, IVfioIommuInspection
     }
 
     /// <inheritdoc />
-    /// <remarks>The PE's windows are unset and the platform takes it back; the container keeps its tables and
-    /// their TCEs (and pins) until it is released.</remarks>
+    /// <remarks>The PE's windows are unset and the platform takes it back. Since 4ba2fdff2eb1 (v6.11,
+    /// <see cref="SpaprBehavior.ClearTcesOnDetach"/>) every TCE of the container's tables is cleared first (v1 unpins,
+    /// v2 drops the regions' mapping counts), also for the groups that stay; the tables themselves stay until the
+    /// container is released. Before, the TCEs (and pins) stayed too.</remarks>
     public void DetachGroup(VfioGroup group)
     {
         using (_ctx.Lock.EnterScope())
         {
+            if (_ctx.Behavior.ClearTcesOnDetach && _groups.ContainsLocked(group))
+            {
+                foreach (TceTable? t in _windows.TablesLocked)
+                {
+                    if (t is not null)
+                    {
+                        _windows.ClearLocked(t, t.Offset, t.Size, null);
+                    }
+                }
+            }
             if (_groups.DetachLocked(group, _windows.TablesLocked))
             {
                 _ctx.Emit(TraceKind.SpaprDetachGroup, null, TraceLog.F("group", group.Number));

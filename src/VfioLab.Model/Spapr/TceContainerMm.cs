@@ -101,7 +101,7 @@ internal sealed class TceContainerMm(TceContext ctx)
                     return Errno.ENOMEM;
                 }
             }
-            mm.AddLockedVmLocked(pages);
+            mm.AddLockedVmLocked(pages, caller is null || caller.CapIpcLock ? ulong.MaxValue : caller.MemlockLimitPages);
         }
         finally
         {

@@ -21,12 +21,15 @@ internal sealed class TceMapping(TceContext ctx, TceContainerMm containerMm, Tce
     /// <summary>
     /// VFIO_IOMMU_MAP_DMA, in the kernel's order: EPERM (not enabled: v1 ENABLE or a v2 registration), EFAULT
     /// (copy of 32 bytes), EINVAL (argsz, flags beyond READ|WRITE), the pending default window's errors, ENXIO
-    /// (no window holds the IOVA), EINVAL (size or vaddr not TCE-page aligned, neither READ nor WRITE), then
+    /// (no window holds the IOVA), EINVAL (size or vaddr not TCE-page aligned, neither READ nor WRITE; WRITE alone
+    /// maps READ|WRITE, as powernv's <c>pnv_tce_xchg</c> adds TCE_PCI_READ to a writable TCE), then
     /// <c>iommu_tce_put_param_check</c>, which answers 1, not an errno, for an IOVA off a TCE page or outside
     /// the window (its macro ORs two checks): the ioctl returns 1 and maps nothing. A TCE already in use is
-    /// replaced and its old page released. Model guard: a range running past the window's end (Linux checks
-    /// only the first TCE and then writes past its table) is EINVAL with nothing done. On a failure part-way
-    /// the TCEs this call wrote are cleared (the ones it replaced stay released, as in Linux).
+    /// replaced and its old page released. A range running past the window's end is not refused: Linux checks
+    /// only the first TCE (<c>iommu_tce_check_ioba</c>) and writes the rest past the window (in a multi-level
+    /// table into levels allocated on demand), where the PHB never translates them; the model keeps them in the
+    /// table beyond its window. On a failure part-way the TCEs this call wrote are cleared (the ones it replaced
+    /// stay released, as in Linux).
     /// </summary>
     public long MapDmaIoctlLocked(Process caller, ref IoctlArgument argument)
     {
@@ -45,7 +48,7 @@ internal sealed class TceMapping(TceContext ctx, TceContainerMm containerMm, Tce
     }
 
     /// <summary>The decoded half of MAP_DMA, on an enabled container: the pending default window, ENXIO, EINVAL, 1 for an
-    /// IOVA off a TCE page, the model's guard, then the build (v1 or v2).</summary>
+    /// IOVA off a TCE page, then the build (v1 or v2).</summary>
     public long MapDmaLocked(Process caller, ulong iova, ulong vaddr, ulong size, DmaMapFlags flags)
     {
         ctx.AssertLocked();
@@ -68,6 +71,11 @@ internal sealed class TceMapping(TceContext ctx, TceContainerMm containerMm, Tce
         {
             return Errno.EINVAL.AsReturn();
         }
+        if ((prot & IommuProt.Write) != 0)
+        {
+            // pnv_tce_xchg (powernv): a TCE with write permission is written with read permission too.
+            prot |= IommuProt.Read;
+        }
         if ((iova & mask) != 0)
         {
             // iommu_tce_put_param_check's IOVA half; the window check cannot fail here (find_table found it).
@@ -75,10 +83,6 @@ internal sealed class TceMapping(TceContext ctx, TceContainerMm containerMm, Tce
         }
         ulong entry = iova >> tbl.PageShift;
         ulong pages = size >> tbl.PageShift;
-        if (pages > 0 && !tbl.ContainsEntry(entry + pages - 1))
-        {
-            return Errno.EINVAL.AsReturn();
-        }
         if (pages == 0)
         {
             return 0;
@@ -93,7 +97,8 @@ internal sealed class TceMapping(TceContext ctx, TceContainerMm containerMm, Tce
     /// VFIO_IOMMU_UNMAP_DMA: EPERM (not enabled), EFAULT (copy of 24 bytes), EINVAL (argsz, any flag), the
     /// pending default window, ENXIO (no window holds the IOVA), EINVAL (size off a TCE page), 1 for an IOVA off
     /// a TCE page (<c>iommu_tce_clear_param_check</c>); then every TCE of the range is cleared (holes are
-    /// fine) and 0 returned: sPAPR writes no size back. Model guard as for MAP: past the window's end is EINVAL.
+    /// fine) and 0 returned: sPAPR writes no size back. As for MAP only the first TCE is checked: a range running
+    /// past the window's end also clears what MAP wrote there.
     /// </summary>
     public long UnmapDmaIoctlLocked(Process caller, ref IoctlArgument argument)
     {
@@ -128,10 +133,6 @@ internal sealed class TceMapping(TceContext ctx, TceContainerMm containerMm, Tce
         }
         ulong entry = unmap.Iova >> tbl.PageShift;
         ulong pages = unmap.Size >> tbl.PageShift;
-        if (pages > 0 && !tbl.ContainsEntry(entry + pages - 1))
-        {
-            return Errno.EINVAL.AsReturn();
-        }
         windows.ClearLocked(tbl, entry, pages, caller);
         ctx.Emit(TraceKind.SpaprUnmap, caller, TraceLog.F("iova", unmap.Iova), TraceLog.F("size", unmap.Size));
         return 0;

@@ -247,7 +247,9 @@ internal sealed class TceWindows(TceContext ctx, TceContainerMm mm, TceGroupSet 
             return Errno.EINVAL;
         }
         groups.UnsetWindowLocked(num);
-        ClearLocked(table!, table!.Offset, table.Size, caller);
+        // Past the window too (see TceTable): Linux's tce_iommu_clear stops at it_size and leaks those; the model
+        // frees nothing with TCEs in it.
+        ClearLocked(table!, table!.Offset, ulong.MaxValue - table.Offset, caller);
         FreeTableLocked(num);
         ctx.Emit(TraceKind.SpaprRemoveWindow, caller, TraceLog.F("num", num));
         return Errno.None;
@@ -350,7 +352,7 @@ internal sealed class TceWindows(TceContext ctx, TceContainerMm mm, TceGroupSet 
         {
             if (_tables[n] is { } t)
             {
-                ClearLocked(t, t.Offset, t.Size, null);
+                ClearLocked(t, t.Offset, ulong.MaxValue - t.Offset, null);   // past the window too, as in RemoveWindowLocked
                 FreeTableLocked(n);
             }
         }

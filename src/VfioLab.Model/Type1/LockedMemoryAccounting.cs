@@ -69,7 +69,7 @@ internal sealed class LockedMemoryAccounting(Type1Context ctx)
                         return Errno.ENOMEM;
                     }
                 }
-                mm.AddLockedVmLocked(pages);
+                mm.AddLockedVmLocked(pages, ChargeLimit(dma));
             }
             finally
             {
@@ -166,7 +166,7 @@ internal sealed class LockedMemoryAccounting(Type1Context ctx)
         {
             try
             {
-                mm.AddLockedVmLocked(pages);
+                mm.AddLockedVmLocked(pages, ChargeLimit(dma));
             }
             finally
             {
@@ -196,7 +196,7 @@ internal sealed class LockedMemoryAccounting(Type1Context ctx)
             mm.MmapWriteLock();
             try
             {
-                mm.AddLockedVmLocked(pages);
+                mm.AddLockedVmLocked(pages, ChargeLimit(dma));
             }
             finally
             {
@@ -206,4 +206,7 @@ internal sealed class LockedMemoryAccounting(Type1Context ctx)
         });
         return Errno.None;
     }
+
+    /// <summary>The RLIMIT_MEMLOCK a charge by <paramref name="dma"/>'s task is judged against: none with CAP_IPC_LOCK.</summary>
+    private static ulong ChargeLimit(VfioDma dma) => dma.LockCap ? ulong.MaxValue : dma.Task.MemlockLimitPages;
 }

@@ -7,7 +7,8 @@ namespace VfioLab.Scenarios.Model;
 /// names are compared, recursively: numbers numerically in any size form (<c>{ size: 2GiB }</c>
 /// matches 2147483648) and, when a lookup is given, as <c>as:</c> references; an errno name matches
 /// the errno's number or name; booleans as true/false/on/off; bytes as hex ignoring spaces and
-/// case; lists element by element.
+/// case; lists element by element; a flags field also as the list of its flag names (<c>[PGSIZES, CAPS]</c>:
+/// exactly those flags set).
 /// </summary>
 internal static class ExpectMatcher
 {
@@ -46,6 +47,7 @@ internal static class ExpectMatcher
         {
             ResultValueKind.List => CompareList(expected, actual, path, mismatches, lookup),
             ResultValueKind.Map => CompareNestedMap(expected, actual, path, mismatches, lookup),
+            ResultValueKind.Unsigned when expected.IsSequence && actual.ParseFlag is not null => CompareFlags(expected, actual),
             _ when !expected.IsScalar => $"expected {expected.Describe()}, got {actual}",
             ResultValueKind.Unsigned => CompareUnsigned(expected.Text, actual.Unsigned, expected.Location, lookup),
             ResultValueKind.Signed => CompareSigned(expected.Text, actual.Signed),
@@ -78,6 +80,21 @@ internal static class ExpectMatcher
             Compare(expected.Items[i], actual.Items[i], $"{path}[{i}]", mismatches, lookup);
         }
         return null;
+    }
+
+    private static string? CompareFlags(ScenarioNode expected, ResultValue actual)
+    {
+        ulong want = 0;
+        foreach (ScenarioNode item in expected.Items)
+        {
+            ulong? bits = item.IsScalar ? actual.ParseFlag!(item.Text) : null;
+            if (bits is null)
+            {
+                return $"expected a list of flag names, got {item.Describe()} (the result is {actual})";
+            }
+            want |= bits.Value;
+        }
+        return want == actual.Unsigned ? null : $"expected [{string.Join(", ", expected.Items.Select(i => i.Text))}] (0x{want:x}), got {actual}";
     }
 
     private static string? CompareNestedMap(ScenarioNode expected, ResultValue actual, string path, List<string> mismatches, Func<string, ulong?>? lookup)

@@ -1,17 +1,20 @@
 using System.Globalization;
+using VfioLab.Abi;
 
 namespace VfioLab.Scenarios.Model;
 
 /// <summary>
 /// One field of what a step returned, as the runner reports it: an unsigned or signed integer, a
 /// bool, a string (an errno name, a word), bytes (compared as hex, ignoring spaces and case), a
-/// list, or a nested map.
+/// list, or a nested map. A flags field is an unsigned integer that also knows its flag names, so an
+/// <c>expect:</c> can name the flags as a list.
 /// </summary>
 internal sealed class ResultValue
 {
     private ResultValue(ResultValueKind kind, ulong unsigned, long signed, string text, IReadOnlyList<ResultValue> items,
-        IReadOnlyDictionary<string, ResultValue> fields)
+        IReadOnlyDictionary<string, ResultValue> fields, Func<string, ulong?>? parseFlag = null)
     {
+        ParseFlag = parseFlag;
         Kind = kind;
         Unsigned = unsigned;
         Signed = signed;
@@ -35,7 +38,17 @@ internal sealed class ResultValue
 
     public IReadOnlyDictionary<string, ResultValue> Fields { get; }
 
+    /// <summary>For a flags field: a flag's short name (<c>PGSIZES</c>) to its bits, null for a name the struct does not
+    /// define; null for any other field.</summary>
+    public Func<string, ulong?>? ParseFlag { get; }
+
     public static ResultValue FromUInt64(ulong value) => new(ResultValueKind.Unsigned, value, 0, "", [], Empty);
+
+    /// <summary>A flags field: its bits, compared as a number or with a list of the C short names of <typeparamref name="TEnum"/>.</summary>
+    public static ResultValue FromFlags<TEnum>(TEnum value)
+        where TEnum : struct, Enum =>
+        new(ResultValueKind.Unsigned, Convert.ToUInt64(value, CultureInfo.InvariantCulture), 0, "", [], Empty,
+            name => AbiNames.TryParse(name.Trim(), out TEnum one) ? Convert.ToUInt64(one, CultureInfo.InvariantCulture) : null);
 
     public static ResultValue FromInt64(long value) => new(ResultValueKind.Signed, 0, value, "", [], Empty);
 

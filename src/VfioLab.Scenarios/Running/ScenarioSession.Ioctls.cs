@@ -77,7 +77,7 @@ internal sealed partial class ScenarioSession
         StructIoctl(step, VfioIoctl.GroupGetStatus, VfioGroupStatus.SizeOf, _ => { }, (b, r) =>
         {
             VfioGroupStatus.TryRead(b, out VfioGroupStatus s);
-            r.Set("flags", (ulong)s.Flags);
+            r.Set("flags", ResultValue.FromFlags(s.Flags));
             r.Set("viable", (s.Flags & GroupStatusFlags.Viable) != 0);
             r.Set("container_set", (s.Flags & GroupStatusFlags.ContainerSet) != 0);
             r.Set("argsz", (ulong)s.Argsz);

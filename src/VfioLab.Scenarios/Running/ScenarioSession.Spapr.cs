@@ -14,7 +14,7 @@ internal sealed partial class ScenarioSession
         {
             VfioIommuSpaprTceInfo.TryRead(b, out VfioIommuSpaprTceInfo i);
             r.Set("argsz", (ulong)i.Argsz);
-            r.Set("flags", (ulong)i.Flags);
+            r.Set("flags", ResultValue.FromFlags(i.Flags));
             r.Set("ddw_supported", (i.Flags & SpaprInfoFlags.Ddw) != 0);
             r.Set("dma32_window_start", (ulong)i.Dma32WindowStart);
             r.Set("dma32_window_size", (ulong)i.Dma32WindowSize);

@@ -124,7 +124,7 @@ internal sealed partial class ScenarioSession
         var reply = VfioIommuType1InfoReply.Decode(b);
         VfioIommuType1Info info = reply.Info;
         r.Set("argsz", (ulong)info.Argsz);
-        r.Set("flags", (ulong)info.Flags);
+        r.Set("flags", ResultValue.FromFlags(info.Flags));
         r.Set("iova_pgsizes", info.IovaPgsizes);
         r.Set("cap_offset", (ulong)info.CapOffset);
         if (reply.Migration is { } m)

@@ -80,7 +80,7 @@ public class ProcessExitTests
         AddressSpace mm = p.Mm!;
         MmapAnon(mm, 0x8000, extra: MmapFlags.Populate);
         mm.MmapWriteLock();
-        mm.AddLockedVmLocked(8);
+        mm.AddLockedVmLocked(8, ulong.MaxValue);
         mm.MmapWriteUnlock();
         p.Exit();
         Assert.Null(p.Mm);
@@ -113,9 +113,9 @@ public class ProcessExitTests
     {
         AddressSpace mm = NewMachine().Spawn("p").Mm!;
         mm.MmapWriteLock();
-        mm.AddLockedVmLocked(-1);
+        mm.AddLockedVmLocked(-1, ulong.MaxValue);
         mm.MmapWriteUnlock();
         Assert.Equal(ulong.MaxValue, mm.LockedVm);
-        Assert.Throws<InvalidOperationException>(() => mm.AddLockedVmLocked(1));
+        Assert.Throws<InvalidOperationException>(() => mm.AddLockedVmLocked(1, ulong.MaxValue));
     }
 }

@@ -1,4 +1,7 @@
 using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Iommu;
+using VfioLab.Simulation;
 
 namespace VfioLab.Tests.Spapr;
 
@@ -51,6 +54,53 @@ public sealed class SpaprBackendTests
         Assert.Equal(0, h.SetContainer(nic, c));
         Assert.Equal(16UL, h.ValidTces(SpaprTestHost.NicGroup));
         Assert.Same(h.Pe(SpaprTestHost.GpuGroup).Windows[0], h.Pe(SpaprTestHost.NicGroup).Windows[0]);
+        h.AssertClean();
+    }
+
+    [Fact]
+    public void UnsetContainer_V2OneOfTwoGroups_ClearsEveryTceForTheOtherToo()
+    {
+        // 4ba2fdff2eb1 (v6.11): tce_iommu_release_ownership clears each table before unsetting the window.
+        var h = new SpaprTestHost();
+        (int c, _) = h.Container(v2: true);
+        ulong buf = h.MmapAnonymous(1 * SpaprTestHost.MiB);
+        Assert.Equal(0, h.Register(c, buf, 1 * SpaprTestHost.MiB));
+        Assert.Equal(0, h.Map(c, 0, buf, 64 * SpaprTestHost.KiB));
+        int nic = h.Sys.Open("/dev/vfio/2");
+        Assert.Equal(0, h.SetContainer(nic, c));
+        Assert.True(IommuDma.Translate(h.Host.IommuGroups[SpaprTestHost.GpuGroup], new Iova(0), write: false).Ok);
+
+        Assert.Equal(0, h.Sys.Ioctl(nic, VfioIoctl.GroupUnsetContainer, 0));
+
+        Assert.Equal(0UL, h.ValidTces(SpaprTestHost.GpuGroup));
+        Assert.False(h.Pe(SpaprTestHost.NicGroup).Owned);
+        Assert.NotNull(h.Pe(SpaprTestHost.GpuGroup).Windows[0]);   // the window itself stays
+        Assert.False(IommuDma.Translate(h.Host.IommuGroups[SpaprTestHost.GpuGroup], new Iova(0), write: false).Ok);
+        h.AssertClean();
+        // The region's mapped count went with the TCEs: unregistering it unpins at once.
+        Assert.Equal(0, h.Unregister(c, buf, 1 * SpaprTestHost.MiB));
+        Assert.Equal(0UL, h.PinnedFrames);
+        h.AssertClean();
+    }
+
+    [Fact]
+    public void UnsetContainer_V2OneOfTwoGroupsOnLinux61_LeavesTheOtherGroupsTces()
+    {
+        // Before 4ba2fdff2eb1 (v6.11, not backported to 6.1.y) detach only unset the leaving PE's window: the tables
+        // the container shares keep their TCEs, so the remaining group's device still translates.
+        var h = new SpaprTestHost(kernel: new KernelSettings(KernelSettings.Linux61, []));
+        (int c, _) = h.Container(v2: true);
+        ulong buf = h.MmapAnonymous(1 * SpaprTestHost.MiB);
+        Assert.Equal(0, h.Register(c, buf, 1 * SpaprTestHost.MiB));
+        Assert.Equal(0, h.Map(c, 0, buf, 64 * SpaprTestHost.KiB));
+        int nic = h.Sys.Open("/dev/vfio/2");
+        Assert.Equal(0, h.SetContainer(nic, c));
+
+        Assert.Equal(0, h.Sys.Ioctl(nic, VfioIoctl.GroupUnsetContainer, 0));
+
+        Assert.Equal(16UL, h.ValidTces(SpaprTestHost.GpuGroup));
+        Assert.False(h.Pe(SpaprTestHost.NicGroup).Owned);
+        Assert.True(IommuDma.Translate(h.Host.IommuGroups[SpaprTestHost.GpuGroup], new Iova(0), write: false).Ok);
         h.AssertClean();
     }
 

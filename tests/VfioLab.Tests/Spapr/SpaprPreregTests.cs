@@ -66,6 +66,23 @@ public sealed class SpaprPreregTests
     }
 
     [Fact]
+    public void RegisterMemory_SizeZero_ReturnsENOMEMAndChangesNothing()
+    {
+        // mm_iommu_do_alloc: account_locked_vm(mm, 0) is a no-op, then vzalloc(0) returns NULL.
+        var h = new SpaprTestHost();
+        (int c, _) = h.Container(v2: true);
+        ulong ram = h.MmapAnonymous(1 * MiB);
+
+        Assert.Equal(Errno.ENOMEM.AsReturn(), h.Register(c, ram, 0));
+
+        Assert.Equal(0UL, h.TotalPins);
+        Assert.Equal(0UL, h.LockedVmPages);
+        Assert.Empty(h.Driver.Mms.Of(h.Process.LastMm).Regions);
+        Assert.Equal(Errno.EPERM.AsReturn(), h.Map(c, 0, ram, 64 * KiB));   // not enabled
+        Assert.Equal(Errno.ENOENT.AsReturn(), h.Unregister(c, ram, 0));
+    }
+
+    [Fact]
     public void RegisterMemory_Flags_ReturnsEINVAL()
     {
         var h = new SpaprTestHost();

@@ -1,3 +1,4 @@
+using VfioLab.Abi;
 using VfioLab.Scenarios.Model;
 
 namespace VfioLab.Tests.Scenarios.Parsing;
@@ -122,5 +123,38 @@ public sealed class ExpectMatcherTests
         var result = new StepResult().Set("size", 1UL);
 
         Assert.Contains("expected a map", Assert.Single(ExpectMatcher.Match(Expect("{ size: { a: 1 } }"), result)));
+    }
+
+    [Fact]
+    public void Match_FlagNameList_MatchesExactlyThoseFlags()
+    {
+        var result = new StepResult().Set("flags", ResultValue.FromFlags(IommuInfoFlags.Pgsizes | IommuInfoFlags.Caps));
+
+        Assert.Empty(ExpectMatcher.Match(Expect("{ flags: [PGSIZES, CAPS] }"), result));
+        Assert.Empty(ExpectMatcher.Match(Expect("{ flags: [CAPS, PGSIZES] }"), result));
+        Assert.Empty(ExpectMatcher.Match(Expect("{ flags: 3 }"), result));
+        Assert.Contains("expected [PGSIZES] (0x1), got 0x3", Assert.Single(ExpectMatcher.Match(Expect("{ flags: [PGSIZES] }"), result)));
+    }
+
+    [Fact]
+    public void Match_EmptyFlagList_MatchesNoFlags()
+    {
+        Assert.Empty(ExpectMatcher.Match(Expect("{ flags: [] }"), new StepResult().Set("flags", ResultValue.FromFlags(SpaprInfoFlags.None))));
+        Assert.Single(ExpectMatcher.Match(Expect("{ flags: [] }"), new StepResult().Set("flags", ResultValue.FromFlags(SpaprInfoFlags.Ddw))));
+        Assert.Empty(ExpectMatcher.Match(Expect("{ flags: [DDW] }"), new StepResult().Set("flags", ResultValue.FromFlags(SpaprInfoFlags.Ddw))));
+    }
+
+    [Fact]
+    public void Match_UnknownFlagName_ReportsIt()
+    {
+        var result = new StepResult().Set("flags", ResultValue.FromFlags(IommuInfoFlags.Pgsizes));
+
+        Assert.Contains("expected a list of flag names, got 'DDW'", Assert.Single(ExpectMatcher.Match(Expect("{ flags: [DDW] }"), result)));
+    }
+
+    [Fact]
+    public void Match_FlagNameListOnPlainNumber_IsAMismatch()
+    {
+        Assert.Single(ExpectMatcher.Match(Expect("{ flags: [PGSIZES] }"), new StepResult().Set("flags", 1UL)));
     }
 }
