@@ -3,9 +3,9 @@ using System.Text.Json.Nodes;
 using Json.Schema;
 using VfioLab.Abi;
 using VfioLab.Lab;
+using VfioLab.Scenarios;
 using VfioLab.Scenarios.Model;
 using VfioLab.Scenarios.Parsing;
-using VfioLab.Scenarios.Running;
 using VfioLab.Tests.Abi;
 using VfioLab.Tests.Scenarios.Parsing;
 

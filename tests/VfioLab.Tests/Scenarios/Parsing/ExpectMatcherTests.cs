@@ -1,3 +1,4 @@
+using VfioLab.Scenarios;
 using VfioLab.Scenarios.Model;
 
 namespace VfioLab.Tests.Scenarios.Parsing;
