@@ -9,22 +9,56 @@ namespace VfioLab.Fuzzing;
 /// scenario-file campaigns under each kernel profile, round <c>r</c> using seed <c>seed + r</c>, until a
 /// time budget or a round count runs out. Every round is a pure function of (campaign, profile, seed), so
 /// a failing case reruns alone with that seed and <c>--rounds 1</c>; the budget only decides how many
-/// rounds run.
+/// rounds run. The campaigns (docs/robustness.md): <c>differential</c> runs operation sequences on the model and on
+/// a naive per-page reference of type1 and compares them after each; <c>ioctl</c> issues mutated ioctls on every fd
+/// kind of a populated host, each of which must answer a result or a defined errno and leave the host unchanged
+/// when it fails; <c>scenario</c> parses and runs mutated scenario files, which must parse or fail located.
 /// </summary>
-internal sealed class FuzzCampaign(FuzzOptions options)
+public sealed class FuzzCampaign
 {
-    /// <summary>The campaigns in round-robin order.</summary>
-    public static readonly IReadOnlyList<string> CampaignNames = ["differential", "ioctl", "scenario"];
+    private readonly FuzzOptions _options;
+    private readonly List<FuzzViolation> _violations = [];
 
-    /// <summary>What was tried and reached, all campaigns together.</summary>
+    /// <summary>A campaign that runs as <paramref name="options"/> say when <see cref="Run"/> is called.</summary>
+    /// <param name="options">The budget, the seed, and optionally one campaign and one kernel profile.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    /// <exception cref="ArgumentException">The options name a campaign other than <see cref="CampaignNames"/> or a
+    /// profile other than <see cref="Lab.KernelProfiles.All"/>, or the budget is not a positive number of rounds or a
+    /// finite number of seconds above 0.</exception>
+    public FuzzCampaign(FuzzOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Campaign is { } c && !CampaignNames.Contains(c, StringComparer.Ordinal))
+        {
+            throw new ArgumentException($"no campaign '{c}'; campaigns: {string.Join(", ", CampaignNames)}", nameof(options));
+        }
+        if (options.Profile is { } p && !KernelProfiles.All.Contains(p, StringComparer.Ordinal))
+        {
+            throw new ArgumentException($"no kernel profile '{p}'; profiles: {string.Join(", ", KernelProfiles.All)}", nameof(options));
+        }
+        if (options.Rounds is long rounds ? rounds <= 0 : !double.IsFinite(options.Seconds) || options.Seconds <= 0)
+        {
+            throw new ArgumentException("the budget is a positive number of rounds, or a finite number of seconds above 0", nameof(options));
+        }
+        _options = options;
+    }
+
+    /// <summary>The campaigns in round-robin order.</summary>
+    public static IReadOnlyList<string> CampaignNames { get; } = ["differential", "ioctl", "scenario"];
+
+    /// <summary>What was tried and reached, all campaigns together (filled in when <see cref="Run"/> ends).</summary>
     public FuzzFigures Figures { get; } = new();
 
-    /// <summary>Failing cases, in the order found.</summary>
-    public List<FuzzViolation> Violations { get; } = [];
+    /// <summary>Failing cases, in the order found (filled in when <see cref="Run"/> ends).</summary>
+    public IReadOnlyList<FuzzViolation> Violations => _violations;
 
-    /// <summary>Runs until the budget is spent; <paramref name="progress"/> gets the fraction done (0..1) now and then.</summary>
+    /// <summary>Runs until the budget is spent. Several runs add up in <see cref="Figures"/> and
+    /// <see cref="Violations"/>. Scenario files are written to, and deleted from, a temporary directory.</summary>
+    /// <param name="progress">Called about every tenth of the budget with the fraction done (0..1) and the figures
+    /// so far; null: not called.</param>
     public void Run(Action<double, FuzzFigures>? progress = null)
     {
+        FuzzOptions options = _options;
         string[] profiles = options.Profile is null ? [KernelProfiles.Seeds, KernelProfiles.Linux618] : [options.Profile];
         string[] campaigns = options.Campaign is null ? [.. CampaignNames] : [options.Campaign];
         var differential = profiles.ToDictionary(p => p, p => new DifferentialCampaign(p));
@@ -70,12 +104,18 @@ internal sealed class FuzzCampaign(FuzzOptions options)
         }
         FuzzFigures all = Collect(differential.Values, ioctl.Values, scenario);
         Figures.Add(all);
-        Violations.AddRange(differential.Values.SelectMany(d => d.Violations));
-        Violations.AddRange(ioctl.Values.SelectMany(i => i.Violations));
-        Violations.AddRange(scenario.Violations);
+        _violations.AddRange(differential.Values.SelectMany(d => d.Violations));
+        _violations.AddRange(ioctl.Values.SelectMany(i => i.Violations));
+        _violations.AddRange(scenario.Violations);
     }
 
-    /// <summary>Writes each failing case's scenario under <paramref name="directory"/>; returns the paths.</summary>
+    /// <summary>Writes each failing case's scenario (<see cref="FuzzViolation.Scenario"/>) under
+    /// <paramref name="directory"/>, created when there is something to write, as
+    /// <c>CAMPAIGN-PROFILE-SEED.yaml</c>; <c>vfiolab run FILE</c> replays it.</summary>
+    /// <param name="directory">Where the files go.</param>
+    /// <returns>The paths written, in the order of <see cref="Violations"/>; empty when there was none.</returns>
+    /// <exception cref="IOException">A file or the directory cannot be written.</exception>
+    /// <exception cref="UnauthorizedAccessException">A file or the directory may not be written.</exception>
     public IReadOnlyList<string> WriteFailures(string directory)
     {
         var paths = new List<string>();

@@ -1,9 +1,7 @@
 using System.Globalization;
 using System.Text;
 using VfioLab.Lab;
-using VfioLab.Scenarios.Model;
-using VfioLab.Scenarios.Parsing;
-using VfioLab.Scenarios.Running;
+using VfioLab.Scenarios;
 
 namespace VfioLab.Fuzzing;
 
@@ -14,20 +12,12 @@ internal static class RigScenario
 {
     /// <summary>Builds the host <paramref name="text"/> describes and runs its steps (checking invariants after each
     /// when <paramref name="checkInvariants"/>). A step that fails is a bug in the model or the rig, reported as an
-    /// exception naming <paramref name="rig"/>.</summary>
+    /// exception naming <paramref name="rig"/>, and no later step runs.</summary>
     public static LabHost Run(string text, string file, bool checkInvariants, string rig)
     {
-        ScenarioDocument doc = ScenarioParser.Parse(text, file);
-        var session = new ScenarioSession(doc, new RunOptions { CheckInvariants = checkInvariants });
-        for (int i = 0; i < doc.Steps.Count; i++)
-        {
-            StepReport r = session.Execute(i);
-            if (!r.Passed)
-            {
-                throw new InvalidOperationException($"{rig} step {i + 1} ({r.Description}) failed: {string.Join("; ", r.Problems)}");
-            }
-        }
-        return session.Host;
+        PreparedScenario prepared = ScenarioRunner.Prepare(ScenarioDocument.Parse(text, file), new RunOptions { CheckInvariants = checkInvariants });
+        prepared.Execute(new StopAtFailure(rig));
+        return prepared.Host;
     }
 
     /// <summary>Writes the document up to and including <c>steps:</c>.</summary>
@@ -52,5 +42,17 @@ internal static class RigScenario
         sb.AppendLine("processes:");
         sb.AppendLine(CultureInfo.InvariantCulture, $"  - {{ name: vmm, memlock: {memlock} }}");
         sb.AppendLine("steps:");
+    }
+
+    /// <summary>Ends the rig's run at its first failing step.</summary>
+    private sealed class StopAtFailure(string rig) : IScenarioReporter
+    {
+        public void StepFinished(StepReport report)
+        {
+            if (!report.Passed)
+            {
+                throw new InvalidOperationException($"{rig} step {report.Index + 1} ({report.Description}) failed: {string.Join("; ", report.Problems)}");
+            }
+        }
     }
 }

@@ -1,8 +1,6 @@
 using System.Globalization;
 using System.Text;
-using VfioLab.Scenarios.Model;
-using VfioLab.Scenarios.Parsing;
-using VfioLab.Scenarios.Running;
+using VfioLab.Scenarios;
 
 namespace VfioLab.Fuzzing;
 
@@ -58,8 +56,8 @@ internal sealed class ScenarioCampaign
         try
         {
             bool validUtf8 = System.Text.Unicode.Utf8.IsValid(bytes);
-            string? problem = Judge(() => ScenarioParser.Parse(fromText, "mutant.yaml"), "mutant.yaml", fromText, run: false, mustFail: false)
-                ?? Judge(() => ScenarioParser.ParseFile(file), file, fromText, run: validUtf8, mustFail: !validUtf8);
+            string? problem = Judge(() => ScenarioDocument.Parse(fromText, "mutant.yaml"), "mutant.yaml", fromText, run: false, mustFail: false)
+                ?? Judge(() => ScenarioDocument.Load(file), file, fromText, run: validUtf8, mustFail: !validUtf8);
             if (problem is not null)
             {
                 Figures.Violations++;
@@ -109,7 +107,7 @@ internal sealed class ScenarioCampaign
         }
         try
         {
-            ScenarioOutcome outcome = ScenarioRunner.Run(doc, new RunOptions(), NullReporter.Instance, null);
+            ScenarioOutcome outcome = ScenarioRunner.Run(doc, new RunOptions());
             Figures.Reached("scenario run", outcome.Passed ? 0 : -1);
             return null;
         }
@@ -244,22 +242,5 @@ internal sealed class ScenarioCampaign
         }
         how = string.Join(", ", hows);
         return raw;
-    }
-
-    private sealed class NullReporter : IScenarioReporter
-    {
-        public static readonly NullReporter Instance = new();
-
-        public void Started(string name, string description, int steps)
-        {
-        }
-
-        public void StepFinished(StepReport report)
-        {
-        }
-
-        public void Finished(ScenarioOutcome outcome)
-        {
-        }
     }
 }

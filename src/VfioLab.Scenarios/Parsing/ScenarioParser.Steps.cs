@@ -49,7 +49,7 @@ internal static partial class ScenarioParser
         foreach (ScenarioNodeEntry entry in node.Entries)
         {
             FieldSpec spec = schema.Fields.GetValueOrDefault(entry.Key)
-                ?? ScenarioThrowHelper.ThrowParse<FieldSpec>(entry.KeyLocation, $"{owner}: unknown field '{entry.Key}'; allowed: {string.Join(", ", schema.FieldNames)}");
+                ?? ScenarioThrowHelper.ThrowParse<FieldSpec>(entry.KeyLocation, UnknownField(schema, owner, entry.Key));
             object payload = ReadField(spec, schema, entry.Value, $"{owner}.{entry.Key}", context);
             fields.Add(new StepField(entry.Key, spec.Kind, entry.Value, payload));
         }
@@ -83,6 +83,11 @@ internal static partial class ScenarioParser
         }
         return args;
     }
+
+    private static string UnknownField(StepSchema schema, string owner, string key) =>
+        schema.Kind == "check" && StepSchema.CommonFields.Contains(key)
+            ? $"{owner}: '{key}' does not apply to a check, which reads the host's state and states what it expects in its one item; allowed: {string.Join(", ", schema.FieldNames)}"
+            : $"{owner}: unknown field '{key}'; allowed: {string.Join(", ", schema.FieldNames)}";
 
     private static object ReadField(FieldSpec spec, StepSchema schema, ScenarioNode node, string what, StepContext context)
     {

@@ -6,7 +6,7 @@ namespace VfioLab.Scenarios.Parsing;
 /// <summary>
 /// The schema of every step kind of SCENARIOS.md, in one table: allowed fields with their kinds,
 /// which are required, alternatives (<c>data | fill | seed</c>) and fields that need another
-/// (<c>fill</c> needs <c>size</c>). Every step also takes <c>process</c>, <c>as</c> and
+/// (<c>fill</c> needs <c>size</c>). Every step but <c>check</c> also takes <c>process</c>, <c>as</c> and
 /// <c>expect</c>; ioctl steps also take <c>argsz</c> and <c>buffer</c>.
 /// </summary>
 internal sealed class StepSchema
@@ -42,6 +42,12 @@ internal sealed class StepSchema
 
     public IReadOnlyList<(string Field, string Needs)> Needs { get; }
 
+    /// <summary>The fields every step kind but <c>check</c> takes besides its own.</summary>
+    public static IReadOnlyList<string> CommonFields { get; } = ["process", "as", "expect"];
+
+    /// <summary>The items of a <c>check</c> step, of which it names exactly one (its only field).</summary>
+    public static IReadOnlyList<string> CheckItems { get; } = ["locked_vm", "pinned_pages", "mappings", "dma_avail", "iommu_entries", "translate", "invariants"];
+
     /// <summary>Every step kind, keyed by its name.</summary>
     public static IReadOnlyDictionary<string, StepSchema> All { get; } = Build();
 
@@ -59,7 +65,7 @@ internal sealed class StepSchema
                 Choice("backing", ["anonymous", "hugetlb-2m", "hugetlb-1g", "shared", "pfnmap"]), Choice("prot", Rw),
                 Opt("populate", FieldKind.Bool), Opt("at", FieldKind.Value), Opt("refcounted", FieldKind.Bool)),
             Step("mmap_region", Req("device_fd", FieldKind.Value), Req("index", FieldKind.Number), Opt("offset", FieldKind.Value),
-                Opt("size", FieldKind.Value), Choice("prot", Rw)),
+                Req("size", FieldKind.Value), Choice("prot", Rw)),
             Step("munmap", Req("vaddr", FieldKind.Value), Req("size", FieldKind.Value)),
             Step("write", [new FieldGroup(["data", "fill", "seed"], Required: true)], [("fill", "size"), ("seed", "size")],
                 Req("vaddr", FieldKind.Value), Opt("data", FieldKind.HexData), Opt("fill", FieldKind.Number),
@@ -123,7 +129,9 @@ internal sealed class StepSchema
 
             // Host.
             Step("run_deferred_work"),
-            Step("check", [new FieldGroup(["locked_vm", "pinned_pages", "mappings", "dma_avail", "iommu_entries", "translate", "invariants"], Required: true)], [],
+            // A check reads the host's state and states what it expects in its item, so it takes none of the
+            // common fields: no process acts, nothing is bound, and the item is its only field.
+            new StepSchema("check", isIoctl: false, StepOutcomes.None, [
                 Map("locked_vm", Nested("check.locked_vm", Req("process", FieldKind.Process), Req("bytes", FieldKind.Value))),
                 Opt("pinned_pages", FieldKind.Number),
                 Map("mappings", Nested("check.mappings", Req("fd", FieldKind.Value), Req("count", FieldKind.Number))),
@@ -131,7 +139,8 @@ internal sealed class StepSchema
                 Map("iommu_entries", Nested("check.iommu_entries", Req("device", FieldKind.Device), Req("count", FieldKind.Number))),
                 Map("translate", Nested("check.translate", Req("device", FieldKind.Device), Req("iova", FieldKind.Value),
                     new FieldSpec("expect", FieldKind.Expect, Required: true, Outcomes: StepOutcomes.Fault))),
-                Choice("invariants", ["clean"])),
+                Choice("invariants", ["clean"])],
+                [new FieldGroup(CheckItems, Required: true)], []),
             Step("expect_violation", new FieldSpec("invariant", FieldKind.Choice, Required: true, Choices: Lab.InvariantNames.All)),
         };
         return table.ToDictionary(s => s.Kind, StringComparer.Ordinal);

@@ -56,7 +56,8 @@ internal sealed partial class ScenarioSession
 
     private StepResult Check(ScenarioStep step)
     {
-        string item = step.Args.Names[0];
+        // The parser lets a check hold exactly one item and nothing else.
+        string item = Parsing.StepSchema.CheckItems.First(step.Has);
         StepArgs args = item == "pinned_pages" || item == "invariants" ? step.Args : step.Args.GetMap(item);
         return item switch
         {

@@ -70,11 +70,17 @@ internal sealed partial class ScenarioSession
         {
             CheckInvariants(index, problems, violations);
         }
-        return new StepReport(index, step.Location.ToString(), step.Kind, DescribeStep(step), outcome, problems) { Result = result, Violations = violations };
+        return new StepReport(index, step.Location, step.Kind, DescribeStep(step), outcome, problems)
+        {
+            Process = step.Process,
+            Expectation = step.Expect.ToString(),
+            Result = result,
+            Violations = violations,
+        };
     }
 
     /// <summary>The result field a step's <c>as:</c> binds (an fd, an address, a pid).</summary>
-    private const string BindField = "bind";
+    private const string BindField = StepResult.BindField;
 
     private void Judge(ScenarioStep step, StepResult result, List<string> problems)
     {

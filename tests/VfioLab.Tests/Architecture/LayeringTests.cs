@@ -74,6 +74,25 @@ public sealed partial class LayeringTests
         Assert.DoesNotContain(doc.Descendants("ProjectReference"), p => p.Attribute("Include")?.Value.Contains("Scenarios", StringComparison.Ordinal) == true);
     }
 
+    [Fact]
+    public void ShippedAssemblies_GrantInternalsOnlyToTests()
+    {
+        string src = Path.Combine(ConformanceProgram.FindRepositoryRoot(), "src");
+        var problems = new List<string>();
+        foreach (string csproj in Directory.EnumerateFiles(src, "*.csproj", SearchOption.AllDirectories))
+        {
+            foreach (XElement ivt in XDocument.Load(csproj).Descendants("InternalsVisibleTo"))
+            {
+                string? to = ivt.Attribute("Include")?.Value;
+                if (to is not ("VfioLab.Tests" or "VfioLab.Bench"))
+                {
+                    problems.Add($"{Path.GetFileName(csproj)} grants its internals to {to}");
+                }
+            }
+        }
+        Assert.True(problems.Count == 0, string.Join('\n', problems));
+    }
+
     // A layer is named by `using VfioLab.X`, by `VfioLab.X.` or, inside the model's namespaces, by `X.Type` (a name
     // qualified relative to VfioLab). Comments are skipped.
     private static IEnumerable<string> UsedLayers(string[] lines)

@@ -86,6 +86,29 @@ public sealed class ProbeCommandTests
     }
 
     [Fact]
+    public void Probe_ScenarioWithoutProcesses_ProbesAsMain()
+    {
+        string path = WriteScenario("""
+            vfiolab: 1
+            devices:
+              - { name: nic, address: "0000:02:00.0", group: 2 }
+            steps: []
+            """);
+        try
+        {
+            (int code, string output, string err) = Run("probe", "--scenario", path);
+            Assert.Equal(0, code);
+            Assert.Equal(string.Empty, err);
+            Assert.Contains(", process main, pid ", output, StringComparison.Ordinal);
+            Assert.Contains("group 2: viable", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public void Probe_MalformedScenario_ExitsTwoWithLocation()
     {
         string path = WriteScenario("vfiolab: 1\nhost: { memory: lots }\n");

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using VfioLab.Cli;
-using VfioLab.Scenarios.Running;
+using VfioLab.Scenarios;
 
 namespace VfioLab.Tests.Cli;
 

@@ -1,6 +1,6 @@
 using VfioLab.Abi;
 using VfioLab.Host;
-using VfioLab.Scenarios.Model;
+using VfioLab.Scenarios;
 using VfioLab.Scenarios.Parsing;
 using VfioLab.Scenarios.Running;
 using VfioLab.Simulation;

@@ -1,6 +1,5 @@
-using VfioLab.Scenarios.Model;
+using VfioLab.Scenarios;
 using VfioLab.Scenarios.Parsing;
-using VfioLab.Scenarios.Running;
 using VfioLab.Tests.Scenarios.Running;
 
 namespace VfioLab.Tests.Mdev;

@@ -1,8 +1,7 @@
 using VfioLab.Fuzzing;
 using VfioLab.Host;
-using VfioLab.Scenarios.Model;
+using VfioLab.Scenarios;
 using VfioLab.Scenarios.Parsing;
-using VfioLab.Scenarios.Running;
 using VfioLab.Simulation;
 using VfioLab.Vfio;
 

@@ -1,5 +1,5 @@
 using System.Text;
-using VfioLab.Scenarios.Model;
+using VfioLab.Scenarios;
 using VfioLab.Scenarios.Parsing;
 
 namespace VfioLab.Tests.Robustness;

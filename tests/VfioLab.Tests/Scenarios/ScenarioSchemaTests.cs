@@ -3,9 +3,9 @@ using System.Text.Json.Nodes;
 using Json.Schema;
 using VfioLab.Abi;
 using VfioLab.Lab;
+using VfioLab.Scenarios;
 using VfioLab.Scenarios.Model;
 using VfioLab.Scenarios.Parsing;
-using VfioLab.Scenarios.Running;
 using VfioLab.Tests.Abi;
 using VfioLab.Tests.Scenarios.Parsing;
 
@@ -192,6 +192,8 @@ public sealed class ScenarioSchemaTests
         { "a missing required field", Steps("- munmap: { vaddr: 0x1000 }"), "missing required field 'size'" },
         { "a step with two kinds", Steps("- { exit: {}, exec: {} }"), "exactly one key" },
         { "two of data, fill and seed", Steps("- write: { vaddr: 0x1000, data: \"00\", fill: 1, size: 1 }"), "give only one of data, fill, seed" },
+        { "mmap_region without size", Steps("- mmap_region: { device_fd: 3, index: 0 }"), "missing required field 'size'" },
+        { "a check with a common field", Steps("- check: { process: vmm, pinned_pages: 0 }"), "'process' does not apply to a check" },
         { "fill without size", Steps("- write: { vaddr: 0x1000, fill: 1 }"), "needs 'size' too" },
         { "hex data with an odd digit", Steps("- write: { vaddr: 0x1000, data: \"abc\" }"), "expected hex bytes" },
         { "an unknown errno", Steps("- exit: { expect: EWHAT }"), "unknown errno name 'EWHAT'" },

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using VfioLab.Fuzzing;
-using VfioLab.Simulation;
+using VfioLab.Lab;
 
 namespace VfioLab.Cli.Commands.Fuzz;
 
@@ -39,8 +39,8 @@ internal static class FuzzCommandDefinition
         };
         var campaign = new Option<string>("--campaign") { HelpName = "NAME", Description = $"One campaign: {string.Join(", ", FuzzCampaign.CampaignNames)} (default: all)." };
         OneOf(campaign, FuzzCampaign.CampaignNames);
-        var profile = new Option<string>("--profile") { HelpName = "NAME", Description = $"One kernel profile: {KernelSettings.Seeds} or {KernelSettings.Linux618} (default: both)." };
-        OneOf(profile, [KernelSettings.Seeds, KernelSettings.Linux618]);
+        var profile = new Option<string>("--profile") { HelpName = "NAME", Description = $"One kernel profile: {string.Join(" or ", KernelProfiles.All)} (default: both)." };
+        OneOf(profile, KernelProfiles.All);
         var output = new Option<string>("--out")
         {
             HelpName = "DIR",

@@ -1,4 +1,4 @@
-using VfioLab.Scenarios.Running;
+using VfioLab.Scenarios;
 
 namespace VfioLab.Cli.Commands.List;
 

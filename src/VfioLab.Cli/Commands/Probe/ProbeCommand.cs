@@ -2,8 +2,7 @@ using System.Globalization;
 using VfioLab.Cli.Commands.Run;
 using VfioLab.Lab;
 using VfioLab.Linux;
-using VfioLab.Scenarios.Model;
-using VfioLab.Scenarios.Running;
+using VfioLab.Scenarios;
 
 namespace VfioLab.Cli.Commands.Probe;
 
@@ -61,15 +60,16 @@ internal sealed class ProbeCommand(CliConsole console)
         try
         {
             doc = ScenarioInput.LoadOne(fileOrName);
-            host = ScenarioHostFactory.Build(doc);
+            host = ScenarioRunner.Prepare(doc).Host;
         }
         catch (ScenarioParseException e)
         {
             _stderr.WriteLine(e.Message);
             return null;
         }
-        string? name = processName ?? doc.DefaultProcess?.Name;
-        if (name is null || !host.TryGetProcess(name, out LabProcess? process))
+        // By default the process a step without process: runs in: the first declared one, or main.
+        string name = processName ?? host.Processes[0].Name;
+        if (!host.TryGetProcess(name, out LabProcess? process))
         {
             _stderr.WriteLine($"vfiolab probe: scenario '{doc.Name}' has no process '{name}' (it has: {string.Join(", ", host.Processes.Select(p => p.Name))})");
             return null;

@@ -15,7 +15,7 @@ internal static class ProbeCommandDefinition
         var process = new Option<string>("--process")
         {
             HelpName = "NAME",
-            Description = "With --scenario: the process to probe as (default: the scenario's first).",
+            Description = "With --scenario: the process to probe as (default: the scenario's first, main when it declares none).",
         };
         var command = new Command("probe", "Show what a VFIO user finds here through the typed client (exit 1: no VFIO).\n"
             + "API version, extensions, each group's viability, its IOMMU and each device's regions; with --scenario, on a simulated host.")

@@ -1,4 +1,4 @@
-using VfioLab.Scenarios.Running;
+using VfioLab.Scenarios;
 
 namespace VfioLab.Cli.Commands.Run;
 
@@ -19,7 +19,7 @@ internal sealed class ConsoleReporter(TextWriter writer, ConsoleStyle style, boo
         {
             string mark = report.Passed ? style.Ok("ok  ") : style.Fail("FAIL");
             string returned = report.Outcome.Length > 0 ? " -> " + report.Outcome : string.Empty;
-            writer.WriteLine($"  {mark} {report.Index + 1,4} {style.Dim(report.Location)} {report.Description}{returned}");
+            writer.WriteLine($"  {mark} {report.Index + 1,4} {style.Dim(report.Location.ToString())} {report.Description}{returned}");
             foreach (string problem in report.Problems)
             {
                 writer.WriteLine($"         {style.Fail(problem)}");

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Xml;
 using System.Xml.Linq;
-using VfioLab.Scenarios.Running;
+using VfioLab.Scenarios;
 
 namespace VfioLab.Cli.Commands.Run;
 
@@ -74,10 +74,7 @@ internal static class JUnitWriter
     {
         string name = string.Create(CultureInfo.InvariantCulture, $"{step.Index + 1:D3} {step.Description}");
         var testCase = new XElement("testcase", new XAttribute("name", name), new XAttribute("classname", scenario));
-        if (step.At is { } at)
-        {
-            testCase.Add(new XAttribute("file", at.File), new XAttribute("line", at.Line));
-        }
+        testCase.Add(new XAttribute("file", step.Location.File), new XAttribute("line", step.Location.Line));
         string outcome = JsonOutcome(step);
         if (outcome != "passed")
         {

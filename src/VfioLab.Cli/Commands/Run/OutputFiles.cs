@@ -1,5 +1,3 @@
-using VfioLab.Scenarios.Running;
-
 namespace VfioLab.Cli.Commands.Run;
 
 /// <summary>The files a run writes besides its report, opened before any step runs so that a path that cannot be

@@ -12,11 +12,11 @@ internal static class RunCommandDefinition
             Arity = ArgumentArity.ZeroOrMore,
             HelpName = "FILE|DIR|NAME",
             Description = "Scenario files, directories (their *.yaml files in name order) or built-in names (vfiolab list); "
-                + "default: the built-in " + Scenarios.Running.BuiltInScenarios.DefaultName + ". Every file is parsed first: "
+                + "default: the built-in " + Scenarios.BuiltInScenarios.DefaultName + ". Every file is parsed first: "
                 + "if any is malformed, nothing runs (exit 2).",
         };
         OptionLikeArguments.Refuse(scenarios, pathsAllowed: true);
-        scenarios.CompletionSources.Add(_ => Scenarios.Running.BuiltInScenarios.Names.Select(n => new System.CommandLine.Completions.CompletionItem(n)));
+        scenarios.CompletionSources.Add(_ => Scenarios.BuiltInScenarios.Names.Select(n => new System.CommandLine.Completions.CompletionItem(n)));
         var trace = new Option<string>("--trace")
         {
             HelpName = "FILE",

@@ -1,6 +1,5 @@
 using System.Text.Json;
-using VfioLab.Scenarios.Model;
-using VfioLab.Scenarios.Running;
+using VfioLab.Scenarios;
 
 namespace VfioLab.Cli.Commands.Run;
 
@@ -8,13 +7,11 @@ namespace VfioLab.Cli.Commands.Run;
 /// <c>run --json</c>: one JSON document (docs/schemas/run-output.schema.json) with the version, the exit code, a
 /// summary, the input errors (when nothing ran), and per scenario its steps — index, location, kind, call,
 /// expectation, outcome, errno, result fields, problems — its unexpected invariant violations and its summary.
-/// Integers follow <see cref="JsonValues"/>: hex strings for addresses, sizes, offsets and flags, numbers otherwise.
+/// A step's result fields follow the value convention of docs/schemas (<see cref="StepResult.WriteJson"/>): hex strings
+/// for addresses, sizes, offsets and flags, numbers otherwise.
 /// </summary>
 internal static class RunJsonWriter
 {
-    /// <summary>The internal field a step's <c>as:</c> binds; it repeats another field, so it is not written.</summary>
-    private const string BindField = "bind";
-
     public static void Write(TextWriter output, IReadOnlyList<ScenarioRun> runs, IReadOnlyList<InputError> errors, int exitCode)
     {
         using var stream = new MemoryStream();
@@ -77,7 +74,7 @@ internal static class RunJsonWriter
             {
                 w.WriteStartObject();
                 w.WriteNumber("step", step.Index);
-                w.WriteString("at", step.Location);
+                w.WriteString("at", step.Location.ToString());
                 w.WriteString("invariant", v.Invariant);
                 w.WriteString("message", v.Message);
                 w.WriteEndObject();
@@ -100,11 +97,8 @@ internal static class RunJsonWriter
     {
         w.WriteStartObject();
         w.WriteNumber("index", step.Index);
-        w.WriteString("at", step.Location);
-        if (step.At is { } at)
-        {
-            WriteLocation(w, at);
-        }
+        w.WriteString("at", step.Location.ToString());
+        WriteLocation(w, step.Location);
         w.WriteString("kind", step.Kind);
         w.WriteString("process", step.Process);
         w.WriteString("call", step.Description);
@@ -118,16 +112,8 @@ internal static class RunJsonWriter
         }
         else
         {
-            w.WriteStartObject("result");
-            foreach ((string name, ResultValue value) in step.Result.Fields)
-            {
-                if (name != BindField)
-                {
-                    w.WritePropertyName(name);
-                    WriteValue(w, name, value);
-                }
-            }
-            w.WriteEndObject();
+            w.WritePropertyName("result");
+            step.Result.WriteJson(w);
         }
         w.WriteStartArray("problems");
         foreach (string p in step.Problems)
@@ -141,42 +127,6 @@ internal static class RunJsonWriter
     /// <summary><c>passed</c>; <c>failed</c> when the call ran and missed its expectation (or broke an invariant);
     /// <c>error</c> when it could not be carried out as written (an fd that is not a group, a value out of range).</summary>
     internal static string OutcomeOf(StepReport step) => step.Passed ? "passed" : step.Result is null ? "error" : "failed";
-
-    private static void WriteValue(Utf8JsonWriter w, string name, ResultValue value)
-    {
-        switch (value.Kind)
-        {
-            case ResultValueKind.Unsigned:
-                JsonValues.WriteUnsigned(w, name, value.Unsigned);
-                break;
-            case ResultValueKind.Signed:
-                JsonValues.WriteSigned(w, name, value.Signed);
-                break;
-            case ResultValueKind.Bool:
-                w.WriteBooleanValue(value.Bool);
-                break;
-            case ResultValueKind.List:
-                w.WriteStartArray();
-                foreach (ResultValue item in value.Items)
-                {
-                    WriteValue(w, name, item);
-                }
-                w.WriteEndArray();
-                break;
-            case ResultValueKind.Map:
-                w.WriteStartObject();
-                foreach ((string key, ResultValue field) in value.Fields)
-                {
-                    w.WritePropertyName(key);
-                    WriteValue(w, key, field);
-                }
-                w.WriteEndObject();
-                break;
-            default:
-                w.WriteStringValue(value.Text);
-                break;
-        }
-    }
 
     private static void WriteStepCounts(Utf8JsonWriter w, IReadOnlyList<StepReport> steps, int unexpectedViolations)
     {

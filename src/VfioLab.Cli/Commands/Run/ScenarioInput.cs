@@ -1,6 +1,4 @@
-using VfioLab.Scenarios.Model;
-using VfioLab.Scenarios.Parsing;
-using VfioLab.Scenarios.Running;
+using VfioLab.Scenarios;
 
 namespace VfioLab.Cli.Commands.Run;
 
@@ -43,13 +41,13 @@ internal static class ScenarioInput
     public static ScenarioDocument LoadOne(string? fileOrName) =>
         fileOrName is null ? BuiltIn(BuiltInScenarios.DefaultName)
         : !File.Exists(fileOrName) && BuiltInScenarios.Exists(fileOrName) ? BuiltIn(fileOrName)
-        : ScenarioParser.ParseFile(fileOrName);
+        : ScenarioDocument.Load(fileOrName);
 
     private static IEnumerable<Func<ScenarioDocument>> Expand(string argument, List<InputError> errors)
     {
         if (File.Exists(argument))
         {
-            return [() => ScenarioParser.ParseFile(argument)];
+            return [() => ScenarioDocument.Load(argument)];
         }
         if (Directory.Exists(argument))
         {
@@ -58,7 +56,7 @@ internal static class ScenarioInput
             {
                 errors.Add(new InputError(null, $"'{argument}': the directory holds no *.yaml scenario file"));
             }
-            return files.Select<string, Func<ScenarioDocument>>(f => () => ScenarioParser.ParseFile(f));
+            return files.Select<string, Func<ScenarioDocument>>(f => () => ScenarioDocument.Load(f));
         }
         if (BuiltInScenarios.Exists(argument))
         {
@@ -72,5 +70,5 @@ internal static class ScenarioInput
         return [];
     }
 
-    private static ScenarioDocument BuiltIn(string name) => ScenarioParser.Parse(BuiltInScenarios.GetText(name), BuiltInScenarios.PathOf(name));
+    private static ScenarioDocument BuiltIn(string name) => BuiltInScenarios.Load(name);
 }

@@ -1,5 +1,4 @@
-using VfioLab.Scenarios.Model;
-using VfioLab.Scenarios.Running;
+using VfioLab.Scenarios;
 
 namespace VfioLab.Cli.Commands.Run;
 

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Completions;
-using VfioLab.Scenarios.Running;
+using VfioLab.Scenarios;
 
 namespace VfioLab.Cli.Commands.Show;
 

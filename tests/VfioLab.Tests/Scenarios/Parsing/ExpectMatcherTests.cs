@@ -1,4 +1,5 @@
 using VfioLab.Abi;
+using VfioLab.Scenarios;
 using VfioLab.Scenarios.Model;
 
 namespace VfioLab.Tests.Scenarios.Parsing;

@@ -1,4 +1,4 @@
-using VfioLab.Scenarios.Model;
+using VfioLab.Scenarios;
 
 namespace VfioLab.Tests.Scenarios.Parsing;
 
@@ -139,6 +139,17 @@ public sealed class ParseErrorLocationTests
     [Fact]
     public void Parse_CheckWithTwoItems_LocatedAtSecond() =>
         AssertAt(StepError("- check: { pinned_pages: 1, invariants: clean }"), S, 43, "give only one of");
+
+    [Theory]
+    [InlineData("- check: { process: qemu, pinned_pages: 0 }", 14, "'process' does not apply to a check")]
+    [InlineData("- check: { pinned_pages: 0, as: c }", 31, "'as' does not apply to a check")]
+    [InlineData("- check: { invariants: clean, expect: ok }", 33, "'expect' does not apply to a check")]
+    public void Parse_CheckWithACommonField_LocatedAtTheField(string step, int column, string reason) =>
+        AssertAt(StepError(step), S, column, reason);
+
+    [Fact]
+    public void Parse_MmapRegionWithoutSize_LocatedAtStepArgs() =>
+        AssertAt(StepError("- mmap_region: { device_fd: 3, index: 0 }"), S, 18, "mmap_region: missing required field 'size'");
 
     [Fact]
     public void Parse_WriteFillWithoutSize_LocatedAtFill() =>

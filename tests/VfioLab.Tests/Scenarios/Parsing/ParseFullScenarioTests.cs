@@ -1,4 +1,5 @@
 using VfioLab.Abi;
+using VfioLab.Scenarios;
 using VfioLab.Scenarios.Model;
 using VfioLab.Scenarios.Parsing;
 

@@ -1,4 +1,4 @@
-using VfioLab.Scenarios.Model;
+using VfioLab.Scenarios;
 
 namespace VfioLab.Tests.Scenarios.Parsing;
 

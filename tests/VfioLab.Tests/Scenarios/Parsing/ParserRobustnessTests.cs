@@ -1,5 +1,5 @@
 using System.Text;
-using VfioLab.Scenarios.Model;
+using VfioLab.Scenarios;
 
 namespace VfioLab.Tests.Scenarios.Parsing;
 

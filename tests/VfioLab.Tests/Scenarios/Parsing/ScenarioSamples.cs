@@ -1,4 +1,4 @@
-using VfioLab.Scenarios.Model;
+using VfioLab.Scenarios;
 using VfioLab.Scenarios.Parsing;
 
 namespace VfioLab.Tests.Scenarios.Parsing;

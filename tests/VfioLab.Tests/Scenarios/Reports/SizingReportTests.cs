@@ -1,4 +1,4 @@
-using VfioLab.Scenarios.Reports;
+using VfioLab.Scenarios;
 
 namespace VfioLab.Tests.Scenarios.Reports;
 

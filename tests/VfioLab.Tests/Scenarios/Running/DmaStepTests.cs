@@ -2,7 +2,7 @@ using VfioLab.Abi;
 using VfioLab.Addressing;
 using VfioLab.Host;
 using VfioLab.Iommu;
-using VfioLab.Scenarios.Model;
+using VfioLab.Scenarios;
 using VfioLab.Scenarios.Parsing;
 using VfioLab.Scenarios.Running;
 

@@ -1,6 +1,6 @@
+using VfioLab.Scenarios;
 using VfioLab.Scenarios.Model;
 using VfioLab.Scenarios.Parsing;
-using VfioLab.Scenarios.Running;
 
 namespace VfioLab.Tests.Scenarios.Running;
 
@@ -198,7 +198,7 @@ public sealed class ScenarioRunnerTests
             steps:
               - open: { path: /dev/vfio/vfio }
             """, "quirk.yaml");
-        ScenarioDocument doc = parsed with { Host = parsed.Host with { Quirks = ["future-quirk"] } };
+        ScenarioDocument doc = WithHost(parsed, parsed.Host with { Quirks = ["future-quirk"] });
         var reporter = new CollectingReporter();
 
         ScenarioParseException e = Assert.Throws<ScenarioParseException>(() => ScenarioRunner.Run(doc, new RunOptions(), reporter, null));
@@ -214,11 +214,15 @@ public sealed class ScenarioRunnerTests
         // The parser refuses memory that is not a multiple of the page size; an in-process caller reaches the
         // model's builder, whose refusal comes back located at the host.
         ScenarioDocument parsed = ScenarioParser.Parse("vfiolab: 1\nsteps: []\n", "memory.yaml");
-        ScenarioDocument doc = parsed with { Host = parsed.Host with { Memory = 0x12345 } };
+        ScenarioDocument doc = WithHost(parsed, parsed.Host with { Memory = 0x12345 });
 
         ScenarioParseException e = Assert.Throws<ScenarioParseException>(() => ScenarioRunner.Run(doc, new RunOptions(), new CollectingReporter(), null));
 
         Assert.Equal((1, 1), (e.Line, e.Column));
         Assert.Contains("host memory 0x12345 is not a multiple of the page size 0x1000", e.Message);
     }
+
+    /// <summary>The document with another host, as only an in-process caller can write it.</summary>
+    private static ScenarioDocument WithHost(ScenarioDocument doc, HostSpec host) =>
+        new(doc.Name, doc.Description, doc.File, host, doc.Devices, doc.Processes, doc.Steps);
 }

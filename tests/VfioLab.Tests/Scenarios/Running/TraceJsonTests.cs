@@ -2,7 +2,7 @@ using System.Text.Json;
 using VfioLab.Abi;
 using VfioLab.Diagnostics;
 using VfioLab.Lab;
-using VfioLab.Scenarios.Model;
+using VfioLab.Scenarios;
 using VfioLab.Scenarios.Parsing;
 using VfioLab.Scenarios.Running;
 

@@ -1,4 +1,4 @@
-namespace VfioLab.Scenarios.Reports;
+namespace VfioLab.Scenarios;
 
 /// <summary>
 /// What a scenario needed, for operators sizing a VM: per process the peak of <c>locked_vm</c> against
@@ -10,30 +10,34 @@ namespace VfioLab.Scenarios.Reports;
 /// <param name="Containers">One row per container that ever held a backend, in id order.</param>
 /// <param name="Domains">One row per IOMMU domain that ever translated for a group, in order of appearance.</param>
 /// <param name="TceWindows">One row per sPAPR DMA window that ever existed, in order of appearance.</param>
-internal sealed record SizingReport(int Steps, IReadOnlyList<ProcessSizing> Processes, IReadOnlyList<ContainerSizing> Containers,
+public sealed record SizingReport(int Steps, IReadOnlyList<ProcessSizing> Processes, IReadOnlyList<ContainerSizing> Containers,
     IReadOnlyList<DomainSizing> Domains, IReadOnlyList<TceWindowSizing> TceWindows)
 {
-    /// <summary>Writes the report as indented text.</summary>
-    public void Write(TextWriter w)
+    /// <summary>Writes the report as indented text, a line per row after a heading (what <c>vfiolab run --report</c>
+    /// prints).</summary>
+    /// <param name="writer">Where the lines go.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="writer"/> is null.</exception>
+    public void Write(TextWriter writer)
     {
-        w.WriteLine($"sizing: peaks over {Steps} step(s), sampled after each step");
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteLine($"sizing: peaks over {Steps} step(s), sampled after each step");
         foreach (ProcessSizing p in Processes)
         {
             string limit = p.MemlockLimitBytes == ulong.MaxValue ? "unlimited" : Bytes(p.MemlockLimitBytes);
-            w.WriteLine($"  process {p.Name}: locked_vm peak {Bytes(p.PeakLockedBytes)}, at the end {Bytes(p.FinalLockedBytes)}; RLIMIT_MEMLOCK {limit}{(p.CapIpcLock ? " (CAP_IPC_LOCK)" : string.Empty)}");
+            writer.WriteLine($"  process {p.Name}: locked_vm peak {Bytes(p.PeakLockedBytes)}, at the end {Bytes(p.FinalLockedBytes)}; RLIMIT_MEMLOCK {limit}{(p.CapIpcLock ? " (CAP_IPC_LOCK)" : string.Empty)}");
         }
         foreach (ContainerSizing c in Containers)
         {
-            w.WriteLine($"  container {c.Id}: DMA mappings peak {c.PeakMappings} of {c.EntryLimit} (dma_entry_limit)");
+            writer.WriteLine($"  container {c.Id}: DMA mappings peak {c.PeakMappings} of {c.EntryLimit} (dma_entry_limit)");
         }
         foreach (DomainSizing d in Domains)
         {
             string sizes = string.Join(", ", d.EntriesAtPeak.Select(e => $"{PageSize(e.Key)} x {e.Value}"));
-            w.WriteLine($"  domain {d.Name}: IOPTEs peak {d.PeakEntries}{(sizes.Length > 0 ? $" ({sizes})" : string.Empty)}; page tables peak {d.PeakTablePages} x {Bytes(d.Granule)} = {Bytes(d.PeakTableBytes)}");
+            writer.WriteLine($"  domain {d.Name}: IOPTEs peak {d.PeakEntries}{(sizes.Length > 0 ? $" ({sizes})" : string.Empty)}; page tables peak {d.PeakTablePages} x {Bytes(d.Granule)} = {Bytes(d.PeakTableBytes)}");
         }
         foreach (TceWindowSizing t in TceWindows)
         {
-            w.WriteLine($"  {t.Name}: valid TCEs peak {t.PeakValid} of {t.Entries}; table memory charged {Bytes(t.ChargedBytes)}");
+            writer.WriteLine($"  {t.Name}: valid TCEs peak {t.PeakValid} of {t.Entries}; table memory charged {Bytes(t.ChargedBytes)}");
         }
     }
 
