@@ -38,6 +38,21 @@ public sealed class FuzzOptionTests
     }
 
     [Theory]
+    [InlineData("linux-6.1")]
+    [InlineData("linux-6.12")]
+    [InlineData("no-such-kernel")]
+    public void Fuzz_ProfileTheReferenceDoesNotModel_ExitsTwoBeforeAnyRound(string profile)
+    {
+        // The naive reference models seeds and linux-6.18 only: an LTS profile's errno choices would show as
+        // violations that are not the model's.
+        (int code, string output, string err) = Cli.Run("fuzz", "--rounds", "1", "--profile", profile);
+
+        Assert.Equal(ExitCodes.UsageOrInputError, code);
+        Assert.Contains("--profile", err, StringComparison.Ordinal);
+        Assert.DoesNotContain("violations", output, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("--seed", "0x")]
     [InlineData("--seed", "18446744073709551616")]
     [InlineData("--rounds", "1.5")]

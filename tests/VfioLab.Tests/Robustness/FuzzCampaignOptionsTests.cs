@@ -10,7 +10,8 @@ public sealed class FuzzCampaignOptionsTests
     public static TheoryData<string, FuzzOptions> Refused() => new()
     {
         { "no campaign 'everything'", new FuzzOptions { Campaign = "everything" } },
-        { "no kernel profile 'linux-5.4'", new FuzzOptions { Profile = "linux-5.4" } },
+        { "no campaign runs under kernel profile 'linux-5.4'", new FuzzOptions { Profile = "linux-5.4" } },
+        { "no campaign runs under kernel profile 'linux-6.1'", new FuzzOptions { Profile = "linux-6.1" } },
         { "positive number of rounds", new FuzzOptions { Rounds = 0 } },
         { "finite number of seconds", new FuzzOptions { Seconds = 0 } },
         { "finite number of seconds", new FuzzOptions { Seconds = double.PositiveInfinity } },
