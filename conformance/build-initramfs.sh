@@ -99,6 +99,9 @@ for m in "${ORDER[@]}"; do
     echo "$m $m.ko" >>"$STAGE/lib/modules/order"
 done
 # Uncompressed: a few MB, and the guest spends no time inflating it under TCG.
-(cd "$STAGE" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) >"$OUT.tmp" || die "cpio failed"
-mv "$OUT.tmp" "$OUT"
+# Written under a name of its own and renamed into place, so two builds of one kernel (parallel boots on a fresh
+# cache) never move each other's file: the last rename wins with a complete archive either way.
+TMP_OUT=$(mktemp "$OUT.XXXXXX")
+(cd "$STAGE" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) >"$TMP_OUT" || { rm -f "$TMP_OUT"; die "cpio failed"; }
+mv -f "$TMP_OUT" "$OUT"
 note "initramfs for $KERNEL ($KERNEL_RELEASE): $OUT ($(du -h "$OUT" | cut -f1)); modules: ${ORDER[*]}"

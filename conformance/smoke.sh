@@ -146,6 +146,11 @@ check_one() {
     grep -qx '      region 0: size 0x100000 READ|WRITE|MMAP' <<<"$block" || echo "device $EDU_ADDRESS: want BAR0 'size 0x100000 READ|WRITE|MMAP'"
 }
 
+# Each kernel's initramfs is built (or found current) once, before the boots run side by side.
+for kernel in $(for combo in $COMBINATIONS; do echo "${combo%%:*}"; done | sort -u); do
+    "$RIG_DIR/build-initramfs.sh" "$kernel" >/dev/null || die "smoke.sh: could not build the initramfs for $kernel"
+done
+
 note "smoke: $COMBINATIONS ($VFIOLAB, $PAYLOAD; $JOBS at a time; outputs in $OUT_DIR)"
 running=0
 for combo in $COMBINATIONS; do
