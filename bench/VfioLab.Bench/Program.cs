@@ -12,6 +12,13 @@ internal static class Program
             Type1MemoryProbe.Run(Console.Out);
             return;
         }
+        if (args is ["--shattered-memory", string runPages, string gib, .. string[] rest])
+        {
+            ShatteredMemoryProbe.Run(Console.Out, ulong.Parse(runPages, System.Globalization.CultureInfo.InvariantCulture),
+                ulong.Parse(gib, System.Globalization.CultureInfo.InvariantCulture),
+                rest is [string repeats] ? int.Parse(repeats, System.Globalization.CultureInfo.InvariantCulture) : 1);
+            return;
+        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }
