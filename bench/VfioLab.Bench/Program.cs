@@ -19,6 +19,11 @@ internal static class Program
                 rest is [string repeats] ? int.Parse(repeats, System.Globalization.CultureInfo.InvariantCulture) : 1);
             return;
         }
+        if (args is ["--pair-loop", string pairs])
+        {
+            PairLoop.Run(Console.Out, int.Parse(pairs, System.Globalization.CultureInfo.InvariantCulture));
+            return;
+        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }
