@@ -2,7 +2,8 @@
 # Installs what the header conformance test (tests/VfioLab.Tests/Abi/HeaderConformanceTests.cs) needs:
 # a C compiler (`cc`), the C library headers, and the kernel uAPI headers that provide <linux/vfio.h>;
 # and what the Native AOT build of the vfiolab tool (`dotnet pack`) links with: clang or gcc, and objcopy
-# to strip the binary's symbols (binutils); then the real-kernel rig (conformance/setup.sh: QEMU, busybox and
+# to strip the binary's symbols (binutils); libbsd-dev, whose <bsd/sys/tree.h> red-black tree is the C peer the
+# benchmarks compile (bench/VfioLab.Bench/native/rbpeer.c); then the real-kernel rig (conformance/setup.sh: QEMU, busybox and
 # Debian's 6.1 and 6.12 kernels unpacked into conformance/.cache, never installed on this host).
 # Idempotent: installs nothing, and does not touch apt, when everything is already present.
 set -euo pipefail
@@ -18,11 +19,12 @@ if ! command -v objcopy >/dev/null 2>&1; then
 fi
 installed libc6-dev || missing+=(libc6-dev)
 installed linux-libc-dev || missing+=(linux-libc-dev)
+installed libbsd-dev || missing+=(libbsd-dev)
 
 rig() { bash "$(dirname "$0")/../conformance/setup.sh"; }
 
 if [ "${#missing[@]}" -eq 0 ]; then
-    echo "install-prereqs: cc, a native linker (clang or gcc), objcopy, libc6-dev and linux-libc-dev are present."
+    echo "install-prereqs: cc, a native linker (clang or gcc), objcopy, libc6-dev, linux-libc-dev and libbsd-dev are present."
     rig
     exit 0
 fi
@@ -45,5 +47,6 @@ export DEBIAN_FRONTEND=noninteractive
 command -v cc >/dev/null 2>&1 || { echo "install-prereqs: cc still not found after installing gcc" >&2; exit 1; }
 command -v objcopy >/dev/null 2>&1 || { echo "install-prereqs: objcopy still not found after installing binutils" >&2; exit 1; }
 printf '#include <stdio.h>\n#include <linux/vfio.h>\n' | cc -E -x c - >/dev/null
+printf '#include <bsd/sys/tree.h>\n' | cc -E -x c - >/dev/null
 rig
 echo "install-prereqs: done."

@@ -12,6 +12,18 @@ internal static class Program
             Type1MemoryProbe.Run(Console.Out);
             return;
         }
+        if (args is ["--shattered-memory", string runPages, string gib, .. string[] rest])
+        {
+            ShatteredMemoryProbe.Run(Console.Out, ulong.Parse(runPages, System.Globalization.CultureInfo.InvariantCulture),
+                ulong.Parse(gib, System.Globalization.CultureInfo.InvariantCulture),
+                rest is [string repeats] ? int.Parse(repeats, System.Globalization.CultureInfo.InvariantCulture) : 1);
+            return;
+        }
+        if (args is ["--pair-loop", string pairs])
+        {
+            PairLoop.Run(Console.Out, int.Parse(pairs, System.Globalization.CultureInfo.InvariantCulture));
+            return;
+        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

@@ -27,3 +27,40 @@ internal static class Type1MemoryProbe
         output.WriteLine($"65535 live 4 KiB mappings: {after - before} bytes retained, {(after - before) / 65535.0:F1} bytes per mapping");
     }
 }
+
+/// <summary>
+/// Managed memory per 4 KiB page of a populated, DMA-mapped range on shattered host frames (issue 16: ≤ 32
+/// bytes per page at the peak): the heap after a full collection before the mmap, after populating it and after
+/// MAP_DMA, divided by the pages; then the time of MAP_DMA and UNMAP_DMA and the process's peak working set.
+/// Run with <c>--shattered-memory RUN_PAGES GIB</c>.
+/// </summary>
+internal static class ShatteredMemoryProbe
+{
+    public static void Run(TextWriter output, ulong runPages, ulong gib, int repeats = 1)
+    {
+        const ulong GiB = 1UL << 30;
+        ulong pages = gib * GiB / 4096;
+        var rig = new Type1Rig((gib + 8) * GiB, FrameLayout.ScatteredRuns(runPages, 7), dmaEntryLimit: 65535);
+        long empty = GC.GetTotalMemory(forceFullCollection: true);
+        ulong ram = rig.Mmap(gib * GiB, MmapFlags.Populate);
+        long populated = GC.GetTotalMemory(forceFullCollection: true);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        rig.MapOrThrow(4 * GiB, ram, gib * GiB);
+        double map = watch.Elapsed.TotalSeconds;
+        long mapped = GC.GetTotalMemory(forceFullCollection: true);
+        watch.Restart();
+        rig.UnmapOrThrow(4 * GiB, gib * GiB);
+        double unmap = watch.Elapsed.TotalSeconds;
+        for (int i = 1; i < repeats; i++)
+        {
+            // More pairs, for a profiler to see the pair rather than the populating fault.
+            rig.MapOrThrow(4 * GiB, ram, gib * GiB);
+            rig.UnmapOrThrow(4 * GiB, gib * GiB);
+        }
+        GC.KeepAlive(rig);
+        output.WriteLine($"{gib} GiB in {runPages}-page runs ({pages} pages): populated {(populated - empty) / (double)pages:F1} B/page, " +
+            $"mapped {(mapped - empty) / (double)pages:F1} B/page (DMA part {(mapped - populated) / (double)pages:F1}); " +
+            $"MAP {map:F2} s, UNMAP {unmap:F2} s, {(map + unmap) * 1e9 / pages:F0} ns/page; " +
+            $"peak working set {System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64 / (double)pages:F1} B/page");
+    }
+}

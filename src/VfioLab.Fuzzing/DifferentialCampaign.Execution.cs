@@ -27,9 +27,9 @@ internal sealed partial class DifferentialCampaign
         private bool _childMdevFd;
         private LabProcess? _child;
 
-        public Execution(string profile, bool v2, FuzzFigures figures, bool strict)
+        public Execution(string profile, bool v2, FuzzFigures figures, bool strict, int runPages)
         {
-            _host = RigScenario.Run(DifferentialRig.ScenarioText(profile, v2, "differential-rig", strict), "differential-rig.yaml",
+            _host = RigScenario.Run(DifferentialRig.ScenarioText(profile, v2, "differential-rig", strict, runPages), "differential-rig.yaml",
                 checkInvariants: false, "differential rig");
             _parent = _host.Process("vmm");
             _reference = new Type1Reference(v2, PfnOf, Alive, DifferentialRig.MemlockPages)

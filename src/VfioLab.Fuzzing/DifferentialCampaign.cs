@@ -48,6 +48,10 @@ internal sealed partial class DifferentialCampaign(string profile)
     /// <summary>Lengths of vfio_dma_rw: within a page, a page, across pages and mappings, none (EINVAL).</summary>
     public static readonly int[] RwLengths = [8, 0x1000, 0x1800, 0x3000, 0, 0x21000];
 
+    /// <summary>Host frame layouts the seeds cycle through: 0 is contiguous, else scattered runs of that many pages
+    /// (1: every page its own extent in every map of the model; 4: runs shorter than the 16 KiB and 64 KiB IOMMU pages).</summary>
+    public static readonly int[] FrameRunPages = [0, 1, 4];
+
     /// <summary>What a campaign tried and reached.</summary>
     public FuzzFigures Figures { get; } = new();
 
@@ -111,32 +115,36 @@ internal sealed partial class DifferentialCampaign(string profile)
     }
 
     /// <summary>Runs one random sequence from <paramref name="seed"/> (TYPE1v2 three times in four, else TYPE1;
-    /// <c>strict_mmio_maps</c> on for one seed in four); a discrepancy is shrunk and recorded.</summary>
+    /// <c>strict_mmio_maps</c> on for one seed in four; host frames contiguous for one seed in three, else scattered
+    /// in runs of 1 or 4 pages, so the model's extents degenerate as on shattered memory while the reference,
+    /// which keeps one entry per page, is unchanged); a discrepancy is shrunk and recorded.</summary>
     public void RunSeed(ulong seed)
     {
         var rng = new SplitMix64(seed);
         bool v2 = rng.Next() % 4 != 0;
         bool strict = seed % 4 == 3;
+        int runPages = FrameRunPages[(int)(seed / 4 % (ulong)FrameRunPages.Length)];
         List<RefOp> ops = RandomSequence(ref rng, SequenceLength);
-        string? problem = Run(v2, ops, out int failedAt, strict);
+        string? problem = Run(v2, ops, out int failedAt, strict, runPages);
         if (problem is null)
         {
             return;
         }
-        List<RefOp> shrunk = Shrink(v2, strict, ops[..(failedAt + 1)], ref problem);
+        List<RefOp> shrunk = Shrink(v2, strict, runPages, ops[..(failedAt + 1)], ref problem);
         Figures.Violations++;
         Violations.Add(new FuzzViolation("differential", profile, seed,
-            $"{(v2 ? "TYPE1v2" : "TYPE1")}{(strict ? " strict_mmio_maps" : string.Empty)} [{string.Join(", ", shrunk)}]: {problem}",
-            Replay(v2, strict, shrunk, seed, problem)));
+            $"{(v2 ? "TYPE1v2" : "TYPE1")}{(strict ? " strict_mmio_maps" : string.Empty)}{(runPages > 0 ? $" frames scattered in {runPages}-page runs" : string.Empty)} [{string.Join(", ", shrunk)}]: {problem}",
+            Replay(v2, strict, runPages, shrunk, seed, problem)));
     }
 
     /// <summary>Runs <paramref name="ops"/> on a fresh rig and the reference; null when they agree throughout,
     /// else the first discrepancy and the index of its operation. <paramref name="strict"/>: the rig's
-    /// <c>strict_mmio_maps</c> (it matters under seeds only).</summary>
-    public string? Run(bool v2, IReadOnlyList<RefOp> ops, out int failedAt, bool strict = false)
+    /// <c>strict_mmio_maps</c> (it matters under seeds only). <paramref name="runPages"/>: 0 for contiguous host
+    /// frames, else the length of the scattered frame runs.</summary>
+    public string? Run(bool v2, IReadOnlyList<RefOp> ops, out int failedAt, bool strict = false, int runPages = 0)
     {
         Figures.Sequences++;
-        var run = new Execution(profile, v2, Figures, strict);
+        var run = new Execution(profile, v2, Figures, strict, runPages);
         for (failedAt = 0; failedAt < ops.Count; failedAt++)
         {
             Figures.Operations++;
@@ -159,7 +167,7 @@ internal sealed partial class DifferentialCampaign(string profile)
     }
 
     // Greedy: drop one operation at a time while the sequence still fails; then try simplifying indices to 0.
-    private List<RefOp> Shrink(bool v2, bool strict, List<RefOp> ops, ref string problem)
+    private List<RefOp> Shrink(bool v2, bool strict, int runPages, List<RefOp> ops, ref string problem)
     {
         var scratch = new DifferentialCampaign(profile);
         bool progress = true;
@@ -169,7 +177,7 @@ internal sealed partial class DifferentialCampaign(string profile)
             for (int i = ops.Count - 2; i >= 0; i--)
             {
                 List<RefOp> candidate = [.. ops[..i], .. ops[(i + 1)..]];
-                string? p = scratch.Run(v2, candidate, out int at, strict);
+                string? p = scratch.Run(v2, candidate, out int at, strict, runPages);
                 if (p is not null)
                 {
                     ops = candidate[..(at + 1)];
@@ -181,7 +189,7 @@ internal sealed partial class DifferentialCampaign(string profile)
         return ops;
     }
 
-    private string Replay(bool v2, bool strict, List<RefOp> ops, ulong seed, string problem)
+    private string Replay(bool v2, bool strict, int runPages, List<RefOp> ops, ulong seed, string problem)
     {
         var sb = new StringBuilder();
         sb.AppendLine(CultureInfo.InvariantCulture, $"# vfiolab fuzz: differential campaign, profile {profile}, seed {seed}, shrunk to {ops.Count} operations.");
@@ -190,8 +198,8 @@ internal sealed partial class DifferentialCampaign(string profile)
         {
             sb.AppendLine(CultureInfo.InvariantCulture, $"#   {line}");
         }
-        sb.Append(DifferentialRig.ScenarioText(profile, v2, string.Create(CultureInfo.InvariantCulture, $"fuzz-differential-{seed}"), strict));
-        var steps = new Execution(profile, v2, new FuzzFigures(), strict);
+        sb.Append(DifferentialRig.ScenarioText(profile, v2, string.Create(CultureInfo.InvariantCulture, $"fuzz-differential-{seed}"), strict, runPages));
+        var steps = new Execution(profile, v2, new FuzzFigures(), strict, runPages);
         foreach (RefOp op in ops)
         {
             foreach (string step in steps.AsSteps(op))

@@ -80,11 +80,12 @@ internal static class DifferentialRig
     };
 
     /// <summary>The rig for <paramref name="profile"/>, with a TYPE1v2 or TYPE1 container, and <c>strict_mmio_maps</c>
-    /// on when <paramref name="strict"/> (seeds then refuses the other driver's MMIO).</summary>
-    public static string ScenarioText(string profile, bool v2, string name, bool strict = false)
+    /// on when <paramref name="strict"/> (seeds then refuses the other driver's MMIO); host frames contiguous, or
+    /// scattered in runs of <paramref name="runPages"/> pages when it is positive.</summary>
+    public static string ScenarioText(string profile, bool v2, string name, bool strict = false, int runPages = 0)
     {
         var sb = new StringBuilder();
-        RigScenario.AppendHost(sb, name, "the differential campaign's host: two IOMMUs with different page sizes, a tight memlock", "128MiB", profile, "3MiB", MdevUuid, strict);
+        RigScenario.AppendHost(sb, name, "the differential campaign's host: two IOMMUs with different page sizes, a tight memlock", "128MiB", profile, "3MiB", MdevUuid, strict, runPages);
         sb.AppendLine(CultureInfo.InvariantCulture, $"  - mmap: {{ size: 0x{RamSize:x}, at: 0x{Ram:x} }}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"  - mmap: {{ size: 0x{SmallSize:x}, at: 0x{ReadOnly:x}, prot: r }}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"  - mmap: {{ size: 0x{SmallSize:x}, at: 0x{Mmio:x}, backing: pfnmap }}");

@@ -22,7 +22,7 @@ internal static class RigScenario
 
     /// <summary>Writes the document up to and including <c>steps:</c>.</summary>
     public static void AppendHost(StringBuilder sb, string name, string description, string memory, string profile, string memlock, string mdevUuid,
-        bool strictMmioMaps = false)
+        bool strictMmioMaps = false, int runPages = 0)
     {
         sb.AppendLine("vfiolab: 1");
         sb.AppendLine(CultureInfo.InvariantCulture, $"name: {name}");
@@ -34,6 +34,12 @@ internal static class RigScenario
         // The rigs' pfnmap region is another driver's MMIO: under seeds' strict_mmio_maps type1 refuses it
         // (ENODEV), which would leave no PFNMAP path to exercise; relaxed (by default), it is walked as upstream does.
         sb.AppendLine(strictMmioMaps ? "  params: { strict_mmio_maps: true }" : "  params: { strict_mmio_maps: false }");
+        if (runPages > 0)
+        {
+            // Shattered RAM: each fault takes the next run of runPages frames from a random permutation, so
+            // every extent of the model (page table, IOPTEs, pins, refcounts) degenerates to a few pages.
+            sb.AppendLine(CultureInfo.InvariantCulture, $"  frames: {{ layout: scattered, run_pages: {runPages}, seed: 7 }}");
+        }
         sb.AppendLine("devices:");
         sb.AppendLine("  - { name: gpu, address: \"0000:01:00.0\", driver: vfio-pci, group: 1, bars: [ { index: 0, size: 1MiB } ] }");
         sb.AppendLine("  - { name: nic, address: \"0000:02:00.0\", driver: vfio-pci, group: 2, bars: [ { index: 0, size: 1MiB } ] }");

@@ -71,6 +71,24 @@ public class PhysicalMemoryAllocationTests
         Assert.True(mem.TryAllocateRun(1, out PfnRun r));
         Assert.Equal(4UL, r.First.Value);
     }
+
+    [Fact]
+    public void CountReservedOrInvalid_BeforeAndAfterTheFirstReserve_CountsReservedFramesAndFramesPastRam()
+    {
+        // Until a frame is reserved the test is the range check alone (no lock, no lookup): the counts must
+        // be those of the full lookup on either side of the first Reserve.
+        var mem = new PhysicalMemory(12, 1UL << 20, FrameLayout.Contiguous);
+        Assert.Equal(256UL, mem.FrameCount);
+        Assert.Equal(0UL, mem.CountReservedOrInvalid(new Pfn(0), 256));
+        Assert.Equal(4UL, mem.CountReservedOrInvalid(new Pfn(254), 6));
+        Assert.False(mem.IsReservedOrInvalid(new Pfn(20)));
+        mem.Reserve(new Pfn(16), 8);
+        Assert.True(mem.IsReservedOrInvalid(new Pfn(20)));
+        Assert.False(mem.IsReservedOrInvalid(new Pfn(24)));
+        Assert.Equal(8UL, mem.CountReservedOrInvalid(new Pfn(0), 256));
+        Assert.Equal(3UL, mem.CountReservedOrInvalid(new Pfn(21), 10));
+        Assert.Equal(12UL, mem.CountReservedOrInvalid(new Pfn(16), 244));
+    }
 }
 
 public class PhysicalMemoryPinTests

@@ -39,7 +39,7 @@ public sealed class ScenarioSchemaTests
         Assert.True(errors.Count == 0, $"{source}:\n{string.Join("\n", errors)}");
     }
 
-    /// <summary>Every built-in scenario, the parser tests' sample of every step kind, and every .yaml/.yml file under tests/.</summary>
+    /// <summary>Every built-in scenario, the parser tests' sample of every step kind, and every .yaml/.yml file under tests/ and bench/.</summary>
     public static TheoryData<string> ShippedScenarios()
     {
         var data = new TheoryData<string>();
@@ -49,7 +49,9 @@ public sealed class ScenarioSchemaTests
         }
         data.Add(SampleSource);
         string root = ConformanceProgram.FindRepositoryRoot();
-        foreach (string path in Directory.EnumerateFiles(Path.Combine(root, "tests"), "*.*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        // bench/ holds the scenarios of the whole-process figures (bench/scenarios): checked, never run here.
+        foreach (string path in new[] { "tests", "bench" }.SelectMany(d => Directory.EnumerateFiles(Path.Combine(root, d), "*.*", SearchOption.AllDirectories))
+            .Order(StringComparer.Ordinal))
         {
             string relative = Path.GetRelativePath(root, path).Replace('\\', '/');
             bool generated = relative.Contains("/bin/", StringComparison.Ordinal) || relative.Contains("/obj/", StringComparison.Ordinal);
