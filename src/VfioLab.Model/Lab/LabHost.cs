@@ -116,16 +116,24 @@ public sealed class LabHost
     /// <summary>Starts a new process with RLIMIT_MEMLOCK <paramref name="memlockBytes"/> and, if asked, CAP_IPC_LOCK.
     /// Like a real process it starts with fds 0, 1 and 2 open.</summary>
     public LabProcess Spawn(string name, ulong memlockBytes = LabHostBuilder.DefaultMemlockBytes, bool capIpcLock = false) =>
-        Adopt(Simulated.Spawn(name, memlockBytes, capIpcLock), name);
+        Wide(this).Adopt(Simulated.Spawn(name, memlockBytes, capIpcLock), name);
 
     /// <summary>Runs the host's deferred work (the workqueue: old-style accounting, notifier unregistration) now.</summary>
     /// <returns>How many work items ran.</returns>
-    public int RunDeferredWork() => Simulated.Machine.Work.RunAll();
+    public int RunDeferredWork() => Wide(this).Simulated.Machine.Work.RunAll();
 
     /// <summary>Evaluates every invariant (<see cref="InvariantNames"/>) over the whole host now.</summary>
     /// <returns>The violations found; empty when the state is consistent.</returns>
-    public IReadOnlyList<LabViolation> CheckInvariants() =>
-        [.. _checker.Check().Select(v => new LabViolation(v.Invariant, v.Message))];
+    public IReadOnlyList<LabViolation> CheckInvariants() => Lab(_checker.Check());
+
+    /// <summary>Evaluates the invariants over what changed since the last check (<see cref="CheckInvariants"/> or this):
+    /// when every call since then was a type1 MAP_DMA or UNMAP_DMA and the host was consistent at that check, only
+    /// the IOVA ranges those calls changed and the totals they move; otherwise the whole host, as
+    /// <see cref="CheckInvariants"/>. Starting from a consistent host it reports the same invariants broken as the
+    /// full sweep, at a cost that follows what changed (what <see cref="InvariantChecking.AfterEveryCall"/> and
+    /// <c>vfiolab run</c> use after each call or step; keep a full sweep at the end).</summary>
+    /// <returns>The violations found; empty when the state is consistent.</returns>
+    public IReadOnlyList<LabViolation> CheckChangedInvariants() => Lab(_checker.CheckChanges());
 
     /// <summary>The observable VFIO state as text, one line per object (containers, mappings, domains, groups, devices,
     /// pins, charges): equal before and after a call that failed, as the model promises.</summary>
@@ -179,12 +187,23 @@ public sealed class LabHost
         {
             return;
         }
-        IReadOnlyList<LabViolation> found = CheckInvariants();
+        IReadOnlyList<LabViolation> found = CheckChangedInvariants();
         if (found.Count > 0)
         {
             throw new InvariantViolationException($"{call} of {caller}", found);
         }
     }
+
+    /// <summary>Marks the change journal wide (a lab entry point that is not a system call changed something no
+    /// IOVA range describes) and returns <paramref name="host"/>.</summary>
+    internal static LabHost Wide(LabHost host)
+    {
+        host.Simulated.Machine.Changes.MarkWide();
+        return host;
+    }
+
+    private static LabViolation[] Lab(IReadOnlyList<InvariantViolation> found) =>
+        [.. found.Select(v => new LabViolation(v.Invariant, v.Message))];
 
     private void Dispatch(TraceEvent e)
     {
