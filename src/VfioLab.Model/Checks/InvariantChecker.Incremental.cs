@@ -21,6 +21,9 @@ internal sealed partial class InvariantChecker
     private Dictionary<int, ContainerCharges>? _kept;
     private SpaprTotals? _keptSpapr;
 
+    /// <summary>Whether the last check looked only at what changed (false: it was the full sweep).</summary>
+    public bool LastWasIncremental { get; private set; }
+
     /// <summary>Checks what changed since the last check: the declared ranges when that is all that changed and the
     /// state was consistent then, the whole host otherwise (<see cref="Check"/>).</summary>
     public IReadOnlyList<InvariantViolation> CheckChanges()
@@ -69,6 +72,7 @@ internal sealed partial class InvariantChecker
         CheckDeviceMemory(states, found);
         CheckBarMappings(found);
         _kept = found.Count == 0 ? kept : null;
+        LastWasIncremental = true;
         return found;
     }
 
@@ -76,6 +80,7 @@ internal sealed partial class InvariantChecker
     // consistent, for the next incremental check; forget them otherwise.
     private void Remember(List<Type1State> type1, SpaprTotals spapr, bool consistent)
     {
+        LastWasIncremental = false;
         _kept = null;
         _keptSpapr = null;
         if (!consistent)

@@ -148,15 +148,16 @@ internal sealed class DmaTree
         return mappings;
     }
 
-    /// <summary>The incremental check's window around <c>[start, last]</c>: from the first IOVA of the tree run at or
-    /// before <paramref name="start"/> (0 when there is none) to the last of the run at or after <paramref name="last"/>
-    /// (the top when there is none), so the mappings on either side and the gaps between are seen whole.</summary>
+    /// <summary>The incremental check's window around <c>[start, last]</c>: from the first IOVA of the tree run that
+    /// holds or precedes the byte before <paramref name="start"/> (0 when there is none) to the last IOVA of the run
+    /// that holds or follows the byte after <paramref name="last"/> (the top when there is none), so the mappings on
+    /// either side, and the gaps up to them, are seen whole.</summary>
     public ByteRange CheckWindowLocked(ulong start, ulong last)
     {
         _ctx.AssertLocked();
-        ulong from = _dmas.TryGetAtOrBefore(start, out Run<DmaRef> before) ? before.Start : 0;
-        ulong to = _dmas.TryGetAtOrAfter(last, out Run<DmaRef> after) ? Math.Max(after.Last, last) : ulong.MaxValue;
-        return new ByteRange(Math.Min(from, start), to);
+        ulong from = start > 0 && _dmas.TryGetAtOrBefore(start - 1, out Run<DmaRef> before) ? Math.Min(before.Start, start) : 0;
+        ulong to = last < ulong.MaxValue && _dmas.TryGetAtOrAfter(last + 1, out Run<DmaRef> after) ? Math.Max(after.Last, last) : ulong.MaxValue;
+        return new ByteRange(from, to);
     }
 
     /// <summary>The v2 "no bisection" rule of UNMAP and GET_DIRTY_BITMAP: a mapping containing the first byte of
