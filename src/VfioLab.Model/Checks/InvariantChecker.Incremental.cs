@@ -18,6 +18,9 @@ namespace VfioLab.Checks;
 // something, so it finds the same invariants broken as the full sweep (InvariantCheckerIncrementalTests).
 internal sealed partial class InvariantChecker
 {
+    // What the incremental check keeps is one checker's: calls on several threads (LabHost checking after every
+    // call) check one at a time.
+    private readonly object _gate = new();
     private readonly List<(int Container, ulong Start, ulong Last)> _ranges = [];
     private Dictionary<int, ContainerCharges>? _kept;
     private SpaprTotals? _keptSpapr;
@@ -29,10 +32,18 @@ internal sealed partial class InvariantChecker
     /// state was consistent then, the whole host otherwise (<see cref="Check"/>).</summary>
     public IReadOnlyList<InvariantViolation> CheckChanges()
     {
+        lock (_gate)
+        {
+            return CheckChangesLocked();
+        }
+    }
+
+    private List<InvariantViolation> CheckChangesLocked()
+    {
         _ranges.Clear();
         if (_kept is null || _keptSpapr is null || !host.Machine.Changes.TryTakeNarrow(_ranges))
         {
-            return Check();
+            return Sweep();
         }
         Dictionary<int, ContainerCharges> kept = _kept;
         _kept = null;
@@ -43,13 +54,13 @@ internal sealed partial class InvariantChecker
             VfioContainer? c = host.Vfio.Containers.FirstOrDefault(x => x.Id == id);
             if (c?.Iommu is not VfioIommu iommu || !kept.TryGetValue(id, out ContainerCharges? charges))
             {
-                return Check();
+                return Sweep();
             }
             var t = new Type1State(c, iommu.Snapshot(new ByteRange(start, last)));
             if (t.Snapshot.DevicePfnmaps.Count > 0)
             {
                 // The hold checks look at every mapping of the container.
-                return Check();
+                return Sweep();
             }
             CheckType1Container(t, whole: false, found);
             charges.Replace(t.Snapshot.Window!.Value, t.Charges);

@@ -22,6 +22,14 @@ internal sealed partial class InvariantChecker(SimulatedHost host)
     /// consistent, keeps what <see cref="CheckChanges"/> needs to check only what the next calls change.</remarks>
     public IReadOnlyList<InvariantViolation> Check()
     {
+        lock (_gate)
+        {
+            return Sweep();
+        }
+    }
+
+    private List<InvariantViolation> Sweep()
+    {
         host.Machine.Changes.TryTakeNarrow(_ranges);
         _ranges.Clear();
         var found = new List<InvariantViolation>();
