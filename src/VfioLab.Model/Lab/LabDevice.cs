@@ -71,6 +71,9 @@ public sealed class LabDevice
     /// twice counts twice); null for a device whose driver is not an mdev vendor driver.</summary>
     public ulong? PinsHeld => (Simulated.Vfio?.Driver as MdevVendorDriver)?.PinsHeld;
 
+    /// <summary>Resets the PCI function has gone through (function, slot or bus resets); 0 for a mediated device.</summary>
+    public int ResetCount => Simulated.Function?.ResetCount ?? 0;
+
     /// <summary>The device's interrupt set-up through vfio-pci now; null for a mediated device or one bound to a host driver.</summary>
     public LabIrqState? Irqs
     {
