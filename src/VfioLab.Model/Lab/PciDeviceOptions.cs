@@ -35,8 +35,12 @@ public sealed class PciDeviceOptions
     {
         Description = Description with
         {
-            VendorId = vendor, DeviceId = device, ClassCode = classCode, SubsystemVendorId = subsystemVendor,
-            SubsystemId = subsystem, Revision = revision,
+            VendorId = vendor,
+            DeviceId = device,
+            ClassCode = classCode,
+            SubsystemVendorId = subsystemVendor,
+            SubsystemId = subsystem,
+            Revision = revision,
         };
         return this;
     }
