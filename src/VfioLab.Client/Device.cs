@@ -71,7 +71,10 @@ public sealed class Device : VfioFile
         byte[] arg = new byte[VfioIrqSet.SizeOf + (4 * eventFds.Length)];
         new VfioIrqSet
         {
-            Argsz = (uint)arg.Length, Flags = IrqSetFlags.DataEventfd | IrqSetFlags.ActionTrigger, Index = index, Start = start,
+            Argsz = (uint)arg.Length,
+            Flags = IrqSetFlags.DataEventfd | IrqSetFlags.ActionTrigger,
+            Index = index,
+            Start = start,
             Count = (uint)eventFds.Length,
         }.Write(arg);
         for (int i = 0; i < eventFds.Length; i++)
