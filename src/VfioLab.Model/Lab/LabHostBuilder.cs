@@ -273,7 +273,7 @@ public sealed class LabHostBuilder
                 }
                 var bars = o.Bars.Select(b => new PciBarRequest(b.Index, b.Size, b.Prefetchable, b.Is64Bit)).ToList();
                 error = host.AddPciDevice(d.Name, d.Address, bars, o.HostDriver ? DriverBinding.Host : DriverBinding.Vfio, group,
-                    deviceProfile, o.IsolatedMsi ? null : false);
+                    deviceProfile, o.IsolatedMsi ? null : false, o.Description);
             }
             if (error is not null)
             {

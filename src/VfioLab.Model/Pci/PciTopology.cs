@@ -79,9 +79,24 @@ internal sealed class PciTopology
     /// </summary>
     /// <exception cref="ArgumentException">Duplicate address, duplicate or invalid BAR index or size.</exception>
     /// <exception cref="InvalidOperationException">The MMIO window is exhausted.</exception>
-    public PciFunction AddFunction(PciAddress address, ushort vendorId, ushort deviceId, IEnumerable<PciBarRequest> bars)
+    public PciFunction AddFunction(PciAddress address, ushort vendorId, ushort deviceId, IEnumerable<PciBarRequest> bars) =>
+        AddFunction(address, PciDeviceDescription.Default with { VendorId = vendorId, DeviceId = deviceId }, bars);
+
+    /// <summary>
+    /// Adds a function described by <paramref name="description"/> and places its BARs as above, then its expansion
+    /// ROM (if any) after them, naturally aligned; the ROM is not entered in the decode map (its decode is off: only
+    /// the kernel reads it, through <c>pci_map_rom</c>).
+    /// </summary>
+    /// <exception cref="ArgumentException">Duplicate address, invalid BAR, or a description
+    /// <see cref="PciDeviceDescription.Validate"/> refuses.</exception>
+    /// <exception cref="InvalidOperationException">The MMIO window is exhausted.</exception>
+    public PciFunction AddFunction(PciAddress address, PciDeviceDescription description, IEnumerable<PciBarRequest> bars)
     {
         List<PciBarRequest> requests = [.. bars];
+        if (description.Validate(requests) is { } invalid)
+        {
+            throw new ArgumentException($"{address}: {invalid}", nameof(description));
+        }
         lock (_lock)
         {
             if (_functions.ContainsKey(address))
@@ -112,7 +127,18 @@ internal sealed class PciTopology
                 cursor = range.Last == ulong.MaxValue ? range.Last : range.Last + 1;
             }
             placed.Sort((a, b) => a.Index.CompareTo(b.Index));
-            var function = new PciFunction(address, vendorId, deviceId, placed);
+            ulong romBase = 0;
+            if (description.RomSize != 0)
+            {
+                ulong size = description.RomSize;
+                romBase = (cursor + (size - 1)) & ~(size - 1);
+                if (romBase < cursor || !ByteRange.TryFromStartSize(romBase, size, out ByteRange romRange) || !MmioWindow.Contains(romRange))
+                {
+                    throw new InvalidOperationException($"MMIO window {MmioWindow} exhausted placing {address} ROM size 0x{size:x}");
+                }
+                cursor = romRange.Last == ulong.MaxValue ? romRange.Last : romRange.Last + 1;
+            }
+            var function = new PciFunction(address, description, placed, romBase);
             int serial = ++_nextSerial;
             _functions.Add(address, function);
             _bySerial.Add(serial, function);

@@ -115,6 +115,14 @@ internal static class ScenarioHostFactory
             {
                 o.WithIommuPageSizes([.. sizes]);
             }
+            if (d.Function is { } f)
+            {
+                o.Ids(f.Vendor, f.Device, f.ClassCode, f.SubsystemVendor, f.Subsystem, f.Revision)
+                    .Express(f.Express)
+                    .Reset(f.Reset)
+                    .Interrupts(f.Intx, f.Msi, f.Msix, f.MsixBar)
+                    .Rom(f.Rom);
+            }
             if (!d.Coherent)
             {
                 o.NotCoherent();
