@@ -14,10 +14,10 @@ internal static class PlanRules
         ? (((1UL << 52) - 1) & ~((1UL << 12) - 1)) ^ (1UL << 39)
         : (1UL << 12) | (1UL << 21) | (1UL << 30);
 
-    public static VmPlanReport Report(PlanLayout layout, string yaml, ScenarioOutcome outcome)
+    public static VmPlanReport Report(PlanLayout layout, string yaml, ScenarioOutcome? outcome, string? notRun)
     {
         VmPlan plan = layout.Plan;
-        SizingReport? measured = outcome.Sizing;
+        SizingReport? measured = outcome?.Sizing;
         var figures = new List<PlanFigure>();
 
         // locked_vm: one process, every container's charges.
@@ -84,7 +84,7 @@ internal static class PlanRules
             domainIndex++;
         }
         return new VmPlanReport(plan, [.. layout.Containers.SelectMany(c => c.Mappings)], figures, Libvirt(plan, locked), yaml,
-            outcome.Passed, [.. outcome.Steps.Where(s => !s.Passed).Select(s => s.ToString())]);
+            outcome?.Passed ?? false, outcome is null ? [notRun!] : [.. outcome.Steps.Where(s => !s.Passed).Select(s => s.ToString())]);
     }
 
     private static string Contiguity(PlanLayout layout) => PlanLayout.BackingPage(layout.Plan.Backing, layout.Plan.HostPageSize) switch

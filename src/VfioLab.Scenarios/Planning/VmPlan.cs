@@ -42,4 +42,40 @@ public sealed record VmPlan
 
     /// <summary>The type1 module parameter <c>dma_entry_limit</c> of the host (default 65535).</summary>
     public ulong DmaEntryLimit { get; init; } = 65535;
+
+    /// <summary>Parses a VM description (docs/planning.md): a <c>vm:</c> map (name, machine, memory, backing, viommu,
+    /// devices, virtio_mem) and an optional <c>host:</c> map (iommu, page_size, kernel, dma_entry_limit).</summary>
+    /// <param name="text">The description, as YAML.</param>
+    /// <param name="file">The name used in messages.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="text"/> or <paramref name="file"/> is null.</exception>
+    /// <exception cref="ScenarioParseException">The text is malformed or describes a VM that cannot be planned
+    /// (<see cref="Planner.Validate"/>), located at the problem.</exception>
+    public static VmPlan Parse(string text, string file)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        ArgumentNullException.ThrowIfNull(file);
+        return VmPlanReader.Read(text, file);
+    }
+
+    /// <summary>Reads a size as scenario files and VM descriptions write it: an integer, <c>0x</c> hex, or a number
+    /// with <c>KiB</c>, <c>MiB</c>, <c>GiB</c> or <c>TiB</c> (for command-line options that take sizes).</summary>
+    /// <param name="text">The text.</param>
+    /// <param name="bytes">The size, when it reads.</param>
+    /// <param name="error">Why it does not, or null.</param>
+    /// <returns>Whether <paramref name="text"/> is a size.</returns>
+    public static bool TryParseSize(string text, out ulong bytes, out string? error)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return Model.ScalarSyntax.TryParseSize(text, out bytes, out error);
+    }
+
+    /// <summary>Reads and parses a VM description file, as strict UTF-8.</summary>
+    /// <param name="path">The file; also the name used in messages.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="path"/> is null.</exception>
+    /// <exception cref="ScenarioParseException">The file cannot be read or is not a plannable VM description.</exception>
+    public static VmPlan Load(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        return VmPlanReader.ReadFile(path);
+    }
 }

@@ -38,7 +38,8 @@ public sealed class VmPlanReport
     /// <summary>The scenario run on the model (<see cref="Planner.EmitScenario"/>).</summary>
     public string Scenario { get; }
 
-    /// <summary>Whether the model ran every step of the scenario as expected with no invariant broken.</summary>
+    /// <summary>Whether the model ran every step of the scenario as expected and its invariants held at the end (false
+    /// when the scenario was too large to run: <see cref="ModelProblems"/> says so).</summary>
     public bool ModelPassed { get; }
 
     /// <summary>The model's failed steps, if any.</summary>
