@@ -48,7 +48,27 @@ internal sealed class PlanCommand(CliConsole console)
             return ExitCodes.Success;
         }
 
-        VmPlanReport report = Planner.Plan(plan);
+        FileStream? htmlFile = null;
+        if (settings.HtmlPath is { } path)
+        {
+            try
+            {
+                htmlFile = new FileStream(path, FileMode.Create, FileAccess.Write);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+            {
+                console.Error.WriteLine(console.ErrorStyle.Fail($"vfiolab plan: cannot write '{path}': {e.Message}"));
+                return ExitCodes.UsageOrInputError;
+            }
+        }
+        HtmlReport? html = htmlFile is null ? null : new HtmlReport($"vfiolab plan {plan.Name}");
+        VmPlanReport report = Planner.Plan(plan, html is null ? null : html.Record);
+        if (html is not null)
+        {
+            html.Add(report);
+            using var writer = new StreamWriter(htmlFile!, new System.Text.UTF8Encoding(false));
+            html.Write(writer);
+        }
         IReadOnlyList<string> shortfalls = report.Shortfalls(memlock, dmaLimit);
         int exit = ExitCodes.ForPlan(shortfalls.Count > 0 || !report.ModelAgrees);
         if (settings.Json)
