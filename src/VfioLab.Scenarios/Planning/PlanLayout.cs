@@ -76,9 +76,10 @@ internal sealed class PlanLayout
             : [[.. Enumerable.Range(0, plan.Devices.Count)]];
         for (int c = 0; c < groups.Count; c++)
         {
+            // Numbered from 1, as the model numbers the containers a fresh host opens.
             bool domain = groups[c].Any(i => !plan.Devices[i].Mediated);
-            Containers.Add(new PlanContainer(c, groups[c], domain,
-                [.. RamSections.Concat(VirtioMemBlocks).Concat(Bars).Select(m => m with { Container = c, Charged = domain && m.Kind != "bar" })]));
+            Containers.Add(new PlanContainer(c + 1, groups[c], domain,
+                [.. RamSections.Concat(VirtioMemBlocks).Concat(Bars).Select(m => m with { Container = c + 1, Charged = domain && m.Kind != "bar" })]));
         }
     }
 

@@ -52,7 +52,7 @@ internal static class PlanRules
             int ram = c.Mappings.Count(m => m.Kind == "ram");
             int vmem = c.Mappings.Count(m => m.Kind == "virtio-mem");
             int bars = c.Mappings.Count(m => m.Kind == "bar");
-            ContainerSizing? mc = measured is not null && c.Index < measured.Containers.Count ? measured.Containers[c.Index] : null;
+            ContainerSizing? mc = measured?.Containers.FirstOrDefault(x => x.Id == c.Index);
             figures.Add(new PlanFigure($"container {c.Index}", "dma_entries", (ulong)c.Mappings.Count, mc?.PeakMappings, plan.DmaEntryLimit,
                 $"one vfio_dma per section the listener maps: {ram} RAM section(s) + {vmem} virtio-mem block(s) (each plugged block mapped alone) + {bars} BAR(s) for peer-to-peer = {c.Mappings.Count}, against dma_entry_limit {plan.DmaEntryLimit}"));
             if (!c.HasDomain)

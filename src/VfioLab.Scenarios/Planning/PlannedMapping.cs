@@ -2,7 +2,8 @@ namespace VfioLab.Scenarios.Planning;
 
 /// <summary>One VFIO_IOMMU_MAP_DMA the VMM issues for a section of a device's address space, as QEMU's memory
 /// listener would: guest RAM, a plugged virtio-mem block, or a device BAR mapped for peer-to-peer.</summary>
-/// <param name="Container">The container it goes to (0-based: one container, or one per device with a vIOMMU).</param>
+/// <param name="Container">The container it goes to, numbered from 1 as the model numbers them (one container, or
+/// one per device with a vIOMMU).</param>
 /// <param name="Iova">The IOVA (the guest-physical address in passthrough mode).</param>
 /// <param name="Size">Its size in bytes.</param>
 /// <param name="Kind"><c>ram</c>, <c>virtio-mem</c> or <c>bar</c>.</param>
