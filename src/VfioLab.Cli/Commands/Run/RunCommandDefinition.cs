@@ -75,14 +75,21 @@ internal static class RunCommandDefinition
                 result.AddError("--junit needs a file name");
             }
         });
-        command.SetAction(parse => new RunCommand(console).Execute(new RunSettings(
-            parse.GetValue(scenarios) ?? [],
-            parse.GetValue(trace),
-            Check: !parse.GetValue(noCheck),
-            Quiet: parse.GetValue(quiet),
-            Report: parse.GetValue(report),
-            Json: parse.GetValue(json),
-            JUnitPath: parse.GetValue(junit)) { HtmlPath = parse.GetValue(html) }));
+        command.SetAction(parse =>
+        {
+            var settings = new RunSettings(
+                parse.GetValue(scenarios) ?? [],
+                parse.GetValue(trace),
+                Check: !parse.GetValue(noCheck),
+                Quiet: parse.GetValue(quiet),
+                Report: parse.GetValue(report),
+                Json: parse.GetValue(json),
+                JUnitPath: parse.GetValue(junit))
+            {
+                HtmlPath = parse.GetValue(html),
+            };
+            return new RunCommand(console).Execute(settings);
+        });
         return command;
     }
 }

@@ -142,6 +142,29 @@ public sealed class PlannerTests
         Assert.Throws<ArgumentException>(() => Planner.Plan(plan));
     }
 
+    [Fact]
+    public void Plan_ScenarioTooLargeForOneFile_AnswersByRuleUnmeasured()
+    {
+        // 65531 plugged blocks: more MAP_DMA steps than a scenario file may hold, so only the rules answer.
+        var plan = new VmPlan
+        {
+            Name = "vmem-default-limit",
+            RamBytes = 4 * GiB,
+            Backing = RamBacking.Hugetlb2M,
+            Devices = [new PlannedDevice("nic", [1 * MiB])],
+            VirtioMem = new VirtioMemPlan(128 * GiB, 2 * MiB, 65531 * 2 * MiB),
+        };
+
+        VmPlanReport report = Planner.Plan(plan);
+
+        Assert.Equal(65535UL, report.DmaEntriesNeeded);
+        Assert.False(report.ModelPassed);
+        Assert.False(report.ModelAgrees);
+        Assert.All(report.Figures, f => Assert.Null(f.Measured));
+        Assert.Contains("the model did not run the plan's scenario", Assert.Single(report.ModelProblems), StringComparison.Ordinal);
+        Assert.Single(report.Shortfalls(null, 65534));
+    }
+
     private static PlanFigure Figure(VmPlanReport report, string quantity) => report.Figures.Single(f => f.Quantity == quantity);
 
     /// <summary>Plans the VM, then runs the scenario the planner emits on a host of its own and holds every rule's
