@@ -84,6 +84,19 @@ public sealed class PlannerTests
     }
 
     [Fact]
+    public void Plan_AmdHostWithRamReachingTheHyperTransportHole_MovesAbove4GRamTo1TiB()
+    {
+        var plan = new VmPlan { Name = "amd-big", RamBytes = 1UL << 40, Backing = RamBacking.Hugetlb1G, HostIommu = "amd-vi", Devices = [Gpu0] };
+
+        VmPlanReport report = CheckedAgainstScenarioRun(plan);
+
+        PlannedMapping high = report.Mappings.Single(m => m.Kind == "ram" && m.Iova >= 4 * GiB);
+        Assert.Equal(1UL << 40, high.Iova);
+        Assert.Equal((1UL << 40) - (2 * GiB), high.Size);
+        Assert.Contains("HyperTransport", high.Label, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Plan_VirtioMemNearDmaEntryLimit_CountsOneEntryPerPluggedBlock()
     {
         // A host with dma_entry_limit 4096: 4 GiB of boot RAM in 3 sections, one BAR, and 4092 plugged 2 MiB blocks
