@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Invocation;
 using VfioLab.Cli.Commands.Fuzz;
 using VfioLab.Cli.Commands.List;
+using VfioLab.Cli.Commands.Plan;
 using VfioLab.Cli.Commands.Probe;
 using VfioLab.Cli.Commands.Run;
 using VfioLab.Cli.Commands.Show;
@@ -60,6 +61,7 @@ internal static class CliApplication
         root.Subcommands.Add(ShowCommandDefinition.Create(console));
         root.Subcommands.Add(FuzzCommandDefinition.Create(console));
         root.Subcommands.Add(ProbeCommandDefinition.Create(console));
+        root.Subcommands.Add(PlanCommandDefinition.Create(console));
         return root;
     }
 

@@ -23,6 +23,9 @@ internal static class ExitCodes
     /// <summary>A fuzz campaign: 1 when it found any violation.</summary>
     public static int ForFuzz(int violations) => violations == 0 ? Success : ScenarioFailed;
 
+    /// <summary>A plan: 1 when a limit given is too small, or the model did not confirm the plan's rules.</summary>
+    public static int ForPlan(bool shortOrDisagreeing) => shortOrDisagreeing ? ScenarioFailed : Success;
+
     /// <summary>A probe: 1 when there was no usable VFIO to probe.</summary>
     public static int ForProbe(bool foundVfio) => foundVfio ? Success : ScenarioFailed;
 }
