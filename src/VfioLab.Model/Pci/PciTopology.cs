@@ -51,8 +51,11 @@ internal sealed class PciTopology
     public static PciTopology AboveRam(ulong ramEnd)
     {
         const ulong align = 1UL << 30;
-        ulong start = (ramEnd + (align - 1)) & ~(align - 1);
-        return new PciTopology(new ByteRange(start, (1UL << 51) - 1));
+        const ulong last = (1UL << 51) - 1;
+        // RAM reaching the window's top (refused by the host's validation) leaves an empty window rather than a
+        // start that wraps to 0 and places BARs over RAM frames.
+        ulong start = ramEnd > last ? last + 1 : (ramEnd + (align - 1)) & ~(align - 1);
+        return new PciTopology(new ByteRange(start, last));
     }
 
     /// <summary>Every function, in address order.</summary>
@@ -77,24 +80,43 @@ internal sealed class PciTopology
     /// Adds a function and places its BARs: largest first, each at the next multiple of its size in
     /// the MMIO window (natural alignment, as the PCI spec requires of BAR decoding).
     /// </summary>
-    /// <exception cref="ArgumentException">Duplicate address, duplicate or invalid BAR index or size.</exception>
-    /// <exception cref="InvalidOperationException">The MMIO window is exhausted.</exception>
-    public PciFunction AddFunction(PciAddress address, ushort vendorId, ushort deviceId, IEnumerable<PciBarRequest> bars)
+    /// <exception cref="ArgumentException">Duplicate address, duplicate or invalid BAR index or size, or a BAR the
+    /// MMIO window cannot place (a host description the model refuses, not a broken model).</exception>
+    public PciFunction AddFunction(PciAddress address, ushort vendorId, ushort deviceId, IEnumerable<PciBarRequest> bars) =>
+        TryAdd(address, vendorId, deviceId, bars, out string? error) ?? throw new ArgumentException(error, nameof(bars));
+
+    /// <summary>Adds a function as <see cref="AddFunction"/> does; false, with the reason, when it cannot (the
+    /// topology is then unchanged).</summary>
+    public bool TryAddFunction(PciAddress address, IEnumerable<PciBarRequest> bars, out string? error) =>
+        TryAdd(address, 0x1af4, 0x1000, bars, out error) is not null;
+
+    private PciFunction? TryAdd(PciAddress address, ushort vendorId, ushort deviceId, IEnumerable<PciBarRequest> bars, out string? error)
     {
         List<PciBarRequest> requests = [.. bars];
         lock (_lock)
         {
+            error = null;
             if (_functions.ContainsKey(address))
             {
-                throw new ArgumentException($"PCI function {address} already exists", nameof(address));
+                error = $"PCI function {address} already exists";
+                return null;
             }
             var seen = new HashSet<int>();
             foreach (PciBarRequest r in requests)
             {
                 if (r.Index is < 0 or > 5 || !seen.Add(r.Index) || r.Size < 16 || !System.Numerics.BitOperations.IsPow2(r.Size) ||
-                    (r.Is64Bit && r.Index == 5) || (r.Is64Bit && seen.Contains(r.Index + 1)))
+                    (r.Is64Bit && r.Index == 5))
                 {
-                    throw new ArgumentException($"{address}: bad BAR {r.Index} size 0x{r.Size:x}", nameof(bars));
+                    error = $"{address}: bad BAR {r.Index} size 0x{r.Size:x}";
+                    return null;
+                }
+            }
+            foreach (PciBarRequest r in requests)
+            {
+                if (r.Is64Bit && seen.Contains(r.Index + 1))
+                {
+                    error = $"{address}: 64-bit BAR {r.Index} overlaps BAR {r.Index + 1}";
+                    return null;
                 }
             }
             requests.Sort((a, b) => b.Size != a.Size ? b.Size.CompareTo(a.Size) : a.Index.CompareTo(b.Index));
@@ -106,7 +128,10 @@ internal sealed class PciTopology
                 if (start < cursor || start < MmioWindow.Start || !ByteRange.TryFromStartSize(start, r.Size, out ByteRange range) ||
                     !MmioWindow.Contains(range))
                 {
-                    throw new InvalidOperationException($"MMIO window {MmioWindow} exhausted placing {address} BAR{r.Index} size 0x{r.Size:x}");
+                    error = MmioWindow.Start > MmioWindow.Last
+                        ? $"BAR {r.Index} size 0x{r.Size:x} cannot be placed: no MMIO window is left above RAM"
+                        : $"BAR {r.Index} size 0x{r.Size:x} does not fit what is left of the MMIO window {MmioWindow} (from 0x{cursor:x})";
+                    return null;
                 }
                 placed.Add(new PciBar(r.Index, r.Size, r.Is64Bit, r.Prefetchable, new PhysAddr(start)));
                 cursor = range.Last == ulong.MaxValue ? range.Last : range.Last + 1;
