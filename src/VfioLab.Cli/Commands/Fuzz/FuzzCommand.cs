@@ -49,11 +49,11 @@ internal sealed class FuzzCommand(CliConsole console)
         stdout.WriteLine(figures.Violations == 0 ? style.Ok(violations) : style.Fail(violations));
         foreach (FuzzViolation v in campaign.Violations)
         {
-            stdout.WriteLine($"  {v.ToString().Split('\n')[0]}");
+            stdout.WriteLine($"  {Printable.Escape(v.ToString().Split('\n')[0])}");
         }
         foreach (string path in campaign.WriteFailures(outDir))
         {
-            stdout.WriteLine($"  written: {path}");
+            stdout.WriteLine($"  written: {Printable.Escape(path)}");
         }
         return ExitCodes.ForFuzz(campaign.Violations.Count);
     }

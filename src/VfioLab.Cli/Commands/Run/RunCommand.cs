@@ -58,6 +58,12 @@ internal sealed class RunCommand(CliConsole console)
             RunJsonWriter.Write(console.Out, runs, [], exit);
         }
         files.WriteJUnit(runs, []);
+        if (files.CloseTrace() is { } traceError)
+        {
+            // The outcome is out; an output that lost part of the trace still fails the command, with its own code.
+            console.Error.WriteLine(console.ErrorStyle.Fail(traceError));
+            return ExitCodes.OutputError;
+        }
         return exit;
     }
 
