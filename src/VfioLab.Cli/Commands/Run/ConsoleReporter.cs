@@ -24,6 +24,10 @@ internal sealed class ConsoleReporter(TextWriter writer, ConsoleStyle style, boo
             {
                 writer.WriteLine($"         {style.Fail(Printable.Escape(problem))}");
             }
+            foreach (StepViolation hazard in report.Hazards)
+            {
+                writer.WriteLine($"         {style.Warn(Printable.Escape($"hazard {hazard.Invariant}: {hazard.Message}"))}");
+            }
         }
         else if ((report.Index + 1) % ProgressEvery == 0)
         {
