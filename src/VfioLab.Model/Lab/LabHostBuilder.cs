@@ -343,6 +343,14 @@ public sealed class LabHostBuilder
 
     internal IReadOnlyList<DeviceEntry> Devices => _devices;
 
+    internal bool IsSpapr => _iommu == IommuKind.SpaprTce;
+
+    /// <summary>The page sizes of the IOMMU unit a PCI function sits behind, as <see cref="Build"/> sets them up.</summary>
+    internal ulong UnitPageSizesOf(PciDeviceOptions o) =>
+        IommuKeyOf(o) is null ? Profile(_iommu, _pageSizes, _aperture, null).PgsizeBitmap
+        : Profile(o.IommuOverride ?? _iommu, o.IommuPageSizes is { } sizes ? sizes.Aggregate(0UL, (acc, s) => acc | s) : o.IommuOverride is null ? _pageSizes : null,
+            null, null).PgsizeBitmap;
+
     /// <summary>Which IOMMU unit a PCI function sits behind: null for the host's, else a key that devices with the
     /// same per-device settings share (one instance per key).</summary>
     internal static string? IommuKeyOf(PciDeviceOptions o) =>

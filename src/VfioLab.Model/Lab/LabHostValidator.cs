@@ -21,6 +21,7 @@ internal static class LabHostValidator
             Refuse("host", null, $"{b.Devices.Count} devices exceed the budget of {LabLimits.MaxDevices} devices on one host");
         }
         var groups = new Dictionary<int, LabHostBuilder.DeviceEntry>();
+        (LabHostBuilder.DeviceEntry Device, ulong Sizes)? shared = null;
         var uuids = new Dictionary<Guid, string>();
         PciTopology placement = PciTopology.AboveRam(b.Memory);
         foreach (LabHostBuilder.DeviceEntry d in b.Devices)
@@ -37,6 +38,10 @@ internal static class LabHostValidator
             {
                 ValidateIommuPageSizes(d.Options.IommuPageSizes, d.Name, "iommu_page_sizes");
                 ValidateBars(d, placement);
+                if (!b.IsSpapr && !d.Options.HostDriver)
+                {
+                    shared = ValidateSharedPageSize(b, d, shared);
+                }
             }
             if (d.Options.GroupNumber is { } number)
             {
@@ -162,6 +167,26 @@ internal static class LabHostValidator
         {
             Refuse(d.Name, "bars", $"device '{d.Name}': {error}");
         }
+    }
+
+    // type1 gives a container the AND of its domains' page sizes; IOMMU units that share none would leave a
+    // container holding both groups without any (pgsize_bitmap 0: MAP divides by nothing). Real units of one machine
+    // always share one; the model refuses a host whose vfio-bound functions' units do not.
+    private static (LabHostBuilder.DeviceEntry, ulong) ValidateSharedPageSize(LabHostBuilder b, LabHostBuilder.DeviceEntry d,
+        (LabHostBuilder.DeviceEntry Device, ulong Sizes)? shared)
+    {
+        ulong sizes = b.UnitPageSizesOf(d.Options);
+        if (shared is not { } s)
+        {
+            return (d, sizes);
+        }
+        if ((s.Sizes & sizes) == 0)
+        {
+            Refuse(d.Name, d.Options.IommuPageSizes is null ? "iommu" : "iommu_page_sizes",
+                $"device '{d.Name}': its IOMMU unit's page sizes (0x{sizes:x}) share none with those of '{s.Device.Name}' and the devices before it (0x{s.Sizes:x}); "
+                + "a type1 container holding both would have no page size");
+        }
+        return (s.Device, s.Sizes & sizes);
     }
 
     private static void ValidateGroupMember(LabHostBuilder b, LabHostBuilder.DeviceEntry first, LabHostBuilder.DeviceEntry d, int number)

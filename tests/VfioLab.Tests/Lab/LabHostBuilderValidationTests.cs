@@ -41,6 +41,9 @@ public sealed class LabHostBuilderValidationTests
             "mdev 'm2': UUID 11111111-2222-3333-4444-555555555555 is already device 'm1'" },
         { "group behind two IOMMUs", () => new LabHostBuilder().AddPciDevice("a", "0000:01:00.0", d => d.Group(5)).AddPciDevice("b", "0000:02:00.0", d => d.Group(5).Iommu(IommuKind.SmmuV3)),
             "b", "group", "devices of IOMMU group 5 sit behind different IOMMUs ('a' and 'b')" },
+        { "IOMMU units sharing no page size (host campaign, seed 12098)", () => new LabHostBuilder()
+                .AddPciDevice("a", "0000:01:00.0", d => d.WithIommuPageSizes(512UL << 20)).AddPciDevice("b", "0000:02:00.0"), "b", "iommu",
+            "device 'b': its IOMMU unit's page sizes (0x40201000) share none with those of 'a' and the devices before it (0x20000000); a type1 container holding both would have no page size" },
         { "aperture off the page boundary", () => new LabHostBuilder().WithAperture(0, 0x1000), "host", "aperture",
             "aperture [0x0, 0x1000] does not start and end on a boundary of the IOMMU's smallest page 0x1000" },
     };
