@@ -23,7 +23,7 @@ internal static class LabHostValidator
         var groups = new Dictionary<int, LabHostBuilder.DeviceEntry>();
         (LabHostBuilder.DeviceEntry Device, ulong Sizes)? shared = null;
         var uuids = new Dictionary<Guid, string>();
-        PciTopology placement = PciTopology.AboveRam(b.Memory);
+        PciTopology placement = PciTopology.AboveRam(b.Memory, b.PageSize);
         foreach (LabHostBuilder.DeviceEntry d in b.Devices)
         {
             if (d.IsMdev)

@@ -31,15 +31,20 @@ internal sealed class PciTopology
     private readonly Dictionary<int, PciFunction> _bySerial = [];
     private readonly Dictionary<PciAddress, int> _serialOf = [];
     private readonly RunMap<BarKey> _barMap = new();
+    private readonly ulong _pageSize;
     private ulong _cursor;
     private int _nextSerial;
 
     /// <summary>Creates a topology whose BARs go in <paramref name="mmioWindow"/>, which the host
     /// places above the end of RAM so that no MMIO pfn is a RAM frame.</summary>
-    public PciTopology(ByteRange mmioWindow)
+    /// <param name="mmioWindow">The physical range BARs are placed in.</param>
+    /// <param name="pageSize">The host page: a smaller BAR is placed at the start of a page of its own, the rest of
+    /// which vfio-pci reserves (a dummy resource) so that the page can be mmapped; 1: no rounding.</param>
+    public PciTopology(ByteRange mmioWindow, ulong pageSize = 1)
     {
         MmioWindow = mmioWindow;
         _cursor = mmioWindow.Start;
+        _pageSize = pageSize;
     }
 
     /// <summary>The physical range BARs are allocated from.</summary>
@@ -48,14 +53,14 @@ internal sealed class PciTopology
     /// <summary>A window starting at the first 1 GiB boundary at or above <paramref name="ramEnd"/>
     /// (exclusive end of RAM) and running to 2^51-1; the upper half of the 52-bit physical space the
     /// profiles use is other drivers' MMIO (<c>Host.Machine.OtherMmioBase</c>), so the two never overlap.</summary>
-    public static PciTopology AboveRam(ulong ramEnd)
+    public static PciTopology AboveRam(ulong ramEnd, ulong pageSize = 1)
     {
         const ulong align = 1UL << 30;
         const ulong last = (1UL << 51) - 1;
         // RAM reaching the window's top (refused by the host's validation) leaves an empty window rather than a
         // start that wraps to 0 and places BARs over RAM frames.
         ulong start = ramEnd > last ? last + 1 : (ramEnd + (align - 1)) & ~(align - 1);
-        return new PciTopology(new ByteRange(start, last));
+        return new PciTopology(new ByteRange(start, last), pageSize);
     }
 
     /// <summary>Every function, in address order.</summary>
@@ -124,8 +129,9 @@ internal sealed class PciTopology
             List<PciBar> placed = [];
             foreach (PciBarRequest r in requests)
             {
-                ulong start = (cursor + (r.Size - 1)) & ~(r.Size - 1);
-                if (start < cursor || start < MmioWindow.Start || !ByteRange.TryFromStartSize(start, r.Size, out ByteRange range) ||
+                ulong footprint = Math.Max(r.Size, _pageSize);
+                ulong start = (cursor + (footprint - 1)) & ~(footprint - 1);
+                if (start < cursor || start < MmioWindow.Start || !ByteRange.TryFromStartSize(start, footprint, out ByteRange range) ||
                     !MmioWindow.Contains(range))
                 {
                     error = MmioWindow.Start > MmioWindow.Last
@@ -134,6 +140,7 @@ internal sealed class PciTopology
                     return null;
                 }
                 placed.Add(new PciBar(r.Index, r.Size, r.Is64Bit, r.Prefetchable, new PhysAddr(start)));
+                // The cursor passes the whole footprint: a sub-page BAR keeps its page to itself.
                 cursor = range.Last == ulong.MaxValue ? range.Last : range.Last + 1;
             }
             placed.Sort((a, b) => a.Index.CompareTo(b.Index));
