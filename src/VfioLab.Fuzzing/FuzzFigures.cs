@@ -30,6 +30,10 @@ public sealed class FuzzFigures
     /// <summary>Host descriptions that parsed and ran (the others were refused).</summary>
     public long HostRuns { get; internal set; }
 
+    /// <summary>Host descriptions that ended in an exception other than a located refusal (each also a violation;
+    /// must be 0).</summary>
+    public long HostInternalErrors { get; internal set; }
+
     /// <summary>Distinct refusals of host descriptions (a located error's reason with its numbers and quoted names
     /// left out).</summary>
     public int HostRefusals { get; internal set; }
@@ -71,6 +75,7 @@ public sealed class FuzzFigures
         ScenarioFiles += other.ScenarioFiles;
         HostDescriptions += other.HostDescriptions;
         HostRuns += other.HostRuns;
+        HostInternalErrors += other.HostInternalErrors;
         HostRefusals += other.HostRefusals;
         Violations += other.Violations;
         _errnoPaths.UnionWith(other._errnoPaths);
@@ -80,6 +85,6 @@ public sealed class FuzzFigures
     /// <summary>Every figure in one line.</summary>
     public override string ToString() =>
         $"{Sequences} sequences ({Operations} operations), {Ioctls} ioctls, {ScenarioFiles} scenario files, " +
-        $"{HostDescriptions} host descriptions ({HostRuns} ran, {HostRefusals} distinct refusals), {Violations} violations, " +
+        $"{HostDescriptions} host descriptions ({HostRuns} ran, {HostRefusals} distinct refusals, {HostInternalErrors} internal errors), {Violations} violations, " +
         $"{ErrnoPaths} distinct errno paths, {SuccessPaths} success paths";
 }

@@ -78,6 +78,10 @@ internal sealed partial class HostCampaign
             if (Judge(file, text) is { } problem)
             {
                 Figures.Violations++;
+                if (problem.Contains(" threw ", StringComparison.Ordinal))
+                {
+                    Figures.HostInternalErrors++;
+                }
                 Violations.Add(new FuzzViolation("host", "any", seed, $"{how}: {problem}", text));
             }
         }

@@ -22,6 +22,7 @@ public sealed class HostCampaignTests : IDisposable
         Assert.True(campaign.Violations.Count == 0, campaign.Violations.Count == 0 ? null
             : $"{campaign.Violations.Count} violations:\n{string.Join("\n", campaign.Violations.Select(v => $"seed {v.Seed}: {v.Message.Split('\n')[0]}"))}\n--- first case ---\n{campaign.Violations[0].Scenario}");
         Assert.Equal(400, campaign.Figures.HostDescriptions);
+        Assert.Equal(0, campaign.Figures.HostInternalErrors);
         // Both ends are reached: refusals of many kinds, and hosts that run.
         Assert.InRange(campaign.Figures.HostRuns, 40, 360);
         Assert.True(campaign.Figures.HostRefusals >= 15, string.Join("\n", campaign.Refusals));

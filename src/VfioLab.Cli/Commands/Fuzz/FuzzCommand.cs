@@ -44,7 +44,7 @@ internal sealed class FuzzCommand(CliConsole console)
         stdout.WriteLine($"sequences: {figures.Sequences} ({figures.Operations} operations)");
         stdout.WriteLine($"ioctls: {figures.Ioctls}");
         stdout.WriteLine($"scenario files: {figures.ScenarioFiles}");
-        stdout.WriteLine($"host descriptions: {figures.HostDescriptions} ({figures.HostRuns} ran, {figures.HostRefusals} distinct refusals)");
+        stdout.WriteLine($"host descriptions: {figures.HostDescriptions} ({figures.HostRuns} ran, {figures.HostRefusals} distinct refusals, {figures.HostInternalErrors} internal errors)");
         stdout.WriteLine($"distinct errno paths: {figures.ErrnoPaths} (success paths: {figures.SuccessPaths})");
         string violations = $"violations: {figures.Violations}";
         stdout.WriteLine(figures.Violations == 0 ? style.Ok(violations) : style.Fail(violations));
