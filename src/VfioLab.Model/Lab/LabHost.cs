@@ -124,8 +124,20 @@ public sealed class LabHost
 
     /// <summary>Evaluates every invariant (<see cref="InvariantNames"/>) over the whole host now.</summary>
     /// <returns>The violations found; empty when the state is consistent.</returns>
-    public IReadOnlyList<LabViolation> CheckInvariants() =>
-        [.. _checker.Check().Select(v => new LabViolation(v.Invariant, v.Message))];
+    /// <remarks>A state the user created through calls Linux allows, which an invariant would flag, is a hazard, not
+    /// a violation (<see cref="CheckInvariants(out IReadOnlyList{LabViolation})"/> returns those too).</remarks>
+    public IReadOnlyList<LabViolation> CheckInvariants() => CheckInvariants(out _);
+
+    /// <summary>Evaluates every invariant as <see cref="CheckInvariants()"/> does, and returns apart the hazards the
+    /// user created through calls Linux allows (docs/robustness.md lists them).</summary>
+    /// <param name="hazards">Each with <see cref="LabViolation.Hazard"/> saying why it is the user's doing.</param>
+    /// <returns>The violations of the model's invariants; empty when the state is consistent.</returns>
+    public IReadOnlyList<LabViolation> CheckInvariants(out IReadOnlyList<LabViolation> hazards)
+    {
+        IReadOnlyList<Checks.InvariantViolation> all = _checker.Check();
+        hazards = [.. all.Where(v => v.Hazard is not null).Select(v => new LabViolation(v.Invariant, v.Message) { Hazard = v.Hazard })];
+        return [.. all.Where(v => v.Hazard is null).Select(v => new LabViolation(v.Invariant, v.Message))];
+    }
 
     /// <summary>The observable VFIO state as text, one line per object (containers, mappings, domains, groups, devices,
     /// pins, charges): equal before and after a call that failed, as the model promises.</summary>

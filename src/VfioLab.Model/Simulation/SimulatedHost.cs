@@ -28,7 +28,7 @@ internal sealed class SimulatedHost
         Trace = new TraceLog();
         Faults = new FaultInjector();
         Machine = new Machine(ramBytes, pageShift, layout, Trace, Faults);
-        Pci = PciTopology.AboveRam(ramBytes);
+        Pci = PciTopology.AboveRam(ramBytes, 1UL << pageShift);
         Machine.MmioBus = new PciMmioBus(Pci);
         DefaultIommu = iommu;
         Kernel = kernel;

@@ -66,9 +66,10 @@ internal sealed partial class ScenarioSession
             }
         }
         var violations = new List<StepViolation>();
+        var hazards = new List<StepViolation>();
         if (step.Kind != "expect_violation")
         {
-            CheckInvariants(index, problems, violations);
+            CheckInvariants(index, problems, violations, hazards);
         }
         return new StepReport(index, step.Location, step.Kind, DescribeStep(step), outcome, problems)
         {
@@ -76,6 +77,7 @@ internal sealed partial class ScenarioSession
             Expectation = step.Expect.ToString(),
             Result = result,
             Violations = violations,
+            Hazards = hazards,
         };
     }
 
@@ -124,13 +126,14 @@ internal sealed partial class ScenarioSession
         }
     }
 
-    private void CheckInvariants(int index, List<string> problems, List<StepViolation> violations)
+    private void CheckInvariants(int index, List<string> problems, List<StepViolation> violations, List<StepViolation> hazards)
     {
         if (!_options.CheckInvariants)
         {
             return;
         }
-        IReadOnlyList<LabViolation> found = Host.CheckInvariants();
+        IReadOnlyList<LabViolation> found = Host.CheckInvariants(out IReadOnlyList<LabViolation> userHazards);
+        hazards.AddRange(userHazards.Select(h => new StepViolation(h.Invariant, $"{h.Message} ({h.Hazard})")));
         // Every expect_violation step directly after this one announces one invariant this step may break.
         var announced = new HashSet<string>(StringComparer.Ordinal);
         for (int k = index + 1; k < _doc.Steps.Count && _doc.Steps[k].Kind == "expect_violation"; k++)

@@ -65,10 +65,24 @@ internal sealed class RunCommand(CliConsole console)
             RunJsonWriter.Write(console.Out, runs, [], exit);
         }
         files.WriteJUnit(runs, []);
+        string? outputError = files.CloseTrace();
         if (html is not null)
         {
-            using var writer = new StreamWriter(htmlFile!, new System.Text.UTF8Encoding(false));
-            html.Write(writer);
+            try
+            {
+                using var writer = new StreamWriter(htmlFile!, new System.Text.UTF8Encoding(false));
+                html.Write(writer);
+            }
+            catch (IOException e)
+            {
+                outputError ??= $"vfiolab run: cannot write the HTML report '{settings.HtmlPath}': {e.Message}";
+            }
+        }
+        if (outputError is not null)
+        {
+            // The outcome is out; an output that lost part of the trace or the report still fails the command, with its own code.
+            console.Error.WriteLine(console.ErrorStyle.Fail(outputError));
+            return ExitCodes.OutputError;
         }
         return exit;
     }

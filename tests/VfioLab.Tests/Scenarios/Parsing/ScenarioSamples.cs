@@ -30,7 +30,7 @@ internal static class ScenarioSamples
             address: "0000:01:00.0"
             driver: vfio-pci
             group: 1
-            bars: [ { index: 0, size: 16MiB }, { index: 1, size: 128GiB, prefetchable: true } ]
+            bars: [ { index: 0, size: 16MiB, is64bit: false }, { index: 1, size: 128GiB, prefetchable: true } ]
             isolated_msi: true
             iommu: smmu-v3
             iommu_page_sizes: [4KiB, 2MiB]
