@@ -102,8 +102,8 @@ public static class Planner
         }
         catch (ScenarioParseException e)
         {
-            // Only the size of the file can refuse it (a scenario holds at most 200000 YAML nodes, about 18000
-            // MAP_DMA steps): the rules still answer, unmeasured.
+            // Only the size of the file can refuse it (a scenario holds at most 1,000,000 written YAML nodes, about
+            // 90,000 MAP_DMA steps): the rules still answer, unmeasured.
             return PlanRules.Report(layout, yaml, null, $"the model did not run the plan's scenario: {e.Reason}");
         }
         // The invariants are checked once, by the scenario's last step; after every step they would cost a walk of
