@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Invocation;
+using VfioLab.Cli.Commands.Conform;
 using VfioLab.Cli.Commands.Fuzz;
 using VfioLab.Cli.Commands.List;
 using VfioLab.Cli.Commands.Probe;
@@ -60,6 +61,8 @@ internal static class CliApplication
         root.Subcommands.Add(ShowCommandDefinition.Create(console));
         root.Subcommands.Add(FuzzCommandDefinition.Create(console));
         root.Subcommands.Add(ProbeCommandDefinition.Create(console));
+        root.Subcommands.Add(ConformCommandDefinition.Create(console));
+        root.Subcommands.Add(ConformCommandDefinition.CreateGuest(console));
         return root;
     }
 
