@@ -61,6 +61,10 @@ internal sealed class RealKernelBackend
         {
             return $"process {name}: only the scenario's first process runs on the real kernel";
         }
+        if (_exited)
+        {
+            return "the process exited: this process stood for it until then, and its mm (unlike an exited one's) lives on";
+        }
         if (step.Kind == "check")
         {
             if (!step.Has("locked_vm"))
@@ -69,10 +73,6 @@ internal sealed class RealKernelBackend
             }
             string who = step.Args.GetMap("locked_vm").GetString("process");
             return who == ProcessName ? null : $"locked_vm of {who}: only the scenario's first process runs on the real kernel";
-        }
-        if (_exited)
-        {
-            return "the process exited: this process stands for it only until then";
         }
         if (step.Kind == "mmap")
         {
