@@ -87,9 +87,13 @@ internal sealed class ConformCommand(CliConsole console)
         Directory.CreateDirectory(work);
         var clock = Stopwatch.StartNew();
         int boot = 0;
-        foreach (IGrouping<string, Entry> batch in entries.Where(e => e.Plan is not null).GroupBy(e => e.Plan!.Key))
+        // One boot per guest: a scenario whose guest is a prefix of another's (one edu where another has two) joins it.
+        List<RigPlan> plans = [.. entries.Where(e => e.Plan is not null).Select(e => e.Plan!)];
+        foreach (IGrouping<string, Entry> batch in entries.Where(e => e.Plan is not null)
+            .GroupBy(e => plans.Where(e.Plan!.FitsIn).MaxBy(p => p.DeviceSpec.Length)!.Key))
         {
-            Boot(rig, machine, batch.ToList(), Path.Combine(work, $"boot{boot++}"));
+            RigPlan guest = plans.First(p => p.Key == batch.Key);
+            Boot(rig, machine, guest, batch.ToList(), Path.Combine(work, $"boot{boot++}"));
         }
         foreach (Entry e in entries.Where(e => e.Doc is not null && e.Plan is not null))
         {
@@ -107,10 +111,9 @@ internal sealed class ConformCommand(CliConsole console)
         return code;
     }
 
-    private void Boot(string rig, RigMachine machine, List<Entry> batch, string dir)
+    private void Boot(string rig, RigMachine machine, RigPlan plan, List<Entry> batch, string dir)
     {
         Directory.CreateDirectory(dir);
-        RigPlan plan = batch[0].Plan!;
         var manifest = new JsonObject
         {
             ["scenarios"] = new JsonArray([.. batch.Select(e => (JsonNode)new JsonObject

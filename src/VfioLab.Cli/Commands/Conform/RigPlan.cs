@@ -15,7 +15,15 @@ internal sealed record RigPlan(string DeviceSpec, IReadOnlyList<string> Params, 
     public const int HugePages = 32;
 
     /// <summary>What decides the boot: devices, module parameters, kernel command line.</summary>
-    public string Key => $"{DeviceSpec}|{string.Join(',', Params)}|{string.Join(' ', Append)}";
+    public string Key => $"{DeviceSpec}|{MachineKey}";
+
+    /// <summary>What decides the boot but the devices.</summary>
+    public string MachineKey => $"{string.Join(',', Params)}|{string.Join(' ', Append)}";
+
+    /// <summary>Whether this plan's guest is a prefix of <paramref name="other"/>'s (same parameters, the same devices
+    /// first): the scenario runs in that guest too, its devices mapped in order onto the first ones.</summary>
+    public bool FitsIn(RigPlan other) =>
+        MachineKey == other.MachineKey && (other.DeviceSpec == DeviceSpec || other.DeviceSpec.StartsWith(DeviceSpec + ",", StringComparison.Ordinal));
 
     /// <summary>The plan for <paramref name="doc"/>, or null with the reason the rig cannot realise it.</summary>
     public static RigPlan? For(ScenarioDocument doc, out string? reason)
@@ -49,11 +57,8 @@ internal sealed record RigPlan(string DeviceSpec, IReadOnlyList<string> Params, 
         {
             parameters.Add("vfio_iommu_type1.disable_hugepages=1");
         }
-        var append = new List<string>();
-        if (t.UsesHugeTlb2MiB)
-        {
-            append.Add($"hugepages={HugePages.ToString(CultureInfo.InvariantCulture)}");
-        }
+        // Every guest reserves the hugetlb pool (64 MiB of 2 GiB), so scenarios with and without hugetlb share boots.
+        var append = new List<string> { $"hugepages={HugePages.ToString(CultureInfo.InvariantCulture)}" };
         return new RigPlan(spec, parameters, append, [.. groups.SelectMany(g => g).Select(d => (d.Address, d.Group!.Value))]);
     }
 
