@@ -318,7 +318,8 @@ internal sealed class ConformCommand(CliConsole console)
         string process = Environment.ProcessPath ?? "vfiolab";
         if (Path.GetFileNameWithoutExtension(process) == "dotnet")
         {
-            return [process, typeof(ConformCommand).Assembly.Location];
+            // Run as `dotnet VfioLab.Cli.dll`: the entry assembly sits beside this program's other files.
+            return [process, Path.Combine(AppContext.BaseDirectory, "VfioLab.Cli.dll")];
         }
         return [process];
     }
