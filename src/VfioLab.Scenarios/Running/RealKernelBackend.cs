@@ -53,6 +53,10 @@ internal sealed class RealKernelBackend
     /// <summary>Why <paramref name="step"/> is model-only on this kernel, or null when it runs here.</summary>
     public string? ModelOnlyReason(ScenarioStep step)
     {
+        if (step.Kind is "fork" or "exec")
+        {
+            return $"{step.Kind}: the runner is a .NET process, which cannot {step.Kind} and go on running the scenario";
+        }
         if (!RealKinds.Contains(step.Kind))
         {
             return $"{step.Kind}: the real kernel has no way to answer or observe it from user space";

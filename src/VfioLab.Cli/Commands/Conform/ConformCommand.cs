@@ -18,6 +18,8 @@ internal sealed class ConformCommand(CliConsole console)
     {
         public string File { get; } = file;
 
+        public string? Text { get; set; }
+
         public ScenarioDocument? Doc { get; set; }
 
         public RigPlan? Plan { get; set; }
@@ -67,11 +69,19 @@ internal sealed class ConformCommand(CliConsole console)
         {
             try
             {
-                e.Doc = ScenarioDocument.Load(e.File);
+                // The guest runs this very text, so the two sides cannot see different versions of a file.
+                e.Text = File.ReadAllText(e.File);
+                e.Doc = ScenarioDocument.Parse(e.Text, e.File);
             }
             catch (ScenarioParseException x)
             {
                 console.Error.WriteLine(x.Message);
+                malformed = true;
+                continue;
+            }
+            catch (Exception x) when (x is IOException or UnauthorizedAccessException)
+            {
+                console.Error.WriteLine($"{e.File}: cannot read: {x.Message}");
                 malformed = true;
                 continue;
             }
@@ -119,6 +129,7 @@ internal sealed class ConformCommand(CliConsole console)
             ["scenarios"] = new JsonArray([.. batch.Select(e => (JsonNode)new JsonObject
             {
                 ["file"] = e.File,
+                ["text"] = e.Text,
                 ["devices"] = new JsonArray([.. e.Plan!.Devices.Select(d => (JsonNode)new JsonObject { ["address"] = d.Address, ["group"] = d.Group })]),
             })]),
         };

@@ -40,7 +40,7 @@ internal sealed class GuestRunner(CliConsole console)
                     groups[wanted[i]!["group"]!.GetValue<ulong>()] = bound[i].Group;
                 }
                 line["devices"] = new JsonObject([.. devices.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(kv.Value)))]);
-                ScenarioDocument doc = ScenarioDocument.Load(file);
+                ScenarioDocument doc = ScenarioDocument.Parse(entry["text"]!.GetValue<string>(), file);
                 var kernel = new LinuxRealKernel(new LinuxSyscalls(), devices, groups);
                 ScenarioOutcome outcome = ScenarioConformance.RunOnRealKernel(doc, kernel);
                 line["steps"] = new JsonArray([.. outcome.Steps.Select(s => (JsonNode)StepRecord.From(s).ToJson())]);
