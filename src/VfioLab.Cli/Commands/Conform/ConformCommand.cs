@@ -215,7 +215,7 @@ internal sealed class ConformCommand(CliConsole console)
         foreach (Entry e in entries)
         {
             var s = new JsonObject { ["file"] = e.File };
-            scenarios.Add(s);
+            scenarios.Add((JsonNode)s);
             if (e.Refused is not null)
             {
                 refused++;
@@ -253,7 +253,7 @@ internal sealed class ConformCommand(CliConsole console)
                         step["model_problems"] = new JsonArray([.. m.Problems.Select(p => (JsonNode?)JsonValue.Create(p))]);
                         lines.Add($"  {m.Location} {m.Kind}: model-only, and the model missed its expectation: {m.Problems[0]}");
                     }
-                    steps.Add(step);
+                    steps.Add((JsonNode)step);
                     continue;
                 }
                 fileCompared++;
@@ -267,7 +267,7 @@ internal sealed class ConformCommand(CliConsole console)
                 step["kernel"] = k.ToJson();
                 step["model"] = m.ToJson();
                 step["differences"] = new JsonArray([.. differences.Select(d => (JsonNode?)JsonValue.Create(d))]);
-                steps.Add(step);
+                steps.Add((JsonNode)step);
                 if (ok)
                 {
                     fileAgreed++;
