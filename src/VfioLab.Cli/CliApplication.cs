@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Invocation;
+using VfioLab.Cli.Commands.Conform;
 using VfioLab.Cli.Commands.Fuzz;
 using VfioLab.Cli.Commands.List;
 using VfioLab.Cli.Commands.Plan;
@@ -75,6 +76,8 @@ internal static class CliApplication
         root.Subcommands.Add(FuzzCommandDefinition.Create(console));
         root.Subcommands.Add(ProbeCommandDefinition.Create(console));
         root.Subcommands.Add(PlanCommandDefinition.Create(console));
+        root.Subcommands.Add(ConformCommandDefinition.Create(console));
+        root.Subcommands.Add(ConformCommandDefinition.CreateGuest(console));
         return root;
     }
 

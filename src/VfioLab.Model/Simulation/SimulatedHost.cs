@@ -242,7 +242,7 @@ internal sealed class SimulatedHost
         {
             return existing;
         }
-        var created = new VfioGroup(group.Id, type, new IommuGroupBacking(group));
+        var created = new VfioGroup(group.Id, type, new IommuGroupBacking(group)) { NotAContainerError = Kernel.GroupNotAContainerError };
         Vfio.AddGroup(created);
         return created;
     }

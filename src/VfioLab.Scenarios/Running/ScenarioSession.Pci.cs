@@ -32,6 +32,10 @@ internal sealed partial class ScenarioSession
                 groupFds.Add((int)fd);
             }
         }
+        else if (_real is not null)
+        {
+            throw new StepFailure(step.Location, "pci_hot_reset on a real kernel needs groups: the fds of the groups to reset");
+        }
         else
         {
             long info = HotResetGroupsOf(step, p, Fd(step), groupFds, out ulong count);

@@ -20,6 +20,9 @@ internal sealed partial class ScenarioSession
     private readonly Dictionary<string, ulong> _values = new(StringComparer.Ordinal);
     private readonly HashSet<string> _acknowledged = new(StringComparer.Ordinal);
 
+    /// <summary>The real kernel the steps run on instead of the model's processes, or null (the model).</summary>
+    private readonly RealKernelBackend? _real;
+
     public ScenarioSession(ScenarioDocument doc, RunOptions options)
     {
         _doc = doc;
@@ -32,6 +35,15 @@ internal sealed partial class ScenarioSession
         }
     }
 
+    /// <summary>A session whose steps run on a real kernel (<see cref="RealKernelBackend"/>): the host is still built
+    /// from the scenario (it validates the set-up), but no step's call reaches it, and what only the model can
+    /// answer is reported as model-only.</summary>
+    public ScenarioSession(ScenarioDocument doc, RunOptions options, RealKernelBackend real)
+        : this(doc, options)
+    {
+        _real = real;
+    }
+
     /// <summary>The simulated host.</summary>
     public LabHost Host { get; }
 
@@ -42,6 +54,15 @@ internal sealed partial class ScenarioSession
     public StepReport Execute(int index)
     {
         ScenarioStep step = _doc.Steps[index];
+        if (_real?.ModelOnlyReason(step) is { } modelOnly)
+        {
+            return new StepReport(index, step.Location, step.Kind, DescribeStep(step), "model-only", [])
+            {
+                Process = step.Process,
+                Expectation = step.Expect.ToString(),
+                ModelOnly = modelOnly,
+            };
+        }
         var problems = new List<string>();
         StepResult? result = null;
         try
@@ -51,6 +72,15 @@ internal sealed partial class ScenarioSession
         catch (StepFailure e)
         {
             problems.Add(e.Message);
+        }
+        catch (RealStepUnavailable e)
+        {
+            return new StepReport(index, step.Location, step.Kind, DescribeStep(step), "model-only", [])
+            {
+                Process = step.Process,
+                Expectation = step.Expect.ToString(),
+                ModelOnly = e.Message,
+            };
         }
         catch (ScenarioParseException e)
         {
@@ -158,6 +188,13 @@ internal sealed partial class ScenarioSession
             violations.Add(new StepViolation(v.Invariant, v.Message));
         }
     }
+
+    /// <summary>Ends a real-kernel run: what the scenario left open is released (<see cref="RealKernelBackend.End"/>).</summary>
+    public void EndRealRun() => _real?.End();
+
+    /// <summary>The system calls of <paramref name="p"/>: the model process's, or this process's on a real kernel
+    /// (where only the first process runs: <see cref="RealKernelBackend.ModelOnlyReason"/>).</summary>
+    private ISyscallSurface SyscallsOf(LabProcess p) => _real is not null ? _real.Syscalls : p.Syscalls;
 
     private ulong? Lookup(string name) => _values.TryGetValue(name, out ulong v) ? v : null;
 
