@@ -3,7 +3,9 @@
 # a C compiler (`cc`), the C library headers, and the kernel uAPI headers that provide <linux/vfio.h>;
 # and what the Native AOT build of the vfiolab tool (`dotnet pack`) links with: clang or gcc, and objcopy
 # to strip the binary's symbols (binutils); libbsd-dev, whose <bsd/sys/tree.h> red-black tree is the C peer the
-# benchmarks compile (bench/VfioLab.Bench/native/rbpeer.c); then the real-kernel rig (conformance/setup.sh: QEMU, busybox and
+# benchmarks compile (bench/VfioLab.Bench/native/rbpeer.c); Debian's chromium, the headless browser the HTML report's
+# Playwright test (tests/VfioLab.Report.Tests) drives (no browser is downloaded); then the real-kernel rig
+# (conformance/setup.sh: QEMU, busybox and
 # Debian's 6.1 and 6.12 kernels unpacked into conformance/.cache, never installed on this host).
 # Idempotent: installs nothing, and does not touch apt, when everything is already present.
 set -euo pipefail
@@ -20,11 +22,12 @@ fi
 installed libc6-dev || missing+=(libc6-dev)
 installed linux-libc-dev || missing+=(linux-libc-dev)
 installed libbsd-dev || missing+=(libbsd-dev)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 rig() { bash "$(dirname "$0")/../conformance/setup.sh"; }
 
 if [ "${#missing[@]}" -eq 0 ]; then
-    echo "install-prereqs: cc, a native linker (clang or gcc), objcopy, libc6-dev, linux-libc-dev and libbsd-dev are present."
+    echo "install-prereqs: cc, a native linker (clang or gcc), objcopy, libc6-dev, linux-libc-dev, libbsd-dev and chromium are present."
     rig
     exit 0
 fi

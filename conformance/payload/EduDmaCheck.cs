@@ -39,7 +39,7 @@ internal sealed class EduDmaCheck(TextWriter output)
         group.SetContainer(container);
         container.SelectIommu();
         using Device device = group.OpenDevice(edu.Address);
-        var engine = new EduDevice(device);
+        var engine = new EduDevice(sys, device.Fd, device.Name);
         output.WriteLine($"edu {edu.Address} group {edu.Group}");
 
         Check("ident register", engine.Ident == EduDevice.ExpectedIdent, $"0x{engine.Ident:x8}, want 0x{EduDevice.ExpectedIdent:x8}");

@@ -52,6 +52,8 @@ public enum Errno
     ENOTTY = 25,
     /// <summary>No space left on device.</summary>
     ENOSPC = 28,
+    /// <summary>Illegal seek.</summary>
+    ESPIPE = 29,
     /// <summary>Math result not representable.</summary>
     ERANGE = 34,
     /// <summary>Function not implemented.</summary>

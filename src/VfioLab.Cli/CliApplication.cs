@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.CommandLine.Invocation;
+using VfioLab.Cli.Commands.Conform;
 using VfioLab.Cli.Commands.Fuzz;
 using VfioLab.Cli.Commands.List;
+using VfioLab.Cli.Commands.Plan;
 using VfioLab.Cli.Commands.Probe;
 using VfioLab.Cli.Commands.Run;
 using VfioLab.Cli.Commands.Show;
@@ -39,8 +41,21 @@ internal static class CliApplication
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            console.Error.WriteLine($"vfiolab: internal error (a bug in the model): {e}");
-            return ExitCodes.InternalError;
+            int code = ExitCodes.ForException(e);
+            try
+            {
+                console.Error.WriteLine(code switch
+                {
+                    ExitCodes.InternalError => $"vfiolab: internal error (a bug in the model): {e}",
+                    ExitCodes.OutputError => $"vfiolab: cannot write the output: {Printable.Escape(e.Message)}",
+                    _ => Printable.Escape(e.Message),
+                });
+            }
+            catch (Exception again) when (again is IOException or ObjectDisposedException)
+            {
+                // Standard error itself cannot be written: the exit code is all that is left.
+            }
+            return code;
         }
     }
 
@@ -50,7 +65,7 @@ internal static class CliApplication
         // A plain command rather than RootCommand, whose name is the executable's file name (VfioLab.Cli).
         var root = new Command("vfiolab", "An executable model of the Linux VFIO user API and its IOMMU backends.\n"
             + "Exit codes: 0 ok; 1 a step missed its expectation or an invariant broke; 2 the command line or a scenario is malformed "
-            + "(nothing ran); 70 an internal error.")
+            + "(nothing ran); 70 an internal error (a bug in the model); 74 an output could not be written.")
         {
             new System.CommandLine.Help.HelpOption(),
             new VersionOption { Action = new VersionAction() },
@@ -60,6 +75,9 @@ internal static class CliApplication
         root.Subcommands.Add(ShowCommandDefinition.Create(console));
         root.Subcommands.Add(FuzzCommandDefinition.Create(console));
         root.Subcommands.Add(ProbeCommandDefinition.Create(console));
+        root.Subcommands.Add(PlanCommandDefinition.Create(console));
+        root.Subcommands.Add(ConformCommandDefinition.Create(console));
+        root.Subcommands.Add(ConformCommandDefinition.CreateGuest(console));
         return root;
     }
 

@@ -50,6 +50,50 @@ public sealed class Device : VfioFile
         return new RegionInfo(info.Index, info.Flags, info.Size, info.Offset, areas);
     }
 
+    /// <summary><c>VFIO_DEVICE_GET_IRQ_INFO</c> of interrupt index <paramref name="index"/>.</summary>
+    /// <exception cref="VfioException">The call failed: EINVAL for an index the device lacks (vfio-pci's ERR on conventional
+    /// PCI, any index past REQ).</exception>
+    public IrqInfo GetIrqInfo(uint index)
+    {
+        byte[] arg = new byte[VfioIrqInfo.SizeOf];
+        new VfioIrqInfo { Argsz = VfioIrqInfo.SizeOf, Index = index }.Write(arg);
+        Syscall.Ioctl(Sys, Fd, VfioIoctl.DeviceGetIrqInfo, arg, () => $"device_get_irq_info {Name} fd {Fd} index {index}");
+        VfioIrqInfo.TryRead(arg, out VfioIrqInfo info);
+        return new IrqInfo(info.Index, info.Flags, info.Count);
+    }
+
+    /// <summary><c>VFIO_DEVICE_SET_IRQS</c> with DATA_EVENTFD and ACTION_TRIGGER: vectors <paramref name="start"/> onwards of
+    /// <paramref name="index"/> signal <paramref name="eventFds"/> (-1 tears a vector down), enabling the index first if
+    /// nothing is enabled.</summary>
+    /// <exception cref="VfioException">The call failed (EINVAL, EBADF, ENOTTY, ... as Linux answers).</exception>
+    public void SetIrqEventFds(uint index, uint start, ReadOnlySpan<int> eventFds)
+    {
+        byte[] arg = new byte[VfioIrqSet.SizeOf + (4 * eventFds.Length)];
+        new VfioIrqSet
+        {
+            Argsz = (uint)arg.Length,
+            Flags = IrqSetFlags.DataEventfd | IrqSetFlags.ActionTrigger,
+            Index = index,
+            Start = start,
+            Count = (uint)eventFds.Length,
+        }.Write(arg);
+        for (int i = 0; i < eventFds.Length; i++)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(arg.AsSpan(VfioIrqSet.Offsets.Data + (4 * i)), eventFds[i]);
+        }
+        int count = eventFds.Length;
+        Syscall.Ioctl(Sys, Fd, VfioIoctl.DeviceSetIrqs, arg, () => $"set_irqs {Name} fd {Fd} index {index} start {start} count {count}");
+    }
+
+    /// <summary><c>VFIO_DEVICE_SET_IRQS</c> with DATA_NONE and ACTION_TRIGGER, count 0: disables index <paramref name="index"/>.</summary>
+    /// <exception cref="VfioException">The call failed (EINVAL when another index is enabled or the device lacks this one).</exception>
+    public void DisableIrqs(uint index)
+    {
+        byte[] arg = new byte[VfioIrqSet.SizeOf];
+        new VfioIrqSet { Argsz = VfioIrqSet.SizeOf, Flags = IrqSetFlags.DataNone | IrqSetFlags.ActionTrigger, Index = index }.Write(arg);
+        Syscall.Ioctl(Sys, Fd, VfioIoctl.DeviceSetIrqs, arg, () => $"set_irqs {Name} fd {Fd} index {index} disable");
+    }
+
     /// <summary><c>VFIO_DEVICE_RESET</c>.</summary>
     public void Reset() => Syscall.Ioctl(Sys, Fd, VfioIoctl.DeviceReset, 0, () => $"device_reset {Name} fd {Fd}");
 

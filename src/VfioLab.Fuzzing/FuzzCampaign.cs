@@ -12,7 +12,9 @@ namespace VfioLab.Fuzzing;
 /// rounds run. The campaigns (docs/robustness.md): <c>differential</c> runs operation sequences on the model and on
 /// a naive per-page reference of type1 and compares them after each; <c>ioctl</c> issues mutated ioctls on every fd
 /// kind of a populated host, each of which must answer a result or a defined errno and leave the host unchanged
-/// when it fails; <c>scenario</c> parses and runs mutated scenario files, which must parse or fail located.
+/// when it fails; <c>scenario</c> parses and runs mutated scenario files, which must parse or fail located; <c>host</c>
+/// generates and mutates host descriptions, each of which must be refused, located, when parsed or run with every
+/// invariant holding.
 /// </summary>
 public sealed class FuzzCampaign
 {
@@ -44,7 +46,7 @@ public sealed class FuzzCampaign
     }
 
     /// <summary>The campaigns in round-robin order.</summary>
-    public static IReadOnlyList<string> CampaignNames { get; } = ["differential", "ioctl", "scenario"];
+    public static IReadOnlyList<string> CampaignNames { get; } = ["differential", "ioctl", "scenario", "host"];
 
     /// <summary>The kernel profiles the campaigns run under: those the naive type1 reference models. The LTS profiles
     /// (<see cref="KernelProfiles.Linux612"/>, <see cref="KernelProfiles.Linux61"/>) differ from upstream in errno
@@ -70,6 +72,7 @@ public sealed class FuzzCampaign
         var ioctl = profiles.ToDictionary(p => p, p => new IoctlCampaign(p));
         string work = Directory.CreateTempSubdirectory("vfiolab-fuzz-").FullName;
         var scenario = new ScenarioCampaign(work);
+        var hosts = new HostCampaign(work);
         var clock = Stopwatch.StartNew();
         double lastReport = -1;
         try
@@ -79,7 +82,8 @@ public sealed class FuzzCampaign
                 ulong seed = options.Seed + (ulong)round;
                 foreach (string c in campaigns)
                 {
-                    foreach (string p in c == "scenario" ? profiles[..1] : profiles)
+                    // The file campaigns run once a round: their files name their own kernel.
+                    foreach (string p in c is "scenario" or "host" ? profiles[..1] : profiles)
                     {
                         switch (c)
                         {
@@ -88,6 +92,9 @@ public sealed class FuzzCampaign
                                 break;
                             case "ioctl":
                                 ioctl[p].RunSeed(seed);
+                                break;
+                            case "host":
+                                hosts.RunSeed(seed);
                                 break;
                             default:
                                 scenario.RunSeed(seed);
@@ -99,7 +106,7 @@ public sealed class FuzzCampaign
                 if (progress is not null && done - lastReport >= 0.1)
                 {
                     lastReport = done;
-                    progress(Math.Min(done, 1), Collect(differential.Values, ioctl.Values, scenario));
+                    progress(Math.Min(done, 1), Collect(differential.Values, ioctl.Values, scenario, hosts));
                 }
             }
         }
@@ -107,11 +114,12 @@ public sealed class FuzzCampaign
         {
             Directory.Delete(work, recursive: true);
         }
-        FuzzFigures all = Collect(differential.Values, ioctl.Values, scenario);
+        FuzzFigures all = Collect(differential.Values, ioctl.Values, scenario, hosts);
         Figures.Add(all);
         _violations.AddRange(differential.Values.SelectMany(d => d.Violations));
         _violations.AddRange(ioctl.Values.SelectMany(i => i.Violations));
         _violations.AddRange(scenario.Violations);
+        _violations.AddRange(hosts.Violations);
     }
 
     /// <summary>Writes each failing case's scenario (<see cref="FuzzViolation.Scenario"/>) under
@@ -138,7 +146,7 @@ public sealed class FuzzCampaign
         return paths;
     }
 
-    private static FuzzFigures Collect(IEnumerable<DifferentialCampaign> d, IEnumerable<IoctlCampaign> i, ScenarioCampaign s)
+    private static FuzzFigures Collect(IEnumerable<DifferentialCampaign> d, IEnumerable<IoctlCampaign> i, ScenarioCampaign s, HostCampaign h)
     {
         var f = new FuzzFigures();
         foreach (DifferentialCampaign c in d)
@@ -150,6 +158,7 @@ public sealed class FuzzCampaign
             f.Add(c.Figures);
         }
         f.Add(s.Figures);
+        f.Add(h.Figures);
         return f;
     }
 }

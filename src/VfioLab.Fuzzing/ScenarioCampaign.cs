@@ -123,7 +123,7 @@ internal sealed class ScenarioCampaign
     }
 
     // A located error names the file, a line within it (or just past its end) and a column >= 1.
-    private static string? Located(ScenarioParseException e, string file, string text)
+    internal static string? Located(ScenarioParseException e, string file, string text)
     {
         // YAML breaks lines at CR LF, a lone CR and LF alike.
         int lines = text.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n', '\r').Length;

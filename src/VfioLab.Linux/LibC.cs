@@ -52,6 +52,38 @@ internal static unsafe partial class LibC
     [LibraryImport("libc", EntryPoint = "process_vm_writev", SetLastError = true)]
     public static partial nint ProcessVmWritev(int pid, IoVec* local, nuint localCount, IoVec* remote, nuint remoteCount, nuint flags);
 
+    /// <summary><c>RLIMIT_MEMLOCK</c> (x86-64 and arm64).</summary>
+    public const int RlimitMemlock = 8;
+
+    /// <summary><c>SYS_capget</c> and <c>SYS_capset</c> on x86-64.</summary>
+    public const long SysCapgetX64 = 125;
+
+    /// <summary>See <see cref="SysCapgetX64"/>.</summary>
+    public const long SysCapsetX64 = 126;
+
+    /// <summary><c>SYS_capget</c> and <c>SYS_capset</c> on arm64 (asm-generic).</summary>
+    public const long SysCapgetArm64 = 90;
+
+    /// <summary>See <see cref="SysCapgetArm64"/>.</summary>
+    public const long SysCapsetArm64 = 91;
+
+    /// <summary>A struct rlimit.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct RLimit
+    {
+        /// <summary>Soft limit.</summary>
+        public ulong Current;
+
+        /// <summary>Hard limit.</summary>
+        public ulong Max;
+    }
+
+    [LibraryImport("libc", EntryPoint = "setrlimit", SetLastError = true)]
+    public static partial int SetRlimit(int resource, RLimit* limit);
+
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    public static partial long Syscall2(long number, void* a, void* b);
+
     [LibraryImport("libc", EntryPoint = "getpid")]
     public static partial int GetPid();
 

@@ -10,7 +10,7 @@ namespace VfioLab.Linux;
 /// Memory reads and writes go through <c>process_vm_readv</c>/<c>process_vm_writev</c> on this process, so an
 /// unmapped or unreadable address answers -EFAULT instead of crashing the runtime. <see cref="Fork"/> is not offered
 /// (a .NET process cannot fork safely). <see cref="Exit"/> closes the fds this surface opened and unmaps what it
-/// mapped, and leaves the process running. Using VFIO on a real host needs the vfio modules, a device bound to
+/// mapped (device fds from VFIO_GROUP_GET_DEVICE_FD included), and leaves the process running. Using VFIO on a real host needs the vfio modules, a device bound to
 /// vfio-pci, access to <c>/dev/vfio/*</c> and enough RLIMIT_MEMLOCK.
 /// </remarks>
 public sealed unsafe class LinuxSyscalls : ISyscallSurface
@@ -62,11 +62,25 @@ public sealed unsafe class LinuxSyscalls : ISyscallSurface
     /// <inheritdoc/>
     public long Ioctl(int fd, uint request, Span<byte> arg)
     {
+        int rc;
         fixed (byte* p = arg)
         {
-            int rc = LibC.IoctlPointer(fd, request, p);
-            return rc < 0 ? LibC.Failed() : rc;
+            rc = LibC.IoctlPointer(fd, request, p);
         }
+        if (rc < 0)
+        {
+            return LibC.Failed();
+        }
+        if (request == VfioIoctl.GroupGetDeviceFd)
+        {
+            // A device fd is a new fd of this process like one from open, and it holds its group's file: Exit must
+            // close it or the group stays busy (the group's next open is EBUSY).
+            lock (_lock)
+            {
+                _fds.Add(rc);
+            }
+        }
+        return rc;
     }
 
     /// <inheritdoc/>

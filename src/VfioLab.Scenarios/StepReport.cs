@@ -50,6 +50,14 @@ public sealed class StepReport
     /// <summary>Invariants found broken after this step that nothing announced.</summary>
     public IReadOnlyList<StepViolation> Violations { get; internal init; } = [];
 
+    /// <summary>Hazards the scenario created through calls Linux allows, found after the step (with invariant
+    /// checking on): each names the invariant the state does not meet and why that is the user's doing. They do not
+    /// fail the step.</summary>
+    public IReadOnlyList<StepViolation> Hazards { get; internal init; } = [];
+    /// <summary>Why the step did not run, when it ran on a real kernel that cannot answer it
+    /// (<see cref="Conformance.ScenarioConformance.RunOnRealKernel"/>); null when it ran.</summary>
+    public string? ModelOnly { get; internal init; }
+
     /// <summary>Whether the step met its expectation and broke no invariant unexpectedly.</summary>
     public bool Passed => Problems.Count == 0;
 

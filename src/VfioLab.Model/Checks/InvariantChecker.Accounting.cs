@@ -112,6 +112,7 @@ internal sealed partial class InvariantChecker
             t.Report(found, InvariantName.VpfnConsistent, $"{m}: external pin at 0x{v.Iova:x} has ref_count 0");
         }
         bool domains = t.Snapshot.Domains.Count > 0;
+        string? hazard = domains && PinFollowsRemappedPage(m, v) ? RemappedUnderDma : null;
         if (domains)
         {
             // The first domain must translate the whole run to exactly its pfns, segment by segment.
@@ -123,7 +124,7 @@ internal sealed partial class InvariantChecker
                 ulong? pfn = k < first.Count && first[k].Start <= at ? (first[k].Phys + (at - first[k].Start)) >> shift : null;
                 if (pfn != expected)
                 {
-                    t.Report(found, InvariantName.VpfnConsistent, $"{m}: external pin at 0x{at:x} holds pfn 0x{expected:x}, the domains translate to {(pfn is null ? "nothing" : $"pfn 0x{pfn:x}")}");
+                    t.Report(found, InvariantName.VpfnConsistent, $"{m}: external pin at 0x{at:x} holds pfn 0x{expected:x}, the domains translate to {(pfn is null ? "nothing" : $"pfn 0x{pfn:x}")}", hazard);
                     break;
                 }
                 ulong segLast = Math.Min(first[k].Last, last);
@@ -135,10 +136,37 @@ internal sealed partial class InvariantChecker
                 k++;
             }
         }
-        ulong need = domains ? 2UL : 1UL;
+        // A pin of a remapped page holds that page's own pin only: the domains pinned the old frame.
+        ulong need = domains && hazard is null ? 2UL : 1UL;
         if (mem.CountReservedOrInvalid(v.Pfn, v.Pages) == 0 && mem.MinPinCount(v.Pfn, v.Pages) < need)
         {
             t.Report(found, InvariantName.VpfnConsistent, $"{m}: external pins at 0x{v.Iova:x} of pfns 0x{v.Pfn.Value:x} (x{v.Pages}) do not all hold a pin of their own (lowest pin count {mem.MinPinCount(v.Pfn, v.Pages)})");
+        }
+    }
+
+    private const string RemappedUnderDma =
+        "a hazard the user created, not a broken model: the process unmapped and remapped memory behind a DMA mapping, "
+        + "so an mdev's pin walked the new page table (vaddr_get_pfn) while the IOMMU keeps the frame MAP pinned; Linux allows it";
+
+    // Whether the owner's page table now maps the run's first and last page to the frames pinned: the pin followed
+    // the process's current memory, which no longer is what MAP pinned.
+    private static bool PinFollowsRemappedPage(VfioDmaSnapshot m, VpfnRun v)
+    {
+        if (!m.Mm.IsAlive || m.VaddrInvalid)
+        {
+            return false;
+        }
+        int shift = m.Mm.PageShift;
+        ulong first = m.Vaddr + (v.Iova - m.Iova);
+        m.Mm.MmapReadLock();
+        try
+        {
+            return m.Mm.TryTranslateLocked(new HostVirtAddr(first), out Pte head) && head.Pfn == v.Pfn
+                && m.Mm.TryTranslateLocked(new HostVirtAddr(first + ((v.Pages - 1) << shift)), out Pte tail) && tail.Pfn == v.Pfn.Plus(v.Pages - 1);
+        }
+        finally
+        {
+            m.Mm.MmapReadUnlock();
         }
     }
 
@@ -352,7 +380,7 @@ internal sealed partial class InvariantChecker
             return list;
         }
 
-        public void Report(List<InvariantViolation> found, string invariant, string message) =>
-            found.Add(new(invariant, $"container {Container.Id}: {message}"));
+        public void Report(List<InvariantViolation> found, string invariant, string message, string? hazard = null) =>
+            found.Add(new(invariant, $"container {Container.Id}: {message}") { Hazard = hazard });
     }
 }

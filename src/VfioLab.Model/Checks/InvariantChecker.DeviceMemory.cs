@@ -106,10 +106,13 @@ internal sealed partial class InvariantChecker
         }
     }
 
-    // Every BAR of every PCI device the host ever had (unplugged ones keep their old ranges), by address.
+    // Every BAR of every PCI device the host ever had (unplugged ones keep their old ranges), by address. A BAR
+    // smaller than a page that starts a page owns the rest of it: vfio-pci reserves it (a dummy resource, so the
+    // page can be mmapped and MAPped whole), and nothing else is placed there.
     private List<BarRange> BarRanges()
     {
         var list = new List<BarRange>();
+        ulong pageMask = (1UL << host.Machine.PageShift) - 1;
         foreach (SimulatedDevice d in host.Devices.Values)
         {
             if (d.Function is null)
@@ -118,7 +121,8 @@ internal sealed partial class InvariantChecker
             }
             foreach (Pci.PciBar bar in d.Function.Bars)
             {
-                list.Add(new BarRange(bar.PhysRange.Start, bar.PhysRange.Last, bar.Index, d));
+                ulong last = (bar.PhysRange.Start & pageMask) == 0 ? Math.Max(bar.PhysRange.Last, bar.PhysRange.Start | pageMask) : bar.PhysRange.Last;
+                list.Add(new BarRange(bar.PhysRange.Start, last, bar.Index, d));
             }
         }
         return list;

@@ -16,4 +16,9 @@ public sealed class LabConfigurationException : Exception
 
     /// <summary>The device, process or part of the host the problem concerns, when one is known.</summary>
     public string? Subject { get; init; }
+
+    /// <summary>Which setting of <see cref="Subject"/> is refused, spelled as the scenario format's key path under
+    /// the device, process or <c>host</c> (<c>memory</c>, <c>frames</c>, <c>bars[1].size</c>, <c>group</c>,
+    /// <c>reserved_regions[0]</c>), when one is; null when the subject as a whole is.</summary>
+    public string? Setting { get; init; }
 }

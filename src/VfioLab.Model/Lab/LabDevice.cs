@@ -71,6 +71,43 @@ public sealed class LabDevice
     /// twice counts twice); null for a device whose driver is not an mdev vendor driver.</summary>
     public ulong? PinsHeld => (Simulated.Vfio?.Driver as MdevVendorDriver)?.PinsHeld;
 
+    /// <summary>Resets the PCI function has gone through (function, slot or bus resets); 0 for a mediated device.</summary>
+    public int ResetCount => Simulated.Function?.ResetCount ?? 0;
+
+    /// <summary>The device's interrupt set-up through vfio-pci now; null for a mediated device or one bound to a host driver.</summary>
+    public LabIrqState? Irqs
+    {
+        get
+        {
+            if (Simulated.Vfio?.Hardware is not global::VfioLab.Vfio.Pci.VfioPciDevice pci)
+            {
+                return null;
+            }
+            global::VfioLab.Vfio.Pci.VfioPciIrqSnapshot s = pci.Irqs.Snapshot();
+            LabIrqIndex? mode = s.Mode switch
+            {
+                global::VfioLab.Vfio.Pci.VfioPciIrqMode.Intx => LabIrqIndex.Intx,
+                global::VfioLab.Vfio.Pci.VfioPciIrqMode.Msi => LabIrqIndex.Msi,
+                global::VfioLab.Vfio.Pci.VfioPciIrqMode.Msix => LabIrqIndex.Msix,
+                _ => null,
+            };
+            return new LabIrqState(mode, s.Vectors, s.TriggerVectors, s.IntxMasked, s.IntxUnmaskEventFd, s.ErrTrigger, s.ReqTrigger);
+        }
+    }
+
+    /// <summary>The device asserts an interrupt: INTx (automasked as vfio-pci does, held pending while masked), MSI or
+    /// MSI-X vector <paramref name="vector"/>, an AER error or a release request.</summary>
+    /// <returns>Whether a trigger eventfd the user set was signalled.</returns>
+    /// <exception cref="LabConfigurationException">The device is not bound to vfio-pci.</exception>
+    public bool RaiseInterrupt(LabIrqIndex index, int vector = 0)
+    {
+        if (Simulated.Vfio?.Hardware is not global::VfioLab.Vfio.Pci.VfioPciDevice pci)
+        {
+            throw new LabConfigurationException($"device {Name} is not bound to vfio-pci; its interrupts do not reach VFIO") { Subject = Name };
+        }
+        return pci.Irqs.Raise((VfioPciIrqIndex)(uint)index, vector);
+    }
+
     /// <summary>The device reads <paramref name="size"/> bytes at <paramref name="iova"/> through its IOMMU.</summary>
     /// <exception cref="LabConfigurationException">The device was unplugged, or <paramref name="size"/> exceeds what one array holds.</exception>
     public LabDmaResult DmaRead(ulong iova, ulong size)

@@ -124,16 +124,30 @@ public sealed class LabHost
 
     /// <summary>Evaluates every invariant (<see cref="InvariantNames"/>) over the whole host now.</summary>
     /// <returns>The violations found; empty when the state is consistent.</returns>
-    public IReadOnlyList<LabViolation> CheckInvariants() => Lab(_checker.Check());
+    /// <remarks>A state the user created through calls Linux allows, which an invariant would flag, is a hazard, not
+    /// a violation (<see cref="CheckInvariants(out IReadOnlyList{LabViolation})"/> returns those too).</remarks>
+    public IReadOnlyList<LabViolation> CheckInvariants() => CheckInvariants(out _);
 
-    /// <summary>Evaluates the invariants over what changed since the last check (<see cref="CheckInvariants"/> or this):
+    /// <summary>Evaluates every invariant as <see cref="CheckInvariants()"/> does, and returns apart the hazards the
+    /// user created through calls Linux allows (docs/robustness.md lists them).</summary>
+    /// <param name="hazards">Each with <see cref="LabViolation.Hazard"/> saying why it is the user's doing.</param>
+    /// <returns>The violations of the model's invariants; empty when the state is consistent.</returns>
+    public IReadOnlyList<LabViolation> CheckInvariants(out IReadOnlyList<LabViolation> hazards) => Split(_checker.Check(), out hazards);
+
+    /// <summary>Evaluates the invariants over what changed since the last check (<see cref="CheckInvariants()"/> or this):
     /// when every call since then was a type1 MAP_DMA or UNMAP_DMA and the host was consistent at that check, only
     /// the IOVA ranges those calls changed and the totals they move; otherwise the whole host, as
-    /// <see cref="CheckInvariants"/>. Starting from a consistent host it reports the same invariants broken as the
+    /// <see cref="CheckInvariants()"/>. Starting from a consistent host it reports the same invariants broken as the
     /// full sweep, at a cost that follows what changed (what <see cref="InvariantChecking.AfterEveryCall"/> and
     /// <c>vfiolab run</c> use after each call or step; keep a full sweep at the end).</summary>
     /// <returns>The violations found; empty when the state is consistent.</returns>
-    public IReadOnlyList<LabViolation> CheckChangedInvariants() => Lab(_checker.CheckChanges());
+    public IReadOnlyList<LabViolation> CheckChangedInvariants() => CheckChangedInvariants(out _);
+
+    /// <summary><see cref="CheckChangedInvariants()"/>, with the hazards the user created apart, as
+    /// <see cref="CheckInvariants(out IReadOnlyList{LabViolation})"/> returns them.</summary>
+    /// <param name="hazards">Each with <see cref="LabViolation.Hazard"/> saying why it is the user's doing.</param>
+    /// <returns>The violations of the model's invariants; empty when the state is consistent.</returns>
+    public IReadOnlyList<LabViolation> CheckChangedInvariants(out IReadOnlyList<LabViolation> hazards) => Split(_checker.CheckChanges(), out hazards);
 
     /// <summary>The observable VFIO state as text, one line per object (containers, mappings, domains, groups, devices,
     /// pins, charges): equal before and after a call that failed, as the model promises.</summary>
@@ -202,9 +216,11 @@ public sealed class LabHost
         return host;
     }
 
-    private static LabViolation[] Lab(IReadOnlyList<InvariantViolation> found) =>
-        [.. found.Select(v => new LabViolation(v.Invariant, v.Message))];
-
+    private static LabViolation[] Split(IReadOnlyList<InvariantViolation> all, out IReadOnlyList<LabViolation> hazards)
+    {
+        hazards = [.. all.Where(v => v.Hazard is not null).Select(v => new LabViolation(v.Invariant, v.Message) { Hazard = v.Hazard })];
+        return [.. all.Where(v => v.Hazard is null).Select(v => new LabViolation(v.Invariant, v.Message))];
+    }
     private void Dispatch(TraceEvent e)
     {
         Action<LabTraceEvent>[] listeners;

@@ -61,7 +61,7 @@ public sealed class LabHostBuilder
     {
         if (bytes is not (4096 or 16384 or 65536))
         {
-            throw new LabConfigurationException($"page size 0x{bytes:x} is not 4 KiB, 16 KiB or 64 KiB");
+            throw new LabConfigurationException($"page size 0x{bytes:x} is not 4 KiB, 16 KiB or 64 KiB") { Subject = "host", Setting = "page_size" };
         }
         _pageSize = bytes;
         return this;
@@ -73,7 +73,7 @@ public sealed class LabHostBuilder
     {
         if (runPages == 0)
         {
-            throw new LabConfigurationException("scattered frames need runs of at least one page");
+            throw new LabConfigurationException("scattered frames need runs of at least one page") { Subject = "host", Setting = "frames" };
         }
         _frames = FrameLayout.ScatteredRuns(runPages, seed);
         return this;
@@ -95,13 +95,13 @@ public sealed class LabHostBuilder
         {
             if (!BitOperations.IsPow2(s))
             {
-                throw new LabConfigurationException($"IOMMU page size 0x{s:x} is not a power of two");
+                throw new LabConfigurationException($"IOMMU page size 0x{s:x} is not a power of two") { Subject = "host", Setting = "iommu_page_sizes" };
             }
             bitmap |= s;
         }
         if (bitmap == 0)
         {
-            throw new LabConfigurationException("an IOMMU needs at least one page size");
+            throw new LabConfigurationException("an IOMMU needs at least one page size") { Subject = "host", Setting = "iommu_page_sizes" };
         }
         _pageSizes = bitmap;
         return this;
@@ -110,14 +110,14 @@ public sealed class LabHostBuilder
     /// <summary>Overrides the IOMMU's aperture, the IOVA range it can translate (<paramref name="last"/> inclusive).</summary>
     public LabHostBuilder WithAperture(ulong start, ulong last)
     {
-        _aperture = CheckedRange(start, last, "aperture");
+        _aperture = CheckedRange(start, last, "aperture", "aperture");
         return this;
     }
 
     /// <summary>Adds a reserved IOVA range to every IOMMU unit of the host (<paramref name="last"/> inclusive).</summary>
     public LabHostBuilder AddReservedRegion(ulong start, ulong last, ReservedRegionKind kind)
     {
-        _reserved.Add(new ReservedRegion(CheckedRange(start, last, "reserved region"), kind switch
+        _reserved.Add(new ReservedRegion(CheckedRange(start, last, "reserved region", $"reserved_regions[{_reserved.Count}]"), kind switch
         {
             ReservedRegionKind.Msi => ReservedRegionType.Msi,
             ReservedRegionKind.Direct => ReservedRegionType.Direct,
@@ -221,15 +221,22 @@ public sealed class LabHostBuilder
         return this;
     }
 
+    /// <summary>Checks the whole description against the limits of the hardware it models and the budget on
+    /// simulated state (<see cref="LabLimits"/>), building nothing: host memory and its frame layout, IOMMU page
+    /// sizes and aperture, each BAR (PCI rules and its place in the MMIO window above RAM), group membership (one
+    /// IOMMU and one MSI isolation per group, an mdev alone in its group) and mdev UUIDs. <see cref="Build"/> runs it
+    /// first.</summary>
+    /// <exception cref="LabConfigurationException">The first rule the description breaks;
+    /// <see cref="LabConfigurationException.Subject"/> names the device, process or <c>host</c> and
+    /// <see cref="LabConfigurationException.Setting"/> the setting.</exception>
+    public void Validate() => LabHostValidator.Validate(this);
+
     /// <summary>Builds the host. Nothing is shared between two hosts built from one builder.</summary>
-    /// <exception cref="LabConfigurationException">The description cannot be built; <see cref="LabConfigurationException.Subject"/>
-    /// names the device, process or <c>host</c> it concerns.</exception>
+    /// <exception cref="LabConfigurationException">The description cannot be built (<see cref="Validate"/>);
+    /// <see cref="LabConfigurationException.Subject"/> names the device, process or <c>host</c> it concerns.</exception>
     public LabHost Build()
     {
-        if (_memory < _pageSize || _memory % _pageSize != 0)
-        {
-            throw new LabConfigurationException($"host memory 0x{_memory:x} is not a multiple of the page size 0x{_pageSize:x}");
-        }
+        Validate();
         int pageShift = BitOperations.Log2(_pageSize);
         IommuHardwareProfile profile = Profile(_iommu, _pageSizes, _aperture, null);
         var kernel = new KernelSettings(_profile, [.. _quirks], _dmaEntryLimit, _disableHugepages, _allowUnsafeInterrupts, _strictMmioMaps);
@@ -258,10 +265,9 @@ public sealed class LabHostBuilder
             {
                 IommuHardwareProfile deviceProfile = profile;
                 PciDeviceOptions o = d.Options;
-                if (o.IommuOverride is not null || o.IommuPageSizes is not null || !o.Coherent)
+                if (IommuKeyOf(o) is { } key)
                 {
                     // Devices with the same per-device settings share one IOMMU instance.
-                    string key = $"{o.IommuOverride}/{string.Join(",", o.IommuPageSizes ?? [])}/{o.Coherent}";
                     if (!perDevice.TryGetValue(key, out IommuHardwareProfile? p))
                     {
                         ulong? bitmap = o.IommuPageSizes is { } sizes ? sizes.Aggregate(0UL, (acc, s) => acc | s)
@@ -273,7 +279,7 @@ public sealed class LabHostBuilder
                 }
                 var bars = o.Bars.Select(b => new PciBarRequest(b.Index, b.Size, b.Prefetchable, b.Is64Bit)).ToList();
                 error = host.AddPciDevice(d.Name, d.Address, bars, o.HostDriver ? DriverBinding.Host : DriverBinding.Vfio, group,
-                    deviceProfile, o.IsolatedMsi ? null : false);
+                    deviceProfile, o.IsolatedMsi ? null : false, o.Description);
             }
             if (error is not null)
             {
@@ -314,9 +320,9 @@ public sealed class LabHostBuilder
         return next;
     }
 
-    private static ByteRange CheckedRange(ulong start, ulong last, string what) => last >= start
+    private static ByteRange CheckedRange(ulong start, ulong last, string what, string setting) => last >= start
         ? new ByteRange(start, last)
-        : throw new LabConfigurationException($"{what} [0x{start:x}, 0x{last:x}] ends before it starts");
+        : throw new LabConfigurationException($"{what} [0x{start:x}, 0x{last:x}] ends before it starts") { Subject = "host", Setting = setting };
 
     private static bool Flag(string name, ulong value) => value switch
     {
@@ -325,5 +331,32 @@ public sealed class LabHostBuilder
         _ => throw new LabConfigurationException($"{name} is 0 or 1, not 0x{value:x}"),
     };
 
-    private sealed record DeviceEntry(string Name, PciAddress Address, Guid Uuid, PciDeviceOptions Options, bool Misbehaving, bool IsMdev = false);
+    internal ulong Memory => _memory;
+
+    internal ulong PageSize => _pageSize;
+
+    internal FrameLayout Frames => _frames;
+
+    internal ulong? IommuPageSizeBitmap => _pageSizes;
+
+    internal ByteRange? Aperture => _aperture;
+
+    internal IReadOnlyList<DeviceEntry> Devices => _devices;
+
+    internal bool IsSpapr => _iommu == IommuKind.SpaprTce;
+
+    /// <summary>The page sizes of the IOMMU unit a PCI function sits behind, as <see cref="Build"/> sets them up.</summary>
+    internal ulong UnitPageSizesOf(PciDeviceOptions o) =>
+        IommuKeyOf(o) is null ? Profile(_iommu, _pageSizes, _aperture, null).PgsizeBitmap
+        : Profile(o.IommuOverride ?? _iommu, o.IommuPageSizes is { } sizes ? sizes.Aggregate(0UL, (acc, s) => acc | s) : o.IommuOverride is null ? _pageSizes : null,
+            null, null).PgsizeBitmap;
+
+    /// <summary>Which IOMMU unit a PCI function sits behind: null for the host's, else a key that devices with the
+    /// same per-device settings share (one instance per key).</summary>
+    internal static string? IommuKeyOf(PciDeviceOptions o) =>
+        o.IommuOverride is not null || o.IommuPageSizes is not null || !o.Coherent
+            ? $"{o.IommuOverride}/{string.Join(",", o.IommuPageSizes ?? [])}/{o.Coherent}"
+            : null;
+
+    internal sealed record DeviceEntry(string Name, PciAddress Address, Guid Uuid, PciDeviceOptions Options, bool Misbehaving, bool IsMdev = false);
 }

@@ -180,4 +180,16 @@ public sealed class LabProcess
         file.Put();
         return ops;
     }
+
+    /// <summary>eventfd(2), non-blocking, in this process: the new fd (to pass to VFIO_DEVICE_SET_IRQS), or -EMFILE.</summary>
+    public int CreateEventFd() => Vfio.Pci.EventFd.Create(Process, out _);
+
+    /// <summary>A non-blocking read(2) of eventfd <paramref name="fd"/>: the counter (how many times it was signalled
+    /// since the last read), which the read clears; -EAGAIN when zero, -EBADF for an fd that is not open, -EINVAL for
+    /// a file that is not an eventfd.</summary>
+    public long ReadEventFd(int fd)
+    {
+        Abi.Errno e = Vfio.Pci.EventFd.TryGet(Process, fd, out Vfio.Pci.EventFd? efd);
+        return e != Abi.Errno.None ? e.AsReturn() : efd!.Take();
+    }
 }

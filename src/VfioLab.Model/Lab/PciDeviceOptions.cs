@@ -27,6 +27,61 @@ public sealed class PciDeviceOptions
 
     internal bool IsolatedMsi { get; private set; } = true;
 
+    internal Pci.PciDeviceDescription Description { get; private set; } = Pci.PciDeviceDescription.Default;
+
+    /// <summary>Config-space identity: vendor and device id, the 24-bit class code, subsystem ids and revision
+    /// (default 1af4:1000, class 0).</summary>
+    public PciDeviceOptions Ids(ushort vendor, ushort device, uint classCode = 0, ushort subsystemVendor = 0, ushort subsystem = 0, byte revision = 0)
+    {
+        Description = Description with
+        {
+            VendorId = vendor,
+            DeviceId = device,
+            ClassCode = classCode,
+            SubsystemVendorId = subsystemVendor,
+            SubsystemId = subsystem,
+            Revision = revision,
+        };
+        return this;
+    }
+
+    /// <summary>PCI Express (the default: a PCIe capability, 4 KiB of config space, the ERR interrupt index) or
+    /// conventional PCI (256 bytes of config space, no ERR index). A conventional function has no FLR, so the default
+    /// reset method becomes <see cref="LabPciReset.None"/>; call <see cref="Reset"/> after this to choose another.</summary>
+    public PciDeviceOptions Express(bool express)
+    {
+        Description = Description with
+        {
+            Express = express,
+            Reset = !express && Description.Reset == Pci.PciResetMethod.Flr ? Pci.PciResetMethod.None : Description.Reset,
+        };
+        return this;
+    }
+
+    /// <summary>The reset method the PCI core finds (default <see cref="LabPciReset.Flr"/>).</summary>
+    public PciDeviceOptions Reset(LabPciReset method)
+    {
+        Description = Description with { Reset = (Pci.PciResetMethod)(int)method };
+        return this;
+    }
+
+    /// <summary>The interrupts the function offers: an INTx pin, <paramref name="msi"/> MSI vectors (0 or a power of two
+    /// up to 32), <paramref name="msix"/> MSI-X vectors (0 to 2048) with the table at offset 0 of BAR
+    /// <paramref name="msixBar"/> and the PBA after it. Default: INTx, 1 MSI vector, no MSI-X.</summary>
+    public PciDeviceOptions Interrupts(bool intx, int msi, int msix, int msixBar = 0)
+    {
+        Description = Description with { IntxPin = intx, MsiVectors = msi, MsixVectors = msix, MsixBar = msixBar };
+        return this;
+    }
+
+    /// <summary>An expansion ROM of <paramref name="size"/> bytes (a power of two, at least 2 KiB), readable through
+    /// region 6.</summary>
+    public PciDeviceOptions Rom(ulong size)
+    {
+        Description = Description with { RomSize = size };
+        return this;
+    }
+
     /// <summary>Adds memory BAR <paramref name="index"/> (0-5) of <paramref name="size"/> bytes, a power of two of
     /// at least 4 KiB; a 64-bit BAR takes two BAR registers.</summary>
     public PciDeviceOptions Bar(int index, ulong size, bool prefetchable = false, bool is64Bit = true)

@@ -12,7 +12,9 @@ namespace VfioLab.Pci;
 /// <remarks>
 /// Lock: <c>_lock</c>, a leaf lock, taken by every method; it protects <c>_config</c>,
 /// <see cref="InReset"/>, <see cref="ResetCount"/> and the contents of every BAR. Never change:
-/// <see cref="Address"/>, <see cref="VendorId"/>, <see cref="DeviceId"/>, <see cref="Bars"/>.
+/// <see cref="Address"/>, <see cref="Description"/>, <see cref="Bars"/>, <see cref="RomBase"/>, <c>_initial</c>,
+/// <c>_writable</c>. Config space follows the description (<see cref="PciConfigImage"/>): only the bits its
+/// write mask allows change, and a reset returns every writable bit to its power-on value.
 /// </remarks>
 internal sealed class PciFunction
 {
@@ -22,46 +24,47 @@ internal sealed class PciFunction
     /// <summary>Config offset of BAR0 (PCI_BASE_ADDRESS_0).</summary>
     public const int Bar0Offset = 0x10;
 
-    /// <summary>Size of the conventional config space modelled.</summary>
-    public const int ConfigSize = 256;
-
-    // Command bits software can change (I/O, memory, master, special, MWI, palette, parity, SERR, fast b2b, INTx disable).
-    private const ushort CommandWritableMask = 0x07ff;
-
     private readonly object _lock = new();
-    private readonly byte[] _config = new byte[ConfigSize];
+    private readonly byte[] _config;
+    private readonly byte[] _initial;
+    private readonly byte[] _writable;
     private readonly PciBar?[] _barsByIndex = new PciBar?[6];
     private bool _inReset;
     private int _resetCount;
 
-    internal PciFunction(PciAddress address, ushort vendorId, ushort deviceId, IReadOnlyList<PciBar> bars)
+    internal PciFunction(PciAddress address, PciDeviceDescription description, IReadOnlyList<PciBar> bars, ulong romBase)
     {
         Address = address;
-        VendorId = vendorId;
-        DeviceId = deviceId;
+        Description = description;
         Bars = bars;
-        BinaryPrimitives.WriteUInt16LittleEndian(_config.AsSpan(0x00), vendorId);
-        BinaryPrimitives.WriteUInt16LittleEndian(_config.AsSpan(0x02), deviceId);
+        RomBase = romBase;
         foreach (PciBar bar in bars)
         {
             _barsByIndex[bar.Index] = bar;
-            uint low = (uint)(bar.Base.Value & 0xffff_fff0) | (bar.Is64Bit ? 0x4u : 0u) | (bar.Prefetchable ? 0x8u : 0u);
-            BinaryPrimitives.WriteUInt32LittleEndian(_config.AsSpan(Bar0Offset + (4 * bar.Index)), low);
-            if (bar.Is64Bit && bar.Index < 5)
-            {
-                BinaryPrimitives.WriteUInt32LittleEndian(_config.AsSpan(Bar0Offset + (4 * (bar.Index + 1))), (uint)(bar.Base.Value >> 32));
-            }
         }
+        var image = PciConfigImage.Build(description, bars, romBase, address);
+        _config = image.Bytes;
+        _initial = (byte[])image.Bytes.Clone();
+        _writable = image.Writable;
     }
+
+    /// <summary>What the function says about itself (ids, PCIe, reset method, interrupts, ROM).</summary>
+    public PciDeviceDescription Description { get; }
+
+    /// <summary><c>pdev-&gt;cfg_size</c>: 4 KiB for PCI Express, 256 bytes for conventional PCI.</summary>
+    public int ConfigSize => _config.Length;
+
+    /// <summary>Physical base of the expansion ROM BAR (0 when the function has none).</summary>
+    public ulong RomBase { get; }
 
     /// <summary>domain:bus:device.function.</summary>
     public PciAddress Address { get; }
 
     /// <summary>PCI vendor id.</summary>
-    public ushort VendorId { get; }
+    public ushort VendorId => Description.VendorId;
 
     /// <summary>PCI device id.</summary>
-    public ushort DeviceId { get; }
+    public ushort DeviceId => Description.DeviceId;
 
     /// <summary>The memory BARs, in index order.</summary>
     public IReadOnlyList<PciBar> Bars { get; }
@@ -119,16 +122,16 @@ internal sealed class PciFunction
             for (int i = 0; i < destination.Length; i++)
             {
                 int at = offset + i;
-                destination[i] = at is >= 0 and < ConfigSize ? _config[at] : (byte)0xff;
+                destination[i] = at >= 0 && at < _config.Length ? _config[at] : (byte)0xff;
             }
         }
     }
 
     /// <summary>
-    /// Writes config space as software would. Only the command register's writable bits take
-    /// effect in the model; ids and BAR registers are read-only here (BARs are assigned by the
-    /// topology, sizing is not modelled); other bytes below 0x40 are ignored; bytes from 0x40 on
-    /// (capabilities) are stored.
+    /// Writes config space as software would: only the bits the description makes writable change (the
+    /// command register, cache line, latency timer, interrupt line, ROM enable, PM state, MSI enable, message
+    /// enable, address and data, MSI-X enable and function mask, PCIe device control); ids, BAR registers
+    /// (assigned by the topology), capability headers and read-only registers keep their value.
     /// </summary>
     public void WriteConfig(int offset, ReadOnlySpan<byte> source)
     {
@@ -137,21 +140,96 @@ internal sealed class PciFunction
             for (int i = 0; i < source.Length; i++)
             {
                 int at = offset + i;
-                if (at == CommandOffset)
+                if (at >= 0 && at < _config.Length)
                 {
-                    _config[at] = (byte)(source[i] & (CommandWritableMask & 0xff));
-                }
-                else if (at == CommandOffset + 1)
-                {
-                    _config[at] = (byte)(source[i] & (CommandWritableMask >> 8));
-                }
-                else if (at is >= 0x40 and < ConfigSize)
-                {
-                    _config[at] = source[i];
+                    byte mask = _writable[at];
+                    _config[at] = (byte)((_config[at] & ~mask) | (source[i] & mask));
                 }
             }
         }
     }
+
+    /// <summary>The 8-bit register at <paramref name="offset"/>.</summary>
+    public byte ReadConfigByte(int offset)
+    {
+        Span<byte> b = stackalloc byte[1];
+        ReadConfig(offset, b);
+        return b[0];
+    }
+
+    /// <summary>The 16-bit register at <paramref name="offset"/>.</summary>
+    public ushort ReadConfigWord(int offset)
+    {
+        Span<byte> b = stackalloc byte[2];
+        ReadConfig(offset, b);
+        return BinaryPrimitives.ReadUInt16LittleEndian(b);
+    }
+
+    /// <summary>The 32-bit register at <paramref name="offset"/>.</summary>
+    public uint ReadConfigDword(int offset)
+    {
+        Span<byte> b = stackalloc byte[4];
+        ReadConfig(offset, b);
+        return BinaryPrimitives.ReadUInt32LittleEndian(b);
+    }
+
+    /// <summary>Writes the 16-bit register at <paramref name="offset"/> (its writable bits).</summary>
+    public void WriteConfigWord(int offset, ushort value)
+    {
+        Span<byte> b = stackalloc byte[2];
+        BinaryPrimitives.WriteUInt16LittleEndian(b, value);
+        WriteConfig(offset, b);
+    }
+
+    /// <summary>Sets or clears bits of the 16-bit register at <paramref name="offset"/> (its writable bits):
+    /// how the PCI core turns MSI, MSI-X and INTx disable on and off.</summary>
+    public void UpdateConfigWord(int offset, ushort bits, bool set)
+    {
+        lock (_lock)
+        {
+            ushort value = BinaryPrimitives.ReadUInt16LittleEndian(_config.AsSpan(offset));
+            value = set ? (ushort)(value | bits) : (ushort)(value & ~bits);
+            Span<byte> b = stackalloc byte[2];
+            BinaryPrimitives.WriteUInt16LittleEndian(b, value);
+            for (int i = 0; i < 2; i++)
+            {
+                byte mask = _writable[offset + i];
+                _config[offset + i] = (byte)((_config[offset + i] & ~mask) | (b[i] & mask));
+            }
+        }
+    }
+
+    /// <summary>Reads the expansion ROM image at <paramref name="offset"/>: a PCI ROM header (0x55 0xaa), a PCI data
+    /// structure at 0x1c naming the ids and the image length (the whole ROM, in 512-byte units, the last image), and
+    /// zeros; what <c>pci_map_rom</c> parses to find the image size.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The function has no ROM or the read leaves it (a model bug).</exception>
+    public void ReadRom(ulong offset, Span<byte> destination)
+    {
+        ulong size = Description.RomSize;
+        if (size == 0 || offset > size || (ulong)destination.Length > size - offset)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), $"{Address} ROM: read at 0x{offset:x} length 0x{destination.Length:x} out of range");
+        }
+        Span<byte> header = stackalloc byte[0x34];
+        header.Clear();
+        header[0] = 0x55;
+        header[1] = 0xaa;
+        BinaryPrimitives.WriteUInt16LittleEndian(header[0x18..], 0x1c);
+        "PCIR"u8.CopyTo(header[0x1c..]);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[0x20..], VendorId);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[0x22..], DeviceId);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[0x26..], 0x18);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[0x2c..], (ushort)Math.Min(size / 512, 0xffff));
+        header[0x31] = 0x80;
+        for (int i = 0; i < destination.Length; i++)
+        {
+            ulong at = offset + (ulong)i;
+            destination[i] = at < (ulong)header.Length ? header[(int)at] : (byte)0;
+        }
+    }
+
+    /// <summary>Bytes of ROM image <c>pci_map_rom</c> finds (the image length of its PCI data structure).</summary>
+    public ulong RomImageSize => Math.Min(Description.RomSize / 512, 0xffff) * 512;
 
     /// <summary>Writes the whole command register (a 16-bit config write at 0x04).</summary>
     public void WriteCommand(PciCommand value)
@@ -206,9 +284,10 @@ internal sealed class PciFunction
     }
 
     /// <summary>
-    /// Function-level reset (FLR, <c>pcie_flr</c>): the command register returns to 0, so memory
-    /// decode and bus mastering are off until software re-enables them. BAR contents are kept (device
-    /// memory is not defined by the reset; the model keeps it so tests can see stale data).
+    /// Function-level reset (FLR, <c>pcie_flr</c>): every writable register returns to its power-on value, so the
+    /// command register is 0 (memory decode and bus mastering off until software re-enables them) and MSI, MSI-X
+    /// and the power state are back to reset. BAR contents are kept (device memory is not defined by the reset;
+    /// the model keeps it so tests can see stale data).
     /// </summary>
     public void FunctionReset()
     {
@@ -217,14 +296,17 @@ internal sealed class PciFunction
     }
 
     /// <summary>Starts a reset window (a bus/slot reset spans several functions): the BARs stop
-    /// decoding and the command register is cleared.</summary>
+    /// decoding and every writable register returns to its power-on value (the command register is cleared).</summary>
     public void BeginReset()
     {
         lock (_lock)
         {
             _inReset = true;
-            _config[CommandOffset] = 0;
-            _config[CommandOffset + 1] = 0;
+            for (int i = 0; i < _config.Length; i++)
+            {
+                byte mask = _writable[i];
+                _config[i] = (byte)((_config[i] & ~mask) | (_initial[i] & mask));
+            }
         }
     }
 
@@ -239,11 +321,17 @@ internal sealed class PciFunction
         }
     }
 
-    /// <summary>What <c>pci_save_state</c> keeps that the model changes: the command register.</summary>
-    public PciSavedState SaveState() => new(Command);
+    /// <summary>What <c>pci_save_state</c> keeps: the config space.</summary>
+    public PciSavedState SaveState()
+    {
+        lock (_lock)
+        {
+            return new PciSavedState((byte[])_config.Clone());
+        }
+    }
 
-    /// <summary><c>pci_restore_state</c>: writes the saved command register back.</summary>
-    public void RestoreState(PciSavedState state) => WriteCommand(state.Command);
+    /// <summary><c>pci_restore_state</c>: writes the saved registers back.</summary>
+    public void RestoreState(PciSavedState state) => WriteConfig(0, state.Config);
 
     /// <inheritdoc />
     public override string ToString() => $"{Address} [{VendorId:x4}:{DeviceId:x4}]";
@@ -265,5 +353,9 @@ internal sealed class PciFunction
     }
 }
 
-/// <summary>Saved config state of a <see cref="PciFunction"/> (the part of <c>struct pci_saved_state</c> the model uses).</summary>
-internal readonly record struct PciSavedState(PciCommand Command);
+/// <summary>Saved config state of a <see cref="PciFunction"/> (<c>struct pci_saved_state</c>).</summary>
+internal readonly record struct PciSavedState(byte[] Config)
+{
+    /// <summary>The saved command register.</summary>
+    public PciCommand Command => (PciCommand)BinaryPrimitives.ReadUInt16LittleEndian(Config.AsSpan(PciFunction.CommandOffset));
+}

@@ -31,15 +31,20 @@ internal sealed class PciTopology
     private readonly Dictionary<int, PciFunction> _bySerial = [];
     private readonly Dictionary<PciAddress, int> _serialOf = [];
     private readonly RunMap<BarKey> _barMap = new();
+    private readonly ulong _pageSize;
     private ulong _cursor;
     private int _nextSerial;
 
     /// <summary>Creates a topology whose BARs go in <paramref name="mmioWindow"/>, which the host
     /// places above the end of RAM so that no MMIO pfn is a RAM frame.</summary>
-    public PciTopology(ByteRange mmioWindow)
+    /// <param name="mmioWindow">The physical range BARs are placed in.</param>
+    /// <param name="pageSize">The host page: a smaller BAR is placed at the start of a page of its own, the rest of
+    /// which vfio-pci reserves (a dummy resource) so that the page can be mmapped; 1: no rounding.</param>
+    public PciTopology(ByteRange mmioWindow, ulong pageSize = 1)
     {
         MmioWindow = mmioWindow;
         _cursor = mmioWindow.Start;
+        _pageSize = pageSize;
     }
 
     /// <summary>The physical range BARs are allocated from.</summary>
@@ -48,11 +53,14 @@ internal sealed class PciTopology
     /// <summary>A window starting at the first 1 GiB boundary at or above <paramref name="ramEnd"/>
     /// (exclusive end of RAM) and running to 2^51-1; the upper half of the 52-bit physical space the
     /// profiles use is other drivers' MMIO (<c>Host.Machine.OtherMmioBase</c>), so the two never overlap.</summary>
-    public static PciTopology AboveRam(ulong ramEnd)
+    public static PciTopology AboveRam(ulong ramEnd, ulong pageSize = 1)
     {
         const ulong align = 1UL << 30;
-        ulong start = (ramEnd + (align - 1)) & ~(align - 1);
-        return new PciTopology(new ByteRange(start, (1UL << 51) - 1));
+        const ulong last = (1UL << 51) - 1;
+        // RAM reaching the window's top (refused by the host's validation) leaves an empty window rather than a
+        // start that wraps to 0 and places BARs over RAM frames.
+        ulong start = ramEnd > last ? last + 1 : (ramEnd + (align - 1)) & ~(align - 1);
+        return new PciTopology(new ByteRange(start, last), pageSize);
     }
 
     /// <summary>Every function, in address order.</summary>
@@ -77,24 +85,58 @@ internal sealed class PciTopology
     /// Adds a function and places its BARs: largest first, each at the next multiple of its size in
     /// the MMIO window (natural alignment, as the PCI spec requires of BAR decoding).
     /// </summary>
-    /// <exception cref="ArgumentException">Duplicate address, duplicate or invalid BAR index or size.</exception>
-    /// <exception cref="InvalidOperationException">The MMIO window is exhausted.</exception>
-    public PciFunction AddFunction(PciAddress address, ushort vendorId, ushort deviceId, IEnumerable<PciBarRequest> bars)
+    /// <exception cref="ArgumentException">Duplicate address, duplicate or invalid BAR index or size, or a BAR the
+    /// MMIO window cannot place (a host description the model refuses, not a broken model).</exception>
+    public PciFunction AddFunction(PciAddress address, ushort vendorId, ushort deviceId, IEnumerable<PciBarRequest> bars) =>
+        AddFunction(address, PciDeviceDescription.Default with { VendorId = vendorId, DeviceId = deviceId }, bars);
+
+    /// <summary>
+    /// Adds a function described by <paramref name="description"/> and places its BARs as above, then its expansion
+    /// ROM (if any) after them, naturally aligned; the ROM is not entered in the decode map (its decode is off: only
+    /// the kernel reads it, through <c>pci_map_rom</c>).
+    /// </summary>
+    /// <exception cref="ArgumentException">Duplicate address, invalid BAR, a description
+    /// <see cref="PciDeviceDescription.Validate"/> refuses, or a BAR or ROM the MMIO window cannot place.</exception>
+    public PciFunction AddFunction(PciAddress address, PciDeviceDescription description, IEnumerable<PciBarRequest> bars) =>
+        TryAdd(address, description, bars, out string? error) ?? throw new ArgumentException(error, nameof(bars));
+
+    /// <summary>Adds a function as <see cref="AddFunction(PciAddress, PciDeviceDescription, IEnumerable{PciBarRequest})"/>
+    /// does; false, with the reason, when it cannot (the topology is then unchanged).</summary>
+    public bool TryAddFunction(PciAddress address, PciDeviceDescription description, IEnumerable<PciBarRequest> bars, out string? error) =>
+        TryAdd(address, description, bars, out error) is not null;
+
+    private PciFunction? TryAdd(PciAddress address, PciDeviceDescription description, IEnumerable<PciBarRequest> bars, out string? error)
     {
         List<PciBarRequest> requests = [.. bars];
+        if (description.Validate(requests) is { } invalid)
+        {
+            error = $"{address}: {invalid}";
+            return null;
+        }
         lock (_lock)
         {
+            error = null;
             if (_functions.ContainsKey(address))
             {
-                throw new ArgumentException($"PCI function {address} already exists", nameof(address));
+                error = $"PCI function {address} already exists";
+                return null;
             }
             var seen = new HashSet<int>();
             foreach (PciBarRequest r in requests)
             {
                 if (r.Index is < 0 or > 5 || !seen.Add(r.Index) || r.Size < 16 || !System.Numerics.BitOperations.IsPow2(r.Size) ||
-                    (r.Is64Bit && r.Index == 5) || (r.Is64Bit && seen.Contains(r.Index + 1)))
+                    (r.Is64Bit && r.Index == 5))
                 {
-                    throw new ArgumentException($"{address}: bad BAR {r.Index} size 0x{r.Size:x}", nameof(bars));
+                    error = $"{address}: bad BAR {r.Index} size 0x{r.Size:x}";
+                    return null;
+                }
+            }
+            foreach (PciBarRequest r in requests)
+            {
+                if (r.Is64Bit && seen.Contains(r.Index + 1))
+                {
+                    error = $"{address}: 64-bit BAR {r.Index} overlaps BAR {r.Index + 1}";
+                    return null;
                 }
             }
             requests.Sort((a, b) => b.Size != a.Size ? b.Size.CompareTo(a.Size) : a.Index.CompareTo(b.Index));
@@ -102,17 +144,26 @@ internal sealed class PciTopology
             List<PciBar> placed = [];
             foreach (PciBarRequest r in requests)
             {
-                ulong start = (cursor + (r.Size - 1)) & ~(r.Size - 1);
-                if (start < cursor || start < MmioWindow.Start || !ByteRange.TryFromStartSize(start, r.Size, out ByteRange range) ||
-                    !MmioWindow.Contains(range))
+                ulong footprint = Math.Max(r.Size, _pageSize);
+                if (!TryPlace(ref cursor, footprint, out ByteRange range))
                 {
-                    throw new InvalidOperationException($"MMIO window {MmioWindow} exhausted placing {address} BAR{r.Index} size 0x{r.Size:x}");
+                    error = Unplaceable($"BAR {r.Index}", r.Size, cursor);
+                    return null;
                 }
-                placed.Add(new PciBar(r.Index, r.Size, r.Is64Bit, r.Prefetchable, new PhysAddr(start)));
-                cursor = range.Last == ulong.MaxValue ? range.Last : range.Last + 1;
+                placed.Add(new PciBar(r.Index, r.Size, r.Is64Bit, r.Prefetchable, new PhysAddr(range.Start)));
             }
             placed.Sort((a, b) => a.Index.CompareTo(b.Index));
-            var function = new PciFunction(address, vendorId, deviceId, placed);
+            ulong romBase = 0;
+            if (description.RomSize != 0)
+            {
+                if (!TryPlace(ref cursor, description.RomSize, out ByteRange romRange))
+                {
+                    error = Unplaceable("the ROM", description.RomSize, cursor);
+                    return null;
+                }
+                romBase = romRange.Start;
+            }
+            var function = new PciFunction(address, description, placed, romBase);
             int serial = ++_nextSerial;
             _functions.Add(address, function);
             _bySerial.Add(serial, function);
@@ -125,6 +176,25 @@ internal sealed class PciTopology
             return function;
         }
     }
+
+    // Places `footprint` bytes at the next multiple of their size at or after `cursor` inside the MMIO window and moves
+    // the cursor past them (a sub-page BAR's footprint is its whole page: it keeps that page to itself).
+    private bool TryPlace(ref ulong cursor, ulong footprint, out ByteRange range)
+    {
+        ulong start = (cursor + (footprint - 1)) & ~(footprint - 1);
+        if (start < cursor || start < MmioWindow.Start || !ByteRange.TryFromStartSize(start, footprint, out range) ||
+            !MmioWindow.Contains(range))
+        {
+            range = default;
+            return false;
+        }
+        cursor = range.Last == ulong.MaxValue ? range.Last : range.Last + 1;
+        return true;
+    }
+
+    private string Unplaceable(string what, ulong size, ulong cursor) => MmioWindow.Start > MmioWindow.Last
+        ? $"{what} size 0x{size:x} cannot be placed: no MMIO window is left above RAM"
+        : $"{what} size 0x{size:x} does not fit what is left of the MMIO window {MmioWindow} (from 0x{cursor:x})";
 
     /// <summary>Removes a function (hot unplug); its BAR range no longer decodes. False when absent.</summary>
     public bool RemoveFunction(PciAddress address)

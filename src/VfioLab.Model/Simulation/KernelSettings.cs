@@ -65,6 +65,12 @@ internal sealed record KernelSettings(
     public Spapr.SpaprBehavior SpaprBehavior() => new(ContainerRecordsMm: !Has(QuirkSpaprTceCurrentMm),
         ClearTcesOnDetach: Profile != Linux61);
 
+    /// <summary>VFIO_GROUP_SET_CONTAINER's answer for an fd that is not a container: EINVAL under <c>linux-6.1</c>,
+    /// EBADFD since "vfio-iommufd: Allow iommufd to be used in place of a container fd" (v6.2, Jason Gunthorpe's
+    /// vfio_iommufd series of Nov 2022), where an fd that is neither a container nor an iommufd is EBADFD. Found by the
+    /// conformance rig (docs/conformance.md).</summary>
+    public Abi.Errno GroupNotAContainerError => Profile == Linux61 ? Abi.Errno.EINVAL : Abi.Errno.EBADFD;
+
     /// <summary>Quirk name: the sPAPR container works on the caller's mm, not the first user's (before bc82d122ae4a).</summary>
     public const string QuirkSpaprTceCurrentMm = "spapr-tce-current-mm";
 

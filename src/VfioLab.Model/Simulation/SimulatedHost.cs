@@ -28,7 +28,7 @@ internal sealed class SimulatedHost
         Trace = new TraceLog();
         Faults = new FaultInjector();
         Machine = new Machine(ramBytes, pageShift, layout, Trace, Faults);
-        Pci = PciTopology.AboveRam(ramBytes);
+        Pci = PciTopology.AboveRam(ramBytes, 1UL << pageShift);
         Machine.MmioBus = new PciMmioBus(Pci);
         DefaultIommu = iommu;
         Kernel = kernel;
@@ -100,10 +100,11 @@ internal sealed class SimulatedHost
     }
 
     /// <summary>Adds a PCI function behind <paramref name="iommu"/> (the host's unit when null) in IOMMU
-    /// group <paramref name="groupNumber"/>, bound to <paramref name="binding"/> (Vfio or Host).
+    /// group <paramref name="groupNumber"/>, bound to <paramref name="binding"/> (Vfio or Host), looking as
+    /// <paramref name="description"/> says (the default device when null).
     /// Returns an error message for impossible set-ups, or null.</summary>
     public string? AddPciDevice(string name, PciAddress address, IEnumerable<PciBarRequest> bars, DriverBinding binding,
-        int groupNumber, IommuHardwareProfile? iommu = null, bool? isolatedMsi = null)
+        int groupNumber, IommuHardwareProfile? iommu = null, bool? isolatedMsi = null, PciDeviceDescription? description = null)
     {
         EnsureBuilding();
         if (_devices.ContainsKey(name))
@@ -122,7 +123,7 @@ internal sealed class SimulatedHost
         PciFunction function;
         try
         {
-            function = Pci.AddFunction(address, 0x1af4, 0x1000, bars);
+            function = Pci.AddFunction(address, description ?? PciDeviceDescription.Default, bars);
         }
         catch (ArgumentException e)
         {
@@ -241,7 +242,7 @@ internal sealed class SimulatedHost
         {
             return existing;
         }
-        var created = new VfioGroup(group.Id, type, new IommuGroupBacking(group));
+        var created = new VfioGroup(group.Id, type, new IommuGroupBacking(group)) { NotAContainerError = Kernel.GroupNotAContainerError };
         Vfio.AddGroup(created);
         return created;
     }

@@ -117,8 +117,14 @@ internal sealed class VfioGroup
         }
     }
 
+    /// <summary>What SET_CONTAINER answers for an fd that is neither a container nor an iommufd: EBADFD since
+    /// "vfio-iommufd: Allow iommufd to be used in place of a container fd" (v6.2), EINVAL before (the
+    /// <c>linux-6.1</c> profile; seen on the conformance rig).</summary>
+    public Errno NotAContainerError { get; init; } = Errno.EBADFD;
+
     /// <summary>VFIO_GROUP_SET_CONTAINER after the fd was read and resolved: EINVAL when already in
-    /// a container, ENODEV when the IOMMU group is gone, EBADFD when the fd is not a container.</summary>
+    /// a container, ENODEV when the IOMMU group is gone, <see cref="NotAContainerError"/> when the fd is not a
+    /// container.</summary>
     public Errno SetContainer(VfioContainer? container, Host.Process? current = null)
     {
         using (GroupLock.EnterScope())
@@ -133,7 +139,7 @@ internal sealed class VfioGroup
             }
             if (container is null)
             {
-                return Errno.EBADFD;
+                return NotAContainerError;
             }
             Errno e = container.AttachGroupLocked(this, current);
             if (e != Errno.None)

@@ -7,7 +7,23 @@ namespace VfioLab.Scenarios.Parsing;
 internal static partial class ScenarioParser
 {
     private static readonly string[] DeviceKeys =
-        ["name", "address", "driver", "group", "bars", "isolated_msi", "misbehaving", "iommu", "iommu_page_sizes", "coherent"];
+        ["name", "address", "driver", "group", "bars", "isolated_msi", "misbehaving", "iommu", "iommu_page_sizes", "coherent",
+         "ids", "express", "reset", "irqs", "rom"];
+
+    private static readonly string[] IdsKeys = ["vendor", "device", "class", "subsystem_vendor", "subsystem", "revision"];
+
+    private static readonly string[] IrqsKeys = ["intx", "msi", "msix", "msix_bar"];
+
+    private static readonly string[] PciFunctionKeys = ["ids", "express", "reset", "irqs", "rom"];
+
+    private static readonly IReadOnlyDictionary<string, Lab.LabPciReset> ResetNames = new Dictionary<string, Lab.LabPciReset>(StringComparer.Ordinal)
+    {
+        ["flr"] = Lab.LabPciReset.Flr,
+        ["pm"] = Lab.LabPciReset.Pm,
+        ["slot"] = Lab.LabPciReset.Slot,
+        ["bus"] = Lab.LabPciReset.Bus,
+        ["none"] = Lab.LabPciReset.None,
+    };
 
     private static readonly string[] BarKeys = ["index", "size", "prefetchable", "is64bit"];
 
@@ -80,9 +96,102 @@ internal static partial class ScenarioParser
             ? NodeRead.PageSizes(sizesNode, map.Path("iommu_page_sizes"))
             : null;
 
+        PciFunctionSpec? function = null;
+        if (driver == DeviceDriverKind.Mdev)
+        {
+            foreach (string key in PciFunctionKeys)
+            {
+                if (map.Optional(key) is { } given)
+                {
+                    ScenarioThrowHelper.ThrowParse(given.Location, $"{map.Path(key)}: an mdev has no PCI config space; '{key}' applies to driver: vfio-pci or host");
+                }
+            }
+        }
+        else
+        {
+            function = ParsePciFunction(map, bars);
+        }
+
         return new DeviceSpec(name, address, driver, group, bars, OptionalBool(map, "isolated_msi", true), misbehaving,
-            iommu, pageSizes, OptionalBool(map, "coherent", true), node.Location);
+            iommu, pageSizes, OptionalBool(map, "coherent", true), node.Location, function);
     }
+
+    // ids, express, reset, irqs and rom, each checked where it is written: MSI vectors a power of two up to 32, MSI-X
+    // up to 2048 in a declared BAR large enough for the table and PBA, FLR only on PCI Express, a ROM of at least 2 KiB.
+    private static PciFunctionSpec ParsePciFunction(MapReader map, List<BarSpec> bars)
+    {
+        PciFunctionSpec f = PciFunctionSpec.Default;
+        if (map.Optional("ids") is { } idsNode)
+        {
+            var ids = new MapReader(idsNode, map.Path("ids"), IdsKeys);
+            f = f with
+            {
+                Vendor = (ushort)OptionalInt(ids, "vendor", f.Vendor, 0xffff),
+                Device = (ushort)OptionalInt(ids, "device", f.Device, 0xffff),
+                ClassCode = (uint)OptionalInt(ids, "class", (int)f.ClassCode, 0xff_ffff),
+                SubsystemVendor = (ushort)OptionalInt(ids, "subsystem_vendor", f.SubsystemVendor, 0xffff),
+                Subsystem = (ushort)OptionalInt(ids, "subsystem", f.Subsystem, 0xffff),
+                Revision = (byte)OptionalInt(ids, "revision", f.Revision, 0xff),
+            };
+        }
+        f = f with { Express = OptionalBool(map, "express", f.Express) };
+        if (map.Optional("reset") is { } resetNode)
+        {
+            f = f with { Reset = NodeRead.Choice(resetNode, map.Path("reset"), ResetNames) };
+            if (f.Reset == Lab.LabPciReset.Flr && !f.Express)
+            {
+                ScenarioThrowHelper.ThrowParse(resetNode.Location, $"{map.Path("reset")}: flr needs express: true (FLR is advertised in the PCI Express capability); use pm, slot, bus or none");
+            }
+        }
+        else if (!f.Express)
+        {
+            f = f with { Reset = Lab.LabPciReset.None }; // a conventional function has no FLR to default to
+        }
+        if (map.Optional("irqs") is { } irqsNode)
+        {
+            var irqs = new MapReader(irqsNode, map.Path("irqs"), IrqsKeys);
+            int intx = OptionalInt(irqs, "intx", 1, 1);
+            int msi = OptionalInt(irqs, "msi", f.Msi, 32);
+            if (msi != 0 && (msi & (msi - 1)) != 0)
+            {
+                ScenarioThrowHelper.ThrowParse(irqs.Optional("msi")!.Location, $"{irqs.Path("msi")}: {msi} MSI vectors: a power of two from 1 to 32, or 0 for no MSI capability");
+            }
+            int msix = OptionalInt(irqs, "msix", 0, 2048);
+            int msixBar = OptionalInt(irqs, "msix_bar", bars.Count > 0 ? bars.Min(b => b.Index) : 0, MaxBarIndex);
+            if (msix > 0)
+            {
+                SourceLocation where = (irqs.Optional("msix_bar") ?? irqs.Optional("msix")!).Location;
+                BarSpec? bar = bars.Find(b => b.Index == msixBar);
+                ulong needed = ((ulong)msix * 16) + ((((ulong)msix + 63) / 64) * 8);
+                if (bar is null)
+                {
+                    ScenarioThrowHelper.ThrowParse(where, $"{irqs.Path("msix_bar")}: the MSI-X table goes in BAR {msixBar}, which the device does not declare");
+                }
+                else if (bar.Size < needed)
+                {
+                    ScenarioThrowHelper.ThrowParse(where, $"{irqs.Path("msix")}: {msix} vectors need 0x{needed:x} bytes of BAR {msixBar} for the table and PBA; it has 0x{bar.Size:x}");
+                }
+            }
+            else if (irqs.Optional("msix_bar") is { } stray)
+            {
+                ScenarioThrowHelper.ThrowParse(stray.Location, $"{irqs.Path("msix_bar")}: applies only with msix: N above 0");
+            }
+            f = f with { Intx = intx == 1, Msi = msi, Msix = msix, MsixBar = msixBar };
+        }
+        if (map.Optional("rom") is { } romNode)
+        {
+            ulong rom = NodeRead.PowerOfTwo(romNode, map.Path("rom"));
+            if (rom < 2048 || rom > 1UL << 31)
+            {
+                ScenarioThrowHelper.ThrowParse(romNode.Location, $"{map.Path("rom")}: a ROM is 2KiB to 2GiB, got 0x{rom:x}");
+            }
+            f = f with { Rom = rom };
+        }
+        return f;
+    }
+
+    private static int OptionalInt(MapReader map, string key, int dflt, int max) =>
+        map.Optional(key) is { } node ? NodeRead.Int(node, map.Path(key), max) : dflt;
 
     /// <summary>DDDD:BB:DD.F with a device number up to 0x1f and a function up to 7.</summary>
     private static bool IsPciAddress(string s) =>

@@ -17,13 +17,43 @@ internal static partial class ScenarioParser
         byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            bytes = ReadBounded(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             return ScenarioThrowHelper.ThrowParse<ScenarioDocument>(new SourceLocation(path, 1, 1), $"cannot read the file: {e.Message}");
         }
         return Parse(DecodeUtf8(bytes, path), path);
+    }
+
+    /// <summary>The largest scenario file read: 16 MiB (docs/scenario-format.md, "Limits"). A longer file, or a
+    /// device that never ends (<c>/dev/zero</c>), is refused where the limit is crossed, without reading on.</summary>
+    public const int MaxFileBytes = 16 << 20;
+
+    private static byte[] ReadBounded(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+        byte[] buffer = new byte[64 << 10];
+        using var kept = new MemoryStream();
+        int read;
+        while ((read = stream.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            if (kept.Length + read > MaxFileBytes)
+            {
+                kept.Write(buffer, 0, MaxFileBytes - (int)kept.Length);
+                ThrowTooLong(kept.GetBuffer().AsSpan(0, MaxFileBytes), path);
+            }
+            kept.Write(buffer, 0, read);
+        }
+        return kept.ToArray();
+    }
+
+    private static void ThrowTooLong(ReadOnlySpan<byte> first, string path)
+    {
+        int line = 1 + first.Count((byte)'\n');
+        int column = first.Length - first.LastIndexOf((byte)'\n');
+        ScenarioThrowHelper.ThrowParse(new SourceLocation(path, line, column),
+            $"the file is longer than {MaxFileBytes} bytes (16 MiB), the limit of a scenario file; nothing past it was read");
     }
 
     // Strict UTF-8 (a BOM is allowed): a bad byte is refused at its line and column instead of being
@@ -54,6 +84,10 @@ internal static partial class ScenarioParser
     /// <exception cref="ScenarioParseException">The text is malformed.</exception>
     public static ScenarioDocument Parse(string text, string file)
     {
+        if (text.Length > MaxFileBytes)
+        {
+            ThrowTooLong(System.Text.Encoding.UTF8.GetBytes(text[..MaxFileBytes]).AsSpan(0, MaxFileBytes), file);
+        }
         ScenarioNode root = YamlTreeLoader.Load(text, file);
         if (root.IsNull)
         {
@@ -83,6 +117,8 @@ internal static partial class ScenarioParser
         ScenarioNode stepsNode = top.Get("steps") ?? ScenarioThrowHelper.ThrowParse<ScenarioNode>(root.Location, "scenario: missing required key 'steps'");
         IReadOnlyList<ScenarioStep> steps = ParseSteps(stepsNode, devices, processes);
 
-        return new ScenarioDocument(name, description, file, host, devices, processes, steps);
+        var doc = new ScenarioDocument(name, description, file, host, devices, processes, steps);
+        HostValidator.Validate(doc, root);
+        return doc;
     }
 }

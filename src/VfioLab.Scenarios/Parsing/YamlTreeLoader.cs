@@ -16,20 +16,24 @@ internal static class YamlTreeLoader
 {
     public const int MaxDepth = 32;
 
-    public const int MaxNodes = 200_000;
+    /// <summary>Most nodes written in a file (scalars, keys included, maps, sequences, aliases).</summary>
+    public const int MaxNodes = 1_000_000;
+
+    /// <summary>Most nodes aliases may add when they are expanded, beyond those written.</summary>
+    public const int MaxAliasNodes = 200_000;
 
     public static ScenarioNode Load(string text, string file)
     {
         try
         {
-            Prescan(text, file);
+            int written = Prescan(text, file);
             var stream = new YamlStream();
             stream.Load(new Parser(new StringReader(text)));
             if (stream.Documents.Count == 0)
             {
                 return ScenarioThrowHelper.ThrowParse<ScenarioNode>(new SourceLocation(file, 1, 1), "empty scenario file");
             }
-            int budget = MaxNodes;
+            int budget = written + MaxAliasNodes;
             return Convert(stream.Documents[0].RootNode, file, 0, ref budget);
         }
         catch (ScenarioParseException)
@@ -38,7 +42,7 @@ internal static class YamlTreeLoader
         }
         catch (YamlException e)
         {
-            throw new ScenarioParseException(At(file, e.Start), "YAML: " + Clean(e.Message));
+            throw new ScenarioParseException(Locate(text, file, e), "YAML: " + Clean(e.Message));
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or OverflowException
             or IndexOutOfRangeException or NullReferenceException or KeyNotFoundException or InvalidCastException)
@@ -48,14 +52,20 @@ internal static class YamlTreeLoader
         }
     }
 
-    private static void Prescan(string text, string file)
+    // Returns the number of nodes written.
+    private static int Prescan(string text, string file)
     {
         var parser = new Parser(new StringReader(text));
         var frames = new Stack<Frame>();
         int documents = 0;
+        int nodes = 0;
         while (parser.MoveNext())
         {
             ParsingEvent ev = parser.Current!;
+            if (ev is Scalar or AnchorAlias or MappingStart or SequenceStart && ++nodes > MaxNodes)
+            {
+                ScenarioThrowHelper.ThrowParse(At(file, ev.Start), $"more than {MaxNodes} YAML nodes written (keys included), the limit of a scenario file");
+            }
             Frame? top = frames.Count > 0 ? frames.Peek() : null;
             bool isKey = top is { IsMap: true, ExpectKey: true };
             switch (ev)
@@ -98,6 +108,7 @@ internal static class YamlTreeLoader
                     break;
             }
         }
+        return nodes;
     }
 
     private static void Advance(Frame? frame)
@@ -113,7 +124,7 @@ internal static class YamlTreeLoader
         SourceLocation location = At(file, node.Start);
         if (--budget < 0)
         {
-            return ScenarioThrowHelper.ThrowParse<ScenarioNode>(location, $"more than {MaxNodes} nodes (aliases expanded)");
+            return ScenarioThrowHelper.ThrowParse<ScenarioNode>(location, $"aliases expand to more than {MaxAliasNodes} nodes beyond those written");
         }
         if (depth > MaxDepth)
         {
@@ -149,6 +160,37 @@ internal static class YamlTreeLoader
             default:
                 return ScenarioThrowHelper.ThrowParse<ScenarioNode>(location, "unsupported YAML node");
         }
+    }
+
+    // Some scanner errors carry no position (a tab used as indentation): those are located at the first tab that
+    // indents a line, where YAML forbids one.
+    private static SourceLocation Locate(string text, string file, YamlException e)
+    {
+        if (e.Start.Index > 0 || e.End.Index > 0 || !e.Message.Contains("tab", StringComparison.Ordinal))
+        {
+            return At(file, e.Start);
+        }
+        int line = 1;
+        bool indent = true;
+        for (int i = 0, column = 1; i < text.Length; i++, column++)
+        {
+            char c = text[i];
+            if (c == '\t' && indent)
+            {
+                return new SourceLocation(file, line, column);
+            }
+            if (c is '\n' or '\r')
+            {
+                line += c == '\r' && i + 1 < text.Length && text[i + 1] == '\n' ? 0 : 1;
+                column = 0;
+                indent = true;
+            }
+            else if (c != ' ' && c != '-')
+            {
+                indent = false;
+            }
+        }
+        return At(file, e.Start);
     }
 
     private static SourceLocation At(string file, Mark mark) =>

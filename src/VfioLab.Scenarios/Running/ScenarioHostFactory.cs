@@ -1,5 +1,6 @@
 using VfioLab.Lab;
 using VfioLab.Scenarios.Model;
+using VfioLab.Scenarios.Parsing;
 
 namespace VfioLab.Scenarios.Running;
 
@@ -13,37 +14,42 @@ internal static class ScenarioHostFactory
 {
     public static LabHost Build(ScenarioDocument doc)
     {
-        HostSpec h = doc.Host;
-        var hostLocation = new SourceLocation(doc.File, 1, 1);
-        string? unmodelled = h.Quirks.FirstOrDefault(q => !KernelQuirks.IsKnown(q));
-        if (unmodelled is not null)
-        {
-            // Every quirk of SCENARIOS.md is modelled and the parser refuses other names, so only an in-process
-            // caller reaches this; running it would silently show today's behaviour, so it is refused.
-            throw new ScenarioParseException(hostLocation, $"host.quirks: '{unmodelled}': this version of VfioLab does not model it");
-        }
-
-        var builder = new LabHostBuilder();
-        At(hostLocation, () => Host(builder, h));
-        foreach (DeviceSpec d in doc.Devices)
-        {
-            At(d.Location, () => AddDevice(builder, d));
-        }
-        foreach (ProcessSpec p in doc.Processes)
-        {
-            At(p.Location, () => builder.AddProcess(p.Name, p.Memlock, p.CapIpcLock));
-        }
+        LabHostBuilder builder = Describe(doc, null);
         try
         {
             return builder.Build();
         }
         catch (LabConfigurationException e)
         {
-            SourceLocation at = doc.Devices.FirstOrDefault(d => d.Name == e.Subject)?.Location
-                ?? doc.Processes.FirstOrDefault(p => p.Name == e.Subject)?.Location
-                ?? hostLocation;
-            throw new ScenarioParseException(at, e.Message);
+            throw new ScenarioParseException(HostValidator.Locate(doc, null, e), e.Message);
         }
+    }
+
+    /// <summary>The builder holding <paramref name="doc"/>'s description, not yet validated as a whole; a call the
+    /// builder refuses at once is a located error (at its key when <paramref name="root"/>, the parsed tree, is
+    /// known).</summary>
+    public static LabHostBuilder Describe(ScenarioDocument doc, ScenarioNode? root)
+    {
+        HostSpec h = doc.Host;
+        string? unmodelled = h.Quirks.FirstOrDefault(q => !KernelQuirks.IsKnown(q));
+        if (unmodelled is not null)
+        {
+            // Every quirk of SCENARIOS.md is modelled and the parser refuses other names, so only an in-process
+            // caller reaches this; running it would silently show today's behaviour, so it is refused.
+            throw new ScenarioParseException(new SourceLocation(doc.File, 1, 1), $"host.quirks: '{unmodelled}': this version of VfioLab does not model it");
+        }
+
+        var builder = new LabHostBuilder();
+        At(doc, root, () => Host(builder, h));
+        foreach (DeviceSpec d in doc.Devices)
+        {
+            At(doc, root, () => AddDevice(builder, d), d.Name);
+        }
+        foreach (ProcessSpec p in doc.Processes)
+        {
+            At(doc, root, () => builder.AddProcess(p.Name, p.Memlock, p.CapIpcLock), p.Name);
+        }
+        return builder;
     }
 
     private static void Host(LabHostBuilder builder, HostSpec h)
@@ -115,6 +121,14 @@ internal static class ScenarioHostFactory
             {
                 o.WithIommuPageSizes([.. sizes]);
             }
+            if (d.Function is { } f)
+            {
+                o.Ids(f.Vendor, f.Device, f.ClassCode, f.SubsystemVendor, f.Subsystem, f.Revision)
+                    .Express(f.Express)
+                    .Reset(f.Reset)
+                    .Interrupts(f.Intx, f.Msi, f.Msix, f.MsixBar)
+                    .Rom(f.Rom);
+            }
             if (!d.Coherent)
             {
                 o.NotCoherent();
@@ -134,8 +148,9 @@ internal static class ScenarioHostFactory
         _ => IommuKind.VtD,
     };
 
-    /// <summary>Runs one description call; what the builder refuses is a parse error at <paramref name="location"/>.</summary>
-    private static void At(SourceLocation location, Action describe)
+    /// <summary>Runs one description call; what the builder refuses is a parse error at the key, the device or
+    /// process <paramref name="subject"/>, or the host.</summary>
+    private static void At(ScenarioDocument doc, ScenarioNode? root, Action describe, string? subject = null)
     {
         try
         {
@@ -143,7 +158,10 @@ internal static class ScenarioHostFactory
         }
         catch (LabConfigurationException e)
         {
-            throw new ScenarioParseException(location, e.Message);
+            LabConfigurationException located = e.Subject is null && subject is not null
+                ? new LabConfigurationException(e.Message) { Subject = subject, Setting = e.Setting }
+                : e;
+            throw new ScenarioParseException(HostValidator.Locate(doc, root, located), e.Message);
         }
     }
 }

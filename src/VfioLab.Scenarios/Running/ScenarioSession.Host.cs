@@ -75,6 +75,10 @@ internal sealed partial class ScenarioSession
     private StepResult CheckLockedVm(StepArgs args)
     {
         string name = args.GetString("process");
+        if (_real is not null)
+        {
+            return Compare($"locked_vm of {name}", _real.LockedVm, Value(args, "bytes"), args.Location);
+        }
         if (!_processes.TryGetValue(name, out LabProcess? p))
         {
             throw new StepFailure(args.GetLocation("process"), $"no process named '{name}'");

@@ -13,7 +13,8 @@ internal sealed partial class ScenarioSession
 
     private StepResult Open(ScenarioStep step)
     {
-        int fd = ProcessOf(step).Syscalls.Open(step.Args.GetString("path"));
+        string path = step.Args.GetString("path");
+        int fd = SyscallsOf(ProcessOf(step)).Open(_real is null ? path : _real.PathOf(path));
         StepResult r = Syscall(fd);
         if (fd >= 0)
         {
@@ -23,10 +24,15 @@ internal sealed partial class ScenarioSession
         return r;
     }
 
-    private StepResult Close(ScenarioStep step) => Syscall(ProcessOf(step).Syscalls.Close(Fd(step)));
+    private StepResult Close(ScenarioStep step)
+    {
+        int fd = Fd(step);
+        _real?.Closed(fd);
+        return Syscall(SyscallsOf(ProcessOf(step)).Close(fd));
+    }
 
     private StepResult ValueIoctl(ScenarioStep step, uint request, ulong value) =>
-        Syscall(ProcessOf(step).Syscalls.Ioctl(Fd(step), request, value));
+        Syscall(SyscallsOf(ProcessOf(step)).Ioctl(Fd(step), request, value));
 
     private ulong Extension(ScenarioStep step, string field)
     {
@@ -62,7 +68,7 @@ internal sealed partial class ScenarioSession
         fill(full);
         BinaryPrimitives.WriteUInt32LittleEndian(full, (uint)argsz);
         byte[] buffer = full[..(int)length];
-        long ret = p.Syscalls.Ioctl(fd, request, buffer);
+        long ret = SyscallsOf(p).Ioctl(fd, request, buffer);
         StepResult r = Syscall(ret);
         r.Set("bytes", ResultValue.FromBytes(buffer));
         if (ret >= 0 && decode is not null)
@@ -87,16 +93,23 @@ internal sealed partial class ScenarioSession
     {
         byte[] arg = new byte[4];
         BinaryPrimitives.WriteInt32LittleEndian(arg, Fd(step, "container"));
-        return Syscall(ProcessOf(step).Syscalls.Ioctl(Fd(step), VfioIoctl.GroupSetContainer, arg));
+        long ret = SyscallsOf(ProcessOf(step)).Ioctl(Fd(step), VfioIoctl.GroupSetContainer, arg);
+        if (ret >= 0)
+        {
+            _real?.GroupSet(Fd(step), Fd(step, "container"));
+        }
+        return Syscall(ret);
     }
 
     private StepResult GetDeviceFd(ScenarioStep step)
     {
-        byte[] name = [.. Encoding.UTF8.GetBytes(step.Args.GetString("name")), 0];
-        long ret = ProcessOf(step).Syscalls.Ioctl(Fd(step), VfioIoctl.GroupGetDeviceFd, name);
+        string device = step.Args.GetString("name");
+        byte[] name = [.. Encoding.UTF8.GetBytes(_real is null ? device : _real.DeviceNameOf(device)), 0];
+        long ret = SyscallsOf(ProcessOf(step)).Ioctl(Fd(step), VfioIoctl.GroupGetDeviceFd, name);
         StepResult r = Syscall(ret);
         if (ret >= 0)
         {
+            _real?.DeviceOpened(device, Fd(step), (int)ret);
             r.Set(BindField, (ulong)ret);
             r.Set("fd", (ulong)ret);
         }
@@ -144,7 +157,7 @@ internal sealed partial class ScenarioSession
         int fd = Fd(step);
         ulong offset = VfioPci.IndexToOffset(VfioPciRegionIndex.Config) + 4;
         byte[] cmd = new byte[2];
-        long ret = p.Syscalls.Pread(fd, cmd, offset);
+        long ret = SyscallsOf(p).Pread(fd, cmd, offset);
         if (ret < 0)
         {
             return Syscall(ret);
@@ -152,7 +165,7 @@ internal sealed partial class ScenarioSession
         ushort value = BinaryPrimitives.ReadUInt16LittleEndian(cmd);
         value = step.Args.GetBool("memory", true) ? (ushort)(value | 0x2) : (ushort)(value & ~0x2);
         BinaryPrimitives.WriteUInt16LittleEndian(cmd, value);
-        ret = p.Syscalls.Pwrite(fd, cmd, offset);
+        ret = SyscallsOf(p).Pwrite(fd, cmd, offset);
         return Syscall(ret < 0 ? ret : 0);
     }
 
@@ -175,7 +188,7 @@ internal sealed partial class ScenarioSession
         }
         if (step.Has("value"))
         {
-            return Syscall(p.Syscalls.Ioctl(fd, request, Value(step, "value")));
+            return Syscall(SyscallsOf(p).Ioctl(fd, request, Value(step, "value")));
         }
         byte[] arg = step.Has("arg") ? step.Args.GetBytes("arg") : [];
         if (step.Has("buffer"))
@@ -190,7 +203,7 @@ internal sealed partial class ScenarioSession
                 Array.Resize(ref arg, (int)length);
             }
         }
-        long ret = p.Syscalls.Ioctl(fd, request, arg);
+        long ret = SyscallsOf(p).Ioctl(fd, request, arg);
         StepResult r = Syscall(ret);
         r.Set("bytes", ResultValue.FromBytes(arg));
         return r;

@@ -45,7 +45,7 @@ internal sealed partial class ScenarioSession
             {
                 flags |= MmapFlags.Fixed;
             }
-            ret = p.Syscalls.Mmap(at, size, prot, flags, -1, 0);
+            ret = SyscallsOf(p).Mmap(at, size, prot, flags, -1, 0);
         }
         return AddressResult(ret);
     }
@@ -63,19 +63,19 @@ internal sealed partial class ScenarioSession
             throw new StepFailure(step.Args.GetLocation("index"), $"region index 0x{index:x} is out of range");
         }
         ulong fileOffset = VfioPci.IndexToOffset((uint)index) + offset;
-        long ret = p.Syscalls.Mmap(0, size, prot, MmapFlags.Shared, fd, fileOffset);
+        long ret = SyscallsOf(p).Mmap(0, size, prot, MmapFlags.Shared, fd, fileOffset);
         return AddressResult(ret);
     }
 
     private StepResult Munmap(ScenarioStep step) =>
-        Syscall(ProcessOf(step).Syscalls.Munmap(Value(step, "vaddr"), Value(step, "size")));
+        Syscall(SyscallsOf(ProcessOf(step)).Munmap(Value(step, "vaddr"), Value(step, "size")));
 
     private StepResult WriteMemory(ScenarioStep step)
     {
         LabProcess p = ProcessOf(step);
         ulong vaddr = Value(step, "vaddr");
         byte[] data = DataOf(step);
-        int ret = p.Syscalls.WriteMemory(vaddr, data);
+        int ret = SyscallsOf(p).WriteMemory(vaddr, data);
         return MemoryAccessResult(ret, null);
     }
 
@@ -89,7 +89,7 @@ internal sealed partial class ScenarioSession
             throw new StepFailure(step.Args.GetLocation("size"), $"read of 0x{size:x} bytes exceeds the 64 MiB a step may move");
         }
         byte[] buffer = new byte[size];
-        int ret = p.Syscalls.ReadMemory(vaddr, buffer);
+        int ret = SyscallsOf(p).ReadMemory(vaddr, buffer);
         return MemoryAccessResult(ret, buffer);
     }
 
@@ -112,6 +112,11 @@ internal sealed partial class ScenarioSession
 
     private StepResult Exit(ScenarioStep step)
     {
+        if (_real is not null)
+        {
+            _real.Exit();
+            return Syscall(0);
+        }
         LabProcess p = ProcessOf(step);
         bool alive = p.IsAlive;
         p.Exit();
@@ -147,7 +152,12 @@ internal sealed partial class ScenarioSession
     {
         LabProcess p = ProcessOf(step);
         ScenarioNode node = step.Args.GetNode("memlock");
-        p.MemlockLimitBytes = node.Kind == ScenarioNodeKind.Scalar && node.Text == "unlimited" ? ulong.MaxValue : Value(step, "memlock");
+        ulong limit = node.Kind == ScenarioNodeKind.Scalar && node.Text == "unlimited" ? ulong.MaxValue : Value(step, "memlock");
+        if (_real is not null)
+        {
+            return Syscall(_real.Kernel.SetMemlockLimit(limit));
+        }
+        p.MemlockLimitBytes = limit;
         return Syscall(0);
     }
 

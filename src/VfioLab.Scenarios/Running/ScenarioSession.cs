@@ -20,6 +20,9 @@ internal sealed partial class ScenarioSession
     private readonly Dictionary<string, ulong> _values = new(StringComparer.Ordinal);
     private readonly HashSet<string> _acknowledged = new(StringComparer.Ordinal);
 
+    /// <summary>The real kernel the steps run on instead of the model's processes, or null (the model).</summary>
+    private readonly RealKernelBackend? _real;
+
     public ScenarioSession(ScenarioDocument doc, RunOptions options)
     {
         _doc = doc;
@@ -32,6 +35,15 @@ internal sealed partial class ScenarioSession
         }
     }
 
+    /// <summary>A session whose steps run on a real kernel (<see cref="RealKernelBackend"/>): the host is still built
+    /// from the scenario (it validates the set-up), but no step's call reaches it, and what only the model can
+    /// answer is reported as model-only.</summary>
+    public ScenarioSession(ScenarioDocument doc, RunOptions options, RealKernelBackend real)
+        : this(doc, options)
+    {
+        _real = real;
+    }
+
     /// <summary>The simulated host.</summary>
     public LabHost Host { get; }
 
@@ -42,6 +54,15 @@ internal sealed partial class ScenarioSession
     public StepReport Execute(int index)
     {
         ScenarioStep step = _doc.Steps[index];
+        if (_real?.ModelOnlyReason(step) is { } modelOnly)
+        {
+            return new StepReport(index, step.Location, step.Kind, DescribeStep(step), "model-only", [])
+            {
+                Process = step.Process,
+                Expectation = step.Expect.ToString(),
+                ModelOnly = modelOnly,
+            };
+        }
         var problems = new List<string>();
         StepResult? result = null;
         try
@@ -51,6 +72,15 @@ internal sealed partial class ScenarioSession
         catch (StepFailure e)
         {
             problems.Add(e.Message);
+        }
+        catch (RealStepUnavailable e)
+        {
+            return new StepReport(index, step.Location, step.Kind, DescribeStep(step), "model-only", [])
+            {
+                Process = step.Process,
+                Expectation = step.Expect.ToString(),
+                ModelOnly = e.Message,
+            };
         }
         catch (ScenarioParseException e)
         {
@@ -66,9 +96,10 @@ internal sealed partial class ScenarioSession
             }
         }
         var violations = new List<StepViolation>();
+        var hazards = new List<StepViolation>();
         if (step.Kind != "expect_violation")
         {
-            CheckInvariants(index, problems, violations);
+            CheckInvariants(index, problems, violations, hazards);
         }
         return new StepReport(index, step.Location, step.Kind, DescribeStep(step), outcome, problems)
         {
@@ -76,6 +107,7 @@ internal sealed partial class ScenarioSession
             Expectation = step.Expect.ToString(),
             Result = result,
             Violations = violations,
+            Hazards = hazards,
         };
     }
 
@@ -124,7 +156,7 @@ internal sealed partial class ScenarioSession
         }
     }
 
-    private void CheckInvariants(int index, List<string> problems, List<StepViolation> violations)
+    private void CheckInvariants(int index, List<string> problems, List<StepViolation> violations, List<StepViolation> hazards)
     {
         if (!_options.CheckInvariants)
         {
@@ -139,7 +171,9 @@ internal sealed partial class ScenarioSession
         }
         // After each step, what the step changed (the incremental check: the same invariants broken as a full sweep,
         // at a cost that follows the step); after the last step that is checked, the full sweep.
-        IReadOnlyList<LabViolation> found = k == _doc.Steps.Count ? Host.CheckInvariants() : Host.CheckChangedInvariants();
+        IReadOnlyList<LabViolation> userHazards;
+        IReadOnlyList<LabViolation> found = k == _doc.Steps.Count ? Host.CheckInvariants(out userHazards) : Host.CheckChangedInvariants(out userHazards);
+        hazards.AddRange(userHazards.Select(h => new StepViolation(h.Invariant, $"{h.Message} ({h.Hazard})")));
         var names = new HashSet<string>(found.Select(v => v.Invariant), StringComparer.Ordinal);
         _acknowledged.RemoveWhere(n => !names.Contains(n) && !announced.Contains(n));
         foreach (LabViolation v in found)
@@ -158,6 +192,13 @@ internal sealed partial class ScenarioSession
             violations.Add(new StepViolation(v.Invariant, v.Message));
         }
     }
+
+    /// <summary>Ends a real-kernel run: what the scenario left open is released (<see cref="RealKernelBackend.End"/>).</summary>
+    public void EndRealRun() => _real?.End();
+
+    /// <summary>The system calls of <paramref name="p"/>: the model process's, or this process's on a real kernel
+    /// (where only the first process runs: <see cref="RealKernelBackend.ModelOnlyReason"/>).</summary>
+    private ISyscallSurface SyscallsOf(LabProcess p) => _real is not null ? _real.Syscalls : p.Syscalls;
 
     private ulong? Lookup(string name) => _values.TryGetValue(name, out ulong v) ? v : null;
 

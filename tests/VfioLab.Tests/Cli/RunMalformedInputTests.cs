@@ -66,7 +66,7 @@ public sealed class RunMalformedInputTests : IDisposable
     }
 
     [Fact]
-    public void Run_GroupBehindTwoIommus_ExitsTwoAtTheDeviceAndRunsNothing()
+    public void Run_GroupBehindTwoIommus_ExitsTwoAtTheGroupAndRunsNothing()
     {
         string path = _dir.Write("host.yaml", TwoIommusInOneGroup);
 
@@ -74,7 +74,7 @@ public sealed class RunMalformedInputTests : IDisposable
 
         Assert.Equal(ExitCodes.UsageOrInputError, code);
         Assert.Empty(output);
-        Assert.Equal($"{path}:4:5: devices of IOMMU group 5 sit behind different IOMMUs", err.TrimEnd());
+        Assert.Equal($"{path}:4:48: devices of IOMMU group 5 sit behind different IOMMUs ('a' and 'b')", err.TrimEnd());
     }
 
     [Fact]
@@ -87,12 +87,12 @@ public sealed class RunMalformedInputTests : IDisposable
         Assert.Equal(ExitCodes.UsageOrInputError, code);
         using var doc = System.Text.Json.JsonDocument.Parse(output);
         System.Text.Json.JsonElement error = Assert.Single(doc.RootElement.GetProperty("errors").EnumerateArray().ToList());
-        Assert.Equal((4, 5), (error.GetProperty("line").GetInt32(), error.GetProperty("column").GetInt32()));
+        Assert.Equal((4, 48), (error.GetProperty("line").GetInt32(), error.GetProperty("column").GetInt32()));
         Assert.Empty(doc.RootElement.GetProperty("scenarios").EnumerateArray());
     }
 
     [Fact]
-    public void Probe_GroupBehindTwoIommus_ExitsTwoAtTheDevice()
+    public void Probe_GroupBehindTwoIommus_ExitsTwoAtTheGroup()
     {
         string path = _dir.Write("host.yaml", TwoIommusInOneGroup);
 
@@ -100,6 +100,6 @@ public sealed class RunMalformedInputTests : IDisposable
 
         Assert.Equal(ExitCodes.UsageOrInputError, code);
         Assert.Empty(output);
-        Assert.Equal($"{path}:4:5: devices of IOMMU group 5 sit behind different IOMMUs", err.TrimEnd());
+        Assert.Equal($"{path}:4:48: devices of IOMMU group 5 sit behind different IOMMUs ('a' and 'b')", err.TrimEnd());
     }
 }

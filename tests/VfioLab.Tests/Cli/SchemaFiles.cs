@@ -8,10 +8,13 @@ internal static class SchemaFiles
 {
     private static readonly Lazy<JsonSchema> RunOutputSchema = new(() => Load("run-output.schema.json"));
     private static readonly Lazy<JsonSchema> TraceEventSchema = new(() => Load("trace-event.schema.json"));
+    private static readonly Lazy<JsonSchema> PlanOutputSchema = new(() => Load("plan-output.schema.json"));
 
     public static JsonSchema RunOutput => RunOutputSchema.Value;
 
     public static JsonSchema TraceEvent => TraceEventSchema.Value;
+
+    public static JsonSchema PlanOutput => PlanOutputSchema.Value;
 
     /// <summary>Parses <paramref name="json"/> refusing duplicate keys, and asserts it is valid against <paramref name="schema"/>.</summary>
     public static JsonDocument AssertValid(JsonSchema schema, string json)

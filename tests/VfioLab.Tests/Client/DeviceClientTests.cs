@@ -98,3 +98,40 @@ public sealed class DeviceClientTests
         Assert.Contains("groups [2]", e.Message, StringComparison.Ordinal);
     }
 }
+
+/// <summary>The typed client's interrupt calls: GET_IRQ_INFO and SET_IRQS through <see cref="Device"/>.</summary>
+public sealed class DeviceIrqClientTests
+{
+    [Fact]
+    public void GetIrqInfo_EduDevice_CountsAndErrOnConventionalThrowsEINVAL()
+    {
+        var lab = new VfioLab.Tests.Vfio.Pci.PciDeviceLab();
+        var container = Container.Open(lab.Sys);
+        var group = Group.Open(lab.Sys, 1);
+        group.SetContainer(container);
+        container.SetIommu(VfioExtension.Type1v2Iommu);
+        Device edu = group.OpenDevice(VfioLab.Tests.Vfio.Pci.PciDeviceLab.Edu);
+        Assert.Equal(new IrqInfo(0, IrqInfoFlags.Eventfd | IrqInfoFlags.Maskable | IrqInfoFlags.Automasked, 1), edu.GetIrqInfo(0));
+        Assert.Equal(new IrqInfo(1, IrqInfoFlags.Eventfd | IrqInfoFlags.Noresize, 1), edu.GetIrqInfo(1));
+        VfioException e = Assert.Throws<VfioException>(() => edu.GetIrqInfo((uint)VfioPciIrqIndex.Err));
+        Assert.Equal(Errno.EINVAL, e.Errno);
+        Assert.Contains("index 3", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SetIrqEventFds_ThenDisable_StateFollows()
+    {
+        var lab = new VfioLab.Tests.Vfio.Pci.PciDeviceLab();
+        var container = Container.Open(lab.Sys);
+        var group = Group.Open(lab.Sys, 2);
+        group.SetContainer(container);
+        container.SetIommu(VfioExtension.Type1v2Iommu);
+        Device nic = group.OpenDevice(VfioLab.Tests.Vfio.Pci.PciDeviceLab.Nic);
+        int efd = lab.Process.CreateEventFd();
+        nic.SetIrqEventFds((uint)VfioPciIrqIndex.Msix, 0, [efd, efd]);
+        Assert.Equal([0, 1], lab.Device("nic").Irqs!.TriggerVectors);
+        Assert.Equal(Errno.EINVAL, Assert.Throws<VfioException>(() => nic.DisableIrqs((uint)VfioPciIrqIndex.Msi)).Errno);
+        nic.DisableIrqs((uint)VfioPciIrqIndex.Msix);
+        Assert.Null(lab.Device("nic").Irqs!.Enabled);
+    }
+}

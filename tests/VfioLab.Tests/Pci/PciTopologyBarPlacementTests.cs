@@ -13,7 +13,7 @@ public sealed class PciTopologyBarPlacementTests
     {
         PciTopology topo = PciTopology.AboveRam(64UL << 30);
         PciFunction gpu = topo.AddFunction(PciAddress.Parse("0000:01:00.0"), 0x10de, 0x2330,
-            [new PciBarRequest(0, M16), new PciBarRequest(1, G128, Prefetchable: true)]);
+            [new PciBarRequest(0, M16, Is64Bit: false), new PciBarRequest(1, G128, Prefetchable: true)]);
         Assert.Equal(2, gpu.Bars.Count);
         foreach (PciBar bar in gpu.Bars)
         {

@@ -23,7 +23,7 @@ internal sealed class FuzzCommand(CliConsole console)
         {
             int bar = (int)Math.Round(done * BarWidth);
             string line = $"  [{new string('#', bar)}{new string('.', BarWidth - bar)}] {done * 100,3:0}%  {f.Operations} ops in {f.Sequences} sequences, "
-                + $"{f.Ioctls} ioctls, {f.ScenarioFiles} files, {f.Violations} violations";
+                + $"{f.Ioctls} ioctls, {f.ScenarioFiles} files, {f.HostDescriptions} hosts, {f.Violations} violations";
             if (inPlace)
             {
                 // Carriage return, the line, then erase to the end of the line: the bar is redrawn where it stands.
@@ -44,16 +44,17 @@ internal sealed class FuzzCommand(CliConsole console)
         stdout.WriteLine($"sequences: {figures.Sequences} ({figures.Operations} operations)");
         stdout.WriteLine($"ioctls: {figures.Ioctls}");
         stdout.WriteLine($"scenario files: {figures.ScenarioFiles}");
+        stdout.WriteLine($"host descriptions: {figures.HostDescriptions} ({figures.HostRuns} ran, {figures.HostRefusals} distinct refusals, {figures.HostInternalErrors} internal errors)");
         stdout.WriteLine($"distinct errno paths: {figures.ErrnoPaths} (success paths: {figures.SuccessPaths})");
         string violations = $"violations: {figures.Violations}";
         stdout.WriteLine(figures.Violations == 0 ? style.Ok(violations) : style.Fail(violations));
         foreach (FuzzViolation v in campaign.Violations)
         {
-            stdout.WriteLine($"  {v.ToString().Split('\n')[0]}");
+            stdout.WriteLine($"  {Printable.Escape(v.ToString().Split('\n')[0])}");
         }
         foreach (string path in campaign.WriteFailures(outDir))
         {
-            stdout.WriteLine($"  written: {path}");
+            stdout.WriteLine($"  written: {Printable.Escape(path)}");
         }
         return ExitCodes.ForFuzz(campaign.Violations.Count);
     }

@@ -47,7 +47,7 @@ internal static class FuzzCommandDefinition
             Description = "Where failing cases are written as scenario files (default fuzz-failures).",
             DefaultValueFactory = _ => "fuzz-failures",
         };
-        var command = new Command("fuzz", "Run the robustness campaigns (differential, ioctl, scenario files).\n"
+        var command = new Command("fuzz", "Run the robustness campaigns (differential, ioctl, scenario files, host descriptions).\n"
             + "For a time budget or a number of rounds from a seed; exit 1 when any violation is found.")
         {
             seconds, rounds, seed, campaign, profile, output,

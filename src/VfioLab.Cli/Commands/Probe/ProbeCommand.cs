@@ -64,20 +64,20 @@ internal sealed class ProbeCommand(CliConsole console)
         }
         catch (ScenarioParseException e)
         {
-            _stderr.WriteLine(e.Message);
+            _stderr.WriteLine(Printable.Escape(e.Message));
             return null;
         }
         // By default the process a step without process: runs in: the first declared one, or main.
         string name = processName ?? host.Processes[0].Name;
         if (!host.TryGetProcess(name, out LabProcess? process))
         {
-            _stderr.WriteLine($"vfiolab probe: scenario '{doc.Name}' has no process '{name}' (it has: {string.Join(", ", host.Processes.Select(p => p.Name))})");
+            _stderr.WriteLine(Printable.Escape($"vfiolab probe: scenario '{doc.Name}' has no process '{name}' (it has: {string.Join(", ", host.Processes.Select(p => p.Name))})"));
             return null;
         }
         IReadOnlyList<int> groups = [.. host.Devices.Where(d => d.IsVfioBound).Select(d => d.IommuGroup).Distinct().Order()];
         IReadOnlyList<string> DevicesOf(int group) =>
             [.. host.Devices.Where(d => d.IsVfioBound && d.IommuGroup == group).Select(d => d.Address).Order(StringComparer.Ordinal)];
-        return new ProbeTarget($"simulated host of scenario '{doc.Name}' ({host.IommuName}, process {name}, pid {process!.Pid})",
+        return new ProbeTarget(Printable.Escape($"simulated host of scenario '{doc.Name}' ({host.IommuName}, process {name}, pid {process!.Pid})"),
             process.Syscalls, groups, DevicesOf);
     }
 }

@@ -10,7 +10,7 @@ internal sealed class ConsoleReporter(TextWriter writer, ConsoleStyle style, boo
 
     public void Started(string name, string description, int steps)
     {
-        writer.WriteLine($"{style.Strong($"scenario {name}")}: {description} ({steps} steps)");
+        writer.WriteLine($"{style.Strong($"scenario {Printable.Escape(name)}")}: {Printable.Escape(description)} ({steps} steps)");
     }
 
     public void StepFinished(StepReport report)
@@ -18,11 +18,15 @@ internal sealed class ConsoleReporter(TextWriter writer, ConsoleStyle style, boo
         if (!report.Passed || !quiet)
         {
             string mark = report.Passed ? style.Ok("ok  ") : style.Fail("FAIL");
-            string returned = report.Outcome.Length > 0 ? " -> " + report.Outcome : string.Empty;
-            writer.WriteLine($"  {mark} {report.Index + 1,4} {style.Dim(report.Location.ToString())} {report.Description}{returned}");
+            string returned = report.Outcome.Length > 0 ? " -> " + Printable.Escape(report.Outcome) : string.Empty;
+            writer.WriteLine($"  {mark} {report.Index + 1,4} {style.Dim(Printable.Escape(report.Location.ToString()))} {Printable.Escape(report.Description)}{returned}");
             foreach (string problem in report.Problems)
             {
-                writer.WriteLine($"         {style.Fail(problem)}");
+                writer.WriteLine($"         {style.Fail(Printable.Escape(problem))}");
+            }
+            foreach (StepViolation hazard in report.Hazards)
+            {
+                writer.WriteLine($"         {style.Warn(Printable.Escape($"hazard {hazard.Invariant}: {hazard.Message}"))}");
             }
         }
         else if ((report.Index + 1) % ProgressEvery == 0)

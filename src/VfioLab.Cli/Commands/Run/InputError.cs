@@ -12,5 +12,7 @@ internal sealed record InputError(SourceLocation? Location, string Reason)
     public static InputError From(ScenarioParseException e) => new(e.Location, e.Reason);
 
     /// <summary><c>FILE:LINE:COLUMN: reason</c>, or the reason alone.</summary>
-    public override string ToString() => Location is { } at ? $"{at}: {Reason}" : Reason;
+    /// <remarks>What the file or the command line controls (the path, the reason's quotes of it) is escaped
+    /// (<see cref="Printable"/>).</remarks>
+    public override string ToString() => Printable.Escape(Location is { } at ? $"{at}: {Reason}" : Reason);
 }

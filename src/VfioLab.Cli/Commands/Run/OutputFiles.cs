@@ -4,18 +4,20 @@ namespace VfioLab.Cli.Commands.Run;
 /// written is refused with nothing run: the trace (a file, or standard output for <c>-</c>) and the JUnit report.</summary>
 internal sealed class OutputFiles : IDisposable
 {
-    private readonly StreamWriter? _traceFile;
+    private readonly GuardedWriter? _trace;
     private readonly FileStream? _junit;
+    private readonly string? _tracePath;
 
-    private OutputFiles(TextWriter? trace, StreamWriter? traceFile, FileStream? junit)
+    private OutputFiles(GuardedWriter? trace, string? tracePath, FileStream? junit)
     {
-        Trace = trace;
-        _traceFile = traceFile;
+        _trace = trace;
+        _tracePath = tracePath;
         _junit = junit;
     }
 
-    /// <summary>Where trace lines go, or null.</summary>
-    public TextWriter? Trace { get; }
+    /// <summary>Where trace lines go, or null. A write that fails does not stop the run (<see cref="CloseTrace"/>
+    /// reports it).</summary>
+    public TextWriter? Trace => _trace;
 
     /// <summary>Opens what <paramref name="settings"/> asks for; null (and why) when a file cannot be created.</summary>
     public static OutputFiles? Open(RunSettings settings, CliConsole console, out string? error)
@@ -43,7 +45,24 @@ internal sealed class OutputFiles : IDisposable
             error = $"vfiolab run: cannot write '{current}': {e.Message}";
             return null;
         }
-        return new OutputFiles(settings.TraceToStdout ? console.Out : traceFile, traceFile, junit);
+        TextWriter? target = settings.TraceToStdout ? console.Out : traceFile;
+        return new OutputFiles(target is null ? null : new GuardedWriter(target), settings.TracePath, junit);
+    }
+
+    /// <summary>Flushes and closes the trace; the first error any write of it met, as a message naming the
+    /// destination, or null.</summary>
+    public string? CloseTrace()
+    {
+        if (_trace is null)
+        {
+            return null;
+        }
+        _trace.Flush();
+        if (_tracePath != "-")
+        {
+            _trace.Dispose();
+        }
+        return _trace.Failure is { } e ? $"vfiolab run: cannot write the trace to '{Printable.Escape(_tracePath ?? "-")}': {e.Message}" : null;
     }
 
     /// <summary>Writes the JUnit report, when one was asked for.</summary>
@@ -57,7 +76,10 @@ internal sealed class OutputFiles : IDisposable
 
     public void Dispose()
     {
-        _traceFile?.Dispose();
+        if (_tracePath != "-")
+        {
+            _trace?.Dispose();
+        }
         _junit?.Dispose();
     }
 }

@@ -37,12 +37,19 @@ internal sealed class RunCommand(CliConsole console)
         {
             return Refuse(settings with { JUnitPath = null }, [new InputError(null, openError!)]);
         }
+        using FileStream? htmlFile = OpenHtml(settings, out string? htmlError);
+        if (htmlError is not null)
+        {
+            return Refuse(settings with { JUnitPath = null }, [new InputError(null, htmlError)]);
+        }
+        HtmlReport? html = htmlFile is null ? null : new HtmlReport(prepared.Count == 1 ? $"vfiolab run {prepared[0].Document.Name}" : "vfiolab run");
         TextWriter text = settings.Json ? TextWriter.Null : settings.TraceToStdout ? console.Error : console.Out;
         ConsoleStyle style = settings.TraceToStdout ? console.ErrorStyle : console.OutStyle;
         var runs = new List<ScenarioRun>(prepared.Count);
         foreach (PreparedScenario p in prepared)
         {
-            ScenarioOutcome outcome = p.Execute(new ConsoleReporter(text, style, settings.Quiet), files.Trace);
+            IScenarioReporter reporter = new ConsoleReporter(text, style, settings.Quiet);
+            ScenarioOutcome outcome = p.Execute(html is null ? reporter : new TeeReporter(reporter, html.Record(p)), files.Trace);
             files.Trace?.Flush();
             runs.Add(new ScenarioRun(p.Document, outcome, SizingLines(outcome)));
         }
@@ -58,7 +65,45 @@ internal sealed class RunCommand(CliConsole console)
             RunJsonWriter.Write(console.Out, runs, [], exit);
         }
         files.WriteJUnit(runs, []);
+        string? outputError = files.CloseTrace();
+        if (html is not null)
+        {
+            try
+            {
+                using var writer = new StreamWriter(htmlFile!, new System.Text.UTF8Encoding(false));
+                html.Write(writer);
+            }
+            catch (IOException e)
+            {
+                outputError ??= $"vfiolab run: cannot write the HTML report '{settings.HtmlPath}': {e.Message}";
+            }
+        }
+        if (outputError is not null)
+        {
+            // The outcome is out; an output that lost part of the trace or the report still fails the command, with its own code.
+            console.Error.WriteLine(console.ErrorStyle.Fail(outputError));
+            return ExitCodes.OutputError;
+        }
         return exit;
+    }
+
+    /// <summary>Creates the HTML report's file before anything runs, so a path that cannot be written is refused.</summary>
+    private static FileStream? OpenHtml(RunSettings settings, out string? error)
+    {
+        error = null;
+        if (settings.HtmlPath is not { } path)
+        {
+            return null;
+        }
+        try
+        {
+            return new FileStream(path, FileMode.Create, FileAccess.Write);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            error = $"vfiolab run: cannot write '{path}': {e.Message}";
+            return null;
+        }
     }
 
     /// <summary>Nothing runs: every error on standard error, and the JSON document and JUnit report say so too.</summary>

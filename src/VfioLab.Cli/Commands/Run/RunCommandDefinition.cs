@@ -32,6 +32,11 @@ internal static class RunCommandDefinition
         {
             Description = "Write one JSON document on standard output (docs/schemas/run-output.schema.json) instead of the text report.",
         };
+        var html = new Option<string>("--html")
+        {
+            HelpName = "FILE",
+            Description = "Also write one self-contained HTML page: IOVA maps over time, locked_vm and DMA entries against their limits, IOPTEs, violations, steps.",
+        };
         var junit = new Option<string>("--junit") { HelpName = "FILE", Description = "Also write a JUnit XML report: a testsuite per scenario, a testcase per step." };
 
         // Gone: the checker runs by default. Kept hidden so that old command lines get the reason, not "unknown option".
@@ -40,7 +45,7 @@ internal static class RunCommandDefinition
         var command = new Command("run", "Run scenario files, directories of them, or built-in scenarios.\n"
             + "Exit 0 when every step met its expectation; 1 when one did not or an invariant broke; 2 when a file is malformed (then nothing runs).")
         {
-            scenarios, trace, noCheck, quiet, report, json, junit, check,
+            scenarios, trace, noCheck, quiet, report, json, junit, html, check,
         };
         command.Validators.Add(result =>
         {
@@ -61,19 +66,30 @@ internal static class RunCommandDefinition
             {
                 result.AddError("--trace needs a file name (or - for standard output)");
             }
+            if (result.GetValue(html) is "" or "-")
+            {
+                result.AddError("--html needs a file name");
+            }
             if (result.GetValue(junit) is "" or "-")
             {
                 result.AddError("--junit needs a file name");
             }
         });
-        command.SetAction(parse => new RunCommand(console).Execute(new RunSettings(
-            parse.GetValue(scenarios) ?? [],
-            parse.GetValue(trace),
-            Check: !parse.GetValue(noCheck),
-            Quiet: parse.GetValue(quiet),
-            Report: parse.GetValue(report),
-            Json: parse.GetValue(json),
-            JUnitPath: parse.GetValue(junit))));
+        command.SetAction(parse =>
+        {
+            var settings = new RunSettings(
+                parse.GetValue(scenarios) ?? [],
+                parse.GetValue(trace),
+                Check: !parse.GetValue(noCheck),
+                Quiet: parse.GetValue(quiet),
+                Report: parse.GetValue(report),
+                Json: parse.GetValue(json),
+                JUnitPath: parse.GetValue(junit))
+            {
+                HtmlPath = parse.GetValue(html),
+            };
+            return new RunCommand(console).Execute(settings);
+        });
         return command;
     }
 }

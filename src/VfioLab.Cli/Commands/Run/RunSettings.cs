@@ -10,6 +10,9 @@ namespace VfioLab.Cli.Commands.Run;
 /// <param name="JUnitPath">Where to write a JUnit XML report, or null.</param>
 internal sealed record RunSettings(IReadOnlyList<string> Scenarios, string? TracePath, bool Check, bool Quiet, bool Report, bool Json, string? JUnitPath)
 {
+    /// <summary>Where to write the HTML report (docs/report.md), or null.</summary>
+    public string? HtmlPath { get; init; }
+
     /// <summary>The trace goes to standard output.</summary>
     public bool TraceToStdout => TracePath == "-";
 }

@@ -34,8 +34,21 @@ internal sealed class VfioPciDevice(PciFunction function, int pageShift, VfioPci
     /// <summary>Host PAGE_SHIFT.</summary>
     public int PageShift { get; } = pageShift;
 
-    /// <summary>Whether the function supports a function-level reset (vdev->reset_works).</summary>
-    public bool ResetWorks { get; init; } = true;
+    /// <summary>Whether <c>pci_try_reset_function</c> worked at the last open (vdev->reset_works): the function
+    /// has a reset method the PCI core can use. Set by the driver when the device is opened.</summary>
+    public bool ResetWorks { get; set; } = function.Description.Reset != PciResetMethod.None;
+
+    /// <summary>The interrupt state (igate).</summary>
+    public VfioPciIrqs Irqs { get; } = new(function);
+
+    /// <summary>The virtualized config space, built at open (vfio_config_init) and dropped at close.</summary>
+    public VfioPciConfig? Config { get; set; }
+
+    /// <summary>Runtime low power entered through VFIO_DEVICE_FEATURE (pm_runtime_engaged), or null; under memory_lock.</summary>
+    public VfioPciLowPower? LowPower { get; set; }
+
+    /// <summary>The BAR holding the MSI-X table (vdev->msix_bar), or -1.</summary>
+    public int MsixBar => Function.Description.MsixVectors > 0 ? Function.Description.MsixBar : -1;
 
     /// <summary>The region index of a device-fd offset.</summary>
     public static ulong IndexOf(ulong offset) => offset >> OffsetShift;

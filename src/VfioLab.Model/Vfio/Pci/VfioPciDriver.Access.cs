@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using VfioLab.Abi;
 using VfioLab.Pci;
 
@@ -16,9 +15,8 @@ internal sealed partial class VfioPciDriver
         return Access(State(device), device.Faults, copy, offset, write: true);
     }
 
-    // vfio_pci_core_read/write: the region index selects config space or a BAR; a BAR's first access maps
-    // it (vfio_pci_bar_rw's setup_barmap, ENOMEM); BAR access needs memory decode (-EIO otherwise, as
-    // vfio_pci_core_do_io_rw's memory test).
+    // vfio_pci_rw: the region index selects config space, a BAR or the ROM (read-only, EINVAL on write); VGA is not
+    // modelled (no device is VGA) and later indexes do not exist (EINVAL).
     private static long Access(VfioPciDevice pci, Diagnostics.FaultInjector faults, Span<byte> buffer, ulong offset, bool write)
     {
         ulong index = VfioPciDevice.IndexOf(offset);
@@ -30,6 +28,10 @@ internal sealed partial class VfioPciDriver
         if (index == (ulong)VfioPciRegionIndex.Config)
         {
             return ConfigAccess(pci, buffer, within, write);
+        }
+        if (index == (ulong)VfioPciRegionIndex.Rom)
+        {
+            return write ? Errno.EINVAL.AsReturn() : RomRead(pci, buffer, within);
         }
         if (index > (ulong)VfioPciRegionIndex.Bar5)
         {
@@ -46,13 +48,38 @@ internal sealed partial class VfioPciDriver
         {
             return e.AsReturn();
         }
+        // vfio_pci_bar_rw: the MSI-X table is excluded from the BAR holding it: reads there see all ones and writes
+        // are dropped (the host owns the table); the PBA is not excluded.
+        (ulong xStart, ulong xEnd) = (int)index == pci.MsixBar ? (0UL, pci.Function.Description.MsixTableSize) : (0UL, 0UL);
         pci.MemoryLock.EnterReadLock();
         try
         {
-            bool ok = write
-                ? pci.Function.TryWriteBar((int)index, within, buffer[..count])
-                : pci.Function.TryReadBar((int)index, within, buffer[..count]);
-            return ok ? count : Errno.EIO.AsReturn();
+            if (!pci.Function.DecodesMemory)
+            {
+                return Errno.EIO.AsReturn(); // vfio_pci_core_do_io_rw's memory test
+            }
+            int done = 0;
+            while (done < count)
+            {
+                ulong at = within + (ulong)done;
+                bool excluded = at >= xStart && at < xEnd;
+                ulong stop = excluded ? xEnd : at < xStart ? xStart : within + (ulong)count;
+                int n = (int)Math.Min((ulong)(count - done), stop - at);
+                Span<byte> piece = buffer.Slice(done, n);
+                if (excluded)
+                {
+                    if (!write)
+                    {
+                        piece.Fill(0xff);
+                    }
+                }
+                else if (!(write ? pci.Function.TryWriteBar((int)index, at, piece) : pci.Function.TryReadBar((int)index, at, piece)))
+                {
+                    return Errno.EIO.AsReturn();
+                }
+                done += n;
+            }
+            return count;
         }
         finally
         {
@@ -60,55 +87,62 @@ internal sealed partial class VfioPciDriver
         }
     }
 
-    // A config write that clears the memory-enable bit zaps every BAR mmap under memory_lock for
-    // write before the bit changes (vfio_basic_config_write, abafbc551fdd).
+    // vfio_pci_config_rw through the virtual config space; writes hold memory_lock for write, since a command write
+    // can disable memory decode (and zaps BAR mmaps first) and a PCIe FLR write resets the function.
     private static long ConfigAccess(VfioPciDevice pci, Span<byte> buffer, ulong within, bool write)
     {
-        if (within >= ConfigRegionSize)
+        if (write)
+        {
+            pci.MemoryLock.EnterWriteLock();
+        }
+        else
+        {
+            pci.MemoryLock.EnterReadLock();
+        }
+        try
+        {
+            pci.Config ??= new VfioPciConfig(pci);
+            return pci.Config.Access(buffer, within, write);
+        }
+        finally
+        {
+            if (write)
+            {
+                pci.MemoryLock.ExitWriteLock();
+            }
+            else
+            {
+                pci.MemoryLock.ExitReadLock();
+            }
+        }
+    }
+
+    // vfio_pci_bar_rw for the ROM: EINVAL without a ROM or past its BAR; pci_map_rom finds the image, and bytes past
+    // the image read as all ones; the read needs memory decode (EIO).
+    private static long RomRead(VfioPciDevice pci, Span<byte> buffer, ulong within)
+    {
+        ulong size = pci.Function.Description.RomSize;
+        if (size == 0 || within >= size)
         {
             return Errno.EINVAL.AsReturn();
         }
-        int count = (int)Math.Min((ulong)buffer.Length, ConfigRegionSize - within);
-        int inModel = (int)Math.Max(0, Math.Min(count, PciFunction.ConfigSize - (long)within));
-        if (!write)
-        {
-            buffer[..count].Clear();
-            if (inModel > 0)
-            {
-                pci.Function.ReadConfig((int)within, buffer[..inModel]);
-            }
-            return count;
-        }
-        if (inModel == 0)
-        {
-            return count;
-        }
-        pci.MemoryLock.EnterWriteLock();
+        int count = (int)Math.Min((ulong)buffer.Length, size - within);
+        pci.MemoryLock.EnterReadLock();
         try
         {
-            bool wasOn = pci.Function.MemoryEnabled;
-            Span<byte> after = stackalloc byte[2];
-            pci.Function.ReadConfig(PciFunction.CommandOffset, after);
-            int cmdStart = PciFunction.CommandOffset;
-            for (int i = 0; i < 2; i++)
+            if (!pci.Function.DecodesMemory)
             {
-                long pos = cmdStart + i - (long)within;
-                if (pos >= 0 && pos < inModel)
-                {
-                    after[i] = buffer[(int)pos];
-                }
+                return Errno.EIO.AsReturn();
             }
-            bool turnsOff = wasOn && (BinaryPrimitives.ReadUInt16LittleEndian(after) & (ushort)PciCommand.Memory) == 0;
-            if (turnsOff)
-            {
-                pci.ZapBarsLocked();
-            }
-            pci.Function.WriteConfig((int)within, buffer[..inModel]);
+            ulong image = pci.Function.RomImageSize;
+            int inImage = within < image ? (int)Math.Min((ulong)count, image - within) : 0;
+            pci.Function.ReadRom(within, buffer[..inImage]);
+            buffer[inImage..count].Fill(0xff);
             return count;
         }
         finally
         {
-            pci.MemoryLock.ExitWriteLock();
+            pci.MemoryLock.ExitReadLock();
         }
     }
 }

@@ -10,7 +10,7 @@ namespace VfioLab.Vfio.Pci;
 /// reset, slot hot reset, config-space and BAR access through pread/pwrite, BAR mmaps faulted in under
 /// <c>memory_lock</c>, and the operation that turns a BAR mmap into a pfn range. One instance serves
 /// every vfio-pci device of a host (the module), so it knows the devices sharing a slot (their
-/// <c>vfio_device_set</c>). IRQs and device features are not modelled.
+/// <c>vfio_device_set</c>). Interrupts (GET_IRQ_INFO, SET_IRQS) and device features are in their own parts.
 /// </summary>
 /// <remarks>
 /// Lock: <c>_gate</c> protects <c>_devices</c> and <c>_devSetLocks</c> (a leaf). A dev_set lock (one per slot)
@@ -58,9 +58,6 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
     /// <summary>sizeof(struct vfio_device_info) since v6.6 (see <see cref="DeviceInfoReply"/>).</summary>
     public const int DeviceInfoSizeV66 = DeviceInfoReply.SizeV66;
 
-    /// <summary>PCI Express functions have 4 KiB of config space (pdev->cfg_size).</summary>
-    public const ulong ConfigRegionSize = 4096;
-
     /// <inheritdoc />
     public string Name => "vfio-pci";
 
@@ -85,12 +82,23 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
             return Errno.EINVAL;
         }
         pci.Function.SetMemoryEnable(true);
+        // pci_try_reset_function at enable decides reset_works: the function needs a reset method, and a slot or bus
+        // reset must not reach another function (pci_dev_reset_slot_function's multifunction test,
+        // pci_parent_bus_reset's "other devices on the bus").
+        pci.ResetWorks = pci.Function.Description.Reset switch
+        {
+            PciResetMethod.None => false,
+            PciResetMethod.Slot => _topology.FunctionsOnSlot(pci.Function.Address).Count == 1,
+            PciResetMethod.Bus => _topology.FunctionsOnBus(pci.Function.Address).Count == 1,
+            _ => true,
+        };
         // vfio_config_init allocates the virtual config space (ENOMEM); the unwind's pci_disable_device
         // clears bus mastering only, so memory decode stays on, as in Linux.
         if (device.Faults.ShouldFail(FaultSite.VfioConfigInit))
         {
             return Errno.ENOMEM;
         }
+        pci.Config = new VfioPciConfig(pci);
         // The revocation of a forced release ends with a new open that succeeded.
         pci.ClearRevocation();
         return Errno.None;
@@ -105,6 +113,11 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
         // the state saved at open, which had bus mastering cleared too.
         VfioPciDevice pci = State(device);
         ClearBusMaster(pci);
+        // vfio_pci_core_disable tears down the enabled interrupt index; close_device drops the error and request
+        // triggers; vfio_config_free drops the virtual config space.
+        pci.Irqs.Release();
+        pci.Config = null;
+        pci.LowPower = null;
         pci.ReleaseBarMaps();
         // A mapping holds its file, so one that outlives the last close belongs to a file a forced release
         // detached: it stays revoked, also after an open that failed past open_device (which cleared it).
@@ -132,6 +145,9 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
         {
             VfioIoctl.DeviceGetInfo => GetInfo(pci, Behavior.UnalignedInfoCaps, ref argument),
             VfioIoctl.DeviceGetRegionInfo => GetRegionInfo(pci, ref argument),
+            VfioIoctl.DeviceGetIrqInfo => GetIrqInfo(pci, ref argument),
+            VfioIoctl.DeviceSetIrqs => SetIrqs(context, pci, ref argument),
+            VfioIoctl.DeviceFeature => Feature(context, pci, ref argument),
             VfioIoctl.DeviceReset => Reset(pci),
             VfioIoctl.DeviceGetPciHotResetInfo => GetHotResetInfo(pci, device.Faults, ref argument),
             VfioIoctl.DevicePciHotReset => HotReset(context, pci, device.Faults, ref argument),
@@ -164,7 +180,32 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
         info.Offset = VfioPci.IndexToOffset(info.Index);
         info.Size = size;
         info.Flags = flags;
-        info.CapOffset = 0;
+        // The BAR holding the MSI-X table, when mmappable, carries VFIO_REGION_INFO_CAP_MSIX_MAPPABLE (a32295c612c5,
+        // v4.16): the table may be mmapped although vfio-pci excludes it from read and write.
+        if ((int)info.Index == pci.MsixBar && (flags & RegionInfoFlags.Mmap) != 0)
+        {
+            info.Flags |= RegionInfoFlags.Caps;
+            int capSize = VfioInfoCapHeader.SizeOf;
+            if (info.Argsz < VfioRegionInfo.SizeOf + capSize)
+            {
+                info.Argsz = (uint)(VfioRegionInfo.SizeOf + capSize);
+                info.CapOffset = 0;
+            }
+            else
+            {
+                Span<byte> cap = stackalloc byte[VfioInfoCapHeader.SizeOf];
+                new VfioInfoCapHeader { Id = (ushort)RegionInfoCapId.MsixMappable, Version = 1, Next = 0 }.Write(cap);
+                if (!arg.TryCopyTo(VfioRegionInfo.SizeOf, cap))
+                {
+                    return Errno.EFAULT.AsReturn();
+                }
+                info.CapOffset = VfioRegionInfo.SizeOf;
+            }
+        }
+        else
+        {
+            info.CapOffset = 0;
+        }
         info.Write(buf);
         return arg.TryCopyTo(0, buf) ? 0 : Errno.EFAULT.AsReturn();
     }
@@ -178,7 +219,7 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
         switch ((VfioPciRegionIndex)index)
         {
             case VfioPciRegionIndex.Config:
-                size = ConfigRegionSize;
+                size = (ulong)pci.Function.ConfigSize;
                 flags = RegionInfoFlags.Read | RegionInfoFlags.Write;
                 return true;
             case >= VfioPciRegionIndex.Bar0 and <= VfioPciRegionIndex.Bar5:
@@ -195,7 +236,10 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
                 }
                 return true;
             case VfioPciRegionIndex.Rom:
-                // No option ROM is modelled: size 0, no flags, as for a function without one.
+                // The ROM BAR's size (not the image's), readable only when pci_map_rom finds an image; a function
+                // without a ROM answers size 0 and no flags.
+                size = pci.Function.Description.RomSize;
+                flags = size != 0 ? RegionInfoFlags.Read : RegionInfoFlags.None;
                 return true;
             default:
                 return false;
@@ -219,14 +263,22 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
         pci.MemoryLock.EnterWriteLock();
         try
         {
-            pci.ZapBarsLocked();
-            PciSavedState saved = pci.Function.SaveState();
-            pci.Function.FunctionReset();
-            pci.Function.RestoreState(saved);
+            ResetLocked(pci);
         }
         finally
         {
             pci.MemoryLock.ExitWriteLock();
         }
+    }
+
+    /// <summary>The reset of <see cref="ZapAndReset"/> with memory_lock already held for write (the PCIe FLR bit
+    /// written through config space).</summary>
+    internal static void ResetLocked(VfioPciDevice pci)
+    {
+        System.Diagnostics.Debug.Assert(pci.MemoryLock.IsWriteLockHeld);
+        pci.ZapBarsLocked();
+        PciSavedState saved = pci.Function.SaveState();
+        pci.Function.FunctionReset();
+        pci.Function.RestoreState(saved);
     }
 }

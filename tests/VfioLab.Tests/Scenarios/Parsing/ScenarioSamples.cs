@@ -30,7 +30,7 @@ internal static class ScenarioSamples
             address: "0000:01:00.0"
             driver: vfio-pci
             group: 1
-            bars: [ { index: 0, size: 16MiB }, { index: 1, size: 128GiB, prefetchable: true } ]
+            bars: [ { index: 0, size: 16MiB, is64bit: false }, { index: 1, size: 128GiB, prefetchable: true } ]
             isolated_msi: true
             iommu: smmu-v3
             iommu_page_sizes: [4KiB, 2MiB]
@@ -65,6 +65,13 @@ internal static class ScenarioSamples
           - unmap_dma: { fd: container, iova: 0, size: 1GiB, flags: [GET_DIRTY_BITMAP], bitmap: { pgsize: 4KiB, vaddr: ram+1GiB, size: 32KiB }, expect: { size: 1GiB } }
           - device_get_info: { fd: dev }
           - device_get_region_info: { fd: dev, index: 1, expect: { size: 128GiB } }
+          - device_get_irq_info: { fd: dev, index: 1, expect: { count: 1 } }
+          - eventfd: { as: efd }
+          - set_irqs: { fd: dev, index: 1, flags: [DATA_EVENTFD, ACTION_TRIGGER], eventfds: [efd] }
+          - eventfd_read: { fd: efd, expect: EAGAIN }
+          - device_feature: { fd: dev, feature: 3, flags: [PROBE, SET] }
+          - region_read: { fd: dev, index: 7, offset: 0, size: 4 }
+          - region_write: { fd: dev, index: 7, offset: 0x3c, data: "0b" }
           - device_reset: { fd: dev }
           - pci_hot_reset: { fd: dev, groups: [group] }
           - pci_command: { fd: dev, memory: false }
@@ -93,6 +100,7 @@ internal static class ScenarioSamples
           - device_release: { device: gpu }
           - read: { vaddr: 0x7f0000000000, size: 4, expect: SIGBUS }
           - expect_violation: { invariant: no-cpu-mapping-of-disabled-bar }
+          - device_interrupt: { device: gpu, index: msi }
           - unplug: { device: gpu }
           - run_deferred_work: {}
           - close: { fd: dev }

@@ -141,20 +141,18 @@ public sealed class ScenarioRunnerTests
     }
 
     [Fact]
-    public void Run_HostThatCannotBeBuilt_IsALocatedError()
+    public void Parse_HostThatCannotBeBuilt_IsALocatedError()
     {
-        ScenarioDocument doc = ScenarioParser.Parse("""
+        ScenarioParseException e = Assert.Throws<ScenarioParseException>(() => ScenarioParser.Parse("""
             vfiolab: 1
             devices:
               - { name: a, address: "0000:01:00.0", group: 5, bars: [ { index: 0, size: 1MiB } ] }
               - { name: b, address: "0000:02:00.0", group: 5, iommu: smmu-v3, bars: [ { index: 0, size: 1MiB } ] }
             steps: []
-            """, "dup.yaml");
+            """, "dup.yaml"));
 
-        ScenarioParseException e = Assert.Throws<ScenarioParseException>(() => ScenarioRunner.Run(doc, new RunOptions(), new CollectingReporter(), null));
-
-        Assert.Equal(4, e.Line);
-        Assert.Contains("different IOMMUs", e.Message);
+        Assert.Equal((4, 48), (e.Line, e.Column));
+        Assert.Equal("devices of IOMMU group 5 sit behind different IOMMUs ('a' and 'b')", e.Reason);
     }
 
     [Fact]
@@ -219,7 +217,7 @@ public sealed class ScenarioRunnerTests
         ScenarioParseException e = Assert.Throws<ScenarioParseException>(() => ScenarioRunner.Run(doc, new RunOptions(), new CollectingReporter(), null));
 
         Assert.Equal((1, 1), (e.Line, e.Column));
-        Assert.Contains("host memory 0x12345 is not a multiple of the page size 0x1000", e.Message);
+        Assert.Contains("host memory 0x12345 is not a non-zero multiple of the page size 0x1000", e.Message);
     }
 
     /// <summary>The document with another host, as only an in-process caller can write it.</summary>

@@ -1,0 +1,123 @@
+using VfioLab.Abi;
+using VfioLab.Linux;
+using VfioLab.Scenarios.Conformance;
+
+namespace VfioLab.Cli.Commands.Conform;
+
+/// <summary>
+/// The guest's kernel as a scenario's real kernel (<see cref="IRealKernel"/>): this process's system calls through
+/// <see cref="LinuxSyscalls"/>, the scenario's devices and groups mapped to the vfio-pci devices the rig bound, and the
+/// edu's DMA engine for <c>dma</c> steps.
+/// </summary>
+/// <remarks>
+/// The edu's buffer is reachable only by DMA, so each <c>dma</c> step goes through a staging page of this runner's
+/// own: mapped at <see cref="StagingIova"/> in the device's container for the step and unmapped before it returns, so
+/// the container, its DMA slots and locked_vm are as the step found them. A step the staging mapping cannot be made
+/// for (the IOVA taken, the limit reached) is model-only, with the errno.
+/// </remarks>
+internal sealed class LinuxRealKernel(LinuxSyscalls sys, IReadOnlyDictionary<string, string> devices, IReadOnlyDictionary<ulong, ulong> groups)
+    : IRealKernel
+{
+    /// <summary>The staging page's IOVA: the last page the edu's 28-bit mask reaches; suite scenarios leave it free.</summary>
+    public const ulong StagingIova = EduDevice.DmaAddressLimit - PageSize;
+
+    private const ulong PageSize = 0x1000;
+
+    private static readonly TimeSpan DmaTimeout = TimeSpan.FromSeconds(60);
+
+    public ISyscallSurface Syscalls => sys;
+
+    public ulong? GroupOf(ulong scenarioGroup) => groups.TryGetValue(scenarioGroup, out ulong g) ? g : null;
+
+    public string DeviceNameOf(string scenarioAddress) => devices.TryGetValue(scenarioAddress, out string? a) ? a : scenarioAddress;
+
+    public ulong LockedVmBytes() => LinuxProcess.LockedVmBytes();
+
+    public long SetMemlockLimit(ulong bytes) => LinuxProcess.SetMemlockLimit(bytes);
+
+    public long SetCapIpcLock(bool effective) => LinuxProcess.SetCapIpcLock(effective);
+
+    public RealDma DmaWrite(string device, int deviceFd, int containerFd, ulong iova, ReadOnlySpan<byte> data)
+    {
+        byte[] bytes = data.ToArray();
+        return Staged(device, deviceFd, containerFd, iova, (ulong)bytes.Length, (edu, stage) =>
+        {
+            Check(sys.WriteMemory(stage, bytes), "write the staging page");
+            edu.CopyToDevice(StagingIova, 0, bytes.Length, DmaTimeout);
+            edu.CopyFromDevice(0, iova, bytes.Length, DmaTimeout);
+            return [];
+        });
+    }
+
+    public RealDma DmaRead(string device, int deviceFd, int containerFd, ulong iova, int size) =>
+        Staged(device, deviceFd, containerFd, iova, (ulong)size, (edu, stage) =>
+        {
+            edu.CopyToDevice(iova, 0, size, DmaTimeout);
+            edu.CopyFromDevice(0, StagingIova, size, DmaTimeout);
+            byte[] seen = new byte[size];
+            Check(sys.ReadMemory(stage, seen), "read the staging page");
+            return seen;
+        });
+
+    private RealDma Staged(string device, int deviceFd, int containerFd, ulong iova, ulong size, Func<EduDevice, ulong, byte[]> move)
+    {
+        if (EduDevice.CannotMove(iova, size) is { } reason)
+        {
+            return RealDma.Cannot(reason);
+        }
+        if (iova < StagingIova + PageSize && StagingIova < iova + size)
+        {
+            return RealDma.Cannot($"iova 0x{iova:x} overlaps the runner's staging page at 0x{StagingIova:x}");
+        }
+        var edu = new EduDevice(sys, deviceFd, DeviceNameOf(device));
+        if (edu.Ident != EduDevice.ExpectedIdent)
+        {
+            return RealDma.Cannot($"{device} is not an edu (ident 0x{edu.Ident:x8})");
+        }
+        edu.EnableBusMaster();
+        // The staging page is this runner's, not the scenario's: populated (so its charge is taken by the mapping and
+        // dropped by the unmap alone) and released before the step returns.
+        long stage = sys.Mmap(0, PageSize, MemoryProtection.Read | MemoryProtection.Write, MmapFlags.Private | MmapFlags.Anonymous | MmapFlags.Populate, -1, 0);
+        if (stage < 0)
+        {
+            return RealDma.Cannot($"mmap of the staging page: {ErrnoExtensions.FromReturn(stage)}");
+        }
+        try
+        {
+            byte[] map = AbiStruct.ToArray(new VfioIommuType1DmaMap
+            {
+                Argsz = VfioIommuType1DmaMap.SizeOf,
+                Flags = DmaMapFlags.Read | DmaMapFlags.Write,
+                Vaddr = (ulong)stage,
+                Iova = StagingIova,
+                Size = PageSize,
+            });
+            long ret = sys.Ioctl(containerFd, VfioIoctl.IommuMapDma, map);
+            if (ret < 0)
+            {
+                return RealDma.Cannot($"the staging mapping at iova 0x{StagingIova:x}: {ErrnoExtensions.FromReturn(ret)}");
+            }
+            try
+            {
+                return new RealDma(move(edu, (ulong)stage), null);
+            }
+            finally
+            {
+                byte[] unmap = AbiStruct.ToArray(new VfioIommuType1DmaUnmap { Argsz = VfioIommuType1DmaUnmap.SizeOf, Iova = StagingIova, Size = PageSize });
+                Check(sys.Ioctl(containerFd, VfioIoctl.IommuUnmapDma, unmap), "unmap the staging page");
+            }
+        }
+        finally
+        {
+            sys.Munmap((ulong)stage, PageSize);
+        }
+    }
+
+    private static void Check(long ret, string what)
+    {
+        if (ret < 0)
+        {
+            throw new IOException($"{what}: {ErrnoExtensions.FromReturn(ret)}");
+        }
+    }
+}

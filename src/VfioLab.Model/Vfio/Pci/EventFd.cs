@@ -1,0 +1,95 @@
+using VfioLab.Abi;
+using VfioLab.Host;
+
+namespace VfioLab.Vfio.Pci;
+
+/// <summary>
+/// An eventfd (fs/eventfd.c, <c>struct eventfd_ctx</c>), created non-blocking: a 64-bit counter that a signal adds
+/// one to and a read takes and clears. vfio-pci's interrupt triggers hold the context, not the fd, so closing the fd
+/// does not stop delivery (<c>eventfd_ctx_fdget</c> takes its own reference).
+/// </summary>
+/// <remarks>Lives beside its only kernel user here (vfio-pci's SET_IRQS); it is a Host-layer object and belongs
+/// there. Thread-safe through Interlocked on the counter; it has no ioctl, mmap or pread (ENOTTY, ENODEV,
+/// ESPIPE as Linux answers on an eventfd).</remarks>
+internal sealed class EventFd : IFileOperations
+{
+    /// <summary>The name an eventfd's file has (<c>anon_inode:[eventfd]</c>).</summary>
+    public const string Path = "anon_inode:[eventfd]";
+
+    private ulong _count;
+    private long _signals;
+
+    /// <summary>The counter now.</summary>
+    public ulong Count => Interlocked.Read(ref _count);
+
+    /// <summary>Signals since creation (never cleared by a read).</summary>
+    public long Signals => Interlocked.Read(ref _signals);
+
+    /// <summary><c>eventfd_signal</c>: adds one to the counter.</summary>
+    public void Signal()
+    {
+        Interlocked.Increment(ref _count);
+        Interlocked.Increment(ref _signals);
+    }
+
+    /// <summary>A non-blocking read(2): the counter, cleared; -EAGAIN when it is zero.</summary>
+    public long Take()
+    {
+        ulong value = Interlocked.Exchange(ref _count, 0);
+        return value == 0 ? Errno.EAGAIN.AsReturn() : (long)value;
+    }
+
+    /// <summary>eventfd(2) in <paramref name="process"/>: the new fd, or -EMFILE.</summary>
+    public static int Create(Process process, out EventFd eventFd)
+    {
+        eventFd = new EventFd();
+        var file = new OpenFile(Path, eventFd);
+        int fd = process.Fds.Install(file);
+        if (fd < 0)
+        {
+            file.Put();
+        }
+        return fd;
+    }
+
+    /// <summary><c>eventfd_ctx_fdget</c>: the eventfd behind <paramref name="fd"/> of <paramref name="process"/>;
+    /// EBADF for an fd that is not open, EINVAL for a file that is not an eventfd.</summary>
+    public static Errno TryGet(Process process, int fd, out EventFd? eventFd)
+    {
+        eventFd = null;
+        if (!process.Fds.TryGet(fd, out OpenFile file))
+        {
+            return Errno.EBADF;
+        }
+        try
+        {
+            eventFd = file.Operations as EventFd;
+            return eventFd is null ? Errno.EINVAL : Errno.None;
+        }
+        finally
+        {
+            file.Put();
+        }
+    }
+
+    /// <inheritdoc />
+    public long Ioctl(SyscallContext ctx, uint request, Span<byte> arg) => Errno.ENOTTY.AsReturn();
+
+    /// <inheritdoc />
+    public long Ioctl(SyscallContext ctx, uint request, ulong value) => Errno.ENOTTY.AsReturn();
+
+    /// <inheritdoc />
+    public long Mmap(SyscallContext ctx, MmapRequest request) => Errno.ENODEV.AsReturn();
+
+    /// <inheritdoc />
+    /// <remarks>An eventfd is not seekable: pread answers ESPIPE.</remarks>
+    public long Read(SyscallContext ctx, Span<byte> destination, ulong offset) => Errno.ESPIPE.AsReturn();
+
+    /// <inheritdoc />
+    public long Write(SyscallContext ctx, ReadOnlySpan<byte> source, ulong offset) => Errno.ESPIPE.AsReturn();
+
+    /// <inheritdoc />
+    public void Release()
+    {
+    }
+}

@@ -1,0 +1,199 @@
+using VfioLab.Abi;
+using VfioLab.Lab;
+using VfioLab.Scenarios;
+using VfioLab.Scenarios.Conformance;
+
+namespace VfioLab.Tests.Scenarios.Running;
+
+/// <summary>
+/// <see cref="ScenarioConformance.RunOnRealKernel"/> against a stand-in "real" machine: a second simulated host whose
+/// device sits at another address and group number, reached only through <see cref="IRealKernel"/>. The steps must
+/// run through the same step code as on the model, with group paths and device names translated, what only the model
+/// can answer reported as model-only (never run), and locked_vm, RLIMIT_MEMLOCK and DMA taken from the machine.
+/// </summary>
+public sealed class RealKernelRunTests
+{
+    private const string Scenario = """
+        vfiolab: 1
+        name: stand-in
+        host: { memory: 1GiB, iommu: vt-d }
+        devices:
+          - { name: edu, address: "0000:01:00.0", group: 2, bars: [ { index: 0, size: 1MiB } ] }
+        processes:
+          - { name: vmm, memlock: 1MiB }
+          - { name: other }
+        steps:
+          - open: { path: /dev/vfio/vfio, as: c }
+          - open: { path: /dev/vfio/2, as: g }
+          - group_set_container: { fd: g, container: c }
+          - set_iommu: { fd: c, type: VFIO_TYPE1v2_IOMMU }
+          - get_device_fd: { fd: g, name: "0000:01:00.0", as: dev }
+          - mmap: { size: 64KiB, as: ram }
+          - write: { vaddr: ram, fill: 0x5a, size: 16 }
+          - map_dma: { fd: c, iova: 0x100000, vaddr: ram, size: 64KiB }
+          - check: { locked_vm: { process: vmm, bytes: 64KiB } }
+          - dma: { device: edu, op: read, iova: 0x100000, size: 4, expect: { data: "5a 5a 5a 5a" } }
+          - dma: { device: edu, op: write, iova: 0x100010, data: "01 02" }
+          - read: { vaddr: ram+0x10, size: 2, expect: { data: "01 02" } }
+          - dma: { device: edu, op: write, iova: 0x900000, data: "01", expect: fault }
+          - check: { iommu_entries: { device: edu, count: 16 } }
+          - check: { invariants: clean }
+          - mmap: { size: 4KiB, process: other, as: x }
+          - fork: { as: child }
+          - set_rlimit: { memlock: 64KiB }
+          - map_dma: { fd: c, iova: 0x200000, vaddr: ram, size: 4KiB, expect: ENOMEM }
+          - run_deferred_work: {}
+        """;
+
+    [Fact]
+    public void StepsRunOnTheMachine_WithGroupsAndNamesTranslated()
+    {
+        var machine = new StandInKernel();
+        ScenarioOutcome outcome = ScenarioConformance.RunOnRealKernel(ScenarioDocument.Parse(Scenario, "stand-in.yaml"), machine);
+
+        Assert.All(outcome.Steps.Where(s => s.ModelOnly is null), s => Assert.True(s.Passed, s.ToString()));
+        Assert.Contains("/dev/vfio/7", machine.Opened);
+        // What the scenario left (the container, its mapping) is released at the end, as a process exit would.
+        Assert.Equal(0UL, machine.Host.PinnedPages);
+        Assert.True(machine.CapIpcLock);
+    }
+
+    [Fact]
+    public void WhatOnlyTheModelAnswers_IsReportedModelOnly_NotRun()
+    {
+        ScenarioOutcome outcome = ScenarioConformance.RunOnRealKernel(ScenarioDocument.Parse(Scenario, "stand-in.yaml"), new StandInKernel());
+
+        string[] modelOnly = [.. outcome.Steps.Where(s => s.ModelOnly is not null).Select(s => s.Kind)];
+        Assert.Equal(["dma", "check", "check", "mmap", "fork", "run_deferred_work"], modelOnly);
+        StepReport fault = outcome.Steps.Single(s => s.Kind == "dma" && s.ModelOnly is not null);
+        Assert.Contains("whether it faulted", fault.ModelOnly, StringComparison.Ordinal);
+        Assert.Null(fault.Result);
+        Assert.Contains("only the scenario's first process", outcome.Steps.Single(s => s.Kind == "mmap" && s.ModelOnly is not null).ModelOnly, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TheMachinesLockedVm_JudgesTheCheck()
+    {
+        var machine = new StandInKernel { LockedVmOffset = 4096 };
+        ScenarioOutcome outcome = ScenarioConformance.RunOnRealKernel(ScenarioDocument.Parse(Scenario, "stand-in.yaml"), machine);
+
+        // The runner counts from the machine's locked_vm at the start (the runtime's own), so an offset present from
+        // the start changes nothing.
+        Assert.True(outcome.Steps.Single(s => s.Kind == "check" && s.ModelOnly is null).Passed);
+    }
+
+    [Fact]
+    public void ForMachine_RunsTheModelUnderTheProfileWithTheMachinesAperture()
+    {
+        ScenarioDocument doc = ScenarioConformance.ForMachine(ScenarioDocument.Parse(Scenario, "stand-in.yaml"), KernelProfiles.Linux612,
+            (1UL << 39) - 1, [4096, 2UL << 20, 1UL << 30]);
+        PreparedScenario prepared = ScenarioRunner.Prepare(doc);
+
+        Assert.Equal(KernelProfiles.Linux612, prepared.Host.KernelProfile);
+        Assert.Throws<ArgumentException>(() => ScenarioConformance.ForMachine(doc, "linux-5.4", 0, [4096]));
+    }
+
+    [Fact]
+    public void Describe_GivesTheTopologyTheRigNeeds()
+    {
+        ScenarioTopology t = ScenarioConformance.Describe(ScenarioDocument.Parse(Scenario, "stand-in.yaml"));
+
+        Assert.Equal("vt-d", t.Iommu);
+        Assert.Equal(2, t.Processes);
+        TopologyDevice d = Assert.Single(t.Devices);
+        Assert.Equal(("0000:01:00.0", 2, "vfio-pci"), (d.Address, d.Group!.Value, d.Driver));
+        Assert.Equal([new KeyValuePair<int, ulong>(0, 1UL << 20)], d.Bars);
+        Assert.False(t.UsesHugeTlb2MiB);
+    }
+
+    /// <summary>A simulated host standing in for a real one: its device at 0000:00:10.0 in group 7.</summary>
+    private sealed class StandInKernel : IRealKernel
+    {
+        private readonly LabHost _host;
+        private readonly RecordingSyscalls _sys;
+
+        public StandInKernel()
+        {
+            _host = new LabHostBuilder().WithMemory(1UL << 30)
+                .AddPciDevice("edu", "0000:00:10.0", o => o.Bar(0, 1UL << 20).Group(7))
+                .AddProcess("runner", LabHostBuilder.Unlimited)
+                .Build();
+            Process = _host.Process("runner");
+            _sys = new RecordingSyscalls(Process.Syscalls, Opened);
+        }
+
+        public LabProcess Process { get; }
+
+        public LabHost Host => _host;
+
+        public List<string> Opened { get; } = [];
+
+        public ulong LockedVmOffset { get; init; }
+
+        public bool CapIpcLock { get; private set; } = true;
+
+        public ISyscallSurface Syscalls => _sys;
+
+        public ulong? GroupOf(ulong scenarioGroup) => scenarioGroup == 2 ? 7 : null;
+
+        public string DeviceNameOf(string scenarioAddress) => scenarioAddress == "0000:01:00.0" ? "0000:00:10.0" : scenarioAddress;
+
+        public ulong LockedVmBytes() => Process.LockedVmBytes + LockedVmOffset;
+
+        public long SetMemlockLimit(ulong bytes)
+        {
+            Process.MemlockLimitBytes = bytes;
+            return 0;
+        }
+
+        public long SetCapIpcLock(bool effective)
+        {
+            CapIpcLock = effective;
+            return 0;
+        }
+
+        public RealDma DmaWrite(string device, int deviceFd, int containerFd, ulong iova, ReadOnlySpan<byte> data)
+        {
+            _host.Device(device).DmaWrite(iova, data);
+            return new RealDma([], null);
+        }
+
+        public RealDma DmaRead(string device, int deviceFd, int containerFd, ulong iova, int size) =>
+            new(_host.Device(device).DmaRead(iova, (ulong)size).Data, null);
+    }
+
+    /// <summary>The stand-in's syscalls, recording the paths opened.</summary>
+    private sealed class RecordingSyscalls(ISyscallSurface inner, List<string> opened) : ISyscallSurface
+    {
+        public int Pid => inner.Pid;
+
+        public int Open(string path)
+        {
+            opened.Add(path);
+            return inner.Open(path);
+        }
+
+        public int Close(int fd) => inner.Close(fd);
+
+        public long Ioctl(int fd, uint request, Span<byte> arg) => inner.Ioctl(fd, request, arg);
+
+        public long Ioctl(int fd, uint request, ulong value) => inner.Ioctl(fd, request, value);
+
+        public long Pread(int fd, Span<byte> destination, ulong offset) => inner.Pread(fd, destination, offset);
+
+        public long Pwrite(int fd, ReadOnlySpan<byte> source, ulong offset) => inner.Pwrite(fd, source, offset);
+
+        public long Mmap(ulong address, ulong length, MemoryProtection protection, MmapFlags flags, int fd, ulong offset) =>
+            inner.Mmap(address, length, protection, flags, fd, offset);
+
+        public int Munmap(ulong address, ulong length) => inner.Munmap(address, length);
+
+        public int ReadMemory(ulong address, Span<byte> destination) => inner.ReadMemory(address, destination);
+
+        public int WriteMemory(ulong address, ReadOnlySpan<byte> source) => inner.WriteMemory(address, source);
+
+        public ISyscallSurface Fork() => inner.Fork();
+
+        public void Exit() => inner.Exit();
+    }
+}
