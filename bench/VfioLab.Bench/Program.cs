@@ -24,6 +24,11 @@ internal static class Program
             PairLoop.Run(Console.Out, int.Parse(pairs, System.Globalization.CultureInfo.InvariantCulture));
             return;
         }
+        if (args is ["--check-cost", string workload, .. string[] more])
+        {
+            CheckCost.Run(Console.Out, workload, more is [string n] ? int.Parse(n, System.Globalization.CultureInfo.InvariantCulture) : 1);
+            return;
+        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

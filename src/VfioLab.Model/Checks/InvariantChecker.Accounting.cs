@@ -79,6 +79,7 @@ internal sealed partial class InvariantChecker
                 t.Report(found, InvariantName.VpfnConsistent, $"{m}: 0x{m.VpfnsNotDirty:x} externally pinned page(s) are clean in the dirty bitmap while tracking");
             }
             t.PinsHeld += chargeable + vpfnPins;
+            t.Charges.Add(new MappingCharge(m.Iova, m.Mm, m.LockedVm, chargeable + vpfnPins, m.VaddrInvalid));
             ulong expected = domains ? chargeable : vpfnPins;
             if (m.Mm.IsAlive && m.LockedVm != (long)expected)
             {
@@ -208,19 +209,31 @@ internal sealed partial class InvariantChecker
         {
             foreach (VfioDmaSnapshot m in t.Snapshot.Mappings)
             {
-                if (!m.Mm.IsAlive)
-                {
-                    continue;
-                }
-                if (!perMm.TryGetValue(m.Mm, out MmCharge? c))
-                {
-                    c = new MmCharge();
-                    perMm.Add(m.Mm, c);
-                }
-                c.Charged += m.LockedVm;
-                c.Mappings++;
+                AddCharge(perMm, m.Mm, m.LockedVm, 1);
             }
         }
+        CheckMmCharges(perMm, spapr, found);
+    }
+
+    // What a mapping (or, for the incremental check, a container's mappings) charged to a live mm.
+    private static void AddCharge(Dictionary<AddressSpace, MmCharge> perMm, AddressSpace mm, long charged, int mappings)
+    {
+        if (!mm.IsAlive)
+        {
+            return;
+        }
+        if (!perMm.TryGetValue(mm, out MmCharge? c))
+        {
+            c = new MmCharge();
+            perMm.Add(mm, c);
+        }
+        c.Charged += charged;
+        c.Mappings += mappings;
+    }
+
+    // The per-mm half of §4.5 and §2.9, from what the type1 mappings charged (perMm) and sPAPR's charges.
+    private void CheckMmCharges(Dictionary<AddressSpace, MmCharge> perMm, SpaprTotals spapr, List<InvariantViolation> found)
+    {
         foreach (Process p in host.Machine.Processes)
         {
             AddressSpace? mm = p.Mm;
@@ -353,6 +366,9 @@ internal sealed partial class InvariantChecker
         public List<Translation> Translations => Snapshot.Domains.Count == 0 ? [] : TranslationsOf(Snapshot.Domains[0]);
 
         public ulong PinsHeld { get; set; }
+
+        /// <summary>Per mapping checked, what it charges and pins (the incremental check keeps these).</summary>
+        public List<MappingCharge> Charges { get; } = [];
 
         public List<Translation> TranslationsOf(VfioDomainSnapshot d)
         {

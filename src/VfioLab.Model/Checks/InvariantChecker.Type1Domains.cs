@@ -12,7 +12,7 @@ internal sealed partial class InvariantChecker
 {
     // §4.10: windows sorted and disjoint, none covering a non-relaxable reserved region of an attached
     // IOMMU group; every mapping inside one window (or the list is empty).
-    private static void CheckIovaWindows(Type1State t, List<InvariantViolation> found)
+    private static void CheckIovaWindows(Type1State t, bool groups, List<InvariantViolation> found)
     {
         VfioIommuSnapshot s = t.Snapshot;
         IReadOnlyList<ByteRange> w = s.IovaRanges;
@@ -24,7 +24,7 @@ internal sealed partial class InvariantChecker
                 break;
             }
         }
-        foreach (VfioDomainSnapshot d in s.Domains)
+        foreach (VfioDomainSnapshot d in groups ? s.Domains : [])
         {
             foreach (Type1GroupSnapshot g in d.Groups)
             {

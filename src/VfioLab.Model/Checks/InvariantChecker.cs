@@ -18,16 +18,34 @@ internal sealed partial class InvariantChecker(SimulatedHost host)
     public static IReadOnlyList<string> Checked => InvariantName.All;
 
     /// <summary>Evaluates every invariant; an empty list means the state is consistent.</summary>
+    /// <remarks>The full sweep. It also takes what the host's change journal recorded and, when the state is
+    /// consistent, keeps what <see cref="CheckChanges"/> needs to check only what the next calls change.</remarks>
     public IReadOnlyList<InvariantViolation> Check()
     {
+        lock (_gate)
+        {
+            return Sweep();
+        }
+    }
+
+    private List<InvariantViolation> Sweep()
+    {
+        host.Machine.Changes.TryTakeNarrow(_ranges);
+        _ranges.Clear();
         var found = new List<InvariantViolation>();
         CheckGroups(found);
         List<Type1State> type1 = CheckType1Containers(found);
         SpaprTotals spapr = CheckSpapr(found);
         CheckAccounting(type1, spapr, found);
-        CheckPins(type1, spapr, found);
+        ulong type1Pins = 0;
+        foreach (Type1State t in type1)
+        {
+            type1Pins += t.PinsHeld;
+        }
+        CheckPins(type1Pins, type1.Count, spapr, found);
         CheckDeviceMemory(type1, found);
         CheckBarMappings(found);
+        Remember(type1, spapr, found.Count == 0);
         return found;
     }
 
@@ -70,21 +88,17 @@ internal sealed partial class InvariantChecker(SimulatedHost host)
     // one per v1 TCE, one per page of each live pre-registered region (docs/spapr.md); no leak,
     // no over-release. Pins held by another backend cannot be counted, so with one the totals are not
     // compared; with no backend at all no frame may be pinned.
-    private void CheckPins(List<Type1State> type1, SpaprTotals spapr, List<InvariantViolation> found)
+    private void CheckPins(ulong type1Pins, int type1Containers, SpaprTotals spapr, List<InvariantViolation> found)
     {
-        ulong expected = spapr.PinsHeld;
+        ulong expected = spapr.PinsHeld + type1Pins;
         int backends = 0;
         foreach (VfioContainer c in host.Vfio.Containers)
         {
             backends += c.Iommu is null ? 0 : 1;
         }
-        if (backends != type1.Count + spapr.Containers)
+        if (backends != type1Containers + spapr.Containers)
         {
             return;
-        }
-        foreach (Type1State t in type1)
-        {
-            expected += t.PinsHeld;
         }
         ulong pins = host.Machine.Memory.TotalPins;
         if (pins != expected)

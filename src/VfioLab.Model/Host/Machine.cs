@@ -48,6 +48,9 @@ internal sealed class Machine
     /// <summary>The event stream.</summary>
     public TraceLog Trace { get; }
 
+    /// <summary>What changed since the invariant checker last looked (for its incremental checks).</summary>
+    public ChangeJournal Changes { get; } = new();
+
     /// <summary>Failure injection for fallible steps (<c>alloc</c>, <c>pin</c>, ...).</summary>
     public FaultInjector Faults { get; }
 

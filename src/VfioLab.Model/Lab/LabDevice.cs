@@ -112,6 +112,7 @@ public sealed class LabDevice
     /// <exception cref="LabConfigurationException">The device was unplugged, or <paramref name="size"/> exceeds what one array holds.</exception>
     public LabDmaResult DmaRead(ulong iova, ulong size)
     {
+        LabHost.Wide(_host);
         EnsurePresent();
         if (size > (ulong)Array.MaxLength)
         {
@@ -124,6 +125,7 @@ public sealed class LabDevice
     /// <exception cref="LabConfigurationException">The device was unplugged.</exception>
     public LabDmaResult DmaWrite(ulong iova, ReadOnlySpan<byte> data)
     {
+        LabHost.Wide(_host);
         EnsurePresent();
         return Result(DeviceDma.Write(_host.Simulated, Simulated, new Iova(iova), data));
     }
@@ -138,11 +140,11 @@ public sealed class LabDevice
     /// <summary>The host takes the device away from its user (a driver unbind request honoured): the device's fds are
     /// closed in every process, its BAR mappings revoked, and its release notifier runs.</summary>
     /// <returns>How many fds were closed.</returns>
-    public int Release() => SimulatedHostActions.ReleaseDevice(_host.Simulated, Simulated);
+    public int Release() => SimulatedHostActions.ReleaseDevice(LabHost.Wide(_host).Simulated, Simulated);
 
     /// <summary>Hot-unplugs the device: <see cref="Release"/>, then it leaves its group and the PCI bus.</summary>
     /// <returns>How many fds were closed.</returns>
-    public int Unplug() => SimulatedHostActions.Unplug(_host.Simulated, Simulated);
+    public int Unplug() => SimulatedHostActions.Unplug(LabHost.Wide(_host).Simulated, Simulated);
 
     /// <summary><c>vfio_pin_pages</c>: the device's driver pins <paramref name="count"/> pages from <paramref name="iova"/>
     /// and receives their page frame numbers in <paramref name="pfns"/>.</summary>
@@ -159,6 +161,7 @@ public sealed class LabDevice
     /// <exception cref="LabConfigurationException">The device is bound to a host driver, not to VFIO.</exception>
     public long PinPages(ulong iova, int count, MemoryProtection protection, Span<ulong> pfns)
     {
+        LabHost.Wide(_host);
         VfioDevice vfio = Vfio();
         // The kernel's array of page pointers, as large as the core accepts (PAGE_SIZE / 8 entries; E2BIG past it).
         var raw = new Pfn[Math.Clamp(count, 1, 8192)];
@@ -179,6 +182,7 @@ public sealed class LabDevice
     /// <exception cref="LabConfigurationException">The device is bound to a host driver, not to VFIO.</exception>
     public bool UnpinPages(ulong iova, int count)
     {
+        LabHost.Wide(_host);
         VfioDevice vfio = Vfio();
         return vfio.Driver is MdevVendorDriver driver
             ? driver.UnpinPages(vfio, iova, count)
@@ -189,8 +193,11 @@ public sealed class LabDevice
     /// mappings, from the context of <paramref name="current"/> (a kernel thread when null).</summary>
     /// <returns><see cref="Errno.None"/>, or the errno the kernel returns.</returns>
     /// <exception cref="LabConfigurationException">The device is bound to a host driver, not to VFIO.</exception>
-    public Errno DmaRw(ulong iova, Span<byte> data, bool write, LabProcess? current = null) =>
-        MdevVendorDriver.DmaRw(Vfio(), iova, data, write, current?.Process);
+    public Errno DmaRw(ulong iova, Span<byte> data, bool write, LabProcess? current = null)
+    {
+        LabHost.Wide(_host);
+        return MdevVendorDriver.DmaRw(Vfio(), iova, data, write, current?.Process);
+    }
 
     /// <inheritdoc/>
     public override string ToString() => Simulated.ToString();

@@ -116,11 +116,11 @@ public sealed class LabHost
     /// <summary>Starts a new process with RLIMIT_MEMLOCK <paramref name="memlockBytes"/> and, if asked, CAP_IPC_LOCK.
     /// Like a real process it starts with fds 0, 1 and 2 open.</summary>
     public LabProcess Spawn(string name, ulong memlockBytes = LabHostBuilder.DefaultMemlockBytes, bool capIpcLock = false) =>
-        Adopt(Simulated.Spawn(name, memlockBytes, capIpcLock), name);
+        Wide(this).Adopt(Simulated.Spawn(name, memlockBytes, capIpcLock), name);
 
     /// <summary>Runs the host's deferred work (the workqueue: old-style accounting, notifier unregistration) now.</summary>
     /// <returns>How many work items ran.</returns>
-    public int RunDeferredWork() => Simulated.Machine.Work.RunAll();
+    public int RunDeferredWork() => Wide(this).Simulated.Machine.Work.RunAll();
 
     /// <summary>Evaluates every invariant (<see cref="InvariantNames"/>) over the whole host now.</summary>
     /// <returns>The violations found; empty when the state is consistent.</returns>
@@ -132,12 +132,22 @@ public sealed class LabHost
     /// user created through calls Linux allows (docs/robustness.md lists them).</summary>
     /// <param name="hazards">Each with <see cref="LabViolation.Hazard"/> saying why it is the user's doing.</param>
     /// <returns>The violations of the model's invariants; empty when the state is consistent.</returns>
-    public IReadOnlyList<LabViolation> CheckInvariants(out IReadOnlyList<LabViolation> hazards)
-    {
-        IReadOnlyList<Checks.InvariantViolation> all = _checker.Check();
-        hazards = [.. all.Where(v => v.Hazard is not null).Select(v => new LabViolation(v.Invariant, v.Message) { Hazard = v.Hazard })];
-        return [.. all.Where(v => v.Hazard is null).Select(v => new LabViolation(v.Invariant, v.Message))];
-    }
+    public IReadOnlyList<LabViolation> CheckInvariants(out IReadOnlyList<LabViolation> hazards) => Split(_checker.Check(), out hazards);
+
+    /// <summary>Evaluates the invariants over what changed since the last check (<see cref="CheckInvariants()"/> or this):
+    /// when every call since then was a type1 MAP_DMA or UNMAP_DMA and the host was consistent at that check, only
+    /// the IOVA ranges those calls changed and the totals they move; otherwise the whole host, as
+    /// <see cref="CheckInvariants()"/>. Starting from a consistent host it reports the same invariants broken as the
+    /// full sweep, at a cost that follows what changed (what <see cref="InvariantChecking.AfterEveryCall"/> and
+    /// <c>vfiolab run</c> use after each call or step; keep a full sweep at the end).</summary>
+    /// <returns>The violations found; empty when the state is consistent.</returns>
+    public IReadOnlyList<LabViolation> CheckChangedInvariants() => CheckChangedInvariants(out _);
+
+    /// <summary><see cref="CheckChangedInvariants()"/>, with the hazards the user created apart, as
+    /// <see cref="CheckInvariants(out IReadOnlyList{LabViolation})"/> returns them.</summary>
+    /// <param name="hazards">Each with <see cref="LabViolation.Hazard"/> saying why it is the user's doing.</param>
+    /// <returns>The violations of the model's invariants; empty when the state is consistent.</returns>
+    public IReadOnlyList<LabViolation> CheckChangedInvariants(out IReadOnlyList<LabViolation> hazards) => Split(_checker.CheckChanges(), out hazards);
 
     /// <summary>The observable VFIO state as text, one line per object (containers, mappings, domains, groups, devices,
     /// pins, charges): equal before and after a call that failed, as the model promises.</summary>
@@ -191,13 +201,26 @@ public sealed class LabHost
         {
             return;
         }
-        IReadOnlyList<LabViolation> found = CheckInvariants();
+        IReadOnlyList<LabViolation> found = CheckChangedInvariants();
         if (found.Count > 0)
         {
             throw new InvariantViolationException($"{call} of {caller}", found);
         }
     }
 
+    /// <summary>Marks the change journal wide (a lab entry point that is not a system call changed something no
+    /// IOVA range describes) and returns <paramref name="host"/>.</summary>
+    internal static LabHost Wide(LabHost host)
+    {
+        host.Simulated.Machine.Changes.MarkWide();
+        return host;
+    }
+
+    private static LabViolation[] Split(IReadOnlyList<InvariantViolation> all, out IReadOnlyList<LabViolation> hazards)
+    {
+        hazards = [.. all.Where(v => v.Hazard is not null).Select(v => new LabViolation(v.Invariant, v.Message) { Hazard = v.Hazard })];
+        return [.. all.Where(v => v.Hazard is null).Select(v => new LabViolation(v.Invariant, v.Message))];
+    }
     private void Dispatch(TraceEvent e)
     {
         Action<LabTraceEvent>[] listeners;

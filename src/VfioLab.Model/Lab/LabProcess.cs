@@ -43,7 +43,11 @@ public sealed class LabProcess
     public ulong MemlockLimitBytes
     {
         get => Process.MemlockLimitBytes;
-        set => Process.MemlockLimitBytes = value;
+        set
+        {
+            LabHost.Wide(_host);
+            Process.MemlockLimitBytes = value;
+        }
     }
 
     /// <summary>Whether the process has CAP_IPC_LOCK (pins are then charged but never refused).</summary>
@@ -60,6 +64,7 @@ public sealed class LabProcess
     /// <returns><see cref="Errno.None"/>, ESRCH for an exited process, or ENOMEM when its pinned pages cannot be copied.</returns>
     public Errno TryFork(out LabProcess? child, string? childName = null)
     {
+        LabHost.Wide(_host);
         Errno e = Process.Syscalls.TryFork(out Process? forked);
         child = e == Errno.None ? _host.Adopt(forked!, childName ?? $"{Name}-child-{forked!.Pid}") : null;
         return e;
@@ -67,17 +72,26 @@ public sealed class LabProcess
 
     /// <summary>execve: the process gets a fresh mm; its open VFIO files stay (no close-on-exec).</summary>
     /// <returns><see cref="Errno.None"/>, or ESRCH for an exited process.</returns>
-    public Errno Exec() => Process.Syscalls.Exec();
+    public Errno Exec()
+    {
+        LabHost.Wide(_host);
+        return Process.Syscalls.Exec();
+    }
 
     /// <summary>Exits the process: its files are closed and its mm torn down. Nothing changes if it already exited
     /// (the trace shows that exit answering ESRCH).</summary>
-    public void Exit() => Process.Syscalls.Exit();
+    public void Exit()
+    {
+        LabHost.Wide(_host);
+        Process.Syscalls.Exit();
+    }
 
     /// <summary>Another thread of the process takes its mmap lock (for read) and keeps it until
     /// <see cref="ReleaseMmapLock"/>: what type1 before 0cfef2b7410b raced with (quirk <c>async-lock-accounting</c>).</summary>
     /// <returns>False when the process has exited.</returns>
     public bool HoldMmapLock()
     {
+        LabHost.Wide(_host);
         if (Process.Mm is not { } mm)
         {
             return false;
@@ -88,13 +102,18 @@ public sealed class LabProcess
 
     /// <summary>The other thread of <see cref="HoldMmapLock"/> lets the mmap lock go.</summary>
     /// <returns>False when no other thread held it, or the process has exited.</returns>
-    public bool ReleaseMmapLock() => Process.Mm is { } mm && mm.ReleaseMmapLockOfOtherThread();
+    public bool ReleaseMmapLock()
+    {
+        LabHost.Wide(_host);
+        return Process.Mm is { } mm && mm.ReleaseMmapLockOfOtherThread();
+    }
 
     /// <summary>Maps another driver's MMIO into the process (a VM_PFNMAP VMA as remap_pfn_range makes it, not a VFIO BAR):
     /// fresh frames beyond RAM, or, with <paramref name="refcounted"/>, ordinary RAM pages mapped as PFNMAP.</summary>
     /// <returns>The address, or -errno as mmap returns it.</returns>
     public long MmapForeignMmio(ulong address, ulong size, MemoryProtection protection, bool refcounted = false)
     {
+        LabHost.Wide(_host);
         if (Process.Mm is not { } mm)
         {
             return Errno.ESRCH.AsReturn();

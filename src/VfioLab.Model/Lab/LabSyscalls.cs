@@ -54,6 +54,7 @@ internal sealed class LabSyscalls(LabHost host, LabProcess process) : ISyscallSu
 
     private T After<T>(T result, string call)
     {
+        host.Simulated.Machine.Changes.EndCall();
         host.AfterCall(call, process);
         return result;
     }

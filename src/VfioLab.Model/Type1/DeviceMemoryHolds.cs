@@ -86,6 +86,16 @@ internal sealed class DeviceMemoryHolds
         }
     }
 
+    /// <summary>Whether any device is held or being released (the checker's journal widens MAP/UNMAP then).</summary>
+    public bool AnyLocked
+    {
+        get
+        {
+            _ctx.AssertLocked();
+            return _holds.Count > 0 || _releasing.Count > 0;
+        }
+    }
+
     /// <summary>Each device this container holds, with the mappings reaching it (for the snapshot).</summary>
     public List<DevicePfnmapSnapshot> SnapshotLocked()
     {

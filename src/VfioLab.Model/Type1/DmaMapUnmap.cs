@@ -48,6 +48,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
     /// <summary>vfio_dma_do_map with a decoded request (also the typed entry point for tests and benchmarks).</summary>
     public Errno MapDma(Process caller, ulong iova, ulong vaddr, ulong size, DmaMapFlags flags)
     {
+        ctx.DeclareChange(iova, size);
         if (ctx.Behavior.OverflowIsEoverflow)
         {
             if (size == 0)
@@ -218,6 +219,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
     {
         unmapped = 0;
         bool all = (flags & DmaUnmapFlags.All) != 0;
+        ctx.DeclareChange(all ? 0 : iova, all ? ulong.MaxValue : size);
         bool invalidateVaddr = (flags & DmaUnmapFlags.Vaddr) != 0;
         bool getBitmap = (flags & DmaUnmapFlags.GetDirtyBitmap) != 0;
         using (ctx.Lock.EnterScope())

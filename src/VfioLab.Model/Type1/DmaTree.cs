@@ -115,12 +115,16 @@ internal sealed class DmaTree
 
     /// <summary>Every mapping found in the tree, by first IOVA, as the snapshot copies it, each with the tree's runs that
     /// name it (exactly its extent when the tree is sound). Cost follows mappings and external pins.</summary>
-    public List<VfioDmaSnapshot> SnapshotMappingsLocked()
+    public List<VfioDmaSnapshot> SnapshotMappingsLocked() => SnapshotMappingsLocked(new ByteRange(0, ulong.MaxValue));
+
+    /// <summary><see cref="SnapshotMappingsLocked()"/> of the mappings the tree holds in <paramref name="span"/> only
+    /// (the incremental check's window).</summary>
+    public List<VfioDmaSnapshot> SnapshotMappingsLocked(ByteRange span)
     {
         _ctx.AssertLocked();
         var order = new List<VfioDma>();
         var treeRuns = new Dictionary<VfioDma, List<ByteRange>>();
-        foreach (Run<DmaRef> r in _dmas.All())
+        foreach (Run<DmaRef> r in _dmas.Overlapping(span.Start, span.Last))
         {
             VfioDma dma = r.Value.Dma;
             if (!treeRuns.TryGetValue(dma, out List<ByteRange>? runs))
@@ -142,6 +146,18 @@ internal sealed class DmaTree
             });
         }
         return mappings;
+    }
+
+    /// <summary>The incremental check's window around <c>[start, last]</c>: from the first IOVA of the tree run that
+    /// holds or precedes the byte before <paramref name="start"/> (0 when there is none) to the last IOVA of the run
+    /// that holds or follows the byte after <paramref name="last"/> (the top when there is none), so the mappings on
+    /// either side, and the gaps up to them, are seen whole.</summary>
+    public ByteRange CheckWindowLocked(ulong start, ulong last)
+    {
+        _ctx.AssertLocked();
+        ulong from = start > 0 && _dmas.TryGetAtOrBefore(start - 1, out Run<DmaRef> before) ? Math.Min(before.Start, start) : 0;
+        ulong to = last < ulong.MaxValue && _dmas.TryGetAtOrAfter(last + 1, out Run<DmaRef> after) ? Math.Max(after.Last, last) : ulong.MaxValue;
+        return new ByteRange(from, to);
     }
 
     /// <summary>The v2 "no bisection" rule of UNMAP and GET_DIRTY_BITMAP: a mapping containing the first byte of

@@ -350,15 +350,16 @@ internal sealed class DomainSet(Type1Context ctx, IovaWindows windows)
         first.IotlbSync();
     }
 
-    /// <summary>The domains as the snapshot copies them (groups, page-table runs, pending invalidations).</summary>
-    public List<VfioDomainSnapshot> SnapshotDomainsLocked()
+    /// <summary>The domains as the snapshot copies them (groups, page-table runs, pending invalidations); with
+    /// <paramref name="span"/>, only the runs overlapping it, clipped to it.</summary>
+    public List<VfioDomainSnapshot> SnapshotDomainsLocked(ByteRange? span = null)
     {
         ctx.AssertLocked();
         var domains = new List<VfioDomainSnapshot>(_domains.Count);
         foreach (VfioDomain d in _domains)
         {
             domains.Add(new VfioDomainSnapshot(d.Domain, d.EnforceCacheCoherency, d.Groups.ConvertAll(GroupSnapshot),
-                d.Domain.MappedRuns(), d.Domain.PendingInvalidations()));
+                d.Domain.MappedRuns(span), d.Domain.PendingInvalidations()));
         }
         return domains;
     }

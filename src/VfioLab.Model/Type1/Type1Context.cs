@@ -53,4 +53,9 @@ internal sealed class Type1Context(Machine machine, Type1Behavior behavior, bool
     /// <summary>Emits one event of this container (free when tracing is off).</summary>
     public void Emit(TraceKind kind, Process? process, params KeyValuePair<string, object>[] fields) =>
         Trace.EmitForContainer(kind, process?.Pid ?? 0, ContainerId, fields);
+
+    /// <summary>Tells the invariant checker's journal that this call changes <paramref name="size"/> bytes of IOVA from
+    /// <paramref name="iova"/> and nothing outside them (MAP_DMA, UNMAP_DMA; a wrapping range is cut at the top).</summary>
+    public void DeclareChange(ulong iova, ulong size) =>
+        Machine.Changes.DeclareType1(ContainerId, iova, size == 0 ? iova : iova + Math.Min(size - 1, ulong.MaxValue - iova));
 }

@@ -19,7 +19,7 @@ namespace VfioLab.Type1;
 /// part; each part states the fields it protects. Lock order: the container's group lock, (a vendor driver's lock,)
 /// this lock, an address space's mmap lock (pinning, accounting), then the IOMMU domains' and host memory's own locks.
 /// The unmap notification releases this lock around the drivers' callbacks. Never change: the parts, the context. The
-/// public surface is the three core interfaces plus inspection (<see cref="Snapshot"/>, <see cref="VisitDirtyBitmaps"/>,
+/// public surface is the three core interfaces plus inspection (<see cref="Snapshot()"/>, <see cref="VisitDirtyBitmaps"/>,
 /// the counters) and <see cref="TestHooks"/>.
 /// </remarks>
 internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPinning
@@ -122,7 +122,30 @@ internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPi
     }
 
     /// <inheritdoc />
-    public long Ioctl(VfioCallContext context, uint request, ref IoctlArgument argument) => request switch
+    public long Ioctl(VfioCallContext context, uint request, ref IoctlArgument argument)
+    {
+        if (request is VfioIoctl.IommuMapDma or VfioIoctl.IommuUnmapDma)
+        {
+            WidenIfDevicesTakePart();
+        }
+        return IoctlDispatch(context, request, ref argument);
+    }
+
+    // A MAP or UNMAP declares its IOVA range to the checker's journal (DmaMapUnmap); when devices hold mappings or
+    // are notified of unmaps (pfnmap holds, mdev pins), the call can change device state outside that range, so the
+    // next check sweeps everything.
+    private void WidenIfDevicesTakePart()
+    {
+        using (_ctx.Lock.EnterScope())
+        {
+            if (_notifier.DeviceCountLocked > 0 || _holds.AnyLocked)
+            {
+                _ctx.Machine.Changes.MarkWide();
+            }
+        }
+    }
+
+    private long IoctlDispatch(VfioCallContext context, uint request, ref IoctlArgument argument) => request switch
     {
         VfioIoctl.IommuGetInfo => _info.GetInfo(ref argument).AsReturn(),
         VfioIoctl.IommuMapDma => _dma.MapDmaIoctl(context, ref argument).AsReturn(),
@@ -287,17 +310,27 @@ internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPi
     /// counters, the BUG() record and the device holds. Cost follows mappings, page-table runs and external pins,
     /// never pages.
     /// </summary>
-    public VfioIommuSnapshot Snapshot()
+    public VfioIommuSnapshot Snapshot() => Snapshot(null);
+
+    /// <summary>
+    /// <see cref="Snapshot()"/> for the incremental check: with <paramref name="changed"/>, only the mappings and page-table
+    /// runs of the window around it (<see cref="DmaTree.CheckWindowLocked"/>, recorded as <see cref="VfioIommuSnapshot.Window"/>);
+    /// counters, domains, groups, windows and holds whole. Cost follows the mappings and runs in the window.
+    /// </summary>
+    public VfioIommuSnapshot Snapshot(ByteRange? changed)
     {
         using (_ctx.Lock.EnterScope())
         {
-            return new VfioIommuSnapshot(_ctx.ContainerId, V2, _ctx.PageSize, _tree.SnapshotMappingsLocked(), _domains.SnapshotDomainsLocked(),
+            ByteRange? window = changed is { } c ? _tree.CheckWindowLocked(c.Start, c.Last) : null;
+            return new VfioIommuSnapshot(_ctx.ContainerId, V2, _ctx.PageSize,
+                window is { } w ? _tree.SnapshotMappingsLocked(w) : _tree.SnapshotMappingsLocked(), _domains.SnapshotDomainsLocked(window),
                 _domains.SnapshotEmulatedLocked(), _windows.ListLocked.Ranges, _tree.DmaAvailLocked, _tree.DmaEntryLimit, _tree.CountLocked,
                 _tree.VaddrInvalidCountLocked, _domains.NumNonPinnedGroupsLocked, _dirty.TrackingLocked, _domains.PgsizeBitmapLocked,
                 _notifier.DeviceCountLocked)
             {
                 NotifierBug = _notifier.BugLocked,
                 DevicePfnmaps = _holds.SnapshotLocked(),
+                Window = window,
             };
         }
     }

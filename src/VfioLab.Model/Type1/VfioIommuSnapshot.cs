@@ -47,6 +47,10 @@ internal sealed record VfioIommuSnapshot(
     /// notifiers and mappings, including devices released whose deferred unregistration has not run.</summary>
     public IReadOnlyList<DevicePfnmapSnapshot> DevicePfnmaps { get; init; } = [];
 
+    /// <summary>Null for a whole snapshot; for a windowed one (the incremental check), the IOVA window whose mappings
+    /// and page-table runs it holds.</summary>
+    public ByteRange? Window { get; init; }
+
     /// <summary>Every group the backend holds: the domains' groups, then the emulated ones.</summary>
     public IEnumerable<Type1GroupSnapshot> AllGroups => Domains.SelectMany(d => d.Groups).Concat(EmulatedGroups);
 }

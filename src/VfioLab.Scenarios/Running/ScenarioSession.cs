@@ -162,14 +162,18 @@ internal sealed partial class ScenarioSession
         {
             return;
         }
-        IReadOnlyList<LabViolation> found = Host.CheckInvariants(out IReadOnlyList<LabViolation> userHazards);
-        hazards.AddRange(userHazards.Select(h => new StepViolation(h.Invariant, $"{h.Message} ({h.Hazard})")));
         // Every expect_violation step directly after this one announces one invariant this step may break.
         var announced = new HashSet<string>(StringComparer.Ordinal);
-        for (int k = index + 1; k < _doc.Steps.Count && _doc.Steps[k].Kind == "expect_violation"; k++)
+        int k = index + 1;
+        for (; k < _doc.Steps.Count && _doc.Steps[k].Kind == "expect_violation"; k++)
         {
             announced.Add(_doc.Steps[k].Args.GetString("invariant"));
         }
+        // After each step, what the step changed (the incremental check: the same invariants broken as a full sweep,
+        // at a cost that follows the step); after the last step that is checked, the full sweep.
+        IReadOnlyList<LabViolation> userHazards;
+        IReadOnlyList<LabViolation> found = k == _doc.Steps.Count ? Host.CheckInvariants(out userHazards) : Host.CheckChangedInvariants(out userHazards);
+        hazards.AddRange(userHazards.Select(h => new StepViolation(h.Invariant, $"{h.Message} ({h.Hazard})")));
         var names = new HashSet<string>(found.Select(v => v.Invariant), StringComparer.Ordinal);
         _acknowledged.RemoveWhere(n => !names.Contains(n) && !announced.Contains(n));
         foreach (LabViolation v in found)

@@ -1,0 +1,223 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using BenchmarkDotNet.Attributes;
+using VfioLab.Abi;
+using VfioLab.Client;
+using VfioLab.Lab;
+using VfioLab.Scenarios;
+
+namespace VfioLab.Bench;
+
+/// <summary>
+/// What invariant checking after every call costs (issue 16: at most 1.3x no checking): <see cref="Steps"/>
+/// single-page MAP_DMA calls, one after the other, through a lab process's system calls (the typed client), with
+/// <see cref="InvariantChecking.AfterEveryCall"/> (the incremental check after each call, the full sweep after the
+/// last) against no checking. The ratio column is the target's figure. Each iteration builds a fresh host, untimed.
+/// </summary>
+[MemoryDiagnoser]
+[InvocationCount(1)]
+public class CheckCostMapStepsBenchmarks
+{
+    private MapSteps _run = null!;
+
+    /// <summary>Single-page MAP_DMA calls (65,535 is the default <c>dma_entry_limit</c>).</summary>
+    [Params(8000, 65535)]
+    public int Steps { get; set; }
+
+    [IterationSetup(Target = nameof(NoCheck))]
+    public void SetupNoCheck() => _run = new MapSteps(Steps, check: false);
+
+    [IterationSetup(Target = nameof(CheckAfterEveryCall))]
+    public void SetupCheck() => _run = new MapSteps(Steps, check: true);
+
+    /// <summary>The calls without the checker.</summary>
+    [Benchmark(Baseline = true)]
+    public void NoCheck() => _run.Run();
+
+    /// <summary>The calls with the checker after every one, and the full sweep at the end.</summary>
+    [Benchmark]
+    public void CheckAfterEveryCall() => _run.Run();
+}
+
+/// <summary>A lab host with one process, a populated buffer of <c>steps</c> pages and a type1v2 container, ready to
+/// map the buffer page by page.</summary>
+internal sealed class MapSteps
+{
+    private const ulong Iova = 1UL << 32;
+    private readonly LabHost _host;
+    private readonly Container _container;
+    private readonly ulong _vaddr;
+    private readonly int _steps;
+    private readonly bool _check;
+
+    public MapSteps(int steps, bool check)
+    {
+        _steps = steps;
+        _check = check;
+        ulong bytes = (ulong)steps * 4096;
+        _host = new LabHostBuilder().WithMemory(bytes + (256UL << 20)).WithParameter("dma_entry_limit", 65535)
+            .AddPciDevice("gpu", "0000:01:00.0", d => d.Group(1)).Build();
+        LabProcess qemu = _host.Spawn("qemu", LabHostBuilder.Unlimited);
+        _vaddr = (ulong)qemu.Syscalls.Mmap(0, bytes, MemoryProtection.Read | MemoryProtection.Write,
+            MmapFlags.Private | MmapFlags.Anonymous | MmapFlags.Populate, -1, 0);
+        _container = Container.Open(qemu.Syscalls);
+        Group.Open(qemu.Syscalls, 1).SetContainer(_container);
+        _container.SetIommu(VfioExtension.Type1v2Iommu);
+        if (check)
+        {
+            CheckCost.Clean(_host.CheckInvariants());
+            _host.Checking = InvariantChecking.AfterEveryCall;
+        }
+    }
+
+    /// <summary>The MAP_DMA calls (each checked when asked), then the full sweep when checking.</summary>
+    public void Run()
+    {
+        for (int i = 0; i < _steps; i++)
+        {
+            ulong offset = (ulong)i * 4096;
+            _container.MapDma(Iova + offset, _vaddr + offset, 4096);
+        }
+        if (_check)
+        {
+            CheckCost.Clean(_host.CheckInvariants());
+        }
+    }
+}
+
+/// <summary>
+/// The fragmented workload of issue 16, bench/scenarios/shattered-4g.yaml (4 GiB populated on host frames scattered
+/// in 1-page runs, mapped and unmapped in one call each), with and without the checker after every step.
+/// </summary>
+[MemoryDiagnoser]
+[InvocationCount(1)]
+public class CheckCostShatteredBenchmarks
+{
+    private PreparedScenario _run = null!;
+
+    [IterationSetup(Target = nameof(NoCheck))]
+    public void SetupNoCheck() => _run = ScenarioRunner.Prepare(CheckCost.Shattered4G(), new RunOptions { CheckInvariants = false });
+
+    [IterationSetup(Target = nameof(CheckAfterEveryStep))]
+    public void SetupCheck() => _run = ScenarioRunner.Prepare(CheckCost.Shattered4G(), new RunOptions { CheckInvariants = true });
+
+    /// <summary>The scenario without the checker.</summary>
+    [Benchmark(Baseline = true)]
+    public void NoCheck() => CheckCost.Passed(_run.Execute());
+
+    /// <summary>The scenario with the checker after every step.</summary>
+    [Benchmark]
+    public void CheckAfterEveryStep() => CheckCost.Passed(_run.Execute());
+}
+
+/// <summary>The workloads of the check-cost benchmarks, and <c>--check-cost</c>: the same runs in this process,
+/// timed in CPU time (the steadier figure on a loaded machine).</summary>
+internal static class CheckCost
+{
+    /// <summary>Fails loudly on a violation.</summary>
+    public static void Clean(IReadOnlyList<LabViolation> found)
+    {
+        if (found.Count > 0)
+        {
+            throw new InvalidOperationException($"{found.Count} violation(s), first {found[0].Invariant}: {found[0].Message}");
+        }
+    }
+
+    /// <summary>A scenario of <paramref name="steps"/> single-page MAP_DMA steps over one populated mmap (the parser's
+    /// node budget takes up to about 15,000).</summary>
+    public static ScenarioDocument MapSteps(int steps)
+    {
+        var text = new StringBuilder();
+        ulong bytes = (ulong)steps * 4096;
+        text.Append(CultureInfo.InvariantCulture, $$"""
+            vfiolab: 1
+            name: map-steps-{{steps}}
+            description: "issue 16: {{steps}} single-page map_dma steps, one at a time"
+            host:
+              memory: {{(bytes / (1024 * 1024)) + 256}}MiB
+              iommu: vt-d
+              params: { dma_entry_limit: 65535 }
+            devices:
+              - { name: gpu, address: "0000:01:00.0", driver: vfio-pci, group: 1, bars: [ { index: 0, size: 16MiB } ] }
+            processes:
+              - { name: qemu, memlock: unlimited }
+            steps:
+              - mmap: { size: {{bytes}}, populate: true, as: ram }
+              - open: { path: /dev/vfio/vfio, as: container }
+              - open: { path: /dev/vfio/1, as: group }
+              - group_set_container: { fd: group, container: container }
+              - set_iommu: { fd: container, type: VFIO_TYPE1v2_IOMMU }
+
+            """);
+        for (int i = 0; i < steps; i++)
+        {
+            ulong offset = (ulong)i * 4096;
+            text.Append(CultureInfo.InvariantCulture, $"  - map_dma: {{ fd: container, iova: {0x1_0000_0000UL + offset}, vaddr: ram+{offset}, size: 4096, flags: [READ, WRITE] }}\n");
+        }
+        return ScenarioDocument.Parse(text.ToString(), $"map-steps-{steps}.yaml");
+    }
+
+    /// <summary>bench/scenarios/shattered-4g.yaml, found from the working directory or the assembly's upwards.</summary>
+    public static ScenarioDocument Shattered4G()
+    {
+        foreach (string start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+        {
+            for (DirectoryInfo? d = new(start); d is not null; d = d.Parent)
+            {
+                string path = Path.Combine(d.FullName, "bench", "scenarios", "shattered-4g.yaml");
+                if (File.Exists(path))
+                {
+                    return ScenarioDocument.Load(path);
+                }
+            }
+        }
+        throw new FileNotFoundException("bench/scenarios/shattered-4g.yaml not found above the working directory or the benchmark assembly");
+    }
+
+    /// <summary>Fails loudly when a run did not pass (a benchmark of a failing run measures nothing).</summary>
+    public static void Passed(ScenarioOutcome outcome)
+    {
+        if (!outcome.Passed)
+        {
+            StepReport? bad = outcome.Steps.FirstOrDefault(s => s.Problems.Count > 0);
+            throw new InvalidOperationException($"the run failed: {(bad is null ? $"{outcome.UnexpectedViolations} violation(s)" : string.Join("; ", bad.Problems))}");
+        }
+    }
+
+    /// <summary><c>--check-cost STEPS|scenario-STEPS|shattered [REPEATS]</c>: the workload with and without the checker,
+    /// alternately, in CPU time of this process per run (building the host is not counted): STEPS single-page MAP_DMA
+    /// calls through the lab, the same as a scenario run as <c>vfiolab run</c> runs it, or shattered-4g.yaml.</summary>
+    public static void Run(TextWriter output, string workload, int repeats)
+    {
+        for (int r = 0; r < repeats; r++)
+        {
+            foreach (bool check in new[] { false, true })
+            {
+                Action run;
+                if (workload == "shattered" || workload.StartsWith("scenario-", StringComparison.Ordinal))
+                {
+                    PreparedScenario prepared = ScenarioRunner.Prepare(workload == "shattered" ? Shattered4G()
+                        : MapSteps(int.Parse(workload["scenario-".Length..], CultureInfo.InvariantCulture)), new RunOptions { CheckInvariants = check });
+                    run = () => Passed(prepared.Execute());
+                }
+                else
+                {
+                    var steps = new MapSteps(int.Parse(workload, CultureInfo.InvariantCulture), check);
+                    run = steps.Run;
+                }
+                TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime;
+                long allocated = GC.GetTotalAllocatedBytes(precise: true);
+                int gen0 = GC.CollectionCount(0);
+                int gen2 = GC.CollectionCount(2);
+                var wall = Stopwatch.StartNew();
+                run();
+                wall.Stop();
+                double seconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{workload}\t{(check ? "check" : "no-check")}\tcpu {seconds:F3} s\twall {wall.Elapsed.TotalSeconds:F3} s\t" +
+                    $"allocated {(GC.GetTotalAllocatedBytes(precise: true) - allocated) / 1e6:F1} MB\tgen0 {GC.CollectionCount(0) - gen0}\tgen2 {GC.CollectionCount(2) - gen2}"));
+            }
+        }
+    }
+}

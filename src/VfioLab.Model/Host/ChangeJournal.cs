@@ -1,0 +1,73 @@
+namespace VfioLab.Host;
+
+/// <summary>
+/// What changed in the host since the invariant checker last looked, as cheaply as it can be said: either
+/// "anything" (wide) or a list of (type1 container, IOVA range) that MAP_DMA and UNMAP_DMA declared. The
+/// incremental check (Checks/InvariantChecker.Incremental.cs) re-checks only the declared ranges when every call
+/// since the last check declared one; anything else makes the next check a full sweep.
+/// </summary>
+/// <remarks>
+/// Sound by default: a call counts as narrow only when it ended (<see cref="EndCall"/>, from the lab's system-call
+/// surface) having declared exactly one range; a call that declared nothing (open, close, mmap, any other ioctl,
+/// sPAPR, a query) makes the journal wide, and so does every lab entry point that is not a system call
+/// (<see cref="MarkWide"/>: device DMA, release, unplug, deferred work, fork, exit, limits). Nothing is kept per
+/// page: one entry per call, cleared by each check. Thread-safe.
+/// </remarks>
+internal sealed class ChangeJournal
+{
+    private readonly Lock _gate = new();
+    private readonly List<(int Container, ulong Start, ulong Last)> _ranges = [];
+    private int _declared;
+    private int _calls;
+    private bool _wide = true;
+
+    /// <summary>A type1 MAP_DMA or UNMAP_DMA of container <paramref name="container"/> is about to change
+    /// <c>[start, last]</c> of its IOVA space and nothing outside it (its mappings, IOPTEs, pins, the
+    /// caller's and owners' charges).</summary>
+    public void DeclareType1(int container, ulong start, ulong last)
+    {
+        lock (_gate)
+        {
+            _ranges.Add((container, start, last));
+            _declared++;
+        }
+    }
+
+    /// <summary>A system call of the lab's surface returned.</summary>
+    public void EndCall()
+    {
+        lock (_gate)
+        {
+            _calls++;
+        }
+    }
+
+    /// <summary>Something changed that no range describes: the next check sweeps everything.</summary>
+    public void MarkWide()
+    {
+        lock (_gate)
+        {
+            _wide = true;
+        }
+    }
+
+    /// <summary>Takes what was recorded and starts a new record. Returns false when the next check must be a full
+    /// sweep (anything wide, a call that declared no range or more than one, nothing recorded at all); otherwise
+    /// <paramref name="ranges"/> holds the declared ranges.</summary>
+    public bool TryTakeNarrow(List<(int Container, ulong Start, ulong Last)> ranges)
+    {
+        lock (_gate)
+        {
+            bool narrow = !_wide && _calls > 0 && _declared == _calls;
+            if (narrow)
+            {
+                ranges.AddRange(_ranges);
+            }
+            _ranges.Clear();
+            _declared = 0;
+            _calls = 0;
+            _wide = false;
+            return narrow;
+        }
+    }
+}

@@ -1,0 +1,392 @@
+using VfioLab.Abi;
+using VfioLab.Addressing;
+using VfioLab.Checks;
+using VfioLab.Diagnostics;
+using VfioLab.Host;
+using VfioLab.Iommu;
+using VfioLab.Lab;
+using VfioLab.Tests.Type1;
+using VfioLab.Type1;
+
+namespace VfioLab.Tests.Checks;
+
+/// <summary>
+/// The incremental check (issue 16) against the full sweep: from a consistent host, a MAP_DMA or UNMAP_DMA that
+/// leaves a broken state where it worked is reported with the same invariants by both, through the narrow path;
+/// a seeded random sequence compares the two after every call and breaks the state at random on the way; every
+/// call that is not a declared MAP/UNMAP, and every lab entry point that is not a system call, makes the next check
+/// the full sweep.
+/// </summary>
+public sealed class InvariantCheckerIncrementalTests
+{
+    private const ulong MiB = Type1TestHost.MiB;
+    private const ulong Anon = 0x100000;        // 4 MiB anonymous, populated
+    private const ulong Alias = 0x1000000;      // the same 4 MiB again
+    private const ulong Small = 0x2000000;      // 64 KiB, mapped by the call under test
+    private const ulong Huge = 0x4000_0000;     // 4 MiB of 2 MiB hugetlb pages
+
+    private static readonly IommuHardwareProfile OtherIommu =
+        IommuHardwareProfile.VtD.WithOverrides(PageSizeBitmap.Size4K | PageSizeBitmap.Size2M, null, null, null, false);
+
+    public static TheoryData<string> Breaks() =>
+    [
+        "tree-range", "dma-avail", "stray-entry", "not-iommu-mapped", "unpinned-frame", "dma-locked-vm", "mm-locked-vm",
+        "aliased-page", "pending-invalidation", "vpfn-zero-ref", "vaddr-invalid-count", "bitmap-dropped",
+        "non-pinned-groups", "iova-window", "pin-leaked",
+    ];
+
+    [Theory]
+    [MemberData(nameof(Breaks))]
+    public void MapLeavesBrokenState_IncrementalReportsWhatFullSweepReports(string how)
+    {
+        Fixture f = Clean();
+        var incremental = new InvariantChecker(f.T.Host);
+        Assert.Empty(incremental.Check());
+
+        Assert.Equal(0, f.T.Map(f.Container, Small, f.T.MmapAnonymous(64 * 1024), 64 * 1024));
+        f.T.Machine.Changes.EndCall();
+        Break(f, how, Small);
+
+        IReadOnlyList<InvariantViolation> narrow = incremental.CheckChanges();
+        Assert.True(incremental.LastWasIncremental, "the MAP was declared: the check should have been incremental");
+        IReadOnlyList<InvariantViolation> full = new InvariantChecker(f.T.Host).Check();
+        Assert.NotEmpty(full);
+        Assert.Equal(Names(full), Names(narrow));
+    }
+
+    [Theory]
+    [InlineData("dma-avail")]
+    [InlineData("unpinned-frame")]
+    [InlineData("mm-locked-vm")]
+    [InlineData("pin-leaked")]
+    [InlineData("aliased-page")]
+    public void UnmapLeavesBrokenState_IncrementalReportsWhatFullSweepReports(string how)
+    {
+        Fixture f = Clean();
+        Assert.Equal(0, f.T.Map(f.Container, Small, f.T.MmapAnonymous(64 * 1024), 64 * 1024));
+        var incremental = new InvariantChecker(f.T.Host);
+        Assert.Empty(incremental.Check());
+
+        Assert.Equal(0, f.T.Unmap(f.Container, Alias, 4 * MiB).Ret);
+        f.T.Machine.Changes.EndCall();
+        // The neighbour the window takes in (Small follows the unmapped range) is where the damage is.
+        Break(f, how, Small);
+
+        IReadOnlyList<InvariantViolation> narrow = incremental.CheckChanges();
+        Assert.True(incremental.LastWasIncremental);
+        IReadOnlyList<InvariantViolation> full = new InvariantChecker(f.T.Host).Check();
+        Assert.NotEmpty(full);
+        Assert.Equal(Names(full), Names(narrow));
+    }
+
+    [Fact]
+    public void CleanCalls_IncrementalReportsNothingAndTheNextStaysIncremental()
+    {
+        Fixture f = Clean();
+        var incremental = new InvariantChecker(f.T.Host);
+        Assert.Empty(incremental.Check());
+        Assert.False(incremental.LastWasIncremental);
+        ulong buffer = f.T.MmapAnonymous(1 * MiB, populate: true);
+        f.T.Machine.Changes.EndCall();
+        Assert.Empty(incremental.CheckChanges());
+        Assert.False(incremental.LastWasIncremental);   // mmap declared nothing: the full sweep
+
+        for (ulong i = 0; i < 16; i++)
+        {
+            Assert.Equal(0, f.T.Map(f.Container, Small + (i * 0x10000), buffer + (i * 0x10000), 0x10000));
+            f.T.Machine.Changes.EndCall();
+            Assert.Empty(incremental.CheckChanges());
+            Assert.True(incremental.LastWasIncremental);
+        }
+        Assert.Equal(0, f.T.Unmap(f.Container, Small, 16 * 0x10000).Ret);
+        f.T.Machine.Changes.EndCall();
+        Assert.Empty(incremental.CheckChanges());
+        Assert.True(incremental.LastWasIncremental);
+    }
+
+    [Fact]
+    public void DamageOutsideWhatTheCallChanged_IsLeftToTheFullSweep()
+    {
+        // The contract, stated by a test: the incremental check looks at what the call declared; damage done
+        // elsewhere by something that is not a call (a test hook here) is found by the full sweep at the end.
+        Fixture f = Clean();
+        var incremental = new InvariantChecker(f.T.Host);
+        Assert.Empty(incremental.Check());
+        Assert.Equal(0, f.T.Map(f.Container, Small, f.T.MmapAnonymous(64 * 1024), 64 * 1024));
+        f.T.Machine.Changes.EndCall();
+        f.Backend.TestHooks.AdjustDmaLockedVmForTest(Anon, -1);
+
+        Assert.Empty(incremental.CheckChanges());
+        Assert.True(incremental.LastWasIncremental);
+        Assert.Equal(["locked-vm-matches-charges"], Names(incremental.Check()));
+    }
+
+    [Theory]
+    [InlineData("pgsize-bitmap", "pgsize-bitmap")]
+    [InlineData("group-listed-twice", "group-attached-once")]
+    public void DamageToWhatMapNeverChanges_IsLeftToTheFullSweep(string how, string invariant)
+    {
+        // Groups, reserved regions and pgsize_bitmap are not what a MAP changes: the incremental check does not
+        // look at them; the full sweep does.
+        Fixture f = Clean();
+        var incremental = new InvariantChecker(f.T.Host);
+        Assert.Empty(incremental.Check());
+        Assert.Equal(0, f.T.Map(f.Container, Small, f.T.MmapAnonymous(64 * 1024), 64 * 1024));
+        f.T.Machine.Changes.EndCall();
+        if (how == "pgsize-bitmap")
+        {
+            Break(f, how, Small);
+        }
+        else
+        {
+            f.Backend.TestHooks.ListAsEmulatedForTest(f.T.Host.Vfio.Groups.First(g => g.Container is not null));
+        }
+
+        Assert.Empty(incremental.CheckChanges());
+        Assert.True(incremental.LastWasIncremental);
+        Assert.Contains(invariant, Names(incremental.Check()));
+    }
+
+    [Fact]
+    public void CallDeclaringNothing_MakesTheNextCheckFull()
+    {
+        Fixture f = Clean();
+        var incremental = new InvariantChecker(f.T.Host);
+        Assert.Empty(incremental.Check());
+        Assert.Equal(0, f.T.Map(f.Container, Small, f.T.MmapAnonymous(64 * 1024), 64 * 1024));
+        f.T.Machine.Changes.EndCall();
+        Assert.Equal(0, f.T.Dirty(f.Container, DirtyPagesFlags.Stop));
+        f.T.Machine.Changes.EndCall();
+        f.Backend.TestHooks.AdjustDmaLockedVmForTest(Anon, -1);
+
+        Assert.Equal(["locked-vm-matches-charges"], Names(incremental.CheckChanges()));
+        Assert.False(incremental.LastWasIncremental);
+    }
+
+    [Fact]
+    public void AfterAViolation_ChecksStayFullUntilTheStateIsConsistent()
+    {
+        Fixture f = Clean();
+        var incremental = new InvariantChecker(f.T.Host);
+        Assert.Empty(incremental.Check());
+        f.Backend.TestHooks.AdjustDmaLockedVmForTest(Anon, -1);
+        Assert.Equal(["locked-vm-matches-charges"], Names(incremental.Check()));
+
+        Assert.Equal(0, f.T.Map(f.Container, Small, f.T.MmapAnonymous(64 * 1024), 64 * 1024));
+        f.T.Machine.Changes.EndCall();
+        Assert.Equal(["locked-vm-matches-charges"], Names(incremental.CheckChanges()));
+        Assert.False(incremental.LastWasIncremental);
+        f.Backend.TestHooks.AdjustDmaLockedVmForTest(Anon, +1);
+        Assert.Empty(incremental.Check());
+
+        Assert.Equal(0, f.T.Unmap(f.Container, Small, 64 * 1024).Ret);
+        f.T.Machine.Changes.EndCall();
+        Assert.Empty(incremental.CheckChanges());
+        Assert.True(incremental.LastWasIncremental);
+    }
+
+    [Fact]
+    public void LabEntryPointsThatAreNotSystemCalls_MakeTheNextCheckFull()
+    {
+        LabHost host = new LabHostBuilder().WithMemory(64 * MiB).AddPciDevice("gpu", "0000:01:00.0", d => d.Group(1)).Build();
+        ChangeJournal journal = host.Simulated.Machine.Changes;
+        var ranges = new List<(int, ulong, ulong)>();
+        Assert.False(journal.TryTakeNarrow(ranges));   // nothing recorded yet: full
+        journal.DeclareType1(1, 0, 0xfff);
+        journal.EndCall();
+        Assert.True(journal.TryTakeNarrow(ranges));
+        Assert.Equal([(1, 0UL, 0xfffUL)], ranges);
+
+        Action[] wideners =
+        [
+            () => host.RunDeferredWork(),
+            () => host.Spawn("other"),
+            () => host.Process("other").MemlockLimitBytes = 1 * MiB,
+            () => host.Process("other").Exit(),
+            () => host.Device("gpu").Release(),
+        ];
+        foreach (Action widen in wideners)
+        {
+            journal.DeclareType1(1, 0, 0xfff);
+            journal.EndCall();
+            widen();
+            ranges.Clear();
+            Assert.False(journal.TryTakeNarrow(ranges));
+        }
+        LabProcess vmm = host.Spawn("vmm");
+        ranges.Clear();
+        journal.TryTakeNarrow(ranges);
+        Assert.True(vmm.Syscalls.Open("/dev/vfio/vfio") >= 0);   // a system call that declared nothing
+        Assert.False(journal.TryTakeNarrow(ranges));
+    }
+
+    public static TheoryData<int> Seeds() => [1, 2, 3, 4, 5, 6, 7, 8];
+
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void RandomCalls_IncrementalAgreesWithFullSweepAfterEveryCall(int seed)
+    {
+        var rng = new Random(seed);
+        var t = new Type1TestHost(memory: 512 * MiB, memlock: 24 * MiB, otherIommu: OtherIommu);
+        (int c, _) = t.Container();
+        int nic = t.OpenGroup(Type1TestHost.NicGroup);
+        int other = t.OpenGroup(Type1TestHost.OtherIommuGroup);
+        bool nicIn = false;
+        bool otherIn = false;
+        ulong[] buffers = [t.MmapAnonymous(8 * MiB, populate: true), t.MmapAnonymous(8 * MiB), t.MmapHuge(8 * MiB, MmapFlags.Huge2MiB)];
+        VfioIommu backend = t.Backend(c);
+        var incremental = new InvariantChecker(t.Host);
+        Assert.Empty(incremental.Check());
+        var log = new List<string>();
+        int narrow = 0;
+        int broken = -1;
+        for (int step = 0; step < 300 && broken < 0; step++)
+        {
+            ulong slot = (ulong)rng.Next(32) * 0x100000;
+            ulong size = (ulong)(1 << rng.Next(4)) * 0x10000;
+            int op = rng.Next(40);
+            if (op == 0)
+            {
+                t.Machine.Faults.Arm(rng.Next(1, 3), FaultSite.Named(rng.Next(2) == 0 ? "pin" : "iommu_map"));
+            }
+            string what = op switch
+            {
+                <= 22 => $"map 0x{slot:x} 0x{size:x}: {t.Map(c, slot, buffers[rng.Next(buffers.Length)] + ((ulong)rng.Next(4) * 0x200000), size)}",
+                <= 35 => $"unmap 0x{slot:x} 0x{size:x}: {t.Unmap(c, slot, size).Ret}",
+                36 => $"unmap all: {t.Unmap(c, 0, 0, DmaUnmapFlags.All).Ret}",
+                37 => $"nic {(nicIn ? "out" : "in")}: {Toggle(nic, ref nicIn)}",
+                38 => $"other {(otherIn ? "out" : "in")}: {Toggle(other, ref otherIn)}",
+                _ => $"dirty: {t.Dirty(c, backend.Snapshot().DirtyTracking ? DirtyPagesFlags.Stop : DirtyPagesFlags.Start)}",
+            };
+            t.Machine.Faults.Arm(0);
+            t.Machine.Changes.EndCall();
+            log.Add(what);
+            // Now and then the call is taken to have broken what it touched.
+            VfioDmaSnapshot? touched = op <= 35 ? backend.Snapshot().Mappings.FirstOrDefault(m => m.Last >= slot && m.Iova <= slot + size) : null;
+            if (touched is not null && step >= 200 && rng.Next(25) == 0)
+            {
+                string how = RandomBreaks[rng.Next(RandomBreaks.Length)];
+                BreakAt(t, backend, how, touched.Iova);
+                log.Add($"break {how} at 0x{touched.Iova:x}");
+                broken = step;
+            }
+            IReadOnlyList<InvariantViolation> found = incremental.CheckChanges();
+            narrow += incremental.LastWasIncremental ? 1 : 0;
+            IReadOnlyList<InvariantViolation> full = new InvariantChecker(t.Host).Check();
+            Assert.True(Names(full).SequenceEqual(Names(found)),
+                $"seed {seed} step {step}:\n{string.Join("\n", log.TakeLast(8))}\n-- full:\n{Describe(full)}\n-- incremental:\n{Describe(found)}");
+            Assert.True(broken >= 0 || full.Count == 0, $"seed {seed} step {step}: {Describe(full)}");
+        }
+        Assert.True(narrow > 80, $"seed {seed}: only {narrow} incremental checks");
+
+        long Toggle(int fd, ref bool inside)
+        {
+            long r = inside ? t.UnsetContainer(fd) : t.SetContainer(fd, c);
+            inside ^= r == 0;
+            return r;
+        }
+    }
+
+    private static readonly string[] RandomBreaks = ["dma-avail", "not-iommu-mapped", "unpinned-frame", "dma-locked-vm", "mm-locked-vm", "pin-leaked", "vaddr-invalid-count"];
+
+    private static void Break(Fixture f, string how, ulong iova)
+    {
+        VfioIommu b = f.Backend;
+        switch (how)
+        {
+            case "tree-range":
+                b.TestHooks.ClaimTreeRangeForTest(iova + 0xf000, iova + 0xffff, Alias);
+                break;
+            case "stray-entry":
+                Assert.Equal(Errno.None, b.TestHooks.MapStrayEntryForTest(1, iova + 0x10000, b.Snapshot().Domains[0].Domain.IovaToPhys(new Iova(iova)), 0x1000));
+                break;
+            case "aliased-page":
+                b.TestHooks.AliasPageForTest(iova + 0x1000, iova);
+                break;
+            case "pending-invalidation":
+                b.TestHooks.LeavePendingInvalidationForTest(iova);
+                break;
+            case "vpfn-zero-ref":
+                b.TestHooks.SetVpfnForTest(iova, Pfn.FromPhys(b.Snapshot().Domains[0].Domain.IovaToPhys(new Iova(iova)), 12), refCount: 0);
+                break;
+            case "bitmap-dropped":
+                b.TestHooks.DropBitmapForTest(iova);
+                break;
+            case "non-pinned-groups":
+                b.TestHooks.SetNumNonPinnedGroupsForTest(5);
+                break;
+            case "iova-window":
+                b.TestHooks.SetIovaListForTest([new ByteRange(0, iova - 1)]);
+                break;
+            case "pgsize-bitmap":
+                b.TestHooks.SetPgsizeBitmapForTest(PageSizeBitmap.Size4K | (1UL << 11));
+                break;
+            default:
+                BreakAt(f.T, b, how, iova);
+                break;
+        }
+    }
+
+    // The breaks the random sequence uses: each through a hook on the mapping at iova (or the container's counters).
+    private static void BreakAt(Type1TestHost t, VfioIommu b, string how, ulong iova)
+    {
+        switch (how)
+        {
+            case "dma-avail":
+                b.TestHooks.AdjustDmaAvailForTest(+1);
+                break;
+            case "not-iommu-mapped":
+                b.TestHooks.SetIommuMappedForTest(iova, !b.Snapshot().Mappings.First(m => m.Iova == iova).IommuMapped);
+                break;
+            case "unpinned-frame":
+                if (b.Snapshot().Domains.Count == 0)
+                {
+                    goto case "dma-locked-vm";
+                }
+                b.TestHooks.UnpinBehindBackendForTest(iova);
+                Assert.True(t.Machine.Memory.TryAllocateRun(1, out PfnRun spare));
+                t.Machine.Memory.Pin(spare.First, 1);
+                break;
+            case "dma-locked-vm":
+                b.TestHooks.AdjustDmaLockedVmForTest(iova, -1);
+                break;
+            case "mm-locked-vm":
+                AddressSpace mm = t.Process.Mm!;
+                mm.MmapWriteLock();
+                mm.AddLockedVmLocked(1, ulong.MaxValue);
+                mm.MmapWriteUnlock();
+                break;
+            case "pin-leaked":
+                Assert.True(t.Machine.Memory.TryAllocateRun(1, out PfnRun leaked));
+                t.Machine.Memory.Pin(leaked.First, 1);
+                break;
+            case "vaddr-invalid-count":
+                b.TestHooks.SetVaddrInvalidCountForTest(3);
+                break;
+            default:
+                throw new ArgumentException($"unknown break {how}", nameof(how));
+        }
+    }
+
+    private static string[] Names(IReadOnlyList<InvariantViolation> found) => [.. found.Select(v => v.Invariant).Distinct().Order(StringComparer.Ordinal)];
+
+    private static string Describe(IReadOnlyList<InvariantViolation> found) => string.Join("\n", found.Select(v => $"{v.Invariant}: {v.Message}"));
+
+    // Two domains (the host IOMMU for the GPU and NIC, a second IOMMU with 4K|2M for group 3), three mappings,
+    // dirty tracking on; no device memory mapped (a container holding devices is always swept whole).
+    private static Fixture Clean()
+    {
+        var t = new Type1TestHost(memory: 512 * MiB, otherIommu: OtherIommu, memlock: 256 * MiB);
+        (int c, _) = t.Container();
+        t.AddGroup(c, Type1TestHost.NicGroup);
+        t.AddGroup(c, Type1TestHost.OtherIommuGroup);
+        ulong anon = t.MmapAnonymous(4 * MiB, populate: true);
+        Assert.Equal(0, t.Map(c, Anon, anon, 4 * MiB));
+        Assert.Equal(0, t.Map(c, Alias, anon, 4 * MiB));
+        Assert.Equal(0, t.Map(c, Huge, t.MmapHuge(4 * MiB, MmapFlags.Huge2MiB), 4 * MiB));
+        Assert.Equal(0, t.Dirty(c, DirtyPagesFlags.Start));
+        return new Fixture(t, c, t.Backend(c));
+    }
+
+    private sealed record Fixture(Type1TestHost T, int Container, VfioIommu Backend);
+}
