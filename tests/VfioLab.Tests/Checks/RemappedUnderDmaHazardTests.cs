@@ -9,7 +9,7 @@ namespace VfioLab.Tests.Checks;
 /// domains nor the page table stays a violation (InvariantCheckerTests).</summary>
 public sealed class RemappedUnderDmaHazardTests
 {
-    private const string Remap = """
+    internal const string Remap = """
         vfiolab: 1
         host: { memory: 1GiB }
         devices:

@@ -97,6 +97,24 @@ public sealed class RunJsonTests : IDisposable
     }
 
     [Fact]
+    public void Run_JsonOfAHazard_ListsItApartFromViolations()
+    {
+        string path = _dir.Write("remap.yaml", VfioLab.Tests.Checks.RemappedUnderDmaHazardTests.Remap);
+
+        (int code, string output, _) = Cli.Run("run", "--json", path);
+
+        Assert.Equal(ExitCodes.Success, code);
+        using JsonDocument doc = SchemaFiles.AssertValid(SchemaFiles.RunOutput, output);
+        JsonElement scenario = doc.RootElement.GetProperty("scenarios")[0];
+        Assert.Equal(0, scenario.GetProperty("violations").GetArrayLength());
+        JsonElement hazard = Assert.Single(scenario.GetProperty("hazards").EnumerateArray());
+        Assert.Equal("vpfn-consistent", hazard.GetProperty("invariant").GetString());
+        Assert.Equal(11, hazard.GetProperty("step").GetInt32());
+        Assert.Contains("Linux allows it", hazard.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal("pin_pages", scenario.GetProperty("steps")[11].GetProperty("kind").GetString());
+    }
+
+    [Fact]
     public void Run_JsonOfAMalformedFile_ListsTheErrorAndRunsNothing()
     {
         string path = _dir.Write("m.yaml", "vfiolab: 1\nsteps:\n  - map_dma: { fd: 3, iova: 0, vaddr: 0, size: 1, flags: [RAED] }\n");

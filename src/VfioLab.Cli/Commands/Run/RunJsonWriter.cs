@@ -67,20 +67,8 @@ internal static class RunJsonWriter
             WriteStep(w, step);
         }
         w.WriteEndArray();
-        w.WriteStartArray("violations");
-        foreach (StepReport step in run.Outcome.Steps)
-        {
-            foreach (StepViolation v in step.Violations)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("step", step.Index);
-                w.WriteString("at", step.Location.ToString());
-                w.WriteString("invariant", v.Invariant);
-                w.WriteString("message", v.Message);
-                w.WriteEndObject();
-            }
-        }
-        w.WriteEndArray();
+        WriteFindings(w, "violations", run.Outcome.Steps, step => step.Violations);
+        WriteFindings(w, "hazards", run.Outcome.Steps, step => step.Hazards);
         if (run.Outcome.Sizing is not null)
         {
             w.WriteStartArray("sizing");
@@ -91,6 +79,27 @@ internal static class RunJsonWriter
             w.WriteEndArray();
         }
         w.WriteEndObject();
+    }
+
+    /// <summary>The invariant findings after each step, in step order: broken invariants no <c>expect_violation</c>
+    /// announced, or hazards (states the scenario created through calls Linux allows).</summary>
+    private static void WriteFindings(Utf8JsonWriter w, string name, IReadOnlyList<StepReport> steps,
+        Func<StepReport, IReadOnlyList<StepViolation>> findings)
+    {
+        w.WriteStartArray(name);
+        foreach (StepReport step in steps)
+        {
+            foreach (StepViolation v in findings(step))
+            {
+                w.WriteStartObject();
+                w.WriteNumber("step", step.Index);
+                w.WriteString("at", step.Location.ToString());
+                w.WriteString("invariant", v.Invariant);
+                w.WriteString("message", v.Message);
+                w.WriteEndObject();
+            }
+        }
+        w.WriteEndArray();
     }
 
     private static void WriteStep(Utf8JsonWriter w, StepReport step)
