@@ -4,9 +4,11 @@ namespace VfioLab.Pci;
 
 /// <summary>
 /// The config space a <see cref="PciDeviceDescription"/> describes, as the hardware holds it after power-on: a
-/// type-0 header and a capability list at fixed offsets (PM at 0x40, MSI at 0x50, PCI Express at 0x70, MSI-X at
-/// 0xb0, each present or not, chained in that order), a Device Serial Number extended capability at 0x100 for a
-/// PCI Express function, and the mask of bits software can write (everything else is read-only).
+/// type-0 header and a capability list packed from 0x40 in the order PM, MSI, PCI Express, MSI-X, each present or
+/// not, each in a slot of its own (PM 0x10, MSI 0x20, PCI Express 0x40 bytes) right after the one before
+/// (<see cref="CapabilityOffset"/>: with all four, 0x40, 0x50, 0x70, 0xb0; QEMU's edu, MSI alone, has it at 0x40, as
+/// the real-kernel rig read), a Device Serial Number extended capability at 0x100 for a PCI Express function, and the
+/// mask of bits software can write (everything else is read-only).
 /// Register offsets and bit values are <c>include/uapi/linux/pci_regs.h</c>'s.
 /// </summary>
 internal sealed class PciConfigImage
@@ -50,10 +52,14 @@ internal sealed class PciConfigImage
     /// <summary>PCI_EXT_CAP_ID_DSN.</summary>
     public const ushort ExtCapIdDsn = 0x03;
 
-    public const int PmOffset = 0x40;
-    public const int MsiOffset = 0x50;
-    public const int ExpOffset = 0x70;
-    public const int MsixOffset = 0xb0;
+    /// <summary>Where the capability list starts: right after the standard header.</summary>
+    public const int FirstCapability = HeaderSize;
+
+    /// <summary>The slot each capability takes before the next (its length rounded up, room for MSI's per-vector
+    /// mask registers).</summary>
+    private const int PmSlot = 0x10;
+    private const int MsiSlot = 0x20;
+    private const int ExpSlot = 0x40;
 
     /// <summary>PCI_PM_SIZEOF.</summary>
     public const int PmLength = 8;
@@ -108,6 +114,30 @@ internal sealed class PciConfigImage
     public const ushort ExpDevCtlPhantom = 0x0200;
     public const ushort ExpDevCtl2Ari = 0x0020;
 
+    /// <summary>The offset of capability <paramref name="capId"/> (<see cref="CapIdPm"/>, <see cref="CapIdMsi"/>,
+    /// <see cref="CapIdExp"/>, <see cref="CapIdMsix"/>) in the config space of <paramref name="d"/>, or 0 when the
+    /// function has none: the capabilities present follow one another from 0x40 in that order, each in its slot.</summary>
+    public static int CapabilityOffset(PciDeviceDescription d, byte capId)
+    {
+        int at = FirstCapability;
+        if (capId == CapIdPm)
+        {
+            return d.PowerManagement ? at : 0;
+        }
+        at += d.PowerManagement ? PmSlot : 0;
+        if (capId == CapIdMsi)
+        {
+            return d.MsiVectors > 0 ? at : 0;
+        }
+        at += d.MsiVectors > 0 ? MsiSlot : 0;
+        if (capId == CapIdExp)
+        {
+            return d.Express ? at : 0;
+        }
+        at += d.Express ? ExpSlot : 0;
+        return capId == CapIdMsix && d.MsixVectors > 0 ? at : 0;
+    }
+
     private PciConfigImage(byte[] bytes, byte[] writable)
     {
         Bytes = bytes;
@@ -159,49 +189,51 @@ internal sealed class PciConfigImage
         w[InterruptLine] = 0xff;
 
         List<(byte Id, int Offset)> caps = [];
+        int pmAt = CapabilityOffset(d, CapIdPm), msiAt = CapabilityOffset(d, CapIdMsi);
+        int expAt = CapabilityOffset(d, CapIdExp), msixAt = CapabilityOffset(d, CapIdMsix);
         if (d.PowerManagement)
         {
-            caps.Add((CapIdPm, PmOffset));
-            BinaryPrimitives.WriteUInt16LittleEndian(s[(PmOffset + 2)..], 0x0003); // PMC: version 3
+            caps.Add((CapIdPm, pmAt));
+            BinaryPrimitives.WriteUInt16LittleEndian(s[(pmAt + 2)..], 0x0003); // PMC: version 3
             // No_Soft_Reset set means a D3hot->D0 transition keeps state, so the PCI core cannot use it as a reset.
             ushort pmcsr = d.Reset == PciResetMethod.Pm ? (ushort)0 : PmCtrlNoSoftReset;
-            BinaryPrimitives.WriteUInt16LittleEndian(s[(PmOffset + PmCtrl)..], pmcsr);
-            w[PmOffset + PmCtrl] = (byte)PmCtrlStateMask;
-            w[PmOffset + PmCtrl + 1] = 0x01; // PME_En
+            BinaryPrimitives.WriteUInt16LittleEndian(s[(pmAt + PmCtrl)..], pmcsr);
+            w[pmAt + PmCtrl] = (byte)PmCtrlStateMask;
+            w[pmAt + PmCtrl + 1] = 0x01; // PME_En
         }
         if (d.MsiVectors > 0)
         {
-            caps.Add((CapIdMsi, MsiOffset));
+            caps.Add((CapIdMsi, msiAt));
             int log2 = System.Numerics.BitOperations.Log2((uint)d.MsiVectors);
-            BinaryPrimitives.WriteUInt16LittleEndian(s[(MsiOffset + MsiFlags)..], (ushort)(MsiFlags64Bit | (log2 << 1)));
-            w[MsiOffset + MsiFlags] = (byte)(MsiFlagsEnable | MsiFlagsQsize);
-            w[MsiOffset + MsiAddressLo] = 0xfc;
+            BinaryPrimitives.WriteUInt16LittleEndian(s[(msiAt + MsiFlags)..], (ushort)(MsiFlags64Bit | (log2 << 1)));
+            w[msiAt + MsiFlags] = (byte)(MsiFlagsEnable | MsiFlagsQsize);
+            w[msiAt + MsiAddressLo] = 0xfc;
             for (int i = 1; i < 8; i++)
             {
-                w[MsiOffset + MsiAddressLo + i] = 0xff; // address low (bits 31:2) and high
+                w[msiAt + MsiAddressLo + i] = 0xff; // address low (bits 31:2) and high
             }
-            w[MsiOffset + MsiData64] = 0xff;
-            w[MsiOffset + MsiData64 + 1] = 0xff;
+            w[msiAt + MsiData64] = 0xff;
+            w[msiAt + MsiData64 + 1] = 0xff;
         }
         if (d.Express)
         {
-            caps.Add((CapIdExp, ExpOffset));
-            BinaryPrimitives.WriteUInt16LittleEndian(s[(ExpOffset + 2)..], 0x0002); // version 2, PCI Express endpoint
+            caps.Add((CapIdExp, expAt));
+            BinaryPrimitives.WriteUInt16LittleEndian(s[(expAt + 2)..], 0x0002); // version 2, PCI Express endpoint
             uint devcap = 0x1 | (d.Reset == PciResetMethod.Flr ? ExpDevCapFlr : 0); // 256-byte max payload supported
-            BinaryPrimitives.WriteUInt32LittleEndian(s[(ExpOffset + ExpDevCap)..], devcap);
-            BinaryPrimitives.WriteUInt16LittleEndian(s[(ExpOffset + ExpDevCtl)..], 0x2810); // max read request 512 bytes, relaxed ordering on
-            w[ExpOffset + ExpDevCtl] = 0xff;
-            w[ExpOffset + ExpDevCtl + 1] = 0x7f; // the FLR bit starts a reset rather than storing
-            w[ExpOffset + ExpDevCtl2] = 0xff;
-            w[ExpOffset + ExpDevCtl2 + 1] = 0xff;
+            BinaryPrimitives.WriteUInt32LittleEndian(s[(expAt + ExpDevCap)..], devcap);
+            BinaryPrimitives.WriteUInt16LittleEndian(s[(expAt + ExpDevCtl)..], 0x2810); // max read request 512 bytes, relaxed ordering on
+            w[expAt + ExpDevCtl] = 0xff;
+            w[expAt + ExpDevCtl + 1] = 0x7f; // the FLR bit starts a reset rather than storing
+            w[expAt + ExpDevCtl2] = 0xff;
+            w[expAt + ExpDevCtl2 + 1] = 0xff;
         }
         if (d.MsixVectors > 0)
         {
-            caps.Add((CapIdMsix, MsixOffset));
-            BinaryPrimitives.WriteUInt16LittleEndian(s[(MsixOffset + MsixFlags)..], (ushort)(d.MsixVectors - 1));
-            BinaryPrimitives.WriteUInt32LittleEndian(s[(MsixOffset + MsixTable)..], (uint)d.MsixBar);
-            BinaryPrimitives.WriteUInt32LittleEndian(s[(MsixOffset + MsixPba)..], (uint)d.MsixPbaOffset | (uint)d.MsixBar);
-            w[MsixOffset + MsixFlags + 1] = (byte)((MsixFlagsEnable | MsixFlagsMaskAll) >> 8);
+            caps.Add((CapIdMsix, msixAt));
+            BinaryPrimitives.WriteUInt16LittleEndian(s[(msixAt + MsixFlags)..], (ushort)(d.MsixVectors - 1));
+            BinaryPrimitives.WriteUInt32LittleEndian(s[(msixAt + MsixTable)..], (uint)d.MsixBar);
+            BinaryPrimitives.WriteUInt32LittleEndian(s[(msixAt + MsixPba)..], (uint)d.MsixPbaOffset | (uint)d.MsixBar);
+            w[msixAt + MsixFlags + 1] = (byte)((MsixFlagsEnable | MsixFlagsMaskAll) >> 8);
         }
         if (caps.Count > 0)
         {

@@ -19,7 +19,8 @@ internal sealed class RealKernelBackend
         "mmap", "mmap_region", "munmap", "write", "read", "exit", "set_rlimit", "open", "close", "get_api_version",
         "check_extension", "set_iommu", "group_get_status", "group_set_container", "group_unset_container",
         "get_device_fd", "device_get_info", "device_get_region_info", "device_reset", "pci_command", "pci_hot_reset",
-        "iommu_get_info", "map_dma", "unmap_dma", "dirty_pages", "ioctl", "dma", "check",
+        "iommu_get_info", "map_dma", "unmap_dma", "dirty_pages", "ioctl", "dma", "check", "device_get_irq_info", "set_irqs",
+        "device_feature", "region_read", "region_write",
     };
 
     private readonly ScenarioDocument _doc;
@@ -77,6 +78,10 @@ internal sealed class RealKernelBackend
             }
             string who = step.Args.GetMap("locked_vm").GetString("process");
             return who == ProcessName ? null : $"locked_vm of {who}: only the scenario's first process runs on the real kernel";
+        }
+        if (step.Kind == "set_irqs" && (step.Has("eventfds") || step.Args.GetNames("flags").Any(f => f.EndsWith("DATA_EVENTFD", StringComparison.Ordinal))))
+        {
+            return "set_irqs with eventfds: eventfds are the model's (the eventfd step is model-only)";
         }
         if (step.Kind == "mmap")
         {

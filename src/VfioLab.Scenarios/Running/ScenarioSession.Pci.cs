@@ -107,7 +107,7 @@ internal sealed partial class ScenarioSession
             throw new StepFailure(step.Args.GetLocation("size"), $"a region read of 0x{size:x} bytes is larger than the 1 MiB a step may read");
         }
         byte[] data = new byte[size];
-        long ret = ProcessOf(step).Syscalls.Pread(Fd(step), data, RegionOffset(step));
+        long ret = SyscallsOf(ProcessOf(step)).Pread(Fd(step), data, RegionOffset(step));
         StepResult r = Syscall(ret);
         if (ret >= 0)
         {
@@ -118,7 +118,7 @@ internal sealed partial class ScenarioSession
 
     /// <summary><c>region_write: { fd, index, offset, data }</c>: pwrite of the device fd. Returns <c>result</c>.</summary>
     private StepResult RegionWrite(ScenarioStep step) =>
-        Syscall(ProcessOf(step).Syscalls.Pwrite(Fd(step), step.Args.GetBytes("data"), RegionOffset(step)));
+        Syscall(SyscallsOf(ProcessOf(step)).Pwrite(Fd(step), step.Args.GetBytes("data"), RegionOffset(step)));
 
     private ulong RegionOffset(ScenarioStep step)
     {

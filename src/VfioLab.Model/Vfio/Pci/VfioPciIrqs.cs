@@ -52,8 +52,8 @@ internal sealed class VfioPciIrqs(PciFunction function)
         return (VfioPciIrqIndex)index switch
         {
             VfioPciIrqIndex.Intx => f.ReadConfigByte(PciConfigImage.InterruptPin) != 0 ? 1 : 0,
-            VfioPciIrqIndex.Msi => d.MsiVectors > 0 ? 1 << ((f.ReadConfigWord(PciConfigImage.MsiOffset + PciConfigImage.MsiFlags) & PciConfigImage.MsiFlagsQmask) >> 1) : 0,
-            VfioPciIrqIndex.Msix => d.MsixVectors > 0 ? (f.ReadConfigWord(PciConfigImage.MsixOffset + PciConfigImage.MsixFlags) & PciConfigImage.MsixFlagsQsize) + 1 : 0,
+            VfioPciIrqIndex.Msi => d.MsiVectors > 0 ? 1 << ((f.ReadConfigWord(PciConfigImage.CapabilityOffset(d, PciConfigImage.CapIdMsi) + PciConfigImage.MsiFlags) & PciConfigImage.MsiFlagsQmask) >> 1) : 0,
+            VfioPciIrqIndex.Msix => d.MsixVectors > 0 ? (f.ReadConfigWord(PciConfigImage.CapabilityOffset(d, PciConfigImage.CapIdMsix) + PciConfigImage.MsixFlags) & PciConfigImage.MsixFlagsQsize) + 1 : 0,
             VfioPciIrqIndex.Err => d.Express ? 1 : 0,
             VfioPciIrqIndex.Req => 1,
             _ => 0,
@@ -288,7 +288,7 @@ internal sealed class VfioPciIrqs(PciFunction function)
                 {
                     MsiQmax = System.Numerics.BitOperations.Log2((uint)((_allocated * 2) - 1));
                 }
-                function.UpdateConfigWord(msix ? PciConfigImage.MsixOffset + PciConfigImage.MsixFlags : PciConfigImage.MsiOffset + PciConfigImage.MsiFlags,
+                function.UpdateConfigWord(msix ? PciConfigImage.CapabilityOffset(function.Description, PciConfigImage.CapIdMsix) + PciConfigImage.MsixFlags : PciConfigImage.CapabilityOffset(function.Description, PciConfigImage.CapIdMsi) + PciConfigImage.MsiFlags,
                     msix ? PciConfigImage.MsixFlagsEnable : PciConfigImage.MsiFlagsEnable, set: true);
                 enabled = true;
             }
@@ -409,10 +409,10 @@ internal sealed class VfioPciIrqs(PciFunction function)
                 MaskIntxLocked(false);
                 break;
             case VfioPciIrqMode.Msi:
-                function.UpdateConfigWord(PciConfigImage.MsiOffset + PciConfigImage.MsiFlags, PciConfigImage.MsiFlagsEnable, set: false);
+                function.UpdateConfigWord(PciConfigImage.CapabilityOffset(function.Description, PciConfigImage.CapIdMsi) + PciConfigImage.MsiFlags, PciConfigImage.MsiFlagsEnable, set: false);
                 break;
             case VfioPciIrqMode.Msix:
-                function.UpdateConfigWord(PciConfigImage.MsixOffset + PciConfigImage.MsixFlags, PciConfigImage.MsixFlagsEnable, set: false);
+                function.UpdateConfigWord(PciConfigImage.CapabilityOffset(function.Description, PciConfigImage.CapIdMsix) + PciConfigImage.MsixFlags, PciConfigImage.MsixFlagsEnable, set: false);
                 break;
         }
         _vectors.Clear();

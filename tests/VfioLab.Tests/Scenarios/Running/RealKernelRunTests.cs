@@ -71,6 +71,45 @@ public sealed class RealKernelRunTests
         Assert.Contains("only the scenario's first process", outcome.Steps.Single(s => s.Kind == "mmap" && s.ModelOnly is not null).ModelOnly, StringComparison.Ordinal);
     }
 
+    private const string PciScenario = """
+        vfiolab: 1
+        name: stand-in-pci
+        host: { memory: 1GiB, iommu: vt-d }
+        devices:
+          - { name: edu, address: "0000:01:00.0", group: 2, bars: [ { index: 0, size: 1MiB } ] }
+        steps:
+          - open: { path: /dev/vfio/vfio, as: c }
+          - open: { path: /dev/vfio/2, as: g }
+          - group_set_container: { fd: g, container: c }
+          - set_iommu: { fd: c, type: VFIO_TYPE1v2_IOMMU }
+          - get_device_fd: { fd: g, name: "0000:01:00.0", as: dev }
+          - device_get_irq_info: { fd: dev, index: 1, expect: { count: 1, eventfd: true } }
+          - device_get_irq_info: { fd: dev, index: 5, expect: EINVAL }
+          - region_read: { fd: dev, index: 7, offset: 0, size: 2, expect: { data: "f4 1a" } }
+          - region_write: { fd: dev, index: 7, offset: 0x10, data: "ff ff ff ff", expect: { result: 4 } }
+          - region_read: { fd: dev, index: 7, offset: 0x10, size: 4, expect: { data: "04 00 f0 ff" } }
+          - region_read: { fd: dev, index: 7, offset: 0x1000, size: 4, expect: EFAULT }
+          - set_irqs: { fd: dev, index: 0, flags: [DATA_NONE, ACTION_TRIGGER], count: 0, expect: EINVAL }
+          - set_irqs: { fd: dev, index: 9, flags: [DATA_NONE, ACTION_TRIGGER], count: 0, expect: EINVAL }
+          - device_feature: { fd: dev, feature: 3, flags: [PROBE, SET] }
+          - eventfd: { as: efd }
+          - set_irqs: { fd: dev, index: 1, flags: [DATA_EVENTFD, ACTION_TRIGGER], eventfds: [efd] }
+        """;
+
+    [Fact]
+    public void VfioPciSteps_RunThroughTheMachinesDeviceFd_EventfdsStayModelOnly()
+    {
+        var machine = new StandInKernel();
+        ScenarioOutcome outcome = ScenarioConformance.RunOnRealKernel(ScenarioDocument.Parse(PciScenario, "stand-in-pci.yaml"), machine);
+
+        Assert.All(outcome.Steps.Where(s => s.ModelOnly is null), s => Assert.True(s.Passed, s.ToString()));
+        string[] modelOnly = [.. outcome.Steps.Where(s => s.ModelOnly is not null).Select(s => s.Kind)];
+        Assert.Equal(["eventfd", "set_irqs"], modelOnly);
+        Assert.Contains("eventfds are the model's", outcome.Steps[^1].ModelOnly, StringComparison.Ordinal);
+        // Each went to the machine's device fd (the model's process opened nothing, so its fd would be EBADF).
+        Assert.Equal(6, outcome.Steps.Count(s => s.Kind is "device_get_irq_info" or "region_read" or "region_write" && s.Passed));
+    }
+
     [Fact]
     public void TheMachinesLockedVm_JudgesTheCheck()
     {

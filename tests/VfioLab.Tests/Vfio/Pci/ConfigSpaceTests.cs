@@ -16,10 +16,22 @@ public sealed class ConfigSpaceTests
         Assert.Equal(0x11e8_1234u, lab.ReadConfig32(d, 0x00));
         Assert.Equal(0x00ff_0000u, lab.ReadConfig32(d, 0x08) & 0xffff_ff00);
         Assert.Equal(0x10, lab.ReadConfig16(d, 0x06) & 0x10);   // capability list
-        Assert.Equal(0x50u, lab.ReadConfig32(d, 0x34) & 0xff);  // MSI first: no PM on a conventional device without PM reset
-        Assert.Equal(0x05, lab.ReadConfig16(d, 0x50) & 0xff);   // MSI, last in the chain
-        Assert.Equal(0, lab.ReadConfig16(d, 0x50) >> 8);
+        // MSI first, at 0x40 as on the real edu (the rig read 05 00 80 00 there): no PM on a conventional device
+        // without PM reset, and the list packs from the end of the header.
+        Assert.Equal(0x40u, lab.ReadConfig32(d, 0x34) & 0xff);
+        Assert.Equal(0x0080_0005u, lab.ReadConfig32(d, 0x40));  // MSI, last in the chain, 64-bit, one vector
+        Assert.Equal(0u, lab.ReadConfig32(d, 0x50));
         Assert.Equal(1u, (lab.ReadConfig32(d, 0x3c) >> 8) & 0xff); // INTA#
+    }
+
+    [Fact]
+    public void CapabilitiesPresent_PackFromTheHeader_WithoutGapsForAbsentOnes()
+    {
+        var lab = new PciDeviceLab();
+        int d = lab.Open(PciDeviceLab.Quiet); // PCI Express, no MSI, no MSI-X
+        Assert.Equal(0x40u, lab.ReadConfig32(d, 0x34) & 0xff);
+        Assert.Equal(0x5001, lab.ReadConfig16(d, 0x40));         // PM, then PCI Express right after its slot
+        Assert.Equal(0x0010, lab.ReadConfig16(d, 0x50));         // PCI Express, last
     }
 
     [Fact]
