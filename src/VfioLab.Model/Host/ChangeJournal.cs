@@ -15,6 +15,11 @@ namespace VfioLab.Host;
 /// </remarks>
 internal sealed class ChangeJournal
 {
+    /// <summary>Declared ranges kept between two checks. Past this the next check is a full sweep anyway (so many
+    /// windows cost about as much), and the record stops growing: with no checker taking it (checks off, a library
+    /// user who never checks, a benchmark) the journal must stay bounded, not hold one entry per call forever.</summary>
+    internal const int MaxRanges = 64;
+
     private readonly Lock _gate = new();
     private readonly List<(int Container, ulong Start, ulong Last)> _ranges = [];
     private int _declared;
@@ -28,6 +33,16 @@ internal sealed class ChangeJournal
     {
         lock (_gate)
         {
+            if (_wide)
+            {
+                return; // the next check sweeps everything: nothing to record until it has run
+            }
+            if (_ranges.Count == MaxRanges)
+            {
+                _wide = true;
+                _ranges.Clear();
+                return;
+            }
             _ranges.Add((container, start, last));
             _declared++;
         }
@@ -48,6 +63,19 @@ internal sealed class ChangeJournal
         lock (_gate)
         {
             _wide = true;
+            _ranges.Clear();
+        }
+    }
+
+    /// <summary>How many declared ranges the journal holds now (for tests: it never exceeds <see cref="MaxRanges"/>).</summary>
+    internal int RangeCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _ranges.Count;
+            }
         }
     }
 

@@ -148,6 +148,39 @@ public sealed class InvariantCheckerIncrementalTests
     }
 
     [Fact]
+    public void UncheckedCalls_KeepTheJournalBounded_AndTheNextCheckIsFull()
+    {
+        Fixture f = Clean();
+        ulong buffer = f.T.MmapAnonymous(1 * MiB, populate: true);
+        int pairs = ChangeJournal.MaxRanges * 4;
+
+        // Nobody has checked yet: the journal starts wide and records nothing.
+        for (int i = 0; i < pairs; i++)
+        {
+            Assert.Equal(0, f.T.Map(f.Container, Small, buffer, 0x10000));
+            f.T.Machine.Changes.EndCall();
+            Assert.Equal(0, f.T.Unmap(f.Container, Small, 0x10000).Ret);
+            f.T.Machine.Changes.EndCall();
+        }
+        Assert.Equal(0, f.T.Machine.Changes.RangeCount);
+
+        // After a check it records, up to its bound; past it the next check is the full sweep.
+        var incremental = new InvariantChecker(f.T.Host);
+        Assert.Empty(incremental.Check());
+        for (int i = 0; i < pairs; i++)
+        {
+            Assert.Equal(0, f.T.Map(f.Container, Small, buffer, 0x10000));
+            f.T.Machine.Changes.EndCall();
+            Assert.Equal(0, f.T.Unmap(f.Container, Small, 0x10000).Ret);
+            f.T.Machine.Changes.EndCall();
+            Assert.InRange(f.T.Machine.Changes.RangeCount, 0, ChangeJournal.MaxRanges);
+        }
+        f.Backend.TestHooks.AdjustDmaLockedVmForTest(Anon, -1);
+        Assert.Equal(["locked-vm-matches-charges"], Names(incremental.CheckChanges()));
+        Assert.False(incremental.LastWasIncremental);
+    }
+
+    [Fact]
     public void CallDeclaringNothing_MakesTheNextCheckFull()
     {
         Fixture f = Clean();
