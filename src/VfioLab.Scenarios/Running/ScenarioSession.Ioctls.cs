@@ -54,11 +54,7 @@ internal sealed partial class ScenarioSession
     {
         LabProcess p = ProcessOf(step);
         int fd = Fd(step);
-        ulong argsz = step.Has("argsz") ? Value(step, "argsz") : (ulong)(structSize + extraBytes);
-        if (argsz > uint.MaxValue)
-        {
-            throw new StepFailure(step.Args.GetLocation("argsz"), $"argsz 0x{argsz:x} does not fit the u32 field");
-        }
+        ulong argsz = step.Has("argsz") ? U32(step, "argsz") : (ulong)(structSize + extraBytes);
         ulong length = step.Has("buffer") ? Value(step, "buffer") : Math.Max((ulong)(structSize + extraBytes), argsz);
         if (length > MaxIoctlBuffer)
         {
@@ -129,13 +125,9 @@ internal sealed partial class ScenarioSession
 
     private StepResult DeviceGetRegionInfo(ScenarioStep step)
     {
-        ulong index = Value(step, "index");
-        if (index > uint.MaxValue)
-        {
-            throw new StepFailure(step.Args.GetLocation("index"), $"index 0x{index:x} does not fit the u32 field");
-        }
+        uint index = U32(step, "index");
         return StructIoctl(step, VfioIoctl.DeviceGetRegionInfo, VfioRegionInfo.SizeOf,
-            b => new VfioRegionInfo { Index = (uint)index }.Write(b),
+            b => new VfioRegionInfo { Index = index }.Write(b),
             (b, r) =>
             {
                 VfioRegionInfo.TryRead(b, out VfioRegionInfo i);

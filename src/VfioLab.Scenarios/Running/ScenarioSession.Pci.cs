@@ -135,13 +135,9 @@ internal sealed partial class ScenarioSession
     /// <c>count</c>, <c>index</c>, <c>argsz</c>, and <c>eventfd</c>, <c>maskable</c>, <c>automasked</c>, <c>noresize</c>.</summary>
     private StepResult DeviceGetIrqInfo(ScenarioStep step)
     {
-        ulong index = Value(step, "index");
-        if (index > uint.MaxValue)
-        {
-            throw new StepFailure(step.Args.GetLocation("index"), $"index 0x{index:x} does not fit the u32 field");
-        }
+        uint index = U32(step, "index");
         return StructIoctl(step, VfioIoctl.DeviceGetIrqInfo, VfioIrqInfo.SizeOf,
-            b => new VfioIrqInfo { Index = (uint)index }.Write(b),
+            b => new VfioIrqInfo { Index = index }.Write(b),
             (b, r) =>
             {
                 VfioIrqInfo.TryRead(b, out VfioIrqInfo i);

@@ -217,6 +217,15 @@ internal sealed partial class ScenarioSession
 
     private ulong ValueOr(ScenarioStep step, string field, ulong dflt) => step.Has(field) ? Value(step, field) : dflt;
 
+    /// <summary>A field bound for a u32 of the uAPI struct; a value above 2^32-1 is refused at the field.</summary>
+    private uint U32(ScenarioStep step, string field)
+    {
+        ulong value = Value(step, field);
+        return value <= uint.MaxValue
+            ? (uint)value
+            : throw new StepFailure(step.Args.GetLocation(field), $"{field} 0x{value:x} does not fit the u32 field");
+    }
+
     private int Fd(ScenarioStep step, string field = "fd")
     {
         ulong v = Value(step, field);
