@@ -1,4 +1,5 @@
 using System.Numerics;
+using VfioLab.Addressing;
 using VfioLab.Iommu;
 
 namespace VfioLab.Lab;
@@ -55,14 +56,39 @@ public sealed record LabDomain(string Name, ulong PageSizes, ulong Entries, IRea
         return null;
     }
 
-    internal static LabDomain Of(IommuDomain domain)
+    /// <summary>
+    /// The table pages (each <paramref name="granule"/> bytes) a domain whose leaf entries are <paramref name="runs"/>
+    /// needs, by the estimate <see cref="PageTablePages"/> reports: a radix table of 8-byte entries as deep as a
+    /// 48-bit IOVA needs, a leaf in the table whose entries span its size and one table on every level above. For a
+    /// plan that asks what a layout would cost before any domain holds it.
+    /// </summary>
+    /// <param name="runs">Leaf entries as runs, sorted by IOVA and disjoint (<see cref="LabIommuRun.Physical"/> and
+    /// the permissions do not matter).</param>
+    /// <param name="granule">The table granule: the smallest IOMMU page size, a power of two of at least 4 KiB.</param>
+    public static ulong TablePagesFor(IReadOnlyList<LabIommuRun> runs, ulong granule)
     {
-        IReadOnlyList<MappedRun> runs = domain.MappedRuns();
+        ArgumentNullException.ThrowIfNull(runs);
+        if (granule < 4096 || !System.Numerics.BitOperations.IsPow2(granule))
+        {
+            throw new ArgumentOutOfRangeException(nameof(granule), granule, "a power of two of at least 4 KiB");
+        }
+        return TablePages([.. runs.Select(r => new MappedRun(new ByteRange(r.Iova, r.Last), new PhysAddr(r.Physical), r.PageSize, 0))], granule);
+    }
+
+    private static ulong TablePages(IReadOnlyList<MappedRun> runs, ulong granule)
+    {
         ulong tables = 0;
-        foreach (ulong t in PageTableFootprint.TablesPerLevel(runs, domain.MinPageSize))
+        foreach (ulong t in PageTableFootprint.TablesPerLevel(runs, granule))
         {
             tables += t;
         }
+        return tables;
+    }
+
+    internal static LabDomain Of(IommuDomain domain)
+    {
+        IReadOnlyList<MappedRun> runs = domain.MappedRuns();
+        ulong tables = TablePages(runs, domain.MinPageSize);
         return new LabDomain(domain.Name, domain.PgsizeBitmap, domain.TotalEntries, domain.EntryCounts(), tables,
             [.. domain.AttachedGroups.Select(g => g.Id)],
             [.. runs.Select(r => new LabIommuRun(r.Iova.Start, r.Iova.Last, r.Phys.Value, r.PageSize,

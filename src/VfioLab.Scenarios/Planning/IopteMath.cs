@@ -7,13 +7,11 @@ namespace VfioLab.Scenarios.Planning;
 /// physically contiguous range into IOPTEs (the largest supported size that the remaining length and the alignment
 /// of the IOVA, hence of the physical address, allow), and how many granule-sized table pages of 8-byte entries
 /// hold them (as deep as a 48-bit IOVA needs; a leaf sits in the table whose entries span its size, and needs one
-/// table on every level above). The same rules the model's <c>LabDomain</c> reports, stated once more here so a plan
-/// can be checked against a run.
+/// table on every level above). The split is stated here, so a plan can be checked against a run; the
+/// table count is the model's own (<c>LabDomain.TablePagesFor</c>).
 /// </summary>
 internal static class IopteMath
 {
-    private const int IovaBits = 48;
-
     /// <summary>The IOPTE runs of one mapping: (first IOVA, last IOVA, page size). <paramref name="contiguity"/>
     /// bounds the page size: the host memory behind it is physically contiguous in naturally aligned units of that
     /// size (a larger IOPTE would need more).</summary>
@@ -57,33 +55,8 @@ internal static class IopteMath
         }
     }
 
-    /// <summary>Table pages for <paramref name="runs"/> (sorted by IOVA, disjoint) with tables of <paramref name="granule"/> bytes.</summary>
-    public static ulong TablePages(IReadOnlyList<(ulong Start, ulong Last, ulong PageSize)> runs, ulong granule)
-    {
-        int granuleShift = BitOperations.Log2(granule);
-        int bitsPerLevel = granuleShift - 3;
-        int levels = (IovaBits - granuleShift + bitsPerLevel - 1) / bitsPerLevel;
-        ulong total = 0;
-        for (int level = 0; level < levels; level++)
-        {
-            int cover = granuleShift + ((level + 1) * bitsPerLevel);
-            ulong span = 1UL << (cover - bitsPerLevel);
-            bool root = level == levels - 1;
-            ulong count = 0;
-            ulong previous = ulong.MaxValue;
-            foreach ((ulong start, ulong last, ulong page) in runs)
-            {
-                if (!root && page >= span << bitsPerLevel)
-                {
-                    continue;
-                }
-                ulong first = cover >= 64 ? 0 : start >> cover;
-                ulong lastBlock = cover >= 64 ? 0 : last >> cover;
-                count += lastBlock - first + 1 - (first == previous ? 1UL : 0);
-                previous = lastBlock;
-            }
-            total += root ? Math.Max(count, 1) : count;
-        }
-        return total;
-    }
+    /// <summary>Table pages for <paramref name="runs"/> (sorted by IOVA, disjoint) with tables of <paramref name="granule"/>
+    /// bytes: the model's own estimate (<see cref="Lab.LabDomain.TablePagesFor"/>), so a plan and a run count alike.</summary>
+    public static ulong TablePages(IReadOnlyList<(ulong Start, ulong Last, ulong PageSize)> runs, ulong granule) =>
+        Lab.LabDomain.TablePagesFor([.. runs.Select(r => new Lab.LabIommuRun(r.Start, r.Last, 0, r.PageSize, true, true))], granule);
 }
