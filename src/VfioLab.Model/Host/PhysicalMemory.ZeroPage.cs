@@ -5,7 +5,7 @@ namespace VfioLab.Host;
 
 // The shared zero page (ZERO_PAGE, empty_zero_page): one frame of zeros that read faults of untouched
 // private anonymous memory map read-only. The kernel's sits in its image and is PageReserved; the model takes
-// the lowest free frame the first time a read fault needs it (so a host that never reads untouched memory
+// the lowest free frame above pfn 0 the first time a read fault needs it (so a host that never reads untouched memory
 // allocates exactly as before) and keeps it for the machine's life, with one reference of its own and no
 // contents. Page-table entries that map it hold no reference and it is never pinned: since c8070b787519 ("mm:
 // Don't pin ZERO_PAGE in pin_user_pages()", v6.5) GUP leaves it unpinned, and before that type1 unpinned it at
@@ -44,7 +44,9 @@ internal sealed partial class PhysicalMemory
         {
             if (_zeroPfn == ulong.MaxValue)
             {
-                if (!_free.TryGetAtOrAfter(0, out Run<Presence> lowest))
+                // Not pfn 0 while another frame is free: physical address 0 is what iommu_iova_to_phys answers for a
+                // hole, and the kernel's zero page is never there.
+                if (!_free.TryGetAtOrAfter(1, out Run<Presence> lowest) && !_free.TryGetAtOrAfter(0, out lowest))
                 {
                     zero = default;
                     return false;
