@@ -118,4 +118,25 @@ public sealed class ZeroPageMapTests
         Assert.Equal(0UL, t.LockedVmPages);
         Assert.Empty(new InvariantChecker(t.Host).Check());
     }
+    [Theory]
+    [InlineData(KernelSettings.Linux61, true)]
+    [InlineData(KernelSettings.Linux612, false)]
+    public void MdevPinOfReadOnlyMapOfUntouchedMemory_GetsTheZeroFrameUnchargedOnlyUnderLinux61(string profile, bool zero)
+    {
+        var m = new Mdev.MdevTestHost(new Type1TestHost(kernel: new KernelSettings(profile, [])));
+        ulong va = m.T.MmapAnonymous(Size);
+        Assert.Equal(0, m.T.Map(m.Container, Iova, va, Size, DmaMapFlags.Read));
+
+        Assert.Equal(1, m.Pin(Iova + 0x1000, 1, out Pfn[] pfns, IommuProt.Read));
+
+        Assert.Equal(zero, m.T.Machine.Memory.IsZeroFrame(pfns[0]));
+        // No domain: type1 charges an external pin unless its pfn is reserved, as the zero frame is.
+        Assert.Equal(zero ? 0UL : 1UL, m.T.LockedVmPages);
+        Assert.Equal(zero ? 0UL : 1UL, m.T.TotalPins);
+        m.AssertClean();
+        Assert.True(m.Unpin(Iova + 0x1000, 1));
+        Assert.Equal(0UL, m.T.LockedVmPages);
+        Assert.Equal(0UL, m.T.TotalPins);
+        m.AssertClean();
+    }
 }
