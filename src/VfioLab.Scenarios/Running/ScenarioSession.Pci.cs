@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
 using VfioLab.Abi;
 using VfioLab.Lab;
-using VfioLab.Scenarios.Model;
 using VfioLab.Scenarios.Conformance;
+using VfioLab.Scenarios.Model;
 
 namespace VfioLab.Scenarios.Running;
 
