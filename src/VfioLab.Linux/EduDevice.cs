@@ -41,6 +41,9 @@ public sealed class EduDevice
     public const ulong DmaAddressLimit = 1UL << 28;
 
     private const ulong IdentRegister = 0x00;
+    private const ulong InterruptStatusRegister = 0x24;
+    private const ulong InterruptRaiseRegister = 0x60;
+    private const ulong InterruptAckRegister = 0x64;
     private const ulong DmaSourceRegister = 0x80;
     private const ulong DmaDestinationRegister = 0x88;
     private const ulong DmaCountRegister = 0x90;
@@ -104,6 +107,16 @@ public sealed class EduDevice
     /// <exception cref="TimeoutException">The transfer did not finish in time.</exception>
     public void CopyFromDevice(int bufferOffset, ulong iova, int count, TimeSpan timeout) =>
         Run(BufferAddress + (ulong)bufferOffset, iova, count, DmaToRam, timeout);
+
+    /// <summary>The edu's interrupt status register: the bits raised and not yet acknowledged.</summary>
+    public uint InterruptStatus => Read32(InterruptStatusRegister);
+
+    /// <summary>Raises an interrupt with status bits <paramref name="status"/>: MSI when the function's MSI is enabled,
+    /// otherwise INTx, asserted until <see cref="AcknowledgeInterrupt"/> clears the bits.</summary>
+    public void RaiseInterrupt(uint status) => Write32(InterruptRaiseRegister, status);
+
+    /// <summary>Clears status bits <paramref name="status"/>; INTx is deasserted once none is left.</summary>
+    public void AcknowledgeInterrupt(uint status) => Write32(InterruptAckRegister, status);
 
     /// <summary>Why the edu cannot move <paramref name="count"/> bytes at bus address <paramref name="iova"/>, or null
     /// when it can.</summary>

@@ -49,6 +49,21 @@ public sealed unsafe class LinuxSyscalls : ISyscallSurface
         return fd;
     }
 
+    /// <summary>eventfd(2), non-blocking and close-on-exec, as an fd of this surface (closed by <see cref="Exit"/> like
+    /// the others): the fd or -errno. Read it with <see cref="EventFd.Read"/>.</summary>
+    public int CreateEventFd()
+    {
+        long fd = EventFd.Create();
+        if (fd >= 0)
+        {
+            lock (_lock)
+            {
+                _fds.Add((int)fd);
+            }
+        }
+        return (int)fd;
+    }
+
     /// <inheritdoc/>
     public int Close(int fd)
     {

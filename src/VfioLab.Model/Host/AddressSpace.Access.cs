@@ -96,6 +96,13 @@ internal sealed partial class AddressSpace
             }
             ulong runEndByte = Math.Min(run.Last, segLast) * pageSize + (pageSize - 1);
             ulong n = Math.Min(length - done, runEndByte - a + 1);
+            if (run.Value.ZeroPage)
+            {
+                // Every page of the run is the zero frame (never written, so zeros), not frames in a row.
+                destination.Slice((int)done, (int)n).Clear();
+                done += n;
+                continue;
+            }
             var phys = new PhysAddr((run.ValueAt(page).Pfn.Value << PageShift) + (a & (pageSize - 1)));
             if (write)
             {

@@ -5,18 +5,25 @@ using VfioLab.Diagnostics;
 
 namespace VfioLab.Host;
 
-// Page faults (handle_mm_fault) over ranges of pages, so cost follows runs: private pages are
-// allocated on first touch (a real frame even for a read: the model has no shared zero page) and
-// copied on the first write after fork; shared and hugetlb pages come from their backing object;
-// driver PFNMAP pages come from the driver's fault handler.
+// Page faults (handle_mm_fault) over ranges of pages, so cost follows runs: a read of untouched private
+// anonymous memory maps the shared zero frame read-only (one constant PTE run however long), a write
+// allocates a frame (copying away from the zero frame, or from a page shared since fork); shared and
+// hugetlb pages come from their backing object (hugetlb has no zero page); driver PFNMAP pages come from
+// the driver's fault handler.
 internal sealed partial class AddressSpace
 {
     /// <summary>Faults in <paramref name="count"/> pages of <paramref name="vma"/> from
     /// <paramref name="firstPage"/> (widened to whole huge pages), breaking COW when
     /// <paramref name="write"/>. Needs the mmap lock.</summary>
-    public VmFaultResult FaultRangeLocked(Vma vma, ulong firstPage, ulong count, bool write)
+    public VmFaultResult FaultRangeLocked(Vma vma, ulong firstPage, ulong count, bool write) =>
+        FaultRangeLocked(vma, firstPage, count, write ? FaultMode.Write : FaultMode.Read);
+
+    /// <summary>Faults in <paramref name="count"/> pages of <paramref name="vma"/> from <paramref name="firstPage"/>
+    /// (widened to whole huge pages) as <paramref name="mode"/> asks of private memory. Needs the mmap lock.</summary>
+    internal VmFaultResult FaultRangeLocked(Vma vma, ulong firstPage, ulong count, FaultMode mode)
     {
         AssertMmapLocked();
+        bool write = mode == FaultMode.Write;
         if (write ? !vma.IsWritable : !vma.IsReadable)
         {
             return VmFaultResult.SegV;
@@ -26,8 +33,8 @@ internal sealed partial class AddressSpace
         ulong last = ((firstPage + count - 1) | (g - 1));
         VmFaultResult result = vma.Kind switch
         {
-            VmaKind.Anonymous => FaultPrivateLocked(vma, first, last, write),
-            VmaKind.HugeTlb when vma.PtesHoldRefs => FaultPrivateLocked(vma, first, last, write),
+            VmaKind.Anonymous => FaultPrivateLocked(vma, first, last, mode),
+            VmaKind.HugeTlb when vma.PtesHoldRefs => FaultPrivateLocked(vma, first, last, mode),
             VmaKind.HugeTlb or VmaKind.SharedAnonymous => FaultSharedLocked(vma, first, last),
             VmaKind.DevicePfnMap => FaultDriverLocked(vma, first, last, write),
             _ => AllPresentLocked(first, last) ? VmFaultResult.Ok : VmFaultResult.SigBus,
@@ -98,10 +105,14 @@ internal sealed partial class AddressSpace
         return true;
     }
 
-    private VmFaultResult FaultPrivateLocked(Vma vma, ulong first, ulong last, bool write)
+    private VmFaultResult FaultPrivateLocked(Vma vma, ulong first, ulong last, FaultMode mode)
     {
         _mmapLock.AssertHeld();
         ulong g = vma.HugePages;
+        // do_anonymous_page maps the zero page for a read of a 4 KiB-page anonymous hole (hugetlb has none).
+        bool zeroHoles = g == 1 && vma.Kind == VmaKind.Anonymous && mode is FaultMode.Read or FaultMode.UnshareKeepZero;
+        bool leaveZero = mode is FaultMode.Read or FaultMode.UnshareKeepZero;
+        bool breakCow = mode == FaultMode.Write || (mode != FaultMode.Read && vma.IsWritable);
         using (_ptGate.EnterScope())
         {
             ulong p = first;
@@ -111,37 +122,67 @@ internal sealed partial class AddressSpace
                 {
                     ulong end = Math.Min(present.Last, last);
                     Pte pte = present.ValueAt(p);
-                    if (write && !pte.Writable)
+                    VmFaultResult r = VmFaultResult.Ok;
+                    if (pte.ZeroPage && !leaveZero)
                     {
-                        VmFaultResult r = BreakCowLocked(vma, p, end - p + 1, pte.Pfn);
-                        if (r != VmFaultResult.Ok)
-                        {
-                            return r;
-                        }
+                        r = MapFreshLocked(vma, p, end);
+                    }
+                    else if (!pte.ZeroPage && breakCow && !pte.Writable)
+                    {
+                        r = BreakCowLocked(vma, p, end - p + 1, pte.Pfn);
+                    }
+                    if (r != VmFaultResult.Ok)
+                    {
+                        return r;
                     }
                     p = end + 1;
                     continue;
                 }
                 ulong gapEnd = _pageTable.TryGetAtOrAfter(p, out Run<Pte> next) && next.Start <= last ? next.Start - 1 : last;
-                while (p <= gapEnd)
+                if (zeroHoles)
                 {
-                    PfnRun run;
-                    if (g > 1)
-                    {
-                        if (!_memory.TryAllocateHuge(g, out Pfn block))
-                        {
-                            return VmFaultResult.SigBus;
-                        }
-                        run = new PfnRun(block, g);
-                    }
-                    else if (!_memory.TryAllocateRun(gapEnd - p + 1, out run))
+                    if (!_memory.TryGetZeroFrame(out Pfn zero))
                     {
                         return VmFaultResult.Oom;
                     }
-                    _pageTable.Set(p, p + run.Count - 1, new Pte(run.First, vma.IsWritable));
-                    p += run.Count;
+                    _pageTable.Set(p, gapEnd, Pte.Zero(zero));
+                    p = gapEnd + 1;
+                    continue;
                 }
+                VmFaultResult filled = MapFreshLocked(vma, p, gapEnd);
+                if (filled != VmFaultResult.Ok)
+                {
+                    return filled;
+                }
+                p = gapEnd + 1;
             }
+        }
+        return VmFaultResult.Ok;
+    }
+
+    // Maps fresh frames (zeroed: a freed frame loses its contents) over [p, last], replacing whatever PTEs are
+    // there, which hold no frame reference (holes and zero-frame pages): whole huge pages for hugetlb.
+    private VmFaultResult MapFreshLocked(Vma vma, ulong p, ulong last)
+    {
+        _ptGate.AssertHeld();
+        ulong g = vma.HugePages;
+        while (p <= last)
+        {
+            PfnRun run;
+            if (g > 1)
+            {
+                if (!_memory.TryAllocateHuge(g, out Pfn block))
+                {
+                    return VmFaultResult.SigBus;
+                }
+                run = new PfnRun(block, g);
+            }
+            else if (!_memory.TryAllocateRun(last - p + 1, out run))
+            {
+                return VmFaultResult.Oom;
+            }
+            _pageTable.Set(p, p + run.Count - 1, new Pte(run.First, vma.IsWritable));
+            p += run.Count;
         }
         return VmFaultResult.Ok;
     }
@@ -262,10 +303,13 @@ internal sealed partial class AddressSpace
 
     /// <summary>Pins the frames of the present pages from <paramref name="page"/> on, up to
     /// <paramref name="count"/> pages, stopping at the first page that is not present (or not writable
-    /// when <paramref name="requireWritable"/>), and appends them to <paramref name="runs"/>, extending the
-    /// last run when physically contiguous. <paramref name="runsFull"/> tells that it stopped because
-    /// <paramref name="runs"/> had no room for a discontinuity. Walks the page table's runs in order.</summary>
-    internal ulong PinPresentLocked(ulong page, ulong count, bool requireWritable, Span<PfnRun> runs, ref int runCount, out bool runsFull)
+    /// when <paramref name="requireWritable"/>, or the zero frame unless <paramref name="acceptZero"/>), and appends
+    /// them to <paramref name="runs"/>, extending the last run when physically contiguous. The zero frame takes one
+    /// entry per page (the same frame again is no continuation) and no pin (see <see cref="PhysicalMemory.ZeroFrame"/>).
+    /// <paramref name="runsFull"/> tells that it stopped because <paramref name="runs"/> had no room for a
+    /// discontinuity. Walks the page table's runs in order.</summary>
+    internal ulong PinPresentLocked(ulong page, ulong count, bool requireWritable, bool acceptZero, Span<PfnRun> runs, ref int runCount,
+        out bool runsFull)
     {
         AssertMmapLocked();
         ulong pinned = 0;
@@ -278,13 +322,29 @@ internal sealed partial class AddressSpace
         {
             foreach (Run<Pte> r in _pageTable.Overlapping(page, page + count - 1))
             {
-                if (r.Start != page + pinned || (requireWritable && !r.Value.Writable))
+                if (r.Start != page + pinned || (r.Value.ZeroPage ? !acceptZero : requireWritable && !r.Value.Writable))
                 {
                     break;
                 }
                 Pfn pfn = r.Value.Pfn;
                 ulong n = r.Last - r.Start + 1;
-                if (runCount > 0 && runs[runCount - 1].First.Value + runs[runCount - 1].Count == pfn.Value)
+                if (r.Value.ZeroPage)
+                {
+                    ulong k = Math.Min(n, (ulong)(runs.Length - runCount));
+                    for (ulong i = 0; i < k; i++)
+                    {
+                        runs[runCount++] = new PfnRun(pfn, 1);
+                    }
+                    pinned += k;
+                    if (k < n)
+                    {
+                        runsFull = true;
+                        break;
+                    }
+                    continue;
+                }
+                if (runCount > 0 && runs[runCount - 1].First.Value + runs[runCount - 1].Count == pfn.Value &&
+                    !_memory.IsZeroFrame(runs[runCount - 1].First))
                 {
                     runs[runCount - 1] = runs[runCount - 1] with { Count = runs[runCount - 1].Count + n };
                 }

@@ -57,7 +57,9 @@ internal sealed partial class AddressSpace
             Run<Pte>[] runs = [.. _ptScratch];
             foreach (Run<Pte> r in runs)
             {
-                if (!vma.PtesHoldRefs)
+                // Shared mappings keep their frames; zero-frame PTEs are copied as they are (no reference, no COW:
+                // both sides already copy away from the zero frame on their first write).
+                if (!vma.PtesHoldRefs || r.Value.ZeroPage)
                 {
                     using (child._ptGate.EnterScopeNested())
                     {

@@ -292,7 +292,8 @@ internal sealed partial class AddressSpace
     }
 
     /// <summary>Removes the present PTEs of <paramref name="count"/> pages of <paramref name="vma"/> from
-    /// <paramref name="firstPage"/> (zap_vma_ptes), dropping the frame references private pages hold.
+    /// <paramref name="firstPage"/> (zap_vma_ptes), dropping the frame references private pages hold (the zero
+    /// frame's PTEs hold none).
     /// Needs only the page-table lock, which it takes. Returns the pages that were present.</summary>
     public ulong ZapPtes(Vma vma, ulong firstPage, ulong count)
     {
@@ -313,7 +314,7 @@ internal sealed partial class AddressSpace
             {
                 _pageTable.Remove(r.Start, r.Last);
                 zapped += r.Span + 1;
-                if (vma.PtesHoldRefs)
+                if (vma.PtesHoldRefs && !r.Value.ZeroPage)
                 {
                     _memory.DropRefs(new PfnRun(r.Value.Pfn, r.Span + 1));
                 }

@@ -13,7 +13,10 @@ namespace VfioLab.Host;
 /// <remarks>Stateless. The <c>...Locked</c> forms need the mmap lock of <c>mm</c> (read at least); the
 /// others take it for read. Refuses, like GUP: holes (EFAULT), a write pin of read-only memory or a
 /// pin of unreadable memory (EFAULT), VM_PFNMAP / VM_IO VMAs (EFAULT). Read-only pins of private
-/// memory unshare COW pages, as FOLL_PIN does since v5.19 (gup_must_unshare).</remarks>
+/// memory unshare COW pages, as FOLL_PIN does since v5.19 (gup_must_unshare), and the shared zero frame as
+/// since v6.2 (84209e87c696) unless <see cref="GupBehavior.LongTermPinUnsharesZeroPage"/> is off: then an
+/// untouched page is read-faulted to the zero frame and that is what the pin returns, one run entry per page,
+/// with no pin count taken.</remarks>
 internal static class Gup
 {
     /// <summary>The kernel's batch: one page of pointers, PAGE_SIZE / 8 = 512 on a 4 KiB host.</summary>
@@ -54,12 +57,17 @@ internal static class Gup
                 break;
             }
             ulong n = Math.Min(maxPages - pinned, vma.LastPage - page + 1);
-            // Private pages must be exclusive to this mm before they are pinned: a write fault breaks COW.
+            // Private pages must be exclusive to this mm before they are pinned: a write fault breaks COW, and a
+            // read-only pin unshares (gup_must_unshare), the zero frame too unless the kernel pins it (6.1).
             bool needWritable = write || (vma.PtesHoldRefs && vma.IsWritable);
+            FaultMode mode = write ? FaultMode.Write
+                : !vma.PtesHoldRefs ? FaultMode.Read
+                : mm.Machine.GupBehavior.LongTermPinUnsharesZeroPage ? FaultMode.Unshare : FaultMode.UnshareKeepZero;
+            bool acceptZero = mode == FaultMode.UnshareKeepZero;
             // Pages already present (writable where that is needed: a writable private PTE is never
             // shared) pin without a fault, as the kernel's follow_page finds them; the fault starts at
             // the first page that is not ready.
-            ulong got = mm.PinPresentLocked(page, n, needWritable, runs, ref runCount, out bool runsFull);
+            ulong got = mm.PinPresentLocked(page, n, needWritable, acceptZero, runs, ref runCount, out bool runsFull);
             pinned += got;
             if (got == n)
             {
@@ -70,10 +78,10 @@ internal static class Gup
                 break;
             }
             ulong at = page + got;
-            VmFaultResult fault = mm.FaultRangeLocked(vma, at, n - got, needWritable);
+            VmFaultResult fault = mm.FaultRangeLocked(vma, at, n - got, mode);
             // The fault works in address order, so after a failure the pages before it are ready:
             // pin them, as the kernel's page-by-page loop would have, then stop.
-            ulong more = mm.PinPresentLocked(at, n - got, needWritable, runs, ref runCount, out _);
+            ulong more = mm.PinPresentLocked(at, n - got, needWritable, acceptZero, runs, ref runCount, out runsFull);
             pinned += more;
             if (fault != VmFaultResult.Ok)
             {
@@ -139,9 +147,15 @@ internal static class Gup
     }
 
     /// <summary>unpin_user_pages (or unpin_user_pages_dirty_lock when <paramref name="markDirty"/>) for a
-    /// run of frames pinned through this class. Never fails.</summary>
+    /// run of frames pinned through this class; the zero frame, never pinned, is left alone (as unpin_user_page
+    /// ignores it since c8070b787519). Never fails.</summary>
     public static void UnpinUserPages(Machine machine, PfnRun run, bool markDirty, int pid = 0)
     {
+        if (machine.Memory.IsZeroFrame(run.First))
+        {
+            System.Diagnostics.Debug.Assert(run.Count == 1, "a zero-frame entry covers one page");
+            return;
+        }
         machine.Memory.Unpin(run.First, run.Count, markDirty);
         if (machine.Trace.Enabled)
         {

@@ -9,7 +9,7 @@ namespace VfioLab.Host;
 /// </summary>
 /// <remarks>Lock: <c>_gate</c> protects <c>_processes</c>, <c>_nextPid</c> and <c>_nextMmioPfn</c>
 /// (tasklist_lock); it is a leaf. Never changing: <see cref="PageShift"/>, <see cref="Memory"/>,
-/// <see cref="Trace"/>, <see cref="Faults"/>, <see cref="Devices"/>.</remarks>
+/// <see cref="Trace"/>, <see cref="Faults"/>, <see cref="Devices"/>, <see cref="GupBehavior"/>.</remarks>
 internal sealed class Machine
 {
     private readonly Lock _gate = new();
@@ -18,9 +18,11 @@ internal sealed class Machine
     private ulong _nextMmioPfn;
 
     /// <summary>Creates a host with <paramref name="ramBytes"/> of RAM and the given PAGE_SIZE
-    /// (<paramref name="pageShift"/> 12, 14 or 16).</summary>
-    public Machine(ulong ramBytes, int pageShift = 12, FrameLayout? layout = null, TraceLog? trace = null, FaultInjector? faults = null)
+    /// (<paramref name="pageShift"/> 12, 14 or 16) and GUP's switches (<paramref name="gup"/>, today's by default).</summary>
+    public Machine(ulong ramBytes, int pageShift = 12, FrameLayout? layout = null, TraceLog? trace = null, FaultInjector? faults = null,
+        GupBehavior? gup = null)
     {
+        GupBehavior = gup ?? GupBehavior.Default;
         Trace = trace ?? new TraceLog();
         Faults = faults ?? new FaultInjector();
         Memory = new PhysicalMemory(pageShift, ramBytes, layout ?? FrameLayout.Contiguous, Faults);
@@ -41,6 +43,9 @@ internal sealed class Machine
 
     /// <summary>The host PAGE_SIZE in bytes.</summary>
     public ulong PageSize => 1UL << PageShift;
+
+    /// <summary>GUP's switches under the kernel profile.</summary>
+    public GupBehavior GupBehavior { get; }
 
     /// <summary>RAM, frames and pins.</summary>
     public PhysicalMemory Memory { get; }

@@ -87,10 +87,10 @@ internal sealed partial class PhysicalMemory
     public bool IsRam(Pfn pfn) => pfn.Value < FrameCount;
 
     /// <summary>True for pfns that type1 never pins or accounts: no struct page (outside RAM, e.g.
-    /// MMIO) or PageReserved.</summary>
+    /// MMIO), PageReserved, or the shared zero frame (the kernel's zero page is PageReserved).</summary>
     public bool IsReservedOrInvalid(Pfn pfn)
     {
-        if (!IsRam(pfn))
+        if (!IsRam(pfn) || IsZeroFrame(pfn))
         {
             return true;
         }
@@ -119,6 +119,11 @@ internal sealed partial class PhysicalMemory
         }
         ulong ramLast = Math.Min(last, FrameCount - 1);
         ulong n = last - ramLast;
+        ulong zero = Volatile.Read(ref _zeroPfn);
+        if (zero >= first.Value && zero <= ramLast)
+        {
+            n++;
+        }
         if (Volatile.Read(ref _reservedFrames) == 0)
         {
             return n;

@@ -4,9 +4,14 @@ using VfioLab.Collections;
 namespace VfioLab.Host;
 
 /// <summary>A present page-table entry stored over a run of virtual pages (pte_t: pfn and the write
-/// bit); linear, so the page <c>i</c> pages later maps pfn <c>Pfn + i</c>.</summary>
-internal readonly record struct Pte(Pfn Pfn, bool Writable) : IRunValue<Pte>
+/// bit); linear, so the page <c>i</c> pages later maps pfn <c>Pfn + i</c>. A <see cref="ZeroPage"/> entry is
+/// constant instead: every page of its run maps the one shared zero frame read-only (do_anonymous_page's
+/// zero-pfn PTE), so an untouched stretch of any length read by the CPU stays one run.</summary>
+internal readonly record struct Pte(Pfn Pfn, bool Writable, bool ZeroPage = false) : IRunValue<Pte>
 {
+    /// <summary>A read-only mapping of the shared zero frame <paramref name="zeroPfn"/>.</summary>
+    public static Pte Zero(Pfn zeroPfn) => new(zeroPfn, false, true);
+
     /// <inheritdoc />
-    public Pte Advance(ulong offset) => new(Pfn.Plus(offset), Writable);
+    public Pte Advance(ulong offset) => ZeroPage ? this : new(Pfn.Plus(offset), Writable);
 }

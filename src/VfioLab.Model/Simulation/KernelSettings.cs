@@ -65,6 +65,12 @@ internal sealed record KernelSettings(
     public Spapr.SpaprBehavior SpaprBehavior() => new(ContainerRecordsMm: !Has(QuirkSpaprTceCurrentMm),
         ClearTcesOnDetach: Profile != Linux61);
 
+    /// <summary>GUP's switches: under <c>linux-6.1</c> a read-only long-term pin of private memory returns the shared
+    /// zero page for an untouched page (type1 maps it as a reserved pfn and does not charge it); from 84209e87c696
+    /// ("mm/gup: reliable R/O long-term pinning in COW mappings", 16 Nov 2022, v6.2) it unshares it into a charged
+    /// page of the process. Found by the conformance rig (docs/conformance.md, difference 2).</summary>
+    public Host.GupBehavior GupBehavior() => new(LongTermPinUnsharesZeroPage: Profile != Linux61);
+
     /// <summary>VFIO_GROUP_SET_CONTAINER's answer for an fd that is not a container: EINVAL under <c>linux-6.1</c>,
     /// EBADFD since "vfio-iommufd: Allow iommufd to be used in place of a container fd" (v6.2, Jason Gunthorpe's
     /// vfio_iommufd series of Nov 2022), where an fd that is neither a container nor an iommufd is EBADFD. Found by the

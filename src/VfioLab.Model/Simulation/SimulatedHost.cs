@@ -27,7 +27,7 @@ internal sealed class SimulatedHost
     {
         Trace = new TraceLog();
         Faults = new FaultInjector();
-        Machine = new Machine(ramBytes, pageShift, layout, Trace, Faults);
+        Machine = new Machine(ramBytes, pageShift, layout, Trace, Faults, kernel.GupBehavior());
         Pci = PciTopology.AboveRam(ramBytes, 1UL << pageShift);
         Machine.MmioBus = new PciMmioBus(Pci);
         DefaultIommu = iommu;

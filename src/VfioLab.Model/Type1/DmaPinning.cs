@@ -230,8 +230,14 @@ internal sealed class DmaPinning
     public ulong PutPfns(VfioDma dma, Pfn first, ulong count)
     {
         PhysicalMemory memory = _ctx.Machine.Memory;
+        if (memory.ZeroFrame is { } zero && zero.Value - first.Value < count)
+        {
+            // The zero frame (reserved, one page per IOMMU chunk) may sit beside pinned frames that the unmap joined.
+            ulong before = zero.Value - first.Value;
+            return PutPfns(dma, first, before) + PutPfns(dma, zero.Plus(1), count - before - 1);
+        }
         ulong frames = memory.FrameCount;
-        if (first.Value >= frames || memory.IsReservedOrInvalid(first))
+        if (count == 0 || first.Value >= frames || memory.IsReservedOrInvalid(first))
         {
             return 0;
         }

@@ -39,4 +39,17 @@ public interface IRealKernel
 
     /// <summary>The device DMA-reads <paramref name="size"/> bytes at <paramref name="iova"/>.</summary>
     RealDma DmaRead(string device, int deviceFd, int containerFd, ulong iova, int size);
+
+    /// <summary>eventfd(2), non-blocking, in this process: the fd or -errno.</summary>
+    long CreateEventFd();
+
+    /// <summary>A non-blocking read of eventfd <paramref name="fd"/>: the count since the last read, or -errno (EAGAIN
+    /// when none).</summary>
+    long ReadEventFd(int fd);
+
+    /// <summary>The device behind <paramref name="deviceFd"/> raises interrupt <paramref name="index"/> (<c>intx</c>,
+    /// <c>msi</c>, <c>msix</c>, <c>err</c>, <c>req</c>) vector <paramref name="vector"/>; <paramref name="triggerFd"/> is the
+    /// eventfd VFIO was last given as its trigger (-1 for none), waited on, not read. The device is left with the
+    /// interrupt acknowledged.</summary>
+    RealInterrupt RaiseInterrupt(string device, int deviceFd, string index, int vector, int triggerFd);
 }

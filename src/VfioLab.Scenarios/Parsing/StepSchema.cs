@@ -147,7 +147,7 @@ internal sealed class StepSchema
             // A check reads the host's state and states what it expects in its item, so it takes none of the
             // common fields: no process acts, nothing is bound, and the item is its only field.
             new StepSchema("check", isIoctl: false, StepOutcomes.None, [
-                Map("locked_vm", Nested("check.locked_vm", Req("process", FieldKind.Process), Req("bytes", FieldKind.Value))),
+                Map("locked_vm", Nested("check.locked_vm", Req("process", FieldKind.Process), Opt("bytes", FieldKind.Value))),
                 Opt("pinned_pages", FieldKind.Number),
                 Map("mappings", Nested("check.mappings", Req("fd", FieldKind.Value), Req("count", FieldKind.Number))),
                 Map("dma_avail", Nested("check.dma_avail", Req("fd", FieldKind.Value), Req("count", FieldKind.Number))),

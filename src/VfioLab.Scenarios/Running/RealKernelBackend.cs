@@ -20,13 +20,16 @@ internal sealed class RealKernelBackend
         "check_extension", "set_iommu", "group_get_status", "group_set_container", "group_unset_container",
         "get_device_fd", "device_get_info", "device_get_region_info", "device_reset", "pci_command", "pci_hot_reset",
         "iommu_get_info", "map_dma", "unmap_dma", "dirty_pages", "ioctl", "dma", "check", "device_get_irq_info", "set_irqs",
-        "device_feature", "region_read", "region_write",
+        "device_feature", "region_read", "region_write", "eventfd", "eventfd_read", "device_interrupt",
     };
 
     private readonly ScenarioDocument _doc;
     private readonly Dictionary<string, int> _deviceFds = new(StringComparer.Ordinal);
     private readonly Dictionary<int, int> _groupContainers = [];
     private readonly Dictionary<string, int> _deviceContainers = new(StringComparer.Ordinal);
+    // The trigger eventfd VFIO holds for each (device fd, IRQ index, vector), as the last successful SET_IRQS
+    // DATA_EVENTFD | ACTION_TRIGGER left it: what a device_interrupt waits on.
+    private readonly Dictionary<(int DeviceFd, uint Index, uint Vector), int> _triggers = [];
     private readonly ulong _baselineLockedVm;
     private bool _exited;
 
@@ -78,10 +81,6 @@ internal sealed class RealKernelBackend
             }
             string who = step.Args.GetMap("locked_vm").GetString("process");
             return who == ProcessName ? null : $"locked_vm of {who}: only the scenario's first process runs on the real kernel";
-        }
-        if (step.Kind == "set_irqs" && (step.Has("eventfds") || step.Args.GetNames("flags").Any(f => f.EndsWith("DATA_EVENTFD", StringComparison.Ordinal))))
-        {
-            return "set_irqs with eventfds: eventfds are the model's (the eventfd step is model-only)";
         }
         if (step.Kind == "mmap")
         {
@@ -141,8 +140,38 @@ internal sealed class RealKernelBackend
         {
             _deviceFds.Remove(name);
         }
+        // Closing a device fd releases its interrupts; closing an eventfd VFIO holds does not (VFIO keeps a reference).
+        foreach ((int DeviceFd, uint Index, uint Vector) key in _triggers.Keys.Where(k => k.DeviceFd == fd).ToList())
+        {
+            _triggers.Remove(key);
+        }
         _groupContainers.Remove(fd);
     }
+
+    /// <summary>A SET_IRQS DATA_EVENTFD | ACTION_TRIGGER on device fd <paramref name="deviceFd"/> succeeded: vectors
+    /// <paramref name="start"/> on signal <paramref name="fds"/> (-1: none), or, with no fds, none of them from
+    /// <paramref name="start"/> (count 0 tears the whole index down).</summary>
+    public void TriggersSet(int deviceFd, uint index, uint start, uint count, IReadOnlyList<int> fds)
+    {
+        if (fds.Count == 0)
+        {
+            foreach ((int DeviceFd, uint Index, uint Vector) key in _triggers.Keys.Where(k => k.DeviceFd == deviceFd && k.Index == index &&
+                (count == 0 || (k.Vector >= start && k.Vector - start < count))).ToList())
+            {
+                _triggers.Remove(key);
+            }
+            return;
+        }
+        for (int i = 0; i < fds.Count; i++)
+        {
+            _triggers[(deviceFd, index, start + (uint)i)] = fds[i];
+        }
+    }
+
+    /// <summary>The trigger eventfd of <paramref name="device"/>'s IRQ <paramref name="index"/> vector
+    /// <paramref name="vector"/>, or -1.</summary>
+    public int TriggerOf(string device, uint index, uint vector) =>
+        DeviceFdOf(device) is { } fd && _triggers.TryGetValue((fd, index, vector), out int e) ? e : -1;
 
     /// <summary>The open device fd through which the scenario's device <paramref name="device"/> is driven, or null.</summary>
     public int? DeviceFdOf(string device) => _deviceFds.TryGetValue(device, out int fd) ? fd : null;

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using VfioLab.Abi;
 using VfioLab.Lab;
+using VfioLab.Scenarios.Conformance;
 using VfioLab.Scenarios.Model;
 
 namespace VfioLab.Scenarios.Running;
@@ -188,11 +189,24 @@ internal sealed partial class ScenarioSession
         {
             flags |= AbiNames.TryParse(name, out IrqSetFlags one) ? one : throw new StepFailure(step.Args.GetLocation("flags"), $"unknown flag '{name}'");
         }
-        return StructIoctl(step, VfioIoctl.DeviceSetIrqs, VfioIrqSet.SizeOf, b =>
+        StepResult result = StructIoctl(step, VfioIoctl.DeviceSetIrqs, VfioIrqSet.SizeOf, b =>
         {
             new VfioIrqSet { Flags = flags, Index = (uint)index, Start = (uint)start, Count = (uint)count }.Write(b);
             data.CopyTo(b.AsSpan(VfioIrqSet.Offsets.Data));
         }, null, data.Length);
+        bool trigger = (flags & IrqSetFlags.ActionTrigger) != 0;
+        bool teardown = (flags & IrqSetFlags.DataNone) != 0 && count == 0;
+        if (_real is not null && !result.TryGet("errno", out _) && trigger && ((flags & IrqSetFlags.DataEventfd) != 0 || teardown))
+        {
+            int n = teardown ? 0 : (int)Math.Min(count, (ulong)(data.Length / 4));
+            var fds = new int[n];
+            for (int i = 0; i < n; i++)
+            {
+                fds[i] = BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(i * 4));
+            }
+            _real.TriggersSet(Fd(step), (uint)index, (uint)start, (uint)count, fds);
+        }
+        return result;
     }
 
     /// <summary><c>device_feature: { fd, feature, flags: [GET, SET, PROBE], data }</c>: VFIO_DEVICE_FEATURE with
@@ -226,7 +240,7 @@ internal sealed partial class ScenarioSession
     /// <summary><c>eventfd: { as }</c>: eventfd(2), non-blocking, in the process. Returns the fd.</summary>
     private StepResult EventFdCreate(ScenarioStep step)
     {
-        int fd = ProcessOf(step).CreateEventFd();
+        int fd = _real is not null ? (int)_real.Kernel.CreateEventFd() : ProcessOf(step).CreateEventFd();
         StepResult r = Syscall(fd);
         if (fd >= 0)
         {
@@ -240,7 +254,7 @@ internal sealed partial class ScenarioSession
     /// last read (cleared); EAGAIN when there were none.</summary>
     private StepResult EventFdRead(ScenarioStep step)
     {
-        long ret = ProcessOf(step).ReadEventFd(Fd(step));
+        long ret = _real is not null ? _real.Kernel.ReadEventFd(Fd(step)) : ProcessOf(step).ReadEventFd(Fd(step));
         StepResult r = Syscall(ret);
         if (ret >= 0)
         {
@@ -253,6 +267,10 @@ internal sealed partial class ScenarioSession
     /// interrupt. Returns <c>delivered</c>: whether a trigger eventfd the user set was signalled.</summary>
     private StepResult DeviceInterrupt(ScenarioStep step)
     {
+        if (_real is not null)
+        {
+            return RealDeviceInterrupt(step);
+        }
         LabDevice device = DeviceOf(step.Args);
         LabIrqIndex index = step.Args.GetString("index") switch
         {
@@ -274,6 +292,37 @@ internal sealed partial class ScenarioSession
         bool delivered = device.RaiseInterrupt(index, (int)vector);
         StepResult r = Syscall(0);
         r.Set("delivered", delivered);
+        return r;
+    }
+    /// <summary><c>device_interrupt</c> on a real kernel: the device behind the scenario device's open fd raises the
+    /// interrupt, and <c>delivered</c> is whether the trigger eventfd VFIO holds for it was signalled (waited on, not
+    /// read, so a later <c>eventfd_read</c> sees the count).</summary>
+    private StepResult RealDeviceInterrupt(ScenarioStep step)
+    {
+        string name = step.Args.GetString("device");
+        int fd = _real!.DeviceFdOf(name) ?? throw new StepFailure(step.Args.GetLocation("device"),
+            $"no open device fd of {name}: a real device's interrupt is raised through one (get_device_fd first)");
+        string index = step.Args.GetString("index");
+        uint number = index switch
+        {
+            "intx" => 0,
+            "msi" => 1,
+            "msix" => 2,
+            "err" => 3,
+            _ => 4,
+        };
+        ulong vector = ValueOr(step, "vector", 0);
+        if (vector > int.MaxValue)
+        {
+            throw new StepFailure(step.Args.GetLocation("vector"), $"vector {vector} is out of range");
+        }
+        RealInterrupt raised = _real.Kernel.RaiseInterrupt(name, fd, index, (int)vector, _real.TriggerOf(name, number, (uint)vector));
+        if (raised.CannotReason is { } reason)
+        {
+            throw new RealStepUnavailable(reason);
+        }
+        StepResult r = Syscall(0);
+        r.Set("delivered", raised.Delivered);
         return r;
     }
 }

@@ -25,6 +25,13 @@ internal sealed class LinuxRealKernel(LinuxSyscalls sys, IReadOnlyDictionary<str
 
     private static readonly TimeSpan DmaTimeout = TimeSpan.FromSeconds(60);
 
+    // How long an interrupt may take to reach its eventfd before it counts as not delivered (a masked or disabled one
+    // never does), and how long one with no trigger is given to do whatever it would.
+    private static readonly TimeSpan InterruptWait = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan InterruptSettle = TimeSpan.FromMilliseconds(100);
+
+    private const uint InterruptStatusBit = 0x1;
+
     public ISyscallSurface Syscalls => sys;
 
     public ulong? GroupOf(ulong scenarioGroup) => groups.TryGetValue(scenarioGroup, out ulong g) ? g : null;
@@ -36,6 +43,36 @@ internal sealed class LinuxRealKernel(LinuxSyscalls sys, IReadOnlyDictionary<str
     public long SetMemlockLimit(ulong bytes) => LinuxProcess.SetMemlockLimit(bytes);
 
     public long SetCapIpcLock(bool effective) => LinuxProcess.SetCapIpcLock(effective);
+
+    public long CreateEventFd() => sys.CreateEventFd();
+
+    public long ReadEventFd(int fd) => EventFd.Read(fd);
+
+    // The edu raises one interrupt line: INTx, or its one MSI vector once MSI is enabled (VFIO enables it when MSI gets
+    // a trigger), with bus mastering on, as for its DMA. It is waited for on the trigger eventfd (interrupts under TCG arrive after the register write
+    // returns), then acknowledged, so a level INTx is not left asserted for the next step.
+    public RealInterrupt RaiseInterrupt(string device, int deviceFd, string index, int vector, int triggerFd)
+    {
+        if (index is not ("intx" or "msi") || vector != 0)
+        {
+            return RealInterrupt.Cannot($"the edu raises INTx or MSI vector 0, not {index} vector {vector}");
+        }
+        var edu = new EduDevice(sys, deviceFd, DeviceNameOf(device));
+        if (edu.Ident != EduDevice.ExpectedIdent)
+        {
+            return RealInterrupt.Cannot($"{device} is not an edu (ident 0x{edu.Ident:x8})");
+        }
+        // An MSI is a memory write by the device: with bus mastering off (vfio-pci leaves it off) it goes nowhere.
+        edu.EnableBusMaster();
+        edu.RaiseInterrupt(InterruptStatusBit);
+        bool delivered = triggerFd >= 0 && EventFd.WaitSignalled(triggerFd, InterruptWait);
+        if (triggerFd < 0)
+        {
+            Thread.Sleep(InterruptSettle);
+        }
+        edu.AcknowledgeInterrupt(InterruptStatusBit);
+        return new RealInterrupt(delivered, null);
+    }
 
     public RealDma DmaWrite(string device, int deviceFd, int containerFd, ulong iova, ReadOnlySpan<byte> data)
     {

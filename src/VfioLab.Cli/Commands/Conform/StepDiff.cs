@@ -23,6 +23,9 @@ internal static class StepDiff
         ["map_dma"] = ["bytes"],
         ["unmap_dma"] = ["bytes"],
         ["dirty_pages"] = ["bytes"],
+        ["eventfd"] = ["result", "fd"],
+        // The struct carries eventfd numbers, and SET_IRQS writes nothing back.
+        ["set_irqs"] = ["bytes"],
     };
 
     /// <summary>Every difference between the two records, one sentence each; empty when they agree.</summary>

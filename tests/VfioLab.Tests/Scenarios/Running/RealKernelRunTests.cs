@@ -93,19 +93,29 @@ public sealed class RealKernelRunTests
           - set_irqs: { fd: dev, index: 9, flags: [DATA_NONE, ACTION_TRIGGER], count: 0, expect: EINVAL }
           - device_feature: { fd: dev, feature: 3, flags: [PROBE, SET] }
           - eventfd: { as: efd }
+          - eventfd_read: { fd: efd, expect: EAGAIN }
           - set_irqs: { fd: dev, index: 1, flags: [DATA_EVENTFD, ACTION_TRIGGER], eventfds: [efd] }
+          - device_interrupt: { device: edu, index: msi, expect: { delivered: true } }
+          - eventfd_read: { fd: efd, expect: { count: 1 } }
+          - device_interrupt: { device: edu, index: msix, expect: { delivered: false } }
+          - set_irqs: { fd: dev, index: 1, flags: [DATA_NONE, ACTION_TRIGGER], count: 0 }
+          - device_interrupt: { device: edu, index: msi, expect: { delivered: false } }
         """;
 
     [Fact]
-    public void VfioPciSteps_RunThroughTheMachinesDeviceFd_EventfdsStayModelOnly()
+    public void VfioPciSteps_RunThroughTheMachinesDeviceFd_EventfdsAndInterruptsToo()
     {
         var machine = new StandInKernel();
         ScenarioOutcome outcome = ScenarioConformance.RunOnRealKernel(ScenarioDocument.Parse(PciScenario, "stand-in-pci.yaml"), machine);
 
         Assert.All(outcome.Steps.Where(s => s.ModelOnly is null), s => Assert.True(s.Passed, s.ToString()));
-        string[] modelOnly = [.. outcome.Steps.Where(s => s.ModelOnly is not null).Select(s => s.Kind)];
-        Assert.Equal(["eventfd", "set_irqs"], modelOnly);
-        Assert.Contains("eventfds are the model's", outcome.Steps[^1].ModelOnly, StringComparison.Ordinal);
+        // The eventfd is the machine's, and the interrupt waits on the trigger the machine's SET_IRQS was given.
+        (int trigger, string index, int vector) = Assert.Single(machine.Raised);
+        Assert.Equal(("msi", 0), (index, vector));
+        Assert.Equal(trigger, (int)outcome.Steps.First(s => s.Kind == "eventfd").Result!.Fields["fd"].Unsigned);
+        StepReport msix = Assert.Single(outcome.Steps, s => s.ModelOnly is not null);
+        Assert.Equal("device_interrupt", msix.Kind);
+        Assert.Contains("cannot raise", msix.ModelOnly, StringComparison.Ordinal);
         // Each went to the machine's device fd (the model's process opened nothing, so its fd would be EBADF).
         Assert.Equal(6, outcome.Steps.Count(s => s.Kind is "device_get_irq_info" or "region_read" or "region_write" && s.Passed));
     }
@@ -199,6 +209,27 @@ public sealed class RealKernelRunTests
 
         public RealDma DmaRead(string device, int deviceFd, int containerFd, ulong iova, int size) =>
             new(_host.Device(device).DmaRead(iova, (ulong)size).Data, null);
+
+        /// <summary>Each interrupt raised: the trigger eventfd it was given, its index and vector.</summary>
+        public List<(int TriggerFd, string Index, int Vector)> Raised { get; } = [];
+
+        public long CreateEventFd() => Process.CreateEventFd();
+
+        public long ReadEventFd(int fd) => Process.ReadEventFd(fd);
+
+        public RealInterrupt RaiseInterrupt(string device, int deviceFd, string index, int vector, int triggerFd)
+        {
+            if (index == "msix")
+            {
+                return RealInterrupt.Cannot("the stand-in cannot raise MSI-X");
+            }
+            if (triggerFd >= 0)
+            {
+                Raised.Add((triggerFd, index, vector));
+            }
+            bool delivered = _host.Device(device).RaiseInterrupt(index == "msi" ? LabIrqIndex.Msi : LabIrqIndex.Intx, vector);
+            return new RealInterrupt(delivered, null);
+        }
     }
 
     /// <summary>The stand-in's syscalls, recording the paths opened.</summary>
