@@ -126,7 +126,8 @@ public sealed class QemuTrace
                 return new QemuTraceEvent(at, format.Kind, format.Name, 0, 0, null, 0, args["name"].Text, ToInt(args["group_id"].Value));
             default:
                 ulong? vaddr = format.Kind == QemuTraceEventKind.Map ? NonNull(args["vaddr"].Value) : null;
-                return new QemuTraceEvent(at, format.Kind, format.Name, args["iova"].Value, args["size"].Value, vaddr, ToInt(args["ret"].Value));
+                bool readOnly = args.TryGetValue("readonly", out TraceLineReader.Arg ro) && ro.Value != 0;
+                return new QemuTraceEvent(at, format.Kind, format.Name, args["iova"].Value, args["size"].Value, vaddr, ToInt(args["ret"].Value), ReadOnly: readOnly);
         }
     }
 

@@ -16,6 +16,8 @@ namespace VfioLab.Scenarios.Import;
 /// for this map or unmap.</param>
 /// <param name="Device">The device's name on an attach (<c>0000:01:00.0</c>), else null.</param>
 /// <param name="Group">The IOMMU group on an attach, else null.</param>
+/// <param name="ReadOnly">A map the device may only read (iommufd traces it; the listener's lines do not say, and
+/// are replayed read-write).</param>
 public sealed record QemuTraceEvent(
     SourceLocation Location,
     QemuTraceEventKind Kind,
@@ -25,4 +27,5 @@ public sealed record QemuTraceEvent(
     ulong? Vaddr,
     int Result,
     string? Device = null,
-    int? Group = null);
+    int? Group = null,
+    bool ReadOnly = false);

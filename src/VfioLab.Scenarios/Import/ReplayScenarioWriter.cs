@@ -72,7 +72,7 @@ internal static class ReplayScenarioWriter
             }
             string expect = answers is null || answers[i] == "ok" ? string.Empty : $", expect: {answers[i]}";
             y.AppendLine(e.Kind == QemuTraceEventKind.Map
-                ? string.Create(CultureInfo.InvariantCulture, $"  - map_dma: {{ fd: container, iova: 0x{e.Iova:x}, vaddr: 0x{e.Vaddr ?? 0:x}, size: 0x{e.Size:x}, flags: [READ, WRITE]{expect} }}")
+                ? string.Create(CultureInfo.InvariantCulture, $"  - map_dma: {{ fd: container, iova: 0x{e.Iova:x}, vaddr: 0x{e.Vaddr ?? 0:x}, size: 0x{e.Size:x}, flags: [{(e.ReadOnly ? "READ" : "READ, WRITE")}]{expect} }}")
                 : string.Create(CultureInfo.InvariantCulture, $"  - unmap_dma: {{ fd: container, iova: 0x{e.Iova:x}, size: 0x{e.Size:x}{expect} }}"));
         }
         y.AppendLine("  - check: { invariants: clean }");
