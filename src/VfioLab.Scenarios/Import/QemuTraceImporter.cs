@@ -77,7 +77,7 @@ public static partial class QemuTraceImporter
         QemuTraceEvent[] calls = [.. trace.Events.Where(e => e.Kind is QemuTraceEventKind.Map or QemuTraceEventKind.Unmap)];
         ReplayHost host = SettleHost(trace, options, calls);
 
-        string first = ReplayScenarioWriter.Write(trace, host, calls, null, null);
+        string first = ReplayScenarioWriter.Write(trace, host, calls.Length, null, null);
         IReadOnlyList<StepReport> steps = RunOnModel(trace, first);
         int offset = host.Ranges.Count + ReplayScenarioWriter.SetupSteps;
         var answers = new string[calls.Length];
@@ -94,7 +94,7 @@ public static partial class QemuTraceImporter
                 differences[i] = new ReplayDifference(e.Location, Describe(e), qemu, answers[i], reason);
             }
         }
-        string yaml = ReplayScenarioWriter.Write(trace, host, calls, answers, differences);
+        string yaml = ReplayScenarioWriter.Write(trace, host, calls.Length, answers, differences);
         return new QemuTraceReplay(yaml, calls.Length, [.. differences.OfType<ReplayDifference>()]);
     }
 

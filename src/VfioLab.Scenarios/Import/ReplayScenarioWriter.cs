@@ -7,8 +7,10 @@ namespace VfioLab.Scenarios.Import;
 /// <summary>
 /// Writes a trace's replay as a v1 scenario: the host, one vfio-pci device in its group, one process (<c>qemu</c>)
 /// with each process range the trace maps from mmapped where QEMU had it, the container opened as QEMU opens it
-/// (group, TYPE1v2, device fd), then one <c>map_dma</c> or <c>unmap_dma</c> per traced call, each under a comment
-/// naming its trace line, and a last check that the invariants hold. With answers, each call expects the model's,
+/// (group, TYPE1v2, device fd), then one <c>map_dma</c> or <c>unmap_dma</c> per traced call (the trace's
+/// <see cref="QemuTraceEventKind.Map"/> and <see cref="QemuTraceEventKind.Unmap"/> events, in order), each under a
+/// comment naming its trace line, skipped sections as comments where they fell, and a last check that the invariants
+/// hold. With answers, each call expects the model's,
 /// and a <c># differs:</c> comment says where QEMU got another.
 /// </summary>
 internal static class ReplayScenarioWriter
@@ -16,16 +18,16 @@ internal static class ReplayScenarioWriter
     /// <summary>Steps before the first replayed call besides the mmaps: open, open, set container, set IOMMU, device.</summary>
     public const int SetupSteps = 5;
 
-    public static string Write(QemuTrace trace, ReplayHost host, IReadOnlyList<QemuTraceEvent> calls, IReadOnlyList<string>? answers, IReadOnlyList<ReplayDifference?>? differences)
+    public static string Write(QemuTrace trace, ReplayHost host, int calls, IReadOnlyList<string>? answers, IReadOnlyList<ReplayDifference?>? differences)
     {
         QemuTraceImportOptions o = host.Options;
         var y = new StringBuilder();
         y.AppendLine(CultureInfo.InvariantCulture, $"# Replay of the QEMU trace {Quote(trace.File)}, written by vfiolab import qemu-trace (docs/import.md):");
-        y.AppendLine(CultureInfo.InvariantCulture, $"# {calls.Count} DMA call(s) from {trace.LineCount} line(s), {trace.IgnoredLines} line(s) naming no vfio DMA event passed over.");
+        y.AppendLine(CultureInfo.InvariantCulture, $"# {calls} DMA call(s) from {trace.LineCount} line(s), {trace.IgnoredLines} line(s) naming no vfio DMA event passed over.");
         y.AppendLine("# Each call expects the model's answer; '# differs:' marks one where QEMU got another.");
         y.AppendLine("vfiolab: 1");
         y.AppendLine(CultureInfo.InvariantCulture, $"name: {host.Name}");
-        y.AppendLine(CultureInfo.InvariantCulture, $"description: \"QEMU trace {Quote(Path.GetFileName(trace.File))} replayed: {calls.Count} DMA call(s)\"");
+        y.AppendLine(CultureInfo.InvariantCulture, $"description: \"QEMU trace {Quote(Path.GetFileName(trace.File))} replayed: {calls} DMA call(s)\"");
         y.AppendLine("host:");
         y.AppendLine(CultureInfo.InvariantCulture, $"  memory: {ScenarioEmitter.Size(host.Memory)}");
         y.AppendLine(CultureInfo.InvariantCulture, $"  page_size: {ScenarioEmitter.Size(o.PageSize)}");
@@ -62,9 +64,19 @@ internal static class ReplayScenarioWriter
         y.AppendLine("  - group_set_container: { fd: group, container: container }");
         y.AppendLine("  - set_iommu: { fd: container, type: VFIO_TYPE1v2_IOMMU }");
         y.AppendLine(CultureInfo.InvariantCulture, $"  - get_device_fd: {{ fd: group, name: \"{host.Device}\", as: device }}");
-        for (int i = 0; i < calls.Count; i++)
+        int call = 0;
+        foreach (QemuTraceEvent e in trace.Events)
         {
-            QemuTraceEvent e = calls[i];
+            if (e.Kind == QemuTraceEventKind.Skip)
+            {
+                y.AppendLine(CultureInfo.InvariantCulture, $"  # {Quote(e.Location.ToString())}: {e.Event} [0x{e.Iova:x}, +0x{e.Size:x}): skipped by the listener, nothing mapped");
+                continue;
+            }
+            if (e.Kind is not (QemuTraceEventKind.Map or QemuTraceEventKind.Unmap))
+            {
+                continue;
+            }
+            int i = call++;
             y.AppendLine(CultureInfo.InvariantCulture, $"  # {Quote(e.Location.ToString())}: {e.Event} [0x{e.Iova:x}, +0x{e.Size:x}){(e.Vaddr is ulong v ? $" from 0x{v:x}" : string.Empty)}{(e.Result == 0 ? string.Empty : $" = {e.Result} ({QemuTraceImporter.ErrnoName(e.Result)})")}");
             if (differences?[i] is { } d)
             {

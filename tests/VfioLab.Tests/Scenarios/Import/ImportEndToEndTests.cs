@@ -47,6 +47,7 @@ public sealed class ImportEndToEndTests
         Assert.EndsWith("replay.yaml: 4 DMA call(s) replayed, 0 where the model's answer differs from QEMU's\n", printed.ReplaceLineEndings("\n"), StringComparison.Ordinal);
         Assert.DoesNotContain("\n  # differs:", yaml.ReplaceLineEndings("\n"), StringComparison.Ordinal);
         Assert.Contains("  - mmap: { size: 3071MiB, at: 0x7fcaa7f00000, as: mem1 }", yaml, StringComparison.Ordinal);
+        Assert.Contains(":9:25: vfio_listener_region_add_skip [0xfee00000, +0x100000): skipped by the listener, nothing mapped", yaml, StringComparison.Ordinal);
         Assert.Contains("  - map_dma: { fd: container, iova: 0x100000, vaddr: 0x7fcaa7f00000, size: 0xbff00000, flags: [READ, WRITE] }", yaml, StringComparison.Ordinal);
     }
 

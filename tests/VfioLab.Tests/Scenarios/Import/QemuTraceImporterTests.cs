@@ -66,6 +66,21 @@ public sealed class QemuTraceImporterTests
     }
 
     [Fact]
+    public void Import_MapAcrossTheMsiWindowAndFromNil_EINVALAndEFAULTWhereQemuGotOk()
+    {
+        QemuTrace trace = QemuTrace.Parse(
+            "vfio_listener_region_add_ram region_add [ram] 0x0 - 0xfff [(nil)]\n"
+            + "vfio_listener_region_add_ram region_add [ram] 0xfee00000 - 0xfee00fff [0x7f0000000000]\n",
+            "msi.log");
+
+        QemuTraceReplay replay = QemuTraceImporter.Import(trace);
+
+        Assert.Equal([("msi.log:1:1", "ok", "EFAULT"), ("msi.log:2:1", "ok", "EINVAL")], replay.Differences.Select(d => (d.Location.ToString(), d.Qemu, d.Model)));
+        Assert.Contains("  # differs: QEMU got ok, the model answers EINVAL\n  - map_dma: { fd: container, iova: 0xfee00000, vaddr: 0x7f0000000000, size: 0x1000, flags: [READ, WRITE], expect: EINVAL }", replay.Yaml.ReplaceLineEndings("\n"), StringComparison.Ordinal);
+        Assert.Equal(["EFAULT", "EINVAL"], Run(replay).Steps.Where(s => s.Kind == "map_dma").Select(s => s.Errno));
+    }
+
+    [Fact]
     public void Validate_EveryBadOption_OneMessageEach()
     {
         var options = new QemuTraceImportOptions
