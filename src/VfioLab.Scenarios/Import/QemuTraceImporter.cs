@@ -79,6 +79,7 @@ public static partial class QemuTraceImporter
 
         string first = ReplayScenarioWriter.Write(trace, host, calls.Length, null, null);
         IReadOnlyList<StepReport> steps = RunOnModel(trace, first);
+        RefuseFailedSetUp(trace, host, calls, steps);
         int offset = host.Ranges.Count + ReplayScenarioWriter.SetupSteps;
         var answers = new string[calls.Length];
         var differences = new ReplayDifference?[calls.Length];
@@ -115,17 +116,33 @@ public static partial class QemuTraceImporter
         try
         {
             ScenarioDocument doc = ScenarioDocument.Parse(yaml, file);
-            ScenarioOutcome outcome = ScenarioRunner.Prepare(doc, new RunOptions()).Execute();
-            int setup = outcome.Steps.Count - 1;
-            foreach (StepReport s in outcome.Steps.Take(setup).Where(s => s.Kind is not ("map_dma" or "unmap_dma") && !s.Passed))
-            {
-                throw new ScenarioParseException(new SourceLocation(trace.File, 1, 1), $"the replay's host cannot be set up: {s.Problems[0]}");
-            }
-            return outcome.Steps;
+            return ScenarioRunner.Prepare(doc, new RunOptions()).Execute().Steps;
         }
         catch (ScenarioParseException e) when (e.File == file)
         {
             throw new ScenarioParseException(new SourceLocation(trace.File, 1, 1), $"the replay's host cannot be built: {e.Reason}");
+        }
+    }
+
+    /// <summary>A replay whose set-up failed says nothing about the trace: refused, at the first map reading from a
+    /// range that could not be mmapped, or at the log's first line.</summary>
+    private static void RefuseFailedSetUp(QemuTrace trace, ReplayHost host, QemuTraceEvent[] calls, IReadOnlyList<StepReport> steps)
+    {
+        for (int i = 0; i < host.Ranges.Count + ReplayScenarioWriter.SetupSteps; i++)
+        {
+            StepReport step = steps[i];
+            if (step.Passed)
+            {
+                continue;
+            }
+            string answer = step.Errno ?? string.Join("; ", step.Problems);
+            if (i < host.Ranges.Count)
+            {
+                (ulong start, ulong end) = host.Ranges[i];
+                QemuTraceEvent e = calls.First(c => c.Vaddr is ulong v && host.RangeOf(v) == i);
+                throw new ScenarioParseException(e.Location, $"{e.Event}: the process range [0x{start:x}, 0x{end:x}) it maps from cannot be mmapped on the replay's host ({step.Kind} answered {answer})");
+            }
+            throw new ScenarioParseException(new SourceLocation(trace.File, 1, 1), $"the replay's host cannot be set up: {step.Kind} answered {answer}");
         }
     }
 

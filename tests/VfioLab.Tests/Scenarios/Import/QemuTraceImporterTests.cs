@@ -123,6 +123,16 @@ public sealed class QemuTraceImporterTests
     }
 
     [Fact]
+    public void Import_VaddrOutsideTheProcessAddressSpace_RefusedAtTheMapReadingFromIt()
+    {
+        QemuTrace trace = QemuTrace.Parse("vfio_listener_region_del region_del 0x0 - 0xfff\nvfio_listener_region_add_ram region_add [ram] 0x0 - 0xfff [0xffff800000000000]\n", "kernel.log");
+
+        ScenarioParseException e = Assert.Throws<ScenarioParseException>(() => QemuTraceImporter.Import(trace));
+
+        Assert.Equal("kernel.log:2:1: vfio_listener_region_add_ram: the process range [0xffff800000000000, 0xffff800000001000) it maps from cannot be mmapped on the replay's host (mmap answered ENOMEM)", e.Message);
+    }
+
+    [Fact]
     public void Write_ReplacesAnExistingFileWholeAndLeavesNoTemporaryFile()
     {
         using var dir = new VfioLab.Tests.Cli.TempDirectory();
