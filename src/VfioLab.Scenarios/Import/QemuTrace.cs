@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace VfioLab.Scenarios.Import;
 
@@ -10,14 +12,15 @@ namespace VfioLab.Scenarios.Import;
 /// (attached to the traced add or del they answer, or standing for the call when nothing traced it). Every other line
 /// (other events, QEMU's messages, a journal's) is passed over. Formats: docs/import.md.
 /// </summary>
-public sealed class QemuTrace
+public sealed partial class QemuTrace
 {
-    private QemuTrace(string file, IReadOnlyList<QemuTraceEvent> events, int lines, int ignored)
+    private QemuTrace(string file, IReadOnlyList<QemuTraceEvent> events, int lines, int ignored, uint? dmaEntryLimit)
     {
         File = file;
         Events = events;
         LineCount = lines;
         IgnoredLines = ignored;
+        DmaEntryLimit = dmaEntryLimit;
     }
 
     /// <summary>The log's name, as the caller gave it (it prefixes every location).</summary>
@@ -32,6 +35,12 @@ public sealed class QemuTrace
     /// <summary>Non-blank lines that name none of the events the import reads.</summary>
     public int IgnoredLines { get; }
 
+    /// <summary>The DMA mappings the kernel allowed QEMU's container, as QEMU's warning "possibly running out of DMA
+    /// mappings" reports them (its "Maximum possible DMA mappings: N", read from the kernel's <c>dma_avail</c> when the
+    /// container was set up: the host's <c>dma_entry_limit</c>, less what was mapped already); null when the log has
+    /// no such warning.</summary>
+    public uint? DmaEntryLimit { get; }
+
     /// <summary>Reads a trace from text.</summary>
     /// <param name="text">The log.</param>
     /// <param name="file">Its name, for locations.</param>
@@ -45,12 +54,22 @@ public sealed class QemuTrace
         var events = new List<QemuTraceEvent>();
         int lineNumber = 0;
         int ignored = 0;
+        uint? dmaEntryLimit = null;
         foreach (string raw in text.Split('\n'))
         {
             lineNumber++;
             string line = raw.TrimEnd('\r', ' ', '\t');
             if (line.Length == 0)
             {
+                continue;
+            }
+            if (DmaMappingsWarning().Match(line) is { Success: true } warning)
+            {
+                Group n = warning.Groups["n"];
+                dmaEntryLimit = uint.TryParse(n.ValueSpan, NumberStyles.None, CultureInfo.InvariantCulture, out uint limit)
+                    ? limit
+                    : throw new ScenarioParseException(new SourceLocation(file, lineNumber, n.Index + 1), $"the DMA mappings QEMU reports, {n.Value}, do not fit in dma_entry_limit (32 bits)");
+                ignored++;
                 continue;
             }
             if (TraceLineReader.Read(line, file, lineNumber) is not { } read)
@@ -70,7 +89,7 @@ public sealed class QemuTrace
         {
             lineNumber--;
         }
-        return new QemuTrace(file, events, lineNumber, ignored);
+        return new QemuTrace(file, events, lineNumber, ignored, dmaEntryLimit);
     }
 
     /// <summary>Reads a trace file (UTF-8; a byte that is not is replaced, since a log is not the import's to
@@ -109,6 +128,12 @@ public sealed class QemuTrace
         }
         return null;
     }
+
+    /// <summary>QEMU's warning when virtio-mem may need more DMA mappings than the container allows (hw/vfio,
+    /// <c>warn_report</c>, later an error): "Maximum possible DMA mappings: N", or in its first version "Maximum number
+    /// of DMA mappings: N".</summary>
+    [GeneratedRegex("possibly running out of DMA mappings\\..*Maximum (?:possible|number of) DMA mappings: (?<n>[0-9]+)")]
+    private static partial Regex DmaMappingsWarning();
 
     private static QemuTraceEvent ToEvent(TraceEventFormat format, SourceLocation at, Dictionary<string, TraceLineReader.Arg> args)
     {

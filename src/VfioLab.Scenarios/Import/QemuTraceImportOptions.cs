@@ -30,7 +30,8 @@ public sealed record QemuTraceImportOptions
     /// <summary>The kernel profile (<c>VfioLab.Lab.KernelProfiles</c>).</summary>
     public string Kernel { get; init; } = VfioLab.Lab.KernelProfiles.Seeds;
 
-    /// <summary>type1's <c>dma_entry_limit</c>; null: the kernel's default, 65535.</summary>
+    /// <summary>type1's <c>dma_entry_limit</c>; null: what QEMU's "possibly running out of DMA mappings" warning
+    /// reports (<see cref="QemuTrace.DmaEntryLimit"/>), else the kernel's default, 65535.</summary>
     public uint? DmaEntryLimit { get; init; }
 
     /// <summary>The replaying process's RLIMIT_MEMLOCK in bytes; null: unlimited (QEMU under libvirt gets what it

@@ -187,7 +187,7 @@ public static partial class QemuTraceImporter
         string device = options.Device ?? attach?.Device ?? "0000:01:00.0";
         int group = options.Group ?? attach?.Group ?? 1;
         string name = options.Name ?? "qemu-trace-" + NameCleaner().Replace(Path.GetFileNameWithoutExtension(trace.File), "-");
-        return new ReplayHost(name, options, memory, device, group, ranges);
+        return new ReplayHost(name, options, memory, device, group, options.DmaEntryLimit ?? trace.DmaEntryLimit, ranges);
     }
 
     [GeneratedRegex("^[A-Za-z0-9._-]+$")]

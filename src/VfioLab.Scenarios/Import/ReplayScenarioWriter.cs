@@ -41,7 +41,7 @@ internal static class ReplayScenarioWriter
             y.AppendLine(CultureInfo.InvariantCulture, $"  aperture: {{ start: 0, last: 0x{(bits == 64 ? ulong.MaxValue : (1UL << bits) - 1):x} }}");
         }
         y.AppendLine(CultureInfo.InvariantCulture, $"  kernel: {o.Kernel}");
-        if (o.DmaEntryLimit is uint limit)
+        if (host.DmaEntryLimit is uint limit)
         {
             y.AppendLine(CultureInfo.InvariantCulture, $"  params: {{ dma_entry_limit: {limit} }}");
         }

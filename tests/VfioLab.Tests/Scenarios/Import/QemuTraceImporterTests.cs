@@ -81,6 +81,27 @@ public sealed class QemuTraceImporterTests
     }
 
     [Fact]
+    public void Import_QemusRunningOutOfDmaMappingsWarning_SetsTheLimitAndTheMapPastItIsENOSPC()
+    {
+        QemuTrace trace = QemuTrace.Parse(
+            "qemu-system-x86_64: warning: vfio_register_ram_discard_listener: possibly running out of DMA mappings. E.g., try increasing the 'block-size' of virtio-mem devies. Maximum possible DMA mappings: 2, Maximum possible memslots: 32764\n"
+            + "vfio_listener_region_add_ram region_add [ram] 0x0 - 0x9ffff [0x7fcaa7e00000]\n"
+            + "vfio_listener_region_add_ram region_add [ram] 0xc0000 - 0xdffff [0x7fcbb4200000]\n"
+            + "vfio_listener_region_add_ram region_add [ram] 0x100000000 - 0x13fffffff [0x7fcac0000000]\n",
+            "vmem.log");
+
+        QemuTraceReplay replay = QemuTraceImporter.Import(trace);
+
+        Assert.Equal((uint?)2, trace.DmaEntryLimit);
+        Assert.Equal(1, trace.IgnoredLines);
+        Assert.Contains("  params: { dma_entry_limit: 2 }", replay.Yaml, StringComparison.Ordinal);
+        ReplayDifference d = Assert.Single(replay.Differences);
+        Assert.Equal(("vmem.log:4:1", "ok", "ENOSPC"), (d.Location.ToString(), d.Qemu, d.Model));
+        Assert.Equal(["ok", "ok", "ENOSPC"], Run(replay).Steps.Where(s => s.Kind == "map_dma").Select(s => s.Errno ?? "ok"));
+        Assert.DoesNotContain("dma_entry_limit", QemuTraceImporter.Import(trace, new QemuTraceImportOptions { DmaEntryLimit = 65535 }).Yaml.Replace("dma_entry_limit: 65535", string.Empty, StringComparison.Ordinal), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Validate_EveryBadOption_OneMessageEach()
     {
         var options = new QemuTraceImportOptions

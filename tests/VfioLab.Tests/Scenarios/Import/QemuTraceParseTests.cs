@@ -197,6 +197,14 @@ public sealed class QemuTraceParseTests
     }
 
     [Fact]
+    public void Parse_DmaMappingsWarningPastThirtyTwoBits_RefusedAtTheNumber()
+    {
+        Assert.Equal(
+            "t.log:1:75: the DMA mappings QEMU reports, 4294967296, do not fit in dma_entry_limit (32 bits)",
+            Refused("x: possibly running out of DMA mappings.  Maximum number of DMA mappings: 4294967296"));
+    }
+
+    [Fact]
     public void Load_MissingFile_IsLocatedAtLineOne()
     {
         string path = Path.Combine(Path.GetTempPath(), $"vfiolab-no-such-{Guid.NewGuid():N}.log");
