@@ -1,7 +1,7 @@
 using System.Globalization;
 using VfioLab.Scenarios;
 using VfioLab.Scenarios.Import;
-using VfioLab.Scenarios.Planning;
+using VfioLab.Cli.Commands.Plan;
 
 namespace VfioLab.Cli.Commands.Import;
 
@@ -18,19 +18,19 @@ internal sealed class ImportCommand(CliConsole console)
         var options = new QemuTraceImportOptions
         {
             Name = s.Name,
-            Memory = s.Memory is { } m ? Size("--memory", m, errors) : null,
+            Memory = s.Memory is { } m ? PlanOptionsReader.Size("--memory", m, errors) : null,
             Iommu = s.Iommu ?? "vt-d",
-            IommuPageSizes = s.IommuPageSizes.Length == 0 ? null : [.. s.IommuPageSizes.Select(p => Size("--iommu-page-size", p, errors))],
+            IommuPageSizes = s.IommuPageSizes.Length == 0 ? null : [.. s.IommuPageSizes.Select(p => PlanOptionsReader.Size("--iommu-page-size", p, errors))],
             ApertureBits = s.ApertureBits,
             Kernel = s.Kernel ?? VfioLab.Lab.KernelProfiles.Seeds,
             DmaEntryLimit = s.DmaEntryLimit is { } d ? Count("--dma-entry-limit", d, errors) : null,
-            Memlock = s.Memlock is null or "unlimited" ? null : Size("--memlock", s.Memlock, errors),
+            Memlock = s.Memlock is null or "unlimited" ? null : PlanOptionsReader.Size("--memlock", s.Memlock, errors),
             Device = s.Device,
             Group = s.Group,
         };
         if (s.PageSize is { } page)
         {
-            options = options with { PageSize = Size("--page-size", page, errors) };
+            options = options with { PageSize = PlanOptionsReader.Size("--page-size", page, errors) };
         }
         if (errors.Count == 0)
         {
@@ -78,16 +78,6 @@ internal sealed class ImportCommand(CliConsole console)
             report.WriteLine($"  {Printable.Escape(difference.ToString())}");
         }
         return ExitCodes.Success;
-    }
-
-    private static ulong Size(string option, string text, List<string> errors)
-    {
-        if (VmPlan.TryParseSize(text, out ulong value, out string? error))
-        {
-            return value;
-        }
-        errors.Add($"{option}: {error}");
-        return 0;
     }
 
     private static uint Count(string option, string text, List<string> errors)
