@@ -1,7 +1,7 @@
 using System.Globalization;
+using VfioLab.Cli.Commands.Plan;
 using VfioLab.Scenarios;
 using VfioLab.Scenarios.Import;
-using VfioLab.Cli.Commands.Plan;
 
 namespace VfioLab.Cli.Commands.Import;
 
