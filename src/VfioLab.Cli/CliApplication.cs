@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Invocation;
 using VfioLab.Cli.Commands.Conform;
 using VfioLab.Cli.Commands.Fuzz;
+using VfioLab.Cli.Commands.Import;
 using VfioLab.Cli.Commands.List;
 using VfioLab.Cli.Commands.Plan;
 using VfioLab.Cli.Commands.Probe;
@@ -77,6 +78,7 @@ internal static class CliApplication
         root.Subcommands.Add(ProbeCommandDefinition.Create(console));
         root.Subcommands.Add(PlanCommandDefinition.Create(console));
         root.Subcommands.Add(Commands.Serve.ServeCommandDefinition.Create(console));
+        root.Subcommands.Add(ImportCommandDefinition.Create(console));
         root.Subcommands.Add(ConformCommandDefinition.Create(console));
         root.Subcommands.Add(ConformCommandDefinition.CreateGuest(console));
         return root;
