@@ -1,3 +1,4 @@
+using VfioLab.Diagnostics;
 using VfioLab.Abi;
 
 namespace VfioLab.Host;
@@ -47,6 +48,8 @@ internal sealed class DeviceRegistry
         {
             _nodes.TryGetValue(path, out open);
         }
-        return open is null ? DeviceOpenResult.Fail(Errno.ENOENT) : open(opener);
+        return open is null
+            ? DeviceOpenResult.Fail(Refusals.Refuse(Errno.ENOENT, "do_sys_open", "no device node {4} on this host", text: path))
+            : open(opener);
     }
 }
