@@ -1,3 +1,4 @@
+using VfioLab.Diagnostics;
 using VfioLab.Abi;
 using VfioLab.Host;
 
@@ -36,7 +37,7 @@ internal sealed class EventFd : IFileOperations
     public long Take()
     {
         ulong value = Interlocked.Exchange(ref _count, 0);
-        return value == 0 ? Errno.EAGAIN.AsReturn() : (long)value;
+        return value == 0 ? Refusals.RefuseReturn(Errno.EAGAIN, "eventfd_read", "the counter is 0 (non-blocking)") : (long)value;
     }
 
     /// <summary>eventfd(2) in <paramref name="process"/>: the new fd, or -EMFILE.</summary>
@@ -59,12 +60,12 @@ internal sealed class EventFd : IFileOperations
         eventFd = null;
         if (!process.Fds.TryGet(fd, out OpenFile file))
         {
-            return Errno.EBADF;
+            return Refusals.Refuse(Errno.EBADF, "eventfd_ctx_fdget", "fd {0} is not open in process {1}", (ulong)(uint)fd, (ulong)process.Pid);
         }
         try
         {
             eventFd = file.Operations as EventFd;
-            return eventFd is null ? Errno.EINVAL : Errno.None;
+            return eventFd is null ? Refusals.Refuse(Errno.EINVAL, "eventfd_ctx_fdget", "fd {0} is not an eventfd", (ulong)(uint)fd) : Errno.None;
         }
         finally
         {
