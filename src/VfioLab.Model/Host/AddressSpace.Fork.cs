@@ -1,3 +1,4 @@
+using VfioLab.Diagnostics;
 using VfioLab.Abi;
 using VfioLab.Addressing;
 using VfioLab.Collections;
@@ -111,13 +112,13 @@ internal sealed partial class AddressSpace
                 {
                     if (!_memory.TryAllocateHuge(g, out Pfn block))
                     {
-                        return Errno.ENOMEM;
+                        return Refusals.Refuse(Errno.ENOMEM, "copy_page_range", "no free huge page to copy a pinned page into");
                     }
                     dst = new PfnRun(block, g);
                 }
                 else if (!_memory.TryAllocateRun(len - copied, out dst))
                 {
-                    return Errno.ENOMEM;
+                    return Refusals.Refuse(Errno.ENOMEM, "copy_page_range", "no free frames to copy pinned pages into");
                 }
                 _memory.CopyFrames(src.Plus(copied), dst.First, dst.Count);
                 using (child._ptGate.EnterScopeNested())

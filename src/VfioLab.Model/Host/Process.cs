@@ -98,7 +98,7 @@ internal sealed class Process
         AddressSpace? mm = Mm;
         if (mm is null || !mm.TryGetUser())
         {
-            return Errno.ESRCH;
+            return Refusals.Refuse(Errno.ESRCH, "copy_process", "process {0} has exited", (ulong)Pid);
         }
         try
         {
@@ -145,7 +145,7 @@ internal sealed class Process
         {
             if (!_alive)
             {
-                return Errno.ESRCH;
+                return Refusals.Refuse(Errno.ESRCH, "execve", "process {0} has exited", (ulong)Pid);
             }
             old = _mm;
             _mm = fresh;
