@@ -1,7 +1,7 @@
-using VfioLab.Diagnostics;
 using VfioLab.Abi;
 using VfioLab.Addressing;
 using VfioLab.Collections;
+using VfioLab.Diagnostics;
 
 namespace VfioLab.Host;
 

@@ -1,6 +1,6 @@
-using VfioLab.Diagnostics;
 using System.Diagnostics;
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 
 namespace VfioLab.Host;
 

@@ -1,7 +1,7 @@
 using VfioLab.Abi;
-using VfioLab.Diagnostics;
 using VfioLab.Addressing;
 using VfioLab.Collections;
+using VfioLab.Diagnostics;
 
 namespace VfioLab.Type1;
 

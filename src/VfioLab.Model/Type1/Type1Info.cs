@@ -1,7 +1,7 @@
-using VfioLab.Diagnostics;
 using System.Buffers.Binary;
 using VfioLab.Abi;
 using VfioLab.Addressing;
+using VfioLab.Diagnostics;
 using VfioLab.Vfio;
 
 namespace VfioLab.Type1;

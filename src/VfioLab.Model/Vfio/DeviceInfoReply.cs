@@ -1,5 +1,5 @@
-using VfioLab.Diagnostics;
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 
 namespace VfioLab.Vfio;
 

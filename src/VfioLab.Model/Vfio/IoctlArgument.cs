@@ -1,5 +1,5 @@
-using VfioLab.Diagnostics;
 using System.Buffers.Binary;
+using VfioLab.Diagnostics;
 
 namespace VfioLab.Vfio;
 

@@ -1,6 +1,6 @@
-using VfioLab.Diagnostics;
 using System.Buffers.Binary;
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 using VfioLab.Pci;
 using static VfioLab.Pci.PciConfigImage;
 

@@ -1,6 +1,6 @@
-using VfioLab.Diagnostics;
 using VfioLab.Abi;
 using VfioLab.Addressing;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Pci;
 
