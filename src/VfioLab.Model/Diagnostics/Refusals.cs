@@ -14,10 +14,10 @@ namespace VfioLab.Diagnostics;
 internal static class Refusals
 {
     [ThreadStatic]
-    private static Refusal t_slot;
+    private static Refusal _slot;
 
     /// <summary>Starts a call: forgets whatever an earlier call on this thread recorded.</summary>
-    public static void Begin() => t_slot = default;
+    public static void Begin() => _slot = default;
 
     /// <summary>Records why a check refused and returns its <paramref name="errno"/>, so a check site reads
     /// <c>return Refusals.Refuse(Errno.EINVAL, "vfio_dma_do_map", "size 0x{0:x} ...", size);</c>.</summary>
@@ -34,7 +34,7 @@ internal static class Refusals
     public static Errno Refuse(Errno errno, string check, string format, ulong a = 0, ulong b = 0, ulong c = 0, ulong d = 0,
         string? text = null, string? source = null)
     {
-        t_slot = new Refusal(errno, check, source, format, a, b, c, d, text);
+        _slot = new Refusal(errno, check, source, format, a, b, c, d, text);
         return errno;
     }
 
@@ -48,11 +48,11 @@ internal static class Refusals
     /// one replaced without saying why) explains nothing.</summary>
     public static Refusal Take(Errno errno)
     {
-        Refusal r = t_slot;
+        Refusal r = _slot;
         return errno != Errno.None && r.Errno == errno ? r : default;
     }
 
     /// <summary>The refusal recorded since <see cref="Begin"/>, whatever its errno (for a caller that knows the errno
     /// is the one recorded).</summary>
-    public static Refusal Current => t_slot;
+    public static Refusal Current => _slot;
 }
