@@ -74,20 +74,20 @@ internal sealed class EventFd : IFileOperations
     }
 
     /// <inheritdoc />
-    public long Ioctl(SyscallContext ctx, uint request, Span<byte> arg) => Errno.ENOTTY.AsReturn();
+    public long Ioctl(SyscallContext ctx, uint request, Span<byte> arg) => Refusals.RefuseReturn(Errno.ENOTTY, "vfs_ioctl", "an eventfd has no ioctls");
 
     /// <inheritdoc />
-    public long Ioctl(SyscallContext ctx, uint request, ulong value) => Errno.ENOTTY.AsReturn();
+    public long Ioctl(SyscallContext ctx, uint request, ulong value) => Refusals.RefuseReturn(Errno.ENOTTY, "vfs_ioctl", "an eventfd has no ioctls");
 
     /// <inheritdoc />
-    public long Mmap(SyscallContext ctx, MmapRequest request) => Errno.ENODEV.AsReturn();
+    public long Mmap(SyscallContext ctx, MmapRequest request) => Refusals.RefuseReturn(Errno.ENODEV, "mmap", "an eventfd cannot be mmapped");
 
     /// <inheritdoc />
     /// <remarks>An eventfd is not seekable: pread answers ESPIPE.</remarks>
-    public long Read(SyscallContext ctx, Span<byte> destination, ulong offset) => Errno.ESPIPE.AsReturn();
+    public long Read(SyscallContext ctx, Span<byte> destination, ulong offset) => Refusals.RefuseReturn(Errno.ESPIPE, "vfs_read", "pread on an eventfd (not seekable)");
 
     /// <inheritdoc />
-    public long Write(SyscallContext ctx, ReadOnlySpan<byte> source, ulong offset) => Errno.ESPIPE.AsReturn();
+    public long Write(SyscallContext ctx, ReadOnlySpan<byte> source, ulong offset) => Refusals.RefuseReturn(Errno.ESPIPE, "vfs_write", "pwrite on an eventfd (not seekable)");
 
     /// <inheritdoc />
     public void Release()
