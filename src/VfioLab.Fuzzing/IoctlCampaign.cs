@@ -97,6 +97,10 @@ internal sealed class IoctlCampaign(string profile)
         {
             return $"returned {ret}, not -errno";
         }
+        if (ret < 0 && host.LastRefusal?.Errno != (Errno)(int)-ret)
+        {
+            return $"failed with {Describe(ret)} and no kernel check said why (docs/refusals.md)";
+        }
         if (ret < 0 && !LinuxKeepsPartialEffects(call, ret) && !string.Equals(after, before, StringComparison.Ordinal))
         {
             return $"failed with {Describe(ret)} but changed the state: {FirstDifference(before, after)}";

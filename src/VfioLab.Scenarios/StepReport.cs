@@ -43,6 +43,11 @@ public sealed class StepReport
     /// <summary>The errno the step's call failed with, or null when it succeeded or could not run.</summary>
     public string? Errno => Result is not null && Result.TryGet("errno", out ResultValue? e) ? e.Text : null;
 
+    /// <summary>Why the step's call failed, when it failed on the model: the kernel check that refused it (its function
+    /// as Linux names it), the values involved and, where it matters, the profile switch or commit; null when the step
+    /// succeeded, ran on a real kernel, or no check explained its errno.</summary>
+    public Lab.LabRefusal? Refusal { get; internal init; }
+
     /// <summary>Every mismatch and unexpected violation, each a sentence (most start with a location); empty when the
     /// step passed.</summary>
     public IReadOnlyList<string> Problems { get; }

@@ -45,6 +45,22 @@ internal sealed class TraceLog
     /// <summary>Shorthand for a field.</summary>
     public static KeyValuePair<string, object> F(string name, object value) => new(name, value);
 
+    /// <summary>Adds why a call failed to its event's fields: <c>refused_by</c> (the kernel check), <c>reason</c> and, when
+    /// the refusal depends on a profile or commit, <c>source</c>; nothing when no check explained it.</summary>
+    public static void AddRefusal(List<KeyValuePair<string, object>> fields, Refusal refusal)
+    {
+        if (!refusal.IsSet)
+        {
+            return;
+        }
+        fields.Add(F("refused_by", refusal.Check));
+        fields.Add(F("reason", refusal.Reason));
+        if (refusal.Source is not null)
+        {
+            fields.Add(F("source", refusal.Source));
+        }
+    }
+
     /// <summary>An event of one container: <c>container</c> first, then <paramref name="fields"/> (both backends
     /// trace this way). Free when tracing is off.</summary>
     public void EmitForContainer(TraceKind kind, int pid, int container, KeyValuePair<string, object>[] fields)

@@ -55,13 +55,13 @@ internal sealed partial class AddressSpace
         Vma? vma = FindVmaLocked(address);
         if (vma is null)
         {
-            return Errno.EFAULT;
+            return Refusals.Refuse(Errno.EFAULT, "fixup_user_fault", "no VMA maps vaddr 0x{0:x}", address.Value);
         }
         return FaultRangeLocked(vma, address.Value >> PageShift, 1, write) switch
         {
             VmFaultResult.Ok => Errno.None,
-            VmFaultResult.Oom => Errno.ENOMEM,
-            _ => Errno.EFAULT,
+            VmFaultResult.Oom => Refusals.Refuse(Errno.ENOMEM, "fixup_user_fault", "no free frame to fault in vaddr 0x{0:x}", address.Value),
+            _ => Refusals.Refuse(Errno.EFAULT, "fixup_user_fault", "the fault at vaddr 0x{0:x} failed", address.Value),
         };
     }
 

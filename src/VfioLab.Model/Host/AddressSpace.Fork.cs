@@ -1,6 +1,7 @@
 using VfioLab.Abi;
 using VfioLab.Addressing;
 using VfioLab.Collections;
+using VfioLab.Diagnostics;
 
 namespace VfioLab.Host;
 
@@ -113,13 +114,13 @@ internal sealed partial class AddressSpace
                 {
                     if (!_memory.TryAllocateHuge(g, out Pfn block))
                     {
-                        return Errno.ENOMEM;
+                        return Refusals.Refuse(Errno.ENOMEM, "copy_page_range", "no free huge page to copy a pinned page into");
                     }
                     dst = new PfnRun(block, g);
                 }
                 else if (!_memory.TryAllocateRun(len - copied, out dst))
                 {
-                    return Errno.ENOMEM;
+                    return Refusals.Refuse(Errno.ENOMEM, "copy_page_range", "no free frames to copy pinned pages into");
                 }
                 _memory.CopyFrames(src.Plus(copied), dst.First, dst.Count);
                 using (child._ptGate.EnterScopeNested())

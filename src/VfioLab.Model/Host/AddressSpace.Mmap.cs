@@ -24,7 +24,7 @@ internal sealed partial class AddressSpace
     {
         if (!IsAlive)
         {
-            return Errno.ENOMEM.AsReturn();
+            return Refusals.RefuseReturn(Errno.ENOMEM, "do_mmap", "the mm of process {0} is gone", (ulong)OwnerPid);
         }
         ulong hugePages = 1;
         bool hugetlb = (flags & MmapFlags.HugeTlb) != 0;
@@ -37,17 +37,17 @@ internal sealed partial class AddressSpace
             }
             if ((log != 21 && log != 30) || log < PageShift)
             {
-                return Errno.EINVAL.AsReturn();
+                return Refusals.RefuseReturn(Errno.EINVAL, "hugetlb_get_unmapped_area", "huge page order {0} is not 2 MiB or 1 GiB (or is below PAGE_SIZE)", (ulong)log);
             }
             hugePages = 1UL << (log - PageShift);
             ulong huge = hugePages << PageShift;
             if (length == 0)
             {
-                return Errno.EINVAL.AsReturn();
+                return Refusals.RefuseReturn(Errno.EINVAL, "do_mmap", "length is 0");
             }
             if (length > ulong.MaxValue - (huge - 1))
             {
-                return Errno.ENOMEM.AsReturn();
+                return Refusals.RefuseReturn(Errno.ENOMEM, "do_mmap", "length 0x{0:x} cannot be rounded up to a huge page", length);
             }
             length = (length + huge - 1) & ~(huge - 1);
         }
@@ -87,7 +87,7 @@ internal sealed partial class AddressSpace
     {
         if (!IsAlive)
         {
-            return Errno.ENOMEM.AsReturn();
+            return Refusals.RefuseReturn(Errno.ENOMEM, "do_mmap", "the mm of process {0} is gone", (ulong)OwnerPid);
         }
         MmapFlags flags = MmapFlags.Shared | (fixedAddress ? MmapFlags.Fixed : 0);
         MmapWriteLock();
@@ -104,7 +104,7 @@ internal sealed partial class AddressSpace
             {
                 if (!_memory.TryAllocateBlock(pages, 1, out first))
                 {
-                    return Errno.ENOMEM.AsReturn();
+                    return Refusals.RefuseReturn(Errno.ENOMEM, "remap_pfn_range", "no {0} free frames for the mapping", pages);
                 }
                 backing = new SharedBacking(_memory, 1);
                 backing.Adopt(first.Value, new PfnRun(first, pages));
@@ -136,7 +136,7 @@ internal sealed partial class AddressSpace
         ulong pageMask = (1UL << PageShift) - 1;
         if ((address & pageMask) != 0 || length == 0 || length > TaskSize || address > TaskSize - length)
         {
-            return (int)Errno.EINVAL.AsReturn();
+            return (int)Refusals.RefuseReturn(Errno.EINVAL, "do_vmi_munmap", "[0x{0:x}, +0x{1:x}) is not page-aligned, empty or past TASK_SIZE", address, length);
         }
         if (!IsAlive)
         {
@@ -173,17 +173,17 @@ internal sealed partial class AddressSpace
         ulong pageMask = (1UL << PageShift) - 1;
         if (length == 0)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "do_mmap", "length is 0");
         }
         bool shared = (flags & MmapFlags.Shared) != 0;
         bool priv = (flags & MmapFlags.Private) != 0;
         if (shared == priv)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "do_mmap", "flags 0x{0:x}: exactly one of MAP_SHARED and MAP_PRIVATE", (ulong)flags);
         }
         if (length > TaskSize)
         {
-            return Errno.ENOMEM.AsReturn();
+            return Refusals.RefuseReturn(Errno.ENOMEM, "do_mmap", "length 0x{0:x} is over TASK_SIZE", length);
         }
         pages = (length + pageMask) >> PageShift;
         ulong size = pages << PageShift;
@@ -192,15 +192,15 @@ internal sealed partial class AddressSpace
         {
             if ((address & (align - 1)) != 0)
             {
-                return Errno.EINVAL.AsReturn();
+                return Refusals.RefuseReturn(Errno.EINVAL, "do_mmap", "MAP_FIXED address 0x{0:x} is not aligned to 0x{1:x}", address, align);
             }
             if (address > TaskSize - size)
             {
-                return Errno.ENOMEM.AsReturn();
+                return Refusals.RefuseReturn(Errno.ENOMEM, "do_mmap", "MAP_FIXED [0x{0:x}, +0x{1:x}) passes TASK_SIZE", address, size);
             }
             if (address < MmapMinAddr)
             {
-                return Errno.EPERM.AsReturn();
+                return Refusals.RefuseReturn(Errno.EPERM, "do_mmap", "MAP_FIXED address 0x{0:x} is below mmap_min_addr 0x{1:x}", address, MmapMinAddr);
             }
             // mmap_region: the old mappings are gathered (split) first, then the new VMA allocated; a
             // failure of either restores the old ones, so the range is only unmapped once both succeeded.
@@ -208,7 +208,7 @@ internal sealed partial class AddressSpace
             Errno e = CheckSplitsLocked(firstPage, firstPage + pages - 1);
             if (e == Errno.None && Machine.Faults.ShouldFail(FaultSite.VmAreaAlloc))
             {
-                e = Errno.ENOMEM;
+                e = Refusals.Refuse(Errno.ENOMEM, "vm_area_alloc", "allocating the VMA failed (injected)");
             }
             if (e == Errno.None)
             {
@@ -220,8 +220,8 @@ internal sealed partial class AddressSpace
         long placed = hint != 0 && hint >= MmapMinAddr && hint <= TaskSize - size &&
             !_vmas.Overlaps(hint >> PageShift, (hint >> PageShift) + pages - 1)
             ? (long)hint
-            : FindGapTopDownLocked(size, align, out ulong start) ? (long)start : Errno.ENOMEM.AsReturn();
-        return placed >= 0 && Machine.Faults.ShouldFail(FaultSite.VmAreaAlloc) ? Errno.ENOMEM.AsReturn() : placed;
+            : FindGapTopDownLocked(size, align, out ulong start) ? (long)start : Refusals.RefuseReturn(Errno.ENOMEM, "get_unmapped_area", "no free gap of 0x{0:x} bytes below TASK_SIZE", size);
+        return placed >= 0 && Machine.Faults.ShouldFail(FaultSite.VmAreaAlloc) ? Refusals.RefuseReturn(Errno.ENOMEM, "vm_area_alloc", "allocating the VMA failed (injected)") : placed;
     }
 
     private bool FindGapTopDownLocked(ulong size, ulong align, out ulong start)

@@ -282,7 +282,7 @@ internal sealed partial class AddressSpace
         if (count == 0 || !address.IsAligned(1UL << PageShift) || page < vma.StartPage || page > vma.LastPage ||
             count - 1 > vma.LastPage - page || !ReferenceEquals(vma.Mm, this))
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "remap_pfn_range", "[0x{0:x}, +{1} pages) does not fit the VMA", address.Value, count);
         }
         using (_ptGate.EnterScope())
         {
@@ -428,9 +428,9 @@ internal sealed partial class AddressSpace
         ulong g = vma.HugePages;
         if (g > 1 && (atPage & (g - 1)) != 0)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "split_vma", "page 0x{0:x} splits a huge page of the VMA", atPage);
         }
-        return Machine.Faults.ShouldFail(FaultSite.SplitVma) ? Errno.ENOMEM : Errno.None;
+        return Machine.Faults.ShouldFail(FaultSite.SplitVma) ? Refusals.Refuse(Errno.ENOMEM, "split_vma", "allocating the VMA failed (injected)") : Errno.None;
     }
 
     private void ReplaceSliceLocked(Vma slice)

@@ -1,4 +1,5 @@
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 
 namespace VfioLab.Host;
 
@@ -47,6 +48,8 @@ internal sealed class DeviceRegistry
         {
             _nodes.TryGetValue(path, out open);
         }
-        return open is null ? DeviceOpenResult.Fail(Errno.ENOENT) : open(opener);
+        return open is null
+            ? DeviceOpenResult.Fail(Refusals.Refuse(Errno.ENOENT, "do_sys_open", "no device node {4} on this host", text: path))
+            : open(opener);
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 
 namespace VfioLab.Host;
 
@@ -69,7 +70,7 @@ internal sealed class FdTable
             int fd = LowestFreeLocked();
             if (fd < 0)
             {
-                return (int)Errno.EMFILE.AsReturn();
+                return (int)Refusals.RefuseReturn(Errno.EMFILE, "get_unused_fd_flags", "all {0} fds are in use", MaxFds);
             }
             PlaceLocked(fd, file);
             return fd;
@@ -97,12 +98,12 @@ internal sealed class FdTable
         {
             if (fd < 0 || fd >= _files.Count || _files[fd] is not { } f)
             {
-                return (int)Errno.EBADF.AsReturn();
+                return (int)Refusals.RefuseReturn(Errno.EBADF, "dup", "fd {0} is not open", (ulong)(uint)fd);
             }
             int newFd = LowestFreeLocked();
             if (newFd < 0)
             {
-                return (int)Errno.EMFILE.AsReturn();
+                return (int)Refusals.RefuseReturn(Errno.EMFILE, "dup", "all {0} fds are in use", MaxFds);
             }
             f.Get();
             PlaceLocked(newFd, f);
@@ -134,7 +135,7 @@ internal sealed class FdTable
         {
             if (fd < 0 || fd >= _files.Count || _files[fd] is null)
             {
-                return (int)Errno.EBADF.AsReturn();
+                return (int)Refusals.RefuseReturn(Errno.EBADF, "close_fd", "fd {0} is not open", (ulong)(uint)fd);
             }
             f = _files[fd];
             _files[fd] = null;

@@ -37,11 +37,11 @@ internal static class Gup
         }
         if (!mm.IsAlive)
         {
-            return Errno.EFAULT.AsReturn();
+            return GupRefusals.DeadMm(mm.OwnerPid);
         }
         if (mm.Machine.Faults.ShouldFail(FaultSite.Pin))
         {
-            return Errno.ENOMEM.AsReturn();
+            return GupRefusals.Injected(start.Value);
         }
         int shift = mm.PageShift;
         ulong pinned = 0;
@@ -53,7 +53,7 @@ internal static class Gup
             Vma? vma = mm.FindVmaLocked(new HostVirtAddr(page << shift));
             if (vma is null || vma.IsPfnMapOrIo || (write ? !vma.IsWritable : !vma.IsReadable))
             {
-                error = Errno.EFAULT;
+                error = GupRefusals.Unpinnable(vma, page << shift, write);
                 break;
             }
             ulong n = Math.Min(maxPages - pinned, vma.LastPage - page + 1);
@@ -85,7 +85,7 @@ internal static class Gup
             pinned += more;
             if (fault != VmFaultResult.Ok)
             {
-                error = fault == VmFaultResult.Oom ? Errno.ENOMEM : Errno.EFAULT;
+                error = GupRefusals.FaultFailed(fault == VmFaultResult.Oom, at << shift);
                 break;
             }
             if (more < n - got)

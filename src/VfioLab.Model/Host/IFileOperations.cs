@@ -1,4 +1,5 @@
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 
 namespace VfioLab.Host;
 
@@ -21,8 +22,8 @@ internal interface IFileOperations
 
     /// <summary>f_op->read at <paramref name="offset"/> (pread). Returns bytes read or -errno; files
     /// without a read method answer EINVAL, as Linux does for a file opened without FMODE_PREAD.</summary>
-    long Read(SyscallContext ctx, Span<byte> destination, ulong offset) => Errno.EINVAL.AsReturn();
+    long Read(SyscallContext ctx, Span<byte> destination, ulong offset) => Refusals.RefuseReturn(Errno.EINVAL, "vfs_read", "{4} has no read method", text: ctx.File.Path);
 
     /// <summary>f_op->write at <paramref name="offset"/> (pwrite). Returns bytes written or -errno.</summary>
-    long Write(SyscallContext ctx, ReadOnlySpan<byte> source, ulong offset) => Errno.EINVAL.AsReturn();
+    long Write(SyscallContext ctx, ReadOnlySpan<byte> source, ulong offset) => Refusals.RefuseReturn(Errno.EINVAL, "vfs_write", "{4} has no write method", text: ctx.File.Path);
 }

@@ -56,6 +56,11 @@ internal sealed class Machine
     /// <summary>What changed since the invariant checker last looked (for its incremental checks).</summary>
     public ChangeJournal Changes { get; } = new();
 
+    /// <summary>Why the last system call or pinning-driver call on this host failed, whichever process or device made
+    /// it, or none when it succeeded (<see cref="Refusals"/>): what a single-threaded driver such as the scenario
+    /// runner reads after a step.</summary>
+    public Refusal LastRefusal { get; set; }
+
     /// <summary>Failure injection for fallible steps (<c>alloc</c>, <c>pin</c>, ...).</summary>
     public FaultInjector Faults { get; }
 

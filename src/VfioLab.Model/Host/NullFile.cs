@@ -1,4 +1,5 @@
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 
 namespace VfioLab.Host;
 
@@ -22,13 +23,13 @@ internal sealed class NullFile : IFileOperations
     public static NullFile Instance { get; } = new();
 
     /// <inheritdoc />
-    public long Ioctl(SyscallContext ctx, uint request, Span<byte> arg) => Errno.ENOTTY.AsReturn();
+    public long Ioctl(SyscallContext ctx, uint request, Span<byte> arg) => Refusals.RefuseReturn(Errno.ENOTTY, "vfs_ioctl", "{4} has no ioctls", text: ctx.File.Path);
 
     /// <inheritdoc />
-    public long Ioctl(SyscallContext ctx, uint request, ulong value) => Errno.ENOTTY.AsReturn();
+    public long Ioctl(SyscallContext ctx, uint request, ulong value) => Refusals.RefuseReturn(Errno.ENOTTY, "vfs_ioctl", "{4} has no ioctls", text: ctx.File.Path);
 
     /// <inheritdoc />
-    public long Mmap(SyscallContext ctx, MmapRequest request) => Errno.ENODEV.AsReturn();
+    public long Mmap(SyscallContext ctx, MmapRequest request) => Refusals.RefuseReturn(Errno.ENODEV, "mmap", "{4} cannot be mmapped", text: ctx.File.Path);
 
     /// <inheritdoc />
     /// <remarks>read_null: always end of file.</remarks>

@@ -54,6 +54,10 @@ internal sealed class Process
     /// <summary>The open files.</summary>
     public FdTable Fds { get; }
 
+    /// <summary>Why the process's last system call failed (<see cref="Refusals"/>), or none when it succeeded or no
+    /// check explained its errno. Written by the call's own thread when it returns.</summary>
+    public Refusal LastRefusal { get; set; }
+
     /// <summary>The address space this process had last (the one exec gave it), kept after exit so its
     /// <c>locked_vm</c> stays readable (a dead mm's counter is what leaks show up in).</summary>
     public AddressSpace LastMm { get; private set; }
@@ -94,7 +98,7 @@ internal sealed class Process
         AddressSpace? mm = Mm;
         if (mm is null || !mm.TryGetUser())
         {
-            return Errno.ESRCH;
+            return Refusals.Refuse(Errno.ESRCH, "copy_process", "process {0} has exited", (ulong)Pid);
         }
         try
         {
@@ -141,7 +145,7 @@ internal sealed class Process
         {
             if (!_alive)
             {
-                return Errno.ESRCH;
+                return Refusals.Refuse(Errno.ESRCH, "execve", "process {0} has exited", (ulong)Pid);
             }
             old = _mm;
             _mm = fresh;

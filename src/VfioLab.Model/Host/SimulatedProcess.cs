@@ -8,8 +8,9 @@ namespace VfioLab.Host;
 /// ioctl, mmap, munmap, fork, exit, and user memory access), over the Host layer's model.</summary>
 /// <remarks>Stateless beyond its process; every call on an exited process returns -ESRCH (Fork throws). Every call
 /// emits one <c>syscall</c> trace event when it returns (as strace prints its line): the call, its arguments, the
-/// path of the fd it used, its return value and, when it failed, the errno's name; the internal events it caused
-/// come before it.</remarks>
+/// path of the fd it used, its return value and, when it failed, the errno's name and why (<c>refused_by</c>, <c>reason</c>,
+/// <c>source</c>: the check that refused, <see cref="Refusals"/>); the internal events it caused come before it. Each call
+/// starts the thread's refusal slot afresh and leaves what it found in <see cref="Process.LastRefusal"/>.</remarks>
 internal sealed class SimulatedProcess(Process process) : ISyscallSurface
 {
     /// <summary>The process behind the surface.</summary>
@@ -23,7 +24,8 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
     /// <inheritdoc />
     public int Open(string path)
     {
-        int fd = OpenCall(path);
+        Refusals.Begin();
+        int fd = (int)Finish(OpenCall(path));
         if (Trace.Enabled)
         {
             Emit("open", fd, TraceLog.F("path", path));
@@ -35,16 +37,19 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
     {
         if (!Process.IsAlive)
         {
-            return (int)Errno.ESRCH.AsReturn();
+            return (int)Exited("open");
         }
         if (!Process.Fds.HasFreeFd)
         {
-            return (int)Errno.EMFILE.AsReturn();
+            return (int)Refusals.RefuseReturn(Errno.EMFILE, "get_unused_fd_flags", "every fd of process {0} is in use (RLIMIT_NOFILE {1})", (ulong)Pid,
+                FdTable.MaxFds);
         }
         DeviceOpenResult result = Process.Machine.Devices.Open(Process, path);
         if (result.Operations is null)
         {
-            return (int)(result.Error == Errno.None ? Errno.ENODEV : result.Error).AsReturn();
+            return result.Error == Errno.None
+                ? (int)Refusals.RefuseReturn(Errno.ENODEV, "chrdev_open", "no device file at {4}", text: path)
+                : (int)result.Error.AsReturn();
         }
         var file = new OpenFile(path, result.Operations);
         int fd = Process.Fds.Install(file);
@@ -59,7 +64,8 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
     public int Close(int fd)
     {
         string? path = Trace.Enabled ? PathOf(fd) : null;
-        int r = Process.IsAlive ? Process.Fds.Close(fd) : (int)Errno.ESRCH.AsReturn();
+        Refusals.Begin();
+        int r = (int)Finish(Process.IsAlive ? Process.Fds.Close(fd) : Exited("close"));
         if (Trace.Enabled)
         {
             EmitForFd("close", r, fd, path);
@@ -69,13 +75,18 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
 
     /// <summary>dup(2), beside the <see cref="ISyscallSurface"/> calls: the lowest free fd, sharing the open file
     /// of <paramref name="fd"/>. Returns the new fd, -EBADF, -EMFILE or -ESRCH.</summary>
-    public int Dup(int fd) => Process.IsAlive ? Process.Fds.Dup(fd) : (int)Errno.ESRCH.AsReturn();
+    public int Dup(int fd)
+    {
+        Refusals.Begin();
+        return (int)Finish(Process.IsAlive ? Process.Fds.Dup(fd) : Exited("dup"));
+    }
 
     /// <inheritdoc />
     public long Ioctl(int fd, uint request, Span<byte> arg)
     {
         string? path = Trace.Enabled ? PathOf(fd) : null;
-        long r = IoctlCall(fd, request, arg);
+        Refusals.Begin();
+        long r = Finish(IoctlCall(fd, request, arg));
         if (Trace.Enabled)
         {
             EmitForFd("ioctl", r, fd, path, TraceLog.F("request", RequestName(request, path)), TraceLog.F("arg_size", (ulong)arg.Length));
@@ -87,7 +98,8 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
     public long Ioctl(int fd, uint request, ulong value)
     {
         string? path = Trace.Enabled ? PathOf(fd) : null;
-        long r = IoctlCall(fd, request, value);
+        Refusals.Begin();
+        long r = Finish(IoctlCall(fd, request, value));
         if (Trace.Enabled)
         {
             EmitForFd("ioctl", r, fd, path, TraceLog.F("request", RequestName(request, path)), TraceLog.F("arg", value));
@@ -99,7 +111,8 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
     public long Pread(int fd, Span<byte> destination, ulong offset)
     {
         string? path = Trace.Enabled ? PathOf(fd) : null;
-        long r = PreadCall(fd, destination, offset);
+        Refusals.Begin();
+        long r = Finish(PreadCall(fd, destination, offset));
         if (Trace.Enabled)
         {
             EmitForFd("pread", r, fd, path, TraceLog.F("size", (ulong)destination.Length), TraceLog.F("offset", offset));
@@ -111,7 +124,8 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
     public long Pwrite(int fd, ReadOnlySpan<byte> source, ulong offset)
     {
         string? path = Trace.Enabled ? PathOf(fd) : null;
-        long r = PwriteCall(fd, source, offset);
+        Refusals.Begin();
+        long r = Finish(PwriteCall(fd, source, offset));
         if (Trace.Enabled)
         {
             EmitForFd("pwrite", r, fd, path, TraceLog.F("size", (ulong)source.Length), TraceLog.F("offset", offset));
@@ -127,7 +141,8 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
     {
         bool anonymous = (flags & MmapFlags.Anonymous) != 0;
         string? path = Trace.Enabled && !anonymous ? PathOf(fd) : null;
-        long r = MmapCall(address, length, protection, flags, fd, offset);
+        Refusals.Begin();
+        long r = Finish(MmapCall(address, length, protection, flags, fd, offset));
         if (Trace.Enabled)
         {
             var args = new List<KeyValuePair<string, object>>(8)
@@ -152,7 +167,8 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
     /// <inheritdoc />
     public int Munmap(ulong address, ulong length)
     {
-        int r = Process.Mm is { } mm ? mm.Munmap(address, length) : (int)Errno.ESRCH.AsReturn();
+        Refusals.Begin();
+        int r = (int)Finish(Process.Mm is { } mm ? mm.Munmap(address, length) : Exited("munmap"));
         if (Trace.Enabled)
         {
             Emit("munmap", r, TraceLog.F("addr", address), TraceLog.F("length", length));
@@ -163,7 +179,8 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
     /// <inheritdoc />
     public int ReadMemory(ulong address, Span<byte> destination)
     {
-        int r = Process.Mm is { } mm ? ToReturn(mm.ReadMemory(new HostVirtAddr(address), destination)) : (int)Errno.ESRCH.AsReturn();
+        Refusals.Begin();
+        int r = (int)Finish(Process.Mm is { } mm ? ToReturn(mm.ReadMemory(new HostVirtAddr(address), destination), address, (ulong)destination.Length) : Exited("read"));
         if (Trace.Enabled)
         {
             Emit("read_memory", r, TraceLog.F("vaddr", address), TraceLog.F("size", (ulong)destination.Length));
@@ -174,7 +191,8 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
     /// <inheritdoc />
     public int WriteMemory(ulong address, ReadOnlySpan<byte> source)
     {
-        int r = Process.Mm is { } mm ? ToReturn(mm.WriteMemory(new HostVirtAddr(address), source)) : (int)Errno.ESRCH.AsReturn();
+        Refusals.Begin();
+        int r = (int)Finish(Process.Mm is { } mm ? ToReturn(mm.WriteMemory(new HostVirtAddr(address), source), address, (ulong)source.Length) : Exited("write"));
         if (Trace.Enabled)
         {
             Emit("write_memory", r, TraceLog.F("vaddr", address), TraceLog.F("size", (ulong)source.Length));
@@ -198,7 +216,9 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
     /// <summary>fork: <see cref="Process.TryFork"/> as a system call (traced with the child's pid, or the errno).</summary>
     public Errno TryFork(out Process? child)
     {
+        Refusals.Begin();
         Errno e = Process.TryFork(out child);
+        Finish(e.AsReturn());
         if (Trace.Enabled)
         {
             Emit("fork", e == Errno.None ? child!.Pid : e.AsReturn());
@@ -209,7 +229,9 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
     /// <summary>execve: <see cref="Process.Exec"/> as a system call (traced).</summary>
     public Errno Exec()
     {
+        Refusals.Begin();
         Errno e = Process.Exec();
+        Finish(e.AsReturn());
         if (Trace.Enabled)
         {
             Emit("exec", e.AsReturn());
@@ -221,8 +243,10 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
     /// <remarks>Traced with ESRCH when the process had already exited.</remarks>
     public void Exit()
     {
+        Refusals.Begin();
         bool alive = Process.IsAlive;
         Process.Exit();
+        Finish(alive ? 0 : Exited("exit"));
         if (Trace.Enabled)
         {
             Emit("exit", alive ? 0 : Errno.ESRCH.AsReturn());
@@ -298,11 +322,11 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
         AddressSpace? mm = Process.Mm;
         if (mm is null)
         {
-            return Errno.ESRCH.AsReturn();
+            return Exited("mmap");
         }
         if ((offset & (Process.Machine.PageSize - 1)) != 0)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "ksys_mmap_pgoff", "offset 0x{0:x} is not a multiple of PAGE_SIZE 0x{1:x}", offset, Process.Machine.PageSize);
         }
         if ((flags & MmapFlags.Anonymous) != 0)
         {
@@ -310,7 +334,7 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
         }
         if (!Process.Fds.TryGet(fd, out OpenFile file))
         {
-            return Errno.EBADF.AsReturn();
+            return BadFd(fd);
         }
         try
         {
@@ -359,15 +383,16 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
     /// and <c>errno</c> when it is negative.</summary>
     private void Emit(string call, long result, params KeyValuePair<string, object>[] args)
     {
-        var fields = new KeyValuePair<string, object>[args.Length + (result < 0 ? 3 : 2)];
-        fields[0] = TraceLog.F("call", call);
-        args.CopyTo(fields, 1);
-        fields[args.Length + 1] = TraceLog.F("result", result);
+        Refusal refusal = result < 0 ? Process.LastRefusal : default;
+        var fields = new List<KeyValuePair<string, object>>(args.Length + 6) { TraceLog.F("call", call) };
+        fields.AddRange(args);
+        fields.Add(TraceLog.F("result", result));
         if (result < 0)
         {
-            fields[args.Length + 2] = TraceLog.F("errno", ErrnoExtensions.FromReturn(result));
+            fields.Add(TraceLog.F("errno", ErrnoExtensions.FromReturn(result)));
+            TraceLog.AddRefusal(fields, refusal);
         }
-        Trace.Emit(TraceKind.Syscall, Pid, fields);
+        Trace.Emit(TraceKind.Syscall, Pid, [.. fields]);
     }
 
     /// <summary><see cref="Emit"/> for a call on an fd: <c>fd</c> and, when it was open, its <c>path</c> come first.</summary>
@@ -425,13 +450,28 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
         return names.Count == 0 ? request : string.Join('/', names);
     }
 
-    private static int ToReturn(AccessResult r) => r switch
+    private static int ToReturn(AccessResult r, ulong address, ulong size) => r switch
     {
         AccessResult.Ok => 0,
-        AccessResult.SigBus => (int)Errno.EIO.AsReturn(),
-        AccessResult.NoMemory => (int)Errno.ENOMEM.AsReturn(),
-        _ => (int)Errno.EFAULT.AsReturn(),
+        AccessResult.SigBus => (int)Refusals.RefuseReturn(Errno.EIO, "handle_mm_fault",
+            "[0x{0:x}, +0x{1:x}) reaches a mapping whose fault answers SIGBUS (a BAR whose memory decode is off, or a zapped mmap)", address, size),
+        AccessResult.NoMemory => (int)Refusals.RefuseReturn(Errno.ENOMEM, "handle_mm_fault", "no frame left to back [0x{0:x}, +0x{1:x})", address, size),
+        _ => (int)Refusals.RefuseReturn(Errno.EFAULT, "copy_from_user", "[0x{0:x}, +0x{1:x}) is not mapped with the access asked for", address, size),
     };
+
+    /// <summary>Every call of an exited process: ESRCH.</summary>
+    private long Exited(string call) => Refusals.RefuseReturn(Errno.ESRCH, call, "process {0} has exited", (ulong)Pid);
+
+    private long BadFd(int fd) => Refusals.RefuseReturn(Errno.EBADF, "fdget", "fd {0} is not open in process {1}", (ulong)(uint)fd, (ulong)Pid);
+
+    /// <summary>A call returns: its refusal, when it failed, becomes the process's and the host's last.</summary>
+    private long Finish(long result)
+    {
+        Refusal refusal = result < 0 ? Refusals.Take(ErrnoExtensions.FromReturn(result)) : default;
+        Process.LastRefusal = refusal;
+        Process.Machine.LastRefusal = refusal;
+        return result;
+    }
 
     // The common entry of fd-based calls: the process must be alive (ESRCH) and the fd open (EBADF);
     // on success the caller holds a file reference it must put.
@@ -440,12 +480,12 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
         file = null;
         if (!Process.IsAlive)
         {
-            error = Errno.ESRCH.AsReturn();
+            error = Exited("fdget");
             return false;
         }
         if (!Process.Fds.TryGet(fd, out OpenFile found))
         {
-            error = Errno.EBADF.AsReturn();
+            error = BadFd(fd);
             return false;
         }
         file = found;

@@ -148,7 +148,7 @@ internal sealed partial class IommuDomain
         {
             if (IsFreed || PgsizeBitmap == 0)
             {
-                return Errno.ENODEV;
+                return Refusals.Refuse(Errno.ENODEV, "iommu_map", IsFreed ? "domain {4} was freed" : "domain {4} has no page sizes", text: Name);
             }
             if (size == 0)
             {
@@ -159,11 +159,13 @@ internal sealed partial class IommuDomain
                 !ByteRange.TryFromStartSize(iova.Value, size, out ByteRange range) ||
                 !ByteRange.TryFromStartSize(phys.Value, size, out _))
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "__iommu_map", "iova 0x{0:x}, phys 0x{1:x} and size 0x{2:x} must be multiples of the domain's smallest page 0x{3:x} and not wrap",
+                    iova.Value, phys.Value, size, min);
             }
             if (!Aperture.Contains(range))
             {
-                return Unit.Profile.OutOfApertureError;
+                return Refusals.Refuse(Unit.Profile.OutOfApertureError, "iommu_map", "[0x{0:x}, 0x{1:x}] leaves the aperture [0x{2:x}, 0x{3:x}] of the {4} domain",
+                    range.Start, range.Last, Aperture.Start, Aperture.Last, Unit.Profile.Name);
             }
             ulong firstSize = PageSizeBitmap.LargestFitting(PgsizeBitmap, range.Start, phys.Value, size);
             ulong firstCount = BatchCount(range.Start, phys.Value, size, firstSize);
@@ -173,7 +175,7 @@ internal sealed partial class IommuDomain
                 // insertion are one descent of the table.
                 if (!_table.TryInsert(range.Start, range.Last, new IopteRun(phys, firstSize, prot)))
                 {
-                    return Errno.EEXIST;
+                    return Refusals.Refuse(Errno.EEXIST, "iommu_map", "an IOPTE of domain {4} already covers part of [0x{0:x}, 0x{1:x}]", range.Start, range.Last, text: Name);
                 }
                 if (Faults.ShouldFail(FaultSite.IommuMap))
                 {
@@ -186,7 +188,7 @@ internal sealed partial class IommuDomain
             }
             if (_table.Overlaps(range.Start, range.Last))
             {
-                return Errno.EEXIST;
+                return Refusals.Refuse(Errno.EEXIST, "iommu_map", "an IOPTE of domain {4} already covers part of [0x{0:x}, 0x{1:x}]", range.Start, range.Last, text: Name);
             }
 
             ulong cursor = range.Start;
@@ -225,7 +227,8 @@ internal sealed partial class IommuDomain
     {
         Trace.Emit(TraceKind.IommuMapFailed, 0, TraceLog.F("domain", Name), TraceLog.F("iova", iova.Value),
             TraceLog.F("size", size), TraceLog.F("errno", "ENOMEM"));
-        return Errno.ENOMEM;
+        return Refusals.Refuse(Errno.ENOMEM, "iommu_map", "allocating page-table memory of domain {4} for [0x{0:x}, +0x{1:x}) failed (injected)", iova.Value, size,
+            text: Name);
     }
 
     private void TraceMap(Iova iova, PhysAddr phys, ulong size, IommuProt prot)

@@ -165,11 +165,12 @@ internal sealed class IommuGroup
         {
             if (!_members.Contains(member))
             {
-                return Errno.ENODEV;
+                return Refusals.Refuse(Errno.ENODEV, "iommu_device_use_default_domain", "{4} is not a member of group {0}", (ulong)Id, text: member.Name);
             }
             if (binding == DriverBinding.Host && _owner is not null)
             {
-                return Errno.EBUSY;
+                return Refusals.Refuse(Errno.EBUSY, "iommu_device_use_default_domain", "group {0} is claimed for user DMA; {4} cannot bind a kernel driver", (ulong)Id,
+                    text: member.Name);
             }
             member.Binding = binding;
             return Errno.None;
@@ -188,13 +189,13 @@ internal sealed class IommuGroup
         {
             if (_owner is not null)
             {
-                return Errno.EPERM;
+                return Refusals.Refuse(Errno.EPERM, "iommu_group_claim_dma_owner", "group {0} already has a DMA owner", (ulong)Id);
             }
             foreach (IommuGroupMember m in _members)
             {
                 if (m.Binding == DriverBinding.Host)
                 {
-                    return Errno.EPERM;
+                    return Refusals.Refuse(Errno.EPERM, "iommu_group_claim_dma_owner", "group {0} is not viable: {4} is bound to a kernel driver", (ulong)Id, text: m.Name);
                 }
             }
             _owner = owner;
@@ -221,7 +222,9 @@ internal sealed class IommuGroup
     public Errno TryAllocateDomain(out IommuDomain? domain)
     {
         domain = null;
-        return Unit is null ? Errno.ENODEV : Unit.TryAllocateDomain(out domain);
+        return Unit is null
+            ? Refusals.Refuse(Errno.ENODEV, "iommu_paging_domain_alloc", "group {0} is emulated: it has no IOMMU", (ulong)Id)
+            : Unit.TryAllocateDomain(out domain);
     }
 
     /// <summary>
@@ -239,15 +242,17 @@ internal sealed class IommuGroup
         {
             if (Unit is null)
             {
-                return Errno.ENODEV;
+                return Refusals.Refuse(Errno.ENODEV, "iommu_attach_group", "group {0} is emulated: it has no IOMMU", (ulong)Id);
             }
             if (_domain is not null)
             {
-                return Errno.EBUSY;
+                return Refusals.Refuse(Errno.EBUSY, "iommu_attach_group", "group {0} is already attached to a domain", (ulong)Id);
             }
             if (domain.IsFreed || domain.OpsName != Unit.Profile.OpsName)
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "iommu_attach_group", domain.IsFreed
+                    ? "the domain was freed"
+                    : "the domain belongs to another IOMMU driver ({4})", text: domain.OpsName);
             }
             if (!ReferenceEquals(domain.Unit, Unit))
             {
@@ -259,12 +264,13 @@ internal sealed class IommuGroup
                     Unit.Profile.Aperture.Contains(domain.Aperture);
                 if (!compatible)
                 {
-                    return Errno.EINVAL;
+                    return Refusals.Refuse(Errno.EINVAL, "paging_domain_compatible", "the domain's coherency, page sizes 0x{0:x} or aperture do not suit group {1}'s IOMMU",
+                        domain.PgsizeBitmap, (ulong)Id);
                 }
             }
             if (Faults.ShouldFail(FaultSite.IommuAttachGroup))
             {
-                return Errno.ENOMEM;
+                return Refusals.Refuse(Errno.ENOMEM, "iommu_attach_group", "attaching group {0} failed (injected)", (ulong)Id);
             }
             _domain = domain;
             domain.AddGroup(this);

@@ -47,7 +47,7 @@ internal sealed class IommuUnit
         domain = null;
         if (Faults.ShouldFail(FaultSite.IommuDomainAlloc))
         {
-            return Errno.ENOMEM;
+            return Refusals.Refuse(Errno.ENOMEM, "iommu_paging_domain_alloc", "allocating a domain failed (injected)");
         }
         domain = new IommuDomain(this, Interlocked.Increment(ref _nextDomainId));
         Trace.Emit(TraceKind.IommuDomainAlloc, 0, TraceLog.F("unit", Name), TraceLog.F("domain", domain.Name));

@@ -134,18 +134,21 @@ internal sealed class TceTableGroup
         table = null;
         if (levels < 1 || levels > MaxLevels || !BitOperations.IsPow2(windowSize) || windowSize < (1UL << pageShift))
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "pnv_pci_ioda2_table_alloc_pages",
+                "levels {0} must be 1..{1}, and window size 0x{2:x} a power of two of at least one TCE page (page_shift {3})", (ulong)levels, MaxLevels, windowSize,
+                (ulong)pageShift);
         }
         int entriesShift = BitOperations.Log2(windowSize) - pageShift;
         int tableShift = Math.Max(entriesShift + 3, hostPageShift);
         int levelShift = Math.Max(((entriesShift + levels - 1) / levels) + 3, hostPageShift);
         if (((levelShift - 3) * levels) + pageShift >= 55 || tableShift >= 61)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "pnv_pci_ioda2_table_alloc_pages", "a table of {0} levels for a window of 0x{1:x} with page_shift {2} would be too deep",
+                (ulong)levels, windowSize, (ulong)pageShift);
         }
         if (Faults.ShouldFail(FaultSite.TceTableAlloc))
         {
-            return Errno.ENOMEM;
+            return Refusals.Refuse(Errno.ENOMEM, "pnv_pci_ioda2_table_alloc_pages", "allocating the TCE table failed (injected)");
         }
         ulong busOffset = num == 0 ? Tce32Start : BypassBase;
         table = new TceTable(num, busOffset >> pageShift, 1UL << (tableShift - 3), pageShift, levels, chargedPages);
@@ -158,7 +161,7 @@ internal sealed class TceTableGroup
     {
         if (Faults.ShouldFail(FaultSite.TceSetWindow))
         {
-            return Errno.ENOMEM;
+            return Refusals.Refuse(Errno.ENOMEM, "pnv_pci_ioda2_set_window", "programming window {0} failed (injected)", (ulong)num);
         }
         lock (_lock)
         {

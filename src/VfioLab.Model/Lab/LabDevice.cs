@@ -1,5 +1,6 @@
 using VfioLab.Abi;
 using VfioLab.Addressing;
+using VfioLab.Diagnostics;
 using VfioLab.Iommu;
 using VfioLab.Simulation;
 using VfioLab.Vfio;
@@ -167,9 +168,10 @@ public sealed class LabDevice
         var raw = new Pfn[Math.Clamp(count, 1, 8192)];
         IommuProt prot = ((protection & MemoryProtection.Read) != 0 ? IommuProt.Read : IommuProt.None)
             | ((protection & MemoryProtection.Write) != 0 ? IommuProt.Write : IommuProt.None);
-        long ret = vfio.Driver is MdevVendorDriver driver
+        Refusals.Begin();
+        long ret = Explained(vfio.Driver is MdevVendorDriver driver
             ? driver.PinPages(vfio, iova, count, prot, raw)
-            : vfio.PinPages(iova, count, prot, raw, _host.Simulated.Machine.PageShift);
+            : vfio.PinPages(iova, count, prot, raw, _host.Simulated.Machine.PageShift));
         for (int i = 0; i < raw.Length && i < pfns.Length && i < ret; i++)
         {
             pfns[i] = raw[i].Value;
@@ -196,13 +198,30 @@ public sealed class LabDevice
     public Errno DmaRw(ulong iova, Span<byte> data, bool write, LabProcess? current = null)
     {
         LabHost.Wide(_host);
-        return MdevVendorDriver.DmaRw(Vfio(), iova, data, write, current?.Process);
+        VfioDevice vfio = Vfio();
+        Refusals.Begin();
+        return ErrnoExtensions.FromReturn(Explained(MdevVendorDriver.DmaRw(vfio, iova, data, write, current?.Process).AsReturn()));
+    }
+
+    /// <summary>Why the device driver's last <see cref="PinPages(ulong, int, MemoryProtection, Span{ulong})"/> or
+    /// <see cref="DmaRw"/> failed: the kernel check that refused, with its values; null when it succeeded or before any.</summary>
+    public LabRefusal? LastRefusal => LabRefusal.From(_lastRefusal);
+
+    // A pinning driver's call returns: its refusal, when it failed, becomes the device's and the host's last.
+    private long Explained(long ret)
+    {
+        Refusal refusal = ret < 0 ? Refusals.Take(ErrnoExtensions.FromReturn(ret)) : default;
+        _lastRefusal = refusal;
+        _host.Simulated.Machine.LastRefusal = refusal;
+        return ret;
     }
 
     /// <inheritdoc/>
     public override string ToString() => Simulated.ToString();
 
     internal SimulatedDevice Simulated { get; }
+
+    private Refusal _lastRefusal;
 
     internal static DmaFaultReason Reason(IommuFaultReason reason) => reason switch
     {

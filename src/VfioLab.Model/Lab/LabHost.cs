@@ -88,6 +88,12 @@ public sealed class LabHost
     /// <summary>Work items queued for the host's workqueue and not yet run (<see cref="RunDeferredWork"/>).</summary>
     public int PendingDeferredWork => Simulated.Machine.Work.Pending;
 
+    /// <summary>Why the last system call of any process, or the last pinning-driver call of any device
+    /// (<c>LabDevice.PinPages</c>, <see cref="LabDevice.DmaRw"/>), failed;
+    /// null when it succeeded. For a caller that drives one call at a time; with several threads, read
+    /// <see cref="LabProcess.LastRefusal"/>.</summary>
+    public LabRefusal? LastRefusal => LabRefusal.From(Simulated.Machine.LastRefusal);
+
     /// <summary>The process named <paramref name="name"/>.</summary>
     /// <exception cref="LabConfigurationException">No process has that name.</exception>
     public LabProcess Process(string name) => TryGetProcess(name, out LabProcess? p)

@@ -38,6 +38,11 @@ public sealed class LabProcess
     /// breaks an invariant throws <see cref="InvariantViolationException"/> after it completed.</summary>
     public ISyscallSurface Syscalls { get; }
 
+    /// <summary>Why the process's last system call failed: the kernel check that refused it (its function as Linux names
+    /// it), the values involved and, where it matters, the profile switch or commit; null when the call succeeded, before
+    /// any call, or when no check of the model explains its errno.</summary>
+    public LabRefusal? LastRefusal => LabRefusal.From(Process.LastRefusal);
+
     /// <summary>RLIMIT_MEMLOCK in bytes (<see cref="LabHostBuilder.Unlimited"/> for none); setting it is setrlimit:
     /// charges already taken stay, the next charge is judged against the new limit.</summary>
     public ulong MemlockLimitBytes

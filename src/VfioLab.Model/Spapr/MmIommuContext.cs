@@ -1,3 +1,4 @@
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 
 namespace VfioLab.Spapr;
@@ -73,7 +74,8 @@ internal sealed class MmIommuContext(AddressSpace mm, int id)
             {
                 if (r.Ua < end && start < r.Ua + r.Size(hostPageShift))
                 {
-                    return Abi.Errno.EINVAL;
+                    return Refusals.Refuse(Abi.Errno.EINVAL, "mm_iommu_do_alloc", "[0x{0:x}, 0x{1:x}) overlaps the registered region [0x{2:x}, 0x{3:x})", start, end, r.Ua,
+                        r.Ua + r.Size(hostPageShift));
                 }
             }
             _regions.Add(region);
@@ -93,7 +95,7 @@ internal sealed class MmIommuContext(AddressSpace mm, int id)
         {
             if (region.Used == 0)
             {
-                return Abi.Errno.ENOENT;
+                return Refusals.Refuse(Abi.Errno.ENOENT, "mm_iommu_put", "the region at 0x{0:x} has no user left", region.Ua);
             }
             region.Used--;
             if (region.Used > 0)
@@ -103,7 +105,8 @@ internal sealed class MmIommuContext(AddressSpace mm, int id)
             if (region.Mapped != 1)
             {
                 region.Used++;
-                return Abi.Errno.EBUSY;
+                return Refusals.Refuse(Abi.Errno.EBUSY, "mm_iommu_put", "TCEs still point into the region at 0x{0:x} ({1} mapping references)", region.Ua,
+                    (ulong)(region.Mapped - 1));
             }
             region.Mapped = 0;
             _regions.Remove(region);

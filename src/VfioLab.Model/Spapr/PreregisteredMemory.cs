@@ -73,7 +73,7 @@ internal sealed class PreregisteredMemory(TceContext ctx, TceContainerMm mm)
         ctx.AssertLocked();
         if (mm.WorkingLocked(caller) is null || (!ctx.Behavior.ContainerRecordsMm && caller.Mm is null))
         {
-            return Errno.EPERM;
+            return Refusals.Refuse(Errno.EPERM, "tce_iommu_unregister_pages", "the container has no mm yet (nothing was registered)");
         }
         if (!ReadRegisterMemory(ref argument, out ulong vaddr, out ulong size, out Errno e))
         {
@@ -81,15 +81,18 @@ internal sealed class PreregisteredMemory(TceContext ctx, TceContainerMm mm)
         }
         if (((vaddr | size) & (ctx.Machine.PageSize - 1)) != 0)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "tce_iommu_unregister_pages", "vaddr 0x{0:x} and size 0x{1:x} must be multiples of PAGE_SIZE 0x{2:x}", vaddr, size,
+                ctx.Machine.PageSize);
         }
         MmIommuContext regions = ctx.Mms.Of(mm.WorkingLocked(caller)!);
         MmIommuRegion? mem = regions.Get(vaddr, size >> ctx.PageShift);
         if (mem is null)
         {
-            return Errno.ENOENT;
+            return Refusals.Refuse(Errno.ENOENT, "mm_iommu_get", "no region [0x{0:x}, +0x{1:x}) is registered in this mm", vaddr, size);
         }
-        Errno ret = _prereg.Contains(mem) ? PreregFreeLocked(mem) : Errno.ENOENT;
+        Errno ret = _prereg.Contains(mem)
+            ? PreregFreeLocked(mem)
+            : Refusals.Refuse(Errno.ENOENT, "tce_iommu_unregister_pages", "the region [0x{0:x}, +0x{1:x}) was not registered through this container", vaddr, size);
         PutRegionLocked(mem);
         ctx.Emit(TraceKind.SpaprUnregister, caller, TraceLog.F("vaddr", vaddr), TraceLog.F("size", size),
             TraceLog.F("errno", ret.ToString()));
@@ -102,13 +105,14 @@ internal sealed class PreregisteredMemory(TceContext ctx, TceContainerMm mm)
         Span<byte> raw = stackalloc byte[VfioIommuSpaprRegisterMemory.SizeOf];
         if (!argument.TryCopyFrom(0, raw))
         {
-            error = Errno.EFAULT;
+            error = Refusals.Refuse(Errno.EFAULT, "tce_iommu_ioctl", "copy_from_user of the {0}-byte struct vfio_iommu_spapr_register_memory faulted", (ulong)raw.Length);
             return false;
         }
         VfioIommuSpaprRegisterMemory.TryRead(raw, out VfioIommuSpaprRegisterMemory p);
         if (p.Argsz < VfioIommuSpaprRegisterMemory.MinSize || p.Flags != 0)
         {
-            error = Errno.EINVAL;
+            error = Refusals.Refuse(Errno.EINVAL, "tce_iommu_ioctl", "argsz {0} (minsz {1}) or flags 0x{2:x} (none allowed)", p.Argsz,
+                (ulong)VfioIommuSpaprRegisterMemory.MinSize, p.Flags);
             return false;
         }
         vaddr = p.Vaddr;
@@ -124,7 +128,8 @@ internal sealed class PreregisteredMemory(TceContext ctx, TceContainerMm mm)
         ctx.AssertLocked();
         if (((vaddr | size) & (ctx.Machine.PageSize - 1)) != 0 || vaddr + size < vaddr)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "tce_iommu_register_pages", "vaddr 0x{0:x} and size 0x{1:x} must be multiples of PAGE_SIZE 0x{2:x} and not wrap",
+                vaddr, size, ctx.Machine.PageSize);
         }
         MmIommuContext regions = ctx.Mms.Of(mm.WorkingLocked(caller)!);
         ulong entries = size >> ctx.PageShift;
@@ -134,7 +139,7 @@ internal sealed class PreregisteredMemory(TceContext ctx, TceContainerMm mm)
             if (_prereg.Contains(mem))
             {
                 PutRegionLocked(mem);
-                return Errno.EBUSY.AsReturn();
+                return Refusals.RefuseReturn(Errno.EBUSY, "tce_iommu_register_pages", "[0x{0:x}, +0x{1:x}) is already registered through this container", vaddr, size);
             }
         }
         else
@@ -169,7 +174,7 @@ internal sealed class PreregisteredMemory(TceContext ctx, TceContainerMm mm)
         {
             // mm_iommu_do_alloc: charging 0 pages is a no-op, then vzalloc(array_size(0, 8)) returns NULL: ENOMEM,
             // with nothing charged, pinned or listed.
-            return Errno.ENOMEM.AsReturn();
+            return Refusals.RefuseReturn(Errno.ENOMEM, "mm_iommu_do_alloc", "a region of 0 pages: vzalloc of 0 entries returns NULL");
         }
         AddressSpace owner = regions.Mm;
         Errno e = mm.Account(owner, caller, (long)entries);
@@ -192,7 +197,9 @@ internal sealed class PreregisteredMemory(TceContext ctx, TceContainerMm mm)
                 long got = Gup.PinUserPagesLocked(owner, new HostVirtAddr(at), entries - pinned, write: true, runs, out int runCount);
                 if (got <= 0)
                 {
-                    e = got == 0 || pinned > 0 ? Errno.EFAULT : ErrnoExtensions.FromReturn(got);
+                    e = got == 0 || pinned > 0
+                        ? Refusals.Refuse(Errno.EFAULT, "mm_iommu_do_alloc", "pinning stopped at vaddr 0x{0:x} after {1} of {2} pages", at, pinned, entries)
+                        : ErrnoExtensions.FromReturn(got);
                     partial = (long)pinned;
                     break;
                 }
@@ -203,7 +210,7 @@ internal sealed class PreregisteredMemory(TceContext ctx, TceContainerMm mm)
                 }
                 if ((ulong)got < entries - (pinned - (ulong)got) && runCount < runs.Length)
                 {
-                    e = Errno.EFAULT;
+                    e = Refusals.Refuse(Errno.EFAULT, "mm_iommu_do_alloc", "pinning stopped after {0} of {1} pages from vaddr 0x{2:x}", pinned, entries, ua);
                     partial = (long)pinned;
                     break;
                 }

@@ -106,20 +106,21 @@ internal sealed class TceContainer : IVfioIommu, IVfioIommuInspection
             if (_mm.IsForeignLocked(caller))
             {
                 _ctx.Emit(TraceKind.SpaprForeignMm, caller, TraceLog.F("request", request));
-                return Errno.EPERM.AsReturn();
+                return Refusals.RefuseReturn(Errno.EPERM, "tce_iommu_ioctl", "process {0} is not in the mm the container recorded (its first user's; bc82d122ae4a)",
+                    (ulong)caller.Pid);
             }
             return request switch
             {
                 VfioIoctl.IommuSpaprTceGetInfo => GetInfoLocked(ref argument).AsReturn(),
-                VfioIoctl.IommuMapDma => _enabled ? _mapping.MapDmaIoctlLocked(caller, ref argument) : Errno.EPERM.AsReturn(),
-                VfioIoctl.IommuUnmapDma => _enabled ? _mapping.UnmapDmaIoctlLocked(caller, ref argument) : Errno.EPERM.AsReturn(),
+                VfioIoctl.IommuMapDma => _enabled ? _mapping.MapDmaIoctlLocked(caller, ref argument) : NotEnabled("MAP_DMA"),
+                VfioIoctl.IommuUnmapDma => _enabled ? _mapping.UnmapDmaIoctlLocked(caller, ref argument) : NotEnabled("UNMAP_DMA"),
                 VfioIoctl.IommuSpaprRegisterMemory when V2 => RegisterMemoryLocked(caller, ref argument),
                 VfioIoctl.IommuSpaprUnregisterMemory when V2 => _prereg.UnregisterMemoryIoctlLocked(caller, ref argument).AsReturn(),
                 VfioIoctl.IommuEnable when !V2 => EnableLocked(caller).AsReturn(),
                 VfioIoctl.IommuDisable when !V2 => DisableIoctlLocked(),
                 VfioIoctl.IommuSpaprTceCreate when V2 => _windows.CreateIoctlLocked(caller, ref argument).AsReturn(),
                 VfioIoctl.IommuSpaprTceRemove when V2 => _windows.RemoveIoctlLocked(caller, ref argument).AsReturn(),
-                _ => Errno.ENOTTY.AsReturn(),
+                _ => Refusals.RefuseReturn(Errno.ENOTTY, "tce_iommu_ioctl", "request 0x{0:x} is not an sPAPR TCE {4} ioctl", request, text: V2 ? "v2" : "v1"),
             };
         }
     }
@@ -130,9 +131,13 @@ internal sealed class TceContainer : IVfioIommu, IVfioIommuInspection
     {
         using (_ctx.Lock.EnterScope())
         {
-            return _enabled ? _mapping.MapDmaLocked(caller, iova, vaddr, size, flags) : Errno.EPERM.AsReturn();
+            return _enabled ? _mapping.MapDmaLocked(caller, iova, vaddr, size, flags) : NotEnabled("MAP_DMA");
         }
     }
+
+    private long NotEnabled(string request) => Refusals.RefuseReturn(Errno.EPERM, "tce_iommu_ioctl", V2
+        ? "{4}: the v2 container is not enabled yet (no memory registered)"
+        : "{4}: the v1 container is not enabled yet (VFIO_IOMMU_ENABLE)", text: request);
 
     /// <inheritdoc />
     /// <returns>EINVAL for an emulated (mdev) group; ENODEV for a group that is not a PE (no table group);
@@ -142,19 +147,21 @@ internal sealed class TceContainer : IVfioIommu, IVfioIommuInspection
     {
         if (group.Type == VfioGroupType.EmulatedIommu)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "tce_iommu_attach_group", "group {0} is emulated (mdev); sPAPR takes only PEs", (ulong)group.Number);
         }
         using (_ctx.Lock.EnterScope())
         {
             TceTableGroup? tg = group.Backing.IommuGroup?.TableGroup;
             if (tg is null)
             {
-                return Errno.ENODEV;
+                return Refusals.Refuse(Errno.ENODEV, "tce_iommu_attach_group", "group {0} is not a PE (no iommu_table_group)", (ulong)group.Number);
             }
             // v2 needs dynamic windows; every modelled PE (IODA2) has them, so that EINVAL cannot arise.
             if ((!V2 && _groups.CountLocked > 0) || _groups.ContainsLocked(group))
             {
-                return Errno.EBUSY;
+                return Refusals.Refuse(Errno.EBUSY, "tce_iommu_attach_group", _groups.ContainsLocked(group)
+                    ? "group {0} is already attached"
+                    : "a v1 container takes one group; it has {1} already", (ulong)group.Number, (ulong)_groups.CountLocked);
             }
             bool first = _groups.CountLocked == 0;
             Errno ret = _groups.AttachLocked(group, tg, _windows.TablesLocked);
@@ -253,18 +260,18 @@ internal sealed class TceContainer : IVfioIommu, IVfioIommuInspection
         _ctx.AssertLocked();
         if (_groups.CountLocked == 0)
         {
-            return Errno.ENXIO;
+            return Refusals.Refuse(Errno.ENXIO, "tce_iommu_ioctl", "SPAPR_TCE_GET_INFO: the container has no group");
         }
         TceTableGroup tg = _groups.FirstLocked;
         Span<byte> raw = stackalloc byte[VfioIommuSpaprTceInfo.SizeOf];
         if (!argument.TryCopyFrom(0, raw[..VfioIommuSpaprTceInfo.MinSize]))
         {
-            return Errno.EFAULT;
+            return Refusals.Refuse(Errno.EFAULT, "tce_iommu_ioctl", "SPAPR_TCE_GET_INFO: copy_from_user of {0} bytes faulted", (ulong)VfioIommuSpaprTceInfo.MinSize);
         }
         VfioIommuSpaprTceInfo.TryRead(raw, VfioIommuSpaprTceInfo.MinSize, out VfioIommuSpaprTceInfo info);
         if (info.Argsz < VfioIommuSpaprTceInfo.MinSize)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "tce_iommu_ioctl", "SPAPR_TCE_GET_INFO: argsz {0} is below minsz {1}", info.Argsz, (ulong)VfioIommuSpaprTceInfo.MinSize);
         }
         info.Dma32WindowStart = (uint)tg.Tce32Start;
         info.Dma32WindowSize = (uint)tg.Tce32Size;
@@ -279,7 +286,9 @@ internal sealed class TceContainer : IVfioIommu, IVfioIommuInspection
         }
         int length = info.Argsz >= VfioIommuSpaprTceInfo.DdwMinSize ? VfioIommuSpaprTceInfo.DdwMinSize : VfioIommuSpaprTceInfo.MinSize;
         info.Write(raw);
-        return argument.TryCopyTo(0, raw[..length]) ? Errno.None : Errno.EFAULT;
+        return argument.TryCopyTo(0, raw[..length])
+            ? Errno.None
+            : Refusals.Refuse(Errno.EFAULT, "tce_iommu_ioctl", "SPAPR_TCE_GET_INFO: copy_to_user of {0} bytes faulted", (ulong)length);
     }
 
     // REGISTER_MEMORY enables a v2 container once a region is held.
@@ -304,16 +313,16 @@ internal sealed class TceContainer : IVfioIommu, IVfioIommuInspection
         _ctx.AssertLocked();
         if (_enabled)
         {
-            return Errno.EBUSY;
+            return Refusals.Refuse(Errno.EBUSY, "tce_iommu_enable", "the container is already enabled");
         }
         if (_groups.CountLocked == 0)
         {
-            return Errno.ENODEV;
+            return Refusals.Refuse(Errno.ENODEV, "tce_iommu_enable", "the container has no group");
         }
         TceTableGroup tg = _groups.FirstLocked;
         if (tg.Tce32Size == 0)
         {
-            return Errno.EPERM;
+            return Refusals.Refuse(Errno.EPERM, "tce_iommu_enable", "the PE has no 32-bit default window to enable");
         }
         Errno e = _mm.SetLocked(caller);
         if (e != Errno.None)

@@ -54,7 +54,7 @@ internal sealed class TceContainerMm(TceContext ctx)
         AddressSpace? mm = caller.Mm;
         if (mm is null)
         {
-            return Errno.ESRCH;
+            return Refusals.Refuse(Errno.ESRCH, "tce_iommu_mm_set", "process {0} has no mm", (ulong)caller.Pid);
         }
         _firstUser ??= mm;
         if (!ctx.Behavior.ContainerRecordsMm)
@@ -63,7 +63,9 @@ internal sealed class TceContainerMm(TceContext ctx)
         }
         if (_mm is not null)
         {
-            return ReferenceEquals(_mm, mm) ? Errno.None : Errno.EPERM;
+            return ReferenceEquals(_mm, mm)
+                ? Errno.None
+                : Refusals.Refuse(Errno.EPERM, "tce_iommu_mm_set", "process {0} is not in the mm the container recorded (its first user's)", (ulong)caller.Pid);
         }
         _mm = mm;
         ctx.Emit(TraceKind.SpaprMmSet, caller);
@@ -98,7 +100,8 @@ internal sealed class TceContainerMm(TceContext ctx)
                 if ((ulong)pages > limit || mm.LockedVm > limit - (ulong)pages)
                 {
                     ctx.Emit(TraceKind.RlimitMemlockExceeded, caller, TraceLog.F("locked_vm", mm.LockedVm), TraceLog.F("pages", pages), TraceLog.F("limit", limit));
-                    return Errno.ENOMEM;
+                    return Refusals.Refuse(Errno.ENOMEM, "account_locked_vm", "charging {0} pages would make locked_vm {1} pages, over RLIMIT_MEMLOCK {2} pages",
+                        (ulong)pages, mm.LockedVm + (ulong)pages, limit);
                 }
             }
             mm.AddLockedVmLocked(pages, caller is null || caller.CapIpcLock ? ulong.MaxValue : caller.MemlockLimitPages);

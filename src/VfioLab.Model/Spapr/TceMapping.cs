@@ -37,12 +37,13 @@ internal sealed class TceMapping(TceContext ctx, TceContainerMm containerMm, Tce
         Span<byte> raw = stackalloc byte[VfioIommuType1DmaMap.SizeOf];
         if (!argument.TryCopyFrom(0, raw[..VfioIommuType1DmaMap.MinSize]))
         {
-            return Errno.EFAULT.AsReturn();
+            return Refusals.RefuseReturn(Errno.EFAULT, "tce_iommu_ioctl", "MAP_DMA: copy_from_user of the {0}-byte struct faulted", (ulong)VfioIommuType1DmaMap.MinSize);
         }
         VfioIommuType1DmaMap.TryRead(raw, out VfioIommuType1DmaMap map);
         if (map.Argsz < VfioIommuType1DmaMap.MinSize || (map.Flags & ~(DmaMapFlags.Read | DmaMapFlags.Write)) != 0)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "tce_iommu_ioctl", "MAP_DMA: argsz {0} (minsz {1}) or flags 0x{2:x} (only READ|WRITE)", map.Argsz,
+                (ulong)VfioIommuType1DmaMap.MinSize, (ulong)map.Flags);
         }
         return MapDmaLocked(caller, map.Iova, map.Vaddr, map.Size, map.Flags);
     }
@@ -59,17 +60,18 @@ internal sealed class TceMapping(TceContext ctx, TceContainerMm containerMm, Tce
         }
         if (windows.FindTableLocked(iova, out TceTable? tbl) < 0)
         {
-            return Errno.ENXIO.AsReturn();
+            return Refusals.RefuseReturn(Errno.ENXIO, "tce_iommu_find_table", "no DMA window holds iova 0x{0:x}", iova);
         }
         ulong mask = tbl!.PageSize - 1;
         if (((size | vaddr) & mask) != 0)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "tce_iommu_ioctl", "MAP_DMA: size 0x{0:x} and vaddr 0x{1:x} must be multiples of the window's TCE page 0x{2:x}",
+                size, vaddr, tbl.PageSize);
         }
         IommuProt prot = ((flags & DmaMapFlags.Read) != 0 ? IommuProt.Read : 0) | ((flags & DmaMapFlags.Write) != 0 ? IommuProt.Write : 0);
         if (prot == IommuProt.None)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "tce_iommu_ioctl", "MAP_DMA: flags 0x{0:x} asks neither READ nor WRITE", (ulong)flags);
         }
         if ((prot & IommuProt.Write) != 0)
         {
@@ -106,12 +108,13 @@ internal sealed class TceMapping(TceContext ctx, TceContainerMm containerMm, Tce
         Span<byte> raw = stackalloc byte[VfioIommuType1DmaUnmap.SizeOf];
         if (!argument.TryCopyFrom(0, raw[..VfioIommuType1DmaUnmap.MinSize]))
         {
-            return Errno.EFAULT.AsReturn();
+            return Refusals.RefuseReturn(Errno.EFAULT, "tce_iommu_ioctl", "UNMAP_DMA: copy_from_user of the {0}-byte struct faulted", (ulong)VfioIommuType1DmaUnmap.MinSize);
         }
         VfioIommuType1DmaUnmap.TryRead(raw, VfioIommuType1DmaUnmap.MinSize, out VfioIommuType1DmaUnmap unmap);
         if (unmap.Argsz < VfioIommuType1DmaUnmap.MinSize || unmap.Flags != 0)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "tce_iommu_ioctl", "UNMAP_DMA: argsz {0} (minsz {1}) or flags 0x{2:x} (none allowed)", unmap.Argsz,
+                (ulong)VfioIommuType1DmaUnmap.MinSize, (ulong)unmap.Flags);
         }
         Errno e = windows.CreateDefaultWindowLocked(caller);
         if (e != Errno.None)
@@ -120,12 +123,13 @@ internal sealed class TceMapping(TceContext ctx, TceContainerMm containerMm, Tce
         }
         if (windows.FindTableLocked(unmap.Iova, out TceTable? tbl) < 0)
         {
-            return Errno.ENXIO.AsReturn();
+            return Refusals.RefuseReturn(Errno.ENXIO, "tce_iommu_find_table", "no DMA window holds iova 0x{0:x}", unmap.Iova);
         }
         ulong mask = tbl!.PageSize - 1;
         if ((unmap.Size & mask) != 0)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "tce_iommu_ioctl", "UNMAP_DMA: size 0x{0:x} is not a multiple of the window's TCE page 0x{1:x}", unmap.Size,
+                tbl.PageSize);
         }
         if ((unmap.Iova & mask) != 0)
         {
@@ -150,7 +154,7 @@ internal sealed class TceMapping(TceContext ctx, TceContainerMm containerMm, Tce
         AddressSpace? mm = caller.Mm;
         if (mm is null)
         {
-            return Errno.EFAULT;
+            return Refusals.Refuse(Errno.EFAULT, "tce_iommu_build", "the caller (process {0}) has no mm", (ulong)caller.Pid);
         }
         int mmId = ctx.Mms.Of(mm).Id;
         int tceShift = tbl.PageShift;
@@ -169,7 +173,7 @@ internal sealed class TceMapping(TceContext ctx, TceContainerMm containerMm, Tce
             long got = Host.Gup.PinUserPages(mm, new HostVirtAddr(firstPage << pageShift), pageCount, write, runs, out int runCount);
             if (got <= 0)
             {
-                error = Errno.EFAULT;
+                error = Refusals.Refuse(Errno.EFAULT, "tce_iommu_use_page", "pinning the page at vaddr 0x{0:x} failed (every GUP error is EFAULT here)", firstPage << pageShift);
                 break;
             }
             ulong page = firstPage;
@@ -191,7 +195,8 @@ internal sealed class TceMapping(TceContext ctx, TceContainerMm containerMm, Tce
             if ((ulong)got < pageCount && runCount < runs.Length)
             {
                 // GUP stopped at a page it could not pin: the kernel, pinning TCE by TCE, fails right there.
-                error = Errno.EFAULT;
+                error = Refusals.Refuse(Errno.EFAULT, "tce_iommu_use_page", "pinning the page at vaddr 0x{0:x} failed (every GUP error is EFAULT here)",
+                    (firstPage + (ulong)got) << pageShift);
                 break;
             }
         }
@@ -215,7 +220,7 @@ internal sealed class TceMapping(TceContext ctx, TceContainerMm containerMm, Tce
         AddressSpace? mm = containerMm.WorkingLocked(caller);
         if (mm is null)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "tce_iommu_build_v2", "the container has no working mm for process {0}", (ulong)caller.Pid);
         }
         MmIommuContext regions = ctx.Mms.Of(mm);
         int tceShift = tbl.PageShift;
@@ -230,7 +235,9 @@ internal sealed class TceMapping(TceContext ctx, TceContainerMm containerMm, Tce
             MmIommuRegion? region = regions.Lookup(ua, tceSize, pageShift);
             if (region is null || tceShift > region.PageShift || !region.TryGetHpas((ua - region.Ua) >> pageShift, out Run<HpaRun> hpas))
             {
-                error = Errno.EINVAL;
+                error = Refusals.Refuse(Errno.EINVAL, "tce_iommu_prereg_ua_to_hpa", region is null
+                    ? "[0x{0:x}, +0x{1:x}) lies in no memory region this mm pre-registered"
+                    : "the TCE page 0x{1:x} at 0x{0:x} is larger than the region's pages (page_shift {2})", ua, tceSize, (ulong)(region?.PageShift ?? 0));
                 break;
             }
             ulong regionEnd = region.Ua + region.Size(pageShift);

@@ -94,17 +94,18 @@ internal sealed class TceWindows(TceContext ctx, TceContainerMm mm, TceGroupSet 
         }
         if (groups.CountLocked == 0)
         {
-            return Errno.ENXIO;
+            return Refusals.Refuse(Errno.ENXIO, "tce_iommu_ioctl", "SPAPR_TCE_CREATE: the container has no group");
         }
         Span<byte> raw = stackalloc byte[VfioIommuSpaprTceCreate.SizeOf];
         if (!argument.TryCopyFrom(0, raw[..VfioIommuSpaprTceCreate.MinSize]))
         {
-            return Errno.EFAULT;
+            return Refusals.Refuse(Errno.EFAULT, "tce_iommu_ioctl", "SPAPR_TCE_CREATE: copy_from_user of {0} bytes faulted", (ulong)VfioIommuSpaprTceCreate.MinSize);
         }
         VfioIommuSpaprTceCreate.TryRead(raw, out VfioIommuSpaprTceCreate create);
         if (create.Argsz < VfioIommuSpaprTceCreate.MinSize || create.Flags != 0)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "tce_iommu_ioctl", "SPAPR_TCE_CREATE: argsz {0} (minsz {1}) or flags 0x{2:x} (none allowed)", create.Argsz,
+                (ulong)VfioIommuSpaprTceCreate.MinSize, create.Flags);
         }
         e = CreateDefaultWindowLocked(caller);
         if (e == Errno.None)
@@ -116,7 +117,9 @@ internal sealed class TceWindows(TceContext ctx, TceContainerMm mm, TceGroupSet 
             return e;
         }
         create.Write(raw);
-        return argument.TryCopyTo(0, raw[..VfioIommuSpaprTceCreate.MinSize]) ? Errno.None : Errno.EFAULT;
+        return argument.TryCopyTo(0, raw[..VfioIommuSpaprTceCreate.MinSize])
+            ? Errno.None
+            : Refusals.Refuse(Errno.EFAULT, "tce_iommu_ioctl", "SPAPR_TCE_CREATE: copy_to_user of the window's start 0x{0:x} faulted (the window stays)", create.StartAddr);
     }
 
     /// <summary>
@@ -135,19 +138,20 @@ internal sealed class TceWindows(TceContext ctx, TceContainerMm mm, TceGroupSet 
         }
         if (groups.CountLocked == 0)
         {
-            return Errno.ENXIO;
+            return Refusals.Refuse(Errno.ENXIO, "tce_iommu_ioctl", "SPAPR_TCE_REMOVE: the container has no group");
         }
         Span<byte> raw = stackalloc byte[VfioIommuSpaprTceRemove.SizeOf];
         if (!argument.TryCopyFrom(0, raw))
         {
-            return Errno.EFAULT;
+            return Refusals.Refuse(Errno.EFAULT, "tce_iommu_ioctl", "SPAPR_TCE_REMOVE: copy_from_user of {0} bytes faulted", (ulong)raw.Length);
         }
         uint argsz = BinaryPrimitives.ReadUInt32LittleEndian(raw);
         uint flags = BinaryPrimitives.ReadUInt32LittleEndian(raw[VfioIommuSpaprTceRemove.Offsets.Flags..]);
         ulong start = BinaryPrimitives.ReadUInt64LittleEndian(raw[VfioIommuSpaprTceRemove.Offsets.StartAddr..]);
         if (argsz < VfioIommuSpaprTceRemove.MinSize || flags != 0)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "tce_iommu_ioctl", "SPAPR_TCE_REMOVE: argsz {0} (minsz {1}) or flags 0x{2:x} (none allowed)", argsz,
+                (ulong)VfioIommuSpaprTceRemove.MinSize, flags);
         }
         if (_defWindowPending && start == 0)
         {
@@ -174,19 +178,20 @@ internal sealed class TceWindows(TceContext ctx, TceContainerMm mm, TceGroupSet 
         int num = Array.IndexOf(_tables, null);
         if (num < 0)
         {
-            return Errno.ENOSPC;
+            return Refusals.Refuse(Errno.ENOSPC, "tce_iommu_create_window", "all {0} DMA windows are in use", (ulong)_tables.Length);
         }
         TceTableGroup first = groups.FirstLocked;
         if (pageShift >= 64 || (first.PgSizes & (1UL << (int)pageShift)) == 0)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "tce_iommu_create_window", "page_shift {0} is not among the PE's TCE sizes 0x{1:x}", pageShift, first.PgSizes);
         }
         int shift = (int)pageShift;
         int lv = levels > TceTableGroup.MaxLevels ? 0 : (int)levels;
         ulong tableSize = TceTableGroup.GetTableSize(shift, windowSize, lv, ctx.PageShift);
         if (tableSize == 0)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "pnv_pci_ioda2_get_table_size", "no table fits a window of 0x{0:x} with page_shift {1} and {2} levels", windowSize,
+                pageShift, levels);
         }
         AddressSpace owner = mm.WorkingLocked(caller)!;
         ulong charge = tableSize >> ctx.PageShift;
@@ -227,7 +232,7 @@ internal sealed class TceWindows(TceContext ctx, TceContainerMm mm, TceGroupSet 
         }
         if (groups.CountLocked == 0)
         {
-            return Errno.ENODEV;
+            return Refusals.Refuse(Errno.ENODEV, "tce_iommu_create_default_window", "the container has no group");
         }
         Errno e = CreateWindowLocked(caller, 12, groups.FirstLocked.Tce32Size, 1, out _);
         if (e == Errno.None)
@@ -244,7 +249,7 @@ internal sealed class TceWindows(TceContext ctx, TceContainerMm mm, TceGroupSet 
         int num = FindTableLocked(address, out TceTable? table);
         if (num < 0)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "tce_iommu_remove_window", "no DMA window holds address 0x{0:x}", address);
         }
         groups.UnsetWindowLocked(num);
         // Past the window too (see TceTable): Linux's tce_iommu_clear stops at it_size and leaks those; the model

@@ -1,4 +1,5 @@
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Vfio;
 
@@ -45,7 +46,7 @@ internal sealed class VfioIommuSpaprTceDriver(Machine machine, SpaprBehavior beh
         state = null;
         if (type != VfioExtension.SpaprTceIommu && type != VfioExtension.SpaprTceV2Iommu)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "tce_iommu_open", "IOMMU type {0} is neither VFIO_SPAPR_TCE_IOMMU (2) nor VFIO_SPAPR_TCE_v2_IOMMU (7)", type);
         }
         var c = new TceContainer(machine, this, v2: type == VfioExtension.SpaprTceV2Iommu, container.Id);
         lock (_containers)

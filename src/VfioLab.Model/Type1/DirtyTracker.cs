@@ -23,6 +23,8 @@ namespace VfioLab.Type1;
 /// </remarks>
 internal sealed class DirtyTracker(Type1Context ctx, DmaTree tree, DomainSet domains)
 {
+    private const string Overflow618 = "linux-6.18: 6012379ede6a (Type1Behavior.OverflowIsEoverflow)";
+
     /// <summary>The largest user bitmap (DIRTY_BITMAP_SIZE_MAX): bytes for INT_MAX pages rounded to u64.</summary>
     public const ulong DirtyBitmapSizeMax = 256UL << 20;
 
@@ -47,18 +49,21 @@ internal sealed class DirtyTracker(Type1Context ctx, DmaTree tree, DomainSet dom
     {
         if (!ctx.V2)
         {
-            return Errno.EACCES;
+            return Refusals.Refuse(Errno.EACCES, "vfio_iommu_type1_dirty_pages", "dirty tracking needs a VFIO_TYPE1v2_IOMMU container; this one is v1");
         }
         Span<byte> raw = stackalloc byte[VfioIommuType1DirtyBitmap.SizeOf];
         if (!argument.TryCopyFrom(0, raw))
         {
-            return Errno.EFAULT;
+            return Refusals.Refuse(Errno.EFAULT, "vfio_iommu_type1_dirty_pages", "copy_from_user of the {0}-byte struct vfio_iommu_type1_dirty_bitmap faulted",
+                (ulong)raw.Length);
         }
         VfioIommuType1DirtyBitmap.TryRead(raw, out VfioIommuType1DirtyBitmap dirty);
         const DirtyPagesFlags known = DirtyPagesFlags.Start | DirtyPagesFlags.Stop | DirtyPagesFlags.GetBitmap;
         if (dirty.Argsz < VfioIommuType1DirtyBitmap.MinSize || (dirty.Flags & ~known) != 0)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_type1_dirty_pages", dirty.Argsz < VfioIommuType1DirtyBitmap.MinSize
+                ? "argsz {0} is below minsz {1}"
+                : "flags 0x{2:x} has bits outside START|STOP|GET_BITMAP", dirty.Argsz, (ulong)VfioIommuType1DirtyBitmap.MinSize, (ulong)dirty.Flags);
         }
         switch (dirty.Flags)
         {
@@ -70,16 +75,19 @@ internal sealed class DirtyTracker(Type1Context ctx, DmaTree tree, DomainSet dom
             case DirtyPagesFlags.GetBitmap:
                 break;
             default:
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_type1_dirty_pages", "flags 0x{0:x}: exactly one of START, STOP and GET_BITMAP must be set",
+                    (ulong)dirty.Flags);
         }
         if (dirty.Argsz - VfioIommuType1DirtyBitmap.MinSize < VfioIommuType1DirtyBitmapGet.SizeOf)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_type1_dirty_pages", "GET_BITMAP: argsz {0} leaves no room for the {1}-byte range and bitmap",
+                dirty.Argsz, (ulong)VfioIommuType1DirtyBitmapGet.SizeOf);
         }
         Span<byte> getRaw = stackalloc byte[VfioIommuType1DirtyBitmapGet.SizeOf];
         if (!argument.TryCopyFrom(VfioIommuType1DirtyBitmap.Offsets.Data, getRaw))
         {
-            return Errno.EFAULT;
+            return Refusals.Refuse(Errno.EFAULT, "vfio_iommu_type1_dirty_pages", "copy_from_user of the GET_BITMAP range at offset {0} faulted",
+                (ulong)VfioIommuType1DirtyBitmap.Offsets.Data);
         }
         VfioIommuType1DirtyBitmapGet.TryRead(getRaw, out VfioIommuType1DirtyBitmapGet range);
         return GetBitmap(context.Memory, range.Iova, range.Size, range.Bitmap);
@@ -92,15 +100,20 @@ internal sealed class DirtyTracker(Type1Context ctx, DmaTree tree, DomainSet dom
     {
         if (!new HostVirtAddr(bitmap.Data).TryAdd(bitmap.Size, out HostVirtAddr end) || end.Value > AddressSpace.TaskSize)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "access_ok", "the user bitmap [0x{0:x}, +0x{1:x}) passes TASK_SIZE 0x{2:x}", bitmap.Data, bitmap.Size,
+                AddressSpace.TaskSize);
         }
         // pgsize 0 is undefined behaviour in the kernel (__ffs(0)); the model refuses it.
         if (bitmap.Pgsize == 0)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "verify_bitmap_size", "bitmap pgsize is 0 (undefined in the kernel: __ffs(0); the model refuses it)");
         }
         ulong npages = size >> BitOperations.TrailingZeroCount(bitmap.Pgsize);
-        return npages == 0 || bitmap.Size == 0 || bitmap.Size > DirtyBitmapSizeMax || bitmap.Size < BitmapBytes(npages) ? Errno.EINVAL : Errno.None;
+        return npages == 0 || bitmap.Size == 0 || bitmap.Size > DirtyBitmapSizeMax || bitmap.Size < BitmapBytes(npages)
+            ? Refusals.Refuse(Errno.EINVAL, "verify_bitmap_size",
+                "a bitmap of {0} bytes for {1} pages of 0x{2:x} (it needs {3} bytes, at most 256 MiB, and at least one page)", bitmap.Size, npages, bitmap.Pgsize,
+                BitmapBytes(npages))
+            : Errno.None;
     }
 
     /// <summary>A page of a mapping was written or pinned by a device: its bit is set while tracking.</summary>
@@ -204,17 +217,19 @@ internal sealed class DirtyTracker(Type1Context ctx, DmaTree tree, DomainSet dom
         {
             if (size == 0)
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_type1_dirty_pages", "GET_BITMAP: size is 0", source: Overflow618);
             }
             if (!ByteRange.TryFromStartSize(iova, size, out _))
             {
-                return Errno.EOVERFLOW;
+                return Refusals.Refuse(Errno.EOVERFLOW, "vfio_iommu_type1_dirty_pages", "GET_BITMAP: iova 0x{0:x} + size 0x{1:x} - 1 wraps past 2^64", iova, size,
+                    source: Overflow618);
             }
         }
         else if (size != 0 && !new Iova(iova).TryAdd(size, out _))
         {
             // v6.17 and before: an exclusive end that wraps, so a range ending at 2^64-1 is refused too.
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_type1_dirty_pages", "GET_BITMAP: iova 0x{0:x} + size 0x{1:x} wraps past 2^64", iova, size,
+                source: "linux-6.12 and older (before 6012379ede6a, v6.18)");
         }
         Errno check = CheckUserBitmap(bitmap, size);
         if (check != Errno.None)
@@ -226,12 +241,15 @@ internal sealed class DirtyTracker(Type1Context ctx, DmaTree tree, DomainSet dom
             ulong pgsize = domains.MinPageSizeLocked;
             if (bitmap.Pgsize != pgsize || (iova & (pgsize - 1)) != 0 || size == 0 || (size & (pgsize - 1)) != 0 || !_tracking)
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_type1_dirty_pages", !_tracking
+                    ? "GET_BITMAP while dirty tracking is not started"
+                    : "GET_BITMAP: bitmap pgsize 0x{0:x}, iova 0x{1:x} and size 0x{2:x} must match and be multiples of the smallest IOMMU page 0x{3:x}",
+                    bitmap.Pgsize, iova, size, pgsize);
             }
             var range = ByteRange.FromStartSize(iova, size);
             if (!tree.NoBisectionLocked(range))
             {
-                return Errno.EINVAL;
+                return tree.RefuseBisectionLocked(range, "vfio_iova_dirty_bitmap");
             }
             foreach (VfioDma dma in tree.OverlappingLocked(range))
             {
@@ -255,11 +273,12 @@ internal sealed class DirtyTracker(Type1Context ctx, DmaTree tree, DomainSet dom
         ulong npages = dma.RequestedSize / pgsize;
         if (npages > DirtyBitmapPagesMax)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_dma_bitmap_alloc", "the mapping at 0x{0:x} has {1} pages of 0x{2:x}, more than a bitmap holds (INT_MAX bits)",
+                dma.Iova.Value, npages, pgsize);
         }
         if (ctx.Faults.ShouldFail(FaultSite.BitmapAlloc))
         {
-            return Errno.ENOMEM;
+            return Refusals.Refuse(Errno.ENOMEM, "vfio_dma_bitmap_alloc", "allocating the dirty bitmap of the mapping at 0x{0:x} failed (injected)", dma.Iova.Value);
         }
         NewBitmap(dma, pgsize);
         PopulateBitmapLocked(dma);
@@ -321,7 +340,7 @@ internal sealed class DirtyTracker(Type1Context ctx, DmaTree tree, DomainSet dom
         {
             if (!memory.TryRead(userBitmap.Plus(copyOffset * 8).Value, word))
             {
-                return Errno.EFAULT;
+                return Refusals.Refuse(Errno.EFAULT, "update_user_bitmap", "reading the user bitmap word at 0x{0:x} faulted", userBitmap.Plus(copyOffset * 8).Value);
             }
             leftover = BinaryPrimitives.ReadUInt64LittleEndian(word);
         }
@@ -340,7 +359,7 @@ internal sealed class DirtyTracker(Type1Context ctx, DmaTree tree, DomainSet dom
             BinaryPrimitives.WriteUInt64LittleEndian(word, output[w]);
             if (!memory.TryWrite(userBitmap.Plus((copyOffset + w) * 8).Value, word))
             {
-                return Errno.EFAULT;
+                return Refusals.Refuse(Errno.EFAULT, "update_user_bitmap", "writing the user bitmap word at 0x{0:x} faulted", userBitmap.Plus((copyOffset + w) * 8).Value);
             }
         }
         return Errno.None;

@@ -23,6 +23,9 @@ namespace VfioLab.Type1;
 internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows windows, DomainSet domains, DmaPinning pinning, LockedMemoryAccounting accounting,
     DirtyTracker dirty, UnmapNotifier notifier, DeviceMemoryHolds holds)
 {
+    /// <summary>The source of v6.18's range checks (size 0 and wrapping ranges before the lock, EOVERFLOW).</summary>
+    private const string Overflow618 = "linux-6.18: 6012379ede6a (Type1Behavior.OverflowIsEoverflow)";
+
     /// <summary>
     /// VFIO_IOMMU_MAP_DMA: EFAULT (struct copy), EINVAL (argsz, flags, prot/VADDR mix, size 0,
     /// alignment, outside the valid IOVA windows), EOVERFLOW (v6.18: range wraps), ENOENT/EINVAL (VADDR
@@ -35,12 +38,18 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
         Span<byte> raw = stackalloc byte[VfioIommuType1DmaMap.SizeOf];
         if (!argument.TryCopyFrom(0, raw[..VfioIommuType1DmaMap.MinSize]))
         {
-            return Errno.EFAULT;
+            return Refusals.Refuse(Errno.EFAULT, "vfio_iommu_type1_map_dma", "copy_from_user of the {0}-byte struct vfio_iommu_type1_dma_map faulted",
+                (ulong)VfioIommuType1DmaMap.MinSize);
         }
         VfioIommuType1DmaMap.TryRead(raw, VfioIommuType1DmaMap.MinSize, out VfioIommuType1DmaMap map);
-        if (map.Argsz < VfioIommuType1DmaMap.MinSize || (map.Flags & ~(DmaMapFlags.Read | DmaMapFlags.Write | DmaMapFlags.Vaddr)) != 0)
+        if (map.Argsz < VfioIommuType1DmaMap.MinSize)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_type1_map_dma", "argsz {0} is below minsz {1}", map.Argsz, (ulong)VfioIommuType1DmaMap.MinSize);
+        }
+        if ((map.Flags & ~(DmaMapFlags.Read | DmaMapFlags.Write | DmaMapFlags.Vaddr)) != 0)
+        {
+            return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_type1_map_dma", "flags 0x{0:x} has bits outside READ|WRITE|VADDR (0x{1:x})", (ulong)map.Flags,
+                (ulong)(map.Flags & ~(DmaMapFlags.Read | DmaMapFlags.Write | DmaMapFlags.Vaddr)));
         }
         return MapDma(context.Process, map.Iova, map.Vaddr, map.Size, map.Flags);
     }
@@ -53,29 +62,35 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
         {
             if (size == 0)
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "vfio_dma_do_map", "size is 0", source: Overflow618);
             }
             if (!ByteRange.TryFromStartSize(iova, size, out _) || !ByteRange.TryFromStartSize(vaddr, size, out _))
             {
-                return Errno.EOVERFLOW;
+                return Refusals.Refuse(Errno.EOVERFLOW, "vfio_dma_do_map", "iova 0x{0:x} or vaddr 0x{1:x} + size 0x{2:x} - 1 wraps past 2^64", iova, vaddr, size,
+                    source: Overflow618);
             }
         }
         IommuProt prot = ((flags & DmaMapFlags.Write) != 0 ? IommuProt.Write : 0) | ((flags & DmaMapFlags.Read) != 0 ? IommuProt.Read : 0);
         bool vaddrUpdate = (flags & DmaMapFlags.Vaddr) != 0;
         if ((prot != 0 && vaddrUpdate) || (prot == 0 && !vaddrUpdate))
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_dma_do_map", vaddrUpdate
+                ? "flags 0x{0:x}: VADDR takes neither READ nor WRITE"
+                : "flags 0x{0:x}: a mapping needs READ or WRITE (or VADDR alone)", (ulong)flags);
         }
         using (ctx.Lock.EnterScope())
         {
             ulong pgsize = domains.MinPageSizeLocked;
             if (size == 0 || ((size | iova | vaddr) & (pgsize - 1)) != 0)
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "vfio_dma_do_map", size == 0
+                    ? "size is 0"
+                    : "iova 0x{0:x}, vaddr 0x{1:x} and size 0x{2:x} must all be multiples of the smallest IOMMU page 0x{3:x}", iova, vaddr, size, pgsize);
             }
             if (!ByteRange.TryFromStartSize(iova, size, out ByteRange range) || !ByteRange.TryFromStartSize(vaddr, size, out _))
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "vfio_dma_do_map", "iova 0x{0:x} or vaddr 0x{1:x} + size 0x{2:x} - 1 wraps past 2^64", iova, vaddr, size,
+                    source: "linux-6.12 and older: EINVAL (EOVERFLOW since 6012379ede6a, v6.18)");
             }
             bool overlaps = tree.TryFindFirstLocked(range, out VfioDma? hit);
             if (vaddrUpdate)
@@ -84,19 +99,21 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
             }
             if (overlaps)
             {
-                return Errno.EEXIST;
+                return Refusals.Refuse(Errno.EEXIST, "vfio_dma_do_map", "[0x{0:x}, 0x{1:x}] overlaps the mapping [0x{2:x}, 0x{3:x}] (vfio_find_dma)",
+                    range.Start, range.Last, hit!.Range.Start, hit.Range.Last);
             }
             if (tree.DmaAvailLocked == 0)
             {
-                return Errno.ENOSPC;
+                return Refusals.Refuse(Errno.ENOSPC, "vfio_dma_do_map", "no DMA mapping slot left: dma_avail is 0 of dma_entry_limit {0}",
+                    tree.DmaEntryLimit);
             }
             if (!windows.ContainsWholeLocked(range))
             {
-                return Errno.EINVAL;
+                return windows.RefuseOutsideLocked(range, domains.DomainsLocked);
             }
             if (ctx.Faults.ShouldFail(FaultSite.DmaAlloc))
             {
-                return Errno.ENOMEM;
+                return Refusals.Refuse(Errno.ENOMEM, "vfio_dma_do_map", "kzalloc of the struct vfio_dma for [0x{0:x}, 0x{1:x}] failed (injected)", range.Start, range.Last);
             }
             AddressSpace mm = caller.Mm ?? caller.LastMm;
             var dma = new VfioDma(range, new HostVirtAddr(vaddr), prot, caller, mm, caller.CapIpcLock, ctx.PageShift);
@@ -140,11 +157,17 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
         ctx.AssertLocked();
         if (dma is null)
         {
-            return Errno.ENOENT;
+            return Refusals.Refuse(Errno.ENOENT, "vfio_dma_do_map", "VADDR update: no mapping overlaps [0x{0:x}, 0x{1:x}]", range.Start, range.Last);
         }
-        if (!dma.VaddrInvalid || dma.Range != range)
+        if (!dma.VaddrInvalid)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_dma_do_map", "VADDR update: the mapping [0x{0:x}, 0x{1:x}] still has a valid vaddr (unmap it with VADDR first)",
+                dma.Range.Start, dma.Range.Last);
+        }
+        if (dma.Range != range)
+        {
+            return Refusals.Refuse(Errno.EINVAL, "vfio_dma_do_map", "VADDR update of [0x{0:x}, 0x{1:x}] must name the invalidated mapping [0x{2:x}, 0x{3:x}] exactly",
+                range.Start, range.Last, dma.Range.Start, dma.Range.Last);
         }
         Errno e = accounting.ChangeOwnerLocked(dma, caller);
         if (e != Errno.None)
@@ -170,25 +193,38 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
         Span<byte> raw = stackalloc byte[VfioIommuType1DmaUnmap.SizeOf];
         if (!argument.TryCopyFrom(0, raw))
         {
-            return Errno.EFAULT;
+            return Refusals.Refuse(Errno.EFAULT, "vfio_iommu_type1_unmap_dma", "copy_from_user of the {0}-byte struct vfio_iommu_type1_dma_unmap faulted",
+                (ulong)raw.Length);
         }
         VfioIommuType1DmaUnmap.TryRead(raw, out VfioIommuType1DmaUnmap unmap);
         const DmaUnmapFlags known = DmaUnmapFlags.GetDirtyBitmap | DmaUnmapFlags.All | DmaUnmapFlags.Vaddr;
-        if (unmap.Argsz < VfioIommuType1DmaUnmap.MinSize || (unmap.Flags & ~known) != 0)
+        if (unmap.Argsz < VfioIommuType1DmaUnmap.MinSize)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_type1_unmap_dma", "argsz {0} is below minsz {1}", unmap.Argsz, (ulong)VfioIommuType1DmaUnmap.MinSize);
+        }
+        if ((unmap.Flags & ~known) != 0)
+        {
+            return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_type1_unmap_dma", "flags 0x{0:x} has bits outside GET_DIRTY_BITMAP|ALL|VADDR (0x{1:x})",
+                (ulong)unmap.Flags, (ulong)(unmap.Flags & ~known));
         }
         VfioBitmap bitmap = default;
         if ((unmap.Flags & DmaUnmapFlags.GetDirtyBitmap) != 0)
         {
-            if ((unmap.Flags & (DmaUnmapFlags.All | DmaUnmapFlags.Vaddr)) != 0 || unmap.Argsz < VfioIommuType1DmaUnmap.MinSizeWithBitmap)
+            if ((unmap.Flags & (DmaUnmapFlags.All | DmaUnmapFlags.Vaddr)) != 0)
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_type1_unmap_dma", "flags 0x{0:x}: GET_DIRTY_BITMAP cannot be combined with ALL or VADDR",
+                    (ulong)unmap.Flags);
+            }
+            if (unmap.Argsz < VfioIommuType1DmaUnmap.MinSizeWithBitmap)
+            {
+                return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_type1_unmap_dma", "GET_DIRTY_BITMAP: argsz {0} is below {1} (the header and a struct vfio_bitmap)",
+                    unmap.Argsz, (ulong)VfioIommuType1DmaUnmap.MinSizeWithBitmap);
             }
             Span<byte> b = stackalloc byte[VfioBitmap.SizeOf];
             if (!argument.TryCopyFrom(VfioIommuType1DmaUnmap.Offsets.Data, b))
             {
-                return Errno.EFAULT;
+                return Refusals.Refuse(Errno.EFAULT, "vfio_iommu_type1_unmap_dma", "copy_from_user of the struct vfio_bitmap at offset {0} faulted",
+                    (ulong)VfioIommuType1DmaUnmap.Offsets.Data);
             }
             VfioBitmap.TryRead(b, out bitmap);
             Errno check = DirtyTracker.CheckUserBitmap(bitmap, unmap.Size);
@@ -205,7 +241,9 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
         unmap.Size = unmapped;
         raw.Clear();
         unmap.Write(raw);
-        return argument.TryCopyTo(0, raw[..VfioIommuType1DmaUnmap.MinSize]) ? Errno.None : Errno.EFAULT;
+        return argument.TryCopyTo(0, raw[..VfioIommuType1DmaUnmap.MinSize])
+            ? Errno.None
+            : Refusals.Refuse(Errno.EFAULT, "vfio_iommu_type1_unmap_dma", "copy_to_user of the size unmapped (0x{0:x}) faulted; the mappings stay removed", unmapped);
     }
 
     /// <summary>vfio_dma_do_unmap with a decoded request; <paramref name="unmapped"/> is what the kernel
@@ -227,18 +265,19 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
             ulong pgsize = domains.MinPageSizeLocked;
             if (invalidateVaddr && domains.EmulatedGroupsLocked.Count > 0)
             {
-                return Errno.EBUSY;
+                return Refusals.Refuse(Errno.EBUSY, "vfio_dma_do_unmap", "VADDR invalidation while {0} emulated (mdev) group(s) are attached",
+                    (ulong)domains.EmulatedGroupsLocked.Count);
             }
             if ((iova & (pgsize - 1)) != 0)
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "vfio_dma_do_unmap", "iova 0x{0:x} is not a multiple of the smallest IOMMU page 0x{1:x}", iova, pgsize);
             }
             ByteRange range;
             if (all)
             {
                 if (iova != 0 || size != 0)
                 {
-                    return Errno.EINVAL;
+                    return Refusals.Refuse(Errno.EINVAL, "vfio_dma_do_unmap", "ALL takes iova 0 and size 0, not iova 0x{0:x} size 0x{1:x}", iova, size);
                 }
                 range = new ByteRange(0, ulong.MaxValue);
             }
@@ -246,16 +285,23 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
             {
                 if (size == 0 || (size & (pgsize - 1)) != 0)
                 {
-                    return Errno.EINVAL;
+                    return Refusals.Refuse(Errno.EINVAL, "vfio_dma_do_unmap", size == 0
+                        ? "size is 0"
+                        : "size 0x{0:x} is not a multiple of the smallest IOMMU page 0x{1:x}", size, pgsize);
                 }
                 if (!ByteRange.TryFromStartSize(iova, size, out range))
                 {
-                    return ctx.Behavior.OverflowIsEoverflow ? Errno.EOVERFLOW : Errno.EINVAL;
+                    return ctx.Behavior.OverflowIsEoverflow
+                        ? Refusals.Refuse(Errno.EOVERFLOW, "vfio_dma_do_unmap", "iova 0x{0:x} + size 0x{1:x} - 1 wraps past 2^64", iova, size, source: Overflow618)
+                        : Refusals.Refuse(Errno.EINVAL, "vfio_dma_do_unmap", "iova 0x{0:x} + size 0x{1:x} - 1 wraps past 2^64", iova, size,
+                            source: "linux-6.12 and older: EINVAL (EOVERFLOW since 6012379ede6a, v6.18)");
                 }
             }
             if (getBitmap && (!dirty.TrackingLocked || bitmap.Pgsize != pgsize))
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "vfio_dma_do_unmap", !dirty.TrackingLocked
+                    ? "GET_DIRTY_BITMAP while dirty tracking is not started"
+                    : "GET_DIRTY_BITMAP: bitmap pgsize 0x{0:x} is not the smallest IOMMU page 0x{1:x}", bitmap.Pgsize, pgsize);
             }
             Errno ret = Errno.None;
             VfioDma? dmaLast = null;
@@ -268,7 +314,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
                 // lock was released.
                 if (ctx.V2 && !all && !tree.NoBisectionLocked(range))
                 {
-                    ret = Errno.EINVAL;
+                    ret = tree.RefuseBisectionLocked(range, "vfio_dma_do_unmap");
                     break;
                 }
                 List<VfioDma> candidates = tree.OverlappingLocked(range);
@@ -294,7 +340,9 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
                                 tree.RevalidateVaddrLocked(candidates[j]);
                             }
                             unmapped = 0;
-                            ret = Errno.EINVAL;
+                            ret = Refusals.Refuse(Errno.EINVAL, "vfio_dma_do_unmap",
+                                "VADDR: the mapping [0x{0:x}, 0x{1:x}] is already invalidated; the {2} invalidated before it by this call are valid again",
+                                dma.Range.Start, dma.Range.Last, (ulong)i);
                             break;
                         }
                         tree.InvalidateVaddrLocked(dma);

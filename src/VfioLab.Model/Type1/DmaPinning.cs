@@ -123,7 +123,7 @@ internal sealed class DmaPinning
                     long chargeable = (long)(n - dma.CountVpfns(dma.RangeAt(offset, n << shift)));
                     if (_accounting.ExceedsLimitLocked(dma, mm, lockAcct + chargeable, limit))
                     {
-                        error = Errno.ENOMEM;
+                        error = LockedMemoryAccounting.RefuseMemlock("vfio_pin_pages_remote", mm.LockedVm, (ulong)(lockAcct + chargeable), limit);
                         break;
                     }
                     lockAcct += chargeable;
@@ -174,7 +174,7 @@ internal sealed class DmaPinning
         Errno error = Errno.None;
         if (mm is null)
         {
-            error = Errno.ENODEV;
+            error = Refusals.Refuse(Errno.ENODEV, "vfio_pin_map_dma", "the caller (process {0}) has no mm", (ulong)caller.Pid);
         }
         else
         {

@@ -1,5 +1,7 @@
+using VfioLab.Abi;
 using VfioLab.Addressing;
 using VfioLab.Collections;
+using VfioLab.Diagnostics;
 
 namespace VfioLab.Type1;
 
@@ -172,6 +174,17 @@ internal sealed class DmaTree
         }
         VfioDma? b = FindLocked(new Iova(range.Last));
         return b is null || b.Last == range.Last;
+    }
+
+    /// <summary>Why <paramref name="range"/> breaks <see cref="NoBisectionLocked"/>: EINVAL, recorded for
+    /// <paramref name="check"/> with the mapping it would cut.</summary>
+    public Errno RefuseBisectionLocked(ByteRange range, string check)
+    {
+        _ctx.AssertLocked();
+        VfioDma? a = FindLocked(new Iova(range.Start));
+        VfioDma cut = a is not null && a.Range.Start != range.Start ? a : FindLocked(new Iova(range.Last))!;
+        return Refusals.Refuse(Errno.EINVAL, check, "v2 does not split mappings: [0x{0:x}, 0x{1:x}] cuts the mapping [0x{2:x}, 0x{3:x}]",
+            range.Start, range.Last, cut.Range.Start, cut.Range.Last);
     }
 
     /// <summary>Links a new mapping (its range is free) and takes one slot (<c>vfio_link_dma</c>, <c>dma_avail--</c>).</summary>

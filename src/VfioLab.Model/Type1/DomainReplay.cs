@@ -92,7 +92,7 @@ internal sealed class DomainReplay(Type1Context ctx, DmaTree tree, DomainSet dom
         AddressSpace? mm = current?.Mm;
         if (mm is null)
         {
-            return Errno.ENODEV;
+            return Refusals.Refuse(Errno.ENODEV, "vfio_iommu_replay", "the attaching process has no mm to pin the mapping at 0x{0:x} from", dma.Iova.Value);
         }
         int shift = ctx.PageShift;
         ulong limit = current!.MemlockLimitPages;

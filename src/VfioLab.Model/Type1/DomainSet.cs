@@ -144,7 +144,8 @@ internal sealed class DomainSet(Type1Context ctx, IovaWindows windows)
         e = windows.CheckAttachLocked(iommuGroup, domain, out IovaList candidate);
         if (e == Errno.None && !iommuGroup.IsolatedMsi && !ctx.Behavior.AllowUnsafeInterrupts)
         {
-            e = Errno.EPERM;
+            e = Refusals.Refuse(Errno.EPERM, "vfio_iommu_type1_attach_group",
+                "group {0} has no isolated MSI (interrupt remapping) and allow_unsafe_interrupts is off", (ulong)iommuGroup.Id);
         }
         if (e != Errno.None)
         {

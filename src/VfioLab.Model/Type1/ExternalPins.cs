@@ -38,26 +38,29 @@ internal sealed class ExternalPins(Type1Context ctx, DmaTree tree, DomainSet dom
     {
         if (ctx.Behavior.OverflowIsEoverflow && npage <= 0)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_iommu_type1_pin_pages", "npage {0} is not positive", (ulong)(long)npage,
+                source: "linux-6.18: 6012379ede6a (Type1Behavior.OverflowIsEoverflow)");
         }
         if (!ctx.V2)
         {
-            return Errno.EACCES.AsReturn();
+            return Refusals.RefuseReturn(Errno.EACCES, "vfio_iommu_type1_pin_pages", "pinning needs a VFIO_TYPE1v2_IOMMU container; this one is v1");
         }
         if (ctx.Behavior.OverflowIsEoverflow && !ByteRange.TryFromStartSize(iova, (ulong)npage << ctx.PageShift, out _))
         {
-            return Errno.EOVERFLOW.AsReturn();
+            return Refusals.RefuseReturn(Errno.EOVERFLOW, "vfio_iommu_type1_pin_pages", "iova 0x{0:x} + {1} pages wraps past 2^64", iova, (ulong)npage,
+                source: "linux-6.18: 6012379ede6a (Type1Behavior.OverflowIsEoverflow)");
         }
         using (ctx.Lock.EnterScope())
         {
             if (tree.VaddrInvalidCountLocked > 0)
             {
                 ctx.Emit(TraceKind.Warn, null, TraceLog.F("what", "vfio_pin_pages not allowed with VFIO_UPDATE_VADDR"));
-                return Errno.EBUSY.AsReturn();
+                return Refusals.RefuseReturn(Errno.EBUSY, "vfio_iommu_type1_pin_pages", "{0} mapping(s) have an invalidated vaddr (VFIO_UPDATE_VADDR in progress)",
+                    (ulong)tree.VaddrInvalidCountLocked);
             }
             if (notifier.DeviceCountLocked == 0)
             {
-                return Errno.EINVAL.AsReturn();
+                return Refusals.RefuseReturn(Errno.EINVAL, "vfio_iommu_type1_pin_pages", "no device that can be told to unpin (dma_unmap) is registered with the container");
             }
             // With an IOMMU domain every page is already pinned and charged by MAP or replay.
             bool doAccounting = !domains.HasDomainLocked;
@@ -117,11 +120,12 @@ internal sealed class ExternalPins(Type1Context ctx, DmaTree tree, DomainSet dom
         VfioDma? dma = tree.FindLocked(pageIova);
         if (dma is null)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_type1_pin_pages", "no mapping holds iova 0x{0:x} (vfio_find_dma)", pageIova.Value);
         }
         if ((dma.Prot & prot) != prot)
         {
-            return Errno.EPERM;
+            return Refusals.Refuse(Errno.EPERM, "vfio_iommu_type1_pin_pages", "iova 0x{0:x}: the pin asks prot 0x{1:x}, the mapping [0x{2:x}, 0x{3:x}] allows 0x{4}",
+                pageIova.Value, (ulong)prot, dma.Range.Start, dma.Range.Last, ((int)dma.Prot).ToString("x", System.Globalization.CultureInfo.InvariantCulture));
         }
         if (dma.TryFindVpfn(pageIova, out VfioPfn vpfn))
         {
@@ -137,7 +141,8 @@ internal sealed class ExternalPins(Type1Context ctx, DmaTree tree, DomainSet dom
         if (!ctx.Machine.Memory.IsRam(pfn))
         {
             // !pfn_valid: the pfn was never pinned, so nothing is released.
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_type1_pin_pages", "iova 0x{0:x} translates to pfn 0x{1:x}, which has no struct page (!pfn_valid)",
+                pageIova.Value, pfn.Value);
         }
         if (ctx.Faults.ShouldFail(FaultSite.VpfnAlloc))
         {
@@ -145,7 +150,7 @@ internal sealed class ExternalPins(Type1Context ctx, DmaTree tree, DomainSet dom
             {
                 accounting.LockAcctLocked(dma, -1, async: true);
             }
-            return Errno.ENOMEM;
+            return Refusals.Refuse(Errno.ENOMEM, "vfio_add_to_pfn_list", "allocating the vfio_pfn for iova 0x{0:x} failed (injected)", pageIova.Value);
         }
         dma.SetVpfn(new VfioPfn(pageIova, pfn, 1));
         dirty.MarkDirtyLocked(dma, new ByteRange(pageIova.Value, pageIova.Value));
@@ -162,7 +167,7 @@ internal sealed class ExternalPins(Type1Context ctx, DmaTree tree, DomainSet dom
         AddressSpace mm = dma.Mm;
         if (!mm.TryGetUser())
         {
-            return Errno.ENODEV;
+            return Refusals.Refuse(Errno.ENODEV, "vfio_pin_page_external", "the mapping's owner mm (process {0}) has no users left", (ulong)mm.OwnerPid);
         }
         try
         {
@@ -282,7 +287,8 @@ internal sealed class ExternalPins(Type1Context ctx, DmaTree tree, DomainSet dom
             if (tree.VaddrInvalidCountLocked > 0)
             {
                 ctx.Emit(TraceKind.Warn, current, TraceLog.F("what", "vfio_dma_rw not allowed with VFIO_UPDATE_VADDR"));
-                return Errno.EBUSY;
+                return Refusals.Refuse(Errno.EBUSY, "vfio_iommu_type1_dma_rw", "{0} mapping(s) have an invalidated vaddr (VFIO_UPDATE_VADDR in progress)",
+                    (ulong)tree.VaddrInvalidCountLocked);
             }
             ulong done = 0;
             Errno error = Errno.None;
@@ -312,16 +318,18 @@ internal sealed class ExternalPins(Type1Context ctx, DmaTree tree, DomainSet dom
         VfioDma? dma = tree.FindLocked(iova);
         if (dma is null)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_type1_dma_rw_chunk", "no mapping holds iova 0x{0:x} (vfio_find_dma)", iova.Value);
         }
         if ((write && (dma.Prot & IommuProt.Write) == 0) || (dma.Prot & IommuProt.Read) == 0)
         {
-            return Errno.EPERM;
+            return Refusals.Refuse(Errno.EPERM, "vfio_iommu_type1_dma_rw_chunk", (dma.Prot & IommuProt.Read) == 0
+                ? "the mapping [0x{0:x}, 0x{1:x}] is not readable by the device (every access needs IOMMU_READ)"
+                : "a write to the mapping [0x{0:x}, 0x{1:x}], which the device may only read", dma.Range.Start, dma.Range.Last);
         }
         AddressSpace mm = dma.Mm;
         if (!mm.TryGetUser())
         {
-            return Errno.EPERM;
+            return Refusals.Refuse(Errno.EPERM, "vfio_iommu_type1_dma_rw_chunk", "the mapping's owner mm (process {0}) has no users left (mmget_not_zero)", (ulong)mm.OwnerPid);
         }
         try
         {
@@ -329,7 +337,8 @@ internal sealed class ExternalPins(Type1Context ctx, DmaTree tree, DomainSet dom
             AddressSpace? callerMm = current?.Mm;
             if (current is not null && !ReferenceEquals(callerMm, mm))
             {
-                return Errno.EFAULT;
+                return Refusals.Refuse(Errno.EFAULT, "vfio_iommu_type1_dma_rw_chunk", "the calling process {0} is not in the mapping owner's mm (process {1})",
+                    (ulong)current.Pid, (ulong)mm.OwnerPid);
             }
             ulong offset = iova.Minus(dma.Iova);
             ulong count = Math.Min((ulong)data.Length, dma.Size - offset);
@@ -337,7 +346,7 @@ internal sealed class ExternalPins(Type1Context ctx, DmaTree tree, DomainSet dom
             AccessResult r = write ? mm.WriteMemory(vaddr, data[..(int)count]) : mm.ReadMemory(vaddr, data[..(int)count]);
             if (r != AccessResult.Ok)
             {
-                return Errno.EFAULT;
+                return Refusals.Refuse(Errno.EFAULT, "vfio_iommu_type1_dma_rw_chunk", "copying {0} bytes at vaddr 0x{1:x} (iova 0x{2:x}) faulted", count, vaddr.Value, iova.Value);
             }
             copied = count;
             if (write)

@@ -1,5 +1,6 @@
 using VfioLab.Abi;
 using VfioLab.Addressing;
+using VfioLab.Diagnostics;
 using VfioLab.Iommu;
 
 namespace VfioLab.Type1;
@@ -32,6 +33,37 @@ internal sealed class IovaWindows(Type1Context ctx, DmaTree tree)
     /// <summary>Whether <paramref name="range"/> lies entirely inside one window (always with none).</summary>
     public bool ContainsWholeLocked(ByteRange range) => ListLocked.ContainsWhole(range);
 
+    /// <summary>MAP outside the windows (<c>vfio_iommu_iova_dma_valid</c>): EINVAL, recorded with the first reserved region
+    /// of an attached group that <paramref name="range"/> overlaps, or the aperture it leaves.</summary>
+    public Errno RefuseOutsideLocked(ByteRange range, IReadOnlyList<VfioDomain> domains)
+    {
+        ctx.AssertLocked();
+        const string check = "vfio_iommu_iova_dma_valid";
+        foreach (VfioDomain d in domains)
+        {
+            foreach (Type1Group g in d.Groups)
+            {
+                foreach (ReservedRegion region in g.IommuGroup!.ReservedRegions)
+                {
+                    if (region.IsHoleForVfio && region.Range.Overlaps(range))
+                    {
+                        return Refusals.Refuse(Errno.EINVAL, check, "[0x{0:x}, 0x{1:x}] overlaps the {4} reserved region [0x{2:x}, 0x{3:x}] of group " + g.IommuGroup.Id,
+                            range.Start, range.Last, region.Range.Start, region.Range.Last, region.Type.ToName());
+                    }
+                }
+            }
+            ByteRange aperture = d.Domain.Aperture;
+            if (range.Start < aperture.Start || range.Last > aperture.Last)
+            {
+                return Refusals.Refuse(Errno.EINVAL, check, "[0x{0:x}, 0x{1:x}] leaves the IOMMU aperture [0x{2:x}, 0x{3:x}]",
+                    range.Start, range.Last, aperture.Start, aperture.Last);
+            }
+        }
+        ByteRange span = _list.IsEmpty ? range : _list.Span;
+        return Refusals.Refuse(Errno.EINVAL, check, "[0x{0:x}, 0x{1:x}] is not inside one valid IOVA window (the windows span [0x{2:x}, 0x{3:x}])",
+            range.Start, range.Last, span.Start, span.Last);
+    }
+
     /// <summary>Steps 5-7 of the attach: EINVAL when <paramref name="domain"/>'s aperture misses the windows or would
     /// cut off a mapping, when one of <paramref name="iommuGroup"/>'s reserved regions holds a mapping, or when nothing
     /// valid is left; otherwise <paramref name="candidate"/> is the windows once the attach completes.</summary>
@@ -45,26 +77,33 @@ internal sealed class IovaWindows(Type1Context ctx, DmaTree tree)
             ByteRange span = _list.Span;
             if (!aperture.Overlaps(span))
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_aper_conflict", "the new domain's aperture [0x{0:x}, 0x{1:x}] misses the valid IOVA span [0x{2:x}, 0x{3:x}]",
+                    aperture.Start, aperture.Last, span.Start, span.Last);
             }
             if (aperture.Start > span.Start && tree.OverlapsLocked(new ByteRange(span.Start, aperture.Start - 1)))
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_aper_conflict", "a mapping in [0x{0:x}, 0x{1:x}] lies below the new domain's aperture [0x{2:x}, 0x{3:x}]",
+                    span.Start, aperture.Start - 1, aperture.Start, aperture.Last);
             }
             if (aperture.Last < span.Last && tree.OverlapsLocked(new ByteRange(aperture.Last + 1, span.Last)))
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_aper_conflict", "a mapping in [0x{0:x}, 0x{1:x}] lies above the new domain's aperture [0x{2:x}, 0x{3:x}]",
+                    aperture.Last + 1, span.Last, aperture.Start, aperture.Last);
             }
         }
         foreach (ReservedRegion region in iommuGroup.ReservedRegions)
         {
             if (region.IsHoleForVfio && tree.OverlapsLocked(region.Range))
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_resv_conflict", "a mapping overlaps the {4} reserved region [0x{0:x}, 0x{1:x}] of group {2}",
+                    region.Range.Start, region.Range.Last, (ulong)iommuGroup.Id, text: region.Type.ToName());
             }
         }
         candidate = (_list.IsEmpty ? IovaList.Of(aperture) : _list.Clip(aperture)).CutHoles(iommuGroup.ReservedRegions);
-        return candidate.IsEmpty ? Errno.EINVAL : Errno.None;
+        return candidate.IsEmpty
+            ? Refusals.Refuse(Errno.EINVAL, "vfio_iommu_resv_exclude", "no valid IOVA is left once group {0}'s reserved regions are cut from the aperture [0x{1:x}, 0x{2:x}]",
+                (ulong)iommuGroup.Id, aperture.Start, aperture.Last)
+            : Errno.None;
     }
 
     /// <summary>The attach completed: its candidate becomes the windows.</summary>

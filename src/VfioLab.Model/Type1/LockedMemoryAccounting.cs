@@ -36,12 +36,13 @@ internal sealed class LockedMemoryAccounting(Type1Context ctx)
         AddressSpace? target = ctx.Behavior.ExecLockedVmUnderflow ? dma.Task.Mm : dma.Mm;
         if (target is null)
         {
-            return Errno.ESRCH;
+            return Refusals.Refuse(Errno.ESRCH, "vfio_lock_acct", "the owner task {0} has no mm to charge", (ulong)dma.Task.Pid,
+                source: ctx.Behavior.ExecLockedVmUnderflow ? "quirk exec-locked-vm-underflow (before 046eca5018f8, v6.3)" : null);
         }
         AddressSpace mm = target;
         if (async && !mm.TryGetUser())
         {
-            return Errno.ESRCH;
+            return Refusals.Refuse(Errno.ESRCH, "vfio_lock_acct", "the owner's mm (process {0}) has no users left", (ulong)dma.Task.Pid);
         }
         if (ctx.Behavior.AsyncLockAccounting)
         {
@@ -51,7 +52,7 @@ internal sealed class LockedMemoryAccounting(Type1Context ctx)
         {
             if (pages > 0 && ctx.Faults.ShouldFail(FaultSite.LockAcct))
             {
-                return Errno.EINTR;
+                return Refusals.Refuse(Errno.EINTR, "vfio_lock_acct", "a fatal signal while waiting for the mmap lock to charge {0} pages (injected)", (ulong)pages);
             }
             mm.MmapWriteLock();
             try
@@ -66,7 +67,7 @@ internal sealed class LockedMemoryAccounting(Type1Context ctx)
                             ctx.Emit(TraceKind.RlimitMemlockExceeded, dma.Task, TraceLog.F("locked_vm", mm.LockedVm), TraceLog.F("pages", pages),
                                 TraceLog.F("limit", limit));
                         }
-                        return Errno.ENOMEM;
+                        return RefuseMemlock("vfio_lock_acct", mm.LockedVm, (ulong)pages, limit);
                     }
                 }
                 mm.AddLockedVmLocked(pages, ChargeLimit(dma));
@@ -206,6 +207,10 @@ internal sealed class LockedMemoryAccounting(Type1Context ctx)
         });
         return Errno.None;
     }
+
+    /// <summary>ENOMEM for a charge past RLIMIT_MEMLOCK, recorded for <paramref name="check"/> with the numbers.</summary>
+    public static Errno RefuseMemlock(string check, ulong lockedVm, ulong pages, ulong limit) =>
+        Refusals.Refuse(Errno.ENOMEM, check, "charging {0} pages would make locked_vm {1} pages, over RLIMIT_MEMLOCK {2} pages", pages, lockedVm + pages, limit);
 
     /// <summary>The RLIMIT_MEMLOCK a charge by <paramref name="dma"/>'s task is judged against: none with CAP_IPC_LOCK.</summary>
     private static ulong ChargeLimit(VfioDma dma) => dma.LockCap ? ulong.MaxValue : dma.Task.MemlockLimitPages;

@@ -1,5 +1,6 @@
 using VfioLab.Abi;
 using VfioLab.Addressing;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Vfio;
 
@@ -73,7 +74,7 @@ internal sealed class PfnmapTranslation(Type1Context ctx, DeviceMemoryHolds hold
             Vma? vma = mm.FindVmaLocked(vaddr);
             if (vma is null || !vma.IsPfnMapOrIo)
             {
-                return Errno.EFAULT;
+                return Refusals.Refuse(Errno.EFAULT, "vaddr_get_pfn", "no VM_PFNMAP VMA maps vaddr 0x{0:x} any more", vaddr.Value);
             }
             // vfio_device_get_from_vma: the VMA's file is a vfio device file (Jason Gunthorpe's suggestion).
             device = (vma.File?.Operations as VfioDeviceFile)?.Device;
@@ -81,23 +82,27 @@ internal sealed class PfnmapTranslation(Type1Context ctx, DeviceMemoryHolds hold
             {
                 if (ctx.Behavior.StrictMmioMaps)
                 {
-                    return Errno.ENODEV;
+                    return Refusals.Refuse(Errno.ENODEV, "vaddr_get_pfn", "vaddr 0x{0:x} is a VM_PFNMAP VMA [0x{1:x}, 0x{2:x}] of no vfio device, and strict_mmio_maps is on",
+                        vaddr.Value, vma.Start.Value, vma.Last.Value, source: "seeds (2021 RFC, strict_mmio_maps)");
                 }
                 // Not strict: as the RFC, the mapping proceeds untracked through the ordinary walk.
                 walk = true;
             }
             else if (write && !vma.IsWritable)
             {
-                return Errno.EFAULT;
+                return Refusals.Refuse(Errno.EFAULT, "vaddr_get_pfn", "the device may write, but the BAR mmap [0x{0:x}, 0x{1:x}] of {4} is read-only",
+                    vma.Start.Value, vma.Last.Value, text: device.Name);
             }
             else if (device.OpenCount == 0 || device.Removed)
             {
                 // A VMA left behind by a forced release: an access through it would fault (SIGBUS).
-                return Errno.EFAULT;
+                return Refusals.Refuse(Errno.EFAULT, "vaddr_get_pfn", "the BAR mmap [0x{0:x}, 0x{1:x}] belongs to {4}, which was released", vma.Start.Value,
+                    vma.Last.Value, text: device.Name, source: "seeds (2021 RFC: vma-to-pfn through the device)");
             }
             else if (device.Driver is not IVfioDeviceMemory memory || !memory.TryVmaToPfn(device, vma, out Pfn first))
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "vfio_device_vma_to_pfn", "{4} cannot translate its mmap [0x{0:x}, 0x{1:x}] to BAR pfns", vma.Start.Value,
+                    vma.Last.Value, text: device.Name, source: "seeds (2021 RFC: vma-to-pfn through the device)");
             }
             else
             {
@@ -136,7 +141,7 @@ internal sealed class PfnmapTranslation(Type1Context ctx, DeviceMemoryHolds hold
                 Vma? vma = mm.FindVmaLocked(address);
                 if (vma is null || !vma.IsPfnMapOrIo)
                 {
-                    return Errno.EFAULT;
+                    return Refusals.Refuse(Errno.EFAULT, "vaddr_get_pfn", "no VM_PFNMAP VMA maps vaddr 0x{0:x}", address.Value);
                 }
                 if (ctx.Behavior.PfnmapVmPgoffTranslation)
                 {
@@ -146,11 +151,13 @@ internal sealed class PfnmapTranslation(Type1Context ctx, DeviceMemoryHolds hold
                 {
                     if (write && !entry.Writable)
                     {
-                        return Errno.EFAULT;
+                        return Refusals.Refuse(Errno.EFAULT, "follow_fault_pfn", "the device may write, but the PFNMAP entry at vaddr 0x{0:x} is read-only", address.Value);
                     }
                     if (!entry.ReservedOrInvalid)
                     {
-                        return Errno.EFAULT;
+                        return Refusals.Refuse(Errno.EFAULT, "vaddr_get_pfn",
+                            "vaddr 0x{0:x} maps pfn 0x{1:x}, an ordinary refcounted page in a VM_PFNMAP VMA (type1 has no MMU notifier, so it refuses those)",
+                            address.Value, entry.Pfn.Value);
                     }
                     pfn = entry.Pfn;
                     count = Math.Min(npage, Math.Max(entry.BlockPages, 1));
@@ -162,7 +169,7 @@ internal sealed class PfnmapTranslation(Type1Context ctx, DeviceMemoryHolds hold
                     return fault;
                 }
             }
-            return Errno.EFAULT;
+            return Refusals.Refuse(Errno.EFAULT, "follow_fault_pfn", "vaddr 0x{0:x} is still not present after faulting it in", address.Value);
         }
         finally
         {
@@ -183,7 +190,8 @@ internal sealed class PfnmapTranslation(Type1Context ctx, DeviceMemoryHolds hold
         count = 0;
         if (!ctx.Machine.Memory.IsReservedOrInvalid(pfn))
         {
-            return Errno.EFAULT;
+            return Refusals.Refuse(Errno.EFAULT, "vaddr_get_pfn", "vm_pgoff gives pfn 0x{0:x} for vaddr 0x{1:x}, an ordinary page", pfn.Value, address.Value,
+                source: "quirk pfnmap-vm-pgoff-translation (before 5cbf3264bc71, v5.7)");
         }
         ulong left = vma.LastPage - (address.Value >> ctx.PageShift) + 1;
         count = pfn.Value >= ctx.Machine.Memory.FrameCount ? Math.Min(npage, left) : 1;

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using VfioLab.Abi;
 using VfioLab.Addressing;
+using VfioLab.Diagnostics;
 using VfioLab.Vfio;
 
 namespace VfioLab.Type1;
@@ -25,12 +26,13 @@ internal sealed class Type1Info(Type1Context ctx, DmaTree tree, IovaWindows wind
         Span<byte> raw = stackalloc byte[VfioIommuType1Info.SizeOf];
         if (!argument.TryCopyFrom(0, raw[..VfioIommuType1Info.MinSize]))
         {
-            return Errno.EFAULT;
+            return Refusals.Refuse(Errno.EFAULT, "vfio_iommu_type1_get_info", "copy_from_user of the first {0} bytes of struct vfio_iommu_type1_info faulted",
+                (ulong)VfioIommuType1Info.MinSize);
         }
         VfioIommuType1Info.TryRead(raw, VfioIommuType1Info.MinSize, out VfioIommuType1Info info);
         if (info.Argsz < VfioIommuType1Info.MinSize)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_type1_get_info", "argsz {0} is below minsz {1}", info.Argsz, (ulong)VfioIommuType1Info.MinSize);
         }
         // minsz for the copy back is fixed before argsz may be rewritten below. Before a881b496941f (v6.6) it was
         // offsetofend(iova_pgsizes), or offsetofend(cap_offset) once argsz reached it.
@@ -53,13 +55,16 @@ internal sealed class Type1Info(Type1Context ctx, DmaTree tree, IovaWindows wind
         {
             if (!argument.TryCopyTo(VfioIommuType1Info.SizeOf, caps))
             {
-                return Errno.EFAULT;
+                return Refusals.Refuse(Errno.EFAULT, "vfio_iommu_type1_get_info", "copy_to_user of the {0}-byte capability chain at offset {1} faulted",
+                    (ulong)caps.Length, (ulong)VfioIommuType1Info.SizeOf);
             }
             info.CapOffset = VfioIommuType1Info.SizeOf;
         }
         Span<byte> back = stackalloc byte[VfioIommuType1Info.SizeOf];
         info.Write(back);
-        return argument.TryCopyTo(0, back[..length]) ? Errno.None : Errno.EFAULT;
+        return argument.TryCopyTo(0, back[..length])
+            ? Errno.None
+            : Refusals.Refuse(Errno.EFAULT, "vfio_iommu_type1_get_info", "copy_to_user of {0} bytes of struct vfio_iommu_type1_info faulted", (ulong)length);
     }
 
     // The chain as the kernel lays it out, with next offsets already rebased past the 24-byte struct.

@@ -81,11 +81,11 @@ internal sealed class UnmapNotifier(Type1Context ctx)
     {
         if (!UsesNotifierChain)
         {
-            return Errno.ENOTTY;
+            return Refusals.Refuse(Errno.ENOTTY, "vfio_register_notifier", "this kernel has no IOMMU notifier chain (replaced by dma_unmap in v6.0, ce4b4657ff18)");
         }
         if ((events & ~VfioIommuNotify.DmaUnmap) != 0)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_type1_register_notifier", "events 0x{0:x} has bits other than VFIO_IOMMU_NOTIFY_DMA_UNMAP", events);
         }
         using (ctx.Lock.EnterScope())
         {
@@ -153,7 +153,9 @@ internal sealed class UnmapNotifier(Type1Context ctx)
             ctx.Emit(TraceKind.Bug, dma.Task, TraceLog.F("what", "unmap notifier retry limit"), TraceLog.F("iova", dma.Iova.Value), TraceLog.F("size", dma.Size),
                 TraceLog.F("notifications", notifications), TraceLog.F("pins", dma.VpfnCount));
         }
-        return Errno.EBUSY;
+        return Refusals.Refuse(Errno.EBUSY, "vfio_dma_do_unmap",
+            "the mapping [0x{0:x}, +0x{1:x}) is still pinned by a device after {2} unmap notifications: the kernel BUG()s here (the model keeps the mapping)",
+            dma.Iova.Value, dma.Size, (ulong)notifications);
     }
 
     /// <summary>Release: the BUG record goes with the backend (the registered devices stay until they close).</summary>

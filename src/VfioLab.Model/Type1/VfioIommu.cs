@@ -151,7 +151,7 @@ internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPi
         VfioIoctl.IommuMapDma => _dma.MapDmaIoctl(context, ref argument).AsReturn(),
         VfioIoctl.IommuUnmapDma => _dma.UnmapDmaIoctl(context, ref argument).AsReturn(),
         VfioIoctl.IommuDirtyPages => _dirty.DirtyPagesIoctl(context, ref argument).AsReturn(),
-        _ => Errno.ENOTTY.AsReturn(),
+        _ => Refusals.RefuseReturn(Errno.ENOTTY, "vfio_iommu_type1_ioctl", "request 0x{0:x} is not a type1 ioctl", request),
     };
 
     /// <summary>
@@ -167,16 +167,17 @@ internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPi
         {
             if (_tree.VaddrInvalidCountLocked > 0)
             {
-                return Errno.EBUSY;
+                return Refusals.Refuse(Errno.EBUSY, "vfio_iommu_type1_attach_group", "{0} mapping(s) have an invalidated vaddr (VFIO_UPDATE_VADDR in progress)",
+                    (ulong)_tree.VaddrInvalidCountLocked);
             }
             if (_domains.FindGroupLocked(group) is not null)
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_type1_attach_group", "group {0} is already attached to this container", (ulong)group.Number);
             }
             // kzalloc of the struct vfio_iommu_group, for an emulated (mdev) group as for a physical one.
             if (_ctx.Faults.ShouldFail(FaultSite.Type1GroupAlloc))
             {
-                return Errno.ENOMEM;
+                return Refusals.Refuse(Errno.ENOMEM, "vfio_iommu_type1_attach_group", "allocating the vfio_iommu_group of group {0} failed (injected)", (ulong)group.Number);
             }
             IommuGroup? iommuGroup = group.Backing.IommuGroup;
             if (group.Type == VfioGroupType.EmulatedIommu || iommuGroup is null || iommuGroup.IsEmulated)

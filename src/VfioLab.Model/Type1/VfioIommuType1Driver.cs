@@ -1,4 +1,5 @@
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Vfio;
 
@@ -39,7 +40,7 @@ internal sealed class VfioIommuType1Driver(Machine machine, Type1Behavior behavi
         state = null;
         if (type != VfioExtension.Type1Iommu && type != VfioExtension.Type1v2Iommu)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_type1_open", "IOMMU type {0} is neither VFIO_TYPE1_IOMMU (1) nor VFIO_TYPE1v2_IOMMU (3)", type);
         }
         state = new VfioIommu(machine, Behavior, v2: type == VfioExtension.Type1v2Iommu, container.Id);
         return Errno.None;

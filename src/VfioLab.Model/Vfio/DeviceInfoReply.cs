@@ -1,4 +1,5 @@
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 
 namespace VfioLab.Vfio;
 
@@ -21,12 +22,13 @@ internal static class DeviceInfoReply
         buf.Clear();
         if (!arg.TryCopyFrom(0, buf[..VfioDeviceInfo.MinSize]))
         {
-            return Errno.EFAULT.AsReturn();
+            return Refusals.RefuseReturn(Errno.EFAULT, "vfio_pci_ioctl_get_info", "copy_from_user of the first {0} bytes of struct vfio_device_info faulted",
+                (ulong)VfioDeviceInfo.MinSize);
         }
         VfioDeviceInfo.TryRead(buf, VfioDeviceInfo.MinSize, out VfioDeviceInfo info);
         if (info.Argsz < VfioDeviceInfo.MinSize)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pci_ioctl_get_info", "argsz {0} is below minsz {1}", info.Argsz, (ulong)VfioDeviceInfo.MinSize);
         }
         // Before v6.6: minsz = offsetofend(num_irqs), raised to capsz (20, offsetofend(cap_offset)) when argsz allows.
         int outLength = !preV66Size ? (int)Math.Min(info.Argsz, (uint)SizeV66)
@@ -36,6 +38,6 @@ internal static class DeviceInfoReply
         info.NumIrqs = irqs;
         info.CapOffset = 0;
         info.Write(buf);
-        return arg.TryCopyTo(0, buf[..outLength]) ? 0 : Errno.EFAULT.AsReturn();
+        return arg.TryCopyTo(0, buf[..outLength]) ? 0 : Refusals.RefuseReturn(Errno.EFAULT, "vfio_pci_ioctl_get_info", "copy_to_user of {0} bytes faulted", (ulong)outLength);
     }
 }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using VfioLab.Diagnostics;
 
 namespace VfioLab.Vfio;
 
@@ -85,7 +86,7 @@ internal ref struct IoctlArgument
         {
             if (!TryCopyFrom(i, one))
             {
-                return Abi.Errno.EFAULT;
+                return Refusals.Refuse(Abi.Errno.EFAULT, "strndup_user", "the string faulted at byte {0} before its NUL", (ulong)i);
             }
             if (one[0] == 0)
             {
@@ -94,6 +95,6 @@ internal ref struct IoctlArgument
             }
             bytes.Add(one[0]);
         }
-        return Abi.Errno.EINVAL;
+        return Refusals.Refuse(Abi.Errno.EINVAL, "strndup_user", "no NUL within the first {0} bytes", (ulong)max);
     }
 }

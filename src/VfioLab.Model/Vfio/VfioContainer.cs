@@ -88,9 +88,11 @@ internal sealed class VfioContainer
         {
             if (_groups.Count == 0 || Driver is not null)
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "vfio_ioctl_set_iommu", _groups.Count == 0
+                    ? "container {0} has no group yet (VFIO_GROUP_SET_CONTAINER comes first)"
+                    : "container {0} already has its IOMMU driver ({4})", (ulong)Id, text: Driver?.Name);
             }
-            Errno ret = Errno.ENODEV;
+            Errno ret = Refusals.Refuse(Errno.ENODEV, "vfio_ioctl_set_iommu", "no IOMMU driver of this host claims type {0}", type);
             foreach (IVfioIommuDriver driver in _subsystem.IommuDrivers)
             {
                 if (!Allowed(driver) || driver.CheckExtension(type) <= 0)
@@ -100,7 +102,9 @@ internal sealed class VfioContainer
                 Errno opened = driver.Open(type, this, out IVfioIommu? state);
                 if (opened != Errno.None || state is null)
                 {
-                    ret = opened == Errno.None ? Errno.ENOMEM : opened;
+                    ret = opened == Errno.None
+                        ? Refusals.Refuse(Errno.ENOMEM, "vfio_ioctl_set_iommu", "the {4} driver's open returned no state", text: driver.Name)
+                        : opened;
                     continue;
                 }
                 Errno attached = AttachAllLocked(state, current);
@@ -140,7 +144,10 @@ internal sealed class VfioContainer
         {
             iommu = Iommu;
         }
-        return iommu is null ? Errno.EINVAL.AsReturn() : iommu.Ioctl(context, request, ref argument);
+        return iommu is null
+            ? Refusals.RefuseReturn(Errno.EINVAL, "vfio_fops_unl_ioctl", "container {0} has no IOMMU driver yet (VFIO_SET_IOMMU), so request 0x{1:x} has no one to answer it",
+                (ulong)Id, request)
+            : iommu.Ioctl(context, request, ref argument);
     }
 
     /// <summary>vfio_container_attach_group, called with the group's lock held. EPERM when the
@@ -153,7 +160,7 @@ internal sealed class VfioContainer
             bool groupNoIommu = false;
             if (_groups.Count > 0 && _noIommu != groupNoIommu)
             {
-                return Errno.EPERM;
+                return Refusals.Refuse(Errno.EPERM, "vfio_container_attach_group", "container {0} cannot mix noiommu and IOMMU groups", (ulong)Id);
             }
             if (group.Type == VfioGroupType.Iommu)
             {

@@ -1,5 +1,6 @@
 using VfioLab.Abi;
 using VfioLab.Addressing;
+using VfioLab.Diagnostics;
 using VfioLab.Iommu;
 
 namespace VfioLab.Vfio;
@@ -26,23 +27,26 @@ internal sealed partial class VfioDevice
     {
         if (pages is null || npage == 0 || OpenCount == 0)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pin_pages", OpenCount == 0
+                ? "{4} is not open"
+                : "npage is 0 or no pages array was given", text: Name);
         }
         if (Driver is not IVfioPinningDriver)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pin_pages", "the driver of {4} has no dma_unmap callback, so it may not pin", text: Name);
         }
         if (npage > 0 && (ulong)npage > PinPagesMaxEntries(pageShift))
         {
-            return Errno.E2BIG.AsReturn();
+            return Refusals.RefuseReturn(Errno.E2BIG, "vfio_pin_pages", "npage {0} is over VFIO_PIN_PAGES_MAX_ENTRIES {1}", (ulong)npage, PinPagesMaxEntries(pageShift));
         }
         if (Group.Container?.Iommu is not IVfioIommuPinning backend)
         {
-            return Errno.ENOTTY.AsReturn();
+            return Refusals.RefuseReturn(Errno.ENOTTY, "vfio_pin_pages", "the container of {4} has no IOMMU driver that pins pages", text: Name);
         }
         if ((iova & ((1UL << pageShift) - 1)) != 0 || (npage > 0 && pages.Length < npage))
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pin_pages", "iova 0x{0:x} is not page-aligned, or the pages array holds fewer than {1} (a model guard)",
+                iova, (ulong)npage);
         }
         return backend.PinPages(this, iova, npage, prot, pages);
     }
@@ -76,11 +80,11 @@ internal sealed partial class VfioDevice
     {
         if (data.IsEmpty || OpenCount == 0)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_dma_rw", OpenCount == 0 ? "{4} is not open" : "the length is 0", text: Name);
         }
         if (Group.Container?.Iommu is not IVfioIommuPinning backend)
         {
-            return Errno.ENOTTY;
+            return Refusals.Refuse(Errno.ENOTTY, "vfio_dma_rw", "the container of {4} has no IOMMU driver that reads guest memory", text: Name);
         }
         return backend.DmaRw(iova, data, write, current);
     }

@@ -58,7 +58,7 @@ internal sealed partial class VfioDevice
         {
             if (Group.Container is null)
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "vfio_df_group_open", "group {0} of {4} is in no container", (ulong)Group.Number, text: Name);
             }
             OpenCount++;
             if (OpenCount == 1)

@@ -1,4 +1,5 @@
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 
 namespace VfioLab.Vfio;
@@ -25,13 +26,13 @@ internal abstract class VfioFileOperations : IFileOperations
     }
 
     /// <inheritdoc />
-    public virtual long Mmap(SyscallContext ctx, MmapRequest request) => Errno.ENODEV.AsReturn();
+    public virtual long Mmap(SyscallContext ctx, MmapRequest request) => Refusals.RefuseReturn(Errno.ENODEV, "mmap", "{4} cannot be mmapped", text: ctx.File.Path);
 
     /// <inheritdoc />
-    public virtual long Read(SyscallContext ctx, Span<byte> destination, ulong offset) => Errno.EINVAL.AsReturn();
+    public virtual long Read(SyscallContext ctx, Span<byte> destination, ulong offset) => Refusals.RefuseReturn(Errno.EINVAL, "vfs_read", "{4} has no read method", text: ctx.File.Path);
 
     /// <inheritdoc />
-    public virtual long Write(SyscallContext ctx, ReadOnlySpan<byte> source, ulong offset) => Errno.EINVAL.AsReturn();
+    public virtual long Write(SyscallContext ctx, ReadOnlySpan<byte> source, ulong offset) => Refusals.RefuseReturn(Errno.EINVAL, "vfs_write", "{4} has no write method", text: ctx.File.Path);
 
     /// <inheritdoc />
     public abstract void Release();

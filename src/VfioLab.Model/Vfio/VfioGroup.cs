@@ -69,11 +69,11 @@ internal sealed class VfioGroup
         {
             if (DriverCount == 0)
             {
-                return Errno.ENODEV;
+                return Refusals.Refuse(Errno.ENODEV, "vfio_group_fops_open", "group {0} has no device bound to a VFIO driver any more", (ulong)Number);
             }
             if (OpenedFile is not null)
             {
-                return Errno.EBUSY;
+                return Refusals.Refuse(Errno.EBUSY, "vfio_group_fops_open", "group {0} is already open (one open file per group)", (ulong)Number);
             }
             OpenedFile = file;
             return Errno.None;
@@ -103,7 +103,7 @@ internal sealed class VfioGroup
             flags = 0;
             if (!Present)
             {
-                return Errno.ENODEV;
+                return Refusals.Refuse(Errno.ENODEV, "vfio_group_ioctl_get_status", "the IOMMU group {0} is gone", (ulong)Number);
             }
             if (Container is not null)
             {
@@ -131,15 +131,16 @@ internal sealed class VfioGroup
         {
             if (Container is not null)
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "vfio_group_ioctl_set_container", "group {0} is already in container {1}", (ulong)Number, (ulong)Container.Id);
             }
             if (!Present)
             {
-                return Errno.ENODEV;
+                return Refusals.Refuse(Errno.ENODEV, "vfio_group_ioctl_set_container", "the IOMMU group {0} is gone", (ulong)Number);
             }
             if (container is null)
             {
-                return NotAContainerError;
+                return Refusals.Refuse(NotAContainerError, "vfio_group_ioctl_set_container", "the fd given to group {0} is not a VFIO container", (ulong)Number,
+                    source: NotAContainerError == Errno.EBADFD ? null : "linux-6.1: EINVAL (EBADFD since v6.2, vfio-iommufd)");
             }
             Errno e = container.AttachGroupLocked(this, current);
             if (e != Errno.None)
@@ -159,11 +160,12 @@ internal sealed class VfioGroup
         {
             if (Container is null)
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "vfio_group_ioctl_unset_container", "group {0} is in no container", (ulong)Number);
             }
             if (ContainerUsers != 1)
             {
-                return Errno.EBUSY;
+                return Refusals.Refuse(Errno.EBUSY, "vfio_group_ioctl_unset_container", "group {0} still has {1} device file(s) open", (ulong)Number,
+                    (ulong)(ContainerUsers - 1));
             }
             DetachContainerLocked();
             return Errno.None;
@@ -174,7 +176,9 @@ internal sealed class VfioGroup
     public Errno FindDevice(string name, out VfioDevice? device)
     {
         device = _devices.Find(d => d.Name == name);
-        return device is null ? Errno.ENODEV : Errno.None;
+        return device is null
+            ? Refusals.Refuse(Errno.ENODEV, "vfio_device_get_from_name", "group {0} has no device named '{4}'", (ulong)Number, text: name)
+            : Errno.None;
     }
 
     /// <summary>ops->claim DMA ownership of the IOMMU group (EPERM: not viable).</summary>
@@ -190,7 +194,9 @@ internal sealed class VfioGroup
         System.Diagnostics.Debug.Assert(GroupLock.IsHeldByCurrentThread);
         if (Container?.Iommu is null)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_group_use_container", Container is null
+                ? "group {0} is in no container"
+                : "container {1} of group {0} has no IOMMU driver yet (VFIO_SET_IOMMU)", (ulong)Number, (ulong)(Container?.Id ?? 0));
         }
         groupFile.AddReference();
         ContainerUsers++;

@@ -25,7 +25,7 @@ internal sealed class VfioGroupFile(VfioGroup group) : VfioFileOperations
         VfioIoctl.GroupSetContainer => SetContainer(ctx, ref arg),
         VfioIoctl.GroupUnsetContainer => Group.UnsetContainer().AsReturn(),
         VfioIoctl.GroupGetDeviceFd => GetDeviceFd(ctx, ref arg),
-        _ => Errno.ENOTTY.AsReturn(),
+        _ => Refusals.RefuseReturn(Errno.ENOTTY, "vfio_group_fops_unl_ioctl", "request 0x{0:x} is not a group ioctl", request),
     };
 
     private long GetStatus(ref IoctlArgument arg)
@@ -33,12 +33,12 @@ internal sealed class VfioGroupFile(VfioGroup group) : VfioFileOperations
         Span<byte> buf = stackalloc byte[VfioGroupStatus.MinSize];
         if (!arg.TryCopyFrom(0, buf))
         {
-            return Errno.EFAULT.AsReturn();
+            return Refusals.RefuseReturn(Errno.EFAULT, "vfio_group_ioctl_get_status", "copy_from_user of the {0}-byte struct vfio_group_status faulted", (ulong)buf.Length);
         }
         VfioGroupStatus.TryRead(buf, out VfioGroupStatus status);
         if (status.Argsz < VfioGroupStatus.MinSize)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_group_ioctl_get_status", "argsz {0} is below minsz {1}", status.Argsz, (ulong)VfioGroupStatus.MinSize);
         }
         Errno e = Group.GetStatus(out GroupStatusFlags flags);
         if (e != Errno.None)
@@ -47,18 +47,18 @@ internal sealed class VfioGroupFile(VfioGroup group) : VfioFileOperations
         }
         status.Flags = flags;
         status.Write(buf);
-        return arg.TryCopyTo(0, buf) ? 0 : Errno.EFAULT.AsReturn();
+        return arg.TryCopyTo(0, buf) ? 0 : Refusals.RefuseReturn(Errno.EFAULT, "vfio_group_ioctl_get_status", "copy_to_user of struct vfio_group_status faulted");
     }
 
     private long SetContainer(SyscallContext ctx, ref IoctlArgument arg)
     {
         if (!arg.TryGetInt32(out int fd))
         {
-            return Errno.EFAULT.AsReturn();
+            return Refusals.RefuseReturn(Errno.EFAULT, "vfio_group_ioctl_set_container", "get_user of the container fd faulted");
         }
         if (!ctx.Process.Fds.TryGet(fd, out OpenFile file))
         {
-            return Errno.EBADF.AsReturn();
+            return Refusals.RefuseReturn(Errno.EBADF, "vfio_group_ioctl_set_container", "fd {0} is not open in process {1}", (ulong)(uint)fd, (ulong)ctx.Process.Pid);
         }
         try
         {
@@ -86,13 +86,13 @@ internal sealed class VfioGroupFile(VfioGroup group) : VfioFileOperations
         }
         if (!ctx.Process.Fds.HasFreeFd)
         {
-            return Errno.EMFILE.AsReturn();
+            return Refusals.RefuseReturn(Errno.EMFILE, "get_unused_fd_flags", "every fd of process {0} is in use", (ulong)ctx.Process.Pid);
         }
         // vfio_device_open_file: the device file's state (vfio_allocate_device_file, kzalloc), then the open,
         // then the file itself (anon_inode_getfile); a failed file closes the device again, as a last close would.
         if (device!.Faults.ShouldFail(FaultSite.DeviceFileAlloc))
         {
-            return Errno.ENOMEM.AsReturn();
+            return Refusals.RefuseReturn(Errno.ENOMEM, "vfio_allocate_device_file", "allocating the device file of {4} failed (injected)", text: device.Name);
         }
         e = device.OpenFile(new OpenFileHandle(ctx.File));
         if (e != Errno.None)
@@ -102,7 +102,7 @@ internal sealed class VfioGroupFile(VfioGroup group) : VfioFileOperations
         if (device.Faults.ShouldFail(FaultSite.AnonInodeGetfile))
         {
             device.CloseFile();
-            return Errno.ENOMEM.AsReturn();
+            return Refusals.RefuseReturn(Errno.ENOMEM, "anon_inode_getfile", "creating the file of {4} failed (injected)", text: device.Name);
         }
         var deviceFile = new OpenFile($"[vfio-device:{device.Name}]", new VfioDeviceFile(device));
         int newFd = ctx.Process.Fds.Install(deviceFile);

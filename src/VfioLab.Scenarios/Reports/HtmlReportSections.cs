@@ -65,7 +65,11 @@ internal static class HtmlReportSections
             if (!s.Passed || listed < HtmlReport.MaxListedSteps)
             {
                 listed++;
-                string reasons = string.Join("<br>", s.Problems.Select(HtmlEncode));
+                // The refusal of an errno step (docs/refusals.md), unless a problem already says it.
+                IEnumerable<string> why = s.Refusal is { } refusal && !s.Problems.Any(p => p.Contains(refusal.Reason, StringComparison.Ordinal))
+                    ? [refusal.ToString()]
+                    : [];
+                string reasons = string.Join("<br>", s.Problems.Concat(why).Select(HtmlEncode));
                 h.Append(CultureInfo.InvariantCulture, $"<tr class=\"{(s.Passed ? "passed" : "failed")}\"><td>{s.Index + 1}</td><td class=\"mono\">{HtmlEncode(s.Location.ToString())}</td><td class=\"mono\">{HtmlEncode(s.Description)}</td><td>{HtmlEncode(s.Expectation)}</td><td class=\"mono\">{HtmlEncode(s.Outcome)}</td><td class=\"outcome\">{(s.Passed ? "passed" : s.Result is null ? "error" : "failed")}</td><td>{reasons}</td></tr>");
             }
         }

@@ -87,9 +87,10 @@ internal sealed partial class ScenarioSession
             problems.Add(e.Message);
         }
         string outcome = result is null ? string.Empty : Describe(result);
+        LabRefusal? refusal = RefusalOf(result);
         if (result is not null)
         {
-            Judge(step, result, problems);
+            Judge(step, result, problems, refusal);
             if (step.As is not null && problems.Count == 0 && result.TryGet(BindField, out ResultValue? bound) && bound is not null)
             {
                 _values[step.As] = bound.Kind == ResultValueKind.Signed ? (ulong)bound.Signed : bound.Unsigned;
@@ -106,6 +107,7 @@ internal sealed partial class ScenarioSession
             Process = step.Process,
             Expectation = step.Expect.ToString(),
             Result = result,
+            Refusal = refusal,
             Violations = violations,
             Hazards = hazards,
         };
@@ -114,8 +116,21 @@ internal sealed partial class ScenarioSession
     /// <summary>The result field a step's <c>as:</c> binds (an fd, an address, a pid).</summary>
     private const string BindField = StepResult.BindField;
 
-    private void Judge(ScenarioStep step, StepResult result, List<string> problems)
+    /// <summary>Why the step's call failed: the host's last refusal when it explains the step's errno (the runner drives
+    /// one call at a time, so the host's last failed call is the step's); none on a real kernel.</summary>
+    private LabRefusal? RefusalOf(StepResult? result)
     {
+        if (_real is not null || result is null || !result.TryGet("errno", out ResultValue? e) || e is null)
+        {
+            return null;
+        }
+        LabRefusal? last = Host.LastRefusal;
+        return last is not null && last.Errno.ToString() == e.Text ? last : null;
+    }
+
+    private void Judge(ScenarioStep step, StepResult result, List<string> problems, LabRefusal? refusal)
+    {
+        string why = refusal is null ? string.Empty : $": {refusal.Reason} ({refusal.Check})";
         result.TryGet("errno", out ResultValue? errnoValue);
         string? errno = errnoValue?.Text;
         StepExpectation expect = step.Expect;
@@ -124,13 +139,13 @@ internal sealed partial class ScenarioSession
             case StepExpectationKind.Ok:
                 if (errno is not null)
                 {
-                    problems.Add($"{step.Location}: expected success, got {errno}{Detail(result)}");
+                    problems.Add($"{step.Location}: expected success, got {errno}{why}{Detail(result)}");
                 }
                 break;
             case StepExpectationKind.Errno:
                 if (errno != expect.Errno.ToString())
                 {
-                    problems.Add($"{step.Location}: expected {expect.Errno}, got {errno ?? "success"}{Detail(result)}");
+                    problems.Add($"{step.Location}: expected {expect.Errno}, got {errno ?? "success"}{why}{Detail(result)}");
                 }
                 break;
             case StepExpectationKind.Fault:
@@ -148,7 +163,7 @@ internal sealed partial class ScenarioSession
             case StepExpectationKind.Fields:
                 if (errno is not null && expect.Fields!.Get("errno") is null)
                 {
-                    problems.Add($"{step.Location}: expected success, got {errno}{Detail(result)}");
+                    problems.Add($"{step.Location}: expected success, got {errno}{why}{Detail(result)}");
                     break;
                 }
                 problems.AddRange(ExpectMatcher.Match(expect.Fields!, result, Lookup));

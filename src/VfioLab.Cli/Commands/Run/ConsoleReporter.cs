@@ -3,8 +3,10 @@ using VfioLab.Scenarios;
 namespace VfioLab.Cli.Commands.Run;
 
 /// <summary>Prints each step's outcome as it finishes (only failures when quiet), a progress line on long quiet runs,
-/// the sizing report when one was taken, and the scenario's summary; coloured when the stream is a terminal.</summary>
-internal sealed class ConsoleReporter(TextWriter writer, ConsoleStyle style, bool quiet) : IScenarioReporter
+/// the sizing report when one was taken, and the scenario's summary; coloured when the stream is a terminal. A failed
+/// step says why its call was refused (<see cref="StepReport.Refusal"/>) when no problem already does; with
+/// <paramref name="verbose"/> an expected error says it too.</summary>
+internal sealed class ConsoleReporter(TextWriter writer, ConsoleStyle style, bool quiet, bool verbose = false) : IScenarioReporter
 {
     private const int ProgressEvery = 1000;
 
@@ -23,6 +25,11 @@ internal sealed class ConsoleReporter(TextWriter writer, ConsoleStyle style, boo
             foreach (string problem in report.Problems)
             {
                 writer.WriteLine($"         {style.Fail(Printable.Escape(problem))}");
+            }
+            if (report.Refusal is { } refusal && (report.Passed ? verbose : !report.Problems.Any(p => p.Contains(refusal.Reason, StringComparison.Ordinal))))
+            {
+                string why = Printable.Escape($"why: {refusal}");
+                writer.WriteLine($"         {(report.Passed ? style.Dim(why) : style.Fail(why))}");
             }
             foreach (StepViolation hazard in report.Hazards)
             {

@@ -48,7 +48,7 @@ internal sealed class RunCommand(CliConsole console)
         var runs = new List<ScenarioRun>(prepared.Count);
         foreach (PreparedScenario p in prepared)
         {
-            IScenarioReporter reporter = new ConsoleReporter(text, style, settings.Quiet);
+            IScenarioReporter reporter = new ConsoleReporter(text, style, settings.Quiet, settings.Verbose);
             ScenarioOutcome outcome = p.Execute(html is null ? reporter : new TeeReporter(reporter, html.Record(p)), files.Trace);
             files.Trace?.Flush();
             runs.Add(new ScenarioRun(p.Document, outcome, SizingLines(outcome)));

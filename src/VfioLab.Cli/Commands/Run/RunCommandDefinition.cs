@@ -24,6 +24,10 @@ internal static class RunCommandDefinition
         };
         var noCheck = new Option<bool>("--no-check") { Description = "Do not run the invariant checker after every step (it runs by default)." };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print only failing steps and the summaries." };
+        var verbose = new Option<bool>("--verbose", "-v")
+        {
+            Description = "Also say why each expected error was refused: the kernel check and its values (failed steps always say it).",
+        };
         var report = new Option<bool>("--report")
         {
             Description = "End each scenario with a sizing report: peaks of locked_vm, DMA mappings, IOPTEs and IOMMU page-table memory.",
@@ -45,7 +49,7 @@ internal static class RunCommandDefinition
         var command = new Command("run", "Run scenario files, directories of them, or built-in scenarios.\n"
             + "Exit 0 when every step met its expectation; 1 when one did not or an invariant broke; 2 when a file is malformed (then nothing runs).")
         {
-            scenarios, trace, noCheck, quiet, report, json, junit, html, check,
+            scenarios, trace, noCheck, quiet, verbose, report, json, junit, html, check,
         };
         command.Validators.Add(result =>
         {
@@ -54,6 +58,14 @@ internal static class RunCommandDefinition
                 result.AddError("--check is gone: the invariant checker runs after every step by default (--no-check turns it off)");
             }
             bool isJson = result.GetValue(json);
+            if (result.GetValue(quiet) && result.GetValue(verbose))
+            {
+                result.AddError("--quiet and --verbose contradict each other");
+            }
+            if (isJson && result.GetValue(verbose))
+            {
+                result.AddError("--verbose applies to the text report; --json carries every refusal anyway");
+            }
             if (isJson && result.GetValue(quiet))
             {
                 result.AddError("--quiet applies to the text report; --json prints no text report");
@@ -87,6 +99,7 @@ internal static class RunCommandDefinition
                 JUnitPath: parse.GetValue(junit))
             {
                 HtmlPath = parse.GetValue(html),
+                Verbose = parse.GetValue(verbose),
             };
             return new RunCommand(console).Execute(settings);
         });

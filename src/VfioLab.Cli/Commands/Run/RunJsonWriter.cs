@@ -6,7 +6,8 @@ namespace VfioLab.Cli.Commands.Run;
 /// <summary>
 /// <c>run --json</c>: one JSON document (docs/schemas/run-output.schema.json) with the version, the exit code, a
 /// summary, the input errors (when nothing ran), and per scenario its steps — index, location, kind, call,
-/// expectation, outcome, errno, result fields, problems — its unexpected invariant violations and its summary.
+/// expectation, outcome, errno, why the call was refused (<c>refusal</c>: errno, check, reason, source), result fields,
+/// problems — its unexpected invariant violations and its summary.
 /// A step's result fields follow the value convention of docs/schemas (<see cref="StepResult.WriteJson"/>): hex strings
 /// for addresses, sizes, offsets and flags, numbers otherwise.
 /// </summary>
@@ -115,6 +116,20 @@ internal static class RunJsonWriter
         w.WriteString("outcome", OutcomeOf(step));
         w.WriteString("returned", step.Outcome);
         w.WriteString("errno", step.Errno);
+        if (step.Refusal is { } refusal)
+        {
+            w.WriteStartObject("refusal");
+            w.WriteString("errno", refusal.Errno.ToString());
+            w.WriteString("check", refusal.Check);
+            w.WriteString("reason", refusal.Reason);
+            w.WriteString("source", refusal.Source);
+            w.WriteString("text", refusal.ToString());
+            w.WriteEndObject();
+        }
+        else
+        {
+            w.WriteNull("refusal");
+        }
         if (step.Result is null)
         {
             w.WriteNull("result");

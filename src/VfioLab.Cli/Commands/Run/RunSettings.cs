@@ -13,6 +13,9 @@ internal sealed record RunSettings(IReadOnlyList<string> Scenarios, string? Trac
     /// <summary>Where to write the HTML report (docs/report.md), or null.</summary>
     public string? HtmlPath { get; init; }
 
+    /// <summary>Also say why each expected error was refused (the check and its values), not only on failed steps.</summary>
+    public bool Verbose { get; init; }
+
     /// <summary>The trace goes to standard output.</summary>
     public bool TraceToStdout => TracePath == "-";
 }

@@ -72,7 +72,7 @@ internal sealed class MdevVendorDriver(bool misbehaving, int pageShift) : IVfioP
         if (device.Faults.ShouldFail(FaultSite.MdevOpenDevice))
         {
             chain?.UnregisterNotifier(device);
-            return Errno.ENOMEM;
+            return Refusals.Refuse(Errno.ENOMEM, "mdev_open_device", "the vendor driver failed to open {4} (injected)", text: device.Name);
         }
         return Errno.None;
     }
@@ -206,17 +206,17 @@ internal sealed class MdevVendorDriver(bool misbehaving, int pageShift) : IVfioP
     {
         if (request != VfioIoctl.DeviceGetInfo)
         {
-            return Errno.ENOTTY.AsReturn();
+            return Refusals.RefuseReturn(Errno.ENOTTY, "mdev_ioctl", "the vendor driver answers only VFIO_DEVICE_GET_INFO, not 0x{0:x}", request);
         }
         return DeviceInfoReply.Answer(ref argument, DeviceInfoFlags.None, 0, 0);
     }
 
     /// <inheritdoc />
-    public long Mmap(VfioCallContext context, VfioDevice device, MmapRequest request) => Errno.EINVAL.AsReturn();
+    public long Mmap(VfioCallContext context, VfioDevice device, MmapRequest request) => Refusals.RefuseReturn(Errno.EINVAL, "mdev_mmap", "the vendor driver has no mmap-able region");
 
     /// <inheritdoc />
-    public long Read(VfioDevice device, Span<byte> destination, ulong offset) => Errno.EINVAL.AsReturn();
+    public long Read(VfioDevice device, Span<byte> destination, ulong offset) => Refusals.RefuseReturn(Errno.EINVAL, "mdev_read", "the vendor driver has no readable region");
 
     /// <inheritdoc />
-    public long Write(VfioDevice device, ReadOnlySpan<byte> source, ulong offset) => Errno.EINVAL.AsReturn();
+    public long Write(VfioDevice device, ReadOnlySpan<byte> source, ulong offset) => Refusals.RefuseReturn(Errno.EINVAL, "mdev_write", "the vendor driver has no writable region");
 }

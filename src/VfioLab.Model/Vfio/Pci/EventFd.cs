@@ -1,4 +1,5 @@
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 
 namespace VfioLab.Vfio.Pci;
@@ -36,7 +37,7 @@ internal sealed class EventFd : IFileOperations
     public long Take()
     {
         ulong value = Interlocked.Exchange(ref _count, 0);
-        return value == 0 ? Errno.EAGAIN.AsReturn() : (long)value;
+        return value == 0 ? Refusals.RefuseReturn(Errno.EAGAIN, "eventfd_read", "the counter is 0 (non-blocking)") : (long)value;
     }
 
     /// <summary>eventfd(2) in <paramref name="process"/>: the new fd, or -EMFILE.</summary>
@@ -59,12 +60,12 @@ internal sealed class EventFd : IFileOperations
         eventFd = null;
         if (!process.Fds.TryGet(fd, out OpenFile file))
         {
-            return Errno.EBADF;
+            return Refusals.Refuse(Errno.EBADF, "eventfd_ctx_fdget", "fd {0} is not open in process {1}", (ulong)(uint)fd, (ulong)process.Pid);
         }
         try
         {
             eventFd = file.Operations as EventFd;
-            return eventFd is null ? Errno.EINVAL : Errno.None;
+            return eventFd is null ? Refusals.Refuse(Errno.EINVAL, "eventfd_ctx_fdget", "fd {0} is not an eventfd", (ulong)(uint)fd) : Errno.None;
         }
         finally
         {
@@ -73,20 +74,20 @@ internal sealed class EventFd : IFileOperations
     }
 
     /// <inheritdoc />
-    public long Ioctl(SyscallContext ctx, uint request, Span<byte> arg) => Errno.ENOTTY.AsReturn();
+    public long Ioctl(SyscallContext ctx, uint request, Span<byte> arg) => Refusals.RefuseReturn(Errno.ENOTTY, "vfs_ioctl", "an eventfd has no ioctls");
 
     /// <inheritdoc />
-    public long Ioctl(SyscallContext ctx, uint request, ulong value) => Errno.ENOTTY.AsReturn();
+    public long Ioctl(SyscallContext ctx, uint request, ulong value) => Refusals.RefuseReturn(Errno.ENOTTY, "vfs_ioctl", "an eventfd has no ioctls");
 
     /// <inheritdoc />
-    public long Mmap(SyscallContext ctx, MmapRequest request) => Errno.ENODEV.AsReturn();
+    public long Mmap(SyscallContext ctx, MmapRequest request) => Refusals.RefuseReturn(Errno.ENODEV, "mmap", "an eventfd cannot be mmapped");
 
     /// <inheritdoc />
     /// <remarks>An eventfd is not seekable: pread answers ESPIPE.</remarks>
-    public long Read(SyscallContext ctx, Span<byte> destination, ulong offset) => Errno.ESPIPE.AsReturn();
+    public long Read(SyscallContext ctx, Span<byte> destination, ulong offset) => Refusals.RefuseReturn(Errno.ESPIPE, "vfs_read", "pread on an eventfd (not seekable)");
 
     /// <inheritdoc />
-    public long Write(SyscallContext ctx, ReadOnlySpan<byte> source, ulong offset) => Errno.ESPIPE.AsReturn();
+    public long Write(SyscallContext ctx, ReadOnlySpan<byte> source, ulong offset) => Refusals.RefuseReturn(Errno.ESPIPE, "vfs_write", "pwrite on an eventfd (not seekable)");
 
     /// <inheritdoc />
     public void Release()

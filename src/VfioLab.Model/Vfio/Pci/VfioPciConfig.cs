@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 using VfioLab.Pci;
 using static VfioLab.Pci.PciConfigImage;
 
@@ -88,7 +89,7 @@ internal sealed class VfioPciConfig
             int left = buffer.Length - (int)done;
             if (at >= (ulong)size || (ulong)left > (ulong)size - at)
             {
-                return Errno.EFAULT.AsReturn();
+                return Refusals.RefuseReturn(Errno.EFAULT, "vfio_pci_config_rw", "config space [0x{0:x}, +0x{1:x}) passes its end at 0x{2:x}", at, (ulong)left, (ulong)size);
             }
             int p = (int)at;
             int chunk = 1;

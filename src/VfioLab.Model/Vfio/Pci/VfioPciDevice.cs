@@ -87,7 +87,7 @@ internal sealed class VfioPciDevice(PciFunction function, int pageShift, VfioPci
         }
         if (faults.ShouldFail(FaultSite.PciIomap))
         {
-            return Abi.Errno.ENOMEM;
+            return Refusals.Refuse(Abi.Errno.ENOMEM, "pci_iomap", "mapping a BAR failed (injected)");
         }
         Interlocked.Or(ref _barMap, 1 << index);
         return Abi.Errno.None;

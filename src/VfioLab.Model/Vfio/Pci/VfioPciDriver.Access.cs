@@ -1,4 +1,5 @@
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 using VfioLab.Pci;
 
 namespace VfioLab.Vfio.Pci;
@@ -23,7 +24,7 @@ internal sealed partial class VfioPciDriver
         ulong within = VfioPciDevice.OffsetWithin(offset);
         if (index >= VfioPci.NumRegions)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pci_rw", "offset 0x{0:x} names region {1}, past the device's {2} regions", offset, index, (ulong)VfioPci.NumRegions);
         }
         if (index == (ulong)VfioPciRegionIndex.Config)
         {
@@ -31,16 +32,18 @@ internal sealed partial class VfioPciDriver
         }
         if (index == (ulong)VfioPciRegionIndex.Rom)
         {
-            return write ? Errno.EINVAL.AsReturn() : RomRead(pci, buffer, within);
+            return write ? Refusals.RefuseReturn(Errno.EINVAL, "vfio_pci_bar_rw", "the ROM region is read-only") : RomRead(pci, buffer, within);
         }
         if (index > (ulong)VfioPciRegionIndex.Bar5)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pci_rw", "region {0} (VGA or a device-specific one) is not readable on this device", index);
         }
         PciBar? bar = pci.Function.Bar((int)index);
         if (bar is null || within >= bar.Size)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pci_bar_rw", bar is null
+                ? "BAR {0} is not implemented"
+                : "offset 0x{1:x} is past the end of BAR {0} (0x{2:x} bytes)", index, within, bar?.Size ?? 0);
         }
         int count = (int)Math.Min((ulong)buffer.Length, bar.Size - within);
         Errno e = pci.SetupBarMap((int)index, faults);
@@ -56,7 +59,7 @@ internal sealed partial class VfioPciDriver
         {
             if (!pci.Function.DecodesMemory)
             {
-                return Errno.EIO.AsReturn(); // vfio_pci_core_do_io_rw's memory test
+                return Refusals.RefuseReturn(Errno.EIO, "vfio_pci_core_do_io_rw", "BAR {0}: memory decode is off in the command register", index); // the memory test
             }
             int done = 0;
             while (done < count)
@@ -75,7 +78,7 @@ internal sealed partial class VfioPciDriver
                 }
                 else if (!(write ? pci.Function.TryWriteBar((int)index, at, piece) : pci.Function.TryReadBar((int)index, at, piece)))
                 {
-                    return Errno.EIO.AsReturn();
+                    return Refusals.RefuseReturn(Errno.EIO, "vfio_pci_core_do_io_rw", "BAR {0} at 0x{1:x} did not answer the access", index, at);
                 }
                 done += n;
             }
@@ -124,7 +127,7 @@ internal sealed partial class VfioPciDriver
         ulong size = pci.Function.Description.RomSize;
         if (size == 0 || within >= size)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pci_bar_rw", size == 0 ? "the device has no ROM" : "offset 0x{0:x} is past the ROM's 0x{1:x} bytes", within, size);
         }
         int count = (int)Math.Min((ulong)buffer.Length, size - within);
         pci.MemoryLock.EnterReadLock();
@@ -132,7 +135,7 @@ internal sealed partial class VfioPciDriver
         {
             if (!pci.Function.DecodesMemory)
             {
-                return Errno.EIO.AsReturn();
+                return Refusals.RefuseReturn(Errno.EIO, "vfio_pci_bar_rw", "the ROM cannot be read while memory decode is off");
             }
             ulong image = pci.Function.RomImageSize;
             int inImage = within < image ? (int)Math.Min((ulong)count, image - within) : 0;

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 
 namespace VfioLab.Vfio.Pci;
 
@@ -40,25 +41,27 @@ internal sealed partial class VfioPciDriver
         Span<byte> buf = stackalloc byte[FeatureMinSize];
         if (!arg.TryCopyFrom(0, buf))
         {
-            return Errno.EFAULT.AsReturn();
+            return Refusals.RefuseReturn(Errno.EFAULT, "vfio_ioctl_device_feature", "copy_from_user of the {0}-byte struct vfio_device_feature faulted", (ulong)buf.Length);
         }
         uint argsz = BinaryPrimitives.ReadUInt32LittleEndian(buf);
         uint flags = BinaryPrimitives.ReadUInt32LittleEndian(buf[4..]);
         if (argsz < FeatureMinSize || (flags & ~(FeatureMask | FeatureGet | FeatureSet | FeatureProbe)) != 0)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_ioctl_device_feature", argsz < FeatureMinSize
+                ? "argsz {0} is below minsz {1}"
+                : "flags 0x{2:x} has bits outside the feature number, GET, SET and PROBE", argsz, (ulong)FeatureMinSize, flags);
         }
         if ((flags & FeatureProbe) == 0 && (flags & FeatureSet) != 0 && (flags & FeatureGet) != 0)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_ioctl_device_feature", "flags 0x{0:x}: GET and SET together need PROBE", flags);
         }
         ulong payload = argsz - (ulong)FeatureMinSize;
         switch (flags & FeatureMask)
         {
             case FeatureMigration or FeatureMigDeviceState or FeatureMigDataSize:
-                return Errno.ENOTTY.AsReturn(); // no mig_ops
+                return Refusals.RefuseReturn(Errno.ENOTTY, "vfio_ioctl_device_feature", "feature {0}: the driver has no migration ops", flags & FeatureMask);
             case FeatureDmaLoggingStart or FeatureDmaLoggingStop or FeatureDmaLoggingReport:
-                return Errno.ENOTTY.AsReturn(); // no log_ops
+                return Refusals.RefuseReturn(Errno.ENOTTY, "vfio_ioctl_device_feature", "feature {0}: the driver has no DMA logging ops", flags & FeatureMask);
             case FeatureLowPowerEntry:
                 return CheckSetOnly(flags, payload, 0) is long r1 && r1 != 1 ? r1 : LowPowerEntry(pci, null);
             case FeatureLowPowerEntryWithWakeup:
@@ -70,12 +73,12 @@ internal sealed partial class VfioPciDriver
                     Span<byte> fdBytes = stackalloc byte[4];
                     if (!arg.TryCopyFrom(FeatureMinSize, fdBytes))
                     {
-                        return Errno.EFAULT.AsReturn();
+                        return Refusals.RefuseReturn(Errno.EFAULT, "vfio_pci_core_pm_entry_with_wakeup", "copy_from_user of the wakeup eventfd faulted");
                     }
                     int fd = BinaryPrimitives.ReadInt32LittleEndian(fdBytes);
                     if (fd < 0)
                     {
-                        return Errno.EINVAL.AsReturn();
+                        return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pci_core_pm_entry_with_wakeup", "the wakeup eventfd {0} is negative", (ulong)(long)fd);
                     }
                     Errno e = EventFd.TryGet(context.Process, fd, out EventFd? wake);
                     return e != Errno.None ? e.AsReturn() : LowPowerEntry(pci, wake);
@@ -92,9 +95,9 @@ internal sealed partial class VfioPciDriver
                     return 0;
                 }
             case FeaturePciVfToken:
-                return Errno.ENOTTY.AsReturn(); // not an SR-IOV PF: no vf_token
+                return Refusals.RefuseReturn(Errno.ENOTTY, "vfio_pci_core_feature_token", "the device is not an SR-IOV PF: it has no VF token"); // no vf_token
             default:
-                return Errno.ENOTTY.AsReturn();
+                return Refusals.RefuseReturn(Errno.ENOTTY, "vfio_pci_core_ioctl_feature", "feature {0} is not one vfio-pci knows", flags & FeatureMask);
         }
     }
 
@@ -104,7 +107,7 @@ internal sealed partial class VfioPciDriver
     {
         if ((flags & FeatureGet) != 0)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_check_feature", "flags 0x{0:x}: this feature supports SET only, not GET", flags);
         }
         if ((flags & FeatureProbe) != 0)
         {
@@ -112,7 +115,9 @@ internal sealed partial class VfioPciDriver
         }
         if ((flags & FeatureSet) == 0 || payload < minsz)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_check_feature", (flags & FeatureSet) == 0
+                ? "flags 0x{0:x}: neither GET, SET nor PROBE"
+                : "the payload of {1} bytes is below the feature's {2}", flags, payload, minsz);
         }
         return 1;
     }
@@ -126,7 +131,7 @@ internal sealed partial class VfioPciDriver
             pci.ZapBarsLocked();
             if (pci.LowPower is not null)
             {
-                return Errno.EINVAL.AsReturn();
+                return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pci_runtime_pm_entry", "the device is already in low-power state");
             }
             pci.LowPower = new VfioPciLowPower(wake);
             return 0;

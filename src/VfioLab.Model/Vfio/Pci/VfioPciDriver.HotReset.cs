@@ -24,12 +24,12 @@ internal sealed partial class VfioPciDriver
         Span<byte> header = stackalloc byte[VfioPciHotResetInfo.MinSize];
         if (!arg.TryCopyFrom(0, header))
         {
-            return Errno.EFAULT.AsReturn();
+            return Refusals.RefuseReturn(Errno.EFAULT, "vfio_pci_ioctl_get_pci_hot_reset_info", "copy_from_user of the struct header faulted");
         }
         VfioPciHotResetInfo.TryRead(header, out VfioPciHotResetInfo hdr);
         if (hdr.Argsz < VfioPciHotResetInfo.MinSize)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pci_ioctl_get_pci_hot_reset_info", "argsz {0} is below minsz {1}", hdr.Argsz, (ulong)VfioPciHotResetInfo.MinSize);
         }
         hdr.Flags = 0;
         IReadOnlyList<PciFunction> scope = _topology.FunctionsOnSlot(pci.Function.Address);
@@ -38,12 +38,12 @@ internal sealed partial class VfioPciDriver
         {
             hdr.Count = (uint)scope.Count;
             hdr.Write(header);
-            return arg.TryCopyTo(0, header) ? Errno.ENOSPC.AsReturn() : Errno.EFAULT.AsReturn();
+            return arg.TryCopyTo(0, header) ? Refusals.RefuseReturn(Errno.ENOSPC, "vfio_pci_ioctl_get_pci_hot_reset_info", "argsz {0} has room for fewer than the {1} devices of the reset scope (count written back)", hdr.Argsz, (ulong)scope.Count) : Refusals.RefuseReturn(Errno.EFAULT, "vfio_pci_ioctl_get_pci_hot_reset_info", "copy_to_user of the count faulted");
         }
         // kcalloc of the devices array: ENOMEM, nothing copied back.
         if (faults.ShouldFail(FaultSite.HotResetInfoAlloc))
         {
-            return Errno.ENOMEM.AsReturn();
+            return Refusals.RefuseReturn(Errno.ENOMEM, "vfio_pci_ioctl_get_pci_hot_reset_info", "allocating the devices array failed (injected)");
         }
         byte[] devices = new byte[scope.Count * VfioPciDependentDevice.SizeOf];
         for (int i = 0; i < scope.Count; i++)
@@ -53,7 +53,7 @@ internal sealed partial class VfioPciDriver
             if (group is null)
             {
                 // "Cannot reset non-isolated devices": nothing is copied back.
-                return Errno.EPERM.AsReturn();
+                return Refusals.RefuseReturn(Errno.EPERM, "vfio_pci_ioctl_get_pci_hot_reset_info", "a device of the reset scope is in no IOMMU group (cannot reset non-isolated devices)");
             }
             new VfioPciDependentDevice
             {
@@ -65,11 +65,11 @@ internal sealed partial class VfioPciDriver
         }
         if (!arg.TryCopyTo(VfioPciHotResetInfo.Offsets.Devices, devices))
         {
-            return Errno.EFAULT.AsReturn();
+            return Refusals.RefuseReturn(Errno.EFAULT, "vfio_pci_ioctl_get_pci_hot_reset_info", "copy_to_user of the devices faulted");
         }
         hdr.Count = (uint)scope.Count;
         hdr.Write(header);
-        return arg.TryCopyTo(0, header) ? 0 : Errno.EFAULT.AsReturn();
+        return arg.TryCopyTo(0, header) ? 0 : Refusals.RefuseReturn(Errno.EFAULT, "vfio_pci_ioctl_get_pci_hot_reset_info", "copy_to_user of the header faulted");
     }
 
     /// <summary>
@@ -86,27 +86,27 @@ internal sealed partial class VfioPciDriver
         Span<byte> header = stackalloc byte[VfioPciHotReset.MinSize];
         if (!arg.TryCopyFrom(0, header))
         {
-            return Errno.EFAULT.AsReturn();
+            return Refusals.RefuseReturn(Errno.EFAULT, "vfio_pci_ioctl_pci_hot_reset", "copy_from_user of the struct header faulted");
         }
         VfioPciHotReset.TryRead(header, out VfioPciHotReset hdr);
         if (hdr.Argsz < VfioPciHotReset.MinSize || hdr.Flags != 0 || hdr.Count == 0)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pci_ioctl_pci_hot_reset", "argsz {0} (minsz {1}), flags 0x{2:x} (none allowed) or count {3} (at least 1)", hdr.Argsz, (ulong)VfioPciHotReset.MinSize, hdr.Flags, hdr.Count);
         }
         IReadOnlyList<PciFunction> scope = _topology.FunctionsOnSlot(pci.Function.Address);
         if (hdr.Count > (uint)scope.Count)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pci_ioctl_pci_hot_reset", "{0} group fds for a reset scope of {1} devices", hdr.Count, (ulong)scope.Count);
         }
         // kcalloc of the group fd and file arrays, before the fds are copied in.
         if (faults.ShouldFail(FaultSite.HotResetAlloc))
         {
-            return Errno.ENOMEM.AsReturn();
+            return Refusals.RefuseReturn(Errno.ENOMEM, "vfio_pci_ioctl_pci_hot_reset", "allocating the group arrays failed (injected)");
         }
         byte[] raw = new byte[hdr.Count * 4];
         if (!arg.TryCopyFrom(VfioPciHotReset.Offsets.GroupFds, raw))
         {
-            return Errno.EFAULT.AsReturn();
+            return Refusals.RefuseReturn(Errno.EFAULT, "vfio_pci_ioctl_pci_hot_reset", "copy_from_user of {0} group fds faulted", hdr.Count);
         }
         // fget every fd so the groups stay alive across the reset; all references go at the end.
         var files = new List<OpenFile>((int)hdr.Count);
@@ -118,12 +118,12 @@ internal sealed partial class VfioPciDriver
                 int fd = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(raw.AsSpan(i * 4));
                 if (!context.Process.Fds.TryGet(fd, out OpenFile file))
                 {
-                    return Errno.EBADF.AsReturn();
+                    return Refusals.RefuseReturn(Errno.EBADF, "vfio_pci_ioctl_pci_hot_reset", "group fd {0} is not open", (ulong)(uint)fd);
                 }
                 files.Add(file);
                 if (file.Operations is not VfioGroupFile groupFile)
                 {
-                    return Errno.EINVAL.AsReturn();
+                    return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pci_ioctl_pci_hot_reset", "fd {0} is not a VFIO group", (ulong)(uint)fd);
                 }
                 groups.Add(groupFile.Group);
             }
@@ -150,7 +150,7 @@ internal sealed partial class VfioPciDriver
             {
                 if (!devSet.Exists(d => ReferenceEquals(State(d).Function, f)))
                 {
-                    return Errno.EINVAL;
+                    return Refusals.Refuse(Errno.EINVAL, "vfio_pci_dev_set_hot_reset", "a function of the reset scope is not bound to vfio-pci in this dev_set");
                 }
             }
             int locked = 0;
@@ -159,13 +159,13 @@ internal sealed partial class VfioPciDriver
             {
                 if (!groups.Exists(g => ReferenceEquals(g, d.Group)))
                 {
-                    error = Errno.EINVAL;
+                    error = Refusals.Refuse(Errno.EINVAL, "vfio_pci_dev_set_hot_reset", "the group of {4} (in the reset scope) is not among the group fds given", text: d.Name);
                     break;
                 }
                 VfioPciDevice member = State(d);
                 if (!member.MemoryLock.TryEnterWriteLock(0))
                 {
-                    error = Errno.EBUSY;
+                    error = Refusals.Refuse(Errno.EBUSY, "vfio_pci_dev_set_hot_reset", "the memory_lock of {4} is held", text: d.Name);
                     break;
                 }
                 locked++;

@@ -1,4 +1,5 @@
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 
 namespace VfioLab.Vfio.Pci;
 
@@ -19,23 +20,25 @@ internal sealed partial class VfioPciDriver
         Span<byte> buf = stackalloc byte[VfioIrqInfo.SizeOf];
         if (!arg.TryCopyFrom(0, buf))
         {
-            return Errno.EFAULT.AsReturn();
+            return Refusals.RefuseReturn(Errno.EFAULT, "vfio_pci_ioctl_get_irq_info", "copy_from_user of the {0}-byte struct vfio_irq_info faulted", (ulong)buf.Length);
         }
         VfioIrqInfo.TryRead(buf, out VfioIrqInfo info);
         if (info.Argsz < VfioIrqInfo.MinSize || info.Index >= VfioPci.NumIrqs)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pci_ioctl_get_irq_info", info.Argsz < VfioIrqInfo.MinSize
+                ? "argsz {0} is below minsz {1}"
+                : "irq index {2} is not one of the {3} vfio-pci indexes", info.Argsz, (ulong)VfioIrqInfo.MinSize, info.Index, (ulong)VfioPci.NumIrqs);
         }
         if (info.Index == (uint)VfioPciIrqIndex.Err && !pci.Function.Description.Express)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pci_ioctl_get_irq_info", "the ERR index exists only on PCI Express devices");
         }
         info.Flags = IrqInfoFlags.Eventfd | (info.Index == (uint)VfioPciIrqIndex.Intx
             ? IrqInfoFlags.Maskable | IrqInfoFlags.Automasked
             : IrqInfoFlags.Noresize);
         info.Count = (uint)VfioPciIrqs.Count(pci.Function, info.Index);
         info.Write(buf);
-        return arg.TryCopyTo(0, buf) ? 0 : Errno.EFAULT.AsReturn();
+        return arg.TryCopyTo(0, buf) ? 0 : Refusals.RefuseReturn(Errno.EFAULT, "vfio_pci_ioctl_get_irq_info", "copy_to_user of struct vfio_irq_info faulted");
     }
 
     /// <summary>
@@ -53,18 +56,21 @@ internal sealed partial class VfioPciDriver
         Span<byte> buf = stackalloc byte[VfioIrqSet.SizeOf];
         if (!arg.TryCopyFrom(0, buf))
         {
-            return Errno.EFAULT.AsReturn();
+            return Refusals.RefuseReturn(Errno.EFAULT, "vfio_pci_ioctl_set_irqs", "copy_from_user of the {0}-byte struct vfio_irq_set faulted", (ulong)buf.Length);
         }
         VfioIrqSet.TryRead(buf, out VfioIrqSet hdr);
         int max = VfioPciIrqs.Count(pci.Function, hdr.Index);
         if (hdr.Argsz < VfioIrqSet.MinSize || hdr.Index >= VfioPci.NumIrqs || hdr.Count >= uint.MaxValue - hdr.Start ||
             (hdr.Flags & ~(DataTypeMask | ActionTypeMask)) != 0)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_set_irqs_validate_and_prepare",
+                "argsz {0} (minsz {1}), index {2} (of {3}), start+count or flags 0x{4} out of bounds", hdr.Argsz, (ulong)VfioIrqSet.MinSize, hdr.Index,
+                (ulong)VfioPci.NumIrqs, ((uint)hdr.Flags).ToString("x", System.Globalization.CultureInfo.InvariantCulture));
         }
         if (hdr.Start >= (uint)max || (ulong)hdr.Start + hdr.Count > (ulong)max)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_set_irqs_validate_and_prepare", "vectors [{0}, +{1}) of index {2} pass its {3} vectors", hdr.Start, hdr.Count,
+                hdr.Index, (ulong)max);
         }
         ulong size = (hdr.Flags & DataTypeMask) switch
         {
@@ -75,17 +81,18 @@ internal sealed partial class VfioPciDriver
         };
         if (size == ulong.MaxValue)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_set_irqs_validate_and_prepare", "flags 0x{0:x} name no single data type (NONE, BOOL or EVENTFD)", (ulong)hdr.Flags);
         }
         ulong dataSize = hdr.Count * size;
         if (size != 0 && hdr.Argsz - (ulong)VfioIrqSet.MinSize < dataSize)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_set_irqs_validate_and_prepare", "argsz {0} leaves less than the {1} data bytes {2} vectors need", hdr.Argsz,
+                dataSize, hdr.Count);
         }
         byte[] data = new byte[dataSize];
         if (dataSize != 0 && !arg.TryCopyFrom(VfioIrqSet.Offsets.Data, data))
         {
-            return Errno.EFAULT.AsReturn();
+            return Refusals.RefuseReturn(Errno.EFAULT, "vfio_pci_ioctl_set_irqs", "copy_from_user of {0} data bytes faulted", dataSize);
         }
         Host.Process process = context.Process;
         Errno e = pci.Irqs.Set(hdr.Flags, hdr.Index, hdr.Start, hdr.Count, data, fd =>

@@ -1,5 +1,6 @@
 using VfioLab.Abi;
 using VfioLab.Addressing;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Pci;
 
@@ -15,11 +16,13 @@ internal sealed partial class VfioPciDriver
         ulong index = request.Pgoff >> (VfioPciDevice.OffsetShift - pageShift);
         if (index >= VfioPci.NumRegions || !request.IsShared || index >= (ulong)VfioPciRegionIndex.Rom)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pci_core_mmap", !request.IsShared
+                ? "a region mmap must be MAP_SHARED"
+                : "region {0} is not a BAR (only BARs 0-5 can be mmapped)", index);
         }
         if (!pci.BarMmapSupported((int)index))
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pci_core_mmap", "BAR {0} cannot be mmapped (absent, I/O, or smaller than a page)", index);
         }
         PciBar bar = pci.Function.Bar((int)index)!;
         ulong pageMask = (1UL << pageShift) - 1;
@@ -28,7 +31,8 @@ internal sealed partial class VfioPciDriver
         ulong reqStart = pgoffInRegion << pageShift;
         if (reqStart > physLength || request.Length > physLength - reqStart)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pci_core_mmap", "[0x{0:x}, +0x{1:x}) passes the end of BAR {2} (0x{3:x} bytes)", reqStart, request.Length, index,
+                physLength);
         }
         // The mmap does not use the barmap, but requests the region through it (vfio_pci_core_setup_barmap).
         Errno e = pci.SetupBarMap((int)index, device.Faults);

@@ -69,7 +69,7 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
     {
         if (device.Removed)
         {
-            return Errno.ENODEV;
+            return Refusals.Refuse(Errno.ENODEV, "vfio_pci_core_enable", "{4} was unplugged", text: device.Name);
         }
         // vfio_pci_core_enable clears bus mastering first, so the state it saves never includes it (and a
         // failure of the steps after leaves it cleared). pci_enable_device: pci_enable_resources refuses a BAR
@@ -79,7 +79,7 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
         ClearBusMaster(pci);
         if (device.Faults.ShouldFail(FaultSite.PciEnableDevice))
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "pci_enable_device", "enabling {4} failed (injected)", text: device.Name);
         }
         pci.Function.SetMemoryEnable(true);
         // pci_try_reset_function at enable decides reset_works: the function needs a reset method, and a slot or bus
@@ -96,7 +96,7 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
         // clears bus mastering only, so memory decode stays on, as in Linux.
         if (device.Faults.ShouldFail(FaultSite.VfioConfigInit))
         {
-            return Errno.ENOMEM;
+            return Refusals.Refuse(Errno.ENOMEM, "vfio_config_init", "allocating the virtual config space of {4} failed (injected)", text: device.Name);
         }
         pci.Config = new VfioPciConfig(pci);
         // The revocation of a forced release ends with a new open that succeeded.
@@ -151,7 +151,7 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
             VfioIoctl.DeviceReset => Reset(pci),
             VfioIoctl.DeviceGetPciHotResetInfo => GetHotResetInfo(pci, device.Faults, ref argument),
             VfioIoctl.DevicePciHotReset => HotReset(context, pci, device.Faults, ref argument),
-            _ => Errno.ENOTTY.AsReturn(),
+            _ => Refusals.RefuseReturn(Errno.ENOTTY, "vfio_pci_core_ioctl", "request 0x{0:x} is not a vfio-pci device ioctl", request),
         };
     }
 
@@ -166,16 +166,17 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
         Span<byte> buf = stackalloc byte[VfioRegionInfo.SizeOf];
         if (!arg.TryCopyFrom(0, buf))
         {
-            return Errno.EFAULT.AsReturn();
+            return Refusals.RefuseReturn(Errno.EFAULT, "vfio_pci_ioctl_get_region_info", "copy_from_user of the {0}-byte struct vfio_region_info faulted", (ulong)buf.Length);
         }
         VfioRegionInfo.TryRead(buf, out VfioRegionInfo info);
         if (info.Argsz < VfioRegionInfo.MinSize)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pci_ioctl_get_region_info", "argsz {0} is below minsz {1}", info.Argsz, (ulong)VfioRegionInfo.MinSize);
         }
         if (!TryDescribeRegion(pci, info.Index, out ulong size, out RegionInfoFlags flags))
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pci_ioctl_get_region_info", "region index {0} is not one of the device's {1} regions", info.Index,
+                (ulong)VfioPci.NumRegions);
         }
         info.Offset = VfioPci.IndexToOffset(info.Index);
         info.Size = size;
@@ -197,7 +198,7 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
                 new VfioInfoCapHeader { Id = (ushort)RegionInfoCapId.MsixMappable, Version = 1, Next = 0 }.Write(cap);
                 if (!arg.TryCopyTo(VfioRegionInfo.SizeOf, cap))
                 {
-                    return Errno.EFAULT.AsReturn();
+                    return Refusals.RefuseReturn(Errno.EFAULT, "vfio_pci_ioctl_get_region_info", "copy_to_user of the MSI-X mappable capability faulted");
                 }
                 info.CapOffset = VfioRegionInfo.SizeOf;
             }
@@ -207,7 +208,7 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
             info.CapOffset = 0;
         }
         info.Write(buf);
-        return arg.TryCopyTo(0, buf) ? 0 : Errno.EFAULT.AsReturn();
+        return arg.TryCopyTo(0, buf) ? 0 : Refusals.RefuseReturn(Errno.EFAULT, "vfio_pci_ioctl_get_region_info", "copy_to_user of struct vfio_region_info faulted");
     }
 
     /// <summary>Size and flags of region <paramref name="index"/>; false for VGA on a non-VGA device
@@ -250,7 +251,7 @@ internal sealed partial class VfioPciDriver : IVfioDeviceDriver, IVfioDeviceMemo
     {
         if (!pci.ResetWorks)
         {
-            return Errno.EINVAL.AsReturn();
+            return Refusals.RefuseReturn(Errno.EINVAL, "vfio_pci_ioctl_reset", "the device has no reset method Linux can use (reset_works is false)");
         }
         ZapAndReset(pci);
         return 0;

@@ -1,4 +1,5 @@
 using VfioLab.Abi;
+using VfioLab.Diagnostics;
 using VfioLab.Pci;
 
 namespace VfioLab.Vfio.Pci;
@@ -80,11 +81,11 @@ internal sealed class VfioPciIrqs(PciFunction function)
                 case VfioPciIrqIndex.Msi or VfioPciIrqIndex.Msix when action == IrqSetFlags.ActionTrigger:
                     return MsiTrigger(flags, index == (uint)VfioPciIrqIndex.Msix, start, count, data, lookup);
                 case VfioPciIrqIndex.Err when action == IrqSetFlags.ActionTrigger && function.Description.Express:
-                    return start != 0 || count > 1 ? Errno.EINVAL : SingleTrigger(ref _err, flags, count, data, lookup);
+                    return start != 0 || count > 1 ? Refusals.Refuse(Errno.EINVAL, "vfio_pci_set_err_trigger", "ERR has one vector: start {0} count {1}", start, count) : SingleTrigger(ref _err, flags, count, data, lookup);
                 case VfioPciIrqIndex.Req when action == IrqSetFlags.ActionTrigger:
-                    return start != 0 || count > 1 ? Errno.EINVAL : SingleTrigger(ref _req, flags, count, data, lookup);
+                    return start != 0 || count > 1 ? Refusals.Refuse(Errno.EINVAL, "vfio_pci_set_req_trigger", "REQ has one vector: start {0} count {1}", start, count) : SingleTrigger(ref _req, flags, count, data, lookup);
                 default:
-                    return Errno.ENOTTY;
+                    return Refusals.Refuse(Errno.ENOTTY, "vfio_pci_set_irqs_ioctl", "index {0} has no handler for action 0x{1:x} on this device", index, (ulong)action);
             }
         }
     }
@@ -169,11 +170,11 @@ internal sealed class VfioPciIrqs(PciFunction function)
     {
         if (Mode != VfioPciIrqMode.Intx || start != 0 || count != 1)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_pci_set_intx_mask", "INTx is not enabled, or start {0} count {1} is not 0 and 1", start, count);
         }
         if ((flags & IrqSetFlags.DataEventfd) != 0)
         {
-            return Errno.ENOTTY; // masking through an eventfd is not implemented by vfio-pci
+            return Refusals.Refuse(Errno.ENOTTY, "vfio_pci_set_intx_mask", "masking through an eventfd is not implemented"); // masking through an eventfd is not implemented by vfio-pci
         }
         if ((flags & IrqSetFlags.DataNone) != 0 || data[0] != 0)
         {
@@ -186,7 +187,7 @@ internal sealed class VfioPciIrqs(PciFunction function)
     {
         if (Mode != VfioPciIrqMode.Intx || start != 0 || count != 1)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_pci_set_intx_unmask", "INTx is not enabled, or start {0} count {1} is not 0 and 1", start, count);
         }
         if ((flags & IrqSetFlags.DataEventfd) != 0)
         {
@@ -203,7 +204,7 @@ internal sealed class VfioPciIrqs(PciFunction function)
             }
             if (_intxUnmask is not null)
             {
-                return Errno.EBUSY; // vfio_virqfd_enable: one unmask irqfd at a time
+                return Refusals.Refuse(Errno.EBUSY, "vfio_virqfd_enable", "an unmask eventfd is already set"); // vfio_virqfd_enable: one unmask irqfd at a time
             }
             _intxUnmask = efd;
             return Errno.None;
@@ -224,7 +225,7 @@ internal sealed class VfioPciIrqs(PciFunction function)
         }
         if (!(Mode is VfioPciIrqMode.Intx or VfioPciIrqMode.None) || start != 0 || count != 1)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_pci_set_intx_trigger", "another interrupt mode is enabled, or start {0} count {1} is not 0 and 1", start, count);
         }
         if ((flags & IrqSetFlags.DataEventfd) != 0)
         {
@@ -251,7 +252,7 @@ internal sealed class VfioPciIrqs(PciFunction function)
         }
         if (Mode != VfioPciIrqMode.Intx)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_pci_set_intx_trigger", "INTx is not enabled");
         }
         if ((flags & IrqSetFlags.DataNone) != 0 || data[0] != 0)
         {
@@ -270,7 +271,7 @@ internal sealed class VfioPciIrqs(PciFunction function)
         }
         if (!(Mode == mode || Mode == VfioPciIrqMode.None))
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_pci_set_msi_trigger", "another interrupt mode is enabled");
         }
         if ((flags & IrqSetFlags.DataEventfd) != 0)
         {
@@ -279,7 +280,7 @@ internal sealed class VfioPciIrqs(PciFunction function)
             {
                 if (start + count == 0)
                 {
-                    return Errno.ERANGE; // pci_alloc_irq_vectors(1, 0): no vector range
+                    return Refusals.Refuse(Errno.ERANGE, "vfio_msi_enable", "enabling 0 vectors (pci_alloc_irq_vectors(1, 0))"); // pci_alloc_irq_vectors(1, 0): no vector range
                 }
                 // vfio_msi_enable: allocate start + count vectors and turn the capability on.
                 Mode = mode;
@@ -301,7 +302,7 @@ internal sealed class VfioPciIrqs(PciFunction function)
         }
         if (Mode != mode)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_pci_set_msi_trigger", "another interrupt mode is enabled");
         }
         for (uint i = 0; i < count; i++)
         {
@@ -328,7 +329,7 @@ internal sealed class VfioPciIrqs(PciFunction function)
             {
                 if (vector >= _allocated && !msix)
                 {
-                    e = Errno.EINVAL;
+                    e = Refusals.Refuse(Errno.EINVAL, "vfio_msi_set_block", "MSI vector {0} is past the {1} allocated", (ulong)vector, (ulong)_allocated);
                 }
                 else
                 {
@@ -359,7 +360,7 @@ internal sealed class VfioPciIrqs(PciFunction function)
         {
             if (slot is null)
             {
-                return Errno.EINVAL;
+                return Refusals.Refuse(Errno.EINVAL, "vfio_pci_set_ctx_trigger_single", "no trigger is set to signal");
             }
             if (count != 0)
             {
@@ -373,7 +374,7 @@ internal sealed class VfioPciIrqs(PciFunction function)
         }
         if (count == 0)
         {
-            return Errno.EINVAL;
+            return Refusals.Refuse(Errno.EINVAL, "vfio_pci_set_ctx_trigger_single", "count is 0");
         }
         if ((flags & IrqSetFlags.DataBool) != 0)
         {
