@@ -192,9 +192,9 @@ public sealed class LabProcess
     /// <summary>A non-blocking read(2) of eventfd <paramref name="fd"/>: the counter (how many times it was signalled
     /// since the last read), which the read clears; -EAGAIN when zero, -EBADF for an fd that is not open, -EINVAL for
     /// a file that is not an eventfd.</summary>
-    public long ReadEventFd(int fd)
+    public long ReadEventFd(int fd) => Process.Syscalls.Explained(() =>
     {
         Abi.Errno e = Vfio.Pci.EventFd.TryGet(Process, fd, out Vfio.Pci.EventFd? efd);
         return e != Abi.Errno.None ? e.AsReturn() : efd!.Take();
-    }
+    });
 }
