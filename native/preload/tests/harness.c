@@ -73,6 +73,15 @@ void harness_wait_live(int fd, unsigned long long want)
 	exit(1);
 }
 
+/* A filter: a substring of the name, or ^NAME$ for exactly one test. */
+static bool matches(const char *name, const char *filter)
+{
+	size_t n = strlen(filter);
+	if (n >= 2 && filter[0] == '^' && filter[n - 1] == '$')
+		return strlen(name) == n - 2 && strncmp(name, filter + 1, n - 2) == 0;
+	return strstr(name, filter) != NULL;
+}
+
 int harness_main(int argc, char **argv, const struct test *tests, size_t count)
 {
 	harness_socket = getenv("VFIOLAB_SOCKET");
@@ -85,7 +94,7 @@ int harness_main(int argc, char **argv, const struct test *tests, size_t count)
 	}
 	int failed = 0, ran = 0;
 	for (size_t i = 0; i < count; i++) {
-		if (argc > 1 && strstr(tests[i].name, argv[1]) == NULL)
+		if (argc > 1 && !matches(tests[i].name, argv[1]))
 			continue;
 		ran++;
 		if (tests[i].server)
