@@ -91,11 +91,12 @@ int main(int argc, char **argv)
 	char vendor_path[128], text[32] = "";
 	snprintf(vendor_path, sizeof vendor_path, "/sys/bus/pci/devices/%s/vendor", addr);
 	FILE *f = fopen(vendor_path, "r");
-	if (f != NULL) {
-		if (fgets(text, sizeof text, f) != NULL)
-			EXPECT(strtoul(text, NULL, 16) == (id & 0xffff), "sysfs: vendor %s", strtok(text, "\n"));
-		fclose(f);
+	if (f == NULL || fgets(text, sizeof text, f) == NULL) {
+		fprintf(stderr, "%s: %s\n", vendor_path, f == NULL ? strerror(errno) : "empty");
+		return 1;
 	}
+	fclose(f);
+	EXPECT(strtoul(text, NULL, 16) == (id & 0xffff), "sysfs: vendor %s", strtok(text, "\n"));
 
 	struct vfio_iommu_type1_dma_unmap unmap = { .argsz = sizeof unmap, .iova = 0, .size = size };
 	MUST(ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap));
