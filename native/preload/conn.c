@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -13,12 +15,33 @@
 
 static uint64_t next_seq;
 
-void vfl_conn_init(struct vfl_conn *c, int fd, uint64_t inode)
+struct vfl_conn *vfl_conn_new(int fd, uint64_t inode)
 {
-	memset(c, 0, sizeof *c);
+	struct vfl_conn *c = calloc(1, sizeof *c);
+	if (c == NULL)
+		return NULL;
+	void *page = vfl_real.mmap(NULL, sizeof *c->sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (page == MAP_FAILED) {
+		free(c);
+		return NULL;
+	}
+	c->sh = page;
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&c->sh->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
 	c->fd = fd;
 	c->inode = inode;
-	pthread_mutex_init(&c->lock, NULL);
+	return c;
+}
+
+/* Only this process's view goes: a process that shares the socket keeps its own mapping of the shared page. */
+void vfl_conn_free(struct vfl_conn *c)
+{
+	vfl_real.munmap(c->sh, sizeof *c->sh);
+	free(c);
 }
 
 int vfl_dial(bool cloexec, int *fd_out, uint64_t *inode_out)
@@ -153,7 +176,7 @@ static bool reply_header_valid(const struct vfiolab_wire_reply *h, uint16_t op)
 
 int vfl_round_trip_locked(struct vfl_conn *c, uint16_t op, const void *payload, size_t len, struct vfl_reply *r)
 {
-	if (c->broken)
+	if (c->sh->broken)
 		return -EIO;
 	int64_t deadline = now_ms() + vfl_config.timeout_ms;
 	struct vfiolab_wire_request h = {
@@ -179,7 +202,7 @@ int vfl_round_trip_locked(struct vfl_conn *c, uint16_t op, const void *payload, 
 			rc = recv_all(c->fd, NULL, r->hdr.length - keep, deadline);
 	}
 	if (rc < 0) {
-		c->broken = true;
+		c->sh->broken = true;
 		vfl_trace("%s on fd %d seq %llu: %s", op_name(op), c->fd, (unsigned long long)h.seq, strerror(-rc));
 		return rc;
 	}
@@ -190,9 +213,13 @@ int vfl_round_trip_locked(struct vfl_conn *c, uint16_t op, const void *payload, 
 
 int vfl_round_trip(struct vfl_conn *c, int fd, uint16_t op, const void *payload, size_t len, struct vfl_reply *r)
 {
-	pthread_mutex_lock(&c->lock);
+	if (pthread_mutex_lock(&c->sh->lock) == EOWNERDEAD) {
+		/* its holder died in mid round trip: where the stream stands is unknown */
+		c->sh->broken = true;
+		pthread_mutex_consistent(&c->sh->lock);
+	}
 	c->fd = fd;
 	int rc = vfl_round_trip_locked(c, op, payload, len, r);
-	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&c->sh->lock);
 	return rc;
 }

@@ -1,7 +1,7 @@
 /* Which fds of this process are VFIO files: a two-level table indexed by fd, each slot naming the connection the
  * fd's open file is. Duplicates share one connection (and its lock), as duplicated fds share the kernel's file.
  * Lookups on fds that were never VFIO take no lock (an atomic load of an empty slot), so the ioctls of a VMM's
- * vCPU threads on KVM fds pay nothing. A slot found filled is re-checked under the read lock and then against the
+ * vCPU threads on KVM fds pay nothing. A slot found filled is re-checked under the table lock and then against the
  * fd itself (its inode is the socket's), so an fd closed behind our back (close_range, fclose) is not mistaken
  * for a VFIO file when the number is reused. */
 #define _GNU_SOURCE
@@ -16,8 +16,8 @@
 #define CHUNK_SIZE (1 << CHUNK_BITS)
 #define CHUNKS 1024 /* 1 Mi fds */
 
-/* table_lock: writers change slots, `refs` and the list of connections; lock order: table_lock, then each
- * connection's lock (in list order at fork), then the maps lock, then the session lock. */
+/* table_lock: writers change slots, `refs` and the list of connections; lock order: table_lock, then the maps
+ * lock, then the session lock (all three taken at fork); a connection's lock is never held with any of them. */
 static pthread_rwlock_t table_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct vfl_conn **chunks[CHUNKS];
 static struct vfl_conn *all_conns;
@@ -52,8 +52,7 @@ static void release_locked(struct vfl_conn *c)
 		all_conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
-	pthread_mutex_destroy(&c->lock);
-	free(c);
+	vfl_conn_free(c);
 }
 
 /* Empties fd's slot (the caller holds table_lock for writing). */
@@ -94,28 +93,19 @@ void vfl_conn_put(struct vfl_conn *c)
 	pthread_rwlock_unlock(&table_lock);
 }
 
-/* Names fd as a VFIO file: a new connection on socket `fd` (share == NULL) or one more reference to `share`. */
-int vfl_fd_install(int fd, int sock_fd_for_new, uint64_t inode, struct vfl_conn *share)
+/* Names fd as a VFIO file: c is a new connection (is_new; freed here on failure) or one more reference to one. */
+int vfl_fd_install(int fd, struct vfl_conn *c, bool is_new)
 {
-	struct vfl_conn *c = share;
-	if (c == NULL) {
-		c = malloc(sizeof *c);
-		if (c == NULL)
-			return -ENOMEM;
-		vfl_conn_init(c, sock_fd_for_new, inode);
-	}
 	pthread_rwlock_wrlock(&table_lock);
 	struct vfl_conn **s = slot(fd, true);
 	if (s == NULL) {
 		pthread_rwlock_unlock(&table_lock);
-		if (share == NULL) {
-			pthread_mutex_destroy(&c->lock);
-			free(c);
-		}
+		if (is_new)
+			vfl_conn_free(c);
 		return -EMFILE;
 	}
 	clear_locked(fd);
-	if (share == NULL) {
+	if (is_new) {
 		c->next = all_conns;
 		if (all_conns != NULL)
 			all_conns->prev = c;
@@ -146,17 +136,16 @@ void vfl_fd_dup(int oldfd, int newfd)
 		vfl_fd_forget(newfd);
 		return;
 	}
-	(void)vfl_fd_install(newfd, -1, 0, c);
+	(void)vfl_fd_install(newfd, c, false);
 	vfl_conn_put(c);
 }
 
-/* fork: no round trip may be half done when the child's copy of memory is taken, so the forking thread waits for
- * every connection's lock; the child starts with every lock fresh and its session closed (session.c). */
+/* fork: the child's copy of the table and of the maps must be whole, so the forking thread holds their locks;
+ * connections need nothing (their turn-taking lock is shared with the child, see struct vfl_shared), and the child
+ * re-opens its own session (session.c). */
 static void before_fork(void)
 {
 	pthread_rwlock_wrlock(&table_lock);
-	for (struct vfl_conn *c = all_conns; c != NULL; c = c->next)
-		pthread_mutex_lock(&c->lock);
 	vfl_maps_lock_for_fork();
 	vfl_session_lock_for_fork();
 }
@@ -165,12 +154,6 @@ static void after_fork(bool child)
 {
 	vfl_session_unlock_after_fork(child);
 	vfl_maps_unlock_after_fork(child);
-	for (struct vfl_conn *c = all_conns; c != NULL; c = c->next) {
-		if (child)
-			pthread_mutex_init(&c->lock, NULL);
-		else
-			pthread_mutex_unlock(&c->lock);
-	}
 	if (child)
 		pthread_rwlock_init(&table_lock, NULL);
 	else

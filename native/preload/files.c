@@ -40,17 +40,23 @@ static int connect_file(bool cloexec, uint16_t op, const void *payload_head, siz
 		memcpy(payload + len, path, plen);
 		len += plen;
 	}
-	struct vfl_conn tmp;
-	vfl_conn_init(&tmp, fd, inode);
+	struct vfl_conn *c = vfl_conn_new(fd, inode);
+	if (c == NULL) {
+		vfl_real.close(fd);
+		return fail(ENOMEM);
+	}
 	struct vfl_reply r;
-	rc = vfl_round_trip_locked(&tmp, op, payload, len, &r);
-	pthread_mutex_destroy(&tmp.lock);
+	rc = vfl_round_trip_locked(c, op, payload, len, &r); /* no one else knows c yet */
 	if (rc == -EIO && op == VFIOLAB_OP_OPEN)
 		rc = -ENOENT; /* the server went away before answering: no VFIO here, as with no server at all */
 	if (rc == 0 && r.hdr.result < 0)
 		rc = (int)r.hdr.result;
-	if (rc == 0)
-		rc = vfl_fd_install(fd, fd, inode, NULL);
+	if (rc < 0) {
+		vfl_conn_free(c);
+		vfl_real.close(fd);
+		return fail(-rc);
+	}
+	rc = vfl_fd_install(fd, c, true);
 	if (rc < 0) {
 		vfl_real.close(fd);
 		return fail(-rc);

@@ -12,7 +12,7 @@
 
 /* session_lock guards every field below and is held across a session round trip. */
 static pthread_mutex_t session_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct vfl_conn session;
+static struct vfl_conn *session; /* its shared lock is unused: session_lock serialises the session */
 static bool session_open;
 static pid_t session_pid;
 static char root[4096];
@@ -31,8 +31,8 @@ static void allow_server_access(int fd)
 static void drop_session_locked(void)
 {
 	if (session_open) {
-		vfl_real.close(session.fd);
-		pthread_mutex_destroy(&session.lock);
+		vfl_real.close(session->fd);
+		vfl_conn_free(session);
 		session_open = false;
 	}
 }
@@ -40,27 +40,26 @@ static void drop_session_locked(void)
 /* Opens the session when there is none for this process, or when the last one broke. */
 static int ensure_session_locked(void)
 {
-	if (session_open && session_pid == getpid() && !session.broken)
+	if (session_open && session_pid == getpid() && !session->sh->broken)
 		return 0;
-	if (session_open && session_pid != getpid()) {
-		/* A forked child: the inherited socket is the parent's session; leave it to the parent. */
-		vfl_real.close(session.fd);
-		pthread_mutex_destroy(&session.lock);
-		session_open = false;
-	}
+	/* A forked child closes its copy of the parent's session (the parent keeps it); a broken one is replaced. */
 	drop_session_locked();
 	int fd;
 	uint64_t inode;
 	int rc = vfl_dial(true, &fd, &inode);
 	if (rc < 0)
 		return rc;
-	vfl_conn_init(&session, fd, inode);
+	session = vfl_conn_new(fd, inode);
+	if (session == NULL) {
+		vfl_real.close(fd);
+		return -ENOMEM;
+	}
 	session_open = true;
 	session_pid = getpid();
 	allow_server_access(fd);
 	struct vfiolab_hello_request req = { .preload_version = VFIOLAB_WIRE_VERSION, .client_socket_inode = inode };
 	struct vfl_reply r;
-	rc = vfl_round_trip_locked(&session, VFIOLAB_OP_HELLO, &req, sizeof req, &r);
+	rc = vfl_round_trip_locked(session, VFIOLAB_OP_HELLO, &req, sizeof req, &r);
 	if (rc == 0 && r.hdr.result < 0)
 		rc = (int)r.hdr.result;
 	if (rc == 0) {
@@ -107,7 +106,7 @@ int vfl_session_call(uint16_t op, const void *payload, size_t len, struct vfl_re
 	pthread_mutex_lock(&session_lock);
 	int rc = ensure_session_locked();
 	if (rc == 0)
-		rc = vfl_round_trip_locked(&session, op, payload, len, r);
+		rc = vfl_round_trip_locked(session, op, payload, len, r);
 	pthread_mutex_unlock(&session_lock);
 	return rc;
 }

@@ -61,17 +61,23 @@ extern struct vfl_config vfl_config;
 void vfl_init(void);
 void vfl_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* One connection to the server: an open VFIO file (shared by every fd duplicated from it) or a process's session.
- * `lock` is held across each round trip, so one request is in flight per connection. `refs` counts the fd-table
- * slots naming it plus lookups in progress; it is freed at zero. `broken` is set (under `lock`) once the stream
- * can no longer be trusted: the server closed it, a reply was garbage or late. */
-struct vfl_conn {
-	int fd; /* the fd it was opened as: the session's, or the one used in a round trip */
-	uint64_t inode;
+/* What every process sharing a connection's socket must agree on: whose turn it is to use the stream and whether
+ * the stream can still be trusted. It lives in a MAP_SHARED page, so a forked child that inherited the fd waits for
+ * its parent's round trip (and the other way round) instead of reading its reply. The mutex is robust: a process
+ * killed in mid round trip leaves the stream mid-message, so the next locker marks it broken rather than hanging. */
+struct vfl_shared {
 	pthread_mutex_t lock;
-	bool broken;
+	bool broken; /* the server closed it, a reply was garbage or late: -EIO from now on */
+};
+
+/* One connection to the server: an open VFIO file (shared by every fd duplicated from it) or a process's session.
+ * `refs` counts the fd-table slots naming it plus lookups in progress; it is freed at zero. */
+struct vfl_conn {
+	int fd; /* the fd it was opened as: the session's, or the one used in the current round trip */
+	uint64_t inode;
+	struct vfl_shared *sh;
 	int refs;                        /* guarded by the fd table's lock */
-	struct vfl_conn *prev, *next;    /* every live file connection, for fork; guarded by the fd table's lock */
+	struct vfl_conn *prev, *next;    /* every live file connection; guarded by the fd table's lock */
 };
 
 /* A reply: its header, and the payload copied into the caller's buffer. */
@@ -86,7 +92,8 @@ int vfl_dial(bool cloexec, int *fd_out, uint64_t *inode_out);
 int vfl_round_trip_locked(struct vfl_conn *c, uint16_t op, const void *payload, size_t len, struct vfl_reply *r);
 /* Through `fd`, one of the fds naming c (c->fd may be closed while a duplicate lives on). */
 int vfl_round_trip(struct vfl_conn *c, int fd, uint16_t op, const void *payload, size_t len, struct vfl_reply *r);
-void vfl_conn_init(struct vfl_conn *c, int fd, uint64_t inode);
+struct vfl_conn *vfl_conn_new(int fd, uint64_t inode); /* NULL when out of memory */
+void vfl_conn_free(struct vfl_conn *c);
 
 /* session.c: the process's session connection and the server's root tree. */
 size_t vfl_root(char *out, size_t cap); /* the root tree's path, no trailing slash */
@@ -98,7 +105,7 @@ void vfl_session_unlock_after_fork(bool child);
 /* fdtable.c */
 struct vfl_conn *vfl_fd_get(int fd);        /* a reference, or NULL when fd is not a live VFIO file */
 void vfl_conn_put(struct vfl_conn *c);
-int vfl_fd_install(int fd, int sock_fd_for_new, uint64_t inode, struct vfl_conn *share);
+int vfl_fd_install(int fd, struct vfl_conn *c, bool is_new);
 void vfl_fd_forget(int fd);
 void vfl_fd_dup(int oldfd, int newfd);
 bool vfl_fd_any(void);

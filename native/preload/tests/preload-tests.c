@@ -423,6 +423,50 @@ static void threads_share_files_safely(void)
 	harness_wait_live(a.shared, 1);
 }
 
+/* Two processes sharing one inherited container fd (one socket) race their ioctls: each must get its own reply. */
+static void forked_processes_racing_on_one_fd_get_their_own_replies(void)
+{
+	int fd = open_container();
+	pid_t kids[3];
+	for (int k = 0; k < 3; k++) {
+		kids[k] = fork();
+		CHECK(kids[k] >= 0);
+		if (kids[k] == 0) {
+			for (int i = 0; i < 400; i++) {
+				int want = (getpid() & 0xffff) * 1000 + i;
+				CHECK(ioctl(fd, FAKE_ECHO_ARG, (void *)(uintptr_t)want) == want);
+				CHECK(ioctl(fd, FAKE_PID) == getpid());
+			}
+			_exit(0);
+		}
+	}
+	for (int i = 0; i < 400; i++)
+		CHECK(ioctl(fd, FAKE_PID) == getpid());
+	for (int k = 0; k < 3; k++) {
+		int status;
+		CHECK(waitpid(kids[k], &status, 0) == kids[k] && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+}
+
+/* A process killed while it holds a shared connection's turn: the others are not left waiting for ever. */
+static void a_sharer_killed_mid_call_does_not_hang_the_others(void)
+{
+	int fd = open_container();
+	pid_t kid = fork();
+	CHECK(kid >= 0);
+	if (kid == 0) {
+		(void)ioctl(fd, FAKE_MUTE); /* holds the connection's turn, waiting for a reply that never comes */
+		_exit(0);
+	}
+	usleep(100000);
+	CHECK(kill(kid, SIGKILL) == 0);
+	CHECK(waitpid(kid, NULL, 0) == kid);
+	/* the stream is mid-reply for the dead process's request: given up, not hung */
+	CHECK_ERRNO(ioctl(fd, VFIO_GET_API_VERSION), EIO);
+	int other = open_container();
+	CHECK(ioctl(other, VFIO_GET_API_VERSION) == 0);
+}
+
 /* Runs this binary again with `mode` as its argument and env changed by `setenv_pairs`; its exit status. */
 static int rerun(const char *mode, const char *unset, const char *set_name, const char *set_value, int err_fd)
 {
@@ -511,6 +555,8 @@ static const struct test tests[] = {
 	{ "a_silent_server_times_out", a_silent_server_times_out, 1 },
 	{ "garbage_replies_are_refused", garbage_replies_are_refused, 1 },
 	{ "threads_share_files_safely", threads_share_files_safely, 1 },
+	{ "forked_processes_racing_on_one_fd_get_their_own_replies", forked_processes_racing_on_one_fd_get_their_own_replies, 1 },
+	{ "a_sharer_killed_mid_call_does_not_hang_the_others", a_sharer_killed_mid_call_does_not_hang_the_others, 1 },
 	{ "without_a_socket_everything_passes_through", without_a_socket_everything_passes_through, 1 },
 	{ "trace_prints_routed_calls", trace_prints_routed_calls, 1 },
 };
