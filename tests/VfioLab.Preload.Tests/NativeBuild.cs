@@ -7,12 +7,12 @@ namespace VfioLab.Preload.Tests;
 /// </summary>
 internal static class NativeBuild
 {
-    private static readonly Lazy<ProcessRun> s_build = new(Run, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<ProcessRun> LazyBuild = new(Run, LazyThreadSafetyMode.ExecutionAndPublication);
 
     /// <summary>Builds if not yet built in this run; throws with make's output when the build fails.</summary>
     public static void Ensure()
     {
-        var run = s_build.Value;
+        var run = LazyBuild.Value;
         if (run.ExitCode != 0)
         {
             throw new InvalidOperationException($"make -C native/preload failed (exit {run.ExitCode}):\n{run.Both}");

@@ -3,9 +3,9 @@ namespace VfioLab.Preload.Tests;
 /// <summary>Where the repository's native code, examples and build output are, found from the test assembly.</summary>
 internal static class RepoPaths
 {
-    private static readonly Lazy<string> s_root = new(FindRoot);
+    private static readonly Lazy<string> LazyRoot = new(FindRoot);
 
-    public static string Root => s_root.Value;
+    public static string Root => LazyRoot.Value;
 
     public static string Native => Path.Combine(Root, "native", "preload");
 
