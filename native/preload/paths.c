@@ -286,3 +286,20 @@ VFL_EXPORT FILE *fopen64(const char *path, const char *mode)
 {
 	return fopen(path, mode);
 }
+
+/* glibc's scandir opens the directory with its internal opendir, which no preload sees. */
+VFL_EXPORT int scandir(const char *path, struct dirent ***names, int (*filter)(const struct dirent *),
+		       int (*compar)(const struct dirent **, const struct dirent **))
+{
+	REWRITE(p, path, -1);
+	return vfl_real.scandir(p, names, filter, compar);
+}
+
+_Static_assert(sizeof(struct dirent) == sizeof(struct dirent64), "struct dirent64 is struct dirent on this ABI");
+
+VFL_EXPORT int scandir64(const char *path, struct dirent64 ***names, int (*filter)(const struct dirent64 *),
+			 int (*compar)(const struct dirent64 **, const struct dirent64 **))
+{
+	return scandir(path, (struct dirent ***)names, (int (*)(const struct dirent *))(void (*)(void))filter,
+		       (int (*)(const struct dirent **, const struct dirent **))(void (*)(void))compar);
+}

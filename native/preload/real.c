@@ -58,6 +58,7 @@ static void resolve(void)
 	vfl_real.faccessat = next("faccessat");
 	vfl_real.opendir = next("opendir");
 	vfl_real.fopen = next("fopen");
+	vfl_real.scandir = next("scandir");
 
 	const char *sock = getenv("VFIOLAB_SOCKET");
 	if (sock != NULL && sock[0] != '\0') {

@@ -45,6 +45,8 @@ struct vfl_real {
 	int (*faccessat)(int, const char *, int, int);
 	DIR *(*opendir)(const char *);
 	FILE *(*fopen)(const char *, const char *);
+	int (*scandir)(const char *, struct dirent ***, int (*)(const struct dirent *),
+		       int (*)(const struct dirent **, const struct dirent **));
 };
 extern struct vfl_real vfl_real;
 

@@ -278,6 +278,12 @@ static void paths_are_served_from_the_tree(void)
 		}
 	closedir(d);
 	CHECK(groups == 1);
+	struct dirent **names;
+	int n_names = scandir("/sys/kernel/iommu_groups/5/devices", &names, NULL, alphasort);
+	CHECK(n_names == 3 && strcmp(names[2]->d_name, "0000:00:03.0") == 0);
+	for (int i = 0; i < n_names; i++)
+		free(names[i]);
+	free(names);
 	FILE *f = fopen("/sys/bus/pci/devices/0000:00:03.0/vendor", "r");
 	char line[32] = "";
 	CHECK(f != NULL && fgets(line, sizeof line, f) != NULL && strcmp(line, "0x1234\n") == 0);
