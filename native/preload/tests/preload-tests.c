@@ -473,6 +473,38 @@ static void a_sharer_killed_mid_call_does_not_hang_the_others(void)
 	CHECK(ioctl(other, VFIO_GET_API_VERSION) == 0);
 }
 
+static void *map_unmap_loop(void *p)
+{
+	int dev = *(int *)p;
+	long page = sysconf(_SC_PAGESIZE);
+	for (int i = 0; i < 100; i++) {
+		unsigned char *m = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_SHARED, dev, 0);
+		if (m == MAP_FAILED)
+			return (void *)1;
+		m[i % page] = 1;
+		if (munmap(m, (size_t)page * 2) != 0)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+/* Threads mapping and unmapping device regions at once: every mapping committed, every unmap told, once. */
+static void threads_map_and_unmap_device_regions(void)
+{
+	int g = open("/dev/vfio/5", O_RDWR);
+	int dev = ioctl(g, FAKE_GROUP_GET_DEVICE_FD, "0000:00:03.0");
+	CHECK(dev >= 0);
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++)
+		CHECK(pthread_create(&t[i], NULL, map_unmap_loop, &dev) == 0);
+	for (int i = 0; i < 4; i++) {
+		void *r;
+		CHECK(pthread_join(t[i], &r) == 0 && r == NULL);
+	}
+	struct fake_stats s = harness_stats(g);
+	CHECK(s.commits == 400 && s.munmaps == 400 && s.misplaced == 0);
+}
+
 /* Runs this binary again with `mode` as its argument and env changed by `setenv_pairs`; its exit status. */
 static int rerun(const char *mode, const char *unset, const char *set_name, const char *set_value, int err_fd)
 {
@@ -551,6 +583,7 @@ static const struct test tests[] = {
 	{ "fork_shares_files_and_reopens_the_session", fork_shares_files_and_reopens_the_session, 1 },
 	{ "get_device_fd_attaches_a_new_connection", get_device_fd_attaches_a_new_connection, 1 },
 	{ "device_mmap_is_shared_with_the_server", device_mmap_is_shared_with_the_server, 1 },
+	{ "threads_map_and_unmap_device_regions", threads_map_and_unmap_device_regions, 1 },
 	{ "pread_and_pwrite_are_routed", pread_and_pwrite_are_routed, 1 },
 	{ "ioctl_passes_the_raw_argument", ioctl_passes_the_raw_argument, 1 },
 	{ "paths_are_served_from_the_tree", paths_are_served_from_the_tree, 1 },
