@@ -76,6 +76,7 @@ internal static class CliApplication
         root.Subcommands.Add(FuzzCommandDefinition.Create(console));
         root.Subcommands.Add(ProbeCommandDefinition.Create(console));
         root.Subcommands.Add(PlanCommandDefinition.Create(console));
+        root.Subcommands.Add(Commands.Serve.ServeCommandDefinition.Create(console));
         root.Subcommands.Add(ConformCommandDefinition.Create(console));
         root.Subcommands.Add(ConformCommandDefinition.CreateGuest(console));
         return root;

@@ -52,6 +52,35 @@ internal static unsafe partial class LibC
     [LibraryImport("libc", EntryPoint = "process_vm_writev", SetLastError = true)]
     public static partial nint ProcessVmWritev(int pid, IoVec* local, nuint localCount, IoVec* remote, nuint remoteCount, nuint flags);
 
+    /// <summary>A struct pollfd.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        /// <summary>The fd.</summary>
+        public int Fd;
+
+        /// <summary>Events asked for (POLLIN = 1).</summary>
+        public short Events;
+
+        /// <summary>Events returned.</summary>
+        public short Revents;
+    }
+
+    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
+    public static partial int Poll(PollFd* fds, nuint count, int timeoutMs);
+
+    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
+    public static partial nint Write(int fd, void* buffer, nuint count);
+
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
+    public static partial long Syscall3(long number, long a, long b, long c);
+
+    /// <summary><c>SYS_pidfd_open</c> and <c>SYS_pidfd_getfd</c> (the same number on x86-64 and arm64).</summary>
+    public const long SysPidfdOpen = 434;
+
+    /// <summary>See <see cref="SysPidfdOpen"/>.</summary>
+    public const long SysPidfdGetfd = 438;
+
     /// <summary><c>RLIMIT_MEMLOCK</c> (x86-64 and arm64).</summary>
     public const int RlimitMemlock = 8;
 

@@ -74,6 +74,18 @@ public sealed partial class LayeringTests
         Assert.DoesNotContain(doc.Descendants("ProjectReference"), p => p.Attribute("Include")?.Value.Contains("Scenarios", StringComparison.Ordinal) == true);
     }
 
+    // The libraries above the model and what each may reference: VfioLab.Serve (the serve protocol's server) stands
+    // on the model, the scenario format (a serve host is a scenario file) and the real-kernel calls (process_vm_readv,
+    // pidfds), and on nothing that runs a command line or a fuzzer.
+    [Fact]
+    public void ServeProject_UsesOnlyModelScenariosAndLinux()
+    {
+        string csproj = Path.Combine(ConformanceProgram.FindRepositoryRoot(), "src", "VfioLab.Serve", "VfioLab.Serve.csproj");
+        string[] references = [.. XDocument.Load(csproj).Descendants("ProjectReference")
+            .Select(p => Path.GetFileNameWithoutExtension(p.Attribute("Include")!.Value)).Order(StringComparer.Ordinal)];
+        Assert.Equal(["VfioLab.Linux", "VfioLab.Model", "VfioLab.Scenarios"], references);
+    }
+
     [Fact]
     public void ShippedAssemblies_GrantInternalsOnlyToTests()
     {
