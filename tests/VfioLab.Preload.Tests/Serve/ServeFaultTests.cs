@@ -65,7 +65,7 @@ public sealed class ServeFaultTests
             client.WaitForExit();
         }
 
-        AssertClientRunsAsOnLinux(server, "kernel-doc-flow");
+        AssertClientRunsAsOnLinux(server, "dirty-tracking");
         var (exit, report) = server.Stop();
         Assert.True(exit == 0, $"vfiolab serve exited {exit}:\n{report}");
     }
