@@ -464,15 +464,15 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
 
     private long BadFd(int fd) => Refusals.RefuseReturn(Errno.EBADF, "fdget", "fd {0} is not open in process {1}", (ulong)(uint)fd, (ulong)Pid);
 
-    /// <summary>A call returns: its refusal, when it failed, becomes the process's and the host's last.</summary>
-    /// <summary>A call made outside the syscall surface (an eventfd read) answered like one: its refusal, when it fails,
-    /// becomes the process's and the host's last.</summary>
+    /// <summary>A call made outside the syscall surface (an eventfd read, a foreign MMIO mapping) answered like one: its
+    /// refusal, when it fails, becomes the process's and the host's last.</summary>
     internal long Explained(Func<long> call)
     {
         Refusals.Begin();
         return Finish(call());
     }
 
+    /// <summary>A call returns: its refusal, when it failed, becomes the process's and the host's last.</summary>
     private long Finish(long result)
     {
         Refusal refusal = result < 0 ? Refusals.Take(ErrnoExtensions.FromReturn(result)) : default;

@@ -119,14 +119,17 @@ public sealed class LabProcess
     public long MmapForeignMmio(ulong address, ulong size, MemoryProtection protection, bool refcounted = false)
     {
         LabHost.Wide(_host);
-        if (Process.Mm is not { } mm)
+        return Process.Syscalls.Explained(() =>
         {
-            return Errno.ESRCH.AsReturn();
-        }
-        Machine machine = _host.Simulated.Machine;
-        ulong pages = (size >> machine.PageShift) + ((size & (machine.PageSize - 1)) != 0 ? 1UL : 0);
-        Addressing.Pfn first = refcounted ? default : machine.AllocateMmioPfns(Math.Max(pages, 1));
-        return mm.MmapOtherMmio(address, size, protection, address != 0, refcounted, first);
+            if (Process.Mm is not { } mm)
+            {
+                return Diagnostics.Refusals.RefuseReturn(Errno.ESRCH, "mmap", "process {0} has exited", (ulong)Pid);
+            }
+            Machine machine = _host.Simulated.Machine;
+            ulong pages = (size >> machine.PageShift) + ((size & (machine.PageSize - 1)) != 0 ? 1UL : 0);
+            Addressing.Pfn first = refcounted ? default : machine.AllocateMmioPfns(Math.Max(pages, 1));
+            return mm.MmapOtherMmio(address, size, protection, address != 0, refcounted, first);
+        });
     }
 
     /// <summary>The page frame number the process's page table maps at <paramref name="vaddr"/> now, without faulting

@@ -46,6 +46,33 @@ public sealed class LabRefusalTests
     }
 
     [Fact]
+    public void MmapForeignMmio_OfAnExitedProcess_IsEsrchWithItsReason()
+    {
+        (LabHost host, LabProcess vmm, _, _) = Ready(memlock: 64UL << 20);
+        vmm.Exit();
+
+        long ret = vmm.MmapForeignMmio(0, 0x1000, MemoryProtection.Read);
+
+        Assert.Equal(Errno.ESRCH.AsReturn(), ret);
+        LabRefusal refusal = Assert.IsType<LabRefusal>(vmm.LastRefusal);
+        Assert.Equal("mmap", refusal.Check);
+        Assert.Equal($"process {vmm.Pid} has exited", refusal.Reason);
+        Assert.Equal(refusal, host.LastRefusal);
+    }
+
+    [Fact]
+    public void ReadEventFd_WithNothingSignalled_IsEagainWithItsReason()
+    {
+        (LabHost host, LabProcess vmm, _, _) = Ready(memlock: 64UL << 20);
+        int fd = vmm.CreateEventFd();
+
+        Assert.Equal(Errno.EAGAIN.AsReturn(), vmm.ReadEventFd(fd));
+
+        Assert.Equal("eventfd_read", vmm.LastRefusal?.Check);
+        Assert.Equal(vmm.LastRefusal, host.LastRefusal);
+    }
+
+    [Fact]
     public void LastRefusal_AfterASuccessfulCall_IsNull()
     {
         (LabHost host, LabProcess vmm, Container container, ulong ram) = Ready(memlock: 64UL << 20);
