@@ -292,7 +292,11 @@ public sealed partial class ServeServer : IDisposable
         }
     }
 
-    private void AfterCall(Connection c, RequestHeader h) => CheckInvariants($"{c.Id} pid {h.Pid} seq {h.Seq} {Wire.OpName(h.Op)}");
+    private void AfterCall(Connection c, RequestHeader h)
+    {
+        ForwardInterrupts();
+        CheckInvariants($"{c.Id} pid {h.Pid} seq {h.Seq} {Wire.OpName(h.Op)}");
+    }
 
     private void CheckInvariants(string after)
     {
