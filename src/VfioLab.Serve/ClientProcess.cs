@@ -55,9 +55,12 @@ internal sealed class ClientProcess
         var now = new List<RealMapping>();
         foreach (RealMapping m in ProcFiles.ParseSmaps(text))
         {
-            if (m.Start >= MmapMinAddr && m.End <= LabProcess.TaskSize && m.End > m.Start && !OverlapsDevice(m.Start, m.End))
+            if (m.Start >= MmapMinAddr && m.End <= LabProcess.TaskSize && m.End > m.Start)
             {
-                now.Add(m);
+                foreach ((ulong start, ulong end) in OutsideDevices(m.Start, m.End))
+                {
+                    now.Add(m with { Start = start, End = end });
+                }
             }
         }
         now.Sort((a, b) => a.Start.CompareTo(b.Start));
@@ -67,9 +70,13 @@ internal sealed class ClientProcess
         List<(ulong Start, ulong End, RealMapping Kind)> gone = Uncovered(_mirrored, now);
         List<(ulong Start, ulong End, RealMapping Kind)> added = Uncovered(now, _mirrored);
         List<string>? problems = null;
-        foreach ((ulong start, ulong end, _) in gone)
+        foreach ((ulong goneStart, ulong goneEnd, _) in gone)
         {
-            Lab.Syscalls.Munmap(start, end - start);
+            // A device mapping the model placed (MMAP_COMMIT) over what the mirror had there is the model's own.
+            foreach ((ulong start, ulong end) in OutsideDevices(goneStart, goneEnd))
+            {
+                Lab.Syscalls.Munmap(start, end - start);
+            }
         }
         foreach ((ulong start, ulong end, RealMapping m) in added)
         {
@@ -119,16 +126,32 @@ internal sealed class ClientProcess
         return pieces;
     }
 
-    private bool OverlapsDevice(ulong start, ulong end)
+    // The pieces of [start, end) outside every device mapping.
+    private List<(ulong Start, ulong End)> OutsideDevices(ulong start, ulong end)
     {
+        var pieces = new List<(ulong, ulong)> { (start, end) };
         foreach ((ulong a, ulong len) in _deviceMappings)
         {
-            if (start < a + len && a < end)
+            var next = new List<(ulong, ulong)>(pieces.Count + 1);
+            foreach ((ulong s0, ulong e0) in pieces)
             {
-                return true;
+                if (e0 <= a || a + len <= s0)
+                {
+                    next.Add((s0, e0));
+                    continue;
+                }
+                if (s0 < a)
+                {
+                    next.Add((s0, a));
+                }
+                if (a + len < e0)
+                {
+                    next.Add((a + len, e0));
+                }
             }
+            pieces = next;
         }
-        return false;
+        return pieces;
     }
 
     private static MemoryProtection Protection(RealMapping m) =>

@@ -15,6 +15,7 @@ public sealed partial class ServeServer
         lock (_gate)
         {
             LabDevice d = Host.Device(device);
+            SyncBars();
             LabDmaResult model = d.DmaRead(iova, size);
             byte[] data = model.Data;
             var notes = new List<string>();
@@ -33,10 +34,12 @@ public sealed partial class ServeServer
         lock (_gate)
         {
             LabDevice d = Host.Device(device);
+            SyncBars();
             LabDmaResult model = d.DmaWrite(iova, data);
             var notes = new List<string>();
             byte[] copy = data.ToArray();
             ulong real = model.Ok ? Reach(d, iova, copy, write: true, notes) : 0;
+            SyncBars();
             CheckInvariants($"DMA write by {device}");
             return new ServeDmaResult(model, [], real, notes);
         }

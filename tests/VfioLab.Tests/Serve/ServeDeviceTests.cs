@@ -154,3 +154,101 @@ public sealed class ServeDeviceTests
         }
     }
 }
+
+/// <summary>Device-region mmaps: MMAP_PREPARE names the shared file, MMAP_COMMIT maps the BAR in the model at the
+/// client's address, and the client's stores and the model's writes meet in the file.</summary>
+public sealed class ServeMmapTests
+{
+    private static byte[] MmapPayload(ulong length, MemoryProtection prot, MmapFlags flags, ulong offset, ulong? addr = null)
+    {
+        byte[] p = new byte[addr is null ? 24 : 32];
+        int at = 0;
+        if (addr is ulong a)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(p, a);
+            at = 8;
+        }
+        BinaryPrimitives.WriteUInt64LittleEndian(p.AsSpan(at), length);
+        BinaryPrimitives.WriteUInt32LittleEndian(p.AsSpan(at + 8), (uint)prot);
+        BinaryPrimitives.WriteUInt32LittleEndian(p.AsSpan(at + 12), (uint)flags);
+        BinaryPrimitives.WriteUInt64LittleEndian(p.AsSpan(at + 16), offset);
+        return p;
+    }
+
+    [Fact]
+    public void Bar0_MappedThroughTheSharedFile_ClientStoresReachTheModelAndBack()
+    {
+        using var f = new ServeFixture();
+        using WireClient session = f.Session();
+        (WireClient container, WireClient group) = f.Type1Container();
+        using (container)
+        using (group)
+        using (WireClient device = f.DeviceFd(group))
+        {
+            // The memory-enable bit, as a VMM sets it before touching a BAR.
+            ulong config = VfioPci.IndexToOffset(VfioPciRegionIndex.Config);
+            using var cmd = new NativeBuffer(2);
+            Assert.Equal(2, device.ReadWrite(Wire.Pread, cmd.Address, 2, config + 4).Result);
+            cmd.Write(0, BitConverter.GetBytes((ushort)(BinaryPrimitives.ReadUInt16LittleEndian(cmd.Read(0, 2)) | 0x2)));
+            Assert.Equal(2, device.ReadWrite(Wire.Pwrite, cmd.Address, 2, config + 4).Result);
+
+            ulong bar0 = VfioPci.IndexToOffset(VfioPciRegionIndex.Bar0);
+            const MemoryProtection rw = MemoryProtection.Read | MemoryProtection.Write;
+            WireClient.Answer prepared = device.Call(Wire.MmapPrepare, MmapPayload(1UL << 20, rw, MmapFlags.Shared, bar0));
+            Assert.Equal(0, prepared.Result);
+            Assert.Equal(0UL, BinaryPrimitives.ReadUInt64LittleEndian(prepared.Payload));
+            string path = System.Text.Encoding.UTF8.GetString(prepared.Payload.AsSpan(8, prepared.Payload.Length - 9));
+            Assert.StartsWith(f.Server.RootPath, path, StringComparison.Ordinal);
+
+            using var mapped = System.IO.MemoryMappedFiles.MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0,
+                System.IO.MemoryMappedFiles.MemoryMappedFileAccess.ReadWrite);
+            using System.IO.MemoryMappedFiles.MemoryMappedViewAccessor view = mapped.CreateViewAccessor(0, 1L << 20);
+            ulong addr = (ulong)view.SafeMemoryMappedViewHandle.DangerousGetHandle() + (ulong)view.PointerOffset;
+            Assert.Equal(0, device.Call(Wire.MmapCommit, MmapPayload(1UL << 20, rw, MmapFlags.Shared, bar0, addr)).Result);
+
+            // A CPU store of the client reaches the model's BAR: pread of the region sees it.
+            view.Write(0x40, 0xfeedf00du);
+            using var buf = new NativeBuffer(4);
+            Assert.Equal(4, device.ReadWrite(Wire.Pread, buf.Address, 4, bar0 + 0x40).Result);
+            Assert.Equal(0xfeedf00du, buf.U32(0));
+
+            // A write through the model (pwrite of the region) reaches the client's mapping.
+            buf.Write(0, BitConverter.GetBytes(0x12345678u));
+            Assert.Equal(4, device.ReadWrite(Wire.Pwrite, buf.Address, 4, bar0 + 0x80).Result);
+            Assert.Equal(0x12345678u, view.ReadUInt32(0x80));
+
+            // MUNMAP after the client's munmap: the model's mapping goes too.
+            byte[] unmap = new byte[16];
+            BinaryPrimitives.WriteUInt64LittleEndian(unmap, addr);
+            BinaryPrimitives.WriteUInt64LittleEndian(unmap.AsSpan(8), 1UL << 20);
+            Assert.Equal(0, session.Call(Wire.Munmap, unmap).Result);
+        }
+        Assert.Empty(f.Server.Violations);
+    }
+
+    [Fact]
+    public void MmapPrepare_OfTheContainer_IsEnodevAsTheKernelSays()
+    {
+        using var f = new ServeFixture();
+        using WireClient session = f.Session();
+        using WireClient container = f.OpenFile("/dev/vfio/vfio");
+        WireClient.Answer a = container.Call(Wire.MmapPrepare, MmapPayload(4096, MemoryProtection.Read, MmapFlags.Shared, 0));
+        Assert.Equal(Errno.ENODEV.AsReturn(), a.Result);
+    }
+
+    [Fact]
+    public void MmapPrepare_PastTheRegion_IsEinvalAndMapsNothing()
+    {
+        using var f = new ServeFixture();
+        using WireClient session = f.Session();
+        (WireClient container, WireClient group) = f.Type1Container();
+        using (container)
+        using (group)
+        using (WireClient device = f.DeviceFd(group))
+        {
+            ulong bar0 = VfioPci.IndexToOffset(VfioPciRegionIndex.Bar0);
+            WireClient.Answer a = device.Call(Wire.MmapPrepare, MmapPayload(2UL << 20, MemoryProtection.Read, MmapFlags.Shared, bar0));
+            Assert.Equal(Errno.EINVAL.AsReturn(), a.Result);
+        }
+    }
+}
