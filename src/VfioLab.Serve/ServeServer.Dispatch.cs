@@ -12,6 +12,11 @@ public sealed partial class ServeServer
 
     private Reply Dispatch(Connection c, RequestHeader h, byte[] payload)
     {
+        if (Wire.IsCtlOp(h.Op))
+        {
+            // vfiolab ctl: the operator's requests, from a process that is no client.
+            return Control(h.Op, payload);
+        }
         Errno who = ResolveClient(c, h.Pid, out ClientProcess? client);
         if (who != Errno.None)
         {
@@ -144,7 +149,7 @@ public sealed partial class ServeServer
         ulong addr = BinaryPrimitives.ReadUInt64LittleEndian(p);
         ulong length = BinaryPrimitives.ReadUInt64LittleEndian(p[8..]);
         int r = client.Lab.Syscalls.Munmap(addr, length);
-        client.DeviceMappings.RemoveAll(m => m.Key >= addr && m.Key + m.Value <= addr + length);
+        ForgetBarMappings(client, addr, length);
         client.Refresh();
         return Reply.Of(r, $"0x{addr:x} +0x{length:x}");
     }
