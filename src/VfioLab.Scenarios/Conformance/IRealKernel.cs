@@ -20,6 +20,11 @@ public interface IRealKernel
     /// <exception cref="NotSupportedException"><see cref="CannotFork"/> is not null.</exception>
     long Fork(out IRealKernel? child);
 
+    /// <summary>A new process beside this one (not forked: nothing inherited), as a kernel of its own with the same
+    /// devices and groups, for a scenario's second declared process; null when this machine cannot start one
+    /// (<see cref="CannotFork"/> says why).</summary>
+    IRealKernel? StartProcess();
+
     /// <summary>The group number on this machine of the scenario's IOMMU group <paramref name="scenarioGroup"/>, or
     /// null when the scenario's devices put none there.</summary>
     ulong? GroupOf(ulong scenarioGroup);

@@ -5,7 +5,8 @@ namespace VfioLab.Cli.Commands.Conform;
 
 /// <summary>
 /// The agent processes of one scenario (<see cref="AgentProcess"/>): a listening Unix socket in a directory of its own,
-/// the first agent started on it, and each child an agent forks accepted as it connects. Disposing ends every agent
+/// the agents started on it (the first process, and each other declared process), and each child an agent forks
+/// accepted as it connects. Disposing ends every agent
 /// still running: their connections close, and an agent whose connection closes exits.
 /// </summary>
 internal sealed class AgentHost : IDisposable
@@ -14,14 +15,15 @@ internal sealed class AgentHost : IDisposable
 
     private readonly string _directory;
     private readonly Socket _listener;
-    private readonly Process _first;
+    private readonly string _agentPath;
+    private readonly List<Process> _started = [];
     private readonly List<AgentProcess> _agents = [];
 
-    private AgentHost(string directory, Socket listener, Process first)
+    private AgentHost(string agentPath, string directory, Socket listener)
     {
+        _agentPath = agentPath;
         _directory = directory;
         _listener = listener;
-        _first = first;
     }
 
     /// <summary>The scenario's first process: the agent at <paramref name="agentPath"/> started, connected.</summary>
@@ -37,11 +39,18 @@ internal sealed class AgentHost : IDisposable
         var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         listener.Bind(new UnixDomainSocketEndPoint(path));
         listener.Listen(8);
-        var start = new ProcessStartInfo(agentPath) { UseShellExecute = false };
-        start.ArgumentList.Add(path);
-        Process first = Process.Start(start) ?? throw new IOException($"could not start {agentPath}");
-        var host = new AgentHost(dir, listener, first);
-        return (host, host.AcceptChild());
+        var host = new AgentHost(agentPath, dir, listener);
+        return (host, host.Start());
+    }
+
+    /// <summary>Another agent started (a process of its own, not forked), connected.</summary>
+    /// <exception cref="IOException">It could not be started or did not connect.</exception>
+    public AgentProcess Start()
+    {
+        var start = new ProcessStartInfo(_agentPath) { UseShellExecute = false };
+        start.ArgumentList.Add(Path.Combine(_directory, "socket"));
+        _started.Add(Process.Start(start) ?? throw new IOException($"could not start {_agentPath}"));
+        return AcceptChild();
     }
 
     /// <summary>The next agent to connect (the first, or a child just forked).</summary>
@@ -57,14 +66,11 @@ internal sealed class AgentHost : IDisposable
         return agent;
     }
 
-    /// <summary>An agent exited: the first one is this runner's child, reaped here; a forked one is its parent's
+    /// <summary>An agent exited: one this runner started is its child, reaped here; a forked one is its parent's
     /// (a zombie until that one exits).</summary>
     internal void Reap(int pid)
     {
-        if (pid == _first.Id)
-        {
-            _first.WaitForExit();
-        }
+        _started.FirstOrDefault(p => p.Id == pid)?.WaitForExit();
     }
 
     public void Dispose()
@@ -74,12 +80,15 @@ internal sealed class AgentHost : IDisposable
             a.Abandon();
         }
         _listener.Dispose();
-        if (!_first.WaitForExit(TimeSpan.FromSeconds(10)))
+        foreach (Process p in _started)
         {
-            _first.Kill();
-            _first.WaitForExit();
+            if (!p.WaitForExit(TimeSpan.FromSeconds(10)))
+            {
+                p.Kill();
+                p.WaitForExit();
+            }
+            p.Dispose();
         }
-        _first.Dispose();
         Directory.Delete(_directory, recursive: true);
     }
 }

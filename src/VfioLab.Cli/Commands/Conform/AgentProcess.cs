@@ -57,6 +57,9 @@ internal sealed class AgentProcess : ISyscallSurface
     /// <inheritdoc/>
     public int Pid { get; }
 
+    /// <summary>The agents this one belongs with.</summary>
+    public AgentHost Host => _host;
+
     /// <summary>Whether the process exited (<see cref="Exit"/>); every later call answers -ESRCH.</summary>
     public bool Exited => _exited;
 

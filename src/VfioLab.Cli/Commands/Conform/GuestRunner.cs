@@ -44,9 +44,10 @@ internal sealed class GuestRunner(CliConsole console)
                 ScenarioOutcome outcome;
                 if (NeedsAgent(doc))
                 {
-                    // A .NET process cannot fork: a scenario that forks runs its processes in the rig's agents.
+                    // A .NET process cannot fork: a scenario that forks, or has processes beside the first, runs its
+                    // processes in the rig's agents.
                     string agent = manifest["agent"]?.GetValue<string>()
-                        ?? throw new InvalidOperationException("the scenario forks, and the manifest names no agent (vfiolab conform builds conformance/agent)");
+                        ?? throw new InvalidOperationException("the scenario needs processes of its own, and the manifest names no agent (vfiolab conform builds conformance/agent)");
                     (AgentHost host, AgentProcess first) = AgentHost.Start(agent);
                     using (host)
                     {
@@ -70,8 +71,9 @@ internal sealed class GuestRunner(CliConsole console)
         return failures == 0 ? ExitCodes.Success : ExitCodes.ScenarioFailed;
     }
 
-    /// <summary>Whether <paramref name="doc"/> forks, so that its processes must run in agents.</summary>
-    internal static bool NeedsAgent(ScenarioDocument doc) => ScenarioConformance.Describe(doc).Forks;
+    /// <summary>Whether <paramref name="doc"/> forks or has more than one process, so that its processes must run in
+    /// agents.</summary>
+    internal static bool NeedsAgent(ScenarioDocument doc) => ScenarioConformance.Describe(doc) is { } t && (t.Forks || t.Processes > 1);
 
     /// <summary>The devices bound to vfio-pci, by address, each with its IOMMU group.</summary>
     private static List<(string Address, ulong Group)> BoundDevices()

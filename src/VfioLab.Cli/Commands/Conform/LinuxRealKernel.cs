@@ -59,7 +59,7 @@ internal sealed class LinuxRealKernel : IRealKernel
 
     public ISyscallSurface Syscalls => _sys;
 
-    public string? CannotFork => _agent is null ? "the runner is a .NET process, which cannot fork and go on running the scenario (the rig's agent can: a scenario with a fork runs its processes in agents)" : null;
+    public string? CannotFork => _agent is null ? "the runner is a .NET process, which cannot fork and go on running the scenario (the rig's agent can: a scenario with a fork or more than one process runs its processes in agents)" : null;
 
     public long Fork(out IRealKernel? child)
     {
@@ -75,6 +75,8 @@ internal sealed class LinuxRealKernel : IRealKernel
         }
         return pid;
     }
+
+    public IRealKernel? StartProcess() => _agent is null ? null : new LinuxRealKernel(_agent.Host.Start(), _devices, _groups);
 
     public ulong? GroupOf(ulong scenarioGroup) => _groups.TryGetValue(scenarioGroup, out ulong g) ? g : null;
 

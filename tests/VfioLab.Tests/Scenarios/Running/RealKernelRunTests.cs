@@ -186,6 +186,37 @@ public sealed class RealKernelRunTests
         Assert.All(outcome.Steps.Where(s => s.Process == "child"), s => Assert.Contains("only the scenario's first process", s.ModelOnly, StringComparison.Ordinal));
     }
 
+    private const string TwoProcessScenario = """
+        vfiolab: 1
+        name: stand-in-two
+        host: { memory: 1GiB, iommu: vt-d }
+        devices:
+          - { name: edu, address: "0000:01:00.0", group: 2, bars: [ { index: 0, size: 1MiB } ] }
+        processes:
+          - { name: vmm, memlock: 1MiB }
+          - { name: other, memlock: 16KiB }
+        steps:
+          - open: { path: /dev/vfio/vfio, as: c }
+          - open: { path: /dev/vfio/2, as: g }
+          - open: { process: other, path: /dev/vfio/2, expect: EBUSY }
+          - open: { process: other, path: /dev/vfio/vfio, as: oc }
+          - mmap: { process: other, size: 64KiB, as: x }
+          - check: { locked_vm: { process: other, bytes: 0 } }
+        """;
+
+    [Fact]
+    public void AForkableKernel_RunsASecondDeclaredProcess_AsAProcessOfItsOwn_WithItsLimit()
+    {
+        var machine = new StandInKernel { Forkable = true };
+        ScenarioOutcome outcome = ScenarioConformance.RunOnRealKernel(ScenarioDocument.Parse(TwoProcessScenario, "stand-in-two.yaml"), machine);
+
+        Assert.All(outcome.Steps, s => Assert.Null(s.ModelOnly));
+        Assert.All(outcome.Steps, s => Assert.True(s.Passed, s.ToString()));
+        StandInKernel other = Assert.Single(machine.Children);
+        Assert.Equal(16UL << 10, other.Process.MemlockLimitBytes);
+        Assert.False(other.Process.IsAlive);
+    }
+
     [Fact]
     public void TheMachinesLockedVm_JudgesTheCheck()
     {
@@ -253,6 +284,17 @@ public sealed class RealKernelRunTests
         public List<StandInKernel> Children { get; } = [];
 
         public string? CannotFork => Forkable ? null : "the stand-in's runner cannot fork";
+
+        public IRealKernel? StartProcess()
+        {
+            if (!Forkable)
+            {
+                return null;
+            }
+            var kernel = new StandInKernel(this, _host.Spawn($"started-{Children.Count}"));
+            Children.Add(kernel);
+            return kernel;
+        }
 
         public long Fork(out IRealKernel? child)
         {
