@@ -238,7 +238,14 @@ internal sealed class AgentProcess : ISyscallSurface
             BinaryPrimitives.WriteInt64LittleEndian(frame.AsSpan(8 + (8 * i)), args[i]);
         }
         data.CopyTo(frame, RequestHeader);
-        _socket.Send(frame);
+        try
+        {
+            _socket.Send(frame);
+        }
+        catch (SocketException e)
+        {
+            throw new IOException($"agent {Pid} is gone: {e.Message}", e);
+        }
     }
 
     private static (long Result, byte[] Data) ReadReply(Socket s)
@@ -256,7 +263,15 @@ internal sealed class AgentProcess : ISyscallSurface
         int done = 0;
         while (done < buffer.Length)
         {
-            int n = s.Receive(buffer, done, buffer.Length - done, SocketFlags.None);
+            int n;
+            try
+            {
+                n = s.Receive(buffer, done, buffer.Length - done, SocketFlags.None);
+            }
+            catch (SocketException e)
+            {
+                throw new IOException($"the agent's connection broke: {e.Message}", e);
+            }
             if (n == 0)
             {
                 throw new IOException("the agent closed its connection");
