@@ -8,7 +8,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-HOST_PACKAGES="qemu-system-x86 busybox-static kmod cpio xz-utils zstd"
+HOST_PACKAGES="qemu-system-x86 busybox-static kmod cpio xz-utils zstd gcc libc6-dev"
 
 # The modules every guest loads; setup refuses a kernel that lacks one (as a module or built in).
 REQUIRED_MODULES="vfio vfio_iommu_type1 vfio_pci vfio_pci_core irqbypass 9p 9pnet_virtio"

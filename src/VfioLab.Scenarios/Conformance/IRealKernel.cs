@@ -9,8 +9,21 @@ namespace VfioLab.Scenarios.Conformance;
 /// </summary>
 public interface IRealKernel
 {
-    /// <summary>This process's system calls (VfioLab.Linux's <c>LinuxSyscalls</c>).</summary>
+    /// <summary>This process's system calls (VfioLab.Linux's <c>LinuxSyscalls</c>, or an agent process's).</summary>
     ISyscallSurface Syscalls { get; }
+
+    /// <summary>Why this process cannot fork (a .NET process cannot), or null when <see cref="Fork"/> forks it.</summary>
+    string? CannotFork { get; }
+
+    /// <summary>fork(2) of this process: the child's pid, with the child as a kernel of its own in
+    /// <paramref name="child"/> (same devices and groups), or -errno and null.</summary>
+    /// <exception cref="NotSupportedException"><see cref="CannotFork"/> is not null.</exception>
+    long Fork(out IRealKernel? child);
+
+    /// <summary>A new process beside this one (not forked: nothing inherited), as a kernel of its own with the same
+    /// devices and groups, for a scenario's second declared process; null when this machine cannot start one
+    /// (<see cref="CannotFork"/> says why).</summary>
+    IRealKernel? StartProcess();
 
     /// <summary>The group number on this machine of the scenario's IOMMU group <paramref name="scenarioGroup"/>, or
     /// null when the scenario's devices put none there.</summary>

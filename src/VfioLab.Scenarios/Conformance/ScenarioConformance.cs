@@ -19,9 +19,10 @@ public static class ScenarioConformance
         HostSpec h = document.Host;
         var devices = document.Devices.Select(d => new TopologyDevice(d.Name, d.Address, SpecNames.NameOf(SpecNames.Driver, d.Driver), d.Group,
             [.. d.Bars.Select(b => new KeyValuePair<int, ulong>(b.Index, b.Size))], d.Iommu is not null || d.IommuPageSizes is not null)).ToList();
-        bool huge2 = false, huge1 = false;
+        bool huge2 = false, huge1 = false, forks = false;
         foreach (ScenarioStep step in document.Steps)
         {
+            forks |= step.Kind == "fork";
             if (step.Kind == "mmap")
             {
                 string? backing = step.Args.GetStringOrNull("backing");
@@ -30,7 +31,10 @@ public static class ScenarioConformance
             }
         }
         return new ScenarioTopology(h.Memory, h.PageSize, SpecNames.NameOf(SpecNames.Iommu, h.Iommu), devices, document.Processes.Count,
-            h.Params.DmaEntryLimit, h.Params.DisableHugepages, huge2, huge1, h.Quirks);
+            h.Params.DmaEntryLimit, h.Params.DisableHugepages, huge2, huge1, h.Quirks)
+        {
+            Forks = forks,
+        };
     }
 
     /// <summary>The scenario as the model should run it beside a real machine: under kernel profile
@@ -57,10 +61,11 @@ public static class ScenarioConformance
         return new ScenarioDocument(document.Name, document.Description, document.File, host, document.Devices, document.Processes, document.Steps);
     }
 
-    /// <summary>Runs every step of <paramref name="document"/> through <paramref name="kernel"/> as its first process,
-    /// judging each against its expectation as the model runner does. A step the real kernel cannot answer
-    /// (invariants, IOMMU entry counts, translations, mdev, sPAPR, deferred work, the mmap lock, another process, a
-    /// fork) is not run: its report says why in <see cref="StepReport.ModelOnly"/>. No invariant is checked.</summary>
+    /// <summary>Runs every step of <paramref name="document"/> through <paramref name="kernel"/> as its first process
+    /// (and the children it forks, when <see cref="IRealKernel.CannotFork"/> is null), judging each against its
+    /// expectation as the model runner does. A step the real kernel cannot answer (invariants, IOMMU entry counts,
+    /// translations, mdev, sPAPR, deferred work, the mmap lock, another declared process, a fork the kernel's process
+    /// cannot make) is not run: its report says why in <see cref="StepReport.ModelOnly"/>. No invariant is checked.</summary>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     /// <exception cref="ScenarioParseException">The scenario's host cannot be built.</exception>
     public static ScenarioOutcome RunOnRealKernel(ScenarioDocument document, IRealKernel kernel, IScenarioReporter? reporter = null)

@@ -22,4 +22,8 @@ public sealed record ScenarioTopology(
     bool DisableHugepages,
     bool UsesHugeTlb2MiB,
     bool UsesHugeTlb1GiB,
-    IReadOnlyList<string> Quirks);
+    IReadOnlyList<string> Quirks)
+{
+    /// <summary>Whether a step forks: a runner that cannot fork itself needs processes that can.</summary>
+    public bool Forks { get; init; }
+}

@@ -5,10 +5,13 @@ using VfioLab.Scenarios.Model;
 namespace VfioLab.Scenarios.Running;
 
 /// <summary>
-/// The real kernel behind a <see cref="ScenarioSession"/>: the scenario's first process is this process, its system
-/// calls go to <see cref="IRealKernel.Syscalls"/>, group paths and device names are translated to the machine's, and
-/// what only the model can answer is named (<see cref="ModelOnlyReason"/>) rather than run.
+/// The real kernel behind a <see cref="ScenarioSession"/>: the scenario's first process is the kernel's process (this
+/// one, or an agent process that can fork), its system calls go to <see cref="IRealKernel.Syscalls"/>, a <c>fork</c> makes
+/// a real child (<see cref="IRealKernel.Fork"/>) whose steps run on it, group paths and device names are translated to
+/// the machine's, and what only the model can answer is named (<see cref="ModelOnlyReason"/>) rather than run.
 /// </summary>
+/// <remarks>Devices, DMA, eventfds and interrupts are driven through the first process's fds only: such steps of a
+/// forked child are model-only.</remarks>
 internal sealed class RealKernelBackend
 {
     // Step kinds the real kernel answers through the same step code as the model (system calls, and the host
@@ -30,48 +33,95 @@ internal sealed class RealKernelBackend
     // The trigger eventfd VFIO holds for each (device fd, IRQ index, vector), as the last successful SET_IRQS
     // DATA_EVENTFD | ACTION_TRIGGER left it: what a device_interrupt waits on.
     private readonly Dictionary<(int DeviceFd, uint Index, uint Vector), int> _triggers = [];
-    private readonly ulong _baselineLockedVm;
-    private bool _exited;
+    // The scenario's processes that run on the real kernel, by the name steps give them: the first, and the children
+    // forked from it (in order).
+    private readonly Dictionary<string, RealProcess> _live = new(StringComparer.Ordinal);
+    private readonly ulong _baseline;
 
     public RealKernelBackend(ScenarioDocument doc, IRealKernel kernel)
     {
         _doc = doc;
         Kernel = kernel;
-        ProcessName = doc.DefaultProcess?.Name;
         ProcessSpec? p = doc.DefaultProcess;
         Check(kernel.SetMemlockLimit(p?.Memlock ?? ProcessSpec.DefaultMemlock), "setrlimit(RLIMIT_MEMLOCK)");
         Check(kernel.SetCapIpcLock(p?.CapIpcLock ?? false), "capset(CAP_IPC_LOCK)");
-        _baselineLockedVm = kernel.LockedVmBytes();
+        _baseline = kernel.LockedVmBytes();
     }
 
+    /// <summary>The kernel's process stands for the session's first process, called <paramref name="name"/> (the
+    /// scenario's first declared process, or the host's default one).</summary>
+    public void Begin(string name)
+    {
+        ProcessName = name;
+        _live[name] = new RealProcess(Kernel, _baseline);
+        if (Kernel.CannotFork is not null)
+        {
+            return;
+        }
+        // The other declared processes are processes of their own beside the first, with their own limits.
+        foreach (ProcessSpec other in _doc.Processes.Where(p => p.Name != name))
+        {
+            IRealKernel process = Kernel.StartProcess() ?? throw new InvalidOperationException($"process {other.Name}: the real kernel started no process");
+            _live[other.Name] = new RealProcess(process, 0);
+            Check(process.SetMemlockLimit(other.Memlock), $"setrlimit(RLIMIT_MEMLOCK) of {other.Name}");
+            Check(process.SetCapIpcLock(other.CapIpcLock), $"capset(CAP_IPC_LOCK) of {other.Name}");
+        }
+    }
+
+    /// <summary>The first process's kernel.</summary>
     public IRealKernel Kernel { get; }
 
-    public ISyscallSurface Syscalls => Kernel.Syscalls;
+    /// <summary>The scenario's first process (<see cref="Begin"/>).</summary>
+    public string? ProcessName { get; private set; }
 
-    /// <summary>The scenario process this process stands for.</summary>
-    public string? ProcessName { get; }
+    private bool FirstExited => ProcessName is null || _live[ProcessName].Exited;
 
-    /// <summary>This process's locked_vm counted from the scenario's start (the runtime's own, if any, left out).</summary>
-    public ulong LockedVm => Kernel.LockedVmBytes() - Math.Min(_baselineLockedVm, Kernel.LockedVmBytes());
+    /// <summary>The kernel of the scenario process called <paramref name="name"/> (the first when null).</summary>
+    public IRealKernel KernelOf(string? name) => _live[name ?? ProcessName!].Kernel;
+
+    /// <summary>The system calls of the scenario process called <paramref name="name"/> (the first when null).</summary>
+    public ISyscallSurface SyscallsOf(string? name) => KernelOf(name).Syscalls;
+
+    /// <summary>The locked_vm of the scenario process called <paramref name="name"/>, counted from the scenario's
+    /// start (the runtime's own, if any, left out).</summary>
+    public ulong LockedVmOf(string name)
+    {
+        RealProcess p = _live[name];
+        ulong now = p.Kernel.LockedVmBytes();
+        return now - Math.Min(p.Baseline, now);
+    }
+
+    /// <summary>fork(2) of the process called <paramref name="parent"/>: the child's pid, known from now on as
+    /// <paramref name="child"/>, or -errno.</summary>
+    public long Fork(string parent, string child)
+    {
+        long pid = _live[parent].Kernel.Fork(out IRealKernel? forked);
+        if (pid >= 0 && forked is not null)
+        {
+            _live[child] = new RealProcess(forked, 0);
+        }
+        return pid;
+    }
+
+    /// <summary>Whether device and container bookkeeping applies to the process of <paramref name="name"/> (the first's fds alone
+    /// are tracked).</summary>
+    public bool IsFirst(string? name) => name is null || name == ProcessName;
 
     /// <summary>Why <paramref name="step"/> is model-only on this kernel, or null when it runs here.</summary>
     public string? ModelOnlyReason(ScenarioStep step)
     {
-        if (step.Kind is "fork" or "exec")
+        string? process = step.Process ?? ProcessName;
+        if (step.Kind == "exec")
         {
-            return $"{step.Kind}: the runner is a .NET process, which cannot {step.Kind} and go on running the scenario";
+            return "exec: the real kernel's processes go on running the scenario, they exec nothing";
         }
-        if (!RealKinds.Contains(step.Kind))
+        if (step.Kind != "fork" && !RealKinds.Contains(step.Kind))
         {
             return $"{step.Kind}: the real kernel has no way to answer or observe it from user space";
         }
-        if (step.Process is { } name && name != ProcessName)
+        if (process is null || !_live.TryGetValue(process, out RealProcess? p))
         {
-            return $"process {name}: only the scenario's first process runs on the real kernel";
-        }
-        if (_exited)
-        {
-            return "the process exited: this process stood for it until then, and its mm (unlike an exited one's) lives on";
+            return $"process {process}: only the scenario's first process runs on the real kernel (and, when the runner's processes can fork, every process)";
         }
         if (step.Kind == "check")
         {
@@ -80,7 +130,25 @@ internal sealed class RealKernelBackend
                 return "check: only locked_vm is observable on the real kernel";
             }
             string who = step.Args.GetMap("locked_vm").GetString("process");
-            return who == ProcessName ? null : $"locked_vm of {who}: only the scenario's first process runs on the real kernel";
+            if (!_live.TryGetValue(who, out RealProcess? w))
+            {
+                return $"locked_vm of {who}: only the scenario's first process runs on the real kernel (and, when the runner's processes can fork, every process)";
+            }
+            return w.Exited ? $"locked_vm of {who}: it exited, and a dead process's mm is not in /proc" : null;
+        }
+        if (p.Exited)
+        {
+            return p.Kernel.CannotFork is null
+                ? $"process {process} exited on the real kernel: it has no system calls to make"
+                : "the process exited: this process stood for it until then, and its mm (unlike an exited one's) lives on";
+        }
+        if (step.Kind == "fork" && p.Kernel.CannotFork is { } cannot)
+        {
+            return $"fork: {cannot}";
+        }
+        if (step.Kind is "dma" or "device_interrupt" or "eventfd" or "eventfd_read" && (!IsFirst(step.Process) || FirstExited))
+        {
+            return $"{step.Kind}: devices and eventfds are driven through the first process's fds, and {(FirstExited ? "it exited" : $"this is {process}'s step")}";
         }
         if (step.Kind == "mmap")
         {
@@ -179,24 +247,43 @@ internal sealed class RealKernelBackend
     /// <summary>The container fd the device's group was set into when its fd was opened, or null.</summary>
     public int? ContainerFdOf(string device) => _deviceContainers.TryGetValue(device, out int fd) ? fd : null;
 
-    /// <summary><c>exit</c>: the fds and mappings this process made for the scenario go, as a process's would.</summary>
-    public void Exit()
+    /// <summary><c>exit</c> of the process called <paramref name="name"/> (the first when null): an agent process
+    /// exits for real; this process closes the fds and mappings it made for the scenario, as a process's exit
+    /// would.</summary>
+    public void Exit(string? name)
     {
-        Kernel.Syscalls.Exit();
-        _deviceFds.Clear();
-        _groupContainers.Clear();
-        _exited = true;
+        RealProcess p = _live[name ?? ProcessName!];
+        p.Kernel.Syscalls.Exit();
+        p.Exited = true;
+        if (IsFirst(name))
+        {
+            _deviceFds.Clear();
+            _groupContainers.Clear();
+        }
     }
 
-    /// <summary>After the last step: every fd and mapping the scenario left is released, and CAP_IPC_LOCK is back.</summary>
+    /// <summary>After the last step: every process still running exits (the children first), releasing every fd and
+    /// mapping the scenario left, and this process has CAP_IPC_LOCK back.</summary>
     public void End()
     {
-        if (!_exited)
+        foreach (RealProcess p in _live.Values.Reverse().Where(p => !p.Exited))
         {
-            Kernel.Syscalls.Exit();
+            p.Kernel.Syscalls.Exit();
+            p.Exited = true;
         }
         Kernel.SetCapIpcLock(true);
         Kernel.SetMemlockLimit(ulong.MaxValue);
+    }
+
+    /// <summary>A scenario process on the real kernel; <see cref="Baseline"/> is the locked_vm it had before the
+    /// scenario (the runtime's own).</summary>
+    private sealed class RealProcess(IRealKernel kernel, ulong baseline)
+    {
+        public IRealKernel Kernel { get; } = kernel;
+
+        public ulong Baseline { get; } = baseline;
+
+        public bool Exited { get; set; }
     }
 
     private static void Check(long ret, string what)

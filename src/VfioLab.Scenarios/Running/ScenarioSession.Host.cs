@@ -81,7 +81,7 @@ internal sealed partial class ScenarioSession
         ulong actual;
         if (_real is not null)
         {
-            actual = _real.LockedVm;
+            actual = _real.LockedVmOf(name);
         }
         else if (_processes.TryGetValue(name, out LabProcess? p))
         {

@@ -27,7 +27,10 @@ internal sealed partial class ScenarioSession
     private StepResult Close(ScenarioStep step)
     {
         int fd = Fd(step);
-        _real?.Closed(fd);
+        if (_real?.IsFirst(step.Process) == true)
+        {
+            _real.Closed(fd);
+        }
         return Syscall(SyscallsOf(ProcessOf(step)).Close(fd));
     }
 
@@ -90,9 +93,9 @@ internal sealed partial class ScenarioSession
         byte[] arg = new byte[4];
         BinaryPrimitives.WriteInt32LittleEndian(arg, Fd(step, "container"));
         long ret = SyscallsOf(ProcessOf(step)).Ioctl(Fd(step), VfioIoctl.GroupSetContainer, arg);
-        if (ret >= 0)
+        if (ret >= 0 && _real?.IsFirst(step.Process) == true)
         {
-            _real?.GroupSet(Fd(step), Fd(step, "container"));
+            _real.GroupSet(Fd(step), Fd(step, "container"));
         }
         return Syscall(ret);
     }
@@ -105,7 +108,10 @@ internal sealed partial class ScenarioSession
         StepResult r = Syscall(ret);
         if (ret >= 0)
         {
-            _real?.DeviceOpened(device, Fd(step), (int)ret);
+            if (_real?.IsFirst(step.Process) == true)
+            {
+                _real.DeviceOpened(device, Fd(step), (int)ret);
+            }
             r.Set(BindField, (ulong)ret);
             r.Set("fd", (ulong)ret);
         }

@@ -103,10 +103,20 @@ internal sealed partial class ScenarioSession
             return Syscall(e.AsReturn());
         }
         string name = step.As ?? $"{parent.Name}-child-{child!.Pid}";
+        long pid = child!.Pid;
+        if (_real is not null)
+        {
+            // On a real kernel the model's fork above only names the child for later steps: the real process forks.
+            pid = _real.Fork(NameOf(parent), name);
+            if (pid < 0)
+            {
+                return Syscall(pid);
+            }
+        }
         _processes[name] = child!;
-        StepResult r = Syscall(child!.Pid);
-        r.Set(BindField, (ulong)child.Pid);
-        r.Set("pid", (ulong)child.Pid);
+        StepResult r = Syscall(pid);
+        r.Set(BindField, (ulong)pid);
+        r.Set("pid", (ulong)pid);
         return r;
     }
 
@@ -114,7 +124,7 @@ internal sealed partial class ScenarioSession
     {
         if (_real is not null)
         {
-            _real.Exit();
+            _real.Exit(step.Process);
             return Syscall(0);
         }
         LabProcess p = ProcessOf(step);
@@ -155,7 +165,7 @@ internal sealed partial class ScenarioSession
         ulong limit = node.Kind == ScenarioNodeKind.Scalar && node.Text == "unlimited" ? ulong.MaxValue : Value(step, "memlock");
         if (_real is not null)
         {
-            return Syscall(_real.Kernel.SetMemlockLimit(limit));
+            return Syscall(_real.KernelOf(NameOf(p)).SetMemlockLimit(limit));
         }
         p.MemlockLimitBytes = limit;
         return Syscall(0);

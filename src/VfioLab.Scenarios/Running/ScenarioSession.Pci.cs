@@ -196,7 +196,7 @@ internal sealed partial class ScenarioSession
         }, null, data.Length);
         bool trigger = (flags & IrqSetFlags.ActionTrigger) != 0;
         bool teardown = (flags & IrqSetFlags.DataNone) != 0 && count == 0;
-        if (_real is not null && !result.TryGet("errno", out _) && trigger && ((flags & IrqSetFlags.DataEventfd) != 0 || teardown))
+        if (_real?.IsFirst(step.Process) == true && !result.TryGet("errno", out _) && trigger && ((flags & IrqSetFlags.DataEventfd) != 0 || teardown))
         {
             int n = teardown ? 0 : (int)Math.Min(count, (ulong)(data.Length / 4));
             var fds = new int[n];

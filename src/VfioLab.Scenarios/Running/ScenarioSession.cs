@@ -42,6 +42,10 @@ internal sealed partial class ScenarioSession
         : this(doc, options)
     {
         _real = real;
+        if (_processes.Count > 0)
+        {
+            real.Begin(_processes.Keys.First());
+        }
     }
 
     /// <summary>The simulated host.</summary>
@@ -211,9 +215,13 @@ internal sealed partial class ScenarioSession
     /// <summary>Ends a real-kernel run: what the scenario left open is released (<see cref="RealKernelBackend.End"/>).</summary>
     public void EndRealRun() => _real?.End();
 
-    /// <summary>The system calls of <paramref name="p"/>: the model process's, or this process's on a real kernel
-    /// (where only the first process runs: <see cref="RealKernelBackend.ModelOnlyReason"/>).</summary>
-    private ISyscallSurface SyscallsOf(LabProcess p) => _real is not null ? _real.Syscalls : p.Syscalls;
+    /// <summary>The system calls of <paramref name="p"/>: the model process's, or on a real kernel the real process
+    /// that stands for it (the first process and its forked children: <see cref="RealKernelBackend.ModelOnlyReason"/>).</summary>
+    private ISyscallSurface SyscallsOf(LabProcess p) => _real is not null ? _real.SyscallsOf(NameOf(p)) : p.Syscalls;
+
+    /// <summary>The name the session knows <paramref name="p"/> by (a forked child keeps its parent's
+    /// <see cref="LabProcess.Name"/>; the session knows it by its <c>as:</c> binding).</summary>
+    private string NameOf(LabProcess p) => _processes.First(kv => ReferenceEquals(kv.Value, p)).Key;
 
     private ulong? Lookup(string name) => _values.TryGetValue(name, out ulong v) ? v : null;
 

@@ -96,6 +96,16 @@ internal sealed class ConformCommand(CliConsole console)
         string work = settings.Keep is not null ? Path.GetFullPath(settings.Keep) : Directory.CreateTempSubdirectory("vfiolab-conform-").FullName;
         Directory.CreateDirectory(work);
         var clock = Stopwatch.StartNew();
+        string? agent = null;
+        if (entries.Any(e => e.Plan is not null && GuestRunner.NeedsAgent(e.Doc!)))
+        {
+            agent = BuildAgent(rig, out string? agentProblem);
+            if (agent is null)
+            {
+                console.Error.WriteLine($"vfiolab conform: {agentProblem}");
+                return ExitCodes.ScenarioFailed;
+            }
+        }
         int boot = 0;
         // One boot per guest: a scenario whose guest is a prefix of another's (one edu where another has two) joins it.
         List<RigPlan> plans = [.. entries.Where(e => e.Plan is not null).Select(e => e.Plan!)];
@@ -103,7 +113,7 @@ internal sealed class ConformCommand(CliConsole console)
             .GroupBy(e => plans.Where(e.Plan!.FitsIn).MaxBy(p => p.DeviceSpec.Length)!.Key))
         {
             RigPlan guest = plans.First(p => p.Key == batch.Key);
-            Boot(rig, machine, guest, batch.ToList(), Path.Combine(work, $"boot{boot++}"));
+            Boot(rig, machine, guest, batch.ToList(), agent, Path.Combine(work, $"boot{boot++}"));
         }
         foreach (Entry e in entries.Where(e => e.Doc is not null && e.Plan is not null))
         {
@@ -121,11 +131,38 @@ internal sealed class ConformCommand(CliConsole console)
         return code;
     }
 
-    private void Boot(string rig, RigMachine machine, RigPlan plan, List<Entry> batch, string dir)
+    /// <summary>The rig's agent (conformance/agent/build.sh: a static C program the guest runs for scenarios that
+    /// fork), built if missing or stale: its path, or null and the reason.</summary>
+    private static string? BuildAgent(string rig, out string? problem)
+    {
+        var start = new ProcessStartInfo(Path.Combine(rig, "agent", "build.sh"))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        try
+        {
+            using Process process = Process.Start(start)!;
+            Task<string> stderr = process.StandardError.ReadToEndAsync();
+            string stdout = process.StandardOutput.ReadToEnd().Trim();
+            process.WaitForExit();
+            problem = process.ExitCode == 0 && File.Exists(stdout) ? null : $"the rig's agent could not be built: {stderr.Result.Trim()}";
+            return problem is null ? stdout : null;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            problem = $"the rig's agent could not be built: {e.Message}";
+            return null;
+        }
+    }
+
+    private void Boot(string rig, RigMachine machine, RigPlan plan, List<Entry> batch, string? agent, string dir)
     {
         Directory.CreateDirectory(dir);
         var manifest = new JsonObject
         {
+            ["agent"] = agent,
             ["scenarios"] = new JsonArray([.. batch.Select(e => (JsonNode)new JsonObject
             {
                 ["file"] = e.File,

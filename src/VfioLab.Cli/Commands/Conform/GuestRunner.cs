@@ -41,8 +41,24 @@ internal sealed class GuestRunner(CliConsole console)
                 }
                 line["devices"] = new JsonObject([.. devices.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(kv.Value)))]);
                 ScenarioDocument doc = ScenarioDocument.Parse(entry["text"]!.GetValue<string>(), file);
-                var kernel = new LinuxRealKernel(new LinuxSyscalls(), devices, groups);
-                ScenarioOutcome outcome = ScenarioConformance.RunOnRealKernel(doc, kernel);
+                ScenarioOutcome outcome;
+                if (NeedsAgent(doc))
+                {
+                    // A .NET process cannot fork: a scenario that forks, or has processes beside the first, runs its
+                    // processes in the rig's agents.
+                    string agent = manifest["agent"]?.GetValue<string>()
+                        ?? throw new InvalidOperationException("the scenario needs processes of its own, and the manifest names no agent (vfiolab conform builds conformance/agent)");
+                    (AgentHost host, AgentProcess first) = AgentHost.Start(agent);
+                    using (host)
+                    {
+                        outcome = ScenarioConformance.RunOnRealKernel(doc, new LinuxRealKernel(first, devices, groups));
+                    }
+                    line["agent"] = true;
+                }
+                else
+                {
+                    outcome = ScenarioConformance.RunOnRealKernel(doc, new LinuxRealKernel(new LinuxSyscalls(), devices, groups));
+                }
                 line["steps"] = new JsonArray([.. outcome.Steps.Select(s => (JsonNode)StepRecord.From(s).ToJson())]);
             }
             catch (Exception e) when (e is IOException or InvalidOperationException or ScenarioParseException or UnauthorizedAccessException or ArgumentException or TimeoutException)
@@ -54,6 +70,10 @@ internal sealed class GuestRunner(CliConsole console)
         }
         return failures == 0 ? ExitCodes.Success : ExitCodes.ScenarioFailed;
     }
+
+    /// <summary>Whether <paramref name="doc"/> forks or has more than one process, so that its processes must run in
+    /// agents.</summary>
+    internal static bool NeedsAgent(ScenarioDocument doc) => ScenarioConformance.Describe(doc) is { } t && (t.Forks || t.Processes > 1);
 
     /// <summary>The devices bound to vfio-pci, by address, each with its IOMMU group.</summary>
     private static List<(string Address, ulong Group)> BoundDevices()

@@ -5,9 +5,10 @@ using VfioLab.Scenarios.Conformance;
 namespace VfioLab.Cli.Commands.Conform;
 
 /// <summary>
-/// The guest's kernel as a scenario's real kernel (<see cref="IRealKernel"/>): this process's system calls through
-/// <see cref="LinuxSyscalls"/>, the scenario's devices and groups mapped to the vfio-pci devices the rig bound, and the
-/// edu's DMA engine for <c>dma</c> steps.
+/// The guest's kernel as a scenario's real kernel (<see cref="IRealKernel"/>): the system calls of this process through
+/// <see cref="LinuxSyscalls"/>, or of an agent process (<see cref="AgentProcess"/>, one that can fork: its children are
+/// kernels of their own), the scenario's devices and groups mapped to the vfio-pci devices the rig bound, and the edu's
+/// DMA engine for <c>dma</c> steps.
 /// </summary>
 /// <remarks>
 /// The edu's buffer is reachable only by DMA, so each <c>dma</c> step goes through a staging page of this runner's
@@ -15,9 +16,33 @@ namespace VfioLab.Cli.Commands.Conform;
 /// the container, its DMA slots and locked_vm are as the step found them. A step the staging mapping cannot be made
 /// for (the IOVA taken, the limit reached) is model-only, with the errno.
 /// </remarks>
-internal sealed class LinuxRealKernel(LinuxSyscalls sys, IReadOnlyDictionary<string, string> devices, IReadOnlyDictionary<ulong, ulong> groups)
-    : IRealKernel
+internal sealed class LinuxRealKernel : IRealKernel
 {
+    private readonly ISyscallSurface _sys;
+    private readonly AgentProcess? _agent;
+    private readonly IReadOnlyDictionary<string, string> _devices;
+    private readonly IReadOnlyDictionary<ulong, ulong> _groups;
+
+    /// <summary>This process as the scenario's process.</summary>
+    public LinuxRealKernel(LinuxSyscalls sys, IReadOnlyDictionary<string, string> devices, IReadOnlyDictionary<ulong, ulong> groups)
+        : this((ISyscallSurface)sys, devices, groups)
+    {
+    }
+
+    /// <summary>An agent process as the scenario's process.</summary>
+    public LinuxRealKernel(AgentProcess agent, IReadOnlyDictionary<string, string> devices, IReadOnlyDictionary<ulong, ulong> groups)
+        : this((ISyscallSurface)agent, devices, groups)
+    {
+        _agent = agent;
+    }
+
+    private LinuxRealKernel(ISyscallSurface sys, IReadOnlyDictionary<string, string> devices, IReadOnlyDictionary<ulong, ulong> groups)
+    {
+        _sys = sys;
+        _devices = devices;
+        _groups = groups;
+    }
+
     /// <summary>The staging page's IOVA: the last page the edu's 28-bit mask reaches; suite scenarios leave it free.</summary>
     public const ulong StagingIova = EduDevice.DmaAddressLimit - PageSize;
 
@@ -32,21 +57,48 @@ internal sealed class LinuxRealKernel(LinuxSyscalls sys, IReadOnlyDictionary<str
 
     private const uint InterruptStatusBit = 0x1;
 
-    public ISyscallSurface Syscalls => sys;
+    public ISyscallSurface Syscalls => _sys;
 
-    public ulong? GroupOf(ulong scenarioGroup) => groups.TryGetValue(scenarioGroup, out ulong g) ? g : null;
+    public string? CannotFork => _agent is null ? "the runner is a .NET process, which cannot fork and go on running the scenario (the rig's agent can: a scenario with a fork or more than one process runs its processes in agents)" : null;
 
-    public string DeviceNameOf(string scenarioAddress) => devices.TryGetValue(scenarioAddress, out string? a) ? a : scenarioAddress;
+    public long Fork(out IRealKernel? child)
+    {
+        if (_agent is null)
+        {
+            throw new NotSupportedException(CannotFork);
+        }
+        child = null;
+        long pid = _agent.Fork(out AgentProcess? forked);
+        if (forked is not null)
+        {
+            child = new LinuxRealKernel(forked, _devices, _groups);
+        }
+        return pid;
+    }
 
-    public ulong LockedVmBytes() => LinuxProcess.LockedVmBytes();
+    public IRealKernel? StartProcess() => _agent is null ? null : new LinuxRealKernel(_agent.Host.Start(), _devices, _groups);
 
-    public long SetMemlockLimit(ulong bytes) => LinuxProcess.SetMemlockLimit(bytes);
+    public ulong? GroupOf(ulong scenarioGroup) => _groups.TryGetValue(scenarioGroup, out ulong g) ? g : null;
 
-    public long SetCapIpcLock(bool effective) => LinuxProcess.SetCapIpcLock(effective);
+    public string DeviceNameOf(string scenarioAddress) => _devices.TryGetValue(scenarioAddress, out string? a) ? a : scenarioAddress;
 
-    public long CreateEventFd() => sys.CreateEventFd();
+    public ulong LockedVmBytes()
+    {
+        if (_agent is null)
+        {
+            return LinuxProcess.LockedVmBytes();
+        }
+        long bytes = _agent.LockedVmBytes();
+        return bytes >= 0 ? (ulong)bytes : throw new IOException($"VmLck of agent {_agent.Pid}: {ErrnoExtensions.FromReturn(bytes)}");
+    }
 
-    public long ReadEventFd(int fd) => EventFd.Read(fd);
+    public long SetMemlockLimit(ulong bytes) => _agent?.SetMemlockLimit(bytes) ?? LinuxProcess.SetMemlockLimit(bytes);
+
+    public long SetCapIpcLock(bool effective) => _agent?.SetCapIpcLock(effective) ?? LinuxProcess.SetCapIpcLock(effective);
+
+    public long CreateEventFd() => _agent?.CreateEventFd() ?? ((LinuxSyscalls)_sys).CreateEventFd();
+
+    public long ReadEventFd(int fd) => _agent?.ReadEventFd(fd) ?? EventFd.Read(fd);
 
     // The edu raises one interrupt line: INTx, or its one MSI vector once MSI is enabled (VFIO enables it when MSI gets
     // a trigger), with bus mastering on, as for its DMA. It is waited for on the trigger eventfd (interrupts under TCG arrive after the register write
@@ -57,7 +109,7 @@ internal sealed class LinuxRealKernel(LinuxSyscalls sys, IReadOnlyDictionary<str
         {
             return RealInterrupt.Cannot($"the edu raises INTx or MSI vector 0, not {index} vector {vector}");
         }
-        var edu = new EduDevice(sys, deviceFd, DeviceNameOf(device));
+        var edu = new EduDevice(_sys, deviceFd, DeviceNameOf(device));
         if (edu.Ident != EduDevice.ExpectedIdent)
         {
             return RealInterrupt.Cannot($"{device} is not an edu (ident 0x{edu.Ident:x8})");
@@ -65,7 +117,7 @@ internal sealed class LinuxRealKernel(LinuxSyscalls sys, IReadOnlyDictionary<str
         // An MSI is a memory write by the device: with bus mastering off (vfio-pci leaves it off) it goes nowhere.
         edu.EnableBusMaster();
         edu.RaiseInterrupt(InterruptStatusBit);
-        bool delivered = triggerFd >= 0 && EventFd.WaitSignalled(triggerFd, InterruptWait);
+        bool delivered = triggerFd >= 0 && (_agent?.WaitReadable(triggerFd, InterruptWait) ?? EventFd.WaitSignalled(triggerFd, InterruptWait));
         if (triggerFd < 0)
         {
             Thread.Sleep(InterruptSettle);
@@ -79,7 +131,7 @@ internal sealed class LinuxRealKernel(LinuxSyscalls sys, IReadOnlyDictionary<str
         byte[] bytes = data.ToArray();
         return Staged(device, deviceFd, containerFd, iova, (ulong)bytes.Length, (edu, stage) =>
         {
-            Check(sys.WriteMemory(stage, bytes), "write the staging page");
+            Check(_sys.WriteMemory(stage, bytes), "write the staging page");
             edu.CopyToDevice(StagingIova, 0, bytes.Length, DmaTimeout);
             edu.CopyFromDevice(0, iova, bytes.Length, DmaTimeout);
             return [];
@@ -92,7 +144,7 @@ internal sealed class LinuxRealKernel(LinuxSyscalls sys, IReadOnlyDictionary<str
             edu.CopyToDevice(iova, 0, size, DmaTimeout);
             edu.CopyFromDevice(0, StagingIova, size, DmaTimeout);
             byte[] seen = new byte[size];
-            Check(sys.ReadMemory(stage, seen), "read the staging page");
+            Check(_sys.ReadMemory(stage, seen), "read the staging page");
             return seen;
         });
 
@@ -106,7 +158,7 @@ internal sealed class LinuxRealKernel(LinuxSyscalls sys, IReadOnlyDictionary<str
         {
             return RealDma.Cannot($"iova 0x{iova:x} overlaps the runner's staging page at 0x{StagingIova:x}");
         }
-        var edu = new EduDevice(sys, deviceFd, DeviceNameOf(device));
+        var edu = new EduDevice(_sys, deviceFd, DeviceNameOf(device));
         if (edu.Ident != EduDevice.ExpectedIdent)
         {
             return RealDma.Cannot($"{device} is not an edu (ident 0x{edu.Ident:x8})");
@@ -114,7 +166,7 @@ internal sealed class LinuxRealKernel(LinuxSyscalls sys, IReadOnlyDictionary<str
         edu.EnableBusMaster();
         // The staging page is this runner's, not the scenario's: populated (so its charge is taken by the mapping and
         // dropped by the unmap alone) and released before the step returns.
-        long stage = sys.Mmap(0, PageSize, MemoryProtection.Read | MemoryProtection.Write, MmapFlags.Private | MmapFlags.Anonymous | MmapFlags.Populate, -1, 0);
+        long stage = _sys.Mmap(0, PageSize, MemoryProtection.Read | MemoryProtection.Write, MmapFlags.Private | MmapFlags.Anonymous | MmapFlags.Populate, -1, 0);
         if (stage < 0)
         {
             return RealDma.Cannot($"mmap of the staging page: {ErrnoExtensions.FromReturn(stage)}");
@@ -129,7 +181,7 @@ internal sealed class LinuxRealKernel(LinuxSyscalls sys, IReadOnlyDictionary<str
                 Iova = StagingIova,
                 Size = PageSize,
             });
-            long ret = sys.Ioctl(containerFd, VfioIoctl.IommuMapDma, map);
+            long ret = _sys.Ioctl(containerFd, VfioIoctl.IommuMapDma, map);
             if (ret < 0)
             {
                 return RealDma.Cannot($"the staging mapping at iova 0x{StagingIova:x}: {ErrnoExtensions.FromReturn(ret)}");
@@ -141,12 +193,12 @@ internal sealed class LinuxRealKernel(LinuxSyscalls sys, IReadOnlyDictionary<str
             finally
             {
                 byte[] unmap = AbiStruct.ToArray(new VfioIommuType1DmaUnmap { Argsz = VfioIommuType1DmaUnmap.SizeOf, Iova = StagingIova, Size = PageSize });
-                Check(sys.Ioctl(containerFd, VfioIoctl.IommuUnmapDma, unmap), "unmap the staging page");
+                Check(_sys.Ioctl(containerFd, VfioIoctl.IommuUnmapDma, unmap), "unmap the staging page");
             }
         }
         finally
         {
-            sys.Munmap((ulong)stage, PageSize);
+            _sys.Munmap((ulong)stage, PageSize);
         }
     }
 

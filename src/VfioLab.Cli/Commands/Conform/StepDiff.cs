@@ -5,7 +5,7 @@ namespace VfioLab.Cli.Commands.Conform;
 /// <summary>
 /// One step compared: the kernel's record beside the model's. Compared are whether each met the step's expectation
 /// and every field either returned (errno, return value, each output field, the buffer's bytes), except what is the
-/// machine's own rather than the kernel's answer: fd numbers and addresses (a real process has the runtime's fds and
+/// machine's own rather than the kernel's answer: fd numbers, pids and addresses (a real process has the runtime's fds and
 /// mappings), the bytes of a struct that carries a user address, the fault fields a real device never learns of, and
 /// the one-line summaries.
 /// </summary>
@@ -24,6 +24,8 @@ internal static class StepDiff
         ["unmap_dma"] = ["bytes"],
         ["dirty_pages"] = ["bytes"],
         ["eventfd"] = ["result", "fd"],
+        // A pid is the machine's.
+        ["fork"] = ["result", "pid"],
         // The struct carries eventfd numbers, and SET_IRQS writes nothing back.
         ["set_irqs"] = ["bytes"],
     };

@@ -120,6 +120,103 @@ public sealed class RealKernelRunTests
         Assert.Equal(6, outcome.Steps.Count(s => s.Kind is "device_get_irq_info" or "region_read" or "region_write" && s.Passed));
     }
 
+    private const string ForkScenario = """
+        vfiolab: 1
+        name: stand-in-fork
+        host: { memory: 1GiB, iommu: vt-d }
+        devices:
+          - { name: edu, address: "0000:01:00.0", group: 2, bars: [ { index: 0, size: 1MiB } ] }
+        processes:
+          - { name: vmm, memlock: 1MiB }
+        steps:
+          - open: { path: /dev/vfio/vfio, as: c }
+          - open: { path: /dev/vfio/2, as: g }
+          - group_set_container: { fd: g, container: c }
+          - set_iommu: { fd: c, type: VFIO_TYPE1v2_IOMMU }
+          - get_device_fd: { fd: g, name: "0000:01:00.0", as: dev }
+          - mmap: { size: 64KiB, as: ram }
+          - write: { vaddr: ram, fill: 0x4d, size: 64KiB }
+          - map_dma: { fd: c, iova: 0x100000, vaddr: ram, size: 64KiB }
+          - fork: { as: child }
+          - check: { locked_vm: { process: child, bytes: 0 } }
+          - map_dma: { process: child, fd: c, iova: 0x200000, vaddr: ram, size: 8KiB }
+          - check: { locked_vm: { process: child, bytes: 8KiB } }
+          - check: { locked_vm: { process: vmm, bytes: 64KiB } }
+          - close: { process: child, fd: dev }
+          - dma: { device: edu, op: read, iova: 0x100000, size: 2, expect: { data: "4d 4d" } }
+          - eventfd: { process: child, as: e }
+          - exit: { process: child }
+          - check: { locked_vm: { process: child, bytes: 0 } }
+          - map_dma: { process: child, fd: c, iova: 0x300000, vaddr: ram, size: 4KiB }
+          - unmap_dma: { fd: c, iova: 0, size: 0, flags: [ALL], expect: { size: 72KiB } }
+          - exit: {}
+          - check: { locked_vm: { process: vmm, bytes: 0 } }
+        """;
+
+    [Fact]
+    public void AForkableKernel_RunsTheForkedChildsSteps_OnTheChild()
+    {
+        var machine = new StandInKernel { Forkable = true };
+        ScenarioOutcome outcome = ScenarioConformance.RunOnRealKernel(ScenarioDocument.Parse(ForkScenario, "stand-in-fork.yaml"), machine);
+
+        Assert.All(outcome.Steps.Where(s => s.ModelOnly is null), s => Assert.True(s.Passed, s.ToString()));
+        StandInKernel child = Assert.Single(machine.Children);
+        // The fork reports the machine's pid, and the child's MAP charged the child's mm on the machine.
+        Assert.Equal((ulong)child.Process.Pid, outcome.Steps.Single(s => s.Kind == "fork").Result!.Fields["pid"].Unsigned);
+        Assert.False(child.Process.IsAlive);
+        Assert.False(machine.Process.IsAlive);
+        // The child's close of its copy of the device fd leaves the parent's in use: the DMA after it still runs.
+        Assert.Null(outcome.Steps.Single(s => s.Kind == "dma").ModelOnly);
+        string[] modelOnly = [.. outcome.Steps.Where(s => s.ModelOnly is not null).Select(s => $"{s.Kind}: {s.ModelOnly}")];
+        Assert.Equal(4, modelOnly.Length);
+        Assert.Contains("eventfd", modelOnly[0], StringComparison.Ordinal);
+        Assert.Contains("it exited", modelOnly[1], StringComparison.Ordinal);
+        Assert.StartsWith("map_dma: process child exited", modelOnly[2], StringComparison.Ordinal);
+        Assert.Contains("locked_vm of vmm: it exited", modelOnly[3], StringComparison.Ordinal);
+        Assert.Equal(0UL, machine.Host.PinnedPages);
+    }
+
+    [Fact]
+    public void AKernelThatCannotFork_ReportsTheForkAndTheChildsSteps_ModelOnly()
+    {
+        ScenarioOutcome outcome = ScenarioConformance.RunOnRealKernel(ScenarioDocument.Parse(ForkScenario, "stand-in-fork.yaml"), new StandInKernel());
+
+        StepReport fork = outcome.Steps.Single(s => s.Kind == "fork");
+        Assert.Equal("fork: the stand-in's runner cannot fork", fork.ModelOnly);
+        Assert.All(outcome.Steps.Where(s => s.Process == "child"), s => Assert.Contains("only the scenario's first process", s.ModelOnly, StringComparison.Ordinal));
+    }
+
+    private const string TwoProcessScenario = """
+        vfiolab: 1
+        name: stand-in-two
+        host: { memory: 1GiB, iommu: vt-d }
+        devices:
+          - { name: edu, address: "0000:01:00.0", group: 2, bars: [ { index: 0, size: 1MiB } ] }
+        processes:
+          - { name: vmm, memlock: 1MiB }
+          - { name: other, memlock: 16KiB }
+        steps:
+          - open: { path: /dev/vfio/vfio, as: c }
+          - open: { path: /dev/vfio/2, as: g }
+          - open: { process: other, path: /dev/vfio/2, expect: EBUSY }
+          - open: { process: other, path: /dev/vfio/vfio, as: oc }
+          - mmap: { process: other, size: 64KiB, as: x }
+          - check: { locked_vm: { process: other, bytes: 0 } }
+        """;
+
+    [Fact]
+    public void AForkableKernel_RunsASecondDeclaredProcess_AsAProcessOfItsOwn_WithItsLimit()
+    {
+        var machine = new StandInKernel { Forkable = true };
+        ScenarioOutcome outcome = ScenarioConformance.RunOnRealKernel(ScenarioDocument.Parse(TwoProcessScenario, "stand-in-two.yaml"), machine);
+
+        Assert.All(outcome.Steps, s => Assert.Null(s.ModelOnly));
+        Assert.All(outcome.Steps, s => Assert.True(s.Passed, s.ToString()));
+        StandInKernel other = Assert.Single(machine.Children);
+        Assert.Equal(16UL << 10, other.Process.MemlockLimitBytes);
+        Assert.False(other.Process.IsAlive);
+    }
+
     [Fact]
     public void TheMachinesLockedVm_JudgesTheCheck()
     {
@@ -155,7 +252,8 @@ public sealed class RealKernelRunTests
         Assert.False(t.UsesHugeTlb2MiB);
     }
 
-    /// <summary>A simulated host standing in for a real one: its device at 0000:00:10.0 in group 7.</summary>
+    /// <summary>A simulated host standing in for a real one: its device at 0000:00:10.0 in group 7. With
+    /// <see cref="Forkable"/> its process forks (as the rig's agent does), each child a stand-in of its own.</summary>
     private sealed class StandInKernel : IRealKernel
     {
         private readonly LabHost _host;
@@ -169,6 +267,51 @@ public sealed class RealKernelRunTests
                 .Build();
             Process = _host.Process("runner");
             _sys = new RecordingSyscalls(Process.Syscalls, Opened);
+        }
+
+        private StandInKernel(StandInKernel parent, LabProcess child)
+        {
+            _host = parent._host;
+            Process = child;
+            Opened = parent.Opened;
+            Forkable = true;
+            _sys = new RecordingSyscalls(child.Syscalls, Opened);
+        }
+
+        public bool Forkable { get; init; }
+
+        /// <summary>Each child forked, in order.</summary>
+        public List<StandInKernel> Children { get; } = [];
+
+        public string? CannotFork => Forkable ? null : "the stand-in's runner cannot fork";
+
+        public IRealKernel? StartProcess()
+        {
+            if (!Forkable)
+            {
+                return null;
+            }
+            var kernel = new StandInKernel(this, _host.Spawn($"started-{Children.Count}"));
+            Children.Add(kernel);
+            return kernel;
+        }
+
+        public long Fork(out IRealKernel? child)
+        {
+            if (!Forkable)
+            {
+                throw new NotSupportedException(CannotFork);
+            }
+            Errno e = Process.TryFork(out LabProcess? forked, Process.Name);
+            if (e != Errno.None)
+            {
+                child = null;
+                return e.AsReturn();
+            }
+            var kernel = new StandInKernel(this, forked!);
+            Children.Add(kernel);
+            child = kernel;
+            return forked!.Pid;
         }
 
         public LabProcess Process { get; }
