@@ -16,6 +16,10 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install o
 if ! command -v cc >/dev/null 2>&1 || ! { command -v clang >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1; }; then
     installed gcc || missing+=(gcc)
 fi
+# make: tests/VfioLab.Preload.Tests builds native/preload (libvfiolab-preload.so, the example clients) with it.
+if ! command -v make >/dev/null 2>&1; then
+    installed make || missing+=(make)
+fi
 if ! command -v objcopy >/dev/null 2>&1; then
     installed binutils || missing+=(binutils)
 fi
@@ -27,7 +31,7 @@ installed libbsd-dev || missing+=(libbsd-dev)
 rig() { bash "$(dirname "$0")/../conformance/setup.sh"; }
 
 if [ "${#missing[@]}" -eq 0 ]; then
-    echo "install-prereqs: cc, a native linker (clang or gcc), objcopy, libc6-dev, linux-libc-dev, libbsd-dev and chromium are present."
+    echo "install-prereqs: cc, make, a native linker (clang or gcc), objcopy, libc6-dev, linux-libc-dev, libbsd-dev and chromium are present."
     rig
     exit 0
 fi
@@ -49,6 +53,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 command -v cc >/dev/null 2>&1 || { echo "install-prereqs: cc still not found after installing gcc" >&2; exit 1; }
 command -v objcopy >/dev/null 2>&1 || { echo "install-prereqs: objcopy still not found after installing binutils" >&2; exit 1; }
+command -v make >/dev/null 2>&1 || { echo "install-prereqs: make still not found after installing it" >&2; exit 1; }
 printf '#include <stdio.h>\n#include <linux/vfio.h>\n' | cc -E -x c - >/dev/null
 printf '#include <bsd/sys/tree.h>\n' | cc -E -x c - >/dev/null
 rig

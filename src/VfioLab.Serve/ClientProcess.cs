@@ -8,7 +8,7 @@ namespace VfioLab.Serve;
 internal sealed class ClientProcess
 {
     private const ulong MmapMinAddr = 0x10000;
-    private readonly Dictionary<ulong, RealMapping> _mirrored = [];
+    private List<RealMapping> _mirrored = [];
     private readonly List<KeyValuePair<ulong, ulong>> _deviceMappings = [];
 
     public ClientProcess(int pid, LabProcess lab, ClientProcess? parent)
@@ -35,26 +35,10 @@ internal sealed class ClientProcess
     /// <summary>Device-region mappings the model placed (MMAP_COMMIT): the mirror leaves these ranges alone.</summary>
     public List<KeyValuePair<ulong, ulong>> DeviceMappings => _deviceMappings;
 
-    /// <summary>Whether the mirror has a mapping covering <paramref name="address"/>.</summary>
-    public bool Knows(ulong address)
-    {
-        foreach (RealMapping m in _mirrored.Values)
-        {
-            if (address >= m.Start && address < m.End)
-            {
-                return true;
-            }
-        }
-        return false;
-    }
-
     /// <summary>Copies the inherited mirror of a forked parent (the simulated child got the parent's mappings).</summary>
     public void InheritMirror(ClientProcess parent)
     {
-        foreach (KeyValuePair<ulong, RealMapping> m in parent._mirrored)
-        {
-            _mirrored[m.Key] = m.Value;
-        }
+        _mirrored = [.. parent._mirrored];
         _deviceMappings.AddRange(parent._deviceMappings);
     }
 
@@ -68,50 +52,106 @@ internal sealed class ClientProcess
         {
             return $"/proc/{Pid}/smaps is not readable (the process is gone)";
         }
-        var now = new Dictionary<ulong, RealMapping>();
+        var now = new List<RealMapping>();
         foreach (RealMapping m in ProcFiles.ParseSmaps(text))
         {
-            if (m.Start >= MmapMinAddr && m.End <= LabProcess.TaskSize && m.End > m.Start && !OverlapsDevice(m.Start, m.End))
+            if (m.Start >= MmapMinAddr && m.End <= LabProcess.TaskSize && m.End > m.Start)
             {
-                now[m.Start] = m;
+                foreach ((ulong start, ulong end) in OutsideDevices(m.Start, m.End))
+                {
+                    now.Add(m with { Start = start, End = end });
+                }
             }
         }
+        now.Sort((a, b) => a.Start.CompareTo(b.Start));
+        // Only what changed is touched: the pieces of old mappings no new mapping of the same kind covers are unmapped,
+        // the pieces of new mappings no old mapping of the same kind covered are mapped. A heap that grew, or two
+        // anonymous mappings the kernel merged, keep their pages (and the pins on them), as in the kernel.
+        List<(ulong Start, ulong End, RealMapping Kind)> gone = Uncovered(_mirrored, now);
+        List<(ulong Start, ulong End, RealMapping Kind)> added = Uncovered(now, _mirrored);
         List<string>? problems = null;
-        foreach (KeyValuePair<ulong, RealMapping> old in _mirrored.ToArray())
+        foreach ((ulong goneStart, ulong goneEnd, _) in gone)
         {
-            if (!now.TryGetValue(old.Key, out RealMapping same) || same != old.Value)
+            // A device mapping the model placed (MMAP_COMMIT) over what the mirror had there is the model's own.
+            foreach ((ulong start, ulong end) in OutsideDevices(goneStart, goneEnd))
             {
-                Lab.Syscalls.Munmap(old.Value.Start, old.Value.End - old.Value.Start);
-                _mirrored.Remove(old.Key);
+                Lab.Syscalls.Munmap(start, end - start);
             }
         }
-        foreach (RealMapping m in now.Values)
+        foreach ((ulong start, ulong end, RealMapping m) in added)
         {
-            if (_mirrored.ContainsKey(m.Start))
-            {
-                continue;
-            }
-            long r = Lab.Syscalls.Mmap(m.Start, m.End - m.Start, Protection(m), Flags(m), -1, 0);
+            long r = Lab.Syscalls.Mmap(start, end - start, Protection(m), Flags(m), -1, 0);
             if (r < 0)
             {
-                (problems ??= []).Add($"{m.Start:x}-{m.End:x} {m.Kind}: the model refused it ({ErrnoExtensions.FromReturn(r)})");
-                continue;
+                (problems ??= []).Add($"{start:x}-{end:x} {m.Kind}: the model refused it ({ErrnoExtensions.FromReturn(r)})");
             }
-            _mirrored[m.Start] = m;
         }
+        _mirrored = now;
         return problems is null ? null : string.Join("; ", problems);
     }
 
-    private bool OverlapsDevice(ulong start, ulong end)
+    private static bool SameKind(RealMapping a, RealMapping b) =>
+        a.Read == b.Read && a.Write == b.Write && a.Exec == b.Exec && a.Shared == b.Shared && a.PageSize == b.PageSize && a.Inode == b.Inode;
+
+    // The pieces of each mapping in `from` that no mapping of the same kind in `by` covers (both sorted and disjoint).
+    private static List<(ulong Start, ulong End, RealMapping Kind)> Uncovered(List<RealMapping> from, List<RealMapping> by)
     {
-        foreach ((ulong a, ulong len) in _deviceMappings)
+        var pieces = new List<(ulong, ulong, RealMapping)>();
+        int j = 0;
+        foreach (RealMapping m in from)
         {
-            if (start < a + len && a < end)
+            while (j < by.Count && by[j].End <= m.Start)
             {
-                return true;
+                j++;
+            }
+            ulong at = m.Start;
+            for (int k = j; k < by.Count && by[k].Start < m.End && at < m.End; k++)
+            {
+                RealMapping b = by[k];
+                if (!SameKind(m, b))
+                {
+                    continue;
+                }
+                if (b.Start > at)
+                {
+                    pieces.Add((at, b.Start, m));
+                }
+                at = Math.Max(at, b.End);
+            }
+            if (at < m.End)
+            {
+                pieces.Add((at, m.End, m));
             }
         }
-        return false;
+        return pieces;
+    }
+
+    // The pieces of [start, end) outside every device mapping.
+    private List<(ulong Start, ulong End)> OutsideDevices(ulong start, ulong end)
+    {
+        var pieces = new List<(ulong, ulong)> { (start, end) };
+        foreach ((ulong a, ulong len) in _deviceMappings)
+        {
+            var next = new List<(ulong, ulong)>(pieces.Count + 1);
+            foreach ((ulong s0, ulong e0) in pieces)
+            {
+                if (e0 <= a || a + len <= s0)
+                {
+                    next.Add((s0, e0));
+                    continue;
+                }
+                if (s0 < a)
+                {
+                    next.Add((s0, a));
+                }
+                if (a + len < e0)
+                {
+                    next.Add((a + len, e0));
+                }
+            }
+            pieces = next;
+        }
+        return pieces;
     }
 
     private static MemoryProtection Protection(RealMapping m) =>

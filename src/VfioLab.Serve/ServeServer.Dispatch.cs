@@ -144,7 +144,7 @@ public sealed partial class ServeServer
         ulong addr = BinaryPrimitives.ReadUInt64LittleEndian(p);
         ulong length = BinaryPrimitives.ReadUInt64LittleEndian(p[8..]);
         int r = client.Lab.Syscalls.Munmap(addr, length);
-        client.DeviceMappings.RemoveAll(m => m.Key >= addr && m.Key + m.Value <= addr + length);
+        ForgetBarMappings(client, addr, length);
         client.Refresh();
         return Reply.Of(r, $"0x{addr:x} +0x{length:x}");
     }

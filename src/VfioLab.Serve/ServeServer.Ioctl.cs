@@ -122,8 +122,14 @@ public sealed partial class ServeServer
             }
         }
         Errno translated = TranslateInlineFds(client, file, request, span);
+        var eventFds = new List<EventFdBridge>();
+        if (translated == Errno.None)
+        {
+            translated = TranslateEventFds(client, file, request, span, eventFds);
+        }
         if (translated != Errno.None)
         {
+            KeepEventFds(eventFds, callSucceeded: false);
             return Reply.Of(translated.AsReturn(), name);
         }
         UserBitmap? bitmap = DirtyBitmapOf(file, request, span);
@@ -132,6 +138,7 @@ public sealed partial class ServeServer
             return Reply.Of(Errno.EFAULT.AsReturn(), name + " (dirty bitmap not readable)");
         }
         long r = client.Lab.Syscalls.Ioctl(file.Fd, request, span);
+        KeepEventFds(eventFds, r >= 0);
         RestoreInlineFds(file, request, span, before);
         if (!WriteBack(client, arg, before, span))
         {
@@ -216,11 +223,17 @@ public sealed partial class ServeServer
         return Errno.None;
     }
 
+    // The fds the server put in place of the client's are not the client's business: its bytes are put back before
+    // the changed bytes are written back.
     private static void RestoreInlineFds(ModelFile file, uint request, Span<byte> span, ReadOnlySpan<byte> before)
     {
         if (file.Kind == FileKind.Device && request == VfioIoctl.DevicePciHotReset && span.Length >= 12)
         {
             before[12..].CopyTo(span[12..]);
+        }
+        if (file.Kind == FileKind.Device && request == VfioIoctl.DeviceSetIrqs && span.Length >= VfioIrqSet.SizeOf)
+        {
+            before[VfioIrqSet.SizeOf..].CopyTo(span[VfioIrqSet.SizeOf..]);
         }
     }
 

@@ -213,6 +213,7 @@ public sealed partial class ServeServer : IDisposable
                 Reply reply;
                 lock (_gate)
                 {
+                    SyncBars();
                     reply = Dispatch(c, h, payload);
                     AfterCall(c, h);
                 }
@@ -292,7 +293,12 @@ public sealed partial class ServeServer : IDisposable
         }
     }
 
-    private void AfterCall(Connection c, RequestHeader h) => CheckInvariants($"{c.Id} pid {h.Pid} seq {h.Seq} {Wire.OpName(h.Op)}");
+    private void AfterCall(Connection c, RequestHeader h)
+    {
+        SyncBars();
+        ForwardInterrupts();
+        CheckInvariants($"{c.Id} pid {h.Pid} seq {h.Seq} {Wire.OpName(h.Op)}");
+    }
 
     private void CheckInvariants(string after)
     {

@@ -49,7 +49,7 @@ internal sealed class ServeCommand(CliConsole console)
         {
             using ServeServer server = ServeServer.Start(prepared.Host, socketPath, new ServeOptions { Log = console.Out, Trace = trace });
             console.Out.WriteLine($"serving {doc.Name} on {server.SocketPath} (paths under {server.RootPath}); "
-                + "device-region mmaps are not served yet; stop with Ctrl-C");
+                + "stop with Ctrl-C");
             console.Out.Flush();
             stopped.Wait();
             server.Dispose();
