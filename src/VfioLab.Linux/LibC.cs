@@ -117,22 +117,11 @@ internal static unsafe partial class LibC
     public const int EfdCloexec = 0x80000;
     public const short PollIn = 0x1;
 
-    [StructLayout(LayoutKind.Sequential)]
-    public struct PollFd
-    {
-        public int Fd;
-        public short Events;
-        public short Revents;
-    }
-
     [LibraryImport("libc", EntryPoint = "eventfd", SetLastError = true)]
     public static partial int EventFd(uint initval, int flags);
 
     [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
     public static partial nint Read(int fd, void* buffer, nuint count);
-
-    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
-    public static partial int Poll(PollFd* fds, nuint count, int timeoutMs);
 
     [LibraryImport("libc", EntryPoint = "getpid")]
     public static partial int GetPid();
