@@ -280,6 +280,16 @@ public sealed partial class ServeServer : IDisposable
         }
         if (c.File is { } f)
         {
+            // A file closed because its process is exiting: the kernel drops the process's memory (exit_mm) before
+            // its files (exit_files), so the process exits in the model first and its container's release finds no
+            // address space to uncharge, whichever of the pidfd and the socket the server saw first.
+            foreach (ClientProcess p in f.Holders.ToList())
+            {
+                if (!p.Exited && ProcFiles.IsExiting(p.Pid))
+                {
+                    Exited(p);
+                }
+            }
             foreach (ClientProcess p in f.Holders)
             {
                 if (p.Lab.IsAlive)
