@@ -1,0 +1,190 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace VfioLab.Preload.Tests;
+
+/// <summary>
+/// QEMU, a client no one here wrote, against <c>vfiolab serve</c> on examples/clients/qemu-host.yaml: Debian's
+/// qemu-system-x86_64 under libvfiolab-preload.so with <c>-device vfio-pci,host=0000:00:10.0</c>, machine q35 with a
+/// 4 GiB guest, paused (<c>-S</c>, TCG). The device realizes (QMP's query-pci lists it with the edu's ids), QEMU's
+/// memory listener maps the guest's RAM through the model, and at <c>quit</c> the server's report shows the
+/// mappings QEMU left, locked_vm equal to what they cover, and no invariant violation.
+/// A machine without qemu-system-x86_64 fails this test (<c>bash .ci/install-prereqs.sh</c> installs it).
+/// </summary>
+public sealed partial class QemuClientTests
+{
+    private const string Device = "0000:00:10.0";
+    private const ulong GuestRam = 4UL << 30;
+
+    // QEMU maps its firmware (pc.bios, 256 KiB read-only at the top of the 32-bit space) through the container too.
+    private const ulong BiosIova = 0xfffc0000;
+
+    [Fact]
+    public void Qemu_RealizesVfioPci_MapsGuestRam_AndQuitsWithTheModelClean()
+    {
+        string qemu = FindQemu();
+        NativeBuild.Ensure();
+        using var server = ServeProcess.Start(Path.Combine(RepoPaths.Clients, "qemu-host.yaml"));
+        var (qemuExit, pci, qemuErr) = RunQemu(qemu, server.Socket);
+        var (serverExit, report) = server.Stop();
+        string context = $"\n--- QEMU stderr ---\n{qemuErr}--- server ---\n{report}";
+
+        Assert.True(qemuExit == 0, $"QEMU exited {qemuExit}{context}");
+        JsonElement vfio = pci.EnumerateArray().SelectMany(bus => bus.GetProperty("devices").EnumerateArray())
+            .SingleOrDefault(d => d.TryGetProperty("qdev_id", out JsonElement id) && id.GetString() == "vfio0");
+        Assert.True(vfio.ValueKind == JsonValueKind.Object, $"query-pci has no device vfio0: {pci}{context}");
+        Assert.Equal(0x1234, vfio.GetProperty("id").GetProperty("vendor").GetInt32());
+        Assert.Equal(0x11e8, vfio.GetProperty("id").GetProperty("device").GetInt32());
+        Assert.Equal(0x00ff, vfio.GetProperty("class_info").GetProperty("class").GetInt32());
+
+        // The container QEMU held at its exit: its mappings and the locked_vm they charged.
+        Match header = ContainerAtExit().Match(report);
+        Assert.True(header.Success, $"the server logged no container held at QEMU's exit{context}");
+        Assert.Equal("2", header.Groups["groups"].Value);
+        ulong lockedVm = ulong.Parse(header.Groups["locked"].Value, CultureInfo.InvariantCulture);
+        var mappings = MappingLine().Matches(report[header.Index..])
+            .Select(m => (Iova: Hex(m.Groups["iova"].Value), Size: Hex(m.Groups["size"].Value), Prot: m.Groups["prot"].Value,
+                Locked: ulong.Parse(m.Groups["locked"].Value, CultureInfo.InvariantCulture)))
+            .OrderBy(m => m.Iova).ToList();
+        Assert.Equal(int.Parse(header.Groups["count"].Value, CultureInfo.InvariantCulture), mappings.Count);
+        for (int i = 1; i < mappings.Count; i++)
+        {
+            Assert.True(mappings[i - 1].Iova + mappings[i - 1].Size <= mappings[i].Iova, $"mappings overlap{context}");
+        }
+        ulong mapped = mappings.Aggregate(0UL, (sum, m) => sum + m.Size);
+        Assert.True(lockedVm == mapped, $"locked_vm {lockedVm} is not the {mapped} bytes QEMU mapped{context}");
+        Assert.All(mappings, m => Assert.Equal(m.Size / 4096, m.Locked));
+
+        // Everything but the firmware window is guest RAM: 4 GiB, split by q35 at 2 GiB below and 2 GiB above 4 GiB,
+        // its 0xc0000-0xfffff shadowed read-only by the PAM registers.
+        var ram = mappings.Where(m => m.Iova != BiosIova).ToList();
+        Assert.Equal(GuestRam, ram.Aggregate(0UL, (sum, m) => sum + m.Size));
+        Assert.Contains(mappings, m => m.Iova == BiosIova && m.Size == 0x40000 && m.Prot == "r-");
+        Assert.Contains(ram, m => m.Iova == 0x100000000 && m.Size == 2UL << 30 && m.Prot == "rw");
+
+        Assert.Contains("invariants: no violation", report, StringComparison.Ordinal);
+        Assert.True(serverExit == 0, $"vfiolab serve exited {serverExit}{context}");
+    }
+
+    // Runs QEMU paused under the preload, asks QMP for the PCI devices, then quits: (exit code, query-pci's return,
+    // stderr).
+    private static (int Exit, JsonElement Pci, string Stderr) RunQemu(string qemu, string socket)
+    {
+        string[] args =
+        [
+            "-machine", "q35,accel=tcg", "-m", "4G", "-S", "-display", "none", "-nodefaults", "-qmp", "stdio",
+            "-device", $"vfio-pci,host={Device},id=vfio0",
+        ];
+        using var process = new Process
+        {
+            StartInfo = ProcessRun.Info(qemu, args, new Dictionary<string, string?>
+            {
+                ["LD_PRELOAD"] = RepoPaths.Preload,
+                ["VFIOLAB_SOCKET"] = socket,
+                ["VFIOLAB_TIMEOUT_MS"] = "60000",
+            }, null),
+        };
+        process.StartInfo.RedirectStandardInput = true;
+        var stderr = new StringBuilder();
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (stderr) { stderr.AppendLine(e.Data); } } };
+        process.Start();
+        process.BeginErrorReadLine();
+        try
+        {
+            var deadline = Stopwatch.StartNew();
+            Qmp(process, null, deadline, stderr); // the greeting
+            Qmp(process, """{"execute":"qmp_capabilities"}""", deadline, stderr);
+            JsonElement pci = Qmp(process, """{"execute":"query-pci"}""", deadline, stderr);
+            Qmp(process, """{"execute":"quit"}""", deadline, stderr);
+            if (!process.WaitForExit(TimeSpan.FromSeconds(30)))
+            {
+                throw new TimeoutException($"QEMU did not exit within 30 s of quit:\n{stderr}");
+            }
+            process.WaitForExit();
+            lock (stderr)
+            {
+                return (process.ExitCode, pci, stderr.ToString());
+            }
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit();
+            }
+        }
+    }
+
+    // Sends one QMP command (none: reads the greeting) and returns its "return", skipping events; QEMU's exit before
+    // the answer (a device that failed to realize) or an "error" fails with what QEMU printed.
+    private static JsonElement Qmp(Process qemu, string? command, Stopwatch deadline, StringBuilder stderr)
+    {
+        if (command is not null)
+        {
+            qemu.StandardInput.WriteLine(command);
+            qemu.StandardInput.Flush();
+        }
+        while (true)
+        {
+            Task<string?> read = qemu.StandardOutput.ReadLineAsync();
+            TimeSpan left = TimeSpan.FromSeconds(60) - deadline.Elapsed;
+            if (left <= TimeSpan.Zero || !read.Wait(left))
+            {
+                throw new TimeoutException($"QEMU did not answer {command ?? "with its QMP greeting"} within 60 s:\n{Stderr(stderr)}");
+            }
+            string line = read.Result
+                ?? throw new InvalidOperationException($"QEMU closed QMP before answering {command ?? "(greeting)"}:\n{Stderr(stderr)}");
+            using JsonDocument doc = JsonDocument.Parse(line);
+            JsonElement root = doc.RootElement;
+            if (command is null && root.TryGetProperty("QMP", out JsonElement greeting))
+            {
+                return greeting.Clone();
+            }
+            if (root.TryGetProperty("error", out JsonElement error))
+            {
+                throw new InvalidOperationException($"QMP {command} failed: {error}\n{Stderr(stderr)}");
+            }
+            if (root.TryGetProperty("return", out JsonElement result))
+            {
+                return result.Clone();
+            }
+            // an event ("event": ...): not the answer
+        }
+    }
+
+    private static string Stderr(StringBuilder stderr)
+    {
+        Thread.Sleep(200); // what QEMU printed as it exited
+        lock (stderr)
+        {
+            return stderr.ToString();
+        }
+    }
+
+    private static string FindQemu()
+    {
+        foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string candidate = Path.Combine(dir, "qemu-system-x86_64");
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+        throw new InvalidOperationException(
+            "qemu-system-x86_64 is not on PATH: this test runs QEMU as a VFIO client against vfiolab serve; "
+            + "install it with `bash .ci/install-prereqs.sh` (Debian's qemu-system-x86)");
+    }
+
+    private static ulong Hex(string digits) => ulong.Parse(digits, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+
+    [GeneratedRegex(@"at exit, container /dev/vfio/vfio \(model fd \d+\), groups \[(?<groups>[^\]]*)\], (?<count>\d+) mapping\(s\), locked_vm (?<locked>\d+) bytes")]
+    private static partial Regex ContainerAtExit();
+
+    [GeneratedRegex(@"^  iova 0x(?<iova>[0-9a-f]+) size 0x(?<size>[0-9a-f]+) vaddr 0x[0-9a-f]+ (?<prot>[r-][w-]) locked (?<locked>\d+) page\(s\)$", RegexOptions.Multiline)]
+    private static partial Regex MappingLine();
+}
