@@ -72,6 +72,84 @@ public sealed partial class QemuClientTests
         Assert.True(serverExit == 0, $"vfiolab serve exited {serverExit}{context}");
     }
 
+    /// <summary>
+    /// QEMU boots Debian's Linux 6.12 (the rig's kernel, conformance/setup.sh) with the model's device: the guest
+    /// kernel enumerates it with the model's ids, class and BAR (config space read through the model), QEMU maps the
+    /// BAR into the container as the guest enables it (device memory: charged nothing), and the guest powers off.
+    /// </summary>
+    [Fact]
+    public void Qemu_BootsLinuxThatEnumeratesTheModelsDevice_AndPowersOffWithTheModelClean()
+    {
+        string qemu = FindQemu();
+        var (vmlinux, initramfs) = RigKernel("6.12");
+        NativeBuild.Ensure();
+        using var server = ServeProcess.Start(Path.Combine(RepoPaths.Clients, "qemu-host.yaml"));
+        var run = ProcessRun.Start(qemu,
+        [
+            "-machine", "q35", "-accel", "tcg", "-m", "4G", "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
+            "-no-reboot", "-monitor", "none", "-serial", "stdio", "-device", $"vfio-pci,host={Device},id=vfio0",
+            "-kernel", vmlinux, "-initrd", initramfs,
+            // busybox's poweroff as the guest's init: the kernel boots, enumerates PCI, and powers the machine off
+            "-append", "console=ttyS0 panic=-1 no_timer_check rdinit=/bin/poweroff -- -f",
+        ], new Dictionary<string, string?>
+        {
+            ["LD_PRELOAD"] = RepoPaths.Preload,
+            ["VFIOLAB_SOCKET"] = server.Socket,
+            ["VFIOLAB_TIMEOUT_MS"] = "60000",
+        }, TimeSpan.FromSeconds(90));
+        var (serverExit, report) = server.Stop();
+        string context = $"\n--- guest console and QEMU ---\n{run.Both}--- server ---\n{report}";
+
+        Assert.True(run.ExitCode == 0, $"QEMU exited {run.ExitCode}{context}");
+        Assert.True(run.Stdout.Contains("pci 0000:00:01.0: [1234:11e8] type 00 class 0x00ff00", StringComparison.Ordinal),
+            $"the guest did not enumerate the model's edu{context}");
+        Match bar = GuestBar().Match(run.Stdout);
+        Assert.True(bar.Success, $"the guest found no 1 MiB BAR 0 on the device{context}");
+        Assert.Contains("reboot: Power down", run.Stdout, StringComparison.Ordinal);
+
+        Match header = ContainerAtExit().Match(report);
+        Assert.True(header.Success, $"the server logged no container held at QEMU's exit{context}");
+        ulong lockedVm = ulong.Parse(header.Groups["locked"].Value, CultureInfo.InvariantCulture);
+        var mappings = MappingLine().Matches(report[header.Index..])
+            .Select(m => (Iova: Hex(m.Groups["iova"].Value), Size: Hex(m.Groups["size"].Value),
+                Locked: ulong.Parse(m.Groups["locked"].Value, CultureInfo.InvariantCulture)))
+            .ToList();
+        // The BAR, where the guest put it, is in the container (QEMU maps device memory for peer-to-peer DMA) and
+        // charges nothing; the guest's RAM is charged page for page, and locked_vm is exactly that.
+        ulong barAddress = Hex(bar.Groups["start"].Value);
+        Assert.Contains(mappings, m => m.Iova == barAddress && m.Size == 0x100000 && m.Locked == 0);
+        Assert.All(mappings.Where(m => m.Iova != barAddress), m => Assert.Equal(m.Size / 4096, m.Locked));
+        ulong charged = mappings.Aggregate(0UL, (sum, m) => sum + (m.Locked * 4096));
+        Assert.True(lockedVm == charged, $"locked_vm {lockedVm} is not the {charged} bytes of RAM QEMU mapped{context}");
+        Assert.True(charged >= GuestRam, $"QEMU mapped less than the guest's RAM{context}");
+
+        Assert.Contains("invariants: no violation", report, StringComparison.Ordinal);
+        Assert.True(serverExit == 0, $"vfiolab serve exited {serverExit}{context}");
+    }
+
+    // The rig's unpacked kernel and its initramfs (RIG_CACHE or conformance/.cache), the initramfs built if missing.
+    private static (string Vmlinux, string Initramfs) RigKernel(string kernel)
+    {
+        string cache = Environment.GetEnvironmentVariable("RIG_CACHE") is { Length: > 0 } c ? c : Path.Combine(RepoPaths.Root, "conformance", ".cache");
+        string vmlinux = Path.Combine(cache, "kernels", kernel, "vmlinux");
+        if (!File.Exists(vmlinux))
+        {
+            throw new InvalidOperationException(
+                $"{vmlinux} is missing: this test boots the conformance rig's Linux {kernel} under QEMU; "
+                + "unpack it with `bash .ci/install-prereqs.sh` (conformance/setup.sh), or point RIG_CACHE at a rig's cache");
+        }
+        string initramfs = Path.Combine(cache, "initramfs", kernel + ".cpio");
+        if (!File.Exists(initramfs))
+        {
+            var build = ProcessRun.Start("bash", [Path.Combine(RepoPaths.Root, "conformance", "build-initramfs.sh"), kernel], timeout: TimeSpan.FromMinutes(5));
+            if (build.ExitCode != 0 || !File.Exists(initramfs))
+            {
+                throw new InvalidOperationException($"conformance/build-initramfs.sh {kernel} failed (exit {build.ExitCode}):\n{build.Both}");
+            }
+        }
+        return (vmlinux, initramfs);
+    }
+
     // Runs QEMU paused under the preload, asks QMP for the PCI devices, then quits: (exit code, query-pci's return,
     // stderr).
     private static (int Exit, JsonElement Pci, string Stderr) RunQemu(string qemu, string socket)
@@ -184,6 +262,9 @@ public sealed partial class QemuClientTests
     }
 
     private static ulong Hex(string digits) => ulong.Parse(digits, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+
+    [GeneratedRegex(@"pci 0000:00:01\.0: BAR 0 \[mem 0x(?<start>[0-9a-f]+)-0x[0-9a-f]+ 64bit\]")]
+    private static partial Regex GuestBar();
 
     [GeneratedRegex(@"at exit, container /dev/vfio/vfio \(model fd \d+\), groups \[(?<groups>[^\]]*)\], (?<count>\d+) mapping\(s\), locked_vm (?<locked>\d+) bytes")]
     private static partial Regex ContainerAtExit();
