@@ -20,6 +20,14 @@ enum vfiolab_wire_op {
 	VFIOLAB_OP_MMAP_PREPARE = 19,
 	VFIOLAB_OP_MMAP_COMMIT = 20,
 	VFIOLAB_OP_MUNMAP = 21,
+	/* vfiolab ctl (64 and up): the operator's requests, from a process that is no client; not sent by the preload. */
+	VFIOLAB_OP_CTL_STATUS = 64,
+	VFIOLAB_OP_CTL_CHECK = 65,
+	VFIOLAB_OP_CTL_SIZING = 66,
+	VFIOLAB_OP_CTL_DMA = 67,
+	VFIOLAB_OP_CTL_RESET = 68,
+	VFIOLAB_OP_CTL_UNPLUG = 69,
+	VFIOLAB_OP_CTL_RELEASE = 70,
 };
 
 /* Reply flags. */

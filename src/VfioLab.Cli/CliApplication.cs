@@ -77,6 +77,7 @@ internal static class CliApplication
         root.Subcommands.Add(ProbeCommandDefinition.Create(console));
         root.Subcommands.Add(PlanCommandDefinition.Create(console));
         root.Subcommands.Add(Commands.Serve.ServeCommandDefinition.Create(console));
+        root.Subcommands.Add(Commands.Ctl.CtlCommandDefinition.Create(console));
         root.Subcommands.Add(ConformCommandDefinition.Create(console));
         root.Subcommands.Add(ConformCommandDefinition.CreateGuest(console));
         return root;

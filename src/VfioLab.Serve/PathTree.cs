@@ -8,9 +8,13 @@ internal static class PathTree
 {
     public static void Write(string root, LabHost host)
     {
-        if (Directory.Exists(root))
+        // Rewritten whole when the host changes; regions/ (files clients have mapped) is left alone.
+        foreach (string part in new[] { "dev", "sys" })
         {
-            Directory.Delete(root, recursive: true);
+            if (Directory.Exists(Path.Combine(root, part)))
+            {
+                Directory.Delete(Path.Combine(root, part), recursive: true);
+            }
         }
         string vfio = Path.Combine(root, "dev", "vfio");
         Directory.CreateDirectory(vfio);

@@ -12,6 +12,11 @@ public sealed partial class ServeServer
 
     private Reply Dispatch(Connection c, RequestHeader h, byte[] payload)
     {
+        if (Wire.IsCtlOp(h.Op))
+        {
+            // vfiolab ctl: the operator's requests, from a process that is no client.
+            return Control(h.Op, payload);
+        }
         Errno who = ResolveClient(c, h.Pid, out ClientProcess? client);
         if (who != Errno.None)
         {

@@ -14,6 +14,13 @@ public sealed partial class ServeServer
     {
         lock (_gate)
         {
+            return DeviceReadLocked(device, iova, size);
+        }
+    }
+
+    private ServeDmaResult DeviceReadLocked(string device, ulong iova, ulong size)
+    {
+        {
             LabDevice d = Host.Device(device);
             SyncBars();
             LabDmaResult model = d.DmaRead(iova, size);
@@ -32,6 +39,13 @@ public sealed partial class ServeServer
     public ServeDmaResult DeviceWrite(string device, ulong iova, ReadOnlySpan<byte> data)
     {
         lock (_gate)
+        {
+            return DeviceWriteLocked(device, iova, data);
+        }
+    }
+
+    private ServeDmaResult DeviceWriteLocked(string device, ulong iova, ReadOnlySpan<byte> data)
+    {
         {
             LabDevice d = Host.Device(device);
             SyncBars();

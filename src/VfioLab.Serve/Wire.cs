@@ -26,7 +26,18 @@ internal static class Wire
     public const ushort MmapCommit = 20;
     public const ushort Munmap = 21;
 
-    public static bool IsKnownOp(ushort op) => op is Hello or Open or Attach or Ioctl or Pread or Pwrite or MmapPrepare or MmapCommit or Munmap;
+    public const ushort CtlStatus = 64;
+    public const ushort CtlCheck = 65;
+    public const ushort CtlSizing = 66;
+    public const ushort CtlDma = 67;
+    public const ushort CtlReset = 68;
+    public const ushort CtlUnplug = 69;
+    public const ushort CtlRelease = 70;
+
+    public static bool IsCtlOp(ushort op) => op is >= CtlStatus and <= CtlRelease;
+
+    public static bool IsKnownOp(ushort op) =>
+        op is Hello or Open or Attach or Ioctl or Pread or Pwrite or MmapPrepare or MmapCommit or Munmap || IsCtlOp(op);
 
     public static string OpName(ushort op) => op switch
     {
@@ -39,6 +50,13 @@ internal static class Wire
         MmapPrepare => "MMAP_PREPARE",
         MmapCommit => "MMAP_COMMIT",
         Munmap => "MUNMAP",
+        CtlStatus => "CTL_STATUS",
+        CtlCheck => "CTL_CHECK",
+        CtlSizing => "CTL_SIZING",
+        CtlDma => "CTL_DMA",
+        CtlReset => "CTL_RESET",
+        CtlUnplug => "CTL_UNPLUG",
+        CtlRelease => "CTL_RELEASE",
         _ => $"op {op}",
     };
 

@@ -64,6 +64,11 @@ internal sealed class WireClient : IDisposable
         {
             return Socket.Receive(new byte[1]) == 0;
         }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+        {
+            // Closed with bytes of ours unread: the kernel resets the connection.
+            return true;
+        }
         catch (SocketException)
         {
             return false;

@@ -43,6 +43,13 @@ public sealed partial class WireHeaderTests
             ["VFIOLAB_OP_MMAP_PREPARE"] = Wire.MmapPrepare,
             ["VFIOLAB_OP_MMAP_COMMIT"] = Wire.MmapCommit,
             ["VFIOLAB_OP_MUNMAP"] = Wire.Munmap,
+            ["VFIOLAB_OP_CTL_STATUS"] = Wire.CtlStatus,
+            ["VFIOLAB_OP_CTL_CHECK"] = Wire.CtlCheck,
+            ["VFIOLAB_OP_CTL_SIZING"] = Wire.CtlSizing,
+            ["VFIOLAB_OP_CTL_DMA"] = Wire.CtlDma,
+            ["VFIOLAB_OP_CTL_RESET"] = Wire.CtlReset,
+            ["VFIOLAB_OP_CTL_UNPLUG"] = Wire.CtlUnplug,
+            ["VFIOLAB_OP_CTL_RELEASE"] = Wire.CtlRelease,
         };
         var problems = new List<string>();
         foreach ((string name, ulong value) in expected)
