@@ -10,8 +10,9 @@ namespace VfioLab.Preload.Tests;
 /// QEMU, a client no one here wrote, against <c>vfiolab serve</c> on examples/clients/qemu-host.yaml: Debian's
 /// qemu-system-x86_64 under libvfiolab-preload.so with <c>-device vfio-pci,host=0000:00:10.0</c>, machine q35 with a
 /// 4 GiB guest, paused (<c>-S</c>, TCG). The device realizes (QMP's query-pci lists it with the edu's ids), QEMU's
-/// memory listener maps the guest's RAM through the model, and at <c>quit</c> the server's report shows the
-/// mappings QEMU left, locked_vm equal to what they cover, and no invariant violation.
+/// memory listener maps the guest's RAM through the model (<c>vfiolab ctl status</c> shows it while QEMU is paused),
+/// and at <c>quit</c> the server's report shows the mappings QEMU left, locked_vm equal to what they cover, and no
+/// invariant violation.
 /// A machine without qemu-system-x86_64 fails this test (<c>bash .ci/install-prereqs.sh</c> installs it).
 /// </summary>
 public sealed partial class QemuClientTests
@@ -28,7 +29,14 @@ public sealed partial class QemuClientTests
         string qemu = FindQemu();
         NativeBuild.Ensure();
         using var server = ServeProcess.Start(Path.Combine(RepoPaths.Clients, "qemu-host.yaml"));
-        var (qemuExit, pci, qemuErr) = RunQemu(qemu, server.Socket);
+        ProcessRun? status = null;
+        ProcessRun? check = null;
+        var (qemuExit, pci, qemuErr) = RunQemu(qemu, server.Socket, whilePaused: () =>
+        {
+            // vfiolab ctl while QEMU is paused with its guest RAM mapped: the model's state and an invariant check
+            status = Ctl(server.Socket, "status");
+            check = Ctl(server.Socket, "check");
+        });
         var (serverExit, report) = server.Stop();
         string context = $"\n--- QEMU stderr ---\n{qemuErr}--- server ---\n{report}";
 
@@ -46,8 +54,8 @@ public sealed partial class QemuClientTests
         Assert.Equal("2", header.Groups["groups"].Value);
         ulong lockedVm = ulong.Parse(header.Groups["locked"].Value, CultureInfo.InvariantCulture);
         var mappings = MappingLine().Matches(report[header.Index..])
-            .Select(m => (Iova: Hex(m.Groups["iova"].Value), Size: Hex(m.Groups["size"].Value), Prot: m.Groups["prot"].Value,
-                Locked: ulong.Parse(m.Groups["locked"].Value, CultureInfo.InvariantCulture)))
+            .Select(m => (Iova: Hex(m.Groups["iova"].Value), Size: Hex(m.Groups["size"].Value), Vaddr: Hex(m.Groups["vaddr"].Value),
+                Prot: m.Groups["prot"].Value, Locked: ulong.Parse(m.Groups["locked"].Value, CultureInfo.InvariantCulture)))
             .OrderBy(m => m.Iova).ToList();
         Assert.Equal(int.Parse(header.Groups["count"].Value, CultureInfo.InvariantCulture), mappings.Count);
         for (int i = 1; i < mappings.Count; i++)
@@ -68,9 +76,33 @@ public sealed partial class QemuClientTests
             m.Prot == "r-" && ((m.Iova >= 0xc0000 && m.Iova + m.Size <= 0x100000) || (m.Iova == BiosIova && m.Size == 0x40000)),
             $"a mapping that is neither guest RAM nor firmware: iova 0x{m.Iova:x} size 0x{m.Size:x} {m.Prot}{context}"));
 
+        // What vfiolab ctl showed while QEMU ran is what QEMU left at its exit: the same mappings, the same locked_vm,
+        // every locked page pinned, and no invariant broken.
+        Assert.True(status is { ExitCode: 0 } && check is { ExitCode: 0 }, $"vfiolab ctl failed:\n{status?.Both}{check?.Both}{context}");
+        Assert.Matches(@$"process pid\d+ \(real pid \d+\): alive, locked_vm {lockedVm} bytes", status!.Stdout);
+        var ctlMappings = CtlMappingLine().Matches(status.Stdout).Select(m => (Iova: Hex(m.Groups["iova"].Value), Size: Hex(m.Groups["size"].Value)))
+            .OrderBy(m => m.Iova).ToList();
+        Assert.Equal(mappings.Select(m => (m.Iova, m.Size)), ctlMappings);
+        // Pinned pages are distinct frames: the BIOS's last 128 KiB, mapped at 0xe0000 and again inside 0xfffc0000, are
+        // pinned once but charged to locked_vm twice (type1 charges each mapping's pages, as Linux does).
+        ulong distinct = 0;
+        ulong end = 0;
+        foreach (var (start, size) in mappings.Select(m => (m.Vaddr, m.Size)).OrderBy(v => v.Vaddr))
+        {
+            distinct += start + size <= end ? 0 : start + size - Math.Max(start, end);
+            end = Math.Max(end, start + size);
+        }
+        Assert.True(distinct < lockedVm, $"no page is mapped twice (QEMU maps the BIOS's alias at 0xe0000){context}");
+        Assert.True(status.Stdout.Contains(string.Create(CultureInfo.InvariantCulture, $"pinned pages {distinct / 4096};"), StringComparison.Ordinal),
+            $"pinned pages are not the {distinct / 4096} distinct pages of QEMU's mappings:\n{status.Stdout}{context}");
+
         Assert.Contains("invariants: no violation", report, StringComparison.Ordinal);
         Assert.True(serverExit == 0, $"vfiolab serve exited {serverExit}{context}");
     }
+
+    private static ProcessRun Ctl(string socket, string request) =>
+        ProcessRun.Start(Path.Combine(AppContext.BaseDirectory, "VfioLab.Cli"), ["ctl", "--socket", socket, request],
+            new Dictionary<string, string?> { ["LD_PRELOAD"] = null, ["VFIOLAB_SOCKET"] = null, ["NO_COLOR"] = "1" }, TimeSpan.FromSeconds(60));
 
     /// <summary>
     /// QEMU boots Debian's Linux 6.12 (the rig's kernel, conformance/setup.sh) with the model's device: the guest
@@ -150,9 +182,9 @@ public sealed partial class QemuClientTests
         return (vmlinux, initramfs);
     }
 
-    // Runs QEMU paused under the preload, asks QMP for the PCI devices, then quits: (exit code, query-pci's return,
-    // stderr).
-    private static (int Exit, JsonElement Pci, string Stderr) RunQemu(string qemu, string socket)
+    // Runs QEMU paused under the preload, asks QMP for the PCI devices, runs whilePaused, then quits: (exit code,
+    // query-pci's return, stderr).
+    private static (int Exit, JsonElement Pci, string Stderr) RunQemu(string qemu, string socket, Action whilePaused)
     {
         string[] args =
         [
@@ -179,6 +211,7 @@ public sealed partial class QemuClientTests
             Qmp(process, null, deadline, stderr); // the greeting
             Qmp(process, """{"execute":"qmp_capabilities"}""", deadline, stderr);
             JsonElement pci = Qmp(process, """{"execute":"query-pci"}""", deadline, stderr);
+            whilePaused();
             Qmp(process, """{"execute":"quit"}""", deadline, stderr);
             if (!process.WaitForExit(TimeSpan.FromSeconds(30)))
             {
@@ -266,9 +299,12 @@ public sealed partial class QemuClientTests
     [GeneratedRegex(@"pci 0000:00:01\.0: BAR 0 \[mem 0x(?<start>[0-9a-f]+)-0x[0-9a-f]+ 64bit\]")]
     private static partial Regex GuestBar();
 
+    [GeneratedRegex(@"^  iova 0x(?<iova>[0-9a-f]+) size 0x(?<size>[0-9a-f]+) vaddr 0x[0-9a-f]+$", RegexOptions.Multiline)]
+    private static partial Regex CtlMappingLine();
+
     [GeneratedRegex(@"at exit, container /dev/vfio/vfio \(model fd \d+\), groups \[(?<groups>[^\]]*)\], (?<count>\d+) mapping\(s\), locked_vm (?<locked>\d+) bytes")]
     private static partial Regex ContainerAtExit();
 
-    [GeneratedRegex(@"^  iova 0x(?<iova>[0-9a-f]+) size 0x(?<size>[0-9a-f]+) vaddr 0x[0-9a-f]+ (?<prot>[r-][w-]) locked (?<locked>\d+) page\(s\)$", RegexOptions.Multiline)]
+    [GeneratedRegex(@"^  iova 0x(?<iova>[0-9a-f]+) size 0x(?<size>[0-9a-f]+) vaddr 0x(?<vaddr>[0-9a-f]+) (?<prot>[r-][w-]) locked (?<locked>\d+) page\(s\)$", RegexOptions.Multiline)]
     private static partial Regex MappingLine();
 }
