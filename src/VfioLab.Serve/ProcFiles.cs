@@ -159,6 +159,27 @@ internal static class ProcFiles
         }
     }
 
+    /// <summary>
+    /// Whether the process is exiting or gone: <c>/proc/PID/stat</c> unreadable, its state a zombie (Z) or dead (X),
+    /// or PF_EXITING (0x4) in its flags (the ninth field), which the kernel sets before it drops the process's memory
+    /// and then its files.
+    /// </summary>
+    public static bool IsExiting(int pid) => ParseExiting(TryRead($"/proc/{pid}/stat"));
+
+    /// <summary>See <see cref="IsExiting"/>; <paramref name="stat"/> is the text of <c>/proc/PID/stat</c> or null.</summary>
+    public static bool ParseExiting(string? stat)
+    {
+        int close = stat?.LastIndexOf(')') ?? -1;
+        if (stat is null || close < 0)
+        {
+            return true;
+        }
+        string[] fields = stat[(close + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        const uint PfExiting = 0x4;
+        return fields.Length < 7 || fields[0] is "Z" or "X" or "x"
+            || (uint.TryParse(fields[6], NumberStyles.None, CultureInfo.InvariantCulture, out uint flags) && (flags & PfExiting) != 0);
+    }
+
     /// <summary>The text of a /proc file, or null when it cannot be read (the process is gone).</summary>
     public static string? TryRead(string path)
     {

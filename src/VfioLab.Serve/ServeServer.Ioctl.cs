@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using VfioLab.Abi;
 using VfioLab.Linux;
 
@@ -35,6 +36,19 @@ public sealed partial class ServeServer
         _ => ArgKind.Value,
     };
 
+    // The request's name on this kind of file, for the trace: a device's 0x3B71 is VFIO_DEVICE_PCI_HOT_RESET, a
+    // container's VFIO_IOMMU_MAP_DMA (a container's codes may still have a type1 and an sPAPR name).
+    private static string NameOn(FileKind kind, uint request)
+    {
+        string[] names = [.. VfioIoctl.All.Where(i => i.Code == request && kind switch
+        {
+            FileKind.Container => i.Target is VfioIoctlTarget.Container or VfioIoctlTarget.Type1 or VfioIoctlTarget.Spapr,
+            FileKind.Group => i.Target == VfioIoctlTarget.Group,
+            _ => i.Target == VfioIoctlTarget.Device,
+        }).Select(i => i.Name)];
+        return names.Length == 0 ? VfioIoctl.Describe(request) : string.Join('/', names);
+    }
+
     private Reply Ioctl(Connection c, ClientProcess client, ModelFile file, ReadOnlySpan<byte> p)
     {
         if (TooShort(p, 16, out Reply bad))
@@ -43,7 +57,7 @@ public sealed partial class ServeServer
         }
         uint request = BinaryPrimitives.ReadUInt32LittleEndian(p);
         ulong arg = BinaryPrimitives.ReadUInt64LittleEndian(p[8..]);
-        string name = $"{VfioIoctl.Describe(request)} on {file.Path}";
+        string name = $"{NameOn(file.Kind, request)} on {file.Path}";
         switch (KindOf(file.Kind, request))
         {
             case ArgKind.Value:
@@ -149,8 +163,18 @@ public sealed partial class ServeServer
         {
             return Reply.Of(Errno.EFAULT.AsReturn(), name + " (dirty bitmap not writable)");
         }
-        return Reply.Of(r, $"{name} argsz {argsz}");
+        return Reply.Of(r, $"{name} argsz {argsz}{MapSummary(file.Kind, request, before)}");
     }
+
+    // A type1 MAP_DMA's or UNMAP_DMA's range as the client asked it, for the trace (what a VMM's memory listener did).
+    private static string MapSummary(FileKind kind, uint request, ReadOnlySpan<byte> arg) => (kind, request) switch
+    {
+        (FileKind.Container, VfioIoctl.IommuMapDma) when arg.Length >= 32 => string.Create(CultureInfo.InvariantCulture,
+            $" vaddr 0x{BinaryPrimitives.ReadUInt64LittleEndian(arg[8..]):x} iova 0x{BinaryPrimitives.ReadUInt64LittleEndian(arg[16..]):x} size 0x{BinaryPrimitives.ReadUInt64LittleEndian(arg[24..]):x}"),
+        (FileKind.Container, VfioIoctl.IommuUnmapDma) when arg.Length >= 24 => string.Create(CultureInfo.InvariantCulture,
+            $" iova 0x{BinaryPrimitives.ReadUInt64LittleEndian(arg[8..]):x} size 0x{BinaryPrimitives.ReadUInt64LittleEndian(arg[16..]):x}"),
+        _ => "",
+    };
 
     // Writes back the bytes the model changed (the kernel's copy_to_user of the reply), as one copy from the first
     // changed byte to the last.

@@ -1,3 +1,4 @@
+using System.Globalization;
 using VfioLab.Abi;
 using VfioLab.Lab;
 using VfioLab.Linux;
@@ -78,6 +79,7 @@ public sealed partial class ServeServer
         client.Exited = true;
         if (client.Lab.IsAlive)
         {
+            LogContainersAtExit(client);
             client.Lab.Exit();
         }
         foreach (Connection c in _connections)
@@ -90,5 +92,26 @@ public sealed partial class ServeServer
         }
         Log($"client {client}: exited; locked_vm now {client.Lab.LockedVmBytes} bytes");
         CheckInvariants($"exit of {client}");
+    }
+
+    // What the client left in the model when it exited (a VMM keeps its guest RAM mapped until it quits), before the
+    // exit releases it: each container it held, its groups and mappings, and the client's locked_vm.
+    private void LogContainersAtExit(ClientProcess client)
+    {
+        foreach (Connection c in _connections)
+        {
+            if (c.File is not { Kind: FileKind.Container } f || !f.Holders.Contains(client) || client.Lab.ContainerOf(f.Fd) is not { } container)
+            {
+                continue;
+            }
+            IReadOnlyList<LabMapping> mappings = container.Mappings;
+            Log(string.Create(CultureInfo.InvariantCulture,
+                $"client {client}: at exit, container {f.Path} (model fd {f.Fd}), groups [{string.Join(", ", container.Groups)}], {mappings.Count} mapping(s), locked_vm {client.Lab.LockedVmBytes} bytes"));
+            foreach (LabMapping m in mappings)
+            {
+                Log(string.Create(CultureInfo.InvariantCulture,
+                    $"  iova 0x{m.Iova:x} size 0x{m.Size:x} vaddr 0x{m.Vaddr:x} {(m.Readable ? "r" : "-")}{(m.Writable ? "w" : "-")} locked {m.LockedPages} page(s)"));
+            }
+        }
     }
 }

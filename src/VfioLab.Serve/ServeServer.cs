@@ -273,6 +273,20 @@ public sealed partial class ServeServer : IDisposable
     // simulated process holding it, as the kernel releases a file on its last fput.
     private void Closed(Connection c)
     {
+        if (c.File is { } exiting)
+        {
+            // A file closed because its process is exiting: the kernel drops the process's memory (exit_mm) before
+            // its files (exit_files), so the process exits in the model first (while this connection is still
+            // listed, so its exit report names this file too) and its container's release finds no address space
+            // to uncharge, whichever of the pidfd and the socket the server saw first.
+            foreach (ClientProcess p in exiting.Holders.ToList())
+            {
+                if (!p.Exited && ProcFiles.IsExiting(p.Pid))
+                {
+                    Exited(p);
+                }
+            }
+        }
         _connections.Remove(c);
         if (c.Inode != 0 && _byInode.TryGetValue(c.Inode, out Connection? same) && same == c)
         {
