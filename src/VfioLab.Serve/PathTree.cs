@@ -40,9 +40,7 @@ internal static class PathTree
             string groupDir = Path.Combine(groups, group);
             Directory.CreateDirectory(Path.Combine(groupDir, "devices"));
             File.WriteAllText(Path.Combine(groupDir, "type"), "DMA\n");
-            // The model's public API does not list a group's reserved regions (IOMMU_GET_INFO's IOVA ranges carry
-            // them): the file exists and is empty (docs/serve.md).
-            File.WriteAllText(Path.Combine(groupDir, "reserved_regions"), "");
+            File.WriteAllText(Path.Combine(groupDir, "reserved_regions"), ReservedRegions(d.ReservedRegions));
             if (d.IsMediated)
             {
                 continue;
@@ -50,6 +48,10 @@ internal static class PathTree
             Symlink(Path.Combine(groupDir, "devices", d.Address), $"../../../../devices/pci0000:00/{d.Address}");
             string dev = Path.Combine(pciDevices, d.Address);
             Directory.CreateDirectory(dev);
+            // The ids as Linux's PCI sysfs attributes print them: 16-bit ids in four hex digits, the class in six.
+            File.WriteAllText(Path.Combine(dev, "vendor"), Hex(d.VendorId!.Value, 4));
+            File.WriteAllText(Path.Combine(dev, "device"), Hex(d.DeviceId!.Value, 4));
+            File.WriteAllText(Path.Combine(dev, "class"), Hex(d.ClassCode!.Value, 6));
             Symlink(Path.Combine(dev, "iommu_group"), $"../../../kernel/iommu_groups/{group}");
             Symlink(Path.Combine(dev, "subsystem"), "../../../bus/pci");
             if (d.IsVfioBound)
@@ -59,6 +61,28 @@ internal static class PathTree
             Symlink(Path.Combine(busDevices, d.Address), $"../../../devices/pci0000:00/{d.Address}");
         }
     }
+
+    /// <summary>A group's <c>reserved_regions</c> as Linux prints it: one line per region, its first and last IOVA in
+    /// 16 hex digits and its type; a software MSI window is listed as <c>msi</c>, as the kernel names both.</summary>
+    internal static string ReservedRegions(IReadOnlyList<LabReservedRegion> regions)
+    {
+        var text = new System.Text.StringBuilder();
+        foreach (LabReservedRegion r in regions)
+        {
+            string type = r.Kind switch
+            {
+                ReservedRegionKind.Direct => "direct",
+                ReservedRegionKind.DirectRelaxable => "direct-relaxable",
+                ReservedRegionKind.Msi or ReservedRegionKind.SwMsi => "msi",
+                _ => "reserved",
+            };
+            text.Append(System.Globalization.CultureInfo.InvariantCulture, $"0x{r.Start:x16} 0x{r.Last:x16} {type}\n");
+        }
+        return text.ToString();
+    }
+
+    private static string Hex(uint value, int digits) =>
+        "0x" + value.ToString("x" + digits.ToString(System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture) + "\n";
 
     private static void Symlink(string path, string target)
     {

@@ -42,6 +42,28 @@ public sealed class LabDevice
     /// <summary>Whether the device is still present (not unplugged).</summary>
     public bool IsPresent => Simulated.Group.FindMember(Simulated.DeviceName) is not null;
 
+    /// <summary>The PCI vendor id the device reports (config space, sysfs <c>vendor</c>); null for a mediated device.</summary>
+    public ushort? VendorId => Simulated.Function?.VendorId;
+
+    /// <summary>The PCI device id the device reports (config space, sysfs <c>device</c>); null for a mediated device.</summary>
+    public ushort? DeviceId => Simulated.Function?.DeviceId;
+
+    /// <summary>The 24-bit PCI class code (base class, subclass, programming interface; sysfs <c>class</c>); null for a
+    /// mediated device.</summary>
+    public uint? ClassCode => Simulated.Function?.Description.ClassCode;
+
+    /// <summary>The IOVA ranges the device's IOMMU group reserves, sorted by start: the IOMMU profile's and the host's
+    /// own (what the group's <c>reserved_regions</c> file lists); empty for a mediated device's emulated group.</summary>
+    public IReadOnlyList<LabReservedRegion> ReservedRegions =>
+        [.. Simulated.Group.ReservedRegions.Select(r => new LabReservedRegion(r.Range.Start, r.Range.Last, r.Type switch
+        {
+            ReservedRegionType.Msi => ReservedRegionKind.Msi,
+            ReservedRegionType.Direct => ReservedRegionKind.Direct,
+            ReservedRegionType.DirectRelaxable => ReservedRegionKind.DirectRelaxable,
+            ReservedRegionType.SwMsi => ReservedRegionKind.SwMsi,
+            _ => ReservedRegionKind.Reserved,
+        }))];
+
     /// <summary>Leaf IOMMU entries that translate for this device now: IOPTEs of its group's domain, or a sPAPR PE's valid TCEs.</summary>
     public ulong IommuEntries => Simulated.Group.TableGroup?.ValidEntries ?? Simulated.Group.Domain?.TotalEntries ?? 0;
 
