@@ -154,18 +154,32 @@ public sealed partial class ServeServer
         return Reply.Of(r, $"0x{addr:x} +0x{length:x}");
     }
 
+    // PREAD and PWRITE carry { u64 buf, u64 count, u64 offset }; the transfer is bounded by MaxTransfer.
+    private static bool TryReadTransfer(ReadOnlySpan<byte> p, ModelFile file, out ulong buf, out ulong offset, out byte[] data,
+        out string what, out Reply bad)
+    {
+        buf = offset = 0;
+        data = [];
+        what = "";
+        if (TooShort(p, 24, out bad))
+        {
+            return false;
+        }
+        buf = BinaryPrimitives.ReadUInt64LittleEndian(p);
+        ulong count = BinaryPrimitives.ReadUInt64LittleEndian(p[8..]);
+        offset = BinaryPrimitives.ReadUInt64LittleEndian(p[16..]);
+        data = new byte[(int)Math.Min(count, MaxTransfer)];
+        what = $"{file.Path} 0x{count:x} bytes at 0x{offset:x}";
+        return true;
+    }
+
     private Reply Pread(ClientProcess client, ModelFile file, ReadOnlySpan<byte> p)
     {
-        if (TooShort(p, 24, out Reply bad))
+        if (!TryReadTransfer(p, file, out ulong buf, out ulong offset, out byte[] data, out string what, out Reply bad))
         {
             return bad;
         }
-        ulong buf = BinaryPrimitives.ReadUInt64LittleEndian(p);
-        ulong count = BinaryPrimitives.ReadUInt64LittleEndian(p[8..]);
-        ulong offset = BinaryPrimitives.ReadUInt64LittleEndian(p[16..]);
-        byte[] data = new byte[(int)Math.Min(count, MaxTransfer)];
         long r = client.Lab.Syscalls.Pread(file.Fd, data, offset);
-        string what = $"{file.Path} 0x{count:x} bytes at 0x{offset:x}";
         if (r > 0 && RemoteProcess.Write(client.Pid, buf, data.AsSpan(0, (int)r)) != r)
         {
             return Reply.Of(Errno.EFAULT.AsReturn(), what + " (the buffer is not writable)");
@@ -175,15 +189,10 @@ public sealed partial class ServeServer
 
     private Reply Pwrite(ClientProcess client, ModelFile file, ReadOnlySpan<byte> p)
     {
-        if (TooShort(p, 24, out Reply bad))
+        if (!TryReadTransfer(p, file, out ulong buf, out ulong offset, out byte[] data, out string what, out Reply bad))
         {
             return bad;
         }
-        ulong buf = BinaryPrimitives.ReadUInt64LittleEndian(p);
-        ulong count = BinaryPrimitives.ReadUInt64LittleEndian(p[8..]);
-        ulong offset = BinaryPrimitives.ReadUInt64LittleEndian(p[16..]);
-        byte[] data = new byte[(int)Math.Min(count, MaxTransfer)];
-        string what = $"{file.Path} 0x{count:x} bytes at 0x{offset:x}";
         if (RemoteProcess.Read(client.Pid, buf, data) != data.Length)
         {
             return Reply.Of(Errno.EFAULT.AsReturn(), what + " (the buffer is not readable)");
