@@ -12,7 +12,10 @@ OUT="$CACHE_DIR/agent/rig-agent"
 command -v gcc >/dev/null || die "gcc is missing: run conformance/setup.sh"
 if [ ! -x "$OUT" ] || [ "$SRC" -nt "$OUT" ] || [ "${BASH_SOURCE[0]}" -nt "$OUT" ]; then
     mkdir -p "$(dirname "$OUT")"
-    gcc -static -O2 -Wall -Wextra -Werror -o "$OUT.tmp" "$SRC" || die "could not build $SRC"
-    mv "$OUT.tmp" "$OUT"
+    # Combinations run side by side and each may build it: each builds into a file of its own and renames it into
+    # place (atomic), so none finds another's half-written or already-moved file.
+    tmp="$OUT.tmp.$$"
+    gcc -static -O2 -Wall -Wextra -Werror -o "$tmp" "$SRC" || { rm -f "$tmp"; die "could not build $SRC"; }
+    mv -f "$tmp" "$OUT"
 fi
 echo "$OUT"
