@@ -28,11 +28,14 @@ public static unsafe class EventFd
 
     /// <summary>Whether <paramref name="fd"/> becomes readable (was signalled) within <paramref name="timeout"/>; the
     /// count is left for a later <see cref="Read"/>.</summary>
-    public static bool WaitSignalled(int fd, TimeSpan timeout)
+    public static bool WaitSignalled(int fd, TimeSpan timeout) =>
+        LibC.PollReadable(fd, (int)Math.Clamp(timeout.TotalMilliseconds, 0, int.MaxValue)) > 0;
+
+    /// <summary>Signals <paramref name="fd"/> by <paramref name="value"/> (an 8-byte write, adding to its count).</summary>
+    /// <returns>0 or -errno.</returns>
+    public static int Signal(int fd, ulong value)
     {
-        var p = new LibC.PollFd { Fd = fd, Events = LibC.PollIn };
-        int ms = (int)Math.Clamp(timeout.TotalMilliseconds, 0, int.MaxValue);
-        int n = LibC.Poll(&p, 1, ms);
-        return n > 0 && (p.Revents & LibC.PollIn) != 0;
+        nint n = LibC.Write(fd, &value, sizeof(ulong));
+        return n == sizeof(ulong) ? 0 : n < 0 ? (int)LibC.Failed() : -(int)Abi.Errno.EIO;
     }
 }

@@ -127,5 +127,13 @@ internal static unsafe partial class LibC
     public static partial int GetPid();
 
     /// <summary>-errno of the last failed call.</summary>
+    /// <summary>poll(2) for POLLIN on one fd: 1 when readable within <paramref name="timeoutMs"/>, 0 on timeout, or -errno.</summary>
+    public static int PollReadable(int fd, int timeoutMs)
+    {
+        var p = new PollFd { Fd = fd, Events = PollIn };
+        int r = Poll(&p, 1, timeoutMs);
+        return r < 0 ? (int)Failed() : r > 0 && (p.Revents & PollIn) != 0 ? 1 : 0;
+    }
+
     public static long Failed() => -(long)Marshal.GetLastPInvokeError();
 }

@@ -45,23 +45,10 @@ public static unsafe class RemoteProcess
     /// <returns>0 or -errno.</returns>
     public static int Close(int fd) => LibC.Close(fd) == 0 ? 0 : (int)LibC.Failed();
 
-    /// <summary>Writes 8 bytes to <paramref name="fd"/> (signals an eventfd by <paramref name="value"/>).</summary>
-    /// <returns>0 or -errno.</returns>
-    public static int WriteEventFd(int fd, ulong value)
-    {
-        nint n = LibC.Write(fd, &value, sizeof(ulong));
-        return n == sizeof(ulong) ? 0 : n < 0 ? (int)LibC.Failed() : (int)Errno.EIO.AsReturn();
-    }
-
     /// <summary>Waits up to <paramref name="timeoutMs"/> milliseconds for <paramref name="fd"/> to become readable
     /// (a pidfd: the process exited).</summary>
     /// <returns>1 when readable, 0 on timeout, or -errno.</returns>
-    public static int WaitReadable(int fd, int timeoutMs)
-    {
-        var p = new LibC.PollFd { Fd = fd, Events = 1 };
-        int r = LibC.Poll(&p, 1, timeoutMs);
-        return r < 0 ? (int)LibC.Failed() : r == 0 ? 0 : 1;
-    }
+    public static int WaitReadable(int fd, int timeoutMs) => LibC.PollReadable(fd, timeoutMs);
 
     // process_vm_readv/writev in page-sized pieces, so a fault in the middle reports how far the copy got (the
     // kernel's partial count is per iovec, so one iovec per page makes it exact to the page).

@@ -102,7 +102,7 @@ public sealed partial class ServeServer
                 continue;
             }
             long n = b.Client.Lab.ReadEventFd(b.ModelFd);
-            if (n > 0 && RemoteProcess.WriteEventFd(b.ServerFd, (ulong)n) is int r && r < 0)
+            if (n > 0 && EventFd.Signal(b.ServerFd, (ulong)n) is int r && r < 0)
             {
                 Log($"{b.Client}: signalling its eventfd failed ({ErrnoExtensions.FromReturn(r)})");
             }
