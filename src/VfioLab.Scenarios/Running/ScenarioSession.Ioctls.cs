@@ -14,14 +14,7 @@ internal sealed partial class ScenarioSession
     private StepResult Open(ScenarioStep step)
     {
         string path = step.Args.GetString("path");
-        int fd = SyscallsOf(ProcessOf(step)).Open(_real is null ? path : _real.PathOf(path));
-        StepResult r = Syscall(fd);
-        if (fd >= 0)
-        {
-            r.Set(BindField, (ulong)fd);
-            r.Set("fd", (ulong)fd);
-        }
-        return r;
+        return NewFd(SyscallsOf(ProcessOf(step)).Open(_real is null ? path : _real.PathOf(path)));
     }
 
     private StepResult Close(ScenarioStep step)
@@ -105,17 +98,11 @@ internal sealed partial class ScenarioSession
         string device = step.Args.GetString("name");
         byte[] name = [.. Encoding.UTF8.GetBytes(_real is null ? device : _real.DeviceNameOf(device)), 0];
         long ret = SyscallsOf(ProcessOf(step)).Ioctl(Fd(step), VfioIoctl.GroupGetDeviceFd, name);
-        StepResult r = Syscall(ret);
-        if (ret >= 0)
+        if (ret >= 0 && _real?.IsFirst(step.Process) == true)
         {
-            if (_real?.IsFirst(step.Process) == true)
-            {
-                _real.DeviceOpened(device, Fd(step), (int)ret);
-            }
-            r.Set(BindField, (ulong)ret);
-            r.Set("fd", (ulong)ret);
+            _real.DeviceOpened(device, Fd(step), (int)ret);
         }
-        return r;
+        return NewFd(ret);
     }
 
     private StepResult DeviceGetInfo(ScenarioStep step) =>

@@ -240,14 +240,7 @@ internal sealed partial class ScenarioSession
     /// <summary><c>eventfd: { as }</c>: eventfd(2), non-blocking, in the process. Returns the fd.</summary>
     private StepResult EventFdCreate(ScenarioStep step)
     {
-        int fd = _real is not null ? (int)_real.Kernel.CreateEventFd() : ProcessOf(step).CreateEventFd();
-        StepResult r = Syscall(fd);
-        if (fd >= 0)
-        {
-            r.Set(BindField, (ulong)fd);
-            r.Set("fd", (ulong)fd);
-        }
-        return r;
+        return NewFd(_real is not null ? (int)_real.Kernel.CreateEventFd() : ProcessOf(step).CreateEventFd());
     }
 
     /// <summary><c>eventfd_read: { fd }</c>: a non-blocking read of the eventfd: <c>count</c>, the signals since the

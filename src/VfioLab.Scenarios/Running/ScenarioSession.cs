@@ -291,6 +291,19 @@ internal sealed partial class ScenarioSession
         return r;
     }
 
+    /// <summary>The result of a system call that makes an fd: <see cref="Syscall"/>, and on success the new fd as
+    /// <c>fd</c> and as what the step's <c>as:</c> binds.</summary>
+    private static StepResult NewFd(long ret)
+    {
+        StepResult r = Syscall(ret);
+        if (ret >= 0)
+        {
+            r.Set(BindField, (ulong)ret);
+            r.Set("fd", (ulong)ret);
+        }
+        return r;
+    }
+
     private static string Detail(StepResult result) =>
         result.TryGet("message", out ResultValue? m) && m is not null ? $" ({m.Text})" : string.Empty;
 
