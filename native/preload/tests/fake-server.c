@@ -115,6 +115,14 @@ static void send_reply(struct conn *c, uint16_t op, int64_t result, uint32_t fla
 		(void)!write(c->fd, payload, len);
 }
 
+/* OPEN or ATTACH succeeded: the connection is now a file. */
+static void become_file(struct conn *c)
+{
+	c->kind = FILE_CONN;
+	c->file_id = next_file_id++;
+	stats.live_files++;
+}
+
 static void drop(int i)
 {
 	if (conns[i].kind == FILE_CONN)
@@ -232,11 +240,8 @@ static bool serve_one(struct conn *c)
 			result = 0;
 		else if (strcmp(path, "/dev/vfio/busy") == 0)
 			result = -EBUSY;
-		if (result == 0) {
-			c->kind = FILE_CONN;
-			c->file_id = next_file_id++;
-			stats.live_files++;
-		}
+		if (result == 0)
+			become_file(c);
 		send_reply(c, h.op, result, 0, NULL, 0);
 		return true;
 	}
@@ -248,11 +253,8 @@ static bool serve_one(struct conn *c)
 				tokens[i] = 0;
 				result = 0;
 			}
-		if (result == 0) {
-			c->kind = FILE_CONN;
-			c->file_id = next_file_id++;
-			stats.live_files++;
-		}
+		if (result == 0)
+			become_file(c);
 		send_reply(c, h.op, result, 0, NULL, 0);
 		return true;
 	}
