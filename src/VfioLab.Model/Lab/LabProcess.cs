@@ -190,7 +190,7 @@ public sealed class LabProcess
     }
 
     /// <summary>eventfd(2), non-blocking, in this process: the new fd (to pass to VFIO_DEVICE_SET_IRQS), or -EMFILE.</summary>
-    public int CreateEventFd() => Vfio.Pci.EventFd.Create(Process, out _);
+    public int CreateEventFd() => (int)Process.Syscalls.Explained(() => Vfio.Pci.EventFd.Create(Process, out _));
 
     /// <summary>A non-blocking read(2) of eventfd <paramref name="fd"/>: the counter (how many times it was signalled
     /// since the last read), which the read clears; -EAGAIN when zero, -EBADF for an fd that is not open, -EINVAL for
