@@ -25,12 +25,20 @@ internal sealed class ChangeJournal
     private int _declared;
     private int _calls;
     private bool _wide = true;
+    private Action<int, ulong, ulong>? _observer;
+
+    /// <summary>Who is told of the first range declared since the last <see cref="TryTakeNarrow"/>, before the call
+    /// changes anything (null: nobody). The incremental checker reads there what the range held before the call, so it
+    /// can keep its sums over every mapping as running totals. Called on the caller's thread with no lock of the
+    /// journal held; one observer per host (the last to ask).</summary>
+    public void Observe(Action<int, ulong, ulong>? observer) => Volatile.Write(ref _observer, observer);
 
     /// <summary>A type1 MAP_DMA or UNMAP_DMA of container <paramref name="container"/> is about to change
     /// <c>[start, last]</c> of its IOVA space and nothing outside it (its mappings, IOPTEs, pins, the
     /// caller's and owners' charges).</summary>
     public void DeclareType1(int container, ulong start, ulong last)
     {
+        bool first;
         lock (_gate)
         {
             if (_wide)
@@ -45,6 +53,13 @@ internal sealed class ChangeJournal
             }
             _ranges.Add((container, start, last));
             _declared++;
+            // Only a lone range can be checked narrowly (a call that came before it and declared nothing, or a second
+            // range, makes the next check the full sweep): only then is the observer told.
+            first = _ranges.Count == 1 && _calls == 0;
+        }
+        if (first)
+        {
+            Volatile.Read(ref _observer)?.Invoke(container, start, last);
         }
     }
 
