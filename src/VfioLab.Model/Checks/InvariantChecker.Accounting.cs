@@ -211,6 +211,10 @@ internal sealed partial class InvariantChecker
             {
                 AddCharge(perMm, m.Mm, m.LockedVm, 1);
             }
+            foreach ((AddressSpace mm, MmCharge c) in t.InPlaceCharges)
+            {
+                AddCharge(perMm, mm, c.Charged, c.Mappings);
+            }
         }
         CheckMmCharges(perMm, spapr, found);
         return perMm;
@@ -373,6 +377,15 @@ internal sealed partial class InvariantChecker
         public List<Translation> Translations => Snapshot.Domains.Count == 0 ? [] : TranslationsOf(Snapshot.Domains[0]);
 
         public ulong PinsHeld { get; set; }
+
+        /// <summary>Its mappings (the snapshot's, or those the in-place sweep counted when the snapshot has none).</summary>
+        public int MappingCount { get; set; }
+
+        /// <summary>Its mappings with <c>vaddr_invalid</c>, counted the same way.</summary>
+        public int VaddrInvalid { get; set; }
+
+        /// <summary>What its mappings charged per live mm, when the sweep read them in place (the snapshot has none).</summary>
+        public KeyValuePair<AddressSpace, MmCharge>[] InPlaceCharges { get; init; } = [];
 
         /// <summary>Per mapping, in the snapshot's order, the page pins it holds (summed by the page checks).</summary>
         public List<ulong> PinsPerMapping { get; } = [];

@@ -41,6 +41,9 @@ internal sealed partial class InvariantChecker
         Sweep,
     }
 
+    private static readonly ByteRange Everything = new(0, ulong.MaxValue);
+    private readonly Dictionary<AddressSpace, MmCharge> _sweepCharges = new(ReferenceEqualityComparer.Instance);
+
     private InPlaceOutcome CheckWindowInPlace(VfioIommu iommu, ByteRange changed, ByteRange before, ref WindowSums now, ref Counters counters)
     {
         using (iommu.CheckLock.EnterScope())
@@ -49,12 +52,42 @@ internal sealed partial class InvariantChecker
             {
                 return InPlaceOutcome.Sweep;
             }
-            InPlaceOutcome outcome = WindowLocked(iommu, changed, before, ref now, ref counters);
+            ByteRange w = iommu.TreeForCheck.CheckWindowLocked(changed.Start, changed.Last);
+            if (w.Start > before.Start || w.Last < before.Last)
+            {
+                return InPlaceOutcome.Suspect;
+            }
+            InPlaceOutcome outcome = WindowLocked(iommu, w, before, ref now, ref counters, null);
             return outcome == InPlaceOutcome.Clean && now.Overflow ? InPlaceOutcome.Suspect : outcome;
         }
     }
 
-    private InPlaceOutcome WindowLocked(VfioIommu iommu, ByteRange changed, ByteRange before, ref WindowSums now, ref Counters counters)
+    // The full sweep's mappings and page tables of one container, in place over its whole IOVA space: a Type1State
+    // without mappings or runs (what the group, window and counter checks read) with the counts, pins and charges the
+    // pass summed, when it found nothing; null when the container needs the snapshot (devices, or anything suspect).
+    private Type1State? SweepInPlace(Vfio.VfioContainer c, VfioIommu iommu)
+    {
+        WindowSums sums = default;
+        Counters counters = default;
+        _sweepCharges.Clear();
+        using (iommu.CheckLock.EnterScope())
+        {
+            if (iommu.DevicesTakePartForCheckLocked || WindowLocked(iommu, Everything, Everything, ref sums, ref counters, _sweepCharges) != InPlaceOutcome.Clean)
+            {
+                return null;
+            }
+        }
+        return new Type1State(c, iommu.SnapshotWithoutMappingsForCheck())
+        {
+            MappingCount = sums.Mappings,
+            VaddrInvalid = sums.VaddrInvalid,
+            PinsHeld = sums.Pins,
+            InPlaceCharges = [.. _sweepCharges],
+        };
+    }
+
+    private InPlaceOutcome WindowLocked(VfioIommu iommu, ByteRange w, ByteRange before, ref WindowSums now, ref Counters counters,
+        Dictionary<AddressSpace, MmCharge>? charges)
     {
         if (iommu.HasNotifierBugForCheckLocked || (iommu.DirtyTrackingForCheckLocked && !iommu.V2))
         {
@@ -91,11 +124,6 @@ internal sealed partial class InvariantChecker
         bool tracking = iommu.DirtyTrackingForCheckLocked;
         ulong bitmapPgsize = PageSizeBitmap.MinPageSize(set.PgsizeBitmapLocked);
         bitmapPgsize = bitmapPgsize == 0 ? 0 : Math.Max(bitmapPgsize, pageSize);
-        ByteRange w = tree.CheckWindowLocked(changed.Start, changed.Last);
-        if (w.Start > before.Start || w.Last < before.Last)
-        {
-            return InPlaceOutcome.Suspect;
-        }
         for (int i = 1; i < domains.Count; i++)
         {
             if (!SameTranslations(domains[0].Domain, domains[i].Domain, w))
@@ -123,7 +151,12 @@ internal sealed partial class InvariantChecker
             {
                 return InPlaceOutcome.Suspect;
             }
-            if (d.Range.Overlaps(before))
+            if (charges is not null)
+            {
+                now.AddCounts(d.VaddrInvalid, chargeable);
+                AddCharge(charges, d.Mm, d.LockedVm, 1);
+            }
+            else if (d.Range.Overlaps(before))
             {
                 now.Add(d.Mm, d.LockedVm, d.VaddrInvalid, chargeable);
             }

@@ -55,13 +55,17 @@ internal sealed partial class InvariantChecker
     {
         lock (_gate)
         {
-            if (_observer is null)
-            {
-                _observer = BeforeChange;
-                host.Machine.Changes.Observe(_observer);
-            }
+            Observe(replace: true);
             return CheckChangesLocked();
         }
+    }
+
+    // The journal tells one checker per host what a call is about to change: the one that checks incrementally (a
+    // checker used only for full sweeps, as tests make beside the host's own, takes the place only when it is free).
+    private void Observe(bool replace)
+    {
+        _observer ??= BeforeChange;
+        host.Machine.Changes.Observe(_observer, replace);
     }
 
     private IReadOnlyList<InvariantViolation> CheckChangesLocked()
@@ -233,7 +237,7 @@ internal sealed partial class InvariantChecker
         {
             if (t.Container.Iommu is VfioIommu iommu)
             {
-                containers.Add(t.Container.Id, new ContainerTotals(t.Container, iommu) { Mappings = t.Snapshot.Mappings.Count, VaddrInvalid = CountVaddrInvalid(t.Snapshot.Mappings) });
+                containers.Add(t.Container.Id, new ContainerTotals(t.Container, iommu) { Mappings = t.MappingCount, VaddrInvalid = t.VaddrInvalid });
             }
         }
         var pci = new List<SimulatedPci>();
@@ -327,11 +331,17 @@ internal sealed partial class InvariantChecker
         public bool Overflow;
         public MmSlots Mms;
 
-        public void Add(AddressSpace mm, long lockedVm, bool vaddrInvalid, ulong pins)
+        /// <summary>Counts a mapping, but not its charge.</summary>
+        public void AddCounts(bool vaddrInvalid, ulong pins)
         {
             Mappings++;
             VaddrInvalid += vaddrInvalid ? 1 : 0;
             Pins += pins;
+        }
+
+        public void Add(AddressSpace mm, long lockedVm, bool vaddrInvalid, ulong pins)
+        {
+            AddCounts(vaddrInvalid, pins);
             if (!mm.IsAlive)
             {
                 return;

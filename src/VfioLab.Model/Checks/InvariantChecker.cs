@@ -24,6 +24,7 @@ internal sealed partial class InvariantChecker(SimulatedHost host)
     {
         lock (_gate)
         {
+            Observe(replace: false);
             return Sweep();
         }
     }

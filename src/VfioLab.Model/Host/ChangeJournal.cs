@@ -30,8 +30,19 @@ internal sealed class ChangeJournal
     /// <summary>Who is told of the first range declared since the last <see cref="TryTakeNarrow"/>, before the call
     /// changes anything (null: nobody). The incremental checker reads there what the range held before the call, so it
     /// can keep its sums over every mapping as running totals. Called on the caller's thread with no lock of the
-    /// journal held; one observer per host (the last to ask).</summary>
-    public void Observe(Action<int, ulong, ulong>? observer) => Volatile.Write(ref _observer, observer);
+    /// journal held. One observer per host: <paramref name="replace"/> takes the place of another; otherwise the
+    /// observer is installed only when there is none.</summary>
+    public void Observe(Action<int, ulong, ulong> observer, bool replace)
+    {
+        if (replace)
+        {
+            Volatile.Write(ref _observer, observer);
+        }
+        else
+        {
+            Interlocked.CompareExchange(ref _observer, observer, null);
+        }
+    }
 
     /// <summary>A type1 MAP_DMA or UNMAP_DMA of container <paramref name="container"/> is about to change
     /// <c>[start, last]</c> of its IOVA space and nothing outside it (its mappings, IOPTEs, pins, the

@@ -32,4 +32,21 @@ internal sealed partial class VfioIommu
 
     /// <summary>The host PAGE_SIZE.</summary>
     internal ulong PageSizeForCheck => _ctx.PageSize;
+
+    /// <summary><see cref="Snapshot()"/> without mappings and page-table runs (the domains' runs over an empty span): what
+    /// the full sweep's group, window and counter checks read when it has checked the mappings in place.</summary>
+    internal VfioIommuSnapshot SnapshotWithoutMappingsForCheck()
+    {
+        using (_ctx.Lock.EnterScope())
+        {
+            return new VfioIommuSnapshot(_ctx.ContainerId, V2, _ctx.PageSize, [], _domains.SnapshotDomainsLocked(new ByteRange(1, 0)),
+                _domains.SnapshotEmulatedLocked(), _windows.ListLocked.Ranges, _tree.DmaAvailLocked, _tree.DmaEntryLimit, _tree.CountLocked,
+                _tree.VaddrInvalidCountLocked, _domains.NumNonPinnedGroupsLocked, _dirty.TrackingLocked, _domains.PgsizeBitmapLocked,
+                _notifier.DeviceCountLocked)
+            {
+                NotifierBug = _notifier.BugLocked,
+                DevicePfnmaps = _holds.SnapshotLocked(),
+            };
+        }
+    }
 }

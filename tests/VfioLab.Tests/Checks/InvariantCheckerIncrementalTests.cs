@@ -97,11 +97,13 @@ public sealed class InvariantCheckerIncrementalTests
             f.T.Machine.Changes.EndCall();
             Assert.Empty(incremental.CheckChanges());
             Assert.True(incremental.LastWasIncremental);
+            Assert.True(incremental.LastWasInPlace, "a clean MAP (two domains of different page sizes, dirty tracking) is read in place");
         }
         Assert.Equal(0, f.T.Unmap(f.Container, Small, 16 * 0x10000).Ret);
         f.T.Machine.Changes.EndCall();
         Assert.Empty(incremental.CheckChanges());
         Assert.True(incremental.LastWasIncremental);
+        Assert.True(incremental.LastWasInPlace);
     }
 
     [Fact]
