@@ -45,6 +45,9 @@ internal sealed partial class InvariantChecker
     /// snapshot, because something in the window was out of the ordinary). For tests and benchmarks.</summary>
     internal bool LastWasInPlace { get; private set; }
 
+    /// <summary>How many checks so far looked only at what changed (for tests).</summary>
+    internal long IncrementalChecks { get; private set; }
+
     /// <summary>For tests: every <see cref="CheckChanges"/> is the full sweep (the reference the incremental check is
     /// compared with).</summary>
     internal bool SweepAlways { get; set; }
@@ -136,6 +139,7 @@ internal sealed partial class InvariantChecker
             CheckBarMapping(d.Device, d.Pci, found);
         }
         LastWasIncremental = true;
+        IncrementalChecks++;
         if (found.Count == 0)
         {
             _totals = totals;
