@@ -37,7 +37,8 @@ internal sealed partial class InvariantChecker
         /// <summary>Something is out of the ordinary: check the window through the windowed snapshot.</summary>
         Suspect,
 
-        /// <summary>The container holds device memory or has pinning devices: the full sweep.</summary>
+        /// <summary>The full sweep: the container holds device memory or has pinning devices, or the window no longer
+        /// covers what it held before the call.</summary>
         Sweep,
     }
 
@@ -55,7 +56,9 @@ internal sealed partial class InvariantChecker
             ByteRange w = iommu.TreeForCheck.CheckWindowLocked(changed.Start, changed.Last);
             if (w.Start > before.Start || w.Last < before.Last)
             {
-                return InPlaceOutcome.Suspect;
+                // A mapping appeared between the range and a neighbour: what the window held before is not all in it
+                // now, so its sums would not compare. (MAP and UNMAP never do that; the full sweep says what happened.)
+                return InPlaceOutcome.Sweep;
             }
             InPlaceOutcome outcome = WindowLocked(iommu, w, before, ref now, ref counters, null);
             return outcome == InPlaceOutcome.Clean && now.Overflow ? InPlaceOutcome.Suspect : outcome;
