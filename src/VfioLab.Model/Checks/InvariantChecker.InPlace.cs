@@ -26,6 +26,7 @@ internal sealed partial class InvariantChecker
     private readonly MappedRun[] _runsA = new MappedRun[RunChunk];
     private readonly MappedRun[] _runsB = new MappedRun[RunChunk];
     private readonly (ulong First, ulong Count)[] _pinBatch = new (ulong, ulong)[PinBatch];
+    private const int KeptFrames = 4096;
     private ulong[] _frameFirsts = new ulong[64];
     private ulong[] _frameLasts = new ulong[64];
 
@@ -61,7 +62,19 @@ internal sealed partial class InvariantChecker
                 return InPlaceOutcome.Sweep;
             }
             InPlaceOutcome outcome = WindowLocked(iommu, w, before, ref now, ref counters, null);
+            TrimFrames();
             return outcome == InPlaceOutcome.Clean && now.Overflow ? InPlaceOutcome.Suspect : outcome;
+        }
+    }
+
+    // The frame arrays grow with the largest mapping a pass covered (one entry per merged translation); a check
+    // after a MAP of scattered memory must not keep them for the life of the host.
+    private void TrimFrames()
+    {
+        if (_frameFirsts.Length > KeptFrames)
+        {
+            _frameFirsts = new ulong[64];
+            _frameLasts = new ulong[64];
         }
     }
 
@@ -75,7 +88,10 @@ internal sealed partial class InvariantChecker
         _sweepCharges.Clear();
         using (iommu.CheckLock.EnterScope())
         {
-            if (iommu.DevicesTakePartForCheckLocked || WindowLocked(iommu, Everything, Everything, ref sums, ref counters, _sweepCharges) != InPlaceOutcome.Clean)
+            bool clean = !iommu.DevicesTakePartForCheckLocked
+                && WindowLocked(iommu, Everything, Everything, ref sums, ref counters, _sweepCharges) == InPlaceOutcome.Clean;
+            TrimFrames();
+            if (!clean)
             {
                 return null;
             }
