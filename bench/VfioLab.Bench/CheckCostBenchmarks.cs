@@ -81,9 +81,14 @@ internal sealed class MapSteps
         }
         if (_check)
         {
+            TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime;
             CheckCost.Clean(_host.CheckInvariants());
+            FinalSweepCpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
         }
     }
+
+    /// <summary>CPU time of the full sweep after the last call (part of <see cref="Run"/>'s), for <c>--check-cost</c>.</summary>
+    public TimeSpan FinalSweepCpu { get; private set; }
 }
 
 /// <summary>
@@ -195,6 +200,7 @@ internal static class CheckCost
             foreach (bool check in new[] { false, true })
             {
                 Action run;
+                MapSteps? mapSteps = null;
                 if (workload == "shattered" || workload.StartsWith("scenario-", StringComparison.Ordinal))
                 {
                     PreparedScenario prepared = ScenarioRunner.Prepare(workload == "shattered" ? Shattered4G()
@@ -203,8 +209,8 @@ internal static class CheckCost
                 }
                 else
                 {
-                    var steps = new MapSteps(int.Parse(workload, CultureInfo.InvariantCulture), check);
-                    run = steps.Run;
+                    mapSteps = new MapSteps(int.Parse(workload, CultureInfo.InvariantCulture), check);
+                    run = mapSteps.Run;
                 }
                 TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime;
                 long allocated = GC.GetTotalAllocatedBytes(precise: true);
@@ -214,9 +220,12 @@ internal static class CheckCost
                 run();
                 wall.Stop();
                 double seconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
+                string sweep = check && mapSteps is not null
+                    ? string.Create(CultureInfo.InvariantCulture, $"\tof which the final sweep cpu {mapSteps.FinalSweepCpu.TotalSeconds:F3} s")
+                    : string.Empty;
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{workload}\t{(check ? "check" : "no-check")}\tcpu {seconds:F3} s\twall {wall.Elapsed.TotalSeconds:F3} s\t" +
-                    $"allocated {(GC.GetTotalAllocatedBytes(precise: true) - allocated) / 1e6:F1} MB\tgen0 {GC.CollectionCount(0) - gen0}\tgen2 {GC.CollectionCount(2) - gen2}"));
+                    $"allocated {(GC.GetTotalAllocatedBytes(precise: true) - allocated) / 1e6:F1} MB\tgen0 {GC.CollectionCount(0) - gen0}\tgen2 {GC.CollectionCount(2) - gen2}{sweep}"));
             }
         }
     }

@@ -79,7 +79,7 @@ internal sealed partial class InvariantChecker
                 t.Report(found, InvariantName.VpfnConsistent, $"{m}: 0x{m.VpfnsNotDirty:x} externally pinned page(s) are clean in the dirty bitmap while tracking");
             }
             t.PinsHeld += chargeable + vpfnPins;
-            t.Charges.Add(new MappingCharge(m.Iova, m.Mm, m.LockedVm, chargeable + vpfnPins, m.VaddrInvalid));
+            t.PinsPerMapping.Add(chargeable + vpfnPins);
             ulong expected = domains ? chargeable : vpfnPins;
             if (m.Mm.IsAlive && m.LockedVm != (long)expected)
             {
@@ -202,7 +202,7 @@ internal sealed partial class InvariantChecker
     // the RLIMIT_MEMLOCK in force when it was last raised (AddressSpace.ChargeLimitPages; none with
     // CAP_IPC_LOCK). Linux checks the limit only when charging (vfio_lock_acct, account_locked_vm), so
     // lowering RLIMIT_MEMLOCK below a live charge is legal and not reported: the next charge fails ENOMEM.
-    private void CheckAccounting(List<Type1State> type1, SpaprTotals spapr, List<InvariantViolation> found)
+    private Dictionary<AddressSpace, MmCharge> CheckAccounting(List<Type1State> type1, SpaprTotals spapr, List<InvariantViolation> found)
     {
         var perMm = new Dictionary<AddressSpace, MmCharge>();
         foreach (Type1State t in type1)
@@ -211,8 +211,13 @@ internal sealed partial class InvariantChecker
             {
                 AddCharge(perMm, m.Mm, m.LockedVm, 1);
             }
+            foreach ((AddressSpace mm, MmCharge c) in t.InPlaceCharges)
+            {
+                AddCharge(perMm, mm, c.Charged, c.Mappings);
+            }
         }
         CheckMmCharges(perMm, spapr, found);
+        return perMm;
     }
 
     // What a mapping (or, for the incremental check, a container's mappings) charged to a live mm.
@@ -252,17 +257,23 @@ internal sealed partial class InvariantChecker
         }
         foreach ((AddressSpace mm, MmCharge c) in perMm)
         {
-            ulong locked = mm.LockedVm;
-            if (locked != unchecked((ulong)c.Charged))
-            {
-                found.Add(new(InvariantName.LockedVmMatchesCharges,
-                    $"mm of pid {mm.OwnerPid}: locked_vm 0x{locked:x} page(s), but its 0x{c.Mappings:x} mapping(s) charged 0x{c.Charged:x}"));
-            }
-            if (locked > mm.ChargeLimitPages)
-            {
-                found.Add(new(InvariantName.LockedVmWithinLimit,
-                    $"mm of pid {mm.OwnerPid}: locked_vm 0x{locked:x} page(s) exceeds the RLIMIT_MEMLOCK of 0x{mm.ChargeLimitPages:x} page(s) in force when it was charged"));
-            }
+            ReportMmCharge(mm, c, found);
+        }
+    }
+
+    // One mm's locked_vm against what was charged to it, and against the limit in force when it was charged.
+    private static void ReportMmCharge(AddressSpace mm, MmCharge c, List<InvariantViolation> found)
+    {
+        ulong locked = mm.LockedVm;
+        if (locked != unchecked((ulong)c.Charged))
+        {
+            found.Add(new(InvariantName.LockedVmMatchesCharges,
+                $"mm of pid {mm.OwnerPid}: locked_vm 0x{locked:x} page(s), but its 0x{c.Mappings:x} mapping(s) charged 0x{c.Charged:x}"));
+        }
+        if (locked > mm.ChargeLimitPages)
+        {
+            found.Add(new(InvariantName.LockedVmWithinLimit,
+                $"mm of pid {mm.OwnerPid}: locked_vm 0x{locked:x} page(s) exceeds the RLIMIT_MEMLOCK of 0x{mm.ChargeLimitPages:x} page(s) in force when it was charged"));
         }
     }
 
@@ -367,8 +378,17 @@ internal sealed partial class InvariantChecker
 
         public ulong PinsHeld { get; set; }
 
-        /// <summary>Per mapping checked, what it charges and pins (the incremental check keeps these).</summary>
-        public List<MappingCharge> Charges { get; } = [];
+        /// <summary>Its mappings (the snapshot's, or those the in-place sweep counted when the snapshot has none).</summary>
+        public int MappingCount { get; set; }
+
+        /// <summary>Its mappings with <c>vaddr_invalid</c>, counted the same way.</summary>
+        public int VaddrInvalid { get; set; }
+
+        /// <summary>What its mappings charged per live mm, when the sweep read them in place (the snapshot has none).</summary>
+        public KeyValuePair<AddressSpace, MmCharge>[] InPlaceCharges { get; init; } = [];
+
+        /// <summary>Per mapping, in the snapshot's order, the page pins it holds (summed by the page checks).</summary>
+        public List<ulong> PinsPerMapping { get; } = [];
 
         public List<Translation> TranslationsOf(VfioDomainSnapshot d)
         {

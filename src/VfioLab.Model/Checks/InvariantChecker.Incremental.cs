@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using VfioLab.Addressing;
+using VfioLab.Collections;
 using VfioLab.Host;
 using VfioLab.Type1;
 using VfioLab.Vfio;
@@ -6,161 +8,387 @@ using VfioLab.Vfio;
 namespace VfioLab.Checks;
 
 // The incremental check (issue 16): after a call, only what the call changed. The host's change journal
-// (Host/ChangeJournal.cs) says whether every call since the last check was a type1 MAP_DMA or UNMAP_DMA that
-// declared its IOVA range; then each declared range is checked through a windowed snapshot (the mappings and
-// page-table runs around it, VfioIommu.Snapshot(range)) with the per-container checks of the full sweep but those of
-// what MAP and UNMAP never change (the groups of the core and of type1, reserved regions, pgsize_bitmap), and
-// the invariants that add up over every mapping (dma-avail-conserved, vaddr-invalid-count, the per-mm half of
-// locked-vm-matches-charges and locked-vm-within-limit, pins-balanced) are answered from what each mapping charged
-// and pinned when it was last checked, kept here (one entry per mapping, never per page). Anything else, a state
-// not known to be consistent (the last check found something, or none ran yet), or a container holding devices
-// makes it the full sweep. Starting from a consistent state, a violation can only appear where a call changed
-// something, so it finds the same invariants broken as the full sweep (InvariantCheckerIncrementalTests).
+// (Host/ChangeJournal.cs) says whether the one call since the last check was a type1 MAP_DMA or UNMAP_DMA that declared
+// its IOVA range; it also told this checker of that range before the call ran (BeforeChange), and the checker read then
+// what the window around it held: its mappings' count, vaddr_invalid, pins and charges per mm. After the call the window
+// is read again in place, under the container's lock (InvariantChecker.InPlace.cs); the sums over every mapping
+// (dma-avail-conserved, vaddr-invalid-count, the per-mm half of locked-vm-matches-charges, locked-vm-within-limit,
+// pins-balanced) are running totals, kept from the last full sweep and moved by what the window held after the call
+// minus what it held before. Nothing is kept per mapping. When the in-place read finds anything out of the ordinary
+// (an unpinned frame, a count that does not add up, device memory, external pins, a pending invalidation, ...) the
+// window is checked again through a windowed snapshot with the full sweep's checks, which say exactly what is wrong.
+// Anything else — a state not known to be consistent (the last check found something, or none ran yet), more than one
+// call since the last check, a call that declared nothing, a container holding devices — is the full sweep. Starting
+// from a consistent state, a violation can only appear where a call changed something, so it finds the same invariants
+// broken as the full sweep (InvariantCheckerIncrementalTests, IncrementalEquivalenceTests).
 internal sealed partial class InvariantChecker
 {
     // What the incremental check keeps is one checker's: calls on several threads (LabHost checking after every
     // call) check one at a time.
     private readonly object _gate = new();
     private readonly List<(int Container, ulong Start, ulong Last)> _ranges = [];
-    private Dictionary<int, ContainerCharges>? _kept;
-    private SpaprTotals? _keptSpapr;
+    private readonly List<InvariantViolation> _scratch = [];
+
+    // What BeforeChange read, under its own lock: it runs on the calling thread, which may hold locks a check takes
+    // (the check holds _gate while it reads containers), so it never waits for _gate.
+    private readonly Lock _captureGate = new();
+    private Capture _capture;
+    private Action<int, ulong, ulong>? _observer;
+
+    // The running totals as of the last check, when it found the state consistent; null otherwise.
+    private Totals? _totals;
 
     /// <summary>Whether the last check looked only at what changed (false: it was the full sweep).</summary>
     public bool LastWasIncremental { get; private set; }
 
-    /// <summary>Checks what changed since the last check: the declared ranges when that is all that changed and the
+    /// <summary>Whether the last incremental check read the window in place only (false: it also took the windowed
+    /// snapshot, because something in the window was out of the ordinary). For tests and benchmarks.</summary>
+    internal bool LastWasInPlace { get; private set; }
+
+    /// <summary>How many checks so far looked only at what changed (for tests).</summary>
+    internal long IncrementalChecks { get; private set; }
+
+    /// <summary>For tests: every <see cref="CheckChanges"/> is the full sweep (the reference the incremental check is
+    /// compared with).</summary>
+    internal bool SweepAlways { get; set; }
+
+    /// <summary>Checks what changed since the last check: the declared range when that is all that changed and the
     /// state was consistent then, the whole host otherwise (<see cref="Check"/>).</summary>
     public IReadOnlyList<InvariantViolation> CheckChanges()
     {
         lock (_gate)
         {
+            Observe(replace: true);
             return CheckChangesLocked();
         }
     }
 
-    private List<InvariantViolation> CheckChangesLocked()
+    // The journal tells one checker per host what a call is about to change: the one that checks incrementally (a
+    // checker used only for full sweeps, as tests make beside the host's own, takes the place only when it is free).
+    private void Observe(bool replace)
+    {
+        _observer ??= BeforeChange;
+        host.Machine.Changes.Observe(_observer, replace);
+    }
+
+    private IReadOnlyList<InvariantViolation> CheckChangesLocked()
     {
         _ranges.Clear();
-        if (_kept is null || _keptSpapr is null || !host.Machine.Changes.TryTakeNarrow(_ranges))
+        Capture before;
+        lock (_captureGate)
+        {
+            before = _capture;
+            _capture = default;
+        }
+        Totals? totals = _totals;
+        if (SweepAlways || totals is null || !host.Machine.Changes.TryTakeNarrow(_ranges) || _ranges.Count != 1 || !before.Valid
+            || before.Container != _ranges[0].Container || before.Start != _ranges[0].Start || before.Last != _ranges[0].Last
+            || !totals.Containers.TryGetValue(before.Container, out ContainerTotals? ct))
         {
             return Sweep();
         }
-        Dictionary<int, ContainerCharges> kept = _kept;
-        _kept = null;
-        var found = new List<InvariantViolation>();
-        var states = new List<Type1State>(_ranges.Count);
-        foreach ((int id, ulong start, ulong last) in _ranges)
+        _totals = null;
+        var changed = new ByteRange(before.Start, before.Last);
+        WindowSums now = default;
+        Counters counters = default;
+        InPlaceOutcome outcome = CheckWindowInPlace(ct.Iommu, changed, before.Window, ref now, ref counters);
+        if (outcome == InPlaceOutcome.Sweep)
         {
-            VfioContainer? c = host.Vfio.Containers.FirstOrDefault(x => x.Id == id);
-            if (c?.Iommu is not VfioIommu iommu || !kept.TryGetValue(id, out ContainerCharges? charges))
-            {
-                return Sweep();
-            }
-            var t = new Type1State(c, iommu.Snapshot(new ByteRange(start, last)));
+            return Sweep();
+        }
+        int mappings = ct.Mappings + now.Mappings - before.Sums.Mappings;
+        int invalid = ct.VaddrInvalid + now.VaddrInvalid - before.Sums.VaddrInvalid;
+        List<InvariantViolation> found = _scratch;
+        found.Clear();
+        LastWasInPlace = outcome == InPlaceOutcome.Clean && counters.Agree(mappings, invalid);
+        if (!LastWasInPlace)
+        {
+            // Something in the window is out of the ordinary: the full sweep's checks over a windowed snapshot say what.
+            var t = new Type1State(ct.Container, ct.Iommu.Snapshot(changed));
             if (t.Snapshot.DevicePfnmaps.Count > 0)
             {
-                // The hold checks look at every mapping of the container.
                 return Sweep();
             }
             CheckType1Container(t, whole: false, found);
-            charges.Replace(t.Snapshot.Window!.Value, t.Charges);
-            CheckDmaAvail(t, charges.Count, found);
-            CheckCounters(t, charges.VaddrInvalid, found);
-            states.Add(t);
-        }
-        var perMm = new Dictionary<AddressSpace, MmCharge>();
-        ulong pins = 0;
-        foreach (ContainerCharges charges in kept.Values)
-        {
-            pins += charges.Pins;
-            foreach ((AddressSpace mm, MmCharge c) in charges.PerMm)
+            now = SumsOf(t, before.Window);
+            if (now.Overflow)
             {
-                AddCharge(perMm, mm, c.Charged, c.Mappings);
+                return Sweep();
             }
+            mappings = ct.Mappings + now.Mappings - before.Sums.Mappings;
+            invalid = ct.VaddrInvalid + now.VaddrInvalid - before.Sums.VaddrInvalid;
+            CheckDmaAvail(t, mappings, found);
+            CheckCounters(t, invalid, found);
+            CheckDeviceMemory([t], found);
         }
-        CheckMmCharges(perMm, _keptSpapr, found);
-        CheckPins(pins, kept.Count, _keptSpapr, found);
-        CheckDeviceMemory(states, found);
-        CheckBarMappings(found);
-        _kept = found.Count == 0 ? kept : null;
+        ct.Mappings = mappings;
+        ct.VaddrInvalid = invalid;
+        totals.Type1Pins = totals.Type1Pins + now.Pins - before.Sums.Pins;
+        WindowSums gone = before.Sums;
+        if (!totals.MoveCharges(in gone, in now))
+        {
+            return Sweep();
+        }
+        CheckMmTotals(totals.PerMm, found);
+        if (totals.PinsComparable)
+        {
+            ReportPins(totals.SpaprPins + totals.Type1Pins, totals.Backends, found);
+        }
+        foreach (SimulatedPci d in totals.PciDevices)
+        {
+            CheckBarMapping(d.Device, d.Pci, found);
+        }
         LastWasIncremental = true;
-        return found;
+        IncrementalChecks++;
+        if (found.Count == 0)
+        {
+            _totals = totals;
+            return [];
+        }
+        return [.. found];
     }
 
-    // After a full sweep: keep each type1 container's per-mapping charges and sPAPR's totals when the state is
-    // consistent, for the next incremental check; forget them otherwise.
-    private void Remember(List<Type1State> type1, SpaprTotals spapr, bool consistent)
+    // The journal's observer: the first range declared since the last check is about to change. Reads, under the
+    // container's lock, what the window around it holds before the call: what the running totals lose if the call
+    // removes or replaces it. The state is the consistent one the last check saw (only one call since, and the totals
+    // exist only after a clean check), so each mapping's pins are its locked_vm (with domains; none without): the
+    // per-mapping check holds that, and reading it costs nothing where walking a large neighbour's translations would.
+    // Mappings with external pins, or with domains and an exited mm, make the capture invalid (the next check sweeps).
+    private void BeforeChange(int container, ulong start, ulong last)
+    {
+        Totals? totals = Volatile.Read(ref _totals);
+        Capture capture = default;
+        if (totals is not null && totals.Containers.TryGetValue(container, out ContainerTotals? ct))
+        {
+            WindowSums sums = default;
+            bool valid = true;
+            ByteRange window;
+            using (ct.Iommu.CheckLock.EnterScope())
+            {
+                DmaTree tree = ct.Iommu.TreeForCheck;
+                bool domains = ct.Iommu.DomainsForCheck.HasDomainLocked;
+                window = tree.CheckWindowLocked(start, last);
+                foreach (Run<DmaRef> r in tree.RunsLocked(window))
+                {
+                    VfioDma d = r.Value.Dma;
+                    if (d.HasExternalPins || (domains && !d.Mm.IsAlive))
+                    {
+                        valid = false;
+                        break;
+                    }
+                    if (r.Start == d.Range.Start)
+                    {
+                        sums.Add(d.Mm, d.LockedVm, d.VaddrInvalid, domains ? (ulong)d.LockedVm : 0);
+                    }
+                }
+            }
+            if (valid && !sums.Overflow)
+            {
+                capture = new Capture(true, container, start, last, window, sums);
+            }
+        }
+        lock (_captureGate)
+        {
+            _capture = capture;
+        }
+    }
+
+    // The sums of a windowed snapshot's mappings that overlap the window the capture read.
+    private static WindowSums SumsOf(Type1State t, ByteRange window)
+    {
+        WindowSums sums = default;
+        IReadOnlyList<VfioDmaSnapshot> mappings = t.Snapshot.Mappings;
+        for (int i = 0; i < mappings.Count; i++)
+        {
+            VfioDmaSnapshot m = mappings[i];
+            if (m.Range.Overlaps(window))
+            {
+                sums.Add(m.Mm, m.LockedVm, m.VaddrInvalid, t.PinsPerMapping[i]);
+            }
+        }
+        return sums;
+    }
+
+    // The per-mm half of §4.5 and §2.9 from the running totals: every mm the full sweep would check.
+    private static void CheckMmTotals(Dictionary<AddressSpace, MmCharge> perMm, List<InvariantViolation> found)
+    {
+        foreach ((AddressSpace mm, MmCharge c) in perMm)
+        {
+            if (mm.IsAlive)
+            {
+                ReportMmCharge(mm, c, found);
+            }
+        }
+    }
+
+    // After a full sweep: keep the running totals when the state is consistent, for the next incremental check;
+    // forget them otherwise.
+    private void Remember(List<Type1State> type1, SpaprTotals spapr, Dictionary<AddressSpace, MmCharge> perMm, ulong type1Pins, int backends, bool consistent)
     {
         LastWasIncremental = false;
-        _kept = null;
-        _keptSpapr = null;
+        LastWasInPlace = false;
+        _totals = null;
+        lock (_captureGate)
+        {
+            _capture = default;
+        }
         if (!consistent)
         {
             return;
         }
-        var kept = new Dictionary<int, ContainerCharges>(type1.Count);
+        var containers = new Dictionary<int, ContainerTotals>(type1.Count);
         foreach (Type1State t in type1)
         {
-            var charges = new ContainerCharges();
-            charges.Replace(new ByteRange(0, ulong.MaxValue), t.Charges);
-            kept.Add(t.Container.Id, charges);
+            if (t.Container.Iommu is VfioIommu iommu)
+            {
+                containers.Add(t.Container.Id, new ContainerTotals(t.Container, iommu) { Mappings = t.MappingCount, VaddrInvalid = t.VaddrInvalid });
+            }
         }
-        _kept = kept;
-        _keptSpapr = spapr;
+        var pci = new List<SimulatedPci>();
+        foreach (Simulation.SimulatedDevice d in host.Devices.Values)
+        {
+            if (d.Vfio?.Hardware is Vfio.Pci.VfioPciDevice p)
+            {
+                pci.Add(new SimulatedPci(d, p));
+            }
+        }
+        Volatile.Write(ref _totals, new Totals(containers, perMm, pci)
+        {
+            Type1Pins = type1Pins,
+            SpaprPins = spapr.PinsHeld,
+            Backends = backends,
+            PinsComparable = backends == type1.Count + spapr.Containers,
+        });
     }
 
-    /// <summary>What one mapping charged (<c>locked_vm</c>, to its mm) and pinned when last checked.</summary>
-    private sealed record MappingCharge(ulong Iova, AddressSpace Mm, long LockedVm, ulong Pins, bool VaddrInvalid);
+    /// <summary>What the journal's observer read before the call: the range it was told of, the window around it and
+    /// what the window's mappings held.</summary>
+    private readonly record struct Capture(bool Valid, int Container, ulong Start, ulong Last, ByteRange Window, WindowSums Sums);
 
-    /// <summary>One type1 container's mappings as last checked, by IOVA, with their sums.</summary>
-    private sealed class ContainerCharges
+    /// <summary>The running totals: what the full sweep sums over every mapping, as of the last check.</summary>
+    private sealed class Totals(Dictionary<int, ContainerTotals> containers, Dictionary<AddressSpace, MmCharge> perMm, List<SimulatedPci> pciDevices)
     {
-        private static readonly Comparer<MappingCharge> ByIova = Comparer<MappingCharge>.Create((a, b) => a.Iova.CompareTo(b.Iova));
-        private readonly SortedSet<MappingCharge> _mappings = new(ByIova);
+        public Dictionary<int, ContainerTotals> Containers { get; } = containers;
 
-        public int Count => _mappings.Count;
+        /// <summary>Per live mm: what type1 mappings and sPAPR charged to it, and how many of them.</summary>
+        public Dictionary<AddressSpace, MmCharge> PerMm { get; } = perMm;
 
-        public ulong Pins { get; private set; }
+        /// <summary>vfio-pci devices, for no-cpu-mapping-of-disabled-bar (devices come and go only with wide events).</summary>
+        public List<SimulatedPci> PciDevices { get; } = pciDevices;
 
-        public int VaddrInvalid { get; private set; }
+        public ulong Type1Pins { get; set; }
 
-        public Dictionary<AddressSpace, MmCharge> PerMm { get; } = new(ReferenceEqualityComparer.Instance);
+        public ulong SpaprPins { get; init; }
 
-        /// <summary>Forgets the mappings starting in <paramref name="window"/> and keeps <paramref name="now"/> instead.</summary>
-        public void Replace(ByteRange window, List<MappingCharge> now)
+        public int Backends { get; init; }
+
+        public bool PinsComparable { get; init; }
+
+        /// <summary>Moves the per-mm charges by what the window held after the call minus before; false when an mm is
+        /// not one the totals know (the next check sweeps).</summary>
+        public bool MoveCharges(in WindowSums before, in WindowSums now)
         {
-            AddressSpace? none = null;
-            List<MappingCharge> gone = [.. _mappings.GetViewBetween(new MappingCharge(window.Start, none!, 0, 0, false),
-                new MappingCharge(window.Last, none!, 0, 0, false))];
-            foreach (MappingCharge m in gone)
+            for (int i = 0; i < before.MmCount; i++)
             {
-                _mappings.Remove(m);
-                Account(m, -1);
-            }
-            foreach (MappingCharge m in now)
-            {
-                if (_mappings.Add(m))
+                if (!PerMm.TryGetValue(before.Mms[i].Mm!, out MmCharge? c))
                 {
-                    Account(m, 1);
+                    return false;
+                }
+                c.Charged -= before.Mms[i].Charged;
+                c.Mappings -= before.Mms[i].Mappings;
+            }
+            for (int i = 0; i < now.MmCount; i++)
+            {
+                if (!PerMm.TryGetValue(now.Mms[i].Mm!, out MmCharge? c))
+                {
+                    return false;
+                }
+                c.Charged += now.Mms[i].Charged;
+                c.Mappings += now.Mms[i].Mappings;
+            }
+            return true;
+        }
+    }
+
+    /// <summary>One type1 container's running counts.</summary>
+    private sealed class ContainerTotals(VfioContainer container, VfioIommu iommu)
+    {
+        public VfioContainer Container { get; } = container;
+
+        public VfioIommu Iommu { get; } = iommu;
+
+        public int Mappings { get; set; }
+
+        public int VaddrInvalid { get; set; }
+    }
+
+    private readonly record struct SimulatedPci(Simulation.SimulatedDevice Device, Vfio.Pci.VfioPciDevice Pci);
+
+    /// <summary>What one window's mappings hold: how many, how many with vaddr_invalid, the page pins, and the charges
+    /// per live mm (at most <see cref="MmSlots.Capacity"/> mms; more is <see cref="Overflow"/>). No heap object.</summary>
+    private struct WindowSums
+    {
+        public int Mappings;
+        public int VaddrInvalid;
+        public ulong Pins;
+        public int MmCount;
+        public bool Overflow;
+        public MmSlots Mms;
+
+        /// <summary>Counts a mapping, but not its charge.</summary>
+        public void AddCounts(bool vaddrInvalid, ulong pins)
+        {
+            Mappings++;
+            VaddrInvalid += vaddrInvalid ? 1 : 0;
+            Pins += pins;
+        }
+
+        public void Add(AddressSpace mm, long lockedVm, bool vaddrInvalid, ulong pins)
+        {
+            AddCounts(vaddrInvalid, pins);
+            if (!mm.IsAlive)
+            {
+                return;
+            }
+            for (int i = 0; i < MmCount; i++)
+            {
+                if (ReferenceEquals(Mms[i].Mm, mm))
+                {
+                    Mms[i].Charged += lockedVm;
+                    Mms[i].Mappings++;
+                    return;
                 }
             }
+            if (MmCount == MmSlots.Capacity)
+            {
+                Overflow = true;
+                return;
+            }
+            Mms[MmCount++] = new MmSum { Mm = mm, Charged = lockedVm, Mappings = 1 };
         }
+    }
 
-        private void Account(MappingCharge m, int sign)
-        {
-            Pins = sign > 0 ? Pins + m.Pins : Pins - m.Pins;
-            VaddrInvalid += m.VaddrInvalid ? sign : 0;
-            if (!PerMm.TryGetValue(m.Mm, out MmCharge? c))
-            {
-                c = new MmCharge();
-                PerMm.Add(m.Mm, c);
-            }
-            c.Charged += sign * m.LockedVm;
-            c.Mappings += sign;
-            if (c.Mappings == 0)
-            {
-                PerMm.Remove(m.Mm);
-            }
-        }
+    private struct MmSum
+    {
+        public AddressSpace? Mm;
+        public long Charged;
+        public int Mappings;
+    }
+
+    [InlineArray(Capacity)]
+    private struct MmSlots
+    {
+        public const int Capacity = 4;
+        private MmSum _first;
+    }
+
+    /// <summary>The container's counters as the in-place read found them.</summary>
+    private readonly record struct Counters(ulong DmaAvail, ulong DmaEntryLimit, int DmaCount, int VaddrInvalidCount, int NumNonPinnedGroups,
+        int NonPinnedCounted, int EmulatedGroups)
+    {
+        /// <summary>Whether the counters say what the running counts say (otherwise the windowed snapshot reports it).</summary>
+        public bool Agree(int mappings, int invalid) =>
+            DmaAvail + (ulong)mappings == DmaEntryLimit && DmaCount == mappings && VaddrInvalidCount == invalid && !(invalid > 0 && EmulatedGroups > 0)
+            && NonPinnedCounted == NumNonPinnedGroups;
     }
 }

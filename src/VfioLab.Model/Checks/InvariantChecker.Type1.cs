@@ -20,11 +20,19 @@ internal sealed partial class InvariantChecker
             {
                 continue;
             }
-            var t = new Type1State(c, iommu.Snapshot());
+            // The mappings and page tables in place first: when that finds nothing, a snapshot of the rest (groups,
+            // windows, counters) is all the other checks need; otherwise the whole snapshot says what is wrong.
+            Type1State? t = SweepInPlace(c, iommu);
+            if (t is null)
+            {
+                t = new Type1State(c, iommu.Snapshot());
+                t.MappingCount = t.Snapshot.Mappings.Count;
+                t.VaddrInvalid = CountVaddrInvalid(t.Snapshot.Mappings);
+            }
             states.Add(t);
             CheckType1Container(t, whole: true, found);
-            CheckDmaAvail(t, t.Snapshot.Mappings.Count, found);
-            CheckCounters(t, CountVaddrInvalid(t.Snapshot.Mappings), found);
+            CheckDmaAvail(t, t.MappingCount, found);
+            CheckCounters(t, t.VaddrInvalid, found);
         }
         return states;
     }

@@ -24,6 +24,7 @@ internal sealed partial class InvariantChecker(SimulatedHost host)
     {
         lock (_gate)
         {
+            Observe(replace: false);
             return Sweep();
         }
     }
@@ -36,16 +37,16 @@ internal sealed partial class InvariantChecker(SimulatedHost host)
         CheckGroups(found);
         List<Type1State> type1 = CheckType1Containers(found);
         SpaprTotals spapr = CheckSpapr(found);
-        CheckAccounting(type1, spapr, found);
+        Dictionary<AddressSpace, MmCharge> perMm = CheckAccounting(type1, spapr, found);
         ulong type1Pins = 0;
         foreach (Type1State t in type1)
         {
             type1Pins += t.PinsHeld;
         }
-        CheckPins(type1Pins, type1.Count, spapr, found);
+        int backends = CheckPins(type1Pins, type1.Count, spapr, found);
         CheckDeviceMemory(type1, found);
         CheckBarMappings(found);
-        Remember(type1, spapr, found.Count == 0);
+        Remember(type1, spapr, perMm, type1Pins, backends, found.Count == 0);
         return found;
     }
 
@@ -88,18 +89,23 @@ internal sealed partial class InvariantChecker(SimulatedHost host)
     // one per v1 TCE, one per page of each live pre-registered region (docs/spapr.md); no leak,
     // no over-release. Pins held by another backend cannot be counted, so with one the totals are not
     // compared; with no backend at all no frame may be pinned.
-    private void CheckPins(ulong type1Pins, int type1Containers, SpaprTotals spapr, List<InvariantViolation> found)
+    private int CheckPins(ulong type1Pins, int type1Containers, SpaprTotals spapr, List<InvariantViolation> found)
     {
-        ulong expected = spapr.PinsHeld + type1Pins;
         int backends = 0;
         foreach (VfioContainer c in host.Vfio.Containers)
         {
             backends += c.Iommu is null ? 0 : 1;
         }
-        if (backends != type1Containers + spapr.Containers)
+        if (backends == type1Containers + spapr.Containers)
         {
-            return;
+            ReportPins(spapr.PinsHeld + type1Pins, backends, found);
         }
+        return backends;
+    }
+
+    // pins-balanced, given what the backends hold when every backend is type1 or sPAPR.
+    private void ReportPins(ulong expected, int backends, List<InvariantViolation> found)
+    {
         ulong pins = host.Machine.Memory.TotalPins;
         if (pins != expected)
         {
@@ -115,27 +121,35 @@ internal sealed partial class InvariantChecker(SimulatedHost host)
     {
         foreach (SimulatedDevice d in host.Devices.Values)
         {
-            if (d.Vfio?.Hardware is not VfioPciDevice pci || (pci.Function.DecodesMemory && !pci.Revoked))
+            if (d.Vfio?.Hardware is VfioPciDevice pci)
             {
-                continue;
+                CheckBarMapping(d, pci, found);
             }
-            foreach (Vma vma in pci.Mapping.SnapshotVmas())
+        }
+    }
+
+    private static void CheckBarMapping(SimulatedDevice d, VfioPciDevice pci, List<InvariantViolation> found)
+    {
+        if (pci.Function.DecodesMemory && !pci.Revoked)
+        {
+            return;
+        }
+        foreach (Vma vma in pci.Mapping.SnapshotVmas())
+        {
+            vma.Mm.MmapReadLock();
+            ulong present;
+            try
             {
-                vma.Mm.MmapReadLock();
-                ulong present;
-                try
-                {
-                    present = vma.Mm.PresentPagesLocked(vma.Start, vma.PageCount);
-                }
-                finally
-                {
-                    vma.Mm.MmapReadUnlock();
-                }
-                if (present > 0)
-                {
-                    found.Add(new(InvariantName.NoCpuMappingOfDisabledBar,
-                        $"{d.Name}: 0x{present:x} page(s) of {vma} are present while the BAR does not decode"));
-                }
+                present = vma.Mm.PresentPagesLocked(vma.Start, vma.PageCount);
+            }
+            finally
+            {
+                vma.Mm.MmapReadUnlock();
+            }
+            if (present > 0)
+            {
+                found.Add(new(InvariantName.NoCpuMappingOfDisabledBar,
+                    $"{d.Name}: 0x{present:x} page(s) of {vma} are present while the BAR does not decode"));
             }
         }
     }

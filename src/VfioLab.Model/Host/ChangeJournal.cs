@@ -3,8 +3,9 @@ namespace VfioLab.Host;
 /// <summary>
 /// What changed in the host since the invariant checker last looked, as cheaply as it can be said: either
 /// "anything" (wide) or a list of (type1 container, IOVA range) that MAP_DMA and UNMAP_DMA declared. The
-/// incremental check (Checks/InvariantChecker.Incremental.cs) re-checks only the declared ranges when every call
-/// since the last check declared one; anything else makes the next check a full sweep.
+/// incremental check (Checks/InvariantChecker.Incremental.cs) re-checks only the declared range when the one call
+/// since the last check declared one (several such calls are recorded, and make it a full sweep); anything else makes
+/// the next check a full sweep. Its observer (<see cref="Observe"/>) is told of that range before the call runs.
 /// </summary>
 /// <remarks>
 /// Sound by default: a call counts as narrow only when it ended (<see cref="EndCall"/>, from the lab's system-call
@@ -25,12 +26,31 @@ internal sealed class ChangeJournal
     private int _declared;
     private int _calls;
     private bool _wide = true;
+    private Action<int, ulong, ulong>? _observer;
+
+    /// <summary>Who is told of the first range declared since the last <see cref="TryTakeNarrow"/>, before the call
+    /// changes anything (null: nobody). The incremental checker reads there what the range held before the call, so it
+    /// can keep its sums over every mapping as running totals. Called on the caller's thread with no lock of the
+    /// journal held. One observer per host: <paramref name="replace"/> takes the place of another; otherwise the
+    /// observer is installed only when there is none.</summary>
+    public void Observe(Action<int, ulong, ulong> observer, bool replace)
+    {
+        if (replace)
+        {
+            Volatile.Write(ref _observer, observer);
+        }
+        else
+        {
+            Interlocked.CompareExchange(ref _observer, observer, null);
+        }
+    }
 
     /// <summary>A type1 MAP_DMA or UNMAP_DMA of container <paramref name="container"/> is about to change
     /// <c>[start, last]</c> of its IOVA space and nothing outside it (its mappings, IOPTEs, pins, the
     /// caller's and owners' charges).</summary>
     public void DeclareType1(int container, ulong start, ulong last)
     {
+        bool first;
         lock (_gate)
         {
             if (_wide)
@@ -45,6 +65,13 @@ internal sealed class ChangeJournal
             }
             _ranges.Add((container, start, last));
             _declared++;
+            // Only a lone range can be checked narrowly (a call that came before it and declared nothing, or a second
+            // range, makes the next check the full sweep): only then is the observer told.
+            first = _ranges.Count == 1 && _calls == 0;
+        }
+        if (first)
+        {
+            Volatile.Read(ref _observer)?.Invoke(container, start, last);
         }
     }
 

@@ -22,6 +22,10 @@ public sealed class LabHost
     private readonly object _gate = new();
     private bool _traceHooked;
 
+    /// <summary>The checker behind <see cref="CheckInvariants()"/> and <see cref="CheckChangedInvariants()"/> (tests set
+    /// <see cref="InvariantChecker.SweepAlways"/> on it to compare the incremental check with the full sweep).</summary>
+    internal InvariantChecker Checker => _checker;
+
     internal LabHost(SimulatedHost host)
     {
         Simulated = host;
@@ -224,6 +228,11 @@ public sealed class LabHost
 
     private static LabViolation[] Split(IReadOnlyList<InvariantViolation> all, out IReadOnlyList<LabViolation> hazards)
     {
+        if (all.Count == 0)
+        {
+            hazards = [];
+            return [];
+        }
         hazards = [.. all.Where(v => v.Hazard is not null).Select(v => new LabViolation(v.Invariant, v.Message) { Hazard = v.Hazard })];
         return [.. all.Where(v => v.Hazard is null).Select(v => new LabViolation(v.Invariant, v.Message))];
     }

@@ -115,6 +115,13 @@ internal sealed class DmaTree
         return _dmas.All();
     }
 
+    /// <summary>The tree's runs overlapping <paramref name="span"/>, clipped to it (the invariant checker's narrow check).</summary>
+    public RunMap<DmaRef>.RangeEnumerable RunsLocked(ByteRange span)
+    {
+        _ctx.AssertLocked();
+        return _dmas.Overlapping(span.Start, span.Last);
+    }
+
     /// <summary>Every mapping found in the tree, by first IOVA, as the snapshot copies it, each with the tree's runs that
     /// name it (exactly its extent when the tree is sound). Cost follows mappings and external pins.</summary>
     public List<VfioDmaSnapshot> SnapshotMappingsLocked() => SnapshotMappingsLocked(new ByteRange(0, ulong.MaxValue));

@@ -22,7 +22,7 @@ namespace VfioLab.Type1;
 /// public surface is the three core interfaces plus inspection (<see cref="Snapshot()"/>, <see cref="VisitDirtyBitmaps"/>,
 /// the counters) and <see cref="TestHooks"/>.
 /// </remarks>
-internal sealed class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPinning
+internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfioIommuPinning
 {
     private readonly Type1Context _ctx;
     private readonly DmaTree _tree;

@@ -1,0 +1,447 @@
+using VfioLab.Addressing;
+using VfioLab.Collections;
+using VfioLab.Host;
+using VfioLab.Iommu;
+using VfioLab.Type1;
+
+namespace VfioLab.Checks;
+
+// The narrow check's first look (issue 16): the window around what a MAP_DMA or UNMAP_DMA changed, read where it is
+// under the container's lock — no snapshot, nothing allocated — in one pass: the DMA tree's runs in the window, and with
+// them the first domain's page-table runs, advancing together (each mapping must be covered exactly by translations with
+// its protection and nothing translated between mappings); the frames each mapping reaches are merged where they
+// continue, counted for its charge, collected for the pin test (one batch, one lock of the host memory) and, when they
+// do not come in ascending order, sorted once for host-page-charged-once. Any other domain is compared with the first
+// run by run over the window.
+//
+// It answers "clean" only where each of the full sweep's per-container checks over the window would find nothing; what
+// it does not handle in place (external pins, pending invalidations, frames outside RAM, a frame holding no pin,
+// reserved frames translated twice, a count that does not add up, ...) it answers "suspect", and the caller checks the
+// window again through the windowed snapshot, whose messages are the full sweep's. Being wrong towards "suspect" costs
+// time, never a violation.
+internal sealed partial class InvariantChecker
+{
+    private const int RunChunk = 256;
+    private const int PinBatch = 1024;
+    private readonly MappedRun[] _runsA = new MappedRun[RunChunk];
+    private readonly MappedRun[] _runsB = new MappedRun[RunChunk];
+    private readonly (ulong First, ulong Count)[] _pinBatch = new (ulong, ulong)[PinBatch];
+    private const int KeptFrames = 4096;
+    private ulong[] _frameFirsts = new ulong[64];
+    private ulong[] _frameLasts = new ulong[64];
+
+    private enum InPlaceOutcome
+    {
+        /// <summary>Nothing in the window would be reported by the per-container checks.</summary>
+        Clean,
+
+        /// <summary>Something is out of the ordinary: check the window through the windowed snapshot.</summary>
+        Suspect,
+
+        /// <summary>The full sweep: the container holds device memory or has pinning devices, or the window no longer
+        /// covers what it held before the call.</summary>
+        Sweep,
+    }
+
+    private static readonly ByteRange Everything = new(0, ulong.MaxValue);
+    private readonly Dictionary<AddressSpace, MmCharge> _sweepCharges = new(ReferenceEqualityComparer.Instance);
+
+    private InPlaceOutcome CheckWindowInPlace(VfioIommu iommu, ByteRange changed, ByteRange before, ref WindowSums now, ref Counters counters)
+    {
+        using (iommu.CheckLock.EnterScope())
+        {
+            if (iommu.DevicesTakePartForCheckLocked)
+            {
+                return InPlaceOutcome.Sweep;
+            }
+            ByteRange w = iommu.TreeForCheck.CheckWindowLocked(changed.Start, changed.Last);
+            if (w.Start > before.Start || w.Last < before.Last)
+            {
+                // A mapping appeared between the range and a neighbour: what the window held before is not all in it
+                // now, so its sums would not compare. (MAP and UNMAP never do that; the full sweep says what happened.)
+                return InPlaceOutcome.Sweep;
+            }
+            InPlaceOutcome outcome = WindowLocked(iommu, w, before, ref now, ref counters, null);
+            TrimFrames();
+            return outcome == InPlaceOutcome.Clean && now.Overflow ? InPlaceOutcome.Suspect : outcome;
+        }
+    }
+
+    // The frame arrays grow with the largest mapping a pass covered (one entry per merged translation); a check
+    // after a MAP of scattered memory must not keep them for the life of the host.
+    private void TrimFrames()
+    {
+        if (_frameFirsts.Length > KeptFrames)
+        {
+            _frameFirsts = new ulong[64];
+            _frameLasts = new ulong[64];
+        }
+    }
+
+    // The full sweep's mappings and page tables of one container, in place over its whole IOVA space: a Type1State
+    // without mappings or runs (what the group, window and counter checks read) with the counts, pins and charges the
+    // pass summed, when it found nothing; null when the container needs the snapshot (devices, or anything suspect).
+    private Type1State? SweepInPlace(Vfio.VfioContainer c, VfioIommu iommu)
+    {
+        WindowSums sums = default;
+        Counters counters = default;
+        _sweepCharges.Clear();
+        using (iommu.CheckLock.EnterScope())
+        {
+            bool clean = !iommu.DevicesTakePartForCheckLocked
+                && WindowLocked(iommu, Everything, Everything, ref sums, ref counters, _sweepCharges) == InPlaceOutcome.Clean;
+            TrimFrames();
+            if (!clean)
+            {
+                return null;
+            }
+        }
+        return new Type1State(c, iommu.SnapshotWithoutMappingsForCheck())
+        {
+            MappingCount = sums.Mappings,
+            VaddrInvalid = sums.VaddrInvalid,
+            PinsHeld = sums.Pins,
+            InPlaceCharges = [.. _sweepCharges],
+        };
+    }
+
+    private InPlaceOutcome WindowLocked(VfioIommu iommu, ByteRange w, ByteRange before, ref WindowSums now, ref Counters counters,
+        Dictionary<AddressSpace, MmCharge>? charges)
+    {
+        if (iommu.HasNotifierBugForCheckLocked || (iommu.DirtyTrackingForCheckLocked && !iommu.V2))
+        {
+            return InPlaceOutcome.Suspect;
+        }
+        DmaTree tree = iommu.TreeForCheck;
+        DomainSet set = iommu.DomainsForCheck;
+        IReadOnlyList<VfioDomain> domains = set.DomainsLocked;
+        ulong pageSize = iommu.PageSizeForCheck;
+        ulong align = pageSize;
+        int nonPinned = 0;
+        foreach (VfioDomain d in domains)
+        {
+            align = Math.Max(align, d.Domain.MinPageSize);
+            if (d.Domain.HasPendingInvalidationsForCheck)
+            {
+                return InPlaceOutcome.Suspect;
+            }
+            foreach (Type1Group g in d.Groups)
+            {
+                nonPinned += g.PinnedPageDirtyScope ? 0 : 1;
+            }
+        }
+        counters = new Counters(tree.DmaAvailLocked, tree.DmaEntryLimit, tree.CountLocked, tree.VaddrInvalidCountLocked, set.NumNonPinnedGroupsLocked,
+            nonPinned, set.EmulatedGroupsLocked.Count);
+        IReadOnlyList<ByteRange> windows = iommu.IovaRangesForCheckLocked;
+        for (int i = 0; i < windows.Count; i++)
+        {
+            if (windows[i].Start > windows[i].Last || (i > 0 && windows[i - 1].Last >= windows[i].Start))
+            {
+                return InPlaceOutcome.Suspect;
+            }
+        }
+        bool tracking = iommu.DirtyTrackingForCheckLocked;
+        ulong bitmapPgsize = PageSizeBitmap.MinPageSize(set.PgsizeBitmapLocked);
+        bitmapPgsize = bitmapPgsize == 0 ? 0 : Math.Max(bitmapPgsize, pageSize);
+        for (int i = 1; i < domains.Count; i++)
+        {
+            if (!SameTranslations(domains[0].Domain, domains[i].Domain, w))
+            {
+                return InPlaceOutcome.Suspect;
+            }
+        }
+        var pass = new FramePass(this, host.Machine.Memory, host.Machine.PageShift);
+        var first = new RunStream(domains.Count > 0 ? domains[0].Domain : null, w, _runsA);
+        foreach (Run<DmaRef> r in tree.RunsLocked(w))
+        {
+            VfioDma d = r.Value.Dma;
+            if (r.Start != d.Range.Start || r.Last != d.Last || d.RequestedSize == 0 || d.Size != d.RequestedSize
+                || ((d.Range.Start | d.RequestedSize) & (align - 1)) != 0 || (d.Vaddr.Value & (pageSize - 1)) != 0 || d.HasExternalPins
+                || !BitmapSound(d, tracking, bitmapPgsize) || (windows.Count > 0 && !InOneWindow(windows, d.Range)) || d.IommuMapped != (domains.Count > 0))
+            {
+                return InPlaceOutcome.Suspect;
+            }
+            ulong chargeable = 0;
+            if (domains.Count > 0 && (first.TranslatesBefore(d.Range.Start) || !pass.Cover(ref first, d, out chargeable)))
+            {
+                return InPlaceOutcome.Suspect;
+            }
+            if (d.Mm.IsAlive && d.LockedVm != (long)chargeable)
+            {
+                return InPlaceOutcome.Suspect;
+            }
+            if (charges is not null)
+            {
+                now.AddCounts(d.VaddrInvalid, chargeable);
+                AddCharge(charges, d.Mm, d.LockedVm, 1);
+            }
+            else if (d.Range.Overlaps(before))
+            {
+                now.Add(d.Mm, d.LockedVm, d.VaddrInvalid, chargeable);
+            }
+        }
+        if (domains.Count > 0 && (w.Last != ulong.MaxValue ? first.TranslatesBefore(w.Last + 1) : first.TranslatesAnything()))
+        {
+            return InPlaceOutcome.Suspect;
+        }
+        return pass.FlushPins() ? InPlaceOutcome.Clean : InPlaceOutcome.Suspect;
+    }
+
+    // §4.8 for one mapping, as CheckDirtyBitmaps.
+    private static bool BitmapSound(VfioDma d, bool tracking, ulong pgsize)
+    {
+        long words = d.Bitmap?.LongLength ?? -1;
+        if (!tracking)
+        {
+            return words < 0;
+        }
+        ulong bits = pgsize == 0 ? 0 : d.RequestedSize / pgsize;
+        ulong need = ((bits + 63) / 64) + 1;
+        return words >= 0 && (ulong)words >= need;
+    }
+
+    // §4.10 for one mapping, as CheckIovaWindows: inside the last window starting at or before it.
+    private static bool InOneWindow(IReadOnlyList<ByteRange> w, ByteRange m)
+    {
+        int lo = 0;
+        int hi = w.Count - 1;
+        int at = -1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) / 2;
+            if (w[mid].Start <= m.Start)
+            {
+                at = mid;
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+        return at >= 0 && w[at].Contains(m);
+    }
+
+    // Whether two domains translate every IOVA of the window to the same physical address with the same protection:
+    // the merged translations CheckDomainsAgree compares are equal exactly then, whatever IOPTE sizes build them.
+    private bool SameTranslations(IommuDomain a, IommuDomain b, ByteRange w)
+    {
+        var sa = new RunStream(a, w, _runsA);
+        var sb = new RunStream(b, w, _runsB);
+        while (true)
+        {
+            bool ha = sa.TryCurrent(out MappedRun ra, out ulong at);
+            bool hb = sb.TryCurrent(out MappedRun rb, out ulong bt);
+            if (!ha || !hb)
+            {
+                return ha == hb;
+            }
+            if (at != bt || ra.Prot != rb.Prot || ra.Phys.Value + (at - ra.Iova.Start) != rb.Phys.Value + (bt - rb.Iova.Start))
+            {
+                return false;
+            }
+            ulong end = Math.Min(ra.Iova.Last, rb.Iova.Last);
+            sa.ConsumeThrough(end);
+            sb.ConsumeThrough(end);
+        }
+    }
+
+    /// <summary>A domain's page-table runs over a window, in IOVA order, copied a chunk at a time into a buffer the
+    /// checker keeps; a position inside the current run says how much of it was consumed.</summary>
+    private struct RunStream(IommuDomain? domain, ByteRange window, MappedRun[] buffer)
+    {
+        private int _count;
+        private int _index;
+        private ulong _fetchFrom = window.Start;
+        private bool _fetchedAll = domain is null;
+        private ulong _pos = window.Start;
+        private bool _posPastTop;
+
+        /// <summary>The current run and the first IOVA of it not consumed yet; false when none is left.</summary>
+        public bool TryCurrent(out MappedRun run, out ulong at)
+        {
+            while (true)
+            {
+                if (_index == _count)
+                {
+                    if (_fetchedAll || _posPastTop)
+                    {
+                        run = default;
+                        at = 0;
+                        return false;
+                    }
+                    _count = domain!.CopyRunsForCheck(_fetchFrom, window.Last, buffer);
+                    _index = 0;
+                    if (_count < buffer.Length)
+                    {
+                        _fetchedAll = true;
+                    }
+                    if (_count == 0)
+                    {
+                        continue;
+                    }
+                    ulong tail = buffer[_count - 1].Iova.Last;
+                    if (tail >= window.Last)
+                    {
+                        _fetchedAll = true;
+                    }
+                    else
+                    {
+                        _fetchFrom = tail + 1;
+                    }
+                }
+                run = buffer[_index];
+                if (run.Iova.Last < _pos)
+                {
+                    _index++;
+                    continue;
+                }
+                at = Math.Max(run.Iova.Start, _pos);
+                return true;
+            }
+        }
+
+        /// <summary>Marks everything up to <paramref name="last"/> consumed.</summary>
+        public void ConsumeThrough(ulong last)
+        {
+            if (last == ulong.MaxValue)
+            {
+                _posPastTop = true;
+                _index = _count;
+                return;
+            }
+            _pos = last + 1;
+            if (_index < _count && buffer[_index].Iova.Last <= last)
+            {
+                _index++;
+            }
+        }
+
+        /// <summary>Whether anything not consumed yet is translated below <paramref name="iova"/> (a translation in
+        /// the gap before a mapping; <see cref="ConsumeThrough"/> past the gap afterwards).</summary>
+        public bool TranslatesBefore(ulong iova)
+        {
+            bool any = TryCurrent(out _, out ulong at) && at < iova;
+            if (!any && iova > 0)
+            {
+                ConsumeThrough(iova - 1);
+            }
+            return any;
+        }
+
+        /// <summary>Whether anything not consumed yet is translated.</summary>
+        public bool TranslatesAnything() => TryCurrent(out _, out _);
+    }
+
+    /// <summary>The frames of one window's translations: a mapping's frame runs merged where physical addresses
+    /// continue, counted for its charge, batched for the pin test, and kept for host-page-charged-once.</summary>
+    private ref struct FramePass(InvariantChecker owner, PhysicalMemory memory, int shift)
+    {
+        private int _pins;
+        private int _frames;
+        private bool _ascending;
+
+        /// <summary>Consumes the translations of <paramref name="d"/>: true when they cover it exactly with its protection
+        /// | IOMMU_CACHE, in RAM, and reach no host frame twice; <paramref name="chargeable"/> its non-reserved pages.</summary>
+        public bool Cover(ref RunStream runs, VfioDma d, out ulong chargeable)
+        {
+            chargeable = 0;
+            _frames = 0;
+            _ascending = true;
+            IommuProt prot = d.Prot | IommuProt.Cache;
+            ulong cursor = d.Range.Start;
+            ulong segPhys = 0;
+            ulong segLast = 0;
+            bool open = false;
+            while (true)
+            {
+                if (!runs.TryCurrent(out MappedRun r, out ulong at) || at != cursor || r.Prot != prot)
+                {
+                    return false;
+                }
+                ulong last = Math.Min(r.Iova.Last, d.Last);
+                ulong phys = r.Phys.Value + (cursor - r.Iova.Start);
+                ulong physLast = phys + (last - cursor);
+                if (open && segLast != ulong.MaxValue && segLast + 1 == phys)
+                {
+                    segLast = physLast;
+                }
+                else
+                {
+                    if (open && !Segment(segPhys, segLast, ref chargeable))
+                    {
+                        return false;
+                    }
+                    segPhys = phys;
+                    segLast = physLast;
+                    open = true;
+                }
+                runs.ConsumeThrough(last);
+                if (last == d.Last)
+                {
+                    break;
+                }
+                cursor = last + 1;
+            }
+            return Segment(segPhys, segLast, ref chargeable) && ChargedOnce();
+        }
+
+        // One merged translation of a mapping: in RAM, counted, queued for the pin test and kept for charged-once.
+        private bool Segment(ulong phys, ulong physLast, ref ulong chargeable)
+        {
+            ulong pf = phys >> shift;
+            ulong pl = physLast >> shift;
+            if (pl >= memory.FrameCount || pl < pf)
+            {
+                return false;
+            }
+            ulong n = pl - pf + 1;
+            chargeable += n - memory.CountReservedOrInvalid(new Pfn(pf), n);
+            if (_pins == owner._pinBatch.Length && !FlushPins())
+            {
+                return false;
+            }
+            owner._pinBatch[_pins++] = (pf, n);
+            if (_frames == owner._frameFirsts.Length)
+            {
+                Array.Resize(ref owner._frameFirsts, _frames * 2);
+                Array.Resize(ref owner._frameLasts, _frames * 2);
+            }
+            if (_frames > 0 && owner._frameLasts[_frames - 1] >= pf)
+            {
+                _ascending = false;
+            }
+            owner._frameFirsts[_frames] = pf;
+            owner._frameLasts[_frames] = pl;
+            _frames++;
+            return true;
+        }
+
+        // §2.6 for the mapping just covered: no frame reached twice (frames in ascending order cannot be; otherwise
+        // sorted once). Frames shared only on reserved pages would be allowed by the full check: "suspect" either way.
+        private readonly bool ChargedOnce()
+        {
+            if (_ascending || _frames < 2)
+            {
+                return true;
+            }
+            Array.Sort(owner._frameFirsts, owner._frameLasts, 0, _frames);
+            for (int i = 1; i < _frames; i++)
+            {
+                if (owner._frameFirsts[i] <= owner._frameLasts[i - 1])
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        /// <summary>Tests the queued frame runs: true when every frame holds a pin.</summary>
+        public bool FlushPins()
+        {
+            bool all = _pins == 0 || memory.AllPinnedForCheck(owner._pinBatch.AsSpan(0, _pins));
+            _pins = 0;
+            return all;
+        }
+    }
+}

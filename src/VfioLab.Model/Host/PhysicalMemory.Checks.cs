@@ -1,0 +1,29 @@
+using VfioLab.Collections;
+
+namespace VfioLab.Host;
+
+// Read-only access for the invariant checker's narrow check (Checks/InvariantChecker.InPlace.cs, issue 16): whether a
+// batch of frame runs all hold a pin, under one acquisition of the lock, one descent of the pin map per run.
+internal sealed partial class PhysicalMemory
+{
+    /// <summary>Whether every frame of every run (first pfn, frame count) holds at least one pin.</summary>
+    internal bool AllPinnedForCheck(ReadOnlySpan<(ulong First, ulong Count)> runs)
+    {
+        using (_gate.EnterScope())
+        {
+            foreach ((ulong first, ulong count) in runs)
+            {
+                ulong last = first + count - 1;
+                if (!_pins.TryGet(first, out Run<FrameCount> r))
+                {
+                    return false;
+                }
+                if (r.Last < last && !_pins.Covers(first, last))
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+}
