@@ -70,27 +70,22 @@ internal sealed partial class PhysicalMemory
                 return;
             }
             // In address order: GUP returns frames in virtual order, scattered over RAM when memory is shattered, and
-            // neighbours in a sorted batch share the map's leaves (see PinBatch). Primitive keys sort without a
-            // comparison delegate; the arrays are rented, not left to the GC.
-            ulong[] firsts = System.Buffers.ArrayPool<ulong>.Shared.Rent(runs.Length);
-            ulong[] counts = System.Buffers.ArrayPool<ulong>.Shared.Rent(runs.Length);
+            // neighbours in a sorted batch share the map's leaves (see PinBatch).
+            PfnRun[] sorted = System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length);
             int n = 0;
             foreach (PfnRun run in runs)
             {
                 if (run.Count != 0 && run.First.Value != zero)
                 {
-                    firsts[n] = run.First.Value;
-                    counts[n] = run.Count;
-                    n++;
+                    sorted[n++] = run;
                 }
             }
-            Array.Sort(firsts, counts, 0, n);
+            FrameRunSort.Sort(sorted.AsSpan(0, n));
             for (int i = 0; i < n; i++)
             {
-                PinLocked(new PfnRun(new Pfn(firsts[i]), counts[i]));
+                PinLocked(sorted[i]);
             }
-            System.Buffers.ArrayPool<ulong>.Shared.Return(firsts);
-            System.Buffers.ArrayPool<ulong>.Shared.Return(counts);
+            System.Buffers.ArrayPool<PfnRun>.Shared.Return(sorted);
         }
     }
 

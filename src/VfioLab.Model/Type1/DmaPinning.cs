@@ -438,8 +438,7 @@ internal sealed class DmaPinning
         Span<PfnRun> span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(pieces);
         if (span.Length > 1)
         {
-            // A struct comparer: the sort is specialized for it, with no delegate call per comparison.
-            span.Sort(default(ByFirstFrame));
+            FrameRunSort.Sort(span);
             int joined = 0;
             for (int i = 1; i < span.Length; i++)
             {
@@ -457,10 +456,5 @@ internal sealed class DmaPinning
         }
         Gup.UnpinUserPages(_ctx.Machine, span, (dma.Prot & IommuProt.Write) != 0, dma.Task.Pid);
         pieces.Clear();
-    }
-
-    private readonly struct ByFirstFrame : IComparer<PfnRun>
-    {
-        public int Compare(PfnRun x, PfnRun y) => x.First.Value.CompareTo(y.First.Value);
     }
 }
