@@ -17,7 +17,7 @@ internal static class FrameRunSort
     private const int DigitBits = 11;
     private const int Buckets = 1 << DigitBits;
 
-    // Below this a comparison sort is cheaper than clearing and summing the buckets.
+    // Below this an insertion sort (stable too) is cheaper than clearing and summing the buckets.
     private const int RadixFrom = 256;
 
     /// <summary>Sorts <paramref name="runs"/> in place by <see cref="PfnRun.First"/>.</summary>
@@ -30,7 +30,17 @@ internal static class FrameRunSort
         }
         if (n < RadixFrom)
         {
-            runs.Sort(static (x, y) => x.First.Value.CompareTo(y.First.Value));
+            for (int i = 1; i < n; i++)
+            {
+                PfnRun r = runs[i];
+                int j = i - 1;
+                while (j >= 0 && runs[j].First.Value > r.First.Value)
+                {
+                    runs[j + 1] = runs[j];
+                    j--;
+                }
+                runs[j + 1] = r;
+            }
             return;
         }
         ulong all = 0;

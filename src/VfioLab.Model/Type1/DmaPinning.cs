@@ -249,11 +249,14 @@ internal sealed class DmaPinning
     /// (<see cref="PinChunkLocked"/>, each checked against RLIMIT_MEMLOCK with the chunks before it counted), charged in
     /// one <c>vfio_lock_acct</c> (one trip through the mm's lock instead of one per chunk) and mapped into every domain
     /// in one call per domain (<see cref="DomainSet.MapChunksLocked"/>). On memory shattered into 1-page runs a chunk
-    /// is a page, and these per-chunk round trips were most of a MAP's cost. What stays per chunk is what the kernel's
-    /// behaviour shows: the limit check (ENOMEM at the chunk that crosses it), the fault sites (asked as often) and the
-    /// all-or-nothing of each chunk. A failure leaves the mapping's <see cref="VfioDma.Size"/> covering exactly what is
-    /// pinned, charged and in every domain, as the kernel's chunk-by-chunk loop would after its failing chunk, and
-    /// nothing of the batch beyond it; the caller's removal of the mapping makes the end state the kernel's.
+    /// is a page, and these per-chunk round trips cost a lock round trip and a call each. What stays per chunk is what
+    /// the kernel's behaviour shows: the limit check (ENOMEM at the chunk that crosses it), the fault sites (asked as
+    /// often), the all-or-nothing of each chunk and which error MAP returns (the first in the kernel's chunk-by-chunk
+    /// order, for the errors that happen without fault injection). A failure leaves the mapping's
+    /// <see cref="VfioDma.Size"/> covering exactly what is pinned, charged and in every domain, as the kernel's loop
+    /// would after its failing chunk, and nothing of the batch beyond it; the caller's removal of the mapping makes the
+    /// end state the kernel's. Under fault injection the sites are asked in another order than the kernel's (a batch's
+    /// charges before its maps), so the n-th call may fall on another site; every failure still unwinds completely.
     /// </summary>
     private Errno PinMapBatchLocked(VfioDma dma, AddressSpace mm, ulong limit, int maxChunks)
     {
@@ -264,13 +267,13 @@ internal sealed class DmaPinning
         int n = 0;
         long charge = 0;
         int charges = 0;
-        Errno error = Errno.None;
+        Errno pinError = Errno.None;
         do
         {
             long got = PinChunkLocked(dma, mm, offset, (dma.RequestedSize - offset) >> shift, limit, charge, out Pfn pfn, out bool rsvd, out long lockAcct);
             if (got <= 0)
             {
-                error = got == 0 ? Errno.EFAULT : ErrnoExtensions.FromReturn(got);
+                pinError = got == 0 ? Errno.EFAULT : ErrnoExtensions.FromReturn(got);
                 break;
             }
             _chunks[n] = new PfnRun(pfn, (ulong)got);
@@ -281,17 +284,17 @@ internal sealed class DmaPinning
             offset += (ulong)got << shift;
         }
         while (n < maxChunks && offset < dma.RequestedSize && !_batch.IsEmpty);
-        if (error == Errno.None)
+        // The chunks pinned before a failing one are charged and mapped even so: the kernel did that before it came to
+        // the failing chunk, and an error there (an IOMMU whose smallest page is larger than a chunk refuses it with
+        // EINVAL) is the one MAP returns.
+        Errno error = n == 0 ? Errno.None : _accounting.LockAcctLocked(dma, charge, async: false, charges);
+        if (error != Errno.None)
         {
-            error = _accounting.LockAcctLocked(dma, charge, async: false, charges);
-            if (error != Errno.None)
+            // Nothing of the batch was charged or mapped: its chunks' pins go.
+            if (pinError == Errno.None)
             {
                 _batch.Release(_ctx.Machine, write, dma.Task.Pid);
             }
-        }
-        if (error != Errno.None)
-        {
-            // Nothing of the batch was charged or mapped: its chunks' pins go (the failing chunk's went already).
             for (int i = 0; i < n; i++)
             {
                 if (!_chunkReserved[i])
@@ -320,8 +323,9 @@ internal sealed class DmaPinning
                 UnpinPagesRemoteLocked(dma, dma.RangeAt(at, bytes), _chunks[i].First, doAccounting: true);
                 at += bytes;
             }
+            return error;
         }
-        return error;
+        return pinError;
     }
 
     /// <summary>vfio_unpin_pages_remote: unpins the non-reserved pages of the chunk <paramref name="chunk"/> (IOVAs of

@@ -299,42 +299,55 @@ internal sealed class DomainSet(Type1Context ctx, IovaWindows windows)
     /// vfio_iommu_map for each of one GUP batch's <paramref name="chunks"/> (physical ranges) at consecutive IOVAs from
     /// <paramref name="iova"/>: every domain takes the whole batch in one call (<see cref="IommuDomain.MapChunks"/>)
     /// instead of one call per chunk and domain. The kernel maps a chunk into every domain before the next chunk; the
-    /// end state is the same, and a failure leaves what the kernel's would: the chunks before the failing one
-    /// (<paramref name="mapped"/> of them) in every domain, the failing one and those after it in none (unmapped again
-    /// from the domains already done, in reverse). Returns the IOMMU driver's error, or <see cref="Errno.None"/>.
+    /// end state is the same, and a failure returns the error and leaves what the kernel's would: the chunks before the
+    /// first failing one in the kernel's order (<paramref name="mapped"/> of them) in every domain, the failing one and
+    /// those after it in none (unmapped again from the domains that took them). Returns the IOMMU driver's error, or
+    /// <see cref="Errno.None"/>.
     /// </summary>
     public Errno MapChunksLocked(Iova iova, ReadOnlySpan<ByteRange> chunks, IommuProt prot, out int mapped)
     {
         ctx.AssertLocked();
-        mapped = chunks.Length;
-        for (int i = 0; i < _domains.Count; i++)
+        // The kernel's first failure is the lowest chunk that fails in any domain, and in the first such domain in list
+        // order. Each domain is asked only for the chunks before the lowest failure found so far, so a later domain's
+        // failure at an earlier chunk takes over; how far each domain got is kept to trim them all to the winner.
+        int count = _domains.Count;
+        Span<int> reached = count <= 16 ? stackalloc int[count] : new int[count];
+        reached.Clear();
+        int limit = chunks.Length;
+        Errno error = Errno.None;
+        for (int i = 0; i < count && limit > 0; i++)
         {
-            Errno e = _domains[i].Domain.MapChunks(iova, chunks, prot | IommuProt.Cache, out int done);
-            if (e == Errno.None)
+            Errno e = _domains[i].Domain.MapChunks(iova, chunks[..limit], prot | IommuProt.Cache, out int done);
+            reached[i] = done;
+            if (e != Errno.None)
             {
-                continue;
+                error = e;
+                limit = done;
             }
-            ulong before = 0;
-            ulong after = 0;
-            for (int k = 0; k < chunks.Length; k++)
-            {
-                if (k < done)
-                {
-                    before += chunks[k].Size;
-                }
-                else
-                {
-                    after += chunks[k].Size;
-                }
-            }
-            for (int j = i - 1; j >= 0; j--)
-            {
-                _domains[j].Domain.Unmap(iova.Plus(before), after);
-            }
-            mapped = done;
-            return e;
         }
-        return Errno.None;
+        mapped = limit;
+        if (error == Errno.None)
+        {
+            return Errno.None;
+        }
+        ulong kept = 0;
+        for (int k = 0; k < limit; k++)
+        {
+            kept += chunks[k].Size;
+        }
+        for (int j = count - 1; j >= 0; j--)
+        {
+            ulong extra = 0;
+            for (int k = limit; k < reached[j]; k++)
+            {
+                extra += chunks[k].Size;
+            }
+            if (extra != 0)
+            {
+                _domains[j].Domain.Unmap(iova.Plus(kept), extra);
+            }
+        }
+        return error;
     }
 
     /// <summary>
