@@ -408,7 +408,8 @@ internal sealed class DmaPinning
         int shift = _ctx.PageShift;
         ulong cursor = dma.Iova.Value;
         long unlocked = 0;
-        while (_domains.UnmapFirstBatchLocked(dma, ref cursor, UnmapBatchRuns, runs))
+        bool more = true;
+        while (more && _domains.UnmapFirstBatchLocked(dma, ref cursor, UnmapBatchRuns, runs, out more))
         {
             foreach (MappedRun run in runs)
             {

@@ -311,6 +311,11 @@ internal sealed class DomainSet(Type1Context ctx, IovaWindows windows)
         // order. Each domain is asked only for the chunks before the lowest failure found so far, so a later domain's
         // failure at an earlier chunk takes over; how far each domain got is kept to trim them all to the winner.
         int count = _domains.Count;
+        if (count == 1)
+        {
+            // One domain (the common case, and every 4 KiB map): what it refuses is the first failure, nothing to trim.
+            return _domains[0].Domain.MapChunks(iova, chunks, prot | IommuProt.Cache, out mapped);
+        }
         Span<int> reached = count <= 16 ? stackalloc int[count] : new int[count];
         reached.Clear();
         int limit = chunks.Length;
@@ -368,15 +373,17 @@ internal sealed class DomainSet(Type1Context ctx, IovaWindows windows)
     /// The streamed half of vfio_unmap_unpin: up to <paramref name="maxRuns"/> of the first domain's runs from
     /// <paramref name="cursor"/> (an IOVA of the mapping) on are unmapped with deferred IOTLB invalidation, which is
     /// then flushed; <paramref name="firstDomainRuns"/> gets what they translated, for the caller to unpin now that no
-    /// domain can reach it (spec §3.5), and <paramref name="cursor"/> moves past them. False when nothing was left.
+    /// domain can reach it (spec §3.5), and <paramref name="cursor"/> moves past them; <paramref name="more"/> tells
+    /// whether runs may be left for another call. False when nothing was left.
     /// The kernel walks the first domain page by page and flushes every 512 regions (unmap_unpin_fast); a batch here is
     /// a bound on the runs held at once, so an unmap of memory shattered into 1-page runs holds a batch, not the whole
     /// mapping's runs (issue 16: 140 MB per 4 GiB), with the same pins, charges and ordering guarantee.
     /// </summary>
-    public bool UnmapFirstBatchLocked(VfioDma dma, ref ulong cursor, int maxRuns, List<MappedRun> firstDomainRuns)
+    public bool UnmapFirstBatchLocked(VfioDma dma, ref ulong cursor, int maxRuns, List<MappedRun> firstDomainRuns, out bool more)
     {
         ctx.AssertLocked();
         ByteRange range = dma.MappedRange;
+        more = false;
         if (cursor > range.Last || cursor < range.Start)
         {
             return false;
@@ -404,6 +411,8 @@ internal sealed class DomainSet(Type1Context ctx, IovaWindows windows)
         // A run ending at 2^64-1 ends the mapping too; the next call then finds it gone.
         ulong last = firstDomainRuns[^1].Iova.Last;
         cursor = last == ulong.MaxValue ? last : last + 1;
+        // A short batch took the rest: no second look (a lock round trip of the domain's, in every 4 KiB unmap).
+        more = firstDomainRuns.Count == maxRuns && last < range.Last;
         return true;
     }
 
