@@ -45,22 +45,40 @@ internal static class ShatteredMemoryProbe
         ulong ram = rig.Mmap(gib * GiB, MmapFlags.Populate);
         long populated = GC.GetTotalMemory(forceFullCollection: true);
         var watch = System.Diagnostics.Stopwatch.StartNew();
+        TimeSpan cpu0 = ProcessCpu();
         rig.MapOrThrow(4 * GiB, ram, gib * GiB);
         double map = watch.Elapsed.TotalSeconds;
+        TimeSpan mapCpu = ProcessCpu() - cpu0;
         long mapped = GC.GetTotalMemory(forceFullCollection: true);
         watch.Restart();
+        cpu0 = ProcessCpu();
         rig.UnmapOrThrow(4 * GiB, gib * GiB);
         double unmap = watch.Elapsed.TotalSeconds;
+        TimeSpan unmapCpu = ProcessCpu() - cpu0;
         for (int i = 1; i < repeats; i++)
         {
-            // More pairs, for a profiler to see the pair rather than the populating fault.
+            // More pairs, for a profiler to see the pair rather than the populating fault; the CPU time of the
+            // last pair is reported (warm: the JIT has reached its final tier).
+            cpu0 = ProcessCpu();
             rig.MapOrThrow(4 * GiB, ram, gib * GiB);
+            mapCpu = ProcessCpu() - cpu0;
+            cpu0 = ProcessCpu();
             rig.UnmapOrThrow(4 * GiB, gib * GiB);
+            unmapCpu = ProcessCpu() - cpu0;
         }
         GC.KeepAlive(rig);
+        // User + system CPU time of the process: steadier than the wall clock on a loaded machine.
+        output.WriteLine($"CPU: MAP {mapCpu.TotalSeconds:F3} s, UNMAP {unmapCpu.TotalSeconds:F3} s, " +
+            $"{(mapCpu + unmapCpu).TotalSeconds * 1e9 / pages:F0} ns/page (last pair of {repeats})");
         output.WriteLine($"{gib} GiB in {runPages}-page runs ({pages} pages): populated {(populated - empty) / (double)pages:F1} B/page, " +
             $"mapped {(mapped - empty) / (double)pages:F1} B/page (DMA part {(mapped - populated) / (double)pages:F1}); " +
             $"MAP {map:F2} s, UNMAP {unmap:F2} s, {(map + unmap) * 1e9 / pages:F0} ns/page; " +
             $"peak working set {System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64 / (double)pages:F1} B/page");
+    }
+
+    private static TimeSpan ProcessCpu()
+    {
+        using var self = System.Diagnostics.Process.GetCurrentProcess();
+        return self.TotalProcessorTime;
     }
 }

@@ -307,7 +307,10 @@ internal sealed partial class AddressSpace
     /// them to <paramref name="runs"/>, extending the last run when physically contiguous. The zero frame takes one
     /// entry per page (the same frame again is no continuation) and no pin (see <see cref="PhysicalMemory.ZeroFrame"/>).
     /// <paramref name="runsFull"/> tells that it stopped because <paramref name="runs"/> had no room for a
-    /// discontinuity. Walks the page table's runs in order.</summary>
+    /// discontinuity. Walks the page table's runs in order, then pins what it found in one call
+    /// (<see cref="PhysicalMemory.PinRuns"/>): on memory shattered into 1-page runs a lock round trip per page-table
+    /// run was a good part of a pin's cost (issue 16). Nothing runs between the walk and the pins (both under the mmap
+    /// lock and the page-table lock), so the frames pinned are the ones the walk found.</summary>
     internal ulong PinPresentLocked(ulong page, ulong count, bool requireWritable, bool acceptZero, Span<PfnRun> runs, ref int runCount,
         out bool runsFull)
     {
@@ -318,6 +321,9 @@ internal sealed partial class AddressSpace
         {
             return 0;
         }
+        int from = runCount;
+        // Pages appended to the run that was last on entry (physically continued by this walk's first frames).
+        ulong extended = 0;
         using (_ptGate.EnterScope())
         {
             foreach (Run<Pte> r in _pageTable.Overlapping(page, page + count - 1))
@@ -347,6 +353,10 @@ internal sealed partial class AddressSpace
                     !_memory.IsZeroFrame(runs[runCount - 1].First))
                 {
                     runs[runCount - 1] = runs[runCount - 1] with { Count = runs[runCount - 1].Count + n };
+                    if (runCount == from)
+                    {
+                        extended += n;
+                    }
                 }
                 else if (runCount < runs.Length)
                 {
@@ -357,9 +367,14 @@ internal sealed partial class AddressSpace
                     runsFull = true;
                     break;
                 }
-                _memory.Pin(pfn, n);
                 pinned += n;
             }
+            if (extended != 0)
+            {
+                PfnRun head = runs[from - 1];
+                _memory.Pin(head.First.Plus(head.Count - extended), extended);
+            }
+            _memory.PinRuns(runs[from..runCount]);
         }
         return pinned;
     }

@@ -163,6 +163,24 @@ internal static class Gup
         }
     }
 
+    /// <summary><see cref="UnpinUserPages(Machine, PfnRun, bool, int)"/> for each of <paramref name="runs"/>, with one
+    /// acquisition of the frames' lock for all of them (<see cref="PhysicalMemory.UnpinRuns"/>); zero-frame entries are
+    /// left alone. The same pins, dirty bits and trace events as one call per run.</summary>
+    public static void UnpinUserPages(Machine machine, ReadOnlySpan<PfnRun> runs, bool markDirty, int pid = 0)
+    {
+        machine.Memory.UnpinRuns(runs, markDirty);
+        if (machine.Trace.Enabled)
+        {
+            foreach (PfnRun run in runs)
+            {
+                if (!machine.Memory.IsZeroFrame(run.First))
+                {
+                    machine.Trace.Emit(TraceKind.Unpin, pid, TraceLog.F("pfn", run.First.Value), TraceLog.F("pages", run.Count), TraceLog.F("dirty", markDirty));
+                }
+            }
+        }
+    }
+
     /// <summary>How many entries from the start of <paramref name="pfns"/> are physically contiguous
     /// (the length of the next chunk type1 may hand to one iommu_map call).</summary>
     public static int ContiguousPrefix(ReadOnlySpan<Pfn> pfns)

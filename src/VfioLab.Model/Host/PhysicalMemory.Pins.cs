@@ -9,6 +9,7 @@ internal sealed partial class PhysicalMemory
     private ulong _pinnedFrames;
     private ulong _totalPins;
 
+
     /// <summary>Distinct frames with at least one pin (the scenario check <c>pinned_pages</c>).</summary>
     public ulong PinnedFrameCount
     {
@@ -44,21 +45,65 @@ internal sealed partial class PhysicalMemory
         }
         using (_gate.EnterScope())
         {
-            var run = new PfnRun(first, count);
-            DebugAssertPinnableLocked(run);
-            ulong risen;
-            if (_pins.TryInsert(first.Value, run.Last.Value, new FrameCount(1)))
-            {
-                // The common case, frames with no pin yet: one descent, no walk.
-                risen = count;
-            }
-            else
-            {
-                AdjustLocked(_pins, first.Value, count, +1, out risen, out _);
-            }
-            _pinnedFrames += risen;
-            _totalPins += count;
+            PinLocked(new PfnRun(first, count));
         }
+    }
+
+    /// <summary><see cref="Pin"/> for each of <paramref name="runs"/> under one acquisition of the gate: what one GUP
+    /// call pins (on memory shattered into 1-page runs, a lock round trip per run was a good part of a pin's cost,
+    /// issue 16). Entries of the shared zero frame, which is never pinned, are skipped.</summary>
+    public void PinRuns(ReadOnlySpan<PfnRun> runs)
+    {
+        if (runs.IsEmpty)
+        {
+            return;
+        }
+        ulong zero = Volatile.Read(ref _zeroPfn);
+        using (_gate.EnterScope())
+        {
+            if (runs.Length == 1)
+            {
+                if (runs[0].Count != 0 && runs[0].First.Value != zero)
+                {
+                    PinLocked(runs[0]);
+                }
+                return;
+            }
+            // In address order: GUP returns frames in virtual order, scattered over RAM when memory is shattered, and
+            // neighbours in a sorted batch share the map's leaves (see PinBatch).
+            PfnRun[] sorted = System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length);
+            int n = 0;
+            foreach (PfnRun run in runs)
+            {
+                if (run.Count != 0 && run.First.Value != zero)
+                {
+                    sorted[n++] = run;
+                }
+            }
+            FrameRunSort.Sort(sorted.AsSpan(0, n));
+            for (int i = 0; i < n; i++)
+            {
+                PinLocked(sorted[i]);
+            }
+            System.Buffers.ArrayPool<PfnRun>.Shared.Return(sorted);
+        }
+    }
+
+    private void PinLocked(PfnRun run)
+    {
+        DebugAssertPinnableLocked(run);
+        ulong risen;
+        if (_pins.TryInsert(run.First.Value, run.Last.Value, new FrameCount(1)))
+        {
+            // The common case, frames with no pin yet: one descent, no walk.
+            risen = run.Count;
+        }
+        else
+        {
+            AdjustLocked(_pins, run.First.Value, run.Count, +1, out risen, out _);
+        }
+        _pinnedFrames += risen;
+        _totalPins += run.Count;
     }
 
     // A caller bug, not a user error: checked in debug builds (every test run), skipped in the hot path of
@@ -85,34 +130,64 @@ internal sealed partial class PhysicalMemory
         }
         using (_gate.EnterScope())
         {
-            ulong last = first.Value + count - 1;
-            if (_pins.TryGet(first.Value, out Run<FrameCount> only) && only.Last >= last && only.Value.Count == 1)
-            {
-                // The common case, frames holding this one pin: drop them from the map in one removal.
-                if (markDirty)
-                {
-                    _dirty.Set(first.Value, last, default);
-                }
-                _pins.Remove(first.Value, last);
-                _pinnedFrames -= count;
-                _totalPins -= count;
-                _released.Add(new PfnRun(first, count));
-                ReleaseUnusedLocked(_released, _refs);
-                return;
-            }
-            if (!_pins.Covers(first.Value, last))
-            {
-                HostThrowHelper.ThrowInvalidOperation($"unpin {new PfnRun(first, count)}: frame not pinned");
-            }
-            if (markDirty)
-            {
-                _dirty.Set(first.Value, last, default);
-            }
-            AdjustLocked(_pins, first.Value, count, -1, out _, out ulong fallen);
-            _pinnedFrames -= fallen;
-            _totalPins -= count;
+            UnpinLocked(new PfnRun(first, count), markDirty);
             ReleaseUnusedLocked(_released, _refs);
         }
+    }
+
+    /// <summary><see cref="Unpin"/> for each of <paramref name="runs"/> under one acquisition of the gate, the frames
+    /// left unused freed once at the end: what one batch of an unmap unpins (issue 16, as for <see cref="PinRuns"/>).
+    /// Entries of the shared zero frame, never pinned, are skipped.</summary>
+    public void UnpinRuns(ReadOnlySpan<PfnRun> runs, bool markDirty)
+    {
+        if (runs.IsEmpty)
+        {
+            return;
+        }
+        ulong zero = Volatile.Read(ref _zeroPfn);
+        using (_gate.EnterScope())
+        {
+            foreach (PfnRun run in runs)
+            {
+                if (run.Count != 0 && run.First.Value != zero)
+                {
+                    UnpinLocked(run, markDirty);
+                }
+            }
+            ReleaseUnusedLocked(_released, _refs);
+        }
+    }
+
+    // Drops the pins; the frames that lost their last one are appended to _released for the caller to free.
+    private void UnpinLocked(PfnRun run, bool markDirty)
+    {
+        _gate.AssertHeld();
+        ulong first = run.First.Value;
+        ulong last = run.Last.Value;
+        if (_pins.TryGet(first, out Run<FrameCount> only) && only.Last >= last && only.Value.Count == 1)
+        {
+            // The common case, frames holding this one pin: drop them from the map in one removal.
+            if (markDirty)
+            {
+                _dirty.Set(first, last, default);
+            }
+            _pins.Remove(first, last);
+            _pinnedFrames -= run.Count;
+            _totalPins -= run.Count;
+            _released.Add(run);
+            return;
+        }
+        if (!_pins.Covers(first, last))
+        {
+            HostThrowHelper.ThrowInvalidOperation($"unpin {run}: frame not pinned");
+        }
+        if (markDirty)
+        {
+            _dirty.Set(first, last, default);
+        }
+        AdjustLocked(_pins, first, run.Count, -1, out _, out ulong fallen);
+        _pinnedFrames -= fallen;
+        _totalPins -= run.Count;
     }
 
     /// <summary>The pin count of a frame (0 for frames outside RAM).</summary>

@@ -10,26 +10,43 @@ namespace VfioLab.Type1;
 /// Pinning a mapping's pages from a user mm and mapping them into the domains, and the reverse, for one type1
 /// container (spec §2.9, §3.2, §3.3, §3.5): <c>vfio_pin_pages_remote</c> (a chunk at a time, through the
 /// <see cref="PinBatch"/>, charged per chunk), <c>vfio_pin_map_dma</c>, <c>vfio_unpin_pages_remote</c>,
-/// <c>put_pfn</c> and <c>vfio_unmap_unpin</c> (unpin only after the IOTLB flush).
+/// <c>put_pfn</c> and <c>vfio_unmap_unpin</c> (unpin only after the IOTLB flush). MAP works a GUP batch at a time and
+/// UNMAP a bounded batch of runs at a time (issue 16; the reasons are at <see cref="PinMapBatchLocked"/> and
+/// <see cref="UnmapUnpinLocked"/>).
 /// </summary>
 /// <remarks>
 /// Lock: the container's type1 lock (<see cref="Type1Context.Lock"/>) protects <c>_batch</c> (struct vfio_batch,
-/// one per container here: pages pinned ahead of use) and <c>_unmapScratch</c>, and every mapping this touches;
+/// one per container here: pages pinned ahead of use), the chunk and unmap buffers, and every mapping this touches;
 /// every <c>*Locked</c> member asserts it. GUP takes the mm's mmap lock inside it. How cost follows extents: GUP
 /// returns physically contiguous runs, a chunk is a maximal run of one reserved-ness continued across batch refills
 /// exactly where the kernel's 512-page batches would continue it, and nothing is allocated per chunk or page.
 /// </remarks>
 internal sealed class DmaPinning
 {
-    // Runs kept in _unmapScratch between unmaps; a longer list is dropped after use.
-    private const int UnmapScratchKeep = 1024;
+    // Runs of the first domain one unmap batch takes (UnmapUnpinLocked); see there for why this size.
+    private const int UnmapBatchRuns = 512;
+
+    // Chunks one MAP batch takes at most (the kernel's batch is 512 pages).
+    private const int MapBatchChunks = 512;
+
+    // Pieces kept in the unpin list between unmaps; a longer list is dropped after use.
+    private const int UnpinKeep = 1024;
 
     private readonly Type1Context _ctx;
     private readonly LockedMemoryAccounting _accounting;
     private readonly PfnmapTranslation _pfnmap;
     private readonly DomainSet _domains;
     private readonly PinBatch _batch;
-    private List<MappedRun> _unmapScratch = [];
+    // One MAP batch's chunks (first frame and pages), whether each is reserved (never pinned or charged), and their
+    // physical ranges for the IOMMU: at most one chunk per run of the GUP batch.
+    private readonly PfnRun[] _chunks;
+    private readonly bool[] _chunkReserved;
+    private readonly ByteRange[] _chunkPhys;
+    // One unmap batch of the first domain's runs, and the pieces of frames to unpin once every batch is flushed.
+    private readonly List<MappedRun> _unmapRuns = new(UnmapBatchRuns);
+    private List<PfnRun> _unpin = [];
+    // put_pfn's pieces (at most two: a zero frame splits a run).
+    private readonly List<PfnRun> _putPieces = new(2);
 
     public DmaPinning(Type1Context ctx, LockedMemoryAccounting accounting, PfnmapTranslation pfnmap, DomainSet domains)
     {
@@ -38,6 +55,9 @@ internal sealed class DmaPinning
         _pfnmap = pfnmap;
         _domains = domains;
         _batch = new PinBatch(ctx.Behavior.DisableHugepages ? 1 : PinBatch.DefaultRuns);
+        _chunks = new PfnRun[MapBatchChunks];
+        _chunkReserved = new bool[_chunks.Length];
+        _chunkPhys = new ByteRange[_chunks.Length];
     }
 
     /// <summary>
@@ -51,7 +71,37 @@ internal sealed class DmaPinning
     public long PinPagesRemoteLocked(VfioDma dma, AddressSpace mm, ulong offset, ulong npage, ulong limit, out Pfn pfnBase)
     {
         _ctx.AssertLocked();
+        long pinned = PinChunkLocked(dma, mm, offset, npage, limit, 0, out pfnBase, out bool rsvd, out long lockAcct);
+        if (pinned <= 0)
+        {
+            return pinned;
+        }
+        Errno error = _accounting.LockAcctLocked(dma, lockAcct, async: false);
+        if (error != Errno.None)
+        {
+            if (!rsvd)
+            {
+                Gup.UnpinUserPages(_ctx.Machine, new PfnRun(pfnBase, (ulong)pinned), (dma.Prot & IommuProt.Write) != 0, dma.Task.Pid);
+            }
+            _batch.Release(_ctx.Machine, (dma.Prot & IommuProt.Write) != 0, dma.Task.Pid);
+            return error.AsReturn();
+        }
+        return pinned;
+    }
+
+    /// <summary>
+    /// vfio_pin_pages_remote up to the charge: pins one chunk as <see cref="PinPagesRemoteLocked"/> does, checking
+    /// RLIMIT_MEMLOCK as if <paramref name="pending"/> pages (the chunks before it in the same batch, not charged yet)
+    /// were already charged, and returns in <paramref name="lockAcct"/> what the chunk would charge, for the caller to
+    /// charge. Returns the chunk's pages, or -errno with nothing of the chunk left pinned and the batch released.
+    /// </summary>
+    private long PinChunkLocked(VfioDma dma, AddressSpace mm, ulong offset, ulong npage, ulong limit, long pending, out Pfn pfnBase, out bool rsvd,
+        out long lockAcct)
+    {
+        _ctx.AssertLocked();
         pfnBase = default;
+        rsvd = false;
+        lockAcct = 0;
         if (_ctx.Behavior.DisableHugepages)
         {
             npage = 1;
@@ -59,9 +109,7 @@ internal sealed class DmaPinning
         PhysicalMemory memory = _ctx.Machine.Memory;
         bool write = (dma.Prot & IommuProt.Write) != 0;
         bool haveBase = false;
-        bool rsvd = false;
         ulong pinned = 0;
-        long lockAcct = 0;
         Errno error = Errno.None;
         int shift = _ctx.PageShift;
         while (npage > 0 && error == Errno.None)
@@ -121,9 +169,9 @@ internal sealed class DmaPinning
                 if (!rsvd)
                 {
                     long chargeable = (long)(n - dma.CountVpfns(dma.RangeAt(offset, n << shift)));
-                    if (_accounting.ExceedsLimitLocked(dma, mm, lockAcct + chargeable, limit))
+                    if (_accounting.ExceedsLimitLocked(dma, mm, pending + lockAcct + chargeable, limit))
                     {
-                        error = LockedMemoryAccounting.RefuseMemlock("vfio_pin_pages_remote", mm.LockedVm, (ulong)(lockAcct + chargeable), limit);
+                        error = LockedMemoryAccounting.RefuseMemlock("vfio_pin_pages_remote", mm.LockedVm, (ulong)(pending + lockAcct + chargeable), limit);
                         break;
                     }
                     lockAcct += chargeable;
@@ -137,10 +185,6 @@ internal sealed class DmaPinning
             {
                 break;
             }
-        }
-        if (error == Errno.None)
-        {
-            error = _accounting.LockAcctLocked(dma, lockAcct, async: false);
         }
         if (error != Errno.None)
         {
@@ -163,9 +207,10 @@ internal sealed class DmaPinning
     }
 
     /// <summary>
-    /// vfio_pin_map_dma: pins and maps the mapping chunk by chunk from <paramref name="caller"/>'s mm (ENODEV without
-    /// one), growing <see cref="VfioDma.Size"/>; a chunk the domains refuse is unpinned and un-charged at once. On any
-    /// failure the caller removes the whole mapping (what was pinned, charged and mapped so far goes with it).
+    /// vfio_pin_map_dma: pins and maps the mapping from <paramref name="caller"/>'s mm (ENODEV without one), a GUP
+    /// batch at a time (<see cref="PinMapBatchLocked"/>), growing <see cref="VfioDma.Size"/> by what every domain
+    /// holds. On any failure the caller removes the whole mapping (what was pinned, charged and mapped so far goes
+    /// with it).
     /// </summary>
     public Errno PinMapDmaLocked(VfioDma dma, Process caller)
     {
@@ -178,26 +223,16 @@ internal sealed class DmaPinning
         }
         else
         {
-            int shift = _ctx.PageShift;
+            // A batch is one chunk (the kernel's exact sequence of pins, charges, maps and their trace events) while
+            // tracing, under the deferred lock accounting of async-lock-accounting (a charge may lag, and the next
+            // chunk's limit check sees the lag), and when the charge goes to another mm than the one the limit is
+            // checked against (exec-locked-vm-underflow): there, charging a batch at once could be observed.
+            AddressSpace? charged = _ctx.Behavior.ExecLockedVmUnderflow ? dma.Task.Mm : dma.Mm;
+            int maxChunks = _ctx.Trace.Enabled || _ctx.Behavior.AsyncLockAccounting || !ReferenceEquals(charged, mm) ? 1 : _chunks.Length;
             ulong limit = caller.MemlockLimitPages;
-            ulong remaining = dma.RequestedSize;
-            while (remaining > 0)
+            while (dma.Size < dma.RequestedSize && error == Errno.None)
             {
-                long npage = PinPagesRemoteLocked(dma, mm, dma.Size, remaining >> shift, limit, out Pfn pfn);
-                if (npage <= 0)
-                {
-                    error = npage == 0 ? Errno.EFAULT : ErrnoExtensions.FromReturn(npage);
-                    break;
-                }
-                ulong bytes = (ulong)npage << shift;
-                error = _domains.MapLocked(dma.IovaAt(dma.Size), pfn, (ulong)npage, dma.Prot);
-                if (error != Errno.None)
-                {
-                    UnpinPagesRemoteLocked(dma, dma.RangeAt(dma.Size, bytes), pfn, doAccounting: true);
-                    break;
-                }
-                remaining -= bytes;
-                dma.Size += bytes;
+                error = PinMapBatchLocked(dma, mm, limit, maxChunks);
             }
             _batch.Release(_ctx.Machine, (dma.Prot & IommuProt.Write) != 0, caller.Pid);
         }
@@ -207,6 +242,90 @@ internal sealed class DmaPinning
             _ctx.Emit(TraceKind.MapDmaUnwind, caller, TraceLog.F("iova", dma.Iova.Value), TraceLog.F("mapped", dma.Size), TraceLog.F("errno", error.ToString()));
         }
         return error;
+    }
+
+    /// <summary>
+    /// One step of vfio_pin_map_dma over a whole GUP batch (issue 16): the chunks the batch holds are pinned
+    /// (<see cref="PinChunkLocked"/>, each checked against RLIMIT_MEMLOCK with the chunks before it counted), charged in
+    /// one <c>vfio_lock_acct</c> (one trip through the mm's lock instead of one per chunk) and mapped into every domain
+    /// in one call per domain (<see cref="DomainSet.MapChunksLocked"/>). On memory shattered into 1-page runs a chunk
+    /// is a page, and these per-chunk round trips cost a lock round trip and a call each. What stays per chunk is what
+    /// the kernel's behaviour shows: the limit check (ENOMEM at the chunk that crosses it), the fault sites (asked as
+    /// often), the all-or-nothing of each chunk and which error MAP returns (the first in the kernel's chunk-by-chunk
+    /// order, for the errors that happen without fault injection). A failure leaves the mapping's
+    /// <see cref="VfioDma.Size"/> covering exactly what is pinned, charged and in every domain, as the kernel's loop
+    /// would after its failing chunk, and nothing of the batch beyond it; the caller's removal of the mapping makes the
+    /// end state the kernel's. Under fault injection the sites are asked in another order than the kernel's (a batch's
+    /// charges before its maps), so the n-th call may fall on another site; every failure still unwinds completely.
+    /// </summary>
+    private Errno PinMapBatchLocked(VfioDma dma, AddressSpace mm, ulong limit, int maxChunks)
+    {
+        _ctx.AssertLocked();
+        int shift = _ctx.PageShift;
+        bool write = (dma.Prot & IommuProt.Write) != 0;
+        ulong offset = dma.Size;
+        int n = 0;
+        long charge = 0;
+        int charges = 0;
+        Errno pinError = Errno.None;
+        do
+        {
+            long got = PinChunkLocked(dma, mm, offset, (dma.RequestedSize - offset) >> shift, limit, charge, out Pfn pfn, out bool rsvd, out long lockAcct);
+            if (got <= 0)
+            {
+                pinError = got == 0 ? Errno.EFAULT : ErrnoExtensions.FromReturn(got);
+                break;
+            }
+            _chunks[n] = new PfnRun(pfn, (ulong)got);
+            _chunkReserved[n] = rsvd;
+            n++;
+            charge += lockAcct;
+            charges += lockAcct != 0 ? 1 : 0;
+            offset += (ulong)got << shift;
+        }
+        while (n < maxChunks && offset < dma.RequestedSize && !_batch.IsEmpty);
+        // The chunks pinned before a failing one are charged and mapped even so: the kernel did that before it came to
+        // the failing chunk, and an error there (an IOMMU whose smallest page is larger than a chunk refuses it with
+        // EINVAL) is the one MAP returns.
+        Errno error = n == 0 ? Errno.None : _accounting.LockAcctLocked(dma, charge, async: false, charges);
+        if (error != Errno.None)
+        {
+            // Nothing of the batch was charged or mapped: its chunks' pins go.
+            if (pinError == Errno.None)
+            {
+                _batch.Release(_ctx.Machine, write, dma.Task.Pid);
+            }
+            for (int i = 0; i < n; i++)
+            {
+                if (!_chunkReserved[i])
+                {
+                    Gup.UnpinUserPages(_ctx.Machine, _chunks[i], write, dma.Task.Pid);
+                }
+            }
+            return error;
+        }
+        for (int i = 0; i < n; i++)
+        {
+            _chunkPhys[i] = ByteRange.FromStartSize(_chunks[i].First.ToPhys(shift).Value, _chunks[i].Count << shift);
+        }
+        error = _domains.MapChunksLocked(dma.IovaAt(dma.Size), _chunkPhys.AsSpan(0, n), dma.Prot, out int mapped);
+        for (int i = 0; i < mapped; i++)
+        {
+            dma.Size += _chunks[i].Count << shift;
+        }
+        if (error != Errno.None)
+        {
+            // The chunk the domains refused, and those after it, are unpinned and un-charged at once.
+            ulong at = dma.Size;
+            for (int i = mapped; i < n; i++)
+            {
+                ulong bytes = _chunks[i].Count << shift;
+                UnpinPagesRemoteLocked(dma, dma.RangeAt(at, bytes), _chunks[i].First, doAccounting: true);
+                at += bytes;
+            }
+            return error;
+        }
+        return pinError;
     }
 
     /// <summary>vfio_unpin_pages_remote: unpins the non-reserved pages of the chunk <paramref name="chunk"/> (IOVAs of
@@ -229,12 +348,23 @@ internal sealed class DmaPinning
     /// Returns the frames unpinned.</summary>
     public ulong PutPfns(VfioDma dma, Pfn first, ulong count)
     {
+        _putPieces.Clear();
+        ulong n = AppendPinned(first, count, _putPieces);
+        Gup.UnpinUserPages(_ctx.Machine, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_putPieces), (dma.Prot & IommuProt.Write) != 0, dma.Task.Pid);
+        _putPieces.Clear();
+        return n;
+    }
+
+    // put_pfn's test over [first, first + count): appends the pieces that were pinned (not reserved, invalid or the
+    // zero frame) to `into` and returns their frames.
+    private ulong AppendPinned(Pfn first, ulong count, List<PfnRun> into)
+    {
         PhysicalMemory memory = _ctx.Machine.Memory;
         if (memory.ZeroFrame is { } zero && zero.Value - first.Value < count)
         {
             // The zero frame (reserved, one page per IOMMU chunk) may sit beside pinned frames that the unmap joined.
             ulong before = zero.Value - first.Value;
-            return PutPfns(dma, first, before) + PutPfns(dma, zero.Plus(1), count - before - 1);
+            return AppendPinned(first, before, into) + AppendPinned(zero.Plus(1), count - before - 1, into);
         }
         ulong frames = memory.FrameCount;
         if (count == 0 || first.Value >= frames || memory.IsReservedOrInvalid(first))
@@ -242,16 +372,28 @@ internal sealed class DmaPinning
             return 0;
         }
         ulong n = Math.Min(count, frames - first.Value);
-        Gup.UnpinUserPages(_ctx.Machine, new PfnRun(first, n), (dma.Prot & IommuProt.Write) != 0, dma.Task.Pid);
+        into.Add(new PfnRun(first, n));
         return n;
     }
 
     /// <summary>
-    /// vfio_unmap_unpin: the mapping's translations leave every domain (<see cref="DomainSet.UnmapLocked"/>: the first
-    /// last, with deferred invalidation, then flushed) and only then are the frames the first domain translated
-    /// unpinned, so no page is unpinned while a domain may still reach it (spec §3.5). With accounting the unpinned
-    /// pages are un-charged and 0 is returned; otherwise their count. Nothing to do without a domain or a pinned part.
+    /// vfio_unmap_unpin: the mapping's translations leave every domain but the first (<see cref="DomainSet.UnmapOthersLocked"/>),
+    /// then the first a batch at a time (<see cref="DomainSet.UnmapFirstBatchLocked"/>: deferred invalidation, then
+    /// flushed), and only then are the frames they translated unpinned, so no page is unpinned while a domain may still
+    /// reach it (spec §3.5). With accounting the unpinned pages are un-charged and 0 is returned; otherwise their count.
+    /// Nothing to do without a domain or a pinned part.
     /// </summary>
+    /// <remarks>
+    /// The IOMMU side is streamed in batches of <see cref="UnmapBatchRuns"/> runs (the kernel flushes every 512
+    /// regions), so neither a list of the mapping's runs nor the domain's pending invalidations grow with the mapping:
+    /// on memory shattered into 1-page runs those were 72 bytes a page of transient memory (140 MB per 4 GiB with the
+    /// lists' slack, issue 16). The frames are unpinned once, after the last flush, all sorted by frame and adjacent
+    /// ones joined, holding 16 bytes per piece meanwhile: unpinning each batch sorted on its own was measured 4.7 times
+    /// slower (4 GiB in 1-page runs: 2.08 s against 0.45 s of CPU for the unpins), because a batch's frames are
+    /// scattered over all of RAM and each update of the pin-count map was a cache miss, while the whole mapping sorted
+    /// walks the map in address order. The kernel unpins each batch after its flush; unpinning later, still under the
+    /// container's lock, ends in the same pins, charges and dirty bits.
+    /// </remarks>
     public long UnmapUnpinLocked(VfioDma dma, bool doAccounting)
     {
         _ctx.AssertLocked();
@@ -259,14 +401,27 @@ internal sealed class DmaPinning
         {
             return 0;
         }
-        List<MappedRun> runs = _unmapScratch;
-        _domains.UnmapLocked(dma, runs);
-        long unlocked = (long)UnpinTranslatedLocked(dma, runs);
-        runs.Clear();
-        if (runs.Capacity > UnmapScratchKeep)
+        _domains.UnmapOthersLocked(dma);
+        List<MappedRun> runs = _unmapRuns;
+        List<PfnRun> unpin = _unpin;
+        unpin.Clear();
+        int shift = _ctx.PageShift;
+        ulong cursor = dma.Iova.Value;
+        long unlocked = 0;
+        bool more = true;
+        while (more && _domains.UnmapFirstBatchLocked(dma, ref cursor, UnmapBatchRuns, runs, out more))
+        {
+            foreach (MappedRun run in runs)
+            {
+                unlocked += (long)AppendPinned(Pfn.FromPhys(run.Phys, shift), run.Iova.Size >> shift, unpin);
+            }
+            runs.Clear();
+        }
+        UnpinSortedLocked(dma, unpin);
+        if (unpin.Capacity > UnpinKeep)
         {
             // A huge scattered unmap grew it: do not keep megabytes alive for the next 4 KiB unmap.
-            _unmapScratch = [];
+            _unpin = [];
         }
         dma.IommuMapped = false;
         if (doAccounting)
@@ -278,54 +433,33 @@ internal sealed class DmaPinning
     }
 
     /// <summary>
-    /// Unpins the frames a mapping's runs translated to, after the flush. Runs are sorted by frame and
-    /// physically adjacent ones joined, so frames scattered in small runs are unpinned in a few calls
-    /// (the pin counts and dirty bits end the same as unpinning run by run in IOVA order).
+    /// Unpins <paramref name="pieces"/> of pinned frames in one call, sorted by frame and physically adjacent ones
+    /// joined (the pin counts and dirty bits end the same as unpinning them in IOVA order), so the frames' maps are
+    /// updated in address order. Empties the list.
     /// </summary>
-    private ulong UnpinTranslatedLocked(VfioDma dma, List<MappedRun> runs)
+    private void UnpinSortedLocked(VfioDma dma, List<PfnRun> pieces)
     {
         _ctx.AssertLocked();
-        int shift = _ctx.PageShift;
-        if (runs.Count == 0)
+        Span<PfnRun> span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(pieces);
+        if (span.Length > 1)
         {
-            return 0;
-        }
-        if (runs.Count == 1)
-        {
-            return PutPfns(dma, Pfn.FromPhys(runs[0].Phys, shift), runs[0].Iova.Size >> shift);
-        }
-        // Primitive keys sort without a comparison delegate; the arrays are rented, not left to the GC.
-        int count = runs.Count;
-        ulong[] phys = System.Buffers.ArrayPool<ulong>.Shared.Rent(count);
-        ulong[] sizes = System.Buffers.ArrayPool<ulong>.Shared.Rent(count);
-        try
-        {
-            for (int i = 0; i < count; i++)
+            FrameRunSort.Sort(span);
+            int joined = 0;
+            for (int i = 1; i < span.Length; i++)
             {
-                phys[i] = runs[i].Phys.Value;
-                sizes[i] = runs[i].Iova.Size;
-            }
-            Array.Sort(phys, sizes, 0, count);
-            ulong unlocked = 0;
-            int k = 0;
-            while (k < count)
-            {
-                ulong start = phys[k];
-                ulong bytes = sizes[k];
-                k++;
-                while (k < count && phys[k] == start + bytes)
+                PfnRun last = span[joined];
+                if (last.First.Value + last.Count == span[i].First.Value)
                 {
-                    bytes += sizes[k];
-                    k++;
+                    span[joined] = last with { Count = last.Count + span[i].Count };
                 }
-                unlocked += PutPfns(dma, new Pfn(start >> shift), bytes >> shift);
+                else
+                {
+                    span[++joined] = span[i];
+                }
             }
-            return unlocked;
+            span = span[..(joined + 1)];
         }
-        finally
-        {
-            System.Buffers.ArrayPool<ulong>.Shared.Return(phys);
-            System.Buffers.ArrayPool<ulong>.Shared.Return(sizes);
-        }
+        Gup.UnpinUserPages(_ctx.Machine, span, (dma.Prot & IommuProt.Write) != 0, dma.Task.Pid);
+        pieces.Clear();
     }
 }

@@ -295,47 +295,106 @@ internal sealed class DomainSet(Type1Context ctx, IovaWindows windows)
         _emulatedGroups.Clear();
     }
 
-    /// <summary>vfio_iommu_map: maps one chunk of <paramref name="npage"/> pages from <paramref name="pfn"/> at
-    /// <paramref name="iova"/> into every domain in list order; on a failure the chunk is unmapped again from the
-    /// domains already done, in reverse, and the IOMMU driver's error returned.</summary>
-    public Errno MapLocked(Iova iova, Pfn pfn, ulong npage, IommuProt prot)
+    /// <summary>
+    /// vfio_iommu_map for each of one GUP batch's <paramref name="chunks"/> (physical ranges) at consecutive IOVAs from
+    /// <paramref name="iova"/>: every domain takes the whole batch in one call (<see cref="IommuDomain.MapChunks"/>)
+    /// instead of one call per chunk and domain. The kernel maps a chunk into every domain before the next chunk; the
+    /// end state is the same, and a failure returns the error and leaves what the kernel's would: the chunks before the
+    /// first failing one in the kernel's order (<paramref name="mapped"/> of them) in every domain, the failing one and
+    /// those after it in none (unmapped again from the domains that took them). Returns the IOMMU driver's error, or
+    /// <see cref="Errno.None"/>.
+    /// </summary>
+    public Errno MapChunksLocked(Iova iova, ReadOnlySpan<ByteRange> chunks, IommuProt prot, out int mapped)
     {
         ctx.AssertLocked();
-        ulong size = npage << ctx.PageShift;
-        PhysAddr phys = pfn.ToPhys(ctx.PageShift);
-        for (int i = 0; i < _domains.Count; i++)
+        // The kernel's first failure is the lowest chunk that fails in any domain, and in the first such domain in list
+        // order. Each domain is asked only for the chunks before the lowest failure found so far, so a later domain's
+        // failure at an earlier chunk takes over; how far each domain got is kept to trim them all to the winner.
+        int count = _domains.Count;
+        if (count == 1)
         {
-            Errno e = _domains[i].Domain.Map(iova, phys, size, prot | IommuProt.Cache);
+            // One domain (the common case, and every 4 KiB map): what it refuses is the first failure, nothing to trim.
+            return _domains[0].Domain.MapChunks(iova, chunks, prot | IommuProt.Cache, out mapped);
+        }
+        Span<int> reached = count <= 16 ? stackalloc int[count] : new int[count];
+        reached.Clear();
+        int limit = chunks.Length;
+        Errno error = Errno.None;
+        for (int i = 0; i < count && limit > 0; i++)
+        {
+            Errno e = _domains[i].Domain.MapChunks(iova, chunks[..limit], prot | IommuProt.Cache, out int done);
+            reached[i] = done;
             if (e != Errno.None)
             {
-                for (int j = i - 1; j >= 0; j--)
-                {
-                    _domains[j].Domain.Unmap(iova, size);
-                }
-                return e;
+                error = e;
+                limit = done;
             }
         }
-        return Errno.None;
+        mapped = limit;
+        if (error == Errno.None)
+        {
+            return Errno.None;
+        }
+        ulong kept = 0;
+        for (int k = 0; k < limit; k++)
+        {
+            kept += chunks[k].Size;
+        }
+        for (int j = count - 1; j >= 0; j--)
+        {
+            ulong extra = 0;
+            for (int k = limit; k < reached[j]; k++)
+            {
+                extra += chunks[k].Size;
+            }
+            if (extra != 0)
+            {
+                _domains[j].Domain.Unmap(iova.Plus(kept), extra);
+            }
+        }
+        return error;
     }
 
     /// <summary>
-    /// The domain half of vfio_unmap_unpin: the mapping's translations go from every domain but the first, then from
-    /// the first with deferred IOTLB invalidation, which is then flushed. <paramref name="firstDomainRuns"/> gets what
-    /// the first domain translated, for the caller to unpin only now that no domain can reach it (spec §3.5). The
-    /// kernel walks the first domain page by page and flushes every 512 regions; the model removes whole stretches at
-    /// once and flushes once, with the same pins, charges and ordering guarantee. Needs a domain and a pinned part.
+    /// The first half of vfio_unmap_unpin: the mapping's translations go from every domain but the first (one
+    /// <c>iommu_unmap</c> each). Then <see cref="UnmapFirstBatchLocked"/> takes them from the first, a bounded batch at
+    /// a time. Needs a domain and a pinned part.
     /// </summary>
-    public void UnmapLocked(VfioDma dma, List<MappedRun> firstDomainRuns)
+    public void UnmapOthersLocked(VfioDma dma)
     {
         ctx.AssertLocked();
-        ByteRange range = dma.MappedRange;
-        IommuDomain first = _domains[0].Domain;
         for (int i = 1; i < _domains.Count; i++)
         {
             _domains[i].Domain.Unmap(dma.Iova, dma.Size);
         }
-        first.CollectMappedRuns(range, firstDomainRuns);
-        // Holes (the kernel skips them page by page) split the range into stretches unmapped one call each.
+    }
+
+    /// <summary>
+    /// The streamed half of vfio_unmap_unpin: up to <paramref name="maxRuns"/> of the first domain's runs from
+    /// <paramref name="cursor"/> (an IOVA of the mapping) on are unmapped with deferred IOTLB invalidation, which is
+    /// then flushed; <paramref name="firstDomainRuns"/> gets what they translated, for the caller to unpin now that no
+    /// domain can reach it (spec §3.5), and <paramref name="cursor"/> moves past them; <paramref name="more"/> tells
+    /// whether runs may be left for another call. False when nothing was left.
+    /// The kernel walks the first domain page by page and flushes every 512 regions (unmap_unpin_fast); a batch here is
+    /// a bound on the runs held at once, so an unmap of memory shattered into 1-page runs holds a batch, not the whole
+    /// mapping's runs (issue 16: 140 MB per 4 GiB), with the same pins, charges and ordering guarantee.
+    /// </summary>
+    public bool UnmapFirstBatchLocked(VfioDma dma, ref ulong cursor, int maxRuns, List<MappedRun> firstDomainRuns, out bool more)
+    {
+        ctx.AssertLocked();
+        ByteRange range = dma.MappedRange;
+        more = false;
+        if (cursor > range.Last || cursor < range.Start)
+        {
+            return false;
+        }
+        IommuDomain first = _domains[0].Domain;
+        first.CollectMappedRuns(new ByteRange(cursor, range.Last), firstDomainRuns, maxRuns);
+        if (firstDomainRuns.Count == 0)
+        {
+            return false;
+        }
+        // Holes (the kernel skips them page by page) split the batch into stretches unmapped one call each.
         int k = 0;
         while (k < firstDomainRuns.Count)
         {
@@ -349,6 +408,12 @@ internal sealed class DomainSet(Type1Context ctx, IovaWindows windows)
             first.UnmapDeferred(new Iova(stretch.Start), stretch.Size);
         }
         first.IotlbSync();
+        // A run ending at 2^64-1 ends the mapping too; the next call then finds it gone.
+        ulong last = firstDomainRuns[^1].Iova.Last;
+        cursor = last == ulong.MaxValue ? last : last + 1;
+        // A short batch took the rest: no second look (a lock round trip of the domain's, in every 4 KiB unmap).
+        more = firstDomainRuns.Count == maxRuns && last < range.Last;
+        return true;
     }
 
     /// <summary>The domains as the snapshot copies them (groups, page-table runs, pending invalidations); with

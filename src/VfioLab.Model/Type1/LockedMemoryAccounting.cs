@@ -24,9 +24,11 @@ internal sealed class LockedMemoryAccounting(Type1Context ctx)
     /// RLIMIT_MEMLOCK unless the mapping has CAP_IPC_LOCK, or EINTR (killable mmap lock; the
     /// <c>lock_acct</c> fault site). Async callers (unpin paths) get ESRCH when the mm is gone. Under
     /// <see cref="Type1Behavior.ExecLockedVmUnderflow"/> the target is the owner task's current mm (before
-    /// 046eca5018f8, v6.3), ESRCH when the task has none.
+    /// 046eca5018f8, v6.3), ESRCH when the task has none. <paramref name="charges"/>: how many of the kernel's
+    /// per-chunk charges an increment stands for (MAP charges a GUP batch's chunks at once, issue 16); the fault site
+    /// is asked once for each, as the kernel's would be, and any firing refuses the whole increment.
     /// </summary>
-    public Errno LockAcctLocked(VfioDma dma, long pages, bool async)
+    public Errno LockAcctLocked(VfioDma dma, long pages, bool async, int charges = 1)
     {
         ctx.AssertLocked();
         if (pages == 0)
@@ -50,9 +52,12 @@ internal sealed class LockedMemoryAccounting(Type1Context ctx)
         }
         try
         {
-            if (pages > 0 && ctx.Faults.ShouldFail(FaultSite.LockAcct))
+            for (int i = 0; pages > 0 && i < charges; i++)
             {
-                return Refusals.Refuse(Errno.EINTR, "vfio_lock_acct", "a fatal signal while waiting for the mmap lock to charge {0} pages (injected)", (ulong)pages);
+                if (ctx.Faults.ShouldFail(FaultSite.LockAcct))
+                {
+                    return Refusals.Refuse(Errno.EINTR, "vfio_lock_acct", "a fatal signal while waiting for the mmap lock to charge {0} pages (injected)", (ulong)pages);
+                }
             }
             mm.MmapWriteLock();
             try
