@@ -44,6 +44,7 @@ public sealed partial class ServeServer
         long trial = client.Lab.Syscalls.Mmap(0, length, prot, flags & ~MmapFlags.Fixed, file.Fd, offset);
         if (trial < 0)
         {
+            _recorder?.MmapRegion(client, file, 0, length, prot, offset, trial);
             return Reply.Of(trial, what);
         }
         client.Lab.Syscalls.Munmap((ulong)trial, length);
@@ -86,6 +87,7 @@ public sealed partial class ServeServer
         ulong offset = BinaryPrimitives.ReadUInt64LittleEndian(p[24..]);
         string what = $"{file.Path} 0x{length:x} bytes at 0x{offset:x} to 0x{addr:x}";
         long r = client.Lab.Syscalls.Mmap(addr, length, prot, flags | MmapFlags.Fixed, file.Fd, offset);
+        _recorder?.MmapRegion(client, file, addr, length, prot, offset, r);
         if (r < 0)
         {
             return Reply.Of(r, what);
@@ -147,7 +149,8 @@ public sealed partial class ServeServer
                 bool modelChanged = !m.SequenceEqual(s);
                 if (clientStored)
                 {
-                    b.Client.Lab.Syscalls.WriteMemory(b.Address + (ulong)at, f);
+                    int stored = b.Client.Lab.Syscalls.WriteMemory(b.Address + (ulong)at, f);
+                    _recorder?.BarStore(b.Client, b.Address + (ulong)at, f, stored);
                     f.CopyTo(m);
                 }
                 else if (modelChanged)
