@@ -179,9 +179,9 @@ public static class ScenarioFile
                 y.Append(Serialize(new YamlMappingNode(keys[i].Key, keys[i].Value), indent: ""));
                 continue;
             }
-            // The section's own lines, from its key to the next top-level key.
-            int first = (int)keys[i].Key.Start.Line - 1;
-            int end = i + 1 < keys.Count ? (int)keys[i + 1].Key.Start.Line - 1 : lines.Length;
+            // The section's own lines: the comments just above its key, the key, its value, up to the next section.
+            int first = SectionStart(lines, keys, i);
+            int end = i + 1 < keys.Count ? SectionStart(lines, keys, i + 1) : lines.Length;
             for (int l = first; l < end && l < lines.Length; l++)
             {
                 y.AppendLine(lines[l]);
@@ -222,6 +222,23 @@ public static class ScenarioFile
             y.AppendLine(line);
         }
         return y.ToString();
+    }
+
+    // The first line of top-level section i: its key's line, or the comment lines (and blank lines between them) right
+    // above it, back to the previous section's last line of content.
+    private static int SectionStart(string[] lines, List<KeyValuePair<YamlNode, YamlNode>> keys, int i)
+    {
+        int start = (int)keys[i].Key.Start.Line - 1;
+        int floor = i > 0 ? (int)keys[i - 1].Value.End.Line : 0;
+        while (start - 1 >= floor && start - 1 < lines.Length && lines[start - 1].TrimStart() is { } above && (above.Length == 0 || above[0] == '#'))
+        {
+            start--;
+        }
+        while (start < (int)keys[i].Key.Start.Line - 1 && lines[start].Trim().Length == 0)
+        {
+            start++;
+        }
+        return start;
     }
 
     private static YamlMappingNode LoadRoot(string text, string file)
