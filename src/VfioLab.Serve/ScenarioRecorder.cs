@@ -508,10 +508,22 @@ internal sealed class ScenarioRecorder : IMirrorListener
 
     /// <summary>A call the server answered without the model (a client fd it could not resolve, memory it could not
     /// read): a comment, as the model never saw it.</summary>
-    public void NotReached(ClientProcess client, string what, long result)
+    public void NotReached(ClientProcess client, string what, long result) =>
+        NotReplayed(client, Invariant($"{what} answered {Errno(result)} by the server without reaching the model"));
+
+    /// <summary>A call no step can state: a comment where it happened.</summary>
+    public void NotReplayed(ClientProcess client, string what)
     {
         string name = _clients.TryGetValue(client, out Client? c) ? c.Name : $"pid {client.Pid}";
-        Comment(Invariant($"{name}: {what} answered {Errno(result)} by the server without reaching the model: not replayed"));
+        Comment($"{name}: {what}: not replayed");
+    }
+
+    /// <summary>What the client got differs from the model's answer the step before states (the server could not
+    /// copy the answer out): a comment after that step.</summary>
+    public void ClientGotOther(ClientProcess client, string what)
+    {
+        string name = _clients.TryGetValue(client, out Client? c) ? c.Name : $"pid {client.Pid}";
+        Comment($"{name}: the step above is the model's answer; the client got EFAULT ({what})");
     }
 
     // ---- text ----

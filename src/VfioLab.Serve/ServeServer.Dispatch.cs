@@ -186,6 +186,7 @@ public sealed partial class ServeServer
         _recorder?.Pread(client, file, offset, (ulong)data.Length, r, data.AsSpan(0, (int)Math.Max(r, 0)));
         if (r > 0 && RemoteProcess.Write(client.Pid, buf, data.AsSpan(0, (int)r)) != r)
         {
+            _recorder?.ClientGotOther(client, "its pread buffer was not writable");
             return Reply.Of(Errno.EFAULT.AsReturn(), what + " (the buffer is not writable)");
         }
         return Reply.Of(r, what);

@@ -183,10 +183,12 @@ public sealed partial class ServeServer
         if (!WriteBack(client, arg, before, span))
         {
             Log($"{client}: {name}: the reply could not be written back (EFAULT after the model acted)");
+            _recorder?.ClientGotOther(client, "the reply could not be written back");
             return Reply.Of(Errno.EFAULT.AsReturn(), name);
         }
         if (r >= 0 && bitmap is { } written && (bitmapOut is null || RemoteProcess.Write(client.Pid, written.Data, bitmapOut) != bitmapOut.Length))
         {
+            _recorder?.ClientGotOther(client, "the dirty bitmap could not be copied out");
             return Reply.Of(Errno.EFAULT.AsReturn(), name + " (dirty bitmap not writable)");
         }
         return Reply.Of(r, $"{name} argsz {argsz}{MapSummary(file.Kind, request, before)}");

@@ -44,7 +44,15 @@ public sealed partial class ServeServer
         long trial = client.Lab.Syscalls.Mmap(0, length, prot, flags & ~MmapFlags.Fixed, file.Fd, offset);
         if (trial < 0)
         {
-            _recorder?.MmapRegion(client, file, 0, length, prot, offset, trial);
+            if ((flags & MmapFlags.Shared) != 0)
+            {
+                _recorder?.MmapRegion(client, file, 0, length, prot, offset, trial);
+            }
+            else
+            {
+                // mmap_region maps MAP_SHARED; a refused private mapping is not what a step would ask.
+                _recorder?.NotReplayed(client, $"a MAP_PRIVATE mmap of {what}, refused by the model ({ErrnoExtensions.FromReturn(trial)}); no step maps a region privately");
+            }
             return Reply.Of(trial, what);
         }
         client.Lab.Syscalls.Munmap((ulong)trial, length);
