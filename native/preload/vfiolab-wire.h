@@ -28,6 +28,7 @@ enum vfiolab_wire_op {
 	VFIOLAB_OP_CTL_RESET = 68,
 	VFIOLAB_OP_CTL_UNPLUG = 69,
 	VFIOLAB_OP_CTL_RELEASE = 70,
+	VFIOLAB_OP_CTL_RECORD_SAVE = 71,
 };
 
 /* Reply flags. */

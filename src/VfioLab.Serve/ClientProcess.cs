@@ -24,6 +24,9 @@ internal sealed class ClientProcess
 
     public ClientProcess? Parent { get; }
 
+    /// <summary>Told of every mapping the mirror makes or removes (the recorder), or null.</summary>
+    public IMirrorListener? Listener { get; init; }
+
     /// <summary>The pidfd the server watches for this process's exit, or -1.</summary>
     public int Pidfd { get; set; } = -1;
 
@@ -76,12 +79,17 @@ internal sealed class ClientProcess
             foreach ((ulong start, ulong end) in OutsideDevices(goneStart, goneEnd))
             {
                 Lab.Syscalls.Munmap(start, end - start);
+                Listener?.Unmapped(this, start, end);
             }
         }
         foreach ((ulong start, ulong end, RealMapping m) in added)
         {
             long r = Lab.Syscalls.Mmap(start, end - start, Protection(m), Flags(m), -1, 0);
-            if (r < 0)
+            if (r >= 0)
+            {
+                Listener?.Mapped(this, start, end, m);
+            }
+            else
             {
                 (problems ??= []).Add($"{start:x}-{end:x} {m.Kind}: the model refused it ({ErrnoExtensions.FromReturn(r)})");
             }

@@ -30,6 +30,9 @@ public static class ServeControl
     /// <summary>CTL_RELEASE: the host takes the named device away from its users.</summary>
     public const ushort Release = Wire.CtlRelease;
 
+    /// <summary>CTL_RECORD_SAVE: a server started with <c>--record FILE</c> writes what its clients did so far.</summary>
+    public const ushort RecordSave = Wire.CtlRecordSave;
+
     /// <summary>Sends one control request to the server on <paramref name="socketPath"/>.</summary>
     /// <returns>The reply's result (non-negative, or -errno) and payload.</returns>
     /// <exception cref="SocketException">No server answers on the socket.</exception>

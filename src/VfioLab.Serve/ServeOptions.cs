@@ -13,4 +13,15 @@ public sealed class ServeOptions
 
     /// <summary>The directory the path tree is written to (default: the socket path with <c>.root</c> appended).</summary>
     public string? RootPath { get; init; }
+
+    /// <summary>Where the clients' calls are recorded as a scenario (<c>vfiolab serve --record FILE</c>), written by
+    /// <see cref="ServeServer.SaveRecording"/>; null: nothing is recorded. Needs <see cref="RecordHostText"/>.</summary>
+    public string? RecordPath { get; init; }
+
+    /// <summary>The text of the scenario file the host was built from: the recorded scenario's host, devices,
+    /// processes and first steps.</summary>
+    public string? RecordHostText { get; init; }
+
+    /// <summary>That file's name, for the recorded scenario's comments and messages (default <c>host.yaml</c>).</summary>
+    public string? RecordHostFile { get; init; }
 }

@@ -20,6 +20,7 @@ public sealed partial class ServeServer
                 Wire.CtlDma => ControlDma(payload),
                 Wire.CtlReset => ControlReset(CString(payload)),
                 Wire.CtlUnplug => HostChange(CString(payload), d => d.Unplug(), "unplug"),
+                Wire.CtlRecordSave => RecordSave(),
                 _ => HostChange(CString(payload), d => d.Release(), "release"),
             };
         }
@@ -135,13 +136,33 @@ public sealed partial class ServeServer
         }
         ClientProcess holder = file.Holders.First();
         long r = holder.Lab.Syscalls.Ioctl(file.Fd, VfioIoctl.DeviceReset, 0);
+        _recorder?.DeviceReset(holder, file, r);
         return Text(r, $"VFIO_DEVICE_RESET of {device} as {holder}: {(r >= 0 ? "ok" : ErrnoExtensions.FromReturn(r).ToString())}\n");
+    }
+
+    // The gate is held (every call is served under it): the recording is written as it stands.
+    private Reply RecordSave()
+    {
+        if (_recorder is null)
+        {
+            return Text(Errno.EINVAL.AsReturn(), "the server is not recording (start it with vfiolab serve --record FILE)\n");
+        }
+        try
+        {
+            _recorder.Save();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Text(Errno.EIO.AsReturn(), $"{_recorder.Path} could not be written: {e.Message}\n");
+        }
+        return Text(0, string.Create(CultureInfo.InvariantCulture, $"recorded {_recorder.StepCount} step(s) to {_recorder.Path}\n"));
     }
 
     private Reply HostChange(string device, Func<LabDevice, int> action, string what)
     {
         LabDevice d = Host.Device(device);
         int r = action(d);
+        _recorder?.HostChange(d, what == "unplug" ? "unplug" : "device_release", r);
         PathTree.Write(RootPath, Host);
         return Text(r, $"{what} of {device}: {(r >= 0 ? "ok" : ErrnoExtensions.FromReturn(r).ToString())}\n");
     }

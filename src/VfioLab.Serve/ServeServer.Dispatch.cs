@@ -106,9 +106,11 @@ public sealed partial class ServeServer
         int fd = client.Lab.Syscalls.Open(path);
         if (fd < 0)
         {
+            _recorder?.Open(client, path, fd, null);
             return Reply.Of(fd, path);
         }
         c.File = new ModelFile(path == "/dev/vfio/vfio" ? FileKind.Container : FileKind.Group, fd, path, client);
+        _recorder?.Open(client, path, fd, c.File);
         Register(c, BinaryPrimitives.ReadUInt64LittleEndian(p[8..]));
         return Reply.Of(0, path);
     }
@@ -149,6 +151,7 @@ public sealed partial class ServeServer
         ulong addr = BinaryPrimitives.ReadUInt64LittleEndian(p);
         ulong length = BinaryPrimitives.ReadUInt64LittleEndian(p[8..]);
         int r = client.Lab.Syscalls.Munmap(addr, length);
+        _recorder?.Munmap(client, addr, length, r);
         ForgetBarMappings(client, addr, length);
         client.Refresh();
         return Reply.Of(r, $"0x{addr:x} +0x{length:x}");
@@ -180,8 +183,10 @@ public sealed partial class ServeServer
             return bad;
         }
         long r = client.Lab.Syscalls.Pread(file.Fd, data, offset);
+        _recorder?.Pread(client, file, offset, (ulong)data.Length, r, data.AsSpan(0, (int)Math.Max(r, 0)));
         if (r > 0 && RemoteProcess.Write(client.Pid, buf, data.AsSpan(0, (int)r)) != r)
         {
+            _recorder?.ClientGotOther(client, "its pread buffer was not writable");
             return Reply.Of(Errno.EFAULT.AsReturn(), what + " (the buffer is not writable)");
         }
         return Reply.Of(r, what);
@@ -195,9 +200,11 @@ public sealed partial class ServeServer
         }
         if (RemoteProcess.Read(client.Pid, buf, data) != data.Length)
         {
+            _recorder?.NotReached(client, $"pwrite to {what}", Errno.EFAULT.AsReturn());
             return Reply.Of(Errno.EFAULT.AsReturn(), what + " (the buffer is not readable)");
         }
         long r = client.Lab.Syscalls.Pwrite(file.Fd, data, offset);
+        _recorder?.Pwrite(client, file, offset, data, r);
         return Reply.Of(r, what);
     }
 
@@ -252,8 +259,10 @@ public sealed partial class ServeServer
         }
         ulong memlock = ProcFiles.ParseMemlock(limits) ?? LabHostBuilder.DefaultMemlockBytes;
         bool cap = ProcFiles.ParseCapIpcLock(status);
-        LabProcess lab = Host.Spawn(UniqueName($"pid{pid}"), memlock == ulong.MaxValue ? LabHostBuilder.Unlimited : memlock, cap);
-        var client = new ClientProcess(pid, lab, null);
+        ulong limit = memlock == ulong.MaxValue ? LabHostBuilder.Unlimited : memlock;
+        LabProcess lab = Host.Spawn(UniqueName($"pid{pid}"), limit, cap);
+        var client = new ClientProcess(pid, lab, null) { Listener = _recorder };
+        _recorder?.ClientStarted(client, limit, cap);
         _clients[pid] = client;
         string? problem = client.Refresh();
         Log($"client {client}: memlock {(memlock == ulong.MaxValue ? "unlimited" : memlock.ToString(System.Globalization.CultureInfo.InvariantCulture))}, "

@@ -24,6 +24,7 @@ public sealed partial class ServeServer
             LabDevice d = Host.Device(device);
             SyncBars();
             LabDmaResult model = d.DmaRead(iova, size);
+            _recorder?.Dma(d, write: false, iova, [], size, model.Ok);
             byte[] data = model.Data;
             var notes = new List<string>();
             ulong real = model.Ok ? Reach(d, iova, data, write: false, notes) : 0;
@@ -50,6 +51,7 @@ public sealed partial class ServeServer
             LabDevice d = Host.Device(device);
             SyncBars();
             LabDmaResult model = d.DmaWrite(iova, data);
+            _recorder?.Dma(d, write: true, iova, data, (ulong)data.Length, model.Ok);
             var notes = new List<string>();
             byte[] copy = data.ToArray();
             ulong real = model.Ok ? Reach(d, iova, copy, write: true, notes) : 0;

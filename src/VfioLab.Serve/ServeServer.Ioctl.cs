@@ -40,14 +40,16 @@ public sealed partial class ServeServer
     // container's VFIO_IOMMU_MAP_DMA (a container's codes may still have a type1 and an sPAPR name).
     private static string NameOn(FileKind kind, uint request)
     {
-        string[] names = [.. VfioIoctl.All.Where(i => i.Code == request && kind switch
-        {
-            FileKind.Container => i.Target is VfioIoctlTarget.Container or VfioIoctlTarget.Type1 or VfioIoctlTarget.Spapr,
-            FileKind.Group => i.Target == VfioIoctlTarget.Group,
-            _ => i.Target == VfioIoctlTarget.Device,
-        }).Select(i => i.Name)];
+        string[] names = NamesOn(kind, request);
         return names.Length == 0 ? VfioIoctl.Describe(request) : string.Join('/', names);
     }
+
+    internal static string[] NamesOn(FileKind kind, uint request) => [.. VfioIoctl.All.Where(i => i.Code == request && kind switch
+    {
+        FileKind.Container => i.Target is VfioIoctlTarget.Container or VfioIoctlTarget.Type1 or VfioIoctlTarget.Spapr,
+        FileKind.Group => i.Target == VfioIoctlTarget.Group,
+        _ => i.Target == VfioIoctlTarget.Device,
+    }).Select(i => i.Name)];
 
     private Reply Ioctl(Connection c, ClientProcess client, ModelFile file, ReadOnlySpan<byte> p)
     {
@@ -61,22 +63,30 @@ public sealed partial class ServeServer
         switch (KindOf(file.Kind, request))
         {
             case ArgKind.Value:
-                return Reply.Of(client.Lab.Syscalls.Ioctl(file.Fd, request, arg), $"{name} 0x{arg:x}");
+                {
+                    long r = client.Lab.Syscalls.Ioctl(file.Fd, request, arg);
+                    _recorder?.ValueIoctl(client, file, request, arg, r);
+                    return Reply.Of(r, $"{name} 0x{arg:x}");
+                }
             case ArgKind.FdPointer:
                 {
                     Span<byte> four = stackalloc byte[4];
                     if (RemoteProcess.Read(client.Pid, arg, four) != 4)
                     {
+                        _recorder?.NotReached(client, name, Errno.EFAULT.AsReturn());
                         return Reply.Of(Errno.EFAULT.AsReturn(), name);
                     }
                     int realFd = BinaryPrimitives.ReadInt32LittleEndian(four);
-                    Errno e = ModelFdOf(client, realFd, FileKind.Container, out int modelFd);
+                    Errno e = ModelFdOf(client, realFd, FileKind.Container, out int modelFd, out ModelFile? container);
                     if (e != Errno.None)
                     {
+                        _recorder?.NotReached(client, $"{name} fd {realFd}", e.AsReturn());
                         return Reply.Of(e.AsReturn(), $"{name} fd {realFd}");
                     }
                     BinaryPrimitives.WriteInt32LittleEndian(four, modelFd);
-                    return Reply.Of(client.Lab.Syscalls.Ioctl(file.Fd, request, four), $"{name} fd {realFd}");
+                    long r = client.Lab.Syscalls.Ioctl(file.Fd, request, four);
+                    _recorder?.SetContainer(client, file, container!, r);
+                    return Reply.Of(r, $"{name} fd {realFd}");
                 }
             case ArgKind.String:
                 return GetDeviceFd(client, file, request, arg, name);
@@ -98,10 +108,12 @@ public sealed partial class ServeServer
         long r = client.Lab.Syscalls.Ioctl(file.Fd, request, span);
         if (r < 0)
         {
+            _recorder?.GetDeviceFd(client, file, span, r, null);
             return Reply.Of(r, $"{name} {device}");
         }
         var created = new ModelFile(FileKind.Device, (int)r, device, client);
         created.Holders.Clear();
+        _recorder?.GetDeviceFd(client, file, span, r, created);
         ulong token = _nextToken++;
         _tokens[token] = created;
         byte[] payload = new byte[8];
@@ -114,6 +126,7 @@ public sealed partial class ServeServer
         Span<byte> head = stackalloc byte[4];
         if (RemoteProcess.Read(client.Pid, arg, head) != 4)
         {
+            _recorder?.NotReached(client, name, Errno.EFAULT.AsReturn());
             return Reply.Of(Errno.EFAULT.AsReturn(), name);
         }
         uint argsz = BinaryPrimitives.ReadUInt32LittleEndian(head);
@@ -122,6 +135,7 @@ public sealed partial class ServeServer
         long got = RemoteProcess.Read(client.Pid, arg, buffer);
         if (got < 4)
         {
+            _recorder?.NotReached(client, name, Errno.EFAULT.AsReturn());
             return Reply.Of(Errno.EFAULT.AsReturn(), name);
         }
         // Only the readable prefix is passed: the model faults (EFAULT) exactly where it reaches past it.
@@ -144,23 +158,37 @@ public sealed partial class ServeServer
         if (translated != Errno.None)
         {
             KeepEventFds(eventFds, callSucceeded: false);
+            _recorder?.NotReached(client, name + " (an fd inside it)", translated.AsReturn());
             return Reply.Of(translated.AsReturn(), name);
         }
         UserBitmap? bitmap = DirtyBitmapOf(file, request, span);
-        if (bitmap is { } b && !CopyBitmapIn(client, b))
+        byte[]? bitmapIn = null;
+        int bitmapInResult = 0;
+        if (bitmap is { } b)
         {
-            return Reply.Of(Errno.EFAULT.AsReturn(), name + " (dirty bitmap not readable)");
+            bitmapIn = CopyBitmapIn(client, b, out bitmapInResult);
         }
+        byte[]? passed = _recorder is null ? null : span.ToArray();
         long r = client.Lab.Syscalls.Ioctl(file.Fd, request, span);
+        byte[]? bitmapOut = r >= 0 && bitmap is { } done ? CopyBitmapOut(client, done) : null;
+        if (_recorder is not null)
+        {
+            ScenarioRecorder.DirtyBitmap? recorded = bitmap is { } m
+                ? new ScenarioRecorder.DirtyBitmap(m.Data, m.Size, bitmapIn, bitmapInResult, bitmapOut)
+                : null;
+            _recorder.StructIoctl(client, file, request, passed!, span, r, [.. eventFds.Select(e => e.ModelFd)], recorded);
+        }
         KeepEventFds(eventFds, r >= 0);
         RestoreInlineFds(file, request, span, before);
         if (!WriteBack(client, arg, before, span))
         {
             Log($"{client}: {name}: the reply could not be written back (EFAULT after the model acted)");
+            _recorder?.ClientGotOther(client, "the reply could not be written back");
             return Reply.Of(Errno.EFAULT.AsReturn(), name);
         }
-        if (r >= 0 && bitmap is { } done && !CopyBitmapOut(client, done))
+        if (r >= 0 && bitmap is { } written && (bitmapOut is null || RemoteProcess.Write(client.Pid, written.Data, bitmapOut) != bitmapOut.Length))
         {
+            _recorder?.ClientGotOther(client, "the dirty bitmap could not be copied out");
             return Reply.Of(Errno.EFAULT.AsReturn(), name + " (dirty bitmap not writable)");
         }
         return Reply.Of(r, $"{name} argsz {argsz}{MapSummary(file.Kind, request, before)}");
@@ -203,9 +231,13 @@ public sealed partial class ServeServer
 
     // The model's fd number, in the caller's simulated process, of the file behind the caller's real fd: the real fd
     // names a socket, the socket's inode names a connection, the connection is a model file.
-    private Errno ModelFdOf(ClientProcess client, int realFd, FileKind expected, out int modelFd)
+    private Errno ModelFdOf(ClientProcess client, int realFd, FileKind expected, out int modelFd) =>
+        ModelFdOf(client, realFd, expected, out modelFd, out _);
+
+    private Errno ModelFdOf(ClientProcess client, int realFd, FileKind expected, out int modelFd, out ModelFile? file)
     {
         modelFd = -1;
+        file = null;
         if (realFd < 0)
         {
             return Errno.EBADF;
@@ -222,6 +254,7 @@ public sealed partial class ServeServer
             return Errno.EINVAL;
         }
         modelFd = f.Fd;
+        file = f;
         return Errno.None;
     }
 
@@ -288,26 +321,26 @@ public sealed partial class ServeServer
         return size is 0 or > MaxTransfer ? null : new UserBitmap(data, size);
     }
 
-    private static bool CopyBitmapIn(ClientProcess client, UserBitmap b)
+    // The client's bitmap bytes copied into the model's memory (null when they could not be read: the kernel finds
+    // out only when it copies the bitmap out, and the model does the same with what it has); `stored` is the model's
+    // answer to the copy.
+    private static byte[]? CopyBitmapIn(ClientProcess client, UserBitmap b, out int stored)
     {
+        stored = 0;
         byte[] bytes = new byte[b.Size];
         long got = RemoteProcess.Read(client.Pid, b.Data, bytes);
         if (got != bytes.Length)
         {
-            // The kernel finds out only when it copies the bitmap out; the model does the same with what it has.
-            return true;
+            return null;
         }
-        client.Lab.Syscalls.WriteMemory(b.Data, bytes);
-        return true;
+        stored = client.Lab.Syscalls.WriteMemory(b.Data, bytes);
+        return bytes;
     }
 
-    private static bool CopyBitmapOut(ClientProcess client, UserBitmap b)
+    // The bitmap the model wrote, to copy to the client (null when the model's memory there cannot be read).
+    private static byte[]? CopyBitmapOut(ClientProcess client, UserBitmap b)
     {
         byte[] bytes = new byte[b.Size];
-        if (client.Lab.Syscalls.ReadMemory(b.Data, bytes) != 0)
-        {
-            return false;
-        }
-        return RemoteProcess.Write(client.Pid, b.Data, bytes) == bytes.Length;
+        return client.Lab.Syscalls.ReadMemory(b.Data, bytes) != 0 ? null : bytes;
     }
 }

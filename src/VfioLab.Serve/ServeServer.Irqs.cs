@@ -117,7 +117,9 @@ public sealed partial class ServeServer
     {
         lock (_gate)
         {
-            bool signalled = Host.Device(device).RaiseInterrupt(index, vector);
+            LabDevice d = Host.Device(device);
+            bool signalled = d.RaiseInterrupt(index, vector);
+            _recorder?.Interrupt(d, index, vector, signalled);
             ForwardInterrupts();
             CheckInvariants($"interrupt {index} {vector} of {device}");
             return signalled;

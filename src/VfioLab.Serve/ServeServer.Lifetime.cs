@@ -17,8 +17,9 @@ public sealed partial class ServeServer
             Log($"pid {pid}: fork of {ancestor}'s simulated process failed ({e}); refused");
             return null;
         }
-        var client = new ClientProcess(pid, child, ancestor);
+        var client = new ClientProcess(pid, child, ancestor) { Listener = _recorder };
         client.InheritMirror(ancestor);
+        _recorder?.Forked(ancestor, client);
         foreach (Connection c in _connections)
         {
             if (c.File is { } f && f.Holders.Contains(ancestor))
@@ -80,6 +81,7 @@ public sealed partial class ServeServer
         if (client.Lab.IsAlive)
         {
             LogContainersAtExit(client);
+            _recorder?.Exited(client);
             client.Lab.Exit();
         }
         foreach (Connection c in _connections)

@@ -44,6 +44,15 @@ public sealed partial class ServeServer
         long trial = client.Lab.Syscalls.Mmap(0, length, prot, flags & ~MmapFlags.Fixed, file.Fd, offset);
         if (trial < 0)
         {
+            if ((flags & MmapFlags.Shared) != 0)
+            {
+                _recorder?.MmapRegion(client, file, 0, length, prot, offset, trial);
+            }
+            else
+            {
+                // mmap_region maps MAP_SHARED; a refused private mapping is not what a step would ask.
+                _recorder?.NotReplayed(client, $"a MAP_PRIVATE mmap of {what}, refused by the model ({ErrnoExtensions.FromReturn(trial)}); no step maps a region privately");
+            }
             return Reply.Of(trial, what);
         }
         client.Lab.Syscalls.Munmap((ulong)trial, length);
@@ -86,6 +95,7 @@ public sealed partial class ServeServer
         ulong offset = BinaryPrimitives.ReadUInt64LittleEndian(p[24..]);
         string what = $"{file.Path} 0x{length:x} bytes at 0x{offset:x} to 0x{addr:x}";
         long r = client.Lab.Syscalls.Mmap(addr, length, prot, flags | MmapFlags.Fixed, file.Fd, offset);
+        _recorder?.MmapRegion(client, file, addr, length, prot, offset, r);
         if (r < 0)
         {
             return Reply.Of(r, what);
@@ -147,7 +157,8 @@ public sealed partial class ServeServer
                 bool modelChanged = !m.SequenceEqual(s);
                 if (clientStored)
                 {
-                    b.Client.Lab.Syscalls.WriteMemory(b.Address + (ulong)at, f);
+                    int stored = b.Client.Lab.Syscalls.WriteMemory(b.Address + (ulong)at, f);
+                    _recorder?.BarStore(b.Client, b.Address + (ulong)at, f, stored);
                     f.CopyTo(m);
                 }
                 else if (modelChanged)

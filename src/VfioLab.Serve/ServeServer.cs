@@ -26,6 +26,7 @@ public sealed partial class ServeServer : IDisposable
     private readonly Socket _listener;
     private readonly Thread _acceptThread;
     private readonly ServeOptions _options;
+    private readonly ScenarioRecorder? _recorder;
     private ulong _nextToken = (ulong)Random.Shared.NextInt64(1, long.MaxValue);
     private int _nextConnection;
     private volatile bool _stopping;
@@ -35,6 +36,10 @@ public sealed partial class ServeServer : IDisposable
         Host = host;
         SocketPath = Path.GetFullPath(socketPath);
         _options = options;
+        if (options.RecordPath is { } record)
+        {
+            _recorder = new ScenarioRecorder(record, options.RecordHostText!, options.RecordHostFile ?? "host.yaml");
+        }
         RootPath = Path.GetFullPath(options.RootPath ?? SocketPath + ".root");
         host.Checking = InvariantChecking.OnDemand;
         PathTree.Write(RootPath, host);
@@ -85,17 +90,41 @@ public sealed partial class ServeServer : IDisposable
     /// <summary>Writes the path tree, binds <paramref name="socketPath"/> (replacing a stale socket file there) and
     /// starts accepting clients.</summary>
     /// <exception cref="ArgumentException">The host's page size is not this machine's (the mirror maps the client's
-    /// pages one for one).</exception>
+    /// pages one for one), or <see cref="ServeOptions.RecordPath"/> is set without <see cref="ServeOptions.RecordHostText"/>.</exception>
+    /// <exception cref="Scenarios.ScenarioParseException">The record's host text is not a well-formed scenario.</exception>
     public static ServeServer Start(LabHost host, string socketPath, ServeOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentException.ThrowIfNullOrEmpty(socketPath);
+        if (options is { RecordPath: not null, RecordHostText: null })
+        {
+            throw new ArgumentException("recording needs the host file's text (RecordHostText)", nameof(options));
+        }
         if (host.PageSize != (ulong)Environment.SystemPageSize)
         {
             throw new ArgumentException($"the host's page size is {host.PageSize} bytes and this machine's {Environment.SystemPageSize}: "
                 + "a client's memory is mirrored page for page, so they must be equal", nameof(host));
         }
         return new ServeServer(host, socketPath, options ?? new ServeOptions());
+    }
+
+    /// <summary>Whether the server records the clients' calls (<see cref="ServeOptions.RecordPath"/>).</summary>
+    public bool IsRecording => _recorder is not null;
+
+    /// <summary>Writes what the clients did so far as a scenario to <see cref="ServeOptions.RecordPath"/>, whole or
+    /// not at all (also after <see cref="Dispose"/>, which records the closes of the files still open).</summary>
+    /// <returns>The number of steps recorded.</returns>
+    /// <exception cref="InvalidOperationException">The server does not record.</exception>
+    /// <exception cref="IOException">The file cannot be written.</exception>
+    /// <exception cref="UnauthorizedAccessException">It is not writable.</exception>
+    public int SaveRecording()
+    {
+        ScenarioRecorder recorder = _recorder ?? throw new InvalidOperationException("the server was started without RecordPath: nothing is recorded");
+        lock (_gate)
+        {
+            recorder.Save();
+            return recorder.StepCount;
+        }
     }
 
     /// <summary>Stops accepting, closes every connection (clients' calls then fail with EIO), removes the socket.</summary>
@@ -298,7 +327,8 @@ public sealed partial class ServeServer : IDisposable
             {
                 if (p.Lab.IsAlive)
                 {
-                    p.Lab.Syscalls.Close(f.Fd);
+                    int closed = p.Lab.Syscalls.Close(f.Fd);
+                    _recorder?.Closed(p, f, closed);
                 }
             }
             f.Holders.Clear();

@@ -33,8 +33,9 @@ internal static class Wire
     public const ushort CtlReset = 68;
     public const ushort CtlUnplug = 69;
     public const ushort CtlRelease = 70;
+    public const ushort CtlRecordSave = 71;
 
-    public static bool IsCtlOp(ushort op) => op is >= CtlStatus and <= CtlRelease;
+    public static bool IsCtlOp(ushort op) => op is >= CtlStatus and <= CtlRecordSave;
 
     public static bool IsKnownOp(ushort op) =>
         op is Hello or Open or Attach or Ioctl or Pread or Pwrite or MmapPrepare or MmapCommit or Munmap || IsCtlOp(op);
@@ -57,6 +58,7 @@ internal static class Wire
         CtlReset => "CTL_RESET",
         CtlUnplug => "CTL_UNPLUG",
         CtlRelease => "CTL_RELEASE",
+        CtlRecordSave => "CTL_RECORD_SAVE",
         _ => $"op {op}",
     };
 

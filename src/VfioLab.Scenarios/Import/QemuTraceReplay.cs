@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace VfioLab.Scenarios.Import;
 
 /// <summary>
@@ -31,27 +29,5 @@ public sealed class QemuTraceReplay
     /// an existing file as it was.</summary>
     /// <exception cref="IOException">The file cannot be written.</exception>
     /// <exception cref="UnauthorizedAccessException">The directory or the file is not writable.</exception>
-    public void Write(string path)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        string full = Path.GetFullPath(path);
-        string temp = Path.Combine(Path.GetDirectoryName(full) ?? ".", $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
-            {
-                byte[] bytes = new UTF8Encoding(false).GetBytes(Yaml);
-                stream.Write(bytes);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp))
-            {
-                File.Delete(temp);
-            }
-        }
-    }
+    public void Write(string path) => ScenarioFile.WriteAtomically(path, Yaml);
 }

@@ -92,13 +92,5 @@ internal static class ReplayScenarioWriter
     }
 
     /// <summary>Text from the trace or a path in a comment or a quoted string: one line, no quote or backslash.</summary>
-    private static string Quote(string text)
-    {
-        var b = new StringBuilder(text.Length);
-        foreach (char c in text)
-        {
-            b.Append(c is '"' or '\\' || char.IsControl(c) ? '?' : c);
-        }
-        return b.ToString();
-    }
+    private static string Quote(string text) => ScenarioFile.Clean(text);
 }

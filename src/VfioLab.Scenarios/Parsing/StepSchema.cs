@@ -65,7 +65,7 @@ internal sealed class StepSchema
                 Choice("backing", ["anonymous", "hugetlb-2m", "hugetlb-1g", "shared", "pfnmap"]), Choice("prot", Rw),
                 Opt("populate", FieldKind.Bool), Opt("at", FieldKind.Value), Opt("refcounted", FieldKind.Bool)),
             Step("mmap_region", Req("device_fd", FieldKind.Value), Req("index", FieldKind.Number), Opt("offset", FieldKind.Value),
-                Req("size", FieldKind.Value), Choice("prot", Rw)),
+                Req("size", FieldKind.Value), Choice("prot", Rw), Opt("at", FieldKind.Value)),
             Step("munmap", Req("vaddr", FieldKind.Value), Req("size", FieldKind.Value)),
             Step("write", [new FieldGroup(["data", "fill", "seed"], Required: true)], [("fill", "size"), ("seed", "size")],
                 Req("vaddr", FieldKind.Value), Opt("data", FieldKind.HexData), Opt("fill", FieldKind.Number),

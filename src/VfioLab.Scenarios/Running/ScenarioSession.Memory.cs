@@ -63,7 +63,9 @@ internal sealed partial class ScenarioSession
             throw new StepFailure(step.Args.GetLocation("index"), $"region index 0x{index:x} is out of range");
         }
         ulong fileOffset = VfioPci.IndexToOffset((uint)index) + offset;
-        long ret = SyscallsOf(p).Mmap(0, size, prot, MmapFlags.Shared, fd, fileOffset);
+        // at: a fixed address (MAP_FIXED), as a recorded client's mapping is replayed where the client had it.
+        ulong at = ValueOr(step, "at", 0);
+        long ret = SyscallsOf(p).Mmap(at, size, prot, at != 0 ? MmapFlags.Shared | MmapFlags.Fixed : MmapFlags.Shared, fd, fileOffset);
         return AddressResult(ret);
     }
 

@@ -100,6 +100,38 @@ public sealed partial class QemuClientTests
         Assert.True(serverExit == 0, $"vfiolab serve exited {serverExit}{context}");
     }
 
+    /// <summary>
+    /// <c>vfiolab serve --record</c> with QEMU paused on q35 with 4 GiB: the recording replays on the model with
+    /// every step meeting what QEMU got, including its guest RAM mmapped where QEMU had it, every MAP_DMA, the BAR
+    /// mmapped at QEMU's address and the eventfds QEMU gave SET_IRQS.
+    /// </summary>
+    [Fact]
+    public void Qemu_Paused_IsRecordedAndTheRecordingReplaysWithTheSameResults()
+    {
+        string qemu = FindQemu();
+        NativeBuild.Ensure();
+        string dir = Directory.CreateTempSubdirectory("vfiolab-record-").FullName;
+        try
+        {
+            string record = Path.Combine(dir, "qemu.yaml");
+            using var server = ServeProcess.Start(Path.Combine(RepoPaths.Clients, "qemu-host.yaml"), "--record", record);
+            var (qemuExit, _, qemuErr) = RunQemu(qemu, server.Socket, whilePaused: () => { });
+            var (serverExit, report) = server.Stop();
+            string context = $"\n--- QEMU stderr ---\n{qemuErr}--- server ---\n{report}";
+            Assert.True(qemuExit == 0 && serverExit == 0, $"QEMU exited {qemuExit}, the server {serverExit}{context}");
+            string text = File.ReadAllText(record);
+            Assert.Matches(@"- mmap: \{ process: client1, size: 4GiB, backing: anonymous, prot: rw, at: 0x[0-9a-f]+ \}", text);
+            Assert.Matches(@"- mmap_region: \{ process: client1, device_fd: device_0000_00_10_0, index: 0, offset: 0x0, size: 0x100000, prot: rw, at: 0x[0-9a-f]+ \}", text);
+            Assert.Contains("request: VFIO_IOMMU_MAP_DMA", text, StringComparison.Ordinal);
+            Assert.Contains("eventfds: [eventfd1]", text, StringComparison.Ordinal);
+            RecordedClientTests.AssertReplays(record, context);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private static ProcessRun Ctl(string socket, string request) =>
         ProcessRun.Start(Path.Combine(AppContext.BaseDirectory, "VfioLab.Cli"), ["ctl", "--socket", socket, request],
             new Dictionary<string, string?> { ["LD_PRELOAD"] = null, ["VFIOLAB_SOCKET"] = null, ["NO_COLOR"] = "1" }, TimeSpan.FromSeconds(60));

@@ -17,14 +17,14 @@ internal sealed class ServeProcess : IDisposable
     private bool _stopped;
     private bool _disposed;
 
-    private ServeProcess(string host)
+    private ServeProcess(string host, string[] extra)
     {
         _dir = Directory.CreateTempSubdirectory("vfiolab-serve-").FullName;
         Socket = Path.Combine(_dir, "s.sock");
         var cli = Path.Combine(AppContext.BaseDirectory, "VfioLab.Cli");
         _process = new Process
         {
-            StartInfo = ProcessRun.Info(cli, ["serve", host, "--socket", Socket],
+            StartInfo = ProcessRun.Info(cli, ["serve", host, "--socket", Socket, .. extra],
                 new Dictionary<string, string?> { ["LD_PRELOAD"] = null, ["VFIOLAB_SOCKET"] = null, ["NO_COLOR"] = "1" }, null),
         };
         _process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (_stdout) { _stdout.AppendLine(e.Data); } } };
@@ -36,10 +36,11 @@ internal sealed class ServeProcess : IDisposable
 
     public string Socket { get; }
 
-    /// <summary>Starts the server and waits (up to a minute: the first start JIT-compiles) until it accepts.</summary>
-    public static ServeProcess Start(string host)
+    /// <summary>Starts the server (with <paramref name="extra"/> options, such as <c>--record FILE</c>) and waits (up to
+    /// a minute: the first start JIT-compiles) until it accepts.</summary>
+    public static ServeProcess Start(string host, params string[] extra)
     {
-        var server = new ServeProcess(host);
+        var server = new ServeProcess(host, extra);
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < TimeSpan.FromMinutes(1))
         {

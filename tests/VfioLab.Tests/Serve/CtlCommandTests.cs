@@ -89,4 +89,20 @@ public sealed class CtlCommandTests
         Assert.Equal(ExitCodes.ScenarioFailed, exit);
         Assert.Contains("gpu", text, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Ctl_RecordSave_WritesARecordingServersFileAndFailsOnOneThatDoesNotRecord()
+    {
+        using (var recording = new ServeFixture(ServeRecordTests.HostYaml))
+        {
+            (int exit, string text, _) = Ctl(recording, "record-save");
+            Assert.Equal(ExitCodes.Success, exit);
+            Assert.Contains($"recorded 0 step(s) to {recording.RecordPath}", text, StringComparison.Ordinal);
+            Assert.True(File.Exists(recording.RecordPath));
+        }
+        using var f = new ServeFixture();
+        (int notRecording, string reason, _) = Ctl(f, "record-save");
+        Assert.Equal(ExitCodes.ScenarioFailed, notRecording);
+        Assert.Contains("not recording", reason, StringComparison.Ordinal);
+    }
 }

@@ -63,4 +63,53 @@ public sealed class ServeCommandTests
         Assert.Contains("host.yaml:3:", error.ToString(), StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(dir.Path, "s.sock")));
     }
+
+    [Theory]
+    [InlineData("missing-dir/recorded.yaml", "does not exist")]
+    [InlineData(".", "is a directory")]
+    public void Serve_RecordToAnUnwritablePath_Exits2BeforeServing(string record, string reason)
+    {
+        using var dir = new TempDirectory();
+        string file = dir.Write("host.yaml", Host);
+        var error = new StringWriter();
+        var console = new CliConsole(new StringWriter(), error);
+        int exit = new ServeCommand(console).Execute(file, Path.Combine(dir.Path, "s.sock"), tracePath: null, stop: null,
+            recordPath: Path.Combine(dir.Path, record));
+        Assert.Equal(ExitCodes.UsageOrInputError, exit);
+        Assert.Contains("--record", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains(reason, error.ToString(), StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(dir.Path, "s.sock")));
+    }
+
+    [Fact]
+    public void Serve_WithRecord_WritesTheClientsCallsWhenStopped()
+    {
+        using var dir = new TempDirectory();
+        string file = dir.Write("host.yaml", Host);
+        string socket = Path.Combine(dir.Path, "s.sock");
+        string record = Path.Combine(dir.Path, "recorded.yaml");
+        var output = new StringWriter();
+        var console = new CliConsole(TextWriter.Synchronized(output), TextWriter.Synchronized(new StringWriter()));
+        using var stop = new CancellationTokenSource();
+        int exit = -1;
+        var thread = new Thread(() => exit = new ServeCommand(console).Execute(file, socket, tracePath: null, stop.Token, record));
+        thread.Start();
+        SpinWait.SpinUntil(() => File.Exists(socket), TimeSpan.FromSeconds(30));
+        using (var client = new WireClient(socket))
+        {
+            Assert.Equal(0, client.Hello().Result);
+            using var container = new WireClient(socket);
+            Assert.Equal(0, container.Open("/dev/vfio/vfio").Result);
+            Assert.Equal(1, container.Ioctl(VfioIoctl.CheckExtension, (ulong)VfioExtension.Type1v2Iommu).Result);
+        }
+        stop.Cancel();
+        Assert.True(thread.Join(TimeSpan.FromSeconds(30)));
+        Assert.Equal(ExitCodes.Success, exit);
+        Assert.Contains($"to {record}; replay with: vfiolab run {record}", output.ToString(), StringComparison.Ordinal);
+        string text = File.ReadAllText(record);
+        // The host's declared process stays first, so its step still runs there; the client follows it.
+        Assert.True(text.IndexOf("name: vmm", StringComparison.Ordinal) is int vmm && vmm > 0 && vmm < text.IndexOf("name: client1", StringComparison.Ordinal), text);
+        Assert.Contains("request: VFIO_CHECK_EXTENSION, value: 0x3, expect: { result: 1 }", text, StringComparison.Ordinal);
+        Assert.True(VfioLab.Scenarios.ScenarioRunner.Prepare(VfioLab.Scenarios.ScenarioDocument.Load(record)).Execute().Passed, text);
+    }
 }

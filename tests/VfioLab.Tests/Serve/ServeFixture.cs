@@ -22,6 +22,31 @@ internal sealed class ServeFixture : IDisposable
         Server = ServeServer.Start(Host, Path.Combine(_dir.Path, "vfio.sock"), new ServeOptions { Log = TextWriter.Synchronized(_log) });
     }
 
+    /// <summary>A server recording its clients (<c>serve --record</c>) to <see cref="RecordPath"/>, over the host of
+    /// <paramref name="hostYaml"/> (a scenario file's text; its steps run first, as vfiolab serve runs them).</summary>
+    public ServeFixture(string hostYaml)
+    {
+        RecordPath = Path.Combine(_dir.Path, "recorded.yaml");
+        VfioLab.Scenarios.PreparedScenario prepared = VfioLab.Scenarios.ScenarioRunner.Prepare(VfioLab.Scenarios.ScenarioDocument.Parse(hostYaml, "host.yaml"));
+        if (prepared.Document.StepCount > 0)
+        {
+            Assert.True(prepared.Execute().Passed, "the host's own steps");
+        }
+        Host = prepared.Host;
+        Server = ServeServer.Start(Host, Path.Combine(_dir.Path, "vfio.sock"), new ServeOptions
+        {
+            Log = TextWriter.Synchronized(_log),
+            RecordPath = RecordPath,
+            RecordHostText = hostYaml,
+            RecordHostFile = "host.yaml",
+        });
+    }
+
+    /// <summary>Where a recording fixture's scenario is written.</summary>
+    public string? RecordPath { get; }
+
+    public string Directory => _dir.Path;
+
     public LabHost Host { get; }
 
     public ServeServer Server { get; }

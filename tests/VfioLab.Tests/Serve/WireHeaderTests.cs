@@ -50,6 +50,7 @@ public sealed partial class WireHeaderTests
             ["VFIOLAB_OP_CTL_RESET"] = Wire.CtlReset,
             ["VFIOLAB_OP_CTL_UNPLUG"] = Wire.CtlUnplug,
             ["VFIOLAB_OP_CTL_RELEASE"] = Wire.CtlRelease,
+            ["VFIOLAB_OP_CTL_RECORD_SAVE"] = Wire.CtlRecordSave,
         };
         var problems = new List<string>();
         foreach ((string name, ulong value) in expected)

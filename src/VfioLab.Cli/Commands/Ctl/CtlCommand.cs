@@ -52,8 +52,8 @@ internal sealed class CtlCommand(CliConsole console)
         problem = null;
         switch (w[0])
         {
-            case "status" or "check" or "sizing" when w.Length == 1:
-                op = w[0] switch { "status" => ServeControl.Status, "check" => ServeControl.Check, _ => ServeControl.Sizing };
+            case "status" or "check" or "sizing" or "record-save" when w.Length == 1:
+                op = w[0] switch { "status" => ServeControl.Status, "check" => ServeControl.Check, "sizing" => ServeControl.Sizing, _ => ServeControl.RecordSave };
                 return true;
             case "reset" or "unplug" or "release" when w.Length == 2:
                 op = w[0] switch { "reset" => ServeControl.Reset, "unplug" => ServeControl.Unplug, _ => ServeControl.Release };
@@ -90,7 +90,7 @@ internal sealed class CtlCommand(CliConsole console)
                 return true;
             default:
                 problem = $"unknown or incomplete request '{Printable.Escape(string.Join(' ', w))}' "
-                    + "(status | check | sizing | dma DEVICE read IOVA SIZE | dma DEVICE write IOVA HEX | reset|unplug|release DEVICE)";
+                    + "(status | check | sizing | record-save | dma DEVICE read IOVA SIZE | dma DEVICE write IOVA HEX | reset|unplug|release DEVICE)";
                 return false;
         }
     }

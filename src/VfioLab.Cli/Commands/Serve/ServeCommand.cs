@@ -8,11 +8,17 @@ using VfioLab.Serve;
 namespace VfioLab.Cli.Commands.Serve;
 
 /// <summary><c>vfiolab serve</c>: builds the host of a scenario file, runs its steps, then serves it on a socket until
-/// SIGINT or SIGTERM (or <c>stop</c>, for tests), and prints what the clients left behind.</summary>
+/// SIGINT or SIGTERM (or <c>stop</c>, for tests), and prints what the clients left behind; with <c>--record FILE</c>,
+/// writes the clients' calls there as a scenario when it stops.</summary>
 internal sealed class ServeCommand(CliConsole console)
 {
-    public int Execute(string hostFile, string socketPath, string? tracePath, CancellationToken? stop)
+    public int Execute(string hostFile, string socketPath, string? tracePath, CancellationToken? stop, string? recordPath = null)
     {
+        if (recordPath is not null && ScenarioFile.CheckWritable(recordPath) is { } unwritable)
+        {
+            console.Error.WriteLine($"vfiolab serve: --record {Printable.Escape(recordPath)}: {Printable.Escape(unwritable)}; nothing was served");
+            return ExitCodes.UsageOrInputError;
+        }
         ScenarioDocument doc;
         try
         {
@@ -47,13 +53,24 @@ internal sealed class ServeCommand(CliConsole console)
         using CancellationTokenRegistration? onStop = stop?.Register(stopped.Set);
         try
         {
-            using ServeServer server = ServeServer.Start(prepared.Host, socketPath, new ServeOptions { Log = console.Out, Trace = trace });
+            using ServeServer server = ServeServer.Start(prepared.Host, socketPath, new ServeOptions
+            {
+                Log = console.Out,
+                Trace = trace,
+                RecordPath = recordPath,
+                RecordHostText = recordPath is null ? null : HostText(hostFile),
+                RecordHostFile = doc.File,
+            });
             console.Out.WriteLine($"serving {doc.Name} on {server.SocketPath} (paths under {server.RootPath}); "
                 + "stop with Ctrl-C");
             console.Out.Flush();
             stopped.Wait();
             server.Dispose();
             Summary(server);
+            if (server.IsRecording && !SaveRecording(server, recordPath!))
+            {
+                return ExitCodes.OutputError;
+            }
             return stepsFailed || server.Violations.Count > 0 ? ExitCodes.ScenarioFailed : ExitCodes.Success;
         }
         finally
@@ -62,6 +79,26 @@ internal sealed class ServeCommand(CliConsole console)
             {
                 trace.Dispose();
             }
+        }
+    }
+
+    // The text the host was read from: the file, or the built-in scenario of that name (as ScenarioInput chose).
+    private static string HostText(string hostFile) =>
+        File.Exists(hostFile) || !BuiltInScenarios.Exists(hostFile) ? File.ReadAllText(hostFile) : BuiltInScenarios.GetText(hostFile);
+
+    // After the last connection closed (their closes are recorded too), the whole recording, written atomically.
+    private bool SaveRecording(ServeServer server, string path)
+    {
+        try
+        {
+            int steps = server.SaveRecording();
+            console.Out.WriteLine($"recorded {steps} step(s) to {Printable.Escape(path)}; replay with: vfiolab run {Printable.Escape(path)}");
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            console.Error.WriteLine($"vfiolab serve: the recording could not be written to {Printable.Escape(path)}: {e.Message}");
+            return false;
         }
     }
 
