@@ -26,6 +26,14 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
     /// <summary>The source of v6.18's range checks (size 0 and wrapping ranges before the lock, EOVERFLOW).</summary>
     private const string Overflow618 = "linux-6.18: 6012379ede6a (Type1Behavior.OverflowIsEoverflow)";
 
+    // Candidates kept in _candidates between unmaps; a longer list is dropped after use.
+    private const int CandidatesKeep = 1024;
+
+    // UNMAP's copy of the mappings its range overlaps (it removes while walking), reused under the lock instead of a
+    // new list per call (issue 16: two of the 4 KiB pair's allocations). After a notification released the lock the
+    // walk refills it before reading it again, so another UNMAP using it meanwhile does no harm.
+    private List<VfioDma> _candidates = [];
+
     /// <summary>
     /// VFIO_IOMMU_MAP_DMA: EFAULT (struct copy), EINVAL (argsz, flags, prot/VADDR mix, size 0,
     /// alignment, outside the valid IOVA windows), EOVERFLOW (v6.18: range wraps), ENOENT/EINVAL (VADDR
@@ -80,6 +88,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
         }
         using (ctx.Lock.EnterScope())
         {
+            WidenIfDevicesTakePartLocked();
             ulong pgsize = domains.MinPageSizeLocked;
             if (size == 0 || ((size | iova | vaddr) & (pgsize - 1)) != 0)
             {
@@ -150,6 +159,19 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
         }
     }
 
+    // A MAP or UNMAP declares its IOVA range to the checker's journal (ctx.DeclareChange); when devices hold mappings
+    // or are notified of unmaps (pfnmap holds, mdev pins), the call can change device state outside that range, so
+    // the next check sweeps everything. Asked here, under the lock the call takes anyway, rather than in a lock
+    // round trip of its own before it (issue 16's 4 KiB pair); a refusal before the lock changes nothing anywhere.
+    private void WidenIfDevicesTakePartLocked()
+    {
+        ctx.AssertLocked();
+        if (notifier.DeviceCountLocked > 0 || holds.AnyLocked)
+        {
+            ctx.Machine.Changes.MarkWide();
+        }
+    }
+
     // MAP_DMA with VADDR: only an invalidated mapping with exactly this range may get a new vaddr; its charge
     // moves to the caller's mm first (vfio_change_dma_owner, v6.3+).
     private Errno UpdateVaddrLocked(Process caller, VfioDma? dma, ByteRange range, HostVirtAddr vaddr)
@@ -185,7 +207,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
 
     /// <summary>
     /// VFIO_IOMMU_UNMAP_DMA: EFAULT (struct or bitmap copy, size copy-back), EINVAL (argsz, flags, a dirty bitmap with
-    /// ALL or VADDR or a short argsz, the user bitmap), then <see cref="UnmapDma(Process, IUserMemory, ulong, ulong,
+    /// ALL or VADDR or a short argsz, the user bitmap), then <see cref="UnmapDma(Process, IUserMemory?, ulong, ulong,
     /// DmaUnmapFlags, VfioBitmap, out ulong)"/>; on success the size removed is written back into <c>size</c>.
     /// </summary>
     public Errno UnmapDmaIoctl(VfioCallContext context, ref IoctlArgument argument)
@@ -233,7 +255,8 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
                 return check;
             }
         }
-        Errno e = UnmapDma(context.Process, context.Memory, unmap.Iova, unmap.Size, unmap.Flags, bitmap, out ulong unmapped);
+        // The caller's memory object only for the dirty bitmap, the one thing UNMAP writes through a user pointer.
+        Errno e = UnmapDma(context.Process, (unmap.Flags & DmaUnmapFlags.GetDirtyBitmap) != 0 ? context.Memory : null, unmap.Iova, unmap.Size, unmap.Flags, bitmap, out ulong unmapped);
         if (e != Errno.None)
         {
             return e;
@@ -247,13 +270,14 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
     }
 
     /// <summary>vfio_dma_do_unmap with a decoded request; <paramref name="unmapped"/> is what the kernel
-    /// writes into <c>size</c>. EBUSY (VADDR with emulated groups), EINVAL (alignment, ALL with a range,
+    /// writes into <c>size</c>; <paramref name="memory"/> (where the user bitmap is written) is needed only with
+    /// GET_DIRTY_BITMAP. EBUSY (VADDR with emulated groups), EINVAL (alignment, ALL with a range,
     /// dirty bitmap without tracking or with another page size, v2 bisection, VADDR twice), EOVERFLOW
     /// (v6.18 wrap), EFAULT (bitmap copy; mappings already removed stay removed). A mapping that devices pin
     /// is announced to every registered device with the lock released, and the walk starts over (spec §3.8);
     /// EBUSY is the model's answer where the kernel BUG()s: the same mapping still pinned after 11
     /// notifications (the mapping stays, see <see cref="NotifierRetryBug"/>).</summary>
-    public Errno UnmapDma(Process caller, IUserMemory memory, ulong iova, ulong size, DmaUnmapFlags flags, VfioBitmap bitmap, out ulong unmapped)
+    public Errno UnmapDma(Process caller, IUserMemory? memory, ulong iova, ulong size, DmaUnmapFlags flags, VfioBitmap bitmap, out ulong unmapped)
     {
         unmapped = 0;
         bool all = (flags & DmaUnmapFlags.All) != 0;
@@ -262,6 +286,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
         bool getBitmap = (flags & DmaUnmapFlags.GetDirtyBitmap) != 0;
         using (ctx.Lock.EnterScope())
         {
+            WidenIfDevicesTakePartLocked();
             ulong pgsize = domains.MinPageSizeLocked;
             if (invalidateVaddr && domains.EmulatedGroupsLocked.Count > 0)
             {
@@ -317,7 +342,8 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
                     ret = tree.RefuseBisectionLocked(range, "vfio_dma_do_unmap");
                     break;
                 }
-                List<VfioDma> candidates = tree.OverlappingLocked(range);
+                List<VfioDma> candidates = _candidates;
+                tree.OverlappingLocked(range, candidates);
                 for (int i = 0; i < candidates.Count; i++)
                 {
                     VfioDma dma = candidates[i];
@@ -372,7 +398,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
                     }
                     if (getBitmap)
                     {
-                        ret = dirty.UpdateUserBitmapLocked(memory, new HostVirtAddr(bitmap.Data), dma, new Iova(range.Start), pgsize);
+                        ret = dirty.UpdateUserBitmapLocked(memory!, new HostVirtAddr(bitmap.Data), dma, new Iova(range.Start), pgsize);
                         if (ret != Errno.None)
                         {
                             break;
@@ -381,6 +407,12 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
                     unmapped += dma.Size;
                     RemoveLocked(dma);
                 }
+            }
+            // Holds no mapping past the call (removed ones would stay reachable).
+            _candidates.Clear();
+            if (_candidates.Capacity > CandidatesKeep)
+            {
+                _candidates = [];
             }
             if (ctx.Trace.Enabled)
             {

@@ -92,19 +92,27 @@ internal sealed class DmaTree
         return _dmas.Overlaps(range.Start, range.Last);
     }
 
-    /// <summary>The mappings overlapping <paramref name="range"/>, ascending (a copy: callers remove while walking).</summary>
-    public List<VfioDma> OverlappingLocked(ByteRange range)
+    /// <summary>The mappings overlapping <paramref name="range"/>, ascending, into <paramref name="into"/> (cleared
+    /// first): a copy, since callers remove while walking, into a list the caller reuses.</summary>
+    public void OverlappingLocked(ByteRange range, List<VfioDma> into)
     {
         _ctx.AssertLocked();
-        var list = new List<VfioDma>();
+        into.Clear();
         foreach (Run<DmaRef> r in _dmas.Overlapping(range.Start, range.Last))
         {
-            list.Add(r.Value.Dma);
+            into.Add(r.Value.Dma);
         }
+    }
+
+    /// <summary>The mappings overlapping <paramref name="range"/>, ascending (a new list).</summary>
+    public List<VfioDma> OverlappingLocked(ByteRange range)
+    {
+        var list = new List<VfioDma>();
+        OverlappingLocked(range, list);
         return list;
     }
 
-    /// <summary>Every mapping, ascending (a copy).</summary>
+    /// <summary>Every mapping, ascending (a new list).</summary>
     public List<VfioDma> AllLocked() => OverlappingLocked(new ByteRange(0, ulong.MaxValue));
 
     /// <summary>Every run of the tree as it is (for the snapshot, which reports a mapping's runs so the checker sees
