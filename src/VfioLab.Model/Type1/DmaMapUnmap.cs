@@ -101,32 +101,39 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
                 return Refusals.Refuse(Errno.EINVAL, "vfio_dma_do_map", "iova 0x{0:x} or vaddr 0x{1:x} + size 0x{2:x} - 1 wraps past 2^64", iova, vaddr, size,
                     source: "linux-6.12 and older: EINVAL (EOVERFLOW since 6012379ede6a, v6.18)");
             }
-            bool overlaps = tree.TryFindFirstLocked(range, out VfioDma? hit);
             if (vaddrUpdate)
             {
-                return UpdateVaddrLocked(caller, hit, range, new HostVirtAddr(vaddr));
+                tree.TryFindFirstLocked(range, out VfioDma? target);
+                return UpdateVaddrLocked(caller, target, range, new HostVirtAddr(vaddr));
             }
-            if (overlaps)
+            // The overlap test and the link are one tree descent: the new mapping is linked where the range is free and
+            // unlinked again if a later check refuses (nothing reads the tree in between), instead of a lookup
+            // followed by an insert (issue 16's 4 KiB pair). The checks answer in the kernel's order all the same.
+            AddressSpace mm = caller.Mm ?? caller.LastMm;
+            var dma = new VfioDma(range, new HostVirtAddr(vaddr), prot, caller, mm, caller.CapIpcLock, ctx.PageShift);
+            if (!tree.TryLinkLocked(dma))
             {
+                tree.TryFindFirstLocked(range, out VfioDma? hit);
                 return Refusals.Refuse(Errno.EEXIST, "vfio_dma_do_map", "[0x{0:x}, 0x{1:x}] overlaps the mapping [0x{2:x}, 0x{3:x}] (vfio_find_dma)",
                     range.Start, range.Last, hit!.Range.Start, hit.Range.Last);
             }
             if (tree.DmaAvailLocked == 0)
             {
+                tree.UnlinkLocked(dma);
                 return Refusals.Refuse(Errno.ENOSPC, "vfio_dma_do_map", "no DMA mapping slot left: dma_avail is 0 of dma_entry_limit {0}",
                     tree.DmaEntryLimit);
             }
             if (!windows.ContainsWholeLocked(range))
             {
+                tree.UnlinkLocked(dma);
                 return windows.RefuseOutsideLocked(range, domains.DomainsLocked);
             }
             if (ctx.Faults.ShouldFail(FaultSite.DmaAlloc))
             {
+                tree.UnlinkLocked(dma);
                 return Refusals.Refuse(Errno.ENOMEM, "vfio_dma_do_map", "kzalloc of the struct vfio_dma for [0x{0:x}, 0x{1:x}] failed (injected)", range.Start, range.Last);
             }
-            AddressSpace mm = caller.Mm ?? caller.LastMm;
-            var dma = new VfioDma(range, new HostVirtAddr(vaddr), prot, caller, mm, caller.CapIpcLock, ctx.PageShift);
-            tree.InsertLocked(dma);
+            tree.CountLinkedLocked();
             Errno error = Errno.None;
             if (!domains.HasDomainLocked)
             {
@@ -337,13 +344,13 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
                 again = false;
                 // The v2 rules are checked again after every notification: mappings may have changed while the
                 // lock was released.
-                if (ctx.V2 && !all && !tree.NoBisectionLocked(range))
+                List<VfioDma> candidates = _candidates;
+                tree.OverlappingLocked(range, candidates);
+                if (ctx.V2 && !all && !DmaTree.NoBisection(range, candidates))
                 {
                     ret = tree.RefuseBisectionLocked(range, "vfio_dma_do_unmap");
                     break;
                 }
-                List<VfioDma> candidates = _candidates;
-                tree.OverlappingLocked(range, candidates);
                 for (int i = 0; i < candidates.Count; i++)
                 {
                     VfioDma dma = candidates[i];

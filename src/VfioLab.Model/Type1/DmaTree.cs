@@ -184,6 +184,13 @@ internal sealed class DmaTree
         return b is null || b.Last == range.Last;
     }
 
+    /// <summary><see cref="NoBisectionLocked"/> read off <paramref name="overlapping"/>, the mappings overlapping
+    /// <paramref name="range"/> in ascending order (<see cref="OverlappingLocked(ByteRange, List{VfioDma})"/>): the
+    /// first of them holds the range's first byte exactly when it starts before it, the last its last byte exactly when
+    /// it ends after it. UNMAP collects them anyway, so this saves it two tree lookups (issue 16's 4 KiB pair).</summary>
+    public static bool NoBisection(ByteRange range, List<VfioDma> overlapping) =>
+        overlapping.Count == 0 || (overlapping[0].Range.Start >= range.Start && overlapping[^1].Last <= range.Last);
+
     /// <summary>Why <paramref name="range"/> breaks <see cref="NoBisectionLocked"/>: EINVAL, recorded for
     /// <paramref name="check"/> with the mapping it would cut.</summary>
     public Errno RefuseBisectionLocked(ByteRange range, string check)
@@ -195,13 +202,29 @@ internal sealed class DmaTree
             range.Start, range.Last, cut.Range.Start, cut.Range.Last);
     }
 
-    /// <summary>Links a new mapping (its range is free) and takes one slot (<c>vfio_link_dma</c>, <c>dma_avail--</c>).</summary>
-    public void InsertLocked(VfioDma dma)
+    /// <summary>The first half of <c>vfio_link_dma</c> for MAP: links a new mapping if no mapping overlaps its range, in
+    /// one descent, and returns false otherwise (<c>vfio_find_dma</c>'s EEXIST). The slot is taken by
+    /// <see cref="CountLinkedLocked"/> once MAP's other checks pass; until then <see cref="UnlinkLocked"/> undoes it
+    /// and nothing else may look at the tree.</summary>
+    public bool TryLinkLocked(VfioDma dma)
+    {
+        _ctx.AssertLocked();
+        return _dmas.TryInsert(dma.Range.Start, dma.Range.Last, new DmaRef(dma));
+    }
+
+    /// <summary>Undoes <see cref="TryLinkLocked"/> for a MAP refused after it (no slot, outside the windows, allocation).</summary>
+    public void UnlinkLocked(VfioDma dma)
+    {
+        _ctx.AssertLocked();
+        _dmas.Remove(dma.Range.Start, dma.Range.Last);
+    }
+
+    /// <summary>The second half of <c>vfio_link_dma</c>: the linked mapping takes one slot (<c>dma_avail--</c>).</summary>
+    public void CountLinkedLocked()
     {
         _ctx.AssertLocked();
         System.Diagnostics.Debug.Assert(_dmaAvail > 0, "MAP checks for a slot first");
         _dmaAvail--;
-        _dmas.Insert(dma.Range.Start, dma.Range.Last, new DmaRef(dma));
         _count++;
     }
 
