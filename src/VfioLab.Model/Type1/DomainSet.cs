@@ -334,21 +334,9 @@ internal sealed class DomainSet(Type1Context ctx, IovaWindows windows)
         {
             _domains[i].Domain.Unmap(dma.Iova, dma.Size);
         }
-        first.CollectMappedRuns(range, firstDomainRuns);
-        // Holes (the kernel skips them page by page) split the range into stretches unmapped one call each.
-        int k = 0;
-        while (k < firstDomainRuns.Count)
-        {
-            ByteRange stretch = firstDomainRuns[k].Iova;
-            k++;
-            while (k < firstDomainRuns.Count && stretch.IsFollowedBy(firstDomainRuns[k].Iova))
-            {
-                stretch = stretch with { Last = firstDomainRuns[k].Iova.Last };
-                k++;
-            }
-            first.UnmapDeferred(new Iova(stretch.Start), stretch.Size);
-        }
-        first.IotlbSync();
+        // Collect, unmap stretch by stretch (holes split the range, as the kernel skips them page by page) and sync,
+        // in one hold of the domain's lock (issue 16's 4 KiB pair: three round trips before).
+        first.CollectUnmapSync(range, firstDomainRuns);
     }
 
     /// <summary>The domains as the snapshot copies them (groups, page-table runs, pending invalidations); with
