@@ -38,6 +38,12 @@ public static class AbiStruct
             value = default;
             return false;
         }
+        if (length == T.SizeOf)
+        {
+            // The whole struct (a MAP_DMA's minsz is its size): no zero-padded copy to read it from.
+            value = T.ReadUnchecked(source);
+            return true;
+        }
         Span<byte> buffer = stackalloc byte[MaxStackSize];
         buffer = buffer[..T.SizeOf];
         buffer.Clear();

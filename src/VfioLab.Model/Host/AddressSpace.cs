@@ -205,7 +205,10 @@ internal sealed partial class AddressSpace
     /// <summary>Whether the calling thread holds the mmap lock for write.</summary>
     public bool IsMmapWriteLockHeld => _mmapLock.IsWriteLockHeld;
 
-    /// <summary>Throws unless the calling thread holds the mmap lock (mmap_assert_locked).</summary>
+    /// <summary>Throws unless the calling thread holds the mmap lock (mmap_assert_locked). Debug builds only, like
+    /// <see cref="OrderedLock.AssertHeld"/> and the kernel's lockdep: asking a <see cref="ReaderWriterLockSlim"/> whether
+    /// this thread holds it reads thread-local state, and GUP and every charge ask (issue 16's 4 KiB pair).</summary>
+    [System.Diagnostics.Conditional("DEBUG")]
     public void AssertMmapLocked()
     {
         if (!IsMmapLockHeld)
@@ -214,7 +217,9 @@ internal sealed partial class AddressSpace
         }
     }
 
-    /// <summary>Throws unless the calling thread holds the mmap lock for write (mmap_assert_write_locked).</summary>
+    /// <summary>Throws unless the calling thread holds the mmap lock for write (mmap_assert_write_locked). Debug builds
+    /// only (see <see cref="AssertMmapLocked"/>).</summary>
+    [System.Diagnostics.Conditional("DEBUG")]
     public void AssertMmapWriteLocked()
     {
         if (!IsMmapWriteLockHeld)

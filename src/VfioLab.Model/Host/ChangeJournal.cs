@@ -50,6 +50,13 @@ internal sealed class ChangeJournal
     /// caller's and owners' charges).</summary>
     public void DeclareType1(int container, ulong start, ulong last)
     {
+        // Wide until the next check: nothing to record, and no lock round trip to find that out (issue 16's 4 KiB
+        // pair, where nobody checks and the journal stays wide). One skipped while a check resets the journal leaves
+        // its call counted and its range not, so the next check is a full sweep: still sound.
+        if (Volatile.Read(ref _wide))
+        {
+            return;
+        }
         bool first;
         lock (_gate)
         {

@@ -7,8 +7,12 @@ namespace VfioLab.Host;
 /// <summary>A process's file descriptor table (struct files_struct): lowest free fd first, at most
 /// <see cref="MaxFds"/> (RLIMIT_NOFILE's usual 1024), each fd holding one reference on its file. A new
 /// process's table has fds 0, 1 and 2 (stdin, stdout, stderr) open (<see cref="WithStandardStreams"/>).</summary>
-/// <remarks>Lock: <c>_gate</c> (file_lock) protects <c>_files</c>. Files are put outside the lock, so
-/// a driver's Release may close other fds.</remarks>
+/// <remarks>Lock: <c>_gate</c> (file_lock) serializes every writer of <c>_files</c> and <c>_count</c>. Files are put
+/// outside the lock, so a driver's Release may close other fds. <see cref="TryGet"/> (fget, on every fd-based system
+/// call) takes no lock, as the kernel's RCU fd lookup takes none: it reads the published array and its slot with
+/// volatile reads and takes its reference only if the file is not already released (get_file_rcu), so it answers as
+/// if it ran before or after any concurrent close (issue 16: a lock round trip per MAP and UNMAP). Writers store
+/// slots with volatile writes and publish a grown array only once it holds every entry.</remarks>
 internal sealed class FdTable
 {
     /// <summary>The fd limit: fd numbers are &lt; 1024, else EMFILE.</summary>
@@ -18,7 +22,9 @@ internal sealed class FdTable
     public const int StandardStreams = 3;
 
     private readonly Lock _gate = new();
-    private readonly List<OpenFile?> _files = [];
+    // Slots [0, _count) are the table; slots past it are null. Replaced (never shrunk in place) when it grows.
+    private OpenFile?[] _files = new OpenFile?[StandardStreams + 1];
+    private int _count;
 
     /// <summary>Open fds.</summary>
     public int Count
@@ -27,7 +33,12 @@ internal sealed class FdTable
         {
             lock (_gate)
             {
-                return _files.Count(f => f is not null);
+                int n = 0;
+                for (int i = 0; i < _count; i++)
+                {
+                    n += _files[i] is null ? 0 : 1;
+                }
+                return n;
             }
         }
     }
@@ -50,7 +61,7 @@ internal sealed class FdTable
         lock (_gate)
         {
             var fds = new List<int>();
-            for (int i = 0; i < _files.Count; i++)
+            for (int i = 0; i < _count; i++)
             {
                 if (_files[i] is not null)
                 {
@@ -96,7 +107,7 @@ internal sealed class FdTable
     {
         lock (_gate)
         {
-            if (fd < 0 || fd >= _files.Count || _files[fd] is not { } f)
+            if (fd < 0 || fd >= _count || _files[fd] is not { } f)
             {
                 return (int)Refusals.RefuseReturn(Errno.EBADF, "dup", "fd {0} is not open", (ulong)(uint)fd);
             }
@@ -111,20 +122,18 @@ internal sealed class FdTable
         }
     }
 
-    /// <summary>fget: the file behind <paramref name="fd"/> with a reference the caller must put; false for EBADF.</summary>
+    /// <summary>fget: the file behind <paramref name="fd"/> with a reference the caller must put; false for EBADF.
+    /// Lock-free (see the remarks).</summary>
     public bool TryGet(int fd, out OpenFile file)
     {
-        lock (_gate)
+        OpenFile?[] files = Volatile.Read(ref _files);
+        if ((uint)fd < (uint)files.Length && Volatile.Read(ref files[fd]) is { } f && f.TryGet())
         {
-            if (fd < 0 || fd >= _files.Count || _files[fd] is not { } f)
-            {
-                file = null!;
-                return false;
-            }
-            f.Get();
             file = f;
             return true;
         }
+        file = null!;
+        return false;
     }
 
     /// <summary>close: frees the fd and drops its reference. Returns 0 or -EBADF.</summary>
@@ -133,12 +142,12 @@ internal sealed class FdTable
         OpenFile? f;
         lock (_gate)
         {
-            if (fd < 0 || fd >= _files.Count || _files[fd] is null)
+            if (fd < 0 || fd >= _count || _files[fd] is null)
             {
                 return (int)Refusals.RefuseReturn(Errno.EBADF, "close_fd", "fd {0} is not open", (ulong)(uint)fd);
             }
             f = _files[fd];
-            _files[fd] = null;
+            Volatile.Write(ref _files[fd], null);
         }
         f!.Put();
         return 0;
@@ -150,8 +159,9 @@ internal sealed class FdTable
         OpenFile?[] files;
         lock (_gate)
         {
-            files = [.. _files];
-            _files.Clear();
+            files = _files[.._count];
+            Volatile.Write(ref _files, new OpenFile?[_files.Length]);
+            _count = 0;
         }
         foreach (OpenFile? f in files)
         {
@@ -165,11 +175,13 @@ internal sealed class FdTable
         var copy = new FdTable();
         lock (_gate)
         {
-            foreach (OpenFile? f in _files)
+            copy._files = new OpenFile?[_files.Length];
+            for (int i = 0; i < _count; i++)
             {
-                f?.Get();
-                copy._files.Add(f);
+                _files[i]?.Get();
+                copy._files[i] = _files[i];
             }
+            copy._count = _count;
         }
         return copy;
     }
@@ -177,24 +189,27 @@ internal sealed class FdTable
     private void PlaceLocked(int fd, OpenFile file)
     {
         Debug.Assert(_gate.IsHeldByCurrentThread);
-        if (fd == _files.Count)
+        if (fd == _count)
         {
-            _files.Add(file);
+            if (_count == _files.Length)
+            {
+                var grown = new OpenFile?[Math.Min(_files.Length * 2, MaxFds)];
+                _files.CopyTo(grown, 0);
+                Volatile.Write(ref _files, grown);
+            }
+            _count++;
         }
-        else
-        {
-            _files[fd] = file;
-        }
+        Volatile.Write(ref _files[fd], file);
     }
 
     private int LowestFreeLocked()
     {
         Debug.Assert(_gate.IsHeldByCurrentThread);
-        int i = _files.IndexOf(null);
+        int i = Array.IndexOf(_files, null, 0, _count);
         if (i >= 0)
         {
             return i;
         }
-        return _files.Count < MaxFds ? _files.Count : -1;
+        return _count < MaxFds ? _count : -1;
     }
 }

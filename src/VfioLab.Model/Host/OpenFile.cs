@@ -29,6 +29,23 @@ internal sealed class OpenFile(string path, IFileOperations operations)
         }
     }
 
+    /// <summary>get_file_rcu: adds a reference unless the file is already released (its count reached 0), for a
+    /// lookup that holds no lock against the last put (<see cref="FdTable.TryGet"/>).</summary>
+    public bool TryGet()
+    {
+        int r = Volatile.Read(ref _refs);
+        while (r > 0)
+        {
+            int seen = Interlocked.CompareExchange(ref _refs, r + 1, r);
+            if (seen == r)
+            {
+                return true;
+            }
+            r = seen;
+        }
+        return false;
+    }
+
     /// <summary>fput: drops a reference; the last one calls <see cref="IFileOperations.Release"/>.</summary>
     public void Put()
     {

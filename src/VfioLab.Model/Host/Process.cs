@@ -7,7 +7,10 @@ namespace VfioLab.Host;
 /// A simulated process (struct task_struct as a thread-group leader, with its signal->rlim and
 /// credentials): pid, RLIMIT_MEMLOCK, CAP_IPC_LOCK, its address space and fd table.
 /// </summary>
-/// <remarks>Lock: <c>_gate</c> protects <c>_mm</c> and <c>_alive</c> (task_lock). Limits are plain
+/// <remarks>Lock: <c>_gate</c> (task_lock) serializes the writers of <c>_mm</c> and <c>_alive</c> (exec, exit); readers
+/// take a volatile read of the one field they need, as the kernel reads <c>current-&gt;mm</c> without task_lock: one
+/// word read needs no lock, and every system call reads both (issue 16: a lock round trip each, twice per 4 KiB MAP).
+/// Limits are plain
 /// volatile-free settings changed only between steps. Never changing: <see cref="Machine"/>,
 /// <see cref="Pid"/>, <see cref="Tgid"/>, <see cref="Name"/>, <see cref="Fds"/>.</remarks>
 internal sealed class Process
@@ -63,28 +66,10 @@ internal sealed class Process
     public AddressSpace LastMm { get; private set; }
 
     /// <summary>The address space; null once the process exited.</summary>
-    public AddressSpace? Mm
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _mm;
-            }
-        }
-    }
+    public AddressSpace? Mm => Volatile.Read(ref _mm);
 
     /// <summary>Whether the process has not exited.</summary>
-    public bool IsAlive
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _alive;
-            }
-        }
-    }
+    public bool IsAlive => Volatile.Read(ref _alive);
 
     /// <summary>The process's system-call surface.</summary>
     public SimulatedProcess Syscalls => _syscalls ??= new SimulatedProcess(this);

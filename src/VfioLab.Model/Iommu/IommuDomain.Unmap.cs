@@ -41,6 +41,53 @@ internal sealed partial class IommuDomain
         }
     }
 
+    /// <summary>
+    /// The whole of one domain's part in <c>vfio_unmap_unpin</c>, in one hold of the domain's lock: collects the IOPTE
+    /// runs overlapping <paramref name="range"/> into <paramref name="into"/> (what the caller unpins afterwards),
+    /// removes them stretch by stretch as <see cref="UnmapDeferred"/> would (a hole splits the range, as the kernel's
+    /// page walk skips it), then <see cref="IotlbSync"/>; at most <paramref name="max"/> runs (type1's streamed unmap),
+    /// and no flush when the range held none. The same result and trace as those calls one by one, with one lock round
+    /// trip instead of three or more (issue 16's 4 KiB pair).
+    /// </summary>
+    public void CollectUnmapSync(ByteRange range, List<MappedRun> into, int max = int.MaxValue)
+    {
+        using (_lock.EnterScope())
+        {
+            int from = into.Count;
+            foreach (Run<IopteRun> run in _table.Overlapping(range.Start, range.Last))
+            {
+                if (into.Count - from == max)
+                {
+                    break;
+                }
+                into.Add(new MappedRun(new ByteRange(run.Start, run.Last), run.Value.Phys, run.Value.PageSize, run.Value.Prot));
+            }
+            if (into.Count == from)
+            {
+                // Nothing left in the range (a streamed unmap's last look found a hole): nothing to flush.
+                return;
+            }
+            int k = from;
+            while (k < into.Count)
+            {
+                ByteRange stretch = into[k].Iova;
+                k++;
+                while (k < into.Count && stretch.IsFollowedBy(into[k].Iova))
+                {
+                    stretch = stretch with { Last = into[k].Iova.Last };
+                    k++;
+                }
+                UnmapLocked(new Iova(stretch.Start), stretch.Size, deferred: true);
+            }
+            _pending.Clear();
+            Interlocked.Increment(ref _iotlbSyncs);
+        }
+        if (Trace.Enabled)
+        {
+            Trace.Emit(TraceKind.IommuIotlbSync, 0, TraceLog.F("domain", Name));
+        }
+    }
+
     /// <summary><c>iommu_iotlb_sync</c>: flushes the IOTLB; nothing is pending invalidation afterwards. Never fails.</summary>
     public void IotlbSync()
     {

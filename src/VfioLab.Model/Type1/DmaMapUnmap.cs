@@ -26,6 +26,14 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
     /// <summary>The source of v6.18's range checks (size 0 and wrapping ranges before the lock, EOVERFLOW).</summary>
     private const string Overflow618 = "linux-6.18: 6012379ede6a (Type1Behavior.OverflowIsEoverflow)";
 
+    // Candidates kept in _candidates between unmaps; a longer list is dropped after use.
+    private const int CandidatesKeep = 1024;
+
+    // UNMAP's copy of the mappings its range overlaps (it removes while walking), reused under the lock instead of a
+    // new list per call (issue 16: two of the 4 KiB pair's allocations). After a notification released the lock the
+    // walk refills it before reading it again, so another UNMAP using it meanwhile does no harm.
+    private List<VfioDma> _candidates = [];
+
     /// <summary>
     /// VFIO_IOMMU_MAP_DMA: EFAULT (struct copy), EINVAL (argsz, flags, prot/VADDR mix, size 0,
     /// alignment, outside the valid IOVA windows), EOVERFLOW (v6.18: range wraps), ENOENT/EINVAL (VADDR
@@ -80,6 +88,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
         }
         using (ctx.Lock.EnterScope())
         {
+            WidenIfDevicesTakePartLocked();
             ulong pgsize = domains.MinPageSizeLocked;
             if (size == 0 || ((size | iova | vaddr) & (pgsize - 1)) != 0)
             {
@@ -92,32 +101,39 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
                 return Refusals.Refuse(Errno.EINVAL, "vfio_dma_do_map", "iova 0x{0:x} or vaddr 0x{1:x} + size 0x{2:x} - 1 wraps past 2^64", iova, vaddr, size,
                     source: "linux-6.12 and older: EINVAL (EOVERFLOW since 6012379ede6a, v6.18)");
             }
-            bool overlaps = tree.TryFindFirstLocked(range, out VfioDma? hit);
             if (vaddrUpdate)
             {
-                return UpdateVaddrLocked(caller, hit, range, new HostVirtAddr(vaddr));
+                tree.TryFindFirstLocked(range, out VfioDma? target);
+                return UpdateVaddrLocked(caller, target, range, new HostVirtAddr(vaddr));
             }
-            if (overlaps)
+            // The overlap test and the link are one tree descent: the new mapping is linked where the range is free and
+            // unlinked again if a later check refuses (nothing reads the tree in between), instead of a lookup
+            // followed by an insert (issue 16's 4 KiB pair). The checks answer in the kernel's order all the same.
+            AddressSpace mm = caller.Mm ?? caller.LastMm;
+            var dma = new VfioDma(range, new HostVirtAddr(vaddr), prot, caller, mm, caller.CapIpcLock, ctx.PageShift);
+            if (!tree.TryLinkLocked(dma))
             {
+                tree.TryFindFirstLocked(range, out VfioDma? hit);
                 return Refusals.Refuse(Errno.EEXIST, "vfio_dma_do_map", "[0x{0:x}, 0x{1:x}] overlaps the mapping [0x{2:x}, 0x{3:x}] (vfio_find_dma)",
                     range.Start, range.Last, hit!.Range.Start, hit.Range.Last);
             }
             if (tree.DmaAvailLocked == 0)
             {
+                tree.UnlinkLocked(dma);
                 return Refusals.Refuse(Errno.ENOSPC, "vfio_dma_do_map", "no DMA mapping slot left: dma_avail is 0 of dma_entry_limit {0}",
                     tree.DmaEntryLimit);
             }
             if (!windows.ContainsWholeLocked(range))
             {
+                tree.UnlinkLocked(dma);
                 return windows.RefuseOutsideLocked(range, domains.DomainsLocked);
             }
             if (ctx.Faults.ShouldFail(FaultSite.DmaAlloc))
             {
+                tree.UnlinkLocked(dma);
                 return Refusals.Refuse(Errno.ENOMEM, "vfio_dma_do_map", "kzalloc of the struct vfio_dma for [0x{0:x}, 0x{1:x}] failed (injected)", range.Start, range.Last);
             }
-            AddressSpace mm = caller.Mm ?? caller.LastMm;
-            var dma = new VfioDma(range, new HostVirtAddr(vaddr), prot, caller, mm, caller.CapIpcLock, ctx.PageShift);
-            tree.InsertLocked(dma);
+            tree.CountLinkedLocked();
             Errno error = Errno.None;
             if (!domains.HasDomainLocked)
             {
@@ -147,6 +163,19 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
                     TraceLog.F("prot", (int)prot), TraceLog.F("locked_vm", dma.LockedVm));
             }
             return Errno.None;
+        }
+    }
+
+    // A MAP or UNMAP declares its IOVA range to the checker's journal (ctx.DeclareChange); when devices hold mappings
+    // or are notified of unmaps (pfnmap holds, mdev pins), the call can change device state outside that range, so
+    // the next check sweeps everything. Asked here, under the lock the call takes anyway, rather than in a lock
+    // round trip of its own before it (issue 16's 4 KiB pair); a refusal before the lock changes nothing anywhere.
+    private void WidenIfDevicesTakePartLocked()
+    {
+        ctx.AssertLocked();
+        if (notifier.DeviceCountLocked > 0 || holds.AnyLocked)
+        {
+            ctx.Machine.Changes.MarkWide();
         }
     }
 
@@ -185,7 +214,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
 
     /// <summary>
     /// VFIO_IOMMU_UNMAP_DMA: EFAULT (struct or bitmap copy, size copy-back), EINVAL (argsz, flags, a dirty bitmap with
-    /// ALL or VADDR or a short argsz, the user bitmap), then <see cref="UnmapDma(Process, IUserMemory, ulong, ulong,
+    /// ALL or VADDR or a short argsz, the user bitmap), then <see cref="UnmapDma(Process, IUserMemory?, ulong, ulong,
     /// DmaUnmapFlags, VfioBitmap, out ulong)"/>; on success the size removed is written back into <c>size</c>.
     /// </summary>
     public Errno UnmapDmaIoctl(VfioCallContext context, ref IoctlArgument argument)
@@ -233,7 +262,8 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
                 return check;
             }
         }
-        Errno e = UnmapDma(context.Process, context.Memory, unmap.Iova, unmap.Size, unmap.Flags, bitmap, out ulong unmapped);
+        // The caller's memory object only for the dirty bitmap, the one thing UNMAP writes through a user pointer.
+        Errno e = UnmapDma(context.Process, (unmap.Flags & DmaUnmapFlags.GetDirtyBitmap) != 0 ? context.Memory : null, unmap.Iova, unmap.Size, unmap.Flags, bitmap, out ulong unmapped);
         if (e != Errno.None)
         {
             return e;
@@ -247,13 +277,14 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
     }
 
     /// <summary>vfio_dma_do_unmap with a decoded request; <paramref name="unmapped"/> is what the kernel
-    /// writes into <c>size</c>. EBUSY (VADDR with emulated groups), EINVAL (alignment, ALL with a range,
+    /// writes into <c>size</c>; <paramref name="memory"/> (where the user bitmap is written) is needed only with
+    /// GET_DIRTY_BITMAP. EBUSY (VADDR with emulated groups), EINVAL (alignment, ALL with a range,
     /// dirty bitmap without tracking or with another page size, v2 bisection, VADDR twice), EOVERFLOW
     /// (v6.18 wrap), EFAULT (bitmap copy; mappings already removed stay removed). A mapping that devices pin
     /// is announced to every registered device with the lock released, and the walk starts over (spec §3.8);
     /// EBUSY is the model's answer where the kernel BUG()s: the same mapping still pinned after 11
     /// notifications (the mapping stays, see <see cref="NotifierRetryBug"/>).</summary>
-    public Errno UnmapDma(Process caller, IUserMemory memory, ulong iova, ulong size, DmaUnmapFlags flags, VfioBitmap bitmap, out ulong unmapped)
+    public Errno UnmapDma(Process caller, IUserMemory? memory, ulong iova, ulong size, DmaUnmapFlags flags, VfioBitmap bitmap, out ulong unmapped)
     {
         unmapped = 0;
         bool all = (flags & DmaUnmapFlags.All) != 0;
@@ -262,6 +293,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
         bool getBitmap = (flags & DmaUnmapFlags.GetDirtyBitmap) != 0;
         using (ctx.Lock.EnterScope())
         {
+            WidenIfDevicesTakePartLocked();
             ulong pgsize = domains.MinPageSizeLocked;
             if (invalidateVaddr && domains.EmulatedGroupsLocked.Count > 0)
             {
@@ -312,12 +344,13 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
                 again = false;
                 // The v2 rules are checked again after every notification: mappings may have changed while the
                 // lock was released.
-                if (ctx.V2 && !all && !tree.NoBisectionLocked(range))
+                List<VfioDma> candidates = _candidates;
+                tree.OverlappingLocked(range, candidates);
+                if (ctx.V2 && !all && !DmaTree.NoBisection(range, candidates))
                 {
                     ret = tree.RefuseBisectionLocked(range, "vfio_dma_do_unmap");
                     break;
                 }
-                List<VfioDma> candidates = tree.OverlappingLocked(range);
                 for (int i = 0; i < candidates.Count; i++)
                 {
                     VfioDma dma = candidates[i];
@@ -372,7 +405,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
                     }
                     if (getBitmap)
                     {
-                        ret = dirty.UpdateUserBitmapLocked(memory, new HostVirtAddr(bitmap.Data), dma, new Iova(range.Start), pgsize);
+                        ret = dirty.UpdateUserBitmapLocked(memory!, new HostVirtAddr(bitmap.Data), dma, new Iova(range.Start), pgsize);
                         if (ret != Errno.None)
                         {
                             break;
@@ -381,6 +414,12 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
                     unmapped += dma.Size;
                     RemoveLocked(dma);
                 }
+            }
+            // Holds no mapping past the call (removed ones would stay reachable).
+            _candidates.Clear();
+            if (_candidates.Capacity > CandidatesKeep)
+            {
+                _candidates = [];
             }
             if (ctx.Trace.Enabled)
             {

@@ -388,26 +388,13 @@ internal sealed class DomainSet(Type1Context ctx, IovaWindows windows)
         {
             return false;
         }
-        IommuDomain first = _domains[0].Domain;
-        first.CollectMappedRuns(new ByteRange(cursor, range.Last), firstDomainRuns, maxRuns);
+        // Collect, unmap stretch by stretch (holes split the batch, as the kernel skips them page by page) and sync,
+        // in one hold of the domain's lock (issue 16's 4 KiB pair: three round trips before).
+        _domains[0].Domain.CollectUnmapSync(new ByteRange(cursor, range.Last), firstDomainRuns, maxRuns);
         if (firstDomainRuns.Count == 0)
         {
             return false;
         }
-        // Holes (the kernel skips them page by page) split the batch into stretches unmapped one call each.
-        int k = 0;
-        while (k < firstDomainRuns.Count)
-        {
-            ByteRange stretch = firstDomainRuns[k].Iova;
-            k++;
-            while (k < firstDomainRuns.Count && stretch.IsFollowedBy(firstDomainRuns[k].Iova))
-            {
-                stretch = stretch with { Last = firstDomainRuns[k].Iova.Last };
-                k++;
-            }
-            first.UnmapDeferred(new Iova(stretch.Start), stretch.Size);
-        }
-        first.IotlbSync();
         // A run ending at 2^64-1 ends the mapping too; the next call then finds it gone.
         ulong last = firstDomainRuns[^1].Iova.Last;
         cursor = last == ulong.MaxValue ? last : last + 1;

@@ -122,28 +122,9 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfi
     }
 
     /// <inheritdoc />
-    public long Ioctl(VfioCallContext context, uint request, ref IoctlArgument argument)
-    {
-        if (request is VfioIoctl.IommuMapDma or VfioIoctl.IommuUnmapDma)
-        {
-            WidenIfDevicesTakePart();
-        }
-        return IoctlDispatch(context, request, ref argument);
-    }
-
-    // A MAP or UNMAP declares its IOVA range to the checker's journal (DmaMapUnmap); when devices hold mappings or
-    // are notified of unmaps (pfnmap holds, mdev pins), the call can change device state outside that range, so the
-    // next check sweeps everything.
-    private void WidenIfDevicesTakePart()
-    {
-        using (_ctx.Lock.EnterScope())
-        {
-            if (_notifier.DeviceCountLocked > 0 || _holds.AnyLocked)
-            {
-                _ctx.Machine.Changes.MarkWide();
-            }
-        }
-    }
+    /// <remarks>MAP and UNMAP widen the checker's journal themselves, under the lock they take anyway
+    /// (<see cref="DmaMapUnmap"/>).</remarks>
+    public long Ioctl(VfioCallContext context, uint request, ref IoctlArgument argument) => IoctlDispatch(context, request, ref argument);
 
     private long IoctlDispatch(VfioCallContext context, uint request, ref IoctlArgument argument) => request switch
     {

@@ -17,24 +17,26 @@ internal ref struct IoctlArgument
 
     private readonly Span<byte> _buffer;
     private readonly bool _hasBuffer;
-    private readonly IUserMemory? _memory;
+    // The caller, whose memory a pointer argument refers to: its ProcessUserMemory is made only when a handler reads
+    // through the pointer, not per ioctl (issue 16: one allocation per MAP and UNMAP that used a buffer anyway).
+    private readonly Host.Process? _process;
 
-    private IoctlArgument(ulong value, Span<byte> buffer, bool hasBuffer, IUserMemory? memory)
+    private IoctlArgument(ulong value, Span<byte> buffer, bool hasBuffer, Host.Process? process)
     {
         Value = value;
         _buffer = buffer;
         _hasBuffer = hasBuffer;
-        _memory = memory;
+        _process = process;
     }
 
     /// <summary>The raw argument: the integer, or the pointer value.</summary>
     public ulong Value { get; }
 
     /// <summary>An argument that points at <paramref name="buffer"/>.</summary>
-    public static IoctlArgument FromBuffer(Span<byte> buffer, IUserMemory? memory) => new(BufferAddress, buffer, true, memory);
+    public static IoctlArgument FromBuffer(Span<byte> buffer, Host.Process? process) => new(BufferAddress, buffer, true, process);
 
-    /// <summary>An integer argument; as a pointer it refers to <paramref name="memory"/>.</summary>
-    public static IoctlArgument FromValue(ulong value, IUserMemory? memory) => new(value, default, false, memory);
+    /// <summary>An integer argument; as a pointer it refers to <paramref name="process"/>'s memory.</summary>
+    public static IoctlArgument FromValue(ulong value, Host.Process? process) => new(value, default, false, process);
 
     /// <summary>copy_from_user of <paramref name="destination"/>.Length bytes at <paramref name="offset"/>.</summary>
     public readonly bool TryCopyFrom(int offset, Span<byte> destination)
@@ -48,7 +50,7 @@ internal ref struct IoctlArgument
             _buffer.Slice(offset, destination.Length).CopyTo(destination);
             return true;
         }
-        return _memory is not null && Value + (ulong)offset >= Value && _memory.TryRead(Value + (ulong)offset, destination);
+        return _process is not null && Value + (ulong)offset >= Value && new ProcessUserMemory(_process).TryRead(Value + (ulong)offset, destination);
     }
 
     /// <summary>copy_to_user of <paramref name="source"/> at <paramref name="offset"/>.</summary>
@@ -63,7 +65,7 @@ internal ref struct IoctlArgument
             source.CopyTo(_buffer.Slice(offset));
             return true;
         }
-        return _memory is not null && _memory.TryWrite(Value + (ulong)offset, source);
+        return _process is not null && new ProcessUserMemory(_process).TryWrite(Value + (ulong)offset, source);
     }
 
     /// <summary>get_user of a 32-bit int at the pointer.</summary>

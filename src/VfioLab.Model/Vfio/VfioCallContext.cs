@@ -11,6 +11,7 @@ internal readonly record struct VfioCallContext(SyscallContext Syscall)
     /// <summary>The calling process (current).</summary>
     public Process Process => Syscall.Process;
 
-    /// <summary>The calling process's memory, for copy_from_user/copy_to_user.</summary>
+    /// <summary>The calling process's memory, for copy_from_user/copy_to_user (a new object each time: ask only on a
+    /// path that copies).</summary>
     public IUserMemory Memory => new ProcessUserMemory(Syscall.Process);
 }

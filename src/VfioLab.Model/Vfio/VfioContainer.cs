@@ -10,7 +10,8 @@ namespace VfioLab.Vfio;
 /// </summary>
 /// <remarks>
 /// Lock: <c>_groupLock</c> (container->group_lock) protects <see cref="Groups"/>, <see cref="Driver"/>,
-/// <see cref="Iommu"/> and <c>_noIommu</c>. Lock order: a group's lock, then this lock, then the
+/// <see cref="Iommu"/> and <c>_noIommu</c> (<see cref="Iommu"/> is written under it and read by the ioctl path with a
+/// volatile read). Lock order: a group's lock, then this lock, then the
 /// backend's own lock. The backend registry never changes after the subsystem is built.
 /// </remarks>
 internal sealed class VfioContainer
@@ -47,8 +48,15 @@ internal sealed class VfioContainer
     /// <summary>The backend chosen by SET_IOMMU, or null.</summary>
     public IVfioIommuDriver? Driver { get; private set; }
 
-    /// <summary>The backend's state for this container, or null.</summary>
-    public IVfioIommu? Iommu { get; private set; }
+    private IVfioIommu? _iommu;
+
+    /// <summary>The backend's state for this container, or null (written under the group lock; read by
+    /// <see cref="BackendIoctl"/> without it).</summary>
+    public IVfioIommu? Iommu
+    {
+        get => Volatile.Read(ref _iommu);
+        private set => Volatile.Write(ref _iommu, value);
+    }
 
     /// <summary>VFIO_GET_API_VERSION.</summary>
     public static long GetApiVersion() => VfioIoctl.ApiVersion;
@@ -137,13 +145,12 @@ internal sealed class VfioContainer
     }
 
     /// <summary>Any other container ioctl: EINVAL before SET_IOMMU, else the backend's answer.</summary>
+    /// <remarks>The backend is read without the group lock: the lock made the one reference read atomic and nothing
+    /// more (it was released before the backend ran, as here), and it cost a lock round trip on every MAP and UNMAP
+    /// (issue 16's 4 KiB pair).</remarks>
     public long BackendIoctl(VfioCallContext context, uint request, ref IoctlArgument argument)
     {
-        IVfioIommu? iommu;
-        using (_groupLock.EnterScope())
-        {
-            iommu = Iommu;
-        }
+        IVfioIommu? iommu = Iommu;
         return iommu is null
             ? Refusals.RefuseReturn(Errno.EINVAL, "vfio_fops_unl_ioctl", "container {0} has no IOMMU driver yet (VFIO_SET_IOMMU), so request 0x{1:x} has no one to answer it",
                 (ulong)Id, request)

@@ -14,14 +14,14 @@ internal abstract class VfioFileOperations : IFileOperations
     /// <inheritdoc />
     public long Ioctl(SyscallContext ctx, uint request, Span<byte> arg)
     {
-        var ioctlArg = IoctlArgument.FromBuffer(arg, new ProcessUserMemory(ctx.Process));
+        var ioctlArg = IoctlArgument.FromBuffer(arg, ctx.Process);
         return Dispatch(ctx, request, ref ioctlArg);
     }
 
     /// <inheritdoc />
     public long Ioctl(SyscallContext ctx, uint request, ulong value)
     {
-        var ioctlArg = IoctlArgument.FromValue(value, new ProcessUserMemory(ctx.Process));
+        var ioctlArg = IoctlArgument.FromValue(value, ctx.Process);
         return Dispatch(ctx, request, ref ioctlArg);
     }
 

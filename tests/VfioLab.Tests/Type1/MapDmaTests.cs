@@ -1,5 +1,6 @@
 using VfioLab.Abi;
 using VfioLab.Addressing;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Iommu;
 using VfioLab.Simulation;
@@ -292,6 +293,33 @@ public sealed partial class MapDmaTests
     }
 
     [Fact]
+    public void MapDma_RefusedAfterTheOverlapTest_LeavesTheRangeUnlinked()
+    {
+        // MAP links the new mapping in the descent that tests the overlap; ENOSPC and an injected dma_alloc failure
+        // come after it and must unlink it: the range is free again and the tree holds exactly what it held.
+        var t = new Type1TestHost(kernel: KernelSettings.Default with { DmaEntryLimit = 1 });
+        (int c, _) = t.Container();
+        ulong buf = t.MmapAnonymous(3 * MiB);
+        Assert.Equal(0, t.Map(c, 0, buf, 1 * MiB));
+
+        Assert.Equal(Errno.ENOSPC.AsReturn(), t.Map(c, 1 * MiB, buf + (1 * MiB), 1 * MiB));
+        Assert.Equal(new[] { 0UL }, t.Backend(c).Snapshot().Mappings.Select(m => m.Iova));
+        Assert.Equal(1UL, t.Backend(c).MappingCount);
+
+        Assert.Equal(0, t.Unmap(c, 0, 1 * MiB).Ret);
+        t.Host.Faults.Arm(1, FaultSite.DmaAlloc);
+        Assert.Equal(Errno.ENOMEM.AsReturn(), t.Map(c, 1 * MiB, buf + (1 * MiB), 1 * MiB));
+        t.Host.Faults.Arm(0);
+        Assert.Empty(t.Backend(c).Snapshot().Mappings);
+        Assert.Equal(0UL, t.Backend(c).MappingCount);
+        Assert.Equal(1UL, t.Backend(c).DmaAvail);
+        Assert.Equal(0UL, t.LockedVmPages);
+
+        Assert.Equal(0, t.Map(c, 1 * MiB, buf + (1 * MiB), 1 * MiB));
+        Assert.Equal(new[] { 1 * MiB }, t.Backend(c).Snapshot().Mappings.Select(m => m.Iova));
+    }
+
+    [Fact]
     public void MapDma_NoSlotAndOverlap_ReturnsEEXISTBeforeENOSPC()
     {
         var t = new Type1TestHost(kernel: KernelSettings.Default with { DmaEntryLimit = 1 });
@@ -410,6 +438,8 @@ public sealed partial class MapDmaTests
 
     private static void AssertNothingMapped(Type1TestHost t, int c)
     {
+        // The tree itself, not only its counter: MAP links a mapping before its last checks and unlinks it on refusal.
+        Assert.Empty(t.Backend(c).Snapshot().Mappings);
         Assert.Equal(0UL, t.Backend(c).MappingCount);
         Assert.Equal(65535UL, t.Backend(c).DmaAvail);
         Assert.Equal(0UL, t.LockedVmPages);
