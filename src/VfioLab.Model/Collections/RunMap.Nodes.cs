@@ -10,11 +10,22 @@ internal sealed partial class RunMap<T>
         public int Count;
     }
 
-    /// <summary>Up to a node's capacity of runs, by start; the arrays grow to that capacity as needed.</summary>
+    /// <summary>
+    /// Up to a node's capacity of runs, by start, in one of two forms. Sparse: parallel arrays of starts,
+    /// lasts and values, grown to the capacity as needed. Dense (<see cref="Packed"/> not null): the runs
+    /// are back to back and all <see cref="Unit"/> keys long, so run <c>i</c> is
+    /// <c>[Base + i·Unit, Base + (i + 1)·Unit - 1]</c> and its value is one packed word; the sparse arrays
+    /// are then empty. Every accessor below answers for both forms; mutations other than those the dense
+    /// form keeps (append, prepend, value replacement, trimming whole runs at either end) open the leaf
+    /// into the sparse form first (<see cref="RunMap{T}.Open"/>).
+    /// </summary>
     private sealed class Leaf : Node
     {
         public ulong[] Lasts;
         public T[] Values;
+        public ulong[]? Packed;
+        public ulong Base;
+        public ulong Unit;
         public Leaf? Prev;
         public Leaf? Next;
 
@@ -25,7 +36,27 @@ internal sealed partial class RunMap<T>
             Values = new T[capacity];
         }
 
-        public Run<T> RunAt(int i) => new(Keys[i], Lasts[i], Values[i]);
+        public Leaf(ulong[] keys, ulong[] lasts, T[] values)
+        {
+            Keys = keys;
+            Lasts = lasts;
+            Values = values;
+        }
+
+        public bool IsDense => Packed is not null;
+
+        public ulong StartAt(int i) => Packed is null ? Keys[i] : Base + ((ulong)i * Unit);
+
+        // Start plus (Unit - 1) rather than the next start minus one: a run may end at 2^64-1.
+        public ulong LastAt(int i) => Packed is null ? Lasts[i] : Base + ((ulong)i * Unit) + (Unit - 1);
+
+        public T ValueAt(int i) => Packed is null ? Values[i] : T.Unpack(Packed[i]);
+
+        public ulong FirstStart => StartAt(0);
+
+        public ulong FinalLast => LastAt(Count - 1);
+
+        public Run<T> RunAt(int i) => new(StartAt(i), LastAt(i), ValueAt(i));
 
         public void Reset()
         {

@@ -65,7 +65,7 @@ internal sealed partial class RunMap<T>
     /// <summary>Finds the run containing <paramref name="key"/>.</summary>
     public bool TryGet(ulong key, out Run<T> run)
     {
-        if (FindAtOrBefore(key, out Leaf? leaf, out int i) && leaf.Lasts[i] >= key)
+        if (FindAtOrBefore(key, out Leaf? leaf, out int i) && leaf.LastAt(i) >= key)
         {
             run = leaf.RunAt(i);
             return true;
@@ -77,9 +77,9 @@ internal sealed partial class RunMap<T>
     /// <summary>The value at <paramref name="key"/>, if some run contains it.</summary>
     public bool TryGetValue(ulong key, out T value)
     {
-        if (FindAtOrBefore(key, out Leaf? leaf, out int i) && leaf.Lasts[i] >= key)
+        if (FindAtOrBefore(key, out Leaf? leaf, out int i) && leaf.LastAt(i) >= key)
         {
-            value = leaf.Values[i].Advance(key - leaf.Keys[i]);
+            value = leaf.ValueAt(i).Advance(key - leaf.StartAt(i));
             return true;
         }
         value = default;
@@ -111,7 +111,7 @@ internal sealed partial class RunMap<T>
     }
 
     /// <summary>Whether any key in <c>[start, last]</c> is mapped.</summary>
-    public bool Overlaps(ulong start, ulong last) => FindAtOrAfter(start, out Leaf? leaf, out int i) && leaf.Keys[i] <= last;
+    public bool Overlaps(ulong start, ulong last) => FindAtOrAfter(start, out Leaf? leaf, out int i) && leaf.StartAt(i) <= last;
 
     /// <summary>Whether every key in <c>[start, last]</c> is mapped.</summary>
     public bool Covers(ulong start, ulong last)
@@ -140,11 +140,21 @@ internal sealed partial class RunMap<T>
             // A free range (the common case) took one descent.
             return;
         }
-        if (FindAtOrBefore(start, out Leaf? leaf, out int i) && leaf.Lasts[i] >= last &&
-            leaf.Values[i].Advance(start - leaf.Keys[i]).Equals(value))
+        if (FindAtOrBefore(start, out Leaf? leaf, out int i) && leaf.LastAt(i) >= last)
         {
-            // Already so (a frame dirtied again, a count set to what it is): nothing changes.
-            return;
+            ulong runStart = leaf.StartAt(i);
+            if (leaf.ValueAt(i).Advance(start - runStart).Equals(value))
+            {
+                // Already so (a frame dirtied again, a count set to what it is): nothing changes.
+                return;
+            }
+            if (runStart == start && leaf.LastAt(i) == last && !JoinsNeighbour(leaf, i, start, last, value))
+            {
+                // Exactly one run gets a new value that continues neither neighbour (a reference count
+                // raised over a run, a PTE replaced by COW): the run stays where it is, in either leaf form.
+                ReplaceValue(leaf, i, value);
+                return;
+            }
         }
         Remove(start, last);
         InsertChecked(start, last, value, check: false);
@@ -178,12 +188,12 @@ internal sealed partial class RunMap<T>
         int pos = Rank(at, start);
         Leaf? first;
         int fi;
-        if (pos > 0 && at.Lasts[pos - 1] >= start)
+        if (pos > 0 && at.LastAt(pos - 1) >= start)
         {
             first = at;
             fi = pos - 1;
         }
-        else if (pos == 0 && at.Prev is { } p && p.Lasts[p.Count - 1] >= start)
+        else if (pos == 0 && at.Prev is { } p && p.FinalLast >= start)
         {
             first = p;
             fi = p.Count - 1;
@@ -192,12 +202,12 @@ internal sealed partial class RunMap<T>
         {
             return;
         }
-        if (first.Keys[fi] > last)
+        if (first.StartAt(fi) > last)
         {
             return;
         }
-        ulong runStart = first.Keys[fi];
-        ulong runLast = first.Lasts[fi];
+        ulong runStart = first.StartAt(fi);
+        ulong runLast = first.LastAt(fi);
         if (runStart <= start && runLast >= last)
         {
             // The range lies inside one run (a mapping, an IOMMU run, part of a pin run): delete, trim
@@ -221,16 +231,19 @@ internal sealed partial class RunMap<T>
             if (runStart == start)
             {
                 // A run's start may rise in place while a later start of the same leaf (or none) bounds it.
+                Open(first);
                 first.Values[fi] = first.Values[fi].Advance(last + 1 - runStart);
                 first.Keys[fi] = last + 1;
             }
             else if (runLast == last)
             {
+                Open(first);
                 first.Lasts[fi] = start - 1;
             }
             else
             {
-                T tail = first.Values[fi].Advance(last + 1 - runStart);
+                T tail = first.ValueAt(fi).Advance(last + 1 - runStart);
+                Open(first);
                 first.Lasts[fi] = start - 1;
                 Leaf tailLeaf = Descend(last + 1, record: true);
                 InsertAt(tailLeaf, Rank(tailLeaf, last + 1), last + 1, runLast, tail);
@@ -250,11 +263,11 @@ internal sealed partial class RunMap<T>
             if (from == leaf.Count)
             {
                 // Every start here is below the range; the next one, if any, begins the next leaf.
-                if (leaf.Next is null || leaf.Next.Keys[0] > last)
+                if (leaf.Next is null || leaf.Next.FirstStart > last)
                 {
                     return;
                 }
-                leaf = Descend(leaf.Next.Keys[0], record: true);
+                leaf = Descend(leaf.Next.FirstStart, record: true);
                 from = 0;
             }
             int to = Rank(leaf, last);
