@@ -74,7 +74,7 @@ internal sealed partial class RunMap<T>
         {
             keys[i] = start;
             lasts[i] = start + span;
-            values[i] = T.Unpack(packed[i]);
+            values[i] = T.Unpack(packed[i + Leaf.Header]);
             start += leaf.Unit;
         }
         leaf.Keys = keys;
@@ -100,20 +100,20 @@ internal sealed partial class RunMap<T>
             // A run over the whole key space, or a hole or a longer run at once: the usual sparse leaf.
             return;
         }
-        ulong[] packed = _sparePacked ?? new ulong[_capacity];
+        ulong[] packed = _sparePacked ?? new ulong[_capacity + Leaf.Header];
         for (int i = 0; i < leaf.Count; i++)
         {
             if ((i > 0 && keys[i] - keys[i - 1] != unit) || lasts[i] - keys[i] != unit - 1 ||
-                !T.TryPack(values[i], out packed[i]))
+                !T.TryPack(values[i], out packed[i + Leaf.Header]))
             {
                 _sparePacked = packed;
                 return;
             }
         }
         _sparePacked = null;
+        leaf.Packed = packed;
         leaf.Base = keys[0];
         leaf.Unit = unit;
-        leaf.Packed = packed;
         leaf.Keys = [];
         leaf.Lasts = [];
         leaf.Values = [];
@@ -140,12 +140,12 @@ internal sealed partial class RunMap<T>
         ulong[] packed = leaf.Packed!;
         if (pos == leaf.Count && leaf.FinalLast != ulong.MaxValue && start == leaf.FinalLast + 1)
         {
-            packed[leaf.Count] = word;
+            packed[leaf.Count + Leaf.Header] = word;
         }
         else if (pos == 0 && last != ulong.MaxValue && last + 1 == leaf.Base)
         {
-            packed.AsSpan(0, leaf.Count).CopyTo(packed.AsSpan(1));
-            packed[0] = word;
+            packed.AsSpan(Leaf.Header, leaf.Count).CopyTo(packed.AsSpan(Leaf.Header + 1));
+            packed[Leaf.Header] = word;
             leaf.Base = start;
         }
         else
@@ -176,7 +176,7 @@ internal sealed partial class RunMap<T>
         {
             if (T.TryPack(value, out ulong word))
             {
-                packed[i] = word;
+                packed[i + Leaf.Header] = word;
                 return;
             }
             Open(leaf);

