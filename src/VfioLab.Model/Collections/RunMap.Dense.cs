@@ -46,7 +46,7 @@ internal sealed partial class RunMap<T>
     // Turns a packed leaf back into the sparse form (no-op for a sparse leaf); its content is unchanged.
     private void Open(Leaf leaf)
     {
-        if (leaf.Packed is not { } packed)
+        if (!T.Packs || leaf.Packed is not { } packed)
         {
             return;
         }
@@ -172,7 +172,7 @@ internal sealed partial class RunMap<T>
     private void ReplaceValue(Leaf leaf, int i, T value)
     {
         _version++;
-        if (leaf.Packed is { } packed)
+        if (T.Packs && leaf.Packed is { } packed)
         {
             if (T.TryPack(value, out ulong word))
             {

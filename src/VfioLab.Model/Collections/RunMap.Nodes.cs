@@ -45,7 +45,9 @@ internal sealed partial class RunMap<T>
             Values = values;
         }
 
-        public bool IsDense => Packed is not null;
+        // T.Packs is a JIT-time constant: for values that never pack, every test of the form folds away and
+        // the sparse leaf's lookups cost what they did before the packed form existed.
+        public bool IsDense => T.Packs && Packed is not null;
 
         public ulong Base
         {
@@ -59,12 +61,12 @@ internal sealed partial class RunMap<T>
             set => Packed![1] = value;
         }
 
-        public ulong StartAt(int i) => Packed is null ? Keys[i] : Base + ((ulong)i * Unit);
+        public ulong StartAt(int i) => !IsDense ? Keys[i] : Base + ((ulong)i * Unit);
 
         // Start plus (Unit - 1) rather than the next start minus one: a run may end at 2^64-1.
-        public ulong LastAt(int i) => Packed is null ? Lasts[i] : Base + ((ulong)i * Unit) + (Unit - 1);
+        public ulong LastAt(int i) => !IsDense ? Lasts[i] : Base + ((ulong)i * Unit) + (Unit - 1);
 
-        public T ValueAt(int i) => Packed is null ? Values[i] : T.Unpack(Packed[i + Header]);
+        public T ValueAt(int i) => !IsDense ? Values[i] : T.Unpack(Packed![i + Header]);
 
         public ulong FirstStart => StartAt(0);
 
@@ -109,6 +111,17 @@ internal sealed partial class RunMap<T>
             Keys.AsSpan(from, count).CopyTo(Keys.AsSpan(from + 1));
             Lasts.AsSpan(from, count).CopyTo(Lasts.AsSpan(from + 1));
             Values.AsSpan(from, count).CopyTo(Values.AsSpan(from + 1));
+        }
+
+        public void ShiftRightBy(int from, int count, int by)
+        {
+            if (count == 0)
+            {
+                return;
+            }
+            Keys.AsSpan(from, count).CopyTo(Keys.AsSpan(from + by));
+            Lasts.AsSpan(from, count).CopyTo(Lasts.AsSpan(from + by));
+            Values.AsSpan(from, count).CopyTo(Values.AsSpan(from + by));
         }
 
         public void ShiftLeft(int from, int count, int by)

@@ -69,7 +69,7 @@ internal sealed partial class RunMap<T>
     // Number of runs in the leaf starting at or before key.
     private static int Rank(Leaf leaf, ulong key)
     {
-        if (leaf.Packed is not { } packed)
+        if (!T.Packs || leaf.Packed is not { } packed)
         {
             return UpperBound(leaf.Keys, 0, leaf.Count, key);
         }
@@ -263,6 +263,10 @@ internal sealed partial class RunMap<T>
             }
             return;
         }
+        if (!(pos == leaf.Count && leaf.Next is null) && TryLendRight(leaf, pos, start, last, value))
+        {
+            return;
+        }
         Leaf right = NewLeaf();
         // Appending at the end of the map (a DMA tree, an IOMMU table filled in IOVA order) leaves the
         // full leaf full and starts a new one, so sequential fills pack leaves instead of halving them.
@@ -289,6 +293,54 @@ internal sealed partial class RunMap<T>
         target.Set(at, start, last, value);
         target.Count++;
         InsertChild(_height - 1, right.FirstStart, right);
+    }
+
+    // A full leaf hands its last runs to the next leaf under the same parent when that one has room, instead of
+    // splitting (as a B*-tree does): maps filled in random order (the reference and pin counts of frames
+    // allocated in scattered order) then average about 80 % full leaves instead of about 70 %, measured as
+    // fewer bytes per run with `--shattered-memory`. Packed neighbours are left alone.
+    private bool TryLendRight(Leaf leaf, int pos, ulong start, ulong last, T value)
+    {
+        if (_height == 0)
+        {
+            return false;
+        }
+        Inner parent = _pathNodes![_height - 1];
+        int slot = _pathSlots![_height - 1];
+        if (slot + 1 >= parent.Count)
+        {
+            return false;
+        }
+        Leaf right = System.Runtime.CompilerServices.Unsafe.As<Leaf>(parent.Children[slot + 1]);
+        int room = _capacity - right.Count;
+        if (room < 4 || right.IsDense)
+        {
+            return false;
+        }
+        int move = room / 2;
+        Open(leaf);
+        right.EnsureCapacity(right.Count + move + 1, _capacity);
+        right.ShiftRightBy(0, right.Count, move);
+        leaf.CopyTo(leaf.Count - move, right, 0, move);
+        leaf.Count -= move;
+        leaf.ClearTail(move);
+        right.Count += move;
+        if (pos <= leaf.Count)
+        {
+            leaf.ShiftRight(pos, leaf.Count - pos);
+            leaf.Set(pos, start, last, value);
+            leaf.Count++;
+        }
+        else
+        {
+            int at = pos - leaf.Count;
+            right.ShiftRight(at, right.Count - at);
+            right.Set(at, start, last, value);
+            right.Count++;
+        }
+        // The right leaf's smallest start fell: its separator (explicit in this parent, as it is not a first child) follows.
+        parent.Keys[slot + 1] = right.Keys[0];
+        return true;
     }
 
     // Inserts child (whose smallest start is key) right after the path's node at depth, splitting upwards.
@@ -344,7 +396,7 @@ internal sealed partial class RunMap<T>
             // A hole inside a packed leaf: its runs are no longer back to back.
             Open(leaf);
         }
-        if (leaf.Packed is { } packed)
+        if (T.Packs && leaf.Packed is { } packed)
         {
             // Whole runs off either end keep the rest back to back (UNMAP in IOVA order, a range cut at a leaf).
             if (from == 0 && count < leaf.Count)
