@@ -13,8 +13,10 @@ namespace VfioLab.Collections;
 /// binary tree would chase some thirty scattered nodes. Invariants: every run start in child
 /// <c>i</c> of an inner node is at least <c>Keys[i]</c> (for <c>i &gt; 0</c>) and every start in
 /// child <c>i - 1</c> is below it (<c>Keys[0]</c> is never read); no leaf is empty; all leaves are
-/// at the same depth. Deletions merge a node that fell below a quarter full into a sibling when
-/// both fit in one. The shape depends only on the sequence of operations: deterministic across runs
+/// at the same depth. Deletions merge a leaf that fell below half full into a sibling when both
+/// fill at most three quarters of one, and an inner node below a quarter full when both fit; a full
+/// leaf lends runs to its right sibling before it splits. Leaves of equal-length back-to-back runs
+/// pack into one word per run (RunMap.Dense.cs). The shape depends only on the sequence of operations: deterministic across runs
 /// and machines. Not thread-safe; the owning aggregate's lock protects it.
 /// </remarks>
 internal sealed partial class RunMap<T>
