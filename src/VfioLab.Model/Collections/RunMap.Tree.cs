@@ -255,7 +255,7 @@ internal sealed partial class RunMap<T>
             leaf.ShiftRight(pos, leaf.Count - pos);
             leaf.Set(pos, start, last, value);
             leaf.Count++;
-            if (leaf.Count == _capacity)
+            if (T.Packs && leaf.Count == _capacity)
             {
                 // A leaf is packed when it fills: a sequential fill packs each leaf once, as it is left
                 // behind, and a leaf filled in random order is tried once per fill, not per insert.
