@@ -45,9 +45,7 @@ internal sealed partial class RunMap<T>
             Values = values;
         }
 
-        // T.Packs is a JIT-time constant: for values that never pack, every test of the form folds away and
-        // the sparse leaf's lookups cost what they did before the packed form existed.
-        public bool IsDense => T.Packs && Packed is not null;
+        public bool IsDense => PackedForm && Packed is not null;
 
         public ulong Base
         {

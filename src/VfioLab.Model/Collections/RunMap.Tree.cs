@@ -69,7 +69,7 @@ internal sealed partial class RunMap<T>
     // Number of runs in the leaf starting at or before key.
     private static int Rank(Leaf leaf, ulong key)
     {
-        if (!T.Packs || leaf.Packed is not { } packed)
+        if (!PackedForm || leaf.Packed is not { } packed)
         {
             return UpperBound(leaf.Keys, 0, leaf.Count, key);
         }
@@ -255,7 +255,7 @@ internal sealed partial class RunMap<T>
             leaf.ShiftRight(pos, leaf.Count - pos);
             leaf.Set(pos, start, last, value);
             leaf.Count++;
-            if (T.Packs && leaf.Count == _capacity)
+            if (PackedForm && leaf.Count == _capacity)
             {
                 // A leaf is packed when it fills: a sequential fill packs each leaf once, as it is left
                 // behind, and a leaf filled in random order is tried once per fill, not per insert.
@@ -396,7 +396,7 @@ internal sealed partial class RunMap<T>
             // A hole inside a packed leaf: its runs are no longer back to back.
             Open(leaf);
         }
-        if (T.Packs && leaf.Packed is { } packed)
+        if (PackedForm && leaf.Packed is { } packed)
         {
             // Whole runs off either end keep the rest back to back (UNMAP in IOVA order, a range cut at a leaf).
             if (from == 0 && count < leaf.Count)

@@ -29,7 +29,7 @@ internal sealed partial class RunMap<T>
             Require(leaf.Prev == previous && (previous is null || previous.Next == leaf), "broken leaf chain");
             if (leaf.Packed is { } packed)
             {
-                Require(T.Packs && leaf.Unit != 0 && packed.Length >= leaf.Count + Leaf.Header && leaf.Keys.Length == 0, "a malformed packed leaf");
+                Require(PackedForm && leaf.Unit != 0 && packed.Length >= leaf.Count + Leaf.Header && leaf.Keys.Length == 0, "a malformed packed leaf");
                 Require(leaf.Base + ((ulong)(leaf.Count - 1) * leaf.Unit) >= leaf.Base, "a packed leaf past the key space");
             }
             for (int i = 0; i < leaf.Count; i++)
