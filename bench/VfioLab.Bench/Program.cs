@@ -19,6 +19,11 @@ internal static class Program
                 rest is [string repeats] ? int.Parse(repeats, System.Globalization.CultureInfo.InvariantCulture) : 1);
             return;
         }
+        if (args is ["--runmap-loop", string count])
+        {
+            RunMapLoop.Run(Console.Out, int.Parse(count, System.Globalization.CultureInfo.InvariantCulture));
+            return;
+        }
         if (args is ["--pair-loop", string pairs])
         {
             PairLoop.Run(Console.Out, int.Parse(pairs, System.Globalization.CultureInfo.InvariantCulture));

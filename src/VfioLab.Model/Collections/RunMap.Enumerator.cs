@@ -57,15 +57,15 @@ internal sealed partial class RunMap<T>
                 return false;
             }
             Leaf leaf = _leaf!;
-            ulong runStart = leaf.Keys[_index];
+            ulong runStart = leaf.StartAt(_index);
             if (runStart > _last)
             {
                 _done = true;
                 return false;
             }
             ulong s = Math.Max(runStart, _next);
-            ulong l = Math.Min(leaf.Lasts[_index], _last);
-            Current = new Run<T>(s, l, leaf.Values[_index].Advance(s - runStart));
+            ulong l = Math.Min(leaf.LastAt(_index), _last);
+            Current = new Run<T>(s, l, leaf.ValueAt(_index).Advance(s - runStart));
             if (l >= _last)
             {
                 _done = true;

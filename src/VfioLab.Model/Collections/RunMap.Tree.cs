@@ -37,13 +37,13 @@ internal sealed partial class RunMap<T>
         }
         Leaf l = Descend(key, record: false);
         int r = Rank(l, key);
-        if (r > 0 && l.Lasts[r - 1] >= key)
+        if (r > 0 && l.LastAt(r - 1) >= key)
         {
             leaf = l;
             index = r - 1;
             return true;
         }
-        if (r == 0 && l.Prev is { } p && p.Lasts[p.Count - 1] >= key)
+        if (r == 0 && l.Prev is { } p && p.FinalLast >= key)
         {
             leaf = p;
             index = p.Count - 1;
@@ -67,7 +67,22 @@ internal sealed partial class RunMap<T>
     }
 
     // Number of runs in the leaf starting at or before key.
-    private static int Rank(Leaf leaf, ulong key) => UpperBound(leaf.Keys, 0, leaf.Count, key);
+    private static int Rank(Leaf leaf, ulong key)
+    {
+        if (!PackedForm || leaf.Packed is not { } packed)
+        {
+            return UpperBound(leaf.Keys, 0, leaf.Count, key);
+        }
+        // Back-to-back runs of Unit keys: the run holding key is found by division, not by search.
+        ulong first = packed[0];
+        ulong unit = packed[1];
+        if (key < first)
+        {
+            return 0;
+        }
+        ulong slot = unit == 1 ? key - first : (key - first) / unit;
+        return slot >= (ulong)leaf.Count ? leaf.Count : (int)slot + 1;
+    }
 
     // The first index in [lo, hi) whose key exceeds key (hi if none).
     private static int UpperBound(ulong[] keys, int lo, int hi, ulong key)
@@ -134,26 +149,28 @@ internal sealed partial class RunMap<T>
         int pos = Rank(at, start);
         bool hasPrev = FindPrevious(at, pos, out Leaf? prevLeaf, out int prev);
         bool hasNext = Successor(at, pos, out Leaf? nextLeaf, out int next);
-        if (check && ((hasPrev && prevLeaf!.Lasts[prev] >= start) || (hasNext && nextLeaf!.Keys[next] <= last)))
+        if (check && ((hasPrev && prevLeaf!.LastAt(prev) >= start) || (hasNext && nextLeaf!.StartAt(next) <= last)))
         {
             return false;
         }
-        bool joinPrev = hasPrev && start != 0 && prevLeaf!.Lasts[prev] == start - 1 &&
-            prevLeaf.Values[prev].Advance(prevLeaf.Lasts[prev] - prevLeaf.Keys[prev] + 1).Equals(value);
-        bool joinNext = hasNext && last != ulong.MaxValue && nextLeaf!.Keys[next] == last + 1 &&
-            value.Advance(last - start + 1).Equals(nextLeaf.Values[next]);
+        bool joinPrev = hasPrev && start != 0 && prevLeaf!.LastAt(prev) == start - 1 &&
+            prevLeaf.ValueAt(prev).Advance(start - prevLeaf.StartAt(prev)).Equals(value);
+        bool joinNext = hasNext && last != ulong.MaxValue && nextLeaf!.StartAt(next) == last + 1 &&
+            value.Advance(last - start + 1).Equals(nextLeaf.ValueAt(next));
         _version++;
         if (joinPrev && joinNext)
         {
-            prevLeaf!.Lasts[prev] = nextLeaf!.Lasts[next];
+            Open(prevLeaf!);
+            prevLeaf!.Lasts[prev] = nextLeaf!.LastAt(next);
             if (nextLeaf != at)
             {
-                at = Descend(nextLeaf.Keys[0], record: true);
+                at = Descend(nextLeaf.FirstStart, record: true);
             }
             DeleteRange(at, next, 1);
         }
         else if (joinPrev)
         {
+            Open(prevLeaf!);
             prevLeaf!.Lasts[prev] = last;
         }
         else if (joinNext)
@@ -162,9 +179,10 @@ internal sealed partial class RunMap<T>
             // opens the next leaf, that leaf's separator must come down with it.
             if (nextLeaf != at)
             {
-                Descend(nextLeaf!.Keys[0], record: true);
+                Descend(nextLeaf!.FirstStart, record: true);
                 LowerSeparator(start);
             }
+            Open(nextLeaf!);
             nextLeaf!.Keys[next] = start;
             nextLeaf.Values[next] = value;
         }
@@ -210,12 +228,13 @@ internal sealed partial class RunMap<T>
     {
         Leaf at = Descend(key, record: true);
         int pos = Rank(at, key);
-        if (!FindPrevious(at, pos, out Leaf? leaf, out int i) || leaf.Keys[i] == key || leaf.Lasts[i] < key)
+        if (!FindPrevious(at, pos, out Leaf? leaf, out int i) || leaf.StartAt(i) == key || leaf.LastAt(i) < key)
         {
             return;
         }
-        ulong oldLast = leaf.Lasts[i];
-        T tail = leaf.Values[i].Advance(key - leaf.Keys[i]);
+        ulong oldLast = leaf.LastAt(i);
+        T tail = leaf.ValueAt(i).Advance(key - leaf.StartAt(i));
+        Open(leaf);
         leaf.Lasts[i] = key - 1;
         InsertAt(at, pos, key, oldLast, tail);
         Count++;
@@ -227,18 +246,38 @@ internal sealed partial class RunMap<T>
     {
         if (leaf.Count < _capacity)
         {
+            if (leaf.IsDense && TryInsertDense(leaf, pos, start, last, value))
+            {
+                return;
+            }
+            Open(leaf);
             leaf.EnsureCapacity(leaf.Count + 1, _capacity);
             leaf.ShiftRight(pos, leaf.Count - pos);
             leaf.Set(pos, start, last, value);
             leaf.Count++;
+            if (PackedForm && leaf.Count == _capacity)
+            {
+                // A leaf is packed when it fills: a sequential fill packs each leaf once, as it is left
+                // behind, and a leaf filled in random order is tried once per fill, not per insert.
+                TryPack(leaf);
+            }
             return;
         }
-        var right = new Leaf(_capacity);
+        if (!(pos == leaf.Count && leaf.Next is null) && TryLendRight(leaf, pos, start, last, value))
+        {
+            return;
+        }
+        Leaf right = NewLeaf();
         // Appending at the end of the map (a DMA tree, an IOMMU table filled in IOVA order) leaves the
         // full leaf full and starts a new one, so sequential fills pack leaves instead of halving them.
         int move = pos == leaf.Count && leaf.Next is null ? 0 : leaf.Count / 2;
         int keep = leaf.Count - move;
-        leaf.CopyTo(keep, right, 0, move);
+        if (move != 0)
+        {
+            // A packed full leaf split in the middle opens; one left behind by an append stays packed.
+            Open(leaf);
+            leaf.CopyTo(keep, right, 0, move);
+        }
         right.Count = move;
         leaf.Count = keep;
         right.Next = leaf.Next;
@@ -253,7 +292,55 @@ internal sealed partial class RunMap<T>
         target.ShiftRight(at, target.Count - at);
         target.Set(at, start, last, value);
         target.Count++;
-        InsertChild(_height - 1, right.Keys[0], right);
+        InsertChild(_height - 1, right.FirstStart, right);
+    }
+
+    // A full leaf hands its last runs to the next leaf under the same parent when that one has room, instead of
+    // splitting (as a B*-tree does): maps filled in random order (the reference and pin counts of frames
+    // allocated in scattered order) then average about 80 % full leaves instead of about 70 %, measured as
+    // fewer bytes per run with `--shattered-memory`. Packed neighbours are left alone.
+    private bool TryLendRight(Leaf leaf, int pos, ulong start, ulong last, T value)
+    {
+        if (_height == 0)
+        {
+            return false;
+        }
+        Inner parent = _pathNodes![_height - 1];
+        int slot = _pathSlots![_height - 1];
+        if (slot + 1 >= parent.Count)
+        {
+            return false;
+        }
+        Leaf right = System.Runtime.CompilerServices.Unsafe.As<Leaf>(parent.Children[slot + 1]);
+        int room = _capacity - right.Count;
+        if (room < 4 || right.IsDense)
+        {
+            return false;
+        }
+        int move = room / 2;
+        Open(leaf);
+        right.EnsureCapacity(right.Count + move + 1, _capacity);
+        right.ShiftRightBy(0, right.Count, move);
+        leaf.CopyTo(leaf.Count - move, right, 0, move);
+        leaf.Count -= move;
+        leaf.ClearTail(move);
+        right.Count += move;
+        if (pos <= leaf.Count)
+        {
+            leaf.ShiftRight(pos, leaf.Count - pos);
+            leaf.Set(pos, start, last, value);
+            leaf.Count++;
+        }
+        else
+        {
+            int at = pos - leaf.Count;
+            right.ShiftRight(at, right.Count - at);
+            right.Set(at, start, last, value);
+            right.Count++;
+        }
+        // The right leaf's smallest start fell: its separator (explicit in this parent, as it is not a first child) follows.
+        parent.Keys[slot + 1] = right.Keys[0];
+        return true;
     }
 
     // Inserts child (whose smallest start is key) right after the path's node at depth, splitting upwards.
@@ -304,9 +391,27 @@ internal sealed partial class RunMap<T>
     // Deletes count entries from position from of the leaf the recorded path ends at, then repairs fill.
     private void DeleteRange(Leaf leaf, int from, int count)
     {
-        leaf.ShiftLeft(from + count, leaf.Count - from - count, count);
-        leaf.Count -= count;
-        leaf.ClearTail(count);
+        if (leaf.IsDense && from != 0 && from + count != leaf.Count)
+        {
+            // A hole inside a packed leaf: its runs are no longer back to back.
+            Open(leaf);
+        }
+        if (PackedForm && leaf.Packed is { } packed)
+        {
+            // Whole runs off either end keep the rest back to back (UNMAP in IOVA order, a range cut at a leaf).
+            if (from == 0 && count < leaf.Count)
+            {
+                packed.AsSpan(Leaf.Header + count, leaf.Count - count).CopyTo(packed.AsSpan(Leaf.Header));
+                leaf.Base += (ulong)count * leaf.Unit;
+            }
+            leaf.Count -= count;
+        }
+        else
+        {
+            leaf.ShiftLeft(from + count, leaf.Count - from - count, count);
+            leaf.Count -= count;
+            leaf.ClearTail(count);
+        }
         Count -= count;
         _version++;
         if (leaf.Count == 0)
@@ -321,7 +426,7 @@ internal sealed partial class RunMap<T>
             }
             RemoveChild(_height - 1);
         }
-        else if (leaf.Count < _minFill && _height > 0)
+        else if (leaf.Count < _capacity / 2 && _height > 0)
         {
             MergeLeaf();
         }
@@ -330,10 +435,17 @@ internal sealed partial class RunMap<T>
     // Merges the under-filled leaf the path ends at with a sibling under the same parent when both fit in one.
     private void MergeLeaf()
     {
-        if (!TryPairForMerge(_height - 1, out Leaf left, out Leaf right))
+        // A leaf under half full merges into a sibling when the two fill at most three quarters of one: maps
+        // whose runs first multiply and then merge back (frames allocated in scattered order, whose gaps fill
+        // in) no longer keep leaves a quarter full (measured: the refcount and pin maps of 64 GiB on 1-page
+        // runs, 67 bytes per run before). The quarter left free keeps an insert next to a merge from
+        // splitting again at once.
+        if (!TryPairForMerge(_height - 1, _capacity * 3 / 4, out Leaf left, out Leaf right))
         {
             return;
         }
+        Open(left);
+        Open(right);
         left.EnsureCapacity(left.Count + right.Count, _capacity);
         right.CopyTo(0, left, left.Count, right.Count);
         left.Count += right.Count;
@@ -348,7 +460,7 @@ internal sealed partial class RunMap<T>
     // The node the path takes below parentDepth and a sibling under the same parent (the right one if there
     // is one), as a left/right pair that fits in one node; the path then points at the right one, which
     // the caller merges into the left and removes with RemoveChild.
-    private bool TryPairForMerge<TNode>(int parentDepth, out TNode left, out TNode right)
+    private bool TryPairForMerge<TNode>(int parentDepth, int fit, out TNode left, out TNode right)
         where TNode : Node
     {
         Inner parent = _pathNodes![parentDepth];
@@ -362,7 +474,7 @@ internal sealed partial class RunMap<T>
         }
         left = (TNode)parent.Children[leftSlot];
         right = (TNode)parent.Children[leftSlot + 1];
-        if (left.Count + right.Count > _capacity)
+        if (left.Count + right.Count > fit)
         {
             return false;
         }
@@ -375,7 +487,8 @@ internal sealed partial class RunMap<T>
     {
         if (depth < 0)
         {
-            _spare = _root as Leaf;
+            // A packed leaf is not kept: the spare is written in its sparse form.
+            _spare = _root is Leaf { IsDense: false } empty ? empty : null;
             _spare?.Reset();
             _root = null;
             _height = 0;
@@ -402,7 +515,7 @@ internal sealed partial class RunMap<T>
         {
             return;
         }
-        if (!TryPairForMerge(depth - 1, out Inner left, out Inner right))
+        if (!TryPairForMerge(depth - 1, _capacity, out Inner left, out Inner right))
         {
             return;
         }

@@ -13,8 +13,10 @@ namespace VfioLab.Collections;
 /// binary tree would chase some thirty scattered nodes. Invariants: every run start in child
 /// <c>i</c> of an inner node is at least <c>Keys[i]</c> (for <c>i &gt; 0</c>) and every start in
 /// child <c>i - 1</c> is below it (<c>Keys[0]</c> is never read); no leaf is empty; all leaves are
-/// at the same depth. Deletions merge a node that fell below a quarter full into a sibling when
-/// both fit in one. The shape depends only on the sequence of operations: deterministic across runs
+/// at the same depth. Deletions merge a leaf that fell below half full into a sibling when both
+/// fill at most three quarters of one, and an inner node below a quarter full when both fit; a full
+/// leaf lends runs to its right sibling before it splits. Leaves of equal-length back-to-back runs
+/// pack into one word per run (RunMap.Dense.cs). The shape depends only on the sequence of operations: deterministic across runs
 /// and machines. Not thread-safe; the owning aggregate's lock protects it.
 /// </remarks>
 internal sealed partial class RunMap<T>
@@ -65,7 +67,7 @@ internal sealed partial class RunMap<T>
     /// <summary>Finds the run containing <paramref name="key"/>.</summary>
     public bool TryGet(ulong key, out Run<T> run)
     {
-        if (FindAtOrBefore(key, out Leaf? leaf, out int i) && leaf.Lasts[i] >= key)
+        if (FindAtOrBefore(key, out Leaf? leaf, out int i) && leaf.LastAt(i) >= key)
         {
             run = leaf.RunAt(i);
             return true;
@@ -77,9 +79,9 @@ internal sealed partial class RunMap<T>
     /// <summary>The value at <paramref name="key"/>, if some run contains it.</summary>
     public bool TryGetValue(ulong key, out T value)
     {
-        if (FindAtOrBefore(key, out Leaf? leaf, out int i) && leaf.Lasts[i] >= key)
+        if (FindAtOrBefore(key, out Leaf? leaf, out int i) && leaf.LastAt(i) >= key)
         {
-            value = leaf.Values[i].Advance(key - leaf.Keys[i]);
+            value = leaf.ValueAt(i).Advance(key - leaf.StartAt(i));
             return true;
         }
         value = default;
@@ -111,7 +113,7 @@ internal sealed partial class RunMap<T>
     }
 
     /// <summary>Whether any key in <c>[start, last]</c> is mapped.</summary>
-    public bool Overlaps(ulong start, ulong last) => FindAtOrAfter(start, out Leaf? leaf, out int i) && leaf.Keys[i] <= last;
+    public bool Overlaps(ulong start, ulong last) => FindAtOrAfter(start, out Leaf? leaf, out int i) && leaf.StartAt(i) <= last;
 
     /// <summary>Whether every key in <c>[start, last]</c> is mapped.</summary>
     public bool Covers(ulong start, ulong last)
@@ -140,11 +142,21 @@ internal sealed partial class RunMap<T>
             // A free range (the common case) took one descent.
             return;
         }
-        if (FindAtOrBefore(start, out Leaf? leaf, out int i) && leaf.Lasts[i] >= last &&
-            leaf.Values[i].Advance(start - leaf.Keys[i]).Equals(value))
+        if (FindAtOrBefore(start, out Leaf? leaf, out int i) && leaf.LastAt(i) >= last)
         {
-            // Already so (a frame dirtied again, a count set to what it is): nothing changes.
-            return;
+            ulong runStart = leaf.StartAt(i);
+            if (leaf.ValueAt(i).Advance(start - runStart).Equals(value))
+            {
+                // Already so (a frame dirtied again, a count set to what it is): nothing changes.
+                return;
+            }
+            if (runStart == start && leaf.LastAt(i) == last && !JoinsNeighbour(leaf, i, start, last, value))
+            {
+                // Exactly one run gets a new value that continues neither neighbour (a reference count
+                // raised over a run, a PTE replaced by COW): the run stays where it is, in either leaf form.
+                ReplaceValue(leaf, i, value);
+                return;
+            }
         }
         Remove(start, last);
         InsertChecked(start, last, value, check: false);
@@ -178,12 +190,12 @@ internal sealed partial class RunMap<T>
         int pos = Rank(at, start);
         Leaf? first;
         int fi;
-        if (pos > 0 && at.Lasts[pos - 1] >= start)
+        if (pos > 0 && at.LastAt(pos - 1) >= start)
         {
             first = at;
             fi = pos - 1;
         }
-        else if (pos == 0 && at.Prev is { } p && p.Lasts[p.Count - 1] >= start)
+        else if (pos == 0 && at.Prev is { } p && p.FinalLast >= start)
         {
             first = p;
             fi = p.Count - 1;
@@ -192,12 +204,12 @@ internal sealed partial class RunMap<T>
         {
             return;
         }
-        if (first.Keys[fi] > last)
+        if (first.StartAt(fi) > last)
         {
             return;
         }
-        ulong runStart = first.Keys[fi];
-        ulong runLast = first.Lasts[fi];
+        ulong runStart = first.StartAt(fi);
+        ulong runLast = first.LastAt(fi);
         if (runStart <= start && runLast >= last)
         {
             // The range lies inside one run (a mapping, an IOMMU run, part of a pin run): delete, trim
@@ -221,16 +233,19 @@ internal sealed partial class RunMap<T>
             if (runStart == start)
             {
                 // A run's start may rise in place while a later start of the same leaf (or none) bounds it.
+                Open(first);
                 first.Values[fi] = first.Values[fi].Advance(last + 1 - runStart);
                 first.Keys[fi] = last + 1;
             }
             else if (runLast == last)
             {
+                Open(first);
                 first.Lasts[fi] = start - 1;
             }
             else
             {
-                T tail = first.Values[fi].Advance(last + 1 - runStart);
+                T tail = first.ValueAt(fi).Advance(last + 1 - runStart);
+                Open(first);
                 first.Lasts[fi] = start - 1;
                 Leaf tailLeaf = Descend(last + 1, record: true);
                 InsertAt(tailLeaf, Rank(tailLeaf, last + 1), last + 1, runLast, tail);
@@ -250,11 +265,11 @@ internal sealed partial class RunMap<T>
             if (from == leaf.Count)
             {
                 // Every start here is below the range; the next one, if any, begins the next leaf.
-                if (leaf.Next is null || leaf.Next.Keys[0] > last)
+                if (leaf.Next is null || leaf.Next.FirstStart > last)
                 {
                     return;
                 }
-                leaf = Descend(leaf.Next.Keys[0], record: true);
+                leaf = Descend(leaf.Next.FirstStart, record: true);
                 from = 0;
             }
             int to = Rank(leaf, last);

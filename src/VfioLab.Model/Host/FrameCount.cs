@@ -7,5 +7,18 @@ namespace VfioLab.Host;
 internal readonly record struct FrameCount(ulong Count) : IRunValue<FrameCount>
 {
     /// <inheritdoc />
+    public static bool Packs => true;
+
+    /// <inheritdoc />
     public FrameCount Advance(ulong offset) => this;
+
+    /// <inheritdoc />
+    public static bool TryPack(FrameCount value, out ulong packed)
+    {
+        packed = value.Count;
+        return true;
+    }
+
+    /// <inheritdoc />
+    public static FrameCount Unpack(ulong packed) => new(packed);
 }

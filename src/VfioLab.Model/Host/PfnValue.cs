@@ -8,5 +8,18 @@ namespace VfioLab.Host;
 internal readonly record struct PfnValue(Pfn Pfn) : IRunValue<PfnValue>
 {
     /// <inheritdoc />
+    public static bool Packs => true;
+
+    /// <inheritdoc />
     public PfnValue Advance(ulong offset) => new(Pfn.Plus(offset));
+
+    /// <inheritdoc />
+    public static bool TryPack(PfnValue value, out ulong packed)
+    {
+        packed = value.Pfn.Value;
+        return true;
+    }
+
+    /// <inheritdoc />
+    public static PfnValue Unpack(ulong packed) => new(new Pfn(packed));
 }

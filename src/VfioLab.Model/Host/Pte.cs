@@ -13,5 +13,19 @@ internal readonly record struct Pte(Pfn Pfn, bool Writable, bool ZeroPage = fals
     public static Pte Zero(Pfn zeroPfn) => new(zeroPfn, false, true);
 
     /// <inheritdoc />
+    public static bool Packs => true;
+
+    /// <inheritdoc />
     public Pte Advance(ulong offset) => ZeroPage ? this : new(Pfn.Plus(offset), Writable);
+
+    /// <inheritdoc />
+    /// <remarks>One word, as pte_t is: the pfn above the write and zero-page bits; pfns of 2^62 and more do not fit.</remarks>
+    public static bool TryPack(Pte value, out ulong packed)
+    {
+        packed = (value.Pfn.Value << 2) | (value.Writable ? 2UL : 0) | (value.ZeroPage ? 1UL : 0);
+        return value.Pfn.Value >> 62 == 0;
+    }
+
+    /// <inheritdoc />
+    public static Pte Unpack(ulong packed) => new(new Pfn(packed >> 2), (packed & 2) != 0, (packed & 1) != 0);
 }

@@ -11,6 +11,28 @@ namespace VfioLab.Iommu;
 /// </summary>
 internal readonly record struct IopteRun(PhysAddr Phys, ulong PageSize, IommuProt Prot) : IRunValue<IopteRun>
 {
+    private const ulong ProtMask = 0x3F;
+    private const int SizeShift = 6;
+
+    /// <inheritdoc />
+    public static bool Packs => true;
+
     /// <inheritdoc />
     public IopteRun Advance(ulong offset) => this with { Phys = new PhysAddr(Phys.Value + offset) };
+
+    /// <inheritdoc />
+    /// <remarks>One word, as a dma_pte is: a 4 KiB-aligned physical address with log2 of the page size and the
+    /// six IOMMU_* bits in its low 12 bits. A run starting mid-page, a page size that is not a power of two or
+    /// unknown protection bits do not fit (the leaf holding such a run keeps the unpacked form).</remarks>
+    public static bool TryPack(IopteRun value, out ulong packed)
+    {
+        ulong size = value.PageSize;
+        ulong prot = (ulong)(uint)value.Prot;
+        packed = value.Phys.Value | ((ulong)System.Numerics.BitOperations.Log2(size) << SizeShift) | prot;
+        return (value.Phys.Value & 0xFFF) == 0 && System.Numerics.BitOperations.IsPow2(size) && prot <= ProtMask;
+    }
+
+    /// <inheritdoc />
+    public static IopteRun Unpack(ulong packed) =>
+        new(new PhysAddr(packed & ~0xFFFUL), 1UL << (int)((packed >> SizeShift) & 0x3F), (IommuProt)(packed & ProtMask));
 }
