@@ -200,4 +200,14 @@ public sealed class LabProcess
         Abi.Errno e = Vfio.Pci.EventFd.TryGet(Process, fd, out Vfio.Pci.EventFd? efd);
         return e != Abi.Errno.None ? e.AsReturn() : efd!.Take();
     });
+
+    /// <summary>A non-blocking write(2) of <paramref name="value"/> to eventfd <paramref name="fd"/>: 8 (the bytes
+    /// written), -EINVAL for 2^64-1 or a file that is not an eventfd, -EAGAIN when the counter would overflow, -EBADF
+    /// for an fd that is not open. An INTx unmask eventfd (SET_IRQS ACTION_UNMASK with DATA_EVENTFD) takes the count
+    /// and unmasks, as the kernel's virqfd does.</summary>
+    public long WriteEventFd(int fd, ulong value = 1) => Process.Syscalls.Explained(() =>
+    {
+        Abi.Errno e = Vfio.Pci.EventFd.TryGet(Process, fd, out Vfio.Pci.EventFd? efd);
+        return e != Abi.Errno.None ? e.AsReturn() : efd!.Write(value);
+    });
 }

@@ -111,6 +111,7 @@ internal sealed class StepSchema
                 Req("data", FieldKind.HexData)),
             Step("eventfd"),
             Step("eventfd_read", Req("fd", FieldKind.Value)),
+            Step("eventfd_write", Req("fd", FieldKind.Value), Opt("value", FieldKind.Value)),
             Ioctl("device_reset", Req("fd", FieldKind.Value)),
             Ioctl("pci_hot_reset", Req("fd", FieldKind.Value), Opt("groups", FieldKind.ValueList)),
             Step("pci_command", Req("fd", FieldKind.Value), Req("memory", FieldKind.Bool)),

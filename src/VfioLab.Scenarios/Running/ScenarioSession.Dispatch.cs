@@ -35,6 +35,7 @@ internal sealed partial class ScenarioSession
         "region_write" => RegionWrite(step),
         "eventfd" => EventFdCreate(step),
         "eventfd_read" => EventFdRead(step),
+        "eventfd_write" => Syscall(ProcessOf(step).WriteEventFd(Fd(step), ValueOr(step, "value", 1))),
         "device_reset" => ValueIoctl(step, Abi.VfioIoctl.DeviceReset, 0),
         "pci_command" => PciCommand(step),
         "pci_hot_reset" => PciHotReset(step),

@@ -17,8 +17,10 @@ internal sealed class EventFd : IFileOperations
     /// <summary>The name an eventfd's file has (<c>anon_inode:[eventfd]</c>).</summary>
     public const string Path = "anon_inode:[eventfd]";
 
+    private readonly Lock _wait = new();
     private ulong _count;
     private long _signals;
+    private Action<EventFd>? _waiter;
 
     /// <summary>The counter now.</summary>
     public ulong Count => Interlocked.Read(ref _count);
@@ -31,6 +33,53 @@ internal sealed class EventFd : IFileOperations
     {
         Interlocked.Increment(ref _count);
         Interlocked.Increment(ref _signals);
+    }
+
+    /// <summary>
+    /// A non-blocking write(2) of <paramref name="value"/> (eventfd_write): adds it to the counter; -EINVAL for
+    /// 2^64-1, -EAGAIN when the counter would reach 2^64-1 (non-blocking). A waiter registered with
+    /// <see cref="SetWaiter"/> (a virqfd) then takes the counter, as virqfd_wakeup reads it in the wakeup, and runs:
+    /// outside this eventfd's lock, so a waiter may take a driver's lock that is held while it registers itself.
+    /// Returns 8, the bytes written.
+    /// </summary>
+    public long Write(ulong value)
+    {
+        if (value == ulong.MaxValue)
+        {
+            return Refusals.RefuseReturn(Errno.EINVAL, "eventfd_write", "the value 0xffffffffffffffff is reserved");
+        }
+        Action<EventFd>? waiter;
+        using (_wait.EnterScope())
+        {
+            ulong count = Interlocked.Read(ref _count);
+            if (ulong.MaxValue - count <= value)
+            {
+                return Refusals.RefuseReturn(Errno.EAGAIN, "eventfd_write", "the counter {0} plus {1} would reach 2^64-1 (non-blocking)", count, value);
+            }
+            Interlocked.Add(ref _count, value);
+            if (value > 0)
+            {
+                Interlocked.Increment(ref _signals);
+            }
+            waiter = value > 0 ? _waiter : null;
+            if (waiter is not null)
+            {
+                Interlocked.Exchange(ref _count, 0);
+            }
+        }
+        waiter?.Invoke(this);
+        return sizeof(ulong);
+    }
+
+    /// <summary>Registers (or, with null, removes) the one waiter a user write wakes: vfio's virqfd (vfio_virqfd_enable
+    /// adds it to the eventfd's wait queue). Signals from the kernel side (<see cref="Signal"/>, a device's trigger)
+    /// do not run it here: the model never makes one eventfd both a trigger and a virqfd of the same device.</summary>
+    public void SetWaiter(Action<EventFd>? waiter)
+    {
+        using (_wait.EnterScope())
+        {
+            _waiter = waiter;
+        }
     }
 
     /// <summary>A non-blocking read(2): the counter, cleared; -EAGAIN when it is zero.</summary>

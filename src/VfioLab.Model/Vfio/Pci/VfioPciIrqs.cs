@@ -194,7 +194,7 @@ internal sealed class VfioPciIrqs(PciFunction function)
             int fd = ReadFd(data, 0);
             if (fd < 0)
             {
-                _intxUnmask = null; // vfio_virqfd_disable
+                SetIntxUnmaskLocked(null); // vfio_virqfd_disable
                 return Errno.None;
             }
             (Errno e, EventFd? efd) = lookup(fd);
@@ -206,7 +206,12 @@ internal sealed class VfioPciIrqs(PciFunction function)
             {
                 return Refusals.Refuse(Errno.EBUSY, "vfio_virqfd_enable", "an unmask eventfd is already set"); // vfio_virqfd_enable: one unmask irqfd at a time
             }
-            _intxUnmask = efd;
+            SetIntxUnmaskLocked(efd);
+            if (efd!.Count > 0)
+            {
+                // vfio_virqfd_enable: an event already pending on the eventfd runs the handler at once.
+                UnmaskIntxLocked();
+            }
             return Errno.None;
         }
         if ((flags & IrqSetFlags.DataNone) != 0 || data[0] != 0)
@@ -406,7 +411,7 @@ internal sealed class VfioPciIrqs(PciFunction function)
         switch (Mode)
         {
             case VfioPciIrqMode.Intx:
-                _intxUnmask = null;
+                SetIntxUnmaskLocked(null);
                 MaskIntxLocked(false);
                 break;
             case VfioPciIrqMode.Msi:
@@ -431,6 +436,27 @@ internal sealed class VfioPciIrqs(PciFunction function)
             _intxMasked = masked;
         }
         function.UpdateConfigWord(PciFunction.CommandOffset, (ushort)PciCommand.IntxDisable, masked);
+    }
+
+    // The INTx unmask virqfd: a user's write to the eventfd unmasks as VFIO_IRQ_SET_ACTION_UNMASK would
+    // (vfio_pci_intx_unmask_handler, run from virqfd_wakeup). The handler takes the gate itself: the eventfd runs it
+    // after releasing its own lock, and it does nothing once another eventfd (or none) has replaced this one.
+    private void SetIntxUnmaskLocked(EventFd? efd)
+    {
+        _intxUnmask?.SetWaiter(null);
+        _intxUnmask = efd;
+        efd?.SetWaiter(OnIntxUnmaskSignalled);
+    }
+
+    private void OnIntxUnmaskSignalled(EventFd efd)
+    {
+        lock (_gate)
+        {
+            if (ReferenceEquals(_intxUnmask, efd))
+            {
+                UnmaskIntxLocked();
+            }
+        }
     }
 
     // vfio_pci_intx_unmask: a level still asserted re-masks and is sent to the user again.
