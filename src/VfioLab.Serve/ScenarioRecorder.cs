@@ -225,6 +225,16 @@ internal sealed class ScenarioRecorder : IMirrorListener
         }
     }
 
+    /// <summary>The client wrote its INTx unmask eventfd (the server took the count and wrote it to the model's).</summary>
+    public void EventFdWritten(ClientProcess client, int modelFd, ulong value, long result)
+    {
+        if (_clients.TryGetValue(client, out Client? c) && c.EventFds.TryGetValue(modelFd, out string? name))
+        {
+            Step(client, "eventfd_write", Invariant($"fd: {name}, value: {value}"), result < 0 ? ExpectErrno(result) : null,
+                "the client wrote its unmask eventfd");
+        }
+    }
+
     public void Pread(ClientProcess client, ModelFile file, ulong offset, ulong count, long result, ReadOnlySpan<byte> data)
     {
         _calls++;
