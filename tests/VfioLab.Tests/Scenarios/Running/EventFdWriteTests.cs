@@ -8,24 +8,7 @@ namespace VfioLab.Tests.Scenarios.Running;
 /// DATA_EVENTFD) that a write unmasks through, as the kernel's virqfd does; every errno with the counter after it.</summary>
 public sealed class EventFdWriteTests
 {
-    private const string Host = """
-        vfiolab: 1
-        name: edu-intx
-        host: { memory: 256MiB }
-        devices:
-          - name: edu
-            address: "0000:00:03.0"
-            bars: [ { index: 0, size: 1MiB, is64bit: false } ]
-            ids: { vendor: 0x1234, device: 0x11e8, class: 0x00ff00 }
-            express: false
-            reset: none
-            irqs: { intx: 1, msi: 1, msix: 0 }
-        steps:
-          - open: { path: /dev/vfio/vfio, as: container }
-          - open: { path: /dev/vfio/0, as: group }
-          - group_set_container: { fd: group, container: container }
-          - set_iommu: { fd: container, type: VFIO_TYPE1v2_IOMMU }
-          - get_device_fd: { fd: group, name: "0000:00:03.0", as: dev }
+    private const string Host = PciStepTests.EduOpened + """
           - eventfd: { as: trig }
           - eventfd: { as: unm }
           - set_irqs: { fd: dev, index: 0, count: 1, flags: [DATA_EVENTFD, ACTION_TRIGGER], eventfds: [trig] }

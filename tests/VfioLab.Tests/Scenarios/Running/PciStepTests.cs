@@ -9,7 +9,9 @@ namespace VfioLab.Tests.Scenarios.Running;
 /// an MSI delivered to an eventfd, and the device's state unchanged by a refused call.</summary>
 public sealed class PciStepTests
 {
-    private const string Edu = """
+    /// <summary>QEMU's edu as the rig measured it, opened through a type1 v2 container as <c>dev</c>: the start of
+    /// every edu scenario here (steps follow, indented as list items under <c>steps:</c>).</summary>
+    internal const string EduOpened = """
         vfiolab: 1
         name: edu
         host: { memory: 256MiB }
@@ -27,6 +29,10 @@ public sealed class PciStepTests
           - group_set_container: { fd: group, container: container }
           - set_iommu: { fd: container, type: VFIO_TYPE1v2_IOMMU }
           - get_device_fd: { fd: group, name: "0000:00:03.0", as: dev }
+
+        """;
+
+    private const string Edu = EduOpened + """
           - device_get_info: { fd: dev, expect: { flags: 2, num_regions: 9, num_irqs: 5 } }
           - device_get_region_info: { fd: dev, index: 7, expect: { size: 256, flags: 3 } }
           - device_get_irq_info: { fd: dev, index: 0, expect: { count: 1, flags: [EVENTFD, MASKABLE, AUTOMASKED] } }
