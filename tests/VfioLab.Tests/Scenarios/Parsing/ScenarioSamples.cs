@@ -69,6 +69,7 @@ internal static class ScenarioSamples
           - eventfd: { as: efd }
           - set_irqs: { fd: dev, index: 1, flags: [DATA_EVENTFD, ACTION_TRIGGER], eventfds: [efd] }
           - eventfd_read: { fd: efd, expect: EAGAIN }
+          - eventfd_write: { fd: efd, value: 2 }
           - device_feature: { fd: dev, feature: 3, flags: [PROBE, SET] }
           - region_read: { fd: dev, index: 7, offset: 0, size: 4 }
           - region_write: { fd: dev, index: 7, offset: 0x3c, data: "0b" }
