@@ -11,8 +11,7 @@ public sealed class DupTests
     private static (Process Process, FakeBarFile Bar) Setup()
     {
         Machine m = NewMachine();
-        var bar = new FakeBarFile(m.AllocateMmioPfns(16), 16);
-        m.Devices.Register("/dev/bar", _ => DeviceOpenResult.Ok(bar));
+        FakeBarFile bar = RegisterBar(m);
         return (m.Spawn("p"), bar);
     }
 

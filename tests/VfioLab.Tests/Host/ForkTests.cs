@@ -89,8 +89,7 @@ public class ForkFileTests
     public void Fork_FdTable_SharesOpenFilesUntilLastClose()
     {
         Machine m = NewMachine();
-        var dev = new FakeBarFile(m.AllocateMmioPfns(16), 16);
-        m.Devices.Register("/dev/bar", _ => DeviceOpenResult.Ok(dev));
+        FakeBarFile dev = RegisterBar(m);
         Process parent = m.Spawn("p");
         int fd = parent.Syscalls.Open("/dev/bar");
         ISyscallSurface child = parent.Syscalls.Fork();

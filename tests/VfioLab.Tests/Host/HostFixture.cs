@@ -13,6 +13,15 @@ internal static class HostFixture
     public static Machine NewMachine(ulong ram = 64 * MiB, int pageShift = 12, FrameLayout? layout = null) =>
         new(ram, pageShift, layout);
 
+    /// <summary>A 16-page MMIO device file registered at <c>/dev/bar</c> on <paramref name="m"/>: what the fd-table,
+    /// dup, fork and process tests open.</summary>
+    public static FakeBarFile RegisterBar(Machine m)
+    {
+        var bar = new FakeBarFile(m.AllocateMmioPfns(16), 16);
+        m.Devices.Register("/dev/bar", _ => DeviceOpenResult.Ok(bar));
+        return bar;
+    }
+
     public static ulong MmapAnon(AddressSpace mm, ulong size, MemoryProtection prot = MemoryProtection.Read | MemoryProtection.Write,
         MmapFlags extra = MmapFlags.None)
     {

@@ -9,8 +9,7 @@ public class FdTableTests
     private static (Machine, Process, FakeBarFile) Setup()
     {
         Machine m = NewMachine();
-        var dev = new FakeBarFile(m.AllocateMmioPfns(16), 16);
-        m.Devices.Register("/dev/bar", _ => DeviceOpenResult.Ok(dev));
+        FakeBarFile dev = RegisterBar(m);
         m.Devices.Register("/dev/busy", _ => DeviceOpenResult.Fail(Errno.EBUSY));
         return (m, m.Spawn("p"), dev);
     }
@@ -71,8 +70,7 @@ public class ProcessExitTests
     public void Exit_ClosesFdsFreesMemoryAndKeepsLockedVmReadable()
     {
         Machine m = NewMachine();
-        var dev = new FakeBarFile(m.AllocateMmioPfns(16), 16);
-        m.Devices.Register("/dev/bar", _ => DeviceOpenResult.Ok(dev));
+        FakeBarFile dev = RegisterBar(m);
         ulong free = m.Memory.FreeFrameCount;
         Process p = m.Spawn("p", memlockBytes: 1 * MiB);
         Assert.Equal(256UL, p.MemlockLimitPages);
