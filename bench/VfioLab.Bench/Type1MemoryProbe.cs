@@ -31,7 +31,9 @@ internal static class Type1MemoryProbe
 /// <summary>
 /// Managed memory per 4 KiB page of a populated, DMA-mapped range on shattered host frames (issue 16: ≤ 32
 /// bytes per page at the peak): the heap after a full collection before the mmap, after populating it and after
-/// MAP_DMA, divided by the pages; then the time of MAP_DMA and UNMAP_DMA and the process's peak working set.
+/// MAP_DMA, divided by the pages; then the time of MAP_DMA and UNMAP_DMA, the peak of the managed heap (live state
+/// and garbage not yet collected, sampled every millisecond from the empty rig through populate, MAP and UNMAP: the
+/// issue's "peak managed memory") and the process's peak working set (which adds the runtime and the GC's reserve).
 /// Run with <c>--shattered-memory RUN_PAGES GIB</c>.
 /// </summary>
 internal static class ShatteredMemoryProbe
@@ -42,6 +44,7 @@ internal static class ShatteredMemoryProbe
         ulong pages = gib * GiB / 4096;
         var rig = new Type1Rig((gib + 8) * GiB, FrameLayout.ScatteredRuns(runPages, 7), dmaEntryLimit: 65535);
         long empty = GC.GetTotalMemory(forceFullCollection: true);
+        using var peak = new ManagedHeapPeak();
         ulong ram = rig.Mmap(gib * GiB, MmapFlags.Populate);
         long populated = GC.GetTotalMemory(forceFullCollection: true);
         var watch = System.Diagnostics.Stopwatch.StartNew();
@@ -68,6 +71,7 @@ internal static class ShatteredMemoryProbe
             rig.UnmapOrThrow(4 * GiB, gib * GiB);
             unmapCpu = ProcessCpu() - cpu0;
         }
+        long peakBytes = peak.Stop() - empty;
         GC.KeepAlive(rig);
         // User + system CPU time of the process: steadier than the wall clock on a loaded machine.
         output.WriteLine($"CPU: MAP {mapCpu.TotalSeconds:F3} s, UNMAP {unmapCpu.TotalSeconds:F3} s, " +
@@ -75,7 +79,7 @@ internal static class ShatteredMemoryProbe
         output.WriteLine($"{gib} GiB in {runPages}-page runs ({pages} pages): populated {(populated - empty) / (double)pages:F1} B/page, " +
             $"mapped {(mapped - empty) / (double)pages:F1} B/page (DMA part {(mapped - populated) / (double)pages:F1}); " +
             $"MAP {map:F2} s, UNMAP {unmap:F2} s, {(map + unmap) * 1e9 / pages:F0} ns/page; " +
-            $"peak working set {System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64 / (double)pages:F1} B/page");
+            $"peak managed heap {peakBytes / (double)pages:F1} B/page; peak working set {System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64 / (double)pages:F1} B/page");
         if (census.Length > 0)
         {
             output.WriteLine("run maps of 1 MiB or more while mapped (field: bytes per page, runs):");
@@ -90,5 +94,50 @@ internal static class ShatteredMemoryProbe
     {
         using var self = System.Diagnostics.Process.GetCurrentProcess();
         return self.TotalProcessorTime;
+    }
+}
+
+/// <summary>The largest managed heap size (<see cref="GC.GetTotalMemory(bool)"/> without a collection: live objects
+/// and garbage not yet collected) seen by a thread sampling it every millisecond until <see cref="Stop"/>.</summary>
+internal sealed class ManagedHeapPeak : IDisposable
+{
+    private readonly Thread _sampler;
+    private volatile bool _stop;
+    private long _peak;
+
+    public ManagedHeapPeak()
+    {
+        _peak = GC.GetTotalMemory(forceFullCollection: false);
+        _sampler = new Thread(Sample) { IsBackground = true, Name = "heap peak" };
+        _sampler.Start();
+    }
+
+    /// <summary>Stops sampling and returns the peak in bytes (one last sample included).</summary>
+    public long Stop()
+    {
+        _stop = true;
+        _sampler.Join();
+        return Math.Max(Interlocked.Read(ref _peak), GC.GetTotalMemory(forceFullCollection: false));
+    }
+
+    public void Dispose()
+    {
+        if (!_stop)
+        {
+            Stop();
+        }
+    }
+
+    private void Sample()
+    {
+        while (!_stop)
+        {
+            long now = GC.GetTotalMemory(forceFullCollection: false);
+            if (now > Interlocked.Read(ref _peak))
+            {
+                Interlocked.Exchange(ref _peak, now);
+            }
+            Thread.Sleep(1);
+        }
     }
 }
