@@ -29,6 +29,7 @@ internal sealed partial class InvariantChecker
     private const int KeptFrames = 4096;
     private ulong[] _frameFirsts = new ulong[64];
     private ulong[] _frameLasts = new ulong[64];
+    private ulong _hostPins;
 
     private enum InPlaceOutcome
     {
@@ -46,22 +47,26 @@ internal sealed partial class InvariantChecker
     private static readonly ByteRange Everything = new(0, ulong.MaxValue);
     private readonly Dictionary<AddressSpace, MmCharge> _sweepCharges = new(ReferenceEqualityComparer.Instance);
 
-    private InPlaceOutcome CheckWindowInPlace(VfioIommu iommu, ByteRange changed, ByteRange before, ref WindowSums now, ref Counters counters)
+    // The narrow check's pass: the window is the changed range with the mappings overlapping it and the gaps beside it,
+    // up to the neighbouring mappings, which are not read again (what the call changed lies inside; a consistent state
+    // before it had the neighbours checked). For a MAP that linked its mapping the window is found now (the gaps beside
+    // the new mapping); otherwise it is the one read before the call, so what it held then and holds now compare.
+    private InPlaceOutcome CheckWindowInPlace(VfioIommu iommu, ByteRange changed, bool linked, ref Capture before, ref WindowSums now,
+        ref Counters counters, out ulong hostPins)
     {
+        hostPins = 0;
         using (iommu.CheckLock.EnterScope())
         {
             if (iommu.DevicesTakePartForCheckLocked)
             {
                 return InPlaceOutcome.Sweep;
             }
-            ByteRange w = iommu.TreeForCheck.CheckWindowLocked(changed.Start, changed.Last);
-            if (w.Start > before.Start || w.Last < before.Last)
+            if (linked)
             {
-                // A mapping appeared between the range and a neighbour: what the window held before is not all in it
-                // now, so its sums would not compare. (MAP and UNMAP never do that; the full sweep says what happened.)
-                return InPlaceOutcome.Sweep;
+                before = before with { Window = iommu.TreeForCheck.CheckGapWindowLocked(changed.Start, changed.Last) };
             }
-            InPlaceOutcome outcome = WindowLocked(iommu, w, before, ref now, ref counters, null);
+            ByteRange w = before.Window;
+            InPlaceOutcome outcome = WindowLocked(iommu, w, w, ref now, ref counters, null, out hostPins);
             TrimFrames();
             return outcome == InPlaceOutcome.Clean && now.Overflow ? InPlaceOutcome.Suspect : outcome;
         }
@@ -89,7 +94,7 @@ internal sealed partial class InvariantChecker
         using (iommu.CheckLock.EnterScope())
         {
             bool clean = !iommu.DevicesTakePartForCheckLocked
-                && WindowLocked(iommu, Everything, Everything, ref sums, ref counters, _sweepCharges) == InPlaceOutcome.Clean;
+                && WindowLocked(iommu, Everything, Everything, ref sums, ref counters, _sweepCharges, out _) == InPlaceOutcome.Clean;
             TrimFrames();
             if (!clean)
             {
@@ -106,8 +111,9 @@ internal sealed partial class InvariantChecker
     }
 
     private InPlaceOutcome WindowLocked(VfioIommu iommu, ByteRange w, ByteRange before, ref WindowSums now, ref Counters counters,
-        Dictionary<AddressSpace, MmCharge>? charges)
+        Dictionary<AddressSpace, MmCharge>? charges, out ulong hostPins)
     {
+        hostPins = 0;
         if (iommu.HasNotifierBugForCheckLocked || (iommu.DirtyTrackingForCheckLocked && !iommu.V2))
         {
             return InPlaceOutcome.Suspect;
@@ -118,10 +124,12 @@ internal sealed partial class InvariantChecker
         ulong pageSize = iommu.PageSizeForCheck;
         ulong align = pageSize;
         int nonPinned = 0;
-        foreach (VfioDomain d in domains)
+        for (int i = 0; i < domains.Count; i++)
         {
+            VfioDomain d = domains[i];
             align = Math.Max(align, d.Domain.MinPageSize);
-            if (d.Domain.HasPendingInvalidationsForCheck)
+            // The first domain's pending invalidations are read with its runs, in the pass (one lock round trip).
+            if (i > 0 && d.Domain.HasPendingInvalidationsForCheck)
             {
                 return InPlaceOutcome.Suspect;
             }
@@ -184,7 +192,13 @@ internal sealed partial class InvariantChecker
         {
             return InPlaceOutcome.Suspect;
         }
-        return pass.FlushPins() ? InPlaceOutcome.Clean : InPlaceOutcome.Suspect;
+        if (first.PendingSeen)
+        {
+            return InPlaceOutcome.Suspect;
+        }
+        bool pinned = pass.FlushPins();
+        hostPins = _hostPins;
+        return pinned ? InPlaceOutcome.Clean : InPlaceOutcome.Suspect;
     }
 
     // §4.8 for one mapping, as CheckDirtyBitmaps.
@@ -257,6 +271,9 @@ internal sealed partial class InvariantChecker
         private ulong _pos = window.Start;
         private bool _posPastTop;
 
+        /// <summary>Whether the domain had an IOTLB invalidation pending at any fetch.</summary>
+        public bool PendingSeen { get; private set; }
+
         /// <summary>The current run and the first IOVA of it not consumed yet; false when none is left.</summary>
         public bool TryCurrent(out MappedRun run, out ulong at)
         {
@@ -270,7 +287,8 @@ internal sealed partial class InvariantChecker
                         at = 0;
                         return false;
                     }
-                    _count = domain!.CopyRunsForCheck(_fetchFrom, window.Last, buffer);
+                    _count = domain!.CopyRunsForCheck(_fetchFrom, window.Last, buffer, out bool pending);
+                    PendingSeen |= pending;
                     _index = 0;
                     if (_count < buffer.Length)
                     {
@@ -397,11 +415,20 @@ internal sealed partial class InvariantChecker
             }
             ulong n = pl - pf + 1;
             chargeable += n - memory.CountReservedOrInvalid(new Pfn(pf), n);
-            if (_pins == owner._pinBatch.Length && !FlushPins())
+            // Frames that continue the previous run (a sweep over mappings made in order from one populated buffer)
+            // join it: one pin-map descent for all of them.
+            if (_pins > 0 && owner._pinBatch[_pins - 1].First + owner._pinBatch[_pins - 1].Count == pf)
             {
-                return false;
+                owner._pinBatch[_pins - 1].Count += n;
             }
-            owner._pinBatch[_pins++] = (pf, n);
+            else
+            {
+                if (_pins == owner._pinBatch.Length && !FlushPins())
+                {
+                    return false;
+                }
+                owner._pinBatch[_pins++] = (pf, n);
+            }
             if (_frames == owner._frameFirsts.Length)
             {
                 Array.Resize(ref owner._frameFirsts, _frames * 2);
@@ -436,10 +463,11 @@ internal sealed partial class InvariantChecker
             return true;
         }
 
-        /// <summary>Tests the queued frame runs: true when every frame holds a pin.</summary>
+        /// <summary>Tests the queued frame runs: true when every frame holds a pin. Reads the host's pins outstanding in
+        /// the same lock round trip (<see cref="_hostPins"/>).</summary>
         public bool FlushPins()
         {
-            bool all = _pins == 0 || memory.AllPinnedForCheck(owner._pinBatch.AsSpan(0, _pins));
+            bool all = memory.AllPinnedForCheck(owner._pinBatch.AsSpan(0, _pins), out owner._hostPins);
             _pins = 0;
             return all;
         }
