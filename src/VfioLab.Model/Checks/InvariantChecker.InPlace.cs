@@ -160,12 +160,20 @@ internal sealed partial class InvariantChecker
         }
         var pass = new FramePass(this, host.Machine.Memory, host.Machine.PageShift);
         var first = new RunStream(domains.Count > 0 ? domains[0].Domain : null, w, _runsA);
+        // One IOVA window (or none) is the common case: no search per mapping.
+        ByteRange onlyWindow = windows.Count == 1 ? windows[0] : Everything;
+        bool searchWindows = windows.Count > 1;
+        // The sweep's charges are summed per run of mappings of one mm (one dictionary lookup per run, not per mapping).
+        AddressSpace? runMm = null;
+        long runCharged = 0;
+        int runMappings = 0;
         foreach (Run<DmaRef> r in tree.RunsLocked(w))
         {
             VfioDma d = r.Value.Dma;
             if (r.Start != d.Range.Start || r.Last != d.Last || d.RequestedSize == 0 || d.Size != d.RequestedSize
                 || ((d.Range.Start | d.RequestedSize) & (align - 1)) != 0 || (d.Vaddr.Value & (pageSize - 1)) != 0 || d.HasExternalPins
-                || !BitmapSound(d, tracking, bitmapPgsize) || (windows.Count > 0 && !InOneWindow(windows, d.Range)) || d.IommuMapped != (domains.Count > 0))
+                || !BitmapSound(d, tracking, bitmapPgsize) || !(searchWindows ? InOneWindow(windows, d.Range) : onlyWindow.Contains(d.Range))
+                || d.IommuMapped != (domains.Count > 0))
             {
                 return InPlaceOutcome.Suspect;
             }
@@ -181,12 +189,27 @@ internal sealed partial class InvariantChecker
             if (charges is not null)
             {
                 now.AddCounts(d.VaddrInvalid, chargeable);
-                AddCharge(charges, d.Mm, d.LockedVm, 1);
+                if (!ReferenceEquals(d.Mm, runMm))
+                {
+                    if (runMm is not null)
+                    {
+                        AddCharge(charges, runMm, runCharged, runMappings);
+                    }
+                    runMm = d.Mm;
+                    runCharged = 0;
+                    runMappings = 0;
+                }
+                runCharged += d.LockedVm;
+                runMappings++;
             }
             else if (d.Range.Overlaps(before))
             {
                 now.Add(d.Mm, d.LockedVm, d.VaddrInvalid, chargeable);
             }
+        }
+        if (runMm is not null)
+        {
+            AddCharge(charges!, runMm, runCharged, runMappings);
         }
         if (domains.Count > 0 && (w.Last != ulong.MaxValue ? first.TranslatesBefore(w.Last + 1) : first.TranslatesAnything()))
         {
