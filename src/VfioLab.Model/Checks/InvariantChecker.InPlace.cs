@@ -6,7 +6,8 @@ using VfioLab.Type1;
 
 namespace VfioLab.Checks;
 
-// The narrow check's first look (issue 16): the window around what a MAP_DMA or UNMAP_DMA changed, read where it is
+// The narrow check's first look (issue 16): the window of what a MAP_DMA or UNMAP_DMA changed (the range, the mappings
+// overlapping it and the gaps beside it, not the neighbouring mappings themselves), read where it is
 // under the container's lock — no snapshot, nothing allocated — in one pass: the DMA tree's runs in the window, and with
 // them the first domain's page-table runs, advancing together (each mapping must be covered exactly by translations with
 // its protection and nothing translated between mappings); the frames each mapping reaches are merged where they
