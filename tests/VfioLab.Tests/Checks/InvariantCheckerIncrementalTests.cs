@@ -110,6 +110,22 @@ public sealed class InvariantCheckerIncrementalTests
         Assert.Equal([invariant], Names(incremental.Check()));
     }
 
+    [Theory]
+    [InlineData(Alias, Alias + (4 * MiB) - 1, Anon + (4 * MiB), Huge - 1)]               // a mapping: the gaps up to its neighbours
+    [InlineData(Alias + 0x1000, Alias + 0x1fff, Anon + (4 * MiB), Huge - 1)]             // inside it: the whole mapping
+    [InlineData(0x2000000UL, 0x2000fffUL, Alias + (4 * MiB), Huge - 1)]                  // a gap
+    [InlineData(0UL, 0xfffUL, 0UL, Anon - 1)]                                            // before the first mapping
+    [InlineData(Anon + 0x1000, Alias + 0x1000, 0UL, Huge - 1)]                           // across two mappings
+    [InlineData(Huge, Huge + (4 * MiB) - 1, Alias + (4 * MiB), ulong.MaxValue)]          // the last mapping
+    public void TheNarrowWindow_IsTheRangeItsMappingsAndTheGapsUpToTheNeighbours(ulong start, ulong last, ulong from, ulong to)
+    {
+        Fixture f = Clean();
+        using (f.Backend.CheckLock.EnterScope())
+        {
+            Assert.Equal(new ByteRange(from, to), f.Backend.TreeForCheck.CheckGapWindowLocked(start, last));
+        }
+    }
+
     [Fact]
     public void MapThatLinked_IsCheckedWithoutAReadingBeforeTheCall_AndOtherMapsAreNot()
     {
