@@ -195,6 +195,7 @@ internal static class CheckCost
     /// calls through the lab, the same as a scenario run as <c>vfiolab run</c> runs it, or shattered-4g.yaml.</summary>
     public static void Run(TextWriter output, string workload, int repeats)
     {
+        var cpus = new List<double>[] { [], [] };
         for (int r = 0; r < repeats; r++)
         {
             foreach (bool check in new[] { false, true })
@@ -220,6 +221,10 @@ internal static class CheckCost
                 run();
                 wall.Stop();
                 double seconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
+                if (r > 0)
+                {
+                    cpus[check ? 1 : 0].Add(seconds);
+                }
                 string sweep = check && mapSteps is not null
                     ? string.Create(CultureInfo.InvariantCulture, $"\tof which the final sweep cpu {mapSteps.FinalSweepCpu.TotalSeconds:F3} s")
                     : string.Empty;
@@ -228,5 +233,21 @@ internal static class CheckCost
                     $"allocated {(GC.GetTotalAllocatedBytes(precise: true) - allocated) / 1e6:F1} MB\tgen0 {GC.CollectionCount(0) - gen0}\tgen2 {GC.CollectionCount(2) - gen2}{sweep}"));
             }
         }
+        if (repeats >= 3)
+        {
+            // The first (JIT warm-up) run of each left out; the median is the steadier figure on a loaded machine.
+            double noCheck = Median(cpus[0]);
+            double withCheck = Median(cpus[1]);
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{workload}\tmedian of runs 2-{repeats}\tno-check cpu {noCheck:F4} s\tcheck cpu {withCheck:F4} s\tratio {withCheck / noCheck:F2}" +
+                $"\tminimum\tno-check {cpus[0].Min():F4} s\tcheck {cpus[1].Min():F4} s\tratio {cpus[1].Min() / cpus[0].Min():F2}"));
+        }
+    }
+
+    private static double Median(List<double> values)
+    {
+        values.Sort();
+        int n = values.Count;
+        return n % 2 == 1 ? values[n / 2] : (values[(n / 2) - 1] + values[n / 2]) / 2;
     }
 }

@@ -6,7 +6,8 @@ using VfioLab.Type1;
 
 namespace VfioLab.Checks;
 
-// The narrow check's first look (issue 16): the window around what a MAP_DMA or UNMAP_DMA changed, read where it is
+// The narrow check's first look (issue 16): the window of what a MAP_DMA or UNMAP_DMA changed (the range, the mappings
+// overlapping it and the gaps beside it, not the neighbouring mappings themselves), read where it is
 // under the container's lock — no snapshot, nothing allocated — in one pass: the DMA tree's runs in the window, and with
 // them the first domain's page-table runs, advancing together (each mapping must be covered exactly by translations with
 // its protection and nothing translated between mappings); the frames each mapping reaches are merged where they
@@ -29,6 +30,7 @@ internal sealed partial class InvariantChecker
     private const int KeptFrames = 4096;
     private ulong[] _frameFirsts = new ulong[64];
     private ulong[] _frameLasts = new ulong[64];
+    private ulong _hostPins;
 
     private enum InPlaceOutcome
     {
@@ -46,22 +48,26 @@ internal sealed partial class InvariantChecker
     private static readonly ByteRange Everything = new(0, ulong.MaxValue);
     private readonly Dictionary<AddressSpace, MmCharge> _sweepCharges = new(ReferenceEqualityComparer.Instance);
 
-    private InPlaceOutcome CheckWindowInPlace(VfioIommu iommu, ByteRange changed, ByteRange before, ref WindowSums now, ref Counters counters)
+    // The narrow check's pass: the window is the changed range with the mappings overlapping it and the gaps beside it,
+    // up to the neighbouring mappings, which are not read again (what the call changed lies inside; a consistent state
+    // before it had the neighbours checked). For a MAP that linked its mapping the window is found now (the gaps beside
+    // the new mapping); otherwise it is the one read before the call, so what it held then and holds now compare.
+    private InPlaceOutcome CheckWindowInPlace(VfioIommu iommu, ByteRange changed, bool linked, ref Capture before, ref WindowSums now,
+        ref Counters counters, out ulong hostPins)
     {
+        hostPins = 0;
         using (iommu.CheckLock.EnterScope())
         {
             if (iommu.DevicesTakePartForCheckLocked)
             {
                 return InPlaceOutcome.Sweep;
             }
-            ByteRange w = iommu.TreeForCheck.CheckWindowLocked(changed.Start, changed.Last);
-            if (w.Start > before.Start || w.Last < before.Last)
+            if (linked)
             {
-                // A mapping appeared between the range and a neighbour: what the window held before is not all in it
-                // now, so its sums would not compare. (MAP and UNMAP never do that; the full sweep says what happened.)
-                return InPlaceOutcome.Sweep;
+                before = before with { Window = iommu.TreeForCheck.CheckGapWindowLocked(changed.Start, changed.Last) };
             }
-            InPlaceOutcome outcome = WindowLocked(iommu, w, before, ref now, ref counters, null);
+            ByteRange w = before.Window;
+            InPlaceOutcome outcome = WindowLocked(iommu, w, w, ref now, ref counters, null, out hostPins);
             TrimFrames();
             return outcome == InPlaceOutcome.Clean && now.Overflow ? InPlaceOutcome.Suspect : outcome;
         }
@@ -89,7 +95,7 @@ internal sealed partial class InvariantChecker
         using (iommu.CheckLock.EnterScope())
         {
             bool clean = !iommu.DevicesTakePartForCheckLocked
-                && WindowLocked(iommu, Everything, Everything, ref sums, ref counters, _sweepCharges) == InPlaceOutcome.Clean;
+                && WindowLocked(iommu, Everything, Everything, ref sums, ref counters, _sweepCharges, out _) == InPlaceOutcome.Clean;
             TrimFrames();
             if (!clean)
             {
@@ -106,8 +112,9 @@ internal sealed partial class InvariantChecker
     }
 
     private InPlaceOutcome WindowLocked(VfioIommu iommu, ByteRange w, ByteRange before, ref WindowSums now, ref Counters counters,
-        Dictionary<AddressSpace, MmCharge>? charges)
+        Dictionary<AddressSpace, MmCharge>? charges, out ulong hostPins)
     {
+        hostPins = 0;
         if (iommu.HasNotifierBugForCheckLocked || (iommu.DirtyTrackingForCheckLocked && !iommu.V2))
         {
             return InPlaceOutcome.Suspect;
@@ -118,10 +125,12 @@ internal sealed partial class InvariantChecker
         ulong pageSize = iommu.PageSizeForCheck;
         ulong align = pageSize;
         int nonPinned = 0;
-        foreach (VfioDomain d in domains)
+        for (int i = 0; i < domains.Count; i++)
         {
+            VfioDomain d = domains[i];
             align = Math.Max(align, d.Domain.MinPageSize);
-            if (d.Domain.HasPendingInvalidationsForCheck)
+            // The first domain's pending invalidations are read with its runs, in the pass (one lock round trip).
+            if (i > 0 && d.Domain.HasPendingInvalidationsForCheck)
             {
                 return InPlaceOutcome.Suspect;
             }
@@ -152,12 +161,20 @@ internal sealed partial class InvariantChecker
         }
         var pass = new FramePass(this, host.Machine.Memory, host.Machine.PageShift);
         var first = new RunStream(domains.Count > 0 ? domains[0].Domain : null, w, _runsA);
+        // One IOVA window (or none) is the common case: no search per mapping.
+        ByteRange onlyWindow = windows.Count == 1 ? windows[0] : Everything;
+        bool searchWindows = windows.Count > 1;
+        // The sweep's charges are summed per run of mappings of one mm (one dictionary lookup per run, not per mapping).
+        AddressSpace? runMm = null;
+        long runCharged = 0;
+        int runMappings = 0;
         foreach (Run<DmaRef> r in tree.RunsLocked(w))
         {
             VfioDma d = r.Value.Dma;
             if (r.Start != d.Range.Start || r.Last != d.Last || d.RequestedSize == 0 || d.Size != d.RequestedSize
                 || ((d.Range.Start | d.RequestedSize) & (align - 1)) != 0 || (d.Vaddr.Value & (pageSize - 1)) != 0 || d.HasExternalPins
-                || !BitmapSound(d, tracking, bitmapPgsize) || (windows.Count > 0 && !InOneWindow(windows, d.Range)) || d.IommuMapped != (domains.Count > 0))
+                || !BitmapSound(d, tracking, bitmapPgsize) || !(searchWindows ? InOneWindow(windows, d.Range) : onlyWindow.Contains(d.Range))
+                || d.IommuMapped != (domains.Count > 0))
             {
                 return InPlaceOutcome.Suspect;
             }
@@ -173,18 +190,39 @@ internal sealed partial class InvariantChecker
             if (charges is not null)
             {
                 now.AddCounts(d.VaddrInvalid, chargeable);
-                AddCharge(charges, d.Mm, d.LockedVm, 1);
+                if (!ReferenceEquals(d.Mm, runMm))
+                {
+                    if (runMm is not null)
+                    {
+                        AddCharge(charges, runMm, runCharged, runMappings);
+                    }
+                    runMm = d.Mm;
+                    runCharged = 0;
+                    runMappings = 0;
+                }
+                runCharged += d.LockedVm;
+                runMappings++;
             }
             else if (d.Range.Overlaps(before))
             {
                 now.Add(d.Mm, d.LockedVm, d.VaddrInvalid, chargeable);
             }
         }
+        if (runMm is not null)
+        {
+            AddCharge(charges!, runMm, runCharged, runMappings);
+        }
         if (domains.Count > 0 && (w.Last != ulong.MaxValue ? first.TranslatesBefore(w.Last + 1) : first.TranslatesAnything()))
         {
             return InPlaceOutcome.Suspect;
         }
-        return pass.FlushPins() ? InPlaceOutcome.Clean : InPlaceOutcome.Suspect;
+        if (first.PendingSeen)
+        {
+            return InPlaceOutcome.Suspect;
+        }
+        bool pinned = pass.FlushPins();
+        hostPins = _hostPins;
+        return pinned ? InPlaceOutcome.Clean : InPlaceOutcome.Suspect;
     }
 
     // §4.8 for one mapping, as CheckDirtyBitmaps.
@@ -257,6 +295,9 @@ internal sealed partial class InvariantChecker
         private ulong _pos = window.Start;
         private bool _posPastTop;
 
+        /// <summary>Whether the domain had an IOTLB invalidation pending at any fetch.</summary>
+        public bool PendingSeen { get; private set; }
+
         /// <summary>The current run and the first IOVA of it not consumed yet; false when none is left.</summary>
         public bool TryCurrent(out MappedRun run, out ulong at)
         {
@@ -270,7 +311,8 @@ internal sealed partial class InvariantChecker
                         at = 0;
                         return false;
                     }
-                    _count = domain!.CopyRunsForCheck(_fetchFrom, window.Last, buffer);
+                    _count = domain!.CopyRunsForCheck(_fetchFrom, window.Last, buffer, out bool pending);
+                    PendingSeen |= pending;
                     _index = 0;
                     if (_count < buffer.Length)
                     {
@@ -397,11 +439,20 @@ internal sealed partial class InvariantChecker
             }
             ulong n = pl - pf + 1;
             chargeable += n - memory.CountReservedOrInvalid(new Pfn(pf), n);
-            if (_pins == owner._pinBatch.Length && !FlushPins())
+            // Frames that continue the previous run (a sweep over mappings made in order from one populated buffer)
+            // join it: one pin-map descent for all of them.
+            if (_pins > 0 && owner._pinBatch[_pins - 1].First + owner._pinBatch[_pins - 1].Count == pf)
             {
-                return false;
+                owner._pinBatch[_pins - 1].Count += n;
             }
-            owner._pinBatch[_pins++] = (pf, n);
+            else
+            {
+                if (_pins == owner._pinBatch.Length && !FlushPins())
+                {
+                    return false;
+                }
+                owner._pinBatch[_pins++] = (pf, n);
+            }
             if (_frames == owner._frameFirsts.Length)
             {
                 Array.Resize(ref owner._frameFirsts, _frames * 2);
@@ -436,10 +487,11 @@ internal sealed partial class InvariantChecker
             return true;
         }
 
-        /// <summary>Tests the queued frame runs: true when every frame holds a pin.</summary>
+        /// <summary>Tests the queued frame runs: true when every frame holds a pin. Reads the host's pins outstanding in
+        /// the same lock round trip (<see cref="_hostPins"/>).</summary>
         public bool FlushPins()
         {
-            bool all = _pins == 0 || memory.AllPinnedForCheck(owner._pinBatch.AsSpan(0, _pins));
+            bool all = memory.AllPinnedForCheck(owner._pinBatch.AsSpan(0, _pins), out owner._hostPins);
             _pins = 0;
             return all;
         }

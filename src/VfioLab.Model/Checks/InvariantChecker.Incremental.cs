@@ -9,9 +9,11 @@ namespace VfioLab.Checks;
 
 // The incremental check (issue 16): after a call, only what the call changed. The host's change journal
 // (Host/ChangeJournal.cs) says whether the one call since the last check was a type1 MAP_DMA or UNMAP_DMA that declared
-// its IOVA range; it also told this checker of that range before the call ran (BeforeChange), and the checker read then
-// what the window around it held: its mappings' count, vaddr_invalid, pins and charges per mm. After the call the window
-// is read again in place, under the container's lock (InvariantChecker.InPlace.cs); the sums over every mapping
+// its IOVA range. A MAP that linked its mapping said so (ChangeJournal.DeclareLinked): its range held nothing before, so
+// nothing was read then. For any other declared call the journal told this checker of the range before the call ran
+// (BeforeChange), and the checker read then what the window (the range, the mappings overlapping it and the gaps beside
+// it up to the neighbouring mappings) held: its mappings' count, vaddr_invalid, pins and charges per mm. After the call
+// the window is read again in place, under the container's lock (InvariantChecker.InPlace.cs); the sums over every mapping
 // (dma-avail-conserved, vaddr-invalid-count, the per-mm half of locked-vm-matches-charges, locked-vm-within-limit,
 // pins-balanced) are running totals, kept from the last full sweep and moved by what the window held after the call
 // minus what it held before. Nothing is kept per mapping. When the in-place read finds anything out of the ordinary
@@ -25,7 +27,7 @@ internal sealed partial class InvariantChecker
 {
     // What the incremental check keeps is one checker's: calls on several threads (LabHost checking after every
     // call) check one at a time.
-    private readonly object _gate = new();
+    private readonly Lock _gate = new();
     private readonly List<(int Container, ulong Start, ulong Last)> _ranges = [];
     private readonly List<InvariantViolation> _scratch = [];
 
@@ -33,6 +35,10 @@ internal sealed partial class InvariantChecker
     // (the check holds _gate while it reads containers), so it never waits for _gate.
     private readonly Lock _captureGate = new();
     private Capture _capture;
+
+    // Whether _capture may hold something (set with it, under _captureGate): a check after a MAP that linked its
+    // mapping, which nothing observed before the call, does not take the lock to find it empty.
+    private bool _capturePending;
     private Action<int, ulong, ulong>? _observer;
 
     // The running totals as of the last check, when it found the state consistent; null otherwise.
@@ -74,16 +80,30 @@ internal sealed partial class InvariantChecker
     private IReadOnlyList<InvariantViolation> CheckChangesLocked()
     {
         _ranges.Clear();
-        Capture before;
-        lock (_captureGate)
+        Capture before = default;
+        if (Volatile.Read(ref _capturePending))
         {
-            before = _capture;
-            _capture = default;
+            lock (_captureGate)
+            {
+                before = _capture;
+                _capture = default;
+                _capturePending = false;
+            }
         }
         Totals? totals = _totals;
-        if (SweepAlways || totals is null || !host.Machine.Changes.TryTakeNarrow(_ranges) || _ranges.Count != 1 || !before.Valid
-            || before.Container != _ranges[0].Container || before.Start != _ranges[0].Start || before.Last != _ranges[0].Last
-            || !totals.Containers.TryGetValue(before.Container, out ContainerTotals? ct))
+        if (SweepAlways || totals is null || !host.Machine.Changes.TryTakeNarrow(_ranges, out bool linked) || _ranges.Count != 1
+            || !totals.Containers.TryGetValue(_ranges[0].Container, out ContainerTotals? ct))
+        {
+            return Sweep();
+        }
+        if (linked)
+        {
+            // A MAP linked a new mapping at exactly its range, which held no mapping before (the link's own overlap
+            // test, under the lock the call held): nothing was read before the call, and nothing leaves the totals.
+            // The window (the range and the gaps beside it) is found after the call, in the pass.
+            before = new Capture(true, _ranges[0].Container, _ranges[0].Start, _ranges[0].Last, default, default);
+        }
+        else if (!before.Valid || before.Container != _ranges[0].Container || before.Start != _ranges[0].Start || before.Last != _ranges[0].Last)
         {
             return Sweep();
         }
@@ -91,7 +111,7 @@ internal sealed partial class InvariantChecker
         var changed = new ByteRange(before.Start, before.Last);
         WindowSums now = default;
         Counters counters = default;
-        InPlaceOutcome outcome = CheckWindowInPlace(ct.Iommu, changed, before.Window, ref now, ref counters);
+        InPlaceOutcome outcome = CheckWindowInPlace(ct.Iommu, changed, linked, ref before, ref now, ref counters, out ulong hostPins);
         if (outcome == InPlaceOutcome.Sweep)
         {
             return Sweep();
@@ -120,6 +140,7 @@ internal sealed partial class InvariantChecker
             CheckDmaAvail(t, mappings, found);
             CheckCounters(t, invalid, found);
             CheckDeviceMemory([t], found);
+            hostPins = host.Machine.Memory.TotalPins;
         }
         ct.Mappings = mappings;
         ct.VaddrInvalid = invalid;
@@ -129,14 +150,20 @@ internal sealed partial class InvariantChecker
         {
             return Sweep();
         }
-        CheckMmTotals(totals.PerMm, found);
+        CheckMmTotals(totals.Mms, found);
         if (totals.PinsComparable)
         {
-            ReportPins(totals.SpaprPins + totals.Type1Pins, totals.Backends, found);
+            ReportPins(hostPins, totals.SpaprPins + totals.Type1Pins, totals.Backends, found);
         }
-        foreach (SimulatedPci d in totals.PciDevices)
+        if (!LastWasInPlace)
         {
-            CheckBarMapping(d.Device, d.Pci, found);
+            // A window read clean in place translates RAM only, every frame pinned: the call pinned RAM and followed no
+            // device's pfnmap, and a GUP of RAM never faults in a BAR's CPU page; the BARs' decode state changes only
+            // by calls that declare no range (config writes, resets, release: the full sweep). Otherwise, as the sweep.
+            foreach (SimulatedPci d in totals.PciDevices)
+            {
+                CheckBarMapping(d.Device, d.Pci, found);
+            }
         }
         LastWasIncremental = true;
         IncrementalChecks++;
@@ -167,7 +194,7 @@ internal sealed partial class InvariantChecker
             {
                 DmaTree tree = ct.Iommu.TreeForCheck;
                 bool domains = ct.Iommu.DomainsForCheck.HasDomainLocked;
-                window = tree.CheckWindowLocked(start, last);
+                window = tree.CheckGapWindowLocked(start, last);
                 foreach (Run<DmaRef> r in tree.RunsLocked(window))
                 {
                     VfioDma d = r.Value.Dma;
@@ -190,6 +217,7 @@ internal sealed partial class InvariantChecker
         lock (_captureGate)
         {
             _capture = capture;
+            _capturePending = true;
         }
     }
 
@@ -210,9 +238,9 @@ internal sealed partial class InvariantChecker
     }
 
     // The per-mm half of §4.5 and §2.9 from the running totals: every mm the full sweep would check.
-    private static void CheckMmTotals(Dictionary<AddressSpace, MmCharge> perMm, List<InvariantViolation> found)
+    private static void CheckMmTotals(KeyValuePair<AddressSpace, MmCharge>[] mms, List<InvariantViolation> found)
     {
-        foreach ((AddressSpace mm, MmCharge c) in perMm)
+        foreach ((AddressSpace mm, MmCharge c) in mms)
         {
             if (mm.IsAlive)
             {
@@ -231,6 +259,7 @@ internal sealed partial class InvariantChecker
         lock (_captureGate)
         {
             _capture = default;
+            _capturePending = false;
         }
         if (!consistent)
         {
@@ -273,6 +302,13 @@ internal sealed partial class InvariantChecker
         /// <summary>Per live mm: what type1 mappings and sPAPR charged to it, and how many of them.</summary>
         public Dictionary<AddressSpace, MmCharge> PerMm { get; } = perMm;
 
+        /// <summary><see cref="PerMm"/> as an array, walked by every check (the set of mms changes only with a sweep).</summary>
+        public KeyValuePair<AddressSpace, MmCharge>[] Mms { get; } = [.. perMm];
+
+        // The mm the last move found (a run of calls by one process finds the same one every time).
+        private AddressSpace? _lastMm;
+        private MmCharge? _lastCharge;
+
         /// <summary>vfio-pci devices, for no-cpu-mapping-of-disabled-bar (devices come and go only with wide events).</summary>
         public List<SimulatedPci> PciDevices { get; } = pciDevices;
 
@@ -290,7 +326,7 @@ internal sealed partial class InvariantChecker
         {
             for (int i = 0; i < before.MmCount; i++)
             {
-                if (!PerMm.TryGetValue(before.Mms[i].Mm!, out MmCharge? c))
+                if (Find(before.Mms[i].Mm!) is not MmCharge c)
                 {
                     return false;
                 }
@@ -299,7 +335,7 @@ internal sealed partial class InvariantChecker
             }
             for (int i = 0; i < now.MmCount; i++)
             {
-                if (!PerMm.TryGetValue(now.Mms[i].Mm!, out MmCharge? c))
+                if (Find(now.Mms[i].Mm!) is not MmCharge c)
                 {
                     return false;
                 }
@@ -307,6 +343,21 @@ internal sealed partial class InvariantChecker
                 c.Mappings += now.Mms[i].Mappings;
             }
             return true;
+        }
+
+        private MmCharge? Find(AddressSpace mm)
+        {
+            if (ReferenceEquals(mm, _lastMm))
+            {
+                return _lastCharge;
+            }
+            if (!PerMm.TryGetValue(mm, out MmCharge? c))
+            {
+                return null;
+            }
+            _lastMm = mm;
+            _lastCharge = c;
+            return c;
         }
     }
 

@@ -104,9 +104,12 @@ internal sealed partial class InvariantChecker(SimulatedHost host)
     }
 
     // pins-balanced, given what the backends hold when every backend is type1 or sPAPR.
-    private void ReportPins(ulong expected, int backends, List<InvariantViolation> found)
+    private void ReportPins(ulong expected, int backends, List<InvariantViolation> found) =>
+        ReportPins(host.Machine.Memory.TotalPins, expected, backends, found);
+
+    // pins: the host's page pins outstanding, as read (the narrow check reads them with its pin test, in one lock).
+    private static void ReportPins(ulong pins, ulong expected, int backends, List<InvariantViolation> found)
     {
-        ulong pins = host.Machine.Memory.TotalPins;
         if (pins != expected)
         {
             found.Add(new(InvariantName.PinsBalanced, backends == 0

@@ -26,9 +26,10 @@ internal sealed class ChangeJournal
     private int _declared;
     private int _calls;
     private bool _wide = true;
+    private bool _linked;
     private Action<int, ulong, ulong>? _observer;
 
-    /// <summary>Who is told of the first range declared since the last <see cref="TryTakeNarrow"/>, before the call
+    /// <summary>Who is told of the first range declared since the last <see cref="TryTakeNarrow(List{ValueTuple{int, ulong, ulong}}, out bool)"/>, before the call
     /// changes anything (null: nobody). The incremental checker reads there what the range held before the call, so it
     /// can keep its sums over every mapping as running totals. Called on the caller's thread with no lock of the
     /// journal held. One observer per host: <paramref name="replace"/> takes the place of another; otherwise the
@@ -47,8 +48,9 @@ internal sealed class ChangeJournal
 
     /// <summary>A type1 MAP_DMA or UNMAP_DMA of container <paramref name="container"/> is about to change
     /// <c>[start, last]</c> of its IOVA space and nothing outside it (its mappings, IOPTEs, pins, the
-    /// caller's and owners' charges).</summary>
-    public void DeclareType1(int container, ulong start, ulong last)
+    /// caller's and owners' charges). With <paramref name="observe"/> false the observer is not told: a MAP that
+    /// links a new mapping says so afterwards (<see cref="DeclareLinked"/>), and the range held nothing before it.</summary>
+    public void DeclareType1(int container, ulong start, ulong last, bool observe = true)
     {
         // Wide until the next check: nothing to record, and no lock round trip to find that out (issue 16's 4 KiB
         // pair, where nobody checks and the journal stays wide). One skipped while a check resets the journal leaves
@@ -74,7 +76,7 @@ internal sealed class ChangeJournal
             _declared++;
             // Only a lone range can be checked narrowly (a call that came before it and declared nothing, or a second
             // range, makes the next check the full sweep): only then is the observer told.
-            first = _ranges.Count == 1 && _calls == 0;
+            first = observe && _ranges.Count == 1 && Volatile.Read(ref _calls) == 0;
         }
         if (first)
         {
@@ -82,14 +84,22 @@ internal sealed class ChangeJournal
         }
     }
 
-    /// <summary>A system call of the lab's surface returned.</summary>
-    public void EndCall()
+    /// <summary>The MAP_DMA that declared the range linked a new mapping at exactly that range: the range held no
+    /// mapping before the call (the link refuses any overlap, under the lock the call holds), so the checker needs no
+    /// reading of it from before the call (issue 16: no second look at what the call itself found). Reset by
+    /// <see cref="TryTakeNarrow(List{ValueTuple{int, ulong, ulong}}, out bool)"/>; counts only for a lone range.</summary>
+    public void DeclareLinked()
     {
-        lock (_gate)
+        if (!Volatile.Read(ref _wide))
         {
-            _calls++;
+            Volatile.Write(ref _linked, true);
         }
     }
+
+    /// <summary>A system call of the lab's surface returned. No lock: a count that <see cref="TryTakeNarrow(List{ValueTuple{int, ulong, ulong}}, out bool)"/>
+    /// takes and resets atomically (a call ending while a check takes the record counts in this record or the next,
+    /// as under a lock).</summary>
+    public void EndCall() => Interlocked.Increment(ref _calls);
 
     /// <summary>Something changed that no range describes: the next check sweeps everything.</summary>
     public void MarkWide()
@@ -97,6 +107,7 @@ internal sealed class ChangeJournal
         lock (_gate)
         {
             _wide = true;
+            _linked = false;
             _ranges.Clear();
         }
     }
@@ -116,18 +127,24 @@ internal sealed class ChangeJournal
     /// <summary>Takes what was recorded and starts a new record. Returns false when the next check must be a full
     /// sweep (anything wide, a call that declared no range or more than one, nothing recorded at all); otherwise
     /// <paramref name="ranges"/> holds the declared ranges.</summary>
-    public bool TryTakeNarrow(List<(int Container, ulong Start, ulong Last)> ranges)
+    public bool TryTakeNarrow(List<(int Container, ulong Start, ulong Last)> ranges) => TryTakeNarrow(ranges, out _);
+
+    /// <summary><see cref="TryTakeNarrow(List{ValueTuple{int, ulong, ulong}})"/>, and whether the one call was a MAP_DMA
+    /// that linked a new mapping at its range (<see cref="DeclareLinked"/>).</summary>
+    public bool TryTakeNarrow(List<(int Container, ulong Start, ulong Last)> ranges, out bool linked)
     {
         lock (_gate)
         {
-            bool narrow = !_wide && _calls > 0 && _declared == _calls;
+            int calls = Interlocked.Exchange(ref _calls, 0);
+            bool narrow = !_wide && calls > 0 && _declared == calls;
+            linked = narrow && _linked && _ranges.Count == 1;
             if (narrow)
             {
                 ranges.AddRange(_ranges);
             }
             _ranges.Clear();
             _declared = 0;
-            _calls = 0;
+            _linked = false;
             _wide = false;
             return narrow;
         }

@@ -7,10 +7,15 @@ namespace VfioLab.Host;
 internal sealed partial class PhysicalMemory
 {
     /// <summary>Whether every frame of every run (first pfn, frame count) holds at least one pin.</summary>
-    internal bool AllPinnedForCheck(ReadOnlySpan<(ulong First, ulong Count)> runs)
+    internal bool AllPinnedForCheck(ReadOnlySpan<(ulong First, ulong Count)> runs) => AllPinnedForCheck(runs, out _);
+
+    /// <summary><see cref="AllPinnedForCheck(ReadOnlySpan{ValueTuple{ulong, ulong}})"/>, and the page pins outstanding
+    /// (<see cref="TotalPins"/>) read in the same acquisition of the lock.</summary>
+    internal bool AllPinnedForCheck(ReadOnlySpan<(ulong First, ulong Count)> runs, out ulong totalPins)
     {
         using (_gate.EnterScope())
         {
+            totalPins = _totalPins;
             foreach ((ulong first, ulong count) in runs)
             {
                 ulong last = first + count - 1;

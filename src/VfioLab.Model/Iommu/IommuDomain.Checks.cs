@@ -8,11 +8,16 @@ internal sealed partial class IommuDomain
 {
     /// <summary>Copies the page table's runs overlapping <c>[start, last]</c>, clipped to it, in IOVA order, into
     /// <paramref name="into"/> until it is full; returns how many were copied (continue from the last one's end).</summary>
-    internal int CopyRunsForCheck(ulong start, ulong last, Span<MappedRun> into)
+    internal int CopyRunsForCheck(ulong start, ulong last, Span<MappedRun> into) => CopyRunsForCheck(start, last, into, out _);
+
+    /// <summary><see cref="CopyRunsForCheck(ulong, ulong, Span{MappedRun})"/>, and whether an IOTLB invalidation is
+    /// pending (<see cref="HasPendingInvalidationsForCheck"/>), read in the same acquisition of the lock.</summary>
+    internal int CopyRunsForCheck(ulong start, ulong last, Span<MappedRun> into, out bool pendingInvalidations)
     {
         int n = 0;
         using (_lock.EnterScope())
         {
+            pendingInvalidations = _pending.Count > 0;
             foreach (Run<IopteRun> run in _table.Overlapping(start, last))
             {
                 if (n == into.Length)

@@ -65,7 +65,9 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
     /// <summary>vfio_dma_do_map with a decoded request (also the typed entry point for tests and benchmarks).</summary>
     public Errno MapDma(Process caller, ulong iova, ulong vaddr, ulong size, DmaMapFlags flags)
     {
-        ctx.DeclareChange(iova, size);
+        // A MAP that links a mapping says so when it has (DeclareLinked below); only a VADDR update has the checker
+        // read the range before it.
+        ctx.DeclareChange(iova, size, observe: (flags & DmaMapFlags.Vaddr) != 0);
         if (ctx.Behavior.OverflowIsEoverflow)
         {
             if (size == 0)
@@ -162,6 +164,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
                 ctx.Emit(TraceKind.MapDma, caller, TraceLog.F("iova", iova), TraceLog.F("vaddr", vaddr), TraceLog.F("size", size),
                     TraceLog.F("prot", (int)prot), TraceLog.F("locked_vm", dma.LockedVm));
             }
+            ctx.DeclareLinked();
             return Errno.None;
         }
     }

@@ -177,6 +177,40 @@ internal sealed class DmaTree
         return new ByteRange(from, to);
     }
 
+    /// <summary>The incremental check's gap window around <c>[start, last]</c> (issue 16): the mappings overlapping it
+    /// whole and the gaps on either side, up to but not including the nearest mappings that do not overlap it: from the
+    /// byte after the last of those ending before it (0 when there is none) to the byte before the first starting
+    /// after it (the top when there is none). Two to four descents.</summary>
+    public ByteRange CheckGapWindowLocked(ulong start, ulong last)
+    {
+        _ctx.AssertLocked();
+        ulong from = 0;
+        ulong k = start;
+        while (k > 0 && _dmas.TryGetAtOrBefore(k - 1, out Run<DmaRef> b))
+        {
+            if (b.Last >= start && b.Start < k)
+            {
+                k = b.Start; // overlaps the range: part of the window
+                continue;
+            }
+            from = b.Last + 1;
+            break;
+        }
+        ulong to = ulong.MaxValue;
+        k = last;
+        while (k < ulong.MaxValue && _dmas.TryGetAtOrAfter(k + 1, out Run<DmaRef> a))
+        {
+            if (a.Start <= last && a.Last > k)
+            {
+                k = a.Last;
+                continue;
+            }
+            to = a.Start - 1;
+            break;
+        }
+        return new ByteRange(from, to);
+    }
+
     /// <summary>The v2 "no bisection" rule of UNMAP and GET_DIRTY_BITMAP: a mapping containing the first byte of
     /// <paramref name="range"/> must start there and one containing its last byte must end there.</summary>
     public bool NoBisectionLocked(ByteRange range)

@@ -55,7 +55,14 @@ internal sealed class Type1Context(Machine machine, Type1Behavior behavior, bool
         Trace.EmitForContainer(kind, process?.Pid ?? 0, ContainerId, fields);
 
     /// <summary>Tells the invariant checker's journal that this call changes <paramref name="size"/> bytes of IOVA from
-    /// <paramref name="iova"/> and nothing outside them (MAP_DMA, UNMAP_DMA; a wrapping range is cut at the top).</summary>
-    public void DeclareChange(ulong iova, ulong size) =>
-        Machine.Changes.DeclareType1(ContainerId, iova, size == 0 ? iova : iova + Math.Min(size - 1, ulong.MaxValue - iova));
+    /// <paramref name="iova"/> and nothing outside them (MAP_DMA, UNMAP_DMA; a wrapping range is cut at the top). With
+    /// <paramref name="observe"/> false (a MAP that links a new mapping) the checker reads nothing before the call:
+    /// the MAP says what it linked (<see cref="DeclareLinked"/>).</summary>
+    public void DeclareChange(ulong iova, ulong size, bool observe = true) =>
+        Machine.Changes.DeclareType1(ContainerId, iova, size == 0 ? iova : iova + Math.Min(size - 1, ulong.MaxValue - iova), observe);
+
+    /// <summary>Tells the journal that this MAP_DMA linked its new mapping at exactly the declared range, which held no
+    /// mapping before (the link's own overlap test): the checker's narrow check starts from that instead of a reading
+    /// of the range taken before the call.</summary>
+    public void DeclareLinked() => Machine.Changes.DeclareLinked();
 }
