@@ -18,9 +18,16 @@ namespace VfioLab.Type1;
 internal sealed class VfioDma
 {
     // What only mediated devices (external pins) and dirty tracking use, made on first use: the object every mapping
-    // carries stays at the fields of a plain MAP (96 bytes instead of 120; issue 16: it is the one allocation of the
+    // carries stays at the fields of a plain MAP and its tree links (120 bytes instead of 144; issue 16: it is the one allocation of the
     // 4 KiB pair, and memory per live mapping).
     private Extras? _extras;
+
+    // The DMA tree's links (rb_node): the mapping is its own node in its container's red-black tree (DmaTree), so
+    // linking allocates nothing. Written only by DmaTree under the container's lock; all null and black while unlinked.
+    internal VfioDma? TreeLeft;
+    internal VfioDma? TreeRight;
+    internal VfioDma? TreeParent;
+    internal bool TreeRed;
 
     /// <summary>A mapping of <paramref name="range"/> (which MAP checked: aligned, inside the windows, not wrapping)
     /// from <paramref name="vaddr"/>, with nothing pinned yet.</summary>
