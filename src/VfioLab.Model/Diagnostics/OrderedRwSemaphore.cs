@@ -17,10 +17,13 @@ namespace VfioLab.Diagnostics;
 /// is a full fence, so a waiter that counts itself and then tests the state, and a releaser that frees the state and
 /// then reads the count, cannot both miss each other. Writers are preferred, as with the kernel's rwsem and
 /// <see cref="ReaderWriterLockSlim"/>: a new reader waits while a writer does.
-/// Recursion is refused as <see cref="LockRecursionPolicy.NoRecursion"/> refuses it: a thread taking the write lock
-/// it holds gets <see cref="LockRecursionException"/> (the writer is known in every build); a thread taking the lock
-/// for read while it holds it is caught in debug builds, which keep the holding readers per thread (in a release
-/// build <see cref="IsReadLockHeld"/> answers whether any thread holds it for read: only assertions ask).
+/// Who holds it is known in debug builds only, as with <see cref="OrderedLock.AssertHeld"/> and the kernel's lockdep:
+/// they keep the writer's thread and the holding readers per thread, refuse recursion as
+/// <see cref="LockRecursionPolicy.NoRecursion"/> refuses it (<see cref="LockRecursionException"/>) and a release by a
+/// thread that does not hold the lock (<see cref="SynchronizationLockException"/>); the tests run debug builds. Reading
+/// the thread's id costs a thread-local lookup, three per charge, so a release build skips them: there
+/// <see cref="IsReadLockHeld"/> and <see cref="IsWriteLockHeld"/> answer whether any thread holds the lock that way
+/// (only assertions ask), and a recursive enter waits for itself, as a recursive down_write does.
 /// </remarks>
 internal sealed class OrderedRwSemaphore(LockRank rank)
 {
@@ -28,8 +31,8 @@ internal sealed class OrderedRwSemaphore(LockRank rank)
     private int _state;
     private int _waiters;
     private int _writersWaiting;
-    private int _writer;
 #if DEBUG
+    private int _writer;
     [ThreadStatic]
     private static List<OrderedRwSemaphore>? _readHeld;
 #endif
@@ -50,8 +53,18 @@ internal sealed class OrderedRwSemaphore(LockRank rank)
         }
     }
 
-    /// <summary>Whether the calling thread holds it for write.</summary>
-    public bool IsWriteLockHeld => Volatile.Read(ref _state) < 0 && Volatile.Read(ref _writer) == Environment.CurrentManagedThreadId;
+    /// <summary>Whether the calling thread holds it for write (release builds: whether any thread does).</summary>
+    public bool IsWriteLockHeld
+    {
+        get
+        {
+#if DEBUG
+            return Volatile.Read(ref _state) < 0 && Volatile.Read(ref _writer) == Environment.CurrentManagedThreadId;
+#else
+            return Volatile.Read(ref _state) < 0;
+#endif
+        }
+    }
 
     /// <summary>lockdep_assert_held: the calling thread holds the lock for read or write (debug builds).</summary>
     [System.Diagnostics.Conditional("DEBUG")]
@@ -114,7 +127,7 @@ internal sealed class OrderedRwSemaphore(LockRank rank)
         {
             EnterWriteSlow();
         }
-        _writer = Environment.CurrentManagedThreadId;
+        NoteWriter(Environment.CurrentManagedThreadId);
         LockOrder.Acquired(Rank, this);
     }
 
@@ -127,7 +140,7 @@ internal sealed class OrderedRwSemaphore(LockRank rank)
         {
             EnterWriteSlow();
         }
-        _writer = Environment.CurrentManagedThreadId;
+        NoteWriter(Environment.CurrentManagedThreadId);
         LockOrder.Acquired(Rank, this);
     }
 
@@ -135,12 +148,9 @@ internal sealed class OrderedRwSemaphore(LockRank rank)
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void ExitWriteLock()
     {
-        if (_writer != Environment.CurrentManagedThreadId || Volatile.Read(ref _state) != -1)
-        {
-            ThrowNotHeld();
-        }
+        CheckWriter();
         LockOrder.Released(this);
-        _writer = 0;
+        NoteWriter(0);
         Interlocked.Exchange(ref _state, 0);
         if (Volatile.Read(ref _waiters) != 0)
         {
@@ -148,19 +158,33 @@ internal sealed class OrderedRwSemaphore(LockRank rank)
         }
     }
 
-    // NoRecursion: taking the lock again on a thread that holds it would wait for itself.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    // NoRecursion: taking the lock again on a thread that holds it would wait for itself (debug builds).
+    [System.Diagnostics.Conditional("DEBUG")]
     private void CheckNotHeld()
     {
-        if (Volatile.Read(ref _writer) == Environment.CurrentManagedThreadId && Volatile.Read(ref _state) < 0)
-        {
-            ThrowRecursion();
-        }
 #if DEBUG
-        if (_readHeld is { } held && held.Contains(this))
+        if (IsWriteLockHeld || IsReadLockHeld)
         {
             ThrowRecursion();
         }
+#endif
+    }
+
+    [System.Diagnostics.Conditional("DEBUG")]
+    private void CheckWriter()
+    {
+        if (!IsWriteLockHeld)
+        {
+            ThrowNotHeld();
+        }
+    }
+
+    // The argument is not evaluated in a release build (the call is removed with it).
+    [System.Diagnostics.Conditional("DEBUG")]
+    private void NoteWriter(int thread)
+    {
+#if DEBUG
+        _writer = thread;
 #endif
     }
 
