@@ -103,3 +103,80 @@ public sealed class DmaTreeTests
         }
     }
 }
+
+/// <summary>UNMAP keeps a few removed mappings for the next MAPs (DmaMapUnmap's spares, as the kernel's slab): a
+/// renewed one starts as a new one would, whatever the removed one had become.</summary>
+public sealed class DmaSpareTests
+{
+    private const ulong Page = 0x1000;
+
+    [Fact]
+    public void Map_AfterUnmapOfAnInvalidatedCharged_StartsFresh()
+    {
+        var t = new Type1TestHost();
+        (int c, _) = t.Container();
+        ulong ram = t.MmapAnonymous(8 * Page, populate: true);
+        VfioIommu backend = t.Backend(c);
+        Assert.Equal(0, t.Map(c, 0x100000, ram, 4 * Page, DmaMapFlags.Read));
+        Assert.Equal(0, t.Unmap(c, 0x100000, 4 * Page, DmaUnmapFlags.Vaddr).Ret);
+        Assert.Equal((0L, 4 * Page), t.Unmap(c, 0x100000, 4 * Page));
+        VfioDma removed;
+        using (backend.CheckLock.EnterScope())
+        {
+            Assert.Null(backend.TreeForCheck.FindLocked(new VfioLab.Addressing.Iova(0x100000)));
+        }
+
+        Assert.Equal(0, t.Map(c, 0x200000, ram + (4 * Page), 2 * Page));
+
+        using (backend.CheckLock.EnterScope())
+        {
+            removed = backend.TreeForCheck.FindLocked(new VfioLab.Addressing.Iova(0x200000))!;
+            Assert.Equal(0x200000UL, removed.Range.Start);
+            Assert.Equal(2 * Page, removed.Size);
+            Assert.Equal(ram + (4 * Page), removed.Vaddr.Value);
+            Assert.Equal(VfioLab.Iommu.IommuProt.Read | VfioLab.Iommu.IommuProt.Write, removed.Prot & (VfioLab.Iommu.IommuProt.Read | VfioLab.Iommu.IommuProt.Write));
+            Assert.False(removed.VaddrInvalid);
+            Assert.True(removed.IommuMapped);
+            Assert.Equal(2L, removed.LockedVm);
+            Assert.Equal(0, backend.TreeForCheck.VaddrInvalidCountLocked);
+            Assert.Equal(1, backend.TreeForCheck.CountLocked);
+            Assert.True(backend.TreeForCheck.IsSoundForTestLocked());
+        }
+        Assert.Empty(new VfioLab.Checks.InvariantChecker(t.Host).Check());
+        Assert.Equal((0L, 2 * Page), t.Unmap(c, 0x200000, 2 * Page));
+        Assert.Empty(new VfioLab.Checks.InvariantChecker(t.Host).Check());
+    }
+
+    [Fact]
+    public void Map_ManyAfterManyUnmaps_EachMappingIsItsOwn()
+    {
+        var t = new Type1TestHost();
+        (int c, _) = t.Container();
+        ulong ram = t.MmapAnonymous(16 * Page, populate: true);
+        VfioIommu backend = t.Backend(c);
+        for (ulong i = 0; i < 8; i++)
+        {
+            Assert.Equal(0, t.Map(c, 0x100000 + (i * Page), ram + (i * Page), Page));
+        }
+        Assert.Equal((0L, 8 * Page), t.Unmap(c, 0x100000, 8 * Page));
+        for (ulong i = 0; i < 8; i++)
+        {
+            Assert.Equal(0, t.Map(c, 0x400000 + (i * 2 * Page), ram + (8 * Page) + (i * Page), Page));
+        }
+
+        using (backend.CheckLock.EnterScope())
+        {
+            var seen = new HashSet<VfioDma>(ReferenceEqualityComparer.Instance);
+            for (ulong i = 0; i < 8; i++)
+            {
+                VfioDma d = backend.TreeForCheck.FindLocked(new VfioLab.Addressing.Iova(0x400000 + (i * 2 * Page)))!;
+                Assert.True(seen.Add(d));
+                Assert.Equal(0x400000 + (i * 2 * Page), d.Range.Start);
+                Assert.Equal(ram + (8 * Page) + (i * Page), d.Vaddr.Value);
+            }
+            Assert.Equal(8, backend.TreeForCheck.CountLocked);
+            Assert.True(backend.TreeForCheck.IsSoundForTestLocked());
+        }
+        Assert.Empty(new VfioLab.Checks.InvariantChecker(t.Host).Check());
+    }
+}
