@@ -11,8 +11,8 @@ namespace VfioLab.Type1;
 /// while dirty tracking runs, its dirty bitmap.
 /// </summary>
 /// <remarks>
-/// Protected by the container's lock (<see cref="Type1Context.Lock"/>). Never change after MAP: <see cref="Range"/>,
-/// <see cref="Prot"/>. One object per mapping, never per page: pins and translations live in the
+/// Protected by the container's lock (<see cref="Type1Context.Lock"/>). Never change while the mapping is linked:
+/// <see cref="Range"/>, <see cref="Prot"/> (<see cref="Renew"/> remakes a removed, bare one for another MAP). One object per mapping, never per page: pins and translations live in the
 /// host's and the IOMMU's run maps.
 /// </remarks>
 internal sealed class VfioDma
