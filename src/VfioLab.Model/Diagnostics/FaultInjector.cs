@@ -34,7 +34,9 @@ internal sealed class FaultInjector
     /// <summary>Called by a fallible step; true means the step must fail as if the resource were short.</summary>
     public bool ShouldFail(FaultSite site)
     {
-        if (Interlocked.Read(ref _countdown) <= 0 || (_site is not null && _site != site))
+        // A plain atomic read while disarmed (Interlocked.Read is a locked compare-exchange on x64, and every fallible
+        // step of every call asks: several per 4 KiB MAP+UNMAP pair, issue 16); Arm publishes with Interlocked.Exchange.
+        if (Volatile.Read(ref _countdown) <= 0 || (_site is not null && _site != site))
         {
             return false;
         }

@@ -32,7 +32,9 @@ internal sealed partial class AddressSpace
     /// <summary>mmap_base: top-down placement starts below this address (a fixed stack gap, no ASLR).</summary>
     public const ulong MmapBase = 0x7f00_0000_0000;
 
-    private readonly OrderedReaderWriterLock _mmapLock = new(LockRank.Mmap, LockRecursionPolicy.NoRecursion);
+    // One word, not a ReaderWriterLockSlim: GUP, the charge and the uncharge take it in every MAP_DMA/UNMAP_DMA (see
+    // OrderedRwSemaphore for the cost and why it is the same lock: readers share it, a writer excludes all, no recursion).
+    private readonly OrderedRwSemaphore _mmapLock = new(LockRank.Mmap);
     private readonly OrderedLock _ptGate = new(LockRank.PageTable);
     private readonly RunMap<VmaSlot> _vmas = new();
     private readonly RunMap<Pte> _pageTable = new();
@@ -206,7 +208,7 @@ internal sealed partial class AddressSpace
     public bool IsMmapWriteLockHeld => _mmapLock.IsWriteLockHeld;
 
     /// <summary>Throws unless the calling thread holds the mmap lock (mmap_assert_locked). Debug builds only, like
-    /// <see cref="OrderedLock.AssertHeld"/> and the kernel's lockdep: asking a <see cref="ReaderWriterLockSlim"/> whether
+    /// <see cref="OrderedLock.AssertHeld"/> and the kernel's lockdep: asking a reader/writer lock whether
     /// this thread holds it reads thread-local state, and GUP and every charge ask (issue 16's 4 KiB pair).</summary>
     [System.Diagnostics.Conditional("DEBUG")]
     public void AssertMmapLocked()

@@ -34,6 +34,12 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
     // walk refills it before reading it again, so another UNMAP using it meanwhile does no harm.
     private List<VfioDma> _candidates = [];
 
+    // Mappings UNMAP removed, kept for the next MAPs instead of a new VfioDma each (as the kernel's kmalloc slab keeps
+    // freed objects): the one allocation of issue 16's 4 KiB pair, and the GC work behind it. Under the lock.
+    private const int SparesKeep = 4;
+    private readonly VfioDma[] _spares = new VfioDma[SparesKeep];
+    private int _spareCount;
+
     /// <summary>
     /// VFIO_IOMMU_MAP_DMA: EFAULT (struct copy), EINVAL (argsz, flags, prot/VADDR mix, size 0,
     /// alignment, outside the valid IOVA windows), EOVERFLOW (v6.18: range wraps), ENOENT/EINVAL (VADDR
@@ -112,7 +118,9 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
             // unlinked again if a later check refuses (nothing reads the tree in between), instead of a lookup
             // followed by an insert (issue 16's 4 KiB pair). The checks answer in the kernel's order all the same.
             AddressSpace mm = caller.Mm ?? caller.LastMm;
-            var dma = new VfioDma(range, new HostVirtAddr(vaddr), prot, caller, mm, caller.CapIpcLock, ctx.PageShift);
+            VfioDma dma = _spareCount > 0
+                ? TakeSpareLocked().Renew(range, new HostVirtAddr(vaddr), prot, caller, mm, caller.CapIpcLock, ctx.PageShift)
+                : new VfioDma(range, new HostVirtAddr(vaddr), prot, caller, mm, caller.CapIpcLock, ctx.PageShift);
             if (!tree.TryLinkLocked(dma))
             {
                 tree.TryFindFirstLocked(range, out VfioDma? hit);
@@ -416,6 +424,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
                     }
                     unmapped += dma.Size;
                     RemoveLocked(dma);
+                    KeepSpareLocked(dma);
                 }
             }
             // Holds no mapping past the call (removed ones would stay reachable).
@@ -452,6 +461,28 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
             ctx.Emit(TraceKind.RemoveDma, dma.Task, TraceLog.F("iova", dma.Iova.Value), TraceLog.F("size", dma.RequestedSize));
         }
     }
+    // A removed mapping becomes a spare only when nothing can still refer to it: it never had external pins or a bitmap
+    // (mdev drivers and the notification loop's retry count refer to mappings with pins), no device holds or is notified
+    // of mappings (pfnmap holds keep lists of them), and the charges are synchronous (async-lock-accounting's deferred
+    // work reads the mapping when it runs). The candidates list still names it until this UNMAP ends, but the walk
+    // reads each candidate once, and a walk that released the lock refills the list before reading it again.
+    private void KeepSpareLocked(VfioDma dma)
+    {
+        ctx.AssertLocked();
+        if (_spareCount < SparesKeep && dma.IsBare && notifier.DeviceCountLocked == 0 && !holds.AnyLocked && !ctx.Behavior.AsyncLockAccounting)
+        {
+            _spares[_spareCount++] = dma;
+        }
+    }
+
+    private VfioDma TakeSpareLocked()
+    {
+        ctx.AssertLocked();
+        VfioDma dma = _spares[--_spareCount];
+        _spares[_spareCount] = null!;
+        return dma;
+    }
+
     /// <summary>vfio_iommu_unmap_unpin_all: every mapping goes (the last group left, or release).</summary>
     public void RemoveAllLocked()
     {

@@ -12,15 +12,24 @@ namespace VfioLab.Type1;
 /// removes the mappings.
 /// </summary>
 /// <remarks>
-/// Lock: the container's type1 lock (<see cref="Type1Context.Lock"/>) protects every field; every
-/// <c>*Locked</c> member asserts it. Never changes: <see cref="DmaEntryLimit"/>. The tree is a
-/// <c>RunMap&lt;DmaRef&gt;</c>: one run per mapping, never merged with a neighbour, so cost follows mappings.
+/// Lock: the container's type1 lock (<see cref="Type1Context.Lock"/>) protects every field, and the tree links of
+/// every linked <see cref="VfioDma"/>; every <c>*Locked</c> member asserts it. Never changes: <see cref="DmaEntryLimit"/>.
+/// The tree is intrusive, as the kernel's: a red-black tree whose nodes are the mappings themselves
+/// (<see cref="VfioDma.TreeLeft"/>, <see cref="VfioDma.TreeRight"/>, <see cref="VfioDma.TreeParent"/>,
+/// <see cref="VfioDma.TreeRed"/>), ordered by first IOVA; mappings are disjoint, so a descent comparing a range with
+/// each node's extent finds any mapping it overlaps. Until issue 16's 4 KiB pair it was a <c>RunMap&lt;DmaRef&gt;</c>
+/// B+tree, one run per mapping: a MAP and an UNMAP each shifted half a leaf of 24-byte entries holding a reference,
+/// through the GC's write barrier, about 90 ns of the pair; the intrusive tree links and unlinks with a few pointer
+/// writes and allocates nothing beyond the mapping. Cost follows mappings. The one test hook that breaks the tree
+/// (<see cref="ClaimRangeForTestLocked"/>) moves it, for the rest of its life, to a run map of the same runs kept
+/// beside it, which the readers of runs then read.
 /// </remarks>
 internal sealed class DmaTree
 {
     private readonly Type1Context _ctx;
-    // Nodes of 32: a mapping inserted or removed among 65,535 shifts half as much as with 64 (RunMapBenchmarks).
-    private readonly RunMap<DmaRef> _dmas = new(32);
+    private VfioDma? _root;
+    // Only after ClaimRangeForTestLocked: the tree's runs as that hook left them (one run per mapping before it).
+    private RunMap<DmaRef>? _claimed;
     private uint _dmaAvail;
     private int _count;
     private int _vaddrInvalidCount;
@@ -69,27 +78,40 @@ internal sealed class DmaTree
     public VfioDma? FindLocked(Iova iova)
     {
         _ctx.AssertLocked();
-        return _dmas.TryGetValue(iova.Value, out DmaRef d) ? d.Dma : null;
+        ulong key = iova.Value;
+        VfioDma? n = _root;
+        while (n is not null)
+        {
+            if (key < n.Range.Start)
+            {
+                n = n.TreeLeft;
+            }
+            else if (key > n.Range.Last)
+            {
+                n = n.TreeRight;
+            }
+            else
+            {
+                return n;
+            }
+        }
+        return null;
     }
 
     /// <summary>The lowest mapping overlapping <paramref name="range"/> (<c>vfio_find_dma</c>).</summary>
     public bool TryFindFirstLocked(ByteRange range, out VfioDma? dma)
     {
         _ctx.AssertLocked();
-        if (_dmas.TryGetAtOrAfter(range.Start, out Run<DmaRef> hit) && hit.Start <= range.Last)
-        {
-            dma = hit.Value.Dma;
-            return true;
-        }
-        dma = null;
-        return false;
+        VfioDma? hit = FirstEndingAtOrAfter(range.Start);
+        dma = hit is not null && hit.Range.Start <= range.Last ? hit : null;
+        return dma is not null;
     }
 
     /// <summary>Whether any mapping overlaps <paramref name="range"/>.</summary>
     public bool OverlapsLocked(ByteRange range)
     {
         _ctx.AssertLocked();
-        return _dmas.Overlaps(range.Start, range.Last);
+        return TryFindFirstLocked(range, out _);
     }
 
     /// <summary>The mappings overlapping <paramref name="range"/>, ascending, into <paramref name="into"/> (cleared
@@ -98,9 +120,9 @@ internal sealed class DmaTree
     {
         _ctx.AssertLocked();
         into.Clear();
-        foreach (Run<DmaRef> r in _dmas.Overlapping(range.Start, range.Last))
+        for (VfioDma? d = FirstEndingAtOrAfter(range.Start); d is not null && d.Range.Start <= range.Last; d = Next(d))
         {
-            into.Add(r.Value.Dma);
+            into.Add(d);
         }
     }
 
@@ -117,17 +139,17 @@ internal sealed class DmaTree
 
     /// <summary>Every run of the tree as it is (for the snapshot, which reports a mapping's runs so the checker sees
     /// a tree that names a mapping outside its extent).</summary>
-    public RunMap<DmaRef>.RangeEnumerable RunsLocked()
+    public RunEnumerable RunsLocked()
     {
         _ctx.AssertLocked();
-        return _dmas.All();
+        return new RunEnumerable(this, 0, ulong.MaxValue);
     }
 
     /// <summary>The tree's runs overlapping <paramref name="span"/>, clipped to it (the invariant checker's narrow check).</summary>
-    public RunMap<DmaRef>.RangeEnumerable RunsLocked(ByteRange span)
+    public RunEnumerable RunsLocked(ByteRange span)
     {
         _ctx.AssertLocked();
-        return _dmas.Overlapping(span.Start, span.Last);
+        return new RunEnumerable(this, span.Start, span.Last);
     }
 
     /// <summary>Every mapping found in the tree, by first IOVA, as the snapshot copies it, each with the tree's runs that
@@ -141,7 +163,7 @@ internal sealed class DmaTree
         _ctx.AssertLocked();
         var order = new List<VfioDma>();
         var treeRuns = new Dictionary<VfioDma, List<ByteRange>>();
-        foreach (Run<DmaRef> r in _dmas.Overlapping(span.Start, span.Last))
+        foreach (Run<DmaRef> r in RunsLocked(span))
         {
             VfioDma dma = r.Value.Dma;
             if (!treeRuns.TryGetValue(dma, out List<ByteRange>? runs))
@@ -172,8 +194,16 @@ internal sealed class DmaTree
     public ByteRange CheckWindowLocked(ulong start, ulong last)
     {
         _ctx.AssertLocked();
-        ulong from = start > 0 && _dmas.TryGetAtOrBefore(start - 1, out Run<DmaRef> before) ? Math.Min(before.Start, start) : 0;
-        ulong to = last < ulong.MaxValue && _dmas.TryGetAtOrAfter(last + 1, out Run<DmaRef> after) ? Math.Max(after.Last, last) : ulong.MaxValue;
+        if (_claimed is { } runs)
+        {
+            ulong f = start > 0 && runs.TryGetAtOrBefore(start - 1, out Run<DmaRef> b) ? Math.Min(b.Start, start) : 0;
+            ulong t = last < ulong.MaxValue && runs.TryGetAtOrAfter(last + 1, out Run<DmaRef> a) ? Math.Max(a.Last, last) : ulong.MaxValue;
+            return new ByteRange(f, t);
+        }
+        VfioDma? before = start > 0 ? LastStartingAtOrBefore(start - 1) : null;
+        VfioDma? after = last < ulong.MaxValue ? FirstEndingAtOrAfter(last + 1) : null;
+        ulong from = before is not null ? Math.Min(before.Range.Start, start) : 0;
+        ulong to = after is not null ? Math.Max(after.Range.Last, last) : ulong.MaxValue;
         return new ByteRange(from, to);
     }
 
@@ -184,13 +214,36 @@ internal sealed class DmaTree
     public ByteRange CheckGapWindowLocked(ulong start, ulong last)
     {
         _ctx.AssertLocked();
+        if (_claimed is { } runs)
+        {
+            return GapWindowOfRuns(runs, start, last);
+        }
+        // Mappings never overlap: at most one crosses each end of the range, and the nearest mapping beyond it is
+        // its neighbour in the tree.
+        VfioDma? before = start > 0 ? LastStartingAtOrBefore(start - 1) : null;
+        if (before is not null && before.Range.Last >= start)
+        {
+            before = before.Range.Start > 0 ? LastStartingAtOrBefore(before.Range.Start - 1) : null;
+        }
+        VfioDma? after = last < ulong.MaxValue ? FirstEndingAtOrAfter(last + 1) : null;
+        if (after is not null && after.Range.Start <= last)
+        {
+            after = Next(after);
+        }
+        return new ByteRange(before is null ? 0 : before.Range.Last + 1, after is null ? ulong.MaxValue : after.Range.Start - 1);
+    }
+
+    // The gap window over the runs a test hook claimed (which may overlap the mappings): runs overlapping the range
+    // are taken whole, one after another, until one does not.
+    private static ByteRange GapWindowOfRuns(RunMap<DmaRef> runs, ulong start, ulong last)
+    {
         ulong from = 0;
         ulong k = start;
-        while (k > 0 && _dmas.TryGetAtOrBefore(k - 1, out Run<DmaRef> b))
+        while (k > 0 && runs.TryGetAtOrBefore(k - 1, out Run<DmaRef> b))
         {
             if (b.Last >= start && b.Start < k)
             {
-                k = b.Start; // overlaps the range: part of the window
+                k = b.Start;
                 continue;
             }
             from = b.Last + 1;
@@ -198,7 +251,7 @@ internal sealed class DmaTree
         }
         ulong to = ulong.MaxValue;
         k = last;
-        while (k < ulong.MaxValue && _dmas.TryGetAtOrAfter(k + 1, out Run<DmaRef> a))
+        while (k < ulong.MaxValue && runs.TryGetAtOrAfter(k + 1, out Run<DmaRef> a))
         {
             if (a.Start <= last && a.Last > k)
             {
@@ -250,14 +303,56 @@ internal sealed class DmaTree
     public bool TryLinkLocked(VfioDma dma)
     {
         _ctx.AssertLocked();
-        return _dmas.TryInsert(dma.Range.Start, dma.Range.Last, new DmaRef(dma));
+        ulong start = dma.Range.Start;
+        ulong last = dma.Range.Last;
+        VfioDma? parent = null;
+        VfioDma? n = _root;
+        bool left = false;
+        while (n is not null)
+        {
+            parent = n;
+            if (last < n.Range.Start)
+            {
+                n = n.TreeLeft;
+                left = true;
+            }
+            else if (start > n.Range.Last)
+            {
+                n = n.TreeRight;
+                left = false;
+            }
+            else
+            {
+                return false;
+            }
+        }
+        // After a test claim the run map beside the tree follows it (it may overlap the claimed range: test-only).
+        _claimed?.Set(start, last, new DmaRef(dma));
+        dma.TreeParent = parent;
+        dma.TreeLeft = null;
+        dma.TreeRight = null;
+        dma.TreeRed = true;
+        if (parent is null)
+        {
+            _root = dma;
+        }
+        else if (left)
+        {
+            parent.TreeLeft = dma;
+        }
+        else
+        {
+            parent.TreeRight = dma;
+        }
+        InsertFixup(dma);
+        return true;
     }
 
     /// <summary>Undoes <see cref="TryLinkLocked"/> for a MAP refused after it (no slot, outside the windows, allocation).</summary>
     public void UnlinkLocked(VfioDma dma)
     {
         _ctx.AssertLocked();
-        _dmas.Remove(dma.Range.Start, dma.Range.Last);
+        Erase(dma);
     }
 
     /// <summary>The second half of <c>vfio_link_dma</c>: the linked mapping takes one slot (<c>dma_avail--</c>).</summary>
@@ -274,7 +369,7 @@ internal sealed class DmaTree
     public void RemoveLocked(VfioDma dma)
     {
         _ctx.AssertLocked();
-        _dmas.Remove(dma.Range.Start, dma.Range.Last);
+        Erase(dma);
         _count--;
         if (dma.VaddrInvalid)
         {
@@ -311,7 +406,16 @@ internal sealed class DmaTree
     public void ClaimRangeForTestLocked(ByteRange range, VfioDma owner)
     {
         _ctx.AssertLocked();
-        _dmas.Set(range.Start, range.Last, new DmaRef(owner));
+        if (_claimed is null)
+        {
+            var runs = new RunMap<DmaRef>(32);
+            for (VfioDma? d = First(); d is not null; d = Next(d))
+            {
+                runs.Set(d.Range.Start, d.Range.Last, new DmaRef(d));
+            }
+            _claimed = runs;
+        }
+        _claimed.Set(range.Start, range.Last, new DmaRef(owner));
     }
 
     /// <summary>Test hook (lock held): overwrites <c>vaddr_invalid_count</c> (breaks vaddr-invalid-count).</summary>
@@ -319,5 +423,400 @@ internal sealed class DmaTree
     {
         _ctx.AssertLocked();
         _vaddrInvalidCount = value;
+    }
+
+    // The mapping with the lowest IOVA ending at or after key: the one holding key, or else the first after it.
+    private VfioDma? FirstEndingAtOrAfter(ulong key)
+    {
+        VfioDma? best = null;
+        VfioDma? n = _root;
+        while (n is not null)
+        {
+            if (n.Range.Last >= key)
+            {
+                best = n;
+                n = n.TreeLeft;
+            }
+            else
+            {
+                n = n.TreeRight;
+            }
+        }
+        return best;
+    }
+
+    // The mapping with the highest IOVA starting at or before key: the one holding key, or else the last before it.
+    private VfioDma? LastStartingAtOrBefore(ulong key)
+    {
+        VfioDma? best = null;
+        VfioDma? n = _root;
+        while (n is not null)
+        {
+            if (n.Range.Start <= key)
+            {
+                best = n;
+                n = n.TreeRight;
+            }
+            else
+            {
+                n = n.TreeLeft;
+            }
+        }
+        return best;
+    }
+
+    private VfioDma? First()
+    {
+        VfioDma? n = _root;
+        while (n?.TreeLeft is { } l)
+        {
+            n = l;
+        }
+        return n;
+    }
+
+    // In-order successor (rb_next).
+    private static VfioDma? Next(VfioDma n)
+    {
+        if (n.TreeRight is { } r)
+        {
+            while (r.TreeLeft is { } l)
+            {
+                r = l;
+            }
+            return r;
+        }
+        VfioDma? p = n.TreeParent;
+        while (p is not null && ReferenceEquals(n, p.TreeRight))
+        {
+            n = p;
+            p = p.TreeParent;
+        }
+        return p;
+    }
+
+    private static bool IsRed(VfioDma? n) => n is not null && n.TreeRed;
+
+    private void RotateLeft(VfioDma x)
+    {
+        VfioDma y = x.TreeRight!;
+        x.TreeRight = y.TreeLeft;
+        if (y.TreeLeft is { } yl)
+        {
+            yl.TreeParent = x;
+        }
+        Replace(x, y);
+        y.TreeLeft = x;
+        x.TreeParent = y;
+    }
+
+    private void RotateRight(VfioDma x)
+    {
+        VfioDma y = x.TreeLeft!;
+        x.TreeLeft = y.TreeRight;
+        if (y.TreeRight is { } yr)
+        {
+            yr.TreeParent = x;
+        }
+        Replace(x, y);
+        y.TreeRight = x;
+        x.TreeParent = y;
+    }
+
+    // Puts v where u hangs from u's parent (or the root); u's own links are the caller's.
+    private void Replace(VfioDma u, VfioDma? v)
+    {
+        VfioDma? p = u.TreeParent;
+        if (p is null)
+        {
+            _root = v;
+        }
+        else if (ReferenceEquals(u, p.TreeLeft))
+        {
+            p.TreeLeft = v;
+        }
+        else
+        {
+            p.TreeRight = v;
+        }
+        if (v is not null)
+        {
+            v.TreeParent = p;
+        }
+    }
+
+    // Red-black insertion repair: z is a new red leaf.
+    private void InsertFixup(VfioDma z)
+    {
+        while (z.TreeParent is { TreeRed: true } p)
+        {
+            VfioDma g = p.TreeParent!; // a red node is never the root
+            if (ReferenceEquals(p, g.TreeLeft))
+            {
+                VfioDma? u = g.TreeRight;
+                if (IsRed(u))
+                {
+                    p.TreeRed = false;
+                    u!.TreeRed = false;
+                    g.TreeRed = true;
+                    z = g;
+                    continue;
+                }
+                if (ReferenceEquals(z, p.TreeRight))
+                {
+                    RotateLeft(p);
+                    (z, p) = (p, z);
+                }
+                p.TreeRed = false;
+                g.TreeRed = true;
+                RotateRight(g);
+            }
+            else
+            {
+                VfioDma? u = g.TreeLeft;
+                if (IsRed(u))
+                {
+                    p.TreeRed = false;
+                    u!.TreeRed = false;
+                    g.TreeRed = true;
+                    z = g;
+                    continue;
+                }
+                if (ReferenceEquals(z, p.TreeLeft))
+                {
+                    RotateRight(p);
+                    (z, p) = (p, z);
+                }
+                p.TreeRed = false;
+                g.TreeRed = true;
+                RotateLeft(g);
+            }
+        }
+        _root!.TreeRed = false;
+    }
+
+    // Unlinks z (rb_erase) and clears its links; the run map beside the tree after a test claim loses z's range too.
+    private void Erase(VfioDma z)
+    {
+        _claimed?.Remove(z.Range.Start, z.Range.Last);
+        bool removedRed;
+        VfioDma? x;
+        VfioDma? xParent;
+        if (z.TreeLeft is null || z.TreeRight is null)
+        {
+            x = z.TreeLeft ?? z.TreeRight;
+            xParent = z.TreeParent;
+            removedRed = z.TreeRed;
+            Replace(z, x);
+        }
+        else
+        {
+            // Two children: z's successor y (leftmost of its right subtree) takes z's place and colour.
+            VfioDma y = z.TreeRight;
+            while (y.TreeLeft is { } l)
+            {
+                y = l;
+            }
+            removedRed = y.TreeRed;
+            x = y.TreeRight;
+            if (ReferenceEquals(y.TreeParent, z))
+            {
+                xParent = y;
+            }
+            else
+            {
+                xParent = y.TreeParent;
+                Replace(y, x);
+                y.TreeRight = z.TreeRight;
+                y.TreeRight.TreeParent = y;
+            }
+            Replace(z, y);
+            y.TreeLeft = z.TreeLeft;
+            y.TreeLeft.TreeParent = y;
+            y.TreeRed = z.TreeRed;
+        }
+        if (!removedRed)
+        {
+            EraseFixup(x, xParent);
+        }
+        z.TreeLeft = null;
+        z.TreeRight = null;
+        z.TreeParent = null;
+        z.TreeRed = false;
+    }
+
+    // Red-black deletion repair: x (maybe null) under parent carries an extra black.
+    private void EraseFixup(VfioDma? x, VfioDma? parent)
+    {
+        while (!ReferenceEquals(x, _root) && !IsRed(x))
+        {
+            VfioDma p = parent!;
+            if (ReferenceEquals(x, p.TreeLeft))
+            {
+                VfioDma w = p.TreeRight!; // the extra black means the sibling side is not empty
+                if (w.TreeRed)
+                {
+                    w.TreeRed = false;
+                    p.TreeRed = true;
+                    RotateLeft(p);
+                    w = p.TreeRight!;
+                }
+                if (!IsRed(w.TreeLeft) && !IsRed(w.TreeRight))
+                {
+                    w.TreeRed = true;
+                    x = p;
+                    parent = p.TreeParent;
+                    continue;
+                }
+                if (!IsRed(w.TreeRight))
+                {
+                    w.TreeLeft!.TreeRed = false;
+                    w.TreeRed = true;
+                    RotateRight(w);
+                    w = p.TreeRight!;
+                }
+                w.TreeRed = p.TreeRed;
+                p.TreeRed = false;
+                w.TreeRight!.TreeRed = false;
+                RotateLeft(p);
+                x = _root;
+                break;
+            }
+            else
+            {
+                VfioDma w = p.TreeLeft!;
+                if (w.TreeRed)
+                {
+                    w.TreeRed = false;
+                    p.TreeRed = true;
+                    RotateRight(p);
+                    w = p.TreeLeft!;
+                }
+                if (!IsRed(w.TreeLeft) && !IsRed(w.TreeRight))
+                {
+                    w.TreeRed = true;
+                    x = p;
+                    parent = p.TreeParent;
+                    continue;
+                }
+                if (!IsRed(w.TreeLeft))
+                {
+                    w.TreeRight!.TreeRed = false;
+                    w.TreeRed = true;
+                    RotateLeft(w);
+                    w = p.TreeLeft!;
+                }
+                w.TreeRed = p.TreeRed;
+                p.TreeRed = false;
+                w.TreeLeft!.TreeRed = false;
+                RotateRight(p);
+                x = _root;
+                break;
+            }
+        }
+        if (x is not null)
+        {
+            x.TreeRed = false;
+        }
+    }
+
+    /// <summary>Test hook (lock held): whether the links are a sound red-black tree in IOVA order (parent links, no red
+    /// node with a red child, one black height, disjoint ascending ranges) holding <see cref="CountLocked"/> mappings
+    /// (with a MAP's not yet counted one, <paramref name="uncounted"/>).</summary>
+    public bool IsSoundForTestLocked(int uncounted = 0)
+    {
+        _ctx.AssertLocked();
+        if (_root is { } r && (r.TreeParent is not null || r.TreeRed))
+        {
+            return false;
+        }
+        int nodes = 0;
+        ulong? lastEnd = null;
+        bool ordered = true;
+        for (VfioDma? d = First(); d is not null; d = Next(d))
+        {
+            ordered &= lastEnd is null || d.Range.Start > lastEnd;
+            lastEnd = d.Range.Last;
+            nodes++;
+        }
+        return ordered && nodes == _count + uncounted && BlackHeight(_root) >= 0;
+    }
+
+    // -1 when the subtree breaks a red-black rule or a parent link.
+    private static int BlackHeight(VfioDma? n)
+    {
+        if (n is null)
+        {
+            return 1;
+        }
+        if ((n.TreeLeft is { } l && !ReferenceEquals(l.TreeParent, n)) || (n.TreeRight is { } rr && !ReferenceEquals(rr.TreeParent, n))
+            || (n.TreeRed && (IsRed(n.TreeLeft) || IsRed(n.TreeRight))))
+        {
+            return -1;
+        }
+        int a = BlackHeight(n.TreeLeft);
+        int b = BlackHeight(n.TreeRight);
+        return a < 0 || a != b ? -1 : a + (n.TreeRed ? 0 : 1);
+    }
+
+    /// <summary>The tree's runs overlapping a span, clipped to it, in IOVA order (one per mapping; after a test claim,
+    /// the run map's). Allocates nothing while the tree is sound.</summary>
+    public readonly struct RunEnumerable(DmaTree tree, ulong start, ulong last)
+    {
+        /// <summary>The enumerator (pattern-based <c>foreach</c>).</summary>
+        public RunEnumerator GetEnumerator() => new(tree, start, last);
+    }
+
+    /// <summary>Enumerator of <see cref="RunEnumerable"/>. The tree must not change during the walk.</summary>
+    public struct RunEnumerator
+    {
+        private readonly ulong _start;
+        private readonly ulong _last;
+        private readonly List<Run<DmaRef>>? _runs;
+        private VfioDma? _next;
+        private int _index;
+
+        internal RunEnumerator(DmaTree tree, ulong start, ulong last)
+        {
+            _start = start;
+            _last = last;
+            _index = -1;
+            if (tree._claimed is { } claimed)
+            {
+                _runs = [.. claimed.Overlapping(start, last)];
+                _next = null;
+            }
+            else
+            {
+                _runs = null;
+                _next = tree.FirstEndingAtOrAfter(start);
+            }
+            Current = default;
+        }
+
+        /// <summary>The current run.</summary>
+        public Run<DmaRef> Current { get; private set; }
+
+        /// <summary>Advances to the next run.</summary>
+        public bool MoveNext()
+        {
+            if (_runs is not null)
+            {
+                if (++_index >= _runs.Count)
+                {
+                    return false;
+                }
+                Current = _runs[_index];
+                return true;
+            }
+            VfioDma? d = _next;
+            if (d is null || d.Range.Start > _last)
+            {
+                return false;
+            }
+            Current = new Run<DmaRef>(Math.Max(d.Range.Start, _start), Math.Min(d.Range.Last, _last), new DmaRef(d));
+            _next = Next(d);
+            return true;
+        }
     }
 }

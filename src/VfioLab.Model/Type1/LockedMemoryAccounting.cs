@@ -42,60 +42,63 @@ internal sealed class LockedMemoryAccounting(Type1Context ctx)
                 source: ctx.Behavior.ExecLockedVmUnderflow ? "quirk exec-locked-vm-underflow (before 046eca5018f8, v6.3)" : null);
         }
         AddressSpace mm = target;
-        if (async && !mm.TryGetUser())
-        {
-            return Refusals.Refuse(Errno.ESRCH, "vfio_lock_acct", "the owner's mm (process {0}) has no users left", (ulong)dma.Task.Pid);
-        }
         if (ctx.Behavior.AsyncLockAccounting)
         {
+            if (async && !mm.TryGetUser())
+            {
+                return RefuseNoUsers(dma);
+            }
             return LockAcctOrDeferLocked(dma, mm, pages, async);
         }
+        // The kernel's async caller holds a user reference on the mm around the charge (mmget_not_zero ... mmput) so that
+        // exit cannot tear it down meanwhile. Here the charge needs none (issue 16's 4 KiB pair: two atomic operations
+        // on every UNMAP): it tests that the mm lives, then charges under the mm's mmap lock for write; an exit dropping
+        // the last user in between tears the mm down only once that lock is released, after the charge, which is the
+        // kernel's own outcome when its mmput is the last one (the charge applied, then the mm gone; locked_vm stays
+        // readable). Nothing is deferred on this path, so nothing needs the reference afterwards.
+        if (async && !mm.IsAlive)
+        {
+            return RefuseNoUsers(dma);
+        }
+        for (int i = 0; pages > 0 && i < charges; i++)
+        {
+            if (ctx.Faults.ShouldFail(FaultSite.LockAcct))
+            {
+                return Refusals.Refuse(Errno.EINTR, "vfio_lock_acct", "a fatal signal while waiting for the mmap lock to charge {0} pages (injected)", (ulong)pages);
+            }
+        }
+        mm.MmapWriteLock();
         try
         {
-            for (int i = 0; pages > 0 && i < charges; i++)
+            if (pages > 0 && !dma.LockCap)
             {
-                if (ctx.Faults.ShouldFail(FaultSite.LockAcct))
+                ulong limit = dma.Task.MemlockLimitPages;
+                if ((ulong)pages > limit || mm.LockedVm > limit - (ulong)pages)
                 {
-                    return Refusals.Refuse(Errno.EINTR, "vfio_lock_acct", "a fatal signal while waiting for the mmap lock to charge {0} pages (injected)", (ulong)pages);
-                }
-            }
-            mm.MmapWriteLock();
-            try
-            {
-                if (pages > 0 && !dma.LockCap)
-                {
-                    ulong limit = dma.Task.MemlockLimitPages;
-                    if ((ulong)pages > limit || mm.LockedVm > limit - (ulong)pages)
+                    if (ctx.Trace.Enabled)
                     {
-                        if (ctx.Trace.Enabled)
-                        {
-                            ctx.Emit(TraceKind.RlimitMemlockExceeded, dma.Task, TraceLog.F("locked_vm", mm.LockedVm), TraceLog.F("pages", pages),
-                                TraceLog.F("limit", limit));
-                        }
-                        return RefuseMemlock("vfio_lock_acct", mm.LockedVm, (ulong)pages, limit);
+                        ctx.Emit(TraceKind.RlimitMemlockExceeded, dma.Task, TraceLog.F("locked_vm", mm.LockedVm), TraceLog.F("pages", pages),
+                            TraceLog.F("limit", limit));
                     }
+                    return RefuseMemlock("vfio_lock_acct", mm.LockedVm, (ulong)pages, limit);
                 }
-                mm.AddLockedVmLocked(pages, ChargeLimit(dma));
             }
-            finally
-            {
-                mm.MmapWriteUnlock();
-            }
-            dma.LockedVm += pages;
-            if (ctx.Trace.Enabled)
-            {
-                ctx.Emit(pages > 0 ? TraceKind.Charge : TraceKind.Uncharge, dma.Task, TraceLog.F("pages", Math.Abs(pages)), TraceLog.F("locked_vm", mm.LockedVm));
-            }
-            return Errno.None;
+            mm.AddLockedVmLocked(pages, ChargeLimit(dma));
         }
         finally
         {
-            if (async)
-            {
-                mm.PutUser();
-            }
+            mm.MmapWriteUnlock();
         }
+        dma.LockedVm += pages;
+        if (ctx.Trace.Enabled)
+        {
+            ctx.Emit(pages > 0 ? TraceKind.Charge : TraceKind.Uncharge, dma.Task, TraceLog.F("pages", Math.Abs(pages)), TraceLog.F("locked_vm", mm.LockedVm));
+        }
+        return Errno.None;
     }
+
+    private static Errno RefuseNoUsers(VfioDma dma) =>
+        Refusals.Refuse(Errno.ESRCH, "vfio_lock_acct", "the owner's mm (process {0}) has no users left", (ulong)dma.Task.Pid);
 
     /// <summary>
     /// The check <c>vfio_pin_pages_remote</c> makes before pinning more of a chunk: whether the caller's

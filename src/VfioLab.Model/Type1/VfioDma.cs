@@ -11,16 +11,23 @@ namespace VfioLab.Type1;
 /// while dirty tracking runs, its dirty bitmap.
 /// </summary>
 /// <remarks>
-/// Protected by the container's lock (<see cref="Type1Context.Lock"/>). Never change after MAP: <see cref="Range"/>,
-/// <see cref="Prot"/>. One object per mapping, never per page: pins and translations live in the
+/// Protected by the container's lock (<see cref="Type1Context.Lock"/>). Never change while the mapping is linked:
+/// <see cref="Range"/>, <see cref="Prot"/> (<see cref="Renew"/> remakes a removed, bare one for another MAP). One object per mapping, never per page: pins and translations live in the
 /// host's and the IOMMU's run maps.
 /// </remarks>
 internal sealed class VfioDma
 {
     // What only mediated devices (external pins) and dirty tracking use, made on first use: the object every mapping
-    // carries stays at the fields of a plain MAP (96 bytes instead of 120; issue 16: it is the one allocation of the
+    // carries stays at the fields of a plain MAP and its tree links (120 bytes instead of 144; issue 16: it is the one allocation of the
     // 4 KiB pair, and memory per live mapping).
     private Extras? _extras;
+
+    // The DMA tree's links (rb_node): the mapping is its own node in its container's red-black tree (DmaTree), so
+    // linking allocates nothing. Written only by DmaTree under the container's lock; all null and black while unlinked.
+    internal VfioDma? TreeLeft;
+    internal VfioDma? TreeRight;
+    internal VfioDma? TreeParent;
+    internal bool TreeRed;
 
     /// <summary>A mapping of <paramref name="range"/> (which MAP checked: aligned, inside the windows, not wrapping)
     /// from <paramref name="vaddr"/>, with nothing pinned yet.</summary>
@@ -35,8 +42,29 @@ internal sealed class VfioDma
         LockCap = lockCap;
     }
 
+    /// <summary>A removed mapping made new for another MAP, as the constructor makes it (<see cref="DmaMapUnmap"/> keeps
+    /// a few removed ones, as the kernel's slab keeps freed struct vfio_dma; only ones nothing else refers to any more:
+    /// unlinked, with no external pins, bitmap or device hold, see <c>DmaMapUnmap.KeepSpareLocked</c>).</summary>
+    public VfioDma Renew(ByteRange range, HostVirtAddr vaddr, IommuProt prot, Process task, AddressSpace mm, bool lockCap, int pageShift)
+    {
+        System.Diagnostics.Debug.Assert(_extras is null && TreeParent is null && TreeLeft is null && TreeRight is null, "a spare mapping is bare and unlinked");
+        PageShift = pageShift;
+        Range = range;
+        Vaddr = vaddr;
+        Prot = prot;
+        Task = task;
+        Mm = mm;
+        LockCap = lockCap;
+        Size = 0;
+        IommuMapped = false;
+        VaddrInvalid = false;
+        LockedVm = 0;
+        TreeRed = false;
+        return this;
+    }
+
     /// <summary>The IOVA range the mapping occupies in the tree (from the size MAP asked for; may end at 2^64-1).</summary>
-    public ByteRange Range { get; }
+    public ByteRange Range { get; private set; }
 
     /// <summary>First IOVA.</summary>
     public Iova Iova => new(Range.Start);
@@ -73,7 +101,7 @@ internal sealed class VfioDma
     public HostVirtAddr Vaddr { get; set; }
 
     /// <summary>IOMMU_READ / IOMMU_WRITE from the device's point of view.</summary>
-    public IommuProt Prot { get; }
+    public IommuProt Prot { get; private set; }
 
     /// <summary>Whether every page is pinned and present in every domain (<c>iommu_mapped</c>).</summary>
     public bool IommuMapped { get; set; }
@@ -120,12 +148,15 @@ internal sealed class VfioDma
     }
 
     /// <summary>log2 of the host PAGE_SIZE: external pins are per page.</summary>
-    public int PageShift { get; }
+    public int PageShift { get; private set; }
 
     /// <summary>Pages with an external pin (the size of <c>pfn_list</c>).</summary>
     public ulong VpfnCount => _extras?.VpfnCount ?? 0;
 
     private Extras MoreState => _extras ??= new Extras();
+
+    /// <summary>Whether the mapping never had external pins or a dirty bitmap (the side state made on first use).</summary>
+    public bool IsBare => _extras is null;
 
     // External pins keyed by IOVA page number (iova >> PageShift), created on the first one.
     private RunMap<VpfnValue>? Vpfns => _extras?.Vpfns;

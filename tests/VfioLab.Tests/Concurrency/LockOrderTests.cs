@@ -18,7 +18,7 @@ public sealed class LockOrderTests
     {
         Assert.True(LockOrder.Enabled);
         var type1 = new OrderedLock(LockRank.Type1);
-        var mmap = new OrderedReaderWriterLock(LockRank.Mmap, LockRecursionPolicy.NoRecursion);
+        var mmap = new OrderedRwSemaphore(LockRank.Mmap);
 
         mmap.EnterReadLock();
         try
@@ -40,7 +40,7 @@ public sealed class LockOrderTests
         var group = new OrderedLock(LockRank.VfioGroup);
         var container = new OrderedLock(LockRank.ContainerGroups);
         var type1 = new OrderedLock(LockRank.Type1);
-        var mmap = new OrderedReaderWriterLock(LockRank.Mmap, LockRecursionPolicy.NoRecursion);
+        var mmap = new OrderedRwSemaphore(LockRank.Mmap);
         var memory = new OrderedLock(LockRank.PhysicalMemory);
 
         using (group.EnterScope())
