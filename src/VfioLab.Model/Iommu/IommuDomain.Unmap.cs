@@ -22,7 +22,7 @@ internal sealed partial class IommuDomain
     {
         using (_lock.EnterScope())
         {
-            return UnmapLocked(iova, size, deferred: false);
+            return UnmapLocked(iova, size, deferred: false, recordPending: false);
         }
     }
 
@@ -37,7 +37,7 @@ internal sealed partial class IommuDomain
     {
         using (_lock.EnterScope())
         {
-            return UnmapLocked(iova, size, deferred: true);
+            return UnmapLocked(iova, size, deferred: true, recordPending: true);
         }
     }
 
@@ -77,7 +77,8 @@ internal sealed partial class IommuDomain
                     stretch = stretch with { Last = into[k].Iova.Last };
                     k++;
                 }
-                UnmapLocked(new Iova(stretch.Start), stretch.Size, deferred: true);
+                // No pending range is recorded: the flush below, in the same hold of the lock, would clear it unseen.
+                UnmapLocked(new Iova(stretch.Start), stretch.Size, deferred: true, recordPending: false);
             }
             _pending.Clear();
             Interlocked.Increment(ref _iotlbSyncs);
@@ -145,7 +146,7 @@ internal sealed partial class IommuDomain
         }
     }
 
-    private ulong UnmapLocked(Iova iova, ulong size, bool deferred)
+    private ulong UnmapLocked(Iova iova, ulong size, bool deferred, bool recordPending)
     {
         System.Diagnostics.Debug.Assert(_lock.IsHeldByCurrentThread);
         ulong min = MinPageSize;
@@ -165,14 +166,17 @@ internal sealed partial class IommuDomain
             {
                 break;
             }
+            // IOPTE sizes are powers of two: shifts and masks rather than three 64-bit divisions per run (on memory
+            // shattered into pages a run is a page, issue 16).
             ulong p = run.Value.PageSize;
+            int shift = System.Numerics.BitOperations.TrailingZeroCount(p);
             ulong wanted = size - unmapped;
-            ulong k = wanted / p + ((wanted % p) != 0 ? 1UL : 0UL);
-            ulong available = (run.Last - run.Start) / p + 1;
+            ulong k = (wanted >> shift) + ((wanted & (p - 1)) != 0 ? 1UL : 0UL);
+            ulong available = ((run.Last - run.Start) >> shift) + 1;
             k = Math.Min(k, available);
             ulong last = run.Start + ((k - 1) * p) + (p - 1);
             SubtractCount(p, k);
-            if (deferred)
+            if (recordPending)
             {
                 _pending.Add(new ByteRange(run.Value.Phys.Value, run.Value.Phys.Value + (last - run.Start)));
             }
