@@ -34,7 +34,10 @@ internal sealed class FaultInjector
     /// <summary>Called by a fallible step; true means the step must fail as if the resource were short.</summary>
     public bool ShouldFail(FaultSite site)
     {
-        if (Interlocked.Read(ref _countdown) <= 0 || (_site is not null && _site != site))
+        // The disarmed test is a plain 64-bit load (atomic on the 64-bit runtimes .NET 10 ships): Interlocked.Read is a
+        // locked compare-exchange, and this is asked per chunk of every MAP, a page of memory shattered into 1-page
+        // runs (issue 16). Arm's Interlocked.Exchange publishes the countdown; the decrement below stays interlocked.
+        if (Volatile.Read(ref _countdown) <= 0 || (_site is not null && _site != site))
         {
             return false;
         }

@@ -225,6 +225,8 @@ internal sealed partial class IommuDomain
             return false;
         }
         ulong min = MinPageSize;
+        FaultInjector faults = Faults;
+        bool tracing = Trace.Enabled;
         int runs = 0;
         ulong at = iova.Value;
         foreach (ByteRange chunk in chunks)
@@ -252,7 +254,7 @@ internal sealed partial class IommuDomain
                 // A chunk of the smallest size (every chunk of memory shattered into pages) is one IOPTE of it.
                 ulong p = remaining == min ? min : PageSizeBitmap.LargestFitting(PgsizeBitmap, cursor, pa, remaining);
                 ulong count = remaining == min ? 1 : BatchCount(cursor, pa, remaining, p);
-                if (Faults.ShouldFail(FaultSite.IommuMap))
+                if (faults.ShouldFail(FaultSite.IommuMap))
                 {
                     runs = chunkRuns;
                     error = MapFailed(new Iova(at), size);
@@ -278,7 +280,10 @@ internal sealed partial class IommuDomain
                 ulong p = r.Value.PageSize;
                 AddCount(p, ((r.Last - r.Start) >> BitOperations.TrailingZeroCount(p)) + 1);
             }
-            TraceMap(new Iova(at), new PhysAddr(chunk.Start), size, prot);
+            if (tracing)
+            {
+                TraceMap(new Iova(at), new PhysAddr(chunk.Start), size, prot);
+            }
             mapped++;
             at += size;
         }
