@@ -55,8 +55,17 @@ internal sealed partial class RunMap<T>
                     break;
                 }
                 int c = leaf.Count - 1;
-                ulong prevLast = leaf.LastAt(c);
-                if (prevLast == r.Start - 1 && leaf.ValueAt(c).Advance(r.Start - leaf.StartAt(c)).Equals(r.Value))
+                if (PackedForm && leaf.Packed is { } packed && r.Start == packed[0] + ((ulong)leaf.Count * packed[1]) &&
+                    r.Last - r.Start == packed[1] - 1 && T.TryPack(r.Value, out ulong word) &&
+                    !T.Unpack(packed[Leaf.Header + c]).Advance(packed[1]).Equals(r.Value))
+                {
+                    // The shattered case: one more run of the packed leaf's length, back to back with its last run and not
+                    // continuing it, is one word written (what InsertAt's dense append does, without its re-checks).
+                    packed[Leaf.Header + leaf.Count] = word;
+                    leaf.Count++;
+                    Count++;
+                }
+                else if (leaf.LastAt(c) == r.Start - 1 && leaf.ValueAt(c).Advance(r.Start - leaf.StartAt(c)).Equals(r.Value))
                 {
                     // The run continues the leaf's last run (an IOPTE run physically contiguous with the one before).
                     Open(leaf);
