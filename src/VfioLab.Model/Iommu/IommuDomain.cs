@@ -235,15 +235,13 @@ internal sealed partial class IommuDomain
             ulong pa = chunk.Start;
             if (((at | pa | size) & (min - 1)) != 0 || !ByteRange.TryFromStartSize(pa, size, out _))
             {
-                error = Refusals.Refuse(Errno.EINVAL, "__iommu_map", "iova 0x{0:x}, phys 0x{1:x} and size 0x{2:x} must be multiples of the domain's smallest page 0x{3:x} and not wrap",
-                    at, pa, size, min);
+                error = RefuseMisaligned(at, pa, size, min);
                 break;
             }
             ulong last = at + (size - 1);
             if (at < Aperture.Start || last > Aperture.Last)
             {
-                error = Refusals.Refuse(Unit.Profile.OutOfApertureError, "iommu_map", "[0x{0:x}, 0x{1:x}] leaves the aperture [0x{2:x}, 0x{3:x}] of the {4} domain",
-                    at, last, Aperture.Start, Aperture.Last, Unit.Profile.Name);
+                error = RefuseOutsideAperture(at, last);
                 break;
             }
             int chunkRuns = runs;
@@ -296,6 +294,14 @@ internal sealed partial class IommuDomain
         return true;
     }
 
+    private static Errno RefuseMisaligned(ulong iova, ulong phys, ulong size, ulong min) =>
+        Refusals.Refuse(Errno.EINVAL, "__iommu_map", "iova 0x{0:x}, phys 0x{1:x} and size 0x{2:x} must be multiples of the domain's smallest page 0x{3:x} and not wrap",
+            iova, phys, size, min);
+
+    private Errno RefuseOutsideAperture(ulong start, ulong last) =>
+        Refusals.Refuse(Unit.Profile.OutOfApertureError, "iommu_map", "[0x{0:x}, 0x{1:x}] leaves the aperture [0x{2:x}, 0x{3:x}] of the {4} domain",
+            start, last, Aperture.Start, Aperture.Last, Unit.Profile.Name);
+
     private Errno RefuseNoDomain() =>
         Refusals.Refuse(Errno.ENODEV, "iommu_map", IsFreed ? "domain {4} was freed" : "domain {4} has no page sizes", text: Name);
 
@@ -312,13 +318,11 @@ internal sealed partial class IommuDomain
             !ByteRange.TryFromStartSize(iova.Value, size, out ByteRange range) ||
             !ByteRange.TryFromStartSize(phys.Value, size, out _))
         {
-            return Refusals.Refuse(Errno.EINVAL, "__iommu_map", "iova 0x{0:x}, phys 0x{1:x} and size 0x{2:x} must be multiples of the domain's smallest page 0x{3:x} and not wrap",
-                iova.Value, phys.Value, size, min);
+            return RefuseMisaligned(iova.Value, phys.Value, size, min);
         }
         if (!Aperture.Contains(range))
         {
-            return Refusals.Refuse(Unit.Profile.OutOfApertureError, "iommu_map", "[0x{0:x}, 0x{1:x}] leaves the aperture [0x{2:x}, 0x{3:x}] of the {4} domain",
-                range.Start, range.Last, Aperture.Start, Aperture.Last, Unit.Profile.Name);
+            return RefuseOutsideAperture(range.Start, range.Last);
         }
         ulong firstSize = PageSizeBitmap.LargestFitting(PgsizeBitmap, range.Start, phys.Value, size);
         ulong firstCount = BatchCount(range.Start, phys.Value, size, firstSize);

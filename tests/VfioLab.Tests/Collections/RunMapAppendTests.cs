@@ -1,5 +1,6 @@
 using VfioLab.Collections;
 using VfioLab.Host;
+using Word = VfioLab.Tests.Collections.RunMapDenseTests.Word;
 
 namespace VfioLab.Tests.Collections;
 
@@ -11,23 +12,6 @@ namespace VfioLab.Tests.Collections;
 /// </summary>
 public class RunMapAppendTests
 {
-    // A linear value (it advances with the key, so runs that continue each other merge) that packs unless its top bit
-    // is set, so leaves both pack and refuse to.
-    private readonly record struct Word(ulong V) : IRunValue<Word>
-    {
-        public static bool Packs => true;
-
-        public Word Advance(ulong offset) => new(V + offset);
-
-        public static bool TryPack(Word value, out ulong packed)
-        {
-            packed = value.V;
-            return value.V >> 63 == 0;
-        }
-
-        public static Word Unpack(ulong packed) => new(packed);
-    }
-
     [Theory]
     [InlineData(4, 1UL, 0xa99e_0001UL, 400UL)]
     [InlineData(5, 1UL, 0xa99e_0002UL, 2_000UL)]
