@@ -125,20 +125,19 @@ internal sealed partial class IommuDomain
     // Each stretch of back-to-back collected runs from index `from` on unmapped as iommu_unmap_fast would (deferred).
     private void UnmapCollectedLocked(List<MappedRun> into, int from)
     {
+        System.Diagnostics.Debug.Assert(_lock.IsHeldByCurrentThread);
+        int k = from;
+        while (k < into.Count)
         {
-            int k = from;
-            while (k < into.Count)
+            ByteRange stretch = into[k].Iova;
+            k++;
+            while (k < into.Count && stretch.IsFollowedBy(into[k].Iova))
             {
-                ByteRange stretch = into[k].Iova;
+                stretch = stretch with { Last = into[k].Iova.Last };
                 k++;
-                while (k < into.Count && stretch.IsFollowedBy(into[k].Iova))
-                {
-                    stretch = stretch with { Last = into[k].Iova.Last };
-                    k++;
-                }
-                // No pending range is recorded: the flush below, in the same hold of the lock, would clear it unseen.
-                UnmapLocked(new Iova(stretch.Start), stretch.Size, deferred: true, recordPending: false);
             }
+            // No pending range is recorded: the caller's flush, in the same hold of the lock, would clear it unseen.
+            UnmapLocked(new Iova(stretch.Start), stretch.Size, deferred: true, recordPending: false);
         }
     }
 
