@@ -80,7 +80,9 @@ internal sealed partial class RunMap<T>
         {
             return 0;
         }
-        ulong slot = unit == 1 ? key - first : (key - first) / unit;
+        // Units are powers of two in every owner (1 for page and frame maps, 4096 for an IOMMU table keyed by IOVA
+        // byte): a shift, not a 64-bit division per lookup; other units divide.
+        ulong slot = (unit & (unit - 1)) == 0 ? (key - first) >> System.Numerics.BitOperations.TrailingZeroCount(unit) : (key - first) / unit;
         return slot >= (ulong)leaf.Count ? leaf.Count : (int)slot + 1;
     }
 

@@ -34,8 +34,9 @@ internal sealed class FaultInjector
     /// <summary>Called by a fallible step; true means the step must fail as if the resource were short.</summary>
     public bool ShouldFail(FaultSite site)
     {
-        // A plain atomic read while disarmed (Interlocked.Read is a locked compare-exchange on x64, and every fallible
-        // step of every call asks: several per 4 KiB MAP+UNMAP pair, issue 16); Arm publishes with Interlocked.Exchange.
+        // The disarmed test is a plain 64-bit load (atomic on the 64-bit runtimes .NET 10 ships): Interlocked.Read is a
+        // locked compare-exchange, and this is asked per chunk of every MAP, a page of memory shattered into 1-page
+        // runs (issue 16). Arm's Interlocked.Exchange publishes the countdown; the decrement below stays interlocked.
         if (Volatile.Read(ref _countdown) <= 0 || (_site is not null && _site != site))
         {
             return false;

@@ -22,7 +22,7 @@ internal sealed partial class IommuDomain
     {
         using (_lock.EnterScope())
         {
-            return UnmapLocked(iova, size, deferred: false);
+            return UnmapLocked(iova, size, deferred: false, recordPending: false);
         }
     }
 
@@ -37,7 +37,7 @@ internal sealed partial class IommuDomain
     {
         using (_lock.EnterScope())
         {
-            return UnmapLocked(iova, size, deferred: true);
+            return UnmapLocked(iova, size, deferred: true, recordPending: true);
         }
     }
 
@@ -67,17 +67,13 @@ internal sealed partial class IommuDomain
                 // Nothing left in the range (a streamed unmap's last look found a hole): nothing to flush.
                 return;
             }
-            int k = from;
-            while (k < into.Count)
+            if (!Trace.Enabled && StartsAtRun(range.Start))
             {
-                ByteRange stretch = into[k].Iova;
-                k++;
-                while (k < into.Count && stretch.IsFollowedBy(into[k].Iova))
-                {
-                    stretch = stretch with { Last = into[k].Iova.Last };
-                    k++;
-                }
-                UnmapLocked(new Iova(stretch.Start), stretch.Size, deferred: true);
+                RemoveCollectedLocked(range, into, from);
+            }
+            else
+            {
+                UnmapCollectedLocked(into, from);
             }
             _pending.Clear();
             Interlocked.Increment(ref _iotlbSyncs);
@@ -85,6 +81,63 @@ internal sealed partial class IommuDomain
         if (Trace.Enabled)
         {
             Trace.Emit(TraceKind.IommuIotlbSync, 0, TraceLog.F("domain", Name));
+        }
+    }
+
+    // Whether no IOPTE run straddles key (key is a run's start or a hole): then the runs collected from key on are
+    // whole except the last, which the range's end may cut.
+    private bool StartsAtRun(ulong key) => !_table.TryGet(key, out Run<IopteRun> run) || run.Start == key;
+
+    // The collected runs from index `from` on (clipped to `range`, whose start no run straddles) leave the table as
+    // UnmapLocked of each stretch of back-to-back runs would take them, without walking them again (issue 16: on memory
+    // shattered into pages that second walk, with its per-run arithmetic, was a third of the domain's unmap): every
+    // run but a stretch's last is whole, so its IOPTEs all go; the last goes up to the IOPTE that holds the range's end,
+    // as UnmapLocked rounds a partial IOPTE up. Only when not tracing (UnmapLocked emits an event per stretch).
+    private void RemoveCollectedLocked(ByteRange range, List<MappedRun> into, int from)
+    {
+        System.Diagnostics.Debug.Assert(_lock.IsHeldByCurrentThread);
+        ReadOnlySpan<MappedRun> runs = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(into)[from..];
+        int k = 0;
+        while (k < runs.Length)
+        {
+            ulong stretchStart = runs[k].Iova.Start;
+            ulong removeLast;
+            while (true)
+            {
+                MappedRun run = runs[k];
+                ulong p = run.PageSize;
+                int shift = System.Numerics.BitOperations.TrailingZeroCount(p);
+                // A run clipped at the range's end keeps its IOPTEs past the one holding range.Last; a whole run ends on
+                // an IOPTE boundary, so rounding its end up changes nothing.
+                removeLast = run.Iova.Start + (((run.Iova.Last - run.Iova.Start) >> shift) << shift) + (p - 1);
+                SubtractCount(p, ((run.Iova.Last - run.Iova.Start) >> shift) + 1);
+                k++;
+                if (k == runs.Length || run.Iova.Last == ulong.MaxValue || runs[k].Iova.Start != run.Iova.Last + 1)
+                {
+                    break;
+                }
+            }
+            _table.Remove(stretchStart, removeLast);
+        }
+        System.Diagnostics.Debug.Assert(runs[^1].Iova.Last <= range.Last);
+    }
+
+    // Each stretch of back-to-back collected runs from index `from` on unmapped as iommu_unmap_fast would (deferred).
+    private void UnmapCollectedLocked(List<MappedRun> into, int from)
+    {
+        System.Diagnostics.Debug.Assert(_lock.IsHeldByCurrentThread);
+        int k = from;
+        while (k < into.Count)
+        {
+            ByteRange stretch = into[k].Iova;
+            k++;
+            while (k < into.Count && stretch.IsFollowedBy(into[k].Iova))
+            {
+                stretch = stretch with { Last = into[k].Iova.Last };
+                k++;
+            }
+            // No pending range is recorded: the caller's flush, in the same hold of the lock, would clear it unseen.
+            UnmapLocked(new Iova(stretch.Start), stretch.Size, deferred: true, recordPending: false);
         }
     }
 
@@ -145,7 +198,7 @@ internal sealed partial class IommuDomain
         }
     }
 
-    private ulong UnmapLocked(Iova iova, ulong size, bool deferred)
+    private ulong UnmapLocked(Iova iova, ulong size, bool deferred, bool recordPending)
     {
         System.Diagnostics.Debug.Assert(_lock.IsHeldByCurrentThread);
         ulong min = MinPageSize;
@@ -165,14 +218,17 @@ internal sealed partial class IommuDomain
             {
                 break;
             }
+            // IOPTE sizes are powers of two: shifts and masks rather than three 64-bit divisions per run (on memory
+            // shattered into pages a run is a page, issue 16).
             ulong p = run.Value.PageSize;
+            int shift = System.Numerics.BitOperations.TrailingZeroCount(p);
             ulong wanted = size - unmapped;
-            ulong k = wanted / p + ((wanted % p) != 0 ? 1UL : 0UL);
-            ulong available = (run.Last - run.Start) / p + 1;
+            ulong k = (wanted >> shift) + ((wanted & (p - 1)) != 0 ? 1UL : 0UL);
+            ulong available = ((run.Last - run.Start) >> shift) + 1;
             k = Math.Min(k, available);
             ulong last = run.Start + ((k - 1) * p) + (p - 1);
             SubtractCount(p, k);
-            if (deferred)
+            if (recordPending)
             {
                 _pending.Add(new ByteRange(run.Value.Phys.Value, run.Value.Phys.Value + (last - run.Start)));
             }

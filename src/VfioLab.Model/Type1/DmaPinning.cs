@@ -160,7 +160,8 @@ internal sealed class DmaPinning
             while (!_batch.IsEmpty && npage > 0)
             {
                 Pfn pfn = _batch.Current;
-                if (pfn != pfnBase.Plus(pinned) || rsvd != memory.IsReservedOrInvalid(pfn))
+                // The chunk's first frame is pfnBase itself, whose reserved-ness was just read.
+                if (pfn != pfnBase.Plus(pinned) || (pinned != 0 && rsvd != memory.IsReservedOrInvalid(pfn)))
                 {
                     chunkEnds = true;
                     break;

@@ -13,7 +13,7 @@ namespace VfioLab.Tests.Collections;
 public class RunMapDenseTests
 {
     // A linear value that packs unless its top bit is set, so leaves both pack and refuse to.
-    private readonly record struct Word(ulong V) : IRunValue<Word>
+    internal readonly record struct Word(ulong V) : IRunValue<Word>
     {
         public static bool Packs => true;
 
