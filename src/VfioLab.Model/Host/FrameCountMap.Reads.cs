@@ -41,7 +41,7 @@ internal sealed partial class FrameCountMap
         if ((last >> WindowShift) == window && DenseAt(window) is { } counts)
         {
             int a = (int)(start & WindowMask);
-            return counts.AsSpan(a, (int)(last - start) + 1).IndexOf((ushort)0) < 0;
+            return start == last ? counts[a] != 0 : counts.AsSpan(a, (int)(last - start) + 1).IndexOf((ushort)0) < 0;
         }
         return Covers(start, last);
     }

@@ -84,20 +84,25 @@ internal sealed partial class FrameCountMap
         CountTowardDense(runs);
         _holdDense = true;
         ulong risen = 0;
-        PfnRun[] pending = System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length);
+        PfnRun[]? pending = null;
         int np = 0;
         foreach (PfnRun run in runs)
         {
             ulong first = run.First.Value;
             ulong last = first + run.Count - 1;
             ulong window = first >> WindowShift;
-            if ((last >> WindowShift) == window && DenseAt(window) is not null)
+            if ((last >> WindowShift) == window)
             {
-                risen += AddDense(window, ref SlotFor(window), first, last);
+                ref Slot slot = ref DenseSlot(window);
+                if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref slot))
+                {
+                    risen += AddDense(window, ref slot, first, last);
+                    continue;
+                }
             }
-            else if (!AnyDense(first, last))
+            if (!AnyDense(first, last))
             {
-                pending[np++] = run;
+                (pending ??= System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length))[np++] = run;
             }
             else
             {
@@ -107,11 +112,14 @@ internal sealed partial class FrameCountMap
         }
         if (np > 0)
         {
-            var batch = new CountBatch(pending, np, CountBatch.Mode.Add);
+            var batch = new CountBatch(pending!, np, CountBatch.Mode.Add);
             ApplySparse(ref batch);
             risen += batch.Changed;
         }
-        System.Buffers.ArrayPool<PfnRun>.Shared.Return(pending);
+        if (pending is not null)
+        {
+            System.Buffers.ArrayPool<PfnRun>.Shared.Return(pending);
+        }
         _holdDense = false;
         return risen;
     }
@@ -126,21 +134,26 @@ internal sealed partial class FrameCountMap
         fallen = 0;
         dropped = 0;
         missing = ulong.MaxValue;
-        PfnRun[] pending = System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length);
+        PfnRun[]? pending = null;
         int np = 0;
         foreach (PfnRun run in runs)
         {
             ulong first = run.First.Value;
             ulong last = first + run.Count - 1;
             ulong window = first >> WindowShift;
-            if ((last >> WindowShift) == window && DenseAt(window) is not null)
+            if ((last >> WindowShift) == window)
             {
-                fallen += DropDense(window, ref SlotFor(window), first, last, released, ref missing, out ulong d);
-                dropped += d;
+                ref Slot slot = ref DenseSlot(window);
+                if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref slot))
+                {
+                    fallen += DropDense(window, ref slot, first, last, released, ref missing, out ulong d);
+                    dropped += d;
+                    continue;
+                }
             }
-            else if (!AnyDense(first, last))
+            if (!AnyDense(first, last))
             {
-                pending[np++] = run;
+                (pending ??= System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length))[np++] = run;
             }
             else
             {
@@ -174,13 +187,16 @@ internal sealed partial class FrameCountMap
         }
         if (np > 0)
         {
-            var batch = new CountBatch(pending, np, CountBatch.Mode.Drop) { Released = released };
+            var batch = new CountBatch(pending!, np, CountBatch.Mode.Drop) { Released = released };
             ApplySparse(ref batch);
             fallen += batch.Changed;
             dropped += batch.Frames;
             missing = Math.Min(missing, batch.Missing);
         }
-        System.Buffers.ArrayPool<PfnRun>.Shared.Return(pending);
+        if (pending is not null)
+        {
+            System.Buffers.ArrayPool<PfnRun>.Shared.Return(pending);
+        }
     }
 
     /// <summary>Sets the count of every frame of each run to 1, in any order (a page flag set: PG_dirty by a dirtying
@@ -189,20 +205,36 @@ internal sealed partial class FrameCountMap
     {
         CountTowardDense(runs);
         _holdDense = true;
-        PfnRun[] pending = System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length);
+        PfnRun[]? pending = null;
         int np = 0;
         foreach (PfnRun run in runs)
         {
             ulong first = run.First.Value;
             ulong last = first + run.Count - 1;
             ulong window = first >> WindowShift;
-            if ((last >> WindowShift) == window && DenseAt(window) is not null)
+            if ((last >> WindowShift) == window)
             {
-                SetDense(first, last, 1);
+                ref Slot slot = ref DenseSlot(window);
+                if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref slot))
+                {
+                    ushort[] counts = slot.Counts!;
+                    int marked = 0;
+                    for (int i = (int)(first & WindowMask), b = (int)(last & WindowMask); i <= b; i++)
+                    {
+                        if (counts[i] != 1)
+                        {
+                            marked += counts[i] == 0 ? 1 : 0;
+                            counts[i] = 1;
+                        }
+                    }
+                    slot.NonZero += marked;
+                    AfterDenseEdits(window, ref slot, 1);
+                    continue;
+                }
             }
-            else if (!AnyDense(first, last))
+            if (!AnyDense(first, last))
             {
-                pending[np++] = run;
+                (pending ??= System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length))[np++] = run;
             }
             else
             {
@@ -211,10 +243,13 @@ internal sealed partial class FrameCountMap
         }
         if (np > 0)
         {
-            var batch = new CountBatch(pending, np, CountBatch.Mode.Mark);
+            var batch = new CountBatch(pending!, np, CountBatch.Mode.Mark);
             ApplySparse(ref batch);
         }
-        System.Buffers.ArrayPool<PfnRun>.Shared.Return(pending);
+        if (pending is not null)
+        {
+            System.Buffers.ArrayPool<PfnRun>.Shared.Return(pending);
+        }
         _holdDense = false;
     }
 

@@ -113,6 +113,21 @@ internal sealed partial class FrameCountMap
         return _dir[b] is { } block ? block[(int)(window & (BlockSlots - 1))].Counts : null;
     }
 
+    // The slot of a dense window, or a null ref: one directory walk for the hot per-run paths.
+    private ref Slot DenseSlot(ulong window)
+    {
+        ulong b = window >> BlockShift;
+        if (b < (ulong)_dir.Length && _dir[b] is { } block)
+        {
+            ref Slot slot = ref block[(int)(window & (BlockSlots - 1))];
+            if (slot.Counts is not null)
+            {
+                return ref slot;
+            }
+        }
+        return ref System.Runtime.CompilerServices.Unsafe.NullRef<Slot>();
+    }
+
     private ref Slot SlotFor(ulong window)
     {
         ulong b = window >> BlockShift;

@@ -72,21 +72,20 @@ internal sealed partial class PhysicalMemory
             // In GUP's (virtual) order, unsorted: where memory has shattered the pin map's windows are dense and a pin is
             // an array write in any order; only the runs that land in sparse windows are sorted, by the map, for one
             // pass over its leaves (FrameCountMap). Sorting the whole refill here was 9.5 % of a MAP+UNMAP (issue 16).
-            PfnRun[] kept = System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length);
-            int n = 0;
+            PfnRun[]? kept = Pinnable(runs, zero, out int n);
+            ReadOnlySpan<PfnRun> batch = kept is null ? runs : kept.AsSpan(0, n);
             ulong frames = 0;
-            foreach (PfnRun run in runs)
+            foreach (PfnRun run in batch)
             {
-                if (run.Count != 0 && run.First.Value != zero)
-                {
-                    DebugAssertPinnableLocked(run);
-                    kept[n++] = run;
-                    frames += run.Count;
-                }
+                DebugAssertPinnableLocked(run);
+                frames += run.Count;
             }
-            _pinnedFrames += _pins.AddRuns(kept.AsSpan(0, n));
+            _pinnedFrames += _pins.AddRuns(batch);
             _totalPins += frames;
-            System.Buffers.ArrayPool<PfnRun>.Shared.Return(kept);
+            if (kept is not null)
+            {
+                System.Buffers.ArrayPool<PfnRun>.Shared.Return(kept);
+            }
         }
     }
 
@@ -141,18 +140,10 @@ internal sealed partial class PhysicalMemory
         ulong zero = Volatile.Read(ref _zeroPfn);
         using (_gate.EnterScope())
         {
-            PfnRun[] kept = System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length);
+            PfnRun[]? kept = Pinnable(runs, zero, out int n);
             try
             {
-                int n = 0;
-                foreach (PfnRun run in runs)
-                {
-                    if (run.Count != 0 && run.First.Value != zero)
-                    {
-                        kept[n++] = run;
-                    }
-                }
-                ReadOnlySpan<PfnRun> batch = kept.AsSpan(0, n);
+                ReadOnlySpan<PfnRun> batch = kept is null ? runs : kept.AsSpan(0, n);
                 _pins.DropRuns(batch, _released, out ulong fallen, out ulong dropped, out ulong missing);
                 _pinnedFrames -= fallen;
                 _totalPins -= dropped;
@@ -174,9 +165,39 @@ internal sealed partial class PhysicalMemory
             }
             finally
             {
-                System.Buffers.ArrayPool<PfnRun>.Shared.Return(kept);
+                if (kept is not null)
+                {
+                    System.Buffers.ArrayPool<PfnRun>.Shared.Return(kept);
+                }
             }
         }
+    }
+
+    // The runs without empty entries and the shared zero frame (never pinned) in a rented array, or null when every run
+    // is kept: no copy of a million-run unmap batch in the common case.
+    private static PfnRun[]? Pinnable(ReadOnlySpan<PfnRun> runs, ulong zero, out int n)
+    {
+        n = runs.Length;
+        int i = 0;
+        while (i < runs.Length && runs[i].Count != 0 && runs[i].First.Value != zero)
+        {
+            i++;
+        }
+        if (i == runs.Length)
+        {
+            return null;
+        }
+        PfnRun[] kept = System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length);
+        runs[..i].CopyTo(kept);
+        n = i;
+        foreach (PfnRun run in runs[i..])
+        {
+            if (run.Count != 0 && run.First.Value != zero)
+            {
+                kept[n++] = run;
+            }
+        }
+        return kept;
     }
 
     // Drops the pins; the frames that lost their last one are appended to _released for the caller to free.

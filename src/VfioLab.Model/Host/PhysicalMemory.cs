@@ -7,7 +7,8 @@ namespace VfioLab.Host;
 /// <summary>
 /// The host's RAM as page frames: allocation for faults and huge pages, reserved frames, per-frame
 /// reference and pin counts, dirty bits and sparse contents (the kernel's buddy allocator,
-/// <c>struct page</c> refcount/pincount and <c>PageReserved</c>, all as run maps).
+/// <c>struct page</c> refcount/pincount and <c>PageReserved</c>: the free set, the counts and the dirty bits as
+/// <see cref="FrameCountMap"/>s, runs that turn into a direct per-frame index where memory has shattered).
 /// </summary>
 /// <remarks>
 /// Lock: <c>_gate</c>, a leaf lock (nothing else is taken while it is held). It protects every
@@ -20,7 +21,9 @@ namespace VfioLab.Host;
 internal sealed partial class PhysicalMemory
 {
     private readonly OrderedLock _gate = new(LockRank.PhysicalMemory);
-    private readonly RunMap<Presence> _free = new();
+    // Free frames (count 1), as the counts below: a populate of shattered memory takes them one slot at a time in
+    // random order, which left a run map of ~1 M runs at 4 GiB (13.6 B/page); dense windows are 2 B per frame of RAM.
+    private readonly FrameCountMap _free = new();
     private readonly RunMap<Presence> _reserved = new();
     // The per-frame counts and the dirty bit: extents on contiguous memory, a direct index per window where memory has
     // shattered (FrameCountMap says why and when).
@@ -55,7 +58,7 @@ internal sealed partial class PhysicalMemory
         }
         _layout = layout;
         _faults = faults;
-        _free.Set(0, FrameCount - 1, default);
+        _free.Set(0, FrameCount - 1, 1);
         _freeFrames = FrameCount;
         if (layout.Scattered)
         {
@@ -150,7 +153,7 @@ internal sealed partial class PhysicalMemory
             {
                 HostThrowHelper.ThrowInvalidOperation($"reserve {first} +0x{count:x}: not free RAM");
             }
-            _free.Remove(first.Value, last);
+            _free.Set(first.Value, last, 0);
             _freeFrames -= count;
             _reserved.Set(first.Value, last, default);
             Volatile.Write(ref _reservedFrames, _reservedFrames + count);
@@ -175,14 +178,14 @@ internal sealed partial class PhysicalMemory
             }
             ulong start;
             ulong last;
-            if (_slots is not null && TryNextScatteredLocked(out Run<Presence> slotRun))
+            if (_slots is not null && TryNextScatteredLocked(out Run<FrameCount> slotRun))
             {
                 start = slotRun.Start;
                 last = slotRun.Last;
             }
             else
             {
-                _free.TryGetAtOrAfter(0, out Run<Presence> lowest);
+                _free.TryGetAtOrAfter(0, out Run<FrameCount> lowest);
                 start = lowest.Start;
                 last = lowest.Last;
             }
@@ -211,7 +214,7 @@ internal sealed partial class PhysicalMemory
         }
         using (_gate.EnterScope())
         {
-            foreach (Run<Presence> r in _free.All())
+            foreach (Run<FrameCount> r in _free.All())
             {
                 ulong aligned = (r.Start + alignFrames - 1) & ~(alignFrames - 1);
                 if (aligned >= r.Start && aligned <= r.Last && r.Last - aligned + 1 >= frames)
@@ -277,7 +280,7 @@ internal sealed partial class PhysicalMemory
         }
     }
 
-    private bool TryNextScatteredLocked(out Run<Presence> run)
+    private bool TryNextScatteredLocked(out Run<FrameCount> run)
     {
         _gate.AssertHeld();
         while (_slotCursor < _slots!.Count)
@@ -285,9 +288,9 @@ internal sealed partial class PhysicalMemory
             ulong slot = _slots[_slotCursor];
             ulong start = slot * _layout.RunPages;
             ulong last = Math.Min(start + _layout.RunPages - 1, FrameCount - 1);
-            if (_free.TryGetAtOrAfter(start, out Run<Presence> r) && r.Start <= last)
+            if (_free.TryGetAtOrAfter(start, out Run<FrameCount> r) && r.Start <= last)
             {
-                run = new Run<Presence>(Math.Max(r.Start, start), Math.Min(r.Last, last), default);
+                run = new Run<FrameCount>(Math.Max(r.Start, start), Math.Min(r.Last, last), default);
                 return true;
             }
             _slotCursor++;
@@ -299,7 +302,7 @@ internal sealed partial class PhysicalMemory
     private void TakeLocked(ulong start, ulong count)
     {
         _gate.AssertHeld();
-        _free.Remove(start, start + count - 1);
+        _free.Set(start, start + count - 1, 0);
         _freeFrames -= count;
         _refs.Set(start, start + count - 1, 1);
     }
@@ -349,7 +352,7 @@ internal sealed partial class PhysicalMemory
         ulong last = start + count - 1;
         ClearContentsLocked(start, count);
         _dirty.Set(start, last, 0);
-        _free.Set(start, last, default);
+        _free.Set(start, last, 1);
         _freeFrames += count;
     }
 }
