@@ -228,7 +228,7 @@ internal sealed partial class FrameCountMap
                         }
                     }
                     slot.NonZero += marked;
-                    AfterDenseEdits(window, ref slot, 1);
+                    AfterDenseEdits(window, ref slot, 1, grew: marked != 0);
                     continue;
                 }
             }
@@ -363,7 +363,7 @@ internal sealed partial class FrameCountMap
         int wasZero = len == 1 ? (span[0] == 0 ? 1 : 0) : span.Count((ushort)0);
         span.Fill(count);
         slot.NonZero += count == 0 ? -(len - wasZero) : wasZero;
-        AfterDenseEdits(window, ref slot, 1);
+        AfterDenseEdits(window, ref slot, 1, grew: count != 0 && wasZero != 0);
     }
 
     // +1 on [first, last] inside dense window `window`; the frames that went 0 -> 1. A count that would pass a ushort
@@ -390,7 +390,7 @@ internal sealed partial class FrameCountMap
             counts[i] = (ushort)(c + 1);
         }
         slot.NonZero += (int)risen;
-        AfterDenseEdits(window, ref slot, 1);
+        AfterDenseEdits(window, ref slot, 1, grew: risen != 0);
         return risen;
     }
 

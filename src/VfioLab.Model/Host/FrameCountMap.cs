@@ -22,8 +22,9 @@ namespace VfioLab.Host;
 /// <para>When a window switches: each short edit of a sparse window counts toward it; past <c>denseAbove</c> edits the
 /// window's runs are counted and, if more than <c>denseAbove</c> (128 by default: from there the array, 8 KiB, is no
 /// larger than the runs' leaves, and every update in it is cheaper), it goes dense. A dense window whose counts all
-/// reach 0 is dropped (nothing goes back to the run map); every <see cref="DenseRecheck"/> edits it counts its runs and
-/// goes back to runs below <c>sparseBelow</c>; a count above <see cref="ushort.MaxValue"/> sends it back to runs for
+/// reach 0 is dropped (nothing goes back to the run map), one whose frames all come to hold one count goes back to a
+/// single run, and every <see cref="DenseRecheck"/> edits it counts its runs and goes back to runs below
+/// <c>sparseBelow</c>; a count above <see cref="ushort.MaxValue"/> sends it back to runs for
 /// good (counts that large are a scenario that maps one page tens of thousands of times, not shattered memory). So a
 /// host whose memory never shatters never allocates a directory: the cost of hosts up to <c>LabLimits</c>' 1 PiB is
 /// unchanged until their memory fragments, and only the fragmented windows pay.</para>
@@ -215,12 +216,19 @@ internal sealed partial class FrameCountMap
         _denseWindows--;
     }
 
-    // After edits of dense window `window`: dropped when empty; every DenseRecheck edits, back to runs if it has few.
-    private void AfterDenseEdits(ulong window, ref Slot slot, int edits)
+    // After edits of dense window `window`: dropped when empty; back to one run when an edit that gave frames a count
+    // filled it with one count (a shattered window whose frames were all freed again, in the free map); every
+    // DenseRecheck edits, back to runs if it has few.
+    private void AfterDenseEdits(ulong window, ref Slot slot, int edits, bool grew = false)
     {
         if (slot.NonZero == 0)
         {
             DropDense(window, ref slot);
+            return;
+        }
+        if (grew && slot.NonZero == (int)WindowFrames && slot.Counts.AsSpan().IndexOfAnyExcept(slot.Counts![0]) < 0)
+        {
+            MakeSparse(window, ref slot);
             return;
         }
         slot.Edits += edits;
