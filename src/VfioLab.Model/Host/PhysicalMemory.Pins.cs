@@ -144,7 +144,8 @@ internal sealed partial class PhysicalMemory
             try
             {
                 ReadOnlySpan<PfnRun> batch = kept is null ? runs : kept.AsSpan(0, n);
-                _pins.DropRuns(batch, _released, out ulong fallen, out ulong dropped, out ulong missing);
+                // Frames still referenced (mapped by the process) are left out of _released as they fall: nothing to free.
+                _pins.DropRuns(batch, _released, out ulong fallen, out ulong dropped, out ulong missing, heldBy: _refs);
                 _pinnedFrames -= fallen;
                 _totalPins -= dropped;
                 if (markDirty)
