@@ -35,124 +35,124 @@ public class FrameCountMapTests
             {
                 case 0:
                 case 1:
-                {
-                    PfnRun[] runs = RandomRuns(ref rng, keySpace, oracle, onlyPresent: false);
-                    ulong risen = map.AddRuns(runs);
-                    ulong expectRisen = 0;
-                    foreach (PfnRun r in runs)
                     {
-                        for (ulong k = r.First.Value; k <= r.Last.Value; k++)
+                        PfnRun[] runs = RandomRuns(ref rng, keySpace, oracle, onlyPresent: false);
+                        ulong risen = map.AddRuns(runs);
+                        ulong expectRisen = 0;
+                        foreach (PfnRun r in runs)
                         {
-                            oracle.TryGetValue(k, out ulong c);
-                            expectRisen += c == 0 ? 1UL : 0;
-                            oracle[k] = c + 1;
+                            for (ulong k = r.First.Value; k <= r.Last.Value; k++)
+                            {
+                                oracle.TryGetValue(k, out ulong c);
+                                expectRisen += c == 0 ? 1UL : 0;
+                                oracle[k] = c + 1;
+                            }
                         }
+                        Assert.True(expectRisen == risen, $"{where}: risen {risen}, expected {expectRisen}");
+                        break;
                     }
-                    Assert.True(expectRisen == risen, $"{where}: risen {risen}, expected {expectRisen}");
-                    break;
-                }
                 case 2:
                 case 3:
-                {
-                    PfnRun[] runs = RandomRuns(ref rng, keySpace, oracle, onlyPresent: true);
-                    var released = new List<PfnRun>();
-                    map.DropRuns(runs, released, out ulong fallen, out ulong dropped, out ulong missing);
-                    ulong expectFallen = 0;
-                    ulong expectDropped = 0;
-                    ulong expectMissing = ulong.MaxValue;
-                    var expectReleased = new HashSet<ulong>();
-                    foreach (PfnRun r in runs)
                     {
-                        for (ulong k = r.First.Value; k <= r.Last.Value; k++)
+                        PfnRun[] runs = RandomRuns(ref rng, keySpace, oracle, onlyPresent: true);
+                        var released = new List<PfnRun>();
+                        map.DropRuns(runs, released, out ulong fallen, out ulong dropped, out ulong missing);
+                        ulong expectFallen = 0;
+                        ulong expectDropped = 0;
+                        ulong expectMissing = ulong.MaxValue;
+                        var expectReleased = new HashSet<ulong>();
+                        foreach (PfnRun r in runs)
                         {
-                            if (!oracle.TryGetValue(k, out ulong c))
+                            for (ulong k = r.First.Value; k <= r.Last.Value; k++)
                             {
-                                expectMissing = Math.Min(expectMissing, k);
-                                continue;
+                                if (!oracle.TryGetValue(k, out ulong c))
+                                {
+                                    expectMissing = Math.Min(expectMissing, k);
+                                    continue;
+                                }
+                                expectDropped++;
+                                if (c == 1)
+                                {
+                                    oracle.Remove(k);
+                                    expectFallen++;
+                                    expectReleased.Add(k);
+                                }
+                                else
+                                {
+                                    oracle[k] = c - 1;
+                                }
                             }
-                            expectDropped++;
-                            if (c == 1)
+                        }
+                        Assert.True(expectFallen == fallen, $"{where}: fallen {fallen}, expected {expectFallen}");
+                        Assert.True(expectDropped == dropped, $"{where}: dropped {dropped}, expected {expectDropped}");
+                        Assert.True(expectMissing == missing, $"{where}: missing 0x{missing:x}, expected 0x{expectMissing:x}");
+                        var releasedKeys = released.SelectMany(r => Keys(r)).ToList();
+                        Assert.True(releasedKeys.Count == expectReleased.Count && releasedKeys.All(expectReleased.Contains), $"{where}: released frames");
+                        break;
+                    }
+                case 4:
+                    {
+                        PfnRun[] runs = RandomRuns(ref rng, keySpace, oracle, onlyPresent: false);
+                        map.MarkRuns(runs);
+                        foreach (PfnRun r in runs)
+                        {
+                            foreach (ulong k in Keys(r))
+                            {
+                                oracle[k] = 1;
+                            }
+                        }
+                        break;
+                    }
+                case 5:
+                    {
+                        (ulong a, ulong b) = RandomRange(ref rng, keySpace);
+                        ulong count = rng.Next() % 4;
+                        map.Set(a, b, count);
+                        for (ulong k = a; k <= b; k++)
+                        {
+                            if (count == 0)
                             {
                                 oracle.Remove(k);
-                                expectFallen++;
-                                expectReleased.Add(k);
                             }
                             else
                             {
-                                oracle[k] = c - 1;
+                                oracle[k] = count;
                             }
                         }
+                        break;
                     }
-                    Assert.True(expectFallen == fallen, $"{where}: fallen {fallen}, expected {expectFallen}");
-                    Assert.True(expectDropped == dropped, $"{where}: dropped {dropped}, expected {expectDropped}");
-                    Assert.True(expectMissing == missing, $"{where}: missing 0x{missing:x}, expected 0x{expectMissing:x}");
-                    var releasedKeys = released.SelectMany(r => Keys(r)).ToList();
-                    Assert.True(releasedKeys.Count == expectReleased.Count && releasedKeys.All(expectReleased.Contains), $"{where}: released frames");
-                    break;
-                }
-                case 4:
-                {
-                    PfnRun[] runs = RandomRuns(ref rng, keySpace, oracle, onlyPresent: false);
-                    map.MarkRuns(runs);
-                    foreach (PfnRun r in runs)
-                    {
-                        foreach (ulong k in Keys(r))
-                        {
-                            oracle[k] = 1;
-                        }
-                    }
-                    break;
-                }
-                case 5:
-                {
-                    (ulong a, ulong b) = RandomRange(ref rng, keySpace);
-                    ulong count = rng.Next() % 4;
-                    map.Set(a, b, count);
-                    for (ulong k = a; k <= b; k++)
-                    {
-                        if (count == 0)
-                        {
-                            oracle.Remove(k);
-                        }
-                        else
-                        {
-                            oracle[k] = count;
-                        }
-                    }
-                    break;
-                }
                 default:
-                {
-                    (ulong a, ulong b) = RandomRange(ref rng, keySpace);
-                    bool covered = true;
-                    for (ulong k = a; k <= b && covered; k++)
                     {
-                        covered = oracle.ContainsKey(k);
-                    }
-                    int delta = covered && rng.Next() % 2 == 0 ? -1 : +1;
-                    var released = new List<PfnRun>();
-                    map.Adjust(a, b, delta, released, out ulong risen, out ulong fallen);
-                    ulong expectRisen = 0;
-                    ulong expectFallen = 0;
-                    for (ulong k = a; k <= b; k++)
-                    {
-                        oracle.TryGetValue(k, out ulong c);
-                        ulong n = delta > 0 ? c + 1 : c - 1;
-                        expectRisen += c == 0 ? 1UL : 0;
-                        expectFallen += n == 0 ? 1UL : 0;
-                        if (n == 0)
+                        (ulong a, ulong b) = RandomRange(ref rng, keySpace);
+                        bool covered = true;
+                        for (ulong k = a; k <= b && covered; k++)
                         {
-                            oracle.Remove(k);
+                            covered = oracle.ContainsKey(k);
                         }
-                        else
+                        int delta = covered && rng.Next() % 2 == 0 ? -1 : +1;
+                        var released = new List<PfnRun>();
+                        map.Adjust(a, b, delta, released, out ulong risen, out ulong fallen);
+                        ulong expectRisen = 0;
+                        ulong expectFallen = 0;
+                        for (ulong k = a; k <= b; k++)
                         {
-                            oracle[k] = n;
+                            oracle.TryGetValue(k, out ulong c);
+                            ulong n = delta > 0 ? c + 1 : c - 1;
+                            expectRisen += c == 0 ? 1UL : 0;
+                            expectFallen += n == 0 ? 1UL : 0;
+                            if (n == 0)
+                            {
+                                oracle.Remove(k);
+                            }
+                            else
+                            {
+                                oracle[k] = n;
+                            }
                         }
+                        Assert.True(expectRisen == risen && expectFallen == fallen, $"{where}: risen {risen} fallen {fallen}");
+                        Assert.True((ulong)released.Sum(r => (decimal)r.Count) == fallen, $"{where}: released frames");
+                        break;
                     }
-                    Assert.True(expectRisen == risen && expectFallen == fallen, $"{where}: risen {risen} fallen {fallen}");
-                    Assert.True((ulong)released.Sum(r => (decimal)r.Count) == fallen, $"{where}: released frames");
-                    break;
-                }
             }
             int dense = map.DenseWindowCount;
             sawDense |= dense > 0;
