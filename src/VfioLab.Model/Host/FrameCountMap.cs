@@ -168,7 +168,9 @@ internal sealed partial class FrameCountMap
         }
         if (runs <= _denseAbove)
         {
-            slot.Edits = Math.Min(runs, _denseAbove / 2);
+            // The further below the threshold, the later the next count: a window of 16-page runs (~25-60 runs) would
+            // otherwise be counted every few dozen pins, ~10 % of a 64 GiB MAP in 16-page runs (measured).
+            slot.Edits = runs - (4 * (_denseAbove - runs));
             return;
         }
         var counts = new ushort[WindowFrames];

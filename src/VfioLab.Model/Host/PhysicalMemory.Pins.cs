@@ -144,6 +144,17 @@ internal sealed partial class PhysicalMemory
             try
             {
                 ReadOnlySpan<PfnRun> batch = kept is null ? runs : kept.AsSpan(0, n);
+                if (_pins.DenseWindowCount == 0 && batch.Length > 1)
+                {
+                    // No window of the pin map is dense (memory in runs of several pages, or contiguous): all of the
+                    // batch goes to the run map, sorted. Sort it once here and join what is physically adjacent (an
+                    // unmap's frames in IOVA order, 16-page runs at 8/9 occupancy: many neighbours), so the pin and
+                    // dirty maps each take it in order without sorting their own copies (measured: UNMAP of 64 GiB in
+                    // 16-page runs 0.14 s with the join, 0.24 s without).
+                    kept ??= CopyOf(batch);
+                    n = SortJoined(kept.AsSpan(0, batch.Length));
+                    batch = kept.AsSpan(0, n);
+                }
                 // Frames still referenced (mapped by the process) are left out of _released as they fall: nothing to free.
                 _pins.DropRuns(batch, _released, out ulong fallen, out ulong dropped, out ulong missing, heldBy: _refs);
                 _pinnedFrames -= fallen;
@@ -172,6 +183,41 @@ internal sealed partial class PhysicalMemory
                 }
             }
         }
+    }
+
+    private static PfnRun[] CopyOf(ReadOnlySpan<PfnRun> runs)
+    {
+        PfnRun[] copy = System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length);
+        runs.CopyTo(copy);
+        return copy;
+    }
+
+    // Sorts runs by frame (unless in order) and joins physically adjacent ones; the number left.
+    private static int SortJoined(Span<PfnRun> span)
+    {
+        bool ordered = true;
+        for (int i = 1; i < span.Length && ordered; i++)
+        {
+            ordered = span[i - 1].First.Value < span[i].First.Value;
+        }
+        if (!ordered)
+        {
+            FrameRunSort.Sort(span);
+        }
+        int joined = 0;
+        for (int i = 1; i < span.Length; i++)
+        {
+            PfnRun last = span[joined];
+            if (last.First.Value + last.Count == span[i].First.Value)
+            {
+                span[joined] = last with { Count = last.Count + span[i].Count };
+            }
+            else
+            {
+                span[++joined] = span[i];
+            }
+        }
+        return joined + 1;
     }
 
     // The runs without empty entries and the shared zero frame (never pinned) in a rented array, or null when every run
