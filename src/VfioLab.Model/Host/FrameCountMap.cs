@@ -20,8 +20,10 @@ namespace VfioLab.Host;
 /// leaf merges and the sorts that fed them were a quarter of a MAP+UNMAP's CPU time, and the three frame maps cost
 /// 16 B/page at 64 GiB and 66 B/page at 4 GiB in 12 GiB; a dense window is 2 B per frame of RAM whatever the order.</para>
 /// <para>When a window switches: each short edit of a sparse window counts toward it; past <c>denseAbove</c> edits the
-/// window's runs are counted and, if more than <c>denseAbove</c> (128 by default: from there the array, 8 KiB, is no
-/// larger than the runs' leaves, and every update in it is cheaper), it goes dense. A dense window whose counts all
+/// window's runs are counted and, if more than <c>denseAbove</c> (256 by default: a run costs ~32 B in the run map's
+/// leaves, so from there the array, 8 KiB, is no larger; measured at 128 too, where windows of 4-page runs at 4 GiB
+/// in 12 GiB, ~230 runs, went dense, were dropped by every UNMAP and built again by every MAP, and their pair cost
+/// ~2x main's: at 256 they stay runs), it goes dense. A dense window whose counts all
 /// reach 0 is dropped (nothing goes back to the run map), one whose frames all come to hold one count goes back to a
 /// single run, and every <see cref="DenseRecheck"/> edits it counts its runs and goes back to runs below
 /// <c>sparseBelow</c>; a count above <see cref="ushort.MaxValue"/> sends it back to runs for
@@ -63,9 +65,9 @@ internal sealed partial class FrameCountMap
     // dense under it (its sparse runs would land in a dense window's keys).
     private bool _holdDense;
 
-    /// <summary>A map with the default thresholds (dense above 128 runs per window, back to runs below 16).</summary>
+    /// <summary>A map with the default thresholds (dense above 256 runs per window, back to runs below 16).</summary>
     public FrameCountMap()
-        : this(RunMap<FrameCount>.DefaultNodeCapacity, 128, 16)
+        : this(RunMap<FrameCount>.DefaultNodeCapacity, 256, 16)
     {
     }
 

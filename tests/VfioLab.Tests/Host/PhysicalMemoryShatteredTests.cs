@@ -108,7 +108,11 @@ public class PhysicalMemoryShatteredTests
             }
             AssertMatches(mem, pins, dirty, refs, where + " allocate");
         }
-        Assert.True(everDense.Free && everDense.Refs && everDense.Pins && everDense.Dirty, $"dense windows seen: {everDense}");
+        if (runPages <= 2)
+        {
+            // ~400-900 runs per window: past the dense threshold (4-page runs, ~190 per window, stay runs).
+            Assert.True(everDense.Free && everDense.Refs && everDense.Pins && everDense.Dirty, $"dense windows seen: {everDense}");
+        }
         // Unpin everything left, then drop every owner: all RAM is free again.
         mem.UnpinRuns([.. pins.SelectMany(p => Enumerable.Repeat(new PfnRun(new Pfn(p.Key), 1), (int)p.Value))], markDirty: true);
         foreach (ulong f in owned)
