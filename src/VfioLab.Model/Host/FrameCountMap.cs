@@ -116,6 +116,22 @@ internal sealed partial class FrameCountMap
         return _dir[b] is { } block ? block[(int)(window & (BlockSlots - 1))].Counts : null;
     }
 
+    /// <summary>Of every <paramref name="stride"/>-th run, how many lie in one dense window, and how many were looked at:
+    /// a sample of how much of a batch the dense form takes (an unmap sorts and joins a batch that mostly goes to runs).</summary>
+    public (int Dense, int Sampled) SampleDense(ReadOnlySpan<PfnRun> runs, int stride)
+    {
+        int dense = 0;
+        int sampled = 0;
+        for (int i = 0; i < runs.Length; i += stride)
+        {
+            ulong first = runs[i].First.Value;
+            ulong window = first >> WindowShift;
+            sampled++;
+            dense += ((first + runs[i].Count - 1) >> WindowShift) == window && DenseAt(window) is not null ? 1 : 0;
+        }
+        return (dense, sampled);
+    }
+
     // The slot of a dense window, or a null ref: one directory walk for the hot per-run paths.
     private ref Slot DenseSlot(ulong window)
     {
