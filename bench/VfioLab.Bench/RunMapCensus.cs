@@ -4,7 +4,7 @@ namespace VfioLab.Bench;
 
 /// <summary>
 /// Which run maps hold the memory (issue 16): walks the object graph from a root by reflection, stops at each
-/// <c>RunMap&lt;T&gt;</c> and reports its runs, packed leaves and <c>ApproximateBytes</c> under the field that
+/// <c>RunMap&lt;T&gt;</c> or <c>FrameCountMap</c> and reports its runs, packed leaves and <c>ApproximateBytes</c> under the field that
 /// holds it (e.g. <c>PhysicalMemory._refs</c>). Maps of the same field are summed (one per domain, process).
 /// For the <c>--shattered-memory</c> probe; reflection is fine in a measuring tool and keeps the model's
 /// fields private.
@@ -44,7 +44,8 @@ internal static class RunMapCensus
                         continue;
                     }
                     Type vt = v.GetType();
-                    if (vt.IsGenericType && vt.GetGenericTypeDefinition().Name == "RunMap`1")
+                    // A FrameCountMap (runs plus dense windows) is counted whole, like a run map.
+                    if ((vt.IsGenericType && vt.GetGenericTypeDefinition().Name == "RunMap`1") || vt.Name == "FrameCountMap")
                     {
                         if (seen.Add(v))
                         {

@@ -3,8 +3,9 @@ using System.Numerics;
 namespace VfioLab.Host;
 
 /// <summary>
-/// Sorts runs of frames by their first frame: what GUP's and unmap's batches of pin-count updates do before they touch
-/// <see cref="PhysicalMemory"/>, so its maps are updated in address order (issue 16).
+/// Sorts runs of frames by their first frame: the runs of a GUP refill's or an unmap's batch that land in windows a
+/// <see cref="FrameCountMap"/> still holds as runs, so its run map is updated in address order in one pass (issue 16).
+/// Dense windows take frames in any order and are never sorted for.
 /// </summary>
 /// <remarks>
 /// A least-significant-digit radix sort on 11-bit digits of the frame number, as many digits as the largest frame

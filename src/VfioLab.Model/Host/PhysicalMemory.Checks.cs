@@ -1,5 +1,3 @@
-using VfioLab.Collections;
-
 namespace VfioLab.Host;
 
 // Read-only access for the invariant checker's narrow check (Checks/InvariantChecker.InPlace.cs, issue 16): whether a
@@ -18,12 +16,7 @@ internal sealed partial class PhysicalMemory
             totalPins = _totalPins;
             foreach ((ulong first, ulong count) in runs)
             {
-                ulong last = first + count - 1;
-                if (!_pins.TryGet(first, out Run<FrameCount> r))
-                {
-                    return false;
-                }
-                if (r.Last < last && !_pins.Covers(first, last))
+                if (!_pins.NoneZero(first, first + count - 1))
                 {
                     return false;
                 }

@@ -18,4 +18,13 @@ internal sealed partial class PhysicalMemory
             }
         }
     }
+
+    /// <summary>How many windows of each frame map are dense (tests: that a shattered layout exercises the dense form).</summary>
+    internal (int Free, int Refs, int Pins, int Dirty) DenseWindowsForTests()
+    {
+        using (_gate.EnterScope())
+        {
+            return (_free.DenseWindowCount, _refs.DenseWindowCount, _pins.DenseWindowCount, _dirty.DenseWindowCount);
+        }
+    }
 }

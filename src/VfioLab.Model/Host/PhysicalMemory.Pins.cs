@@ -69,57 +69,30 @@ internal sealed partial class PhysicalMemory
                 }
                 return;
             }
-            // In address order: GUP returns frames in virtual order, scattered over RAM when memory is shattered, and
-            // neighbours in a sorted batch share the map's leaves (see PinBatch).
-            PfnRun[] sorted = System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length);
-            int n = 0;
-            foreach (PfnRun run in runs)
+            // In GUP's (virtual) order, unsorted: where memory has shattered the pin map's windows are dense and a pin is
+            // an array write in any order; only the runs that land in sparse windows are sorted, by the map, for one
+            // pass over its leaves (FrameCountMap). Sorting the whole refill here was 9.5 % of a MAP+UNMAP (issue 16).
+            PfnRun[]? kept = Pinnable(runs, zero, out int n);
+            ReadOnlySpan<PfnRun> batch = kept is null ? runs : kept.AsSpan(0, n);
+            ulong frames = 0;
+            foreach (PfnRun run in batch)
             {
-                if (run.Count != 0 && run.First.Value != zero)
-                {
-                    sorted[n++] = run;
-                }
+                DebugAssertPinnableLocked(run);
+                frames += run.Count;
             }
-            FrameRunSort.Sort(sorted.AsSpan(0, n));
-            if (AreDisjoint(sorted, n))
+            _pinnedFrames += _pins.AddRuns(batch);
+            _totalPins += frames;
+            if (kept is not null)
             {
-                // One pass over the pin map's leaves for the whole refill (RunMap.UpdateSorted), not a descent and a
-                // leaf shift per run: on 1-page runs that was about half of what the pin map cost (issue 16).
-                var pins = new PinCounts(sorted, n);
-                for (int i = 0; i < n; i++)
-                {
-                    DebugAssertPinnableLocked(sorted[i]);
-                    pins.Frames += sorted[i].Count;
-                }
-                _pins.UpdateSorted(ref pins);
-                _pinnedFrames += pins.Changed;
-                _totalPins += pins.Frames;
+                System.Buffers.ArrayPool<PfnRun>.Shared.Return(kept);
             }
-            else
-            {
-                // A frame twice in one refill (a shared page mapped at two addresses of the range): one run at a time.
-                for (int i = 0; i < n; i++)
-                {
-                    PinLocked(sorted[i]);
-                }
-            }
-            System.Buffers.ArrayPool<PfnRun>.Shared.Return(sorted);
         }
     }
 
     private void PinLocked(PfnRun run)
     {
         DebugAssertPinnableLocked(run);
-        ulong risen;
-        if (_pins.TryInsert(run.First.Value, run.Last.Value, new FrameCount(1)))
-        {
-            // The common case, frames with no pin yet: one descent, no walk.
-            risen = run.Count;
-        }
-        else
-        {
-            AdjustLocked(_pins, run.First.Value, run.Count, +1, out risen, out _);
-        }
+        _pins.Adjust(run.First.Value, run.Last.Value, +1, null, out ulong risen, out _);
         _pinnedFrames += risen;
         _totalPins += run.Count;
     }
@@ -154,8 +127,10 @@ internal sealed partial class PhysicalMemory
     }
 
     /// <summary><see cref="Unpin"/> for each of <paramref name="runs"/> under one acquisition of the gate, the frames
-    /// left unused freed once at the end: what one batch of an unmap unpins (issue 16, as for <see cref="PinRuns"/>).
-    /// Entries of the shared zero frame, never pinned, are skipped.</summary>
+    /// left unused freed once at the end: what one batch of an unmap unpins (issue 16, as for <see cref="PinRuns"/>), in
+    /// any order. Entries of the shared zero frame, never pinned, are skipped. A frame with no pin is a bug in the
+    /// caller, as in <see cref="Unpin"/>: the rest of the batch is applied first and the model left consistent (the
+    /// counters match the map), then it throws.</summary>
     public void UnpinRuns(ReadOnlySpan<PfnRun> runs, bool markDirty)
     {
         if (runs.IsEmpty)
@@ -165,166 +140,122 @@ internal sealed partial class PhysicalMemory
         ulong zero = Volatile.Read(ref _zeroPfn);
         using (_gate.EnterScope())
         {
-            if (runs.Length == 1)
-            {
-                if (runs[0].Count != 0 && runs[0].First.Value != zero)
-                {
-                    UnpinLocked(runs[0], markDirty);
-                }
-                ReleaseUnusedLocked(_released, _refs);
-                return;
-            }
-            PfnRun[] sorted = System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length);
-            int n = 0;
-            bool ordered = true;
-            foreach (PfnRun run in runs)
-            {
-                if (run.Count != 0 && run.First.Value != zero)
-                {
-                    ordered &= n == 0 || sorted[n - 1].First.Value < run.First.Value;
-                    sorted[n++] = run;
-                }
-            }
-            if (!ordered)
-            {
-                // An unmap sorts its batch already (DmaPinning.UnpinSortedLocked); other callers pass a few runs.
-                FrameRunSort.Sort(sorted.AsSpan(0, n));
-            }
+            PfnRun[]? kept = Pinnable(runs, zero, out int n);
             try
             {
-                if (AreDisjoint(sorted, n))
+                ReadOnlySpan<PfnRun> batch = kept is null ? runs : kept.AsSpan(0, n);
+                if (batch.Length > 1 && MostlySparse(batch))
                 {
-                    UnpinSortedLocked(sorted, n, markDirty);
+                    // Most of the batch goes to the pin map's runs (memory in runs of several pages, or contiguous),
+                    // sorted. Sort it once here and join what is physically adjacent (an unmap's frames in IOVA order,
+                    // 16-page runs at 8/9 occupancy: many neighbours), so the pin and dirty maps each take it in order
+                    // without sorting their own copies (measured: UNMAP of 64 GiB in 16-page runs 0.14 s with the join,
+                    // 0.24 s without; 4 GiB in 4-page runs, where a few windows are dense, 0.05 s against 0.08 s).
+                    kept ??= CopyOf(batch);
+                    n = SortJoined(kept.AsSpan(0, batch.Length));
+                    batch = kept.AsSpan(0, n);
                 }
-                else
+                // Frames still referenced (mapped by the process) are left out of _released as they fall: nothing to free.
+                _pins.DropRuns(batch, _released, out ulong fallen, out ulong dropped, out ulong missing, heldBy: _refs);
+                _pinnedFrames -= fallen;
+                _totalPins -= dropped;
+                if (markDirty)
                 {
-                    // A frame twice in one batch (pinned through two addresses): one run at a time.
-                    for (int i = 0; i < n; i++)
+                    _dirty.MarkRuns(batch);
+                }
+                ReleaseUnusedLocked(_released, _refs);
+                if (missing != ulong.MaxValue)
+                {
+                    foreach (PfnRun run in batch)
                     {
-                        UnpinLocked(sorted[i], markDirty);
+                        if (missing >= run.First.Value && missing <= run.Last.Value)
+                        {
+                            HostThrowHelper.ThrowInvalidOperation($"unpin {run}: frame not pinned");
+                        }
                     }
-                    ReleaseUnusedLocked(_released, _refs);
                 }
             }
             finally
             {
-                System.Buffers.ArrayPool<PfnRun>.Shared.Return(sorted);
-            }
-        }
-    }
-
-    // Whether the first n runs, sorted by first frame, share no frame (what RunMap.UpdateSorted requires).
-    private static bool AreDisjoint(PfnRun[] sorted, int n)
-    {
-        for (int i = 1; i < n; i++)
-        {
-            if (sorted[i].First.Value <= sorted[i - 1].Last.Value)
-            {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    // UnpinLocked for n sorted disjoint runs in one pass over the pin map's leaves (and over the dirty map's), then the
-    // frames left unused freed: the same counts, dirty bits and frees as one run at a time (issue 16, see PinRuns).
-    // A frame with no pin is a bug in the caller, as in UnpinLocked; here the rest of the batch is applied first and
-    // the model left consistent (the counters match the map), then it throws.
-    private void UnpinSortedLocked(PfnRun[] sorted, int n, bool markDirty)
-    {
-        var pins = new PinCounts(sorted, n) { Dropping = true, Released = _released };
-        _pins.UpdateSorted(ref pins);
-        _pinnedFrames -= pins.Changed;
-        _totalPins -= pins.Frames;
-        if (markDirty)
-        {
-            var dirty = new DirtyMarks(sorted, n);
-            _dirty.UpdateSorted(ref dirty);
-        }
-        ReleaseUnusedLocked(_released, _refs);
-        if (pins.Unpinned)
-        {
-            for (int i = 0; i < n; i++)
-            {
-                if (sorted[i].Last.Value >= pins.UnpinnedFrame)
+                if (kept is not null)
                 {
-                    HostThrowHelper.ThrowInvalidOperation($"unpin {sorted[i]}: frame not pinned");
+                    System.Buffers.ArrayPool<PfnRun>.Shared.Return(kept);
                 }
             }
         }
     }
 
-    // One pin added to (or, Dropping, taken from) each frame of sorted disjoint runs, for RunMap.UpdateSorted.
-    // Changed: frames that went 0 -> 1 (or 1 -> 0, appended to Released, adjacent ones joined). Frames: pins added
-    // (or dropped). Unpinned/UnpinnedFrame: the first frame dropping found with no pin.
-    private struct PinCounts(PfnRun[] runs, int count) : IRunBatch<FrameCount>
+    // Whether under half of a sample of the batch (every 16th run) lands in a dense window of the pin map.
+    private bool MostlySparse(ReadOnlySpan<PfnRun> batch)
     {
-        public bool Dropping;
-        public List<PfnRun>? Released;
-        public ulong Changed;
-        public ulong Frames;
-        public bool Unpinned;
-        public ulong UnpinnedFrame;
-
-        public readonly int Count => count;
-
-        public readonly ulong StartOf(int i) => runs[i].First.Value;
-
-        public readonly ulong LastOf(int i) => runs[i].First.Value + runs[i].Count - 1;
-
-        public bool Apply(ulong start, ulong last, bool mapped, FrameCount value, out FrameCount result)
+        if (_pins.DenseWindowCount == 0)
         {
-            ulong frames = last - start + 1;
-            if (!Dropping)
+            return true;
+        }
+        (int dense, int sampled) = _pins.SampleDense(batch, 16);
+        return 2 * dense < sampled;
+    }
+
+    private static PfnRun[] CopyOf(ReadOnlySpan<PfnRun> runs)
+    {
+        PfnRun[] copy = System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length);
+        runs.CopyTo(copy);
+        return copy;
+    }
+
+    // Sorts runs by frame (unless in order) and joins physically adjacent ones; the number left.
+    private static int SortJoined(Span<PfnRun> span)
+    {
+        bool ordered = true;
+        for (int i = 1; i < span.Length && ordered; i++)
+        {
+            ordered = span[i - 1].First.Value < span[i].First.Value;
+        }
+        if (!ordered)
+        {
+            FrameRunSort.Sort(span);
+        }
+        int joined = 0;
+        for (int i = 1; i < span.Length; i++)
+        {
+            PfnRun last = span[joined];
+            if (last.First.Value + last.Count == span[i].First.Value)
             {
-                Changed += mapped ? 0 : frames;
-                result = new FrameCount(mapped ? value.Count + 1 : 1);
-                return true;
-            }
-            result = default;
-            if (!mapped)
-            {
-                if (!Unpinned)
-                {
-                    Unpinned = true;
-                    UnpinnedFrame = start;
-                }
-                return false;
-            }
-            Frames += frames;
-            if (value.Count > 1)
-            {
-                result = new FrameCount(value.Count - 1);
-                return true;
-            }
-            Changed += frames;
-            List<PfnRun> released = Released!;
-            if (released.Count > 0 && released[^1].First.Value + released[^1].Count == start)
-            {
-                released[^1] = released[^1] with { Count = released[^1].Count + frames };
+                span[joined] = last with { Count = last.Count + span[i].Count };
             }
             else
             {
-                released.Add(new PfnRun(new Pfn(start), frames));
+                span[++joined] = span[i];
             }
-            return false;
         }
+        return joined + 1;
     }
 
-    // The dirty bit set on each frame of sorted disjoint runs (unpin_user_pages_dirty_lock), for RunMap.UpdateSorted.
-    private readonly struct DirtyMarks(PfnRun[] runs, int count) : IRunBatch<Presence>
+    // The runs without empty entries and the shared zero frame (never pinned) in a rented array, or null when every run
+    // is kept: no copy of a million-run unmap batch in the common case.
+    private static PfnRun[]? Pinnable(ReadOnlySpan<PfnRun> runs, ulong zero, out int n)
     {
-        public int Count => count;
-
-        public ulong StartOf(int i) => runs[i].First.Value;
-
-        public ulong LastOf(int i) => runs[i].First.Value + runs[i].Count - 1;
-
-        public bool Apply(ulong start, ulong last, bool mapped, Presence value, out Presence result)
+        n = runs.Length;
+        int i = 0;
+        while (i < runs.Length && runs[i].Count != 0 && runs[i].First.Value != zero)
         {
-            result = default;
-            return true;
+            i++;
         }
+        if (i == runs.Length)
+        {
+            return null;
+        }
+        PfnRun[] kept = System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length);
+        runs[..i].CopyTo(kept);
+        n = i;
+        foreach (PfnRun run in runs[i..])
+        {
+            if (run.Count != 0 && run.First.Value != zero)
+            {
+                kept[n++] = run;
+            }
+        }
+        return kept;
     }
 
     // Drops the pins; the frames that lost their last one are appended to _released for the caller to free.
@@ -333,28 +264,15 @@ internal sealed partial class PhysicalMemory
         _gate.AssertHeld();
         ulong first = run.First.Value;
         ulong last = run.Last.Value;
-        if (_pins.TryGet(first, out Run<FrameCount> only) && only.Last >= last && only.Value.Count == 1)
-        {
-            // The common case, frames holding this one pin: drop them from the map in one removal.
-            if (markDirty)
-            {
-                _dirty.Set(first, last, default);
-            }
-            _pins.Remove(first, last);
-            _pinnedFrames -= run.Count;
-            _totalPins -= run.Count;
-            _released.Add(run);
-            return;
-        }
         if (!_pins.Covers(first, last))
         {
             HostThrowHelper.ThrowInvalidOperation($"unpin {run}: frame not pinned");
         }
         if (markDirty)
         {
-            _dirty.Set(first, last, default);
+            _dirty.Set(first, last, 1);
         }
-        AdjustLocked(_pins, first, run.Count, -1, out _, out ulong fallen);
+        _pins.Adjust(first, last, -1, _released, out _, out ulong fallen);
         _pinnedFrames -= fallen;
         _totalPins -= run.Count;
     }
@@ -364,7 +282,7 @@ internal sealed partial class PhysicalMemory
     {
         using (_gate.EnterScope())
         {
-            return _pins.TryGetValue(pfn.Value, out FrameCount c) ? c.Count : 0;
+            return _pins.CountAt(pfn.Value);
         }
     }
 
@@ -424,7 +342,7 @@ internal sealed partial class PhysicalMemory
     {
         using (_gate.EnterScope())
         {
-            return _dirty.TryGet(pfn.Value, out _);
+            return _dirty.Contains(pfn.Value);
         }
     }
 }

@@ -46,7 +46,7 @@ internal sealed partial class PhysicalMemory
             {
                 // Not pfn 0 while another frame is free: physical address 0 is what iommu_iova_to_phys answers for a
                 // hole, and the kernel's zero page is never there.
-                if (!_free.TryGetAtOrAfter(1, out Run<Presence> lowest) && !_free.TryGetAtOrAfter(0, out lowest))
+                if (!_free.TryGetAtOrAfter(1, out Run<FrameCount> lowest) && !_free.TryGetAtOrAfter(0, out lowest))
                 {
                     zero = default;
                     return false;

@@ -1,0 +1,574 @@
+using VfioLab.Addressing;
+using VfioLab.Collections;
+
+namespace VfioLab.Host;
+
+// Updates: one range (Set, Adjust) split into sparse stretches and dense windows, and the batches of a GUP refill or an
+// unmap (AddRuns, DropRuns, MarkRuns) applied run by run in the order given where windows are dense, the rest sorted
+// and applied in one pass over the run map's leaves (RunMap.UpdateSorted).
+internal sealed partial class FrameCountMap
+{
+    /// <summary>Sets the count of every frame of <c>[start, last]</c> to <paramref name="count"/> (0 removes them).</summary>
+    public void Set(ulong start, ulong last, ulong count)
+    {
+        ulong cursor = start;
+        while (true)
+        {
+            ulong end = NextSegment(cursor, last, out bool dense);
+            if (dense && count <= ushort.MaxValue)
+            {
+                SetDense(cursor, end, (ushort)count);
+            }
+            else
+            {
+                if (dense)
+                {
+                    ForceSparse(cursor >> WindowShift);
+                }
+                SetSparse(cursor, end, count);
+            }
+            if (end >= last)
+            {
+                return;
+            }
+            cursor = end + 1;
+        }
+    }
+
+    /// <summary>Adds <paramref name="delta"/> (+1 or -1) to the count of every frame of <c>[first, last]</c>. Frames
+    /// that go 0 → 1 are counted in <paramref name="risen"/>; those that go 1 → 0 in <paramref name="fallen"/> and,
+    /// given a list, appended to <paramref name="released"/> (adjacent ones joined). Dropping a frame with no count
+    /// throws before anything changes.</summary>
+    public void Adjust(ulong first, ulong last, int delta, List<PfnRun>? released, out ulong risen, out ulong fallen)
+    {
+        risen = 0;
+        fallen = 0;
+        if (delta < 0 && FirstZero(first, last) is { } zero)
+        {
+            HostThrowHelper.ThrowInvalidOperation($"count underflow at pfn 0x{zero:x}");
+        }
+        ulong cursor = first;
+        while (true)
+        {
+            ulong end = NextSegment(cursor, last, out bool dense);
+            if (dense)
+            {
+                ulong window = cursor >> WindowShift;
+                ref Slot slot = ref SlotFor(window);
+                if (delta > 0)
+                {
+                    risen += AddDense(window, ref slot, cursor, end);
+                }
+                else
+                {
+                    ulong missing = ulong.MaxValue;
+                    fallen += DropDense(window, ref slot, cursor, end, released, ref missing, out _);
+                }
+            }
+            else
+            {
+                AdjustSparse(cursor, end, delta, released, ref risen, ref fallen, note: true);
+            }
+            if (end >= last)
+            {
+                return;
+            }
+            cursor = end + 1;
+        }
+    }
+
+    /// <summary>Adds one to the count of every frame of each run, in any order (a frame may appear twice); returns the
+    /// frames that went 0 → 1. What GUP's refill pins.</summary>
+    public ulong AddRuns(ReadOnlySpan<PfnRun> runs)
+    {
+        CountTowardDense(runs);
+        _holdDense = true;
+        ulong risen = 0;
+        PfnRun[]? pending = null;
+        int np = 0;
+        foreach (PfnRun run in runs)
+        {
+            ulong first = run.First.Value;
+            ulong last = first + run.Count - 1;
+            ulong window = first >> WindowShift;
+            if ((last >> WindowShift) == window)
+            {
+                ref Slot slot = ref DenseSlot(window);
+                if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref slot))
+                {
+                    risen += AddDense(window, ref slot, first, last);
+                    continue;
+                }
+            }
+            if (!AnyDense(first, last))
+            {
+                (pending ??= System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length))[np++] = run;
+            }
+            else
+            {
+                Adjust(first, last, +1, null, out ulong r, out _);
+                risen += r;
+            }
+        }
+        if (np > 0)
+        {
+            var batch = new CountBatch(pending!, np, CountBatch.Mode.Add);
+            ApplySparse(ref batch);
+            risen += batch.Changed;
+        }
+        if (pending is not null)
+        {
+            System.Buffers.ArrayPool<PfnRun>.Shared.Return(pending);
+        }
+        _holdDense = false;
+        return risen;
+    }
+
+    /// <summary>Drops one from the count of every frame of each run, in any order. Frames that go 1 → 0 are appended
+    /// to <paramref name="released"/> (adjacent ones joined) and counted in <paramref name="fallen"/>; frames with no
+    /// count are skipped, the rest applied, and the lowest of them returned in <paramref name="missing"/>
+    /// (<see cref="ulong.MaxValue"/> if none); <paramref name="dropped"/> counts the counts taken. What an unmap's
+    /// batch unpins. Given <paramref name="heldBy"/>, frames that still have a count there are not appended (an unmap's
+    /// frames still mapped by the process: a million-entry list at 4 GiB, 16 B per page at the peak, for nothing).</summary>
+    public void DropRuns(ReadOnlySpan<PfnRun> runs, List<PfnRun> released, out ulong fallen, out ulong dropped, out ulong missing,
+        FrameCountMap? heldBy = null)
+    {
+        fallen = 0;
+        dropped = 0;
+        missing = ulong.MaxValue;
+        PfnRun[]? pending = null;
+        int np = 0;
+        foreach (PfnRun run in runs)
+        {
+            ulong first = run.First.Value;
+            ulong last = first + run.Count - 1;
+            ulong window = first >> WindowShift;
+            if ((last >> WindowShift) == window)
+            {
+                ref Slot slot = ref DenseSlot(window);
+                if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref slot))
+                {
+                    fallen += DropDense(window, ref slot, first, last, released, ref missing, out ulong d, heldBy);
+                    dropped += d;
+                    continue;
+                }
+            }
+            if (!AnyDense(first, last))
+            {
+                (pending ??= System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length))[np++] = run;
+            }
+            else
+            {
+                // Across sparse and dense windows (rare: a long run on fragmented memory): piece by piece.
+                ulong cursor = first;
+                while (true)
+                {
+                    ulong end = NextSegment(cursor, last, out bool dense);
+                    if (dense)
+                    {
+                        ulong w = cursor >> WindowShift;
+                        fallen += DropDense(w, ref SlotFor(w), cursor, end, released, ref missing, out ulong d, heldBy);
+                        dropped += d;
+                    }
+                    else
+                    {
+                        PfnRun[] one = [new PfnRun(new Pfn(cursor), end - cursor + 1)];
+                        var piece = new CountBatch(one, 1, CountBatch.Mode.Drop) { Released = released, HeldBy = heldBy };
+                        _runs.UpdateSorted(ref piece);
+                        fallen += piece.Changed;
+                        dropped += piece.Frames;
+                        missing = Math.Min(missing, piece.Missing);
+                    }
+                    if (end >= last)
+                    {
+                        break;
+                    }
+                    cursor = end + 1;
+                }
+            }
+        }
+        if (np > 0)
+        {
+            var batch = new CountBatch(pending!, np, CountBatch.Mode.Drop) { Released = released, HeldBy = heldBy };
+            ApplySparse(ref batch);
+            fallen += batch.Changed;
+            dropped += batch.Frames;
+            missing = Math.Min(missing, batch.Missing);
+        }
+        if (pending is not null)
+        {
+            System.Buffers.ArrayPool<PfnRun>.Shared.Return(pending);
+        }
+    }
+
+    /// <summary>Sets the count of every frame of each run to 1, in any order (a page flag set: PG_dirty by a dirtying
+    /// unpin).</summary>
+    public void MarkRuns(ReadOnlySpan<PfnRun> runs)
+    {
+        CountTowardDense(runs);
+        _holdDense = true;
+        PfnRun[]? pending = null;
+        int np = 0;
+        foreach (PfnRun run in runs)
+        {
+            ulong first = run.First.Value;
+            ulong last = first + run.Count - 1;
+            ulong window = first >> WindowShift;
+            if ((last >> WindowShift) == window)
+            {
+                ref Slot slot = ref DenseSlot(window);
+                if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref slot))
+                {
+                    ushort[] counts = slot.Counts!;
+                    int marked = 0;
+                    for (int i = (int)(first & WindowMask), b = (int)(last & WindowMask); i <= b; i++)
+                    {
+                        if (counts[i] != 1)
+                        {
+                            marked += counts[i] == 0 ? 1 : 0;
+                            counts[i] = 1;
+                        }
+                    }
+                    slot.NonZero += marked;
+                    AfterDenseEdits(window, ref slot, 1, grew: marked != 0);
+                    continue;
+                }
+            }
+            if (!AnyDense(first, last))
+            {
+                (pending ??= System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length))[np++] = run;
+            }
+            else
+            {
+                Set(first, last, 1);
+            }
+        }
+        if (np > 0)
+        {
+            var batch = new CountBatch(pending!, np, CountBatch.Mode.Mark);
+            ApplySparse(ref batch);
+        }
+        if (pending is not null)
+        {
+            System.Buffers.ArrayPool<PfnRun>.Shared.Return(pending);
+        }
+        _holdDense = false;
+    }
+
+    // Counts each short run of a batch toward its sparse window's densify check before any is applied, so a refill that
+    // lands many runs in one window applies them to the dense form.
+    private void CountTowardDense(ReadOnlySpan<PfnRun> runs)
+    {
+        foreach (PfnRun run in runs)
+        {
+            ulong first = run.First.Value;
+            ulong window = first >> WindowShift;
+            if (((first + run.Count - 1) >> WindowShift) == window && DenseAt(window) is null)
+            {
+                NoteSparseEdit(window);
+            }
+        }
+    }
+
+    // The batch's runs that land in sparse windows: sorted by frame (unless already in order) and applied in one pass
+    // over the run map's leaves; runs that share a frame (one page at two addresses) one at a time instead.
+    private void ApplySparse(ref CountBatch batch)
+    {
+        PfnRun[] runs = batch.Runs;
+        int n = batch.Count;
+        bool ordered = true;
+        for (int i = 1; i < n && ordered; i++)
+        {
+            ordered = runs[i - 1].First.Value < runs[i].First.Value;
+        }
+        if (!ordered)
+        {
+            FrameRunSort.Sort(runs.AsSpan(0, n));
+        }
+        bool disjoint = true;
+        for (int i = 1; i < n && disjoint; i++)
+        {
+            disjoint = runs[i].First.Value > runs[i - 1].Last.Value;
+        }
+        if (disjoint)
+        {
+            _runs.UpdateSorted(ref batch);
+            return;
+        }
+        for (int i = 0; i < n; i++)
+        {
+            var one = new CountBatch(runs[i..(i + 1)], 1, batch.Kind) { Released = batch.Released, HeldBy = batch.HeldBy };
+            _runs.UpdateSorted(ref one);
+            batch.Changed += one.Changed;
+            batch.Frames += one.Frames;
+            batch.Missing = Math.Min(batch.Missing, one.Missing);
+        }
+    }
+
+    // Whether any window of [first, last] is dense.
+    private bool AnyDense(ulong first, ulong last) =>
+        _denseWindows != 0 && _denseSet.Overlaps(first >> WindowShift, last >> WindowShift);
+
+    // The end of the stretch from cursor (at most last) that is either sparse throughout or one dense window.
+    private ulong NextSegment(ulong cursor, ulong last, out bool dense)
+    {
+        dense = false;
+        if (_denseWindows == 0)
+        {
+            return last;
+        }
+        ulong window = cursor >> WindowShift;
+        if (DenseAt(window) is not null)
+        {
+            dense = true;
+            return Math.Min(last, cursor | WindowMask);
+        }
+        if (_denseSet.TryGetAtOrAfter(window, out Run<Presence> d) && (d.Start << WindowShift) - 1 < last)
+        {
+            return (d.Start << WindowShift) - 1;
+        }
+        return last;
+    }
+
+    // A dense window back to runs for good (a count beyond a ushort).
+    private void ForceSparse(ulong window)
+    {
+        ref Slot slot = ref SlotFor(window);
+        MakeSparse(window, ref slot);
+        slot.Edits = int.MinValue / 2;
+    }
+
+    private void SetSparse(ulong start, ulong last, ulong count)
+    {
+        if (count == 0)
+        {
+            _runs.Remove(start, last);
+        }
+        else
+        {
+            _runs.Set(start, last, new FrameCount(count));
+        }
+        if (last - start < WindowFrames && (last >> WindowShift) == (start >> WindowShift))
+        {
+            NoteSparseEdit(start >> WindowShift);
+        }
+    }
+
+    private void SetDense(ulong start, ulong last, ushort count)
+    {
+        ulong window = start >> WindowShift;
+        ref Slot slot = ref SlotFor(window);
+        ushort[] counts = slot.Counts!;
+        int a = (int)(start & WindowMask);
+        int len = (int)(last - start) + 1;
+        Span<ushort> span = counts.AsSpan(a, len);
+        int wasZero = len == 1 ? (span[0] == 0 ? 1 : 0) : span.Count((ushort)0);
+        span.Fill(count);
+        slot.NonZero += count == 0 ? -(len - wasZero) : wasZero;
+        AfterDenseEdits(window, ref slot, 1, grew: count != 0 && wasZero != 0);
+    }
+
+    // +1 on [first, last] inside dense window `window`; the frames that went 0 -> 1. A count that would pass a ushort
+    // sends the window back to runs for good and the rest goes there.
+    private ulong AddDense(ulong window, ref Slot slot, ulong first, ulong last)
+    {
+        ushort[] counts = slot.Counts!;
+        ulong risen = 0;
+        int a = (int)(first & WindowMask);
+        int b = (int)(last & WindowMask);
+        for (int i = a; i <= b; i++)
+        {
+            ushort c = counts[i];
+            if (c == ushort.MaxValue)
+            {
+                slot.NonZero += (int)risen;
+                ForceSparse(window);
+                ulong r = 0;
+                ulong f = 0;
+                AdjustSparse((window << WindowShift) + (ulong)i, last, +1, null, ref r, ref f, note: false);
+                return risen + r;
+            }
+            risen += c == 0 ? 1UL : 0;
+            counts[i] = (ushort)(c + 1);
+        }
+        slot.NonZero += (int)risen;
+        AfterDenseEdits(window, ref slot, 1, grew: risen != 0);
+        return risen;
+    }
+
+    // -1 on [first, last] inside dense window `window`, skipping frames with no count (the lowest kept in missing); the
+    // frames that went 1 -> 0, appended to released.
+    private ulong DropDense(ulong window, ref Slot slot, ulong first, ulong last, List<PfnRun>? released, ref ulong missing, out ulong dropped,
+        FrameCountMap? heldBy = null)
+    {
+        ushort[] counts = slot.Counts!;
+        ulong fallen = 0;
+        dropped = 0;
+        int a = (int)(first & WindowMask);
+        int b = (int)(last & WindowMask);
+        ulong ws = window << WindowShift;
+        for (int i = a; i <= b; i++)
+        {
+            ushort c = counts[i];
+            if (c == 0)
+            {
+                missing = Math.Min(missing, ws + (ulong)i);
+                continue;
+            }
+            dropped++;
+            counts[i] = (ushort)(c - 1);
+            if (c == 1)
+            {
+                fallen++;
+                if (released is not null && (heldBy is null || heldBy.CountAt(ws + (ulong)i) == 0))
+                {
+                    AppendReleased(released, ws + (ulong)i, 1);
+                }
+            }
+        }
+        slot.NonZero -= (int)fallen;
+        AfterDenseEdits(window, ref slot, 1);
+        return fallen;
+    }
+
+    private static void AppendReleased(List<PfnRun> released, ulong start, ulong frames)
+    {
+        if (released.Count > 0 && released[^1].First.Value + released[^1].Count == start)
+        {
+            released[^1] = released[^1] with { Count = released[^1].Count + frames };
+        }
+        else
+        {
+            released.Add(new PfnRun(new Pfn(start), frames));
+        }
+    }
+
+    // delta on [first, last] of the run map, walking its runs and gaps (the caller checked that a drop finds counts); a
+    // short edit then counts toward its window's densify check (after the edit: the check may make the window dense).
+    private void AdjustSparse(ulong first, ulong last, int delta, List<PfnRun>? released, ref ulong risen, ref ulong fallen, bool note)
+    {
+        AdjustRuns(first, last, delta, released, ref risen, ref fallen);
+        if (note && last - first < WindowFrames && (last >> WindowShift) == (first >> WindowShift))
+        {
+            NoteSparseEdit(first >> WindowShift);
+        }
+    }
+
+    private void AdjustRuns(ulong first, ulong last, int delta, List<PfnRun>? released, ref ulong risen, ref ulong fallen)
+    {
+        if (delta > 0 && _runs.TryInsert(first, last, new FrameCount(1)))
+        {
+            // The common case, frames with no count yet: one descent, no walk.
+            risen += last - first + 1;
+            return;
+        }
+        if (delta < 0 && _runs.TryGet(first, out Run<FrameCount> only) && only.Last >= last && only.Value.Count == 1)
+        {
+            // The common case, frames holding this one count: one removal.
+            _runs.Remove(first, last);
+            fallen += last - first + 1;
+            if (released is not null)
+            {
+                AppendReleased(released, first, last - first + 1);
+            }
+            return;
+        }
+        _scratch.Clear();
+        ulong next = first;
+        foreach (Run<FrameCount> r in _runs.Overlapping(first, last))
+        {
+            ulong s = Math.Max(r.Start, first);
+            if (s > next)
+            {
+                _scratch.Add(new Run<FrameCount>(next, s - 1, default));
+            }
+            ulong e = Math.Min(r.Last, last);
+            _scratch.Add(new Run<FrameCount>(s, e, r.Value));
+            next = e + 1;
+        }
+        if (next <= last && next >= first)
+        {
+            _scratch.Add(new Run<FrameCount>(next, last, default));
+        }
+        foreach (Run<FrameCount> seg in _scratch)
+        {
+            ulong c = seg.Value.Count;
+            if (delta > 0)
+            {
+                _runs.Set(seg.Start, seg.Last, new FrameCount(c + 1));
+                risen += c == 0 ? seg.Span + 1 : 0;
+            }
+            else if (c == 1)
+            {
+                _runs.Remove(seg.Start, seg.Last);
+                fallen += seg.Span + 1;
+                if (released is not null)
+                {
+                    AppendReleased(released, seg.Start, seg.Span + 1);
+                }
+            }
+            else
+            {
+                _runs.Set(seg.Start, seg.Last, new FrameCount(c - 1));
+            }
+        }
+    }
+
+    // One count added to (Add), taken from (Drop) or set to 1 on (Mark) each frame of sorted disjoint runs, for
+    // RunMap.UpdateSorted. Changed: frames that went 0 -> 1 (Add, Mark) or 1 -> 0 (Drop, appended to Released, adjacent
+    // ones joined). Frames: counts taken (Drop). Missing: the lowest frame Drop found with no count.
+    private struct CountBatch(PfnRun[] runs, int count, CountBatch.Mode kind) : IRunBatch<FrameCount>
+    {
+        public List<PfnRun>? Released;
+        public FrameCountMap? HeldBy;
+        public ulong Changed;
+        public ulong Frames;
+        public ulong Missing = ulong.MaxValue;
+
+        public enum Mode
+        {
+            Add,
+            Drop,
+            Mark,
+        }
+
+        public readonly PfnRun[] Runs => runs;
+
+        public readonly Mode Kind => kind;
+
+        public readonly int Count => count;
+
+        public readonly ulong StartOf(int i) => runs[i].First.Value;
+
+        public readonly ulong LastOf(int i) => runs[i].First.Value + runs[i].Count - 1;
+
+        public bool Apply(ulong start, ulong last, bool mapped, FrameCount value, out FrameCount result)
+        {
+            ulong frames = last - start + 1;
+            if (kind != Mode.Drop)
+            {
+                Changed += mapped ? 0 : frames;
+                result = new FrameCount(kind == Mode.Mark ? 1 : mapped ? value.Count + 1 : 1);
+                return true;
+            }
+            result = default;
+            if (!mapped)
+            {
+                Missing = Math.Min(Missing, start);
+                return false;
+            }
+            Frames += frames;
+            if (value.Count > 1)
+            {
+                result = new FrameCount(value.Count - 1);
+                return true;
+            }
+            Changed += frames;
+            if (HeldBy is null || !HeldBy.NoneZero(start, last))
+            {
+                AppendReleased(Released!, start, frames);
+            }
+            return false;
+        }
+    }
+}

@@ -1,0 +1,286 @@
+using VfioLab.Addressing;
+using VfioLab.Collections;
+using VfioLab.Host;
+
+namespace VfioLab.Tests.Host;
+
+/// <summary>
+/// <see cref="FrameCountMap"/> (frame counts as runs, or as a dense array per fragmented window) against a per-key
+/// dictionary: random runs in any order through every update, with thresholds low enough that windows go dense and back
+/// to runs many times; after each step the maximal runs must be those a <see cref="RunMap{T}"/> of the same counts
+/// holds, and every lookup must agree with the dictionary.
+/// </summary>
+public class FrameCountMapTests
+{
+    private const ulong Window = FrameCountMap.WindowFrames;
+
+    [Theory]
+    [InlineData(0xf4a3_0001UL, 4, 8, 2)]
+    [InlineData(0xf4a3_0002UL, 4, 24, 8)]
+    [InlineData(0xf4a3_0003UL, 64, 128, 16)]
+    [InlineData(0xf4a3_0004UL, 8, 4, 1)]
+    public void RandomUpdates_MatchAPerKeyDictionary_AndARunMap(ulong seed, int nodeCapacity, int denseAbove, int sparseBelow)
+    {
+        var rng = new SplitMix64(seed);
+        var map = new FrameCountMap(nodeCapacity, denseAbove, sparseBelow);
+        var oracle = new Dictionary<ulong, ulong>();
+        ulong keySpace = (3 * Window) + 300;
+        bool sawDense = false;
+        bool sawSparseAgain = false;
+        int lastDense = 0;
+        for (int step = 0; step < 500; step++)
+        {
+            string where = $"seed 0x{seed:x} step {step}";
+            switch (rng.Next() % 8)
+            {
+                case 0:
+                case 1:
+                    {
+                        PfnRun[] runs = RandomRuns(ref rng, keySpace, oracle, onlyPresent: false);
+                        ulong risen = map.AddRuns(runs);
+                        ulong expectRisen = 0;
+                        foreach (PfnRun r in runs)
+                        {
+                            for (ulong k = r.First.Value; k <= r.Last.Value; k++)
+                            {
+                                oracle.TryGetValue(k, out ulong c);
+                                expectRisen += c == 0 ? 1UL : 0;
+                                oracle[k] = c + 1;
+                            }
+                        }
+                        Assert.True(expectRisen == risen, $"{where}: risen {risen}, expected {expectRisen}");
+                        break;
+                    }
+                case 2:
+                case 3:
+                    {
+                        PfnRun[] runs = RandomRuns(ref rng, keySpace, oracle, onlyPresent: true);
+                        var released = new List<PfnRun>();
+                        map.DropRuns(runs, released, out ulong fallen, out ulong dropped, out ulong missing);
+                        ulong expectFallen = 0;
+                        ulong expectDropped = 0;
+                        ulong expectMissing = ulong.MaxValue;
+                        var expectReleased = new HashSet<ulong>();
+                        foreach (PfnRun r in runs)
+                        {
+                            for (ulong k = r.First.Value; k <= r.Last.Value; k++)
+                            {
+                                if (!oracle.TryGetValue(k, out ulong c))
+                                {
+                                    expectMissing = Math.Min(expectMissing, k);
+                                    continue;
+                                }
+                                expectDropped++;
+                                if (c == 1)
+                                {
+                                    oracle.Remove(k);
+                                    expectFallen++;
+                                    expectReleased.Add(k);
+                                }
+                                else
+                                {
+                                    oracle[k] = c - 1;
+                                }
+                            }
+                        }
+                        Assert.True(expectFallen == fallen, $"{where}: fallen {fallen}, expected {expectFallen}");
+                        Assert.True(expectDropped == dropped, $"{where}: dropped {dropped}, expected {expectDropped}");
+                        Assert.True(expectMissing == missing, $"{where}: missing 0x{missing:x}, expected 0x{expectMissing:x}");
+                        var releasedKeys = released.SelectMany(r => Keys(r)).ToList();
+                        Assert.True(releasedKeys.Count == expectReleased.Count && releasedKeys.All(expectReleased.Contains), $"{where}: released frames");
+                        break;
+                    }
+                case 4:
+                    {
+                        PfnRun[] runs = RandomRuns(ref rng, keySpace, oracle, onlyPresent: false);
+                        map.MarkRuns(runs);
+                        foreach (PfnRun r in runs)
+                        {
+                            foreach (ulong k in Keys(r))
+                            {
+                                oracle[k] = 1;
+                            }
+                        }
+                        break;
+                    }
+                case 5:
+                    {
+                        (ulong a, ulong b) = RandomRange(ref rng, keySpace);
+                        ulong count = rng.Next() % 4;
+                        map.Set(a, b, count);
+                        for (ulong k = a; k <= b; k++)
+                        {
+                            if (count == 0)
+                            {
+                                oracle.Remove(k);
+                            }
+                            else
+                            {
+                                oracle[k] = count;
+                            }
+                        }
+                        break;
+                    }
+                default:
+                    {
+                        (ulong a, ulong b) = RandomRange(ref rng, keySpace);
+                        bool covered = true;
+                        for (ulong k = a; k <= b && covered; k++)
+                        {
+                            covered = oracle.ContainsKey(k);
+                        }
+                        int delta = covered && rng.Next() % 2 == 0 ? -1 : +1;
+                        var released = new List<PfnRun>();
+                        map.Adjust(a, b, delta, released, out ulong risen, out ulong fallen);
+                        ulong expectRisen = 0;
+                        ulong expectFallen = 0;
+                        for (ulong k = a; k <= b; k++)
+                        {
+                            oracle.TryGetValue(k, out ulong c);
+                            ulong n = delta > 0 ? c + 1 : c - 1;
+                            expectRisen += c == 0 ? 1UL : 0;
+                            expectFallen += n == 0 ? 1UL : 0;
+                            if (n == 0)
+                            {
+                                oracle.Remove(k);
+                            }
+                            else
+                            {
+                                oracle[k] = n;
+                            }
+                        }
+                        Assert.True(expectRisen == risen && expectFallen == fallen, $"{where}: risen {risen} fallen {fallen}");
+                        Assert.True((ulong)released.Sum(r => (decimal)r.Count) == fallen, $"{where}: released frames");
+                        break;
+                    }
+            }
+            int dense = map.DenseWindowCount;
+            sawDense |= dense > 0;
+            sawSparseAgain |= dense < lastDense;
+            lastDense = dense;
+            map.AssertValid();
+            AssertSame(map, oracle, keySpace, ref rng, where);
+        }
+        Assert.True(sawDense, "no window ever went dense");
+        Assert.True(sawSparseAgain, "no window ever went back to runs");
+    }
+
+    [Fact]
+    public void DroppingFromAFrameWithNoCount_ThrowsAndChangesNothing()
+    {
+        var map = new FrameCountMap(4, 4, 1);
+        map.AddRuns([new PfnRun(new Pfn(10), 3)]);
+        var ex = Assert.Throws<InvalidOperationException>(() => map.Adjust(9, 12, -1, null, out _, out _));
+        Assert.Contains("0x9", ex.Message, StringComparison.Ordinal);
+        Assert.Equal([new Run<FrameCount>(10, 12, new FrameCount(1))], ToList(map.All()));
+    }
+
+    [Fact]
+    public void ACountBeyondAUshort_SendsItsWindowBackToRuns()
+    {
+        var map = new FrameCountMap(4, 4, 1);
+        for (ulong k = 0; k < 20; k += 2)
+        {
+            map.AddRuns([new PfnRun(new Pfn(k), 1), new PfnRun(new Pfn(k + Window), 1)]);
+        }
+        Assert.Equal(2, map.DenseWindowCount);
+        map.Set(4, 4, ushort.MaxValue);
+        map.AddRuns([new PfnRun(new Pfn(4), 1), new PfnRun(new Pfn(6), 1)]);
+        Assert.Equal(1, map.DenseWindowCount);
+        Assert.Equal(ushort.MaxValue + 1UL, map.CountAt(4));
+        Assert.Equal(2UL, map.CountAt(6));
+        map.AssertValid();
+    }
+
+    private static List<Run<FrameCount>> ToList(FrameCountMap.RangeEnumerable runs)
+    {
+        var list = new List<Run<FrameCount>>();
+        foreach (Run<FrameCount> r in runs)
+        {
+            list.Add(r);
+        }
+        return list;
+    }
+
+    private static List<Run<FrameCount>> ToList(RunMap<FrameCount>.RangeEnumerable runs)
+    {
+        var list = new List<Run<FrameCount>>();
+        foreach (Run<FrameCount> r in runs)
+        {
+            list.Add(r);
+        }
+        return list;
+    }
+
+    private static IEnumerable<ulong> Keys(PfnRun r)
+    {
+        for (ulong k = r.First.Value; k <= r.Last.Value; k++)
+        {
+            yield return k;
+        }
+    }
+
+    // Runs in random order, mostly 1-4 frames and clustered in one window (so windows fragment), some long across
+    // window edges, some repeated; over keys that have a count when onlyPresent (a few without, to test `missing`).
+    private static PfnRun[] RandomRuns(ref SplitMix64 rng, ulong keySpace, Dictionary<ulong, ulong> oracle, bool onlyPresent)
+    {
+        var runs = new List<PfnRun>();
+        int n = 1 + (int)(rng.Next() % 40);
+        ulong window = rng.Next() % 4;
+        List<ulong>? present = onlyPresent ? [.. oracle.Keys] : null;
+        for (int i = 0; i < n; i++)
+        {
+            ulong first;
+            ulong len = rng.Next() % 10 == 0 ? 1 + (rng.Next() % (2 * Window)) : 1 + (rng.Next() % 4);
+            if (present is { Count: > 0 } && rng.Next() % 16 != 0)
+            {
+                first = present[(int)(rng.Next() % (ulong)present.Count)];
+                len = Math.Min(len, 3);
+            }
+            else
+            {
+                first = rng.Next() % 3 == 0 ? rng.Next() % keySpace : Math.Min(keySpace - 1, (window * Window) + (rng.Next() % Window));
+            }
+            len = Math.Min(len, keySpace - first);
+            runs.Add(new PfnRun(new Pfn(first), len));
+        }
+        if (rng.Next() % 6 == 0)
+        {
+            runs.Add(runs[0]);
+        }
+        return [.. runs];
+    }
+
+    private static (ulong, ulong) RandomRange(ref SplitMix64 rng, ulong keySpace)
+    {
+        ulong a = rng.Next() % keySpace;
+        ulong len = rng.Next() % 4 == 0 ? rng.Next() % (2 * Window) : rng.Next() % 6;
+        return (a, Math.Min(keySpace - 1, a + len));
+    }
+
+    private static void AssertSame(FrameCountMap map, Dictionary<ulong, ulong> oracle, ulong keySpace, ref SplitMix64 rng, string where)
+    {
+        // The maximal runs, as a RunMap of the same counts holds them.
+        var reference = new RunMap<FrameCount>(4);
+        foreach ((ulong k, ulong c) in oracle)
+        {
+            reference.Set(k, k, new FrameCount(c));
+        }
+        List<Run<FrameCount>> expected = ToList(reference.All());
+        List<Run<FrameCount>> actual = ToList(map.All());
+        Assert.True(expected.SequenceEqual(actual), $"{where}: runs differ ({actual.Count} vs {expected.Count})");
+        for (int q = 0; q < 20; q++)
+        {
+            ulong k = rng.Next() % (keySpace + 10);
+            oracle.TryGetValue(k, out ulong c);
+            Assert.True(c == map.CountAt(k), $"{where}: count at 0x{k:x}");
+            Assert.True(reference.TryGet(k, out Run<FrameCount> er) == map.TryGet(k, out Run<FrameCount> ar) && er == ar, $"{where}: TryGet 0x{k:x}");
+            Assert.True(reference.TryGetAtOrAfter(k, out er) == map.TryGetAtOrAfter(k, out ar) && er == ar, $"{where}: TryGetAtOrAfter 0x{k:x}");
+            ulong last = k + (rng.Next() % 50);
+            Assert.True(reference.Covers(k, last) == map.Covers(k, last), $"{where}: Covers 0x{k:x}");
+            Assert.True(reference.Overlaps(k, last) == map.Overlaps(k, last), $"{where}: Overlaps 0x{k:x}");
+            Assert.True(reference.Covers(k, last) == map.NoneZero(k, last), $"{where}: NoneZero 0x{k:x}");
+            Assert.True(ToList(reference.Overlapping(k, last)).SequenceEqual(ToList(map.Overlapping(k, last))), $"{where}: Overlapping 0x{k:x}");
+        }
+    }
+}
