@@ -185,6 +185,21 @@ internal sealed partial class PhysicalMemory
         }
     }
 
+    /// <summary>Whether most of <paramref name="runs"/> (a sample) land in dense windows of the pin map, where an unpin
+    /// takes frames in any order at a direct index: an unmap can then unpin as it goes, as the kernel does after each
+    /// IOTLB flush, instead of holding every frame of a huge unmap for one sorted pass (issue 16's peak memory).</summary>
+    public bool PinsMostlyDense(ReadOnlySpan<PfnRun> runs)
+    {
+        if (runs.IsEmpty)
+        {
+            return false;
+        }
+        using (_gate.EnterScope())
+        {
+            return !MostlySparse(runs);
+        }
+    }
+
     // Whether under half of a sample of the batch (every 16th run) lands in a dense window of the pin map.
     private bool MostlySparse(ReadOnlySpan<PfnRun> batch)
     {

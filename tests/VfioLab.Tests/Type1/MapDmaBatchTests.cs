@@ -1,5 +1,6 @@
 using VfioLab.Abi;
 using VfioLab.Addressing;
+using VfioLab.Checks;
 using VfioLab.Host;
 using VfioLab.Iommu;
 
@@ -49,6 +50,39 @@ public sealed class MapDmaBatchTests
         Assert.Empty(d.PendingInvalidations());
         // One flush per batch of 512 runs, as the kernel flushes every 512 regions.
         Assert.Equal(syncs + ((runs + 511) / 512), d.IotlbSyncCount);
+    }
+
+    [Fact]
+    public void UnmapDma_ShatteredPastTheUnpinStreamingThreshold_EndsAsOnePassWouldWithEveryFrameDirtyAndKept()
+    {
+        // 80,000 1-page runs: the pin map is dense, so the unmap unpins its flushed batches once 65,536 pieces have
+        // gathered (DmaPinning.UnmapUnpinLocked) rather than all after the last flush. The counts, the dirty bits and
+        // the frames the process still maps must end as one pass would leave them.
+        var t = new Type1TestHost(memory: 512 * MiB, layout: FrameLayout.ScatteredRuns(1, 5));
+        (int c, _) = t.Container();
+        const ulong Pages = 80_000;
+        ulong size = Pages * t.PageSize;
+        ulong vaddr = t.MmapAnonymous(size, populate: true);
+        ulong free = t.Machine.Memory.FreeFrameCount;
+        Assert.Equal(0, t.Map(c, Iova0, vaddr, size));
+        IommuDomain d = t.DomainOf(Type1TestHost.GpuGroup)!;
+        var frames = new List<Pfn>();
+        for (ulong p = 0; p < Pages; p += 499)
+        {
+            frames.Add(Pfn.FromPhys(d.IovaToPhys(new Iova(Iova0 + (p * t.PageSize))), 12));
+        }
+        Assert.True(t.Machine.Memory.DenseWindowsForTests().Pins > 0, "the pin map must have gone dense for the streamed unpin");
+
+        Assert.Equal(size, t.Unmap(c, Iova0, size).Size);
+
+        Assert.Equal(0UL, t.LockedVmPages);
+        Assert.Equal(0UL, t.TotalPins);
+        Assert.Equal(0UL, t.PinnedFrames);
+        Assert.True(d.IsEmpty);
+        Assert.All(frames, f => Assert.Equal(0UL, t.Machine.Memory.PinCount(f)));
+        Assert.All(frames, f => Assert.True(t.Machine.Memory.IsDirty(f), $"{f} was mapped writable: dirty after unpin"));
+        Assert.Equal(free, t.Machine.Memory.FreeFrameCount);
+        Assert.Empty(new InvariantChecker(t.Host).Check());
     }
 
     [Fact]
