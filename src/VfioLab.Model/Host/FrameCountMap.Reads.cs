@@ -80,6 +80,40 @@ internal sealed partial class FrameCountMap
         return false;
     }
 
+    /// <summary>The first frame of <c>[start, last]</c> holding a count, and the stretch from it holding that one
+    /// count, clipped to the range (not always the longest: where a dense window meets runs it may stop at the
+    /// window's edge; the next call goes on from there): a search bounded by the range. The scattered allocator asks this once per slot of a few frames, where
+    /// <see cref="TryGetAtOrAfter"/> would scan a dense window both ways for the whole maximal run (a third of the
+    /// time of populating 64 GiB on 1-page runs, issue 16).</summary>
+    public bool TryGetFirstWithin(ulong start, ulong last, out ulong first, out ulong end)
+    {
+        if ((start >> WindowShift) == (last >> WindowShift) && _denseWindows != 0 && DenseAt(start >> WindowShift) is { } counts)
+        {
+            int i = (int)(start & WindowMask);
+            int j = (int)(last & WindowMask);
+            int nz = counts.AsSpan(i, j - i + 1).IndexOfAnyExcept((ushort)0);
+            if (nz < 0)
+            {
+                first = end = 0;
+                return false;
+            }
+            int at = i + nz;
+            int other = counts.AsSpan(at + 1, j - at).IndexOfAnyExcept(counts[at]);
+            ulong ws = start & ~WindowMask;
+            first = ws + (ulong)at;
+            end = ws + (ulong)(other < 0 ? j : at + other);
+            return true;
+        }
+        if (RawAtOrAfter(start, out ulong s, out ulong l, out _) && s <= last)
+        {
+            first = Math.Max(s, start);
+            end = Math.Min(l, last);
+            return true;
+        }
+        first = end = 0;
+        return false;
+    }
+
     /// <summary>The maximal runs overlapping <c>[start, last]</c>, in frame order, clipped to it (as
     /// <see cref="RunMap{T}.Overlapping"/>).</summary>
     public RangeEnumerable Overlapping(ulong start, ulong last) => new(this, start, last);

@@ -288,9 +288,9 @@ internal sealed partial class PhysicalMemory
             ulong slot = _slots[_slotCursor];
             ulong start = slot * _layout.RunPages;
             ulong last = Math.Min(start + _layout.RunPages - 1, FrameCount - 1);
-            if (_free.TryGetAtOrAfter(start, out Run<FrameCount> r) && r.Start <= last)
+            if (_free.TryGetFirstWithin(start, last, out ulong first, out ulong end))
             {
-                run = new Run<FrameCount>(Math.Max(r.Start, start), Math.Min(r.Last, last), default);
+                run = new Run<FrameCount>(first, end, default);
                 return true;
             }
             _slotCursor++;

@@ -281,6 +281,32 @@ public class FrameCountMapTests
             Assert.True(reference.Overlaps(k, last) == map.Overlaps(k, last), $"{where}: Overlaps 0x{k:x}");
             Assert.True(reference.Covers(k, last) == map.NoneZero(k, last), $"{where}: NoneZero 0x{k:x}");
             Assert.True(ToList(reference.Overlapping(k, last)).SequenceEqual(ToList(map.Overlapping(k, last))), $"{where}: Overlapping 0x{k:x}");
+            AssertFirstWithin(map, oracle, k, last, where);
+        }
+    }
+
+    // TryGetFirstWithin: the first frame of [start, last] holding a count, and a stretch of that one count from it,
+    // inside the range (not always the longest: where a dense window meets runs it may stop at the boundary).
+    private static void AssertFirstWithin(FrameCountMap map, Dictionary<ulong, ulong> oracle, ulong start, ulong last, string where)
+    {
+        ulong? expected = null;
+        for (ulong f = start; f <= last; f++)
+        {
+            if (oracle.ContainsKey(f))
+            {
+                expected = f;
+                break;
+            }
+        }
+        bool found = map.TryGetFirstWithin(start, last, out ulong first, out ulong end);
+        Assert.True(found == expected.HasValue, $"{where}: TryGetFirstWithin [0x{start:x}, 0x{last:x}] found {found}");
+        if (found)
+        {
+            Assert.True(first == expected && end >= first && end <= last, $"{where}: TryGetFirstWithin [0x{start:x}, 0x{last:x}] gave [0x{first:x}, 0x{end:x}]");
+            for (ulong f = first; f <= end; f++)
+            {
+                Assert.True(oracle.TryGetValue(f, out ulong c) && c == oracle[first], $"{where}: TryGetFirstWithin stretch breaks at 0x{f:x}");
+            }
         }
     }
 }
