@@ -28,12 +28,15 @@ public static class LabLimits
     /// SMMUv3, the POWER TCE).</summary>
     public const ulong MinIommuPageBytes = 4096;
 
-    /// <summary>Budget on the simulated state: at most 2^22 (4 Mi) runs of physically contiguous frames in the
+    /// <summary>Budget on the simulated state: at most 2^25 (32 Mi) runs of physically contiguous frames in the
     /// host's frame layout (memory divided by the bytes of one scattered run; one for contiguous frames). Every run
     /// can become one extent in each run map the model keeps per page range (pin counts, each domain's page table,
     /// the DMA tree, a process's page table), so the run count bounds the state a whole-memory MAP can build. The
-    /// budget counts state, not time: it does not move when the representation gets faster.</summary>
-    public const ulong MaxFrameRuns = 1UL << 22;
+    /// budget counts state, not time: it does not move when the representation gets faster. It was 2^22 while a run
+    /// cost 150-330 bytes; since frame state goes dense per window where memory shatters (FrameCountMap) a 64 GiB
+    /// MAP on 1-page runs peaks at ~32 bytes of managed heap per run (issue 16, docs/benchmarks.md), so the budget
+    /// holds a whole-memory MAP near 1 GiB of heap.</summary>
+    public const ulong MaxFrameRuns = 1UL << 25;
 
     /// <summary>Most devices (PCI functions and mediated devices) on one host: 4096.</summary>
     public const int MaxDevices = 4096;

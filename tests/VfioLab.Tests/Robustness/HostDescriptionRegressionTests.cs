@@ -52,9 +52,9 @@ public sealed class HostDescriptionRegressionTests : IDisposable
             "2:17: host memory 0xfffffffffffff000 exceeds the limit of 0x4000000000000 (1 PiB): RAM and the PCI MMIO window above it share the lower half of the 52-bit physical address space"
         },
         {
-            "128 GiB in 1-page runs (the 128 GiB MAP that exhausted the machine)",
-            "host:\n  memory: 128GiB\n  frames: { layout: scattered, run_pages: 1 }\ndevices:\n  - { name: gpu, address: \"0000:01:00.0\", group: 1 }\n",
-            "4:11: host memory 0x2000000000 in scattered runs of 1 page(s) makes 33554432 runs of frames, over the budget of 4194304 runs the model's state is held to (longer runs or less memory fit)"
+            "256 GiB in 1-page runs (twice the 128 GiB MAP that once exhausted the machine)",
+            "host:\n  memory: 256GiB\n  frames: { layout: scattered, run_pages: 1 }\ndevices:\n  - { name: gpu, address: \"0000:01:00.0\", group: 1 }\n",
+            "4:11: host memory 0x4000000000 in scattered runs of 1 page(s) makes 67108864 runs of frames, over the budget of 33554432 runs the model's state is held to (longer runs or less memory fit)"
         },
         {
             "64-bit BAR 5",
