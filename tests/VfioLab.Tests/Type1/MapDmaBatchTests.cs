@@ -55,19 +55,19 @@ public sealed class MapDmaBatchTests
     [Fact]
     public void UnmapDma_ShatteredPastTheUnpinStreamingThreshold_EndsAsOnePassWouldWithEveryFrameDirtyAndKept()
     {
-        // 80,000 1-page runs: the pin map is dense, so the unmap unpins its flushed batches once 65,536 pieces have
+        // 270,000 1-page runs: the pin map is dense, so the unmap unpins its flushed batches once 262,144 pieces have
         // gathered (DmaPinning.UnmapUnpinLocked) rather than all after the last flush. The counts, the dirty bits and
         // the frames the process still maps must end as one pass would leave them.
-        var t = new Type1TestHost(memory: 512 * MiB, layout: FrameLayout.ScatteredRuns(1, 5));
+        var t = new Type1TestHost(memory: 1536 * MiB, layout: FrameLayout.ScatteredRuns(1, 5));
         (int c, _) = t.Container();
-        const ulong Pages = 80_000;
+        const ulong Pages = 270_000;
         ulong size = Pages * t.PageSize;
         ulong vaddr = t.MmapAnonymous(size, populate: true);
         ulong free = t.Machine.Memory.FreeFrameCount;
         Assert.Equal(0, t.Map(c, Iova0, vaddr, size));
         IommuDomain d = t.DomainOf(Type1TestHost.GpuGroup)!;
         var frames = new List<Pfn>();
-        for (ulong p = 0; p < Pages; p += 499)
+        for (ulong p = 0; p < Pages; p += 997)
         {
             frames.Add(Pfn.FromPhys(d.IovaToPhys(new Iova(Iova0 + (p * t.PageSize))), 12));
         }
