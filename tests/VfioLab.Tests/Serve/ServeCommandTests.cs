@@ -32,8 +32,7 @@ public sealed class ServeCommandTests
         int exit = -1;
         var thread = new Thread(() => exit = new ServeCommand(console).Execute(file, socket, tracePath: null, stop.Token));
         thread.Start();
-        SpinWait.SpinUntil(() => File.Exists(socket), TimeSpan.FromSeconds(30));
-        using (var client = new WireClient(socket))
+        using (var client = WireClient.WhenListening(socket, TimeSpan.FromSeconds(30)))
         {
             Assert.Equal(0, client.Hello().Result);
             using var container = new WireClient(socket);
@@ -94,8 +93,7 @@ public sealed class ServeCommandTests
         int exit = -1;
         var thread = new Thread(() => exit = new ServeCommand(console).Execute(file, socket, tracePath: null, stop.Token, record));
         thread.Start();
-        SpinWait.SpinUntil(() => File.Exists(socket), TimeSpan.FromSeconds(30));
-        using (var client = new WireClient(socket))
+        using (var client = WireClient.WhenListening(socket, TimeSpan.FromSeconds(30)))
         {
             Assert.Equal(0, client.Hello().Result);
             using var container = new WireClient(socket);

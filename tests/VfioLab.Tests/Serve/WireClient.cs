@@ -21,6 +21,29 @@ internal sealed class WireClient : IDisposable
         Inode = ulong.Parse(target.AsSpan(8, target.Length - 9), System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <summary>Connects once the server listens: its socket file appears at bind(2), before listen(2), and a connect
+    /// in between is refused (a serve test failed so under load, 60 ms after the start).</summary>
+    public static WireClient WhenListening(string socketPath, TimeSpan timeout)
+    {
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                return new WireClient(socketPath);
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionRefused or SocketError.AddressNotAvailable
+                or SocketError.AddressFamilyNotSupported || e.ErrorCode == 2)
+            {
+                if (deadline.Elapsed > timeout)
+                {
+                    throw;
+                }
+                Thread.Sleep(10);
+            }
+        }
+    }
+
     public Socket Socket { get; }
 
     /// <summary>This process's fd number of the connection (what a client passes inside an ioctl argument).</summary>
