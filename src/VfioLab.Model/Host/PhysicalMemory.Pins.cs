@@ -230,20 +230,7 @@ internal sealed partial class PhysicalMemory
         {
             FrameRunSort.Sort(span);
         }
-        int joined = 0;
-        for (int i = 1; i < span.Length; i++)
-        {
-            PfnRun last = span[joined];
-            if (last.First.Value + last.Count == span[i].First.Value)
-            {
-                span[joined] = last with { Count = last.Count + span[i].Count };
-            }
-            else
-            {
-                span[++joined] = span[i];
-            }
-        }
-        return joined + 1;
+        return PfnRun.JoinAdjacent(span);
     }
 
     // The runs without empty entries and the shared zero frame (never pinned) in a rented array, or null when every run

@@ -458,23 +458,7 @@ internal sealed class DmaPinning
     {
         _ctx.AssertLocked();
         Span<PfnRun> span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(pieces);
-        if (span.Length > 1)
-        {
-            int joined = 0;
-            for (int i = 1; i < span.Length; i++)
-            {
-                PfnRun last = span[joined];
-                if (last.First.Value + last.Count == span[i].First.Value)
-                {
-                    span[joined] = last with { Count = last.Count + span[i].Count };
-                }
-                else
-                {
-                    span[++joined] = span[i];
-                }
-            }
-            span = span[..(joined + 1)];
-        }
+        span = span[..PfnRun.JoinAdjacent(span)];
         Gup.UnpinUserPages(_ctx.Machine, span, (dma.Prot & IommuProt.Write) != 0, dma.Task.Pid);
         pieces.Clear();
     }
