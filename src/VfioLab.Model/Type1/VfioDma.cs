@@ -31,16 +31,8 @@ internal sealed class VfioDma
 
     /// <summary>A mapping of <paramref name="range"/> (which MAP checked: aligned, inside the windows, not wrapping)
     /// from <paramref name="vaddr"/>, with nothing pinned yet.</summary>
-    public VfioDma(ByteRange range, HostVirtAddr vaddr, IommuProt prot, Process task, AddressSpace mm, bool lockCap, int pageShift)
-    {
-        PageShift = pageShift;
-        Range = range;
-        Vaddr = vaddr;
-        Prot = prot;
-        Task = task;
-        Mm = mm;
-        LockCap = lockCap;
-    }
+    public VfioDma(ByteRange range, HostVirtAddr vaddr, IommuProt prot, Process task, AddressSpace mm, bool lockCap, int pageShift) =>
+        Assign(range, vaddr, prot, task, mm, lockCap, pageShift);
 
     /// <summary>A removed mapping made new for another MAP, as the constructor makes it (<see cref="DmaMapUnmap"/> keeps
     /// a few removed ones, as the kernel's slab keeps freed struct vfio_dma; only ones nothing else refers to any more:
@@ -48,6 +40,19 @@ internal sealed class VfioDma
     public VfioDma Renew(ByteRange range, HostVirtAddr vaddr, IommuProt prot, Process task, AddressSpace mm, bool lockCap, int pageShift)
     {
         System.Diagnostics.Debug.Assert(_extras is null && TreeParent is null && TreeLeft is null && TreeRight is null, "a spare mapping is bare and unlinked");
+        Assign(range, vaddr, prot, task, mm, lockCap, pageShift);
+        Size = 0;
+        IommuMapped = false;
+        VaddrInvalid = false;
+        LockedVm = 0;
+        TreeRed = false;
+        return this;
+    }
+
+    // What MAP gives a mapping, new or renewed.
+    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(Task), nameof(Mm))]
+    private void Assign(ByteRange range, HostVirtAddr vaddr, IommuProt prot, Process task, AddressSpace mm, bool lockCap, int pageShift)
+    {
         PageShift = pageShift;
         Range = range;
         Vaddr = vaddr;
@@ -55,12 +60,6 @@ internal sealed class VfioDma
         Task = task;
         Mm = mm;
         LockCap = lockCap;
-        Size = 0;
-        IommuMapped = false;
-        VaddrInvalid = false;
-        LockedVm = 0;
-        TreeRed = false;
-        return this;
     }
 
     /// <summary>The IOVA range the mapping occupies in the tree (from the size MAP asked for; may end at 2^64-1).</summary>
