@@ -26,23 +26,7 @@ public sealed class ServeCommandTests
         using var dir = new TempDirectory();
         string file = dir.Write("host.yaml", Host);
         string socket = Path.Combine(dir.Path, "s.sock");
-        var output = new StringWriter();
-        var console = new CliConsole(TextWriter.Synchronized(output), TextWriter.Synchronized(new StringWriter()));
-        using var stop = new CancellationTokenSource();
-        int exit = -1;
-        var thread = new Thread(() => exit = new ServeCommand(console).Execute(file, socket, tracePath: null, stop.Token));
-        thread.Start();
-        using (var client = WireClient.WhenListening(socket, TimeSpan.FromSeconds(30)))
-        {
-            Assert.Equal(0, client.Hello().Result);
-            using var container = new WireClient(socket);
-            Assert.Equal(0, container.Open("/dev/vfio/vfio").Result);
-            Assert.Equal(1, container.Ioctl(VfioIoctl.CheckExtension, (ulong)VfioExtension.Type1v2Iommu).Result);
-        }
-        stop.Cancel();
-        Assert.True(thread.Join(TimeSpan.FromSeconds(30)));
-        Assert.Equal(ExitCodes.Success, exit);
-        string text = output.ToString();
+        string text = ServeOneClient(file, socket, record: null);
         Assert.Contains("serve-host: 1 step(s) ran first", text, StringComparison.Ordinal);
         Assert.Contains($"client pid {Environment.ProcessId}", text, StringComparison.Ordinal);
         Assert.Contains("process vmm: alive, locked_vm 0 bytes", text, StringComparison.Ordinal);
@@ -87,6 +71,19 @@ public sealed class ServeCommandTests
         string file = dir.Write("host.yaml", Host);
         string socket = Path.Combine(dir.Path, "s.sock");
         string record = Path.Combine(dir.Path, "recorded.yaml");
+        string text = ServeOneClient(file, socket, record);
+        Assert.Contains($"to {record}; replay with: vfiolab run {record}", text, StringComparison.Ordinal);
+        text = File.ReadAllText(record);
+        // The host's declared process stays first, so its step still runs there; the client follows it.
+        Assert.True(text.IndexOf("name: vmm", StringComparison.Ordinal) is int vmm && vmm > 0 && vmm < text.IndexOf("name: client1", StringComparison.Ordinal), text);
+        Assert.Contains("request: VFIO_CHECK_EXTENSION, value: 0x3, expect: { result: 1 }", text, StringComparison.Ordinal);
+        Assert.True(VfioLab.Scenarios.ScenarioRunner.Prepare(VfioLab.Scenarios.ScenarioDocument.Load(record)).Execute().Passed, text);
+    }
+
+    // Serves the host file on socket (recording into record when given) for one client that says hello, opens the
+    // container and checks an extension, stops the server and returns what it printed.
+    private static string ServeOneClient(string file, string socket, string? record)
+    {
         var output = new StringWriter();
         var console = new CliConsole(TextWriter.Synchronized(output), TextWriter.Synchronized(new StringWriter()));
         using var stop = new CancellationTokenSource();
@@ -103,11 +100,6 @@ public sealed class ServeCommandTests
         stop.Cancel();
         Assert.True(thread.Join(TimeSpan.FromSeconds(30)));
         Assert.Equal(ExitCodes.Success, exit);
-        Assert.Contains($"to {record}; replay with: vfiolab run {record}", output.ToString(), StringComparison.Ordinal);
-        string text = File.ReadAllText(record);
-        // The host's declared process stays first, so its step still runs there; the client follows it.
-        Assert.True(text.IndexOf("name: vmm", StringComparison.Ordinal) is int vmm && vmm > 0 && vmm < text.IndexOf("name: client1", StringComparison.Ordinal), text);
-        Assert.Contains("request: VFIO_CHECK_EXTENSION, value: 0x3, expect: { result: 1 }", text, StringComparison.Ordinal);
-        Assert.True(VfioLab.Scenarios.ScenarioRunner.Prepare(VfioLab.Scenarios.ScenarioDocument.Load(record)).Execute().Passed, text);
+        return output.ToString();
     }
 }
