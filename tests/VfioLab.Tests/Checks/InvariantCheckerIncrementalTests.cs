@@ -362,14 +362,9 @@ public sealed class InvariantCheckerIncrementalTests
     public void RandomCalls_IncrementalAgreesWithFullSweepAfterEveryCall(int seed)
     {
         var rng = new Random(seed);
-        var t = new Type1TestHost(memory: 512 * MiB, memlock: 24 * MiB, otherIommu: OtherIommu);
-        (int c, _) = t.Container();
-        int nic = t.OpenGroup(Type1TestHost.NicGroup);
-        int other = t.OpenGroup(Type1TestHost.OtherIommuGroup);
+        (Type1TestHost t, int c, int nic, int other, ulong[] buffers, VfioIommu backend) = RandomCallsHost();
         bool nicIn = false;
         bool otherIn = false;
-        ulong[] buffers = [t.MmapAnonymous(8 * MiB, populate: true), t.MmapAnonymous(8 * MiB), t.MmapHuge(8 * MiB, MmapFlags.Huge2MiB)];
-        VfioIommu backend = t.Backend(c);
         var incremental = new InvariantChecker(t.Host);
         Assert.Empty(incremental.Check());
         var log = new List<string>();
@@ -437,14 +432,9 @@ public sealed class InvariantCheckerIncrementalTests
         int inPlace = 0;
         for (int episode = 0; episode < 6; episode++)
         {
-            var t = new Type1TestHost(memory: 512 * MiB, memlock: 24 * MiB, otherIommu: OtherIommu);
-            (int c, _) = t.Container();
-            int nic = t.OpenGroup(Type1TestHost.NicGroup);
-            int other = t.OpenGroup(Type1TestHost.OtherIommuGroup);
+            (Type1TestHost t, int c, int nic, int other, ulong[] buffers, VfioIommu backend) = RandomCallsHost();
             bool nicIn = false;
             bool otherIn = false;
-            ulong[] buffers = [t.MmapAnonymous(8 * MiB, populate: true), t.MmapAnonymous(8 * MiB), t.MmapHuge(8 * MiB, MmapFlags.Huge2MiB)];
-            VfioIommu backend = t.Backend(c);
             var incremental = new InvariantChecker(t.Host);
             Assert.Empty(incremental.CheckChanges());
             int breakAt = rng.Next(20, 80);
@@ -665,4 +655,16 @@ public sealed class InvariantCheckerIncrementalTests
     }
 
     private sealed record Fixture(Type1TestHost T, int Container, VfioIommu Backend);
+
+    // The host the random-call tests drive: one container, the NIC's and the other IOMMU's groups open (not yet in
+    // it), and three 8 MiB buffers (populated, lazy, 2 MiB huge pages).
+    private static (Type1TestHost T, int Container, int Nic, int Other, ulong[] Buffers, VfioIommu Backend) RandomCallsHost()
+    {
+        var t = new Type1TestHost(memory: 512 * MiB, memlock: 24 * MiB, otherIommu: OtherIommu);
+        (int c, _) = t.Container();
+        int nic = t.OpenGroup(Type1TestHost.NicGroup);
+        int other = t.OpenGroup(Type1TestHost.OtherIommuGroup);
+        ulong[] buffers = [t.MmapAnonymous(8 * MiB, populate: true), t.MmapAnonymous(8 * MiB), t.MmapHuge(8 * MiB, MmapFlags.Huge2MiB)];
+        return (t, c, nic, other, buffers, t.Backend(c));
+    }
 }
