@@ -45,21 +45,33 @@ internal static class ShatteredMemoryProbe
         var rig = new Type1Rig((gib + 8) * GiB, FrameLayout.ScatteredRuns(runPages, 7), dmaEntryLimit: 65535);
         long empty = GC.GetTotalMemory(forceFullCollection: true);
         using var peak = new ManagedHeapPeak();
+        using AllocationTicks? ticks = Environment.GetEnvironmentVariable("VFIOLAB_BENCH_ALLOCS") == "1" ? new AllocationTicks() : null;
         ulong ram = rig.Mmap(gib * GiB, MmapFlags.Populate);
+        long populatePeak = peak.TakePhase();
         long populated = GC.GetTotalMemory(forceFullCollection: true);
+        _ = peak.TakePhase();
         var watch = System.Diagnostics.Stopwatch.StartNew();
         TimeSpan cpu0 = ProcessCpu();
+        long alloc0 = GC.GetTotalAllocatedBytes(precise: true);
         rig.MapOrThrow(4 * GiB, ram, gib * GiB);
+        long mapAlloc = GC.GetTotalAllocatedBytes(precise: true) - alloc0;
         double map = watch.Elapsed.TotalSeconds;
         TimeSpan mapCpu = ProcessCpu() - cpu0;
+        long mapPeak = peak.TakePhase();
+        string[] mapTicks = ticks is null ? [] : [.. ticks.Take(pages)];
         long mapped = GC.GetTotalMemory(forceFullCollection: true);
         // The per-map census walks the model by reflection: only on request, so it never counts in the CPU time.
         string[] census = Environment.GetEnvironmentVariable("VFIOLAB_BENCH_CENSUS") == "1" ? [.. RunMapCensus.Lines(rig, pages)] : [];
+        _ = peak.TakePhase();
         watch.Restart();
         cpu0 = ProcessCpu();
+        alloc0 = GC.GetTotalAllocatedBytes(precise: true);
         rig.UnmapOrThrow(4 * GiB, gib * GiB);
+        long unmapAlloc = GC.GetTotalAllocatedBytes(precise: true) - alloc0;
         double unmap = watch.Elapsed.TotalSeconds;
         TimeSpan unmapCpu = ProcessCpu() - cpu0;
+        long unmapPeak = peak.TakePhase();
+        string[] unmapTicks = ticks is null ? [] : [.. ticks.Take(pages)];
         for (int i = 1; i < repeats; i++)
         {
             // More pairs, for a profiler to see the pair rather than the populating fault; the CPU time of the
@@ -80,6 +92,16 @@ internal static class ShatteredMemoryProbe
             $"mapped {(mapped - empty) / (double)pages:F1} B/page (DMA part {(mapped - populated) / (double)pages:F1}); " +
             $"MAP {map:F2} s, UNMAP {unmap:F2} s, {(map + unmap) * 1e9 / pages:F0} ns/page; " +
             $"peak managed heap {peakBytes / (double)pages:F1} B/page; peak working set {System.Diagnostics.Process.GetCurrentProcess().PeakWorkingSet64 / (double)pages:F1} B/page");
+        output.WriteLine($"peak managed heap by phase (B/page): populate {(populatePeak - empty) / (double)pages:F1}, " +
+            $"MAP {(mapPeak - empty) / (double)pages:F1}, UNMAP {(unmapPeak - empty) / (double)pages:F1}; " +
+            $"allocated by MAP {mapAlloc / (double)pages:F1} B/page, by UNMAP {unmapAlloc / (double)pages:F1} B/page");
+        if (ticks is not null)
+        {
+            output.WriteLine("allocated by type (sampled), MAP:");
+            Array.ForEach(mapTicks, output.WriteLine);
+            output.WriteLine("UNMAP:");
+            Array.ForEach(unmapTicks, output.WriteLine);
+        }
         if (census.Length > 0)
         {
             output.WriteLine("run maps of 1 MiB or more while mapped (field: bytes per page, runs):");
@@ -104,12 +126,22 @@ internal sealed class ManagedHeapPeak : IDisposable
     private readonly Thread _sampler;
     private volatile bool _stop;
     private long _peak;
+    private long _phasePeak;
 
     public ManagedHeapPeak()
     {
         _peak = GC.GetTotalMemory(forceFullCollection: false);
+        _phasePeak = _peak;
         _sampler = new Thread(Sample) { IsBackground = true, Name = "heap peak" };
         _sampler.Start();
+    }
+
+    /// <summary>The peak since the last call (or the start), sampling now once more; the next phase starts here.</summary>
+    public long TakePhase()
+    {
+        long now = GC.GetTotalMemory(forceFullCollection: false);
+        long phase = Math.Max(Interlocked.Exchange(ref _phasePeak, now), now);
+        return phase;
     }
 
     /// <summary>Stops sampling and returns the peak in bytes (one last sample included).</summary>
@@ -136,6 +168,16 @@ internal sealed class ManagedHeapPeak : IDisposable
             if (now > Interlocked.Read(ref _peak))
             {
                 Interlocked.Exchange(ref _peak, now);
+            }
+            long phase = Interlocked.Read(ref _phasePeak);
+            while (now > phase)
+            {
+                long seen = Interlocked.CompareExchange(ref _phasePeak, now, phase);
+                if (seen == phase)
+                {
+                    break;
+                }
+                phase = seen;
             }
             Thread.Sleep(1);
         }

@@ -202,10 +202,14 @@ internal sealed partial class FrameCountMap
     }
 
     /// <summary>Sets the count of every frame of each run to 1, in any order (a page flag set: PG_dirty by a dirtying
-    /// unpin).</summary>
-    public void MarkRuns(ReadOnlySpan<PfnRun> runs)
+    /// unpin). Given <paramref name="denseLike"/> (the pin map of the frames being unpinned), a sparse window that is
+    /// dense there goes dense here before the marks land, as it would after a few hundred of them: an unpin dirties
+    /// the frames it unpins, so where the pins have shattered the dirty bits shatter alike. Building the window's runs
+    /// first only to drop them for the array was ~4 B per page of garbage at the peak of a 64 GiB UNMAP on 1-page runs
+    /// (issue 16; docs/benchmarks.md). It costs at most what the pin map's own dense windows cost.</summary>
+    public void MarkRuns(ReadOnlySpan<PfnRun> runs, FrameCountMap? denseLike = null)
     {
-        CountTowardDense(runs);
+        CountTowardDense(runs, denseLike is { _denseWindows: > 0 } ? denseLike : null);
         _holdDense = true;
         PfnRun[]? pending = null;
         int np = 0;
@@ -257,7 +261,8 @@ internal sealed partial class FrameCountMap
 
     // Counts each short run of a batch toward its sparse window's densify check before any is applied, so a refill that
     // lands many runs in one window applies them to the dense form.
-    private void CountTowardDense(ReadOnlySpan<PfnRun> runs)
+    // A window dense in `denseLike` goes dense at once (MarkRuns), unless a count too large for the array keeps it sparse.
+    private void CountTowardDense(ReadOnlySpan<PfnRun> runs, FrameCountMap? denseLike = null)
     {
         foreach (PfnRun run in runs)
         {
@@ -265,6 +270,15 @@ internal sealed partial class FrameCountMap
             ulong window = first >> WindowShift;
             if (((first + run.Count - 1) >> WindowShift) == window && DenseAt(window) is null)
             {
+                if (denseLike?.DenseAt(window) is not null && !_holdDense)
+                {
+                    ref Slot slot = ref SlotFor(window);
+                    if (slot.Edits > ForcedSparse / 2 && FitsDense(window))
+                    {
+                        ToDense(window, ref slot);
+                        continue;
+                    }
+                }
                 NoteSparseEdit(window);
             }
         }
@@ -335,7 +349,7 @@ internal sealed partial class FrameCountMap
     {
         ref Slot slot = ref SlotFor(window);
         MakeSparse(window, ref slot);
-        slot.Edits = int.MinValue / 2;
+        slot.Edits = ForcedSparse;
     }
 
     private void SetSparse(ulong start, ulong last, ulong count)

@@ -48,6 +48,9 @@ internal sealed partial class FrameCountMap
 
     private const ulong WindowMask = WindowFrames - 1;
 
+    // Slot.Edits of a window kept sparse for good (a count beyond a ushort); a postponed densify check is never this low.
+    private const int ForcedSparse = int.MinValue / 2;
+
     // Windows per directory block: a block (64 KiB of slots) covers 2^24 frames, 64 GiB of 4 KiB pages; the top array
     // grows to the highest block used, 16 Ki references for 1 PiB.
     private const int BlockShift = 12;
@@ -179,7 +182,7 @@ internal sealed partial class FrameCountMap
         {
             if (r.Value.Count > ushort.MaxValue)
             {
-                slot.Edits = int.MinValue / 2;
+                slot.Edits = ForcedSparse;
                 return;
             }
             runs++;
@@ -191,6 +194,28 @@ internal sealed partial class FrameCountMap
             slot.Edits = runs - (4 * (_denseAbove - runs));
             return;
         }
+        ToDense(window, ref slot);
+    }
+
+    // Whether every count of sparse window `window` fits the dense form's ushort.
+    private bool FitsDense(ulong window)
+    {
+        ulong ws = window << WindowShift;
+        foreach (Run<FrameCount> r in _runs.Overlapping(ws, ws + WindowMask))
+        {
+            if (r.Value.Count > ushort.MaxValue)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    // Sparse window `window` into its dense form (every count of its runs fits a ushort: the callers checked).
+    private void ToDense(ulong window, ref Slot slot)
+    {
+        ulong ws = window << WindowShift;
+        ulong we = ws + WindowMask;
         var counts = new ushort[WindowFrames];
         int nonZero = 0;
         foreach (Run<FrameCount> r in _runs.Overlapping(ws, we))

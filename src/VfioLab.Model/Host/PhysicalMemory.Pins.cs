@@ -155,14 +155,16 @@ internal sealed partial class PhysicalMemory
                     n = SortJoined(kept.AsSpan(0, batch.Length));
                     batch = kept.AsSpan(0, n);
                 }
+                if (markDirty)
+                {
+                    // Before the pins drop (the marks do not depend on them): a window whose pins are dense takes its
+                    // dirty bits dense at once, which it can only tell while the pins are there.
+                    _dirty.MarkRuns(batch, denseLike: _pins);
+                }
                 // Frames still referenced (mapped by the process) are left out of _released as they fall: nothing to free.
                 _pins.DropRuns(batch, _released, out ulong fallen, out ulong dropped, out ulong missing, heldBy: _refs);
                 _pinnedFrames -= fallen;
                 _totalPins -= dropped;
-                if (markDirty)
-                {
-                    _dirty.MarkRuns(batch);
-                }
                 ReleaseUnusedLocked(_released, _refs);
                 if (missing != ulong.MaxValue)
                 {

@@ -28,6 +28,8 @@ public class FrameCountMapTests
         bool sawDense = false;
         bool sawSparseAgain = false;
         int lastDense = 0;
+        // A pin map whose windows 0 and 2 are dense, for MarkRuns' hint (the dirty map takes those windows dense at once).
+        FrameCountMap pinsLike = DenseIn(0, 2);
         for (int step = 0; step < 500; step++)
         {
             string where = $"seed 0x{seed:x} step {step}";
@@ -93,7 +95,7 @@ public class FrameCountMapTests
                 case 4:
                     {
                         PfnRun[] runs = RandomRuns(ref rng, keySpace, oracle, onlyPresent: false);
-                        map.MarkRuns(runs);
+                        map.MarkRuns(runs, rng.Next() % 2 == 0 ? pinsLike : null);
                         foreach (PfnRun r in runs)
                         {
                             foreach (ulong k in Keys(r))
@@ -190,6 +192,50 @@ public class FrameCountMapTests
         Assert.Equal(ushort.MaxValue + 1UL, map.CountAt(4));
         Assert.Equal(2UL, map.CountAt(6));
         map.AssertValid();
+    }
+
+    [Fact]
+    public void MarkRuns_TakesAWindowDenseAtOnce_WhereTheHintIsDense()
+    {
+        var dirty = new FrameCountMap(4, 64, 4);
+        dirty.Set(5, 9, 1);
+        dirty.Set(Window + 5, Window + 9, 1);
+        FrameCountMap pins = DenseIn(0);
+        dirty.MarkRuns([new PfnRun(new Pfn(12), 1), new PfnRun(new Pfn(Window + 12), 1)], denseLike: pins);
+        // Window 0 is dense in the hint: dense here after one mark, with the runs it had; window 1 stays runs.
+        Assert.Equal(1, dirty.DenseWindowCount);
+        Assert.Equal(
+            [new Run<FrameCount>(5, 9, new FrameCount(1)), new Run<FrameCount>(12, 12, new FrameCount(1)),
+                new Run<FrameCount>(Window + 5, Window + 9, new FrameCount(1)), new Run<FrameCount>(Window + 12, Window + 12, new FrameCount(1))],
+            ToList(dirty.All()));
+        dirty.AssertValid();
+    }
+
+    [Fact]
+    public void MarkRuns_KeepsAWindowWithACountBeyondAUshortAsRuns_WhateverTheHint()
+    {
+        var map = new FrameCountMap(4, 64, 4);
+        map.Set(3, 3, ushort.MaxValue + 1UL);
+        map.MarkRuns([new PfnRun(new Pfn(12), 1)], denseLike: DenseIn(0));
+        Assert.Equal(0, map.DenseWindowCount);
+        Assert.Equal(ushort.MaxValue + 1UL, map.CountAt(3));
+        Assert.Equal(1UL, map.CountAt(12));
+        map.AssertValid();
+    }
+
+    // A map with a count on every other frame of the given windows, which makes each of them dense.
+    private static FrameCountMap DenseIn(params ulong[] windows)
+    {
+        var map = new FrameCountMap(4, 8, 2);
+        foreach (ulong w in windows)
+        {
+            for (ulong i = 0; i < 64; i++)
+            {
+                map.AddRuns([new PfnRun(new Pfn((w * Window) + (2 * i)), 1)]);
+            }
+        }
+        Assert.Equal(windows.Length, map.DenseWindowCount);
+        return map;
     }
 
     private static List<Run<FrameCount>> ToList(FrameCountMap.RangeEnumerable runs)
