@@ -72,22 +72,32 @@ internal static class ShatteredMemoryProbe
         TimeSpan unmapCpu = ProcessCpu() - cpu0;
         long unmapPeak = peak.TakePhase();
         string[] unmapTicks = ticks is null ? [] : [.. ticks.Take(pages)];
+        if (repeats > 1)
+        {
+            mapCpu = TimeSpan.Zero;
+            unmapCpu = TimeSpan.Zero;
+        }
         for (int i = 1; i < repeats; i++)
         {
-            // More pairs, for a profiler to see the pair rather than the populating fault; the CPU time of the
-            // last pair is reported (warm: the JIT has reached its final tier).
+            // More pairs, for a profiler to see the pair rather than the populating fault; the mean CPU time of these
+            // pairs is reported (warm: the JIT reaches its final tier in the first ones).
             cpu0 = ProcessCpu();
             rig.MapOrThrow(4 * GiB, ram, gib * GiB);
-            mapCpu = ProcessCpu() - cpu0;
+            mapCpu += ProcessCpu() - cpu0;
             cpu0 = ProcessCpu();
             rig.UnmapOrThrow(4 * GiB, gib * GiB);
-            unmapCpu = ProcessCpu() - cpu0;
+            unmapCpu += ProcessCpu() - cpu0;
+        }
+        if (repeats > 1)
+        {
+            mapCpu /= repeats - 1;
+            unmapCpu /= repeats - 1;
         }
         long peakBytes = peak.Stop() - empty;
         GC.KeepAlive(rig);
         // User + system CPU time of the process: steadier than the wall clock on a loaded machine.
         output.WriteLine($"CPU: MAP {mapCpu.TotalSeconds:F3} s, UNMAP {unmapCpu.TotalSeconds:F3} s, " +
-            $"{(mapCpu + unmapCpu).TotalSeconds * 1e9 / pages:F0} ns/page (last pair of {repeats})");
+            $"{(mapCpu + unmapCpu).TotalSeconds * 1e9 / pages:F0} ns/page " + (repeats > 1 ? $"(mean of pairs 2-{repeats})" : "(one pair)"));
         output.WriteLine($"{gib} GiB in {runPages}-page runs ({pages} pages): populated {(populated - empty) / (double)pages:F1} B/page, " +
             $"mapped {(mapped - empty) / (double)pages:F1} B/page (DMA part {(mapped - populated) / (double)pages:F1}); " +
             $"MAP {map:F2} s, UNMAP {unmap:F2} s, {(map + unmap) * 1e9 / pages:F0} ns/page; " +

@@ -86,8 +86,10 @@ internal sealed partial class FrameCountMap
         ulong risen = 0;
         PfnRun[]? pending = null;
         int np = 0;
-        foreach (PfnRun run in runs)
+        for (int i = 0; i < runs.Length; i++)
         {
+            PfnRun run = runs[i];
+            Prefetch(runs, i + PrefetchAhead);
             ulong first = run.First.Value;
             ulong last = first + run.Count - 1;
             ulong window = first >> WindowShift;
@@ -138,8 +140,11 @@ internal sealed partial class FrameCountMap
         missing = ulong.MaxValue;
         PfnRun[]? pending = null;
         int np = 0;
-        foreach (PfnRun run in runs)
+        for (int i = 0; i < runs.Length; i++)
         {
+            PfnRun run = runs[i];
+            Prefetch(runs, i + PrefetchAhead);
+            heldBy?.Prefetch(runs, i + PrefetchAhead);
             ulong first = run.First.Value;
             ulong last = first + run.Count - 1;
             ulong window = first >> WindowShift;
@@ -213,8 +218,10 @@ internal sealed partial class FrameCountMap
         _holdDense = true;
         PfnRun[]? pending = null;
         int np = 0;
-        foreach (PfnRun run in runs)
+        for (int i = 0; i < runs.Length; i++)
         {
+            PfnRun run = runs[i];
+            Prefetch(runs, i + PrefetchAhead);
             ulong first = run.First.Value;
             ulong last = first + run.Count - 1;
             ulong window = first >> WindowShift;
@@ -225,12 +232,12 @@ internal sealed partial class FrameCountMap
                 {
                     ushort[] counts = slot.Counts!;
                     int marked = 0;
-                    for (int i = (int)(first & WindowMask), b = (int)(last & WindowMask); i <= b; i++)
+                    for (int k = (int)(first & WindowMask), b = (int)(last & WindowMask); k <= b; k++)
                     {
-                        if (counts[i] != 1)
+                        if (counts[k] != 1)
                         {
-                            marked += counts[i] == 0 ? 1 : 0;
-                            counts[i] = 1;
+                            marked += counts[k] == 0 ? 1 : 0;
+                            counts[k] = 1;
                         }
                     }
                     slot.NonZero += marked;
@@ -259,9 +266,40 @@ internal sealed partial class FrameCountMap
         _holdDense = false;
     }
 
+    // Runs of a batch between asking for a frame's count to be fetched and updating it (8 and 32 measured the same).
+    private const int PrefetchAhead = 16;
+
+    // Asks the CPU to fetch the count of runs[i]'s first frame where its window is dense (nothing past the batch's end,
+    // or on a CPU without the instruction). On shattered memory each run of a batch lands in another window, and the
+    // batch's updates waited for a cache miss each, one after the other: fetched 16 runs ahead, UNMAP of 4 GiB on 1-page
+    // runs took ~0.075 s of CPU instead of ~0.09 (issue 16; docs/benchmarks.md). The only unsafe code of the model: a
+    // prefetch hint reads nothing into the program and never faults, so an array the GC moved meanwhile costs a useless
+    // fetch at worst; .NET has no prefetch without a pointer.
+    private void Prefetch(ReadOnlySpan<PfnRun> runs, int i)
+    {
+        if ((uint)i < (uint)runs.Length && System.Runtime.Intrinsics.X86.Sse.IsSupported)
+        {
+            ulong frame = runs[i].First.Value;
+            ulong window = frame >> WindowShift;
+            ulong b = window >> BlockShift;
+            if (b < (ulong)_dir.Length && _dir[b] is { } block && block[(int)(window & (BlockSlots - 1))].Counts is { } counts)
+            {
+                PrefetchElement(ref counts[(int)(frame & WindowMask)]);
+            }
+        }
+    }
+
+    private static unsafe void PrefetchElement(ref ushort element) =>
+        System.Runtime.Intrinsics.X86.Sse.Prefetch0(System.Runtime.CompilerServices.Unsafe.AsPointer(ref element));
+
     // Counts each short run of a batch toward its sparse window's densify check before any is applied, so a refill that
     // lands many runs in one window applies them to the dense form.
     // A window dense in `denseLike` goes dense at once (MarkRuns), unless a count too large for the array keeps it sparse.
+    // A window that was dense until its counts all fell to 0 (an unmap of shattered memory) goes dense again at its
+    // _sparseBelow-th short edit (the threshold below which a dense window goes back to runs) instead of its
+    // _denseAbove-th: memory that shattered stays shattered, and the next MAP over it built each window's few hundred runs
+    // in the run map, sorted, only to copy them into a new array (measured on 1-page runs, issue 16: docs/benchmarks.md).
+    // The batch lands after this, so a window made dense here is never left empty.
     private void CountTowardDense(ReadOnlySpan<PfnRun> runs, FrameCountMap? denseLike = null)
     {
         foreach (PfnRun run in runs)
@@ -270,10 +308,12 @@ internal sealed partial class FrameCountMap
             ulong window = first >> WindowShift;
             if (((first + run.Count - 1) >> WindowShift) == window && DenseAt(window) is null)
             {
-                if (denseLike?.DenseAt(window) is not null && !_holdDense)
+                ref Slot slot = ref SlotFor(window);
+                bool again = slot.WasDense && slot.Edits + 1 >= _sparseBelow;
+                if ((again || denseLike?.DenseAt(window) is not null) && slot.Edits > ForcedSparse / 2)
                 {
-                    ref Slot slot = ref SlotFor(window);
-                    if (slot.Edits > ForcedSparse / 2 && FitsDense(window))
+                    slot.WasDense = false;
+                    if (FitsDense(window))
                     {
                         ToDense(window, ref slot);
                         continue;

@@ -89,11 +89,14 @@ internal sealed partial class FrameCountMap
 
     // Per window: its counts while dense; Edits counts short sparse edits toward a densify check (negative: postponed),
     // or dense edits toward a sparsify check.
+    // WasDense: the window was dense until its counts all fell to 0 (an unmap of shattered memory), so it goes dense again
+    // after a few edits instead of a few hundred (NoteSparseEdit).
     private struct Slot
     {
         public ushort[]? Counts;
         public int NonZero;
         public int Edits;
+        public bool WasDense;
     }
 
     /// <summary>The count of <paramref name="frame"/> (0 if none).</summary>
@@ -229,6 +232,7 @@ internal sealed partial class FrameCountMap
         slot.Counts = counts;
         slot.NonZero = nonZero;
         slot.Edits = 0;
+        slot.WasDense = false;
         _denseSet.Set(window, window, default);
         _denseWindows++;
     }
@@ -269,6 +273,7 @@ internal sealed partial class FrameCountMap
         if (slot.NonZero == 0)
         {
             DropDense(window, ref slot);
+            slot.WasDense = true;
             return;
         }
         if (grew && slot.NonZero == (int)WindowFrames && slot.Counts.AsSpan().IndexOfAnyExcept(slot.Counts![0]) < 0)

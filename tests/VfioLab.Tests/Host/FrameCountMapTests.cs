@@ -212,6 +212,32 @@ public class FrameCountMapTests
     }
 
     [Fact]
+    public void AWindowThatEmptiedWhileDense_GoesDenseAgainAfterAFewRuns_NotAFewHundred()
+    {
+        // Thresholds: dense above 64 runs, back to runs below 4. Window 0 goes dense, is emptied, then takes 4 runs in
+        // one batch: dense at once. Window 1, never dense, takes the same 4 runs and stays runs.
+        var map = new FrameCountMap(4, 64, 4);
+        for (ulong i = 0; i < 80; i++)
+        {
+            map.AddRuns([new PfnRun(new Pfn(2 * i), 1)]);
+        }
+        Assert.Equal(1, map.DenseWindowCount);
+        map.DropRuns([.. Enumerable.Range(0, 80).Select(i => new PfnRun(new Pfn(2 * (ulong)i), 1))], [], out ulong fallen, out _, out _);
+        Assert.Equal(80UL, fallen);
+        Assert.Equal(0, map.DenseWindowCount);
+        PfnRun[] four = [new PfnRun(new Pfn(7), 1), new PfnRun(new Pfn(3), 1), new PfnRun(new Pfn(11), 2), new PfnRun(new Pfn(20), 1)];
+        map.AddRuns([.. four, .. four.Select(r => r with { First = r.First.Plus(Window) })]);
+        Assert.Equal(1, map.DenseWindowCount);
+        Assert.Equal(
+            [new Run<FrameCount>(3, 3, new FrameCount(1)), new Run<FrameCount>(7, 7, new FrameCount(1)), new Run<FrameCount>(11, 12, new FrameCount(1)),
+                new Run<FrameCount>(20, 20, new FrameCount(1)), new Run<FrameCount>(Window + 3, Window + 3, new FrameCount(1)),
+                new Run<FrameCount>(Window + 7, Window + 7, new FrameCount(1)), new Run<FrameCount>(Window + 11, Window + 12, new FrameCount(1)),
+                new Run<FrameCount>(Window + 20, Window + 20, new FrameCount(1))],
+            ToList(map.All()));
+        map.AssertValid();
+    }
+
+    [Fact]
     public void MarkRuns_KeepsAWindowWithACountBeyondAUshortAsRuns_WhateverTheHint()
     {
         var map = new FrameCountMap(4, 64, 4);
