@@ -24,9 +24,9 @@ internal static class Program
             RunMapLoop.Run(Console.Out, int.Parse(count, System.Globalization.CultureInfo.InvariantCulture));
             return;
         }
-        if (args is ["--pair-loop", string pairs])
+        if (args is ["--pair-loop", string pairs, .. string[] which] && which is [] or ["tera"])
         {
-            PairLoop.Run(Console.Out, int.Parse(pairs, System.Globalization.CultureInfo.InvariantCulture));
+            PairLoop.Run(Console.Out, int.Parse(pairs, System.Globalization.CultureInfo.InvariantCulture), tera: which is ["tera"]);
             return;
         }
         if (args is ["--check-cost", string workload, .. string[] more])

@@ -1,33 +1,38 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 
-// The tracker keys on the inner Lock as an object for identity only; nothing locks on it through Monitor.
-#pragma warning disable CS9216
-
 namespace VfioLab.Diagnostics;
 
 /// <summary>
-/// A <see cref="Lock"/> with a <see cref="LockRank"/>, reporting to <see cref="LockOrder"/> in debug
-/// builds. A struct on purpose: <c>lock (x)</c> on it does not compile, so no call site can fall back to
-/// Monitor and bypass the check; use <c>using (x.EnterScope())</c>.
+/// A mutex without recursion (the kernel's mutex or spinlock) with a <see cref="LockRank"/>, reporting to
+/// <see cref="LockOrder"/> in debug builds. A struct on purpose: <c>lock (x)</c> on it does not compile, so no call site
+/// can fall back to Monitor and bypass the check; use <c>using (x.EnterScope())</c>.
 /// </summary>
-/// <remarks>In a release build the reports compile away and every member is a forwarding call the JIT inlines.</remarks>
+/// <remarks>
+/// Why not <see cref="Lock"/>: its enter and exit each read the calling thread's id from thread-local storage (a call to
+/// <c>__tls_get_addr</c> here) to support recursion and ownership checks, and a MAP_DMA+UNMAP_DMA pair of one page takes
+/// seven such locks (type1's twice, the IOMMU domain's twice, physical memory's twice, the page table's once): 16 % of
+/// issue 16's 4 KiB pair. This one is one word (<see cref="Gate"/>): an uncontended enter is one compare-exchange and an
+/// uncontended exit one exchange. The kernel's mutexes and spinlocks do not recurse either; in a release build a
+/// recursive enter waits for itself, as a recursive mutex_lock does. Who holds the lock is known in debug builds only,
+/// as with <see cref="OrderedRwSemaphore"/> and the kernel's lockdep: there a recursive enter throws
+/// <see cref="LockRecursionException"/> and a release by a thread that does not hold the lock
+/// <see cref="SynchronizationLockException"/>, and <see cref="IsHeldByCurrentThread"/> is exact; the tests run debug
+/// builds. In a release build <see cref="IsHeldByCurrentThread"/> answers whether any thread holds it (only assertions
+/// ask), and the <see cref="LockOrder"/> reports compile away.
+/// </remarks>
 internal readonly struct OrderedLock
 {
-    private readonly Lock _lock;
+    private readonly Gate _gate;
 
     /// <summary>A new lock of <paramref name="rank"/>.</summary>
-    public OrderedLock(LockRank rank)
-    {
-        _lock = new Lock();
-        Rank = rank;
-    }
+    public OrderedLock(LockRank rank) => _gate = new Gate(rank);
 
     /// <summary>Where the lock sits in the order.</summary>
-    public LockRank Rank { get; }
+    public LockRank Rank => _gate.Rank;
 
-    /// <summary>Whether the calling thread holds the lock.</summary>
-    public bool IsHeldByCurrentThread => _lock.IsHeldByCurrentThread;
+    /// <summary>Whether the calling thread holds the lock (release builds: whether any thread does).</summary>
+    public bool IsHeldByCurrentThread => _gate.IsHeldByCurrentThread;
 
     /// <summary>lockdep_assert_held: what a <c>*Locked</c> method calls on entry (STYLE.md 12). In a debug build
     /// a thread that does not hold the lock gets a <see cref="LockOrderException"/>; in a release build the call
@@ -35,7 +40,7 @@ internal readonly struct OrderedLock
     [Conditional("DEBUG")]
     public void AssertHeld()
     {
-        if (!_lock.IsHeldByCurrentThread)
+        if (!_gate.IsHeldByCurrentThread)
         {
             LockOrder.ThrowNotHeld(Rank);
         }
@@ -45,10 +50,8 @@ internal readonly struct OrderedLock
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Scope EnterScope()
     {
-        LockOrder.Acquiring(Rank, _lock);
-        Lock.Scope inner = _lock.EnterScope();
-        LockOrder.Acquired(Rank, _lock);
-        return new Scope(_lock, inner);
+        Enter();
+        return new Scope(_gate);
     }
 
     /// <summary>Takes the lock while the thread holds another of the same rank, which the caller
@@ -56,47 +59,153 @@ internal readonly struct OrderedLock
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Scope EnterScopeNested()
     {
-        LockOrder.Acquiring(Rank, _lock, nested: true);
-        Lock.Scope inner = _lock.EnterScope();
-        LockOrder.Acquired(Rank, _lock);
-        return new Scope(_lock, inner);
+        _gate.CheckNotHeld();
+        LockOrder.Acquiring(Rank, _gate, nested: true);
+        _gate.Enter();
+        LockOrder.Acquired(Rank, _gate);
+        return new Scope(_gate);
     }
 
     /// <summary>Takes the lock (paired with <see cref="Exit"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Enter()
     {
-        LockOrder.Acquiring(Rank, _lock);
-        _lock.Enter();
-        LockOrder.Acquired(Rank, _lock);
+        _gate.CheckNotHeld();
+        LockOrder.Acquiring(Rank, _gate);
+        _gate.Enter();
+        LockOrder.Acquired(Rank, _gate);
     }
 
     /// <summary>Releases the lock taken by <see cref="Enter"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Exit()
     {
-        LockOrder.Released(_lock);
-        _lock.Exit();
+        LockOrder.Released(_gate);
+        _gate.Exit();
     }
 
     /// <summary>A held <see cref="OrderedLock"/>, released on dispose.</summary>
     public ref struct Scope
     {
-        private readonly Lock _owner;
-        private Lock.Scope _inner;
+        private readonly Gate _owner;
 
-        internal Scope(Lock owner, Lock.Scope inner)
-        {
-            _owner = owner;
-            _inner = inner;
-        }
+        internal Scope(Gate owner) => _owner = owner;
 
         /// <summary>Releases the lock.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Dispose()
+        public readonly void Dispose()
         {
             LockOrder.Released(_owner);
-            _inner.Dispose();
+            _owner.Exit();
+        }
+    }
+
+    /// <summary>
+    /// The lock word: 0 free, 1 held, 2 held and a thread may be waiting (a futex mutex's three states). A waiter spins a
+    /// little, then marks the word 2 and sleeps on this object's monitor, which it holds from marking until it sleeps;
+    /// an exit that finds 2 frees the word and wakes one waiter under the same monitor, so it cannot come between a
+    /// waiter's test and its sleep. A woken waiter takes the word as 2 again, so the exit after it wakes the next one.
+    /// </summary>
+    internal sealed class Gate(LockRank rank)
+    {
+        private int _state;
+#if DEBUG
+        private int _owner;
+#endif
+
+        public LockRank Rank { get; } = rank;
+
+        public bool IsHeldByCurrentThread
+        {
+            get
+            {
+#if DEBUG
+                return Volatile.Read(ref _state) != 0 && Volatile.Read(ref _owner) == Environment.CurrentManagedThreadId;
+#else
+                return Volatile.Read(ref _state) != 0;
+#endif
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Enter()
+        {
+            if (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
+            {
+                EnterSlow();
+            }
+            NoteOwner(Environment.CurrentManagedThreadId);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Exit()
+        {
+            CheckOwner();
+            NoteOwner(0);
+            if (Interlocked.Exchange(ref _state, 0) != 1)
+            {
+                ExitSlow();
+            }
+        }
+
+        // No recursion: taking the lock again on the thread that holds it would wait for itself (debug builds).
+        [Conditional("DEBUG")]
+        public void CheckNotHeld()
+        {
+            if (IsHeldByCurrentThread)
+            {
+                throw new LockRecursionException($"the {Rank} lock is taken again by the thread that holds it (no recursion)");
+            }
+        }
+
+        [Conditional("DEBUG")]
+        private void CheckOwner()
+        {
+            if (!IsHeldByCurrentThread)
+            {
+                throw new SynchronizationLockException($"the {Rank} lock is released by a thread that does not hold it");
+            }
+        }
+
+        // The argument is not evaluated in a release build (the call is removed with it).
+        [Conditional("DEBUG")]
+        private void NoteOwner(int thread)
+        {
+#if DEBUG
+            Volatile.Write(ref _owner, thread);
+#endif
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private void EnterSlow()
+        {
+            SpinWait spin = default;
+            for (int i = 0; i < 20; i++)
+            {
+                if (Volatile.Read(ref _state) == 0 && Interlocked.CompareExchange(ref _state, 1, 0) == 0)
+                {
+                    return;
+                }
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+            lock (this)
+            {
+                while (Interlocked.Exchange(ref _state, 2) != 0)
+                {
+                    Monitor.Wait(this);
+                }
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private void ExitSlow()
+        {
+            // The exchange returned 2 (someone may wait) or 0 (the lock was not held: an unbalanced exit, which debug
+            // builds refuse before this).
+            lock (this)
+            {
+                Monitor.Pulse(this);
+            }
         }
     }
 }

@@ -79,15 +79,18 @@ public sealed class LockOrderTests
     [Fact]
     public void Enter_ReentryOfAHeldLockUnderAHigherRank_IsNotAnInversion()
     {
-        var type1 = new OrderedLock(LockRank.Type1);
-        var domain = new OrderedLock(LockRank.IommuDomain);
+        // vfio-pci's memory_lock recurses (OrderedReaderWriterLock with recursion); OrderedLock does not (its own tests).
+        var memoryLock = new OrderedReaderWriterLock(LockRank.MemoryLock, LockRecursionPolicy.SupportsRecursion);
+        var pageTable = new OrderedLock(LockRank.PageTable);
 
-        using (type1.EnterScope())
-        using (domain.EnterScope())
-        using (type1.EnterScope())
+        memoryLock.EnterReadLock();
+        using (pageTable.EnterScope())
         {
+            memoryLock.EnterReadLock();
             Assert.Equal(3, LockOrder.HeldByCurrentThread().Length);
+            memoryLock.ExitReadLock();
         }
+        memoryLock.ExitReadLock();
         Assert.Empty(LockOrder.HeldByCurrentThread());
     }
 
