@@ -190,8 +190,10 @@ internal sealed partial class AddressSpace
     {
         const int Batch = 64;
         bool hole = !_pageTable.Overlaps(p, last);
-        Span<PfnRun> runs = stackalloc PfnRun[Batch];
-        Span<Run<Pte>> ptes = stackalloc Run<Pte>[Batch];
+        // A fault of a page or a few needs no more room than that.
+        int batch = (int)Math.Min(Batch, last - p + 1);
+        Span<PfnRun> runs = stackalloc PfnRun[batch];
+        Span<Run<Pte>> ptes = stackalloc Run<Pte>[batch];
         while (p <= last)
         {
             int n = _memory.AllocateRuns(last - p + 1, runs, out bool failed);
