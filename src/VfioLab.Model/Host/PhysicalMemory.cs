@@ -13,7 +13,7 @@ namespace VfioLab.Host;
 /// <remarks>
 /// Lock: <c>_gate</c>, a leaf lock (nothing else is taken while it is held). It protects every
 /// run map (<c>_free</c>, <c>_reserved</c>, <c>_refs</c>, <c>_pins</c>, <c>_dirty</c>), the content
-/// chunks, the scattered-layout cursor and the pin totals. Never changing after construction:
+/// chunks, the scattered-layout cursor and its block of the permutation computed ahead, and the pin totals. Never changing after construction:
 /// <see cref="PageShift"/>, <see cref="FrameCount"/>, the layout and its permutation.
 /// A frame is allocated while its reference count (mappings and owning objects) or its pin count
 /// is non-zero; it returns to the free set, zeroed, when both reach zero.
@@ -244,16 +244,7 @@ internal sealed partial class PhysicalMemory
             last = lowest.Last;
         }
         ulong count = Math.Min(maxCount, last - start + 1);
-        if (shattering)
-        {
-            _free.SetShattering(start, start + count - 1, 0);
-            _freeFrames -= count;
-            _refs.SetShattering(start, start + count - 1, 1);
-        }
-        else
-        {
-            TakeLocked(start, count);
-        }
+        TakeLocked(start, count, shattering);
         run = new PfnRun(new Pfn(start), count);
         return true;
     }
@@ -379,12 +370,23 @@ internal sealed partial class PhysicalMemory
         return _slotBlock[at];
     }
 
-    private void TakeLocked(ulong start, ulong count)
+    // Takes free frames [start, start + count) with one reference each; `shattering`: a populate that will shatter
+    // every window it touches (see AllocateRuns).
+    private void TakeLocked(ulong start, ulong count, bool shattering = false)
     {
         _gate.AssertHeld();
-        _free.Set(start, start + count - 1, 0);
+        ulong last = start + count - 1;
+        if (shattering)
+        {
+            _free.SetShattering(start, last, 0);
+            _refs.SetShattering(start, last, 1);
+        }
+        else
+        {
+            _free.Set(start, last, 0);
+            _refs.Set(start, last, 1);
+        }
         _freeFrames -= count;
-        _refs.Set(start, start + count - 1, 1);
     }
 
     /// <summary>Checks the representation of the free, reference, pin and dirty maps (tests).</summary>
