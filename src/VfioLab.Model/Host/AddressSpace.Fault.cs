@@ -161,28 +161,62 @@ internal sealed partial class AddressSpace
     }
 
     // Maps fresh frames (zeroed: a freed frame loses its contents) over [p, last], replacing whatever PTEs are
-    // there, which hold no frame reference (holes and zero-frame pages): whole huge pages for hugetlb.
+    // there, which hold no frame reference (holes and zero-frame pages): whole huge pages for hugetlb. Small pages are
+    // allocated a batch of runs at a time (PhysicalMemory.AllocateRuns: the runs one TryAllocateRun after another would
+    // give, under one lock acquisition) and a hole's PTEs inserted a batch at a time in address order
+    // (RunMap.InsertSorted, the tree one Set per run leaves): on memory shattered into 1-page runs a populate allocates
+    // and maps a run per page, and a lock round trip and a descent per page were a good part of it (issue 16).
     private VmFaultResult MapFreshLocked(Vma vma, ulong p, ulong last)
     {
         _ptGate.AssertHeld();
         ulong g = vma.HugePages;
+        if (g == 1)
+        {
+            return MapFreshSmallLocked(p, last, vma.IsWritable);
+        }
         while (p <= last)
         {
-            PfnRun run;
-            if (g > 1)
+            if (!_memory.TryAllocateHuge(g, out Pfn block))
             {
-                if (!_memory.TryAllocateHuge(g, out Pfn block))
-                {
-                    return VmFaultResult.SigBus;
-                }
-                run = new PfnRun(block, g);
+                return VmFaultResult.SigBus;
             }
-            else if (!_memory.TryAllocateRun(last - p + 1, out run))
+            _pageTable.Set(p, p + g - 1, new Pte(block, vma.IsWritable));
+            p += g;
+        }
+        return VmFaultResult.Ok;
+    }
+
+    private VmFaultResult MapFreshSmallLocked(ulong p, ulong last, bool writable)
+    {
+        const int Batch = 64;
+        bool hole = !_pageTable.Overlaps(p, last);
+        // A fault of a page or a few needs no more room than that.
+        int batch = (int)Math.Min(Batch, last - p + 1);
+        Span<PfnRun> runs = stackalloc PfnRun[batch];
+        Span<Run<Pte>> ptes = stackalloc Run<Pte>[batch];
+        while (p <= last)
+        {
+            int n = _memory.AllocateRuns(last - p + 1, runs, out bool failed);
+            for (int i = 0; i < n; i++)
+            {
+                ptes[i] = new Run<Pte>(p, p + runs[i].Count - 1, new Pte(runs[i].First, writable));
+                p += runs[i].Count;
+            }
+            if (hole)
+            {
+                _pageTable.InsertSorted(ptes[..n]);
+            }
+            else
+            {
+                foreach (Run<Pte> pte in ptes[..n])
+                {
+                    _pageTable.Set(pte.Start, pte.Last, pte.Value);
+                }
+            }
+            if (failed)
             {
                 return VmFaultResult.Oom;
             }
-            _pageTable.Set(p, p + run.Count - 1, new Pte(run.First, vma.IsWritable));
-            p += run.Count;
         }
         return VmFaultResult.Ok;
     }

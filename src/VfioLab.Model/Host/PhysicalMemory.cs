@@ -13,7 +13,7 @@ namespace VfioLab.Host;
 /// <remarks>
 /// Lock: <c>_gate</c>, a leaf lock (nothing else is taken while it is held). It protects every
 /// run map (<c>_free</c>, <c>_reserved</c>, <c>_refs</c>, <c>_pins</c>, <c>_dirty</c>), the content
-/// chunks, the scattered-layout cursor and the pin totals. Never changing after construction:
+/// chunks, the scattered-layout cursor and its block of the permutation computed ahead, and the pin totals. Never changing after construction:
 /// <see cref="PageShift"/>, <see cref="FrameCount"/>, the layout and its permutation.
 /// A frame is allocated while its reference count (mappings and owning objects) or its pin count
 /// is non-zero; it returns to the free set, zeroed, when both reach zero.
@@ -35,6 +35,13 @@ internal sealed partial class PhysicalMemory
     private readonly SlotPermutation? _slots;
     private readonly FaultInjector? _faults;
     private ulong _slotCursor;
+    // The permutation from _slotBlockStart on, computed a block at a time (SlotPermutation.Fill) as the cursor reaches it.
+    private const int SlotBlock = 256;
+    private ulong[]? _slotBlock;
+    private ulong _slotBlockStart;
+    private int _slotBlockLength;
+    // Sum of what FrameCountMap.Touch read: kept so the reads are not optimized away; means nothing.
+    private ulong _touched;
     private ulong _freeFrames;
     // Frames ever marked PageReserved, written under _gate and read without it: while it is zero (every host
     // the scenarios build; only tests reserve frames) the reserved test is the range check alone. type1 asks
@@ -166,34 +173,80 @@ internal sealed partial class PhysicalMemory
     public bool TryAllocateRun(ulong maxCount, out PfnRun run)
     {
         run = default;
-        if (maxCount == 0 || (_faults?.ShouldFail(FaultSite.Alloc) ?? false))
+        if (maxCount == 0)
         {
             return false;
         }
         using (_gate.EnterScope())
         {
-            if (_freeFrames == 0)
-            {
-                return false;
-            }
-            ulong start;
-            ulong last;
-            if (_slots is not null && TryNextScatteredLocked(out Run<FrameCount> slotRun))
-            {
-                start = slotRun.Start;
-                last = slotRun.Last;
-            }
-            else
-            {
-                _free.TryGetAtOrAfter(0, out Run<FrameCount> lowest);
-                start = lowest.Start;
-                last = lowest.Last;
-            }
-            ulong count = Math.Min(maxCount, last - start + 1);
-            TakeLocked(start, count);
-            run = new PfnRun(new Pfn(start), count);
-            return true;
+            return TryAllocateRunLocked(maxCount, false, out run);
         }
+    }
+
+    /// <summary>Allocates frames for up to <paramref name="maxFrames"/> pages into <paramref name="runs"/>: exactly the
+    /// runs, in order, that calling <see cref="TryAllocateRun"/> for what is still wanted would return one after the
+    /// other (each asking the <c>alloc</c> fault site once), until <paramref name="maxFrames"/> are allocated,
+    /// <paramref name="runs"/> is full or a call fails (<paramref name="failed"/>: ENOMEM); returns the runs written.
+    /// One acquisition of the lock for all of them: a populate of memory shattered into 1-page runs allocates a run per
+    /// page (issue 16).</summary>
+    public int AllocateRuns(ulong maxFrames, Span<PfnRun> runs, out bool failed)
+    {
+        failed = false;
+        int n = 0;
+        // Whether this request takes so many slots per window of RAM (more than a window holds as runs before it turns
+        // dense) that every window it touches will shatter: then a window goes dense at its first take
+        // (FrameCountMap.SetShattering says why). Only where slots never straddle a window edge (run_pages divides the
+        // window): there the frames a slot yields do not depend on which windows are dense, while a slot across an edge
+        // of a dense window is taken in two runs (FrameCountMap.TryGetFirstWithin), so densifying earlier than the maps
+        // would on their own would change the runs handed out, and the alloc fault site's count with them.
+        ulong windows = ((FrameCount - 1) >> FrameCountMap.WindowShift) + 1;
+        bool shattering = _slots is not null && FrameCountMap.WindowFrames % _layout.RunPages == 0 &&
+            maxFrames / _layout.RunPages > (ulong)_free.DenseAbove * windows;
+        using (_gate.EnterScope())
+        {
+            while (n < runs.Length && maxFrames > 0)
+            {
+                if (!TryAllocateRunLocked(maxFrames, shattering, out PfnRun run))
+                {
+                    failed = true;
+                    break;
+                }
+                runs[n++] = run;
+                maxFrames -= run.Count;
+            }
+        }
+        return n;
+    }
+
+    private bool TryAllocateRunLocked(ulong maxCount, bool shattering, out PfnRun run)
+    {
+        _gate.AssertHeld();
+        run = default;
+        if (_faults?.ShouldFail(FaultSite.Alloc) ?? false)
+        {
+            return false;
+        }
+        if (_freeFrames == 0)
+        {
+            return false;
+        }
+        ulong start;
+        ulong last;
+        if (_slots is not null && TryNextScatteredLocked(out Run<FrameCount> slotRun))
+        {
+            start = slotRun.Start;
+            last = slotRun.Last;
+        }
+        else
+        {
+            _free.TryGetAtOrAfter(0, out Run<FrameCount> lowest);
+            start = lowest.Start;
+            last = lowest.Last;
+        }
+        ulong count = Math.Min(maxCount, last - start + 1);
+        TakeLocked(start, count, shattering);
+        run = new PfnRun(new Pfn(start), count);
+        return true;
     }
 
     /// <summary>Allocates one naturally aligned, physically contiguous block of
@@ -285,7 +338,7 @@ internal sealed partial class PhysicalMemory
         _gate.AssertHeld();
         while (_slotCursor < _slots!.Count)
         {
-            ulong slot = _slots[_slotCursor];
+            ulong slot = SlotAtCursorLocked();
             ulong start = slot * _layout.RunPages;
             ulong last = Math.Min(start + _layout.RunPages - 1, FrameCount - 1);
             if (_free.TryGetFirstWithin(start, last, out ulong first, out ulong end))
@@ -299,12 +352,53 @@ internal sealed partial class PhysicalMemory
         return false;
     }
 
-    private void TakeLocked(ulong start, ulong count)
+    // The slot at the cursor, from a block of the permutation computed ahead (SlotBlock positions from _slotBlockStart).
+    private ulong SlotAtCursorLocked()
+    {
+        ulong at = _slotCursor - _slotBlockStart;
+        if (_slotBlock is null || at >= (ulong)_slotBlockLength)
+        {
+            _slotBlock ??= new ulong[SlotBlock];
+            _slotBlockStart = _slotCursor;
+            _slotBlockLength = (int)Math.Min(SlotBlock, _slots!.Count - _slotCursor);
+            ReadOnlySpan<ulong> block = _slotBlock.AsSpan(0, _slotBlockLength);
+            _slots.Fill(_slotCursor, _slotBlock.AsSpan(0, _slotBlockLength));
+            // The block's lines of the free and reference maps fetched side by side (FrameCountMap.Touch says why).
+            _touched += _free.Touch(block, _layout.RunPages) + _refs.Touch(block, _layout.RunPages);
+            at = 0;
+        }
+        return _slotBlock[at];
+    }
+
+    // Takes free frames [start, start + count) with one reference each; `shattering`: a populate that will shatter
+    // every window it touches (see AllocateRuns).
+    private void TakeLocked(ulong start, ulong count, bool shattering = false)
     {
         _gate.AssertHeld();
-        _free.Set(start, start + count - 1, 0);
+        ulong last = start + count - 1;
+        if (shattering)
+        {
+            _free.SetShattering(start, last, 0);
+            _refs.SetShattering(start, last, 1);
+        }
+        else
+        {
+            _free.Set(start, last, 0);
+            _refs.Set(start, last, 1);
+        }
         _freeFrames -= count;
-        _refs.Set(start, start + count - 1, 1);
+    }
+
+    /// <summary>Checks the representation of the free, reference, pin and dirty maps (tests).</summary>
+    internal void AssertFrameMapsValidForTests()
+    {
+        using (_gate.EnterScope())
+        {
+            _free.AssertValid();
+            _refs.AssertValid();
+            _pins.AssertValid();
+            _dirty.AssertValid();
+        }
     }
 
     private void AssertAllocatedLocked(PfnRun run, string op)
