@@ -46,6 +46,10 @@ internal sealed partial class InvariantChecker
     }
 
     private static readonly ByteRange Everything = new(0, ulong.MaxValue);
+
+    /// <summary>How many checks after a MAP_DMA found its mapping through what the MAP handed over, without searching
+    /// the tree, and found it clean (for tests).</summary>
+    internal long HandedOverChecks { get; private set; }
     private readonly Dictionary<AddressSpace, MmCharge> _sweepCharges = new(ReferenceEqualityComparer.Instance);
 
     // The narrow check's pass: the window is the changed range with the mappings overlapping it and the gaps beside it,
@@ -62,12 +66,32 @@ internal sealed partial class InvariantChecker
             {
                 return InPlaceOutcome.Sweep;
             }
+            InPlaceOutcome outcome;
             if (linked)
             {
-                before = before with { Window = iommu.TreeForCheck.CheckGapWindowLocked(changed.Start, changed.Last) };
+                // The mapping the MAP handed over (Type1Context.DeclareLinked), once the tree's links show it linked at
+                // exactly the declared range: the window is the gaps beside it up to its neighbours in the tree, and it
+                // is the only mapping there, so nothing is searched. Only "clean" is taken from this; anything else is
+                // read again below as before, searching the tree, so what is found and reported does not change.
+                DmaTree tree = iommu.TreeForCheck;
+                if (iommu.LinkedForCheckLocked is { } d && d.Range.Start == changed.Start && d.Range.Last == changed.Last
+                    && tree.TryLinkedWindowForCheckLocked(d, out ByteRange gaps))
+                {
+                    outcome = WindowLocked(iommu, gaps, gaps, ref now, ref counters, null, out hostPins, d);
+                    if (outcome == InPlaceOutcome.Clean && !now.Overflow)
+                    {
+                        HandedOverChecks++;
+                        before = before with { Window = gaps };
+                        TrimFrames();
+                        return outcome;
+                    }
+                    now = default;
+                    counters = default;
+                }
+                before = before with { Window = tree.CheckGapWindowLocked(changed.Start, changed.Last) };
             }
             ByteRange w = before.Window;
-            InPlaceOutcome outcome = WindowLocked(iommu, w, w, ref now, ref counters, null, out hostPins);
+            outcome = WindowLocked(iommu, w, w, ref now, ref counters, null, out hostPins);
             TrimFrames();
             return outcome == InPlaceOutcome.Clean && now.Overflow ? InPlaceOutcome.Suspect : outcome;
         }
@@ -111,8 +135,10 @@ internal sealed partial class InvariantChecker
         };
     }
 
+    // The pass over window w. With only set (a mapping the tree's links show is the one mapping in w), w's mappings are
+    // taken to be that one instead of searching the tree for them.
     private InPlaceOutcome WindowLocked(VfioIommu iommu, ByteRange w, ByteRange before, ref WindowSums now, ref Counters counters,
-        Dictionary<AddressSpace, MmCharge>? charges, out ulong hostPins)
+        Dictionary<AddressSpace, MmCharge>? charges, out ulong hostPins, VfioDma? only = null)
     {
         hostPins = 0;
         if (iommu.HasNotifierBugForCheckLocked || (iommu.DirtyTrackingForCheckLocked && !iommu.V2))
@@ -168,8 +194,28 @@ internal sealed partial class InvariantChecker
         AddressSpace? runMm = null;
         long runCharged = 0;
         int runMappings = 0;
-        foreach (Run<DmaRef> r in tree.RunsLocked(w))
+        bool single = only is not null;
+        DmaTree.RunEnumerator runs = single ? default : tree.RunsLocked(w).GetEnumerator();
+        while (true)
         {
+            Run<DmaRef> r;
+            if (single)
+            {
+                if (only is null)
+                {
+                    break;
+                }
+                r = new Run<DmaRef>(only.Range.Start, only.Range.Last, new DmaRef(only));
+                only = null;
+            }
+            else if (runs.MoveNext())
+            {
+                r = runs.Current;
+            }
+            else
+            {
+                break;
+            }
             VfioDma d = r.Value.Dma;
             if (r.Start != d.Range.Start || r.Last != d.Last || d.RequestedSize == 0 || d.Size != d.RequestedSize
                 || ((d.Range.Start | d.RequestedSize) & (align - 1)) != 0 || (d.Vaddr.Value & (pageSize - 1)) != 0 || d.HasExternalPins

@@ -147,6 +147,7 @@ public sealed class InvariantCheckerIncrementalTests
         Assert.Empty(incremental.CheckChanges());
         Assert.True(incremental.LastWasIncremental);
         Assert.True(incremental.LastWasInPlace);
+        Assert.Equal(1, incremental.HandedOverChecks);   // found through the tree's links, from the mapping MAP handed over
 
         // A MAP refused (EEXIST) linked nothing and was observed by nobody: the next check is the full sweep.
         Assert.Equal((int)Errno.EEXIST, -f.T.Map(f.Container, Small, buffer, 64 * 1024));
