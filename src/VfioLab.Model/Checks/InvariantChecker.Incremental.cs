@@ -99,7 +99,7 @@ internal sealed partial class InvariantChecker
         }
         Totals? totals = _totals;
         if (SweepAlways || totals is null || !host.Machine.Changes.TryTakeNarrow(_ranges, out bool linked) || _ranges.Count != 1
-            || !totals.Containers.TryGetValue(_ranges[0].Container, out ContainerTotals? ct))
+            || !totals.TryGetContainer(_ranges[0].Container, out ContainerTotals? ct))
         {
             return Sweep();
         }
@@ -380,6 +380,25 @@ internal sealed partial class InvariantChecker
 
         /// <summary><see cref="PerMm"/> as an array, walked by every check (the set of mms changes only with a sweep).</summary>
         public KeyValuePair<AddressSpace, MmCharge>[] Mms { get; } = [.. perMm];
+
+        // The container the last check found (a run of calls on one container finds the same one every time).
+        private ContainerTotals? _lastContainer;
+
+        /// <summary>The running counts of container <paramref name="id"/>, if the last sweep knew it.</summary>
+        public bool TryGetContainer(int id, [NotNullWhen(true)] out ContainerTotals? ct)
+        {
+            if (_lastContainer is { } last && last.Container.Id == id)
+            {
+                ct = last;
+                return true;
+            }
+            if (!Containers.TryGetValue(id, out ct))
+            {
+                return false;
+            }
+            _lastContainer = ct;
+            return true;
+        }
 
         // The mm the last move found (a run of calls by one process finds the same one every time).
         private AddressSpace? _lastMm;

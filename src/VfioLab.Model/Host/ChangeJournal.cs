@@ -163,7 +163,11 @@ internal sealed class ChangeJournal
             linked = narrow && _linked && _ranges.Count == 1;
             if (narrow)
             {
-                ranges.AddRange(_ranges);
+                // One at a time: AddRange of a list goes through its ICollection interface (issue 16: every check).
+                for (int i = 0; i < _ranges.Count; i++)
+                {
+                    ranges.Add(_ranges[i]);
+                }
             }
             _ranges.Clear();
             _declared = 0;
