@@ -47,7 +47,8 @@ internal sealed partial class InvariantChecker
     }
 
     private static readonly ByteRange Everything = new(0, ulong.MaxValue);
-    private readonly StrongBox<int> _windowHint = new();
+    // The IOVA window the last mapping of the pass was in (InOneWindow).
+    private int _windowHint;
 
     /// <summary>How many checks after a MAP_DMA found its mapping through what the MAP handed over, without searching
     /// the tree, and found it clean (for tests).</summary>
@@ -169,19 +170,20 @@ internal sealed partial class InvariantChecker
             }
         }
         // One IOVA window (or none) is the common case: no search per mapping.
-        _windowHint.Value = 0;
+        _windowHint = 0;
         view = new ContainerView(domainCount > 0 ? domains[0].Domain : null, align, pageSize, iommu.DirtyTrackingForCheckLocked, bitmapPgsize, windows,
-            windowCount == 1 ? windows[0] : Everything, windowCount > 1, _windowHint);
+            windowCount == 1 ? windows[0] : Everything, windowCount > 1);
         return true;
     }
 
     // Everything the full sweep's per-container checks hold one mapping to that is its own (its tree run exactly its
     // extent, sized, aligned, with a sound bitmap, inside one IOVA window, no external pins, iommu_mapped as the domains
     // say), before its translations are read.
-    private static bool MappingSound(in ContainerView v, VfioDma d, Run<DmaRef> r) =>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool MappingSound(in ContainerView v, VfioDma d, Run<DmaRef> r) =>
         r.Start == d.Range.Start && r.Last == d.Last && d.RequestedSize != 0 && d.Size == d.RequestedSize
         && ((d.Range.Start | d.RequestedSize) & (v.Align - 1)) == 0 && (d.Vaddr.Value & (v.PageSize - 1)) == 0 && !d.HasExternalPins
-        && BitmapSound(d, v.Tracking, v.BitmapPgsize) && (v.SearchWindows ? InOneWindow(v.Windows, d.Range, ref v.WindowHint.Value) : v.OnlyWindow.Contains(d.Range))
+        && BitmapSound(d, v.Tracking, v.BitmapPgsize) && (v.SearchWindows ? InOneWindow(v.Windows, d.Range, ref _windowHint) : v.OnlyWindow.Contains(d.Range))
         && d.IommuMapped == (v.First is not null);
 
     private InPlaceOutcome WindowLocked(VfioIommu iommu, ByteRange w, ByteRange before, ref WindowSums now, ref Counters counters,
@@ -285,7 +287,7 @@ internal sealed partial class InvariantChecker
 
     /// <summary>What <see cref="TryViewLocked"/> read of a container for the pass over its mappings.</summary>
     private readonly record struct ContainerView(IommuDomain? First, ulong Align, ulong PageSize, bool Tracking, ulong BitmapPgsize,
-        ByteRange[] Windows, ByteRange OnlyWindow, bool SearchWindows, StrongBox<int> WindowHint);
+        ByteRange[] Windows, ByteRange OnlyWindow, bool SearchWindows);
 
     // §4.8 for one mapping, as CheckDirtyBitmaps.
     private static bool BitmapSound(VfioDma d, bool tracking, ulong pgsize)
