@@ -43,7 +43,11 @@ internal sealed class ChangeJournal
     {
         if (replace)
         {
-            Volatile.Write(ref _observer, observer);
+            // Every check says so: a reference stored only when it changes (no write barrier per check, issue 16).
+            if (!ReferenceEquals(Volatile.Read(ref _observer), observer))
+            {
+                Volatile.Write(ref _observer, observer);
+            }
         }
         else
         {
