@@ -87,6 +87,9 @@ internal sealed class MapSteps
         }
     }
 
+    /// <summary>One full sweep of the host (it must find nothing).</summary>
+    public void Sweep() => CheckCost.Clean(_host.CheckInvariants());
+
     /// <summary>CPU time of the full sweep after the last call (part of <see cref="Run"/>'s), for <c>--check-cost</c>.</summary>
     public TimeSpan FinalSweepCpu { get; private set; }
 }
@@ -195,6 +198,11 @@ internal static class CheckCost
     /// calls through the lab, the same as a scenario run as <c>vfiolab run</c> runs it, or shattered-4g.yaml.</summary>
     public static void Run(TextWriter output, string workload, int repeats)
     {
+        if (workload.StartsWith("sweep-", StringComparison.Ordinal))
+        {
+            Sweeps(output, int.Parse(workload["sweep-".Length..], CultureInfo.InvariantCulture), repeats);
+            return;
+        }
         var cpus = new List<double>[] { [], [] };
         for (int r = 0; r < repeats; r++)
         {
@@ -242,6 +250,27 @@ internal static class CheckCost
                 $"{workload}\tmedian of runs 2-{repeats}\tno-check cpu {noCheck:F4} s\tcheck cpu {withCheck:F4} s\tratio {withCheck / noCheck:F2}" +
                 $"\tminimum\tno-check {cpus[0].Min():F4} s\tcheck {cpus[1].Min():F4} s\tratio {cpus[1].Min() / cpus[0].Min():F2}"));
         }
+    }
+
+    // --check-cost sweep-STEPS REPEATS: the full sweep alone (what ends every checked run), REPEATS times over the
+    // STEPS single-page mappings of MapSteps, in CPU time per sweep and per mapping.
+    private static void Sweeps(TextWriter output, int steps, int repeats)
+    {
+        var run = new MapSteps(steps, check: true);
+        run.Run();
+        var cpus = new List<double>();
+        for (int r = 0; r < repeats; r++)
+        {
+            TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime;
+            for (int i = 0; i < 10; i++)
+            {
+                run.Sweep();
+            }
+            cpus.Add((Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds / 10);
+        }
+        cpus.RemoveAt(0);
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"sweep of {steps} mappings	median {Median(cpus) * 1e3:F3} ms	minimum {cpus.Min() * 1e3:F3} ms = {cpus.Min() * 1e9 / steps:F1} ns per mapping"));
     }
 
     private static double Median(List<double> values)

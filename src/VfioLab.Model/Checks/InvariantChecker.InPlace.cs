@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using VfioLab.Addressing;
 using VfioLab.Collections;
 using VfioLab.Host;
@@ -46,6 +47,12 @@ internal sealed partial class InvariantChecker
     }
 
     private static readonly ByteRange Everything = new(0, ulong.MaxValue);
+    // The IOVA window the last mapping of the pass was in (InOneWindow).
+    private int _windowHint;
+
+    /// <summary>How many checks after a MAP_DMA found its mapping through what the MAP handed over, without searching
+    /// the tree, and found it clean (for tests).</summary>
+    internal long HandedOverChecks { get; private set; }
     private readonly Dictionary<AddressSpace, MmCharge> _sweepCharges = new(ReferenceEqualityComparer.Instance);
 
     // The narrow check's pass: the window is the changed range with the mappings overlapping it and the gaps beside it,
@@ -111,13 +118,15 @@ internal sealed partial class InvariantChecker
         };
     }
 
-    private InPlaceOutcome WindowLocked(VfioIommu iommu, ByteRange w, ByteRange before, ref WindowSums now, ref Counters counters,
-        Dictionary<AddressSpace, MmCharge>? charges, out ulong hostPins)
+    // What the pass reads of the container before its mappings (lock held): false when something there is out of the
+    // ordinary (a BUG() record, v1 tracking, another domain's pending invalidation, unsorted windows, domains that
+    // translate the window differently).
+    private bool TryViewLocked(VfioIommu iommu, ByteRange w, ref Counters counters, out ContainerView view)
     {
-        hostPins = 0;
+        view = default;
         if (iommu.HasNotifierBugForCheckLocked || (iommu.DirtyTrackingForCheckLocked && !iommu.V2))
         {
-            return InPlaceOutcome.Suspect;
+            return false;
         }
         DmaTree tree = iommu.TreeForCheck;
         DomainSet set = iommu.DomainsForCheck;
@@ -125,14 +134,15 @@ internal sealed partial class InvariantChecker
         ulong pageSize = iommu.PageSizeForCheck;
         ulong align = pageSize;
         int nonPinned = 0;
-        for (int i = 0; i < domains.Count; i++)
+        int domainCount = domains.Count;
+        for (int i = 0; i < domainCount; i++)
         {
             VfioDomain d = domains[i];
             align = Math.Max(align, d.Domain.MinPageSize);
             // The first domain's pending invalidations are read with its runs, in the pass (one lock round trip).
             if (i > 0 && d.Domain.HasPendingInvalidationsForCheck)
             {
-                return InPlaceOutcome.Suspect;
+                return false;
             }
             foreach (Type1Group g in d.Groups)
             {
@@ -141,45 +151,65 @@ internal sealed partial class InvariantChecker
         }
         counters = new Counters(tree.DmaAvailLocked, tree.DmaEntryLimit, tree.CountLocked, tree.VaddrInvalidCountLocked, set.NumNonPinnedGroupsLocked,
             nonPinned, set.EmulatedGroupsLocked.Count);
-        IReadOnlyList<ByteRange> windows = iommu.IovaRangesForCheckLocked;
-        for (int i = 0; i < windows.Count; i++)
+        ByteRange[] windows = iommu.IovaRangesForCheckLocked is ByteRange[] array ? array : [.. iommu.IovaRangesForCheckLocked];
+        int windowCount = windows.Length;
+        for (int i = 0; i < windowCount; i++)
         {
             if (windows[i].Start > windows[i].Last || (i > 0 && windows[i - 1].Last >= windows[i].Start))
             {
-                return InPlaceOutcome.Suspect;
+                return false;
             }
         }
-        bool tracking = iommu.DirtyTrackingForCheckLocked;
         ulong bitmapPgsize = PageSizeBitmap.MinPageSize(set.PgsizeBitmapLocked);
         bitmapPgsize = bitmapPgsize == 0 ? 0 : Math.Max(bitmapPgsize, pageSize);
-        for (int i = 1; i < domains.Count; i++)
+        for (int i = 1; i < domainCount; i++)
         {
             if (!SameTranslations(domains[0].Domain, domains[i].Domain, w))
             {
-                return InPlaceOutcome.Suspect;
+                return false;
             }
         }
-        var pass = new FramePass(this, host.Machine.Memory, host.Machine.PageShift);
-        var first = new RunStream(domains.Count > 0 ? domains[0].Domain : null, w, _runsA);
         // One IOVA window (or none) is the common case: no search per mapping.
-        ByteRange onlyWindow = windows.Count == 1 ? windows[0] : Everything;
-        bool searchWindows = windows.Count > 1;
+        _windowHint = 0;
+        view = new ContainerView(domainCount > 0 ? domains[0].Domain : null, align, pageSize, iommu.DirtyTrackingForCheckLocked, bitmapPgsize, windows,
+            windowCount == 1 ? windows[0] : Everything, windowCount > 1);
+        return true;
+    }
+
+    // Everything the full sweep's per-container checks hold one mapping to that is its own (its tree run exactly its
+    // extent, sized, aligned, with a sound bitmap, inside one IOVA window, no external pins, iommu_mapped as the domains
+    // say), before its translations are read.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool MappingSound(in ContainerView v, VfioDma d, Run<DmaRef> r) =>
+        r.Start == d.Range.Start && r.Last == d.Last && d.RequestedSize != 0 && d.Size == d.RequestedSize
+        && ((d.Range.Start | d.RequestedSize) & (v.Align - 1)) == 0 && (d.Vaddr.Value & (v.PageSize - 1)) == 0 && !d.HasExternalPins
+        && BitmapSound(d, v.Tracking, v.BitmapPgsize) && (v.SearchWindows ? InOneWindow(v.Windows, d.Range, ref _windowHint) : v.OnlyWindow.Contains(d.Range))
+        && d.IommuMapped == (v.First is not null);
+
+    private InPlaceOutcome WindowLocked(VfioIommu iommu, ByteRange w, ByteRange before, ref WindowSums now, ref Counters counters,
+        Dictionary<AddressSpace, MmCharge>? charges, out ulong hostPins)
+    {
+        hostPins = 0;
+        if (!TryViewLocked(iommu, w, ref counters, out ContainerView view))
+        {
+            return InPlaceOutcome.Suspect;
+        }
+        var pass = new FramePass(this, host.Machine.Memory, host.Machine.PageShift);
+        var first = new RunStream(view.First, w, _runsA);
+        bool domains = view.First is not null;
         // The sweep's charges are summed per run of mappings of one mm (one dictionary lookup per run, not per mapping).
         AddressSpace? runMm = null;
         long runCharged = 0;
         int runMappings = 0;
-        foreach (Run<DmaRef> r in tree.RunsLocked(w))
+        foreach (Run<DmaRef> r in iommu.TreeForCheck.RunsLocked(w))
         {
             VfioDma d = r.Value.Dma;
-            if (r.Start != d.Range.Start || r.Last != d.Last || d.RequestedSize == 0 || d.Size != d.RequestedSize
-                || ((d.Range.Start | d.RequestedSize) & (align - 1)) != 0 || (d.Vaddr.Value & (pageSize - 1)) != 0 || d.HasExternalPins
-                || !BitmapSound(d, tracking, bitmapPgsize) || !(searchWindows ? InOneWindow(windows, d.Range) : onlyWindow.Contains(d.Range))
-                || d.IommuMapped != (domains.Count > 0))
+            if (!MappingSound(in view, d, r))
             {
                 return InPlaceOutcome.Suspect;
             }
             ulong chargeable = 0;
-            if (domains.Count > 0 && (first.TranslatesBefore(d.Range.Start) || !pass.Cover(ref first, d, out chargeable)))
+            if (domains && (first.TranslatesBefore(d.Range.Start) || !pass.Cover(ref first, d, out chargeable)))
             {
                 return InPlaceOutcome.Suspect;
             }
@@ -212,7 +242,7 @@ internal sealed partial class InvariantChecker
         {
             AddCharge(charges!, runMm, runCharged, runMappings);
         }
-        if (domains.Count > 0 && (w.Last != ulong.MaxValue ? first.TranslatesBefore(w.Last + 1) : first.TranslatesAnything()))
+        if (domains && (w.Last != ulong.MaxValue ? first.TranslatesBefore(w.Last + 1) : first.TranslatesAnything()))
         {
             return InPlaceOutcome.Suspect;
         }
@@ -224,6 +254,40 @@ internal sealed partial class InvariantChecker
         hostPins = _hostPins;
         return pinned ? InPlaceOutcome.Clean : InPlaceOutcome.Suspect;
     }
+
+    // The pass over a window the tree's links show holds one mapping, d (a MAP's hand-over): no tree search, and the
+    // first domain's runs over the window read in one copy, which must be exactly d's translations. "Clean" or "not
+    // sure" (false): the caller then reads the window again with WindowLocked.
+    private bool AloneLocked(VfioIommu iommu, VfioDma d, ByteRange w, ref WindowSums now, ref Counters counters, out ulong hostPins)
+    {
+        hostPins = 0;
+        if (!TryViewLocked(iommu, w, ref counters, out ContainerView view) || !MappingSound(in view, d, new Run<DmaRef>(d.Range.Start, d.Last, new DmaRef(d))))
+        {
+            return false;
+        }
+        ulong chargeable = 0;
+        var pass = new FramePass(this, host.Machine.Memory, host.Machine.PageShift);
+        if (view.First is not null)
+        {
+            int n = view.First.CopyRunsForCheck(w.Start, w.Last, _runsA, out bool pending);
+            if (pending || n == _runsA.Length || !pass.CoverExactly(_runsA.AsSpan(0, n), d, out chargeable))
+            {
+                return false;
+            }
+        }
+        if (d.Mm.IsAlive && d.LockedVm != (long)chargeable)
+        {
+            return false;
+        }
+        now.Add(d.Mm, d.LockedVm, d.VaddrInvalid, chargeable);
+        bool pinned = pass.FlushPins();
+        hostPins = _hostPins;
+        return pinned && !now.Overflow;
+    }
+
+    /// <summary>What <see cref="TryViewLocked"/> read of a container for the pass over its mappings.</summary>
+    private readonly record struct ContainerView(IommuDomain? First, ulong Align, ulong PageSize, bool Tracking, ulong BitmapPgsize,
+        ByteRange[] Windows, ByteRange OnlyWindow, bool SearchWindows);
 
     // §4.8 for one mapping, as CheckDirtyBitmaps.
     private static bool BitmapSound(VfioDma d, bool tracking, ulong pgsize)
@@ -238,11 +302,18 @@ internal sealed partial class InvariantChecker
         return words >= 0 && (ulong)words >= need;
     }
 
-    // §4.10 for one mapping, as CheckIovaWindows: inside the last window starting at or before it.
-    private static bool InOneWindow(IReadOnlyList<ByteRange> w, ByteRange m)
+    // §4.10 for one mapping, as CheckIovaWindows: inside the last window starting at or before it. The windows are
+    // sorted and disjoint (TryViewLocked), so the one that holds it is that one: the window the last mapping was in
+    // (hint) is tried first, as mappings come in IOVA order (the sweep's 65,535 mappings in two windows searched each
+    // time cost a tenth of it).
+    private static bool InOneWindow(ByteRange[] w, ByteRange m, ref int hint)
     {
+        if ((uint)hint < (uint)w.Length && w[hint].Contains(m))
+        {
+            return true;
+        }
         int lo = 0;
-        int hi = w.Count - 1;
+        int hi = w.Length - 1;
         int at = -1;
         while (lo <= hi)
         {
@@ -257,6 +328,7 @@ internal sealed partial class InvariantChecker
                 hi = mid - 1;
             }
         }
+        hint = Math.Max(at, 0);
         return at >= 0 && w[at].Contains(m);
     }
 
@@ -426,6 +498,49 @@ internal sealed partial class InvariantChecker
                 cursor = last + 1;
             }
             return Segment(segPhys, segLast, ref chargeable) && ChargedOnce();
+        }
+
+        /// <summary><see cref="Cover"/> over runs already copied, which must be exactly <paramref name="d"/>'s
+        /// translations: the first starting at its first IOVA, each continuing the last, the last ending at its last IOVA
+        /// (a translation beside it, in the window the runs were copied from, makes this false).</summary>
+        public bool CoverExactly(ReadOnlySpan<MappedRun> runs, VfioDma d, out ulong chargeable)
+        {
+            chargeable = 0;
+            _frames = 0;
+            _ascending = true;
+            IommuProt prot = d.Prot | IommuProt.Cache;
+            ulong cursor = d.Range.Start;
+            ulong segPhys = 0;
+            ulong segLast = 0;
+            for (int i = 0; i < runs.Length; i++)
+            {
+                MappedRun r = runs[i];
+                if (r.Iova.Start != cursor || r.Prot != prot || r.Iova.Last > d.Last)
+                {
+                    return false;
+                }
+                ulong phys = r.Phys.Value;
+                ulong physLast = phys + (r.Iova.Last - r.Iova.Start);
+                if (i > 0 && segLast != ulong.MaxValue && segLast + 1 == phys)
+                {
+                    segLast = physLast;
+                }
+                else
+                {
+                    if (i > 0 && !Segment(segPhys, segLast, ref chargeable))
+                    {
+                        return false;
+                    }
+                    segPhys = phys;
+                    segLast = physLast;
+                }
+                if (r.Iova.Last == d.Last)
+                {
+                    return i == runs.Length - 1 && Segment(segPhys, segLast, ref chargeable) && ChargedOnce();
+                }
+                cursor = r.Iova.Last + 1;
+            }
+            return false;
         }
 
         // One merged translation of a mapping: in RAM, counted, queued for the pin test and kept for charged-once.

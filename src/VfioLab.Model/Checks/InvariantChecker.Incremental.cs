@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using VfioLab.Addressing;
 using VfioLab.Collections;
@@ -10,7 +11,8 @@ namespace VfioLab.Checks;
 // The incremental check (issue 16): after a call, only what the call changed. The host's change journal
 // (Host/ChangeJournal.cs) says whether the one call since the last check was a type1 MAP_DMA or UNMAP_DMA that declared
 // its IOVA range. A MAP that linked its mapping said so (ChangeJournal.DeclareLinked): its range held nothing before, so
-// nothing was read then. For any other declared call the journal told this checker of the range before the call ran
+// nothing was read then; it also handed the mapping over, which the check verifies against the tree's links and reads
+// alone, without searching (TryCheckHandedOver). For any other declared call the journal told this checker of the range before the call ran
 // (BeforeChange), and the checker read then what the window (the range, the mappings overlapping it and the gaps beside
 // it up to the neighbouring mappings) held: its mappings' count, vaddr_invalid, pins and charges per mm. After the call
 // the window is read again in place, under the container's lock (InvariantChecker.InPlace.cs); the sums over every mapping
@@ -26,8 +28,8 @@ namespace VfioLab.Checks;
 internal sealed partial class InvariantChecker
 {
     // What the incremental check keeps is one checker's: calls on several threads (LabHost checking after every
-    // call) check one at a time.
-    private readonly Lock _gate = new();
+    // call) check one at a time. A spin gate (Host/SpinGate.cs): taken by every check, so its cost counts (issue 16).
+    private SpinGate _gate;
     private readonly List<(int Container, ulong Start, ulong Last)> _ranges = [];
     private readonly List<InvariantViolation> _scratch = [];
 
@@ -62,10 +64,15 @@ internal sealed partial class InvariantChecker
     /// state was consistent then, the whole host otherwise (<see cref="Check"/>).</summary>
     public IReadOnlyList<InvariantViolation> CheckChanges()
     {
-        lock (_gate)
+        _gate.Enter();
+        try
         {
             Observe(replace: true);
             return CheckChangesLocked();
+        }
+        finally
+        {
+            _gate.Exit();
         }
     }
 
@@ -92,9 +99,13 @@ internal sealed partial class InvariantChecker
         }
         Totals? totals = _totals;
         if (SweepAlways || totals is null || !host.Machine.Changes.TryTakeNarrow(_ranges, out bool linked) || _ranges.Count != 1
-            || !totals.Containers.TryGetValue(_ranges[0].Container, out ContainerTotals? ct))
+            || !totals.TryGetContainer(_ranges[0].Container, out ContainerTotals? ct))
         {
             return Sweep();
+        }
+        if (linked && TryCheckHandedOver(totals, ct, new ByteRange(_ranges[0].Start, _ranges[0].Last), out IReadOnlyList<InvariantViolation>? result))
+        {
+            return result;
         }
         if (linked)
         {
@@ -173,6 +184,71 @@ internal sealed partial class InvariantChecker
             return [];
         }
         return [.. found];
+    }
+
+    // The check after a MAP_DMA that linked its mapping (issue 16), from what the MAP handed over
+    // (Type1Context.DeclareLinked): the mapping, once the tree's links show it linked at exactly the declared range with
+    // the gaps beside it up to its neighbours (DmaTree.TryLinkedWindowForCheckLocked: one walk up, no search), read in
+    // place in one lock round trip of the container (AloneLocked: the first domain's runs over the window in one copy,
+    // its frames' pins in one batch), and the running totals moved by what it holds (nothing leaves them: the range held
+    // no mapping before). False when anything is not clean or not as expected: the caller checks the call as before
+    // (the windowed pass searching the tree, then the windowed snapshot with the full sweep's messages), so what is
+    // reported never comes from here.
+    private bool TryCheckHandedOver(Totals totals, ContainerTotals ct, ByteRange changed, [NotNullWhen(true)] out IReadOnlyList<InvariantViolation>? result)
+    {
+        result = null;
+        VfioIommu iommu = ct.Iommu;
+        WindowSums now = default;
+        Counters counters = default;
+        ulong hostPins = 0;
+        using (iommu.CheckLock.EnterScope())
+        {
+            bool clean = !iommu.DevicesTakePartForCheckLocked && iommu.LinkedForCheckLocked is { } d && d.Range.Start == changed.Start
+                && d.Range.Last == changed.Last && iommu.TreeForCheck.TryLinkedWindowForCheckLocked(d, out ByteRange gaps)
+                && AloneLocked(iommu, d, gaps, ref now, ref counters, out hostPins);
+            TrimFrames();
+            if (!clean)
+            {
+                return false;
+            }
+        }
+        int mappings = ct.Mappings + now.Mappings;
+        int invalid = ct.VaddrInvalid + now.VaddrInvalid;
+        if (!counters.Agree(mappings, invalid))
+        {
+            return false;
+        }
+        _totals = null;
+        ct.Mappings = mappings;
+        ct.VaddrInvalid = invalid;
+        totals.Type1Pins += now.Pins;
+        WindowSums none = default;
+        if (!totals.MoveCharges(in none, in now))
+        {
+            result = Sweep();
+            return true;
+        }
+        List<InvariantViolation> found = _scratch;
+        found.Clear();
+        CheckMmTotals(totals.Mms, found);
+        if (totals.PinsComparable)
+        {
+            ReportPins(hostPins, totals.SpaprPins + totals.Type1Pins, totals.Backends, found);
+        }
+        LastWasInPlace = true;
+        LastWasIncremental = true;
+        IncrementalChecks++;
+        HandedOverChecks++;
+        if (found.Count == 0)
+        {
+            _totals = totals;
+            result = [];
+        }
+        else
+        {
+            result = [.. found];
+        }
+        return true;
     }
 
     // The journal's observer: the first range declared since the last check is about to change. Reads, under the
@@ -304,6 +380,25 @@ internal sealed partial class InvariantChecker
 
         /// <summary><see cref="PerMm"/> as an array, walked by every check (the set of mms changes only with a sweep).</summary>
         public KeyValuePair<AddressSpace, MmCharge>[] Mms { get; } = [.. perMm];
+
+        // The container the last check found (a run of calls on one container finds the same one every time).
+        private ContainerTotals? _lastContainer;
+
+        /// <summary>The running counts of container <paramref name="id"/>, if the last sweep knew it.</summary>
+        public bool TryGetContainer(int id, [NotNullWhen(true)] out ContainerTotals? ct)
+        {
+            if (_lastContainer is { } last && last.Container.Id == id)
+            {
+                ct = last;
+                return true;
+            }
+            if (!Containers.TryGetValue(id, out ct))
+            {
+                return false;
+            }
+            _lastContainer = ct;
+            return true;
+        }
 
         // The mm the last move found (a run of calls by one process finds the same one every time).
         private AddressSpace? _lastMm;

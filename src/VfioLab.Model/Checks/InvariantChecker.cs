@@ -22,10 +22,15 @@ internal sealed partial class InvariantChecker(SimulatedHost host)
     /// consistent, keeps what <see cref="CheckChanges"/> needs to check only what the next calls change.</remarks>
     public IReadOnlyList<InvariantViolation> Check()
     {
-        lock (_gate)
+        _gate.Enter();
+        try
         {
             Observe(replace: false);
             return Sweep();
+        }
+        finally
+        {
+            _gate.Exit();
         }
     }
 

@@ -21,10 +21,15 @@ internal sealed class ChangeJournal
     /// user who never checks, a benchmark) the journal must stay bounded, not hold one entry per call forever.</summary>
     internal const int MaxRanges = 64;
 
-    private readonly Lock _gate = new();
+    // A spin gate, not a Lock: MAP_DMA takes it once and every check once (issue 16); the sections are a few stores.
+    private SpinGate _gate;
     private readonly List<(int Container, ulong Start, ulong Last)> _ranges = [];
     private int _declared;
     private int _calls;
+
+    // _calls as the last take saw it (under the gate): the calls of a record are the difference, read without a second
+    // atomic operation (an int that wraps still subtracts right).
+    private int _callsTaken;
     private bool _wide = true;
     private bool _linked;
     private Action<int, ulong, ulong>? _observer;
@@ -38,7 +43,11 @@ internal sealed class ChangeJournal
     {
         if (replace)
         {
-            Volatile.Write(ref _observer, observer);
+            // Every check says so: a reference stored only when it changes (no write barrier per check, issue 16).
+            if (!ReferenceEquals(Volatile.Read(ref _observer), observer))
+            {
+                Volatile.Write(ref _observer, observer);
+            }
         }
         else
         {
@@ -60,7 +69,8 @@ internal sealed class ChangeJournal
             return;
         }
         bool first;
-        lock (_gate)
+        _gate.Enter();
+        try
         {
             if (_wide)
             {
@@ -76,7 +86,11 @@ internal sealed class ChangeJournal
             _declared++;
             // Only a lone range can be checked narrowly (a call that came before it and declared nothing, or a second
             // range, makes the next check the full sweep): only then is the observer told.
-            first = observe && _ranges.Count == 1 && Volatile.Read(ref _calls) == 0;
+            first = observe && _ranges.Count == 1 && Volatile.Read(ref _calls) == _callsTaken;
+        }
+        finally
+        {
+            _gate.Exit();
         }
         if (first)
         {
@@ -96,19 +110,24 @@ internal sealed class ChangeJournal
         }
     }
 
-    /// <summary>A system call of the lab's surface returned. No lock: a count that <see cref="TryTakeNarrow(List{ValueTuple{int, ulong, ulong}}, out bool)"/>
-    /// takes and resets atomically (a call ending while a check takes the record counts in this record or the next,
-    /// as under a lock).</summary>
+    /// <summary>A system call of the lab's surface returned. No lock: a running count, of which
+    /// <see cref="TryTakeNarrow(List{ValueTuple{int, ulong, ulong}}, out bool)"/> takes what was added since the last
+    /// take (a call ending while a check takes the record counts in this record or the next, as under a lock).</summary>
     public void EndCall() => Interlocked.Increment(ref _calls);
 
     /// <summary>Something changed that no range describes: the next check sweeps everything.</summary>
     public void MarkWide()
     {
-        lock (_gate)
+        _gate.Enter();
+        try
         {
             _wide = true;
             _linked = false;
             _ranges.Clear();
+        }
+        finally
+        {
+            _gate.Exit();
         }
     }
 
@@ -117,9 +136,14 @@ internal sealed class ChangeJournal
     {
         get
         {
-            lock (_gate)
+            _gate.Enter();
+            try
             {
                 return _ranges.Count;
+            }
+            finally
+            {
+                _gate.Exit();
             }
         }
     }
@@ -133,20 +157,31 @@ internal sealed class ChangeJournal
     /// that linked a new mapping at its range (<see cref="DeclareLinked"/>).</summary>
     public bool TryTakeNarrow(List<(int Container, ulong Start, ulong Last)> ranges, out bool linked)
     {
-        lock (_gate)
+        _gate.Enter();
+        try
         {
-            int calls = Interlocked.Exchange(ref _calls, 0);
+            int seen = Volatile.Read(ref _calls);
+            int calls = unchecked(seen - _callsTaken);
+            _callsTaken = seen;
             bool narrow = !_wide && calls > 0 && _declared == calls;
             linked = narrow && _linked && _ranges.Count == 1;
             if (narrow)
             {
-                ranges.AddRange(_ranges);
+                // One at a time: AddRange of a list goes through its ICollection interface (issue 16: every check).
+                for (int i = 0; i < _ranges.Count; i++)
+                {
+                    ranges.Add(_ranges[i]);
+                }
             }
             _ranges.Clear();
             _declared = 0;
             _linked = false;
             _wide = false;
             return narrow;
+        }
+        finally
+        {
+            _gate.Exit();
         }
     }
 }

@@ -172,7 +172,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
                 ctx.Emit(TraceKind.MapDma, caller, TraceLog.F("iova", iova), TraceLog.F("vaddr", vaddr), TraceLog.F("size", size),
                     TraceLog.F("prot", (int)prot), TraceLog.F("locked_vm", dma.LockedVm));
             }
-            ctx.DeclareLinked();
+            ctx.DeclareLinked(dma);   // the checker's hand-over (issue 16, branch checks): the mapping just linked
             return Errno.None;
         }
     }

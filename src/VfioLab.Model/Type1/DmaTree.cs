@@ -24,7 +24,7 @@ namespace VfioLab.Type1;
 /// (<see cref="ClaimRangeForTestLocked"/>) moves it, for the rest of its life, to a run map of the same runs kept
 /// beside it, which the readers of runs then read.
 /// </remarks>
-internal sealed class DmaTree
+internal sealed partial class DmaTree
 {
     private readonly Type1Context _ctx;
     private VfioDma? _root;

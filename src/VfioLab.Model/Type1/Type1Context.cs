@@ -63,6 +63,19 @@ internal sealed class Type1Context(Machine machine, Type1Behavior behavior, bool
 
     /// <summary>Tells the journal that this MAP_DMA linked its new mapping at exactly the declared range, which held no
     /// mapping before (the link's own overlap test): the checker's narrow check starts from that instead of a reading
-    /// of the range taken before the call.</summary>
-    public void DeclareLinked() => Machine.Changes.DeclareLinked();
+    /// of the range taken before the call. Called with <see cref="Lock"/> held: the mapping is handed over
+    /// (<see cref="LinkedForCheckLocked"/>) so the check finds it, and the gaps beside it, through the tree's links
+    /// instead of searching the tree again.</summary>
+    public void DeclareLinked(VfioDma dma)
+    {
+        AssertLocked();
+        LinkedForCheckLocked = dma;
+        Machine.Changes.DeclareLinked();
+    }
+
+    /// <summary>The mapping the last MAP_DMA that linked one handed to the checker (<see cref="DeclareLinked"/>), lock
+    /// held. A hint only, and possibly stale (unmapped since, or a spare renewed for another range): the checker uses it
+    /// only for the call the journal says linked, and only after finding it linked in the tree at exactly that call's
+    /// range (Checks/InvariantChecker.InPlace.cs).</summary>
+    public VfioDma? LinkedForCheckLocked { get; private set; }
 }

@@ -33,6 +33,10 @@ internal sealed partial class VfioIommu
     /// <summary>The host PAGE_SIZE.</summary>
     internal ulong PageSizeForCheck => _ctx.PageSize;
 
+    /// <summary>The mapping the last MAP_DMA that linked one handed over (<see cref="Type1Context.DeclareLinked"/>; lock
+    /// held): a hint the checker verifies against the tree before it uses it.</summary>
+    internal VfioDma? LinkedForCheckLocked => _ctx.LinkedForCheckLocked;
+
     /// <summary><see cref="Snapshot()"/> without mappings and page-table runs (the domains' runs over an empty span): what
     /// the full sweep's group, window and counter checks read when it has checked the mappings in place.</summary>
     internal VfioIommuSnapshot SnapshotWithoutMappingsForCheck()

@@ -126,6 +126,49 @@ public sealed class InvariantCheckerIncrementalTests
         }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void HandedOverMapping_ItsWindowThroughTheLinks_IsTheWindowTheTreeSearchFinds(int seed)
+    {
+        // The check after a linked MAP finds the mapping's window by walking up from the mapping MAP handed over
+        // (DmaTree.TryLinkedWindowForCheckLocked) instead of searching: for every mapping of a tree built in random
+        // order it must be the gap window the searches find; a mapping no longer linked, or a tree a test hook claimed,
+        // must be refused (the check then searches as before).
+        Fixture f = Clean();
+        var rng = new Random(seed);
+        ulong buffer = f.T.MmapAnonymous(1 * MiB, populate: true);
+        foreach (int slot in Enumerable.Range(0, 200).OrderBy(_ => rng.Next()).Take(120))
+        {
+            Assert.Equal(0, f.T.Map(f.Container, 0x8000_0000UL + ((ulong)slot * 0x20000), buffer + ((ulong)rng.Next(16) * 0x10000), 0x10000));
+        }
+        List<VfioDma> all;
+        DmaTree tree = f.Backend.TreeForCheck;
+        using (f.Backend.CheckLock.EnterScope())
+        {
+            all = tree.AllLocked();
+            Assert.Equal(123, all.Count);
+            foreach (VfioDma d in all)
+            {
+                Assert.True(tree.TryLinkedWindowForCheckLocked(d, out ByteRange w), $"{d} is linked");
+                Assert.Equal(tree.CheckGapWindowLocked(d.Range.Start, d.Last), w);
+            }
+        }
+        VfioDma gone = all[all.Count / 2];
+        Assert.Equal(0, f.T.Unmap(f.Container, gone.Range.Start, gone.RequestedSize).Ret);
+        using (f.Backend.CheckLock.EnterScope())
+        {
+            Assert.False(tree.TryLinkedWindowForCheckLocked(gone, out _), "an unmapped mapping is not linked");
+        }
+        VfioDma kept = all[1];
+        f.Backend.TestHooks.ClaimTreeRangeForTest(Huge, Huge + 0xfff, Alias);
+        using (f.Backend.CheckLock.EnterScope())
+        {
+            Assert.False(tree.TryLinkedWindowForCheckLocked(kept, out _), "after a claim the run map beside the tree is what is read");
+        }
+    }
+
     [Fact]
     public void MapThatLinked_IsCheckedWithoutAReadingBeforeTheCall_AndOtherMapsAreNot()
     {
@@ -147,6 +190,7 @@ public sealed class InvariantCheckerIncrementalTests
         Assert.Empty(incremental.CheckChanges());
         Assert.True(incremental.LastWasIncremental);
         Assert.True(incremental.LastWasInPlace);
+        Assert.Equal(1, incremental.HandedOverChecks);   // found through the tree's links, from the mapping MAP handed over
 
         // A MAP refused (EEXIST) linked nothing and was observed by nobody: the next check is the full sweep.
         Assert.Equal((int)Errno.EEXIST, -f.T.Map(f.Container, Small, buffer, 64 * 1024));
