@@ -111,6 +111,35 @@ public sealed class InvariantCheckerIncrementalTests
     }
 
     [Theory]
+    [InlineData(256, false)]    // 256 one-page runs over a 64 MiB host: the bitmap (no more words than runs)
+    [InlineData(256, true)]
+    [InlineData(16, false)]     // 16 runs spread over 16,384 frames: sorted instead
+    [InlineData(16, true)]
+    public void ScatteredMapping_AFrameReachedTwice_IsFoundByTheCheckAfterTheCallAndTheSweep(int pages, bool alias)
+    {
+        // host-page-charged-once-per-mapping over frames in no order (scattered in 1-page runs): the check tests the
+        // mapping's runs either against a bitmap of the frames they span or by sorting them (issue 16); both must find
+        // a page aliased onto another of the same mapping, and neither may report a clean one.
+        var t = new Type1TestHost(memory: 64 * MiB, layout: FrameLayout.ScatteredRuns(1, 5));
+        (int c, _) = t.Container();
+        var checker = new InvariantChecker(t.Host);
+        Assert.Empty(checker.Check());
+        ulong size = (ulong)pages * 0x1000;
+        Assert.Equal(0, t.Map(c, Small, t.MmapAnonymous(size, populate: true), size));
+        t.Machine.Changes.EndCall();
+        if (alias)
+        {
+            t.Backend(c).TestHooks.AliasPageForTest(Small + size - 0x1000, Small);
+        }
+
+        IReadOnlyList<InvariantViolation> narrow = checker.CheckChanges();
+        Assert.True(checker.LastWasIncremental);
+        string[] expected = alias ? ["host-page-charged-once-per-mapping"] : [];
+        Assert.Equal(expected, Names(narrow).Where(n => n == "host-page-charged-once-per-mapping"));
+        Assert.Equal(expected, Names(new InvariantChecker(t.Host).Check()).Where(n => n == "host-page-charged-once-per-mapping"));
+    }
+
+    [Theory]
     [InlineData(Alias, Alias + (4 * MiB) - 1, Anon + (4 * MiB), Huge - 1)]               // a mapping: the gaps up to its neighbours
     [InlineData(Alias + 0x1000, Alias + 0x1fff, Anon + (4 * MiB), Huge - 1)]             // inside it: the whole mapping
     [InlineData(0x2000000UL, 0x2000fffUL, Alias + (4 * MiB), Huge - 1)]                  // a gap
