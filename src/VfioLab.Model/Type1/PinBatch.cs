@@ -100,6 +100,23 @@ internal sealed class PinBatch
         }
     }
 
+    /// <summary>The runs not yet consumed, the first of them from its <paramref name="skip"/>-th page on (empty when
+    /// <see cref="IsEmpty"/>); what <see cref="ConsumeRuns"/> then advances over.</summary>
+    public ReadOnlySpan<PfnRun> Unconsumed(out ulong skip)
+    {
+        skip = _offset;
+        return IsEmpty ? [] : _runs.AsSpan(_index, _count - _index);
+    }
+
+    /// <summary>Consumes <paramref name="runs"/> whole runs of <see cref="Unconsumed"/> (the first from where it was)
+    /// and then <paramref name="pages"/> pages of the next, which must leave that run with pages to spare.</summary>
+    public void ConsumeRuns(int runs, ulong pages)
+    {
+        System.Diagnostics.Debug.Assert(runs <= _count - _index && (runs == _count - _index ? pages == 0 : pages < _runs[_index + runs].Count - (runs == 0 ? _offset : 0)));
+        _offset = runs == 0 ? _offset + pages : pages;
+        _index += runs;
+    }
+
     /// <summary>Marks <paramref name="pages"/> frames of the current run as used.</summary>
     public void Consume(ulong pages)
     {

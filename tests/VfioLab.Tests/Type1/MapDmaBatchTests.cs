@@ -104,6 +104,76 @@ public sealed class MapDmaBatchTests
         Assert.Equal(100UL, t.TotalPins);
     }
 
+    [Theory]
+    [InlineData(1UL)]
+    [InlineData(3UL)]
+    public void MapDma_ShatteredFromAndToTheMiddleOfRuns_MapsEachPageToItsOwnFrameWithOnePinAndOneCharge(ulong runPages)
+    {
+        // The chunks that end inside a GUP batch are taken without PinChunkLocked (DmaPinning.TakeChunksWithinBatchLocked):
+        // a mapping that starts and ends inside physically contiguous runs, over many batches, must still map every
+        // page to the frame the process maps there, pin and charge it once, and unmap to nothing.
+        var t = new Type1TestHost(layout: FrameLayout.ScatteredRuns(runPages, 11));
+        (int c, _) = t.Container();
+        const ulong Pages = 5001;
+        ulong region = t.MmapAnonymous((Pages + 2) * t.PageSize, populate: true);
+        ulong vaddr = region + t.PageSize;
+        ulong size = Pages * t.PageSize;
+
+        Assert.Equal(0, t.Map(c, Iova0, vaddr, size));
+
+        IommuDomain d = t.DomainOf(Type1TestHost.GpuGroup)!;
+        Assert.Equal(Pages, t.LockedVmPages);
+        Assert.Equal(Pages, t.TotalPins);
+        Assert.Equal(Pages, d.TotalEntries);
+        AddressSpace mm = t.Process.Mm!;
+        mm.MmapReadLock();
+        try
+        {
+            for (ulong p = 0; p < Pages; p++)
+            {
+                Assert.True(mm.TryTranslateLocked(new HostVirtAddr(vaddr + (p * t.PageSize)), out Pte pte));
+                Assert.Equal(pte.Pfn, Pfn.FromPhys(d.IovaToPhys(new Iova(Iova0 + (p * t.PageSize))), 12));
+                Assert.Equal(1UL, t.Machine.Memory.PinCount(pte.Pfn));
+            }
+            Assert.True(mm.TryTranslateLocked(new HostVirtAddr(region), out Pte before));
+            Assert.Equal(0UL, t.Machine.Memory.PinCount(before.Pfn));
+            Assert.True(mm.TryTranslateLocked(new HostVirtAddr(vaddr + size), out Pte after));
+            Assert.Equal(0UL, t.Machine.Memory.PinCount(after.Pfn));
+        }
+        finally
+        {
+            mm.MmapReadUnlock();
+        }
+        Assert.Empty(new InvariantChecker(t.Host).Check());
+
+        Assert.Equal(size, t.Unmap(c, Iova0, size).Size);
+
+        Assert.Equal(0UL, t.LockedVmPages);
+        Assert.Equal(0UL, t.TotalPins);
+        Assert.True(d.IsEmpty);
+    }
+
+    [Fact]
+    public void MapDma_CrossingMemlockInsideAPhysicalRunOfABatch_ReturnsENOMEMWithNothingPinnedOrCharged()
+    {
+        // 3-page runs and a limit of 100 pages: the chunk that crosses it is refused part-way through its run, in the
+        // middle of a GUP batch (the mapping goes on well past it), where chunks are taken without PinChunkLocked.
+        var t = new Type1TestHost(memlock: 100 * 4 * KiB, layout: FrameLayout.ScatteredRuns(3, 5));
+        (int c, _) = t.Container();
+        ulong vaddr = t.MmapAnonymous(1 * MiB, populate: true);
+        IommuDomain d = t.DomainOf(Type1TestHost.GpuGroup)!;
+
+        Assert.Equal(Errno.ENOMEM.AsReturn(), t.Map(c, Iova0, vaddr, 200 * 4 * KiB));
+
+        Assert.Equal(0UL, t.LockedVmPages);
+        Assert.Equal(0UL, t.TotalPins);
+        Assert.True(d.IsEmpty);
+        Assert.Equal(0, t.Map(c, Iova0, vaddr, 100 * 4 * KiB));
+        Assert.Equal(100UL, t.LockedVmPages);
+        Assert.Equal(100UL, t.TotalPins);
+        Assert.Equal(100UL, d.TotalEntries);
+    }
+
     [Fact]
     public void MapDma_ChunkRefusedByALargePageDomainBeforeAHole_ReturnsTheIommusEINVALNotGupsEFAULT()
     {
