@@ -97,7 +97,6 @@ internal sealed class SlotPermutation
             return;
         }
         int half = _halfBits;
-        int size = 1 << half;
         uint mask = (uint)_halfMask;
         ulong count = Count;
         Span<ushort> pending = stackalloc ushort[slots.Length];
@@ -113,20 +112,7 @@ internal sealed class SlotPermutation
             for (int k = 0; k < n; k++)
             {
                 int i = pending[k];
-                ulong x = slots[i];
-                uint left = (uint)(x >> half);
-                uint right = (uint)x & mask;
-                uint next = left ^ t[right];
-                left = right;
-                right = next;
-                next = left ^ t[size + (int)right];
-                left = right;
-                right = next;
-                next = left ^ t[(2 * size) + (int)right];
-                left = right;
-                right = next;
-                next = left ^ t[(3 * size) + (int)right];
-                x = ((ulong)right << half) | next;
+                ulong x = EncryptTabled(slots[i], t, half, mask);
                 slots[i] = x;
                 pending[m] = (ushort)i;
                 m += x >= count ? 1 : 0;
@@ -137,29 +123,33 @@ internal sealed class SlotPermutation
 
     private ulong WalkTabled(ulong index, ushort[] t)
     {
-        int half = _halfBits;
-        int size = 1 << half;
-        uint mask = (uint)_halfMask;
         ulong x = index;
         do
         {
-            // The four rounds of Encrypt, each a table load.
-            uint left = (uint)(x >> half);
-            uint right = (uint)x & mask;
-            uint next = left ^ t[right];
-            left = right;
-            right = next;
-            next = left ^ t[size + (int)right];
-            left = right;
-            right = next;
-            next = left ^ t[(2 * size) + (int)right];
-            left = right;
-            right = next;
-            next = left ^ t[(3 * size) + (int)right];
-            x = ((ulong)right << half) | next;
+            x = EncryptTabled(x, t, _halfBits, (uint)_halfMask);
         }
         while (x >= Count);
         return x;
+    }
+
+    // The four rounds of Encrypt, each a table load (the round function of each half-value, tabulated).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static ulong EncryptTabled(ulong x, ushort[] t, int half, uint mask)
+    {
+        int size = 1 << half;
+        uint left = (uint)(x >> half);
+        uint right = (uint)x & mask;
+        uint next = left ^ t[right];
+        left = right;
+        right = next;
+        next = left ^ t[size + (int)right];
+        left = right;
+        right = next;
+        next = left ^ t[(2 * size) + (int)right];
+        left = right;
+        right = next;
+        next = left ^ t[(3 * size) + (int)right];
+        return ((ulong)right << half) | next;
     }
 
     private ulong Round(ulong right, ulong key)
