@@ -459,10 +459,7 @@ internal sealed partial class InvariantChecker
         /// | IOMMU_CACHE, in RAM, and reach no host frame twice; <paramref name="chargeable"/> its non-reserved pages.</summary>
         public bool Cover(ref RunStream runs, VfioDma d, out ulong chargeable)
         {
-            chargeable = 0;
-            _frames = 0;
-            _ascending = true;
-            IommuProt prot = d.Prot | IommuProt.Cache;
+            IommuProt prot = Begin(d, out chargeable);
             ulong cursor = d.Range.Start;
             ulong segPhys = 0;
             ulong segLast = 0;
@@ -505,10 +502,7 @@ internal sealed partial class InvariantChecker
         /// (a translation beside it, in the window the runs were copied from, makes this false).</summary>
         public bool CoverExactly(ReadOnlySpan<MappedRun> runs, VfioDma d, out ulong chargeable)
         {
-            chargeable = 0;
-            _frames = 0;
-            _ascending = true;
-            IommuProt prot = d.Prot | IommuProt.Cache;
+            IommuProt prot = Begin(d, out chargeable);
             ulong cursor = d.Range.Start;
             ulong segPhys = 0;
             ulong segLast = 0;
@@ -541,6 +535,15 @@ internal sealed partial class InvariantChecker
                 cursor = r.Iova.Last + 1;
             }
             return false;
+        }
+
+        // A new mapping's pass: nothing counted or kept yet; the protection its translations must carry.
+        private IommuProt Begin(VfioDma d, out ulong chargeable)
+        {
+            chargeable = 0;
+            _frames = 0;
+            _ascending = true;
+            return d.Prot | IommuProt.Cache;
         }
 
         // One merged translation of a mapping: in RAM, counted, queued for the pin test and kept for charged-once.
