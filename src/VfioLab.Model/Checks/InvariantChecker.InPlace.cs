@@ -31,6 +31,7 @@ internal sealed partial class InvariantChecker
     private const int KeptFrames = 4096;
     private ulong[] _frameFirsts = new ulong[64];
     private ulong[] _frameLasts = new ulong[64];
+    private ulong[]? _frameBits;
     private ulong _hostPins;
 
     private enum InPlaceOutcome
@@ -89,6 +90,7 @@ internal sealed partial class InvariantChecker
             _frameFirsts = new ulong[64];
             _frameLasts = new ulong[64];
         }
+        _frameBits = null;
     }
 
     // The full sweep's mappings and page tables of one container, in place over its whole IOVA space: a Type1State
@@ -454,6 +456,8 @@ internal sealed partial class InvariantChecker
         private int _pins;
         private int _frames;
         private bool _ascending;
+        private bool _marking;
+        private bool _twice;
 
         /// <summary>Consumes the translations of <paramref name="d"/>: true when they cover it exactly with its protection
         /// | IOMMU_CACHE, in RAM, and reach no host frame twice; <paramref name="chargeable"/> its non-reserved pages.</summary>
@@ -543,6 +547,8 @@ internal sealed partial class InvariantChecker
             chargeable = 0;
             _frames = 0;
             _ascending = true;
+            _marking = false;
+            _twice = false;
             return d.Prot | IommuProt.Cache;
         }
 
@@ -571,8 +577,23 @@ internal sealed partial class InvariantChecker
                 }
                 owner._pinBatch[_pins++] = (pf, n);
             }
+            if (_marking)
+            {
+                _twice |= !MarkOnce(owner._frameBits, pf, pl);
+                return true;
+            }
             if (_frames == owner._frameFirsts.Length)
             {
+                // Issue 16: a mapping of shattered memory has one run per page (16.8 M for 64 GiB, 268 MB kept in these
+                // arrays). Once they hold as many runs as a bitmap of every host frame has words, the runs go into that
+                // bitmap instead, marked as they come.
+                ulong words = (memory.FrameCount + 63) >> 6;
+                if ((ulong)_frames >= Math.Max(words, KeptFrames))
+                {
+                    StartMarking((int)words);
+                    _twice |= !MarkOnce(owner._frameBits, pf, pl);
+                    return true;
+                }
                 Array.Resize(ref owner._frameFirsts, _frames * 2);
                 Array.Resize(ref owner._frameLasts, _frames * 2);
             }
@@ -591,6 +612,10 @@ internal sealed partial class InvariantChecker
         // would be allowed by the full check: "suspect" either way.
         private readonly bool ChargedOnce()
         {
+            if (_marking)
+            {
+                return !_twice;
+            }
             if (_ascending || _frames < 2)
             {
                 return true;
@@ -604,10 +629,9 @@ internal sealed partial class InvariantChecker
                 min = Math.Min(min, firsts[i]);
                 max = Math.Max(max, lasts[i]);
             }
-            // Issue 16: a mapping of shattered memory has one run per page, and sorting 16.8 M of them (64 GiB) was
-            // two thirds of the check's time; a bitmap over the frames they span is a few MiB there, one bit test per
-            // run. Where the runs are few and far apart (huge pages over a large host) the bitmap would be the larger
-            // cost, so it is used only while it needs no more words than there are runs.
+            // Issue 16: sorting many runs of shattered memory was most of a check's time; a bitmap over the frames they
+            // span is one bit test per run. Where the runs are few and far apart (huge pages over a large host) the
+            // bitmap would be the larger cost, so it is used only while it needs no more words than there are runs.
             ulong words = ((max - min) >> 6) + 1;
             return words <= (ulong)_frames ? MarkedOnce(firsts, lasts, min, (int)words) : SortedApart();
         }
@@ -625,6 +649,26 @@ internal sealed partial class InvariantChecker
             return true;
         }
 
+        // From here on the mapping's runs are marked in a bitmap of every host frame (kept by the checker until it
+        // trims), the runs kept so far first.
+        private void StartMarking(int words)
+        {
+            if (owner._frameBits is not { } bits || bits.Length < words)
+            {
+                owner._frameBits = new ulong[words];
+            }
+            else
+            {
+                bits.AsSpan(0, words).Clear();
+            }
+            for (int i = 0; i < _frames; i++)
+            {
+                _twice |= !MarkOnce(owner._frameBits, owner._frameFirsts[i], owner._frameLasts[i]);
+            }
+            _frames = 0;
+            _marking = true;
+        }
+
         private static bool MarkedOnce(ReadOnlySpan<ulong> firsts, ReadOnlySpan<ulong> lasts, ulong min, int words)
         {
             ulong[] rented = System.Buffers.ArrayPool<ulong>.Shared.Rent(words);
@@ -634,22 +678,9 @@ internal sealed partial class InvariantChecker
             {
                 for (int i = 0; i < firsts.Length; i++)
                 {
-                    ulong f = firsts[i] - min;
-                    ulong l = lasts[i] - min;
-                    int w = (int)(f >> 6);
-                    int wl = (int)(l >> 6);
-                    ulong mask = ulong.MaxValue << (int)(f & 63);
-                    for (; w <= wl; w++, mask = ulong.MaxValue)
+                    if (!MarkOnce(bits, firsts[i] - min, lasts[i] - min))
                     {
-                        if (w == wl)
-                        {
-                            mask &= ulong.MaxValue >> (63 - (int)(l & 63));
-                        }
-                        if ((bits[w] & mask) != 0)
-                        {
-                            return false;
-                        }
-                        bits[w] |= mask;
+                        return false;
                     }
                 }
                 return true;
@@ -658,6 +689,25 @@ internal sealed partial class InvariantChecker
             {
                 System.Buffers.ArrayPool<ulong>.Shared.Return(rented);
             }
+        }
+
+        // Sets bits [first, last]; false when one of them was set already (a frame reached twice).
+        private static bool MarkOnce(Span<ulong> bits, ulong first, ulong last)
+        {
+            int w = (int)(first >> 6);
+            int wl = (int)(last >> 6);
+            ulong mask = ulong.MaxValue << (int)(first & 63);
+            bool once = true;
+            for (; w <= wl; w++, mask = ulong.MaxValue)
+            {
+                if (w == wl)
+                {
+                    mask &= ulong.MaxValue >> (63 - (int)(last & 63));
+                }
+                once &= (bits[w] & mask) == 0;
+                bits[w] |= mask;
+            }
+            return once;
         }
 
         /// <summary>Tests the queued frame runs: true when every frame holds a pin. Reads the host's pins outstanding in

@@ -111,15 +111,19 @@ public sealed class InvariantCheckerIncrementalTests
     }
 
     [Theory]
-    [InlineData(256, false)]    // 256 one-page runs over a 64 MiB host: the bitmap (no more words than runs)
-    [InlineData(256, true)]
-    [InlineData(16, false)]     // 16 runs spread over 16,384 frames: sorted instead
-    [InlineData(16, true)]
-    public void ScatteredMapping_AFrameReachedTwice_IsFoundByTheCheckAfterTheCallAndTheSweep(int pages, bool alias)
+    [InlineData(256, -1)]     // 256 one-page runs over a 64 MiB host: a bitmap of the frames they span
+    [InlineData(256, 255)]
+    [InlineData(16, -1)]      // 16 runs spread over 16,384 frames: sorted instead
+    [InlineData(16, 15)]
+    [InlineData(5000, -1)]    // past 4096 runs: marked in a bitmap of every host frame as they come
+    [InlineData(5000, 4999)]  // the second reach marked after the switch
+    [InlineData(5000, 100)]   // both reaches kept before it
+    public void ScatteredMapping_AFrameReachedTwice_IsFoundByTheCheckAfterTheCallAndTheSweep(int pages, int aliasAt)
     {
         // host-page-charged-once-per-mapping over frames in no order (scattered in 1-page runs): the check tests the
-        // mapping's runs either against a bitmap of the frames they span or by sorting them (issue 16); both must find
-        // a page aliased onto another of the same mapping, and neither may report a clean one.
+        // mapping's runs against a bitmap of the frames they span, by sorting them, or, for many runs, in a bitmap of
+        // every host frame (issue 16); each must find a page aliased onto the mapping's first, and none may report a
+        // clean mapping.
         var t = new Type1TestHost(memory: 64 * MiB, layout: FrameLayout.ScatteredRuns(1, 5));
         (int c, _) = t.Container();
         var checker = new InvariantChecker(t.Host);
@@ -127,9 +131,10 @@ public sealed class InvariantCheckerIncrementalTests
         ulong size = (ulong)pages * 0x1000;
         Assert.Equal(0, t.Map(c, Small, t.MmapAnonymous(size, populate: true), size));
         t.Machine.Changes.EndCall();
+        bool alias = aliasAt >= 0;
         if (alias)
         {
-            t.Backend(c).TestHooks.AliasPageForTest(Small + size - 0x1000, Small);
+            t.Backend(c).TestHooks.AliasPageForTest(Small + ((ulong)aliasAt * 0x1000), Small);
         }
 
         IReadOnlyList<InvariantViolation> narrow = checker.CheckChanges();
