@@ -497,29 +497,33 @@ internal sealed partial class DmaTree
 
     private static bool IsRed(VfioDma? n) => n is not null && n.TreeRed;
 
-    private void RotateLeft(VfioDma x)
+    // A child by side: the red-black repairs below are written once for a side and its mirror.
+    private static VfioDma? Child(VfioDma n, bool right) => right ? n.TreeRight : n.TreeLeft;
+
+    private static void SetChild(VfioDma n, bool right, VfioDma? child)
     {
-        VfioDma y = x.TreeRight!;
-        x.TreeRight = y.TreeLeft;
-        if (y.TreeLeft is { } yl)
+        if (right)
         {
-            yl.TreeParent = x;
+            n.TreeRight = child;
         }
-        Replace(x, y);
-        y.TreeLeft = x;
-        x.TreeParent = y;
+        else
+        {
+            n.TreeLeft = child;
+        }
     }
 
-    private void RotateRight(VfioDma x)
+    // Rotates x down to the left (its right child rises) or, with left false, to the right.
+    private void Rotate(VfioDma x, bool left)
     {
-        VfioDma y = x.TreeLeft!;
-        x.TreeLeft = y.TreeRight;
-        if (y.TreeRight is { } yr)
+        VfioDma y = Child(x, left)!;
+        VfioDma? inner = Child(y, !left);
+        SetChild(x, left, inner);
+        if (inner is not null)
         {
-            yr.TreeParent = x;
+            inner.TreeParent = x;
         }
         Replace(x, y);
-        y.TreeRight = x;
+        SetChild(y, !left, x);
         x.TreeParent = y;
     }
 
@@ -551,46 +555,24 @@ internal sealed partial class DmaTree
         while (z.TreeParent is { TreeRed: true } p)
         {
             VfioDma g = p.TreeParent!; // a red node is never the root
-            if (ReferenceEquals(p, g.TreeLeft))
+            bool pRight = ReferenceEquals(p, g.TreeRight);
+            VfioDma? u = Child(g, !pRight);
+            if (IsRed(u))
             {
-                VfioDma? u = g.TreeRight;
-                if (IsRed(u))
-                {
-                    p.TreeRed = false;
-                    u!.TreeRed = false;
-                    g.TreeRed = true;
-                    z = g;
-                    continue;
-                }
-                if (ReferenceEquals(z, p.TreeRight))
-                {
-                    RotateLeft(p);
-                    (z, p) = (p, z);
-                }
                 p.TreeRed = false;
+                u!.TreeRed = false;
                 g.TreeRed = true;
-                RotateRight(g);
+                z = g;
+                continue;
             }
-            else
+            if (ReferenceEquals(z, Child(p, !pRight)))
             {
-                VfioDma? u = g.TreeLeft;
-                if (IsRed(u))
-                {
-                    p.TreeRed = false;
-                    u!.TreeRed = false;
-                    g.TreeRed = true;
-                    z = g;
-                    continue;
-                }
-                if (ReferenceEquals(z, p.TreeLeft))
-                {
-                    RotateRight(p);
-                    (z, p) = (p, z);
-                }
-                p.TreeRed = false;
-                g.TreeRed = true;
-                RotateLeft(g);
+                Rotate(p, left: !pRight);
+                (z, p) = (p, z);
             }
+            p.TreeRed = false;
+            g.TreeRed = true;
+            Rotate(g, left: pRight);
         }
         _root!.TreeRed = false;
     }
@@ -651,68 +633,35 @@ internal sealed partial class DmaTree
         while (!ReferenceEquals(x, _root) && !IsRed(x))
         {
             VfioDma p = parent!;
-            if (ReferenceEquals(x, p.TreeLeft))
+            bool sib = ReferenceEquals(x, p.TreeLeft); // the side of x's sibling: right when x is the left child
+            VfioDma w = Child(p, sib)!; // the extra black means the sibling side is not empty
+            if (w.TreeRed)
             {
-                VfioDma w = p.TreeRight!; // the extra black means the sibling side is not empty
-                if (w.TreeRed)
-                {
-                    w.TreeRed = false;
-                    p.TreeRed = true;
-                    RotateLeft(p);
-                    w = p.TreeRight!;
-                }
-                if (!IsRed(w.TreeLeft) && !IsRed(w.TreeRight))
-                {
-                    w.TreeRed = true;
-                    x = p;
-                    parent = p.TreeParent;
-                    continue;
-                }
-                if (!IsRed(w.TreeRight))
-                {
-                    w.TreeLeft!.TreeRed = false;
-                    w.TreeRed = true;
-                    RotateRight(w);
-                    w = p.TreeRight!;
-                }
-                w.TreeRed = p.TreeRed;
-                p.TreeRed = false;
-                w.TreeRight!.TreeRed = false;
-                RotateLeft(p);
-                x = _root;
-                break;
+                w.TreeRed = false;
+                p.TreeRed = true;
+                Rotate(p, left: sib);
+                w = Child(p, sib)!;
             }
-            else
+            if (!IsRed(w.TreeLeft) && !IsRed(w.TreeRight))
             {
-                VfioDma w = p.TreeLeft!;
-                if (w.TreeRed)
-                {
-                    w.TreeRed = false;
-                    p.TreeRed = true;
-                    RotateRight(p);
-                    w = p.TreeLeft!;
-                }
-                if (!IsRed(w.TreeLeft) && !IsRed(w.TreeRight))
-                {
-                    w.TreeRed = true;
-                    x = p;
-                    parent = p.TreeParent;
-                    continue;
-                }
-                if (!IsRed(w.TreeLeft))
-                {
-                    w.TreeRight!.TreeRed = false;
-                    w.TreeRed = true;
-                    RotateLeft(w);
-                    w = p.TreeLeft!;
-                }
-                w.TreeRed = p.TreeRed;
-                p.TreeRed = false;
-                w.TreeLeft!.TreeRed = false;
-                RotateRight(p);
-                x = _root;
-                break;
+                w.TreeRed = true;
+                x = p;
+                parent = p.TreeParent;
+                continue;
             }
+            if (!IsRed(Child(w, sib)))
+            {
+                Child(w, !sib)!.TreeRed = false;
+                w.TreeRed = true;
+                Rotate(w, left: !sib);
+                w = Child(p, sib)!;
+            }
+            w.TreeRed = p.TreeRed;
+            p.TreeRed = false;
+            Child(w, sib)!.TreeRed = false;
+            Rotate(p, left: sib);
+            x = _root;
+            break;
         }
         if (x is not null)
         {
