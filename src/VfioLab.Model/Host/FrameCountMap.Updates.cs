@@ -83,47 +83,10 @@ internal sealed partial class FrameCountMap
     {
         CountTowardDense(runs);
         _holdDense = true;
-        ulong risen = 0;
-        PfnRun[]? pending = null;
-        int np = 0;
-        for (int i = 0; i < runs.Length; i++)
-        {
-            PfnRun run = runs[i];
-            Prefetch(runs, i + PrefetchAhead);
-            ulong first = run.First.Value;
-            ulong last = first + run.Count - 1;
-            ulong window = first >> WindowShift;
-            if ((last >> WindowShift) == window)
-            {
-                ref Slot slot = ref DenseSlot(window);
-                if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref slot))
-                {
-                    risen += AddDense(window, ref slot, first, last);
-                    continue;
-                }
-            }
-            if (!AnyDense(first, last))
-            {
-                (pending ??= System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length))[np++] = run;
-            }
-            else
-            {
-                Adjust(first, last, +1, null, out ulong r, out _);
-                risen += r;
-            }
-        }
-        if (np > 0)
-        {
-            var batch = new CountBatch(pending!, np, CountBatch.Mode.Add);
-            ApplySparse(ref batch);
-            risen += batch.Changed;
-        }
-        if (pending is not null)
-        {
-            System.Buffers.ArrayPool<PfnRun>.Shared.Return(pending);
-        }
+        var add = new AddEach();
+        (ulong risen, _, _) = UpdateEach(runs, ref add);
         _holdDense = false;
-        return risen;
+        return risen + add.Risen;
     }
 
     /// <summary>Drops one from the count of every frame of each run, in any order. Frames that go 1 → 0 are appended
@@ -135,9 +98,50 @@ internal sealed partial class FrameCountMap
     public void DropRuns(ReadOnlySpan<PfnRun> runs, List<PfnRun> released, out ulong fallen, out ulong dropped, out ulong missing,
         FrameCountMap? heldBy = null)
     {
-        fallen = 0;
-        dropped = 0;
-        missing = ulong.MaxValue;
+        var drop = new DropEach(released, heldBy);
+        (ulong changed, ulong frames, ulong sparseMissing) = UpdateEach(runs, ref drop);
+        fallen = changed + drop.Fallen;
+        dropped = frames + drop.Dropped;
+        missing = Math.Min(sparseMissing, drop.Missing);
+    }
+
+    /// <summary>Sets the count of every frame of each run to 1, in any order (a page flag set: PG_dirty by a dirtying
+    /// unpin). Given <paramref name="denseLike"/> (the pin map of the frames being unpinned), a sparse window that is
+    /// dense there goes dense here before the marks land, as it would after a few hundred of them: an unpin dirties
+    /// the frames it unpins, so where the pins have shattered the dirty bits shatter alike. Building the window's runs
+    /// first only to drop them for the array was ~4 B per page of garbage at the peak of a 64 GiB UNMAP on 1-page runs
+    /// (issue 16; docs/benchmarks.md). It costs at most what the pin map's own dense windows cost.</summary>
+    public void MarkRuns(ReadOnlySpan<PfnRun> runs, FrameCountMap? denseLike = null)
+    {
+        CountTowardDense(runs, denseLike is { _denseWindows: > 0 } ? denseLike : null);
+        _holdDense = true;
+        var mark = new MarkEach();
+        UpdateEach(runs, ref mark);
+        _holdDense = false;
+    }
+
+    // What one of the batch updates above does to a run: inside one dense window, across sparse and dense windows (rare:
+    // a long run on fragmented memory), and which kind of CountBatch takes the runs that lie in sparse windows. A struct,
+    // so UpdateEach is compiled for each and the calls inline.
+    private interface IEachRun
+    {
+        CountBatch.Mode Kind { get; }
+
+        List<PfnRun>? Released { get; }
+
+        FrameCountMap? HeldBy { get; }
+
+        void Dense(FrameCountMap map, ulong window, ref Slot slot, ulong first, ulong last);
+
+        void Mixed(FrameCountMap map, ulong first, ulong last);
+    }
+
+    // A batch in the order given where windows are dense (each count fetched ahead), the runs in sparse windows gathered
+    // and applied sorted in one pass; returns that pass's totals.
+    private (ulong Changed, ulong Frames, ulong Missing) UpdateEach<T>(ReadOnlySpan<PfnRun> runs, ref T each)
+        where T : struct, IEachRun
+    {
+        FrameCountMap? heldBy = each.HeldBy;
         PfnRun[]? pending = null;
         int np = 0;
         for (int i = 0; i < runs.Length; i++)
@@ -153,8 +157,7 @@ internal sealed partial class FrameCountMap
                 ref Slot slot = ref DenseSlot(window);
                 if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref slot))
                 {
-                    fallen += DropDense(window, ref slot, first, last, released, ref missing, out ulong d, heldBy);
-                    dropped += d;
+                    each.Dense(this, window, ref slot, first, last);
                     continue;
                 }
             }
@@ -164,106 +167,112 @@ internal sealed partial class FrameCountMap
             }
             else
             {
-                // Across sparse and dense windows (rare: a long run on fragmented memory): piece by piece.
-                ulong cursor = first;
-                while (true)
-                {
-                    ulong end = NextSegment(cursor, last, out bool dense);
-                    if (dense)
-                    {
-                        ulong w = cursor >> WindowShift;
-                        fallen += DropDense(w, ref SlotFor(w), cursor, end, released, ref missing, out ulong d, heldBy);
-                        dropped += d;
-                    }
-                    else
-                    {
-                        PfnRun[] one = [new PfnRun(new Pfn(cursor), end - cursor + 1)];
-                        var piece = new CountBatch(one, 1, CountBatch.Mode.Drop) { Released = released, HeldBy = heldBy };
-                        _runs.UpdateSorted(ref piece);
-                        fallen += piece.Changed;
-                        dropped += piece.Frames;
-                        missing = Math.Min(missing, piece.Missing);
-                    }
-                    if (end >= last)
-                    {
-                        break;
-                    }
-                    cursor = end + 1;
-                }
+                each.Mixed(this, first, last);
             }
         }
-        if (np > 0)
+        if (pending is null)
         {
-            var batch = new CountBatch(pending!, np, CountBatch.Mode.Drop) { Released = released, HeldBy = heldBy };
-            ApplySparse(ref batch);
-            fallen += batch.Changed;
-            dropped += batch.Frames;
-            missing = Math.Min(missing, batch.Missing);
+            return (0, 0, ulong.MaxValue);
         }
-        if (pending is not null)
+        var batch = new CountBatch(pending, np, each.Kind) { Released = each.Released, HeldBy = heldBy };
+        ApplySparse(ref batch);
+        System.Buffers.ArrayPool<PfnRun>.Shared.Return(pending);
+        return (batch.Changed, batch.Frames, batch.Missing);
+    }
+
+    private struct AddEach : IEachRun
+    {
+        public ulong Risen;
+
+        public readonly CountBatch.Mode Kind => CountBatch.Mode.Add;
+
+        public readonly List<PfnRun>? Released => null;
+
+        public readonly FrameCountMap? HeldBy => null;
+
+        public void Dense(FrameCountMap map, ulong window, ref Slot slot, ulong first, ulong last) =>
+            Risen += map.AddDense(window, ref slot, first, last);
+
+        public void Mixed(FrameCountMap map, ulong first, ulong last)
         {
-            System.Buffers.ArrayPool<PfnRun>.Shared.Return(pending);
+            map.Adjust(first, last, +1, null, out ulong risen, out _);
+            Risen += risen;
         }
     }
 
-    /// <summary>Sets the count of every frame of each run to 1, in any order (a page flag set: PG_dirty by a dirtying
-    /// unpin). Given <paramref name="denseLike"/> (the pin map of the frames being unpinned), a sparse window that is
-    /// dense there goes dense here before the marks land, as it would after a few hundred of them: an unpin dirties
-    /// the frames it unpins, so where the pins have shattered the dirty bits shatter alike. Building the window's runs
-    /// first only to drop them for the array was ~4 B per page of garbage at the peak of a 64 GiB UNMAP on 1-page runs
-    /// (issue 16; docs/benchmarks.md). It costs at most what the pin map's own dense windows cost.</summary>
-    public void MarkRuns(ReadOnlySpan<PfnRun> runs, FrameCountMap? denseLike = null)
+    private struct DropEach(List<PfnRun> released, FrameCountMap? heldBy) : IEachRun
     {
-        CountTowardDense(runs, denseLike is { _denseWindows: > 0 } ? denseLike : null);
-        _holdDense = true;
-        PfnRun[]? pending = null;
-        int np = 0;
-        for (int i = 0; i < runs.Length; i++)
+        public ulong Fallen;
+        public ulong Dropped;
+        public ulong Missing = ulong.MaxValue;
+
+        public readonly CountBatch.Mode Kind => CountBatch.Mode.Drop;
+
+        public readonly List<PfnRun>? Released => released;
+
+        public readonly FrameCountMap? HeldBy => heldBy;
+
+        public void Dense(FrameCountMap map, ulong window, ref Slot slot, ulong first, ulong last)
         {
-            PfnRun run = runs[i];
-            Prefetch(runs, i + PrefetchAhead);
-            ulong first = run.First.Value;
-            ulong last = first + run.Count - 1;
-            ulong window = first >> WindowShift;
-            if ((last >> WindowShift) == window)
+            Fallen += map.DropDense(window, ref slot, first, last, released, ref Missing, out ulong dropped, heldBy);
+            Dropped += dropped;
+        }
+
+        // Piece by piece: Adjust knows nothing of heldBy or of frames without a count.
+        public void Mixed(FrameCountMap map, ulong first, ulong last)
+        {
+            ulong cursor = first;
+            while (true)
             {
-                ref Slot slot = ref DenseSlot(window);
-                if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref slot))
+                ulong end = map.NextSegment(cursor, last, out bool dense);
+                if (dense)
                 {
-                    ushort[] counts = slot.Counts!;
-                    int marked = 0;
-                    for (int k = (int)(first & WindowMask), b = (int)(last & WindowMask); k <= b; k++)
-                    {
-                        if (counts[k] != 1)
-                        {
-                            marked += counts[k] == 0 ? 1 : 0;
-                            counts[k] = 1;
-                        }
-                    }
-                    slot.NonZero += marked;
-                    AfterDenseEdits(window, ref slot, 1, grew: marked != 0);
-                    continue;
+                    ulong w = cursor >> WindowShift;
+                    Dense(map, w, ref map.SlotFor(w), cursor, end);
+                }
+                else
+                {
+                    PfnRun[] one = [new PfnRun(new Pfn(cursor), end - cursor + 1)];
+                    var piece = new CountBatch(one, 1, CountBatch.Mode.Drop) { Released = released, HeldBy = heldBy };
+                    map._runs.UpdateSorted(ref piece);
+                    Fallen += piece.Changed;
+                    Dropped += piece.Frames;
+                    Missing = Math.Min(Missing, piece.Missing);
+                }
+                if (end >= last)
+                {
+                    return;
+                }
+                cursor = end + 1;
+            }
+        }
+    }
+
+    private readonly struct MarkEach : IEachRun
+    {
+        public CountBatch.Mode Kind => CountBatch.Mode.Mark;
+
+        public List<PfnRun>? Released => null;
+
+        public FrameCountMap? HeldBy => null;
+
+        public void Dense(FrameCountMap map, ulong window, ref Slot slot, ulong first, ulong last)
+        {
+            ushort[] counts = slot.Counts!;
+            int marked = 0;
+            for (int k = (int)(first & WindowMask), b = (int)(last & WindowMask); k <= b; k++)
+            {
+                if (counts[k] != 1)
+                {
+                    marked += counts[k] == 0 ? 1 : 0;
+                    counts[k] = 1;
                 }
             }
-            if (!AnyDense(first, last))
-            {
-                (pending ??= System.Buffers.ArrayPool<PfnRun>.Shared.Rent(runs.Length))[np++] = run;
-            }
-            else
-            {
-                Set(first, last, 1);
-            }
+            slot.NonZero += marked;
+            map.AfterDenseEdits(window, ref slot, 1, grew: marked != 0);
         }
-        if (np > 0)
-        {
-            var batch = new CountBatch(pending!, np, CountBatch.Mode.Mark);
-            ApplySparse(ref batch);
-        }
-        if (pending is not null)
-        {
-            System.Buffers.ArrayPool<PfnRun>.Shared.Return(pending);
-        }
-        _holdDense = false;
+
+        public void Mixed(FrameCountMap map, ulong first, ulong last) => map.Set(first, last, 1);
     }
 
     // Runs of a batch between asking for a frame's count to be fetched and updating it (8 and 32 measured the same).
