@@ -649,46 +649,43 @@ internal sealed partial class InvariantChecker
             return true;
         }
 
-        // From here on the mapping's runs are marked in a bitmap of every host frame (kept by the checker until it
-        // trims), the runs kept so far first.
+        // From here on the mapping's runs are marked in a bitmap of every host frame, the runs kept so far first.
         private void StartMarking(int words)
         {
-            if (owner._frameBits is not { } bits || bits.Length < words)
-            {
-                owner._frameBits = new ulong[words];
-            }
-            else
-            {
-                bits.AsSpan(0, words).Clear();
-            }
+            Span<ulong> bits = ClearedBits(words);
             for (int i = 0; i < _frames; i++)
             {
-                _twice |= !MarkOnce(owner._frameBits, owner._frameFirsts[i], owner._frameLasts[i]);
+                _twice |= !MarkOnce(bits, owner._frameFirsts[i], owner._frameLasts[i]);
             }
             _frames = 0;
             _marking = true;
         }
 
-        private static bool MarkedOnce(ReadOnlySpan<ulong> firsts, ReadOnlySpan<ulong> lasts, ulong min, int words)
+        private readonly bool MarkedOnce(ReadOnlySpan<ulong> firsts, ReadOnlySpan<ulong> lasts, ulong min, int words)
         {
-            ulong[] rented = System.Buffers.ArrayPool<ulong>.Shared.Rent(words);
-            Span<ulong> bits = rented.AsSpan(0, words);
-            bits.Clear();
-            try
+            Span<ulong> bits = ClearedBits(words);
+            for (int i = 0; i < firsts.Length; i++)
             {
-                for (int i = 0; i < firsts.Length; i++)
+                if (!MarkOnce(bits, firsts[i] - min, lasts[i] - min))
                 {
-                    if (!MarkOnce(bits, firsts[i] - min, lasts[i] - min))
-                    {
-                        return false;
-                    }
+                    return false;
                 }
-                return true;
             }
-            finally
+            return true;
+        }
+
+        // The checker's bitmap (kept until it trims), its first words cleared.
+        private readonly Span<ulong> ClearedBits(int words)
+        {
+            if (owner._frameBits is not { } bits || bits.Length < words)
             {
-                System.Buffers.ArrayPool<ulong>.Shared.Return(rented);
+                owner._frameBits = bits = new ulong[words];
             }
+            else
+            {
+                bits.AsSpan(0, words).Clear();
+            }
+            return bits.AsSpan(0, words);
         }
 
         // Sets bits [first, last]; false when one of them was set already (a frame reached twice).

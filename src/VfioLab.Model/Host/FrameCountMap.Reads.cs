@@ -47,17 +47,8 @@ internal sealed partial class FrameCountMap
     }
 
     /// <summary>The maximal run containing <paramref name="frame"/>.</summary>
-    public bool TryGet(ulong frame, out Run<FrameCount> run)
-    {
-        if (RawContaining(frame, out ulong s, out ulong l, out ulong c))
-        {
-            Extend(ref s, ref l, c);
-            run = new Run<FrameCount>(s, l, new FrameCount(c));
-            return true;
-        }
-        run = default;
-        return false;
-    }
+    public bool TryGet(ulong frame, out Run<FrameCount> run) =>
+        Maximal(RawContaining(frame, out ulong s, out ulong l, out ulong c), s, l, c, out run);
 
     /// <summary>The count at <paramref name="frame"/>, if it has one.</summary>
     public bool TryGetValue(ulong frame, out FrameCount value)
@@ -68,16 +59,20 @@ internal sealed partial class FrameCountMap
     }
 
     /// <summary>The first maximal run that contains <paramref name="frame"/> or starts after it.</summary>
-    public bool TryGetAtOrAfter(ulong frame, out Run<FrameCount> run)
+    public bool TryGetAtOrAfter(ulong frame, out Run<FrameCount> run) =>
+        Maximal(RawAtOrAfter(frame, out ulong s, out ulong l, out ulong c), s, l, c, out run);
+
+    // A stretch found, [s, l] holding count c, extended to the maximal run a single RunMap would hold.
+    private bool Maximal(bool found, ulong s, ulong l, ulong c, out Run<FrameCount> run)
     {
-        if (RawAtOrAfter(frame, out ulong s, out ulong l, out ulong c))
+        if (!found)
         {
-            Extend(ref s, ref l, c);
-            run = new Run<FrameCount>(s, l, new FrameCount(c));
-            return true;
+            run = default;
+            return false;
         }
-        run = default;
-        return false;
+        Extend(ref s, ref l, c);
+        run = new Run<FrameCount>(s, l, new FrameCount(c));
+        return true;
     }
 
     /// <summary>The first frame of <c>[start, last]</c> holding a count, and the stretch from it holding that one
