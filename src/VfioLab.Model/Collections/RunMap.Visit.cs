@@ -15,7 +15,7 @@ internal sealed partial class RunMap<T>
     /// order, as <see cref="Overlapping"/> would enumerate them, until it returns false or the range ends. The visitor
     /// must not change the map.</summary>
     public void Visit<TVisitor>(ulong start, ulong last, ref TVisitor visitor)
-        where TVisitor : struct, IRunVisitor<T>
+        where TVisitor : struct, IRunVisitor<T>, allows ref struct
     {
         if (start > last || !FindAtOrAfter(start, out Leaf? leaf, out int i))
         {
