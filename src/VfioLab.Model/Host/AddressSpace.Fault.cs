@@ -391,6 +391,8 @@ internal sealed partial class AddressSpace
         public bool RunsFull;
         public ulong Extended;
 
+        // Inlined into the walk: called once per page on shattered memory.
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         public bool Visit(ulong start, ulong last, Pte value)
         {
             if (start != page + Pinned || (value.ZeroPage ? !acceptZero : requireWritable && !value.Writable))

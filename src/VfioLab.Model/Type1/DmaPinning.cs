@@ -564,6 +564,8 @@ internal sealed class DmaPinning
     // domain's lock: a list append, no lock taken).
     private readonly struct FrameSink(List<PfnRun> pieces, int shift) : IUnmappedRunSink
     {
+        // Inlined into the walk: called once per page on shattered memory.
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         public void Take(ulong iovaStart, ulong iovaLast, PhysAddr phys) =>
             pieces.Add(new PfnRun(Pfn.FromPhys(phys, shift), (iovaLast - iovaStart + 1) >> shift));
     }
