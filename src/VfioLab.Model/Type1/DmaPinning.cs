@@ -477,8 +477,9 @@ internal sealed class DmaPinning
 
     /// <summary>
     /// vfio_unmap_unpin: the mapping's translations leave every domain but the first (<see cref="DomainSet.UnmapOthersLocked"/>),
-    /// then the first a batch at a time (<see cref="DomainSet.UnmapFirstBatchLocked"/>: deferred invalidation, then
-    /// flushed), and only then are the frames they translated unpinned, so no page is unpinned while a domain may still
+    /// then the first a batch at a time (<see cref="DomainSet.TryUnmapFirstBatchStreamedLocked"/>, each run read straight
+    /// into the frames to unpin, or where that declines <see cref="DomainSet.UnmapFirstBatchLocked"/>: deferred
+    /// invalidation, then flushed), and only then are the frames they translated unpinned, so no page is unpinned while a domain may still
     /// reach it (spec §3.5). With accounting the unpinned pages are un-charged and 0 is returned; otherwise their count.
     /// Nothing to do without a domain or a pinned part.
     /// </summary>
