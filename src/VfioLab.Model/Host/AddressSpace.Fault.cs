@@ -356,61 +356,86 @@ internal sealed partial class AddressSpace
             return 0;
         }
         int from = runCount;
-        // Pages appended to the run that was last on entry (physically continued by this walk's first frames).
-        ulong extended = 0;
         using (_ptGate.EnterScope())
         {
-            foreach (Run<Pte> r in _pageTable.Overlapping(page, page + count - 1))
-            {
-                if (r.Start != page + pinned || (r.Value.ZeroPage ? !acceptZero : requireWritable && !r.Value.Writable))
-                {
-                    break;
-                }
-                Pfn pfn = r.Value.Pfn;
-                ulong n = r.Last - r.Start + 1;
-                if (r.Value.ZeroPage)
-                {
-                    ulong k = Math.Min(n, (ulong)(runs.Length - runCount));
-                    for (ulong i = 0; i < k; i++)
-                    {
-                        runs[runCount++] = new PfnRun(pfn, 1);
-                    }
-                    pinned += k;
-                    if (k < n)
-                    {
-                        runsFull = true;
-                        break;
-                    }
-                    continue;
-                }
-                if (runCount > 0 && runs[runCount - 1].First.Value + runs[runCount - 1].Count == pfn.Value &&
-                    !_memory.IsZeroFrame(runs[runCount - 1].First))
-                {
-                    runs[runCount - 1] = runs[runCount - 1] with { Count = runs[runCount - 1].Count + n };
-                    if (runCount == from)
-                    {
-                        extended += n;
-                    }
-                }
-                else if (runCount < runs.Length)
-                {
-                    runs[runCount++] = new PfnRun(pfn, n);
-                }
-                else
-                {
-                    runsFull = true;
-                    break;
-                }
-                pinned += n;
-            }
-            if (extended != 0)
+            // The page table's runs read straight from its leaves (RunMap.Visit): on memory shattered into 1-page runs a
+            // run is a page, and the enumerator's MoveNext per run was most of this walk (issue 16; docs/benchmarks.md,
+            // 2026-12-07 "onepage3").
+            var walk = new PinWalk(runs, runCount, page, requireWritable, acceptZero, _memory);
+            _pageTable.Visit(page, page + count - 1, ref walk);
+            runCount = walk.RunCount;
+            pinned = walk.Pinned;
+            runsFull = walk.RunsFull;
+            if (walk.Extended != 0)
             {
                 PfnRun head = runs[from - 1];
-                _memory.Pin(head.First.Plus(head.Count - extended), extended);
+                _memory.Pin(head.First.Plus(head.Count - walk.Extended), walk.Extended);
             }
             _memory.PinRuns(runs[from..runCount]);
         }
         return pinned;
+    }
+
+    // PinPresentLocked's walk over the page table's runs from `page` on: each present page (writable where required, the
+    // zero frame only where accepted) appended to `runs` as a frame run, extending the last run when physically
+    // contiguous (the zero frame takes an entry per page and continues nothing); stops at the first page that is not
+    // ready, or when `runs` has no room for a discontinuity (RunsFull). Extended: pages appended to the run that was last
+    // on entry.
+    private ref struct PinWalk(Span<PfnRun> runs, int runCount, ulong page, bool requireWritable, bool acceptZero, PhysicalMemory memory)
+        : IRunVisitor<Pte>
+    {
+        private readonly Span<PfnRun> _runs = runs;
+        private readonly int _from = runCount;
+        public int RunCount = runCount;
+        public ulong Pinned;
+        public bool RunsFull;
+        public ulong Extended;
+
+        // Inlined into the walk: called once per page on shattered memory.
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        public bool Visit(ulong start, ulong last, Pte value)
+        {
+            if (start != page + Pinned || (value.ZeroPage ? !acceptZero : requireWritable && !value.Writable))
+            {
+                return false;
+            }
+            Pfn pfn = value.Pfn;
+            ulong n = last - start + 1;
+            if (value.ZeroPage)
+            {
+                ulong k = Math.Min(n, (ulong)(_runs.Length - RunCount));
+                for (ulong i = 0; i < k; i++)
+                {
+                    _runs[RunCount++] = new PfnRun(pfn, 1);
+                }
+                Pinned += k;
+                if (k < n)
+                {
+                    RunsFull = true;
+                    return false;
+                }
+                return true;
+            }
+            if (RunCount > 0 && _runs[RunCount - 1].First.Value + _runs[RunCount - 1].Count == pfn.Value && !memory.IsZeroFrame(_runs[RunCount - 1].First))
+            {
+                _runs[RunCount - 1] = _runs[RunCount - 1] with { Count = _runs[RunCount - 1].Count + n };
+                if (RunCount == _from)
+                {
+                    Extended += n;
+                }
+            }
+            else if (RunCount < _runs.Length)
+            {
+                _runs[RunCount++] = new PfnRun(pfn, n);
+            }
+            else
+            {
+                RunsFull = true;
+                return false;
+            }
+            Pinned += n;
+            return true;
+        }
     }
 
     private bool AllPresentLocked(ulong first, ulong last)

@@ -78,10 +78,13 @@ internal sealed partial class FrameCountMap
     }
 
     /// <summary>Adds one to the count of every frame of each run, in any order (a frame may appear twice); returns the
-    /// frames that went 0 → 1. What GUP's refill pins.</summary>
-    public ulong AddRuns(ReadOnlySpan<PfnRun> runs)
+    /// frames that went 0 → 1. What GUP's refill pins. Given <paramref name="shatteredLike"/> (the reference counts of
+    /// the same frames), a batch of at least <see cref="ShatteredBatchRuns"/> runs (by default) makes a sparse window that is dense
+    /// there go dense at its <c>sparseBelow</c>-th short edit instead of its <c>denseAbove</c>-th (see
+    /// <see cref="CountTowardDense"/>).</summary>
+    public ulong AddRuns(ReadOnlySpan<PfnRun> runs, FrameCountMap? shatteredLike = null)
     {
-        CountTowardDense(runs);
+        CountTowardDense(runs, shatteredLike: runs.Length >= _shatteredBatchRuns && shatteredLike is { _denseWindows: > 0 } ? shatteredLike : null);
         _holdDense = true;
         var add = new AddEach();
         (ulong risen, _, _) = UpdateEach(runs, ref add);
@@ -275,6 +278,11 @@ internal sealed partial class FrameCountMap
         public void Mixed(FrameCountMap map, ulong first, ulong last) => map.Set(first, last, 1);
     }
 
+    /// <summary>Runs a batch must hold, by default, for <see cref="AddRuns"/> to follow its <c>shatteredLike</c> map:
+    /// GUP's refills start at 64 runs and grow eightfold while they come back full of short runs (PinBatch), so on
+    /// shattered memory the fourth refill of a MAP and every one after it are this large.</summary>
+    public const int ShatteredBatchRuns = 4096;
+
     // Runs of a batch between asking for a frame's count to be fetched and updating it (8 and 32 measured the same).
     private const int PrefetchAhead = 16;
 
@@ -309,7 +317,14 @@ internal sealed partial class FrameCountMap
     // _denseAbove-th: memory that shattered stays shattered, and the next MAP over it built each window's few hundred runs
     // in the run map, sorted, only to copy them into a new array (measured on 1-page runs, issue 16: docs/benchmarks.md).
     // The batch lands after this, so a window made dense here is never left empty.
-    private void CountTowardDense(ReadOnlySpan<PfnRun> runs, FrameCountMap? denseLike = null)
+    // Given `shatteredLike` (AddRuns of a large batch: the reference counts of the frames pinned), a window dense there
+    // goes dense at its _sparseBelow-th short edit too, as one that was dense before: frames allocated one page at a time
+    // from all over RAM are pinned one page at a time from all over RAM. Measured on the first MAP of 64 GiB on 1-page
+    // runs (issue 16: docs/benchmarks.md, 2026-12-07 "onepage3"): each of the ~4600 pin windows took its first 256 pins
+    // as runs of the run map, ~1.2 M pins sorted and merged into leaves a refill at a time only to be copied into an
+    // array, about 0.45 s of the MAP's 2.3 s of CPU. Only for large batches (a GUP refill that grew, see PinBatch): a
+    // 4 KiB MAP on shattered memory pins one run, and must not allocate an 8 KiB window for it.
+    private void CountTowardDense(ReadOnlySpan<PfnRun> runs, FrameCountMap? denseLike = null, FrameCountMap? shatteredLike = null)
     {
         foreach (PfnRun run in runs)
         {
@@ -318,7 +333,7 @@ internal sealed partial class FrameCountMap
             if (((first + run.Count - 1) >> WindowShift) == window && DenseAt(window) is null)
             {
                 ref Slot slot = ref SlotFor(window);
-                bool again = slot.WasDense && slot.Edits + 1 >= _sparseBelow;
+                bool again = (slot.WasDense || shatteredLike?.DenseAt(window) is not null) && slot.Edits + 1 >= _sparseBelow;
                 if ((again || denseLike?.DenseAt(window) is not null) && slot.Edits > ForcedSparse / 2)
                 {
                     slot.WasDense = false;

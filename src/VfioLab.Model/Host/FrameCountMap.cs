@@ -68,20 +68,25 @@ internal sealed partial class FrameCountMap
     // dense under it (its sparse runs would land in a dense window's keys).
     private bool _holdDense;
 
-    /// <summary>A map with the default thresholds (dense above 256 runs per window, back to runs below 16).</summary>
+    private readonly int _shatteredBatchRuns;
+
+    /// <summary>A map with the default thresholds (dense above 256 runs per window, back to runs below 16, batches of
+    /// <see cref="ShatteredBatchRuns"/> runs follow their hint).</summary>
     public FrameCountMap()
         : this(RunMap<FrameCount>.DefaultNodeCapacity, 256, 16)
     {
     }
 
     /// <summary>A map with <paramref name="nodeCapacity"/>-entry run-map nodes and the given switching thresholds (tests
-    /// use small ones so windows switch both ways often).</summary>
-    public FrameCountMap(int nodeCapacity, int denseAbove, int sparseBelow)
+    /// use small ones so windows switch both ways often); <paramref name="shatteredBatchRuns"/> is the smallest batch
+    /// <see cref="AddRuns"/> takes its <c>shatteredLike</c> hint for.</summary>
+    public FrameCountMap(int nodeCapacity, int denseAbove, int sparseBelow, int shatteredBatchRuns = ShatteredBatchRuns)
     {
-        System.Diagnostics.Debug.Assert(denseAbove > 0 && sparseBelow >= 0 && sparseBelow < denseAbove);
+        System.Diagnostics.Debug.Assert(denseAbove > 0 && sparseBelow >= 0 && sparseBelow < denseAbove && shatteredBatchRuns > 0);
         _runs = new RunMap<FrameCount>(nodeCapacity);
         _denseAbove = denseAbove;
         _sparseBelow = sparseBelow;
+        _shatteredBatchRuns = shatteredBatchRuns;
     }
 
     /// <summary>Windows currently dense.</summary>

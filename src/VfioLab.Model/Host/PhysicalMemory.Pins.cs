@@ -80,7 +80,9 @@ internal sealed partial class PhysicalMemory
                 DebugAssertPinnableLocked(run);
                 frames += run.Count;
             }
-            _pinnedFrames += _pins.AddRuns(batch);
+            // Where the references are dense (memory shattered when it was allocated) the pins of a large batch go dense
+            // early (FrameCountMap.AddRuns).
+            _pinnedFrames += _pins.AddRuns(batch, shatteredLike: _refs);
             _totalPins += frames;
             if (kept is not null)
             {

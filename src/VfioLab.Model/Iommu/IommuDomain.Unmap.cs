@@ -95,6 +95,107 @@ internal sealed partial class IommuDomain
         }
     }
 
+    /// <summary>
+    /// <see cref="CollectUnmapSync"/>'s fast lane for type1's streamed unmap: the same runs leave the table (at most
+    /// <paramref name="max"/> from <paramref name="range"/>'s start, the last one rounded up to a whole IOPTE), the same
+    /// counts, the same flush (none when the range held no run), but each run goes to <paramref name="sink"/> as it is
+    /// read from the table's leaves (<see cref="RunMap{T}.Visit"/>) instead of into a list of <see cref="MappedRun"/>
+    /// walked twice more, and the runs leave the table in one removal. On memory shattered into 1-page runs an UNMAP
+    /// reads a run per page, and the list, its second walk and the enumerator were about a sixth of a 1-page-run UNMAP
+    /// (issue 16; docs/benchmarks.md, 2026-12-07 "onepage3"). <paramref name="taken"/> runs were taken, the last ending
+    /// at <paramref name="lastIova"/>. False, with nothing done, where the result could differ from
+    /// <see cref="CollectUnmapSync"/>'s: while tracing (its per-stretch events), and where a run straddles the range's
+    /// start (its walk then takes whole IOPTEs from before the range); the caller then takes that path. The sink is
+    /// called under the domain's lock and must take no lock.
+    /// </summary>
+    public bool TryUnmapSyncStreamed<TSink>(ByteRange range, int max, ref TSink sink, out int taken, out ulong lastIova)
+        where TSink : struct, IUnmappedRunSink
+    {
+        taken = 0;
+        lastIova = 0;
+        using (_lock.EnterScope())
+        {
+            if (max <= 0 || Trace.Enabled)
+            {
+                return false;
+            }
+            if (_table.TryRemoveExact(range.Start, range.Last, out IopteRun whole))
+            {
+                // The range is one whole IOPTE run (every 4 KiB unmap): one descent, as CollectUnmapSync's same path.
+                sink.Take(range.Start, range.Last, whole.Phys);
+                SubtractCount(whole.PageSize, ((range.Last - range.Start) >> System.Numerics.BitOperations.TrailingZeroCount(whole.PageSize)) + 1);
+                _pending.Clear();
+                CountIotlbSyncLocked();
+                taken = 1;
+                lastIova = range.Last;
+                return true;
+            }
+            if (!StartsAtRun(range.Start))
+            {
+                return false;
+            }
+            var visitor = new StreamVisitor<TSink>(this, sink, max);
+            _table.Visit(range.Start, range.Last, ref visitor);
+            sink = visitor.Sink;
+            taken = visitor.Taken;
+            if (taken == 0)
+            {
+                // Nothing left in the range: nothing to flush, as CollectUnmapSync.
+                return true;
+            }
+            visitor.FlushCount();
+            lastIova = visitor.LastIova;
+            // Every run from the range's start to the last one taken leaves (holes between them hold nothing), up to the
+            // IOPTE that holds the last one's end: what RemoveCollectedLocked's per-stretch removals leave.
+            _table.Remove(range.Start, visitor.RemoveLast);
+            _pending.Clear();
+            CountIotlbSyncLocked();
+            return true;
+        }
+    }
+
+    // The runs of TryUnmapSyncStreamed: each counted off its page size (one SubtractCount per change of size, not per
+    // run), handed to the sink, and the walk stopped at the max-th.
+    private struct StreamVisitor<TSink>(IommuDomain domain, TSink sink, int max) : IRunVisitor<IopteRun>
+        where TSink : struct, IUnmappedRunSink
+    {
+        public TSink Sink = sink;
+        public int Taken;
+        public ulong LastIova;
+        public ulong RemoveLast;
+        private int _shift = -1;
+        private ulong _entries;
+
+        // Inlined into the walk: called once per page on shattered memory.
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        public bool Visit(ulong start, ulong last, IopteRun value)
+        {
+            ulong p = value.PageSize;
+            int shift = System.Numerics.BitOperations.TrailingZeroCount(p);
+            ulong entries = ((last - start) >> shift) + 1;
+            if (shift != _shift)
+            {
+                FlushCount();
+                _shift = shift;
+            }
+            _entries += entries;
+            LastIova = last;
+            // A run cut by the range's end keeps its IOPTEs past the one holding it; a whole run ends on an IOPTE boundary.
+            RemoveLast = start + (((last - start) >> shift) << shift) + (p - 1);
+            Sink.Take(start, last, value.Phys);
+            return ++Taken < max;
+        }
+
+        public void FlushCount()
+        {
+            if (_entries != 0)
+            {
+                domain.SubtractCount(1UL << _shift, _entries);
+                _entries = 0;
+            }
+        }
+    }
+
     // Whether no IOPTE run straddles key (key is a run's start or a hole): then the runs collected from key on are
     // whole except the last, which the range's end may cut.
     private bool StartsAtRun(ulong key) => !_table.TryGet(key, out Run<IopteRun> run) || run.Start == key;

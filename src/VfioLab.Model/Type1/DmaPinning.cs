@@ -477,8 +477,9 @@ internal sealed class DmaPinning
 
     /// <summary>
     /// vfio_unmap_unpin: the mapping's translations leave every domain but the first (<see cref="DomainSet.UnmapOthersLocked"/>),
-    /// then the first a batch at a time (<see cref="DomainSet.UnmapFirstBatchLocked"/>: deferred invalidation, then
-    /// flushed), and only then are the frames they translated unpinned, so no page is unpinned while a domain may still
+    /// then the first a batch at a time (<see cref="DomainSet.TryUnmapFirstBatchStreamedLocked"/>, each run read straight
+    /// into the frames to unpin, or where that declines <see cref="DomainSet.UnmapFirstBatchLocked"/>: deferred
+    /// invalidation, then flushed), and only then are the frames they translated unpinned, so no page is unpinned while a domain may still
     /// reach it (spec §3.5). With accounting the unpinned pages are un-charged and 0 is returned; otherwise their count.
     /// Nothing to do without a domain or a pinned part.
     /// </summary>
@@ -508,13 +509,33 @@ internal sealed class DmaPinning
         ulong cursor = dma.Iova.Value;
         long unlocked = 0;
         bool more = true;
-        while (more && _domains.UnmapFirstBatchLocked(dma, ref cursor, UnmapBatchRuns, runs, out more))
+        while (more)
         {
-            foreach (MappedRun run in runs)
+            // The fast lane: the first domain's runs come as frame pieces straight from its table's leaves, then only
+            // what put_pfn would skip is taken out (FilterPinnedLocked). Where the domain declines, the batch takes the
+            // reference path: a list of runs, each through put_pfn's test.
+            int from = unpin.Count;
+            var sink = new FrameSink(unpin, shift);
+            if (_domains.TryUnmapFirstBatchStreamedLocked(dma, ref cursor, UnmapBatchRuns, ref sink, out bool took, out more))
             {
-                unlocked += (long)AppendPinned(Pfn.FromPhys(run.Phys, shift), run.Iova.Size >> shift, unpin);
+                if (!took)
+                {
+                    break;
+                }
+                unlocked += (long)FilterPinnedLocked(unpin, from);
             }
-            runs.Clear();
+            else
+            {
+                if (!_domains.UnmapFirstBatchLocked(dma, ref cursor, UnmapBatchRuns, runs, out more))
+                {
+                    break;
+                }
+                foreach (MappedRun run in runs)
+                {
+                    unlocked += (long)AppendPinned(Pfn.FromPhys(run.Phys, shift), run.Iova.Size >> shift, unpin);
+                }
+                runs.Clear();
+            }
             // Where the pin map is dense (memory shattered into runs of a page or two) unpinning takes frames in any
             // order at a direct index, so the flushed batches are unpinned as they come, as the kernel does after each
             // IOTLB sync: holding every frame of a 64 GiB unmap was 16 B per page of the peak. Elsewhere they wait
@@ -538,6 +559,46 @@ internal sealed class DmaPinning
             return 0;
         }
         return unlocked;
+    }
+
+    // The streamed unmap's sink: each IOPTE run as the piece of frames it translated, appended as read (under the
+    // domain's lock: a list append, no lock taken).
+    private readonly struct FrameSink(List<PfnRun> pieces, int shift) : IUnmappedRunSink
+    {
+        // Inlined into the walk: called once per page on shattered memory.
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        public void Take(ulong iovaStart, ulong iovaLast, PhysAddr phys) =>
+            pieces.Add(new PfnRun(Pfn.FromPhys(phys, shift), (iovaLast - iovaStart + 1) >> shift));
+    }
+
+    // put_pfn's test (AppendPinned) over the pieces appended from index `from` on, in place: a piece of RAM frames, clear
+    // of the zero frame, whose first frame is not reserved stays whole, as AppendPinned would append it; any other
+    // piece sends the whole tail through AppendPinned again. Returns the frames kept.
+    private ulong FilterPinnedLocked(List<PfnRun> pieces, int from)
+    {
+        _ctx.AssertLocked();
+        PhysicalMemory memory = _ctx.Machine.Memory;
+        ulong frames = memory.FrameCount;
+        ulong zero = memory.ZeroFrame is { } z ? z.Value : ulong.MaxValue;
+        Span<PfnRun> span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(pieces)[from..];
+        ulong kept = 0;
+        foreach (PfnRun piece in span)
+        {
+            ulong first = piece.First.Value;
+            if (piece.Count == 0 || first >= frames || piece.Count > frames - first || zero - first < piece.Count || memory.IsReservedOrInvalid(piece.First))
+            {
+                PfnRun[] raw = span.ToArray();
+                pieces.RemoveRange(from, raw.Length);
+                kept = 0;
+                foreach (PfnRun r in raw)
+                {
+                    kept += AppendPinned(r.First, r.Count, pieces);
+                }
+                return kept;
+            }
+            kept += piece.Count;
+        }
+        return kept;
     }
 
     /// <summary>

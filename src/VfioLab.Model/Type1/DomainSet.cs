@@ -403,6 +403,38 @@ internal sealed class DomainSet(Type1Context ctx, IovaWindows windows)
         return true;
     }
 
+    /// <summary>
+    /// <see cref="UnmapFirstBatchLocked"/> with the runs handed to <paramref name="sink"/> as the first domain's table is
+    /// read (<see cref="IommuDomain.TryUnmapSyncStreamed"/>) instead of collected into a list: the same runs unmapped, the
+    /// same flush, the same <paramref name="cursor"/> and <paramref name="more"/>. <paramref name="took"/> is what
+    /// <see cref="UnmapFirstBatchLocked"/> would return. False, with nothing done, where the domain declines (tracing, a
+    /// run straddling the cursor): the caller then takes <see cref="UnmapFirstBatchLocked"/> for this batch.
+    /// </summary>
+    public bool TryUnmapFirstBatchStreamedLocked<TSink>(VfioDma dma, ref ulong cursor, int maxRuns, ref TSink sink, out bool took, out bool more)
+        where TSink : struct, IUnmappedRunSink
+    {
+        ctx.AssertLocked();
+        ByteRange range = dma.MappedRange;
+        took = false;
+        more = false;
+        if (cursor > range.Last || cursor < range.Start)
+        {
+            return true;
+        }
+        if (!_domains[0].Domain.TryUnmapSyncStreamed(new ByteRange(cursor, range.Last), maxRuns, ref sink, out int taken, out ulong last))
+        {
+            return false;
+        }
+        if (taken == 0)
+        {
+            return true;
+        }
+        took = true;
+        cursor = last == ulong.MaxValue ? last : last + 1;
+        more = taken == maxRuns && last < range.Last;
+        return true;
+    }
+
     /// <summary>The domains as the snapshot copies them (groups, page-table runs, pending invalidations); with
     /// <paramref name="span"/>, only the runs overlapping it, clipped to it.</summary>
     public List<VfioDomainSnapshot> SnapshotDomainsLocked(ByteRange? span = null)

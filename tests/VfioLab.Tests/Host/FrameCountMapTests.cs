@@ -22,7 +22,8 @@ public class FrameCountMapTests
     public void RandomUpdates_MatchAPerKeyDictionary_AndARunMap(ulong seed, int nodeCapacity, int denseAbove, int sparseBelow)
     {
         var rng = new SplitMix64(seed);
-        var map = new FrameCountMap(nodeCapacity, denseAbove, sparseBelow);
+        // Batches of 8 runs or more follow the shattered hint (windows 1 and 3 dense there).
+        var map = new FrameCountMap(nodeCapacity, denseAbove, sparseBelow, shatteredBatchRuns: 8);
         var oracle = new Dictionary<ulong, ulong>();
         ulong keySpace = (3 * Window) + 300;
         bool sawDense = false;
@@ -30,6 +31,7 @@ public class FrameCountMapTests
         int lastDense = 0;
         // A pin map whose windows 0 and 2 are dense, for MarkRuns' hint (the dirty map takes those windows dense at once).
         FrameCountMap pinsLike = DenseIn(0, 2);
+        FrameCountMap refsLike = DenseIn(1, 3);
         for (int step = 0; step < 500; step++)
         {
             string where = $"seed 0x{seed:x} step {step}";
@@ -39,7 +41,7 @@ public class FrameCountMapTests
                 case 1:
                     {
                         PfnRun[] runs = RandomRuns(ref rng, keySpace, oracle, onlyPresent: false);
-                        ulong risen = map.AddRuns(runs);
+                        ulong risen = map.AddRuns(runs, rng.Next() % 2 == 0 ? refsLike : null);
                         ulong expectRisen = 0;
                         foreach (PfnRun r in runs)
                         {
@@ -235,6 +237,32 @@ public class FrameCountMapTests
                 new Run<FrameCount>(Window + 20, Window + 20, new FrameCount(1))],
             ToList(map.All()));
         map.AssertValid();
+    }
+
+    [Fact]
+    public void AddRuns_OfALargeBatch_TakesAWindowDenseEarly_WhereTheReferencesAreDense()
+    {
+        // Thresholds: dense above 64 runs, back to runs below 4; batches of 8 runs or more follow the hint. Window 0 is
+        // dense in the references, window 1 is not: a batch of 8 single frames in each takes window 0 dense at its 4th
+        // edit, window 1 stays runs, and the counts read the same either way.
+        var pins = new FrameCountMap(4, 64, 4, shatteredBatchRuns: 8);
+        FrameCountMap refs = DenseIn(0);
+        PfnRun[] eight = [.. Enumerable.Range(0, 4).SelectMany(i => new[] { new PfnRun(new Pfn(3 * (ulong)i), 1), new PfnRun(new Pfn(Window + (3 * (ulong)i)), 1) })];
+        Assert.Equal(8UL, pins.AddRuns(eight, shatteredLike: refs));
+        Assert.Equal(1, pins.DenseWindowCount);
+        Assert.Equal([0UL, 3, 6, 9, Window, Window + 3, Window + 6, Window + 9], ToList(pins.All()).Select(r => r.Start));
+        Assert.All(ToList(pins.All()), r => Assert.Equal((r.Start, 1UL), (r.Last, r.Value.Count)));
+        pins.AssertValid();
+
+        // The same runs one short batch at a time (a 4 KiB MAP's refill): no window goes dense before 64 runs.
+        var small = new FrameCountMap(4, 64, 4, shatteredBatchRuns: 8);
+        foreach (PfnRun r in eight)
+        {
+            small.AddRuns([r], shatteredLike: refs);
+        }
+        Assert.Equal(0, small.DenseWindowCount);
+        Assert.Equal(ToList(pins.All()), ToList(small.All()));
+        small.AssertValid();
     }
 
     [Fact]

@@ -23,6 +23,10 @@ public sealed class IommuDomainCollectUnmapTests
     {
         IommuDomain batched = Domain(bitmap);
         IommuDomain stepwise = Domain(bitmap);
+        // The streamed fast lane (TryUnmapSyncStreamed), falling back to CollectUnmapSync where it declines.
+        IommuDomain streamed = Domain(bitmap);
+        int streamedTaken = 0;
+        int streamedDeclined = 0;
         ulong min = PageSizeBitmap.MinPageSize(bitmap);
         var rng = new SplitMix64(seed);
         for (int round = 0; round < 60; round++)
@@ -43,6 +47,7 @@ public sealed class IommuDomainCollectUnmapTests
                 if (stepwise.Map(new Iova(iova), new PhysAddr(phys), size, IommuProt.ReadWrite) == VfioLab.Abi.Errno.None)
                 {
                     Assert.Equal(VfioLab.Abi.Errno.None, batched.Map(new Iova(iova), new PhysAddr(phys), size, IommuProt.ReadWrite));
+                    Assert.Equal(VfioLab.Abi.Errno.None, streamed.Map(new Iova(iova), new PhysAddr(phys), size, IommuProt.ReadWrite));
                 }
                 iova += size;
             }
@@ -65,6 +70,27 @@ public sealed class IommuDomainCollectUnmapTests
                 var got = new List<MappedRun> { new(new ByteRange(1, 1), new PhysAddr(0), K4, IommuProt.Read) };
                 batched.CollectUnmapSync(range, got, max);
                 got.RemoveAt(0);
+
+                var sink = new Sink([]);
+                IReadOnlyList<MappedRun> streamedBefore = streamed.MappedRuns();
+                long syncsBefore = streamed.IotlbSyncCount;
+                if (streamed.TryUnmapSyncStreamed(range, max, ref sink, out int taken, out ulong lastIova))
+                {
+                    streamedTaken++;
+                    Assert.Equal(got.Count, taken);
+                    Assert.Equal(got.Select(r => (r.Iova.Start, r.Iova.Last, r.Phys)), sink.Runs);
+                    Assert.Equal(got.Count == 0 ? 0 : got[^1].Iova.Last, lastIova);
+                }
+                else
+                {
+                    streamedDeclined++;
+                    Assert.Empty(sink.Runs);
+                    Assert.Equal(streamedBefore, streamed.MappedRuns());
+                    Assert.Equal(syncsBefore, streamed.IotlbSyncCount);
+                    var fallback = new List<MappedRun>();
+                    streamed.CollectUnmapSync(range, fallback, max);
+                    Assert.Equal(got, fallback);
+                }
 
                 var want = stepwise.MappedRuns(range).Take(max).ToList();
                 int k = 0;
@@ -91,7 +117,19 @@ public sealed class IommuDomainCollectUnmapTests
                 Assert.Equal(stepwise.IotlbSyncCount, batched.IotlbSyncCount);
                 Assert.Empty(batched.PendingInvalidations());
                 AssertClean(batched);
+                Assert.Equal(batched.MappedRuns(), streamed.MappedRuns());
+                Assert.Equal(batched.EntryCounts(), streamed.EntryCounts());
+                Assert.Equal(batched.TotalEntries, streamed.TotalEntries);
+                Assert.Equal(batched.IotlbSyncCount, streamed.IotlbSyncCount);
+                Assert.Empty(streamed.PendingInvalidations());
+                AssertClean(streamed);
             }
         }
+        Assert.True(streamedTaken > 50 && streamedDeclined > 5, $"fast lane taken {streamedTaken} times, declined {streamedDeclined}: both must be exercised");
+    }
+
+    private readonly record struct Sink(List<(ulong, ulong, PhysAddr)> Runs) : IUnmappedRunSink
+    {
+        public void Take(ulong iovaStart, ulong iovaLast, PhysAddr phys) => Runs.Add((iovaStart, iovaLast, phys));
     }
 }

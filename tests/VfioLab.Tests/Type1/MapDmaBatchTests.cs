@@ -3,6 +3,7 @@ using VfioLab.Addressing;
 using VfioLab.Checks;
 using VfioLab.Host;
 using VfioLab.Iommu;
+using VfioLab.Simulation;
 
 namespace VfioLab.Tests.Type1;
 
@@ -156,6 +157,54 @@ public sealed class MapDmaBatchTests
         Assert.Equal(0UL, t.LockedVmPages);
         Assert.Equal(0UL, t.TotalPins);
         Assert.True(d.IsEmpty);
+    }
+
+    [Theory]
+    [InlineData(1UL, KernelSettings.Seeds)]
+    [InlineData(3UL, KernelSettings.Linux61)]
+    public void UnmapDma_StreamedFastLane_EndsAsTheTracedReferencePath(ulong runPages, string profile)
+    {
+        // The streamed unmap's fast lane (IommuDomain.TryUnmapSyncStreamed, then put_pfn's test over the appended pieces)
+        // against the reference path a traced host takes (runs collected into a list, each through put_pfn's test), on
+        // twin hosts: a writable mapping over many unmap batches, and a read-only one of untouched memory whose pages
+        // are the shared zero frame on linux-6.1 (never pinned: the pieces' test must leave it out). Everything the
+        // unmaps leave must agree: sizes, pins and dirty bits frame by frame, charges, free frames, IOPTEs and flushes.
+        var kernel = new KernelSettings(profile, []);
+        var fast = new Type1TestHost(layout: FrameLayout.ScatteredRuns(runPages, 9), kernel: kernel);
+        var traced = new Type1TestHost(layout: FrameLayout.ScatteredRuns(runPages, 9), kernel: kernel);
+        int events = 0;
+        traced.Host.Trace.Subscribe(_ => events++);
+        const ulong Pages = 3000;
+        ulong size = Pages * fast.PageSize;
+        var frames = new List<Pfn>();
+        foreach (Type1TestHost t in new[] { fast, traced })
+        {
+            (int c, _) = t.Container();
+            ulong rw = t.MmapAnonymous(size, populate: true);
+            ulong ro = t.MmapAnonymous(size);
+            Assert.Equal(0, t.Map(c, Iova0, rw, size));
+            Assert.Equal(0, t.Map(c, Iova0 + size, ro, size, DmaMapFlags.Read));
+            IommuDomain d = t.DomainOf(Type1TestHost.GpuGroup)!;
+            if (t == fast)
+            {
+                for (ulong p = 0; p < 2 * Pages; p += 7)
+                {
+                    frames.Add(Pfn.FromPhys(d.IovaToPhys(new Iova(Iova0 + (p * t.PageSize))), 12));
+                }
+            }
+            Assert.Equal(size, t.Unmap(c, Iova0, size).Size);
+            Assert.Equal(size, t.Unmap(c, Iova0 + size, size).Size);
+            Assert.True(d.IsEmpty);
+        }
+        Assert.True(events > 0, "the traced host must take the reference path");
+        IommuDomain fd = fast.DomainOf(Type1TestHost.GpuGroup)!;
+        IommuDomain td = traced.DomainOf(Type1TestHost.GpuGroup)!;
+        Assert.Equal(td.IotlbSyncCount, fd.IotlbSyncCount);
+        Assert.Equal((traced.LockedVmPages, traced.TotalPins, traced.PinnedFrames), (fast.LockedVmPages, fast.TotalPins, fast.PinnedFrames));
+        Assert.Equal(traced.Machine.Memory.FreeFrameCount, fast.Machine.Memory.FreeFrameCount);
+        Assert.All(frames, f => Assert.Equal((traced.Machine.Memory.PinCount(f), traced.Machine.Memory.IsDirty(f)), (fast.Machine.Memory.PinCount(f), fast.Machine.Memory.IsDirty(f))));
+        Assert.Contains(frames, f => fast.Machine.Memory.IsDirty(f));
+        Assert.Empty(new InvariantChecker(fast.Host).Check());
     }
 
     [Fact]

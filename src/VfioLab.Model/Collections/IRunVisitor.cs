@@ -1,0 +1,13 @@
+namespace VfioLab.Collections;
+
+/// <summary>
+/// What <see cref="RunMap{T}.Visit"/> calls for each run of a range, in key order: a struct, so the map's walk calls
+/// it without an indirection (an IOMMU table's runs taken out by a streamed unmap, one per page on shattered memory).
+/// </summary>
+internal interface IRunVisitor<T>
+    where T : struct, IRunValue<T>
+{
+    /// <summary>The run <c>[start, last]</c> (clipped to the range visited), whose value at <paramref name="start"/> is
+    /// <paramref name="value"/>; false to stop the walk after it.</summary>
+    bool Visit(ulong start, ulong last, T value);
+}
