@@ -54,11 +54,12 @@ internal sealed partial class IommuDomain
         using (_lock.EnterScope())
         {
             int from = into.Count;
-            if (max > 0 && !Trace.Enabled && _table.TryRemoveExact(range.Start, range.Last, out IopteRun whole))
+            if (max > 0 && !Trace.Enabled && _table.TryRemoveExactOne(range.Start, range.Last, out IopteRun whole))
             {
                 // The range is one whole IOPTE run (a 4 KiB unmap; any mapping that is one run): it is the only run
                 // collected, and it leaves the table whole, as the general path below would take it, in one descent
-                // instead of three (the walk, StartsAtRun's lookup, the removal). Not while tracing (UnmapLocked's event).
+                // instead of three (the walk, StartsAtRun's lookup, the removal), its leaf shifted in managed code
+                // (TryRemoveExactOne). Not while tracing (UnmapLocked's event).
                 into.Add(new MappedRun(range, whole.Phys, whole.PageSize, whole.Prot));
                 SubtractCount(whole.PageSize, ((range.Last - range.Start) >> System.Numerics.BitOperations.TrailingZeroCount(whole.PageSize)) + 1);
                 _pending.Clear();
