@@ -9,15 +9,16 @@ namespace VfioLab.Collections;
 internal sealed partial class RunMap<T>
     where T : struct, IRunValue<T>
 {
-    /// <summary><see cref="TryInsert"/> of a run that joins neither neighbour into a sparse leaf with room (the IOPTE run of
-    /// a 4 KiB map between other mappings), with the leaf's entries moved up without <see cref="Span{T}.CopyTo"/>.
+    /// <summary><see cref="TryInsert"/> of a run that joins neither neighbour into a sparse leaf with room (the IOPTE
+    /// run of a 4 KiB map between other mappings), with the leaf's entries moved up without
+    /// <see cref="Span{T}.CopyTo"/>.
     /// Anything else (an empty map, a packed or full leaf, a run that continues a neighbour) is
     /// <see cref="TryInsert"/> itself. Ends exactly as <see cref="TryInsert"/>: the same runs, leaves, packing and
     /// version.</summary>
     /// <remarks>Why: a shift of a leaf's arrays is an overlapping copy, and .NET hands every overlapping copy of more
     /// than 64 bytes to the native memmove through a runtime transition that reads the thread from thread-local
-    /// storage (<c>__tls_get_addr</c>): three such calls per insert and three per removal, measured as the whole of the
-    /// pair's <c>__tls_get_addr</c> and memmove samples (~7 %, docs/benchmarks.md, 2026-12-07 pair3).</remarks>
+    /// storage (<c>__tls_get_addr</c>): three such calls per insert and three per removal, most of the pair's memmove,
+    /// runtime-stub and <c>__tls_get_addr</c> samples (~7 %, docs/benchmarks.md, 2026-12-07 pair3).</remarks>
     public bool TryInsertOne(ulong start, ulong last, T value)
     {
         if (_root is null)
@@ -61,9 +62,9 @@ internal sealed partial class RunMap<T>
         return true;
     }
 
-    /// <summary><see cref="TryRemoveExact"/> with the leaf's entries moved down without <see cref="Span{T}.CopyTo"/> when
-    /// the leaf stays sparse and at least half full (no merge follows): the IOPTE run of a 4 KiB unmap. Otherwise the
-    /// removal is <see cref="TryRemoveExact"/>'s own. Ends exactly as <see cref="TryRemoveExact"/>.</summary>
+    /// <summary><see cref="TryRemoveExact"/> with the leaf's entries moved down without <see cref="Span{T}.CopyTo"/>
+    /// when the leaf stays sparse and at least half full (no merge follows): the IOPTE run of a 4 KiB unmap. Otherwise
+    /// the removal is <see cref="TryRemoveExact"/>'s own. Ends exactly as <see cref="TryRemoveExact"/>.</summary>
     public bool TryRemoveExactOne(ulong start, ulong last, out T value)
     {
         value = default;
@@ -95,15 +96,16 @@ internal sealed partial class RunMap<T>
         return true;
     }
 
-    // a[from, from + count) to a[from + 1, ...). An overlapping move done in managed code with 32-byte vectors from the top
-    // down, each block loaded before anything is stored over it; items that hold references move one by one.
+    // a[from, from + count) to a[from + 1, ...). An overlapping move done in managed code with 32-byte vectors from the
+    // top down, each block loaded before anything is stored over it; items that hold references move one by one.
     private static void MoveUp<TItem>(TItem[] a, int from, int count)
         where TItem : struct
     {
         System.Diagnostics.Debug.Assert(from >= 0 && count >= 0 && from + count < a.Length);
         int size = Unsafe.SizeOf<TItem>();
         nuint bytes = (nuint)(count * size);
-        if (RuntimeHelpers.IsReferenceOrContainsReferences<TItem>() || bytes < VectorBytes || !Vector256.IsHardwareAccelerated)
+        if (RuntimeHelpers.IsReferenceOrContainsReferences<TItem>() || bytes < VectorBytes ||
+            !Vector256.IsHardwareAccelerated)
         {
             ref TItem r = ref MemoryMarshal.GetArrayDataReference(a);
             for (int i = from + count - 1; i >= from; i--)
@@ -114,28 +116,31 @@ internal sealed partial class RunMap<T>
         }
         ref byte src = ref Unsafe.As<TItem, byte>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(a), from));
         ref byte dst = ref Unsafe.Add(ref src, size);
-        // Whole blocks from the top down to `at` (32 <= at < 64); the bottom [0, at) is two blocks that overlap each other,
-        // read before anything is stored and stored last.
+        // Whole blocks from the top down to `at` (32 <= at < 64); the bottom [0, at) is two blocks that overlap each
+        // other, read before anything is stored and stored last.
         nuint at = bytes - ((bytes - VectorBytes) / VectorBytes * VectorBytes);
         Vector256<byte> lowest = Unsafe.ReadUnaligned<Vector256<byte>>(ref src);
         Vector256<byte> second = Unsafe.ReadUnaligned<Vector256<byte>>(ref Unsafe.Add(ref src, at - VectorBytes));
         for (nuint k = bytes; k > at;)
         {
             k -= VectorBytes;
-            Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, k), Unsafe.ReadUnaligned<Vector256<byte>>(ref Unsafe.Add(ref src, k)));
+            Vector256<byte> block = Unsafe.ReadUnaligned<Vector256<byte>>(ref Unsafe.Add(ref src, k));
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, k), block);
         }
         Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, at - VectorBytes), second);
         Unsafe.WriteUnaligned(ref dst, lowest);
     }
 
-    // a[from, from + count) to a[from - 1, ...), as MoveUp from the bottom up, the highest block read first and stored last.
+    // a[from, from + count) to a[from - 1, ...), as MoveUp from the bottom up, the highest block read first and stored
+    // last.
     private static void MoveDown<TItem>(TItem[] a, int from, int count)
         where TItem : struct
     {
         System.Diagnostics.Debug.Assert(from >= 1 && count >= 0 && from + count <= a.Length);
         int size = Unsafe.SizeOf<TItem>();
         nuint bytes = (nuint)(count * size);
-        if (RuntimeHelpers.IsReferenceOrContainsReferences<TItem>() || bytes < VectorBytes || !Vector256.IsHardwareAccelerated)
+        if (RuntimeHelpers.IsReferenceOrContainsReferences<TItem>() || bytes < VectorBytes ||
+            !Vector256.IsHardwareAccelerated)
         {
             ref TItem r = ref MemoryMarshal.GetArrayDataReference(a);
             for (int i = from; i < from + count; i++)
@@ -153,7 +158,8 @@ internal sealed partial class RunMap<T>
         Vector256<byte> highest = Unsafe.ReadUnaligned<Vector256<byte>>(ref Unsafe.Add(ref src, bytes - VectorBytes));
         for (nuint k = 0; k < end; k += VectorBytes)
         {
-            Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, k), Unsafe.ReadUnaligned<Vector256<byte>>(ref Unsafe.Add(ref src, k)));
+            Vector256<byte> block = Unsafe.ReadUnaligned<Vector256<byte>>(ref Unsafe.Add(ref src, k));
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, k), block);
         }
         Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, end), second);
         Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, bytes - VectorBytes), highest);
