@@ -207,6 +207,19 @@ internal sealed partial class PhysicalMemory
         ulong last = run.Last.Value;
         using (_gate.EnterScope())
         {
+            if (run.Count == 1 && _pins.TryDropOnlyCount(first, _released))
+            {
+                // One frame holding one pin in a sparse window (every 4 KiB unmap on unshattered memory): the lookup that
+                // finds the pin is the coverage check, and the pin goes in the same breath (two descents, not four).
+                if (markDirty && !_dirty.Contains(first))
+                {
+                    _dirty.Set(first, first, 1);
+                }
+                _pinnedFrames--;
+                _totalPins--;
+                ReleaseUnusedLocked(_released, _refs);
+                return;
+            }
             if (_pins.Covers(first, last))
             {
                 if (markDirty && !_dirty.NoneZero(first, last))

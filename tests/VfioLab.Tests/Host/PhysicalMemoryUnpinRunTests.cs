@@ -8,24 +8,31 @@ namespace VfioLab.Tests.Host;
 /// <see cref="PhysicalMemory.UnpinRun"/> (one run, the 4 KiB unmap's lane) against <see cref="PhysicalMemory.UnpinRuns"/>
 /// of the same one run on a twin memory: the same pins, pin counters, dirty bits, reference counts, freed frames and
 /// stored contents after every call, on contiguous memory (the pin map in runs) and on memory shattered into 1-page runs
-/// (windows that go dense), dirtying or not, for frames pinned once or twice, still mapped or not; and a run that is not
-/// wholly pinned (a caller bug) throws from both and leaves both alike.
+/// (windows that go dense), dirtying or not, for frames pinned once or twice, still mapped or not (the one-frame lane,
+/// <see cref="FrameCountMap.TryDropOnlyCount"/>, and the general one); and a run that is not wholly pinned (a caller
+/// bug) throws from both, with the same message, and leaves both alike.
 /// </summary>
 public sealed class PhysicalMemoryUnpinRunTests
 {
     private const ulong Frames = 8192;
 
     [Theory]
-    [InlineData(false, 0x5eed_a001UL)]
-    [InlineData(true, 0x5eed_a002UL)]
-    public void UnpinRun_RandomRuns_EndsAsUnpinRunsOfTheOneRun(bool shattered, ulong seed)
+    [InlineData(false, 1, 0x5eed_a001UL)]
+    [InlineData(false, 32, 0x5eed_a003UL)]
+    [InlineData(true, 1, 0x5eed_a002UL)]
+    public void UnpinRun_RandomRuns_EndsAsUnpinRunsOfTheOneRun(bool shattered, int stretch, ulong seed)
     {
         var rng = new SplitMix64(seed);
         PhysicalMemory lane = Build(shattered, seed);
         PhysicalMemory reference = Build(shattered, seed);
-        Prepare(lane, new SplitMix64(seed));
-        Prepare(reference, new SplitMix64(seed));
+        Prepare(lane, new SplitMix64(seed), (ulong)stretch);
+        Prepare(reference, new SplitMix64(seed), (ulong)stretch);
         Assert.Equal(Digest(reference), Digest(lane));
+        if (stretch > 1)
+        {
+            // Pins in stretches leave the pin map in runs: the one-frame lane (FrameCountMap.TryDropOnlyCount) is taken.
+            Assert.Equal(0, lane.DenseWindowsForTests().Pins);
+        }
         int unpinned = 0;
         int freedSeen = 0;
         for (int step = 0; step < 3000; step++)
@@ -79,6 +86,40 @@ public sealed class PhysicalMemoryUnpinRunTests
         Assert.Equal(0UL, lane.PinCount(new Pfn(0)));
     }
 
+    [Theory]
+    [InlineData(0UL)]
+    [InlineData(2UL)]
+    public void UnpinRun_OneFrameNotHoldingExactlyOnePin_EndsAsUnpinRuns(ulong pins)
+    {
+        PhysicalMemory lane = Build(false, 1);
+        PhysicalMemory reference = Build(false, 1);
+        foreach (PhysicalMemory m in new[] { lane, reference })
+        {
+            Assert.True(m.TryAllocateRun(16, out PfnRun r));
+            m.Pin(r.First, 4);
+            for (ulong k = 0; k < pins; k++)
+            {
+                m.Pin(new Pfn(7), 1);
+            }
+            m.DropRefs(new PfnRun(new Pfn(7), 1));
+        }
+        var run = new PfnRun(new Pfn(7), 1);
+        if (pins == 0)
+        {
+            // A caller bug: both throw with the batch's message, the frame dirtied and nothing else changed.
+            var expected = Assert.Throws<InvalidOperationException>(() => reference.UnpinRuns([run], true));
+            var got = Assert.Throws<InvalidOperationException>(() => lane.UnpinRun(run, true));
+            Assert.Equal(expected.Message, got.Message);
+        }
+        else
+        {
+            reference.UnpinRuns([run], true);
+            lane.UnpinRun(run, true);
+            Assert.Equal(pins - 1, lane.PinCount(new Pfn(7)));
+        }
+        Assert.Equal(Digest(reference), Digest(lane));
+    }
+
     [Fact]
     public void UnpinRun_ZeroFrameOrEmptyRun_ChangesNothing()
     {
@@ -94,8 +135,9 @@ public sealed class PhysicalMemoryUnpinRunTests
         new(12, Frames * 4096, shattered ? FrameLayout.ScatteredRuns(1, seed % 1000) : FrameLayout.Contiguous);
 
     // Every frame allocated (one reference each), three in four pinned once and some of those twice, a third of the
-    // pinned ones no longer referenced (an unpin frees them), some with contents (freeing clears them).
-    private static void Prepare(PhysicalMemory m, SplitMix64 rng)
+    // pinned ones no longer referenced (an unpin frees them), some with contents (freeing clears them); decided per
+    // stretch of frames in allocation order (a stretch of 1: the pin map shatters into dense windows).
+    private static void Prepare(PhysicalMemory m, SplitMix64 rng, ulong stretch)
     {
         ulong left = Frames;
         var runs = new List<PfnRun>();
@@ -105,12 +147,16 @@ public sealed class PhysicalMemoryUnpinRunTests
             left -= r.Count;
         }
         byte[] data = [1, 2, 3, 4];
+        ulong roll = 0;
         foreach (PfnRun r in runs)
         {
             for (ulong k = 0; k < r.Count; k++)
             {
                 Pfn f = r.First.Plus(k);
-                ulong roll = rng.Next() % 12;
+                if (f.Value % stretch == 0)
+                {
+                    roll = rng.Next() % 12;
+                }
                 if (roll < 9)
                 {
                     m.Pin(f, 1);
