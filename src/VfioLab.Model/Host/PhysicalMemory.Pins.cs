@@ -189,6 +189,55 @@ internal sealed partial class PhysicalMemory
         }
     }
 
+    /// <summary>
+    /// <see cref="UnpinRuns"/> of one run (a 4 KiB unmap's one frame, any unmap whose frames join into one run), with the
+    /// same pins, dirty bits, freed frames and counters: the pins drop through one update of the pin map
+    /// (<see cref="FrameCountMap.Adjust"/>) instead of the batch machinery (<see cref="FrameCountMap.DropRuns"/> and
+    /// <see cref="FrameCountMap.MarkRuns"/> each rent a buffer from the shared array pool, a thread-local lookup, and
+    /// sort and merge one run: ~15 % of issue 16's 4 KiB pair, docs/benchmarks.md 2026-12-07 pair3), and a frame already
+    /// dirty is not set again. A run that is not wholly pinned is a caller bug, which <see cref="UnpinRuns"/> reports
+    /// after applying the rest: it is handed to <see cref="UnpinRuns"/> so that both end alike.
+    /// </summary>
+    public void UnpinRun(PfnRun run, bool markDirty)
+    {
+        ulong zero = Volatile.Read(ref _zeroPfn);
+        if (run.Count == 0 || run.First.Value == zero)
+        {
+            return;
+        }
+        ulong first = run.First.Value;
+        ulong last = run.Last.Value;
+        using (_gate.EnterScope())
+        {
+            if (run.Count == 1 && _pins.TryDropOnlyCount(first, _released))
+            {
+                // One frame holding one pin in a sparse window (every 4 KiB unmap on unshattered memory): the lookup that
+                // finds the pin is the coverage check, and the pin goes in the same breath (two descents, not four).
+                if (markDirty && !_dirty.Contains(first))
+                {
+                    _dirty.Set(first, first, 1);
+                }
+                _pinnedFrames--;
+                _totalPins--;
+                ReleaseUnusedLocked(_released, _refs);
+                return;
+            }
+            if (_pins.Covers(first, last))
+            {
+                if (markDirty && !_dirty.NoneZero(first, last))
+                {
+                    _dirty.Set(first, last, 1);
+                }
+                _pins.Adjust(first, last, -1, _released, out _, out ulong fallen);
+                _pinnedFrames -= fallen;
+                _totalPins -= run.Count;
+                ReleaseUnusedLocked(_released, _refs);
+                return;
+            }
+        }
+        UnpinRuns([run], markDirty);
+    }
+
     /// <summary>Whether most of <paramref name="runs"/> (a sample) land in dense windows of the pin map, where an unpin
     /// takes frames in any order at a direct index: an unmap can then unpin as it goes, as the kernel does after each
     /// IOTLB flush, instead of holding every frame of a huge unmap for one sorted pass (issue 16's peak memory).</summary>

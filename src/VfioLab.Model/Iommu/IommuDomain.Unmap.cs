@@ -54,15 +54,11 @@ internal sealed partial class IommuDomain
         using (_lock.EnterScope())
         {
             int from = into.Count;
-            if (max > 0 && !Trace.Enabled && _table.TryRemoveExact(range.Start, range.Last, out IopteRun whole))
+            if (max > 0 && !Trace.Enabled && TryUnmapWholeRunLocked(range, out IopteRun whole))
             {
                 // The range is one whole IOPTE run (a 4 KiB unmap; any mapping that is one run): it is the only run
-                // collected, and it leaves the table whole, as the general path below would take it, in one descent
-                // instead of three (the walk, StartsAtRun's lookup, the removal). Not while tracing (UnmapLocked's event).
+                // collected. Not while tracing (UnmapLocked's event).
                 into.Add(new MappedRun(range, whole.Phys, whole.PageSize, whole.Prot));
-                SubtractCount(whole.PageSize, ((range.Last - range.Start) >> System.Numerics.BitOperations.TrailingZeroCount(whole.PageSize)) + 1);
-                _pending.Clear();
-                CountIotlbSyncLocked();
                 return;
             }
             foreach (Run<IopteRun> run in _table.Overlapping(range.Start, range.Last))
@@ -95,6 +91,22 @@ internal sealed partial class IommuDomain
         }
     }
 
+    // Takes out the IOPTE run whose bounds are exactly `range` (a 4 KiB unmap; any mapping that is one run), with
+    // its entry count and the flush, as the general walk would: in one descent instead of three (the walk,
+    // StartsAtRun's lookup, the removal), its leaf shifted in managed code (RunMap.TryRemoveExactOne). No pending
+    // range is recorded: the flush here clears them. False, with nothing changed, when no run has those bounds.
+    private bool TryUnmapWholeRunLocked(ByteRange range, out IopteRun whole)
+    {
+        if (!_table.TryRemoveExactOne(range.Start, range.Last, out whole))
+        {
+            return false;
+        }
+        SubtractCount(whole.PageSize, ((range.Last - range.Start) >> System.Numerics.BitOperations.TrailingZeroCount(whole.PageSize)) + 1);
+        _pending.Clear();
+        CountIotlbSyncLocked();
+        return true;
+    }
+
     /// <summary>
     /// <see cref="CollectUnmapSync"/>'s fast lane for type1's streamed unmap: the same runs leave the table (at most
     /// <paramref name="max"/> from <paramref name="range"/>'s start, the last one rounded up to a whole IOPTE), the same
@@ -119,13 +131,10 @@ internal sealed partial class IommuDomain
             {
                 return false;
             }
-            if (_table.TryRemoveExact(range.Start, range.Last, out IopteRun whole))
+            if (TryUnmapWholeRunLocked(range, out IopteRun whole))
             {
-                // The range is one whole IOPTE run (every 4 KiB unmap): one descent, as CollectUnmapSync's same path.
+                // The range is one whole IOPTE run (every 4 KiB unmap), as CollectUnmapSync's same path.
                 sink.Take(range.Start, range.Last, whole.Phys);
-                SubtractCount(whole.PageSize, ((range.Last - range.Start) >> System.Numerics.BitOperations.TrailingZeroCount(whole.PageSize)) + 1);
-                _pending.Clear();
-                CountIotlbSyncLocked();
                 taken = 1;
                 lastIova = range.Last;
                 return true;

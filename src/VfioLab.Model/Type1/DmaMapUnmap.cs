@@ -279,9 +279,9 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
         {
             return e;
         }
-        unmap.Size = unmapped;
-        raw.Clear();
-        unmap.Write(raw);
+        // The struct goes back as it came (argsz, flags, iova: the bytes copied in) with the size removed in place of the
+        // size asked: one field written rather than the struct cleared and written again.
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(raw[VfioIommuType1DmaUnmap.Offsets.Size..], unmapped);
         return argument.TryCopyTo(0, raw[..VfioIommuType1DmaUnmap.MinSize])
             ? Errno.None
             : Refusals.Refuse(Errno.EFAULT, "vfio_iommu_type1_unmap_dma", "copy_to_user of the size unmapped (0x{0:x}) faulted; the mappings stay removed", unmapped);
