@@ -103,9 +103,16 @@ internal sealed partial class InvariantChecker
         {
             return Sweep();
         }
-        if (linked && TryCheckHandedOver(totals, ct, new ByteRange(_ranges[0].Start, _ranges[0].Last), out IReadOnlyList<InvariantViolation>? result))
+        if (linked)
         {
-            return result;
+            // A MAP of one page is checked from its hand-over counts when nothing was written since
+            // (InvariantChecker.HandOver.cs); otherwise from the mapping it handed over, read in place.
+            var linkedRange = new ByteRange(_ranges[0].Start, _ranges[0].Last);
+            if (TryCheckByHandOver(totals, ct, linkedRange, out IReadOnlyList<InvariantViolation>? result)
+                || TryCheckHandedOver(totals, ct, linkedRange, out result))
+            {
+                return result;
+            }
         }
         if (linked)
         {
@@ -212,11 +219,26 @@ internal sealed partial class InvariantChecker
                 return false;
             }
         }
+        result = Conclude(totals, ct, ref now, in counters, hostPins);
+        if (result is null)
+        {
+            return false;
+        }
+        HandedOverChecks++;
+        return true;
+    }
+
+    // The end of a check after a MAP that linked its mapping, from what the window held after the call (nothing left the
+    // totals: the range held no mapping before): null when the container's counters do not say what the running counts
+    // say (the caller reads the call again, and the windowed snapshot reports it); otherwise the totals moved and the
+    // sums over every mapping checked.
+    private IReadOnlyList<InvariantViolation>? Conclude(Totals totals, ContainerTotals ct, ref WindowSums now, in Counters counters, ulong hostPins)
+    {
         int mappings = ct.Mappings + now.Mappings;
         int invalid = ct.VaddrInvalid + now.VaddrInvalid;
         if (!counters.Agree(mappings, invalid))
         {
-            return false;
+            return null;
         }
         _totals = null;
         ct.Mappings = mappings;
@@ -225,8 +247,7 @@ internal sealed partial class InvariantChecker
         WindowSums none = default;
         if (!totals.MoveCharges(in none, in now))
         {
-            result = Sweep();
-            return true;
+            return Sweep();
         }
         List<InvariantViolation> found = _scratch;
         found.Clear();
@@ -238,17 +259,12 @@ internal sealed partial class InvariantChecker
         LastWasInPlace = true;
         LastWasIncremental = true;
         IncrementalChecks++;
-        HandedOverChecks++;
         if (found.Count == 0)
         {
             _totals = totals;
-            result = [];
+            return [];
         }
-        else
-        {
-            result = [.. found];
-        }
-        return true;
+        return [.. found];
     }
 
     // The journal's observer: the first range declared since the last check is about to change. Reads, under the

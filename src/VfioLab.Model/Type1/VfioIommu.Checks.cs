@@ -37,6 +37,10 @@ internal sealed partial class VfioIommu
     /// held): a hint the checker verifies against the tree before it uses it.</summary>
     internal VfioDma? LinkedForCheckLocked => _ctx.LinkedForCheckLocked;
 
+    /// <summary>The lock entry counts the last MAP_DMA that linked a mapping handed over with it
+    /// (<see cref="Type1Context.HandOverForCheckLocked"/>; lock held).</summary>
+    internal HandOverEntries HandOverForCheckLocked => _ctx.HandOverForCheckLocked;
+
     /// <summary><see cref="Snapshot()"/> without mappings and page-table runs (the domains' runs over an empty span): what
     /// the full sweep's group, window and counter checks read when it has checked the mappings in place.</summary>
     internal VfioIommuSnapshot SnapshotWithoutMappingsForCheck()
