@@ -52,11 +52,18 @@ internal sealed partial class InvariantChecker
         WindowSums now = default;
         Counters counters = default;
         ulong hostPins;
+        HandOverEntries e;
         using (iommu.CheckLock.EnterScope())
         {
-            // Nobody took the container's lock between the MAP's hand-over and this check (this enter is the one more).
-            HandOverEntries e = iommu.HandOverForCheckLocked;
-            if (iommu.CheckLock.EntriesForCheck != unchecked(entries + 1) || e.Container != entries || iommu.LinkedForCheckLocked is not { } d
+            // Nobody took the container's lock between the last check and the MAP (the MAP's enter is the one more), nor
+            // between the MAP's hand-over and this check (this enter is the one more); nor the page tables' or host
+            // memory's locks between the last check and the MAP's start, or after the MAP's hand-over.
+            e = iommu.HandOverForCheckLocked;
+            HandOverEntries start = iommu.StartForCheckLocked;
+            HandOverEntries last = ct.CheckedEntries;
+            if (iommu.CheckLock.EntriesForCheck != unchecked(entries + 1) || e.Container != entries
+                || !ct.EntriesKnown || start.Container != unchecked(last.Container + 1) || start.Domains != last.Domains || start.Memory != totals.CheckedMemory
+                || iommu.LinkedForCheckLocked is not { } d
                 || d.Range.Start != changed.Start || d.Range.Last != changed.Last || iommu.DevicesTakePartForCheckLocked)
             {
                 return false;
@@ -93,6 +100,9 @@ internal sealed partial class InvariantChecker
         {
             return false;
         }
+        // The counts as this check leaves them: its own enter of the container's lock, nothing else.
+        ct.CheckedEntries = new HandOverEntries(unchecked(entries + 1), e.Domains, e.Memory);
+        totals.CheckedMemory = e.Memory;
         TrustedHandOverChecks++;
         return true;
     }

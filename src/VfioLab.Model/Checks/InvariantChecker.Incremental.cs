@@ -187,6 +187,7 @@ internal sealed partial class InvariantChecker
         IncrementalChecks++;
         if (found.Count == 0)
         {
+            RecordEntries(totals, ct);
             _totals = totals;
             return [];
         }
@@ -224,8 +225,26 @@ internal sealed partial class InvariantChecker
         {
             return false;
         }
+        if (result.Count == 0)
+        {
+            RecordEntries(totals, ct);
+        }
         HandedOverChecks++;
         return true;
+    }
+
+    // After a check found the state consistent: the lock entry counts as it leaves them, against which the next call's
+    // own (Type1Context.NoteCallStartLocked) prove that nothing was written in between (InvariantChecker.HandOver.cs).
+    private void RecordEntries(Totals totals, ContainerTotals ct)
+    {
+        HandOverEntries e;
+        using (ct.Iommu.CheckLock.EnterScope())
+        {
+            e = ct.Iommu.EntriesForCheckLocked();
+        }
+        ct.CheckedEntries = e with { Container = ct.Iommu.CheckLock.EntriesForCheck };
+        ct.EntriesKnown = true;
+        totals.CheckedMemory = host.Machine.Memory.LockEntriesForCheck;
     }
 
     // The end of a check after a MAP that linked its mapping, from what the window held after the call (nothing left the
@@ -373,13 +392,18 @@ internal sealed partial class InvariantChecker
                 pci.Add(new SimulatedPci(d, p));
             }
         }
-        Volatile.Write(ref _totals, new Totals(containers, perMm, pci)
+        var totals = new Totals(containers, perMm, pci)
         {
             Type1Pins = type1Pins,
             SpaprPins = spapr.PinsHeld,
             Backends = backends,
             PinsComparable = backends == type1.Count + spapr.Containers,
-        });
+        };
+        foreach (ContainerTotals ct in containers.Values)
+        {
+            RecordEntries(totals, ct);
+        }
+        Volatile.Write(ref _totals, totals);
     }
 
     /// <summary>What the journal's observer read before the call: the range it was told of, the window around it and
@@ -430,6 +454,9 @@ internal sealed partial class InvariantChecker
         public int Backends { get; init; }
 
         public bool PinsComparable { get; init; }
+
+        /// <summary>Host memory's lock entry count when the last check that found the state consistent ended.</summary>
+        public int CheckedMemory { get; set; }
 
         /// <summary>Moves the per-mm charges by what the window held after the call minus before; false when an mm is
         /// not one the totals know (the next check sweeps).</summary>
@@ -482,6 +509,13 @@ internal sealed partial class InvariantChecker
         public int Mappings { get; set; }
 
         public int VaddrInvalid { get; set; }
+
+        /// <summary>Whether <see cref="CheckedEntries"/> holds the counts as of the last check.</summary>
+        public bool EntriesKnown { get; set; }
+
+        /// <summary>The container's lock and its domains' page-table locks' entry counts when the last check that found
+        /// the state consistent ended (Memory unused: <see cref="Totals.CheckedMemory"/> is host-wide).</summary>
+        public HandOverEntries CheckedEntries { get; set; }
     }
 
     private readonly record struct SimulatedPci(Simulation.SimulatedDevice Device, Vfio.Pci.VfioPciDevice Pci);

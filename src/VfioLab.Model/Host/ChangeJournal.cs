@@ -148,6 +148,10 @@ internal sealed class ChangeJournal
         }
     }
 
+    /// <summary>Whether a checker may take a narrow record next (the journal is not wide): what a call hands over for it
+    /// is worth recording only then.</summary>
+    public bool Watched => !Volatile.Read(ref _wide);
+
     /// <summary>A system call of the lab's surface returned. No lock: a running count, of which
     /// <see cref="TryTakeNarrow(List{ValueTuple{int, ulong, ulong}}, out bool)"/> takes what was added since the last
     /// take (a call ending while a check takes the record counts in this record or the next, as under a lock).</summary>

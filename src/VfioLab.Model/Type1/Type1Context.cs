@@ -81,18 +81,41 @@ internal sealed class Type1Context(Machine machine, Type1Behavior behavior, bool
         LinkedForCheckLocked = dma;
         if (Machine.Changes.DeclareLinked(ContainerId, dma.Range.Start, dma.Range.Last))
         {
-            int domains = 0;
-            if (DomainsForCheck is { } set)
-            {
-                IReadOnlyList<VfioDomain> list = set.DomainsLocked;
-                for (int i = 0; i < list.Count; i++)
-                {
-                    domains += list[i].Domain.LockEntriesForCheck;
-                }
-            }
-            HandOverForCheckLocked = new HandOverEntries(Lock.EntriesForCheck, domains, Machine.Memory.LockEntriesForCheck);
+            HandOverForCheckLocked = EntriesForCheckLocked();
         }
     }
+
+    /// <summary>A MAP_DMA or UNMAP_DMA took <see cref="Lock"/>: while a checker watches, records how many times each
+    /// lock guarding what it may write had been taken (<see cref="StartForCheckLocked"/>), so the check after it can prove
+    /// that nothing was written between the last check and this call (issue 16).</summary>
+    public void NoteCallStartLocked()
+    {
+        AssertLocked();
+        if (Machine.Changes.Watched)
+        {
+            StartForCheckLocked = EntriesForCheckLocked();
+        }
+    }
+
+    /// <summary>The lock entry counts now: this lock's, the domains' page-table locks' summed, host memory's (lock
+    /// held).</summary>
+    public HandOverEntries EntriesForCheckLocked()
+    {
+        int domains = 0;
+        if (DomainsForCheck is { } set)
+        {
+            IReadOnlyList<VfioDomain> list = set.DomainsLocked;
+            for (int i = 0; i < list.Count; i++)
+            {
+                domains += list[i].Domain.LockEntriesForCheck;
+            }
+        }
+        return new HandOverEntries(Lock.EntriesForCheck, domains, Machine.Memory.LockEntriesForCheck);
+    }
+
+    /// <summary>The lock entry counts the last MAP_DMA or UNMAP_DMA recorded when it took <see cref="Lock"/>
+    /// (<see cref="NoteCallStartLocked"/>, while a checker watches).</summary>
+    public HandOverEntries StartForCheckLocked { get; private set; }
 
     /// <summary>The mapping the last MAP_DMA that linked one handed to the checker (<see cref="DeclareLinked"/>), lock
     /// held. A hint only, and possibly stale (unmapped since, or a spare renewed for another range): the checker uses it

@@ -41,6 +41,13 @@ internal sealed partial class VfioIommu
     /// (<see cref="Type1Context.HandOverForCheckLocked"/>; lock held).</summary>
     internal HandOverEntries HandOverForCheckLocked => _ctx.HandOverForCheckLocked;
 
+    /// <summary>The lock entry counts the last MAP_DMA or UNMAP_DMA recorded when it took the lock
+    /// (<see cref="Type1Context.StartForCheckLocked"/>; lock held).</summary>
+    internal HandOverEntries StartForCheckLocked => _ctx.StartForCheckLocked;
+
+    /// <summary>The lock entry counts now (<see cref="Type1Context.EntriesForCheckLocked"/>; lock held).</summary>
+    internal HandOverEntries EntriesForCheckLocked() => _ctx.EntriesForCheckLocked();
+
     /// <summary><see cref="Snapshot()"/> without mappings and page-table runs (the domains' runs over an empty span): what
     /// the full sweep's group, window and counter checks read when it has checked the mappings in place.</summary>
     internal VfioIommuSnapshot SnapshotWithoutMappingsForCheck()
