@@ -43,65 +43,67 @@ internal sealed partial class InvariantChecker
     internal long TrustedHandOverChecks { get; private set; }
 
     // False when the hand-over cannot be used: the caller then reads the call as before. True with result set otherwise.
+    // No lock is taken: the lock entry counts prove that nobody but the MAP took the container's, its page table's or
+    // host memory's lock since the last check (a lock round trip was about a tenth of the call, issue 16), and what the
+    // check reads of the container's configuration (domains, IOVA windows, tracking, page sizes, groups) is the view the
+    // last check took under the lock (ContainerTotals.View), which only a holder of the container's lock can change.
     private bool TryCheckByHandOver(Totals totals, ContainerTotals ct, ByteRange changed, [NotNullWhen(true)] out IReadOnlyList<InvariantViolation>? result)
     {
         result = null;
+        if (!ct.ViewKnown)
+        {
+            return false;
+        }
         VfioIommu iommu = ct.Iommu;
         PhysicalMemory memory = host.Machine.Memory;
         int entries = iommu.CheckLock.EntriesForCheck;
-        WindowSums now = default;
-        Counters counters = default;
-        ulong hostPins;
-        HandOverEntries e;
-        using (iommu.CheckLock.EnterScope())
+        (VfioDma? linked, HandOverEntries e, HandOverEntries start) = iommu.HandOverUnlockedForCheck;
+        HandOverEntries last = ct.CheckedEntries;
+        ContainerView view = ct.View;
+        IommuDomain? first = view.First;
+        // Nobody took the container's lock between the last check and the MAP (the MAP's enter is the one more), nor after
+        // the MAP's hand-over; nor the page table's or host memory's locks between the last check and the MAP's start,
+        // or after the MAP's hand-over.
+        if (entries != e.Container || start.Container != unchecked(last.Container + 1) || start.Domains != last.Domains
+            || start.Memory != totals.CheckedMemory || memory.LockEntriesForCheck != e.Memory
+            || linked is not { } d || d.Range.Start != changed.Start || d.Range.Last != changed.Last || !d.Mm.IsAlive)
         {
-            // Nobody took the container's lock between the last check and the MAP (the MAP's enter is the one more), nor
-            // between the MAP's hand-over and this check (this enter is the one more); nor the page tables' or host
-            // memory's locks between the last check and the MAP's start, or after the MAP's hand-over.
-            e = iommu.HandOverForCheckLocked;
-            HandOverEntries start = iommu.StartForCheckLocked;
-            HandOverEntries last = ct.CheckedEntries;
-            if (iommu.CheckLock.EntriesForCheck != unchecked(entries + 1) || e.Container != entries
-                || !ct.EntriesKnown || start.Container != unchecked(last.Container + 1) || start.Domains != last.Domains || start.Memory != totals.CheckedMemory
-                || iommu.LinkedForCheckLocked is not { } d
-                || d.Range.Start != changed.Start || d.Range.Last != changed.Last || iommu.DevicesTakePartForCheckLocked)
-            {
-                return false;
-            }
-            IReadOnlyList<VfioDomain> domains = iommu.DomainsForCheck.DomainsLocked;
-            ulong pages = d.Size >> host.Machine.PageShift;
-            if (domains.Count > 1 || (domains.Count == 1 && (pages != 1 || domains[0].Domain.LockEntriesForCheck != e.Domains
-                || domains[0].Domain.HasPendingInvalidationsUnlockedForCheck))
-                || memory.LockEntriesForCheck != e.Memory || !d.Mm.IsAlive)
-            {
-                return false;
-            }
-            // The view and counters of the in-place pass (its gaps are not read: nothing but the MAP wrote the page table).
-            if (!TryViewLocked(iommu, d.Range, ref counters, out ContainerView view)
-                || !MappingSound(in view, d, new Run<DmaRef>(d.Range.Start, d.Last, new DmaRef(d))))
-            {
-                return false;
-            }
-            ulong chargeable = view.First is null ? 0 : pages;
-            if (d.LockedVm != (long)chargeable)
-            {
-                return false;
-            }
-            now.Add(d.Mm, d.LockedVm, d.VaddrInvalid, chargeable);
-            // Host memory's lock was not taken since the hand-over: its count of pins outstanding is as the MAP left it.
-            hostPins = memory.TotalPinsUnlockedForCheck;
-            if (memory.LockEntriesForCheck != e.Memory)
-            {
-                return false;
-            }
+            return false;
+        }
+        ulong pages = d.Size >> host.Machine.PageShift;
+        if (first is not null && (pages != 1 || first.LockEntriesForCheck != e.Domains || first.HasPendingInvalidationsUnlockedForCheck))
+        {
+            return false;
+        }
+        // The in-place pass's test of the mapping itself (its gaps are not read: nothing but the MAP wrote the page table).
+        if (!MappingSound(in view, d, new Run<DmaRef>(d.Range.Start, d.Last, new DmaRef(d))))
+        {
+            return false;
+        }
+        ulong chargeable = first is null ? 0 : pages;
+        if (d.LockedVm != (long)chargeable)
+        {
+            return false;
+        }
+        WindowSums now = default;
+        now.Add(d.Mm, d.LockedVm, d.VaddrInvalid, chargeable);
+        (uint avail, int count, int invalid) = iommu.TreeForCheck.CountersUnlockedForCheck;
+        Counters counters = ct.ViewCounters with { DmaAvail = avail, DmaCount = count, VaddrInvalidCount = invalid };
+        // Host memory's count of pins outstanding as the MAP left it (its lock not taken since).
+        ulong hostPins = memory.TotalPinsUnlockedForCheck;
+        // Still nobody: what was read above is one state (a writer that came meanwhile took one of the locks).
+        Interlocked.MemoryBarrier();
+        if (iommu.CheckLock.EntriesForCheck != entries || memory.LockEntriesForCheck != e.Memory || (first is not null && first.LockEntriesForCheck != e.Domains))
+        {
+            return false;
         }
         result = Conclude(totals, ct, ref now, in counters, hostPins);
         if (result is null)
         {
             return false;
         }
-        // The counts as this check leaves them: its own enter of the container's lock, nothing else.
-        ct.CheckedEntries = new HandOverEntries(unchecked(entries + 1), e.Domains, e.Memory);
+        // The counts as this check leaves them: it took no lock.
+        ct.CheckedEntries = e;
         totals.CheckedMemory = e.Memory;
         TrustedHandOverChecks++;
         return true;

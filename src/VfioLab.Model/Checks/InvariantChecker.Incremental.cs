@@ -238,12 +238,19 @@ internal sealed partial class InvariantChecker
     private void RecordEntries(Totals totals, ContainerTotals ct)
     {
         HandOverEntries e;
-        using (ct.Iommu.CheckLock.EnterScope())
+        VfioIommu iommu = ct.Iommu;
+        using (iommu.CheckLock.EnterScope())
         {
-            e = ct.Iommu.EntriesForCheckLocked();
+            e = iommu.EntriesForCheckLocked();
+            // The view the check after a one-page MAP uses without the lock (one domain or none; no devices).
+            Counters counters = default;
+            ContainerView view = default;
+            ct.ViewKnown = iommu.DomainsForCheck.DomainsLocked.Count <= 1 && !iommu.DevicesTakePartForCheckLocked
+                && TryViewLocked(iommu, Everything, ref counters, out view);
+            ct.View = view;
+            ct.ViewCounters = counters;
         }
-        ct.CheckedEntries = e with { Container = ct.Iommu.CheckLock.EntriesForCheck };
-        ct.EntriesKnown = true;
+        ct.CheckedEntries = e with { Container = iommu.CheckLock.EntriesForCheck };
         totals.CheckedMemory = host.Machine.Memory.LockEntriesForCheck;
     }
 
@@ -510,8 +517,16 @@ internal sealed partial class InvariantChecker
 
         public int VaddrInvalid { get; set; }
 
-        /// <summary>Whether <see cref="CheckedEntries"/> holds the counts as of the last check.</summary>
-        public bool EntriesKnown { get; set; }
+        /// <summary>Whether <see cref="View"/> and <see cref="ViewCounters"/> hold the container's configuration as the last
+        /// check that found the state consistent left it, with one IOMMU domain or none and no device taking part (the
+        /// check after a one-page MAP uses them, InvariantChecker.HandOver.cs); <see cref="CheckedEntries"/> is set with them.</summary>
+        public bool ViewKnown { get; set; }
+
+        /// <summary>The in-place pass's view of the container (<see cref="TryViewLocked"/>) as of the last check.</summary>
+        public ContainerView View { get; set; }
+
+        /// <summary>The container's counters as of the last check (the ones no MAP_DMA changes are used).</summary>
+        public Counters ViewCounters { get; set; }
 
         /// <summary>The container's lock and its domains' page-table locks' entry counts when the last check that found
         /// the state consistent ended (Memory unused: <see cref="Totals.CheckedMemory"/> is host-wide).</summary>

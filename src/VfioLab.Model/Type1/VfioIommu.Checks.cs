@@ -45,6 +45,12 @@ internal sealed partial class VfioIommu
     /// (<see cref="Type1Context.StartForCheckLocked"/>; lock held).</summary>
     internal HandOverEntries StartForCheckLocked => _ctx.StartForCheckLocked;
 
+    /// <summary>What the last MAP_DMA that linked a mapping handed over, and the counts the last MAP_DMA or UNMAP_DMA
+    /// recorded at its start, read without the lock: for a reader that proves by the lock's entry count
+    /// (<see cref="OrderedLock.EntriesForCheck"/>) that nobody took it since (Checks/InvariantChecker.HandOver.cs).</summary>
+    internal (VfioDma? Linked, HandOverEntries HandOver, HandOverEntries Start) HandOverUnlockedForCheck =>
+        (_ctx.LinkedForCheckLocked, _ctx.HandOverForCheckLocked, _ctx.StartForCheckLocked);
+
     /// <summary>The lock entry counts now (<see cref="Type1Context.EntriesForCheckLocked"/>; lock held).</summary>
     internal HandOverEntries EntriesForCheckLocked() => _ctx.EntriesForCheckLocked();
 
