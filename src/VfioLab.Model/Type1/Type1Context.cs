@@ -56,8 +56,8 @@ internal sealed class Type1Context(Machine machine, Type1Behavior behavior, bool
 
     /// <summary>Tells the invariant checker's journal that this call changes <paramref name="size"/> bytes of IOVA from
     /// <paramref name="iova"/> and nothing outside them (MAP_DMA, UNMAP_DMA; a wrapping range is cut at the top). With
-    /// <paramref name="observe"/> false (a MAP that links a new mapping) the checker reads nothing before the call:
-    /// the MAP says what it linked (<see cref="DeclareLinked"/>).</summary>
+    /// <paramref name="observe"/> false (a MAP that will link a new mapping) nothing is recorded now and the checker reads
+    /// nothing before the call: the MAP records its range when it has linked (<see cref="DeclareLinked"/>).</summary>
     public void DeclareChange(ulong iova, ulong size, bool observe = true)
     {
         // A MAP that will link its mapping declares its range when it has (DeclareLinked, one journal round trip per
