@@ -59,8 +59,7 @@ internal sealed partial class InvariantChecker
         int entries = iommu.CheckLock.EntriesForCheck;
         (VfioDma? linked, HandOverEntries e, HandOverEntries start) = iommu.HandOverUnlockedForCheck;
         HandOverEntries last = ct.CheckedEntries;
-        ContainerView view = ct.View;
-        IommuDomain? first = view.First;
+        IommuDomain? first = ct.View.First;
         // Nobody took the container's lock between the last check and the MAP (the MAP's enter is the one more), nor after
         // the MAP's hand-over; nor the page table's or host memory's locks between the last check and the MAP's start,
         // or after the MAP's hand-over.
@@ -76,7 +75,7 @@ internal sealed partial class InvariantChecker
             return false;
         }
         // The in-place pass's test of the mapping itself (its gaps are not read: nothing but the MAP wrote the page table).
-        if (!MappingSound(in view, d, new Run<DmaRef>(d.Range.Start, d.Last, new DmaRef(d))))
+        if (!MappingSound(in ct.View, d, new Run<DmaRef>(d.Range.Start, d.Last, new DmaRef(d))))
         {
             return false;
         }
@@ -85,8 +84,6 @@ internal sealed partial class InvariantChecker
         {
             return false;
         }
-        WindowSums now = default;
-        now.Add(d.Mm, d.LockedVm, d.VaddrInvalid, chargeable);
         (uint avail, int count, int invalid) = iommu.TreeForCheck.CountersUnlockedForCheck;
         Counters counters = ct.ViewCounters with { DmaAvail = avail, DmaCount = count, VaddrInvalidCount = invalid };
         // Host memory's count of pins outstanding as the MAP left it (its lock not taken since).
@@ -97,7 +94,7 @@ internal sealed partial class InvariantChecker
         {
             return false;
         }
-        result = Conclude(totals, ct, ref now, in counters, hostPins);
+        result = ConcludeOne(totals, ct, d, chargeable, in counters, hostPins);
         if (result is null)
         {
             return false;
@@ -107,5 +104,43 @@ internal sealed partial class InvariantChecker
         totals.CheckedMemory = e.Memory;
         TrustedHandOverChecks++;
         return true;
+    }
+
+    // Conclude for the one mapping a MAP linked, without the window's sums (a struct of references the frame would zero
+    // on every call): the same moves of the totals and the same checks.
+    private IReadOnlyList<InvariantViolation>? ConcludeOne(Totals totals, ContainerTotals ct, VfioDma d, ulong pins, in Counters counters, ulong hostPins)
+    {
+        int mappings = ct.Mappings + 1;
+        int invalid = ct.VaddrInvalid + (d.VaddrInvalid ? 1 : 0);
+        if (!counters.Agree(mappings, invalid))
+        {
+            return null;
+        }
+        if (totals.FindCharge(d.Mm) is not MmCharge charge)
+        {
+            return Sweep();
+        }
+        _totals = null;
+        ct.Mappings = mappings;
+        ct.VaddrInvalid = invalid;
+        totals.Type1Pins += pins;
+        charge.Charged += d.LockedVm;
+        charge.Mappings++;
+        List<InvariantViolation> found = _scratch;
+        found.Clear();
+        CheckMmTotals(totals.Mms, found);
+        if (totals.PinsComparable)
+        {
+            ReportPins(hostPins, totals.SpaprPins + totals.Type1Pins, totals.Backends, found);
+        }
+        LastWasInPlace = true;
+        LastWasIncremental = true;
+        IncrementalChecks++;
+        if (found.Count == 0)
+        {
+            _totals = totals;
+            return [];
+        }
+        return [.. found];
     }
 }

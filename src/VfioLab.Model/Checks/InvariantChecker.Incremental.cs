@@ -87,6 +87,27 @@ internal sealed partial class InvariantChecker
     private IReadOnlyList<InvariantViolation> CheckChangesLocked()
     {
         _ranges.Clear();
+        Totals? totals = _totals;
+        if (SweepAlways || totals is null)
+        {
+            return Sweep();
+        }
+        bool narrow = host.Machine.Changes.TryTakeNarrow(_ranges, out bool linked);
+        // The check after a one-page MAP first (InvariantChecker.HandOver.cs), in a frame of its own size: what the rest
+        // keeps on the stack (the capture, the window's sums) is zeroed on every entry (issue 16: every call's check).
+        if (narrow && linked && _ranges.Count == 1 && !Volatile.Read(ref _capturePending)
+            && totals.TryGetContainer(_ranges[0].Container, out ContainerTotals? one)
+            && TryCheckByHandOver(totals, one, new ByteRange(_ranges[0].Start, _ranges[0].Last), out IReadOnlyList<InvariantViolation>? handedOver))
+        {
+            return handedOver;
+        }
+        return CheckTakenLocked(totals, narrow, linked);
+    }
+
+    // The check of what the journal's record said (narrow or not, linked or not), when the hand-over alone did not do.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private IReadOnlyList<InvariantViolation> CheckTakenLocked(Totals totals, bool narrow, bool linked)
+    {
         Capture before = default;
         if (Volatile.Read(ref _capturePending))
         {
@@ -97,19 +118,15 @@ internal sealed partial class InvariantChecker
                 _capturePending = false;
             }
         }
-        Totals? totals = _totals;
-        if (SweepAlways || totals is null || !host.Machine.Changes.TryTakeNarrow(_ranges, out bool linked) || _ranges.Count != 1
-            || !totals.TryGetContainer(_ranges[0].Container, out ContainerTotals? ct))
+        if (!narrow || _ranges.Count != 1 || !totals.TryGetContainer(_ranges[0].Container, out ContainerTotals? ct))
         {
             return Sweep();
         }
         if (linked)
         {
-            // A MAP of one page is checked from its hand-over counts when nothing was written since
-            // (InvariantChecker.HandOver.cs); otherwise from the mapping it handed over, read in place.
+            // A MAP whose hand-over counts did not do (CheckChangesLocked): from the mapping it handed over, read in place.
             var linkedRange = new ByteRange(_ranges[0].Start, _ranges[0].Last);
-            if (TryCheckByHandOver(totals, ct, linkedRange, out IReadOnlyList<InvariantViolation>? result)
-                || TryCheckHandedOver(totals, ct, linkedRange, out result))
+            if (TryCheckHandedOver(totals, ct, linkedRange, out IReadOnlyList<InvariantViolation>? result))
             {
                 return result;
             }
@@ -490,6 +507,9 @@ internal sealed partial class InvariantChecker
             return true;
         }
 
+        /// <summary>The running charge of <paramref name="mm"/>, if the totals know it.</summary>
+        public MmCharge? FindCharge(AddressSpace mm) => Find(mm);
+
         private MmCharge? Find(AddressSpace mm)
         {
             if (ReferenceEquals(mm, _lastMm))
@@ -522,8 +542,9 @@ internal sealed partial class InvariantChecker
         /// check after a one-page MAP uses them, InvariantChecker.HandOver.cs); <see cref="CheckedEntries"/> is set with them.</summary>
         public bool ViewKnown { get; set; }
 
-        /// <summary>The in-place pass's view of the container (<see cref="TryViewLocked"/>) as of the last check.</summary>
-        public ContainerView View { get; set; }
+        /// <summary>The in-place pass's view of the container (<see cref="TryViewLocked"/>) as of the last check (a field:
+        /// read in place, not copied, by every check after a one-page MAP).</summary>
+        public ContainerView View;
 
         /// <summary>The container's counters as of the last check (the ones no MAP_DMA changes are used).</summary>
         public Counters ViewCounters { get; set; }
