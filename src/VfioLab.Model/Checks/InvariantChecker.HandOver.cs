@@ -22,7 +22,11 @@ namespace VfioLab.Checks;
 // the mappings, the counters), its domains' page tables' (the IOPTEs, pending invalidations) and host memory's (the pin,
 // free and reference maps). Every writer of that state holds one of those locks, and taking a lock bumps its count
 // (OrderedLock.EntriesForCheck): if the counts are the same now, nothing was written since the hand-over, so what the
-// MAP left is what there is. The check then holds the MAP to what it handed over, exactly as the in-place pass would:
+// MAP left is what there is. The MAP also records the counts when it takes the container's lock
+// (Type1Context.NoteCallStartLocked), and each check that found the state consistent records them as it leaves them
+// (RecordEntries): when those agree, nothing was written between the last check and the call either. The container's
+// configuration the check needs is the view the last check read under the lock (ContainerTotals.View), which only a
+// holder of the container's lock can change, so the check itself takes no lock. The check then holds the MAP to what it handed over, exactly as the in-place pass would:
 // the mapping sound (its extent, size, alignment, IOVA window, dirty bitmap, iommu_mapped, no external pins), every page
 // charged (locked_vm = its pages: each a pinned RAM page that is not reserved, since type1 charges only those; a MAP that
 // met a reserved or device page charges less and is read in place), and the totals moved by that mapping (dma_avail,
