@@ -87,6 +87,27 @@ internal sealed partial class InvariantChecker
     private IReadOnlyList<InvariantViolation> CheckChangesLocked()
     {
         _ranges.Clear();
+        Totals? totals = _totals;
+        if (SweepAlways || totals is null)
+        {
+            return Sweep();
+        }
+        bool narrow = host.Machine.Changes.TryTakeNarrow(_ranges, out bool linked);
+        // The check after a one-page MAP first (InvariantChecker.HandOver.cs), in a frame of its own size: what the rest
+        // keeps on the stack (the capture, the window's sums) is zeroed on every entry (issue 16: every call's check).
+        if (narrow && linked && _ranges.Count == 1 && !Volatile.Read(ref _capturePending)
+            && totals.TryGetContainer(_ranges[0].Container, out ContainerTotals? one)
+            && TryCheckByHandOver(totals, one, new ByteRange(_ranges[0].Start, _ranges[0].Last), out IReadOnlyList<InvariantViolation>? handedOver))
+        {
+            return handedOver;
+        }
+        return CheckTakenLocked(totals, narrow, linked);
+    }
+
+    // The check of what the journal's record said (narrow or not, linked or not), when the hand-over alone did not do.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private IReadOnlyList<InvariantViolation> CheckTakenLocked(Totals totals, bool narrow, bool linked)
+    {
         Capture before = default;
         if (Volatile.Read(ref _capturePending))
         {
@@ -97,15 +118,18 @@ internal sealed partial class InvariantChecker
                 _capturePending = false;
             }
         }
-        Totals? totals = _totals;
-        if (SweepAlways || totals is null || !host.Machine.Changes.TryTakeNarrow(_ranges, out bool linked) || _ranges.Count != 1
-            || !totals.TryGetContainer(_ranges[0].Container, out ContainerTotals? ct))
+        if (!narrow || _ranges.Count != 1 || !totals.TryGetContainer(_ranges[0].Container, out ContainerTotals? ct))
         {
             return Sweep();
         }
-        if (linked && TryCheckHandedOver(totals, ct, new ByteRange(_ranges[0].Start, _ranges[0].Last), out IReadOnlyList<InvariantViolation>? result))
+        if (linked)
         {
-            return result;
+            // A MAP whose hand-over counts did not do (CheckChangesLocked): from the mapping it handed over, read in place.
+            var linkedRange = new ByteRange(_ranges[0].Start, _ranges[0].Last);
+            if (TryCheckHandedOver(totals, ct, linkedRange, out IReadOnlyList<InvariantViolation>? result))
+            {
+                return result;
+            }
         }
         if (linked)
         {
@@ -180,6 +204,7 @@ internal sealed partial class InvariantChecker
         IncrementalChecks++;
         if (found.Count == 0)
         {
+            RecordEntries(totals, ct);
             _totals = totals;
             return [];
         }
@@ -212,11 +237,51 @@ internal sealed partial class InvariantChecker
                 return false;
             }
         }
+        result = Conclude(totals, ct, ref now, in counters, hostPins);
+        if (result is null)
+        {
+            return false;
+        }
+        if (result.Count == 0)
+        {
+            RecordEntries(totals, ct);
+        }
+        HandedOverChecks++;
+        return true;
+    }
+
+    // After a check found the state consistent: the lock entry counts as it leaves them, against which the next call's
+    // own (Type1Context.NoteCallStartLocked) prove that nothing was written in between (InvariantChecker.HandOver.cs).
+    private void RecordEntries(Totals totals, ContainerTotals ct)
+    {
+        HandOverEntries e;
+        VfioIommu iommu = ct.Iommu;
+        using (iommu.CheckLock.EnterScope())
+        {
+            e = iommu.EntriesForCheckLocked();
+            // The view the check after a one-page MAP uses without the lock (one domain or none; no devices).
+            Counters counters = default;
+            ContainerView view = default;
+            ct.ViewKnown = iommu.DomainsForCheck.DomainsLocked.Count <= 1 && !iommu.DevicesTakePartForCheckLocked
+                && TryViewLocked(iommu, Everything, ref counters, out view);
+            ct.View = view;
+            ct.ViewCounters = counters;
+        }
+        ct.CheckedEntries = e with { Container = iommu.CheckLock.EntriesForCheck };
+        totals.CheckedMemory = host.Machine.Memory.LockEntriesForCheck;
+    }
+
+    // The end of a check after a MAP that linked its mapping, from what the window held after the call (nothing left the
+    // totals: the range held no mapping before): null when the container's counters do not say what the running counts
+    // say (the caller reads the call again, and the windowed snapshot reports it); otherwise the totals moved and the
+    // sums over every mapping checked.
+    private IReadOnlyList<InvariantViolation>? Conclude(Totals totals, ContainerTotals ct, ref WindowSums now, in Counters counters, ulong hostPins)
+    {
         int mappings = ct.Mappings + now.Mappings;
         int invalid = ct.VaddrInvalid + now.VaddrInvalid;
         if (!counters.Agree(mappings, invalid))
         {
-            return false;
+            return null;
         }
         _totals = null;
         ct.Mappings = mappings;
@@ -225,8 +290,7 @@ internal sealed partial class InvariantChecker
         WindowSums none = default;
         if (!totals.MoveCharges(in none, in now))
         {
-            result = Sweep();
-            return true;
+            return Sweep();
         }
         List<InvariantViolation> found = _scratch;
         found.Clear();
@@ -238,17 +302,12 @@ internal sealed partial class InvariantChecker
         LastWasInPlace = true;
         LastWasIncremental = true;
         IncrementalChecks++;
-        HandedOverChecks++;
         if (found.Count == 0)
         {
             _totals = totals;
-            result = [];
+            return [];
         }
-        else
-        {
-            result = [.. found];
-        }
-        return true;
+        return [.. found];
     }
 
     // The journal's observer: the first range declared since the last check is about to change. Reads, under the
@@ -357,13 +416,18 @@ internal sealed partial class InvariantChecker
                 pci.Add(new SimulatedPci(d, p));
             }
         }
-        Volatile.Write(ref _totals, new Totals(containers, perMm, pci)
+        var totals = new Totals(containers, perMm, pci)
         {
             Type1Pins = type1Pins,
             SpaprPins = spapr.PinsHeld,
             Backends = backends,
             PinsComparable = backends == type1.Count + spapr.Containers,
-        });
+        };
+        foreach (ContainerTotals ct in containers.Values)
+        {
+            RecordEntries(totals, ct);
+        }
+        Volatile.Write(ref _totals, totals);
     }
 
     /// <summary>What the journal's observer read before the call: the range it was told of, the window around it and
@@ -415,6 +479,9 @@ internal sealed partial class InvariantChecker
 
         public bool PinsComparable { get; init; }
 
+        /// <summary>Host memory's lock entry count when the last check that found the state consistent ended.</summary>
+        public int CheckedMemory { get; set; }
+
         /// <summary>Moves the per-mm charges by what the window held after the call minus before; false when an mm is
         /// not one the totals know (the next check sweeps).</summary>
         public bool MoveCharges(in WindowSums before, in WindowSums now)
@@ -439,6 +506,9 @@ internal sealed partial class InvariantChecker
             }
             return true;
         }
+
+        /// <summary>The running charge of <paramref name="mm"/>, if the totals know it.</summary>
+        public MmCharge? FindCharge(AddressSpace mm) => Find(mm);
 
         private MmCharge? Find(AddressSpace mm)
         {
@@ -466,6 +536,22 @@ internal sealed partial class InvariantChecker
         public int Mappings { get; set; }
 
         public int VaddrInvalid { get; set; }
+
+        /// <summary>Whether <see cref="View"/> and <see cref="ViewCounters"/> hold the container's configuration as the last
+        /// check that found the state consistent left it, with one IOMMU domain or none and no device taking part (the
+        /// check after a one-page MAP uses them, InvariantChecker.HandOver.cs); <see cref="CheckedEntries"/> is set with them.</summary>
+        public bool ViewKnown { get; set; }
+
+        /// <summary>The in-place pass's view of the container (<see cref="TryViewLocked"/>) as of the last check (a field:
+        /// read in place, not copied, by every check after a one-page MAP).</summary>
+        public ContainerView View;
+
+        /// <summary>The container's counters as of the last check (the ones no MAP_DMA changes are used).</summary>
+        public Counters ViewCounters { get; set; }
+
+        /// <summary>The container's lock and its domains' page-table locks' entry counts when the last check that found
+        /// the state consistent ended (Memory unused: <see cref="Totals.CheckedMemory"/> is host-wide).</summary>
+        public HandOverEntries CheckedEntries { get; set; }
     }
 
     private readonly record struct SimulatedPci(Simulation.SimulatedDevice Device, Vfio.Pci.VfioPciDevice Pci);

@@ -34,6 +34,11 @@ internal readonly struct OrderedLock
     /// <summary>Whether the calling thread holds the lock (release builds: whether any thread does).</summary>
     public bool IsHeldByCurrentThread => _gate.IsHeldByCurrentThread;
 
+    /// <summary>How many times the lock was taken (wrapping): a modification counter every writer of what the lock guards
+    /// bumps by taking it. The invariant checker (issue 16) compares it with the value a call handed over to prove
+    /// nobody entered since, without taking the lock.</summary>
+    internal int EntriesForCheck => Volatile.Read(ref _gate.Entries);
+
     /// <summary>lockdep_assert_held: what a <c>*Locked</c> method calls on entry (STYLE.md 12). In a debug build
     /// a thread that does not hold the lock gets a <see cref="LockOrderException"/>; in a release build the call
     /// is compiled away.</summary>
@@ -113,6 +118,10 @@ internal readonly struct OrderedLock
         private int _owner;
 #endif
 
+        // Bumped by every holder right after it takes the lock (a plain add: only the holder writes it; issue 16's
+        // checker reads it, see EntriesForCheck). One add per enter is the whole cost to callers that never check.
+        internal int Entries;
+
         public LockRank Rank { get; } = rank;
 
         public bool IsHeldByCurrentThread
@@ -134,6 +143,7 @@ internal readonly struct OrderedLock
             {
                 EnterSlow();
             }
+            Entries++;
             NoteOwner(Environment.CurrentManagedThreadId);
         }
 

@@ -58,7 +58,7 @@ internal sealed class ChangeJournal
     /// <summary>A type1 MAP_DMA or UNMAP_DMA of container <paramref name="container"/> is about to change
     /// <c>[start, last]</c> of its IOVA space and nothing outside it (its mappings, IOPTEs, pins, the
     /// caller's and owners' charges). With <paramref name="observe"/> false the observer is not told: a MAP that
-    /// links a new mapping says so afterwards (<see cref="DeclareLinked"/>), and the range held nothing before it.</summary>
+    /// links a new mapping says so afterwards (<see cref="DeclareLinked(int, ulong, ulong)"/>), and the range held nothing before it.</summary>
     public void DeclareType1(int container, ulong start, ulong last, bool observe = true)
     {
         // Wide until the next check: nothing to record, and no lock round trip to find that out (issue 16's 4 KiB
@@ -72,18 +72,10 @@ internal sealed class ChangeJournal
         _gate.Enter();
         try
         {
-            if (_wide)
+            if (!TryRecordLocked(container, start, last))
             {
-                return; // the next check sweeps everything: nothing to record until it has run
-            }
-            if (_ranges.Count == MaxRanges)
-            {
-                _wide = true;
-                _ranges.Clear();
                 return;
             }
-            _ranges.Add((container, start, last));
-            _declared++;
             // Only a lone range can be checked narrowly (a call that came before it and declared nothing, or a second
             // range, makes the next check the full sweep): only then is the observer told.
             first = observe && _ranges.Count == 1 && Volatile.Read(ref _calls) == _callsTaken;
@@ -98,6 +90,52 @@ internal sealed class ChangeJournal
         }
     }
 
+    // Records a declared range (gate held); false when the journal is wide or became so (too many ranges).
+    private bool TryRecordLocked(int container, ulong start, ulong last)
+    {
+        if (_wide)
+        {
+            return false; // the next check sweeps everything: nothing to record until it has run
+        }
+        if (_ranges.Count == MaxRanges)
+        {
+            _wide = true;
+            _ranges.Clear();
+            return false;
+        }
+        _ranges.Add((container, start, last));
+        _declared++;
+        return true;
+    }
+
+    /// <summary><see cref="DeclareType1"/> without observing and <see cref="DeclareLinked()"/> in one gate round trip,
+    /// when the MAP_DMA has linked its mapping at exactly <c>[start, last]</c>: what type1's MAP does
+    /// (Type1Context.DeclareLinked). It declares nothing on entry: a MAP that fails links nothing and so declares
+    /// nothing, and its call makes the next check the full sweep (issue 16: one gate round trip per MAP instead of
+    /// two). True when the range was recorded (a checker watches: the caller then hands over what the check needs);
+    /// false while the journal is wide (nobody checks, or the next check sweeps anyway).</summary>
+    public bool DeclareLinked(int container, ulong start, ulong last)
+    {
+        if (Volatile.Read(ref _wide))
+        {
+            return false;
+        }
+        _gate.Enter();
+        try
+        {
+            if (!TryRecordLocked(container, start, last))
+            {
+                return false;
+            }
+            _linked = true;
+            return true;
+        }
+        finally
+        {
+            _gate.Exit();
+        }
+    }
+
     /// <summary>The MAP_DMA that declared the range linked a new mapping at exactly that range: the range held no
     /// mapping before the call (the link refuses any overlap, under the lock the call holds), so the checker needs no
     /// reading of it from before the call (issue 16: no second look at what the call itself found). Reset by
@@ -109,6 +147,10 @@ internal sealed class ChangeJournal
             Volatile.Write(ref _linked, true);
         }
     }
+
+    /// <summary>Whether a checker may take a narrow record next (the journal is not wide): what a call hands over for it
+    /// is worth recording only then.</summary>
+    public bool Watched => !Volatile.Read(ref _wide);
 
     /// <summary>A system call of the lab's surface returned. No lock: a running count, of which
     /// <see cref="TryTakeNarrow(List{ValueTuple{int, ulong, ulong}}, out bool)"/> takes what was added since the last
@@ -154,7 +196,7 @@ internal sealed class ChangeJournal
     public bool TryTakeNarrow(List<(int Container, ulong Start, ulong Last)> ranges) => TryTakeNarrow(ranges, out _);
 
     /// <summary><see cref="TryTakeNarrow(List{ValueTuple{int, ulong, ulong}})"/>, and whether the one call was a MAP_DMA
-    /// that linked a new mapping at its range (<see cref="DeclareLinked"/>).</summary>
+    /// that linked a new mapping at its range (<see cref="DeclareLinked()"/>).</summary>
     public bool TryTakeNarrow(List<(int Container, ulong Start, ulong Last)> ranges, out bool linked)
     {
         _gate.Enter();

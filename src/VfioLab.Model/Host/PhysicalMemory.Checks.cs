@@ -24,4 +24,12 @@ internal sealed partial class PhysicalMemory
             return true;
         }
     }
+
+    /// <summary>How many times the memory's lock was taken (<see cref="Diagnostics.OrderedLock.EntriesForCheck"/>): every
+    /// writer of the pin, free and reference maps takes it.</summary>
+    internal int LockEntriesForCheck => _gate.EntriesForCheck;
+
+    /// <summary><see cref="TotalPins"/> without the lock, for a reader that proved by <see cref="LockEntriesForCheck"/>
+    /// that nobody took it since a point where the count was consistent.</summary>
+    internal ulong TotalPinsUnlockedForCheck => Volatile.Read(ref _totalPins);
 }

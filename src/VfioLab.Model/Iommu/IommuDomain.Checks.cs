@@ -6,6 +6,14 @@ namespace VfioLab.Iommu;
 // table's runs copied a chunk at a time into the checker's buffer, so a check allocates nothing.
 internal sealed partial class IommuDomain
 {
+    /// <summary>How many times the page table's lock was taken (<see cref="Diagnostics.OrderedLock.EntriesForCheck"/>):
+    /// every writer of the IOPTEs and of the pending invalidations takes it.</summary>
+    internal int LockEntriesForCheck => _lock.EntriesForCheck;
+
+    /// <summary><see cref="HasPendingInvalidationsForCheck"/> without the lock, for a reader that proved by
+    /// <see cref="LockEntriesForCheck"/> that nobody took it since a point where the state was as it reads it.</summary>
+    internal bool HasPendingInvalidationsUnlockedForCheck => _pending.Count > 0;
+
     /// <summary>Copies the page table's runs overlapping <c>[start, last]</c>, clipped to it, in IOVA order, into
     /// <paramref name="into"/> until it is full; returns how many were copied (continue from the last one's end).</summary>
     internal int CopyRunsForCheck(ulong start, ulong last, Span<MappedRun> into) => CopyRunsForCheck(start, last, into, out _);

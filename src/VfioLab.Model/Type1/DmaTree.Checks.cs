@@ -6,6 +6,11 @@ namespace VfioLab.Type1;
 // what the call hands over instead of searching the tree again). Nothing here changes state; the type1 lock is held.
 internal sealed partial class DmaTree
 {
+    /// <summary><see cref="DmaAvailLocked"/>, <see cref="CountLocked"/> and <see cref="VaddrInvalidCountLocked"/> without the
+    /// lock, for the checker's check after a one-page MAP_DMA, which proves by the lock's entry count that nobody took
+    /// the lock since the MAP left these as they are (Checks/InvariantChecker.HandOver.cs).</summary>
+    internal (uint DmaAvail, int Count, int VaddrInvalidCount) CountersUnlockedForCheck => (_dmaAvail, _count, _vaddrInvalidCount);
+
     /// <summary>Whether <paramref name="dma"/> is linked in this tree and is exactly the mapping it holds over its extent,
     /// found through the links instead of a descent: its parent links lead to the root, each parent naming it as a child,
     /// and its neighbours in IOVA order end before it and start after it. Then <paramref name="window"/> is the narrow

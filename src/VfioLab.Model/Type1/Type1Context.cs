@@ -56,26 +56,82 @@ internal sealed class Type1Context(Machine machine, Type1Behavior behavior, bool
 
     /// <summary>Tells the invariant checker's journal that this call changes <paramref name="size"/> bytes of IOVA from
     /// <paramref name="iova"/> and nothing outside them (MAP_DMA, UNMAP_DMA; a wrapping range is cut at the top). With
-    /// <paramref name="observe"/> false (a MAP that links a new mapping) the checker reads nothing before the call:
-    /// the MAP says what it linked (<see cref="DeclareLinked"/>).</summary>
-    public void DeclareChange(ulong iova, ulong size, bool observe = true) =>
-        Machine.Changes.DeclareType1(ContainerId, iova, size == 0 ? iova : iova + Math.Min(size - 1, ulong.MaxValue - iova), observe);
+    /// <paramref name="observe"/> false (a MAP that will link a new mapping) nothing is recorded now and the checker reads
+    /// nothing before the call: the MAP records its range when it has linked (<see cref="DeclareLinked"/>).</summary>
+    public void DeclareChange(ulong iova, ulong size, bool observe = true)
+    {
+        // A MAP that will link its mapping declares its range when it has (DeclareLinked, one journal round trip per
+        // MAP, issue 16); one that fails declares nothing, and the next check is the full sweep.
+        if (observe)
+        {
+            Machine.Changes.DeclareType1(ContainerId, iova, size == 0 ? iova : iova + Math.Min(size - 1, ulong.MaxValue - iova));
+        }
+    }
 
     /// <summary>Tells the journal that this MAP_DMA linked its new mapping at exactly the declared range, which held no
     /// mapping before (the link's own overlap test): the checker's narrow check starts from that instead of a reading
-    /// of the range taken before the call. Called with <see cref="Lock"/> held: the mapping is handed over
-    /// (<see cref="LinkedForCheckLocked"/>) so the check finds it, and the gaps beside it, through the tree's links
-    /// instead of searching the tree again.</summary>
+    /// of the range taken before the call. Called with <see cref="Lock"/> held, as the last thing a MAP that succeeded
+    /// does: the mapping is handed over (<see cref="LinkedForCheckLocked"/>) with how many times each lock guarding what
+    /// the MAP wrote had been taken by then (<see cref="HandOverForCheckLocked"/>), so the check after the call can prove
+    /// that nothing was written since without taking them (Checks/InvariantChecker.HandOver.cs). Only while a checker
+    /// watches (the journal is not wide): a host nobody checks reads no counter.</summary>
     public void DeclareLinked(VfioDma dma)
     {
         AssertLocked();
         LinkedForCheckLocked = dma;
-        Machine.Changes.DeclareLinked();
+        if (Machine.Changes.DeclareLinked(ContainerId, dma.Range.Start, dma.Range.Last))
+        {
+            HandOverForCheckLocked = EntriesForCheckLocked();
+        }
     }
+
+    /// <summary>A MAP_DMA or UNMAP_DMA took <see cref="Lock"/>: while a checker watches, records how many times each
+    /// lock guarding what it may write had been taken (<see cref="StartForCheckLocked"/>), so the check after it can prove
+    /// that nothing was written between the last check and this call (issue 16).</summary>
+    public void NoteCallStartLocked()
+    {
+        AssertLocked();
+        if (Machine.Changes.Watched)
+        {
+            StartForCheckLocked = EntriesForCheckLocked();
+        }
+    }
+
+    /// <summary>The lock entry counts now: this lock's, the domains' page-table locks' summed, host memory's (lock
+    /// held).</summary>
+    public HandOverEntries EntriesForCheckLocked()
+    {
+        int domains = 0;
+        if (DomainsForCheck is { } set)
+        {
+            IReadOnlyList<VfioDomain> list = set.DomainsLocked;
+            for (int i = 0; i < list.Count; i++)
+            {
+                domains += list[i].Domain.LockEntriesForCheck;
+            }
+        }
+        return new HandOverEntries(Lock.EntriesForCheck, domains, Machine.Memory.LockEntriesForCheck);
+    }
+
+    /// <summary>The lock entry counts the last MAP_DMA or UNMAP_DMA recorded when it took <see cref="Lock"/>
+    /// (<see cref="NoteCallStartLocked"/>, while a checker watches).</summary>
+    public HandOverEntries StartForCheckLocked { get; private set; }
 
     /// <summary>The mapping the last MAP_DMA that linked one handed to the checker (<see cref="DeclareLinked"/>), lock
     /// held. A hint only, and possibly stale (unmapped since, or a spare renewed for another range): the checker uses it
     /// only for the call the journal says linked, and only after finding it linked in the tree at exactly that call's
-    /// range (Checks/InvariantChecker.InPlace.cs).</summary>
+    /// range (Checks/InvariantChecker.InPlace.cs), or after proving by <see cref="HandOverForCheckLocked"/> that nothing
+    /// took a lock guarding the container, its page tables or host memory since (Checks/InvariantChecker.HandOver.cs).</summary>
     public VfioDma? LinkedForCheckLocked { get; private set; }
+
+    /// <summary>How many times this container's lock, its domains' page-table locks (summed) and host memory's lock had
+    /// been taken when the last MAP_DMA handed its mapping over (<see cref="DeclareLinked"/>, while a checker watches).</summary>
+    public HandOverEntries HandOverForCheckLocked { get; private set; }
+
+    /// <summary>The domains, for <see cref="DeclareLinked"/>'s counts (set once by the backend that owns them).</summary>
+    public DomainSet? DomainsForCheck { get; set; }
 }
+
+/// <summary>Lock entry counts (<see cref="OrderedLock.EntriesForCheck"/>) at a MAP_DMA's hand-over: the container's
+/// lock, its domains' page-table locks summed, host memory's lock.</summary>
+internal readonly record struct HandOverEntries(int Container, int Domains, int Memory);

@@ -37,6 +37,23 @@ internal sealed partial class VfioIommu
     /// held): a hint the checker verifies against the tree before it uses it.</summary>
     internal VfioDma? LinkedForCheckLocked => _ctx.LinkedForCheckLocked;
 
+    /// <summary>The lock entry counts the last MAP_DMA that linked a mapping handed over with it
+    /// (<see cref="Type1Context.HandOverForCheckLocked"/>; lock held).</summary>
+    internal HandOverEntries HandOverForCheckLocked => _ctx.HandOverForCheckLocked;
+
+    /// <summary>The lock entry counts the last MAP_DMA or UNMAP_DMA recorded when it took the lock
+    /// (<see cref="Type1Context.StartForCheckLocked"/>; lock held).</summary>
+    internal HandOverEntries StartForCheckLocked => _ctx.StartForCheckLocked;
+
+    /// <summary>What the last MAP_DMA that linked a mapping handed over, and the counts the last MAP_DMA or UNMAP_DMA
+    /// recorded at its start, read without the lock: for a reader that proves by the lock's entry count
+    /// (<see cref="OrderedLock.EntriesForCheck"/>) that nobody took it since (Checks/InvariantChecker.HandOver.cs).</summary>
+    internal (VfioDma? Linked, HandOverEntries HandOver, HandOverEntries Start) HandOverUnlockedForCheck =>
+        (_ctx.LinkedForCheckLocked, _ctx.HandOverForCheckLocked, _ctx.StartForCheckLocked);
+
+    /// <summary>The lock entry counts now (<see cref="Type1Context.EntriesForCheckLocked"/>; lock held).</summary>
+    internal HandOverEntries EntriesForCheckLocked() => _ctx.EntriesForCheckLocked();
+
     /// <summary><see cref="Snapshot()"/> without mappings and page-table runs (the domains' runs over an empty span): what
     /// the full sweep's group, window and counter checks read when it has checked the mappings in place.</summary>
     internal VfioIommuSnapshot SnapshotWithoutMappingsForCheck()

@@ -45,6 +45,7 @@ internal sealed partial class VfioIommu : IVfioIommu, IVfioIommuInspection, IVfi
         _tree = new DmaTree(_ctx);
         _windows = new IovaWindows(_ctx, _tree);
         _domains = new DomainSet(_ctx, _windows);
+        _ctx.DomainsForCheck = _domains; // the checker's hand-over counts (Type1Context.DeclareLinked, issue 16)
         _accounting = new LockedMemoryAccounting(_ctx);
         // A device's release removes the mappings of its memory (vfio_remove_dma: _dma's, set below before any
         // mapping can hold a device).
