@@ -130,21 +130,6 @@ internal sealed partial class InvariantChecker
         totals.Type1Pins += pins;
         charge.Charged += d.LockedVm;
         charge.Mappings++;
-        List<InvariantViolation> found = _scratch;
-        found.Clear();
-        CheckMmTotals(totals.Mms, found);
-        if (totals.PinsComparable)
-        {
-            ReportPins(hostPins, totals.SpaprPins + totals.Type1Pins, totals.Backends, found);
-        }
-        LastWasInPlace = true;
-        LastWasIncremental = true;
-        IncrementalChecks++;
-        if (found.Count == 0)
-        {
-            _totals = totals;
-            return [];
-        }
-        return [.. found];
+        return ConcludeTotals(totals, hostPins);
     }
 }

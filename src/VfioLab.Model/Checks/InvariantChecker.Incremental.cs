@@ -292,6 +292,13 @@ internal sealed partial class InvariantChecker
         {
             return Sweep();
         }
+        return ConcludeTotals(totals, hostPins);
+    }
+
+    // The end of an incremental check once the totals have moved by what the call changed: the mms' charges against
+    // their limits and the host's pins against the backends', the totals kept for the next check when clean.
+    private IReadOnlyList<InvariantViolation> ConcludeTotals(Totals totals, ulong hostPins)
+    {
         List<InvariantViolation> found = _scratch;
         found.Clear();
         CheckMmTotals(totals.Mms, found);

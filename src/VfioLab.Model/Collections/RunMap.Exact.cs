@@ -11,20 +11,33 @@ internal sealed partial class RunMap<T>
     /// (<see cref="Overlapping"/> and <see cref="Remove"/>), which ends the same for this case.</summary>
     public bool TryRemoveExact(ulong start, ulong last, out T value)
     {
+        if (!TryFindExact(start, last, out Leaf? at, out int pos, out value))
+        {
+            return false;
+        }
+        DeleteRange(at, pos, 1);
+        return true;
+    }
+
+    // The leaf and position of the run that is exactly [start, last], in one descent that records its path (for the
+    // removal that follows), and its value; false when no run has these bounds.
+    private bool TryFindExact(ulong start, ulong last, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Leaf? at, out int pos, out T value)
+    {
         value = default;
+        at = null;
+        pos = -1;
         if (_root is null)
         {
             return false;
         }
-        Leaf at = Descend(start, record: true);
-        int pos = Rank(at, start) - 1;
+        at = Descend(start, record: true);
+        pos = Rank(at, start) - 1;
         // A run starting at start lies in the leaf start descends to (separators are run starts).
         if (pos < 0 || at.StartAt(pos) != start || at.LastAt(pos) != last)
         {
             return false;
         }
         value = at.ValueAt(pos);
-        DeleteRange(at, pos, 1);
         return true;
     }
 }

@@ -67,18 +67,10 @@ internal sealed partial class RunMap<T>
     /// the removal is <see cref="TryRemoveExact"/>'s own. Ends exactly as <see cref="TryRemoveExact"/>.</summary>
     public bool TryRemoveExactOne(ulong start, ulong last, out T value)
     {
-        value = default;
-        if (_root is null)
+        if (!TryFindExact(start, last, out Leaf? at, out int pos, out value))
         {
             return false;
         }
-        Leaf at = Descend(start, record: true);
-        int pos = Rank(at, start) - 1;
-        if (pos < 0 || at.StartAt(pos) != start || at.LastAt(pos) != last)
-        {
-            return false;
-        }
-        value = at.ValueAt(pos);
         int left = at.Count - 1;
         if (at.IsDense || left == 0 || (_height > 0 && left < _capacity / 2))
         {
