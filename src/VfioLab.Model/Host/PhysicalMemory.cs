@@ -249,7 +249,7 @@ internal sealed partial class PhysicalMemory
     // The bulk populate: the fewest permutation positions examined at once (below this the per-run loop is as fast), and
     // the most (the slots of a batch are 8 bytes each while it is taken).
     private const int BulkMin = 4096;
-    private const int BulkMax = 1 << 20;
+    private const int BulkMax = 1 << 22;
 
     // AllocateRuns on 1-page slots with the alloc fault site disarmed, a batch of permutation positions at a time: the
     // batch's slots are marked in a bitmap over all slots, the free and reference maps are then read and written a
