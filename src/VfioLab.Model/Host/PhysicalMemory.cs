@@ -264,7 +264,7 @@ internal sealed partial class PhysicalMemory
     /// <summary>Frames taken by the bulk path so far (tests: that a case exercises it).</summary>
     internal ulong BulkTakenForTests { get; private set; }
 
-    private int AllocateSlotsInBulkLocked<TSink>(ref ulong maxFrames, ref TSink sink, bool shattering)
+    private unsafe int AllocateSlotsInBulkLocked<TSink>(ref ulong maxFrames, ref TSink sink, bool shattering)
         where TSink : IFrameRunSink, allows ref struct
     {
         _gate.AssertHeld();
@@ -272,50 +272,65 @@ internal sealed partial class PhysicalMemory
         int words = (int)((perm.Count + 63) / 64);
         int n = 0;
         ulong scan = _slotCursor;
-        ulong[]? bits = null;
-        ulong[]? slots = null;
+        // The batch's slots (up to 32 MiB) and the bitmap are native memory, given back when the call ends: as managed
+        // arrays they stayed in the heap as garbage through the MAP_DMA that followed the populate and added their size
+        // to the shattered-64g scenario's peak RSS.
+        ulong* slots = null;
+        ulong* marks = null;
         Span<ushort> offsets = stackalloc ushort[(int)FrameCountMap.WindowFrames];
-        while (_freeFrames > 0 && scan < perm.Count)
+        try
         {
-            int k = (int)Math.Min(Math.Min((ulong)sink.Room, maxFrames), Math.Min(perm.Count - scan, BulkMax));
-            // The bitmap is scanned whole per batch: worth it only when the batch is not much smaller.
-            if (k < BulkMin || k < words / 4)
+            while (_freeFrames > 0 && scan < perm.Count)
             {
-                break;
-            }
-            bits ??= new ulong[words];
-            slots ??= GC.AllocateUninitializedArray<ulong>(k);
-            Span<ulong> batch = slots.AsSpan(0, k);
-            for (int at = 0; at < k; at += SlotPermutation.MaxFill)
-            {
-                int len = Math.Min(SlotPermutation.MaxFill, k - at);
-                perm.Fill(scan + (ulong)at, batch.Slice(at, len));
-            }
-            foreach (ulong slot in batch)
-            {
-                bits[slot >> 6] |= 1UL << (int)(slot & 63);
-            }
-            ulong taken = TakeMarkedLocked(bits, offsets, shattering);
-            int last = -1;
-            for (int i = 0; i < k; i++)
-            {
-                ulong slot = batch[i];
-                if (taken == (ulong)k || (bits[slot >> 6] & (1UL << (int)(slot & 63))) != 0)
+                int k = (int)Math.Min(Math.Min((ulong)sink.Room, maxFrames), Math.Min(perm.Count - scan, BulkMax));
+                // The bitmap is scanned whole per batch: worth it only when the batch is not much smaller.
+                if (k < BulkMin || k < words / 4)
                 {
-                    sink.Add(new PfnRun(new Pfn(slot), 1));
-                    last = i;
+                    break;
                 }
+                if (slots is null)
+                {
+                    slots = (ulong*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)k, sizeof(ulong));
+                    marks = (ulong*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)words, sizeof(ulong));
+                }
+                var batch = new Span<ulong>(slots, k);
+                var bits = new Span<ulong>(marks, words);
+                for (int at = 0; at < k; at += SlotPermutation.MaxFill)
+                {
+                    int len = Math.Min(SlotPermutation.MaxFill, k - at);
+                    perm.Fill(scan + (ulong)at, batch.Slice(at, len));
+                }
+                foreach (ulong slot in batch)
+                {
+                    bits[(int)(slot >> 6)] |= 1UL << (int)(slot & 63);
+                }
+                ulong taken = TakeMarkedLocked(bits, offsets, shattering);
+                int last = -1;
+                for (int i = 0; i < k; i++)
+                {
+                    ulong slot = batch[i];
+                    if (taken == (ulong)k || (bits[(int)(slot >> 6)] & (1UL << (int)(slot & 63))) != 0)
+                    {
+                        sink.Add(new PfnRun(new Pfn(slot), 1));
+                        last = i;
+                    }
+                }
+                bits.Clear();
+                n += (int)taken;
+                BulkTakenForTests += taken;
+                _freeFrames -= taken;
+                maxFrames -= taken;
+                if (last >= 0)
+                {
+                    _slotCursor = scan + (ulong)last;
+                }
+                scan += (ulong)k;
             }
-            Array.Clear(bits);
-            n += (int)taken;
-            BulkTakenForTests += taken;
-            _freeFrames -= taken;
-            maxFrames -= taken;
-            if (last >= 0)
-            {
-                _slotCursor = scan + (ulong)last;
-            }
-            scan += (ulong)k;
+        }
+        finally
+        {
+            System.Runtime.InteropServices.NativeMemory.Free(slots);
+            System.Runtime.InteropServices.NativeMemory.Free(marks);
         }
         return n;
     }
