@@ -71,7 +71,7 @@ public class StartupBenchmarks
         return process.ExitCode;
     }
 
-    private static Dictionary<string, string> ReadTools()
+    internal static Dictionary<string, string> ReadTools()
     {
         string value = Environment.GetEnvironmentVariable(ToolsVariable) ?? string.Empty;
         var tools = new Dictionary<string, string>(StringComparer.Ordinal);
