@@ -269,7 +269,7 @@ internal sealed partial class PhysicalMemory
     {
         _gate.AssertHeld();
         SlotPermutation perm = _slots!;
-        int words = (int)((perm.Count + 63) / 64);
+        ulong words = (perm.Count + 63) / 64;
         int n = 0;
         ulong scan = _slotCursor;
         // The batch's slots (up to 32 MiB) and the bitmap are native memory, given back when the call ends: as managed
@@ -283,8 +283,9 @@ internal sealed partial class PhysicalMemory
             while (_freeFrames > 0 && scan < perm.Count)
             {
                 int k = (int)Math.Min(Math.Min((ulong)sink.Room, maxFrames), Math.Min(perm.Count - scan, BulkMax));
-                // The bitmap is scanned whole per batch: worth it only when the batch is not much smaller.
-                if (k < BulkMin || k < words / 4)
+                // The bitmap is scanned whole per batch: worth it only when the batch is not much smaller (so it is never
+                // more than 16 M words, whatever the host: 2^38 slots of a 1 PiB host would be 2^32).
+                if (k < BulkMin || (ulong)k < words / 4)
                 {
                     break;
                 }
@@ -294,7 +295,7 @@ internal sealed partial class PhysicalMemory
                     marks = (ulong*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)words, sizeof(ulong));
                 }
                 var batch = new Span<ulong>(slots, k);
-                var bits = new Span<ulong>(marks, words);
+                var bits = new Span<ulong>(marks, (int)words);
                 for (int at = 0; at < k; at += SlotPermutation.MaxFill)
                 {
                     int len = Math.Min(SlotPermutation.MaxFill, k - at);

@@ -129,6 +129,26 @@ public class BulkPopulateTests
         Assert.Equal(0UL, bulk.FreeFrameCount);
     }
 
+    // A host too large for the bitmap to pay (1 PiB: 2^38 slots, 2^32 words) takes even a large request run by run, the
+    // same runs as TryAllocateRun.
+    [Fact]
+    public void AllocateRuns_HugeHost_TakesRunByRun()
+    {
+        var layout = FrameLayout.ScatteredRuns(1, 9);
+        var bulk = new PhysicalMemory(12, 1UL << 50, layout, new FaultInjector());
+        var single = new PhysicalMemory(12, 1UL << 50, layout, new FaultInjector());
+        var buffer = new PfnRun[8192];
+        Assert.Equal(8192, bulk.AllocateRuns(8192, buffer, out bool failed));
+        Assert.False(failed);
+        for (int i = 0; i < buffer.Length; i++)
+        {
+            Assert.True(single.TryAllocateRun(8192 - (ulong)i, out PfnRun r));
+            Assert.Equal(r, buffer[i]);
+        }
+        Assert.Equal(0UL, bulk.BulkTakenForTests);
+        Assert.Equal(single.FreeFrameCount, bulk.FreeFrameCount);
+    }
+
     private sealed class Twin
     {
         public Twin(ulong ramMiB, ulong seed, bool perRun)
