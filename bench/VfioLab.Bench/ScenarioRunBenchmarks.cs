@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Engines;
 
@@ -55,24 +54,6 @@ public class ScenarioRunBenchmarks
     [Benchmark]
     public int RunNoCheck() => Spawn("run", "--no-check", _scenario);
 
-    private int Spawn(params string[] arguments)
-    {
-        var start = new ProcessStartInfo(_path, arguments)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        using Process process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {_path}");
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        string errors = stderr.GetAwaiter().GetResult();
-        // A run whose steps did not all pass measures nothing.
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{Tool}: '{_path} {string.Join(' ', arguments)}' exited {process.ExitCode}: {errors}");
-        }
-        return process.ExitCode;
-    }
+    // A run whose steps did not all pass exits non-zero and fails the benchmark.
+    private int Spawn(params string[] arguments) => StartupBenchmarks.Spawn(Tool, _path, arguments);
 }
