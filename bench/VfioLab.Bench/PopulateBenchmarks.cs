@@ -34,6 +34,10 @@ public class PopulateBenchmarks
         _mm = _machine.Spawn("populate").Mm!;
     }
 
+    /// <summary>Dense windows of the free and reference maps (the probe reports them: a populate's bulk and per-run paths
+    /// leave the same).</summary>
+    internal (int Free, int Refs) DenseWindows => (_machine.Memory.DenseWindowsForTests().Free, _machine.Memory.DenseWindowsForTests().Refs);
+
     /// <summary>mmap(MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE) of the whole size.</summary>
     [Benchmark]
     public long MmapPopulate()
@@ -45,5 +49,30 @@ public class PopulateBenchmarks
             throw new InvalidOperationException($"populate failed: {r}, {_machine.Memory.FreeFrameCount} frames free");
         }
         return r;
+    }
+}
+
+/// <summary>
+/// The populate of <see cref="PopulateBenchmarks"/> as a plain loop for profiling and CPU-time comparison on a loaded
+/// machine: a fresh host and MAP_POPULATE of <c>GIB</c> GiB on frames scattered in <c>RUN_PAGES</c>-page runs,
+/// <c>REPEATS</c> times; prints the process CPU time of each populate per page. Run with
+/// <c>--populate RUN_PAGES GIB [REPEATS]</c>.
+/// </summary>
+internal static class PopulateProbe
+{
+    public static void Run(TextWriter output, int runPages, int gib, int repeats)
+    {
+        var bench = new PopulateBenchmarks { Gib = gib, RunPages = runPages };
+        double pages = gib * 262144.0;
+        for (int i = 0; i < repeats; i++)
+        {
+            bench.Setup();
+            TimeSpan cpu0 = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            bench.MmapPopulate();
+            double wall = watch.Elapsed.TotalSeconds;
+            TimeSpan cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpu0;
+            output.WriteLine($"populate {gib} GiB on {runPages}-page runs: {cpu.TotalSeconds:F3} s CPU ({cpu.TotalNanoseconds / pages:F1} ns/page), {wall:F3} s wall; dense windows (free, refs) {bench.DenseWindows}");
+        }
     }
 }

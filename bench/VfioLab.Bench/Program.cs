@@ -19,6 +19,13 @@ internal static class Program
                 rest is [string repeats] ? int.Parse(repeats, System.Globalization.CultureInfo.InvariantCulture) : 1);
             return;
         }
+        if (args is ["--populate", string run, string size, .. string[] times])
+        {
+            PopulateProbe.Run(Console.Out, int.Parse(run, System.Globalization.CultureInfo.InvariantCulture),
+                int.Parse(size, System.Globalization.CultureInfo.InvariantCulture),
+                times is [string n] ? int.Parse(n, System.Globalization.CultureInfo.InvariantCulture) : 1);
+            return;
+        }
         if (args is ["--runmap-loop", string count])
         {
             RunMapLoop.Run(Console.Out, int.Parse(count, System.Globalization.CultureInfo.InvariantCulture));

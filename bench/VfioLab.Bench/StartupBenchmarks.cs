@@ -50,15 +50,20 @@ public class StartupBenchmarks
     [Benchmark]
     public int Run() => Spawn("run");
 
-    private int Spawn(string argument)
+    private int Spawn(string argument) => Spawn(Tool, _path, argument);
+
+    /// <summary>Runs build <paramref name="tool"/> at <paramref name="path"/> with <paramref name="arguments"/> and waits
+    /// for it, its output drained and dropped; a non-zero exit throws (a benchmark of a failing command measures
+    /// nothing).</summary>
+    internal static int Spawn(string tool, string path, params string[] arguments)
     {
-        var start = new ProcessStartInfo(_path, argument)
+        var start = new ProcessStartInfo(path, arguments)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        using Process process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {_path}");
+        using Process process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {path}");
         // Drain both pipes so the child never blocks on a full one; the output itself is not kept.
         Task<string> stderr = process.StandardError.ReadToEndAsync();
         process.StandardOutput.ReadToEnd();
@@ -66,12 +71,12 @@ public class StartupBenchmarks
         string errors = stderr.GetAwaiter().GetResult();
         if (process.ExitCode != 0)
         {
-            throw new InvalidOperationException($"{Tool}: '{_path} {argument}' exited {process.ExitCode}: {errors}");
+            throw new InvalidOperationException($"{tool}: '{path} {string.Join(' ', arguments)}' exited {process.ExitCode}: {errors}");
         }
         return process.ExitCode;
     }
 
-    private static Dictionary<string, string> ReadTools()
+    internal static Dictionary<string, string> ReadTools()
     {
         string value = Environment.GetEnvironmentVariable(ToolsVariable) ?? string.Empty;
         var tools = new Dictionary<string, string>(StringComparer.Ordinal);

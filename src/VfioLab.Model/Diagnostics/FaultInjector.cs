@@ -18,6 +18,10 @@ internal sealed class FaultInjector
     /// <summary>Fallible calls seen since the last <see cref="Arm"/>.</summary>
     public long Calls => Interlocked.Read(ref _calls);
 
+    /// <summary>Whether a failure is armed and has not fired: while false, <see cref="ShouldFail"/> returns false and
+    /// counts nothing, so a caller may skip asking it (the bulk populate, <c>PhysicalMemory.AllocateRuns</c>).</summary>
+    public bool Armed => Volatile.Read(ref _countdown) > 0;
+
     /// <summary>Whether the armed failure has fired.</summary>
     public bool Fired { get; private set; }
 

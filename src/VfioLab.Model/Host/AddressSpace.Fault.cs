@@ -189,36 +189,61 @@ internal sealed partial class AddressSpace
     private VmFaultResult MapFreshSmallLocked(ulong p, ulong last, bool writable)
     {
         const int Batch = 64;
-        bool hole = !_pageTable.Overlaps(p, last);
-        // A fault of a page or a few needs no more room than that.
-        int batch = (int)Math.Min(Batch, last - p + 1);
-        Span<PfnRun> runs = stackalloc PfnRun[batch];
-        Span<Run<Pte>> ptes = stackalloc Run<Pte>[batch];
-        while (p <= last)
+        var sink = new PteSink(_pageTable, p, writable, !_pageTable.Overlaps(p, last), stackalloc Run<Pte>[Batch]);
+        bool failed;
+        while (true)
         {
-            int n = _memory.AllocateRuns(last - p + 1, runs, out bool failed);
-            for (int i = 0; i < n; i++)
+            _memory.AllocateRuns(last - sink.Next + 1, ref sink, out failed);
+            sink.Flush();
+            if (failed || sink.Next > last)
             {
-                ptes[i] = new Run<Pte>(p, p + runs[i].Count - 1, new Pte(runs[i].First, writable));
-                p += runs[i].Count;
+                break;
+            }
+        }
+        return failed ? VmFaultResult.Oom : VmFaultResult.Ok;
+    }
+
+    // The PTEs of a populate's fresh frames from p on, written a batch at a time as the allocator hands out the runs: into
+    // a hole with one sorted insert per batch, over zero-frame PTEs one Set per run.
+    private ref struct PteSink(RunMap<Pte> table, ulong p, bool writable, bool hole, Span<Run<Pte>> buffer) : IFrameRunSink
+    {
+        private readonly Span<Run<Pte>> _buffer = buffer;
+        private int _n;
+
+        // The virtual page the next run maps.
+        public ulong Next { get; private set; } = p;
+
+        public readonly int Room => int.MaxValue;
+
+        public void Add(PfnRun run)
+        {
+            _buffer[_n++] = new Run<Pte>(Next, Next + run.Count - 1, new Pte(run.First, writable));
+            Next += run.Count;
+            if (_n == _buffer.Length)
+            {
+                Flush();
+            }
+        }
+
+        public void Flush()
+        {
+            if (_n == 0)
+            {
+                return;
             }
             if (hole)
             {
-                _pageTable.InsertSorted(ptes[..n]);
+                table.InsertSorted(_buffer[.._n]);
             }
             else
             {
-                foreach (Run<Pte> pte in ptes[..n])
+                foreach (Run<Pte> pte in _buffer[.._n])
                 {
-                    _pageTable.Set(pte.Start, pte.Last, pte.Value);
+                    table.Set(pte.Start, pte.Last, pte.Value);
                 }
             }
-            if (failed)
-            {
-                return VmFaultResult.Oom;
-            }
+            _n = 0;
         }
-        return VmFaultResult.Ok;
     }
 
     // do_wp_page over a run: frames only this PTE references become writable in place; shared ones are

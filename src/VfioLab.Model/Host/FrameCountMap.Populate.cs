@@ -91,4 +91,63 @@ internal sealed partial class FrameCountMap
         }
         return sum;
     }
+
+    /// <summary>Sets to <paramref name="count"/> each frame <c>window * WindowFrames + offsets[i]</c> whose count is
+    /// <paramref name="expect"/> (any count when null), and leaves in <paramref name="offsets"/>, in their order, only the
+    /// offsets it set; returns how many. The offsets are distinct and ascending, inside window <paramref name="window"/>.
+    /// With <paramref name="shattering"/> a sparse window is made dense first, as <see cref="SetShattering"/> does.</summary>
+    /// <remarks>The bulk populate's write (<c>PhysicalMemory.AllocateRuns</c>): the frames a batch of permutation slots
+    /// takes, a window at a time in frame order, so the window's counts are read and written front to back instead of
+    /// one random line per frame per map. The counts come out as one <see cref="Set"/> of each frame in turn would leave
+    /// them; a dense window's representation checks (dropped when empty, back to a run when filled with one count, the
+    /// recheck after <see cref="DenseRecheck"/> edits) run once at the end of the window with all its edits counted,
+    /// which can change when a window changes form but never what a read returns.</remarks>
+    public int SetFramesWhere(ulong window, Span<ushort> offsets, ushort? expect, ushort count, bool shattering)
+    {
+        if (offsets.IsEmpty)
+        {
+            return 0;
+        }
+        ulong ws = window << WindowShift;
+        if (shattering && DenseAt(window) is null)
+        {
+            ForceDense(window, count != 0);
+        }
+        ref Slot slot = ref DenseSlot(window);
+        int kept = 0;
+        if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref slot))
+        {
+            // Sparse: frame by frame through the general paths (which may turn the window dense part-way).
+            foreach (ushort o in offsets)
+            {
+                ulong frame = ws + o;
+                if (expect is null || CountAt(frame) == expect.Value)
+                {
+                    Set(frame, frame, count);
+                    offsets[kept++] = o;
+                }
+            }
+            return kept;
+        }
+        ushort[] counts = slot.Counts!;
+        int nonZero = slot.NonZero;
+        bool grew = false;
+        foreach (ushort o in offsets)
+        {
+            ushort was = counts[o];
+            if (expect is null || was == expect.Value)
+            {
+                counts[o] = count;
+                nonZero += (count != 0 ? 1 : 0) - (was != 0 ? 1 : 0);
+                grew |= was == 0 && count != 0;
+                offsets[kept++] = o;
+            }
+        }
+        slot.NonZero = nonZero;
+        if (kept > 0)
+        {
+            AfterDenseEdits(window, ref slot, kept, grew);
+        }
+        return kept;
+    }
 }

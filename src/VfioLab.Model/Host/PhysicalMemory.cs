@@ -191,6 +191,18 @@ internal sealed partial class PhysicalMemory
     /// page (issue 16).</summary>
     public int AllocateRuns(ulong maxFrames, Span<PfnRun> runs, out bool failed)
     {
+        var sink = new SpanRunSink(runs);
+        return AllocateRuns(maxFrames, ref sink, out failed);
+    }
+
+    /// <summary><see cref="AllocateRuns(ulong, Span{PfnRun}, out bool)"/> handing each run to <paramref name="sink"/> as
+    /// it is allocated, until the sink has no <see cref="IFrameRunSink.Room"/> left, with the lock held throughout (the
+    /// sink must take no lock). A populate passes a sink that writes the page table, so that a request of millions of
+    /// runs needs no array of them; on 1-page scattered memory with the alloc fault site disarmed the runs are taken a
+    /// large batch at a time (<see cref="AllocateSlotsInBulkLocked"/>).</summary>
+    public int AllocateRuns<TSink>(ulong maxFrames, ref TSink sink, out bool failed)
+        where TSink : IFrameRunSink, allows ref struct
+    {
         failed = false;
         int n = 0;
         // Whether this request takes so many slots per window of RAM (more than a window holds as runs before it turns
@@ -204,18 +216,164 @@ internal sealed partial class PhysicalMemory
             maxFrames / _layout.RunPages > (ulong)_free.DenseAbove * windows;
         using (_gate.EnterScope())
         {
-            while (n < runs.Length && maxFrames > 0)
+            if (_slots is not null && _layout.RunPages == 1 && !(_faults?.Armed ?? false))
+            {
+                n = AllocateSlotsInBulkLocked(ref maxFrames, ref sink, shattering);
+            }
+            while (sink.Room > 0 && maxFrames > 0)
             {
                 if (!TryAllocateRunLocked(maxFrames, shattering, out PfnRun run))
                 {
                     failed = true;
                     break;
                 }
-                runs[n++] = run;
+                sink.Add(run);
+                n++;
                 maxFrames -= run.Count;
             }
         }
         return n;
+    }
+
+    // Runs into a span (AllocateRuns' array form).
+    private ref struct SpanRunSink(Span<PfnRun> runs) : IFrameRunSink
+    {
+        private readonly Span<PfnRun> _runs = runs;
+        private int _n;
+
+        public readonly int Room => _runs.Length - _n;
+
+        public void Add(PfnRun run) => _runs[_n++] = run;
+    }
+
+    // The bulk populate: the fewest permutation positions examined at once (below this the per-run loop is as fast), and
+    // the most (the slots of a batch are 8 bytes each while it is taken).
+    private const int BulkMin = 4096;
+    private const int BulkMax = 1 << 22;
+
+    // AllocateRuns on 1-page slots with the alloc fault site disarmed, a batch of permutation positions at a time: the
+    // batch's slots are marked in a bitmap over all slots, the free and reference maps are then read and written a
+    // window at a time in frame order (FrameCountMap.SetFramesWhere: a slot is taken when its frame is free), and the
+    // runs are handed out in permutation order. One slot is one frame, so each free slot is exactly the 1-frame run that
+    // TryAllocateRunLocked would take at that position; a batch never holds more slots than frames are wanted or runs
+    // fit, so no slot taken is one the per-run loop would not have taken; and the cursor is left where that loop leaves
+    // it, at the last slot taken (a slot found taken is passed over only on the way to the next one taken). Whatever is
+    // left (a batch too small for the bitmap to pay, the permutation used up) is the per-run loop's. On memory shattered
+    // into 1-page runs the per-run loop spent most of a populate waiting for one random line of each map per frame, 37 MB
+    // each at 72 GiB (issue 16; docs/benchmarks.md, 2026-12-07 "scenario").
+    /// <summary>Frames taken by the bulk path so far (tests: that a case exercises it).</summary>
+    internal ulong BulkTakenForTests { get; private set; }
+
+    private unsafe int AllocateSlotsInBulkLocked<TSink>(ref ulong maxFrames, ref TSink sink, bool shattering)
+        where TSink : IFrameRunSink, allows ref struct
+    {
+        _gate.AssertHeld();
+        SlotPermutation perm = _slots!;
+        ulong words = (perm.Count + 63) / 64;
+        int n = 0;
+        ulong scan = _slotCursor;
+        // The batch's slots (up to 32 MiB) and the bitmap are native memory, given back when the call ends: as managed
+        // arrays they stayed in the heap as garbage through the MAP_DMA that followed the populate and added their size
+        // to the shattered-64g scenario's peak RSS.
+        ulong* slots = null;
+        ulong* marks = null;
+        Span<ushort> offsets = stackalloc ushort[(int)FrameCountMap.WindowFrames];
+        try
+        {
+            while (_freeFrames > 0 && scan < perm.Count)
+            {
+                int k = (int)Math.Min(Math.Min((ulong)sink.Room, maxFrames), Math.Min(perm.Count - scan, BulkMax));
+                // The bitmap is scanned whole per batch: worth it only when the batch is not much smaller (so it is never
+                // more than 16 M words, whatever the host: 2^38 slots of a 1 PiB host would be 2^32).
+                if (k < BulkMin || (ulong)k < words / 4)
+                {
+                    break;
+                }
+                if (slots is null)
+                {
+                    slots = (ulong*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)k, sizeof(ulong));
+                    marks = (ulong*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)words, sizeof(ulong));
+                }
+                var batch = new Span<ulong>(slots, k);
+                var bits = new Span<ulong>(marks, (int)words);
+                for (int at = 0; at < k; at += SlotPermutation.MaxFill)
+                {
+                    int len = Math.Min(SlotPermutation.MaxFill, k - at);
+                    perm.Fill(scan + (ulong)at, batch.Slice(at, len));
+                }
+                foreach (ulong slot in batch)
+                {
+                    bits[(int)(slot >> 6)] |= 1UL << (int)(slot & 63);
+                }
+                ulong taken = TakeMarkedLocked(bits, offsets, shattering);
+                int last = -1;
+                for (int i = 0; i < k; i++)
+                {
+                    ulong slot = batch[i];
+                    if (taken == (ulong)k || (bits[(int)(slot >> 6)] & (1UL << (int)(slot & 63))) != 0)
+                    {
+                        sink.Add(new PfnRun(new Pfn(slot), 1));
+                        last = i;
+                    }
+                }
+                bits.Clear();
+                n += (int)taken;
+                BulkTakenForTests += taken;
+                _freeFrames -= taken;
+                maxFrames -= taken;
+                if (last >= 0)
+                {
+                    _slotCursor = scan + (ulong)last;
+                }
+                scan += (ulong)k;
+            }
+        }
+        finally
+        {
+            System.Runtime.InteropServices.NativeMemory.Free(slots);
+            System.Runtime.InteropServices.NativeMemory.Free(marks);
+        }
+        return n;
+    }
+
+    // Takes the free frames among the slots marked in `bits` (1-page slots: slot = frame), a window of the frame maps at a
+    // time in frame order, and leaves marked only the slots taken; returns how many.
+    private ulong TakeMarkedLocked(Span<ulong> bits, Span<ushort> offsets, bool shattering)
+    {
+        const int WordsPerWindow = (int)(FrameCountMap.WindowFrames / 64);
+        ulong taken = 0;
+        for (int w0 = 0; w0 < bits.Length; w0 += WordsPerWindow)
+        {
+            Span<ulong> window = bits.Slice(w0, Math.Min(WordsPerWindow, bits.Length - w0));
+            int m = 0;
+            for (int w = 0; w < window.Length; w++)
+            {
+                ulong word = window[w];
+                while (word != 0)
+                {
+                    offsets[m++] = (ushort)((w * 64) + System.Numerics.BitOperations.TrailingZeroCount(word));
+                    word &= word - 1;
+                }
+            }
+            if (m == 0)
+            {
+                continue;
+            }
+            ulong index = (ulong)w0 / WordsPerWindow;
+            Span<ushort> free = offsets[..m];
+            int got = _free.SetFramesWhere(index, free, 1, 0, shattering);
+            _refs.SetFramesWhere(index, free[..got], null, 1, shattering);
+            if (got != m)
+            {
+                window.Clear();
+                foreach (ushort o in free[..got])
+                {
+                    window[o >> 6] |= 1UL << (o & 63);
+                }
+            }
+            taken += (ulong)got;
+        }
+        return taken;
     }
 
     private bool TryAllocateRunLocked(ulong maxCount, bool shattering, out PfnRun run)
