@@ -206,30 +206,11 @@ public sealed class InvariantCheckerHandOverTests
                 Assert.True(f.T.Machine.Memory.TryAllocateRun(1, out PfnRun spare));
                 f.T.Machine.Memory.Pin(spare.First, 1);
                 break;
-            case "dma-locked-vm":
-                b.TestHooks.AdjustDmaLockedVmForTest(Iova, -1);
-                break;
-            case "mm-locked-vm":
-                AddressSpace mm = f.T.Process.Mm!;
-                mm.MmapWriteLock();
-                mm.AddLockedVmLocked(1, ulong.MaxValue);
-                mm.MmapWriteUnlock();
-                break;
-            case "pin-leaked":
-                Assert.True(f.T.Machine.Memory.TryAllocateRun(1, out PfnRun leaked));
-                f.T.Machine.Memory.Pin(leaked.First, 1);
-                break;
-            case "dma-avail":
-                b.TestHooks.AdjustDmaAvailForTest(+1);
-                break;
             case "not-iommu-mapped":
                 b.TestHooks.SetIommuMappedForTest(Iova, false);
                 break;
             case "pending-invalidation":
                 b.TestHooks.LeavePendingInvalidationForTest(Iova);
-                break;
-            case "vaddr-invalid-count":
-                b.TestHooks.SetVaddrInvalidCountForTest(3);
                 break;
             case "iova-window":
                 b.TestHooks.SetIovaListForTest([new ByteRange(0, Iova - 1)]);
@@ -238,7 +219,9 @@ public sealed class InvariantCheckerHandOverTests
                 b.TestHooks.SetNumNonPinnedGroupsForTest(5);
                 break;
             default:
-                throw new ArgumentException($"unknown break {how}", nameof(how));
+                // The breaks the incremental tests also make (charges, counters, a leaked pin), on the new mapping.
+                InvariantCheckerIncrementalTests.BreakAt(f.T, b, how, Iova);
+                break;
         }
     }
 
@@ -266,9 +249,9 @@ public sealed class InvariantCheckerHandOverTests
     private static OrderedLock.Gate GateOf(OrderedLock l) =>
         (OrderedLock.Gate)typeof(OrderedLock).GetField("_gate", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(l)!;
 
-    private static string[] Names(IReadOnlyList<InvariantViolation> found) => [.. found.Select(v => v.Invariant).Distinct().Order(StringComparer.Ordinal)];
+    private static string[] Names(IReadOnlyList<InvariantViolation> found) => InvariantCheckerIncrementalTests.Names(found);
 
-    private static string Describe(IReadOnlyList<InvariantViolation> found) => string.Join("\n", found.Select(v => $"{v.Invariant}: {v.Message}"));
+    private static string Describe(IReadOnlyList<InvariantViolation> found) => InvariantCheckerIncrementalTests.Describe(found);
 
     // One container with the GPU's group (one IOMMU domain), 64 KiB mapped at Other, and a populated buffer for the
     // one-page MAPs under test.

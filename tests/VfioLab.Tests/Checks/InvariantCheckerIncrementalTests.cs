@@ -672,7 +672,7 @@ public sealed class InvariantCheckerIncrementalTests
     }
 
     // The breaks the random sequence uses: each through a hook on the mapping at iova (or the container's counters).
-    private static void BreakAt(Type1TestHost t, VfioIommu b, string how, ulong iova)
+    internal static void BreakAt(Type1TestHost t, VfioIommu b, string how, ulong iova)
     {
         switch (how)
         {
@@ -712,9 +712,9 @@ public sealed class InvariantCheckerIncrementalTests
         }
     }
 
-    private static string[] Names(IReadOnlyList<InvariantViolation> found) => [.. found.Select(v => v.Invariant).Distinct().Order(StringComparer.Ordinal)];
+    internal static string[] Names(IReadOnlyList<InvariantViolation> found) => [.. found.Select(v => v.Invariant).Distinct().Order(StringComparer.Ordinal)];
 
-    private static string Describe(IReadOnlyList<InvariantViolation> found) => string.Join("\n", found.Select(v => $"{v.Invariant}: {v.Message}"));
+    internal static string Describe(IReadOnlyList<InvariantViolation> found) => string.Join("\n", found.Select(v => $"{v.Invariant}: {v.Message}"));
 
     // Two domains (the host IOMMU for the GPU and NIC, a second IOMMU with 4K|2M for group 3), three mappings,
     // dirty tracking on; no device memory mapped (a container holding devices is always swept whole).

@@ -179,19 +179,7 @@ public class BulkPopulateTests
             return start;
         }
 
-        public void Write(ulong vaddr)
-        {
-            Mm.MmapReadLock();
-            try
-            {
-                Vma vma = Mm.FindVmaLocked(new HostVirtAddr(vaddr))!;
-                Assert.Equal(VmFaultResult.Ok, Mm.FaultRangeLocked(vma, vaddr >> 12, 1, write: true));
-            }
-            finally
-            {
-                Mm.MmapReadUnlock();
-            }
-        }
+        public void Write(ulong vaddr) => ScatteredLayoutPinTests.WriteByte(Mm, vaddr);
 
         // Every page of every mapping: its frame, or none.
         public List<long> PageTable()

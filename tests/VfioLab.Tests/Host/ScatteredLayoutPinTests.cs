@@ -178,7 +178,7 @@ public class ScatteredLayoutPinTests
         Assert.Equal(digest, h.Hex);
     }
 
-    private static void WriteByte(AddressSpace mm, ulong vaddr)
+    internal static void WriteByte(AddressSpace mm, ulong vaddr)
     {
         mm.MmapReadLock();
         try
