@@ -98,18 +98,9 @@ internal sealed partial class RunMap<T>
             Array.Resize(ref Values, size);
         }
 
-        // Span copies (memmove semantics, overlap-safe) skip Array.Copy's per-call type checks, which
-        // cost more than the few hundred bytes a leaf shift moves.
-        public void ShiftRight(int from, int count)
-        {
-            if (count == 0)
-            {
-                return;
-            }
-            Keys.AsSpan(from, count).CopyTo(Keys.AsSpan(from + 1));
-            Lasts.AsSpan(from, count).CopyTo(Lasts.AsSpan(from + 1));
-            Values.AsSpan(from, count).CopyTo(Values.AsSpan(from + 1));
-        }
+        // Overlapping moves in managed code (MoveUp/MoveDown), not Span.CopyTo or Array.Copy (the latter's per-call type
+        // checks cost more than the few hundred bytes a leaf shift moves).
+        public void ShiftRight(int from, int count) => ShiftRightBy(from, count, 1);
 
         public void ShiftRightBy(int from, int count, int by)
         {
@@ -117,9 +108,9 @@ internal sealed partial class RunMap<T>
             {
                 return;
             }
-            Keys.AsSpan(from, count).CopyTo(Keys.AsSpan(from + by));
-            Lasts.AsSpan(from, count).CopyTo(Lasts.AsSpan(from + by));
-            Values.AsSpan(from, count).CopyTo(Values.AsSpan(from + by));
+            MoveUp(Keys, from, count, by);
+            MoveUp(Lasts, from, count, by);
+            MoveUp(Values, from, count, by);
         }
 
         public void ShiftLeft(int from, int count, int by)
@@ -128,9 +119,9 @@ internal sealed partial class RunMap<T>
             {
                 return;
             }
-            Keys.AsSpan(from, count).CopyTo(Keys.AsSpan(from - by));
-            Lasts.AsSpan(from, count).CopyTo(Lasts.AsSpan(from - by));
-            Values.AsSpan(from, count).CopyTo(Values.AsSpan(from - by));
+            MoveDown(Keys, from, count, by);
+            MoveDown(Lasts, from, count, by);
+            MoveDown(Values, from, count, by);
         }
 
         public void CopyTo(int from, Leaf target, int at, int count)

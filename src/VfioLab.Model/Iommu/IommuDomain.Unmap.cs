@@ -93,7 +93,7 @@ internal sealed partial class IommuDomain
 
     // Takes out the IOPTE run whose bounds are exactly `range` (a 4 KiB unmap; any mapping that is one run), with
     // its entry count and the flush, as the general walk would: in one descent instead of three (the walk,
-    // StartsAtRun's lookup, the removal), its leaf shifted in managed code (RunMap.TryRemoveExactOne). No pending
+    // StartsAtRun's lookup, the removal), without the general removal's merge handling (RunMap.TryRemoveExactOne). No pending
     // range is recorded: the flush here clears them. False, with nothing changed, when no run has those bounds.
     private bool TryUnmapWholeRunLocked(ByteRange range, out IopteRun whole)
     {

@@ -336,8 +336,8 @@ internal sealed partial class IommuDomain
         if (firstCount * firstSize == size)
         {
             // One run of one page size (every chunk of a scattered guest): the overlap check and the
-            // insertion are one descent of the table, and the leaf's shift stays in managed code (TryInsertOne: a
-            // native memmove per array was most of a 4 KiB map's table cost, issue 16's pair).
+            // insertion are one descent of the table, without the general insert's merge handling (TryInsertOne,
+            // issue 16's pair).
             if (!_table.TryInsertOne(range.Start, range.Last, new IopteRun(phys, firstSize, prot)))
             {
                 return Refusals.Refuse(Errno.EEXIST, "iommu_map", "an IOPTE of domain {4} already covers part of [0x{0:x}, 0x{1:x}]", range.Start, range.Last, text: Name);
