@@ -459,6 +459,11 @@ internal sealed class DmaPinning
     private ulong AppendPinned(Pfn first, ulong count, List<PfnRun> into)
     {
         PhysicalMemory memory = _ctx.Machine.Memory;
+        if (PinnedWhole(memory, first, count))
+        {
+            into.Add(new PfnRun(first, count));
+            return count;
+        }
         if (memory.ZeroFrame is { } zero && zero.Value - first.Value < count)
         {
             // The zero frame (reserved, one page per IOMMU chunk) may sit beside pinned frames that the unmap joined.
@@ -473,6 +478,16 @@ internal sealed class DmaPinning
         ulong n = Math.Min(count, frames - first.Value);
         into.Add(new PfnRun(first, n));
         return n;
+    }
+
+    // Whether put_pfn's test keeps the piece whole: RAM frames, clear of the zero frame, the first not reserved
+    // (AppendPinned then appends it as it is).
+    private static bool PinnedWhole(PhysicalMemory memory, Pfn first, ulong count)
+    {
+        ulong frames = memory.FrameCount;
+        ulong zero = memory.ZeroFrame is { } z ? z.Value : ulong.MaxValue;
+        return count != 0 && first.Value < frames && count <= frames - first.Value && zero - first.Value >= count &&
+            !memory.IsReservedOrInvalid(first);
     }
 
     /// <summary>
@@ -578,14 +593,11 @@ internal sealed class DmaPinning
     {
         _ctx.AssertLocked();
         PhysicalMemory memory = _ctx.Machine.Memory;
-        ulong frames = memory.FrameCount;
-        ulong zero = memory.ZeroFrame is { } z ? z.Value : ulong.MaxValue;
         Span<PfnRun> span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(pieces)[from..];
         ulong kept = 0;
         foreach (PfnRun piece in span)
         {
-            ulong first = piece.First.Value;
-            if (piece.Count == 0 || first >= frames || piece.Count > frames - first || zero - first < piece.Count || memory.IsReservedOrInvalid(piece.First))
+            if (!PinnedWhole(memory, piece.First, piece.Count))
             {
                 PfnRun[] raw = span.ToArray();
                 pieces.RemoveRange(from, raw.Length);

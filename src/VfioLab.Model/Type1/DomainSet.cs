@@ -395,12 +395,17 @@ internal sealed class DomainSet(Type1Context ctx, IovaWindows windows)
         {
             return false;
         }
+        more = Advance(ref cursor, firstDomainRuns[^1].Iova.Last, firstDomainRuns.Count, maxRuns, range.Last);
+        return true;
+    }
+
+    // Past a batch of `taken` runs ending at `last`: the cursor moved on, and whether another batch may follow.
+    private static bool Advance(ref ulong cursor, ulong last, int taken, int maxRuns, ulong rangeLast)
+    {
         // A run ending at 2^64-1 ends the mapping too; the next call then finds it gone.
-        ulong last = firstDomainRuns[^1].Iova.Last;
         cursor = last == ulong.MaxValue ? last : last + 1;
         // A short batch took the rest: no second look (a lock round trip of the domain's, in every 4 KiB unmap).
-        more = firstDomainRuns.Count == maxRuns && last < range.Last;
-        return true;
+        return taken == maxRuns && last < rangeLast;
     }
 
     /// <summary>
@@ -430,8 +435,7 @@ internal sealed class DomainSet(Type1Context ctx, IovaWindows windows)
             return true;
         }
         took = true;
-        cursor = last == ulong.MaxValue ? last : last + 1;
-        more = taken == maxRuns && last < range.Last;
+        more = Advance(ref cursor, last, taken, maxRuns, range.Last);
         return true;
     }
 
