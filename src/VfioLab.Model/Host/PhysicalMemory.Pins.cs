@@ -209,26 +209,20 @@ internal sealed partial class PhysicalMemory
         ulong last = run.Last.Value;
         using (_gate.EnterScope())
         {
-            if (run.Count == 1 && _pins.TryDropOnlyCount(first, _released))
-            {
-                // One frame holding one pin in a sparse window (every 4 KiB unmap on unshattered memory): the lookup that
-                // finds the pin is the coverage check, and the pin goes in the same breath (two descents, not four).
-                if (markDirty && !_dirty.Contains(first))
-                {
-                    _dirty.Set(first, first, 1);
-                }
-                _pinnedFrames--;
-                _totalPins--;
-                ReleaseUnusedLocked(_released, _refs);
-                return;
-            }
-            if (_pins.Covers(first, last))
+            // One frame holding one pin in a sparse window (every 4 KiB unmap on unshattered memory): the lookup that
+            // finds the pin is the coverage check, and the pin goes in the same breath (two descents, not four).
+            bool only = run.Count == 1 && _pins.TryDropOnlyCount(first, _released);
+            if (only || _pins.Covers(first, last))
             {
                 if (markDirty && !_dirty.NoneZero(first, last))
                 {
                     _dirty.Set(first, last, 1);
                 }
-                _pins.Adjust(first, last, -1, _released, out _, out ulong fallen);
+                ulong fallen = 1;
+                if (!only)
+                {
+                    _pins.Adjust(first, last, -1, _released, out _, out fallen);
+                }
                 _pinnedFrames -= fallen;
                 _totalPins -= run.Count;
                 ReleaseUnusedLocked(_released, _refs);
