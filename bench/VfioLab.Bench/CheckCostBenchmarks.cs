@@ -203,6 +203,11 @@ internal static class CheckCost
             Sweeps(output, int.Parse(workload["sweep-".Length..], CultureInfo.InvariantCulture), repeats);
             return;
         }
+        if (workload.StartsWith("huge-", StringComparison.Ordinal))
+        {
+            HugeSweeps(output, ulong.Parse(workload["huge-".Length..], CultureInfo.InvariantCulture), repeats);
+            return;
+        }
         var cpus = new List<double>[] { [], [] };
         for (int r = 0; r < repeats; r++)
         {
@@ -271,6 +276,37 @@ internal static class CheckCost
         cpus.RemoveAt(0);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"sweep of {steps} mappings	median {Median(cpus) * 1e3:F3} ms	minimum {cpus.Min() * 1e3:F3} ms = {cpus.Min() * 1e9 / steps:F1} ns per mapping"));
+    }
+
+    // --check-cost huge-GIB REPEATS: one MAP_DMA of GIB GiB populated on host frames scattered in 1-page runs (a host of
+    // 9/8 of that, as bench/scenarios/shattered-64g.yaml), then the full sweep REPEATS times, in CPU and wall time per
+    // sweep: the same pass over the mapping's runs as the check after that MAP in `vfiolab run` (issue 16: ~1.15 s of
+    // the 64 GiB scenario on main 0a05d4a).
+    private static void HugeSweeps(TextWriter output, ulong gib, int repeats)
+    {
+        ulong bytes = gib << 30;
+        LabHost host = new LabHostBuilder().WithMemory(bytes + (bytes / 8)).WithScatteredFrames(1, 7).WithParameter("dma_entry_limit", 65535)
+            .AddPciDevice("gpu", "0000:01:00.0", d => d.Group(1)).Build();
+        LabProcess qemu = host.Spawn("qemu", LabHostBuilder.Unlimited);
+        ulong vaddr = (ulong)qemu.Syscalls.Mmap(0, bytes, MemoryProtection.Read | MemoryProtection.Write,
+            MmapFlags.Private | MmapFlags.Anonymous | MmapFlags.Populate, -1, 0);
+        var container = Container.Open(qemu.Syscalls);
+        Group.Open(qemu.Syscalls, 1).SetContainer(container);
+        container.SetIommu(VfioExtension.Type1v2Iommu);
+        container.MapDma(1UL << 32, vaddr, bytes);
+        var cpus = new List<double>();
+        for (int r = 0; r < repeats; r++)
+        {
+            TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime;
+            var wall = Stopwatch.StartNew();
+            Clean(host.CheckInvariants());
+            wall.Stop();
+            double seconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
+            cpus.Add(seconds);
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"huge-{gib}\tsweep\tcpu {seconds:F3} s\twall {wall.Elapsed.TotalSeconds:F3} s"));
+        }
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"sweep of one {gib} GiB mapping on 1-page runs\tmedian cpu {Median(cpus) * 1e3:F1} ms\tminimum {cpus.Min() * 1e3:F1} ms = {cpus.Min() * 1e9 / (bytes >> 12):F1} ns per page"));
     }
 
     private static double Median(List<double> values)

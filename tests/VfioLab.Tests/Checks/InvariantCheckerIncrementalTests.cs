@@ -145,6 +145,32 @@ public sealed class InvariantCheckerIncrementalTests
     }
 
     [Theory]
+    [InlineData(5000, 4999)]  // past 4096 runs: the frames marked in a bitmap, their pins read from it in frame order
+    [InlineData(5000, 100)]   // a run kept before the switch (tested run by run, and in the bitmap)
+    [InlineData(256, 100)]    // few runs: tested run by run
+    public void ScatteredMapping_AFrameUnpinnedBehindTheBackend_IsFoundByTheCheckAfterTheCallAndTheSweep(int pages, int unpinAt)
+    {
+        // translation-backed over frames in no order: a mapping of many one-page runs has its frames' pins read from the
+        // bitmap it marks for host-page-charged-once, window by window in frame order (issue 16), not one lookup per run;
+        // a frame unpinned behind the backend (a spare pin keeps the totals) must still be found by the check after the
+        // MAP, with the sweep's invariants.
+        var t = new Type1TestHost(memory: 64 * MiB, layout: FrameLayout.ScatteredRuns(1, 5));
+        (int c, _) = t.Container();
+        var checker = new InvariantChecker(t.Host);
+        Assert.Empty(checker.Check());
+        ulong size = (ulong)pages * 0x1000;
+        Assert.Equal(0, t.Map(c, Small, t.MmapAnonymous(size, populate: true), size));
+        t.Machine.Changes.EndCall();
+        BreakAt(t, t.Backend(c), "unpinned-frame", Small + ((ulong)unpinAt * 0x1000));
+
+        IReadOnlyList<InvariantViolation> narrow = checker.CheckChanges();
+        Assert.True(checker.LastWasIncremental);
+        IReadOnlyList<InvariantViolation> full = new InvariantChecker(t.Host).Check();
+        Assert.Contains("translation-backed", Names(full));
+        Assert.Equal(Names(full), Names(narrow));
+    }
+
+    [Theory]
     [InlineData(Alias, Alias + (4 * MiB) - 1, Anon + (4 * MiB), Huge - 1)]               // a mapping: the gaps up to its neighbours
     [InlineData(Alias + 0x1000, Alias + 0x1fff, Anon + (4 * MiB), Huge - 1)]             // inside it: the whole mapping
     [InlineData(0x2000000UL, 0x2000fffUL, Alias + (4 * MiB), Huge - 1)]                  // a gap
