@@ -13,31 +13,43 @@ namespace VfioLab.Bench;
 /// What invariant checking after every call costs (issue 16: at most 1.3x no checking): <see cref="Steps"/>
 /// single-page MAP_DMA calls, one after the other, through a lab process's system calls (the typed client), with
 /// <see cref="InvariantChecking.AfterEveryCall"/> (the incremental check after each call, the full sweep after the
-/// last) against no checking. The ratio column is the target's figure. Each iteration builds a fresh host, untimed.
+/// last) against no checking. The ratio column is the target's figure.
 /// </summary>
+/// <remarks>
+/// Each invocation needs a fresh container (65,535 is the mapping limit), so each iteration is one invocation after an
+/// untimed setup that builds a fresh host and then collects the garbage of the last one (<see cref="MapSteps.Prepare"/>):
+/// both arms start their measured region from the same state, a collected heap, and no collection of an earlier host
+/// can land in it. Why: with the setup alone and <c>--job short</c>'s three iterations, the 65,535-call figure came out
+/// 0.98 in one idle run (docs/benchmarks.md, 2026-12-07 11:51) because the no-check arm's mean was 1.6x its usual value
+/// (one slow iteration of three). So the iteration and warm-up counts are set here and override the job's: 25 measured
+/// runs of each arm, after 5 warm-up runs (the JIT's tiers settle over the first), which the probe
+/// (<c>--check-cost 65535 31</c>, CPU time, median of runs 2-31) agrees with.
+/// </remarks>
 [MemoryDiagnoser]
 [InvocationCount(1)]
+[WarmupCount(5)]
+[IterationCount(25)]
 public class CheckCostMapStepsBenchmarks
 {
-    private MapSteps _run = null!;
+    private MapSteps? _run;
 
     /// <summary>Single-page MAP_DMA calls (65,535 is the default <c>dma_entry_limit</c>).</summary>
     [Params(8000, 65535)]
     public int Steps { get; set; }
 
     [IterationSetup(Target = nameof(NoCheck))]
-    public void SetupNoCheck() => _run = new MapSteps(Steps, check: false);
+    public void SetupNoCheck() => _run = MapSteps.Prepare(ref _run, Steps, check: false);
 
     [IterationSetup(Target = nameof(CheckAfterEveryCall))]
-    public void SetupCheck() => _run = new MapSteps(Steps, check: true);
+    public void SetupCheck() => _run = MapSteps.Prepare(ref _run, Steps, check: true);
 
     /// <summary>The calls without the checker.</summary>
     [Benchmark(Baseline = true)]
-    public void NoCheck() => _run.Run();
+    public void NoCheck() => _run!.Run();
 
     /// <summary>The calls with the checker after every one, and the full sweep at the end.</summary>
     [Benchmark]
-    public void CheckAfterEveryCall() => _run.Run();
+    public void CheckAfterEveryCall() => _run!.Run();
 }
 
 /// <summary>A lab host with one process, a populated buffer of <c>steps</c> pages and a type1v2 container, ready to
@@ -71,44 +83,65 @@ internal sealed class MapSteps
         }
     }
 
+    /// <summary>A fresh run, built after letting go of <paramref name="last"/> and followed by a full blocking
+    /// collection, so the measured region that follows (the benchmark's and the probe's alike) starts from a collected
+    /// heap and no collection of an earlier host's garbage lands in it.</summary>
+    public static MapSteps Prepare(ref MapSteps? last, int steps, bool check)
+    {
+        last = null;
+        var run = new MapSteps(steps, check);
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        return run;
+    }
+
     /// <summary>The MAP_DMA calls (each checked when asked), then the full sweep when checking.</summary>
     public void Run()
+    {
+        Calls();
+        if (_check)
+        {
+            Sweep();
+        }
+    }
+
+    /// <summary>The MAP_DMA calls, each checked when asked.</summary>
+    public void Calls()
     {
         for (int i = 0; i < _steps; i++)
         {
             ulong offset = (ulong)i * 4096;
             _container.MapDma(Iova + offset, _vaddr + offset, 4096);
         }
-        if (_check)
-        {
-            TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime;
-            CheckCost.Clean(_host.CheckInvariants());
-            FinalSweepCpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
-        }
     }
+
+    /// <summary>Whether the calls are checked (and <see cref="Run"/> ends with the full sweep).</summary>
+    public bool Checked => _check;
 
     /// <summary>One full sweep of the host (it must find nothing).</summary>
     public void Sweep() => CheckCost.Clean(_host.CheckInvariants());
-
-    /// <summary>CPU time of the full sweep after the last call (part of <see cref="Run"/>'s), for <c>--check-cost</c>.</summary>
-    public TimeSpan FinalSweepCpu { get; private set; }
 }
 
 /// <summary>
 /// The fragmented workload of issue 16, bench/scenarios/shattered-4g.yaml (4 GiB populated on host frames scattered
 /// in 1-page runs, mapped and unmapped in one call each), with and without the checker after every step.
 /// </summary>
+/// <remarks>As <see cref="CheckCostMapStepsBenchmarks"/>: one invocation per iteration after an untimed setup that
+/// prepares a fresh run and collects the last one's garbage, with its own iteration counts (the run is ~0.3 s).</remarks>
 [MemoryDiagnoser]
 [InvocationCount(1)]
+[WarmupCount(2)]
+[IterationCount(9)]
 public class CheckCostShatteredBenchmarks
 {
     private PreparedScenario _run = null!;
 
     [IterationSetup(Target = nameof(NoCheck))]
-    public void SetupNoCheck() => _run = ScenarioRunner.Prepare(CheckCost.Shattered4G(), new RunOptions { CheckInvariants = false });
+    public void SetupNoCheck() => _run = CheckCost.PrepareShattered(check: false);
 
     [IterationSetup(Target = nameof(CheckAfterEveryStep))]
-    public void SetupCheck() => _run = ScenarioRunner.Prepare(CheckCost.Shattered4G(), new RunOptions { CheckInvariants = true });
+    public void SetupCheck() => _run = CheckCost.PrepareShattered(check: true);
 
     /// <summary>The scenario without the checker.</summary>
     [Benchmark(Baseline = true)]
@@ -166,6 +199,16 @@ internal static class CheckCost
         return ScenarioDocument.Parse(text.ToString(), $"map-steps-{steps}.yaml");
     }
 
+    /// <summary>shattered-4g.yaml prepared to run with or without the checker, the heap collected after.</summary>
+    public static PreparedScenario PrepareShattered(bool check)
+    {
+        PreparedScenario prepared = ScenarioRunner.Prepare(Shattered4G(), new RunOptions { CheckInvariants = check });
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        return prepared;
+    }
+
     /// <summary>bench/scenarios/shattered-4g.yaml, found from the working directory or the assembly's upwards.</summary>
     public static ScenarioDocument Shattered4G()
     {
@@ -203,6 +246,11 @@ internal static class CheckCost
             Sweeps(output, int.Parse(workload["sweep-".Length..], CultureInfo.InvariantCulture), repeats);
             return;
         }
+        if (workload.StartsWith("huge-", StringComparison.Ordinal))
+        {
+            HugeSweeps(output, ulong.Parse(workload["huge-".Length..], CultureInfo.InvariantCulture), repeats);
+            return;
+        }
         var cpus = new List<double>[] { [], [] };
         for (int r = 0; r < repeats; r++)
         {
@@ -210,23 +258,38 @@ internal static class CheckCost
             {
                 Action run;
                 MapSteps? mapSteps = null;
-                if (workload == "shattered" || workload.StartsWith("scenario-", StringComparison.Ordinal))
+                if (workload == "shattered")
                 {
-                    PreparedScenario prepared = ScenarioRunner.Prepare(workload == "shattered" ? Shattered4G()
-                        : MapSteps(int.Parse(workload["scenario-".Length..], CultureInfo.InvariantCulture)), new RunOptions { CheckInvariants = check });
+                    PreparedScenario prepared = PrepareShattered(check);
+                    run = () => Passed(prepared.Execute());
+                }
+                else if (workload.StartsWith("scenario-", StringComparison.Ordinal))
+                {
+                    PreparedScenario prepared = ScenarioRunner.Prepare(MapSteps(int.Parse(workload["scenario-".Length..], CultureInfo.InvariantCulture)),
+                        new RunOptions { CheckInvariants = check });
                     run = () => Passed(prepared.Execute());
                 }
                 else
                 {
-                    mapSteps = new MapSteps(int.Parse(workload, CultureInfo.InvariantCulture), check);
-                    run = mapSteps.Run;
+                    // As the benchmark prepares it: a fresh host, the heap collected (MapSteps.Prepare).
+                    MapSteps? none = null;
+                    mapSteps = VfioLab.Bench.MapSteps.Prepare(ref none, int.Parse(workload, CultureInfo.InvariantCulture), check);
+                    run = mapSteps.Calls;
                 }
+                TimeSpan sweepCpu = TimeSpan.Zero;
                 TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime;
                 long allocated = GC.GetTotalAllocatedBytes(precise: true);
                 int gen0 = GC.CollectionCount(0);
                 int gen2 = GC.CollectionCount(2);
                 var wall = Stopwatch.StartNew();
                 run();
+                if (mapSteps is { Checked: true })
+                {
+                    // The final sweep that ends the benchmark's checked run, timed on its own as well.
+                    TimeSpan before = Process.GetCurrentProcess().TotalProcessorTime;
+                    mapSteps.Sweep();
+                    sweepCpu = Process.GetCurrentProcess().TotalProcessorTime - before;
+                }
                 wall.Stop();
                 double seconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
                 if (r > 0)
@@ -234,7 +297,7 @@ internal static class CheckCost
                     cpus[check ? 1 : 0].Add(seconds);
                 }
                 string sweep = check && mapSteps is not null
-                    ? string.Create(CultureInfo.InvariantCulture, $"\tof which the final sweep cpu {mapSteps.FinalSweepCpu.TotalSeconds:F3} s")
+                    ? string.Create(CultureInfo.InvariantCulture, $"\tof which the final sweep cpu {sweepCpu.TotalSeconds:F4} s")
                     : string.Empty;
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{workload}\t{(check ? "check" : "no-check")}\tcpu {seconds:F3} s\twall {wall.Elapsed.TotalSeconds:F3} s\t" +
@@ -259,18 +322,54 @@ internal static class CheckCost
         var run = new MapSteps(steps, check: true);
         run.Run();
         var cpus = new List<double>();
+        var walls = new List<double>();
         for (int r = 0; r < repeats; r++)
         {
             TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime;
+            var wall = Stopwatch.StartNew();
             for (int i = 0; i < 10; i++)
             {
                 run.Sweep();
             }
+            walls.Add(wall.Elapsed.TotalSeconds / 10);
             cpus.Add((Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds / 10);
         }
         cpus.RemoveAt(0);
+        walls.RemoveAt(0);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"sweep of {steps} mappings	median {Median(cpus) * 1e3:F3} ms	minimum {cpus.Min() * 1e3:F3} ms = {cpus.Min() * 1e9 / steps:F1} ns per mapping"));
+            $"sweep of {steps} mappings	median {Median(cpus) * 1e3:F3} ms	minimum {cpus.Min() * 1e3:F3} ms = {cpus.Min() * 1e9 / steps:F1} ns per mapping (cpu, both threads)" +
+            $"	wall median {Median(walls) * 1e3:F3} ms	minimum {walls.Min() * 1e3:F3} ms"));
+    }
+
+    // --check-cost huge-GIB REPEATS: one MAP_DMA of GIB GiB populated on host frames scattered in 1-page runs (a host of
+    // 9/8 of that, as bench/scenarios/shattered-64g.yaml), then the full sweep REPEATS times, in CPU and wall time per
+    // sweep: the same pass over the mapping's runs as the check after that MAP in `vfiolab run` (issue 16: ~1.15 s of
+    // the 64 GiB scenario on main 0a05d4a).
+    private static void HugeSweeps(TextWriter output, ulong gib, int repeats)
+    {
+        ulong bytes = gib << 30;
+        LabHost host = new LabHostBuilder().WithMemory(bytes + (bytes / 8)).WithScatteredFrames(1, 7).WithParameter("dma_entry_limit", 65535)
+            .AddPciDevice("gpu", "0000:01:00.0", d => d.Group(1)).Build();
+        LabProcess qemu = host.Spawn("qemu", LabHostBuilder.Unlimited);
+        ulong vaddr = (ulong)qemu.Syscalls.Mmap(0, bytes, MemoryProtection.Read | MemoryProtection.Write,
+            MmapFlags.Private | MmapFlags.Anonymous | MmapFlags.Populate, -1, 0);
+        var container = Container.Open(qemu.Syscalls);
+        Group.Open(qemu.Syscalls, 1).SetContainer(container);
+        container.SetIommu(VfioExtension.Type1v2Iommu);
+        container.MapDma(1UL << 32, vaddr, bytes);
+        var cpus = new List<double>();
+        for (int r = 0; r < repeats; r++)
+        {
+            TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime;
+            var wall = Stopwatch.StartNew();
+            Clean(host.CheckInvariants());
+            wall.Stop();
+            double seconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
+            cpus.Add(seconds);
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"huge-{gib}\tsweep\tcpu {seconds:F3} s\twall {wall.Elapsed.TotalSeconds:F3} s"));
+        }
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"sweep of one {gib} GiB mapping on 1-page runs\tmedian cpu {Median(cpus) * 1e3:F1} ms\tminimum {cpus.Min() * 1e3:F1} ms = {cpus.Min() * 1e9 / (bytes >> 12):F1} ns per page"));
     }
 
     private static double Median(List<double> values)

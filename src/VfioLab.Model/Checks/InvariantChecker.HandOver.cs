@@ -92,8 +92,11 @@ internal sealed partial class InvariantChecker
         Counters counters = ct.ViewCounters with { DmaAvail = avail, DmaCount = count, VaddrInvalidCount = invalid };
         // Host memory's count of pins outstanding as the MAP left it (its lock not taken since).
         ulong hostPins = memory.TotalPinsUnlockedForCheck;
-        // Still nobody: what was read above is one state (a writer that came meanwhile took one of the locks).
-        Interlocked.MemoryBarrier();
+        // Still nobody: what was read above is one state (a writer that came meanwhile took one of the locks). The reads
+        // above must complete before the counts are read again: a read barrier, as a seqlock's reader (smp_rmb), not a
+        // full fence (an mfence on x64 on every check after a one-page MAP; Volatile.ReadBarrier is free there, loads
+        // being ordered, and keeps the compiler from moving the reads).
+        Volatile.ReadBarrier();
         if (iommu.CheckLock.EntriesForCheck != entries || memory.LockEntriesForCheck != e.Memory || (first is not null && first.LockEntriesForCheck != e.Domains))
         {
             return false;

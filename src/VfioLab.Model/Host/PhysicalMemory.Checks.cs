@@ -25,6 +25,26 @@ internal sealed partial class PhysicalMemory
         }
     }
 
+    /// <summary>Whether every frame marked in <paramref name="bits"/> (bit <c>i</c> of word <c>w</c> is frame
+    /// <c>64w + i</c>) holds at least one pin, read in frame order (<see cref="FrameCountMap.NoneZeroWhereMarked"/>: the
+    /// check after a MAP of shattered memory, whose frames it marked anyway), with the page pins outstanding read in the
+    /// same acquisition of the lock.</summary>
+    internal bool AllMarkedPinnedForCheck(ReadOnlySpan<ulong> bits, out ulong totalPins)
+    {
+        using (_gate.EnterScope())
+        {
+            totalPins = _totalPins;
+            return _pins.NoneZeroWhereMarked(bits);
+        }
+    }
+
+    /// <summary>Whether no frame is PageReserved (<see cref="CountReservedOrInvalid"/> then counts only frames outside
+    /// RAM and the shared zero frame, <see cref="ZeroPfnForCheck"/>).</summary>
+    internal bool NoReservedFramesForCheck => Volatile.Read(ref _reservedFrames) == 0;
+
+    /// <summary>The shared zero frame (<see cref="ulong.MaxValue"/> while there is none).</summary>
+    internal ulong ZeroPfnForCheck => Volatile.Read(ref _zeroPfn);
+
     /// <summary>How many times the memory's lock was taken (<see cref="Diagnostics.OrderedLock.EntriesForCheck"/>): every
     /// writer of the pin, free and reference maps takes it.</summary>
     internal int LockEntriesForCheck => _gate.EntriesForCheck;

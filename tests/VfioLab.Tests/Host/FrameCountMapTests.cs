@@ -164,6 +164,7 @@ public class FrameCountMapTests
             lastDense = dense;
             map.AssertValid();
             AssertSame(map, oracle, keySpace, ref rng, where);
+            AssertMarkedRead(map, oracle, keySpace, ref rng, where);
         }
         Assert.True(sawDense, "no window ever went dense");
         Assert.True(sawSparseAgain, "no window ever went back to runs");
@@ -275,6 +276,36 @@ public class FrameCountMapTests
         Assert.Equal(ushort.MaxValue + 1UL, map.CountAt(3));
         Assert.Equal(1UL, map.CountAt(12));
         map.AssertValid();
+    }
+
+    // NoneZeroWhereMarked (the invariant checker's pin test in frame order, issue 16) against the dictionary: a bitmap of
+    // frames that all hold a count (true), the same with one frame that holds none (false), and random stretches.
+    private static void AssertMarkedRead(FrameCountMap map, Dictionary<ulong, ulong> oracle, ulong keySpace, ref SplitMix64 rng, string where)
+    {
+        ulong[] bits = new ulong[(keySpace + 63) / 64];
+        foreach (ulong k in oracle.Keys)
+        {
+            if (rng.Next() % 4 != 0)
+            {
+                bits[k / 64] |= 1UL << (int)(k % 64);
+            }
+        }
+        Assert.True(map.NoneZeroWhereMarked(bits), $"{where}: only frames with a count marked");
+        ulong hole = rng.Next() % keySpace;
+        if (!oracle.ContainsKey(hole))
+        {
+            bits[hole / 64] |= 1UL << (int)(hole % 64);
+            Assert.False(map.NoneZeroWhereMarked(bits), $"{where}: frame 0x{hole:x} holds no count");
+        }
+        Array.Clear(bits);
+        (ulong a, ulong b) = RandomRange(ref rng, keySpace);
+        bool expected = true;
+        for (ulong k = a; k <= b; k++)
+        {
+            bits[k / 64] |= 1UL << (int)(k % 64);
+            expected &= oracle.ContainsKey(k);
+        }
+        Assert.True(expected == map.NoneZeroWhereMarked(bits), $"{where}: [0x{a:x}, 0x{b:x}] marked");
     }
 
     // A map with a count on every other frame of the given windows, which makes each of them dense.
