@@ -9,17 +9,17 @@ namespace VfioLab.Tests.Cli;
 public sealed class RunProcessGcTests
 {
     [Theory]
-    [InlineData(new string[0])]
-    [InlineData(new[] { "fuzz", "--seconds", "1" })]
-    [InlineData(new[] { "serve", "host.yaml", "--socket", "s" })]
-    [InlineData(new[] { "list" })]
-    [InlineData(new[] { "--help", "run" })]
-    [InlineData(new[] { "Run" })]
-    public void EnterFor_NotARunCommandLine_LeavesTheCollectorAsItIs(string[] args)
+    [InlineData("")]
+    [InlineData("fuzz --seconds 1")]
+    [InlineData("serve host.yaml --socket s")]
+    [InlineData("list")]
+    [InlineData("--help run")]
+    [InlineData("Run")]
+    public void EnterFor_NotARunCommandLine_LeavesTheCollectorAsItIs(string line)
     {
         GCLatencyMode before = GCSettings.LatencyMode;
 
-        Assert.False(RunProcessGc.EnterFor(args));
+        Assert.False(RunProcessGc.EnterFor(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
 
         Assert.Equal(before, GCSettings.LatencyMode);
         Assert.NotEqual(GCLatencyMode.NoGCRegion, GCSettings.LatencyMode);
