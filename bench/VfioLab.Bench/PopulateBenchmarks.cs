@@ -55,10 +55,12 @@ public class PopulateBenchmarks
 /// <summary>
 /// The populate of <see cref="PopulateBenchmarks"/> as a plain loop for profiling and CPU-time comparison on a loaded
 /// machine: a fresh host and MAP_POPULATE of <c>GIB</c> GiB on frames scattered in <c>RUN_PAGES</c>-page runs,
-/// <c>REPEATS</c> times; prints the process CPU time of each populate per page. Run with
-/// <c>--populate RUN_PAGES GIB [REPEATS]</c>.
+/// <c>REPEATS</c> times; prints the process CPU time of each populate per page, and the calling thread's own CPU time:
+/// the populate computes the next batch of the permutation on another thread, so on an idle machine with a core to
+/// spare its wall time is the calling thread's CPU time, which a loaded machine does not inflate as it does wall time.
+/// Run with <c>--populate RUN_PAGES GIB [REPEATS]</c>.
 /// </summary>
-internal static class PopulateProbe
+internal static partial class PopulateProbe
 {
     public static void Run(TextWriter output, int runPages, int gib, int repeats)
     {
@@ -68,11 +70,29 @@ internal static class PopulateProbe
         {
             bench.Setup();
             TimeSpan cpu0 = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
+            double thread0 = ThreadCpuSeconds();
             var watch = System.Diagnostics.Stopwatch.StartNew();
             bench.MmapPopulate();
             double wall = watch.Elapsed.TotalSeconds;
+            double thread = ThreadCpuSeconds() - thread0;
             TimeSpan cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpu0;
-            output.WriteLine($"populate {gib} GiB on {runPages}-page runs: {cpu.TotalSeconds:F3} s CPU ({cpu.TotalNanoseconds / pages:F1} ns/page), {wall:F3} s wall; dense windows (free, refs) {bench.DenseWindows}");
+            output.WriteLine($"populate {gib} GiB on {runPages}-page runs: {cpu.TotalSeconds:F3} s CPU ({cpu.TotalNanoseconds / pages:F1} ns/page), calling thread {thread:F3} s CPU ({thread * 1e9 / pages:F1} ns/page), {wall:F3} s wall; dense windows (free, refs) {bench.DenseWindows}");
         }
+    }
+
+    // CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), in seconds.
+    private static double ThreadCpuSeconds()
+    {
+        const int ClockThreadCpuTime = 3;
+        return ClockGetTime(ClockThreadCpuTime, out Timespec t) == 0 ? t.Seconds + (t.Nanoseconds / 1e9) : double.NaN;
+    }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "clock_gettime")]
+    private static partial int ClockGetTime(int clock, out Timespec time);
+
+    private struct Timespec
+    {
+        public long Seconds;
+        public long Nanoseconds;
     }
 }

@@ -264,6 +264,13 @@ internal sealed partial class PhysicalMemory
     /// <summary>Frames taken by the bulk path so far (tests: that a case exercises it).</summary>
     internal ulong BulkTakenForTests { get; private set; }
 
+    /// <summary>The most permutation positions one bulk batch examines: <see cref="BulkMax"/>, set lower by tests so that
+    /// a small host takes several batches and computes each next one ahead on another thread.</summary>
+    internal int BulkBatchForTests { get; set; } = BulkMax;
+
+    /// <summary>Positions of the permutation a bulk batch found computed ahead (tests: that a case exercises it).</summary>
+    internal ulong FilledAheadForTests { get; private set; }
+
     private unsafe int AllocateSlotsInBulkLocked<TSink>(ref ulong maxFrames, ref TSink sink, bool shattering)
         where TSink : IFrameRunSink, allows ref struct
     {
@@ -276,31 +283,58 @@ internal sealed partial class PhysicalMemory
         // arrays they stayed in the heap as garbage through the MAP_DMA that followed the populate and added their size
         // to the shattered-64g scenario's peak RSS.
         ulong* slots = null;
+        ulong* spare = null;
         ulong* marks = null;
+        // The next batch's positions, computed on another thread into `spare` while this one takes the current batch
+        // (FillAhead): how many, and the task; null when none is under way.
+        Task? ahead = null;
+        int aheadLength = 0;
         Span<ushort> offsets = stackalloc ushort[(int)FrameCountMap.WindowFrames];
         try
         {
             while (_freeFrames > 0 && scan < perm.Count)
             {
-                int k = (int)Math.Min(Math.Min((ulong)sink.Room, maxFrames), Math.Min(perm.Count - scan, BulkMax));
+                int k = (int)Math.Min(Math.Min((ulong)sink.Room, maxFrames), Math.Min(perm.Count - scan, (ulong)BulkBatchForTests));
                 // The bitmap is scanned whole per batch: worth it only when the batch is not much smaller (so it is never
                 // more than 16 M words, whatever the host: 2^38 slots of a 1 PiB host would be 2^32).
-                if (k < BulkMin || (ulong)k < words / 4)
+                if (!BulkPays(k, words))
                 {
                     break;
                 }
                 if (slots is null)
                 {
+                    // k never grows from one batch to the next (the room, the frames wanted and the positions left only
+                    // shrink), so the first batch's size holds every later one.
                     slots = (ulong*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)k, sizeof(ulong));
+                    spare = (ulong*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)k, sizeof(ulong));
                     marks = (ulong*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)words, sizeof(ulong));
+                }
+                int have = 0;
+                if (ahead is not null)
+                {
+                    // The positions from `scan` on, computed while the last batch was taken.
+                    ahead.Wait();
+                    ahead = null;
+                    ulong* filled = spare;
+                    spare = slots;
+                    slots = filled;
+                    have = Math.Min(aheadLength, k);
+                    FilledAheadForTests += (ulong)have;
+                }
+                // The next batch, if it is as large as the frames still wanted after this one is all taken (as on a
+                // first populate, where every slot is free) and large enough for the bulk path, starts on another
+                // thread now; a next batch found larger (some slots of this one were taken already) computes the rest
+                // itself, one found smaller uses a prefix. The positions are the same whichever thread computes them.
+                ulong next = scan + (ulong)k;
+                int expect = (int)Math.Min(Math.Min((ulong)(sink.Room - k), maxFrames - (ulong)k), Math.Min(perm.Count - next, (ulong)k));
+                if (BulkPays(expect, words))
+                {
+                    aheadLength = expect;
+                    ahead = FillAhead(perm, next, spare, expect);
                 }
                 var batch = new Span<ulong>(slots, k);
                 var bits = new Span<ulong>(marks, (int)words);
-                for (int at = 0; at < k; at += SlotPermutation.MaxFill)
-                {
-                    int len = Math.Min(SlotPermutation.MaxFill, k - at);
-                    perm.Fill(scan + (ulong)at, batch.Slice(at, len));
-                }
+                Fill(perm, scan, batch, have);
                 foreach (ulong slot in batch)
                 {
                     bits[(int)(slot >> 6)] |= 1UL << (int)(slot & 63);
@@ -330,10 +364,37 @@ internal sealed partial class PhysicalMemory
         }
         finally
         {
+            // A fill ahead that the loop did not use (the request ended, RAM ran out) still writes into `spare`.
+            ahead?.Wait();
             System.Runtime.InteropServices.NativeMemory.Free(slots);
+            System.Runtime.InteropServices.NativeMemory.Free(spare);
             System.Runtime.InteropServices.NativeMemory.Free(marks);
         }
         return n;
+    }
+
+    // Whether a batch of k slots is worth the bulk path: the bitmap of `words` words is scanned whole per batch.
+    private static bool BulkPays(int k, ulong words) => k >= BulkMin && (ulong)k >= words / 4;
+
+    // The permutation's positions [start + from, start + slots.Length) into slots[from..], MaxFill at a time.
+    private static void Fill(SlotPermutation perm, ulong start, Span<ulong> slots, int from)
+    {
+        for (int at = from; at < slots.Length; at += SlotPermutation.MaxFill)
+        {
+            int len = Math.Min(SlotPermutation.MaxFill, slots.Length - at);
+            perm.Fill(start + (ulong)at, slots.Slice(at, len));
+        }
+    }
+
+    // Fill of `length` positions from `start` into `into` on the thread pool. The machine the issue measures on has two
+    // cores and a populate used one: computing the permutation (~16 ns a slot, a quarter of populating 64 GiB on 1-page
+    // runs) beside the take of the batch before hides it (docs/benchmarks.md, 2026-12-07 "scenario2"). The permutation
+    // is immutable and Fill writes only `into`, which nothing else touches until the task is waited for; a Wait on a task
+    // not yet started runs it on the waiting thread, so a starved pool costs time, never a deadlock.
+    private static unsafe Task FillAhead(SlotPermutation perm, ulong start, ulong* into, int length)
+    {
+        nint at = (nint)into;
+        return Task.Run(() => Fill(perm, start, new Span<ulong>((ulong*)at, length), 0));
     }
 
     // Takes the free frames among the slots marked in `bits` (1-page slots: slot = frame), a window of the frame maps at a

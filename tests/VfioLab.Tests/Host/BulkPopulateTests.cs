@@ -20,9 +20,26 @@ public class BulkPopulateTests
     [InlineData(64UL, 7UL)]
     [InlineData(96UL, 0x5ca7UL)]
     [InlineData(33UL, 3UL)]
-    public void MmapPopulate_Bulk_LeavesWhatThePerRunAllocatorLeaves(ulong ramMiB, ulong seed)
+    public void MmapPopulate_Bulk_LeavesWhatThePerRunAllocatorLeaves(ulong ramMiB, ulong seed) =>
+        AssertBulkLeavesWhatPerRunLeaves(ramMiB, seed, batch: null);
+
+    // Batches small enough that each populate takes several: the positions of each next batch are computed on another
+    // thread while the one before is taken (PhysicalMemory.FillAhead), used whole, in part (a batch that found slots
+    // taken wants more than was computed ahead, or fewer) or not at all (RAM or the permutation ran out first).
+    [Theory]
+    [InlineData(96UL, 0x5ca7UL, 4096)]
+    [InlineData(96UL, 11UL, 5000)]
+    [InlineData(128UL, 7UL, 4099)]
+    public void MmapPopulate_BulkInSeveralBatches_LeavesWhatThePerRunAllocatorLeaves(ulong ramMiB, ulong seed, int batch) =>
+        AssertBulkLeavesWhatPerRunLeaves(ramMiB, seed, batch);
+
+    private static void AssertBulkLeavesWhatPerRunLeaves(ulong ramMiB, ulong seed, int? batch)
     {
         var bulk = new Twin(ramMiB, seed, perRun: false);
+        if (batch is { } b)
+        {
+            bulk.Memory.BulkBatchForTests = b;
+        }
         var perRun = new Twin(ramMiB, seed, perRun: true);
         ulong frames = ramMiB * MiB / 4096;
         foreach (Twin t in new[] { bulk, perRun })
@@ -44,6 +61,7 @@ public class BulkPopulateTests
             Assert.Equal(0UL, t.Memory.FreeFrameCount);
         }
         Assert.True(bulk.Memory.BulkTakenForTests > frames / 4, $"the bulk path took {bulk.Memory.BulkTakenForTests} frames");
+        Assert.True(batch is null || bulk.Memory.FilledAheadForTests >= (ulong)batch, $"{bulk.Memory.FilledAheadForTests} positions computed ahead");
         Assert.Equal(0UL, perRun.Memory.BulkTakenForTests);
         Assert.False(perRun.Faults.Fired);
         bulk.Memory.AssertFrameMapsValidForTests();
