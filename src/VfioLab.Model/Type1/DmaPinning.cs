@@ -364,6 +364,11 @@ internal sealed class DmaPinning
         ulong npage = (dma.RequestedSize - offset) >> shift;
         int taken = 0;
         ulong takenPages = 0;
+        // When the rest of the mapping passes the limit on top of what the chunks before it charge, so does every chunk
+        // taken here (the check is monotone in the pages, and they take no more than the rest): one check instead of one
+        // a chunk, which on memory shattered into 1-page runs was a call a page (~1 % of a MAP+UNMAP, issue 16). A MAP
+        // that may cross the limit checks each chunk, so ENOMEM still falls on the chunk that crosses it.
+        bool withinLimit = npage <= long.MaxValue - (ulong)charge && _accounting.WithinLimitLocked(dma, mm, charge + (long)npage, limit);
         while (n < maxChunks && taken < runs.Length && npage > 0)
         {
             // One chunk from run `taken` (from page `from` of it): the runs that continue it physically, of its
@@ -382,7 +387,7 @@ internal sealed class DmaPinning
                 ulong take = Math.Min(left, npage - pages);
                 if (!rsvd)
                 {
-                    if (_accounting.ExceedsLimitLocked(dma, mm, charge + lockAcct + (long)take, limit))
+                    if (!withinLimit && _accounting.ExceedsLimitLocked(dma, mm, charge + lockAcct + (long)take, limit))
                     {
                         refused = true;
                         break;

@@ -1,6 +1,7 @@
 using VfioLab.Abi;
 using VfioLab.Addressing;
 using VfioLab.Checks;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Iommu;
 using VfioLab.Simulation;
@@ -100,6 +101,11 @@ public sealed class MapDmaBatchTests
 
         Assert.Equal(Errno.ENOMEM.AsReturn(), t.Map(c, Iova0, vaddr, pages * 4 * KiB));
 
+        // Refused by the crossing chunk's own limit check, not by the batch's charge after it: the batch's one limit
+        // check for the rest of the mapping (DmaPinning.TakeChunksWithinBatchLocked) fails here, so each chunk is checked.
+        Refusal refusal = Refusals.Current;
+        Assert.Equal("vfio_pin_pages_remote", refusal.Check);
+        Assert.EndsWith("over RLIMIT_MEMLOCK 100 pages", refusal.Reason);
         Assert.Equal(0UL, t.LockedVmPages);
         Assert.Equal(0UL, t.TotalPins);
         Assert.True(d.IsEmpty);
