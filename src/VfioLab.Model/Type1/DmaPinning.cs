@@ -524,6 +524,7 @@ internal sealed class DmaPinning
         _domains.UnmapOthersLocked(dma);
         List<MappedRun> runs = _unmapRuns;
         List<PfnRun> unpin = _unpin;
+        PhysicalMemory memory = _ctx.Machine.Memory;
         unpin.Clear();
         int shift = _ctx.PageShift;
         ulong cursor = dma.Iova.Value;
@@ -535,14 +536,16 @@ internal sealed class DmaPinning
             // what put_pfn would skip is taken out (FilterPinnedLocked). Where the domain declines, the batch takes the
             // reference path: a list of runs, each through put_pfn's test.
             int from = unpin.Count;
-            var sink = new FrameSink(unpin, shift);
+            var sink = new FrameSink(unpin, shift, memory.FrameCount, memory.ZeroFrame is { } z ? z.Value : ulong.MaxValue);
             if (_domains.TryUnmapFirstBatchStreamedLocked(dma, ref cursor, UnmapBatchRuns, ref sink, out bool took, out more))
             {
                 if (!took)
                 {
                     break;
                 }
-                unlocked += (long)FilterPinnedLocked(unpin, from);
+                // The sink already applied put_pfn's test to each piece as it took it, all but the reserved map's part;
+                // where a piece failed it or frames are reserved, the batch's pieces go through the whole test here.
+                unlocked += (long)(sink.AllWhole && !memory.HasReservedFrames ? sink.Kept : FilterPinnedLocked(unpin, from));
             }
             else
             {
@@ -582,13 +585,32 @@ internal sealed class DmaPinning
     }
 
     // The streamed unmap's sink: each IOPTE run as the piece of frames it translated, appended as read (under the
-    // domain's lock: a list append, no lock taken).
-    private readonly struct FrameSink(List<PfnRun> pieces, int shift) : IUnmappedRunSink
+    // domain's lock: a list append, no lock taken), with put_pfn's keep-whole test (PinnedWhole) applied as it goes but
+    // for the reserved map, which the caller asks once per batch: RAM frames (`frames`), clear of the zero frame (`zero`,
+    // read before the walk; a frame this mapping pins cannot become it). Kept counts the frames of the pieces that pass;
+    // AllWhole says whether all did. Why: FilterPinnedLocked walked each batch's pieces again for the same test, ~1.5 %
+    // of a MAP+UNMAP of 4 GiB on 1-page runs (issue 16; docs/benchmarks.md, 2026-12-07 "onepage4").
+    private struct FrameSink(List<PfnRun> pieces, int shift, ulong frames, ulong zero) : IUnmappedRunSink
     {
+        public ulong Kept;
+        public bool AllWhole = true;
+
         // Inlined into the walk: called once per page on shattered memory.
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-        public void Take(ulong iovaStart, ulong iovaLast, PhysAddr phys) =>
-            pieces.Add(new PfnRun(Pfn.FromPhys(phys, shift), (iovaLast - iovaStart + 1) >> shift));
+        public void Take(ulong iovaStart, ulong iovaLast, PhysAddr phys)
+        {
+            ulong first = phys.Value >> shift;
+            ulong count = (iovaLast - iovaStart + 1) >> shift;
+            pieces.Add(new PfnRun(new Pfn(first), count));
+            if (count != 0 && first < frames && count <= frames - first && zero - first >= count)
+            {
+                Kept += count;
+            }
+            else
+            {
+                AllWhole = false;
+            }
+        }
     }
 
     // put_pfn's test (AppendPinned) over the pieces appended from index `from` on, in place: a piece of RAM frames, clear
