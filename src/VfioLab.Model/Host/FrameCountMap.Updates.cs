@@ -292,6 +292,10 @@ internal sealed partial class FrameCountMap
     // runs took ~0.075 s of CPU instead of ~0.09 (issue 16; docs/benchmarks.md). The only unsafe code of the model: a
     // prefetch hint reads nothing into the program and never faults, so an array the GC moved meanwhile costs a useless
     // fetch at worst; .NET has no prefetch without a pointer.
+    // Inlined, as DenseSlot and AfterDenseEdits' common case: each was a call per page (twice per map on UNMAP, with the
+    // reference map's read-ahead), and the JIT kept them out of line; inlined, a MAP+UNMAP of 4 GiB on 1-page runs took
+    // NN ns/page of CPU instead of NN (issue 16; docs/benchmarks.md, 2026-12-07 "onepage4").
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private void Prefetch(ReadOnlySpan<PfnRun> runs, int i)
     {
         if ((uint)i < (uint)runs.Length && System.Runtime.Intrinsics.X86.Sse.IsSupported)

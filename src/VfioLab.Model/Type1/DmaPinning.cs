@@ -532,9 +532,10 @@ internal sealed class DmaPinning
         bool more = true;
         while (more)
         {
-            // The fast lane: the first domain's runs come as frame pieces straight from its table's leaves, then only
-            // what put_pfn would skip is taken out (FilterPinnedLocked). Where the domain declines, the batch takes the
-            // reference path: a list of runs, each through put_pfn's test.
+            // The fast lane: the first domain's runs come as frame pieces straight from its table's leaves, put_pfn's
+            // test applied as they come (FrameSink); only a batch where some piece may be skipped goes through the
+            // whole test again (FilterPinnedLocked). Where the domain declines, the batch takes the reference path: a
+            // list of runs, each through put_pfn's test.
             int from = unpin.Count;
             var sink = new FrameSink(unpin, shift, memory.FrameCount, memory.ZeroFrame is { } z ? z.Value : ulong.MaxValue);
             if (_domains.TryUnmapFirstBatchStreamedLocked(dma, ref cursor, UnmapBatchRuns, ref sink, out bool took, out more))
