@@ -107,8 +107,9 @@ internal sealed partial class RunMap<T>
     // one Insert per run leaves there: a split at the map's end leaves the full leaf full and starts a new one, which
     // fills and is packed when it fills (InsertAt, TryPack), and the spare arrays end where they would. Why: on memory
     // shattered into 1-page runs every leaf of a MAP's IOPTE table (and of populate's page table) was filled in the
-    // sparse form, three arrays a run, then copied into the packed one; written directly, a MAP+UNMAP of 4 GiB on
-    // 1-page runs took NN ns/page of CPU instead of NN (issue 16; docs/benchmarks.md, 2026-12-07 "onepage4"). Only
+    // sparse form, three arrays a run, then copied into the packed one; written directly, the MAP of 4 GiB on 1-page
+    // runs took 0.066-0.070 s of CPU instead of 0.074-0.075 (~8 ns/page, three alternations under load; issue 16,
+    // docs/benchmarks.md, 2026-12-07 "onepage4"). Only
     // whole leaves: a batch's tail goes the ordinary way, so every form and byte count stays what it was.
     private bool TryAppendPackedLeaf(Leaf full, ReadOnlySpan<Run<T>> runs, ref int i)
     {

@@ -589,8 +589,9 @@ internal sealed class DmaPinning
     // domain's lock: a list append, no lock taken), with put_pfn's keep-whole test (PinnedWhole) applied as it goes but
     // for the reserved map, which the caller asks once per batch: RAM frames (`frames`), clear of the zero frame (`zero`,
     // read before the walk; a frame this mapping pins cannot become it). Kept counts the frames of the pieces that pass;
-    // AllWhole says whether all did. Why: FilterPinnedLocked walked each batch's pieces again for the same test, ~1.5 %
-    // of a MAP+UNMAP of 4 GiB on 1-page runs (issue 16; docs/benchmarks.md, 2026-12-07 "onepage4").
+    // AllWhole says whether all did. Why: FilterPinnedLocked walked each batch's pieces again for the same test, 1.1-1.4 %
+    // of a profile of 4 GiB on 1-page runs, plus its out-of-line PinnedWhole while tier 0 (issue 16; docs/benchmarks.md,
+    // 2026-12-07 "onepage4": UNMAP's CPU time moved within the noise of the loaded machine).
     private struct FrameSink(List<PfnRun> pieces, int shift, ulong frames, ulong zero) : IUnmappedRunSink
     {
         public ulong Kept;
