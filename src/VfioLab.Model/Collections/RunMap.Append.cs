@@ -88,6 +88,10 @@ internal sealed partial class RunMap<T>
             {
                 _version++;
             }
+            else if (leaf.Count == _capacity && leaf.Next is null && TryAppendPackedLeaf(leaf, runs, ref i))
+            {
+                // A whole leaf's worth of the batch went into a new packed leaf after the map's last one.
+            }
             else
             {
                 // Full, or the run reaches the bound: the ordinary insert (a split, a lend or a join with the next leaf).
@@ -95,6 +99,55 @@ internal sealed partial class RunMap<T>
                 i++;
             }
         }
+    }
+
+    // The map's last leaf `full` is full and the batch goes on from runs[i]: if the next _capacity runs are all one
+    // unit long, back to back, packable and none continuing the one before it (nor the first continuing the leaf's last
+    // run), they become a new packed leaf after it, written word by word, and i moves past them. This is exactly what
+    // one Insert per run leaves there: a split at the map's end leaves the full leaf full and starts a new one, which
+    // fills and is packed when it fills (InsertAt, TryPack), and the spare arrays end where they would. Why: on memory
+    // shattered into 1-page runs every leaf of a MAP's IOPTE table (and of populate's page table) was filled in the
+    // sparse form, three arrays a run, then copied into the packed one; written directly, the MAP of 4 GiB on 1-page
+    // runs took 0.066-0.070 s of CPU instead of 0.074-0.075 (~8 ns/page, three alternations under load; issue 16,
+    // docs/benchmarks.md, 2026-12-07 "onepage4"). Only
+    // whole leaves: a batch's tail goes the ordinary way, so every form and byte count stays what it was.
+    private bool TryAppendPackedLeaf(Leaf full, ReadOnlySpan<Run<T>> runs, ref int i)
+    {
+        if (!PackedForm || runs.Length - i < _capacity)
+        {
+            return false;
+        }
+        Run<T> r = runs[i];
+        ulong unit = r.Last - r.Start + 1;
+        int c = full.Count - 1;
+        if (unit == 0 || (full.LastAt(c) == r.Start - 1 && full.ValueAt(c).Advance(r.Start - full.StartAt(c)).Equals(r.Value)))
+        {
+            return false;
+        }
+        ulong[] packed = _sparePacked ?? new ulong[_capacity + Leaf.Header];
+        _sparePacked = packed;
+        ulong start = r.Start;
+        T before = default;
+        for (int k = 0; k < _capacity; k++)
+        {
+            Run<T> x = runs[i + k];
+            if (x.Start != start + ((ulong)k * unit) || x.Last - x.Start != unit - 1 || (k != 0 && before.Advance(unit).Equals(x.Value)) ||
+                !T.TryPack(x.Value, out packed[Leaf.Header + k]))
+            {
+                return false;
+            }
+            before = x.Value;
+        }
+        _sparePacked = null;
+        var leaf = new Leaf([], [], []) { Packed = packed, Count = _capacity, Prev = full };
+        leaf.Base = start;
+        leaf.Unit = unit;
+        full.Next = leaf;
+        InsertChild(_height - 1, start, leaf);
+        Count += _capacity;
+        _version++;
+        i += _capacity;
+        return true;
     }
 
     // The exclusive upper bound of the starts the recorded path's leaf may hold: the separator of the nearest subtree to

@@ -292,6 +292,11 @@ internal sealed partial class FrameCountMap
     // runs took ~0.075 s of CPU instead of ~0.09 (issue 16; docs/benchmarks.md). The only unsafe code of the model: a
     // prefetch hint reads nothing into the program and never faults, so an array the GC moved meanwhile costs a useless
     // fetch at worst; .NET has no prefetch without a pointer.
+    // Inlined, as DenseSlot and AfterDenseEdits' common case: each was a call per page (twice per map on UNMAP, with the
+    // reference map's read-ahead), and the JIT kept them out of line (they showed as their own symbols in profiles).
+    // Measured under heavy load (issue 16; docs/benchmarks.md, 2026-12-07 "onepage4"): 157-159 ns/page of CPU for 4 GiB
+    // on 1-page runs against 173-224 in one sitting, but within the noise in the next; the lead's idle run decides.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private void Prefetch(ReadOnlySpan<PfnRun> runs, int i)
     {
         if ((uint)i < (uint)runs.Length && System.Runtime.Intrinsics.X86.Sse.IsSupported)

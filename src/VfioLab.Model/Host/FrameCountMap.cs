@@ -143,7 +143,8 @@ internal sealed partial class FrameCountMap
         return (dense, sampled);
     }
 
-    // The slot of a dense window, or a null ref: one directory walk for the hot per-run paths.
+    // The slot of a dense window, or a null ref: one directory walk for the hot per-run paths (inlined: see Prefetch).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private ref Slot DenseSlot(ulong window)
     {
         ulong b = window >> BlockShift;
@@ -273,7 +274,20 @@ internal sealed partial class FrameCountMap
     // After edits of dense window `window`: dropped when empty; back to one run when an edit that gave frames a count
     // filled it with one count (a shattered window whose frames were all freed again, in the free map); every
     // DenseRecheck edits, back to runs if it has few.
+    // Inlined into the batch updates (a call a page on shattered memory, see Prefetch for the measurement): the common
+    // case only counts the edits; the rest is AfterDenseEditsRare.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private void AfterDenseEdits(ulong window, ref Slot slot, int edits, bool grew = false)
+    {
+        if (slot.NonZero != 0 && !(grew && slot.NonZero == (int)WindowFrames) && slot.Edits + edits < DenseRecheck)
+        {
+            slot.Edits += edits;
+            return;
+        }
+        AfterDenseEditsRare(window, ref slot, edits, grew);
+    }
+
+    private void AfterDenseEditsRare(ulong window, ref Slot slot, int edits, bool grew)
     {
         if (slot.NonZero == 0)
         {

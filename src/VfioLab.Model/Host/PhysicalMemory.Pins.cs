@@ -49,6 +49,11 @@ internal sealed partial class PhysicalMemory
         }
     }
 
+    /// <summary>Whether any frame is PageReserved (<see cref="IsReservedOrInvalid"/> then asks the reserved map under the
+    /// gate): where none is, a run of RAM frames clear of the zero frame is not reserved, which a caller can tell without
+    /// the gate (the streamed unmap's put_pfn test, DmaPinning).</summary>
+    public bool HasReservedFrames => Volatile.Read(ref _reservedFrames) != 0;
+
     /// <summary><see cref="Pin"/> for each of <paramref name="runs"/> under one acquisition of the gate: what one GUP
     /// call pins (on memory shattered into 1-page runs, a lock round trip per run was a good part of a pin's cost,
     /// issue 16). Entries of the shared zero frame, which is never pinned, are skipped.</summary>

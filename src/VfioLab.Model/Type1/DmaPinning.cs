@@ -364,6 +364,11 @@ internal sealed class DmaPinning
         ulong npage = (dma.RequestedSize - offset) >> shift;
         int taken = 0;
         ulong takenPages = 0;
+        // When the rest of the mapping passes the limit on top of what the chunks before it charge, so does every chunk
+        // taken here (the check is monotone in the pages, and they take no more than the rest): one check instead of one
+        // a chunk, which on memory shattered into 1-page runs was a call a page (~1 % of a MAP+UNMAP, issue 16). A MAP
+        // that may cross the limit checks each chunk, so ENOMEM still falls on the chunk that crosses it.
+        bool withinLimit = npage <= long.MaxValue - (ulong)charge && _accounting.WithinLimitLocked(dma, mm, charge + (long)npage, limit);
         while (n < maxChunks && taken < runs.Length && npage > 0)
         {
             // One chunk from run `taken` (from page `from` of it): the runs that continue it physically, of its
@@ -382,7 +387,7 @@ internal sealed class DmaPinning
                 ulong take = Math.Min(left, npage - pages);
                 if (!rsvd)
                 {
-                    if (_accounting.ExceedsLimitLocked(dma, mm, charge + lockAcct + (long)take, limit))
+                    if (!withinLimit && _accounting.ExceedsLimitLocked(dma, mm, charge + lockAcct + (long)take, limit))
                     {
                         refused = true;
                         break;
@@ -519,6 +524,7 @@ internal sealed class DmaPinning
         _domains.UnmapOthersLocked(dma);
         List<MappedRun> runs = _unmapRuns;
         List<PfnRun> unpin = _unpin;
+        PhysicalMemory memory = _ctx.Machine.Memory;
         unpin.Clear();
         int shift = _ctx.PageShift;
         ulong cursor = dma.Iova.Value;
@@ -526,18 +532,21 @@ internal sealed class DmaPinning
         bool more = true;
         while (more)
         {
-            // The fast lane: the first domain's runs come as frame pieces straight from its table's leaves, then only
-            // what put_pfn would skip is taken out (FilterPinnedLocked). Where the domain declines, the batch takes the
-            // reference path: a list of runs, each through put_pfn's test.
+            // The fast lane: the first domain's runs come as frame pieces straight from its table's leaves, put_pfn's
+            // test applied as they come (FrameSink); only a batch where some piece may be skipped goes through the
+            // whole test again (FilterPinnedLocked). Where the domain declines, the batch takes the reference path: a
+            // list of runs, each through put_pfn's test.
             int from = unpin.Count;
-            var sink = new FrameSink(unpin, shift);
+            var sink = new FrameSink(unpin, shift, memory.FrameCount, memory.ZeroFrame is { } z ? z.Value : ulong.MaxValue);
             if (_domains.TryUnmapFirstBatchStreamedLocked(dma, ref cursor, UnmapBatchRuns, ref sink, out bool took, out more))
             {
                 if (!took)
                 {
                     break;
                 }
-                unlocked += (long)FilterPinnedLocked(unpin, from);
+                // The sink already applied put_pfn's test to each piece as it took it, all but the reserved map's part;
+                // where a piece failed it or frames are reserved, the batch's pieces go through the whole test here.
+                unlocked += (long)(sink.AllWhole && !memory.HasReservedFrames ? sink.Kept : FilterPinnedLocked(unpin, from));
             }
             else
             {
@@ -577,13 +586,33 @@ internal sealed class DmaPinning
     }
 
     // The streamed unmap's sink: each IOPTE run as the piece of frames it translated, appended as read (under the
-    // domain's lock: a list append, no lock taken).
-    private readonly struct FrameSink(List<PfnRun> pieces, int shift) : IUnmappedRunSink
+    // domain's lock: a list append, no lock taken), with put_pfn's keep-whole test (PinnedWhole) applied as it goes but
+    // for the reserved map, which the caller asks once per batch: RAM frames (`frames`), clear of the zero frame (`zero`,
+    // read before the walk; a frame this mapping pins cannot become it). Kept counts the frames of the pieces that pass;
+    // AllWhole says whether all did. Why: FilterPinnedLocked walked each batch's pieces again for the same test, 1.1-1.4 %
+    // of a profile of 4 GiB on 1-page runs, plus its out-of-line PinnedWhole while tier 0 (issue 16; docs/benchmarks.md,
+    // 2026-12-07 "onepage4": UNMAP's CPU time moved within the noise of the loaded machine).
+    private struct FrameSink(List<PfnRun> pieces, int shift, ulong frames, ulong zero) : IUnmappedRunSink
     {
+        public ulong Kept;
+        public bool AllWhole = true;
+
         // Inlined into the walk: called once per page on shattered memory.
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-        public void Take(ulong iovaStart, ulong iovaLast, PhysAddr phys) =>
-            pieces.Add(new PfnRun(Pfn.FromPhys(phys, shift), (iovaLast - iovaStart + 1) >> shift));
+        public void Take(ulong iovaStart, ulong iovaLast, PhysAddr phys)
+        {
+            ulong first = phys.Value >> shift;
+            ulong count = (iovaLast - iovaStart + 1) >> shift;
+            pieces.Add(new PfnRun(new Pfn(first), count));
+            if (count != 0 && first < frames && count <= frames - first && zero - first >= count)
+            {
+                Kept += count;
+            }
+            else
+            {
+                AllWhole = false;
+            }
+        }
     }
 
     // put_pfn's test (AppendPinned) over the pieces appended from index `from` on, in place: a piece of RAM frames, clear

@@ -109,21 +109,31 @@ internal sealed class LockedMemoryAccounting(Type1Context ctx)
     public bool ExceedsLimitLocked(VfioDma dma, AddressSpace mm, long pages, ulong limit)
     {
         ctx.AssertLocked();
-        if (dma.LockCap)
+        if (WithinLimitLocked(dma, mm, pages, limit))
         {
             return false;
         }
         ulong lockedVm = mm.LockedVm;
-        ulong total = lockedVm + (ulong)pages;
-        if (total <= limit && total >= lockedVm)
-        {
-            return false;
-        }
         if (ctx.Trace.Enabled)
         {
             ctx.Emit(TraceKind.RlimitMemlockExceeded, dma.Task, TraceLog.F("locked_vm", lockedVm), TraceLog.F("pages", pages), TraceLog.F("limit", limit));
         }
         return true;
+    }
+
+    /// <summary>Whether <see cref="ExceedsLimitLocked"/> passes <paramref name="pages"/> (nothing traced): then it passes
+    /// every count from 0 to <paramref name="pages"/> too, so a MAP batch whose whole charge passes needs no check per
+    /// chunk (DmaPinning).</summary>
+    public bool WithinLimitLocked(VfioDma dma, AddressSpace mm, long pages, ulong limit)
+    {
+        ctx.AssertLocked();
+        if (dma.LockCap)
+        {
+            return true;
+        }
+        ulong lockedVm = mm.LockedVm;
+        ulong total = lockedVm + (ulong)pages;
+        return total <= limit && total >= lockedVm;
     }
 
     /// <summary>

@@ -124,6 +124,47 @@ public class RunMapAppendTests
         Assert.Equal(40, map.PackedLeafCount());
     }
 
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(15)]
+    public void SortedInsert_WholeLeavesAfterAFullLastLeaf_EndAsOneInsertPerRun(int continuesAt)
+    {
+        // The map's last leaf is full and the batch brings whole leaves of 1-page runs: they go in as packed leaves
+        // written directly, unless a run continues the one before it (at index continuesAt of the batch; 0: the first
+        // run continues the map's last run), which must merge as one Insert per run would.
+        const int Capacity = 8;
+        var map = new RunMap<Word>(Capacity);
+        var twin = new RunMap<Word>(Capacity);
+        for (int i = 0; i < Capacity; i++)
+        {
+            ulong iova = (ulong)i << 12;
+            map.Insert(iova, iova + 0xFFF, new Word((ulong)(i + 1) << 24));
+            twin.Insert(iova, iova + 0xFFF, new Word((ulong)(i + 1) << 24));
+        }
+        var runs = new Run<Word>[(Capacity * 3) + 3];
+        for (int i = 0; i < runs.Length; i++)
+        {
+            ulong iova = (ulong)(Capacity + i) << 12;
+            ulong phys = i == continuesAt ? (i == 0 ? ((ulong)Capacity << 24) + 0x1000 : runs[i - 1].Value.V + 0x1000) : (ulong)(100 + i) << 24;
+            runs[i] = new Run<Word>(iova, iova + 0xFFF, new Word(phys));
+        }
+
+        map.InsertSorted(runs);
+        foreach (Run<Word> r in runs)
+        {
+            twin.Insert(r.Start, r.Last, r.Value);
+        }
+
+        map.AssertValid();
+        Assert.Equal(RunsOf(twin), RunsOf(map));
+        Assert.Equal(twin.PackedLeafCount(), map.PackedLeafCount());
+        Assert.Equal(twin.ApproximateBytes(), map.ApproximateBytes());
+        Assert.Equal(continuesAt < 0 ? 4 : 3, map.PackedLeafCount());
+    }
+
     private static ulong RandomValue(ref SplitMix64 rng) =>
         rng.Next() % 16 == 0 ? (1UL << 63) | (rng.Next() % 1000) : (rng.Next() % 1_000_000) << 20;
 

@@ -1,6 +1,7 @@
 using VfioLab.Abi;
 using VfioLab.Addressing;
 using VfioLab.Checks;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Iommu;
 using VfioLab.Simulation;
@@ -100,6 +101,11 @@ public sealed class MapDmaBatchTests
 
         Assert.Equal(Errno.ENOMEM.AsReturn(), t.Map(c, Iova0, vaddr, pages * 4 * KiB));
 
+        // Refused by the crossing chunk's own limit check, not by the batch's charge after it: the batch's one limit
+        // check for the rest of the mapping (DmaPinning.TakeChunksWithinBatchLocked) fails here, so each chunk is checked.
+        Refusal refusal = Refusals.Current;
+        Assert.Equal("vfio_pin_pages_remote", refusal.Check);
+        Assert.EndsWith("over RLIMIT_MEMLOCK 100 pages", refusal.Reason);
         Assert.Equal(0UL, t.LockedVmPages);
         Assert.Equal(0UL, t.TotalPins);
         Assert.True(d.IsEmpty);
@@ -157,6 +163,34 @@ public sealed class MapDmaBatchTests
         Assert.Equal(0UL, t.LockedVmPages);
         Assert.Equal(0UL, t.TotalPins);
         Assert.True(d.IsEmpty);
+    }
+
+    [Fact]
+    public void UnmapDma_StreamedFastLane_OfAPfnmapOverReservedRam_UnpinsNothing()
+    {
+        // Another driver's PFNMAP over PageReserved RAM frames (linux-6.18 walks it; never pinned or charged): the
+        // streamed unmap's sink sees RAM frames clear of the zero frame, which pass its lock-free part of put_pfn's test,
+        // so only the reserved map can keep them from being unpinned (DmaPinning.FrameSink; the batch then goes through
+        // FilterPinnedLocked). A 4 KiB anonymous mapping beside it is pinned and unpinned as usual.
+        var t = new Type1TestHost(kernel: KernelSettings.Default with { Profile = KernelSettings.Linux618 });
+        (int c, _) = t.Container();
+        var reserved = new Pfn(t.Machine.Memory.FrameCount - 512);
+        t.Machine.Memory.Reserve(reserved, 256);
+        long ret = t.Process.Mm!.MmapOtherMmio(0, 1 * MiB, MemoryProtection.Read | MemoryProtection.Write, false, false, reserved);
+        Assert.True(ret > 0, $"mmap pfnmap failed: {ErrnoExtensions.FromReturn(ret)}");
+        ulong anon = t.MmapAnonymous(4 * KiB, populate: true);
+        Assert.Equal(0, t.Map(c, Iova0, (ulong)ret, 1 * MiB));
+        Assert.Equal(0, t.Map(c, Iova0 + (1 * MiB), anon, 4 * KiB));
+        Assert.Equal(1UL, t.TotalPins);
+
+        Assert.Equal(1 * MiB, t.Unmap(c, Iova0, 1 * MiB).Size);
+
+        Assert.Equal(1UL, t.TotalPins);
+        Assert.Equal(0UL, t.Machine.Memory.PinCount(reserved));
+        Assert.Equal(4 * KiB, t.Unmap(c, Iova0 + (1 * MiB), 4 * KiB).Size);
+        Assert.Equal((0UL, 0UL), (t.TotalPins, t.LockedVmPages));
+        Assert.True(t.DomainOf(Type1TestHost.GpuGroup)!.IsEmpty);
+        Assert.Empty(new InvariantChecker(t.Host).Check());
     }
 
     [Theory]
