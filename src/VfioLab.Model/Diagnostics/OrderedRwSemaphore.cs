@@ -34,9 +34,9 @@ internal sealed class OrderedRwSemaphore(LockRank rank)
     private int _state;
     private int _waiters;
     private int _writersWaiting;
-#if DEBUG
-    // How many times a waiter slept on the monitor (debug builds; the stress tests assert they reached that path).
+    // How many times a waiter slept on the monitor (written under it; the stress tests assert they reached that path).
     internal int SleepsForTest;
+#if DEBUG
     private int _writer;
     [ThreadStatic]
     private static List<OrderedRwSemaphore>? _readHeld;
@@ -232,9 +232,7 @@ internal sealed class OrderedRwSemaphore(LockRank rank)
                 Interlocked.MemoryBarrierProcessWide();
                 while (!TryRead())
                 {
-#if DEBUG
                     SleepsForTest++;
-#endif
                     Monitor.Wait(_gate);
                 }
             }
@@ -274,9 +272,7 @@ internal sealed class OrderedRwSemaphore(LockRank rank)
                     Interlocked.MemoryBarrierProcessWide();
                     while (Interlocked.CompareExchange(ref _state, -1, 0) != 0)
                     {
-#if DEBUG
                         SleepsForTest++;
-#endif
                         Monitor.Wait(_gate);
                     }
                 }

@@ -124,7 +124,7 @@ public sealed class OrderedLockStressTests
     // process-wide fence removed, a run of 20,000 rounds left the waiter asleep at round 1,383 (one run of two).
     private static void OnlyWaiterRounds(Action holderEnter, Action holderExit, Action<int> waiterEnter, Action<int> waiterExit)
     {
-        const int Rounds = 10_000;
+        const int Rounds = 8_000;
         int go = 0;
         int done = 0;
         var waiter = new Thread(() =>
