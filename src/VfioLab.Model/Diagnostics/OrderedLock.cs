@@ -39,6 +39,9 @@ internal readonly struct OrderedLock
     /// nobody entered since, without taking the lock.</summary>
     internal int EntriesForCheck => Volatile.Read(ref _gate.Entries);
 
+    /// <summary>How many times a waiter slept on the lock (for the stress tests; counted on the sleeping path only).</summary>
+    internal int SleepsForTest => Volatile.Read(ref _gate.SleepsForTest);
+
     /// <summary>lockdep_assert_held: what a <c>*Locked</c> method calls on entry (STYLE.md 12). In a debug build
     /// a thread that does not hold the lock gets a <see cref="LockOrderException"/>; in a release build the call
     /// is compiled away.</summary>
@@ -106,17 +109,36 @@ internal readonly struct OrderedLock
     }
 
     /// <summary>
-    /// The lock word: 0 free, 1 held, 2 held and a thread may be waiting (a futex mutex's three states). A waiter spins a
-    /// little, then marks the word 2 and sleeps on this object's monitor, which it holds from marking until it sleeps;
-    /// an exit that finds 2 frees the word and wakes one waiter under the same monitor, so it cannot come between a
-    /// waiter's test and its sleep. A woken waiter takes the word as 2 again, so the exit after it wakes the next one.
+    /// The lock word, 0 free and 1 held, and beside it the count of threads that may sleep waiting for it. An uncontended
+    /// enter is one compare-exchange; an exit is a plain release store of 0 followed by a plain read of the waiter count,
+    /// and wakes a waiter (under this object's monitor) only when the count is not 0.
     /// </summary>
+    /// <remarks>
+    /// Why a plain store (issue 16): the 4 KiB MAP+UNMAP pair takes this lock 7 times, and an
+    /// <see cref="Interlocked.Exchange(ref int, int)"/> on exit is a locked instruction (a full fence) where a release
+    /// store on x86-64 is a plain <c>mov</c>. Measured in <c>--pair-loop</c>, same sitting: see docs/benchmarks.md.
+    /// Why it is race-free: a store followed by a load of another word may be reordered by the processor (x86's store
+    /// buffer), so an exiting owner could read "no waiter" while a waiter reads "held" and sleeps for ever. The waiter
+    /// therefore pays for both sides: it counts itself (an interlocked increment) and then calls
+    /// <see cref="Interlocked.MemoryBarrierProcessWide"/> (membarrier: a full fence on every processor running a thread
+    /// of this process) before it tests the word, and stays counted until it holds the lock. Every owner's exit is then
+    /// either wholly before the fence on its processor (its store of 0 is visible to the waiter's test, which takes the
+    /// lock) or its read of the count comes after the fence (it sees the waiter and wakes it). The waiter tests and
+    /// sleeps under the monitor the waker takes, so a wake cannot fall between a failed test and the sleep. The
+    /// process-wide fence costs microseconds, paid only by a thread that already spun 20 times without getting the lock.
+    /// <c>OrderedLockStressTests</c> hammers it from several threads and checks mutual exclusion and that nobody hangs.
+    /// </remarks>
     internal sealed class Gate(LockRank rank)
     {
         private int _state;
+        private int _waiters;
 #if DEBUG
         private int _owner;
 #endif
+
+        // How many times a waiter went to sleep on the monitor (written under it): the stress tests assert their threads
+        // reached the path whose wake-up the plain-store exit relies on. Costs nothing on the uncontended path.
+        internal int SleepsForTest;
 
         // Bumped by every holder right after it takes the lock (a plain add: only the holder writes it; issue 16's
         // checker reads it, see EntriesForCheck). One add per enter is the whole cost to callers that never check.
@@ -152,9 +174,11 @@ internal readonly struct OrderedLock
         {
             CheckOwner();
             NoteOwner(0);
-            if (Interlocked.Exchange(ref _state, 0) != 1)
+            // The JIT keeps volatile accesses in program order; the processor may not, which EnterSlow's fence covers.
+            Volatile.Write(ref _state, 0);
+            if (Volatile.Read(ref _waiters) != 0)
             {
-                ExitSlow();
+                Wake();
             }
         }
 
@@ -200,18 +224,31 @@ internal readonly struct OrderedLock
             }
             lock (this)
             {
-                while (Interlocked.Exchange(ref _state, 2) != 0)
+                Interlocked.Increment(ref _waiters);
+                try
                 {
-                    Monitor.Wait(this);
+                    // Orders the count before the test below on this processor, and every other processor's store of
+                    // 0 before its read of the count with respect to them (see the remarks).
+                    Interlocked.MemoryBarrierProcessWide();
+                    while (Interlocked.CompareExchange(ref _state, 1, 0) != 0)
+                    {
+                        SleepsForTest++;
+                        Monitor.Wait(this);
+                    }
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _waiters);
                 }
             }
         }
 
         [MethodImpl(MethodImplOptions.NoInlining)]
-        private void ExitSlow()
+        private void Wake()
         {
-            // The exchange returned 2 (someone may wait) or 0 (the lock was not held: an unbalanced exit, which debug
-            // builds refuse before this).
+            // A waiter holds the monitor from its test until it sleeps, so this pulse finds it asleep or finds it gone
+            // (it took the lock). A woken waiter that loses the lock to a barging thread sleeps again, still counted, and
+            // that thread's exit wakes it.
             lock (this)
             {
                 Monitor.Pulse(this);

@@ -13,9 +13,12 @@ namespace VfioLab.Diagnostics;
 /// 4 KiB pair. This one is one word: <c>_state</c> is 0 when free, the number of readers when read-held, -1 when
 /// write-held; an uncontended enter or exit is one compare-exchange. A waiter (which only happens when another thread
 /// holds the lock: the lab's simulated contention is <see cref="Host.AddressSpace.HoldMmapLockForOtherThread"/>,
-/// which never blocks) sleeps on a monitor; <c>_waiters</c> tells a releaser to wake it. Every interlocked operation
-/// is a full fence, so a waiter that counts itself and then tests the state, and a releaser that frees the state and
-/// then reads the count, cannot both miss each other. Writers are preferred, as with the kernel's rwsem and
+/// which never blocks) sleeps on a monitor; <c>_waiters</c> tells a releaser to wake it. A reader's exit is an
+/// interlocked decrement (a full fence); a writer's exit is a plain release store of 0, as <see cref="OrderedLock"/>'s
+/// exit is and for the same reason (the pair's charge and uncharge each release the write lock: issue 16), so a
+/// waiter that counts itself calls <see cref="Interlocked.MemoryBarrierProcessWide"/> before it tests the state; then
+/// a releaser that frees the state and then reads the count, and the waiter, cannot both miss each other (the argument
+/// is written out on <see cref="OrderedLock.Gate"/>). Writers are preferred, as with the kernel's rwsem and
 /// <see cref="ReaderWriterLockSlim"/>: a new reader waits while a writer does.
 /// Who holds it is known in debug builds only, as with <see cref="OrderedLock.AssertHeld"/> and the kernel's lockdep:
 /// they keep the writer's thread and the holding readers per thread, refuse recursion as
@@ -31,6 +34,8 @@ internal sealed class OrderedRwSemaphore(LockRank rank)
     private int _state;
     private int _waiters;
     private int _writersWaiting;
+    // How many times a waiter slept on the monitor (written under it; the stress tests assert they reached that path).
+    internal int SleepsForTest;
 #if DEBUG
     private int _writer;
     [ThreadStatic]
@@ -151,7 +156,7 @@ internal sealed class OrderedRwSemaphore(LockRank rank)
         CheckWriter();
         LockOrder.Released(this);
         NoteWriter(0);
-        Interlocked.Exchange(ref _state, 0);
+        Volatile.Write(ref _state, 0);
         if (Volatile.Read(ref _waiters) != 0)
         {
             WakeAll();
@@ -223,8 +228,11 @@ internal sealed class OrderedRwSemaphore(LockRank rank)
             Interlocked.Increment(ref _waiters);
             try
             {
+                // A writer's exit stores 0 and then reads _waiters with no fence between (see the remarks).
+                Interlocked.MemoryBarrierProcessWide();
                 while (!TryRead())
                 {
+                    SleepsForTest++;
                     Monitor.Wait(_gate);
                 }
             }
@@ -260,8 +268,11 @@ internal sealed class OrderedRwSemaphore(LockRank rank)
                 Interlocked.Increment(ref _waiters);
                 try
                 {
+                    // A writer's exit stores 0 and then reads _waiters with no fence between (see the remarks).
+                    Interlocked.MemoryBarrierProcessWide();
                     while (Interlocked.CompareExchange(ref _state, -1, 0) != 0)
                     {
+                        SleepsForTest++;
                         Monitor.Wait(_gate);
                     }
                 }
