@@ -455,7 +455,9 @@ internal sealed partial class InvariantChecker
                 // counted, makes the next check the full sweep: one call, no declaration).
                 containers.Add(t.Container.Id, new ContainerTotals(t.Container, iommu)
                 {
-                    Mappings = t.MappingCount, VaddrInvalid = t.VaddrInvalid, LinkedTaken = iommu.LinkedCountForCheck,
+                    Mappings = t.MappingCount,
+                    VaddrInvalid = t.VaddrInvalid,
+                    LinkedTaken = iommu.LinkedCountForCheck,
                 });
             }
         }
