@@ -10,7 +10,8 @@ namespace VfioLab.Checks;
 
 // The incremental check (issue 16): after a call, only what the call changed. The host's change journal
 // (Host/ChangeJournal.cs) says whether the one call since the last check was a type1 MAP_DMA or UNMAP_DMA that declared
-// its IOVA range. A MAP that linked its mapping said so (ChangeJournal.DeclareLinked): its range held nothing before, so
+// its IOVA range; a MAP that linked its mapping counted its link under its container's lock instead (Type1Context.
+// DeclareLinked, TakeLinked here): its range held nothing before, so
 // nothing was read then; it also handed the mapping over, which the check verifies against the tree's links and reads
 // alone, without searching (TryCheckHandedOver). For any other declared call the journal told this checker of the range before the call ran
 // (BeforeChange), and the checker read then what the window (the range, the mappings overlapping it and the gaps beside

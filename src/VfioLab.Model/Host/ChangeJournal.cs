@@ -2,7 +2,8 @@ namespace VfioLab.Host;
 
 /// <summary>
 /// What changed in the host since the invariant checker last looked, as cheaply as it can be said: either
-/// "anything" (wide) or a list of (type1 container, IOVA range) that MAP_DMA and UNMAP_DMA declared. The
+/// "anything" (wide) or a list of (type1 container, IOVA range) that MAP_DMA and UNMAP_DMA declared (a MAP_DMA that
+/// linked its mapping counts that under its container's lock instead: Type1Context.DeclareLinked). The
 /// incremental check (Checks/InvariantChecker.Incremental.cs) re-checks only the declared range when the one call
 /// since the last check declared one (several such calls are recorded, and make it a full sweep); anything else makes
 /// the next check a full sweep. Its observer (<see cref="Observe"/>) is told of that range before the call runs.
