@@ -10,7 +10,8 @@ namespace VfioLab.Checks;
 
 // The incremental check (issue 16): after a call, only what the call changed. The host's change journal
 // (Host/ChangeJournal.cs) says whether the one call since the last check was a type1 MAP_DMA or UNMAP_DMA that declared
-// its IOVA range. A MAP that linked its mapping said so (ChangeJournal.DeclareLinked): its range held nothing before, so
+// its IOVA range; a MAP that linked its mapping counted its link under its container's lock instead (Type1Context.
+// DeclareLinked, TakeLinked here): its range held nothing before, so
 // nothing was read then; it also handed the mapping over, which the check verifies against the tree's links and reads
 // alone, without searching (TryCheckHandedOver). For any other declared call the journal told this checker of the range before the call ran
 // (BeforeChange), and the checker read then what the window (the range, the mappings overlapping it and the gaps beside
@@ -92,16 +93,55 @@ internal sealed partial class InvariantChecker
         {
             return Sweep();
         }
-        bool narrow = host.Machine.Changes.TryTakeNarrow(_ranges, out bool linked);
-        // The check after a one-page MAP first (InvariantChecker.HandOver.cs), in a frame of its own size: what the rest
-        // keeps on the stack (the capture, the window's sums) is zeroed on every entry (issue 16: every call's check).
-        if (narrow && linked && _ranges.Count == 1 && !Volatile.Read(ref _capturePending)
-            && totals.TryGetContainer(_ranges[0].Container, out ContainerTotals? one)
-            && TryCheckByHandOver(totals, one, new ByteRange(_ranges[0].Start, _ranges[0].Last), out IReadOnlyList<InvariantViolation>? handedOver))
+        bool recorded = host.Machine.Changes.TryTakeRecord(_ranges, out int calls, out bool linked);
+        // Read after the journal's count of calls: every call counted there that linked a mapping is counted here.
+        int mapsLinked = TakeLinked(totals, out ContainerTotals? linkedIn, out int linkedCount);
+        // One call, which declared one range: in the journal, or by linking its mapping (Type1Context.DeclareLinked).
+        bool narrow = recorded && calls == 1 && _ranges.Count + mapsLinked == 1;
+        if (narrow && mapsLinked == 1)
         {
-            return handedOver;
+            // The check after a one-page MAP first (InvariantChecker.HandOver.cs), in a frame of its own size: what the
+            // rest keeps on the stack (the capture, the window's sums) is zeroed on every entry (issue 16: every call's
+            // check). The mapping read here without the lock is a hint the hand-over's counts prove or refute.
+            if (!Volatile.Read(ref _capturePending) && linkedIn!.Iommu.HandOverUnlockedForCheck.Linked is { } hint
+                && TryCheckByHandOver(totals, linkedIn, hint.Range, out IReadOnlyList<InvariantViolation>? handedOver))
+            {
+                return handedOver;
+            }
+            // Otherwise the mapping the counted MAP linked, under the lock (a later MAP may have handed over another).
+            if (linkedIn!.Iommu.LinkedForCheck(linkedCount) is not { } d)
+            {
+                return Sweep();
+            }
+            _ranges.Add((linkedIn.Container.Id, d.Range.Start, d.Range.Last));
+            linked = true;
         }
         return CheckTakenLocked(totals, narrow, linked);
+    }
+
+    // How many MAP_DMA calls linked a mapping, in every container the totals know, since the last check took them: the
+    // container of the last one and its count. A container the totals do not know came after the last sweep, by a call
+    // that declared nothing, whose check is the full sweep.
+    private static int TakeLinked(Totals totals, out ContainerTotals? last, out int count)
+    {
+        int linked = 0;
+        last = null;
+        count = 0;
+        ContainerTotals[] all = totals.All;
+        for (int i = 0; i < all.Length; i++)
+        {
+            ContainerTotals ct = all[i];
+            int now = ct.Iommu.LinkedCountForCheck;
+            int since = unchecked(now - ct.LinkedTaken);
+            if (since != 0)
+            {
+                ct.LinkedTaken = now;
+                linked += since;
+                last = ct;
+                count = now;
+            }
+        }
+        return linked;
     }
 
     // The check of what the journal's record said (narrow or not, linked or not), when the hand-over alone did not do.
@@ -412,7 +452,14 @@ internal sealed partial class InvariantChecker
         {
             if (t.Container.Iommu is VfioIommu iommu)
             {
-                containers.Add(t.Container.Id, new ContainerTotals(t.Container, iommu) { Mappings = t.MappingCount, VaddrInvalid = t.VaddrInvalid });
+                // The count of MAPs that linked as the sweep's take left it (a MAP counted since, whose call the take
+                // counted, makes the next check the full sweep: one call, no declaration).
+                containers.Add(t.Container.Id, new ContainerTotals(t.Container, iommu)
+                {
+                    Mappings = t.MappingCount,
+                    VaddrInvalid = t.VaddrInvalid,
+                    LinkedTaken = iommu.LinkedCountForCheck,
+                });
             }
         }
         var pci = new List<SimulatedPci>();
@@ -445,6 +492,9 @@ internal sealed partial class InvariantChecker
     private sealed class Totals(Dictionary<int, ContainerTotals> containers, Dictionary<AddressSpace, MmCharge> perMm, List<SimulatedPci> pciDevices)
     {
         public Dictionary<int, ContainerTotals> Containers { get; } = containers;
+
+        /// <summary><see cref="Containers"/>' values, walked by every check (the set changes only with a sweep).</summary>
+        public ContainerTotals[] All { get; } = [.. containers.Values];
 
         /// <summary>Per live mm: what type1 mappings and sPAPR charged to it, and how many of them.</summary>
         public Dictionary<AddressSpace, MmCharge> PerMm { get; } = perMm;
@@ -543,6 +593,10 @@ internal sealed partial class InvariantChecker
         public int Mappings { get; set; }
 
         public int VaddrInvalid { get; set; }
+
+        /// <summary>The container's count of MAP_DMA calls that linked (<see cref="VfioIommu.LinkedCountForCheck"/>) as
+        /// the last check took it.</summary>
+        public int LinkedTaken { get; set; }
 
         /// <summary>Whether <see cref="View"/> and <see cref="ViewCounters"/> hold the container's configuration as the last
         /// check that found the state consistent left it, with one IOMMU domain or none and no device taking part (the

@@ -2,7 +2,8 @@ namespace VfioLab.Host;
 
 /// <summary>
 /// What changed in the host since the invariant checker last looked, as cheaply as it can be said: either
-/// "anything" (wide) or a list of (type1 container, IOVA range) that MAP_DMA and UNMAP_DMA declared. The
+/// "anything" (wide) or a list of (type1 container, IOVA range) that MAP_DMA and UNMAP_DMA declared (a MAP_DMA that
+/// linked its mapping counts that under its container's lock instead: Type1Context.DeclareLinked). The
 /// incremental check (Checks/InvariantChecker.Incremental.cs) re-checks only the declared range when the one call
 /// since the last check declared one (several such calls are recorded, and make it a full sweep); anything else makes
 /// the next check a full sweep. Its observer (<see cref="Observe"/>) is told of that range before the call runs.
@@ -58,7 +59,8 @@ internal sealed class ChangeJournal
     /// <summary>A type1 MAP_DMA or UNMAP_DMA of container <paramref name="container"/> is about to change
     /// <c>[start, last]</c> of its IOVA space and nothing outside it (its mappings, IOPTEs, pins, the
     /// caller's and owners' charges). With <paramref name="observe"/> false the observer is not told: a MAP that
-    /// links a new mapping says so afterwards (<see cref="DeclareLinked(int, ulong, ulong)"/>), and the range held nothing before it.</summary>
+    /// links a new mapping says so afterwards (type1 counts it under its container's lock, Type1Context.DeclareLinked), and
+    /// the range held nothing before it.</summary>
     public void DeclareType1(int container, ulong start, ulong last, bool observe = true)
     {
         // Wide until the next check: nothing to record, and no lock round trip to find that out (issue 16's 4 KiB
@@ -106,34 +108,6 @@ internal sealed class ChangeJournal
         _ranges.Add((container, start, last));
         _declared++;
         return true;
-    }
-
-    /// <summary><see cref="DeclareType1"/> without observing and <see cref="DeclareLinked()"/> in one gate round trip,
-    /// when the MAP_DMA has linked its mapping at exactly <c>[start, last]</c>: what type1's MAP does
-    /// (Type1Context.DeclareLinked). It declares nothing on entry: a MAP that fails links nothing and so declares
-    /// nothing, and its call makes the next check the full sweep (issue 16: one gate round trip per MAP instead of
-    /// two). True when the range was recorded (a checker watches: the caller then hands over what the check needs);
-    /// false while the journal is wide (nobody checks, or the next check sweeps anyway).</summary>
-    public bool DeclareLinked(int container, ulong start, ulong last)
-    {
-        if (Volatile.Read(ref _wide))
-        {
-            return false;
-        }
-        _gate.Enter();
-        try
-        {
-            if (!TryRecordLocked(container, start, last))
-            {
-                return false;
-            }
-            _linked = true;
-            return true;
-        }
-        finally
-        {
-            _gate.Exit();
-        }
     }
 
     /// <summary>The MAP_DMA that declared the range linked a new mapping at exactly that range: the range held no
@@ -199,15 +173,46 @@ internal sealed class ChangeJournal
     /// that linked a new mapping at its range (<see cref="DeclareLinked()"/>).</summary>
     public bool TryTakeNarrow(List<(int Container, ulong Start, ulong Last)> ranges, out bool linked)
     {
+        int first = ranges.Count;
+        bool narrow = TryTakeRecord(ranges, out int calls, out linked) && calls > 0 && ranges.Count - first == calls;
+        linked &= narrow;
+        if (!narrow)
+        {
+            ranges.RemoveRange(first, ranges.Count - first);
+        }
+        return narrow;
+    }
+
+    /// <summary>Takes what was recorded and starts a new record: false when the journal was wide (the next check sweeps);
+    /// otherwise <paramref name="calls"/> is how many system calls ended since the last take, <paramref name="ranges"/>
+    /// has the ranges they declared appended, and <paramref name="linked"/> says whether the one range declared was
+    /// linked (<see cref="DeclareLinked()"/>). What type1's MAP_DMA counts under its container's lock instead
+    /// (Type1Context.DeclareLinked) the caller adds, read after this.</summary>
+    /// <remarks>When nothing was recorded since the last take and the journal is not wide (a run of MAP_DMA calls that
+    /// linked, each checked: issue 16), only the count of calls is taken, without the gate: the count is read first,
+    /// so a call it includes that declared a range has its record seen by the reads after it; a record or a
+    /// <see cref="MarkWide"/> made meanwhile is left where it is, for the next take (nothing is cleared on this path).
+    /// Two takers at once (two checkers of one host) may leave the count of calls taken behind: the next take then counts
+    /// more calls than were declared, and its check is the full sweep.</remarks>
+    public bool TryTakeRecord(List<(int Container, ulong Start, ulong Last)> ranges, out int calls, out bool linked)
+    {
+        int seen = Volatile.Read(ref _calls);
+        if (!Volatile.Read(ref _wide) && Volatile.Read(ref _declared) == 0 && !Volatile.Read(ref _linked))
+        {
+            calls = unchecked(seen - _callsTaken);
+            _callsTaken = seen;
+            linked = false;
+            return true;
+        }
         _gate.Enter();
         try
         {
-            int seen = Volatile.Read(ref _calls);
-            int calls = unchecked(seen - _callsTaken);
+            seen = Volatile.Read(ref _calls);
+            calls = unchecked(seen - _callsTaken);
             _callsTaken = seen;
-            bool narrow = !_wide && calls > 0 && _declared == calls;
-            linked = narrow && _linked && _ranges.Count == 1;
-            if (narrow)
+            bool wide = _wide;
+            linked = !wide && _linked && _ranges.Count == 1;
+            if (!wide)
             {
                 // One at a time: AddRange of a list goes through its ICollection interface (issue 16: every check).
                 for (int i = 0; i < _ranges.Count; i++)
@@ -216,10 +221,10 @@ internal sealed class ChangeJournal
                 }
             }
             _ranges.Clear();
-            _declared = 0;
+            Volatile.Write(ref _declared, 0);
             _linked = false;
             _wide = false;
-            return narrow;
+            return !wide;
         }
         finally
         {

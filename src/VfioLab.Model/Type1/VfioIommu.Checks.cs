@@ -37,6 +37,20 @@ internal sealed partial class VfioIommu
     /// held): a hint the checker verifies against the tree before it uses it.</summary>
     internal VfioDma? LinkedForCheckLocked => _ctx.LinkedForCheckLocked;
 
+    /// <summary>How many MAP_DMA calls of this container linked a mapping (<see cref="Type1Context.LinkedCountForCheck"/>;
+    /// no lock).</summary>
+    internal int LinkedCountForCheck => _ctx.LinkedCountForCheck;
+
+    /// <summary>The mapping the <paramref name="count"/>-th MAP_DMA that linked one handed over, when no later one has
+    /// (taken under the lock: the mapping and the count are one state there); null otherwise.</summary>
+    internal VfioDma? LinkedForCheck(int count)
+    {
+        using (_ctx.Lock.EnterScope())
+        {
+            return _ctx.LinkedCountForCheck == count ? _ctx.LinkedForCheckLocked : null;
+        }
+    }
+
     /// <summary>The lock entry counts the last MAP_DMA that linked a mapping handed over with it
     /// (<see cref="Type1Context.HandOverForCheckLocked"/>; lock held).</summary>
     internal HandOverEntries HandOverForCheckLocked => _ctx.HandOverForCheckLocked;
