@@ -117,21 +117,7 @@ public class BulkPopulateTests
                 got.AddRange(buffer[..n]);
                 left -= (ulong)n;
             }
-            var expected = new List<PfnRun>();
-            left = want;
-            bool singleFailed = false;
-            while (left > 0 && !singleFailed)
-            {
-                if (single.TryAllocateRun(left, out PfnRun r))
-                {
-                    expected.Add(r);
-                    left -= r.Count;
-                }
-                else
-                {
-                    singleFailed = true;
-                }
-            }
+            List<PfnRun> expected = HostFixture.AllocateSingly(single, want, out bool singleFailed);
             Assert.Equal(expected, got);
             Assert.Equal(singleFailed, failed);
             Assert.Equal(single.FreeFrameCount, bulk.FreeFrameCount);

@@ -10,6 +10,28 @@ internal static class HostFixture
     public const ulong MiB = 1UL << 20;
     public const ulong GiB = 1UL << 30;
 
+    /// <summary>The runs successive single allocations (<see cref="PhysicalMemory.TryAllocateRun"/>) take for
+    /// <paramref name="want"/> frames, until they have them or one is refused (<paramref name="failed"/>): the
+    /// reference the batched and bulk allocators are compared with.</summary>
+    public static List<PfnRun> AllocateSingly(PhysicalMemory mem, ulong want, out bool failed)
+    {
+        var runs = new List<PfnRun>();
+        failed = false;
+        while (want > 0 && !failed)
+        {
+            if (mem.TryAllocateRun(want, out PfnRun r))
+            {
+                runs.Add(r);
+                want -= r.Count;
+            }
+            else
+            {
+                failed = true;
+            }
+        }
+        return runs;
+    }
+
     public static Machine NewMachine(ulong ram = 64 * MiB, int pageShift = 12, FrameLayout? layout = null) =>
         new(ram, pageShift, layout);
 

@@ -84,21 +84,7 @@ public class PopulateBatchTests
                     left -= buffer[i].Count;
                 }
             }
-            left = want;
-            var singleRuns = new List<PfnRun>();
-            bool singleFailed = false;
-            while (left > 0 && !singleFailed)
-            {
-                if (single.TryAllocateRun(left, out PfnRun r))
-                {
-                    singleRuns.Add(r);
-                    left -= r.Count;
-                }
-                else
-                {
-                    singleFailed = true;
-                }
-            }
+            List<PfnRun> singleRuns = HostFixture.AllocateSingly(single, want, out bool singleFailed);
             Assert.Equal(singleRuns, batchedRuns);
             Assert.Equal(singleFailed, batchedFailed);
             Assert.Equal(single.FreeFrameCount, batched.FreeFrameCount);
