@@ -459,8 +459,8 @@ internal sealed partial class InvariantChecker
         private bool _marking;
         private bool _twice;
         private int _markWords;
-        private readonly bool _noReserved = memory.NoReservedFramesForCheck;
-        private readonly ulong _zero = memory.ZeroPfnForCheck;
+        private readonly bool _noReserved = !memory.HasReservedFrames;
+        private readonly ulong _zero = memory.ZeroFrame?.Value ?? ulong.MaxValue; // MaxValue: no zero frame, never in a run
 
         /// <summary>Consumes the translations of <paramref name="d"/>: true when they cover it exactly with its protection
         /// | IOMMU_CACHE, in RAM, and reach no host frame twice; <paramref name="chargeable"/> its non-reserved pages.</summary>

@@ -38,13 +38,6 @@ internal sealed partial class PhysicalMemory
         }
     }
 
-    /// <summary>Whether no frame is PageReserved (<see cref="CountReservedOrInvalid"/> then counts only frames outside
-    /// RAM and the shared zero frame, <see cref="ZeroPfnForCheck"/>).</summary>
-    internal bool NoReservedFramesForCheck => Volatile.Read(ref _reservedFrames) == 0;
-
-    /// <summary>The shared zero frame (<see cref="ulong.MaxValue"/> while there is none).</summary>
-    internal ulong ZeroPfnForCheck => Volatile.Read(ref _zeroPfn);
-
     /// <summary>How many times the memory's lock was taken (<see cref="Diagnostics.OrderedLock.EntriesForCheck"/>): every
     /// writer of the pin, free and reference maps takes it.</summary>
     internal int LockEntriesForCheck => _gate.EntriesForCheck;

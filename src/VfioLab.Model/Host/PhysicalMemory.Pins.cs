@@ -51,7 +51,8 @@ internal sealed partial class PhysicalMemory
 
     /// <summary>Whether any frame is PageReserved (<see cref="IsReservedOrInvalid"/> then asks the reserved map under the
     /// gate): where none is, a run of RAM frames clear of the zero frame is not reserved, which a caller can tell without
-    /// the gate (the streamed unmap's put_pfn test, DmaPinning).</summary>
+    /// the gate (the streamed unmap's put_pfn test, DmaPinning; the checker's frame pass, where
+    /// <see cref="CountReservedOrInvalid"/> then counts only frames outside RAM and the shared zero frame).</summary>
     public bool HasReservedFrames => Volatile.Read(ref _reservedFrames) != 0;
 
     /// <summary><see cref="Pin"/> for each of <paramref name="runs"/> under one acquisition of the gate: what one GUP
