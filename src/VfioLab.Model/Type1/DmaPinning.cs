@@ -487,13 +487,15 @@ internal sealed class DmaPinning
 
     // Whether put_pfn's test keeps the piece whole: RAM frames, clear of the zero frame, the first not reserved
     // (AppendPinned then appends it as it is).
-    private static bool PinnedWhole(PhysicalMemory memory, Pfn first, ulong count)
-    {
-        ulong frames = memory.FrameCount;
-        ulong zero = memory.ZeroFrame is { } z ? z.Value : ulong.MaxValue;
-        return count != 0 && first.Value < frames && count <= frames - first.Value && zero - first.Value >= count &&
-            !memory.IsReservedOrInvalid(first);
-    }
+    private static bool PinnedWhole(PhysicalMemory memory, Pfn first, ulong count) =>
+        InRamClearOfZero(first.Value, count, memory.FrameCount, memory.ZeroFrame is { } z ? z.Value : ulong.MaxValue) &&
+        !memory.IsReservedOrInvalid(first);
+
+    // PinnedWhole's test but for the reserved map: `count` frames from `first`, all below `frames` (RAM), none of them
+    // `zero` (ulong.MaxValue: no zero frame). The streamed unmap's sink applies it per piece, the reserved map once a batch.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static bool InRamClearOfZero(ulong first, ulong count, ulong frames, ulong zero) =>
+        count != 0 && first < frames && count <= frames - first && zero - first >= count;
 
     /// <summary>
     /// vfio_unmap_unpin: the mapping's translations leave every domain but the first (<see cref="DomainSet.UnmapOthersLocked"/>),
@@ -604,7 +606,7 @@ internal sealed class DmaPinning
             ulong first = phys.Value >> shift;
             ulong count = (iovaLast - iovaStart + 1) >> shift;
             pieces.Add(new PfnRun(new Pfn(first), count));
-            if (count != 0 && first < frames && count <= frames - first && zero - first >= count)
+            if (InRamClearOfZero(first, count, frames, zero))
             {
                 Kept += count;
             }
