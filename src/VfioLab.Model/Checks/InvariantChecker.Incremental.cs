@@ -93,7 +93,8 @@ internal sealed partial class InvariantChecker
         {
             return Sweep();
         }
-        bool recorded = host.Machine.Changes.TryTakeRecord(_ranges, out int calls, out bool linked);
+        bool recorded = host.Machine.Changes.TryTakeRecord(_ranges, out int calls);
+        bool linked = false;
         // Read after the journal's count of calls: every call counted there that linked a mapping is counted here.
         int mapsLinked = TakeLinked(totals, out ContainerTotals? linkedIn, out int linkedCount);
         // One call, which declared one range: in the journal, or by linking its mapping (Type1Context.DeclareLinked).

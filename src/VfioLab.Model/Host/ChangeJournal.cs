@@ -32,10 +32,9 @@ internal sealed class ChangeJournal
     // atomic operation (an int that wraps still subtracts right).
     private int _callsTaken;
     private bool _wide = true;
-    private bool _linked;
     private Action<int, ulong, ulong>? _observer;
 
-    /// <summary>Who is told of the first range declared since the last <see cref="TryTakeNarrow(List{ValueTuple{int, ulong, ulong}}, out bool)"/>, before the call
+    /// <summary>Who is told of the first range declared since the last <see cref="TryTakeNarrow"/>, before the call
     /// changes anything (null: nobody). The incremental checker reads there what the range held before the call, so it
     /// can keep its sums over every mapping as running totals. Called on the caller's thread with no lock of the
     /// journal held. One observer per host: <paramref name="replace"/> takes the place of another; otherwise the
@@ -56,12 +55,12 @@ internal sealed class ChangeJournal
         }
     }
 
-    /// <summary>A type1 MAP_DMA or UNMAP_DMA of container <paramref name="container"/> is about to change
+    /// <summary>A type1 MAP_DMA (with VADDR) or UNMAP_DMA of container <paramref name="container"/> is about to change
     /// <c>[start, last]</c> of its IOVA space and nothing outside it (its mappings, IOPTEs, pins, the
-    /// caller's and owners' charges). With <paramref name="observe"/> false the observer is not told: a MAP that
-    /// links a new mapping says so afterwards (type1 counts it under its container's lock, Type1Context.DeclareLinked), and
-    /// the range held nothing before it.</summary>
-    public void DeclareType1(int container, ulong start, ulong last, bool observe = true)
+    /// caller's and owners' charges); the observer is told when it is the lone range since the last take. A MAP that
+    /// links a new mapping declares nothing here: type1 counts its link under its container's lock
+    /// (Type1Context.DeclareLinked), and the range held nothing before it.</summary>
+    public void DeclareType1(int container, ulong start, ulong last)
     {
         // Wide until the next check: nothing to record, and no lock round trip to find that out (issue 16's 4 KiB
         // pair, where nobody checks and the journal stays wide). One skipped while a check resets the journal leaves
@@ -80,7 +79,7 @@ internal sealed class ChangeJournal
             }
             // Only a lone range can be checked narrowly (a call that came before it and declared nothing, or a second
             // range, makes the next check the full sweep): only then is the observer told.
-            first = observe && _ranges.Count == 1 && Volatile.Read(ref _calls) == _callsTaken;
+            first = _ranges.Count == 1 && Volatile.Read(ref _calls) == _callsTaken;
         }
         finally
         {
@@ -110,24 +109,12 @@ internal sealed class ChangeJournal
         return true;
     }
 
-    /// <summary>The MAP_DMA that declared the range linked a new mapping at exactly that range: the range held no
-    /// mapping before the call (the link refuses any overlap, under the lock the call holds), so the checker needs no
-    /// reading of it from before the call (issue 16: no second look at what the call itself found). Reset by
-    /// <see cref="TryTakeNarrow(List{ValueTuple{int, ulong, ulong}}, out bool)"/>; counts only for a lone range.</summary>
-    public void DeclareLinked()
-    {
-        if (!Volatile.Read(ref _wide))
-        {
-            Volatile.Write(ref _linked, true);
-        }
-    }
-
     /// <summary>Whether a checker may take a narrow record next (the journal is not wide): what a call hands over for it
     /// is worth recording only then.</summary>
     public bool Watched => !Volatile.Read(ref _wide);
 
     /// <summary>A system call of the lab's surface returned. No lock: a running count, of which
-    /// <see cref="TryTakeNarrow(List{ValueTuple{int, ulong, ulong}}, out bool)"/> takes what was added since the last
+    /// <see cref="TryTakeNarrow"/> takes what was added since the last
     /// take (a call ending while a check takes the record counts in this record or the next, as under a lock).</summary>
     public void EndCall() => Interlocked.Increment(ref _calls);
 
@@ -138,7 +125,6 @@ internal sealed class ChangeJournal
         try
         {
             _wide = true;
-            _linked = false;
             _ranges.Clear();
         }
         finally
@@ -167,15 +153,10 @@ internal sealed class ChangeJournal
     /// <summary>Takes what was recorded and starts a new record. Returns false when the next check must be a full
     /// sweep (anything wide, a call that declared no range or more than one, nothing recorded at all); otherwise
     /// <paramref name="ranges"/> holds the declared ranges.</summary>
-    public bool TryTakeNarrow(List<(int Container, ulong Start, ulong Last)> ranges) => TryTakeNarrow(ranges, out _);
-
-    /// <summary><see cref="TryTakeNarrow(List{ValueTuple{int, ulong, ulong}})"/>, and whether the one call was a MAP_DMA
-    /// that linked a new mapping at its range (<see cref="DeclareLinked()"/>).</summary>
-    public bool TryTakeNarrow(List<(int Container, ulong Start, ulong Last)> ranges, out bool linked)
+    public bool TryTakeNarrow(List<(int Container, ulong Start, ulong Last)> ranges)
     {
         int first = ranges.Count;
-        bool narrow = TryTakeRecord(ranges, out int calls, out linked) && calls > 0 && ranges.Count - first == calls;
-        linked &= narrow;
+        bool narrow = TryTakeRecord(ranges, out int calls) && calls > 0 && ranges.Count - first == calls;
         if (!narrow)
         {
             ranges.RemoveRange(first, ranges.Count - first);
@@ -184,9 +165,8 @@ internal sealed class ChangeJournal
     }
 
     /// <summary>Takes what was recorded and starts a new record: false when the journal was wide (the next check sweeps);
-    /// otherwise <paramref name="calls"/> is how many system calls ended since the last take, <paramref name="ranges"/>
-    /// has the ranges they declared appended, and <paramref name="linked"/> says whether the one range declared was
-    /// linked (<see cref="DeclareLinked()"/>). What type1's MAP_DMA counts under its container's lock instead
+    /// otherwise <paramref name="calls"/> is how many system calls ended since the last take and <paramref name="ranges"/>
+    /// has the ranges they declared appended. What type1's MAP_DMA counts under its container's lock instead
     /// (Type1Context.DeclareLinked) the caller adds, read after this.</summary>
     /// <remarks>When nothing was recorded since the last take and the journal is not wide (a run of MAP_DMA calls that
     /// linked, each checked: issue 16), only the count of calls is taken, without the gate: the count is read first,
@@ -194,14 +174,13 @@ internal sealed class ChangeJournal
     /// <see cref="MarkWide"/> made meanwhile is left where it is, for the next take (nothing is cleared on this path).
     /// Two takers at once (two checkers of one host) may leave the count of calls taken behind: the next take then counts
     /// more calls than were declared, and its check is the full sweep.</remarks>
-    public bool TryTakeRecord(List<(int Container, ulong Start, ulong Last)> ranges, out int calls, out bool linked)
+    public bool TryTakeRecord(List<(int Container, ulong Start, ulong Last)> ranges, out int calls)
     {
         int seen = Volatile.Read(ref _calls);
-        if (!Volatile.Read(ref _wide) && Volatile.Read(ref _declared) == 0 && !Volatile.Read(ref _linked))
+        if (!Volatile.Read(ref _wide) && Volatile.Read(ref _declared) == 0)
         {
             calls = unchecked(seen - _callsTaken);
             _callsTaken = seen;
-            linked = false;
             return true;
         }
         _gate.Enter();
@@ -211,7 +190,6 @@ internal sealed class ChangeJournal
             calls = unchecked(seen - _callsTaken);
             _callsTaken = seen;
             bool wide = _wide;
-            linked = !wide && _linked && _ranges.Count == 1;
             if (!wide)
             {
                 // One at a time: AddRange of a list goes through its ICollection interface (issue 16: every check).
@@ -222,7 +200,6 @@ internal sealed class ChangeJournal
             }
             _ranges.Clear();
             Volatile.Write(ref _declared, 0);
-            _linked = false;
             _wide = false;
             return !wide;
         }

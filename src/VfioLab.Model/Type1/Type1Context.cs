@@ -56,12 +56,12 @@ internal sealed class Type1Context(Machine machine, Type1Behavior behavior, bool
 
     /// <summary>Tells the invariant checker's journal that this call changes <paramref name="size"/> bytes of IOVA from
     /// <paramref name="iova"/> and nothing outside them (MAP_DMA, UNMAP_DMA; a wrapping range is cut at the top). With
-    /// <paramref name="observe"/> false (a MAP that will link a new mapping) nothing is recorded now and the checker reads
-    /// nothing before the call: the MAP records its range when it has linked (<see cref="DeclareLinked"/>).</summary>
+    /// <paramref name="observe"/> false (a MAP that will link a new mapping) nothing is recorded and the checker reads
+    /// nothing before the call: the MAP counts its link when it has (<see cref="DeclareLinked"/>).</summary>
     public void DeclareChange(ulong iova, ulong size, bool observe = true)
     {
-        // A MAP that will link its mapping declares its range when it has (DeclareLinked, one journal round trip per
-        // MAP, issue 16); one that fails declares nothing, and the next check is the full sweep.
+        // A MAP that will link its mapping counts its link when it has (DeclareLinked, under the lock it holds: no journal
+        // round trip, issue 16); one that fails declares nothing, and the next check is the full sweep.
         if (observe)
         {
             Machine.Changes.DeclareType1(ContainerId, iova, size == 0 ? iova : iova + Math.Min(size - 1, ulong.MaxValue - iova));

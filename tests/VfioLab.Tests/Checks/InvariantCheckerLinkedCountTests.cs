@@ -131,24 +131,33 @@ public sealed class InvariantCheckerLinkedCountTests
     {
         var journal = new ChangeJournal();
         var ranges = new List<(int, ulong, ulong)>();
-        Assert.False(journal.TryTakeRecord(ranges, out _, out _));   // wide until the first take
+        Assert.False(journal.TryTakeRecord(ranges, out _));   // wide until the first take
         journal.EndCall();
-        Assert.True(journal.TryTakeRecord(ranges, out int calls, out _));   // nothing recorded: without the gate
+        Assert.True(journal.TryTakeRecord(ranges, out int calls));   // nothing recorded: without the gate
         Assert.Equal(1, calls);
         Assert.Empty(ranges);
 
-        journal.DeclareType1(3, 0x1000, 0x1fff, observe: false);
+        journal.DeclareType1(3, 0x1000, 0x1fff);
         journal.EndCall();
         Assert.True(journal.TryTakeNarrow(ranges));
         Assert.Equal([(3, 0x1000UL, 0x1fffUL)], ranges);
 
-        Assert.True(journal.TryTakeRecord(ranges, out calls, out _));
+        Assert.True(journal.TryTakeRecord(ranges, out calls));
         Assert.Equal(0, calls);
         journal.MarkWide();
         journal.EndCall();
-        Assert.False(journal.TryTakeRecord(ranges, out _, out _));   // a MarkWide after a take without the gate stays
-        Assert.True(journal.TryTakeRecord(ranges, out calls, out _));
+        Assert.False(journal.TryTakeRecord(ranges, out _));   // a MarkWide after a take without the gate stays
+        Assert.True(journal.TryTakeRecord(ranges, out calls));
         Assert.Equal(0, calls);
+
+        // Two calls, each with its range: both are handed out (the checker's narrow check needs exactly one).
+        ranges.Clear();
+        journal.DeclareType1(3, 0x1000, 0x1fff);
+        journal.EndCall();
+        journal.DeclareType1(3, 0x3000, 0x3fff);
+        journal.EndCall();
+        Assert.True(journal.TryTakeNarrow(ranges));
+        Assert.Equal([(3, 0x1000UL, 0x1fffUL), (3, 0x3000UL, 0x3fffUL)], ranges);
     }
 
     [Fact]
