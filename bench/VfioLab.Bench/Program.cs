@@ -38,7 +38,8 @@ internal static class Program
         }
         if (args is ["--check-cost", string workload, .. string[] more])
         {
-            CheckCost.Run(Console.Out, workload, more is [string n] ? int.Parse(n, System.Globalization.CultureInfo.InvariantCulture) : 1);
+            CheckCost.Run(Console.Out, workload, more is [string n, ..] ? int.Parse(n, System.Globalization.CultureInfo.InvariantCulture) : 1,
+                more is [_, string arm] ? arm : "both");
             return;
         }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
