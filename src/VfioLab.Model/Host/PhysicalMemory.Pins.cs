@@ -170,7 +170,10 @@ internal sealed partial class PhysicalMemory
                     _dirty.MarkRuns(batch, denseLike: _pins);
                 }
                 // Frames still referenced (mapped by the process) are left out of _released as they fall: nothing to free.
-                _pins.DropRuns(batch, _released, out ulong fallen, out ulong dropped, out ulong missing, heldBy: _refs);
+                // Where no pinned frame has lost its last reference (_orphanPins), none of them can be freed, and the
+                // reference counts are not read at all.
+                bool orphans = _orphanPins != 0;
+                _pins.DropRuns(batch, orphans ? _released : null, out ulong fallen, out ulong dropped, out ulong missing, heldBy: orphans ? _refs : null);
                 _pinnedFrames -= fallen;
                 _totalPins -= dropped;
                 ReleaseUnusedLocked(_released, _refs);
