@@ -93,12 +93,12 @@ internal sealed partial class FrameCountMap
     }
 
     /// <summary>Drops one from the count of every frame of each run, in any order. Frames that go 1 → 0 are appended
-    /// to <paramref name="released"/> (adjacent ones joined) and counted in <paramref name="fallen"/>; frames with no
+    /// to <paramref name="released"/> if given (adjacent ones joined) and counted in <paramref name="fallen"/>; frames with no
     /// count are skipped, the rest applied, and the lowest of them returned in <paramref name="missing"/>
     /// (<see cref="ulong.MaxValue"/> if none); <paramref name="dropped"/> counts the counts taken. What an unmap's
     /// batch unpins. Given <paramref name="heldBy"/>, frames that still have a count there are not appended (an unmap's
     /// frames still mapped by the process: a million-entry list at 4 GiB, 16 B per page at the peak, for nothing).</summary>
-    public void DropRuns(ReadOnlySpan<PfnRun> runs, List<PfnRun> released, out ulong fallen, out ulong dropped, out ulong missing,
+    public void DropRuns(ReadOnlySpan<PfnRun> runs, List<PfnRun>? released, out ulong fallen, out ulong dropped, out ulong missing,
         FrameCountMap? heldBy = null)
     {
         var drop = new DropEach(released, heldBy);
@@ -203,7 +203,7 @@ internal sealed partial class FrameCountMap
         }
     }
 
-    private struct DropEach(List<PfnRun> released, FrameCountMap? heldBy) : IEachRun
+    private struct DropEach(List<PfnRun>? released, FrameCountMap? heldBy) : IEachRun
     {
         public ulong Fallen;
         public ulong Dropped;
@@ -647,9 +647,9 @@ internal sealed partial class FrameCountMap
                 return true;
             }
             Changed += frames;
-            if (HeldBy is null || !HeldBy.NoneZero(start, last))
+            if (Released is not null && (HeldBy is null || !HeldBy.NoneZero(start, last)))
             {
-                AppendReleased(Released!, start, frames);
+                AppendReleased(Released, start, frames);
             }
             return false;
         }

@@ -170,7 +170,10 @@ internal sealed partial class PhysicalMemory
                     _dirty.MarkRuns(batch, denseLike: _pins);
                 }
                 // Frames still referenced (mapped by the process) are left out of _released as they fall: nothing to free.
-                _pins.DropRuns(batch, _released, out ulong fallen, out ulong dropped, out ulong missing, heldBy: _refs);
+                // Where no pinned frame has lost its last reference (_orphanPins), none of them can be freed, and the
+                // reference counts are not read at all.
+                bool orphans = _orphanPins != 0;
+                _pins.DropRuns(batch, orphans ? _released : null, out ulong fallen, out ulong dropped, out ulong missing, heldBy: orphans ? _refs : null);
                 _pinnedFrames -= fallen;
                 _totalPins -= dropped;
                 ReleaseUnusedLocked(_released, _refs);
@@ -238,18 +241,19 @@ internal sealed partial class PhysicalMemory
         UnpinRuns([run], markDirty);
     }
 
-    /// <summary>Whether most of <paramref name="runs"/> (a sample) land in dense windows of the pin map, where an unpin
-    /// takes frames in any order at a direct index: an unmap can then unpin as it goes, as the kernel does after each
-    /// IOTLB flush, instead of holding every frame of a huge unmap for one sorted pass (issue 16's peak memory).</summary>
-    public bool PinsMostlyDense(ReadOnlySpan<PfnRun> runs)
+    /// <summary>Of a sample of <paramref name="runs"/> (every 16th), how many land in dense windows of the pin map, where
+    /// an unpin takes frames in any order at a direct index, and how many were looked at: where most do, an unmap can
+    /// unpin as it goes, as the kernel does after each IOTLB flush, instead of holding every frame of a huge unmap for
+    /// one sorted pass (issue 16's peak memory); where all do, it can do so often (DmaPinning.UnmapUnpinLocked).</summary>
+    public (int Dense, int Sampled) PinsDenseSample(ReadOnlySpan<PfnRun> runs)
     {
         if (runs.IsEmpty)
         {
-            return false;
+            return (0, 0);
         }
         using (_gate.EnterScope())
         {
-            return !MostlySparse(runs);
+            return _pins.DenseWindowCount == 0 ? (0, 1) : _pins.SampleDense(runs, 16);
         }
     }
 

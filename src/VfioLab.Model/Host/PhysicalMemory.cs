@@ -31,6 +31,13 @@ internal sealed partial class PhysicalMemory
     private readonly FrameCountMap _pins = new();
     private readonly FrameCountMap _dirty = new();
     private readonly List<PfnRun> _released = [];
+    // An upper bound on the frames that hold a pin and no reference (pinned, then unmapped by their process: only
+    // DropRefs makes one, and ReleaseUnusedLocked counts them there; an unpin that frees one takes it off). While it is
+    // zero, a frame whose last pin goes is still referenced and nothing is freed, so a batch unpin neither reads the
+    // reference counts nor lists the frames that fell (UnpinRuns): on memory shattered into 1-page runs that read was a
+    // third of UNMAP's per-frame cache misses (issue 16; docs/benchmarks.md, 2026-12-07 "onepage5"). AddRefs on such a
+    // frame leaves the bound high, which costs only the read.
+    private ulong _orphanPins;
     private readonly FrameLayout _layout;
     private readonly SlotPermutation? _slots;
     private readonly FaultInjector? _faults;
@@ -631,14 +638,19 @@ internal sealed partial class PhysicalMemory
 
     // Frees the parts of the _released segments that have no count left in `other`. The common cases (an unmap's
     // frames still mapped by the process, or freed whole) are one test each: on shattered memory a walk of `other` per
-    // 1-page segment was 8 % of a MAP+UNMAP (issue 16).
+    // 1-page segment was 8 % of a MAP+UNMAP (issue 16). Keeps _orphanPins: frames whose last reference went and that
+    // stay pinned (`other` is the pin map) join it, frames whose last pin went and that are freed (`other` is the
+    // reference map: they had none) leave it.
     private void ReleaseUnusedLocked(List<PfnRun> released, FrameCountMap other)
     {
         _gate.AssertHeld();
+        ulong fell = 0;
+        ulong freed = 0;
         foreach (PfnRun seg in released)
         {
             ulong next = seg.First.Value;
             ulong last = seg.Last.Value;
+            fell += seg.Count;
             if (other.NoneZero(next, last))
             {
                 continue;
@@ -648,15 +660,31 @@ internal sealed partial class PhysicalMemory
                 if (r.Start > next)
                 {
                     FreeLocked(next, r.Start - next);
+                    freed += r.Start - next;
                 }
                 next = r.Last + 1;
             }
             if (next <= last)
             {
                 FreeLocked(next, last - next + 1);
+                freed += last - next + 1;
             }
         }
         released.Clear();
+        if (ReferenceEquals(other, _pins))
+        {
+            _orphanPins += fell - freed;
+        }
+        else
+        {
+#if DEBUG
+            if (freed > _orphanPins)
+            {
+                HostThrowHelper.ThrowInvalidOperation($"{freed} frames freed by their last unpin, {_orphanPins} pinned without a reference");
+            }
+#endif
+            _orphanPins -= Math.Min(freed, _orphanPins);
+        }
     }
 
     private void FreeLocked(ulong start, ulong count)

@@ -37,6 +37,14 @@ internal sealed class DmaPinning
     // ns/page; at 256 Ki it unpins once, as before, and 64 GiB holds at most 4 MiB of pieces (0.25 B/page).
     private const int UnpinStreamPieces = 262144;
 
+    // Pieces after which an unmap whose sampled pieces all land in dense windows of the pin map unpins what it holds
+    // (UnmapUnpinLocked): 256 KiB of them, which stay in the CPU's 2 MiB L2 cache from the sink that writes them to the
+    // unpin passes that read them; 4 MiB of them were streamed from L3 by each of the unpin's passes, and the list
+    // that held them was grown (and zeroed) again by every unmap. Measured (issue 16; docs/benchmarks.md, 2026-12-07
+    // "onepage5"): 4 GiB on 1-page runs, UNMAP's peak heap 52.7 -> 45.2 B/page and its allocations 14.1 -> 6.6 B/page;
+    // its CPU time 0.050 -> 0.048 s (medians of 5 under load 14, within the noise).
+    private const int UnpinDensePieces = 16384;
+
     private readonly Type1Context _ctx;
     private readonly LockedMemoryAccounting _accounting;
     private readonly PfnmapTranslation _pfnmap;
@@ -532,6 +540,7 @@ internal sealed class DmaPinning
         ulong cursor = dma.Iova.Value;
         long unlocked = 0;
         bool more = true;
+        int checkAt = UnpinDensePieces;
         while (more)
         {
             // The fast lane: the first domain's runs come as frame pieces straight from its table's leaves, put_pfn's
@@ -566,10 +575,21 @@ internal sealed class DmaPinning
             // order at a direct index, so the flushed batches are unpinned as they come, as the kernel does after each
             // IOTLB sync: holding every frame of a 64 GiB unmap was 16 B per page of the peak. Elsewhere they wait
             // for one sorted pass over the pin map (one pass per flush was several times slower there). The counts
-            // and dirty bits end the same either way, and nothing reads them until the unmap returns.
-            if (unpin.Count >= UnpinStreamPieces && _ctx.Machine.Memory.PinsMostlyDense(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(unpin)))
+            // and dirty bits end the same either way, and nothing reads them until the unmap returns. Where every
+            // sampled piece lands in a dense window (1-page runs) that is done every UnpinDensePieces; where only most
+            // do (runs of 4 pages, some windows dense), every UnpinStreamPieces, since each flush re-merges the sparse
+            // remainder; a check that finds neither doubles the count to the next.
+            if (unpin.Count >= checkAt)
             {
-                UnpinSortedLocked(dma, unpin);
+                (int dense, int sampled) = memory.PinsDenseSample(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(unpin));
+                if (dense == sampled || (unpin.Count >= UnpinStreamPieces && 2 * dense >= sampled))
+                {
+                    UnpinSortedLocked(dma, unpin);
+                }
+                else if (checkAt < UnpinStreamPieces)
+                {
+                    checkAt = Math.Min(checkAt * 2, UnpinStreamPieces);
+                }
             }
         }
         UnpinSortedLocked(dma, unpin);

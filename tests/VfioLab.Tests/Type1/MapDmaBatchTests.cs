@@ -57,9 +57,9 @@ public sealed class MapDmaBatchTests
     [Fact]
     public void UnmapDma_ShatteredPastTheUnpinStreamingThreshold_EndsAsOnePassWouldWithEveryFrameDirtyAndKept()
     {
-        // 270,000 1-page runs: the pin map is dense, so the unmap unpins its flushed batches once 262,144 pieces have
-        // gathered (DmaPinning.UnmapUnpinLocked) rather than all after the last flush. The counts, the dirty bits and
-        // the frames the process still maps must end as one pass would leave them.
+        // 270,000 1-page runs: the pin map is dense, so the unmap unpins its flushed batches every 16,384 pieces
+        // (DmaPinning.UnmapUnpinLocked) rather than all after the last flush. The counts, the dirty bits and the frames
+        // the process still maps must end as one pass would leave them.
         var t = new Type1TestHost(memory: 1536 * MiB, layout: FrameLayout.ScatteredRuns(1, 5));
         (int c, _) = t.Container();
         const ulong Pages = 270_000;
@@ -85,6 +85,49 @@ public sealed class MapDmaBatchTests
         Assert.All(frames, f => Assert.True(t.Machine.Memory.IsDirty(f), $"{f} was mapped writable: dirty after unpin"));
         Assert.Equal(free, t.Machine.Memory.FreeFrameCount);
         Assert.Empty(new InvariantChecker(t.Host).Check());
+    }
+
+    [Theory]
+    [InlineData(1UL)]
+    [InlineData(4UL)]
+    public void UnmapDma_ShatteredAfterTheProcessUnmappedPartOfIt_FreesExactlyTheFramesNothingElseHolds(ulong runPages)
+    {
+        // Frames whose process unmapped them while they were pinned are held by their pin alone: the batch unpin must
+        // read their reference counts and free them (PhysicalMemory's _orphanPins), over streamed flushes of dense
+        // windows (1-page runs) and one sorted pass (4-page runs), and keep every frame the process still maps.
+        var t = new Type1TestHost(memory: 1536 * MiB, layout: FrameLayout.ScatteredRuns(runPages, 7));
+        (int c, _) = t.Container();
+        const ulong Pages = 70_000;
+        ulong size = Pages * t.PageSize;
+        ulong vaddr = t.MmapAnonymous(size, populate: true);
+        ulong free = t.Machine.Memory.FreeFrameCount;
+        Assert.Equal(0, t.Map(c, Iova0, vaddr, size));
+        IommuDomain d = t.DomainOf(Type1TestHost.GpuGroup)!;
+        var kept = new List<Pfn>();
+        var gone = new List<Pfn>();
+        // The middle third leaves the process: its frames stay for their pins.
+        ulong cutFrom = Pages / 3;
+        ulong cutPages = Pages / 3;
+        for (ulong p = 0; p < Pages; p += 331)
+        {
+            Pfn f = Pfn.FromPhys(d.IovaToPhys(new Iova(Iova0 + (p * t.PageSize))), 12);
+            (p >= cutFrom && p < cutFrom + cutPages ? gone : kept).Add(f);
+        }
+        Assert.Equal(0, t.Process.Mm!.Munmap(vaddr + (cutFrom * t.PageSize), cutPages * t.PageSize));
+        Assert.Equal(free, t.Machine.Memory.FreeFrameCount);
+
+        Assert.Equal(size, t.Unmap(c, Iova0, size).Size);
+
+        Assert.Equal(0UL, t.TotalPins);
+        Assert.Equal(free + cutPages, t.Machine.Memory.FreeFrameCount);
+        Assert.All(kept, f => Assert.Equal(1UL, t.Machine.Memory.RefCount(f)));
+        Assert.All(kept, f => Assert.True(t.Machine.Memory.IsDirty(f), $"{f} was mapped writable: dirty after unpin"));
+        Assert.All(gone, f => Assert.False(t.Machine.Memory.IsDirty(f), $"{f} was freed: its dirty bit goes with it"));
+        Assert.Empty(new InvariantChecker(t.Host).Check());
+        // Nothing is left pinned without a reference: the next MAP and UNMAP of what remains free nothing.
+        Assert.Equal(0, t.Map(c, Iova0, vaddr, cutFrom * t.PageSize));
+        Assert.Equal(cutFrom * t.PageSize, t.Unmap(c, Iova0, cutFrom * t.PageSize).Size);
+        Assert.Equal(free + cutPages, t.Machine.Memory.FreeFrameCount);
     }
 
     [Theory]
