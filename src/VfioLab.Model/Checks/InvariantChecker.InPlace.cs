@@ -628,6 +628,7 @@ internal sealed partial class InvariantChecker
             ulong last0 = segLast;
             ulong counted = chargeable;
             bool twice = false;
+            PrefetchMarks(bits, packed, pageShift);
             int k = 0;
             for (; k < packed.Length; k++)
             {
@@ -669,6 +670,28 @@ internal sealed partial class InvariantChecker
             chargeable = counted;
             _twice |= twice;
             return k;
+        }
+
+        // Asks the CPU to fetch the bitmap word each of a leaf's runs will mark before MarkPacked marks them: on shattered
+        // memory each lands in another word of a bitmap larger than the core's L2 (2.4 MB for the 64 GiB scenario's
+        // 72 GiB host), and the marks waited for their cache misses a few at a time. A prefetch hint reads nothing into
+        // the program and never faults (see FrameCountMap.Prefetch, the model's other use).
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static unsafe void PrefetchMarks(Span<ulong> bits, ReadOnlySpan<ulong> packed, int pageShift)
+        {
+            if (!System.Runtime.Intrinsics.X86.Sse.IsSupported)
+            {
+                return;
+            }
+            ref ulong first = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(bits);
+            foreach (ulong word in packed)
+            {
+                ulong w = (IopteRun.Unpack(word).Phys.Value >> pageShift) >> 6;
+                if (w < (ulong)bits.Length)
+                {
+                    System.Runtime.Intrinsics.X86.Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref first, (nint)w)));
+                }
+            }
         }
 
         /// <summary>The next translation of the mapping <see cref="Cover"/> consumes: <c>[at, last]</c> to
