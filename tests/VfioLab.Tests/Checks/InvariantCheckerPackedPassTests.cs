@@ -104,11 +104,49 @@ public sealed class InvariantCheckerPackedPassTests
         Assert.Equal(InvariantCheckerIncrementalTests.Names(full), InvariantCheckerIncrementalTests.Names(narrow));
     }
 
-    // A 64 MiB host with frames scattered in 1-page runs, a checker that found it clean, and a MAP of `pages` populated
-    // pages at Iova (the call the next CheckChanges checks): one IOPTE run per page, in packed leaves.
-    private static (Type1TestHost T, int Container, InvariantChecker Checker) ScatteredMapped(int pages)
+    // On a 2 GiB host a bitmap of every frame has 8,192 words: a mapping of at least that many pages has its frames
+    // marked from its 4,096th run on (before, from its 8,192nd), so an aliased page or an unpinned frame past the
+    // 4,096th run is found in the bitmap, one before it among the runs kept; a clean one is read in place.
+    [Theory]
+    [InlineData("clean", 0)]
+    [InlineData("aliased-page", 5000)]
+    [InlineData("aliased-page", 9999)]
+    [InlineData("aliased-page", 100)]
+    [InlineData("unpinned-frame", 5000)]
+    [InlineData("unpinned-frame", 100)]
+    public void MappingWithAsManyPagesAsTheBitmapHasWords_IsMarkedEarlyWithTheSameFindings(string how, int page)
     {
-        var t = new Type1TestHost(memory: 64 * MiB, layout: FrameLayout.ScatteredRuns(1, 5));
+        (Type1TestHost t, int c, InvariantChecker checker) = ScatteredMapped(10_000, 2048 * MiB);
+        ulong at = Iova + ((ulong)page * 0x1000);
+        if (how == "aliased-page")
+        {
+            t.Backend(c).TestHooks.AliasPageForTest(at, Iova + 0x1000);
+        }
+        else if (how == "unpinned-frame")
+        {
+            InvariantCheckerIncrementalTests.BreakAt(t, t.Backend(c), how, at);
+        }
+
+        IReadOnlyList<InvariantViolation> narrow = checker.CheckChanges();
+        Assert.True(checker.LastWasIncremental);
+        IReadOnlyList<InvariantViolation> full = new InvariantChecker(t.Host).Check();
+        Assert.Equal(InvariantCheckerIncrementalTests.Names(full), InvariantCheckerIncrementalTests.Names(narrow));
+        if (how == "clean")
+        {
+            Assert.Empty(narrow);
+            Assert.True(checker.LastWasInPlace);
+        }
+        else
+        {
+            Assert.Contains(how == "aliased-page" ? "host-page-charged-once-per-mapping" : "translation-backed", InvariantCheckerIncrementalTests.Names(narrow));
+        }
+    }
+
+    // A host (64 MiB unless told) with frames scattered in 1-page runs, a checker that found it clean, and a MAP of
+    // `pages` populated pages at Iova (the call the next CheckChanges checks): one IOPTE run per page, in packed leaves.
+    private static (Type1TestHost T, int Container, InvariantChecker Checker) ScatteredMapped(int pages, ulong memory = 64 * MiB)
+    {
+        var t = new Type1TestHost(memory: memory, layout: FrameLayout.ScatteredRuns(1, 5));
         (int c, _) = t.Container();
         var checker = new InvariantChecker(t.Host);
         Assert.Empty(checker.Check());
