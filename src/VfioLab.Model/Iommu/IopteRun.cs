@@ -33,6 +33,8 @@ internal readonly record struct IopteRun(PhysAddr Phys, ulong PageSize, IommuPro
     }
 
     /// <inheritdoc />
+    /// <remarks>Inlined: the invariant checker's loop over a packed leaf's words (issue 16) called it once per run.</remarks>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public static IopteRun Unpack(ulong packed) =>
         new(new PhysAddr(packed & ~0xFFFUL), 1UL << (int)((packed >> SizeShift) & 0x3F), (IommuProt)(packed & ProtMask));
 }
