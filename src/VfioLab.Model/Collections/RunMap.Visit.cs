@@ -52,23 +52,9 @@ internal sealed partial class RunMap<T>
                     }
                 }
             }
-            else
+            else if (!VisitSparseLeaf(leaf, i, start, last, ref visitor))
             {
-                for (; i < count; i++)
-                {
-                    ulong runStart = leaf.Keys[i];
-                    if (runStart > last)
-                    {
-                        return;
-                    }
-                    ulong runLast = leaf.Lasts[i];
-                    ulong s = Math.Max(runStart, start);
-                    T value = leaf.Values[i];
-                    if (!visitor.Visit(s, Math.Min(runLast, last), s == runStart ? value : value.Advance(s - runStart)) || runLast >= last)
-                    {
-                        return;
-                    }
-                }
+                return;
             }
             System.Diagnostics.Debug.Assert(version == _version, "the map changed during Visit");
             if (leaf.Next is not { } next)
@@ -78,5 +64,30 @@ internal sealed partial class RunMap<T>
             leaf = next;
             i = 0;
         }
+    }
+
+    // A sparse leaf's runs from i, clipped to [start, last], handed to the visitor (Visit and VisitPacked read sparse
+    // leaves alike): false once the range or the visitor is done, true to go on to the next leaf.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static bool VisitSparseLeaf<TVisitor>(Leaf leaf, int i, ulong start, ulong last, ref TVisitor visitor)
+        where TVisitor : struct, IRunVisitor<T>, allows ref struct
+    {
+        int count = leaf.Count;
+        for (; i < count; i++)
+        {
+            ulong runStart = leaf.Keys[i];
+            if (runStart > last)
+            {
+                return false;
+            }
+            ulong runLast = leaf.Lasts[i];
+            ulong s = Math.Max(runStart, start);
+            T value = leaf.Values[i];
+            if (!visitor.Visit(s, Math.Min(runLast, last), s == runStart ? value : value.Advance(s - runStart)) || runLast >= last)
+            {
+                return false;
+            }
+        }
+        return true;
     }
 }

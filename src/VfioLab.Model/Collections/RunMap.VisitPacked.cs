@@ -70,23 +70,9 @@ internal sealed partial class RunMap<T>
                     }
                 }
             }
-            else
+            else if (!VisitSparseLeaf(leaf, i, start, last, ref visitor))
             {
-                for (; i < count; i++)
-                {
-                    ulong runStart = leaf.Keys[i];
-                    if (runStart > last)
-                    {
-                        return;
-                    }
-                    ulong runLast = leaf.Lasts[i];
-                    ulong s = Math.Max(runStart, start);
-                    T value = leaf.Values[i];
-                    if (!visitor.Visit(s, Math.Min(runLast, last), s == runStart ? value : value.Advance(s - runStart)) || runLast >= last)
-                    {
-                        return;
-                    }
-                }
+                return;
             }
             System.Diagnostics.Debug.Assert(version == _version, "the map changed during VisitPacked");
             if (leaf.Next is not { } next)
