@@ -17,8 +17,9 @@ internal static class PairLadder
 {
     private const ulong Probe = 0x1_0000_0000 + 0x1000 + (32768 * 8192UL);
 
-    public static void Run(TextWriter output, int n)
+    public static void Run(TextWriter output, int n, string? only = null)
     {
+        _only = only;
         var bench = new PairPeerBenchmarks();
         bench.Setup();
         Type1Rig rig = bench.Rig;
@@ -40,6 +41,7 @@ internal static class PairLadder
         PhysAddr phys = frame.First.ToPhys(12);
         Gup.UnpinUserPages(machine, frame, true);
 
+        output.WriteLine($"sizeof(IopteRun) = {System.Runtime.CompilerServices.Unsafe.SizeOf<IopteRun>()}");
         Step(output, "pair via ioctl", n, () => bench.ModelMapUnmap4KiB());
         Step(output, "pair typed (no ioctl)", n, () =>
         {
@@ -157,8 +159,15 @@ internal static class PairLadder
     private static object Field(object o, string name) =>
         o.GetType().GetField(name, BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(o)!;
 
+    // A rung's name must contain this to run (all when null): one rung alone under a profiler.
+    private static string? _only;
+
     private static void Step(TextWriter output, string what, int n, Action step)
     {
+        if (_only is not null && !what.Contains(_only, StringComparison.Ordinal))
+        {
+            return;
+        }
         for (int i = 0; i < Math.Min(n, 200_000); i++)
         {
             step();

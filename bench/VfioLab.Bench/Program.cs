@@ -36,9 +36,9 @@ internal static class Program
             PairLoop.Run(Console.Out, int.Parse(pairs, System.Globalization.CultureInfo.InvariantCulture), tera: which is ["tera"]);
             return;
         }
-        if (args is ["--pair-ladder", string steps])
+        if (args is ["--pair-ladder", string steps, .. string[] rung] && rung.Length <= 1)
         {
-            PairLadder.Run(Console.Out, int.Parse(steps, System.Globalization.CultureInfo.InvariantCulture));
+            PairLadder.Run(Console.Out, int.Parse(steps, System.Globalization.CultureInfo.InvariantCulture), rung is [string r] ? r : null);
             return;
         }
         if (args is ["--check-cost", string workload, .. string[] more])
