@@ -255,6 +255,7 @@ internal sealed class DmaPinning
             {
                 error = PinMapBatchLocked(dma, mm, limit, maxChunks);
             }
+            System.Diagnostics.Debug.Assert(_refilled == 0, "the one-page lane's GUP answer was taken by the batch path's refill");
             _batch.Release(_ctx.Machine, (dma.Prot & IommuProt.Write) != 0, caller.Pid);
         }
         dma.IommuMapped = true;
