@@ -32,22 +32,8 @@ internal sealed partial class RunMap<T>
         }
         at = Descend(start, record: true);
         pos = Rank(at, start) - 1;
-        // A run starting at start lies in the leaf start descends to (separators are run starts). A sparse leaf's arrays
-        // are read directly (the accessors ask the form and stay out of line: the 4 KiB unmap's IOPTE, issue 16).
-        if (pos < 0)
-        {
-            return false;
-        }
-        if (!at.IsDense)
-        {
-            if (at.Keys[pos] != start || at.Lasts[pos] != last)
-            {
-                return false;
-            }
-            value = at.Values[pos];
-            return true;
-        }
-        if (at.StartAt(pos) != start || at.LastAt(pos) != last)
+        // A run starting at start lies in the leaf start descends to (separators are run starts).
+        if (pos < 0 || at.StartAt(pos) != start || at.LastAt(pos) != last)
         {
             return false;
         }

@@ -25,41 +25,20 @@ internal sealed partial class RunMap<T>
         {
             return InsertChecked(start, last, value, check: true);
         }
-        if (pos > 0 && pos < at.Count)
+        bool hasPrev = FindPrevious(at, pos, out Leaf? prevLeaf, out int prev);
+        bool hasNext = Successor(at, pos, out Leaf? nextLeaf, out int next);
+        if ((hasPrev && prevLeaf!.LastAt(prev) >= start) || (hasNext && nextLeaf!.StartAt(next) <= last))
         {
-            // Both neighbours in this sparse leaf (the run of a 4 KiB map between others): read from its arrays, not
-            // through the form-asking accessors (StartAt, LastAt, ValueAt), which the JIT leaves out of line; the values
-            // only where the keys touch. Measured with `--pair-ladder N "RunMap<IopteRun>"` (docs/benchmarks.md,
-            // 2026-12-07 pair5).
-            ulong prevLast = at.Lasts[pos - 1];
-            ulong nextStart = at.Keys[pos];
-            if (prevLast >= start || nextStart <= last)
-            {
-                return false;
-            }
-            if ((prevLast == start - 1 && at.Values[pos - 1].Advance(start - at.Keys[pos - 1]).Equals(value)) ||
-                (last != ulong.MaxValue && nextStart == last + 1 && value.Advance(last - start + 1).Equals(at.Values[pos])))
-            {
-                return InsertChecked(start, last, value, check: true);
-            }
+            return false;
         }
-        else
+        bool joinPrev = hasPrev && start != 0 && prevLeaf!.LastAt(prev) == start - 1 &&
+            prevLeaf.ValueAt(prev).Advance(start - prevLeaf.StartAt(prev)).Equals(value);
+        bool joinNext = hasNext && last != ulong.MaxValue && nextLeaf!.StartAt(next) == last + 1 &&
+            value.Advance(last - start + 1).Equals(nextLeaf.ValueAt(next));
+        if (joinPrev || joinNext)
         {
-            bool hasPrev = FindPrevious(at, pos, out Leaf? prevLeaf, out int prev);
-            bool hasNext = Successor(at, pos, out Leaf? nextLeaf, out int next);
-            if ((hasPrev && prevLeaf!.LastAt(prev) >= start) || (hasNext && nextLeaf!.StartAt(next) <= last))
-            {
-                return false;
-            }
-            bool joinPrev = hasPrev && start != 0 && prevLeaf!.LastAt(prev) == start - 1 &&
-                prevLeaf.ValueAt(prev).Advance(start - prevLeaf.StartAt(prev)).Equals(value);
-            bool joinNext = hasNext && last != ulong.MaxValue && nextLeaf!.StartAt(next) == last + 1 &&
-                value.Advance(last - start + 1).Equals(nextLeaf.ValueAt(next));
-            if (joinPrev || joinNext)
-            {
-                // It continues a neighbour (they merge): the general insert does that.
-                return InsertChecked(start, last, value, check: true);
-            }
+            // It continues a neighbour (they merge): the general insert does that.
+            return InsertChecked(start, last, value, check: true);
         }
         _version++;
         at.EnsureCapacity(at.Count + 1, _capacity);

@@ -447,7 +447,8 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
     // and it is removed at once, with the same size, removal and spare (the walk's end, its trace and errno, is shared).
     // Only where the walk could do nothing else: no ALL, VADDR or dirty bitmap, no external pins (the notification loop),
     // and under the v4.10-v5.19 owner check only a caller of the owner's mm (else the walk ends at once, nothing removed).
-    // v1 removes it the same way (it starts at the range's start). False, with nothing changed, otherwise.
+    // v1 removes it the same way (it starts at the range's start). False, with nothing changed, otherwise. With the
+    // one-page MAP lane, the pair 515 → 438 ns (docs/benchmarks.md, 2026-12-07 pair5).
     private bool TryUnmapExactlyOneLocked(Process caller, ByteRange range, out ulong unmapped)
     {
         ctx.AssertLocked();

@@ -270,9 +270,9 @@ internal sealed class DmaPinning
     /// vfio_pin_map_dma of a one-page mapping in one straight line (issue 16's 4 KiB pair): GUP's one page into the batch
     /// as the batch path's refill would pin it, then, where the page is reserved or its charge stays within
     /// RLIMIT_MEMLOCK, the charge (one <c>vfio_lock_acct</c>), the IOPTE (<see cref="DomainSet.MapOneLocked"/>) and the
-    /// size, without the batch path's chunk search, chunk arrays and span plumbing (with the exact one-mapping UNMAP,
-    /// −4 % of the pair's CPU under load; docs/benchmarks.md, 2026-12-07 pair5, with the cost ladder that shows the rest
-    /// is in the layers, not the glue). Taken only where a batch may hold several chunks
+    /// size, without the batch path's chunk search, chunk arrays and span plumbing (with the exact one-mapping UNMAP, the
+    /// pair 515 → 438 ns in BenchmarkDotNet at load 5; docs/benchmarks.md, 2026-12-07 pair5, with the cost ladder that
+    /// shows the rest is in the layers, not the glue). Taken only where a batch may hold several chunks
     /// (nothing traced, synchronous charges to the caller's mm: <see cref="PinMapDmaLocked"/>) and the mapping has no
     /// external pin. What it does not finish it leaves exactly where the batch path would be at that point, for the
     /// caller's loop (<see cref="PinMapBatchLocked"/>) to go on: a failed GUP's answer for the chunk's refill
