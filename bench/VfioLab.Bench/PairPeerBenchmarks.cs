@@ -40,6 +40,12 @@ public class PairPeerBenchmarks
         _vaddr = ram + (Live * 4096UL);
     }
 
+    /// <summary>The rig (for the cost ladder, <see cref="PairLadder"/>).</summary>
+    internal Type1Rig Rig => _rig;
+
+    /// <summary>The probe mapping's vaddr.</summary>
+    internal ulong ProbeVaddr => _vaddr;
+
     [GlobalCleanup]
     public void Cleanup() => _peer.Dispose();
 

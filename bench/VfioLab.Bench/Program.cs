@@ -36,6 +36,11 @@ internal static class Program
             PairLoop.Run(Console.Out, int.Parse(pairs, System.Globalization.CultureInfo.InvariantCulture), tera: which is ["tera"]);
             return;
         }
+        if (args is ["--pair-ladder", string steps, .. string[] rung] && rung.Length <= 1)
+        {
+            PairLadder.Run(Console.Out, int.Parse(steps, System.Globalization.CultureInfo.InvariantCulture), rung is [string r] ? r : null);
+            return;
+        }
         if (args is ["--check-cost", string workload, .. string[] more])
         {
             CheckCost.Run(Console.Out, workload, more is [string n, ..] ? int.Parse(n, System.Globalization.CultureInfo.InvariantCulture) : 1,

@@ -109,6 +109,20 @@ internal sealed class Type1Rig
 
     public Process Process { get; }
 
+    /// <summary>The container's fd.</summary>
+    public int ContainerFd => _container;
+
+    /// <summary>The container's type1 backend.</summary>
+    public VfioLab.Type1.VfioIommu Backend
+    {
+        get
+        {
+            Process.Fds.TryGet(_container, out OpenFile file);
+            file.Put();
+            return (VfioLab.Type1.VfioIommu)((VfioLab.Vfio.VfioContainerFile)file.Operations).Container.Iommu!;
+        }
+    }
+
     public ulong Vaddr { get; set; }
 
     public ulong Mmap(ulong size, MmapFlags extra)

@@ -9,10 +9,36 @@ namespace VfioLab.Iommu;
 /// e.g. a run of VT-d <c>dma_pte</c> or LPAE block descriptors). Keyed by IOVA byte; the physical
 /// address advances with the key, so neighbours merge only when contiguous with the same size and prot.
 /// </summary>
-internal readonly record struct IopteRun(PhysAddr Phys, ulong PageSize, IommuProt Prot) : IRunValue<IopteRun>
+/// <remarks>16 bytes, not the 24 of a (phys, size, prot) triple: an IOPTE size is a power of two (a bit of the domain's
+/// pgsize_bitmap), kept as its log2. A sparse leaf of the domain's table holds a value per run beside its start and last:
+/// 40 bytes an entry became 32, and a live 4 KiB mapping 162.1 → 154.0 B (`--memory-per-mapping`, issue 16;
+/// docs/benchmarks.md, 2026-12-07 pair5). The leaf shift of a 4 KiB MAP or UNMAP moves a fifth less, which the pair's
+/// time did not show within its noise.</remarks>
+internal readonly record struct IopteRun : IRunValue<IopteRun>
 {
     private const ulong ProtMask = 0x3F;
     private const int SizeShift = 6;
+
+    /// <summary>A run of IOPTEs of <paramref name="pageSize"/> bytes (a power of two) from <paramref name="phys"/>.</summary>
+    public IopteRun(PhysAddr phys, ulong pageSize, IommuProt prot)
+    {
+        System.Diagnostics.Debug.Assert(System.Numerics.BitOperations.IsPow2(pageSize), "an IOPTE size is a power of two");
+        Phys = phys;
+        Prot = prot;
+        _log2PageSize = (byte)System.Numerics.BitOperations.Log2(pageSize);
+    }
+
+    /// <summary>The physical address the run's first byte translates to.</summary>
+    public PhysAddr Phys { get; init; }
+
+    /// <summary>The protection of every IOPTE of the run.</summary>
+    public IommuProt Prot { get; init; }
+
+    /// <summary>The size of each IOPTE (a power of two).</summary>
+    public ulong PageSize => 1UL << _log2PageSize;
+
+    // After the properties' fields, so it packs behind them (sequential layout: 8 + 4 + 1, padded to 16).
+    private readonly byte _log2PageSize;
 
     /// <inheritdoc />
     public static bool Packs => true;
@@ -22,14 +48,13 @@ internal readonly record struct IopteRun(PhysAddr Phys, ulong PageSize, IommuPro
 
     /// <inheritdoc />
     /// <remarks>One word, as a dma_pte is: a 4 KiB-aligned physical address with log2 of the page size and the
-    /// six IOMMU_* bits in its low 12 bits. A run starting mid-page, a page size that is not a power of two or
-    /// unknown protection bits do not fit (the leaf holding such a run keeps the unpacked form).</remarks>
+    /// six IOMMU_* bits in its low 12 bits. A run starting mid-page or unknown protection bits do not fit (the leaf
+    /// holding such a run keeps the unpacked form).</remarks>
     public static bool TryPack(IopteRun value, out ulong packed)
     {
-        ulong size = value.PageSize;
         ulong prot = (ulong)(uint)value.Prot;
-        packed = value.Phys.Value | ((ulong)System.Numerics.BitOperations.Log2(size) << SizeShift) | prot;
-        return (value.Phys.Value & 0xFFF) == 0 && System.Numerics.BitOperations.IsPow2(size) && prot <= ProtMask;
+        packed = value.Phys.Value | ((ulong)value._log2PageSize << SizeShift) | prot;
+        return (value.Phys.Value & 0xFFF) == 0 && prot <= ProtMask;
     }
 
     /// <inheritdoc />

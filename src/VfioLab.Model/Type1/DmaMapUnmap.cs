@@ -350,7 +350,7 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
             Errno ret = Errno.None;
             VfioDma? dmaLast = null;
             int retries = 0;
-            bool again = true;
+            bool again = all || invalidateVaddr || getBitmap || !ctx.OnePageLanes || !TryUnmapExactlyOneLocked(caller, range, out unmapped);
             while (again)
             {
                 again = false;
@@ -442,6 +442,29 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
             return ret;
         }
     }
+    // UNMAP of a range that is exactly one mapping (every 4 KiB unmap of issue 16's pair): the walk of UnmapDma would collect
+    // that one mapping into the candidates list, find no bisection and remove it; here one descent of the tree finds it
+    // and it is removed at once, with the same size, removal and spare (the walk's end, its trace and errno, is shared).
+    // Only where the walk could do nothing else: no ALL, VADDR or dirty bitmap, no external pins (the notification loop),
+    // and under the v4.10-v5.19 owner check only a caller of the owner's mm (else the walk ends at once, nothing removed).
+    // v1 removes it the same way (it starts at the range's start). False, with nothing changed, otherwise. With the
+    // one-page MAP lane, the pair 515 → 438 ns (docs/benchmarks.md, 2026-12-07 pair5).
+    private bool TryUnmapExactlyOneLocked(Process caller, ByteRange range, out ulong unmapped)
+    {
+        ctx.AssertLocked();
+        unmapped = 0;
+        VfioDma? dma = tree.FindLocked(new Iova(range.Start));
+        if (dma is null || dma.Range != range || dma.HasExternalPins || (ctx.Behavior.UnmapOwnerCheck && !ReferenceEquals(dma.Task.Mm, caller.Mm)))
+        {
+            return false;
+        }
+        unmapped = dma.Size;
+        RemoveLocked(dma);
+        KeepSpareLocked(dma);
+        ctx.OnePageLanesTaken++;
+        return true;
+    }
+
     /// <summary>vfio_remove_dma: unmaps, unpins and un-charges the mapping, unlinks it and returns its slot.</summary>
     public void RemoveLocked(VfioDma dma)
     {

@@ -130,7 +130,7 @@ internal sealed class DmaPinning
             if (_batch.IsEmpty)
             {
                 HostVirtAddr vaddr = dma.VaddrAt(offset);
-                long got = _batch.Refill(mm, vaddr, npage, write);
+                long got = _refilled != 0 ? TakeRefilled() : _batch.Refill(mm, vaddr, npage, write);
                 if (got <= 0 && PfnmapTranslation.IsPfnmap(mm, vaddr))
                 {
                     // GUP failed (it refuses VM_PFNMAP): on a PFNMAP VMA, translate through the page
@@ -212,6 +212,17 @@ internal sealed class DmaPinning
         return (long)pinned;
     }
 
+    // A failed GUP of PinMapOnePageLocked: what the next refill of the batch path (PinChunkLocked's first, at the same
+    // vaddr and page count) answers instead of asking GUP again; 0 when none is pending. Under the lock.
+    private long _refilled;
+
+    private long TakeRefilled()
+    {
+        long got = _refilled;
+        _refilled = 0;
+        return got;
+    }
+
     /// <summary>vfio_batch_unpin: releases the pages pinned ahead of use and left unused (dirtying them when
     /// <paramref name="dirty"/>), at the end of a MAP or a replay.</summary>
     public void ReleaseBatchLocked(bool dirty, int pid)
@@ -244,10 +255,15 @@ internal sealed class DmaPinning
             AddressSpace? charged = _ctx.Behavior.ExecLockedVmUnderflow ? dma.Task.Mm : dma.Mm;
             int maxChunks = _ctx.Trace.Enabled || _ctx.Behavior.AsyncLockAccounting || !ReferenceEquals(charged, mm) ? 1 : _chunks.Length;
             ulong limit = caller.MemlockLimitPages;
+            if (maxChunks > 1 && _ctx.OnePageLanes && dma.RequestedSize == _ctx.PageSize && dma.Size == 0 && dma.VpfnCount == 0 && _batch.IsEmpty)
+            {
+                error = PinMapOnePageLocked(dma, mm, limit);
+            }
             while (dma.Size < dma.RequestedSize && error == Errno.None)
             {
                 error = PinMapBatchLocked(dma, mm, limit, maxChunks);
             }
+            System.Diagnostics.Debug.Assert(_refilled == 0, "the one-page lane's GUP answer was taken by the batch path's refill");
             _batch.Release(_ctx.Machine, (dma.Prot & IommuProt.Write) != 0, caller.Pid);
         }
         dma.IommuMapped = true;
@@ -255,6 +271,56 @@ internal sealed class DmaPinning
         {
             _ctx.Emit(TraceKind.MapDmaUnwind, caller, TraceLog.F("iova", dma.Iova.Value), TraceLog.F("mapped", dma.Size), TraceLog.F("errno", error.ToString()));
         }
+        return error;
+    }
+
+    /// <summary>
+    /// vfio_pin_map_dma of a one-page mapping in one straight line (issue 16's 4 KiB pair): GUP's one page into the batch
+    /// as the batch path's refill would pin it, then, where the page is reserved or its charge stays within
+    /// RLIMIT_MEMLOCK, the charge (one <c>vfio_lock_acct</c>), the IOPTE (<see cref="DomainSet.MapOneLocked"/>) and the
+    /// size, without the batch path's chunk search, chunk arrays and span plumbing (with the exact one-mapping UNMAP, the
+    /// pair 515 → 438 ns in BenchmarkDotNet at load 5; docs/benchmarks.md, 2026-12-07 pair5, with the cost ladder that
+    /// shows the rest is in the layers, not the glue). Taken only where a batch may hold several chunks
+    /// (nothing traced, synchronous charges to the caller's mm: <see cref="PinMapDmaLocked"/>) and the mapping has no
+    /// external pin. What it does not finish it leaves exactly where the batch path would be at that point, for the
+    /// caller's loop (<see cref="PinMapBatchLocked"/>) to go on: a failed GUP's answer for the chunk's refill
+    /// (<see cref="_refilled"/>, so GUP and its fault site are asked once), a page over the limit still in the batch
+    /// (the refusal, its unwinding and its errno are <see cref="PinChunkLocked"/>'s). A failed charge or map unwinds as
+    /// the batch path does (the page unpinned, or unpinned and un-charged). Tested against the batch path on a twin host
+    /// (OnePageLaneTests).
+    /// </summary>
+    private Errno PinMapOnePageLocked(VfioDma dma, AddressSpace mm, ulong limit)
+    {
+        _ctx.AssertLocked();
+        bool write = (dma.Prot & IommuProt.Write) != 0;
+        long got = _batch.Refill(mm, dma.Vaddr, 1, write);
+        if (got <= 0)
+        {
+            _refilled = got;
+            return Errno.None;
+        }
+        Pfn pfn = _batch.Current;
+        bool rsvd = _ctx.Machine.Memory.IsReservedOrInvalid(pfn);
+        if (!rsvd && !_accounting.WithinLimitLocked(dma, mm, 1, limit))
+        {
+            return Errno.None;
+        }
+        _batch.Consume(1);
+        Errno error = rsvd ? Errno.None : _accounting.LockAcctLocked(dma, 1, async: false);
+        if (error != Errno.None)
+        {
+            Gup.UnpinUserPages(_ctx.Machine, new PfnRun(pfn, 1), write, dma.Task.Pid);
+            return error;
+        }
+        int shift = _ctx.PageShift;
+        error = _domains.MapOneLocked(dma.Iova, ByteRange.FromStartSize(pfn.ToPhys(shift).Value, 1UL << shift), dma.Prot, out int mapped);
+        if (mapped == 1)
+        {
+            dma.Size = 1UL << shift;
+            _ctx.OnePageLanesTaken++;
+            return error;
+        }
+        UnpinPagesRemoteLocked(dma, dma.RangeAt(0, 1UL << shift), pfn, doAccounting: true);
         return error;
     }
 

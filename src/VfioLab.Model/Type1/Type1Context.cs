@@ -139,6 +139,15 @@ internal sealed class Type1Context(Machine machine, Type1Behavior behavior, bool
     /// been taken when the last MAP_DMA handed its mapping over (<see cref="DeclareLinked"/>, while a checker watches).</summary>
     public HandOverEntries HandOverForCheckLocked { get; private set; }
 
+    /// <summary>Whether a one-page MAP_DMA and UNMAP_DMA take their straight lanes (DmaPinning.PinMapOnePageLocked,
+    /// DmaPinning.UnmapUnpinOnePageLocked) where those apply; false sends them through the batch paths, the reference the
+    /// lanes are tested against on a twin host (Type1TestHooks.UseBatchPathsForTest). Only tests clear it.</summary>
+    public bool OnePageLanes { get; set; } = true;
+
+    /// <summary>How many one-page MAP_DMAs and UNMAP_DMAs their lanes finished (under <see cref="Lock"/>; a plain count
+    /// the twin-host tests read to know the lanes were taken).</summary>
+    public int OnePageLanesTaken { get; set; }
+
     /// <summary>The domains, for <see cref="DeclareLinked"/>'s counts (set once by the backend that owns them).</summary>
     public DomainSet? DomainsForCheck { get; set; }
 }

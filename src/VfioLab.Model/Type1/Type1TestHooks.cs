@@ -14,6 +14,28 @@ namespace VfioLab.Type1;
 /// a buggy path of the backend would hold it; no state of its own.</remarks>
 internal sealed class Type1TestHooks(Type1Context ctx, DmaTree tree, IovaWindows iovaWindows, DomainSet domains, DeviceMemoryHolds holds)
 {
+    /// <summary>Test hook: one-page MAP_DMA and UNMAP_DMA go through the batch paths, not their straight lanes (the
+    /// reference a twin host compares the lanes with; breaks nothing).</summary>
+    public void UseBatchPathsForTest()
+    {
+        using (ctx.Lock.EnterScope())
+        {
+            ctx.OnePageLanes = false;
+        }
+    }
+
+    /// <summary>How many one-page MAP_DMAs and UNMAP_DMAs their lanes finished.</summary>
+    public int OnePageLanesTaken
+    {
+        get
+        {
+            using (ctx.Lock.EnterScope())
+            {
+                return ctx.OnePageLanesTaken;
+            }
+        }
+    }
+
     /// <summary>Test hook: the container lets go of <paramref name="device"/> (notifier unregistered, reference
     /// dropped) while its mappings of the device's memory stay (breaks pfnmap-device-referenced).</summary>
     public void DropDeviceHoldForTest(VfioDevice device)
