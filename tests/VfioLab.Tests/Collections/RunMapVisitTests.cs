@@ -26,24 +26,12 @@ public sealed class RunMapVisitTests
         int stopped = 0;
         for (int round = 0; round < 6; round++)
         {
-            // Back-to-back one-unit runs that continue nothing (packed leaves), then scattered runs of several units.
-            ulong from = (rng.Next() % 20_000) * unit;
-            for (ulong k = 0; k < (ulong)(capacity * 8); k++)
-            {
-                map.Set(from + (k * unit), from + (k * unit) + unit - 1, new Word((rng.Next() % 1_000_000) << 20));
-            }
-            for (int i = 0; i < 100; i++)
-            {
-                ulong start = (rng.Next() % 30_000) * unit;
-                map.Set(start, start + ((1 + (rng.Next() % 4)) * unit) - 1, new Word((rng.Next() % 1_000_000) << 20));
-            }
+            AddRound(map, ref rng, capacity, unit);
             packedSeen = Math.Max(packedSeen, map.PackedLeafCount());
             Run<Word>[] before = [.. map.All()];
             for (int step = 0; step < 200; step++)
             {
-                ulong start = rng.Next() % 3 == 0 && before.Length > 0 ? before[rng.Next() % (ulong)before.Length].Start + (rng.Next() % 3) : rng.Next() % (31_000 * unit);
-                ulong last = rng.Next() % 8 == 0 ? ulong.MaxValue : start + (rng.Next() % (600 * unit));
-                int max = rng.Next() % 3 == 0 ? 1 + (int)(rng.Next() % 10) : int.MaxValue;
+                (ulong start, ulong last, int max) = DrawRange(ref rng, before, unit);
                 var visitor = new Recorder(max);
                 map.Visit(start, last, ref visitor);
                 List<Run<Word>> want = [.. map.Overlapping(start, last)];
@@ -76,22 +64,11 @@ public sealed class RunMapVisitTests
         int stopped = 0;
         for (int round = 0; round < 6; round++)
         {
-            ulong from = (rng.Next() % 20_000) * unit;
-            for (ulong k = 0; k < (ulong)(capacity * 8); k++)
-            {
-                map.Set(from + (k * unit), from + (k * unit) + unit - 1, new Word((rng.Next() % 1_000_000) << 20));
-            }
-            for (int i = 0; i < 100; i++)
-            {
-                ulong start = (rng.Next() % 30_000) * unit;
-                map.Set(start, start + ((1 + (rng.Next() % 4)) * unit) - 1, new Word((rng.Next() % 1_000_000) << 20));
-            }
+            AddRound(map, ref rng, capacity, unit);
             Run<Word>[] before = [.. map.All()];
             for (int step = 0; step < 200; step++)
             {
-                ulong start = rng.Next() % 3 == 0 && before.Length > 0 ? before[rng.Next() % (ulong)before.Length].Start + (rng.Next() % 3) : rng.Next() % (31_000 * unit);
-                ulong last = rng.Next() % 8 == 0 ? ulong.MaxValue : start + (rng.Next() % (600 * unit));
-                int max = rng.Next() % 3 == 0 ? 1 + (int)(rng.Next() % 10) : int.MaxValue;
+                (ulong start, ulong last, int max) = DrawRange(ref rng, before, unit);
                 var visitor = new PackedRecorder(max);
                 map.VisitPacked(start, last, ref visitor);
                 List<Run<Word>> want = [.. map.Overlapping(start, last)];
@@ -150,6 +127,32 @@ public sealed class RunMapVisitTests
         map.Visit(7, ulong.MaxValue, ref visitor);
         Assert.Equal(1, visitor.Runs);
         Assert.Equal((7UL, ulong.MaxValue), (visitor.Start, visitor.Last));
+    }
+
+    // One round of a test map: back-to-back one-unit runs that continue nothing (packed leaves), then scattered runs of
+    // several units.
+    private static void AddRound(RunMap<Word> map, ref SplitMix64 rng, int capacity, ulong unit)
+    {
+        ulong from = (rng.Next() % 20_000) * unit;
+        for (ulong k = 0; k < (ulong)(capacity * 8); k++)
+        {
+            map.Set(from + (k * unit), from + (k * unit) + unit - 1, new Word((rng.Next() % 1_000_000) << 20));
+        }
+        for (int i = 0; i < 100; i++)
+        {
+            ulong start = (rng.Next() % 30_000) * unit;
+            map.Set(start, start + ((1 + (rng.Next() % 4)) * unit) - 1, new Word((rng.Next() % 1_000_000) << 20));
+        }
+    }
+
+    // A range to visit (starting at or just inside a run a third of the time, reaching the top of the key space an
+    // eighth of it) and how many runs the visitor takes before it stops (a few, a third of the time).
+    private static (ulong Start, ulong Last, int Max) DrawRange(ref SplitMix64 rng, Run<Word>[] runs, ulong unit)
+    {
+        ulong start = rng.Next() % 3 == 0 && runs.Length > 0 ? runs[rng.Next() % (ulong)runs.Length].Start + (rng.Next() % 3) : rng.Next() % (31_000 * unit);
+        ulong last = rng.Next() % 8 == 0 ? ulong.MaxValue : start + (rng.Next() % (600 * unit));
+        int max = rng.Next() % 3 == 0 ? 1 + (int)(rng.Next() % 10) : int.MaxValue;
+        return (start, last, max);
     }
 
     private struct Recorder(int max) : IRunVisitor<Word>
