@@ -277,7 +277,7 @@ internal sealed class DmaPinning
     /// <summary>
     /// vfio_pin_map_dma of a one-page mapping in one straight line (issue 16's 4 KiB pair): GUP's one page into the batch
     /// as the batch path's refill would pin it, then, where the page is reserved or its charge stays within
-    /// RLIMIT_MEMLOCK, the charge (one <c>vfio_lock_acct</c>), the IOPTE (<see cref="DomainSet.MapOneLocked"/>) and the
+    /// RLIMIT_MEMLOCK, the charge (one <c>vfio_lock_acct</c>), the IOPTE (<see cref="DomainSet.MapChunksLocked"/> of the one page, straight to the domain's map where there is one domain) and the
     /// size, without the batch path's chunk search, chunk arrays and span plumbing (with the exact one-mapping UNMAP, the
     /// pair 515 → 438 ns in BenchmarkDotNet at load 5; docs/benchmarks.md, 2026-12-07 pair5, with the cost ladder that
     /// shows the rest is in the layers, not the glue). Taken only where a batch may hold several chunks
@@ -313,7 +313,8 @@ internal sealed class DmaPinning
             return error;
         }
         int shift = _ctx.PageShift;
-        error = _domains.MapOneLocked(dma.Iova, ByteRange.FromStartSize(pfn.ToPhys(shift).Value, 1UL << shift), dma.Prot, out int mapped);
+        ByteRange page = ByteRange.FromStartSize(pfn.ToPhys(shift).Value, 1UL << shift);
+        error = _domains.MapChunksLocked(dma.Iova, new ReadOnlySpan<ByteRange>(in page), dma.Prot, out int mapped);
         if (mapped == 1)
         {
             dma.Size = 1UL << shift;

@@ -355,21 +355,6 @@ internal sealed class DomainSet(Type1Context ctx, IovaWindows windows)
         return error;
     }
 
-    /// <summary><see cref="MapChunksLocked"/> of one chunk (a one-page MAP's page: DmaPinning.PinMapOnePageLocked), with
-    /// one domain straight to its <see cref="IommuDomain.Map"/>, which is what MapChunks does with one chunk: the same
-    /// lock, checks, fault site, IOPTE and trace, without the span and the per-domain bookkeeping.</summary>
-    public Errno MapOneLocked(Iova iova, ByteRange chunk, IommuProt prot, out int mapped)
-    {
-        ctx.AssertLocked();
-        if (_domains.Count == 1)
-        {
-            Errno e = _domains[0].Domain.Map(iova, new PhysAddr(chunk.Start), chunk.Size, prot | IommuProt.Cache);
-            mapped = e == Errno.None ? 1 : 0;
-            return e;
-        }
-        return MapChunksLocked(iova, new ReadOnlySpan<ByteRange>(in chunk), prot, out mapped);
-    }
-
     /// <summary>
     /// The first half of vfio_unmap_unpin: the mapping's translations go from every domain but the first (one
     /// <c>iommu_unmap</c> each). Then <see cref="UnmapFirstBatchLocked"/> takes them from the first, a bounded batch at

@@ -140,7 +140,7 @@ internal sealed class Type1Context(Machine machine, Type1Behavior behavior, bool
     public HandOverEntries HandOverForCheckLocked { get; private set; }
 
     /// <summary>Whether a one-page MAP_DMA and UNMAP_DMA take their straight lanes (DmaPinning.PinMapOnePageLocked,
-    /// DmaPinning.UnmapUnpinOnePageLocked) where those apply; false sends them through the batch paths, the reference the
+    /// DmaMapUnmap.TryUnmapExactlyOneLocked) where those apply; false sends them through the batch paths, the reference the
     /// lanes are tested against on a twin host (Type1TestHooks.UseBatchPathsForTest). Only tests clear it.</summary>
     public bool OnePageLanes { get; set; } = true;
 
