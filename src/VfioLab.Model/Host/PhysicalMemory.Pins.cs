@@ -253,20 +253,21 @@ internal sealed partial class PhysicalMemory
         }
         using (_gate.EnterScope())
         {
-            return _pins.DenseWindowCount == 0 ? (0, 1) : _pins.SampleDense(runs, 16);
+            return DenseSampleLocked(runs);
         }
     }
 
     // Whether under half of a sample of the batch (every 16th run) lands in a dense window of the pin map.
     private bool MostlySparse(ReadOnlySpan<PfnRun> batch)
     {
-        if (_pins.DenseWindowCount == 0)
-        {
-            return true;
-        }
-        (int dense, int sampled) = _pins.SampleDense(batch, 16);
+        (int dense, int sampled) = DenseSampleLocked(batch);
         return 2 * dense < sampled;
     }
+
+    // Of every 16th run, how many land in a dense window of the pin map, of how many looked at (none of one, without a
+    // look, while no window is dense).
+    private (int Dense, int Sampled) DenseSampleLocked(ReadOnlySpan<PfnRun> runs) =>
+        _pins.DenseWindowCount == 0 ? (0, 1) : _pins.SampleDense(runs, 16);
 
     private static PfnRun[] CopyOf(ReadOnlySpan<PfnRun> runs)
     {
