@@ -1,6 +1,7 @@
 using System.Reflection;
 using VfioLab.Abi;
 using VfioLab.Addressing;
+using VfioLab.Diagnostics;
 using VfioLab.Host;
 using VfioLab.Iommu;
 using VfioLab.Type1;
@@ -25,11 +26,13 @@ internal static class PairLadder
         Type1Rig rig = bench.Rig;
         Process process = rig.Process;
         VfioIommu iommu = rig.Backend;
+        // The tree, the domains and the container's lock through the accessors the checker reads them by; the two
+        // layers nothing outside type1 reads, through their fields.
         var dma = (DmaMapUnmap)Field(iommu, "_dma");
-        var tree = (DmaTree)Field(iommu, "_tree");
         var accounting = (LockedMemoryAccounting)Field(iommu, "_accounting");
-        var domains = (DomainSet)Field(iommu, "_domains");
-        var ctx = (Type1Context)Field(iommu, "_ctx");
+        DmaTree tree = iommu.TreeForCheck;
+        DomainSet domains = iommu.DomainsForCheck;
+        OrderedLock containerLock = iommu.CheckLock;
         AddressSpace mm = process.Mm!;
         ulong vaddr = bench.ProbeVaddr;
         IommuDomain domain = domains.DomainsLocked[0].Domain;
@@ -51,7 +54,7 @@ internal static class PairLadder
         Step(output, "container ioctl CHECK_EXTENSION", n, () => process.Syscalls.Ioctl(rig.ContainerFd, VfioIoctl.CheckExtension, VfioExtension.Type1v2Iommu));
         Step(output, "type1 lock enter+exit", n, () =>
         {
-            using (ctx.Lock.EnterScope())
+            using (containerLock.EnterScope())
             {
             }
         });
@@ -67,7 +70,7 @@ internal static class PairLadder
         });
         Step(output, "tree link+remove", n, () =>
         {
-            using (ctx.Lock.EnterScope())
+            using (containerLock.EnterScope())
             {
                 tree.TryLinkLocked(probe);
                 tree.CountLinkedLocked();
@@ -87,7 +90,7 @@ internal static class PairLadder
         });
         Step(output, "charge+uncharge", n, () =>
         {
-            using (ctx.Lock.EnterScope())
+            using (containerLock.EnterScope())
             {
                 accounting.LockAcctLocked(probe, 1, async: false);
                 accounting.LockAcctLocked(probe, -1, async: true);
@@ -157,7 +160,8 @@ internal static class PairLadder
     }
 
     private static object Field(object o, string name) =>
-        o.GetType().GetField(name, BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(o)!;
+        o.GetType().GetField(name, BindingFlags.NonPublic | BindingFlags.Instance)?.GetValue(o)
+        ?? throw new InvalidOperationException($"--pair-ladder: {o.GetType().Name} has no field {name} any more; update PairLadder");
 
     // A rung's name must contain this to run (all when null): one rung alone under a profiler.
     private static string? _only;
