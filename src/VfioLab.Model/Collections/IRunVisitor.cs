@@ -11,3 +11,16 @@ internal interface IRunVisitor<T>
     /// <paramref name="value"/>; false to stop the walk after it.</summary>
     bool Visit(ulong start, ulong last, T value);
 }
+
+/// <summary>
+/// What <see cref="RunMap{T}.VisitPacked"/> calls: <see cref="IRunVisitor{T}.Visit"/> for single runs, and
+/// <see cref="VisitPacked"/> for a packed leaf's runs that lie wholly inside the range visited.
+/// </summary>
+internal interface IPackedRunVisitor<T> : IRunVisitor<T>
+    where T : struct, IRunValue<T>
+{
+    /// <summary>The runs <c>[start + k * unit, start + (k + 1) * unit - 1]</c>, back to back, whose values are
+    /// <c>T.Unpack(packed[k])</c>, for each k of <paramref name="packed"/> (never empty); false to stop the walk after
+    /// them.</summary>
+    bool VisitPacked(ulong start, ulong unit, ReadOnlySpan<ulong> packed);
+}
