@@ -504,12 +504,7 @@ internal sealed partial class InvariantChecker
         /// | IOMMU_CACHE, in RAM, and reach no host frame twice; <paramref name="chargeable"/> its non-reserved pages.</summary>
         public bool Cover(ref RunStream runs, VfioDma d, out ulong chargeable)
         {
-            _prot = Begin(d, out chargeable);
-            _cursor = d.Range.Start;
-            _last = d.Last;
-            _open = false;
-            _covered = false;
-            _chargeable = 0;
+            Start(d, out chargeable);
             while (!_covered)
             {
                 if (runs.NeedsFetch)
@@ -730,39 +725,32 @@ internal sealed partial class InvariantChecker
         /// (a translation beside it, in the window the runs were copied from, makes this false).</summary>
         public bool CoverExactly(ReadOnlySpan<MappedRun> runs, VfioDma d, out ulong chargeable)
         {
-            IommuProt prot = Begin(d, out chargeable);
-            ulong cursor = d.Range.Start;
-            ulong segPhys = 0;
-            ulong segLast = 0;
+            Start(d, out chargeable);
             for (int i = 0; i < runs.Length; i++)
             {
                 MappedRun r = runs[i];
-                if (r.Iova.Start != cursor || r.Prot != prot || r.Iova.Last > d.Last)
+                if (r.Iova.Last > d.Last || !Take(r.Iova.Start, r.Iova.Last, r.Phys.Value, r.Prot))
                 {
                     return false;
                 }
-                ulong phys = r.Phys.Value;
-                ulong physLast = phys + (r.Iova.Last - r.Iova.Start);
-                if (i > 0 && segLast != ulong.MaxValue && segLast + 1 == phys)
+                if (_covered)
                 {
-                    segLast = physLast;
+                    chargeable = _chargeable;
+                    return i == runs.Length - 1 && Segment(_segPhys, _segLast, ref chargeable) && ChargedOnce();
                 }
-                else
-                {
-                    if (i > 0 && !Segment(segPhys, segLast, ref chargeable))
-                    {
-                        return false;
-                    }
-                    segPhys = phys;
-                    segLast = physLast;
-                }
-                if (r.Iova.Last == d.Last)
-                {
-                    return i == runs.Length - 1 && Segment(segPhys, segLast, ref chargeable) && ChargedOnce();
-                }
-                cursor = r.Iova.Last + 1;
             }
             return false;
+        }
+
+        // Cover's and CoverExactly's start on a mapping: the pass begun (Begin), at its first IOVA, no translation open.
+        private void Start(VfioDma d, out ulong chargeable)
+        {
+            _prot = Begin(d, out chargeable);
+            _cursor = d.Range.Start;
+            _last = d.Last;
+            _open = false;
+            _covered = false;
+            _chargeable = 0;
         }
 
         // A new mapping's pass: nothing counted or kept yet; the protection its translations must carry.
