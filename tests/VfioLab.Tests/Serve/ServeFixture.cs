@@ -13,19 +13,26 @@ internal sealed class ServeFixture : IDisposable
     private readonly TempDirectory _dir = new();
     private readonly StringWriter _log = new();
 
+    // The server's log writer: one synchronized wrapper of _log, whose writes lock the wrapper itself. Log reads _log
+    // under that same lock, since tests poll it while the server's threads append (a StringBuilder read during an
+    // append can throw).
+    private readonly TextWriter _serverLog;
+
     public ServeFixture(LabHost? host = null)
     {
+        _serverLog = TextWriter.Synchronized(_log);
         Host = host ?? new LabHostBuilder()
             .WithMemory(256UL << 20)
             .AddPciDevice("nic", "0000:02:00.0", d => d.Bar(0, 1UL << 20).Group(7))
             .Build();
-        Server = ServeServer.Start(Host, Path.Combine(_dir.Path, "vfio.sock"), new ServeOptions { Log = TextWriter.Synchronized(_log) });
+        Server = ServeServer.Start(Host, Path.Combine(_dir.Path, "vfio.sock"), new ServeOptions { Log = _serverLog });
     }
 
     /// <summary>A server recording its clients (<c>serve --record</c>) to <see cref="RecordPath"/>, over the host of
     /// <paramref name="hostYaml"/> (a scenario file's text; its steps run first, as vfiolab serve runs them).</summary>
     public ServeFixture(string hostYaml)
     {
+        _serverLog = TextWriter.Synchronized(_log);
         RecordPath = Path.Combine(_dir.Path, "recorded.yaml");
         VfioLab.Scenarios.PreparedScenario prepared = VfioLab.Scenarios.ScenarioRunner.Prepare(VfioLab.Scenarios.ScenarioDocument.Parse(hostYaml, "host.yaml"));
         if (prepared.Document.StepCount > 0)
@@ -35,7 +42,7 @@ internal sealed class ServeFixture : IDisposable
         Host = prepared.Host;
         Server = ServeServer.Start(Host, Path.Combine(_dir.Path, "vfio.sock"), new ServeOptions
         {
-            Log = TextWriter.Synchronized(_log),
+            Log = _serverLog,
             RecordPath = RecordPath,
             RecordHostText = hostYaml,
             RecordHostFile = "host.yaml",
@@ -51,7 +58,16 @@ internal sealed class ServeFixture : IDisposable
 
     public ServeServer Server { get; }
 
-    public string Log => _log.ToString();
+    public string Log
+    {
+        get
+        {
+            lock (_serverLog)
+            {
+                return _log.ToString();
+            }
+        }
+    }
 
     public WireClient Connect() => new(Server.SocketPath);
 
