@@ -8,6 +8,55 @@ namespace VfioLab.Collections;
 internal sealed partial class RunMap<T>
     where T : struct, IRunValue<T>
 {
+    // The finger: the leaf a descent of the last one-run insert or removal found, and the keys [_fingerLow, _fingerHigh]
+    // a descent routes to it (bounded by the separators on that descent's path), valid while the map is unchanged since
+    // (_fingerVersion == _version: every change of the map bumps _version, as its enumerators rely on). A 4 KiB MAP_DMA
+    // inserts its IOPTE run and the UNMAP_DMA that follows removes it from the same leaf, and the next MAP inserts it
+    // there again: the pair's two descents of a table of 65,535 runs (~20 ns each at tier 1, --pair-ladder) become
+    // two range tests (issue 16; docs/benchmarks.md, 2026-12-07 pair6). Debug builds check every use against a descent.
+    private Leaf? _finger;
+    private int _fingerVersion;
+    private ulong _fingerLow;
+    private ulong _fingerHigh;
+
+    // The leaf a descent for `start` reaches: the finger's where it is valid and covers start (`fresh` false: no path
+    // recorded), else a recorded descent's (`fresh` true), which becomes the finger.
+    private Leaf DescendForOne(ulong start, out bool fresh)
+    {
+        if (_finger is { } f && _fingerVersion == _version && start >= _fingerLow && start <= _fingerHigh)
+        {
+            System.Diagnostics.Debug.Assert(ReferenceEquals(Descend(start, record: false), f), "the finger is the leaf a descent reaches");
+            fresh = false;
+            return f;
+        }
+        Leaf at = Descend(start, record: true);
+        ulong low = 0;
+        ulong high = ulong.MaxValue;
+        bool haveLow = false;
+        bool haveHigh = false;
+        for (int depth = _height - 1; depth >= 0 && !(haveLow && haveHigh); depth--)
+        {
+            Inner node = _pathNodes![depth];
+            int slot = _pathSlots![depth];
+            if (!haveLow && slot > 0)
+            {
+                low = node.Keys[slot];
+                haveLow = true;
+            }
+            if (!haveHigh && slot < node.Count - 1)
+            {
+                high = node.Keys[slot + 1] - 1;
+                haveHigh = true;
+            }
+        }
+        _finger = at;
+        _fingerLow = low;
+        _fingerHigh = high;
+        _fingerVersion = _version;
+        fresh = true;
+        return at;
+    }
+
     /// <summary><see cref="TryInsert"/> of a run that joins neither neighbour into a sparse leaf with room (the IOPTE
     /// run of a 4 KiB map between other mappings), shifted in place with nothing else to do.
     /// Anything else (an empty map, a packed or full leaf, a run that continues a neighbour) is
@@ -19,7 +68,7 @@ internal sealed partial class RunMap<T>
         {
             return InsertChecked(start, last, value, check: true);
         }
-        Leaf at = Descend(start, record: true);
+        Leaf at = DescendForOne(start, out _);
         int pos = Rank(at, start);
         if (at.IsDense || at.Count >= _capacity)
         {
@@ -50,6 +99,7 @@ internal sealed partial class RunMap<T>
         {
             TryPack(at);
         }
+        _fingerVersion = _version;
         return true;
     }
 
@@ -58,13 +108,27 @@ internal sealed partial class RunMap<T>
     /// the removal is <see cref="TryRemoveExact"/>'s own. Ends exactly as <see cref="TryRemoveExact"/>.</summary>
     public bool TryRemoveExactOne(ulong start, ulong last, out T value)
     {
-        if (!TryFindExact(start, last, out Leaf? at, out int pos, out value))
+        value = default;
+        if (_root is null)
         {
             return false;
         }
+        Leaf at = DescendForOne(start, out bool fresh);
+        int pos = Rank(at, start) - 1;
+        // A run starting at start lies in the leaf start descends to (separators are run starts).
+        if (pos < 0 || at.StartAt(pos) != start || at.LastAt(pos) != last)
+        {
+            return false;
+        }
+        value = at.ValueAt(pos);
         int left = at.Count - 1;
         if (at.IsDense || left == 0 || (_height > 0 && left < _capacity / 2))
         {
+            if (!fresh)
+            {
+                // The removal may merge or drop the leaf, which takes the path to it.
+                Descend(start, record: true);
+            }
             DeleteRange(at, pos, 1);
             return true;
         }
@@ -73,6 +137,7 @@ internal sealed partial class RunMap<T>
         at.ClearTail(1);
         Count--;
         _version++;
+        _fingerVersion = _version;
         return true;
     }
 }

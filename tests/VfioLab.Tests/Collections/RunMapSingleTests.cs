@@ -50,6 +50,90 @@ public sealed class RunMapSingleTests
         map.AssertValid();
     }
 
+    /// <summary>The one-run lanes start from the leaf the last one found (the finger) while the map is unchanged: any
+    /// other change in between (a general insert, set, removal or clear, which may split, merge, pack or drop that leaf)
+    /// must send them back to a descent. One-run calls mixed with general ones in a small key space, against a twin that
+    /// takes only the general ones, must end alike after every call.</summary>
+    [Theory]
+    [InlineData(4, 0x5eed_f101UL)]
+    [InlineData(8, 0x5eed_f102UL)]
+    [InlineData(64, 0x5eed_f103UL)]
+    public void OneRunCalls_BetweenGeneralChanges_EndAsTwin(int capacity, ulong seed)
+    {
+        var rng = new SplitMix64(seed);
+        var map = new RunMap<Word>(capacity);
+        var twin = new RunMap<Word>(capacity);
+        ulong keys = (ulong)(capacity * 30);
+        int ones = 0;
+        int general = 0;
+        for (int step = 0; step < 8000; step++)
+        {
+            string where = $"seed 0x{seed:x} step {step}";
+            ulong start = rng.Next() % keys;
+            switch (rng.Next() % 8)
+            {
+                case 0:
+                {
+                    ulong last = start + (rng.Next() % 8);
+                    var value = new Word((rng.Next() % 3) << 20);
+                    map.Set(start, last, value);
+                    twin.Set(start, last, value);
+                    general++;
+                    break;
+                }
+                case 1:
+                {
+                    ulong last = start + (rng.Next() % 16);
+                    map.Remove(start, last);
+                    twin.Remove(start, last);
+                    general++;
+                    break;
+                }
+                case 2 when rng.Next() % 64 == 0:
+                    map.Clear();
+                    twin.Clear();
+                    general++;
+                    break;
+                case 3:
+                {
+                    var value = new Word(start << 20);
+                    Assert.Equal(twin.TryInsert(start, start + 1, value), map.TryInsert(start, start + 1, value));
+                    general++;
+                    break;
+                }
+                case 4:
+                case 5:
+                {
+                    var value = new Word(start << 20);
+                    bool expected = twin.TryInsert(start, start, value);
+                    Assert.True(expected == map.TryInsertOne(start, start, value), $"{where}: insert one at {start}");
+                    ones++;
+                    break;
+                }
+                default:
+                {
+                    if (!twin.TryGetAtOrAfter(start, out Run<Word> r))
+                    {
+                        break;
+                    }
+                    bool expected = twin.TryRemoveExact(r.Start, r.Last, out Word ev);
+                    bool got = map.TryRemoveExactOne(r.Start, r.Last, out Word gv);
+                    Assert.True(expected == got && ev.Equals(gv), $"{where}: remove [{r.Start}, {r.Last}]");
+                    ones++;
+                    break;
+                }
+            }
+            map.AssertValid();
+            Assert.Equal(twin.Count, map.Count);
+            if (step % 8 == 0)
+            {
+                Assert.Equal([.. twin.All()], [.. map.All()]);
+            }
+        }
+        Assert.Equal([.. twin.All()], [.. map.All()]);
+        Assert.True(ones > 2000 && general > 2000, $"one-run calls {ones}, general {general}: both must run");
+    }
+
     internal readonly record struct Tagged(ulong V, string? Tag) : IRunValue<Tagged>
     {
         public static bool Packs => false;
