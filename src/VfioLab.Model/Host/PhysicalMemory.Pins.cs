@@ -218,9 +218,13 @@ internal sealed partial class PhysicalMemory
         ulong last = run.Last.Value;
         using (_gate.EnterScope())
         {
+            // Where no pinned frame has lost its last reference (_orphanPins), a frame whose last pin goes is still
+            // referenced and nothing can be freed: the reference map is not read (as UnpinRuns does). That read was a
+            // descent of the reference map per 4 KiB unmap (issue 16's pair; docs/benchmarks.md, 2026-12-07 pair6).
+            List<PfnRun>? released = _orphanPins != 0 ? _released : null;
             // One frame holding one pin in a sparse window (every 4 KiB unmap on unshattered memory): the lookup that
             // finds the pin is the coverage check, and the pin goes in the same breath (two descents, not four).
-            bool only = run.Count == 1 && _pins.TryDropOnlyCount(first, _released);
+            bool only = run.Count == 1 && _pins.TryDropOnlyCount(first, released);
             if (only || _pins.Covers(first, last))
             {
                 if (markDirty && !_dirty.NoneZero(first, last))
@@ -230,11 +234,14 @@ internal sealed partial class PhysicalMemory
                 ulong fallen = 1;
                 if (!only)
                 {
-                    _pins.Adjust(first, last, -1, _released, out _, out fallen);
+                    _pins.Adjust(first, last, -1, released, out _, out fallen);
                 }
                 _pinnedFrames -= fallen;
                 _totalPins -= run.Count;
-                ReleaseUnusedLocked(_released, _refs);
+                if (released is not null)
+                {
+                    ReleaseUnusedLocked(released, _refs);
+                }
                 return;
             }
         }
