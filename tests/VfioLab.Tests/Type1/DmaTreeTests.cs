@@ -23,6 +23,7 @@ public sealed class DmaTreeTests
         VfioIommu backend = t.Backend(c);
         var held = new SortedDictionary<ulong, ulong>(); // first page -> pages
         var random = new Random(seed);
+        ulong lastMapped = 0;
         for (int step = 0; step < 3000; step++)
         {
             ulong first = (ulong)random.Next(Slots);
@@ -35,6 +36,7 @@ public sealed class DmaTreeTests
             if (random.Next(2) == 0)
             {
                 long ret = t.Map(c, 0x100000 + (first * Page), ram + (first * Page), pages * Page);
+                lastMapped = first;
                 Assert.Equal(overlaps ? Errno.EEXIST.AsReturn() : 0, ret);
                 if (!overlaps)
                 {
@@ -66,10 +68,14 @@ public sealed class DmaTreeTests
                 DmaTree tree = backend.TreeForCheck;
                 Assert.True(tree.IsSoundForTestLocked(), $"step {step}");
                 Assert.Equal(held.Count, tree.CountLocked);
-                ulong probe = 0x100000 + ((ulong)random.Next(Slots) * Page);
-                KeyValuePair<ulong, ulong>? holder = held.Where(h => probe >= 0x100000 + (h.Key * Page) && probe < 0x100000 + ((h.Key + h.Value) * Page))
-                    .Select(h => (KeyValuePair<ulong, ulong>?)h).FirstOrDefault();
-                Assert.Equal(holder is { } hh ? 0x100000 + (hh.Key * Page) : null, tree.FindLocked(new VfioLab.Addressing.Iova(probe))?.Range.Start);
+                // A random page, and the page the last MAP named (the lookup's shortcut: the mapping last linked, which
+                // an UNMAP since may have removed).
+                foreach (ulong probe in new[] { 0x100000 + ((ulong)random.Next(Slots) * Page), 0x100000 + (lastMapped * Page) })
+                {
+                    KeyValuePair<ulong, ulong>? holder = held.Where(h => probe >= 0x100000 + (h.Key * Page) && probe < 0x100000 + ((h.Key + h.Value) * Page))
+                        .Select(h => (KeyValuePair<ulong, ulong>?)h).FirstOrDefault();
+                    Assert.Equal(holder is { } hh ? 0x100000 + (hh.Key * Page) : null, tree.FindLocked(new VfioLab.Addressing.Iova(probe))?.Range.Start);
+                }
                 List<ulong> runs = [];
                 foreach (VfioLab.Collections.Run<DmaRef> r in tree.RunsLocked())
                 {
