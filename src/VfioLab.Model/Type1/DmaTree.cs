@@ -39,6 +39,16 @@ internal sealed partial class DmaTree
     // profile, ~30 ns; docs/benchmarks.md, 2026-12-07 pair6). Mappings are disjoint, so the one containing an IOVA is
     // the one a descent finds.
     private VfioDma? _lastLinked;
+    // The gap the last unlink left: the mappings on either side of the one it took out (null past the first or the
+    // last), neighbours in IOVA order until the next link or unlink (either forgets it; rotations keep the order). A MAP
+    // whose range falls inside it links without a descent: no mapping can overlap it, and of two neighbours in order
+    // exactly one has a free child slot on the gap's side, where a descent would end. The MAP after an UNMAP of the
+    // same range (issue 16's 4 KiB pair, a vIOMMU guest's unmap and map of a page) descended ~17 levels of a tree of
+    // 65,535 (TryLinkLocked was 4.7 % of the pair's profile); the unlink pays two short in-order walks for it
+    // (docs/benchmarks.md, 2026-12-07 pair6).
+    private bool _gapKnown;
+    private VfioDma? _gapLow;
+    private VfioDma? _gapHigh;
 
     public DmaTree(Type1Context ctx)
     {
@@ -324,6 +334,23 @@ internal sealed partial class DmaTree
         VfioDma? parent = null;
         VfioDma? n = _root;
         bool left = false;
+        if (_gapKnown && (_gapLow is null || _gapLow.Range.Last < start) && (_gapHigh is null || last < _gapHigh.Range.Start))
+        {
+            // Inside the gap: the descent would end at the low neighbour's empty right slot or the high one's empty left.
+            if (_gapLow is not null && _gapLow.TreeRight is null)
+            {
+                parent = _gapLow;
+                n = null;
+            }
+            else if (_gapHigh is not null && _gapHigh.TreeLeft is null)
+            {
+                parent = _gapHigh;
+                left = true;
+                n = null;
+            }
+            System.Diagnostics.Debug.Assert(n is null, "two neighbours in order (or an empty tree): one has a free slot between them");
+            DebugAssertDescentEndsAt(start, last, parent, left);
+        }
         while (n is not null)
         {
             parent = n;
@@ -362,7 +389,43 @@ internal sealed partial class DmaTree
         }
         InsertFixup(dma);
         _lastLinked = dma;
+        _gapKnown = false;
         return true;
+    }
+
+    [System.Diagnostics.Conditional("DEBUG")]
+    private void DebugAssertDescentEndsAt(ulong start, ulong last, VfioDma? parent, bool left)
+    {
+        VfioDma? at = null;
+        bool side = false;
+        for (VfioDma? n = _root; n is not null;)
+        {
+            System.Diagnostics.Debug.Assert(last < n.Range.Start || start > n.Range.Last, "no mapping overlaps the gap");
+            at = n;
+            side = last < n.Range.Start;
+            n = side ? n.TreeLeft : n.TreeRight;
+        }
+        System.Diagnostics.Debug.Assert(ReferenceEquals(at, parent) && (at is null || side == left), "the gap's slot is where a descent ends");
+    }
+
+    // In-order predecessor (rb_prev).
+    private static VfioDma? Previous(VfioDma n)
+    {
+        if (n.TreeLeft is { } l)
+        {
+            while (l.TreeRight is { } r)
+            {
+                l = r;
+            }
+            return l;
+        }
+        VfioDma? p = n.TreeParent;
+        while (p is not null && ReferenceEquals(n, p.TreeLeft))
+        {
+            n = p;
+            p = p.TreeParent;
+        }
+        return p;
     }
 
     /// <summary>Undoes <see cref="TryLinkLocked"/> for a MAP refused after it (no slot, outside the windows, allocation).</summary>
@@ -601,6 +664,9 @@ internal sealed partial class DmaTree
         {
             _lastLinked = null;
         }
+        _gapLow = Previous(z);
+        _gapHigh = Next(z);
+        _gapKnown = true;
         _claimed?.Remove(z.Range.Start, z.Range.Last);
         bool removedRed;
         VfioDma? x;
