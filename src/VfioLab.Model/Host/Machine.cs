@@ -59,7 +59,24 @@ internal sealed class Machine
     /// <summary>Why the last system call or pinning-driver call on this host failed, whichever process or device made
     /// it, or none when it succeeded (<see cref="Refusals"/>): what a single-threaded driver such as the scenario
     /// runner reads after a step.</summary>
-    public Refusal LastRefusal { get; set; }
+    public Refusal LastRefusal
+    {
+        get => _lastRefusal;
+        set => _lastRefusal = value;
+    }
+
+    private Refusal _lastRefusal;
+
+    /// <summary>Forgets <see cref="LastRefusal"/> if one is recorded (a call that succeeded), testing its errno where it
+    /// lies: through the property the 72-byte record was copied out to test one field, twice per system call (host and
+    /// process), ~1 % of issue 16's 4 KiB pair profile (docs/benchmarks.md, 2026-12-07 pair6).</summary>
+    internal void ForgetLastRefusal()
+    {
+        if (_lastRefusal.Errno != Abi.Errno.None)
+        {
+            _lastRefusal = default;
+        }
+    }
 
     /// <summary>Failure injection for fallible steps (<c>alloc</c>, <c>pin</c>, ...).</summary>
     public FaultInjector Faults { get; }

@@ -59,7 +59,24 @@ internal sealed class Process
 
     /// <summary>Why the process's last system call failed (<see cref="Refusals"/>), or none when it succeeded or no
     /// check explained its errno. Written by the call's own thread when it returns.</summary>
-    public Refusal LastRefusal { get; set; }
+    public Refusal LastRefusal
+    {
+        get => _lastRefusal;
+        set => _lastRefusal = value;
+    }
+
+    private Refusal _lastRefusal;
+
+    /// <summary>Forgets <see cref="LastRefusal"/> if one is recorded (a call that succeeded), testing its errno where it
+    /// lies: through the property the 72-byte record was copied out to test one field, twice per system call (host and
+    /// process), ~1 % of issue 16's 4 KiB pair profile (docs/benchmarks.md, 2026-12-07 pair6).</summary>
+    internal void ForgetLastRefusal()
+    {
+        if (_lastRefusal.Errno != Abi.Errno.None)
+        {
+            _lastRefusal = default;
+        }
+    }
 
     /// <summary>The address space this process had last (the one exec gave it), kept after exit so its
     /// <c>locked_vm</c> stays readable (a dead mm's counter is what leaks show up in).</summary>

@@ -480,14 +480,8 @@ internal sealed class SimulatedProcess(Process process) : ISyscallSurface
     {
         if (result >= 0)
         {
-            if (Process.LastRefusal.IsSet)
-            {
-                Process.LastRefusal = default;
-            }
-            if (Process.Machine.LastRefusal.IsSet)
-            {
-                Process.Machine.LastRefusal = default;
-            }
+            Process.ForgetLastRefusal();
+            Process.Machine.ForgetLastRefusal();
             return result;
         }
         Refusal refusal = Refusals.Take(ErrnoExtensions.FromReturn(result));
