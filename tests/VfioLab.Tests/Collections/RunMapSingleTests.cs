@@ -73,55 +73,55 @@ public sealed class RunMapSingleTests
             switch (rng.Next() % 8)
             {
                 case 0:
-                {
-                    ulong last = start + (rng.Next() % 8);
-                    var value = new Word((rng.Next() % 3) << 20);
-                    map.Set(start, last, value);
-                    twin.Set(start, last, value);
-                    general++;
-                    break;
-                }
+                    {
+                        ulong last = start + (rng.Next() % 8);
+                        var value = new Word((rng.Next() % 3) << 20);
+                        map.Set(start, last, value);
+                        twin.Set(start, last, value);
+                        general++;
+                        break;
+                    }
                 case 1:
-                {
-                    ulong last = start + (rng.Next() % 16);
-                    map.Remove(start, last);
-                    twin.Remove(start, last);
-                    general++;
-                    break;
-                }
+                    {
+                        ulong last = start + (rng.Next() % 16);
+                        map.Remove(start, last);
+                        twin.Remove(start, last);
+                        general++;
+                        break;
+                    }
                 case 2 when rng.Next() % 64 == 0:
                     map.Clear();
                     twin.Clear();
                     general++;
                     break;
                 case 3:
-                {
-                    var value = new Word(start << 20);
-                    Assert.Equal(twin.TryInsert(start, start + 1, value), map.TryInsert(start, start + 1, value));
-                    general++;
-                    break;
-                }
-                case 4:
-                case 5:
-                {
-                    var value = new Word(start << 20);
-                    bool expected = twin.TryInsert(start, start, value);
-                    Assert.True(expected == map.TryInsertOne(start, start, value), $"{where}: insert one at {start}");
-                    ones++;
-                    break;
-                }
-                default:
-                {
-                    if (!twin.TryGetAtOrAfter(start, out Run<Word> r))
                     {
+                        var value = new Word(start << 20);
+                        Assert.Equal(twin.TryInsert(start, start + 1, value), map.TryInsert(start, start + 1, value));
+                        general++;
                         break;
                     }
-                    bool expected = twin.TryRemoveExact(r.Start, r.Last, out Word ev);
-                    bool got = map.TryRemoveExactOne(r.Start, r.Last, out Word gv);
-                    Assert.True(expected == got && ev.Equals(gv), $"{where}: remove [{r.Start}, {r.Last}]");
-                    ones++;
-                    break;
-                }
+                case 4:
+                case 5:
+                    {
+                        var value = new Word(start << 20);
+                        bool expected = twin.TryInsert(start, start, value);
+                        Assert.True(expected == map.TryInsertOne(start, start, value), $"{where}: insert one at {start}");
+                        ones++;
+                        break;
+                    }
+                default:
+                    {
+                        if (!twin.TryGetAtOrAfter(start, out Run<Word> r))
+                        {
+                            break;
+                        }
+                        bool expected = twin.TryRemoveExact(r.Start, r.Last, out Word ev);
+                        bool got = map.TryRemoveExactOne(r.Start, r.Last, out Word gv);
+                        Assert.True(expected == got && ev.Equals(gv), $"{where}: remove [{r.Start}, {r.Last}]");
+                        ones++;
+                        break;
+                    }
             }
             map.AssertValid();
             Assert.Equal(twin.Count, map.Count);
