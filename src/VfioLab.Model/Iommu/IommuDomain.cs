@@ -234,6 +234,10 @@ internal sealed partial class IommuDomain
         FaultInjector faults = Faults;
         bool tracing = Trace.Enabled;
         int runs = 0;
+        // IOPTEs of the smallest size, counted once after the loop: per chunk, the two counters' read-modify-writes in
+        // memory made a chain from chunk to chunk (the hottest spot of this method on 1-page runs, issue 16:
+        // docs/benchmarks.md, 2026-12-07 "onepage6").
+        ulong smallest = 0;
         ulong at = iova.Value;
         foreach (ByteRange chunk in chunks)
         {
@@ -278,11 +282,18 @@ internal sealed partial class IommuDomain
             {
                 break;
             }
-            for (int k = chunkRuns; k < runs; k++)
+            if (size == min)
             {
-                Run<IopteRun> r = _mapRuns[k];
-                ulong p = r.Value.PageSize;
-                AddCount(p, ((r.Last - r.Start) >> BitOperations.TrailingZeroCount(p)) + 1);
+                smallest++;
+            }
+            else
+            {
+                for (int k = chunkRuns; k < runs; k++)
+                {
+                    Run<IopteRun> r = _mapRuns[k];
+                    ulong p = r.Value.PageSize;
+                    AddCount(p, ((r.Last - r.Start) >> BitOperations.TrailingZeroCount(p)) + 1);
+                }
             }
             if (tracing)
             {
@@ -290,6 +301,10 @@ internal sealed partial class IommuDomain
             }
             mapped++;
             at += size;
+        }
+        if (smallest != 0)
+        {
+            AddCount(min, smallest);
         }
         _table.InsertSorted(_mapRuns.AsSpan(0, runs));
         if (_mapRuns.Length > MapRunsKeep)
