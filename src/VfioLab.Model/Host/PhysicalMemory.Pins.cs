@@ -78,14 +78,16 @@ internal sealed partial class PhysicalMemory
             // In GUP's (virtual) order, unsorted: where memory has shattered the pin map's windows are dense and a pin is
             // an array write in any order; only the runs that land in sparse windows are sorted, by the map, for one
             // pass over its leaves (FrameCountMap). Sorting the whole refill here was 9.5 % of a MAP+UNMAP (issue 16).
-            PfnRun[]? kept = Pinnable(runs, zero, out int n);
+            // The frames are summed by the scan that finds the pinnable runs: a second pass over a refill of up to 1 MiB of
+            // runs, larger than this machine's 512 KiB L2, only to sum them (issue 16, docs/benchmarks.md "onepage6").
+            PfnRun[]? kept = Pinnable(runs, zero, out int n, out ulong frames);
             ReadOnlySpan<PfnRun> batch = kept is null ? runs : kept.AsSpan(0, n);
-            ulong frames = 0;
+#if DEBUG
             foreach (PfnRun run in batch)
             {
                 DebugAssertPinnableLocked(run);
-                frames += run.Count;
             }
+#endif
             // Where the references are dense (memory shattered when it was allocated) the pins of a large batch go dense
             // early (FrameCountMap.AddRuns).
             _pinnedFrames += _pins.AddRuns(batch, shatteredLike: _refs);
@@ -148,7 +150,7 @@ internal sealed partial class PhysicalMemory
         ulong zero = Volatile.Read(ref _zeroPfn);
         using (_gate.EnterScope())
         {
-            PfnRun[]? kept = Pinnable(runs, zero, out int n);
+            PfnRun[]? kept = Pinnable(runs, zero, out int n, out _);
             try
             {
                 ReadOnlySpan<PfnRun> batch = kept is null ? runs : kept.AsSpan(0, n);
@@ -300,12 +302,15 @@ internal sealed partial class PhysicalMemory
 
     // The runs without empty entries and the shared zero frame (never pinned) in a rented array, or null when every run
     // is kept: no copy of a million-run unmap batch in the common case.
-    private static PfnRun[]? Pinnable(ReadOnlySpan<PfnRun> runs, ulong zero, out int n)
+    // The frames of the runs kept in `frames`.
+    private static PfnRun[]? Pinnable(ReadOnlySpan<PfnRun> runs, ulong zero, out int n, out ulong frames)
     {
         n = runs.Length;
+        frames = 0;
         int i = 0;
         while (i < runs.Length && runs[i].Count != 0 && runs[i].First.Value != zero)
         {
+            frames += runs[i].Count;
             i++;
         }
         if (i == runs.Length)
@@ -320,6 +325,7 @@ internal sealed partial class PhysicalMemory
             if (run.Count != 0 && run.First.Value != zero)
             {
                 kept[n++] = run;
+                frames += run.Count;
             }
         }
         return kept;

@@ -234,8 +234,15 @@ internal sealed partial class IommuDomain
         FaultInjector faults = Faults;
         bool tracing = Trace.Enabled;
         int runs = 0;
+        // IOPTEs of the smallest size, counted once after the loop: per chunk, the two counters' read-modify-writes in
+        // memory made a chain from chunk to chunk (the hottest spot of this method on 1-page runs, issue 16:
+        // docs/benchmarks.md, 2026-12-07 "onepage6").
+        ulong smallest = 0;
         ulong at = iova.Value;
-        foreach (ByteRange chunk in chunks)
+        int lane = tracing ? 0 : MapSmallestChunks(ref at, chunks, prot, min, faults, ref runs, ref error);
+        smallest += (ulong)lane;
+        mapped = lane;
+        foreach (ByteRange chunk in error == Errno.None ? chunks[lane..] : [])
         {
             ulong size = chunk.Size;
             ulong pa = chunk.Start;
@@ -278,11 +285,18 @@ internal sealed partial class IommuDomain
             {
                 break;
             }
-            for (int k = chunkRuns; k < runs; k++)
+            if (size == min)
             {
-                Run<IopteRun> r = _mapRuns[k];
-                ulong p = r.Value.PageSize;
-                AddCount(p, ((r.Last - r.Start) >> BitOperations.TrailingZeroCount(p)) + 1);
+                smallest++;
+            }
+            else
+            {
+                for (int k = chunkRuns; k < runs; k++)
+                {
+                    Run<IopteRun> r = _mapRuns[k];
+                    ulong p = r.Value.PageSize;
+                    AddCount(p, ((r.Last - r.Start) >> BitOperations.TrailingZeroCount(p)) + 1);
+                }
             }
             if (tracing)
             {
@@ -291,6 +305,10 @@ internal sealed partial class IommuDomain
             mapped++;
             at += size;
         }
+        if (smallest != 0)
+        {
+            AddCount(min, smallest);
+        }
         _table.InsertSorted(_mapRuns.AsSpan(0, runs));
         if (_mapRuns.Length > MapRunsKeep)
         {
@@ -298,6 +316,46 @@ internal sealed partial class IommuDomain
             _mapRuns = [];
         }
         return true;
+    }
+
+    // TryMapChunksInOrder's loop for the leading chunks of exactly the smallest page size (every chunk of memory
+    // shattered into 1-page runs), while tracing is off: each is one IOPTE, so its checks reduce to the alignment and the
+    // aperture (a chunk of one aligned page cannot wrap) and its fault-site call; whatever is not such a chunk, or fails a
+    // check, is left to the general loop, which refuses it as before. A failed fault site sets `error` and ends the batch,
+    // as there. Returns the chunks mapped into _mapRuns (from `runs` on), `at` past them. Why a loop of its own: the
+    // general one, which splits chunks into page sizes and counts them, kept its state on the stack, ~80 instructions a
+    // chunk (issue 16; docs/benchmarks.md, 2026-12-07 "onepage6").
+    private int MapSmallestChunks(ref ulong at, ReadOnlySpan<ByteRange> chunks, IommuProt prot, ulong min, FaultInjector faults, ref int runs,
+        ref Errno error)
+    {
+        if (_mapRuns.Length < runs + chunks.Length)
+        {
+            Array.Resize(ref _mapRuns, Math.Max(64, runs + chunks.Length));
+        }
+        Run<IopteRun>[] into = _mapRuns;
+        ulong apStart = Aperture.Start;
+        ulong apLast = Aperture.Last;
+        ulong iova = at;
+        int r = runs;
+        int i = 0;
+        for (; i < chunks.Length; i++)
+        {
+            ulong pa = chunks[i].Start;
+            if (chunks[i].Last - pa != min - 1 || ((iova | pa) & (min - 1)) != 0 || iova < apStart || iova + (min - 1) > apLast)
+            {
+                break;
+            }
+            if (faults.ShouldFail(FaultSite.IommuMap))
+            {
+                error = MapFailed(new Iova(iova), min);
+                break;
+            }
+            into[r++] = new Run<IopteRun>(iova, iova + (min - 1), new IopteRun(new PhysAddr(pa), min, prot));
+            iova += min;
+        }
+        at = iova;
+        runs = r;
+        return i;
     }
 
     private static Errno RefuseMisaligned(ulong iova, ulong phys, ulong size, ulong min) =>

@@ -390,15 +390,23 @@ internal sealed class DmaPinning
             }
             return error;
         }
+        // The arrays in locals and the batch's pages summed here: with the fields read and the out count compared at every
+        // chunk, these two loops were ~1.5 % of a MAP+UNMAP on 1-page runs (issue 16, docs/benchmarks.md "onepage6").
+        PfnRun[] chunks = _chunks;
+        ByteRange[] phys = _chunkPhys;
+        ulong batchPages = 0;
         for (int i = 0; i < n; i++)
         {
-            _chunkPhys[i] = ByteRange.FromStartSize(_chunks[i].First.ToPhys(shift).Value, _chunks[i].Count << shift);
+            phys[i] = ByteRange.FromStartSize(chunks[i].First.ToPhys(shift).Value, chunks[i].Count << shift);
+            batchPages += chunks[i].Count;
         }
-        error = _domains.MapChunksLocked(dma.IovaAt(dma.Size), _chunkPhys.AsSpan(0, n), dma.Prot, out int mapped);
-        for (int i = 0; i < mapped; i++)
+        error = _domains.MapChunksLocked(dma.IovaAt(dma.Size), phys.AsSpan(0, n), dma.Prot, out int mapped);
+        ulong mappedPages = mapped == n ? batchPages : 0;
+        for (int i = 0, m = mapped == n ? 0 : mapped; i < m; i++)
         {
-            dma.Size += _chunks[i].Count << shift;
+            mappedPages += chunks[i].Count;
         }
+        dma.Size += mappedPages << shift;
         if (error != Errno.None)
         {
             // The chunk the domains refused, and those after it, are unpinned and un-charged at once.
@@ -444,6 +452,10 @@ internal sealed class DmaPinning
         // a chunk, which on memory shattered into 1-page runs was a call a page (~1 % of a MAP+UNMAP, issue 16). A MAP
         // that may cross the limit checks each chunk, so ENOMEM still falls on the chunk that crosses it.
         bool withinLimit = npage <= long.MaxValue - (ulong)charge && _accounting.WithinLimitLocked(dma, mm, charge + (long)npage, limit);
+        if (withinLimit && !memory.HasReservedFrames)
+        {
+            n = TakeWholeRunsLocked(runs, skip, ref taken, n, maxChunks, ref npage, ref charge, ref charges, ref offset);
+        }
         while (n < maxChunks && taken < runs.Length && npage > 0)
         {
             // One chunk from run `taken` (from page `from` of it): the runs that continue it physically, of its
@@ -504,6 +516,58 @@ internal sealed class DmaPinning
         {
             _batch.ConsumeRuns(taken, takenPages);
         }
+        return n;
+    }
+
+    /// <summary>
+    /// <see cref="TakeChunksWithinBatchLocked"/>'s chunks where nothing can refuse them and no frame is PageReserved: from
+    /// run <paramref name="taken"/> on, each run that neither continues physically into the next nor holds the mapping's
+    /// last page is one chunk, reserved exactly where it lies outside RAM or is the zero frame (what
+    /// <see cref="PhysicalMemory.IsReservedOrInvalid"/> answers while no frame is reserved), charged unless reserved. The
+    /// last run of the batch (a refill may continue it) and whatever the loop declines are left to the caller's loop.
+    /// Why a loop of its own: on memory shattered into 1-page runs a chunk is a page, and the general loop, which checks
+    /// the limit, splits runs and joins them across reserved-ness, spilled its state to the stack at every chunk
+    /// (issue 16; docs/benchmarks.md, 2026-12-07 "onepage6").
+    /// </summary>
+    private int TakeWholeRunsLocked(ReadOnlySpan<PfnRun> runs, ulong skip, ref int taken, int n, int maxChunks, ref ulong npage, ref long charge,
+        ref int charges, ref ulong offset)
+    {
+        PhysicalMemory memory = _ctx.Machine.Memory;
+        ulong frames = memory.FrameCount;
+        ulong zero = memory.ZeroFrame is { } z ? z.Value : ulong.MaxValue;
+        PfnRun[] chunks = _chunks;
+        bool[] reserved = _chunkReserved;
+        int t = taken;
+        int stop = (int)Math.Min((long)runs.Length - 1, (long)t + (maxChunks - n));
+        ulong left = npage;
+        long acct = 0;
+        int accts = 0;
+        while (t < stop)
+        {
+            ulong from = t == 0 ? skip : 0;
+            ulong first = runs[t].First.Value + from;
+            ulong count = runs[t].Count - from;
+            if (count >= left || runs[t + 1].First.Value == first + count)
+            {
+                break;
+            }
+            bool rsvd = first >= frames || first == zero;
+            chunks[n] = new PfnRun(new Pfn(first), count);
+            reserved[n] = rsvd;
+            n++;
+            if (!rsvd)
+            {
+                acct += (long)count;
+                accts++;
+            }
+            left -= count;
+            t++;
+        }
+        offset += (npage - left) << _ctx.PageShift;
+        npage = left;
+        charge += acct;
+        charges += accts;
+        taken = t;
         return n;
     }
 

@@ -284,6 +284,55 @@ public sealed class MapDmaBatchTests
         Assert.Empty(new InvariantChecker(fast.Host).Check());
     }
 
+    [Theory]
+    [InlineData(1UL, KernelSettings.Linux61)]
+    [InlineData(1UL, KernelSettings.Seeds)]
+    [InlineData(2UL, KernelSettings.Linux61)]
+    public void MapDma_WholeRunLane_EndsAsTheTracedChunkByChunkPath(ulong runPages, string profile)
+    {
+        // The MAP batch's lane for whole runs (DmaPinning.TakeWholeRunsLocked: a chunk per run, reserved where the frame is
+        // outside RAM or the zero frame, charged otherwise) and the IOMMU's lane for one-page chunks
+        // (IommuDomain.MapSmallestChunks, counted once per batch) against a traced twin host, whose MAP takes one chunk a
+        // batch through the general loop: a read-only mapping of memory written every other page, so that under
+        // linux-6.1 its batches alternate the process's own frames with the shared zero frame (reserved: neither pinned
+        // nor charged), and under seeds every page is unshared into a frame of its own. The MAP must leave the same
+        // charges, pins, IOPTEs and entry counts, and so must the UNMAP.
+        var kernel = new KernelSettings(profile, []);
+        var fast = new Type1TestHost(layout: FrameLayout.ScatteredRuns(runPages, 11), kernel: kernel);
+        var traced = new Type1TestHost(layout: FrameLayout.ScatteredRuns(runPages, 11), kernel: kernel);
+        int events = 0;
+        traced.Host.Trace.Subscribe(_ => events++);
+        const ulong Pages = 5000;
+        var after = new List<(ulong Locked, ulong Pins, ulong Frames, ulong Entries, string Runs)>();
+        foreach (Type1TestHost t in new[] { fast, traced })
+        {
+            (int c, _) = t.Container();
+            ulong size = Pages * t.PageSize;
+            ulong vaddr = t.MmapAnonymous(size);
+            for (ulong p = 0; p < Pages; p += 2)
+            {
+                Assert.Equal(0, t.Sys.WriteMemory(vaddr + (p * t.PageSize), [(byte)(1 + (p % 255))]));
+            }
+            ulong rw = t.MmapAnonymous(size, populate: true);
+            Assert.Equal(0, t.Map(c, Iova0, vaddr, size, DmaMapFlags.Read));
+            Assert.Equal(0, t.Map(c, Iova0 + size, rw, size));
+            IommuDomain d = t.DomainOf(Type1TestHost.GpuGroup)!;
+            after.Add((t.LockedVmPages, t.TotalPins, t.PinnedFrames, d.TotalEntries, string.Join(';', d.MappedRuns())));
+            Assert.Equal(size, t.Unmap(c, Iova0, size).Size);
+            Assert.Equal(size, t.Unmap(c, Iova0 + size, size).Size);
+            Assert.True(d.IsEmpty);
+            Assert.Equal((0UL, 0UL), (t.LockedVmPages, t.TotalPins));
+            Assert.Empty(new InvariantChecker(t.Host).Check());
+        }
+        Assert.True(events > 0, "the traced host must take the chunk-by-chunk path");
+        Assert.Equal(after[1], after[0]);
+        // linux-6.1 pins and charges only the written half of the read-only mapping; seeds all of it.
+        ulong readOnlyCharged = profile == KernelSettings.Linux61 ? Pages / 2 : Pages;
+        Assert.Equal(readOnlyCharged + Pages, after[0].Locked);
+        Assert.Equal(2 * Pages, after[0].Entries);
+        Assert.Equal(traced.Machine.Memory.FreeFrameCount, fast.Machine.Memory.FreeFrameCount);
+    }
+
     [Fact]
     public void MapDma_ChunkRefusedByALargePageDomainBeforeAHole_ReturnsTheIommusEINVALNotGupsEFAULT()
     {
