@@ -292,6 +292,7 @@ internal sealed partial class InvariantChecker
         ByteRange[] Windows, ByteRange OnlyWindow, bool SearchWindows);
 
     // §4.8 for one mapping, as CheckDirtyBitmaps.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool BitmapSound(VfioDma d, bool tracking, ulong pgsize)
     {
         long words = d.Bitmap?.LongLength ?? -1;
