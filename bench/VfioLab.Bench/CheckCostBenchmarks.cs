@@ -325,10 +325,10 @@ internal static class CheckCost
                     cpus[check ? 1 : 0].Add(seconds);
                 }
                 string sweep = check && mapSteps is not null
-                    ? string.Create(CultureInfo.InvariantCulture, $"\tof which the final sweep cpu {sweepCpu.TotalSeconds:F4} s")
+                    ? string.Create(CultureInfo.InvariantCulture, $"\tof which the final sweep cpu {sweepCpu.TotalSeconds:F5} s")
                     : string.Empty;
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{workload}\t{(check ? "check" : "no-check")}\tcpu {seconds:F3} s\twall {wall.Elapsed.TotalSeconds:F3} s\t" +
+                    $"{workload}\t{(check ? "check" : "no-check")}\tcpu {seconds:F5} s\twall {wall.Elapsed.TotalSeconds:F5} s\t" +
                     $"allocated {(GC.GetTotalAllocatedBytes(precise: true) - allocated) / 1e6:F1} MB\tgen0 {GC.CollectionCount(0) - gen0}\tgen2 {GC.CollectionCount(2) - gen2}\tminor faults {faults}{sweep}"));
             }
         }
