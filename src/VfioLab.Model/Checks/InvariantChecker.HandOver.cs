@@ -127,7 +127,8 @@ internal sealed partial class InvariantChecker
         {
             return Sweep();
         }
-        _totals = null;
+        // The totals stay in _totals while they move: nothing from here to ConcludeTotals throws or returns early (plain
+        // arithmetic on the totals, comparisons, a report), and ConcludeTotals lets go of them when it finds anything.
         ct.Mappings = mappings;
         ct.VaddrInvalid = invalid;
         totals.Type1Pins += pins;

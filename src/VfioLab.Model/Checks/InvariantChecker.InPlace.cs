@@ -292,6 +292,7 @@ internal sealed partial class InvariantChecker
         ByteRange[] Windows, ByteRange OnlyWindow, bool SearchWindows);
 
     // §4.8 for one mapping, as CheckDirtyBitmaps.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool BitmapSound(VfioDma d, bool tracking, ulong pgsize)
     {
         long words = d.Bitmap?.LongLength ?? -1;
@@ -373,7 +374,26 @@ internal sealed partial class InvariantChecker
         public bool PendingSeen { get; private set; }
 
         /// <summary>The current run and the first IOVA of it not consumed yet; false when none is left.</summary>
+        /// <remarks>Issue 16: called twice per mapping of the full sweep (the gap before it, then its translations); the
+        /// common case, a copied run not consumed yet, is inline and the rest (skipping consumed runs, copying the next
+        /// chunk) a call, instead of a call every time.</remarks>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public bool TryCurrent(out MappedRun run, out ulong at)
+        {
+            if (_index < _count)
+            {
+                run = buffer[_index];
+                if (run.Iova.Last >= _pos)
+                {
+                    at = Math.Max(run.Iova.Start, _pos);
+                    return true;
+                }
+            }
+            return TryCurrentSlow(out run, out at);
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private bool TryCurrentSlow(out MappedRun run, out ulong at)
         {
             while (true)
             {
@@ -842,7 +862,13 @@ internal sealed partial class InvariantChecker
         // §2.6 for the mapping just covered: no frame reached twice (frames in ascending order cannot be; otherwise
         // each frame is marked once in a bitmap, or the runs are sorted once). Frames shared only on reserved pages
         // would be allowed by the full check: "suspect" either way.
-        private readonly bool ChargedOnce()
+        // Issue 16: once per mapping of the full sweep, where a mapping of one translation (each of 65,535 single-page
+        // ones) is charged once by construction: that answer inline, the rest a call.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private readonly bool ChargedOnce() => (!_marking && (_ascending || _frames < 2)) || ChargedOnceSlow();
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private readonly bool ChargedOnceSlow()
         {
             if (_marking)
             {

@@ -110,19 +110,8 @@ internal sealed class Type1Context(Machine machine, Type1Behavior behavior, bool
 
     /// <summary>The lock entry counts now: this lock's, the domains' page-table locks' summed, host memory's (lock
     /// held).</summary>
-    public HandOverEntries EntriesForCheckLocked()
-    {
-        int domains = 0;
-        if (DomainsForCheck is { } set)
-        {
-            IReadOnlyList<VfioDomain> list = set.DomainsLocked;
-            for (int i = 0; i < list.Count; i++)
-            {
-                domains += list[i].Domain.LockEntriesForCheck;
-            }
-        }
-        return new HandOverEntries(Lock.EntriesForCheck, domains, Machine.Memory.LockEntriesForCheck);
-    }
+    public HandOverEntries EntriesForCheckLocked() =>
+        new(Lock.EntriesForCheck, DomainsForCheck?.LockEntriesForCheckLocked() ?? 0, Machine.Memory.LockEntriesForCheck);
 
     /// <summary>The lock entry counts the last MAP_DMA or UNMAP_DMA recorded when it took <see cref="Lock"/>
     /// (<see cref="NoteCallStartLocked"/>, while a checker watches).</summary>
