@@ -9,6 +9,13 @@ namespace VfioLab.Bench;
 /// IOPTE, unpin) next to its C peer in the same run: BSD <c>tree.h</c>'s red-black insert+find+remove over
 /// the same IOVA keys (the kernel keeps its vfio_dma entries in such a tree). The Ratio column is the model's
 /// pair over the C tree's work (issue 16: the pair ≤ 250 ns).
+/// <see cref="ModelMapUnmap4KiB"/> maps and unmaps the same probe IOVA every time, so the shortcuts that remember the
+/// last operation (the IOPTE run map's finger, the DMA tree's last-linked lookup and its link into the gap the last
+/// unlink left) always hit; <see cref="ModelMapUnmap4KiBMoving"/> does the pair at the next of 4,096 gaps spread over
+/// the tree in a scrambled order, so the MAP's two descents miss both them and the caches. User CPU per pair
+/// (<c>--pair-loop 2000000 [moving]</c>, six alternating runs, minima, load 12-15 on 2 cores, docs/benchmarks.md
+/// 2026-12-07 pair7): same IOVA ~680 ns, moving ~1,690 ns (before the shortcuts, ff21fbf: ~780 and ~1,880): they cost
+/// nothing measurable when they miss; the moving pair is the MAP's DMA-tree descent (~45 % of it) and IOPTE descent (~23 %).
 /// </summary>
 [MemoryDiagnoser]
 public class PairPeerBenchmarks
