@@ -31,9 +31,9 @@ internal static class Program
             RunMapLoop.Run(Console.Out, int.Parse(count, System.Globalization.CultureInfo.InvariantCulture));
             return;
         }
-        if (args is ["--pair-loop", string pairs, .. string[] which] && which is [] or ["tera"])
+        if (args is ["--pair-loop", string pairs, .. string[] which] && which is [] or ["tera"] or ["moving"])
         {
-            PairLoop.Run(Console.Out, int.Parse(pairs, System.Globalization.CultureInfo.InvariantCulture), tera: which is ["tera"]);
+            PairLoop.Run(Console.Out, int.Parse(pairs, System.Globalization.CultureInfo.InvariantCulture), tera: which is ["tera"], moving: which is ["moving"]);
             return;
         }
         if (args is ["--pair-ladder", string steps, .. string[] rung] && rung.Length <= 1)
