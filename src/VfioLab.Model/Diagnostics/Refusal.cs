@@ -23,6 +23,17 @@ internal readonly record struct Refusal(Errno Errno, string Check, string? Sourc
     /// <summary>Whether this records a refusal at all.</summary>
     public bool IsSet => Errno != Errno.None;
 
+    /// <summary>Clears <paramref name="slot"/> if it records a refusal (a call that succeeded), testing its errno where it
+    /// lies: read through a property the 72-byte record was copied out to test one field, twice per system call (the
+    /// host's slot and the process's), ~1 % of issue 16's 4 KiB pair profile (docs/benchmarks.md, 2026-12-07 pair6).</summary>
+    public static void Forget(ref Refusal slot)
+    {
+        if (slot.Errno != Errno.None)
+        {
+            slot = default;
+        }
+    }
+
     /// <summary>The values in words (<c>[0xfee00000, 0xfeffffff] overlaps the msi reserved region ...</c>).</summary>
     public string Reason => string.Format(CultureInfo.InvariantCulture, Format, A, B, C, D, Text);
 

@@ -67,16 +67,8 @@ internal sealed class Machine
 
     private Refusal _lastRefusal;
 
-    /// <summary>Forgets <see cref="LastRefusal"/> if one is recorded (a call that succeeded), testing its errno where it
-    /// lies: through the property the 72-byte record was copied out to test one field, twice per system call (host and
-    /// process), ~1 % of issue 16's 4 KiB pair profile (docs/benchmarks.md, 2026-12-07 pair6).</summary>
-    internal void ForgetLastRefusal()
-    {
-        if (_lastRefusal.Errno != Abi.Errno.None)
-        {
-            _lastRefusal = default;
-        }
-    }
+    /// <summary>Forgets <see cref="LastRefusal"/> if one is recorded (a call that succeeded; <see cref="Refusal.Forget"/>).</summary>
+    internal void ForgetLastRefusal() => Refusal.Forget(ref _lastRefusal);
 
     /// <summary>Failure injection for fallible steps (<c>alloc</c>, <c>pin</c>, ...).</summary>
     public FaultInjector Faults { get; }

@@ -67,16 +67,8 @@ internal sealed class Process
 
     private Refusal _lastRefusal;
 
-    /// <summary>Forgets <see cref="LastRefusal"/> if one is recorded (a call that succeeded), testing its errno where it
-    /// lies: through the property the 72-byte record was copied out to test one field, twice per system call (host and
-    /// process), ~1 % of issue 16's 4 KiB pair profile (docs/benchmarks.md, 2026-12-07 pair6).</summary>
-    internal void ForgetLastRefusal()
-    {
-        if (_lastRefusal.Errno != Abi.Errno.None)
-        {
-            _lastRefusal = default;
-        }
-    }
+    /// <summary>Forgets <see cref="LastRefusal"/> if one is recorded (a call that succeeded; <see cref="Refusal.Forget"/>).</summary>
+    internal void ForgetLastRefusal() => Refusal.Forget(ref _lastRefusal);
 
     /// <summary>The address space this process had last (the one exec gave it), kept after exit so its
     /// <c>locked_vm</c> stays readable (a dead mm's counter is what leaks show up in).</summary>
