@@ -159,11 +159,7 @@ public sealed class InvariantCheckerHandOverTests
     {
         // After a check that found something the next is the full sweep, which records the counts again: once the
         // damage is repaired, one-page MAPs are checked from their hand-over again.
-        Fixture f = OneDomain();
-        var checker = new InvariantChecker(f.T.Host);
-        Assert.Empty(checker.Check());
-        Assert.Equal(0, f.T.Map(f.Container, Iova, f.Buffer, Page));
-        f.T.Machine.Changes.EndCall();
+        Fixture f = OnePageMappedAfterASweep(out InvariantChecker checker);
         f.Backend.TestHooks.AdjustDmaAvailForTest(+1);
         Assert.Equal(["dma-avail-conserved"], Names(checker.CheckChanges()));
         f.Backend.TestHooks.AdjustDmaAvailForTest(-1);
@@ -184,11 +180,7 @@ public sealed class InvariantCheckerHandOverTests
         // check, issue 16) and lets go of them when it finds anything: the mm's locked_vm raised behind the backend
         // (the mmap lock, which the hand-over counts do not watch) is found from the hand-over, and the check after the
         // next one-page MAP is the full sweep, whether or not the damage was repaired meanwhile.
-        Fixture f = OneDomain();
-        var checker = new InvariantChecker(f.T.Host);
-        Assert.Empty(checker.Check());
-        Assert.Equal(0, f.T.Map(f.Container, Iova, f.Buffer, Page));
-        f.T.Machine.Changes.EndCall();
+        Fixture f = OnePageMappedAfterASweep(out InvariantChecker checker);
         Break(f, "mm-locked-vm");
         Assert.Equal(["locked-vm-matches-charges"], Names(checker.CheckChanges()));
         Assert.True(checker.LastWasIncremental);
@@ -287,6 +279,17 @@ public sealed class InvariantCheckerHandOverTests
     private static string[] Names(IReadOnlyList<InvariantViolation> found) => InvariantCheckerIncrementalTests.Names(found);
 
     private static string Describe(IReadOnlyList<InvariantViolation> found) => InvariantCheckerIncrementalTests.Describe(found);
+
+    // One domain, a clean full sweep, then one one-page MAP at Iova whose call has ended: what a hand-over check reads.
+    private static Fixture OnePageMappedAfterASweep(out InvariantChecker checker)
+    {
+        Fixture f = OneDomain();
+        checker = new InvariantChecker(f.T.Host);
+        Assert.Empty(checker.Check());
+        Assert.Equal(0, f.T.Map(f.Container, Iova, f.Buffer, Page));
+        f.T.Machine.Changes.EndCall();
+        return f;
+    }
 
     // One container with the GPU's group (one IOMMU domain), 64 KiB mapped at Other, and a populated buffer for the
     // one-page MAPs under test.
