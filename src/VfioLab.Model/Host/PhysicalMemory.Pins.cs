@@ -172,10 +172,8 @@ internal sealed partial class PhysicalMemory
                     _dirty.MarkRuns(batch, denseLike: _pins);
                 }
                 // Frames still referenced (mapped by the process) are left out of _released as they fall: nothing to free.
-                // Where no pinned frame has lost its last reference (_orphanPins), none of them can be freed, and the
-                // reference counts are not read at all.
-                bool orphans = _orphanPins != 0;
-                _pins.DropRuns(batch, orphans ? _released : null, out ulong fallen, out ulong dropped, out ulong missing, heldBy: orphans ? _refs : null);
+                List<PfnRun>? released = ReleasedIfOrphansLocked;
+                _pins.DropRuns(batch, released, out ulong fallen, out ulong dropped, out ulong missing, heldBy: released is null ? null : _refs);
                 _pinnedFrames -= fallen;
                 _totalPins -= dropped;
                 ReleaseUnusedLocked(_released, _refs);
@@ -200,6 +198,13 @@ internal sealed partial class PhysicalMemory
         }
     }
 
+    // Where an unpin collects the frames it lets go, to free those no longer referenced: nowhere (null) while no pinned
+    // frame has lost its last reference (_orphanPins is 0), for then every frame whose last pin goes is still referenced,
+    // nothing can be freed, and the unpin reads no reference count. That read was a third of UNMAP's random per-frame
+    // reads on 1-page runs (UnpinRuns) and a descent of the reference map per 4 KiB unmap (UnpinRun, issue 16's pair;
+    // docs/benchmarks.md, 2026-12-07 onepage5 and pair6).
+    private List<PfnRun>? ReleasedIfOrphansLocked => _orphanPins != 0 ? _released : null;
+
     /// <summary>
     /// <see cref="UnpinRuns"/> of one run (a 4 KiB unmap's one frame, any unmap whose frames join into one run), with the
     /// same pins, dirty bits, freed frames and counters: the pins drop through one update of the pin map
@@ -220,10 +225,7 @@ internal sealed partial class PhysicalMemory
         ulong last = run.Last.Value;
         using (_gate.EnterScope())
         {
-            // Where no pinned frame has lost its last reference (_orphanPins), a frame whose last pin goes is still
-            // referenced and nothing can be freed: the reference map is not read (as UnpinRuns does). That read was a
-            // descent of the reference map per 4 KiB unmap (issue 16's pair; docs/benchmarks.md, 2026-12-07 pair6).
-            List<PfnRun>? released = _orphanPins != 0 ? _released : null;
+            List<PfnRun>? released = ReleasedIfOrphansLocked;
             // One frame holding one pin in a sparse window (every 4 KiB unmap on unshattered memory): the lookup that
             // finds the pin is the coverage check, and the pin goes in the same breath (two descents, not four).
             bool only = run.Count == 1 && _pins.TryDropOnlyCount(first, released);
