@@ -117,6 +117,10 @@ internal sealed partial class FrameCountMap
     /// <summary>Whether <paramref name="frame"/> has a non-zero count.</summary>
     public bool Contains(ulong frame) => CountAt(frame) != 0;
 
+    /// <summary>Whether window <paramref name="window"/> (frames <c>window * WindowFrames</c> on) is dense
+    /// (<see cref="FrameFlagMap.MarkRuns"/>'s <c>denseLike</c>).</summary>
+    internal bool IsDenseWindow(ulong window) => DenseAt(window) is not null;
+
     private ushort[]? DenseAt(ulong window)
     {
         ulong b = window >> BlockShift;
