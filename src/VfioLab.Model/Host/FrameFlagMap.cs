@@ -123,16 +123,18 @@ internal sealed class FrameFlagMap
                 }
                 if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref slot))
                 {
-                    if (first == last)
+                    int k = (int)(first & WindowMask);
+                    if ((k & 63) + (int)run.Count <= 64)
                     {
-                        // One frame (every run of memory shattered into 1-page runs): one word.
-                        int k = (int)(first & WindowMask);
+                        // Inside one word (every run of memory shattered into runs of 1, 2, 4 or 16 pages): one
+                        // read-modify-write, no range loop.
                         ref ulong word = ref Word(slot.Bits!, k >> 6);
-                        ulong bit = 1UL << (k & 63);
-                        if ((word & bit) == 0)
+                        ulong bits = (run.Count == 64 ? ulong.MaxValue : (1UL << (int)run.Count) - 1) << (k & 63);
+                        ulong old = word;
+                        if ((old & bits) != bits)
                         {
-                            word |= bit;
-                            AfterGrow(window, ref slot, 1);
+                            word = old | bits;
+                            AfterGrow(window, ref slot, BitOperations.PopCount(bits & ~old));
                         }
                     }
                     else
