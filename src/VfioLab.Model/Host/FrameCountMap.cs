@@ -3,7 +3,8 @@ using VfioLab.Collections;
 namespace VfioLab.Host;
 
 /// <summary>
-/// A count per host frame (a pin count, a reference count, or 0/1 for a page flag such as PG_dirty), 0 meaning none,
+/// A count per host frame (a pin count, a reference count, or 0/1 for a page flag such as the free mark; PG_dirty is a
+/// <see cref="FrameFlagMap"/>, a bit per frame where memory has shattered), 0 meaning none,
 /// held as extents where memory is contiguous and as a direct per-frame array where it has shattered: the model's
 /// <c>struct page</c> field, paid for only where extents stop paying (issue 16).
 /// </summary>
