@@ -12,10 +12,10 @@ namespace VfioLab.Host;
 /// <para>Why, measured (docs/benchmarks.md, 2026-12-07 "onepage7"): on memory shattered into 1-page runs an UNMAP's
 /// dirty marks were a batch pass over the dirty map's dense <c>ushort</c> windows, a random count per frame: 6 MiB of
 /// them at 4 GiB in 12 GiB, 37 MB at 64 GiB in 72, out of every cache. With that pass left out the UNMAP of 4 GiB took
-/// 0.045-0.054 s of CPU instead of 0.074-0.081. As bits the same windows are 384 KiB at 4 GiB (this machine's L2 is
-/// 512 KiB) and 2.3 MiB at 64 GiB: the marks land in cache, and the dirty map's share of the peak heap falls by ~2 B
-/// per page of a 64 GiB UNMAP. Guest huge pages under the ushort windows were tried first and did not help (same
-/// file, "tried and dropped").</para>
+/// 0.045-0.067 s of CPU instead of 0.074-0.081. As bits the same windows are 384 KiB at 4 GiB (this machine's L2 is
+/// 512 KiB) and 2.3 MiB at 64 GiB: the marks land in cache (UNMAP of 4 GiB, least CPU of three alternations under
+/// load: 0.056 → 0.047 s), and the UNMAP's peak heap falls by ~2 B per page at 64 GiB (29.3 → 27.2). Guest huge
+/// pages under the ushort windows were tried first and did not help (the same section, tried and dropped).</para>
 /// <para>Forms, per window: sparse (the default): the window's set frames are runs of a <see cref="RunMap{T}"/>, a
 /// run reaching across any number of sparse windows. Dense: 64 words of bits owned by the window, found through a
 /// two-level directory indexed by <c>frame &gt;&gt; WindowShift</c>; the run map holds no key of a dense window.</para>
