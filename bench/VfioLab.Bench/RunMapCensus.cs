@@ -44,8 +44,8 @@ internal static class RunMapCensus
                         continue;
                     }
                     Type vt = v.GetType();
-                    // A FrameCountMap (runs plus dense windows) is counted whole, like a run map.
-                    if ((vt.IsGenericType && vt.GetGenericTypeDefinition().Name == "RunMap`1") || vt.Name == "FrameCountMap")
+                    // A FrameCountMap or FrameFlagMap (runs plus dense windows) is counted whole, like a run map.
+                    if ((vt.IsGenericType && vt.GetGenericTypeDefinition().Name == "RunMap`1") || vt.Name is "FrameCountMap" or "FrameFlagMap")
                     {
                         if (seen.Add(v))
                         {

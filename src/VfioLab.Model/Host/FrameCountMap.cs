@@ -3,7 +3,8 @@ using VfioLab.Collections;
 namespace VfioLab.Host;
 
 /// <summary>
-/// A count per host frame (a pin count, a reference count, or 0/1 for a page flag such as PG_dirty), 0 meaning none,
+/// A count per host frame (a pin count, a reference count, or 0/1 for a page flag such as the free mark; PG_dirty is a
+/// <see cref="FrameFlagMap"/>, a bit per frame where memory has shattered), 0 meaning none,
 /// held as extents where memory is contiguous and as a direct per-frame array where it has shattered: the model's
 /// <c>struct page</c> field, paid for only where extents stop paying (issue 16).
 /// </summary>
@@ -116,6 +117,10 @@ internal sealed partial class FrameCountMap
 
     /// <summary>Whether <paramref name="frame"/> has a non-zero count.</summary>
     public bool Contains(ulong frame) => CountAt(frame) != 0;
+
+    /// <summary>Whether window <paramref name="window"/> (frames <c>window * WindowFrames</c> on) is dense
+    /// (<see cref="FrameFlagMap.MarkRuns"/>'s <c>denseLike</c>).</summary>
+    internal bool IsDenseWindow(ulong window) => DenseAt(window) is not null;
 
     private ushort[]? DenseAt(ulong window)
     {

@@ -231,9 +231,9 @@ internal sealed partial class PhysicalMemory
             bool only = run.Count == 1 && _pins.TryDropOnlyCount(first, released);
             if (only || _pins.Covers(first, last))
             {
-                if (markDirty && !_dirty.NoneZero(first, last))
+                if (markDirty && !_dirty.AllSet(first, last))
                 {
-                    _dirty.Set(first, last, 1);
+                    _dirty.Set(first, last);
                 }
                 ulong fallen = 1;
                 if (!only)
@@ -345,7 +345,7 @@ internal sealed partial class PhysicalMemory
         }
         if (markDirty)
         {
-            _dirty.Set(first, last, 1);
+            _dirty.Set(first, last);
         }
         _pins.Adjust(first, last, -1, _released, out _, out ulong fallen);
         _pinnedFrames -= fallen;

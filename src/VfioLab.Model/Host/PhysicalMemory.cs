@@ -26,10 +26,10 @@ internal sealed partial class PhysicalMemory
     private readonly FrameCountMap _free = new();
     private readonly RunMap<Presence> _reserved = new();
     // The per-frame counts and the dirty bit: extents on contiguous memory, a direct index per window where memory has
-    // shattered (FrameCountMap says why and when).
+    // shattered (FrameCountMap says why and when; the dirty bit's index is a bitmap, FrameFlagMap).
     private readonly FrameCountMap _refs = new();
     private readonly FrameCountMap _pins = new();
-    private readonly FrameCountMap _dirty = new();
+    private readonly FrameFlagMap _dirty = new();
     private readonly List<PfnRun> _released = [];
     // An upper bound on the frames that hold a pin and no reference (pinned, then unmapped by their process: only
     // DropRefs makes one, and ReleaseUnusedLocked counts them there; an unpin that frees one takes it off). While it is
@@ -692,7 +692,7 @@ internal sealed partial class PhysicalMemory
         _gate.AssertHeld();
         ulong last = start + count - 1;
         ClearContentsLocked(start, count);
-        _dirty.Set(start, last, 0);
+        _dirty.Clear(start, last);
         _free.Set(start, last, 1);
         _freeFrames += count;
     }
