@@ -58,17 +58,18 @@ internal sealed partial class RunMap<T>
         at.ClearTail(1);
     }
 
-    // TryInsertOne of a run that goes exactly where the hole is (the leaf a descent for start reaches, between the
-    // hole's neighbours, continuing neither): the slot is overwritten and the hole is gone. False, with nothing changed
-    // (the finger aside), when the run goes anywhere else, overlaps a neighbour or joins one: the caller closes the hole
-    // and takes the ordinary path, which then gives the answer.
-    private bool TryFillHole(Leaf hole, ulong start, ulong last, T value)
+    // TryInsertOne of a run that goes exactly where the hole is (the hole's leaf, which the removal left as the finger,
+    // a descent for start reaches; between the hole's neighbours, continuing neither): the slot is overwritten and the
+    // hole is gone. False, with nothing changed, when the run goes anywhere else, overlaps a neighbour or joins one: the
+    // caller closes the hole and takes the ordinary path, which then gives the answer. Tested against the finger's
+    // bounds only, no descent: a MAP elsewhere (the moving pair) pays one range test for the hole before its own descent.
+    private bool TryFillHole(Leaf at, ulong start, ulong last, T value)
     {
-        Leaf at = DescendForOne(start, out _);
-        if (!ReferenceEquals(at, hole))
+        if (!ReferenceEquals(_finger, at) || _fingerVersion != _version || start < _fingerLow || start > _fingerHigh)
         {
             return false;
         }
+        System.Diagnostics.Debug.Assert(ReferenceEquals(Descend(start, record: false), at), "the finger is the leaf a descent reaches");
         int pos = _holePos;
         bool hasPrev = FindPrevious(at, pos, out Leaf? prevLeaf, out int prev);
         bool hasNext = Successor(at, pos + 1, out Leaf? nextLeaf, out int next);
