@@ -2,7 +2,8 @@ namespace VfioLab.Collections;
 
 // One run in and one run out of the middle of a sparse leaf that needs no merge, split or rebalance: the lane of a 4 KiB
 // MAP_DMA and UNMAP_DMA in an IOMMU table of many runs (issue 16's pair). The leaf's shift is the general one
-// (Leaf.ShiftRight/ShiftLeft, managed moves: RunMap.Moves.cs); what the lane skips is the general insert's and removal's
+// (Leaf.ShiftRight/ShiftLeft, managed moves: RunMap.Moves.cs), the removal's deferred in a hole that the next insert of a
+// run going there refills without any shift (below); what the lane skips is the general insert's and removal's
 // handling of merges and underfull leaves, which a run between other mappings never needs: the pair was ~25 ns (3 %)
 // slower through TryInsert and TryRemoveExact (--pair-loop, 2026-12-07, same sitting).
 internal sealed partial class RunMap<T>
@@ -190,8 +191,9 @@ internal sealed partial class RunMap<T>
     }
 
     /// <summary><see cref="TryRemoveExact"/> with the leaf's entries shifted down in place when the leaf stays sparse
-    /// and at least half full (no merge follows): the IOPTE run of a 4 KiB unmap. Otherwise
-    /// the removal is <see cref="TryRemoveExact"/>'s own. Ends exactly as <see cref="TryRemoveExact"/>.</summary>
+    /// and at least half full (no merge follows): the IOPTE run of a 4 KiB unmap. That shift waits in the hole until
+    /// the next call (see <c>_hole</c>). Otherwise the removal is <see cref="TryRemoveExact"/>'s own. Ends, as every
+    /// other call sees the map, exactly as <see cref="TryRemoveExact"/>.</summary>
     public bool TryRemoveExactOne(ulong start, ulong last, out T value)
     {
         value = default;
