@@ -20,6 +20,7 @@ internal sealed partial class RunMap<T>
     /// appended to rather than one per run.</summary>
     public void InsertSorted(ReadOnlySpan<Run<T>> runs)
     {
+        CloseHole();
         int i = 0;
         while (i < runs.Length)
         {

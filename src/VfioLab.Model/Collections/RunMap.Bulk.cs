@@ -37,6 +37,7 @@ internal sealed partial class RunMap<T>
     public void UpdateSorted<TBatch>(ref TBatch batch)
         where TBatch : struct, IRunBatch<T>
     {
+        CloseHole();
         int n = batch.Count;
         int i = 0;
         ulong cur = n > 0 ? batch.StartOf(0) : 0;

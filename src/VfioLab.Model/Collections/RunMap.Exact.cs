@@ -26,6 +26,7 @@ internal sealed partial class RunMap<T>
         value = default;
         at = null;
         pos = -1;
+        CloseHole();
         if (_root is null)
         {
             return false;

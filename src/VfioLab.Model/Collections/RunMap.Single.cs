@@ -2,7 +2,8 @@ namespace VfioLab.Collections;
 
 // One run in and one run out of the middle of a sparse leaf that needs no merge, split or rebalance: the lane of a 4 KiB
 // MAP_DMA and UNMAP_DMA in an IOMMU table of many runs (issue 16's pair). The leaf's shift is the general one
-// (Leaf.ShiftRight/ShiftLeft, managed moves: RunMap.Moves.cs); what the lane skips is the general insert's and removal's
+// (Leaf.ShiftRight/ShiftLeft, managed moves: RunMap.Moves.cs), the removal's deferred in a hole that the next insert of a
+// run going there refills without any shift (below); what the lane skips is the general insert's and removal's
 // handling of merges and underfull leaves, which a run between other mappings never needs: the pair was ~25 ns (3 %)
 // slower through TryInsert and TryRemoveExact (--pair-loop, 2026-12-07, same sitting).
 internal sealed partial class RunMap<T>
@@ -18,6 +19,84 @@ internal sealed partial class RunMap<T>
     private int _fingerVersion;
     private ulong _fingerLow;
     private ulong _fingerHigh;
+
+    // The hole: TryRemoveExactOne's removal of the run at [_holePos] of _hole, done in every respect (the map's Count,
+    // its version, the value handed back) but the shift of the leaf's later entries down over it, which waits: the leaf
+    // keeps the run in its arrays and its Count, until the next TryInsertOne puts a run exactly there (it overwrites the
+    // slot: no shift either way) or anything else touches the map (CloseHole does the shift first, so every other path
+    // sees the leaf exactly as the removal would have left it). A 4 KiB UNMAP_DMA and the MAP_DMA of the same IOVA that
+    // follows (issue 16's pair) moved the leaf's later entries down and back up, three arrays each way: ~1.9 ns per
+    // entry behind the slot per pair, ~57 ns of a ~640 ns pair at the probe's slot (--pair-ladder, the lead's idle run,
+    // 2026-12-07; docs/benchmarks.md, pair8). Null when there is none. Every read closes it too, so a map whose owner
+    // takes holes (an IOMMU table) must not be read by two threads at once: IommuDomain reads and writes its table under
+    // its one exclusive lock.
+    private Leaf? _hole;
+    private int _holePos;
+
+    /// <summary>Whether a <see cref="TryRemoveExactOne"/> has left its hole open (for tests).</summary>
+    internal bool HasPendingRemoval => _hole is not null;
+
+    // Shifts out the pending removal's run, if any: the first thing every path but the one-run insert and removal does.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private void CloseHole()
+    {
+        if (_hole is not null)
+        {
+            ShiftOutHole();
+        }
+    }
+
+    // The removal's deferred shift, exactly as TryRemoveExactOne did it before the hole: the map's version and Count
+    // already tell the removal, so nothing else changes.
+    private void ShiftOutHole()
+    {
+        Leaf at = _hole!;
+        int pos = _holePos;
+        _hole = null;
+        int left = at.Count - 1;
+        at.ShiftLeft(pos + 1, left - pos, 1);
+        at.Count = left;
+        at.ClearTail(1);
+    }
+
+    // TryInsertOne of a run that goes exactly where the hole is (the hole's leaf, which the removal left as the finger,
+    // a descent for start reaches; between the hole's neighbours, continuing neither): the slot is overwritten and the
+    // hole is gone. False, with nothing changed, when the run goes anywhere else, overlaps a neighbour or joins one: the
+    // caller closes the hole and takes the ordinary path, which then gives the answer. Tested against the finger's
+    // bounds only, no descent: a MAP elsewhere (the moving pair) pays one range test for the hole before its own descent.
+    private bool TryFillHole(Leaf at, ulong start, ulong last, T value)
+    {
+        if (!ReferenceEquals(_finger, at) || _fingerVersion != _version || start < _fingerLow || start > _fingerHigh)
+        {
+            return false;
+        }
+        System.Diagnostics.Debug.Assert(ReferenceEquals(Descend(start, record: false), at), "the finger is the leaf a descent reaches");
+        int pos = _holePos;
+        bool hasPrev = FindPrevious(at, pos, out Leaf? prevLeaf, out int prev);
+        bool hasNext = Successor(at, pos + 1, out Leaf? nextLeaf, out int next);
+        if ((hasPrev && prevLeaf!.LastAt(prev) >= start) || (hasNext && nextLeaf!.StartAt(next) <= last))
+        {
+            return false;
+        }
+        bool joinPrev = hasPrev && start != 0 && prevLeaf!.LastAt(prev) == start - 1 &&
+            prevLeaf.ValueAt(prev).Advance(start - prevLeaf.StartAt(prev)).Equals(value);
+        bool joinNext = hasNext && last != ulong.MaxValue && nextLeaf!.StartAt(next) == last + 1 &&
+            value.Advance(last - start + 1).Equals(nextLeaf.ValueAt(next));
+        if (joinPrev || joinNext)
+        {
+            return false;
+        }
+        _hole = null;
+        _version++;
+        at.Set(pos, start, last, value);
+        Count++;
+        if (PackedForm && at.Count == _capacity)
+        {
+            TryPack(at);
+        }
+        _fingerVersion = _version;
+        return true;
+    }
 
     // The leaf a descent for `start` reaches: the finger's where it is valid and covers start (`fresh` false: no path
     // recorded), else a recorded descent's (`fresh` true), which becomes the finger.
@@ -64,6 +143,14 @@ internal sealed partial class RunMap<T>
     /// version.</summary>
     public bool TryInsertOne(ulong start, ulong last, T value)
     {
+        if (_hole is { } hole)
+        {
+            if (TryFillHole(hole, start, last, value))
+            {
+                return true;
+            }
+            ShiftOutHole();
+        }
         if (_root is null)
         {
             return InsertChecked(start, last, value, check: true);
@@ -104,11 +191,13 @@ internal sealed partial class RunMap<T>
     }
 
     /// <summary><see cref="TryRemoveExact"/> with the leaf's entries shifted down in place when the leaf stays sparse
-    /// and at least half full (no merge follows): the IOPTE run of a 4 KiB unmap. Otherwise
-    /// the removal is <see cref="TryRemoveExact"/>'s own. Ends exactly as <see cref="TryRemoveExact"/>.</summary>
+    /// and at least half full (no merge follows): the IOPTE run of a 4 KiB unmap. That shift waits in the hole until
+    /// the next call (see <c>_hole</c>). Otherwise the removal is <see cref="TryRemoveExact"/>'s own. Ends, as every
+    /// other call sees the map, exactly as <see cref="TryRemoveExact"/>.</summary>
     public bool TryRemoveExactOne(ulong start, ulong last, out T value)
     {
         value = default;
+        CloseHole();
         if (_root is null)
         {
             return false;
@@ -132,9 +221,10 @@ internal sealed partial class RunMap<T>
             DeleteRange(at, pos, 1);
             return true;
         }
-        at.ShiftLeft(pos + 1, left - pos, 1);
-        at.Count = left;
-        at.ClearTail(1);
+        // The shift of the entries after pos waits in the hole (ShiftOutHole): the next one-run insert may go right
+        // there.
+        _hole = at;
+        _holePos = pos;
         Count--;
         _version++;
         _fingerVersion = _version;

@@ -7,6 +7,7 @@ internal sealed partial class RunMap<T>
     // The last run starting at or before key (in the leaf routed to, or the last run of the leaf before).
     private bool FindAtOrBefore(ulong key, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Leaf? leaf, out int index)
     {
+        CloseHole();
         if (_root is null)
         {
             leaf = null;
@@ -29,6 +30,7 @@ internal sealed partial class RunMap<T>
     // The first run that contains key or starts after it.
     private bool FindAtOrAfter(ulong key, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Leaf? leaf, out int index)
     {
+        CloseHole();
         if (_root is null)
         {
             leaf = null;
@@ -134,6 +136,7 @@ internal sealed partial class RunMap<T>
 
     private bool InsertChecked(ulong start, ulong last, T value, bool check)
     {
+        CloseHole();
         if (_root is null)
         {
             // A map that keeps emptying and refilling (one dirty run, one pending range) reuses its leaf.

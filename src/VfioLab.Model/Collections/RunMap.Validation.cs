@@ -8,6 +8,7 @@ internal sealed partial class RunMap<T>
     /// <see cref="InvalidOperationException"/> naming the first one broken. For tests.</summary>
     internal void AssertValid()
     {
+        CloseHole();
         if (_root is null)
         {
             Require(Count == 0 && _height == 0, "an empty tree holds runs");
@@ -63,6 +64,7 @@ internal sealed partial class RunMap<T>
     /// <summary>How many leaves are in the packed form (for tests and memory probes).</summary>
     internal int PackedLeafCount()
     {
+        CloseHole();
         int n = 0;
         if (_root is null)
         {
@@ -84,6 +86,7 @@ internal sealed partial class RunMap<T>
     /// lengths as allocated, on a 64-bit runtime), for memory probes that break a heap down by map.</summary>
     internal long ApproximateBytes()
     {
+        CloseHole();
         const long ObjectHeader = 16;
         const long ArrayHeader = 24;
         return _root is null ? 0 : NodeBytes(_root);

@@ -182,6 +182,7 @@ internal sealed partial class RunMap<T>
     public void Remove(ulong start, ulong last)
     {
         System.Diagnostics.Debug.Assert(start <= last);
+        CloseHole();
         if (_root is null)
         {
             return;
@@ -284,6 +285,7 @@ internal sealed partial class RunMap<T>
     /// <summary>Removes every run.</summary>
     public void Clear()
     {
+        _hole = null;
         _root = null;
         _height = 0;
         Count = 0;
