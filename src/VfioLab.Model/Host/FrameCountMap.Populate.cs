@@ -78,13 +78,10 @@ internal sealed partial class FrameCountMap
             return 0;
         }
         ulong sum = 0;
-        Slot[]?[] dir = _dir;
         foreach (ulong slot in slots)
         {
             ulong frame = slot * slotFrames;
-            ulong window = frame >> WindowShift;
-            ulong b = window >> BlockShift;
-            if (b < (ulong)dir.Length && dir[b] is { } block && block[(int)(window & (BlockSlots - 1))].Counts is { } counts)
+            if (DenseAt(frame >> WindowShift) is { } counts)
             {
                 sum += counts[(int)(frame & WindowMask)];
             }

@@ -157,14 +157,13 @@ internal sealed partial class FrameCountMap
             heldBy?.Prefetch(runs, i + PrefetchAhead);
             ulong first = run.First.Value;
             ulong window = first >> WindowShift;
-            ulong b = window >> BlockShift;
-            if (run.Count == 1 && b < (ulong)_dir.Length && _dir[b] is { } block)
+            if (run.Count == 1)
             {
                 // One frame (every run of memory shattered into 1-page runs): no range loop and no bounds check, and the
                 // counts array tested for null here, where it is loaded, so that nothing reads its header line again
                 // (a null check on a line of its own, ~15 % of each pass's samples on 1-page runs).
-                ref Slot one = ref block[(int)(window & (BlockSlots - 1))];
-                if (one.Counts is { } counts)
+                ref Slot one = ref _windows.Find(window);
+                if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref one) && one.Counts is { } counts)
                 {
                     each.DenseOne(this, window, ref one, counts, (int)(first & WindowMask));
                     continue;
@@ -385,9 +384,7 @@ internal sealed partial class FrameCountMap
         if ((uint)i < (uint)runs.Length && System.Runtime.Intrinsics.X86.Sse.IsSupported)
         {
             ulong frame = runs[i].First.Value;
-            ulong window = frame >> WindowShift;
-            ulong b = window >> BlockShift;
-            if (b < (ulong)_dir.Length && _dir[b] is { } block && block[(int)(window & (BlockSlots - 1))].Counts is { } counts)
+            if (DenseAt(frame >> WindowShift) is { } counts)
             {
                 PrefetchElement(ref Element(counts, (int)(frame & WindowMask)));
             }

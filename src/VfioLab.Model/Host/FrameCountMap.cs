@@ -54,15 +54,13 @@ internal sealed partial class FrameCountMap
 
     // Windows per directory block: a block (64 KiB of slots) covers 2^24 frames, 64 GiB of 4 KiB pages; the top array
     // grows to the highest block used, 16 Ki references for 1 PiB.
-    private const int BlockShift = 12;
-    private const int BlockSlots = 1 << BlockShift;
 
     private readonly RunMap<FrameCount> _runs;
     private readonly RunMap<Presence> _denseSet = new();
     private readonly List<Run<FrameCount>> _scratch = [];
     private readonly int _denseAbove;
     private readonly int _sparseBelow;
-    private Slot[]?[] _dir = [];
+    private WindowDirectory<Slot> _windows = new();
     private int _denseWindows;
 
     // Set while a batch applies: its runs were sorted into dense and sparse windows up front, so no window may turn
@@ -122,14 +120,11 @@ internal sealed partial class FrameCountMap
     /// (<see cref="FrameFlagMap.MarkRuns"/>'s <c>denseLike</c>).</summary>
     internal bool IsDenseWindow(ulong window) => DenseAt(window) is not null;
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private ushort[]? DenseAt(ulong window)
     {
-        ulong b = window >> BlockShift;
-        if (b >= (ulong)_dir.Length)
-        {
-            return null;
-        }
-        return _dir[b] is { } block ? block[(int)(window & (BlockSlots - 1))].Counts : null;
+        ref Slot slot = ref _windows.Find(window);
+        return System.Runtime.CompilerServices.Unsafe.IsNullRef(ref slot) ? null : slot.Counts;
     }
 
     /// <summary>Of every <paramref name="stride"/>-th run, how many lie in one dense window, and how many were looked at:
@@ -152,28 +147,15 @@ internal sealed partial class FrameCountMap
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private ref Slot DenseSlot(ulong window)
     {
-        ulong b = window >> BlockShift;
-        if (b < (ulong)_dir.Length && _dir[b] is { } block)
+        ref Slot slot = ref _windows.Find(window);
+        if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref slot) && slot.Counts is not null)
         {
-            ref Slot slot = ref block[(int)(window & (BlockSlots - 1))];
-            if (slot.Counts is not null)
-            {
-                return ref slot;
-            }
+            return ref slot;
         }
         return ref System.Runtime.CompilerServices.Unsafe.NullRef<Slot>();
     }
 
-    private ref Slot SlotFor(ulong window)
-    {
-        ulong b = window >> BlockShift;
-        if (b >= (ulong)_dir.Length)
-        {
-            Array.Resize(ref _dir, (int)Math.Max(b + 1, (ulong)_dir.Length * 2));
-        }
-        Slot[] block = _dir[b] ??= new Slot[BlockSlots];
-        return ref block[(int)(window & (BlockSlots - 1))];
-    }
+    private ref Slot SlotFor(ulong window) => ref _windows.GetOrAdd(window);
 
     // A short edit of sparse window `window`: counts toward the densify check.
     private void NoteSparseEdit(ulong window)
@@ -349,14 +331,13 @@ internal sealed partial class FrameCountMap
     internal long ApproximateBytes()
     {
         const long ArrayHeader = 24;
-        long bytes = _runs.ApproximateBytes() + _denseSet.ApproximateBytes() + ArrayHeader + (8L * _dir.Length);
-        foreach (Slot[]? block in _dir)
+        long bytes = _runs.ApproximateBytes() + _denseSet.ApproximateBytes() + _windows.ApproximateBytes(16);
+        foreach (Slot[]? block in _windows.Blocks)
         {
             if (block is null)
             {
                 continue;
             }
-            bytes += ArrayHeader + (16L * block.Length);
             foreach (Slot s in block)
             {
                 bytes += s.Counts is null ? 0 : ArrayHeader + (2L * s.Counts.Length);

@@ -41,12 +41,10 @@ internal sealed class FrameFlagMap
 
     private const ulong WindowMask = WindowFrames - 1;
     private const int Words = (int)(WindowFrames / 64);
-    private const int BlockShift = 12;
-    private const int BlockSlots = 1 << BlockShift;
 
     private readonly RunMap<Presence> _runs = new();
     private readonly RunMap<Presence> _denseSet = new();
-    private Slot[]?[] _dir = [];
+    private WindowDirectory<Slot> _windows = new();
     private int _denseWindows;
 
     // Set while a batch applies: its runs were sorted into dense and sparse windows up front, so no window may turn
@@ -398,36 +396,23 @@ internal sealed class FrameFlagMap
 
     private ulong[]? BitsAt(ulong window)
     {
-        ulong b = window >> BlockShift;
-        return b < (ulong)_dir.Length && _dir[b] is { } block ? block[(int)(window & (BlockSlots - 1))].Bits : null;
+        ref Slot slot = ref _windows.Find(window);
+        return System.Runtime.CompilerServices.Unsafe.IsNullRef(ref slot) ? null : slot.Bits;
     }
 
     // The slot of a dense window, or a null ref.
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private ref Slot DenseSlot(ulong window)
     {
-        ulong b = window >> BlockShift;
-        if (b < (ulong)_dir.Length && _dir[b] is { } block)
+        ref Slot slot = ref _windows.Find(window);
+        if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref slot) && slot.Bits is not null)
         {
-            ref Slot slot = ref block[(int)(window & (BlockSlots - 1))];
-            if (slot.Bits is not null)
-            {
-                return ref slot;
-            }
+            return ref slot;
         }
         return ref System.Runtime.CompilerServices.Unsafe.NullRef<Slot>();
     }
 
-    private ref Slot SlotFor(ulong window)
-    {
-        ulong b = window >> BlockShift;
-        if (b >= (ulong)_dir.Length)
-        {
-            Array.Resize(ref _dir, (int)Math.Max(b + 1, (ulong)_dir.Length * 2));
-        }
-        Slot[] block = _dir[b] ??= new Slot[BlockSlots];
-        return ref block[(int)(window & (BlockSlots - 1))];
-    }
+    private ref Slot SlotFor(ulong window) => ref _windows.GetOrAdd(window);
 
     // Word `w` of a window's bits without a bounds check: every Bits array is Words long and `w` comes from an index
     // masked with WindowMask (as FrameCountMap.Element, for the same reason: the check read the array's header line).
@@ -552,14 +537,13 @@ internal sealed class FrameFlagMap
     internal long ApproximateBytes()
     {
         const long ArrayHeader = 24;
-        long bytes = _runs.ApproximateBytes() + _denseSet.ApproximateBytes() + ArrayHeader + (8L * _dir.Length);
-        foreach (Slot[]? block in _dir)
+        long bytes = _runs.ApproximateBytes() + _denseSet.ApproximateBytes() + _windows.ApproximateBytes(16);
+        foreach (Slot[]? block in _windows.Blocks)
         {
             if (block is null)
             {
                 continue;
             }
-            bytes += ArrayHeader + (16L * block.Length);
             foreach (Slot s in block)
             {
                 bytes += s.Bits is null ? 0 : ArrayHeader + (8L * Words);

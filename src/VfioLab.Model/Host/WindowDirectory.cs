@@ -1,0 +1,69 @@
+using System.Runtime.CompilerServices;
+
+namespace VfioLab.Host;
+
+/// <summary>The per-window slots of a frame map that keeps some 4096-frame windows in a direct form: a directory of
+/// blocks of <see cref="BlockSlots"/> slots, a block allocated when one of its windows first needs a slot.
+/// <see cref="FrameCountMap"/> (counts) and <see cref="FrameFlagMap"/> (bits) each hold one beside their run maps.</summary>
+/// <remarks>A mutable struct, kept in a (non-readonly) field of its map and used in place: a slot's window is found
+/// with two loads and no call, which the per-frame passes of a MAP or UNMAP on shattered memory do once a frame.</remarks>
+internal struct WindowDirectory<TSlot>
+    where TSlot : struct
+{
+    /// <summary>log2 of the windows per block.</summary>
+    public const int BlockShift = 12;
+
+    /// <summary>Windows per block.</summary>
+    public const int BlockSlots = 1 << BlockShift;
+
+    private TSlot[]?[] _blocks;
+
+    /// <summary>An empty directory.</summary>
+    public WindowDirectory()
+    {
+        _blocks = [];
+    }
+
+    /// <summary>The blocks, null where none was allocated (index: window / <see cref="BlockSlots"/>).</summary>
+    public readonly TSlot[]?[] Blocks => _blocks;
+
+    /// <summary>Window <paramref name="window"/>'s slot, or a null ref where its block was never allocated (a slot
+    /// found may still be empty: the caller tests its own fields).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly ref TSlot Find(ulong window)
+    {
+        ulong b = window >> BlockShift;
+        TSlot[]?[] blocks = _blocks;
+        if (b < (ulong)blocks.Length && blocks[b] is { } block)
+        {
+            return ref block[(int)(window & (BlockSlots - 1))];
+        }
+        return ref Unsafe.NullRef<TSlot>();
+    }
+
+    /// <summary>Window <paramref name="window"/>'s slot, allocating its block (and growing the directory) first if
+    /// needed.</summary>
+    public ref TSlot GetOrAdd(ulong window)
+    {
+        ulong b = window >> BlockShift;
+        if (b >= (ulong)_blocks.Length)
+        {
+            Array.Resize(ref _blocks, (int)Math.Max(b + 1, (ulong)_blocks.Length * 2));
+        }
+        TSlot[] block = _blocks[b] ??= new TSlot[BlockSlots];
+        return ref block[(int)(window & (BlockSlots - 1))];
+    }
+
+    /// <summary>The managed bytes of the directory and its blocks, <paramref name="slotBytes"/> a slot (the slots' own
+    /// arrays are the map's to count).</summary>
+    public readonly long ApproximateBytes(long slotBytes)
+    {
+        const long ArrayHeader = 24;
+        long bytes = ArrayHeader + (8L * _blocks.Length);
+        foreach (TSlot[]? block in _blocks)
+        {
+            bytes += block is null ? 0 : ArrayHeader + (slotBytes * block.Length);
+        }
+        return bytes;
+    }
+}
