@@ -308,6 +308,103 @@ public class FrameCountMapTests
         Assert.True(expected == map.NoneZeroWhereMarked(bits), $"{where}: [0x{a:x}, 0x{b:x}] marked");
     }
 
+    // The batch updates (UpdateEach) as GUP's refills and an unmap's batches run them on shattered memory: batches of
+    // 1-frame runs longer than the 16-run prefetch distance and than a 64-run chunk (a trial of issue 16, "onepage8",
+    // that fetched the counts a chunk at a time: this test, and no other here, failed when that loop mixed up a run at
+    // a chunk edge), in random order over dense and sparse windows and two directory blocks (frames past 2^24), some
+    // frames twice, the drops given a `heldBy` map; every count, the totals and the released frames against a
+    // per-frame dictionary. The random test above never passes 41 runs a batch.
+    [Theory]
+    [InlineData(63)]
+    [InlineData(64)]
+    [InlineData(65)]
+    [InlineData(1000)]
+    public void LongBatches_OfOneFrameRuns_MatchAPerKeyDictionary(int batch)
+    {
+        var rng = new SplitMix64(0x0e8a_0000UL + (ulong)batch);
+        var map = new FrameCountMap(8, 16, 4);
+        var held = new FrameCountMap(8, 16, 4);
+        var oracle = new Dictionary<ulong, ulong>();
+        const ulong Block = 1UL << 24;
+        ulong[] bases = [0, Window, 2 * Window, Block, Block + (3 * Window)];
+        // Make windows 0, 1 and those in the second block dense (more than 16 runs each); leave 2 * Window sparse.
+        foreach (ulong b in new[] { 0UL, Window, Block, Block + (3 * Window) })
+        {
+            for (ulong i = 0; i < 40; i++)
+            {
+                map.AddRuns([new PfnRun(new Pfn(b + (4 * i)), 1)]);
+                oracle[b + (4 * i)] = 1;
+            }
+        }
+        held.AddRuns([new PfnRun(new Pfn(Window + 1), 1), new PfnRun(new Pfn(Block + 2), 1)]);
+        Assert.True(map.DenseWindowCount >= 3);
+        for (int round = 0; round < 6; round++)
+        {
+            var runs = new PfnRun[batch];
+            for (int i = 0; i < batch; i++)
+            {
+                ulong frame = i > 0 && rng.Next() % 10 == 0 ? runs[i - 1].First.Value : bases[rng.Next() % (ulong)bases.Length] + (rng.Next() % 200);
+                runs[i] = new PfnRun(new Pfn(frame), 1);
+            }
+            ulong risen = map.AddRuns(runs);
+            ulong expectRisen = 0;
+            foreach (PfnRun r in runs)
+            {
+                oracle.TryGetValue(r.First.Value, out ulong c);
+                expectRisen += c == 0 ? 1UL : 0;
+                oracle[r.First.Value] = c + 1;
+            }
+            Assert.Equal(expectRisen, risen);
+            // Drop a batch of the same length: frames with counts, some without (missing), some twice.
+            var drops = new PfnRun[batch];
+            for (int i = 0; i < batch; i++)
+            {
+                drops[i] = i % 7 == 3 ? new PfnRun(new Pfn(bases[i % bases.Length] + 1000 + (ulong)i), 1) : runs[(int)(rng.Next() % (ulong)batch)];
+            }
+            var released = new List<PfnRun>();
+            map.DropRuns(drops, released, out ulong fallen, out ulong dropped, out ulong missing, heldBy: held);
+            ulong expectFallen = 0;
+            ulong expectDropped = 0;
+            ulong expectMissing = ulong.MaxValue;
+            var expectReleased = new HashSet<ulong>();
+            foreach (PfnRun r in drops)
+            {
+                ulong k = r.First.Value;
+                if (!oracle.TryGetValue(k, out ulong c))
+                {
+                    expectMissing = Math.Min(expectMissing, k);
+                    continue;
+                }
+                expectDropped++;
+                if (c == 1)
+                {
+                    oracle.Remove(k);
+                    expectFallen++;
+                    if (held.CountAt(k) == 0)
+                    {
+                        expectReleased.Add(k);
+                    }
+                }
+                else
+                {
+                    oracle[k] = c - 1;
+                }
+            }
+            Assert.Equal(expectFallen, fallen);
+            Assert.Equal(expectDropped, dropped);
+            Assert.Equal(expectMissing, missing);
+            Assert.True(expectReleased.SetEquals(released.SelectMany(Keys)), $"batch {batch} round {round}: released");
+            foreach (ulong b in bases)
+            {
+                for (ulong k = b; k < b + 1200; k++)
+                {
+                    oracle.TryGetValue(k, out ulong c);
+                    Assert.True(c == map.CountAt(k), $"batch {batch} round {round}: count at 0x{k:x}");
+                }
+            }
+        }
+    }
+
     // A map with a count on every other frame of the given windows, which makes each of them dense.
     private static FrameCountMap DenseIn(params ulong[] windows)
     {
