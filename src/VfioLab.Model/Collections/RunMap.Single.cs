@@ -72,17 +72,7 @@ internal sealed partial class RunMap<T>
         }
         System.Diagnostics.Debug.Assert(ReferenceEquals(Descend(start, record: false), at), "the finger is the leaf a descent reaches");
         int pos = _holePos;
-        bool hasPrev = FindPrevious(at, pos, out Leaf? prevLeaf, out int prev);
-        bool hasNext = Successor(at, pos + 1, out Leaf? nextLeaf, out int next);
-        if ((hasPrev && prevLeaf!.LastAt(prev) >= start) || (hasNext && nextLeaf!.StartAt(next) <= last))
-        {
-            return false;
-        }
-        bool joinPrev = hasPrev && start != 0 && prevLeaf!.LastAt(prev) == start - 1 &&
-            prevLeaf.ValueAt(prev).Advance(start - prevLeaf.StartAt(prev)).Equals(value);
-        bool joinNext = hasNext && last != ulong.MaxValue && nextLeaf!.StartAt(next) == last + 1 &&
-            value.Advance(last - start + 1).Equals(nextLeaf.ValueAt(next));
-        if (joinPrev || joinNext)
+        if (Between(at, pos, pos + 1, start, last, value) != Neighbours.Apart)
         {
             return false;
         }
@@ -161,20 +151,13 @@ internal sealed partial class RunMap<T>
         {
             return InsertChecked(start, last, value, check: true);
         }
-        bool hasPrev = FindPrevious(at, pos, out Leaf? prevLeaf, out int prev);
-        bool hasNext = Successor(at, pos, out Leaf? nextLeaf, out int next);
-        if ((hasPrev && prevLeaf!.LastAt(prev) >= start) || (hasNext && nextLeaf!.StartAt(next) <= last))
+        switch (Between(at, pos, pos, start, last, value))
         {
-            return false;
-        }
-        bool joinPrev = hasPrev && start != 0 && prevLeaf!.LastAt(prev) == start - 1 &&
-            prevLeaf.ValueAt(prev).Advance(start - prevLeaf.StartAt(prev)).Equals(value);
-        bool joinNext = hasNext && last != ulong.MaxValue && nextLeaf!.StartAt(next) == last + 1 &&
-            value.Advance(last - start + 1).Equals(nextLeaf.ValueAt(next));
-        if (joinPrev || joinNext)
-        {
-            // It continues a neighbour (they merge): the general insert does that.
-            return InsertChecked(start, last, value, check: true);
+            case Neighbours.Overlap:
+                return false;
+            case Neighbours.Join:
+                // It continues a neighbour (they merge): the general insert does that.
+                return InsertChecked(start, last, value, check: true);
         }
         _version++;
         at.EnsureCapacity(at.Count + 1, _capacity);
@@ -188,6 +171,32 @@ internal sealed partial class RunMap<T>
         }
         _fingerVersion = _version;
         return true;
+    }
+
+    // Where a one-run insert of [start, last] stands against its neighbours: the run before slot `pos` of `at` and the
+    // run at or after slot `nextPos` (the slot itself for an insert that shifts, the one after it for the hole the run
+    // would overwrite).
+    private enum Neighbours
+    {
+        Apart,
+        Overlap,
+        Join,
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private Neighbours Between(Leaf at, int pos, int nextPos, ulong start, ulong last, T value)
+    {
+        bool hasPrev = FindPrevious(at, pos, out Leaf? prevLeaf, out int prev);
+        bool hasNext = Successor(at, nextPos, out Leaf? nextLeaf, out int next);
+        if ((hasPrev && prevLeaf!.LastAt(prev) >= start) || (hasNext && nextLeaf!.StartAt(next) <= last))
+        {
+            return Neighbours.Overlap;
+        }
+        bool joinPrev = hasPrev && start != 0 && prevLeaf!.LastAt(prev) == start - 1 &&
+            prevLeaf.ValueAt(prev).Advance(start - prevLeaf.StartAt(prev)).Equals(value);
+        bool joinNext = hasNext && last != ulong.MaxValue && nextLeaf!.StartAt(next) == last + 1 &&
+            value.Advance(last - start + 1).Equals(nextLeaf.ValueAt(next));
+        return joinPrev || joinNext ? Neighbours.Join : Neighbours.Apart;
     }
 
     /// <summary><see cref="TryRemoveExact"/> with the leaf's entries shifted down in place when the leaf stays sparse
