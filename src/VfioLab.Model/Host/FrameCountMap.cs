@@ -95,12 +95,14 @@ internal sealed partial class FrameCountMap
     // or dense edits toward a sparsify check.
     // WasDense: the window was dense until its counts all fell to 0 (an unmap of shattered memory), so it goes dense again
     // after a few edits instead of a few hundred (NoteSparseEdit).
-    private struct Slot
+    private struct Slot : IWindowSlot
     {
         public ushort[]? Counts;
         public int NonZero;
         public int Edits;
         public bool WasDense;
+
+        public readonly bool IsDense => Counts is not null;
     }
 
     /// <summary>The count of <paramref name="frame"/> (0 if none).</summary>
@@ -145,15 +147,7 @@ internal sealed partial class FrameCountMap
 
     // The slot of a dense window, or a null ref: one directory walk for the hot per-run paths (inlined: see Prefetch).
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    private ref Slot DenseSlot(ulong window)
-    {
-        ref Slot slot = ref _windows.Find(window);
-        if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref slot) && slot.Counts is not null)
-        {
-            return ref slot;
-        }
-        return ref System.Runtime.CompilerServices.Unsafe.NullRef<Slot>();
-    }
+    private ref Slot DenseSlot(ulong window) => ref _windows.FindDense(window);
 
     private ref Slot SlotFor(ulong window) => ref _windows.GetOrAdd(window);
 

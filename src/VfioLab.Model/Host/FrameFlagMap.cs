@@ -52,11 +52,13 @@ internal sealed class FrameFlagMap
     private bool _holdDense;
 
     // Per window: its bits while dense, how many are set; short edits while sparse toward the next count of its runs.
-    private struct Slot
+    private struct Slot : IWindowSlot
     {
         public ulong[]? Bits;
         public int Set;
         public int Edits;
+
+        public readonly bool IsDense => Bits is not null;
     }
 
     /// <summary>Windows currently dense.</summary>
@@ -402,15 +404,7 @@ internal sealed class FrameFlagMap
 
     // The slot of a dense window, or a null ref.
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    private ref Slot DenseSlot(ulong window)
-    {
-        ref Slot slot = ref _windows.Find(window);
-        if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref slot) && slot.Bits is not null)
-        {
-            return ref slot;
-        }
-        return ref System.Runtime.CompilerServices.Unsafe.NullRef<Slot>();
-    }
+    private ref Slot DenseSlot(ulong window) => ref _windows.FindDense(window);
 
     private ref Slot SlotFor(ulong window) => ref _windows.GetOrAdd(window);
 

@@ -8,7 +8,7 @@ namespace VfioLab.Host;
 /// <remarks>A mutable struct, kept in a (non-readonly) field of its map and used in place: a slot's window is found
 /// with two loads and no call, which the per-frame passes of a MAP or UNMAP on shattered memory do once a frame.</remarks>
 internal struct WindowDirectory<TSlot>
-    where TSlot : struct
+    where TSlot : struct, IWindowSlot
 {
     /// <summary>log2 of the windows per block.</summary>
     public const int BlockShift = 12;
@@ -41,6 +41,18 @@ internal struct WindowDirectory<TSlot>
         return ref Unsafe.NullRef<TSlot>();
     }
 
+    /// <summary>Window <paramref name="window"/>'s slot where the window is dense, else a null ref.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly ref TSlot FindDense(ulong window)
+    {
+        ref TSlot slot = ref Find(window);
+        if (!Unsafe.IsNullRef(ref slot) && slot.IsDense)
+        {
+            return ref slot;
+        }
+        return ref Unsafe.NullRef<TSlot>();
+    }
+
     /// <summary>Window <paramref name="window"/>'s slot, allocating its block (and growing the directory) first if
     /// needed.</summary>
     public ref TSlot GetOrAdd(ulong window)
@@ -66,4 +78,11 @@ internal struct WindowDirectory<TSlot>
         }
         return bytes;
     }
+}
+
+/// <summary>A slot of a <see cref="WindowDirectory{TSlot}"/>.</summary>
+internal interface IWindowSlot
+{
+    /// <summary>Whether the slot's window is in the direct (dense) form.</summary>
+    bool IsDense { get; }
 }
