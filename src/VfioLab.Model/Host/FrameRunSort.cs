@@ -21,6 +21,20 @@ internal static class FrameRunSort
     // Below this an insertion sort (stable too) is cheaper than clearing and summing the buckets.
     private const int RadixFrom = 256;
 
+    /// <summary><see cref="Sort"/>, unless the runs' first frames already strictly rise (a refill of memory that is
+    /// still in order, the common case on contiguous memory: one pass, nothing moved).</summary>
+    public static void SortUnlessOrdered(Span<PfnRun> runs)
+    {
+        for (int i = 1; i < runs.Length; i++)
+        {
+            if (runs[i - 1].First.Value >= runs[i].First.Value)
+            {
+                Sort(runs);
+                return;
+            }
+        }
+    }
+
     /// <summary>Sorts <paramref name="runs"/> in place by <see cref="PfnRun.First"/>.</summary>
     public static void Sort(Span<PfnRun> runs)
     {

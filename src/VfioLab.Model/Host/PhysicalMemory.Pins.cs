@@ -290,15 +290,7 @@ internal sealed partial class PhysicalMemory
     // Sorts runs by frame (unless in order) and joins physically adjacent ones; the number left.
     private static int SortJoined(Span<PfnRun> span)
     {
-        bool ordered = true;
-        for (int i = 1; i < span.Length && ordered; i++)
-        {
-            ordered = span[i - 1].First.Value < span[i].First.Value;
-        }
-        if (!ordered)
-        {
-            FrameRunSort.Sort(span);
-        }
+        FrameRunSort.SortUnlessOrdered(span);
         return PfnRun.JoinAdjacent(span);
     }
 
