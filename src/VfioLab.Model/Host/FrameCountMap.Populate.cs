@@ -60,8 +60,7 @@ internal sealed partial class FrameCountMap
         slot.Counts = counts;
         slot.NonZero = nonZero;
         slot.Edits = 0;
-        _denseSet.Set(window, window, default);
-        _denseWindows++;
+        _windows.MarkDense(window);
     }
 
     /// <summary>Reads the count of the first frame of each slot <c>slots[i] * slotFrames</c> that lies in a dense window
@@ -73,7 +72,7 @@ internal sealed partial class FrameCountMap
     /// cache. Measured on the shattered-64g scenario: docs/benchmarks.md, 2026-12-07 "populate".</remarks>
     public ulong Touch(ReadOnlySpan<ulong> slots, ulong slotFrames)
     {
-        if (_denseWindows == 0)
+        if (_windows.DenseCount == 0)
         {
             return 0;
         }

@@ -82,7 +82,7 @@ internal sealed partial class FrameCountMap
     /// time of populating 64 GiB on 1-page runs, issue 16).</summary>
     public bool TryGetFirstWithin(ulong start, ulong last, out ulong first, out ulong end)
     {
-        if ((start >> WindowShift) == (last >> WindowShift) && _denseWindows != 0 && DenseAt(start >> WindowShift) is { } counts)
+        if ((start >> WindowShift) == (last >> WindowShift) && _windows.DenseCount != 0 && DenseAt(start >> WindowShift) is { } counts)
         {
             int i = (int)(start & WindowMask);
             int j = (int)(last & WindowMask);
@@ -122,7 +122,7 @@ internal sealed partial class FrameCountMap
         while (true)
         {
             ulong window = key >> WindowShift;
-            if (_denseWindows != 0 && DenseAt(window) is { } counts)
+            if (_windows.DenseCount != 0 && DenseAt(window) is { } counts)
             {
                 int i = (int)(key & WindowMask);
                 int nz = counts.AsSpan(i).IndexOfAnyExcept((ushort)0);
@@ -143,7 +143,7 @@ internal sealed partial class FrameCountMap
                 continue;
             }
             bool hasRun = _runs.TryGetAtOrAfter(key, out Run<FrameCount> r);
-            if (_denseWindows == 0 || !_denseSet.TryGetAtOrAfter(window, out Run<Presence> d))
+            if (!_windows.TryNextDense(window, out ulong nextDense))
             {
                 if (hasRun)
                 {
@@ -154,7 +154,7 @@ internal sealed partial class FrameCountMap
                 }
                 break;
             }
-            ulong denseStart = d.Start << WindowShift;
+            ulong denseStart = nextDense << WindowShift;
             if (hasRun && r.Start < denseStart)
             {
                 start = r.Start;
@@ -194,7 +194,7 @@ internal sealed partial class FrameCountMap
     // Widens a piece of count `count` to the maximal run, across window edges.
     private void Extend(ref ulong start, ref ulong last, ulong count)
     {
-        if (_denseWindows == 0)
+        if (_windows.DenseCount == 0)
         {
             return;
         }
@@ -207,7 +207,7 @@ internal sealed partial class FrameCountMap
 
     private void ExtendRight(ref ulong last, ulong count)
     {
-        if (_denseWindows == 0)
+        if (_windows.DenseCount == 0)
         {
             return;
         }

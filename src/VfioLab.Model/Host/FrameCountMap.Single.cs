@@ -12,7 +12,7 @@ internal sealed partial class FrameCountMap
     /// </summary>
     public bool TryDropOnlyCount(ulong frame, List<PfnRun>? released)
     {
-        if (_denseWindows != 0 && DenseAt(frame >> WindowShift) is not null)
+        if (_windows.DenseCount != 0 && DenseAt(frame >> WindowShift) is not null)
         {
             return false;
         }

@@ -84,7 +84,7 @@ internal sealed partial class FrameCountMap
     /// <see cref="CountTowardDense"/>).</summary>
     public ulong AddRuns(ReadOnlySpan<PfnRun> runs, FrameCountMap? shatteredLike = null)
     {
-        CountTowardDense(runs, shatteredLike: runs.Length >= _shatteredBatchRuns && shatteredLike is { _denseWindows: > 0 } ? shatteredLike : null);
+        CountTowardDense(runs, shatteredLike: runs.Length >= _shatteredBatchRuns && shatteredLike is { DenseWindowCount: > 0 } ? shatteredLike : null);
         _holdDense = true;
         var add = new AddEach();
         (ulong risen, _, _) = UpdateEach(runs, ref add);
@@ -116,7 +116,7 @@ internal sealed partial class FrameCountMap
     /// (issue 16; docs/benchmarks.md). It costs at most what the pin map's own dense windows cost.</summary>
     public void MarkRuns(ReadOnlySpan<PfnRun> runs, FrameCountMap? denseLike = null)
     {
-        CountTowardDense(runs, denseLike is { _denseWindows: > 0 } ? denseLike : null);
+        CountTowardDense(runs, denseLike is { DenseWindowCount: > 0 } ? denseLike : null);
         _holdDense = true;
         var mark = new MarkEach();
         UpdateEach(runs, ref mark);
@@ -439,15 +439,7 @@ internal sealed partial class FrameCountMap
     {
         PfnRun[] runs = batch.Runs;
         int n = batch.Count;
-        bool ordered = true;
-        for (int i = 1; i < n && ordered; i++)
-        {
-            ordered = runs[i - 1].First.Value < runs[i].First.Value;
-        }
-        if (!ordered)
-        {
-            FrameRunSort.Sort(runs.AsSpan(0, n));
-        }
+        FrameRunSort.SortUnlessOrdered(runs.AsSpan(0, n));
         bool disjoint = true;
         for (int i = 1; i < n && disjoint; i++)
         {
@@ -469,29 +461,10 @@ internal sealed partial class FrameCountMap
     }
 
     // Whether any window of [first, last] is dense.
-    private bool AnyDense(ulong first, ulong last) =>
-        _denseWindows != 0 && _denseSet.Overlaps(first >> WindowShift, last >> WindowShift);
+    private bool AnyDense(ulong first, ulong last) => _windows.AnyDense(first, last);
 
     // The end of the stretch from cursor (at most last) that is either sparse throughout or one dense window.
-    private ulong NextSegment(ulong cursor, ulong last, out bool dense)
-    {
-        dense = false;
-        if (_denseWindows == 0)
-        {
-            return last;
-        }
-        ulong window = cursor >> WindowShift;
-        if (DenseAt(window) is not null)
-        {
-            dense = true;
-            return Math.Min(last, cursor | WindowMask);
-        }
-        if (_denseSet.TryGetAtOrAfter(window, out Run<Presence> d) && (d.Start << WindowShift) - 1 < last)
-        {
-            return (d.Start << WindowShift) - 1;
-        }
-        return last;
-    }
+    private ulong NextSegment(ulong cursor, ulong last, out bool dense) => _windows.NextStretch(cursor, last, out dense);
 
     // A dense window back to runs for good (a count beyond a ushort).
     private void ForceSparse(ulong window)

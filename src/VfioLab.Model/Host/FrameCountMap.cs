@@ -56,12 +56,10 @@ internal sealed partial class FrameCountMap
     // grows to the highest block used, 16 Ki references for 1 PiB.
 
     private readonly RunMap<FrameCount> _runs;
-    private readonly RunMap<Presence> _denseSet = new();
     private readonly List<Run<FrameCount>> _scratch = [];
     private readonly int _denseAbove;
     private readonly int _sparseBelow;
     private WindowDirectory<Slot> _windows = new();
-    private int _denseWindows;
 
     // Set while a batch applies: its runs were sorted into dense and sparse windows up front, so no window may turn
     // dense under it (its sparse runs would land in a dense window's keys).
@@ -89,7 +87,7 @@ internal sealed partial class FrameCountMap
     }
 
     /// <summary>Windows currently dense.</summary>
-    public int DenseWindowCount => _denseWindows;
+    public int DenseWindowCount => _windows.DenseCount;
 
     // Per window: its counts while dense; Edits counts short sparse edits toward a densify check (negative: postponed),
     // or dense edits toward a sparsify check.
@@ -220,8 +218,7 @@ internal sealed partial class FrameCountMap
         slot.NonZero = nonZero;
         slot.Edits = 0;
         slot.WasDense = false;
-        _denseSet.Set(window, window, default);
-        _denseWindows++;
+        _windows.MarkDense(window);
     }
 
     // A dense window's counts back into runs (RunMap.Set joins them with neighbours that continue them).
@@ -248,8 +245,7 @@ internal sealed partial class FrameCountMap
         slot.Counts = null;
         slot.NonZero = 0;
         slot.Edits = 0;
-        _denseSet.Remove(window, window);
-        _denseWindows--;
+        _windows.MarkSparse(window);
     }
 
     // After edits of dense window `window`: dropped when empty; back to one run when an edit that gave frames a count
@@ -325,7 +321,7 @@ internal sealed partial class FrameCountMap
     internal long ApproximateBytes()
     {
         const long ArrayHeader = 24;
-        long bytes = _runs.ApproximateBytes() + _denseSet.ApproximateBytes() + _windows.ApproximateBytes(16);
+        long bytes = _runs.ApproximateBytes() + _windows.ApproximateBytes(16);
         foreach (Slot[]? block in _windows.Blocks)
         {
             if (block is null)
@@ -364,7 +360,7 @@ internal sealed partial class FrameCountMap
     {
         _runs.AssertValid();
         int dense = 0;
-        foreach (Run<Presence> w in _denseSet.All())
+        foreach (Run<Presence> w in _windows.DenseRuns)
         {
             for (ulong window = w.Start; window <= w.Last; window++)
             {
@@ -387,9 +383,9 @@ internal sealed partial class FrameCountMap
                 }
             }
         }
-        if (dense != _denseWindows)
+        if (dense != _windows.DenseCount)
         {
-            throw new InvalidOperationException($"{_denseWindows} dense windows recorded, {dense} listed");
+            throw new InvalidOperationException($"{_windows.DenseCount} dense windows recorded, {dense} listed");
         }
     }
 }

@@ -43,9 +43,7 @@ internal sealed class FrameFlagMap
     private const int Words = (int)(WindowFrames / 64);
 
     private readonly RunMap<Presence> _runs = new();
-    private readonly RunMap<Presence> _denseSet = new();
     private WindowDirectory<Slot> _windows = new();
-    private int _denseWindows;
 
     // Set while a batch applies: its runs were sorted into dense and sparse windows up front, so no window may turn
     // dense under it.
@@ -62,7 +60,7 @@ internal sealed class FrameFlagMap
     }
 
     /// <summary>Windows currently dense.</summary>
-    public int DenseWindowCount => _denseWindows;
+    public int DenseWindowCount => _windows.DenseCount;
 
     /// <summary>Whether <paramref name="frame"/>'s flag is set.</summary>
     public bool Contains(ulong frame)
@@ -80,8 +78,8 @@ internal sealed class FrameFlagMap
         ulong cursor = first;
         while (true)
         {
-            ulong end = NextPiece(cursor, last, out ulong[]? bits);
-            if (bits is not null ? !AllBits(bits, (int)(cursor & WindowMask), (int)(end & WindowMask)) : !_runs.Covers(cursor, end))
+            ulong end = _windows.NextStretch(cursor, last, out bool dense);
+            if (dense ? !AllBits(BitsAt(cursor >> WindowShift)!, (int)(cursor & WindowMask), (int)(end & WindowMask)) : !_runs.Covers(cursor, end))
             {
                 return false;
             }
@@ -167,15 +165,7 @@ internal sealed class FrameFlagMap
     private void MarkSparse(PfnRun[] pending, int count)
     {
         Span<PfnRun> runs = pending.AsSpan(0, count);
-        bool ordered = true;
-        for (int i = 1; i < runs.Length && ordered; i++)
-        {
-            ordered = runs[i - 1].First.Value < runs[i].First.Value;
-        }
-        if (!ordered)
-        {
-            FrameRunSort.Sort(runs);
-        }
+        FrameRunSort.SortUnlessOrdered(runs);
         int n = 0;
         for (int i = 0; i < runs.Length; i++)
         {
@@ -189,7 +179,7 @@ internal sealed class FrameFlagMap
                 runs[n++] = runs[i];
             }
         }
-        if (_denseWindows != 0)
+        if (_windows.DenseCount != 0)
         {
             // A joined run may reach into a dense window (runs across windows, rare): those go piece by piece.
             int kept = 0;
@@ -235,8 +225,8 @@ internal sealed class FrameFlagMap
         ulong cursor = first;
         while (true)
         {
-            ulong end = NextPiece(cursor, last, out ulong[]? bits);
-            if (bits is not null)
+            ulong end = _windows.NextStretch(cursor, last, out bool dense);
+            if (dense)
             {
                 ulong window = cursor >> WindowShift;
                 UpdateDense(window, ref DenseSlot(window), cursor, end, set);
@@ -382,8 +372,7 @@ internal sealed class FrameFlagMap
         slot.Bits = bits;
         slot.Set = set;
         slot.Edits = 0;
-        _denseSet.Set(window, window, default);
-        _denseWindows++;
+        _windows.MarkDense(window);
         return ref slot;
     }
 
@@ -392,8 +381,7 @@ internal sealed class FrameFlagMap
         slot.Bits = null;
         slot.Set = 0;
         slot.Edits = 0;
-        _denseSet.Remove(window, window);
-        _denseWindows--;
+        _windows.MarkSparse(window);
     }
 
     private ulong[]? BitsAt(ulong window)
@@ -418,30 +406,7 @@ internal sealed class FrameFlagMap
     }
 
     // Whether any window of [first, last] is dense.
-    private bool AnyDense(ulong first, ulong last) =>
-        _denseWindows != 0 && _denseSet.Overlaps(first >> WindowShift, last >> WindowShift);
-
-    // The end of the stretch from cursor (at most last) that is sparse throughout (bits null) or inside one dense
-    // window (its bits).
-    private ulong NextPiece(ulong cursor, ulong last, out ulong[]? bits)
-    {
-        bits = null;
-        if (_denseWindows == 0)
-        {
-            return last;
-        }
-        ulong window = cursor >> WindowShift;
-        if (BitsAt(window) is { } b)
-        {
-            bits = b;
-            return Math.Min(last, cursor | WindowMask);
-        }
-        if (_denseSet.TryGetAtOrAfter(window, out Run<Presence> d) && (d.Start << WindowShift) - 1 < last)
-        {
-            return (d.Start << WindowShift) - 1;
-        }
-        return last;
-    }
+    private bool AnyDense(ulong first, ulong last) => _windows.AnyDense(first, last);
 
     /// <summary>The maximal runs of set frames, in frame order (tests, memory probes).</summary>
     public IEnumerable<(ulong Start, ulong Last)> All()
@@ -474,7 +439,7 @@ internal sealed class FrameFlagMap
     private IEnumerable<(ulong Start, ulong Last)> Pieces()
     {
         var dense = new List<ulong>();
-        foreach (Run<Presence> w in _denseSet.All())
+        foreach (Run<Presence> w in _windows.DenseRuns)
         {
             for (ulong x = w.Start; x <= w.Last; x++)
             {
@@ -531,7 +496,7 @@ internal sealed class FrameFlagMap
     internal long ApproximateBytes()
     {
         const long ArrayHeader = 24;
-        long bytes = _runs.ApproximateBytes() + _denseSet.ApproximateBytes() + _windows.ApproximateBytes(16);
+        long bytes = _runs.ApproximateBytes() + _windows.ApproximateBytes(16);
         foreach (Slot[]? block in _windows.Blocks)
         {
             if (block is null)
@@ -555,7 +520,7 @@ internal sealed class FrameFlagMap
     {
         _runs.AssertValid();
         int dense = 0;
-        foreach (Run<Presence> w in _denseSet.All())
+        foreach (Run<Presence> w in _windows.DenseRuns)
         {
             for (ulong window = w.Start; window <= w.Last; window++)
             {
@@ -578,9 +543,9 @@ internal sealed class FrameFlagMap
                 }
             }
         }
-        if (dense != _denseWindows)
+        if (dense != _windows.DenseCount)
         {
-            throw new InvalidOperationException($"{_denseWindows} dense windows recorded, {dense} listed");
+            throw new InvalidOperationException($"{_windows.DenseCount} dense windows recorded, {dense} listed");
         }
     }
 }

@@ -1,10 +1,13 @@
 using System.Runtime.CompilerServices;
+using VfioLab.Collections;
 
 namespace VfioLab.Host;
 
 /// <summary>The per-window slots of a frame map that keeps some 4096-frame windows in a direct form: a directory of
 /// blocks of <see cref="BlockSlots"/> slots, a block allocated when one of its windows first needs a slot.
-/// <see cref="FrameCountMap"/> (counts) and <see cref="FrameFlagMap"/> (bits) each hold one beside their run maps.</summary>
+/// <see cref="FrameCountMap"/> (counts) and <see cref="FrameFlagMap"/> (bits) each hold one beside their run maps. It
+/// also lists which windows are dense (as runs of window numbers), for the walks that cut a frame range into sparse
+/// stretches and dense windows.</summary>
 /// <remarks>A mutable struct, kept in a (non-readonly) field of its map and used in place: a slot's window is found
 /// with two loads and no call, which the per-frame passes of a MAP or UNMAP on shattered memory do once a frame.</remarks>
 internal struct WindowDirectory<TSlot>
@@ -16,12 +19,75 @@ internal struct WindowDirectory<TSlot>
     /// <summary>Windows per block.</summary>
     public const int BlockSlots = 1 << BlockShift;
 
+    private const ulong WindowMask = (1UL << FrameCountMap.WindowShift) - 1;
+
+    private readonly RunMap<Presence> _dense;
     private TSlot[]?[] _blocks;
+    private int _denseCount;
 
     /// <summary>An empty directory.</summary>
     public WindowDirectory()
     {
         _blocks = [];
+        _dense = new RunMap<Presence>();
+    }
+
+    /// <summary>Windows marked dense.</summary>
+    public readonly int DenseCount => _denseCount;
+
+    /// <summary>The dense windows, as runs of window numbers, in order.</summary>
+    public readonly RunMap<Presence>.RangeEnumerable DenseRuns => _dense.All();
+
+    /// <summary>Marks <paramref name="window"/> dense (its slot now holds the direct form).</summary>
+    public void MarkDense(ulong window)
+    {
+        _dense.Set(window, window, default);
+        _denseCount++;
+    }
+
+    /// <summary>Marks <paramref name="window"/> sparse again.</summary>
+    public void MarkSparse(ulong window)
+    {
+        _dense.Remove(window, window);
+        _denseCount--;
+    }
+
+    /// <summary>Whether any window of frames <c>[first, last]</c> is dense.</summary>
+    public readonly bool AnyDense(ulong first, ulong last) =>
+        _denseCount != 0 && _dense.Overlaps(first >> FrameCountMap.WindowShift, last >> FrameCountMap.WindowShift);
+
+    /// <summary>The first dense window at or after <paramref name="window"/>, if any.</summary>
+    public readonly bool TryNextDense(ulong window, out ulong dense)
+    {
+        if (_denseCount != 0 && _dense.TryGetAtOrAfter(window, out Run<Presence> d))
+        {
+            dense = Math.Max(window, d.Start);
+            return true;
+        }
+        dense = 0;
+        return false;
+    }
+
+    /// <summary>The end of the stretch of frames from <paramref name="cursor"/> (at most <paramref name="last"/>) that
+    /// is either sparse throughout or inside one dense window (<paramref name="dense"/>).</summary>
+    public readonly ulong NextStretch(ulong cursor, ulong last, out bool dense)
+    {
+        dense = false;
+        if (_denseCount == 0)
+        {
+            return last;
+        }
+        ulong window = cursor >> FrameCountMap.WindowShift;
+        if (!Unsafe.IsNullRef(ref FindDense(window)))
+        {
+            dense = true;
+            return Math.Min(last, cursor | WindowMask);
+        }
+        if (TryNextDense(window, out ulong next) && (next << FrameCountMap.WindowShift) - 1 < last)
+        {
+            return (next << FrameCountMap.WindowShift) - 1;
+        }
+        return last;
     }
 
     /// <summary>The blocks, null where none was allocated (index: window / <see cref="BlockSlots"/>).</summary>
@@ -66,12 +132,12 @@ internal struct WindowDirectory<TSlot>
         return ref block[(int)(window & (BlockSlots - 1))];
     }
 
-    /// <summary>The managed bytes of the directory and its blocks, <paramref name="slotBytes"/> a slot (the slots' own
+    /// <summary>The managed bytes of the directory, its blocks and the dense list, <paramref name="slotBytes"/> a slot (the slots' own
     /// arrays are the map's to count).</summary>
     public readonly long ApproximateBytes(long slotBytes)
     {
         const long ArrayHeader = 24;
-        long bytes = ArrayHeader + (8L * _blocks.Length);
+        long bytes = _dense.ApproximateBytes() + ArrayHeader + (8L * _blocks.Length);
         foreach (TSlot[]? block in _blocks)
         {
             bytes += block is null ? 0 : ArrayHeader + (slotBytes * block.Length);
