@@ -401,6 +401,28 @@ internal sealed partial class AddressSpace
         return pinned;
     }
 
+    /// <summary><see cref="PinPresentLocked"/> of one page when it is present, not the zero frame's PTE, and writable where
+    /// <paramref name="requireWritable"/>: pins its frame and answers true; otherwise changes nothing and answers false
+    /// (the caller then walks as before). One PTE read instead of the page table's visitor (GUP's one-page lane).</summary>
+    internal bool TryPinPresentPageLocked(ulong page, bool requireWritable, out Pfn pfn)
+    {
+        AssertMmapLocked();
+        using (_ptGate.EnterScope())
+        {
+            // The shared zero frame, which PinRuns would leave unpinned, is left to the walk with the zero PTE.
+            if (!_pageTable.TryGetValue(page, out Pte pte) || pte.ZeroPage || (requireWritable && !pte.Writable) || _memory.IsZeroFrame(pte.Pfn))
+            {
+                pfn = default;
+                return false;
+            }
+            pfn = pte.Pfn;
+            // The one-frame pin, not PinRuns of one run: the batch branch of PinRuns, inlined here, gave this path more
+            // locals to zero on every call.
+            _memory.Pin(pfn, 1);
+            return true;
+        }
+    }
+
     // PinPresentLocked's walk over the page table's runs from `page` on: each present page (writable where required, the
     // zero frame only where accepted) appended to `runs` as a frame run, extending the last run when physically
     // contiguous (the zero frame takes an entry per page and continues nothing); stops at the first page that is not
