@@ -37,6 +37,11 @@ internal sealed partial class AddressSpace
     private readonly OrderedRwSemaphore _mmapLock = new(LockRank.Mmap);
     private readonly OrderedLock _ptGate = new(LockRank.PageTable);
     private readonly RunMap<VmaSlot> _vmas = new();
+    // The VMA FindVmaLocked found last (what the kernel's per-mm vmacache kept before v6.1): a 4 KiB MAP_DMA looks up
+    // the VMA its page lies in, the same one call after call (issue 16's pair). Written by readers under the mmap lock
+    // for read (a reference store is atomic, and any VMA written is one _vmas holds while that lock is held), forgotten
+    // under the lock for write at every change of _vmas (ForgetFoundVma), so it is always a VMA _vmas holds.
+    private Vma? _lastFoundVma;
     private readonly RunMap<Pte> _pageTable = new();
     private readonly List<Run<Pte>> _ptScratch = [];
     private readonly PhysicalMemory _memory;
@@ -234,8 +239,22 @@ internal sealed partial class AddressSpace
     public Vma? FindVmaLocked(HostVirtAddr address)
     {
         AssertMmapLocked();
-        return _vmas.TryGetValue(address.Value >> PageShift, out VmaSlot s) ? s.Vma : null;
+        ulong page = address.Value >> PageShift;
+        Vma? last = _lastFoundVma;
+        if (last is not null && page >= last.StartPage && page <= last.LastPage)
+        {
+            return last;
+        }
+        if (!_vmas.TryGetValue(page, out VmaSlot s))
+        {
+            return null;
+        }
+        _lastFoundVma = s.Vma;
+        return s.Vma;
     }
+
+    // Every change of _vmas calls this (under the mmap lock for write): FindVmaLocked's remembered VMA may be gone.
+    private void ForgetFoundVma() => _lastFoundVma = null;
 
     /// <summary>A snapshot of the VMAs in address order.</summary>
     public List<Vma> SnapshotVmasLocked()
@@ -346,6 +365,7 @@ internal sealed partial class AddressSpace
         vma.Backing?.Attach();
         vma.Mapping?.Add(vma);
         _vmas.Set(vma.StartPage, vma.LastPage, new VmaSlot(vma));
+        ForgetFoundVma();
         return vma;
     }
 
@@ -371,6 +391,7 @@ internal sealed partial class AddressSpace
             ulong to = Math.Min(lastPage, v.LastPage);
             ZapPtes(v, from, to - from + 1);
             _vmas.Remove(from, to);
+            ForgetFoundVma();
             if (from > v.StartPage)
             {
                 Vma head = v.Slice(v.StartPage, from - 1);
@@ -444,6 +465,7 @@ internal sealed partial class AddressSpace
     {
         _mmapLock.AssertWriteHeld();
         _vmas.Remove(slice.StartPage, slice.LastPage);
+        ForgetFoundVma();
         InsertVmaLocked(slice);
         slice.Operations?.Open(slice);
     }

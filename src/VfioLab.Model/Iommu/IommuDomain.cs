@@ -406,7 +406,11 @@ internal sealed partial class IommuDomain
                 return MapFailed(iova, size);
             }
             AddCount(firstSize, firstCount);
-            TraceMap(iova, phys, size, prot);
+            // Tested here: TraceMap is not inlined, and the call alone was 0.5-0.7 % of issue 16's 4 KiB pair (perf).
+            if (Trace.Enabled)
+            {
+                TraceMap(iova, phys, size, prot);
+            }
             return Errno.None;
         }
         if (_table.Overlaps(range.Start, range.Last))
