@@ -1,5 +1,5 @@
-using VfioLab.Addressing;
 using System.Numerics;
+using VfioLab.Addressing;
 
 namespace VfioLab.Host;
 
