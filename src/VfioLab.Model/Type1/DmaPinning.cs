@@ -650,12 +650,11 @@ internal sealed class DmaPinning
     /// The IOMMU side is streamed in batches of <see cref="UnmapBatchRuns"/> runs (the kernel flushes every 512
     /// regions), so neither a list of the mapping's runs nor the domain's pending invalidations grow with the mapping:
     /// on memory shattered into 1-page runs those were 72 bytes a page of transient memory (140 MB per 4 GiB with the
-    /// lists' slack, issue 16). The frames are unpinned once, after the last flush, all sorted by frame and adjacent
-    /// ones joined, holding 16 bytes per piece meanwhile: unpinning each batch sorted on its own was measured 4.7 times
-    /// slower (4 GiB in 1-page runs: 2.08 s against 0.45 s of CPU for the unpins), because a batch's frames are
-    /// scattered over all of RAM and each update of the pin-count map was a cache miss, while the whole mapping sorted
-    /// walks the map in address order. The kernel unpins each batch after its flush; unpinning later, still under the
-    /// container's lock, ends in the same pins, charges and dirty bits.
+    /// lists' slack, issue 16). The frames are unpinned after the last flush (or, where the pin map is dense, every
+    /// few flushes), a large unmap's one-word pieces gathered as bits and unpinned in frame order (see the loop): a
+    /// batch's frames are scattered over all of RAM and each update of the pin-count map in IOVA order was a cache
+    /// miss, while in frame order each line of counts is met once. The kernel unpins each batch after its flush;
+    /// unpinning later, still under the container's lock, ends in the same pins, charges and dirty bits.
     /// </remarks>
     public long UnmapUnpinLocked(VfioDma dma, bool doAccounting)
     {
