@@ -668,6 +668,11 @@ internal sealed class DmaPinning
         List<PfnRun> unpin = _unpin;
         PhysicalMemory memory = _ctx.Machine.Memory;
         unpin.Clear();
+        // Anything left by an unmap that threw (a caller bug) is dropped, as the list's pieces are.
+        if (!_unpinBits.IsEmpty)
+        {
+            _unpinBits.Release();
+        }
         int shift = _ctx.PageShift;
         ulong cursor = dma.Iova.Value;
         long unlocked = 0;
