@@ -123,6 +123,56 @@ internal sealed partial class FrameCountMap
         _holdDense = false;
     }
 
+    /// <summary>Where window <paramref name="window"/> is dense, drops one count from each frame whose bit is set in
+    /// <paramref name="bits"/> (its 64 words, bit <c>b</c> of word <c>w</c> the window's frame <c>64 * w + b</c>), in
+    /// frame order, and answers true; as <see cref="DropRuns"/> would for those frames as 1-frame runs (the same counts,
+    /// released frames, <paramref name="fallen"/>, <paramref name="dropped"/> and lowest <paramref name="missing"/>
+    /// frame). A sparse window changes nothing and answers false. What an UNMAP's pieces gathered as bits
+    /// (<see cref="FrameBitSet"/>) unpin: upward through the window's 8 KiB of counts, each line of counts met once
+    /// however many of its frames go, instead of a random line per frame in IOVA order (issue 16).</summary>
+    public bool TryDropBits(ulong window, ReadOnlySpan<ulong> bits, List<PfnRun>? released, FrameCountMap? heldBy,
+        ref ulong fallen, ref ulong dropped, ref ulong missing)
+    {
+        ref Slot slot = ref DenseSlot(window);
+        if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref slot))
+        {
+            return false;
+        }
+        ushort[] counts = slot.Counts!;
+        ulong ws = window << WindowShift;
+        int fell = 0;
+        int edits = 0;
+        for (int w = 0; w < bits.Length; w++)
+        {
+            ulong word = bits[w];
+            while (word != 0)
+            {
+                int k = (w << 6) | System.Numerics.BitOperations.TrailingZeroCount(word);
+                word &= word - 1;
+                edits++;
+                ref ushort c = ref Element(counts, k);
+                if (c == 0)
+                {
+                    missing = Math.Min(missing, ws + (ulong)k);
+                    continue;
+                }
+                dropped++;
+                if (--c == 0)
+                {
+                    fell++;
+                    if (released is not null && (heldBy is null || heldBy.CountAt(ws + (ulong)k) == 0))
+                    {
+                        AppendReleased(released, ws + (ulong)k, 1);
+                    }
+                }
+            }
+        }
+        slot.NonZero -= fell;
+        fallen += (ulong)fell;
+        AfterDenseEdits(window, ref slot, edits);
+        return true;
+    }
+
     // What one of the batch updates above does to a run: inside one dense window, across sparse and dense windows (rare:
     // a long run on fragmented memory), and which kind of CountBatch takes the runs that lie in sparse windows. A struct,
     // so UpdateEach is compiled for each and the calls inline.

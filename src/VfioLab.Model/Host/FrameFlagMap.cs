@@ -159,6 +159,40 @@ internal sealed class FrameFlagMap
         }
     }
 
+    /// <summary>Sets the flag of each frame whose bit is set in <paramref name="bits"/> (window
+    /// <paramref name="window"/>'s 64 words, as <see cref="FrameBitSet"/> holds them), the window made dense first if it
+    /// is not (the caller's pins are dense there, as <see cref="MarkRuns"/>' <c>denseLike</c>): a word OR per 64 frames
+    /// instead of a mark per frame. The same bits as <see cref="MarkRuns"/> of those frames.</summary>
+    public void MarkBits(ulong window, ReadOnlySpan<ulong> bits)
+    {
+        ref Slot slot = ref DenseSlot(window);
+        if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref slot))
+        {
+            slot = ref ToDense(window);
+            if (System.Runtime.CompilerServices.Unsafe.IsNullRef(ref slot))
+            {
+                // Every frame of the window already set (one run over it).
+                return;
+            }
+        }
+        ulong[] mine = slot.Bits!;
+        int grown = 0;
+        for (int w = 0; w < bits.Length; w++)
+        {
+            ref ulong word = ref Word(mine, w);
+            ulong add = bits[w] & ~word;
+            if (add != 0)
+            {
+                word |= add;
+                grown += BitOperations.PopCount(add);
+            }
+        }
+        if (grown != 0)
+        {
+            AfterGrow(window, ref slot, grown);
+        }
+    }
+
     // The runs of a batch that did not land in a dense window: sorted, overlapping and adjacent ones joined (a flag is
     // set once however often a frame is named), the stretches inside dense windows set there and the rest applied to
     // the run map in one pass; then each short run counts toward its window's densify check.

@@ -198,6 +198,118 @@ internal sealed partial class PhysicalMemory
         }
     }
 
+    /// <summary><see cref="UnpinRuns"/> of every frame held in <paramref name="frames"/> (none the shared zero frame,
+    /// none named twice), window by window in frame order, and empties the set: the same pins, dirty bits, freed frames
+    /// and counters, and the same throw after the rest is applied for a frame with no pin. Where the pin map is dense a
+    /// window's pins drop upward through its counts (<see cref="FrameCountMap.TryDropBits"/>) and its dirty bits are set
+    /// a word at a time (<see cref="FrameFlagMap.MarkBits"/>); the windows whose pins are runs go as runs, already in
+    /// frame order and joined, through the batch passes a <see cref="StreamRuns"/> at a time. What an UNMAP of
+    /// shattered memory unpins (issue 16; <see cref="FrameBitSet"/> says why).</summary>
+    public void UnpinFrameBits(FrameBitSet frames, bool markDirty)
+    {
+        if (frames.IsEmpty)
+        {
+            return;
+        }
+        using (_gate.EnterScope())
+        {
+            List<PfnRun>? released = ReleasedIfOrphansLocked;
+            FrameCountMap? heldBy = released is null ? null : _refs;
+            ulong fallen = 0;
+            ulong dropped = 0;
+            ulong missing = ulong.MaxValue;
+            PfnRun[]? runs = null;
+            int n = 0;
+            try
+            {
+                foreach ((ulong window, ulong[] words) in frames)
+                {
+                    if (_pins.IsDenseWindow(window))
+                    {
+                        if (markDirty)
+                        {
+                            // Before the pins drop, as UnpinRuns: the pins' density is what makes the dirty window dense.
+                            _dirty.MarkBits(window, words);
+                        }
+                        _pins.TryDropBits(window, words, released, heldBy, ref fallen, ref dropped, ref missing);
+                        continue;
+                    }
+                    runs ??= System.Buffers.ArrayPool<PfnRun>.Shared.Rent(StreamRuns + 64 * 64);
+                    n = AppendBitRuns(window, words, runs, n);
+                    if (n >= StreamRuns)
+                    {
+                        UnpinSortedRunsLocked(runs.AsSpan(0, n), markDirty, released, heldBy, ref fallen, ref dropped, ref missing);
+                        n = 0;
+                    }
+                }
+                if (n > 0)
+                {
+                    UnpinSortedRunsLocked(runs.AsSpan(0, n), markDirty, released, heldBy, ref fallen, ref dropped, ref missing);
+                }
+            }
+            finally
+            {
+                if (runs is not null)
+                {
+                    System.Buffers.ArrayPool<PfnRun>.Shared.Return(runs);
+                }
+                frames.Release();
+            }
+            _pinnedFrames -= fallen;
+            _totalPins -= dropped;
+            ReleaseUnusedLocked(_released, _refs);
+            if (missing != ulong.MaxValue)
+            {
+                HostThrowHelper.ThrowInvalidOperation($"unpin {new PfnRun(new Pfn(missing), 1)}: frame not pinned");
+            }
+        }
+    }
+
+    // Runs a bit set's sparse windows are unpinned in at a time (UnpinFrameBits): 256 KiB of them, inside the L2, as
+    // DmaPinning's flush of dense pieces.
+    private const int StreamRuns = 16384;
+
+    // Window `window`'s set bits as runs appended at runs[n..] (adjacent frames joined, also across words, and onto the
+    // last run when it ends right before). The new count.
+    private static int AppendBitRuns(ulong window, ulong[] words, PfnRun[] runs, int n)
+    {
+        ulong ws = window << FrameCountMap.WindowShift;
+        for (int w = 0; w < words.Length; w++)
+        {
+            ulong word = words[w];
+            while (word != 0)
+            {
+                int b = System.Numerics.BitOperations.TrailingZeroCount(word);
+                int len = System.Numerics.BitOperations.TrailingZeroCount(~(word >> b));
+                ulong first = ws + (ulong)((64 * w) + b);
+                if (n > 0 && runs[n - 1].First.Value + runs[n - 1].Count == first)
+                {
+                    runs[n - 1] = runs[n - 1] with { Count = runs[n - 1].Count + (ulong)len };
+                }
+                else
+                {
+                    runs[n++] = new PfnRun(new Pfn(first), (ulong)len);
+                }
+                word = b + len >= 64 ? 0 : word & ~(((1UL << len) - 1) << b);
+            }
+        }
+        return n;
+    }
+
+    // UnpinRuns' two passes over runs sorted by frame and disjoint, the totals added to the caller's.
+    private void UnpinSortedRunsLocked(ReadOnlySpan<PfnRun> runs, bool markDirty, List<PfnRun>? released, FrameCountMap? heldBy,
+        ref ulong fallen, ref ulong dropped, ref ulong missing)
+    {
+        if (markDirty)
+        {
+            _dirty.MarkRuns(runs, denseLike: _pins);
+        }
+        _pins.DropRuns(runs, released, out ulong f, out ulong d, out ulong m, heldBy);
+        fallen += f;
+        dropped += d;
+        missing = Math.Min(missing, m);
+    }
+
     // Where an unpin collects the frames it lets go, to free those no longer referenced: nowhere (null) while no pinned
     // frame has lost its last reference (_orphanPins is 0), for then every frame whose last pin goes is still referenced,
     // nothing can be freed, and the unpin reads no reference count. That read was a third of UNMAP's random per-frame

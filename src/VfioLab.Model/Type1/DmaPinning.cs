@@ -58,6 +58,8 @@ internal sealed class DmaPinning
     // One unmap batch of the first domain's runs, and the pieces of frames to unpin once every batch is flushed.
     private readonly List<MappedRun> _unmapRuns = new(UnmapBatchRuns);
     private List<PfnRun> _unpin = [];
+    // A large unmap's pieces of one word each, gathered as bits to be unpinned in frame order (UnmapUnpinLocked).
+    private readonly FrameBitSet _unpinBits = new();
     // put_pfn's pieces (at most two: a zero frame splits a run).
     private readonly List<PfnRun> _putPieces = new(2);
 
@@ -648,12 +650,11 @@ internal sealed class DmaPinning
     /// The IOMMU side is streamed in batches of <see cref="UnmapBatchRuns"/> runs (the kernel flushes every 512
     /// regions), so neither a list of the mapping's runs nor the domain's pending invalidations grow with the mapping:
     /// on memory shattered into 1-page runs those were 72 bytes a page of transient memory (140 MB per 4 GiB with the
-    /// lists' slack, issue 16). The frames are unpinned once, after the last flush, all sorted by frame and adjacent
-    /// ones joined, holding 16 bytes per piece meanwhile: unpinning each batch sorted on its own was measured 4.7 times
-    /// slower (4 GiB in 1-page runs: 2.08 s against 0.45 s of CPU for the unpins), because a batch's frames are
-    /// scattered over all of RAM and each update of the pin-count map was a cache miss, while the whole mapping sorted
-    /// walks the map in address order. The kernel unpins each batch after its flush; unpinning later, still under the
-    /// container's lock, ends in the same pins, charges and dirty bits.
+    /// lists' slack, issue 16). The frames are unpinned after the last flush (or, where the pin map is dense, every
+    /// few flushes), a large unmap's one-word pieces gathered as bits and unpinned in frame order (see the loop): a
+    /// batch's frames are scattered over all of RAM and each update of the pin-count map in IOVA order was a cache
+    /// miss, while in frame order each line of counts is met once. The kernel unpins each batch after its flush;
+    /// unpinning later, still under the container's lock, ends in the same pins, charges and dirty bits.
     /// </remarks>
     public long UnmapUnpinLocked(VfioDma dma, bool doAccounting)
     {
@@ -667,11 +668,26 @@ internal sealed class DmaPinning
         List<PfnRun> unpin = _unpin;
         PhysicalMemory memory = _ctx.Machine.Memory;
         unpin.Clear();
+        // Anything left by an unmap that threw (a caller bug) is dropped, as the list's pieces are.
+        if (!_unpinBits.IsEmpty)
+        {
+            _unpinBits.Release();
+        }
         int shift = _ctx.PageShift;
         ulong cursor = dma.Iova.Value;
         long unlocked = 0;
         bool more = true;
         int checkAt = UnpinDensePieces;
+        // The pieces of a large unmap (on average 16 frames or more per window of the host's frames) that lie in one
+        // 64-frame word are gathered as bits instead (FrameBitSet), so that their pins drop and their dirty bits are
+        // set in frame order, a window at a time, after the last flush: in IOVA order each piece of memory shattered
+        // into 1-page runs was a random line of the pin map's counts (issue 16; docs/benchmarks.md, 2026-12-08
+        // "onepage9"). Not while tracing (the unpin events come in the pieces' order) or while any frame is reserved
+        // (put_pfn's reserved test is FilterPinnedLocked's, over the list); a small unmap (a 4 KiB one above all)
+        // keeps the list and UnpinRun.
+        FrameBitSet? bits = (dma.Size >> shift) >= (memory.FrameCount >> 8) && !memory.HasReservedFrames && !_ctx.Machine.Trace.Enabled
+            ? _unpinBits : null;
+        ulong bitsKept = 0;
         while (more)
         {
             // The fast lane: the first domain's runs come as frame pieces straight from its table's leaves, put_pfn's
@@ -679,7 +695,7 @@ internal sealed class DmaPinning
             // whole test again (FilterPinnedLocked). Where the domain declines, the batch takes the reference path: a
             // list of runs, each through put_pfn's test.
             int from = unpin.Count;
-            var sink = new FrameSink(unpin, shift, memory.FrameCount, memory.ZeroFrame is { } z ? z.Value : ulong.MaxValue);
+            var sink = new FrameSink(unpin, shift, memory.FrameCount, memory.ZeroFrame is { } z ? z.Value : ulong.MaxValue, bits);
             if (_domains.TryUnmapFirstBatchStreamedLocked(dma, ref cursor, UnmapBatchRuns, ref sink, out bool took, out more))
             {
                 if (!took)
@@ -688,7 +704,8 @@ internal sealed class DmaPinning
                 }
                 // The sink already applied put_pfn's test to each piece as it took it, all but the reserved map's part;
                 // where a piece failed it or frames are reserved, the batch's pieces go through the whole test here.
-                unlocked += (long)(sink.AllWhole && !memory.HasReservedFrames ? sink.Kept : FilterPinnedLocked(unpin, from));
+                unlocked += (long)(sink.AllWhole && !memory.HasReservedFrames ? sink.Kept : sink.BitsKept + FilterPinnedLocked(unpin, from));
+                bitsKept += sink.BitsKept;
             }
             else
             {
@@ -723,7 +740,20 @@ internal sealed class DmaPinning
                 }
             }
         }
+        if (bits is not null && !bits.IsEmpty && (memory.HasReservedFrames || _ctx.Machine.Trace.Enabled))
+        {
+            // Frames were reserved or tracing began since the unmap chose the bits: their pieces go to the list and
+            // through put_pfn's whole test, as the list's own.
+            unlocked -= (long)bitsKept;
+            int from = unpin.Count;
+            bits.DrainTo(unpin);
+            unlocked += (long)FilterPinnedLocked(unpin, from);
+        }
         UnpinSortedLocked(dma, unpin);
+        if (bits is not null)
+        {
+            memory.UnpinFrameBits(bits, (dma.Prot & IommuProt.Write) != 0);
+        }
         if (unpin.Capacity > UnpinKeep)
         {
             // A huge scattered unmap grew it: do not keep megabytes alive for the next 4 KiB unmap.
@@ -745,9 +775,13 @@ internal sealed class DmaPinning
     // AllWhole says whether all did. Why: FilterPinnedLocked walked each batch's pieces again for the same test, 1.1-1.4 %
     // of a profile of 4 GiB on 1-page runs, plus its out-of-line PinnedWhole while tier 0 (issue 16; docs/benchmarks.md,
     // 2026-12-07 "onepage4": UNMAP's CPU time moved within the noise of the loaded machine).
-    private struct FrameSink(List<PfnRun> pieces, int shift, ulong frames, ulong zero) : IUnmappedRunSink
+    // Given `bits` (a large unmap, see UnmapUnpinLocked), a piece that passes the test and lies in one 64-frame word
+    // goes there instead of the list, unless one of its frames is there already (a frame mapped twice: one pin each);
+    // BitsKept counts its frames.
+    private struct FrameSink(List<PfnRun> pieces, int shift, ulong frames, ulong zero, FrameBitSet? bits) : IUnmappedRunSink
     {
         public ulong Kept;
+        public ulong BitsKept;
         public bool AllWhole = true;
 
         // Inlined into the walk: called once per page on shattered memory.
@@ -756,13 +790,19 @@ internal sealed class DmaPinning
         {
             ulong first = phys.Value >> shift;
             ulong count = (iovaLast - iovaStart + 1) >> shift;
-            pieces.Add(new PfnRun(new Pfn(first), count));
             if (InRamClearOfZero(first, count, frames, zero))
             {
                 Kept += count;
+                if (bits is not null && bits.TryAdd(first, count))
+                {
+                    BitsKept += count;
+                    return;
+                }
+                pieces.Add(new PfnRun(new Pfn(first), count));
             }
             else
             {
+                pieces.Add(new PfnRun(new Pfn(first), count));
                 AllWhole = false;
             }
         }
