@@ -238,9 +238,9 @@ internal sealed partial class PhysicalMemory
             bool only = run.Count == 1 && _pins.TryDropOnlyCount(first, released);
             if (only || _pins.Covers(first, last))
             {
-                if (markDirty && !_dirty.AllSet(first, last))
+                if (markDirty)
                 {
-                    _dirty.Set(first, last);
+                    _dirty.SetUnlessAllSet(first, last);
                 }
                 ulong fallen = 1;
                 if (!only)
