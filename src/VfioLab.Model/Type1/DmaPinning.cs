@@ -662,9 +662,10 @@ internal sealed class DmaPinning
         {
             return 0;
         }
-        if (_domains.TryUnmapOnlyRunLocked(dma, out PhysAddr onlyRun))
+        if (_ctx.OnePageLanes && _domains.TryUnmapOnlyRunLocked(dma, out PhysAddr onlyRun))
         {
-            // The one-run lane (see UnpinOneRunLocked): one domain, the mapping one IOPTE run, gone with its flush.
+            // The one-run lane (see UnpinOneRunLocked): one domain, the mapping one IOPTE run, gone with its flush. Off with
+            // the other lanes (Type1TestHooks.UseBatchPathsForTest), so OnePageLaneTests hold it against the batch loop.
             long freed = (long)UnpinOneRunLocked(dma, Pfn.FromPhys(onlyRun, _ctx.PageShift), dma.Size >> _ctx.PageShift);
             dma.IommuMapped = false;
             if (doAccounting)
