@@ -33,6 +33,14 @@ internal sealed partial class RunMap<T>
     private Leaf? _hole;
     private int _holePos;
 
+    // Where the last one-run insert put its run (the slot of _onePosLeaf), while the map is unchanged since
+    // (_onePosVersion == _version): the removal of that run that follows (a 4 KiB UNMAP_DMA after its MAP_DMA) takes
+    // the slot without the leaf's binary search, whose branches the pair mispredicts: ~17 % of UnmapUnpinLocked's own
+    // samples sat on it (perf of --pair-loop, block level; docs/benchmarks.md, pair10).
+    private Leaf? _onePosLeaf;
+    private int _onePos;
+    private int _onePosVersion;
+
     /// <summary>Whether a <see cref="TryRemoveExactOne"/> has left its hole open (for tests).</summary>
     internal bool HasPendingRemoval => _hole is not null;
 
@@ -85,6 +93,7 @@ internal sealed partial class RunMap<T>
             TryPack(at);
         }
         _fingerVersion = _version;
+        NoteOnePos(at, pos);
         return true;
     }
 
@@ -170,7 +179,15 @@ internal sealed partial class RunMap<T>
             TryPack(at);
         }
         _fingerVersion = _version;
+        NoteOnePos(at, pos);
         return true;
+    }
+
+    private void NoteOnePos(Leaf at, int pos)
+    {
+        _onePosLeaf = at;
+        _onePos = pos;
+        _onePosVersion = _version;
     }
 
     // Where a one-run insert of [start, last] stands against its neighbours: the run before slot `pos` of `at` and the
@@ -212,7 +229,10 @@ internal sealed partial class RunMap<T>
             return false;
         }
         Leaf at = DescendForOne(start, out bool fresh);
-        int pos = Rank(at, start) - 1;
+        int pos = ReferenceEquals(at, _onePosLeaf) && _onePosVersion == _version && at.StartAt(_onePos) == start
+            ? _onePos
+            : Rank(at, start) - 1;
+        System.Diagnostics.Debug.Assert(pos == Rank(at, start) - 1, "the last one-run insert's slot is where a search finds its run");
         // A run starting at start lies in the leaf start descends to (separators are run starts).
         if (pos < 0 || at.StartAt(pos) != start || at.LastAt(pos) != last)
         {

@@ -95,7 +95,35 @@ internal sealed class FrameFlagMap
     public void Set(ulong first, ulong last) => Update(first, last, set: true);
 
     /// <summary>Clears the flag of every frame of <c>[first, last]</c>.</summary>
-    public void Clear(ulong first, ulong last) => Update(first, last, set: false);
+    public void Clear(ulong first, ulong last)
+    {
+        _markedOne = ulong.MaxValue;
+        Update(first, last, set: false);
+    }
+
+    // The frame the last one-frame SetUnlessAllSet left set, until the next Clear (the only call that takes a flag away;
+    // ulong.MaxValue: none). The 4 KiB pair dirties the same frame at every UNMAP: AllSet's lookup in the run map was
+    // 1.7 % of the pair's samples (~10 ns, perf of --pair-loop; docs/benchmarks.md, pair10).
+    private ulong _markedOne = ulong.MaxValue;
+
+    /// <summary>Sets the flag of every frame of <c>[first, last]</c> unless all are set already (an unpin's dirtying: a
+    /// frame dirtied again is not written). The same flags as <see cref="Set"/>.</summary>
+    public void SetUnlessAllSet(ulong first, ulong last)
+    {
+        if (first == last && first == _markedOne)
+        {
+            System.Diagnostics.Debug.Assert(AllSet(first, last), "no Clear since the frame was last marked");
+            return;
+        }
+        if (!AllSet(first, last))
+        {
+            Set(first, last);
+        }
+        if (first == last)
+        {
+            _markedOne = first;
+        }
+    }
 
     /// <summary>Sets the flag of every frame of each run, in any order (a frame may appear twice): a dirtying unpin's
     /// batch. Given <paramref name="denseLike"/> (the pin map of the frames being unpinned), a sparse window that is dense

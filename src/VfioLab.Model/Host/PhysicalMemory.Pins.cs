@@ -102,6 +102,13 @@ internal sealed partial class PhysicalMemory
     private void PinLocked(PfnRun run)
     {
         DebugAssertPinnableLocked(run);
+        if (run.Count == 1)
+        {
+            // One frame (a 4 KiB map's): one insert of the pin map, without Adjust's segment walk (FrameCountMap.AddOne).
+            _pinnedFrames += _pins.AddOne(run.First.Value) ? 1UL : 0;
+            _totalPins++;
+            return;
+        }
         _pins.Adjust(run.First.Value, run.Last.Value, +1, null, out ulong risen, out _);
         _pinnedFrames += risen;
         _totalPins += run.Count;
@@ -343,9 +350,9 @@ internal sealed partial class PhysicalMemory
             bool only = run.Count == 1 && _pins.TryDropOnlyCount(first, released);
             if (only || _pins.Covers(first, last))
             {
-                if (markDirty && !_dirty.AllSet(first, last))
+                if (markDirty)
                 {
-                    _dirty.Set(first, last);
+                    _dirty.SetUnlessAllSet(first, last);
                 }
                 ulong fallen = 1;
                 if (!only)

@@ -108,6 +108,27 @@ internal sealed partial class IommuDomain
     }
 
     /// <summary>
+    /// <see cref="TryUnmapSyncStreamed"/>'s first case on its own, for type1's one-run unmap (every 4 KiB UNMAP_DMA):
+    /// the IOPTE run whose bounds are exactly <paramref name="range"/> leaves the table with its entry count and the
+    /// flush, and its physical start comes back in <paramref name="phys"/>, with no sink, batch bound or cursor to carry.
+    /// False, with nothing done, while tracing or when no run has exactly those bounds: the caller then takes the
+    /// streamed path, which ends the same for those.
+    /// </summary>
+    public bool TryUnmapOneRunSync(ByteRange range, out PhysAddr phys)
+    {
+        using (_lock.EnterScope())
+        {
+            if (!Trace.Enabled && TryUnmapWholeRunLocked(range, out IopteRun whole))
+            {
+                phys = whole.Phys;
+                return true;
+            }
+        }
+        phys = default;
+        return false;
+    }
+
+    /// <summary>
     /// <see cref="CollectUnmapSync"/>'s fast lane for type1's streamed unmap: the same runs leave the table (at most
     /// <paramref name="max"/> from <paramref name="range"/>'s start, the last one rounded up to a whole IOPTE), the same
     /// counts, the same flush (none when the range held no run), but each run goes to <paramref name="sink"/> as it is

@@ -663,6 +663,19 @@ internal sealed class DmaPinning
         {
             return 0;
         }
+        if (_ctx.OnePageLanes && _domains.TryUnmapOnlyRunLocked(dma, out PhysAddr onlyRun))
+        {
+            // The one-run lane (see UnpinOneRunLocked): one domain, the mapping one IOPTE run, gone with its flush. Off with
+            // the other lanes (Type1TestHooks.UseBatchPathsForTest), so OnePageLaneTests hold it against the batch loop.
+            long freed = (long)UnpinOneRunLocked(dma, Pfn.FromPhys(onlyRun, _ctx.PageShift), dma.Size >> _ctx.PageShift);
+            dma.IommuMapped = false;
+            if (doAccounting)
+            {
+                _accounting.LockAcctLocked(dma, -freed, async: true);
+                return 0;
+            }
+            return freed;
+        }
         _domains.UnmapOthersLocked(dma);
         List<MappedRun> runs = _unmapRuns;
         List<PfnRun> unpin = _unpin;
@@ -766,6 +779,31 @@ internal sealed class DmaPinning
             return 0;
         }
         return unlocked;
+    }
+
+    // The frames of a mapping that was one IOPTE run of the only domain (UnmapUnpinLocked's one-run lane, every 4 KiB
+    // unmap), unpinned as the batch loop would unpin its one piece: put_pfn's test (PinnedWhole, the sink's and
+    // FilterPinnedLocked's) and one Gup.UnpinUserPages of the run, with the same pins, dirty bits and trace events; a
+    // piece that fails the test goes through AppendPinned and UnpinSortedLocked, as there. Returns the frames unpinned.
+    // Why a lane: for one run the batch loop's set-up (the list cleared and trimmed, the sink, the cursor, the dense
+    // sample test, the join) cost more than the IOPTE removal it wraps (issue 16's pair; docs/benchmarks.md, pair10).
+    private ulong UnpinOneRunLocked(VfioDma dma, Pfn first, ulong count)
+    {
+        _ctx.AssertLocked();
+        PhysicalMemory memory = _ctx.Machine.Memory;
+        bool write = (dma.Prot & IommuProt.Write) != 0;
+        if (InRamClearOfZero(first.Value, count, memory.FrameCount, memory.ZeroFrame is { } z ? z.Value : ulong.MaxValue) &&
+            (!memory.HasReservedFrames || !memory.IsReservedOrInvalid(first)))
+        {
+            var run = new PfnRun(first, count);
+            Gup.UnpinUserPages(_ctx.Machine, new ReadOnlySpan<PfnRun>(in run), write, dma.Task.Pid);
+            return count;
+        }
+        List<PfnRun> unpin = _unpin;
+        unpin.Clear();
+        ulong kept = AppendPinned(first, count, unpin);
+        UnpinSortedLocked(dma, unpin);
+        return kept;
     }
 
     // The streamed unmap's sink: each IOPTE run as the piece of frames it translated, appended as read (under the

@@ -50,6 +50,10 @@ internal sealed partial class DmaTree
     private bool _gapKnown;
     private VfioDma? _gapLow;
     private VfioDma? _gapHigh;
+    // Whether the last link went into the gap (_lastLinked's neighbours in IOVA order are then _gapLow and _gapHigh,
+    // kept until the next link or unlink): an unlink of that mapping (the 4 KiB pair's UNMAP) has its new gap without the
+    // two in-order walks, which from a leaf climb up to ~17 levels of a tree of 65,535 (docs/benchmarks.md, pair10).
+    private bool _lastLinkedInGap;
 
     public DmaTree(Type1Context ctx)
     {
@@ -335,8 +339,10 @@ internal sealed partial class DmaTree
         VfioDma? parent = null;
         VfioDma? n = _root;
         bool left = false;
+        bool inGap = false;
         if (_gapKnown && (_gapLow is null || _gapLow.Range.Last < start) && (_gapHigh is null || last < _gapHigh.Range.Start))
         {
+            inGap = true;
             // Inside the gap: the descent would end at the low neighbour's empty right slot or the high one's empty left.
             if (_gapLow is not null && _gapLow.TreeRight is null)
             {
@@ -390,6 +396,7 @@ internal sealed partial class DmaTree
         }
         InsertFixup(dma);
         _lastLinked = dma;
+        _lastLinkedInGap = inGap;
         _gapKnown = false;
         return true;
     }
@@ -661,12 +668,20 @@ internal sealed partial class DmaTree
     // Unlinks z (rb_erase) and clears its links; the run map beside the tree after a test claim loses z's range too.
     private void Erase(VfioDma z)
     {
+        bool neighboursKnown = false;
         if (ReferenceEquals(z, _lastLinked))
         {
             _lastLinked = null;
+            neighboursKnown = _lastLinkedInGap;
         }
-        _gapLow = Previous(z);
-        _gapHigh = Next(z);
+        _lastLinkedInGap = false;
+        if (!neighboursKnown)
+        {
+            _gapLow = Previous(z);
+            _gapHigh = Next(z);
+        }
+        System.Diagnostics.Debug.Assert(ReferenceEquals(_gapLow, Previous(z)) && ReferenceEquals(_gapHigh, Next(z)),
+            "the gap a link went into holds the linked mapping's neighbours until the next link or unlink");
         _gapKnown = true;
         _claimed?.Remove(z.Range.Start, z.Range.Last);
         bool removedRed;

@@ -387,6 +387,23 @@ internal sealed class DomainSet(Type1Context ctx, IovaWindows windows)
     }
 
     /// <summary>
+    /// vfio_unmap_unpin's IOMMU side for a mapping that is one IOPTE run of the only domain (every 4 KiB unmap): the run
+    /// leaves the table with its flush (<see cref="IommuDomain.TryUnmapOneRunSync"/>) and <paramref name="phys"/> is what
+    /// it translated, as <see cref="TryUnmapFirstBatchStreamedLocked"/> would hand it to its sink. False, with nothing
+    /// done, with more than one domain, while tracing, or when the mapping is not one whole run.
+    /// </summary>
+    public bool TryUnmapOnlyRunLocked(VfioDma dma, out PhysAddr phys)
+    {
+        ctx.AssertLocked();
+        if (_domains.Count != 1)
+        {
+            phys = default;
+            return false;
+        }
+        return _domains[0].Domain.TryUnmapOneRunSync(dma.MappedRange, out phys);
+    }
+
+    /// <summary>
     /// The streamed half of vfio_unmap_unpin: up to <paramref name="maxRuns"/> of the first domain's runs from
     /// <paramref name="cursor"/> (an IOVA of the mapping) on are unmapped with deferred IOTLB invalidation, which is
     /// then flushed; <paramref name="firstDomainRuns"/> gets what they translated, for the caller to unpin now that no
