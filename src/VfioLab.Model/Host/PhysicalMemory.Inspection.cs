@@ -19,6 +19,16 @@ internal sealed partial class PhysicalMemory
         }
     }
 
+    /// <summary>The maximal runs of frames marked dirty (PG_dirty), in pfn order (tests: StateDigest leaves PG_dirty out,
+    /// so a twin test that must also hold the dirty bits compares these).</summary>
+    internal List<(ulong First, ulong Last)> DirtyRunsForTests()
+    {
+        using (_gate.EnterScope())
+        {
+            return [.. _dirty.All()];
+        }
+    }
+
     /// <summary>How many windows of each frame map are dense (tests: that a shattered layout exercises the dense form).</summary>
     internal (int Free, int Refs, int Pins, int Dirty) DenseWindowsForTests()
     {
