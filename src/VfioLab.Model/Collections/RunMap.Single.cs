@@ -87,14 +87,7 @@ internal sealed partial class RunMap<T>
         _hole = null;
         _version++;
         at.Set(pos, start, last, value);
-        Count++;
-        if (PackedForm && at.Count == _capacity)
-        {
-            TryPack(at);
-        }
-        _fingerVersion = _version;
-        NoteOnePos(at, pos);
-        return true;
+        return OneRunPlaced(at, pos);
     }
 
     // The leaf a descent for `start` reaches: the finger's where it is valid and covers start (`fresh` false: no path
@@ -173,21 +166,24 @@ internal sealed partial class RunMap<T>
         at.ShiftRight(pos, at.Count - pos);
         at.Set(pos, start, last, value);
         at.Count++;
+        return OneRunPlaced(at, pos);
+    }
+
+    // The end of a one-run insert whose run is now in slot `pos` of `at` (TryInsertOne's shift or TryFillHole's hole):
+    // the map's count, the full leaf packed where the values pack, the finger kept valid, and the slot remembered for
+    // TryRemoveExactOne. True, the insert's answer.
+    private bool OneRunPlaced(Leaf at, int pos)
+    {
         Count++;
         if (PackedForm && at.Count == _capacity)
         {
             TryPack(at);
         }
         _fingerVersion = _version;
-        NoteOnePos(at, pos);
-        return true;
-    }
-
-    private void NoteOnePos(Leaf at, int pos)
-    {
         _onePosLeaf = at;
         _onePos = pos;
         _onePosVersion = _version;
+        return true;
     }
 
     // Where a one-run insert of [start, last] stands against its neighbours: the run before slot `pos` of `at` and the
