@@ -140,16 +140,29 @@ internal sealed class FrameBitSet
             for (int w = 0; w < Words; w++)
             {
                 ulong word = words[w];
-                while (word != 0)
+                while (TakeLowestRun(ref word, out int b, out int len))
                 {
-                    int b = BitOperations.TrailingZeroCount(word);
-                    int len = BitOperations.TrailingZeroCount(~(word >> b));
                     pieces.Add(new PfnRun(new Pfn(ws + (ulong)(64 * w + b)), (ulong)len));
-                    word = len + b >= 64 ? 0 : word & ~(((1UL << len) - 1) << b);
                 }
             }
         }
         Release();
+    }
+
+    /// <summary>Takes the lowest run of set bits out of <paramref name="word"/>: its first bit and length, and the word
+    /// without it; false when the word is empty.</summary>
+    public static bool TakeLowestRun(ref ulong word, out int bit, out int length)
+    {
+        if (word == 0)
+        {
+            bit = 0;
+            length = 0;
+            return false;
+        }
+        bit = BitOperations.TrailingZeroCount(word);
+        length = BitOperations.TrailingZeroCount(~(word >> bit));
+        word = bit + length >= 64 ? 0 : word & ~(((1UL << length) - 1) << bit);
+        return true;
     }
 
     /// <summary>The windows held, ascending.</summary>

@@ -284,10 +284,8 @@ internal sealed partial class PhysicalMemory
         for (int w = 0; w < words.Length; w++)
         {
             ulong word = words[w];
-            while (word != 0)
+            while (FrameBitSet.TakeLowestRun(ref word, out int b, out int len))
             {
-                int b = System.Numerics.BitOperations.TrailingZeroCount(word);
-                int len = System.Numerics.BitOperations.TrailingZeroCount(~(word >> b));
                 ulong first = ws + (ulong)((64 * w) + b);
                 if (n > 0 && runs[n - 1].First.Value + runs[n - 1].Count == first)
                 {
@@ -297,7 +295,6 @@ internal sealed partial class PhysicalMemory
                 {
                     runs[n++] = new PfnRun(new Pfn(first), (ulong)len);
                 }
-                word = b + len >= 64 ? 0 : word & ~(((1UL << len) - 1) << b);
             }
         }
         return n;
