@@ -73,8 +73,7 @@ internal static class Gup
         Vma? vma = mm.FindVmaLocked(start);
         // The general walk's tests for this page: a VMA that may be pinned, and the PTE it needs (writable where the
         // walk requires it; the zero frame, which the walk may fault away or keep, is left to it).
-        if (vma is not null && !vma.IsPfnMapOrIo && (write ? vma.IsWritable : vma.IsReadable)
-            && mm.TryPinPresentPageLocked(start.Value >> mm.PageShift, write || (vma.PtesHoldRefs && vma.IsWritable), out Pfn pfn))
+        if (MayPin(vma, write) && mm.TryPinPresentPageLocked(start.Value >> mm.PageShift, NeedsWritablePte(vma, write), out Pfn pfn))
         {
             runs[0] = new PfnRun(pfn, 1);
             runCount = 1;
@@ -86,6 +85,15 @@ internal static class Gup
         }
         return PinWalkLocked(mm, start, 1, write, runs, ref runCount);
     }
+
+    // Whether GUP may pin pages of `vma` (the walk's and the one-page lane's test): a VMA, not VM_PFNMAP / VM_IO,
+    // writable for a write pin, readable for a read pin.
+    private static bool MayPin([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] Vma? vma, bool write) =>
+        vma is not null && !vma.IsPfnMapOrIo && (write ? vma.IsWritable : vma.IsReadable);
+
+    // Whether a pin of `vma`'s page needs a writable PTE: a write pin, or a private writable page, which must be exclusive
+    // to this mm before it is pinned (a writable private PTE is never shared).
+    private static bool NeedsWritablePte(Vma vma, bool write) => write || (vma.PtesHoldRefs && vma.IsWritable);
 
     // The pin event of a GUP call, out of line: the hot callers do not trace.
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
@@ -106,7 +114,7 @@ internal static class Gup
         {
             ulong page = firstPage + pinned;
             Vma? vma = mm.FindVmaLocked(new HostVirtAddr(page << shift));
-            if (vma is null || vma.IsPfnMapOrIo || (write ? !vma.IsWritable : !vma.IsReadable))
+            if (!MayPin(vma, write))
             {
                 error = GupRefusals.Unpinnable(vma, page << shift, write);
                 break;
@@ -114,7 +122,7 @@ internal static class Gup
             ulong n = Math.Min(maxPages - pinned, vma.LastPage - page + 1);
             // Private pages must be exclusive to this mm before they are pinned: a write fault breaks COW, and a
             // read-only pin unshares (gup_must_unshare), the zero frame too unless the kernel pins it (6.1).
-            bool needWritable = write || (vma.PtesHoldRefs && vma.IsWritable);
+            bool needWritable = NeedsWritablePte(vma, write);
             FaultMode mode = write ? FaultMode.Write
                 : !vma.PtesHoldRefs ? FaultMode.Read
                 : mm.Machine.GupBehavior.LongTermPinUnsharesZeroPage ? FaultMode.Unshare : FaultMode.UnshareKeepZero;
