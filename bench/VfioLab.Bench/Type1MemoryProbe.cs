@@ -79,6 +79,14 @@ internal static class ShatteredMemoryProbe
         }
         // The cheapest pair too: on a loaded machine the mean moves with whoever else runs, the minimum much less.
         TimeSpan minPair = TimeSpan.MaxValue;
+        // What the collector costs the pairs after the first (issue 16: MAP allocates the IOPTE and PTE leaves that
+        // UNMAP drops): collections per generation, the pause time, and the process's kernel CPU (page faults of
+        // fresh heap pages among it) against its user CPU.
+        _ = ticks?.Take(pages).ToArray();
+        int gen0 = GC.CollectionCount(0), gen1 = GC.CollectionCount(1), gen2 = GC.CollectionCount(2);
+        TimeSpan pause0 = GC.GetTotalPauseDuration();
+        long pairsAlloc0 = GC.GetTotalAllocatedBytes(precise: true);
+        (TimeSpan user0, TimeSpan sys0) = UserSystemCpu();
         for (int i = 1; i < repeats; i++)
         {
             TimeSpan pair0 = mapCpu + unmapCpu;
@@ -92,6 +100,12 @@ internal static class ShatteredMemoryProbe
             unmapCpu += ProcessCpu() - cpu0;
             minPair = TimeSpan.FromTicks(Math.Min(minPair.Ticks, (mapCpu + unmapCpu - pair0).Ticks));
         }
+        (TimeSpan user1, TimeSpan sys1) = UserSystemCpu();
+        string[] pairTicks = ticks is null ? [] : [.. ticks.Take(pages * (ulong)Math.Max(1, repeats - 1))];
+        double pairAlloc = (GC.GetTotalAllocatedBytes(precise: true) - pairsAlloc0) / (double)Math.Max(1, repeats - 1) / pages;
+        string gcLine = $"pairs 2-{repeats}: collections gen0 {GC.CollectionCount(0) - gen0}, gen1 {GC.CollectionCount(1) - gen1}, " +
+            $"gen2 {GC.CollectionCount(2) - gen2}; GC pauses {(GC.GetTotalPauseDuration() - pause0).TotalMilliseconds:F1} ms; " +
+            $"user CPU {(user1 - user0).TotalSeconds:F3} s, system CPU {(sys1 - sys0).TotalSeconds:F3} s; allocated {pairAlloc:F1} B/page a pair";
         if (repeats > 1)
         {
             mapCpu /= repeats - 1;
@@ -109,12 +123,18 @@ internal static class ShatteredMemoryProbe
         output.WriteLine($"peak managed heap by phase (B/page): populate {(populatePeak - empty) / (double)pages:F1}, " +
             $"MAP {(mapPeak - empty) / (double)pages:F1}, UNMAP {(unmapPeak - empty) / (double)pages:F1}; " +
             $"allocated by MAP {mapAlloc / (double)pages:F1} B/page, by UNMAP {unmapAlloc / (double)pages:F1} B/page");
+        if (repeats > 1)
+        {
+            output.WriteLine(gcLine);
+        }
         if (ticks is not null)
         {
             output.WriteLine("allocated by type (sampled), MAP:");
             Array.ForEach(mapTicks, output.WriteLine);
             output.WriteLine("UNMAP:");
             Array.ForEach(unmapTicks, output.WriteLine);
+            output.WriteLine("pairs 2-N, per pair:");
+            Array.ForEach(pairTicks, output.WriteLine);
         }
         if (census.Length > 0)
         {
@@ -124,6 +144,12 @@ internal static class ShatteredMemoryProbe
                 output.WriteLine(line);
             }
         }
+    }
+
+    private static (TimeSpan User, TimeSpan System) UserSystemCpu()
+    {
+        using var self = System.Diagnostics.Process.GetCurrentProcess();
+        return (self.UserProcessorTime, self.PrivilegedProcessorTime);
     }
 
     private static TimeSpan ProcessCpu()

@@ -20,6 +20,15 @@ internal sealed partial class RunMap<T>
     /// appended to rather than one per run.</summary>
     public void InsertSorted(ReadOnlySpan<Run<T>> runs)
     {
+        var source = new SpanRuns(runs);
+        InsertSorted(ref source);
+    }
+
+    /// <summary><see cref="InsertSorted(ReadOnlySpan{Run{T}})"/> of the runs a source computes as they are read (an IOMMU
+    /// table's IOPTE runs straight from a batch's chunks, without an array of runs written and read back).</summary>
+    public void InsertSorted<TRuns>(ref TRuns runs)
+        where TRuns : struct, IRunSource<T>, allows ref struct
+    {
         CloseHole();
         int i = 0;
         while (i < runs.Length)
@@ -89,7 +98,7 @@ internal sealed partial class RunMap<T>
             {
                 _version++;
             }
-            else if (leaf.Count == _capacity && leaf.Next is null && TryAppendPackedLeaf(leaf, runs, ref i))
+            else if (leaf.Count == _capacity && leaf.Next is null && TryAppendPackedLeaf(leaf, ref runs, ref i))
             {
                 // A whole leaf's worth of the batch went into a new packed leaf after the map's last one.
             }
@@ -112,7 +121,8 @@ internal sealed partial class RunMap<T>
     // runs took 0.066-0.070 s of CPU instead of 0.074-0.075 (~8 ns/page, three alternations under load; issue 16,
     // docs/benchmarks.md, 2026-12-07 "onepage4"). Only
     // whole leaves: a batch's tail goes the ordinary way, so every form and byte count stays what it was.
-    private bool TryAppendPackedLeaf(Leaf full, ReadOnlySpan<Run<T>> runs, ref int i)
+    private bool TryAppendPackedLeaf<TRuns>(Leaf full, ref TRuns runs, ref int i)
+        where TRuns : struct, IRunSource<T>, allows ref struct
     {
         if (!PackedForm || runs.Length - i < _capacity)
         {
@@ -125,8 +135,14 @@ internal sealed partial class RunMap<T>
         {
             return false;
         }
-        ulong[] packed = _sparePacked ?? new ulong[_capacity + Leaf.Header];
-        _sparePacked = packed;
+        // A kept leaf's array is written in place (its words are garbage until the leaf is taken); the spare array,
+        // if any, first, as before the free list.
+        Leaf? kept = _sparePacked is null ? _freeLeaves : null;
+        ulong[] packed = kept?.Packed ?? _sparePacked ?? new ulong[_capacity + Leaf.Header];
+        if (kept is null)
+        {
+            _sparePacked = packed;
+        }
         ulong start = r.Start;
         T before = default;
         for (int k = 0; k < _capacity; k++)
@@ -139,8 +155,18 @@ internal sealed partial class RunMap<T>
             }
             before = x.Value;
         }
-        _sparePacked = null;
-        var leaf = new Leaf([], [], []) { Packed = packed, Count = _capacity, Prev = full };
+        Leaf leaf;
+        if (kept is not null)
+        {
+            leaf = TakeFreedLeaf()!;
+            leaf.Count = _capacity;
+            leaf.Prev = full;
+        }
+        else
+        {
+            _sparePacked = null;
+            leaf = new Leaf([], [], []) { Packed = packed, Count = _capacity, Prev = full };
+        }
         leaf.Base = start;
         leaf.Unit = unit;
         full.Next = leaf;
@@ -149,6 +175,16 @@ internal sealed partial class RunMap<T>
         _version++;
         i += _capacity;
         return true;
+    }
+
+    // The runs of a span, as a source.
+    private readonly ref struct SpanRuns(ReadOnlySpan<Run<T>> runs) : IRunSource<T>
+    {
+        private readonly ReadOnlySpan<Run<T>> _runs = runs;
+
+        public int Length => _runs.Length;
+
+        public Run<T> this[int i] => _runs[i];
     }
 
     // The exclusive upper bound of the starts the recorded path's leaf may hold: the separator of the nearest subtree to

@@ -430,6 +430,10 @@ internal sealed partial class RunMap<T>
                 leaf.Next.Prev = leaf.Prev;
             }
             RemoveChild(_height - 1);
+            if (PackedForm)
+            {
+                KeepFreedLeaf(leaf);
+            }
         }
         else if (leaf.Count < _capacity / 2 && _height > 0)
         {

@@ -204,7 +204,7 @@ internal sealed partial class FrameCountMap
     {
         ulong ws = window << WindowShift;
         ulong we = ws + WindowMask;
-        var counts = new ushort[WindowFrames];
+        ushort[] counts = TakeEmptyCounts();
         int nonZero = 0;
         foreach (Run<FrameCount> r in _runs.Overlapping(ws, we))
         {
@@ -219,6 +219,41 @@ internal sealed partial class FrameCountMap
         slot.Edits = 0;
         slot.WasDense = false;
         _windows.MarkDense(window);
+    }
+
+    // The counts of dense windows that emptied, all zero, kept for the next windows to go dense, up to
+    // EmptyWindowsKept (0 unless the owner sets it): an UNMAP of memory shattered into 1-page runs empties every window
+    // of the pin map its MAP made dense, and the next MAP makes them again, 8 KiB each (6 B per page of a 4 GiB MAP in a
+    // 12 GiB host), garbage that with the IOMMU table's leaves made the collector run about twice a MAP+UNMAP pair
+    // (issue 16; docs/benchmarks.md, 2026-12-08 "onepage10").
+    private ushort[][]? _emptyCounts;
+    private int _emptyCountsKept;
+
+    /// <summary>How many emptied dense windows' counts (8 KiB each) the map keeps for windows that go dense later; 0, the
+    /// default, keeps none. Beyond it, memory follows the counts.</summary>
+    public int EmptyWindowsKept { get; init; }
+
+    private void KeepEmptyCounts(ushort[] counts)
+    {
+        System.Diagnostics.Debug.Assert(counts.AsSpan().IndexOfAnyExcept((ushort)0) < 0, "only all-zero counts are kept");
+        if (_emptyCountsKept < EmptyWindowsKept)
+        {
+            (_emptyCounts ??= new ushort[EmptyWindowsKept][])[_emptyCountsKept++] = counts;
+        }
+    }
+
+    /// <summary>Emptied dense windows' counts kept for reuse (for tests).</summary>
+    internal int EmptyCountsKeptNow => _emptyCountsKept;
+
+    private ushort[] TakeEmptyCounts()
+    {
+        if (_emptyCountsKept == 0)
+        {
+            return new ushort[WindowFrames];
+        }
+        ushort[] counts = _emptyCounts![--_emptyCountsKept];
+        _emptyCounts[_emptyCountsKept] = null!;
+        return counts;
     }
 
     // A dense window's counts back into runs (RunMap.Set joins them with neighbours that continue them).
@@ -242,6 +277,10 @@ internal sealed partial class FrameCountMap
 
     private void DropDense(ulong window, ref Slot slot)
     {
+        if (slot.NonZero == 0)
+        {
+            KeepEmptyCounts(slot.Counts!);
+        }
         slot.Counts = null;
         slot.NonZero = 0;
         slot.Edits = 0;

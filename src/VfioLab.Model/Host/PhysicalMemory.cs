@@ -28,7 +28,9 @@ internal sealed partial class PhysicalMemory
     // The per-frame counts and the dirty bit: extents on contiguous memory, a direct index per window where memory has
     // shattered (FrameCountMap says why and when; the dirty bit's index is a bitmap, FrameFlagMap).
     private readonly FrameCountMap _refs = new();
-    private readonly FrameCountMap _pins = new();
+    // The pin map keeps up to 1,024 emptied dense windows (8 MiB, the windows of 16 GiB of frames) for the next MAP's pins:
+    // a MAP+UNMAP of memory shattered into 1-page runs made and dropped them every time (FrameCountMap.EmptyWindowsKept).
+    private readonly FrameCountMap _pins = new() { EmptyWindowsKept = 1024 };
     private readonly FrameFlagMap _dirty = new();
     private readonly List<PfnRun> _released = [];
     // An upper bound on the frames that hold a pin and no reference (pinned, then unmapped by their process: only

@@ -27,7 +27,13 @@ internal sealed partial class IommuDomain
     // 32-entry nodes cost 2 B/page more of it (64 GiB: peak managed heap 34.3 -> 32.2 B/page, issue 16). Nodes of 32
     // had been chosen for the 4 KiB map/unmap in the middle of a full table, which shifts half as much; measured
     // after the intrusive DMA tree and the IOPTE batch paths, the 4 KiB pair moved within its noise (+3 %).
-    private readonly RunMap<IopteRun> _table = new();
+    // Up to 16,384 emptied packed leaves (64 pages each, ~0.6 KiB: ~10 MiB, 4 GiB of a MAP on 1-page runs) are kept for
+    // the next MAP's appends: a 4 GiB MAP+UNMAP on 1-page runs dropped ~9 B/page of them, and with the pin map's emptied
+    // windows (FrameCountMap) that garbage made the collector run ~2 collections a pair (gen0 and gen1, ~6 ms of pauses a
+    // pair); kept, none ran in 11 pairs (issue 16; docs/benchmarks.md, 2026-12-08 "onepage10"). The bound is what a table
+    // may hold beyond what it maps; a larger UNMAP lets the rest go.
+    private readonly RunMap<IopteRun> _table = new() { FreeLeafLimit = TableFreeLeaves };
+    private const int TableFreeLeaves = 16384;
     private readonly ulong[] _countsByShift = new ulong[64];
     // Physical ranges unmapped with deferred invalidation and not flushed yet (appended; cleared by a sync).
     private readonly List<ByteRange> _pending = [];
@@ -239,9 +245,32 @@ internal sealed partial class IommuDomain
         // docs/benchmarks.md, 2026-12-07 "onepage6").
         ulong smallest = 0;
         ulong at = iova.Value;
-        int lane = tracing ? 0 : MapSmallestChunks(ref at, chunks, prot, min, faults, ref runs, ref error);
-        smallest += (ulong)lane;
+        int lane = tracing ? 0 : CheckSmallestChunks(ref at, chunks, min, faults, ref error);
         mapped = lane;
+        if (lane == chunks.Length || error != Errno.None)
+        {
+            // Every chunk the batch maps is one IOPTE of the smallest size (memory shattered into 1-page runs): their
+            // runs go into the table computed from the chunks as the table reads them, not written to _mapRuns first
+            // and read back (32 bytes a page each way; issue 16, docs/benchmarks.md, 2026-12-08 "onepage10").
+            if (lane != 0)
+            {
+                AddCount(min, (ulong)lane);
+                var lanes = new SmallestChunkRuns(chunks[..lane], iova.Value, min, prot);
+                _table.InsertSorted(ref lanes);
+            }
+            return true;
+        }
+        // Chunks of other sizes follow: the lane's runs first, then the general loop's, into _mapRuns in order.
+        if (_mapRuns.Length < lane)
+        {
+            Array.Resize(ref _mapRuns, Math.Max(64, lane));
+        }
+        for (; runs < lane; runs++)
+        {
+            ulong a = iova.Value + ((ulong)runs * min);
+            _mapRuns[runs] = new Run<IopteRun>(a, a + (min - 1), new IopteRun(new PhysAddr(chunks[runs].Start), min, prot));
+        }
+        smallest += (ulong)lane;
         foreach (ByteRange chunk in error == Errno.None ? chunks[lane..] : [])
         {
             ulong size = chunk.Size;
@@ -318,25 +347,18 @@ internal sealed partial class IommuDomain
         return true;
     }
 
-    // TryMapChunksInOrder's loop for the leading chunks of exactly the smallest page size (every chunk of memory
+    // TryMapChunksInOrder's checks of the leading chunks of exactly the smallest page size (every chunk of memory
     // shattered into 1-page runs), while tracing is off: each is one IOPTE, so its checks reduce to the alignment and the
     // aperture (a chunk of one aligned page cannot wrap) and its fault-site call; whatever is not such a chunk, or fails a
     // check, is left to the general loop, which refuses it as before. A failed fault site sets `error` and ends the batch,
-    // as there. Returns the chunks mapped into _mapRuns (from `runs` on), `at` past them. Why a loop of its own: the
-    // general one, which splits chunks into page sizes and counts them, kept its state on the stack, ~80 instructions a
-    // chunk (issue 16; docs/benchmarks.md, 2026-12-07 "onepage6").
-    private int MapSmallestChunks(ref ulong at, ReadOnlySpan<ByteRange> chunks, IommuProt prot, ulong min, FaultInjector faults, ref int runs,
-        ref Errno error)
+    // as there. Returns the chunks that passed, `at` past them; their IOPTE runs are SmallestChunkRuns'. Why a loop of its
+    // own: the general one, which splits chunks into page sizes and counts them, kept its state on the stack, ~80
+    // instructions a chunk (issue 16; docs/benchmarks.md, 2026-12-07 "onepage6").
+    private int CheckSmallestChunks(ref ulong at, ReadOnlySpan<ByteRange> chunks, ulong min, FaultInjector faults, ref Errno error)
     {
-        if (_mapRuns.Length < runs + chunks.Length)
-        {
-            Array.Resize(ref _mapRuns, Math.Max(64, runs + chunks.Length));
-        }
-        Run<IopteRun>[] into = _mapRuns;
         ulong apStart = Aperture.Start;
         ulong apLast = Aperture.Last;
         ulong iova = at;
-        int r = runs;
         int i = 0;
         for (; i < chunks.Length; i++)
         {
@@ -350,12 +372,28 @@ internal sealed partial class IommuDomain
                 error = MapFailed(new Iova(iova), min);
                 break;
             }
-            into[r++] = new Run<IopteRun>(iova, iova + (min - 1), new IopteRun(new PhysAddr(pa), min, prot));
             iova += min;
         }
         at = iova;
-        runs = r;
         return i;
+    }
+
+    // The IOPTE runs of chunks of exactly the smallest page size at consecutive IOVAs from `iova`: run i maps
+    // [iova + i·min, iova + (i + 1)·min - 1] to chunk i's start, computed as RunMap.InsertSorted reads it.
+    private readonly ref struct SmallestChunkRuns(ReadOnlySpan<ByteRange> chunks, ulong iova, ulong min, IommuProt prot) : IRunSource<IopteRun>
+    {
+        private readonly ReadOnlySpan<ByteRange> _chunks = chunks;
+
+        public int Length => _chunks.Length;
+
+        public Run<IopteRun> this[int i]
+        {
+            get
+            {
+                ulong a = iova + ((ulong)i * min);
+                return new Run<IopteRun>(a, a + (min - 1), new IopteRun(new PhysAddr(_chunks[i].Start), min, prot));
+            }
+        }
     }
 
     private static Errno RefuseMisaligned(ulong iova, ulong phys, ulong size, ulong min) =>

@@ -165,6 +165,98 @@ public class RunMapAppendTests
         Assert.Equal(continuesAt < 0 ? 4 : 3, map.PackedLeafCount());
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(3)]
+    [InlineData(1000)]
+    public void MapAndUnmapRounds_WithKeptLeaves_EndAsAMapThatKeepsNone(int limit)
+    {
+        // An IOMMU table's MAP and UNMAP of memory shattered into pages, repeated at moving offsets and lengths: the map
+        // that keeps emptied packed leaves (FreeLeafLimit) and takes them for its next appends must hold exactly what a
+        // map that keeps none holds, runs, packed leaves and bytes, after every step, and never keep more than its bound.
+        const int Capacity = 8;
+        var map = new RunMap<Word>(Capacity) { FreeLeafLimit = limit };
+        var twin = new RunMap<Word>(Capacity);
+        var rng = new SplitMix64(0x0e10_0001UL);
+        int keptMost = 0;
+        for (int round = 0; round < 40; round++)
+        {
+            ulong first = rng.Next() % 5;
+            var runs = new Run<Word>[(Capacity * (1 + (int)(rng.Next() % 6))) + (int)(rng.Next() % Capacity)];
+            for (int i = 0; i < runs.Length; i++)
+            {
+                ulong iova = (first + (ulong)i) << 12;
+                runs[i] = new Run<Word>(iova, iova + 0xFFF, new Word((ulong)((((round * 131) + (i * 7919)) % 100_000) + 1) << 20));
+            }
+            map.InsertSorted(runs);
+            twin.InsertSorted(runs);
+            map.AssertValid();
+            Assert.Equal(RunsOf(twin), RunsOf(map));
+            Assert.Equal(twin.PackedLeafCount(), map.PackedLeafCount());
+            Assert.Equal(twin.ApproximateBytes(), map.ApproximateBytes());
+            // UNMAP in pieces (a batch at a time), sometimes leaving a tail mapped for the next round to meet.
+            ulong end = runs[^1].Last;
+            ulong cut = first << 12;
+            while (cut < end)
+            {
+                ulong last = Math.Min(end, cut + (((rng.Next() % (3 * Capacity)) + 1) << 12) - 1);
+                map.Remove(cut, last);
+                twin.Remove(cut, last);
+                cut = last + 1;
+            }
+            map.AssertValid();
+            Assert.Equal(RunsOf(twin), RunsOf(map));
+            Assert.InRange(map.FreeLeafCount, 0, limit);
+            keptMost = Math.Max(keptMost, map.FreeLeafCount);
+        }
+        // Kept at all when allowed (else no append above took a kept leaf), and the small bound reached.
+        Assert.Equal(limit != 0, keptMost != 0);
+        Assert.True(limit != 3 || keptMost == 3);
+    }
+
+    [Fact]
+    public void SortedInsert_FromASource_EndsAsFromASpan()
+    {
+        // The runs computed by a source as they are read (an IOMMU table's runs straight from a batch's chunks) against
+        // the same runs from an array, onto a map whose last leaf is part full, then full: whole leaves and the tails.
+        const int Capacity = 8;
+        var map = new RunMap<Word>(Capacity);
+        var twin = new RunMap<Word>(Capacity);
+        ulong next = 0;
+        foreach (int length in new[] { 3, 5, Capacity * 3, 1, (Capacity * 2) + 5, Capacity })
+        {
+            var source = new EveryPage(next, length);
+            var runs = new Run<Word>[length];
+            for (int i = 0; i < length; i++)
+            {
+                runs[i] = source[i];
+            }
+            map.InsertSorted(ref source);
+            twin.InsertSorted(runs);
+            map.AssertValid();
+            Assert.Equal(RunsOf(twin), RunsOf(map));
+            Assert.Equal(twin.PackedLeafCount(), map.PackedLeafCount());
+            Assert.Equal(twin.ApproximateBytes(), map.ApproximateBytes());
+            next += (ulong)length;
+        }
+        Assert.True(map.PackedLeafCount() >= 4);
+    }
+
+    // Page i of `first` on, each its own 4 KiB run at a scattered value.
+    private readonly struct EveryPage(ulong first, int length) : IRunSource<Word>
+    {
+        public int Length => length;
+
+        public Run<Word> this[int i]
+        {
+            get
+            {
+                ulong iova = (first + (ulong)i) << 12;
+                return new Run<Word>(iova, iova + 0xFFF, new Word((((first + (ulong)i) * 7919 % 100_000) + 1) << 20));
+            }
+        }
+    }
+
     private static ulong RandomValue(ref SplitMix64 rng) =>
         rng.Next() % 16 == 0 ? (1UL << 63) | (rng.Next() % 1000) : (rng.Next() % 1_000_000) << 20;
 

@@ -240,6 +240,67 @@ public class FrameCountMapTests
         map.AssertValid();
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(8)]
+    public void WindowsThatEmptiedWhileDense_KeptForReuse_CountAsNewOnes(int kept)
+    {
+        // A MAP and UNMAP of scattered frames, again and again over other frames: windows go dense, empty, and the next
+        // windows to go dense take the kept counts (EmptyWindowsKept). Every count must be the per-frame dictionary's,
+        // whatever was kept, and no more than the bound is kept.
+        var map = new FrameCountMap(4, 16, 4) { EmptyWindowsKept = kept };
+        var naive = new Dictionary<ulong, ulong>();
+        var rng = new SplitMix64(0x0e10_0002UL);
+        int keptMost = 0;
+        for (int round = 0; round < 12; round++)
+        {
+            var runs = new List<PfnRun>();
+            ulong windows = 1 + (rng.Next() % 5);
+            for (ulong w = 0; w < windows; w++)
+            {
+                ulong at = ((rng.Next() % 16) * Window) + (rng.Next() % 7);
+                for (ulong k = 0; k < 40; k++, at += 3 + (rng.Next() % 5))
+                {
+                    if (naive.TryAdd(at, 1))
+                    {
+                        runs.Add(new PfnRun(new Pfn(at), 1));
+                    }
+                }
+            }
+            foreach (PfnRun r in runs)
+            {
+                map.AddRuns([r]);
+            }
+            Assert.NotEqual(0, map.DenseWindowCount);
+            // A frame counted twice in some rounds: its window must not go back to zero when the other count drops.
+            PfnRun twice = runs[(int)(rng.Next() % (ulong)runs.Count)];
+            map.AddRuns([twice]);
+            naive[twice.First.Value] = 2;
+            foreach ((ulong frame, ulong count) in naive)
+            {
+                Assert.Equal(count, map.CountAt(frame));
+            }
+            map.AssertValid();
+            map.DropRuns([.. runs], [], out _, out _, out _);
+            foreach (PfnRun r in runs)
+            {
+                naive[r.First.Value]--;
+            }
+            map.DropRuns([twice], [], out _, out _, out _);
+            naive.Clear();
+            Assert.Equal(0, map.DenseWindowCount);
+            Assert.InRange(map.EmptyCountsKeptNow, 0, kept);
+            keptMost = Math.Max(keptMost, map.EmptyCountsKeptNow);
+            for (ulong f = 0; f < 17 * Window; f += 97)
+            {
+                Assert.Equal(0UL, map.CountAt(f));
+            }
+        }
+        // Kept at all when allowed (else the reuse above was never tested), and up to the bound.
+        Assert.Equal(kept != 0, keptMost != 0);
+    }
+
     [Fact]
     public void AddRuns_OfALargeBatch_TakesAWindowDenseEarly_WhereTheReferencesAreDense()
     {
