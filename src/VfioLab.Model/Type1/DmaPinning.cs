@@ -50,9 +50,11 @@ internal sealed class DmaPinning
     private readonly PfnmapTranslation _pfnmap;
     private readonly DomainSet _domains;
     private readonly PinBatch _batch;
-    // One MAP batch's chunks (first frame and pages), whether each is reserved (never pinned or charged), and their
-    // physical ranges for the IOMMU: at most one chunk per run of the GUP batch.
-    private readonly PfnRun[] _chunks;
+    // One MAP batch's chunks as the physical ranges the IOMMU maps (a chunk's frames are its range shifted down), and
+    // whether each is reserved (never pinned or charged): at most one chunk per run of the GUP batch. Written once, as
+    // ranges, by whatever takes the chunk: a second array of (frame, pages) that a loop then turned into ranges was a
+    // pass of its own per page on memory shattered into 1-page runs (issue 16; docs/benchmarks.md, 2026-12-08
+    // "onepage10").
     private readonly bool[] _chunkReserved;
     private readonly ByteRange[] _chunkPhys;
     // One unmap batch of the first domain's runs, and the pieces of frames to unpin once every batch is flushed.
@@ -70,9 +72,8 @@ internal sealed class DmaPinning
         _pfnmap = pfnmap;
         _domains = domains;
         _batch = new PinBatch(ctx.Behavior.DisableHugepages ? 1 : PinBatch.DefaultRuns);
-        _chunks = new PfnRun[MapBatchChunks];
-        _chunkReserved = new bool[_chunks.Length];
-        _chunkPhys = new ByteRange[_chunks.Length];
+        _chunkReserved = new bool[MapBatchChunks];
+        _chunkPhys = new ByteRange[MapBatchChunks];
     }
 
     /// <summary>
@@ -255,7 +256,7 @@ internal sealed class DmaPinning
             // chunk's limit check sees the lag), and when the charge goes to another mm than the one the limit is
             // checked against (exec-locked-vm-underflow): there, charging a batch at once could be observed.
             AddressSpace? charged = _ctx.Behavior.ExecLockedVmUnderflow ? dma.Task.Mm : dma.Mm;
-            int maxChunks = _ctx.Trace.Enabled || _ctx.Behavior.AsyncLockAccounting || !ReferenceEquals(charged, mm) ? 1 : _chunks.Length;
+            int maxChunks = _ctx.Trace.Enabled || _ctx.Behavior.AsyncLockAccounting || !ReferenceEquals(charged, mm) ? 1 : _chunkPhys.Length;
             ulong limit = caller.MemlockLimitPages;
             if (maxChunks > 1 && _ctx.OnePageLanes && dma.RequestedSize == _ctx.PageSize && dma.Size == 0 && dma.VpfnCount == 0 && _batch.IsEmpty)
             {
@@ -364,7 +365,7 @@ internal sealed class DmaPinning
                 pinError = got == 0 ? Errno.EFAULT : ErrnoExtensions.FromReturn(got);
                 break;
             }
-            _chunks[n] = new PfnRun(pfn, (ulong)got);
+            _chunkPhys[n] = ByteRange.FromStartSize(pfn.ToPhys(shift).Value, (ulong)got << shift);
             _chunkReserved[n] = rsvd;
             n++;
             charge += lockAcct;
@@ -387,36 +388,29 @@ internal sealed class DmaPinning
             {
                 if (!_chunkReserved[i])
                 {
-                    Gup.UnpinUserPages(_ctx.Machine, _chunks[i], write, dma.Task.Pid);
+                    Gup.UnpinUserPages(_ctx.Machine, FramesOf(_chunkPhys[i], shift), write, dma.Task.Pid);
                 }
             }
             return error;
         }
-        // The arrays in locals and the batch's pages summed here: with the fields read and the out count compared at every
-        // chunk, these two loops were ~1.5 % of a MAP+UNMAP on 1-page runs (issue 16, docs/benchmarks.md "onepage6").
-        PfnRun[] chunks = _chunks;
+        // Every chunk taken advanced offset by its bytes: the batch's size without a loop over its chunks.
         ByteRange[] phys = _chunkPhys;
-        ulong batchPages = 0;
-        for (int i = 0; i < n; i++)
-        {
-            phys[i] = ByteRange.FromStartSize(chunks[i].First.ToPhys(shift).Value, chunks[i].Count << shift);
-            batchPages += chunks[i].Count;
-        }
+        ulong batchBytes = offset - dma.Size;
         error = _domains.MapChunksLocked(dma.IovaAt(dma.Size), phys.AsSpan(0, n), dma.Prot, out int mapped);
-        ulong mappedPages = mapped == n ? batchPages : 0;
+        ulong mappedBytes = mapped == n ? batchBytes : 0;
         for (int i = 0, m = mapped == n ? 0 : mapped; i < m; i++)
         {
-            mappedPages += chunks[i].Count;
+            mappedBytes += phys[i].Size;
         }
-        dma.Size += mappedPages << shift;
+        dma.Size += mappedBytes;
         if (error != Errno.None)
         {
             // The chunk the domains refused, and those after it, are unpinned and un-charged at once.
             ulong at = dma.Size;
             for (int i = mapped; i < n; i++)
             {
-                ulong bytes = _chunks[i].Count << shift;
-                UnpinPagesRemoteLocked(dma, dma.RangeAt(at, bytes), _chunks[i].First, doAccounting: true);
+                ulong bytes = phys[i].Size;
+                UnpinPagesRemoteLocked(dma, dma.RangeAt(at, bytes), FramesOf(phys[i], shift).First, doAccounting: true);
                 at += bytes;
             }
             return error;
@@ -499,7 +493,7 @@ internal sealed class DmaPinning
             {
                 break;
             }
-            _chunks[n] = new PfnRun(first, pages);
+            _chunkPhys[n] = ByteRange.FromStartSize(first.ToPhys(shift).Value, pages << shift);
             _chunkReserved[n] = rsvd;
             n++;
             charge += lockAcct;
@@ -537,8 +531,9 @@ internal sealed class DmaPinning
         PhysicalMemory memory = _ctx.Machine.Memory;
         ulong frames = memory.FrameCount;
         ulong zero = memory.ZeroFrame is { } z ? z.Value : ulong.MaxValue;
-        PfnRun[] chunks = _chunks;
+        ByteRange[] chunks = _chunkPhys;
         bool[] reserved = _chunkReserved;
+        int shift = _ctx.PageShift;
         int t = taken;
         int stop = (int)Math.Min((long)runs.Length - 1, (long)t + (maxChunks - n));
         ulong left = npage;
@@ -554,7 +549,7 @@ internal sealed class DmaPinning
                 break;
             }
             bool rsvd = first >= frames || first == zero;
-            chunks[n] = new PfnRun(new Pfn(first), count);
+            chunks[n] = new ByteRange(first << shift, ((first + count) << shift) - 1);
             reserved[n] = rsvd;
             n++;
             if (!rsvd)
@@ -565,13 +560,16 @@ internal sealed class DmaPinning
             left -= count;
             t++;
         }
-        offset += (npage - left) << _ctx.PageShift;
+        offset += (npage - left) << shift;
         npage = left;
         charge += acct;
         charges += accts;
         taken = t;
         return n;
     }
+
+    // The frames of a chunk's physical range (page-aligned, as every chunk is).
+    private static PfnRun FramesOf(ByteRange chunk, int shift) => new(new Pfn(chunk.Start >> shift), chunk.Size >> shift);
 
     /// <summary>vfio_unpin_pages_remote: unpins the non-reserved pages of the chunk <paramref name="chunk"/> (IOVAs of
     /// the mapping) translated from <paramref name="pfn"/> on, dirtying them for a writable mapping; with accounting,
