@@ -145,7 +145,8 @@ internal sealed partial class RunMap<T>
         }
         ulong start = r.Start;
         T before = default;
-        for (int k = 0; k < _capacity; k++)
+        // The source's own test where it has one (an IOMMU table's chunks: one compare and an OR a run), else each run's.
+        for (int k = runs.TryPackUnits(i, start, unit, packed.AsSpan(Leaf.Header, _capacity)) ? _capacity : 0; k < _capacity; k++)
         {
             Run<T> x = runs[i + k];
             if (x.Start != start + ((ulong)k * unit) || x.Last - x.Start != unit - 1 || (k != 0 && before.Advance(unit).Equals(x.Value)) ||
@@ -185,6 +186,8 @@ internal sealed partial class RunMap<T>
         public int Length => _runs.Length;
 
         public Run<T> this[int i] => _runs[i];
+
+        public bool TryPackUnits(int i, ulong start, ulong unit, Span<ulong> words) => false;
     }
 
     // The exclusive upper bound of the starts the recorded path's leaf may hold: the separator of the nearest subtree to

@@ -255,6 +255,8 @@ public class RunMapAppendTests
                 return new Run<Word>(iova, iova + 0xFFF, new Word((((first + (ulong)i) * 7919 % 100_000) + 1) << 20));
             }
         }
+
+        public bool TryPackUnits(int i, ulong start, ulong unit, Span<ulong> words) => false;
     }
 
     private static ulong RandomValue(ref SplitMix64 rng) =>

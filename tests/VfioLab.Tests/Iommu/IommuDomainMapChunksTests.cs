@@ -144,4 +144,57 @@ public sealed class IommuDomainMapChunksTests
         batchedFaults.Arm(0);
         Assert.True(errors > 20 && errors < batches - 20, $"{errors} of {batches} batches failed: the mix does not exercise both outcomes");
     }
+
+    [Theory]
+    [InlineData(0x3a9c_0011UL, true)]
+    [InlineData(0x3a9c_0012UL, false)]
+    public void MapChunks_WholeLeavesOfOnePageChunks_EndAsOneMapPerChunk(ulong seed, bool writable)
+    {
+        IommuProt prot = writable ? IommuProt.ReadWrite : IommuProt.Read;
+        // A MAP of memory shattered into pages: batches of hundreds of 1-page chunks at rising IOVAs, so whole leaves of
+        // the table are written at once from the chunks (TryPackUnits), with a chunk here and there physically continuing
+        // the one before it (the runs join: the leaf goes run by run) or after a freed range (the kept leaves are taken),
+        // against one Map per chunk.
+        ByteRange aperture = new(0, (1UL << 40) - 1);
+        IommuHardwareProfile profile = IommuHardwareProfile.VtD.WithOverrides(pgsizeBitmap: K4, aperture: aperture);
+        IommuDomain batched = Domain(profile, new FaultInjector());
+        IommuDomain single = Domain(profile, new FaultInjector());
+        var rng = new SplitMix64(seed);
+        ulong iova = 0;
+        int joins = 0;
+        for (int step = 0; step < 24; step++)
+        {
+            if (step % 6 == 5)
+            {
+                // UNMAP all: the table's emptied leaves are kept for the next batches.
+                Assert.Equal(single.Unmap(new Iova(0), iova), batched.Unmap(new Iova(0), iova));
+                iova = 0;
+                continue;
+            }
+            int n = 64 + (int)(rng.Next() % 400);
+            var chunks = new ByteRange[n];
+            for (int i = 0; i < n; i++)
+            {
+                bool join = i > 0 && rng.Next() % 97 == 0;
+                joins += join ? 1 : 0;
+                ulong phys = join ? chunks[i - 1].Start + K4 : ((rng.Next() % 1_000_000) + 1) * K4;
+                chunks[i] = ByteRange.FromStartSize(phys, K4);
+            }
+
+            Errno got = batched.MapChunks(new Iova(iova), chunks, prot, out int mapped);
+            foreach (ByteRange c in chunks)
+            {
+                Assert.Equal(Errno.None, single.Map(new Iova(iova), new PhysAddr(c.Start), K4, prot));
+                iova += K4;
+            }
+
+            Assert.Equal(Errno.None, got);
+            Assert.Equal(n, mapped);
+            Assert.Equal(single.MappedRuns(), batched.MappedRuns());
+            Assert.Equal(single.EntryCounts(), batched.EntryCounts());
+            Assert.Equal(single.TotalEntries, batched.TotalEntries);
+            AssertClean(batched);
+        }
+        Assert.True(joins > 10, $"{joins} joining chunks: the mix does not exercise the run-by-run test");
+    }
 }
