@@ -294,7 +294,8 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
         // size asked. Not written into the copy first: the copy's 16-byte loads straddled that fresh 8-byte store and
         // waited for it to reach the cache (a store-forwarding stall, 1.1-1.35 % of issue 16's 4 KiB pair's samples on
         // the instruction after it); the argument writes it over the bytes it copied out. With VfioCallContext in a
-        // register, the pair −4 to −6 % of user CPU (docs/benchmarks.md, 2026-12-08 pair11).
+        // register, the pair's user CPU 0.94-1.02 of before over four sets of rounds under load, not resolved
+        // (docs/benchmarks.md, 2026-12-08 pair11).
         return argument.TryCopyToWith(0, raw[..VfioIommuType1DmaUnmap.MinSize], VfioIommuType1DmaUnmap.Offsets.Size, unmapped)
             ? Errno.None
             : Refusals.Refuse(Errno.EFAULT, "vfio_iommu_type1_unmap_dma", "copy_to_user of the size unmapped (0x{0:x}) faulted; the mappings stay removed", unmapped);

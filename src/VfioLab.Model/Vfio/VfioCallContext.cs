@@ -11,7 +11,7 @@ namespace VfioLab.Vfio;
 /// VFIO handler reads beyond the process: 24 bytes passed on the stack, which each layer the JIT did not inline copied
 /// with 16-byte loads that straddled the caller's 8-byte stores just made, a store-forwarding stall per copy (issue 16's
 /// 4 KiB pair: 0.5-1.2 % of its samples at each of the MAP and UNMAP handlers' entries; with UNMAP's copy back, the
-/// pair −4 to −6 % of user CPU, docs/benchmarks.md 2026-12-08 pair11).</remarks>
+/// pair's user CPU 0.94-1.02 of before under load, not resolved: docs/benchmarks.md 2026-12-08 pair11).</remarks>
 internal readonly record struct VfioCallContext(Process Process)
 {
     /// <summary>The context of a system call on a VFIO file.</summary>
