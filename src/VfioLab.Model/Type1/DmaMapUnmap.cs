@@ -58,7 +58,10 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
             return Refusals.Refuse(Errno.EFAULT, "vfio_iommu_type1_map_dma", "copy_from_user of the {0}-byte struct vfio_iommu_type1_dma_map faulted",
                 (ulong)VfioIommuType1DmaMap.MinSize);
         }
-        VfioIommuType1DmaMap.TryRead(raw, VfioIommuType1DmaMap.MinSize, out VfioIommuType1DmaMap map);
+        // minsz is the whole struct: the whole-struct read, inlined, rather than the prefix read's out-of-line call that
+        // handles a shorter minsz (0.6 % of issue 16's 4 KiB pair).
+        System.Diagnostics.Debug.Assert(VfioIommuType1DmaMap.MinSize == VfioIommuType1DmaMap.SizeOf, "MAP_DMA's minsz is its size");
+        VfioIommuType1DmaMap.TryRead(raw, out VfioIommuType1DmaMap map);
         if (map.Argsz < VfioIommuType1DmaMap.MinSize)
         {
             return Refusals.Refuse(Errno.EINVAL, "vfio_iommu_type1_map_dma", "argsz {0} is below minsz {1}", map.Argsz, (ulong)VfioIommuType1DmaMap.MinSize);
@@ -288,9 +291,12 @@ internal sealed class DmaMapUnmap(Type1Context ctx, DmaTree tree, IovaWindows wi
             return e;
         }
         // The struct goes back as it came (argsz, flags, iova: the bytes copied in) with the size removed in place of the
-        // size asked: one field written rather than the struct cleared and written again.
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(raw[VfioIommuType1DmaUnmap.Offsets.Size..], unmapped);
-        return argument.TryCopyTo(0, raw[..VfioIommuType1DmaUnmap.MinSize])
+        // size asked. Not written into the copy first: the copy's 16-byte loads straddled that fresh 8-byte store and
+        // waited for it to reach the cache (a store-forwarding stall, 1.1-1.35 % of issue 16's 4 KiB pair's samples on
+        // the instruction after it); the argument writes it over the bytes it copied out. With VfioCallContext in a
+        // register, the pair's user CPU 0.94-1.02 of before over four sets of rounds under load, not resolved
+        // (docs/benchmarks.md, 2026-12-08 pair11).
+        return argument.TryCopyToWith(0, raw[..VfioIommuType1DmaUnmap.MinSize], VfioIommuType1DmaUnmap.Offsets.Size, unmapped)
             ? Errno.None
             : Refusals.Refuse(Errno.EFAULT, "vfio_iommu_type1_unmap_dma", "copy_to_user of the size unmapped (0x{0:x}) faulted; the mappings stay removed", unmapped);
     }

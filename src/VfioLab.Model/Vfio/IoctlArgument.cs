@@ -68,6 +68,45 @@ internal ref struct IoctlArgument
         return _process is not null && new ProcessUserMemory(_process).TryWrite(Value + (ulong)offset, source);
     }
 
+    /// <summary>copy_to_user of <paramref name="source"/> at <paramref name="offset"/> with its 8 bytes at
+    /// <paramref name="fieldOffset"/> replaced by <paramref name="field"/> (little-endian): a struct copied in goes back
+    /// with one field changed, with exactly the bytes and failures of <see cref="TryCopyTo"/> of the changed struct.</summary>
+    /// <remarks>The field is stored where the copy lands rather than into <paramref name="source"/> before it: a copy
+    /// reading the struct with 16-byte loads right after an 8-byte store into it waits for that store to reach the
+    /// cache (a failed store-to-load forward; UNMAP_DMA's size, issue 16).</remarks>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public readonly bool TryCopyToWith(int offset, ReadOnlySpan<byte> source, int fieldOffset, ulong field)
+    {
+        System.Diagnostics.Debug.Assert(fieldOffset >= 0 && fieldOffset <= source.Length - sizeof(ulong) && source.Length <= MaxPatchedCopy,
+            "the field lies inside a small struct");
+        if (_hasBuffer)
+        {
+            if (offset < 0 || (long)offset + source.Length > _buffer.Length)
+            {
+                return false;
+            }
+            Span<byte> to = _buffer.Slice(offset, source.Length);
+            source.CopyTo(to);
+            BinaryPrimitives.WriteUInt64LittleEndian(to[fieldOffset..], field);
+            return true;
+        }
+        return TryCopyToPointerWith(offset, source, fieldOffset, field);
+    }
+
+    // TryCopyToWith through the pointer: the changed struct built on the stack, then one copy_to_user of it.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private readonly bool TryCopyToPointerWith(int offset, ReadOnlySpan<byte> source, int fieldOffset, ulong field)
+    {
+        Span<byte> bytes = stackalloc byte[MaxPatchedCopy];
+        bytes = bytes[..source.Length];
+        source.CopyTo(bytes);
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes[fieldOffset..], field);
+        return TryCopyTo(offset, bytes);
+    }
+
+    // The largest struct TryCopyToWith copies back (its stack copy for a pointer argument).
+    private const int MaxPatchedCopy = 64;
+
     /// <summary>get_user of a 32-bit int at the pointer.</summary>
     public readonly bool TryGetInt32(out int value)
     {
