@@ -93,7 +93,13 @@ internal sealed partial class RunMap<T>
         }
         System.Diagnostics.Debug.Assert(ReferenceEquals(Descend(start, record: false), at), "the finger is the leaf a descent reaches");
         int pos = _holePos;
-        if (Between(at, pos, pos + 1, start, last, value) != Neighbours.Apart)
+        // The run the removal took out is still in the slot (only the shift waits): the same run put back (the 4 KiB
+        // pair's MAP of the IOVA and frame its UNMAP took out) stood apart from the same neighbours, since every other
+        // change of the map closes the hole first, so it needs no neighbour test (two neighbour reads and two join
+        // tests, ~4 ns of the ladder's RunMap<IopteRun> insert+remove one; docs/benchmarks.md, pair12).
+        bool same = at.Keys[pos] == start && at.Lasts[pos] == last && at.Values[pos].Equals(value);
+        System.Diagnostics.Debug.Assert(!same || Between(at, pos, pos + 1, start, last, value) == Neighbours.Apart, "the run taken out stood apart");
+        if (!same && Between(at, pos, pos + 1, start, last, value) != Neighbours.Apart)
         {
             return false;
         }
