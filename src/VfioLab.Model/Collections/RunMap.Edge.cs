@@ -29,11 +29,11 @@ internal sealed partial class RunMap<T>
 
     /// <summary>
     /// Maps <paramref name="key"/> to <paramref name="value"/> by extending the run that ends at <c>key - 1</c> and
-    /// continues to <paramref name="value"/> there, when no run starts at or right after the key: <see cref="TryInsert"/>'s
-    /// "joins the run before" case, ending exactly as it does (the same runs, leaves, packing and version), without its
-    /// descent where the last edge move left that run. False, with nothing changed, when the key does not extend such
-    /// a run (none ends at <c>key - 1</c> in the leaf the key routes to or the remembered slot, its value does not
-    /// continue, or the next run starts at or right after the key): the caller then takes <see cref="TryInsert"/>.
+    /// continues to <paramref name="value"/> there, when the last edge move (this or <see cref="TryRemoveLastKey"/>) left
+    /// that run and no run starts at or right after the key: <see cref="TryInsert"/>'s "joins the run before" case,
+    /// ending exactly as it does (the same runs, leaves, packing and version), without its descent. False, with nothing
+    /// changed, otherwise (no remembered run ends at <c>key - 1</c>, its value does not continue, or the next run starts
+    /// at or right after the key): the caller then takes <see cref="TryInsert"/>.
     /// </summary>
     public bool TryExtendLastKey(ulong key, T value)
     {
@@ -42,15 +42,12 @@ internal sealed partial class RunMap<T>
         {
             return false;
         }
+        // Only where the last edge move left the run: a descent here, when the key extends nothing (a frame with no
+        // pinned neighbour, the moving pair's), came on top of TryInsert's own.
         Leaf? at = EdgeEndingAt(key - 1, out int pos);
         if (at is null)
         {
-            at = Descend(key, record: false);
-            pos = Rank(at, key) - 1;
-            if (pos < 0 || LastOf(at, pos) != key - 1)
-            {
-                return false;
-            }
+            return false;
         }
         System.Diagnostics.Debug.Assert(IsRunAtOrBefore(key - 1, at, pos), "the remembered edge is the run a descent finds");
         // The next run must neither overlap the key nor join it (TryInsert would merge the two runs).

@@ -118,7 +118,8 @@ public sealed class RunMapEdgeTests
         // The keys right after four runs (each followed by a gap of at least two keys): each one's pin extends its run,
         // each one's unpin shrinks it back.
         Run<FrameCount>[] runs = [.. twin.All()];
-        ulong[] hot = [.. Enumerable.Range(1, 4).Select(i => runs[i * runs.Length / 5].Last + 1)];
+        ulong[] hot = [.. Enumerable.Range(1, 2).Select(i => runs[i * runs.Length / 3].Last + 1)];
+        ulong lastHot = hot[0];
         int extended = 0;
         int missed = 0;
         int trimmed = 0;
@@ -126,7 +127,9 @@ public sealed class RunMapEdgeTests
         for (int step = 0; step < 12000; step++)
         {
             string where = $"seed 0x{seed:x} step {step}";
-            ulong key = hot[rng.Next() % (ulong)hot.Length];
+            // Mostly the key moved last (the pair's pin after its unpin takes the remembered run), else the other one.
+            ulong key = rng.Next() % 16 == 0 ? hot[rng.Next() % (ulong)hot.Length] : lastHot;
+            lastHot = key;
             switch (rng.Next() % 8)
             {
                 case 0:
@@ -218,7 +221,7 @@ public sealed class RunMapEdgeTests
             Assert.Equal(twin.Count, map.Count);
             Assert.Equal([.. twin.All()], [.. map.All()]);
         }
-        Assert.True(extended > 1000 && trimmed > 1000 && declined > 100 && missed > 10, $"extended {extended} (missed {missed}), trimmed {trimmed}, declined {declined}: every case must run");
+        Assert.True(extended > 200 && trimmed > 1000 && declined > 100 && missed > 10, $"extended {extended} (missed {missed}), trimmed {trimmed}, declined {declined}: every case must run");
     }
 
     /// <summary>The removal of the run the last one-run insert put in takes that slot without a search while the map is
