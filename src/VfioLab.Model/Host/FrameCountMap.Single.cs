@@ -42,7 +42,10 @@ internal sealed partial class FrameCountMap
     /// </summary>
     public bool AddOne(ulong frame)
     {
-        if ((_windows.DenseCount == 0 || DenseAt(frame >> WindowShift) is null) && _runs.TryInsert(frame, frame, new FrameCount(1)))
+        // A frame right after a count-1 run extends it (RunMap.TryExtendLastKey: where the last unpin shrank that run,
+        // no descent); any other fresh frame is TryInsert's.
+        if ((_windows.DenseCount == 0 || DenseAt(frame >> WindowShift) is null) &&
+            (_runs.TryExtendLastKey(frame, new FrameCount(1)) || _runs.TryInsert(frame, frame, new FrameCount(1))))
         {
             NoteSparseEdit(frame >> WindowShift);
             return true;

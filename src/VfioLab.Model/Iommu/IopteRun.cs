@@ -44,7 +44,20 @@ internal readonly record struct IopteRun : IRunValue<IopteRun>
     public static bool Packs => true;
 
     /// <inheritdoc />
+    /// <remarks>Inlined, as is <see cref="Equals(IopteRun)"/>: a one-run insert's join test against its neighbours
+    /// (RunMap.TryInsertOne and its hole fill, every 4 KiB MAP next to other mappings) called both out of line, the JIT's
+    /// inline budget spent on its large callers: ~18 % of the ladder's <c>RunMap&lt;IopteRun&gt; insert+remove one</c>
+    /// (perf, issue 16; docs/benchmarks.md, pair12).</remarks>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public IopteRun Advance(ulong offset) => this with { Phys = new PhysAddr(Phys.Value + offset) };
+
+    /// <summary>Whether both runs start at the same physical address with the same IOPTE size and protection (the
+    /// record's own field-wise equality, written out so it inlines: see <see cref="Advance"/>).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public bool Equals(IopteRun other) => Phys.Value == other.Phys.Value && Prot == other.Prot && _log2PageSize == other._log2PageSize;
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Phys.Value, Prot, _log2PageSize);
 
     /// <inheritdoc />
     /// <remarks>One word, as a dma_pte is: a 4 KiB-aligned physical address with log2 of the page size and the

@@ -91,6 +91,139 @@ public sealed class RunMapEdgeTests
         Assert.True(trimmed > 100 && alone > 300 && declined > 300, $"trimmed {trimmed}, alone {alone}, declined {declined}: every case must run");
     }
 
+    /// <summary>The pin map's one-frame pin and unpin as the pair makes them (branch pair12): a few hot keys pinned and
+    /// unpinned in turn at the end of their runs, where each move remembers the run it extended or shrank and the next
+    /// move of that key takes it without a descent, between random pins, cuts and count changes elsewhere (which must
+    /// send the next move back to the descent) in 4- to 64-entry nodes (split, merged and packed leaves).
+    /// <see cref="RunMap{T}.TryExtendLastKey"/> must leave the map as <see cref="RunMap{T}.TryInsert"/> of the key does on
+    /// a twin, or change nothing; <see cref="RunMap{T}.TryRemoveLastKey"/> as <see cref="RunMap{T}.Remove"/>.</summary>
+    [Theory]
+    [InlineData(4, 0x5eed_e301UL)]
+    [InlineData(8, 0x5eed_e302UL)]
+    [InlineData(64, 0x5eed_e303UL)]
+    public void EdgeMoves_EndAsTryInsertAndRemoveOrChangeNothing(int capacity, ulong seed)
+    {
+        var rng = new SplitMix64(seed);
+        var map = new RunMap<FrameCount>(capacity);
+        var twin = new RunMap<FrameCount>(capacity);
+        ulong keys = (ulong)Math.Min(capacity * 40, 640);
+        // Runs of count 1 with gaps, as pinned neighbours; a hot key's run ends right before it.
+        for (ulong k = 0; k < keys; k += 3 + (rng.Next() % 5))
+        {
+            ulong last = Math.Min(keys - 1, k + (rng.Next() % 5));
+            map.Set(k, last, new FrameCount(1));
+            twin.Set(k, last, new FrameCount(1));
+            k = last;
+        }
+        // The keys right after four runs (each followed by a gap of at least two keys): each one's pin extends its run,
+        // each one's unpin shrinks it back.
+        Run<FrameCount>[] runs = [.. twin.All()];
+        ulong[] hot = [.. Enumerable.Range(1, 2).Select(i => runs[i * runs.Length / 3].Last + 1)];
+        ulong lastHot = hot[0];
+        int extended = 0;
+        int missed = 0;
+        int trimmed = 0;
+        int declined = 0;
+        for (int step = 0; step < 12000; step++)
+        {
+            string where = $"seed 0x{seed:x} step {step}";
+            // Mostly the key moved last (the pair's pin after its unpin takes the remembered run), else the other one.
+            ulong key = rng.Next() % 16 == 0 ? hot[rng.Next() % (ulong)hot.Length] : lastHot;
+            lastHot = key;
+            switch (rng.Next() % 8)
+            {
+                case 0:
+                    {
+                        // A general change: now and then the run before a hot key gets another count (which the key
+                        // then cannot continue) or count 1 back; else anywhere, another count, a cut or a fresh run.
+                        if (rng.Next() % 4 != 0)
+                        {
+                            goto default;
+                        }
+                        if (rng.Next() % 2 == 0 && twin.TryGet(key - 1, out Run<FrameCount> before))
+                        {
+                            var v = new FrameCount(rng.Next() % 4 == 0 ? 2UL : 1UL);
+                            map.Set(before.Start, key - 1, v);
+                            twin.Set(before.Start, key - 1, v);
+                            break;
+                        }
+                        key = rng.Next() % keys;
+                        ulong last = Math.Min(keys - 1, key + (rng.Next() % 4));
+                        if (rng.Next() % 2 == 0)
+                        {
+                            map.Remove(key, last);
+                            twin.Remove(key, last);
+                        }
+                        else
+                        {
+                            var v = new FrameCount(1 + (rng.Next() % 3));
+                            map.Set(key, last, v);
+                            twin.Set(key, last, v);
+                        }
+                        break;
+                    }
+                case 1:
+                case 2:
+                case 3:
+                    {
+                        // A pin of a key with no count: the lane, else TryInsert (as FrameCountMap.AddOne).
+                        if (twin.TryGetValue(key, out _))
+                        {
+                            // Pinned already: its unpin when it ends its run with one count, as the pair's UNMAP.
+                            goto case 4;
+                        }
+                        var one = new FrameCount(rng.Next() % 8 == 0 ? 2UL : 1UL);
+                        Run<FrameCount>[] before = [.. map.All()];
+                        bool got = map.TryExtendLastKey(key, one);
+                        bool joins = twin.TryGet(key - 1, out Run<FrameCount> prev) && prev.Value.Equals(one) &&
+                            !(twin.TryGet(key + 1, out Run<FrameCount> next) && next.Value.Equals(one));
+                        Assert.True(!got || joins, $"{where}: extended to {key}, which continues no run of {one.Count}");
+                        if (!got)
+                        {
+                            declined++;
+                            missed += joins ? 1 : 0;
+                            Run<FrameCount>[] after = [.. map.All()];
+                            Assert.Equal(before, after);
+                            Assert.True(map.TryInsert(key, key, one), $"{where}: insert {key} after the lane declined");
+                        }
+                        extended += got ? 1 : 0;
+                        Assert.True(twin.TryInsert(key, key, one), $"{where}: twin insert {key}");
+                        break;
+                    }
+                case 4:
+                default:
+                    {
+                        if (!twin.TryGetValue(key, out FrameCount held))
+                        {
+                            break;
+                        }
+                        if (held.Count != 1)
+                        {
+                            // One pin of several goes (the general path, as Adjust's), so the key moves again later.
+                            map.Set(key, key, new FrameCount(held.Count - 1));
+                            twin.Set(key, key, new FrameCount(held.Count - 1));
+                            break;
+                        }
+                        if (map.TryRemoveLastKey(key, new FrameCount(1)))
+                        {
+                            trimmed++;
+                        }
+                        else
+                        {
+                            declined++;
+                            map.Remove(key, key);
+                        }
+                        twin.Remove(key, key);
+                        break;
+                    }
+            }
+            map.AssertValid();
+            Assert.Equal(twin.Count, map.Count);
+            Assert.Equal([.. twin.All()], [.. map.All()]);
+        }
+        Assert.True(extended > 200 && trimmed > 1000 && declined > 100 && missed > 10, $"extended {extended} (missed {missed}), trimmed {trimmed}, declined {declined}: every case must run");
+    }
+
     /// <summary>The removal of the run the last one-run insert put in takes that slot without a search while the map is
     /// unchanged since; any other change in between (a general call, another one-run insert or removal) must send it
     /// back to the search. One-run inserts, each followed mostly by the removal of that run, sometimes of another run
