@@ -20,7 +20,7 @@ internal sealed partial class RunMap<T>
     private Leaf? EdgeEndingAt(ulong last, out int pos)
     {
         pos = _edgePos;
-        if (_edgeLeaf is { } e && _edgeVersion == _version && pos < e.Count && LastOf(e, pos) == last)
+        if (_edgeLeaf is { } e && _edgeVersion == _version && pos < e.Count && e.LastAt(pos) == last)
         {
             return e;
         }
@@ -51,11 +51,11 @@ internal sealed partial class RunMap<T>
         }
         System.Diagnostics.Debug.Assert(IsRunAtOrBefore(key - 1, at, pos), "the remembered edge is the run a descent finds");
         // The next run must neither overlap the key nor join it (TryInsert would merge the two runs).
-        if (pos + 1 < at.Count ? StartOf(at, pos + 1) <= key + 1 : at.Next is { } next && next.FirstStart <= key + 1)
+        if (pos + 1 < at.Count ? at.StartAt(pos + 1) <= key + 1 : at.Next is { } next && next.FirstStart <= key + 1)
         {
             return false;
         }
-        if (!ValueOf(at, pos).Advance(key - StartOf(at, pos)).Equals(value))
+        if (!at.ValueAt(pos).Advance(key - at.StartAt(pos)).Equals(value))
         {
             return false;
         }
@@ -90,14 +90,14 @@ internal sealed partial class RunMap<T>
             at = Descend(key, record: true);
             recorded = true;
             pos = Rank(at, key) - 1;
-            if (pos < 0 || LastOf(at, pos) != key)
+            if (pos < 0 || at.LastAt(pos) != key)
             {
                 return false;
             }
         }
         System.Diagnostics.Debug.Assert(IsRunAtOrBefore(key, at, pos), "the remembered edge is the run a descent finds");
-        ulong start = StartOf(at, pos);
-        if (!ValueOf(at, pos).Advance(key - start).Equals(expected))
+        ulong start = at.StartAt(pos);
+        if (!at.ValueAt(pos).Advance(key - start).Equals(expected))
         {
             return false;
         }

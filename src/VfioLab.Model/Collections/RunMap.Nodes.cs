@@ -59,11 +59,17 @@ internal sealed partial class RunMap<T>
             set => Packed![1] = value;
         }
 
+        // Inlined, the three of them: inside the one-run and edge lanes' large inlined callers the JIT, its inline budget
+        // spent, called StartAt and ValueAt out of line: ~24 % of the ladder's RunMap<IopteRun> insert+remove one (perf,
+        // issue 16; docs/benchmarks.md, pair12).
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         public ulong StartAt(int i) => !IsDense ? Keys[i] : Base + ((ulong)i * Unit);
 
         // Start plus (Unit - 1) rather than the next start minus one: a run may end at 2^64-1.
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         public ulong LastAt(int i) => !IsDense ? Lasts[i] : Base + ((ulong)i * Unit) + (Unit - 1);
 
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         public T ValueAt(int i) => !IsDense ? Values[i] : T.Unpack(Packed![i + Header]);
 
         public ulong FirstStart => StartAt(0);

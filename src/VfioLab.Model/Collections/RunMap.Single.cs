@@ -41,19 +41,6 @@ internal sealed partial class RunMap<T>
     private int _onePos;
     private int _onePosVersion;
 
-    // A leaf's start, last and value at slot i, read in place where the leaf is sparse (the Leaf accessors' packed form
-    // stays out of line): the one-run and edge lanes' few reads of a leaf. Inside those lanes' large inlined callers the
-    // JIT, its inline budget spent, called Leaf.StartAt and Leaf.ValueAt out of line: ~24 % of the ladder's
-    // RunMap<IopteRun> insert+remove one (perf, issue 16; docs/benchmarks.md, pair12).
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    private static ulong StartOf(Leaf at, int i) => !PackedForm || at.Packed is null ? at.Keys[i] : at.StartAt(i);
-
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    private static ulong LastOf(Leaf at, int i) => !PackedForm || at.Packed is null ? at.Lasts[i] : at.LastAt(i);
-
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    private static T ValueOf(Leaf at, int i) => !PackedForm || at.Packed is null ? at.Values[i] : at.ValueAt(i);
-
     /// <summary>Whether a <see cref="TryRemoveExactOne"/> has left its hole open (for tests).</summary>
     internal bool HasPendingRemoval => _hole is not null;
 
@@ -220,14 +207,14 @@ internal sealed partial class RunMap<T>
     {
         bool hasPrev = FindPrevious(at, pos, out Leaf? prevLeaf, out int prev);
         bool hasNext = Successor(at, nextPos, out Leaf? nextLeaf, out int next);
-        if ((hasPrev && LastOf(prevLeaf!, prev) >= start) || (hasNext && StartOf(nextLeaf!, next) <= last))
+        if ((hasPrev && prevLeaf!.LastAt(prev) >= start) || (hasNext && nextLeaf!.StartAt(next) <= last))
         {
             return Neighbours.Overlap;
         }
-        bool joinPrev = hasPrev && start != 0 && LastOf(prevLeaf!, prev) == start - 1 &&
-            ValueOf(prevLeaf!, prev).Advance(start - StartOf(prevLeaf!, prev)).Equals(value);
-        bool joinNext = hasNext && last != ulong.MaxValue && StartOf(nextLeaf!, next) == last + 1 &&
-            value.Advance(last - start + 1).Equals(ValueOf(nextLeaf!, next));
+        bool joinPrev = hasPrev && start != 0 && prevLeaf!.LastAt(prev) == start - 1 &&
+            prevLeaf!.ValueAt(prev).Advance(start - prevLeaf!.StartAt(prev)).Equals(value);
+        bool joinNext = hasNext && last != ulong.MaxValue && nextLeaf!.StartAt(next) == last + 1 &&
+            value.Advance(last - start + 1).Equals(nextLeaf!.ValueAt(next));
         return joinPrev || joinNext ? Neighbours.Join : Neighbours.Apart;
     }
 
@@ -244,16 +231,16 @@ internal sealed partial class RunMap<T>
             return false;
         }
         Leaf at = DescendForOne(start, out bool fresh);
-        int pos = ReferenceEquals(at, _onePosLeaf) && _onePosVersion == _version && StartOf(at, _onePos) == start
+        int pos = ReferenceEquals(at, _onePosLeaf) && _onePosVersion == _version && at.StartAt(_onePos) == start
             ? _onePos
             : Rank(at, start) - 1;
         System.Diagnostics.Debug.Assert(pos == Rank(at, start) - 1, "the last one-run insert's slot is where a search finds its run");
         // A run starting at start lies in the leaf start descends to (separators are run starts).
-        if (pos < 0 || StartOf(at, pos) != start || LastOf(at, pos) != last)
+        if (pos < 0 || at.StartAt(pos) != start || at.LastAt(pos) != last)
         {
             return false;
         }
-        value = ValueOf(at, pos);
+        value = at.ValueAt(pos);
         int left = at.Count - 1;
         if (at.IsDense || left == 0 || (_height > 0 && left < _capacity / 2))
         {
